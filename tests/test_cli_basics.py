@@ -1,0 +1,97 @@
+"""The CLI skeleton: help, version, exit codes, interrupt handling."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from wsctl.core.exitcodes import DESCRIPTIONS, ExitCode
+
+
+def wsctl(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=60, **kw)
+
+
+def test_help_lists_every_registered_verb():
+    from wsctl.cli.main import COMMANDS
+
+    out = wsctl("--help")
+    assert out.returncode == 0
+    for verb in COMMANDS:
+        assert verb in out.stdout
+    assert "EXAMPLES" in out.stdout
+
+
+def test_version():
+    out = wsctl("--version")
+    assert out.returncode == 0 and "wsctl" in out.stdout
+
+
+def test_unknown_command_is_a_usage_error():
+    out = wsctl("no-such-verb")
+    assert out.returncode == ExitCode.USAGE
+    assert "No such command" in out.stderr
+
+
+def test_exit_codes_table_in_json_is_complete():
+    out = wsctl("--json", "exit-codes")
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert {row["code"] for row in rows} == {int(c) for c in ExitCode}
+    assert set(DESCRIPTIONS) == set(ExitCode)
+
+
+def test_classify_maps_wsctl_errors_and_groups():
+    from wsctl.cli.errors import classify
+    from wsctl.core.errors import TLSError, Timeout
+
+    assert classify(TLSError("unknown CA"))[0] == ExitCode.TLS
+    group = BaseExceptionGroup("x", [ValueError("noise"), Timeout("no reply within 5 s")])
+    assert classify(group)[:2] == (ExitCode.TIMEOUT, "timeout")
+    assert classify(BaseExceptionGroup("x", [KeyboardInterrupt()]))[0] == ExitCode.INTERRUPTED
+    assert classify(FileNotFoundError(2, "nope", "/x"))[2] == "no such file: /x"
+
+
+def _start_sleeper(tmp_path):
+    # a trio command run through the real runtime, the way every async verb runs
+    script = tmp_path / "sleeper.py"
+    script.write_text(textwrap.dedent("""
+        import sys, trio
+        from wsctl.cli.runtime import run_async
+        from wsctl.cli.errors import report
+        async def work():
+            try:
+                print("ready", flush=True)
+                await trio.sleep(30)
+            finally:
+                print("cleanup ran", flush=True)
+        try:
+            run_async(work)
+        except BaseException as exc:
+            sys.exit(report(exc, sys.stderr, as_json=False))
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_sigint_exits_130_after_cleanup_without_traceback(tmp_path):
+    proc = _start_sleeper(tmp_path)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert "cleanup ran" in out
+    assert "Traceback" not in err
+
+
+def test_sigterm_exits_143_after_cleanup(tmp_path):
+    proc = _start_sleeper(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143
+    assert "cleanup ran" in out
+    assert "Traceback" not in err

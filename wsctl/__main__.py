@@ -1,0 +1,3 @@
+from wsctl.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""click commands, option parsing, output rendering.  No protocol logic."""

@@ -1,0 +1,71 @@
+"""The environment a command runs in, and how it writes output.
+
+Injected through click's context object (the httpie way), so that tests can swap
+streams.  Two renderings of every result: concise human text on a TTY, or one JSON
+object per line with stable keys (`--json`, or by default for streaming commands
+when stdout is not a TTY).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@dataclass
+class Environment:
+    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
+    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
+    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
+    json: bool = False
+    #: -1 quiet, 0 normal, 1+ verbose
+    verbosity: int = 0
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def stdout_isatty(self) -> bool:
+        return _isatty(self.stdout)
+
+    @property
+    def stdin_isatty(self) -> bool:
+        return _isatty(self.stdin)
+
+    def streaming_json(self) -> bool:
+        """JSON Lines for streaming commands: asked for, or stdout is not a terminal."""
+        return self.json or not self.stdout_isatty
+
+    # -- results -----------------------------------------------------------
+    def emit(self, obj: dict[str, Any], human: str | None = None, *, as_json: bool | None = None) -> None:
+        """Write one result: a JSON line in JSON mode, else the human text."""
+        use_json = self.json if as_json is None else as_json
+        if use_json:
+            self.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+        elif human is not None:
+            self.stdout.write(human if human.endswith("\n") else human + "\n")
+        self.stdout.flush()
+
+    # -- diagnostics (stderr; never mixed into results) ----------------------
+    def info(self, message: str) -> None:
+        if self.verbosity >= 0:
+            self.stderr.write(message + "\n")
+            self.stderr.flush()
+
+    def debug(self, message: str) -> None:
+        if self.verbosity >= 1:
+            self.stderr.write("debug: " + message + "\n")
+            self.stderr.flush()
+
+    def warn(self, message: str) -> None:
+        # warnings about security are never silenced by -q
+        self.stderr.write("warning: " + message + "\n")
+        self.stderr.flush()

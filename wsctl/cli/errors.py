@@ -1,0 +1,65 @@
+"""The one place where exceptions become exit codes and error lines.
+
+wsctl's own errors carry their exit code.  Foreign exceptions that can reach the
+top (OS errors, KeyboardInterrupt inside trio's exception groups) are translated
+here; everything else is a bug and is reported as such with exit 1.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+from wsctl.core.errors import Interrupted, WsctlError
+from wsctl.core.exitcodes import ExitCode
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        out: list[BaseException] = []
+        for sub in exc.exceptions:
+            out.extend(_leaves(sub))
+        return out
+    return [exc]
+
+
+def classify(exc: BaseException) -> tuple[ExitCode, str, str]:
+    """(exit code, kind, one-line message) for any exception that reached the top."""
+    leaves = _leaves(exc)
+    # an interrupt wins over whatever else the cancellation shook loose
+    for leaf in leaves:
+        if isinstance(leaf, KeyboardInterrupt):
+            return ExitCode.INTERRUPTED, "interrupted", "interrupted"
+        if isinstance(leaf, Interrupted):
+            return leaf.exit_code, leaf.kind, leaf.message
+    leaf = next((x for x in leaves if isinstance(x, WsctlError)), leaves[0])
+    if isinstance(leaf, WsctlError):
+        return leaf.exit_code, leaf.kind, leaf.message
+    if isinstance(leaf, PermissionError):
+        return ExitCode.ERROR, "os", f"permission denied: {leaf.filename or leaf}"
+    if isinstance(leaf, FileNotFoundError):
+        return ExitCode.ERROR, "os", f"no such file: {leaf.filename or leaf}"
+    if isinstance(leaf, BrokenPipeError):
+        return ExitCode.ERROR, "os", "output closed"
+    if isinstance(leaf, OSError) and leaf.errno == 28:  # ENOSPC
+        return ExitCode.ERROR, "os", f"disk full: {leaf.filename or leaf}"
+    if isinstance(leaf, OSError):
+        return ExitCode.ERROR, "os", str(leaf)
+    return ExitCode.ERROR, "internal", f"internal error: {type(leaf).__name__}: {leaf}"
+
+
+def report(exc: BaseException, stderr: IO[str], *, as_json: bool) -> ExitCode:
+    code, kind, message = classify(exc)
+    hint = getattr(exc, "hint", None)
+    if as_json:
+        obj = {"error": kind, "message": message, "exit_code": int(code)}
+        if hint:
+            obj["hint"] = hint
+        stderr.write(json.dumps(obj) + "\n")
+    else:
+        if code not in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            stderr.write(f"wsctl: error: {message}\n")
+            if hint:
+                stderr.write(f"wsctl: hint: {hint}\n")
+    stderr.flush()
+    return code

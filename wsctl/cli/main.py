@@ -1,0 +1,107 @@
+"""The `wsctl` entry point: the top-level group, global options, exit codes.
+
+Subcommands are registered by module path and imported only when used (or when
+`--help` lists them), so start-up never pays for trio or cryptography; those are
+imported inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+
+import click
+
+from wsctl import __version__
+from wsctl.cli.env import Environment
+
+# verb -> "module:attribute"; one module per verb (or per verb group)
+COMMANDS: dict[str, str] = {
+    "certs": "wsctl.cli.certs:certs",
+    "demo": "wsctl.cli.demo:demo",
+    "exit-codes": "wsctl.cli.exit_codes:exit_codes",
+}
+
+EPILOG = """\b
+EXAMPLES
+  wsctl demo                                  # the whole tool on a throwaway PKI
+  wsctl certs init --name "Plant CA"          # start a plant PKI in ./certs
+  wsctl certs issue device plc-17 --ip 10.0.0.17
+  wsctl --json certs list                     # JSON Lines for scripts
+  wsctl exit-codes                            # what each exit status means
+"""
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy_commands:
+            module_name, attr = self.lazy_commands[name].split(":")
+            return getattr(importlib.import_module(module_name), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option("--json", "json_output", is_flag=True, help="One JSON object per line on stdout (stable keys).")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors.")
+@click.version_option(__version__, prog_name="wsctl")
+@click.pass_context
+def cli(ctx: click.Context, json_output: bool, verbose: int, quiet: bool) -> None:
+    """wsctl: WebSocket over TLS (wss, mutual TLS) for automation equipment.
+
+    Provision a plant PKI, talk to devices, simulate them, record and replay
+    what they say.  Every command has --help with examples.
+    """
+    env = ctx.ensure_object(Environment)
+    env.json = json_output
+    env.verbosity = -1 if quiet else verbose
+
+
+def _terminate(signum, frame):  # pragma: no cover - exercised through a subprocess test
+    from wsctl.core.errors import Interrupted
+
+    raise Interrupted(signum)
+
+
+def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    """Run the CLI and exit with a code from `wsctl.core.exitcodes`."""
+    code = run(argv, env)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
+    from wsctl.cli.errors import report
+    from wsctl.core.exitcodes import ExitCode
+
+    env = env or Environment()
+    # sync commands: SIGTERM becomes an exception so `finally` blocks run; async
+    # commands replace this with a trio signal receiver for the duration of the run
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        rv = cli.main(args=argv, prog_name="wsctl", standalone_mode=False, obj=env)
+    except click.exceptions.Abort:
+        env.stderr.write("\n")
+        return ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        exc.show(file=env.stderr)
+        return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    except BaseException as exc:  # noqa: BLE001 - the one place that maps everything
+        if isinstance(exc, SystemExit):
+            return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        return report(exc, env.stderr, as_json=env.json)
+    return int(rv) if isinstance(rv, int) else ExitCode.OK

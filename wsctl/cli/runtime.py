@@ -1,0 +1,54 @@
+"""Running async commands under trio with clean signal handling.
+
+Trap 7 of the trio-websocket notes: under strict exception groups Ctrl-C arrives
+as `BaseExceptionGroup[KeyboardInterrupt]`, and SIGTERM kills without cleanup.
+Here both signals cancel the command's scope instead, so its `finally` and
+`async with` blocks run (close frames are sent, recordings flushed), and then
+`Interrupted` carries 130 or 143 to the one exit-code mapping in `cli.errors`.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any, Awaitable, Callable
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """A group holding one error is that error: messages stay one line."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def run_async(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    import trio
+
+    from wsctl.core.errors import Interrupted
+
+    received: list[int] = []
+
+    async def guarded() -> Any:
+        result = None
+        with trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def watch_signals() -> None:
+                    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for signum in signals:
+                            received.append(signum)
+                            scope.cancel()
+                            return
+
+                nursery.start_soon(watch_signals)
+                result = await fn(*args)
+                nursery.cancel_scope.cancel()
+        if received:
+            raise Interrupted(received[0])
+        return result
+
+    try:
+        return trio.run(guarded)
+    except BaseExceptionGroup as group:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise _unwrap(group) from None

@@ -1,0 +1,110 @@
+"""The exception hierarchy every layer raises.
+
+Each class carries its exit code, so the CLI maps errors to exit codes in one
+place (`wsctl.cli.errors`) without knowing where they came from.  Messages are
+one line, written for the operator: what happened, and where possible what to do.
+"""
+
+from __future__ import annotations
+
+from wsctl.core.exitcodes import ExitCode
+
+
+class WsctlError(Exception):
+    """Base of every error wsctl raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+    #: short stable machine-readable kind, used as `error` in JSON output
+    kind: str = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(WsctlError):
+    exit_code = ExitCode.USAGE
+    kind = "usage"
+
+
+class InvalidInput(WsctlError):
+    """A file, parameter, certificate or profile that does not parse or validate."""
+
+    exit_code = ExitCode.INVALID
+    kind = "invalid"
+
+
+class StoreError(WsctlError):
+    """The PKI store is missing, corrupted, or refuses the operation."""
+
+    kind = "store"
+
+
+class PasswordError(WsctlError):
+    """A passphrase is wrong or missing."""
+
+    kind = "password"
+
+
+class ConnectError(WsctlError):
+    exit_code = ExitCode.CONNECT
+    kind = "connect"
+
+
+class TLSError(WsctlError):
+    exit_code = ExitCode.TLS
+    kind = "tls"
+
+
+class HandshakeRejected(WsctlError):
+    exit_code = ExitCode.HANDSHAKE
+    kind = "handshake"
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+        self.body = body
+
+
+class Timeout(WsctlError):
+    exit_code = ExitCode.TIMEOUT
+    kind = "timeout"
+
+
+class DeviceError(WsctlError):
+    """The device answered with an error, or an expectation on its reply failed."""
+
+    exit_code = ExitCode.DEVICE_ERROR
+    kind = "device"
+
+
+class NotAuthorized(WsctlError):
+    exit_code = ExitCode.NOT_AUTHORIZED
+    kind = "not-authorized"
+
+
+class ConnectionClosed(WsctlError):
+    exit_code = ExitCode.CLOSED
+    kind = "closed"
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str = "", hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.code = code
+        self.reason = reason
+
+
+class Interrupted(WsctlError):
+    """SIGINT or SIGTERM; exit code 130 or 143."""
+
+    kind = "interrupted"
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.exit_code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+        super().__init__("terminated" if signum == signal.SIGTERM else "interrupted")

@@ -1,0 +1,1 @@
+"""trio + trio-websocket: TLS contexts, connect, serve.  No click here."""

@@ -1,0 +1,1 @@
+"""The plant PKI: CA, issued certificates, revocation.  Synchronous, uses cryptography."""
