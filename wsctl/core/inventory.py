@@ -1,0 +1,151 @@
+"""Inventory files: named devices and groups (ssh-config style, in TOML).
+
+```toml
+[defaults]                     # applies to every device unless it overrides
+certs = "./certs"              # a wsctl PKI store: CA from it, operator cert from it
+operator = "alice"
+ca = "ca/root.crt"             # or explicit files (relative to this file)
+
+[devices.plc-17]
+url = "wss://10.0.0.17:8443/"
+profile = "conveyor"
+pin = "sha256:3f1c..."
+
+[groups]
+line-1 = ["plc-17", "plc-18"]
+```
+
+Pure: parses text, resolves names; the CLI finds and reads the file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import PurePath
+
+from wsctl.core.errors import InvalidInput
+
+# keys a device (or [defaults]) may set, and the type each must have
+DEVICE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "url": str,
+    "profile": str,
+    "certs": str,
+    "operator": str,
+    "ca": str,
+    "cert": str,
+    "key": str,
+    "crl": str,
+    "pin": str,
+    "tls_server_name": str,
+    "subprotocols": list,
+    "headers": list,
+    "password_file": str,
+}
+PATH_KEYS = ("certs", "ca", "cert", "key", "crl", "password_file")
+
+
+@dataclass(frozen=True)
+class DeviceEntry:
+    """One device as the client connects to it; unset fields are None."""
+
+    name: str
+    url: str
+    profile: str | None = None
+    certs: str | None = None
+    operator: str | None = None
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    crl: str | None = None
+    pin: str | None = None
+    tls_server_name: str | None = None
+    subprotocols: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    password_file: str | None = None
+
+
+@dataclass
+class Inventory:
+    source: str = "<none>"
+    devices: dict[str, DeviceEntry] = field(default_factory=dict)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def resolve(self, target: str) -> list[DeviceEntry]:
+        """A URL, a device alias, or a group (expanded in order, duplicates dropped)."""
+        if "://" in target:
+            return [DeviceEntry(name=target, url=target)]
+        if target in self.devices:
+            return [self.devices[target]]
+        if target in self.groups:
+            return [self.devices[name] for name in self.groups[target]]
+        known = sorted({*self.devices, *self.groups})
+        hint = f"known names in {self.source}: {', '.join(known)}" if known else "give a wss:// URL or add the device to an inventory file"
+        raise InvalidInput(f"unknown target {target!r}: not a URL, device or group", hint=hint)
+
+    def resolve_all(self, targets: list[str]) -> list[DeviceEntry]:
+        seen: dict[str, DeviceEntry] = {}
+        for target in targets:
+            for entry in self.resolve(target):
+                seen.setdefault(entry.name, entry)
+        return list(seen.values())
+
+
+def _check_fields(where: str, table: dict, source: str) -> dict:
+    out = {}
+    for key, value in table.items():
+        expected = DEVICE_KEYS.get(key)
+        if expected is None:
+            raise InvalidInput(f"{source}: {where}: unknown key {key!r} (known: {', '.join(DEVICE_KEYS)})")
+        if not isinstance(value, expected):
+            raise InvalidInput(f"{source}: {where}.{key}: expected {expected.__name__}, got {type(value).__name__}")
+        if expected is list and not all(isinstance(item, str) for item in value):
+            raise InvalidInput(f"{source}: {where}.{key}: expected a list of strings")
+        out[key] = tuple(value) if expected is list else value
+    return out
+
+
+def _anchor(values: dict, base: PurePath | None) -> dict:
+    # relative paths mean "next to the inventory file", whatever the working directory
+    if base is None:
+        return values
+    return {k: (str(base / v) if k in PATH_KEYS and not PurePath(v).is_absolute() else v) for k, v in values.items()}
+
+
+def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | None = None) -> Inventory:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"defaults", "devices", "groups"}
+    if unknown:
+        raise InvalidInput(f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)")
+    defaults = _anchor(_check_fields("defaults", data.get("defaults", {}), source), base)
+    defaults.pop("url", None)
+    inventory = Inventory(source=source)
+    for name, table in data.get("devices", {}).items():
+        if not isinstance(table, dict):
+            raise InvalidInput(f"{source}: devices.{name}: expected a table")
+        values = {**defaults, **_anchor(_check_fields(f"devices.{name}", table, source), base)}
+        url = values.get("url")
+        if not url:
+            raise InvalidInput(f"{source}: devices.{name}: missing url")
+        if not url.startswith(("wss://", "ws://")):
+            raise InvalidInput(f"{source}: devices.{name}.url: expected wss://... , got {url!r}")
+        inventory.devices[name] = DeviceEntry(name=name, **values)
+    for group, members in data.get("groups", {}).items():
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise InvalidInput(f"{source}: groups.{group}: expected a list of device names")
+        if group in inventory.devices:
+            raise InvalidInput(f"{source}: groups.{group}: a device has the same name")
+        missing = [m for m in members if m not in inventory.devices]
+        if missing:
+            raise InvalidInput(f"{source}: groups.{group}: unknown device(s) {', '.join(missing)}")
+        inventory.groups[group] = tuple(dict.fromkeys(members))
+    return inventory
+
+
+def with_overrides(entry: DeviceEntry, **overrides) -> DeviceEntry:
+    """Command-line options win over the inventory; None means "not given"."""
+    given = {k: v for k, v in overrides.items() if v is not None and v != ()}
+    return replace(entry, **given)
