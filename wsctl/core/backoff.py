@@ -1,0 +1,57 @@
+"""Reconnect delays: exponential backoff with jitter, as a pure schedule.
+
+The loop that sleeps and reconnects lives in `wsctl.net.reconnect`; here only the
+numbers, so they are tested without clocks.  "Full jitter" (a uniform draw in
+[0, cap]) spreads a fleet of clients that lost the same server, which is what
+keeps a restarted device from being hit by all its operators in the same
+millisecond; "equal" jitter keeps at least half the delay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterator
+
+from wsctl.core.errors import InvalidInput
+
+
+@dataclasses.dataclass(frozen=True)
+class Backoff:
+    initial: float = 0.5
+    maximum: float = 30.0
+    multiplier: float = 2.0
+    jitter: str = "full"  # "full" | "equal" | "none"
+    max_attempts: int | None = None  # None: forever
+
+    def __post_init__(self) -> None:
+        if self.initial <= 0 or self.maximum < self.initial:
+            raise InvalidInput("backoff: need 0 < initial <= maximum")
+        if self.multiplier < 1:
+            raise InvalidInput("backoff: multiplier must be >= 1")
+        if self.jitter not in ("full", "equal", "none"):
+            raise InvalidInput(f"backoff: unknown jitter {self.jitter!r}")
+        if self.max_attempts is not None and self.max_attempts < 0:
+            raise InvalidInput("backoff: max_attempts must be >= 0")
+
+    def cap(self, attempt: int) -> float:
+        """The un-jittered delay before retry number ``attempt`` (0-based)."""
+        # Bounded exponent: 2.0 ** 5000 overflows a float.
+        exponent = min(attempt, 64)
+        return min(self.maximum, self.initial * self.multiplier**exponent)
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        cap = self.cap(attempt)
+        if self.jitter == "full":
+            return rng.uniform(0, cap)
+        if self.jitter == "equal":
+            return cap / 2 + rng.uniform(0, cap / 2)
+        return cap
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """Delays before each retry; ends after ``max_attempts`` retries."""
+        rng = rng or random.Random()
+        attempt = 0
+        while self.max_attempts is None or attempt < self.max_attempts:
+            yield self.delay(attempt, rng)
+            attempt += 1

@@ -1,0 +1,161 @@
+"""Keeping trio-websocket's reader task from taking anything else down.
+
+trio-websocket starts one reader task per connection in a nursery the caller
+passes in (`wrap_client_stream`, `wrap_server_stream`).  Whatever escapes that
+task — `ConnectionRejected` on a client, `LocalProtocolError` when a ping
+arrives while we are closing (trap 6, upstream #184), `ConnectionClosed` from a
+send in the reader — would cancel the whole nursery, i.e. the caller's session
+or, on a server, every other connection (trap 1).  `ReaderGuard` stands in for
+the nursery: it runs the reader inside a guard that records the error for the
+code that waits on the handshake, and unblocks anyone waiting on a close
+handshake that the dead reader can no longer finish.
+
+`ObservedStream` remembers the first transport error, because the reader task
+turns an `ssl.SSLError` (e.g. the TLS 1.3 "certificate required" alert, which
+only arrives on the first read after the handshake) into a bare 1006 close and
+the reason would otherwise be lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable
+
+import trio
+import trio_websocket
+from wsproto.utilities import LocalProtocolError
+
+log = logging.getLogger("wsctl.net")
+
+
+class ObservedStream(trio.abc.HalfCloseableStream):
+    """A pass-through stream that keeps the first exception it saw."""
+
+    __slots__ = ("inner", "error", "failed")
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self.error: BaseException | None = None
+        self.failed = trio.Event()
+
+    def _note(self, exc: BaseException) -> None:
+        if self.error is None:
+            # trio wraps the ssl error: BrokenResourceError from SSLError.
+            self.error = exc.__cause__ or exc
+            self.failed.set()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            await self.inner.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._note(exc)
+            raise
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        try:
+            data = await self.inner.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._note(exc)
+            raise
+        if not data and self.error is None:
+            self.failed.set()
+        return data
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        send_eof = getattr(self.inner, "send_eof", None)
+        if send_eof is not None:
+            await send_eof()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    @property
+    def socket(self) -> Any:
+        # trio-websocket reads .socket (via transport_stream) for local/remote.
+        inner = getattr(self.inner, "transport_stream", self.inner)
+        return inner.socket
+
+    @property
+    def transport_stream(self) -> Any:
+        return getattr(self.inner, "transport_stream", self.inner)
+
+
+class ReaderGuard:
+    """Duck-types the ``nursery`` argument of trio-websocket's wrap functions."""
+
+    def __init__(self, nursery: trio.Nursery, label: str = "") -> None:
+        self._nursery = nursery
+        self.label = label
+        self.error: BaseException | None = None
+        self.done = trio.Event()
+        self._on_done: list[Callable[[], None]] = []
+
+    def on_done(self, callback: Callable[[], None]) -> None:
+        if self.done.is_set():
+            callback()
+        else:
+            self._on_done.append(callback)
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any, name: object = None) -> None:
+        self._nursery.start_soon(self._run, fn, *args, name=name or fn)
+
+    async def _run(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        ws = getattr(fn, "__self__", None)
+        try:
+            await fn(*args)
+        except trio_websocket.ConnectionRejected as exc:
+            self.error = exc
+        except (trio_websocket.ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except LocalProtocolError as exc:
+            # trap 6: a frame that arrived while we were closing; nothing to save.
+            log.debug("%s: ignored close race: %s", self.label, exc)
+        except Exception as exc:  # noqa: BLE001 - a reader bug must not spread
+            log.warning("%s: WebSocket reader failed: %s: %s", self.label, type(exc).__name__, exc)
+            self.error = exc
+        finally:
+            if ws is not None:
+                _unblock(ws)
+            self.done.set()
+            for callback in self._on_done:
+                callback()
+
+
+def _unblock(ws: trio_websocket.WebSocketConnection) -> None:
+    """A reader that is gone will never finish the close handshake; say so.
+
+    Without this, `aclose()` after trap 6 waits for an event nobody sets.
+    These are trio-websocket internals (0.12.x), hence the getattr guards.
+    """
+    if getattr(ws, "_close_reason", "") is None:
+        ws._close_reason = trio_websocket.CloseReason(1006, "connection lost")
+    handshake = getattr(ws, "_close_handshake", None)
+    if handshake is not None and not handshake.is_set():
+        handshake.set()
+
+
+def collapse(group: BaseExceptionGroup) -> BaseException:
+    """The one real exception in a nursery's group, or the group itself.
+
+    Used where a nursery wraps a caller's body: the caller raised X and must see
+    X, not ExceptionGroup([X]) (trap 8).  Cancelled siblings are not news.
+    """
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for sub in exc.exceptions:
+                walk(sub)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    if len(leaves) == 1:
+        return leaves[0]
+    real = [x for x in leaves if not isinstance(x, trio.Cancelled)]
+    if len(real) == 1:
+        return real[0]
+    return group

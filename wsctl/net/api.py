@@ -1,0 +1,251 @@
+"""The public Python API: `open_device`, `Device`, `serve`.
+
+Everything else in `wsctl.net` is private.  Documented with an example in
+docs/python-api.md; errors are `wsctl.core.errors` classes, each carrying the
+exit code the CLI uses (docs/tls.md has the table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import ssl
+from typing import AsyncIterator, Iterable, Mapping
+
+import trio
+import trio_websocket
+from wsproto.utilities import LocalProtocolError
+
+from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout
+from wsctl.net import connect as _c
+from wsctl.net._guard import collapse
+from wsctl.net.keepalive import keepalive
+from wsctl.net.server import AccessRecord, ConnectionRequest, Reject, Server, ServerConnection, echo_handler, serve
+
+__all__ = [
+    "AccessRecord",
+    "ConnectionRequest",
+    "Device",
+    "Reject",
+    "Server",
+    "ServerConnection",
+    "echo_handler",
+    "open_device",
+    "serve",
+]
+
+log = logging.getLogger("wsctl.net")
+
+PathLike = str | os.PathLike[str]
+
+
+class Device:
+    """An open WebSocket to a device.  Get one from `open_device`."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection, target: _c.Target, der: bytes | None, tls: trio.abc.Stream, close_timeout: float) -> None:
+        self._ws = ws
+        self._target = target
+        self._close_timeout = close_timeout
+        self._dead: str | None = None
+        self._stream = tls
+        #: the URL as given
+        self.url = target.url
+        #: negotiated subprotocol, or None
+        self.subprotocol: str | None = ws.subprotocol
+        #: the device certificate (DER), None on ws://
+        self.peer_certificate = der
+        #: ``sha256:<hex>`` of the device certificate, None on ws://
+        self.peer_fingerprint = _c.fingerprint(der) if der else None
+        #: "TLSv1.3" etc., None on ws://
+        self.tls_version: str | None = tls.version() if isinstance(tls, trio.SSLStream) else None
+        #: what the known-devices check did: "known", "record", "replace", or None
+        self.known_device: str | None = None
+
+    @property
+    def closed(self) -> tuple[int, str] | None:
+        """(code, reason) once closed, else None."""
+        reason = self._ws.closed
+        return None if reason is None else (reason.code, reason.reason or "")
+
+    def _closed_error(self, reason: trio_websocket.CloseReason | None) -> ConnectionClosed:
+        where = self._target.where
+        if self._dead:
+            return ConnectionClosed(f"{where}: {self._dead}", code=1006, reason=self._dead)
+        if reason is None:
+            return ConnectionClosed(f"{where}: connection closed", code=1006)
+        text = f" ({reason.reason})" if reason.reason else ""
+        return ConnectionClosed(f"{where}: connection closed with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or "")
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one message: ``str`` as a text frame, ``bytes`` as binary."""
+        try:
+            await self._ws.send_message(message)
+        except trio_websocket.ConnectionClosed as exc:
+            raise self._closed_error(exc.reason) from None
+        except LocalProtocolError:  # trap 6: a close crossed our send
+            raise self._closed_error(self._ws.closed) from None
+        except ValueError:
+            if isinstance(message, (bytearray, memoryview)):
+                return await self.send(bytes(message))
+            raise InvalidInput(f"can only send str or bytes, not {type(message).__name__}") from None
+
+    async def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next message (``str`` for text, ``bytes`` for binary).
+
+        Raises `ConnectionClosed` (with ``.code``/``.reason``) when the device
+        closed, `Timeout` when ``timeout`` seconds pass without a message.
+        """
+        try:
+            if timeout is None:
+                return await self._ws.get_message()
+            with trio.fail_after(timeout):
+                return await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise self._closed_error(exc.reason) from None
+        except trio.TooSlowError:
+            raise Timeout(f"{self._target.where}: no message within {timeout:g} s") from None
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        """Messages until the device closes normally (1000/1001); other closes raise."""
+        while True:
+            try:
+                message = await self._ws.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                if exc.reason is not None and exc.reason.code in (1000, 1001) and not self._dead:
+                    return
+                raise self._closed_error(exc.reason) from None
+            yield message
+
+    async def ping(self, timeout: float = 10.0) -> float:
+        """Ping and wait for the pong; returns the round-trip time in seconds."""
+        start = trio.current_time()
+        try:
+            with trio.fail_after(timeout):
+                await self._ws.ping()
+        except (trio_websocket.ConnectionClosed, LocalProtocolError):
+            raise self._closed_error(self._ws.closed) from None
+        except trio.TooSlowError:
+            raise Timeout(f"{self._target.where}: no pong within {timeout:g} s") from None
+        return trio.current_time() - start
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close handshake, bounded by ``close_timeout``; idempotent, never raises."""
+        with trio.move_on_after(self._close_timeout):
+            try:
+                await self._ws.aclose(code, reason or None)
+            except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
+                pass
+        await trio.aclose_forcefully(self._stream)
+
+    async def _abort(self, why: str) -> None:
+        self._dead = why
+        await trio.aclose_forcefully(self._stream)
+
+
+@contextlib.asynccontextmanager
+async def open_device(
+    url: str,
+    *,
+    ca: PathLike | None = None,
+    cert: PathLike | None = None,
+    key: PathLike | None = None,
+    password: str | bytes | None = None,
+    pin: str | None = None,
+    known_devices: PathLike | None = None,
+    trust_new: bool = False,
+    tls_server_name: str | None = None,
+    subprotocols: Iterable[str] = (),
+    headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+    insecure: bool = False,
+    allow_plaintext: bool = False,
+    connect_timeout: float = 10.0,
+    close_timeout: float = 2.0,
+    max_message_size: int = 2**20,
+    ping_interval: float | None = None,
+    ping_timeout: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
+    message_queue_size: int = _c.MESSAGE_QUEUE_SIZE,
+    receive_buffer_size: int | None = _c.RECEIVE_BUFFER_SIZE,
+) -> AsyncIterator[Device]:
+    """Connect to a device over wss and yield a `Device`; close it on exit.
+
+    Trust: ``ca`` (PEM file) or the system store; ``pin`` (``sha256:<hex>``)
+    accepts exactly that certificate — without ``ca`` the pin *replaces* the
+    chain check (self-signed devices), with ``ca`` both must pass;
+    ``known_devices`` (a file path) records the certificate on first use and
+    refuses a changed one unless ``trust_new``; ``insecure`` checks nothing
+    (the pin and known-devices checks still apply).
+
+    Raises, within ``connect_timeout`` and usually at once: `UsageError` (bad
+    URL), `ConnectError` (DNS, refused, unreachable), `TLSError` (every
+    certificate or TLS problem, one line saying which), `HandshakeRejected`
+    (HTTP status and body), `Timeout`, `PasswordError`/`InvalidInput` (client
+    key or files).
+    """
+    target = _c.parse_target(url, allow_plaintext=allow_plaintext)
+    if pin is not None:
+        pin = _c.kd.normalize_fingerprint(pin)
+    ctx: ssl.SSLContext | None = None
+    if target.secure:
+        if ssl_context is not None:
+            ctx = ssl_context
+        else:
+            from wsctl.net.tls import client_context
+
+            verify = not insecure and not (pin is not None and ca is None)
+            ctx = client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify)
+        if insecure:
+            log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
+    header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+    deadline = trio.current_time() + connect_timeout
+
+    # TCP, TLS and trust checks happen outside any nursery (trap 8): their
+    # errors reach the caller as themselves.
+    stream, der = await _c.open_tls(target, ctx, deadline=deadline, server_name=tls_server_name)
+    decision = None
+    try:
+        if target.secure and pin is not None:
+            _c.check_pin(target, der, pin)
+        if target.secure and known_devices is not None:
+            decision = _c.check_known_device(known_devices, target, der, trust_new=trust_new)
+            if decision.action == "replace":
+                log.warning("%s: certificate changed, accepted (trust_new): %s -> %s", target.where, decision.previous, decision.fingerprint)
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+
+    failure: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            result = await _c.upgrade(
+                nursery, stream, target, deadline=deadline,
+                subprotocols=tuple(subprotocols), headers=header_items,
+                message_queue_size=message_queue_size, max_message_size=max_message_size,
+                receive_buffer_size=receive_buffer_size,
+            )
+            if isinstance(result, BaseException):
+                failure = result
+                nursery.cancel_scope.cancel()
+            else:
+                device = Device(result, target, der, stream, close_timeout)
+                device.known_device = decision.action if decision else None
+                if ping_interval:
+                    nursery.start_soon(lambda: keepalive(result, interval=ping_interval, timeout=ping_timeout, on_dead=device._abort))
+                try:
+                    yield device
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await device.close()
+                    nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The body's exception, not ExceptionGroup([it]) (trap 8).
+        leaf = collapse(group)
+        if leaf is group:
+            raise
+        raise leaf from leaf.__cause__
+    if failure is not None:
+        raise failure

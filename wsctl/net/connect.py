@@ -1,0 +1,267 @@
+"""The client side of a connection: URL → TCP → TLS → trust checks → WebSocket.
+
+Each step is done here rather than inside trio-websocket so that a failure is
+reported as what it is, at once (trap 2: trio-websocket's own connect turns a
+bad certificate into a 60 s `ConnectionTimeout`), and so that one deadline
+bounds the whole open (trap 3).  Errors are `wsctl.core.errors` instances with
+one-line messages; see docs/tls.md for the table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+import math
+import os
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import trio
+import trio_websocket
+
+from wsctl.core import known_devices as kd
+from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
+from wsctl.net import tlserrors
+from wsctl.net._guard import ObservedStream, ReaderGuard
+
+#: Messages trio-websocket may buffer before its reader stops reading (trap 5:
+#: the default of 1 stalls pings, pongs and close frames behind one unread
+#: message).  Bounded, because each slot can hold max_message_size bytes.
+MESSAGE_QUEUE_SIZE = 256
+#: Bytes per read.  trio-websocket's 4 KiB default costs ~30 % on 64 KiB
+#: messages; 64 KiB costs nothing measurable on small ones (bench/).
+RECEIVE_BUFFER_SIZE = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    url: str
+    secure: bool
+    host: str  # without brackets
+    port: int
+    resource: str  # path and query, what goes on the request line
+
+    @property
+    def where(self) -> str:
+        """``host:port`` as people write it, for messages and known-devices keys."""
+        return kd.device_key(self.host, self.port)
+
+    @property
+    def is_ip(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.secure else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def parse_target(url: str, *, allow_plaintext: bool = False) -> Target:
+    """Check and split a ``wss://host[:port][/path][?query]`` URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"not a valid URL: {url!r} ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("wss", "ws"):
+        raise UsageError(f"not a WebSocket URL: {url!r} (expected wss://host[:port]/path)")
+    if scheme == "ws" and not allow_plaintext:
+        raise UsageError(f"refusing plaintext {url!r}: use wss://, or allow ws:// explicitly (--allow-plaintext)")
+    if not parts.hostname:
+        raise UsageError(f"no host in URL {url!r}")
+    secure = scheme == "wss"
+    resource = parts.path or "/"
+    if parts.query:
+        resource += "?" + parts.query
+    return Target(url=url, secure=secure, host=parts.hostname, port=port or (443 if secure else 80), resource=resource)
+
+
+def fingerprint(der: bytes) -> str:
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.0, deadline - trio.current_time())
+
+
+async def open_tls(
+    target: Target,
+    ctx: ssl.SSLContext | None,
+    *,
+    deadline: float,
+    server_name: str | None = None,
+) -> tuple[trio.abc.Stream, bytes | None]:
+    """TCP connect and TLS handshake; returns (stream, device certificate DER).
+
+    Must not be called inside a nursery whose errors the caller wants unwrapped
+    (trap 8): the deadline is a plain `fail_after`.
+    """
+    where = target.where
+    tcp: trio.SocketStream | None = None
+    try:
+        with trio.fail_after(_remaining(deadline)):
+            try:
+                tcp = await trio.open_tcp_stream(target.host, target.port)
+            except OSError as exc:
+                raise tlserrors.os_failure(exc, where=where) from None
+            if not target.secure:
+                return tcp, None
+            assert ctx is not None
+            name = server_name or target.host
+            tls = trio.SSLStream(tcp, ctx, server_hostname=name, https_compatible=True)
+            try:
+                await tls.do_handshake()
+            except trio.BrokenResourceError as exc:
+                cause = exc.__cause__
+                if isinstance(cause, ssl.SSLCertVerificationError):
+                    # The failed handshake gives no certificate; fetch it once more
+                    # without checks, only to name what the device presented.
+                    der = await _fetch_certificate(target, name, min(2.0, _remaining(deadline)))
+                    raise tlserrors.verify_failure(cause, where=where, server_name=name, peer_der=der) from None
+                if isinstance(cause, ssl.SSLError):
+                    raise tlserrors.ssl_failure(cause, where=where, during="TLS handshake") from None
+                if isinstance(cause, OSError):
+                    raise tlserrors.os_failure(cause, where=where) from None
+                raise TLSError(f"{where}: the device closed the connection during the TLS handshake") from None
+            return tls, tls.getpeercert(binary_form=True)
+    except trio.TooSlowError:
+        if tcp is not None:
+            await trio.aclose_forcefully(tcp)
+        step = "connect" if tcp is None else "TLS handshake"
+        raise Timeout(f"{where}: no answer within the connect timeout ({step})") from None
+    except BaseException:
+        if tcp is not None:
+            await trio.aclose_forcefully(tcp)
+        raise
+
+
+async def _fetch_certificate(target: Target, server_name: str, timeout: float) -> bytes | None:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with trio.move_on_after(timeout):
+        try:
+            tcp = await trio.open_tcp_stream(target.host, target.port)
+        except OSError:
+            return None
+        tls = trio.SSLStream(tcp, ctx, server_hostname=server_name, https_compatible=True)
+        try:
+            await tls.do_handshake()
+            return tls.getpeercert(binary_form=True)
+        except trio.BrokenResourceError:
+            return None
+        finally:
+            await trio.aclose_forcefully(tls)
+    return None
+
+
+def check_pin(target: Target, der: bytes | None, pin: str) -> None:
+    expected = kd.normalize_fingerprint(pin)
+    actual = fingerprint(der) if der else "(no certificate)"
+    if actual != expected:
+        raise TLSError(f"{target.where}: certificate does not match the pin: expected {expected}, got {actual}")
+
+
+def _lock_file(fh) -> None:  # type: ignore[no-untyped-def]
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process at a time is the user's job
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+
+
+def check_known_device(path: str | os.PathLike[str], target: Target, der: bytes | None, *, trust_new: bool) -> kd.Decision:
+    """TOFU against the known-devices file; records first use, refuses changes.
+
+    Synchronous on purpose: read-check-write without an await in between is
+    atomic against other tasks of this process (a fleet run connecting to many
+    devices at once); a flock on a side file covers other processes.
+    """
+    if der is None:
+        raise TLSError(f"{target.where}: no certificate to check against the known-devices file")
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with open(file.with_name(file.name + ".lock"), "a") as lock:
+        _lock_file(lock)
+        text = file.read_text() if file.exists() else ""
+        known = kd.parse(text, source=str(file))
+        decision = kd.decide(known, target.where, fingerprint(der), trust_new=trust_new, source=str(file))
+        if decision.must_write:
+            known.set(decision.key, decision.fingerprint)
+            tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+            tmp.write_text(kd.serialize(known))
+            os.replace(tmp, file)
+    return decision
+
+
+def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> HandshakeRejected:
+    body = (exc.body or b"").decode("utf-8", "replace").strip()
+    short = body if len(body) <= 200 else body[:200] + "..."
+    tail = f": {short}" if short else ""
+    return HandshakeRejected(f"{target.where}: WebSocket upgrade rejected with HTTP {exc.status_code}{tail}", status=exc.status_code, body=body)
+
+
+async def upgrade(
+    nursery: trio.Nursery,
+    stream: trio.abc.Stream,
+    target: Target,
+    *,
+    deadline: float,
+    subprotocols: tuple[str, ...] = (),
+    headers: tuple[tuple[str, str], ...] = (),
+    message_queue_size: int = MESSAGE_QUEUE_SIZE,
+    max_message_size: int = 2**20,
+    receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
+) -> trio_websocket.WebSocketConnection | WsctlError:
+    """The HTTP upgrade.  Returns the connection, or the error to raise.
+
+    Never raises a wsctl error itself: it runs inside the caller's nursery, and an
+    error raised there would reach the caller wrapped in an ExceptionGroup (trap 8).
+    """
+    observed = ObservedStream(stream)
+    guard = ReaderGuard(nursery, label=target.where)
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    ws: trio_websocket.WebSocketConnection | None = None
+    with trio.CancelScope(deadline=deadline if math.isfinite(deadline) else math.inf) as scope:
+        guard.on_done(scope.cancel)  # reader died before 101: stop waiting now
+        ws = await trio_websocket.wrap_client_stream(
+            guard,  # type: ignore[arg-type]
+            observed,  # type: ignore[arg-type]
+            target.host_header,
+            target.resource,
+            subprotocols=list(subprotocols) or None,
+            extra_headers=extra or None,
+            message_queue_size=message_queue_size,
+            max_message_size=max_message_size,
+            receive_buffer_size=receive_buffer_size,
+        )
+    if ws is not None:
+        # 101 received; a reader that already stopped (the device closed right
+        # after accepting) shows up as ConnectionClosed on the first receive.
+        return ws
+    await trio.aclose_forcefully(stream)
+    if isinstance(guard.error, trio_websocket.ConnectionRejected):
+        return _rejected(target, guard.error)
+    if isinstance(observed.error, ssl.SSLError):
+        return tlserrors.ssl_failure(observed.error, where=target.where, during="WebSocket upgrade")
+    if observed.error is not None:
+        return ConnectError(f"{target.where}: connection lost during the WebSocket upgrade ({observed.error})")
+    if scope.cancelled_caught and not guard.done.is_set():
+        return Timeout(f"{target.where}: no WebSocket upgrade answer within the connect timeout")
+    if guard.error is not None:
+        return HandshakeRejected(f"{target.where}: invalid WebSocket upgrade answer: {guard.error}")
+    if target.secure:
+        return TLSError(
+            f"{target.where}: the device closed the connection after the TLS handshake "
+            "(it may refuse our client certificate, or not speak WebSocket on this path)"
+        )
+    return ConnectError(f"{target.where}: the device closed the connection during the WebSocket upgrade")
+

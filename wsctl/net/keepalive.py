@@ -1,0 +1,45 @@
+"""Keepalive pings (trio-websocket only has a recipe for them).
+
+A device that vanished without a FIN (power cut, cable pulled, NAT timeout) is
+otherwise only noticed at the next send.  `keepalive` pings every ``interval``
+seconds and calls ``on_dead`` when a pong does not come back within
+``timeout``; the caller decides what dead means (the Device aborts the
+connection, so a waiting `receive()` raises ConnectionClosed at once).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+import trio
+import trio_websocket
+from wsproto.utilities import LocalProtocolError
+
+log = logging.getLogger("wsctl.net.keepalive")
+
+
+async def keepalive(
+    ws: trio_websocket.WebSocketConnection,
+    *,
+    interval: float,
+    timeout: float,
+    on_dead: Callable[[str], Awaitable[None]],
+) -> None:
+    """Run until the connection closes; never raises for a closed connection."""
+    if interval <= 0 or timeout <= 0:
+        raise ValueError("keepalive interval and timeout must be positive")
+    while ws.closed is None:
+        await trio.sleep(interval)
+        if ws.closed is not None:
+            return
+        with trio.move_on_after(timeout) as scope:
+            try:
+                await ws.ping()
+            except (trio_websocket.ConnectionClosed, LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # closing anyway; trap 6 covers the LocalProtocolError
+        if scope.cancelled_caught:
+            why = f"keepalive: no pong within {timeout:g} s"
+            log.info(why)
+            await on_dead(why)
+            return

@@ -1,0 +1,524 @@
+"""A wss server: own TLS listeners, one guarded task per connection.
+
+trio-websocket's `serve_websocket` lets one handler's exception stop the whole
+server (trap 1) and holds a client without a certificate for its 60 s
+connect_timeout (trap 4).  Here each connection is handled by `_Conn.run`, which
+owns its TLS handshake (short timeout), reads the client's certificate, asks
+trio-websocket only for the HTTP upgrade, and catches everything a peer or a
+handler can throw.  One access record per connection goes to the logger
+``wsctl.net.access`` and to the ``access_log`` callback.
+
+Shutdown (the task running `serve` is cancelled, or `Server.close()`): stop
+accepting, send close 1001 to every open peer (shielded, bounded by
+``close_timeout``), cancel what is left, return.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import logging
+import math
+import ssl
+import time
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+
+import trio
+import trio_websocket
+from wsproto.utilities import LocalProtocolError
+
+from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout
+from wsctl.net import tlserrors
+from wsctl.net._guard import ObservedStream, ReaderGuard
+from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
+
+log = logging.getLogger("wsctl.net.server")
+access_logger = logging.getLogger("wsctl.net.access")
+
+
+@dataclasses.dataclass
+class AccessRecord:
+    """What happened on one connection; emitted once, when it ends.
+
+    ``outcome``: ``closed`` (normal), ``rejected`` (HTTP status in ``status``),
+    ``tls-failed``, ``bad-request``, ``timeout``, ``handler-error``.
+    """
+
+    remote: str
+    started: float = dataclasses.field(default_factory=time.time)
+    identity: Any = None  # wsctl.pki.identity.Identity | None
+    path: str | None = None
+    subprotocol: str | None = None
+    outcome: str = "open"
+    status: int | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    messages_in: int = 0
+    messages_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    duration: float = 0.0
+    error: str | None = None
+
+    @property
+    def who(self) -> str:
+        ident = self.identity
+        if ident is None:
+            return self.remote
+        name = ident.name or ident.common_name or ident.subject
+        role = f" role={ident.role}" if ident.role else ""
+        return f"{self.remote} ({ident.kind or 'cert'} {name}{role})"
+
+    def as_dict(self) -> dict[str, Any]:
+        ident = self.identity
+        return {
+            "remote": self.remote,
+            "identity": None
+            if ident is None
+            else {"subject": ident.subject, "name": ident.name, "kind": ident.kind, "role": ident.role, "uri": ident.uri, "fingerprint": ident.fingerprint},
+            "path": self.path,
+            "subprotocol": self.subprotocol,
+            "outcome": self.outcome,
+            "status": self.status,
+            "close_code": self.close_code,
+            "close_reason": self.close_reason,
+            "messages_in": self.messages_in,
+            "messages_out": self.messages_out,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "duration": round(self.duration, 6),
+            "error": self.error,
+        }
+
+
+class Reject(Exception):
+    """Raise from ``authorize`` to refuse the WebSocket upgrade with an HTTP status."""
+
+    def __init__(self, status: int = 403, body: str = "", headers: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status = status
+        self.body = body
+        self.headers = list(headers)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionRequest:
+    """What ``authorize`` sees before the upgrade is accepted."""
+
+    remote: str
+    identity: Any
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    subprotocols: tuple[str, ...]
+
+
+def _size(message: str | bytes) -> int:
+    return len(message) if isinstance(message, bytes) else len(message.encode("utf-8", "surrogatepass"))
+
+
+class ServerConnection:
+    """One accepted WebSocket, as a handler sees it."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection, record: AccessRecord, headers: tuple[tuple[str, str], ...], close_timeout: float) -> None:
+        self._ws = ws
+        self.record = record
+        self.identity = record.identity
+        self.remote = record.remote
+        self.path = record.path or "/"
+        self.subprotocol = record.subprotocol
+        self.headers = headers
+        self._close_timeout = close_timeout
+        self._last_activity = trio.current_time()
+
+    @property
+    def closed(self) -> trio_websocket.CloseReason | None:
+        return self._ws.closed
+
+    async def send(self, message: str | bytes) -> None:
+        if isinstance(message, (bytearray, memoryview)):
+            message = bytes(message)
+        try:
+            await self._ws.send_message(message)
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc.reason, self.remote) from None
+        except LocalProtocolError:  # trap 6: closing under our feet
+            raise _closed(self._ws.closed, self.remote) from None
+        rec = self.record
+        rec.messages_out += 1
+        rec.bytes_out += _size(message)
+        self._last_activity = trio.current_time()
+
+    async def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next message; `ConnectionClosed` once the peer is gone."""
+        try:
+            if timeout is None:
+                message = await self._ws.get_message()
+            else:
+                with trio.fail_after(timeout):
+                    message = await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise _closed(exc.reason, self.remote) from None
+        except trio.TooSlowError:
+            raise Timeout(f"{self.remote}: no message within {timeout:g} s") from None
+        rec = self.record
+        rec.messages_in += 1
+        rec.bytes_in += _size(message)
+        self._last_activity = trio.current_time()
+        return message
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                yield await self.receive()
+            except ConnectionClosed:
+                return
+
+    async def ping(self, timeout: float = 10.0) -> None:
+        try:
+            with trio.fail_after(timeout):
+                await self._ws.ping()
+        except (trio_websocket.ConnectionClosed, LocalProtocolError):
+            raise _closed(self._ws.closed, self.remote) from None
+        except trio.TooSlowError:
+            raise Timeout(f"{self.remote}: no pong within {timeout:g} s") from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close handshake, bounded by the server's close_timeout; never raises."""
+        with trio.move_on_after(self._close_timeout):
+            try:
+                await self._ws.aclose(code, reason or None)
+            except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
+                pass
+
+    async def _idle_watch(self, idle_timeout: float) -> None:
+        while self._ws.closed is None:
+            left = self._last_activity + idle_timeout - trio.current_time()
+            if left <= 0:
+                log.info("%s: idle for %g s, closing", self.record.who, idle_timeout)
+                await self.close(1001, "idle timeout")
+                return
+            await trio.sleep(left)
+
+
+def _closed(reason: trio_websocket.CloseReason | None, remote: str) -> ConnectionClosed:
+    if reason is None:
+        return ConnectionClosed(f"{remote}: connection closed", code=1006)
+    text = f" ({reason.reason})" if reason.reason else ""
+    return ConnectionClosed(f"{remote}: connection closed with code {reason.code}{text}", code=reason.code, reason=reason.reason or "")
+
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+async def echo_handler(conn: ServerConnection) -> None:
+    """Send every message back as it came (text stays text, binary stays binary)."""
+    async for message in conn:
+        await conn.send(message)
+
+
+async def _flush_alert(tls: trio.SSLStream) -> None:
+    """Send the TLS alert OpenSSL wrote for a failed handshake.
+
+    trio marks the stream broken and raises without flushing it, so the client
+    would only see a reset; with the alert it can say "certificate required",
+    "unknown ca", "certificate revoked" (trap 4).  `_outgoing` is trio's BIO.
+    """
+    bio = getattr(tls, "_outgoing", None)
+    if bio is None:
+        return
+    data = bio.read()
+    if not data:
+        return
+    with trio.move_on_after(0.5):
+        try:
+            await tls.transport_stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+
+def _fmt_addr(addr: Any) -> str:
+    try:
+        host, port = addr[0], addr[1]
+    except (TypeError, IndexError):
+        return str(addr)
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+class _Live:
+    __slots__ = ("scope", "conn")
+
+    def __init__(self, scope: trio.CancelScope) -> None:
+        self.scope = scope
+        self.conn: ServerConnection | None = None
+
+
+class Server:
+    """A running server, handed out by ``await nursery.start(serve, ...)``."""
+
+    def __init__(self, handler: Handler, listeners: list[trio.SocketListener], ssl_context: ssl.SSLContext | None, **opts: Any) -> None:
+        self.handler = handler
+        self.listeners = listeners
+        self.ssl_context = ssl_context
+        self.subprotocols: tuple[str, ...] = tuple(opts["subprotocols"])
+        self.authorize = opts["authorize"]
+        self.max_message_size: int = opts["max_message_size"]
+        self.max_connections: int = opts["max_connections"]
+        self.handshake_timeout: float = opts["handshake_timeout"]
+        self.idle_timeout: float | None = opts["idle_timeout"]
+        self.close_timeout: float = opts["close_timeout"]
+        self.access_log = opts["access_log"]
+        self.message_queue_size: int = opts["message_queue_size"]
+        self.receive_buffer_size: int | None = opts["receive_buffer_size"]
+        self.connections = 0  # live TCP connections, handshaking or open
+        self.total = 0
+        self._live: set[_Live] = set()
+        self._closing = False
+        self._scope: trio.CancelScope | None = None
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [tuple(lst.socket.getsockname()[:2]) for lst in self.listeners]  # type: ignore[misc]
+
+    @property
+    def port(self) -> int:
+        return self.addresses[0][1]
+
+    @property
+    def host(self) -> str:
+        return self.addresses[0][0]
+
+    @property
+    def url(self) -> str:
+        """``wss://host:port/`` of the first listener (``ws://`` without TLS)."""
+        scheme = "wss" if self.ssl_context else "ws"
+        host, port = self.addresses[0]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"{scheme}://{_fmt_addr((host, port))}/"
+
+    @property
+    def urls(self) -> list[str]:
+        scheme = "wss" if self.ssl_context else "ws"
+        return [f"{scheme}://{_fmt_addr(a)}/" for a in self.addresses]
+
+    def close(self) -> None:
+        """Start a graceful shutdown; `serve` returns when it is done."""
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _emit(self, rec: AccessRecord) -> None:
+        access_logger.info(
+            "%s %s %s status=%s close=%s in=%d/%dB out=%d/%dB %.3fs%s",
+            rec.who, rec.path or "-", rec.outcome, rec.status or "-", rec.close_code or "-",
+            rec.messages_in, rec.bytes_in, rec.messages_out, rec.bytes_out, rec.duration,
+            f" error={rec.error}" if rec.error else "",
+        )
+        if self.access_log is not None:
+            try:
+                self.access_log(rec)
+            except Exception:  # noqa: BLE001 - a broken log sink must not stop serving
+                log.exception("access_log callback failed")
+
+    async def _connection(self, tcp: trio.SocketStream) -> None:
+        if self._closing:
+            await trio.aclose_forcefully(tcp)
+            return
+        try:
+            remote = _fmt_addr(tcp.socket.getpeername())
+        except OSError:
+            remote = "?"
+        rec = AccessRecord(remote=remote)
+        self.connections += 1
+        self.total += 1
+        t0 = trio.current_time()
+        # Shielded: the server's own cancellation must not cut a connection
+        # before shutdown has sent it a close frame; `_shutdown` cancels it.
+        with trio.CancelScope(shield=True) as scope:
+            live = _Live(scope)
+            self._live.add(live)
+            try:
+                await self._run(tcp, rec, live)
+            except Exception as exc:  # noqa: BLE001 - trap 1: last line of defence
+                rec.outcome = "handler-error"
+                rec.error = f"{type(exc).__name__}: {exc}"
+                log.error("%s: connection failed: %s", rec.who, rec.error, exc_info=log.isEnabledFor(logging.DEBUG))
+            finally:
+                self._live.discard(live)
+                self.connections -= 1
+                await trio.aclose_forcefully(tcp)
+        if scope.cancelled_caught and rec.outcome == "open":
+            rec.outcome = "closed"
+        rec.duration = trio.current_time() - t0
+        self._emit(rec)
+
+    async def _run(self, tcp: trio.SocketStream, rec: AccessRecord, live: _Live) -> None:
+        stream: trio.abc.Stream = tcp
+        if self.ssl_context is not None:
+            tls = trio.SSLStream(tcp, self.ssl_context, server_side=True, https_compatible=True)
+            failure: BaseException | None = None
+            with trio.move_on_after(self.handshake_timeout) as cs:
+                try:
+                    await tls.do_handshake()
+                except trio.BrokenResourceError as exc:
+                    failure = exc.__cause__ or exc
+                    await _flush_alert(tls)
+            if cs.cancelled_caught:
+                rec.outcome, rec.error = "timeout", f"TLS handshake not finished within {self.handshake_timeout:g} s"
+                return
+            if failure is not None:
+                rec.outcome, rec.error = "tls-failed", tlserrors.server_side_failure(failure)
+                return
+            der = tls.getpeercert(binary_form=True)
+            if der:
+                from wsctl.pki.identity import peer_identity
+
+                try:
+                    rec.identity = peer_identity(der)
+                except InvalidInput as exc:
+                    log.warning("%s: %s", rec.remote, exc)
+            stream = tls
+        async with trio.open_nursery() as nursery:
+            try:
+                await self._websocket(nursery, stream, rec, live)
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream, rec: AccessRecord, live: _Live) -> None:
+        observed = ObservedStream(stream)
+        guard = ReaderGuard(nursery, label=rec.remote)
+        request: trio_websocket.WebSocketRequest | None = None
+        with trio.move_on_after(self.handshake_timeout) as cs:
+            guard.on_done(cs.cancel)
+            request = await trio_websocket.wrap_server_stream(
+                guard,  # type: ignore[arg-type]
+                observed,
+                message_queue_size=self.message_queue_size,
+                max_message_size=self.max_message_size,
+                receive_buffer_size=self.receive_buffer_size,
+            )
+        if request is None:
+            if guard.done.is_set():
+                rec.outcome = "bad-request"
+                rec.error = "not a WebSocket upgrade request" if observed.error is None else f"connection lost: {observed.error}"
+            else:
+                rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {self.handshake_timeout:g} s"
+            return
+        rec.path = request.path
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)
+        proposed = tuple(request.proposed_subprotocols)
+        if self.connections > self.max_connections:
+            await self._reject(request, rec, Reject(503, f"server busy: {self.max_connections} connections already open", [("Retry-After", "1")]))
+            return
+        if self.authorize is not None:
+            try:
+                verdict = self.authorize(ConnectionRequest(rec.remote, rec.identity, rec.path, headers, proposed))
+                if inspect.isawaitable(verdict):
+                    await verdict
+            except Reject as rejection:
+                await self._reject(request, rec, rejection)
+                return
+        rec.subprotocol = next((p for p in self.subprotocols if p in proposed), None)
+        ws = await request.accept(subprotocol=rec.subprotocol)
+        conn = ServerConnection(ws, rec, headers, self.close_timeout)
+        live.conn = conn
+        if self.idle_timeout:
+            nursery.start_soon(conn._idle_watch, self.idle_timeout)
+        try:
+            await self.handler(conn)
+        except (ConnectionClosed, trio_websocket.ConnectionClosed):
+            pass  # the peer left; that is how most sessions end
+        except Exception as exc:  # noqa: BLE001 - trap 1
+            rec.outcome = "handler-error"
+            rec.error = f"{type(exc).__name__}: {exc}"
+            log.error("%s: handler failed: %s", rec.who, rec.error, exc_info=True)
+            await conn.close(1011, "internal error")
+        finally:
+            with trio.CancelScope(shield=True):
+                await conn.close(1000)
+            closed = ws.closed
+            if closed is not None:
+                rec.close_code, rec.close_reason = closed.code, closed.reason
+            if rec.outcome == "open":
+                rec.outcome = "closed"
+
+    async def _reject(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, rejection: Reject) -> None:
+        rec.outcome, rec.status = "rejected", rejection.status
+        rec.error = rejection.body or None
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rejection.headers]
+        headers.append((b"Content-Type", b"text/plain; charset=utf-8"))
+        with trio.move_on_after(self.close_timeout):
+            try:
+                await request.reject(rejection.status, extra_headers=headers, body=rejection.body.encode() or None)
+            except (trio_websocket.ConnectionClosed, trio.BrokenResourceError, LocalProtocolError):
+                pass
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        with trio.move_on_after(self.close_timeout):
+            async with trio.open_nursery() as nursery:
+                for live in list(self._live):
+                    if live.conn is not None and live.conn.closed is None:
+                        nursery.start_soon(live.conn.close, 1001, "server shutting down")
+                    else:
+                        live.scope.cancel()
+        for live in list(self._live):
+            live.scope.cancel()
+
+
+async def serve(
+    handler: Handler,
+    *,
+    host: str | None = "127.0.0.1",
+    port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
+    cert_chain: str | None = None,
+    key: str | None = None,
+    password: str | bytes | None = None,
+    ca: str | None = None,
+    crl: str | None = None,
+    client_auth: str | None = None,
+    allow_plaintext: bool = False,
+    subprotocols: Iterable[str] = (),
+    authorize: Callable[[ConnectionRequest], Any] | None = None,
+    max_message_size: int = 2**20,
+    max_connections: int = 1000,
+    handshake_timeout: float = 5.0,
+    idle_timeout: float | None = None,
+    close_timeout: float = 2.0,
+    access_log: Callable[[AccessRecord], None] | None = None,
+    message_queue_size: int = MESSAGE_QUEUE_SIZE,
+    receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve wss until cancelled (or `Server.close()`); see docs/python-api.md."""
+    if ssl_context is None and cert_chain is not None:
+        from wsctl.net.tls import server_context
+
+        ssl_context = server_context(cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth)  # type: ignore[arg-type]
+    if ssl_context is None and not allow_plaintext:
+        raise InvalidInput("a wss server needs a certificate (cert_chain=, key=); plaintext ws:// only with allow_plaintext=True")
+    for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
+        if not (value > 0 and math.isfinite(value)):
+            raise InvalidInput(f"{name} must be a positive number of seconds")
+    try:
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    except OSError as exc:
+        raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    server = Server(
+        handler, listeners, ssl_context, subprotocols=subprotocols, authorize=authorize,
+        max_message_size=max_message_size, max_connections=max_connections,
+        handshake_timeout=handshake_timeout, idle_timeout=idle_timeout, close_timeout=close_timeout,
+        access_log=access_log, message_queue_size=message_queue_size, receive_buffer_size=receive_buffer_size,
+    )
+    with trio.CancelScope() as server._scope:
+        async with trio.open_nursery() as connections:
+            try:
+                await connections.start(functools.partial(trio.serve_listeners, server._connection, listeners, handler_nursery=connections))
+                task_status.started(server)
+                await trio.sleep_forever()
+            finally:
+                with trio.CancelScope(shield=True):
+                    await server._shutdown()

@@ -1,0 +1,200 @@
+"""TLS contexts for the client and the server side.
+
+Defaults follow DESIGN.md section 5: TLS 1.2 floor, 1.3 preferred, the suites small
+devices speak (ECDHE-ECDSA-AES128-GCM-SHA256, TLS_AES_128_GCM_SHA256) kept
+available, host name *and* IP address verification on.  Everything a user can get
+wrong here (a missing file, a wrong passphrase, an expired CRL) is turned into a
+one-line wsctl error at context-build time rather than surfacing later as a
+mysterious failure of every handshake.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import ssl
+from pathlib import Path
+from typing import Literal
+
+from wsctl.core.errors import InvalidInput, PasswordError, TLSError
+
+ClientAuth = Literal["required", "optional", "none"]
+
+#: Ciphers for TLS 1.2.  OpenSSL's TLS 1.3 suites (which include
+#: TLS_AES_128_GCM_SHA256) are not affected by this string.  AES128-GCM comes
+#: first because constrained devices (mbedTLS, ESP-IDF) often only have that.
+TLS12_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+
+PathLike = str | os.PathLike[str]
+
+
+def _exists(path: PathLike, what: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInput(f"{what} not found: {p}")
+    return p
+
+
+def _password_bytes(password: str | bytes | None) -> bytes | None:
+    if password is None or isinstance(password, bytes):
+        return password
+    return password.encode()
+
+
+def _load_cert_chain(ctx: ssl.SSLContext, cert: PathLike, key: PathLike | None, password: str | bytes | None) -> None:
+    cert_path = _exists(cert, "certificate")
+    key_path = _exists(key, "private key") if key is not None else None
+    pw = _password_bytes(password)
+    asked: list[bool] = []
+
+    def supply() -> bytes:
+        # Called by OpenSSL only when the key is encrypted; lets us tell "no
+        # passphrase given" from "wrong passphrase" in the message.
+        asked.append(True)
+        if pw is None:
+            raise PasswordError(f"private key {key_path or cert_path} is encrypted: a passphrase is needed")
+        return pw
+
+    try:
+        ctx.load_cert_chain(str(cert_path), str(key_path) if key_path else None, password=supply)
+    except PasswordError:
+        raise
+    except ssl.SSLError as exc:
+        text = str(exc).lower()
+        if asked and ("bad decrypt" in text or "bad password" in text or "pem lib" in text or "decrypt" in text):
+            raise PasswordError(f"wrong passphrase for private key {key_path or cert_path}") from None
+        if "key values mismatch" in text:
+            raise InvalidInput(f"private key {key_path} does not belong to certificate {cert_path}") from None
+        raise InvalidInput(f"cannot load certificate/key {cert_path}: {exc.reason or exc}") from None
+
+
+def client_context(
+    *,
+    ca: PathLike | None = None,
+    cert: PathLike | None = None,
+    key: PathLike | None = None,
+    password: str | bytes | None = None,
+    insecure: bool = False,
+    verify: bool = True,
+) -> ssl.SSLContext:
+    """An SSLContext for talking to a device.
+
+    ``ca``: PEM file of trusted CA certificates; ``None`` uses the system trust
+    store.  ``cert``/``key``: the operator's client certificate (``cert`` may be
+    a chain file, ``key`` may be encrypted with ``password``).  ``insecure``
+    turns off every check of the device's certificate (never the default).
+    ``verify=False`` is the internal switch used when a pin is the whole trust
+    decision (see ``docs/tls.md``): the chain is not checked, the pin is.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    if insecure or not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx.check_hostname = True
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        if ca is not None:
+            try:
+                ctx.load_verify_locations(cafile=str(_exists(ca, "CA file")))
+            except ssl.SSLError as exc:
+                raise InvalidInput(f"cannot load CA file {ca}: {exc.reason or exc}") from None
+        else:
+            ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if cert is not None:
+        _load_cert_chain(ctx, cert, key, password)
+    elif key is not None:
+        raise InvalidInput("a client key was given without its certificate")
+    return ctx
+
+
+def _check_crl(crl: Path) -> None:
+    """Refuse a CRL that OpenSSL would silently use to fail every handshake."""
+    # Imported here: cryptography is only needed when a CRL is configured.
+    from cryptography import x509
+
+    data = crl.read_bytes()
+    try:
+        parsed = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise InvalidInput(f"CRL {crl} does not parse: {exc}") from None
+    next_update = parsed.next_update_utc
+    if next_update is not None and next_update < _dt.datetime.now(_dt.timezone.utc):
+        raise TLSError(
+            f"CRL {crl} expired at {next_update:%Y-%m-%d %H:%M} UTC; every client would be refused",
+            hint="publish a fresh CRL (wsctl certs crl) or start without --crl",
+        )
+
+
+def _crl_as_pem_file(crl: Path) -> Path:
+    data = crl.read_bytes()
+    if b"-----BEGIN" in data:
+        return crl
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = x509.load_der_x509_crl(data).public_bytes(Encoding.PEM)
+    fd, name = tempfile.mkstemp(suffix=".crl.pem")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    return Path(name)
+
+
+def server_context(
+    *,
+    cert_chain: PathLike,
+    key: PathLike | None = None,
+    password: str | bytes | None = None,
+    ca: PathLike | None = None,
+    crl: PathLike | None = None,
+    client_auth: ClientAuth | None = None,
+) -> ssl.SSLContext:
+    """An SSLContext for a wss server (a simulated device, an echo server).
+
+    ``client_auth`` defaults to ``"required"`` when ``ca`` is given and ``"none"``
+    otherwise.  ``crl`` (PEM or DER) turns on revocation checks of client leaf
+    certificates; a CRL that is missing or past its nextUpdate is refused here,
+    because OpenSSL would otherwise fail every client handshake with a vague
+    "unable to get certificate CRL".
+    """
+    if client_auth is None:
+        client_auth = "required" if ca is not None else "none"
+    if client_auth not in ("required", "optional", "none"):
+        raise InvalidInput(f"client_auth must be required, optional or none, not {client_auth!r}")
+    if client_auth != "none" and ca is None:
+        raise InvalidInput("client certificates can only be checked against a CA: give ca=")
+    if crl is not None and ca is None:
+        raise InvalidInput("a CRL needs the CA it belongs to: give ca=")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)
+    ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    _load_cert_chain(ctx, cert_chain, key, password)
+    if ca is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(_exists(ca, "CA file")))
+        except ssl.SSLError as exc:
+            raise InvalidInput(f"cannot load CA file {ca}: {exc.reason or exc}") from None
+    ctx.verify_mode = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}[client_auth]
+    if crl is not None:
+        crl_path = _exists(crl, "CRL")
+        _check_crl(crl_path)
+        pem = _crl_as_pem_file(crl_path)
+        try:
+            # cafile, not cadata: only the file loader picks up CRLs.
+            ctx.load_verify_locations(cafile=str(pem))
+        except ssl.SSLError as exc:
+            raise InvalidInput(f"cannot load CRL {crl_path}: {exc.reason or exc}") from None
+        finally:
+            if pem != crl_path:
+                pem.unlink(missing_ok=True)
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    return ctx
