@@ -1,0 +1,95 @@
+"""Private keys: generate, serialize (encrypted at rest), load, pick the signature hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from wsctl.core.errors import InvalidInput, PasswordError
+
+KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
+DEFAULT_KEY_TYPE = "p256"
+
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+def generate_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
+    if key_type == "p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if key_type == "p384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if key_type in ("rsa2048", "rsa3072"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(key_type[3:]))
+    if key_type == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise InvalidInput(f"unknown key type {key_type!r}; choose one of {', '.join(KEY_TYPES)}")
+
+
+def key_type_of(key) -> str:
+    """The KEY_TYPES name of a private or public key ("rsa4096" for sizes we do not generate)."""
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return {"secp256r1": "p256", "secp384r1": "p384"}.get(key.curve.name, key.curve.name)
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return f"rsa{key.key_size}"
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return "ed25519"
+    return type(key).__name__
+
+
+def check_public_key(public_key) -> None:
+    """Refuse key kinds and sizes a plant PKI should not certify (e.g. from a CSR)."""
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        if public_key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+            raise InvalidInput(f"unsupported EC curve {public_key.curve.name}; use P-256 or P-384")
+    elif isinstance(public_key, rsa.RSAPublicKey):
+        if public_key.key_size < 2048:
+            raise InvalidInput(f"RSA key of {public_key.key_size} bits is too small; at least 2048")
+    elif not isinstance(public_key, ed25519.Ed25519PublicKey):
+        raise InvalidInput(f"unsupported public key type {type(public_key).__name__}")
+
+
+def signature_hash(signing_key) -> hashes.HashAlgorithm | None:
+    """The hash to sign with: SHA-384 to go with P-384, none for Ed25519, else SHA-256."""
+    if isinstance(signing_key, ed25519.Ed25519PrivateKey):
+        return None
+    if isinstance(signing_key, ec.EllipticCurvePrivateKey) and signing_key.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def serialize_private_key(key: PrivateKey, password: bytes | None) -> bytes:
+    """PKCS#8 PEM, encrypted with the best scheme cryptography offers unless password is None."""
+    if password is not None and not password:
+        raise PasswordError("empty passphrase; give a non-empty one (or --no-password for a leaf key)")
+    encryption = (
+        serialization.BestAvailableEncryption(password) if password is not None else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+def is_encrypted_pem(data: bytes) -> bool:
+    return b"ENCRYPTED" in data.split(b"\n", 1)[0]
+
+
+def load_private_key(data: bytes, password: bytes | None, *, source: str | Path) -> PrivateKey:
+    """Load a PEM key; a wrong or missing passphrase is a PasswordError naming the file."""
+    encrypted = is_encrypted_pem(data)
+    if encrypted and not password:
+        raise PasswordError(f"{source} is encrypted and no passphrase was given")
+    try:
+        return serialization.load_pem_private_key(data, password if encrypted else None)
+    except ValueError as exc:
+        if encrypted and "password" in str(exc).lower():
+            raise PasswordError(f"wrong passphrase for {source}") from None
+        raise InvalidInput(f"{source} is not a readable private key ({_first_line(exc)})") from None
+    except (TypeError, UnsupportedAlgorithm) as exc:
+        raise InvalidInput(f"{source} is not a usable private key ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    # cryptography appends an FAQ link to PEM errors; the operator needs the gist
+    return text.split(". See https://")[0][:160]

@@ -1,0 +1,426 @@
+"""The plant PKI store on disk: layout, issuing, renewal, revocation, audit.
+
+Layout (documented in docs/certs.md; scripts and devices rely on it)::
+
+    ca/root.crt ca/root.key ca/issuing.crt ca/issuing.key ca/crl.pem ca/crl.der
+    devices/NAME/{cert.pem,chain.pem,key.pem}     chain = leaf + issuing CA
+    operators/NAME/{cert.pem,chain.pem,key.pem}
+    index.json   audit.log (JSON Lines)
+
+Every mutation takes the store lock, loads and checks everything it needs (the
+passphrase first), builds the new material in memory, and only then writes all
+files in one `Transaction`; so a refused or failed operation leaves the store as
+it was, apart from the audit line that records the failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from wsctl.core.errors import InvalidInput, PasswordError, StoreError, WsctlError
+from wsctl.pki import builder, fsutil, keys, names
+from wsctl.pki.identity import fingerprint
+from wsctl.pki.index import Entry, Index, LeafPaths, format_serial, parse_index, parse_serial
+
+__all__ = ["Store", "Entry", "LeafPaths"]
+
+#: key types mbedTLS (and so most embedded TLS stacks) cannot use in certificates
+MBEDTLS_UNSUPPORTED_KEY_TYPES = frozenset({"ed25519"})
+DEFAULT_CRL_DAYS = 30
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.PEM)
+
+
+def load_certificate_file(path: Path, *, error=InvalidInput) -> x509.Certificate:
+    """The first certificate of a PEM (chain) or DER file."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"no such file: {path}") from None
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)[0]
+        return x509.load_der_x509_certificate(data)
+    except (ValueError, IndexError) as exc:
+        reason = str(exc).split(". See https://")[0][:120]
+        raise error(f"{path} is not a readable certificate ({reason})") from None
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    # -- layout ------------------------------------------------------------
+    @property
+    def ca_dir(self) -> Path:
+        return self.path / "ca"
+
+    @property
+    def root_cert_path(self) -> Path:
+        return self.ca_dir / "root.crt"
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.ca_dir / "root.key"
+
+    @property
+    def issuing_cert_path(self) -> Path:
+        return self.ca_dir / "issuing.crt"
+
+    @property
+    def issuing_key_path(self) -> Path:
+        return self.ca_dir / "issuing.key"
+
+    @property
+    def crl_pem_path(self) -> Path:
+        return self.ca_dir / "crl.pem"
+
+    @property
+    def crl_der_path(self) -> Path:
+        return self.ca_dir / "crl.der"
+
+    @property
+    def index_path(self) -> Path:
+        return self.path / "index.json"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.path / "audit.log"
+
+    def leaf_paths(self, kind: str, name: str) -> LeafPaths:
+        base = self.path / ("devices" if kind == "device" else "operators") / name
+        return LeafPaths(cert=base / "cert.pem", chain=base / "chain.pem", key=base / "key.pem")
+
+    def exists(self) -> bool:
+        return self.root_cert_path.exists() and self.index_path.exists()
+
+    # -- reading -----------------------------------------------------------
+    def require(self) -> None:
+        if not self.exists():
+            raise StoreError(
+                f"no PKI store at {self.path} (missing {self.index_path.name} or ca/root.crt)",
+                hint="run 'wsctl certs init', or point --dir / WSCTL_CERTS at an existing store",
+            )
+
+    def load_index(self) -> Index:
+        self.require()
+        return parse_index(self.index_path.read_bytes(), self.index_path, self.leaf_paths)
+
+    def entries(self) -> list[Entry]:
+        return list(self.load_index().entries)
+
+    def find(self, name_or_serial: str, *, index: Index | None = None) -> Entry:
+        """The live entry called NAME, else the entry with that serial (hex)."""
+        index = index or self.load_index()
+        entry = index.current(name_or_serial)
+        if entry is None:
+            serial = parse_serial(name_or_serial)
+            entry = index.by_serial(serial) if serial is not None else None
+        if entry is None:
+            raise StoreError(f"no certificate named {name_or_serial!r} (or with that serial) in {self.path}",
+                             hint="'wsctl certs list' shows what the store holds")
+        return entry
+
+    def _load_cert(self, path: Path) -> x509.Certificate:
+        return load_certificate_file(path, error=StoreError)
+
+    def root_cert(self) -> x509.Certificate:
+        self.require()
+        return self._load_cert(self.root_cert_path)
+
+    def issuing_cert(self) -> x509.Certificate:
+        self.require()
+        return self._load_cert(self.issuing_cert_path)
+
+    def leaf_cert(self, entry: Entry) -> x509.Certificate:
+        return self._load_cert(entry.paths.cert)
+
+    def load_crl(self) -> x509.CertificateRevocationList | None:
+        if not self.crl_der_path.exists():
+            return None
+        try:
+            return x509.load_der_x509_crl(self.crl_der_path.read_bytes())
+        except ValueError as exc:
+            raise StoreError(f"{self.crl_der_path} is corrupted ({str(exc)[:100]})",
+                             hint="'wsctl certs crl' writes a fresh one") from None
+
+    def _issuing(self, password: bytes) -> tuple[x509.Certificate, object]:
+        cert = self.issuing_cert()
+        key = keys.load_private_key(self.issuing_key_path.read_bytes(), password, source=self.issuing_key_path)
+        if key.public_key() != cert.public_key():
+            raise StoreError(f"{self.issuing_key_path} does not belong to {self.issuing_cert_path}")
+        return cert, key
+
+    # -- audit -------------------------------------------------------------
+    def audit(self, action: str, subject: str, serial: int | None, result: str, **extra) -> None:
+        if not self.path.is_dir():
+            return
+        record = {
+            "time": builder.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "actor": _actor(),
+            "action": action,
+            "subject": subject,
+            "serial": None if serial is None else format_serial(serial),
+            "result": result,
+            **extra,
+        }
+        fsutil.append_private(self.audit_path, (json.dumps(record, ensure_ascii=False) + "\n").encode())
+
+    @contextlib.contextmanager
+    def _operation(self, action: str, subject: str) -> Iterator[dict]:
+        """Lock the store; audit the outcome ("ok", or "error" with the message)."""
+        outcome: dict = {"serial": None}
+        if not self.path.is_dir():
+            self.require()
+        with fsutil.locked(self.path / ".lock"):
+            try:
+                yield outcome
+            except WsctlError as exc:
+                self.audit(action, subject, outcome["serial"], "error", error=exc.message)
+                raise
+            except Exception as exc:
+                self.audit(action, subject, outcome["serial"], "error", error=f"{type(exc).__name__}: {exc}")
+                raise
+            self.audit(action, subject, outcome["serial"], "ok", **outcome.get("extra", {}))
+
+    # -- CA ----------------------------------------------------------------
+    def init(self, *, name: str = "Plant CA", key_type: str = "p256", password: bytes, force: bool = False) -> None:
+        if key_type not in keys.KEY_TYPES:
+            raise InvalidInput(f"unknown key type {key_type!r}; choose one of {', '.join(keys.KEY_TYPES)}")
+        if not name or not name.strip() or len(name) > 60:
+            raise InvalidInput("the CA name must be 1-60 characters")
+        if not password:
+            raise PasswordError("the CA keys need a non-empty passphrase")
+        existing = [p for p in (self.root_cert_path, self.root_key_path, self.index_path) if p.exists()]
+        if existing and not force:
+            self.audit("init", name, None, "error", error="a CA already exists")
+            raise StoreError(f"a CA already exists in {self.path}; refusing to overwrite it",
+                             hint="--force moves the old CA and its certificates to archive/ and starts anew")
+        fsutil.ensure_private_dir(self.path)
+        os.chmod(self.path, fsutil.DIR_MODE)
+        with self._operation("init", name) as outcome:
+            root_key = keys.generate_key(key_type)
+            issuing_key = keys.generate_key(key_type)
+            root = builder.build_root(root_key, name)
+            issuing = builder.build_issuing(issuing_key, root, root_key, name)
+            index = Index(ca_name=name, key_type=key_type, crl_number=1, crl_days=DEFAULT_CRL_DAYS)
+            crl = builder.build_crl(issuing, issuing_key, [], number=1, days=DEFAULT_CRL_DAYS)
+            archived = self._archive_existing() if existing else []
+            try:
+                with fsutil.Transaction() as txn:
+                    txn.write(self.root_key_path, keys.serialize_private_key(root_key, password))
+                    txn.write(self.root_cert_path, _pem(root))
+                    txn.write(self.issuing_key_path, keys.serialize_private_key(issuing_key, password))
+                    txn.write(self.issuing_cert_path, _pem(issuing))
+                    txn.write(self.crl_pem_path, crl.public_bytes(Encoding.PEM))
+                    txn.write(self.crl_der_path, crl.public_bytes(Encoding.DER))
+                    txn.write(self.index_path, index.to_bytes())
+            except BaseException:
+                for src, dst in reversed(archived):
+                    os.rename(dst, src)
+                raise
+            for sub in ("devices", "operators"):
+                fsutil.ensure_private_dir(self.path / sub)
+            outcome["serial"] = issuing.serial_number
+            outcome["extra"] = {"root_serial": format_serial(root.serial_number), "key_type": key_type}
+            if archived:
+                outcome["extra"]["archived_to"] = str(archived[0][1].parent.relative_to(self.path))
+
+    def _archive_existing(self) -> list[tuple[Path, Path]]:
+        stamp = builder.now().strftime("%Y%m%dT%H%M%SZ")
+        target = self.path / "archive" / stamp
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path / "archive" / f"{stamp}-{n}"
+        fsutil.ensure_private_dir(target)
+        moved = []
+        for name in ("ca", "devices", "operators", "index.json"):
+            src = self.path / name
+            if src.exists():
+                os.rename(src, target / name)
+                moved.append((src, target / name))
+        return moved
+
+    # -- leaves ------------------------------------------------------------
+    def issue_device(
+        self, name: str, *, dns: Sequence[str] = (), ips: Sequence[str] = (), days: int = 365,
+        password: bytes, key_password: bytes | None, key_type: str = keys.DEFAULT_KEY_TYPE,
+    ) -> Entry:
+        spec = self.device_spec(name, dns, ips, days)
+        return self._issue(spec, password=password, key_password=key_password, key_type=key_type)
+
+    def issue_operator(
+        self, name: str, *, role: str, days: int = 30, password: bytes, key_password: bytes | None,
+        key_type: str = keys.DEFAULT_KEY_TYPE, allow_custom_role: bool = False,
+    ) -> Entry:
+        spec = builder.LeafSpec(kind="operator", name=names.check_name(name),
+                                role=names.check_role(role, allow_custom=allow_custom_role),
+                                days=names.check_days(days))
+        return self._issue(spec, password=password, key_password=key_password, key_type=key_type)
+
+    def device_spec(self, name: str, dns: Sequence[str], ips: Sequence[str], days: int) -> builder.LeafSpec:
+        names.check_name(name)
+        dns_names = tuple(dict.fromkeys(names.check_dns(d) for d in dns))
+        addresses = tuple(dict.fromkeys(names.check_ip(str(a)) for a in ips))
+        if not dns_names and not addresses:
+            raise InvalidInput(f"device {name!r} needs at least one --dns or --ip: clients verify the name they dial")
+        return builder.LeafSpec(kind="device", name=name, dns=dns_names, ips=addresses, days=names.check_days(days))
+
+    def sign_csr(
+        self, csr_data: bytes, *, kind: str, name: str | None = None, dns: Sequence[str] = (),
+        ips: Sequence[str] = (), role: str | None = None, days: int | None = None, password: bytes,
+        allow_custom_role: bool = False,
+    ) -> Entry:
+        """Certify a CSR's public key for the names approved here; the CSR's own extensions are ignored."""
+        from wsctl.pki.csr import load_csr
+
+        csr = load_csr(csr_data)
+        names.check_kind(kind)
+        if name is None:
+            cns = csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+            if not cns:
+                raise InvalidInput("the CSR has no common name; pass --name")
+            name = str(cns[0].value)
+        keys.check_public_key(csr.public_key())
+        if kind == "device":
+            spec = self.device_spec(name, dns, ips, 365 if days is None else days)
+        else:
+            spec = builder.LeafSpec(kind="operator", name=names.check_name(name),
+                                    role=names.check_role(role, allow_custom=allow_custom_role),
+                                    days=names.check_days(30 if days is None else days))
+        return self._issue(spec, password=password, key_password=None, public_key=csr.public_key(), action="sign")
+
+    def renew(self, name_or_serial: str, *, days: int | None = None, rekey: bool = False, password: bytes,
+              key_password: bytes | None = None) -> Entry:
+        old = self.find(name_or_serial)
+        refusal = None
+        if old.status == "revoked":
+            refusal = f"{old.name} is revoked; issue a new certificate instead of renewing it"
+        elif old.status == "superseded":
+            refusal = f"serial {format_serial(old.serial)} was already renewed; renew {old.name} instead"
+        elif rekey and not old.has_key:
+            refusal = (f"the key of {old.name} lives on the device (signed from a CSR); "
+                       "make a new CSR there and 'wsctl certs sign' it")
+        if refusal:
+            self.audit("renew", f"{old.kind}:{old.name}", old.serial, "error", error=refusal)
+            raise StoreError(refusal)
+        cert = self.leaf_cert(old)
+        if days is None:
+            lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc - builder.BACKDATE
+            days = max(1, round(lifetime / dt.timedelta(days=1)))
+        spec = builder.LeafSpec(kind=old.kind, name=old.name, dns=tuple(old.dns),
+                                ips=tuple(names.check_ip(i) for i in old.ips), role=old.role,
+                                days=names.check_days(days))
+        return self._issue(spec, password=password, key_password=key_password, key_type=old.key_type or "p256",
+                           public_key=None if rekey else cert.public_key(), renewing=old, keep_key=not rekey)
+
+    def _issue(
+        self, spec: builder.LeafSpec, *, password: bytes, key_password: bytes | None, key_type: str = "p256",
+        public_key=None, action: str | None = None, renewing: Entry | None = None, keep_key: bool = False,
+    ) -> Entry:
+        action = action or ("renew" if renewing else "issue")
+        with self._operation(action, f"{spec.kind}:{spec.name}") as outcome:
+            index = self.load_index()
+            current = index.current(spec.name)
+            if renewing is None and current is not None and current.status == "valid":
+                raise StoreError(f"{current.kind} {spec.name!r} already exists (serial {format_serial(current.serial)})",
+                                 hint="renew it with 'wsctl certs renew', or revoke it first")
+            if renewing is not None and (current is None or current.serial != renewing.serial):
+                raise StoreError(f"{spec.name} changed while renewing; try again")
+            issuing, issuing_key = self._issuing(password)
+            remaining = (issuing.not_valid_after_utc - builder.now()).days
+            if spec.days > remaining:
+                raise InvalidInput(f"--days {spec.days} outlives the issuing CA (expires in {remaining} days)")
+            new_key = None
+            if public_key is None:
+                new_key = keys.generate_key(key_type)
+                public_key = new_key.public_key()
+            cert = builder.build_leaf(spec, public_key, issuing, issuing_key)
+            paths = self.leaf_paths(spec.kind, spec.name)
+            has_key = new_key is not None or (keep_key and renewing is not None and renewing.has_key)
+            entry = Entry(
+                serial=cert.serial_number, name=spec.name, kind=spec.kind, role=spec.role,
+                not_after=cert.not_valid_after_utc, status="valid", paths=paths,
+                not_before=cert.not_valid_before_utc, dns=list(spec.dns), ips=[str(i) for i in spec.ips],
+                fingerprint=fingerprint(cert.public_bytes(Encoding.DER)), key_type=keys.key_type_of(public_key),
+                has_key=has_key,
+                key_encrypted=(key_password is not None) if new_key is not None else bool(renewing and renewing.key_encrypted and has_key),
+                issued_at=builder.now(),
+            )
+            if renewing is not None:
+                replaced = index.by_serial(renewing.serial)
+                replaced.status = "superseded"
+                replaced.superseded_by = entry.serial
+            index.entries.append(entry)
+            with fsutil.Transaction() as txn:
+                txn.write(paths.cert, _pem(cert))
+                txn.write(paths.chain, _pem(cert) + _pem(issuing))
+                if new_key is not None:
+                    txn.write(paths.key, keys.serialize_private_key(new_key, key_password))
+                elif not has_key:
+                    # a re-issue from a CSR must not leave a previous key next to a cert it does not match
+                    txn.remove(paths.key)
+                txn.write(self.index_path, index.to_bytes())
+            outcome["serial"] = entry.serial
+            if renewing is not None:
+                outcome["extra"] = {"replaces": format_serial(renewing.serial)}
+            return entry
+
+    # -- revocation --------------------------------------------------------
+    def revoke(self, name_or_serial: str, *, reason: str = "unspecified", password: bytes) -> Entry:
+        flag = builder.parse_reason(reason)
+        with self._operation("revoke", name_or_serial) as outcome:
+            index = self.load_index()
+            entry = self.find(name_or_serial, index=index)
+            outcome["serial"] = entry.serial
+            if entry.status == "revoked":
+                raise StoreError(f"{entry.kind} {entry.name} (serial {format_serial(entry.serial)}) is already "
+                                 f"revoked since {entry.revoked_at:%Y-%m-%d %H:%M:%SZ}")
+            issuing, issuing_key = self._issuing(password)
+            entry.status = "revoked"
+            entry.revoked_at = builder.now()
+            entry.reason = builder.reason_name(flag)
+            self._write_crl(index, issuing, issuing_key, days=index.crl_days)
+            outcome["extra"] = {"reason": entry.reason, "crl_number": index.crl_number}
+            return entry
+
+    def write_crl(self, *, days: int | None = None, password: bytes) -> None:
+        with self._operation("crl", "crl") as outcome:
+            index = self.load_index()
+            issuing, issuing_key = self._issuing(password)
+            self._write_crl(index, issuing, issuing_key, days=names.check_days(days or index.crl_days))
+            outcome["extra"] = {"crl_number": index.crl_number, "days": index.crl_days}
+
+    def _write_crl(self, index: Index, issuing, issuing_key, *, days: int) -> None:
+        revoked = [
+            builder.Revocation(e.serial, e.revoked_at, builder.parse_reason(e.reason or "unspecified"))
+            for e in index.entries if e.status == "revoked"
+        ]
+        index.crl_number += 1
+        index.crl_days = days
+        crl = builder.build_crl(issuing, issuing_key, revoked, number=index.crl_number, days=days)
+        with fsutil.Transaction() as txn:
+            txn.write(self.crl_pem_path, crl.public_bytes(Encoding.PEM))
+            txn.write(self.crl_der_path, crl.public_bytes(Encoding.DER))
+            txn.write(self.index_path, index.to_bytes())
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
