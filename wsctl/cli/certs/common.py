@@ -1,0 +1,95 @@
+"""Options and helpers shared by the `wsctl certs` verbs (click only; no cryptography here)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import click
+
+from wsctl.cli.env import Environment
+from wsctl.cli.passwords import STORE_ENV, read_password
+
+META_DIR = "wsctl.certs.dir"
+
+
+def _set_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.meta[META_DIR] = value
+
+
+def store_dir_option(fn: Callable) -> Callable:
+    """`--dir` on a verb too, so `wsctl certs list --dir X` works like `wsctl certs --dir X list`."""
+    return click.option("--dir", "store_dir", type=click.Path(file_okay=False), expose_value=False,
+                        callback=_set_dir, is_eager=True,
+                        help="PKI store directory (overrides the group's --dir and WSCTL_CERTS).")(fn)
+
+
+def password_file_option(fn: Callable) -> Callable:
+    return click.option("--password-file", type=click.Path(dir_okay=False), default=None,
+                        help=f"File holding the store passphrase (else env {STORE_ENV}, else a prompt).")(fn)
+
+
+def key_password_options(fn: Callable) -> Callable:
+    fn = click.option("--key-password-file", type=click.Path(dir_okay=False), default=None,
+                      help="Own passphrase for the new leaf key (else env WSCTL_KEY_PASSWORD, "
+                           "else the store passphrase).")(fn)
+    return click.option("--no-password", is_flag=True,
+                        help="Write the leaf key unencrypted (devices, unattended jobs). Warns.")(fn)
+
+
+def get_store(ctx: click.Context):
+    from wsctl.pki.store import Store
+
+    return Store(ctx.meta.get(META_DIR) or "certs")
+
+
+def store_password(env: Environment, password_file: str | None, *, confirm: bool = False) -> bytes:
+    return read_password(env, password_file=password_file, prompt="CA passphrase", confirm=confirm)
+
+
+def entry_record(entry, *, action: str | None = None) -> dict:
+    obj = {"action": action} if action else {}
+    obj.update(entry.to_json())
+    obj["paths"] = {"cert": str(entry.paths.cert), "chain": str(entry.paths.chain),
+                    "key": str(entry.paths.key) if entry.has_key else None}
+    return obj
+
+
+def entry_human(entry, verb: str) -> str:
+    what = f"{entry.kind} {entry.name}" + (f" (role {entry.role})" if entry.role else "")
+    lines = [f"{verb} {what}: serial {entry.serial:x}, valid until {entry.not_after:%Y-%m-%d %H:%M}Z",
+             f"  cert   {entry.paths.cert}", f"  chain  {entry.paths.chain}"]
+    if entry.has_key:
+        lines.append(f"  key    {entry.paths.key}" + ("" if entry.key_encrypted else "  (unencrypted)"))
+    else:
+        lines.append("  key    stays on the device (signed from a CSR)")
+    lines.append(f"  {entry.fingerprint}")
+    return "\n".join(lines)
+
+
+def resolve_certificate(store, target: str):
+    """(certificate, store entry or None) for a store NAME/serial or a certificate FILE.
+
+    A store name wins over a file of the same name in the current directory, except
+    when the argument is clearly a path (has a separator or a certificate suffix).
+    """
+    import os
+
+    from wsctl.core.errors import InvalidInput, StoreError
+    from wsctl.pki.store import load_certificate_file
+
+    looks_like_path = os.sep in target or target.endswith((".pem", ".crt", ".cer", ".der"))
+    if not looks_like_path and store.exists():
+        try:
+            entry = store.find(target)
+        except StoreError:
+            entry = None
+        if entry is not None:
+            return store.leaf_cert(entry), entry
+    if os.path.isfile(target):
+        return load_certificate_file(target), None
+    if looks_like_path:
+        raise InvalidInput(f"no such certificate file: {target}")
+    store.require()
+    raise StoreError(f"no certificate named {target!r} in {store.path}, and no such file",
+                     hint="'wsctl certs list' shows the names")

@@ -1,0 +1,75 @@
+"""`wsctl certs export`: certificates and keys in the formats devices and browsers eat."""
+
+from __future__ import annotations
+
+import click
+
+from wsctl.cli.certs.common import get_store, password_file_option, store_dir_option
+from wsctl.cli.env import Environment
+
+
+@click.command("export")
+@click.argument("target", metavar="NAME|ca")
+@click.option("--format", "fmt", type=click.Choice(["pem", "der", "p12", "bundle"]), default="pem",
+              show_default=True, help="pem/der: the certificate; bundle: the chain; p12: key + chain.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Output file [default: stdout].")
+@click.option("--legacy", is_flag=True, help="p12 with 3DES + SHA-1 MAC for old consumers (weak).")
+@click.option("--key-password-file", type=click.Path(dir_okay=False), default=None,
+              help="Passphrase of the leaf key if it has its own (else WSCTL_KEY_PASSWORD, else the store's).")
+@click.option("--p12-password-file", type=click.Path(dir_okay=False), default=None,
+              help="Passphrase for the p12 file (else WSCTL_P12_PASSWORD, else the store passphrase).")
+@password_file_option
+@store_dir_option
+@click.pass_context
+def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: bool, key_password_file: str | None,
+           p12_password_file: str | None, password_file: str | None) -> None:
+    """Export NAME (or the CA with `ca`) as PEM, DER, a chain bundle or PKCS#12.
+
+    For `ca`: pem/der is the root (install it as the trust anchor), bundle is
+    issuing + root, p12 holds both CA certificates and no key. PKCS#12 is
+    encrypted with AES-256 (PBES2, PBKDF2-SHA256) unless --legacy.
+
+    \b
+    EXAMPLES
+      wsctl certs export ca --format der --out root.der          # trust anchor for devices
+      wsctl certs export plc-17 --format bundle --out chain.pem
+      wsctl certs export alice --format p12 --out alice.p12      # browser / OS import
+      wsctl certs export alice --format p12 --legacy --out alice-old.p12
+    """
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.core.errors import UsageError
+    from wsctl.pki import fsutil
+    from wsctl.pki.export import export as export_material
+
+    env: Environment = ctx.obj
+    store = get_store(ctx)
+    store.require()
+    binary = fmt in ("der", "p12")
+    if out is None and binary and (env.stdout_isatty or not hasattr(env.stdout, "buffer")):
+        raise UsageError(f"{fmt} is binary; give --out FILE (or redirect stdout)")
+    p12_password = key_password = None
+    if fmt == "p12":
+        entry = None if target == "ca" else store.find(target)
+        p12_password = read_password(env, password_file=p12_password_file, env_var="WSCTL_P12_PASSWORD",
+                                     prompt="PKCS#12 passphrase", confirm=True,
+                                     fallbacks=[(password_file, STORE_ENV)], option="--p12-password-file")
+        if entry is not None and entry.has_key and entry.key_encrypted:
+            key_password = read_password(env, password_file=key_password_file, env_var=KEY_ENV,
+                                         prompt="key passphrase", fallbacks=[(password_file, STORE_ENV)],
+                                         option="--key-password-file")
+    if legacy and fmt == "p12":
+        env.warn("legacy PKCS#12 uses 3DES and a SHA-1 MAC; only for consumers that cannot read AES")
+    data = export_material(store, target, fmt, p12_password=p12_password, key_password=key_password, legacy=legacy)
+    if out is None:
+        if binary:
+            env.stdout.flush()
+            env.stdout.buffer.write(data)
+            env.stdout.buffer.flush()
+        else:
+            env.stdout.write(data.decode("ascii"))
+            env.stdout.flush()
+        return
+    # a p12 may hold a private key; certificates are public and devices' tools want to read them
+    fsutil.atomic_write(__import__("pathlib").Path(out), data, mode=0o600 if fmt == "p12" else 0o644)
+    env.emit({"action": "export", "target": target, "format": fmt, "out": out, "bytes": len(data),
+              "legacy": legacy}, f"wrote {fmt} of {target} to {out} ({len(data)} bytes)")

@@ -1,0 +1,54 @@
+"""`wsctl certs init`: create the root and issuing CA of a plant PKI."""
+
+from __future__ import annotations
+
+import click
+
+from wsctl.cli.certs.common import get_store, password_file_option, store_dir_option, store_password
+from wsctl.cli.env import Environment
+
+KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
+
+
+@click.command("init")
+@click.option("--name", default="Plant CA", show_default=True, help="CA name (root 'NAME Root', issuing 'NAME Issuing').")
+@click.option("--key-type", type=click.Choice(KEY_TYPES), default="p256", show_default=True,
+              help="CA key type. P-256 is what mbedTLS/ESP-IDF devices verify.")
+@click.option("--force", is_flag=True, help="Replace an existing CA; the old one is moved to archive/.")
+@password_file_option
+@store_dir_option
+@click.pass_context
+def init(ctx: click.Context, name: str, key_type: str, force: bool, password_file: str | None) -> None:
+    """Create a root CA (10 years) and an issuing CA (5 years, path length 0).
+
+    Both keys are encrypted with the store passphrase. An empty CRL is written
+    so that peers checking revocation work from day one.
+
+    \b
+    EXAMPLES
+      wsctl certs init --name "Plant CA"
+      wsctl certs --dir /srv/pki init --password-file /run/secrets/ca-pass
+      WSCTL_PASSWORD=... wsctl certs init --key-type p384
+      wsctl certs init --force          # new CA; the old one goes to certs/archive/
+    """
+    env: Environment = ctx.obj
+    store = get_store(ctx)
+    if key_type == "ed25519":
+        env.warn("mbedTLS (ESP-IDF, lwIP devices) cannot verify Ed25519 certificates; use p256 for embedded peers")
+    password = store_password(env, password_file, confirm=True)
+    store.init(name=name, key_type=key_type, password=password, force=force)
+    root, issuing = store.root_cert(), store.issuing_cert()
+    from wsctl.pki.inspect import describe
+
+    r, i = describe(root), describe(issuing)
+    env.emit(
+        {"action": "init", "store": str(store.path), "name": name, "key_type": key_type,
+         "root": {k: r[k] for k in ("subject", "serial", "not_after", "fingerprint")},
+         "issuing": {k: i[k] for k in ("subject", "serial", "not_after", "fingerprint")},
+         "crl": str(store.crl_pem_path)},
+        f"created {name} in {store.path} ({key_type})\n"
+        f"  root     {store.root_cert_path}  until {r['not_after']}\n"
+        f"  issuing  {store.issuing_cert_path}  until {i['not_after']}\n"
+        f"  crl      {store.crl_pem_path}\n"
+        f"  root {r['fingerprint']}",
+    )
