@@ -19,8 +19,12 @@ from wsctl.cli.env import Environment
 # verb -> "module:attribute"; one module per verb (or per verb group)
 COMMANDS: dict[str, str] = {
     "certs": "wsctl.cli.certs:certs",
+    "connect": "wsctl.cli.connect:connect",
     "demo": "wsctl.cli.demo:demo",
     "exit-codes": "wsctl.cli.exit_codes:exit_codes",
+    "send": "wsctl.cli.send:send",
+    "serve": "wsctl.cli.serve:serve",
+    "watch": "wsctl.cli.watch:watch",
 }
 
 EPILOG = """\b

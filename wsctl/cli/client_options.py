@@ -1,0 +1,209 @@
+"""Options every client verb shares, and how a target becomes connect arguments.
+
+A TARGET is a `wss://` URL, a device alias or a group from an inventory file, or
+a comma-separated list of them.  Command-line options override what the
+inventory says for the device.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any, Callable
+
+import click
+
+from wsctl.cli.env import Environment
+from wsctl.core.errors import InvalidInput, UsageError
+from wsctl.core.inventory import DeviceEntry, Inventory, parse_inventory, with_overrides
+
+INVENTORY_NAMES = ("wsctl-inventory.toml",)
+
+
+def _options() -> list[Callable]:
+    o = click.option
+    return [
+        o("--inventory", "inventory", type=click.Path(dir_okay=False), envvar="WSCTL_INVENTORY",
+          help="Inventory file of devices and groups [default: ./wsctl-inventory.toml, then ~/.config/wsctl/inventory.toml]."),
+        o("--certs", "certs", type=click.Path(file_okay=False), help="PKI store: CA and operator certificate come from it (env WSCTL_CERTS)."),
+        o("--operator", help="Operator certificate NAME from the store (--certs)."),
+        o("--ca", type=click.Path(dir_okay=False), help="CA certificate(s) to verify the device [default: the store's, else system trust]."),
+        o("--cert", type=click.Path(dir_okay=False), help="Client certificate chain (PEM)."),
+        o("--key", type=click.Path(dir_okay=False), help="Client private key (PEM; encrypted keys ask for a passphrase)."),
+        o("--password-file", type=click.Path(dir_okay=False), help="Passphrase of the client key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt)."),
+        o("--pin", help="Accept only this certificate: sha256:HEX (see `wsctl certs fingerprint`)."),
+        o("--known-devices", type=click.Path(dir_okay=False), envvar="WSCTL_KNOWN_DEVICES",
+          help="Remember each device's certificate on first use and refuse a changed one."),
+        o("--trust-new", is_flag=True, help="Accept and remember a changed certificate in --known-devices."),
+        o("--tls-server-name", help="Name to verify (and send as SNI) instead of the URL's host."),
+        o("--subprotocol", "subprotocols", multiple=True, help="Offer this subprotocol (repeatable)."),
+        o("--header", "headers", multiple=True, help="Extra handshake header 'Name: value' (repeatable)."),
+        o("--insecure", is_flag=True, help="Do NOT verify the device's certificate. Never for production."),
+        o("--allow-plaintext", is_flag=True, help="Allow ws:// (no TLS at all)."),
+        o("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds for TCP + TLS + WebSocket handshake."),
+        o("--ping-interval", type=click.FloatRange(min=0.1), default=None, help="Send a keepalive ping every S seconds."),
+        o("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Largest message accepted, bytes."),
+        o("--parallel", type=click.IntRange(min=1), default=16, show_default=True, help="Devices contacted at once (fleets)."),
+    ]
+
+
+def client_options(fn: Callable) -> Callable:
+    """Add the shared client options; the command receives them as `client: ClientOptions`."""
+    names = [
+        "inventory", "certs", "operator", "ca", "cert", "key", "password_file", "pin", "known_devices",
+        "trust_new", "tls_server_name", "subprotocols", "headers", "insecure", "allow_plaintext",
+        "connect_timeout", "ping_interval", "max_message_size", "parallel",
+    ]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        kwargs["client"] = ClientOptions(**{name: kwargs.pop(name) for name in names})
+        return fn(*args, **kwargs)
+
+    for option in reversed(_options()):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+@dataclass
+class ClientOptions:
+    inventory: str | None
+    certs: str | None
+    operator: str | None
+    ca: str | None
+    cert: str | None
+    key: str | None
+    password_file: str | None
+    pin: str | None
+    known_devices: str | None
+    trust_new: bool
+    tls_server_name: str | None
+    subprotocols: tuple[str, ...]
+    headers: tuple[str, ...]
+    insecure: bool
+    allow_plaintext: bool
+    connect_timeout: float
+    ping_interval: float | None
+    max_message_size: int
+    parallel: int
+
+
+def _find_inventory(env: Environment, explicit: str | None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise InvalidInput(f"inventory file not found: {explicit}")
+        return path
+    candidates = [Path(name) for name in INVENTORY_NAMES]
+    config_home = env.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    candidates.append(Path(config_home) / "wsctl" / "inventory.toml")
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def load_inventory(env: Environment, explicit: str | None) -> Inventory:
+    path = _find_inventory(env, explicit)
+    if path is None:
+        return Inventory()
+    env.debug(f"inventory: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read inventory {path}: {exc}") from None
+    return parse_inventory(text, source=str(path), base=PurePath(path.resolve().parent))
+
+
+def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> list[DeviceEntry]:
+    """Expand TARGET(s) (URLs, aliases, groups, comma lists) into device entries with overrides applied."""
+    raw = [target] if isinstance(target, str) else list(target)
+    names = [part.strip() for item in raw for part in item.split(",") if part.strip()]
+    if not names:
+        raise UsageError("no target given")
+    needs_inventory = any("://" not in name for name in names)
+    inventory = load_inventory(env, client.inventory) if needs_inventory or client.inventory else Inventory()
+    entries = inventory.resolve_all(names)
+    certs = client.certs or (env.environ.get("WSCTL_CERTS") if client.operator else None)
+    return [
+        with_overrides(
+            entry,
+            certs=certs,
+            operator=client.operator,
+            ca=client.ca,
+            cert=client.cert,
+            key=client.key,
+            pin=client.pin,
+            tls_server_name=client.tls_server_name,
+            subprotocols=client.subprotocols,
+            headers=client.headers,
+            password_file=client.password_file,
+        )
+        for entry in entries
+    ]
+
+
+def parse_headers(headers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """'Name: value' strings as (name, value) pairs, refusing what HTTP would refuse."""
+    pairs = []
+    for header in headers:
+        name, sep, value = header.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or any(c in name for c in " \t\r\n") or any(c in value for c in "\r\n"):
+            raise UsageError(f"bad header {header!r}: expected 'Name: value'")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
+def _key_is_encrypted(path: str) -> bool:
+    try:
+        head = Path(path).read_bytes()[:4096]
+    except OSError as exc:
+        raise InvalidInput(f"cannot read key {path}: {exc.strerror or exc}") from None
+    return b"ENCRYPTED" in head
+
+
+def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
+    """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+
+    ca, cert, key = entry.ca, entry.cert, entry.key
+    if entry.certs:
+        store = Path(entry.certs)
+        if not (store / "ca" / "root.crt").is_file():
+            raise InvalidInput(f"no PKI store at {store} (missing ca/root.crt)", hint="wsctl certs init, or point --certs at the store")
+        ca = ca or str(store / "ca" / "root.crt")
+        if entry.operator and not cert:
+            leaf = store / "operators" / entry.operator
+            if not (leaf / "chain.pem").is_file():
+                raise InvalidInput(f"no operator {entry.operator!r} in {store}", hint=f"wsctl certs issue operator {entry.operator} --role ROLE")
+            cert, key = str(leaf / "chain.pem"), str(leaf / "key.pem")
+    if bool(cert) != bool(key):
+        raise UsageError("--cert and --key go together")
+    password = None
+    if key and _key_is_encrypted(key):
+        password = read_password(
+            env,
+            password_file=entry.password_file,
+            env_var=KEY_ENV,
+            fallbacks=[(None, STORE_ENV)],
+            prompt=f"passphrase for {key}",
+        )
+    if client.insecure:
+        env.warn("--insecure: the device's certificate is NOT verified; anyone on the path can impersonate it")
+    return {
+        "ca": ca,
+        "cert": cert,
+        "key": key,
+        "password": password,
+        "pin": entry.pin,
+        "known_devices": client.known_devices,
+        "trust_new": client.trust_new,
+        "tls_server_name": entry.tls_server_name,
+        "subprotocols": tuple(entry.subprotocols),
+        "headers": parse_headers(tuple(entry.headers)),
+        "insecure": client.insecure,
+        "allow_plaintext": client.allow_plaintext,
+        "connect_timeout": client.connect_timeout,
+        "max_message_size": client.max_message_size,
+        "ping_interval": client.ping_interval,
+    }

@@ -1,0 +1,70 @@
+"""Fan a client job out to many devices with a bound on concurrency.
+
+Each device's job runs in its own guarded task: one device failing never
+cancels the others.  Results are reported as they complete (one line per device)
+and the overall exit code is 0 only when every device succeeded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from wsctl.core.errors import WsctlError
+from wsctl.core.exitcodes import ExitCode
+from wsctl.core.inventory import DeviceEntry
+
+
+@dataclass
+class Outcome:
+    device: str
+    ok: bool
+    elapsed: float
+    value: Any = None
+    error: WsctlError | None = None
+
+
+def overall_exit_code(outcomes: list[Outcome]) -> ExitCode:
+    """0 if all succeeded; the shared exit code if all failures agree; else 1."""
+    codes = {o.error.exit_code for o in outcomes if not o.ok and o.error is not None}
+    if not codes:
+        return ExitCode.OK
+    return codes.pop() if len(codes) == 1 else ExitCode.ERROR
+
+
+async def fan_out(
+    entries: list[DeviceEntry],
+    job: Callable[[DeviceEntry], Awaitable[Any]],
+    *,
+    parallel: int,
+    on_done: Callable[[Outcome], None],
+) -> list[Outcome]:
+    import trio
+
+    from wsctl.cli.errors import classify
+
+    limiter = trio.CapacityLimiter(max(1, parallel))
+    outcomes: list[Outcome] = []
+
+    async def one(entry: DeviceEntry) -> None:
+        async with limiter:
+            start = time.monotonic()
+            try:
+                value = await job(entry)
+            except WsctlError as exc:
+                outcome = Outcome(entry.name, False, time.monotonic() - start, error=exc)
+            except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the fleet
+                code, kind, message = classify(exc)
+                err = WsctlError(message)
+                err.exit_code, err.kind = code, kind
+                outcome = Outcome(entry.name, False, time.monotonic() - start, error=err)
+            else:
+                outcome = Outcome(entry.name, True, time.monotonic() - start, value=value)
+        outcomes.append(outcome)
+        on_done(outcome)
+
+    async with trio.open_nursery() as nursery:
+        for entry in entries:
+            nursery.start_soon(one, entry)
+    return outcomes

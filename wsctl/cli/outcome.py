@@ -1,0 +1,43 @@
+"""Printing per-device outcomes of client verbs, the same way for every verb."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from wsctl.cli.env import Environment
+from wsctl.cli.fleet import Outcome
+from wsctl.cli.render import error_result
+
+
+def emit_outcome(
+    env: Environment,
+    outcome: Outcome,
+    *,
+    fleet: bool,
+    fields: Callable[[Any], dict[str, Any]],
+    human: Callable[[Any], str],
+) -> None:
+    """One result line per device.
+
+    JSON: always a result object on stdout.  Human: a single device prints just
+    its result (so `wsctl send ... | grep` works) and its error on stderr; a
+    fleet prints one aligned line per device.
+    """
+    if not outcome.ok:
+        assert outcome.error is not None
+        obj = error_result(outcome.device, outcome.error, outcome.elapsed)
+        if env.json:
+            env.emit(obj)
+        elif fleet:
+            env.emit(obj, f"{outcome.device:20} error  {outcome.elapsed:7.3f}s  {outcome.error.message}")
+        else:
+            env.stderr.write(f"wsctl: error: {outcome.error.message}\n")
+            if outcome.error.hint:
+                env.stderr.write(f"wsctl: hint: {outcome.error.hint}\n")
+            env.stderr.flush()
+        return
+    obj = {"device": outcome.device, "ok": True, "elapsed": round(outcome.elapsed, 4), **fields(outcome.value)}
+    text = human(outcome.value)
+    if fleet and not env.json:
+        text = f"{outcome.device:20} ok     {outcome.elapsed:7.3f}s  {text}"
+    env.emit(obj, text)

@@ -1,0 +1,55 @@
+"""How messages and per-device results look, in both renderings.
+
+JSON keys are stable (documented in docs/client-server.md):
+  message: {"time", "device", "direction", "type": "text"|"binary", "data"}
+           binary data is base64, so a JSON line is always valid UTF-8
+  result:  {"device", "ok", "elapsed", ...} plus "replies" or "error"/"message"/"exit_code"
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+from wsctl.core.errors import WsctlError
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_fields(message: str | bytes) -> dict[str, str]:
+    if isinstance(message, bytes):
+        return {"type": "binary", "data": base64.b64encode(message).decode("ascii")}
+    return {"type": "text", "data": message}
+
+
+def message_record(device: str, message: str | bytes, *, direction: str = "in", time: str | None = None) -> dict[str, Any]:
+    return {"time": time or now_iso(), "device": device, "direction": direction, **message_fields(message)}
+
+
+def message_human(message: str | bytes) -> str:
+    if isinstance(message, bytes):
+        return f"<binary {len(message)} bytes> {base64.b64encode(message).decode('ascii')}"
+    return message
+
+
+def message_line(record: dict[str, Any], *, show_device: bool) -> str:
+    """`12:00:01.234 plc-17 < {"speed": 1200}` on a terminal."""
+    clock = record["time"][11:23]
+    arrow = "<" if record["direction"] == "in" else ">"
+    data = record["data"] if record["type"] == "text" else f"<binary> {record['data']}"
+    who = f" {record['device']}" if show_device else ""
+    return f"{clock}{who} {arrow} {data}"
+
+
+def error_result(device: str, exc: WsctlError, elapsed: float) -> dict[str, Any]:
+    return {
+        "device": device,
+        "ok": False,
+        "elapsed": round(elapsed, 4),
+        "error": exc.kind,
+        "message": exc.message,
+        "exit_code": int(exc.exit_code),
+    }

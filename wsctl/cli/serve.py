@@ -1,0 +1,121 @@
+"""`wsctl serve`: a wss server that echoes (and, with later issues, simulates or replays)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from wsctl.cli.env import Environment
+from wsctl.core.errors import InvalidInput, UsageError
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """HOST:PORT, [V6]:PORT, or :PORT (all interfaces)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"--listen expects HOST:PORT, got {value!r}")
+    host = host.strip("[]")
+    return (host or "0.0.0.0"), int(port)
+
+
+def _tls_files(env: Environment, certs: str | None, device: str | None, cert, key, ca, crl) -> dict:
+    if certs or device:
+        if not (certs and device):
+            raise UsageError("--certs and --device go together (the device certificate to serve with)")
+        store = Path(certs)
+        leaf = store / "devices" / device
+        if not (leaf / "chain.pem").is_file():
+            raise InvalidInput(f"no device {device!r} in {store}", hint=f"wsctl certs --dir {store} issue device {device} --ip ...")
+        cert = cert or str(leaf / "chain.pem")
+        key = key or str(leaf / "key.pem")
+        ca = ca or str(store / "ca" / "root.crt")
+        if crl is None and (store / "ca" / "crl.pem").is_file():
+            crl = str(store / "ca" / "crl.pem")
+    if bool(cert) != bool(key):
+        raise UsageError("--cert and --key go together")
+    return {"cert_chain": cert, "key": key, "ca": ca, "crl": crl}
+
+
+@click.command("serve")
+@click.option("--echo", is_flag=True, help="Echo every message back (text as text, binary as binary).")
+@click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to listen on; port 0 picks a free one.")
+@click.option("--certs", type=click.Path(file_okay=False), envvar="WSCTL_CERTS", help="PKI store to take TLS material from (with --device).")
+@click.option("--device", help="Device certificate NAME from the store to serve with.")
+@click.option("--cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store.")
+@click.option("--key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
+@click.option("--ca", type=click.Path(dir_okay=False), help="CA that issues client certificates [default with --certs: the store's].")
+@click.option("--crl", type=click.Path(dir_okay=False), help="CRL checked against client certificates [default with --certs: the store's].")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Passphrase of the server key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt).")
+@click.option("--client-auth", type=click.Choice(["required", "optional", "none"]), default=None, help="Client certificates [default: required when a CA is given, else none].")
+@click.option("--subprotocol", "subprotocols", multiple=True, help="Subprotocol to accept, in order of preference (repeatable).")
+@click.option("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Larger messages are refused with close 1009.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True, help="More are refused with HTTP 503.")
+@click.option("--handshake-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds for TLS + WebSocket handshake.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=None, help="Close a connection silent for S seconds.")
+@click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
+@click.pass_obj
+def serve(env: Environment, echo: bool, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
+          max_message_size, max_connections, handshake_timeout, idle_timeout, allow_plaintext) -> None:
+    """Serve wss: echo messages (a test peer for clients and scripts).
+
+    Client certificates are required whenever a CA is configured (with --certs,
+    the store's CA and CRL are used). The URL is printed before accepting; with
+    --json, a {"event": "listening"} line, then one {"event": "connection"}
+    access line per connection. Stop with Ctrl-C or SIGTERM: peers get close
+    1001, exit 130/143.
+
+    \b
+    EXAMPLES
+      wsctl serve --echo --certs certs --device plc-17 --listen 127.0.0.1:8443
+      wsctl --json serve --echo --certs certs --device plc-17 --listen 127.0.0.1:0
+      wsctl serve --echo --cert chain.pem --key key.pem --ca root.crt --crl crl.pem
+    """
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.runtime import run_async
+
+    if not echo:
+        raise UsageError("choose what to serve: --echo")
+    host, port = parse_listen(listen)
+    tls = _tls_files(env, certs, device, cert, key, ca, crl)
+    if tls["cert_chain"] is None and not allow_plaintext:
+        raise UsageError("a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key", hint="or --allow-plaintext for ws://")
+    password = None
+    if tls["key"] and b"ENCRYPTED" in Path(tls["key"]).read_bytes()[:4096]:
+        password = read_password(env, password_file=password_file, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}")
+    if client_auth is None:
+        client_auth = "required" if tls["ca"] else "none"
+    if client_auth == "none" and tls["cert_chain"]:
+        env.warn("client certificates are not checked (--client-auth none): any client may connect")
+
+    def access_log(record) -> None:
+        data = record.as_dict()
+        ident = data["identity"]
+        who = f"{data['remote']}" + (f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else "")
+        human = (
+            f"{who} {data['path'] or '-'} {data['outcome']} close={data['close_code'] or '-'} "
+            f"in={data['messages_in']}/{data['bytes_in']}B out={data['messages_out']}/{data['bytes_out']}B "
+            f"{data['duration']:.3f}s" + (f" error={data['error']}" if data["error"] else "")
+        )
+        if env.verbosity >= 0 or env.json:
+            env.emit({"event": "connection", **data}, human)
+
+    async def main() -> None:
+        import functools
+
+        import trio
+
+        from wsctl.net.server import echo_handler, serve as net_serve
+
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                functools.partial(
+                    net_serve, echo_handler, host=host, port=port, password=password, client_auth=client_auth,
+                    allow_plaintext=allow_plaintext, subprotocols=subprotocols, max_message_size=max_message_size,
+                    max_connections=max_connections, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout,
+                    access_log=access_log, **tls,
+                )
+            )
+            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_auth": client_auth}, f"listening on {server.url} (client certificates: {client_auth})")
+
+    run_async(main)

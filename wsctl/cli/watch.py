@@ -1,0 +1,125 @@
+"""`wsctl watch`: stream what devices send, until a count, a duration, or Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.env import Environment
+from wsctl.core.errors import ConnectError, ConnectionClosed, Timeout, UsageError
+
+# failures worth retrying with --reconnect; a TLS or handshake refusal will not
+# fix itself by retrying and is reported at once
+RETRYABLE = (ConnectError, ConnectionClosed, Timeout)
+
+
+@click.command("watch")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N messages (per device).")
+@click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Stop after S seconds.")
+@click.option("--match", "pattern", default=None, help="Only show messages matching this regex (text, or base64 of binary).")
+@click.option("--send", "initial", multiple=True, metavar="MSG", help="Send MSG after connecting (e.g. a subscription; repeatable).")
+@click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=None, help="With --reconnect: give up after N failed attempts in a row.")
+@click.option("--backoff-max", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="With --reconnect: longest wait between attempts.")
+@client_options
+@click.pass_obj
+def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, initial, reconnect, max_retries, backoff_max, client: ClientOptions) -> int:
+    """Print messages from one or more devices as they arrive.
+
+    Text is printed as text, binary as base64. When stdout is not a terminal
+    (or with --json) each message is one JSON line:
+    {"time", "device", "direction", "type", "data"}. Exit 0 when --count or
+    --duration is reached; 10 if a device closes first (without --reconnect).
+
+    \b
+    EXAMPLES
+      wsctl watch plc-17 --certs certs --operator alice
+      wsctl watch line-1 --duration 60 --json > telemetry.jsonl
+      wsctl watch wss://10.0.0.17:8443/ --count 10 --match '"temp"'
+      wsctl watch plc-17 --reconnect --send '{"cmd":"subscribe"}'
+    """
+    from wsctl.cli.fleet import fan_out, overall_exit_code
+    from wsctl.cli.outcome import emit_outcome
+    from wsctl.cli.render import message_line, message_record, now_iso
+    from wsctl.cli.runtime import run_async
+    from wsctl.core.backoff import Backoff
+
+    try:
+        matcher = re.compile(pattern) if pattern is not None else None
+    except re.error as exc:
+        raise UsageError(f"--match: not a valid regex: {exc}") from None
+    entries = resolve_targets(env, targets, client)
+    plans = {entry.name: (entry, connect_kwargs(env, entry, client)) for entry in entries}
+    fleet = len(entries) > 1
+    as_json = env.streaming_json()
+    backoff = Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries)
+
+    def show(record: dict) -> None:
+        env.emit(record, message_line(record, show_device=fleet), as_json=as_json)
+
+    def note(event: dict, human: str) -> None:
+        # gaps go into the stream itself, so a reader of the JSON lines sees them
+        if as_json:
+            env.emit(event, as_json=True)
+        else:
+            env.info(human)
+
+    async def watch_one(entry) -> int:
+        import trio
+
+        from wsctl.net.api import open_device
+
+        _, kwargs = plans[entry.name]
+        seen = 0
+        delays = None
+        # the duration ends each device's watch as a success, so fleets still
+        # get one summary line per device
+        with trio.move_on_at(deadline):
+            while True:
+                try:
+                    async with open_device(entry.url, **kwargs) as dev:
+                        if delays is not None:
+                            note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
+                        delays = None
+                        for message in initial:
+                            await dev.send(message)
+                        while count is None or seen < count:
+                            record = message_record(entry.name, await dev.receive())
+                            if matcher is not None and not matcher.search(record["data"]):
+                                continue
+                            seen += 1
+                            show(record)
+                        return seen
+                except RETRYABLE as exc:
+                    if not reconnect:
+                        raise
+                    delays = delays or backoff.delays()
+                    delay = next(delays, None)
+                    if delay is None:
+                        raise type(exc)(f"{exc.message} (gave up after {max_retries} reconnect attempts)") from None
+                    note(
+                        {"event": "gap", "device": entry.name, "time": now_iso(), "reason": exc.message, "retry_in": round(delay, 3)},
+                        f"-- {entry.name}: {exc.message}; reconnecting in {delay:.1f} s",
+                    )
+                    await trio.sleep(delay)
+        return seen
+
+    def on_done(outcome) -> None:
+        if fleet or not outcome.ok:
+            emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {"messages": n}, human=lambda n: f"{n} messages")
+
+    async def main():
+        import trio
+
+        nonlocal deadline
+        deadline = trio.current_time() + duration if duration is not None else float("inf")
+        # a watch runs until stopped, so every device is watched at once
+        # (--parallel would starve the devices beyond it)
+        return await fan_out([plans[n][0] for n in plans], watch_one, parallel=len(plans), on_done=on_done)
+
+    deadline = float("inf")
+    outcomes = run_async(main)
+    return int(overall_exit_code(outcomes))
