@@ -48,9 +48,13 @@ def sign(ctx: click.Context, csr_file: str, kind: str | None, name: str | None, 
     except OSError as exc:
         raise InvalidInput(f"cannot read {csr_file}: {exc.strerror}") from None
     request = load_csr(data, source=csr_file)
-    asked = requested_names(request)
-    if asked:
-        env.info(f"the CSR asks for {', '.join(asked)}; certifying only what this command line approves")
+    if kind == "operator":
+        from wsctl.pki.names import check_role
+
+        check_role(role, allow_custom=allow_custom_role)  # before the passphrase prompt
     entry = store.sign_csr(data, kind=kind, name=name, dns=dns, ips=ips, role=role, days=days,
                            allow_custom_role=allow_custom_role, password=store_password(env, password_file))
+    asked = requested_names(request)
+    if asked:
+        env.info(f"the CSR asked for {', '.join(asked)}; certified only what this command line approved")
     env.emit(entry_record(entry, action="sign"), entry_human(entry, "signed"))
