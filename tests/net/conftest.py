@@ -32,6 +32,8 @@ class PKI:
     alice: object  # operator, role engineer
     bob: object  # operator, role observer
     mallory: object  # operator, revoked
+    carol: object  # operator whose key is encrypted with b"secret"
+    device2: object  # a second certificate for the same names (re-provisioned device)
     expired_chain: Path
     expired_key: Path
     other_root: Path  # a CA nobody trusts
@@ -81,6 +83,8 @@ def pki(tmp_path_factory) -> PKI:
     store.issue_operator("alice", role="engineer", days=30, password=PW, key_password=None)
     store.issue_operator("bob", role="observer", days=30, password=PW, key_password=None)
     store.issue_operator("mallory", role="engineer", days=30, password=PW, key_password=None)
+    store.issue_operator("carol", role="operator", days=30, password=PW, key_password=b"secret")
+    store.issue_device("plc-17-new", dns=["localhost"], ips=["127.0.0.1"], days=365, password=PW, key_password=None)
     store.revoke("mallory", reason="keyCompromise", password=PW)
     expired_chain, expired_key = _expired_device(store, base)
     other = Store(base / "other")
@@ -95,6 +99,8 @@ def pki(tmp_path_factory) -> PKI:
         alice=store.leaf_paths("operator", "alice"),
         bob=store.leaf_paths("operator", "bob"),
         mallory=store.leaf_paths("operator", "mallory"),
+        carol=store.leaf_paths("operator", "carol"),
+        device2=store.leaf_paths("device", "plc-17-new"),
         expired_chain=expired_chain,
         expired_key=expired_key,
         other_root=other.root_cert_path,

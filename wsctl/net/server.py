@@ -188,6 +188,9 @@ class ServerConnection:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by the server's close_timeout; never raises."""
+        if self._ws.closed is None and self.record.close_code is None:
+            # trio-websocket reports 1000 for any close we start; log what we sent
+            self.record.close_code, self.record.close_reason = code, reason or None
         with trio.move_on_after(self._close_timeout):
             try:
                 await self._ws.aclose(code, reason or None)
@@ -439,7 +442,7 @@ class Server:
             with trio.CancelScope(shield=True):
                 await conn.close(1000)
             closed = ws.closed
-            if closed is not None:
+            if closed is not None and rec.close_code is None:
                 rec.close_code, rec.close_reason = closed.code, closed.reason
             if rec.outcome == "open":
                 rec.outcome = "closed"

@@ -126,7 +126,7 @@ def ssl_failure(exc: BaseException, *, where: str, during: str) -> TLSError:
         if "certificate required" in low:
             text = _PEER_ALERTS["TLSV13_ALERT_CERTIFICATE_REQUIRED"]
         elif isinstance(exc, ssl.SSLEOFError) or "eof" in low:
-            text = "the device closed the connection (it may require, or refuse, our client certificate)"
+            text = "the device closed the connection (no common TLS version or cipher, or it refuses our client certificate)"
         else:
             text = f"TLS error ({reason or type(exc).__name__}): {getattr(exc, 'strerror', None) or exc}"
     return TLSError(f"{where}: {text} (during {during})")
@@ -135,19 +135,23 @@ def ssl_failure(exc: BaseException, *, where: str, during: str) -> TLSError:
 def os_failure(exc: OSError, *, where: str) -> WsctlError:
     if isinstance(exc, socket.gaierror):
         return ConnectError(f"{where}: cannot resolve host name ({exc.strerror or exc})", hint="check the host name and DNS")
-    inner = exc
-    # trio.open_tcp_stream raises OSError("all attempts to connect ... failed") from the per-address errors
-    if isinstance(exc.__cause__, OSError):
-        inner = exc.__cause__
-    errs = [inner, *getattr(inner, "exceptions", ())]
+    # trio.open_tcp_stream raises OSError("all attempts ... failed") from an
+    # ExceptionGroup of the per-address errors
+    cause = exc.__cause__
+    errs: list[BaseException] = [exc]
+    if isinstance(cause, BaseExceptionGroup):
+        errs += list(cause.exceptions)
+    elif cause is not None:
+        errs.append(cause)
     codes = {getattr(e, "errno", None) for e in errs}
+    inner = next((e for e in errs if getattr(e, "errno", None)), exc)
     if errno.ECONNREFUSED in codes or "refused" in str(exc).lower():
         return ConnectError(f"{where}: connection refused (nothing listening on that port?)")
     if codes & {errno.EHOSTUNREACH, errno.ENETUNREACH}:
         return ConnectError(f"{where}: host or network unreachable")
     if errno.ECONNRESET in codes:
         return ConnectError(f"{where}: connection reset by the device")
-    return ConnectError(f"{where}: cannot connect: {inner.strerror or inner}")
+    return ConnectError(f"{where}: cannot connect: {getattr(inner, 'strerror', None) or inner}")
 
 
 def server_side_failure(exc: BaseException | None) -> str:

@@ -1,0 +1,253 @@
+"""The server keeps serving whatever one peer does (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+import ssl
+
+import pytest
+import trio
+
+from wsctl.core.errors import ConnectionClosed
+from wsctl.net.api import echo_handler, open_device
+
+
+async def _roundtrip(url, kw, text="ping"):
+    with trio.fail_after(5):
+        async with open_device(url, **kw) as dev:
+            await dev.send(text)
+            return await dev.receive(timeout=3)
+
+
+async def _wait_for(records, predicate, timeout=3):
+    with trio.fail_after(timeout):
+        while not any(predicate(r) for r in records):
+            await trio.sleep(0.01)
+    return next(r for r in records if predicate(r))
+
+
+async def test_oversized_message_closes_1009_and_server_serves_others(start_server, alice_kw):
+    records = []
+    server = await start_server(max_message_size=1024, access_log=records.append)
+    with trio.fail_after(5):
+        async with open_device(server.url, **alice_kw) as other:
+            async with open_device(server.url, **alice_kw) as big:
+                await big.send("x" * 1025)
+                with pytest.raises(ConnectionClosed) as info:
+                    await big.receive(timeout=3)
+                assert info.value.code == 1009
+            await other.send("still here")
+            assert await other.receive(timeout=2) == "still here"
+    assert (await _wait_for(records, lambda r: r.close_code == 1009)).messages_in == 0
+    assert await _roundtrip(server.url, alice_kw) == "ping"
+
+
+async def test_handler_exception_closes_1011_and_server_lives(start_server, alice_kw):
+    async def handler(conn):
+        async for msg in conn:
+            if msg == "boom":
+                raise RuntimeError("handler bug")
+            await conn.send(msg)
+
+    records = []
+    server = await start_server(handler, access_log=records.append)
+    with trio.fail_after(5):
+        async with open_device(server.url, **alice_kw) as bystander:
+            async with open_device(server.url, **alice_kw) as victim:
+                await victim.send("boom")
+                with pytest.raises(ConnectionClosed) as info:
+                    await victim.receive(timeout=3)
+                assert info.value.code == 1011
+            await bystander.send("unaffected")
+            assert await bystander.receive(timeout=2) == "unaffected"
+    rec = await _wait_for(records, lambda r: r.outcome == "handler-error")
+    assert "handler bug" in rec.error and rec.identity.name == "alice"
+    assert await _roundtrip(server.url, alice_kw) == "ping"
+
+
+async def test_trap1_connection_closed_escaping_handler_is_normal(start_server, alice_kw):
+    """trap 1: ConnectionClosed escaping a handler (peer left) must not stop serve()."""
+
+    async def handler(conn):
+        while True:  # no try/except: the ConnectionClosed at the end escapes
+            await conn.send(await conn.receive())
+
+    records = []
+    server = await start_server(handler, access_log=records.append)
+    for _ in range(3):
+        assert await _roundtrip(server.url, alice_kw) == "ping"
+    rec = await _wait_for(records, lambda r: r.outcome == "closed")
+    assert rec.close_code == 1000 and rec.messages_in == 1 and rec.messages_out == 1 and rec.bytes_in == 4
+
+
+async def test_garbage_and_plain_http_instead_of_tls(start_server, alice_kw):
+    records = []
+    server = await start_server(access_log=records.append)
+    with trio.fail_after(5):
+        for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x00\xff" * 300):
+            s = await trio.open_tcp_stream("127.0.0.1", server.port)
+            await s.send_all(junk)
+            try:
+                await s.receive_some(100)  # the server hangs up (possibly after an alert)
+            except trio.BrokenResourceError:
+                pass
+            await s.aclose()
+        while len(records) < 2:
+            await trio.sleep(0.01)
+    assert [r.outcome for r in records] == ["tls-failed", "tls-failed"]
+    assert records[0].error == "plain HTTP on the TLS port"
+    assert await _roundtrip(server.url, alice_kw) == "ping"
+
+
+async def _tls_raw(server, pki):
+    ctx = ssl.create_default_context(cafile=str(pki.root))
+    ctx.load_cert_chain(pki.alice.chain, pki.alice.key)
+    tcp = await trio.open_tcp_stream("127.0.0.1", server.port)
+    tls = trio.SSLStream(tcp, ctx, server_hostname="127.0.0.1")
+    await tls.do_handshake()
+    return tls
+
+
+async def test_garbage_http_after_tls_gets_400(start_server, pki, alice_kw):
+    records = []
+    server = await start_server(access_log=records.append)
+    with trio.fail_after(5):
+        tls = await _tls_raw(server, pki)
+        await tls.send_all(b"\x16garbage that is not HTTP\r\n\r\n")
+        answer = await tls.receive_some(1000)
+        assert answer.startswith(b"HTTP/1.1 400")
+    rec = await _wait_for(records, lambda r: r.outcome == "bad-request")
+    assert rec.identity.name == "alice"
+    assert await _roundtrip(server.url, alice_kw) == "ping"
+
+
+async def test_invalid_frame_gets_1002_and_server_serves_others(start_server, pki, alice_kw):
+    records = []
+    server = await start_server(access_log=records.append)
+    with trio.fail_after(5):
+        tls = await _tls_raw(server, pki)
+        await tls.send_all(
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await tls.receive_some(1000)
+        assert head.startswith(b"HTTP/1.1 101")
+        await tls.send_all(b"\x83\x00")  # reserved opcode 3, and unmasked: two protocol errors
+        # wsproto treats a parse failure as a close 1002 from the peer and
+        # trio-websocket hangs up without a close frame: the socket just ends
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        try:
+            while chunk := await tls.receive_some(1000):
+                rest += chunk
+        except trio.BrokenResourceError:
+            pass
+        assert rest == b"" or rest[0] == 0x88
+    rec = await _wait_for(records, lambda r: r.close_code is not None)
+    assert rec.close_code == 1002 and "opcode" in rec.close_reason.lower()
+    assert await _roundtrip(server.url, alice_kw) == "ping"
+
+
+async def test_stalled_handshakes_do_not_hold_up_others(start_server, alice_kw):
+    records = []
+    server = await start_server(handshake_timeout=0.5, access_log=records.append)
+    stallers = [await trio.open_tcp_stream("127.0.0.1", server.port) for _ in range(20)]
+    start = trio.current_time()
+    assert await _roundtrip(server.url, alice_kw) == "ping"
+    assert trio.current_time() - start < 0.5, "a good client waited for the stallers"
+    rec = await _wait_for(records, lambda r: r.outcome == "timeout")
+    assert "TLS handshake not finished within 0.5 s" in rec.error
+    assert 0.45 < rec.duration < 1.5
+    for s in stallers:
+        await s.aclose()
+
+
+async def test_stall_after_tls_before_upgrade_times_out(start_server, pki):
+    records = []
+    server = await start_server(handshake_timeout=0.3, access_log=records.append)
+    with trio.fail_after(5):
+        tls = await _tls_raw(server, pki)
+        try:
+            assert await tls.receive_some(100) == b""  # server gave up on us
+        except trio.BrokenResourceError:
+            pass  # ...without a TLS close_notify
+    rec = await _wait_for(records, lambda r: r.outcome == "timeout")
+    assert "upgrade request" in rec.error and rec.identity.name == "alice"
+
+
+async def test_200_concurrent_clients(start_server, alice_kw):
+    server = await start_server()
+    results = []
+
+    async def client(i):
+        async with open_device(server.url, **alice_kw) as dev:
+            for j in range(3):
+                await dev.send(f"{i}:{j}")
+                assert await dev.receive(timeout=20) == f"{i}:{j}"
+            results.append(i)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as n:
+            for i in range(200):
+                n.start_soon(client, i)
+    assert sorted(results) == list(range(200))
+
+
+async def test_graceful_shutdown_sends_1001(pki, alice_kw):
+    import functools
+
+    from wsctl.net.api import serve
+
+    records = []
+    with trio.fail_after(5):
+        async with trio.open_nursery() as n:
+            server = await n.start(functools.partial(serve, echo_handler, cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root, access_log=records.append))
+            async with open_device(server.url, **alice_kw) as a, open_device(server.url, **alice_kw) as b:
+                await a.send("x")
+                assert await a.receive() == "x"
+                n.cancel_scope.cancel()  # what SIGINT does to `wsctl serve`
+                for dev in (a, b):
+                    with pytest.raises(ConnectionClosed) as info:
+                        await dev.receive(timeout=3)
+                    assert info.value.code == 1001
+                # `async for` treats 1001 as a normal end
+                assert [m async for m in a] == []
+    assert len(records) == 2 and all(r.close_code == 1001 for r in records)
+    with pytest.raises(Exception):
+        await _roundtrip(server.url, {**alice_kw, "connect_timeout": 1})
+
+
+async def test_server_close_method_and_idle_timeout(start_server, alice_kw):
+    server = await start_server(idle_timeout=0.3)
+    with trio.fail_after(5):
+        async with open_device(server.url, **alice_kw) as dev:
+            await dev.send("a")
+            assert await dev.receive() == "a"
+            start = trio.current_time()
+            with pytest.raises(ConnectionClosed) as info:
+                await dev.receive(timeout=3)
+            assert info.value.code == 1001 and "idle" in info.value.reason
+            assert 0.25 < trio.current_time() - start < 1.0
+    server.close()
+
+
+async def test_subprotocol_negotiation(start_server, alice_kw):
+    async def handler(conn):
+        await conn.send(conn.subprotocol or "none")
+
+    server = await start_server(handler, subprotocols=["ocpp2.0.1", "ocpp1.6"])
+    with trio.fail_after(5):
+        async with open_device(server.url, subprotocols=["ocpp1.6", "ocpp2.0.1"], **alice_kw) as dev:
+            assert dev.subprotocol == "ocpp2.0.1"  # the server's preference wins
+            assert await dev.receive() == "ocpp2.0.1"
+        async with open_device(server.url, subprotocols=["mqtt"], **alice_kw) as dev:
+            assert dev.subprotocol is None
+        async with open_device(server.url, headers={"X-Plant": "north"}, **alice_kw) as dev:
+            assert await dev.receive() == "none"
+
+
+async def test_headers_reach_authorize(start_server, alice_kw):
+    seen = []
+    server = await start_server(authorize=lambda req: seen.append(dict(req.headers)))
+    assert await _roundtrip(server.url, {**alice_kw, "headers": [("X-Plant", "north")]}) == "ping"
+    assert seen[0]["x-plant"] == "north"
