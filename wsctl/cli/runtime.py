@@ -32,14 +32,17 @@ def run_async(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
         with trio.CancelScope() as scope:
             async with trio.open_nursery() as nursery:
 
-                async def watch_signals() -> None:
+                async def watch_signals(task_status=trio.TASK_STATUS_IGNORED) -> None:
                     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        task_status.started()
                         async for signum in signals:
                             received.append(signum)
                             scope.cancel()
                             return
 
-                nursery.start_soon(watch_signals)
+                # started, not start_soon: a signal that arrives as soon as the
+                # command runs must already find the receiver in place
+                await nursery.start(watch_signals)
                 result = await fn(*args)
                 nursery.cancel_scope.cancel()
         if received:

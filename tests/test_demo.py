@@ -1,0 +1,36 @@
+"""`wsctl demo` is the README's first command: it must pass on a fresh machine."""
+
+import json
+import stat
+import subprocess
+import sys
+
+
+def test_demo_passes_every_step_in_json():
+    out = subprocess.run([sys.executable, "-m", "wsctl", "--json", "demo"], capture_output=True, text=True, timeout=120)
+    steps = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode == 0, out.stderr
+    assert len(steps) >= 7 and all(step["ok"] for step in steps)
+    titles = " ".join(step["title"] for step in steps)
+    assert "revoked operator is refused" in titles and "without a certificate" in titles
+
+
+def test_demo_keep_leaves_a_usable_store(tmp_path):
+    keep = tmp_path / "pki"
+    out = subprocess.run([sys.executable, "-m", "wsctl", "demo", "--keep", str(keep)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    secret = keep / "passphrase"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert (keep / "certs" / "ca" / "crl.pem").is_file()
+    listed = subprocess.run(
+        [sys.executable, "-m", "wsctl", "--json", "certs", "--dir", str(keep / "certs"), "list"],
+        capture_output=True, text=True, timeout=60,
+    )
+    names = {json.loads(line)["name"] for line in listed.stdout.splitlines()}
+    assert {"conveyor-1", "alice", "mallory"} <= names
+
+
+def test_demo_keep_refuses_a_non_empty_directory(tmp_path):
+    (tmp_path / "something").write_text("x")
+    out = subprocess.run([sys.executable, "-m", "wsctl", "demo", "--keep", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "not empty" in out.stderr
