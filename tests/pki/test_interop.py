@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from pki_helpers import CA_PASS
+from pki_helpers import CA_PASS, audit_lines
 from wsctl.pki.export import export
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -59,6 +59,7 @@ def test_pkcs12_export_readable_by_openssl(store, tmp_path, legacy, needle):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert needle in out.stderr + out.stdout
+    assert [a["action"] for a in audit_lines(store)][-1] == "export"
     assert "Shrouded Keybag" in out.stderr + out.stdout
     bad = subprocess.run([OPENSSL, "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "pass:wrong"],
                          capture_output=True, text=True)
@@ -142,7 +143,7 @@ def test_mutual_tls_handshake_strict_and_crl(store):
     assert _handshake(*_contexts(store, dev, op, crl=False), "127.0.0.1").get("reply") == b"ok"
 
 
-@pytest.mark.parametrize("key_type", ["rsa2048", "p384"])
+@pytest.mark.parametrize("key_type", ["rsa2048", "p384", "ed25519"])
 def test_other_key_types_pass_strict_verification(tmp_path, key_type):
     from wsctl.pki.store import Store
 

@@ -71,6 +71,10 @@ def export(
     if entry.has_key and entry.paths.key.exists():
         data = entry.paths.key.read_bytes()
         key = keys.load_private_key(data, key_password, source=entry.paths.key)
-    return pkcs12.serialize_key_and_certificates(
+    data = pkcs12.serialize_key_and_certificates(
         entry.name.encode(), key, cert, [issuing, root], p12_encryption(p12_password or b"", legacy=legacy)
     )
+    if key is not None:
+        # a private key leaving the store is worth a line in the audit trail
+        store.audit("export", f"{entry.kind}:{entry.name}", entry.serial, "ok", format="p12", legacy=legacy)
+    return data
