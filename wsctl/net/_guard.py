@@ -31,10 +31,11 @@ log = logging.getLogger("wsctl.net")
 class ObservedStream(trio.abc.HalfCloseableStream):
     """A pass-through stream that keeps the first exception it saw."""
 
-    __slots__ = ("inner", "error", "failed")
+    __slots__ = ("inner", "error", "failed", "received")
 
     def __init__(self, inner: trio.abc.Stream) -> None:
         self.inner = inner
+        self.received = 0
         self.error: BaseException | None = None
         self.failed = trio.Event()
 
@@ -59,6 +60,7 @@ class ObservedStream(trio.abc.HalfCloseableStream):
             raise
         if not data and self.error is None:
             self.failed.set()
+        self.received += len(data)
         return data
 
     async def wait_send_all_might_not_block(self) -> None:

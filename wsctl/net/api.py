@@ -226,6 +226,7 @@ async def open_device(
                 subprotocols=tuple(subprotocols), headers=header_items,
                 message_queue_size=message_queue_size, max_message_size=max_message_size,
                 receive_buffer_size=receive_buffer_size,
+                sent_client_cert=None if ssl_context is not None else cert is not None,
             )
             if isinstance(result, BaseException):
                 failure = result

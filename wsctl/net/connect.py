@@ -220,12 +220,14 @@ async def upgrade(
     message_queue_size: int = MESSAGE_QUEUE_SIZE,
     max_message_size: int = 2**20,
     receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
+    sent_client_cert: bool | None = None,
 ) -> trio_websocket.WebSocketConnection | WsctlError:
     """The HTTP upgrade.  Returns the connection, or the error to raise.
 
     Never raises a wsctl error itself: it runs inside the caller's nursery, and an
     error raised there would reach the caller wrapped in an ExceptionGroup (trap 8).
     """
+    tls13 = isinstance(stream, trio.SSLStream) and stream.version() == "TLSv1.3"
     observed = ObservedStream(stream)
     guard = ReaderGuard(nursery, label=target.where)
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
@@ -252,16 +254,22 @@ async def upgrade(
         return _rejected(target, guard.error)
     if isinstance(observed.error, ssl.SSLError):
         return tlserrors.ssl_failure(observed.error, where=target.where, during="WebSocket upgrade")
+    lost = observed.error is not None or guard.done.is_set()
+    if lost and tls13 and observed.received == 0 and not isinstance(observed.error, trio.ClosedResourceError):
+        # TLS 1.3 servers check our certificate after our side of the handshake
+        # is done; many (asyncio, embedded stacks) then reset the connection and
+        # the alert saying why is lost.  What we sent tells the likely reason.
+        if sent_client_cert is False:
+            why = "we sent no client certificate and it probably requires one (give --cert/--key)"
+        elif sent_client_cert:
+            why = "it probably rejected our client certificate (revoked, expired, or from a CA it does not trust)"
+        else:
+            why = "it probably requires, or rejected, our client certificate"
+        return TLSError(f"{target.where}: the device closed the connection right after the TLS handshake: {why}")
     if observed.error is not None:
         return ConnectError(f"{target.where}: connection lost during the WebSocket upgrade ({observed.error})")
     if scope.cancelled_caught and not guard.done.is_set():
         return Timeout(f"{target.where}: no WebSocket upgrade answer within the connect timeout")
     if guard.error is not None:
         return HandshakeRejected(f"{target.where}: invalid WebSocket upgrade answer: {guard.error}")
-    if target.secure:
-        return TLSError(
-            f"{target.where}: the device closed the connection after the TLS handshake "
-            "(it may refuse our client certificate, or not speak WebSocket on this path)"
-        )
     return ConnectError(f"{target.where}: the device closed the connection during the WebSocket upgrade")
-

@@ -224,11 +224,14 @@ async def echo_handler(conn: ServerConnection) -> None:
 
 
 async def _flush_alert(tls: trio.SSLStream) -> None:
-    """Send the TLS alert OpenSSL wrote for a failed handshake.
+    """Send the TLS alert OpenSSL wrote for a failed handshake, then linger.
 
     trio marks the stream broken and raises without flushing it, so the client
     would only see a reset; with the alert it can say "certificate required",
     "unknown ca", "certificate revoked" (trap 4).  `_outgoing` is trio's BIO.
+    After the alert we half-close and drain what the client already sent (its
+    HTTP request, on TLS 1.3): closing with unread data makes the kernel send a
+    RST, and a RST can discard the alert before the client reads it.
     """
     bio = getattr(tls, "_outgoing", None)
     if bio is None:
@@ -236,9 +239,13 @@ async def _flush_alert(tls: trio.SSLStream) -> None:
     data = bio.read()
     if not data:
         return
+    transport = tls.transport_stream
     with trio.move_on_after(0.5):
         try:
-            await tls.transport_stream.send_all(data)
+            await transport.send_all(data)
+            await transport.send_eof()
+            while await transport.receive_some(65536):
+                pass
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             pass
 
