@@ -1,0 +1,160 @@
+"""`wsctl watch` and `wsctl connect` against real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+from client_helpers import PASSWORD, start_server, wsctl
+
+from wsctl.cli.connect import ConsoleLine
+from wsctl.core.errors import InvalidInput
+from wsctl.core.exitcodes import ExitCode
+
+
+def test_watch_count_prints_json_lines_when_piped(plant, echo_server):
+    out = wsctl("watch", echo_server.url, *plant.op("bob"), "--send", "a", "--send", "b", "--count", "2")
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["data"] for r in records] == ["a", "b"]
+    assert all(set(r) == {"time", "device", "direction", "type", "data"} for r in records)
+
+
+def test_watch_match_filters(plant, echo_server):
+    out = wsctl("watch", echo_server.url, *plant.op("bob"), "--send", "noise", "--send", "temp=41", "--match", "^temp", "--count", "1")
+    assert [json.loads(line)["data"] for line in out.stdout.splitlines()] == ["temp=41"]
+
+
+def test_watch_duration_ends_with_success(plant, echo_server):
+    start = time.monotonic()
+    out = wsctl("watch", echo_server.url, *plant.op("bob"), "--duration", "0.5")
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_watch_bad_regex_is_a_usage_error(plant):
+    out = wsctl("watch", "wss://127.0.0.1:1/", *plant.op("bob"), "--match", "(")
+    assert out.returncode == ExitCode.USAGE
+
+
+def test_watch_reconnect_marks_gaps_and_gives_up(plant):
+    out = wsctl("watch", "wss://127.0.0.1:1/", *plant.op("bob"), "--reconnect", "--max-retries", "2", "--backoff-max", "0.2")
+    gaps = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [g["event"] for g in gaps] == ["gap", "gap"]
+    assert all(g["retry_in"] <= 0.2 for g in gaps)
+    assert out.returncode == ExitCode.CONNECT and "gave up after 2" in out.stderr
+
+
+def test_watch_reconnects_to_a_restarted_device(plant, tmp_path):
+    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
+    port = server.url.rsplit(":", 1)[1].strip("/")
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "watch", server.url, *plant.op("bob"), "--reconnect", "--backoff-max", "0.3",
+         "--send", "hello", "--count", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+    )
+    try:
+        first = json.loads(watcher.stdout.readline())
+        assert first["data"] == "hello"
+        server.lines()  # SIGTERM: peers get 1001
+        second = start_server("--echo", "--certs", str(plant.certs), "--device", "dev", "--listen", f"127.0.0.1:{port}")
+        try:
+            out, err = watcher.communicate(timeout=30)
+        finally:
+            second.lines()
+        events = [json.loads(line) for line in out.splitlines()]
+        assert [e.get("event") for e in events][:1] == ["gap"]
+        assert "1001" in events[0]["reason"]
+        assert events[-1]["data"] == "hello" and watcher.returncode == 0
+        assert any(e.get("event") == "reconnected" for e in events)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+
+
+def test_watch_without_reconnect_exits_10_when_the_device_goes_away(plant):
+    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "watch", server.url, *plant.op("bob"), "--send", "x", "--count", "5"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+    )
+    assert json.loads(watcher.stdout.readline())["data"] == "x"
+    server.lines()
+    _, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == ExitCode.CLOSED
+    assert "1001" in err
+
+
+def test_connect_with_piped_stdin_sends_lines_and_console_commands(plant, echo_server):
+    script = "hello\n/ping\n/binary AAEC\n//slash\n/bogus\n"
+    out = wsctl("connect", echo_server.url, *plant.op("bob"), "--linger", "0.5", input=script)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    data = [line.get("data") for line in lines if "data" in line]
+    assert data == ["hello", "AAEC", "/slash"]
+    assert any(line.get("event") == "pong" for line in lines)
+    assert "unknown console command /bogus" in out.stderr
+
+
+def test_connect_refuses_a_fleet(plant):
+    out = wsctl("connect", "wss://127.0.0.1:1/,wss://127.0.0.2:1/", *plant.op("bob"))
+    assert out.returncode == ExitCode.USAGE
+
+
+@pytest.mark.parametrize(
+    "line, kind, payload",
+    [("hello", "send", "hello"), ("//x", "send", "/x"), ("/binary AAEC", "send", b"\x00\x01\x02"), ("/quit", "close", None), ("/ping", "ping", None)],
+)
+def test_console_line_parsing(line, kind, payload):
+    cmd = ConsoleLine.parse(line)
+    assert (cmd.kind, cmd.payload) == (kind, payload)
+
+
+@pytest.mark.parametrize("line", ["/binary !!", "/close 1005", "/nope"])
+def test_console_line_errors(line):
+    with pytest.raises(InvalidInput):
+        ConsoleLine.parse(line)
+
+
+def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"{needle!r} not seen; got {seen[-500:]!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    return seen
+
+
+def test_connect_on_a_terminal_shows_incoming_messages_and_quits(plant, echo_server, tmp_path):
+    master, slave = pty.openpty()
+    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "120", "LINES": "40"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "connect", echo_server.url, *plant.op("bob")],
+        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+    )
+    os.close(slave)
+    try:
+        _read_until(master, b"connected to", 30)
+        os.write(master, b"typed-by-hand\r")
+        _read_until(master, b"< typed-by-hand", 15)
+        os.write(master, b"/quit\r")
+        assert proc.wait(timeout=15) == 0
+        history = (tmp_path / "wsctl" / "console_history").read_text()
+        assert "typed-by-hand" in history
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
