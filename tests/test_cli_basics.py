@@ -95,3 +95,11 @@ def test_sigterm_exits_143_after_cleanup(tmp_path):
     assert proc.returncode == 143
     assert "cleanup ran" in out
     assert "Traceback" not in err
+
+
+def test_exit_code_doc_matches_the_table():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "exit-codes.md").read_text()
+    for code, text in DESCRIPTIONS.items():
+        assert f"| {int(code)} | `{code.name.lower()}` | {text} |" in doc

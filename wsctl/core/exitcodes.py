@@ -1,7 +1,7 @@
 """The one table of wsctl exit codes (DESIGN.md section 7).
 
 Scripts branch on these numbers, so they never change meaning once shipped.
-`docs/exit-codes.md` is generated from the same table by `wsctl help exit-codes`.
+`docs/exit-codes.md` shows the same table; a test keeps them in step.
 """
 
 from __future__ import annotations
