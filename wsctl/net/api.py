@@ -194,10 +194,10 @@ async def open_device(
         if ssl_context is not None:
             ctx = ssl_context
         else:
-            from wsctl.net.tls import client_context
+            from wsctl.net.tls import cached_client_context
 
             verify = not insecure and not (pin is not None and ca is None)
-            ctx = client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify)
+            ctx = cached_client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify)
         if insecure:
             log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
