@@ -1,0 +1,350 @@
+"""Reading and checking a profile.  Every error names the file, the section
+and the field at fault, in one line: `conveyor.toml: commands.set_speed.params.speed.maximum: expected a number`."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from typing import Any
+
+from wsctl.core import roles as role_rules
+from wsctl.core.errors import InvalidInput
+from wsctl.core.pointer import split as split_pointer
+from wsctl.core.profile import presets
+from wsctl.core.profile.model import (
+    ENCODINGS, ERROR_KINDS, FORMAT, ID_SCHEMES, INBOUND_KINDS, Command, ErrorForm, Event, Faults, Framing,
+    InboundRule, Match, Profile, Sim, SimCommand, SimTelemetry, Update,
+)
+from wsctl.core.profile.params import Param, parse_param
+from wsctl.core.profile.template import placeholders
+
+TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim"}
+COMMAND_KEYS = {"name", "summary", "description", "params", "timeout", "dangerous", "confirm", "roles", "success", "request"}
+EVENT_KEYS = {"name", "summary", "kind", "reply", "fields"}
+#: what framing templates may name (params.* and state.* are checked elsewhere)
+FRAMING_NAMES = {"id", "name", "params", "payload", "code", "message", "detail", "now"}
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> InvalidInput:
+        return InvalidInput(f"{self.source}: {where}: {message}")
+
+    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(where, "expected a table")
+        if allowed is not None:
+            unknown = sorted(set(value) - allowed)
+            if unknown:
+                raise self.fail(f"{where}.{unknown[0]}" if where else unknown[0], f"unknown field (known: {', '.join(sorted(allowed))})")
+        return value
+
+    def str_(self, table: dict, key: str, where: str, default: str | None = None, *, required: bool = False) -> str | None:
+        value = table.get(key, default)
+        if value is None:
+            if required:
+                raise self.fail(f"{where}.{key}", "missing")
+            return None
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
+        return value
+
+    def number(self, table: dict, key: str, where: str, default: float, *, low: float = 0.0, high: float | None = None) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(f"{where}.{key}", "expected a number")
+        if value < low or (high is not None and value > high):
+            bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+            raise self.fail(f"{where}.{key}", f"must be {bound}, got {value}")
+        return float(value)
+
+    def str_list(self, table: dict, key: str, where: str) -> tuple[str, ...]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(f"{where}.{key}", "expected a list of strings")
+        return tuple(value)
+
+    def regex(self, value: Any, where: str) -> re.Pattern | None:
+        if value is None:
+            return None
+        try:
+            return re.compile(value)
+        except (re.error, TypeError) as exc:
+            raise self.fail(where, f"not a valid regex: {exc}") from None
+
+    def pointer(self, value: Any, where: str) -> str | None:
+        if value is None:
+            return None
+        try:
+            split_pointer(value)
+        except (ValueError, AttributeError, TypeError):
+            raise self.fail(where, f"not a JSON pointer: {value!r} (e.g. \"/id\", \"/0\")") from None
+        return value
+
+    def template_names(self, template: Any, where: str, allowed: set[str], params: tuple[Param, ...] | None = None, state: dict | None = None) -> None:
+        names = {p.name for p in params} if params is not None else None
+        for placeholder in placeholders(template):
+            head, _, rest = placeholder.partition(".")
+            if head == "params" and rest:
+                if names is not None and rest not in names:
+                    raise self.fail(where, f"template names {{{{{placeholder}}}}}, but there is no parameter {rest!r}")
+                continue
+            if head == "state" and rest:
+                if state is not None and rest.split(".")[0] not in state:
+                    raise self.fail(where, f"template names {{{{{placeholder}}}}}, but sim.state has no {rest.split('.')[0]!r}")
+                continue
+            if head not in allowed:
+                raise self.fail(where, f"template names {{{{{placeholder}}}}}; known: {', '.join(sorted(allowed))}, params.NAME, state.NAME")
+
+
+def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framing:
+    table = c.table(table, "framing", set(presets.FRAMING_KEYS))
+    preset = c.str_(table, "preset", "framing")
+    if preset is not None and preset not in presets.PRESETS:
+        raise c.fail("framing.preset", f"unknown preset {preset!r} (known: {', '.join(presets.PRESETS)})")
+    merged = presets.expand(table)
+    if transport_encoding is not None:
+        merged["encoding"] = transport_encoding
+    encoding = merged.get("encoding", "json")
+    if encoding not in ENCODINGS:
+        raise c.fail("framing.encoding", f"expected one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    id_scheme = merged.get("id", "counter" if encoding == "json" else "none")
+    if id_scheme not in ID_SCHEMES:
+        raise c.fail("framing.id", f"expected one of {', '.join(ID_SCHEMES)}, got {id_scheme!r}")
+    max_in_flight = merged.get("max_in_flight", 0)
+    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 0:
+        raise c.fail("framing.max_in_flight", "expected a whole number >= 0 (0: unlimited)")
+    if "request" not in merged or merged["request"] is None:
+        raise c.fail("framing.request", "missing: how a command is written on the wire (or choose a preset)")
+    for key in ("request", "result", "error", "event", "device_request"):
+        if merged.get(key) is not None:
+            c.template_names(merged[key], f"framing.{key}", FRAMING_NAMES)
+    if encoding == "text":
+        for key in ("request", "result", "error", "event"):
+            if merged.get(key) is not None and not isinstance(merged[key], str):
+                raise c.fail(f"framing.{key}", "a text profile's templates are strings")
+        if id_scheme != "none" or max_in_flight != 1:
+            # no ids on the wire: only lockstep can pair replies with requests
+            merged["id"], merged["max_in_flight"], id_scheme, max_in_flight = "none", 1, "none", 1
+    inbound = []
+    raw_rules = merged.get("inbound") or []
+    if not isinstance(raw_rules, list):
+        raise c.fail("framing.inbound", "expected a list of rules ([[framing.inbound]])")
+    for i, rule in enumerate(raw_rules):
+        where = f"framing.inbound[{i}]"
+        rule = c.table(rule, where, {"kind", "match", "id", "name", "payload", "code", "message", "detail"})
+        kind = rule.get("kind")
+        if kind not in INBOUND_KINDS:
+            raise c.fail(f"{where}.kind", f"expected one of {', '.join(INBOUND_KINDS)}, got {kind!r}")
+        matches = []
+        for pointer, cond in c.table(rule.get("match"), f"{where}.match").items():
+            c.pointer(pointer, f"{where}.match")
+            if isinstance(cond, dict) and set(cond) == {"exists"} and isinstance(cond["exists"], bool):
+                matches.append(Match(pointer, exists=cond["exists"]))
+            else:
+                matches.append(Match(pointer, value=cond))
+        if not matches:
+            raise c.fail(f"{where}.match", "missing: at least one pointer condition")
+        pointers = {k: c.pointer(rule.get(k), f"{where}.{k}") for k in ("id", "name", "payload", "code", "message", "detail")}
+        if kind in ("result", "error", "request") and id_scheme != "none" and pointers["id"] is None:
+            raise c.fail(f"{where}.id", f"a {kind} rule needs the pointer to the id")
+        if kind in ("event", "request") and pointers["name"] is None:
+            raise c.fail(f"{where}.name", f"an {kind} rule needs the pointer to the name")
+        inbound.append(InboundRule(kind=kind, match=tuple(matches), **pointers))
+    if encoding == "json":
+        kinds = {r.kind for r in inbound}
+        if "result" not in kinds:
+            raise c.fail("framing.inbound", "no rule of kind 'result': replies could never be recognised")
+    errors = {}
+    raw_errors = c.table(merged.get("errors"), "framing.errors", set(ERROR_KINDS))
+    for kind in ERROR_KINDS:
+        form = c.table(raw_errors.get(kind, {"code": "error", "message": kind.replace("_", " ")}), f"framing.errors.{kind}", {"code", "message"})
+        errors[kind] = ErrorForm(code=form.get("code"), message=str(form.get("message", kind)))
+    return Framing(
+        preset=preset, encoding=encoding, id_scheme=id_scheme, max_in_flight=max_in_flight,
+        request=merged["request"], result=merged.get("result"), error=merged.get("error"), event=merged.get("event"),
+        device_request=merged.get("device_request"), inbound=tuple(inbound),
+        event_regex=c.regex(merged.get("event_regex"), "framing.event_regex"),
+        error_regex=c.regex(merged.get("error_regex"), "framing.error_regex"),
+        errors=errors, unknown_id=merged.get("unknown_id"),
+    )
+
+
+def _params(c: _Checker, table: Any, where: str) -> tuple[Param, ...]:
+    return tuple(parse_param(name, spec, f"{c.source}: {where}.{name}") for name, spec in c.table(table, where).items())
+
+
+def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeout: float) -> Command:
+    where = f"commands.{key}"
+    table = c.table(table, where, COMMAND_KEYS)
+    params = _params(c, table.get("params"), f"{where}.params")
+    request = table.get("request", framing.request)
+    if "request" in table:
+        c.template_names(request, f"{where}.request", FRAMING_NAMES, params)
+    else:
+        try:
+            c.template_names(request, f"{where}", FRAMING_NAMES, params)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{exc.message} (the template is framing.request; give this command its own `request`)") from None
+    roles = c.str_list(table, "roles", where) if "roles" in table else ("*",)
+    try:
+        allowed = role_rules.expand_all(roles)
+    except ValueError as exc:
+        raise c.fail(f"{where}.roles", str(exc)) from None
+    dangerous = table.get("dangerous", False)
+    if not isinstance(dangerous, bool):
+        raise c.fail(f"{where}.dangerous", "expected true or false")
+    success, success_regex = (), None
+    if "success" in table:
+        spec = c.table(table["success"], f"{where}.success")
+        if framing.encoding == "text":
+            c.table(spec, f"{where}.success", {"regex"})
+            success_regex = c.regex(spec.get("regex"), f"{where}.success.regex")
+        else:
+            success = tuple((c.pointer(p, f"{where}.success"), v) for p, v in spec.items())
+    return Command(
+        key=key, name=c.str_(table, "name", where, key), summary=c.str_(table, "summary", where, ""),
+        description=c.str_(table, "description", where, ""), params=params,
+        timeout=c.number(table, "timeout", where, default_timeout, low=0.001), dangerous=dangerous,
+        confirm=c.str_(table, "confirm", where), roles=roles, allowed_roles=allowed, success=success,
+        success_regex=success_regex, request=request,
+    )
+
+
+def _event(c: _Checker, key: str, table: Any) -> Event:
+    where = f"events.{key}"
+    table = c.table(table, where, EVENT_KEYS)
+    kind = table.get("kind", "request" if "reply" in table else "telemetry")
+    if kind not in ("telemetry", "request"):
+        raise c.fail(f"{where}.kind", f"expected telemetry or request, got {kind!r}")
+    if "reply" in table:
+        c.template_names(table["reply"], f"{where}.reply", {"now", "payload", "name", "id"})
+    return Event(
+        key=key, name=c.str_(table, "name", where, key), summary=c.str_(table, "summary", where, ""), kind=kind,
+        reply=table.get("reply"), fields=_params(c, table.get("fields"), f"{where}.fields"),
+    )
+
+
+def _update(c: _Checker, name: str, spec: Any, where: str) -> Update:
+    spec = c.table(spec, where, {"increment", "random_walk", "fluctuation", "around", "min", "max"})
+    modes = [k for k in ("increment", "random_walk", "fluctuation") if k in spec]
+    if len(modes) != 1:
+        raise c.fail(where, "give exactly one of increment, random_walk, fluctuation")
+    nums = {k: c.number(spec, k, where, 0.0, low=float("-inf")) for k in spec}
+    if modes == ["fluctuation"] and not 0 <= nums["fluctuation"] <= 100:
+        raise c.fail(f"{where}.fluctuation", "a percentage between 0 and 100")
+    return Update(field=name, increment=nums.get("increment"), random_walk=nums.get("random_walk"),
+                  fluctuation=nums.get("fluctuation"), around=nums.get("around"), minimum=nums.get("min"), maximum=nums.get("max"))
+
+
+def _then(c: _Checker, steps: tuple[str, ...], where: str, events: dict[str, Event]) -> tuple[str, ...]:
+    for step in steps:
+        verb, _, arg = step.partition(":")
+        if verb == "emit" and arg in events:
+            continue
+        if verb == "close" and not arg:
+            continue
+        hint = f"known events: {', '.join(events) or 'none'}" if verb == "emit" else "steps: emit:EVENT, close"
+        raise c.fail(where, f"bad step {step!r} ({hint})")
+    return steps
+
+
+def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str, Event]) -> Sim | None:
+    if table is None:
+        return None
+    table = c.table(table, "sim", {"state", "commands", "telemetry", "faults", "on_connect"})
+    state = dict(c.table(table.get("state"), "sim.state"))
+    sim_commands = {}
+    for key, spec in c.table(table.get("commands"), "sim.commands").items():
+        where = f"sim.commands.{key}"
+        if key not in commands:
+            raise c.fail(where, f"no command {key!r} in [commands]")
+        spec = c.table(spec, where, {"reply", "set", "require", "require_message", "delay", "then"})
+        params = commands[key].params
+        c.template_names(spec.get("reply"), f"{where}.reply", {"now", "name", "id"}, params, state)
+        sets = c.table(spec.get("set"), f"{where}.set")
+        for field_name, value in sets.items():
+            if field_name not in state:
+                raise c.fail(f"{where}.set.{field_name}", "not in sim.state (declare it there with its initial value)")
+            c.template_names(value, f"{where}.set.{field_name}", {"now"}, params, state)
+        require = c.table(spec.get("require"), f"{where}.require")
+        for field_name in require:
+            if field_name not in state:
+                raise c.fail(f"{where}.require.{field_name}", "not in sim.state")
+        sim_commands[key] = SimCommand(
+            key=key, reply=spec.get("reply", {}), set=tuple(sets.items()), require=tuple(require.items()),
+            require_message=c.str_(spec, "require_message", where, f"{key} is not possible in this state"),
+            delay=c.number(spec, "delay", where, 0.0), then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events),
+        )
+    telemetry = []
+    for key, spec in c.table(table.get("telemetry"), "sim.telemetry").items():
+        where = f"sim.telemetry.{key}"
+        spec = c.table(spec, where, {"event", "every", "payload", "update"})
+        event = c.str_(spec, "event", where, key)
+        if event not in events:
+            raise c.fail(f"{where}.event", f"no event {event!r} in [events]")
+        c.template_names(spec.get("payload"), f"{where}.payload", {"now", "name"}, (), state)
+        updates = []
+        for field_name, upd in c.table(spec.get("update"), f"{where}.update").items():
+            if field_name not in state:
+                raise c.fail(f"{where}.update.{field_name}", "not in sim.state")
+            updates.append(_update(c, field_name, upd, f"{where}.update.{field_name}"))
+        telemetry.append(SimTelemetry(key=key, event=event, every=c.number(spec, "every", where, 1.0, low=0.01),
+                                      payload=spec.get("payload", {}), updates=tuple(updates)))
+    faults = c.table(table.get("faults"), "sim.faults", {"reply_delay", "drop_reply_probability", "error_reply_probability"})
+    return Sim(
+        state=state, commands=sim_commands, telemetry=tuple(telemetry),
+        faults=Faults(
+            reply_delay=c.number(faults, "reply_delay", "sim.faults", 0.0),
+            drop_reply_probability=c.number(faults, "drop_reply_probability", "sim.faults", 0.0, high=1.0),
+            error_reply_probability=c.number(faults, "error_reply_probability", "sim.faults", 0.0, high=1.0),
+        ),
+        on_connect=_then(c, c.str_list(table, "on_connect", "sim"), "sim.on_connect", events),
+    )
+
+
+def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
+    c = _Checker(source)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
+    c.table(data, "", TOP_KEYS)
+    fmt = data.get("format")
+    if fmt != FORMAT:
+        raise c.fail("format", f"expected {FORMAT!r}, got {fmt!r}" if fmt else f"missing (first line: format = \"{FORMAT}\")")
+    meta = c.table(data.get("profile"), "profile", {"id", "title", "version", "description", "timeout"})
+    profile_id = c.str_(meta, "id", "profile", required=True)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", profile_id):
+        raise c.fail("profile.id", "letters, digits, '.', '_' and '-' only")
+    transport = c.table(data.get("transport"), "transport", {"subprotocols", "path", "dialer", "encoding"})
+    dialer = c.str_(transport, "dialer", "transport", "tool")
+    if dialer not in ("tool", "device"):
+        raise c.fail("transport.dialer", "expected 'tool' (wsctl dials the device) or 'device' (the device dials in, as OCPP chargers do)")
+    framing = _framing(c, c.table(data.get("framing"), "framing"), c.str_(transport, "encoding", "transport"))
+    default_timeout = c.number(meta, "timeout", "profile", 10.0, low=0.001)
+    commands = {key: _command(c, key, spec, framing, default_timeout) for key, spec in c.table(data.get("commands"), "commands").items()}
+    if not commands:
+        raise c.fail("commands", "a profile needs at least one command")
+    seen: dict[str, str] = {}
+    for key, command in commands.items():
+        if command.name in seen:
+            raise c.fail(f"commands.{key}.name", f"duplicate command name {command.name!r} (also commands.{seen[command.name]})")
+        seen[command.name] = key
+    events = {key: _event(c, key, spec) for key, spec in c.table(data.get("events"), "events").items()}
+    seen_events: dict[str, str] = {}
+    for key, event in events.items():
+        if event.name in seen_events:
+            raise c.fail(f"events.{key}.name", f"duplicate event name {event.name!r} (also events.{seen_events[event.name]})")
+        seen_events[event.name] = key
+    return Profile(
+        id=profile_id, title=c.str_(meta, "title", "profile", profile_id), version=c.str_(meta, "version", "profile", "0"),
+        description=c.str_(meta, "description", "profile", ""), source=source,
+        subprotocols=c.str_list(transport, "subprotocols", "transport"), path=c.str_(transport, "path", "transport", "/"),
+        dialer=dialer, framing=framing, default_timeout=default_timeout, commands=commands, events=events,
+        sim=_sim(c, data.get("sim"), commands, events), raw=data,
+    )

@@ -1,0 +1,187 @@
+"""What a profile says, as frozen data.  `loader.py` builds it from TOML and
+checks it; `codec.py` (client side) and `device.py` (device side) use it.
+
+Format `wsctl-profile/1`, documented field by field in docs/profiles.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from wsctl.core.profile.params import Param
+
+FORMAT = "wsctl-profile/1"
+
+ENCODINGS = ("json", "text")
+ID_SCHEMES = ("counter", "uuid4", "none")
+INBOUND_KINDS = ("result", "error", "event", "request")
+#: abstract error kinds a device side reports; presets map them to protocol codes
+ERROR_KINDS = ("parse", "invalid_request", "unknown_command", "invalid_params", "not_authorized", "internal", "device")
+
+
+@dataclass(frozen=True)
+class Match:
+    """One condition of an inbound rule: the value at `pointer` equals `value`,
+    or (with `exists` set) is present / absent."""
+
+    pointer: str
+    value: Any = None
+    exists: bool | None = None
+
+
+@dataclass(frozen=True)
+class InboundRule:
+    """Classifies a JSON message the tool receives; first matching rule wins."""
+
+    kind: str
+    match: tuple[Match, ...]
+    id: str | None = None
+    name: str | None = None
+    payload: str | None = None
+    code: str | None = None
+    message: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorForm:
+    code: Any
+    message: str
+
+
+@dataclass(frozen=True)
+class Framing:
+    preset: str | None
+    encoding: str
+    id_scheme: str
+    #: 0 = unlimited; OCPP allows one outstanding call per direction
+    max_in_flight: int
+    request: Any
+    result: Any
+    error: Any
+    event: Any
+    device_request: Any
+    inbound: tuple[InboundRule, ...]
+    event_regex: re.Pattern | None
+    error_regex: re.Pattern | None
+    errors: dict[str, ErrorForm]
+    #: id to use in an error reply to a request whose own id could not be read
+    unknown_id: Any
+
+
+@dataclass(frozen=True)
+class Command:
+    key: str
+    name: str
+    summary: str
+    description: str
+    params: tuple[Param, ...]
+    timeout: float
+    dangerous: bool
+    confirm: str | None
+    roles: tuple[str, ...]
+    allowed_roles: frozenset[str]
+    success: tuple[tuple[str, Any], ...]
+    success_regex: re.Pattern | None
+    request: Any
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def usage(self) -> str:
+        """`set_speed speed=<integer 0..3000 mm/s>` for error messages and help."""
+        parts = [self.key]
+        for p in self.params:
+            body = p.describe().split(": ", 1)[1]
+            parts.append(f"{p.name}=<{body}>" if p.required else f"[{p.name}=<{body}>]")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Event:
+    key: str
+    name: str
+    summary: str
+    #: "telemetry": unsolicited, no answer; "request": the device asks and must be answered
+    kind: str
+    reply: Any
+    fields: tuple[Param, ...]
+
+
+@dataclass(frozen=True)
+class Update:
+    """How a telemetry value changes each period."""
+
+    field: str
+    increment: float | None = None
+    random_walk: float | None = None
+    fluctuation: float | None = None  # percent around `around`
+    around: float | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class SimCommand:
+    key: str
+    reply: Any
+    set: tuple[tuple[str, Any], ...]
+    require: tuple[tuple[str, Any], ...]
+    require_message: str
+    delay: float
+    then: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SimTelemetry:
+    key: str
+    event: str
+    every: float
+    payload: Any
+    updates: tuple[Update, ...]
+
+
+@dataclass(frozen=True)
+class Faults:
+    reply_delay: float = 0.0
+    drop_reply_probability: float = 0.0
+    error_reply_probability: float = 0.0
+
+
+@dataclass(frozen=True)
+class Sim:
+    state: dict[str, Any]
+    commands: dict[str, SimCommand]
+    telemetry: tuple[SimTelemetry, ...]
+    faults: Faults
+    on_connect: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    id: str
+    title: str
+    version: str
+    description: str
+    source: str
+    subprotocols: tuple[str, ...]
+    path: str
+    dialer: str
+    framing: Framing
+    default_timeout: float
+    commands: dict[str, Command]
+    events: dict[str, Event]
+    sim: Sim | None
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def command(self, key_or_wire: str) -> Command | None:
+        """By profile key, or by the name on the wire (case-sensitive)."""
+        found = self.commands.get(key_or_wire)
+        if found is not None:
+            return found
+        return next((c for c in self.commands.values() if c.name == key_or_wire), None)
+
+    def event_by_wire(self, name: str) -> Event | None:
+        return next((e for e in self.events.values() if e.name == name), None)

@@ -1,0 +1,137 @@
+"""Templates in profiles: `{{id}}`, `{{name}}`, `{{params}}`, `{{params.speed}}`,
+`{{state.speed}}`, `{{now}}`, `{{payload}}` ...
+
+In a JSON template, a string that is exactly one placeholder is replaced by the
+value itself (so numbers stay numbers, `{{params}}` becomes an object); a
+placeholder inside a longer string is interpolated as text.  Text templates
+always interpolate.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterator, Mapping
+
+from wsctl.core.pointer import MISSING
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]*)\s*\}\}")
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def lookup(context: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = context
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return MISSING
+    return node
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def render_text(template: str, context: Mapping[str, Any], *, strict: bool = True) -> str:
+    def sub(match: re.Match) -> str:
+        value = lookup(context, match.group(1))
+        if value is MISSING:
+            if strict:
+                raise TemplateError(f"template names {match.group(0)}, which has no value")
+            return ""
+        return _text(value)
+
+    return PLACEHOLDER.sub(sub, template)
+
+
+def render(template: Any, context: Mapping[str, Any], *, strict: bool = True) -> Any:
+    """Render a JSON-shaped template (dict/list/str/scalars) against a context.
+
+    An optional parameter without a value drops its key from objects, so
+    `{"mode": "{{params.mode}}"}` sends no `mode` rather than `null`.
+    """
+    if isinstance(template, str):
+        whole = PLACEHOLDER.fullmatch(template.strip())
+        if whole:
+            value = lookup(context, whole.group(1))
+            if value is MISSING and strict:
+                raise TemplateError(f"template names {template.strip()}, which has no value")
+            return value
+        return render_text(template, context, strict=strict)
+    if isinstance(template, dict):
+        out = {}
+        for key, value in template.items():
+            rendered = render(value, context, strict=False) if _optional(value, context) else render(value, context, strict=strict)
+            if rendered is not MISSING:
+                out[key] = rendered
+        return out
+    if isinstance(template, list):
+        return [None if (v := render(item, context, strict=strict)) is MISSING else v for item in template]
+    return template
+
+
+def _optional(value: Any, context: Mapping[str, Any]) -> bool:
+    # a whole-value `{{params.x}}` for a parameter the caller left out
+    if not isinstance(value, str):
+        return False
+    whole = PLACEHOLDER.fullmatch(value.strip())
+    return bool(whole) and whole.group(1).startswith("params.")
+
+
+def placeholders(template: Any) -> Iterator[str]:
+    """Every placeholder name used anywhere in a template."""
+    if isinstance(template, str):
+        yield from (m.group(1) for m in PLACEHOLDER.finditer(template))
+    elif isinstance(template, dict):
+        for value in template.values():
+            yield from placeholders(value)
+    elif isinstance(template, list):
+        for item in template:
+            yield from placeholders(item)
+
+
+def slots(template: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str | None, Any]]:
+    """(pointer parts, placeholder or None, literal) for every leaf of a JSON template.
+
+    The device side uses this to read requests by the same template the client
+    writes them with: placeholders say where the id, name and params are;
+    literals (`"jsonrpc": "2.0"`, the `2` of an OCPP CALL) must match.
+    """
+    if isinstance(template, dict):
+        for key, value in template.items():
+            yield from slots(value, path + (str(key),))
+    elif isinstance(template, list):
+        for index, item in enumerate(template):
+            yield from slots(item, path + (str(index),))
+    elif isinstance(template, str) and (whole := PLACEHOLDER.fullmatch(template.strip())):
+        yield path, whole.group(1), None
+    else:
+        yield path, None, template
+
+
+def text_pattern(template: str, fixed: Mapping[str, str]) -> re.Pattern:
+    """A regex that reads a text request back: fixed placeholders match literally,
+    `params.x` become named groups, everything else is literal."""
+    out, pos = ["^"], 0
+    for match in PLACEHOLDER.finditer(template):
+        out.append(re.escape(template[pos:match.start()]))
+        name = match.group(1)
+        if name in fixed:
+            out.append(re.escape(fixed[name]))
+        elif name.startswith("params."):
+            out.append(f"(?P<p_{re.sub(r'[^0-9A-Za-z_]', '_', name[7:])}>.+?)")
+        else:
+            out.append(".*?")
+        pos = match.end()
+    out.append(re.escape(template[pos:]) + r"\s*$")
+    return re.compile("".join(out))
