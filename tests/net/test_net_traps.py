@@ -1,6 +1,6 @@
 """One named test per trap of shared/notes/trio-websocket.md that is not already
-named elsewhere (trap 1: test_server.py, trap 3: test_connect_errors.py, trap 4:
-test_mtls.py).  Where it is cheap, the test also shows the trap is real by
+named elsewhere (trap 1: test_net_server.py, trap 3: test_net_connect_errors.py, trap 4:
+test_net_mtls.py).  Where it is cheap, the test also shows the trap is real by
 running the same thing without wsctl's handling."""
 
 from __future__ import annotations
