@@ -257,3 +257,17 @@ def test_client_context_defaults(pki):
     srv = server_context(cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root)
     assert srv.verify_mode == ssl.CERT_REQUIRED  # a CA means client certificates are required
     assert server_context(cert_chain=pki.device.chain, key=pki.device.key).verify_mode == ssl.CERT_NONE
+
+
+async def test_authorize_bug_is_http_500_not_a_tls_guess(start_server, alice_kw):
+    def authorize(request):
+        raise ZeroDivisionError("policy bug")
+
+    records = []
+    server = await start_server(authorize=authorize, access_log=records.append)
+    err, _ = await _raises(HandshakeRejected, server.url, **alice_kw)
+    assert err.status == 500
+    with trio.fail_after(2):
+        while not records:
+            await trio.sleep(0.01)
+    assert records[0].outcome == "handler-error" and "policy bug" in records[0].error

@@ -430,6 +430,11 @@ class Server:
             except Reject as rejection:
                 await self._reject(request, rec, rejection)
                 return
+            except Exception as exc:  # noqa: BLE001 - a buggy policy must not look like a TLS failure
+                log.error("%s: authorize failed: %s: %s", rec.who, type(exc).__name__, exc)
+                await self._reject(request, rec, Reject(500, "internal error while authorizing"))
+                rec.outcome, rec.error = "handler-error", f"authorize: {type(exc).__name__}: {exc}"
+                return
         rec.subprotocol = next((p for p in self.subprotocols if p in proposed), None)
         ws = await request.accept(subprotocol=rec.subprotocol)
         conn = ServerConnection(ws, rec, headers, self.close_timeout)
