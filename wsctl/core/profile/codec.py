@@ -1,0 +1,354 @@
+"""The tool's side of a profile, sans-I/O: frame commands, read what comes back.
+
+Theory of operation.  `ClientCodec.call(command, params)` checks the
+parameters, renders the request, gives it an id (or none, in lockstep) and
+records it as pending.  Every inbound message goes to `feed(message, now)`,
+which classifies it with the profile's inbound rules (JSON) or regexes (text)
+and returns events:
+
+  Reply          the answer to a pending call (ok, or the device's error, or a
+                 failed `success` check — OCPP reports business failures
+                 inside a CALLRESULT)
+  Telemetry      an unsolicited message (JSON-RPC notification, #EVT line ...)
+  DeviceRequest  the device asks and must be answered; `answer` is the wire
+                 reply (the event's auto-reply, or the protocol's
+                 "not implemented" error)
+  Unmatched      a reply whose id nobody waits for (late, after a timeout, or
+                 unknown) — reported, never mistaken for another reply
+  Malformed      not JSON, or fits no rule
+
+The caller owns time: `expire(now)` returns calls whose timeout passed and
+remembers their ids, so a late answer is reported as late.  Nothing here blocks
+or does I/O; `wsctl.net.session` drives it over a connection.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.pointer import MISSING, resolve
+from wsctl.core.profile.model import Command, Event, InboundRule, Profile
+from wsctl.core.profile.template import TemplateError, render, render_text
+
+LATE_MEMORY = 1024
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: Any
+    command: Command
+    params: dict[str, Any]
+    wire: str
+    deadline: float
+
+
+@dataclass(frozen=True)
+class DeviceErrorInfo:
+    code: Any
+    message: str
+    detail: Any = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    id: Any
+    command: Command
+    payload: Any
+    raw: str | bytes
+    error: DeviceErrorInfo | None = None
+    #: why a `success` check failed, in the device's words where possible
+    failed_check: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.failed_check is None
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    name: str
+    event: Event | None
+    payload: Any
+    raw: str | bytes
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    id: Any
+    name: str
+    event: Event | None
+    payload: Any
+    raw: str | bytes
+    answer: str | None
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    id: Any
+    raw: str | bytes
+    reason: str
+
+
+@dataclass(frozen=True)
+class Malformed:
+    raw: str | bytes
+    reason: str
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    id: Any
+    command: Command
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def now_iso(wall: float | None = None) -> str:
+    t = time.gmtime(wall if wall is not None else time.time())
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", t)
+
+
+def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> dict[str, Any]:
+    """Check a call's parameters against the command's schema and apply defaults.
+
+    `from_text` values are command-line strings (`speed=1200`) parsed by type.
+    Errors carry the command's usage as their hint.
+    """
+    usage = f"usage: {command.usage()}"
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        param = command.param(name)
+        if param is None:
+            known = ", ".join(p.name for p in command.params) or "none"
+            raise InvalidInput(f"{command.key}: unknown parameter {name!r} (parameters: {known})", hint=usage)
+        try:
+            out[name] = param.parse(value, where=f"{command.key}: ") if from_text else param.check(value, where=f"{command.key}: ")
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, hint=usage) from None
+    for param in command.params:
+        if param.name in out:
+            continue
+        if param.default is not MISSING:
+            out[param.name] = param.default
+        elif param.required:
+            raise InvalidInput(f"{command.key}: missing parameter {param.name!r} ({param.describe()})", hint=usage)
+    return out
+
+
+def parse_assignments(args: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`name=value` words from the command line."""
+    out: dict[str, str] = {}
+    for arg in args:
+        name, sep, value = arg.partition("=")
+        if not sep or not name:
+            raise InvalidInput(f"expected name=value, got {arg!r}")
+        if name in out:
+            raise InvalidInput(f"parameter {name!r} given twice")
+        out[name] = value
+    return out
+
+
+def _matches(rule: InboundRule, doc: Any) -> bool:
+    for cond in rule.match:
+        value = resolve(doc, cond.pointer)
+        if cond.exists is not None:
+            if (value is not MISSING) != cond.exists:
+                return False
+        elif value is MISSING or value != cond.value or type(value) is bool and type(cond.value) is not bool:
+            return False
+    return True
+
+
+def _get(doc: Any, pointer: str | None) -> Any:
+    if pointer is None:
+        return None
+    value = resolve(doc, pointer)
+    return None if value is MISSING else value
+
+
+def _id_key(value: Any) -> Any:
+    # JSON-RPC ids may come back as 4 or "4" from sloppy stacks; compare as text
+    return None if value is None else str(value)
+
+
+@dataclass
+class _Pending:
+    out: Outgoing
+    sent_at: float
+
+
+@dataclass
+class ClientCodec:
+    profile: Profile
+    first_id: int = 1
+    _counter: Any = field(init=False, repr=False)
+    _pending: "OrderedDict[Any, _Pending]" = field(init=False, repr=False)
+    _late: "OrderedDict[Any, Command]" = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._counter = itertools.count(self.first_id)
+        self._pending = OrderedDict()
+        self._late = OrderedDict()
+
+    # -- sending -------------------------------------------------------------
+    def can_send(self) -> bool:
+        limit = self.profile.framing.max_in_flight
+        return limit == 0 or len(self._pending) < limit
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _new_id(self) -> Any:
+        scheme = self.profile.framing.id_scheme
+        while True:
+            if scheme == "uuid4":
+                candidate: Any = str(uuid.uuid4())
+            elif scheme == "counter":
+                candidate = next(self._counter)
+            else:
+                return None
+            # never reuse an id a reply may still come for
+            if _id_key(candidate) not in self._pending and _id_key(candidate) not in self._late:
+                return candidate
+
+    def call(self, command: Command, params: dict[str, Any], *, now: float, timeout: float | None = None) -> Outgoing:
+        """Frame one checked call and mark it pending.  `params` are already bound."""
+        if not self.can_send():
+            raise InvalidInput(f"{command.key}: {self.profile.framing.max_in_flight} call(s) already in flight (the protocol allows no more)")
+        call_id = self._new_id()
+        wire_params = {(command.param(k).wire_name if command.param(k) else k): v for k, v in params.items()}
+        context = {"id": call_id, "name": command.name, "params": wire_params, "now": now_iso()}
+        try:
+            if self.profile.framing.encoding == "text":
+                text_ctx = {**context, "params": params}
+                wire = render_text(command.request, text_ctx)
+            else:
+                wire = dumps(render(command.request, context))
+        except TemplateError as exc:
+            raise InvalidInput(f"{command.key}: {exc}") from None
+        out = Outgoing(call_id, command, params, wire, now + (timeout if timeout is not None else command.timeout))
+        key = _id_key(call_id) if call_id is not None else object()
+        self._pending[key] = _Pending(out, now)
+        return out
+
+    def cancel(self, out: Outgoing) -> None:
+        """The caller gave up on a call (timeout, cancel): remember its id as late."""
+        for key, pending in list(self._pending.items()):
+            if pending.out is out:
+                del self._pending[key]
+                if out.id is not None:
+                    self._late[key] = out.command
+                    while len(self._late) > LATE_MEMORY:
+                        self._late.popitem(last=False)
+                return
+
+    def expire(self, now: float) -> list[TimedOut]:
+        expired = [p.out for p in self._pending.values() if p.out.deadline <= now]
+        for out in expired:
+            self.cancel(out)
+        return [TimedOut(o.id, o.command) for o in expired]
+
+    def next_deadline(self) -> float | None:
+        return min((p.out.deadline for p in self._pending.values()), default=None)
+
+    # -- receiving -------------------------------------------------------------
+    def feed(self, message: str | bytes, *, now: float) -> list[Any]:
+        if self.profile.framing.encoding == "text":
+            return self._feed_text(message, now)
+        return self._feed_json(message, now)
+
+    def _take(self, raw_id: Any, message: str | bytes) -> tuple[_Pending | None, Unmatched | None]:
+        key = _id_key(raw_id)
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            return pending, None
+        late = self._late.pop(key, None)
+        if late is not None:
+            return None, Unmatched(raw_id, message, f"reply to {late.key} (id {raw_id}) arrived after its timeout")
+        return None, Unmatched(raw_id, message, f"reply with id {raw_id!r} matches no pending request")
+
+    def _success(self, command: Command, payload: Any) -> str | None:
+        for pointer, expected in command.success:
+            got = resolve(payload, pointer)
+            if got is MISSING or got != expected:
+                shown = "missing" if got is MISSING else json.dumps(got)
+                return f"{pointer.lstrip('/') or 'reply'} is {shown}, expected {json.dumps(expected)}"
+        if command.success_regex is not None and not command.success_regex.search(str(payload)):
+            return f"reply {payload!r} does not match {command.success_regex.pattern!r}"
+        return None
+
+    def _feed_json(self, message: str | bytes, now: float) -> list[Any]:
+        try:
+            text = message.decode("utf-8") if isinstance(message, bytes) else message
+            doc = json.loads(text)
+        except (UnicodeDecodeError, ValueError) as exc:
+            return [Malformed(message, f"not JSON: {exc}")]
+        rule = next((r for r in self.profile.framing.inbound if _matches(r, doc)), None)
+        if rule is None:
+            return [Malformed(message, "fits no inbound rule of the profile")]
+        if rule.kind in ("result", "error"):
+            raw_id = _get(doc, rule.id)
+            pending, unmatched = self._take(raw_id, message)
+            if unmatched is not None:
+                if rule.kind == "error" and raw_id in (None, self.profile.framing.unknown_id) and len(self._pending) == 1:
+                    # the device could not read our id (JSON-RPC null id, OCPP "-1"):
+                    # with one call in flight the error can only be about it
+                    pending = self._pending.popitem()[1]
+                else:
+                    return [unmatched]
+            command = pending.out.command
+            if rule.kind == "error":
+                info = DeviceErrorInfo(_get(doc, rule.code), str(_get(doc, rule.message) or ""), _get(doc, rule.detail))
+                return [Reply(raw_id, command, None, message, error=info, elapsed=now - pending.sent_at)]
+            payload = _get(doc, rule.payload) if rule.payload else doc
+            return [Reply(raw_id, command, payload, message, failed_check=self._success(command, payload), elapsed=now - pending.sent_at)]
+        name = str(_get(doc, rule.name))
+        payload = _get(doc, rule.payload) if rule.payload else doc
+        event = self.profile.event_by_wire(name)
+        if rule.kind == "event":
+            return [Telemetry(name, event, payload, message)]
+        raw_id = _get(doc, rule.id)
+        return [DeviceRequest(raw_id, name, event, payload, message, self._answer(raw_id, name, event, payload))]
+
+    def _answer(self, raw_id: Any, name: str, event: Event | None, payload: Any) -> str | None:
+        framing = self.profile.framing
+        if event is not None and event.reply is not None and framing.result is not None:
+            body = render(event.reply, {"now": now_iso(), "payload": payload, "name": name, "id": raw_id}, strict=False)
+            return dumps(render(framing.result, {"id": raw_id, "payload": body}))
+        if framing.error is not None:
+            form = framing.errors["unknown_command"]
+            return dumps(render(framing.error, {"id": raw_id, "code": form.code, "message": f"{form.message}: {name}", "detail": {}}, strict=False))
+        return None
+
+    def _feed_text(self, message: str | bytes, now: float) -> list[Any]:
+        if isinstance(message, bytes):
+            try:
+                message = message.decode("utf-8")
+            except UnicodeDecodeError:
+                return [Malformed(message, "binary message that is not UTF-8 text")]
+        line = message.rstrip("\r\n")
+        framing = self.profile.framing
+        if framing.event_regex is not None and (m := framing.event_regex.match(line)):
+            groups = m.groupdict()
+            name = groups.get("name") or ""
+            return [Telemetry(name, self.profile.event_by_wire(name), groups.get("payload", line), message)]
+        if not self._pending:
+            return [Unmatched(None, message, "a line arrived while no command was waiting for one")]
+        _, pending = self._pending.popitem(last=False)
+        command = pending.out.command
+        if framing.error_regex is not None and (m := framing.error_regex.match(line)):
+            groups = m.groupdict()
+            info = DeviceErrorInfo(groups.get("code"), groups.get("message") or line)
+            return [Reply(None, command, None, message, error=info, elapsed=now - pending.sent_at)]
+        return [Reply(None, command, line, message, failed_check=self._success(command, line), elapsed=now - pending.sent_at)]
