@@ -20,7 +20,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.env import Environment
-from wsctl.core.errors import ConnectError, ConnectionClosed, InvalidInput, Timeout, UsageError
+from wsctl.core.errors import ConnectionClosed, InvalidInput, UsageError
 
 CONSOLE_HELP = """\
 console commands:
@@ -96,7 +96,6 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
     """
     from wsctl.cli.render import message_line, message_record, now_iso
     from wsctl.cli.runtime import run_async
-    from wsctl.core.backoff import Backoff
 
     entries = resolve_targets(env, target, client)
     if len(entries) != 1:
@@ -123,35 +122,39 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
 
         state: dict = {"dev": None, "closing": None}
         connected = trio.Event()
-        finished = trio.Event()
+
+        gaps = []
+
+        async def session(dev) -> None:
+            state["dev"] = dev
+            if gaps:
+                out({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- reconnected to {entry.name}")
+            elif interactive:
+                out(f"-- connected to {dev.url} ({dev.tls_version or 'no TLS'}, subprotocol {dev.subprotocol or '-'}); /help for commands")
+            connected.set()
+            try:
+                while True:
+                    record = message_record(entry.name, await dev.receive())
+                    out(record, message_line(record, show_device=False))
+            except ConnectionClosed:
+                if state["closing"] is None:
+                    raise
+            finally:
+                state["dev"] = None
+
+        def on_gap(gap) -> None:
+            gaps.append(gap)
+            out({"event": "gap", "device": entry.name, "time": now_iso(), "reason": gap.error.message, "retry_in": round(gap.delay, 3)},
+                f"-- {gap.error.message}; reconnecting in {gap.delay:.1f} s")
 
         async def reader() -> None:
-            delays = None
-            backoff = Backoff()
-            while True:
-                try:
-                    async with open_device(entry.url, **kwargs) as dev:
-                        state["dev"] = dev
-                        if delays is not None:
-                            out({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- reconnected to {entry.name}")
-                        elif interactive:
-                            out(f"-- connected to {dev.url} ({dev.tls_version or 'no TLS'}, subprotocol {dev.subprotocol or '-'}); /help for commands")
-                        delays = None
-                        connected.set()
-                        while True:
-                            record = message_record(entry.name, await dev.receive())
-                            out(record, message_line(record, show_device=False))
-                except (ConnectError, ConnectionClosed, Timeout) as exc:
-                    state["dev"] = None
-                    if state["closing"] is not None:
-                        return
-                    if not reconnect or not connected.is_set():
-                        raise
-                    delays = delays or backoff.delays()
-                    delay = next(delays)
-                    out({"event": "gap", "device": entry.name, "time": now_iso(), "reason": exc.message, "retry_in": round(delay, 3)},
-                        f"-- {exc.message}; reconnecting in {delay:.1f} s")
-                    await trio.sleep(delay)
+            from wsctl.net.reconnect import run_with_reconnect
+
+            if reconnect:
+                await run_with_reconnect(lambda: open_device(entry.url, **kwargs), session, on_gap=on_gap)
+            else:
+                async with open_device(entry.url, **kwargs) as dev:
+                    await session(dev)
 
         async def handle(line: str) -> bool:
             """Act on one input line; False when the console should end."""
@@ -214,13 +217,12 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
                 try:
                     await reader()
                 finally:
-                    finished.set()
                     nursery.cancel_scope.cancel()
 
             nursery.start_soon(run_reader)
-            with trio.fail_after(client.connect_timeout + 1):
-                # the reader raises (and so cancels this wait) if the first connect fails
-                await connected.wait()
+            # the reader raises (and so cancels this wait) if connecting fails
+            # for good; with --reconnect it keeps trying until Ctrl-C
+            await connected.wait()
             if interactive:
                 from prompt_toolkit.patch_stdout import patch_stdout
 

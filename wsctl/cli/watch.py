@@ -8,11 +8,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.env import Environment
-from wsctl.core.errors import ConnectError, ConnectionClosed, Timeout, UsageError
-
-# failures worth retrying with --reconnect; a TLS or handshake refusal will not
-# fix itself by retrying and is reported at once
-RETRYABLE = (ConnectError, ConnectionClosed, Timeout)
+from wsctl.core.errors import UsageError, WsctlError
 
 
 @click.command("watch")
@@ -71,40 +67,47 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, 
         import trio
 
         from wsctl.net.api import open_device
+        from wsctl.net.reconnect import run_with_reconnect
 
         _, kwargs = plans[entry.name]
         seen = 0
-        delays = None
+        gaps = []
+
+        async def session(dev) -> int:
+            nonlocal seen
+            if gaps:
+                note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
+            for message in initial:
+                await dev.send(message)
+            while count is None or seen < count:
+                record = message_record(entry.name, await dev.receive())
+                if matcher is not None and not matcher.search(record["data"]):
+                    continue
+                seen += 1
+                show(record)
+            return seen
+
+        def on_gap(gap) -> None:
+            gaps.append(gap)
+            note(
+                {"event": "gap", "device": entry.name, "time": now_iso(), "reason": gap.error.message, "retry_in": round(gap.delay, 3)},
+                f"-- {entry.name}: {gap.error.message}; reconnecting in {gap.delay:.1f} s",
+            )
+
         # the duration ends each device's watch as a success, so fleets still
         # get one summary line per device
         with trio.move_on_at(deadline):
-            while True:
-                try:
-                    async with open_device(entry.url, **kwargs) as dev:
-                        if delays is not None:
-                            note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
-                        delays = None
-                        for message in initial:
-                            await dev.send(message)
-                        while count is None or seen < count:
-                            record = message_record(entry.name, await dev.receive())
-                            if matcher is not None and not matcher.search(record["data"]):
-                                continue
-                            seen += 1
-                            show(record)
-                        return seen
-                except RETRYABLE as exc:
-                    if not reconnect:
-                        raise
-                    delays = delays or backoff.delays()
-                    delay = next(delays, None)
-                    if delay is None:
-                        raise type(exc)(f"{exc.message} (gave up after {max_retries} reconnect attempts)") from None
-                    note(
-                        {"event": "gap", "device": entry.name, "time": now_iso(), "reason": exc.message, "retry_in": round(delay, 3)},
-                        f"-- {entry.name}: {exc.message}; reconnecting in {delay:.1f} s",
-                    )
-                    await trio.sleep(delay)
+            if not reconnect:
+                async with open_device(entry.url, **kwargs) as dev:
+                    return await session(dev)
+            try:
+                return await run_with_reconnect(lambda: open_device(entry.url, **kwargs), session, backoff=backoff, on_gap=on_gap)
+            except WsctlError as exc:
+                # a TLS or 4xx refusal is raised at once by run_with_reconnect;
+                # only a retryable error can mean the retries ran out
+                if max_retries is not None and len(gaps) >= max_retries:
+                    exc.message = f"{exc.message} (gave up after {max_retries} reconnect attempts)"
+                raise
         return seen
 
     def on_done(outcome) -> None:
