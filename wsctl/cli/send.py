@@ -9,7 +9,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.env import Environment
-from wsctl.core.errors import InvalidInput, Timeout
+from wsctl.core.errors import InvalidInput, Timeout, UsageError
 
 
 def _payload(env: Environment, raw: str, binary: bool) -> str | bytes:
@@ -24,14 +24,25 @@ def _payload(env: Environment, raw: str, binary: bool) -> str | bytes:
 
 @click.command("send")
 @click.argument("target")
-@click.option("--raw", "raw", required=True, metavar="MSG", help="Message to send as is ('-' reads it from stdin).")
+@click.argument("command", required=False)
+@click.argument("params", nargs=-1)
+@click.option("--profile", "profile_name", help="Profile of the device (name or file) [default: the inventory's].")
+@click.option("--yes", is_flag=True, help="Run a dangerous command without asking.")
+@click.option("--raw", "raw", metavar="MSG", help="Send MSG as is instead of a profile command ('-' reads stdin).")
 @click.option("--binary", is_flag=True, help="Send a binary frame; MSG is base64.")
 @click.option("--expect", type=click.IntRange(min=0), default=1, show_default=True, help="Replies to wait for (0: send only).")
-@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=10.0, show_default=True, help="Seconds to wait for the replies.")
+@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Seconds to wait for the reply [default: the command's, 10 for --raw].")
 @client_options
 @click.pass_obj
-def send(env: Environment, target: str, raw: str, binary: bool, expect: int, timeout: float, client: ClientOptions) -> int:
-    """Send one message to TARGET and print the reply.
+def send(env: Environment, target: str, command: str | None, params: tuple[str, ...], profile_name: str | None, yes: bool,
+         raw: str | None, binary: bool, expect: int, timeout: float | None, client: ClientOptions) -> int:
+    """Send COMMAND (from the device's profile) or a raw message; print the reply.
+
+    COMMAND takes name=value parameters, checked against the profile before
+    anything is sent (exit 8 with the command's usage). The reply is matched
+    to the request by id; a device error or a failed success check exits 7, a
+    refusal for the operator's role 9. Dangerous commands need --yes or a
+    confirmation on the terminal (exit 9, nothing sent).
 
     TARGET is a wss:// URL, a device or group from the inventory, or a
     comma-separated list of them (a fleet: one result line per device,
@@ -39,6 +50,9 @@ def send(env: Environment, target: str, raw: str, binary: bool, expect: int, tim
 
     \b
     EXAMPLES
+      wsctl send plc-17 set_speed speed=1200 --profile conveyor
+      wsctl send plc-17 estop --yes
+      wsctl --json send line-1 status
       wsctl send wss://10.0.0.17:8443/ --certs certs --operator alice --raw '{"cmd":"status"}'
       wsctl send plc-17 --raw ping --expect 2 --timeout 3
       wsctl --json send line-1 --raw '{"cmd":"status"}' --parallel 8
@@ -50,11 +64,18 @@ def send(env: Environment, target: str, raw: str, binary: bool, expect: int, tim
     from wsctl.cli.render import message_fields, message_human
     from wsctl.cli.runtime import run_async
 
-    payload = _payload(env, raw, binary)
+    if (raw is None) == (command is None):
+        raise UsageError("give a COMMAND from the device's profile, or --raw MSG", hint="wsctl profile show NAME lists the commands")
+    if raw is not None and params:
+        raise UsageError(f"unexpected arguments with --raw: {' '.join(params)}")
     entries = resolve_targets(env, target, client)
+    fleet = len(entries) > 1
+    if command is not None:
+        return _send_command(env, entries, command, params, profile_name, yes, timeout, client, fleet)
+    payload = _payload(env, raw, binary)
+    timeout = 10.0 if timeout is None else timeout
     # passphrases are asked once, before anything connects
     plans = {entry.name: (entry, connect_kwargs(env, entry, client)) for entry in entries}
-    fleet = len(entries) > 1
 
     async def job(entry) -> list[str | bytes]:
         import trio
@@ -88,3 +109,50 @@ def send(env: Environment, target: str, raw: str, binary: bool, expect: int, tim
 
     outcomes = run_async(main)
     return int(overall_exit_code(outcomes))
+
+
+def _send_command(env: Environment, entries, command_key: str, assignments: tuple[str, ...], profile_name: str | None,
+                  yes: bool, timeout: float | None, client: ClientOptions, fleet: bool) -> int:
+    from wsctl.cli.fleet import fan_out, overall_exit_code
+    from wsctl.cli.outcome import emit_outcome
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport, confirm_danger, prepare_call, reply_fields, reply_human
+    from wsctl.cli.runtime import run_async
+
+    profiles = ProfileCache(env, profile_name)
+    plans = {}
+    for entry in entries:
+        profile = profiles.require(entry)
+        cmd, bound = prepare_call(env, profile, command_key, assignments)
+        url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
+        plans[entry.name] = (entry, profile, cmd, bound, url, kwargs)
+    first = next(iter(plans.values()))
+    confirm_danger(env, first[2], first[3], list(plans), yes)
+
+    async def job(entry):
+        import trio
+
+        from wsctl.net.api import open_device
+        from wsctl.net.session import ProfileSession, raise_for_reply
+
+        _, profile, cmd, bound, url, kwargs = plans[entry.name]
+
+        def on_event(item) -> None:
+            env.debug(f"{entry.name}: {type(item).__name__}: {getattr(item, 'reason', None) or getattr(item, 'payload', '')}")
+
+        async with open_device(url, **kwargs) as dev:
+            session = ProfileSession(dev, profile, on_event=on_event)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(session.run)
+                reply = await session.call(cmd, bound, timeout=timeout)
+                nursery.cancel_scope.cancel()
+        raise_for_reply(reply, profile, entry.name)
+        return reply
+
+    def on_done(outcome) -> None:
+        emit_outcome(env, outcome, fleet=fleet, fields=reply_fields,
+                     human=(lambda r: reply_human(r).replace("\n", " ")) if fleet else reply_human)
+
+    async def main():
+        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done)
+
+    return int(overall_exit_code(run_async(main)))

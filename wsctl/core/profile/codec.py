@@ -66,6 +66,8 @@ class Reply:
     #: why a `success` check failed, in the device's words where possible
     failed_check: str | None = None
     elapsed: float = 0.0
+    #: the call this answers
+    request: Outgoing | None = None
 
     @property
     def ok(self) -> bool:
@@ -310,9 +312,9 @@ class ClientCodec:
             command = pending.out.command
             if rule.kind == "error":
                 info = DeviceErrorInfo(_get(doc, rule.code), str(_get(doc, rule.message) or ""), _get(doc, rule.detail))
-                return [Reply(raw_id, command, None, message, error=info, elapsed=now - pending.sent_at)]
+                return [Reply(raw_id, command, None, message, error=info, elapsed=now - pending.sent_at, request=pending.out)]
             payload = _get(doc, rule.payload) if rule.payload else doc
-            return [Reply(raw_id, command, payload, message, failed_check=self._success(command, payload), elapsed=now - pending.sent_at)]
+            return [Reply(raw_id, command, payload, message, failed_check=self._success(command, payload), elapsed=now - pending.sent_at, request=pending.out)]
         name = str(_get(doc, rule.name))
         payload = _get(doc, rule.payload) if rule.payload else doc
         event = self.profile.event_by_wire(name)
@@ -350,5 +352,5 @@ class ClientCodec:
         if framing.error_regex is not None and (m := framing.error_regex.match(line)):
             groups = m.groupdict()
             info = DeviceErrorInfo(groups.get("code"), groups.get("message") or line)
-            return [Reply(None, command, None, message, error=info, elapsed=now - pending.sent_at)]
-        return [Reply(None, command, line, message, failed_check=self._success(command, line), elapsed=now - pending.sent_at)]
+            return [Reply(None, command, None, message, error=info, elapsed=now - pending.sent_at, request=pending.out)]
+        return [Reply(None, command, line, message, failed_check=self._success(command, line), elapsed=now - pending.sent_at, request=pending.out)]

@@ -1,0 +1,94 @@
+"""Client verbs speaking a device's profile: which profile, checked calls,
+danger confirmation.  Everything here happens before anything is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+
+from wsctl.cli.env import Environment
+from wsctl.core.errors import InvalidInput, NotAuthorized, UsageError
+from wsctl.core.inventory import DeviceEntry
+
+
+class ProfileCache:
+    """Loads each named profile once per command run."""
+
+    def __init__(self, env: Environment, option: str | None) -> None:
+        self.env = env
+        self.option = option
+        self._loaded: dict[str, Any] = {}
+
+    def for_entry(self, entry: DeviceEntry) -> Any | None:
+        name = self.option or entry.profile
+        if name is None:
+            return None
+        if name not in self._loaded:
+            from wsctl.core.profile.discovery import load_profile
+
+            self._loaded[name] = load_profile(name, environ=self.env.environ)
+        return self._loaded[name]
+
+    def require(self, entry: DeviceEntry) -> Any:
+        profile = self.for_entry(entry)
+        if profile is None:
+            raise UsageError(
+                f"{entry.name}: a command needs the device's profile",
+                hint="--profile NAME (see `wsctl profile list`), or `profile = \"NAME\"` for the device in the inventory; --raw sends a message as is",
+            )
+        return profile
+
+
+def apply_profile_transport(url: str, kwargs: dict[str, Any], profile: Any) -> tuple[str, dict[str, Any]]:
+    """The profile's subprotocols unless the user chose some; its path when the URL has none."""
+    if not kwargs.get("subprotocols") and profile.subprotocols:
+        kwargs = {**kwargs, "subprotocols": tuple(profile.subprotocols)}
+    parts = urlsplit(url)
+    if parts.path in ("", "/") and not parts.query and profile.path not in ("", "/") and "{" not in profile.path:
+        url = urlunsplit((parts.scheme, parts.netloc, profile.path, "", ""))
+    return url, kwargs
+
+
+def prepare_call(env: Environment, profile: Any, command_key: str, assignments: tuple[str, ...] | list[str]) -> tuple[Any, dict[str, Any]]:
+    """The command and its checked parameters, or InvalidInput (exit 8) with usage."""
+    from wsctl.core.profile.codec import bind_params, parse_assignments
+
+    command = profile.command(command_key)
+    if command is None:
+        raise InvalidInput(
+            f"profile {profile.id} has no command {command_key!r}",
+            hint=f"commands: {', '.join(profile.commands)} (wsctl profile show {profile.id})",
+        )
+    try:
+        raw = parse_assignments(assignments)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message, hint=f"usage: {command.usage()}") from None
+    return command, bind_params(command, raw, from_text=True)
+
+
+def confirm_danger(env: Environment, command: Any, params: dict[str, Any], devices: list[str], yes: bool) -> None:
+    """Dangerous commands run only with --yes or a typed confirmation on a terminal."""
+    if not command.dangerous or yes:
+        return
+    where = ", ".join(devices)
+    text = command.confirm or f"{command.key} is marked dangerous"
+    if not env.stdin_isatty:
+        raise NotAuthorized(f"{command.key} is dangerous ({text}); nothing was sent", hint="confirm with --yes in scripts")
+    shown = " ".join(f"{k}={v}" for k, v in params.items())
+    if not click.confirm(f"{text}\nRun {command.key} {shown} on {where}?", default=False, err=True):
+        raise NotAuthorized(f"{command.key} not confirmed; nothing was sent")
+
+
+def reply_fields(reply: Any) -> dict[str, Any]:
+    return {"command": reply.command.key, "reply": reply.payload}
+
+
+def reply_human(reply: Any) -> str:
+    import json
+
+    payload = reply.payload
+    if isinstance(payload, str):
+        return payload
+    return json.dumps(payload, indent=2, ensure_ascii=False)
