@@ -1,0 +1,170 @@
+"""Where profiles are found, and loading one by name or path.
+
+A profile NAME is the file name without `.toml`.  It is looked up, first match
+wins, in:
+
+  1. project  ./profiles                      (relative to the working directory)
+  2. user     $XDG_CONFIG_HOME/wsctl/profiles (default ~/.config/wsctl/profiles)
+  3. shipped  the profiles inside the wsctl package (importlib.resources, so an
+              installed wheel finds them; top-level profiles/ in the source tree
+              is a symlink to wsctl/profiles)
+
+so a plant can override a shipped profile by dropping a file of the same name
+into ./profiles.  A name that matches no file is also tried against the `id`
+inside each profile.  Anything that looks like a path (contains a slash, or ends
+in `.toml` and exists) is read directly.
+
+Only file reads here (no sockets, no trio, no click): `cwd` and `environ` are
+parameters so callers and tests decide what "here" and "my config" mean.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Mapping, NamedTuple
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.profile.loader import parse_profile
+from wsctl.core.profile.model import Profile
+
+SUFFIX = ".toml"
+ORIGINS = ("project", "user", "shipped", "file")
+
+
+class ProfileLocation(NamedTuple):
+    name: str
+    #: a filesystem path, or for shipped profiles inside a zip the resource's str()
+    path: str
+    #: project | user | shipped | file (given as a path)
+    origin: str
+
+
+def user_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME") or ""
+    # XDG: a relative XDG_CONFIG_HOME is invalid and must be ignored
+    if not base or not os.path.isabs(base):
+        home = environ.get("HOME") or str(Path.home())
+        base = os.path.join(home, ".config")
+    return Path(base) / "wsctl" / "profiles"
+
+
+def project_dir(cwd: str | os.PathLike | None = None) -> Path:
+    return Path(cwd if cwd is not None else os.getcwd()) / "profiles"
+
+
+def shipped_dir():
+    """The package's profiles directory as an importlib Traversable."""
+    return resources.files("wsctl").joinpath("profiles")
+
+
+def search_path(*, cwd=None, environ=None) -> list[tuple[str, object]]:
+    """(origin, directory) in lookup order; directories may not exist."""
+    return [("project", project_dir(cwd)), ("user", user_dir(environ)), ("shipped", shipped_dir())]
+
+
+def _entries(directory) -> list[tuple[str, object]]:
+    try:
+        if not directory.is_dir():
+            return []
+        children = list(directory.iterdir())
+    except OSError:
+        return []
+    found = [(c.name[: -len(SUFFIX)], c) for c in children if c.name.endswith(SUFFIX) and not c.name.startswith(".")]
+    return sorted(found, key=lambda item: item[0])
+
+
+def list_profiles(*, cwd=None, environ=None, include_shadowed: bool = False) -> list[ProfileLocation]:
+    """Every profile found, in lookup order (project, user, shipped), sorted by
+    name within each origin.  A name found earlier shadows later ones; those are
+    left out unless `include_shadowed`."""
+    out: list[ProfileLocation] = []
+    seen: set[str] = set()
+    dirs = search_path(cwd=cwd, environ=environ)
+    shipped_real = os.path.realpath(str(dirs[-1][1]))
+    for origin, directory in dirs:
+        # in a source checkout ./profiles IS the shipped directory (a symlink): call
+        # those files shipped rather than listing them twice or as a project's own
+        if origin != "shipped" and os.path.realpath(str(directory)) == shipped_real:
+            continue
+        for name, entry in _entries(directory):
+            if name in seen and not include_shadowed:
+                continue
+            seen.add(name)
+            out.append(ProfileLocation(name, str(entry), origin))
+    return out
+
+
+def _looks_like_path(text: str, cwd) -> bool:
+    if "/" in text or os.sep in text or (os.altsep and os.altsep in text):
+        return True
+    return text.endswith(SUFFIX) and (Path(cwd if cwd is not None else os.getcwd()) / text).is_file()
+
+
+def _read(location: ProfileLocation, entry=None) -> str:
+    try:
+        if entry is not None:
+            return entry.read_text(encoding="utf-8")
+        return Path(location.path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{location.path}: no such profile file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{location.path}: is a directory, not a profile file") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{location.path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InvalidInput(f"{location.path}: cannot read: {exc.strerror or exc}") from None
+
+
+def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocation:
+    """Where NAME_OR_PATH is, without parsing it (except for the id fallback)."""
+    if not name_or_path:
+        raise InvalidInput("profile: empty name")
+    if _looks_like_path(name_or_path, cwd):
+        path = Path(name_or_path).expanduser()
+        if not path.is_absolute() and cwd is not None:
+            path = Path(cwd) / path
+        name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
+        return ProfileLocation(name, str(path), "file")
+    name = name_or_path[: -len(SUFFIX)] if name_or_path.endswith(SUFFIX) else name_or_path
+    known = list_profiles(cwd=cwd, environ=environ)
+    for location in known:
+        if location.name == name:
+            return location
+    # a profile's id may differ from its file name (acme-wallbox.toml, id "acme-wallbox-ocpp16")
+    for location in known:
+        try:
+            if _load(location, cwd=cwd, environ=environ).id == name:
+                return location
+        except InvalidInput:
+            continue
+    names = ", ".join(sorted({loc.name for loc in known})) or "none"
+    dirs = ", ".join(str(d) if origin != "shipped" else "shipped with wsctl"
+                     for origin, d in search_path(cwd=cwd, environ=environ))
+    raise InvalidInput(f"no profile named {name!r} (known: {names}; searched {dirs})",
+                       hint="give a path to a .toml file, or see `wsctl profile list`")
+
+
+def _shipped_entry(location: ProfileLocation):
+    # read shipped profiles through importlib.resources: works from a zip too
+    return shipped_dir().joinpath(location.name + SUFFIX) if location.origin == "shipped" else None
+
+
+def _load(location: ProfileLocation, *, cwd=None, environ=None) -> Profile:
+    return parse_profile(_read(location, _shipped_entry(location)), source=location.path)
+
+
+def load_location(name_or_path: str, *, cwd=None, environ=None) -> tuple[Profile, ProfileLocation]:
+    location = find_profile(name_or_path, cwd=cwd, environ=environ)
+    return _load(location, cwd=cwd, environ=environ), location
+
+
+def load_profile(name_or_path: str, *, cwd=None, environ=None) -> Profile:
+    """The checked Profile for a name (see module docstring) or a path to a .toml file.
+
+    Raises InvalidInput (exit 8) for an unknown name (listing the known ones), an
+    unreadable file, or a profile that does not validate (naming file and field).
+    """
+    return load_location(name_or_path, cwd=cwd, environ=environ)[0]
