@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import ssl
+import threading
+
 import pytest
 
-from client_helpers import Plant, start_server, wsctl
+from client_helpers import PASSWORD, Plant, start_server, wsctl
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,46 @@ def echo_server(plant):
     if server.proc.poll() is None:
         server.proc.kill()
         server.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def jsonrpc_device(plant):
+    """A conveyor gateway that answers out of order and chats telemetry first."""
+    from websockets.asyncio.server import serve
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(plant.certs / "ca" / "root.crt"))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(plant.certs / "devices" / "dev" / "chain.pem", plant.certs / "devices" / "dev" / "key.pem", password=PASSWORD)
+    received: list = []
+    state: dict = {}
+
+    async def handler(ws):
+        async for text in ws:
+            received.append(json.loads(text))
+            req = json.loads(text)
+            method, rid = req.get("method"), req.get("id")
+            # telemetry and a reply to an id nobody asked for come first: neither is the reply
+            await ws.send(json.dumps({"jsonrpc": "2.0", "method": "conveyor.telemetry", "params": {"speed": 5}}))
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 999, "result": {"stray": True}}))
+            if method == "conveyor.start":
+                await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": "belt jammed at station 3"}}))
+            elif method == "conveyor.estop":
+                await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32001, "message": "Not authorized"}}))
+            else:
+                await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "result": {"method": method, "params": req.get("params"), "subprotocol": ws.subprotocol}}))
+
+    async def main():
+        async with serve(handler, "127.0.0.1", 0, ssl=ctx, subprotocols=["conveyor.v1"]) as srv:
+            state["port"] = srv.sockets[0].getsockname()[1]
+            state["loop"] = asyncio.get_running_loop()
+            state["stop"] = asyncio.Event()
+            started.set()
+            await state["stop"].wait()
+
+    started = threading.Event()
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield f"wss://localhost:{state['port']}/", received
+    state["loop"].call_soon_threadsafe(state["stop"].set)
+    thread.join(10)
