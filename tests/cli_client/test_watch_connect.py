@@ -158,3 +158,15 @@ def test_connect_on_a_terminal_shows_incoming_messages_and_quits(plant, echo_ser
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def test_watch_decodes_by_profile(plant, jsonrpc_device):
+    url, _ = jsonrpc_device
+    ask = '{"jsonrpc":"2.0","id":1,"method":"conveyor.status"}'
+    out = wsctl("watch", url, "--profile", "conveyor", *plant.op("alice"), "--send", ask, "--count", "3")
+    assert out.returncode == 0, out.stderr
+    telemetry, stray, reply = [json.loads(line) for line in out.stdout.splitlines()]
+    assert telemetry["event"] == "conveyor.telemetry" and telemetry["kind"] == "telemetry" and telemetry["payload"] == {"speed": 5}
+    assert telemetry["data"] == '{"jsonrpc": "2.0", "method": "conveyor.telemetry", "params": {"speed": 5}}'
+    assert stray["kind"] == "unrecognised" and "matches no pending request" in stray["reason"]
+    assert "fields_text" not in telemetry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import click
@@ -15,6 +16,7 @@ from wsctl.core.errors import UsageError, WsctlError
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N messages (per device).")
 @click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Stop after S seconds.")
+@click.option("--profile", "profile_name", help="Decode messages by this profile (name or file) [default: the inventory's].")
 @click.option("--match", "pattern", default=None, help="Only show messages matching this regex (text, or base64 of binary).")
 @click.option("--send", "initial", multiple=True, metavar="MSG", help="Send MSG after connecting (e.g. a subscription; repeatable).")
 @click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
@@ -22,7 +24,7 @@ from wsctl.core.errors import UsageError, WsctlError
 @click.option("--backoff-max", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="With --reconnect: longest wait between attempts.")
 @client_options
 @click.pass_obj
-def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, initial, reconnect, max_retries, backoff_max, client: ClientOptions) -> int:
+def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_name, pattern, initial, reconnect, max_retries, backoff_max, client: ClientOptions) -> int:
     """Print messages from one or more devices as they arrive.
 
     Text is printed as text, binary as base64. When stdout is not a terminal
@@ -42,19 +44,38 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, 
     from wsctl.cli.render import message_line, message_record, now_iso
     from wsctl.cli.runtime import run_async
     from wsctl.core.backoff import Backoff
+    from wsctl.core.profile.codec import ClientCodec
 
     try:
         matcher = re.compile(pattern) if pattern is not None else None
     except re.error as exc:
         raise UsageError(f"--match: not a valid regex: {exc}") from None
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+
     entries = resolve_targets(env, targets, client)
-    plans = {entry.name: (entry, connect_kwargs(env, entry, client)) for entry in entries}
+    profiles = ProfileCache(env, profile_name)
+    plans = {}
+    for entry in entries:
+        profile = profiles.for_entry(entry)
+        url, kwargs = entry.url, connect_kwargs(env, entry, client)
+        if profile is not None:
+            url, kwargs = apply_profile_transport(url, kwargs, profile)
+        plans[entry.name] = (entry, kwargs, url, profile)
     fleet = len(entries) > 1
     as_json = env.streaming_json()
     backoff = Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries)
 
     def show(record: dict) -> None:
-        env.emit(record, message_line(record, show_device=fleet), as_json=as_json)
+        human = decoded_line(record) or message_line(record, show_device=fleet)
+        record.pop("fields_text", None)
+        env.emit(record, human, as_json=as_json)
+
+    def decoded_line(record: dict) -> str | None:
+        if "event" not in record:
+            return None
+        who = f" {record['device']}" if fleet else ""
+        body = record.get("fields_text") or json.dumps(record.get("payload"), ensure_ascii=False)
+        return f"{record['time'][11:23]}{who} < {record['event']} {body}"
 
     def note(event: dict, human: str) -> None:
         # gaps go into the stream itself, so a reader of the JSON lines sees them
@@ -69,7 +90,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, 
         from wsctl.net.api import open_device
         from wsctl.net.reconnect import run_with_reconnect
 
-        _, kwargs = plans[entry.name]
+        _, kwargs, url, profile = plans[entry.name]
         seen = 0
         gaps = []
 
@@ -79,8 +100,16 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, 
                 note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
             for message in initial:
                 await dev.send(message)
+            codec = ClientCodec(profile) if profile is not None else None
             while count is None or seen < count:
-                record = message_record(entry.name, await dev.receive())
+                message = await dev.receive()
+                record = message_record(entry.name, message)
+                if codec is not None:
+                    for item in codec.feed(message, now=trio.current_time()):
+                        record.update(decode_item(item))
+                        if getattr(item, "answer", None) is not None:
+                            # the protocol demands an answer (OCPP Heartbeat ...)
+                            await dev.send(item.answer)
                 if matcher is not None and not matcher.search(record["data"]):
                     continue
                 seen += 1
@@ -98,10 +127,10 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, 
         # get one summary line per device
         with trio.move_on_at(deadline):
             if not reconnect:
-                async with open_device(entry.url, **kwargs) as dev:
+                async with open_device(url, **kwargs) as dev:
                     return await session(dev)
             try:
-                return await run_with_reconnect(lambda: open_device(entry.url, **kwargs), session, backoff=backoff, on_gap=on_gap)
+                return await run_with_reconnect(lambda: open_device(url, **kwargs), session, backoff=backoff, on_gap=on_gap)
             except WsctlError as exc:
                 # a TLS or 4xx refusal is raised at once by run_with_reconnect;
                 # only a retryable error can mean the retries ran out
@@ -126,3 +155,22 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, pattern, 
     deadline = float("inf")
     outcomes = run_async(main)
     return int(overall_exit_code(outcomes))
+
+
+def decode_item(item) -> dict:
+    """Extra keys for a message decoded by the profile (stable: event, kind, payload)."""
+    from wsctl.core.profile.codec import DeviceRequest, Malformed, Reply, Telemetry, Unmatched
+
+    if isinstance(item, Telemetry):
+        out = {"event": item.name, "kind": "telemetry", "payload": item.payload}
+        if item.event is not None and isinstance(item.payload, dict) and item.event.fields:
+            units = {f.name: f.unit for f in item.event.fields if f.unit}
+            out["fields_text"] = " ".join(f"{k}={v}{' ' + units[k] if k in units else ''}" for k, v in item.payload.items())
+        return out
+    if isinstance(item, DeviceRequest):
+        return {"event": item.name, "kind": "request", "payload": item.payload, "answered": item.answer is not None}
+    if isinstance(item, Reply):
+        return {"event": item.command.key, "kind": "reply", "payload": item.payload}
+    if isinstance(item, (Unmatched, Malformed)):
+        return {"event": "unrecognised", "kind": "unrecognised", "payload": None, "reason": item.reason}
+    return {}
