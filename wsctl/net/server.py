@@ -250,6 +250,23 @@ async def _flush_alert(tls: trio.SSLStream) -> None:
             pass
 
 
+_IDENTITIES: dict[bytes, Any] = {}
+
+
+def _identity(der: bytes) -> Any:
+    """`peer_identity`, remembered per certificate: operators reconnect with the
+    same one, and parsing it is ~5 % of a handshake (bench/)."""
+    identity = _IDENTITIES.get(der)
+    if identity is None:
+        from wsctl.pki.identity import peer_identity
+
+        identity = peer_identity(der)
+        if len(_IDENTITIES) >= 512:
+            _IDENTITIES.clear()
+        _IDENTITIES[der] = identity
+    return identity
+
+
 def _fmt_addr(addr: Any) -> str:
     try:
         host, port = addr[0], addr[1]
@@ -383,10 +400,8 @@ class Server:
                 return
             der = tls.getpeercert(binary_form=True)
             if der:
-                from wsctl.pki.identity import peer_identity
-
                 try:
-                    rec.identity = peer_identity(der)
+                    rec.identity = _identity(der)
                 except InvalidInput as exc:
                     log.warning("%s: %s", rec.remote, exc)
             stream = tls
