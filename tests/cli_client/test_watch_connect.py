@@ -170,3 +170,33 @@ def test_watch_decodes_by_profile(plant, jsonrpc_device):
     assert telemetry["data"] == '{"jsonrpc": "2.0", "method": "conveyor.telemetry", "params": {"speed": 5}}'
     assert stray["kind"] == "unrecognised" and "matches no pending request" in stray["reason"]
     assert "fields_text" not in telemetry
+
+
+def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonrpc_device):
+    url, received = jsonrpc_device
+    script = "status\nset_speed speed=9999\n/help set_speed\nestop\n/raw {\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"x\"}\n"
+    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.5", input=script)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    calls = [line for line in lines if line.get("event") == "call"]
+    assert calls[0]["command"] == "status" and calls[0]["ok"] and calls[0]["reply"]["method"] == "conveyor.status"
+    assert calls[1]["ok"] is False and calls[1]["exit_code"] == ExitCode.INVALID and "maximum 3000" in calls[1]["message"]
+    assert calls[2]["ok"] is False and calls[2]["exit_code"] == ExitCode.NOT_AUTHORIZED
+    assert any(line.get("kind") == "telemetry" for line in lines)
+    assert "usage: set_speed speed=<integer 0..3000 mm/s>" in out.stderr
+    assert [m.get("method") for m in received] == ["conveyor.status", "x"]
+
+
+def test_completion_offers_commands_params_and_enum_values():
+    from wsctl.cli.connect import completions
+    from wsctl.core.profile.discovery import load_profile
+
+    conveyor = load_profile("conveyor")
+    assert "set_speed" in completions(conveyor, "se") and "status" in completions(conveyor, "st")
+    assert completions(conveyor, "set_speed ") == ["speed="]
+    assert completions(conveyor, "set_speed speed=1 ") == []
+    charger = load_profile("ocpp16-charger")
+    reset = next(k for k, c in charger.commands.items() if c.name == "Reset")
+    param = charger.commands[reset].params[0].name
+    assert completions(charger, f"{reset} {param}=H") == [f"{param}=Hard"]
+    assert completions(None, "/q") == ["/quit"]

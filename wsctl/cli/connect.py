@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import os
 import signal
 import sys
@@ -20,7 +21,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.env import Environment
-from wsctl.core.errors import ConnectionClosed, InvalidInput, UsageError
+from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
 
 CONSOLE_HELP = """\
 console commands:
@@ -30,9 +31,12 @@ console commands:
   /ping                 ping the device and show the round-trip time
   /close [CODE [REASON]] close with a code and leave
   //text                send a line that starts with '/'
+  /raw TEXT             send TEXT as is (also with a profile loaded)
+with a profile (--profile): `COMMAND name=value ...` runs a command, checked
+first; /help COMMAND shows its parameters; Tab completes names.
 anything else is sent as one text message"""
 
-CONSOLE_COMMANDS = ["/help", "/quit", "/binary", "/ping", "/close"]
+CONSOLE_COMMANDS = ["/help", "/quit", "/binary", "/ping", "/close", "/raw"]
 
 
 def history_path(env: Environment) -> Path:
@@ -43,19 +47,33 @@ def history_path(env: Environment) -> Path:
 class ConsoleLine:
     """What one typed line means; pure, so it is tested without a terminal."""
 
-    def __init__(self, kind: str, payload: str | bytes | None = None, code: int = 1000, reason: str = "") -> None:
+    def __init__(self, kind: str, payload: str | bytes | None = None, code: int = 1000, reason: str = "",
+                 command: str | None = None, args: tuple[str, ...] = ()) -> None:
         self.kind, self.payload, self.code, self.reason = kind, payload, code, reason
+        self.command, self.args = command, args
 
     @classmethod
-    def parse(cls, line: str) -> "ConsoleLine":
+    def parse(cls, line: str, profile=None) -> "ConsoleLine":
         if line.startswith("//"):
             return cls("send", line[1:])
         if not line.startswith("/"):
+            if profile is not None:
+                import shlex
+
+                first = line.split(None, 1)[0] if line.strip() else ""
+                if profile.command(first) is not None:
+                    try:
+                        words = shlex.split(line)
+                    except ValueError as exc:
+                        raise InvalidInput(f"cannot parse the line: {exc}") from None
+                    return cls("call", command=words[0], args=tuple(words[1:]))
             return cls("send", line)
         word, _, rest = line.partition(" ")
         rest = rest.strip()
         if word == "/help":
-            return cls("help")
+            return cls("help", command=rest or None)
+        if word == "/raw":
+            return cls("send", rest)
         if word in ("/quit", "/exit"):
             return cls("close")
         if word == "/ping":
@@ -75,11 +93,13 @@ class ConsoleLine:
 
 @click.command("connect")
 @click.argument("target")
+@click.option("--profile", "profile_name", help="Speak this profile (name or file): commands, completion, decoded telemetry.")
+@click.option("--yes", is_flag=True, help="Run dangerous commands without asking (piped input needs it).")
 @click.option("--linger", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="With stdin piped: seconds to wait for replies after the last line.")
 @click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
 @client_options
 @click.pass_obj
-def connect(env: Environment, target: str, linger: float, reconnect: bool, client: ClientOptions) -> int:
+def connect(env: Environment, target: str, profile_name: str | None, yes: bool, linger: float, reconnect: bool, client: ClientOptions) -> int:
     """Open an interactive console to one device.
 
     Type a line to send it as a text message; incoming messages appear above
@@ -101,7 +121,12 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
     if len(entries) != 1:
         raise UsageError("connect talks to one device; use watch or send for fleets")
     entry = entries[0]
-    kwargs = connect_kwargs(env, entry, client)
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+
+    profile = ProfileCache(env, profile_name).for_entry(entry)
+    url, kwargs = entry.url, connect_kwargs(env, entry, client)
+    if profile is not None:
+        url, kwargs = apply_profile_transport(url, kwargs, profile)
     interactive = env.stdin_isatty and env.stdout_isatty and not env.json
     as_json = not interactive and env.streaming_json()
 
@@ -120,7 +145,7 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
 
         from wsctl.net.api import open_device
 
-        state: dict = {"dev": None, "closing": None}
+        state: dict = {"dev": None, "closing": None, "session": None}
         connected = trio.Event()
 
         gaps = []
@@ -133,14 +158,29 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
                 out(f"-- connected to {dev.url} ({dev.tls_version or 'no TLS'}, subprotocol {dev.subprotocol or '-'}); /help for commands")
             connected.set()
             try:
-                while True:
-                    record = message_record(entry.name, await dev.receive())
-                    out(record, message_line(record, show_device=False))
+                if profile is None:
+                    while True:
+                        record = message_record(entry.name, await dev.receive())
+                        out(record, message_line(record, show_device=False))
+                from wsctl.net.session import ProfileSession
+
+                state["session"] = ProfileSession(dev, profile, on_event=show_event)
+                await state["session"].run()
+                if state["closing"] is None:
+                    raise state["session"].closed_error
             except ConnectionClosed:
                 if state["closing"] is None:
                     raise
             finally:
-                state["dev"] = None
+                state["dev"] = state["session"] = None
+
+        def show_event(item) -> None:
+            from wsctl.cli.watch import decode_item
+
+            record = {**message_record(entry.name, item.raw), **decode_item(item)}
+            fields_text = record.pop("fields_text", None)
+            body = fields_text or (json.dumps(record["payload"], ensure_ascii=False) if record.get("payload") is not None else record.get("reason", ""))
+            out(record, f"{record['time'][11:23]} < {record.get('event', '?')} {body}")
 
         def on_gap(gap) -> None:
             gaps.append(gap)
@@ -151,20 +191,20 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
             from wsctl.net.reconnect import run_with_reconnect
 
             if reconnect:
-                await run_with_reconnect(lambda: open_device(entry.url, **kwargs), session, on_gap=on_gap)
+                await run_with_reconnect(lambda: open_device(url, **kwargs), session, on_gap=on_gap)
             else:
-                async with open_device(entry.url, **kwargs) as dev:
+                async with open_device(url, **kwargs) as dev:
                     await session(dev)
 
         async def handle(line: str) -> bool:
             """Act on one input line; False when the console should end."""
             try:
-                cmd = ConsoleLine.parse(line)
+                cmd = ConsoleLine.parse(line, profile)
             except InvalidInput as exc:
                 out(f"-- {exc.message}")
                 return True
             if cmd.kind == "help":
-                out(CONSOLE_HELP)
+                out(command_help(profile, cmd.command) if cmd.command else CONSOLE_HELP)
                 return True
             dev = state["dev"]
             if cmd.kind == "close":
@@ -179,8 +219,35 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
                 rtt = await dev.ping()
                 out({"event": "pong", "device": entry.name, "rtt_ms": round(rtt * 1000, 3)}, f"-- pong in {rtt * 1000:.1f} ms")
                 return True
+            if cmd.kind == "call":
+                await run_call(cmd)
+                return True
             await dev.send(cmd.payload)
             return True
+
+        async def run_call(cmd: ConsoleLine) -> None:
+            from wsctl.cli.profile_use import confirm_danger, prepare_call
+            from wsctl.net.session import raise_for_reply
+
+            try:
+                command, bound = prepare_call(env, profile, cmd.command, cmd.args)
+                if command.dangerous and not yes:
+                    if not interactive:
+                        raise NotAuthorized(f"{command.key} is dangerous; not sent (give --yes)")
+                    text = command.confirm or f"{command.key} is marked dangerous"
+                    answer = await trio.to_thread.run_sync(lambda: input(f"{text} Type 'yes' to run it: "))
+                    if answer.strip().lower() != "yes":
+                        raise NotAuthorized(f"{command.key} not confirmed; not sent")
+                reply = await state["session"].call(command, bound)
+                raise_for_reply(reply, profile, entry.name)
+            except WsctlError as exc:
+                out({"event": "call", "device": entry.name, "command": cmd.command, "ok": False, "error": exc.kind,
+                     "message": exc.message, "exit_code": int(exc.exit_code)},
+                    f"-- {cmd.command}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                return
+            out({"event": "call", "device": entry.name, "command": command.key, "ok": True, "reply": reply.payload,
+                 "elapsed": round(reply.elapsed, 4)},
+                f"{command.key} -> {json.dumps(reply.payload, ensure_ascii=False) if not isinstance(reply.payload, str) else reply.payload}")
 
         async def piped_input() -> None:
             stdin = trio.wrap_file(env.stdin)
@@ -199,7 +266,8 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
 
             path = history_path(env)
             path.parent.mkdir(parents=True, exist_ok=True)
-            session = PromptSession(history=FileHistory(str(path)), completer=WordCompleter(CONSOLE_COMMANDS, sentence=True))
+            completer = ProfileCompleter(profile) if profile is not None else WordCompleter(CONSOLE_COMMANDS, sentence=True)
+            session = PromptSession(history=FileHistory(str(path)), completer=completer)
             while True:
                 try:
                     line = await trio.to_thread.run_sync(lambda: session.prompt(f"{entry.name}> "), abandon_on_cancel=True)
@@ -243,3 +311,57 @@ def connect(env: Environment, target: str, linger: float, reconnect: bool, clien
 
 class _ConsoleInterrupt(Exception):
     """Ctrl-C at the prompt: the terminal is in raw mode, so no SIGINT arrives."""
+
+
+def command_help(profile, name: str) -> str:
+    if profile is None:
+        return "-- no profile loaded (--profile NAME)"
+    command = profile.command(name)
+    if command is None:
+        return f"-- no command {name!r}; commands: {', '.join(profile.commands)}"
+    lines = [f"{command.key}  ({command.name} on the wire){'  DANGEROUS' if command.dangerous else ''}"]
+    if command.summary:
+        lines.append(f"  {command.summary}")
+    lines.append(f"  usage: {command.usage()}")
+    for param in command.params:
+        lines.append(f"    {param.describe()}" + (f"  {param.description}" if param.description else ""))
+    lines.append(f"  roles: {', '.join(command.roles)}; timeout {command.timeout:g} s")
+    return "\n".join(lines)
+
+
+def completions(profile, text: str) -> list[str]:
+    """What Tab offers for the text before the cursor: console commands and
+    profile commands first, then `param=` names, then enum values."""
+    words = text.split(" ")
+    if len(words) == 1:
+        options = CONSOLE_COMMANDS + (list(profile.commands) if profile is not None else [])
+        return [o for o in options if o.startswith(words[0])]
+    if words[0] == "/help" and profile is not None and len(words) == 2:
+        return [k for k in profile.commands if k.startswith(words[1])]
+    command = profile.command(words[0]) if profile is not None else None
+    if command is None:
+        return []
+    current = words[-1]
+    used = {w.split("=", 1)[0] for w in words[1:-1]}
+    if "=" in current:
+        name, _, value = current.partition("=")
+        param = command.param(name)
+        values = [str(v) for v in param.enum] if param is not None and param.enum else (["true", "false"] if param is not None and param.type == "boolean" else [])
+        return [f"{name}={v}" for v in values if v.startswith(value)]
+    return [f"{p.name}=" for p in command.params if p.name not in used and p.name.startswith(current)]
+
+
+class ProfileCompleter:
+    """prompt_toolkit completer over `completions` (imported lazily with prompt_toolkit)."""
+
+    def __new__(cls, profile):
+        from prompt_toolkit.completion import Completer, Completion
+
+        class _Completer(Completer):
+            def get_completions(self, document, complete_event):
+                text = document.text_before_cursor
+                current = text.split(" ")[-1]
+                for option in completions(profile, text):
+                    yield Completion(option, start_position=-len(current))
+
+        return _Completer()

@@ -32,6 +32,11 @@ class ProfileSession:
         self._slot_freed = trio.Event()
         self._closed: WsctlError | None = None
 
+    @property
+    def closed_error(self) -> WsctlError:
+        """Why the connection ended (after `run` returned)."""
+        return self._closed or ConnectionClosed("connection closed")
+
     def command(self, key: str) -> Command:
         from wsctl.core.errors import InvalidInput
 
