@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "connect": "wsctl.cli.connect:connect",
     "demo": "wsctl.cli.demo:demo",
     "exit-codes": "wsctl.cli.exit_codes:exit_codes",
+    "profile": "wsctl.cli.profile:profile",
     "run": "wsctl.cli.run:run",
     "send": "wsctl.cli.send:send",
     "serve": "wsctl.cli.serve:serve",

@@ -136,7 +136,7 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
     # a profile's id may differ from its file name (acme-wallbox.toml, id "acme-wallbox-ocpp16")
     for location in known:
         try:
-            if _load(location, cwd=cwd, environ=environ).id == name:
+            if load_at(location).id == name:
                 return location
         except InvalidInput:
             continue
@@ -152,13 +152,14 @@ def _shipped_entry(location: ProfileLocation):
     return shipped_dir().joinpath(location.name + SUFFIX) if location.origin == "shipped" else None
 
 
-def _load(location: ProfileLocation, *, cwd=None, environ=None) -> Profile:
+def load_at(location: ProfileLocation) -> Profile:
+    """Read and check the profile at a location from `list_profiles`/`find_profile`."""
     return parse_profile(_read(location, _shipped_entry(location)), source=location.path)
 
 
 def load_location(name_or_path: str, *, cwd=None, environ=None) -> tuple[Profile, ProfileLocation]:
     location = find_profile(name_or_path, cwd=cwd, environ=environ)
-    return _load(location, cwd=cwd, environ=environ), location
+    return load_at(location), location
 
 
 def load_profile(name_or_path: str, *, cwd=None, environ=None) -> Profile:

@@ -1,0 +1,61 @@
+"""`wsctl profile export NAME --asyncapi`: a profile as an AsyncAPI 3.0 document."""
+
+from __future__ import annotations
+
+import click
+
+from wsctl.cli.env import Environment
+
+
+@click.command("export")
+@click.argument("name")
+@click.option("--asyncapi", "asyncapi", is_flag=True, help="Write an AsyncAPI 3.0.0 document (the only export format so far).")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default=None,
+              help="Output format [default: from --out's extension, else yaml].")
+@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write to this file instead of stdout (replaced atomically).")
+@click.option("--server-url", metavar="URL", default=None,
+              help="wss://host:port/path of the server in the document [default: a {host} variable and the profile's path].")
+@click.pass_obj
+def export(env: Environment, name: str, asyncapi: bool, fmt: str | None, out: str | None, server_url: str | None) -> None:
+    """Export a profile as an AsyncAPI 3.0.0 document (YAML or JSON).
+
+    Channels, messages with JSON-Schema payloads (units as x-unit),
+    send operations with their replies for commands, receive operations for
+    events, correlation ids, the subprotocol in the ws binding headers, roles,
+    danger and confirmation texts as x-wsctl-* fields. The document validates
+    against the official AsyncAPI 3.0.0 schema.
+
+    \b
+    EXAMPLES
+      wsctl profile export conveyor --asyncapi > conveyor.asyncapi.yaml
+      wsctl profile export ocpp16-charger --asyncapi --format json --out ocpp.json
+      wsctl profile export psu --asyncapi --server-url wss://bench-psu.local:8443/scpi
+    """
+    import json
+    import os
+
+    from wsctl.cli.profile.common import load
+    from wsctl.core.profile.asyncapi import to_asyncapi
+    from wsctl.core.yamlemit import dumps
+
+    if not asyncapi:
+        raise click.UsageError("choose an export format: --asyncapi")
+    profile, _ = load(env, name)
+    document = to_asyncapi(profile, server_url=server_url)
+    if fmt is None:
+        fmt = "json" if out and out.lower().endswith(".json") else "yaml"
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n" if fmt == "json" else dumps(document)
+    if out is None:
+        env.stdout.write(text)
+        env.stdout.flush()
+        return
+    tmp = f"{out}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    env.info(f"wrote {out} (AsyncAPI {document['asyncapi']}, {fmt}, {len(document['operations'])} operations)")

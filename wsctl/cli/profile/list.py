@@ -1,0 +1,63 @@
+"""`wsctl profile list`: every profile wsctl can find, and where it comes from."""
+
+from __future__ import annotations
+
+import click
+
+from wsctl.cli.env import Environment
+
+
+@click.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also list profiles hidden by one of the same name found earlier.")
+@click.pass_obj
+def list_(env: Environment, show_all: bool) -> None:
+    """List profiles: name, id, title, origin, path.
+
+    Origin is project (./profiles), user (the config directory) or shipped
+    (inside wsctl). A name found earlier hides later ones of the same name;
+    --all shows those too, marked "shadowed". A profile that does not
+    validate is listed with its error.
+
+    \b
+    EXAMPLES
+      wsctl profile list
+      wsctl profile list --all                   # what ./profiles overrides
+      wsctl --json profile list | jq -r 'select(.valid) | .name'
+    """
+    import os
+
+    from wsctl.core.errors import InvalidInput
+    from wsctl.core.profile.discovery import list_profiles, load_at
+
+    cwd = os.getcwd()
+    winners: set[str] = set()
+    rows = []
+    for loc in list_profiles(cwd=cwd, environ=env.environ, include_shadowed=show_all):
+        shadowed = loc.name in winners
+        winners.add(loc.name)
+        row = {"name": loc.name, "id": None, "title": None, "origin": loc.origin, "path": loc.path,
+               "shadowed": shadowed, "valid": True}
+        try:
+            prof = load_at(loc)
+            row.update(id=prof.id, title=prof.title, version=prof.version, commands=len(prof.commands))
+        except InvalidInput as exc:
+            row.update(valid=False, error=exc.message)
+        rows.append(row)
+    if env.json:
+        for row in rows:
+            env.emit(row)
+        return
+    if not rows:
+        env.info("no profiles found")
+        return
+    width = max(len(r["name"]) for r in rows) + 2
+    idw = max(len(r["id"] or "-") for r in rows) + 2
+    lines = [f"{'NAME':<{width}}{'ID':<{idw}}{'ORIGIN':<10}TITLE / PATH"]
+    for r in rows:
+        origin = r["origin"] + ("*" if r["shadowed"] else "")
+        title = r["title"] if r["valid"] else f"INVALID: {r['error']}"
+        lines.append(f"{r['name']:<{width}}{(r['id'] or '-'):<{idw}}{origin:<10}{title}")
+        lines.append(f"{'':<{width + idw + 10}}{r['path']}")
+    if any(r["shadowed"] for r in rows):
+        lines.append("* shadowed by a profile of the same name listed above")
+    env.emit({}, "\n".join(lines))
