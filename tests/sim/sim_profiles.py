@@ -37,6 +37,8 @@ default = 1.5
 name = "belt.ping"
 [commands.quit]
 name = "belt.quit"
+[commands.slow]
+name = "belt.slow"
 [events.telemetry]
 name = "belt.telemetry"
 [events.ask]
@@ -66,6 +68,9 @@ set = { speed = "{{params.speed}}", setpoint = "{{params.speed}}" }
 reply = { speed = "{{state.speed}}", ramp = "{{params.ramp}}", id = "{{id}}", name = "{{name}}" }
 [sim.commands.status]
 reply = { state = "{{state.state}}", speed = "{{state.speed}}", count = "{{state.count}}" }
+[sim.commands.slow]
+delay = 0.5
+reply = { state = "{{state.state}}" }
 [sim.commands.quit]
 reply = { bye = true }
 then = ["close"]

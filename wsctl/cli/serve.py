@@ -1,4 +1,5 @@
-"""`wsctl serve`: a wss server that echoes (and, with later issues, simulates or replays)."""
+"""`wsctl serve`: a wss server that echoes, or simulates a device from a profile
+(listening, or dialing a central system as OCPP chargers do)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,17 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
 
 @click.command("serve")
 @click.option("--echo", is_flag=True, help="Echo every message back (text as text, binary as binary).")
+@click.option("--profile", "profile_name", metavar="NAME|FILE", help="Simulate the device a profile describes (see docs/simulator.md).")
+@click.option("--audit-log", type=click.Path(dir_okay=False), help="Append every command and denial to FILE (JSON Lines).")
+@click.option("--reply-delay", type=click.FloatRange(min=0), default=None, help="Fault: seconds before every reply [default: the profile's].")
+@click.option("--drop-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 that a reply is not sent.")
+@click.option("--error-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 of a device error instead of the reply.")
+@click.option("--seed", type=int, default=None, help="Seed for telemetry and faults (same seed, same run).")
+@click.option("--telemetry-scale", type=click.FloatRange(min=0.001), default=1.0, show_default=True, help="Multiply telemetry periods (0.1: ten times as often).")
+@click.option("--dial", metavar="URL", help="Do not listen: dial URL (a central system) and act as the device there.")
+@click.option("--operator", help="With --dial: client certificate NAME from the store (--certs).")
+@click.option("--central-role", default="supervisor", show_default=True, help="With --dial: role the dialed central system's commands are checked against.")
+@click.option("--redial", type=click.FloatRange(min=0), default=5.0, show_default=True, help="With --dial: seconds before dialing again after a disconnect; 0: exit instead.")
 @click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to listen on; port 0 picks a free one.")
 @click.option("--certs", type=click.Path(file_okay=False), envvar="WSCTL_CERTS", help="PKI store to take TLS material from (with --device).")
 @click.option("--device", help="Device certificate NAME from the store to serve with.")
@@ -55,9 +67,16 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
 @click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=None, help="Close a connection silent for S seconds.")
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
 @click.pass_obj
-def serve(env: Environment, echo: bool, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
+def serve(env: Environment, echo: bool, profile_name, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
+          operator, central_role, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
           max_message_size, max_connections, handshake_timeout, idle_timeout, allow_plaintext) -> None:
-    """Serve wss: echo messages (a test peer for clients and scripts).
+    """Serve wss: echo messages, or simulate a device from a profile.
+
+    With --profile the server is the device: it replies per profile, keeps one
+    state for all connections, pushes telemetry, injects faults, checks each
+    command against the role in the client's certificate and audit-logs every
+    command and denial (--json: one {"event": "command"} line each).  With
+    --dial it calls a central system instead of listening (OCPP chargers).
 
     Client certificates are required whenever a CA is configured (with --certs,
     the store's CA and CRL are used). The URL is printed before accepting; with
@@ -70,12 +89,28 @@ def serve(env: Environment, echo: bool, listen: str, certs, device, cert, key, c
       wsctl serve --echo --certs certs --device plc-17 --listen 127.0.0.1:8443
       wsctl --json serve --echo --certs certs --device plc-17 --listen 127.0.0.1:0
       wsctl serve --echo --cert chain.pem --key key.pem --ca root.crt --crl crl.pem
+      wsctl serve --profile conveyor --certs certs --device plc-17 --audit-log audit.jsonl
+      wsctl serve --profile conveyor --certs certs --device plc-17 --error-reply 0.1 --seed 1
+      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --operator cp-1
     """
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.runtime import run_async
 
-    if not echo:
-        raise UsageError("choose what to serve: --echo")
+    if echo == bool(profile_name):
+        raise UsageError("choose what to serve: --echo or --profile NAME" if not echo else "--echo and --profile exclude each other")
+    if not profile_name:
+        for flag, value in (("--audit-log", audit_log), ("--dial", dial), ("--seed", seed), ("--reply-delay", reply_delay),
+                            ("--drop-reply", drop_reply), ("--error-reply", error_reply)):
+            if value is not None:
+                raise UsageError(f"{flag} needs --profile")
+    if dial:
+        from wsctl.cli.serve_sim import run_dial
+
+        return run_dial(env, profile_name, dial, certs=certs, operator=operator, cert=cert, key=key, ca=ca, password_file=password_file,
+                        role=central_role, redial=redial or None, audit_log=audit_log, seed=seed, scale=telemetry_scale,
+                        faults=(reply_delay, drop_reply, error_reply), max_message_size=max_message_size)
+    if operator:
+        raise UsageError("--operator is for --dial (the client certificate to dial with)")
     host, port = parse_listen(listen)
     tls = _tls_files(env, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
@@ -100,6 +135,16 @@ def serve(env: Environment, echo: bool, listen: str, certs, device, cert, key, c
         if env.verbosity >= 0 or env.json:
             env.emit({"event": "connection", **data}, human)
 
+    sim = None
+    if profile_name:
+        from wsctl.cli.serve_sim import make_simulator
+
+        sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply))
+        if client_auth != "required":
+            env.warn("without client certificates there is no role: the simulator denies every command to such peers")
+        # the profile's subprotocols are offered after any given explicitly
+        subprotocols = tuple(subprotocols) + tuple(p for p in sim.profile.subprotocols if p not in subprotocols)
+
     async def main() -> None:
         import functools
 
@@ -108,14 +153,23 @@ def serve(env: Environment, echo: bool, listen: str, certs, device, cert, key, c
         from wsctl.net.server import echo_handler, serve as net_serve
 
         async with trio.open_nursery() as nursery:
+            if sim is not None:
+                await nursery.start(sim.run)
             server = await nursery.start(
                 functools.partial(
-                    net_serve, echo_handler, host=host, port=port, password=password, client_auth=client_auth,
+                    net_serve, sim.handler if sim is not None else echo_handler, host=host, port=port, password=password, client_auth=client_auth,
                     allow_plaintext=allow_plaintext, subprotocols=subprotocols, max_message_size=max_message_size,
                     max_connections=max_connections, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout,
                     access_log=access_log, **tls,
                 )
             )
-            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_auth": client_auth}, f"listening on {server.url} (client certificates: {client_auth})")
+            extra = {"profile": sim.profile.id, "subprotocols": list(subprotocols)} if sim is not None else {}
+            what = f" simulating {sim.profile.id}" if sim is not None else ""
+            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_auth": client_auth, **extra},
+                     f"listening on {server.url}{what} (client certificates: {client_auth})")
 
-    run_async(main)
+    try:
+        run_async(main)
+    finally:
+        if sim is not None and sim.audit is not None:
+            sim.audit.close()

@@ -1,0 +1,336 @@
+"""A simulated device on the network: moves messages between connections and
+`wsctl.core.sim.Sim`.
+
+One `Simulator` owns one `Sim`, shared by every connection, because that is what
+a real device is: there is one belt, and when an engineer changes its speed the
+observer watching telemetry on another connection sees it.  What belongs to a
+conversation stays per connection: the ids in progress and OCPP's one
+outstanding device call live in that connection's `DeviceCodec`.
+
+Each connection has one writer task fed by a bounded queue, so replies,
+telemetry and device calls never interleave inside a frame and replies keep
+their order.  Replies wait for room in the queue; telemetry does not: a peer
+too slow to read loses telemetry instead of stalling the device for everyone.
+
+Replies with a delay (fault or command `delay`) are sent by their own task when
+the protocol allows several requests in flight (JSON-RPC); in lockstep
+protocols (OCPP: one call per direction, text) the connection waits, like a
+single-threaded device.
+
+Every command and every denial becomes one record: to the audit log (JSON Lines,
+each line written whole with one write() on an O_APPEND file, so concurrent
+connections never interleave and a crash loses at most nothing already written)
+and to the `report` callback (the CLI's `--json` output).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import trio
+
+from wsctl.core.errors import ConnectionClosed, ConnectError, HandshakeRejected, Timeout
+from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
+from wsctl.core.profile.model import Faults, Profile
+from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim
+
+log = logging.getLogger("wsctl.net.simulate")
+
+#: frames waiting for a peer's writer; telemetry beyond this is dropped
+QUEUE_SIZE = 256
+
+
+class AuditLog:
+    """Append-only JSON Lines file, mode 0600 (it names operators)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def write(self, record: dict[str, Any]) -> None:
+        os.write(self._fd, (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who is on the other end, for authorization and the audit log."""
+
+    remote: str
+    role: str | None
+    name: str | None = None
+    kind: str | None = None
+    fingerprint: str | None = None
+    subject: str | None = None
+
+    @classmethod
+    def of(cls, conn: Any) -> "Peer":
+        ident = getattr(conn, "identity", None)
+        if ident is None:
+            return cls(remote=conn.remote, role=None)
+        return cls(remote=conn.remote, role=ident.role, name=ident.name or ident.common_name, kind=ident.kind,
+                   fingerprint=ident.fingerprint, subject=ident.subject)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"remote": self.remote, "name": self.name, "kind": self.kind, "fingerprint": self.fingerprint, "subject": self.subject}
+
+
+def _iso(wall: float) -> str:
+    return dt.datetime.fromtimestamp(wall, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Link:
+    """One connection's side of the simulator."""
+
+    def __init__(self, conn: Any, codec: DeviceCodec, peer: Peer, send: trio.MemorySendChannel) -> None:
+        self.conn = conn
+        self.codec = codec
+        self.peer = peer
+        self._send = send
+
+    async def put(self, item: str | Close) -> None:
+        try:
+            await self._send.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise ConnectionClosed(f"{self.peer.remote}: connection closed", code=1006) from None
+
+    def offer(self, wire: str) -> None:
+        try:
+            self._send.send_nowait(wire)
+        except trio.WouldBlock:
+            log.warning("%s: not reading; telemetry dropped", self.peer.remote)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    def emit(self, emit: Emit, now: float) -> None:
+        if emit.wire is not None:
+            self.offer(emit.wire)
+            return
+        call = self.codec.device_call(emit.event, emit.payload, now=now)
+        if call is not None:
+            self.offer(call[1])
+
+    def release(self, now: float) -> None:
+        for _, wire in self.codec.due(now):
+            self.offer(wire)
+
+
+class Simulator:
+    """``Simulator(profile, ...)``; run `run()` in a nursery, then use `handler`
+    with `wsctl.net.server.serve`, or `dial()` to call a central system."""
+
+    def __init__(self, profile: Profile, *, seed: int | None = None, faults: Faults | None = None, interval_scale: float = 1.0,
+                 audit: AuditLog | None = None, report: Callable[[dict[str, Any]], None] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.profile = profile
+        self.clock = clock
+        self.sim = Sim(profile, rng=random.Random(seed), now=clock(), faults=faults, interval_scale=interval_scale)
+        self.audit = audit
+        self.report = report
+        self.lockstep = profile.framing.max_in_flight == 1
+        self._links: set[_Link] = set()
+
+    @property
+    def connections(self) -> int:
+        return len(self._links)
+
+    # -- the device's clock ---------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Telemetry for every connected peer, until cancelled.  The state keeps
+        evolving with nobody connected, as a running machine's does."""
+        task_status.started()
+        while True:
+            now = self.clock()
+            emits = self.sim.tick(now)
+            for link in list(self._links):
+                for emit in emits:
+                    link.emit(emit, now)
+                link.release(now)  # a device call whose answer never came
+            due = self.sim.next_due()
+            wait = 1.0 if due is None else min(1.0, due - self.clock())
+            await trio.sleep(max(0.0, wait))
+
+    # -- one conversation ---------------------------------------------------------
+    async def handler(self, conn: Any) -> None:
+        """For `serve(handler=...)`: the peer's role comes from its certificate."""
+        await self.session(conn, Peer.of(conn))
+
+    async def session(self, conn: Any, peer: Peer) -> None:
+        codec = DeviceCodec(self.profile)
+        send, receive = trio.open_memory_channel[Any](QUEUE_SIZE)
+        link = _Link(conn, codec, peer, send)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._writer, conn, receive)
+            self._links.add(link)
+            closing = False
+            try:
+                if await self._carry_out(link, self.sim.on_connect(self.clock()), nursery):
+                    await self._read(link, nursery)
+                else:
+                    closing = True
+            except _Closing:
+                closing = True
+            except ConnectionClosed:
+                pass
+            finally:
+                self._links.discard(link)
+                send.close()
+                if closing:
+                    # we close (a `close` step): the reply before it must go out first
+                    with trio.move_on_after(2.0):
+                        await _wait_drained(nursery)
+                nursery.cancel_scope.cancel()
+
+    async def _read(self, link: _Link, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                message = await link.conn.receive()
+            except ConnectionClosed:
+                return
+            now = self.clock()
+            parsed = link.codec.parse(message)
+            if isinstance(parsed, Response):
+                self._response(link, parsed)
+                link.release(now)
+                continue
+            actions = self.sim.reject(parsed) if isinstance(parsed, BadRequest) else self.sim.handle(parsed, link.peer.role, now)
+            if not await self._carry_out(link, actions, nursery):
+                raise _Closing
+
+    async def _carry_out(self, link: _Link, actions: list, nursery: trio.Nursery) -> bool:
+        """Do the sim's actions in order; False once the connection is to close."""
+        for action in actions:
+            if isinstance(action, Audit):
+                self._record(link.peer, action)
+            elif isinstance(action, (Reply, Drop)):
+                if action.delay > 0 and not self.lockstep:
+                    nursery.start_soon(self._later, link, action)
+                else:
+                    if action.delay > 0:
+                        await trio.sleep(action.delay)
+                    await self._deliver(link, action)
+            elif isinstance(action, Emit):
+                link.emit(action, self.clock())
+            elif isinstance(action, Close):
+                await link.put(action)
+                return False
+        return True
+
+    async def _later(self, link: _Link, action: Reply | Drop) -> None:
+        await trio.sleep(action.delay)
+        try:
+            await self._deliver(link, action)
+        except ConnectionClosed:
+            pass
+
+    async def _deliver(self, link: _Link, action: Reply | Drop) -> None:
+        try:
+            if isinstance(action, Reply):
+                await link.put(action.wire)
+        finally:
+            link.codec.finish(action.request_id)
+
+    @staticmethod
+    async def _writer(conn: Any, receive: trio.MemoryReceiveChannel) -> None:
+        async with receive:
+            async for item in receive:
+                if isinstance(item, Close):
+                    await conn.close(item.code, item.reason)
+                    return
+                try:
+                    await conn.send(item)
+                except ConnectionClosed:
+                    return
+
+    # -- reporting -------------------------------------------------------------------
+    def _record(self, peer: Peer, audit: Audit) -> None:
+        record = {
+            "event": "command", "time": _iso(self.clock()), "identity": peer.as_dict(), "role": peer.role,
+            "command": audit.command, "params": audit.params, "id": audit.id, "result": audit.result, "detail": audit.detail,
+        }
+        if self.audit is not None:
+            try:
+                self.audit.write(record)
+            except OSError as exc:  # a full disk must not take the device down; say so loudly
+                log.error("audit log %s: %s", self.audit.path, exc)
+        if self.report is not None:
+            self.report(record)
+
+    def _response(self, link: _Link, response: Response) -> None:
+        what = response.event.name if response.event else None
+        if what is None:
+            log.info("%s: answer to no outstanding call (id %r) ignored", link.peer.remote, response.id)
+        if self.report is not None:
+            self.report({"event": "response", "time": _iso(self.clock()), "remote": link.peer.remote, "call": what,
+                         "id": response.id, "ok": response.ok, "payload": response.payload, "code": response.code, "message": response.message})
+
+    # -- dial-out (OCPP: the charger calls the central system) -----------------------------
+    async def dial(self, url: str, *, role: str | None, redial: float | None = 5.0, **connect: Any) -> None:
+        """Connect to `url`, act as the device on that connection; when it ends,
+        dial again after `redial` seconds (None: return).  The dialed peer is
+        authorized with `role`: the charger trusts the central system it
+        verified, so its commands are checked against that role."""
+        from wsctl.net.api import open_device
+
+        connect.setdefault("subprotocols", self.profile.subprotocols)
+        while True:
+            try:
+                async with open_device(url, **connect) as device:
+                    if self.profile.subprotocols and device.subprotocol is None:
+                        log.warning("%s: central system accepted none of %s", url, ", ".join(self.profile.subprotocols))
+                    if self.report is not None:
+                        self.report({"event": "dialed", "time": _iso(self.clock()), "url": url, "subprotocol": device.subprotocol,
+                                     "fingerprint": device.peer_fingerprint})
+                    await self.session(_DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint))
+                reason = "closed"
+            except (ConnectError, Timeout, ConnectionClosed) as exc:
+                reason = str(exc)
+            except HandshakeRejected as exc:
+                if exc.status is not None and exc.status < 500:
+                    raise  # 4xx: the central system refuses this charger; waiting will not help
+                reason = str(exc)
+            if redial is None:
+                return
+            log.info("%s: %s; dialing again in %g s", url, reason, redial)
+            if self.report is not None:
+                self.report({"event": "disconnected", "time": _iso(self.clock()), "url": url, "reason": reason, "redial_in": redial})
+            await trio.sleep(redial)
+
+
+class _Closing(Exception):
+    """A `close` step ended the conversation (internal)."""
+
+
+class _DialedConn:
+    """A `wsctl.net.api.Device` seen as the simulator's peer connection."""
+
+    def __init__(self, device: Any) -> None:
+        self._device = device
+        self.remote = device.url
+        self.identity = None
+
+    async def send(self, message: str | bytes) -> None:
+        await self._device.send(message)
+
+    async def receive(self) -> str | bytes:
+        return await self._device.receive()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self._device.close(code, reason)
+
+
+async def _wait_drained(nursery: trio.Nursery) -> None:
+    # the writer and any delayed replies are the nursery's children
+    while len(nursery.child_tasks) > 0:
+        await trio.sleep(0.01)
