@@ -70,12 +70,17 @@ def _lines(value: Any, indent: int) -> list[str]:
             return [pad + "{}"]
         out = []
         for key, item in value.items():
+            written = _key(key)
+            if len(written) > 1000:
+                # YAML limits implicit keys to 1024 characters: use an explicit "? key"
+                out.append(f"{pad}? {written}")
+                written = ""
             if isinstance(item, (dict, list)) and item:
-                out.append(f"{pad}{_key(key)}:")
+                out.append(f"{pad}{written}:")
                 # block sequences under a key sit at the key's indentation + 2
                 out.extend(_lines(item, indent + 2))
             else:
-                out.append(f"{pad}{_key(key)}: {_inline_empty(item)}")
+                out.append(f"{pad}{written}: {_inline_empty(item)}")
         return out
     if isinstance(value, list):
         if not value:
