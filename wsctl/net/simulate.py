@@ -278,7 +278,8 @@ class Simulator:
     # -- dial-out (OCPP: the charger calls the central system) -----------------------------
     async def dial(self, url: str, *, role: str | None, redial: float | None = 5.0, **connect: Any) -> None:
         """Connect to `url`, act as the device on that connection; when it ends,
-        dial again after `redial` seconds (None: return).  The dialed peer is
+        dial again after `redial` seconds (None: return when the session ends,
+        raise when it could not be opened).  The dialed peer is
         authorized with `role`: the charger trusts the central system it
         verified, so its commands are checked against that role."""
         from wsctl.net.api import open_device
@@ -295,9 +296,11 @@ class Simulator:
                     await self.session(_DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint))
                 reason = "closed"
             except (ConnectError, Timeout, ConnectionClosed) as exc:
+                if redial is None:
+                    raise
                 reason = str(exc)
             except HandshakeRejected as exc:
-                if exc.status is not None and exc.status < 500:
+                if redial is None or (exc.status is not None and exc.status < 500):
                     raise  # 4xx: the central system refuses this charger; waiting will not help
                 reason = str(exc)
             if redial is None:
