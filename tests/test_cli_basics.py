@@ -103,3 +103,15 @@ def test_exit_code_doc_matches_the_table():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "exit-codes.md").read_text()
     for code, text in DESCRIPTIONS.items():
         assert f"| {int(code)} | `{code.name.lower()}` | {text} |" in doc
+
+
+def test_help_summaries_match_each_commands_own_help():
+    import importlib
+
+    from wsctl.cli.main import COMMANDS, SUMMARIES
+
+    assert set(SUMMARIES) == set(COMMANDS), "every verb needs its line in SUMMARIES"
+    for verb, target in COMMANDS.items():
+        module, attr = target.split(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert SUMMARIES[verb] == command.get_short_help_str(limit=100), verb

@@ -11,13 +11,15 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput, UsageError
-from wsctl.core.inventory import DeviceEntry, Inventory, parse_inventory, with_overrides
+
+if TYPE_CHECKING:  # tomllib and the inventory parser load only when a command runs
+    from wsctl.core.inventory import DeviceEntry, Inventory
 
 INVENTORY_NAMES = ("wsctl-inventory.toml",)
 
@@ -102,7 +104,9 @@ def _find_inventory(env: Environment, explicit: str | None) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def load_inventory(env: Environment, explicit: str | None) -> Inventory:
+def load_inventory(env: Environment, explicit: str | None) -> "Inventory":
+    from wsctl.core.inventory import Inventory, parse_inventory
+
     path = _find_inventory(env, explicit)
     if path is None:
         return Inventory()
@@ -114,8 +118,10 @@ def load_inventory(env: Environment, explicit: str | None) -> Inventory:
     return parse_inventory(text, source=str(path), base=PurePath(path.resolve().parent))
 
 
-def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> list[DeviceEntry]:
+def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> "list[DeviceEntry]":
     """Expand TARGET(s) (URLs, aliases, groups, comma lists) into device entries with overrides applied."""
+    from wsctl.core.inventory import Inventory, with_overrides
+
     raw = [target] if isinstance(target, str) else list(target)
     names = [part.strip() for item in raw for part in item.split(",") if part.strip()]
     if not names:
@@ -162,7 +168,7 @@ def _key_is_encrypted(path: str) -> bool:
     return b"ENCRYPTED" in head
 
 
-def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
+def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions) -> dict[str, Any]:
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
 

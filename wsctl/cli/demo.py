@@ -6,8 +6,6 @@ every step did what it should (a refusal that did not happen is a failure).
 
 from __future__ import annotations
 
-import secrets
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -88,6 +86,8 @@ def demo(env: Environment, keep: str | None) -> int:
       wsctl --json demo | jq -r 'select(.ok|not).title'
       wsctl demo --keep ./demo-pki
     """
+    import tempfile
+
     from wsctl.cli.runtime import run_async
 
     steps = Steps(env)
@@ -102,6 +102,8 @@ def demo(env: Environment, keep: str | None) -> int:
 
 
 def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -> int:
+    import secrets
+
     from wsctl.pki.store import Store
 
     password = secrets.token_urlsafe(24).encode()

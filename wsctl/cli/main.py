@@ -29,6 +29,21 @@ COMMANDS: dict[str, str] = {
     "watch": "wsctl.cli.watch:watch",
 }
 
+# verb -> its one-line help, so `wsctl --help` lists verbs without importing
+# them (each import costs start-up time); tests/test_cli_basics.py checks these
+# match the commands' own help
+SUMMARIES: dict[str, str] = {
+    "certs": "Provision the plant PKI: CA, device and operator certificates, CRL.",
+    "connect": "Open an interactive console to one device.",
+    "demo": "Run the whole tool on a throwaway PKI, on loopback only.",
+    "exit-codes": "Print what each exit status of wsctl means.",
+    "profile": "Command profiles: one TOML file per kind of equipment.",
+    "run": "Run a SCRIPT of profile commands against TARGET ('-' reads stdin).",
+    "send": "Send COMMAND (from the device's profile) or a raw message; print the reply.",
+    "serve": "Serve wss: echo messages, or simulate a device from a profile.",
+    "watch": "Print messages from one or more devices as they arrive.",
+}
+
 EPILOG = """\b
 EXAMPLES
   wsctl demo                                  # the whole tool on a throwaway PKI
@@ -48,6 +63,20 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            summary = SUMMARIES.get(name)
+            if summary is None:
+                command = self.get_command(ctx, name)
+                if command is None or command.hidden:
+                    continue
+                summary = command.get_short_help_str(limit=formatter.width - 6 - len(name))
+            rows.append((name, summary))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy_commands:
