@@ -152,13 +152,18 @@ class Simulator:
         task_status.started()
         while True:
             now = self.clock()
-            emits = self.sim.tick(now)
+            try:
+                emits = self.sim.tick(now)
+            except Exception:  # noqa: BLE001 - a profile's telemetry bug must not stop the device answering
+                log.exception("telemetry failed; skipping this period")
+                emits = []
             for link in list(self._links):
                 for emit in emits:
                     link.emit(emit, now)
                 link.release(now)  # a device call whose answer never came
             due = self.sim.next_due()
-            wait = 1.0 if due is None else min(1.0, due - self.clock())
+            # after a failed tick the period did not advance: wait, do not spin
+            wait = 1.0 if due is None or not emits and due <= now else min(1.0, due - self.clock())
             await trio.sleep(max(0.0, wait))
 
     # -- one conversation ---------------------------------------------------------
