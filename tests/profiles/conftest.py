@@ -1,26 +1,9 @@
-"""Shared fixtures for the profile tests: a sandbox with its own ./profiles and
+"""Fixtures for the profile tests: a sandbox with its own ./profiles and
 config directory, so discovery never sees the developer's own files."""
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ("conveyor", "ocpp16-charger", "psu")
-
-MINIMAL = """\
-format = "wsctl-profile/1"
-[profile]
-id = "{id}"
-title = "{title}"
-[framing]
-preset = "jsonrpc2"
-[commands.ping]
-name = "ping"
-"""
 
 
 @pytest.fixture
@@ -32,22 +15,3 @@ def sandbox(tmp_path):
     (config / "wsctl" / "profiles").mkdir(parents=True)
     environ = {"XDG_CONFIG_HOME": str(config), "HOME": str(tmp_path / "home")}
     return cwd, environ
-
-
-def run_cli(argv, *, cwd=None, environ=None, stdin=""):
-    """Run `wsctl ARGV` in-process; (exit code, stdout, stderr)."""
-    import os
-
-    from wsctl.cli.env import Environment
-    from wsctl.cli.main import run
-
-    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(stdin),
-                      environ=dict(environ or {}))
-    old = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        code = run(list(argv), env)
-    finally:
-        os.chdir(old)
-    return code, env.stdout.getvalue(), env.stderr.getvalue()

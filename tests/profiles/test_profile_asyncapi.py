@@ -8,7 +8,7 @@ import json
 import re
 
 import pytest
-from conftest import REPO, SHIPPED
+from profile_helpers import REPO, SHIPPED
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from conftest import MINIMAL, SHIPPED, run_cli
+from profile_helpers import MINIMAL, SHIPPED, run_cli
 
 from wsctl.core.profile.loader import parse_profile
 
@@ -88,7 +88,7 @@ def test_show_framing_toml_can_be_pasted_into_a_profile(sandbox):
 
 
 def _shipped_text(name):
-    from conftest import REPO
+    from profile_helpers import REPO
 
     return (REPO / "profiles" / f"{name}.toml").read_text()
 

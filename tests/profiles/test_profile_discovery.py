@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MINIMAL, SHIPPED
+from profile_helpers import MINIMAL, SHIPPED
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.profile import discovery

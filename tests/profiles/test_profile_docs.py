@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import REPO
+from profile_helpers import REPO
 
 from wsctl.core.profile.asyncapi import to_asyncapi
 from wsctl.core.profile.loader import parse_profile

@@ -94,7 +94,7 @@ def test_bad_role_and_sim_field_not_in_state():
 @pytest.mark.parametrize("name", ["conveyor", "ocpp16-charger", "psu"])
 def test_each_shipped_file_breaks_loudly_when_a_field_is_misspelt(name):
     # the shipped files are the templates people copy: a typo in a copy must fail
-    from conftest import REPO
+    from profile_helpers import REPO
 
     text = (REPO / "profiles" / f"{name}.toml").read_text().replace("\ndangerous = true", "\ndangerus = true", 1)
     assert "dangerus" in text

@@ -7,7 +7,7 @@ import sys
 import zipfile
 
 import pytest
-from conftest import REPO, SHIPPED
+from profile_helpers import REPO, SHIPPED
 
 from wsctl.core.profile.discovery import list_profiles, load_profile
 from wsctl.core.roles import KNOWN
