@@ -1,0 +1,180 @@
+"""The recording file writer: whole lines, redaction before the disk, rotation,
+disk full, and a recorder killed with SIGKILL."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from wsctl.core.record.format import Event, RecordingError
+from wsctl.net.recorder import Recorder, open_recording, part_paths
+
+
+def events_of(path, **kw):
+    reader = open_recording(path, **kw)
+    return reader, list(reader)
+
+
+def test_events_are_on_disk_before_close(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    rec = Recorder(path, url="wss://dev/")
+    rec.message("out", 1, "hello")
+    rec.message("in", 1, b"\x00\x01")
+    # nothing buffered in Python: another reader sees both lines already
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["format"] == "wsctl-record/1"
+    rec.close()
+    reader, events = events_of(path)
+    assert [(e.dir, e.kind, e.data) for e in events] == [("out", "text", "hello"), ("in", "binary", b"\x00\x01")]
+    assert events[0].t <= events[1].t and events[0].wall > 1e9
+
+
+def test_an_empty_recording_still_has_its_header(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    Recorder(path, url="wss://x/").close()
+    reader, events = events_of(path)
+    assert reader.header.url == "wss://x/" and events == []
+
+
+def test_redaction_happens_before_the_disk(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    with Recorder(path, redact=["/params/password", "/*/token", 're:Bearer (\\S+)']) as rec:
+        rec.message("out", 1, '{"method": "login", "params": {"user": "op", "password": "hunter2"}}')
+        rec.message("out", 1, '[2, "7", "Authorize", {"token": "s3cret"}]')
+        rec.message("in", 1, "Authorization: Bearer abc.def")
+        rec.message("in", 1, b"binary Bearer xyz!")
+        rec.message("in", 1, '{"untouched" :  true}')
+    raw = path.read_bytes()
+    for secret in (b"hunter2", b"s3cret", b"abc.def", b"xyz!"):
+        assert secret not in raw
+    _, events = events_of(path)
+    assert json.loads(events[0].data)["params"] == {"user": "op", "password": "[REDACTED]"}
+    assert json.loads(events[1].data)[3] == {"token": "[REDACTED]"}
+    assert events[2].data == "Authorization: Bearer [REDACTED]"
+    assert events[3].data == b"binary Bearer [REDACTED]"
+    assert events[4].data == '{"untouched" :  true}'  # no rule hit: exact bytes kept
+
+
+def test_bad_redaction_rule_is_a_usage_error(tmp_path):
+    from wsctl.core.errors import UsageError
+
+    with pytest.raises(UsageError, match="JSON Pointer"):
+        Recorder(tmp_path / "x", redact=["password"])
+
+
+def test_rotation_splits_into_self_contained_parts(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    with Recorder(path, url="wss://dev/", max_size=600) as rec:
+        for i in range(40):
+            rec.message("in", 1, f"telemetry {i:03d} " + "x" * 20)
+    files = part_paths(path)
+    assert len(files) > 3 and files[1] == f"{path}.1"
+    for name in files:
+        assert os.path.getsize(name) <= 600
+        first = json.loads(open(name).readline())
+        assert first["format"] == "wsctl-record/1" and first["url"] == "wss://dev/"
+    _, events = events_of(path)
+    assert [e.data[10:13] for e in events] == [f"{i:03d}" for i in range(40)]
+    # each part alone is a valid recording too
+    _, tail = events_of(files[-1], parts=False)
+    assert tail and tail[-1].data.startswith("telemetry 039")
+
+
+def test_a_stale_part_from_an_older_recording_is_not_chained(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    with Recorder(path, max_size=300) as rec:
+        for i in range(10):
+            rec.message("in", 1, "old" * 20)
+    time.sleep(0.01)
+    with Recorder(path) as rec:
+        rec.message("in", 1, "new")
+    _, events = events_of(path)
+    assert [e.data for e in events] == ["new"]
+
+
+class FillingDisk(io.RawIOBase):
+    """A file that takes `room` bytes, then fails like a full disk (a short write first)."""
+
+    def __init__(self, room: int) -> None:
+        self.buf = bytearray()
+        self.room = room
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        left = self.room - len(self.buf)
+        if left <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        chunk = bytes(data[:left])
+        self.buf += chunk
+        return len(chunk)
+
+    def truncate(self, size=None):
+        del self.buf[size:]
+        return size
+
+
+def test_disk_full_stops_cleanly_and_keeps_whole_lines(tmp_path):
+    disk = FillingDisk(room=700)
+    rec = Recorder(tmp_path / "r", opener=lambda name: disk)
+    with pytest.raises(RecordingError) as info:
+        for i in range(100):
+            rec.message("in", 1, f"message number {i}")
+    assert "disk full" in info.value.message and f"{rec.events} events kept" in info.value.message
+    assert info.value.exit_code != 0
+    kept = disk.buf.decode()
+    assert kept.endswith("\n")  # the partial line was cut off again
+    from wsctl.core.record.reader import RecordReader
+
+    reader = RecordReader(kept.splitlines(keepends=True), strict=True)
+    assert [e.data for e in reader] == [f"message number {i}" for i in range(rec.events)]
+    # every later event fails the same way; close does not raise
+    with pytest.raises(RecordingError):
+        rec.message("in", 1, "more")
+    rec.close()
+
+
+def test_unwritable_path_is_a_recording_error(tmp_path):
+    with pytest.raises(RecordingError, match="while writing"):
+        Recorder(tmp_path / "no" / "such" / "dir.jsonl").message("in", 1, "x")
+
+
+def test_recorder_killed_with_sigkill_leaves_every_complete_line_readable(tmp_path):
+    path = tmp_path / "crash.jsonl"
+    script = textwrap.dedent(f"""
+        import sys
+        from wsctl.net.recorder import Recorder
+        rec = Recorder({str(path)!r}, url="wss://dev/")
+        big = "x" * 50000
+        i = 0
+        while True:
+            rec.message("in", 1, f"{{i}} " + big)
+            rec.message("out", 1, bytes([i % 256]) * 30000)
+            if i == 20:
+                print("going", flush=True)
+            i += 1
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "going"
+        time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    reader, events = events_of(path, strict=True)  # strict: only the last line may be damaged
+    assert len(events) > 40
+    for n, event in enumerate(events):
+        if event.kind == "text":
+            assert event.data == f"{n // 2} " + "x" * 50000
+        else:
+            assert event.data == bytes([(n // 2) % 256]) * 30000

@@ -1,0 +1,289 @@
+"""The recording format `wsctl-record/1`: JSON Lines, one header, one line per event.
+
+Theory of operation.  A recording is a text file of JSON objects, one per
+line.  The first line is the `Header`; every further line is an `Event`.  Lines
+are independent, so a reader can stream a recording of any size, and a writer
+that dies mid-line (``kill -9``, power cut) leaves every earlier line intact.
+docs/record-format.md documents every field; this module is the code of that
+document and nothing here does I/O.
+
+Directions are from the tool's point of view: ``out`` is tool → device (what an
+operator sent), ``in`` is device → tool.  The recording proxy writes what its
+clients send upstream as ``out`` and what the device answers as ``in``, so a
+proxy recording replays like a client recording.
+
+Text keeps its exact characters (``\\r\\n``, non-BMP characters, even lone
+surrogates, which JSON can escape); binary is base64 (``b64``), so both are
+lossless.  Times: ``t`` seconds since the recording started on a monotonic clock
+(the timing replay uses), ``wall`` the epoch time for humans and HAR.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from wsctl.core.errors import InvalidInput, WsctlError
+
+FORMAT_PREFIX = "wsctl-record/"
+VERSION = 1
+FORMAT = f"{FORMAT_PREFIX}{VERSION}"
+
+KINDS = ("open", "text", "binary", "ping", "pong", "close", "error", "gap")
+MESSAGE_KINDS = ("text", "binary")
+DIRECTIONS = ("out", "in")
+
+
+class RecordFormatError(InvalidInput):
+    """A line or file that is not (this version of) the recording format; exit 8."""
+
+    kind = "record-format"
+
+
+class RecordingError(WsctlError):
+    """Writing a recording failed (disk full, I/O error); what was written is kept."""
+
+    kind = "record"
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The first line of every recording file (and of every rotated part)."""
+
+    #: the device URL (client recordings) or the upstream URL (proxy)
+    url: str | None = None
+    #: subprotocol negotiated on the first connection
+    subprotocol: str | None = None
+    #: profile id the session spoke, when known (decoding in `record show`)
+    profile: str | None = None
+    #: sha256 fingerprints: {"tool": our client certificate, "device": the device's}
+    fingerprints: dict[str, str | None] = field(default_factory=dict)
+    #: epoch seconds at t = 0
+    started: float = 0.0
+    #: wsctl version that wrote the file
+    wsctl: str = ""
+    #: "client" (record capture, watch/connect --record), "proxy", "har" (imported)
+    source: str = "client"
+    #: 0 for FILE, n for the rotated part FILE.n
+    part: int = 0
+    #: the format version the file was written in (migrated files keep their origin here)
+    version: int = VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": f"{FORMAT_PREFIX}{VERSION}",
+            "wsctl": self.wsctl,
+            "url": self.url,
+            "subprotocol": self.subprotocol,
+            "profile": self.profile,
+            "fingerprints": dict(self.fingerprints),
+            "started": self.started,
+            "source": self.source,
+            "part": self.part,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing that happened on a connection.
+
+    ``data`` is ``str`` for text, ``bytes`` for binary (and for ping/pong
+    payloads), else None.  ``error`` carries the message of an ``error`` or
+    ``gap`` event; ``delay``/``attempt`` say how long a ``gap`` waited and which
+    retry followed.  ``info`` holds the extra fields of an ``open`` event (peer
+    identity, fingerprint, subprotocol, url) and round-trips any key a newer
+    minor writer added.
+    """
+
+    t: float
+    kind: str
+    dir: str | None = None
+    conn: int = 0
+    wall: float | None = None
+    data: str | bytes | None = None
+    code: int | None = None
+    reason: str | None = None
+    error: str | None = None
+    delay: float | None = None
+    attempt: int | None = None
+    info: dict[str, Any] | None = None
+
+    @property
+    def is_message(self) -> bool:
+        return self.kind in MESSAGE_KINDS
+
+    @property
+    def size(self) -> int:
+        data = self.data
+        if data is None:
+            return 0
+        return len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
+
+
+def _dumps(obj: dict[str, Any]) -> str:
+    # ensure_ascii=False keeps text readable in the file; a lone surrogate
+    # (only possible from Python callers, never from the wire) cannot be
+    # written as UTF-8, so that line alone falls back to \u escapes
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    return text
+
+
+def encode_header(header: Header) -> str:
+    """The header as one line, newline included."""
+    return _dumps(header.to_dict()) + "\n"
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    out: dict[str, Any] = {"t": round(event.t, 6)}
+    if event.wall is not None:
+        out["wall"] = round(event.wall, 6)
+    out["conn"] = event.conn
+    if event.dir is not None:
+        out["dir"] = event.dir
+    out["kind"] = event.kind
+    data = event.data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        out["b64"] = base64.b64encode(bytes(data)).decode("ascii")
+    elif data is not None:
+        out["data"] = data
+    for key in ("code", "reason", "error", "delay", "attempt"):
+        value = getattr(event, key)
+        if value is not None:
+            out[key] = value
+    if event.info:
+        for key, value in event.info.items():
+            out.setdefault(key, value)
+    return out
+
+
+def encode_event(event: Event) -> str:
+    """The event as one line, newline included."""
+    return _dumps(event_to_dict(event)) + "\n"
+
+
+_EVENT_KEYS = frozenset(("t", "wall", "conn", "dir", "kind", "data", "b64", "code", "reason", "error", "delay", "attempt"))
+
+
+def _number(doc: dict, key: str, *, optional: bool = False) -> float | None:
+    value = doc.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordFormatError(f"'{key}' must be a number, got {json.dumps(value)}")
+    return float(value)
+
+
+def event_from_dict(doc: Any) -> Event:
+    """Check and convert a parsed event line (current version)."""
+    if not isinstance(doc, dict):
+        raise RecordFormatError("an event line must be a JSON object")
+    kind = doc.get("kind")
+    if kind not in KINDS:
+        raise RecordFormatError(f"unknown event kind {json.dumps(kind)}")
+    direction = doc.get("dir")
+    if direction is not None and direction not in DIRECTIONS:
+        raise RecordFormatError(f"'dir' must be \"out\" or \"in\", got {json.dumps(direction)}")
+    conn = doc.get("conn", 0)
+    if isinstance(conn, bool) or not isinstance(conn, int):
+        raise RecordFormatError(f"'conn' must be an integer, got {json.dumps(conn)}")
+    data: str | bytes | None = None
+    if "b64" in doc:
+        try:
+            data = base64.b64decode(doc["b64"], validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            raise RecordFormatError("'b64' is not valid base64") from None
+    elif "data" in doc:
+        data = doc["data"]
+        if not isinstance(data, str):
+            raise RecordFormatError("'data' must be a string (binary goes in 'b64')")
+    if kind == "text" and not isinstance(data, str):
+        raise RecordFormatError("a text event needs 'data'")
+    if kind == "binary" and not isinstance(data, bytes):
+        raise RecordFormatError("a binary event needs 'b64'")
+    code = doc.get("code")
+    if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
+        raise RecordFormatError(f"'code' must be an integer, got {json.dumps(code)}")
+    attempt = doc.get("attempt")
+    extra = {k: v for k, v in doc.items() if k not in _EVENT_KEYS}
+    return Event(
+        t=_number(doc, "t"),  # type: ignore[arg-type]
+        kind=kind,
+        dir=direction,
+        conn=conn,
+        wall=_number(doc, "wall", optional=True),
+        data=data,
+        code=code,
+        reason=_opt_str(doc, "reason"),
+        error=_opt_str(doc, "error"),
+        delay=_number(doc, "delay", optional=True),
+        attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
+        info=extra or None,
+    )
+
+
+def _opt_str(doc: dict, key: str) -> str | None:
+    value = doc.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RecordFormatError(f"'{key}' must be a string")
+    return value
+
+
+def parse_version(doc: Any) -> int | None:
+    """The version number of a header document, None when it is not a header."""
+    if not isinstance(doc, dict):
+        return None
+    fmt = doc.get("format")
+    if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX):
+        return None
+    number = fmt[len(FORMAT_PREFIX):]
+    if not number.isdigit():
+        raise RecordFormatError(f"unreadable format version {fmt!r}")
+    return int(number)
+
+
+def header_from_dict(doc: dict[str, Any], *, version: int = VERSION) -> Header:
+    """Check and convert a header document already migrated to the current version."""
+    fingerprints = doc.get("fingerprints") or {}
+    if not isinstance(fingerprints, dict):
+        raise RecordFormatError("'fingerprints' must be an object")
+    started = doc.get("started", 0.0)
+    if isinstance(started, bool) or not isinstance(started, (int, float)):
+        raise RecordFormatError("'started' must be epoch seconds")
+    part = doc.get("part", 0)
+    for key in ("url", "subprotocol", "profile", "wsctl", "source"):
+        _opt_str(doc, key)
+    return Header(
+        url=doc.get("url"),
+        subprotocol=doc.get("subprotocol"),
+        profile=doc.get("profile"),
+        fingerprints={str(k): v for k, v in fingerprints.items()},
+        started=float(started),
+        wsctl=doc.get("wsctl") or "",
+        source=doc.get("source") or "client",
+        part=part if isinstance(part, int) and not isinstance(part, bool) else 0,
+        version=version,
+    )
+
+
+def decode_line(line: str | bytes) -> Header | Event:
+    """One line of the current version → `Header` or `Event` (RecordFormatError if neither).
+
+    Older versions go through `wsctl.core.record.reader`, which migrates them.
+    """
+    try:
+        doc = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RecordFormatError(f"not JSON: {exc}") from None
+    version = parse_version(doc)
+    if version is not None:
+        if version != VERSION:
+            raise RecordFormatError(f"format {doc['format']} is not {FORMAT}")
+        return header_from_dict(doc)
+    return event_from_dict(doc)

@@ -1,0 +1,142 @@
+"""Streaming reader of recordings, tolerant where the format promises it.
+
+`RecordReader(lines)` takes any iterable of lines (``str`` or ``bytes``, with
+their line endings) — an open file, a generator chaining rotated parts — reads
+the header at once and then yields `Event`s one at a time, so a recording of
+any size is read in constant memory.
+
+What it tolerates, and why:
+
+- a last line without its newline that does not parse: the writer was killed
+  mid-line (the crash-safety promise); dropped with a note in `truncated`;
+- a corrupted line in the middle (a disk error, an editor accident): skipped
+  with a warning naming its line number, or `RecordFormatError` with
+  ``strict=True``;
+- header lines after the first (rotated parts joined, files concatenated):
+  version-checked, then skipped.
+
+What it refuses: a first line that is not a header, an unknown or newer format
+version (there is no guessing at a format it does not know).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable, Iterator
+
+from wsctl.core.record.compat import event_upgrader, migrate_header
+from wsctl.core.record.format import Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version
+
+#: at most this many warnings are kept in `warnings` (the count goes on)
+MAX_WARNINGS = 100
+
+
+def _ends_line(line: str | bytes) -> bool:
+    return line.endswith(b"\n") if isinstance(line, bytes) else line.endswith("\n")
+
+
+def _blank(line: str | bytes) -> bool:
+    return not line.strip()
+
+
+class RecordReader:
+    def __init__(
+        self,
+        lines: Iterable[str | bytes],
+        *,
+        strict: bool = False,
+        source: str = "recording",
+        warn: Callable[[str], Any] | None = None,
+    ) -> None:
+        self._lines = iter(lines)
+        self.strict = strict
+        self.source = source
+        self._warn = warn
+        #: number of the line last read (1-based)
+        self.line_number = 0
+        #: corrupted lines skipped (not counting a truncated last line)
+        self.skipped = 0
+        #: a partial last line was dropped
+        self.truncated = False
+        #: header lines met after the first (rotated parts)
+        self.parts = 1
+        self.warnings: list[str] = []
+        self.header: Header = self._read_header()
+        self._upgrade = event_upgrader(self.header.version)
+
+    def _next_line(self) -> str | bytes | None:
+        for line in self._lines:
+            self.line_number += 1
+            if not _blank(line):
+                return line
+        return None
+
+    def _read_header(self) -> Header:
+        line = self._next_line()
+        if line is None:
+            raise RecordFormatError(f"{self.source}: empty file, not a wsctl recording")
+        try:
+            doc = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            what = "truncated header" if not _ends_line(line) else "first line is not JSON"
+            raise RecordFormatError(f"{self.source}: not a wsctl recording ({what})") from None
+        version = parse_version(doc)
+        if version is None:
+            raise RecordFormatError(f"{self.source}: not a wsctl recording (line 1 has no \"format\": \"wsctl-record/N\")")
+        try:
+            return header_from_dict(migrate_header(doc, version), version=version)
+        except RecordFormatError as exc:
+            raise RecordFormatError(f"{self.source}: {exc.message}", hint=exc.hint) from None
+
+    def _problem(self, line: str | bytes, why: str) -> None:
+        if not _ends_line(line):
+            # the writer died mid-line: expected after a crash, never an error
+            self.truncated = True
+            self._note(f"{self.source}: line {self.line_number}: truncated last line ignored")
+            return
+        message = f"{self.source}: line {self.line_number}: {why}"
+        if self.strict:
+            raise RecordFormatError(message + " (strict)")
+        self.skipped += 1
+        self._note(message + "; line skipped")
+
+    def _note(self, message: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+        if self._warn is not None:
+            self._warn(message)
+
+    def __iter__(self) -> Iterator[Event]:
+        upgrade = self._upgrade
+        while True:
+            line = self._next_line()
+            if line is None:
+                return
+            try:
+                doc = json.loads(line)
+            except (ValueError, UnicodeDecodeError) as exc:
+                self._problem(line, f"not JSON ({exc.__class__.__name__}: {str(exc)[:80]})")
+                continue
+            if isinstance(doc, dict) and "format" in doc:
+                try:
+                    version = parse_version(doc)
+                except RecordFormatError as exc:
+                    self._problem(line, exc.message)
+                    continue
+                if version is not None:
+                    if version != self.header.version:
+                        # a part written by another wsctl: migrate from its own version
+                        migrate_header(doc, version)
+                        upgrade = event_upgrader(version)
+                    self.parts += 1
+                    continue
+            try:
+                yield event_from_dict(upgrade(doc) if upgrade is not None else doc)
+            except RecordFormatError as exc:
+                self._problem(line, exc.message)
+
+
+def read_events(lines: Iterable[str | bytes], **kwargs: Any) -> tuple[Header, Iterator[Event]]:
+    """Shortcut: (header, events) of a recording given as lines."""
+    reader = RecordReader(lines, **kwargs)
+    return reader.header, iter(reader)

@@ -1,0 +1,137 @@
+"""Redaction of secrets before a message reaches the disk.
+
+A rule is either a JSON Pointer (``/params/password``; ``*`` as a segment
+matches every key or index, so ``/*/token`` or ``/3/idTag`` for OCPP arrays)
+or a regex (``re:REGEX``).  Pointer rules apply to text messages that parse as
+JSON: the value found there becomes ``"[REDACTED]"`` and the message is
+written back compactly (only when a rule hit, so untouched messages keep their
+exact bytes).  Regex rules apply to every text message (and to binary ones as
+bytes): with capturing groups only the groups are replaced, so
+``re:"password":"([^"]*)"`` keeps the key; without groups the whole match is.
+
+A redacted recording replays ``[REDACTED]`` — deliberate: the secret is gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from typing import Any, Iterable
+
+from wsctl.core.errors import UsageError
+from wsctl.core.pointer import split
+from wsctl.core.record.format import Event
+
+MASK = "[REDACTED]"
+
+
+def parse_rules(specs: Iterable[str]) -> tuple[list[tuple[str, ...]], list[re.Pattern[str]]]:
+    """``/json/pointer`` and ``re:REGEX`` strings → (pointers, regexes); UsageError on bad ones."""
+    pointers: list[tuple[str, ...]] = []
+    regexes: list[re.Pattern[str]] = []
+    for spec in specs:
+        if spec.startswith("re:"):
+            try:
+                regexes.append(re.compile(spec[3:]))
+            except re.error as exc:
+                raise UsageError(f"bad regex rule {spec!r}: {exc}") from None
+        elif spec.startswith("/"):
+            pointers.append(split(spec))
+        else:
+            raise UsageError(f"bad rule {spec!r}: expected a JSON Pointer (/a/b) or re:REGEX")
+    return pointers, regexes
+
+
+def replace_at(doc: Any, path: tuple[str, ...], value: Any) -> bool:
+    """Set every place ``path`` (with ``*`` wildcards) reaches to ``value``; True if any."""
+    if not path:
+        return False
+    head, rest = path[0], path[1:]
+    if isinstance(doc, dict):
+        keys = list(doc) if head == "*" else ([head] if head in doc else [])
+    elif isinstance(doc, list):
+        if head == "*":
+            keys = list(range(len(doc)))
+        else:
+            keys = [int(head)] if head.isdigit() and int(head) < len(doc) else []
+    else:
+        return False
+    hit = False
+    for key in keys:
+        if rest:
+            hit = replace_at(doc[key], rest, value) or hit  # type: ignore[index]
+        else:
+            doc[key] = value  # type: ignore[index]
+            hit = True
+    return hit
+
+
+def sub_regex(pattern: re.Pattern, text: Any, mask: Any) -> Any:
+    """Replace matches (or only their groups) of ``pattern`` in ``text`` with ``mask``."""
+    if not pattern.groups:
+        return pattern.sub(mask, text)
+
+    def one(match: re.Match) -> Any:
+        whole = match.group(0)
+        start = match.start(0)
+        out, pos = [], 0
+        for index in range(1, pattern.groups + 1):
+            if match.start(index) < 0:
+                continue
+            a, b = match.start(index) - start, match.end(index) - start
+            if a < pos:
+                continue  # nested group already inside a replaced one
+            out.append(whole[pos:a])
+            out.append(mask)
+            pos = b
+        out.append(whole[pos:])
+        return whole[:0].join(out)
+
+    return pattern.sub(one, text)
+
+
+class Redactor:
+    def __init__(self, specs: Iterable[str] = ()) -> None:
+        self.specs = tuple(specs)
+        self.pointers, self.regexes = parse_rules(self.specs)
+        self._byte_regexes = [re.compile(r.pattern.encode("utf-8")) for r in self.regexes]
+        #: messages changed so far
+        self.hits = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.pointers or self.regexes)
+
+    def text(self, message: str) -> str:
+        original = message
+        if self.pointers and message.lstrip()[:1] in ("{", "["):
+            try:
+                doc = json.loads(message)
+            except ValueError:
+                doc = None
+            if doc is not None:
+                hit = False
+                for path in self.pointers:
+                    hit = replace_at(doc, path, MASK) or hit
+                if hit:
+                    message = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        for pattern in self.regexes:
+            message = sub_regex(pattern, message, MASK)
+        if message != original:
+            self.hits += 1
+        return message
+
+    def binary(self, message: bytes) -> bytes:
+        original = message
+        for pattern in self._byte_regexes:
+            message = sub_regex(pattern, message, MASK.encode())
+        if message != original:
+            self.hits += 1
+        return message
+
+    def event(self, event: Event) -> Event:
+        """The event with its payload redacted (events without data pass unchanged)."""
+        if not self or event.data is None:
+            return event
+        data = self.text(event.data) if isinstance(event.data, str) else self.binary(event.data)
+        return event if data == event.data else dataclasses.replace(event, data=data)

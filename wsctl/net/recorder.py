@@ -1,0 +1,410 @@
+"""Writing recordings: the crash-safe file writer and the recording Device.
+
+`Recorder` owns one recording (FILE, and FILE.1, FILE.2 ... when it rotates).
+Every event is encoded, redacted, written with one unbuffered ``write`` and
+thereby handed to the kernel before the next message is processed: a
+``kill -9`` of wsctl loses at most the line being written, and every reader
+tolerates that partial line.  (Power loss is not covered: that would need an
+fsync per event, which costs more than the whole message path.)
+
+Writes are synchronous on purpose.  Appending one short line to a local file
+takes microseconds; a thread hop per message (``trio.to_thread``) would cost
+more than the write itself, and the 10 % budget of bench/bench_record.py is
+measured with this choice.
+
+When a write fails (disk full, quota, I/O error) the partial line is cut off
+again, the file is closed, and `RecordingError` is raised — now and for every
+later event — so the command stops cleanly, keeps what was written and exits
+non-zero.
+
+Using it from a client verb (``watch --record``, ``connect --record``)::
+
+    with Recorder.for_client(path, url, kwargs, profile=profile_id) as rec:
+        async with rec.open(url, **kwargs) as dev:   # instead of open_device
+            ...                                      # dev.send/receive are recorded
+
+and with reconnects: ``run_with_reconnect(lambda: rec.open(url, **kwargs),
+session, on_gap=rec.gap)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import hashlib
+import os
+import ssl
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator, Sequence
+
+from wsctl import __version__
+from wsctl.core.errors import ConnectionClosed, WsctlError
+from wsctl.core.record.format import Event, Header, RecordFormatError, RecordingError, decode_line, encode_event, encode_header
+from wsctl.core.record.reader import RecordReader
+from wsctl.core.record.redact import Redactor
+
+PathLike = str | os.PathLike[str]
+Opener = Callable[[str], BinaryIO]
+
+
+def _open_binary(path: str) -> BinaryIO:
+    # unbuffered: every write() is a system call, so nothing waits in Python
+    return open(path, "wb", buffering=0)  # noqa: SIM115 - closed by Recorder.close
+
+
+def part_path(path: PathLike, part: int) -> str:
+    """FILE for part 0, FILE.n for the n-th rotated part."""
+    return os.fspath(path) if part == 0 else f"{os.fspath(path)}.{part}"
+
+
+def certificate_fingerprint(pem_path: PathLike | None) -> str | None:
+    """``sha256:<hex>`` of the first certificate in a PEM file (our own client certificate)."""
+    if not pem_path:
+        return None
+    try:
+        text = Path(pem_path).read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    end = "-----END CERTIFICATE-----"
+    start = text.find("-----BEGIN CERTIFICATE-----")
+    stop = text.find(end, start)
+    if start < 0 or stop < 0:
+        return None
+    try:
+        der = ssl.PEM_cert_to_DER_cert(text[start:stop + len(end)])
+    except ValueError:
+        return None
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+class Recorder:
+    """One recording being written.  A context manager: closing flushes and closes.
+
+    ``max_size``: bytes per file before rotating to the next part (each part
+    starts with its own header, so it is readable alone); ``redact``: rules
+    (``/json/pointer`` or ``re:REGEX``) or a `Redactor`; ``opener``: how a
+    part file is opened (tests inject failing files).
+    """
+
+    def __init__(
+        self,
+        path: PathLike,
+        *,
+        url: str | None = None,
+        subprotocol: str | None = None,
+        profile: str | None = None,
+        tool_fingerprint: str | None = None,
+        source: str = "client",
+        max_size: int | None = None,
+        redact: Redactor | Sequence[str] = (),
+        opener: Opener = _open_binary,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
+        self.max_size = max_size
+        self._opener = opener
+        self._clock = clock
+        self._wall = wall
+        self._t0 = clock()
+        self._header = Header(
+            url=url, subprotocol=subprotocol, profile=profile, fingerprints={"tool": tool_fingerprint, "device": None},
+            started=round(wall(), 6), wsctl=__version__, source=source,
+        )
+        self._file: BinaryIO | None = None
+        self._part = 0
+        self._size = 0  # bytes in the current part
+        self._part_events = 0
+        self._failed: RecordingError | None = None
+        self._closed = False
+        self._conns = 0
+        #: events and bytes written so far (all parts)
+        self.events = 0
+        self.bytes = 0
+        #: every file written, in order
+        self.files: list[str] = []
+
+    @classmethod
+    def for_client(cls, path: PathLike, url: str, connect_kwargs: dict[str, Any], **kwargs: Any) -> "Recorder":
+        """A recorder for a client session opened with ``open_device(url, **connect_kwargs)``."""
+        return cls(path, url=url, tool_fingerprint=certificate_fingerprint(connect_kwargs.get("cert")), **kwargs)
+
+    # -- lifecycle -------------------------------------------------------------
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write the header if nothing else was written (an empty recording is
+        still a valid one), then close the file.  Idempotent."""
+        if self._closed:
+            return
+        if self._file is None and self._failed is None:
+            with contextlib.suppress(RecordingError):
+                self._open_part()
+        self._closed = True
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    @property
+    def failed(self) -> RecordingError | None:
+        return self._failed
+
+    def new_conn(self) -> int:
+        """A fresh connection id (1, 2, ...)."""
+        self._conns += 1
+        return self._conns
+
+    # -- writing ---------------------------------------------------------------
+    def _open_part(self) -> None:
+        name = part_path(self.path, self._part)
+        try:
+            self._file = self._opener(name)
+        except OSError as exc:
+            self._fail(exc, name, truncate_to=None)
+        self.files.append(name)
+        self._size = 0
+        self._part_events = 0
+        self._write_bytes(encode_header(dataclasses.replace(self._header, part=self._part)).encode("utf-8"))
+
+    def _rotate(self) -> None:
+        assert self._file is not None
+        with contextlib.suppress(OSError):
+            self._file.close()
+        self._file = None
+        self._part += 1
+        self._open_part()
+
+    def _write_bytes(self, data: bytes) -> None:
+        file = self._file
+        assert file is not None
+        before = self._size
+        try:
+            view = memoryview(data)
+            while view:
+                written = file.write(view)
+                if written is None:  # non-blocking file with a full buffer: treat as a failed write
+                    raise OSError(errno.EAGAIN, "write would block")
+                view = view[written:]
+            file.flush()
+        except OSError as exc:
+            self._fail(exc, part_path(self.path, self._part), truncate_to=before)
+        self._size += len(data)
+        self.bytes += len(data)
+
+    def _fail(self, exc: OSError, name: str, *, truncate_to: int | None) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            if truncate_to is not None:
+                # cut off the partial line, so the file ends on a whole event
+                with contextlib.suppress(OSError, ValueError, AttributeError):
+                    file.truncate(truncate_to)
+            with contextlib.suppress(OSError):
+                file.close()
+        what = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc))
+        self._failed = RecordingError(
+            f"recording stopped: {what} while writing {name}; {self.events} events kept",
+            hint="free some space, or record with --max-size to rotate files",
+        )
+        raise self._failed from None
+
+    def write(self, event: Event) -> None:
+        """Append one event (redacted first).  Raises `RecordingError` once writing failed."""
+        if self._failed is not None:
+            raise self._failed
+        if self._closed:
+            raise RecordingError(f"recording {self.path} is already closed")
+        if self._file is None:
+            self._open_part()
+        if self.redactor:
+            event = self.redactor.event(event)
+        line = encode_event(event).encode("utf-8")
+        if self.max_size is not None and self._part_events and self._size + len(line) > self.max_size:
+            self._rotate()
+        self._write_bytes(line)
+        self._part_events += 1
+        self.events += 1
+
+    def record(self, kind: str, *, dir: str | None = None, conn: int = 0, data: str | bytes | None = None, **fields: Any) -> None:
+        """Stamp an event with the recorder's clocks and write it."""
+        self.write(Event(t=self._clock() - self._t0, kind=kind, dir=dir, conn=conn, wall=self._wall(), data=data, **fields))
+
+    def message(self, direction: str, conn: int, message: str | bytes) -> None:
+        if isinstance(message, str):
+            self.write(Event(t=self._clock() - self._t0, kind="text", dir=direction, conn=conn, wall=self._wall(), data=message))
+        else:
+            self.write(Event(t=self._clock() - self._t0, kind="binary", dir=direction, conn=conn, wall=self._wall(), data=bytes(message)))
+
+    def gap(self, gap: Any) -> None:
+        """``on_gap`` callback of `run_with_reconnect`: the wait is marked in the recording."""
+        error = getattr(gap, "error", None)
+        self.record("gap", conn=self._conns, error=getattr(error, "message", None) or str(error), delay=round(gap.delay, 6), attempt=gap.attempt)
+
+    def note_device(self, *, url: str | None = None, subprotocol: str | None = None, fingerprint: str | None = None) -> None:
+        """Fill the header from the first connection (it is written lazily, on the first event)."""
+        if self._file is not None or self._failed is not None:
+            return
+        h = self._header
+        fingerprints = dict(h.fingerprints)
+        if fingerprint and not fingerprints.get("device"):
+            fingerprints["device"] = fingerprint
+        self._header = dataclasses.replace(h, url=h.url or url, subprotocol=h.subprotocol or subprotocol, fingerprints=fingerprints)
+
+    # -- client sessions ---------------------------------------------------------
+    def attach(self, device: Any, *, peer: dict[str, Any] | None = None) -> "RecordingDevice":
+        """Wrap an open `Device`: records ``open`` now and every message from here on."""
+        conn = self.new_conn()
+        self.note_device(url=device.url, subprotocol=device.subprotocol, fingerprint=device.peer_fingerprint)
+        info = {"url": device.url, "subprotocol": device.subprotocol, "fingerprint": device.peer_fingerprint}
+        if peer:
+            info["peer"] = peer
+        self.record("open", conn=conn, info=info)
+        return RecordingDevice(device, self, conn)
+
+    @contextlib.asynccontextmanager
+    async def open(self, url: str, **kwargs: Any) -> AsyncIterator["RecordingDevice"]:
+        """``open_device(url, **kwargs)``, recorded: a failed connect becomes an
+        ``error`` event, the session's end a ``close`` event."""
+        from wsctl.net.api import open_device
+
+        attached: RecordingDevice | None = None
+        try:
+            async with open_device(url, **kwargs) as raw:
+                with self.attach(raw) as attached:
+                    yield attached
+        except WsctlError as exc:
+            if attached is None and not isinstance(exc, RecordingError):
+                self.record("error", conn=self._conns + 1, error=exc.message, info={"url": url, "exit_code": int(exc.exit_code)})
+            raise
+
+
+class RecordingDevice:
+    """A `Device` whose traffic is recorded; same methods, same errors.
+
+    Also a context manager: leaving it records how the session ended (an
+    ``error`` event for a failure, a ``close`` by the tool unless the device
+    closed first).
+    """
+
+    def __init__(self, device: Any, recorder: Recorder, conn: int) -> None:
+        self.device = device
+        self.recorder = recorder
+        self.conn = conn
+        self._close_recorded = False
+
+    def __getattr__(self, name: str) -> Any:
+        # url, subprotocol, peer_fingerprint, closed ... come from the device
+        return getattr(self.device, name)
+
+    def __enter__(self) -> "RecordingDevice":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, RecordingError):
+            return
+        try:
+            if isinstance(exc, WsctlError) and not isinstance(exc, ConnectionClosed):
+                self.recorder.record("error", conn=self.conn, error=exc.message)
+            self._record_close("out", 1000, "")
+        except RecordingError:
+            if exc is None:
+                raise
+
+    def _record_close(self, direction: str, code: int | None, reason: str | None) -> None:
+        if self._close_recorded:
+            return
+        self._close_recorded = True
+        closed = self.device.closed
+        if closed is not None and direction == "out":
+            code, reason = closed  # the close that actually happened
+        self.recorder.record("close", dir=direction, conn=self.conn, code=code, reason=reason or None)
+
+    async def send(self, message: str | bytes) -> None:
+        try:
+            await self.device.send(message)
+        except ConnectionClosed as exc:
+            self._record_close("in", exc.code, exc.reason)
+            raise
+        self.recorder.message("out", self.conn, message)
+
+    async def receive(self, timeout: float | None = None) -> str | bytes:
+        try:
+            message = await self.device.receive(timeout)
+        except ConnectionClosed as exc:
+            self._record_close("in", exc.code, exc.reason)
+            raise
+        self.recorder.message("in", self.conn, message)
+        return message
+
+    def __aiter__(self) -> AsyncIterator[str | bytes]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str | bytes]:
+        while True:
+            try:
+                message = await self.receive()
+            except ConnectionClosed as exc:
+                if exc.code in (1000, 1001):
+                    return
+                raise
+            yield message
+
+    async def ping(self, timeout: float = 10.0) -> float:
+        self.recorder.record("ping", dir="out", conn=self.conn)
+        rtt = await self.device.ping(timeout)
+        self.recorder.record("pong", dir="in", conn=self.conn, info={"rtt": round(rtt, 6)})
+        return rtt
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self._record_close("out", code, reason)
+        await self.device.close(code, reason)
+
+
+# -- reading files ---------------------------------------------------------------
+
+def _header_of(path: str) -> Header | None:
+    try:
+        with open(path, "rb") as f:
+            first = f.readline()
+        item = decode_line(first)
+    except (OSError, RecordFormatError):
+        return None
+    return item if isinstance(item, Header) else None
+
+
+def part_paths(path: PathLike) -> list[str]:
+    """FILE and the rotated parts FILE.1, FILE.2 ... that belong to it (same start
+    time in their headers: a stale FILE.n from an older recording is left out)."""
+    first = os.fspath(path)
+    paths = [first]
+    head = _header_of(first)
+    n = 1
+    while head is not None and os.path.exists(part_path(first, n)):
+        other = _header_of(part_path(first, n))
+        if other is None or other.started != head.started or other.part != n:
+            break
+        paths.append(part_path(first, n))
+        n += 1
+    return paths
+
+
+def _lines(paths: list[str]) -> Iterator[bytes]:
+    for name in paths:
+        with open(name, "rb") as f:
+            yield from f
+
+
+def open_recording(path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True) -> RecordReader:
+    """A streaming `RecordReader` over FILE (and its rotated parts unless ``parts=False``)."""
+    name = os.fspath(path)
+    if not os.path.isfile(name):
+        raise RecordFormatError(f"no recording at {name}")
+    paths = part_paths(name) if parts else [name]
+    return RecordReader(_lines(paths), strict=strict, source=name, warn=warn)
