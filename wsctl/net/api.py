@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import ssl
-from typing import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, AsyncIterator, Iterable, Mapping
 
 import trio
 import trio_websocket
@@ -34,6 +34,9 @@ __all__ = [
     "open_device",
     "serve",
 ]
+
+if TYPE_CHECKING:
+    from wsctl.core.profile.model import Profile
 
 log = logging.getLogger("wsctl.net")
 
@@ -61,6 +64,41 @@ class Device:
         self.tls_version: str | None = tls.version() if isinstance(tls, trio.SSLStream) else None
         #: what the known-devices check did: "known", "record", "replace", or None
         self.known_device: str | None = None
+        #: the profile session when opened with ``profile=`` (see `call`)
+        self._session = None
+
+    async def _speak(self, profile, nursery: trio.Nursery) -> None:
+        from wsctl.net.session import ProfileSession, event_buffer
+
+        # events are buffered from the first message on, so telemetry that
+        # arrives before the caller starts iterating `events()` is not lost
+        push, self._events = event_buffer()
+        self._session = ProfileSession(self, profile, on_event=push)
+        await nursery.start(self._session.run)
+
+    async def call(self, command: str, timeout: float | None = None, **params):
+        """Run a profile command and return the device's decoded reply.
+
+        Needs ``open_device(..., profile=...)``.  Parameters are checked against
+        the profile first (`InvalidInput`, nothing sent); a device error or a
+        failed success check raises `DeviceError` (`NotAuthorized` when the
+        device refused for our role); `Timeout`, `ConnectionClosed` as usual.
+        """
+        from wsctl.net.session import raise_for_reply
+
+        if self._session is None:
+            raise InvalidInput("call() needs a profile: open_device(url, profile='conveyor', ...)")
+        reply = await self._session.call(command, params, timeout=timeout)
+        raise_for_reply(reply, self._session.profile, self._target.where)
+        return reply.payload
+
+    async def events(self) -> AsyncIterator:
+        """Telemetry, device requests (already answered) and unrecognised messages
+        as they arrive, with a profile; without one, use `receive`."""
+        if self._session is None:
+            raise InvalidInput("events() needs a profile: open_device(url, profile='conveyor', ...)")
+        async for item in self._events:
+            yield item
 
     @property
     def closed(self) -> tuple[int, str] | None:
@@ -170,6 +208,7 @@ async def open_device(
     ssl_context: ssl.SSLContext | None = None,
     message_queue_size: int = _c.MESSAGE_QUEUE_SIZE,
     receive_buffer_size: int | None = _c.RECEIVE_BUFFER_SIZE,
+    profile: "str | Profile | None" = None,
 ) -> AsyncIterator[Device]:
     """Connect to a device over wss and yield a `Device`; close it on exit.
 
@@ -185,7 +224,18 @@ async def open_device(
     certificate or TLS problem, one line saying which), `HandshakeRejected`
     (HTTP status and body), `Timeout`, `PasswordError`/`InvalidInput` (client
     key or files).
+
+    ``profile`` (a name, a path, or a loaded `Profile`) makes the device speak
+    it: `Device.call("set_speed", speed=1200)` and `Device.events()`; its
+    subprotocols are offered unless ``subprotocols`` is given.  A profile
+    session owns the receiving side, so do not mix it with `receive`.
     """
+    if isinstance(profile, str):
+        from wsctl.core.profile.discovery import load_profile
+
+        profile = load_profile(profile)
+    if profile is not None and not subprotocols:
+        subprotocols = profile.subprotocols
     target = _c.parse_target(url, allow_plaintext=allow_plaintext)
     if pin is not None:
         pin = _c.kd.normalize_fingerprint(pin)
@@ -236,6 +286,8 @@ async def open_device(
                 device.known_device = decision.action if decision else None
                 if ping_interval:
                     nursery.start_soon(lambda: keepalive(result, interval=ping_interval, timeout=ping_timeout, on_dead=device._abort))
+                if profile is not None:
+                    await device._speak(profile, nursery)
                 try:
                     yield device
                 finally:

@@ -11,7 +11,7 @@ to `on_event` — never mistaken for a reply.
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, Callable
+from typing import Any, Callable
 
 import trio
 
@@ -133,9 +133,10 @@ def raise_for_reply(reply: Reply, profile: Profile, device: str) -> None:
     raise DeviceError(f"{device}: {reply.command.key} failed: {reply.failed_check}")
 
 
-async def iterate_events(session: ProfileSession) -> AsyncIterator[Any]:
-    """Events as an async iterator (telemetry, device requests, unmatched)."""
-    send, receive = trio.open_memory_channel(1000)
+def event_buffer(size: int = 1000) -> tuple[Callable[[Any], None], Any]:
+    """(push, receive channel): a bounded buffer of session events; when the
+    reader of the channel falls behind, the newest events are dropped with a warning."""
+    send, receive = trio.open_memory_channel(size)
 
     def push(item: Any) -> None:
         try:
@@ -143,7 +144,4 @@ async def iterate_events(session: ProfileSession) -> AsyncIterator[Any]:
         except trio.WouldBlock:
             log.warning("event buffer full: dropping %s", type(item).__name__)
 
-    session.on_event = push
-    async with receive:
-        async for item in receive:
-            yield item
+    return push, receive
