@@ -190,3 +190,27 @@ def test_success_regex_failure_on_text():
     codec.call(psu.command("volt"), {"value": 1}, now=0)
     [reply] = codec.feed("BUSY", now=0.1)
     assert not reply.ok and "does not match" in reply.failed_check
+
+
+def test_command_template_reaches_a_parameter_by_its_profile_name_when_the_wire_name_differs():
+    cp = parse_profile(
+        OCPP.replace('[commands.get_configuration]\nname = "GetConfiguration"', '''[commands.get_configuration]
+name = "GetConfiguration"
+request = [2, "{{id}}", "{{name}}", {key = ["{{params.config_key}}"]}]
+[commands.get_configuration.params.config_key]
+type = "string"
+wire = "key"
+
+[commands.unlock]
+name = "UnlockConnector"
+[commands.unlock.params.connector_id]
+type = "integer"
+wire = "connectorId"'''),
+        source="cp.toml",
+    )
+    codec = ClientCodec(cp)
+    out = codec.call(cp.command("get_configuration"), {"config_key": "HeartbeatInterval"}, now=0)
+    assert json.loads(out.wire)[3] == {"key": ["HeartbeatInterval"]}
+    codec.feed(json.dumps([3, json.loads(out.wire)[1], {}]), now=0.1)
+    unlock = codec.call(cp.command("unlock"), {"connector_id": 1}, now=1)
+    assert json.loads(unlock.wire)[3] == {"connectorId": 1}

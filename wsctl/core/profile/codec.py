@@ -160,6 +160,26 @@ def parse_assignments(args: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+class _WireParams(dict):
+    """Parameters keyed by their wire names (what `{{params}}` puts on the wire)
+    that also answer to their profile names, so a template may say
+    `{{params.connector_id}}` for a parameter sent as `connectorId`."""
+
+    def __init__(self, command: Command, params: dict[str, Any]) -> None:
+        self._aliases = {}
+        for name in params:
+            param = command.param(name)
+            if param is not None and param.wire_name != name:
+                self._aliases[name] = param.wire_name
+        super().__init__({self._aliases.get(k, k): v for k, v in params.items()})
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(self._aliases.get(key, key))
+
+    def __getitem__(self, key: Any) -> Any:
+        return super().__getitem__(self._aliases.get(key, key))
+
+
 def _matches(rule: InboundRule, doc: Any) -> bool:
     for cond in rule.match:
         value = resolve(doc, cond.pointer)
@@ -229,7 +249,7 @@ class ClientCodec:
         if not self.can_send():
             raise InvalidInput(f"{command.key}: {self.profile.framing.max_in_flight} call(s) already in flight (the protocol allows no more)")
         call_id = self._new_id()
-        wire_params = {(command.param(k).wire_name if command.param(k) else k): v for k, v in params.items()}
+        wire_params = _WireParams(command, params)
         context = {"id": call_id, "name": command.name, "params": wire_params, "now": now_iso()}
         try:
             if self.profile.framing.encoding == "text":
