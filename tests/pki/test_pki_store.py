@@ -197,3 +197,20 @@ def test_renew_keeps_key_and_names_rekey_replaces_key(store):
         store.renew("plc", password=CA_PASS)
     assert [a["action"] for a in audit_lines(store)].count("renew") == 4  # 2 ok + 2 refused
 
+
+
+def test_wrong_passphrase_is_a_password_error_even_when_the_padding_happens_to_fit(tmp_path):
+    # AES-CBC with a wrong key passes the padding check about once in 256 tries;
+    # the garbage then fails to parse: that must still read as a wrong passphrase
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from wsctl.pki.keys import load_private_key, serialize_private_key
+
+    pem = serialize_private_key(ec.generate_private_key(ec.SECP256R1()), b"right")
+    kinds = set()
+    for attempt in range(600):
+        try:
+            load_private_key(pem, f"wrong-{attempt}".encode(), source="k.pem")
+        except PasswordError as exc:
+            kinds.add("damaged" in str(exc))
+    assert kinds  # and every one of the 600 failures above was a PasswordError

@@ -82,8 +82,12 @@ def load_private_key(data: bytes, password: bytes | None, *, source: str | Path)
     try:
         return serialization.load_pem_private_key(data, password if encrypted else None)
     except ValueError as exc:
-        if encrypted and "password" in str(exc).lower():
-            raise PasswordError(f"wrong passphrase for {source}") from None
+        if encrypted:
+            # a wrong passphrase usually fails the padding check ("bad
+            # password"), but about 1 time in 256 the padding happens to fit and
+            # the garbage fails to parse instead; both mean the same to the user
+            hint = "" if "password" in str(exc).lower() else " (or the key file is damaged)"
+            raise PasswordError(f"wrong passphrase for {source}{hint}") from None
         raise InvalidInput(f"{source} is not a readable private key ({_first_line(exc)})") from None
     except (TypeError, UnsupportedAlgorithm) as exc:
         raise InvalidInput(f"{source} is not a usable private key ({_first_line(exc)})") from None
