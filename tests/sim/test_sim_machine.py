@@ -205,3 +205,53 @@ def test_text_sim_replies_and_events():
     assert sim.handle(codec.parse("VOLT 1"), "observer", T0)[1].wire.startswith("ERR 403 not authorized: role observer")
     (emit,) = sim.tick(T0 + 2)
     assert emit.wire == '#EVT MEAS {"volt":12.5}'
+
+
+ON_DEMAND = """
+format = "wsctl-profile/1"
+[profile]
+id = "meter"
+[framing]
+preset = "jsonrpc2"
+[commands.plug]
+[events.boot]
+[events.meter]
+[sim.state]
+plugged = false
+energy = 0
+[sim.commands.plug]
+set = { plugged = true }
+[sim.telemetry.boot]
+every = 0
+payload = { hello = true }
+[sim.telemetry.meter]
+every = 1
+update_when = { plugged = true }
+payload = { energy = "{{state.energy}}" }
+[sim.telemetry.meter.update]
+energy = { increment = 10 }
+"""
+
+
+def test_every_zero_is_only_emitted_on_demand_and_update_when_gates_updates():
+    from wsctl.core.profile.loader import parse_profile
+
+    sim = Sim(parse_profile(ON_DEMAND, source="meter.toml"), rng=random.Random(1), now=T0)
+    codec = DeviceCodec(sim.profile)
+    emitted = [e.event.key for t in range(1, 4) for e in sim.tick(T0 + t)]
+    assert emitted == ["meter"] * 3  # boot never on a timer
+    assert sim.state["energy"] == 0  # not plugged: no counting
+    call(sim, codec, "plug", now=T0 + 3.5)
+    sim.tick(T0 + 4)
+    sim.tick(T0 + 5)
+    assert sim.state["energy"] == 20
+
+
+def test_every_between_zero_and_ten_ms_is_refused():
+    from wsctl.core.errors import InvalidInput
+    from wsctl.core.profile.loader import parse_profile
+
+    with pytest.raises(InvalidInput, match="sim.telemetry.meter.every"):
+        parse_profile(ON_DEMAND.replace("every = 1", "every = 0.001"), source="meter.toml")
+    with pytest.raises(InvalidInput, match="update_when.nope: not in sim.state"):
+        parse_profile(ON_DEMAND.replace("update_when = { plugged = true }", "update_when = { nope = 1 }"), source="meter.toml")

@@ -34,6 +34,8 @@ keeps OCPP's one outstanding call per direction per peer.
 
 from __future__ import annotations
 
+import math
+
 import random
 from dataclasses import dataclass, replace
 from typing import Any
@@ -108,7 +110,8 @@ class Sim:
         self.state: dict[str, Any] = dict(self.spec.state)
         #: encoders only; ids in progress are tracked per connection
         self.codec = DeviceCodec(profile)
-        self._next = [now + t.every * interval_scale for t in self.spec.telemetry]
+        # every = 0: emitted only by `emit:` steps, never on a timer
+        self._next = [now + t.every * interval_scale if t.every > 0 else math.inf for t in self.spec.telemetry]
 
     # -- requests --------------------------------------------------------------
     def handle(self, request: Request, role: str | None, now: float) -> list[Action]:
@@ -194,8 +197,9 @@ class Sim:
         for index, telemetry in enumerate(self.spec.telemetry):
             if now < self._next[index]:
                 continue
-            for update in telemetry.updates:
-                self.state[update.field] = self._update(update)
+            if all(self.state.get(k) == v for k, v in telemetry.update_when):
+                for update in telemetry.updates:
+                    self.state[update.field] = self._update(update)
             out.append(self.emit(self.profile.events[telemetry.event], now, telemetry))
             period = telemetry.every * self.interval_scale
             self._next[index] += period
@@ -205,7 +209,8 @@ class Sim:
         return out
 
     def next_due(self) -> float | None:
-        return min(self._next) if self._next else None
+        due = min(self._next, default=math.inf)
+        return None if due == math.inf else due
 
     def _update(self, update: Update) -> Any:
         current = self.state.get(update.field)

@@ -283,7 +283,7 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
     telemetry = []
     for key, spec in c.table(table.get("telemetry"), "sim.telemetry").items():
         where = f"sim.telemetry.{key}"
-        spec = c.table(spec, where, {"event", "every", "payload", "update"})
+        spec = c.table(spec, where, {"event", "every", "payload", "update", "update_when"})
         event = c.str_(spec, "event", where, key)
         if event not in events:
             raise c.fail(f"{where}.event", f"no event {event!r} in [events]")
@@ -293,8 +293,15 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
             if field_name not in state:
                 raise c.fail(f"{where}.update.{field_name}", "not in sim.state")
             updates.append(_update(c, field_name, upd, f"{where}.update.{field_name}"))
-        telemetry.append(SimTelemetry(key=key, event=event, every=c.number(spec, "every", where, 1.0, low=0.01),
-                                      payload=spec.get("payload", {}), updates=tuple(updates)))
+        every = c.number(spec, "every", where, 1.0, low=0.0)
+        if 0 < every < 0.01:
+            raise c.fail(f"{where}.every", "at least 0.01 s (or 0: only when a step emits it)")
+        update_when = c.table(spec.get("update_when"), f"{where}.update_when")
+        for field_name in update_when:
+            if field_name not in state:
+                raise c.fail(f"{where}.update_when.{field_name}", "not in sim.state")
+        telemetry.append(SimTelemetry(key=key, event=event, every=every, payload=spec.get("payload", {}),
+                                      updates=tuple(updates), update_when=tuple(update_when.items())))
     faults = c.table(table.get("faults"), "sim.faults", {"reply_delay", "drop_reply_probability", "error_reply_probability"})
     return Sim(
         state=state, commands=sim_commands, telemetry=tuple(telemetry),

@@ -138,9 +138,12 @@ class SimCommand:
 class SimTelemetry:
     key: str
     event: str
+    #: seconds between emissions; 0 = only when a step says `emit:EVENT`
     every: float
     payload: Any
     updates: tuple[Update, ...]
+    #: updates apply only while the state has these values (energy counts while charging)
+    update_when: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
