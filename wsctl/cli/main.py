@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "demo": "wsctl.cli.demo:demo",
     "exit-codes": "wsctl.cli.exit_codes:exit_codes",
     "profile": "wsctl.cli.profile:profile",
+    "record": "wsctl.cli.record:record",
+    "replay": "wsctl.cli.replay:replay",
     "run": "wsctl.cli.run:run",
     "send": "wsctl.cli.send:send",
     "serve": "wsctl.cli.serve:serve",

@@ -85,7 +85,8 @@ class Recorder:
     ``max_size``: bytes per file before rotating to the next part (each part
     starts with its own header, so it is readable alone); ``redact``: rules
     (``/json/pointer`` or ``re:REGEX``) or a `Redactor`; ``opener``: how a
-    part file is opened (tests inject failing files).
+    part file is opened (tests inject failing files); ``header``: write this
+    header instead of building one (conversions keep their source's times).
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class Recorder:
         opener: Opener = _open_binary,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        header: Header | None = None,
     ) -> None:
         self.path = os.fspath(path)
         self.redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
@@ -113,7 +115,7 @@ class Recorder:
         self._header = Header(
             url=url, subprotocol=subprotocol, profile=profile, fingerprints={"tool": tool_fingerprint, "device": None},
             started=round(wall(), 6), wsctl=__version__, source=source,
-        )
+        ) if header is None else dataclasses.replace(header, wsctl=__version__, part=0)
         self._file: BinaryIO | None = None
         self._part = 0
         self._size = 0  # bytes in the current part

@@ -1,0 +1,144 @@
+"""The replay scheduler and the answer comparison, as pure functions (fake clock)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from wsctl.core.errors import UsageError
+from wsctl.core.record.compare import Ignore, compare
+from wsctl.core.record.format import Event
+from wsctl.core.record.replay import build_plan, deadline
+
+
+def session(*items):
+    """(t, dir, data) triples → events of one connection, opened at t=0."""
+    out = [Event(t=0.0, kind="open", conn=1)]
+    for t, direction, data in items:
+        out.append(Event(t=t, kind="text" if isinstance(data, str) else "binary", dir=direction, conn=1, data=data))
+    return out
+
+
+RECORDING = session(
+    (0.5, "in", "hello"),          # greeting before any send
+    (1.0, "out", "a"), (1.1, "in", "A"),
+    (3.0, "out", "b"), (3.2, "in", "B1"), (3.3, "in", "B2"),
+    (3.5, "out", "c"),
+)
+
+
+def run_fake_clock(plan, reply_latency=0.05, start=100.0):
+    """Drive the plan like the replayer does, on a fake clock: returns send times."""
+    now, reply_at, times = start, None, []
+    for send in plan.sends:
+        now = max(now, deadline(send, start=start, reply_at=reply_at))
+        times.append(round(now - start, 6))
+        if send.expect:
+            now += reply_latency
+        reply_at = now
+    return times
+
+
+def test_original_mode_keeps_the_recorded_gaps():
+    plan = build_plan(RECORDING)
+    assert [s.message for s in plan.sends] == ["a", "b", "c"]
+    assert [s.at for s in plan.sends] == pytest.approx([1.0, 3.0, 3.5])
+    assert {s.anchor for s in plan.sends} == {"start"}
+    assert run_fake_clock(plan) == pytest.approx([1.0, 3.0, 3.5])
+
+
+def test_speed_and_max_delay_scale_and_cap_each_gap():
+    plan = build_plan(RECORDING, speed=2.0, max_delay=0.6)
+    # gaps 1.0, 2.0, 0.5 -> halved 0.5, 1.0, 0.25 -> capped 0.5, 0.6, 0.25
+    assert [s.at for s in plan.sends] == pytest.approx([0.5, 1.1, 1.35])
+
+
+def test_fast_mode_sends_everything_at_once():
+    plan = build_plan(RECORDING, mode="fast")
+    assert [s.at for s in plan.sends] == [0.0, 0.0, 0.0]
+    assert run_fake_clock(plan, reply_latency=0) == [0.0, 0.0, 0.0]
+
+
+def test_reply_mode_waits_for_the_answers_then_the_think_time():
+    plan = build_plan(RECORDING, mode="reply")
+    assert [(s.anchor, round(s.at, 6), s.expect) for s in plan.sends] == [
+        ("start", 1.0, 1),    # as recorded after connecting
+        ("reply", 1.9, 2),    # A came at 1.1, b was sent at 3.0
+        ("reply", 0.2, 0),    # B2 at 3.3, c at 3.5
+    ]
+    # a slow device (0.5 s per reply) pushes every later send back
+    assert run_fake_clock(plan, reply_latency=0.5) == pytest.approx([1.0, 1.0 + 0.5 + 1.9, 1.0 + 0.5 + 1.9 + 0.5 + 0.2])
+
+
+def test_loops_repeat_sends_and_answers_with_the_loop_delay():
+    plan = build_plan(RECORDING, loop=3, loop_delay=2.0)
+    assert [s.message for s in plan.sends] == ["a", "b", "c"] * 3
+    assert [s.at for s in plan.sends] == pytest.approx([1.0, 3.0, 3.5, 6.5, 8.5, 9.0, 12.0, 14.0, 14.5])
+    assert plan.expected == ("hello", "A", "B1", "B2", "A", "B1", "B2", "A", "B1", "B2")  # the greeting once
+    assert plan.after_send == (-1, 0, 1, 1, 3, 4, 4, 6, 7, 7)
+    fast = build_plan(RECORDING, mode="fast", loop=2, loop_delay=1.5)
+    assert [s.at for s in fast.sends] == [0, 0, 0, 1.5, 1.5, 1.5]
+    reply = build_plan(RECORDING, mode="reply", loop=2, loop_delay=1.5)
+    assert (reply.sends[3].anchor, reply.sends[3].at) == ("reply", 1.5)
+
+
+def test_one_connection_can_be_picked():
+    events = RECORDING + [Event(t=5.0, kind="text", dir="out", conn=2, data="other")]
+    assert [s.message for s in build_plan(events, conn=2).sends] == ["other"]
+    assert [s.message for s in build_plan(events).sends] == ["a", "b", "c", "other"]
+
+
+@pytest.mark.parametrize("kwargs", [{"mode": "warp"}, {"speed": 0}, {"loop": 0}, {"max_delay": -1}, {"loop_delay": -1}])
+def test_bad_options_are_usage_errors(kwargs):
+    with pytest.raises(UsageError):
+        build_plan(RECORDING, **kwargs)
+
+
+def test_device_close_in_recording_is_noted():
+    assert not build_plan(RECORDING).device_closed
+    assert build_plan(RECORDING + [Event(t=9, kind="close", dir="in", conn=1, code=1000)]).device_closed
+
+
+# -- comparison ----------------------------------------------------------------
+
+def rpc(id, **result):
+    return json.dumps({"jsonrpc": "2.0", "id": id, "result": result})
+
+
+def test_equal_answers_match_regardless_of_json_spacing_and_key_order():
+    report = compare(['{"a": 1, "b": [1, 2]}', "plain", b"\x00\x01"], ['{"b":[1,2],"a":1}', "plain", b"\x00\x01"])
+    assert report.ok and report.summary().endswith("answers match the recording")
+
+
+def test_changed_field_is_reported_by_pointer():
+    report = compare([rpc(1, speed=1200, state="running")], [rpc(1, speed=1100, state="running")])
+    assert not report.ok
+    (diff,) = report.differences
+    assert diff.kind == "differs" and diff.paths == (("/result/speed", 1200, 1100),)
+    text = "\n".join(report.lines(context=["send 1 'set_speed'"]))
+    assert "answer 1 (after send 1 'set_speed'): differs" in text
+    assert "/result/speed: recorded 1200, got 1100" in text
+    assert "1 differ, 0 missing, 0 unexpected" in text
+
+
+def test_ignore_rules_hide_fields_that_always_change():
+    recorded = [json.dumps({"id": 1, "params": {"timestamp": "2024-01-01T00:00:00Z", "v": 1}})]
+    got = [json.dumps({"id": 9, "params": {"timestamp": "2025-06-01T10:00:00Z", "v": 1}})]
+    assert not compare(recorded, got).ok
+    assert compare(recorded, got, Ignore(["/id", "/params/timestamp"])).ok
+    assert compare(recorded, got, Ignore(["/id", r"re:\d{4}-\d\d-\d\dT[\d:]+Z"])).ok
+    assert compare(["seq=17 ok"], ["seq=99 ok"], Ignore([r"re:seq=(\d+)"])).ok
+    assert not compare(["seq=17 ok"], ["seq=99 FAIL"], Ignore([r"re:seq=(\d+)"])).ok
+
+
+def test_a_missing_answer_does_not_shift_every_later_one():
+    recorded = ["a", "b", "c", "d"]
+    report = compare(recorded, ["a", "c", "d", "e"])
+    assert [(d.kind, d.expected_index, d.received_index) for d in report.differences] == [("missing", 1, None), ("unexpected", None, 3)]
+
+
+def test_text_and_binary_differences_show_whole_messages():
+    report = compare(["ready"], [b"\x01\x02"])
+    assert report.differences[0].paths[0][0] == "(whole message)"
+    assert "<binary 2 bytes>" in "\n".join(report.lines())

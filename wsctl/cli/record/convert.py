@@ -1,0 +1,81 @@
+"""`wsctl record convert FILE --to har|record`: HAR export and import."""
+
+from __future__ import annotations
+
+import click
+
+from wsctl.cli.env import Environment
+
+
+@click.command("convert")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--to", "to", type=click.Choice(["har", "record"]), required=True,
+              help="har: recording → HAR 1.2; record: HAR → recording.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True, help="Output file, - for stdout.")
+@click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
+@click.pass_obj
+def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> None:
+    """Convert a recording to HAR 1.2 (DevTools' WebSocket messages) or back.
+
+    Export streams (a recording of any size, constant memory for a single
+    connection). HAR keeps messages and their times (send/receive, opcode 1
+    text / 2 binary as base64); close codes, pings and certificate
+    fingerprints go into `_wsctl` fields other tools ignore. Import accepts
+    DevTools/Playwright/mitmproxy HARs; `time` in seconds or milliseconds is
+    detected. A HAR without WebSocket entries is refused (exit 8).
+
+    \b
+    EXAMPLES
+      wsctl record convert session.jsonl --to har -o session.har
+      wsctl record convert devtools.har --to record -o session.jsonl
+      wsctl record convert session.jsonl --to har | jq '.log.entries[0]._webSocketMessages | length'
+    """
+    import contextlib
+    import json
+    import sys
+
+    from wsctl import __version__
+    from wsctl.core.errors import InvalidInput
+
+    with contextlib.ExitStack() as stack:
+        if to == "har":
+            from wsctl.core.record.har import to_har
+            from wsctl.net.recorder import open_recording
+
+            reader = open_recording(file, strict=strict, warn=env.warn)
+            out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
+            count = 0
+
+            def counted():
+                nonlocal count
+                for event in reader:
+                    count += 1
+                    yield event
+
+            for chunk in to_har(reader.header, counted(), creator_version=__version__):
+                out.write(chunk)
+            out.flush()
+            if output != "-":
+                env.info(f"{count} events → {output}")
+            return
+        from wsctl.core.record.har import from_har
+        from wsctl.net.recorder import Recorder
+
+        try:
+            with open(file, "rb") as f:
+                doc = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"{file}: not a HAR file ({exc})") from None
+        header, events = from_har(doc, source=file)
+        if output == "-":
+            from wsctl.core.record.format import encode_event, encode_header
+
+            sys.stdout.write(encode_header(header))
+            for event in events:
+                sys.stdout.write(encode_event(event))
+            sys.stdout.flush()
+            return
+        with Recorder(output, header=header) as rec:
+            for event in events:
+                rec.write(event)
+        env.info(f"{len(events)} events → {output}")

@@ -1,0 +1,115 @@
+"""`wsctl record proxy`: a recording proxy between operators' tools and a device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.env import Environment
+from wsctl.cli.record.common import recording_options
+from wsctl.core.errors import UsageError
+
+
+@click.command("proxy")
+@click.option("--listen", default="127.0.0.1:9443", show_default=True, help="HOST:PORT for the tools to connect to; port 0 picks a free one.")
+@click.option("--upstream", required=True, metavar="TARGET", help="The device: wss:// URL or inventory alias.")
+@recording_options
+@click.option("--device", "device_name", help="Certificate NAME from the store (--certs) the proxy serves with.")
+@click.option("--server-cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store.")
+@click.option("--server-key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
+@click.option("--client-ca", type=click.Path(dir_okay=False), help="CA that issues the tools' client certificates [default with --certs: the store's].")
+@click.option("--crl", type=click.Path(dir_okay=False), help="CRL checked against client certificates [default with --certs: the store's].")
+@click.option("--client-auth", type=click.Choice(["required", "optional", "none"]), default=None,
+              help="Client certificates [default: required when a CA is given].")
+@click.option("--profile", "profile_name", help="Profile noted in the recording; its subprotocols and path are used upstream.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=100, show_default=True, help="More tools are refused with HTTP 503.")
+@client_options
+@click.pass_obj
+def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, redact, device_name, server_cert, server_key, client_ca,
+          crl, client_auth, profile_name, max_connections, client: ClientOptions) -> None:
+    """Relay tools ↔ device unchanged and record both directions.
+
+    Tools connect to --listen over wss (the proxy's certificate: --certs DIR
+    --device NAME; their client certificates checked against the store's CA
+    and CRL). For each tool the proxy connects to --upstream as the operator
+    given by --operator (or --cert/--key), relays every message both ways
+    (text as text, binary as binary, close codes passed on) and records them
+    on one connection id: tool → device "out", device → tool "in".
+
+    An upstream that refuses closes the tool with 1014, one that drops with
+    1011; both are recorded. Stop with Ctrl-C/SIGTERM (tools get close 1001,
+    the recording is complete, exit 130/143).
+
+    \b
+    EXAMPLES
+      wsctl record proxy --listen 127.0.0.1:9443 --upstream wss://10.0.0.17:8443/ -o s.jsonl \\
+            --certs certs --device recorder --operator alice
+      wsctl --json record proxy --listen 127.0.0.1:0 --upstream plc-17 -o s.jsonl --certs certs --device recorder --operator alice
+    """
+    import functools
+    import time
+
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.record.common import summary
+    from wsctl.cli.runtime import run_async
+    from wsctl.cli.serve import _tls_files, parse_listen
+    from wsctl.net.recorder import Recorder
+
+    host, port = parse_listen(listen)
+    entries = resolve_targets(env, upstream, client)
+    if len(entries) != 1:
+        raise UsageError(f"--upstream takes one device, {upstream!r} names {len(entries)}")
+    entry = entries[0]
+    profile = ProfileCache(env, profile_name).for_entry(entry)
+    url, kwargs = entry.url, connect_kwargs(env, entry, client)
+    if profile is not None:
+        url, kwargs = apply_profile_transport(url, kwargs, profile)
+    tls = _tls_files(env, client.certs if device_name else None, device_name, server_cert, server_key, client_ca, crl)
+    if tls["cert_chain"] is None:
+        raise UsageError("the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key")
+    password = None
+    if tls["key"] and b"ENCRYPTED" in Path(tls["key"]).read_bytes()[:4096]:
+        password = read_password(env, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}")
+    if client_auth is None:
+        client_auth = "required" if tls["ca"] else "none"
+    if client_auth == "none":
+        env.warn("client certificates are not checked (--client-auth none): any tool may connect and act as the proxy's operator")
+    started = time.monotonic()
+    rec = Recorder.for_client(output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size,
+                              redact=redact, source="proxy")
+
+    def on_event(fields: dict) -> None:
+        peer = fields.get("peer") or {}
+        who = peer.get("name") or peer.get("remote", "?")
+        text = {
+            "opened": lambda: f"#{fields['conn']} {who}: connected through to {url}",
+            "refused": lambda: f"#{fields['conn']} {who}: upstream refused: {fields.get('error')}",
+            "closed": lambda: f"#{fields['conn']} {who}: closed by {fields.get('by')} ({fields.get('code')})",
+        }[fields["event"]]()
+        if env.verbosity >= 0 or env.json:
+            env.emit({**fields, "event": f"proxy-{fields['event']}"}, text)
+
+    async def main() -> None:
+        import trio
+
+        from wsctl.net.proxy import RecordingProxy
+
+        relay = RecordingProxy(url, kwargs, rec, on_event=on_event)
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(functools.partial(
+                relay.run, host=host, port=port, password=password, client_auth=client_auth,
+                subprotocols=tuple(kwargs.get("subprotocols") or ()), max_message_size=client.max_message_size,
+                max_connections=max_connections, **tls,
+            ))
+            env.emit({"event": "listening", "url": server.url, "upstream": url, "file": output, "client_auth": client_auth},
+                     f"recording proxy on {server.url} -> {url}, recording to {output}")
+
+    try:
+        with rec:
+            run_async(main)
+    finally:
+        if rec.failed is None and env.verbosity >= 0:
+            summary(env, rec, started)

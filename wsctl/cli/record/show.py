@@ -1,0 +1,170 @@
+"""`wsctl record show FILE`: a timeline of the recording, or its statistics."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import click
+
+from wsctl.cli.env import Environment
+
+
+@click.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--stats", is_flag=True, help="Statistics instead of the timeline: messages per direction and kind, rates, gaps, close codes.")
+@click.option("--profile", "profile_name", help="Decode messages by this profile [default: the one named in the recording, if found].")
+@click.option("--conn", type=int, default=None, help="Only connection N.")
+@click.option("--strict", is_flag=True, help="Fail on a corrupted line instead of skipping it (exit 8).")
+@click.pass_obj
+def show(env: Environment, file: str, stats: bool, profile_name: str | None, conn: int | None, strict: bool) -> None:
+    """Print a recording as a timeline (or --stats), streaming: any size works.
+
+    Timeline lines: `+SECONDS #CONN > message` (> tool → device, < device →
+    tool), binary as base64, opens, closes with their codes, reconnect gaps,
+    errors. --json prints each event as its JSON line plus decoded fields.
+    Corrupted lines are skipped with a warning naming the line (--strict
+    fails instead); a truncated last line (a recorder killed mid-write) is
+    expected and ignored.
+
+    \b
+    EXAMPLES
+      wsctl record show session.jsonl
+      wsctl record show session.jsonl --stats
+      wsctl record show session.jsonl --profile conveyor --conn 2
+      wsctl --json record show session.jsonl | jq 'select(.dir == "in")'
+    """
+    from wsctl.core.record.format import event_to_dict
+    from wsctl.net.recorder import open_recording
+
+    reader = open_recording(file, strict=strict, warn=env.warn)
+    header = reader.header
+    profile = _profile(env, profile_name or header.profile, explicit=profile_name is not None)
+    if stats:
+        _stats(env, reader, conn)
+        return
+    fp = header.fingerprints or {}
+    env.emit({"event": "header", **header.to_dict()},
+             f"# {header.url or '?'}  subprotocol={header.subprotocol or '-'}  profile={header.profile or '-'}  source={header.source}\n"
+             f"# started {_iso(header.started)}  device={fp.get('device') or '-'}  tool={fp.get('tool') or '-'}")
+    for event in reader:
+        if conn is not None and event.conn != conn:
+            continue
+        decoded = _decode(profile, event) if profile is not None and event.is_message else None
+        obj = event_to_dict(event)
+        if decoded:
+            obj["decoded"] = decoded
+        env.emit(obj, _line(event, decoded))
+
+
+def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
+    if not name:
+        return None
+    from wsctl.core.errors import WsctlError
+    from wsctl.core.profile.discovery import load_profile
+
+    try:
+        return load_profile(name, environ=env.environ)
+    except WsctlError as exc:
+        if explicit:
+            raise
+        env.debug(f"profile {name} named in the recording not found: {exc.message}")
+        return None
+
+
+def _iso(epoch: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _decode(profile: Any, event: Any) -> str | None:
+    """`command set_speed speed=1200` / `reply` / `event conveyor.telemetry` by the profile."""
+    from wsctl.core.profile.device import DeviceCodec, Request
+    from wsctl.core.record.mock import classify
+
+    if event.dir == "out":
+        parsed = DeviceCodec(profile).parse(event.data)
+        if isinstance(parsed, Request):
+            params = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in parsed.params.items())
+            return f"command {parsed.command.key}" + (f" {params}" if params else "")
+        return None
+    kind, rid, _ = classify(profile, event.data)
+    if kind is None:
+        return "unrecognised"
+    if kind in ("event", "request") and isinstance(event.data, str) and profile.framing.encoding == "json":
+        rule = next(r for r in profile.framing.inbound if r.kind == kind)
+        from wsctl.core.pointer import resolve
+
+        name = resolve(json.loads(event.data), rule.name) if rule.name else None
+        return f"{kind} {name}" if isinstance(name, str) else kind
+    return kind if rid is None else f"{kind} id={json.dumps(rid)}"
+
+
+def _line(event: Any, decoded: str | None) -> str:
+    head = f"+{event.t:10.3f}s #{event.conn}"
+    kind = event.kind
+    if event.is_message:
+        arrow = ">" if event.dir == "out" else "<"
+        body = event.data if isinstance(event.data, str) else f"<binary {len(event.data)} B> {base64.b64encode(event.data).decode('ascii')}"
+        note = f"  [{decoded}]" if decoded else ""
+        return f"{head} {arrow} {body}{note}"
+    if kind == "open":
+        info = event.info or {}
+        peer = info.get("peer") or {}
+        who = f" from {peer.get('name') or peer.get('remote')}" if peer else ""
+        return f"{head} == open {info.get('url') or ''}{who} subprotocol={info.get('subprotocol') or '-'}"
+    if kind == "close":
+        by = {"in": "device", "out": "tool"}.get(event.dir or "", "?")
+        return f"{head} xx close {event.code} by {by}" + (f" ({event.reason})" if event.reason else "")
+    if kind == "gap":
+        return f"{head} ~~ gap: {event.error}; retry {event.attempt} after {event.delay:.2f} s"
+    if kind == "error":
+        return f"{head} !! error: {event.error}"
+    return f"{head} {'>' if event.dir == 'out' else '<'} {kind}"
+
+
+def _stats(env: Environment, reader: Any, conn: int | None) -> None:
+    counts: dict[str, int] = {}
+    sizes = {"out": 0, "in": 0}
+    messages = {"out": 0, "in": 0}
+    closes: dict[str, int] = {}
+    conns: set[int] = set()
+    gaps, gap_time, errors = 0, 0.0, 0
+    first = last = None
+    for event in reader:
+        if conn is not None and event.conn != conn:
+            continue
+        first = event.t if first is None else first
+        last = event.t
+        conns.add(event.conn)
+        key = f"{event.dir}/{event.kind}" if event.dir else event.kind
+        counts[key] = counts.get(key, 0) + 1
+        if event.is_message:
+            messages[event.dir] += 1
+            sizes[event.dir] += event.size
+        elif event.kind == "close":
+            closes[str(event.code)] = closes.get(str(event.code), 0) + 1
+        elif event.kind == "gap":
+            gaps += 1
+            gap_time += event.delay or 0.0
+        elif event.kind == "error":
+            errors += 1
+    duration = (last - first) if first is not None else 0.0
+    rate = {d: round(messages[d] / duration, 3) if duration > 0 else None for d in messages}
+    obj = {"event": "stats", "duration": round(duration, 6), "connections": len(conns), "messages": messages, "bytes": sizes,
+           "rate_per_s": rate, "by_kind": counts, "gaps": gaps, "gap_seconds": round(gap_time, 3), "errors": errors,
+           "close_codes": closes, "skipped_lines": reader.skipped, "truncated": reader.truncated}
+    lines = [
+        f"duration     {duration:.3f} s, {len(conns)} connection(s)",
+        f"tool→device  {messages['out']} messages, {sizes['out']} bytes" + (f", {rate['out']}/s" if rate["out"] is not None else ""),
+        f"device→tool  {messages['in']} messages, {sizes['in']} bytes" + (f", {rate['in']}/s" if rate["in"] is not None else ""),
+        "by kind      " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"),
+        f"gaps         {gaps} ({gap_time:.2f} s waited)",
+        f"errors       {errors}",
+        "close codes  " + (", ".join(f"{k}×{v}" for k, v in sorted(closes.items())) or "-"),
+    ]
+    if reader.skipped or reader.truncated:
+        lines.append(f"damage       {reader.skipped} corrupted line(s) skipped" + (", truncated last line" if reader.truncated else ""))
+    env.emit(obj, "\n".join(lines))

@@ -1,0 +1,158 @@
+"""`wsctl replay FILE --to TARGET`: send a recording's messages to a device, compare its answers."""
+
+from __future__ import annotations
+
+import base64
+
+import click
+
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.env import Environment
+from wsctl.core.errors import UsageError
+
+
+def _text(message: str | bytes, limit: int = 100) -> str:
+    if isinstance(message, bytes):
+        return f"<binary {len(message)} B> {base64.b64encode(message[:48]).decode('ascii')}"
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+@click.command("replay")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--to", "target", metavar="TARGET", help="Device to replay to (wss:// URL or alias); never taken from the recording.")
+@click.option("--mode", type=click.Choice(["original", "fast", "reply"]), default="original", show_default=True,
+              help="original: recorded gaps; fast: no waiting; reply: wait for each send's answers, then the recorded think time.")
+@click.option("--speed", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help="Divide every gap by X (2 = twice as fast).")
+@click.option("--max-delay", type=click.FloatRange(min=0.0), default=None, metavar="S", help="Cap every gap at S seconds.")
+@click.option("--loop", type=click.IntRange(min=1), default=1, show_default=True, help="Replay N times.")
+@click.option("--loop-delay", type=click.FloatRange(min=0.0), default=0.0, show_default=True, metavar="S", help="Seconds between loops.")
+@click.option("--step", is_flag=True, help="Send one message per Enter (on stdin).")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent, and when; connect to nothing.")
+@click.option("--ignore", "ignore", multiple=True, metavar="POINTER|re:REGEX",
+              help="Leave this JSON Pointer (/id, /params/timestamp) or regex out of the comparison (repeatable).")
+@click.option("--conn", type=int, default=None, help="Replay only connection N of the recording [default: all, in order].")
+@click.option("--reply-timeout", type=click.FloatRange(min=0.0, min_open=True), default=10.0, show_default=True,
+              help="Longest wait for answers (reply mode, and after the last send).")
+@click.option("--no-compare", is_flag=True, help="Only send; do not compare answers (exit 0 unless the connection fails).")
+@click.option("--profile", "profile_name", help="Profile whose subprotocols and path to use when connecting.")
+@click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
+@client_options
+@click.pass_obj
+def replay(env: Environment, file: str, target: str | None, mode: str, speed: float, max_delay, loop: int, loop_delay: float, step: bool,
+           dry_run: bool, ignore, conn, reply_timeout: float, no_compare: bool, profile_name, strict: bool, client: ClientOptions) -> int:
+    """Send the recorded tool → device messages to a device and compare its answers.
+
+    The device's answers are compared, in order, with the recorded ones (JSON
+    compared as JSON; --ignore takes out what always changes). Exit 0 when
+    they match; 7 with a readable report of every difference when they do
+    not; 10 when the device closes before the replay is done; 3-6 when the
+    connection fails. Timing: sends are scheduled at absolute deadlines, so
+    errors do not add up over a long replay (--json reports p50/p99).
+
+    \b
+    EXAMPLES
+      wsctl replay session.jsonl --dry-run
+      wsctl replay session.jsonl --to plc-17 --certs certs --operator alice
+      wsctl replay session.jsonl --to plc-17 --mode reply --ignore /id --ignore /result/timestamp
+      wsctl replay session.jsonl --to wss://10.0.0.17:8443/ --speed 10 --max-delay 0.5 --loop 5 --loop-delay 2
+      wsctl replay session.jsonl --to plc-17 --step
+    """
+    from wsctl.core.record.compare import Ignore
+    from wsctl.core.record.replay import build_plan
+    from wsctl.net.recorder import open_recording
+
+    rules = Ignore(ignore)
+    reader = open_recording(file, strict=strict, warn=env.warn)
+    plan = build_plan(reader, mode=mode, speed=speed, max_delay=max_delay, loop=loop, loop_delay=loop_delay, conn=conn)
+    if dry_run:
+        for send in plan.sends:
+            when = f"+{send.at:.3f}s" if send.anchor == "start" else f"reply+{send.at:.3f}s"
+            env.emit({"event": "send", "index": send.index + 1, "loop": send.loop + 1, "at": round(send.at, 6), "anchor": send.anchor,
+                      "expect": send.expect, "type": "text" if isinstance(send.message, str) else "binary",
+                      "data": send.message if isinstance(send.message, str) else base64.b64encode(send.message).decode("ascii")},
+                     f"{send.index + 1:5d} {when:>16} > {_text(send.message)}  (expects {send.expect})")
+        env.emit({"event": "plan", "sends": len(plan.sends), "expected": len(plan.expected), "mode": mode},
+                 f"{len(plan.sends)} sends, {len(plan.expected)} answers expected ({mode} mode)")
+        return 0
+    if not target:
+        raise UsageError("replay needs --to TARGET (or --dry-run)", hint="the device is never taken from the recording: say where to send")
+    if not plan.sends:
+        raise UsageError(f"{file}: nothing to replay (no messages from the tool in the recording)")
+    entries = resolve_targets(env, target, client)
+    if len(entries) != 1:
+        raise UsageError(f"replay goes to one device, {target!r} names {len(entries)}")
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+
+    entry = entries[0]
+    profile = ProfileCache(env, profile_name).for_entry(entry)
+    url, kwargs = entry.url, connect_kwargs(env, entry, client)
+    if profile is not None:
+        url, kwargs = apply_profile_transport(url, kwargs, profile)
+    elif not kwargs.get("subprotocols") and reader.header.subprotocol:
+        kwargs["subprotocols"] = (reader.header.subprotocol,)  # speak what the recorded session spoke
+    verbose = env.verbosity >= 1 and not env.json
+
+    async def main():
+        import trio
+
+        from wsctl.net.api import open_device
+        from wsctl.net.replayer import replay as run_replay
+
+        async def wait_for_enter(send) -> None:
+            env.stderr.write(f"[{send.index + 1}/{len(plan.sends)}] > {_text(send.message)}  (Enter to send) ")
+            env.stderr.flush()
+            line = await trio.to_thread.run_sync(env.stdin.readline, abandon_on_cancel=True)
+            if not line:
+                raise UsageError("--step: stdin closed before the replay was done")
+
+        def on_send(sent) -> None:
+            if verbose:
+                env.stderr.write(f"> [{sent.send.index + 1}/{len(plan.sends)}] {_text(sent.send.message)}\n")
+
+        def on_receive(message) -> None:
+            if verbose:
+                env.stderr.write(f"< {_text(message)}\n")
+
+        async with open_device(url, **kwargs) as dev:
+            return await run_replay(dev, plan, ignore=rules, reply_timeout=reply_timeout, on_send=on_send, on_receive=on_receive,
+                                    step=wait_for_enter if step else None)
+
+    from wsctl.cli.runtime import run_async
+
+    result = run_async(main)
+    return _finish(env, result, plan, no_compare)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def _finish(env: Environment, result, plan, no_compare: bool) -> int:
+    from wsctl.core.errors import ConnectionClosed, DeviceError
+
+    report = result.report
+    errors = [abs(e) for e in result.timing_errors()]
+    timing = {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    if errors:
+        timing = {k: round(v * 1000, 3) for k, v in (("p50_ms", _percentile(errors, 0.5)), ("p99_ms", _percentile(errors, 0.99)), ("max_ms", max(errors)))}
+    ok = result.complete and (no_compare or report.ok)
+    obj = {"event": "replay", "ok": ok, "sent": len(result.sent), "planned": len(plan.sends), "expected": report.expected,
+           "received": report.received, "timing": timing, "compared": not no_compare,
+           "differences": [] if no_compare else [d.as_dict() for d in report.differences]}
+    if result.closed is not None:
+        obj["closed"] = {"code": result.closed.code, "reason": result.closed.reason}
+    human_lines = [] if no_compare else report.lines(context=plan.context())
+    timing_text = f"; send timing p99 {timing['p99_ms']} ms" if timing["p99_ms"] is not None else ""
+    human_lines.append(f"sent {len(result.sent)} of {len(plan.sends)} messages{timing_text}")
+    env.emit(obj, "\n".join(human_lines))
+    if not result.complete:
+        closed = result.closed
+        code = f" with code {closed.code}" if closed is not None and closed.code is not None else ""
+        raise ConnectionClosed(f"device closed the connection{code} after {len(result.sent)} of {len(plan.sends)} sends",
+                               code=closed.code if closed else None, reason=closed.reason if closed else "")
+    if not no_compare and not report.ok:
+        raise DeviceError(f"answers differ from the recording: {report.summary()}", hint="--ignore POINTER|re:REGEX for fields that always change")
+    return 0

@@ -1,0 +1,217 @@
+"""HAR 1.2 ↔ recordings, for the WebSocket messages browsers' DevTools show.
+
+Export: one HAR entry per connection — the upgrade request, ``response.status``
+101, ``"_resourceType": "websocket"`` and ``_webSocketMessages`` (``type``
+send/receive, ``time`` epoch seconds, ``opcode`` 1 text / 2 binary (base64),
+``data``), the format Chrome DevTools, Playwright and mitmproxy use.  HAR has
+no place for close codes, pings or certificates: those go into a ``_wsctl``
+object on the entry (ignored by other tools, read back by ours).
+
+`to_har` is a generator of text chunks, so a large recording is converted
+without holding it: an entry is written out as soon as its connection closes
+(or the input ends); only connections that overlap another are held until
+then.  A recording of one connection streams in constant memory.
+
+Import (`from_har`): every entry with WebSocket messages becomes a
+connection; times in milliseconds (some producers write them) are detected by
+size and turned into seconds; events are ordered by time across entries.  A
+HAR without WebSocket entries is an `InvalidInput`, not an empty recording.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime as dt
+import json
+from typing import Any, Iterable, Iterator
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.record.format import Event, Header
+
+#: epoch values above this are milliseconds (1e11 s is the year 5138)
+MS_THRESHOLD = 1e11
+
+
+def _iso(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch(iso: str) -> float | None:
+    try:
+        return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except (ValueError, AttributeError):
+        return None
+
+
+class _Entry:
+    __slots__ = ("conn", "started", "url", "subprotocol", "fingerprint", "messages", "close", "extra", "last")
+
+    def __init__(self, conn: int, started: float, url: str | None) -> None:
+        self.conn = conn
+        self.started = started
+        self.url = url
+        self.subprotocol: str | None = None
+        self.fingerprint: str | None = None
+        self.messages: list[str] = []  # already-encoded JSON of each message
+        self.close: dict[str, Any] | None = None
+        self.extra: list[dict[str, Any]] = []  # pings, pongs, errors, gaps (kept for the round trip)
+        self.last = started
+
+    def json(self) -> str:
+        headers = [{"name": "Upgrade", "value": "websocket"}, {"name": "Connection", "value": "Upgrade"}]
+        response_headers = list(headers)
+        if self.subprotocol:
+            response_headers.append({"name": "Sec-WebSocket-Protocol", "value": self.subprotocol})
+        wsctl: dict[str, Any] = {"conn": self.conn}
+        if self.close is not None:
+            wsctl["close"] = self.close
+        if self.fingerprint:
+            wsctl["fingerprint"] = self.fingerprint
+        if self.extra:
+            wsctl["events"] = self.extra
+        entry = {
+            "startedDateTime": _iso(self.started),
+            "time": round((self.last - self.started) * 1000, 3),
+            "request": {"method": "GET", "url": self.url or "wss://unknown/", "httpVersion": "HTTP/1.1", "cookies": [],
+                        "headers": headers, "queryString": [], "headersSize": -1, "bodySize": 0},
+            "response": {"status": 101, "statusText": "Switching Protocols", "httpVersion": "HTTP/1.1", "cookies": [],
+                         "headers": response_headers, "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
+                         "headersSize": -1, "bodySize": 0},
+            "cache": {},
+            "timings": {"send": 0, "wait": 0, "receive": 0},
+            "_resourceType": "websocket",
+            "_wsctl": wsctl,
+            "_webSocketMessages": [],
+        }
+        text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+        assert text.endswith('"_webSocketMessages":[]}')
+        return text[:-2] + ",".join(self.messages) + "]}"
+
+
+def to_har(header: Header, events: Iterable[Event], *, creator_version: str = "") -> Iterator[str]:
+    """The HAR document as text chunks (join or write them in order)."""
+    creator = {"name": "wsctl", "version": creator_version or header.wsctl}
+    comment = json.dumps({"recording": header.to_dict()}, ensure_ascii=False, separators=(",", ":"))
+    yield '{"log":{"version":"1.2","creator":' + json.dumps(creator) + ',"comment":' + json.dumps(comment, ensure_ascii=False) + ',"pages":[],"entries":['
+    # entries by serial: a connection id could come back after its close
+    entries: dict[int, _Entry] = {}
+    current: dict[int, int] = {}  # conn id -> serial of its open entry
+    order: list[int] = []  # serials in the order they opened
+    done: set[int] = set()
+    first = True
+
+    def flush() -> Iterator[str]:
+        # finished entries go out in opening order; an earlier open one holds later ones back
+        nonlocal first
+        while order and order[0] in done:
+            serial = order.pop(0)
+            done.discard(serial)
+            yield ("" if first else ",") + entries.pop(serial).json()
+            first = False
+
+    serials = 0
+    for event in events:
+        wall = event.wall if event.wall is not None else header.started + event.t
+        serial = current.get(event.conn)
+        if serial is None:
+            serials += 1
+            serial = current[event.conn] = serials
+            entries[serial] = _Entry(event.conn, wall, header.url)
+            order.append(serial)
+        entry = entries[serial]
+        entry.last = wall
+        info = event.info or {}
+        if event.kind == "open":
+            entry.url = info.get("url") or entry.url
+            entry.subprotocol = info.get("subprotocol")
+            entry.fingerprint = info.get("fingerprint")
+        elif event.is_message:
+            binary = isinstance(event.data, bytes)
+            data = base64.b64encode(event.data).decode("ascii") if binary else event.data  # type: ignore[arg-type]
+            entry.messages.append(json.dumps({"type": "send" if event.dir == "out" else "receive", "time": round(wall, 6),
+                                              "opcode": 2 if binary else 1, "data": data}, ensure_ascii=False, separators=(",", ":")))
+        elif event.kind == "close":
+            entry.close = {"dir": event.dir, "code": event.code, "reason": event.reason, "time": round(wall, 6)}
+            done.add(serial)
+            del current[event.conn]
+            yield from flush()
+        else:
+            extra = {"kind": event.kind, "time": round(wall, 6)}
+            for key in ("dir", "error", "delay", "attempt"):
+                if getattr(event, key) is not None:
+                    extra[key] = getattr(event, key)
+            entry.extra.append(extra)
+    done.update(entries)
+    yield from flush()
+    yield "]}}\n"
+
+
+def _seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{where}: 'time' must be a number, got {json.dumps(value)}")
+    return float(value) / 1000.0 if value > MS_THRESHOLD else float(value)
+
+
+def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
+    """A parsed HAR document → (header, events) of a recording, ordered by time."""
+    entries = doc.get("log", {}).get("entries") if isinstance(doc, dict) and isinstance(doc.get("log"), dict) else None
+    if not isinstance(entries, list):
+        raise InvalidInput(f"{source}: not a HAR file (no log.entries)")
+    socket_entries = [e for e in entries if isinstance(e, dict) and isinstance(e.get("_webSocketMessages"), list)]
+    if not socket_entries:
+        raise InvalidInput(f"{source}: no WebSocket entries (no entry has _webSocketMessages)",
+                           hint="in DevTools, export the HAR after the WebSocket connection was open (Network tab, WS filter)")
+    raw: list[tuple[float, int, Event]] = []
+    url = subprotocol = None
+    for n, entry in enumerate(socket_entries, start=1):
+        wsctl = entry.get("_wsctl") if isinstance(entry.get("_wsctl"), dict) else {}
+        conn = wsctl.get("conn") if isinstance(wsctl.get("conn"), int) else n
+        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+        headers = (entry.get("response") or {}).get("headers") or []
+        proto = next((h.get("value") for h in headers if isinstance(h, dict) and str(h.get("name", "")).lower() == "sec-websocket-protocol"), None)
+        started = _epoch(entry.get("startedDateTime", ""))
+        where = f"{source}: entry {n}"
+        messages = []
+        for i, m in enumerate(entry["_webSocketMessages"]):
+            if not isinstance(m, dict):
+                raise InvalidInput(f"{where}, message {i + 1}: not an object")
+            messages.append((_seconds(m.get("time"), f"{where}, message {i + 1}"), i, m))
+        if started is None:
+            started = messages[0][0] if messages else 0.0
+        url = url or request.get("url")
+        subprotocol = subprotocol or proto
+        raw.append((started, 0, Event(t=0, kind="open", conn=conn, wall=started,
+                                      info={"url": request.get("url"), "subprotocol": proto, "fingerprint": wsctl.get("fingerprint")})))
+        for when, i, m in messages:
+            kind = m.get("type")
+            if kind not in ("send", "receive"):
+                raise InvalidInput(f"{where}, message {i + 1}: type must be send or receive, got {json.dumps(kind)}")
+            opcode, data = m.get("opcode", 1), m.get("data", "")
+            if not isinstance(data, str):
+                raise InvalidInput(f"{where}, message {i + 1}: data must be a string")
+            if opcode == 2:
+                try:
+                    payload: str | bytes = base64.b64decode(data, validate=True)
+                except (binascii.Error, ValueError):
+                    raise InvalidInput(f"{where}, message {i + 1}: opcode 2 but data is not base64") from None
+            elif opcode == 1:
+                payload = data
+            else:
+                raise InvalidInput(f"{where}, message {i + 1}: opcode {json.dumps(opcode)} (only 1 text and 2 binary are messages)")
+            raw.append((when, 1, Event(t=0, kind="binary" if opcode == 2 else "text", dir="out" if kind == "send" else "in",
+                                       conn=conn, wall=when, data=payload)))
+        for extra in wsctl.get("events") or []:
+            if isinstance(extra, dict) and extra.get("kind") in ("ping", "pong", "error", "gap") and isinstance(extra.get("time"), (int, float)):
+                raw.append((float(extra["time"]), 1, Event(t=0, kind=extra["kind"], dir=extra.get("dir"), conn=conn, wall=float(extra["time"]),
+                                                           error=extra.get("error"), delay=extra.get("delay"), attempt=extra.get("attempt"))))
+        close = wsctl.get("close")
+        if isinstance(close, dict):
+            when = float(close.get("time") or (messages[-1][0] if messages else started))
+            raw.append((when, 2, Event(t=0, kind="close", dir=close.get("dir"), conn=conn, wall=when, code=close.get("code"), reason=close.get("reason"))))
+    raw.sort(key=lambda item: (item[0], item[1]))
+    origin = raw[0][0]
+    header = Header(url=url, subprotocol=subprotocol, started=origin, source="har")
+    events = [dataclasses.replace(e, t=round(when - origin, 6)) for when, _, e in raw]
+    return header, events

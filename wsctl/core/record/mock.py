@@ -1,0 +1,264 @@
+"""The mock device, sans-I/O: answer like the recorded device did.
+
+Theory of operation.  `MockScript.from_events` splits one recorded connection
+into *exchanges* (a request the tool sent, the replies the device gave, each
+with its delay after the request) and *unsolicited* messages (what the device
+said on its own: a greeting before the first request, telemetry, its own
+calls), each with its time after the connection opened.
+
+Which device messages are replies: without a profile, every device message
+between one request and the next belongs to the first (messages before any
+request are unsolicited).  With a profile, the framing's inbound rules decide:
+results and errors are replies (to the request with the same id, when ids are
+used), events and device calls are unsolicited wherever they occur.
+
+`MockMatcher.match(message)`, one matcher per client connection, finds the
+recorded request in three steps: the exact message; else equal under the
+ignore rules (``/id``, ``re:...``, as for replay); else, with a profile, the
+same command with the same parameters.  A request recorded several times
+answers with its recorded replies in turn (and starts over after the last),
+so a polled status walks through what the device said.  When the match was
+not exact, the request id in the replies is changed to the id the client
+used, so its correlation works.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable
+
+from wsctl.core.pointer import MISSING, resolve, split
+from wsctl.core.record.compare import Ignore
+from wsctl.core.record.format import Event
+from wsctl.core.record.redact import replace_at
+
+Message = str | bytes
+
+
+@dataclass(frozen=True)
+class Reply:
+    #: seconds after the request arrived (as recorded; the server scales by speed)
+    delay: float
+    message: Message
+
+
+@dataclass(frozen=True)
+class Exchange:
+    index: int
+    request: Message
+    replies: tuple[Reply, ...]
+
+
+@dataclass(frozen=True)
+class Unsolicited:
+    #: seconds after the connection opened
+    at: float
+    message: Message
+
+
+@dataclass(frozen=True)
+class Match:
+    exchange: Exchange
+    #: "exact", "ignore" or "profile"
+    how: str
+    replies: tuple[Reply, ...]
+
+
+def _json(message: Message) -> Any:
+    if not isinstance(message, str) or message.lstrip()[:1] not in ("{", "["):
+        return MISSING
+    try:
+        return json.loads(message)
+    except ValueError:
+        return MISSING
+
+
+def _rule_matches(rule: Any, doc: Any) -> bool:
+    for cond in rule.match:
+        found = resolve(doc, cond.pointer)
+        if cond.exists is not None:
+            if (found is not MISSING) != cond.exists:
+                return False
+        elif found is MISSING or found != cond.value:
+            return False
+    return True
+
+
+def classify(profile: Any, message: Message) -> tuple[str | None, Any, str | None]:
+    """(kind, id, id pointer) of a device message by the profile's framing:
+    kind "result" | "error" | "event" | "request" | None (unknown)."""
+    framing = profile.framing
+    if framing.encoding == "text":
+        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+        if framing.event_regex is not None and framing.event_regex.match(text):
+            return "event", None, None
+        if framing.error_regex is not None and framing.error_regex.match(text):
+            return "error", None, None
+        return "result", None, None
+    doc = _json(message)
+    if doc is MISSING:
+        return None, None, None
+    for rule in framing.inbound:
+        if _rule_matches(rule, doc):
+            rid = resolve(doc, rule.id) if rule.id else MISSING
+            return rule.kind, (None if rid is MISSING else rid), rule.id
+    return None, None, None
+
+
+def _request_id(message: Message, profile: Any) -> tuple[Any, str | None]:
+    """The id of a request the tool sent, and where it sits."""
+    doc = _json(message)
+    if doc is MISSING:
+        return None, None
+    if profile is not None and profile.framing.encoding == "json":
+        from wsctl.core.profile.device import DeviceCodec, Request
+
+        parsed = DeviceCodec(profile).parse(message)
+        if isinstance(parsed, Request) and parsed.id is not None:
+            for pointer in ("/id", "/1"):
+                if resolve(doc, pointer) == parsed.id:
+                    return parsed.id, pointer
+    # without a profile: JSON-RPC's /id, OCPP-J's [2, id, ...]
+    if isinstance(doc, dict) and "id" in doc:
+        return doc["id"], "/id"
+    if isinstance(doc, list) and len(doc) >= 2 and doc[0] == 2:
+        return doc[1], "/1"
+    return None, None
+
+
+@dataclass
+class MockScript:
+    exchanges: list[Exchange] = field(default_factory=list)
+    unsolicited: list[Unsolicited] = field(default_factory=list)
+    profile: Any = None
+    conn: int | None = None
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event], *, profile: Any = None, conn: int | None = None) -> "MockScript":
+        """From the messages of connection ``conn`` (default: the first one with a message)."""
+        script = cls(profile=profile, conn=conn)
+        opened: float | None = None
+        requests: list[tuple[float, Message, Any]] = []  # (t, message, id)
+        replies: list[list[Reply]] = []
+        for event in events:
+            if script.conn is None and event.is_message:
+                script.conn = event.conn
+            if script.conn is not None and event.conn != script.conn:
+                continue
+            if event.kind == "open" and opened is None:
+                opened = event.t
+            if not event.is_message:
+                continue
+            if opened is None:
+                opened = event.t
+            message: Message = event.data  # type: ignore[assignment]
+            if event.dir == "out":
+                rid, _ = _request_id(message, profile)
+                requests.append((event.t, message, rid))
+                replies.append([])
+                continue
+            target = script._reply_target(message, requests)
+            if target is None:
+                script.unsolicited.append(Unsolicited(event.t - opened, message))
+            else:
+                replies[target].append(Reply(max(0.0, event.t - requests[target][0]), message))
+        script.exchanges = [Exchange(i, m, tuple(replies[i])) for i, (_, m, _) in enumerate(requests)]
+        return script
+
+    def _reply_target(self, message: Message, requests: list[tuple[float, Message, Any]]) -> int | None:
+        if not requests:
+            return None
+        if self.profile is None:
+            return len(requests) - 1
+        kind, rid, _ = classify(self.profile, message)
+        if kind in ("event", "request"):
+            return None
+        if rid is not None:
+            for index in range(len(requests) - 1, -1, -1):
+                if requests[index][2] == rid:
+                    return index
+        return len(requests) - 1
+
+
+class MockMatcher:
+    """One client connection's view of the script (its own turn counters)."""
+
+    def __init__(self, script: MockScript, *, ignore: Ignore | None = None) -> None:
+        self.script = script
+        self.ignore = ignore or Ignore()
+        self.profile = script.profile
+        self._exact: dict[Message, list[Exchange]] = {}
+        self._loose: dict[str, list[Exchange]] = {}
+        self._by_command: dict[str, list[Exchange]] = {}
+        self._turn: dict[tuple[str, Any], int] = {}
+        for ex in script.exchanges:
+            self._exact.setdefault(ex.request, []).append(ex)
+            self._loose.setdefault(self.ignore.key(ex.request), []).append(ex)
+            key = self._command_key(ex.request)
+            if key is not None:
+                self._by_command.setdefault(key, []).append(ex)
+
+    def _command_key(self, message: Message) -> str | None:
+        if self.profile is None:
+            return None
+        from wsctl.core.profile.device import DeviceCodec, Request
+
+        parsed = DeviceCodec(self.profile).parse(message)
+        if not isinstance(parsed, Request):
+            return None
+        return parsed.command.key + " " + json.dumps(parsed.params, sort_keys=True, default=str)
+
+    def _take(self, how: str, key: Any, candidates: list[Exchange]) -> Exchange:
+        turn = self._turn.get((how, key), 0)
+        self._turn[(how, key)] = turn + 1
+        return candidates[turn % len(candidates)]
+
+    def match(self, message: Message) -> Match | None:
+        found = self._exact.get(message)
+        if found:
+            ex = self._take("exact", message, found)
+            return Match(ex, "exact", ex.replies)
+        key = self.ignore.key(message)
+        found = self._loose.get(key)
+        how = "ignore"
+        if not found:
+            key = self._command_key(message)
+            found = self._by_command.get(key) if key is not None else None
+            how = "profile"
+        if not found:
+            return None
+        ex = self._take(how, key, found)
+        return Match(ex, how, self._renumber(ex, message))
+
+    def _renumber(self, ex: Exchange, message: Message) -> tuple[Reply, ...]:
+        """The replies with the recorded request's id replaced by the client's."""
+        old, where = _request_id(ex.request, self.profile)
+        new, _ = _request_id(message, self.profile)
+        if old is None or new is None or old == new or where is None:
+            return ex.replies
+        out = []
+        for reply in ex.replies:
+            doc = _json(reply.message)
+            pointer = where
+            if self.profile is not None:
+                kind, rid, rule_pointer = classify(self.profile, reply.message)
+                pointer = rule_pointer or where
+            if doc is not MISSING and resolve(doc, pointer) == old:
+                replace_at(doc, split(pointer), new)
+                reply = replace(reply, message=json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+            out.append(reply)
+        return tuple(out)
+
+    def unmatched_reply(self, message: Message) -> str | None:
+        """The protocol's error form for a request not in the recording (needs a profile)."""
+        if self.profile is None:
+            return None
+        from wsctl.core.profile.device import DeviceCodec
+
+        codec = DeviceCodec(self.profile)
+        rid, _ = _request_id(message, self.profile)
+        try:
+            return codec.error(rid if rid is not None else self.profile.framing.unknown_id, "unknown_command", "not in the recording")
+        except (KeyError, ValueError):
+            return None
