@@ -40,6 +40,8 @@ SUMMARIES: dict[str, str] = {
     "demo": "Run the whole tool on a throwaway PKI, on loopback only.",
     "exit-codes": "Print what each exit status of wsctl means.",
     "profile": "Command profiles: one TOML file per kind of equipment.",
+    "record": "Record WebSocket sessions losslessly, inspect and convert recordings.",
+    "replay": "Send the recorded tool → device messages to a device and compare its answers.",
     "run": "Run a SCRIPT of profile commands against TARGET ('-' reads stdin).",
     "send": "Send COMMAND (from the device's profile) or a raw message; print the reply.",
     "serve": "Serve wss: echo messages, or simulate a device from a profile.",
