@@ -47,3 +47,44 @@ async def test_call_without_a_profile_says_so(plant, jsonrpc_device):
         async with wsctl.open_device(url, subprotocols=["conveyor.v1"], **_client(plant)) as dev:
             with pytest.raises(InvalidInput, match="needs a profile"):
                 await dev.call("status")
+
+
+async def test_ocpp_calls_wait_for_the_one_outstanding_slot(plant):
+    """OCPP allows one outstanding CALL per direction: concurrent calls queue."""
+    import functools
+    import json
+
+    from wsctl.net.api import serve
+
+    seen: list = []
+    outstanding = 0
+    peak = 0
+
+    async def charger(conn):
+        nonlocal outstanding, peak
+        async for message in conn:
+            frame = json.loads(message)
+            outstanding += 1
+            peak = max(peak, outstanding)
+            seen.append(frame[2])
+            await trio.sleep(0.05)
+            outstanding -= 1
+            await conn.send(json.dumps([3, frame[1], {"status": "Accepted", "configurationKey": []}]))
+
+    dev = plant.certs / "devices" / "dev"
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(functools.partial(
+                serve, charger, host="127.0.0.1", port=0, cert_chain=str(dev / "chain.pem"), key=str(dev / "key.pem"),
+                password=PASSWORD, ca=str(plant.certs / "ca" / "root.crt"), subprotocols=["ocpp1.6"]))
+            async with wsctl.open_device(server.url, profile="ocpp16-charger", **_client(plant)) as device:
+                replies = []
+
+                async def one(command):
+                    replies.append(await device.call(command))
+
+                async with trio.open_nursery() as calls:
+                    for _ in range(3):
+                        calls.start_soon(one, "get_configuration")
+            server.close()
+    assert peak == 1 and seen == ["GetConfiguration"] * 3 and len(replies) == 3

@@ -3,6 +3,7 @@ and payloads inside messages."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 
@@ -17,6 +18,7 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+@functools.lru_cache(maxsize=4096)
 def split(pointer: str) -> tuple[str, ...]:
     if pointer == "":
         return ()

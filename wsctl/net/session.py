@@ -30,6 +30,7 @@ class ProfileSession:
         self.on_event = on_event
         self._waiters: dict[int, tuple[trio.Event, list[Reply]]] = {}
         self._slot_freed = trio.Event()
+        self._slot_waiters = 0
         self._closed: WsctlError | None = None
 
     @property
@@ -76,8 +77,10 @@ class ProfileSession:
             self.on_event(item)
 
     def _free_slot(self) -> None:
-        self._slot_freed.set()
-        self._slot_freed = trio.Event()
+        # a fresh Event per freed slot only when a call waits for one (hot path)
+        if self._slot_waiters:
+            self._slot_freed.set()
+            self._slot_freed = trio.Event()
 
     # -- calls -----------------------------------------------------------------
     async def call(self, command: str | Command, params: dict[str, Any] | None = None, *, raw_params: dict[str, str] | None = None,
@@ -92,13 +95,18 @@ class ProfileSession:
         bound = bind_params(cmd, raw_params, from_text=True) if raw_params is not None else bind_params(cmd, params or {}, from_text=False)
         limit = timeout if timeout is not None else cmd.timeout
         deadline = trio.current_time() + limit
-        with trio.move_on_at(deadline):
-            while not self.codec.can_send():
-                if self._closed is not None:
-                    raise self._closed
-                await self._slot_freed.wait()
         if not self.codec.can_send():
-            raise Timeout(f"{cmd.key}: no free slot to send within {limit:g} s (a previous call is still waiting)")
+            self._slot_waiters += 1
+            try:
+                with trio.move_on_at(deadline):
+                    while not self.codec.can_send():
+                        if self._closed is not None:
+                            raise self._closed
+                        await self._slot_freed.wait()
+            finally:
+                self._slot_waiters -= 1
+            if not self.codec.can_send():
+                raise Timeout(f"{cmd.key}: no free slot to send within {limit:g} s (a previous call is still waiting)")
         if self._closed is not None:
             raise self._closed
         out: Outgoing = self.codec.call(cmd, bound, now=trio.current_time(), timeout=deadline - trio.current_time())

@@ -35,7 +35,7 @@ from typing import Any
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
-from wsctl.core.profile.template import TemplateError, render, render_text
+from wsctl.core.profile.template import TemplateError, compile_template, placeholders, render, render_text
 
 LATE_MEMORY = 1024
 
@@ -126,24 +126,23 @@ def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> 
     `from_text` values are command-line strings (`speed=1200`) parsed by type.
     Errors carry the command's usage as their hint.
     """
-    usage = f"usage: {command.usage()}"
     out: dict[str, Any] = {}
     for name, value in given.items():
         param = command.param(name)
         if param is None:
             known = ", ".join(p.name for p in command.params) or "none"
-            raise InvalidInput(f"{command.key}: unknown parameter {name!r} (parameters: {known})", hint=usage)
+            raise InvalidInput(f"{command.key}: unknown parameter {name!r} (parameters: {known})", hint=f"usage: {command.usage()}")
         try:
             out[name] = param.parse(value, where=f"{command.key}: ") if from_text else param.check(value, where=f"{command.key}: ")
         except InvalidInput as exc:
-            raise InvalidInput(exc.message, hint=usage) from None
+            raise InvalidInput(exc.message, hint=f"usage: {command.usage()}") from None
     for param in command.params:
         if param.name in out:
             continue
         if param.default is not MISSING:
             out[param.name] = param.default
         elif param.required:
-            raise InvalidInput(f"{command.key}: missing parameter {param.name!r} ({param.describe()})", hint=usage)
+            raise InvalidInput(f"{command.key}: missing parameter {param.name!r} ({param.describe()})", hint=f"usage: {command.usage()}")
     return out
 
 
@@ -218,6 +217,7 @@ class ClientCodec:
     _late: "OrderedDict[Any, Command]" = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._templates: dict[str, tuple[Any, bool]] = {}
         self._counter = itertools.count(self.first_id)
         self._pending = OrderedDict()
         self._late = OrderedDict()
@@ -250,19 +250,30 @@ class ClientCodec:
             raise InvalidInput(f"{command.key}: {self.profile.framing.max_in_flight} call(s) already in flight (the protocol allows no more)")
         call_id = self._new_id()
         wire_params = _WireParams(command, params)
-        context = {"id": call_id, "name": command.name, "params": wire_params, "now": now_iso()}
+        template = self._templates.get(command.key)
+        if template is None:
+            template = self._templates[command.key] = self._prepare(command)
+        render_fn, wants_now = template
+        context = {"id": call_id, "name": command.name, "params": wire_params}
+        if wants_now:
+            context["now"] = now_iso()
         try:
             if self.profile.framing.encoding == "text":
-                text_ctx = {**context, "params": params}
-                wire = render_text(command.request, text_ctx)
+                wire = render_fn({**context, "params": params})
             else:
-                wire = dumps(render(command.request, context))
+                wire = dumps(render_fn(context))
         except TemplateError as exc:
             raise InvalidInput(f"{command.key}: {exc}") from None
         out = Outgoing(call_id, command, params, wire, now + (timeout if timeout is not None else command.timeout))
         key = _id_key(call_id) if call_id is not None else object()
         self._pending[key] = _Pending(out, now)
         return out
+
+    def _prepare(self, command: Command) -> tuple[Any, bool]:
+        wants_now = any(name == "now" for name in placeholders(command.request))
+        if self.profile.framing.encoding == "text":
+            return (lambda context: render_text(command.request, context)), wants_now
+        return compile_template(command.request), wants_now
 
     def cancel(self, out: Outgoing) -> None:
         """The caller gave up on a call (timeout, cancel): remember its id as late."""
