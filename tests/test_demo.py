@@ -10,9 +10,12 @@ def test_demo_passes_every_step_in_json():
     out = subprocess.run([sys.executable, "-m", "wsctl", "--json", "demo"], capture_output=True, text=True, timeout=120)
     steps = [json.loads(line) for line in out.stdout.splitlines()]
     assert out.returncode == 0, out.stderr
-    assert len(steps) >= 7 and all(step["ok"] for step in steps)
+    assert len(steps) >= 10 and all(step["ok"] for step in steps)
     titles = " ".join(step["title"] for step in steps)
-    assert "revoked operator is refused" in titles and "without a certificate" in titles
+    for proof in ("revoked operator is refused", "without a certificate", "out of its range", "operator's role", "watch telemetry"):
+        assert proof in titles
+    details = {step["title"]: step["detail"] for step in steps}
+    assert any("exit 9" in d and "audit log" in d for d in details.values())
 
 
 def test_demo_keep_leaves_a_usable_store(tmp_path):
@@ -27,7 +30,9 @@ def test_demo_keep_leaves_a_usable_store(tmp_path):
         capture_output=True, text=True, timeout=60,
     )
     names = {json.loads(line)["name"] for line in listed.stdout.splitlines()}
-    assert {"conveyor-1", "alice", "mallory"} <= names
+    assert {"conveyor-1", "alice", "bob", "mallory"} <= names
+    denied = [line for line in (keep / "audit.jsonl").read_text().splitlines() if '"denied"' in line]
+    assert denied
 
 
 def test_demo_keep_refuses_a_non_empty_directory(tmp_path):

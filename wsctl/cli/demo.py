@@ -74,11 +74,13 @@ def expect_refusal(what: str, exc_type: type[WsctlError], exc: WsctlError | None
 def demo(env: Environment, keep: str | None) -> int:
     """Run the whole tool on a throwaway PKI, on loopback only.
 
-    Provisions a plant PKI (root + issuing CA, a device, two operators),
-    revokes one operator, starts a device with mutual TLS, and shows that a
-    good operator gets through while a client without a certificate, a revoked
-    operator and a device with the wrong name are refused, each with the error
-    and exit code scripts would see.
+    Provisions a plant PKI (root + issuing CA, a device, three operators),
+    revokes one operator, starts a simulated conveyor (shipped profile
+    `conveyor`) with mutual TLS, runs commands as an engineer, shows a command
+    refused for its range (nothing sent) and one refused for the operator's
+    role (audited), watches telemetry, and shows that a client without a
+    certificate, a revoked operator and a device reached by the wrong name are
+    refused, each with the error and exit code scripts would see.
 
     \b
     EXAMPLES
@@ -117,9 +119,10 @@ def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -
         store.init(name="Demo Plant CA", password=password)
         store.issue_device("conveyor-1", dns=["localhost"], ips=["127.0.0.1", "::1"], password=password, key_password=password)
         store.issue_operator("alice", role="engineer", password=password, key_password=password)
+        store.issue_operator("bob", role="observer", password=password, key_password=password)
         store.issue_operator("mallory", role="operator", password=password, key_password=password)
         return (f"root + issuing CA (EC P-256, keys encrypted), device conveyor-1 (SAN localhost, 127.0.0.1, ::1), "
-                f"operators alice (engineer) and mallory (operator) in {store.path}")
+                f"operators alice (engineer), bob (observer), mallory (operator) in {store.path}")
 
     def revoke() -> str:
         entry = store.revoke("mallory", reason="keyCompromise", password=password)
@@ -138,61 +141,10 @@ def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -
         return _finish(env, steps, store, kept)
     steps.run("revoke an operator", revoke)
     steps.run("verify the device certificate as a peer would", verify)
-    run_async(_network_steps, steps, store, password)
+    from wsctl.cli.demo_steps import network_steps
+
+    run_async(network_steps, steps, store, password, root)
     return _finish(env, steps, store, kept)
-
-
-async def _network_steps(steps: Steps, store, password: bytes) -> None:
-    import functools
-
-    import trio
-
-    from wsctl.core.errors import TLSError
-    from wsctl.net.api import open_device
-    from wsctl.net.server import echo_handler, serve
-
-    device = store.leaf_paths("device", "conveyor-1")
-    seen: list[Any] = []
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(functools.partial(
-            serve, echo_handler, host="127.0.0.1", port=0, cert_chain=str(device.chain), key=str(device.key),
-            password=password, ca=str(store.root_cert_path), crl=str(store.crl_pem_path), client_auth="required",
-            access_log=seen.append,
-        ))
-        url = server.url
-
-        def operator(name: str) -> dict:
-            paths = store.leaf_paths("operator", name)
-            return {"ca": str(store.root_cert_path), "cert": str(paths.chain), "key": str(paths.key), "password": password, "connect_timeout": 5}
-
-        async def talk() -> str:
-            async with open_device(url, **operator("alice")) as dev:
-                await dev.send('{"cmd":"status"}')
-                reply = await dev.receive(timeout=5)
-                tls = dev.tls_version
-            with trio.fail_after(5):
-                while not seen:
-                    await trio.sleep(0.01)
-            ident = seen[-1].identity
-            return (f"{tls}, the device saw operator {ident.name} with role {ident.role} from her certificate; "
-                    f"echo: {reply}")
-
-        async def refused(title: str, kwargs: dict, target: str = url) -> str:
-            try:
-                async with open_device(target, **kwargs) as dev:
-                    await dev.send("x")
-                    await dev.receive(timeout=5)
-            except WsctlError as exc:
-                return expect_refusal(title, TLSError, exc)
-            return expect_refusal(title, TLSError, None)
-
-        await steps.arun(f"start a device with mutual TLS at {url}; alice sends a command", talk)
-        await steps.arun("a client without a certificate is refused",
-                         lambda: refused("no client certificate", {"ca": str(store.root_cert_path), "connect_timeout": 5}))
-        await steps.arun("the revoked operator is refused (CRL)", lambda: refused("revoked mallory", operator("mallory")))
-        await steps.arun("a device reached by a name not in its certificate is refused",
-                         lambda: refused("wrong name", {**operator("alice"), "tls_server_name": "conveyor-2.plant"}))
-        server.close()
 
 
 def _finish(env: Environment, steps: Steps, store, kept: bool) -> int:
