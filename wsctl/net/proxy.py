@@ -9,9 +9,11 @@ device → client is ``in``, exactly as a client-side recording, so a proxy
 recording replays the same way.
 
 Failures stay with their connection.  An upstream that refuses (connect,
-TLS, HTTP status) closes the client with 1014 (bad gateway) and the reason;
-an upstream that drops without a close frame closes the client with 1011;
-both are recorded as ``error`` events.  The server itself guards every
+TLS, HTTP status) closes the client with 1011 and the reason "bad gateway:
+...", one that drops without a close frame with 1011 "upstream connection
+lost"; both are recorded as ``error`` events.  (1014 "Bad Gateway" is the
+registered code, but wsproto — so trio-websocket, so wsctl's own clients —
+rejects it as an unknown reserved code and fails the connection with 1002.)  The server itself guards every
 handler (one bad client never stops the proxy).  Only a recording that can
 no longer be written stops the proxy: relaying without recording would
 break its promise silently.
@@ -113,7 +115,7 @@ class RecordingProxy:
                 raise
             rec.record("error", conn=conn, error=f"upstream: {exc.message}", info={"peer": peer, "exit_code": int(exc.exit_code)})
             self._emit(event="refused", conn=conn, peer=peer, error=exc.message)
-            await client.close(1014, _reason(f"bad gateway: {exc.message}"))
+            await client.close(1011, _reason(f"bad gateway: {exc.message}"))
 
     async def _relay(self, client: Any, device: Any, conn: int, peer: dict[str, Any]) -> None:
         rec = self.recorder

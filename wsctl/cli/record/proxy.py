@@ -38,8 +38,8 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
     (text as text, binary as binary, close codes passed on) and records them
     on one connection id: tool → device "out", device → tool "in".
 
-    An upstream that refuses closes the tool with 1014, one that drops with
-    1011; both are recorded. Stop with Ctrl-C/SIGTERM (tools get close 1001,
+    An upstream that refuses closes the tool with 1011 "bad gateway: ...",
+    one that drops with 1011 "upstream connection lost"; both are recorded. Stop with Ctrl-C/SIGTERM (tools get close 1001,
     the recording is complete, exit 130/143).
 
     \b
