@@ -104,3 +104,19 @@ def test_bad_binary_data_names_the_message():
     har["log"]["entries"][1]["_webSocketMessages"][1]["data"] = "not base64!"
     with pytest.raises(InvalidInput, match="entry 1, message 2: opcode 2 but data is not base64"):
         from_har(har)
+
+
+def test_export_streams_a_long_connection():
+    consumed = []
+
+    def source():
+        yield ev(0.0, "open")
+        for i in range(100000):
+            consumed.append(i)
+            yield ev(0.001 * i, "text", dir="in", data=f"m{i}")
+
+    chunks = to_har(HEADER, source())
+    text = ""
+    while '"m2"' not in text:
+        text += next(chunks)
+    assert len(consumed) <= 3  # written as it comes, not held until the end

@@ -175,3 +175,14 @@ def test_migrations_run_line_by_line(monkeypatch):
     monkeypatch.setattr(compat, "MIGRATIONS", {})
     with pytest.raises(RecordFormatError, match="no migration from wsctl-record/1"):
         compat.event_upgrader(1, current=2)
+
+
+@pytest.mark.parametrize("data", ["plain", "ünï\r\n🤖 \"q\" \\", b"\x00\xff" * 9])
+def test_the_fast_message_encoder_means_the_same_as_the_general_one(data):
+    from wsctl.core.record.format import encode_message
+
+    kind = "text" if isinstance(data, str) else "binary"
+    event = Event(t=1.25, kind=kind, dir="in", conn=3, wall=1718000000.5, data=data)
+    line = encode_message(1.25, 1718000000.5, 3, "in", data)
+    assert line.endswith("}\n") and line.count("\n") == 1
+    assert decode_line(line) == decode_line(encode_event(event)) == event

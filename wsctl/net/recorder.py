@@ -41,7 +41,9 @@ from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator, Sequence
 
 from wsctl import __version__
 from wsctl.core.errors import ConnectionClosed, WsctlError
-from wsctl.core.record.format import Event, Header, RecordFormatError, RecordingError, decode_line, encode_event, encode_header
+from wsctl.core.record.format import (
+    Event, Header, RecordFormatError, RecordingError, decode_line, encode_event, encode_header, encode_message,
+)
 from wsctl.core.record.reader import RecordReader
 from wsctl.core.record.redact import Redactor
 
@@ -189,12 +191,14 @@ class Recorder:
         assert file is not None
         before = self._size
         try:
-            view = memoryview(data)
-            while view:
-                written = file.write(view)
-                if written is None:  # non-blocking file with a full buffer: treat as a failed write
-                    raise OSError(errno.EAGAIN, "write would block")
-                view = view[written:]
+            written = file.write(data)
+            if written != len(data):  # a short write (signal, nearly full disk): finish the line
+                view = memoryview(data)[written or 0:]
+                while view:
+                    written = file.write(view)
+                    if written is None:  # non-blocking file with a full buffer: treat as a failed write
+                        raise OSError(errno.EAGAIN, "write would block")
+                    view = view[written:]
             file.flush()
         except OSError as exc:
             self._fail(exc, part_path(self.path, self._part), truncate_to=before)
@@ -239,10 +243,25 @@ class Recorder:
         self.write(Event(t=self._clock() - self._t0, kind=kind, dir=dir, conn=conn, wall=self._wall(), data=data, **fields))
 
     def message(self, direction: str, conn: int, message: str | bytes) -> None:
-        if isinstance(message, str):
-            self.write(Event(t=self._clock() - self._t0, kind="text", dir=direction, conn=conn, wall=self._wall(), data=message))
-        else:
-            self.write(Event(t=self._clock() - self._t0, kind="binary", dir=direction, conn=conn, wall=self._wall(), data=bytes(message)))
+        """Record one message (the hot path: no Event object unless redacting)."""
+        t, wall = self._clock() - self._t0, self._wall()
+        if isinstance(message, (bytearray, memoryview)):
+            message = bytes(message)
+        if self.redactor or self._file is None or self._failed is not None or self._closed:
+            kind = "text" if isinstance(message, str) else "binary"
+            self.write(Event(t=t, kind=kind, dir=direction, conn=conn, wall=wall, data=message))
+            return
+        try:
+            line = encode_message(t, wall, conn, direction, message).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the general encoder escapes it
+            kind = "text" if isinstance(message, str) else "binary"
+            self.write(Event(t=t, kind=kind, dir=direction, conn=conn, wall=wall, data=message))
+            return
+        if self.max_size is not None and self._part_events and self._size + len(line) > self.max_size:
+            self._rotate()
+        self._write_bytes(line)
+        self._part_events += 1
+        self.events += 1
 
     def gap(self, gap: Any) -> None:
         """``on_gap`` callback of `run_with_reconnect`: the wait is marked in the recording."""

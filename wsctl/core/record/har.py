@@ -8,9 +8,10 @@ no place for close codes, pings or certificates: those go into a ``_wsctl``
 object on the entry (ignored by other tools, read back by ours).
 
 `to_har` is a generator of text chunks, so a large recording is converted
-without holding it: an entry is written out as soon as its connection closes
-(or the input ends); only connections that overlap another are held until
-then.  A recording of one connection streams in constant memory.
+without holding it: the oldest open connection's messages are written as they
+come (what is only known at its end — duration, close code — follows its
+messages: JSON objects are unordered); only connections overlapping it are
+held until it closes.  Sequential connections stream in constant memory.
 
 Import (`from_har`): every entry with WebSocket messages becomes a
 connection; times in milliseconds (some producers write them) are detected by
@@ -46,7 +47,7 @@ def _epoch(iso: str) -> float | None:
 
 
 class _Entry:
-    __slots__ = ("conn", "started", "url", "subprotocol", "fingerprint", "messages", "close", "extra", "last")
+    __slots__ = ("conn", "started", "url", "subprotocol", "fingerprint", "messages", "sent", "close", "extra", "last")
 
     def __init__(self, conn: int, started: float, url: str | None) -> None:
         self.conn = conn
@@ -54,26 +55,20 @@ class _Entry:
         self.url = url
         self.subprotocol: str | None = None
         self.fingerprint: str | None = None
-        self.messages: list[str] = []  # already-encoded JSON of each message
+        self.messages: list[str] = []  # encoded messages held while another entry streams
+        self.sent = 0  # messages already written out
         self.close: dict[str, Any] | None = None
         self.extra: list[dict[str, Any]] = []  # pings, pongs, errors, gaps (kept for the round trip)
         self.last = started
 
-    def json(self) -> str:
+    def head(self) -> str:
+        """The entry up to and including ``"_webSocketMessages":[`` (known at its first event)."""
         headers = [{"name": "Upgrade", "value": "websocket"}, {"name": "Connection", "value": "Upgrade"}]
         response_headers = list(headers)
         if self.subprotocol:
             response_headers.append({"name": "Sec-WebSocket-Protocol", "value": self.subprotocol})
-        wsctl: dict[str, Any] = {"conn": self.conn}
-        if self.close is not None:
-            wsctl["close"] = self.close
-        if self.fingerprint:
-            wsctl["fingerprint"] = self.fingerprint
-        if self.extra:
-            wsctl["events"] = self.extra
         entry = {
             "startedDateTime": _iso(self.started),
-            "time": round((self.last - self.started) * 1000, 3),
             "request": {"method": "GET", "url": self.url or "wss://unknown/", "httpVersion": "HTTP/1.1", "cookies": [],
                         "headers": headers, "queryString": [], "headersSize": -1, "bodySize": 0},
             "response": {"status": 101, "statusText": "Switching Protocols", "httpVersion": "HTTP/1.1", "cookies": [],
@@ -82,12 +77,19 @@ class _Entry:
             "cache": {},
             "timings": {"send": 0, "wait": 0, "receive": 0},
             "_resourceType": "websocket",
-            "_wsctl": wsctl,
-            "_webSocketMessages": [],
         }
-        text = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-        assert text.endswith('"_webSocketMessages":[]}')
-        return text[:-2] + ",".join(self.messages) + "]}"
+        return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"_webSocketMessages":['
+
+    def tail(self) -> str:
+        """What is only known at the end (JSON objects are unordered, so it may come last)."""
+        wsctl: dict[str, Any] = {"conn": self.conn}
+        if self.close is not None:
+            wsctl["close"] = self.close
+        if self.fingerprint:
+            wsctl["fingerprint"] = self.fingerprint
+        if self.extra:
+            wsctl["events"] = self.extra
+        return '],"time":' + json.dumps(round((self.last - self.started) * 1000, 3)) + ',"_wsctl":' + json.dumps(wsctl, ensure_ascii=False, separators=(",", ":")) + "}"
 
 
 def to_har(header: Header, events: Iterable[Event], *, creator_version: str = "") -> Iterator[str]:
@@ -95,21 +97,33 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
     creator = {"name": "wsctl", "version": creator_version or header.wsctl}
     comment = json.dumps({"recording": header.to_dict()}, ensure_ascii=False, separators=(",", ":"))
     yield '{"log":{"version":"1.2","creator":' + json.dumps(creator) + ',"comment":' + json.dumps(comment, ensure_ascii=False) + ',"pages":[],"entries":['
-    # entries by serial: a connection id could come back after its close
+    # Entries by serial (a connection id could come back after its close).
+    # The oldest unfinished entry streams: its messages are written as they
+    # come; entries that overlap it are held until it is finished.
     entries: dict[int, _Entry] = {}
     current: dict[int, int] = {}  # conn id -> serial of its open entry
-    order: list[int] = []  # serials in the order they opened
+    order: list[int] = []  # unfinished serials, oldest first
     done: set[int] = set()
-    first = True
+    streaming: int | None = None
+    written = 0  # entries started in the output
 
-    def flush() -> Iterator[str]:
-        # finished entries go out in opening order; an earlier open one holds later ones back
-        nonlocal first
-        while order and order[0] in done:
-            serial = order.pop(0)
-            done.discard(serial)
-            yield ("" if first else ",") + entries.pop(serial).json()
-            first = False
+    def advance() -> Iterator[str]:
+        # finish the streaming entry if it is done, then start the next ones
+        nonlocal streaming, written
+        while order:
+            serial = order[0]
+            entry = entries[serial]
+            if streaming != serial:
+                yield ("," if written else "") + entry.head() + ",".join(entry.messages)
+                entry.sent, entry.messages = len(entry.messages), []
+                written += 1
+                streaming = serial
+            if serial not in done:
+                return
+            yield entry.tail()
+            order.pop(0)
+            entries.pop(serial)
+            streaming = None
 
     serials = 0
     for event in events:
@@ -130,21 +144,26 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
         elif event.is_message:
             binary = isinstance(event.data, bytes)
             data = base64.b64encode(event.data).decode("ascii") if binary else event.data  # type: ignore[arg-type]
-            entry.messages.append(json.dumps({"type": "send" if event.dir == "out" else "receive", "time": round(wall, 6),
-                                              "opcode": 2 if binary else 1, "data": data}, ensure_ascii=False, separators=(",", ":")))
+            text = json.dumps({"type": "send" if event.dir == "out" else "receive", "time": round(wall, 6),
+                               "opcode": 2 if binary else 1, "data": data}, ensure_ascii=False, separators=(",", ":"))
+            if serial == streaming:
+                yield ("," if entry.sent else "") + text
+                entry.sent += 1
+            else:
+                entry.messages.append(text)
         elif event.kind == "close":
             entry.close = {"dir": event.dir, "code": event.code, "reason": event.reason, "time": round(wall, 6)}
             done.add(serial)
             del current[event.conn]
-            yield from flush()
         else:
             extra = {"kind": event.kind, "time": round(wall, 6)}
             for key in ("dir", "error", "delay", "attempt"):
                 if getattr(event, key) is not None:
                     extra[key] = getattr(event, key)
             entry.extra.append(extra)
+        yield from advance()
     done.update(entries)
-    yield from flush()
+    yield from advance()
     yield "]}}\n"
 
 
