@@ -147,3 +147,14 @@ def test_convert_har_without_websocket_entries_fails(tmp_path):
     har.write_text(json.dumps({"log": {"version": "1.2", "entries": [{"request": {"url": "https://x/"}}]}}))
     out = wsctl("record", "convert", str(har), "--to", "record")
     assert out.returncode == ExitCode.INVALID and "no WebSocket entries" in out.stderr
+
+
+def test_capture_with_reconnect_marks_each_gap(plant, tmp_path):
+    out_file = tmp_path / "gaps.jsonl"
+    out = wsctl("record", "capture", "wss://127.0.0.1:1/", "-o", str(out_file), *plant.op(), "--reconnect", "--max-retries", "2",
+                "--backoff-max", "0.2")
+    assert out.returncode == ExitCode.CONNECT
+    _, events = read(out_file)
+    assert [e.kind for e in events] == ["error", "gap", "error", "gap", "error"]
+    gaps = [e for e in events if e.kind == "gap"]
+    assert [g.attempt for g in gaps] == [1, 2] and all(0 <= g.delay <= 0.2 and "127.0.0.1:1" in g.error for g in gaps)
