@@ -36,14 +36,16 @@ from pathlib import Path
 import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from wsctl.core.record.format import Event  # noqa: E402
 from wsctl.core.record.har import to_har  # noqa: E402
 from wsctl.core.record.replay import build_plan  # noqa: E402
 from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
-from wsctl.net.recorder import Recorder, open_recording  # noqa: E402
+from wsctl.net.recorder import Recorder  # noqa: E402
+from wsctl.net.recordfile import open_recording  # noqa: E402
 from wsctl.net.replayer import replay  # noqa: E402
-from wsctl.pki.store import Store  # noqa: E402
+from bench_roundtrip import make_pki  # noqa: E402 - the same throwaway PKI
 
 QUICK = "--quick" in sys.argv
 INGEST = 5000 if QUICK else 20000
@@ -54,14 +56,6 @@ REPLAY_SENDS = 150 if QUICK else 400
 
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def make_pki(base: Path):
-    store = Store(base / "pki")
-    store.init(name="Bench CA", key_type="p256", password=b"pw")
-    store.issue_device("bench", dns=["localhost"], ips=["127.0.0.1"], days=2, password=b"pw", key_password=None)
-    store.issue_operator("bench-op", role="engineer", days=2, password=b"pw", key_password=None)
-    return store, store.leaf_paths("device", "bench"), store.leaf_paths("operator", "bench-op")
 
 
 # ---- 1. recorder on the live path --------------------------------------------

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import functools
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import trio
 
-from record_helpers import PASSWORD, Process, echo_server
+from record_helpers import Process, echo_server
 
 from wsctl.core.errors import ConnectionClosed, TLSError
 from wsctl.core.exitcodes import ExitCode
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy
-from wsctl.net.recorder import Recorder, open_recording
+from wsctl.net.recorder import Recorder
+from wsctl.net.recordfile import open_recording
 from wsctl.net.server import echo_handler, serve
 
 

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from wsctl.core.record.format import Event, RecordingError
-from wsctl.net.recorder import Recorder, open_recording, part_paths
+from wsctl.core.record.format import RecordingError
+from wsctl.net.recorder import Recorder
+from wsctl.net.recordfile import open_recording, part_paths
 
 
 def events_of(path, **kw):

@@ -134,3 +134,13 @@ async def test_reply_mode_waits_for_a_slow_device(plant):
     assert fast.sent[1].actual - fast.sent[0].actual < 0.1
     assert waited.sent[1].actual - waited.sent[0].actual >= 0.29
     assert fast.report.ok and waited.report.ok
+
+
+def test_step_sends_one_message_per_enter(plant, echo, tmp_path):
+    rec = tmp_path / "step.jsonl"
+    write_recording(rec, [(0.0, "out", "one"), (0.1, "in", "one"), (5.0, "out", "two"), (5.1, "in", "two")])
+    out = wsctl("replay", str(rec), "--to", echo.url, *plant.op(), "--step", input="\n\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[1/2] > one" in out.stderr and "[2/2] > two" in out.stderr
+    out = wsctl("replay", str(rec), "--to", echo.url, *plant.op(), "--step", input="\n")
+    assert out.returncode == ExitCode.USAGE and "stdin closed" in out.stderr

@@ -6,7 +6,7 @@ import base64
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
 from wsctl.core.errors import UsageError
 
@@ -59,7 +59,7 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
     """
     from wsctl.core.record.compare import Ignore
     from wsctl.core.record.replay import build_plan
-    from wsctl.net.recorder import open_recording
+    from wsctl.net.recordfile import open_recording
 
     rules = Ignore(ignore)
     reader = open_recording(file, strict=strict, warn=env.warn)
@@ -78,17 +78,10 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
         raise UsageError("replay needs --to TARGET (or --dry-run)", hint="the device is never taken from the recording: say where to send")
     if not plan.sends:
         raise UsageError(f"{file}: nothing to replay (no messages from the tool in the recording)")
-    entries = resolve_targets(env, target, client)
-    if len(entries) != 1:
-        raise UsageError(f"replay goes to one device, {target!r} names {len(entries)}")
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.record.common import one_device
 
-    entry = entries[0]
-    profile = ProfileCache(env, profile_name).for_entry(entry)
-    url, kwargs = entry.url, connect_kwargs(env, entry, client)
-    if profile is not None:
-        url, kwargs = apply_profile_transport(url, kwargs, profile)
-    elif not kwargs.get("subprotocols") and reader.header.subprotocol:
+    url, kwargs, profile = one_device(env, target, client, profile_name, "replay")
+    if profile is None and not kwargs.get("subprotocols") and reader.header.subprotocol:
         kwargs["subprotocols"] = (reader.header.subprotocol,)  # speak what the recorded session spoke
     verbose = env.verbosity >= 1 and not env.json
 

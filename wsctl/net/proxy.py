@@ -121,29 +121,23 @@ class RecordingProxy:
         rec = self.recorder
         ended: dict[str, Any] = {}
 
-        async def client_to_device(cancel: trio.CancelScope) -> None:
+        async def pump(source: Any, sink: Any, direction: str, names: tuple[str, str], cancel: trio.CancelScope) -> None:
+            # a close seen while receiving is the source's, while sending the sink's
+            side = names[0]
             try:
                 while True:
-                    message = await client.receive()
-                    rec.message("out", conn, message)
-                    await device.send(message)
+                    side = names[0]
+                    message = await source.receive()
+                    rec.message(direction, conn, message)
+                    side = names[1]
+                    await sink.send(message)
             except ConnectionClosed as exc:
-                ended.setdefault("by", ("client", exc))
-            cancel.cancel()
-
-        async def device_to_client(cancel: trio.CancelScope) -> None:
-            try:
-                while True:
-                    message = await device.receive()
-                    rec.message("in", conn, message)
-                    await client.send(message)
-            except ConnectionClosed as exc:
-                ended.setdefault("by", ("device", exc))
+                ended.setdefault("by", (side, exc))
             cancel.cancel()
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(client_to_device, nursery.cancel_scope)
-            nursery.start_soon(device_to_client, nursery.cancel_scope)
+            nursery.start_soon(pump, client, device, "out", ("client", "device"), nursery.cancel_scope)
+            nursery.start_soon(pump, device, client, "in", ("device", "client"), nursery.cancel_scope)
         side, exc = ended.get("by", ("proxy", None))
         code = exc.code if exc is not None else 1001
         reason = (exc.reason if exc is not None else "proxy shutting down") or ""

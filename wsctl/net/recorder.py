@@ -37,14 +37,13 @@ import os
 import ssl
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, BinaryIO, Callable, Iterator, Sequence
+from typing import Any, AsyncIterator, BinaryIO, Callable, Sequence
 
 from wsctl import __version__
 from wsctl.core.errors import ConnectionClosed, WsctlError
 from wsctl.core.record.format import (
-    Event, Header, RecordFormatError, RecordingError, decode_line, encode_event, encode_header, encode_message,
+    Event, Header, RecordingError, encode_event, encode_header, encode_message,
 )
-from wsctl.core.record.reader import RecordReader
 from wsctl.core.record.redact import Redactor
 
 PathLike = str | os.PathLike[str]
@@ -386,46 +385,3 @@ class RecordingDevice:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self._record_close("out", code, reason)
         await self.device.close(code, reason)
-
-
-# -- reading files ---------------------------------------------------------------
-
-def _header_of(path: str) -> Header | None:
-    try:
-        with open(path, "rb") as f:
-            first = f.readline()
-        item = decode_line(first)
-    except (OSError, RecordFormatError):
-        return None
-    return item if isinstance(item, Header) else None
-
-
-def part_paths(path: PathLike) -> list[str]:
-    """FILE and the rotated parts FILE.1, FILE.2 ... that belong to it (same start
-    time in their headers: a stale FILE.n from an older recording is left out)."""
-    first = os.fspath(path)
-    paths = [first]
-    head = _header_of(first)
-    n = 1
-    while head is not None and os.path.exists(part_path(first, n)):
-        other = _header_of(part_path(first, n))
-        if other is None or other.started != head.started or other.part != n:
-            break
-        paths.append(part_path(first, n))
-        n += 1
-    return paths
-
-
-def _lines(paths: list[str]) -> Iterator[bytes]:
-    for name in paths:
-        with open(name, "rb") as f:
-            yield from f
-
-
-def open_recording(path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True) -> RecordReader:
-    """A streaming `RecordReader` over FILE (and its rotated parts unless ``parts=False``)."""
-    name = os.fspath(path)
-    if not os.path.isfile(name):
-        raise RecordFormatError(f"no recording at {name}")
-    paths = part_paths(name) if parts else [name]
-    return RecordReader(_lines(paths), strict=strict, source=name, warn=warn)

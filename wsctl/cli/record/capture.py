@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
 from wsctl.cli.record.common import recording_options
-from wsctl.core.errors import UsageError
 
 
 @click.command("capture")
@@ -37,24 +36,12 @@ def capture(env: Environment, target: str, output: str, max_size, redact, durati
       wsctl record capture wss://10.0.0.17:8443/ -o s.jsonl --send '{"cmd":"subscribe"}' --count 1000
       wsctl record capture plc-17 -o s.jsonl --reconnect --max-size 100000000 --redact /params/token
     """
-    import time
-
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
-    from wsctl.cli.record.common import summary
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.record.common import one_device, run_recording
     from wsctl.core.backoff import Backoff
     from wsctl.net.recorder import Recorder
 
-    entries = resolve_targets(env, target, client)
-    if len(entries) != 1:
-        raise UsageError(f"record capture takes one device, {target!r} names {len(entries)}", hint="record each device to its own file")
-    entry = entries[0]
-    profile = ProfileCache(env, profile_name).for_entry(entry)
-    url, kwargs = entry.url, connect_kwargs(env, entry, client)
-    if profile is not None:
-        url, kwargs = apply_profile_transport(url, kwargs, profile)
+    url, kwargs, profile = one_device(env, target, client, profile_name, "record capture")
     backoff = Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries)
-    started = time.monotonic()
     rec = Recorder.for_client(output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size, redact=redact)
 
     async def session(dev) -> int:
@@ -88,9 +75,4 @@ def capture(env: Environment, target: str, output: str, max_size, redact, durati
                     await session(dev)
 
     seen = 0
-    try:
-        with rec:
-            run_async(main)
-    finally:
-        if rec.failed is None and env.verbosity >= 0:
-            summary(env, rec, started)
+    run_recording(env, rec, main)

@@ -22,8 +22,37 @@ def recording_options(fn: Callable) -> Callable:
     return fn
 
 
-def warn_to(env: Environment) -> Callable[[str], None]:
-    return lambda message: env.warn(message)
+def one_device(env: Environment, target: str, client: Any, profile_name: str | None, what: str) -> tuple[str, dict[str, Any], Any]:
+    """(url, open_device kwargs, profile or None) for a TARGET that must name one device."""
+    from wsctl.cli.client_options import connect_kwargs, resolve_targets
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.core.errors import UsageError
+
+    entries = resolve_targets(env, target, client)
+    if len(entries) != 1:
+        raise UsageError(f"{what} takes one device, {target!r} names {len(entries)}", hint="one recording per device")
+    entry = entries[0]
+    profile = ProfileCache(env, profile_name).for_entry(entry)
+    url, kwargs = entry.url, connect_kwargs(env, entry, client)
+    if profile is not None:
+        url, kwargs = apply_profile_transport(url, kwargs, profile)
+    return url, kwargs, profile
+
+
+def run_recording(env: Environment, rec: Any, main: Callable[[], Any]) -> None:
+    """Run ``main`` under trio with ``rec`` open; the summary is printed however
+    it ends (count reached, Ctrl-C, device gone), unless writing itself failed."""
+    import time
+
+    from wsctl.cli.runtime import run_async
+
+    started = time.monotonic()
+    try:
+        with rec:
+            run_async(main)
+    finally:
+        if rec.failed is None and env.verbosity >= 0:
+            summary(env, rec, started)
 
 
 def summary(env: Environment, rec: Any, started: float) -> None:

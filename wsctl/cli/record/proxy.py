@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
 from wsctl.cli.record.common import recording_options
 from wsctl.core.errors import UsageError
@@ -49,24 +49,14 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
       wsctl --json record proxy --listen 127.0.0.1:0 --upstream plc-17 -o s.jsonl --certs certs --device recorder --operator alice
     """
     import functools
-    import time
 
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
-    from wsctl.cli.record.common import summary
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.record.common import one_device, run_recording
     from wsctl.cli.serve import _tls_files, parse_listen
     from wsctl.net.recorder import Recorder
 
     host, port = parse_listen(listen)
-    entries = resolve_targets(env, upstream, client)
-    if len(entries) != 1:
-        raise UsageError(f"--upstream takes one device, {upstream!r} names {len(entries)}")
-    entry = entries[0]
-    profile = ProfileCache(env, profile_name).for_entry(entry)
-    url, kwargs = entry.url, connect_kwargs(env, entry, client)
-    if profile is not None:
-        url, kwargs = apply_profile_transport(url, kwargs, profile)
+    url, kwargs, profile = one_device(env, upstream, client, profile_name, "--upstream")
     tls = _tls_files(env, client.certs if device_name else None, device_name, server_cert, server_key, client_ca, crl)
     if tls["cert_chain"] is None:
         raise UsageError("the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key")
@@ -77,7 +67,6 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none":
         env.warn("client certificates are not checked (--client-auth none): any tool may connect and act as the proxy's operator")
-    started = time.monotonic()
     rec = Recorder.for_client(output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size,
                               redact=redact, source="proxy")
 
@@ -107,9 +96,4 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
             env.emit({"event": "listening", "url": server.url, "upstream": url, "file": output, "client_auth": client_auth},
                      f"recording proxy on {server.url} -> {url}, recording to {output}")
 
-    try:
-        with rec:
-            run_async(main)
-    finally:
-        if rec.failed is None and env.verbosity >= 0:
-            summary(env, rec, started)
+    run_recording(env, rec, main)

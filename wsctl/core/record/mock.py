@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from wsctl.core.pointer import MISSING, resolve, split
+# the device side's own reading of inbound rules, so the mock classifies exactly as the simulator does
+from wsctl.core.profile.device import _matches as rule_matches
 from wsctl.core.record.compare import Ignore
 from wsctl.core.record.format import Event
 from wsctl.core.record.redact import replace_at
@@ -74,17 +76,6 @@ def _json(message: Message) -> Any:
         return MISSING
 
 
-def _rule_matches(rule: Any, doc: Any) -> bool:
-    for cond in rule.match:
-        found = resolve(doc, cond.pointer)
-        if cond.exists is not None:
-            if (found is not MISSING) != cond.exists:
-                return False
-        elif found is MISSING or found != cond.value:
-            return False
-    return True
-
-
 def classify(profile: Any, message: Message) -> tuple[str | None, Any, str | None]:
     """(kind, id, id pointer) of a device message by the profile's framing:
     kind "result" | "error" | "event" | "request" | None (unknown)."""
@@ -100,7 +91,7 @@ def classify(profile: Any, message: Message) -> tuple[str | None, Any, str | Non
     if doc is MISSING:
         return None, None, None
     for rule in framing.inbound:
-        if _rule_matches(rule, doc):
+        if rule_matches(rule, doc):
             rid = resolve(doc, rule.id) if rule.id else MISSING
             return rule.kind, (None if rid is MISSING else rid), rule.id
     return None, None, None
