@@ -21,6 +21,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.env import Environment
+from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
 
 CONSOLE_HELP = """\
@@ -97,9 +98,11 @@ class ConsoleLine:
 @click.option("--yes", is_flag=True, help="Run dangerous commands without asking (piped input needs it).")
 @click.option("--linger", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="With stdin piped: seconds to wait for replies after the last line.")
 @click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
+@recording_options
 @client_options
 @click.pass_obj
-def connect(env: Environment, target: str, profile_name: str | None, yes: bool, linger: float, reconnect: bool, client: ClientOptions) -> int:
+def connect(env: Environment, target: str, profile_name: str | None, yes: bool, linger: float, reconnect: bool, recording: dict,
+            client: ClientOptions) -> int:
     """Open an interactive console to one device.
 
     Type a line to send it as a text message; incoming messages appear above
@@ -113,6 +116,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
       wsctl connect plc-17 --certs certs --operator alice
       wsctl connect wss://10.0.0.17:8443/ --ca certs/ca/root.crt --cert op.pem --key op.key
       printf '{"cmd":"status"}\\n' | wsctl connect plc-17 --linger 2
+      wsctl connect plc-17 --profile conveyor --record commissioning.jsonl
     """
     from wsctl.cli.render import message_line, message_record, now_iso
     from wsctl.cli.runtime import run_async
@@ -143,7 +147,6 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
     async def main() -> int:
         import trio
 
-        from wsctl.net.api import open_device
 
         state: dict = {"dev": None, "closing": None, "session": None}
         connected = trio.Event()
@@ -184,6 +187,8 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
 
         def on_gap(gap) -> None:
             gaps.append(gap)
+            if recorder is not None:
+                recorder.gap(gap)
             out({"event": "gap", "device": entry.name, "time": now_iso(), "reason": gap.error.message, "retry_in": round(gap.delay, 3)},
                 f"-- {gap.error.message}; reconnecting in {gap.delay:.1f} s")
 
@@ -191,9 +196,9 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             from wsctl.net.reconnect import run_with_reconnect
 
             if reconnect:
-                await run_with_reconnect(lambda: open_device(url, **kwargs), session, on_gap=on_gap)
+                await run_with_reconnect(device_opener(recorder, url, kwargs), session, on_gap=on_gap)
             else:
-                async with open_device(url, **kwargs) as dev:
+                async with device_opener(recorder, url, kwargs)() as dev:
                     await session(dev)
 
         async def handle(line: str) -> bool:
@@ -302,7 +307,8 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
         return 0
 
     try:
-        return run_async(main)
+        with open_recorder(recording, url, kwargs, profile) as recorder:
+            return run_async(main)
     except _ConsoleInterrupt:
         from wsctl.core.errors import Interrupted
 

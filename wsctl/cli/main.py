@@ -44,7 +44,7 @@ SUMMARIES: dict[str, str] = {
     "replay": "Send the recorded tool → device messages to a device and compare its answers.",
     "run": "Run a SCRIPT of profile commands against TARGET ('-' reads stdin).",
     "send": "Send COMMAND (from the device's profile) or a raw message; print the reply.",
-    "serve": "Serve wss: echo messages, or simulate a device from a profile.",
+    "serve": "Serve wss: echo, simulate a device from a profile, or replay a recording.",
     "watch": "Print messages from one or more devices as they arrive.",
 }
 

@@ -41,6 +41,10 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
 @click.command("serve")
 @click.option("--echo", is_flag=True, help="Echo every message back (text as text, binary as binary).")
 @click.option("--profile", "profile_name", metavar="NAME|FILE", help="Simulate the device a profile describes (see docs/simulator.md).")
+@click.option("--replay", "replay_file", type=click.Path(dir_okay=False), help="Be a mock device answering from a recording (wsctl record); with --profile, requests also match by command and parameters.")
+@click.option("--replay-speed", type=click.FloatRange(min=0.001), default=1.0, show_default=True, help="With --replay: divide recorded delays by X.")
+@click.option("--ignore", "ignore_rules", multiple=True, metavar="POINTER|re:REGEX", help="With --replay: parts of requests that may differ from the recording (e.g. /id).")
+@click.option("--strict", is_flag=True, help="With --replay: refuse a recording with corrupted lines instead of skipping them.")
 @click.option("--audit-log", type=click.Path(dir_okay=False), help="Append every command and denial to FILE (JSON Lines).")
 @click.option("--reply-delay", type=click.FloatRange(min=0), default=None, help="Fault: seconds before every reply [default: the profile's].")
 @click.option("--drop-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 that a reply is not sent.")
@@ -67,16 +71,21 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
 @click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=None, help="Close a connection silent for S seconds.")
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
 @click.pass_obj
-def serve(env: Environment, echo: bool, profile_name, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
+def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed, ignore_rules, strict, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
           operator, central_role, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
           max_message_size, max_connections, handshake_timeout, idle_timeout, allow_plaintext) -> None:
-    """Serve wss: echo messages, or simulate a device from a profile.
+    """Serve wss: echo, simulate a device from a profile, or replay a recording.
 
     With --profile the server is the device: it replies per profile, keeps one
     state for all connections, pushes telemetry, injects faults, checks each
     command against the role in the client's certificate and audit-logs every
     command and denial (--json: one {"event": "command"} line each).  With
     --dial it calls a central system instead of listening (OCPP chargers).
+    With --replay FILE it is a mock device: each request is matched to the
+    recorded one (exactly, by --ignore rules, or by profile command) and
+    answered with the recorded replies at their recorded delays; unsolicited
+    messages are re-emitted with their timing; unmatched requests are
+    reported ({"event": "unmatched"}).
 
     Client certificates are required whenever a CA is configured (with --certs,
     the store's CA and CRL are used). The URL is printed before accepting; with
@@ -91,18 +100,25 @@ def serve(env: Environment, echo: bool, profile_name, audit_log, reply_delay, dr
       wsctl serve --echo --cert chain.pem --key key.pem --ca root.crt --crl crl.pem
       wsctl serve --profile conveyor --certs certs --device plc-17 --audit-log audit.jsonl
       wsctl serve --profile conveyor --certs certs --device plc-17 --error-reply 0.1 --seed 1
+      wsctl serve --replay session.jsonl --certs certs --device plc-17 --ignore /id
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --operator cp-1
     """
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.runtime import run_async
 
-    if echo == bool(profile_name):
-        raise UsageError("choose what to serve: --echo or --profile NAME" if not echo else "--echo and --profile exclude each other")
-    if not profile_name:
+    if echo + bool(profile_name or replay_file) != 1:
+        raise UsageError("choose what to serve: --echo, --profile NAME or --replay FILE" if not echo else "--echo excludes --profile and --replay")
+    if not replay_file:
+        for flag, value in (("--ignore", ignore_rules), ("--strict", strict), ("--replay-speed", replay_speed != 1.0 or None)):
+            if value:
+                raise UsageError(f"{flag} needs --replay")
+    elif dial:
+        raise UsageError("--replay serves a mock device; it does not dial")
+    if not profile_name or replay_file:
         for flag, value in (("--audit-log", audit_log), ("--dial", dial), ("--seed", seed), ("--reply-delay", reply_delay),
                             ("--drop-reply", drop_reply), ("--error-reply", error_reply)):
             if value is not None:
-                raise UsageError(f"{flag} needs --profile")
+                raise UsageError(f"{flag} needs --profile" + (" without --replay" if replay_file else ""))
     if dial:
         from wsctl.cli.serve_sim import run_dial
 
@@ -136,7 +152,26 @@ def serve(env: Environment, echo: bool, profile_name, audit_log, reply_delay, dr
             env.emit({"event": "connection", **data}, human)
 
     sim = None
-    if profile_name:
+    handler = None
+    if replay_file:
+        from wsctl.net.mockserver import replay_handler
+
+        profile = None
+        if profile_name:
+            from wsctl.core.profile.discovery import load_profile
+
+            profile = load_profile(profile_name, environ=env.environ)
+            subprotocols = tuple(subprotocols) + tuple(p for p in profile.subprotocols if p not in subprotocols)
+
+        def unmatched(conn, message) -> None:
+            from wsctl.cli.render import message_fields
+
+            env.emit({"event": "unmatched", "remote": getattr(conn, "remote", None), **message_fields(message)},
+                     f"unmatched request from {getattr(conn, 'remote', '?')}: {message!r:.200}")
+
+        handler = replay_handler(replay_file, profile=profile, ignore=ignore_rules, speed=replay_speed, strict=strict,
+                                 on_unmatched=unmatched)
+    elif profile_name:
         from wsctl.cli.serve_sim import make_simulator
 
         sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply))
@@ -157,7 +192,7 @@ def serve(env: Environment, echo: bool, profile_name, audit_log, reply_delay, dr
                 await nursery.start(sim.run)
             server = await nursery.start(
                 functools.partial(
-                    net_serve, sim.handler if sim is not None else echo_handler, host=host, port=port, password=password, client_auth=client_auth,
+                    net_serve, handler or (sim.handler if sim is not None else echo_handler), host=host, port=port, password=password, client_auth=client_auth,
                     allow_plaintext=allow_plaintext, subprotocols=subprotocols, max_message_size=max_message_size,
                     max_connections=max_connections, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout,
                     access_log=access_log, **tls,
@@ -165,6 +200,8 @@ def serve(env: Environment, echo: bool, profile_name, audit_log, reply_delay, dr
             )
             extra = {"profile": sim.profile.id, "subprotocols": list(subprotocols)} if sim is not None else {}
             what = f" simulating {sim.profile.id}" if sim is not None else ""
+            if replay_file:
+                extra, what = {"replay": replay_file, "subprotocols": list(subprotocols)}, f" replaying {replay_file}"
             env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_auth": client_auth, **extra},
                      f"listening on {server.url}{what} (client certificates: {client_auth})")
 

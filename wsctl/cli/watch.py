@@ -9,6 +9,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.env import Environment
+from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import UsageError, WsctlError
 
 
@@ -22,9 +23,11 @@ from wsctl.core.errors import UsageError, WsctlError
 @click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
 @click.option("--max-retries", type=click.IntRange(min=0), default=None, help="With --reconnect: give up after N failed attempts in a row.")
 @click.option("--backoff-max", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="With --reconnect: longest wait between attempts.")
+@recording_options
 @client_options
 @click.pass_obj
-def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_name, pattern, initial, reconnect, max_retries, backoff_max, client: ClientOptions) -> int:
+def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_name, pattern, initial, reconnect, max_retries, backoff_max,
+          recording: dict, client: ClientOptions) -> int:
     """Print messages from one or more devices as they arrive.
 
     Text is printed as text, binary as base64. When stdout is not a terminal
@@ -38,6 +41,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
       wsctl watch line-1 --duration 60 --json > telemetry.jsonl
       wsctl watch wss://10.0.0.17:8443/ --count 10 --match '"temp"'
       wsctl watch plc-17 --reconnect --send '{"cmd":"subscribe"}'
+      wsctl watch plc-17 --record session.jsonl --redact /params/token --duration 600
     """
     from wsctl.cli.fleet import fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
@@ -87,7 +91,6 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     async def watch_one(entry) -> int:
         import trio
 
-        from wsctl.net.api import open_device
         from wsctl.net.reconnect import run_with_reconnect
 
         _, kwargs, url, profile = plans[entry.name]
@@ -118,6 +121,8 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
 
         def on_gap(gap) -> None:
             gaps.append(gap)
+            if recorder is not None:
+                recorder.gap(gap)
             note(
                 {"event": "gap", "device": entry.name, "time": now_iso(), "reason": gap.error.message, "retry_in": round(gap.delay, 3)},
                 f"-- {entry.name}: {gap.error.message}; reconnecting in {gap.delay:.1f} s",
@@ -127,10 +132,10 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
         # get one summary line per device
         with trio.move_on_at(deadline):
             if not reconnect:
-                async with open_device(url, **kwargs) as dev:
+                async with device_opener(recorder, url, kwargs)() as dev:
                     return await session(dev)
             try:
-                return await run_with_reconnect(lambda: open_device(url, **kwargs), session, backoff=backoff, on_gap=on_gap)
+                return await run_with_reconnect(device_opener(recorder, url, kwargs), session, backoff=backoff, on_gap=on_gap)
             except WsctlError as exc:
                 # a TLS or 4xx refusal is raised at once by run_with_reconnect;
                 # only a retryable error can mean the retries ran out
@@ -153,7 +158,10 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
         return await fan_out([plans[n][0] for n in plans], watch_one, parallel=len(plans), on_done=on_done)
 
     deadline = float("inf")
-    outcomes = run_async(main)
+    first = next(iter(plans.values()))
+    # the recorder wraps the whole run: Ctrl-C and SIGTERM still leave a complete file
+    with open_recorder(recording, first[2], first[1], first[3]) as recorder:
+        outcomes = run_async(main)
     return int(overall_exit_code(outcomes))
 
 
