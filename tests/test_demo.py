@@ -10,9 +10,10 @@ def test_demo_passes_every_step_in_json():
     out = subprocess.run([sys.executable, "-m", "wsctl", "--json", "demo"], capture_output=True, text=True, timeout=120)
     steps = [json.loads(line) for line in out.stdout.splitlines()]
     assert out.returncode == 0, out.stderr
-    assert len(steps) >= 10 and all(step["ok"] for step in steps)
+    assert len(steps) >= 14 and all(step["ok"] for step in steps)
     titles = " ".join(step["title"] for step in steps)
-    for proof in ("revoked operator is refused", "without a certificate", "out of its range", "operator's role", "watch telemetry"):
+    for proof in ("revoked operator is refused", "without a certificate", "out of its range", "operator's role", "watch telemetry",
+                  "record a session", "show the recording", "replay the recording", "mock device"):
         assert proof in titles
     details = {step["title"]: step["detail"] for step in steps}
     assert any("exit 9" in d and "audit log" in d for d in details.values())
@@ -33,6 +34,10 @@ def test_demo_keep_leaves_a_usable_store(tmp_path):
     assert {"conveyor-1", "alice", "bob", "mallory"} <= names
     denied = [line for line in (keep / "audit.jsonl").read_text().splitlines() if '"denied"' in line]
     assert denied
+    shown = subprocess.run([sys.executable, "-m", "wsctl", "--json", "record", "show", str(keep / "session.jsonl"), "--stats"],
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout.splitlines()[-1])["messages"] == {"out": 4, "in": 4}
 
 
 def test_demo_keep_refuses_a_non_empty_directory(tmp_path):

@@ -69,7 +69,7 @@ def expect_refusal(what: str, exc_type: type[WsctlError], exc: WsctlError | None
 
 
 @click.command("demo")
-@click.option("--keep", type=click.Path(file_okay=False), default=None, help="Keep the PKI in DIR (its passphrase goes to DIR/passphrase, 0600).")
+@click.option("--keep", type=click.Path(file_okay=False), default=None, help="Keep the PKI, audit log and recording in DIR (the passphrase goes to DIR/passphrase, 0600).")
 @click.pass_obj
 def demo(env: Environment, keep: str | None) -> int:
     """Run the whole tool on a throwaway PKI, on loopback only.
@@ -80,7 +80,10 @@ def demo(env: Environment, keep: str | None) -> int:
     refused for its range (nothing sent) and one refused for the operator's
     role (audited), watches telemetry, and shows that a client without a
     certificate, a revoked operator and a device reached by the wrong name are
-    refused, each with the error and exit code scripts would see.
+    refused, each with the error and exit code scripts would see. Then it
+    records a session, shows the recording, replays it against a fresh
+    simulator (the answers must match) and serves it as a mock device.
+    --keep DIR keeps the PKI, the audit log and the recording.
 
     \b
     EXAMPLES
@@ -149,7 +152,8 @@ def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -
 
 def _finish(env: Environment, steps: Steps, store, kept: bool) -> int:
     if kept:
-        env.info(f"kept: the PKI in {store.path} (passphrase in {store.path.parent / 'passphrase'})")
+        env.info(f"kept: the PKI in {store.path} (passphrase in {store.path.parent / 'passphrase'}), "
+                 f"audit log {store.path.parent / 'audit.jsonl'}, recording {store.path.parent / 'session.jsonl'}")
     if steps.failed:
         env.info(f"demo: {len(steps.failed)} step(s) failed: {', '.join(steps.failed)}")
         return 1

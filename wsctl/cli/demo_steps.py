@@ -31,6 +31,12 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
     audit = AuditLog(audit_path)
     simulator = Simulator(profile, seed=1, interval_scale=TELEMETRY_SCALE, audit=audit)
     seen: list[Any] = []
+
+    def operator(name: str) -> dict:
+        paths = store.leaf_paths("operator", name)
+        return {"ca": str(store.root_cert_path), "cert": str(paths.chain), "key": str(paths.key),
+                "password": password, "connect_timeout": 5}
+
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(simulator.run)
@@ -40,11 +46,6 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
                 subprotocols=profile.subprotocols, access_log=seen.append,
             ))
             url = server.url
-
-            def operator(name: str) -> dict:
-                paths = store.leaf_paths("operator", name)
-                return {"ca": str(store.root_cert_path), "cert": str(paths.chain), "key": str(paths.key),
-                        "password": password, "connect_timeout": 5}
 
             async def commands() -> str:
                 async with open_device(url, profile=profile, **operator("alice")) as dev:
@@ -113,3 +114,7 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
             nursery.cancel_scope.cancel()
     finally:
         audit.close()
+
+    from wsctl.cli.demo_replay import replay_steps
+
+    await replay_steps(steps, store, password, workdir, operator)

@@ -126,38 +126,15 @@ def _line(event: Any, decoded: str | None) -> str:
 
 
 def _stats(env: Environment, reader: Any, conn: int | None) -> None:
-    counts: dict[str, int] = {}
-    sizes = {"out": 0, "in": 0}
-    messages = {"out": 0, "in": 0}
-    closes: dict[str, int] = {}
-    conns: set[int] = set()
-    gaps, gap_time, errors = 0, 0.0, 0
-    first = last = None
-    for event in reader:
-        if conn is not None and event.conn != conn:
-            continue
-        first = event.t if first is None else first
-        last = event.t
-        conns.add(event.conn)
-        key = f"{event.dir}/{event.kind}" if event.dir else event.kind
-        counts[key] = counts.get(key, 0) + 1
-        if event.is_message:
-            messages[event.dir] += 1
-            sizes[event.dir] += event.size
-        elif event.kind == "close":
-            closes[str(event.code)] = closes.get(str(event.code), 0) + 1
-        elif event.kind == "gap":
-            gaps += 1
-            gap_time += event.delay or 0.0
-        elif event.kind == "error":
-            errors += 1
-    duration = (last - first) if first is not None else 0.0
-    rate = {d: round(messages[d] / duration, 3) if duration > 0 else None for d in messages}
-    obj = {"event": "stats", "duration": round(duration, 6), "connections": len(conns), "messages": messages, "bytes": sizes,
-           "rate_per_s": rate, "by_kind": counts, "gaps": gaps, "gap_seconds": round(gap_time, 3), "errors": errors,
-           "close_codes": closes, "skipped_lines": reader.skipped, "truncated": reader.truncated}
+    from wsctl.core.record.stats import summarize
+
+    summary = summarize(reader, conn=conn)
+    obj = {"event": "stats", **summary, "skipped_lines": reader.skipped, "truncated": reader.truncated}
+    duration, messages, sizes, rate = summary["duration"], summary["messages"], summary["bytes"], summary["rate_per_s"]
+    conns, counts, gaps, gap_time = summary["connections"], summary["by_kind"], summary["gaps"], summary["gap_seconds"]
+    errors, closes = summary["errors"], summary["close_codes"]
     lines = [
-        f"duration     {duration:.3f} s, {len(conns)} connection(s)",
+        f"duration     {duration:.3f} s, {conns} connection(s)",
         f"tool→device  {messages['out']} messages, {sizes['out']} bytes" + (f", {rate['out']}/s" if rate["out"] is not None else ""),
         f"device→tool  {messages['in']} messages, {sizes['in']} bytes" + (f", {rate['in']}/s" if rate["in"] is not None else ""),
         "by kind      " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"),
