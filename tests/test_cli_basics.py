@@ -115,3 +115,12 @@ def test_help_summaries_match_each_commands_own_help():
         module, attr = target.split(":")
         command = getattr(importlib.import_module(module), attr)
         assert SUMMARIES[verb] == command.get_short_help_str(limit=100), verb
+
+
+def test_interrupted_kinds_are_the_exit_code_names():
+    import signal as sig
+
+    from wsctl.core.errors import Interrupted
+
+    assert (Interrupted(sig.SIGTERM).kind, int(Interrupted(sig.SIGTERM).exit_code)) == ("terminated", 143)
+    assert (Interrupted(sig.SIGINT).kind, int(Interrupted(sig.SIGINT).exit_code)) == ("interrupted", 130)

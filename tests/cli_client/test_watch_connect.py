@@ -152,8 +152,10 @@ def test_connect_on_a_terminal_shows_incoming_messages_and_quits(plant, echo_ser
         _read_until(master, b"< typed-by-hand", 15)
         os.write(master, b"/quit\r")
         assert proc.wait(timeout=15) == 0
-        history = (tmp_path / "wsctl" / "console_history").read_text()
-        assert "typed-by-hand" in history
+        history_file = tmp_path / "wsctl" / "console_history"
+        assert "typed-by-hand" in history_file.read_text()
+        assert oct(history_file.stat().st_mode & 0o777) == "0o600"
+        assert oct(history_file.parent.stat().st_mode & 0o777) == "0o700"
     finally:
         if proc.poll() is None:
             proc.kill()

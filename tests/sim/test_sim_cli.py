@@ -118,7 +118,7 @@ def test_telemetry_scale_flag_makes_telemetry_fast(sim_pki, profile_file):
 @pytest.mark.parametrize(
     "args, fragment",
     [
-        (["--echo", "--profile", "conveyor"], "exclude each other"),
+        (["--echo", "--profile", "conveyor"], "--echo excludes --profile and --replay"),
         (["--echo", "--audit-log", "x.jsonl"], "--audit-log needs --profile"),
         (["--profile", "conveyor", "--drop-reply", "2"], "0<=x<=1"),
         (["--profile", "conveyor", "--operator", "bob", "--allow-plaintext"], "--operator is for --dial"),

@@ -270,7 +270,10 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             from prompt_toolkit.history import FileHistory
 
             path = history_path(env)
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # the history holds everything typed, commands and parameters included
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             completer = ProfileCompleter(profile) if profile is not None else WordCompleter(CONSOLE_COMMANDS, sentence=True)
             session = PromptSession(history=FileHistory(str(path)), completer=completer)
             while True:

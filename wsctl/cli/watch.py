@@ -38,7 +38,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     \b
     EXAMPLES
       wsctl watch plc-17 --certs certs --operator alice
-      wsctl watch line-1 --duration 60 --json > telemetry.jsonl
+      wsctl --json watch line-1 --duration 60 > telemetry.jsonl
       wsctl watch wss://10.0.0.17:8443/ --count 10 --match '"temp"'
       wsctl watch plc-17 --reconnect --send '{"cmd":"subscribe"}'
       wsctl watch plc-17 --record session.jsonl --redact /params/token --duration 600

@@ -107,4 +107,6 @@ class Interrupted(WsctlError):
 
         self.signum = signum
         self.exit_code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
-        super().__init__("terminated" if signum == signal.SIGTERM else "interrupted")
+        # the JSON error kind is the exit code's name in the table
+        self.kind = self.exit_code.name.lower()
+        super().__init__(self.kind)

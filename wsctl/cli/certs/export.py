@@ -38,7 +38,6 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
     """
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.core.errors import UsageError
-    from wsctl.pki import fsutil
     from wsctl.pki.export import export as export_material
 
     env: Environment = ctx.obj
@@ -70,6 +69,8 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
             env.stdout.flush()
         return
     # a p12 may hold a private key; certificates are public and devices' tools want to read them
-    fsutil.atomic_write(__import__("pathlib").Path(out), data, mode=0o600 if fmt == "p12" else 0o644)
+    from wsctl.cli.output_file import write_output
+
+    write_output(out, data, mode=0o600 if fmt == "p12" else 0o644)
     env.emit({"action": "export", "target": target, "format": fmt, "out": out, "bytes": len(data),
               "legacy": legacy}, f"wrote {fmt} of {target} to {out} ({len(data)} bytes)")

@@ -50,12 +50,7 @@ def export(env: Environment, name: str, asyncapi: bool, fmt: str | None, out: st
         env.stdout.write(text)
         env.stdout.flush()
         return
-    tmp = f"{out}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from wsctl.cli.output_file import write_output
+
+    write_output(out, text.encode("utf-8"))
     env.info(f"wrote {out} (AsyncAPI {document['asyncapi']}, {fmt}, {len(document['operations'])} operations)")
