@@ -169,3 +169,27 @@ def test_wsctl_send_and_watch_against_python_websockets(plant, websockets_server
     assert out.stdout.splitlines() == ["ping", "telemetry:ping"]
     watched = wsctl("watch", websockets_server, *plant.op("bob"), "--send", "a", "--count", "2")
     assert [json.loads(line)["data"] for line in watched.stdout.splitlines()] == ["a", "telemetry:a"]
+
+
+def test_a_client_sending_only_its_leaf_certificate_is_verified(plant):
+    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
+    bob = plant.certs / "operators" / "bob"
+    out = wsctl("send", server.url, "--ca", str(plant.certs / "ca" / "root.crt"), "--cert", str(bob / "cert.pem"),
+                "--key", str(bob / "key.pem"), "--raw", "leaf only")
+    server.lines()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "leaf only\n"
+
+
+def test_revoking_while_serving_refuses_the_next_handshake(plant, tmp_path):
+    # a store of its own: this test revokes
+    certs = tmp_path / "certs"
+    for step in (["init"], ["issue", "device", "dev", "--ip", "127.0.0.1"], ["issue", "operator", "carol", "--role", "operator"]):
+        assert wsctl("certs", "--dir", str(certs), *step).returncode == 0
+    server = start_server("--echo", "--certs", str(certs), "--device", "dev")
+    op = ["--certs", str(certs), "--operator", "carol"]
+    assert wsctl("send", server.url, *op, "--raw", "before").returncode == 0
+    assert wsctl("certs", "--dir", str(certs), "revoke", "carol").returncode == 0
+    after = wsctl("send", server.url, *op, "--raw", "after")
+    server.lines()
+    assert after.returncode == ExitCode.TLS and "revoked" in after.stderr

@@ -30,7 +30,9 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
             raise InvalidInput(f"no device {device!r} in {store}", hint=f"wsctl certs --dir {store} issue device {device} --ip ...")
         cert = cert or str(leaf / "chain.pem")
         key = key or str(leaf / "key.pem")
-        ca = ca or str(store / "ca" / "root.crt")
+        # root and issuing CA: clients that send only their leaf (openssl,
+        # browsers, many device stacks) are verified as well as those sending chain.pem
+        ca = ca or [str(store / "ca" / "root.crt"), str(store / "ca" / "issuing.crt")]
         if crl is None and (store / "ca" / "crl.pem").is_file():
             crl = str(store / "ca" / "crl.pem")
     if bool(cert) != bool(key):

@@ -20,6 +20,7 @@ import functools
 import inspect
 import logging
 import math
+import os
 import ssl
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
@@ -28,7 +29,7 @@ import trio
 import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout
+from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, WsctlError
 from wsctl.net import tlserrors
 from wsctl.net._guard import ObservedStream, ReaderGuard
 from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
@@ -283,6 +284,42 @@ class _Live:
         self.conn: ServerConnection | None = None
 
 
+class CrlReloader:
+    """Picks up a re-issued CRL without a restart.
+
+    `wsctl certs revoke` rewrites the CRL (atomically); a running device must
+    refuse the revoked operator from the next handshake on, not after a
+    restart.  Each new connection costs one stat(); when the file's mtime or
+    size changed, the TLS context is rebuilt.  A CRL that fails to load (expired,
+    unreadable) keeps the previous context and is logged.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext]) -> None:
+        self.path = os.fspath(path)
+        self.build = build
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def current(self, context: ssl.SSLContext) -> ssl.SSLContext:
+        stamp = self._stamp()
+        if stamp is None or stamp == self.stamp:
+            return context
+        self.stamp = stamp
+        try:
+            fresh = self.build()
+        except WsctlError as exc:
+            log.error("CRL %s changed but cannot be used (%s); keeping the previous one", self.path, exc)
+            return context
+        log.info("CRL %s changed: reloaded", self.path)
+        return fresh
+
+
 class Server:
     """A running server, handed out by ``await nursery.start(serve, ...)``."""
 
@@ -305,6 +342,8 @@ class Server:
         self._live: set[_Live] = set()
         self._closing = False
         self._scope: trio.CancelScope | None = None
+        #: rebuilds the TLS context when the CRL file changes (see CrlReloader)
+        self.reloader: CrlReloader | None = None
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -383,6 +422,8 @@ class Server:
 
     async def _run(self, tcp: trio.SocketStream, rec: AccessRecord, live: _Live) -> None:
         stream: trio.abc.Stream = tcp
+        if self.reloader is not None:
+            self.ssl_context = self.reloader.current(self.ssl_context)
         if self.ssl_context is not None:
             tls = trio.SSLStream(tcp, self.ssl_context, server_side=True, https_compatible=True)
             failure: BaseException | None = None
@@ -524,10 +565,16 @@ async def serve(
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve wss until cancelled (or `Server.close()`); see docs/python-api.md."""
+    reloader = None
     if ssl_context is None and cert_chain is not None:
         from wsctl.net.tls import server_context
 
-        ssl_context = server_context(cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth)  # type: ignore[arg-type]
+        def build() -> ssl.SSLContext:
+            return server_context(cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth)  # type: ignore[arg-type]
+
+        ssl_context = build()
+        if crl is not None:
+            reloader = CrlReloader(crl, build)
     if ssl_context is None and not allow_plaintext:
         raise InvalidInput("a wss server needs a certificate (cert_chain=, key=); plaintext ws:// only with allow_plaintext=True")
     for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
@@ -543,6 +590,7 @@ async def serve(
         handshake_timeout=handshake_timeout, idle_timeout=idle_timeout, close_timeout=close_timeout,
         access_log=access_log, message_queue_size=message_queue_size, receive_buffer_size=receive_buffer_size,
     )
+    server.reloader = reloader
     with trio.CancelScope() as server._scope:
         async with trio.open_nursery() as connections:
             try:

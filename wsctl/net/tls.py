@@ -14,7 +14,7 @@ import datetime as _dt
 import os
 import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Sequence
 
 from wsctl.core.errors import InvalidInput, PasswordError, TLSError
 
@@ -153,11 +153,15 @@ def server_context(
     cert_chain: PathLike,
     key: PathLike | None = None,
     password: str | bytes | None = None,
-    ca: PathLike | None = None,
+    ca: "PathLike | Sequence[PathLike] | None" = None,
     crl: PathLike | None = None,
     client_auth: ClientAuth | None = None,
 ) -> ssl.SSLContext:
     """An SSLContext for a wss server (a simulated device, an echo server).
+
+    ``ca`` is one CA file or several (a plant store gives root and issuing CA,
+    so clients that send only their leaf certificate — openssl, browsers, many
+    device stacks — are verified too).
 
     ``client_auth`` defaults to ``"required"`` when ``ca`` is given and ``"none"``
     otherwise.  ``crl`` (PEM or DER) turns on revocation checks of client leaf
@@ -178,11 +182,11 @@ def server_context(
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     _load_cert_chain(ctx, cert_chain, key, password)
-    if ca is not None:
+    for ca_file in ([] if ca is None else [ca] if isinstance(ca, (str, os.PathLike)) else list(ca)):
         try:
-            ctx.load_verify_locations(cafile=str(_exists(ca, "CA file")))
+            ctx.load_verify_locations(cafile=str(_exists(ca_file, "CA file")))
         except ssl.SSLError as exc:
-            raise InvalidInput(f"cannot load CA file {ca}: {exc.reason or exc}") from None
+            raise InvalidInput(f"cannot load CA file {ca_file}: {exc.reason or exc}") from None
     ctx.verify_mode = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}[client_auth]
     if crl is not None:
         crl_path = _exists(crl, "CRL")
