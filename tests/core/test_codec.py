@@ -214,3 +214,23 @@ wire = "connectorId"'''),
     codec.feed(json.dumps([3, json.loads(out.wire)[1], {}]), now=0.1)
     unlock = codec.call(cp.command("unlock"), {"connector_id": 1}, now=1)
     assert json.loads(unlock.wire)[3] == {"connectorId": 1}
+
+
+def test_text_lockstep_late_reply_goes_to_the_timed_out_call_not_the_next_one():
+    psu = parse_profile(TEXT, source="psu.toml")
+    codec = ClientCodec(psu)
+    codec.call(psu.command("volt"), {"value": 1}, now=0)
+    assert [t.command.key for t in codec.expire(now=100)] == ["volt"]
+    first = codec.call(psu.command("idn"), {}, now=101)
+    codec.cancel(first)  # given up on by the caller: also owes a line
+    codec.call(psu.command("idn"), {}, now=102)
+    [event] = codec.feed("#EVT overtemp 71.5", now=102.1)  # events owe nothing
+    assert isinstance(event, Telemetry)
+    [late] = codec.feed("OK", now=102.2)
+    assert isinstance(late, Unmatched) and late.id is None and late.reason == "reply to volt arrived after its timeout"
+    [late_err] = codec.feed("ERR 500 busy", now=102.3)
+    assert isinstance(late_err, Unmatched) and late_err.reason == "reply to idn arrived after its timeout"
+    assert codec.pending == 1
+    [reply] = codec.feed("ACME,PSU,1", now=102.4)
+    assert isinstance(reply, Reply) and reply.command.key == "idn" and reply.payload == "ACME,PSU,1"
+    assert codec.pending == 0

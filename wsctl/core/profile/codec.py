@@ -20,6 +20,15 @@ and returns events:
 The caller owns time: `expire(now)` returns calls whose timeout passed and
 remembers their ids, so a late answer is reported as late.  Nothing here blocks
 or does I/O; `wsctl.net.session` drives it over a connection.
+
+Lockstep (text) has no ids, so "late" is counted instead: each call given up on
+(`cancel`, `expire`) leaves one line owed, and the next non-event line (result
+or ERR) pays that debt as `Unmatched` instead of being taken as the reply to
+the call sent after it.  The limit is the protocol's: a device that never sends
+the late line (it dropped the request) makes every later reply look one call
+late, until a call of its own times out and the count is right again.  That is
+the price of a protocol without ids; a wrong reply handed to the wrong command
+would be worse.  At most LATE_MEMORY debts are remembered.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import itertools
 import json
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,12 +224,15 @@ class ClientCodec:
     _counter: Any = field(init=False, repr=False)
     _pending: "OrderedDict[Any, _Pending]" = field(init=False, repr=False)
     _late: "OrderedDict[Any, Command]" = field(init=False, repr=False)
+    #: lockstep calls given up on whose line has not come yet, oldest first
+    _owed: "deque[Command]" = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._templates: dict[str, tuple[Any, bool]] = {}
         self._counter = itertools.count(self.first_id)
         self._pending = OrderedDict()
         self._late = OrderedDict()
+        self._owed = deque(maxlen=LATE_MEMORY)
 
     # -- sending -------------------------------------------------------------
     def can_send(self) -> bool:
@@ -284,6 +296,9 @@ class ClientCodec:
                     self._late[key] = out.command
                     while len(self._late) > LATE_MEMORY:
                         self._late.popitem(last=False)
+                elif self.profile.framing.encoding == "text":
+                    # no id to recognise the late line by: count it (module docstring)
+                    self._owed.append(out.command)
                 return
 
     def expire(self, now: float) -> list[TimedOut]:
@@ -376,6 +391,10 @@ class ClientCodec:
             groups = m.groupdict()
             name = groups.get("name") or ""
             return [Telemetry(name, self.profile.event_by_wire(name), groups.get("payload", line), message)]
+        if self._owed:
+            # lockstep: a timed-out call's reply comes before the next call's
+            late = self._owed.popleft()
+            return [Unmatched(None, message, f"reply to {late.key} arrived after its timeout")]
         if not self._pending:
             return [Unmatched(None, message, "a line arrived while no command was waiting for one")]
         _, pending = self._pending.popitem(last=False)
