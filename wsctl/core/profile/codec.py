@@ -25,10 +25,12 @@ Lockstep (text) has no ids, so "late" is counted instead: each call given up on
 (`cancel`, `expire`) leaves one line owed, and the next non-event line (result
 or ERR) pays that debt as `Unmatched` instead of being taken as the reply to
 the call sent after it.  The limit is the protocol's: a device that never sends
-the late line (it dropped the request) makes every later reply look one call
-late, until a call of its own times out and the count is right again.  That is
-the price of a protocol without ids; a wrong reply handed to the wrong command
-would be worse.  At most LATE_MEMORY debts are remembered.
+the late line (it dropped the request) shifts the replies by one: each later
+reply is taken as the previous call's late one, so every later call times out
+until the connection is reopened.  That is the price of a protocol without ids;
+guessing that a line was lost would hand a slow device's late reply to the
+wrong command, which is worse than a timeout.  At most LATE_MEMORY debts are
+remembered.
 """
 
 from __future__ import annotations
