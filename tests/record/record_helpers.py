@@ -51,6 +51,7 @@ def make_plant(base: Path) -> Plant:
         ["init", "--name", "Record Test CA"],
         ["issue", "device", "dev", "--dns", "localhost", "--ip", "127.0.0.1"],
         ["issue", "operator", "alice", "--role", "engineer"],
+        ["issue", "operator", "bob", "--role", "operator"],
     ):
         out = wsctl("certs", "--dir", str(certs), *step)
         assert out.returncode == 0, (step, out.stderr)

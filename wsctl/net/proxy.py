@@ -16,7 +16,25 @@ registered code, but wsproto — so trio-websocket, so wsctl's own clients —
 rejects it as an unknown reserved code and fails the connection with 1002.)  The server itself guards every
 handler (one bad client never stops the proxy).  Only a recording that can
 no longer be written stops the proxy: relaying without recording would
-break its promise silently.
+break its promise silently.  Every tool then gets close 1011 "recording
+failed" (shielded, bounded) before the server is cancelled, so no tool sees
+a bare connection loss (1006).
+
+Roles.  The proxy connects upstream with *its* operator certificate, so the
+device sees the proxy's role, not the tool's.  Relaying blindly would let any
+tool act with that role, so the tool's own role (from its client
+certificate) is checked here:
+
+- with a profile, every tool → device message is read with `DeviceCodec`; a
+  request for a command the tool's role may not run is not forwarded — the
+  tool gets the protocol's ``not_authorized`` error, the refusal is recorded
+  as an ``error`` event (never as a message: a replay must not send what the
+  device never received) and logged.  A message the profile cannot attribute
+  to a command (unknown command, a JSON-RPC notification, not JSON) is judged
+  like a connection without a profile;
+- without a profile, the proxy cannot judge commands: the tool's role must be
+  at least the proxy's own on the ladder (admin roles: only the same role),
+  otherwise the WebSocket upgrade is refused with HTTP 403.
 """
 
 from __future__ import annotations
@@ -26,6 +44,7 @@ from typing import Any
 
 import trio
 
+from wsctl.core import roles
 from wsctl.core.errors import ConnectionClosed, WsctlError
 from wsctl.core.record.format import RecordingError
 from wsctl.net.recorder import Recorder
@@ -47,6 +66,41 @@ def _reason(text: str) -> str:
     return text.encode("utf-8")[:123].decode("utf-8", "ignore")
 
 
+#: how long closing every tool may take when the recording fails
+FAIL_CLOSE_TIMEOUT = 2.0
+
+
+def certificate_role(pem_path: Any) -> str | None:
+    """The role (OU) of the operator certificate in a PEM file; None without one."""
+    if not pem_path:
+        return None
+    from cryptography import x509
+
+    from wsctl.pki.identity import identity_of
+
+    try:
+        with open(pem_path, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+    except (OSError, ValueError):
+        return None
+    return identity_of(cert).role
+
+
+def covers(tool: str | None, upstream: str | None) -> bool:
+    """May a tool with role ``tool`` act through an upstream connection holding ``upstream``?
+
+    Ladder roles compare by rank; an admin role grants nothing on the ladder
+    and is matched only by itself.  An upstream without a role grants no role
+    of its own, so there is nothing to take over."""
+    if upstream is None:
+        return True
+    if tool is None:
+        return False
+    if upstream in roles.LADDER and tool in roles.LADDER:
+        return roles.LADDER.index(tool) >= roles.LADDER.index(upstream)
+    return tool == upstream
+
+
 def _peer(conn: Any) -> dict[str, Any]:
     ident = conn.identity
     out: dict[str, Any] = {"remote": conn.remote}
@@ -58,14 +112,20 @@ def _peer(conn: Any) -> dict[str, Any]:
 class RecordingProxy:
     """``handler`` for `wsctl.net.server.serve`; one upstream connection per client."""
 
-    def __init__(self, upstream: str, connect_kwargs: dict[str, Any], recorder: Recorder, *, on_event: Any = None) -> None:
+    def __init__(self, upstream: str, connect_kwargs: dict[str, Any], recorder: Recorder, *, profile: Any = None,
+                 upstream_role: str | None = None, on_event: Any = None) -> None:
         self.upstream = upstream
         self.connect_kwargs = connect_kwargs
         self.recorder = recorder
-        #: called with a dict per client session (opened/refused/closed); CLI output
+        #: the profile commands are judged by; None: whole connections are judged
+        self.profile = profile
+        #: the role the proxy holds upstream (its operator certificate's)
+        self.upstream_role = upstream_role if upstream_role is not None else certificate_role(connect_kwargs.get("cert"))
+        #: called with a dict per client session (opened/refused/denied/closed); CLI output
         self.on_event = on_event
         self.failed: RecordingError | None = None
         self._stop: trio.CancelScope | None = None
+        self._clients: set[Any] = set()
 
     def _emit(self, **fields: Any) -> None:
         if self.on_event is not None:
@@ -75,23 +135,50 @@ class RecordingProxy:
         """Serve until cancelled; raises `RecordingError` if the recording fails."""
         from wsctl.net.server import serve
 
+        if self.profile is None:
+            serve_kwargs.setdefault("authorize", self.authorize)
         with trio.CancelScope() as self._stop:
             await serve(self.handler, task_status=task_status, **serve_kwargs)
         if self.failed is not None:
             raise self.failed
 
-    def _recording_failed(self, exc: RecordingError) -> None:
-        self.failed = exc
-        log.error("%s", exc.message)
+    def authorize(self, request: Any) -> None:
+        """Without a profile: refuse (HTTP 403) a tool whose role is below the proxy's."""
+        from wsctl.net.server import Reject
+
+        ident = request.identity
+        role = ident.role if ident is not None else None
+        if not covers(role, self.upstream_role):
+            who = (ident.name if ident is not None else None) or request.remote
+            why = (f"role {role or '(none)'} may not act through this proxy, which holds role {self.upstream_role} upstream; "
+                   "without a profile it cannot check single commands, so tools need at least its role")
+            log.warning("%s refused: %s", who, why)
+            self._emit(event="forbidden", conn=None, peer={"remote": request.remote, "name": who, "role": role}, error=why)
+            raise Reject(403, why)
+
+    async def _recording_failed(self, exc: RecordingError) -> None:
+        if self.failed is None:
+            self.failed = exc
+            log.error("%s", exc.message)
+        # every tool hears why (1011) before the server is cancelled; a
+        # cancelled close would reach them as a bare connection loss (1006)
+        with trio.move_on_after(FAIL_CLOSE_TIMEOUT) as scope:
+            scope.shield = True
+            async with trio.open_nursery() as nursery:
+                for client in list(self._clients):
+                    if client.closed is None:
+                        nursery.start_soon(client.close, 1011, "recording failed")
         if self._stop is not None:
             self._stop.cancel()
 
     async def handler(self, client: Any) -> None:
+        self._clients.add(client)
         try:
             await self._session(client)
         except RecordingError as exc:
-            self._recording_failed(exc)
-            await client.close(1011, "recording failed")
+            await self._recording_failed(exc)
+        finally:
+            self._clients.discard(client)
 
     async def _session(self, client: Any) -> None:
         from wsctl.net.api import open_device
@@ -117,9 +204,27 @@ class RecordingProxy:
             self._emit(event="refused", conn=conn, peer=peer, error=exc.message)
             await client.close(1011, _reason(f"bad gateway: {exc.message}"))
 
+    async def _refuse(self, client: Any, conn: int, peer: dict[str, Any], message: str | bytes, reply: str | None,
+                      detail: str, command: str | None) -> None:
+        """A tool's request the proxy will not forward: recorded as an ``error``
+        event (the request and the answer in its fields, never as messages, so a
+        replay cannot send it), logged, and answered with the protocol's error."""
+        request = message if isinstance(message, str) else message.decode("utf-8", "replace")
+        info: dict[str, Any] = {"refused": command, "request": request, "peer": peer}
+        if reply is not None:
+            info["reply"] = reply
+        self.recorder.record("error", conn=conn, error=f"proxy refused: {detail}", info=info)
+        log.warning("#%d %s: %s", conn, peer.get("name") or peer.get("remote"), detail)
+        self._emit(event="denied", conn=conn, peer=peer, command=command, error=detail)
+        if reply is not None:
+            await client.send(reply)
+
     async def _relay(self, client: Any, device: Any, conn: int, peer: dict[str, Any]) -> None:
         rec = self.recorder
         ended: dict[str, Any] = {}
+
+        gate = _Gate(self.profile, client.identity.role if client.identity is not None else None, self.upstream_role) \
+            if self.profile is not None else None
 
         async def pump(source: Any, sink: Any, direction: str, names: tuple[str, str], cancel: trio.CancelScope) -> None:
             # a close seen while receiving is the source's, while sending the sink's
@@ -128,6 +233,11 @@ class RecordingProxy:
                 while True:
                     side = names[0]
                     message = await source.receive()
+                    refusal = gate.judge(message) if gate is not None and direction == "out" else None
+                    if refusal is not None:
+                        side = names[0]  # the answer goes back to the tool
+                        await self._refuse(client, conn, peer, message, *refusal)
+                        continue
                     rec.message(direction, conn, message)
                     side = names[1]
                     await sink.send(message)
@@ -153,3 +263,43 @@ class RecordingProxy:
             rec.record("close", dir="out", conn=conn, code=code, reason=reason or None)
             await device.close(_sendable(code), reason)
         self._emit(event="closed", conn=conn, peer=peer, by=side, code=code)
+
+
+class _Gate:
+    """Per tool connection: which of its messages may reach the device (with a profile)."""
+
+    def __init__(self, profile: Any, role: str | None, upstream_role: str | None) -> None:
+        from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
+
+        self.codec = DeviceCodec(profile)
+        self.role = role
+        self.covered = covers(role, upstream_role)
+        self.upstream_role = upstream_role
+        self._types = (Request, BadRequest)
+
+    def judge(self, message: str | bytes) -> tuple[str | None, str, str | None] | None:
+        """None to forward; else (reply to the tool or None, why, command key)."""
+        Request, BadRequest = self._types
+        item = self.codec.parse(message)
+        rid = getattr(item, "id", None)
+        # the proxy does not follow replies: free the id at once, or a reused id
+        # would read as a collision (a BadRequest) and escape the role check below
+        self.codec.finish(rid)
+        command = item.command if isinstance(item, (Request, BadRequest)) else None
+        who = self.role or "(none: no role in the client certificate)"
+        if command is not None:
+            if roles.allowed(self.role, command.allowed_roles):
+                return None
+            allowed = ", ".join(sorted(command.allowed_roles))
+            detail = f"role {who} may not run {command.key} (allowed: {allowed})"
+            return self.codec.error(rid, "not_authorized", detail), detail, command.key
+        if not isinstance(item, BadRequest) or self.covered:
+            return None  # a reply to a device call, or a tool the proxy's own role covers
+        # no command to judge (unknown to the profile, a notification, not
+        # parseable): only a tool with at least the proxy's role may send it
+        detail = (f"role {who} may not send a message the profile cannot attribute to a command "
+                  f"({item.reason}); that needs at least the proxy's role {self.upstream_role}")
+        reply = None
+        if item.reply is not None:
+            reply = self.codec.error(item.id if item.id is not None else self.codec.framing.unknown_id, "not_authorized", detail)
+        return reply, detail, None

@@ -23,7 +23,7 @@ from wsctl.core.errors import UsageError
 @click.option("--crl", type=click.Path(dir_okay=False), help="CRL checked against client certificates [default with --certs: the store's].")
 @click.option("--client-auth", type=click.Choice(["required", "optional", "none"]), default=None,
               help="Client certificates [default: required when a CA is given].")
-@click.option("--profile", "profile_name", help="Profile noted in the recording; its subprotocols and path are used upstream.")
+@click.option("--profile", "profile_name", help="Profile noted in the recording; its subprotocols and path are used upstream; commands are checked against the tool's role.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=100, show_default=True, help="More tools are refused with HTTP 503.")
 @client_options
 @click.pass_obj
@@ -37,6 +37,12 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
     given by --operator (or --cert/--key), relays every message both ways
     (text as text, binary as binary, close codes passed on) and records them
     on one connection id: tool → device "out", device → tool "in".
+
+    The device sees the proxy's operator, so each tool's own role (from its
+    client certificate) is checked: with --profile per command (a command the
+    tool's role may not run is answered with the protocol's not_authorized
+    error and not forwarded); without one per connection (tools need at least
+    the proxy operator's role, else HTTP 403).
 
     An upstream that refuses closes the tool with 1011 "bad gateway: ...",
     one that drops with 1011 "upstream connection lost"; both are recorded. Stop with Ctrl-C/SIGTERM (tools get close 1001,
@@ -66,7 +72,8 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
     if client_auth is None:
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none":
-        env.warn("client certificates are not checked (--client-auth none): any tool may connect and act as the proxy's operator")
+        env.warn("client certificates are not checked (--client-auth none): tools have no role, so the proxy "
+                 "forwards only what a role-less tool may do (nothing at all when its own operator has a role and no --profile is given)")
     rec = Recorder.for_client(output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size,
                               redact=redact, source="proxy")
 
@@ -77,6 +84,8 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
             "opened": lambda: f"#{fields['conn']} {who}: connected through to {url}",
             "refused": lambda: f"#{fields['conn']} {who}: upstream refused: {fields.get('error')}",
             "closed": lambda: f"#{fields['conn']} {who}: closed by {fields.get('by')} ({fields.get('code')})",
+            "denied": lambda: f"#{fields['conn']} {who}: not forwarded: {fields.get('error')}",
+            "forbidden": lambda: f"{who}: refused (HTTP 403): {fields.get('error')}",
         }[fields["event"]]()
         if env.verbosity >= 0 or env.json:
             env.emit({**fields, "event": f"proxy-{fields['event']}"}, text)
@@ -86,7 +95,7 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
 
         from wsctl.net.proxy import RecordingProxy
 
-        relay = RecordingProxy(url, kwargs, rec, on_event=on_event)
+        relay = RecordingProxy(url, kwargs, rec, profile=profile, on_event=on_event)
         async with trio.open_nursery() as nursery:
             server = await nursery.start(functools.partial(
                 relay.run, host=host, port=port, password=password, client_auth=client_auth,
