@@ -61,6 +61,8 @@ def jsonrpc_device(plant):
             await ws.send(json.dumps({"jsonrpc": "2.0", "id": 999, "result": {"stray": True}}))
             if method == "conveyor.start":
                 await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": "belt jammed at station 3"}}))
+            elif method == "conveyor.reset":
+                await ws.send("<html>oops</html>")  # never a reply
             elif method == "conveyor.estop":
                 await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32001, "message": "Not authorized"}}))
             else:

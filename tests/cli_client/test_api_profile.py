@@ -61,15 +61,23 @@ async def test_ocpp_calls_wait_for_the_one_outstanding_slot(plant):
     peak = 0
 
     async def charger(conn):
+        # reads on while answers are pending, so a client that sent a second
+        # CALL before the first CALLRESULT would be seen doing it
         nonlocal outstanding, peak
-        async for message in conn:
-            frame = json.loads(message)
-            outstanding += 1
-            peak = max(peak, outstanding)
-            seen.append(frame[2])
+
+        async def answer(frame):
+            nonlocal outstanding
             await trio.sleep(0.05)
             outstanding -= 1
             await conn.send(json.dumps([3, frame[1], {"status": "Accepted", "configurationKey": []}]))
+
+        async with trio.open_nursery() as answers:
+            async for message in conn:
+                frame = json.loads(message)
+                outstanding += 1
+                peak = max(peak, outstanding)
+                seen.append(frame[2])
+                answers.start_soon(answer, frame)
 
     dev = plant.certs / "devices" / "dev"
     with trio.fail_after(30):
@@ -88,3 +96,19 @@ async def test_ocpp_calls_wait_for_the_one_outstanding_slot(plant):
                         calls.start_soon(one, "get_configuration")
             server.close()
     assert peak == 1 and seen == ["GetConfiguration"] * 3 and len(replies) == 3
+
+
+def test_a_text_devices_role_refusal_is_not_authorized_even_as_a_string_code():
+    # a text device's code comes out of a regex group as "-203"; the profile says -203
+    from wsctl.core.profile.codec import DeviceErrorInfo, Reply
+    from wsctl.core.profile.discovery import load_profile
+    from wsctl.net.session import raise_for_reply
+
+    psu = load_profile("psu")
+    code = psu.framing.errors["not_authorized"].code
+    reply = Reply(None, next(iter(psu.commands.values())), None, "ERR", error=DeviceErrorInfo(str(code), "Command protected"))
+    with pytest.raises(NotAuthorized):
+        raise_for_reply(reply, psu, "psu-1")
+    other = Reply(None, next(iter(psu.commands.values())), None, "ERR", error=DeviceErrorInfo("-222", "Data out of range"))
+    with pytest.raises(DeviceError):
+        raise_for_reply(other, psu, "psu-1")

@@ -93,3 +93,21 @@ def test_inventory_profile_is_used(plant, jsonrpc_device, tmp_path):
     out = wsctl("--json", "send", "belt-1", "status", "--inventory", str(inventory))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["reply"]["method"] == "conveyor.status"
+
+
+def test_events_beside_the_reply_go_to_stderr_not_into_the_result(plant, jsonrpc_device):
+    url, _ = jsonrpc_device
+    out = wsctl("send", url, "status", "--profile", "conveyor", *plant.op("alice"))
+    assert out.returncode == 0
+    assert "< conveyor.telemetry" in out.stderr and "matches no pending request" in out.stderr
+    assert "telemetry" not in out.stdout
+    quiet = wsctl("-q", "send", url, "status", "--profile", "conveyor", *plant.op("alice"))
+    assert quiet.stderr == ""
+
+
+def test_a_timeout_says_what_arrived_instead_of_the_reply(plant, jsonrpc_device):
+    url, _ = jsonrpc_device
+    out = wsctl("send", url, "reset", "--profile", "conveyor", *plant.op("alice"), "--timeout", "1")
+    assert out.returncode == ExitCode.TIMEOUT
+    error = [line for line in out.stderr.splitlines() if line.startswith("wsctl: error:")][0]
+    assert "no reply within 1 s" in error and "matched nothing" in error and "not JSON" in error

@@ -176,7 +176,7 @@ def test_watch_decodes_by_profile(plant, jsonrpc_device):
 
 def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonrpc_device):
     url, received = jsonrpc_device
-    script = "status\nset_speed speed=9999\n/help set_speed\nestop\n/raw {\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"x\"}\n"
+    script = "status\nset_speed speed=9999\n/help set_speed\nestop\nset_sped speed=1\n/raw {\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"x\"}\n"
     out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.5", input=script)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out.stdout.splitlines()]
@@ -186,6 +186,7 @@ def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonr
     assert calls[2]["ok"] is False and calls[2]["exit_code"] == ExitCode.NOT_AUTHORIZED
     assert any(line.get("kind") == "telemetry" for line in lines)
     assert "usage: set_speed speed=<integer 0..3000 mm/s>" in out.stderr
+    assert "no command 'set_sped'" in out.stderr  # a typo never reaches the device
     assert [m.get("method") for m in received] == ["conveyor.status", "x"]
 
 

@@ -34,7 +34,8 @@ console commands:
   //text                send a line that starts with '/'
   /raw TEXT             send TEXT as is (also with a profile loaded)
 with a profile (--profile): `COMMAND name=value ...` runs a command, checked
-first; /help COMMAND shows its parameters; Tab completes names.
+first; /help COMMAND shows its parameters; Tab completes names; anything
+that is not a command is refused unless sent with /raw.
 anything else is sent as one text message"""
 
 CONSOLE_COMMANDS = ["/help", "/quit", "/binary", "/ping", "/close", "/raw"]
@@ -61,13 +62,16 @@ class ConsoleLine:
             if profile is not None:
                 import shlex
 
+                # with a profile, a line is a command (by its key, checked before
+                # sending); a typo must not reach the device as raw text
                 first = line.split(None, 1)[0] if line.strip() else ""
-                if profile.command(first) is not None:
-                    try:
-                        words = shlex.split(line)
-                    except ValueError as exc:
-                        raise InvalidInput(f"cannot parse the line: {exc}") from None
-                    return cls("call", command=words[0], args=tuple(words[1:]))
+                if first not in profile.commands:
+                    raise InvalidInput(f"no command {first!r} in profile {profile.id} (/help lists them; /raw TEXT sends a line as is)")
+                try:
+                    words = shlex.split(line)
+                except ValueError as exc:
+                    raise InvalidInput(f"cannot parse the line: {exc}") from None
+                return cls("call", command=words[0], args=tuple(words[1:]))
             return cls("send", line)
         word, _, rest = line.partition(" ")
         rest = rest.strip()
@@ -209,7 +213,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 out(f"-- {exc.message}")
                 return True
             if cmd.kind == "help":
-                out(command_help(profile, cmd.command) if cmd.command else CONSOLE_HELP)
+                out(command_help(profile, cmd.command) if cmd.command else CONSOLE_HELP + _command_list(profile))
                 return True
             dev = state["dev"]
             if cmd.kind == "close":
@@ -374,3 +378,9 @@ class ProfileCompleter:
                     yield Completion(option, start_position=-len(current))
 
         return _Completer()
+
+
+def _command_list(profile) -> str:
+    if profile is None:
+        return ""
+    return f"\ncommands of {profile.id}: " + ", ".join(profile.commands)

@@ -76,8 +76,9 @@ def confirm_danger(env: Environment, command: Any, params: dict[str, Any], devic
     text = command.confirm or f"{command.key} is marked dangerous"
     if not env.stdin_isatty:
         raise NotAuthorized(f"{command.key} is dangerous ({text}); nothing was sent", hint="confirm with --yes in scripts")
-    shown = " ".join(f"{k}={v}" for k, v in params.items())
-    if not click.confirm(f"{text}\nRun {command.key} {shown} on {where}?", default=False, err=True):
+    call = " ".join([command.key, *(f"{k}={v}" for k, v in params.items())])
+    # the profile's confirm text may already end in a question; ask once, naming what and where
+    if not click.confirm(f"{text.rstrip()}\n  -> {call} on {where}", default=False, err=True):
         raise NotAuthorized(f"{command.key} not confirmed; nothing was sent")
 
 
@@ -85,10 +86,56 @@ def reply_fields(reply: Any) -> dict[str, Any]:
     return {"command": reply.command.key, "reply": reply.payload}
 
 
-def reply_human(reply: Any) -> str:
+def reply_human(reply: Any, *, compact: bool = False) -> str:
+    """The reply for people: indented JSON alone, one compact line in fleets and scripts."""
     import json
 
     payload = reply.payload
     if isinstance(payload, str):
         return payload
+    if compact:
+        return json.dumps(payload, ensure_ascii=False, separators=(", ", ": "))
     return json.dumps(payload, indent=2, ensure_ascii=False)
+
+
+class EventReporter:
+    """What arrives beside the replies during `send` and `run`: telemetry,
+    device requests (already answered) and messages that matched nothing.
+
+    They go to stderr — stdout carries one result line per command — as
+    watch-style lines, or JSON lines with --json; -q silences them.  Messages
+    that matched nothing are kept so a timeout can say what did arrive.
+    """
+
+    def __init__(self, env: Environment, device: str) -> None:
+        self.env = env
+        self.device = device
+        self.strays: list[str] = []
+
+    def __call__(self, item: Any) -> None:
+        import json
+
+        from wsctl.cli.render import now_iso
+        from wsctl.cli.watch import decode_item
+
+        decoded = decode_item(item)
+        if decoded.get("kind") == "unrecognised":
+            self.strays.append(decoded.get("reason") or "unrecognised")
+        if self.env.verbosity < 0:
+            return
+        fields_text = decoded.pop("fields_text", None)
+        record = {"time": now_iso(), "device": self.device, **decoded}
+        if self.env.json:
+            self.env.stderr.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        else:
+            body = fields_text or (json.dumps(decoded.get("payload"), ensure_ascii=False) if decoded.get("payload") is not None
+                                   else decoded.get("reason", ""))
+            self.env.stderr.write(f"-- {self.device} < {decoded.get('event', '?')} {body}\n")
+        self.env.stderr.flush()
+
+    def explain(self, exc: Any) -> Any:
+        """A timeout that says what arrived instead of the reply."""
+        if self.strays:
+            last = f"; last: {self.strays[-1]}" if len(self.strays) > 1 else ""
+            exc.message = f"{exc.message} ({len(self.strays)} message(s) matched nothing; first: {self.strays[0]}{last})"
+        return exc

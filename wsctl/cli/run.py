@@ -10,7 +10,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.env import Environment
-from wsctl.core.errors import InvalidInput, WsctlError
+from wsctl.core.errors import InvalidInput, Timeout, WsctlError
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
     """
     from wsctl.cli.fleet import fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport, prepare_call, reply_fields, reply_human
+    from wsctl.cli.profile_use import EventReporter, ProfileCache, apply_profile_transport, prepare_call, reply_fields, reply_human
     from wsctl.cli.render import error_result
     from wsctl.cli.runtime import run_async
     from wsctl.core.errors import NotAuthorized
@@ -113,7 +113,7 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
             env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: FAIL {step.text}: {error.message}")
         else:
             obj = {"device": device, "ok": True, "elapsed": round(elapsed, 4), "line": step.line, **reply_fields(reply)}
-            env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: ok {step.text} -> {reply_human(reply).replace(chr(10), ' ')}")
+            env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}")
 
     async def job(entry):
         import trio
@@ -123,8 +123,9 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
 
         _, profile, calls, url, kwargs = plans[entry.name]
         first_error: WsctlError | None = None
+        events = EventReporter(env, entry.name)
         async with open_device(url, **kwargs) as dev:
-            session = ProfileSession(dev, profile)
+            session = ProfileSession(dev, profile, on_event=events)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)
                 for step in steps:
@@ -134,7 +135,10 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
                     command, bound = calls[step.line]
                     started = trio.current_time()
                     try:
-                        reply = await session.call(command, bound)
+                        try:
+                            reply = await session.call(command, bound)
+                        except Timeout as exc:
+                            raise events.explain(exc) from None
                         raise_for_reply(reply, profile, entry.name)
                     except WsctlError as exc:
                         report(entry.name, step, error=exc, elapsed=trio.current_time() - started)

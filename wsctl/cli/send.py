@@ -115,7 +115,9 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
                   yes: bool, timeout: float | None, client: ClientOptions, fleet: bool) -> int:
     from wsctl.cli.fleet import fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport, confirm_danger, prepare_call, reply_fields, reply_human
+    from wsctl.cli.profile_use import (
+        EventReporter, ProfileCache, apply_profile_transport, confirm_danger, prepare_call, reply_fields, reply_human,
+    )
     from wsctl.cli.runtime import run_async
 
     profiles = ProfileCache(env, profile_name)
@@ -135,22 +137,23 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
         from wsctl.net.session import ProfileSession, raise_for_reply
 
         _, profile, cmd, bound, url, kwargs = plans[entry.name]
-
-        def on_event(item) -> None:
-            env.debug(f"{entry.name}: {type(item).__name__}: {getattr(item, 'reason', None) or getattr(item, 'payload', '')}")
+        events = EventReporter(env, entry.name)
 
         async with open_device(url, **kwargs) as dev:
-            session = ProfileSession(dev, profile, on_event=on_event)
+            session = ProfileSession(dev, profile, on_event=events)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)
-                reply = await session.call(cmd, bound, timeout=timeout)
+                try:
+                    reply = await session.call(cmd, bound, timeout=timeout)
+                except Timeout as exc:
+                    raise events.explain(exc) from None
                 nursery.cancel_scope.cancel()
         raise_for_reply(reply, profile, entry.name)
         return reply
 
     def on_done(outcome) -> None:
         emit_outcome(env, outcome, fleet=fleet, fields=reply_fields,
-                     human=(lambda r: reply_human(r).replace("\n", " ")) if fleet else reply_human)
+                     human=(lambda r: reply_human(r, compact=True)) if fleet else reply_human)
 
     async def main():
         return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done)

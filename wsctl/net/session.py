@@ -134,7 +134,9 @@ def raise_for_reply(reply: Reply, profile: Profile, device: str) -> None:
     if reply.ok:
         return
     if reply.error is not None:
-        denied = reply.error.code == profile.framing.errors["not_authorized"].code
+        # a text device's code comes from a regex group ("-203"), the profile's
+        # may be a number (-203): compare as text
+        denied = str(reply.error.code) == str(profile.framing.errors["not_authorized"].code)
         cls = NotAuthorized if denied else DeviceError
         code = f" {reply.error.code}" if reply.error.code is not None else ""
         raise cls(f"{device}: {reply.command.key} refused by the device:{code} {reply.error.message}".rstrip())
