@@ -4,7 +4,6 @@ danger confirmation.  Everything here happens before anything is sent."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -43,12 +42,11 @@ class ProfileCache:
 
 def apply_profile_transport(url: str, kwargs: dict[str, Any], profile: Any) -> tuple[str, dict[str, Any]]:
     """The profile's subprotocols unless the user chose some; its path when the URL has none."""
+    from wsctl.core.profile.fields import profile_url
+
     if not kwargs.get("subprotocols") and profile.subprotocols:
         kwargs = {**kwargs, "subprotocols": tuple(profile.subprotocols)}
-    parts = urlsplit(url)
-    if parts.path in ("", "/") and not parts.query and profile.path not in ("", "/") and "{" not in profile.path:
-        url = urlunsplit((parts.scheme, parts.netloc, profile.path, "", ""))
-    return url, kwargs
+    return profile_url(url, profile), kwargs
 
 
 def prepare_call(env: Environment, profile: Any, command_key: str, assignments: tuple[str, ...] | list[str]) -> tuple[Any, dict[str, Any]]:

@@ -227,15 +227,20 @@ async def open_device(
 
     ``profile`` (a name, a path, or a loaded `Profile`) makes the device speak
     it: `Device.call("set_speed", speed=1200)` and `Device.events()`; its
-    subprotocols are offered unless ``subprotocols`` is given.  A profile
+    subprotocols are offered unless ``subprotocols`` is given, and its path is
+    used when the URL has none (as the CLI does).  A profile
     session owns the receiving side, so do not mix it with `receive`.
     """
     if isinstance(profile, str):
         from wsctl.core.profile.discovery import load_profile
 
         profile = load_profile(profile)
-    if profile is not None and not subprotocols:
-        subprotocols = profile.subprotocols
+    if profile is not None:
+        from wsctl.core.profile.fields import profile_url
+
+        url = profile_url(url, profile)
+        if not subprotocols:
+            subprotocols = profile.subprotocols
     target = _c.parse_target(url, allow_plaintext=allow_plaintext)
     if pin is not None:
         pin = _c.kd.normalize_fingerprint(pin)

@@ -1,0 +1,49 @@
+"""Small readings of a profile: an event's payload into its declared fields,
+and the URL a profile's `path` implies.
+
+Reading an event's payload into its declared fields.
+
+JSON events already carry objects.  Text devices put fields on one line
+(`#EVT MEAS V=12.5 I=0.48 T=31.2`); when the profile declares the event's
+fields, `name=value` words are parsed by each field's type so telemetry from a
+text device is as usable as JSON telemetry (watch prints units, scripts get
+numbers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.profile.model import Event
+
+
+def decode_fields(event: Event | None, payload: Any) -> Any:
+    """A dict of typed field values for a `k=v ...` text payload whose every word
+    is a declared field; anything else is returned unchanged."""
+    if event is None or not event.fields or not isinstance(payload, str):
+        return payload
+    declared = {f.name: f for f in event.fields}
+    out: dict[str, Any] = {}
+    for word in payload.split():
+        name, sep, value = word.partition("=")
+        field = declared.get(name)
+        if not sep or field is None:
+            return payload
+        try:
+            out[name] = field.parse(value)
+        except InvalidInput:
+            return payload
+    return out or payload
+
+
+def profile_url(url: str, profile: Any) -> str:
+    """The URL with the profile's `path` when the URL has none of its own
+    (`wss://plc-17:8443/` + path `/rpc`); an explicit path always wins, and a
+    templated path (`/ocpp/{station_id}`) cannot be filled in here."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.path in ("", "/") and not parts.query and profile.path not in ("", "/") and "{" not in profile.path:
+        return urlunsplit((parts.scheme, parts.netloc, profile.path, "", ""))
+    return url
