@@ -158,3 +158,41 @@ async def test_record_proxy_command_end_to_end(plant, echo, tmp_path):
     assert code == ExitCode.TERMINATED, err
     assert [line["event"] for line in lines] == ["proxy-opened", "proxy-closed", "recorded"]
     assert [(e.kind, e.dir, e.data) for e in events_of(path) if e.is_message] == [("text", "out", "through"), ("text", "in", "through")]
+
+
+async def test_disk_full_closes_every_tool_with_1011_and_the_proxy_fails(plant, tmp_path):
+    from test_record_writer import FillingDisk
+
+    from wsctl.core.record.format import RecordingError
+
+    disk = FillingDisk(room=1500)
+    rec = Recorder(tmp_path / "full.jsonl", source="proxy", opener=lambda name: disk)
+    outcome = {}
+
+    async def run_proxy(upstream_url, task_status=trio.TASK_STATUS_IGNORED):
+        relay = RecordingProxy(upstream_url, plant.client_kwargs(), rec)
+        try:
+            await relay.run(host="127.0.0.1", port=0, task_status=task_status, **plant.server_kwargs())
+        except RecordingError as exc:
+            outcome["error"] = exc
+
+    async with trio.open_nursery() as nursery:
+        upstream = await start(nursery, plant, echo_handler)
+        server = await nursery.start(run_proxy, f"wss://localhost:{upstream.port}/")
+        url = f"wss://localhost:{server.port}/"
+        with trio.fail_after(15):
+            async with open_device(url, **plant.client_kwargs()) as idle, open_device(url, **plant.client_kwargs()) as busy:
+                with pytest.raises(ConnectionClosed) as busy_closed:
+                    for i in range(100):
+                        await busy.send("x" * 200)
+                        await busy.receive(timeout=5)
+                with pytest.raises(ConnectionClosed) as idle_closed:
+                    await idle.receive(timeout=5)
+            while "error" not in outcome:
+                await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()
+    # both tools heard why, none saw a bare connection loss (1006)
+    assert (busy_closed.value.code, busy_closed.value.reason) == (1011, "recording failed")
+    assert (idle_closed.value.code, idle_closed.value.reason) == (1011, "recording failed")
+    assert "disk full" in outcome["error"].message and outcome["error"].exit_code != 0
+    assert disk.buf.endswith(b"\n")
