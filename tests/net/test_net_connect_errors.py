@@ -271,3 +271,22 @@ async def test_authorize_bug_is_http_500_not_a_tls_guess(start_server, alice_kw)
         while not records:
             await trio.sleep(0.01)
     assert records[0].outcome == "handler-error" and "policy bug" in records[0].error
+
+
+async def test_a_device_that_finishes_tls_but_never_answers_the_upgrade_is_a_timeout(nursery, pki, alice_kw):
+    """Not "connection lost": our own close at the deadline must not hide the timeout."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(pki.device.chain), str(pki.device.key))
+    held = []
+
+    async def mute(stream):
+        await stream.do_handshake()
+        held.append(stream)
+        await trio.sleep_forever()
+
+    listeners = await trio.open_ssl_over_tcp_listeners(0, ctx, host="127.0.0.1")
+    port = listeners[0].transport_listener.socket.getsockname()[1]
+    nursery.start_soon(trio.serve_listeners, mute, listeners)
+    err, took = await _raises(Timeout, f"wss://127.0.0.1:{port}/", **{**alice_kw, "connect_timeout": 1})
+    assert "no WebSocket upgrade answer" in str(err) and err.exit_code == ExitCode.TIMEOUT
+    assert took < 3

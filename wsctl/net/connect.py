@@ -249,6 +249,9 @@ async def upgrade(
         # 101 received; a reader that already stopped (the device closed right
         # after accepting) shows up as ConnectionClosed on the first receive.
         return ws
+    # decided before closing: our own close makes the reader fail with
+    # ClosedResourceError, which must not turn a silent device into "connection lost"
+    timed_out = scope.cancelled_caught and not guard.done.is_set() and observed.error is None
     await trio.aclose_forcefully(stream)
     if isinstance(guard.error, trio_websocket.ConnectionRejected):
         return _rejected(target, guard.error)
@@ -266,10 +269,10 @@ async def upgrade(
         else:
             why = "it probably requires, or rejected, our client certificate"
         return TLSError(f"{target.where}: the device closed the connection right after the TLS handshake: {why}")
+    if timed_out:
+        return Timeout(f"{target.where}: no WebSocket upgrade answer within the connect timeout")
     if observed.error is not None:
         return ConnectError(f"{target.where}: connection lost during the WebSocket upgrade ({observed.error})")
-    if scope.cancelled_caught and not guard.done.is_set():
-        return Timeout(f"{target.where}: no WebSocket upgrade answer within the connect timeout")
     if guard.error is not None:
         return HandshakeRejected(f"{target.where}: invalid WebSocket upgrade answer: {guard.error}")
     return ConnectError(f"{target.where}: the device closed the connection during the WebSocket upgrade")
