@@ -179,3 +179,31 @@ def test_recorder_killed_with_sigkill_leaves_every_complete_line_readable(tmp_pa
             assert event.data == f"{n // 2} " + "x" * 50000
         else:
             assert event.data == bytes([(n // 2) % 256]) * 30000
+
+
+def test_regex_redaction_reaches_the_url_and_error_strings(tmp_path):
+    path = tmp_path / "url.jsonl"
+    url = "wss://10.0.0.17:8443/rpc?token=SECRET123"
+
+    class FakeDevice:
+        subprotocol, peer_fingerprint, closed = None, "sha256:ab", (1000, "")
+
+        def __init__(self, url):
+            self.url = url
+
+    with Recorder(path, url=url, redact=[r"re:SECRET\d+"], max_size=4096) as rec:
+        rec.attach(FakeDevice(url))
+        rec.record("error", conn=1, error=f"connect to {url} refused", info={"url": url, "nested": [url]})
+        rec.record("close", dir="in", conn=1, code=4000, reason="bye SECRET456")
+        for i in range(40):  # rotate: every part's header is masked too
+            rec.message("in", 1, f"message {i} " + "x" * 100)
+    assert len(rec.files) > 1
+    for name in rec.files:
+        text = open(name, encoding="utf-8").read()
+        assert "SECRET" not in text, name
+    reader, events = events_of(path)
+    header = reader.header
+    assert header.url == "wss://10.0.0.17:8443/rpc?token=[REDACTED]"
+    assert events[0].info["url"] == header.url
+    assert events[1].error == f"connect to {header.url} refused" and events[1].info["nested"] == [header.url]
+    assert events[2].reason == "bye [REDACTED]"

@@ -175,7 +175,8 @@ class Recorder:
         self.files.append(name)
         self._size = 0
         self._part_events = 0
-        self._write_bytes(encode_header(dataclasses.replace(self._header, part=self._part)).encode("utf-8"))
+        header = self.redactor.header(dataclasses.replace(self._header, part=self._part))
+        self._write_bytes(encode_header(header).encode("utf-8"))
 
     def _rotate(self) -> None:
         assert self._file is not None

@@ -9,6 +9,12 @@ exact bytes).  Regex rules apply to every text message (and to binary ones as
 bytes): with capturing groups only the groups are replaced, so
 ``re:"password":"([^"]*)"`` keeps the key; without groups the whole match is.
 
+Regex rules also reach the strings *around* the messages: the header's
+``url`` and every event's ``error``, ``reason`` and extra fields (the ``open``
+event's ``url``, a proxy refusal's ``request``) — a token in a query string or
+quoted in an error message would otherwise reach the disk unmasked.  Pointer
+rules stay with message bodies: a URL is not a JSON document.
+
 A redacted recording replays ``[REDACTED]`` — deliberate: the secret is gone.
 """
 
@@ -21,7 +27,7 @@ from typing import Any, Iterable
 
 from wsctl.core.errors import UsageError
 from wsctl.core.pointer import split
-from wsctl.core.record.format import Event
+from wsctl.core.record.format import Event, Header
 
 MASK = "[REDACTED]"
 
@@ -129,9 +135,40 @@ class Redactor:
             self.hits += 1
         return message
 
+    def string(self, value: Any) -> Any:
+        """Regex rules over a string, or every string inside a JSON-like value
+        (the fields around a message); other values pass unchanged."""
+        if isinstance(value, str):
+            for pattern in self.regexes:
+                value = sub_regex(pattern, value, MASK)
+            return value
+        if isinstance(value, dict):
+            return {k: self.string(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.string(v) for v in value]
+        return value
+
+    def header(self, header: Header) -> Header:
+        """The header with its URL masked (a token in the query string)."""
+        if not self.regexes or header.url is None:
+            return header
+        url = self.string(header.url)
+        return header if url == header.url else dataclasses.replace(header, url=url)
+
     def event(self, event: Event) -> Event:
-        """The event with its payload redacted (events without data pass unchanged)."""
-        if not self or event.data is None:
+        """The event with its payload and its other strings redacted."""
+        if not self:
             return event
-        data = self.text(event.data) if isinstance(event.data, str) else self.binary(event.data)
-        return event if data == event.data else dataclasses.replace(event, data=data)
+        changes: dict[str, Any] = {}
+        if event.data is not None:
+            data = self.text(event.data) if isinstance(event.data, str) else self.binary(event.data)
+            if data != event.data:
+                changes["data"] = data
+        if self.regexes:
+            for key in ("error", "reason", "info"):
+                value = getattr(event, key)
+                if value is not None:
+                    masked = self.string(value)
+                    if masked != value:
+                        changes[key] = masked
+        return dataclasses.replace(event, **changes) if changes else event
