@@ -202,6 +202,12 @@ kind = "result"
 match = { "/ok" = { exists = true } }
 id = "/seq"
 payload = "/ok"
+[[framing.inbound]]
+kind = "error"
+match = { "/fail" = { exists = true } }
+id = "/seq"
+code = "/fail/code"
+message = "/fail/text"
 [commands.move]
 name = "move"
 [commands.move.params.x]

@@ -11,7 +11,9 @@ order, and returns actions for the caller to carry out in order:
   1. authorization: the caller's role (from its certificate) must be in the
      command's `roles`, else the protocol's not_authorized error;
   2. `require`: state preconditions (a value, or a list of allowed values),
-     else the protocol's device error with `require_message`;
+     else the protocol's device error with `require_message` -- or, with
+     `require_reply`, that result (OCPP's {"status": "Rejected"}: a refusal
+     is a business answer, not a protocol error); no effects either way;
   3. error fault (`error_reply_probability`): a device error, no effects;
   4. `set`: templates rendered against the state *before* the command, then
      applied together;
@@ -85,7 +87,7 @@ class Audit:
 
     command: str | None
     params: dict[str, Any] | None
-    result: str  # ok | denied | error | invalid
+    result: str  # ok | denied | rejected | error | invalid
     detail: str | None = None
     id: Any = None
 
@@ -129,6 +131,9 @@ class Sim:
                 have = self.state.get(field, MISSING)
                 if not (have in wanted if isinstance(wanted, list) else _same(have, wanted)):
                     message = render_text(spec.require_message, context, strict=False)
+                    if spec.require_reply is not None:
+                        payload = render(spec.require_reply, context, strict=False)
+                        return [Audit(command.key, params, "rejected", message, rid), Reply(codec.result(rid, payload), delay, rid)]
                     return [Audit(command.key, params, "error", message, rid), Reply(codec.error(rid, "device", message), delay, rid)]
         if self._roll(self.faults.error_reply_probability):
             detail = "injected fault (error_reply_probability)"

@@ -159,6 +159,13 @@ def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framin
         kinds = {r.kind for r in inbound}
         if "result" not in kinds:
             raise c.fail("framing.inbound", "no rule of kind 'result': replies could never be recognised")
+        if "error" not in kinds:
+            # without one a device error fits no rule: the call would time out
+            # instead of failing with the device's words (exit 7)
+            raise c.fail("framing.inbound", "no rule of kind 'error': device errors could never be recognised")
+    elif merged.get("error_regex") is None:
+        # every line would be taken as a success reply, errors included
+        raise c.fail("framing.error_regex", "missing: how an error line is recognised (or choose a preset)")
     errors = {}
     raw_errors = c.table(merged.get("errors"), "framing.errors", set(ERROR_KINDS))
     for kind in ERROR_KINDS:
@@ -263,9 +270,10 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
         where = f"sim.commands.{key}"
         if key not in commands:
             raise c.fail(where, f"no command {key!r} in [commands]")
-        spec = c.table(spec, where, {"reply", "set", "require", "require_message", "delay", "then"})
+        spec = c.table(spec, where, {"reply", "set", "require", "require_message", "require_reply", "delay", "then"})
         params = commands[key].params
         c.template_names(spec.get("reply"), f"{where}.reply", {"now", "name", "id"}, params, state)
+        c.template_names(spec.get("require_reply"), f"{where}.require_reply", {"now", "name", "id"}, params, state)
         sets = c.table(spec.get("set"), f"{where}.set")
         for field_name, value in sets.items():
             if field_name not in state:
@@ -275,10 +283,13 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
         for field_name in require:
             if field_name not in state:
                 raise c.fail(f"{where}.require.{field_name}", "not in sim.state")
+        if "require_reply" in spec and not require:
+            raise c.fail(f"{where}.require_reply", "has no effect without `require`")
         sim_commands[key] = SimCommand(
             key=key, reply=spec.get("reply", {}), set=tuple(sets.items()), require=tuple(require.items()),
             require_message=c.str_(spec, "require_message", where, f"{key} is not possible in this state"),
             delay=c.number(spec, "delay", where, 0.0), then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events),
+            require_reply=spec.get("require_reply"),
         )
     telemetry = []
     for key, spec in c.table(table.get("telemetry"), "sim.telemetry").items():
@@ -312,6 +323,20 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
         ),
         on_connect=_then(c, c.str_list(table, "on_connect", "sim"), "sim.on_connect", events),
     )
+
+
+def _rules_for_events(c: _Checker, framing: Framing, events: dict[str, Event]) -> None:
+    """Declared events must be recognisable on the wire, or they would arrive
+    as "fits no rule" (JSON) or be taken as a command's reply (text)."""
+    by_kind = {kind: next((k for k, e in events.items() if e.kind == kind), None) for kind in ("request", "telemetry")}
+    if framing.encoding == "json":
+        kinds = {r.kind for r in framing.inbound}
+        if by_kind["request"] is not None and "request" not in kinds:
+            raise c.fail("framing.inbound", f"no rule of kind 'request', but events.{by_kind['request']} is a device request")
+        if by_kind["telemetry"] is not None and "event" not in kinds:
+            raise c.fail("framing.inbound", f"no rule of kind 'event', but events.{by_kind['telemetry']} is telemetry")
+    elif by_kind["telemetry"] is not None and framing.event_regex is None:
+        raise c.fail("framing.event_regex", f"missing, but events.{by_kind['telemetry']} is telemetry (its lines would be taken as replies)")
 
 
 def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
@@ -348,6 +373,7 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
         if event.name in seen_events:
             raise c.fail(f"events.{key}.name", f"duplicate event name {event.name!r} (also events.{seen_events[event.name]})")
         seen_events[event.name] = key
+    _rules_for_events(c, framing, events)
     return Profile(
         id=profile_id, title=c.str_(meta, "title", "profile", profile_id), version=c.str_(meta, "version", "profile", "0"),
         description=c.str_(meta, "description", "profile", ""), source=source,

@@ -132,6 +132,9 @@ class SimCommand:
     require_message: str
     delay: float
     then: tuple[str, ...]
+    #: a result to answer with when `require` fails, instead of the device
+    #: error: OCPP reports a refused command as {"status": "Rejected"}
+    require_reply: Any = None
 
 
 @dataclass(frozen=True)
