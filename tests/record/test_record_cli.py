@@ -158,3 +158,28 @@ def test_capture_with_reconnect_marks_each_gap(plant, tmp_path):
     assert [e.kind for e in events] == ["error", "gap", "error", "gap", "error"]
     gaps = [e for e in events if e.kind == "gap"]
     assert [g.attempt for g in gaps] == [1, 2] and all(0 <= g.delay <= 0.2 and "127.0.0.1:1" in g.error for g in gaps)
+
+
+def test_plain_record_form_is_capture(plant, echo, tmp_path):
+    from wsctl.cli.record import route
+
+    assert route(["plc-17", "-o", "f"]) == ["capture", "plc-17", "-o", "f"]
+    assert route(["--listen", "h:1", "--upstream", "d", "-o", "f"])[0] == "proxy"
+    assert route(["-o", "f", "--upstream=d"])[0] == "proxy"
+    assert route(["show", "f"]) == ["show", "f"] and route(["--help"]) == ["--help"] and route([]) == []
+    out_file = tmp_path / "plain.jsonl"
+    out = wsctl("--json", "record", echo.url, "-o", str(out_file), *plant.op(), "--send", "hi", "--count", "1")
+    assert out.returncode == 0, out.stderr
+    _, events = read(out_file)
+    assert [(e.kind, e.dir, e.data) for e in events if e.is_message] == [("text", "out", "hi"), ("text", "in", "hi")]
+
+
+def test_record_with_listen_and_upstream_is_the_proxy(plant, echo, tmp_path):
+    from record_helpers import Process
+
+    proxy = Process("record", "--listen", "127.0.0.1:0", "--upstream", echo.url, "-o", str(tmp_path / "p.jsonl"),
+                    "--certs", str(plant.certs), "--device", "dev", "--operator", "alice")
+    try:
+        assert proxy.first["event"] == "listening" and proxy.first["upstream"] == echo.url
+    finally:
+        proxy.kill()

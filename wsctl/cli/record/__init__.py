@@ -1,8 +1,12 @@
 """`wsctl record`: capture sessions, run a recording proxy, inspect and convert recordings.
 
-A group cannot both run a default action and hold subcommands cleanly, so the
-plain recorder is `record capture TARGET`.  Every verb lives in its own module,
-imported only when it runs.
+The forms the issue promises are routed here, before click picks a verb:
+``wsctl record TARGET -o FILE`` is ``record capture TARGET -o FILE`` and
+``wsctl record --listen HOST:PORT --upstream TARGET -o FILE`` is ``record
+proxy ...``.  A first argument that names a verb (``show``, ``convert`` ...)
+is never rewritten, so a device alias that happens to be called ``show``
+needs the explicit ``record capture show``.  Every verb lives in its own
+module, imported only when it runs.
 """
 
 from __future__ import annotations
@@ -18,20 +22,40 @@ VERBS = {
     "convert": "wsctl.cli.record.convert:convert",
 }
 
+#: options only the proxy has; any of them makes a verb-less call a proxy
+PROXY_OPTIONS = ("--listen", "--upstream")
+
 EPILOG = """\b
 EXAMPLES
-  wsctl record capture plc-17 -o plc17.jsonl --duration 60 --certs certs --operator alice
-  wsctl record capture plc-17 -o s.jsonl --send '{"cmd":"subscribe"}' --redact /params/password
-  wsctl record proxy --listen 127.0.0.1:9443 --upstream plc-17 -o session.jsonl \\
-        --certs certs --device proxy --operator recorder
+  wsctl record plc-17 -o plc17.jsonl --duration 60 --certs certs --operator alice
+  wsctl record plc-17 -o s.jsonl --count 1000 --send '{"cmd":"subscribe"}' --redact /params/password
+  wsctl record --listen 127.0.0.1:9443 --upstream plc-17 -o session.jsonl \\
+        --certs certs --device proxy --operator recorder --profile conveyor
   wsctl record show session.jsonl --stats
   wsctl record show session.jsonl --profile conveyor
   wsctl record convert session.jsonl --to har -o session.har
   wsctl record convert devtools.har --to record -o session.jsonl
+
+\b
+`wsctl record TARGET ...` is short for `wsctl record capture TARGET ...`,
+`wsctl record --listen ... --upstream ...` for `wsctl record proxy ...`.
 """
 
 
-@click.group("record", cls=LazyGroup, lazy_commands=VERBS, epilog=EPILOG)
+def route(args: list[str], help_names: tuple[str, ...] = ("-h", "--help")) -> list[str]:
+    """The arguments with the implied verb inserted (unchanged when a verb is given)."""
+    if not args or args[0] in VERBS or args[0] in help_names:
+        return args
+    proxy = any(arg in PROXY_OPTIONS or arg.startswith(tuple(o + "=" for o in PROXY_OPTIONS)) for arg in args)
+    return ["proxy" if proxy else "capture", *args]
+
+
+class RecordGroup(LazyGroup):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, route(list(args), tuple(ctx.help_option_names)))
+
+
+@click.group("record", cls=RecordGroup, lazy_commands=VERBS, epilog=EPILOG)
 def record() -> None:
     """Record WebSocket sessions losslessly, inspect and convert recordings.
 
