@@ -251,3 +251,17 @@ async def test_headers_reach_authorize(start_server, alice_kw):
     server = await start_server(authorize=lambda req: seen.append(dict(req.headers)))
     assert await _roundtrip(server.url, {**alice_kw, "headers": [("X-Plant", "north")]}) == "ping"
     assert seen[0]["x-plant"] == "north"
+
+
+async def test_keepalive_pings_count_as_activity_for_the_idle_timeout(start_server, alice_kw):
+    """A quiet console that pings stays; one that neither talks nor pings is closed."""
+    server = await start_server(idle_timeout=0.6)
+    with trio.fail_after(10):
+        async with open_device(server.url, ping_interval=0.2, **alice_kw) as dev:
+            await trio.sleep(1.5)
+            await dev.send("still here")
+            assert await dev.receive(timeout=2) == "still here"
+        async with open_device(server.url, **alice_kw) as dev:
+            with pytest.raises(ConnectionClosed) as info:
+                await dev.receive(timeout=5)
+            assert info.value.code == 1001

@@ -45,7 +45,8 @@ def _options() -> list[Callable]:
         o("--insecure", is_flag=True, help="Do NOT verify the device's certificate. Never for production."),
         o("--allow-plaintext", is_flag=True, help="Allow ws:// (no TLS at all)."),
         o("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds for TCP + TLS + WebSocket handshake."),
-        o("--ping-interval", type=click.FloatRange(min=0.1), default=None, help="Send a keepalive ping every S seconds."),
+        o("--ping-interval", type=click.FloatRange(min=0.0), default=None,
+          help="Keepalive ping every S seconds; a dead link is noticed within S + 10 s [default: 30 for watch and connect, off for one-shot verbs; 0: off]."),
         o("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Largest message accepted, bytes."),
         o("--parallel", type=click.IntRange(min=1), default=16, show_default=True, help="Devices contacted at once (fleets)."),
     ]
@@ -168,6 +169,18 @@ def _key_is_encrypted(path: str) -> bool:
     return b"ENCRYPTED" in head
 
 
+#: long-running verbs ping by default: a device that lost power or a NAT that
+#: forgot the flow is otherwise only noticed at the next send, which a watch never does
+LONG_RUNNING_PING_INTERVAL = 30.0
+
+
+def long_running(client: ClientOptions) -> ClientOptions:
+    """The options with the keepalive default of watch/connect applied."""
+    if client.ping_interval is None:
+        client.ping_interval = LONG_RUNNING_PING_INTERVAL
+    return client
+
+
 def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions) -> dict[str, Any]:
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
@@ -211,5 +224,5 @@ def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions
         "allow_plaintext": client.allow_plaintext,
         "connect_timeout": client.connect_timeout,
         "max_message_size": client.max_message_size,
-        "ping_interval": client.ping_interval,
+        "ping_interval": client.ping_interval or None,
     }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
@@ -125,6 +125,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
     from wsctl.cli.render import message_line, message_record, now_iso
     from wsctl.cli.runtime import run_async
 
+    client = long_running(client)
     entries = resolve_targets(env, target, client)
     if len(entries) != 1:
         raise UsageError("connect talks to one device; use watch or send for fleets")

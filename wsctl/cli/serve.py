@@ -70,7 +70,8 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
 @click.option("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Larger messages are refused with close 1009.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True, help="More are refused with HTTP 503.")
 @click.option("--handshake-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds for TLS + WebSocket handshake.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0.1), default=None, help="Close a connection silent for S seconds.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.0), default=600.0, show_default=True,
+              help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.")
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
 @click.pass_obj
 def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed, ignore_rules, strict, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
@@ -196,7 +197,7 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
                 functools.partial(
                     net_serve, handler or (sim.handler if sim is not None else echo_handler), host=host, port=port, password=password, client_auth=client_auth,
                     allow_plaintext=allow_plaintext, subprotocols=subprotocols, max_message_size=max_message_size,
-                    max_connections=max_connections, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout,
+                    max_connections=max_connections, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None,
                     access_log=access_log, **tls,
                 )
             )

@@ -7,7 +7,7 @@ import re
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import UsageError, WsctlError
@@ -56,6 +56,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
         raise UsageError(f"--match: not a valid regex: {exc}") from None
     from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
 
+    client = long_running(client)
     entries = resolve_targets(env, targets, client)
     profiles = ProfileCache(env, profile_name)
     plans = {}

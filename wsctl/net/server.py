@@ -198,8 +198,14 @@ class ServerConnection:
             except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
                 pass
 
-    async def _idle_watch(self, idle_timeout: float) -> None:
+    async def _idle_watch(self, idle_timeout: float, observed: Any = None) -> None:
+        # any bytes from the peer count as life — its keepalive pings too, which
+        # trio-websocket answers without the handler ever seeing them
+        seen = observed.received if observed is not None else 0
         while self._ws.closed is None:
+            if observed is not None and observed.received != seen:
+                seen = observed.received
+                self._last_activity = trio.current_time()
             left = self._last_activity + idle_timeout - trio.current_time()
             if left <= 0:
                 log.info("%s: idle for %g s, closing", self.record.who, idle_timeout)
@@ -496,7 +502,7 @@ class Server:
         conn = ServerConnection(ws, rec, headers, self.close_timeout)
         live.conn = conn
         if self.idle_timeout:
-            nursery.start_soon(conn._idle_watch, self.idle_timeout)
+            nursery.start_soon(conn._idle_watch, self.idle_timeout, observed)
         try:
             await self.handler(conn)
         except (ConnectionClosed, trio_websocket.ConnectionClosed):
