@@ -16,7 +16,7 @@ from wsctl.core.profile.model import (
     InboundRule, Match, Profile, Sim, SimCommand, SimTelemetry, Update,
 )
 from wsctl.core.profile.params import Param, parse_param
-from wsctl.core.profile.template import placeholders
+from wsctl.core.profile.template import FILTERS, placeholder_filters
 
 TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim"}
 COMMAND_KEYS = {"name", "summary", "description", "params", "timeout", "dangerous", "confirm", "roles", "success", "request"}
@@ -85,9 +85,18 @@ class _Checker:
             raise self.fail(where, f"not a JSON pointer: {value!r} (e.g. \"/id\", \"/0\")") from None
         return value
 
-    def template_names(self, template: Any, where: str, allowed: set[str], params: tuple[Param, ...] | None = None, state: dict | None = None) -> None:
+    def template_names(self, template: Any, where: str, allowed: set[str], params: tuple[Param, ...] | None = None, state: dict | None = None,
+                       *, filters: bool = False) -> None:
+        """Every placeholder must have a value; `filters`: this template is only
+        ever written (sim, event replies), never read back like a request, so
+        `{{x|string}}` is allowed in it."""
         names = {p.name for p in params} if params is not None else None
-        for placeholder in placeholders(template):
+        for placeholder, filter_name in placeholder_filters(template):
+            if filter_name is not None and not filters:
+                raise self.fail(where, f"template uses the filter |{filter_name}: filters are for [sim] and event reply templates "
+                                       "(requests are read back by their template)")
+            if filter_name is not None and filter_name not in FILTERS:
+                raise self.fail(where, f"template names {{{{{placeholder}|{filter_name}}}}}: unknown filter (known: {', '.join(FILTERS)})")
             head, _, rest = placeholder.partition(".")
             if head == "params" and rest:
                 if names is not None and rest not in names:
@@ -229,7 +238,7 @@ def _event(c: _Checker, key: str, table: Any) -> Event:
     if kind not in ("telemetry", "request"):
         raise c.fail(f"{where}.kind", f"expected telemetry or request, got {kind!r}")
     if "reply" in table:
-        c.template_names(table["reply"], f"{where}.reply", {"now", "payload", "name", "id"})
+        c.template_names(table["reply"], f"{where}.reply", {"now", "payload", "name", "id"}, filters=True)
     return Event(
         key=key, name=c.str_(table, "name", where, key), summary=c.str_(table, "summary", where, ""), kind=kind,
         reply=table.get("reply"), fields=_params(c, table.get("fields"), f"{where}.fields"),
@@ -272,13 +281,14 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
             raise c.fail(where, f"no command {key!r} in [commands]")
         spec = c.table(spec, where, {"reply", "set", "require", "require_message", "require_reply", "delay", "then"})
         params = commands[key].params
-        c.template_names(spec.get("reply"), f"{where}.reply", {"now", "name", "id"}, params, state)
-        c.template_names(spec.get("require_reply"), f"{where}.require_reply", {"now", "name", "id"}, params, state)
+        c.template_names(spec.get("reply"), f"{where}.reply", {"now", "name", "id"}, params, state, filters=True)
+        c.template_names(spec.get("require_message"), f"{where}.require_message", {"now", "name", "id"}, params, state, filters=True)
+        c.template_names(spec.get("require_reply"), f"{where}.require_reply", {"now", "name", "id"}, params, state, filters=True)
         sets = c.table(spec.get("set"), f"{where}.set")
         for field_name, value in sets.items():
             if field_name not in state:
                 raise c.fail(f"{where}.set.{field_name}", "not in sim.state (declare it there with its initial value)")
-            c.template_names(value, f"{where}.set.{field_name}", {"now"}, params, state)
+            c.template_names(value, f"{where}.set.{field_name}", {"now"}, params, state, filters=True)
         require = c.table(spec.get("require"), f"{where}.require")
         for field_name in require:
             if field_name not in state:
@@ -298,7 +308,7 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
         event = c.str_(spec, "event", where, key)
         if event not in events:
             raise c.fail(f"{where}.event", f"no event {event!r} in [events]")
-        c.template_names(spec.get("payload"), f"{where}.payload", {"now", "name"}, (), state)
+        c.template_names(spec.get("payload"), f"{where}.payload", {"now", "name"}, (), state, filters=True)
         updates = []
         for field_name, upd in c.table(spec.get("update"), f"{where}.update").items():
             if field_name not in state:

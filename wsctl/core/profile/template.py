@@ -5,6 +5,11 @@ In a JSON template, a string that is exactly one placeholder is replaced by the
 value itself (so numbers stay numbers, `{{params}}` becomes an object); a
 placeholder inside a longer string is interpolated as text.  Text templates
 always interpolate.
+
+A placeholder may end in one filter: `{{state.energy_wh|string}}` is the value
+as text ("30"), for protocols that carry numbers in strings (OCPP 1.6
+sampledValue.value) while the state keeps counting in numbers.  FILTERS lists
+them; the loader refuses unknown ones.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from wsctl.core.pointer import MISSING
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]*)\s*\}\}")
+#: group 1: the name; group 2: an optional filter after `|`
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]*)\s*(?:\|\s*([A-Za-z_]\w*)\s*)?\}\}")
 
 
 class TemplateError(ValueError):
@@ -42,6 +48,19 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: `{{x|NAME}}`: what each filter does to the value
+FILTERS: dict[str, Callable[[Any], Any]] = {"string": _text}
+
+
+def _filtered(value: Any, name: str | None) -> Any:
+    if name is None or value is MISSING:
+        return value
+    try:
+        return FILTERS[name](value)
+    except KeyError:
+        raise TemplateError(f"unknown template filter {name!r} (known: {', '.join(FILTERS)})") from None
+
+
 def render_text(template: str, context: Mapping[str, Any], *, strict: bool = True) -> str:
     def sub(match: re.Match) -> str:
         value = lookup(context, match.group(1))
@@ -49,7 +68,7 @@ def render_text(template: str, context: Mapping[str, Any], *, strict: bool = Tru
             if strict:
                 raise TemplateError(f"template names {match.group(0)}, which has no value")
             return ""
-        return _text(value)
+        return _text(_filtered(value, match.group(2)))
 
     return PLACEHOLDER.sub(sub, template)
 
@@ -66,7 +85,7 @@ def render(template: Any, context: Mapping[str, Any], *, strict: bool = True) ->
             value = lookup(context, whole.group(1))
             if value is MISSING and strict:
                 raise TemplateError(f"template names {template.strip()}, which has no value")
-            return value
+            return _filtered(value, whole.group(2))
         return render_text(template, context, strict=strict)
     if isinstance(template, dict):
         out = {}
@@ -86,6 +105,9 @@ def compile_template(template: Any, *, strict: bool = True) -> Callable[[Mapping
     most of the profile layer's cost (bench/bench_profile.py)."""
     if isinstance(template, str):
         whole = PLACEHOLDER.fullmatch(template.strip())
+        if whole and whole.group(2) is not None:
+            # filters are rare (simulator payloads): no fast path needed
+            return lambda context: render(template, context, strict=strict)
         if whole:
             parts, shown = tuple(whole.group(1).split(".")), template.strip()
 
@@ -136,14 +158,20 @@ def _optional(value: Any, context: Mapping[str, Any]) -> bool:
 
 def placeholders(template: Any) -> Iterator[str]:
     """Every placeholder name used anywhere in a template."""
+    for name, _ in placeholder_filters(template):
+        yield name
+
+
+def placeholder_filters(template: Any) -> Iterator[tuple[str, str | None]]:
+    """(name, filter or None) of every placeholder anywhere in a template."""
     if isinstance(template, str):
-        yield from (m.group(1) for m in PLACEHOLDER.finditer(template))
+        yield from ((m.group(1), m.group(2)) for m in PLACEHOLDER.finditer(template))
     elif isinstance(template, dict):
         for value in template.values():
-            yield from placeholders(value)
+            yield from placeholder_filters(value)
     elif isinstance(template, list):
         for item in template:
-            yield from placeholders(item)
+            yield from placeholder_filters(item)
 
 
 def slots(template: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str | None, Any]]:
