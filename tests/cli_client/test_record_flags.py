@@ -72,3 +72,27 @@ def test_serve_replay_flags_need_replay(plant):
 def test_serve_replay_of_a_missing_file_fails_before_listening(plant, tmp_path):
     out = wsctl("serve", "--replay", str(tmp_path / "nope.jsonl"), "--certs", str(plant.certs), "--device", "dev", "--listen", "127.0.0.1:0")
     assert out.returncode == 8 and "nope.jsonl" in out.stderr
+
+
+def test_serve_replay_takes_profile_and_subprotocol_from_the_recording(plant, jsonrpc_device, tmp_path):
+    url, _ = jsonrpc_device
+    rec = tmp_path / "console.jsonl"
+    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.3", "--record", str(rec),
+                input="status\n")
+    assert out.returncode == 0, out.stderr
+    mock = start_server("--replay", str(rec), "--ignore", "/id", "--certs", str(plant.certs), "--device", "dev")
+    try:
+        assert "conveyor.v1" in mock.first["subprotocols"]
+        again = wsctl("--json", "send", mock.url, "status", "--profile", "conveyor", *plant.op("alice"))
+        assert again.returncode == 0, again.stderr
+        # unmatched: answered with the profile's error form (from the recording's header), not left to time out
+        other = wsctl("send", mock.url, "set_speed", "speed=900", "--profile", "conveyor", *plant.op("alice"), "--timeout", "5")
+        assert other.returncode == 7, other.stderr
+    finally:
+        mock.lines()
+
+
+def test_record_refuses_a_fleet(plant, echo_server, tmp_path):
+    out = wsctl("watch", echo_server.url, "wss://127.0.0.1:1/", *plant.op("bob"), "--count", "1", "--record", str(tmp_path / "x.jsonl"))
+    assert out.returncode == 2 and "one device" in out.stderr
+    assert not (tmp_path / "x.jsonl").exists()

@@ -30,12 +30,15 @@ def recording_options(fn: Callable) -> Callable:
     return wrapper
 
 
-def open_recorder(recording: dict[str, Any], url: str, kwargs: dict[str, Any], profile: Any = None):
+def open_recorder(recording: dict[str, Any], url: str, kwargs: dict[str, Any], profile: Any = None, *, devices: int = 1):
     """A `Recorder` for the session, or a null context when not recording."""
     if not recording["path"]:
         if recording["max_size"] or recording["redact"]:
             raise click.UsageError("--max-size and --redact need --record FILE")
         return contextlib.nullcontext(None)
+    if devices > 1:
+        # a recording has one device in its header and is replayed to one target
+        raise click.UsageError("--record records one device; watch the others separately (one file each)")
     from wsctl.net.recorder import Recorder
 
     return Recorder.for_client(recording["path"], url, kwargs, profile=profile.id if profile is not None else None,

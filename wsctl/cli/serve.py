@@ -159,12 +159,25 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     if replay_file:
         from wsctl.net.mockserver import replay_handler
 
+        from wsctl.core.profile.discovery import load_profile
+        from wsctl.net.recordfile import open_recording
+
+        # what the recording says it was: its profile (for matching by command and
+        # the protocol's error form) and its subprotocol, unless given
+        header = open_recording(replay_file, strict=strict).header
         profile = None
         if profile_name:
-            from wsctl.core.profile.discovery import load_profile
-
             profile = load_profile(profile_name, environ=env.environ)
+        elif header.profile:
+            try:
+                profile = load_profile(header.profile, environ=env.environ)
+                env.info(f"replaying with profile {profile.id} (from the recording)")
+            except InvalidInput as exc:
+                env.warn(f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message}); matching messages only")
+        if profile is not None:
             subprotocols = tuple(subprotocols) + tuple(p for p in profile.subprotocols if p not in subprotocols)
+        if header.subprotocol and header.subprotocol not in subprotocols:
+            subprotocols = tuple(subprotocols) + (header.subprotocol,)
 
         def unmatched(conn, message) -> None:
             from wsctl.cli.render import message_fields

@@ -161,7 +161,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     deadline = float("inf")
     first = next(iter(plans.values()))
     # the recorder wraps the whole run: Ctrl-C and SIGTERM still leave a complete file
-    with open_recorder(recording, first[2], first[1], first[3]) as recorder:
+    with open_recorder(recording, first[2], first[1], first[3], devices=len(plans)) as recorder:
         outcomes = run_async(main)
     return int(overall_exit_code(outcomes))
 
