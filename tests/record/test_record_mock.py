@@ -103,3 +103,22 @@ def test_the_first_connection_with_messages_is_used_by_default():
     rec = events((0.5, "out", "ping?"), conn=3) + events((0.7, "out", "other"), conn=4)
     script = MockScript.from_events(rec)
     assert script.conn == 3 and [e.request for e in script.exchanges] == ["ping?"]
+
+
+def test_a_repeated_request_takes_its_turn_across_match_kinds():
+    # status recorded three times: stopped, running, running
+    rec = events(
+        (1.0, "out", req(1, "conveyor.status")), (1.05, "in", res(1, state="stopped")),
+        (2.0, "out", req(2, "conveyor.status")), (2.05, "in", res(2, state="running")),
+        (3.0, "out", req(3, "conveyor.status")), (3.05, "in", res(3, state="running")),
+    )
+    matcher = MockMatcher(MockScript.from_events(rec, profile=load_profile("conveyor")))
+    got = [matcher.match(req(rid, "conveyor.status")) for rid in (1, 50, 51, 52)]
+    assert [m.how for m in got] == ["exact", "profile", "profile", "profile"]
+    answers = [json.loads(m.replies[0].message) for m in got]
+    assert [a["result"]["state"] for a in answers] == ["stopped", "running", "running", "stopped"]  # then around
+    assert [a["id"] for a in answers] == [1, 50, 51, 52]
+    # the same exact request again later answers in turn too, not always with its own recording
+    again = MockMatcher(MockScript.from_events(rec, profile=load_profile("conveyor")))
+    states = [json.loads(again.match(req(1, "conveyor.status")).replies[0].message) for _ in range(3)]
+    assert [s["result"]["state"] for s in states] == ["stopped", "running", "running"] and {s["id"] for s in states} == {1}

@@ -17,9 +17,15 @@ recorded request in three steps: the exact message; else equal under the
 ignore rules (``/id``, ``re:...``, as for replay); else, with a profile, the
 same command with the same parameters.  A request recorded several times
 answers with its recorded replies in turn (and starts over after the last),
-so a polled status walks through what the device said.  When the match was
-not exact, the request id in the replies is changed to the id the client
-used, so its correlation works.
+so a polled status walks through what the device said.  The turn belongs to
+the *group* of recorded exchanges the request matches at any level (exact,
+ignore rules, profile), not to the level that found it: a status polled once
+with a recorded id (exact) and then with new ids (profile) still walks
+stopped, running, running instead of starting over per level.  Within the
+group the least-answered exchange goes next, ties to the closest match, then
+to recording order.  When the chosen exchange's request differs from what
+the client sent, the request id in the replies is changed to the client's,
+so its correlation works.
 """
 
 from __future__ import annotations
@@ -182,7 +188,8 @@ class MockMatcher:
         self._exact: dict[Message, list[Exchange]] = {}
         self._loose: dict[str, list[Exchange]] = {}
         self._by_command: dict[str, list[Exchange]] = {}
-        self._turn: dict[tuple[str, Any], int] = {}
+        #: times each exchange (by index) answered on this connection: the turns
+        self._uses: dict[int, int] = {}
         for ex in script.exchanges:
             self._exact.setdefault(ex.request, []).append(ex)
             self._loose.setdefault(self.ignore.key(ex.request), []).append(ex)
@@ -200,26 +207,22 @@ class MockMatcher:
             return None
         return parsed.command.key + " " + json.dumps(parsed.params, sort_keys=True, default=str)
 
-    def _take(self, how: str, key: Any, candidates: list[Exchange]) -> Exchange:
-        turn = self._turn.get((how, key), 0)
-        self._turn[(how, key)] = turn + 1
-        return candidates[turn % len(candidates)]
-
     def match(self, message: Message) -> Match | None:
-        found = self._exact.get(message)
-        if found:
-            ex = self._take("exact", message, found)
-            return Match(ex, "exact", ex.replies)
-        key = self.ignore.key(message)
-        found = self._loose.get(key)
-        how = "ignore"
-        if not found:
-            key = self._command_key(message)
-            found = self._by_command.get(key) if key is not None else None
-            how = "profile"
-        if not found:
+        levels: list[tuple[str, list[Exchange]]] = [("exact", self._exact.get(message) or [])]
+        levels.append(("ignore", self._loose.get(self.ignore.key(message)) or []))
+        key = self._command_key(message) if self.profile is not None else None
+        levels.append(("profile", self._by_command.get(key) or [] if key is not None else []))
+        # how closely each candidate matched (0 exact ... 2 profile); the union is the group
+        rank: dict[int, tuple[int, str, Exchange]] = {}
+        for level, (how, found) in enumerate(levels):
+            for ex in found:
+                rank.setdefault(ex.index, (level, how, ex))
+        if not rank:
             return None
-        ex = self._take(how, key, found)
+        level, how, ex = min(rank.values(), key=lambda item: (self._uses.get(item[2].index, 0), item[0], item[2].index))
+        self._uses[ex.index] = self._uses.get(ex.index, 0) + 1
+        if how == "exact":
+            return Match(ex, how, ex.replies)
         return Match(ex, how, self._renumber(ex, message))
 
     def _renumber(self, ex: Exchange, message: Message) -> tuple[Reply, ...]:
