@@ -120,3 +120,9 @@ def test_unknown_target_names_the_inventory_entries(plant, tmp_path):
     out = wsctl("send", "plc-99", "--inventory", str(inventory), "--raw", "x")
     assert out.returncode == ExitCode.INVALID
     assert "plc-99" in out.stderr and "plc-17" in out.stderr
+
+
+def test_a_subprotocol_the_device_does_not_choose_is_warned_about(plant, echo_server):
+    out = wsctl("send", echo_server.url, *plant.op("bob"), "--subprotocol", "conveyor.v9", "--raw", "x")
+    assert out.returncode == 0
+    assert "offered subprotocol(s) conveyor.v9; the device chose none" in out.stderr

@@ -226,3 +226,10 @@ def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions
         "max_message_size": client.max_message_size,
         "ping_interval": client.ping_interval or None,
     }
+
+
+def note_subprotocol(env: Environment, name: str, device: Any, offered: tuple[str, ...]) -> None:
+    """Warn when subprotocols were offered and the device chose none: it
+    accepted the connection but may not speak what we are about to send."""
+    if offered and device.subprotocol is None:
+        env.warn(f"{name}: offered subprotocol(s) {', '.join(offered)}; the device chose none")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, note_subprotocol, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
@@ -160,6 +160,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
 
         async def session(dev) -> None:
             state["dev"] = dev
+            note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
             if gaps:
                 out({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- reconnected to {entry.name}")
             elif interactive:

@@ -7,7 +7,7 @@ import binascii
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, note_subprotocol, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput, Timeout, UsageError
 
@@ -84,6 +84,7 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
 
         _, kwargs = plans[entry.name]
         async with open_device(entry.url, **kwargs) as dev:
+            note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
             await dev.send(payload)
             replies: list[str | bytes] = []
             deadline = trio.current_time() + timeout
@@ -140,6 +141,7 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
         events = EventReporter(env, entry.name)
 
         async with open_device(url, **kwargs) as dev:
+            note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
             session = ProfileSession(dev, profile, on_event=events)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)

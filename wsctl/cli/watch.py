@@ -7,7 +7,7 @@ import re
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, resolve_targets
+from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, note_subprotocol, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import UsageError, WsctlError
@@ -100,6 +100,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
 
         async def session(dev) -> int:
             nonlocal seen
+            note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
             if gaps:
                 note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
             for message in initial:
