@@ -29,6 +29,13 @@ def test_init_ed25519_warns_about_mbedtls(wsctl):
     assert r.code == 0 and "mbedTLS" in r.err
 
 
+def test_init_warns_about_a_short_ca_passphrase(tmp_path):
+    short = run_wsctl("certs", "--dir", tmp_path / "a", "init", environ={"WSCTL_PASSWORD": "short"})
+    assert short.code == 0 and "passphrase has 5 characters" in short.err
+    long_enough = run_wsctl("certs", "--dir", tmp_path / "b", "init", environ={"WSCTL_PASSWORD": STORE_PASS})
+    assert long_enough.code == 0 and "characters" not in long_enough.err
+
+
 def test_issue_list_show_fingerprint(pki):
     r = pki.certs("issue", "device", "plc-17", "--dns", "plc-17.plant.local", "--ip", "10.0.0.17")
     assert r.code == 0, r.err
@@ -212,3 +219,10 @@ def test_python_m_wsctl_end_to_end(tmp_path):
     assert subprocess.run([*base, "init"], env=env, capture_output=True).returncode == 0
     out = subprocess.run([*base, "fingerprint", "nobody"], env=env, capture_output=True, text=True)
     assert out.returncode == 1 and out.stderr.startswith("wsctl: error: no certificate named 'nobody'")
+
+
+def test_export_warns_about_a_revoked_certificate(pki, tmp_path):
+    assert pki.certs("issue", "operator", "gone", "--role", "observer", "--no-password").code == 0
+    assert pki.certs("revoke", "gone").code == 0
+    r = pki.certs("export", "gone", "--format", "pem", "--out", tmp_path / "gone.pem")
+    assert r.code == 0 and "gone is revoked" in r.err

@@ -54,8 +54,16 @@ def load_certificate_file(path: Path, *, error=InvalidInput) -> x509.Certificate
             return x509.load_pem_x509_certificates(data)[0]
         return x509.load_der_x509_certificate(data)
     except (ValueError, IndexError) as exc:
-        reason = str(exc).split(". See https://")[0][:120]
-        raise error(f"{path} is not a readable certificate ({reason})") from None
+        raise error(f"{path} is not a readable certificate ({_parse_reason(exc, data)})") from None
+
+
+def _parse_reason(exc: Exception, data: bytes) -> str:
+    """What an operator can act on; cryptography's parser detail
+    ("ParseError { kind: UnexpectedTag { actual: Tag {...") is not that."""
+    text = str(exc).split(". See https://")[0]
+    if "ParseError" in text or "asn1" in text.lower():
+        return "the PEM block holds no valid certificate" if b"-----BEGIN" in data else "not a PEM or DER certificate"
+    return text[:120]
 
 
 class Store:

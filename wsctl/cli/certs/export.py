@@ -47,8 +47,13 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
     if out is None and binary and (env.stdout_isatty or not hasattr(env.stdout, "buffer")):
         raise UsageError(f"{fmt} is binary; give --out FILE (or redirect stdout)")
     p12_password = key_password = None
+    entry = None if target == "ca" else store.find(target)
+    if entry is not None and entry.effective_status() != "valid":
+        # exporting is allowed (forensics, replacing a device), but never silently
+        env.warn(f"{entry.name} is {entry.effective_status()}: peers that check the CRL or dates will refuse it")
+    if fmt == "p12" and entry is not None and not entry.has_key:
+        env.warn(f"{entry.name} was signed from a CSR: its key never entered the store, so the PKCS#12 holds certificates only")
     if fmt == "p12":
-        entry = None if target == "ca" else store.find(target)
         p12_password = read_password(env, password_file=p12_password_file, env_var="WSCTL_P12_PASSWORD",
                                      prompt="PKCS#12 passphrase", confirm=True,
                                      fallbacks=[(password_file, STORE_ENV)], option="--p12-password-file")

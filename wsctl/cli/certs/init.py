@@ -10,6 +10,9 @@ from wsctl.cli.env import Environment
 KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
 
 
+MIN_CA_PASSPHRASE = 12
+
+
 @click.command("init")
 @click.option("--name", default="Plant CA", show_default=True, help="CA name (root 'NAME Root', issuing 'NAME Issuing').")
 @click.option("--key-type", type=click.Choice(KEY_TYPES), default="p256", show_default=True,
@@ -36,6 +39,10 @@ def init(ctx: click.Context, name: str, key_type: str, force: bool, password_fil
     if key_type == "ed25519":
         env.warn("mbedTLS (ESP-IDF, lwIP devices) cannot verify Ed25519 certificates; use p256 for embedded peers")
     password = store_password(env, password_file, confirm=True)
+    if len(password) < MIN_CA_PASSPHRASE:
+        # the CA keys sign every certificate of the plant; a short passphrase is
+        # what an attacker with a copy of ca/*.key tries first
+        env.warn(f"the CA passphrase has {len(password)} characters; use at least {MIN_CA_PASSPHRASE} (a few random words)")
     store.init(name=name, key_type=key_type, password=password, force=force)
     root, issuing = store.root_cert(), store.issuing_cert()
     from wsctl.pki.inspect import describe
