@@ -120,6 +120,16 @@ async def test_garbage_http_after_tls_gets_400(start_server, pki, alice_kw):
     assert await _roundtrip(server.url, alice_kw) == "ping"
 
 
+async def test_a_client_leaving_after_tls_is_logged_as_such_not_as_a_bad_request(start_server, pki):
+    records = []
+    server = await start_server(access_log=records.append)
+    with trio.fail_after(5):
+        tls = await _tls_raw(server, pki)
+        await tls.aclose()
+    rec = await _wait_for(records, lambda r: r.outcome != "open")
+    assert rec.outcome == "closed" and "before the upgrade request" in rec.error
+
+
 async def test_invalid_frame_gets_1002_and_server_serves_others(start_server, pki, alice_kw):
     records = []
     server = await start_server(access_log=records.append)

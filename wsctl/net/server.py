@@ -472,7 +472,10 @@ class Server:
                 receive_buffer_size=self.receive_buffer_size,
             )
         if request is None:
-            if guard.done.is_set():
+            if guard.done.is_set() and observed.received == 0 and observed.error is None:
+                # e.g. a client whose pin or known-devices check failed after TLS
+                rec.outcome, rec.error = "closed", "closed by the client before the upgrade request"
+            elif guard.done.is_set():
                 rec.outcome = "bad-request"
                 rec.error = "not a WebSocket upgrade request" if observed.error is None else f"connection lost: {observed.error}"
             else:
