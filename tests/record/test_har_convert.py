@@ -47,7 +47,7 @@ def test_export_has_the_devtools_shape():
 
 def test_round_trip_keeps_messages_close_codes_and_timing():
     header, events = from_har(har_of(HEADER, SESSION))
-    assert header.url == "wss://plc-17:8443/rpc" and header.subprotocol == "conveyor.v1" and header.source == "har"
+    assert header.url == "wss://plc-17:8443/rpc" and header.subprotocol == "conveyor.v1" and header.source == "client"
     assert [(e.kind, e.dir, e.data) for e in events if e.is_message] == [(e.kind, e.dir, e.data) for e in SESSION if e.is_message]
     close = events[-1]
     assert (close.kind, close.dir, close.code, close.reason) == ("close", "in", 1001, "going away")
@@ -120,3 +120,29 @@ def test_export_streams_a_long_connection():
     while '"m2"' not in text:
         text += next(chunks)
     assert len(consumed) <= 3  # written as it comes, not held until the end
+
+
+def test_round_trip_keeps_the_header_and_peer_identities():
+    header = Header(url="wss://plc-17:8443/rpc", subprotocol="conveyor.v1", profile="conveyor", source="proxy", started=START - 0.5,
+                    fingerprints={"tool": "sha256:70", "device": "sha256:de"}, wsctl="0.1.0")
+    peer = {"remote": "10.0.0.5:50000", "name": "bob", "role": "operator", "fingerprint": "sha256:b0"}
+    session = [
+        ev(0.0, "open", info={"url": header.url, "subprotocol": "conveyor.v1", "fingerprint": "sha256:de", "peer": peer}),
+        ev(0.1, "error", error="proxy refused: role operator may not run set_speed", info={"refused": "set_speed", "peer": peer}),
+        ev(0.2, "text", dir="in", data="x"),
+        ev(0.3, "close", dir="out", code=1000),
+    ]
+    back, events = from_har(har_of(header, session))
+    assert (back.profile, back.source, back.fingerprints) == ("conveyor", "proxy", {"tool": "sha256:70", "device": "sha256:de"})
+    assert back.started == START - 0.5 and events[0].t == pytest.approx(0.5)
+    assert events[0].info["peer"] == peer and events[0].info["fingerprint"] == "sha256:de"
+    assert events[1].kind == "error" and events[1].info == {"refused": "set_speed", "peer": peer}
+
+
+def test_a_foreign_har_gets_a_header_from_its_entries():
+    har = har_of(HEADER, SESSION)
+    har["log"]["creator"] = {"name": "Chrome DevTools", "version": "126"}
+    header, _ = from_har(har)
+    assert header.source == "har" and header.profile is None
+    har["log"]["creator"]["name"], har["log"]["comment"] = "wsctl", "edited by hand"
+    assert from_har(har)[0].source == "har"

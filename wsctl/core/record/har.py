@@ -5,7 +5,10 @@ Export: one HAR entry per connection — the upgrade request, ``response.status`
 send/receive, ``time`` epoch seconds, ``opcode`` 1 text / 2 binary (base64),
 ``data``), the format Chrome DevTools, Playwright and mitmproxy use.  HAR has
 no place for close codes, pings or certificates: those go into a ``_wsctl``
-object on the entry (ignored by other tools, read back by ours).
+object on the entry (ignored by other tools, read back by ours): the close,
+the device fingerprint, the ``open`` event's other fields (the proxy's
+``peer``: the tool's name, role, fingerprint) and the non-message events with
+their fields.  The recording's header rides in ``log.comment``.
 
 `to_har` is a generator of text chunks, so a large recording is converted
 without holding it: the oldest open connection's messages are written as they
@@ -14,7 +17,9 @@ messages: JSON objects are unordered); only connections overlapping it are
 held until it closes.  Sequential connections stream in constant memory.
 
 Import (`from_har`): every entry with WebSocket messages becomes a
-connection; times in milliseconds (some producers write them) are detected by
+connection; a HAR wsctl wrote (``creator.name`` "wsctl") gets its original
+header back from ``log.comment`` (profile, source, both fingerprints, start
+time), any other gets a header built from its entries; times in milliseconds (some producers write them) are detected by
 size and turned into seconds; events are ordered by time across entries.  A
 HAR without WebSocket entries is an `InvalidInput`, not an empty recording.
 """
@@ -29,7 +34,8 @@ import json
 from typing import Any, Iterable, Iterator
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.record.format import Event, Header
+from wsctl.core.record.compat import migrate_header
+from wsctl.core.record.format import Event, Header, RecordFormatError, header_from_dict, parse_version
 
 #: epoch values above this are milliseconds (1e11 s is the year 5138)
 MS_THRESHOLD = 1e11
@@ -47,7 +53,7 @@ def _epoch(iso: str) -> float | None:
 
 
 class _Entry:
-    __slots__ = ("conn", "started", "url", "subprotocol", "fingerprint", "messages", "sent", "close", "extra", "last")
+    __slots__ = ("conn", "started", "url", "subprotocol", "fingerprint", "messages", "sent", "close", "extra", "last", "open")
 
     def __init__(self, conn: int, started: float, url: str | None) -> None:
         self.conn = conn
@@ -60,6 +66,7 @@ class _Entry:
         self.close: dict[str, Any] | None = None
         self.extra: list[dict[str, Any]] = []  # pings, pongs, errors, gaps (kept for the round trip)
         self.last = started
+        self.open: dict[str, Any] = {}  # the open event's fields HAR has no place for (the proxy's peer ...)
 
     def head(self) -> str:
         """The entry up to and including ``"_webSocketMessages":[`` (known at its first event)."""
@@ -87,6 +94,8 @@ class _Entry:
             wsctl["close"] = self.close
         if self.fingerprint:
             wsctl["fingerprint"] = self.fingerprint
+        if self.open:
+            wsctl["open"] = self.open
         if self.extra:
             wsctl["events"] = self.extra
         return '],"time":' + json.dumps(round((self.last - self.started) * 1000, 3)) + ',"_wsctl":' + json.dumps(wsctl, ensure_ascii=False, separators=(",", ":")) + "}"
@@ -141,6 +150,7 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
             entry.url = info.get("url") or entry.url
             entry.subprotocol = info.get("subprotocol")
             entry.fingerprint = info.get("fingerprint")
+            entry.open = {k: v for k, v in info.items() if k not in ("url", "subprotocol", "fingerprint")}
         elif event.is_message:
             binary = isinstance(event.data, bytes)
             data = base64.b64encode(event.data).decode("ascii") if binary else event.data  # type: ignore[arg-type]
@@ -157,9 +167,11 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
             del current[event.conn]
         else:
             extra = {"kind": event.kind, "time": round(wall, 6)}
-            for key in ("dir", "error", "delay", "attempt"):
+            for key in ("dir", "error", "delay", "attempt", "code", "reason"):
                 if getattr(event, key) is not None:
                     extra[key] = getattr(event, key)
+            if event.info:
+                extra["info"] = event.info
             entry.extra.append(extra)
         yield from advance()
     done.update(entries)
@@ -171,6 +183,22 @@ def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{where}: 'time' must be a number, got {json.dumps(value)}")
     return float(value) / 1000.0 if value > MS_THRESHOLD else float(value)
+
+
+def original_header(log: Any) -> Header | None:
+    """The header a wsctl export put in ``log.comment``; None for other
+    producers, or a comment that is not (a readable version of) one."""
+    creator = log.get("creator") if isinstance(log, dict) else None
+    if not isinstance(creator, dict) or creator.get("name") != "wsctl" or not isinstance(log.get("comment"), str):
+        return None
+    try:
+        recording = json.loads(log["comment"]).get("recording")
+        version = parse_version(recording)
+        if version is None:
+            return None
+        return header_from_dict(migrate_header(dict(recording), version), version=version)
+    except (ValueError, AttributeError, RecordFormatError):
+        return None  # a comment someone edited: the entries still make a recording
 
 
 def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
@@ -201,8 +229,10 @@ def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
             started = messages[0][0] if messages else 0.0
         url = url or request.get("url")
         subprotocol = subprotocol or proto
-        raw.append((started, 0, Event(t=0, kind="open", conn=conn, wall=started,
-                                      info={"url": request.get("url"), "subprotocol": proto, "fingerprint": wsctl.get("fingerprint")})))
+        opened = {"url": request.get("url"), "subprotocol": proto, "fingerprint": wsctl.get("fingerprint")}
+        if isinstance(wsctl.get("open"), dict):
+            opened.update({k: v for k, v in wsctl["open"].items() if k not in opened})
+        raw.append((started, 0, Event(t=0, kind="open", conn=conn, wall=started, info=opened)))
         for when, i, m in messages:
             kind = m.get("type")
             if kind not in ("send", "receive"):
@@ -223,14 +253,22 @@ def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
                                        conn=conn, wall=when, data=payload)))
         for extra in wsctl.get("events") or []:
             if isinstance(extra, dict) and extra.get("kind") in ("ping", "pong", "error", "gap") and isinstance(extra.get("time"), (int, float)):
+                info = extra.get("info") if isinstance(extra.get("info"), dict) else None
                 raw.append((float(extra["time"]), 1, Event(t=0, kind=extra["kind"], dir=extra.get("dir"), conn=conn, wall=float(extra["time"]),
-                                                           error=extra.get("error"), delay=extra.get("delay"), attempt=extra.get("attempt"))))
+                                                           error=extra.get("error"), delay=extra.get("delay"), attempt=extra.get("attempt"),
+                                                           code=extra.get("code"), reason=extra.get("reason"), info=info)))
         close = wsctl.get("close")
         if isinstance(close, dict):
             when = float(close.get("time") or (messages[-1][0] if messages else started))
             raw.append((when, 2, Event(t=0, kind="close", dir=close.get("dir"), conn=conn, wall=when, code=close.get("code"), reason=close.get("reason"))))
     raw.sort(key=lambda item: (item[0], item[1]))
     origin = raw[0][0]
-    header = Header(url=url, subprotocol=subprotocol, started=origin, source="har")
+    header = original_header(doc["log"])
+    if header is None:
+        header = Header(url=url, subprotocol=subprotocol, started=origin, source="har")
+    elif header.started <= origin:
+        origin = header.started  # the original t = 0 (the first event may have come later)
+    else:
+        header = dataclasses.replace(header, started=origin)
     events = [dataclasses.replace(e, t=round(when - origin, 6)) for when, _, e in raw]
     return header, events
