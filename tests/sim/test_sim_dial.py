@@ -137,3 +137,63 @@ def test_cli_dial_without_redial_reports_a_refused_connection(sim_pki):
     out = subprocess.run([sys.executable, "-m", "wsctl", "serve", "--profile", "ocpp16-charger", "--dial", f"wss://127.0.0.1:{port}/ocpp/CP-1",
                           "--certs", str(sim_pki.store.path), "--operator", "alice", "--redial", "0"], capture_output=True, text=True, timeout=30)
     assert out.returncode == ExitCode.CONNECT and "Traceback" not in out.stderr, out.stderr
+
+
+def going_away_session(entered):
+    async def script(ws, n):
+        boot = await recv_json(ws)
+        await ws.send(json.dumps([3, boot[1], {"status": "Accepted", "currentTime": "2024-01-01T00:00:00Z", "interval": 300}]))
+        status = await recv_json(ws)
+        await ws.send(json.dumps([3, status[1], {}]))
+        entered.set()  # the test now cancels the dialing task
+        await asyncio_wait_closed(ws)
+        return {"code": ws.close_code, "reason": ws.close_reason}
+
+    return script
+
+
+async def test_cancelled_dial_closes_with_going_away(sim_pki):
+    import threading
+
+    entered = threading.Event()
+    central = CentralSystem(sim_pki, going_away_session(entered))
+    await trio.to_thread.run_sync(central.start)
+    try:
+        sim = Simulator(load(OCPP), seed=1)
+        url = f"wss://localhost:{central.port}/ocpp/CP-1"
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sim.run)
+            nursery.start_soon(lambda: sim.dial(url, role="engineer", redial=None, ca=sim_pki.root, cert=sim_pki.alice.chain,
+                                                key=sim_pki.alice.key, connect_timeout=5))
+            assert await trio.to_thread.run_sync(entered.wait, 20)
+            nursery.cancel_scope.cancel()  # what SIGTERM does to `wsctl serve --dial`
+        assert await trio.to_thread.run_sync(central.wait, 10)
+    finally:
+        await trio.to_thread.run_sync(central.stop)
+    (result,) = central.results
+    assert not isinstance(result, Exception), result
+    assert result == {"code": 1001, "reason": "going away"}
+
+
+def test_cli_dial_sigterm_sends_going_away(sim_pki):
+    import signal
+    import threading
+
+    entered = threading.Event()
+    central = CentralSystem(sim_pki, going_away_session(entered)).start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{central.port}/ocpp/CP-9",
+         "--certs", str(sim_pki.store.path), "--operator", "alice", "--redial", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert entered.wait(20)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        assert central.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        central.stop()
+    (result,) = central.results
+    assert result == {"code": 1001, "reason": "going away"}, (result, proc.stderr.read())

@@ -40,11 +40,14 @@ from wsctl.core.errors import ConnectionClosed, ConnectError, HandshakeRejected,
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
 from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim
+from wsctl.net._guard import collapse
 
 log = logging.getLogger("wsctl.net.simulate")
 
 #: frames waiting for a peer's writer; telemetry beyond this is dropped
 QUEUE_SIZE = 256
+#: seconds a dialed connection may take to close when the simulator stops
+GOING_AWAY_TIMEOUT = 2.0
 
 
 class AuditLog:
@@ -287,18 +290,10 @@ class Simulator:
         raise when it could not be opened).  The dialed peer is
         authorized with `role`: the charger trusts the central system it
         verified, so its commands are checked against that role."""
-        from wsctl.net.api import open_device
-
         connect.setdefault("subprotocols", self.profile.subprotocols)
         while True:
             try:
-                async with open_device(url, **connect) as device:
-                    if self.profile.subprotocols and device.subprotocol is None:
-                        log.warning("%s: central system accepted none of %s", url, ", ".join(self.profile.subprotocols))
-                    if self.report is not None:
-                        self.report({"event": "dialed", "time": _iso(self.clock()), "url": url, "subprotocol": device.subprotocol,
-                                     "fingerprint": device.peer_fingerprint})
-                    await self.session(_DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint))
+                await self._dial_once(url, role, connect)
                 reason = "closed"
             except (ConnectError, Timeout, ConnectionClosed) as exc:
                 if redial is None:
@@ -314,6 +309,56 @@ class Simulator:
             if self.report is not None:
                 self.report({"event": "disconnected", "time": _iso(self.clock()), "url": url, "reason": reason, "redial_in": redial})
             await trio.sleep(redial)
+
+    async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:
+        """One dialed session; on cancellation (SIGTERM, Ctrl-C, the caller's
+        scope) it closes with 1001 Going Away, so the central system marks the
+        charger offline at once instead of after its ping timeout.
+
+        The connection runs in a shielded scope: a cancellation reaching it
+        would cancel its reader too, and without a reader no close frame can be
+        sent (the socket just drops, the central system sees 1006).  This task
+        stays cancellable, waits for the session, and on cancellation closes
+        (shielded, bounded so a dead peer cannot hold up the exit), then
+        cancels the shielded scope."""
+        from wsctl.net.api import open_device
+
+        opened: list[Any] = []
+        finished = trio.Event()
+
+        async def run(task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED) -> None:
+            with trio.CancelScope(shield=True) as scope:
+                task_status.started(scope)
+                try:
+                    async with open_device(url, **connect) as device:
+                        opened.append(device)
+                        if self.profile.subprotocols and device.subprotocol is None:
+                            log.warning("%s: central system accepted none of %s", url, ", ".join(self.profile.subprotocols))
+                        if self.report is not None:
+                            self.report({"event": "dialed", "time": _iso(self.clock()), "url": url, "subprotocol": device.subprotocol,
+                                         "fingerprint": device.peer_fingerprint})
+                        await self.session(_DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint))
+                finally:
+                    finished.set()
+
+        try:
+            async with trio.open_nursery() as nursery:
+                scope = await nursery.start(run)
+                try:
+                    await finished.wait()
+                except trio.Cancelled:
+                    with trio.CancelScope(shield=True):
+                        if opened:
+                            with trio.move_on_after(GOING_AWAY_TIMEOUT):
+                                await opened[0].close(1001, "going away")
+                        scope.cancel()  # still connecting, or the close timed out
+                    raise
+        except BaseExceptionGroup as group:
+            # the connection's own error (ConnectError ...), not a group of it
+            leaf = collapse(group)
+            if leaf is group:
+                raise
+            raise leaf from leaf.__cause__
 
 
 class _Closing(Exception):
