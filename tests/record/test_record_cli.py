@@ -183,3 +183,18 @@ def test_record_with_listen_and_upstream_is_the_proxy(plant, echo, tmp_path):
         assert proxy.first["event"] == "listening" and proxy.first["upstream"] == echo.url
     finally:
         proxy.kill()
+
+
+def test_show_of_an_unknown_version_names_the_file(tmp_path):
+    path = tmp_path / "future.jsonl"
+    path.write_text('{"format":"wsctl-record/x","started":1}\n')
+    out = wsctl("record", "show", str(path))
+    assert out.returncode == ExitCode.INVALID and f"{path}: unreadable format version" in out.stderr
+
+
+def test_replay_of_a_recording_without_tool_messages_is_an_invalid_file(tmp_path):
+    path = tmp_path / "talker.jsonl"
+    write_recording(path, [Event(t=0.0, kind="open", conn=1), Event(t=0.1, kind="text", dir="in", conn=1, data="telemetry")])
+    for extra in ([], ["--to", "wss://127.0.0.1:1/"]):
+        out = wsctl("replay", str(path), *extra)
+        assert out.returncode == ExitCode.INVALID and "nothing to replay" in out.stderr, (extra, out.stderr)

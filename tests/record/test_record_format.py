@@ -133,6 +133,17 @@ def test_unknown_format_version_is_refused_clearly():
     assert "upgrade" in info.value.hint
 
 
+@pytest.mark.parametrize("fmt", ["wsctl-record/7", "wsctl-record/x", "wsctl-record/"])
+def test_an_unknown_format_version_names_the_file(fmt):
+    with pytest.raises(RecordFormatError) as info:
+        RecordReader([json.dumps({"format": fmt}) + "\n"], source="plant/rec.jsonl")
+    assert info.value.message.startswith("plant/rec.jsonl: ") and fmt in info.value.message
+    lines = lines_of(Event(t=0, kind="text", dir="in", data="a")) + [json.dumps({"format": "wsctl-record/9"}) + "\n"]
+    with pytest.raises(RecordFormatError) as info:
+        list(RecordReader(lines, source="plant/rec.jsonl"))
+    assert info.value.message.startswith("plant/rec.jsonl: line 3: ")
+
+
 def test_not_a_recording_is_refused():
     with pytest.raises(RecordFormatError, match="not a wsctl recording"):
         RecordReader(['{"log": {"version": "1.2"}}\n'])

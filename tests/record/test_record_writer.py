@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from wsctl.core.record.format import RecordingError
+from wsctl.core.record.format import RecordFormatError, RecordingError
 from wsctl.net.recorder import Recorder
 from wsctl.net.recordfile import open_recording, part_paths
 
@@ -207,3 +207,22 @@ def test_regex_redaction_reaches_the_url_and_error_strings(tmp_path):
     assert events[0].info["url"] == header.url
     assert events[1].error == f"connect to {header.url} refused" and events[1].info["nested"] == [header.url]
     assert events[2].reason == "bye [REDACTED]"
+
+
+def test_warnings_name_the_rotated_part_and_its_own_line(tmp_path):
+    path = tmp_path / "rot.jsonl"
+    with Recorder(path, max_size=4096) as rec:
+        for i in range(100):
+            rec.message("in", 1, f"message {i} " + "x" * 100)
+    assert len(rec.files) >= 3
+    second = f"{path}.2"
+    lines = open(second, "rb").read().splitlines(keepends=True)
+    lines.insert(1, b"{garbage\n")  # line 2 of the part (line 1 is its header)
+    open(second, "wb").write(b"".join(lines))
+    warnings = []
+    reader, events = events_of(path, warn=warnings.append)
+    assert len(events) == 100 and reader.skipped == 1
+    assert len(warnings) == 1 and warnings[0].startswith(f"{second}: line 2: not JSON"), warnings
+    with pytest.raises(RecordFormatError) as info:
+        list(open_recording(path, strict=True))
+    assert info.value.message.startswith(f"{second}: line 2:")

@@ -8,7 +8,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
-from wsctl.core.errors import UsageError
+from wsctl.core.errors import InvalidInput, UsageError
 
 
 def _text(message: str | bytes, limit: int = 100) -> str:
@@ -74,10 +74,12 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
         env.emit({"event": "plan", "sends": len(plan.sends), "expected": len(plan.expected), "mode": mode},
                  f"{len(plan.sends)} sends, {len(plan.expected)} answers expected ({mode} mode)")
         return 0
+    if not plan.sends:
+        # the file is what is wrong (exit 8), not how wsctl was called
+        raise InvalidInput(f"{file}: nothing to replay (no messages from the tool in the recording)",
+                           hint=f"a device that only talked can still be served as a mock: wsctl serve --replay {file}")
     if not target:
         raise UsageError("replay needs --to TARGET (or --dry-run)", hint="the device is never taken from the recording: say where to send")
-    if not plan.sends:
-        raise UsageError(f"{file}: nothing to replay (no messages from the tool in the recording)")
     from wsctl.cli.record.common import one_device
 
     url, kwargs, profile = one_device(env, target, client, profile_name, "replay")

@@ -41,10 +41,9 @@ def part_paths(path: PathLike) -> list[str]:
     return paths
 
 
-def _lines(paths: list[str]) -> Iterator[bytes]:
-    for name in paths:
-        with open(name, "rb") as f:
-            yield from f
+def _part(name: str) -> Iterator[bytes]:
+    with open(name, "rb") as f:
+        yield from f
 
 
 def open_recording(path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True) -> RecordReader:
@@ -53,4 +52,4 @@ def open_recording(path: PathLike, *, strict: bool = False, warn: Callable[[str]
     if not os.path.isfile(name):
         raise RecordFormatError(f"no recording at {name}")
     paths = part_paths(name) if parts else [name]
-    return RecordReader(_lines(paths), strict=strict, source=name, warn=warn)
+    return RecordReader.from_parts(((p, _part(p)) for p in paths), strict=strict, source=name, warn=warn)

@@ -16,7 +16,13 @@ What it tolerates, and why:
   version-checked, then skipped.
 
 What it refuses: a first line that is not a header, an unknown or newer format
-version (there is no guessing at a format it does not know).
+version (there is no guessing at a format it does not know).  Every message
+names the file.
+
+Rotated parts: `RecordReader.from_parts([(name, lines), ...])` reads FILE,
+FILE.1 ... as one recording but counts lines per part and names the part a
+problem is in (``rec.jsonl.2: line 2``), so the line can be found with an
+editor; a plain iterable of lines is one part named ``source``.
 """
 
 from __future__ import annotations
@@ -47,12 +53,16 @@ class RecordReader:
         strict: bool = False,
         source: str = "recording",
         warn: Callable[[str], Any] | None = None,
+        parts: Iterable[tuple[str, Iterable[str | bytes]]] | None = None,
     ) -> None:
-        self._lines = iter(lines)
         self.strict = strict
+        #: the recording's name (its first file)
         self.source = source
+        #: the file the line last read came from (a rotated part, or ``source``)
+        self.part = source
+        self._lines = self._through_parts(parts) if parts is not None else iter(lines)
         self._warn = warn
-        #: number of the line last read (1-based)
+        #: number of the line last read (1-based, within `part`)
         self.line_number = 0
         #: corrupted lines skipped (not counting a truncated last line)
         self.skipped = 0
@@ -63,6 +73,17 @@ class RecordReader:
         self.warnings: list[str] = []
         self.header: Header = self._read_header()
         self._upgrade = event_upgrader(self.header.version)
+
+    @classmethod
+    def from_parts(cls, parts: Iterable[tuple[str, Iterable[str | bytes]]], *, source: str, **kwargs: Any) -> "RecordReader":
+        """One recording read from several files (name, lines), in order."""
+        return cls((), parts=parts, source=source, **kwargs)
+
+    def _through_parts(self, parts: Iterable[tuple[str, Iterable[str | bytes]]]) -> Iterator[str | bytes]:
+        for name, lines in parts:
+            # line numbers restart in each file: they are what an editor shows
+            self.part, self.line_number = name, 0
+            yield from lines
 
     def _next_line(self) -> str | bytes | None:
         for line in self._lines:
@@ -80,7 +101,10 @@ class RecordReader:
         except (ValueError, UnicodeDecodeError):
             what = "truncated header" if not _ends_line(line) else "first line is not JSON"
             raise RecordFormatError(f"{self.source}: not a wsctl recording ({what})") from None
-        version = parse_version(doc)
+        try:
+            version = parse_version(doc)
+        except RecordFormatError as exc:
+            raise RecordFormatError(f"{self.source}: {exc.message}", hint=exc.hint) from None
         if version is None:
             raise RecordFormatError(f"{self.source}: not a wsctl recording (line 1 has no \"format\": \"wsctl-record/N\")")
         try:
@@ -92,9 +116,9 @@ class RecordReader:
         if not _ends_line(line):
             # the writer died mid-line: expected after a crash, never an error
             self.truncated = True
-            self._note(f"{self.source}: line {self.line_number}: truncated last line ignored")
+            self._note(f"{self.part}: line {self.line_number}: truncated last line ignored")
             return
-        message = f"{self.source}: line {self.line_number}: {why}"
+        message = f"{self.part}: line {self.line_number}: {why}"
         if self.strict:
             raise RecordFormatError(message + " (strict)")
         self.skipped += 1
@@ -126,8 +150,11 @@ class RecordReader:
                 if version is not None:
                     if version != self.header.version:
                         # a part written by another wsctl: migrate from its own version
-                        migrate_header(doc, version)
-                        upgrade = event_upgrader(version)
+                        try:
+                            migrate_header(doc, version)
+                            upgrade = event_upgrader(version)
+                        except RecordFormatError as exc:
+                            raise RecordFormatError(f"{self.part}: line {self.line_number}: {exc.message}", hint=exc.hint) from None
                     self.parts += 1
                     continue
             try:
