@@ -124,3 +124,12 @@ def test_interrupted_kinds_are_the_exit_code_names():
 
     assert (Interrupted(sig.SIGTERM).kind, int(Interrupted(sig.SIGTERM).exit_code)) == ("terminated", 143)
     assert (Interrupted(sig.SIGINT).kind, int(Interrupted(sig.SIGINT).exit_code)) == ("interrupted", 130)
+
+
+def test_shell_completion_completes_verbs_and_subverbs():
+    env = {**os.environ, "_WSCTL_COMPLETE": "bash_complete", "COMP_WORDS": "wsctl certs is", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-m", "wsctl"], capture_output=True, text=True, timeout=60, env=env)
+    assert "plain,issue" in out.stdout.splitlines()
+    env.update(COMP_WORDS="wsctl wa", COMP_CWORD="1")
+    out = subprocess.run([sys.executable, "-m", "wsctl"], capture_output=True, text=True, timeout=60, env=env)
+    assert out.stdout.splitlines() == ["plain,watch"]
