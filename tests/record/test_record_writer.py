@@ -226,3 +226,22 @@ def test_warnings_name_the_rotated_part_and_its_own_line(tmp_path):
     with pytest.raises(RecordFormatError) as info:
         list(open_recording(path, strict=True))
     assert info.value.message.startswith(f"{second}: line 2:")
+
+
+async def test_a_gap_carries_the_id_of_the_attempt_it_waits_for(plant, tmp_path):
+    from types import SimpleNamespace
+
+    from wsctl.core.errors import WsctlError
+
+    path = tmp_path / "gaps.jsonl"
+    device = SimpleNamespace(url="wss://dev/", subprotocol=None, peer_fingerprint=None, closed=None)
+    with Recorder(path) as rec:
+        rec.attach(device)  # connection 1, then lost
+        rec.gap(SimpleNamespace(error="connection lost", delay=0.5, attempt=1))
+        with pytest.raises(WsctlError):  # attempt 2 fails: Recorder.open records the error
+            async with rec.open("wss://127.0.0.1:1/", **plant.client_kwargs()):
+                pass
+        rec.gap(SimpleNamespace(error="connect refused", delay=1.0, attempt=2))
+        rec.attach(device)  # the attempt that worked
+    _, events = events_of(path)
+    assert [(e.kind, e.conn) for e in events] == [("open", 1), ("gap", 2), ("error", 2), ("gap", 2), ("open", 2)]

@@ -264,9 +264,13 @@ class Recorder:
         self.events += 1
 
     def gap(self, gap: Any) -> None:
-        """``on_gap`` callback of `run_with_reconnect`: the wait is marked in the recording."""
+        """``on_gap`` callback of `run_with_reconnect`: the wait is marked in the recording.
+
+        The gap is the wait *before* the next attempt, so it carries that
+        attempt's connection id — the one `open` gives its ``error`` or
+        ``open`` event — not the id of the connection that was lost."""
         error = getattr(gap, "error", None)
-        self.record("gap", conn=self._conns, error=getattr(error, "message", None) or str(error), delay=round(gap.delay, 6), attempt=gap.attempt)
+        self.record("gap", conn=self._conns + 1, error=getattr(error, "message", None) or str(error), delay=round(gap.delay, 6), attempt=gap.attempt)
 
     def note_device(self, *, url: str | None = None, subprotocol: str | None = None, fingerprint: str | None = None) -> None:
         """Fill the header from the first connection (it is written lazily, on the first event)."""
