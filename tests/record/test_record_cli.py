@@ -198,3 +198,11 @@ def test_replay_of_a_recording_without_tool_messages_is_an_invalid_file(tmp_path
     for extra in ([], ["--to", "wss://127.0.0.1:1/"]):
         out = wsctl("replay", str(path), *extra)
         assert out.returncode == ExitCode.INVALID and "nothing to replay" in out.stderr, (extra, out.stderr)
+
+
+def test_an_output_that_cannot_be_created_fails_before_connecting(plant, tmp_path):
+    # the target refuses connections: connecting first would exit 3 (connect), not 8
+    out = wsctl("record", "wss://127.0.0.1:1/", "-o", str(tmp_path / "missing" / "s.jsonl"), *plant.op())
+    assert out.returncode == ExitCode.INVALID, out.stderr
+    assert "cannot create the recording" in out.stderr and "No such file or directory" in out.stderr
+    assert "free some space" not in out.stderr

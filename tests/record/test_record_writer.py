@@ -145,9 +145,43 @@ def test_disk_full_stops_cleanly_and_keeps_whole_lines(tmp_path):
     rec.close()
 
 
-def test_unwritable_path_is_a_recording_error(tmp_path):
-    with pytest.raises(RecordingError, match="while writing"):
-        Recorder(tmp_path / "no" / "such" / "dir.jsonl").message("in", 1, "x")
+def test_an_output_that_cannot_be_created_is_invalid_input_at_once(tmp_path):
+    from wsctl.core.errors import InvalidInput
+
+    rec = Recorder(tmp_path / "no" / "such" / "dir.jsonl")
+    with pytest.raises(InvalidInput) as info:
+        with rec:  # entering creates the file, before any connection
+            pass
+    assert info.value.exit_code == 8 and "No such file or directory" in info.value.message and info.value.hint is None
+    with pytest.raises(InvalidInput):
+        rec.message("in", 1, "x")
+    rec.close()  # never raises
+
+
+def test_the_space_hint_is_only_for_a_full_disk(tmp_path):
+    class Broken(FillingDisk):
+        def write(self, data):
+            raise OSError(errno.EIO, "Input/output error")
+
+    rec = Recorder(tmp_path / "r", opener=lambda name: Broken(0))
+    with pytest.raises(RecordingError) as info:
+        rec.message("in", 1, "x")
+    assert "Input/output error" in info.value.message and not info.value.hint
+    full = Recorder(tmp_path / "f", opener=lambda name: FillingDisk(0))
+    with pytest.raises(RecordingError) as info:
+        full.message("in", 1, "x")
+    assert "disk full" in info.value.message and "free some space" in info.value.hint
+
+
+def test_the_file_exists_before_the_first_event_and_the_header_waits_for_the_connection(tmp_path):
+    from types import SimpleNamespace
+
+    path = tmp_path / "early.jsonl"
+    with Recorder(path) as rec:
+        assert path.exists() and path.read_bytes() == b""
+        rec.attach(SimpleNamespace(url="wss://dev/", subprotocol="v1", peer_fingerprint="sha256:de", closed=None))
+    reader, _ = events_of(path)
+    assert reader.header.subprotocol == "v1" and reader.header.fingerprints["device"] == "sha256:de"
 
 
 def test_recorder_killed_with_sigkill_leaves_every_complete_line_readable(tmp_path):

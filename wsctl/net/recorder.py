@@ -17,6 +17,13 @@ again, the file is closed, and `RecordingError` is raised — now and for every
 later event — so the command stops cleanly, keeps what was written and exits
 non-zero.
 
+The file is created when the recorder is entered (`create`), before any
+connection: an output that cannot be created (no such directory, no
+permission) is `InvalidInput` (exit 8) with the OS's reason, and the device
+never sees a connection the recording could not keep.  The header itself is
+still written with the first event, so it can carry what the first
+connection negotiated (subprotocol, the device's fingerprint).
+
 Using it from a client verb (``watch --record``, ``connect --record``)::
 
     with Recorder.for_client(path, url, kwargs, profile=profile_id) as rec:
@@ -40,7 +47,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Callable, Sequence
 
 from wsctl import __version__
-from wsctl.core.errors import ConnectionClosed, WsctlError
+from wsctl.core.errors import ConnectionClosed, InvalidInput, WsctlError
 from wsctl.core.record.format import (
     Event, Header, RecordingError, encode_event, encode_header, encode_message,
 )
@@ -118,10 +125,12 @@ class Recorder:
             started=round(wall(), 6), wsctl=__version__, source=source,
         ) if header is None else dataclasses.replace(header, wsctl=__version__, part=0)
         self._file: BinaryIO | None = None
+        self._header_written = False  # of the current part
         self._part = 0
         self._size = 0  # bytes in the current part
         self._part_events = 0
-        self._failed: RecordingError | None = None
+        #: RecordingError once writing failed; InvalidInput when FILE could not be created
+        self._failed: WsctlError | None = None
         self._closed = False
         self._conns = 0
         #: events and bytes written so far (all parts)
@@ -137,7 +146,13 @@ class Recorder:
 
     # -- lifecycle -------------------------------------------------------------
     def __enter__(self) -> "Recorder":
+        self.create()
         return self
+
+    def create(self) -> None:
+        """Create (truncate) FILE now; `InvalidInput` when it cannot be.  Idempotent."""
+        if self._file is None and self._failed is None and not self._closed and not self._header_written:
+            self._open_file()
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
@@ -147,8 +162,8 @@ class Recorder:
         still a valid one), then close the file.  Idempotent."""
         if self._closed:
             return
-        if self._file is None and self._failed is None:
-            with contextlib.suppress(RecordingError):
+        if not self._header_written and self._failed is None:
+            with contextlib.suppress(RecordingError, InvalidInput):  # close runs in finally blocks: never raise
                 self._open_part()
         self._closed = True
         if self._file is not None:
@@ -157,7 +172,7 @@ class Recorder:
             self._file = None
 
     @property
-    def failed(self) -> RecordingError | None:
+    def failed(self) -> WsctlError | None:
         return self._failed
 
     def new_conn(self) -> int:
@@ -166,17 +181,27 @@ class Recorder:
         return self._conns
 
     # -- writing ---------------------------------------------------------------
-    def _open_part(self) -> None:
+    def _open_file(self) -> None:
         name = part_path(self.path, self._part)
         try:
             self._file = self._opener(name)
         except OSError as exc:
+            if self._part == 0:
+                # nothing recorded yet: the path is what is wrong, not the disk
+                self._failed = InvalidInput(f"cannot create the recording {name}: {exc.strerror or exc}")
+                raise self._failed from None
             self._fail(exc, name, truncate_to=None)
         self.files.append(name)
         self._size = 0
         self._part_events = 0
+        self._header_written = False
+
+    def _open_part(self) -> None:
+        if self._file is None:
+            self._open_file()
         header = self.redactor.header(dataclasses.replace(self._header, part=self._part))
         self._write_bytes(encode_header(header).encode("utf-8"))
+        self._header_written = True
 
     def _rotate(self) -> None:
         assert self._file is not None
@@ -214,10 +239,11 @@ class Recorder:
                     file.truncate(truncate_to)
             with contextlib.suppress(OSError):
                 file.close()
-        what = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0, exc.strerror or str(exc))
+        full = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno or 0)
         self._failed = RecordingError(
-            f"recording stopped: {what} while writing {name}; {self.events} events kept",
-            hint="free some space, or record with --max-size to rotate files",
+            f"recording stopped: {full or exc.strerror or exc} while writing {name}; {self.events} events kept",
+            # the space hint only where space is the problem (EIO, EACCES ... are not)
+            hint="free some space, or record with --max-size to rotate files" if full else None,
         )
         raise self._failed from None
 
@@ -227,7 +253,7 @@ class Recorder:
             raise self._failed
         if self._closed:
             raise RecordingError(f"recording {self.path} is already closed")
-        if self._file is None:
+        if not self._header_written:
             self._open_part()
         if self.redactor:
             event = self.redactor.event(event)
@@ -247,7 +273,7 @@ class Recorder:
         t, wall = self._clock() - self._t0, self._wall()
         if isinstance(message, (bytearray, memoryview)):
             message = bytes(message)
-        if self.redactor or self._file is None or self._failed is not None or self._closed:
+        if self.redactor or not self._header_written or self._failed is not None or self._closed:
             kind = "text" if isinstance(message, str) else "binary"
             self.write(Event(t=t, kind=kind, dir=direction, conn=conn, wall=wall, data=message))
             return
@@ -274,7 +300,7 @@ class Recorder:
 
     def note_device(self, *, url: str | None = None, subprotocol: str | None = None, fingerprint: str | None = None) -> None:
         """Fill the header from the first connection (it is written lazily, on the first event)."""
-        if self._file is not None or self._failed is not None:
+        if self._header_written or self._failed is not None:
             return
         h = self._header
         fingerprints = dict(h.fingerprints)
