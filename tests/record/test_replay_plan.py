@@ -142,3 +142,16 @@ def test_text_and_binary_differences_show_whole_messages():
     report = compare(["ready"], [b"\x01\x02"])
     assert report.differences[0].paths[0][0] == "(whole message)"
     assert "<binary 2 bytes>" in "\n".join(report.lines())
+
+
+def test_answers_with_ids_are_paired_by_id_not_position():
+    recorded = [rpc(1, state="running"), '{"jsonrpc":"2.0","method":"telemetry","params":{"v":1}}', rpc(2, speed=1200)]
+    got = [rpc(2, speed=1200), '{"jsonrpc":"2.0","method":"telemetry","params":{"v":1}}', rpc(1, state="running")]
+    assert compare(recorded, got).ok
+    assert not compare(recorded, got, id_pointers=None).ok  # strictly in order, as before
+    report = compare(recorded, [rpc(2, speed=900), rpc(1, state="running")])
+    assert [(d.kind, d.expected_index, d.received_index) for d in report.differences] == [("missing", 1, None), ("differs", 2, 0)]
+    assert report.differences[1].paths == (("/result/speed", 1200, 900),)
+    # 1 and "1" are different ids; OCPP-style ids by the profile's pointer
+    assert not compare([rpc(1, a=1), rpc("1", a=2)], [rpc("1", a=1), rpc(1, a=2)]).ok
+    assert compare(['[3,"b",{}]', '[3,"a",{"x":1}]'], ['[3,"a",{"x":1}]', '[3,"b",{}]'], id_pointers=("/1",)).ok

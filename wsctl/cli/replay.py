@@ -110,12 +110,22 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
 
         async with open_device(url, **kwargs) as dev:
             return await run_replay(dev, plan, ignore=rules, reply_timeout=reply_timeout, on_send=on_send, on_receive=on_receive,
-                                    step=wait_for_enter if step else None)
+                                    step=wait_for_enter if step else None, id_pointers=_id_pointers(profile))
 
     from wsctl.cli.runtime import run_async
 
     result = run_async(main)
-    return _finish(env, result, plan, no_compare)
+    return _finish(env, result, plan, no_compare, mode)
+
+
+def _id_pointers(profile) -> tuple[str, ...]:
+    """Where answers carry their request id: the profile's result/error rules, else JSON-RPC's /id."""
+    from wsctl.core.record.compare import ID_POINTERS
+
+    if profile is None or profile.framing.encoding != "json":
+        return ID_POINTERS
+    pointers = tuple(dict.fromkeys(r.id for r in profile.framing.inbound if r.kind in ("result", "error") and r.id))
+    return pointers or ID_POINTERS
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -125,11 +135,12 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _finish(env: Environment, result, plan, no_compare: bool) -> int:
+def _finish(env: Environment, result, plan, no_compare: bool, mode: str = "original") -> int:
     from wsctl.core.errors import ConnectionClosed, DeviceError
 
     report = result.report
-    errors = [abs(e) for e in result.timing_errors()]
+    # fast mode sends as soon as it can: there is no schedule to be on time for
+    errors = [abs(e) for e in result.timing_errors()] if mode != "fast" else []
     timing = {"p50_ms": None, "p99_ms": None, "max_ms": None}
     if errors:
         timing = {k: round(v * 1000, 3) for k, v in (("p50_ms", _percentile(errors, 0.5)), ("p99_ms", _percentile(errors, 0.99)), ("max_ms", max(errors)))}

@@ -10,12 +10,12 @@ never held up by the sender.  Comparison happens once, at the end.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 import trio
 
 from wsctl.core.errors import ConnectionClosed
-from wsctl.core.record.compare import Ignore, Report, compare
+from wsctl.core.record.compare import ID_POINTERS, Ignore, Report, compare
 from wsctl.core.record.replay import Plan, Send, deadline
 
 
@@ -60,11 +60,14 @@ async def replay(
     on_send: Callable[[Sent], Any] | None = None,
     on_receive: Callable[[str | bytes], Any] | None = None,
     step: Callable[[Send], Awaitable[Any]] | None = None,
+    id_pointers: Sequence[str] | None = ID_POINTERS,
 ) -> ReplayResult:
     """Send ``plan`` over ``device`` (a `Device`), collect the answers, compare.
 
     ``reply_timeout`` bounds every wait for answers (reply mode, and the end).
     ``step``: awaited before each send instead of its deadline (``--step``).
+    ``id_pointers``: where answers carry their request id, to pair them by id
+    (a device may answer concurrent requests in any order); None: in order.
     """
     result = ReplayResult(plan)
     changed = trio.Event()
@@ -122,5 +125,5 @@ async def replay(
         if result.closed is None:
             await answers(len(plan.expected))
         nursery.cancel_scope.cancel()
-    result.report = compare(plan.expected, [m for _, m in result.received], ignore)
+    result.report = compare(plan.expected, [m for _, m in result.received], ignore, id_pointers=id_pointers)
     return result

@@ -7,9 +7,16 @@ Regexes run first, on the raw text; then a message that parses as JSON is
 compared as JSON (so key order and spacing do not count), anything else as
 exact text or bytes.
 
-The two sequences are aligned like a diff (`difflib.SequenceMatcher`), so one
-missing answer is reported as one missing answer and not as every later one
-differing.  A changed answer is described field by field with JSON Pointers.
+Answers that carry a request id (JSON-RPC's ``/id``, or where the profile's
+result/error rules put it) are paired by that id first: a device may answer
+concurrent requests in any order, and that is not a difference.  The replay
+sends the recorded requests verbatim, so the recorded and the received
+answer to one request carry the same id (ids are read before ignore rules).
+What is left — answers without an id (telemetry, text protocols), ids only
+one side has — is aligned in order like a diff (`difflib.SequenceMatcher`),
+so one missing answer is reported as one missing answer and not as every
+later one differing.  A changed answer is described field by field with JSON
+Pointers.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from wsctl.core.pointer import join
+from wsctl.core.pointer import MISSING, join, resolve
 from wsctl.core.record.redact import parse_rules, replace_at, sub_regex
 
 IGNORED = "<ignored>"
@@ -185,22 +192,72 @@ def _paths(expected: Message, received: Message, ignore: Ignore) -> tuple[tuple[
     return (("(whole message)", expected, received),)
 
 
-def compare(expected: Sequence[Message], received: Sequence[Message], ignore: Ignore | None = None) -> Report:
-    """Align the two sequences and list every difference."""
+#: where answers carry their request's id when no profile says otherwise
+ID_POINTERS = ("/id",)
+
+
+def answer_id(message: Message, pointers: Sequence[str] = ID_POINTERS) -> str | None:
+    """A canonical key of the request id an answer carries, None without one."""
+    if not isinstance(message, str) or message.lstrip()[:1] not in ("{", "["):
+        return None
+    try:
+        doc = json.loads(message)
+    except ValueError:
+        return None
+    for pointer in pointers:
+        value = resolve(doc, pointer)
+        if value is not MISSING and isinstance(value, (str, int)) and not isinstance(value, bool):
+            return json.dumps(value)  # 1 and "1" are different ids
+    return None
+
+
+def _pair_by_id(expected: Sequence[Message], received: Sequence[Message], pointers: Sequence[str]) -> dict[int, int]:
+    """expected index -> received index for answers with the same id (first unused, in order)."""
+    waiting: dict[str, list[int]] = {}
+    for j, message in enumerate(received):
+        rid = answer_id(message, pointers)
+        if rid is not None:
+            waiting.setdefault(rid, []).append(j)
+    pairs: dict[int, int] = {}
+    for i, message in enumerate(expected):
+        rid = answer_id(message, pointers)
+        if rid is not None and waiting.get(rid):
+            pairs[i] = waiting[rid].pop(0)
+    return pairs
+
+
+def compare(expected: Sequence[Message], received: Sequence[Message], ignore: Ignore | None = None, *,
+            id_pointers: Sequence[str] | None = ID_POINTERS) -> Report:
+    """Pair answers by id, align the rest in order, and list every difference.
+
+    ``id_pointers``: where an answer's request id is (None: strictly in order)."""
     ignore = ignore or Ignore()
-    ka = [ignore.key(m) for m in expected]
-    kb = [ignore.key(m) for m in received]
     report = Report(expected=len(expected), received=len(received))
+    pairs = _pair_by_id(expected, received, id_pointers) if id_pointers else {}
+    found: list[tuple[tuple[int, int, int], Difference]] = []  # (sort key, difference)
+    for i, j in pairs.items():
+        if ignore.key(expected[i]) != ignore.key(received[j]):
+            found.append(((i, 0, j), Difference("differs", i, j, expected[i], received[j], _paths(expected[i], received[j], ignore))))
+    paired = set(pairs.values())
+    rest_a = [i for i in range(len(expected)) if i not in pairs]
+    rest_b = [j for j in range(len(received)) if j not in paired]
+    ka = [ignore.key(expected[i]) for i in rest_a]
+    kb = [ignore.key(received[j]) for j in rest_b]
     matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
             continue
-        pairs = min(i2 - i1, j2 - j1) if op == "replace" else 0
-        for k in range(pairs):
-            i, j = i1 + k, j1 + k
-            report.differences.append(Difference("differs", i, j, expected[i], received[j], _paths(expected[i], received[j], ignore)))
-        for i in range(i1 + pairs, i2):
-            report.differences.append(Difference("missing", i, None, expected=expected[i]))
-        for j in range(j1 + pairs, j2):
-            report.differences.append(Difference("unexpected", None, j, received=received[j]))
+        pairs_here = min(i2 - i1, j2 - j1) if op == "replace" else 0
+        for k in range(pairs_here):
+            i, j = rest_a[i1 + k], rest_b[j1 + k]
+            found.append(((i, 0, j), Difference("differs", i, j, expected[i], received[j], _paths(expected[i], received[j], ignore))))
+        for k in range(i1 + pairs_here, i2):
+            i = rest_a[k]
+            found.append(((i, 0, -1), Difference("missing", i, None, expected=expected[i])))
+        # an unexpected answer is reported where it would have been expected
+        anchor = rest_a[i2] if i2 < len(rest_a) else len(expected)
+        for k in range(j1 + pairs_here, j2):
+            j = rest_b[k]
+            found.append(((anchor, 1, j), Difference("unexpected", None, j, received=received[j])))
+    report.differences = [d for _, d in sorted(found, key=lambda item: item[0])]
     return report
