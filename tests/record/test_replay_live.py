@@ -181,3 +181,22 @@ def test_fast_mode_reports_no_send_timing(plant, echo, tmp_path):
     assert out.returncode == 0 and "p99" not in out.stdout, out.stdout
     out = wsctl("--json", "replay", str(rec), "--to", echo.url, *plant.op())
     assert json.loads(out.stdout)["timing"]["p99_ms"] is not None  # original mode keeps it
+
+
+async def test_timing_error_includes_the_time_the_send_took():
+    # a device whose send blocks (full socket buffer, slow TLS): waking up on
+    # time is not sending on time
+    class SlowDevice:
+        async def send(self, message):
+            await trio.sleep(0.05)
+
+        async def receive(self, timeout=None):
+            await trio.sleep_forever()
+
+    events = [Event(t=0.0, kind="open", conn=1), Event(t=0.0, kind="text", dir="out", conn=1, data="a"),
+              Event(t=0.2, kind="text", dir="out", conn=1, data="b")]
+    result = await replay(SlowDevice(), build_plan(events), reply_timeout=0.1)
+    assert len(result.sent) == 2
+    for sent in result.sent:
+        assert sent.actual - sent.woke >= 0.045 and sent.error >= 0.045, sent
+    assert all(e >= 0.045 for e in result.timing_errors())

@@ -22,12 +22,18 @@ from wsctl.core.record.replay import Plan, Send, deadline
 @dataclass
 class Sent:
     send: Send
-    #: when it was due and when it went out (trio clock)
+    #: when it was due, and when `device.send` returned (trio clock): the
+    #: message is then in the kernel's socket buffer, on its way
     planned: float
     actual: float
+    #: when the sender woke up to send it; ``actual - woke`` is what sending
+    #: itself took (TLS encryption, a full socket buffer, backpressure)
+    woke: float | None = None
 
     @property
     def error(self) -> float:
+        """How late the message went out: measured after the send, since a
+        timely wake-up followed by a slow send is still a late message."""
         return self.actual - self.planned
 
 
@@ -111,13 +117,13 @@ async def replay(
                 await trio.sleep_until(due)
             if result.closed is not None:
                 break
-            actual = trio.current_time()
+            woke = trio.current_time()
             try:
                 await device.send(send.message)
             except ConnectionClosed as exc:
                 result.closed = exc
                 break
-            sent = Sent(send, due, actual)
+            sent = Sent(send, due, trio.current_time(), woke)
             result.sent.append(sent)
             if on_send is not None:
                 on_send(sent)
