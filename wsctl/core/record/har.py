@@ -22,6 +22,8 @@ header back from ``log.comment`` (profile, source, both fingerprints, start
 time), any other gets a header built from its entries; times in milliseconds (some producers write them) are detected by
 size and turned into seconds; events are ordered by time across entries.  A
 HAR without WebSocket entries is an `InvalidInput`, not an empty recording.
+Import takes the parsed document and sorts all events in memory: it is not
+streamed (documented in docs/record-replay.md as a limit).
 """
 
 from __future__ import annotations
