@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 import stat
 import subprocess
 import sys
 
-import pytest
 
 from cli_helpers import STORE_PASS, run_wsctl
 

@@ -110,6 +110,7 @@ def test_jsonrpc_replies_are_matched_by_id_with_events_in_between(belt):
     codec = ClientCodec(belt)
     a = codec.call(belt.command("set_speed"), {"speed": 100, "ramp": 1.5}, now=0)
     b = codec.call(belt.command("status"), {}, now=0)
+    assert b.id == 2
     assert json.loads(a.wire) == {"jsonrpc": "2.0", "id": 1, "method": "set_speed", "params": {"speed": 100, "ramp": 1.5}}
     [event] = codec.feed('{"jsonrpc":"2.0","method":"telemetry","params":{"speed":99}}', now=0.1)
     assert isinstance(event, Telemetry) and event.payload == {"speed": 99} and event.event.key == "telemetry"

@@ -17,7 +17,7 @@ import trio
 import trio_websocket
 import wsproto
 from wsproto.utilities import LocalProtocolError
-from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
+from wsproto.events import AcceptConnection, CloseConnection, Request
 
 from wsctl.core.errors import ConnectionClosed, DeviceError, TLSError
 from wsctl.net.api import open_device

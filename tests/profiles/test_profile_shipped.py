@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from profile_helpers import REPO, SHIPPED
 
-from wsctl.core.profile.discovery import list_profiles, load_profile
+from wsctl.core.profile.discovery import load_profile
 from wsctl.core.roles import KNOWN
 
 

@@ -4,7 +4,6 @@ fault flags, the shipped conveyor profile, usage errors."""
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import ssl

@@ -14,7 +14,6 @@ import binascii
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
 import click
@@ -237,7 +236,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             return True
 
         async def run_call(cmd: ConsoleLine) -> None:
-            from wsctl.cli.profile_use import confirm_danger, prepare_call
+            from wsctl.cli.profile_use import prepare_call
             from wsctl.net.session import raise_for_reply
 
             try:

@@ -44,7 +44,8 @@ from typing import Any
 
 from wsctl.core import roles
 from wsctl.core.pointer import MISSING
-from wsctl.core.profile.device import BadRequest, DeviceCodec, Request, iso_time
+from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
+from wsctl.core.profile.template import iso_time
 from wsctl.core.profile.model import Event, Faults, Profile, Sim as SimSpec, SimTelemetry, Update
 from wsctl.core.profile.template import render, render_text
 

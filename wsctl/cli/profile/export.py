@@ -33,7 +33,6 @@ def export(env: Environment, name: str, asyncapi: bool, fmt: str | None, out: st
       wsctl profile export psu --asyncapi --server-url wss://bench-psu.local:8443/scpi
     """
     import json
-    import os
 
     from wsctl.cli.profile.common import load
     from wsctl.core.profile.asyncapi import to_asyncapi

@@ -46,7 +46,7 @@ from typing import Any
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
-from wsctl.core.profile.template import TemplateError, compile_template, placeholders, render, render_text
+from wsctl.core.profile.template import TemplateError, compile_template, dumps, iso_time, placeholders, render, render_text
 
 LATE_MEMORY = 1024
 
@@ -122,13 +122,8 @@ class TimedOut:
     command: Command
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def now_iso(wall: float | None = None) -> str:
-    t = time.gmtime(wall if wall is not None else time.time())
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", t)
+def now_iso() -> str:
+    return iso_time(time.time())
 
 
 def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> dict[str, Any]:

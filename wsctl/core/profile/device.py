@@ -29,29 +29,19 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
-from wsctl.core.profile.template import render, render_text, slots, text_pattern
+from wsctl.core.profile.template import dumps, render, render_text, slots, text_pattern
 
 #: device calls waiting behind the outstanding one; beyond this the oldest is
 #: dropped (a charger buffering meter values while its central system is slow)
 CALL_QUEUE_LIMIT = 100
-
-
-def iso_time(wall: float) -> str:
-    """`now` in templates: UTC ISO 8601, what OCPP's currentTime/timestamp expect."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ them; the loader refuses unknown ones.
 from __future__ import annotations
 
 import json
+import time
 import re
 from typing import Any, Callable, Iterator, Mapping
 
@@ -26,6 +27,16 @@ PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][\w.\-]*)\s*(?:\|\s*([A-Za-z_]\w*)\s
 
 class TemplateError(ValueError):
     pass
+
+
+def dumps(value: Any) -> str:
+    """JSON as it goes on the wire: compact, UTF-8 as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def iso_time(wall: float) -> str:
+    """`{{now}}` in templates: UTC ISO 8601, what OCPP's currentTime/timestamp expect."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(wall))
 
 
 def lookup(context: Mapping[str, Any], dotted: str) -> Any:
