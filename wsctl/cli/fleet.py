@@ -33,12 +33,40 @@ def overall_exit_code(outcomes: list[Outcome]) -> ExitCode:
     return codes.pop() if len(codes) == 1 else ExitCode.ERROR
 
 
+class Progress:
+    """`[37/500] 2 failed` on stderr while a fleet runs — only when stderr is a
+    terminal and stdout is not (results go to a file or a pipe), never with
+    --json: progress must not mix into what scripts parse."""
+
+    def __init__(self, env: Any, total: int) -> None:
+        self.stream = env.stderr
+        try:
+            tty = env.stderr.isatty() and not env.stdout_isatty
+        except (AttributeError, ValueError):
+            tty = False
+        self.enabled = tty and not env.json and total > 1
+        self.total = total
+        self.done = 0
+        self.failed = 0
+
+    def __call__(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.failed += 0 if outcome.ok else 1
+        if self.enabled:
+            failed = f"  {self.failed} failed" if self.failed else ""
+            self.stream.write(f"\r[{self.done}/{self.total}]{failed}\x1b[K")
+            if self.done == self.total:
+                self.stream.write("\n")
+            self.stream.flush()
+
+
 async def fan_out(
     entries: list[DeviceEntry],
     job: Callable[[DeviceEntry], Awaitable[Any]],
     *,
     parallel: int,
     on_done: Callable[[Outcome], None],
+    progress: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     import trio
 
@@ -63,6 +91,8 @@ async def fan_out(
                 outcome = Outcome(entry.name, True, time.monotonic() - start, value=value)
         outcomes.append(outcome)
         on_done(outcome)
+        if progress is not None:
+            progress(outcome)
 
     async with trio.open_nursery() as nursery:
         for entry in entries:

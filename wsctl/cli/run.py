@@ -74,7 +74,7 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
       printf 'start\\nset_speed speed=800\\nstatus\\n' | wsctl run plc-17 - --profile conveyor
       wsctl --json run line-1 commissioning.txt --keep-going
     """
-    from wsctl.cli.fleet import fan_out, overall_exit_code
+    from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
     from wsctl.cli.profile_use import EventReporter, ProfileCache, apply_profile_transport, prepare_call, reply_fields, reply_human
     from wsctl.cli.render import error_result
@@ -158,6 +158,7 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
             emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {}, human=str)
 
     async def main():
-        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done)
+        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
+                             progress=Progress(env, len(plans)))
 
     return int(overall_exit_code(run_async(main)))

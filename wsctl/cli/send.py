@@ -59,7 +59,7 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
       echo '{"cmd":"status"}' | wsctl send plc-17 --raw -
       wsctl send plc-17 --binary --raw AAECAw==
     """
-    from wsctl.cli.fleet import fan_out, overall_exit_code
+    from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
     from wsctl.cli.render import message_fields, message_human
     from wsctl.cli.runtime import run_async
@@ -106,7 +106,8 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
         )
 
     async def main():
-        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done)
+        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
+                             progress=Progress(env, len(plans)))
 
     outcomes = run_async(main)
     return int(overall_exit_code(outcomes))
@@ -114,7 +115,7 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
 
 def _send_command(env: Environment, entries, command_key: str, assignments: tuple[str, ...], profile_name: str | None,
                   yes: bool, timeout: float | None, client: ClientOptions, fleet: bool) -> int:
-    from wsctl.cli.fleet import fan_out, overall_exit_code
+    from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
     from wsctl.cli.profile_use import (
         EventReporter, ProfileCache, apply_profile_transport, confirm_danger, prepare_call, reply_fields, reply_human,
@@ -158,6 +159,7 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
                      human=(lambda r: reply_human(r, compact=True)) if fleet else reply_human)
 
     async def main():
-        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done)
+        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
+                             progress=Progress(env, len(plans)))
 
     return int(overall_exit_code(run_async(main)))
