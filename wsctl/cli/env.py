@@ -31,6 +31,8 @@ class Environment:
     #: -1 quiet, 0 normal, 1+ verbose
     verbosity: int = 0
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    #: where option defaults came from (config files), shown with -v
+    config_trace: list[str] = field(default_factory=list)
 
     @property
     def stdout_isatty(self) -> bool:

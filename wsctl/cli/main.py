@@ -84,8 +84,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy_commands:
+            from wsctl.cli.config import prepare
+
             module_name, attr = self.lazy_commands[name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
+            return prepare(getattr(importlib.import_module(module_name), attr), (name,))
         return super().get_command(ctx, name)
 
 
@@ -109,6 +111,11 @@ def cli(ctx: click.Context, json_output: bool, verbose: int, quiet: bool) -> Non
     env = ctx.ensure_object(Environment)
     env.json = json_output
     env.verbosity = -1 if quiet else verbose
+    if env.verbosity >= 1:
+        from wsctl.cli.config import environment_trace
+
+        for line in [*env.config_trace, *environment_trace(env)]:
+            env.debug(line)
 
 
 def _terminate(signum, frame):  # pragma: no cover - exercised through a subprocess test
@@ -132,7 +139,10 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     # commands replace this with a trio signal receiver for the duration of the run
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        rv = cli.main(args=argv, prog_name="wsctl", standalone_mode=False, obj=env)
+        from wsctl.cli.config import load_config
+
+        default_map, env.config_trace = load_config(env, cli)
+        rv = cli.main(args=argv, prog_name="wsctl", standalone_mode=False, obj=env, default_map=default_map)
     except click.exceptions.Abort:
         env.stderr.write("\n")
         return ExitCode.INTERRUPTED

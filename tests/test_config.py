@@ -1,0 +1,85 @@
+"""Option defaults from config files and WSCTL_* variables, and what they may not set."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from wsctl.cli.env import Environment
+from wsctl.cli.main import run
+from wsctl.core.exitcodes import ExitCode
+
+PASS = "a-long-enough-passphrase"
+
+
+def wsctl(*args, environ=None):
+    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(),
+                      environ={"WSCTL_PASSWORD": PASS, "HOME": "/nonexistent", **(environ or {})})
+    code = run(list(args), env)
+    return code, env.stdout.getvalue(), env.stderr.getvalue()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_project_file_sets_defaults_for_verbs_and_sub_verbs(project):
+    (project / "wsctl.toml").write_text('[certs]\ndir = "pki"\n[certs.issue.device]\ndays = 20\n')
+    assert wsctl("certs", "init")[0] == 0
+    assert (project / "pki" / "ca" / "root.crt").is_file()
+    code, out, err = wsctl("--json", "certs", "issue", "device", "d1", "--ip", "127.0.0.1", "--no-password")
+    assert code == 0, err
+    assert json.loads(out)["not_after"] > "2026"
+    days = json.loads(wsctl("--json", "certs", "show", "d1")[1])
+    assert days["not_after"][:10] != days["not_before"][:10]
+
+
+def test_environment_beats_file_and_command_line_beats_both(project, monkeypatch):
+    (project / "wsctl.toml").write_text('[certs]\ndir = "from-file"\n')
+    monkeypatch.setenv("WSCTL_CERTS_DIR", "from-env")
+    assert wsctl("certs", "init")[0] == 0
+    assert (project / "from-env" / "ca").is_dir() and not (project / "from-file").exists()
+    assert wsctl("certs", "--dir", "from-cli", "init")[0] == 0
+    assert (project / "from-cli" / "ca").is_dir()
+
+
+def test_a_typo_in_the_file_is_an_error_naming_the_key(project):
+    (project / "wsctl.toml").write_text("[send]\ntimout = 3\n")
+    code, _, err = wsctl("exit-codes")
+    assert code == ExitCode.INVALID
+    assert "send.timout: no such option of `wsctl send`" in err and "timeout" in err
+
+
+@pytest.mark.parametrize("key", ["yes", "insecure", "trust-new", "allow-plaintext"])
+def test_safety_weakening_options_are_refused_in_files(project, key):
+    (project / "wsctl.toml").write_text(f"[send]\n{key} = true\n")
+    code, _, err = wsctl("exit-codes")
+    assert code == ExitCode.INVALID and "only on the command line" in err
+
+
+def test_safety_weakening_options_are_ignored_in_the_environment(project, monkeypatch):
+    monkeypatch.setenv("WSCTL_SEND_YES", "1")
+    code, _, err = wsctl("send", "wss://127.0.0.1:1/", "estop", "--profile", "conveyor", "--ca", "/dev/null")
+    assert code == ExitCode.NOT_AUTHORIZED and "nothing was sent" in err
+
+
+def test_verbose_traces_where_defaults_came_from_without_secrets(project):
+    (project / "wsctl.toml").write_text("[send]\ntimeout = 3\n")
+    code, _, err = wsctl("-v", "exit-codes")
+    assert code == 0
+    assert "config wsctl.toml: send.timeout = 3" in err
+    assert "environment: WSCTL_PASSWORD is set" in err and PASS not in err
+
+
+def test_user_config_and_explicit_config_file(project, tmp_path_factory):
+    home = tmp_path_factory.mktemp("xdg")
+    (home / "wsctl").mkdir()
+    (home / "wsctl" / "config.toml").write_text('[certs]\ndir = "user-pki"\n')
+    assert wsctl("certs", "init", environ={"XDG_CONFIG_HOME": str(home)})[0] == 0
+    assert (project / "user-pki" / "ca").is_dir()
+    code, _, err = wsctl("exit-codes", environ={"WSCTL_CONFIG": str(project / "missing.toml")})
+    assert code == ExitCode.INVALID and "missing.toml" in err

@@ -1,0 +1,140 @@
+"""Option defaults from configuration files and the environment.
+
+Precedence, lowest first: a built-in default, `$XDG_CONFIG_HOME/wsctl/config.toml`
+(the user's), `./wsctl.toml` (the project's), the file in `$WSCTL_CONFIG`, an
+environment variable `WSCTL_<VERB>_<OPTION>` (`WSCTL_SEND_TIMEOUT=5`,
+`WSCTL_CERTS_ISSUE_DAYS=90`), the command line.  A file has one table per verb,
+nested for sub-verbs, keys named like the options:
+
+    json = true                  # global options at the top
+    [send]
+    timeout = 5
+    parallel = 32
+    [certs]
+    dir = "/srv/plant/pki"
+    [certs.issue]
+    days = 90
+
+Unknown verbs and options are errors (a typo must not silently do nothing).
+Options that weaken safety — `yes`, `insecure`, `trust_new`, `allow_plaintext`,
+`no_password`, `force` — are taken from the command line only, never from a
+file or the environment.  `-v` shows where each default came from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wsctl.cli.env import Environment
+from wsctl.core.errors import InvalidInput
+
+ENV_PREFIX = "WSCTL"
+#: a config file or a stray environment variable must never do these
+COMMAND_LINE_ONLY = frozenset({"yes", "insecure", "trust_new", "allow_plaintext", "no_password", "force"})
+
+
+def config_paths(env: Environment) -> list[Path]:
+    home = env.environ.get("XDG_CONFIG_HOME") or os.path.join(env.environ.get("HOME") or os.path.expanduser("~"), ".config")
+    paths = [Path(home) / "wsctl" / "config.toml", Path("wsctl.toml")]
+    if env.environ.get("WSCTL_CONFIG"):
+        paths.append(Path(env.environ["WSCTL_CONFIG"]))
+    return paths
+
+
+def _merge(into: dict, data: dict) -> None:
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def load_config(env: Environment, group: click.Group) -> tuple[dict[str, Any], list[str]]:
+    """(click default_map, lines saying where each default came from)."""
+    merged: dict[str, Any] = {}
+    trace: list[str] = []
+    for index, path in enumerate(config_paths(env)):
+        explicit = index == 2
+        if not path.is_file():
+            if explicit:
+                raise InvalidInput(f"WSCTL_CONFIG names {path}, which is not a file")
+            continue
+        import tomllib  # only when there is a file: start-up stays light without one
+
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read config {path}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidInput(f"config {path}: not valid TOML: {exc}") from None
+        data = _check(group, data, str(path), (), trace)
+        _merge(merged, data)
+    return merged, trace
+
+
+def _check(command: click.Command, data: dict, source: str, where: tuple[str, ...], trace: list[str]) -> dict:
+    """The table with option keys normalised (`ping-interval` -> `ping_interval`), or InvalidInput."""
+    ctx = click.Context(command)
+    # a file names options as the command line does (`dir`, `ping-interval`);
+    # click's default_map wants the parameter names behind them (`store_dir`)
+    params: dict[str, str] = {}
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.is_eager or not param.name:
+            continue
+        for opt in param.opts:
+            if opt.startswith("--"):
+                params[opt[2:].replace("-", "_")] = param.name
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = ".".join((*where, key))
+        sub = command.get_command(ctx, key) if isinstance(command, click.Group) else None
+        if sub is not None:
+            if not isinstance(value, dict):
+                raise InvalidInput(f"config {source}: [{dotted}] must be a table of its options")
+            out[key] = _check(sub, value, source, (*where, key), trace)
+            continue
+        option = key.replace("-", "_")
+        if option not in params:
+            known = sorted(n.replace("_", "-") for n in params if params[n] not in COMMAND_LINE_ONLY)
+            verb = " ".join(where)
+            raise InvalidInput(f"config {source}: {dotted}: no such option of `wsctl{' ' + verb if verb else ''}`",
+                               hint=f"options: {', '.join(known) or 'none'}")
+        if params[option] in COMMAND_LINE_ONLY:
+            raise InvalidInput(f"config {source}: {dotted}: only on the command line (it weakens a safety check)")
+        out[params[option]] = value
+        trace.append(f"config {source}: {dotted} = {value!r}")
+    return out
+
+
+def prepare(command: click.Command, path: tuple[str, ...]) -> click.Command:
+    """Give every option of a verb (and its sub-verbs) its environment variable,
+    named after the option as typed (`WSCTL_CERTS_DIR` for `wsctl certs --dir`,
+    not click's parameter name `store_dir`), and keep safety-weakening options
+    out of the environment altogether."""
+    if getattr(command, "_wsctl_prepared", False):
+        return command
+    for param in command.params:
+        if not isinstance(param, click.Option) or param.is_eager:
+            continue
+        if param.name in COMMAND_LINE_ONLY:
+            param.envvar = None
+            param.allow_from_autoenv = False
+            continue
+        if param.envvar is None:
+            long = next((o[2:] for o in param.opts if o.startswith("--")), None)
+            if long:
+                param.envvar = "_".join((ENV_PREFIX, *path, long)).upper().replace("-", "_")
+    if isinstance(command, click.Group):
+        for name, sub in getattr(command, "commands", {}).items():
+            prepare(sub, (*path, name))
+    command._wsctl_prepared = True  # type: ignore[attr-defined]
+    return command
+
+
+def environment_trace(env: Environment) -> list[str]:
+    """Which WSCTL_* variables are set (names only: some hold passphrases)."""
+    return [f"environment: {name} is set" for name in sorted(env.environ) if name.startswith(ENV_PREFIX + "_")]
