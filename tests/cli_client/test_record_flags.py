@@ -96,3 +96,12 @@ def test_record_refuses_a_fleet(plant, echo_server, tmp_path):
     out = wsctl("watch", echo_server.url, "wss://127.0.0.1:1/", *plant.op("bob"), "--count", "1", "--record", str(tmp_path / "x.jsonl"))
     assert out.returncode == 2 and "one device" in out.stderr
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_recordings_are_private_files(plant, echo_server, tmp_path):
+    import stat
+
+    rec = tmp_path / "private.jsonl"
+    out = wsctl("watch", echo_server.url, *plant.op("bob"), "--send", "x", "--count", "1", "--record", str(rec))
+    assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE(rec.stat().st_mode) == 0o600

@@ -58,8 +58,11 @@ Opener = Callable[[str], BinaryIO]
 
 
 def _open_binary(path: str) -> BinaryIO:
-    # unbuffered: every write() is a system call, so nothing waits in Python
-    return open(path, "wb", buffering=0)  # noqa: SIM115 - closed by Recorder.close
+    # unbuffered: every write() is a system call, so nothing waits in Python.
+    # 0600: a recording holds what the machine and its operators said, tokens
+    # and set-points included (redaction covers what the user thought of)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    return open(fd, "wb", buffering=0)  # noqa: SIM115 - closed by Recorder.close
 
 
 def part_path(path: PathLike, part: int) -> str:
