@@ -20,7 +20,6 @@ import functools
 import inspect
 import logging
 import math
-import os
 import ssl
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
@@ -29,7 +28,7 @@ import trio
 import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, WsctlError
+from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout
 from wsctl.net import tlserrors
 from wsctl.net._guard import ObservedStream, ReaderGuard
 from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
@@ -290,42 +289,6 @@ class _Live:
         self.conn: ServerConnection | None = None
 
 
-class CrlReloader:
-    """Picks up a re-issued CRL without a restart.
-
-    `wsctl certs revoke` rewrites the CRL (atomically); a running device must
-    refuse the revoked operator from the next handshake on, not after a
-    restart.  Each new connection costs one stat(); when the file's mtime or
-    size changed, the TLS context is rebuilt.  A CRL that fails to load (expired,
-    unreadable) keeps the previous context and is logged.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext]) -> None:
-        self.path = os.fspath(path)
-        self.build = build
-        self.stamp = self._stamp()
-
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            info = os.stat(self.path)
-        except OSError:
-            return None
-        return info.st_mtime_ns, info.st_size
-
-    def current(self, context: ssl.SSLContext) -> ssl.SSLContext:
-        stamp = self._stamp()
-        if stamp is None or stamp == self.stamp:
-            return context
-        self.stamp = stamp
-        try:
-            fresh = self.build()
-        except WsctlError as exc:
-            log.error("CRL %s changed but cannot be used (%s); keeping the previous one", self.path, exc)
-            return context
-        log.info("CRL %s changed: reloaded", self.path)
-        return fresh
-
-
 class Server:
     """A running server, handed out by ``await nursery.start(serve, ...)``."""
 
@@ -348,8 +311,8 @@ class Server:
         self._live: set[_Live] = set()
         self._closing = False
         self._scope: trio.CancelScope | None = None
-        #: rebuilds the TLS context when the CRL file changes (see CrlReloader)
-        self.reloader: CrlReloader | None = None
+        #: rebuilds the TLS context when the CRL file changes (tls.CrlReloader)
+        self.reloader: Any = None
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -576,7 +539,7 @@ async def serve(
     """Serve wss until cancelled (or `Server.close()`); see docs/python-api.md."""
     reloader = None
     if ssl_context is None and cert_chain is not None:
-        from wsctl.net.tls import server_context
+        from wsctl.net.tls import CrlReloader, server_context
 
         def build() -> ssl.SSLContext:
             return server_context(cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth)  # type: ignore[arg-type]

@@ -11,12 +11,15 @@ mysterious failure of every handshake.
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import os
 import ssl
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 from wsctl.core.errors import InvalidInput, PasswordError, TLSError
+
+log = logging.getLogger("wsctl.net.tls")
 
 ClientAuth = Literal["required", "optional", "none"]
 
@@ -233,3 +236,39 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
             _CACHE.clear()
         _CACHE[key] = ctx
     return ctx
+
+
+class CrlReloader:
+    """Picks up a re-issued CRL without a restart.
+
+    `wsctl certs revoke` rewrites the CRL (atomically); a running device must
+    refuse the revoked operator from the next handshake on, not after a
+    restart.  Each new connection costs one stat(); when the file's mtime or
+    size changed, the TLS context is rebuilt.  A CRL that fails to load (expired,
+    unreadable) keeps the previous context and is logged.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext]) -> None:
+        self.path = os.fspath(path)
+        self.build = build
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.path)
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def current(self, context: ssl.SSLContext) -> ssl.SSLContext:
+        stamp = self._stamp()
+        if stamp is None or stamp == self.stamp:
+            return context
+        self.stamp = stamp
+        try:
+            fresh = self.build()
+        except (InvalidInput, PasswordError, TLSError) as exc:
+            log.error("CRL %s changed but cannot be used (%s); keeping the previous one", self.path, exc)
+            return context
+        log.info("CRL %s changed: reloaded", self.path)
+        return fresh
