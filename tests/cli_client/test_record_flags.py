@@ -105,3 +105,37 @@ def test_recordings_are_private_files(plant, echo_server, tmp_path):
     out = wsctl("watch", echo_server.url, *plant.op("bob"), "--send", "x", "--count", "1", "--record", str(rec))
     assert out.returncode == 0, out.stderr
     assert stat.S_IMODE(rec.stat().st_mode) == 0o600
+
+
+def test_replay_replies_only_compares_replies_not_telemetry(plant, tmp_path):
+    # telemetry every 50 ms: a recording full of it, different on every run
+    rec = tmp_path / "busy.jsonl"
+    first = start_server("--profile", "conveyor", "--telemetry-scale", "0.05", "--seed", "1",
+                         "--certs", str(plant.certs), "--device", "dev")
+    try:
+        out = wsctl("connect", first.url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.4", "--record", str(rec),
+                    input="status\nstart\nset_speed speed=700\nstatus\n")
+        assert out.returncode == 0, out.stderr
+    finally:
+        first.lines()
+    def replay_against_a_fresh_conveyor(*extra):
+        # the simulator keeps state: every replay starts from a device just switched on
+        fresh = start_server("--profile", "conveyor", "--telemetry-scale", "0.05", "--seed", "2",
+                             "--certs", str(plant.certs), "--device", "dev")
+        try:
+            return wsctl("replay", str(rec), "--to", fresh.url, *plant.op("alice"), "--mode", "reply", "--ignore", "/id",
+                         "--ignore", "/result/motor_temp", *extra)
+        finally:
+            fresh.lines()
+
+    assert replay_against_a_fresh_conveyor().returncode == 7  # telemetry interleaves differently
+    replies = replay_against_a_fresh_conveyor("--replies-only")
+    assert replies.returncode == 0, replies.stdout + replies.stderr
+    assert "4 answers recorded, 4 received: answers match" in replies.stdout
+
+
+def test_replies_only_needs_a_profile(plant, echo_server, tmp_path):
+    rec = tmp_path / "plain.jsonl"
+    assert wsctl("watch", echo_server.url, *plant.op("bob"), "--send", "x", "--count", "1", "--record", str(rec)).returncode == 0
+    out = wsctl("replay", str(rec), "--to", echo_server.url, *plant.op("bob"), "--replies-only")
+    assert out.returncode == 2 and "needs a profile" in out.stderr

@@ -35,11 +35,14 @@ def _text(message: str | bytes, limit: int = 100) -> str:
               help="Longest wait for answers (reply mode, and after the last send).")
 @click.option("--no-compare", is_flag=True, help="Only send; do not compare answers (exit 0 unless the connection fails).")
 @click.option("--profile", "profile_name", help="Profile whose subprotocols and path to use when connecting.")
+@click.option("--replies-only", is_flag=True,
+              help="Compare only replies to requests, not telemetry or device requests (needs a profile: --profile or the recording's).")
 @click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
 @client_options
 @click.pass_obj
 def replay(env: Environment, file: str, target: str | None, mode: str, speed: float, max_delay, loop: int, loop_delay: float, step: bool,
-           dry_run: bool, ignore, conn, reply_timeout: float, no_compare: bool, profile_name, strict: bool, client: ClientOptions) -> int:
+           dry_run: bool, ignore, conn, reply_timeout: float, no_compare: bool, profile_name, replies_only: bool, strict: bool,
+           client: ClientOptions) -> int:
     """Send the recorded tool → device messages to a device and compare its answers.
 
     The device's answers are compared, in order, with the recorded ones (JSON
@@ -56,14 +59,16 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
       wsctl replay session.jsonl --to plc-17 --mode reply --ignore /id --ignore /result/timestamp
       wsctl replay session.jsonl --to wss://10.0.0.17:8443/ --speed 10 --max-delay 0.5 --loop 5 --loop-delay 2
       wsctl replay session.jsonl --to plc-17 --step
+      wsctl replay session.jsonl --to plc-17 --mode reply --replies-only --ignore /id --ignore /result/motor_temp
     """
     from wsctl.core.record.compare import Ignore
     from wsctl.core.record.replay import build_plan
     from wsctl.net.recordfile import open_recording
 
     rules = Ignore(ignore)
+    keep = _reply_filter(env, file, profile_name, strict) if replies_only else None
     reader = open_recording(file, strict=strict, warn=env.warn)
-    plan = build_plan(reader, mode=mode, speed=speed, max_delay=max_delay, loop=loop, loop_delay=loop_delay, conn=conn)
+    plan = build_plan(reader, mode=mode, speed=speed, max_delay=max_delay, loop=loop, loop_delay=loop_delay, conn=conn, keep=keep)
     if dry_run:
         for send in plan.sends:
             when = f"+{send.at:.3f}s" if send.anchor == "start" else f"reply+{send.at:.3f}s"
@@ -110,12 +115,25 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
 
         async with open_device(url, **kwargs) as dev:
             return await run_replay(dev, plan, ignore=rules, reply_timeout=reply_timeout, on_send=on_send, on_receive=on_receive,
-                                    step=wait_for_enter if step else None, id_pointers=_id_pointers(profile))
+                                    step=wait_for_enter if step else None, id_pointers=_id_pointers(profile), keep=keep)
 
     from wsctl.cli.runtime import run_async
 
     result = run_async(main)
     return _finish(env, result, plan, no_compare, mode)
+
+
+def _reply_filter(env: Environment, file: str, profile_name: str | None, strict: bool):
+    """`--replies-only`: the profile that tells replies from telemetry."""
+    from wsctl.core.profile.discovery import load_profile
+    from wsctl.core.profile.fields import is_reply
+    from wsctl.net.recordfile import open_recording
+
+    name = profile_name or open_recording(file, strict=strict).header.profile
+    if not name:
+        raise UsageError("--replies-only needs a profile to tell replies from telemetry", hint="--profile NAME")
+    profile = load_profile(name, environ=env.environ)
+    return lambda message: is_reply(profile, message)
 
 
 def _id_pointers(profile) -> tuple[str, ...]:

@@ -67,6 +67,7 @@ async def replay(
     on_receive: Callable[[str | bytes], Any] | None = None,
     step: Callable[[Send], Awaitable[Any]] | None = None,
     id_pointers: Sequence[str] | None = ID_POINTERS,
+    keep: Callable[[str | bytes], bool] | None = None,
 ) -> ReplayResult:
     """Send ``plan`` over ``device`` (a `Device`), collect the answers, compare.
 
@@ -74,6 +75,8 @@ async def replay(
     ``step``: awaited before each send instead of its deadline (``--step``).
     ``id_pointers``: where answers carry their request id, to pair them by id
     (a device may answer concurrent requests in any order); None: in order.
+    ``keep``: which device messages are answers (the plan must be built with
+    the same filter); the others are neither waited for nor compared.
     """
     result = ReplayResult(plan)
     changed = trio.Event()
@@ -87,9 +90,11 @@ async def replay(
         try:
             while True:
                 message = await device.receive()
-                result.received.append((trio.current_time(), message))
                 if on_receive is not None:
                     on_receive(message)
+                if keep is not None and not keep(message):
+                    continue
+                result.received.append((trio.current_time(), message))
                 wake()
         except ConnectionClosed as exc:
             result.closed = exc

@@ -47,3 +47,27 @@ def profile_url(url: str, profile: Any) -> str:
     if parts.path in ("", "/") and not parts.query and profile.path not in ("", "/") and "{" not in profile.path:
         return urlunsplit((parts.scheme, parts.netloc, profile.path, "", ""))
     return url
+
+
+def is_reply(profile: Any, message: str | bytes) -> bool:
+    """Whether a device message answers a request (result or error) by the
+    profile's rules, rather than being telemetry or the device's own request.
+    Replay uses it to compare replies only.  A message the profile cannot read
+    counts as a reply, so it is compared (and reported) rather than hidden."""
+    import json
+
+    from wsctl.core.profile.codec import _matches
+
+    framing = profile.framing
+    try:
+        text = message.decode("utf-8") if isinstance(message, bytes) else message
+    except UnicodeDecodeError:
+        return True
+    if framing.encoding == "text":
+        return not (framing.event_regex is not None and framing.event_regex.match(text.rstrip("\r\n")))
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return True
+    rule = next((r for r in framing.inbound if _matches(r, doc)), None)
+    return rule is None or rule.kind in ("result", "error")

@@ -22,7 +22,7 @@ expected answers repeat with them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 from wsctl.core.errors import UsageError
 from wsctl.core.record.format import Event
@@ -99,8 +99,13 @@ def build_plan(
     loop: int = 1,
     loop_delay: float = 0.0,
     conn: int | None = None,
+    keep: Callable[[Message], bool] | None = None,
 ) -> Plan:
-    """The plan for replaying ``events`` (of connection ``conn``, default all, in order)."""
+    """The plan for replaying ``events`` (of connection ``conn``, default all, in order).
+
+    ``keep``: which device messages count as answers (e.g. replies only, not
+    telemetry, with `wsctl.core.profile.fields.is_reply`); default all.
+    """
     _check(mode, speed, max_delay, loop, loop_delay)
     origin: float | None = None
     sends: list[tuple[float, Message]] = []
@@ -120,7 +125,8 @@ def build_plan(
         if event.dir == "out":
             sends.append((event.t, event.data))  # type: ignore[arg-type]
         elif event.dir == "in":
-            answers.append((len(sends) - 1, event.t, event.data))  # type: ignore[arg-type]
+            if keep is None or keep(event.data):  # type: ignore[arg-type]
+                answers.append((len(sends) - 1, event.t, event.data))  # type: ignore[arg-type]
     origin = origin or 0.0
 
     def gap(seconds: float) -> float:
