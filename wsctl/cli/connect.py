@@ -183,7 +183,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 state["dev"] = state["session"] = None
 
         def show_event(item) -> None:
-            from wsctl.cli.watch import decode_item
+            from wsctl.cli.render import decode_item
 
             record = {**message_record(entry.name, item.raw), **decode_item(item)}
             fields_text = record.pop("fields_text", None)

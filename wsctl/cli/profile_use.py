@@ -114,7 +114,7 @@ class EventReporter:
         import json
 
         from wsctl.cli.render import now_iso
-        from wsctl.cli.watch import decode_item
+        from wsctl.cli.render import decode_item
 
         decoded = decode_item(item)
         if decoded.get("kind") == "unrecognised":

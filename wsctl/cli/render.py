@@ -53,3 +53,30 @@ def error_result(device: str, exc: WsctlError, elapsed: float) -> dict[str, Any]
         "message": exc.message,
         "exit_code": int(exc.exit_code),
     }
+
+
+def decode_item(item) -> dict:
+    """Extra keys for a message decoded by the profile (stable: event, kind, payload).
+
+    Shared by watch, connect and the events beside replies in send/run;
+    `fields_text` is for terminals only and is dropped from JSON."""
+    from wsctl.core.profile.codec import DeviceRequest, Malformed, Reply, Telemetry, Unmatched
+
+    if isinstance(item, Telemetry):
+        from wsctl.core.profile.fields import decode_fields
+
+        payload = decode_fields(item.event, item.payload)
+        out = {"event": item.name, "kind": "telemetry", "payload": payload}
+        if item.event is not None and isinstance(payload, dict) and item.event.fields:
+            units = {f.name: f.unit for f in item.event.fields if f.unit}
+            out["fields_text"] = " ".join(f"{k}={v}{' ' + units[k] if k in units else ''}" for k, v in payload.items())
+        return out
+    if isinstance(item, DeviceRequest):
+        return {"event": item.name, "kind": "request", "payload": item.payload, "answered": item.answer is not None}
+    if isinstance(item, Reply):
+        return {"event": item.command.key, "kind": "reply", "payload": item.payload}
+    if isinstance(item, (Unmatched, Malformed)):
+        raw = item.raw if isinstance(item.raw, str) else f"<binary {len(item.raw)} bytes>"
+        return {"event": "unrecognised", "kind": "unrecognised", "payload": None, "reason": item.reason,
+                "fields_text": f"({item.reason}) {raw[:200]}"}
+    return {}

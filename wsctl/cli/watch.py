@@ -45,7 +45,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     """
     from wsctl.cli.fleet import fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.render import message_line, message_record, now_iso
+    from wsctl.cli.render import decode_item, message_line, message_record, now_iso
     from wsctl.cli.runtime import run_async
     from wsctl.core.backoff import Backoff
     from wsctl.core.profile.codec import ClientCodec
@@ -166,26 +166,3 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
         outcomes = run_async(main)
     return int(overall_exit_code(outcomes))
 
-
-def decode_item(item) -> dict:
-    """Extra keys for a message decoded by the profile (stable: event, kind, payload)."""
-    from wsctl.core.profile.codec import DeviceRequest, Malformed, Reply, Telemetry, Unmatched
-
-    if isinstance(item, Telemetry):
-        from wsctl.core.profile.fields import decode_fields
-
-        payload = decode_fields(item.event, item.payload)
-        out = {"event": item.name, "kind": "telemetry", "payload": payload}
-        if item.event is not None and isinstance(payload, dict) and item.event.fields:
-            units = {f.name: f.unit for f in item.event.fields if f.unit}
-            out["fields_text"] = " ".join(f"{k}={v}{' ' + units[k] if k in units else ''}" for k, v in payload.items())
-        return out
-    if isinstance(item, DeviceRequest):
-        return {"event": item.name, "kind": "request", "payload": item.payload, "answered": item.answer is not None}
-    if isinstance(item, Reply):
-        return {"event": item.command.key, "kind": "reply", "payload": item.payload}
-    if isinstance(item, (Unmatched, Malformed)):
-        raw = item.raw if isinstance(item.raw, str) else f"<binary {len(item.raw)} bytes>"
-        return {"event": "unrecognised", "kind": "unrecognised", "payload": None, "reason": item.reason,
-                "fields_text": f"({item.reason}) {raw[:200]}"}
-    return {}
