@@ -55,6 +55,16 @@ def make_pki(base: Path):
     return store, store.leaf_paths("device", "bench"), store.leaf_paths("operator", "bench-op")
 
 
+async def bare_echo(request):
+    """The bare trio-websocket echo handler wsctl's serve(echo_handler) is measured against."""
+    ws = await request.accept()
+    try:
+        while True:
+            await ws.send_message(await ws.get_message())
+    except trio_websocket.ConnectionClosed:
+        pass
+
+
 # ---- one workload, three client APIs -------------------------------------
 
 async def run_case(send, receive, size, count, pipelined) -> float:
@@ -95,14 +105,6 @@ async def trio_side(store, dev, op, results):
     async with trio.open_nursery() as nursery:
         wsctl_server = await nursery.start(functools.partial(
             serve, echo_handler, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path))
-
-        async def bare_echo(request):
-            ws = await request.accept()
-            try:
-                while True:
-                    await ws.send_message(await ws.get_message())
-            except trio_websocket.ConnectionClosed:
-                pass
 
         tuned = dict(message_queue_size=_c.MESSAGE_QUEUE_SIZE, receive_buffer_size=_c.RECEIVE_BUFFER_SIZE)
         bare_servers = {}
