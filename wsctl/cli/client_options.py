@@ -42,6 +42,7 @@ def _options() -> list[Callable]:
         o("--tls-server-name", help="Name to verify (and send as SNI) instead of the URL's host."),
         o("--subprotocol", "subprotocols", multiple=True, help="Offer this subprotocol (repeatable)."),
         o("--header", "headers", multiple=True, help="Extra handshake header 'Name: value' (repeatable)."),
+        *basic_auth_options(),
         o("--insecure", is_flag=True, help="Do NOT verify the device's certificate. Never for production."),
         o("--allow-plaintext", is_flag=True, help="Allow ws:// (no TLS at all)."),
         o("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds for TCP + TLS + WebSocket handshake."),
@@ -52,11 +53,49 @@ def _options() -> list[Callable]:
     ]
 
 
+BASIC_AUTH_ENV = "WSCTL_BASIC_AUTH_PASSWORD"
+
+
+def basic_auth_options() -> list[Callable]:
+    """--basic-auth USER and where its password comes from (shared with `serve --dial`)."""
+    return [
+        click.option("--basic-auth", metavar="USER",
+                     help=f"HTTP Basic auth as USER (OCPP security profile 2); password from --basic-auth-password-file, env {BASIC_AUTH_ENV}, or a prompt."),
+        click.option("--basic-auth-password-file", type=click.Path(dir_okay=False), help="File holding the --basic-auth password."),
+    ]
+
+
+def basic_auth_credentials(env: Environment, url: str, user: str | None, password_file: str | None) -> tuple[str, str] | None:
+    """(user, password) for open_device, or None when the URL carries them itself (or none are wanted).
+
+    ``wss://CP-1@host/`` (a user without password) asks for the password like
+    --basic-auth does; a password is never taken from the command line itself
+    except inside the URL, where it is never printed back.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    from wsctl.cli.passwords import read_password
+
+    try:
+        parts = urlsplit(url)
+        url_user = unquote(parts.username) if parts.username is not None and parts.password is None else None
+    except ValueError:
+        url_user = None
+    user = user or url_user
+    if user is None:
+        if password_file:
+            raise UsageError("--basic-auth-password-file needs --basic-auth USER")
+        return None
+    password = read_password(env, password_file=password_file, env_var=BASIC_AUTH_ENV, prompt=f"Basic auth password for {user}",
+                             option="--basic-auth-password-file")
+    return user, password.decode("utf-8")
+
+
 def client_options(fn: Callable) -> Callable:
     """Add the shared client options; the command receives them as `client: ClientOptions`."""
     names = [
         "inventory", "certs", "operator", "ca", "cert", "key", "password_file", "pin", "known_devices",
-        "trust_new", "tls_server_name", "subprotocols", "headers", "insecure", "allow_plaintext",
+        "trust_new", "tls_server_name", "subprotocols", "headers", "basic_auth", "basic_auth_password_file", "insecure", "allow_plaintext",
         "connect_timeout", "ping_interval", "max_message_size", "parallel",
     ]
 
@@ -85,6 +124,8 @@ class ClientOptions:
     tls_server_name: str | None
     subprotocols: tuple[str, ...]
     headers: tuple[str, ...]
+    basic_auth: str | None
+    basic_auth_password_file: str | None
     insecure: bool
     allow_plaintext: bool
     connect_timeout: float
@@ -187,15 +228,12 @@ def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions
 
     ca, cert, key = entry.ca, entry.cert, entry.key
     if entry.certs:
+        from wsctl.cli import store_files
+
         store = Path(entry.certs)
-        if not (store / "ca" / "root.crt").is_file():
-            raise InvalidInput(f"no PKI store at {store} (missing ca/root.crt)", hint="wsctl certs init, or point --certs at the store")
-        ca = ca or str(store / "ca" / "root.crt")
+        ca = ca or store_files.ca_files(store)
         if entry.operator and not cert:
-            leaf = store / "operators" / entry.operator
-            if not (leaf / "chain.pem").is_file():
-                raise InvalidInput(f"no operator {entry.operator!r} in {store}", hint=f"wsctl certs issue operator {entry.operator} --role ROLE")
-            cert, key = str(leaf / "chain.pem"), str(leaf / "key.pem")
+            cert, key = store_files.operator_files(store, entry.operator)
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
     password = None
@@ -220,6 +258,7 @@ def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions
         "tls_server_name": entry.tls_server_name,
         "subprotocols": tuple(entry.subprotocols),
         "headers": parse_headers(tuple(entry.headers)),
+        "basic_auth": basic_auth_credentials(env, entry.url, client.basic_auth, client.basic_auth_password_file),
         "insecure": client.insecure,
         "allow_plaintext": client.allow_plaintext,
         "connect_timeout": client.connect_timeout,

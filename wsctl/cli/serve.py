@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput, UsageError
 
@@ -30,14 +31,17 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
             raise InvalidInput(f"no device {device!r} in {store}", hint=f"wsctl certs --dir {store} issue device {device} --ip ...")
         cert = cert or str(leaf / "chain.pem")
         key = key or str(leaf / "key.pem")
-        # root and issuing CA: clients that send only their leaf (openssl,
-        # browsers, many device stacks) are verified as well as those sending chain.pem
-        ca = ca or [str(store / "ca" / "root.crt"), str(store / "ca" / "issuing.crt")]
-        if crl is None and (store / "ca" / "crl.pem").is_file():
-            crl = str(store / "ca" / "crl.pem")
+        if not ca:
+            from wsctl.cli import store_files
+
+            ca = store_files.ca_files(store)
+            # the store's CA means the store's CRL: revocation is never silently off
+            crl = crl or store_files.crl_file(store)
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
     return {"cert_chain": cert, "key": key, "ca": ca, "crl": crl}
+
+_BASIC_AUTH = _basic_auth_options()
 
 
 @click.command("serve")
@@ -56,6 +60,9 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
 @click.option("--dial", metavar="URL", help="Do not listen: dial URL (a central system) and act as the device there.")
 @click.option("--operator", help="With --dial: client certificate NAME from the store (--certs).")
 @click.option("--central-role", default="supervisor", show_default=True, help="With --dial: role the dialed central system's commands are checked against.")
+@click.option("--header", "headers", multiple=True, help="With --dial: extra handshake header 'Name: value' (repeatable).")
+@_BASIC_AUTH[0]
+@_BASIC_AUTH[1]
 @click.option("--redial", type=click.FloatRange(min=0), default=5.0, show_default=True, help="With --dial: seconds before dialing again after a disconnect; 0: exit instead.")
 @click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to listen on; port 0 picks a free one.")
 @click.option("--certs", type=click.Path(file_okay=False), envvar="WSCTL_CERTS", help="PKI store to take TLS material from (with --device).")
@@ -75,7 +82,7 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
 @click.pass_obj
 def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed, ignore_rules, strict, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
-          operator, central_role, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
+          operator, central_role, headers, basic_auth, basic_auth_password_file, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
           max_message_size, max_connections, handshake_timeout, idle_timeout, allow_plaintext) -> None:
     """Serve wss: echo, simulate a device from a profile, or replay a recording.
 
@@ -127,9 +134,11 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
 
         return run_dial(env, profile_name, dial, certs=certs, operator=operator, cert=cert, key=key, ca=ca, password_file=password_file,
                         role=central_role, redial=redial or None, audit_log=audit_log, seed=seed, scale=telemetry_scale,
-                        faults=(reply_delay, drop_reply, error_reply), max_message_size=max_message_size)
-    if operator:
-        raise UsageError("--operator is for --dial (the client certificate to dial with)")
+                        faults=(reply_delay, drop_reply, error_reply), max_message_size=max_message_size,
+                        headers=headers, basic_auth=basic_auth, basic_auth_password_file=basic_auth_password_file)
+    for flag, value in (("--operator", operator), ("--header", headers), ("--basic-auth", basic_auth)):
+        if value:
+            raise UsageError(f"{flag} is for --dial (how to dial the central system)")
     host, port = parse_listen(listen)
     tls = _tls_files(env, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:

@@ -64,7 +64,8 @@ def make_simulator(env: Environment, profile_name: str, *, audit_log: str | None
 
 
 def run_dial(env: Environment, profile_name: str, url: str, *, certs, operator, cert, key, ca, password_file, role: str, redial: float | None,
-             audit_log: str | None, seed: int | None, scale: float, faults, max_message_size: int) -> None:
+             audit_log: str | None, seed: int | None, scale: float, faults, max_message_size: int,
+             headers: tuple[str, ...] = (), basic_auth: str | None = None, basic_auth_password_file: str | None = None) -> None:
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.runtime import run_async
     from wsctl.core import roles
@@ -74,13 +75,12 @@ def run_dial(env: Environment, profile_name: str, url: str, *, certs, operator, 
     except ValueError as exc:
         raise UsageError(f"--central-role: {exc}") from None
     if certs:
+        from wsctl.cli import store_files
+
         store = Path(certs)
-        ca = ca or str(store / "ca" / "root.crt")
+        ca = ca or store_files.ca_files(store)
         if operator and not cert:
-            leaf = store / "operators" / operator
-            if not (leaf / "chain.pem").is_file():
-                raise InvalidInput(f"no operator {operator!r} in {store}", hint=f"wsctl certs --dir {store} issue operator {operator} --role ROLE")
-            cert, key = str(leaf / "chain.pem"), str(leaf / "key.pem")
+            cert, key = store_files.operator_files(store, operator)
     elif operator:
         raise UsageError("--operator needs --certs (the store it comes from)")
     if bool(cert) != bool(key):
@@ -88,6 +88,9 @@ def run_dial(env: Environment, profile_name: str, url: str, *, certs, operator, 
     password = None
     if key and b"ENCRYPTED" in Path(key).read_bytes()[:4096]:
         password = read_password(env, password_file=password_file, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {key}")
+    from wsctl.cli.client_options import basic_auth_credentials, parse_headers
+
+    extra = {"headers": parse_headers(headers), "basic_auth": basic_auth_credentials(env, url, basic_auth, basic_auth_password_file)}
     sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=scale, faults=faults)
     if sim.profile.dialer != "device":
         env.warn(f"profile {sim.profile.id} says the tool dials the device (transport.dialer = \"tool\"); dialing out anyway")
@@ -95,11 +98,14 @@ def run_dial(env: Environment, profile_name: str, url: str, *, certs, operator, 
     async def main() -> None:
         import trio
 
-        env.emit({"event": "dialing", "url": url, "profile": sim.profile.id, "subprotocols": list(sim.profile.subprotocols)},
-                 f"simulating {sim.profile.id}: dialing {url}")
+        from wsctl.core.urls import public_url
+
+        shown = public_url(url)
+        env.emit({"event": "dialing", "url": shown, "profile": sim.profile.id, "subprotocols": list(sim.profile.subprotocols)},
+                 f"simulating {sim.profile.id}: dialing {shown}")
         async with trio.open_nursery() as nursery:
             await nursery.start(sim.run)
-            await sim.dial(url, role=role, redial=redial, ca=ca, cert=cert, key=key, password=password, max_message_size=max_message_size)
+            await sim.dial(url, role=role, redial=redial, ca=ca, cert=cert, key=key, password=password, max_message_size=max_message_size, **extra)
             nursery.cancel_scope.cancel()
 
     try:

@@ -74,7 +74,9 @@ class Inventory:
     def resolve(self, target: str) -> list[DeviceEntry]:
         """A URL, a device alias, or a group (expanded in order, duplicates dropped)."""
         if "://" in target:
-            return [DeviceEntry(name=target, url=target)]
+            from wsctl.core.urls import public_url
+
+            return [DeviceEntry(name=public_url(target), url=target)]
         if target in self.devices:
             return [self.devices[target]]
         if target in self.groups:

@@ -31,11 +31,15 @@ log = logging.getLogger("wsctl.net")
 class ObservedStream(trio.abc.HalfCloseableStream):
     """A pass-through stream that keeps the first exception it saw."""
 
-    __slots__ = ("inner", "error", "failed", "received")
+    __slots__ = ("inner", "error", "failed", "received", "head")
+
+    #: first bytes kept, so a failed upgrade can say what the peer really sent
+    HEAD_SIZE = 4096
 
     def __init__(self, inner: trio.abc.Stream) -> None:
         self.inner = inner
         self.received = 0
+        self.head = b""
         self.error: BaseException | None = None
         self.failed = trio.Event()
 
@@ -60,6 +64,8 @@ class ObservedStream(trio.abc.HalfCloseableStream):
             raise
         if not data and self.error is None:
             self.failed.set()
+        if self.received < self.HEAD_SIZE:
+            self.head += bytes(data[: self.HEAD_SIZE - self.received])
         self.received += len(data)
         return data
 

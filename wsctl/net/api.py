@@ -17,7 +17,7 @@ import trio
 import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout
+from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, UsageError
 from wsctl.net import connect as _c
 from wsctl.net._guard import collapse
 from wsctl.net.keepalive import keepalive
@@ -184,6 +184,28 @@ class Device:
         await trio.aclose_forcefully(self._stream)
 
 
+def _authorization(target: _c.Target, basic_auth: tuple[str, str] | None, headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The Basic auth header from ``basic_auth`` or the URL's userinfo (one source only).
+
+    ``wss://CP-1@host/`` with ``basic_auth=("CP-1", pw)`` is one source: the CLI
+    reads the password the URL left out from a file, the environment or a prompt.
+    """
+    url_user_only = target.password is None and basic_auth is not None and target.username == basic_auth[0]
+    sources = [name for name, given in (("the URL's user:password@", target.username is not None and not url_user_only),
+                                         ("basic_auth", basic_auth is not None),
+                                         ("an Authorization header", any(k.lower() == "authorization" for k, _ in headers))) if given]
+    if len(sources) > 1:
+        raise UsageError(f"credentials given twice ({' and '.join(sources)}): give them once")
+    if basic_auth is not None:
+        return (_c.basic_auth_header(*basic_auth),)
+    if target.username is not None:
+        if target.password is None:
+            raise UsageError(f"{target.where}: the URL names user {target.username!r} but no password",
+                             hint="wss://USER:PASSWORD@host/..., or --basic-auth USER (password from a file, the environment or a prompt)")
+        return (_c.basic_auth_header(target.username, target.password),)
+    return ()
+
+
 @contextlib.asynccontextmanager
 async def open_device(
     url: str,
@@ -198,6 +220,7 @@ async def open_device(
     tls_server_name: str | None = None,
     subprotocols: Iterable[str] = (),
     headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+    basic_auth: tuple[str, str] | None = None,
     insecure: bool = False,
     allow_plaintext: bool = False,
     connect_timeout: float = 10.0,
@@ -224,6 +247,10 @@ async def open_device(
     certificate or TLS problem, one line saying which), `HandshakeRejected`
     (HTTP status and body), `Timeout`, `PasswordError`/`InvalidInput` (client
     key or files).
+
+    ``basic_auth`` (user id, password), or ``user:password@`` in the URL, is
+    sent as HTTP Basic auth (OCPP security profile 2); the password never
+    appears in ``Device.url``, messages or recordings.
 
     ``profile`` (a name, a path, or a loaded `Profile`) makes the device speak
     it: `Device.call("set_speed", speed=1200)` and `Device.events()`; its
@@ -256,11 +283,13 @@ async def open_device(
         if insecure:
             log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+    header_items += _authorization(target, basic_auth, header_items)
     deadline = trio.current_time() + connect_timeout
 
     # TCP, TLS and trust checks happen outside any nursery (trap 8): their
     # errors reach the caller as themselves.
-    stream, der = await _c.open_tls(target, ctx, deadline=deadline, server_name=tls_server_name)
+    own_cert = cert if ssl_context is None else None
+    stream, der = await _c.open_tls(target, ctx, deadline=deadline, server_name=tls_server_name, client_cert=own_cert)
     decision = None
     try:
         if target.secure and pin is not None:
@@ -281,7 +310,7 @@ async def open_device(
                 subprotocols=tuple(subprotocols), headers=header_items,
                 message_queue_size=message_queue_size, max_message_size=max_message_size,
                 receive_buffer_size=receive_buffer_size,
-                sent_client_cert=None if ssl_context is not None else cert is not None,
+                sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert,
             )
             if isinstance(result, BaseException):
                 failure = result

@@ -9,6 +9,7 @@ one-line messages; see docs/tls.md for the table.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import ipaddress
@@ -16,14 +17,15 @@ import math
 import os
 import ssl
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import trio
 import trio_websocket
 
 from wsctl.core import known_devices as kd
+from wsctl.core.urls import public_url
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
-from wsctl.net import tlserrors
+from wsctl.net import tlserrors, upgrade_answer
 from wsctl.net._guard import ObservedStream, ReaderGuard
 
 #: Messages trio-websocket may buffer before its reader stops reading (trap 5:
@@ -37,11 +39,14 @@ RECEIVE_BUFFER_SIZE = 65536
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    url: str
+    url: str  # as given, minus any password (it is shown and recorded)
     secure: bool
     host: str  # without brackets
     port: int
     resource: str  # path and query, what goes on the request line
+    #: from ``wss://user:password@host/``: sent as HTTP Basic auth (OCPP security profile 2)
+    username: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def where(self) -> str:
@@ -64,24 +69,36 @@ class Target:
 
 
 def parse_target(url: str, *, allow_plaintext: bool = False) -> Target:
-    """Check and split a ``wss://host[:port][/path][?query]`` URL."""
+    """Check and split a ``wss://[user[:password]@]host[:port][/path][?query]`` URL."""
+    shown = public_url(url)
     try:
         parts = urlsplit(url.strip())
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"not a valid URL: {url!r} ({exc})") from None
+        raise UsageError(f"not a valid URL: {shown!r} ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme not in ("wss", "ws"):
-        raise UsageError(f"not a WebSocket URL: {url!r} (expected wss://host[:port]/path)")
+        raise UsageError(f"not a WebSocket URL: {shown!r} (expected wss://host[:port]/path)")
     if scheme == "ws" and not allow_plaintext:
-        raise UsageError(f"refusing plaintext {url!r}: use wss://, or allow ws:// explicitly (--allow-plaintext)")
+        raise UsageError(f"refusing plaintext {shown!r}: use wss://, or allow ws:// explicitly (--allow-plaintext)")
     if not parts.hostname:
-        raise UsageError(f"no host in URL {url!r}")
+        raise UsageError(f"no host in URL {shown!r}")
     secure = scheme == "wss"
     resource = parts.path or "/"
     if parts.query:
         resource += "?" + parts.query
-    return Target(url=url, secure=secure, host=parts.hostname, port=port or (443 if secure else 80), resource=resource)
+    username = unquote(parts.username) if parts.username is not None else None
+    password = unquote(parts.password) if parts.password is not None else None
+    return Target(url=shown, secure=secure, host=parts.hostname, port=port or (443 if secure else 80), resource=resource,
+                  username=username, password=password)
+
+
+def basic_auth_header(username: str, password: str) -> tuple[str, str]:
+    """``Authorization: Basic ...`` (RFC 7617); a colon cannot be part of the user id."""
+    if ":" in username:
+        raise UsageError(f"a Basic auth user id cannot contain ':' ({username!r})")
+    token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+    return ("Authorization", f"Basic {token}")
 
 
 def fingerprint(der: bytes) -> str:
@@ -98,8 +115,12 @@ async def open_tls(
     *,
     deadline: float,
     server_name: str | None = None,
+    client_cert: str | os.PathLike[str] | None = None,
 ) -> tuple[trio.abc.Stream, bytes | None]:
     """TCP connect and TLS handshake; returns (stream, device certificate DER).
+
+    ``client_cert`` (our certificate file, if we send one) only serves the
+    messages: a device that refuses it is told apart from one that is down.
 
     Must not be called inside a nursery whose errors the caller wants unwrapped
     (trap 8): the deadline is a plain `fail_after`.
@@ -127,9 +148,11 @@ async def open_tls(
                     der = await _fetch_certificate(target, name, min(2.0, _remaining(deadline)))
                     raise tlserrors.verify_failure(cause, where=where, server_name=name, peer_der=der) from None
                 if isinstance(cause, ssl.SSLError):
-                    raise tlserrors.ssl_failure(cause, where=where, during="TLS handshake") from None
+                    raise tlserrors.ssl_failure(cause, where=where, during="TLS handshake", client_cert=client_cert) from None
                 if isinstance(cause, OSError):
-                    raise tlserrors.os_failure(cause, where=where) from None
+                    # TCP is up: a reset now is the device's TLS stack giving up
+                    # on us, not a network failure (and not worth a retry)
+                    raise tlserrors.handshake_reset(cause, where=where, client_cert=client_cert) from None
                 raise TLSError(f"{where}: the device closed the connection during the TLS handshake") from None
             return tls, tls.getpeercert(binary_form=True)
     except trio.TooSlowError:
@@ -221,6 +244,7 @@ async def upgrade(
     max_message_size: int = 2**20,
     receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
     sent_client_cert: bool | None = None,
+    client_cert: str | os.PathLike[str] | None = None,
 ) -> trio_websocket.WebSocketConnection | WsctlError:
     """The HTTP upgrade.  Returns the connection, or the error to raise.
 
@@ -256,7 +280,15 @@ async def upgrade(
     if isinstance(guard.error, trio_websocket.ConnectionRejected):
         return _rejected(target, guard.error)
     if isinstance(observed.error, ssl.SSLError):
-        return tlserrors.ssl_failure(observed.error, where=target.where, during="WebSocket upgrade")
+        return tlserrors.ssl_failure(observed.error, where=target.where, during="WebSocket upgrade", client_cert=client_cert)
+    explained = upgrade_answer.explain(observed.head, where=target.where, secure=target.secure, offered_subprotocols=subprotocols)
+    if explained is not None:
+        return explained
+    if not target.secure and observed.received == 0 and not timed_out:
+        # a TLS server drops a plaintext request without a word (OpenSSL sends
+        # no alert for it): ask once more, in TLS, to say so instead of "closed"
+        if await _fetch_certificate(target, target.host, min(2.0, max(0.5, _remaining(deadline)))) is not None:
+            return upgrade_answer.tls_port(target.where)
     lost = observed.error is not None or guard.done.is_set()
     if lost and tls13 and observed.received == 0 and not isinstance(observed.error, trio.ClosedResourceError):
         # TLS 1.3 servers check our certificate after our side of the handshake

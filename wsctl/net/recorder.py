@@ -145,7 +145,9 @@ class Recorder:
     @classmethod
     def for_client(cls, path: PathLike, url: str, connect_kwargs: dict[str, Any], **kwargs: Any) -> "Recorder":
         """A recorder for a client session opened with ``open_device(url, **connect_kwargs)``."""
-        return cls(path, url=url, tool_fingerprint=certificate_fingerprint(connect_kwargs.get("cert")), **kwargs)
+        from wsctl.core.urls import public_url
+
+        return cls(path, url=public_url(url), tool_fingerprint=certificate_fingerprint(connect_kwargs.get("cert")), **kwargs)
 
     # -- lifecycle -------------------------------------------------------------
     def __enter__(self) -> "Recorder":

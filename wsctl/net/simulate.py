@@ -41,6 +41,7 @@ from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
 from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim
 from wsctl.net._guard import collapse
+from wsctl.core.urls import public_url
 
 log = logging.getLogger("wsctl.net.simulate")
 
@@ -305,9 +306,10 @@ class Simulator:
                 reason = str(exc)
             if redial is None:
                 return
-            log.info("%s: %s; dialing again in %g s", url, reason, redial)
+            shown = public_url(url)
+            log.info("%s: %s; dialing again in %g s", shown, reason, redial)
             if self.report is not None:
-                self.report({"event": "disconnected", "time": _iso(self.clock()), "url": url, "reason": reason, "redial_in": redial})
+                self.report({"event": "disconnected", "time": _iso(self.clock()), "url": shown, "reason": reason, "redial_in": redial})
             await trio.sleep(redial)
 
     async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:
@@ -333,9 +335,9 @@ class Simulator:
                     async with open_device(url, **connect) as device:
                         opened.append(device)
                         if self.profile.subprotocols and device.subprotocol is None:
-                            log.warning("%s: central system accepted none of %s", url, ", ".join(self.profile.subprotocols))
+                            log.warning("%s: central system accepted none of %s", device.url, ", ".join(self.profile.subprotocols))
                         if self.report is not None:
-                            self.report({"event": "dialed", "time": _iso(self.clock()), "url": url, "subprotocol": device.subprotocol,
+                            self.report({"event": "dialed", "time": _iso(self.clock()), "url": device.url, "subprotocol": device.subprotocol,
                                          "fingerprint": device.peer_fingerprint})
                         await self.session(_DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint))
                 finally:

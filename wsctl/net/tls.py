@@ -75,9 +75,21 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: PathLike, key: PathLike | None, 
         raise InvalidInput(f"cannot load certificate/key {cert_path}: {exc.reason or exc}") from None
 
 
+def _ca_files(ca: "PathLike | Sequence[PathLike] | None") -> list[PathLike]:
+    return [] if ca is None else [ca] if isinstance(ca, (str, os.PathLike)) else list(ca)
+
+
+def _load_cas(ctx: ssl.SSLContext, ca: "PathLike | Sequence[PathLike]") -> None:
+    for ca_file in _ca_files(ca):
+        try:
+            ctx.load_verify_locations(cafile=str(_exists(ca_file, "CA file")))
+        except ssl.SSLError as exc:
+            raise InvalidInput(f"cannot load CA file {ca_file}: {exc.reason or exc}") from None
+
+
 def client_context(
     *,
-    ca: PathLike | None = None,
+    ca: "PathLike | Sequence[PathLike] | None" = None,
     cert: PathLike | None = None,
     key: PathLike | None = None,
     password: str | bytes | None = None,
@@ -86,8 +98,11 @@ def client_context(
 ) -> ssl.SSLContext:
     """An SSLContext for talking to a device.
 
-    ``ca``: PEM file of trusted CA certificates; ``None`` uses the system trust
-    store.  ``cert``/``key``: the operator's client certificate (``cert`` may be
+    ``ca``: PEM file(s) of CA certificates; ``None`` uses the system trust
+    store.  A plant store gives its root *and* issuing CA, so a device that
+    sends only its leaf certificate is verified: without
+    ``VERIFY_X509_PARTIAL_CHAIN`` OpenSSL still has to reach the self-signed
+    root, so the issuing CA only helps build the path (docs/tls.md).  ``cert``/``key``: the operator's client certificate (``cert`` may be
     a chain file, ``key`` may be encrypted with ``password``).  ``insecure``
     turns off every check of the device's certificate (never the default).
     ``verify=False`` is the internal switch used when a pin is the whole trust
@@ -104,10 +119,9 @@ def client_context(
         ctx.check_hostname = True
         ctx.verify_mode = ssl.CERT_REQUIRED
         if ca is not None:
-            try:
-                ctx.load_verify_locations(cafile=str(_exists(ca, "CA file")))
-            except ssl.SSLError as exc:
-                raise InvalidInput(f"cannot load CA file {ca}: {exc.reason or exc}") from None
+            _load_cas(ctx, ca)
+            # never let a non-root CA in the list become a trust anchor
+            ctx.verify_flags &= ~getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)
         else:
             ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
     if cert is not None:
@@ -185,11 +199,8 @@ def server_context(
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
     _load_cert_chain(ctx, cert_chain, key, password)
-    for ca_file in ([] if ca is None else [ca] if isinstance(ca, (str, os.PathLike)) else list(ca)):
-        try:
-            ctx.load_verify_locations(cafile=str(_exists(ca_file, "CA file")))
-        except ssl.SSLError as exc:
-            raise InvalidInput(f"cannot load CA file {ca_file}: {exc.reason or exc}") from None
+    if ca is not None:
+        _load_cas(ctx, ca)
     ctx.verify_mode = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}[client_auth]
     if crl is not None:
         crl_path = _exists(crl, "CRL")
@@ -222,6 +233,8 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
     def stamp(value: object) -> object:
         if value is None or isinstance(value, (bool, bytes)):
             return value
+        if isinstance(value, (list, tuple)):
+            return tuple(stamp(v) for v in value)
         p = Path(str(value))
         try:
             return (str(p), p.stat().st_mtime_ns)

@@ -7,9 +7,12 @@ messages are tested without sockets.  The table in docs/tls.md mirrors this file
 
 from __future__ import annotations
 
+import datetime as _dt
 import errno
+import os
 import socket
 import ssl
+from pathlib import Path
 
 from wsctl.core.errors import ConnectError, TLSError, WsctlError
 
@@ -99,7 +102,7 @@ _PEER_ALERTS = {
     "SSLV3_ALERT_BAD_CERTIFICATE": "the device rejected our client certificate",
     "TLSV1_ALERT_UNKNOWN_CA": "the device does not trust the CA of our client certificate",
     "SSLV3_ALERT_CERTIFICATE_REVOKED": "the device says our client certificate is revoked",
-    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the device says our client certificate has expired",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the device says our client certificate has expired (or the device's own CRL has expired)",
     "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the device does not accept our client certificate type",
     "TLSV1_ALERT_ACCESS_DENIED": "the device denied access to our client certificate",
     "TLSV1_ALERT_PROTOCOL_VERSION": "no common TLS version: wsctl requires TLS 1.2 or newer",
@@ -108,16 +111,50 @@ _PEER_ALERTS = {
     "WRONG_VERSION_NUMBER": "the device did not answer with TLS (a plain ws:// or non-TLS port?)",
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "TLS handshake failure: no common cipher, or the device requires a client certificate",
     "NO_SHARED_CIPHER": "no common TLS cipher with the device",
-    "TLSV1_ALERT_DECRYPT_ERROR": "TLS decrypt error: the client key does not match its certificate?",
+    "TLSV1_ALERT_DECRYPT_ERROR": ("the device could not verify the signature on our client certificate: it names the "
+                                  "device's CA as issuer but was not signed by it (a look-alike CA?), or our key does not match it"),
     "TLSV1_ALERT_INTERNAL_ERROR": "the device reported a TLS internal error",
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the peer did not send a certificate",
 }
 
 
-def ssl_failure(exc: BaseException, *, where: str, during: str) -> TLSError:
+def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
+    """What is wrong with *our* certificate, as far as we can tell without the device.
+
+    A device's alert is often generic ("bad certificate"); our own file can say
+    more: not valid yet (clocks), expired, or a key type embedded stacks cannot use.
+    """
+    if cert is None:
+        return ""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+
+    try:
+        leaf = x509.load_pem_x509_certificates(Path(cert).read_bytes())[0]
+    except (OSError, ValueError, IndexError):
+        return ""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    if leaf.not_valid_before_utc > now:
+        return f"; our client certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (check the clocks)"
+    if leaf.not_valid_after_utc < now:
+        return f"; our client certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+    if isinstance(leaf.public_key(), (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        return "; our client certificate has an EdDSA key, which mbedTLS devices cannot use (issue one with --key-type p256)"
+    return ""
+
+
+#: device alerts after which a look at our own certificate can tell more
+_ABOUT_OUR_CERTIFICATE = {
+    "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+    "TLSV1_ALERT_DECRYPT_ERROR", "SSLV3_ALERT_HANDSHAKE_FAILURE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+}
+
+
+def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: "str | os.PathLike[str] | None" = None) -> TLSError:
     """An ssl.SSLError that is not about the device's certificate.
 
-    ``during``: "TLS handshake" or "WebSocket upgrade", for the message.
+    ``during``: "TLS handshake" or "WebSocket upgrade", for the message;
+    ``client_cert``: our certificate file, looked at when the device's alert is about it.
     """
     reason = getattr(exc, "reason", None) or ""
     text = _PEER_ALERTS.get(reason)
@@ -129,7 +166,24 @@ def ssl_failure(exc: BaseException, *, where: str, during: str) -> TLSError:
             text = "the device closed the connection (no common TLS version or cipher, or it refuses our client certificate)"
         else:
             text = f"TLS error ({reason or type(exc).__name__}): {getattr(exc, 'strerror', None) or exc}"
-    return TLSError(f"{where}: {text} (during {during})")
+    note = own_certificate_note(client_cert) if reason in _ABOUT_OUR_CERTIFICATE or "eof" in text else ""
+    return TLSError(f"{where}: {text} (during {during}){note}")
+
+
+def handshake_reset(exc: OSError, *, where: str, client_cert: "str | os.PathLike[str] | None") -> WsctlError:
+    """TCP was up and the device dropped us inside the TLS handshake.
+
+    Embedded stacks (mbedTLS, ESP-IDF) reset rather than alert when they cannot
+    parse or use a certificate; that is a TLS failure, and retrying changes nothing.
+    """
+    if getattr(exc, "errno", None) not in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+        return os_failure(exc, where=where)
+    if client_cert is None:
+        why = "it may require a client certificate (give --cert/--key), or share no TLS version or cipher with us"
+    else:
+        why = "it probably cannot use our client certificate or its key type" + own_certificate_note(client_cert)
+    return TLSError(f"{where}: the device reset the connection during the TLS handshake: {why}",
+                    hint="compare with the device's TLS log; EC P-256 certificates are what embedded stacks accept")
 
 
 def os_failure(exc: OSError, *, where: str) -> WsctlError:

@@ -1,0 +1,48 @@
+"""Which files of a PKI store (`wsctl certs`) a verb uses, in one place.
+
+Client verbs, `serve`, `serve --dial` and `record --listen` all take `--certs
+DIR`; what they trust and which CRL they check must not differ between them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wsctl.core.errors import InvalidInput
+
+
+def ca_files(store: Path) -> list[str]:
+    """Root and issuing CA.
+
+    A peer that sends only its leaf certificate (what `certs export --format
+    der` gives a device; openssl, browsers and many device stacks do the same)
+    is then verified too.  The issuing CA only helps build the path: without
+    partial-chain verification OpenSSL must still reach the self-signed root.
+    """
+    if not (store / "ca" / "root.crt").is_file():
+        raise InvalidInput(f"no PKI store at {store} (missing ca/root.crt)", hint="wsctl certs init, or point --certs at the store")
+    return [str(store / "ca" / "root.crt"), str(store / "ca" / "issuing.crt")]
+
+
+def operator_files(store: Path, operator: str) -> tuple[str, str]:
+    """(chain.pem, key.pem) of an operator certificate in the store."""
+    leaf = store / "operators" / operator
+    if not (leaf / "chain.pem").is_file():
+        raise InvalidInput(f"no operator {operator!r} in {store}", hint=f"wsctl certs --dir {store} issue operator {operator} --role ROLE")
+    return str(leaf / "chain.pem"), str(leaf / "key.pem")
+
+
+def crl_file(store: Path) -> str:
+    """The store's CRL, PEM preferred, DER accepted; a store without one is refused.
+
+    A server that checks client certificates against the store must never run
+    with revocation silently off because the CRL file went missing.
+    """
+    for name in ("crl.pem", "crl.der"):
+        path = store / "ca" / name
+        if path.is_file():
+            return str(path)
+    raise InvalidInput(
+        f"the PKI store {store} has no readable CRL ({store / 'ca' / 'crl.pem'} is missing): revoked clients would be accepted",
+        hint=f"publish one with: wsctl certs --dir {store} crl",
+    )
