@@ -567,6 +567,8 @@ async def serve(
         async with trio.open_nursery() as connections:
             try:
                 await connections.start(functools.partial(trio.serve_listeners, server._connection, listeners, handler_nursery=connections))
+                if reloader is not None:
+                    connections.start_soon(reloader.warn_periodically)
                 task_status.started(server)
                 await trio.sleep_forever()
             finally:

@@ -251,20 +251,47 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
     return ctx
 
 
+def crl_next_update(path: PathLike) -> "_dt.datetime | None":
+    """The CRL's nextUpdate (UTC), or None when it has none or cannot be read."""
+    from cryptography import x509
+
+    try:
+        data = Path(path).read_bytes()
+        parsed = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+    except (OSError, ValueError):
+        return None
+    return parsed.next_update_utc
+
+
+#: how far ahead an expiring CRL is announced, and how often it is repeated
+CRL_WARN_AHEAD = _dt.timedelta(days=1)
+CRL_WARN_EVERY = 3600.0
+
+
 class CrlReloader:
-    """Picks up a re-issued CRL without a restart.
+    """Picks up a re-issued CRL without a restart, and warns before it expires.
 
     `wsctl certs revoke` rewrites the CRL (atomically); a running device must
     refuse the revoked operator from the next handshake on, not after a
     restart.  Each new connection costs one stat(); when the file's mtime or
     size changed, the TLS context is rebuilt.  A CRL that fails to load (expired,
     unreadable) keeps the previous context and is logged.
+
+    A CRL past its nextUpdate makes OpenSSL refuse *every* client, and the
+    clients are told their certificate "expired"; so the server says it in its
+    log a day ahead (at start-up, then hourly: `warn_periodically`) and once
+    more, as an error, when it has happened.
     """
 
-    def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext]) -> None:
+    def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext],
+                 now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc)) -> None:
         self.path = os.fspath(path)
         self.build = build
+        self.now = now
         self.stamp = self._stamp()
+        self.next_update = crl_next_update(self.path)
+        self._expired_logged = False
+        self.check_expiry()
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
@@ -272,6 +299,41 @@ class CrlReloader:
         except OSError:
             return None
         return info.st_mtime_ns, info.st_size
+
+    def check_expiry(self) -> str | None:
+        """Log (and return) the warning or error the CRL's nextUpdate calls for now."""
+        if self.next_update is None:
+            return None
+        left = self.next_update - self.now()
+        when = f"{self.next_update:%Y-%m-%d %H:%M} UTC"
+        if left <= _dt.timedelta(0):
+            if self._expired_logged:
+                return None
+            self._expired_logged = True
+            text = (f"CRL {self.path} expired at {when}: every client is refused (they are told their certificate expired) "
+                    f"until a fresh CRL is published (wsctl certs crl)")
+            log.error("%s", text)
+            return text
+        if left <= CRL_WARN_AHEAD:
+            hours = left.total_seconds() / 3600
+            text = (f"CRL {self.path} expires at {when} (in {hours:.1f} h): publish a fresh one (wsctl certs crl) "
+                    f"before then, or every client will be refused")
+            log.warning("%s", text)
+            return text
+        return None
+
+    async def warn_periodically(self) -> None:
+        """Repeat `check_expiry` hourly (and right at the expiry) while the server runs."""
+        import trio
+
+        while True:
+            wait = CRL_WARN_EVERY
+            if self.next_update is not None:
+                until = (self.next_update - self.now()).total_seconds()
+                if 0 < until < wait:
+                    wait = until + 0.5
+            await trio.sleep(wait)
+            self.check_expiry()
 
     def current(self, context: ssl.SSLContext) -> ssl.SSLContext:
         stamp = self._stamp()
@@ -284,4 +346,7 @@ class CrlReloader:
             log.error("CRL %s changed but cannot be used (%s); keeping the previous one", self.path, exc)
             return context
         log.info("CRL %s changed: reloaded", self.path)
+        self.next_update = crl_next_update(self.path)
+        self._expired_logged = False
+        self.check_expiry()
         return fresh

@@ -13,6 +13,7 @@ import os
 import socket
 import ssl
 from pathlib import Path
+from typing import Any
 
 from wsctl.core.errors import ConnectError, TLSError, WsctlError
 
@@ -21,6 +22,7 @@ _UNKNOWN_CA = {2, 18, 19, 20, 21, 27}
 _EXPIRED, _NOT_YET_VALID, _REVOKED = 10, 9, 23
 _HOSTNAME_MISMATCH, _IP_MISMATCH = 62, 64
 _INVALID_PURPOSE = 26
+_CRL_EXPIRED = 12
 
 
 def certificate_names(der: bytes | None) -> str:
@@ -111,11 +113,24 @@ _PEER_ALERTS = {
     "WRONG_VERSION_NUMBER": "the device did not answer with TLS (a plain ws:// or non-TLS port?)",
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "TLS handshake failure: no common cipher, or the device requires a client certificate",
     "NO_SHARED_CIPHER": "no common TLS cipher with the device",
-    "TLSV1_ALERT_DECRYPT_ERROR": ("the device could not verify the signature on our client certificate: it names the "
-                                  "device's CA as issuer but was not signed by it (a look-alike CA?), or our key does not match it"),
+    # our key matches our certificate (load_cert_chain checked it), so the failed
+    # signature is the one on the certificate
+    "TLSV1_ALERT_DECRYPT_ERROR": ("the device could not verify the signature on our client certificate: it names a CA "
+                                  "the device trusts as issuer but was not signed by it (a look-alike CA?)"),
     "TLSV1_ALERT_INTERNAL_ERROR": "the device reported a TLS internal error",
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the peer did not send a certificate",
 }
+
+
+def _own_leaf(cert: "str | os.PathLike[str] | None") -> Any:
+    if cert is None:
+        return None
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificates(Path(cert).read_bytes())[0]
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
@@ -124,15 +139,11 @@ def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
     A device's alert is often generic ("bad certificate"); our own file can say
     more: not valid yet (clocks), expired, or a key type embedded stacks cannot use.
     """
-    if cert is None:
+    leaf = _own_leaf(cert)
+    if leaf is None:
         return ""
-    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 
-    try:
-        leaf = x509.load_pem_x509_certificates(Path(cert).read_bytes())[0]
-    except (OSError, ValueError, IndexError):
-        return ""
     now = _dt.datetime.now(_dt.timezone.utc)
     if leaf.not_valid_before_utc > now:
         return f"; our client certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (check the clocks)"
@@ -141,6 +152,17 @@ def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
     if isinstance(leaf.public_key(), (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
         return "; our client certificate has an EdDSA key, which mbedTLS devices cannot use (issue one with --key-type p256)"
     return ""
+
+
+def _expired_alert(cert: "str | os.PathLike[str] | None") -> str | None:
+    """The device says 'expired' about a certificate of ours that is valid: its CRL has expired."""
+    leaf = _own_leaf(cert)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    if leaf is None or not (leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc):
+        return None
+    return (f"the device refused our client certificate as expired, but it is valid until "
+            f"{leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: the device's CRL has probably expired "
+            f"(it needs a fresh one: wsctl certs crl)")
 
 
 #: device alerts after which a look at our own certificate can tell more
@@ -158,15 +180,19 @@ def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: "st
     """
     reason = getattr(exc, "reason", None) or ""
     text = _PEER_ALERTS.get(reason)
+    if reason == "SSLV3_ALERT_CERTIFICATE_EXPIRED":
+        text = _expired_alert(client_cert) or text
+    about_us = reason in _ABOUT_OUR_CERTIFICATE
     if text is None:
         low = str(exc).lower()
         if "certificate required" in low:
             text = _PEER_ALERTS["TLSV13_ALERT_CERTIFICATE_REQUIRED"]
         elif isinstance(exc, ssl.SSLEOFError) or "eof" in low:
             text = "the device closed the connection (no common TLS version or cipher, or it refuses our client certificate)"
+            about_us = True
         else:
             text = f"TLS error ({reason or type(exc).__name__}): {getattr(exc, 'strerror', None) or exc}"
-    note = own_certificate_note(client_cert) if reason in _ABOUT_OUR_CERTIFICATE or "eof" in text else ""
+    note = own_certificate_note(client_cert) if about_us else ""
     return TLSError(f"{where}: {text} (during {during}){note}")
 
 
@@ -213,6 +239,9 @@ def server_side_failure(exc: BaseException | None) -> str:
     if exc is None:
         return "client closed the connection during the TLS handshake"
     if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code == _CRL_EXPIRED:
+            return ("client refused because this server's CRL has expired (the client is told its certificate expired): "
+                    "publish a fresh CRL with wsctl certs crl")
         return f"client certificate rejected: {exc.verify_message}"
     reason = getattr(exc, "reason", None) or ""
     known = {
