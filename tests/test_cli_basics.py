@@ -50,7 +50,7 @@ def test_classify_maps_wsctl_errors_and_groups():
 
     assert classify(TLSError("unknown CA"))[0] == ExitCode.TLS
     group = BaseExceptionGroup("x", [ValueError("noise"), Timeout("no reply within 5 s")])
-    assert classify(group)[:2] == (ExitCode.TIMEOUT, "timeout")
+    assert classify(group)[:2] == (ExitCode.TIMEOUT, None)
     assert classify(BaseExceptionGroup("x", [KeyboardInterrupt()]))[0] == ExitCode.INTERRUPTED
     assert classify(FileNotFoundError(2, "nope", "/x"))[2] == "no such file: /x"
 

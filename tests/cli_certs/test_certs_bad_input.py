@@ -128,4 +128,4 @@ def test_json_errors_are_json(populated):
     import json
 
     obj = json.loads(r.err.strip())
-    assert r.code == ERROR and obj["exit_code"] == ERROR and obj["error"] == "store"
+    assert r.code == ERROR and obj["exit_code"] == ERROR and obj["error"] == "error" and obj["cause"] == "store"

@@ -128,11 +128,41 @@ def prepare(command: click.Command, path: tuple[str, ...]) -> click.Command:
             long = next((o[2:] for o in param.opts if o.startswith("--")), None)
             if long:
                 param.envvar = "_".join((ENV_PREFIX, *path, long)).upper().replace("-", "_")
+    command.params.extend(_global_flags())
     if isinstance(command, click.Group):
         for name, sub in getattr(command, "commands", {}).items():
             prepare(sub, (*path, name))
     command._wsctl_prepared = True  # type: ignore[attr-defined]
     return command
+
+
+def _global_flags() -> list[click.Option]:
+    """`--json`, `-v` and `-q` accepted after the verb too (`wsctl send ... --json`).
+
+    Scripts append them where they like; each verb gets hidden copies of the
+    top-level flags that set the same `Environment` fields.  Eager, so a usage
+    error later in the same command line is already reported as JSON.
+    """
+
+    def on_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.ensure_object(Environment).json = True
+
+    def on_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+        if value:
+            env = ctx.ensure_object(Environment)
+            env.verbosity = max(env.verbosity, 0) + value
+
+    def on_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.ensure_object(Environment).verbosity = -1
+
+    common = {"expose_value": False, "hidden": True, "is_eager": True, "allow_from_autoenv": False}
+    return [
+        click.Option(["--json"], is_flag=True, callback=on_json, **common),
+        click.Option(["-v", "--verbose"], count=True, callback=on_verbose, **common),
+        click.Option(["-q", "--quiet"], is_flag=True, callback=on_quiet, **common),
+    ]
 
 
 def environment_trace(env: Environment) -> list[str]:

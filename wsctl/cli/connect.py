@@ -20,6 +20,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, note_subprotocol, resolve_targets
 from wsctl.cli.env import Environment
+from wsctl.cli.errors import error_object
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
 
@@ -251,8 +252,8 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 reply = await state["session"].call(command, bound)
                 raise_for_reply(reply, profile, entry.name)
             except WsctlError as exc:
-                out({"event": "call", "device": entry.name, "command": cmd.command, "ok": False, "error": exc.kind,
-                     "message": exc.message, "exit_code": int(exc.exit_code)},
+                out({"event": "call", "device": entry.name, "command": cmd.command, "ok": False,
+                     **error_object(exc.exit_code, exc.cause, exc.message)},
                     f"-- {cmd.command}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
                 return
             out({"event": "call", "device": entry.name, "command": command.key, "ok": True, "reply": reply.payload,

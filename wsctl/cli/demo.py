@@ -17,7 +17,7 @@ from wsctl.core.errors import WsctlError
 
 
 class DemoFailed(WsctlError):
-    kind = "demo"
+    cause = "demo"
 
 
 class Steps:

@@ -23,18 +23,22 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def classify(exc: BaseException) -> tuple[ExitCode, str, str]:
-    """(exit code, kind, one-line message) for any exception that reached the top."""
+def classify(exc: BaseException) -> tuple[ExitCode, str | None, str]:
+    """(exit code, cause, one-line message) for any exception that reached the top.
+
+    The JSON ``error`` is always the exit code's name; ``cause`` refines it
+    (docs/exit-codes.md lists both vocabularies).
+    """
     leaves = _leaves(exc)
     # an interrupt wins over whatever else the cancellation shook loose
     for leaf in leaves:
         if isinstance(leaf, KeyboardInterrupt):
-            return ExitCode.INTERRUPTED, "interrupted", "interrupted"
+            return ExitCode.INTERRUPTED, None, "interrupted"
         if isinstance(leaf, Interrupted):
-            return leaf.exit_code, leaf.kind, leaf.message
+            return leaf.exit_code, None, leaf.message
     leaf = next((x for x in leaves if isinstance(x, WsctlError)), leaves[0])
     if isinstance(leaf, WsctlError):
-        return leaf.exit_code, leaf.kind, leaf.message
+        return leaf.exit_code, leaf.cause, leaf.message
     if isinstance(leaf, PermissionError):
         return ExitCode.ERROR, "os", f"permission denied: {leaf.filename or leaf}"
     if isinstance(leaf, FileNotFoundError):
@@ -48,14 +52,21 @@ def classify(exc: BaseException) -> tuple[ExitCode, str, str]:
     return ExitCode.ERROR, "internal", f"internal error: {type(leaf).__name__}: {leaf}"
 
 
+def error_object(code: ExitCode, cause: str | None, message: str, hint: str | None = None) -> dict:
+    """The one shape of an error in JSON output (stable keys)."""
+    obj: dict = {"error": code.name.lower(), "message": message, "exit_code": int(code)}
+    if cause:
+        obj["cause"] = cause
+    if hint:
+        obj["hint"] = hint
+    return obj
+
+
 def report(exc: BaseException, stderr: IO[str], *, as_json: bool) -> ExitCode:
-    code, kind, message = classify(exc)
+    code, cause, message = classify(exc)
     hint = getattr(exc, "hint", None)
     if as_json:
-        obj = {"error": kind, "message": message, "exit_code": int(code)}
-        if hint:
-            obj["hint"] = hint
-        stderr.write(json.dumps(obj) + "\n")
+        stderr.write(json.dumps(error_object(code, cause, message, hint)) + "\n")
     else:
         if code not in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
             stderr.write(f"wsctl: error: {message}\n")

@@ -83,9 +83,9 @@ async def fan_out(
             except WsctlError as exc:
                 outcome = Outcome(entry.name, False, time.monotonic() - start, error=exc)
             except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the fleet
-                code, kind, message = classify(exc)
+                code, cause, message = classify(exc)
                 err = WsctlError(message)
-                err.exit_code, err.kind = code, kind
+                err.exit_code, err.cause = code, cause
                 outcome = Outcome(entry.name, False, time.monotonic() - start, error=err)
             else:
                 outcome = Outcome(entry.name, True, time.monotonic() - start, value=value)

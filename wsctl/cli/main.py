@@ -118,6 +118,13 @@ def cli(ctx: click.Context, json_output: bool, verbose: int, quiet: bool) -> Non
             env.debug(line)
 
 
+def _asks_for_json(argv: list[str] | None) -> bool:
+    """`--json` anywhere before `--`: a usage error found while parsing comes
+    before the flag itself is processed, and must still be JSON."""
+    args = sys.argv[1:] if argv is None else argv
+    return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
+
+
 def _terminate(signum, frame):  # pragma: no cover - exercised through a subprocess test
     from wsctl.core.errors import Interrupted
 
@@ -147,8 +154,16 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
         env.stderr.write("\n")
         return ExitCode.INTERRUPTED
     except click.ClickException as exc:
-        exc.show(file=env.stderr)
-        return ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        code = ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        if env.json or _asks_for_json(argv):
+            import json
+
+            from wsctl.cli.errors import error_object
+
+            env.stderr.write(json.dumps(error_object(ExitCode(code), None, exc.format_message())) + "\n")
+        else:
+            exc.show(file=env.stderr)
+        return code
     except BaseException as exc:  # noqa: BLE001 - the one place that maps everything
         if isinstance(exc, SystemExit):
             return int(exc.code or 0) if not isinstance(exc.code, str) else 1

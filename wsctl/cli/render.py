@@ -45,14 +45,9 @@ def message_line(record: dict[str, Any], *, show_device: bool) -> str:
 
 
 def error_result(device: str, exc: WsctlError, elapsed: float) -> dict[str, Any]:
-    return {
-        "device": device,
-        "ok": False,
-        "elapsed": round(elapsed, 4),
-        "error": exc.kind,
-        "message": exc.message,
-        "exit_code": int(exc.exit_code),
-    }
+    from wsctl.cli.errors import error_object
+
+    return {"device": device, "ok": False, "elapsed": round(elapsed, 4), **error_object(exc.exit_code, exc.cause, exc.message)}
 
 
 def decode_item(item) -> dict:

@@ -14,8 +14,15 @@ class WsctlError(Exception):
     """Base of every error wsctl raises on purpose."""
 
     exit_code: ExitCode = ExitCode.ERROR
-    #: short stable machine-readable kind, used as `error` in JSON output
-    kind: str = "error"
+    #: a finer, stable reason within the exit code (``store``, ``password`` ...),
+    #: `cause` in JSON output; docs/exit-codes.md lists every value
+    cause: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """`error` in JSON output: always the exit code's name in the table
+        (`wsctl exit-codes`), so a script needs one vocabulary."""
+        return self.exit_code.name.lower()
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -28,41 +35,36 @@ class WsctlError(Exception):
 
 class UsageError(WsctlError):
     exit_code = ExitCode.USAGE
-    kind = "usage"
 
 
 class InvalidInput(WsctlError):
     """A file, parameter, certificate or profile that does not parse or validate."""
 
     exit_code = ExitCode.INVALID
-    kind = "invalid"
 
 
 class StoreError(WsctlError):
     """The PKI store is missing, corrupted, or refuses the operation."""
 
-    kind = "store"
+    cause = "store"
 
 
 class PasswordError(WsctlError):
     """A passphrase is wrong or missing."""
 
-    kind = "password"
+    cause = "password"
 
 
 class ConnectError(WsctlError):
     exit_code = ExitCode.CONNECT
-    kind = "connect"
 
 
 class TLSError(WsctlError):
     exit_code = ExitCode.TLS
-    kind = "tls"
 
 
 class HandshakeRejected(WsctlError):
     exit_code = ExitCode.HANDSHAKE
-    kind = "handshake"
 
     def __init__(self, message: str, *, status: int | None = None, body: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -72,24 +74,20 @@ class HandshakeRejected(WsctlError):
 
 class Timeout(WsctlError):
     exit_code = ExitCode.TIMEOUT
-    kind = "timeout"
 
 
 class DeviceError(WsctlError):
     """The device answered with an error, or an expectation on its reply failed."""
 
     exit_code = ExitCode.DEVICE_ERROR
-    kind = "device"
 
 
 class NotAuthorized(WsctlError):
     exit_code = ExitCode.NOT_AUTHORIZED
-    kind = "not-authorized"
 
 
 class ConnectionClosed(WsctlError):
     exit_code = ExitCode.CLOSED
-    kind = "closed"
 
     def __init__(self, message: str, *, code: int | None = None, reason: str = "", hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
@@ -100,13 +98,10 @@ class ConnectionClosed(WsctlError):
 class Interrupted(WsctlError):
     """SIGINT or SIGTERM; exit code 130 or 143."""
 
-    kind = "interrupted"
 
     def __init__(self, signum: int) -> None:
         import signal
 
         self.signum = signum
         self.exit_code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
-        # the JSON error kind is the exit code's name in the table
-        self.kind = self.exit_code.name.lower()
         super().__init__(self.kind)

@@ -26,7 +26,7 @@ from wsctl.pki.names import host_matches
 
 
 class CertificateRejected(TLSError):
-    kind = "certificate-rejected"
+    cause = "certificate_rejected"
 
 
 _EKU_NAMES = {

@@ -34,7 +34,7 @@ def validate(env: Environment, files: tuple[str, ...]) -> int:
         except InvalidInput as exc:
             failed += 1
             if env.json:
-                env.emit({"file": name, "ok": False, "error": exc.kind, "message": exc.message})
+                env.emit({"file": name, "ok": False, "error": exc.kind, "message": exc.message, **({"cause": exc.cause} if exc.cause else {})})
             else:
                 env.stderr.write(f"wsctl: error: {exc.message}\n")
                 env.stderr.flush()

@@ -41,13 +41,13 @@ DIRECTIONS = ("out", "in")
 class RecordFormatError(InvalidInput):
     """A line or file that is not (this version of) the recording format; exit 8."""
 
-    kind = "record-format"
+    cause = "record_format"
 
 
 class RecordingError(WsctlError):
     """Writing a recording failed (disk full, I/O error); what was written is kept."""
 
-    kind = "record"
+    cause = "recording"
 
 
 @dataclass(frozen=True, slots=True)
