@@ -16,18 +16,24 @@ def emit_outcome(
     fleet: bool,
     fields: Callable[[Any], dict[str, Any]],
     human: Callable[[Any], str],
+    as_json: bool | None = None,
+    event: str | None = None,
 ) -> None:
     """One result line per device.
 
     JSON: always a result object on stdout.  Human: a single device prints just
     its result (so `wsctl send ... | grep` works) and its error on stderr; a
-    fleet prints one aligned line per device.
+    fleet prints one aligned line per device.  ``as_json`` overrides --json
+    (streaming verbs write JSON whenever stdout is not a terminal); ``event``
+    tags the line (``"summary"``) where it shares stdout with other records.
     """
+    use_json = env.json if as_json is None else as_json
+    tag = {"event": event} if event else {}
     if not outcome.ok:
         assert outcome.error is not None
-        obj = error_result(outcome.device, outcome.error, outcome.elapsed)
-        if env.json:
-            env.emit(obj)
+        obj = {**tag, **error_result(outcome.device, outcome.error, outcome.elapsed)}
+        if env.json or (use_json and fleet):
+            env.emit(obj, as_json=True)
         elif fleet:
             env.emit(obj, f"{outcome.device:20} error  {outcome.elapsed:7.3f}s  {outcome.error.message}")
         else:
@@ -36,8 +42,8 @@ def emit_outcome(
                 env.stderr.write(f"wsctl: hint: {outcome.error.hint}\n")
             env.stderr.flush()
         return
-    obj = {"device": outcome.device, "ok": True, "elapsed": round(outcome.elapsed, 4), **fields(outcome.value)}
+    obj = {**tag, "device": outcome.device, "ok": True, "elapsed": round(outcome.elapsed, 4), **fields(outcome.value)}
     text = human(outcome.value)
-    if fleet and not env.json:
+    if fleet and not use_json:
         text = f"{outcome.device:20} ok     {outcome.elapsed:7.3f}s  {text}"
-    env.emit(obj, text)
+    env.emit(obj, text, as_json=use_json)

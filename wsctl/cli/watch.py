@@ -10,7 +10,7 @@ import click
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, note_subprotocol, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
-from wsctl.core.errors import UsageError, WsctlError
+from wsctl.core.errors import Timeout, UsageError, WsctlError
 
 
 @click.command("watch")
@@ -32,8 +32,10 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
 
     Text is printed as text, binary as base64. When stdout is not a terminal
     (or with --json) each message is one JSON line:
-    {"time", "device", "direction", "type", "data"}. Exit 0 when --count or
-    --duration is reached; 10 if a device closes first (without --reconnect).
+    {"time", "device", "direction", "type", "data"}; a fleet's per-device
+    summaries are JSON lines too, with "event": "summary". Exit 0 when --count
+    (or, without --count, --duration) is reached; 6 when --duration ends before
+    --count is reached; 10 if a device closes first (without --reconnect).
 
     \b
     EXAMPLES
@@ -130,8 +132,8 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
                 f"-- {entry.name}: {gap.error.message}; reconnecting in {gap.delay:.1f} s",
             )
 
-        # the duration ends each device's watch as a success, so fleets still
-        # get one summary line per device
+        # the duration ends each device's watch, so fleets still get one
+        # summary line per device: a success, unless --count was not reached
         with trio.move_on_at(deadline):
             if not reconnect:
                 async with device_opener(recorder, url, kwargs)() as dev:
@@ -144,11 +146,15 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
                 if max_retries is not None and len(gaps) >= max_retries:
                     exc.message = f"{exc.message} (gave up after {max_retries} reconnect attempts)"
                 raise
+        if count is not None and seen < count:
+            # silence is not success: a job asking for N messages must learn it got fewer
+            raise Timeout(f"{entry.name}: {seen} of {count} messages within {duration:g} s", hint="the device was silent, or --match filtered its messages")
         return seen
 
     def on_done(outcome) -> None:
         if fleet or not outcome.ok:
-            emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {"messages": n}, human=lambda n: f"{n} messages")
+            emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {"messages": n}, human=lambda n: f"{n} messages",
+                         as_json=as_json, event="summary")
 
     async def main():
         import trio
