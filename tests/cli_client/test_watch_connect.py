@@ -94,7 +94,7 @@ def test_watch_without_reconnect_exits_10_when_the_device_goes_away(plant):
 def test_connect_with_piped_stdin_sends_lines_and_console_commands(plant, echo_server):
     script = "hello\n/ping\n/binary AAEC\n//slash\n/bogus\n"
     out = wsctl("connect", echo_server.url, *plant.op("bob"), "--linger", "0.5", input=script)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == ExitCode.INVALID, out.stderr  # /bogus, the last line, failed
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     data = [line.get("data") for line in lines if "data" in line]
     assert data == ["hello", "AAEC", "/slash"]
@@ -177,8 +177,8 @@ def test_watch_decodes_by_profile(plant, jsonrpc_device):
 def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonrpc_device):
     url, received = jsonrpc_device
     script = "status\nset_speed speed=9999\n/help set_speed\nestop\nset_sped speed=1\n/raw {\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"x\"}\n"
-    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.5", input=script)
-    assert out.returncode == 0, out.stderr
+    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.5", "--keep-going", input=script)
+    assert out.returncode == ExitCode.INVALID, out.stderr  # the first failure's code: set_speed out of range
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     calls = [line for line in lines if line.get("event") == "call"]
     assert calls[0]["command"] == "status" and calls[0]["ok"] and calls[0]["reply"]["method"] == "conveyor.status"
@@ -203,3 +203,23 @@ def test_completion_offers_commands_params_and_enum_values():
     param = charger.commands[reset].params[0].name
     assert completions(charger, f"{reset} {param}=H") == [f"{param}=Hard"]
     assert completions(None, "/q") == ["/quit"]
+
+
+def test_piped_connect_stops_at_the_first_failure_with_its_exit_code(plant, jsonrpc_device):
+    url, received = jsonrpc_device
+    before = len(received)
+    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.2", input="estop\nstatus\n")
+    assert out.returncode == ExitCode.NOT_AUTHORIZED, out.stderr
+    assert [m.get("method") for m in received[before:]] == []  # estop not sent, status never reached
+
+
+def test_piped_connect_unknown_command_exits_8(plant, jsonrpc_device):
+    url, _ = jsonrpc_device
+    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.2", input="stauts\n")
+    assert out.returncode == ExitCode.INVALID, out.stderr
+
+
+def test_piped_connect_without_failures_exits_0(plant, jsonrpc_device):
+    url, _ = jsonrpc_device
+    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.2", input="status\n")
+    assert out.returncode == 0, out.stderr

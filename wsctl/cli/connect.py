@@ -102,18 +102,22 @@ class ConsoleLine:
 @click.option("--yes", is_flag=True, help="Run dangerous commands without asking (piped input needs it).")
 @click.option("--linger", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="With stdin piped: seconds to wait for replies after the last line.")
 @click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
+@click.option("--keep-going", is_flag=True, help="With stdin piped: go on after a line fails (the exit code stays the first failure's).")
 @recording_options
 @client_options
 @click.pass_obj
-def connect(env: Environment, target: str, profile_name: str | None, yes: bool, linger: float, reconnect: bool, recording: dict,
-            client: ClientOptions) -> int:
+def connect(env: Environment, target: str, profile_name: str | None, yes: bool, linger: float, reconnect: bool, keep_going: bool,
+            recording: dict, client: ClientOptions) -> int:
     """Open an interactive console to one device.
 
     Type a line to send it as a text message; incoming messages appear above
     the line you are typing. History is kept in
     $XDG_STATE_HOME/wsctl/console_history. Type /help for console commands.
     With stdin piped, each line is sent and incoming messages are printed
-    (JSON lines when stdout is not a terminal).
+    (JSON lines when stdout is not a terminal); the first line that fails
+    (refused, unknown command, device error) ends the run with its exit code,
+    or with --keep-going the rest still runs and the exit code is the first
+    failure's.
 
     \b
     EXAMPLES
@@ -153,7 +157,15 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
         import trio
 
 
-        state: dict = {"dev": None, "closing": None, "session": None}
+        state: dict = {"dev": None, "closing": None, "session": None, "failed": None}
+
+        def failed(code: int) -> bool:
+            """Note a failed line; False when a piped run must stop at it."""
+            if interactive:
+                return True
+            if state["failed"] is None:
+                state["failed"] = int(code)
+            return keep_going
         connected = trio.Event()
 
         gaps = []
@@ -213,7 +225,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 cmd = ConsoleLine.parse(line, profile)
             except InvalidInput as exc:
                 out(f"-- {exc.message}")
-                return True
+                return failed(exc.exit_code)
             if cmd.kind == "help":
                 out(command_help(profile, cmd.command) if cmd.command else CONSOLE_HELP + _command_list(profile))
                 return True
@@ -225,18 +237,18 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 return False
             if dev is None:
                 out("-- not connected (reconnecting); line not sent")
-                return True
+                return failed(ConnectionClosed.exit_code)
             if cmd.kind == "ping":
                 rtt = await dev.ping()
                 out({"event": "pong", "device": entry.name, "rtt_ms": round(rtt * 1000, 3)}, f"-- pong in {rtt * 1000:.1f} ms")
                 return True
             if cmd.kind == "call":
-                await run_call(cmd)
-                return True
+                error = await run_call(cmd)
+                return True if error is None else failed(error.exit_code)
             await dev.send(cmd.payload)
             return True
 
-        async def run_call(cmd: ConsoleLine) -> None:
+        async def run_call(cmd: ConsoleLine) -> WsctlError | None:
             from wsctl.cli.profile_use import prepare_call
             from wsctl.net.session import raise_for_reply
 
@@ -255,7 +267,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 out({"event": "call", "device": entry.name, "command": cmd.command, "ok": False,
                      **error_object(exc.exit_code, exc.cause, exc.message)},
                     f"-- {cmd.command}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
-                return
+                return exc
             out({"event": "call", "device": entry.name, "command": command.key, "ok": True, "reply": reply.payload,
                  "elapsed": round(reply.elapsed, 4)},
                 f"{command.key} -> {json.dumps(reply.payload, ensure_ascii=False) if not isinstance(reply.payload, str) else reply.payload}")
@@ -264,9 +276,10 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             stdin = trio.wrap_file(env.stdin)
             async for line in stdin:
                 if not await handle(line.rstrip("\r\n")):
-                    return
-            await trio.sleep(linger)
-            state["closing"] = (1000, "")
+                    break
+            else:
+                await trio.sleep(linger)
+            state["closing"] = state["closing"] or (1000, "")
             if state["dev"] is not None:
                 await state["dev"].close()
 
@@ -313,7 +326,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             else:
                 await piped_input()
             nursery.cancel_scope.cancel()
-        return 0
+        return state["failed"] or 0
 
     try:
         with open_recorder(recording, url, kwargs, profile) as recorder:
