@@ -82,7 +82,12 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
     from wsctl.core.errors import NotAuthorized
 
     source = "<stdin>" if script == "-" else script
-    text = env.stdin.read() if script == "-" else Path(script).read_text(encoding="utf-8")
+    try:
+        text = env.stdin.read() if script == "-" else Path(script).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"no such script file: {script}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read script {source}: {getattr(exc, 'strerror', None) or exc}") from None
     steps = parse_script(text, source)
     entries = resolve_targets(env, target, client)
     fleet = len(entries) > 1

@@ -140,6 +140,10 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
                 return location
         except InvalidInput:
             continue
+    if name_or_path.endswith(SUFFIX):
+        # meant as a file (it has the suffix): say that the file is missing
+        raise InvalidInput(f"no such profile file: {name_or_path} (and no installed profile named {name!r})",
+                           hint="check the path, or see `wsctl profile list`")
     names = ", ".join(sorted({loc.name for loc in known})) or "none"
     dirs = ", ".join(str(d) if origin != "shipped" else "shipped with wsctl"
                      for origin, d in search_path(cwd=cwd, environ=environ))
