@@ -21,7 +21,7 @@ def test_profile_path_fills_an_empty_url_path_only():
     from wsctl.core.profile.fields import profile_url
 
     conveyor = load_profile("conveyor")
-    assert profile_url("wss://plc-17:8443/", conveyor) == "wss://plc-17:8443/rpc"
+    assert profile_url("wss://plc-17:8443/", conveyor) == "wss://plc-17:8443/"  # a typed path wins, / included
     assert profile_url("wss://plc-17:8443", conveyor) == "wss://plc-17:8443/rpc"
     assert profile_url("wss://plc-17:8443/other", conveyor) == "wss://plc-17:8443/other"
     assert profile_url("wss://plc-17:8443/?x=1", conveyor) == "wss://plc-17:8443/?x=1"

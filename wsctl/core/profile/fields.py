@@ -38,13 +38,14 @@ def decode_fields(event: Event | None, payload: Any) -> Any:
 
 
 def profile_url(url: str, profile: Any) -> str:
-    """The URL with the profile's `path` when the URL has none of its own
-    (`wss://plc-17:8443/` + path `/rpc`); an explicit path always wins, and a
-    templated path (`/ocpp/{station_id}`) cannot be filled in here."""
+    """The URL with the profile's `path` when the URL has no path at all
+    (`wss://plc-17:8443` + path `/rpc`).  A path typed in the URL always wins,
+    `/` included: a device that lives at `/` must stay reachable with a
+    profile.  A templated path (`/ocpp/{station_id}`) cannot be filled in here."""
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if parts.path in ("", "/") and not parts.query and profile.path not in ("", "/") and "{" not in profile.path:
+    if parts.path == "" and not parts.query and profile.path not in ("", "/") and "{" not in profile.path:
         return urlunsplit((parts.scheme, parts.netloc, profile.path, "", ""))
     return url
 
