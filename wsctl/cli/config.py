@@ -148,14 +148,19 @@ def _global_flags() -> list[click.Option]:
         if value:
             ctx.ensure_object(Environment).json = True
 
+    from wsctl.cli import logs
+
     def on_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
         if value:
             env = ctx.ensure_object(Environment)
             env.verbosity = max(env.verbosity, 0) + value
+            logs.apply(env)
 
     def on_quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
         if value:
-            ctx.ensure_object(Environment).verbosity = -1
+            env = ctx.ensure_object(Environment)
+            env.verbosity = -1
+            logs.apply(env)
 
     common = {"expose_value": False, "hidden": True, "is_eager": True, "allow_from_autoenv": False}
     return [

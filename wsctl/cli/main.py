@@ -111,6 +111,9 @@ def cli(ctx: click.Context, json_output: bool, verbose: int, quiet: bool) -> Non
     env = ctx.ensure_object(Environment)
     env.json = json_output
     env.verbosity = -1 if quiet else verbose
+    from wsctl.cli import logs
+
+    logs.apply(env)
     if env.verbosity >= 1:
         from wsctl.cli.config import environment_trace
 
@@ -142,6 +145,9 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     from wsctl.core.exitcodes import ExitCode
 
     env = env or Environment()
+    from wsctl.cli import logs
+
+    logs.install(env)
     # sync commands: SIGTERM becomes an exception so `finally` blocks run; async
     # commands replace this with a trio signal receiver for the duration of the run
     signal.signal(signal.SIGTERM, _terminate)

@@ -20,6 +20,7 @@ from wsproto.utilities import LocalProtocolError
 from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, UsageError
 from wsctl.net import connect as _c
 from wsctl.net._guard import collapse
+from wsctl.net.describe import log_connection
 from wsctl.net.keepalive import keepalive
 from wsctl.net.server import AccessRecord, ConnectionRequest, Reject, Server, ServerConnection, echo_handler, serve
 
@@ -318,6 +319,7 @@ async def open_device(
             else:
                 device = Device(result, target, der, stream, close_timeout)
                 device.known_device = decision.action if decision else None
+                log_connection(target, stream, der, known_device=device.known_device, offered=tuple(subprotocols), chosen=device.subprotocol)
                 if ping_interval:
                     nursery.start_soon(lambda: keepalive(result, interval=ping_interval, timeout=ping_timeout, on_dead=device._abort))
                 if profile is not None:

@@ -75,6 +75,16 @@ def _load_cert_chain(ctx: ssl.SSLContext, cert: PathLike, key: PathLike | None, 
         raise InvalidInput(f"cannot load certificate/key {cert_path}: {exc.reason or exc}") from None
 
 
+def _key_log(ctx: ssl.SSLContext) -> None:
+    """Honour SSLKEYLOGFILE (as browsers and curl do) so a capture can be
+    decrypted in Wireshark, and say loudly that it is on: the file decrypts
+    every session it lists."""
+    path = os.environ.get("SSLKEYLOGFILE")
+    if path:
+        ctx.keylog_filename = path
+        log.warning("SSLKEYLOGFILE is set: TLS session keys are written to %s; anyone with that file can decrypt these connections", path)
+
+
 def _ca_files(ca: "PathLike | Sequence[PathLike] | None") -> list[PathLike]:
     return [] if ca is None else [ca] if isinstance(ca, (str, os.PathLike)) else list(ca)
 
@@ -128,6 +138,7 @@ def client_context(
         _load_cert_chain(ctx, cert, key, password)
     elif key is not None:
         raise InvalidInput("a client key was given without its certificate")
+    _key_log(ctx)
     return ctx
 
 
@@ -215,6 +226,7 @@ def server_context(
             if pem != crl_path:
                 pem.unlink(missing_ok=True)
         ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    _key_log(ctx)
     return ctx
 
 
@@ -241,7 +253,7 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
         except OSError:
             return (str(p), None)  # client_context reports the missing file
 
-    key = tuple(sorted((k, stamp(v) if k != "password" else v) for k, v in kw.items()))
+    key = tuple(sorted((k, stamp(v) if k != "password" else v) for k, v in kw.items())) + (os.environ.get("SSLKEYLOGFILE"),)
     ctx = _CACHE.get(key)
     if ctx is None:
         ctx = client_context(**kw)  # type: ignore[arg-type]
