@@ -171,7 +171,16 @@ def resolve_targets(env: Environment, target: str | tuple[str, ...], client: Cli
     needs_inventory = any("://" not in name for name in names)
     inventory = load_inventory(env, client.inventory) if needs_inventory or client.inventory else Inventory()
     entries = inventory.resolve_all(names)
-    certs = client.certs or (env.environ.get("WSCTL_CERTS") if client.operator else None)
+    certs = client.certs
+    if certs is None and client.operator:
+        # --operator names a certificate in the store `wsctl certs` uses by default
+        from wsctl.cli.store_files import default_store
+
+        found = default_store(env.environ)
+        if found is None:
+            raise UsageError(f"--operator {client.operator}: no PKI store to take it from",
+                             hint="give --certs DIR (or set WSCTL_CERTS); ./certs is not a store")
+        certs = str(found)
     return [
         with_overrides(
             entry,

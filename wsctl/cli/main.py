@@ -82,6 +82,17 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            from wsctl.core.suggest import closest
+
+            match = closest(args[0], self.list_commands(ctx)) if args else None
+            if match is None or "No such command" not in exc.message:
+                raise
+            raise click.UsageError(f"{exc.message} Did you mean {match!r}?", ctx=ctx) from None
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy_commands:
             from wsctl.cli.config import prepare

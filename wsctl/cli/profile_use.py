@@ -55,8 +55,10 @@ def prepare_call(env: Environment, profile: Any, command_key: str, assignments: 
 
     command = profile.command(command_key)
     if command is None:
+        from wsctl.core.suggest import did_you_mean
+
         raise InvalidInput(
-            f"profile {profile.id} has no command {command_key!r}",
+            f"profile {profile.id} has no command {command_key!r}{did_you_mean(command_key, profile.commands)}",
             hint=f"commands: {', '.join(profile.commands)} (wsctl profile show {profile.id})",
         )
     try:

@@ -22,18 +22,21 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 def _tls_files(env: Environment, certs: str | None, device: str | None, cert, key, ca, crl) -> dict:
+    from wsctl.cli import store_files
+
+    if device and not certs:
+        # the store `wsctl certs` uses by default ($WSCTL_CERTS, ./certs)
+        found = store_files.default_store(env.environ)
+        certs = str(found) if found is not None else None
     if certs or device:
         if not (certs and device):
-            raise UsageError("--certs and --device go together (the device certificate to serve with)")
+            raise UsageError("--certs and --device go together (the device certificate to serve with)",
+                             hint="no PKI store in ./certs or $WSCTL_CERTS" if device else None)
         store = Path(certs)
-        leaf = store / "devices" / device
-        if not (leaf / "chain.pem").is_file():
-            raise InvalidInput(f"no device {device!r} in {store}", hint=f"wsctl certs --dir {store} issue device {device} --ip ...")
-        cert = cert or str(leaf / "chain.pem")
-        key = key or str(leaf / "key.pem")
+        chain, leaf_key = store_files.device_files(store, device)
+        cert = cert or chain
+        key = key or leaf_key
         if not ca:
-            from wsctl.cli import store_files
-
             ca = store_files.ca_files(store)
             # the store's CA means the store's CRL: revocation is never silently off
             crl = crl or store_files.crl_file(store)

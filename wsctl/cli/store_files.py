@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wsctl.core.errors import InvalidInput
+from wsctl.core.suggest import did_you_mean
 
 
 def ca_files(store: Path) -> list[str]:
@@ -28,8 +29,38 @@ def operator_files(store: Path, operator: str) -> tuple[str, str]:
     """(chain.pem, key.pem) of an operator certificate in the store."""
     leaf = store / "operators" / operator
     if not (leaf / "chain.pem").is_file():
-        raise InvalidInput(f"no operator {operator!r} in {store}", hint=f"wsctl certs --dir {store} issue operator {operator} --role ROLE")
+        known = names_in(store, "operators")
+        raise InvalidInput(f"no operator {operator!r} in {store}{did_you_mean(operator, known)}",
+                           hint=(f"operators there: {', '.join(known)}; " if known else "")
+                           + f"or wsctl certs --dir {store} issue operator {operator} --role ROLE")
     return str(leaf / "chain.pem"), str(leaf / "key.pem")
+
+
+def device_files(store: Path, device: str) -> tuple[str, str]:
+    """(chain.pem, key.pem) of a device certificate in the store."""
+    leaf = store / "devices" / device
+    if not (leaf / "chain.pem").is_file():
+        known = names_in(store, "devices")
+        raise InvalidInput(f"no device {device!r} in {store}{did_you_mean(device, known)}",
+                           hint=f"wsctl certs --dir {store} issue device {device} --ip ...")
+    return str(leaf / "chain.pem"), str(leaf / "key.pem")
+
+
+def names_in(store: Path, kind: str) -> list[str]:
+    """Certificate names of one kind ("operators", "devices") in the store, sorted."""
+    try:
+        return sorted(p.name for p in (store / kind).iterdir() if (p / "chain.pem").is_file())
+    except OSError:
+        return []
+
+
+def default_store(environ: dict[str, str]) -> Path | None:
+    """The store `wsctl certs` uses without --dir: $WSCTL_CERTS, else ./certs (if it is a store)."""
+    named = environ.get("WSCTL_CERTS")
+    if named:
+        return Path(named)
+    here = Path("certs")
+    return here if (here / "ca" / "root.crt").is_file() else None
 
 
 def crl_file(store: Path) -> str:

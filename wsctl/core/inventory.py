@@ -83,7 +83,9 @@ class Inventory:
             return [self.devices[name] for name in self.groups[target]]
         known = sorted({*self.devices, *self.groups})
         hint = f"known names in {self.source}: {', '.join(known)}" if known else "give a wss:// URL or add the device to an inventory file"
-        raise InvalidInput(f"unknown target {target!r}: not a URL, device or group", hint=hint)
+        from wsctl.core.suggest import did_you_mean
+
+        raise InvalidInput(f"unknown target {target!r}: not a URL, device or group{did_you_mean(target, known)}", hint=hint)
 
     def resolve_all(self, targets: list[str]) -> list[DeviceEntry]:
         seen: dict[str, DeviceEntry] = {}

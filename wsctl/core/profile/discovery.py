@@ -147,7 +147,9 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
     names = ", ".join(sorted({loc.name for loc in known})) or "none"
     dirs = ", ".join(str(d) if origin != "shipped" else "shipped with wsctl"
                      for origin, d in search_path(cwd=cwd, environ=environ))
-    raise InvalidInput(f"no profile named {name!r} (known: {names}; searched {dirs})",
+    from wsctl.core.suggest import did_you_mean
+
+    raise InvalidInput(f"no profile named {name!r}{did_you_mean(name, [loc.name for loc in known])} (known: {names}; searched {dirs})",
                        hint="give a path to a .toml file, or see `wsctl profile list`")
 
 
