@@ -39,6 +39,8 @@ def _options() -> list[Callable]:
         o("--known-devices", type=click.Path(dir_okay=False), envvar="WSCTL_KNOWN_DEVICES",
           help="Remember each device's certificate on first use and refuse a changed one."),
         o("--trust-new", is_flag=True, help="Accept and remember a changed certificate in --known-devices."),
+        o("--tofu", is_flag=True, help="Trust on first use, as ssh does: remember each device's certificate in --known-devices "
+                                       "[default: $XDG_CONFIG_HOME/wsctl/known_devices] and refuse a changed one; no CA needed."),
         o("--tls-server-name", help="Name to verify (and send as SNI) instead of the URL's host."),
         o("--subprotocol", "subprotocols", multiple=True, help="Offer this subprotocol (repeatable)."),
         o("--header", "headers", multiple=True, help="Extra handshake header 'Name: value' (repeatable)."),
@@ -91,11 +93,17 @@ def basic_auth_credentials(env: Environment, url: str, user: str | None, passwor
     return user, password.decode("utf-8")
 
 
+def known_devices_default(environ: dict[str, str]) -> Any:
+    from wsctl.core.known_devices import default_path
+
+    return default_path(environ)
+
+
 def client_options(fn: Callable) -> Callable:
     """Add the shared client options; the command receives them as `client: ClientOptions`."""
     names = [
         "inventory", "certs", "operator", "ca", "cert", "key", "password_file", "pin", "known_devices",
-        "trust_new", "tls_server_name", "subprotocols", "headers", "basic_auth", "basic_auth_password_file", "insecure", "allow_plaintext",
+        "trust_new", "tofu", "tls_server_name", "subprotocols", "headers", "basic_auth", "basic_auth_password_file", "insecure", "allow_plaintext",
         "connect_timeout", "ping_interval", "max_message_size", "parallel",
     ]
 
@@ -121,6 +129,7 @@ class ClientOptions:
     pin: str | None
     known_devices: str | None
     trust_new: bool
+    tofu: bool
     tls_server_name: str | None
     subprotocols: tuple[str, ...]
     headers: tuple[str, ...]
@@ -262,8 +271,9 @@ def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions
         "key": key,
         "password": password,
         "pin": entry.pin,
-        "known_devices": client.known_devices,
+        "known_devices": client.known_devices or (str(known_devices_default(env.environ)) if client.tofu else None),
         "trust_new": client.trust_new,
+        "tofu": client.tofu,
         "tls_server_name": entry.tls_server_name,
         "subprotocols": tuple(entry.subprotocols),
         "headers": parse_headers(tuple(entry.headers)),

@@ -218,6 +218,7 @@ async def open_device(
     pin: str | None = None,
     known_devices: PathLike | None = None,
     trust_new: bool = False,
+    tofu: bool = False,
     tls_server_name: str | None = None,
     subprotocols: Iterable[str] = (),
     headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
@@ -240,8 +241,10 @@ async def open_device(
     accepts exactly that certificate — without ``ca`` the pin *replaces* the
     chain check (self-signed devices), with ``ca`` both must pass;
     ``known_devices`` (a file path) records the certificate on first use and
-    refuses a changed one unless ``trust_new``; ``insecure`` checks nothing
-    (the pin and known-devices checks still apply).
+    refuses a changed one unless ``trust_new``; ``tofu`` (trust on first use,
+    as ssh does) makes the known-devices file the whole trust decision when no
+    ``ca`` is given (its default location unless ``known_devices`` names one);
+    ``insecure`` checks nothing (the pin and known-devices checks still apply).
 
     Raises, within ``connect_timeout`` and usually at once: `UsageError` (bad
     URL), `ConnectError` (DNS, refused, unreachable), `TLSError` (every
@@ -270,6 +273,8 @@ async def open_device(
         if not subprotocols:
             subprotocols = profile.subprotocols
     target = _c.parse_target(url, allow_plaintext=allow_plaintext)
+    if tofu and known_devices is None:
+        known_devices = _c.kd.default_path()
     if pin is not None:
         pin = _c.kd.normalize_fingerprint(pin)
     ctx: ssl.SSLContext | None = None
@@ -279,7 +284,7 @@ async def open_device(
         else:
             from wsctl.net.tls import cached_client_context
 
-            verify = not insecure and not (pin is not None and ca is None)
+            verify = not insecure and not ((pin is not None or tofu) and ca is None)
             ctx = cached_client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify)
         if insecure:
             log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
@@ -297,6 +302,9 @@ async def open_device(
             _c.check_pin(target, der, pin)
         if target.secure and known_devices is not None:
             decision = _c.check_known_device(known_devices, target, der, trust_new=trust_new)
+            if decision.action == "record":
+                # ssh's "Permanently added ... to the list of known hosts"
+                log.warning("%s: recorded new device fingerprint %s in %s (trust on first use)", target.where, decision.fingerprint, known_devices)
             if decision.action == "replace":
                 log.warning("%s: certificate changed, accepted (trust_new): %s -> %s", target.where, decision.previous, decision.fingerprint)
     except BaseException:
