@@ -32,6 +32,12 @@ def emit_outcome(
     if not outcome.ok:
         assert outcome.error is not None
         obj = {**tag, **error_result(outcome.device, outcome.error, outcome.elapsed)}
+        # an error may carry what did arrive before it (send --expect N: 1 of 2 replies)
+        partial = getattr(outcome.error, "partial", None)
+        if partial:
+            obj.update(fields(partial))
+            if not (env.json or use_json):
+                env.emit({}, human(partial), as_json=False)
         if env.json or (use_json and fleet):
             env.emit(obj, as_json=True)
         elif fleet:

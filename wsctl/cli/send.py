@@ -93,7 +93,9 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
                 try:
                     replies.append(await dev.receive(timeout=max(remaining, 0.0)))
                 except Timeout:
-                    raise Timeout(f"{entry.name}: no reply within {timeout:g} s (got {len(replies)} of {expect})") from None
+                    error = Timeout(f"{entry.name}: no reply within {timeout:g} s (got {len(replies)} of {expect})")
+                    error.partial = replies  # what did arrive is printed before the failure
+                    raise error from None
             return replies
 
     def on_done(outcome) -> None:

@@ -227,7 +227,9 @@ def check_known_device(path: str | os.PathLike[str], target: Target, der: bytes 
 
 def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> HandshakeRejected:
     body = (exc.body or b"").decode("utf-8", "replace").strip()
-    short = body if len(body) <= 200 else body[:200] + "..."
+    # one line: an HTML error page must not spill over the terminal
+    flat = " ".join(body.split())
+    short = flat if len(flat) <= 200 else flat[:200] + "..."
     tail = f": {short}" if short else ""
     return HandshakeRejected(f"{target.where}: WebSocket upgrade rejected with HTTP {exc.status_code}{tail}", status=exc.status_code, body=body)
 
