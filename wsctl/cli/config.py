@@ -129,6 +129,9 @@ def prepare(command: click.Command, path: tuple[str, ...]) -> click.Command:
             if long:
                 param.envvar = "_".join((ENV_PREFIX, *path, long)).upper().replace("-", "_")
     command.params.extend(_global_flags())
+    from wsctl.cli.complete import attach
+
+    attach(command, path)
     if isinstance(command, click.Group):
         for name, sub in getattr(command, "commands", {}).items():
             prepare(sub, (*path, name))

@@ -98,7 +98,9 @@ class LazyGroup(click.Group):
             from wsctl.cli.config import prepare
 
             module_name, attr = self.lazy_commands[name].split(":")
-            return prepare(getattr(importlib.import_module(module_name), attr), (name,))
+            # the full verb path: `certs issue` gets WSCTL_CERTS_ISSUE_* variables
+            parent = tuple(ctx.command_path.split()[1:]) if ctx is not None and ctx.parent is not None else ()
+            return prepare(getattr(importlib.import_module(module_name), attr), (*parent, name))
         return super().get_command(ctx, name)
 
 

@@ -1,0 +1,118 @@
+"""Shell completion of names (bash, zsh, fish through click's protocol).
+
+Verbs and options complete by themselves; this adds what only wsctl knows:
+certificate names in the store (`certs show al<Tab>`), profile names
+(`--profile c<Tab>`), inventory aliases and groups (`send <Tab>`), and a
+profile's commands and `param=` names after a target whose profile is known
+(`send belt-1 st<Tab>`).  `attach` wires them to the parameters by name, in
+one place, when a verb is loaded (`config.prepare`).
+
+A completion must never fail the shell: every function returns [] on any error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+
+def _quietly(fn: Callable[..., list[str]]) -> Callable[..., list[str]]:
+    def wrapper(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+        try:
+            return [item for item in fn(ctx, incomplete) if item.startswith(incomplete)]
+        except Exception:  # noqa: BLE001 - a broken inventory must not break the shell
+            return []
+
+    return wrapper
+
+
+def _root_params(ctx: click.Context) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    while ctx is not None:
+        merged = {**ctx.params, **merged}
+        ctx = ctx.parent  # type: ignore[assignment]
+    return merged
+
+
+def _store(ctx: click.Context) -> Path | None:
+    from wsctl.cli.store_files import default_store
+
+    params = _root_params(ctx)
+    named = params.get("store_dir") or params.get("certs")
+    return Path(named) if named else default_store(dict(os.environ))
+
+
+def certificate_names(ctx: click.Context, incomplete: str) -> list[str]:
+    from wsctl.cli.store_files import names_in
+
+    store = _store(ctx)
+    return [] if store is None else sorted({*names_in(store, "devices"), *names_in(store, "operators")})
+
+
+def profile_names(ctx: click.Context, incomplete: str) -> list[str]:
+    from wsctl.core.profile.discovery import list_profiles
+
+    return sorted({location.name for location in list_profiles(environ=dict(os.environ))})
+
+
+def _inventory(ctx: click.Context) -> Any:
+    from wsctl.cli.client_options import load_inventory
+    from wsctl.cli.env import Environment
+
+    return load_inventory(Environment(), _root_params(ctx).get("inventory"))
+
+
+def target_names(ctx: click.Context, incomplete: str) -> list[str]:
+    inventory = _inventory(ctx)
+    return sorted({*inventory.devices, *inventory.groups})
+
+
+def _profile_of_target(ctx: click.Context) -> Any:
+    from wsctl.core.profile.discovery import load_profile
+
+    params = _root_params(ctx)
+    name = params.get("profile_name")
+    if not name:
+        target = params.get("target")
+        entry = _inventory(ctx).devices.get(target) if target else None
+        name = entry.profile if entry is not None else None
+    return load_profile(name, environ=dict(os.environ)) if name else None
+
+
+def profile_commands(ctx: click.Context, incomplete: str) -> list[str]:
+    profile = _profile_of_target(ctx)
+    return list(profile.commands) if profile is not None else []
+
+
+def command_params(ctx: click.Context, incomplete: str) -> list[str]:
+    from wsctl.cli.connect import completions
+
+    params = _root_params(ctx)
+    profile = _profile_of_target(ctx)
+    if profile is None or not params.get("command"):
+        return []
+    text = " ".join([params["command"], *params.get("params", ()), incomplete])
+    return completions(profile, text)
+
+
+def attach(command: click.Command, path: tuple[str, ...]) -> None:
+    """Give the verb's name-taking parameters their completion."""
+    for param in command.params:
+        fn: Callable[[click.Context, str], list[str]] | None = None
+        if param.name == "profile_name" or (path[:1] == ("profile",) and param.name == "name"):
+            fn = profile_names
+        elif path[:1] == ("certs",) and isinstance(param, click.Argument) and param.name in ("target", "name"):
+            fn = certificate_names
+        elif isinstance(param, click.Argument) and param.name in ("target", "targets"):
+            fn = target_names
+        elif path == ("send",) and param.name == "command":
+            fn = profile_commands
+        elif path == ("send",) and param.name == "params":
+            fn = command_params
+        if fn is not None:
+            # click keeps the callback given as shell_complete= here; set after
+            # construction so the verbs' decorators stay about the verb
+            param._custom_shell_complete = _quietly(fn)  # type: ignore[attr-defined]
