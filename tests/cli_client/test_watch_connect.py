@@ -13,7 +13,7 @@ import time
 import pytest
 from client_helpers import PASSWORD, start_server, wsctl
 
-from wsctl.cli.connect import ConsoleLine
+from wsctl.cli.console import ConsoleLine
 from wsctl.core.errors import InvalidInput
 from wsctl.core.exitcodes import ExitCode
 
@@ -191,7 +191,7 @@ def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonr
 
 
 def test_completion_offers_commands_params_and_enum_values():
-    from wsctl.cli.connect import completions
+    from wsctl.cli.console import completions
     from wsctl.core.profile.discovery import load_profile
 
     conveyor = load_profile("conveyor")

@@ -88,7 +88,7 @@ def profile_commands(ctx: click.Context, incomplete: str) -> list[str]:
 
 
 def command_params(ctx: click.Context, incomplete: str) -> list[str]:
-    from wsctl.cli.connect import completions
+    from wsctl.cli.console import completions
 
     params = _root_params(ctx)
     profile = _profile_of_target(ctx)

@@ -9,92 +9,18 @@ the same verb serves scripts.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
-import signal
-from pathlib import Path
 
 import click
 
+from wsctl.cli.console import CONSOLE_COMMANDS, CONSOLE_HELP, ConsoleLine, ConsoleView, ProfileCompleter, command_help, history_path
+from wsctl.cli.console import command_list as _command_list
 from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, note_subprotocol, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.cli.errors import error_object
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
-
-CONSOLE_HELP = """\
-console commands:
-  /help                 this text
-  /quit  (or Ctrl-D)    close the connection (1000) and leave
-  /binary BASE64        send a binary message
-  /ping                 ping the device and show the round-trip time
-  /close [CODE [REASON]] close with a code and leave
-  //text                send a line that starts with '/'
-  /raw TEXT             send TEXT as is (also with a profile loaded)
-with a profile (--profile): `COMMAND name=value ...` runs a command, checked
-first; /help COMMAND shows its parameters; Tab completes names; anything
-that is not a command is refused unless sent with /raw.
-anything else is sent as one text message"""
-
-CONSOLE_COMMANDS = ["/help", "/quit", "/binary", "/ping", "/close", "/raw"]
-
-
-def history_path(env: Environment) -> Path:
-    state = env.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(state) / "wsctl" / "console_history"
-
-
-class ConsoleLine:
-    """What one typed line means; pure, so it is tested without a terminal."""
-
-    def __init__(self, kind: str, payload: str | bytes | None = None, code: int = 1000, reason: str = "",
-                 command: str | None = None, args: tuple[str, ...] = ()) -> None:
-        self.kind, self.payload, self.code, self.reason = kind, payload, code, reason
-        self.command, self.args = command, args
-
-    @classmethod
-    def parse(cls, line: str, profile=None) -> "ConsoleLine":
-        if line.startswith("//"):
-            return cls("send", line[1:])
-        if not line.startswith("/"):
-            if profile is not None:
-                import shlex
-
-                # with a profile, a line is a command (by its key, checked before
-                # sending); a typo must not reach the device as raw text
-                first = line.split(None, 1)[0] if line.strip() else ""
-                if first not in profile.commands:
-                    raise InvalidInput(f"no command {first!r} in profile {profile.id} (/help lists them; /raw TEXT sends a line as is)")
-                try:
-                    words = shlex.split(line)
-                except ValueError as exc:
-                    raise InvalidInput(f"cannot parse the line: {exc}") from None
-                return cls("call", command=words[0], args=tuple(words[1:]))
-            return cls("send", line)
-        word, _, rest = line.partition(" ")
-        rest = rest.strip()
-        if word == "/help":
-            return cls("help", command=rest or None)
-        if word == "/raw":
-            return cls("send", rest)
-        if word in ("/quit", "/exit"):
-            return cls("close")
-        if word == "/ping":
-            return cls("ping")
-        if word == "/binary":
-            try:
-                return cls("send", base64.b64decode(rest, validate=True))
-            except (binascii.Error, ValueError):
-                raise InvalidInput("/binary expects base64, e.g. /binary AAECAw==") from None
-        if word == "/close":
-            code_text, _, reason = rest.partition(" ")
-            if code_text and not (code_text.isdigit() and (int(code_text) == 1000 or 3000 <= int(code_text) <= 4999)):
-                raise InvalidInput("/close CODE must be 1000 or 3000-4999")
-            return cls("close", code=int(code_text) if code_text else 1000, reason=reason)
-        raise InvalidInput(f"unknown console command {word} (type /help)")
-
 
 @click.command("connect")
 @click.argument("target")
@@ -143,15 +69,24 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
     interactive = env.stdin_isatty and env.stdout_isatty and not env.json
     as_json = not interactive and env.streaming_json()
 
+    # on a terminal, print() goes through prompt_toolkit's patched stdout so
+    # the line being typed is redrawn below the message
+    view = ConsoleView(lambda line: print(line, flush=True))
+
     def out(record_or_text, human: str | None = None) -> None:
-        # on a terminal, print() goes through prompt_toolkit's patched stdout so
-        # the line being typed is redrawn below the message
         if interactive:
-            print(human if human is not None else record_or_text, flush=True)
+            view.show(human if human is not None else record_or_text)
         elif isinstance(record_or_text, dict):
             env.emit(record_or_text, human, as_json=as_json)
         else:
             env.info(record_or_text)
+
+    def incoming(record: dict, human: str) -> None:
+        """A message from the device: subject to /mute and /filter."""
+        if interactive:
+            view.incoming(human)
+        elif not view.muted and (view.pattern is None or view.pattern.search(human)):
+            env.emit(record, human, as_json=as_json)
 
     async def main() -> int:
         import trio
@@ -182,7 +117,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 if profile is None:
                     while True:
                         record = message_record(entry.name, await dev.receive())
-                        out(record, message_line(record, show_device=False))
+                        incoming(record, message_line(record, show_device=False))
                 from wsctl.net.session import ProfileSession
 
                 state["session"] = ProfileSession(dev, profile, on_event=show_event)
@@ -201,7 +136,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             record = {**message_record(entry.name, item.raw), **decode_item(item)}
             fields_text = record.pop("fields_text", None)
             body = fields_text or (json.dumps(record["payload"], ensure_ascii=False) if record.get("payload") is not None else record.get("reason", ""))
-            out(record, f"{record['time'][11:23]} < {record.get('event', '?')} {body}")
+            incoming(record, f"{record['time'][11:23]} < {record.get('event', '?')} {body}")
 
         def on_gap(gap) -> None:
             gaps.append(gap)
@@ -238,6 +173,12 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             if dev is None:
                 out("-- not connected (reconnecting); line not sent")
                 return failed(ConnectionClosed.exit_code)
+            if cmd.kind == "mute":
+                out(view.toggle_mute())
+                return True
+            if cmd.kind == "filter":
+                out(view.set_filter(cmd.payload))
+                return True
             if cmd.kind == "ping":
                 rtt = await dev.ping()
                 out({"event": "pong", "device": entry.name, "rtt_ms": round(rtt * 1000, 3)}, f"-- pong in {rtt * 1000:.1f} ms")
@@ -257,20 +198,34 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 if command.dangerous and not yes:
                     if not interactive:
                         raise NotAuthorized(f"{command.key} is dangerous; not sent (give --yes)")
-                    text = command.confirm or f"{command.key} is marked dangerous"
-                    answer = await trio.to_thread.run_sync(lambda: input(f"{text} Type 'yes' to run it: "))
+                    answer = await ask(f"{command.confirm or command.key + ' is marked dangerous'} Type 'yes' to run it: ")
                     if answer.strip().lower() != "yes":
                         raise NotAuthorized(f"{command.key} not confirmed; not sent")
                 reply = await state["session"].call(command, bound)
                 raise_for_reply(reply, profile, entry.name)
             except WsctlError as exc:
+                # messages that already start with the command are not prefixed twice
+                text = exc.message if exc.message.startswith(f"{cmd.command}:") else f"{cmd.command}: {exc.message}"
                 out({"event": "call", "device": entry.name, "command": cmd.command, "ok": False,
                      **error_object(exc.exit_code, exc.cause, exc.message)},
-                    f"-- {cmd.command}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+                    f"{now_iso()[11:23]} -- {text}" + (f" ({exc.hint})" if exc.hint else ""))
                 return exc
+            payload = reply.payload if isinstance(reply.payload, str) else json.dumps(reply.payload, ensure_ascii=False)
             out({"event": "call", "device": entry.name, "command": command.key, "ok": True, "reply": reply.payload,
                  "elapsed": round(reply.elapsed, 4)},
-                f"{command.key} -> {json.dumps(reply.payload, ensure_ascii=False) if not isinstance(reply.payload, str) else reply.payload}")
+                f"{now_iso()[11:23]} {command.key} -> {payload}")
+
+        async def ask(question: str) -> str:
+            """A question whose prompt stays intact: incoming output waits until it is answered."""
+            from prompt_toolkit import PromptSession
+
+            view.hold()
+            try:
+                return await trio.to_thread.run_sync(lambda: PromptSession().prompt(question), abandon_on_cancel=True)
+            except (EOFError, KeyboardInterrupt):
+                return ""
+            finally:
+                view.release()
 
         async def piped_input() -> None:
             stdin = trio.wrap_file(env.stdin)
@@ -301,8 +256,8 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 except EOFError:
                     line = "/quit"
                 except KeyboardInterrupt:
-                    state["closing"] = (1000, "")
-                    raise _ConsoleInterrupt() from None
+                    # as in bash and psql: Ctrl-C drops the line being typed, Ctrl-D leaves
+                    continue
                 if line.strip() and not await handle(line):
                     return
 
@@ -328,74 +283,5 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             nursery.cancel_scope.cancel()
         return state["failed"] or 0
 
-    try:
-        with open_recorder(recording, url, kwargs, profile) as recorder:
-            return run_async(main)
-    except _ConsoleInterrupt:
-        from wsctl.core.errors import Interrupted
-
-        raise Interrupted(signal.SIGINT) from None
-
-
-class _ConsoleInterrupt(Exception):
-    """Ctrl-C at the prompt: the terminal is in raw mode, so no SIGINT arrives."""
-
-
-def command_help(profile, name: str) -> str:
-    if profile is None:
-        return "-- no profile loaded (--profile NAME)"
-    command = profile.command(name)
-    if command is None:
-        return f"-- no command {name!r}; commands: {', '.join(profile.commands)}"
-    lines = [f"{command.key}  ({command.name} on the wire){'  DANGEROUS' if command.dangerous else ''}"]
-    if command.summary:
-        lines.append(f"  {command.summary}")
-    lines.append(f"  usage: {command.usage()}")
-    for param in command.params:
-        lines.append(f"    {param.describe()}" + (f"  {param.description}" if param.description else ""))
-    lines.append(f"  roles: {', '.join(command.roles)}; timeout {command.timeout:g} s")
-    return "\n".join(lines)
-
-
-def completions(profile, text: str) -> list[str]:
-    """What Tab offers for the text before the cursor: console commands and
-    profile commands first, then `param=` names, then enum values."""
-    words = text.split(" ")
-    if len(words) == 1:
-        options = CONSOLE_COMMANDS + (list(profile.commands) if profile is not None else [])
-        return [o for o in options if o.startswith(words[0])]
-    if words[0] == "/help" and profile is not None and len(words) == 2:
-        return [k for k in profile.commands if k.startswith(words[1])]
-    command = profile.command(words[0]) if profile is not None else None
-    if command is None:
-        return []
-    current = words[-1]
-    used = {w.split("=", 1)[0] for w in words[1:-1]}
-    if "=" in current:
-        name, _, value = current.partition("=")
-        param = command.param(name)
-        values = [str(v) for v in param.enum] if param is not None and param.enum else (["true", "false"] if param is not None and param.type == "boolean" else [])
-        return [f"{name}={v}" for v in values if v.startswith(value)]
-    return [f"{p.name}=" for p in command.params if p.name not in used and p.name.startswith(current)]
-
-
-class ProfileCompleter:
-    """prompt_toolkit completer over `completions` (imported lazily with prompt_toolkit)."""
-
-    def __new__(cls, profile):
-        from prompt_toolkit.completion import Completer, Completion
-
-        class _Completer(Completer):
-            def get_completions(self, document, complete_event):
-                text = document.text_before_cursor
-                current = text.split(" ")[-1]
-                for option in completions(profile, text):
-                    yield Completion(option, start_position=-len(current))
-
-        return _Completer()
-
-
-def _command_list(profile) -> str:
-    if profile is None:
-        return ""
-    return f"\ncommands of {profile.id}: " + ", ".join(profile.commands)
+    with open_recorder(recording, url, kwargs, profile) as recorder:
+        return run_async(main)
