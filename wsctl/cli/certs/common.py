@@ -37,6 +37,13 @@ def key_password_options(fn: Callable) -> Callable:
                         help="Write the leaf key unencrypted (devices, unattended jobs). Warns.")(fn)
 
 
+def warn_mbedtls_key_type(env: Environment, key_type: str, kind: str) -> None:
+    """mbedTLS (ESP-IDF, lwIP devices) cannot verify Ed25519 certificates, whichever side presents them."""
+    if key_type == "ed25519":
+        who = "devices" if kind == "device" else "devices checking this operator's client certificate"
+        env.warn(f"mbedTLS {who} cannot use Ed25519 certificates; use p256 for embedded peers")
+
+
 def get_store(ctx: click.Context):
     from wsctl.pki.store import Store
 
