@@ -26,6 +26,7 @@ VERBS = {
         ("revoke", "revoke", "revoke"),
         ("crl", "crl", "crl"),
         ("export", "export", "export"),
+        ("restore", "restore", "restore"),
     )
 }
 
