@@ -23,10 +23,10 @@ def restore(ctx: click.Context, archive_name: str, current_password_file: str | 
     The CA it replaces is archived in turn (so a restore can be undone the
     same way) and, like `init --force`, only with proof of its passphrase or
     --i-know-this-replaces-the-ca. The restored CA keeps its own passphrase.
+    The archives are the directories under certs/archive/.
 
     \b
     EXAMPLES
-      ls certs/archive/
       wsctl certs restore 20260301T101500Z
       wsctl certs restore 20260301T101500Z --current-password-file new-ca.pass
     """
