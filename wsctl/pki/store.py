@@ -77,6 +77,7 @@ class Store:
         self.path = Path(path)
         #: told (one line) when opening the store finished or undid an interrupted change
         self.notify = notify
+        self._repaired = False
 
     # -- layout ------------------------------------------------------------
     @property
@@ -132,9 +133,8 @@ class Store:
 
     # -- reading -----------------------------------------------------------
     def require(self) -> None:
-        if commit.pending(self.path):
-            with fsutil.locked(self.lock_path):
-                self._repair()
+        if not self._repaired and self.path.is_dir():
+            self._repair_on_open()
         if not self.exists():
             raise StoreError(
                 f"no PKI store at {self.path} (missing {self.index_path.name} or ca/root.crt)",
@@ -232,8 +232,19 @@ class Store:
                 raise
             self.audit(action, subject, outcome["serial"], "ok", **outcome.get("extra", {}))
 
+    def _repair_on_open(self) -> None:
+        try:
+            with fsutil.locked(self.lock_path):
+                self._repair()
+        except PermissionError:
+            # a reader without write access: fine unless a change is half done
+            if commit.pending(self.path):
+                raise StoreError(f"{self.path} has an interrupted change and this user cannot finish it",
+                                 hint="run any 'wsctl certs' command as the store's owner") from None
+
     def _repair(self) -> None:
         """Finish a commit a crash interrupted and delete what killed runs left (under the lock)."""
+        self._repaired = True
         journal = commit.recover(self.path)
         swept = commit.sweep_strays(self.path)
         for sub in ("devices", "operators", "archive"):
