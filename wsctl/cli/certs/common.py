@@ -106,6 +106,25 @@ def entry_human(entry, verb: str) -> str:
     return "\n".join(lines)
 
 
+def crl_freshness(env: Environment, store, now) -> dict:
+    """The store CRL's expiry as `--json` keys; warns when peers will refuse it within a day."""
+    from wsctl.pki.crlinfo import crl_expiry_text, crl_status
+
+    crl = store.load_crl()
+    if crl is None:
+        env.warn(f"the store has no CRL ({store.crl_der_path}); peers that check revocation refuse everyone")
+        return {"crl_next_update": None, "crl_status": "missing", "crl_text": "no CRL"}
+    next_update = crl.next_update_utc
+    status = crl_status(next_update, now)
+    text = crl_expiry_text(next_update, now)
+    if status == "expired":
+        env.warn(f"the CRL {text}: peers that check CRLs refuse every certificate; 'wsctl certs crl' re-issues it")
+    elif status == "expiring":
+        env.warn(f"the CRL expires within a day ({text}); re-issue it with 'wsctl certs crl' and distribute it")
+    return {"crl_next_update": None if next_update is None else next_update.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "crl_status": status, "crl_text": text}
+
+
 def resolve_certificate(store, target: str):
     """(certificate, store entry or None) for a store NAME/serial or a certificate FILE.
 
