@@ -34,7 +34,6 @@ ROLLBACK_JOURNAL = ".journal-rollback"
 JOURNAL_FORMAT = "wsctl-pki-journal/1"
 #: directories a commit stages whole (a new CA) before moving them into place
 STAGING_PREFIX = ".staging-"
-_STRAY = re.compile(r"^\..+\.(tmp|bak-\d+)$")
 
 
 @dataclass
@@ -245,22 +244,29 @@ def recover(root: Path) -> str | None:
     return outcome
 
 
-def sweep_strays(root: Path) -> list[Path]:
-    """Delete temporaries, backups and staging directories of runs killed before their commit point.
+def sweep_strays(dirs, file_names) -> list[Path]:
+    """Delete temporaries and backups of `file_names`, and staging directories, in `dirs` (not below).
 
     They can hold private keys.  The caller holds the store lock, and no
-    journal is pending, so none of them belongs to a running commit.
+    journal is pending, so none of them belongs to a running commit.  Only the
+    store's own directories are given: a store inside a home or project
+    directory must not sweep files of other programs.
     """
+    names = "|".join(re.escape(n) for n in (*file_names, JOURNAL))
+    stray = re.compile(rf"^\.({names})\.(.+\.tmp|bak-\d+)$")
     swept = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        base = Path(dirpath)
-        for name in filenames:
-            if _STRAY.match(name):
-                os.unlink(base / name)
-                swept.append(base / name)
-        for name in list(dirnames):
-            if name.startswith(STAGING_PREFIX):
-                shutil.rmtree(base / name)
-                dirnames.remove(name)
-                swept.append(base / name)
+    for d in dirs:
+        try:
+            children = list(os.scandir(d))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for child in children:
+            path = Path(child.path)
+            if child.is_dir(follow_symlinks=False) and child.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(path)
+            elif not child.is_dir(follow_symlinks=False) and stray.match(child.name):
+                os.unlink(path)
+            else:
+                continue
+            swept.append(path)
     return swept

@@ -36,8 +36,9 @@ from wsctl.pki.index import Entry, Index, LeafPaths, format_serial, parse_index,
 
 __all__ = ["Store", "Entry", "LeafPaths"]
 
-#: key types mbedTLS (and so most embedded TLS stacks) cannot use in certificates
-MBEDTLS_UNSUPPORTED_KEY_TYPES = frozenset({"ed25519"})
+#: every file name the store writes (their temporaries and backups are swept after a crash)
+STORE_FILE_NAMES = ("root.key", "root.crt", "issuing.key", "issuing.crt", "crl.pem", "crl.der",
+                    "cert.pem", "chain.pem", "key.pem", "index.json")
 DEFAULT_CRL_DAYS = 30
 
 
@@ -133,7 +134,8 @@ class Store:
 
     # -- reading -----------------------------------------------------------
     def require(self) -> None:
-        if not self._repaired and self.path.is_dir():
+        # only in a store: a --dir pointing at some other directory is left alone
+        if not self._repaired and (self.exists() or commit.pending(self.path)):
             self._repair_on_open()
         if not self.exists():
             raise StoreError(
@@ -232,6 +234,14 @@ class Store:
                 raise
             self.audit(action, subject, outcome["serial"], "ok", **outcome.get("extra", {}))
 
+    def _own_dirs(self) -> list[Path]:
+        """The directories the store writes temporaries in (not whatever else is under its path)."""
+        dirs = [self.path, self.ca_dir]
+        for parent in (self.path / "devices", self.path / "operators", self.archive_dir):
+            if parent.is_dir() and not parent.is_symlink():
+                dirs.extend(d for d in parent.iterdir() if d.is_dir() and not d.is_symlink())
+        return dirs
+
     def _repair_on_open(self) -> None:
         try:
             with fsutil.locked(self.lock_path):
@@ -246,7 +256,7 @@ class Store:
         """Finish a commit a crash interrupted and delete what killed runs left (under the lock)."""
         self._repaired = True
         journal = commit.recover(self.path)
-        swept = commit.sweep_strays(self.path)
+        swept = commit.sweep_strays(self._own_dirs(), STORE_FILE_NAMES)
         for sub in ("devices", "operators", "archive"):
             # a directory made for a commit that never happened
             for d in (self.path / sub).glob("*/") if (self.path / sub).is_dir() else ():
