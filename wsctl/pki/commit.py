@@ -148,8 +148,10 @@ class Transaction:
 
     def commit(self) -> None:
         steps = self._plan()
-        journal = None if self.root is None else _write_journal(self.root, steps)
+        journal = None
         try:
+            if self.root is not None:
+                journal = _write_journal(self.root, steps)
             for step in steps:
                 if step.backup is not None:
                     _discard([step.backup])
@@ -159,11 +161,15 @@ class Transaction:
         except BaseException:
             if journal is not None:
                 os.rename(journal, self.root / ROLLBACK_JOURNAL)
+            undone = True
             for step in reversed(steps):
-                with contextlib.suppress(OSError):
+                try:
                     _backward(step)
-            if journal is not None:
+                except OSError:
+                    undone = False
+            if journal is not None and undone:
                 _discard([self.root / ROLLBACK_JOURNAL])
+            # else the rollback journal stays, and the next open of the store finishes the undo
             self.rollback()
             raise
         fsutil.fsync_dirs(_changed_dirs(steps))
@@ -197,7 +203,11 @@ def _write_journal(root: Path, steps: list[Step]) -> Path:
     journal = root / JOURNAL
     data = json.dumps({"format": JOURNAL_FORMAT, "steps": [s.to_json(root) for s in steps]}).encode()
     temp = fsutil.write_temp(journal, data)
-    os.replace(temp, journal)
+    try:
+        os.replace(temp, journal)
+    except BaseException:
+        _discard([temp])
+        raise
     fsutil.fsync_dirs([root])
     return journal
 
