@@ -41,3 +41,12 @@ def test_a_directory_that_is_no_store_is_left_alone(tmp_path):
     with pytest.raises(StoreError, match="no PKI store"):
         s.entries()
     assert stray.exists() and not (tmp_path / ".lock").exists()
+
+
+def test_a_relative_store_directory_commits_and_recovers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    s = Store("certs")
+    s.init(name="Relative Plant", password=CA_PASS)
+    s.issue_device("plc-1", ips=["10.0.0.1"], password=CA_PASS, key_password=None)
+    assert s.init(name="Relative Plant 2", password=CA_PASS, force=True, current_password=CA_PASS).is_dir()
+    assert [e.name for e in Store("certs").entries()] == []

@@ -45,7 +45,8 @@ class Step:
     existed: bool = False
 
     def to_json(self, root: Path) -> dict:
-        rel = lambda p: None if p is None else str(p.relative_to(root))  # noqa: E731
+        # tempfile hands back absolute paths even for a relative store directory
+        rel = lambda p: None if p is None else os.path.relpath(os.path.abspath(p), os.path.abspath(root))  # noqa: E731
         return {"op": self.op, "src": rel(self.src), "dst": rel(self.dst), "backup": rel(self.backup),
                 "existed": self.existed}
 
