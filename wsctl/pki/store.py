@@ -7,10 +7,12 @@ Layout (documented in docs/certs.md; scripts and devices rely on it)::
     operators/NAME/{cert.pem,chain.pem,key.pem}
     index.json   audit.log (JSON Lines)
 
-Every mutation takes the store lock, loads and checks everything it needs (the
-passphrase first), builds the new material in memory, and only then writes all
-files in one `Transaction`; so a refused or failed operation leaves the store as
-it was, apart from the audit line that records the failure.
+Every mutation takes the store lock, repairs what a crashed run left, loads and
+checks everything it needs (the passphrase first), builds the new material in
+memory, and only then writes all files in one journaled `commit.Transaction`; so
+a refused or failed operation leaves the store as it was, apart from the audit
+line that records the failure, and a killed one is finished or undone by the
+next open (`_repair`).
 """
 
 from __future__ import annotations
