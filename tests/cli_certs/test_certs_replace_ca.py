@@ -82,3 +82,12 @@ def test_restore_of_an_unknown_archive(pki):
     assert r.code == 1 and "no archived CA '20200101T000000Z'" in r.one_error_line()
     bad = pki.certs("restore", "../ca")
     assert bad.code == 8 and "invalid name" in bad.one_error_line()
+
+
+def test_the_lost_passphrase_flag_is_never_taken_from_a_config_file(pki, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wsctl.toml").write_text("[certs.init]\ni-know-this-replaces-the-ca = true\n")
+    before = snapshot(pki.store_dir)
+    r = pki.certs("init", "--force", WSCTL_PASSWORD=NEW_PASS, HOME="/nonexistent")
+    assert r.code == 8 and "only on the command line" in r.one_error_line()
+    assert snapshot(pki.store_dir) == before
