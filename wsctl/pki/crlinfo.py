@@ -16,8 +16,6 @@ from cryptography import x509
 from wsctl.core.errors import InvalidInput
 
 WARN_WITHIN = dt.timedelta(days=1)
-#: the `crl_status` values of the --json output
-STATUSES = ("ok", "expiring", "expired", "no-next-update")
 
 
 def crl_next_update(path: str | Path) -> dt.datetime | None:
@@ -34,6 +32,7 @@ def crl_next_update(path: str | Path) -> dt.datetime | None:
 
 
 def crl_status(next_update: dt.datetime | None, at: dt.datetime) -> str:
+    """"ok", "expiring" (within WARN_WITHIN), "expired", or "no-next-update"."""
     if next_update is None:
         return "no-next-update"
     if next_update <= at:
