@@ -124,3 +124,31 @@ def test_index_serials_are_hex_strings(store):
     raw = json.loads(store.index_path.read_text())
     assert raw["entries"][0]["serial"] == format(entry.serial, "x")
     assert raw["entries"][0]["status"] == "valid" and raw["entries"][0]["not_after"].endswith("Z")
+
+
+def test_an_undo_that_fails_too_is_finished_by_the_next_open(store, monkeypatch):
+    before = snapshot(store.path)
+    real_replace, real_unlink = os.replace, os.unlink
+
+    def failing_replace(src, dst):
+        if str(dst).endswith("index.json"):
+            raise OSError(28, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    def failing_unlink(path, *args, **kwargs):
+        if str(path).endswith("plc-2/cert.pem"):  # undoing the new certificate fails as well
+            raise OSError(5, "Input/output error", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(fsutil.os, "replace", failing_replace)
+    monkeypatch.setattr(fsutil.os, "unlink", failing_unlink)
+    with pytest.raises(OSError):
+        store.issue_device("plc-2", ips=["10.0.0.2"], password=CA_PASS, key_password=None)
+    monkeypatch.undo()
+    assert (store.path / ".journal-rollback").exists()
+    assert (store.path / "devices" / "plc-2" / "cert.pem").exists()  # half undone
+    from wsctl.pki.store import Store
+
+    told = []
+    assert [e.name for e in Store(store.path, notify=told.append).entries()] == []
+    assert snapshot(store.path) == before and "undid a change" in told[0]

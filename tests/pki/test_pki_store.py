@@ -62,10 +62,19 @@ def test_init_refuses_existing_ca_and_force_archives_it(store):
         store.init(password=CA_PASS)
     assert snapshot(store.path) == before
     old_root = store.root_cert_path.read_bytes()
-    store.init(password=CA_PASS, force=True)
+    with pytest.raises(PasswordError, match="needs the passphrase of the current one"):
+        store.init(password=CA_PASS, force=True)
+    with pytest.raises(PasswordError, match="wrong passphrase .* the current CA is not replaced"):
+        store.init(password=CA_PASS, force=True, current_password=b"not-the-ca-pass")
+    assert snapshot(store.path) == before
+    archive = store.init(password=CA_PASS, force=True, current_password=CA_PASS)
     assert store.root_cert_path.read_bytes() != old_root
     archived = list((store.path / "archive").glob("*/ca/root.crt"))
     assert len(archived) == 1 and archived[0].read_bytes() == old_root
+    assert archive == archived[0].parent.parent
+    assert (archive / "index.json").read_bytes() == before["index.json"][0]
+    assert [(a["action"], a["result"]) for a in audit_lines(store)][-3:] == [
+        ("init", "error"), ("init", "error"), ("init", "ok")]
 
 
 def test_issue_device_profile(store):

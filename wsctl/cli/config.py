@@ -17,7 +17,7 @@ nested for sub-verbs, keys named like the options:
 
 Unknown verbs and options are errors (a typo must not silently do nothing).
 Options that weaken safety — `yes`, `insecure`, `trust_new`, `tofu`, `allow_plaintext`,
-`no_password`, `force` — are taken from the command line only, never from a
+`no_password`, `force`, `i-know-this-replaces-the-ca` — are taken from the command line only, never from a
 file or the environment.  `-v` shows where each default came from.
 """
 
@@ -34,7 +34,8 @@ from wsctl.core.errors import InvalidInput
 
 ENV_PREFIX = "WSCTL"
 #: a config file or a stray environment variable must never do these
-COMMAND_LINE_ONLY = frozenset({"yes", "insecure", "trust_new", "tofu", "allow_plaintext", "no_password", "force"})
+COMMAND_LINE_ONLY = frozenset({"yes", "insecure", "trust_new", "tofu", "allow_plaintext", "no_password", "force",
+                               "replace_unproven"})
 
 
 def config_paths(env: Environment) -> list[Path]:

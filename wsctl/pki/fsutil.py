@@ -1,22 +1,68 @@
-"""Private, atomic file writes for the PKI store.
+"""Private files for the PKI store: 0700 directories, 0600 files, no symlinks, a bounded lock.
 
-A store operation touches several files (a key, a certificate, a chain, the
-index, the CRL).  A crash or a full disk half-way must leave the store as it
-was, so every file is first written to a temporary sibling, and only when all
-of them are on disk are they moved into place with `os.replace`; if a move
-fails, the ones already moved are put back from hard-linked backups.
+Store entries are opened without following symbolic links: a symlinked
+`audit.log`, `.lock` or `devices/NAME` planted by someone else would otherwise
+make wsctl write keys and log lines wherever it points.  The store directory
+itself may be a symlink (e.g. `certs -> /srv/pki`); entries inside it may not.
+Multi-file commits are in `wsctl.pki.commit`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
+from wsctl.core.errors import InvalidInput, StoreError
+
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+#: how long a run waits for another one holding the store lock
+LOCK_TIMEOUT = 60.0
+
+
+def refuse_symlinks(root: Path, path: Path) -> None:
+    """Raise InvalidInput if `path`, or any directory between `root` and it, is a symbolic link."""
+    try:
+        rel = Path(path).relative_to(root)
+    except ValueError:
+        raise InvalidInput(f"{path} is outside the store {root}") from None
+    current = Path(root)
+    for part in rel.parts:
+        current = current / part
+        if current.is_symlink():
+            raise InvalidInput(f"refusing to use {current}: it is a symbolic link "
+                               "(store entries must be real files and directories)",
+                               hint="remove the link and put the real file or directory there")
+        if not current.exists():
+            return
+
+
+def _symlink_error(path: Path) -> InvalidInput:
+    return InvalidInput(f"refusing to follow the symbolic link {path} (store entries must be real files)",
+                        hint="remove the link; wsctl recreates the file")
+
+
+def open_no_follow(path: Path, flags: int, mode: int = FILE_MODE) -> int:
+    """os.open with O_NOFOLLOW; a symlink at `path` is InvalidInput, not a silent write elsewhere."""
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _symlink_error(path) from None
+        raise
+
+
+def read_no_follow(root: Path, path: Path) -> bytes:
+    """The bytes of store file `path`; FileNotFoundError if absent, InvalidInput if a symlink is on the way."""
+    refuse_symlinks(root, path)
+    fd = open_no_follow(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read()
 
 
 def ensure_private_dir(path: Path) -> list[Path]:
@@ -35,8 +81,9 @@ def ensure_private_dir(path: Path) -> list[Path]:
     return created
 
 
-def _write_temp(target: Path, data: bytes, mode: int) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def write_temp(target: Path, data: bytes, mode: int = FILE_MODE, *, directory: Path | None = None) -> Path:
+    """A fsynced temporary `.NAME.XXXX.tmp` beside `target` (or in `directory`), created 0600."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory or target.parent)
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
@@ -50,98 +97,20 @@ def _write_temp(target: Path, data: bytes, mode: int) -> Path:
     return Path(name)
 
 
-def atomic_write(target: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Replace `target` with `data` in one step; readers see old or new, never half."""
-    with Transaction() as txn:
-        txn.write(target, data, mode)
+def write_new(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Create `path` (which must not exist) with `data`, fsynced; for files in a fresh staging directory."""
+    fd = open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
-class Transaction:
-    """Stage several file writes, then move them all into place or none.
-
-    Use as a context manager: files are staged by `write`, committed when the
-    block ends without an exception, and discarded (temporaries deleted,
-    directories created for them removed) when it raises.
-    """
-
-    def __init__(self) -> None:
-        self._staged: list[tuple[Path | None, Path]] = []
-        self._created_dirs: list[Path] = []
-        self._done = False
-
-    def write(self, target: Path, data: bytes, mode: int = FILE_MODE) -> None:
-        self._created_dirs.extend(ensure_private_dir(target.parent))
-        self._staged.append((_write_temp(target, data, mode), target))
-
-    def remove(self, target: Path) -> None:
-        """Delete `target` as part of the commit (restored if the commit fails)."""
-        self._staged.append((None, target))
-
-    def commit(self) -> None:
-        moved: list[tuple[Path, Path | None]] = []
-        backup: Path | None = None
-        try:
-            for temp, target in self._staged:
-                backup = None
-                if target.exists():
-                    backup = target.with_name(f".{target.name}.bak-{os.getpid()}")
-                    with contextlib.suppress(FileNotFoundError):
-                        backup.unlink()
-                    os.link(target, backup)
-                elif temp is None:
-                    continue
-                if temp is None:
-                    target.unlink()
-                else:
-                    os.replace(temp, target)
-                moved.append((target, backup))
-                backup = None
-        except BaseException:
-            if backup is not None:  # made for the target whose replace failed
-                with contextlib.suppress(OSError):
-                    backup.unlink()
-            for target, backup in reversed(moved):
-                with contextlib.suppress(OSError):
-                    if backup is not None:
-                        os.replace(backup, target)
-                    else:
-                        target.unlink()
-            self.rollback()
-            raise
-        for _, backup in moved:
-            if backup is not None:
-                with contextlib.suppress(OSError):
-                    backup.unlink()
-        self._staged.clear()
-        self._done = True
-        _fsync_dirs({target.parent for target, _ in moved})
-
-    def rollback(self) -> None:
-        for temp, _ in self._staged:
-            if temp is not None:
-                with contextlib.suppress(OSError):
-                    temp.unlink()
-        self._staged.clear()
-        for d in reversed(self._created_dirs):
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        self._created_dirs.clear()
-
-    def __enter__(self) -> "Transaction":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None and not self._done:
-            self.commit()
-        elif exc_type is not None:
-            self.rollback()
-
-
-def _fsync_dirs(dirs: set[Path]) -> None:
-    # the rename itself is only durable once the directory entry is flushed
+def fsync_dirs(dirs) -> None:
+    # a rename is only durable once the directory entry is flushed
     for d in dirs:
         with contextlib.suppress(OSError):
-            fd = os.open(d, os.O_RDONLY)
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
             try:
                 os.fsync(fd)
             finally:
@@ -149,8 +118,8 @@ def _fsync_dirs(dirs: set[Path]) -> None:
 
 
 def append_private(path: Path, line: bytes) -> None:
-    """Append one line with a single write (O_APPEND), creating the file 0600."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    """Append one line with a single write (O_APPEND), creating the file 0600, never through a symlink."""
+    fd = open_no_follow(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, line)
     finally:
@@ -158,13 +127,26 @@ def append_private(path: Path, line: bytes) -> None:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock so two wsctl runs do not interleave store writes."""
+def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an exclusive advisory lock so two wsctl runs do not interleave store writes.
+
+    Waits at most `timeout` seconds for another run to finish, then fails with
+    a StoreError instead of hanging behind a stuck process.
+    """
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    fd = open_no_follow(path, os.O_RDWR | os.O_CREAT)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreError(f"{path.parent} is locked by another wsctl run (waited {timeout:.0f} s)",
+                                     hint="wait for it to finish; the lock goes away with the process") from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)

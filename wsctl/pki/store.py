@@ -7,10 +7,12 @@ Layout (documented in docs/certs.md; scripts and devices rely on it)::
     operators/NAME/{cert.pem,chain.pem,key.pem}
     index.json   audit.log (JSON Lines)
 
-Every mutation takes the store lock, loads and checks everything it needs (the
-passphrase first), builds the new material in memory, and only then writes all
-files in one `Transaction`; so a refused or failed operation leaves the store as
-it was, apart from the audit line that records the failure.
+Every mutation takes the store lock, repairs what a crashed run left, loads and
+checks everything it needs (the passphrase first), builds the new material in
+memory, and only then writes all files in one journaled `commit.Transaction`; so
+a refused or failed operation leaves the store as it was, apart from the audit
+line that records the failure, and a killed one is finished or undone by the
+next open (`_repair`).
 """
 
 from __future__ import annotations
@@ -20,22 +22,25 @@ import datetime as dt
 import getpass
 import json
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from wsctl.core.errors import InvalidInput, PasswordError, StoreError, WsctlError
-from wsctl.pki import builder, fsutil, keys, names
+from wsctl.pki import builder, commit, fsutil, keys, names
 from wsctl.pki.identity import fingerprint
 from wsctl.pki.index import Entry, Index, LeafPaths, format_serial, parse_index, parse_serial
 
 __all__ = ["Store", "Entry", "LeafPaths"]
 
-#: key types mbedTLS (and so most embedded TLS stacks) cannot use in certificates
-MBEDTLS_UNSUPPORTED_KEY_TYPES = frozenset({"ed25519"})
+#: every file name the store writes (their temporaries and backups are swept after a crash)
+STORE_FILE_NAMES = ("root.key", "root.crt", "issuing.key", "issuing.crt", "crl.pem", "crl.der",
+                    "cert.pem", "chain.pem", "key.pem", "index.json")
 DEFAULT_CRL_DAYS = 30
 
 
@@ -49,12 +54,16 @@ def load_certificate_file(path: Path, *, error=InvalidInput) -> x509.Certificate
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise error(f"no such file: {path}") from None
+    return parse_certificate(data, path, error=error)
+
+
+def parse_certificate(data: bytes, source: Path, *, error=InvalidInput) -> x509.Certificate:
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)[0]
         return x509.load_der_x509_certificate(data)
     except (ValueError, IndexError) as exc:
-        raise error(f"{path} is not a readable certificate ({_parse_reason(exc, data)})") from None
+        raise error(f"{source} is not a readable certificate ({_parse_reason(exc, data)})") from None
 
 
 def _parse_reason(exc: Exception, data: bytes) -> str:
@@ -67,8 +76,11 @@ def _parse_reason(exc: Exception, data: bytes) -> str:
 
 
 class Store:
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, notify: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
+        #: told (one line) when opening the store finished or undid an interrupted change
+        self.notify = notify
+        self._repaired = False
 
     # -- layout ------------------------------------------------------------
     @property
@@ -107,6 +119,14 @@ class Store:
     def audit_path(self) -> Path:
         return self.path / "audit.log"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.path / "archive"
+
     def leaf_paths(self, kind: str, name: str) -> LeafPaths:
         base = self.path / ("devices" if kind == "device" else "operators") / name
         return LeafPaths(cert=base / "cert.pem", chain=base / "chain.pem", key=base / "key.pem")
@@ -116,6 +136,9 @@ class Store:
 
     # -- reading -----------------------------------------------------------
     def require(self) -> None:
+        # only in a store: a --dir pointing at some other directory is left alone
+        if not self._repaired and (self.exists() or commit.pending(self.path)):
+            self._repair_on_open()
         if not self.exists():
             raise StoreError(
                 f"no PKI store at {self.path} (missing {self.index_path.name} or ca/root.crt)",
@@ -124,7 +147,7 @@ class Store:
 
     def load_index(self) -> Index:
         self.require()
-        return parse_index(self.index_path.read_bytes(), self.index_path, self.leaf_paths)
+        return parse_index(self._read(self.index_path), self.index_path, self.leaf_paths)
 
     def entries(self) -> list[Entry]:
         return list(self.load_index().entries)
@@ -141,8 +164,15 @@ class Store:
                              hint="'wsctl certs list' shows what the store holds")
         return entry
 
+    def _read(self, path: Path) -> bytes:
+        """A store file's bytes, never through a symlink."""
+        try:
+            return fsutil.read_no_follow(self.path, path)
+        except FileNotFoundError:
+            raise StoreError(f"no such file: {path}", hint="the store is incomplete; restore it from a backup") from None
+
     def _load_cert(self, path: Path) -> x509.Certificate:
-        return load_certificate_file(path, error=StoreError)
+        return parse_certificate(self._read(path), path, error=StoreError)
 
     def root_cert(self) -> x509.Certificate:
         self.require()
@@ -159,19 +189,19 @@ class Store:
         if not self.crl_der_path.exists():
             return None
         try:
-            return x509.load_der_x509_crl(self.crl_der_path.read_bytes())
+            return x509.load_der_x509_crl(self._read(self.crl_der_path))
         except ValueError as exc:
             raise StoreError(f"{self.crl_der_path} is corrupted ({str(exc)[:100]})",
                              hint="'wsctl certs crl' writes a fresh one") from None
 
     def _issuing(self, password: bytes) -> tuple[x509.Certificate, object]:
         cert = self.issuing_cert()
-        key = keys.load_private_key(self.issuing_key_path.read_bytes(), password, source=self.issuing_key_path)
+        key = keys.load_private_key(self._read(self.issuing_key_path), password, source=self.issuing_key_path)
         if key.public_key() != cert.public_key():
             raise StoreError(f"{self.issuing_key_path} does not belong to {self.issuing_cert_path}")
         return cert, key
 
-    # -- audit -------------------------------------------------------------
+    # -- audit, locking, repair ----------------------------------------------
     def audit(self, action: str, subject: str, serial: int | None, result: str, **extra) -> None:
         if not self.path.is_dir():
             return
@@ -188,12 +218,15 @@ class Store:
 
     @contextlib.contextmanager
     def _operation(self, action: str, subject: str) -> Iterator[dict]:
-        """Lock the store; audit the outcome ("ok", or "error" with the message)."""
+        """Lock the store, repair it, audit the outcome ("ok", or "error" with the message)."""
         outcome: dict = {"serial": None}
         if not self.path.is_dir():
             self.require()
-        with fsutil.locked(self.path / ".lock"):
+        # a symlinked audit.log is refused before anything, so nothing is written through it
+        fsutil.refuse_symlinks(self.path, self.audit_path)
+        with fsutil.locked(self.lock_path):
             try:
+                self._repair()
                 yield outcome
             except WsctlError as exc:
                 self.audit(action, subject, outcome["serial"], "error", error=exc.message)
@@ -203,64 +236,176 @@ class Store:
                 raise
             self.audit(action, subject, outcome["serial"], "ok", **outcome.get("extra", {}))
 
+    def _own_dirs(self) -> list[Path]:
+        """The directories the store writes temporaries in (not whatever else is under its path)."""
+        dirs = [self.path, self.ca_dir]
+        for parent in (self.path / "devices", self.path / "operators", self.archive_dir):
+            if parent.is_dir() and not parent.is_symlink():
+                dirs.extend(d for d in parent.iterdir() if d.is_dir() and not d.is_symlink())
+        return dirs
+
+    def _repair_on_open(self) -> None:
+        try:
+            with fsutil.locked(self.lock_path):
+                self._repair()
+        except PermissionError:
+            # a reader without write access: fine unless a change is half done
+            if commit.pending(self.path):
+                raise StoreError(f"{self.path} has an interrupted change and this user cannot finish it",
+                                 hint="run any 'wsctl certs' command as the store's owner") from None
+
+    def _repair(self) -> None:
+        """Finish a commit a crash interrupted and delete what killed runs left (under the lock)."""
+        self._repaired = True
+        journal = commit.recover(self.path)
+        swept = commit.sweep_strays(self._own_dirs(), STORE_FILE_NAMES)
+        for sub in ("devices", "operators", "archive"):
+            # a directory made for a commit that never happened
+            for d in (self.path / sub).glob("*/") if (self.path / sub).is_dir() else ():
+                if d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
+                    d.rmdir()
+        for sub in ("devices", "operators"):
+            if self.exists():
+                fsutil.ensure_private_dir(self.path / sub)
+        if journal is None and not swept:
+            return
+        rel = [str(p.relative_to(self.path)) for p in swept]
+        self.audit("repair", "store", None, "ok", journal=journal, removed=rel)
+        if self.notify is not None:
+            told = {"finished": "finished a change that was interrupted", "undone": "undid a change that was interrupted",
+                    None: "cleaned up after an interrupted run"}[journal]
+            self.notify(f"{self.path}: {told}" + (f"; removed {len(rel)} leftover temporary file(s)" if rel else ""))
+
     # -- CA ----------------------------------------------------------------
-    def init(self, *, name: str = "Plant CA", key_type: str = "p256", password: bytes, force: bool = False) -> None:
+    def ca_present(self) -> bool:
+        return any(p.exists() for p in (self.root_cert_path, self.root_key_path, self.index_path))
+
+    def init(self, *, name: str = "Plant CA", key_type: str = "p256", password: bytes, force: bool = False,
+             current_password: bytes | None = None, replace_unproven: bool = False) -> Path | None:
+        """Create the root and issuing CA; return where the previous CA was archived (None if there was none).
+
+        Replacing an existing CA (`force`) needs `current_password` (proof that the
+        caller controls the CA being replaced) or `replace_unproven` (it is lost).
+        """
         if key_type not in keys.KEY_TYPES:
             raise InvalidInput(f"unknown key type {key_type!r}; choose one of {', '.join(keys.KEY_TYPES)}")
         if not name or not name.strip() or len(name) > 60:
             raise InvalidInput("the CA name must be 1-60 characters")
         if not password:
             raise PasswordError("the CA keys need a non-empty passphrase")
-        existing = [p for p in (self.root_cert_path, self.root_key_path, self.index_path) if p.exists()]
-        if existing and not force:
-            self.audit("init", name, None, "error", error="a CA already exists")
-            raise StoreError(f"a CA already exists in {self.path}; refusing to overwrite it",
-                             hint="--force moves the old CA and its certificates to archive/ and starts anew")
         fsutil.ensure_private_dir(self.path)
         os.chmod(self.path, fsutil.DIR_MODE)
+        # the lock is taken before looking for an existing CA: two concurrent
+        # inits would otherwise both see none and both write one
         with self._operation("init", name) as outcome:
+            if self.ca_present():
+                if not force:
+                    raise StoreError(f"a CA already exists in {self.path}; refusing to overwrite it",
+                                     hint="--force (with the current CA passphrase) moves it to archive/ and starts anew")
+                self._prove_current_ca(current_password, replace_unproven, outcome)
             root_key = keys.generate_key(key_type)
             issuing_key = keys.generate_key(key_type)
             root = builder.build_root(root_key, name)
             issuing = builder.build_issuing(issuing_key, root, root_key, name)
-            index = Index(ca_name=name, key_type=key_type, crl_number=1, crl_days=DEFAULT_CRL_DAYS)
             crl = builder.build_crl(issuing, issuing_key, [], number=1, days=DEFAULT_CRL_DAYS)
-            archived = self._archive_existing() if existing else []
-            try:
-                with fsutil.Transaction() as txn:
-                    txn.write(self.root_key_path, keys.serialize_private_key(root_key, password))
-                    txn.write(self.root_cert_path, _pem(root))
-                    txn.write(self.issuing_key_path, keys.serialize_private_key(issuing_key, password))
-                    txn.write(self.issuing_cert_path, _pem(issuing))
-                    txn.write(self.crl_pem_path, crl.public_bytes(Encoding.PEM))
-                    txn.write(self.crl_der_path, crl.public_bytes(Encoding.DER))
-                    txn.write(self.index_path, index.to_bytes())
-            except BaseException:
-                for src, dst in reversed(archived):
-                    os.rename(dst, src)
-                raise
-            for sub in ("devices", "operators"):
-                fsutil.ensure_private_dir(self.path / sub)
+            index = Index(ca_name=name, key_type=key_type, crl_number=1, crl_days=DEFAULT_CRL_DAYS)
+            ca_files = {
+                "root.key": keys.serialize_private_key(root_key, password), "root.crt": _pem(root),
+                "issuing.key": keys.serialize_private_key(issuing_key, password), "issuing.crt": _pem(issuing),
+                "crl.pem": crl.public_bytes(Encoding.PEM), "crl.der": crl.public_bytes(Encoding.DER),
+            }
+            archive = self._swap_in(ca_files, index.to_bytes())
             outcome["serial"] = issuing.serial_number
-            outcome["extra"] = {"root_serial": format_serial(root.serial_number), "key_type": key_type}
-            if archived:
-                outcome["extra"]["archived_to"] = str(archived[0][1].parent.relative_to(self.path))
+            outcome.setdefault("extra", {}).update(root_serial=format_serial(root.serial_number), key_type=key_type)
+            if archive is not None:
+                outcome["extra"]["archived_to"] = str(archive.relative_to(self.path))
+            return archive
 
-    def _archive_existing(self) -> list[tuple[Path, Path]]:
+    def restore(self, archive_name: str, *, current_password: bytes | None,
+                replace_unproven: bool = False) -> Path | None:
+        """Put the CA archived as archive/ARCHIVE_NAME back; the current one is archived in turn."""
+        names.check_name(archive_name)
+        source = self.archive_dir / archive_name
+        with self._operation("restore", archive_name) as outcome:
+            fsutil.refuse_symlinks(self.path, source / "ca" / "root.crt")
+            if not ((source / "ca" / "root.crt").is_file() and (source / "index.json").is_file()):
+                held = sorted(p.name for p in self.archive_dir.iterdir()) if self.archive_dir.is_dir() else []
+                raise StoreError(f"no archived CA {archive_name!r} in {self.archive_dir}",
+                                 hint=f"archived: {', '.join(held)}" if held else "nothing is archived")
+            if self.ca_present():
+                self._prove_current_ca(current_password, replace_unproven, outcome)
+            archive = self._swap_in(None, self._read(source / "index.json"), source=source)
+            with contextlib.suppress(OSError):
+                source.rmdir()
+            if archive is not None:
+                outcome.setdefault("extra", {})["archived_to"] = str(archive.relative_to(self.path))
+            return archive
+
+    def _prove_current_ca(self, current_password: bytes | None, replace_unproven: bool, outcome: dict) -> None:
+        if replace_unproven:
+            outcome.setdefault("extra", {})["current_passphrase"] = "not given (replaced as lost)"
+            return
+        hint = ("give the current CA passphrase (--current-password-file or WSCTL_CURRENT_PASSWORD); "
+                "if it is lost, --i-know-this-replaces-the-ca")
+        if not current_password:
+            raise PasswordError("replacing the CA needs the passphrase of the current one", hint=hint)
+        try:
+            key_pem = self._read(self.root_key_path)
+        except StoreError:
+            raise StoreError(f"{self.root_key_path} is missing, so the current CA cannot be proven",
+                             hint="--i-know-this-replaces-the-ca replaces it anyway") from None
+        try:
+            key = keys.load_private_key(key_pem, current_password, source=self.root_key_path)
+        except PasswordError as exc:
+            raise PasswordError(f"{exc.message}: the current CA is not replaced", hint=hint) from None
+        if key.public_key() != self._load_cert(self.root_cert_path).public_key():
+            raise StoreError(f"{self.root_key_path} does not belong to {self.root_cert_path}",
+                             hint="--i-know-this-replaces-the-ca replaces it anyway")
+
+    def _swap_in(self, ca_files: dict[str, bytes] | None, index_bytes: bytes, *,
+                 source: Path | None = None) -> Path | None:
+        """Archive the current CA material (if any) and put a new one in its place, in one commit.
+
+        The new ca/ is either built from `ca_files` in a staging directory or
+        taken from the archived CA `source` (with its devices/ and operators/).
+        """
+        current = [n for n in ("ca", "devices", "operators") if (self.path / n).exists()]
+        archive = self._new_archive_dir() if current or self.index_path.exists() else None
+        staging = None
+        if ca_files is not None:
+            staging = Path(tempfile.mkdtemp(prefix=commit.STAGING_PREFIX, dir=self.path))
+            for file_name, data in ca_files.items():
+                fsutil.write_new(staging / file_name, data)
+            fsutil.fsync_dirs([staging])
+            source = None
+        try:
+            with commit.Transaction(self.path) as txn:
+                for entry in current:
+                    txn.move(self.path / entry, archive / entry)
+                if archive is not None and self.index_path.exists():
+                    txn.write(archive / "index.json", self._read(self.index_path))
+                if staging is not None:
+                    txn.move(staging, self.ca_dir)
+                else:
+                    for entry in ("ca", "devices", "operators"):
+                        if (source / entry).exists():
+                            txn.move(source / entry, self.path / entry)
+                    txn.remove(source / "index.json")
+                txn.write(self.index_path, index_bytes)
+        finally:
+            if staging is not None and staging.exists():
+                shutil.rmtree(staging)
+        for sub in ("devices", "operators"):
+            fsutil.ensure_private_dir(self.path / sub)
+        return archive
+
+    def _new_archive_dir(self) -> Path:
         stamp = builder.now().strftime("%Y%m%dT%H%M%SZ")
-        target = self.path / "archive" / stamp
-        n = 1
+        target, n = self.archive_dir / stamp, 1
         while target.exists():
             n += 1
-            target = self.path / "archive" / f"{stamp}-{n}"
-        fsutil.ensure_private_dir(target)
-        moved = []
-        for name in ("ca", "devices", "operators", "index.json"):
-            src = self.path / name
-            if src.exists():
-                os.rename(src, target / name)
-                moved.append((src, target / name))
-        return moved
+            target = self.archive_dir / f"{stamp}-{n}"
+        return target
 
     # -- leaves ------------------------------------------------------------
     def issue_device(
@@ -373,7 +518,7 @@ class Store:
                 replaced.status = "superseded"
                 replaced.superseded_by = entry.serial
             index.entries.append(entry)
-            with fsutil.Transaction() as txn:
+            with commit.Transaction(self.path) as txn:
                 txn.write(paths.cert, _pem(cert))
                 txn.write(paths.chain, _pem(cert) + _pem(issuing))
                 if new_key is not None:
@@ -420,7 +565,7 @@ class Store:
         index.crl_number += 1
         index.crl_days = days
         crl = builder.build_crl(issuing, issuing_key, revoked, number=index.crl_number, days=days)
-        with fsutil.Transaction() as txn:
+        with commit.Transaction(self.path) as txn:
             txn.write(self.crl_pem_path, crl.public_bytes(Encoding.PEM))
             txn.write(self.crl_der_path, crl.public_bytes(Encoding.DER))
             txn.write(self.index_path, index.to_bytes())

@@ -26,6 +26,7 @@ VERBS = {
         ("revoke", "revoke", "revoke"),
         ("crl", "crl", "crl"),
         ("export", "export", "export"),
+        ("restore", "restore", "restore"),
     )
 }
 
@@ -40,6 +41,7 @@ EXAMPLES
   wsctl certs verify plc-17 --host 10.0.0.17
   wsctl certs revoke alice --reason key-compromise
   wsctl certs export plc-17 --format p12 --out plc-17.p12
+  wsctl certs restore 20260301T101500Z                      # undo an 'init --force'
   WSCTL_CERTS=/srv/pki wsctl certs list                      # another store
 """
 

@@ -9,6 +9,8 @@ import click
 from wsctl.cli.env import Environment
 from wsctl.cli.passwords import STORE_ENV, read_password
 
+CURRENT_ENV = "WSCTL_CURRENT_PASSWORD"
+
 META_DIR = "wsctl.certs.dir"
 
 
@@ -37,10 +39,47 @@ def key_password_options(fn: Callable) -> Callable:
                         help="Write the leaf key unencrypted (devices, unattended jobs). Warns.")(fn)
 
 
+def warn_mbedtls_key_type(env: Environment, key_type: str, kind: str) -> None:
+    """mbedTLS (ESP-IDF, lwIP devices) cannot verify Ed25519 certificates, whichever side presents them."""
+    if key_type == "ed25519":
+        who = "devices" if kind == "device" else "devices checking this operator's client certificate"
+        env.warn(f"mbedTLS {who} cannot use Ed25519 certificates; use p256 for embedded peers")
+
+
 def get_store(ctx: click.Context):
     from wsctl.pki.store import Store
 
-    return Store(ctx.meta.get(META_DIR) or "certs")
+    env = ctx.find_object(Environment)
+    return Store(ctx.meta.get(META_DIR) or "certs", notify=env.warn if env is not None else None)
+
+
+def replace_ca_options(fn: Callable) -> Callable:
+    """How a command that replaces the current CA proves it may (init --force, restore)."""
+    fn = click.option("--i-know-this-replaces-the-ca", "replace_unproven", is_flag=True,
+                      help="Replace the current CA without its passphrase (it is lost). Peers keep "
+                           "trusting what the old root signed until they are given the new one.")(fn)
+    return click.option("--current-password-file", type=click.Path(dir_okay=False), default=None,
+                        help=f"File holding the current CA's passphrase (else env {CURRENT_ENV}, "
+                             f"else --password-file / {STORE_ENV}, else a prompt).")(fn)
+
+
+def current_ca_password(env: Environment, store, current_password_file: str | None, password_file: str | None,
+                        replace_unproven: bool) -> bytes | None:
+    """The passphrase of the CA about to be replaced (None if there is none, or it is declared lost)."""
+    if replace_unproven or not store.ca_present():
+        return None
+    return read_password(env, password_file=current_password_file, env_var=CURRENT_ENV,
+                         prompt="current CA passphrase", fallbacks=[(password_file, STORE_ENV)],
+                         option="--current-password-file")
+
+
+def archive_lines(store, archive) -> tuple[dict, str]:
+    """Where the replaced CA went and how to put it back (JSON fields, human lines)."""
+    if archive is None:
+        return {}, ""
+    command = f"wsctl certs --dir {store.path} restore {archive.name}"
+    return ({"archived_to": str(archive), "restore_with": command},
+            f"\n  the previous CA is in {archive}\n  to put it back: {command}")
 
 
 def store_password(env: Environment, password_file: str | None, *, confirm: bool = False) -> bytes:
@@ -65,6 +104,25 @@ def entry_human(entry, verb: str) -> str:
         lines.append("  key    stays on the device (signed from a CSR)")
     lines.append(f"  {entry.fingerprint}")
     return "\n".join(lines)
+
+
+def crl_freshness(env: Environment, store, now) -> dict:
+    """The store CRL's expiry as `--json` keys; warns when peers will refuse it within a day."""
+    from wsctl.pki.crlinfo import crl_expiry_text, crl_status
+
+    crl = store.load_crl()
+    if crl is None:
+        env.warn(f"the store has no CRL ({store.crl_der_path}); peers that check revocation refuse everyone")
+        return {"crl_next_update": None, "crl_status": "missing", "crl_text": "no CRL"}
+    next_update = crl.next_update_utc
+    status = crl_status(next_update, now)
+    text = crl_expiry_text(next_update, now)
+    if status == "expired":
+        env.warn(f"the CRL {text}: peers that check CRLs refuse every certificate; 'wsctl certs crl' re-issues it")
+    elif status == "expiring":
+        env.warn(f"the CRL expires within a day ({text}); re-issue it with 'wsctl certs crl' and distribute it")
+    return {"crl_next_update": None if next_update is None else next_update.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "crl_status": status, "crl_text": text}
 
 
 def resolve_certificate(store, target: str):

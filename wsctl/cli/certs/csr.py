@@ -40,7 +40,7 @@ def csr(env: Environment, name: str, dns: tuple[str, ...], ips: tuple[str, ...],
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from wsctl.core.errors import StoreError
-    from wsctl.pki import fsutil, keys
+    from wsctl.pki import commit, keys
     from wsctl.pki.csr import create_csr
     from wsctl.pki.names import check_dns, check_ip, check_name
 
@@ -57,7 +57,7 @@ def csr(env: Environment, name: str, dns: tuple[str, ...], ips: tuple[str, ...],
     key_password = read_leaf_key_password(env, no_password=no_password, key_password_file=key_password_file,
                                           store_password=lookup_password(env, password_file, "WSCTL_PASSWORD"))
     key, request = create_csr(name, dns=dns, ips=ips, key_type=key_type)
-    with fsutil.Transaction() as txn:
+    with commit.Transaction() as txn:
         txn.write(key_path, keys.serialize_private_key(key, key_password))
         txn.write(csr_path, request.public_bytes(Encoding.PEM), mode=0o644)
     env.emit({"action": "csr", "name": name, "key": str(key_path), "csr": str(csr_path),

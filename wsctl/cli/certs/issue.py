@@ -6,7 +6,7 @@ import click
 
 from wsctl.cli.certs.common import (
     entry_human, entry_record, get_store, key_password_options, password_file_option, store_dir_option,
-    store_password,
+    store_password, warn_mbedtls_key_type,
 )
 from wsctl.cli.env import Environment
 from wsctl.cli.passwords import read_leaf_key_password
@@ -58,8 +58,7 @@ def device(ctx: click.Context, name: str, dns: tuple[str, ...], ips: tuple[str, 
     password = store_password(env, password_file)
     key_password = read_leaf_key_password(env, no_password=no_password, key_password_file=key_password_file,
                                           store_password=password)
-    if key_type == "ed25519":
-        env.warn("mbedTLS devices cannot use Ed25519 certificates")
+    warn_mbedtls_key_type(env, key_type, "device")
     entry = store.issue_device(name, dns=dns, ips=ips, days=days, password=password, key_password=key_password,
                                key_type=key_type)
     env.emit(entry_record(entry, action="issue"), entry_human(entry, "issued"))
@@ -97,6 +96,7 @@ def operator(ctx: click.Context, name: str, role: str, allow_custom_role: bool, 
     password = store_password(env, password_file)
     key_password = read_leaf_key_password(env, no_password=no_password, key_password_file=key_password_file,
                                           store_password=password)
+    warn_mbedtls_key_type(env, key_type, "operator")
     entry = store.issue_operator(name, role=role, days=days, password=password, key_password=key_password,
                                  key_type=key_type, allow_custom_role=allow_custom_role)
     env.emit(entry_record(entry, action="issue"), entry_human(entry, "issued"))

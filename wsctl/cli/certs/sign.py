@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.certs.common import entry_human, entry_record, get_store, password_file_option, store_dir_option, store_password
+from wsctl.cli.certs.common import (
+    entry_human, entry_record, get_store, password_file_option, store_dir_option, store_password,
+    warn_mbedtls_key_type,
+)
 from wsctl.cli.env import Environment
 
 
@@ -52,6 +55,9 @@ def sign(ctx: click.Context, csr_file: str, kind: str | None, name: str | None, 
         from wsctl.pki.names import check_role
 
         check_role(role, allow_custom=allow_custom_role)  # before the passphrase prompt
+    from wsctl.pki.keys import key_type_of
+
+    warn_mbedtls_key_type(env, key_type_of(request.public_key()), kind)
     entry = store.sign_csr(data, kind=kind, name=name, dns=dns, ips=ips, role=role, days=days,
                            allow_custom_role=allow_custom_role, password=store_password(env, password_file))
     asked = requested_names(request)
