@@ -264,19 +264,17 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
 
 
 def crl_next_update(path: PathLike) -> "_dt.datetime | None":
-    """The CRL's nextUpdate (UTC), or None when it has none or cannot be read."""
-    from cryptography import x509
+    """The CRL's nextUpdate (UTC), or None when it has none or cannot be read now
+    (a CRL being rewritten is read again at the next check)."""
+    from wsctl.pki.crlinfo import crl_next_update as read_next_update
 
     try:
-        data = Path(path).read_bytes()
-        parsed = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
-    except (OSError, ValueError):
+        return read_next_update(path)
+    except InvalidInput:
         return None
-    return parsed.next_update_utc
 
 
-#: how far ahead an expiring CRL is announced, and how often it is repeated
-CRL_WARN_AHEAD = _dt.timedelta(days=1)
+#: how often a warning about an expiring CRL is repeated
 CRL_WARN_EVERY = 3600.0
 
 
@@ -326,7 +324,9 @@ class CrlReloader:
                     f"until a fresh CRL is published (wsctl certs crl)")
             log.error("%s", text)
             return text
-        if left <= CRL_WARN_AHEAD:
+        from wsctl.pki.crlinfo import WARN_WITHIN
+
+        if left <= WARN_WITHIN:
             hours = left.total_seconds() / 3600
             text = (f"CRL {self.path} expires at {when} (in {hours:.1f} h): publish a fresh one (wsctl certs crl) "
                     f"before then, or every client will be refused")
