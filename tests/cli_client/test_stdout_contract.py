@@ -43,7 +43,7 @@ def test_fleet_watch_piped_writes_only_json_with_summaries_tagged(plant, echo_se
 def test_watch_count_not_reached_within_duration_exits_6(plant, echo_server):
     out = wsctl("watch", echo_server.url, *plant.op("bob"), "--count", "1", "--duration", "1")
     assert out.returncode == 6, out.stderr
-    assert "0 of 1 messages" in out.stderr
+    assert "0 of 1 message within" in out.stderr
     assert out.stdout == ""
 
 

@@ -117,7 +117,7 @@ def test_validate_ok_and_errors(sandbox, tmp_path):
     bad.write_text(MINIMAL.format(id="bad", title="Bad") + '[commands.ping.params.speed]\ntype = "integer"\nmaximum = 10\ndefault = 11\n')
     code, out, err = run_cli(["profile", "validate", str(good), "psu"], cwd=cwd, environ=environ)
     assert code == 0 and err == ""
-    assert out.splitlines()[0].startswith(f"{good}: ok (good: 1 commands") and "psu: ok" in out
+    assert out.splitlines()[0].startswith(f"{good}: ok (good: 1 command, 0 events)") and "psu: ok" in out
     code, out, err = run_cli(["profile", "validate", str(bad), str(good)], cwd=cwd, environ=environ)
     assert code == 8
     assert err == f"wsctl: error: {bad}: commands.ping.params.speed.default: speed: 11 is above the maximum 10\n"

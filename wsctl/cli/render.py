@@ -75,3 +75,8 @@ def decode_item(item) -> dict:
         return {"event": "unrecognised", "kind": "unrecognised", "payload": None, "reason": item.reason,
                 "fields_text": f"({item.reason}) {raw[:200]}"}
     return {}
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 event``, ``2 events``: human lines never say "1 events"."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"

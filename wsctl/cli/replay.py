@@ -6,6 +6,8 @@ import base64
 
 import click
 
+from wsctl.cli.render import count
+
 from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput, UsageError
@@ -170,7 +172,7 @@ def _finish(env: Environment, result, plan, no_compare: bool, mode: str = "origi
         obj["closed"] = {"code": result.closed.code, "reason": result.closed.reason}
     human_lines = [] if no_compare else report.lines(context=plan.context())
     timing_text = f"; send timing p99 {timing['p99_ms']} ms" if timing["p99_ms"] is not None else ""
-    human_lines.append(f"sent {len(result.sent)} of {len(plan.sends)} messages{timing_text}")
+    human_lines.append(f"sent {len(result.sent)} of {count(len(plan.sends), 'message')}{timing_text}")
     env.emit(obj, "\n".join(human_lines))
     if not result.complete:
         closed = result.closed

@@ -47,7 +47,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     """
     from wsctl.cli.fleet import fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.render import decode_item, message_line, message_record, now_iso
+    from wsctl.cli.render import count as count_text, decode_item, message_line, message_record, now_iso
     from wsctl.cli.runtime import run_async
     from wsctl.core.backoff import Backoff
     from wsctl.core.profile.codec import ClientCodec
@@ -148,12 +148,12 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
                 raise
         if count is not None and seen < count:
             # silence is not success: a job asking for N messages must learn it got fewer
-            raise Timeout(f"{entry.name}: {seen} of {count} messages within {duration:g} s", hint="the device was silent, or --match filtered its messages")
+            raise Timeout(f"{entry.name}: {seen} of {count_text(count, 'message')} within {duration:g} s", hint="the device was silent, or --match filtered its messages")
         return seen
 
     def on_done(outcome) -> None:
         if fleet or not outcome.ok:
-            emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {"messages": n}, human=lambda n: f"{n} messages",
+            emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {"messages": n}, human=lambda n: count_text(n, "message"),
                          as_json=as_json, event="summary")
 
     async def main():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from wsctl.cli.render import count
+
 from wsctl.cli.certs.common import (
     archive_lines, current_ca_password, get_store, password_file_option, replace_ca_options, store_dir_option,
     store_password,
@@ -59,7 +61,7 @@ def init(ctx: click.Context, name: str, key_type: str, force: bool, current_pass
     if len(password) < MIN_CA_PASSPHRASE:
         # the CA keys sign every certificate of the plant; a short passphrase is
         # what an attacker with a copy of ca/*.key tries first
-        env.warn(f"the CA passphrase has {len(password)} characters; use at least {MIN_CA_PASSPHRASE} (a few random words)")
+        env.warn(f"the CA passphrase has {count(len(password), 'character')}; use at least {MIN_CA_PASSPHRASE} (a few random words)")
     if replace_unproven and store.ca_present():
         env.warn("replacing the CA without its passphrase: peers that trust the old root keep trusting what it "
                  "signed until they are given the new one ('wsctl certs export ca')")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from wsctl.cli.render import count
+
 from wsctl.cli.env import Environment
 
 
@@ -41,6 +43,6 @@ def validate(env: Environment, files: tuple[str, ...]) -> int:
             continue
         counts = {"commands": len(profile.commands), "events": len(profile.events)}
         env.emit({"file": name, "path": loc.path, "ok": True, "id": profile.id, **counts},
-                 f"{name}: ok ({profile.id}: {counts['commands']} commands, {counts['events']} events"
+                 f"{name}: ok ({profile.id}: {count(counts['commands'], 'command')}, {count(counts['events'], 'event')}"
                  f"{', simulator' if profile.sim else ''})")
     return ExitCode.INVALID if failed else ExitCode.OK

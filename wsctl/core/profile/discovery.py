@@ -149,7 +149,7 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
                      for origin, d in search_path(cwd=cwd, environ=environ))
     from wsctl.core.suggest import did_you_mean
 
-    raise InvalidInput(f"no profile named {name!r}{did_you_mean(name, [loc.name for loc in known])} (known: {names}; searched {dirs})",
+    raise InvalidInput(f"no profile named {name!r} (known: {names}; searched {dirs}){did_you_mean(name, [loc.name for loc in known])}",
                        hint="give a path to a .toml file, or see `wsctl profile list`")
 
 
