@@ -299,8 +299,11 @@ class Server:
         live.conn = conn
         if self.idle_timeout:
             nursery.start_soon(conn._idle_watch, self.idle_timeout, observed)
+        handler_scope = trio.CancelScope()
+        nursery.start_soon(self._stop_handler_on_failure, ws, handler_scope)
         try:
-            await self.handler(conn)
+            with handler_scope:
+                await self.handler(conn)
         except (ConnectionClosed, trio_websocket.ConnectionClosed):
             pass  # the peer left; that is how most sessions end
         except Exception as exc:  # noqa: BLE001 - trap 1
@@ -311,7 +314,15 @@ class Server:
         finally:
             with trio.CancelScope(shield=True):
                 await conn.close(1000)
-            _finish_record(rec, ws)
+            _finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
+
+    async def _stop_handler_on_failure(self, ws: wsconn.WebSocket, handler_scope: trio.CancelScope) -> None:
+        """A peer the server failed (protocol error, over a limit) is gone; a
+        handler that does not notice within close_timeout (it is not reading:
+        that is how a peer gets over max_buffered_bytes) is cancelled."""
+        await ws.failed.wait()
+        await trio.sleep(self.close_timeout)
+        handler_scope.cancel()
 
     async def _reject(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, rejection: Reject) -> None:
         rec.outcome, rec.status = "rejected", rejection.status
@@ -337,7 +348,7 @@ class Server:
             live.scope.cancel()
 
 
-def _finish_record(rec: AccessRecord, ws: Any) -> None:
+def _finish_record(rec: AccessRecord, ws: Any, *, handler_cancelled: bool) -> None:
     """Close code, who closed and why, and the buffer peak, once the WebSocket is done."""
     closed = ws.closed
     if closed is not None and rec.close_code is None:
@@ -349,6 +360,8 @@ def _finish_record(rec: AccessRecord, ws: Any) -> None:
     if failure is not None and rec.outcome in ("open", "closed"):
         # the server failed the connection because of what the client sent
         rec.error = f"server closed with {failure.code}: the client {failure.detail}"
+        if handler_cancelled:
+            rec.error += "; the handler, still running after the close, was cancelled"
         log.warning("%s: %s", rec.who, rec.error)
     if rec.outcome == "open":
         rec.outcome = "closed"

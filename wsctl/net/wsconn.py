@@ -102,8 +102,9 @@ class WebSocket(trio_websocket.WebSocketConnection):
     def __init__(self, stream: trio.abc.Stream, ws_connection: WSConnection, *, max_buffered_bytes: int = MAX_BUFFERED_BYTES, **kwargs: Any) -> None:
         super().__init__(stream, ws_connection, **kwargs)
         self.max_buffered_bytes = max(max_buffered_bytes, self._max_message_size)
-        #: why we closed because of the peer, or None
+        #: why we closed because of the peer, or None; `failed` is set with it
         self.failure: Failure | None = None
+        self.failed = trio.Event()
         #: "local" or "remote" once one side sent a close frame; None when lost
         self.closed_by: str | None = None
         #: most bytes ever held for this connection (see `buffered`)
@@ -171,6 +172,7 @@ class WebSocket(trio_websocket.WebSocketConnection):
     async def _fail(self, failure: Failure, *, discard: bool = False) -> None:
         """Fail the connection (RFC 6455 7.1.7); runs in the reader task."""
         self.failure = failure
+        self.failed.set()
         self._reader_running = False
         with trio.CancelScope(shield=True):
             with trio.move_on_after(FAIL_LINGER):
