@@ -417,7 +417,8 @@ async def serve(
     if max_buffered_bytes is None:
         max_buffered_bytes = max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
     elif max_buffered_bytes < max_message_size:
-        raise InvalidInput(f"max_buffered_bytes ({max_buffered_bytes}) must be at least max_message_size ({max_message_size}): one whole message is buffered before the handler reads it")
+        raise InvalidInput(f"max_buffered_bytes ({max_buffered_bytes}) must be at least max_message_size ({max_message_size}) "
+                           "(--max-buffered-bytes, --max-message-size): a whole message is held before the handler reads it")
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
     except OSError as exc:
