@@ -105,6 +105,8 @@ async def test_one_address_waits_for_its_own_slots_and_others_are_not_held_up(st
     await done[0].aclose()
     for s in stalled[1:] + waiting + extra:
         await s.aclose()
+    await _until(lambda: server.connections == 0)
+    assert server.admission.sources == 0 and server.admission.pending == 0 and server.admission.open == 0
 
 
 async def test_pending_and_waiting_handshakes_are_bounded_by_the_handshake_timeout(start_server):
@@ -116,7 +118,7 @@ async def test_pending_and_waiting_handshakes_are_bounded_by_the_handshake_timeo
     await _until(lambda: len(records) == 3)
     # the third waited for a slot of its address, then had its own handshake timeout
     assert all(r.outcome == "timeout" and ("TLS handshake not finished" in r.error or "no handshake slot" in r.error) for r in records)
-    assert server.admission.pending == 0 and server.connections == 0
+    assert server.admission.pending == 0 and server.connections == 0 and server.admission.sources == 0
     for s in socks:
         await s.aclose()
 

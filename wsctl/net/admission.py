@@ -78,6 +78,11 @@ class Admission:
     def pending(self) -> int:
         return len(self._pending)
 
+    @property
+    def sources(self) -> int:
+        """Addresses with handshakes pending or waiting."""
+        return len(self._sources)
+
     def waiting(self, source: str) -> int:
         src = self._sources.get(source)
         return 0 if src is None else src.lot.statistics().tasks_waiting
@@ -87,23 +92,30 @@ class Admission:
         src = self._sources.setdefault(entry.source, _Source())
         limit = self.max_handshakes_per_source
         if src.pending >= limit:
-            if src.lot.statistics().tasks_waiting >= self.max_handshakes:
-                self.refused += 1
+            try:
+                src = await self._wait_for_slot(entry.source, src, timeout)
+            except BaseException:  # refused, timed out, or cancelled (shutdown) while waiting
                 self._forget(entry.source)
-                raise Refused("refused", f"too many connections waiting from {entry.source} (max_handshakes {self.max_handshakes})")
-            with trio.move_on_after(timeout):
-                while src.pending >= limit:
-                    await src.lot.park()
-            # the source's entry may have been forgotten and made anew meanwhile
-            src = self._sources.setdefault(entry.source, _Source())
-            if src.pending >= limit:
-                self._forget(entry.source)
-                raise Refused("timeout", f"no handshake slot within {timeout:g} s: {limit} handshakes already pending from {entry.source} (max_handshakes_per_source)")
+                raise
         if len(self._pending) >= self.max_handshakes:
             self._evict(next(iter(self._pending)))
         src.pending += 1
         entry.state = "pending"
         self._pending[entry] = None
+
+    async def _wait_for_slot(self, source: str, src: _Source, timeout: float) -> _Source:
+        limit = self.max_handshakes_per_source
+        if src.lot.statistics().tasks_waiting >= self.max_handshakes:
+            self.refused += 1
+            raise Refused("refused", f"too many connections waiting from {source} (max_handshakes {self.max_handshakes})")
+        with trio.move_on_after(timeout):
+            while src.pending >= limit:
+                await src.lot.park()
+        # the source's entry may have been forgotten and made anew meanwhile
+        src = self._sources.setdefault(source, _Source())
+        if src.pending >= limit:
+            raise Refused("timeout", f"no handshake slot within {timeout:g} s: {limit} handshakes already pending from {source} (max_handshakes_per_source)")
+        return src
 
     def upgraded(self, entry: Entry) -> bool:
         """The upgrade request is in: pending → open.  False when over max_connections."""
