@@ -78,7 +78,13 @@ _BASIC_AUTH = _basic_auth_options()
 @click.option("--client-auth", type=click.Choice(["required", "optional", "none"]), default=None, help="Client certificates [default: required when a CA is given, else none].")
 @click.option("--subprotocol", "subprotocols", multiple=True, help="Subprotocol to accept, in order of preference (repeatable).")
 @click.option("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Larger messages are refused with close 1009.")
-@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True, help="More are refused with HTTP 503.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True, help="Open connections; more are refused with HTTP 503.")
+@click.option("--max-handshakes", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Connections still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.")
+@click.option("--max-handshakes-per-source", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Handshakes at once from one IP address; further ones from it wait for a slot.")
+@click.option("--max-buffered-bytes", type=click.IntRange(min=1), default=None,
+              help="Bytes received from a peer and not yet handled; over it the peer is closed with 1008  [default: 4 MiB or --max-message-size if larger].")
 @click.option("--handshake-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds for TLS + WebSocket handshake.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0.0), default=600.0, show_default=True,
               help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.")
@@ -86,7 +92,8 @@ _BASIC_AUTH = _basic_auth_options()
 @click.pass_obj
 def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed, ignore_rules, strict, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
           operator, central_role, headers, basic_auth, basic_auth_password_file, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
-          max_message_size, max_connections, handshake_timeout, idle_timeout, allow_plaintext) -> None:
+          max_message_size, max_connections, max_handshakes, max_handshakes_per_source, max_buffered_bytes, handshake_timeout, idle_timeout,
+          allow_plaintext) -> None:
     """Serve wss: echo, simulate a device from a profile, or replay a recording.
 
     With --profile the server is the device: it replies per profile, keeps one
@@ -222,7 +229,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
                 functools.partial(
                     net_serve, handler or (sim.handler if sim is not None else echo_handler), host=host, port=port, password=password, client_auth=client_auth,
                     allow_plaintext=allow_plaintext, subprotocols=subprotocols, max_message_size=max_message_size,
-                    max_connections=max_connections, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None,
+                    max_connections=max_connections, max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
+                    max_buffered_bytes=max_buffered_bytes, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None,
                     access_log=access_log, **tls,
                 )
             )

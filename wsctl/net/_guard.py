@@ -13,7 +13,8 @@ handshake that the dead reader can no longer finish.
 `ObservedStream` remembers the first transport error, because the reader task
 turns an `ssl.SSLError` (e.g. the TLS 1.3 "certificate required" alert, which
 only arrives on the first read after the handshake) into a bare 1006 close and
-the reason would otherwise be lost.
+the reason would otherwise be lost.  Closing it sends TLS close_notify
+(`close_tls`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,29 @@ import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
 log = logging.getLogger("wsctl.net")
+
+#: Bound on sending TLS close_notify: a peer that stopped reading must not
+#: hold a close up.
+CLOSE_NOTIFY_TIMEOUT = 0.5
+
+
+async def close_tls(tls: trio.SSLStream) -> None:
+    """Send close_notify, then close; bounded, shielded, never raises.
+
+    Streams are made with ``https_compatible=True`` so that a peer hanging up
+    without close_notify (most devices) reads as EOF, not as an error; trio then
+    never sends one either, and OpenSSL peers log "unexpected eof".  Nothing
+    reads after close, so the flag is turned off for this last step: trio then
+    sends close_notify without waiting for the answer.  (`SSLStream.unwrap`,
+    the public route, waits for the peer's close_notify, which many never send.)
+    """
+    tls._https_compatible = False
+    with trio.CancelScope(shield=True) as scope:
+        scope.deadline = trio.current_time() + CLOSE_NOTIFY_TIMEOUT
+        try:
+            await tls.aclose()  # on timeout trio closes the transport forcefully
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await trio.aclose_forcefully(tls.transport_stream)
 
 
 class ObservedStream(trio.abc.HalfCloseableStream):
@@ -78,7 +102,10 @@ class ObservedStream(trio.abc.HalfCloseableStream):
             await send_eof()
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        if isinstance(self.inner, trio.SSLStream):
+            await close_tls(self.inner)
+        else:
+            await self.inner.aclose()
 
     @property
     def socket(self) -> Any:

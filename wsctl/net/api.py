@@ -18,7 +18,7 @@ import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
 from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, UsageError
-from wsctl.net import connect as _c
+from wsctl.net import connect as _c, wsconn
 from wsctl.net._guard import collapse
 from wsctl.net.describe import log_connection
 from wsctl.net.keepalive import keepalive
@@ -113,8 +113,14 @@ class Device:
             return ConnectionClosed(f"{where}: {self._dead}", code=1006, reason=self._dead)
         if reason is None:
             return ConnectionClosed(f"{where}: connection closed", code=1006)
+        failure = getattr(self._ws, "failure", None)
+        if failure is not None:
+            # we closed, because of what the device sent: say so, not "closed by the device"
+            return ConnectionClosed(f"{where}: the client closed the connection with {reason.code} {reason.name}: the device {failure.detail}",
+                                    code=reason.code, reason=reason.reason or "")
         text = f" ({reason.reason})" if reason.reason else ""
-        return ConnectionClosed(f"{where}: connection closed with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or "")
+        by = "the device closed the connection" if getattr(self._ws, "closed_by", None) == "remote" else "connection closed"
+        return ConnectionClosed(f"{where}: {by} with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or "")
 
     async def send(self, message: str | bytes) -> None:
         """Send one message: ``str`` as a text frame, ``bytes`` as binary."""
@@ -228,6 +234,7 @@ async def open_device(
     connect_timeout: float = 10.0,
     close_timeout: float = 2.0,
     max_message_size: int = 2**20,
+    max_buffered_bytes: int | None = None,
     ping_interval: float | None = None,
     ping_timeout: float = 10.0,
     ssl_context: ssl.SSLContext | None = None,
@@ -261,6 +268,10 @@ async def open_device(
     subprotocols are offered unless ``subprotocols`` is given, and its path is
     used when the URL has none (as the CLI does).  A profile
     session owns the receiving side, so do not mix it with `receive`.
+
+    ``max_buffered_bytes`` (default: 4 MiB, or ``max_message_size`` if larger)
+    bounds what the device's messages may occupy before they are read; past
+    it the client closes with 1008.
     """
     if isinstance(profile, str):
         from wsctl.core.profile.discovery import load_profile
@@ -319,6 +330,7 @@ async def open_device(
                 subprotocols=tuple(subprotocols), headers=header_items,
                 message_queue_size=message_queue_size, max_message_size=max_message_size,
                 receive_buffer_size=receive_buffer_size,
+                max_buffered_bytes=max(wsconn.MAX_BUFFERED_BYTES, max_message_size) if max_buffered_bytes is None else max_buffered_bytes,
                 sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert,
             )
             if isinstance(result, BaseException):

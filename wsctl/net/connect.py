@@ -25,7 +25,7 @@ import trio_websocket
 from wsctl.core import known_devices as kd
 from wsctl.core.urls import public_url
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
-from wsctl.net import tlserrors, upgrade_answer
+from wsctl.net import tlserrors, upgrade_answer, wsconn
 from wsctl.net._guard import ObservedStream, ReaderGuard
 
 #: Messages trio-websocket may buffer before its reader stops reading (trap 5:
@@ -247,6 +247,7 @@ async def upgrade(
     receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
     sent_client_cert: bool | None = None,
     client_cert: str | os.PathLike[str] | None = None,
+    max_buffered_bytes: int = wsconn.MAX_BUFFERED_BYTES,
 ) -> trio_websocket.WebSocketConnection | WsctlError:
     """The HTTP upgrade.  Returns the connection, or the error to raise.
 
@@ -260,7 +261,7 @@ async def upgrade(
     ws: trio_websocket.WebSocketConnection | None = None
     with trio.CancelScope(deadline=deadline if math.isfinite(deadline) else math.inf) as scope:
         guard.on_done(scope.cancel)  # reader died before 101: stop waiting now
-        ws = await trio_websocket.wrap_client_stream(
+        ws = await wsconn.wrap_client_stream(
             guard,  # type: ignore[arg-type]
             observed,  # type: ignore[arg-type]
             target.host_header,
@@ -270,6 +271,7 @@ async def upgrade(
             message_queue_size=message_queue_size,
             max_message_size=max_message_size,
             receive_buffer_size=receive_buffer_size,
+            max_buffered_bytes=max_buffered_bytes,
         )
     if ws is not None:
         # 101 received; a reader that already stopped (the device closed right

@@ -2,10 +2,13 @@
 
 trio-websocket's `serve_websocket` lets one handler's exception stop the whole
 server (trap 1) and holds a client without a certificate for its 60 s
-connect_timeout (trap 4).  Here each connection is handled by `_Conn.run`, which
+connect_timeout (trap 4).  Here each connection is handled by
+`Server._connection`, which takes a handshake slot (`wsctl.net.admission`),
 owns its TLS handshake (short timeout), reads the client's certificate, asks
-trio-websocket only for the HTTP upgrade, and catches everything a peer or a
-handler can throw.  One access record per connection goes to the logger
+trio-websocket only for the HTTP upgrade (through `wsctl.net.wsconn`, which
+bounds buffered bytes and closes protocol errors with a close frame), and
+catches everything a peer or a handler can throw.  What the handler sees is
+in `wsctl.net.serverconn`.  One access record per connection goes to the logger
 ``wsctl.net.access`` and to the ``access_log`` callback.
 
 Shutdown (the task running `serve` is cancelled, or `Server.close()`): stop
@@ -15,218 +18,28 @@ accepting, send close 1001 to every open peer (shielded, bounded by
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import logging
 import math
 import ssl
-import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import trio
 import trio_websocket
 from wsproto.utilities import LocalProtocolError
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout
-from wsctl.net import tlserrors
-from wsctl.net._guard import ObservedStream, ReaderGuard
+from wsctl.core.errors import ConnectionClosed, InvalidInput
+from wsctl.net import tlserrors, wsconn
+from wsctl.net._guard import ObservedStream, ReaderGuard, close_tls
+from wsctl.net.admission import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE, Admission, Entry, Refused
 from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
+from wsctl.net.serverconn import AccessRecord, ConnectionRequest, Handler, Reject, ServerConnection, echo_handler
+
+__all__ = ["AccessRecord", "ConnectionRequest", "Handler", "Reject", "Server", "ServerConnection", "echo_handler", "serve"]
 
 log = logging.getLogger("wsctl.net.server")
 access_logger = logging.getLogger("wsctl.net.access")
-
-
-@dataclasses.dataclass
-class AccessRecord:
-    """What happened on one connection; emitted once, when it ends.
-
-    ``outcome``: ``closed`` (normal), ``rejected`` (HTTP status in ``status``),
-    ``tls-failed``, ``bad-request``, ``timeout``, ``handler-error``.
-    """
-
-    remote: str
-    started: float = dataclasses.field(default_factory=time.time)
-    identity: Any = None  # wsctl.pki.identity.Identity | None
-    path: str | None = None
-    subprotocol: str | None = None
-    outcome: str = "open"
-    status: int | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
-    messages_in: int = 0
-    messages_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    duration: float = 0.0
-    error: str | None = None
-
-    @property
-    def who(self) -> str:
-        ident = self.identity
-        if ident is None:
-            return self.remote
-        name = ident.name or ident.common_name or ident.subject
-        role = f" role={ident.role}" if ident.role else ""
-        return f"{self.remote} ({ident.kind or 'cert'} {name}{role})"
-
-    def as_dict(self) -> dict[str, Any]:
-        ident = self.identity
-        return {
-            "remote": self.remote,
-            "identity": None
-            if ident is None
-            else {"subject": ident.subject, "name": ident.name, "kind": ident.kind, "role": ident.role, "uri": ident.uri, "fingerprint": ident.fingerprint},
-            "path": self.path,
-            "subprotocol": self.subprotocol,
-            "outcome": self.outcome,
-            "status": self.status,
-            "close_code": self.close_code,
-            "close_reason": self.close_reason,
-            "messages_in": self.messages_in,
-            "messages_out": self.messages_out,
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "duration": round(self.duration, 6),
-            "error": self.error,
-        }
-
-
-class Reject(Exception):
-    """Raise from ``authorize`` to refuse the WebSocket upgrade with an HTTP status."""
-
-    def __init__(self, status: int = 403, body: str = "", headers: Iterable[tuple[str, str]] = ()) -> None:
-        super().__init__(f"HTTP {status}: {body}")
-        self.status = status
-        self.body = body
-        self.headers = list(headers)
-
-
-@dataclasses.dataclass(frozen=True)
-class ConnectionRequest:
-    """What ``authorize`` sees before the upgrade is accepted."""
-
-    remote: str
-    identity: Any
-    path: str
-    headers: tuple[tuple[str, str], ...]
-    subprotocols: tuple[str, ...]
-
-
-def _size(message: str | bytes) -> int:
-    return len(message) if isinstance(message, bytes) else len(message.encode("utf-8", "surrogatepass"))
-
-
-class ServerConnection:
-    """One accepted WebSocket, as a handler sees it."""
-
-    def __init__(self, ws: trio_websocket.WebSocketConnection, record: AccessRecord, headers: tuple[tuple[str, str], ...], close_timeout: float) -> None:
-        self._ws = ws
-        self.record = record
-        self.identity = record.identity
-        self.remote = record.remote
-        self.path = record.path or "/"
-        self.subprotocol = record.subprotocol
-        self.headers = headers
-        self._close_timeout = close_timeout
-        self._last_activity = trio.current_time()
-
-    @property
-    def closed(self) -> trio_websocket.CloseReason | None:
-        return self._ws.closed
-
-    async def send(self, message: str | bytes) -> None:
-        if isinstance(message, (bytearray, memoryview)):
-            message = bytes(message)
-        try:
-            await self._ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc.reason, self.remote) from None
-        except LocalProtocolError:  # trap 6: closing under our feet
-            raise _closed(self._ws.closed, self.remote) from None
-        rec = self.record
-        rec.messages_out += 1
-        rec.bytes_out += _size(message)
-        self._last_activity = trio.current_time()
-
-    async def receive(self, timeout: float | None = None) -> str | bytes:
-        """The next message; `ConnectionClosed` once the peer is gone."""
-        try:
-            if timeout is None:
-                message = await self._ws.get_message()
-            else:
-                with trio.fail_after(timeout):
-                    message = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc.reason, self.remote) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self.remote}: no message within {timeout:g} s") from None
-        rec = self.record
-        rec.messages_in += 1
-        rec.bytes_in += _size(message)
-        self._last_activity = trio.current_time()
-        return message
-
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except ConnectionClosed:
-                return
-
-    async def ping(self, timeout: float = 10.0) -> None:
-        try:
-            with trio.fail_after(timeout):
-                await self._ws.ping()
-        except (trio_websocket.ConnectionClosed, LocalProtocolError):
-            raise _closed(self._ws.closed, self.remote) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self.remote}: no pong within {timeout:g} s") from None
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close handshake, bounded by the server's close_timeout; never raises."""
-        if self._ws.closed is None and self.record.close_code is None:
-            # trio-websocket reports 1000 for any close we start; log what we sent
-            self.record.close_code, self.record.close_reason = code, reason or None
-        with trio.move_on_after(self._close_timeout):
-            try:
-                await self._ws.aclose(code, reason or None)
-            except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
-                pass
-
-    async def _idle_watch(self, idle_timeout: float, observed: Any = None) -> None:
-        # any bytes from the peer count as life — its keepalive pings too, which
-        # trio-websocket answers without the handler ever seeing them
-        seen = observed.received if observed is not None else 0
-        while self._ws.closed is None:
-            if observed is not None and observed.received != seen:
-                seen = observed.received
-                self._last_activity = trio.current_time()
-            left = self._last_activity + idle_timeout - trio.current_time()
-            if left <= 0:
-                log.info("%s: idle for %g s, closing", self.record.who, idle_timeout)
-                await self.close(1001, "idle timeout")
-                return
-            await trio.sleep(left)
-
-
-def _closed(reason: trio_websocket.CloseReason | None, remote: str) -> ConnectionClosed:
-    if reason is None:
-        return ConnectionClosed(f"{remote}: connection closed", code=1006)
-    text = f" ({reason.reason})" if reason.reason else ""
-    return ConnectionClosed(f"{remote}: connection closed with code {reason.code}{text}", code=reason.code, reason=reason.reason or "")
-
-
-Handler = Callable[[ServerConnection], Awaitable[None]]
-
-
-async def echo_handler(conn: ServerConnection) -> None:
-    """Send every message back as it came (text stays text, binary stays binary)."""
-    async for message in conn:
-        await conn.send(message)
 
 
 async def _flush_alert(tls: trio.SSLStream) -> None:
@@ -281,14 +94,6 @@ def _fmt_addr(addr: Any) -> str:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
-class _Live:
-    __slots__ = ("scope", "conn")
-
-    def __init__(self, scope: trio.CancelScope) -> None:
-        self.scope = scope
-        self.conn: ServerConnection | None = None
-
-
 class Server:
     """A running server, handed out by ``await nursery.start(serve, ...)``."""
 
@@ -306,9 +111,12 @@ class Server:
         self.access_log = opts["access_log"]
         self.message_queue_size: int = opts["message_queue_size"]
         self.receive_buffer_size: int | None = opts["receive_buffer_size"]
-        self.connections = 0  # live TCP connections, handshaking or open
+        self.max_buffered_bytes: int = opts["max_buffered_bytes"]
+        self.admission = Admission(max_connections=self.max_connections, max_handshakes=opts["max_handshakes"],
+                                   max_handshakes_per_source=opts["max_handshakes_per_source"])
+        self.connections = 0  # live TCP connections: waiting, handshaking or open
         self.total = 0
-        self._live: set[_Live] = set()
+        self._live: set[Entry] = set()
         self._closing = False
         self._scope: trio.CancelScope | None = None
         #: rebuilds the TLS context when the CRL file changes (tls.CrlReloader)
@@ -362,9 +170,10 @@ class Server:
             await trio.aclose_forcefully(tcp)
             return
         try:
-            remote = _fmt_addr(tcp.socket.getpeername())
+            peer = tcp.socket.getpeername()
+            remote, source = _fmt_addr(peer), str(peer[0])
         except OSError:
-            remote = "?"
+            remote = source = "?"
         rec = AccessRecord(remote=remote)
         self.connections += 1
         self.total += 1
@@ -372,15 +181,19 @@ class Server:
         # Shielded: the server's own cancellation must not cut a connection
         # before shutdown has sent it a close frame; `_shutdown` cancels it.
         with trio.CancelScope(shield=True) as scope:
-            live = _Live(scope)
+            live = Entry(source, scope, rec)
             self._live.add(live)
             try:
+                await self.admission.enter(live, self.handshake_timeout)
                 await self._run(tcp, rec, live)
+            except Refused as refusal:
+                rec.outcome, rec.error = refusal.outcome, refusal.error
             except Exception as exc:  # noqa: BLE001 - trap 1: last line of defence
                 rec.outcome = "handler-error"
                 rec.error = f"{type(exc).__name__}: {exc}"
                 log.error("%s: connection failed: %s", rec.who, rec.error, exc_info=log.isEnabledFor(logging.DEBUG))
             finally:
+                self.admission.leave(live)
                 self._live.discard(live)
                 self.connections -= 1
                 await trio.aclose_forcefully(tcp)
@@ -389,7 +202,7 @@ class Server:
         rec.duration = trio.current_time() - t0
         self._emit(rec)
 
-    async def _run(self, tcp: trio.SocketStream, rec: AccessRecord, live: _Live) -> None:
+    async def _run(self, tcp: trio.SocketStream, rec: AccessRecord, live: Entry) -> None:
         stream: trio.abc.Stream = tcp
         if self.reloader is not None:
             self.ssl_context = self.reloader.current(self.ssl_context)
@@ -415,24 +228,28 @@ class Server:
                 except InvalidInput as exc:
                     log.warning("%s: %s", rec.remote, exc)
             stream = tls
-        async with trio.open_nursery() as nursery:
-            try:
-                await self._websocket(nursery, stream, rec, live)
-            finally:
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                try:
+                    await self._websocket(nursery, stream, rec, live)
+                finally:
+                    nursery.cancel_scope.cancel()
+        finally:
+            if isinstance(stream, trio.SSLStream):
+                await close_tls(stream)  # after a rejection too: no "unexpected eof" at the peer
 
-    async def _websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream, rec: AccessRecord, live: _Live) -> None:
-        observed = ObservedStream(stream)
+    async def _upgrade_request(self, nursery: trio.Nursery, observed: ObservedStream, rec: AccessRecord) -> trio_websocket.WebSocketRequest | None:
         guard = ReaderGuard(nursery, label=rec.remote)
         request: trio_websocket.WebSocketRequest | None = None
         with trio.move_on_after(self.handshake_timeout) as cs:
             guard.on_done(cs.cancel)
-            request = await trio_websocket.wrap_server_stream(
-                guard,  # type: ignore[arg-type]
+            request = await wsconn.wrap_server_stream(
+                guard,
                 observed,
                 message_queue_size=self.message_queue_size,
                 max_message_size=self.max_message_size,
                 receive_buffer_size=self.receive_buffer_size,
+                max_buffered_bytes=self.max_buffered_bytes,
             )
         if request is None:
             if guard.done.is_set() and observed.received == 0 and observed.error is None:
@@ -443,34 +260,50 @@ class Server:
                 rec.error = "not a WebSocket upgrade request" if observed.error is None else f"connection lost: {observed.error}"
             else:
                 rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {self.handshake_timeout:g} s"
+        return request
+
+    async def _admit(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, live: Entry, headers: tuple[tuple[str, str], ...]) -> bool:
+        """max_connections, then ``authorize``; False once the request was rejected."""
+        if not self.admission.upgraded(live):
+            await self._reject(request, rec, Reject(503, f"server busy: {self.max_connections} connections already open", [("Retry-After", "1")]))
+            return False
+        if self.authorize is None:
+            return True
+        try:
+            verdict = self.authorize(ConnectionRequest(rec.remote, rec.identity, rec.path or "/", headers, tuple(request.proposed_subprotocols)))
+            if inspect.isawaitable(verdict):
+                await verdict
+        except Reject as rejection:
+            await self._reject(request, rec, rejection)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a buggy policy must not look like a TLS failure
+            log.error("%s: authorize failed: %s: %s", rec.who, type(exc).__name__, exc)
+            await self._reject(request, rec, Reject(500, "internal error while authorizing"))
+            rec.outcome, rec.error = "handler-error", f"authorize: {type(exc).__name__}: {exc}"
+            return False
+        return True
+
+    async def _websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream, rec: AccessRecord, live: Entry) -> None:
+        observed = ObservedStream(stream)
+        request = await self._upgrade_request(nursery, observed, rec)
+        if request is None:
             return
         rec.path = request.path
         headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)
-        proposed = tuple(request.proposed_subprotocols)
-        if self.connections > self.max_connections:
-            await self._reject(request, rec, Reject(503, f"server busy: {self.max_connections} connections already open", [("Retry-After", "1")]))
+        if not await self._admit(request, rec, live, headers):
             return
-        if self.authorize is not None:
-            try:
-                verdict = self.authorize(ConnectionRequest(rec.remote, rec.identity, rec.path, headers, proposed))
-                if inspect.isawaitable(verdict):
-                    await verdict
-            except Reject as rejection:
-                await self._reject(request, rec, rejection)
-                return
-            except Exception as exc:  # noqa: BLE001 - a buggy policy must not look like a TLS failure
-                log.error("%s: authorize failed: %s: %s", rec.who, type(exc).__name__, exc)
-                await self._reject(request, rec, Reject(500, "internal error while authorizing"))
-                rec.outcome, rec.error = "handler-error", f"authorize: {type(exc).__name__}: {exc}"
-                return
+        proposed = tuple(request.proposed_subprotocols)
         rec.subprotocol = next((p for p in self.subprotocols if p in proposed), None)
         ws = await request.accept(subprotocol=rec.subprotocol)
         conn = ServerConnection(ws, rec, headers, self.close_timeout)
         live.conn = conn
         if self.idle_timeout:
             nursery.start_soon(conn._idle_watch, self.idle_timeout, observed)
+        handler_scope = trio.CancelScope()
+        nursery.start_soon(self._stop_handler_on_failure, ws, handler_scope)
         try:
-            await self.handler(conn)
+            with handler_scope:
+                await self.handler(conn)
         except (ConnectionClosed, trio_websocket.ConnectionClosed):
             pass  # the peer left; that is how most sessions end
         except Exception as exc:  # noqa: BLE001 - trap 1
@@ -481,11 +314,15 @@ class Server:
         finally:
             with trio.CancelScope(shield=True):
                 await conn.close(1000)
-            closed = ws.closed
-            if closed is not None and rec.close_code is None:
-                rec.close_code, rec.close_reason = closed.code, closed.reason
-            if rec.outcome == "open":
-                rec.outcome = "closed"
+            _finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
+
+    async def _stop_handler_on_failure(self, ws: wsconn.WebSocket, handler_scope: trio.CancelScope) -> None:
+        """A peer the server failed (protocol error, over a limit) is gone; a
+        handler that does not notice within close_timeout (it is not reading:
+        that is how a peer gets over max_buffered_bytes) is cancelled."""
+        await ws.failed.wait()
+        await trio.sleep(self.close_timeout)
+        handler_scope.cancel()
 
     async def _reject(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, rejection: Reject) -> None:
         rec.outcome, rec.status = "rejected", rejection.status
@@ -511,6 +348,25 @@ class Server:
             live.scope.cancel()
 
 
+def _finish_record(rec: AccessRecord, ws: Any, *, handler_cancelled: bool) -> None:
+    """Close code, who closed and why, and the buffer peak, once the WebSocket is done."""
+    closed = ws.closed
+    if closed is not None and rec.close_code is None:
+        rec.close_code, rec.close_reason = closed.code, closed.reason
+    if ws.closed_by is not None:
+        rec.closed_by = "server" if ws.closed_by == "local" else "client"
+    rec.peak_buffered = ws.peak_buffered
+    failure = ws.failure
+    if failure is not None and rec.outcome in ("open", "closed"):
+        # the server failed the connection because of what the client sent
+        rec.error = f"server closed with {failure.code}: the client {failure.detail}"
+        if handler_cancelled:
+            rec.error += "; the handler, still running after the close, was cancelled"
+        log.warning("%s: %s", rec.who, rec.error)
+    if rec.outcome == "open":
+        rec.outcome = "closed"
+
+
 async def serve(
     handler: Handler,
     *,
@@ -528,6 +384,9 @@ async def serve(
     authorize: Callable[[ConnectionRequest], Any] | None = None,
     max_message_size: int = 2**20,
     max_connections: int = 1000,
+    max_handshakes: int = MAX_HANDSHAKES,
+    max_handshakes_per_source: int = MAX_HANDSHAKES_PER_SOURCE,
+    max_buffered_bytes: int | None = None,
     handshake_timeout: float = 5.0,
     idle_timeout: float | None = None,
     close_timeout: float = 2.0,
@@ -552,13 +411,22 @@ async def serve(
     for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
         if not (value > 0 and math.isfinite(value)):
             raise InvalidInput(f"{name} must be a positive number of seconds")
+    for name, count in (("max_connections", max_connections), ("max_handshakes", max_handshakes), ("max_handshakes_per_source", max_handshakes_per_source)):
+        if count < 1:
+            raise InvalidInput(f"{name} must be at least 1")
+    if max_buffered_bytes is None:
+        max_buffered_bytes = max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
+    elif max_buffered_bytes < max_message_size:
+        raise InvalidInput(f"max_buffered_bytes ({max_buffered_bytes}) must be at least max_message_size ({max_message_size}) "
+                           "(--max-buffered-bytes, --max-message-size): a whole message is held before the handler reads it")
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
     except OSError as exc:
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server = Server(
         handler, listeners, ssl_context, subprotocols=subprotocols, authorize=authorize,
-        max_message_size=max_message_size, max_connections=max_connections,
+        max_message_size=max_message_size, max_connections=max_connections, max_buffered_bytes=max_buffered_bytes,
+        max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
         handshake_timeout=handshake_timeout, idle_timeout=idle_timeout, close_timeout=close_timeout,
         access_log=access_log, message_queue_size=message_queue_size, receive_buffer_size=receive_buffer_size,
     )
