@@ -7,6 +7,22 @@ import click
 from wsctl.cli.env import Environment
 
 
+#: HAR import parses the whole document in memory (it is not streamed): larger files are refused
+MAX_HAR_BYTES = 512 * 2**20
+
+
+def _private_text(path: str):
+    """``path`` opened for writing text, 0600 like a recording: a HAR holds the
+    same messages, tokens and set-points included."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: a HAR must not stay readable by all
+    return open(fd, "w", encoding="utf-8")
+
+
 @click.command("convert")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--to", "to", type=click.Choice(["har", "record"]), required=True,
@@ -43,7 +59,7 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
             from wsctl.net.recordfile import open_recording
 
             reader = open_recording(file, strict=strict, warn=env.warn)
-            out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
+            out = sys.stdout if output == "-" else stack.enter_context(_private_text(output))
             count = 0
 
             def counted():
@@ -61,11 +77,15 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
         from wsctl.core.record.har import from_har
         from wsctl.net.recorder import Recorder
 
+        from wsctl.core.files import read_regular
+
+        data = read_regular(file, limit=MAX_HAR_BYTES, what="HAR file")
         try:
-            with open(file, "rb") as f:
-                doc = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"{file}: not a HAR file ({exc})") from None
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise InvalidInput(f"{file}: not a HAR file ({str(exc)[:100]})") from None
+        except RecursionError:
+            raise InvalidInput(f"{file}: not a HAR file (JSON nested too deeply)") from None
         header, events = from_har(doc, source=file)
         if output == "-":
             from wsctl.core.record.format import encode_event, encode_header
