@@ -48,9 +48,20 @@ def classify(exc: BaseException) -> tuple[ExitCode, str, str]:
     return ExitCode.ERROR, "internal", f"internal error: {type(leaf).__name__}: {leaf}"
 
 
+def one_line(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped: a message
+    quoting a file from elsewhere (a profile key holding a newline or a
+    terminal escape) stays one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def report(exc: BaseException, stderr: IO[str], *, as_json: bool) -> ExitCode:
     code, kind, message = classify(exc)
+    message = one_line(message)
     hint = getattr(exc, "hint", None)
+    hint = one_line(hint) if isinstance(hint, str) else hint
     if as_json:
         obj = {"error": kind, "message": message, "exit_code": int(code)}
         if hint:

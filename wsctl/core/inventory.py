@@ -120,6 +120,9 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
     unknown = set(data) - {"defaults", "devices", "groups"}
     if unknown:
         raise InvalidInput(f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)")
+    for section, what in (("defaults", "a table"), ("devices", "a table of devices"), ("groups", "a table of groups")):
+        if not isinstance(data.get(section, {}), dict):
+            raise InvalidInput(f"{source}: {section}: expected {what} ([{section}]), got {type(data[section]).__name__}")
     defaults = _anchor(_check_fields("defaults", data.get("defaults", {}), source), base)
     defaults.pop("url", None)
     inventory = Inventory(source=source)
@@ -136,6 +139,9 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
     for group, members in data.get("groups", {}).items():
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise InvalidInput(f"{source}: groups.{group}: expected a list of device names")
+        if not members:
+            # a fleet command on it would run on nothing and report success
+            raise InvalidInput(f"{source}: groups.{group}: an empty group (list at least one device)")
         if group in inventory.devices:
             raise InvalidInput(f"{source}: groups.{group}: a device has the same name")
         missing = [m for m in members if m not in inventory.devices]

@@ -3,6 +3,7 @@ and the field at fault, in one line: `conveyor.toml: commands.set_speed.params.s
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from typing import Any
@@ -57,6 +58,9 @@ class _Checker:
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(f"{where}.{key}", "expected a number")
+        if not math.isfinite(value):
+            # TOML has nan and inf; a wait of nan seconds or a walk by inf is no setting
+            raise self.fail(f"{where}.{key}", f"expected a finite number, got {value}")
         if value < low or (high is not None and value > high):
             bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
             raise self.fail(f"{where}.{key}", f"must be {bound}, got {value}")

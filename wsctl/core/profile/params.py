@@ -114,6 +114,9 @@ def parse_param(name: str, table: Any, where: str) -> Param:
     for key in ("minimum", "maximum"):
         if key in table and (not isinstance(table[key], (int, float)) or isinstance(table[key], bool)):
             raise InvalidInput(f"{where}.{key}: expected a number")
+        if key in table and not math.isfinite(table[key]):
+            # a bound of nan lets every value through
+            raise InvalidInput(f"{where}.{key}: expected a finite number, got {table[key]}")
         if key in table and kind not in ("integer", "number"):
             raise InvalidInput(f"{where}.{key}: only for integer or number parameters")
     if "minimum" in table and "maximum" in table and table["minimum"] > table["maximum"]:
