@@ -258,3 +258,16 @@ def test_har_output_is_0600_like_a_recording_even_over_an_existing_file(tmp_path
         assert out.returncode == 0, out.stderr
         assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
         assert json.loads(target.read_text())["log"]["entries"][0]["_webSocketMessages"][0]["data"] == REQUEST
+
+
+def test_a_har_past_the_import_limit_is_refused(tmp_path, monkeypatch):
+    from wsctl.cli.env import Environment
+    from wsctl.cli.main import run
+    from wsctl.cli.record import convert
+
+    har = tmp_path / "big.har"
+    har.write_text(json.dumps(_har()))
+    monkeypatch.setattr(convert, "MAX_HAR_BYTES", 100)
+    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO())
+    assert run(["record", "convert", str(har), "--to", "record"], env) == ExitCode.INVALID
+    assert env.stderr.getvalue() == f"wsctl: error: {har}: larger than 100 bytes, too large for a HAR file\n"

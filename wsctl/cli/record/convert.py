@@ -38,7 +38,9 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
     text / 2 binary as base64); close codes, pings and certificate
     fingerprints go into `_wsctl` fields other tools ignore. Import accepts
     DevTools/Playwright/mitmproxy HARs; `time` in seconds or milliseconds is
-    detected. A HAR without WebSocket entries is refused (exit 8).
+    detected. A HAR without WebSocket entries is refused (exit 8), as is
+    one that is not a regular file or is over 512 MiB. HAR output is created
+    0600, like a recording: it holds the same messages.
 
     \b
     EXAMPLES
