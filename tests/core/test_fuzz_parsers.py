@@ -67,7 +67,7 @@ def test_toml_text_round_trips():
     assert tomllib.loads(toml_text(doc)) == doc
 
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**63 - 1) | st.floats()
+scalars = (st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**63 - 1) | st.just(10**400) | st.floats()
            | st.text(max_size=8) | st.sampled_from(["", "{{id}}", "{{params.x}}", "/id", "(", "json", "text", "jsonrpc2", "ocpp-j",
                                                      "text-lockstep", "*", "operator+", "emit:x", "close"]))
 toml_values = st.recursive(scalars.filter(lambda v: v is not None),
@@ -135,6 +135,9 @@ def test_profile_parser_returns_or_refuses_in_one_line(doc):
     ({**MINIMAL, "framing": {"preset": "jsonrpc2", "errors": "oops"}}, "fuzz.toml: framing.errors: expected a table"),
     ({**MINIMAL, "profile": {"id": "p", "timeout": math.nan}}, "fuzz.toml: profile.timeout: expected a finite number, got nan"),
     ({**MINIMAL, "commands": {"ping": {"timeout": math.inf}}}, "fuzz.toml: commands.ping.timeout: expected a finite number, got inf"),
+    ({**MINIMAL, "commands": {"ping": {"timeout": 10**400}}}, "fuzz.toml: commands.ping.timeout: expected a finite number, got 100000000000000000000..."),
+    ({**MINIMAL, "commands": {"ping": {"params": {"x": {"type": "integer", "minimum": -10**400}}}}},
+     "fuzz.toml: commands.ping.params.x.minimum: expected a finite number, got -10000000000000000000..."),
     ({**MINIMAL, "commands": {"ping": {"params": {"x": {"type": "number", "maximum": math.nan}}}}},
      "fuzz.toml: commands.ping.params.x.maximum: expected a finite number, got nan"),
     ({**MINIMAL, "sim": {"faults": {"reply_delay": math.nan}}}, "fuzz.toml: sim.faults.reply_delay: expected a finite number, got nan"),
@@ -157,6 +160,7 @@ def test_a_control_character_in_a_field_name_is_shown_escaped_on_one_line():
 
 @FUZZ
 @given(st.text(max_size=200))
+@example("a = 1" + "0" * 5000)
 def test_profile_parser_refuses_any_text_in_one_line(text):
     _loads_or_refuses(lambda t: parse_profile(t, source="fuzz.toml"), text)
 
@@ -187,6 +191,7 @@ def test_inventory_parser_returns_or_refuses_in_one_line(doc):
     ("defaults = 5", "inv.toml: defaults: expected a table"),
     ("groups = 5", "inv.toml: groups: expected a table of groups"),
     ('[devices.a]\nurl = "wss://a/"\n[groups]\ng = []', "inv.toml: groups.g: an empty group"),
+    ("[defaults]\npin = 1" + "0" * 5000, "inv.toml: not valid TOML: Exceeds the limit (4300 digits)"),
 ])
 def test_inventory_crash_classes_are_one_line(text, message):
     with pytest.raises(InvalidInput) as info:

@@ -22,14 +22,14 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.record.format import KINDS
 from wsctl.net.mockserver import load_script
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 scalars = st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) | st.floats() | st.text(max_size=8)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
                            max_leaves=8)
 # numbers where the format wants times: the edges (NaN, inf, 1e300, negatives) matter most
-times = st.floats() | st.integers(min_value=-2**64, max_value=2**64) | st.sampled_from([0, 0.5, 1e300, -1e300, 1718000000.0])
+times = st.floats() | st.integers(min_value=-2**64, max_value=2**64) | st.sampled_from([0, 0.5, 1e300, -1e300, 1718000000.0, 10**400])
 
 
 DEEP_TEXT = "[" * 100000 + "]" * 100000
@@ -105,6 +105,8 @@ HEADER = b'{"format":"wsctl-record/1","started":1718000000.0,"profile":"conveyor
 @example(HEADER + b"[" * 100000 + b"\n" + b'{"t":0,"kind":"open","conn":1}\n')
 @example(DEEP_HEADER)
 @example(HEADER + b'{"t":NaN,"wall":Infinity,"conn":1,"kind":"text","dir":"out","data":"x"}\n')
+@example(HEADER + b'{"t":1' + b"0" * 400 + b',"conn":1,"kind":"open"}\n')
+@example(b'{"format":"wsctl-record/1","started":1' + b"0" * 400 + b'}\n')
 @example(HEADER + b'{"t":0,"conn":1,"kind":"gap","error":"lost"}\n')
 @example(HEADER + b'{"t":0,"conn":1,"kind":"open","peer":5}\n')
 @example(HEADER + _line({"t": 0, "conn": 1, "kind": "text", "dir": "out", "data": DEEP_TEXT}))
@@ -114,6 +116,7 @@ def test_every_recording_reader_ends_in_0_or_8(content):
         with open(path, "wb") as f:
             f.write(content)
         for argv in (["record", "show", path], ["--json", "record", "show", path, "--profile", "conveyor"],
+                     ["record", "show", path, "--profile", "psu"], ["record", "show", path, "--profile", "ocpp16-charger"],
                      ["record", "show", path, "--stats"], ["replay", path, "--dry-run"],
                      ["record", "convert", path, "--to", "har", "-o", os.path.join(tmp, "out.har")]):
             assert_clean(*run_cli(*argv))
@@ -163,6 +166,8 @@ hars = st.fixed_dictionaries({"log": st.fixed_dictionaries(
 @example({"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": float("nan"), "data": "x"}]}]}})
 @example({"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": 1e300, "data": "x"}]}]}})
 @example({"log": {"entries": [{"_webSocketMessages": [], "_wsctl": {"events": 5}}]}})
+@example({"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": 10**400, "data": "x"}]}]}})
+@example({"log": {"entries": [{"_webSocketMessages": [], "_wsctl": {"close": {"time": 10**400}, "events": [{"kind": "ping", "time": 10**400}]}}]}})
 @example({"log": {"entries": [{"_webSocketMessages": [], "_wsctl": {"close": {"time": "x"}}}]}})
 def test_har_import_ends_in_0_or_8(doc):
     with tempfile.TemporaryDirectory() as tmp:

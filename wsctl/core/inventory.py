@@ -115,8 +115,8 @@ def _anchor(values: dict, base: PurePath | None) -> dict:
 def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | None = None) -> Inventory:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more digits than int() converts
+        raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
     unknown = set(data) - {"defaults", "devices", "groups"}
     if unknown:
         raise InvalidInput(f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)")

@@ -192,15 +192,27 @@ def encode_event(event: Event) -> str:
 EVENT_KEYS = frozenset(("t", "wall", "conn", "dir", "kind", "data", "b64", "code", "reason", "error", "delay", "attempt"))
 
 
+def seconds(value: Any, *, low: float = -TIME_LIMIT) -> float | None:
+    """``value`` as seconds when it is a number within ``low`` … `TIME_LIMIT`, else None
+    (NaN, infinities and integers too large for a float included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not -2**63 < value < 2**63:
+        return None  # float() of a 400-digit JSON integer overflows
+    number = float(value)
+    return number if math.isfinite(number) and low <= number <= TIME_LIMIT else None
+
+
 def _number(doc: dict, key: str, *, optional: bool = False) -> float | None:
     value = doc.get(key)
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RecordFormatError(f"'{key}' must be a number, got {shown(value)}")
-    if not (math.isfinite(value) and -TIME_LIMIT <= value <= TIME_LIMIT):
+    number = seconds(value)
+    if number is None:
         raise RecordFormatError(f"'{key}' must be seconds within ±{TIME_LIMIT:g}, got {shown(value)}")
-    return float(value)
+    return number
 
 
 def shown(value: Any) -> str:
@@ -301,7 +313,7 @@ def header_from_dict(doc: dict[str, Any], *, version: int = VERSION) -> Header:
     if not isinstance(fingerprints, dict) or not all(v is None or isinstance(v, str) for v in fingerprints.values()):
         raise RecordFormatError("'fingerprints' must be an object of strings")
     started = doc.get("started", 0.0)
-    if isinstance(started, bool) or not isinstance(started, (int, float)) or not (math.isfinite(started) and 0 <= started <= TIME_LIMIT):
+    if seconds(started, low=0.0) is None:
         raise RecordFormatError(f"'started' must be epoch seconds, got {shown(started)}")
     part = doc.get("part", 0)
     for key in ("url", "subprotocol", "profile", "wsctl", "source"):

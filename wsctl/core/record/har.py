@@ -33,13 +33,12 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
-import math
 from typing import Any, Iterable, Iterator
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.record.compat import migrate_header
 from wsctl.core.record.format import (
-    EVENT_KEYS, TIME_LIMIT, Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version, shown,
+    EVENT_KEYS, Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version, seconds, shown,
 )
 
 #: epoch values above this are milliseconds (1e11 s is the year 5138)
@@ -187,12 +186,13 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
 
 
 def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise InvalidInput(f"{where}: 'time' must be a number, got {shown(value)}")
-    seconds = float(value) / 1000.0 if value > MS_THRESHOLD else float(value)
-    if not 0 <= seconds <= TIME_LIMIT:
+    huge = isinstance(value, int) and not -2**63 < value < 2**63  # dividing it would overflow a float
+    when = None if huge else seconds(value / 1000 if value > MS_THRESHOLD else value, low=0.0)
+    if when is None:
         raise InvalidInput(f"{where}: 'time' {shown(value)} is not epoch seconds or milliseconds")
-    return seconds
+    return when
 
 
 def _table(value: Any) -> dict:
@@ -267,19 +267,19 @@ def _entry(entry: dict, n: int, source: str) -> tuple[list[Raw], str | None, str
                                     "url": url, "subprotocol": proto, "fingerprint": fingerprint}, where)]
     raw.extend(messages)
     for i, extra in enumerate(_list(wsctl.get("events"))):
-        time = extra.get("time") if isinstance(extra, dict) else None
-        if isinstance(extra, dict) and extra.get("kind") in ("ping", "pong", "error", "gap") and isinstance(time, (int, float)) and not isinstance(time, bool):
+        time = seconds(extra.get("time")) if isinstance(extra, dict) else None
+        if time is not None and extra.get("kind") in ("ping", "pong", "error", "gap"):
             info = {k: v for k, v in _table(extra.get("info")).items() if k not in EVENT_KEYS}
             fields = {k: extra[k] for k in ("dir", "error", "delay", "attempt", "code", "reason") if extra.get(k) is not None}
-            raw.append((float(time), 1, {**info, **fields, "t": 0, "kind": extra["kind"], "conn": conn, "wall": time},
+            raw.append((time, 1, {**info, **fields, "t": 0, "kind": extra["kind"], "conn": conn, "wall": time},
                         f"{where}, _wsctl.events[{i}]"))
     close = wsctl.get("close")
     if isinstance(close, dict):
-        time = close.get("time")
-        if isinstance(time, bool) or not isinstance(time, (int, float)):
+        time = seconds(close.get("time"))
+        if time is None:
             time = messages[-1][0] if messages else started
         fields = {k: close[k] for k in ("dir", "code", "reason") if close.get(k) is not None}
-        raw.append((float(time), 2, {**fields, "t": 0, "kind": "close", "conn": conn, "wall": time}, f"{where}, _wsctl.close"))
+        raw.append((time, 2, {**fields, "t": 0, "kind": "close", "conn": conn, "wall": time}, f"{where}, _wsctl.close"))
     return raw, url, proto
 
 
