@@ -71,7 +71,7 @@ def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
     except WsctlError as exc:
         if explicit:
             raise
-        env.debug(f"profile {name} named in the recording not found: {exc.message}")
+        env.debug(f"profile {name!r} named in the recording not used: {exc.message}")
         return None
 
 
