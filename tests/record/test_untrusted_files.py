@@ -1,9 +1,11 @@
-"""Recordings and HAR files from elsewhere, through the real CLI (a `wsctl`
-subprocess, every wait bounded): a header's `profile` is never opened as a
-path, FIFOs and devices are refused instead of waited on or read forever, no
-line is read into memory without bound, every crash class the fuzz tests
-found ends in one clear line with exit 8 (or a skipped line with a warning),
-and HAR output is as private as a recording."""
+"""Files from elsewhere — recordings, HAR files, inventories, the
+known-devices file — through the real CLI (a `wsctl` subprocess, every wait
+bounded): a header's `profile` is never opened as a path, FIFOs and devices
+are refused instead of waited on or read forever, no line is read into memory
+without bound, every crash class the fuzz tests found ends in one clear line
+with exit 8 (or a skipped line with a warning), HAR output is as private as a
+recording, and --trust-new takes effect over a known-devices file with
+duplicate lines (against a real `wsctl serve --echo`)."""
 
 from __future__ import annotations
 
@@ -271,3 +273,43 @@ def test_a_har_past_the_import_limit_is_refused(tmp_path, monkeypatch):
     env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO())
     assert run(["record", "convert", str(har), "--to", "record"], env) == ExitCode.INVALID
     assert env.stderr.getvalue() == f"wsctl: error: {har}: larger than 100 bytes, too large for a HAR file\n"
+
+
+# -- inventories and the known-devices file -------------------------------------------------
+
+def test_an_inventory_whose_devices_is_not_a_table_is_one_line(tmp_path):
+    (tmp_path / "inv.toml").write_text("devices = 5\n")
+    line = one_error_line(wsctl("send", "plc-17", "--inventory", str(tmp_path / "inv.toml"), "--raw", "x", timeout=30))
+    assert line.endswith("inv.toml: devices: expected a table of devices ([devices]), got int")
+
+
+def test_an_empty_group_is_refused_not_run_on_nothing(tmp_path):
+    (tmp_path / "inv.toml").write_text('[devices.a]\nurl = "wss://127.0.0.1:1/"\n[groups]\nline-1 = []\n')
+    line = one_error_line(wsctl("send", "line-1", "--inventory", str(tmp_path / "inv.toml"), "--raw", "x", timeout=30))
+    assert line.endswith("inv.toml: groups.line-1: an empty group (list at least one device)")
+
+
+def _key(url: str) -> str:
+    return url.split("//", 1)[1].split("/", 1)[0]
+
+
+def test_a_known_devices_file_that_is_not_utf8_is_one_line(plant, echo, tmp_path):
+    known = tmp_path / "known_devices"
+    known.write_bytes(b"# \xff\xfe damaged\n")
+    line = one_error_line(wsctl("send", echo.url, *plant.op(), "--known-devices", str(known), "--raw", "x", timeout=30))
+    assert line.endswith(f"{known}: not UTF-8 text (invalid start byte at byte 2)")
+
+
+def test_trust_new_takes_effect_over_duplicate_lines(plant, echo, tmp_path):
+    known = tmp_path / "known_devices"
+    key = _key(echo.url)
+    stale_a, stale_b = "sha256:" + "aa" * 32, "sha256:" + "bb" * 32
+    known.write_text(f"# plant\n{key} {stale_a}\nother:443 sha256:{'cc' * 32}\n{key} {stale_b}\n")
+    send = ("send", echo.url, *plant.op(), "--known-devices", str(known), "--raw", "x")
+    refused = wsctl(*send, timeout=30)
+    assert refused.returncode == ExitCode.TLS and stale_b in refused.stderr  # the reader goes by the key's last line
+    assert wsctl(*send, "--trust-new", timeout=30).returncode == 0
+    lines = known.read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["#", key, "other:443"]  # one line for the key, where it was
+    again = wsctl(*send, timeout=30)
+    assert again.returncode == 0, again.stderr  # before the fix: refused, the stale last line still won
