@@ -22,6 +22,20 @@ def test_fingerprint_forms():
         kd.normalize_fingerprint("sha256:abc")
 
 
+def test_set_over_duplicate_lines_leaves_one_that_takes_effect():
+    FP3 = "sha256:" + "c" * 64
+    known = kd.parse(f"plc-1:443 {FP1}\n# kept\nplc-2:443 {FP1}\nplc-1:443 {FP2}\n".encode())
+    assert known.get("plc-1:443") == FP2  # the last line counts
+    known.set("plc-1:443", FP3)
+    assert kd.serialize(known) == f"plc-1:443 {FP3}\n# kept\nplc-2:443 {FP1}\n"
+    assert kd.parse(kd.serialize(known)).get("plc-1:443") == FP3
+
+
+def test_a_file_that_is_not_utf8_is_invalid_input_naming_the_byte():
+    with pytest.raises(InvalidInput, match=r"^kd: not UTF-8 text \(invalid start byte at byte 13\)$"):
+        kd.parse(b"plc-1:443 sha\xff", source="kd")
+
+
 def test_parse_keeps_comments_and_rewrites_one_line():
     text = f"# plant north\n\nplc-1:443 {FP1}  # cabinet 3\n[fd00::1]:8443 {FP2}\n"
     known = kd.parse(text)

@@ -98,3 +98,34 @@ def test_broken_profile_in_search_path_does_not_hide_others(sandbox):
     assert load_profile("conveyor", cwd=cwd, environ=environ).id == "conveyor"
     with pytest.raises(InvalidInput, match=r"junk\.toml: not valid TOML"):
         load_profile("junk", cwd=cwd, environ=environ)
+
+
+def test_installed_profiles_by_plain_name_or_id_only(sandbox, tmp_path):
+    cwd, environ = sandbox
+    _write(cwd / "profiles", "line3", id="line3-gateway")
+    assert discovery.load_installed("line3", cwd=cwd, environ=environ).id == "line3-gateway"
+    assert discovery.load_installed("line3-gateway", cwd=cwd, environ=environ).id == "line3-gateway"  # by id
+    assert discovery.load_installed("conveyor", cwd=cwd, environ=environ).id == "conveyor"  # shipped
+    outside = _write(tmp_path, "outside")
+    for name in (str(outside), "profiles/line3", "../work/profiles/line3.toml", "/dev/zero", "", ".hidden", "a\nb"):
+        with pytest.raises(InvalidInput, match="is not a plain profile name"):
+            discovery.load_installed(name, cwd=cwd, environ=environ)
+    # the same strings are still paths when the user gives them
+    assert load_profile(str(outside), cwd=cwd, environ=environ).id == "outside"
+
+
+def test_a_profile_file_is_read_only_if_regular_and_small(sandbox, tmp_path, monkeypatch):
+    import os
+
+    cwd, environ = sandbox
+    with pytest.raises(InvalidInput, match="/dev/zero: is a character device, not a profile file"):
+        load_profile("/dev/zero", cwd=cwd, environ=environ)
+    os.mkfifo(tmp_path / "p.toml")
+    with pytest.raises(InvalidInput, match=r"p\.toml: is a FIFO, not a profile file"):
+        load_profile(str(tmp_path / "p.toml"), cwd=cwd, environ=environ)
+    with pytest.raises(InvalidInput, match="is a directory, not a profile file"):
+        load_profile(str(tmp_path) + "/", cwd=cwd, environ=environ)
+    big = _write(tmp_path, "big")
+    monkeypatch.setattr(discovery, "MAX_PROFILE_BYTES", big.stat().st_size - 1)
+    with pytest.raises(InvalidInput, match=r"big\.toml: larger than \d+ bytes, too large for a profile file"):
+        load_profile(str(big), cwd=cwd, environ=environ)

@@ -62,9 +62,20 @@ def error_object(code: ExitCode, cause: str | None, message: str, hint: str | No
     return obj
 
 
+def one_line(text: str) -> str:
+    """``text`` with control and other unprintable characters escaped: a message
+    quoting a file from elsewhere (a profile key holding a newline or a
+    terminal escape) stays one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def report(exc: BaseException, stderr: IO[str], *, as_json: bool) -> ExitCode:
     code, cause, message = classify(exc)
+    message = one_line(message)
     hint = getattr(exc, "hint", None)
+    hint = one_line(hint) if isinstance(hint, str) else hint
     if as_json:
         stderr.write(json.dumps(error_object(code, cause, message, hint)) + "\n")
     else:

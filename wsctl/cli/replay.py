@@ -127,14 +127,18 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
 
 def _reply_filter(env: Environment, file: str, profile_name: str | None, strict: bool):
     """`--replies-only`: the profile that tells replies from telemetry."""
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.core.profile.discovery import load_installed, load_profile
     from wsctl.core.profile.fields import is_reply
     from wsctl.net.recordfile import open_recording
 
-    name = profile_name or open_recording(file, strict=strict).header.profile
-    if not name:
-        raise UsageError("--replies-only needs a profile to tell replies from telemetry", hint="--profile NAME")
-    profile = load_profile(name, environ=env.environ)
+    if profile_name:
+        profile = load_profile(profile_name, environ=env.environ)
+    else:
+        name = open_recording(file, strict=strict).header.profile
+        if not name:
+            raise UsageError("--replies-only needs a profile to tell replies from telemetry", hint="--profile NAME")
+        # the recording's field names an installed profile, never a path: the file came from elsewhere
+        profile = load_installed(name, environ=env.environ)
     return lambda message: is_reply(profile, message)
 
 

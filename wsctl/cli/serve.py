@@ -178,7 +178,7 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     if replay_file:
         from wsctl.net.mockserver import replay_handler
 
-        from wsctl.core.profile.discovery import load_profile
+        from wsctl.core.profile.discovery import load_installed, load_profile
         from wsctl.net.recordfile import open_recording
 
         # what the recording says it was: its profile (for matching by command and
@@ -189,7 +189,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
             profile = load_profile(profile_name, environ=env.environ)
         elif header.profile:
             try:
-                profile = load_profile(header.profile, environ=env.environ)
+                # an installed profile by plain name only: the recording came from elsewhere
+                profile = load_installed(header.profile, environ=env.environ)
                 env.info(f"replaying with profile {profile.id} (from the recording)")
             except InvalidInput as exc:
                 env.warn(f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message}); matching messages only")

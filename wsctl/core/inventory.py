@@ -119,11 +119,14 @@ def _anchor(values: dict, base: PurePath | None) -> dict:
 def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | None = None) -> Inventory:
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more digits than int() converts
+        raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
     unknown = set(data) - {"defaults", "devices", "groups"}
     if unknown:
         raise InvalidInput(f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)")
+    for section, what in (("defaults", "a table"), ("devices", "a table of devices"), ("groups", "a table of groups")):
+        if not isinstance(data.get(section, {}), dict):
+            raise InvalidInput(f"{source}: {section}: expected {what} ([{section}]), got {type(data[section]).__name__}")
     defaults = _anchor(_check_fields("defaults", data.get("defaults", {}), source), base)
     defaults.pop("url", None)
     inventory = Inventory(source=source)
@@ -140,6 +143,9 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
     for group, members in data.get("groups", {}).items():
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise InvalidInput(f"{source}: groups.{group}: expected a list of device names")
+        if not members:
+            # a fleet command on it would run on nothing and report success
+            raise InvalidInput(f"{source}: groups.{group}: an empty group (list at least one device)")
         if group in inventory.devices:
             raise InvalidInput(f"{source}: groups.{group}: a device has the same name")
         missing = [m for m in members if m not in inventory.devices]

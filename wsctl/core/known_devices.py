@@ -60,20 +60,35 @@ class KnownDevices:
         return self.entries.get(key)
 
     def set(self, key: str, fingerprint: str) -> None:
+        """Trust ``fingerprint`` for ``key``: the key's first line is rewritten
+        and any later line for it dropped, so the file says one thing (the
+        reader takes a key's last line: a stale duplicate would win)."""
         fingerprint = normalize_fingerprint(fingerprint)
         new_line = f"{key} {fingerprint}"
-        if key in self.entries:
-            for i, line in enumerate(self.lines):
-                fields = line.split()
-                if fields and not line.lstrip().startswith("#") and fields[0] == key:
-                    self.lines[i] = new_line
-                    break
-        else:
-            self.lines.append(new_line)
+        kept: list[str] = []
+        replaced = False
+        for line in self.lines:
+            fields = line.split()
+            if fields and not line.lstrip().startswith("#") and fields[0] == key:
+                if replaced:
+                    continue
+                line, replaced = new_line, True
+            kept.append(line)
+        if not replaced:
+            kept.append(new_line)
+        self.lines = kept
         self.entries[key] = fingerprint
 
 
-def parse(text: str, *, source: str = "known-devices file") -> KnownDevices:
+def parse(text: str | bytes, *, source: str = "known-devices file") -> KnownDevices:
+    """The file's content (bytes as read, or text); InvalidInput naming the
+    line for anything that is not an entry, a comment or blank."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                               hint="the file holds host:port sha256:<hex> lines; fix or remove the damaged line") from None
     known = KnownDevices()
     for lineno, line in enumerate(text.splitlines(), 1):
         known.lines.append(line)

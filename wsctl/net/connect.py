@@ -214,8 +214,8 @@ def check_known_device(path: str | os.PathLike[str], target: Target, der: bytes 
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file.with_name(file.name + ".lock"), "a") as lock:
         _lock_file(lock)
-        text = file.read_text() if file.exists() else ""
-        known = kd.parse(text, source=str(file))
+        # bytes: the parser says which byte is not UTF-8, in one line (exit 8)
+        known = kd.parse(file.read_bytes() if file.exists() else b"", source=str(file))
         decision = kd.decide(known, target.where, fingerprint(der), trust_new=trust_new, source=str(file))
         if decision.must_write:
             known.set(decision.key, decision.fingerprint)

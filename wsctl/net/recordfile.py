@@ -10,17 +10,23 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Iterator
 
-from wsctl.core.record.format import Header, RecordFormatError, decode_line
-from wsctl.core.record.reader import RecordReader
+from wsctl.core.errors import InvalidInput
+from wsctl.core.files import open_regular
+from wsctl.core.record.format import Header, decode_line
+from wsctl.core.record import reader as record_reader
+from wsctl.core.record.reader import OversizedLine, RecordReader
 from wsctl.net.recorder import PathLike, part_path
+
+#: bytes read at a time while skipping the rest of an oversized line
+_SKIP_CHUNK = 2**20
 
 
 def _header_of(path: str) -> Header | None:
     try:
-        with open(path, "rb") as f:
-            first = f.readline()
+        with open_regular(path, what="recording") as f:
+            first = f.readline(record_reader.MAX_LINE_BYTES + 1)
         item = decode_line(first)
-    except (OSError, RecordFormatError):
+    except (OSError, InvalidInput):
         return None
     return item if isinstance(item, Header) else None
 
@@ -41,15 +47,34 @@ def part_paths(path: PathLike) -> list[str]:
     return paths
 
 
+def bounded_lines(f: Any, limit: int) -> Iterator[bytes]:
+    """The lines of a binary file, each at most ``limit`` bytes; a longer line
+    is skipped without holding it and stands as an `OversizedLine`."""
+    while True:
+        line = f.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit:
+            yield line
+            continue
+        ending = b""
+        while not line.endswith(b"\n"):
+            line = f.readline(_SKIP_CHUNK)
+            if not line:
+                break
+        else:
+            ending = b"\n"
+        yield OversizedLine(ending)
+
+
 def _part(name: str) -> Iterator[bytes]:
-    with open(name, "rb") as f:
-        yield from f
+    with open_regular(name, what="recording") as f:
+        yield from bounded_lines(f, record_reader.MAX_LINE_BYTES)
 
 
 def open_recording(path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True) -> RecordReader:
     """A streaming `RecordReader` over FILE (and its rotated parts unless ``parts=False``)."""
     name = os.fspath(path)
-    if not os.path.isfile(name):
-        raise RecordFormatError(f"no recording at {name}")
+    open_regular(name, what="recording").close()  # a FIFO or a device is refused here, before any header is read
     paths = part_paths(name) if parts else [name]
     return RecordReader.from_parts(((p, _part(p)) for p in paths), strict=strict, source=name, warn=warn)

@@ -7,6 +7,22 @@ import click
 from wsctl.cli.env import Environment
 
 
+#: HAR import parses the whole document in memory (it is not streamed): larger files are refused
+MAX_HAR_BYTES = 512 * 2**20
+
+
+def _private_text(path: str):
+    """``path`` opened for writing text, 0600 like a recording: a HAR holds the
+    same messages, tokens and set-points included."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: a HAR must not stay readable by all
+    return open(fd, "w", encoding="utf-8")
+
+
 @click.command("convert")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--to", "to", type=click.Choice(["har", "record"]), required=True,
@@ -22,7 +38,9 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
     text / 2 binary as base64); close codes, pings and certificate
     fingerprints go into `_wsctl` fields other tools ignore. Import accepts
     DevTools/Playwright/mitmproxy HARs; `time` in seconds or milliseconds is
-    detected. A HAR without WebSocket entries is refused (exit 8).
+    detected. A HAR without WebSocket entries is refused (exit 8), as is
+    one that is not a regular file or is over 512 MiB. HAR output is created
+    0600, like a recording: it holds the same messages.
 
     \b
     EXAMPLES
@@ -43,7 +61,7 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
             from wsctl.net.recordfile import open_recording
 
             reader = open_recording(file, strict=strict, warn=env.warn)
-            out = sys.stdout if output == "-" else stack.enter_context(open(output, "w", encoding="utf-8"))
+            out = sys.stdout if output == "-" else stack.enter_context(_private_text(output))
             count = 0
 
             def counted():
@@ -58,14 +76,17 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
             if output != "-":
                 env.info(f"{count} events → {output}")
             return
+        from wsctl.core.files import read_regular
         from wsctl.core.record.har import from_har
         from wsctl.net.recorder import Recorder
 
+        data = read_regular(file, limit=MAX_HAR_BYTES, what="HAR file")
         try:
-            with open(file, "rb") as f:
-                doc = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"{file}: not a HAR file ({exc})") from None
+            doc = json.loads(data)
+        except ValueError as exc:
+            raise InvalidInput(f"{file}: not a HAR file ({str(exc)[:100]})") from None
+        except RecursionError:
+            raise InvalidInput(f"{file}: not a HAR file (JSON nested too deeply)") from None
         header, events = from_har(doc, source=file)
         if output == "-":
             from wsctl.core.record.format import encode_event, encode_header

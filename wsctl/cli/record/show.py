@@ -14,7 +14,8 @@ from wsctl.cli.env import Environment
 @click.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--stats", is_flag=True, help="Statistics instead of the timeline: messages per direction and kind, rates, gaps, close codes.")
-@click.option("--profile", "profile_name", help="Decode messages by this profile [default: the one named in the recording, if found].")
+@click.option("--profile", "profile_name", metavar="NAME|FILE",
+              help="Decode messages by this profile [default: the installed profile the recording names, if found; never a path from the file].")
 @click.option("--conn", type=int, default=None, help="Only connection N.")
 @click.option("--strict", is_flag=True, help="Fail on a corrupted line instead of skipping it (exit 8).")
 @click.pass_obj
@@ -51,7 +52,7 @@ def show(env: Environment, file: str, stats: bool, profile_name: str | None, con
     for event in reader:
         if conn is not None and event.conn != conn:
             continue
-        decoded = _decode(profile, event) if profile is not None and event.is_message else None
+        decoded = _decoded(profile, event) if profile is not None and event.is_message else None
         obj = event_to_dict(event)
         if decoded:
             obj["decoded"] = decoded
@@ -62,14 +63,15 @@ def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
     if not name:
         return None
     from wsctl.core.errors import WsctlError
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.core.profile.discovery import load_installed, load_profile
 
     try:
-        return load_profile(name, environ=env.environ)
+        # the recording's own field names an installed profile at most: never a path (the file came from elsewhere)
+        return load_profile(name, environ=env.environ) if explicit else load_installed(name, environ=env.environ)
     except WsctlError as exc:
         if explicit:
             raise
-        env.debug(f"profile {name} named in the recording not found: {exc.message}")
+        env.debug(f"profile {name!r} named in the recording not used: {exc.message}")
         return None
 
 
@@ -77,6 +79,15 @@ def _iso(epoch: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _decoded(profile: Any, event: Any) -> str | None:
+    try:
+        return _decode(profile, event)
+    except RecursionError:
+        # JSON nested past the interpreter's limit (the profile's parsers
+        # take it for JSON and recurse): the line is shown, just not decoded
+        return "unrecognised (nested too deeply)"
 
 
 def _decode(profile: Any, event: Any) -> str | None:
@@ -112,14 +123,15 @@ def _line(event: Any, decoded: str | None) -> str:
         return f"{head} {arrow} {body}{note}"
     if kind == "open":
         info = event.info or {}
-        peer = info.get("peer") or {}
+        peer = info.get("peer") if isinstance(info.get("peer"), dict) else {}
         who = f" from {peer.get('name') or peer.get('remote')}" if peer else ""
         return f"{head} == open {info.get('url') or ''}{who} subprotocol={info.get('subprotocol') or '-'}"
     if kind == "close":
         by = {"in": "device", "out": "tool"}.get(event.dir or "", "?")
         return f"{head} xx close {event.code} by {by}" + (f" ({event.reason})" if event.reason else "")
     if kind == "gap":
-        return f"{head} ~~ gap: {event.error}; retry {event.attempt} after {event.delay:.2f} s"
+        after = f" after {event.delay:.2f} s" if event.delay is not None else ""
+        return f"{head} ~~ gap: {event.error}; retry {event.attempt}{after}"
     if kind == "error":
         return f"{head} !! error: {event.error}"
     return f"{head} {'>' if event.dir == 'out' else '<'} {kind}"

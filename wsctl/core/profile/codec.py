@@ -337,8 +337,8 @@ class ClientCodec:
         try:
             text = message.decode("utf-8") if isinstance(message, bytes) else message
             doc = json.loads(text)
-        except (UnicodeDecodeError, ValueError) as exc:
-            return [Malformed(message, f"not JSON: {exc}")]
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
+            return [Malformed(message, f"not JSON: {str(exc)[:120]}")]
         rule = next((r for r in self.profile.framing.inbound if _matches(r, doc)), None)
         if rule is None:
             return [Malformed(message, "fits no inbound rule of the profile")]

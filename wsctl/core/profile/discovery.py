@@ -12,7 +12,13 @@ wins, in:
 so a plant can override a shipped profile by dropping a file of the same name
 into ./profiles.  A name that matches no file is also tried against the `id`
 inside each profile.  Anything that looks like a path (contains a slash, or ends
-in `.toml` and exists) is read directly.
+in `.toml` and exists) is read directly — but only when the user gave it:
+a name that came from a file (a recording's header) goes through
+`load_installed`, which takes plain names only and never opens a path.
+
+Every profile is read as a regular file of at most `MAX_PROFILE_BYTES`
+(a FIFO or /dev/zero named as a profile is refused, not waited on or read
+until memory runs out).
 
 Only file reads here (no sockets, no trio, no click): `cwd` and `environ` are
 parameters so callers and tests decide what "here" and "my config" mean.
@@ -21,16 +27,22 @@ parameters so callers and tests decide what "here" and "my config" mean.
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Mapping, NamedTuple
 
 from wsctl.core.errors import InvalidInput
+from wsctl.core.files import decode_utf8, read_regular
 from wsctl.core.profile.loader import parse_profile
 from wsctl.core.profile.model import Profile
 
 SUFFIX = ".toml"
 ORIGINS = ("project", "user", "shipped", "file")
+#: profiles are a few kilobytes; a file past this is not one
+MAX_PROFILE_BYTES = 4 * 2**20
+#: what `load_installed` accepts: a profile's file name or id, never a path
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 class ProfileLocation(NamedTuple):
@@ -104,16 +116,11 @@ def _looks_like_path(text: str, cwd) -> bool:
 
 
 def _read(location: ProfileLocation, entry=None) -> str:
+    if entry is None:
+        return decode_utf8(read_regular(location.path, limit=MAX_PROFILE_BYTES, what="profile file"), location.path)
     try:
-        if entry is not None:
-            return entry.read_text(encoding="utf-8")
-        return Path(location.path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{location.path}: no such profile file") from None
-    except IsADirectoryError:
-        raise InvalidInput(f"{location.path}: is a directory, not a profile file") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{location.path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        # shipped with wsctl (possibly inside a zip): trusted, and not a path anyone chose
+        return entry.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput(f"{location.path}: cannot read: {exc.strerror or exc}") from None
 
@@ -128,7 +135,11 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
             path = Path(cwd) / path
         name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
         return ProfileLocation(name, str(path), "file")
-    name = name_or_path[: -len(SUFFIX)] if name_or_path.endswith(SUFFIX) else name_or_path
+    return _find_installed(name_or_path, cwd=cwd, environ=environ)
+
+
+def _find_installed(name: str, *, cwd=None, environ=None) -> ProfileLocation:
+    name = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
     known = list_profiles(cwd=cwd, environ=environ)
     for location in known:
         if location.name == name:
@@ -175,3 +186,15 @@ def load_profile(name_or_path: str, *, cwd=None, environ=None) -> Profile:
     unreadable file, or a profile that does not validate (naming file and field).
     """
     return load_location(name_or_path, cwd=cwd, environ=environ)[0]
+
+
+def load_installed(name: str, *, cwd=None, environ=None) -> Profile:
+    """The installed profile (project, user or shipped) of a plain NAME or id,
+    for names that came from a file: a recording's header says which profile
+    its session spoke, and a recording travels, so its ``profile`` field is
+    never opened as a path (``/dev/zero``, a FIFO, ``../../secret.toml``)."""
+    if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
+        raise InvalidInput(f"profile {name!r} is not a plain profile name (letters, digits, '.', '_', '-'); it is never opened as a path",
+                           hint="give the profile with --profile NAME|FILE")
+    location = _find_installed(name, cwd=cwd, environ=environ)
+    return load_at(location)

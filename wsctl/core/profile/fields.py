@@ -68,7 +68,7 @@ def is_reply(profile: Any, message: str | bytes) -> bool:
         return not (framing.event_regex is not None and framing.event_regex.match(text.rstrip("\r\n")))
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
         return True
     rule = next((r for r in framing.inbound if _matches(r, doc)), None)
     return rule is None or rule.kind in ("result", "error")

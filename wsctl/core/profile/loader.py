@@ -15,7 +15,7 @@ from wsctl.core.profile.model import (
     ENCODINGS, ERROR_KINDS, FORMAT, ID_SCHEMES, INBOUND_KINDS, Command, ErrorForm, Event, Faults, Framing,
     InboundRule, Match, Profile, Sim, SimCommand, SimTelemetry, Update,
 )
-from wsctl.core.profile.params import Param, parse_param
+from wsctl.core.profile.params import Param, finite, parse_param, short
 from wsctl.core.profile.template import FILTERS, placeholder_filters
 
 TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim"}
@@ -57,6 +57,9 @@ class _Checker:
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(f"{where}.{key}", "expected a number")
+        if not finite(value):
+            # TOML has nan, inf and integers of any size; a wait of nan seconds is no setting
+            raise self.fail(f"{where}.{key}", f"expected a finite number, got {short(value)}")
         if value < low or (high is not None and value > high):
             bound = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
             raise self.fail(f"{where}.{key}", f"must be {bound}, got {value}")
@@ -353,8 +356,8 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
     c = _Checker(source)
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of more digits than int() converts
+        raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
     c.table(data, "", TOP_KEYS)
     fmt = data.get("format")
     if fmt != FORMAT:

@@ -102,6 +102,21 @@ class Param:
         return self.check(value, where=where)
 
 
+def finite(value: Any) -> bool:
+    """A number a setting can be: not NaN or infinite, and (TOML integers
+    have no size limit) not too large for a float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def short(value: Any) -> str:
+    """A value for an error line, cut short (a TOML integer may have thousands of digits)."""
+    text = str(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
 def parse_param(name: str, table: Any, where: str) -> Param:
     if not isinstance(table, dict):
         raise InvalidInput(f"{where}: expected a table with at least `type`")
@@ -114,6 +129,9 @@ def parse_param(name: str, table: Any, where: str) -> Param:
     for key in ("minimum", "maximum"):
         if key in table and (not isinstance(table[key], (int, float)) or isinstance(table[key], bool)):
             raise InvalidInput(f"{where}.{key}: expected a number")
+        if key in table and not finite(table[key]):
+            # a bound of nan lets every value through
+            raise InvalidInput(f"{where}.{key}: expected a finite number, got {short(table[key])}")
         if key in table and kind not in ("integer", "number"):
             raise InvalidInput(f"{where}.{key}: only for integer or number parameters")
     if "minimum" in table and "maximum" in table and table["minimum"] > table["maximum"]:

@@ -102,7 +102,8 @@ def expand(framing: dict[str, Any]) -> dict[str, Any]:
     preset = framing.get("preset")
     base = dict(PRESETS[preset]) if preset in PRESETS else {}
     merged = {**base, **{k: v for k, v in framing.items() if k != "preset"}}
-    if "errors" in framing and "errors" in base:
+    if isinstance(framing.get("errors"), dict) and "errors" in base:
+        # anything else is left for the loader to refuse, naming the field
         merged["errors"] = {**base["errors"], **framing["errors"]}
     merged["preset"] = preset
     return merged

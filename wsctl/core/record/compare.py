@@ -58,7 +58,7 @@ class Ignore:
         if stripped in ("{", "[", '"') or stripped.isdigit() or stripped == "-":
             try:
                 doc = json.loads(message)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past the parser's limit: compared as text
                 return ("text", message)
             for path in self.pointers:
                 replace_at(doc, path, IGNORED)
@@ -202,7 +202,7 @@ def answer_id(message: Message, pointers: Sequence[str] = ID_POINTERS) -> str | 
         return None
     try:
         doc = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     for pointer in pointers:
         value = resolve(doc, pointer)

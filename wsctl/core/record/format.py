@@ -24,6 +24,7 @@ import base64
 import binascii
 import json
 import json.encoder
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,12 @@ FORMAT = f"{FORMAT_PREFIX}{VERSION}"
 KINDS = ("open", "text", "binary", "ping", "pong", "close", "error", "gap")
 MESSAGE_KINDS = ("text", "binary")
 DIRECTIONS = ("out", "in")
+#: times (``t``, ``wall``, ``started``, ``delay``) beyond ±this many seconds
+#: (the year 2286) are refused: every reader turns them into dates and sums
+TIME_LIMIT = 1e10
+#: how deep the extra fields of an event may nest (JSON that deep is an attack,
+#: and would exhaust the recursion of whoever encodes it again)
+MAX_DEPTH = 32
 
 
 class RecordFormatError(InvalidInput):
@@ -182,7 +189,18 @@ def encode_event(event: Event) -> str:
     return _dumps(event_to_dict(event)) + "\n"
 
 
-_EVENT_KEYS = frozenset(("t", "wall", "conn", "dir", "kind", "data", "b64", "code", "reason", "error", "delay", "attempt"))
+EVENT_KEYS = frozenset(("t", "wall", "conn", "dir", "kind", "data", "b64", "code", "reason", "error", "delay", "attempt"))
+
+
+def seconds(value: Any, *, low: float = -TIME_LIMIT) -> float | None:
+    """``value`` as seconds when it is a number within ``low`` … `TIME_LIMIT`, else None
+    (NaN, infinities and integers too large for a float included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, int) and not -2**63 < value < 2**63:
+        return None  # float() of a 400-digit JSON integer overflows
+    number = float(value)
+    return number if math.isfinite(number) and low <= number <= TIME_LIMIT else None
 
 
 def _number(doc: dict, key: str, *, optional: bool = False) -> float | None:
@@ -190,8 +208,30 @@ def _number(doc: dict, key: str, *, optional: bool = False) -> float | None:
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RecordFormatError(f"'{key}' must be a number, got {json.dumps(value)}")
-    return float(value)
+        raise RecordFormatError(f"'{key}' must be a number, got {shown(value)}")
+    number = seconds(value)
+    if number is None:
+        raise RecordFormatError(f"'{key}' must be seconds within ±{TIME_LIMIT:g}, got {shown(value)}")
+    return number
+
+
+def shown(value: Any) -> str:
+    """A bad value for an error line: short, and never a crash (a value may be
+    NaN, a huge integer or nested deeply)."""
+    try:
+        text = json.dumps(value, allow_nan=True)
+    except (ValueError, TypeError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` nests no deeper than ``limit`` lists and objects."""
+    if isinstance(value, dict):
+        return limit > 0 and all(_depth(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return limit > 0 and all(_depth(v, limit - 1) for v in value)
+    return True
 
 
 def event_from_dict(doc: Any) -> Event:
@@ -199,14 +239,15 @@ def event_from_dict(doc: Any) -> Event:
     if not isinstance(doc, dict):
         raise RecordFormatError("an event line must be a JSON object")
     kind = doc.get("kind")
-    if kind not in KINDS:
-        raise RecordFormatError(f"unknown event kind {json.dumps(kind)}")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise RecordFormatError(f"unknown event kind {shown(kind)}")
+    t = _number(doc, "t")
     direction = doc.get("dir")
     if direction is not None and direction not in DIRECTIONS:
-        raise RecordFormatError(f"'dir' must be \"out\" or \"in\", got {json.dumps(direction)}")
+        raise RecordFormatError(f"'dir' must be \"out\" or \"in\", got {shown(direction)}")
     conn = doc.get("conn", 0)
     if isinstance(conn, bool) or not isinstance(conn, int):
-        raise RecordFormatError(f"'conn' must be an integer, got {json.dumps(conn)}")
+        raise RecordFormatError(f"'conn' must be an integer, got {shown(conn)}")
     data: str | bytes | None = None
     if "b64" in doc:
         try:
@@ -221,13 +262,17 @@ def event_from_dict(doc: Any) -> Event:
         raise RecordFormatError("a text event needs 'data'")
     if kind == "binary" and not isinstance(data, bytes):
         raise RecordFormatError("a binary event needs 'b64'")
+    if direction is None and kind in MESSAGE_KINDS:
+        raise RecordFormatError(f"a {kind} event needs 'dir' (\"out\" or \"in\")")
     code = doc.get("code")
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
-        raise RecordFormatError(f"'code' must be an integer, got {json.dumps(code)}")
+        raise RecordFormatError(f"'code' must be an integer, got {shown(code)}")
     attempt = doc.get("attempt")
-    extra = {k: v for k, v in doc.items() if k not in _EVENT_KEYS}
+    extra = {k: v for k, v in doc.items() if k not in EVENT_KEYS}
+    if not _depth(extra, MAX_DEPTH + 1):
+        raise RecordFormatError(f"fields nested deeper than {MAX_DEPTH} levels")
     return Event(
-        t=_number(doc, "t"),  # type: ignore[arg-type]
+        t=t,  # type: ignore[arg-type]
         kind=kind,
         dir=direction,
         conn=conn,
@@ -265,11 +310,11 @@ def parse_version(doc: Any) -> int | None:
 def header_from_dict(doc: dict[str, Any], *, version: int = VERSION) -> Header:
     """Check and convert a header document already migrated to the current version."""
     fingerprints = doc.get("fingerprints") or {}
-    if not isinstance(fingerprints, dict):
-        raise RecordFormatError("'fingerprints' must be an object")
+    if not isinstance(fingerprints, dict) or not all(v is None or isinstance(v, str) for v in fingerprints.values()):
+        raise RecordFormatError("'fingerprints' must be an object of strings")
     started = doc.get("started", 0.0)
-    if isinstance(started, bool) or not isinstance(started, (int, float)):
-        raise RecordFormatError("'started' must be epoch seconds")
+    if seconds(started, low=0.0) is None:
+        raise RecordFormatError(f"'started' must be epoch seconds, got {shown(started)}")
     part = doc.get("part", 0)
     for key in ("url", "subprotocol", "profile", "wsctl", "source"):
         _opt_str(doc, key)
@@ -293,8 +338,8 @@ def decode_line(line: str | bytes) -> Header | Event:
     """
     try:
         doc = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RecordFormatError(f"not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise RecordFormatError(f"not JSON: {str(exc)[:80]}") from None
     version = parse_version(doc)
     if version is not None:
         if version != VERSION:

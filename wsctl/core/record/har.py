@@ -37,7 +37,9 @@ from typing import Any, Iterable, Iterator
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.record.compat import migrate_header
-from wsctl.core.record.format import Event, Header, RecordFormatError, header_from_dict, parse_version
+from wsctl.core.record.format import (
+    EVENT_KEYS, Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version, seconds, shown,
+)
 
 #: epoch values above this are milliseconds (1e11 s is the year 5138)
 MS_THRESHOLD = 1e11
@@ -47,10 +49,12 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _epoch(iso: str) -> float | None:
+def _epoch(iso: Any) -> float | None:
+    if not isinstance(iso, str):
+        return None
     try:
         return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except (ValueError, AttributeError):
+    except (ValueError, OverflowError):
         return None
 
 
@@ -182,9 +186,21 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
 
 
 def _seconds(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInput(f"{where}: 'time' must be a number, got {json.dumps(value)}")
-    return float(value) / 1000.0 if value > MS_THRESHOLD else float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise InvalidInput(f"{where}: 'time' must be a number, got {shown(value)}")
+    huge = isinstance(value, int) and not -2**63 < value < 2**63  # dividing it would overflow a float
+    when = None if huge else seconds(value / 1000 if value > MS_THRESHOLD else value, low=0.0)
+    if when is None:
+        raise InvalidInput(f"{where}: 'time' {shown(value)} is not epoch seconds or milliseconds")
+    return when
+
+
+def _table(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
 
 
 def original_header(log: Any) -> Header | None:
@@ -199,8 +215,80 @@ def original_header(log: Any) -> Header | None:
         if version is None:
             return None
         return header_from_dict(migrate_header(dict(recording), version), version=version)
-    except (ValueError, AttributeError, RecordFormatError):
+    except (ValueError, AttributeError, TypeError, RecursionError, RecordFormatError):
         return None  # a comment someone edited: the entries still make a recording
+
+
+#: (when, order at equal times, event line, where it came from) of one imported event
+Raw = tuple[float, int, dict[str, Any], str]
+
+
+def _message(m: Any, conn: int, where: str) -> Raw:
+    if not isinstance(m, dict):
+        raise InvalidInput(f"{where}: not an object")
+    when = _seconds(m.get("time"), where)
+    kind, opcode, data = m.get("type"), m.get("opcode", 1), m.get("data", "")
+    if kind not in ("send", "receive"):
+        raise InvalidInput(f"{where}: type must be send or receive, got {shown(kind)}")
+    if not isinstance(data, str):
+        raise InvalidInput(f"{where}: data must be a string")
+    line: dict[str, Any] = {"t": 0, "wall": when, "conn": conn, "dir": "out" if kind == "send" else "in"}
+    if opcode == 2 and not isinstance(opcode, bool):
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput(f"{where}: opcode 2 but data is not base64") from None
+        line.update(kind="binary", b64=data)
+    elif opcode == 1 and not isinstance(opcode, bool):
+        line.update(kind="text", data=data)
+    else:
+        raise InvalidInput(f"{where}: opcode {shown(opcode)} (only 1 text and 2 binary are messages)")
+    return when, 1, line, where
+
+
+def _entry(entry: dict, n: int, source: str) -> tuple[list[Raw], str | None, str | None]:
+    """The events of one HAR entry (a connection), its URL and its subprotocol."""
+    where = f"{source}: entry {n}"
+    wsctl = _table(entry.get("_wsctl"))
+    conn = wsctl["conn"] if isinstance(wsctl.get("conn"), int) and not isinstance(wsctl.get("conn"), bool) else n
+    url = _table(entry.get("request")).get("url")
+    url = url if isinstance(url, str) else None
+    headers = _list(_table(entry.get("response")).get("headers"))
+    proto = next((h["value"] for h in headers if isinstance(h, dict) and isinstance(h.get("value"), str)
+                  and str(h.get("name", "")).lower() == "sec-websocket-protocol"), None)
+    messages = [_message(m, conn, f"{where}, message {i + 1}") for i, m in enumerate(entry["_webSocketMessages"])]
+    started = _epoch(entry.get("startedDateTime"))
+    if started is None:
+        started = messages[0][0] if messages else 0.0
+    fingerprint = wsctl.get("fingerprint") if isinstance(wsctl.get("fingerprint"), str) else None
+    # the open event's other fields (the proxy's peer ...); never one that would change what the event is
+    opened = {k: v for k, v in _table(wsctl.get("open")).items() if k not in EVENT_KEYS}
+    raw: list[Raw] = [(started, 0, {**opened, "t": 0, "kind": "open", "conn": conn, "wall": started,
+                                    "url": url, "subprotocol": proto, "fingerprint": fingerprint}, where)]
+    raw.extend(messages)
+    for i, extra in enumerate(_list(wsctl.get("events"))):
+        time = seconds(extra.get("time")) if isinstance(extra, dict) else None
+        if time is not None and extra.get("kind") in ("ping", "pong", "error", "gap"):
+            info = {k: v for k, v in _table(extra.get("info")).items() if k not in EVENT_KEYS}
+            fields = {k: extra[k] for k in ("dir", "error", "delay", "attempt", "code", "reason") if extra.get(k) is not None}
+            raw.append((time, 1, {**info, **fields, "t": 0, "kind": extra["kind"], "conn": conn, "wall": time},
+                        f"{where}, _wsctl.events[{i}]"))
+    close = wsctl.get("close")
+    if isinstance(close, dict):
+        time = seconds(close.get("time"))
+        if time is None:
+            time = messages[-1][0] if messages else started
+        fields = {k: close[k] for k in ("dir", "code", "reason") if close.get(k) is not None}
+        raw.append((time, 2, {**fields, "t": 0, "kind": "close", "conn": conn, "wall": time}, f"{where}, _wsctl.close"))
+    return raw, url, proto
+
+
+def _checked(line: dict[str, Any], where: str) -> Event:
+    # the recording reader's own checks: an imported event is what a line of the same fields would be
+    try:
+        return event_from_dict(line)
+    except RecordFormatError as exc:
+        raise InvalidInput(f"{where}: {exc.message}") from None
 
 
 def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
@@ -212,65 +300,24 @@ def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
     if not socket_entries:
         raise InvalidInput(f"{source}: no WebSocket entries (no entry has _webSocketMessages)",
                            hint="in DevTools, export the HAR after the WebSocket connection was open (Network tab, WS filter)")
-    raw: list[tuple[float, int, Event]] = []
+    raw: list[Raw] = []
     url = subprotocol = None
     for n, entry in enumerate(socket_entries, start=1):
-        wsctl = entry.get("_wsctl") if isinstance(entry.get("_wsctl"), dict) else {}
-        conn = wsctl.get("conn") if isinstance(wsctl.get("conn"), int) else n
-        request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
-        headers = (entry.get("response") or {}).get("headers") or []
-        proto = next((h.get("value") for h in headers if isinstance(h, dict) and str(h.get("name", "")).lower() == "sec-websocket-protocol"), None)
-        started = _epoch(entry.get("startedDateTime", ""))
-        where = f"{source}: entry {n}"
-        messages = []
-        for i, m in enumerate(entry["_webSocketMessages"]):
-            if not isinstance(m, dict):
-                raise InvalidInput(f"{where}, message {i + 1}: not an object")
-            messages.append((_seconds(m.get("time"), f"{where}, message {i + 1}"), i, m))
-        if started is None:
-            started = messages[0][0] if messages else 0.0
-        url = url or request.get("url")
-        subprotocol = subprotocol or proto
-        opened = {"url": request.get("url"), "subprotocol": proto, "fingerprint": wsctl.get("fingerprint")}
-        if isinstance(wsctl.get("open"), dict):
-            opened.update({k: v for k, v in wsctl["open"].items() if k not in opened})
-        raw.append((started, 0, Event(t=0, kind="open", conn=conn, wall=started, info=opened)))
-        for when, i, m in messages:
-            kind = m.get("type")
-            if kind not in ("send", "receive"):
-                raise InvalidInput(f"{where}, message {i + 1}: type must be send or receive, got {json.dumps(kind)}")
-            opcode, data = m.get("opcode", 1), m.get("data", "")
-            if not isinstance(data, str):
-                raise InvalidInput(f"{where}, message {i + 1}: data must be a string")
-            if opcode == 2:
-                try:
-                    payload: str | bytes = base64.b64decode(data, validate=True)
-                except (binascii.Error, ValueError):
-                    raise InvalidInput(f"{where}, message {i + 1}: opcode 2 but data is not base64") from None
-            elif opcode == 1:
-                payload = data
-            else:
-                raise InvalidInput(f"{where}, message {i + 1}: opcode {json.dumps(opcode)} (only 1 text and 2 binary are messages)")
-            raw.append((when, 1, Event(t=0, kind="binary" if opcode == 2 else "text", dir="out" if kind == "send" else "in",
-                                       conn=conn, wall=when, data=payload)))
-        for extra in wsctl.get("events") or []:
-            if isinstance(extra, dict) and extra.get("kind") in ("ping", "pong", "error", "gap") and isinstance(extra.get("time"), (int, float)):
-                info = extra.get("info") if isinstance(extra.get("info"), dict) else None
-                raw.append((float(extra["time"]), 1, Event(t=0, kind=extra["kind"], dir=extra.get("dir"), conn=conn, wall=float(extra["time"]),
-                                                           error=extra.get("error"), delay=extra.get("delay"), attempt=extra.get("attempt"),
-                                                           code=extra.get("code"), reason=extra.get("reason"), info=info)))
-        close = wsctl.get("close")
-        if isinstance(close, dict):
-            when = float(close.get("time") or (messages[-1][0] if messages else started))
-            raw.append((when, 2, Event(t=0, kind="close", dir=close.get("dir"), conn=conn, wall=when, code=close.get("code"), reason=close.get("reason"))))
+        events, entry_url, proto = _entry(entry, n, source)
+        raw.extend(events)
+        url, subprotocol = url or entry_url, subprotocol or proto
+    for when, _, line, where in raw:
+        _checked(line, where)  # before any arithmetic on the times
     raw.sort(key=lambda item: (item[0], item[1]))
     origin = raw[0][0]
     header = original_header(doc["log"])
-    if header is None:
-        header = Header(url=url, subprotocol=subprotocol, started=origin, source="har")
-    elif header.started <= origin:
+    if header is not None and header.started <= origin:
         origin = header.started  # the original t = 0 (the first event may have come later)
     else:
-        header = dataclasses.replace(header, started=origin)
-    events = [dataclasses.replace(e, t=round(when - origin, 6)) for when, _, e in raw]
+        try:
+            built = header_from_dict({"url": url, "subprotocol": subprotocol, "started": origin, "source": "har"})
+        except RecordFormatError as exc:
+            raise InvalidInput(f"{source}: {exc.message} (the first event's time)") from None
+        header = built if header is None else dataclasses.replace(header, started=origin)
+    events = [_checked({**line, "t": round(when - origin, 6)}, where) for when, _, line, where in raw]
     return header, events

@@ -78,7 +78,7 @@ def _json(message: Message) -> Any:
         return MISSING
     try:
         return json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested past the recursion limit: not a message we can read either
         return MISSING
 
 

@@ -13,7 +13,10 @@ What it tolerates, and why:
   with a warning naming its line number, or `RecordFormatError` with
   ``strict=True``;
 - header lines after the first (rotated parts joined, files concatenated):
-  version-checked, then skipped.
+  version-checked, then skipped;
+- a line longer than `MAX_LINE_BYTES` (the file's opener hands it over as an
+  `OversizedLine` instead of reading it into memory) or nested too deeply for
+  the JSON parser: skipped like any corrupted line.
 
 What it refuses: a first line that is not a header, an unknown or newer format
 version (there is no guessing at a format it does not know).  Every message
@@ -35,6 +38,20 @@ from wsctl.core.record.format import Event, Header, RecordFormatError, event_fro
 
 #: at most this many warnings are kept in `warnings` (the count goes on)
 MAX_WARNINGS = 100
+#: longest line a file opener hands over whole: a message at 16 times the
+#: default --max-message-size, escaped, still fits; anything longer is an
+#: `OversizedLine` (a recording must not make its reader allocate without bound)
+MAX_LINE_BYTES = 128 * 2**20
+
+
+class OversizedLine(bytes):
+    """Stands for a line longer than `MAX_LINE_BYTES` that was not read into
+    memory: its value is only the line ending it had (b"\n", or b"" when it
+    was the unterminated last line)."""
+
+#: what json.loads raises for a line that is not JSON, including one nested
+#: deeper than the interpreter's recursion limit
+_NOT_JSON = (ValueError, UnicodeDecodeError, RecursionError)
 
 
 def _ends_line(line: str | bytes) -> bool:
@@ -88,7 +105,7 @@ class RecordReader:
     def _next_line(self) -> str | bytes | None:
         for line in self._lines:
             self.line_number += 1
-            if not _blank(line):
+            if isinstance(line, OversizedLine) or not _blank(line):
                 return line
         return None
 
@@ -96,9 +113,11 @@ class RecordReader:
         line = self._next_line()
         if line is None:
             raise RecordFormatError(f"{self.source}: empty file, not a wsctl recording")
+        if isinstance(line, OversizedLine):
+            raise RecordFormatError(f"{self.source}: not a wsctl recording (first line longer than {MAX_LINE_BYTES} bytes)")
         try:
             doc = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+        except _NOT_JSON:
             what = "truncated header" if not _ends_line(line) else "first line is not JSON"
             raise RecordFormatError(f"{self.source}: not a wsctl recording ({what})") from None
         try:
@@ -136,9 +155,12 @@ class RecordReader:
             line = self._next_line()
             if line is None:
                 return
+            if isinstance(line, OversizedLine):
+                self._problem(line, f"longer than {MAX_LINE_BYTES} bytes")
+                continue
             try:
                 doc = json.loads(line)
-            except (ValueError, UnicodeDecodeError) as exc:
+            except _NOT_JSON as exc:
                 self._problem(line, f"not JSON ({exc.__class__.__name__}: {str(exc)[:80]})")
                 continue
             if isinstance(doc, dict) and "format" in doc:
