@@ -14,8 +14,8 @@ import pytest
     (("run", "wss://127.0.0.1:1/", "nofile.txt"), "no such script file: nofile.txt"),
     (("profile", "validate", "nothere.toml"), "no such profile file: nothere.toml"),
     (("profile", "show", "nothere.toml"), "no such profile file"),
-    (("record", "show", "nofile.jsonl"), "no recording at nofile.jsonl"),
-    (("replay", "nofile.jsonl", "--to", "wss://127.0.0.1:1/"), "no recording at nofile.jsonl"),
+    (("record", "show", "nofile.jsonl"), "nofile.jsonl: no such recording"),
+    (("replay", "nofile.jsonl", "--to", "wss://127.0.0.1:1/"), "nofile.jsonl: no such recording"),
     (("send", "--inventory", "nofile.toml", "x", "hi"), "inventory file not found: nofile.toml"),
     (("send", "wss://127.0.0.1:1/", "--raw", "x", "--ca", "nofile.pem"), "CA file not found: nofile.pem"),
 ])

@@ -135,7 +135,14 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
             path = Path(cwd) / path
         name = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
         return ProfileLocation(name, str(path), "file")
-    return _find_installed(name_or_path, cwd=cwd, environ=environ)
+    try:
+        return _find_installed(name_or_path, cwd=cwd, environ=environ)
+    except InvalidInput:
+        if name_or_path.endswith(SUFFIX):
+            # meant as a file (it has the suffix): say that the file is missing
+            raise InvalidInput(f"no such profile file: {name_or_path} (and no installed profile named {name_or_path[: -len(SUFFIX)]!r})",
+                               hint="check the path, or see `wsctl profile list`") from None
+        raise
 
 
 def _find_installed(name: str, *, cwd=None, environ=None) -> ProfileLocation:
@@ -151,10 +158,6 @@ def _find_installed(name: str, *, cwd=None, environ=None) -> ProfileLocation:
                 return location
         except InvalidInput:
             continue
-    if name_or_path.endswith(SUFFIX):
-        # meant as a file (it has the suffix): say that the file is missing
-        raise InvalidInput(f"no such profile file: {name_or_path} (and no installed profile named {name!r})",
-                           hint="check the path, or see `wsctl profile list`")
     names = ", ".join(sorted({loc.name for loc in known})) or "none"
     dirs = ", ".join(str(d) if origin != "shipped" else "shipped with wsctl"
                      for origin, d in search_path(cwd=cwd, environ=environ))
