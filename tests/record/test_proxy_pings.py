@@ -63,3 +63,50 @@ async def test_pings_are_relayed_both_ways_and_recorded(plant, tmp_path):
         ("ping", "in", device_ping[2]), ("pong", "out", device_ping[2]),
     ]
     assert at_device == [("ping", tool_ping[2])]  # the device saw the tool's ping itself
+
+
+async def test_the_proxys_own_keepalive_stays_its_own(plant, tmp_path):
+    """With --ping-interval upstream, the device's pongs answer the proxy: they
+    must reach its keepalive (or it would call the link dead) and not the tool."""
+    path = tmp_path / "keepalive.jsonl"
+    device_pings: list = []
+    at_tool: list = []
+
+    async def device(conn):
+        frames = ControlFrames(conn._ws)
+
+        async def answer():
+            async for kind, payload in frames:
+                device_pings.append(payload)
+                await frames.send("pong", payload)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer)
+            async for message in conn:
+                await conn.send(message)
+            nursery.cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        upstream = await nursery.start(functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs()))
+        rec = Recorder(path, source="proxy")
+        kwargs = {**plant.client_kwargs(), "ping_interval": 0.02, "ping_timeout": 5}
+        relay = RecordingProxy(f"wss://localhost:{upstream.port}/", kwargs, rec)
+        server = await nursery.start(functools.partial(relay.run, host="127.0.0.1", port=0, **plant.server_kwargs()))
+        async with open_device(f"wss://localhost:{server.port}/", **plant.client_kwargs()) as dev:
+            tool_frames = ControlFrames(dev._ws)
+            nursery.start_soon(lambda: _collect(tool_frames, at_tool))
+            with trio.fail_after(5):
+                while len(device_pings) < 3:
+                    await trio.sleep(0.01)
+            await dev.send("still alive")  # the keepalive got its pongs: the link was not cut
+            assert await dev.receive(timeout=5) == "still alive"
+        await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    rec.close()
+    assert at_tool == []
+    assert [e.kind for e in open_recording(path) if e.kind in ("ping", "pong")] == []
+
+
+async def _collect(frames, into):
+    async for item in frames:
+        into.append(item)
