@@ -62,7 +62,6 @@ class ControlFrames:
     def __init__(self, ws: trio_websocket.WebSocketConnection, label: str = "") -> None:
         self._ws = ws
         self.label = label
-        self.dropped = 0
         self._send, self._receive = trio.open_memory_channel(ROOM)
         ws._wsproto = _Filter(ws._wsproto, self)
 
@@ -74,16 +73,10 @@ class ControlFrames:
         try:
             self._send.send_nowait((kind, payload))
         except trio.WouldBlock:
-            self.dropped += 1
             log.debug("%s: %s dropped, %d waiting already", self.label, kind, ROOM)
-        except trio.ClosedResourceError:
-            pass
 
     def __aiter__(self) -> Any:
         return self._receive.__aiter__()
-
-    def close(self) -> None:
-        self._send.close()
 
     async def send(self, kind: str, payload: bytes) -> bool:
         """Send a ping or a pong frame with this payload; False once the connection is closed."""
