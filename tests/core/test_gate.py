@@ -80,3 +80,13 @@ def test_an_answer_picks_no_reading_of_a_disputed_id(conveyor):
 def test_the_simulators_codec_answers_deep_nesting_with_a_parse_error(conveyor):
     item = DeviceCodec(conveyor).parse("[" * 100000)
     assert isinstance(item, BadRequest) and item.kind == "parse" and "nested too deeply" in item.reason
+
+
+def test_ordinary_ocpp_traffic_passes_and_a_duplicate_in_the_payload_does_not():
+    gate = Gate(load_profile("ocpp16-charger"), "operator", "engineer")
+    assert gate.judge('[2,"a1","RemoteStopTransaction",{"transactionId":7}]') is None
+    assert gate.judge('[3,"dev-1",{"currentTime":"2024-06-10T06:13:20Z"}]') is None  # answering the device's call
+    refusal = gate.judge('[2,"a2","Reset",{"type":"Soft"}]')
+    assert refusal.reason == "role" and json.loads(refusal.reply)[2] == "SecurityError"
+    refusal = gate.judge('[2,"a3","RemoteStopTransaction",{"transactionId":7,"transactionId":8}]')
+    assert refusal.reason == "ambiguous" and json.loads(refusal.reply)[:3] == [4, "a3", "FormationViolation"]
