@@ -25,28 +25,40 @@ device sees the proxy's role, not the tool's.  Relaying blindly would let any
 tool act with that role, so the tool's own role (from its client
 certificate) is checked here:
 
-- with a profile, every tool → device message is read with `DeviceCodec`; a
-  request for a command the tool's role may not run is not forwarded — the
-  tool gets the protocol's ``not_authorized`` error, the refusal is recorded
-  as an ``error`` event (never as a message: a replay must not send what the
-  device never received) and logged.  A message the profile cannot attribute
-  to a command (unknown command, a JSON-RPC notification, not JSON) is judged
-  like a connection without a profile;
+- with a profile, every tool → device message is judged by `wsctl.core.gate`:
+  a message with more than one reading (duplicate keys, a request that is
+  also a reply, a second command after a line break or separator ...) is not
+  forwarded for anyone, nor is a request for a command the tool's role may
+  not run — the tool gets the protocol's error, the refusal is recorded as an
+  ``error`` event (never as a message: a replay must not send what the device
+  never received) and logged.  A message the profile cannot attribute to a
+  command (unknown command, a JSON-RPC notification, not JSON) is judged like
+  a connection without a profile;
 - without a profile, the proxy cannot judge commands: the tool's role must be
   at least the proxy's own on the ladder (admin roles: only the same role),
   otherwise the WebSocket upgrade is refused with HTTP 403.
+
+Who the tool is reaches the device only when asked (``forward_client_cert``):
+an ``x-forwarded-client-cert`` header on the upstream upgrade
+(`wsctl.core.forwarded_cert`); no tool header is ever passed on, so a tool
+cannot write that header itself.
+
+Pings and pongs are relayed both ways with their payloads and recorded
+(``ping``/``pong`` events, `wsctl.net._pings`); the proxy's own keepalive
+pings upstream stay its own.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Mapping
 
 import trio
 
-from wsctl.core import roles
 from wsctl.core.errors import ConnectionClosed, WsctlError
+from wsctl.core.gate import Gate, Refusal, covers
 from wsctl.core.record.format import RecordingError
+from wsctl.net._pings import ControlFrames
 from wsctl.net.recorder import Recorder
 
 log = logging.getLogger("wsctl.net.proxy")
@@ -86,21 +98,6 @@ def certificate_role(pem_path: Any) -> str | None:
     return identity_of(cert).role
 
 
-def covers(tool: str | None, upstream: str | None) -> bool:
-    """May a tool with role ``tool`` act through an upstream connection holding ``upstream``?
-
-    Ladder roles compare by rank; an admin role grants nothing on the ladder
-    and is matched only by itself.  An upstream without a role grants no role
-    of its own, so there is nothing to take over."""
-    if upstream is None:
-        return True
-    if tool is None:
-        return False
-    if upstream in roles.LADDER and tool in roles.LADDER:
-        return roles.LADDER.index(tool) >= roles.LADDER.index(upstream)
-    return tool == upstream
-
-
 def _peer(conn: Any) -> dict[str, Any]:
     ident = conn.identity
     out: dict[str, Any] = {"remote": conn.remote}
@@ -113,7 +110,7 @@ class RecordingProxy:
     """``handler`` for `wsctl.net.server.serve`; one upstream connection per client."""
 
     def __init__(self, upstream: str, connect_kwargs: dict[str, Any], recorder: Recorder, *, profile: Any = None,
-                 upstream_role: str | None = None, on_event: Any = None) -> None:
+                 upstream_role: str | None = None, forward_client_cert: bool = False, on_event: Any = None) -> None:
         self.upstream = upstream
         self.connect_kwargs = connect_kwargs
         self.recorder = recorder
@@ -121,6 +118,8 @@ class RecordingProxy:
         self.profile = profile
         #: the role the proxy holds upstream (its operator certificate's)
         self.upstream_role = upstream_role if upstream_role is not None else certificate_role(connect_kwargs.get("cert"))
+        #: tell the device who the tool is (x-forwarded-client-cert)
+        self.forward_client_cert = forward_client_cert
         #: called with a dict per client session (opened/refused/denied/closed); CLI output
         self.on_event = on_event
         self.failed: RecordingError | None = None
@@ -173,21 +172,37 @@ class RecordingProxy:
 
     async def handler(self, client: Any) -> None:
         self._clients.add(client)
+        # first thing: a ping that comes while the upstream opens waits for it
+        pings = ControlFrames(client._ws, label=client.remote)
         try:
-            await self._session(client)
+            await self._session(client, pings)
         except RecordingError as exc:
             await self._recording_failed(exc)
         finally:
             self._clients.discard(client)
 
-    async def _session(self, client: Any) -> None:
+    def _upstream_kwargs(self, client: Any) -> dict[str, Any]:
+        kwargs = dict(self.connect_kwargs)
+        if client.subprotocol:
+            kwargs["subprotocols"] = (client.subprotocol,)
+        if self.forward_client_cert:
+            from wsctl.core.forwarded_cert import HEADER, header_value
+
+            headers = kwargs.get("headers") or ()
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            # only the proxy writes it: one configured with --header is replaced too
+            kept = [(k, v) for k, v in items if k.lower() != HEADER]
+            if client.identity is not None:
+                kept.append((HEADER, header_value(client.identity)))
+            kwargs["headers"] = tuple(kept)
+        return kwargs
+
+    async def _session(self, client: Any, pings: ControlFrames) -> None:
         from wsctl.net.api import open_device
 
         rec = self.recorder
         conn = rec.new_conn()
-        kwargs = dict(self.connect_kwargs)
-        if client.subprotocol:
-            kwargs["subprotocols"] = (client.subprotocol,)
+        kwargs = self._upstream_kwargs(client)
         peer = _peer(client)
         opened = False
         try:
@@ -196,7 +211,7 @@ class RecordingProxy:
                 rec.note_device(url=device.url, subprotocol=device.subprotocol, fingerprint=device.peer_fingerprint)
                 rec.record("open", conn=conn, info={"url": device.url, "subprotocol": device.subprotocol, "fingerprint": device.peer_fingerprint, "peer": peer})
                 self._emit(event="opened", conn=conn, peer=peer, subprotocol=device.subprotocol)
-                await self._relay(client, device, conn, peer)
+                await self._relay(client, device, conn, peer, (pings, ControlFrames(device._ws, label=device.url)))
         except WsctlError as exc:
             if opened or isinstance(exc, RecordingError):
                 raise
@@ -204,27 +219,35 @@ class RecordingProxy:
             self._emit(event="refused", conn=conn, peer=peer, error=exc.message)
             await client.close(1011, _reason(f"bad gateway: {exc.message}"))
 
-    async def _refuse(self, client: Any, conn: int, peer: dict[str, Any], message: str | bytes, reply: str | None,
-                      detail: str, command: str | None) -> None:
+    async def _refuse(self, client: Any, conn: int, peer: dict[str, Any], message: str | bytes, refusal: Refusal) -> None:
         """A tool's request the proxy will not forward: recorded as an ``error``
         event (the request and the answer in its fields, never as messages, so a
         replay cannot send it), logged, and answered with the protocol's error."""
         request = message if isinstance(message, str) else message.decode("utf-8", "replace")
-        info: dict[str, Any] = {"refused": command, "request": request, "peer": peer}
-        if reply is not None:
-            info["reply"] = reply
-        self.recorder.record("error", conn=conn, error=f"proxy refused: {detail}", info=info)
-        log.warning("#%d %s: %s", conn, peer.get("name") or peer.get("remote"), detail)
-        self._emit(event="denied", conn=conn, peer=peer, command=command, error=detail)
-        if reply is not None:
-            await client.send(reply)
+        info: dict[str, Any] = {"refused": refusal.command, "request": request, "peer": peer}
+        if refusal.reason != "role":
+            info["why"] = refusal.reason
+        if refusal.reply is not None:
+            info["reply"] = refusal.reply
+        self.recorder.record("error", conn=conn, error=f"proxy refused: {refusal.detail}", info=info)
+        log.warning("#%d %s: %s", conn, peer.get("name") or peer.get("remote"), refusal.detail)
+        self._emit(event="denied", conn=conn, peer=peer, command=refusal.command, error=refusal.detail)
+        if refusal.reply is not None:
+            await client.send(refusal.reply)
 
-    async def _relay(self, client: Any, device: Any, conn: int, peer: dict[str, Any]) -> None:
+    async def _relay(self, client: Any, device: Any, conn: int, peer: dict[str, Any], pings: tuple[ControlFrames, ControlFrames]) -> None:
         rec = self.recorder
         ended: dict[str, Any] = {}
 
-        gate = _Gate(self.profile, client.identity.role if client.identity is not None else None, self.upstream_role) \
+        gate = Gate(self.profile, client.identity.role if client.identity is not None else None, self.upstream_role) \
             if self.profile is not None else None
+
+        async def control(source: ControlFrames, sink: ControlFrames, direction: str) -> None:
+            # pings and pongs in order per direction; the messages' pumps end the session
+            async for kind, payload in source:
+                rec.record(kind, dir=direction, conn=conn, data=payload)
+                if not await sink.send(kind, payload):
+                    return
 
         async def pump(source: Any, sink: Any, direction: str, names: tuple[str, str], cancel: trio.CancelScope) -> None:
             # a close seen while receiving is the source's, while sending the sink's
@@ -236,7 +259,7 @@ class RecordingProxy:
                     refusal = gate.judge(message) if gate is not None and direction == "out" else None
                     if refusal is not None:
                         side = names[0]  # the answer goes back to the tool
-                        await self._refuse(client, conn, peer, message, *refusal)
+                        await self._refuse(client, conn, peer, message, refusal)
                         continue
                     rec.message(direction, conn, message)
                     side = names[1]
@@ -248,6 +271,8 @@ class RecordingProxy:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pump, client, device, "out", ("client", "device"), nursery.cancel_scope)
             nursery.start_soon(pump, device, client, "in", ("device", "client"), nursery.cancel_scope)
+            nursery.start_soon(control, pings[0], pings[1], "out")
+            nursery.start_soon(control, pings[1], pings[0], "in")
         side, exc = ended.get("by", ("proxy", None))
         code = exc.code if exc is not None else 1001
         reason = (exc.reason if exc is not None else "proxy shutting down") or ""
@@ -263,43 +288,3 @@ class RecordingProxy:
             rec.record("close", dir="out", conn=conn, code=code, reason=reason or None)
             await device.close(_sendable(code), reason)
         self._emit(event="closed", conn=conn, peer=peer, by=side, code=code)
-
-
-class _Gate:
-    """Per tool connection: which of its messages may reach the device (with a profile)."""
-
-    def __init__(self, profile: Any, role: str | None, upstream_role: str | None) -> None:
-        from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
-
-        self.codec = DeviceCodec(profile)
-        self.role = role
-        self.covered = covers(role, upstream_role)
-        self.upstream_role = upstream_role
-        self._types = (Request, BadRequest)
-
-    def judge(self, message: str | bytes) -> tuple[str | None, str, str | None] | None:
-        """None to forward; else (reply to the tool or None, why, command key)."""
-        Request, BadRequest = self._types
-        item = self.codec.parse(message)
-        rid = getattr(item, "id", None)
-        # the proxy does not follow replies: free the id at once, or a reused id
-        # would read as a collision (a BadRequest) and escape the role check below
-        self.codec.finish(rid)
-        command = item.command if isinstance(item, (Request, BadRequest)) else None
-        who = self.role or "(none: no role in the client certificate)"
-        if command is not None:
-            if roles.allowed(self.role, command.allowed_roles):
-                return None
-            allowed = ", ".join(sorted(command.allowed_roles))
-            detail = f"role {who} may not run {command.key} (allowed: {allowed})"
-            return self.codec.error(rid, "not_authorized", detail), detail, command.key
-        if not isinstance(item, BadRequest) or self.covered:
-            return None  # a reply to a device call, or a tool the proxy's own role covers
-        # no command to judge (unknown to the profile, a notification, not
-        # parseable): only a tool with at least the proxy's role may send it
-        detail = (f"role {who} may not send a message the profile cannot attribute to a command "
-                  f"({item.reason}); that needs at least the proxy's role {self.upstream_role}")
-        reply = None
-        if item.reply is not None:
-            reply = self.codec.error(item.id if item.id is not None else self.codec.framing.unknown_id, "not_authorized", detail)
-        return reply, detail, None

@@ -25,10 +25,13 @@ from wsctl.core.errors import UsageError
               help="Client certificates [default: required when a CA is given].")
 @click.option("--profile", "profile_name", help="Profile noted in the recording; its subprotocols and path are used upstream; commands are checked against the tool's role.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=100, show_default=True, help="More tools are refused with HTTP 503.")
+@click.option("--forward-client-cert", is_flag=True,
+              help="Tell the device who each tool is: an x-forwarded-client-cert header (Envoy's form: Hash, Subject, URI, Role "
+                   "of the tool's certificate) on the upstream upgrade. Off by default; a tool can never send it itself.")
 @client_options
 @click.pass_obj
 def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, redact, device_name, server_cert, server_key, client_ca,
-          crl, client_auth, profile_name, max_connections, client: ClientOptions) -> None:
+          crl, client_auth, profile_name, max_connections, forward_client_cert, client: ClientOptions) -> None:
     """Relay tools ↔ device unchanged and record both directions.
 
     Tools connect to --listen over wss (the proxy's certificate: --certs DIR
@@ -42,7 +45,11 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
     client certificate) is checked: with --profile per command (a command the
     tool's role may not run is answered with the protocol's not_authorized
     error and not forwarded); without one per connection (tools need at least
-    the proxy operator's role, else HTTP 403).
+    the proxy operator's role, else HTTP 403). With --profile a message that
+    parsers could read two ways (a key twice, a request that is also a reply,
+    a second command after a line break or ';') is refused for every tool.
+    --forward-client-cert tells the device each tool's identity in an
+    x-forwarded-client-cert header. Pings and pongs are relayed and recorded.
 
     An upstream that refuses closes the tool with 1011 "bad gateway: ...",
     one that drops with 1011 "upstream connection lost"; both are recorded. Stop with Ctrl-C/SIGTERM (tools get close 1001,
@@ -95,7 +102,7 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
 
         from wsctl.net.proxy import RecordingProxy
 
-        relay = RecordingProxy(url, kwargs, rec, profile=profile, on_event=on_event)
+        relay = RecordingProxy(url, kwargs, rec, profile=profile, forward_client_cert=forward_client_cert, on_event=on_event)
         async with trio.open_nursery() as nursery:
             server = await nursery.start(functools.partial(
                 relay.run, host=host, port=port, password=password, client_auth=client_auth,

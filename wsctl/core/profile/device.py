@@ -159,10 +159,39 @@ class DeviceCodec:
             doc = json.loads(message)
         except ValueError as exc:
             return self._bad("parse", f"not JSON: {exc}", raw=message)
-        response = self._response(doc, message)
+        except RecursionError:
+            return self._bad("parse", "not JSON this device reads: nested too deeply", raw=message)
+        return self.read(doc, message)
+
+    def read(self, doc: Any, raw: str) -> Request | BadRequest | Response:
+        """`parse` for a JSON document the caller decoded itself (the proxy's gate
+        decodes strictly first); ``raw`` is the message it came from."""
+        response = self._response(doc, raw)
         if response is not None:
             return response
-        return self._parse_json(doc, message)
+        return self._parse_json(doc, raw)
+
+    def kinds(self, doc: Any) -> set[str]:
+        """Every kind the protocol's rules read a JSON document as, not only the
+        first that matches: ``result``, ``error``, ``call`` (a request or a
+        notification: something the receiver acts on).  More than one means
+        receivers that test the rules in another order read different messages."""
+        found = {"call" if r.kind in ("request", "event") else r.kind for r in self.framing.inbound if _matches(r, doc)}
+        if any(self._fits(r, doc) for r in self._own) or (not self._call_rules and self._names_a_call(doc)):
+            found.add("call")
+        return found
+
+    @property
+    def _call_rules(self) -> bool:
+        return any(r.kind in ("request", "event") for r in self.framing.inbound)
+
+    def _names_a_call(self, doc: Any) -> bool:
+        # without request rules the shared template is the only description of
+        # a call: its name slot is there and no literal present contradicts it
+        reader = self._shared
+        if reader is None or reader.name is None or not isinstance(doc, reader.shape) or resolve(doc, reader.name) is MISSING:
+            return False
+        return all(resolve(doc, path) in (MISSING, literal) for path, literal in reader.literals)
 
     def _bad(self, kind: str, reason: str, *, id: Any = MISSING, raw: str = "", command: Command | None = None, reply: bool = True) -> BadRequest:
         reply_id = self.framing.unknown_id if id is MISSING else id

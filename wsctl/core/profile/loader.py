@@ -178,6 +178,9 @@ def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framin
     elif merged.get("error_regex") is None:
         # every line would be taken as a success reply, errors included
         raise c.fail("framing.error_regex", "missing: how an error line is recognised (or choose a preset)")
+    separators = c.str_list(merged, "separators", "framing")
+    if any(not s for s in separators):
+        raise c.fail("framing.separators", "a separator cannot be empty")
     errors = {}
     raw_errors = c.table(merged.get("errors"), "framing.errors", set(ERROR_KINDS))
     for kind in ERROR_KINDS:
@@ -189,7 +192,7 @@ def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framin
         device_request=merged.get("device_request"), inbound=tuple(inbound),
         event_regex=c.regex(merged.get("event_regex"), "framing.event_regex"),
         error_regex=c.regex(merged.get("error_regex"), "framing.error_regex"),
-        errors=errors, unknown_id=merged.get("unknown_id"),
+        errors=errors, unknown_id=merged.get("unknown_id"), separators=separators if encoding == "text" else (),
     )
 
 

@@ -69,6 +69,9 @@ class Framing:
     errors: dict[str, ErrorForm]
     #: id to use in an error reply to a request whose own id could not be read
     unknown_id: Any
+    #: text encoding: strings a device takes as the end of one command and the
+    #: start of the next within a message (SCPI's ";")
+    separators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "inbound": [],
         "event_regex": r"^#EVT (?P<name>\S+) ?(?P<payload>.*)$",
         "error_regex": r"^ERR (?P<code>\S+) ?(?P<message>.*)$",
+        # SCPI and most line protocols run several commands from one line
+        "separators": [";"],
         "errors": {
             "parse": {"code": 400, "message": "cannot parse"},
             "invalid_request": {"code": 400, "message": "bad request"},
@@ -94,7 +96,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 FRAMING_KEYS = ("preset", "encoding", "id", "max_in_flight", "request", "result", "error", "event", "device_request",
-                "inbound", "event_regex", "error_regex", "errors", "unknown_id")
+                "inbound", "event_regex", "error_regex", "separators", "errors", "unknown_id")
 
 
 def expand(framing: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ matches every key or index, so ``/*/token`` or ``/3/idTag`` for OCPP arrays)
 or a regex (``re:REGEX``).  Pointer rules apply to text messages that parse as
 JSON: the value found there becomes ``"[REDACTED]"`` and the message is
 written back compactly (only when a rule hit, so untouched messages keep their
-exact bytes).  Regex rules apply to every text message (and to binary ones as
+exact bytes).  A key given twice is masked in each place (parsers disagree on
+which one counts), and JSON nested too deeply to read is not kept at all.  Regex rules apply to every text message (and to binary ones as
 bytes): with capturing groups only the groups are replaced, so
 ``re:"password":"([^"]*)"`` keeps the key; without groups the whole match is.
 
@@ -13,7 +14,9 @@ Regex rules also reach the strings *around* the messages: the header's
 ``url`` and every event's ``error``, ``reason`` and extra fields (the ``open``
 event's ``url``, a proxy refusal's ``request``) — a token in a query string or
 quoted in an error message would otherwise reach the disk unmasked.  Pointer
-rules stay with message bodies: a URL is not a JSON document.
+rules stay with message bodies: a URL is not a JSON document.  A proxy
+refusal's ``request`` *is* a message body (the tool's request, kept instead
+of being forwarded), so both kinds of rule apply to it.
 
 A redacted recording replays ``[REDACTED]`` — deliberate: the secret is gone.
 """
@@ -30,6 +33,8 @@ from wsctl.core.pointer import split
 from wsctl.core.record.format import Event, Header
 
 MASK = "[REDACTED]"
+#: the field of an ``error`` event that holds a message the proxy refused to forward
+REFUSED_BODY = "request"
 
 
 def parse_rules(specs: Iterable[str]) -> tuple[list[tuple[str, ...]], list[re.Pattern[str]]]:
@@ -49,11 +54,36 @@ def parse_rules(specs: Iterable[str]) -> tuple[list[tuple[str, ...]], list[re.Pa
     return pointers, regexes
 
 
+class _Object(list):  # type: ignore[type-arg]
+    """A JSON object read as its (key, value) pairs.  A key given twice keeps
+    both values, so a rule masks both: a dict keeps only the last, and a device
+    that reads the first (cJSON) would have had its secret written unmasked."""
+
+
+def _dump(doc: Any) -> str:
+    """Compact JSON, an `_Object` with its pairs as they came."""
+    if isinstance(doc, _Object):
+        return "{" + ",".join(f"{_dump(k)}:{_dump(v)}" for k, v in doc) + "}"
+    if isinstance(doc, list):
+        return "[" + ",".join(_dump(v) for v in doc) + "]"
+    return json.dumps(doc, ensure_ascii=False)
+
+
 def replace_at(doc: Any, path: tuple[str, ...], value: Any) -> bool:
     """Set every place ``path`` (with ``*`` wildcards) reaches to ``value``; True if any."""
     if not path:
         return False
     head, rest = path[0], path[1:]
+    if isinstance(doc, _Object):
+        hit = False
+        for index, (key, inner) in enumerate(doc):
+            if head == "*" or key == head:
+                if rest:
+                    hit = replace_at(inner, rest, value) or hit
+                else:
+                    doc[index] = (key, value)
+                    hit = True
+        return hit
     if isinstance(doc, dict):
         keys = list(doc) if head == "*" else ([head] if head in doc else [])
     elif isinstance(doc, list):
@@ -108,19 +138,28 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self.pointers or self.regexes)
 
-    def text(self, message: str) -> str:
-        original = message
+    def _masked_json(self, message: str) -> str:
+        """``message`` with the pointer rules applied, when it is JSON they hit."""
         if self.pointers and message.lstrip()[:1] in ("{", "["):
             try:
-                doc = json.loads(message)
+                doc = json.loads(message, object_pairs_hook=_Object)
             except ValueError:
-                doc = None
-            if doc is not None:
-                hit = False
-                for path in self.pointers:
-                    hit = replace_at(doc, path, MASK) or hit
-                if hit:
-                    message = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                return message
+            except RecursionError:
+                return MASK  # JSON too deep to look into: the rules cannot be checked, so none of it is kept
+            hit = False
+            for path in self.pointers:
+                hit = replace_at(doc, path, MASK) or hit
+            if hit:
+                try:
+                    return _dump(doc)
+                except RecursionError:
+                    return MASK
+        return message
+
+    def text(self, message: str) -> str:
+        original = message
+        message = self._masked_json(message)
         for pattern in self.regexes:
             message = sub_regex(pattern, message, MASK)
         if message != original:
@@ -164,9 +203,15 @@ class Redactor:
             data = self.text(event.data) if isinstance(event.data, str) else self.binary(event.data)
             if data != event.data:
                 changes["data"] = data
+        info = event.info
+        if info and isinstance(info.get(REFUSED_BODY), str):
+            body = self._masked_json(info[REFUSED_BODY])
+            if body != info[REFUSED_BODY]:
+                info = changes["info"] = {**info, REFUSED_BODY: body}
+                self.hits += 1
         if self.regexes:
             for key in ("error", "reason", "info"):
-                value = getattr(event, key)
+                value = info if key == "info" else getattr(event, key)
                 if value is not None:
                     masked = self.string(value)
                     if masked != value:
