@@ -25,13 +25,20 @@ from wsctl.core.errors import UsageError
               help="Client certificates [default: required when a CA is given].")
 @click.option("--profile", "profile_name", help="Profile noted in the recording; its subprotocols and path are used upstream; commands are checked against the tool's role.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=100, show_default=True, help="More tools are refused with HTTP 503.")
+@click.option("--max-handshakes", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Tools still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.")
+@click.option("--max-handshakes-per-source", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Handshakes at once from one IP address; further ones from it wait for a slot.")
+@click.option("--max-buffered-bytes", type=click.IntRange(min=1), default=None,
+              help="Bytes received from a tool and not yet relayed; over it the tool is closed with 1008  [default: 4 MiB or --max-message-size if larger].")
 @click.option("--forward-client-cert", is_flag=True,
               help="Tell the device who each tool is: an x-forwarded-client-cert header (Envoy's form: Hash, Subject, URI, Role "
                    "of the tool's certificate) on the upstream upgrade. Off by default; a tool can never send it itself.")
 @client_options
 @click.pass_obj
 def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, redact, device_name, server_cert, server_key, client_ca,
-          crl, client_auth, profile_name, max_connections, forward_client_cert, client: ClientOptions) -> None:
+          crl, client_auth, profile_name, max_connections, max_handshakes, max_handshakes_per_source, max_buffered_bytes,
+          forward_client_cert, client: ClientOptions) -> None:
     """Relay tools ↔ device unchanged and record both directions.
 
     Tools connect to --listen over wss (the proxy's certificate: --certs DIR
@@ -107,7 +114,8 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
             server = await nursery.start(functools.partial(
                 relay.run, host=host, port=port, password=password, client_auth=client_auth,
                 subprotocols=tuple(kwargs.get("subprotocols") or ()), max_message_size=client.max_message_size,
-                max_connections=max_connections, **tls,
+                max_connections=max_connections, max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
+                max_buffered_bytes=max_buffered_bytes, **tls,
             ))
             env.emit({"event": "listening", "url": server.url, "upstream": url, "file": output, "client_auth": client_auth},
                      f"recording proxy on {server.url} -> {url}, recording to {output}")
