@@ -22,9 +22,10 @@ from wsctl.net import connect as _c, wsconn
 from wsctl.net._guard import collapse
 from wsctl.net.describe import log_connection
 from wsctl.net.keepalive import keepalive
-from wsctl.net.server import AccessRecord, ConnectionRequest, Reject, Server, ServerConnection, echo_handler, serve
+from wsctl.net.server import Accept, AccessRecord, ConnectionRequest, Reject, Server, ServerConnection, echo_handler, serve
 
 __all__ = [
+    "Accept",
     "AccessRecord",
     "ConnectionRequest",
     "Device",

@@ -2,7 +2,9 @@
 
 For each client the proxy (a wss server with the device certificate from the
 store, client certificates required like `serve`) opens the upstream with
-`open_device` as an operator, then relays both ways unchanged — text as text,
+`open_device` as an operator while the client's upgrade waits (offering the
+client's subprotocols; the client is accepted with the device's choice),
+then relays both ways unchanged — text as text,
 binary as binary, a close code from one side is passed to the other — and
 records both directions on one connection id: client → device is ``out``,
 device → client is ``in``, exactly as a client-side recording, so a proxy
@@ -50,6 +52,7 @@ pings upstream stay its own.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any, Mapping
 
@@ -58,6 +61,7 @@ import trio
 from wsctl.core.errors import ConnectionClosed, WsctlError
 from wsctl.core.gate import Gate, Refusal, covers
 from wsctl.core.record.format import RecordingError
+from wsctl.net._guard import collapse
 from wsctl.net._pings import ControlFrames
 from wsctl.net.recorder import Recorder
 
@@ -80,6 +84,40 @@ def _reason(text: str) -> str:
 
 #: how long closing every tool may take when the recording fails
 FAIL_CLOSE_TIMEOUT = 2.0
+#: how long a device connection opened for a tool's upgrade waits for that
+#: tool's session (an upgrade that fails after ``authorize`` never has one)
+CLAIM_TIMEOUT = 10.0
+
+
+class _Upstream:
+    """The device connection for one tool, opened while the tool's upgrade waits
+    (so the tool is accepted with the subprotocol the device chose), and held
+    by a task of the proxy's own until the tool's session is over."""
+
+    def __init__(self) -> None:
+        self.ready = trio.Event()
+        self.claimed = trio.Event()
+        self.done = trio.Event()
+        self.device: Any = None
+        self.pings: ControlFrames | None = None
+        self.failure: WsctlError | None = None
+
+    async def hold(self, url: str, kwargs: dict[str, Any], forget: Any) -> None:
+        from wsctl.net.api import open_device
+
+        try:
+            async with open_device(url, **kwargs) as device:
+                self.device, self.pings = device, ControlFrames(device._ws, label=device.url)
+                self.ready.set()
+                with trio.move_on_after(CLAIM_TIMEOUT):
+                    await self.claimed.wait()
+                if self.claimed.is_set():
+                    await self.done.wait()
+        except WsctlError as exc:
+            self.failure = exc
+        finally:
+            self.ready.set()
+            forget()
 
 
 def certificate_role(pem_path: Any) -> str | None:
@@ -125,6 +163,9 @@ class RecordingProxy:
         self.failed: RecordingError | None = None
         self._stop: trio.CancelScope | None = None
         self._clients: set[Any] = set()
+        #: device connections opened for upgrades not yet handled, by the tool's address
+        self._pending: dict[str, _Upstream] = {}
+        self._holders: trio.Nursery | None = None
 
     def _emit(self, **fields: Any) -> None:
         if self.on_event is not None:
@@ -134,14 +175,35 @@ class RecordingProxy:
         """Serve until cancelled; raises `RecordingError` if the recording fails."""
         from wsctl.net.server import serve
 
-        if self.profile is None:
-            serve_kwargs.setdefault("authorize", self.authorize)
+        serve_kwargs.setdefault("authorize", self.authorize)
         with trio.CancelScope() as self._stop:
-            await serve(self.handler, task_status=task_status, **serve_kwargs)
+            async with trio.open_nursery() as self._holders:
+                await serve(self.handler, task_status=task_status, **serve_kwargs)
+                self._holders.cancel_scope.cancel()
         if self.failed is not None:
             raise self.failed
 
-    def authorize(self, request: Any) -> None:
+    async def authorize(self, request: Any) -> Any:
+        """Check the tool's role (without a profile), then open its device
+        connection offering the tool's subprotocols: the tool is accepted with
+        the device's choice."""
+        from wsctl.net.server import Accept
+
+        if self.profile is None:
+            self._check_role(request)
+        upstream = _Upstream()
+        assert self._holders is not None
+        self._pending[request.remote] = upstream
+        self._holders.start_soon(upstream.hold, self.upstream, self._upstream_kwargs(request.identity, request.subprotocols),
+                                 functools.partial(self._forget, request.remote, upstream))
+        await upstream.ready.wait()  # bounded: open_device has its own deadline
+        return Accept(upstream.device.subprotocol if upstream.device is not None else None)
+
+    def _forget(self, remote: str, upstream: _Upstream) -> None:
+        if self._pending.get(remote) is upstream:
+            del self._pending[remote]
+
+    def _check_role(self, request: Any) -> None:
         """Without a profile: refuse (HTTP 403) a tool whose role is below the proxy's."""
         from wsctl.net.server import Reject
 
@@ -181,10 +243,12 @@ class RecordingProxy:
         finally:
             self._clients.discard(client)
 
-    def _upstream_kwargs(self, client: Any) -> dict[str, Any]:
+    def _upstream_kwargs(self, identity: Any, proposed: tuple[str, ...]) -> dict[str, Any]:
         kwargs = dict(self.connect_kwargs)
-        if client.subprotocol:
-            kwargs["subprotocols"] = (client.subprotocol,)
+        configured = tuple(kwargs.get("subprotocols") or ())
+        # the tool's offer; with --subprotocol/--profile only what both name
+        # (a tool that offers none of them: the configured ones, as before)
+        kwargs["subprotocols"] = (tuple(p for p in proposed if p in configured) or configured) if configured else proposed
         if self.forward_client_cert:
             from wsctl.core.forwarded_cert import HEADER, header_value
 
@@ -192,32 +256,36 @@ class RecordingProxy:
             items = headers.items() if isinstance(headers, Mapping) else headers
             # only the proxy writes it: one configured with --header is replaced too
             kept = [(k, v) for k, v in items if k.lower() != HEADER]
-            if client.identity is not None:
-                kept.append((HEADER, header_value(client.identity)))
+            if identity is not None:
+                kept.append((HEADER, header_value(identity)))
             kwargs["headers"] = tuple(kept)
         return kwargs
 
     async def _session(self, client: Any, pings: ControlFrames) -> None:
-        from wsctl.net.api import open_device
-
         rec = self.recorder
         conn = rec.new_conn()
-        kwargs = self._upstream_kwargs(client)
         peer = _peer(client)
-        opened = False
+        upstream = self._pending.pop(client.remote, None)
+        if upstream is None:  # the upgrade took longer than CLAIM_TIMEOUT to finish
+            rec.record("error", conn=conn, error="upstream: the device connection was given up before the tool's upgrade finished", info={"peer": peer})
+            await client.close(1011, "bad gateway: upstream given up")
+            return
+        upstream.claimed.set()
         try:
-            async with open_device(self.upstream, **kwargs) as device:
-                opened = True
-                rec.note_device(url=device.url, subprotocol=device.subprotocol, fingerprint=device.peer_fingerprint)
-                rec.record("open", conn=conn, info={"url": device.url, "subprotocol": device.subprotocol, "fingerprint": device.peer_fingerprint, "peer": peer})
-                self._emit(event="opened", conn=conn, peer=peer, subprotocol=device.subprotocol)
-                await self._relay(client, device, conn, peer, (pings, ControlFrames(device._ws, label=device.url)))
-        except WsctlError as exc:
-            if opened or isinstance(exc, RecordingError):
-                raise
-            rec.record("error", conn=conn, error=f"upstream: {exc.message}", info={"peer": peer, "exit_code": int(exc.exit_code)})
-            self._emit(event="refused", conn=conn, peer=peer, error=exc.message)
-            await client.close(1011, _reason(f"bad gateway: {exc.message}"))
+            device = upstream.device
+            if upstream.failure is not None or device is None:
+                exc = upstream.failure
+                message = exc.message if exc is not None else "upstream connection lost"
+                rec.record("error", conn=conn, error=f"upstream: {message}", info={"peer": peer, "exit_code": int(exc.exit_code) if exc else 1})
+                self._emit(event="refused", conn=conn, peer=peer, error=message)
+                await client.close(1011, _reason(f"bad gateway: {message}"))
+                return
+            rec.note_device(url=device.url, subprotocol=device.subprotocol, fingerprint=device.peer_fingerprint)
+            rec.record("open", conn=conn, info={"url": device.url, "subprotocol": device.subprotocol, "fingerprint": device.peer_fingerprint, "peer": peer})
+            self._emit(event="opened", conn=conn, peer=peer, subprotocol=device.subprotocol)
+            await self._relay(client, device, conn, peer, (pings, upstream.pings))
+        finally:
+            upstream.done.set()
 
     async def _refuse(self, client: Any, conn: int, peer: dict[str, Any], message: str | bytes, refusal: Refusal) -> None:
         """A tool's request the proxy will not forward: recorded as an ``error``
@@ -268,11 +336,14 @@ class RecordingProxy:
                 ended.setdefault("by", (side, exc))
             cancel.cancel()
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(pump, client, device, "out", ("client", "device"), nursery.cancel_scope)
-            nursery.start_soon(pump, device, client, "in", ("device", "client"), nursery.cancel_scope)
-            nursery.start_soon(control, pings[0], pings[1], "out")
-            nursery.start_soon(control, pings[1], pings[0], "in")
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(pump, client, device, "out", ("client", "device"), nursery.cancel_scope)
+                nursery.start_soon(pump, device, client, "in", ("device", "client"), nursery.cancel_scope)
+                nursery.start_soon(control, pings[0], pings[1], "out")
+                nursery.start_soon(control, pings[1], pings[0], "in")
+        except BaseExceptionGroup as group:
+            raise collapse(group) from None  # a RecordingError must reach `handler` as itself (trap 8)
         side, exc = ended.get("by", ("proxy", None))
         code = exc.code if exc is not None else 1001
         reason = (exc.reason if exc is not None else "proxy shutting down") or ""

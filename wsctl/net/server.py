@@ -34,9 +34,9 @@ from wsctl.net import tlserrors, wsconn
 from wsctl.net._guard import ObservedStream, ReaderGuard, close_tls
 from wsctl.net.admission import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE, Admission, Entry, Refused
 from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
-from wsctl.net.serverconn import AccessRecord, ConnectionRequest, Handler, Reject, ServerConnection, echo_handler
+from wsctl.net.serverconn import Accept, AccessRecord, ConnectionRequest, Handler, Reject, ServerConnection, echo_handler
 
-__all__ = ["AccessRecord", "ConnectionRequest", "Handler", "Reject", "Server", "ServerConnection", "echo_handler", "serve"]
+__all__ = ["Accept", "AccessRecord", "ConnectionRequest", "Handler", "Reject", "Server", "ServerConnection", "echo_handler", "serve"]
 
 log = logging.getLogger("wsctl.net.server")
 access_logger = logging.getLogger("wsctl.net.access")
@@ -262,8 +262,9 @@ class Server:
                 rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {self.handshake_timeout:g} s"
         return request
 
-    async def _admit(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, live: Entry, headers: tuple[tuple[str, str], ...]) -> bool:
-        """max_connections, then ``authorize``; False once the request was rejected."""
+    async def _admit(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, live: Entry, headers: tuple[tuple[str, str], ...]) -> bool | Accept:
+        """max_connections, then ``authorize``; False once the request was rejected,
+        an `Accept` when ``authorize`` chose the subprotocol."""
         if not self.admission.upgraded(live):
             await self._reject(request, rec, Reject(503, f"server busy: {self.max_connections} connections already open", [("Retry-After", "1")]))
             return False
@@ -272,7 +273,7 @@ class Server:
         try:
             verdict = self.authorize(ConnectionRequest(rec.remote, rec.identity, rec.path or "/", headers, tuple(request.proposed_subprotocols)))
             if inspect.isawaitable(verdict):
-                await verdict
+                verdict = await verdict
         except Reject as rejection:
             await self._reject(request, rec, rejection)
             return False
@@ -281,7 +282,7 @@ class Server:
             await self._reject(request, rec, Reject(500, "internal error while authorizing"))
             rec.outcome, rec.error = "handler-error", f"authorize: {type(exc).__name__}: {exc}"
             return False
-        return True
+        return verdict if isinstance(verdict, Accept) else True
 
     async def _websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream, rec: AccessRecord, live: Entry) -> None:
         observed = ObservedStream(stream)
@@ -290,10 +291,15 @@ class Server:
             return
         rec.path = request.path
         headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)
-        if not await self._admit(request, rec, live, headers):
+        admitted = await self._admit(request, rec, live, headers)
+        if not admitted:
             return
         proposed = tuple(request.proposed_subprotocols)
-        rec.subprotocol = next((p for p in self.subprotocols if p in proposed), None)
+        if isinstance(admitted, Accept):
+            # only one the client offered: anything else fails its handshake
+            rec.subprotocol = admitted.subprotocol if admitted.subprotocol in proposed else None
+        else:
+            rec.subprotocol = next((p for p in self.subprotocols if p in proposed), None)
         ws = await request.accept(subprotocol=rec.subprotocol)
         conn = ServerConnection(ws, rec, headers, self.close_timeout)
         live.conn = conn

@@ -97,6 +97,15 @@ class Reject(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
+class Accept:
+    """Return from ``authorize`` to choose the subprotocol of this connection
+    (one the client proposed, or None), instead of the server's list; a
+    recording proxy answers with the device's choice."""
+
+    subprotocol: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class ConnectionRequest:
     """What ``authorize`` sees before the upgrade is accepted."""
 

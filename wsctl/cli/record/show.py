@@ -100,6 +100,8 @@ def _decode(profile: Any, event: Any) -> str | None:
         if isinstance(parsed, Request):
             params = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in parsed.params.items())
             return f"command {parsed.command.key}" + (f" {params}" if params else "")
+        if "nested too deeply" in (getattr(parsed, "reason", None) or ""):
+            return "unrecognised (nested too deeply)"
         return None
     kind, rid, _ = classify(profile, event.data)
     if kind is None:
