@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # tomllib and the inventory parser load only when a command r
     from wsctl.core.inventory import DeviceEntry, Inventory
 
 INVENTORY_NAMES = ("wsctl-inventory.toml",)
+#: a plant's inventory of thousands of devices is a few MiB at most
+INVENTORY_MAX_BYTES = 16 * 2**20
 
 
 def _options() -> list[Callable]:
@@ -162,10 +164,10 @@ def load_inventory(env: Environment, explicit: str | None) -> "Inventory":
     if path is None:
         return Inventory()
     env.debug(f"inventory: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read inventory {path}: {exc}") from None
+    from wsctl.core.files import decode_utf8, read_regular
+
+    # an inventory may come from elsewhere too: a regular file, bounded, UTF-8
+    text = decode_utf8(read_regular(path, limit=INVENTORY_MAX_BYTES, what="inventory"), str(path))
     return parse_inventory(text, source=str(path), base=PurePath(path.resolve().parent))
 
 

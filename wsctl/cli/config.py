@@ -72,6 +72,8 @@ def load_config(env: Environment, group: click.Group) -> tuple[dict[str, Any], l
             raise InvalidInput(f"cannot read config {path}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise InvalidInput(f"config {path}: not valid TOML: {exc}") from None
+        except ValueError as exc:  # tomllib's bare ValueError: an integer over 4300 digits
+            raise InvalidInput(f"config {path}: not valid TOML: {exc}") from None
         data = _check(group, data, str(path), (), trace)
         _merge(merged, data)
     return merged, trace

@@ -62,6 +62,8 @@ def _open_binary(path: str) -> BinaryIO:
     # 0600: a recording holds what the machine and its operators said, tokens
     # and set-points included (redaction covers what the user thought of)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode only applies to a new file: an old 0644 one is tightened too
+    os.fchmod(fd, 0o600)
     return open(fd, "wb", buffering=0)  # noqa: SIM115 - closed by Recorder.close
 
 
