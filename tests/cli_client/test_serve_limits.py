@@ -35,3 +35,16 @@ def test_buffered_bytes_below_the_message_size_is_invalid(plant):
     out = wsctl("serve", "--echo", "--certs", str(plant.certs), "--device", "dev", "--listen", "127.0.0.1:0",
                 "--max-message-size", "2000", "--max-buffered-bytes", "1000")
     assert out.returncode == ExitCode.INVALID and "--max-buffered-bytes" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_listening_line_says_what_is_bound(plant):
+    from client_helpers import start_server
+
+    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev", "--listen", "0.0.0.0:0")
+    try:
+        first = server.first
+        assert first["urls"][0].startswith("wss://0.0.0.0:")
+        assert "wss://127.0.0.1:" + first["urls"][0].rsplit(":", 1)[1] in first["client_urls"]
+    finally:
+        server.proc.kill()
+        server.proc.wait(timeout=10)

@@ -239,8 +239,11 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
             what = f" simulating {sim.profile.id}" if sim is not None else ""
             if replay_file:
                 extra, what = {"replay": replay_file, "subprotocols": list(subprotocols)}, f" replaying {replay_file}"
-            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_auth": client_auth, **extra},
-                     f"listening on {server.url}{what} (client certificates: {client_auth})")
+            # say what is bound: 0.0.0.0 is not 127.0.0.1, and clients need a dialable address
+            clients = server.client_urls()
+            where = ", ".join(server.urls) + (f" (all interfaces; clients: {', '.join(clients)})" if server.wildcard else "")
+            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_urls": clients, "client_auth": client_auth, **extra},
+                     f"listening on {where}{what} (client certificates: {client_auth})")
 
     try:
         run_async(main)

@@ -144,8 +144,30 @@ class Server:
 
     @property
     def urls(self) -> list[str]:
+        """What is bound, as URLs (``wss://0.0.0.0:8443/`` for all interfaces)."""
         scheme = "wss" if self.ssl_context else "ws"
         return [f"{scheme}://{_fmt_addr(a)}/" for a in self.addresses]
+
+    @property
+    def wildcard(self) -> bool:
+        """Bound on all interfaces (0.0.0.0 or ::)."""
+        return any(host in ("0.0.0.0", "::") for host, _ in self.addresses)
+
+    def client_urls(self) -> list[str]:
+        """URLs a client can dial: for an all-interfaces bind, this host's own
+        addresses (as its name resolves, plus loopback), else what is bound."""
+        if not self.wildcard:
+            return self.urls
+        import socket
+
+        scheme = "wss" if self.ssl_context else "ws"
+        port = self.port
+        try:
+            own = socket.gethostbyname_ex(socket.gethostname())[2]
+        except OSError:
+            own = []
+        hosts = list(dict.fromkeys([*(a for a in own if not a.startswith("127.")), "127.0.0.1"]))
+        return [f"{scheme}://{_fmt_addr((h, port))}/" for h in hosts]
 
     def close(self) -> None:
         """Start a graceful shutdown; `serve` returns when it is done."""
