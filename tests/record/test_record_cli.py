@@ -206,3 +206,28 @@ def test_an_output_that_cannot_be_created_fails_before_connecting(plant, tmp_pat
     assert out.returncode == ExitCode.INVALID, out.stderr
     assert "cannot create the recording" in out.stderr and "No such file or directory" in out.stderr
     assert "free some space" not in out.stderr
+
+
+def test_show_conn_that_is_not_in_the_recording_exits_8(tmp_path):
+    path = tmp_path / "r.jsonl"
+    write_recording(path, SAMPLE)
+    out = wsctl("record", "show", str(path), "--conn", "99")
+    assert out.returncode == 8
+    assert "no connection 99" in out.stderr and "connections:" in out.stderr
+
+
+def test_proxy_on_a_busy_port_leaves_the_output_file_alone(plant, echo, tmp_path):
+    import socket
+
+    output = tmp_path / "keep.jsonl"
+    output.write_text("precious\n")
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = wsctl("record", "--listen", f"127.0.0.1:{port}", "--upstream", echo.url, "-o", str(output),
+                    "--certs", str(plant.certs), "--device", "dev", "--operator", "alice")
+    assert out.returncode == 8, out.stderr
+    assert "cannot listen on" in out.stderr
+    assert output.read_text() == "precious\n"

@@ -232,7 +232,8 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             async for line in stdin:
                 if not await handle(line.rstrip("\r\n")):
                     break
-            else:
+            if state["closing"] is None:
+                # after the last line, or a failed one: answers to what was sent may still be coming
                 await trio.sleep(linger)
             state["closing"] = state["closing"] or (1000, "")
             if state["dev"] is not None:

@@ -12,15 +12,6 @@ from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput, UsageError
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """HOST:PORT, [V6]:PORT, or :PORT (all interfaces)."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise UsageError(f"--listen expects HOST:PORT, got {value!r}")
-    host = host.strip("[]")
-    return (host or "0.0.0.0"), int(port)
-
-
 def _tls_files(env: Environment, certs: str | None, device: str | None, cert, key, ca, crl) -> dict:
     from wsctl.cli import store_files
 
@@ -149,6 +140,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     for flag, value in (("--operator", operator), ("--header", headers), ("--basic-auth", basic_auth)):
         if value:
             raise UsageError(f"{flag} is for --dial (how to dial the central system)")
+    from wsctl.cli.listen import parse_listen
+
     host, port = parse_listen(listen)
     tls = _tls_files(env, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:

@@ -49,7 +49,9 @@ def show(env: Environment, file: str, stats: bool, profile_name: str | None, con
     env.emit({"event": "header", **header.to_dict()},
              f"# {header.url or '?'}  subprotocol={header.subprotocol or '-'}  profile={header.profile or '-'}  source={header.source}\n"
              f"# started {_iso(header.started)}  device={fp.get('device') or '-'}  tool={fp.get('tool') or '-'}")
+    seen: set[int] = set()
     for event in reader:
+        seen.add(event.conn)
         if conn is not None and event.conn != conn:
             continue
         decoded = _decoded(profile, event) if profile is not None and event.is_message else None
@@ -57,6 +59,12 @@ def show(env: Environment, file: str, stats: bool, profile_name: str | None, con
         if decoded:
             obj["decoded"] = decoded
         env.emit(obj, _line(event, decoded))
+    if conn is not None and conn not in seen:
+        # an empty answer would read as "connection N was silent"
+        from wsctl.core.errors import InvalidInput
+
+        known = ", ".join(str(c) for c in sorted(seen)) or "none"
+        raise InvalidInput(f"{file}: no connection {conn} in the recording (connections: {known})")
 
 
 def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
