@@ -74,3 +74,9 @@ def test_serve_device_without_certs_uses_the_default_store(plant_dir, tmp_path):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("verb, has_parallel", [("send", True), ("run", True), ("watch", False), ("connect", False), ("replay", False)])
+def test_parallel_only_where_it_means_something(verb, has_parallel, tmp_path):
+    out = _wsctl(verb, "--help", cwd=tmp_path)
+    assert ("--parallel" in out.stdout) is has_parallel

@@ -53,8 +53,14 @@ def _options() -> list[Callable]:
         o("--ping-interval", type=click.FloatRange(min=0.0), default=None,
           help="Keepalive ping every S seconds; a dead link is noticed within S + 10 s [default: 30 for watch and connect, off for one-shot verbs; 0: off]."),
         o("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Largest message accepted, bytes."),
-        o("--parallel", type=click.IntRange(min=1), default=16, show_default=True, help="Devices contacted at once (fleets)."),
     ]
+
+
+def fleet_options(fn: Callable) -> Callable:
+    """--parallel, for the verbs that contact devices with a bound (send, run);
+    `watch` watches every device at once and the others talk to one device."""
+    return click.option("--parallel", type=click.IntRange(min=1), default=16, show_default=True,
+                        help="Devices contacted at once (fleets).")(fn)
 
 
 BASIC_AUTH_ENV = "WSCTL_BASIC_AUTH_PASSWORD"
@@ -106,12 +112,12 @@ def client_options(fn: Callable) -> Callable:
     names = [
         "inventory", "certs", "operator", "ca", "cert", "key", "password_file", "pin", "known_devices",
         "trust_new", "tofu", "tls_server_name", "subprotocols", "headers", "basic_auth", "basic_auth_password_file", "insecure", "allow_plaintext",
-        "connect_timeout", "ping_interval", "max_message_size", "parallel",
+        "connect_timeout", "ping_interval", "max_message_size",
     ]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        kwargs["client"] = ClientOptions(**{name: kwargs.pop(name) for name in names})
+        kwargs["client"] = ClientOptions(**{name: kwargs.pop(name) for name in names}, parallel=kwargs.pop("parallel", 16))
         return fn(*args, **kwargs)
 
     for option in reversed(_options()):
@@ -142,7 +148,8 @@ class ClientOptions:
     connect_timeout: float
     ping_interval: float | None
     max_message_size: int
-    parallel: int
+    #: only `send` and `run` fan out with a bound (`fleet_options`)
+    parallel: int = 16
 
 
 def _find_inventory(env: Environment, explicit: str | None) -> Path | None:

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.client_options import (
+    ClientOptions,
+    client_options,
+    connect_kwargs,
+    fleet_options,
+    resolve_targets,
+)
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput, Timeout, WsctlError
 
@@ -59,6 +65,7 @@ def parse_script(text: str, source: str) -> list[Step]:
 @click.option("--keep-going", is_flag=True, help="Run the remaining commands after a failure.")
 @click.option("--yes", is_flag=True, help="Allow dangerous commands in the script.")
 @client_options
+@fleet_options
 @click.pass_obj
 def run(env: Environment, target: str, script: str, profile_name: str | None, keep_going: bool, yes: bool, client: ClientOptions) -> int:
     """Run a SCRIPT of profile commands against TARGET ('-' reads stdin).
@@ -76,7 +83,14 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
     """
     from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.profile_use import EventReporter, ProfileCache, apply_profile_transport, prepare_call, reply_fields, reply_human
+    from wsctl.cli.profile_use import (
+        EventReporter,
+        ProfileCache,
+        apply_profile_transport,
+        prepare_call,
+        reply_fields,
+        reply_human,
+    )
     from wsctl.cli.render import error_result
     from wsctl.cli.runtime import run_async
     from wsctl.core.errors import NotAuthorized

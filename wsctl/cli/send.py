@@ -7,7 +7,14 @@ import binascii
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, note_subprotocol, resolve_targets
+from wsctl.cli.client_options import (
+    ClientOptions,
+    client_options,
+    connect_kwargs,
+    fleet_options,
+    note_subprotocol,
+    resolve_targets,
+)
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput, Timeout, UsageError
 
@@ -33,6 +40,7 @@ def _payload(env: Environment, raw: str, binary: bool) -> str | bytes:
 @click.option("--expect", type=click.IntRange(min=0), default=1, show_default=True, help="Replies to wait for (0: send only).")
 @click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Seconds to wait for the reply [default: the command's, 10 for --raw].")
 @client_options
+@fleet_options
 @click.pass_obj
 def send(env: Environment, target: str, command: str | None, params: tuple[str, ...], profile_name: str | None, yes: bool,
          raw: str | None, binary: bool, expect: int, timeout: float | None, client: ClientOptions) -> int:
@@ -120,7 +128,13 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
     from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
     from wsctl.cli.profile_use import (
-        EventReporter, ProfileCache, apply_profile_transport, confirm_danger, prepare_call, reply_fields, reply_human,
+        EventReporter,
+        ProfileCache,
+        apply_profile_transport,
+        confirm_danger,
+        prepare_call,
+        reply_fields,
+        reply_human,
     )
     from wsctl.cli.runtime import run_async
 
