@@ -49,3 +49,14 @@ def test_sslkeylogfile_is_written_and_announced(plant, chatty_conveyor, tmp_path
     assert "SSLKEYLOGFILE is set" in out.stderr and str(keylog) in out.stderr
     text = keylog.read_text()
     assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in text or "CLIENT_RANDOM" in text
+
+
+def test_very_verbose_shows_the_frames(plant, chatty_conveyor):
+    out = wsctl("send", chatty_conveyor.url, "status", "--profile", "conveyor", *plant.op("alice"), "-vv")
+    assert out.returncode == 0, out.stderr
+    sent = [line for line in out.stderr.splitlines() if line.startswith("debug:") and " > " in line]
+    got = [line for line in out.stderr.splitlines() if line.startswith("debug:") and " < " in line]
+    assert any('"conveyor.status"' in line for line in sent), out.stderr
+    assert got
+    plain_v = wsctl("send", chatty_conveyor.url, "status", "--profile", "conveyor", *plant.op("alice"), "-v")
+    assert not any(line.startswith("debug:") for line in plain_v.stderr.splitlines())

@@ -45,6 +45,18 @@ log = logging.getLogger("wsctl.net")
 PathLike = str | os.PathLike[str]
 
 
+#: -vv: every message in and out (the level is checked before anything is formatted)
+_frames = logging.getLogger("wsctl.net.frames")
+
+
+def _trace(where: str, arrow: str, message: str | bytes) -> None:
+    if isinstance(message, str):
+        text = message if len(message) <= 2000 else message[:2000] + f"... ({len(message)} characters)"
+    else:
+        text = f"<binary {len(message)} B> {bytes(message[:64]).hex()}" + ("..." if len(message) > 64 else "")
+    _frames.debug("%s %s %s", where, arrow, text)
+
+
 class Device:
     """An open WebSocket to a device.  Get one from `open_device`."""
 
@@ -125,6 +137,8 @@ class Device:
 
     async def send(self, message: str | bytes) -> None:
         """Send one message: ``str`` as a text frame, ``bytes`` as binary."""
+        if _frames.isEnabledFor(logging.DEBUG):
+            _trace(self._target.where, ">", message)
         try:
             await self._ws.send_message(message)
         except trio_websocket.ConnectionClosed as exc:
@@ -144,13 +158,17 @@ class Device:
         """
         try:
             if timeout is None:
-                return await self._ws.get_message()
-            with trio.fail_after(timeout):
-                return await self._ws.get_message()
+                message = await self._ws.get_message()
+            else:
+                with trio.fail_after(timeout):
+                    message = await self._ws.get_message()
         except trio_websocket.ConnectionClosed as exc:
             raise self._closed_error(exc.reason) from None
         except trio.TooSlowError:
             raise Timeout(f"{self._target.where}: no message within {timeout:g} s") from None
+        if _frames.isEnabledFor(logging.DEBUG):
+            _trace(self._target.where, "<", message)
+        return message
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         return self._iterate()
@@ -164,6 +182,8 @@ class Device:
                 if exc.reason is not None and exc.reason.code in (1000, 1001) and not self._dead:
                     return
                 raise self._closed_error(exc.reason) from None
+            if _frames.isEnabledFor(logging.DEBUG):
+                _trace(self._target.where, "<", message)
             yield message
 
     async def ping(self, timeout: float = 10.0) -> float:
