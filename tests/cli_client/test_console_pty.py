@@ -114,3 +114,25 @@ def test_ctrl_c_drops_the_line_and_replies_are_timestamped(console):
     assert line[2:3] == b":" and line[5:6] == b":", line  # HH:MM:SS.mmm before the reply
     os.write(fd, b"\x04")  # Ctrl-D leaves
     assert proc.wait(timeout=15) == 0
+
+
+def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
+    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
+    master, slave = pty.openpty()
+    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "160", "LINES": "50"}
+    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "connect", server.url, *plant.op("bob")],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    try:
+        _read_until(master, b"connected to", 30)
+        os.write(master, b"set-point 42 for belt")
+        time.sleep(0.5)
+        server.proc.kill()
+        server.proc.wait(timeout=10)
+        _read_until(master, b"kept in the history", 20)
+        assert proc.wait(timeout=20) == 10
+        assert "set-point 42 for belt" in (tmp_path / "wsctl" / "console_history").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)

@@ -239,6 +239,14 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             if state["dev"] is not None:
                 await state["dev"].close()
 
+        def keep_typed_line(session) -> None:
+            """The connection ended under a half-typed line: keep it in the
+            history (Up arrow in the next console) instead of losing it."""
+            typed = session.default_buffer.text
+            if typed.strip():
+                session.history.append_string(typed)
+                print(f"\n-- connection ended; the line you were typing is kept in the history: {typed}", flush=True)
+
         async def terminal_input() -> None:
             from prompt_toolkit import PromptSession
             from prompt_toolkit.completion import WordCompleter
@@ -254,6 +262,9 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             while True:
                 try:
                     line = await trio.to_thread.run_sync(lambda: session.prompt(f"{entry.name}> "), abandon_on_cancel=True)
+                except trio.Cancelled:
+                    keep_typed_line(session)
+                    raise
                 except EOFError:
                     line = "/quit"
                 except KeyboardInterrupt:
