@@ -80,3 +80,21 @@ def test_serve_device_without_certs_uses_the_default_store(plant_dir, tmp_path):
 def test_parallel_only_where_it_means_something(verb, has_parallel, tmp_path):
     out = _wsctl(verb, "--help", cwd=tmp_path)
     assert ("--parallel" in out.stdout) is has_parallel
+
+
+def test_a_device_wanting_a_client_certificate_gets_the_operators_named(plant_dir, tmp_path):
+    """`wsctl serve` (client certificates required) and a client that gave none:
+    the hint names the operators of ./certs."""
+    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "--json", "serve", "--echo", "--device", "belt-1", "--listen", "127.0.0.1:0"],
+                            cwd=plant_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "WSCTL_PASSWORD": PASSWORD})
+    try:
+        import json
+
+        url = json.loads(proc.stdout.readline())["url"]
+        out = _wsctl("send", url, "--raw", "x", "--ca", str(plant_dir / "certs" / "ca" / "root.crt"), cwd=plant_dir)
+        assert out.returncode == 4, out.stderr
+        assert "requires" in out.stderr and "operators in certs: alice" in out.stderr, out.stderr
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

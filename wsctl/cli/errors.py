@@ -72,6 +72,11 @@ def one_line(text: str) -> str:
 
 
 def report(exc: BaseException, stderr: IO[str], *, as_json: bool) -> ExitCode:
+    import os
+
+    from wsctl.cli.store_files import client_certificate_hint
+
+    client_certificate_hint(exc, dict(os.environ))
     code, cause, message = classify(exc)
     message = one_line(message)
     hint = getattr(exc, "hint", None)

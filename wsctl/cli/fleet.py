@@ -81,6 +81,11 @@ async def fan_out(
             try:
                 value = await job(entry)
             except WsctlError as exc:
+                import os
+
+                from wsctl.cli.store_files import client_certificate_hint
+
+                client_certificate_hint(exc, dict(os.environ))
                 outcome = Outcome(entry.name, False, time.monotonic() - start, error=exc)
             except Exception as exc:  # noqa: BLE001 - one device's bug must not stop the fleet
                 code, cause, message = classify(exc)

@@ -77,3 +77,17 @@ def crl_file(store: Path) -> str:
         f"the PKI store {store} has no readable CRL ({store / 'ca' / 'crl.pem'} is missing): revoked clients would be accepted",
         hint=f"publish one with: wsctl certs --dir {store} crl",
     )
+
+
+def client_certificate_hint(exc: BaseException, environ: dict[str, str]) -> None:
+    """A device wants a client certificate and none was given: name the
+    operators of the default store in the error's hint (`--operator NAME`)."""
+    if not getattr(exc, "wants_client_certificate", False) or getattr(exc, "hint", None):
+        return
+    store = default_store(environ)
+    operators = names_in(store, "operators") if store is not None else []
+    if operators:
+        exc.hint = f"give --operator NAME (operators in {store}: {', '.join(operators)}), or --cert/--key"  # type: ignore[attr-defined]
+    else:
+        exc.hint = "give --certs DIR --operator NAME, or --cert/--key"  # type: ignore[attr-defined]
+

@@ -61,6 +61,9 @@ class ConnectError(WsctlError):
 
 class TLSError(WsctlError):
     exit_code = ExitCode.TLS
+    #: the device wants a client certificate and we sent none: the CLI adds
+    #: a hint naming the operators it could use
+    wants_client_certificate = False
 
 
 class HandshakeRejected(WsctlError):

@@ -304,7 +304,9 @@ async def upgrade(
             why = "it probably rejected our client certificate (revoked, expired, or from a CA it does not trust)"
         else:
             why = "it probably requires, or rejected, our client certificate"
-        return TLSError(f"{target.where}: the device closed the connection right after the TLS handshake: {why}")
+        error = TLSError(f"{target.where}: the device closed the connection right after the TLS handshake: {why}")
+        error.wants_client_certificate = sent_client_cert is False
+        return error
     if timed_out:
         return Timeout(f"{target.where}: no WebSocket upgrade answer within the connect timeout")
     if observed.error is not None:

@@ -193,7 +193,9 @@ def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: "st
         else:
             text = f"TLS error ({reason or type(exc).__name__}): {getattr(exc, 'strerror', None) or exc}"
     note = own_certificate_note(client_cert) if about_us else ""
-    return TLSError(f"{where}: {text} (during {during}){note}")
+    error = TLSError(f"{where}: {text} (during {during}){note}")
+    error.wants_client_certificate = text == _PEER_ALERTS["TLSV13_ALERT_CERTIFICATE_REQUIRED"]
+    return error
 
 
 def handshake_reset(exc: OSError, *, where: str, client_cert: "str | os.PathLike[str] | None") -> WsctlError:
