@@ -74,6 +74,9 @@ def test_dangerous_question_holds_telemetry_until_answered(console):
     proc, fd = console
     os.write(fd, b"estop\r")
     _read_until(fd, b"Type 'yes' to run it:", 15)
+    # lines printed just before the question are still on their way through
+    # prompt_toolkit's stdout proxy (it writes in batches); let them land
+    _read_for(fd, 1.0)
     during = _read_for(fd, 1.5)  # telemetry arrives at ~20 Hz meanwhile
     assert TELEMETRY not in during, during[-500:]
     os.write(fd, b"no\r")
@@ -87,13 +90,13 @@ def test_mute_and_filter(console):
     proc, fd = console
     os.write(fd, b"/mute\r")
     _read_until(fd, b"incoming messages hidden", 15)
-    _read_for(fd, 0.3)  # lines already on their way
+    _read_for(fd, 1.0)  # lines already on their way
     assert TELEMETRY not in _read_for(fd, 1.0)
     os.write(fd, b"/mute\r")
     _read_until(fd, TELEMETRY, 15)
     os.write(fd, b"/filter no-such-field\r")
     _read_until(fd, b"showing only incoming lines matching", 15)
-    _read_for(fd, 0.3)
+    _read_for(fd, 1.0)
     assert TELEMETRY not in _read_for(fd, 1.0)
     os.write(fd, b"/filter\r")
     _read_until(fd, TELEMETRY, 15)
