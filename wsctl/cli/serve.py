@@ -9,7 +9,7 @@ import click
 
 from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.env import Environment
-from wsctl.core.errors import InvalidInput, UsageError
+from wsctl.core.errors import UsageError
 
 
 def _tls_files(env: Environment, certs: str | None, device: str | None, cert, key, ca, crl) -> dict:
@@ -114,22 +114,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
       wsctl serve --replay session.jsonl --certs certs --device plc-17 --ignore /id
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --operator cp-1
     """
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
-    from wsctl.cli.runtime import run_async
-
-    if echo + bool(profile_name or replay_file) != 1:
-        raise UsageError("choose what to serve: --echo, --profile NAME or --replay FILE" if not echo else "--echo excludes --profile and --replay")
-    if not replay_file:
-        for flag, value in (("--ignore", ignore_rules), ("--strict", strict), ("--replay-speed", replay_speed != 1.0 or None)):
-            if value:
-                raise UsageError(f"{flag} needs --replay")
-    elif dial:
-        raise UsageError("--replay serves a mock device; it does not dial")
-    if not profile_name or replay_file:
-        for flag, value in (("--audit-log", audit_log), ("--dial", dial), ("--seed", seed), ("--reply-delay", reply_delay),
-                            ("--drop-reply", drop_reply), ("--error-reply", error_reply)):
-            if value is not None:
-                raise UsageError(f"{flag} needs --profile" + (" without --replay" if replay_file else ""))
+    _check_modes(echo, profile_name, replay_file, dial, ignore_rules=ignore_rules, strict=strict, replay_speed=replay_speed,
+                 audit_log=audit_log, seed=seed, reply_delay=reply_delay, drop_reply=drop_reply, error_reply=error_reply)
     if dial:
         from wsctl.cli.serve_sim import run_dial
 
@@ -143,6 +129,55 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     from wsctl.cli.listen import parse_listen
 
     host, port = parse_listen(listen)
+    tls, password, client_auth = _server_tls(env, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext)
+    sim = handler = None
+    label: dict = {}
+    if replay_file:
+        from wsctl.cli.serve_replay import replay_mode
+
+        handler, subprotocols = replay_mode(env, replay_file, profile_name, ignore_rules, replay_speed, strict, tuple(subprotocols))
+        label = {"replay": replay_file, "subprotocols": list(subprotocols), "what": f" replaying {replay_file}"}
+    elif profile_name:
+        from wsctl.cli.serve_sim import make_simulator
+
+        sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply))
+        if client_auth != "required":
+            env.warn("without client certificates there is no role: the simulator denies every command to such peers")
+        # the profile's subprotocols are offered after any given explicitly
+        subprotocols = tuple(subprotocols) + tuple(p for p in sim.profile.subprotocols if p not in subprotocols)
+        label = {"profile": sim.profile.id, "subprotocols": list(subprotocols), "what": f" simulating {sim.profile.id}"}
+    options = dict(host=host, port=port, password=password, client_auth=client_auth, allow_plaintext=allow_plaintext,
+                   subprotocols=tuple(subprotocols), max_message_size=max_message_size, max_connections=max_connections,
+                   max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
+                   max_buffered_bytes=max_buffered_bytes, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None, **tls)
+    try:
+        _run(env, handler, sim, options, label)
+    finally:
+        if sim is not None and sim.audit is not None:
+            sim.audit.close()
+
+
+def _check_modes(echo: bool, profile_name, replay_file, dial, **given) -> None:
+    """Exactly one of --echo, --profile, --replay; each mode's options only with it."""
+    if echo + bool(profile_name or replay_file) != 1:
+        raise UsageError("choose what to serve: --echo, --profile NAME or --replay FILE" if not echo else "--echo excludes --profile and --replay")
+    if not replay_file:
+        for flag, value in (("--ignore", given["ignore_rules"]), ("--strict", given["strict"]), ("--replay-speed", given["replay_speed"] != 1.0 or None)):
+            if value:
+                raise UsageError(f"{flag} needs --replay")
+    elif dial:
+        raise UsageError("--replay serves a mock device; it does not dial")
+    if not profile_name or replay_file:
+        for flag, value in (("--audit-log", given["audit_log"]), ("--dial", dial), ("--seed", given["seed"]), ("--reply-delay", given["reply_delay"]),
+                            ("--drop-reply", given["drop_reply"]), ("--error-reply", given["error_reply"])):
+            if value is not None:
+                raise UsageError(f"{flag} needs --profile" + (" without --replay" if replay_file else ""))
+
+
+def _server_tls(env: Environment, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext) -> tuple[dict, bytes | None, str]:
+    """The TLS files, the key's passphrase, and the client-auth mode (warned about when off)."""
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+
     tls = _tls_files(env, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
         raise UsageError("a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key", hint="or --allow-plaintext for ws://")
@@ -153,7 +188,10 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none" and tls["cert_chain"]:
         env.warn("client certificates are not checked (--client-auth none): any client may connect")
+    return tls, password, client_auth
 
+
+def _access_line(env: Environment):
     def access_log(record) -> None:
         data = record.as_dict()
         ident = data["identity"]
@@ -166,48 +204,15 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
         if env.verbosity >= 0 or env.json:
             env.emit({"event": "connection", **data}, human)
 
-    sim = None
-    handler = None
-    if replay_file:
-        from wsctl.net.mockserver import replay_handler
+    return access_log
 
-        from wsctl.core.profile.discovery import load_installed, load_profile
-        from wsctl.net.recordfile import open_recording
 
-        # what the recording says it was: its profile (for matching by command and
-        # the protocol's error form) and its subprotocol, unless given
-        header = open_recording(replay_file, strict=strict).header
-        profile = None
-        if profile_name:
-            profile = load_profile(profile_name, environ=env.environ)
-        elif header.profile:
-            try:
-                # an installed profile by plain name only: the recording came from elsewhere
-                profile = load_installed(header.profile, environ=env.environ)
-                env.info(f"replaying with profile {profile.id} (from the recording)")
-            except InvalidInput as exc:
-                env.warn(f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message}); matching messages only")
-        if profile is not None:
-            subprotocols = tuple(subprotocols) + tuple(p for p in profile.subprotocols if p not in subprotocols)
-        if header.subprotocol and header.subprotocol not in subprotocols:
-            subprotocols = tuple(subprotocols) + (header.subprotocol,)
+def _run(env: Environment, handler, sim, options: dict, label: dict) -> None:
+    """Serve until Ctrl-C/SIGTERM; the listening line says what is bound."""
+    from wsctl.cli.runtime import run_async
 
-        def unmatched(conn, message) -> None:
-            from wsctl.cli.render import message_fields
-
-            env.emit({"event": "unmatched", "remote": getattr(conn, "remote", None), **message_fields(message)},
-                     f"unmatched request from {getattr(conn, 'remote', '?')}: {message!r:.200}")
-
-        handler = replay_handler(replay_file, profile=profile, ignore=ignore_rules, speed=replay_speed, strict=strict,
-                                 on_unmatched=unmatched)
-    elif profile_name:
-        from wsctl.cli.serve_sim import make_simulator
-
-        sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply))
-        if client_auth != "required":
-            env.warn("without client certificates there is no role: the simulator denies every command to such peers")
-        # the profile's subprotocols are offered after any given explicitly
-        subprotocols = tuple(subprotocols) + tuple(p for p in sim.profile.subprotocols if p not in subprotocols)
+    label = dict(label)
+    what = label.pop("what", "")
 
     async def main() -> None:
         import functools
@@ -219,27 +224,13 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
         async with trio.open_nursery() as nursery:
             if sim is not None:
                 await nursery.start(sim.run)
-            server = await nursery.start(
-                functools.partial(
-                    net_serve, handler or (sim.handler if sim is not None else echo_handler), host=host, port=port, password=password, client_auth=client_auth,
-                    allow_plaintext=allow_plaintext, subprotocols=subprotocols, max_message_size=max_message_size,
-                    max_connections=max_connections, max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
-                    max_buffered_bytes=max_buffered_bytes, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None,
-                    access_log=access_log, **tls,
-                )
-            )
-            extra = {"profile": sim.profile.id, "subprotocols": list(subprotocols)} if sim is not None else {}
-            what = f" simulating {sim.profile.id}" if sim is not None else ""
-            if replay_file:
-                extra, what = {"replay": replay_file, "subprotocols": list(subprotocols)}, f" replaying {replay_file}"
+            chosen = handler or (sim.handler if sim is not None else echo_handler)
+            server = await nursery.start(functools.partial(net_serve, chosen, access_log=_access_line(env), **options))
             # say what is bound: 0.0.0.0 is not 127.0.0.1, and clients need a dialable address
             clients = server.client_urls()
             where = ", ".join(server.urls) + (f" (all interfaces; clients: {', '.join(clients)})" if server.wildcard else "")
-            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_urls": clients, "client_auth": client_auth, **extra},
-                     f"listening on {where}{what} (client certificates: {client_auth})")
+            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_urls": clients,
+                      "client_auth": options["client_auth"], **label},
+                     f"listening on {where}{what} (client certificates: {options['client_auth']})")
 
-    try:
-        run_async(main)
-    finally:
-        if sim is not None and sim.audit is not None:
-            sim.audit.close()
+    run_async(main)
