@@ -8,6 +8,7 @@ which `wsctl send` then reaches verifying against the store; openssl parses the 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -163,3 +164,18 @@ def test_csr_signed_device_bundle_has_no_key_and_says_so(pki, tmp_path):
     err = json.loads(r.err.splitlines()[-1])
     assert (r.code, err["error"], err.get("cause")) == (1, "error", "store") and "signed from a CSR" in err["message"]
     assert not (tmp_path / "k.der").exists()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_plain_key_is_never_printed_to_a_terminal(plant):
+    from wsctl.cli.env import Environment
+    from wsctl.cli.main import run
+
+    env = Environment(stdout=_Terminal(), stderr=io.StringIO(), stdin=io.StringIO(), environ=dict(plant.environ))
+    code = run(["certs", "--dir", str(plant.store_dir), "export", "esp-1", "--format", "pem-key"], env)
+    assert code == 2 and env.stdout.getvalue() == ""
+    assert "unencrypted private key; give --out FILE" in env.stderr.getvalue()

@@ -36,10 +36,10 @@ NO_KEY_LINES = """\
 BUNDLE_README = """\
 Device bundle for {kind} {name} (serial {serial}), from wsctl.
 
-{key_lines}  cert.pem, cert.der   the device's certificate alone
-  chain.pem            certificate + issuing CA: what the device presents in TLS
+{key_lines}  cert.pem, cert.der   its certificate alone
+  chain.pem            certificate + issuing CA: what it presents in TLS
                                                        -> mbedtls_x509_crt_parse() + mbedtls_ssl_conf_own_cert()
-  root.pem, root.der   the plant root CA: the trust anchor for checking operators
+  root.pem, root.der   the plant root CA: the trust anchor for checking its peers
                                                        -> mbedtls_x509_crt_parse() + mbedtls_ssl_conf_ca_chain()
 
 PEM from a buffer (ESP-IDF EMBED_TXTFILES, a C string): mbedTLS needs the
