@@ -75,8 +75,12 @@ def test_list_expiring(pki):
     pki.certs("issue", "operator", "short", "--role", "observer", "--days", "5")
     pki.certs("issue", "device", "long", "--ip", "10.0.0.1", "--days", "300")
     names = lambda r: {row["name"] for row in r.json_lines()}  # noqa: E731
-    assert names(pki("--json", "certs", "--dir", pki.store_dir, "list", "--expiring", "10")) == {"short"}
-    assert names(pki("--json", "certs", "--dir", pki.store_dir, "list", "--expiring", "400")) == {"short", "long"}
+    listing = lambda *a: names(pki("--json", "certs", "--dir", pki.store_dir, "list", *a))  # noqa: E731
+    assert listing("--expiring", "10", "--include-short-lived") == {"short"}
+    assert listing("--expiring", "299") == {"long"}  # 299 days left of 300: ends within the window
+    # both lifetimes fit in 400 days: short-lived by design for that window, so only on request
+    assert listing("--expiring", "400") == set()
+    assert listing("--expiring", "400", "--include-short-lived") == {"short", "long"}
 
 
 def test_verify_ok_and_failures(pki):
@@ -156,7 +160,8 @@ def test_renew_and_rekey(pki):
     assert r.code == 0, r.err
     assert (pki.store_dir / "devices/plc/key.pem").read_bytes() != key_before
     rows = pki("--json", "certs", "--dir", pki.store_dir, "list", "--all").json_lines()
-    assert [row["status"] for row in rows] == ["superseded", "superseded", "valid"]
+    # soonest end first: the 10-day re-key, then the two 90-day ones it replaced
+    assert [row["status"] for row in rows] == ["valid", "superseded", "superseded"]
 
 
 def test_export_formats(pki, tmp_path):

@@ -36,7 +36,7 @@ def test_top_level_profiles_is_the_shipped_directory():
 def test_conveyor_commands_roles_and_units(sandbox):
     p = load_profile("conveyor", cwd=sandbox[0], environ=sandbox[1])
     assert p.framing.preset == "jsonrpc2" and p.subprotocols == ("conveyor.v1",)
-    for key in ("start", "stop", "status"):
+    for key in ("start", "stop", "reset"):
         assert p.commands[key].allowed_roles == {"operator", "engineer", "supervisor"}
     speed = p.commands["set_speed"].param("speed")
     assert (speed.type, speed.unit, speed.minimum, speed.maximum) == ("integer", "mm/s", 0, 3000)
@@ -48,6 +48,25 @@ def test_conveyor_commands_roles_and_units(sandbox):
     # demo flow: start sets running, which set_speed requires
     assert ("state", "running") in p.sim.commands["start"].set
     assert p.sim.commands["set_speed"].require == (("state", "running"),)
+
+
+# What an observer may run on each shipped profile: reading, never changing (and
+# conveyor's e-stop, which anyone who can reach the machine must be able to press).
+OBSERVER_COMMANDS = {
+    "conveyor": {"status", "estop"},
+    "ocpp16-charger": {"get_configuration", "trigger_message"},
+    "psu": {"identify", "measure_voltage", "measure_current"},
+}
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_observers_read_status_and_change_nothing_on_every_shipped_profile(name, sandbox):
+    p = load_profile(name, cwd=sandbox[0], environ=sandbox[1])
+    observer_may = {key for key, command in p.commands.items() if "observer" in command.allowed_roles}
+    assert observer_may == OBSERVER_COMMANDS[name]
+    # operators and everyone above them read what observers read
+    for key in observer_may:
+        assert {"observer", "operator", "engineer", "supervisor"} <= p.commands[key].allowed_roles
 
 
 def test_ocpp_charger(sandbox):

@@ -183,7 +183,13 @@ class Store:
         return self._load_cert(self.issuing_cert_path)
 
     def leaf_cert(self, entry: Entry) -> x509.Certificate:
-        return self._load_cert(entry.paths.cert)
+        cert = self._load_cert(entry.paths.cert)
+        if cert.serial_number != entry.serial:
+            # a re-issue or renewal of the name overwrote the files: never hand out another certificate
+            raise StoreError(f"the store no longer holds the certificate of serial {format_serial(entry.serial)} "
+                             f"({entry.status}): {entry.paths.cert} is the newer certificate of {entry.name}",
+                             hint=f"'wsctl certs show {entry.name}' shows the current one")
+        return cert
 
     def load_crl(self) -> x509.CertificateRevocationList | None:
         if not self.crl_der_path.exists():

@@ -40,7 +40,7 @@ EXAMPLES
   wsctl --json certs list --expiring 30
   wsctl certs verify plc-17 --host 10.0.0.17
   wsctl certs revoke alice --reason key-compromise
-  wsctl certs export plc-17 --format p12 --out plc-17.p12
+  wsctl certs export plc-17 --format device-bundle --out plc-17-bundle   # key, chain, root for the device
   wsctl certs restore 20260301T101500Z                      # undo an 'init --force'
   WSCTL_CERTS=/srv/pki wsctl certs list                      # another store
 """

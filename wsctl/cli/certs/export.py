@@ -10,9 +10,12 @@ from wsctl.cli.env import Environment
 
 @click.command("export")
 @click.argument("target", metavar="NAME|ca")
-@click.option("--format", "fmt", type=click.Choice(["pem", "der", "p12", "bundle"]), default="pem",
-              show_default=True, help="pem/der: the certificate; bundle: the chain; p12: key + chain.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Output file [default: stdout].")
+@click.option("--format", "fmt", type=click.Choice(["pem", "der", "p12", "bundle", "device-bundle", "pem-key", "der-key"]),
+              default="pem", show_default=True,
+              help="pem/der: the certificate; bundle: the chain; p12: key + chain; pem-key/der-key: the key, "
+                   "UNENCRYPTED; device-bundle: a directory with all a device needs (key, cert, chain, root).")
+@click.option("--out", type=click.Path(), default=None,
+              help="Output file (device-bundle: a new or empty directory) [default: stdout].")
 @click.option("--legacy", is_flag=True, help="p12 with 3DES + SHA-1 MAC for old consumers (weak).")
 @click.option("--key-password-file", type=click.Path(dir_okay=False), default=None,
               help="Passphrase of the leaf key if it has its own (else WSCTL_KEY_PASSWORD, else the store's).")
@@ -23,29 +26,42 @@ from wsctl.cli.env import Environment
 @click.pass_context
 def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: bool, key_password_file: str | None,
            p12_password_file: str | None, password_file: str | None) -> None:
-    """Export NAME (or the CA with `ca`) as PEM, DER, a chain bundle or PKCS#12.
+    """Export NAME (or the CA with `ca`) as PEM, DER, a chain bundle, PKCS#12, its key or a device bundle.
 
     For `ca`: pem/der is the root (install it as the trust anchor), bundle is
     issuing + root, p12 holds both CA certificates and no key. PKCS#12 is
     encrypted with AES-256 (PBES2, PBKDF2-SHA256) unless --legacy.
+    pem-key, der-key and device-bundle hold the key decrypted (PKCS#8, what
+    mbedTLS / ESP-IDF / lwIP load): written 0600, with a warning; delete them
+    once the device has them. device-bundle writes key.pem key.der cert.pem
+    cert.der chain.pem root.pem root.der and README.txt (which file goes where).
 
     \b
     EXAMPLES
+      wsctl certs export plc-17 --format device-bundle --out plc-17-bundle   # flash these
       wsctl certs export ca --format der --out root.der          # trust anchor for devices
       wsctl certs export plc-17 --format bundle --out chain.pem
+      wsctl certs export plc-17 --format der-key --out plc-17.key.der
       wsctl certs export alice --format p12 --out alice.p12      # browser / OS import
       wsctl certs export alice --format p12 --legacy --out alice-old.p12
     """
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.core.errors import UsageError
     from wsctl.pki.export import export as export_material
+    from wsctl.pki.export import refuse_ca_key
 
     env: Environment = ctx.obj
     store = get_store(ctx)
     store.require()
-    binary = fmt in ("der", "p12")
+    binary = fmt in ("der", "p12", "der-key")
+    plain_key = fmt in ("pem-key", "der-key", "device-bundle")
+    if fmt == "device-bundle" and out is None:
+        raise UsageError("device-bundle is a directory of files; give --out DIR")
     if out is None and binary and (env.stdout_isatty or not hasattr(env.stdout, "buffer")):
         raise UsageError(f"{fmt} is binary; give --out FILE (or redirect stdout)")
+    if out is None and plain_key and env.stdout_isatty:
+        raise UsageError(f"{fmt} is an unencrypted private key; give --out FILE (or redirect stdout)")
+    refuse_ca_key(target, fmt)
     p12_password = key_password = None
     entry = None if target == "ca" else store.find(target)
     if entry is not None and entry.effective_status() != "valid":
@@ -57,13 +73,21 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
         p12_password = read_password(env, password_file=p12_password_file, env_var="WSCTL_P12_PASSWORD",
                                      prompt="PKCS#12 passphrase", confirm=True,
                                      fallbacks=[(password_file, STORE_ENV)], option="--p12-password-file")
-        if entry is not None and entry.has_key and entry.key_encrypted:
-            key_password = read_password(env, password_file=key_password_file, env_var=KEY_ENV,
-                                         prompt="key passphrase", fallbacks=[(password_file, STORE_ENV)],
-                                         option="--key-password-file")
+    if (plain_key or fmt == "p12") and entry is not None and entry.has_key and entry.key_encrypted:
+        key_password = read_password(env, password_file=key_password_file, env_var=KEY_ENV,
+                                     prompt="key passphrase", fallbacks=[(password_file, STORE_ENV)],
+                                     option="--key-password-file")
+    if fmt == "device-bundle":
+        from wsctl.cli.certs.device_bundle import write_device_bundle
+
+        write_device_bundle(env, store, target, entry, out, key_password)
+        return
     if legacy and fmt == "p12":
         env.warn("legacy PKCS#12 uses 3DES and a SHA-1 MAC; only for consumers that cannot read AES")
     data = export_material(store, target, fmt, p12_password=p12_password, key_password=key_password, legacy=legacy)
+    if plain_key:
+        env.warn(f"{out or 'the output'} holds the private key of {entry.name} UNENCRYPTED: "
+                 "copy it to the device, then delete it")
     if out is None:
         if binary:
             env.stdout.flush()
@@ -73,9 +97,9 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
             env.stdout.write(data.decode("ascii"))
             env.stdout.flush()
         return
-    # a p12 may hold a private key; certificates are public and devices' tools want to read them
+    # a p12 or key file holds a private key; certificates are public and devices' tools want to read them
     from wsctl.cli.output_file import write_output
 
-    write_output(out, data, mode=0o600 if fmt == "p12" else 0o644)
+    write_output(out, data, mode=0o600 if fmt == "p12" or plain_key else 0o644)
     env.emit({"action": "export", "target": target, "format": fmt, "out": out, "bytes": len(data),
               "legacy": legacy}, f"wrote {fmt} of {target} to {out} ({len(data)} bytes)")
