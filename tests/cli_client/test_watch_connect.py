@@ -93,7 +93,7 @@ def test_watch_without_reconnect_exits_10_when_the_device_goes_away(plant):
 
 def test_connect_with_piped_stdin_sends_lines_and_console_commands(plant, echo_server):
     script = "hello\n/ping\n/binary AAEC\n//slash\n/bogus\n"
-    out = wsctl("connect", echo_server.url, *plant.op("bob"), "--linger", "0.5", input=script)
+    out = wsctl("connect", echo_server.url, *plant.op("bob"), "--linger", "3", input=script)
     assert out.returncode == ExitCode.INVALID, out.stderr  # /bogus, the last line, failed
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     data = [line.get("data") for line in lines if "data" in line]
