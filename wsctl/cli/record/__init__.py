@@ -20,6 +20,7 @@ VERBS = {
     "proxy": "wsctl.cli.record.proxy:proxy",
     "show": "wsctl.cli.record.show:show",
     "convert": "wsctl.cli.record.convert:convert",
+    "plot": "wsctl.cli.record.plot:plot",
 }
 
 #: options only the proxy has; any of them makes a verb-less call a proxy
