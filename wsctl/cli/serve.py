@@ -9,7 +9,7 @@ import click
 
 from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.env import Environment
-from wsctl.core.errors import UsageError
+from wsctl.core.errors import InvalidInput, UsageError
 
 
 def _tls_files(env: Environment, certs: str | None, device: str | None, cert, key, ca, crl) -> dict:
@@ -80,11 +80,13 @@ _BASIC_AUTH = _basic_auth_options()
 @click.option("--idle-timeout", type=click.FloatRange(min=0.0), default=600.0, show_default=True,
               help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.")
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
+@click.option("--metrics", "metrics_listen", metavar="[HOST:]PORT", default=None,
+              help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).")
 @click.pass_obj
 def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed, ignore_rules, strict, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
           operator, central_role, headers, basic_auth, basic_auth_password_file, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
           max_message_size, max_connections, max_handshakes, max_handshakes_per_source, max_buffered_bytes, handshake_timeout, idle_timeout,
-          allow_plaintext) -> None:
+          allow_plaintext, metrics_listen) -> None:
     """Serve wss: echo, simulate a device from a profile, or replay a recording.
 
     With --profile the server is the device: it replies per profile, keeps one
@@ -130,6 +132,7 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
 
     host, port = parse_listen(listen)
     tls, password, client_auth = _server_tls(env, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext)
+    metrics = _metrics(metrics_listen)
     sim = handler = None
     label: dict = {}
     if replay_file:
@@ -140,7 +143,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     elif profile_name:
         from wsctl.cli.serve_sim import make_simulator
 
-        sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply))
+        sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply),
+                             on_record=metrics[0].command if metrics else None)
         if client_auth != "required":
             env.warn("without client certificates there is no role: the simulator denies every command to such peers")
         # the profile's subprotocols are offered after any given explicitly
@@ -151,10 +155,26 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
                    max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
                    max_buffered_bytes=max_buffered_bytes, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None, **tls)
     try:
-        _run(env, handler, sim, options, label)
+        _run(env, handler, sim, options, label, metrics)
     finally:
         if sim is not None and sim.audit is not None:
             sim.audit.close()
+        if metrics:
+            metrics[0].stop()
+
+
+def _metrics(listen: str | None) -> tuple | None:
+    """(ServerMetrics, host, port) for --metrics, or None; the library only when asked for."""
+    if listen is None:
+        return None
+    from wsctl.cli.listen import parse_listen
+
+    host, port = parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
+    try:
+        from wsctl.net.metrics import ServerMetrics
+    except ImportError:
+        raise UsageError("--metrics needs prometheus-client", hint="pip install prometheus-client") from None
+    return ServerMetrics(), host, port
 
 
 def _check_modes(echo: bool, profile_name, replay_file, dial, **given) -> None:
@@ -191,8 +211,10 @@ def _server_tls(env: Environment, certs, device, cert, key, ca, crl, password_fi
     return tls, password, client_auth
 
 
-def _access_line(env: Environment):
+def _access_line(env: Environment, metrics=None):
     def access_log(record) -> None:
+        if metrics is not None:
+            metrics.access(record)
         data = record.as_dict()
         ident = data["identity"]
         who = f"{data['remote']}" + (f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else "")
@@ -207,7 +229,7 @@ def _access_line(env: Environment):
     return access_log
 
 
-def _run(env: Environment, handler, sim, options: dict, label: dict) -> None:
+def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tuple | None = None) -> None:
     """Serve until Ctrl-C/SIGTERM; the listening line says what is bound."""
     from wsctl.cli.runtime import run_async
 
@@ -225,12 +247,22 @@ def _run(env: Environment, handler, sim, options: dict, label: dict) -> None:
             if sim is not None:
                 await nursery.start(sim.run)
             chosen = handler or (sim.handler if sim is not None else echo_handler)
-            server = await nursery.start(functools.partial(net_serve, chosen, access_log=_access_line(env), **options))
+            access = _access_line(env, metrics[0] if metrics else None)
+            server = await nursery.start(functools.partial(net_serve, chosen, access_log=access, **options))
+            extra = dict(label)
+            if metrics:
+                metrics[0].bind(server)
+                try:
+                    m_host, m_port = metrics[0].start(metrics[1], metrics[2])
+                except OSError as exc:
+                    raise InvalidInput(f"--metrics: cannot listen on {metrics[1]}:{metrics[2]}: {exc.strerror or exc}") from None
+                extra["metrics"] = f"http://{m_host}:{m_port}/metrics"
             # say what is bound: 0.0.0.0 is not 127.0.0.1, and clients need a dialable address
             clients = server.client_urls()
             where = ", ".join(server.urls) + (f" (all interfaces; clients: {', '.join(clients)})" if server.wildcard else "")
             env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_urls": clients,
-                      "client_auth": options["client_auth"], **label},
-                     f"listening on {where}{what} (client certificates: {options['client_auth']})")
+                      "client_auth": options["client_auth"], **extra},
+                     f"listening on {where}{what} (client certificates: {options['client_auth']})"
+                     + (f"; metrics at {extra['metrics']}" if "metrics" in extra else ""))
 
     run_async(main)

@@ -37,7 +37,7 @@ def _human(record: dict[str, Any]) -> str:
 
 
 def make_simulator(env: Environment, profile_name: str, *, audit_log: str | None, seed: int | None, scale: float,
-                   faults: tuple[float | None, float | None, float | None]):
+                   faults: tuple[float | None, float | None, float | None], on_record: Any = None):
     from wsctl.core.sim import with_overrides
     from wsctl.net.simulate import AuditLog, Simulator
 
@@ -57,6 +57,8 @@ def make_simulator(env: Environment, profile_name: str, *, audit_log: str | None
             raise InvalidInput(f"cannot open audit log {audit_log}: {exc.strerror or exc}") from None
 
     def report(record: dict[str, Any]) -> None:
+        if on_record is not None:
+            on_record(record)  # metrics
         if env.verbosity >= 0 or env.json:
             env.emit(record, _human(record))
 

@@ -1,0 +1,73 @@
+"""Prometheus metrics of a running server (`wsctl serve --metrics HOST:PORT`).
+
+The reference client library, prometheus-client, is imported only when
+metrics are asked for.  Gauges read the server's own counters when scraped
+(connections open, handshakes pending, the CRL's time left); counters are fed
+by the access record each connection leaves when it ends (outcome, messages,
+bytes) and by the simulator's command records (commands by result).  Metric names and labels are listed in
+docs/monitoring.md and kept stable.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+class ServerMetrics:
+    """One registry per server; `start` serves it over plain HTTP."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.connections_open = Gauge("wsctl_connections_open", "Connections past their WebSocket upgrade, open now", registry=r)
+        self.handshakes_pending = Gauge("wsctl_handshakes_pending", "Connections in their TLS or WebSocket handshake now", registry=r)
+        self.connections = Counter("wsctl_connections", "Connections ended, by outcome (closed, rejected, refused, tls-failed, ...)",
+                                   ["outcome"], registry=r)
+        self.messages = Counter("wsctl_messages", "Messages of ended connections, by direction (in: from peers)", ["direction"], registry=r)
+        self.bytes = Counter("wsctl_bytes", "Message bytes of ended connections, by direction (in: from peers)", ["direction"], registry=r)
+        self.commands = Counter("wsctl_commands", "Commands the simulated device handled, by command and result (ok, denied, error ...)",
+                                ["command", "result"], registry=r)
+        self.crl_seconds_left = Gauge("wsctl_crl_seconds_left", "Seconds until the CRL checked against clients passes its nextUpdate "
+                                      "(negative: expired; absent without a CRL)", registry=r)
+        self._http: Any = None
+
+    def bind(self, server: Any) -> None:
+        """Read the live gauges from ``server`` (a `wsctl.net.server.Server`) at scrape time."""
+        self.connections_open.set_function(lambda: server.admission.open)
+        self.handshakes_pending.set_function(lambda: server.admission.pending)
+        reloader = server.reloader
+        if reloader is not None:
+            def left() -> float:
+                if reloader.next_update is None:
+                    return float("inf")
+                return (reloader.next_update - _dt.datetime.now(_dt.timezone.utc)).total_seconds()
+
+            self.crl_seconds_left.set_function(left)
+
+    def access(self, record: Any) -> None:
+        """Count one ended connection (an `AccessRecord`)."""
+        self.connections.labels(record.outcome).inc()
+        self.messages.labels("in").inc(record.messages_in)
+        self.messages.labels("out").inc(record.messages_out)
+        self.bytes.labels("in").inc(record.bytes_in)
+        self.bytes.labels("out").inc(record.bytes_out)
+
+    def command(self, record: dict[str, Any]) -> None:
+        """Count one command record of the simulator (``{"event": "command", ...}``)."""
+        if record.get("event") == "command":
+            self.commands.labels(str(record.get("command")), str(record.get("result"))).inc()
+
+    def start(self, host: str, port: int) -> tuple[str, int]:
+        """Serve /metrics over plain HTTP (a thread of prometheus-client); returns where."""
+        from prometheus_client import start_http_server
+
+        self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
+        bound = self._http.server_address
+        return bound[0], bound[1]
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http = None
