@@ -3,7 +3,8 @@
 Only the public client API is used (`open_device(profile=...)`, `Device.call`,
 `Device.events`, `Device.send`).  What arrives beside the replies is kept in
 a backlog from the moment the connection opens, so a `wait` finds a
-BootNotification that came before its step ran; a raw message's reply is the
+BootNotification that came before its step ran (waits take events in the
+order they arrived: each looks after the event the previous one took); a raw message's reply is the
 first message after it that the profile matched to no call.  Judging is
 `wsctl.core.scenario.verdict`'s; this module only moves things and keeps time.
 """
@@ -71,6 +72,8 @@ class _CaseRun:
         self.profile = profile
         self.backlog = backlog
         self.variables = variables
+        #: the sequence number of the event the last wait took
+        self.cursor = 0
 
     async def step(self, step: Step) -> judge.StepFailure | None:
         if step.action == "sleep":
@@ -90,25 +93,26 @@ class _CaseRun:
         return judge.judge_reply(step, reply, self.variables)
 
     async def wait(self, step: Step) -> judge.StepFailure | None:
+        """The first event of the step's kind after the one the previous wait
+        took that meets the expectations: waits follow the order events arrived in."""
         limit = step.timeout or WAIT_TIMEOUT
         last: Any = MISSING
         last_mismatches: list = []
-        seen = 0
         with trio.move_on_after(limit):
             while True:
                 changed = self.backlog.changed
                 for seq, item in list(self.backlog.items):
                     names, payload, answer = _event_view(item)
-                    if step.target not in names or seq <= seen:
+                    if seq <= self.cursor or step.target not in names:
                         continue
                     found = judge.mismatches(step, payload, answer, self.variables)
                     if isinstance(found, judge.StepFailure):
                         return found
                     if not found:
                         self.backlog.take(seq)
+                        self.cursor = seq
                         return judge.judge_reply(step, payload, self.variables, answer)
                     last, last_mismatches = payload, found
-                seen = self.backlog.seq
                 await changed.wait()
         return judge.timed_out(step, limit, last, last_mismatches)
 
