@@ -136,11 +136,12 @@ def test_failures_carry_reason_and_diff_in_every_report(plant, conveyor, tmp_pat
     assert [e["event"] for e in events] == ["case", "summary"] and events[0]["verdict"] == "pass"
 
 
-def test_the_ocpp16_pack_passes_against_the_charger_simulator(plant, tmp_path, schema):
-    server = simulator(plant, "ocpp16-charger")
+@pytest.mark.parametrize("pack, profile, transaction", [("ocpp16", "ocpp16-charger", 1001), ("ocpp201", "ocpp201-charger", "CS-0001-1001")])
+def test_the_ocpp_packs_pass_against_the_charger_simulators(plant, tmp_path, schema, pack, profile, transaction):
+    server = simulator(plant, profile)
     try:
-        report = tmp_path / "ocpp16.xml"
-        out = wsctl("test", "ocpp16", "--to", server.url, *plant.op("alice"), "--yes", "--junit", str(report), timeout=180)
+        report = tmp_path / f"{pack}.xml"
+        out = wsctl("test", pack, "--to", server.url, *plant.op("alice"), "--yes", "--junit", str(report), timeout=180)
         assert out.returncode == 0, out.stdout + out.stderr
         cases = read_junit(report, schema)
         assert list(cases) == ["boot accepted", "heartbeat", "remote start, meter values, remote stop", "reset", "unknown action is NotImplemented"]
@@ -148,7 +149,7 @@ def test_the_ocpp16_pack_passes_against_the_charger_simulator(plant, tmp_path, s
         # what the charger was told, in the simulator's own audit: the transaction the pack stopped is the one it saved
         commands = [line for line in server.lines() if line.get("event") == "command"]
         stops = [c for c in commands if c.get("command") == "remote_stop"]
-        assert stops and stops[0]["params"] == {"transaction_id": 1001}
+        assert [s["result"] for s in stops] == ["ok", "rejected"] and stops[0]["params"] == {"transaction_id": transaction}
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
