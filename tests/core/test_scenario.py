@@ -277,3 +277,10 @@ def test_suite_exit_codes_and_junit_cases():
     assert [c.outcome for c in cases] == ["pass", "error", "failure"]
     assert cases[2].message == "step 1 (send start): timeout: no reply" and cases[1].type == "connect"
     assert result.as_dict(started="2026-12-02T00:00:00Z", time=0.6)["cases"][2]["verdict"] == FAIL
+
+
+@pytest.mark.parametrize("name", ["/dev/zero", "../profiles/secret.toml", "a b"])
+def test_a_scenario_names_its_profile_never_a_path(name):
+    text = HEAD.replace('profile = "conveyor"', f"profile = {name!r}") + '[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 0\n'
+    with pytest.raises(InvalidInput, match="scenario.profile: .* is not the plain name of an installed profile"):
+        parse_scenario(text, "t.toml")

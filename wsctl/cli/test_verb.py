@@ -50,6 +50,31 @@ def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
     return out
 
 
+def _device(env: Environment, target: str, client: ClientOptions, profile_name: str | None, parsed):
+    """(url, open_device kwargs, profile) of the one device under test.  The
+    profile: --profile (a name or a file), else the scenario's (an installed
+    profile's plain name: scenario packs travel, so the name is never opened as
+    a path), else the inventory's."""
+    from wsctl.cli.client_options import connect_kwargs, resolve_targets
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+
+    entries = resolve_targets(env, target, client)
+    if len(entries) != 1:
+        raise UsageError(f"test takes one device, {target!r} names {len(entries)}", hint="run the scenario once per device")
+    entry = entries[0]
+    if profile_name is None and parsed.profile is not None:
+        from wsctl.core.profile.discovery import load_installed
+
+        profile = load_installed(parsed.profile, environ=env.environ)
+    else:
+        profile = ProfileCache(env, profile_name).for_entry(entry)
+    if profile is None:
+        raise UsageError(f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {entry.name}",
+                         hint="profile = \"NAME\" under [scenario], or --profile NAME")
+    url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
+    return url, kwargs, profile
+
+
 def _case_lines(verdict) -> str:
     time = f"({verdict.time:.2f} s)"
     if verdict.verdict == "pass":
@@ -92,7 +117,6 @@ def test(env: Environment, scenario: str, target: str, profile_name: str | None,
     """
     import time
 
-    from wsctl.cli.record.common import one_device
     from wsctl.core.scenario.format import check_against_profile, check_variables
 
     parsed = read_scenario(scenario)
@@ -104,10 +128,7 @@ def test(env: Environment, scenario: str, target: str, profile_name: str | None,
         if unknown:
             raise UsageError(f"--case {unknown[0]!r}: {parsed.source} has no such case", hint=f"cases: {', '.join(c.name for c in cases)}")
         cases = tuple(c for c in cases if c.name in only)
-    url, kwargs, profile = one_device(env, target, client, profile_name or parsed.profile, "test")
-    if profile is None:
-        raise UsageError(f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {target}",
-                         hint="profile = \"NAME\" under [scenario], or --profile NAME")
+    url, kwargs, profile = _device(env, target, client, profile_name, parsed)
     dangerous = check_against_profile(parsed, profile)
     if dangerous and not yes:
         raise NotAuthorized(f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",

@@ -8,6 +8,7 @@ docs/testing.md describes the format.
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from wsctl.core.errors import InvalidInput
 from wsctl.core.exitcodes import ExitCode
 from wsctl.core.pointer import split
+from wsctl.core.profile.discovery import PLAIN_NAME
 from wsctl.core.scenario.checks import CheckError, Expectation, compile_expectation, variables_in
 
 FORMAT = "wsctl-scenario/1"
@@ -152,8 +154,6 @@ class _Reader:
             raise self.fail(f"{where}.kind" if "message" in spec else where, f"{kind!r} is no exit kind (kinds: {', '.join(REFUSAL_KINDS)})")
         message = self.text(spec, "message", where)
         if message is not None:
-            import re
-
             try:
                 re.compile(message)
             except re.error as exc:
@@ -220,12 +220,15 @@ def parse_scenario(text: str, source: str) -> Scenario:
     cases = doc.get("cases")
     if not isinstance(cases, list) or not cases:
         raise reader.fail("cases", "expected at least one [[cases]]")
+    profile = reader.text(head, "profile", "scenario")
+    if profile is not None and not PLAIN_NAME.fullmatch(profile):
+        raise reader.fail("scenario.profile", f"{profile!r} is not the plain name of an installed profile (a scenario's profile is never opened as a path)")
     names: set[str] = set()
     return Scenario(
         id=reader.text(head, "id", "scenario", required=True),
         title=reader.text(head, "title", "scenario") or "",
         version=reader.text(head, "version", "scenario") or "",
-        profile=reader.text(head, "profile", "scenario"),
+        profile=profile,
         variables=dict(variables),
         cases=tuple(reader.case(c, i, names) for i, c in enumerate(cases, start=1)),
         source=source,
