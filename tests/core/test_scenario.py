@@ -284,3 +284,13 @@ def test_a_scenario_names_its_profile_never_a_path(name):
     text = HEAD.replace('profile = "conveyor"', f"profile = {name!r}") + '[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 0\n'
     with pytest.raises(InvalidInput, match="scenario.profile: .* is not the plain name of an installed profile"):
         parse_scenario(text, "t.toml")
+
+
+def test_var_values_are_read_as_toml_else_as_text():
+    from wsctl.cli.test_verb import _variables
+    from wsctl.core.errors import UsageError
+
+    assert _variables(("a=42", "b=true", "c=04A2B3C4", 'd="x y"', "e=1.5", "f=")) == {"a": 42, "b": True, "c": "04A2B3C4", "d": "x y", "e": 1.5, "f": ""}
+    for bad in ("novalue", "1x=3", "=3"):
+        with pytest.raises(UsageError, match="expected NAME=VALUE"):
+            _variables((bad,))
