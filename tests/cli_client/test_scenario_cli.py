@@ -189,3 +189,52 @@ def test_bad_input_is_refused_before_anything_is_sent(plant, conveyor, tmp_path)
     assert out.returncode == 2 and "has no such case" in out.stderr
     # none of it reached the device
     assert not [line for line in conveyor.lines() if line.get("event") == "command"]
+
+
+def test_sigterm_still_writes_the_verdicts_so_far(plant, conveyor, tmp_path, schema):
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+
+    from client_helpers import PASSWORD
+
+    path = tmp_path / "long.toml"
+    path.write_text('''
+format = "wsctl-scenario/1"
+[scenario]
+id = "long"
+profile = "conveyor"
+[[cases]]
+name = "quick"
+[[cases.steps]]
+send = "status"
+[[cases]]
+name = "slow"
+[[cases.steps]]
+wait = "telemetry"
+timeout = 120
+expect = { "/state" = "flying" }
+[[cases]]
+name = "never reached"
+[[cases.steps]]
+send = "status"
+''', encoding="utf-8")
+    report = tmp_path / "long.xml"
+    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "test", str(path), "--to", conveyor.url, *plant.op("alice"), "--junit", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD})
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready and proc.stdout.readline().startswith("PASS  quick")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 143
+    cases = read_junit(report, schema)
+    assert cases["quick"].is_passed
+    assert cases["slow"].is_skipped and cases["never reached"].is_skipped
+    assert cases["slow"].result[0].message == "not finished: interrupted"

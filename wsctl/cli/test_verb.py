@@ -134,7 +134,10 @@ def test(env: Environment, scenario: str, target: str, profile_name: str | None,
         raise NotAuthorized(f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
                             hint="allow them with --yes")
 
+    finished = []
+
     def on_case(verdict) -> None:
+        finished.append(verdict)
         if report == "json":
             return
         env.emit({"event": "case", "scenario": parsed.id, **verdict.as_dict()}, _case_lines(verdict))
@@ -145,23 +148,37 @@ def test(env: Environment, scenario: str, target: str, profile_name: str | None,
         return await run_scenario(parsed, url, kwargs, profile, cases=cases, variables=variables, on_case=on_case)
 
     from wsctl.cli.runtime import run_async
+    from wsctl.core.errors import Interrupted
+    from wsctl.core.scenario.verdict import SuiteResult
 
     started_wall, started = time.time(), time.monotonic()
-    result = run_async(main)
+    try:
+        result = run_async(main)
+    except Interrupted:
+        # a cancelled CI job still gets the verdicts it paid for
+        if junit:
+            _junit(junit, SuiteResult(parsed, url, finished), cases, started_wall, time.monotonic() - started)
+        raise
     elapsed = time.monotonic() - started
-    _finish(env, result, report, junit, started_wall, elapsed)
+    if junit:
+        _junit(junit, result, cases, started_wall, elapsed)
+    _finish(env, result, report, started_wall, elapsed)
     return int(result.exit_code())
 
 
-def _finish(env: Environment, result, report: str, junit: str | None, started: float, elapsed: float) -> None:
-    import json
-
-    from wsctl.cli.junit_file import utc_timestamp, write_junit
+def _junit(path: str, result, planned, started: float, elapsed: float) -> None:
+    from wsctl.cli.junit_file import write_junit
     from wsctl.core.scenario.verdict import junit_cases
 
-    if junit:
-        write_junit(junit, result.scenario.id, junit_cases(result), started=started, elapsed=elapsed,
-                    properties=[("target", result.target), ("scenario", result.scenario.source)])
+    write_junit(path, result.scenario.id, junit_cases(result, planned), started=started, elapsed=elapsed,
+                properties=[("target", result.target), ("scenario", result.scenario.source)])
+
+
+def _finish(env: Environment, result, report: str, started: float, elapsed: float) -> None:
+    import json
+
+    from wsctl.cli.junit_file import utc_timestamp
+
     counts = result.counts()
     if report == "json":
         env.stdout.write(json.dumps(result.as_dict(started=utc_timestamp(started) + "Z", time=elapsed), ensure_ascii=False, indent=2) + "\n")

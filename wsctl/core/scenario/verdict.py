@@ -155,10 +155,14 @@ class SuiteResult:
                 "cases": [v.as_dict() for v in self.verdicts]}
 
 
-def junit_cases(result: SuiteResult) -> list:
-    """One JUnit test case per scenario case: failures carry the reason and the diff."""
+def junit_cases(result: SuiteResult, planned: tuple = (), why_not_run: str = "interrupted") -> list:
+    """One JUnit test case per scenario case: failures carry the reason and the
+    diff; ``planned`` cases without a verdict (the run was interrupted) are skipped."""
     from wsctl.core.junit import JUnitCase
 
     outcome = {PASS: "pass", FAIL: "failure", ERROR: "error"}
-    return [JUnitCase(v.name, result.scenario.id, v.time, outcome[v.verdict], v.reason or "", "\n".join(v.diff), v.kind or "")
-            for v in result.verdicts]
+    cases = [JUnitCase(v.name, result.scenario.id, v.time, outcome[v.verdict], v.reason or "", "\n".join(v.diff), v.kind or "")
+             for v in result.verdicts]
+    judged = {v.name for v in result.verdicts}
+    cases += [JUnitCase(c.name, result.scenario.id, 0.0, "skipped", f"not finished: {why_not_run}") for c in planned if c.name not in judged]
+    return cases
