@@ -238,3 +238,13 @@ send = "status"
     assert cases["quick"].is_passed
     assert cases["slow"].is_skipped and cases["never reached"].is_skipped
     assert cases["slow"].result[0].message == "not finished: interrupted"
+
+
+def test_the_example_in_the_docs_runs_against_the_simulator(plant, conveyor, tmp_path):
+    doc = (Path(__file__).resolve().parent.parent.parent / "docs" / "testing.md").read_text(encoding="utf-8")
+    example = doc.split("## A scenario file (paste-able)\n\n```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "acceptance.toml"
+    path.write_text(example, encoding="utf-8")
+    out = wsctl("test", str(path), "--to", conveyor.url, *plant.op("alice"), "--yes", timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines()[-1].startswith("4 passed, 0 failed, 0 errors (line-3-acceptance")

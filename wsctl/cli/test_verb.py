@@ -106,7 +106,8 @@ def test(env: Environment, scenario: str, target: str, profile_name: str | None,
     and stops at its first failed step. Everything is checked against the
     profile before anything is sent. Exit 0 when every case passed, 7 when
     one failed, else the exit code of what kept the cases from running.
-    SCENARIO is a file or a shipped pack: conveyor, conveyor-observer, ocpp16.
+    SCENARIO is a file or a shipped pack: conveyor, conveyor-observer, ocpp16,
+    ocpp201.
 
     \b
     EXAMPLES
