@@ -10,12 +10,12 @@ is the variable's value with its type, inside a longer string its text.
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from wsctl.core.pointer import MISSING, resolve, split
+from wsctl.core.profile.params import finite
 
 TESTS = ("eq", "min", "max", "regex", "type", "one_of", "exists")
 TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
@@ -83,7 +83,7 @@ def compile_expectation(pointer: str, spec: Any) -> Expectation:
     if not spec:
         raise CheckError("empty matcher")
     for bound in ("min", "max"):
-        if bound in spec and (not _number(spec[bound]) or not math.isfinite(spec[bound])):
+        if bound in spec and (not _number(spec[bound]) or not finite(spec[bound])):
             raise CheckError(f"{bound}: expected a finite number")
     if "regex" in spec:
         if not isinstance(spec["regex"], str):

@@ -7,7 +7,6 @@ docs/testing.md describes the format.
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.exitcodes import ExitCode
 from wsctl.core.pointer import split
 from wsctl.core.profile.discovery import PLAIN_NAME
+from wsctl.core.profile.params import finite
 from wsctl.core.scenario.checks import CheckError, Expectation, compile_expectation, variables_in
 
 FORMAT = "wsctl-scenario/1"
@@ -26,6 +26,8 @@ STEP_KEYS = {*ACTIONS, "params", "expect", "answer", "save", "refused", "timeout
 REFUSAL_KINDS = tuple(code.name.lower() for code in ExitCode if code not in (ExitCode.OK, ExitCode.USAGE, ExitCode.INTERRUPTED, ExitCode.TERMINATED))
 #: wait for an event this long unless the step says
 WAIT_TIMEOUT = 10.0
+#: no step waits longer than a day: a larger number is a typo (ms for s), not a plan
+MAX_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,10 @@ class _Reader:
         return value
 
     def seconds(self, value: Any, where: str, *, allow_zero: bool) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-            raise self.fail(where, "expected a finite number of seconds" + (" (0 or more)" if allow_zero else ", more than 0"))
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value < 0 or value > MAX_SECONDS
+                or (value == 0 and not allow_zero)):
+            bounds = f"0 to {MAX_SECONDS}" if allow_zero else f"more than 0, at most {MAX_SECONDS}"
+            raise self.fail(where, f"expected a number of seconds ({bounds})")
         return float(value)
 
     def expectations(self, value: Any, where: str) -> tuple[Expectation, ...]:
