@@ -7,6 +7,8 @@ from pathlib import Path
 import junitparser
 import pytest
 import xmlschema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wsctl.core.junit import JUnitCase, clean, junit_xml
 
@@ -80,3 +82,14 @@ def test_timestamp_and_outcome_are_checked():
         junit_xml("s", [], timestamp="2026-12-02T01:02:03Z", hostname="h", time=0)
     with pytest.raises(ValueError, match="outcome"):
         junit_xml("s", [JUnitCase("a", "b", 0, "passed")], timestamp="2026-12-02T01:02:03", hostname="h", time=0)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.text(), st.text(), st.text())
+def test_any_text_gives_a_valid_document(schema, name, message, detail):
+    text = document([JUnitCase(name, name, 0.5, "failure", message, detail, message)], properties=[(name or "p", detail)])
+    schema.validate(text)
+    [case] = list(junitparser.JUnitXml.fromstring(text))[0]
+    # what a reader gets back is what was written (XML turns a carriage return into a line feed)
+    assert (case.result[0].text or "") == clean(detail).replace("\r\n", "\n").replace("\r", "\n")
+    assert case.result[0].message == clean(message) and case.name == (clean(name) or "(unnamed)")
