@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ("conveyor", "ocpp16-charger", "psu")
+SHIPPED = ("conveyor", "ocpp16-charger", "ocpp201-charger", "psu")
 
 MINIMAL = """\
 format = "wsctl-profile/1"

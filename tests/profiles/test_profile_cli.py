@@ -106,7 +106,7 @@ def test_show_unknown_name_exits_8_listing_known(sandbox):
     cwd, environ = sandbox
     code, _, err = run_cli(["profile", "show", "conveyer"], cwd=cwd, environ=environ)
     assert code == 8
-    assert "no profile named 'conveyer' (known: conveyor, ocpp16-charger, psu;" in err and "did you mean 'conveyor'?" in err
+    assert "no profile named 'conveyer' (known: conveyor, ocpp16-charger, ocpp201-charger, psu;" in err and "did you mean 'conveyor'?" in err
 
 
 def test_validate_ok_and_errors(sandbox, tmp_path):

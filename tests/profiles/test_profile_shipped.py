@@ -55,6 +55,7 @@ def test_conveyor_commands_roles_and_units(sandbox):
 OBSERVER_COMMANDS = {
     "conveyor": {"status", "estop"},
     "ocpp16-charger": {"get_configuration", "trigger_message"},
+    "ocpp201-charger": {"get_variables", "trigger_message"},
     "psu": {"identify", "measure_voltage", "measure_current"},
 }
 

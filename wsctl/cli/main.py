@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "run": "wsctl.cli.run:run",
     "send": "wsctl.cli.send:send",
     "serve": "wsctl.cli.serve:serve",
+    "test": "wsctl.cli.test_verb:test",
     "watch": "wsctl.cli.watch:watch",
 }
 
@@ -45,6 +46,7 @@ SUMMARIES: dict[str, str] = {
     "run": "Run a SCRIPT of profile commands against TARGET ('-' reads stdin).",
     "send": "Send COMMAND (from the device's profile) or a raw message; print the reply.",
     "serve": "Serve wss: echo, simulate a device from a profile, or replay a recording.",
+    "test": "Run the cases of a SCENARIO file against TARGET: one verdict each.",
     "watch": "Print messages from one or more devices as they arrive.",
 }
 

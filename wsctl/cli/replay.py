@@ -10,6 +10,7 @@ from wsctl.cli.render import count
 
 from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
+from wsctl.cli.junit_file import junit_option
 from wsctl.core.errors import InvalidInput, UsageError
 
 
@@ -40,11 +41,12 @@ def _text(message: str | bytes, limit: int = 100) -> str:
 @click.option("--replies-only", is_flag=True,
               help="Compare only replies to requests, not telemetry or device requests (needs a profile: --profile or the recording's).")
 @click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
+@junit_option
 @client_options
 @click.pass_obj
 def replay(env: Environment, file: str, target: str | None, mode: str, speed: float, max_delay, loop: int, loop_delay: float, step: bool,
            dry_run: bool, ignore, conn, reply_timeout: float, no_compare: bool, profile_name, replies_only: bool, strict: bool,
-           client: ClientOptions) -> int:
+           junit: str | None, client: ClientOptions) -> int:
     """Send the recorded tool → device messages to a device and compare its answers.
 
     The device's answers are compared, in order, with the recorded ones (JSON
@@ -62,6 +64,7 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
       wsctl replay session.jsonl --to wss://10.0.0.17:8443/ --speed 10 --max-delay 0.5 --loop 5 --loop-delay 2
       wsctl replay session.jsonl --to plc-17 --step
       wsctl replay session.jsonl --to plc-17 --mode reply --replies-only --ignore /id --ignore /result/motor_temp
+      wsctl replay session.jsonl --to plc-17 --mode reply --ignore /id --junit replay.xml   # one test case per send
     """
     from wsctl.core.record.compare import Ignore
     from wsctl.core.record.replay import build_plan
@@ -119,10 +122,24 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
             return await run_replay(dev, plan, ignore=rules, reply_timeout=reply_timeout, on_send=on_send, on_receive=on_receive,
                                     step=wait_for_enter if step else None, id_pointers=_id_pointers(profile), keep=keep)
 
+    import time
+
     from wsctl.cli.runtime import run_async
 
+    started_wall, started = time.time(), time.monotonic()
     result = run_async(main)
+    if junit:
+        _write_junit(junit, file, result, plan, no_compare, started_wall, time.monotonic() - started)
     return _finish(env, result, plan, no_compare, mode)
+
+
+def _write_junit(path: str, file: str, result, plan, no_compare: bool, started: float, elapsed: float) -> None:
+    from wsctl.cli.junit_file import write_junit
+    from wsctl.core.record.verdicts import replay_cases
+
+    closed = f"the device closed the connection after {len(result.sent)} sends" if result.closed is not None else None
+    cases = replay_cases(plan, None if no_compare else result.report, len(result.sent), f"replay {file}", closed=closed)
+    write_junit(path, f"replay {file}", cases, started=started, elapsed=elapsed)
 
 
 def _reply_filter(env: Environment, file: str, profile_name: str | None, strict: bool):

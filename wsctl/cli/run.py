@@ -16,6 +16,7 @@ from wsctl.cli.client_options import (
     resolve_targets,
 )
 from wsctl.cli.env import Environment
+from wsctl.cli.junit_file import junit_option
 from wsctl.core.errors import InvalidInput, Timeout, WsctlError
 
 
@@ -64,10 +65,12 @@ def parse_script(text: str, source: str) -> list[Step]:
 @click.option("--profile", "profile_name", help="Profile of the device (name or file) [default: the inventory's].")
 @click.option("--keep-going", is_flag=True, help="Run the remaining commands after a failure.")
 @click.option("--yes", is_flag=True, help="Allow dangerous commands in the script.")
+@junit_option
 @client_options
 @fleet_options
 @click.pass_obj
-def run(env: Environment, target: str, script: str, profile_name: str | None, keep_going: bool, yes: bool, client: ClientOptions) -> int:
+def run(env: Environment, target: str, script: str, profile_name: str | None, keep_going: bool, yes: bool, junit: str | None,
+        client: ClientOptions) -> int:
     """Run a SCRIPT of profile commands against TARGET ('-' reads stdin).
 
     One command per line as on the `send` command line (`set_speed
@@ -80,6 +83,7 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
     EXAMPLES
       printf 'start\\nset_speed speed=800\\nstatus\\n' | wsctl run plc-17 - --profile conveyor
       wsctl --json run line-1 commissioning.txt --keep-going
+      wsctl run line-1 commissioning.txt --keep-going --junit run.xml   # one test case per line and device
     """
     from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
@@ -124,8 +128,15 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
         plans[entry.name] = (entry, profile, calls, url, kwargs)
 
     reported: set[int] = set()
+    #: device -> script line -> JUnit case, for --junit
+    verdicts: dict[str, dict[int, object]] = {}
 
     def report(device: str, step: Step, reply=None, error: WsctlError | None = None, elapsed: float = 0.0) -> None:
+        if junit:
+            from wsctl.core.junit import JUnitCase
+
+            outcome = ("failure", error.message, error.message, error.kind) if error is not None else ("pass", "", "", "")
+            verdicts.setdefault(device, {})[step.line] = JUnitCase(f"line {step.line}: {step.text}", device, elapsed, *outcome)
         if error is not None:
             reported.add(id(error))
             obj = {**error_result(device, error, elapsed), "line": step.line, "command": step.command}
@@ -180,4 +191,29 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
         return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
                              progress=Progress(env, len(plans)))
 
-    return int(overall_exit_code(run_async(main)))
+    import time
+
+    started_wall, started = time.time(), time.monotonic()
+    outcomes = run_async(main)
+    if junit:
+        _write_junit(junit, source, steps, outcomes, verdicts, started_wall, time.monotonic() - started)
+    return int(overall_exit_code(outcomes))
+
+
+def _write_junit(path: str, source: str, steps: list[Step], outcomes, verdicts: dict, started: float, elapsed: float) -> None:
+    """One case per script line and device; lines after a failure are skipped,
+    and every line errors for a device that could not be reached."""
+    from wsctl.cli.junit_file import write_junit
+    from wsctl.core.junit import JUnitCase
+
+    cases = []
+    for outcome in outcomes:
+        done = verdicts.get(outcome.device, {})
+        for step in (s for s in steps if s.kind == "call"):
+            if step.line in done:
+                cases.append(done[step.line])
+            elif not done and outcome.error is not None:
+                cases.append(JUnitCase(f"line {step.line}: {step.text}", outcome.device, 0.0, "error", outcome.error.message, "", outcome.error.kind))
+            else:
+                cases.append(JUnitCase(f"line {step.line}: {step.text}", outcome.device, 0.0, "skipped", "not run: an earlier line failed"))
+    write_junit(path, f"run {source}", cases, started=started, elapsed=elapsed)

@@ -1,0 +1,189 @@
+"""`wsctl test SCENARIO --to TARGET`: named cases of steps, one verdict each, for CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from wsctl.cli.client_options import ClientOptions, client_options
+from wsctl.cli.env import Environment
+from wsctl.cli.junit_file import junit_option
+from wsctl.core.errors import InvalidInput, NotAuthorized, UsageError
+
+#: scenario packs shipped with wsctl (`wsctl test conveyor --to ...`)
+PACKS = Path(__file__).resolve().parent.parent / "scenarios"
+#: a scenario is a few hundred lines; a larger "scenario" is the wrong file
+MAX_BYTES = 4 * 2**20
+
+
+def shipped_packs() -> list[str]:
+    return sorted(p.stem for p in PACKS.glob("*.toml"))
+
+
+def read_scenario(argument: str):
+    """The parsed scenario of a file path, or of a shipped pack's name."""
+    from wsctl.core.files import decode_utf8, read_regular
+    from wsctl.core.scenario.format import parse_scenario
+
+    path = Path(argument)
+    if not path.exists() and "/" not in argument and (PACKS / f"{argument}.toml").is_file():
+        path = PACKS / f"{argument}.toml"
+    elif not path.exists():
+        raise InvalidInput(f"no such scenario file: {argument}", hint=f"shipped packs: {', '.join(shipped_packs())}")
+    return parse_scenario(decode_utf8(read_regular(path, limit=MAX_BYTES, what="scenario file"), str(path)), str(argument))
+
+
+def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
+    """--var NAME=VALUE: the value read as TOML (42, true, "x"), else as text."""
+    import tomllib
+
+    out: dict[str, object] = {}
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        if not sep or not name.isidentifier():
+            raise UsageError(f"--var {item!r}: expected NAME=VALUE")
+        try:
+            out[name] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[name] = text
+    return out
+
+
+def _device(env: Environment, target: str, client: ClientOptions, profile_name: str | None, parsed):
+    """(url, open_device kwargs, profile) of the one device under test.  The
+    profile: --profile (a name or a file), else the scenario's (an installed
+    profile's plain name: scenario packs travel, so the name is never opened as
+    a path), else the inventory's."""
+    from wsctl.cli.client_options import connect_kwargs, resolve_targets
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+
+    entries = resolve_targets(env, target, client)
+    if len(entries) != 1:
+        raise UsageError(f"test takes one device, {target!r} names {len(entries)}", hint="run the scenario once per device")
+    entry = entries[0]
+    if profile_name is None and parsed.profile is not None:
+        from wsctl.core.profile.discovery import load_installed
+
+        profile = load_installed(parsed.profile, environ=env.environ)
+    else:
+        profile = ProfileCache(env, profile_name).for_entry(entry)
+    if profile is None:
+        raise UsageError(f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {entry.name}",
+                         hint="profile = \"NAME\" under [scenario], or --profile NAME")
+    url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
+    return url, kwargs, profile
+
+
+def _case_lines(verdict) -> str:
+    time = f"({verdict.time:.2f} s)"
+    if verdict.verdict == "pass":
+        return f"PASS  {verdict.name} {time}"
+    head = f"{'FAIL' if verdict.verdict == 'fail' else 'ERROR'} {verdict.name} {time}: {verdict.reason}"
+    return "\n".join([head, *(f"        {line}" for line in verdict.diff)])
+
+
+@click.command("test")
+@click.argument("scenario")
+@click.option("--to", "target", metavar="TARGET", required=True, help="Device to test (wss:// URL or alias).")
+@click.option("--profile", "profile_name", help="Profile of the device [default: the scenario's, then the inventory's].")
+@click.option("--case", "only", multiple=True, metavar="NAME", help="Run only this case (repeatable).")
+@click.option("--var", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a variable the steps use as ${NAME} (repeatable).")
+@click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON document with every verdict on stdout at the end.")
+@junit_option
+@click.option("--yes", is_flag=True, help="Allow the dangerous commands the scenario sends.")
+@client_options
+@click.pass_obj
+def test(env: Environment, scenario: str, target: str, profile_name: str | None, only: tuple[str, ...], assignments: tuple[str, ...],
+         report: str, junit: str | None, yes: bool, client: ClientOptions) -> int:
+    """Run the cases of a SCENARIO file against TARGET: one verdict each.
+
+    A scenario (TOML, docs/testing.md) names cases of steps: send a profile
+    command or a raw message, expect things of the reply (JSON Pointers with
+    equality, ranges, regexes, types), wait for an event, expect a refusal,
+    sleep, keep values for later steps. Each case runs on its own connection
+    and stops at its first failed step. Everything is checked against the
+    profile before anything is sent. Exit 0 when every case passed, 7 when
+    one failed, else the exit code of what kept the cases from running.
+    SCENARIO is a file or a shipped pack: conveyor, conveyor-observer, ocpp16,
+    ocpp201.
+
+    \b
+    EXAMPLES
+      wsctl test conveyor --to plc-17 --yes --junit report.xml
+      wsctl test conveyor-observer --to plc-17 --operator bob
+      wsctl test ocpp16 --to wss://127.0.0.1:8443/ocpp/CP-0001 --yes --report json
+      wsctl test acceptance.toml --to line-1 --case "speed limits" --var id_tag=04A2B3C4
+    """
+    import time
+
+    from wsctl.core.scenario.format import check_against_profile, check_variables
+
+    parsed = read_scenario(scenario)
+    variables = _variables(assignments)
+    check_variables(parsed, set(variables))
+    cases = parsed.cases
+    if only:
+        unknown = [name for name in only if name not in {c.name for c in cases}]
+        if unknown:
+            raise UsageError(f"--case {unknown[0]!r}: {parsed.source} has no such case", hint=f"cases: {', '.join(c.name for c in cases)}")
+        cases = tuple(c for c in cases if c.name in only)
+    url, kwargs, profile = _device(env, target, client, profile_name, parsed)
+    dangerous = check_against_profile(parsed, profile)
+    if dangerous and not yes:
+        raise NotAuthorized(f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
+                            hint="allow them with --yes")
+
+    finished = []
+
+    def on_case(verdict) -> None:
+        finished.append(verdict)
+        if report == "json":
+            return
+        env.emit({"event": "case", "scenario": parsed.id, **verdict.as_dict()}, _case_lines(verdict))
+
+    async def main():
+        from wsctl.net.scenario import run_scenario
+
+        return await run_scenario(parsed, url, kwargs, profile, cases=cases, variables=variables, on_case=on_case)
+
+    from wsctl.cli.runtime import run_async
+    from wsctl.core.errors import Interrupted
+    from wsctl.core.scenario.verdict import SuiteResult
+
+    started_wall, started = time.time(), time.monotonic()
+    try:
+        result = run_async(main)
+    except Interrupted:
+        # a cancelled CI job still gets the verdicts it paid for
+        if junit:
+            _junit(junit, SuiteResult(parsed, url, finished), cases, started_wall, time.monotonic() - started)
+        raise
+    elapsed = time.monotonic() - started
+    if junit:
+        _junit(junit, result, cases, started_wall, elapsed)
+    _finish(env, result, report, started_wall, elapsed)
+    return int(result.exit_code())
+
+
+def _junit(path: str, result, planned, started: float, elapsed: float) -> None:
+    from wsctl.cli.junit_file import write_junit
+    from wsctl.core.scenario.verdict import junit_cases
+
+    write_junit(path, result.scenario.id, junit_cases(result, planned), started=started, elapsed=elapsed,
+                properties=[("target", result.target), ("scenario", result.scenario.source)])
+
+
+def _finish(env: Environment, result, report: str, started: float, elapsed: float) -> None:
+    import json
+
+    from wsctl.cli.junit_file import utc_timestamp
+
+    counts = result.counts()
+    if report == "json":
+        env.stdout.write(json.dumps(result.as_dict(started=utc_timestamp(started) + "Z", time=elapsed), ensure_ascii=False, indent=2) + "\n")
+        env.stdout.flush()
+        return
+    env.emit({"event": "summary", "scenario": result.scenario.id, "ok": result.ok, "counts": counts, "time": round(elapsed, 4)},
+             f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors ({result.scenario.id}, {elapsed:.2f} s)")

@@ -1,0 +1,286 @@
+"""The scenario file (`wsctl-scenario/1`, TOML): named cases of steps.
+
+Every error names the file and the field at fault in one line, like the
+profile loader: `pack.toml: cases[2].steps[1].expect./speed: unknown test 'minimum'`.
+docs/testing.md describes the format.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.exitcodes import ExitCode
+from wsctl.core.pointer import split
+from wsctl.core.profile.discovery import PLAIN_NAME
+from wsctl.core.profile.params import finite
+from wsctl.core.scenario.checks import CheckError, Expectation, compile_expectation, variables_in
+
+FORMAT = "wsctl-scenario/1"
+ACTIONS = ("send", "raw", "wait", "sleep")
+STEP_KEYS = {*ACTIONS, "params", "expect", "answer", "save", "refused", "timeout", "name"}
+#: what a `refused` step may expect: the exit kinds a failed step can end in
+REFUSAL_KINDS = tuple(code.name.lower() for code in ExitCode if code not in (ExitCode.OK, ExitCode.USAGE, ExitCode.INTERRUPTED, ExitCode.TERMINATED))
+#: wait for an event this long unless the step says
+WAIT_TIMEOUT = 10.0
+#: no step waits longer than a day: a larger number is a typo (ms for s), not a plan
+MAX_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class Save:
+    name: str
+    pointer: str
+    #: "message": the reply or event payload; "answer": what wsctl answered a device request with
+    source: str = "message"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    kind: str
+    #: a regex the error message must contain, or None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    action: str
+    #: command key (send), message text (raw), event key or name (wait), seconds (sleep)
+    target: Any
+    params: dict[str, Any] = field(default_factory=dict)
+    expect: tuple[Expectation, ...] = ()
+    answer: tuple[Expectation, ...] = ()
+    save: tuple[Save, ...] = ()
+    refused: Refusal | None = None
+    timeout: float | None = None
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return f"step {self.number} ({self.name})"
+        target = self.target if self.action != "raw" else (self.target if len(self.target) <= 40 else self.target[:37] + "...")
+        return f"step {self.number} ({self.action} {target})"
+
+    @property
+    def waits_for_reply(self) -> bool:
+        """A raw message is only answered-for when the step checks or keeps something."""
+        return self.action != "raw" or bool(self.expect or self.save)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    steps: tuple[Step, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    version: str
+    profile: str | None
+    variables: dict[str, Any]
+    cases: tuple[Case, ...]
+    source: str
+    description: str = ""
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> InvalidInput:
+        return InvalidInput(f"{self.source}: {where}: {message}", hint="the format: docs/testing.md")
+
+    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(where, "expected a table")
+        unknown = sorted(set(value) - allowed) if allowed is not None else []
+        if unknown:
+            raise self.fail(f"{where}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(allowed))})")
+        return value
+
+    def text(self, table: dict, key: str, where: str, *, required: bool = False) -> str | None:
+        value = table.get(key)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(f"{where}.{key}", "expected a non-empty string" if required else "expected a string")
+        return value
+
+    def seconds(self, value: Any, where: str, *, allow_zero: bool) -> float:
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value < 0 or value > MAX_SECONDS
+                or (value == 0 and not allow_zero)):
+            bounds = f"0 to {MAX_SECONDS}" if allow_zero else f"more than 0, at most {MAX_SECONDS}"
+            raise self.fail(where, f"expected a number of seconds ({bounds})")
+        return float(value)
+
+    def expectations(self, value: Any, where: str) -> tuple[Expectation, ...]:
+        out = []
+        for pointer, spec in self.table(value, where).items():
+            try:
+                out.append(compile_expectation(pointer, spec))
+            except CheckError as exc:
+                raise self.fail(f"{where}.{pointer}", str(exc)) from None
+        return tuple(out)
+
+    def saves(self, value: Any, where: str) -> tuple[Save, ...]:
+        out = []
+        for name, spec in self.table(value, where).items():
+            if not name.isidentifier():
+                raise self.fail(f"{where}.{name}", "a variable name is letters, digits and _")
+            if isinstance(spec, str):
+                spec = {"pointer": spec}
+            spec = self.table(spec, f"{where}.{name}", {"pointer", "from"})
+            pointer = self.text(spec, "pointer", f"{where}.{name}", required=True)
+            source = spec.get("from", "message")
+            if source not in ("message", "answer"):
+                raise self.fail(f"{where}.{name}.from", "expected \"message\" or \"answer\"")
+            try:
+                split(pointer)
+            except ValueError as exc:
+                raise self.fail(f"{where}.{name}", str(exc)) from None
+            out.append(Save(name, pointer, source))
+        return tuple(out)
+
+    def refusal(self, value: Any, where: str) -> Refusal:
+        if isinstance(value, str):
+            value = {"kind": value}
+        spec = self.table(value, where, {"kind", "message"})
+        kind = self.text(spec, "kind", where, required=True)
+        if kind not in REFUSAL_KINDS:
+            raise self.fail(f"{where}.kind" if "message" in spec else where, f"{kind!r} is no exit kind (kinds: {', '.join(REFUSAL_KINDS)})")
+        message = self.text(spec, "message", where)
+        if message is not None:
+            try:
+                re.compile(message)
+            except re.error as exc:
+                raise self.fail(f"{where}.message", f"regex: {exc}") from None
+        return Refusal(kind, message)
+
+    def step(self, raw: Any, number: int, where: str) -> Step:
+        spec = self.table(raw, where, STEP_KEYS)
+        actions = [a for a in ACTIONS if a in spec]
+        if len(actions) != 1:
+            raise self.fail(where, f"a step does one of {', '.join(ACTIONS)} ({'none' if not actions else ' and '.join(actions)} given)")
+        action = actions[0]
+        allowed = {"send": {"params", "expect", "save", "refused", "timeout"}, "raw": {"expect", "save", "timeout"},
+                   "wait": {"expect", "answer", "save", "timeout"}, "sleep": set()}[action] | {action, "name"}
+        extra = sorted(set(spec) - allowed)
+        if extra:
+            raise self.fail(f"{where}.{extra[0]}", f"not for a {action} step")
+        if action == "sleep":
+            target: Any = self.seconds(spec["sleep"], f"{where}.sleep", allow_zero=True)
+        else:
+            target = self.text(spec, action, where, required=True)
+        if spec.get("refused") is not None and ("expect" in spec or "save" in spec):
+            raise self.fail(f"{where}.refused", "a refused step has no reply to expect or save from")
+        return Step(
+            number=number, action=action, target=target,
+            params=self.table(spec.get("params", {}), f"{where}.params"),
+            expect=self.expectations(spec.get("expect", {}), f"{where}.expect"),
+            answer=self.expectations(spec.get("answer", {}), f"{where}.answer"),
+            save=self.saves(spec.get("save", {}), f"{where}.save"),
+            refused=self.refusal(spec["refused"], f"{where}.refused") if "refused" in spec else None,
+            timeout=self.seconds(spec["timeout"], f"{where}.timeout", allow_zero=False) if "timeout" in spec else None,
+            name=self.text(spec, "name", where),
+        )
+
+    def case(self, raw: Any, index: int, names: set[str]) -> Case:
+        where = f"cases[{index}]"
+        spec = self.table(raw, where, {"name", "description", "steps"})
+        name = self.text(spec, "name", where, required=True)
+        if name in names:
+            raise self.fail(f"{where}.name", f"case {name!r} is named twice")
+        names.add(name)
+        steps = spec.get("steps")
+        if not isinstance(steps, list) or not steps:
+            raise self.fail(f"{where}.steps", "expected at least one [[cases.steps]]")
+        return Case(name, tuple(self.step(s, n, f"{where}.steps[{n}]") for n, s in enumerate(steps, start=1)),
+                    self.text(spec, "description", where) or "")
+
+
+def parse_scenario(text: str, source: str) -> Scenario:
+    """The checked scenario in ``text`` (from ``source``, for messages); InvalidInput otherwise."""
+    reader = _Reader(source)
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
+    reader.table(doc, "(top)", {"format", "scenario", "vars", "cases"})
+    if doc.get("format") != FORMAT:
+        raise reader.fail("format", f"expected format = \"{FORMAT}\", got {doc.get('format')!r}")
+    head = reader.table(doc.get("scenario", {}), "scenario", {"id", "title", "version", "profile", "description"})
+    variables = reader.table(doc.get("vars", {}), "vars")
+    for name in variables:
+        if not name.isidentifier():
+            raise reader.fail(f"vars.{name}", "a variable name is letters, digits and _")
+    cases = doc.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise reader.fail("cases", "expected at least one [[cases]]")
+    profile = reader.text(head, "profile", "scenario")
+    if profile is not None and not PLAIN_NAME.fullmatch(profile):
+        raise reader.fail("scenario.profile", f"{profile!r} is not the plain name of an installed profile (a scenario's profile is never opened as a path)")
+    names: set[str] = set()
+    return Scenario(
+        id=reader.text(head, "id", "scenario", required=True),
+        title=reader.text(head, "title", "scenario") or "",
+        version=reader.text(head, "version", "scenario") or "",
+        profile=profile,
+        variables=dict(variables),
+        cases=tuple(reader.case(c, i, names) for i, c in enumerate(cases, start=1)),
+        source=source,
+        description=reader.text(head, "description", "scenario") or "",
+    )
+
+
+def check_variables(scenario: Scenario, given: set[str]) -> None:
+    """Every variable a step uses is set before it: by `[vars]`, ``given``
+    (--var), or a `save` of an earlier step of the same case."""
+    for index, case in enumerate(scenario.cases, start=1):
+        known = set(scenario.variables) | given
+        for step in case.steps:
+            used = variables_in(step.target) | variables_in(step.params)
+            for exp in (*step.expect, *step.answer):
+                used |= variables_in(dict(exp.tests))
+            missing = sorted(used - known)
+            if missing:
+                raise InvalidInput(f"{scenario.source}: cases[{index}] ({case.name}): {step.label} uses ${{{missing[0]}}} before any step saves it",
+                                   hint="save = { NAME = \"/pointer\" } on an earlier step, [vars], or --var NAME=VALUE")
+            known |= {s.name for s in step.save}
+
+
+def check_against_profile(scenario: Scenario, profile: Any) -> set[str]:
+    """Commands, events and parameters the steps name exist in ``profile``, and
+    parameters without variables bind (except in steps that expect `invalid`).
+    Returns the dangerous commands the scenario sends."""
+    from wsctl.core.profile.codec import bind_params
+
+    dangerous = set()
+    for index, case in enumerate(scenario.cases, start=1):
+        for step in case.steps:
+            where = f"{scenario.source}: cases[{index}] ({case.name}): {step.label}"
+            if step.action == "wait" and step.target not in profile.events and profile.event_by_wire(step.target) is None:
+                raise InvalidInput(f"{where}: profile {profile.id} has no event {step.target!r}",
+                                   hint=f"events: {', '.join(profile.events) or 'none'}")
+            if step.action != "send":
+                continue
+            command = profile.command(step.target)
+            if command is None:
+                raise InvalidInput(f"{where}: profile {profile.id} has no command {step.target!r}",
+                                   hint=f"commands: {', '.join(profile.commands)}")
+            if command.dangerous:
+                dangerous.add(command.key)
+            expects_invalid = step.refused is not None and step.refused.kind == "invalid"
+            if not expects_invalid and not variables_in(step.params):
+                try:
+                    bind_params(command, step.params, from_text=False)
+                except InvalidInput as exc:
+                    raise InvalidInput(f"{where}: {exc.message}", hint=exc.hint) from None
+    return dangerous
