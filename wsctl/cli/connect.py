@@ -52,7 +52,7 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
       printf '{"cmd":"status"}\\n' | wsctl connect plc-17 --linger 2
       wsctl connect plc-17 --profile conveyor --record commissioning.jsonl
     """
-    from wsctl.cli.render import message_line, message_record, now_iso
+    from wsctl.cli.render import event_line, event_record, now_iso
     from wsctl.cli.runtime import run_async
 
     client = long_running(client)
@@ -113,14 +113,10 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
             elif interactive:
                 out(f"-- connected to {dev.url} ({dev.tls_version or 'no TLS'}, subprotocol {dev.subprotocol or '-'}); /help for commands")
             connected.set()
-            try:
-                if profile is None:
-                    while True:
-                        record = message_record(entry.name, await dev.receive())
-                        incoming(record, message_line(record, show_device=False))
-                from wsctl.net.session import ProfileSession
+            from wsctl.net.session import Session
 
-                state["session"] = ProfileSession(dev, profile, on_event=show_event)
+            state["session"] = Session(dev, profile, on_event=show_event)
+            try:
                 await state["session"].run()
                 if state["closing"] is None:
                     raise state["session"].closed_error
@@ -131,12 +127,10 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
                 state["dev"] = state["session"] = None
 
         def show_event(item) -> None:
-            from wsctl.cli.render import decode_item
-
-            record = {**message_record(entry.name, item.raw), **decode_item(item)}
-            fields_text = record.pop("fields_text", None)
-            body = fields_text or (json.dumps(record["payload"], ensure_ascii=False) if record.get("payload") is not None else record.get("reason", ""))
-            incoming(record, f"{record['time'][11:23]} < {record.get('event', '?')} {body}")
+            record = event_record(entry.name, item)
+            human = event_line(record, show_device=False)
+            record.pop("fields_text", None)
+            incoming(record, human)
 
         def on_gap(gap) -> None:
             gaps.append(gap)

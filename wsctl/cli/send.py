@@ -152,14 +152,14 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
         import trio
 
         from wsctl.net.api import open_device
-        from wsctl.net.session import ProfileSession, raise_for_reply
+        from wsctl.net.session import Session, raise_for_reply
 
         _, profile, cmd, bound, url, kwargs = plans[entry.name]
         events = EventReporter(env, entry.name)
 
         async with open_device(url, **kwargs) as dev:
             note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
-            session = ProfileSession(dev, profile, on_event=events)
+            session = Session(dev, profile, on_event=events)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)
                 try:

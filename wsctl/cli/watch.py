@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
@@ -47,10 +46,9 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     """
     from wsctl.cli.fleet import fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.render import count as count_text, decode_item, message_line, message_record, now_iso
+    from wsctl.cli.render import count as count_text, event_line, event_record, now_iso
     from wsctl.cli.runtime import run_async
     from wsctl.core.backoff import Backoff
-    from wsctl.core.profile.codec import ClientCodec
 
     try:
         matcher = re.compile(pattern) if pattern is not None else None
@@ -73,16 +71,9 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     backoff = Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries)
 
     def show(record: dict) -> None:
-        human = decoded_line(record) or message_line(record, show_device=fleet)
+        human = event_line(record, show_device=fleet)
         record.pop("fields_text", None)
         env.emit(record, human, as_json=as_json)
-
-    def decoded_line(record: dict) -> str | None:
-        if "event" not in record:
-            return None
-        who = f" {record['device']}" if fleet else ""
-        body = record.get("fields_text") or json.dumps(record.get("payload"), ensure_ascii=False)
-        return f"{record['time'][11:23]}{who} < {record['event']} {body}"
 
     def note(event: dict, human: str) -> None:
         # gaps go into the stream itself, so a reader of the JSON lines sees them
@@ -95,6 +86,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
         import trio
 
         from wsctl.net.reconnect import run_with_reconnect
+        from wsctl.net.session import Session
 
         _, kwargs, url, profile = plans[entry.name]
         seen = 0
@@ -107,21 +99,21 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
                 note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
             for message in initial:
                 await dev.send(message)
-            codec = ClientCodec(profile) if profile is not None else None
-            while count is None or seen < count:
-                message = await dev.receive()
-                record = message_record(entry.name, message)
-                if codec is not None:
-                    for item in codec.feed(message, now=trio.current_time()):
-                        record.update(decode_item(item))
-                        if getattr(item, "answer", None) is not None:
-                            # the protocol demands an answer (OCPP Heartbeat ...)
-                            await dev.send(item.answer)
+            if count is not None and seen >= count:
+                return seen
+            # the session reads one message per event: nothing is read (or
+            # recorded) ahead of what --count lets through
+            reader = Session(dev, profile)
+            async for item in reader.events():
+                record = event_record(entry.name, item)
                 if matcher is not None and not matcher.search(record["data"]):
                     continue
                 seen += 1
                 show(record)
-            return seen
+                if count is not None and seen >= count:
+                    return seen
+            # the device closed normally before --count or --duration: still not what was asked
+            raise reader.closed_error
 
         def on_gap(gap) -> None:
             gaps.append(gap)

@@ -11,17 +11,19 @@ import contextlib
 import logging
 import os
 import ssl
-from typing import TYPE_CHECKING, AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 
 import trio
 import trio_websocket
-from wsproto.utilities import LocalProtocolError
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, UsageError
+from wsctl.core.errors import InvalidInput, UsageError
+from wsctl.core.profile.events import CodecEvent
 from wsctl.net import connect as _c, wsconn
+from wsctl.net.channel import Channel
 from wsctl.net._guard import collapse
 from wsctl.net.describe import log_connection
 from wsctl.net.keepalive import keepalive
+from wsctl.net.session import Session, raise_for_reply
 from wsctl.net.server import Accept, AccessRecord, ConnectionRequest, Reject, Server, ServerConnection, echo_handler, serve
 
 __all__ = [
@@ -57,14 +59,21 @@ def _trace(where: str, arrow: str, message: str | bytes) -> None:
     _frames.debug("%s %s %s", where, arrow, text)
 
 
-class Device:
-    """An open WebSocket to a device.  Get one from `open_device`."""
+class Device(Channel):
+    """An open WebSocket to a device.  Get one from `open_device`.
+
+    Messages: `send`, `receive`, ``async for`` (the close rule of
+    `wsctl.net.channel`: ends on 1000/1001, raises `ConnectionClosed` on any
+    other close), `ping`, `close`.  With ``profile=``: `call` and `events`
+    through the connection's `Session`.
+    """
+
+    peer = "device"
+    local = "client"
 
     def __init__(self, ws: trio_websocket.WebSocketConnection, target: _c.Target, der: bytes | None, tls: trio.abc.Stream, close_timeout: float) -> None:
-        self._ws = ws
+        super().__init__(ws, target.where, close_timeout)
         self._target = target
-        self._close_timeout = close_timeout
-        self._dead: str | None = None
         self._stream = tls
         #: the URL as given
         self.url = target.url
@@ -79,18 +88,20 @@ class Device:
         #: what the known-devices check did: "known", "record", "replace", or None
         self.known_device: str | None = None
         #: the profile session when opened with ``profile=`` (see `call`)
-        self._session = None
+        self._session: Session | None = None
 
-    async def _speak(self, profile, nursery: trio.Nursery) -> None:
-        from wsctl.net.session import ProfileSession, event_buffer
-
-        # events are buffered from the first message on, so telemetry that
+    async def _speak(self, profile: "Profile", nursery: trio.Nursery) -> None:
+        # its events are buffered from the first message on, so telemetry that
         # arrives before the caller starts iterating `events()` is not lost
-        push, self._events = event_buffer()
-        self._session = ProfileSession(self, profile, on_event=push)
+        self._session = Session(self, profile)
         await nursery.start(self._session.run)
 
-    async def call(self, command: str, timeout: float | None = None, **params):
+    def _profile_session(self, what: str) -> Session:
+        if self._session is None:
+            raise InvalidInput(f"{what} needs a profile: open_device(url, profile='conveyor', ...)")
+        return self._session
+
+    async def call(self, command: str, timeout: float | None = None, **params: Any) -> Any:
         """Run a profile command and return the device's decoded reply.
 
         Needs ``open_device(..., profile=...)``.  Parameters are checked against
@@ -98,113 +109,30 @@ class Device:
         failed success check raises `DeviceError` (`NotAuthorized` when the
         device refused for our role); `Timeout`, `ConnectionClosed` as usual.
         """
-        from wsctl.net.session import raise_for_reply
-
-        if self._session is None:
-            raise InvalidInput("call() needs a profile: open_device(url, profile='conveyor', ...)")
-        reply = await self._session.call(command, params, timeout=timeout)
-        raise_for_reply(reply, self._session.profile, self._target.where)
+        session = self._profile_session("call()")
+        reply = await session.call(command, params, timeout=timeout)
+        assert session.profile is not None
+        raise_for_reply(reply, session.profile, self._where)
         return reply.payload
 
-    async def events(self) -> AsyncIterator:
+    async def events(self) -> AsyncIterator[CodecEvent]:
         """Telemetry, device requests (already answered) and unrecognised messages
-        as they arrive, with a profile; without one, use `receive`."""
-        if self._session is None:
-            raise InvalidInput("events() needs a profile: open_device(url, profile='conveyor', ...)")
-        async for item in self._events:
+        as they arrive, with a profile; without one, use `receive`.  Ends when
+        the device closes normally (1000/1001), raises `ConnectionClosed` otherwise."""
+        async for item in self._profile_session("events()").events():
             yield item
 
-    @property
-    def closed(self) -> tuple[int, str] | None:
-        """(code, reason) once closed, else None."""
-        reason = self._ws.closed
-        return None if reason is None else (reason.code, reason.reason or "")
-
-    def _closed_error(self, reason: trio_websocket.CloseReason | None) -> ConnectionClosed:
-        where = self._target.where
-        if self._dead:
-            return ConnectionClosed(f"{where}: {self._dead}", code=1006, reason=self._dead)
-        if reason is None:
-            return ConnectionClosed(f"{where}: connection closed", code=1006)
-        failure = getattr(self._ws, "failure", None)
-        if failure is not None:
-            # we closed, because of what the device sent: say so, not "closed by the device"
-            return ConnectionClosed(f"{where}: the client closed the connection with {reason.code} {reason.name}: the device {failure.detail}",
-                                    code=reason.code, reason=reason.reason or "")
-        text = f" ({reason.reason})" if reason.reason else ""
-        by = "the device closed the connection" if getattr(self._ws, "closed_by", None) == "remote" else "connection closed"
-        return ConnectionClosed(f"{where}: {by} with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or "")
-
-    async def send(self, message: str | bytes) -> None:
-        """Send one message: ``str`` as a text frame, ``bytes`` as binary."""
+    def _sent(self, message: str | bytes) -> None:
         if _frames.isEnabledFor(logging.DEBUG):
-            _trace(self._target.where, ">", message)
-        try:
-            await self._ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc.reason) from None
-        except LocalProtocolError:  # trap 6: a close crossed our send
-            raise self._closed_error(self._ws.closed) from None
-        except ValueError:
-            if isinstance(message, (bytearray, memoryview)):
-                return await self.send(bytes(message))
-            raise InvalidInput(f"can only send str or bytes, not {type(message).__name__}") from None
+            _trace(self._where, ">", message)
 
-    async def receive(self, timeout: float | None = None) -> str | bytes:
-        """The next message (``str`` for text, ``bytes`` for binary).
-
-        Raises `ConnectionClosed` (with ``.code``/``.reason``) when the device
-        closed, `Timeout` when ``timeout`` seconds pass without a message.
-        """
-        try:
-            if timeout is None:
-                message = await self._ws.get_message()
-            else:
-                with trio.fail_after(timeout):
-                    message = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc.reason) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self._target.where}: no message within {timeout:g} s") from None
+    def _received(self, message: str | bytes) -> None:
         if _frames.isEnabledFor(logging.DEBUG):
-            _trace(self._target.where, "<", message)
-        return message
-
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        """Messages until the device closes normally (1000/1001); other closes raise."""
-        while True:
-            try:
-                message = await self._ws.get_message()
-            except trio_websocket.ConnectionClosed as exc:
-                if exc.reason is not None and exc.reason.code in (1000, 1001) and not self._dead:
-                    return
-                raise self._closed_error(exc.reason) from None
-            if _frames.isEnabledFor(logging.DEBUG):
-                _trace(self._target.where, "<", message)
-            yield message
-
-    async def ping(self, timeout: float = 10.0) -> float:
-        """Ping and wait for the pong; returns the round-trip time in seconds."""
-        start = trio.current_time()
-        try:
-            with trio.fail_after(timeout):
-                await self._ws.ping()
-        except (trio_websocket.ConnectionClosed, LocalProtocolError):
-            raise self._closed_error(self._ws.closed) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self._target.where}: no pong within {timeout:g} s") from None
-        return trio.current_time() - start
+            _trace(self._where, "<", message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by ``close_timeout``; idempotent, never raises."""
-        with trio.move_on_after(self._close_timeout):
-            try:
-                await self._ws.aclose(code, reason or None)
-            except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
-                pass
+        await super().close(code, reason)
         await trio.aclose_forcefully(self._stream)
 
     async def _abort(self, why: str) -> None:
