@@ -1,8 +1,10 @@
-"""The public Python API: `open_device`, `Device`, `serve`.
+"""The client: `open_device` and the `Device` it yields.
 
-Everything else in `wsctl.net` is private.  Documented with an example in
-docs/python-api.md; errors are `wsctl.core.errors` classes, each carrying the
-exit code the CLI uses (docs/tls.md has the table).
+Public through the `wsctl` package (``wsctl.open_device``; the list is
+`wsctl.__all__`, documented in docs/python-api.md); this module is private.
+The server names are re-exported here for wsctl's own code and tests.
+Errors are `wsctl.core.errors` classes, each carrying the exit code the CLI
+uses (docs/exit-codes.md has the table).
 """
 
 from __future__ import annotations
