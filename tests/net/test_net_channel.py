@@ -144,3 +144,25 @@ async def test_a_recorded_device_and_a_session_follow_the_close_rule(start_serve
                 async for message in dev:
                     got.append(message)
             assert info.value.code == 4003 and got == [b"x"]
+
+
+@pytest.mark.parametrize("code", [1000, 4004])
+async def test_device_events_end_or_raise_by_the_close_rule(start_server, alice_kw, code):
+    """Device.events() used to wait forever once the device had closed."""
+
+    async def handler(conn):
+        await conn.send('{"jsonrpc":"2.0","method":"conveyor.telemetry","params":{"speed":7}}')
+        await conn.close(code, "bye")
+
+    server = await start_server(handler, subprotocols=["conveyor.v1"])
+    got = []
+    with trio.fail_after(10):
+        async with open_device(server.url, profile="conveyor", **alice_kw) as dev:
+            if code == 1000:
+                got = [event async for event in dev.events()]
+            else:
+                with pytest.raises(ConnectionClosed) as info:
+                    async for event in dev.events():
+                        got.append(event)
+                assert info.value.code == code
+    assert [(type(e).__name__, e.payload) for e in got] == [("Telemetry", {"speed": 7})]
