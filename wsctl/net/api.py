@@ -164,6 +164,49 @@ def _authorization(target: _c.Target, basic_auth: tuple[str, str] | None, header
     return ()
 
 
+def _speaking(profile: "str | Profile", url: str, subprotocols: Iterable[str]) -> tuple["Profile", str, Iterable[str]]:
+    """The profile (loaded by name), its path when the URL has none, its subprotocols unless given."""
+    if isinstance(profile, str):
+        from wsctl.core.profile.discovery import load_profile
+
+        profile = load_profile(profile)
+    from wsctl.core.profile.fields import profile_url
+
+    return profile, profile_url(url, profile), subprotocols or profile.subprotocols
+
+
+def _client_context(target: _c.Target, ssl_context: ssl.SSLContext | None, *, ca: PathLike | None, cert: PathLike | None,
+                    key: PathLike | None, password: str | bytes | None, insecure: bool, verify_chain: bool) -> ssl.SSLContext | None:
+    """The SSL context for a wss:// target (None for ws://): the caller's, or a cached one from the files."""
+    if not target.secure:
+        return None
+    ctx = ssl_context
+    if ctx is None:
+        from wsctl.net.tls import cached_client_context
+
+        ctx = cached_client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify_chain)
+    if insecure:
+        log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
+    return ctx
+
+
+def _check_trust(target: _c.Target, der: bytes | None, *, pin: str | None, known_devices: PathLike | None, trust_new: bool) -> Any:
+    """The pin and known-devices checks after the TLS handshake; the known-devices decision, or None."""
+    if not target.secure:
+        return None
+    if pin is not None:
+        _c.check_pin(target, der, pin)
+    if known_devices is None:
+        return None
+    decision = _c.check_known_device(known_devices, target, der, trust_new=trust_new)
+    if decision.action == "record":
+        # ssh's "Permanently added ... to the list of known hosts"
+        log.warning("%s: recorded new device fingerprint %s in %s (trust on first use)", target.where, decision.fingerprint, known_devices)
+    if decision.action == "replace":
+        log.warning("%s: certificate changed, accepted (trust_new): %s -> %s", target.where, decision.previous, decision.fingerprint)
+    return decision
+
+
 @contextlib.asynccontextmanager
 async def open_device(
     url: str,
@@ -224,32 +267,15 @@ async def open_device(
     bounds what the device's messages may occupy before they are read; past
     it the client closes with 1008.
     """
-    if isinstance(profile, str):
-        from wsctl.core.profile.discovery import load_profile
-
-        profile = load_profile(profile)
     if profile is not None:
-        from wsctl.core.profile.fields import profile_url
-
-        url = profile_url(url, profile)
-        if not subprotocols:
-            subprotocols = profile.subprotocols
+        profile, url, subprotocols = _speaking(profile, url, subprotocols)
     target = _c.parse_target(url, allow_plaintext=allow_plaintext)
     if tofu and known_devices is None:
         known_devices = _c.kd.default_path()
     if pin is not None:
         pin = _c.kd.normalize_fingerprint(pin)
-    ctx: ssl.SSLContext | None = None
-    if target.secure:
-        if ssl_context is not None:
-            ctx = ssl_context
-        else:
-            from wsctl.net.tls import cached_client_context
-
-            verify = not insecure and not ((pin is not None or tofu) and ca is None)
-            ctx = cached_client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify)
-        if insecure:
-            log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
+    ctx = _client_context(target, ssl_context, ca=ca, cert=cert, key=key, password=password, insecure=insecure,
+                          verify_chain=not insecure and not ((pin is not None or tofu) and ca is None))
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     header_items += _authorization(target, basic_auth, header_items)
     deadline = trio.current_time() + connect_timeout
@@ -258,17 +284,8 @@ async def open_device(
     # errors reach the caller as themselves.
     own_cert = cert if ssl_context is None else None
     stream, der = await _c.open_tls(target, ctx, deadline=deadline, server_name=tls_server_name, client_cert=own_cert)
-    decision = None
     try:
-        if target.secure and pin is not None:
-            _c.check_pin(target, der, pin)
-        if target.secure and known_devices is not None:
-            decision = _c.check_known_device(known_devices, target, der, trust_new=trust_new)
-            if decision.action == "record":
-                # ssh's "Permanently added ... to the list of known hosts"
-                log.warning("%s: recorded new device fingerprint %s in %s (trust on first use)", target.where, decision.fingerprint, known_devices)
-            if decision.action == "replace":
-                log.warning("%s: certificate changed, accepted (trust_new): %s -> %s", target.where, decision.previous, decision.fingerprint)
+        decision = _check_trust(target, der, pin=pin, known_devices=known_devices, trust_new=trust_new)
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise
