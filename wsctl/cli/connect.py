@@ -240,6 +240,7 @@ class _Console:
 
         self.view.hold()
         try:
+            await _settle_stdout()
             return await trio.to_thread.run_sync(lambda: PromptSession().prompt(question), abandon_on_cancel=True)
         except (EOFError, KeyboardInterrupt):
             return ""
@@ -312,6 +313,27 @@ class _Console:
                 await self.piped_input()
             nursery.cancel_scope.cancel()
         return self.failed_code or 0
+
+
+async def _settle_stdout() -> None:
+    """Let lines printed just before a question out before it is drawn.
+
+    prompt_toolkit's stdout proxy hands lines to a writer thread that writes
+    at most every 0.2 s while a prompt runs, so a telemetry line printed just
+    before `hold` would otherwise be drawn inside the question.  Bounded (1 s);
+    uses the proxy's queue, which has no public accessor."""
+    import sys
+
+    import trio
+    from prompt_toolkit.patch_stdout import StdoutProxy
+
+    proxy = sys.stdout
+    if not isinstance(proxy, StdoutProxy):
+        return
+    with trio.move_on_after(1.0):
+        while not proxy._flush_queue.empty():
+            await trio.sleep(0.01)
+        await trio.sleep(proxy.sleep_between_writes)
 
 
 def _keep_typed_line(session: Any) -> None:
