@@ -4,7 +4,7 @@
 
 1. Command round trips on ONE connection, side by side: the raw message path
    (a pre-rendered JSON-RPC request, `Device.send` + `Device.receive`) vs the
-   profile layer (`ProfileSession.call`: bind and check parameters, render the
+   profile layer (`Session.call`: bind and check parameters, render the
    request, correlate the reply by id, decode, apply the success check).  Both
    against the same in-process JSON-RPC responder over mutual TLS.  The ratio
    is the cost of the profile layer (budget: at most 1.15).
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from wsctl.core.profile.discovery import load_profile  # noqa: E402
 from wsctl.net.api import open_device, serve  # noqa: E402
-from wsctl.net.session import ProfileSession  # noqa: E402
+from wsctl.net.session import Session  # noqa: E402
 from wsctl.pki.store import Store  # noqa: E402
 
 QUICK = "--quick" in sys.argv
@@ -81,7 +81,7 @@ async def round_trips(store) -> dict[str, list[float]]:
                 return CALLS / (time.perf_counter() - start)
 
             async def profiled() -> float:
-                session = ProfileSession(dev, profile)  # its reader ends with each round
+                session = Session(dev, profile)  # its reader ends with each round
                 async with trio.open_nursery() as inner:
                     await inner.start(session.run)
                     start, cpu = time.perf_counter(), time.process_time()

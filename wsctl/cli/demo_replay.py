@@ -51,9 +51,9 @@ async def run_session(device, profile) -> list[Any]:
     """The commissioning commands over `device` (recorded or not); their replies."""
     import trio
 
-    from wsctl.net.session import ProfileSession, raise_for_reply
+    from wsctl.net.session import Session, raise_for_reply
 
-    session = ProfileSession(device, profile)
+    session = Session(device, profile)
     replies = []
     async with trio.open_nursery() as nursery:
         await nursery.start(session.run)

@@ -115,22 +115,22 @@ class EventReporter:
     def __call__(self, item: Any) -> None:
         import json
 
-        from wsctl.cli.render import now_iso
-        from wsctl.cli.render import decode_item
+        from wsctl.cli.render import event_line, event_record
 
-        decoded = decode_item(item)
-        if decoded.get("kind") == "unrecognised":
-            self.strays.append(decoded.get("reason") or "unrecognised")
+        record = event_record(self.device, item)
+        if record.get("kind") == "unrecognised":
+            self.strays.append(record.get("reason") or "unrecognised")
         if self.env.verbosity < 0:
             return
-        fields_text = decoded.pop("fields_text", None)
-        record = {"time": now_iso(), "device": self.device, **decoded}
+        human = event_line(record, show_device=False, prefix=f"-- {self.device}")
+        record.pop("fields_text", None)
+        # the decoded event, not the raw message: the raw one is in a recording
+        for key in ("direction", "type", "data"):
+            record.pop(key, None)
         if self.env.json:
             self.env.stderr.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         else:
-            body = fields_text or (json.dumps(decoded.get("payload"), ensure_ascii=False) if decoded.get("payload") is not None
-                                   else decoded.get("reason", ""))
-            self.env.stderr.write(f"-- {self.device} < {decoded.get('event', '?')} {body}\n")
+            self.env.stderr.write(human + "\n")
         self.env.stderr.flush()
 
     def explain(self, exc: Any) -> Any:

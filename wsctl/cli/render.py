@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from typing import Any
 
 from wsctl.core.errors import WsctlError
@@ -51,12 +52,16 @@ def error_result(device: str, exc: WsctlError, elapsed: float) -> dict[str, Any]
 
 
 def decode_item(item) -> dict:
-    """Extra keys for a message decoded by the profile (stable: event, kind, payload).
+    """Extra keys for a message read through a session (stable: event, kind, payload).
 
     Shared by watch, connect and the events beside replies in send/run;
-    `fields_text` is for terminals only and is dropped from JSON."""
-    from wsctl.core.profile.codec import DeviceRequest, Malformed, Reply, Telemetry, Unmatched
+    `fields_text` is for terminals only and is dropped from JSON.  Every
+    `CodecEvent` type has its branch: a new one is a TypeError here (and a
+    failing test), never a message rendered as nothing."""
+    from wsctl.core.profile.events import DeviceRequest, Malformed, Received, Reply, Telemetry, Unmatched
 
+    if isinstance(item, Received):
+        return {}  # no profile: the message itself (type, data) is all there is
     if isinstance(item, Telemetry):
         from wsctl.core.profile.fields import decode_fields
 
@@ -74,7 +79,31 @@ def decode_item(item) -> dict:
         raw = item.raw if isinstance(item.raw, str) else f"<binary {len(item.raw)} bytes>"
         return {"event": "unrecognised", "kind": "unrecognised", "payload": None, "reason": item.reason,
                 "fields_text": f"({item.reason}) {raw[:200]}"}
-    return {}
+    raise TypeError(f"no rendering for {type(item).__name__}")
+
+
+def event_record(device: str, item) -> dict[str, Any]:
+    """The message record of a session event, with what its profile decoded
+    (``fields_text`` included: `event_line` uses it, JSON output drops it)."""
+    return {**message_record(device, item.raw), **decode_item(item)}
+
+
+def event_line(record: dict[str, Any], *, show_device: bool, prefix: str | None = None) -> str:
+    """One line per event on a terminal: ``12:00:01.234 plc-17 < status speed=1200 mm/s``.
+
+    A message without a profile is `message_line`; `prefix` replaces the clock
+    and device (``-- plc-17`` beside the result lines of send and run)."""
+    if "event" not in record:
+        return message_line(record, show_device=show_device)
+    if record.get("fields_text"):
+        body = record["fields_text"]
+    elif record.get("payload") is not None:
+        body = json.dumps(record["payload"], ensure_ascii=False, default=str)
+    else:
+        body = record.get("reason", "")
+    if prefix is None:
+        prefix = record["time"][11:23] + (f" {record['device']}" if show_device else "")
+    return f"{prefix} < {record['event']} {body}".rstrip()
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

@@ -149,13 +149,13 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
         import trio
 
         from wsctl.net.api import open_device
-        from wsctl.net.session import ProfileSession, raise_for_reply
+        from wsctl.net.session import Session, raise_for_reply
 
         _, profile, calls, url, kwargs = plans[entry.name]
         first_error: WsctlError | None = None
         events = EventReporter(env, entry.name)
         async with open_device(url, **kwargs) as dev:
-            session = ProfileSession(dev, profile, on_event=events)
+            session = Session(dev, profile, on_event=events)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)
                 for step in steps:

@@ -89,22 +89,25 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
         import trio
 
         from wsctl.net.api import open_device
+        from wsctl.net.session import Session
 
         _, kwargs = plans[entry.name]
         async with open_device(entry.url, **kwargs) as dev:
             note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
             await dev.send(payload)
             replies: list[str | bytes] = []
-            deadline = trio.current_time() + timeout
-            while len(replies) < expect:
-                remaining = deadline - trio.current_time()
-                try:
-                    replies.append(await dev.receive(timeout=max(remaining, 0.0)))
-                except Timeout:
-                    error = Timeout(f"{entry.name}: no reply within {timeout:g} s (got {len(replies)} of {expect})")
-                    error.partial = replies  # what did arrive is printed before the failure
-                    raise error from None
-            return replies
+            if expect == 0:
+                return replies
+            reader = Session(dev)
+            with trio.move_on_after(timeout):
+                async for item in reader.events():
+                    replies.append(item.raw)
+                    if len(replies) == expect:
+                        return replies
+                raise reader.closed_error  # closed (normally) before the replies came
+            error = Timeout(f"{entry.name}: no reply within {timeout:g} s (got {len(replies)} of {expect})")
+            error.partial = replies  # what did arrive is printed before the failure
+            raise error
 
     def on_done(outcome) -> None:
         emit_outcome(
@@ -152,14 +155,14 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
         import trio
 
         from wsctl.net.api import open_device
-        from wsctl.net.session import ProfileSession, raise_for_reply
+        from wsctl.net.session import Session, raise_for_reply
 
         _, profile, cmd, bound, url, kwargs = plans[entry.name]
         events = EventReporter(env, entry.name)
 
         async with open_device(url, **kwargs) as dev:
             note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
-            session = ProfileSession(dev, profile, on_event=events)
+            session = Session(dev, profile, on_event=events)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)
                 try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import re
+from typing import Any
 
 import click
 
@@ -45,130 +46,149 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
       wsctl watch plc-17 --reconnect --send '{"cmd":"subscribe"}'
       wsctl watch plc-17 --record session.jsonl --redact /params/token --duration 600
     """
-    from wsctl.cli.fleet import fan_out, overall_exit_code
-    from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.render import count as count_text, decode_item, message_line, message_record, now_iso
+    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
     from wsctl.cli.runtime import run_async
     from wsctl.core.backoff import Backoff
-    from wsctl.core.profile.codec import ClientCodec
 
     try:
         matcher = re.compile(pattern) if pattern is not None else None
     except re.error as exc:
         raise UsageError(f"--match: not a valid regex: {exc}") from None
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
-
     client = long_running(client)
     entries = resolve_targets(env, targets, client)
     profiles = ProfileCache(env, profile_name)
-    plans = {}
+    plans: dict[str, _Plan] = {}
     for entry in entries:
         profile = profiles.for_entry(entry)
         url, kwargs = entry.url, connect_kwargs(env, entry, client)
         if profile is not None:
             url, kwargs = apply_profile_transport(url, kwargs, profile)
-        plans[entry.name] = (entry, kwargs, url, profile)
-    fleet = len(entries) > 1
-    as_json = env.streaming_json()
-    backoff = Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries)
+        plans[entry.name] = _Plan(entry, url, kwargs, profile)
+    first = next(iter(plans.values()))
+    # the recorder wraps the whole run: Ctrl-C and SIGTERM still leave a complete file
+    with open_recorder(recording, first.url, first.kwargs, first.profile, devices=len(plans)) as recorder:
+        run = _Watch(env, plans, recorder, count=count, duration=duration, matcher=matcher, initial=initial, reconnect=reconnect,
+                     max_retries=max_retries, backoff=Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries))
+        outcomes = run_async(run.main)
+    from wsctl.cli.fleet import overall_exit_code
 
-    def show(record: dict) -> None:
-        human = decoded_line(record) or message_line(record, show_device=fleet)
+    return int(overall_exit_code(outcomes))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """One device to watch: its inventory entry, URL, open_device arguments, profile."""
+
+    entry: Any
+    url: str
+    kwargs: dict[str, Any]
+    profile: Any
+
+
+class _Watch:
+    """One `wsctl watch` run: every device at once, each through its own `Session`."""
+
+    def __init__(self, env: Environment, plans: dict[str, _Plan], recorder: Any, *, count: int | None, duration: float | None,
+                 matcher: re.Pattern[str] | None, initial: tuple[str, ...], reconnect: bool, max_retries: int | None, backoff: Any) -> None:
+        self.env, self.plans, self.recorder = env, plans, recorder
+        self.count, self.duration, self.matcher, self.initial = count, duration, matcher, initial
+        self.reconnect, self.max_retries, self.backoff = reconnect, max_retries, backoff
+        self.fleet = len(plans) > 1
+        self.as_json = env.streaming_json()
+        self.deadline = float("inf")
+
+    def show(self, record: dict) -> None:
+        from wsctl.cli.render import event_line
+
+        human = event_line(record, show_device=self.fleet)
         record.pop("fields_text", None)
-        env.emit(record, human, as_json=as_json)
+        self.env.emit(record, human, as_json=self.as_json)
 
-    def decoded_line(record: dict) -> str | None:
-        if "event" not in record:
-            return None
-        who = f" {record['device']}" if fleet else ""
-        body = record.get("fields_text") or json.dumps(record.get("payload"), ensure_ascii=False)
-        return f"{record['time'][11:23]}{who} < {record['event']} {body}"
-
-    def note(event: dict, human: str) -> None:
+    def note(self, event: dict, human: str) -> None:
         # gaps go into the stream itself, so a reader of the JSON lines sees them
-        if as_json:
-            env.emit(event, as_json=True)
+        if self.as_json:
+            self.env.emit(event, as_json=True)
         else:
-            env.info(human)
+            self.env.info(human)
 
-    async def watch_one(entry) -> int:
+    async def main(self) -> Any:
         import trio
 
-        from wsctl.net.reconnect import run_with_reconnect
+        from wsctl.cli.fleet import fan_out
 
-        _, kwargs, url, profile = plans[entry.name]
+        self.deadline = trio.current_time() + self.duration if self.duration is not None else float("inf")
+        # a watch runs until stopped, so every device is watched at once
+        # (--parallel would starve the devices beyond it)
+        return await fan_out([p.entry for p in self.plans.values()], self.watch_one, parallel=len(self.plans), on_done=self.on_done)
+
+    def on_done(self, outcome: Any) -> None:
+        from wsctl.cli.outcome import emit_outcome
+        from wsctl.cli.render import count as count_text
+
+        if self.fleet or not outcome.ok:
+            emit_outcome(self.env, outcome, fleet=self.fleet, fields=lambda n: {"messages": n}, human=lambda n: count_text(n, "message"),
+                         as_json=self.as_json, event="summary")
+
+    async def watch_one(self, entry: Any) -> int:
+        import trio
+
+        from wsctl.cli.render import count as count_text, event_record, now_iso
+        from wsctl.net.reconnect import run_with_reconnect
+        from wsctl.net.session import Session
+
+        plan, count = self.plans[entry.name], self.count
         seen = 0
         gaps = []
 
         async def session(dev) -> int:
             nonlocal seen
-            note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
+            note_subprotocol(self.env, entry.name, dev, plan.kwargs["subprotocols"])
             if gaps:
-                note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
-            for message in initial:
+                self.note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
+            for message in self.initial:
                 await dev.send(message)
-            codec = ClientCodec(profile) if profile is not None else None
-            while count is None or seen < count:
-                message = await dev.receive()
-                record = message_record(entry.name, message)
-                if codec is not None:
-                    for item in codec.feed(message, now=trio.current_time()):
-                        record.update(decode_item(item))
-                        if getattr(item, "answer", None) is not None:
-                            # the protocol demands an answer (OCPP Heartbeat ...)
-                            await dev.send(item.answer)
-                if matcher is not None and not matcher.search(record["data"]):
+            if count is not None and seen >= count:
+                return seen
+            # the session reads one message per event: nothing is read (or
+            # recorded) ahead of what --count lets through
+            reader = Session(dev, plan.profile)
+            async for item in reader.events():
+                record = event_record(entry.name, item)
+                if self.matcher is not None and not self.matcher.search(record["data"]):
                     continue
                 seen += 1
-                show(record)
-            return seen
+                self.show(record)
+                if count is not None and seen >= count:
+                    return seen
+            # the device closed normally before --count or --duration: still not what was asked
+            raise reader.closed_error
 
         def on_gap(gap) -> None:
             gaps.append(gap)
-            if recorder is not None:
-                recorder.gap(gap)
-            note(
+            if self.recorder is not None:
+                self.recorder.gap(gap)
+            self.note(
                 {"event": "gap", "device": entry.name, "time": now_iso(), "reason": gap.error.message, "retry_in": round(gap.delay, 3)},
                 f"-- {entry.name}: {gap.error.message}; reconnecting in {gap.delay:.1f} s",
             )
 
+        opener = device_opener(self.recorder, plan.url, plan.kwargs)
         # the duration ends each device's watch, so fleets still get one
         # summary line per device: a success, unless --count was not reached
-        with trio.move_on_at(deadline):
-            if not reconnect:
-                async with device_opener(recorder, url, kwargs)() as dev:
+        with trio.move_on_at(self.deadline):
+            if not self.reconnect:
+                async with opener() as dev:
                     return await session(dev)
             try:
-                return await run_with_reconnect(device_opener(recorder, url, kwargs), session, backoff=backoff, on_gap=on_gap)
+                return await run_with_reconnect(opener, session, backoff=self.backoff, on_gap=on_gap)
             except WsctlError as exc:
                 # a TLS or 4xx refusal is raised at once by run_with_reconnect;
                 # only a retryable error can mean the retries ran out
-                if max_retries is not None and len(gaps) >= max_retries:
-                    exc.message = f"{exc.message} (gave up after {max_retries} reconnect attempts)"
+                if self.max_retries is not None and len(gaps) >= self.max_retries:
+                    exc.message = f"{exc.message} (gave up after {self.max_retries} reconnect attempts)"
                 raise
         if count is not None and seen < count:
             # silence is not success: a job asking for N messages must learn it got fewer
-            raise Timeout(f"{entry.name}: {seen} of {count_text(count, 'message')} within {duration:g} s", hint="the device was silent, or --match filtered its messages")
+            raise Timeout(f"{entry.name}: {seen} of {count_text(count, 'message')} within {self.duration:g} s",
+                          hint="the device was silent, or --match filtered its messages")
         return seen
-
-    def on_done(outcome) -> None:
-        if fleet or not outcome.ok:
-            emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {"messages": n}, human=lambda n: count_text(n, "message"),
-                         as_json=as_json, event="summary")
-
-    async def main():
-        import trio
-
-        nonlocal deadline
-        deadline = trio.current_time() + duration if duration is not None else float("inf")
-        # a watch runs until stopped, so every device is watched at once
-        # (--parallel would starve the devices beyond it)
-        return await fan_out([plans[n][0] for n in plans], watch_one, parallel=len(plans), on_done=on_done)
-
-    deadline = float("inf")
-    first = next(iter(plans.values()))
-    # the recorder wraps the whole run: Ctrl-C and SIGTERM still leave a complete file
-    with open_recorder(recording, first[2], first[1], first[3], devices=len(plans)) as recorder:
-        outcomes = run_async(main)
-    return int(overall_exit_code(outcomes))
-

@@ -1,8 +1,10 @@
-"""The public Python API: `open_device`, `Device`, `serve`.
+"""The client: `open_device` and the `Device` it yields.
 
-Everything else in `wsctl.net` is private.  Documented with an example in
-docs/python-api.md; errors are `wsctl.core.errors` classes, each carrying the
-exit code the CLI uses (docs/tls.md has the table).
+Public through the `wsctl` package (``wsctl.open_device``; the list is
+`wsctl.__all__`, documented in docs/python-api.md); this module is private.
+The server names are re-exported here for wsctl's own code and tests.
+Errors are `wsctl.core.errors` classes, each carrying the exit code the CLI
+uses (docs/exit-codes.md has the table).
 """
 
 from __future__ import annotations
@@ -11,17 +13,19 @@ import contextlib
 import logging
 import os
 import ssl
-from typing import TYPE_CHECKING, AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 
 import trio
 import trio_websocket
-from wsproto.utilities import LocalProtocolError
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, UsageError
+from wsctl.core.errors import InvalidInput, UsageError
+from wsctl.core.profile.events import CodecEvent
 from wsctl.net import connect as _c, wsconn
+from wsctl.net.channel import Channel
 from wsctl.net._guard import collapse
 from wsctl.net.describe import log_connection
 from wsctl.net.keepalive import keepalive
+from wsctl.net.session import Session, raise_for_reply
 from wsctl.net.server import Accept, AccessRecord, ConnectionRequest, Reject, Server, ServerConnection, echo_handler, serve
 
 __all__ = [
@@ -57,14 +61,21 @@ def _trace(where: str, arrow: str, message: str | bytes) -> None:
     _frames.debug("%s %s %s", where, arrow, text)
 
 
-class Device:
-    """An open WebSocket to a device.  Get one from `open_device`."""
+class Device(Channel):
+    """An open WebSocket to a device.  Get one from `open_device`.
+
+    Messages: `send`, `receive`, ``async for`` (the close rule of
+    `wsctl.net.channel`: ends on 1000/1001, raises `ConnectionClosed` on any
+    other close), `ping`, `close`.  With ``profile=``: `call` and `events`
+    through the connection's `Session`.
+    """
+
+    peer = "device"
+    local = "client"
 
     def __init__(self, ws: trio_websocket.WebSocketConnection, target: _c.Target, der: bytes | None, tls: trio.abc.Stream, close_timeout: float) -> None:
-        self._ws = ws
+        super().__init__(ws, target.where, close_timeout)
         self._target = target
-        self._close_timeout = close_timeout
-        self._dead: str | None = None
         self._stream = tls
         #: the URL as given
         self.url = target.url
@@ -79,18 +90,20 @@ class Device:
         #: what the known-devices check did: "known", "record", "replace", or None
         self.known_device: str | None = None
         #: the profile session when opened with ``profile=`` (see `call`)
-        self._session = None
+        self._session: Session | None = None
 
-    async def _speak(self, profile, nursery: trio.Nursery) -> None:
-        from wsctl.net.session import ProfileSession, event_buffer
-
-        # events are buffered from the first message on, so telemetry that
+    async def _speak(self, profile: "Profile", nursery: trio.Nursery) -> None:
+        # its events are buffered from the first message on, so telemetry that
         # arrives before the caller starts iterating `events()` is not lost
-        push, self._events = event_buffer()
-        self._session = ProfileSession(self, profile, on_event=push)
+        self._session = Session(self, profile)
         await nursery.start(self._session.run)
 
-    async def call(self, command: str, timeout: float | None = None, **params):
+    def _profile_session(self, what: str) -> Session:
+        if self._session is None:
+            raise InvalidInput(f"{what} needs a profile: open_device(url, profile='conveyor', ...)")
+        return self._session
+
+    async def call(self, command: str, timeout: float | None = None, **params: Any) -> Any:
         """Run a profile command and return the device's decoded reply.
 
         Needs ``open_device(..., profile=...)``.  Parameters are checked against
@@ -98,113 +111,30 @@ class Device:
         failed success check raises `DeviceError` (`NotAuthorized` when the
         device refused for our role); `Timeout`, `ConnectionClosed` as usual.
         """
-        from wsctl.net.session import raise_for_reply
-
-        if self._session is None:
-            raise InvalidInput("call() needs a profile: open_device(url, profile='conveyor', ...)")
-        reply = await self._session.call(command, params, timeout=timeout)
-        raise_for_reply(reply, self._session.profile, self._target.where)
+        session = self._profile_session("call()")
+        reply = await session.call(command, params, timeout=timeout)
+        assert session.profile is not None
+        raise_for_reply(reply, session.profile, self._where)
         return reply.payload
 
-    async def events(self) -> AsyncIterator:
+    async def events(self) -> AsyncIterator[CodecEvent]:
         """Telemetry, device requests (already answered) and unrecognised messages
-        as they arrive, with a profile; without one, use `receive`."""
-        if self._session is None:
-            raise InvalidInput("events() needs a profile: open_device(url, profile='conveyor', ...)")
-        async for item in self._events:
+        as they arrive, with a profile; without one, use `receive`.  Ends when
+        the device closes normally (1000/1001), raises `ConnectionClosed` otherwise."""
+        async for item in self._profile_session("events()").events():
             yield item
 
-    @property
-    def closed(self) -> tuple[int, str] | None:
-        """(code, reason) once closed, else None."""
-        reason = self._ws.closed
-        return None if reason is None else (reason.code, reason.reason or "")
-
-    def _closed_error(self, reason: trio_websocket.CloseReason | None) -> ConnectionClosed:
-        where = self._target.where
-        if self._dead:
-            return ConnectionClosed(f"{where}: {self._dead}", code=1006, reason=self._dead)
-        if reason is None:
-            return ConnectionClosed(f"{where}: connection closed", code=1006)
-        failure = getattr(self._ws, "failure", None)
-        if failure is not None:
-            # we closed, because of what the device sent: say so, not "closed by the device"
-            return ConnectionClosed(f"{where}: the client closed the connection with {reason.code} {reason.name}: the device {failure.detail}",
-                                    code=reason.code, reason=reason.reason or "")
-        text = f" ({reason.reason})" if reason.reason else ""
-        by = "the device closed the connection" if getattr(self._ws, "closed_by", None) == "remote" else "connection closed"
-        return ConnectionClosed(f"{where}: {by} with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or "")
-
-    async def send(self, message: str | bytes) -> None:
-        """Send one message: ``str`` as a text frame, ``bytes`` as binary."""
+    def _sent(self, message: str | bytes) -> None:
         if _frames.isEnabledFor(logging.DEBUG):
-            _trace(self._target.where, ">", message)
-        try:
-            await self._ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc.reason) from None
-        except LocalProtocolError:  # trap 6: a close crossed our send
-            raise self._closed_error(self._ws.closed) from None
-        except ValueError:
-            if isinstance(message, (bytearray, memoryview)):
-                return await self.send(bytes(message))
-            raise InvalidInput(f"can only send str or bytes, not {type(message).__name__}") from None
+            _trace(self._where, ">", message)
 
-    async def receive(self, timeout: float | None = None) -> str | bytes:
-        """The next message (``str`` for text, ``bytes`` for binary).
-
-        Raises `ConnectionClosed` (with ``.code``/``.reason``) when the device
-        closed, `Timeout` when ``timeout`` seconds pass without a message.
-        """
-        try:
-            if timeout is None:
-                message = await self._ws.get_message()
-            else:
-                with trio.fail_after(timeout):
-                    message = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc.reason) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self._target.where}: no message within {timeout:g} s") from None
+    def _received(self, message: str | bytes) -> None:
         if _frames.isEnabledFor(logging.DEBUG):
-            _trace(self._target.where, "<", message)
-        return message
-
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        """Messages until the device closes normally (1000/1001); other closes raise."""
-        while True:
-            try:
-                message = await self._ws.get_message()
-            except trio_websocket.ConnectionClosed as exc:
-                if exc.reason is not None and exc.reason.code in (1000, 1001) and not self._dead:
-                    return
-                raise self._closed_error(exc.reason) from None
-            if _frames.isEnabledFor(logging.DEBUG):
-                _trace(self._target.where, "<", message)
-            yield message
-
-    async def ping(self, timeout: float = 10.0) -> float:
-        """Ping and wait for the pong; returns the round-trip time in seconds."""
-        start = trio.current_time()
-        try:
-            with trio.fail_after(timeout):
-                await self._ws.ping()
-        except (trio_websocket.ConnectionClosed, LocalProtocolError):
-            raise self._closed_error(self._ws.closed) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self._target.where}: no pong within {timeout:g} s") from None
-        return trio.current_time() - start
+            _trace(self._where, "<", message)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by ``close_timeout``; idempotent, never raises."""
-        with trio.move_on_after(self._close_timeout):
-            try:
-                await self._ws.aclose(code, reason or None)
-            except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
-                pass
+        await super().close(code, reason)
         await trio.aclose_forcefully(self._stream)
 
     async def _abort(self, why: str) -> None:
@@ -232,6 +162,49 @@ def _authorization(target: _c.Target, basic_auth: tuple[str, str] | None, header
                              hint="wss://USER:PASSWORD@host/..., or --basic-auth USER (password from a file, the environment or a prompt)")
         return (_c.basic_auth_header(target.username, target.password),)
     return ()
+
+
+def _speaking(profile: "str | Profile", url: str, subprotocols: Iterable[str]) -> tuple["Profile", str, Iterable[str]]:
+    """The profile (loaded by name), its path when the URL has none, its subprotocols unless given."""
+    if isinstance(profile, str):
+        from wsctl.core.profile.discovery import load_profile
+
+        profile = load_profile(profile)
+    from wsctl.core.profile.fields import profile_url
+
+    return profile, profile_url(url, profile), subprotocols or profile.subprotocols
+
+
+def _client_context(target: _c.Target, ssl_context: ssl.SSLContext | None, *, ca: PathLike | None, cert: PathLike | None,
+                    key: PathLike | None, password: str | bytes | None, insecure: bool, verify_chain: bool) -> ssl.SSLContext | None:
+    """The SSL context for a wss:// target (None for ws://): the caller's, or a cached one from the files."""
+    if not target.secure:
+        return None
+    ctx = ssl_context
+    if ctx is None:
+        from wsctl.net.tls import cached_client_context
+
+        ctx = cached_client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify_chain)
+    if insecure:
+        log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
+    return ctx
+
+
+def _check_trust(target: _c.Target, der: bytes | None, *, pin: str | None, known_devices: PathLike | None, trust_new: bool) -> Any:
+    """The pin and known-devices checks after the TLS handshake; the known-devices decision, or None."""
+    if not target.secure:
+        return None
+    if pin is not None:
+        _c.check_pin(target, der, pin)
+    if known_devices is None:
+        return None
+    decision = _c.check_known_device(known_devices, target, der, trust_new=trust_new)
+    if decision.action == "record":
+        # ssh's "Permanently added ... to the list of known hosts"
+        log.warning("%s: recorded new device fingerprint %s in %s (trust on first use)", target.where, decision.fingerprint, known_devices)
+    if decision.action == "replace":
+        log.warning("%s: certificate changed, accepted (trust_new): %s -> %s", target.where, decision.previous, decision.fingerprint)
+    return decision
 
 
 @contextlib.asynccontextmanager
@@ -294,32 +267,15 @@ async def open_device(
     bounds what the device's messages may occupy before they are read; past
     it the client closes with 1008.
     """
-    if isinstance(profile, str):
-        from wsctl.core.profile.discovery import load_profile
-
-        profile = load_profile(profile)
     if profile is not None:
-        from wsctl.core.profile.fields import profile_url
-
-        url = profile_url(url, profile)
-        if not subprotocols:
-            subprotocols = profile.subprotocols
+        profile, url, subprotocols = _speaking(profile, url, subprotocols)
     target = _c.parse_target(url, allow_plaintext=allow_plaintext)
     if tofu and known_devices is None:
         known_devices = _c.kd.default_path()
     if pin is not None:
         pin = _c.kd.normalize_fingerprint(pin)
-    ctx: ssl.SSLContext | None = None
-    if target.secure:
-        if ssl_context is not None:
-            ctx = ssl_context
-        else:
-            from wsctl.net.tls import cached_client_context
-
-            verify = not insecure and not ((pin is not None or tofu) and ca is None)
-            ctx = cached_client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify)
-        if insecure:
-            log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
+    ctx = _client_context(target, ssl_context, ca=ca, cert=cert, key=key, password=password, insecure=insecure,
+                          verify_chain=not insecure and not ((pin is not None or tofu) and ca is None))
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     header_items += _authorization(target, basic_auth, header_items)
     deadline = trio.current_time() + connect_timeout
@@ -328,17 +284,8 @@ async def open_device(
     # errors reach the caller as themselves.
     own_cert = cert if ssl_context is None else None
     stream, der = await _c.open_tls(target, ctx, deadline=deadline, server_name=tls_server_name, client_cert=own_cert)
-    decision = None
     try:
-        if target.secure and pin is not None:
-            _c.check_pin(target, der, pin)
-        if target.secure and known_devices is not None:
-            decision = _c.check_known_device(known_devices, target, der, trust_new=trust_new)
-            if decision.action == "record":
-                # ssh's "Permanently added ... to the list of known hosts"
-                log.warning("%s: recorded new device fingerprint %s in %s (trust on first use)", target.where, decision.fingerprint, known_devices)
-            if decision.action == "replace":
-                log.warning("%s: certificate changed, accepted (trust_new): %s -> %s", target.where, decision.previous, decision.fingerprint)
+        decision = _check_trust(target, der, pin=pin, known_devices=known_devices, trust_new=trust_new)
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise

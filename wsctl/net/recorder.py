@@ -278,8 +278,10 @@ class Recorder:
     def message(self, direction: str, conn: int, message: str | bytes) -> None:
         """Record one message (the hot path: no Event object unless redacting)."""
         t, wall = self._clock() - self._t0, self._wall()
-        if isinstance(message, (bytearray, memoryview)):
-            message = bytes(message)
+        if not isinstance(message, (str, bytes)):
+            from wsctl.net.channel import as_message
+
+            message = as_message(message)  # bytearray, memoryview: as the channel sends them
         if self.redactor or not self._header_written or self._failed is not None or self._closed:
             kind = "text" if isinstance(message, str) else "binary"
             self.write(Event(t=t, kind=kind, dir=direction, conn=conn, wall=wall, data=message))
@@ -344,7 +346,9 @@ class Recorder:
 
 
 class RecordingDevice:
-    """A `Device` whose traffic is recorded; same methods, same errors.
+    """A `Device` whose traffic is recorded; same methods, same errors, the
+    same close rule (it wraps a `Channel` rather than being one: the recorder
+    sits between the session and the device, see `wsctl.net.session`).
 
     Also a context manager: leaving it records how the session ended (an
     ``error`` event for a failure, a ``close`` by the tool unless the device
@@ -385,6 +389,9 @@ class RecordingDevice:
         self.recorder.record("close", dir=direction, conn=self.conn, code=code, reason=reason or None)
 
     async def send(self, message: str | bytes) -> None:
+        from wsctl.net.channel import as_message
+
+        message = as_message(message)
         try:
             await self.device.send(message)
         except ConnectionClosed as exc:
@@ -402,17 +409,9 @@ class RecordingDevice:
         return message
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
+        from wsctl.net.channel import iterate
 
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                message = await self.receive()
-            except ConnectionClosed as exc:
-                if exc.code in (1000, 1001):
-                    return
-                raise
-            yield message
+        return iterate(self)  # the close rule of every connection (wsctl.net.channel)
 
     async def ping(self, timeout: float = 10.0) -> float:
         self.recorder.record("ping", dir="out", conn=self.conn)

@@ -17,6 +17,7 @@ import trio
 from wsctl.core.errors import ConnectionClosed
 from wsctl.core.record.compare import ID_POINTERS, Ignore, Report, compare
 from wsctl.core.record.replay import Plan, Send, deadline
+from wsctl.net.session import Session
 
 
 @dataclass
@@ -86,19 +87,22 @@ async def replay(
         changed.set()
         changed = trio.Event()
 
+    def arrived(item: Any) -> None:
+        message = item.raw
+        if on_receive is not None:
+            on_receive(message)
+        if keep is not None and not keep(message):
+            return
+        result.received.append((trio.current_time(), message))
+        wake()
+
+    # without a profile: every message is an answer to compare, nothing is answered
+    session = Session(device, on_event=arrived)
+
     async def reader() -> None:
-        try:
-            while True:
-                message = await device.receive()
-                if on_receive is not None:
-                    on_receive(message)
-                if keep is not None and not keep(message):
-                    continue
-                result.received.append((trio.current_time(), message))
-                wake()
-        except ConnectionClosed as exc:
-            result.closed = exc
-            wake()
+        await session.run()
+        result.closed = session.closed_error
+        wake()
 
     async def answers(count: int) -> None:
         with trio.move_on_after(reply_timeout):

@@ -335,6 +335,8 @@ class Server:
         except (ConnectionClosed, trio_websocket.ConnectionClosed):
             pass  # the peer left; that is how most sessions end
         except Exception as exc:  # noqa: BLE001 - trap 1
+            if _peer_left(exc):
+                return  # the same, from inside a handler's own nursery (the close rule raises on 1006 ...)
             rec.outcome = "handler-error"
             rec.error = f"{type(exc).__name__}: {exc}"
             log.error("%s: handler failed: %s", rec.who, rec.error, exc_info=True)
@@ -374,6 +376,14 @@ class Server:
                         live.scope.cancel()
         for live in list(self._live):
             live.scope.cancel()
+
+
+def _peer_left(exc: Exception) -> bool:
+    """Only `ConnectionClosed` inside an exception group: the peer left."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return False
+    _, rest = exc.split((ConnectionClosed, trio_websocket.ConnectionClosed))
+    return rest is None
 
 
 def _finish_record(rec: AccessRecord, ws: Any, *, handler_cancelled: bool) -> None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import trio
 import trio_websocket
-from wsproto.utilities import LocalProtocolError
 
-from wsctl.core.errors import ConnectionClosed, Timeout
+from wsctl.net.channel import Channel
 
 log = logging.getLogger("wsctl.net.server")
 
@@ -120,23 +119,22 @@ def _size(message: str | bytes) -> int:
     return len(message) if isinstance(message, bytes) else len(message.encode("utf-8", "surrogatepass"))
 
 
-class ServerConnection:
-    """One accepted WebSocket, as a handler sees it."""
+class ServerConnection(Channel):
+    """One accepted WebSocket, as a handler sees it (`wsctl.net.channel`: the
+    same methods, errors and close rule as the client's `Device`)."""
+
+    peer = "client"
+    local = "server"
 
     def __init__(self, ws: trio_websocket.WebSocketConnection, record: AccessRecord, headers: tuple[tuple[str, str], ...], close_timeout: float) -> None:
-        self._ws = ws
+        super().__init__(ws, record.remote, close_timeout)
         self.record = record
         self.identity = record.identity
         self.remote = record.remote
         self.path = record.path or "/"
         self.subprotocol = record.subprotocol
         self.headers = headers
-        self._close_timeout = close_timeout
         self._last_activity = trio.current_time()
-
-    @property
-    def closed(self) -> trio_websocket.CloseReason | None:
-        return self._ws.closed
 
     @property
     def buffered(self) -> int:
@@ -144,67 +142,24 @@ class ServerConnection:
         server's ``max_buffered_bytes``)."""
         return self._ws.buffered  # type: ignore[attr-defined, no-any-return]
 
-    async def send(self, message: str | bytes) -> None:
-        if isinstance(message, (bytearray, memoryview)):
-            message = bytes(message)
-        try:
-            await self._ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc.reason, self.remote) from None
-        except LocalProtocolError:  # trap 6: closing under our feet
-            raise _closed(self._ws.closed, self.remote) from None
+    def _sent(self, message: str | bytes) -> None:
         rec = self.record
         rec.messages_out += 1
         rec.bytes_out += _size(message)
         self._last_activity = trio.current_time()
 
-    async def receive(self, timeout: float | None = None) -> str | bytes:
-        """The next message; `ConnectionClosed` once the peer is gone."""
-        try:
-            if timeout is None:
-                message = await self._ws.get_message()
-            else:
-                with trio.fail_after(timeout):
-                    message = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc.reason, self.remote) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self.remote}: no message within {timeout:g} s") from None
+    def _received(self, message: str | bytes) -> None:
         rec = self.record
         rec.messages_in += 1
         rec.bytes_in += _size(message)
         self._last_activity = trio.current_time()
-        return message
-
-    def __aiter__(self) -> AsyncIterator[str | bytes]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[str | bytes]:
-        while True:
-            try:
-                yield await self.receive()
-            except ConnectionClosed:
-                return
-
-    async def ping(self, timeout: float = 10.0) -> None:
-        try:
-            with trio.fail_after(timeout):
-                await self._ws.ping()
-        except (trio_websocket.ConnectionClosed, LocalProtocolError):
-            raise _closed(self._ws.closed, self.remote) from None
-        except trio.TooSlowError:
-            raise Timeout(f"{self.remote}: no pong within {timeout:g} s") from None
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by the server's close_timeout; never raises."""
         if self._ws.closed is None and self.record.close_code is None:
             # trio-websocket reports 1000 for any close we start; log what we sent
             self.record.close_code, self.record.close_reason = code, reason or None
-        with trio.move_on_after(self._close_timeout):
-            try:
-                await self._ws.aclose(code, reason or None)
-            except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
-                pass
+        await super().close(code, reason)
 
     async def _idle_watch(self, idle_timeout: float, observed: Any = None) -> None:
         # any bytes from the peer count as life — its keepalive pings too, which
@@ -220,13 +175,6 @@ class ServerConnection:
                 await self.close(1001, "idle timeout")
                 return
             await trio.sleep(left)
-
-
-def _closed(reason: trio_websocket.CloseReason | None, remote: str) -> ConnectionClosed:
-    if reason is None:
-        return ConnectionClosed(f"{remote}: connection closed", code=1006)
-    text = f" ({reason.reason})" if reason.reason else ""
-    return ConnectionClosed(f"{remote}: connection closed with code {reason.code}{text}", code=reason.code, reason=reason.reason or "")
 
 
 Handler = Callable[[ServerConnection], Awaitable[None]]

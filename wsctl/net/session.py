@@ -1,33 +1,66 @@
-"""A profile spoken over an open connection: `call` a command, get its reply.
+"""The one message path between a device connection and whoever uses it.
 
-One reader task feeds every inbound message to the sans-I/O `ClientCodec` and
-routes what comes out: replies wake the call waiting for them (several calls can
-be in flight where the protocol allows; OCPP and lockstep allow one, and further
-calls wait for the slot), device requests are answered at once (OCPP
-BootNotification, Heartbeat), and telemetry, unmatched and malformed messages go
-to `on_event` — never mistaken for a reply.
+Every verb and the Python API talk to a device through a `Session`: it reads
+each inbound message, decodes it with the profile's sans-I/O `ClientCodec`
+(without a profile every message is a `Received` event), and routes what comes
+out — replies wake the call waiting for them (several calls can be in flight
+where the protocol allows; OCPP and lockstep allow one, and further calls wait
+for the slot), device requests the protocol demands an answer to (OCPP
+BootNotification, Heartbeat) are answered here and nowhere else, and every
+other event goes to the session's user, never mistaken for a reply.
+
+Two ways to read, one rule for each step:
+
+* `run` is a reader task (needed while calls wait: telemetry and device
+  requests must be handled while no call waits, so the reader cannot be the
+  caller); events go to ``on_event``, or to a bounded buffer that `events`
+  drains.
+* without `run`, `events` reads the connection itself, one message per event
+  (watch, record capture: nothing is read ahead of what is shown or counted).
+
+`events` follows the close rule of every wsctl connection
+(`wsctl.net.channel`): it ends when the device closes normally (1000/1001)
+and raises `ConnectionClosed` for any other end.  Recording is hooked in below
+the session (`Recorder.open` wraps the device), so a session never knows
+whether it is recorded.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any, AsyncIterator, Callable
 
 import trio
 
-from wsctl.core.errors import ConnectionClosed, DeviceError, NotAuthorized, Timeout, WsctlError
-from wsctl.core.profile.codec import ClientCodec, DeviceRequest, Outgoing, Reply, bind_params
+from wsctl.core.errors import ConnectionClosed, DeviceError, InvalidInput, NotAuthorized, Timeout, WsctlError
+from wsctl.core.profile.codec import ClientCodec, bind_params
+from wsctl.core.profile.events import CodecEvent, DeviceRequest, Outgoing, Received, Reply
 from wsctl.core.profile.model import Command, Profile
+from wsctl.net.channel import ends_iteration
 
 log = logging.getLogger("wsctl.net.session")
 
+#: session events kept for `events` while nobody reads them
+EVENT_BUFFER = 1000
 
-class ProfileSession:
-    def __init__(self, device: Any, profile: Profile, *, on_event: Callable[[Any], None] | None = None) -> None:
+
+class Session:
+    """A device connection spoken through (optionally) a profile.
+
+    ``device`` is anything with ``send``/``receive`` (`Device`, a recorded
+    device); ``on_event`` receives every event that is not a reply to a call,
+    in the reader task; without it, events are buffered for `events`.
+    """
+
+    def __init__(self, device: Any, profile: Profile | None = None, *, on_event: Callable[[CodecEvent], None] | None = None,
+                 buffer: int = EVENT_BUFFER) -> None:
         self.device = device
         self.profile = profile
-        self.codec = ClientCodec(profile)
-        self.on_event = on_event
+        self.codec = ClientCodec(profile) if profile is not None else None
+        self._on_event = on_event
+        self._buffer_size = buffer
+        self._buffer: tuple[trio.MemorySendChannel[CodecEvent], trio.MemoryReceiveChannel[CodecEvent]] | None = None
+        self._running = False
         self._waiters: dict[int, tuple[trio.Event, list[Reply]]] = {}
         self._slot_freed = trio.Event()
         self._slot_waiters = 0
@@ -35,26 +68,52 @@ class ProfileSession:
 
     @property
     def closed_error(self) -> WsctlError:
-        """Why the connection ended (after `run` returned)."""
+        """Why the connection ended (after `run` returned or `events` ended)."""
         return self._closed or ConnectionClosed("connection closed")
 
     def command(self, key: str) -> Command:
-        from wsctl.core.errors import InvalidInput
-
-        command = self.profile.command(key)
+        profile = self._profile("call()")
+        command = profile.command(key)
         if command is None:
-            raise InvalidInput(f"unknown command {key!r} for profile {self.profile.id} (commands: {', '.join(self.profile.commands)})")
+            raise InvalidInput(f"unknown command {key!r} for profile {profile.id} (commands: {', '.join(profile.commands)})")
         return command
 
-    # -- the reader ------------------------------------------------------------
-    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    def _profile(self, what: str) -> Profile:
+        if self.profile is None:
+            raise InvalidInput(f"{what} needs a profile: open_device(url, profile='conveyor', ...)")
+        return self.profile
+
+    # -- reading ---------------------------------------------------------------
+    async def _read(self) -> list[CodecEvent]:
+        """Read one message and route it; the events that are the user's."""
+        message = await self.device.receive()
+        if self.codec is None:
+            return [Received(message)]
+        mine = []
+        for item in self.codec.feed(message, now=trio.current_time()):
+            if isinstance(item, Reply) and item.request is not None and id(item.request) in self._waiters:
+                event, box = self._waiters[id(item.request)]
+                box.append(item)
+                event.set()
+                self._free_slot()
+                continue
+            if isinstance(item, DeviceRequest) and item.answer is not None:
+                await self.device.send(item.answer)
+            mine.append(item)
+        return mine
+
+    async def run(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Read until the connection closes; then fail every waiting call."""
+        self._running = True
+        if self._on_event is None and self._buffer is None:
+            # buffered from the first message on: telemetry that arrives before
+            # the user starts iterating `events()` is not lost
+            self._buffer = trio.open_memory_channel(self._buffer_size)
         task_status.started()
         try:
             while True:
-                message = await self.device.receive()
-                for item in self.codec.feed(message, now=trio.current_time()):
-                    await self._route(item)
+                for item in await self._read():
+                    self._deliver(item)
         except ConnectionClosed as exc:
             self._closed = exc
         finally:
@@ -63,18 +122,43 @@ class ProfileSession:
             for event, _ in self._waiters.values():
                 event.set()
             self._free_slot()
+            if self._buffer is not None:
+                self._buffer[0].close()
 
-    async def _route(self, item: Any) -> None:
-        if isinstance(item, Reply) and item.request is not None and id(item.request) in self._waiters:
-            event, box = self._waiters[id(item.request)]
-            box.append(item)
-            event.set()
-            self._free_slot()
+    def _deliver(self, item: CodecEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(item)
             return
-        if isinstance(item, DeviceRequest) and item.answer is not None:
-            await self.device.send(item.answer)
-        if self.on_event is not None:
-            self.on_event(item)
+        assert self._buffer is not None
+        try:
+            self._buffer[0].send_nowait(item)
+        except trio.WouldBlock:
+            log.warning("event buffer full: dropping %s", type(item).__name__)
+
+    async def events(self) -> AsyncIterator[CodecEvent]:
+        """Telemetry, device requests (already answered), unrecognised messages
+        (and `Received` messages without a profile) as they arrive.
+
+        Ends when the device closes normally (1000/1001); raises
+        `ConnectionClosed` for any other end."""
+        if self._running:
+            if self._buffer is None:
+                raise InvalidInput("events() and on_event: the session's events already go to on_event")
+            async for item in self._buffer[1]:
+                yield item
+            if not ends_iteration(self._closed):
+                raise self.closed_error
+            return
+        while True:
+            try:
+                items = await self._read()
+            except ConnectionClosed as exc:
+                self._closed = exc
+                if ends_iteration(exc):
+                    return
+                raise
+            for item in items:
+                yield item
 
     def _free_slot(self) -> None:
         # a fresh Event per freed slot only when a call waits for one (hot path)
@@ -85,31 +169,26 @@ class ProfileSession:
     # -- calls -----------------------------------------------------------------
     async def call(self, command: str | Command, params: dict[str, Any] | None = None, *, raw_params: dict[str, str] | None = None,
                    timeout: float | None = None) -> Reply:
-        """Send a command and wait for its reply.
+        """Send a command and wait for its reply (needs a profile and `run`).
 
         `params` are Python values, `raw_params` command-line strings; both are
         checked against the command's schema before anything is sent.  Raises
-        `Timeout`, `ConnectionClosed`, or returns the `Reply` (check `.ok`).
+        `Timeout`, `ConnectionClosed`, or returns the `Reply` (check `.ok`, or
+        use `raise_for_reply`).
         """
         cmd = command if isinstance(command, Command) else self.command(command)
+        codec = self.codec
+        if codec is None:
+            self._profile("call()")
+        assert codec is not None
         bound = bind_params(cmd, raw_params, from_text=True) if raw_params is not None else bind_params(cmd, params or {}, from_text=False)
         limit = timeout if timeout is not None else cmd.timeout
         deadline = trio.current_time() + limit
-        if not self.codec.can_send():
-            self._slot_waiters += 1
-            try:
-                with trio.move_on_at(deadline):
-                    while not self.codec.can_send():
-                        if self._closed is not None:
-                            raise self._closed
-                        await self._slot_freed.wait()
-            finally:
-                self._slot_waiters -= 1
-            if not self.codec.can_send():
-                raise Timeout(f"{cmd.key}: no free slot to send within {limit:g} s (a previous call is still waiting)")
+        if not codec.can_send():
+            await self._wait_for_slot(codec, deadline, cmd, limit)
         if self._closed is not None:
             raise self._closed
-        out: Outgoing = self.codec.call(cmd, bound, now=trio.current_time(), timeout=deadline - trio.current_time())
+        out: Outgoing = codec.call(cmd, bound, now=trio.current_time(), timeout=deadline - trio.current_time())
         event, box = trio.Event(), []
         self._waiters[id(out)] = (event, box)
         try:
@@ -119,13 +198,26 @@ class ProfileSession:
         finally:
             del self._waiters[id(out)]
             if not box:
-                self.codec.cancel(out)
+                codec.cancel(out)
                 self._free_slot()
         if box:
             return box[0]
         if self._closed is not None:
             raise self._closed
         raise Timeout(f"{cmd.key}: no reply within {limit:g} s")
+
+    async def _wait_for_slot(self, codec: ClientCodec, deadline: float, cmd: Command, limit: float) -> None:
+        self._slot_waiters += 1
+        try:
+            with trio.move_on_at(deadline):
+                while not codec.can_send():
+                    if self._closed is not None:
+                        raise self._closed
+                    await self._slot_freed.wait()
+        finally:
+            self._slot_waiters -= 1
+        if not codec.can_send():
+            raise Timeout(f"{cmd.key}: no free slot to send within {limit:g} s (a previous call is still waiting)")
 
 
 def raise_for_reply(reply: Reply, profile: Profile, device: str) -> None:
@@ -141,17 +233,3 @@ def raise_for_reply(reply: Reply, profile: Profile, device: str) -> None:
         code = f" {reply.error.code}" if reply.error.code is not None else ""
         raise cls(f"{device}: {reply.command.key} refused by the device:{code} {reply.error.message}".rstrip())
     raise DeviceError(f"{device}: {reply.command.key} failed: {reply.failed_check}")
-
-
-def event_buffer(size: int = 1000) -> tuple[Callable[[Any], None], Any]:
-    """(push, receive channel): a bounded buffer of session events; when the
-    reader of the channel falls behind, the newest events are dropped with a warning."""
-    send, receive = trio.open_memory_channel(size)
-
-    def push(item: Any) -> None:
-        try:
-            send.send_nowait(item)
-        except trio.WouldBlock:
-            log.warning("event buffer full: dropping %s", type(item).__name__)
-
-    return push, receive

@@ -45,22 +45,19 @@ def capture(env: Environment, target: str, output: str, max_size, redact, durati
     rec = Recorder.for_client(output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size, redact=redact)
 
     async def session(dev) -> int:
-        import trio
-
-        from wsctl.core.profile.codec import ClientCodec
+        from wsctl.net.session import Session
 
         nonlocal seen
         for message in initial:
             await dev.send(message)
-        codec = ClientCodec(profile) if profile is not None else None
-        while count is None or seen < count:
-            message = await dev.receive()
+        if count is not None and seen >= count:
+            return seen
+        reader = Session(dev, profile)  # answers what the protocol demands (OCPP Heartbeat ...)
+        async for _ in reader.events():
             seen += 1
-            if codec is not None:
-                for item in codec.feed(message, now=trio.current_time()):
-                    if getattr(item, "answer", None) is not None:
-                        await dev.send(item.answer)  # the protocol demands it (OCPP Heartbeat ...)
-        return seen
+            if count is not None and seen >= count:
+                return seen
+        raise reader.closed_error
 
     async def main() -> None:
         import trio

@@ -4,18 +4,8 @@ Theory of operation.  `ClientCodec.call(command, params)` checks the
 parameters, renders the request, gives it an id (or none, in lockstep) and
 records it as pending.  Every inbound message goes to `feed(message, now)`,
 which classifies it with the profile's inbound rules (JSON) or regexes (text)
-and returns events:
-
-  Reply          the answer to a pending call (ok, or the device's error, or a
-                 failed `success` check — OCPP reports business failures
-                 inside a CALLRESULT)
-  Telemetry      an unsolicited message (JSON-RPC notification, #EVT line ...)
-  DeviceRequest  the device asks and must be answered; `answer` is the wire
-                 reply (the event's auto-reply, or the protocol's
-                 "not implemented" error)
-  Unmatched      a reply whose id nobody waits for (late, after a timeout, or
-                 unknown) — reported, never mistaken for another reply
-  Malformed      not JSON, or fits no rule
+and returns events (`wsctl.core.profile.events`: `Reply`, `Telemetry`,
+`DeviceRequest`, `Unmatched`, `Malformed`, all `CodecEvent`s).
 
 The caller owns time: `expire(now)` returns calls whose timeout passed and
 remembers their ids, so a late answer is reported as late.  Nothing here blocks
@@ -45,75 +35,13 @@ from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
+from wsctl.core.profile.events import (  # noqa: F401 - the event types are read from here too
+    CodecEvent, DeviceErrorInfo, DeviceRequest, Malformed, Outgoing, Reply, Telemetry, Unmatched,
+)
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
 from wsctl.core.profile.template import TemplateError, compile_template, dumps, iso_time, placeholders, render, render_text
 
 LATE_MEMORY = 1024
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    id: Any
-    command: Command
-    params: dict[str, Any]
-    wire: str
-    deadline: float
-
-
-@dataclass(frozen=True)
-class DeviceErrorInfo:
-    code: Any
-    message: str
-    detail: Any = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    id: Any
-    command: Command
-    payload: Any
-    raw: str | bytes
-    error: DeviceErrorInfo | None = None
-    #: why a `success` check failed, in the device's words where possible
-    failed_check: str | None = None
-    elapsed: float = 0.0
-    #: the call this answers
-    request: Outgoing | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.failed_check is None
-
-
-@dataclass(frozen=True)
-class Telemetry:
-    name: str
-    event: Event | None
-    payload: Any
-    raw: str | bytes
-
-
-@dataclass(frozen=True)
-class DeviceRequest:
-    id: Any
-    name: str
-    event: Event | None
-    payload: Any
-    raw: str | bytes
-    answer: str | None
-
-
-@dataclass(frozen=True)
-class Unmatched:
-    id: Any
-    raw: str | bytes
-    reason: str
-
-
-@dataclass(frozen=True)
-class Malformed:
-    raw: str | bytes
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -308,7 +236,7 @@ class ClientCodec:
         return min((p.out.deadline for p in self._pending.values()), default=None)
 
     # -- receiving -------------------------------------------------------------
-    def feed(self, message: str | bytes, *, now: float) -> list[Any]:
+    def feed(self, message: str | bytes, *, now: float) -> list[CodecEvent]:
         if self.profile.framing.encoding == "text":
             return self._feed_text(message, now)
         return self._feed_json(message, now)
@@ -333,7 +261,7 @@ class ClientCodec:
             return f"reply {payload!r} does not match {command.success_regex.pattern!r}"
         return None
 
-    def _feed_json(self, message: str | bytes, now: float) -> list[Any]:
+    def _feed_json(self, message: str | bytes, now: float) -> list[CodecEvent]:
         try:
             text = message.decode("utf-8") if isinstance(message, bytes) else message
             doc = json.loads(text)
@@ -376,7 +304,7 @@ class ClientCodec:
             return dumps(render(framing.error, {"id": raw_id, "code": form.code, "message": f"{form.message}: {name}", "detail": {}}, strict=False))
         return None
 
-    def _feed_text(self, message: str | bytes, now: float) -> list[Any]:
+    def _feed_text(self, message: str | bytes, now: float) -> list[CodecEvent]:
         if isinstance(message, bytes):
             try:
                 message = message.decode("utf-8")
