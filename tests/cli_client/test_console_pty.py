@@ -148,3 +148,60 @@ def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
         if proc.poll() is None:
             proc.kill()
         os.close(master)
+
+
+def _pty_run(args, timeout=60, signal_after=None):
+    import signal as sig
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
+    proc = subprocess.Popen([sys.executable, "-m", "wsctl", *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    seen, start = b"", time.monotonic()
+    try:
+        while True:
+            if time.monotonic() - start > timeout:
+                raise AssertionError(f"no end within the bound: {seen[-400:]!r}")
+            if signal_after is not None and time.monotonic() - start > signal_after and proc.poll() is None:
+                proc.send_signal(sig.SIGINT)
+                signal_after = None
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+        return proc.wait(timeout=30), seen
+    finally:
+        os.close(master)
+
+
+def test_watch_plot_draws_live_and_leaves_a_clean_terminal(plant, chatty_conveyor):
+    pytest.importorskip("plotext")
+    code, seen = _pty_run(["watch", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice"), "--plot", "motor_temp",
+                           "--plot", "speed", "--duration", "3"])
+    assert code == 0, seen[-500:]
+    assert seen.count(b"\x1b[?1049h") == 1 and seen.rstrip().endswith(b"\x1b[?25h\x1b[?1049l")
+    assert b"motor_temp (\xc2\xb0C)" in seen and b"speed (mm/s)" in seen
+    frames = seen.count(b"seconds since the watch started")
+    assert 1 <= frames <= 10, frames  # redrawn at a bounded rate (3 s at most every 0.5 s), not once per message (20 Hz)
+
+
+def test_watch_plot_ctrl_c_restores_the_terminal(plant, chatty_conveyor):
+    pytest.importorskip("plotext")
+    code, seen = _pty_run(["watch", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice"), "--plot", "motor_temp"],
+                          signal_after=4)
+    assert code == 130
+    assert seen.rstrip().endswith(b"\x1b[?25h\x1b[?1049l") and b"Traceback" not in seen
+
+
+def test_watch_plot_needs_a_terminal(plant, chatty_conveyor):
+    from client_helpers import wsctl
+
+    out = wsctl("watch", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice"), "--plot", "motor_temp", "--count", "1")
+    assert out.returncode == 2 and "terminal" in out.stderr

@@ -24,11 +24,13 @@ from wsctl.core.errors import Timeout, UsageError, WsctlError
 @click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
 @click.option("--max-retries", type=click.IntRange(min=0), default=None, help="With --reconnect: give up after N failed attempts in a row.")
 @click.option("--backoff-max", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="With --reconnect: longest wait between attempts.")
+@click.option("--plot", "plot_fields", multiple=True, metavar="FIELD|/POINTER",
+              help="Draw this telemetry field live in the terminal instead of printing lines (repeatable; needs wsctl[plot]).")
 @recording_options
 @client_options
 @click.pass_obj
 def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_name, pattern, initial, reconnect, max_retries, backoff_max,
-          recording: dict, client: ClientOptions) -> int:
+          plot_fields: tuple[str, ...], recording: dict, client: ClientOptions) -> int:
     """Print messages from one or more devices as they arrive.
 
     Text is printed as text, binary as base64. When stdout is not a terminal
@@ -45,6 +47,7 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
       wsctl watch wss://10.0.0.17:8443/ --count 10 --match '"temp"'
       wsctl watch plc-17 --reconnect --send '{"cmd":"subscribe"}'
       wsctl watch plc-17 --record session.jsonl --redact /params/token --duration 600
+      wsctl watch belt-1 --profile conveyor --plot motor_temp --plot speed
     """
     from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
     from wsctl.cli.runtime import run_async
@@ -65,14 +68,38 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
             url, kwargs = apply_profile_transport(url, kwargs, profile)
         plans[entry.name] = _Plan(entry, url, kwargs, profile)
     first = next(iter(plans.values()))
+    live = _live_plot(env, plot_fields, plans, first) if plot_fields else None
     # the recorder wraps the whole run: Ctrl-C and SIGTERM still leave a complete file
-    with open_recorder(recording, first.url, first.kwargs, first.profile, devices=len(plans)) as recorder:
-        run = _Watch(env, plans, recorder, count=count, duration=duration, matcher=matcher, initial=initial, reconnect=reconnect,
-                     max_retries=max_retries, backoff=Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries))
-        outcomes = run_async(run.main)
+    run = None
+    try:
+        with open_recorder(recording, first.url, first.kwargs, first.profile, devices=len(plans)) as recorder:
+            run = _Watch(env, plans, recorder, count=count, duration=duration, matcher=matcher, initial=initial, reconnect=reconnect,
+                         max_retries=max_retries, backoff=Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries),
+                         live=live)
+            outcomes = run_async(run.main)
+    finally:
+        if live is not None:
+            live.close()
+            for outcome in run.deferred if run is not None else ():
+                run.report(outcome)
     from wsctl.cli.fleet import overall_exit_code
 
     return int(overall_exit_code(outcomes))
+
+
+def _live_plot(env: Environment, fields: tuple[str, ...], plans: dict, first: Any) -> Any:
+    """The live plot for --plot: one device, a terminal, and a profile for field names."""
+    if len(plans) > 1:
+        raise UsageError("--plot draws one device; watch a fleet without it")
+    if env.json or not env.stdout_isatty:
+        raise UsageError("--plot draws on a terminal; without one, record (--record FILE) and use wsctl record plot")
+    if any(not f.startswith("/") for f in fields) and first.profile is None:
+        raise UsageError("--plot field names come from a profile: give --profile (or JSON pointers, e.g. /params/speed)")
+    from wsctl.cli.live_plot import LivePlot
+    from wsctl.cli.record.plot import _need
+
+    units = {} if first.profile is None else {f.name: f.unit for e in first.profile.events.values() for f in e.fields if f.unit}
+    return LivePlot(_need("plotext"), env.stdout, fields, units, title=first.entry.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,22 +116,38 @@ class _Watch:
     """One `wsctl watch` run: every device at once, each through its own `Session`."""
 
     def __init__(self, env: Environment, plans: dict[str, _Plan], recorder: Any, *, count: int | None, duration: float | None,
-                 matcher: re.Pattern[str] | None, initial: tuple[str, ...], reconnect: bool, max_retries: int | None, backoff: Any) -> None:
-        self.env, self.plans, self.recorder = env, plans, recorder
+                 matcher: re.Pattern[str] | None, initial: tuple[str, ...], reconnect: bool, max_retries: int | None, backoff: Any,
+                 live: Any = None) -> None:
+        self.env, self.plans, self.recorder, self.live = env, plans, recorder, live
+        self.deferred: list[Any] = []
         self.count, self.duration, self.matcher, self.initial = count, duration, matcher, initial
         self.reconnect, self.max_retries, self.backoff = reconnect, max_retries, backoff
         self.fleet = len(plans) > 1
         self.as_json = env.streaming_json()
         self.deadline = float("inf")
+        import time
+
+        self.started = time.monotonic()
 
     def show(self, record: dict) -> None:
         from wsctl.cli.render import event_line
 
+        if self.live is not None:
+            import time
+
+            self.live.add(record, time.monotonic() - self.started)
+            return
         human = event_line(record, show_device=self.fleet)
         record.pop("fields_text", None)
         self.env.emit(record, human, as_json=self.as_json)
 
     def note(self, event: dict, human: str) -> None:
+        if self.live is not None:
+            if event.get("event") == "gap":
+                import time
+
+                self.live.gap(time.monotonic() - self.started)
+            return
         # gaps go into the stream itself, so a reader of the JSON lines sees them
         if self.as_json:
             self.env.emit(event, as_json=True)
@@ -122,6 +165,13 @@ class _Watch:
         return await fan_out([p.entry for p in self.plans.values()], self.watch_one, parallel=len(self.plans), on_done=self.on_done)
 
     def on_done(self, outcome: Any) -> None:
+        if self.live is not None:
+            # the live plot owns the screen: say how it ended once the screen is back
+            self.deferred.append(outcome)
+            return
+        self.report(outcome)
+
+    def report(self, outcome: Any) -> None:
         from wsctl.cli.outcome import emit_outcome
         from wsctl.cli.render import count as count_text
 
