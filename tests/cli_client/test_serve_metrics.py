@@ -76,13 +76,15 @@ def test_metrics_after_known_traffic(plant, metered_conveyor):
     assert samples['wsctl_connections_total{outcome=tls-failed}'] == 1.0
     assert samples['wsctl_commands_total{command=status,result=ok}'] == 1.0
     assert samples['wsctl_commands_total{command=stop,result=denied}'] == 1.0
+    assert samples['wsctl_command_seconds_count{command=status}'] == 1.0  # answered once, its time observed
+    assert 0 <= samples['wsctl_command_seconds_sum{command=status}'] < 10
     assert samples['wsctl_messages_total{direction=in}'] >= 2.0  # two requests at least
     assert samples['wsctl_bytes_total{direction=out}'] > 0
     assert samples['wsctl_connections_open'] == 0.0 and samples['wsctl_handshakes_pending'] == 0.0
     assert 0 < samples['wsctl_crl_seconds_left'] < 400 * 86400
     types = _types(_scrape(metrics_url))
     assert types.get("wsctl_connections", types.get("wsctl_connections_total")) == "counter"
-    assert types["wsctl_connections_open"] == "gauge"
+    assert types["wsctl_connections_open"] == "gauge" and types["wsctl_command_seconds"] == "histogram"
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed (Debian package prometheus)")

@@ -145,6 +145,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
 
         sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply),
                              on_record=metrics[0].command if metrics else None)
+        if metrics:
+            sim.on_answered = metrics[0].answered
         if client_auth != "required":
             env.warn("without client certificates there is no role: the simulator denies every command to such peers")
         # the profile's subprotocols are offered after any given explicitly

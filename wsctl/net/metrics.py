@@ -4,7 +4,8 @@ The reference client library, prometheus-client, is imported only when
 metrics are asked for.  Gauges read the server's own counters when scraped
 (connections open, handshakes pending, the CRL's time left); counters are fed
 by the access record each connection leaves when it ends (outcome, messages,
-bytes) and by the simulator's command records (commands by result).  Metric names and labels are listed in
+bytes) and by the simulator (commands by result, and the time from a command's
+arrival to its answer queued for sending).  Metric names and labels are listed in
 docs/monitoring.md and kept stable.
 """
 
@@ -13,11 +14,15 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
+#: answering is sub-millisecond on loopback; the slow end is for faults (--reply-delay)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
 class ServerMetrics:
     """One registry per server; `start` serves it over plain HTTP."""
 
     def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.registry = CollectorRegistry()
         r = self.registry
@@ -29,6 +34,8 @@ class ServerMetrics:
         self.bytes = Counter("wsctl_bytes", "Message bytes of ended connections, by direction (in: from peers)", ["direction"], registry=r)
         self.commands = Counter("wsctl_commands", "Commands the simulated device handled, by command and result (ok, denied, error ...)",
                                 ["command", "result"], registry=r)
+        self.command_seconds = Histogram("wsctl_command_seconds", "Seconds from a command's arrival to its answer queued for sending",
+                                         ["command"], buckets=LATENCY_BUCKETS, registry=r)
         self.crl_seconds_left = Gauge("wsctl_crl_seconds_left", "Seconds until the CRL checked against clients passes its nextUpdate "
                                       "(negative: expired; absent without a CRL)", registry=r)
         self._http: Any = None
@@ -58,6 +65,9 @@ class ServerMetrics:
         """Count one command record of the simulator (``{"event": "command", ...}``)."""
         if record.get("event") == "command":
             self.commands.labels(str(record.get("command")), str(record.get("result"))).inc()
+
+    def answered(self, command: str, seconds: float) -> None:
+        self.command_seconds.labels(command).observe(seconds)
 
     def start(self, host: str, port: int) -> tuple[str, int]:
         """Serve /metrics over plain HTTP (a thread of prometheus-client); returns where."""

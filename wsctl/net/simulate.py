@@ -142,6 +142,8 @@ class Simulator:
         self.sim = Sim(profile, rng=random.Random(seed), now=clock(), faults=faults, interval_scale=interval_scale)
         self.audit = audit
         self.report = report
+        #: metrics: called with (command, seconds from its arrival to its answer queued for sending)
+        self.on_answered: Any = None
         self.lockstep = profile.framing.max_in_flight == 1
         self._links: set[_Link] = set()
 
@@ -214,21 +216,24 @@ class Simulator:
                 link.release(now)
                 continue
             actions = self.sim.reject(parsed) if isinstance(parsed, BadRequest) else self.sim.handle(parsed, link.peer.role, now)
-            if not await self._carry_out(link, actions, nursery):
+            if not await self._carry_out(link, actions, nursery, arrived=trio.current_time()):
                 raise _Closing
 
-    async def _carry_out(self, link: _Link, actions: list, nursery: trio.Nursery) -> bool:
+    async def _carry_out(self, link: _Link, actions: list, nursery: trio.Nursery, arrived: float | None = None) -> bool:
         """Do the sim's actions in order; False once the connection is to close."""
+        command = None
         for action in actions:
             if isinstance(action, Audit):
                 self._record(link.peer, action)
+                command = action.command
             elif isinstance(action, (Reply, Drop)):
+                timed = (command, arrived) if arrived is not None and command is not None and isinstance(action, Reply) else None
                 if action.delay > 0 and not self.lockstep:
-                    nursery.start_soon(self._later, link, action)
+                    nursery.start_soon(self._later, link, action, timed)
                 else:
                     if action.delay > 0:
                         await trio.sleep(action.delay)
-                    await self._deliver(link, action)
+                    await self._deliver(link, action, timed)
             elif isinstance(action, Emit):
                 link.emit(action, self.clock())
             elif isinstance(action, Close):
@@ -236,17 +241,19 @@ class Simulator:
                 return False
         return True
 
-    async def _later(self, link: _Link, action: Reply | Drop) -> None:
+    async def _later(self, link: _Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
         await trio.sleep(action.delay)
         try:
-            await self._deliver(link, action)
+            await self._deliver(link, action, timed)
         except ConnectionClosed:
             pass
 
-    async def _deliver(self, link: _Link, action: Reply | Drop) -> None:
+    async def _deliver(self, link: _Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
         try:
             if isinstance(action, Reply):
                 await link.put(action.wire)
+                if timed is not None and self.on_answered is not None:
+                    self.on_answered(timed[0], trio.current_time() - timed[1])
         finally:
             link.codec.finish(action.request_id)
 
