@@ -27,6 +27,7 @@ import trio_websocket
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_roundtrip import bare_echo, make_pki  # noqa: E402
+
 from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
 from wsctl.net.tls import client_context, server_context  # noqa: E402
 

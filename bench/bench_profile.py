@@ -57,7 +57,7 @@ async def responder(conn) -> None:
     """The smallest correct JSON-RPC device: echo the id in a result."""
     async for message in conn:
         request = json.loads(message)
-        await conn.send('{"jsonrpc":"2.0","id":%s,"result":{"state":"running","speed":1200}}' % json.dumps(request["id"]))
+        await conn.send('{"jsonrpc":"2.0","id":' + json.dumps(request["id"]) + ',"result":{"state":"running","speed":1200}}')
 
 
 async def round_trips(store) -> dict[str, list[float]]:
@@ -75,7 +75,7 @@ async def round_trips(store) -> dict[str, list[float]]:
             async def raw() -> float:
                 start, cpu = time.perf_counter(), time.process_time()
                 for i in range(CALLS):
-                    await dev.send('{"jsonrpc":"2.0","id":%d,"method":"conveyor.set_speed","params":{"speed":1200}}' % i)
+                    await dev.send(f'{{"jsonrpc":"2.0","id":{i},"method":"conveyor.set_speed","params":{{"speed":1200}}}}')
                     json.loads(await dev.receive())
                 results["raw_cpu"].append((time.process_time() - cpu) / CALLS)
                 return CALLS / (time.perf_counter() - start)

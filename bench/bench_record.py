@@ -40,6 +40,8 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_roundtrip import make_pki  # noqa: E402 - the same throwaway PKI
+
 from wsctl.core.record.format import Event  # noqa: E402
 from wsctl.core.record.har import to_har  # noqa: E402
 from wsctl.core.record.replay import build_plan  # noqa: E402
@@ -47,7 +49,6 @@ from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
 from wsctl.net.recorder import Recorder  # noqa: E402
 from wsctl.net.recordfile import open_recording  # noqa: E402
 from wsctl.net.replayer import replay  # noqa: E402
-from bench_roundtrip import make_pki  # noqa: E402 - the same throwaway PKI
 
 QUICK = "--quick" in sys.argv
 INGEST = 5000 if QUICK else 20000
@@ -110,7 +111,7 @@ async def bench_ingest(store, dev, op, tmp: Path) -> dict:
 def bench_big(tmp: Path) -> dict:
     path = tmp / "big.jsonl"
     rng = random.Random(1)
-    texts = ['{"jsonrpc":"2.0","method":"conveyor.telemetry","params":{"speed":%d,"motor_temp":%.1f}}' % (rng.randrange(3000), rng.uniform(20, 80))
+    texts = [f'{{"jsonrpc":"2.0","method":"conveyor.telemetry","params":{{"speed":{rng.randrange(3000)},"motor_temp":{rng.uniform(20, 80):.1f}}}}}'
              for _ in range(64)]
     blobs = [rng.randbytes(48) for _ in range(16)]
     clock = iter(range(10**9))

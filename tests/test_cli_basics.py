@@ -46,7 +46,7 @@ def test_exit_codes_table_in_json_is_complete():
 
 def test_classify_maps_wsctl_errors_and_groups():
     from wsctl.cli.errors import classify
-    from wsctl.core.errors import TLSError, Timeout
+    from wsctl.core.errors import Timeout, TLSError
 
     assert classify(TLSError("unknown CA"))[0] == ExitCode.TLS
     group = BaseExceptionGroup("x", [ValueError("noise"), Timeout("no reply within 5 s")])

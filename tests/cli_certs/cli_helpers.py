@@ -21,7 +21,7 @@ class Result:
 
     def one_error_line(self) -> str:
         """The single `wsctl: error:` line every refusal must print (plus at most a hint)."""
-        lines = [l for l in self.err.splitlines() if not l.startswith(("wsctl: hint:", "warning:"))]
+        lines = [line for line in self.err.splitlines() if not line.startswith(("wsctl: hint:", "warning:"))]
         assert len(lines) == 1 and lines[0].startswith("wsctl: error: "), self.err
         assert "Traceback" not in self.err
         return lines[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from cli_helpers import run_wsctl, snapshot
 
 ERROR, USAGE, TLS, INVALID = 1, 2, 4, 8

@@ -7,7 +7,6 @@ import stat
 import subprocess
 import sys
 
-
 from cli_helpers import STORE_PASS, run_wsctl
 
 

@@ -45,7 +45,7 @@ def test_two_concurrent_inits_one_wins(tmp_path):
     results = [p.communicate(timeout=TIMEOUT) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes == [0, 1], results
-    loser_err = next(err for (out, err), p in zip(results, procs) if p.returncode == 1)
+    loser_err = next(err for (out, err), p in zip(results, procs, strict=True) if p.returncode == 1)
     assert loser_err.startswith("wsctl: error: a CA already exists in ")
     assert "Traceback" not in loser_err
     lines = (store / "audit.log").read_text().splitlines()

@@ -9,7 +9,6 @@ import ssl
 import threading
 
 import pytest
-
 from client_helpers import PASSWORD, Plant, start_server, wsctl
 
 

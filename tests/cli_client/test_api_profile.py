@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-
 from client_helpers import PASSWORD
 
 import wsctl

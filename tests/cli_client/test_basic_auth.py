@@ -9,7 +9,6 @@ import ssl
 import threading
 
 import pytest
-
 from client_helpers import PASSWORD, wsctl
 
 USER, SECRET = "CP-1", "correct-horse-battery-17"

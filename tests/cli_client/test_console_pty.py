@@ -13,7 +13,6 @@ import sys
 import time
 
 import pytest
-
 from client_helpers import PASSWORD, start_server
 
 TELEMETRY = b"conveyor.telemetry"

@@ -10,7 +10,6 @@ import ssl
 import threading
 
 import pytest
-
 from client_helpers import PASSWORD, wsctl
 
 

@@ -8,7 +8,6 @@ import json
 import socket
 
 import pytest
-
 from client_helpers import wsctl
 
 

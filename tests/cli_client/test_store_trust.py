@@ -14,7 +14,6 @@ import subprocess
 import threading
 
 import pytest
-
 from client_helpers import PASSWORD, start_server, wsctl
 
 

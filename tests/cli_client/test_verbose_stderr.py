@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from client_helpers import start_server, wsctl
 
 

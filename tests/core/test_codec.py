@@ -8,7 +8,14 @@ import pytest
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.profile.codec import (
-    ClientCodec, DeviceRequest, Malformed, Reply, Telemetry, Unmatched, bind_params, parse_assignments,
+    ClientCodec,
+    DeviceRequest,
+    Malformed,
+    Reply,
+    Telemetry,
+    Unmatched,
+    bind_params,
+    parse_assignments,
 )
 from wsctl.core.profile.loader import parse_profile
 

@@ -52,7 +52,7 @@ def _expired_device(store: Store, out: Path) -> tuple[Path, Path]:
     issuing = x509.load_pem_x509_certificate(store.issuing_cert_path.read_bytes())
     issuing_key = keys.load_private_key(store.issuing_key_path.read_bytes(), PW, source=store.issuing_key_path)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     import ipaddress
 
     cert = (

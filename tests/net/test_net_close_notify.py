@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 import trio
-
 from net_helpers import UPGRADE, _accept_key, close_payload, frame
+
 from wsctl.core.errors import ConnectError
 from wsctl.net.api import open_device
 

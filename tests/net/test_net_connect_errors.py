@@ -97,9 +97,10 @@ async def test_max_connections_rejected_with_503(start_server, alice_kw):
 
 
 async def test_pin_match_without_ca(start_server, pki, alice_kw):
-    from wsctl.pki.identity import fingerprint
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
+
+    from wsctl.pki.identity import fingerprint
 
     der = x509.load_pem_x509_certificate(pki.device.cert.read_bytes()).public_bytes(Encoding.DER)
     server = await start_server()
@@ -222,7 +223,7 @@ async def test_expired_crl_is_refused_at_start(pki, tmp_path):
 
     issuing = x509.load_pem_x509_certificate(pki.store.issuing_cert_path.read_bytes())
     issuing_key = keys.load_private_key(pki.store.issuing_key_path.read_bytes(), b"pw", source="issuing")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     crl = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuing.subject)

@@ -11,8 +11,8 @@ import logging
 
 import pytest
 import trio
-
 from net_helpers import close_of, frame, raw_client, read_to_eof
+
 from wsctl.core.errors import ConnectionClosed, InvalidInput
 from wsctl.net.api import open_device, serve
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 import trio
-
 from net_helpers import close_of, close_payload, frame, raw_client, raw_device, read_frames, read_to_eof
+
 from wsctl.core.errors import ConnectionClosed
 from wsctl.net.api import open_device
 

@@ -7,7 +7,7 @@ import ssl
 import pytest
 import trio
 
-from wsctl.core.errors import ConnectionClosed
+from wsctl.core.errors import ConnectError, ConnectionClosed
 from wsctl.net.api import echo_handler, open_device
 
 
@@ -211,6 +211,7 @@ async def test_graceful_shutdown_sends_1001(pki, alice_kw):
     with trio.fail_after(5):
         async with trio.open_nursery() as n:
             server = await n.start(functools.partial(serve, echo_handler, cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root, access_log=records.append))
+            url = server.url  # a closed server's sockets have no address left to read
             async with open_device(server.url, **alice_kw) as a, open_device(server.url, **alice_kw) as b:
                 await a.send("x")
                 assert await a.receive() == "x"
@@ -222,8 +223,9 @@ async def test_graceful_shutdown_sends_1001(pki, alice_kw):
                 # `async for` treats 1001 as a normal end
                 assert [m async for m in a] == []
     assert len(records) == 2 and all(r.close_code == 1001 for r in records)
-    with pytest.raises(Exception):
-        await _roundtrip(server.url, {**alice_kw, "connect_timeout": 1})
+    # the listener is gone: refused at once, not a timeout
+    with pytest.raises(ConnectError):
+        await _roundtrip(url, {**alice_kw, "connect_timeout": 1})
 
 
 async def test_server_close_method_and_idle_timeout(start_server, alice_kw):

@@ -16,8 +16,8 @@ import pytest
 import trio
 import trio_websocket
 import wsproto
-from wsproto.utilities import LocalProtocolError
 from wsproto.events import AcceptConnection, CloseConnection, Request
+from wsproto.utilities import LocalProtocolError
 
 from wsctl.core.errors import ConnectionClosed, DeviceError, TLSError
 from wsctl.net.api import open_device

@@ -7,14 +7,13 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from pki_helpers import CA_PASS
 
 from wsctl.core.errors import InvalidInput, TLSError
 from wsctl.core.exitcodes import ExitCode
 from wsctl.pki.identity import Identity, fingerprint, peer_identity
 from wsctl.pki.inspect import CertificateRejected, describe, verify_leaf
 from wsctl.pki.names import check_dns, host_matches
-
-from pki_helpers import CA_PASS
 
 
 def der_of(path):
@@ -79,8 +78,8 @@ def test_verify_leaf_accepts_and_rejects(store, tmp_path):
         (dev, {"host": "other.local"}, "host other.local is not in"),
         (dev, {"purpose": "operator"}, "lacks clientAuth"),
         (op, {"purpose": "device"}, "lacks serverAuth"),
-        (dev, {"at": dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400)}, "expired"),
-        (dev, {"at": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)}, "not valid yet"),
+        (dev, {"at": dt.datetime.now(dt.UTC) + dt.timedelta(days=400)}, "expired"),
+        (dev, {"at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)}, "not valid yet"),
     ]
     for entry, kw, message in cases:
         with pytest.raises(CertificateRejected, match=message) as info:

@@ -9,8 +9,8 @@ import subprocess
 import threading
 
 import pytest
-
 from pki_helpers import CA_PASS, audit_lines
+
 from wsctl.pki.export import export
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"

@@ -9,11 +9,10 @@ import stat
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pki_helpers import CA_PASS, audit_lines, snapshot
 
 from wsctl.core.errors import InvalidInput, PasswordError, StoreError
 from wsctl.pki.store import Store
-
-from pki_helpers import CA_PASS, audit_lines, snapshot
 
 
 def load(path):
@@ -52,7 +51,7 @@ def test_ca_certificates_profile(store):
     assert lifetime(root) == 3650 and lifetime(issuing) == 1825
     assert issuing.issuer == root.subject
     # backdated by five minutes for devices with a slow clock
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     assert dt.timedelta(minutes=4) < now - issuing.not_valid_before_utc < dt.timedelta(minutes=7)
 
 

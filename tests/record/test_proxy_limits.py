@@ -4,7 +4,6 @@ stalled in their handshake do not lock an operator out of the proxy."""
 from __future__ import annotations
 
 import trio
-
 from record_helpers import Process
 
 from wsctl.net.api import open_device

@@ -76,7 +76,7 @@ async def test_the_proxys_own_keepalive_stays_its_own(plant, tmp_path):
         frames = ControlFrames(conn._ws)
 
         async def answer():
-            async for kind, payload in frames:
+            async for _kind, payload in frames:
                 device_pings.append(payload)
                 await frames.send("pong", payload)
 

@@ -7,7 +7,6 @@ import signal
 
 import pytest
 import trio
-
 from record_helpers import Process, echo_server
 
 from wsctl.core.errors import ConnectionClosed, TLSError
@@ -183,7 +182,7 @@ async def test_disk_full_closes_every_tool_with_1011_and_the_proxy_fails(plant, 
         with trio.fail_after(15):
             async with open_device(url, **plant.client_kwargs()) as idle, open_device(url, **plant.client_kwargs()) as busy:
                 with pytest.raises(ConnectionClosed) as busy_closed:
-                    for i in range(100):
+                    for _ in range(100):
                         await busy.send("x" * 200)
                         await busy.receive(timeout=5)
                 with pytest.raises(ConnectionClosed) as idle_closed:

@@ -8,7 +8,13 @@ import pytest
 
 from wsctl.core.record import compat
 from wsctl.core.record.format import (
-    FORMAT, Event, Header, RecordFormatError, decode_line, encode_event, encode_header,
+    FORMAT,
+    Event,
+    Header,
+    RecordFormatError,
+    decode_line,
+    encode_event,
+    encode_header,
 )
 from wsctl.core.record.reader import RecordReader
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -164,7 +165,7 @@ def _find_inventory(env: Environment, explicit: str | None) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def load_inventory(env: Environment, explicit: str | None) -> "Inventory":
+def load_inventory(env: Environment, explicit: str | None) -> Inventory:
     from wsctl.core.inventory import Inventory, parse_inventory
 
     path = _find_inventory(env, explicit)
@@ -178,7 +179,7 @@ def load_inventory(env: Environment, explicit: str | None) -> "Inventory":
     return parse_inventory(text, source=str(path), base=PurePath(path.resolve().parent))
 
 
-def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> "list[DeviceEntry]":
+def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> list[DeviceEntry]:
     """Expand TARGET(s) (URLs, aliases, groups, comma lists) into device entries with overrides applied."""
     from wsctl.core.inventory import Inventory, with_overrides
 
@@ -249,7 +250,7 @@ def long_running(client: ClientOptions) -> ClientOptions:
     return client
 
 
-def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions) -> dict[str, Any]:
+def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
 

@@ -13,8 +13,9 @@ A completion must never fail the shell: every function returns [] on any error.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 

@@ -8,8 +8,8 @@ import base64
 import binascii
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput
@@ -47,7 +47,7 @@ class ConsoleLine:
         self.command, self.args = command, args
 
     @classmethod
-    def parse(cls, line: str, profile=None) -> "ConsoleLine":
+    def parse(cls, line: str, profile=None) -> ConsoleLine:
         if line.startswith("//"):
             return cls("send", line[1:])
         if not line.startswith("/"):
@@ -116,7 +116,7 @@ class ConsoleView:
         self.muted = False
         self.pattern: re.Pattern[str] | None = None
         self._deque = deque
-        self._held: "deque[str] | None" = None
+        self._held: deque[str] | None = None
         self.dropped = 0
 
     def incoming(self, line: str) -> bool:

@@ -7,8 +7,9 @@ every step did what it should (a refusal that did not happen is a failure).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import click
 

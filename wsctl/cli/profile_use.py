@@ -115,8 +115,7 @@ class EventReporter:
     def __call__(self, item: Any) -> None:
         import json
 
-        from wsctl.cli.render import now_iso
-        from wsctl.cli.render import decode_item
+        from wsctl.cli.render import decode_item, now_iso
 
         decoded = decode_item(item)
         if decoded.get("kind") == "unrecognised":

@@ -16,7 +16,7 @@ from wsctl.core.errors import WsctlError
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_fields(message: str | bytes) -> dict[str, str]:

@@ -6,10 +6,9 @@ import base64
 
 import click
 
-from wsctl.cli.render import count
-
 from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
+from wsctl.cli.render import count
 from wsctl.core.errors import InvalidInput, UsageError
 
 

@@ -169,9 +169,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     sim = None
     handler = None
     if replay_file:
-        from wsctl.net.mockserver import replay_handler
-
         from wsctl.core.profile.discovery import load_installed, load_profile
+        from wsctl.net.mockserver import replay_handler
         from wsctl.net.recordfile import open_recording
 
         # what the recording says it was: its profile (for matching by command and
@@ -214,7 +213,8 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
 
         import trio
 
-        from wsctl.net.server import echo_handler, serve as net_serve
+        from wsctl.net.server import echo_handler
+        from wsctl.net.server import serve as net_serve
 
         async with trio.open_nursery() as nursery:
             if sim is not None:

@@ -37,7 +37,6 @@ keeps OCPP's one outstanding call per direction per peer.
 from __future__ import annotations
 
 import math
-
 import random
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,9 +44,9 @@ from typing import Any
 from wsctl.core import roles
 from wsctl.core.pointer import MISSING
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
-from wsctl.core.profile.template import iso_time
-from wsctl.core.profile.model import Event, Faults, Profile, Sim as SimSpec, SimTelemetry, Update
-from wsctl.core.profile.template import render, render_text
+from wsctl.core.profile.model import Event, Faults, Profile, SimTelemetry, Update
+from wsctl.core.profile.model import Sim as SimSpec
+from wsctl.core.profile.template import iso_time, render, render_text
 
 # ----------------------------------------------------------------------------- actions
 

@@ -38,7 +38,7 @@ ROOM = 32
 class _Filter:
     """Stands in for the wsproto connection trio-websocket reads events from."""
 
-    def __init__(self, inner: Any, frames: "ControlFrames") -> None:
+    def __init__(self, inner: Any, frames: ControlFrames) -> None:
         self._inner = inner
         self._frames = frames
 

@@ -23,8 +23,8 @@ import trio
 import trio_websocket
 
 from wsctl.core import known_devices as kd
-from wsctl.core.urls import public_url
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
+from wsctl.core.urls import public_url
 from wsctl.net import tlserrors, upgrade_answer, wsconn
 from wsctl.net._guard import ObservedStream, ReaderGuard
 
@@ -97,7 +97,7 @@ def basic_auth_header(username: str, password: str) -> tuple[str, str]:
     """``Authorization: Basic ...`` (RFC 7617); a colon cannot be part of the user id."""
     if ":" in username:
         raise UsageError(f"a Basic auth user id cannot contain ':' ({username!r})")
-    token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return ("Authorization", f"Basic {token}")
 
 

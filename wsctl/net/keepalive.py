@@ -10,7 +10,7 @@ connection, so a waiting `receive()` raises ConnectionClosed at once).
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 import trio_websocket

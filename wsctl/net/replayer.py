@@ -9,8 +9,9 @@ never held up by the sender.  Comparison happens once, at the end.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 import trio
 

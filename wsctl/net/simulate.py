@@ -31,17 +31,18 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import trio
 
-from wsctl.core.errors import ConnectionClosed, ConnectError, HandshakeRejected, Timeout
+from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
 from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim
-from wsctl.net._guard import collapse
 from wsctl.core.urls import public_url
+from wsctl.net._guard import collapse
 
 log = logging.getLogger("wsctl.net.simulate")
 
@@ -79,7 +80,7 @@ class Peer:
     subject: str | None = None
 
     @classmethod
-    def of(cls, conn: Any) -> "Peer":
+    def of(cls, conn: Any) -> Peer:
         ident = getattr(conn, "identity", None)
         if ident is None:
             return cls(remote=conn.remote, role=None)
@@ -91,7 +92,7 @@ class Peer:
 
 
 def _iso(wall: float) -> str:
-    return dt.datetime.fromtimestamp(wall, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Link:

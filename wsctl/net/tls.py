@@ -14,8 +14,9 @@ import datetime as _dt
 import logging
 import os
 import ssl
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from wsctl.core.errors import InvalidInput, PasswordError, TLSError
 
@@ -85,11 +86,11 @@ def _key_log(ctx: ssl.SSLContext) -> None:
         log.warning("SSLKEYLOGFILE is set: TLS session keys are written to %s; anyone with that file can decrypt these connections", path)
 
 
-def _ca_files(ca: "PathLike | Sequence[PathLike] | None") -> list[PathLike]:
+def _ca_files(ca: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
     return [] if ca is None else [ca] if isinstance(ca, (str, os.PathLike)) else list(ca)
 
 
-def _load_cas(ctx: ssl.SSLContext, ca: "PathLike | Sequence[PathLike]") -> None:
+def _load_cas(ctx: ssl.SSLContext, ca: PathLike | Sequence[PathLike]) -> None:
     for ca_file in _ca_files(ca):
         try:
             ctx.load_verify_locations(cafile=str(_exists(ca_file, "CA file")))
@@ -99,7 +100,7 @@ def _load_cas(ctx: ssl.SSLContext, ca: "PathLike | Sequence[PathLike]") -> None:
 
 def client_context(
     *,
-    ca: "PathLike | Sequence[PathLike] | None" = None,
+    ca: PathLike | Sequence[PathLike] | None = None,
     cert: PathLike | None = None,
     key: PathLike | None = None,
     password: str | bytes | None = None,
@@ -153,7 +154,7 @@ def _check_crl(crl: Path) -> None:
     except ValueError as exc:
         raise InvalidInput(f"CRL {crl} does not parse: {exc}") from None
     next_update = parsed.next_update_utc
-    if next_update is not None and next_update < _dt.datetime.now(_dt.timezone.utc):
+    if next_update is not None and next_update < _dt.datetime.now(_dt.UTC):
         raise TLSError(
             f"CRL {crl} expired at {next_update:%Y-%m-%d %H:%M} UTC; every client would be refused",
             hint="publish a fresh CRL (wsctl certs crl) or start without --crl",
@@ -181,7 +182,7 @@ def server_context(
     cert_chain: PathLike,
     key: PathLike | None = None,
     password: str | bytes | None = None,
-    ca: "PathLike | Sequence[PathLike] | None" = None,
+    ca: PathLike | Sequence[PathLike] | None = None,
     crl: PathLike | None = None,
     client_auth: ClientAuth | None = None,
 ) -> ssl.SSLContext:
@@ -263,7 +264,7 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
     return ctx
 
 
-def crl_next_update(path: PathLike) -> "_dt.datetime | None":
+def crl_next_update(path: PathLike) -> _dt.datetime | None:
     """The CRL's nextUpdate (UTC), or None when it has none or cannot be read now
     (a CRL being rewritten is read again at the next check)."""
     from wsctl.pki.crlinfo import crl_next_update as read_next_update
@@ -294,7 +295,7 @@ class CrlReloader:
     """
 
     def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext],
-                 now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc)) -> None:
+                 now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC)) -> None:
         self.path = os.fspath(path)
         self.build = build
         self.now = now

@@ -122,7 +122,7 @@ _PEER_ALERTS = {
 }
 
 
-def _own_leaf(cert: "str | os.PathLike[str] | None") -> Any:
+def _own_leaf(cert: str | os.PathLike[str] | None) -> Any:
     if cert is None:
         return None
     from cryptography import x509
@@ -133,7 +133,7 @@ def _own_leaf(cert: "str | os.PathLike[str] | None") -> Any:
         return None
 
 
-def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
+def own_certificate_note(cert: str | os.PathLike[str] | None) -> str:
     """What is wrong with *our* certificate, as far as we can tell without the device.
 
     A device's alert is often generic ("bad certificate"); our own file can say
@@ -144,7 +144,7 @@ def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
         return ""
     from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     if leaf.not_valid_before_utc > now:
         return f"; our client certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (check the clocks)"
     if leaf.not_valid_after_utc < now:
@@ -154,10 +154,10 @@ def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
     return ""
 
 
-def _expired_alert(cert: "str | os.PathLike[str] | None") -> str | None:
+def _expired_alert(cert: str | os.PathLike[str] | None) -> str | None:
     """The device says 'expired' about a certificate of ours that is valid: its CRL has expired."""
     leaf = _own_leaf(cert)
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     if leaf is None or not (leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc):
         return None
     return (f"the device refused our client certificate as expired, but it is valid until "
@@ -172,7 +172,7 @@ _ABOUT_OUR_CERTIFICATE = {
 }
 
 
-def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: "str | os.PathLike[str] | None" = None) -> TLSError:
+def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: str | os.PathLike[str] | None = None) -> TLSError:
     """An ssl.SSLError that is not about the device's certificate.
 
     ``during``: "TLS handshake" or "WebSocket upgrade", for the message;
@@ -198,7 +198,7 @@ def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: "st
     return error
 
 
-def handshake_reset(exc: OSError, *, where: str, client_cert: "str | os.PathLike[str] | None") -> WsctlError:
+def handshake_reset(exc: OSError, *, where: str, client_cert: str | os.PathLike[str] | None) -> WsctlError:
     """TCP was up and the device dropped us inside the TLS handshake.
 
     Embedded stacks (mbedTLS, ESP-IDF) reset rather than alert when they cannot

@@ -36,7 +36,8 @@ from trio_websocket import CloseReason
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection
-from wsproto.frame_protocol import CloseReason as Code, FrameDecoder, Opcode, ParseFailed
+from wsproto.frame_protocol import CloseReason as Code
+from wsproto.frame_protocol import FrameDecoder, Opcode, ParseFailed
 
 #: After failing a connection: how long to read (and discard) what the peer
 #: still sends, waiting for its EOF, before dropping it.  Closing a socket with

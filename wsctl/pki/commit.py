@@ -51,7 +51,7 @@ class Step:
                 "existed": self.existed}
 
     @classmethod
-    def from_json(cls, obj: dict, root: Path) -> "Step":
+    def from_json(cls, obj: dict, root: Path) -> Step:
         path = lambda key: None if obj.get(key) is None else root / obj[key]  # noqa: E731
         return cls(op=obj["op"], dst=path("dst"), src=path("src"), backup=path("backup"),
                    existed=bool(obj.get("existed")))
@@ -190,7 +190,7 @@ class Transaction:
                 d.rmdir()
         self._created_dirs.clear()
 
-    def __enter__(self) -> "Transaction":
+    def __enter__(self) -> Transaction:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

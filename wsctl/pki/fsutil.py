@@ -14,8 +14,8 @@ import errno
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from wsctl.core.errors import InvalidInput, StoreError
 

@@ -139,7 +139,7 @@ def verify_leaf(
     at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Check `cert` as a peer would; return what was checked, or raise CertificateRejected."""
-    at = at or dt.datetime.now(dt.timezone.utc)
+    at = at or dt.datetime.now(dt.UTC)
     ident = identity_of(cert)
     what = f"{ident.kind or 'certificate'} {ident.name or ident.common_name or format_serial(cert.serial_number)}"
     checks: list[str] = []

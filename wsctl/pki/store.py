@@ -25,8 +25,8 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.render import count
-
 from wsctl.cli.certs.common import (
-    archive_lines, current_ca_password, get_store, password_file_option, replace_ca_options, store_dir_option,
+    archive_lines,
+    current_ca_password,
+    get_store,
+    password_file_option,
+    replace_ca_options,
+    store_dir_option,
     store_password,
 )
 from wsctl.cli.env import Environment
+from wsctl.cli.render import count
 
 KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    entry_human, entry_record, get_store, key_password_options, password_file_option, store_dir_option,
-    store_password, warn_mbedtls_key_type,
+    entry_human,
+    entry_record,
+    get_store,
+    key_password_options,
+    password_file_option,
+    store_dir_option,
+    store_password,
+    warn_mbedtls_key_type,
 )
 from wsctl.cli.env import Environment
 from wsctl.cli.passwords import read_leaf_key_password

@@ -33,7 +33,7 @@ def list_(ctx: click.Context, expiring: int | None, show_all: bool, kind: str | 
 
     env: Environment = ctx.obj
     store = get_store(ctx)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     rows = []
     for entry in store.entries():
         if entry.status == "superseded" and not show_all:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    entry_human, entry_record, get_store, key_password_options, password_file_option, store_dir_option,
+    entry_human,
+    entry_record,
+    get_store,
+    key_password_options,
+    password_file_option,
+    store_dir_option,
     store_password,
 )
 from wsctl.cli.env import Environment

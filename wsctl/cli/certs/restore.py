@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    archive_lines, current_ca_password, get_store, password_file_option, replace_ca_options, store_dir_option,
+    archive_lines,
+    current_ca_password,
+    get_store,
+    password_file_option,
+    replace_ca_options,
+    store_dir_option,
 )
 from wsctl.cli.env import Environment
 

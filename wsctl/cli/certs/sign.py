@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    entry_human, entry_record, get_store, password_file_option, store_dir_option, store_password,
+    entry_human,
+    entry_record,
+    get_store,
+    password_file_option,
+    store_dir_option,
+    store_password,
     warn_mbedtls_key_type,
 )
 from wsctl.cli.env import Environment

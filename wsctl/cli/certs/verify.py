@@ -37,7 +37,7 @@ def verify(ctx: click.Context, target: str, host: str | None, purpose: str | Non
     env: Environment = ctx.obj
     store = get_store(ctx)
     cert, entry = resolve_certificate(store, target)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     result = verify_leaf(cert, root=store.root_cert(), issuing=store.issuing_cert(), crl=store.load_crl(),
                          host=host, purpose=purpose, at=now)
     # after the checks: an expired or missing CRL is their refusal already, not a warning too

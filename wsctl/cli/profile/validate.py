@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.render import count
-
 from wsctl.cli.env import Environment
+from wsctl.cli.render import count
 
 
 @click.command("validate")

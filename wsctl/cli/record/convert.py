@@ -6,7 +6,6 @@ import click
 
 from wsctl.cli.env import Environment
 
-
 #: HAR import parses the whole document in memory (it is not streamed): larger files are refused
 MAX_HAR_BYTES = 512 * 2**20
 

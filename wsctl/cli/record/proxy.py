@@ -70,9 +70,9 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
     """
     import functools
 
+    from wsctl.cli.listen import parse_listen, probe_listen
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.record.common import one_device, run_recording
-    from wsctl.cli.listen import parse_listen, probe_listen
     from wsctl.cli.serve import _tls_files
     from wsctl.net.recorder import Recorder
 

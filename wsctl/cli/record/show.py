@@ -86,7 +86,7 @@ def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
 def _iso(epoch: float) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _decoded(profile: Any, event: Any) -> str | None:

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.files import decode_utf8, read_regular

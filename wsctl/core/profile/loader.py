@@ -12,8 +12,23 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import split as split_pointer
 from wsctl.core.profile import presets
 from wsctl.core.profile.model import (
-    ENCODINGS, ERROR_KINDS, FORMAT, ID_SCHEMES, INBOUND_KINDS, Command, ErrorForm, Event, Faults, Framing,
-    InboundRule, Match, Profile, Sim, SimCommand, SimTelemetry, Update,
+    ENCODINGS,
+    ERROR_KINDS,
+    FORMAT,
+    ID_SCHEMES,
+    INBOUND_KINDS,
+    Command,
+    ErrorForm,
+    Event,
+    Faults,
+    Framing,
+    InboundRule,
+    Match,
+    Profile,
+    Sim,
+    SimCommand,
+    SimTelemetry,
+    Update,
 )
 from wsctl.core.profile.params import Param, finite, parse_param, short
 from wsctl.core.profile.template import FILTERS, placeholder_filters

@@ -15,9 +15,10 @@ them; the loader refuses unknown ones.
 from __future__ import annotations
 
 import json
-import time
 import re
-from typing import Any, Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from wsctl.core.pointer import MISSING
 

@@ -25,8 +25,9 @@ import base64
 import difflib
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from wsctl.core.pointer import MISSING, join, resolve
 from wsctl.core.record.redact import parse_rules, replace_at, sub_regex
@@ -89,7 +90,7 @@ def json_paths(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, An
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         out = []
-        for index, (x, y) in enumerate(zip(a, b)):
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
             out.extend(json_paths(x, y, path + (str(index),)))
         return out
     if a == b and type(a) is type(b):

@@ -13,8 +13,9 @@ a step and watch it run).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from wsctl.core.record.format import FORMAT_PREFIX, VERSION, RecordFormatError
 

@@ -33,12 +33,21 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.record.compat import migrate_header
 from wsctl.core.record.format import (
-    EVENT_KEYS, Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version, seconds, shown,
+    EVENT_KEYS,
+    Event,
+    Header,
+    RecordFormatError,
+    event_from_dict,
+    header_from_dict,
+    parse_version,
+    seconds,
+    shown,
 )
 
 #: epoch values above this are milliseconds (1e11 s is the year 5138)
@@ -46,7 +55,7 @@ MS_THRESHOLD = 1e11
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _epoch(iso: Any) -> float | None:
@@ -306,7 +315,7 @@ def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
         events, entry_url, proto = _entry(entry, n, source)
         raw.extend(events)
         url, subprotocol = url or entry_url, subprotocol or proto
-    for when, _, line, where in raw:
+    for _when, _, line, where in raw:
         _checked(line, where)  # before any arithmetic on the times
     raw.sort(key=lambda item: (item[0], item[1]))
     origin = raw[0][0]

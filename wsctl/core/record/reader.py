@@ -31,7 +31,8 @@ editor; a plain iterable of lines is one part named ``source``.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from wsctl.core.record.compat import event_upgrader, migrate_header
 from wsctl.core.record.format import Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version
@@ -92,7 +93,7 @@ class RecordReader:
         self._upgrade = event_upgrader(self.header.version)
 
     @classmethod
-    def from_parts(cls, parts: Iterable[tuple[str, Iterable[str | bytes]]], *, source: str, **kwargs: Any) -> "RecordReader":
+    def from_parts(cls, parts: Iterable[tuple[str, Iterable[str | bytes]]], *, source: str, **kwargs: Any) -> RecordReader:
         """One recording read from several files (name, lines), in order."""
         return cls((), parts=parts, source=source, **kwargs)
 

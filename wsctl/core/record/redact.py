@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from wsctl.core.errors import UsageError
 from wsctl.core.pointer import split

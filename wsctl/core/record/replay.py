@@ -21,8 +21,8 @@ expected answers repeat with them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from wsctl.core.errors import UsageError
 from wsctl.core.record.format import Event
@@ -157,7 +157,7 @@ def build_plan(
     plan_sends: list[Send] = []
     span = (one_loop[-1][0] if one_loop else 0.0) + loop_delay
     for k in range(loop):
-        for i, ((t, message), (at, anchor)) in enumerate(zip(sends, one_loop)):
+        for i, ((t, message), (at, anchor)) in enumerate(zip(sends, one_loop, strict=True)):
             if k and mode == "reply" and i == 0:
                 # a new loop starts `loop_delay` after the last loop's answers
                 at, anchor = loop_delay, "reply"

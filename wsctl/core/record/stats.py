@@ -3,7 +3,8 @@ constant memory, so a recording of millions of events is summarised as it stream
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from wsctl.core.record.format import Event
 
