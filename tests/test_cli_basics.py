@@ -58,7 +58,8 @@ def test_classify_maps_wsctl_errors_and_groups():
 def _start_sleeper(tmp_path):
     # a trio command run through the real runtime, the way every async verb runs
     script = tmp_path / "sleeper.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys, trio
         from wsctl.cli.runtime import run_async
         from wsctl.cli.errors import report
@@ -72,7 +73,8 @@ def _start_sleeper(tmp_path):
             run_async(work)
         except BaseException as exc:
             sys.exit(report(exc, sys.stderr, as_json=False))
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc

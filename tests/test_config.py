@@ -15,8 +15,12 @@ PASS = "a-long-enough-passphrase"
 
 
 def wsctl(*args, environ=None):
-    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(),
-                      environ={"WSCTL_PASSWORD": PASS, "HOME": "/nonexistent", **(environ or {})})
+    env = Environment(
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        stdin=io.StringIO(),
+        environ={"WSCTL_PASSWORD": PASS, "HOME": "/nonexistent", **(environ or {})},
+    )
     code = run(list(args), env)
     return code, env.stdout.getvalue(), env.stderr.getvalue()
 

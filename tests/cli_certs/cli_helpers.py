@@ -37,5 +37,8 @@ def run_wsctl(*args: str, environ: dict[str, str] | None = None) -> Result:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name not in ("audit.log", ".lock")}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ("audit.log", ".lock")
+    }

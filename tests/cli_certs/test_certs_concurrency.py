@@ -32,8 +32,9 @@ def test_two_concurrent_inits_one_wins(tmp_path):
     # both had already found "no CA" by then, and both wrote one
     holder = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(holder, fcntl.LOCK_EX)
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     try:
         deadline = time.monotonic() + TIMEOUT
         while not all(_has_open(p.pid, lock) for p in procs):

@@ -19,10 +19,18 @@ from pathlib import Path
 PASSWORD = "demo-passphrase"
 
 
-def wsctl(*args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+def wsctl(
+    *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60, env: dict | None = None
+) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, input=input, env=full_env
+        [sys.executable, "-m", "wsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        input=input,
+        env=full_env,
     )
 
 
@@ -53,7 +61,10 @@ def start_server(*args: str, env: dict | None = None, timeout: float = 20.0) -> 
     full_env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsctl", "--json", "serve", "--listen", "127.0.0.1:0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
     )
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     if not ready:
@@ -65,5 +76,3 @@ def start_server(*args: str, env: dict | None = None, timeout: float = 20.0) -> 
         proc.wait(timeout=5)
         raise AssertionError(f"server exited: {err}")
     return ServerProcess(proc, json.loads(line))
-
-

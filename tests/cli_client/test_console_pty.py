@@ -47,7 +47,9 @@ def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 
 @pytest.fixture
 def chatty_conveyor(plant):
-    server = start_server("--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05")
+    server = start_server(
+        "--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05"
+    )
     yield server
     server.proc.kill()
     server.proc.wait(timeout=10)
@@ -56,9 +58,22 @@ def chatty_conveyor(plant):
 @pytest.fixture
 def console(plant, chatty_conveyor, tmp_path):
     master, slave = pty.openpty()
-    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "160", "LINES": "50"}
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "connect", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice")],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    env = {
+        **os.environ,
+        "WSCTL_PASSWORD": PASSWORD,
+        "TERM": "xterm",
+        "XDG_STATE_HOME": str(tmp_path),
+        "COLUMNS": "160",
+        "LINES": "50",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "connect", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     _read_until(master, b"connected to", 30)
     _read_until(master, TELEMETRY, 15)
@@ -109,7 +124,7 @@ def test_ctrl_c_drops_the_line_and_replies_are_timestamped(console):
     assert proc.poll() is None, "Ctrl-C must not leave the console"
     os.write(fd, b"status\r")
     seen = _read_until(fd, b"status -> ", 15)
-    line = seen[seen.rindex(b"status -> ") - 13: seen.rindex(b"status -> ")]
+    line = seen[seen.rindex(b"status -> ") - 13 : seen.rindex(b"status -> ")]
     assert line[2:3] == b":" and line[5:6] == b":", line  # HH:MM:SS.mmm before the reply
     os.write(fd, b"\x04")  # Ctrl-D leaves
     assert proc.wait(timeout=15) == 0
@@ -118,9 +133,22 @@ def test_ctrl_c_drops_the_line_and_replies_are_timestamped(console):
 def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
     master, slave = pty.openpty()
-    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "160", "LINES": "50"}
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "connect", server.url, *plant.op("bob")],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    env = {
+        **os.environ,
+        "WSCTL_PASSWORD": PASSWORD,
+        "TERM": "xterm",
+        "XDG_STATE_HOME": str(tmp_path),
+        "COLUMNS": "160",
+        "LINES": "50",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "connect", server.url, *plant.op("bob")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     try:
         _read_until(master, b"connected to", 30)

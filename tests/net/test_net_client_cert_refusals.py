@@ -51,7 +51,9 @@ def _operator(pki, tmp_path, name: str, *, signer=None, not_before=None):
     chain = tmp_path / f"{name}-chain.pem"
     chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + issuing.public_bytes(serialization.Encoding.PEM))
     key_path = tmp_path / f"{name}-key.pem"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return chain, key_path
 
 
@@ -83,8 +85,12 @@ def _short_crl(pki, tmp_path, seconds: float):
     issuing, issuing_key = _issuing(pki)
     current = x509.load_pem_x509_crl(pki.crl.read_bytes())
     now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuing.subject)
-               .last_update(now - dt.timedelta(minutes=1)).next_update(now + dt.timedelta(seconds=seconds)))
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuing.subject)
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + dt.timedelta(seconds=seconds))
+    )
     for revoked in current:
         builder = builder.add_revoked_certificate(revoked)
     path = tmp_path / "short.crl.pem"

@@ -249,7 +249,10 @@ async def test_expired_crl_is_refused_at_start(pki, tmp_path):
 def test_client_context_defaults(pki):
     from wsctl.net.tls import client_context, server_context
 
-    for ctx in (client_context(ca=pki.root), server_context(cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root)):
+    for ctx in (
+        client_context(ca=pki.root),
+        server_context(cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root),
+    ):
         assert ctx.minimum_version == ssl.TLSVersion.TLSv1_2
         names = {c["name"] for c in ctx.get_ciphers()}
         assert "ECDHE-ECDSA-AES128-GCM-SHA256" in names and "TLS_AES_128_GCM_SHA256" in names

@@ -63,7 +63,16 @@ async def test_reconnect_backs_off_then_resumes(pki, nursery, alice_kw):
 
     async def start_device_later():
         await trio.sleep(0.3)
-        await nursery.start(functools.partial(serve, lambda conn: conn.send("hello"), port=port, cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root))
+        await nursery.start(
+            functools.partial(
+                serve,
+                lambda conn: conn.send("hello"),
+                port=port,
+                cert_chain=pki.device.chain,
+                key=pki.device.key,
+                ca=pki.root,
+            )
+        )
 
     nursery.start_soon(start_device_later)
 
@@ -72,8 +81,11 @@ async def test_reconnect_backs_off_then_resumes(pki, nursery, alice_kw):
 
     with trio.fail_after(5):
         got = await run_with_reconnect(
-            lambda: open_device(url, **alice_kw), session,
-            backoff=Backoff(initial=0.05, maximum=0.2, jitter="equal"), on_gap=gaps.append, rng=random.Random(0),
+            lambda: open_device(url, **alice_kw),
+            session,
+            backoff=Backoff(initial=0.05, maximum=0.2, jitter="equal"),
+            on_gap=gaps.append,
+            rng=random.Random(0),
         )
     assert got == "hello"
     assert len(gaps) >= 2 and all(isinstance(g.error, ConnectError) for g in gaps)
@@ -86,14 +98,18 @@ async def test_reconnect_gives_up_and_does_not_retry_tls_errors(start_server, pk
     with trio.fail_after(5):
         with pytest.raises(ConnectError):
             await run_with_reconnect(
-                lambda: open_device("wss://127.0.0.1:1/", **alice_kw), lambda d: d.receive(),
-                backoff=Backoff(initial=0.01, maximum=0.02, max_attempts=3), on_gap=gaps.append,
+                lambda: open_device("wss://127.0.0.1:1/", **alice_kw),
+                lambda d: d.receive(),
+                backoff=Backoff(initial=0.01, maximum=0.02, max_attempts=3),
+                on_gap=gaps.append,
             )
     assert len(gaps) == 3
     server = await start_server()
     with pytest.raises(TLSError):
         await run_with_reconnect(
-            lambda: open_device(server.url, **{**alice_kw, "ca": pki.other_root}), lambda d: d.receive(),
-            backoff=Backoff(initial=0.01), on_gap=gaps.append,
+            lambda: open_device(server.url, **{**alice_kw, "ca": pki.other_root}),
+            lambda d: d.receive(),
+            backoff=Backoff(initial=0.01),
+            on_gap=gaps.append,
         )
     assert len(gaps) == 3  # no retry for a certificate problem

@@ -66,7 +66,11 @@ async def test_ip_mismatch_names_both(pki, nursery, alice_kw):
     from wsctl.net.api import serve
 
     # 127.0.0.2 is loopback on Linux but not in the device certificate
-    server = await nursery.start(functools.partial(serve, echo_handler, host="127.0.0.2", cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root))
+    server = await nursery.start(
+        functools.partial(
+            serve, echo_handler, host="127.0.0.2", cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root
+        )
+    )
     err = await _fails(f"wss://127.0.0.2:{server.port}/", **alice_kw)
     assert "IP address 127.0.0.2" in str(err) and "IP:127.0.0.1" in str(err)
 

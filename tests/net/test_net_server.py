@@ -210,7 +210,16 @@ async def test_graceful_shutdown_sends_1001(pki, alice_kw):
     records = []
     with trio.fail_after(5):
         async with trio.open_nursery() as n:
-            server = await n.start(functools.partial(serve, echo_handler, cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root, access_log=records.append))
+            server = await n.start(
+                functools.partial(
+                    serve,
+                    echo_handler,
+                    cert_chain=pki.device.chain,
+                    key=pki.device.key,
+                    ca=pki.root,
+                    access_log=records.append,
+                )
+            )
             url = server.url  # a closed server's sockets have no address left to read
             async with open_device(server.url, **alice_kw) as a, open_device(server.url, **alice_kw) as b:
                 await a.send("x")

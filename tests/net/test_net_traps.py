@@ -150,7 +150,8 @@ def test_trap7_sigint_sends_1001_and_exits_130(pki, tmp_path):
     """trap 7: SIGINT to a serving process closes every peer with 1001 and
     exits 130 without a traceback (through wsctl.cli.runtime.run_async)."""
     script = tmp_path / "serve.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import functools, sys, trio
         from wsctl.cli.runtime import run_async
         from wsctl.core.errors import Interrupted
@@ -165,9 +166,12 @@ def test_trap7_sigint_sends_1001_and_exits_130(pki, tmp_path):
             run_async(main)
         except Interrupted as exc:
             sys.exit(exc.exit_code)
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("wss://"), proc.stderr.read()

@@ -41,6 +41,7 @@ def run_killed_at(n: int, operation, *, fail_replacing: str | None = None) -> st
         try:
             calls = [0]
             for name in FS_CALLS:
+
                 def hooked(*args, _real=getattr(os, name), **kwargs):  # noqa: B008 (binds this loop's function)
                     calls[0] += 1
                     if calls[0] == n:
@@ -48,6 +49,7 @@ def run_killed_at(n: int, operation, *, fail_replacing: str | None = None) -> st
                     if _real is REAL_REPLACE and fail_replacing and str(args[1]).endswith(fail_replacing):
                         raise OSError(28, "No space left on device", str(args[1]))
                     return _real(*args, **kwargs)
+
                 setattr(os, name, hooked)
             operation()
         except BaseException:
@@ -78,8 +80,11 @@ def _key_matches(key_pem: bytes, cert_pem: bytes) -> bool:
 
 def assert_consistent(store: Store) -> None:
     root = store.path
-    leftovers = [p for p in root.rglob("*")
-                 if p.name.endswith(".tmp") or ".bak-" in p.name or p.name.startswith((".journal", ".staging-"))]
+    leftovers = [
+        p
+        for p in root.rglob("*")
+        if p.name.endswith(".tmp") or ".bak-" in p.name or p.name.startswith((".journal", ".staging-"))
+    ]
     assert not leftovers, leftovers
     for key in [*root.rglob("*.key"), *root.rglob("key.pem")]:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key

@@ -46,8 +46,12 @@ def test_sign_refuses_bad_signature_and_garbage(store):
     with pytest.raises(InvalidInput, match="bad signature"):
         store.sign_csr(tampered, kind="device", ips=["10.0.0.1"], password=CA_PASS)
     with pytest.raises(InvalidInput, match="not a readable"):
-        store.sign_csr(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
-                       kind="device", ips=["10.0.0.1"], password=CA_PASS)
+        store.sign_csr(
+            b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            kind="device",
+            ips=["10.0.0.1"],
+            password=CA_PASS,
+        )
     assert snapshot(store.path) == before
 
 
@@ -110,7 +114,12 @@ def test_audit_log_records_every_operation(store):
     store.write_crl(password=CA_PASS)
     lines = audit_lines(store)
     assert [(a["action"], a["result"]) for a in lines] == [
-        ("init", "ok"), ("issue", "ok"), ("issue", "error"), ("revoke", "ok"), ("crl", "ok")]
+        ("init", "ok"),
+        ("issue", "ok"),
+        ("issue", "error"),
+        ("revoke", "ok"),
+        ("crl", "ok"),
+    ]
     for line in lines:
         assert {"time", "actor", "action", "subject", "serial", "result"} <= set(line)
     assert lines[1]["subject"] == "device:plc-1" and lines[3]["serial"] == lines[1]["serial"]

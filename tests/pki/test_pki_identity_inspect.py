@@ -26,8 +26,12 @@ def test_peer_identity_of_operator_and_device(store):
     op = store.issue_operator("alice", role="security-admin", password=CA_PASS, key_password=None)
     ident = peer_identity(der_of(op.paths.cert))
     assert isinstance(ident, Identity)
-    assert (ident.kind, ident.name, ident.role, ident.uri) == ("operator", "alice", "security-admin",
-                                                               "urn:wsctl:operator:alice")
+    assert (ident.kind, ident.name, ident.role, ident.uri) == (
+        "operator",
+        "alice",
+        "security-admin",
+        "urn:wsctl:operator:alice",
+    )
     assert ident.common_name == "alice" and ident.serial == op.serial and ident.fingerprint == op.fingerprint
     assert ident.subject == "CN=alice,OU=security-admin,O=Test Plant"
     assert ident.not_after == op.not_after
@@ -69,8 +73,13 @@ def _verify(store, entry, **kw):
 def test_verify_leaf_accepts_and_rejects(store, tmp_path):
     dev = store.issue_device("plc", dns=["plc.local"], ips=["10.0.0.1"], password=CA_PASS, key_password=None)
     op = store.issue_operator("alice", role="engineer", password=CA_PASS, key_password=None)
-    assert _verify(store, dev, host="10.0.0.1")["checks"] == ["chain", "dates", "revocation", "purpose:device",
-                                                               "host:10.0.0.1"]
+    assert _verify(store, dev, host="10.0.0.1")["checks"] == [
+        "chain",
+        "dates",
+        "revocation",
+        "purpose:device",
+        "host:10.0.0.1",
+    ]
     _verify(store, dev, host="PLC.local")
     _verify(store, op)
     cases = [

@@ -28,8 +28,7 @@ def run_cli(argv, *, cwd=None, environ=None, stdin=""):
     from wsctl.cli.env import Environment
     from wsctl.cli.main import run
 
-    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(stdin),
-                      environ=dict(environ or {}))
+    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(stdin), environ=dict(environ or {}))
     old = os.getcwd()
     if cwd is not None:
         os.chdir(cwd)

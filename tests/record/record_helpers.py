@@ -18,7 +18,9 @@ PASSWORD = "record-test-pass"
 
 def wsctl(*args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "WSCTL_PASSWORD": PASSWORD}
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=timeout, input=input, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=timeout, input=input, env=env
+    )
 
 
 @dataclass
@@ -63,8 +65,13 @@ class Process:
 
     def __init__(self, *args: str, timeout: float = 20.0) -> None:
         env = {**os.environ, "WSCTL_PASSWORD": PASSWORD}
-        self.proc = subprocess.Popen([sys.executable, "-m", "wsctl", "--json", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wsctl", "--json", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         if not ready:
             self.proc.kill()

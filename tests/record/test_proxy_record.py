@@ -50,8 +50,12 @@ async def test_both_directions_are_relayed_unchanged_and_recorded(plant, tmp_pat
     events = list(reader)
     assert reader.header.source == "proxy" and reader.header.fingerprints["device"].startswith("sha256:")
     assert [(e.kind, e.dir, e.data) for e in events] == [
-        ("open", None, None), ("text", "out", "héllo\r\n"), ("text", "in", "héllo\r\n"),
-        ("binary", "out", b"\x00\xff\x10"), ("binary", "in", b"\x00\xff\x10"), ("close", "out", None),
+        ("open", None, None),
+        ("text", "out", "héllo\r\n"),
+        ("text", "in", "héllo\r\n"),
+        ("binary", "out", b"\x00\xff\x10"),
+        ("binary", "in", b"\x00\xff\x10"),
+        ("close", "out", None),
     ]
     assert events[0].info["peer"]["name"] == "alice" and events[-1].code == 1000
     assert len({e.conn for e in events}) == 1
@@ -140,10 +144,24 @@ async def test_a_bad_client_does_not_stop_the_proxy(plant, tmp_path):
 
 async def test_record_proxy_command_end_to_end(plant, echo, tmp_path):
     path = tmp_path / "cli-proxy.jsonl"
-    proxy = await trio.to_thread.run_sync(lambda: Process(
-        "record", "proxy", "--listen", "127.0.0.1:0", "--upstream", echo.url, "-o", str(path),
-        "--certs", str(plant.certs), "--device", "dev", "--operator", "alice",
-    ))
+    proxy = await trio.to_thread.run_sync(
+        lambda: Process(
+            "record",
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            echo.url,
+            "-o",
+            str(path),
+            "--certs",
+            str(plant.certs),
+            "--device",
+            "dev",
+            "--operator",
+            "alice",
+        )
+    )
     try:
         assert proxy.first["event"] == "listening" and proxy.first["upstream"] == echo.url
         url = proxy.url.replace("127.0.0.1", "localhost")
@@ -156,7 +174,10 @@ async def test_record_proxy_command_end_to_end(plant, echo, tmp_path):
         proxy.kill()
     assert code == ExitCode.TERMINATED, err
     assert [line["event"] for line in lines] == ["proxy-opened", "proxy-closed", "recorded"]
-    assert [(e.kind, e.dir, e.data) for e in events_of(path) if e.is_message] == [("text", "out", "through"), ("text", "in", "through")]
+    assert [(e.kind, e.dir, e.data) for e in events_of(path) if e.is_message] == [
+        ("text", "out", "through"),
+        ("text", "in", "through"),
+    ]
 
 
 async def test_disk_full_closes_every_tool_with_1011_and_the_proxy_fails(plant, tmp_path):
@@ -180,7 +201,10 @@ async def test_disk_full_closes_every_tool_with_1011_and_the_proxy_fails(plant, 
         server = await nursery.start(run_proxy, f"wss://localhost:{upstream.port}/")
         url = f"wss://localhost:{server.port}/"
         with trio.fail_after(15):
-            async with open_device(url, **plant.client_kwargs()) as idle, open_device(url, **plant.client_kwargs()) as busy:
+            async with (
+                open_device(url, **plant.client_kwargs()) as idle,
+                open_device(url, **plant.client_kwargs()) as busy,
+            ):
                 with pytest.raises(ConnectionClosed) as busy_closed:
                     for _ in range(100):
                         await busy.send("x" * 200)

@@ -33,10 +33,17 @@ async def test_mock_device_answers_from_the_recording(plant, tmp_path):
     path = tmp_path / "mock.jsonl"
     write(path)
     unmatched = []
-    handler = replay_handler(path, profile=load_profile("conveyor"), ignore=["/id"], speed=2.0,
-                             on_unmatched=lambda conn, message: unmatched.append(message))
+    handler = replay_handler(
+        path,
+        profile=load_profile("conveyor"),
+        ignore=["/id"],
+        speed=2.0,
+        on_unmatched=lambda conn, message: unmatched.append(message),
+    )
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(functools.partial(serve, handler, host="127.0.0.1", port=0, **plant.server_kwargs()))
+        server = await nursery.start(
+            functools.partial(serve, handler, host="127.0.0.1", port=0, **plant.server_kwargs())
+        )
         url = f"wss://localhost:{server.port}/"
         async with open_device(url, **plant.client_kwargs()) as a, open_device(url, **plant.client_kwargs()) as b:
             # unsolicited telemetry comes by itself, on every connection

@@ -48,7 +48,7 @@ def test_an_empty_recording_still_has_its_header(tmp_path):
 
 def test_redaction_happens_before_the_disk(tmp_path):
     path = tmp_path / "rec.jsonl"
-    with Recorder(path, redact=["/params/password", "/*/token", 're:Bearer (\\S+)']) as rec:
+    with Recorder(path, redact=["/params/password", "/*/token", "re:Bearer (\\S+)"]) as rec:
         rec.message("out", 1, '{"method": "login", "params": {"user": "op", "password": "hunter2"}}')
         rec.message("out", 1, '[2, "7", "Authorize", {"token": "s3cret"}]')
         rec.message("in", 1, "Authorization: Bearer abc.def")

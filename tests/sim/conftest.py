@@ -38,6 +38,11 @@ def sim_pki(tmp_path_factory) -> SimPKI:
     for name, role in (("alice", "engineer"), ("bob", "observer"), ("carol", "operator")):
         store.issue_operator(name, role=role, days=30, password=PW, key_password=None)
     return SimPKI(
-        dir=base, store=store, root=store.root_cert_path, device=store.leaf_paths("device", "plc"),
-        alice=store.leaf_paths("operator", "alice"), bob=store.leaf_paths("operator", "bob"), carol=store.leaf_paths("operator", "carol"),
+        dir=base,
+        store=store,
+        root=store.root_cert_path,
+        device=store.leaf_paths("device", "plc"),
+        alice=store.leaf_paths("operator", "alice"),
+        bob=store.leaf_paths("operator", "bob"),
+        carol=store.leaf_paths("operator", "carol"),
     )

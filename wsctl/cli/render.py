@@ -25,7 +25,9 @@ def message_fields(message: str | bytes) -> dict[str, str]:
     return {"type": "text", "data": message}
 
 
-def message_record(device: str, message: str | bytes, *, direction: str = "in", time: str | None = None) -> dict[str, Any]:
+def message_record(
+    device: str, message: str | bytes, *, direction: str = "in", time: str | None = None
+) -> dict[str, Any]:
     return {"time": time or now_iso(), "device": device, "direction": direction, **message_fields(message)}
 
 
@@ -47,7 +49,12 @@ def message_line(record: dict[str, Any], *, show_device: bool) -> str:
 def error_result(device: str, exc: WsctlError, elapsed: float) -> dict[str, Any]:
     from wsctl.cli.errors import error_object
 
-    return {"device": device, "ok": False, "elapsed": round(elapsed, 4), **error_object(exc.exit_code, exc.cause, exc.message)}
+    return {
+        "device": device,
+        "ok": False,
+        "elapsed": round(elapsed, 4),
+        **error_object(exc.exit_code, exc.cause, exc.message),
+    }
 
 
 def decode_item(item) -> dict:
@@ -72,8 +79,13 @@ def decode_item(item) -> dict:
         return {"event": item.command.key, "kind": "reply", "payload": item.payload}
     if isinstance(item, (Unmatched, Malformed)):
         raw = item.raw if isinstance(item.raw, str) else f"<binary {len(item.raw)} bytes>"
-        return {"event": "unrecognised", "kind": "unrecognised", "payload": None, "reason": item.reason,
-                "fields_text": f"({item.reason}) {raw[:200]}"}
+        return {
+            "event": "unrecognised",
+            "kind": "unrecognised",
+            "payload": None,
+            "reason": item.reason,
+            "fields_text": f"({item.reason}) {raw[:200]}",
+        }
     return {}
 
 

@@ -67,7 +67,15 @@ def parse_script(text: str, source: str) -> list[Step]:
 @client_options
 @fleet_options
 @click.pass_obj
-def run(env: Environment, target: str, script: str, profile_name: str | None, keep_going: bool, yes: bool, client: ClientOptions) -> int:
+def run(
+    env: Environment,
+    target: str,
+    script: str,
+    profile_name: str | None,
+    keep_going: bool,
+    yes: bool,
+    client: ClientOptions,
+) -> int:
     """Run a SCRIPT of profile commands against TARGET ('-' reads stdin).
 
     One command per line as on the `send` command line (`set_speed
@@ -118,7 +126,9 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
             except InvalidInput as exc:
                 raise InvalidInput(f"{source}:{step.line}: {exc.message}", hint=exc.hint) from None
             if command.dangerous and not yes:
-                raise NotAuthorized(f"{source}:{step.line}: {command.key} is dangerous; nothing was sent", hint="allow it with --yes")
+                raise NotAuthorized(
+                    f"{source}:{step.line}: {command.key} is dangerous; nothing was sent", hint="allow it with --yes"
+                )
             calls[step.line] = (command, bound)
         url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
         plans[entry.name] = (entry, profile, calls, url, kwargs)
@@ -132,7 +142,10 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
             env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: FAIL {step.text}: {error.message}")
         else:
             obj = {"device": device, "ok": True, "elapsed": round(elapsed, 4), "line": step.line, **reply_fields(reply)}
-            env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}")
+            env.emit(
+                obj,
+                f"{device + '  ' if fleet else ''}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}",
+            )
 
     async def job(entry):
         import trio
@@ -177,7 +190,12 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
             emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {}, human=str)
 
     async def main():
-        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
-                             progress=Progress(env, len(plans)))
+        return await fan_out(
+            [plans[n][0] for n in plans],
+            job,
+            parallel=client.parallel,
+            on_done=on_done,
+            progress=Progress(env, len(plans)),
+        )
 
     return int(overall_exit_code(run_async(main)))

@@ -21,8 +21,10 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
         certs = str(found) if found is not None else None
     if certs or device:
         if not (certs and device):
-            raise UsageError("--certs and --device go together (the device certificate to serve with)",
-                             hint="no PKI store in ./certs or $WSCTL_CERTS" if device else None)
+            raise UsageError(
+                "--certs and --device go together (the device certificate to serve with)",
+                hint="no PKI store in ./certs or $WSCTL_CERTS" if device else None,
+            )
         store = Path(certs)
         chain, leaf_key = store_files.device_files(store, device)
         cert = cert or chain
@@ -35,56 +37,213 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
         raise UsageError("--cert and --key go together")
     return {"cert_chain": cert, "key": key, "ca": ca, "crl": crl}
 
+
 _BASIC_AUTH = _basic_auth_options()
 
 
 @click.command("serve")
 @click.option("--echo", is_flag=True, help="Echo every message back (text as text, binary as binary).")
-@click.option("--profile", "profile_name", metavar="NAME|FILE", help="Simulate the device a profile describes (see docs/simulator.md).")
-@click.option("--replay", "replay_file", type=click.Path(dir_okay=False), help="Be a mock device answering from a recording (wsctl record); with --profile, requests also match by command and parameters.")
-@click.option("--replay-speed", type=click.FloatRange(min=0.001), default=1.0, show_default=True, help="With --replay: divide recorded delays by X.")
-@click.option("--ignore", "ignore_rules", multiple=True, metavar="POINTER|re:REGEX", help="With --replay: parts of requests that may differ from the recording (e.g. /id).")
-@click.option("--strict", is_flag=True, help="With --replay: refuse a recording with corrupted lines instead of skipping them.")
-@click.option("--audit-log", type=click.Path(dir_okay=False), help="Append every command and denial to FILE (JSON Lines).")
-@click.option("--reply-delay", type=click.FloatRange(min=0), default=None, help="Fault: seconds before every reply [default: the profile's].")
-@click.option("--drop-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 that a reply is not sent.")
-@click.option("--error-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 of a device error instead of the reply.")
+@click.option(
+    "--profile",
+    "profile_name",
+    metavar="NAME|FILE",
+    help="Simulate the device a profile describes (see docs/simulator.md).",
+)
+@click.option(
+    "--replay",
+    "replay_file",
+    type=click.Path(dir_okay=False),
+    help="Be a mock device answering from a recording (wsctl record); with --profile, requests also match by command and parameters.",
+)
+@click.option(
+    "--replay-speed",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="With --replay: divide recorded delays by X.",
+)
+@click.option(
+    "--ignore",
+    "ignore_rules",
+    multiple=True,
+    metavar="POINTER|re:REGEX",
+    help="With --replay: parts of requests that may differ from the recording (e.g. /id).",
+)
+@click.option(
+    "--strict", is_flag=True, help="With --replay: refuse a recording with corrupted lines instead of skipping them."
+)
+@click.option(
+    "--audit-log", type=click.Path(dir_okay=False), help="Append every command and denial to FILE (JSON Lines)."
+)
+@click.option(
+    "--reply-delay",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Fault: seconds before every reply [default: the profile's].",
+)
+@click.option(
+    "--drop-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 that a reply is not sent."
+)
+@click.option(
+    "--error-reply",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Fault: probability 0..1 of a device error instead of the reply.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for telemetry and faults (same seed, same run).")
-@click.option("--telemetry-scale", type=click.FloatRange(min=0.001), default=1.0, show_default=True, help="Multiply telemetry periods (0.1: ten times as often).")
+@click.option(
+    "--telemetry-scale",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="Multiply telemetry periods (0.1: ten times as often).",
+)
 @click.option("--dial", metavar="URL", help="Do not listen: dial URL (a central system) and act as the device there.")
 @click.option("--operator", help="With --dial: client certificate NAME from the store (--certs).")
-@click.option("--central-role", default="supervisor", show_default=True, help="With --dial: role the dialed central system's commands are checked against.")
-@click.option("--header", "headers", multiple=True, help="With --dial: extra handshake header 'Name: value' (repeatable).")
+@click.option(
+    "--central-role",
+    default="supervisor",
+    show_default=True,
+    help="With --dial: role the dialed central system's commands are checked against.",
+)
+@click.option(
+    "--header", "headers", multiple=True, help="With --dial: extra handshake header 'Name: value' (repeatable)."
+)
 @_BASIC_AUTH[0]
 @_BASIC_AUTH[1]
-@click.option("--redial", type=click.FloatRange(min=0), default=5.0, show_default=True, help="With --dial: seconds before dialing again after a disconnect; 0: exit instead.")
-@click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to listen on; port 0 picks a free one.")
-@click.option("--certs", type=click.Path(file_okay=False), envvar="WSCTL_CERTS", help="PKI store to take TLS material from (with --device).")
+@click.option(
+    "--redial",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="With --dial: seconds before dialing again after a disconnect; 0: exit instead.",
+)
+@click.option(
+    "--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to listen on; port 0 picks a free one."
+)
+@click.option(
+    "--certs",
+    type=click.Path(file_okay=False),
+    envvar="WSCTL_CERTS",
+    help="PKI store to take TLS material from (with --device).",
+)
 @click.option("--device", help="Device certificate NAME from the store to serve with.")
 @click.option("--cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store.")
 @click.option("--key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
-@click.option("--ca", type=click.Path(dir_okay=False), help="CA that issues client certificates [default with --certs: the store's].")
-@click.option("--crl", type=click.Path(dir_okay=False), help="CRL checked against client certificates [default with --certs: the store's].")
-@click.option("--password-file", type=click.Path(dir_okay=False), help="Passphrase of the server key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt).")
-@click.option("--client-auth", type=click.Choice(["required", "optional", "none"]), default=None, help="Client certificates [default: required when a CA is given, else none].")
-@click.option("--subprotocol", "subprotocols", multiple=True, help="Subprotocol to accept, in order of preference (repeatable).")
-@click.option("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Larger messages are refused with close 1009.")
-@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True, help="Open connections; more are refused with HTTP 503.")
-@click.option("--max-handshakes", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Connections still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.")
-@click.option("--max-handshakes-per-source", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Handshakes at once from one IP address; further ones from it wait for a slot.")
-@click.option("--max-buffered-bytes", type=click.IntRange(min=1), default=None,
-              help="Bytes received from a peer and not yet handled; over it the peer is closed with 1008  [default: 4 MiB or --max-message-size if larger].")
-@click.option("--handshake-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds for TLS + WebSocket handshake.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0.0), default=600.0, show_default=True,
-              help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.")
+@click.option(
+    "--ca",
+    type=click.Path(dir_okay=False),
+    help="CA that issues client certificates [default with --certs: the store's].",
+)
+@click.option(
+    "--crl",
+    type=click.Path(dir_okay=False),
+    help="CRL checked against client certificates [default with --certs: the store's].",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False),
+    help="Passphrase of the server key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt).",
+)
+@click.option(
+    "--client-auth",
+    type=click.Choice(["required", "optional", "none"]),
+    default=None,
+    help="Client certificates [default: required when a CA is given, else none].",
+)
+@click.option(
+    "--subprotocol", "subprotocols", multiple=True, help="Subprotocol to accept, in order of preference (repeatable)."
+)
+@click.option(
+    "--max-message-size",
+    type=click.IntRange(min=1),
+    default=2**20,
+    show_default=True,
+    help="Larger messages are refused with close 1009.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Open connections; more are refused with HTTP 503.",
+)
+@click.option(
+    "--max-handshakes",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Connections still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.",
+)
+@click.option(
+    "--max-handshakes-per-source",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Handshakes at once from one IP address; further ones from it wait for a slot.",
+)
+@click.option(
+    "--max-buffered-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bytes received from a peer and not yet handled; over it the peer is closed with 1008  [default: 4 MiB or --max-message-size if larger].",
+)
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds for TLS + WebSocket handshake.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.0),
+    default=600.0,
+    show_default=True,
+    help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.",
+)
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
 @click.pass_obj
-def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed, ignore_rules, strict, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
-          operator, central_role, headers, basic_auth, basic_auth_password_file, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
-          max_message_size, max_connections, max_handshakes, max_handshakes_per_source, max_buffered_bytes, handshake_timeout, idle_timeout,
-          allow_plaintext) -> None:
+def serve(
+    env: Environment,
+    echo: bool,
+    profile_name,
+    replay_file,
+    replay_speed,
+    ignore_rules,
+    strict,
+    audit_log,
+    reply_delay,
+    drop_reply,
+    error_reply,
+    seed,
+    telemetry_scale,
+    dial,
+    operator,
+    central_role,
+    headers,
+    basic_auth,
+    basic_auth_password_file,
+    redial,
+    listen: str,
+    certs,
+    device,
+    cert,
+    key,
+    ca,
+    crl,
+    password_file,
+    client_auth,
+    subprotocols,
+    max_message_size,
+    max_connections,
+    max_handshakes,
+    max_handshakes_per_source,
+    max_buffered_bytes,
+    handshake_timeout,
+    idle_timeout,
+    allow_plaintext,
+) -> None:
     """Serve wss: echo, simulate a device from a profile, or replay a recording.
 
     With --profile the server is the device: it replies per profile, keeps one
@@ -118,25 +277,56 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     from wsctl.cli.runtime import run_async
 
     if echo + bool(profile_name or replay_file) != 1:
-        raise UsageError("choose what to serve: --echo, --profile NAME or --replay FILE" if not echo else "--echo excludes --profile and --replay")
+        raise UsageError(
+            "choose what to serve: --echo, --profile NAME or --replay FILE"
+            if not echo
+            else "--echo excludes --profile and --replay"
+        )
     if not replay_file:
-        for flag, value in (("--ignore", ignore_rules), ("--strict", strict), ("--replay-speed", replay_speed != 1.0 or None)):
+        for flag, value in (
+            ("--ignore", ignore_rules),
+            ("--strict", strict),
+            ("--replay-speed", replay_speed != 1.0 or None),
+        ):
             if value:
                 raise UsageError(f"{flag} needs --replay")
     elif dial:
         raise UsageError("--replay serves a mock device; it does not dial")
     if not profile_name or replay_file:
-        for flag, value in (("--audit-log", audit_log), ("--dial", dial), ("--seed", seed), ("--reply-delay", reply_delay),
-                            ("--drop-reply", drop_reply), ("--error-reply", error_reply)):
+        for flag, value in (
+            ("--audit-log", audit_log),
+            ("--dial", dial),
+            ("--seed", seed),
+            ("--reply-delay", reply_delay),
+            ("--drop-reply", drop_reply),
+            ("--error-reply", error_reply),
+        ):
             if value is not None:
                 raise UsageError(f"{flag} needs --profile" + (" without --replay" if replay_file else ""))
     if dial:
         from wsctl.cli.serve_sim import run_dial
 
-        return run_dial(env, profile_name, dial, certs=certs, operator=operator, cert=cert, key=key, ca=ca, password_file=password_file,
-                        role=central_role, redial=redial or None, audit_log=audit_log, seed=seed, scale=telemetry_scale,
-                        faults=(reply_delay, drop_reply, error_reply), max_message_size=max_message_size,
-                        headers=headers, basic_auth=basic_auth, basic_auth_password_file=basic_auth_password_file)
+        return run_dial(
+            env,
+            profile_name,
+            dial,
+            certs=certs,
+            operator=operator,
+            cert=cert,
+            key=key,
+            ca=ca,
+            password_file=password_file,
+            role=central_role,
+            redial=redial or None,
+            audit_log=audit_log,
+            seed=seed,
+            scale=telemetry_scale,
+            faults=(reply_delay, drop_reply, error_reply),
+            max_message_size=max_message_size,
+            headers=headers,
+            basic_auth=basic_auth,
+            basic_auth_password_file=basic_auth_password_file,
+        )
     for flag, value in (("--operator", operator), ("--header", headers), ("--basic-auth", basic_auth)):
         if value:
             raise UsageError(f"{flag} is for --dial (how to dial the central system)")
@@ -145,10 +335,19 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     host, port = parse_listen(listen)
     tls = _tls_files(env, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
-        raise UsageError("a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key", hint="or --allow-plaintext for ws://")
+        raise UsageError(
+            "a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key",
+            hint="or --allow-plaintext for ws://",
+        )
     password = None
     if tls["key"] and b"ENCRYPTED" in Path(tls["key"]).read_bytes()[:4096]:
-        password = read_password(env, password_file=password_file, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}")
+        password = read_password(
+            env,
+            password_file=password_file,
+            env_var=KEY_ENV,
+            fallbacks=[(None, STORE_ENV)],
+            prompt=f"passphrase for {tls['key']}",
+        )
     if client_auth is None:
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none" and tls["cert_chain"]:
@@ -157,7 +356,9 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
     def access_log(record) -> None:
         data = record.as_dict()
         ident = data["identity"]
-        who = f"{data['remote']}" + (f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else "")
+        who = f"{data['remote']}" + (
+            f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else ""
+        )
         human = (
             f"{who} {data['path'] or '-'} {data['outcome']} close={data['close_code'] or '-'} "
             f"in={data['messages_in']}/{data['bytes_in']}B out={data['messages_out']}/{data['bytes_out']}B "
@@ -185,7 +386,9 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
                 profile = load_installed(header.profile, environ=env.environ)
                 env.info(f"replaying with profile {profile.id} (from the recording)")
             except InvalidInput as exc:
-                env.warn(f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message}); matching messages only")
+                env.warn(
+                    f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message}); matching messages only"
+                )
         if profile is not None:
             subprotocols = tuple(subprotocols) + tuple(p for p in profile.subprotocols if p not in subprotocols)
         if header.subprotocol and header.subprotocol not in subprotocols:
@@ -194,15 +397,25 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
         def unmatched(conn, message) -> None:
             from wsctl.cli.render import message_fields
 
-            env.emit({"event": "unmatched", "remote": getattr(conn, "remote", None), **message_fields(message)},
-                     f"unmatched request from {getattr(conn, 'remote', '?')}: {message!r:.200}")
+            env.emit(
+                {"event": "unmatched", "remote": getattr(conn, "remote", None), **message_fields(message)},
+                f"unmatched request from {getattr(conn, 'remote', '?')}: {message!r:.200}",
+            )
 
-        handler = replay_handler(replay_file, profile=profile, ignore=ignore_rules, speed=replay_speed, strict=strict,
-                                 on_unmatched=unmatched)
+        handler = replay_handler(
+            replay_file, profile=profile, ignore=ignore_rules, speed=replay_speed, strict=strict, on_unmatched=unmatched
+        )
     elif profile_name:
         from wsctl.cli.serve_sim import make_simulator
 
-        sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply))
+        sim = make_simulator(
+            env,
+            profile_name,
+            audit_log=audit_log,
+            seed=seed,
+            scale=telemetry_scale,
+            faults=(reply_delay, drop_reply, error_reply),
+        )
         if client_auth != "required":
             env.warn("without client certificates there is no role: the simulator denies every command to such peers")
         # the profile's subprotocols are offered after any given explicitly
@@ -221,11 +434,23 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
                 await nursery.start(sim.run)
             server = await nursery.start(
                 functools.partial(
-                    net_serve, handler or (sim.handler if sim is not None else echo_handler), host=host, port=port, password=password, client_auth=client_auth,
-                    allow_plaintext=allow_plaintext, subprotocols=subprotocols, max_message_size=max_message_size,
-                    max_connections=max_connections, max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
-                    max_buffered_bytes=max_buffered_bytes, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None,
-                    access_log=access_log, **tls,
+                    net_serve,
+                    handler or (sim.handler if sim is not None else echo_handler),
+                    host=host,
+                    port=port,
+                    password=password,
+                    client_auth=client_auth,
+                    allow_plaintext=allow_plaintext,
+                    subprotocols=subprotocols,
+                    max_message_size=max_message_size,
+                    max_connections=max_connections,
+                    max_handshakes=max_handshakes,
+                    max_handshakes_per_source=max_handshakes_per_source,
+                    max_buffered_bytes=max_buffered_bytes,
+                    handshake_timeout=handshake_timeout,
+                    idle_timeout=idle_timeout or None,
+                    access_log=access_log,
+                    **tls,
                 )
             )
             extra = {"profile": sim.profile.id, "subprotocols": list(subprotocols)} if sim is not None else {}
@@ -234,9 +459,20 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
                 extra, what = {"replay": replay_file, "subprotocols": list(subprotocols)}, f" replaying {replay_file}"
             # say what is bound: 0.0.0.0 is not 127.0.0.1, and clients need a dialable address
             clients = server.client_urls()
-            where = ", ".join(server.urls) + (f" (all interfaces; clients: {', '.join(clients)})" if server.wildcard else "")
-            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_urls": clients, "client_auth": client_auth, **extra},
-                     f"listening on {where}{what} (client certificates: {client_auth})")
+            where = ", ".join(server.urls) + (
+                f" (all interfaces; clients: {', '.join(clients)})" if server.wildcard else ""
+            )
+            env.emit(
+                {
+                    "event": "listening",
+                    "url": server.url,
+                    "urls": server.urls,
+                    "client_urls": clients,
+                    "client_auth": client_auth,
+                    **extra,
+                },
+                f"listening on {where}{what} (client certificates: {client_auth})",
+            )
 
     try:
         run_async(main)

@@ -82,10 +82,16 @@ class Inventory:
         if target in self.groups:
             return [self.devices[name] for name in self.groups[target]]
         known = sorted({*self.devices, *self.groups})
-        hint = f"known names in {self.source}: {', '.join(known)}" if known else "give a wss:// URL or add the device to an inventory file"
+        hint = (
+            f"known names in {self.source}: {', '.join(known)}"
+            if known
+            else "give a wss:// URL or add the device to an inventory file"
+        )
         from wsctl.core.suggest import did_you_mean
 
-        raise InvalidInput(f"unknown target {target!r}: not a URL, device or group{did_you_mean(target, known)}", hint=hint)
+        raise InvalidInput(
+            f"unknown target {target!r}: not a URL, device or group{did_you_mean(target, known)}", hint=hint
+        )
 
     def resolve_all(self, targets: list[str]) -> list[DeviceEntry]:
         seen: dict[str, DeviceEntry] = {}
@@ -123,10 +129,14 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
         raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
     unknown = set(data) - {"defaults", "devices", "groups"}
     if unknown:
-        raise InvalidInput(f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)")
+        raise InvalidInput(
+            f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)"
+        )
     for section, what in (("defaults", "a table"), ("devices", "a table of devices"), ("groups", "a table of groups")):
         if not isinstance(data.get(section, {}), dict):
-            raise InvalidInput(f"{source}: {section}: expected {what} ([{section}]), got {type(data[section]).__name__}")
+            raise InvalidInput(
+                f"{source}: {section}: expected {what} ([{section}]), got {type(data[section]).__name__}"
+            )
     defaults = _anchor(_check_fields("defaults", data.get("defaults", {}), source), base)
     defaults.pop("url", None)
     inventory = Inventory(source=source)

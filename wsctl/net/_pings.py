@@ -84,6 +84,11 @@ class ControlFrames:
             # a relayed ping is not trio-websocket's own: its `ping()` would wait
             # for the pong, and the pong belongs to the other side
             await self._ws._send(Ping(payload=payload) if kind == "ping" else Pong(payload=payload))
-        except (trio_websocket.ConnectionClosed, LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (
+            trio_websocket.ConnectionClosed,
+            LocalProtocolError,
+            trio.BrokenResourceError,
+            trio.ClosedResourceError,
+        ):
             return False
         return True

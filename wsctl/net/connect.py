@@ -89,8 +89,15 @@ def parse_target(url: str, *, allow_plaintext: bool = False) -> Target:
         resource += "?" + parts.query
     username = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
-    return Target(url=shown, secure=secure, host=parts.hostname, port=port or (443 if secure else 80), resource=resource,
-                  username=username, password=password)
+    return Target(
+        url=shown,
+        secure=secure,
+        host=parts.hostname,
+        port=port or (443 if secure else 80),
+        resource=resource,
+        username=username,
+        password=password,
+    )
 
 
 def basic_auth_header(username: str, password: str) -> tuple[str, str]:
@@ -148,7 +155,9 @@ async def open_tls(
                     der = await _fetch_certificate(target, name, min(2.0, _remaining(deadline)))
                     raise tlserrors.verify_failure(cause, where=where, server_name=name, peer_der=der) from None
                 if isinstance(cause, ssl.SSLError):
-                    raise tlserrors.ssl_failure(cause, where=where, during="TLS handshake", client_cert=client_cert) from None
+                    raise tlserrors.ssl_failure(
+                        cause, where=where, during="TLS handshake", client_cert=client_cert
+                    ) from None
                 if isinstance(cause, OSError):
                     # TCP is up: a reset now is the device's TLS stack giving up
                     # on us, not a network failure (and not worth a retry)
@@ -201,7 +210,9 @@ def _lock_file(fh) -> None:  # type: ignore[no-untyped-def]
     fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
 
 
-def check_known_device(path: str | os.PathLike[str], target: Target, der: bytes | None, *, trust_new: bool) -> kd.Decision:
+def check_known_device(
+    path: str | os.PathLike[str], target: Target, der: bytes | None, *, trust_new: bool
+) -> kd.Decision:
     """TOFU against the known-devices file; records first use, refuses changes.
 
     Synchronous on purpose: read-check-write without an await in between is
@@ -231,7 +242,11 @@ def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> Handsha
     flat = " ".join(body.split())
     short = flat if len(flat) <= 200 else flat[:200] + "..."
     tail = f": {short}" if short else ""
-    return HandshakeRejected(f"{target.where}: WebSocket upgrade rejected with HTTP {exc.status_code}{tail}", status=exc.status_code, body=body)
+    return HandshakeRejected(
+        f"{target.where}: WebSocket upgrade rejected with HTTP {exc.status_code}{tail}",
+        status=exc.status_code,
+        body=body,
+    )
 
 
 async def upgrade(
@@ -284,8 +299,12 @@ async def upgrade(
     if isinstance(guard.error, trio_websocket.ConnectionRejected):
         return _rejected(target, guard.error)
     if isinstance(observed.error, ssl.SSLError):
-        return tlserrors.ssl_failure(observed.error, where=target.where, during="WebSocket upgrade", client_cert=client_cert)
-    explained = upgrade_answer.explain(observed.head, where=target.where, secure=target.secure, offered_subprotocols=subprotocols)
+        return tlserrors.ssl_failure(
+            observed.error, where=target.where, during="WebSocket upgrade", client_cert=client_cert
+        )
+    explained = upgrade_answer.explain(
+        observed.head, where=target.where, secure=target.secure, offered_subprotocols=subprotocols
+    )
     if explained is not None:
         return explained
     if not target.secure and observed.received == 0 and not timed_out:

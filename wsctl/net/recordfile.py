@@ -73,7 +73,9 @@ def _part(name: str) -> Iterator[bytes]:
         yield from bounded_lines(f, record_reader.MAX_LINE_BYTES)
 
 
-def open_recording(path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True) -> RecordReader:
+def open_recording(
+    path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True
+) -> RecordReader:
     """A streaming `RecordReader` over FILE (and its rotated parts unless ``parts=False``)."""
     name = os.fspath(path)
     open_regular(name, what="recording").close()  # a FIFO or a device is refused here, before any header is read

@@ -84,11 +84,23 @@ class Peer:
         ident = getattr(conn, "identity", None)
         if ident is None:
             return cls(remote=conn.remote, role=None)
-        return cls(remote=conn.remote, role=ident.role, name=ident.name or ident.common_name, kind=ident.kind,
-                   fingerprint=ident.fingerprint, subject=ident.subject)
+        return cls(
+            remote=conn.remote,
+            role=ident.role,
+            name=ident.name or ident.common_name,
+            kind=ident.kind,
+            fingerprint=ident.fingerprint,
+            subject=ident.subject,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"remote": self.remote, "name": self.name, "kind": self.kind, "fingerprint": self.fingerprint, "subject": self.subject}
+        return {
+            "remote": self.remote,
+            "name": self.name,
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "subject": self.subject,
+        }
 
 
 def _iso(wall: float) -> str:
@@ -135,9 +147,17 @@ class Simulator:
     """``Simulator(profile, ...)``; run `run()` in a nursery, then use `handler`
     with `wsctl.net.server.serve`, or `dial()` to call a central system."""
 
-    def __init__(self, profile: Profile, *, seed: int | None = None, faults: Faults | None = None, interval_scale: float = 1.0,
-                 audit: AuditLog | None = None, report: Callable[[dict[str, Any]], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        seed: int | None = None,
+        faults: Faults | None = None,
+        interval_scale: float = 1.0,
+        audit: AuditLog | None = None,
+        report: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.profile = profile
         self.clock = clock
         self.sim = Sim(profile, rng=random.Random(seed), now=clock(), faults=faults, interval_scale=interval_scale)
@@ -214,7 +234,11 @@ class Simulator:
                 self._response(link, parsed)
                 link.release(now)
                 continue
-            actions = self.sim.reject(parsed) if isinstance(parsed, BadRequest) else self.sim.handle(parsed, link.peer.role, now)
+            actions = (
+                self.sim.reject(parsed)
+                if isinstance(parsed, BadRequest)
+                else self.sim.handle(parsed, link.peer.role, now)
+            )
             if not await self._carry_out(link, actions, nursery):
                 raise _Closing
 
@@ -266,8 +290,15 @@ class Simulator:
     # -- reporting -------------------------------------------------------------------
     def _record(self, peer: Peer, audit: Audit) -> None:
         record = {
-            "event": "command", "time": _iso(self.clock()), "identity": peer.as_dict(), "role": peer.role,
-            "command": audit.command, "params": audit.params, "id": audit.id, "result": audit.result, "detail": audit.detail,
+            "event": "command",
+            "time": _iso(self.clock()),
+            "identity": peer.as_dict(),
+            "role": peer.role,
+            "command": audit.command,
+            "params": audit.params,
+            "id": audit.id,
+            "result": audit.result,
+            "detail": audit.detail,
         }
         if self.audit is not None:
             try:
@@ -282,8 +313,19 @@ class Simulator:
         if what is None:
             log.info("%s: answer to no outstanding call (id %r) ignored", link.peer.remote, response.id)
         if self.report is not None:
-            self.report({"event": "response", "time": _iso(self.clock()), "remote": link.peer.remote, "call": what,
-                         "id": response.id, "ok": response.ok, "payload": response.payload, "code": response.code, "message": response.message})
+            self.report(
+                {
+                    "event": "response",
+                    "time": _iso(self.clock()),
+                    "remote": link.peer.remote,
+                    "call": what,
+                    "id": response.id,
+                    "ok": response.ok,
+                    "payload": response.payload,
+                    "code": response.code,
+                    "message": response.message,
+                }
+            )
 
     # -- dial-out (OCPP: the charger calls the central system) -----------------------------
     async def dial(self, url: str, *, role: str | None, redial: float | None = 5.0, **connect: Any) -> None:
@@ -310,7 +352,15 @@ class Simulator:
             shown = public_url(url)
             log.info("%s: %s; dialing again in %g s", shown, reason, redial)
             if self.report is not None:
-                self.report({"event": "disconnected", "time": _iso(self.clock()), "url": shown, "reason": reason, "redial_in": redial})
+                self.report(
+                    {
+                        "event": "disconnected",
+                        "time": _iso(self.clock()),
+                        "url": shown,
+                        "reason": reason,
+                        "redial_in": redial,
+                    }
+                )
             await trio.sleep(redial)
 
     async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:
@@ -336,11 +386,24 @@ class Simulator:
                     async with open_device(url, **connect) as device:
                         opened.append(device)
                         if self.profile.subprotocols and device.subprotocol is None:
-                            log.warning("%s: central system accepted none of %s", device.url, ", ".join(self.profile.subprotocols))
+                            log.warning(
+                                "%s: central system accepted none of %s",
+                                device.url,
+                                ", ".join(self.profile.subprotocols),
+                            )
                         if self.report is not None:
-                            self.report({"event": "dialed", "time": _iso(self.clock()), "url": device.url, "subprotocol": device.subprotocol,
-                                         "fingerprint": device.peer_fingerprint})
-                        await self.session(_DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint))
+                            self.report(
+                                {
+                                    "event": "dialed",
+                                    "time": _iso(self.clock()),
+                                    "url": device.url,
+                                    "subprotocol": device.subprotocol,
+                                    "fingerprint": device.peer_fingerprint,
+                                }
+                            )
+                        await self.session(
+                            _DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint)
+                        )
                 finally:
                     finished.set()
 

@@ -83,7 +83,10 @@ def _key_log(ctx: ssl.SSLContext) -> None:
     path = os.environ.get("SSLKEYLOGFILE")
     if path:
         ctx.keylog_filename = path
-        log.warning("SSLKEYLOGFILE is set: TLS session keys are written to %s; anyone with that file can decrypt these connections", path)
+        log.warning(
+            "SSLKEYLOGFILE is set: TLS session keys are written to %s; anyone with that file can decrypt these connections",
+            path,
+        )
 
 
 def _ca_files(ca: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
@@ -254,7 +257,9 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
         except OSError:
             return (str(p), None)  # client_context reports the missing file
 
-    key = tuple(sorted((k, stamp(v) if k != "password" else v) for k, v in kw.items())) + (os.environ.get("SSLKEYLOGFILE"),)
+    key = tuple(sorted((k, stamp(v) if k != "password" else v) for k, v in kw.items())) + (
+        os.environ.get("SSLKEYLOGFILE"),
+    )
     ctx = _CACHE.get(key)
     if ctx is None:
         ctx = client_context(**kw)  # type: ignore[arg-type]
@@ -294,8 +299,12 @@ class CrlReloader:
     more, as an error, when it has happened.
     """
 
-    def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext],
-                 now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC)) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        build: Callable[[], ssl.SSLContext],
+        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
+    ) -> None:
         self.path = os.fspath(path)
         self.build = build
         self.now = now
@@ -321,16 +330,20 @@ class CrlReloader:
             if self._expired_logged:
                 return None
             self._expired_logged = True
-            text = (f"CRL {self.path} expired at {when}: every client is refused (they are told their certificate expired) "
-                    f"until a fresh CRL is published (wsctl certs crl)")
+            text = (
+                f"CRL {self.path} expired at {when}: every client is refused (they are told their certificate expired) "
+                f"until a fresh CRL is published (wsctl certs crl)"
+            )
             log.error("%s", text)
             return text
         from wsctl.pki.crlinfo import WARN_WITHIN
 
         if left <= WARN_WITHIN:
             hours = left.total_seconds() / 3600
-            text = (f"CRL {self.path} expires at {when} (in {hours:.1f} h): publish a fresh one (wsctl certs crl) "
-                    f"before then, or every client will be refused")
+            text = (
+                f"CRL {self.path} expires at {when} (in {hours:.1f} h): publish a fresh one (wsctl certs crl) "
+                f"before then, or every client will be refused"
+            )
             log.warning("%s", text)
             return text
         return None

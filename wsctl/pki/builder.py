@@ -91,7 +91,13 @@ def build_root(key, ca_name: str, *, days: int = ROOT_DAYS, start: dt.datetime |
 
 
 def build_issuing(
-    key, root_cert: x509.Certificate, root_key, ca_name: str, *, days: int = ISSUING_DAYS, start: dt.datetime | None = None
+    key,
+    root_cert: x509.Certificate,
+    root_key,
+    ca_name: str,
+    *,
+    days: int = ISSUING_DAYS,
+    start: dt.datetime | None = None,
 ) -> x509.Certificate:
     _, subject = ca_names(ca_name)
     start = start or now()
@@ -175,7 +181,9 @@ def build_leaf(
     return builder.sign(issuing_key, signature_hash(issuing_key))
 
 
-def build_csr(key, name: str, *, dns: Sequence[str] = (), ips: Sequence[IPAddress] = ()) -> x509.CertificateSigningRequest:
+def build_csr(
+    key, name: str, *, dns: Sequence[str] = (), ips: Sequence[IPAddress] = ()
+) -> x509.CertificateSigningRequest:
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     )

@@ -26,10 +26,18 @@ def p12_encryption(password: bytes, *, legacy: bool = False):
         raise PasswordError("a PKCS#12 file needs a non-empty passphrase")
     builder = PrivateFormat.PKCS12.encryption_builder()
     if legacy:
-        return (builder.kdf_rounds(2048).key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-                .hmac_hash(hashes.SHA1()).build(password))
-    return (builder.kdf_rounds(P12_KDF_ROUNDS).key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-            .hmac_hash(hashes.SHA256()).build(password))
+        return (
+            builder.kdf_rounds(2048)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())
+            .build(password)
+        )
+    return (
+        builder.kdf_rounds(P12_KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password)
+    )
 
 
 def export(

@@ -9,8 +9,13 @@ from wsctl.cli.env import Environment
 
 
 @click.command("list")
-@click.option("--expiring", type=click.IntRange(0, None), metavar="DAYS", default=None,
-              help="Only valid certificates that expire within DAYS (already expired ones included).")
+@click.option(
+    "--expiring",
+    type=click.IntRange(0, None),
+    metavar="DAYS",
+    default=None,
+    help="Only valid certificates that expire within DAYS (already expired ones included).",
+)
 @click.option("--all", "show_all", is_flag=True, help="Include certificates replaced by a renewal.")
 @click.option("--kind", type=click.Choice(["device", "operator"]), default=None, help="Only this kind.")
 @store_dir_option
@@ -41,8 +46,9 @@ def list_(ctx: click.Context, expiring: int | None, show_all: bool, kind: str | 
         if kind and entry.kind != kind:
             continue
         status = entry.effective_status(now)
-        if expiring is not None and (status not in ("valid", "expired")
-                                     or entry.not_after > now + dt.timedelta(days=expiring)):
+        if expiring is not None and (
+            status not in ("valid", "expired") or entry.not_after > now + dt.timedelta(days=expiring)
+        ):
             continue
         rows.append((entry, status))
     crl = crl_freshness(env, store, now)
@@ -55,13 +61,18 @@ def list_(ctx: click.Context, expiring: int | None, show_all: bool, kind: str | 
             env.emit(obj)
         return
     if not rows:
-        env.info("no certificates" + (f" expiring within {expiring} days" if expiring is not None else "")
-                 + f"; CRL: {crl['crl_text']}")
+        env.info(
+            "no certificates"
+            + (f" expiring within {expiring} days" if expiring is not None else "")
+            + f"; CRL: {crl['crl_text']}"
+        )
         return
     header = f"{'NAME':<20} {'KIND':<8} {'ROLE':<15} {'STATUS':<10} {'NOT AFTER':<17} SERIAL"
     lines = [header]
     for entry, status in rows:
-        lines.append(f"{entry.name:<20} {entry.kind:<8} {entry.role or '-':<15} {status:<10} "
-                     f"{entry.not_after:%Y-%m-%d %H:%M} {entry.serial:x}")
+        lines.append(
+            f"{entry.name:<20} {entry.kind:<8} {entry.role or '-':<15} {status:<10} "
+            f"{entry.not_after:%Y-%m-%d %H:%M} {entry.serial:x}"
+        )
     lines.append(f"CRL: {crl['crl_text']}")
     env.emit({}, "\n".join(lines))

@@ -141,8 +141,10 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
     except InvalidInput:
         if name_or_path.endswith(SUFFIX):
             # meant as a file (it has the suffix): say that the file is missing
-            raise InvalidInput(f"no such profile file: {name_or_path} (and no installed profile named {name_or_path[: -len(SUFFIX)]!r})",
-                               hint="check the path, or see `wsctl profile list`") from None
+            raise InvalidInput(
+                f"no such profile file: {name_or_path} (and no installed profile named {name_or_path[: -len(SUFFIX)]!r})",
+                hint="check the path, or see `wsctl profile list`",
+            ) from None
         raise
 
 
@@ -160,12 +162,15 @@ def _find_installed(name: str, *, cwd=None, environ=None) -> ProfileLocation:
         except InvalidInput:
             continue
     names = ", ".join(sorted({loc.name for loc in known})) or "none"
-    dirs = ", ".join(str(d) if origin != "shipped" else "shipped with wsctl"
-                     for origin, d in search_path(cwd=cwd, environ=environ))
+    dirs = ", ".join(
+        str(d) if origin != "shipped" else "shipped with wsctl" for origin, d in search_path(cwd=cwd, environ=environ)
+    )
     from wsctl.core.suggest import did_you_mean
 
-    raise InvalidInput(f"no profile named {name!r} (known: {names}; searched {dirs}){did_you_mean(name, [loc.name for loc in known])}",
-                       hint="give a path to a .toml file, or see `wsctl profile list`")
+    raise InvalidInput(
+        f"no profile named {name!r} (known: {names}; searched {dirs}){did_you_mean(name, [loc.name for loc in known])}",
+        hint="give a path to a .toml file, or see `wsctl profile list`",
+    )
 
 
 def _shipped_entry(location: ProfileLocation):
@@ -198,7 +203,9 @@ def load_installed(name: str, *, cwd=None, environ=None) -> Profile:
     its session spoke, and a recording travels, so its ``profile`` field is
     never opened as a path (``/dev/zero``, a FIFO, ``../../secret.toml``)."""
     if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
-        raise InvalidInput(f"profile {name!r} is not a plain profile name (letters, digits, '.', '_', '-'); it is never opened as a path",
-                           hint="give the profile with --profile NAME|FILE")
+        raise InvalidInput(
+            f"profile {name!r} is not a plain profile name (letters, digits, '.', '_', '-'); it is never opened as a path",
+            hint="give the profile with --profile NAME|FILE",
+        )
     location = _find_installed(name, cwd=cwd, environ=environ)
     return load_at(location)

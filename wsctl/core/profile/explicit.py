@@ -19,8 +19,21 @@ from wsctl.core.profile.model import Profile
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 #: the order an author would write them in
-ORDER = ("encoding", "id", "max_in_flight", "request", "result", "error", "event", "device_request",
-         "event_regex", "error_regex", "unknown_id", "errors", "inbound")
+ORDER = (
+    "encoding",
+    "id",
+    "max_in_flight",
+    "request",
+    "result",
+    "error",
+    "event",
+    "device_request",
+    "event_regex",
+    "error_regex",
+    "unknown_id",
+    "errors",
+    "inbound",
+)
 
 
 def explicit_framing(profile: Profile) -> dict[str, Any]:

@@ -102,7 +102,11 @@ def render(template: Any, context: Mapping[str, Any], *, strict: bool = True) ->
     if isinstance(template, dict):
         out = {}
         for key, value in template.items():
-            rendered = render(value, context, strict=False) if _optional(value, context) else render(value, context, strict=strict)
+            rendered = (
+                render(value, context, strict=False)
+                if _optional(value, context)
+                else render(value, context, strict=strict)
+            )
             if rendered is not MISSING:
                 out[key] = rendered
         return out
@@ -210,7 +214,7 @@ def text_pattern(template: str, fixed: Mapping[str, str]) -> re.Pattern:
     `params.x` become named groups, everything else is literal."""
     out, pos = ["^"], 0
     for match in PLACEHOLDER.finditer(template):
-        out.append(re.escape(template[pos:match.start()]))
+        out.append(re.escape(template[pos : match.start()]))
         name = match.group(1)
         if name in fixed:
             out.append(re.escape(fixed[name]))

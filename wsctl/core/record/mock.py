@@ -255,6 +255,8 @@ class MockMatcher:
         codec = DeviceCodec(self.profile)
         rid, _ = _request_id(message, self.profile)
         try:
-            return codec.error(rid if rid is not None else self.profile.framing.unknown_id, "unknown_command", "not in the recording")
+            return codec.error(
+                rid if rid is not None else self.profile.framing.unknown_id, "unknown_command", "not in the recording"
+            )
         except (KeyError, ValueError):
             return None

@@ -73,7 +73,9 @@ class Plan:
             else:
                 message = self.sends[index].message
                 text = message if isinstance(message, str) else f"<binary {len(message)} bytes>"
-                out.append(f"send {index + 1} {text[:60]!r}" if isinstance(message, str) else f"send {index + 1} {text}")
+                out.append(
+                    f"send {index + 1} {text[:60]!r}" if isinstance(message, str) else f"send {index + 1} {text}"
+                )
         return out
 
 

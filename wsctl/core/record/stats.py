@@ -37,6 +37,15 @@ def summarize(events: Iterable[Event], *, conn: int | None = None) -> dict[str, 
             errors += 1
     duration = (last - first) if first is not None else 0.0
     rate = {d: round(messages[d] / duration, 3) if duration > 0 else None for d in messages}
-    return {"duration": round(duration, 6), "connections": len(conns), "messages": messages, "bytes": sizes,
-            "rate_per_s": rate, "by_kind": counts, "gaps": gaps, "gap_seconds": round(gap_time, 3), "errors": errors,
-            "close_codes": closes}
+    return {
+        "duration": round(duration, 6),
+        "connections": len(conns),
+        "messages": messages,
+        "bytes": sizes,
+        "rate_per_s": rate,
+        "by_kind": counts,
+        "gaps": gaps,
+        "gap_seconds": round(gap_time, 3),
+        "errors": errors,
+        "close_codes": closes,
+    }
