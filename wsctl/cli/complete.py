@@ -116,4 +116,4 @@ def attach(command: click.Command, path: tuple[str, ...]) -> None:
         if fn is not None:
             # click keeps the callback given as shell_complete= here; set after
             # construction so the verbs' decorators stay about the verb
-            param._custom_shell_complete = _quietly(fn)  # type: ignore[attr-defined]
+            param._custom_shell_complete = _quietly(fn)

@@ -168,7 +168,7 @@ class Gate:
     def judge(self, message: str | bytes) -> Refusal | None:
         """None to forward the message as it is; else why not, and the answer."""
         text: str | None = message if isinstance(message, str) else None
-        if text is None:
+        if not isinstance(message, str):
             try:
                 text = bytes(message).decode("utf-8")
             except UnicodeDecodeError:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
+from typing import Any
 
 from wsctl.core.errors import InvalidInput
 
 # keys a device (or [defaults]) may set, and the type each must have
-DEVICE_KEYS: dict[str, type | tuple[type, ...]] = {
+DEVICE_KEYS: dict[str, type] = {
     "url": str,
     "profile": str,
     "certs": str,
@@ -101,21 +102,21 @@ class Inventory:
         return list(seen.values())
 
 
-def _check_fields(where: str, table: dict, source: str) -> dict:
-    out = {}
+def _check_fields(where: str, table: dict[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in table.items():
         expected = DEVICE_KEYS.get(key)
         if expected is None:
             raise InvalidInput(f"{source}: {where}: unknown key {key!r} (known: {', '.join(DEVICE_KEYS)})")
         if not isinstance(value, expected):
             raise InvalidInput(f"{source}: {where}.{key}: expected {expected.__name__}, got {type(value).__name__}")
-        if expected is list and not all(isinstance(item, str) for item in value):
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
             raise InvalidInput(f"{source}: {where}.{key}: expected a list of strings")
-        out[key] = tuple(value) if expected is list else value
+        out[key] = tuple(value) if isinstance(value, list) else value
     return out
 
 
-def _anchor(values: dict, base: PurePath | None) -> dict:
+def _anchor(values: dict[str, Any], base: PurePath | None) -> dict[str, Any]:
     # relative paths mean "next to the inventory file", whatever the working directory
     if base is None:
         return values
@@ -165,7 +166,7 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
     return inventory
 
 
-def with_overrides(entry: DeviceEntry, **overrides) -> DeviceEntry:
+def with_overrides(entry: DeviceEntry, **overrides: Any) -> DeviceEntry:
     """Command-line options win over the inventory; None means "not given"."""
     given = {k: v for k, v in overrides.items() if v is not None and v != ()}
     return replace(entry, **given)

@@ -17,6 +17,7 @@ import math
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import trio
@@ -202,7 +203,7 @@ def check_pin(target: Target, der: bytes | None, pin: str) -> None:
         raise TLSError(f"{target.where}: certificate does not match the pin: expected {expected}, got {actual}")
 
 
-def _lock_file(fh) -> None:  # type: ignore[no-untyped-def]
+def _lock_file(fh: Any) -> None:
     try:
         import fcntl
     except ImportError:  # Windows: one process at a time is the user's job
@@ -277,8 +278,8 @@ async def upgrade(
     with trio.CancelScope(deadline=deadline if math.isfinite(deadline) else math.inf) as scope:
         guard.on_done(scope.cancel)  # reader died before 101: stop waiting now
         ws = await wsconn.wrap_client_stream(
-            guard,  # type: ignore[arg-type]
-            observed,  # type: ignore[arg-type]
+            guard,
+            observed,
             target.host_header,
             target.resource,
             subprotocols=list(subprotocols) or None,

@@ -84,6 +84,8 @@ def capture(
         output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size, redact=redact
     )
 
+    seen = 0
+
     async def session(dev) -> int:
         import trio
 
@@ -114,5 +116,4 @@ def capture(
                 async with rec.open(url, **kwargs) as dev:
                     await session(dev)
 
-    seen = 0
     run_recording(env, rec, main)

@@ -166,7 +166,8 @@ class _Builder:
             if not isinstance(template, str):
                 return {"type": "string"}
             return {"type": "string", "pattern": _text_pattern(template, text_slots or {})}
-        return _value_schema(template, {**self.base_slots, **slots})
+        schema: dict[str, Any] = _value_schema(template, {**self.base_slots, **slots})
+        return schema
 
     def command_request(self, c: Command) -> dict[str, Any]:
         slots = {
@@ -244,7 +245,7 @@ class _Builder:
         err = self.message("error", self.error_payload(), name="error", summary="The device's error reply to a request")
         for c in p.commands.values():
             req = self.message(f"command.{c.key}", self.command_request(c), name=c.name, summary=c.summary or c.key)
-            extra = {}
+            extra: dict[str, Any] = {}
             if c.success:
                 extra["x-wsctl-success"] = {ptr: v for ptr, v in c.success}
             if c.success_regex is not None:

@@ -139,7 +139,7 @@ class DeviceCodec:
         self._counter = itertools.count(1)
         self._own: list[_Reader] = []
         self._shared: _Reader | None = None
-        self._patterns: list[tuple[Command, re.Pattern]] = []
+        self._patterns: list[tuple[Command, re.Pattern[str]]] = []
         if self.text:
             for command in profile.commands.values():
                 self._patterns.append((command, text_pattern(str(command.request), {"name": command.name})))
@@ -304,6 +304,7 @@ class DeviceCodec:
                     command=command,
                 )
             by_wire = {p.wire_name: p.name for p in command.params}
+            wire_name: str
             for wire_name, value in wire.items():
                 given[by_wire.get(wire_name, wire_name)] = value
         for name, path in reader.param_slots:
@@ -313,14 +314,16 @@ class DeviceCodec:
         return self._request(rid if reader.id is not None else None, command, given, raw, from_text=False)
 
     def _fits(self, reader: _Reader, doc: Any) -> bool:
-        if not isinstance(doc, reader.shape) or (reader.length is not None and len(doc) != reader.length):
+        if not isinstance(doc, reader.shape):
+            return False
+        if reader.length is not None and len(doc) != reader.length:  # type: ignore[arg-type]  # shape is a sized container
             return False
         for path, literal in reader.literals:
             found = resolve(doc, path)
             if found is MISSING or found != literal:
                 return False
         if reader.name is not None:
-            return resolve(doc, reader.name) == reader.command.name  # type: ignore[union-attr]
+            return reader.command is not None and bool(resolve(doc, reader.name) == reader.command.name)
         return True
 
     def _shared_command(self, name: str) -> Command | None:
@@ -344,7 +347,7 @@ class DeviceCodec:
                         given[param.name] = value
                 return self._request(None, command, given, line, from_text=True)
         word = stripped.split()[0]
-        command = next(
+        usage_of = next(
             (
                 c
                 for c in self.profile.commands.values()
@@ -352,8 +355,8 @@ class DeviceCodec:
             ),
             None,
         )
-        if command is not None:
-            return self._bad("invalid_params", f"usage: {command.usage()}", raw=line, command=command)
+        if usage_of is not None:
+            return self._bad("invalid_params", f"usage: {usage_of.usage()}", raw=line, command=usage_of)
         return self._bad("unknown_command", f"unknown command {word!r}", raw=line)
 
     def _request(
@@ -486,4 +489,5 @@ def _matches(rule: InboundRule, doc: Any) -> bool:
 
 
 def _shape_name(shape: type) -> str:
-    return {dict: "object", list: "array", str: "string"}.get(shape, shape.__name__)
+    names: dict[type, str] = {dict: "object", list: "array", str: "string"}
+    return names.get(shape, shape.__name__)

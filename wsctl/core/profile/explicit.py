@@ -49,7 +49,8 @@ def explicit_framing(profile: Profile) -> dict[str, Any]:
     out = {k: merged[k] for k in ORDER if merged.get(k) is not None}
     if not out.get("inbound"):
         out.pop("inbound", None)
-    return _drop_none(out)
+    cleaned: dict[str, Any] = _drop_none(out)
+    return cleaned
 
 
 def _drop_none(value: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from typing import Any
+from typing import Any, Literal, overload
 
 from wsctl.core import roles as role_rules
 from wsctl.core.errors import InvalidInput
@@ -58,7 +58,7 @@ class _Checker:
     def fail(self, where: str, message: str) -> InvalidInput:
         return InvalidInput(f"{self.source}: {where}: {message}")
 
-    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict:
+    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -72,8 +72,16 @@ class _Checker:
                 )
         return value
 
+    @overload
+    def str_(self, table: dict[str, Any], key: str, where: str, default: str) -> str: ...
+    @overload
+    def str_(self, table: dict[str, Any], key: str, where: str, *, required: Literal[True]) -> str: ...
+    @overload
     def str_(
-        self, table: dict, key: str, where: str, default: str | None = None, *, required: bool = False
+        self, table: dict[str, Any], key: str, where: str, default: None = None, *, required: bool = False
+    ) -> str | None: ...
+    def str_(
+        self, table: dict[str, Any], key: str, where: str, default: str | None = None, *, required: bool = False
     ) -> str | None:
         value = table.get(key, default)
         if value is None:
@@ -85,7 +93,14 @@ class _Checker:
         return value
 
     def number(
-        self, table: dict, key: str, where: str, default: float, *, low: float = 0.0, high: float | None = None
+        self,
+        table: dict[str, Any],
+        key: str,
+        where: str,
+        default: float,
+        *,
+        low: float = 0.0,
+        high: float | None = None,
     ) -> float:
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -98,13 +113,13 @@ class _Checker:
             raise self.fail(f"{where}.{key}", f"must be {bound}, got {value}")
         return float(value)
 
-    def str_list(self, table: dict, key: str, where: str) -> tuple[str, ...]:
+    def str_list(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(f"{where}.{key}", "expected a list of strings")
         return tuple(value)
 
-    def regex(self, value: Any, where: str) -> re.Pattern | None:
+    def regex(self, value: Any, where: str) -> re.Pattern[str] | None:
         if value is None:
             return None
         try:
@@ -112,10 +127,16 @@ class _Checker:
         except (re.error, TypeError) as exc:
             raise self.fail(where, f"not a valid regex: {exc}") from None
 
+    @overload
+    def pointer(self, value: str, where: str) -> str: ...
+    @overload
+    def pointer(self, value: Any, where: str) -> str | None: ...
     def pointer(self, value: Any, where: str) -> str | None:
         if value is None:
             return None
         try:
+            if not isinstance(value, str):
+                raise TypeError(value)
             split_pointer(value)
         except (ValueError, AttributeError, TypeError):
             raise self.fail(where, f'not a JSON pointer: {value!r} (e.g. "/id", "/0")') from None
@@ -127,7 +148,7 @@ class _Checker:
         where: str,
         allowed: set[str],
         params: tuple[Param, ...] | None = None,
-        state: dict | None = None,
+        state: dict[str, Any] | None = None,
         *,
         filters: bool = False,
     ) -> None:
@@ -165,7 +186,7 @@ class _Checker:
                 )
 
 
-def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framing:
+def _framing(c: _Checker, table: dict[str, Any], transport_encoding: str | None) -> Framing:
     table = c.table(table, "framing", set(presets.FRAMING_KEYS))
     preset = c.str_(table, "preset", "framing")
     if preset is not None and preset not in presets.PRESETS:
@@ -289,7 +310,8 @@ def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeou
     dangerous = table.get("dangerous", False)
     if not isinstance(dangerous, bool):
         raise c.fail(f"{where}.dangerous", "expected true or false")
-    success, success_regex = (), None
+    success: tuple[tuple[str, Any], ...] = ()
+    success_regex: re.Pattern[str] | None = None
     if "success" in table:
         spec = c.table(table["success"], f"{where}.success")
         if framing.encoding == "text":

@@ -31,7 +31,7 @@ class Param:
     required: bool = True
     #: name on the wire when it differs (OCPP's connectorId vs connector_id)
     wire: str | None = None
-    _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def wire_name(self) -> str:

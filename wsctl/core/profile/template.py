@@ -74,7 +74,7 @@ def _filtered(value: Any, name: str | None) -> Any:
 
 
 def render_text(template: str, context: Mapping[str, Any], *, strict: bool = True) -> str:
-    def sub(match: re.Match) -> str:
+    def sub(match: re.Match[str]) -> str:
         value = lookup(context, match.group(1))
         if value is MISSING:
             if strict:
@@ -149,7 +149,7 @@ def compile_template(template: Any, *, strict: bool = True) -> Callable[[Mapping
             for key, value in template.items()
         ]
 
-        def mapping(context: Mapping[str, Any]) -> dict:
+        def mapping(context: Mapping[str, Any]) -> dict[str, Any]:
             out = {}
             for key, fn in items:
                 rendered = fn(context)
@@ -169,7 +169,7 @@ def _optional(value: Any, context: Mapping[str, Any]) -> bool:
     if not isinstance(value, str):
         return False
     whole = PLACEHOLDER.fullmatch(value.strip())
-    return bool(whole) and whole.group(1).startswith("params.")
+    return whole is not None and whole.group(1).startswith("params.")
 
 
 def placeholders(template: Any) -> Iterator[str]:
@@ -209,7 +209,7 @@ def slots(template: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str
         yield path, None, template
 
 
-def text_pattern(template: str, fixed: Mapping[str, str]) -> re.Pattern:
+def text_pattern(template: str, fixed: Mapping[str, str]) -> re.Pattern[str]:
     """A regex that reads a text request back: fixed placeholders match literally,
     `params.x` become named groups, everything else is literal."""
     out, pos = ["^"], 0

@@ -53,8 +53,8 @@ class Ignore:
             for pattern in self._byte_regexes:
                 message = sub_regex(pattern, message, IGNORED.encode())
             return ("binary", message)
-        for pattern in self.regexes:
-            message = sub_regex(pattern, message, IGNORED)
+        for text_pattern in self.regexes:
+            message = sub_regex(text_pattern, message, IGNORED)
         stripped = message.lstrip()[:1]
         if stripped in ("{", "[", '"') or stripped.isdigit() or stripped == "-":
             try:
@@ -73,7 +73,7 @@ class Ignore:
             return "j" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         if kind == "binary":
             return "b" + base64.b64encode(value).decode("ascii")
-        return "t" + value
+        return "t" + str(value)
 
 
 def json_paths(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
@@ -177,10 +177,11 @@ class Report:
         """The readable report.  ``context[i]``: what the i-th recorded answer followed (the send)."""
         out: list[str] = []
         for d in self.differences[:limit]:
+            # a difference has an expected answer, a received message, or both
             where = (
                 f"answer {d.expected_index + 1}"
                 if d.expected_index is not None
-                else f"received message {d.received_index + 1}"
+                else f"received message {(d.received_index or 0) + 1}"
             )
             after = (
                 f" (after {context[d.expected_index]})"

@@ -172,7 +172,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 
 # the C string encoder json.dumps uses: one call per message on the hot path
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 
 
 def encode_message(t: float, wall: float, conn: int, direction: str, message: str | bytes) -> str:
@@ -205,7 +205,7 @@ def seconds(value: Any, *, low: float = -TIME_LIMIT) -> float | None:
     return number if math.isfinite(number) and low <= number <= TIME_LIMIT else None
 
 
-def _number(doc: dict, key: str, *, optional: bool = False) -> float | None:
+def _number(doc: dict[str, Any], key: str, *, optional: bool = False) -> float | None:
     value = doc.get(key)
     if value is None and optional:
         return None
@@ -289,7 +289,7 @@ def event_from_dict(doc: Any) -> Event:
     )
 
 
-def _opt_str(doc: dict, key: str) -> str | None:
+def _opt_str(doc: dict[str, Any], key: str) -> str | None:
     value = doc.get(key)
     if value is not None and not isinstance(value, str):
         raise RecordFormatError(f"'{key}' must be a string")

@@ -252,11 +252,11 @@ def _seconds(value: Any, where: str) -> float:
     return when
 
 
-def _table(value: Any) -> dict:
+def _table(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
@@ -303,7 +303,7 @@ def _message(m: Any, conn: int, where: str) -> Raw:
     return when, 1, line, where
 
 
-def _entry(entry: dict, n: int, source: str) -> tuple[list[Raw], str | None, str | None]:
+def _entry(entry: dict[str, Any], n: int, source: str) -> tuple[list[Raw], str | None, str | None]:
     """The events of one HAR entry (a connection), its URL and its subprotocol."""
     where = f"{source}: entry {n}"
     wsctl = _table(entry.get("_wsctl"))
@@ -393,8 +393,8 @@ def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
     raw: list[Raw] = []
     url = subprotocol = None
     for n, entry in enumerate(socket_entries, start=1):
-        events, entry_url, proto = _entry(entry, n, source)
-        raw.extend(events)
+        entry_events, entry_url, proto = _entry(entry, n, source)
+        raw.extend(entry_events)
         url, subprotocol = url or entry_url, subprotocol or proto
     for _when, _, line, where in raw:
         _checked(line, where)  # before any arithmetic on the times

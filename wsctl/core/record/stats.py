@@ -25,7 +25,7 @@ def summarize(events: Iterable[Event], *, conn: int | None = None) -> dict[str, 
         conns.add(event.conn)
         key = f"{event.dir}/{event.kind}" if event.dir else event.kind
         counts[key] = counts.get(key, 0) + 1
-        if event.is_message:
+        if event.is_message and event.dir is not None:
             messages[event.dir] += 1
             sizes[event.dir] += event.size
         elif event.kind == "close":
@@ -35,7 +35,7 @@ def summarize(events: Iterable[Event], *, conn: int | None = None) -> dict[str, 
             gap_time += event.delay or 0.0
         elif event.kind == "error":
             errors += 1
-    duration = (last - first) if first is not None else 0.0
+    duration = (last - first) if first is not None and last is not None else 0.0
     rate = {d: round(messages[d] / duration, 3) if duration > 0 else None for d in messages}
     return {
         "duration": round(duration, 6),
