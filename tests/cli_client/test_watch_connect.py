@@ -44,10 +44,9 @@ def test_watch_match_filters(plant, echo_server):
 
 
 def test_watch_duration_ends_with_success(plant, echo_server):
-    start = time.monotonic()
+    # a watch that did not end by itself would run into the runner's bound (TimeoutExpired)
     out = wsctl("watch", echo_server.url, *plant.op("bob"), "--duration", "0.5")
     assert out.returncode == 0, out.stderr
-    assert time.monotonic() - start < 30
 
 
 def test_watch_bad_regex_is_a_usage_error(plant):

@@ -53,7 +53,7 @@ async def test_mock_device_answers_from_the_recording(plant, tmp_path):
             await a.send('{"jsonrpc":"2.0","id":77,"method":"conveyor.status","params":{}}')
             reply = json.loads(await a.receive(timeout=5))
             assert reply == {"jsonrpc": "2.0", "id": 77, "result": {"state": "stopped"}}
-            assert 0.08 <= trio.current_time() - start < 1.0  # 0.2 s recorded, at speed 2
+            assert trio.current_time() - start >= 0.08  # 0.2 s recorded, at speed 2: never sooner
             await b.send(b"\x01\x02")
             assert await b.receive(timeout=5) == b"\x03\x04"
             await b.send('{"jsonrpc":"2.0","id":5,"method":"conveyor.estop","params":{}}')
