@@ -122,7 +122,8 @@ def test_serve_wrong_key_passphrase_is_reported(plant, tmp_path):
         "--listen",
         "127.0.0.1:0",
     )
-    assert out.returncode != 0 and "passphrase" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == ExitCode.ERROR, out.stderr  # a PasswordError
+    assert "wrong passphrase" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_python_websockets_client_against_wsctl_serve(plant):

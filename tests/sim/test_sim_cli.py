@@ -131,22 +131,26 @@ def test_shipped_conveyor_profile_and_error_fault_flag(sim_pki, tmp_path):
     assert replies[0]["error"]["code"] == -32000 and "injected fault" in replies[0]["error"]["message"]
 
 
-def test_telemetry_scale_flag_makes_telemetry_fast(sim_pki, profile_file):
+def test_telemetry_scale_flag_makes_telemetry_fast(sim_pki, tmp_path):
     from websockets.sync.client import connect
 
+    # periods of 10 and 50 minutes: without the flag not one message comes within
+    # the waits below, with it the first comes after 0.6 s
+    profile = tmp_path / "slow-belt.toml"
+    profile.write_text(JSONRPC.replace("every = 1.0", "every = 600.0").replace("every = 5.0", "every = 3000.0"))
     served = Served(
         "--profile",
-        str(profile_file),
+        str(profile),
         "--certs",
         str(sim_pki.store.path),
         "--device",
         "plc",
         "--telemetry-scale",
-        "0.05",
+        "0.001",
     )
     try:
         with connect(served.url, ssl=client_ctx(sim_pki, sim_pki.bob), open_timeout=10) as ws:
-            got = [json.loads(ws.recv(timeout=5)) for _ in range(3)]
+            got = [json.loads(ws.recv(timeout=30)) for _ in range(3)]
     finally:
         served.stop()
     assert all(doc["method"] == "belt.telemetry" for doc in got)
