@@ -96,3 +96,18 @@ class Process:
 
 def echo_server(plant: Plant) -> Process:
     return Process("serve", "--echo", "--listen", "127.0.0.1:0", "--certs", str(plant.certs), "--device", "dev")
+
+
+async def recorded(path: Path, predicate, *, count: int = 1, timeout: float = 10) -> list:
+    """The events of the recording at PATH once COUNT of them satisfy PREDICATE
+    (the writer flushes every line): a bounded wait instead of a sleep."""
+    import trio
+
+    from wsctl.net.recordfile import open_recording
+
+    with trio.fail_after(timeout):
+        while True:
+            events = list(open_recording(path)) if path.exists() else []
+            if sum(1 for e in events if predicate(e)) >= count:
+                return events
+            await trio.sleep(0.01)

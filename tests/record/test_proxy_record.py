@@ -7,7 +7,7 @@ import signal
 
 import pytest
 import trio
-from record_helpers import Process, echo_server
+from record_helpers import Process, echo_server, recorded
 
 from wsctl.core.errors import ConnectionClosed, TLSError
 from wsctl.core.exitcodes import ExitCode
@@ -43,7 +43,7 @@ async def test_both_directions_are_relayed_unchanged_and_recorded(plant, tmp_pat
             assert await dev.receive(timeout=5) == "héllo\r\n"
             await dev.send(b"\x00\xff\x10")
             assert await dev.receive(timeout=5) == b"\x00\xff\x10"
-        await trio.sleep(0.2)  # the proxy records the close
+        await recorded(path, lambda e: e.kind == "close")
         nursery.cancel_scope.cancel()
     rec.close()
     reader = open_recording(path)
@@ -66,6 +66,7 @@ async def test_close_codes_are_passed_both_ways(plant, tmp_path):
 
     async def upstream_handler(conn):
         message = await conn.receive()
+        seen.setdefault("received", []).append(message)
         if message == "close-me":
             await conn.close(4002, "device done")
             return
@@ -84,7 +85,9 @@ async def test_close_codes_are_passed_both_ways(plant, tmp_path):
         assert (info.value.code, info.value.reason) == (4002, "device done")
         async with open_device(url, **plant.client_kwargs()) as dev:
             await dev.send("stay")
-            await trio.sleep(0.1)
+            with trio.fail_after(10):  # relayed before the close goes after it
+                while "stay" not in seen["received"]:
+                    await trio.sleep(0.01)
             await dev.close(4001, "tool done")
         with trio.fail_after(5):
             while "code" not in seen:
@@ -121,7 +124,7 @@ async def test_upstream_dropping_closes_the_client_with_1011(plant, tmp_path):
                 with pytest.raises(ConnectionClosed) as info:
                     await dev.receive(timeout=10)
             assert info.value.code == 1011
-            await trio.sleep(0.1)
+            await recorded(path, lambda e: e.kind == "close")
             nursery.cancel_scope.cancel()
     finally:
         device.kill()
@@ -168,7 +171,7 @@ async def test_record_proxy_command_end_to_end(plant, echo, tmp_path):
         async with open_device(url, **plant.client_kwargs()) as dev:
             await dev.send("through")
             assert await dev.receive(timeout=5) == "through"
-        await trio.sleep(0.3)
+        await recorded(path, lambda e: e.kind == "close")
         code, lines, err = await trio.to_thread.run_sync(proxy.stop)
     finally:
         proxy.kill()

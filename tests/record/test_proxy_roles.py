@@ -10,6 +10,7 @@ import json
 
 import pytest
 import trio
+from record_helpers import recorded
 
 from wsctl.core.errors import HandshakeRejected
 from wsctl.core.profile.discovery import load_profile
@@ -67,7 +68,7 @@ async def test_with_a_profile_a_command_above_the_tools_role_is_refused_not_forw
         async with open_device(url, **plant.client_kwargs("alice")) as dev:
             await dev.send(rpc(3, "set_speed", speed=100))  # an engineer may
             assert json.loads(await dev.receive(timeout=5))["result"] == "ok"
-        await trio.sleep(0.2)
+        await recorded(path, lambda e: e.kind == "close", count=2)  # both tools' sessions
         nursery.cancel_scope.cancel()
     rec.close()
     assert [json.loads(m)["method"] for m in got] == ["conveyor.status", "conveyor.set_speed"]
