@@ -16,22 +16,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli_runner import run_in_process, run_subprocess
+
 PASSWORD = "demo-passphrase"
 
 
 def wsctl(
     *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60, env: dict | None = None
 ) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "wsctl", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        input=input,
-        env=full_env,
-    )
+    """`python -m wsctl ARGS` with the plant's passphrase."""
+    return run_subprocess(*args, cwd=cwd, input=input, timeout=timeout, env={"WSCTL_PASSWORD": PASSWORD, **(env or {})})
+
+
+def wsctl_in_process(*args: str, input: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
+    """`wsctl ARGS` in this process, same environment as `wsctl`: for verbs whose
+    test is about what they print and return, not about being a process."""
+    return run_in_process(*args, input=input, environ={**os.environ, "WSCTL_PASSWORD": PASSWORD, **(env or {})})
 
 
 @dataclass

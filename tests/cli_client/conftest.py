@@ -30,8 +30,10 @@ def plant(tmp_path_factory) -> Plant:
     return Plant(base, certs)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def echo_server(plant):
+    """One `wsctl serve --echo` for the session: it keeps no state between
+    connections, and no test stops it."""
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
     yield server
     if server.proc.poll() is None:

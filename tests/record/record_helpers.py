@@ -13,14 +13,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli_runner import run_subprocess
+
 PASSWORD = "record-test-pass"
 
 
 def wsctl(*args: str, timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD}
-    return subprocess.run(
-        [sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=timeout, input=input, env=env
-    )
+    return run_subprocess(*args, timeout=timeout, input=input, env={"WSCTL_PASSWORD": PASSWORD})
 
 
 @dataclass
