@@ -10,11 +10,13 @@ import subprocess
 import sys
 import textwrap
 
+from cli_runner import run_subprocess
+
 from wsctl.core.exitcodes import DESCRIPTIONS, ExitCode
 
 
 def wsctl(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=60, **kw)
+    return run_subprocess(*args, **kw)
 
 
 def test_help_lists_every_registered_verb():

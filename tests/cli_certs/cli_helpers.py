@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from cli_runner import run_in_process
 
 STORE_PASS = "store-pass-for-tests"
 
@@ -28,12 +29,8 @@ class Result:
 
 
 def run_wsctl(*args: str, environ: dict[str, str] | None = None) -> Result:
-    from wsctl.cli.env import Environment
-    from wsctl.cli.main import run
-
-    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(), environ=dict(environ or {}))
-    code = run([str(a) for a in args], env)
-    return Result(int(code), env.stdout.getvalue(), env.stderr.getvalue())
+    out = run_in_process(*(str(a) for a in args), environ=environ)
+    return Result(out.returncode, out.stdout, out.stderr)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:

@@ -11,13 +11,15 @@ import subprocess
 import sys
 
 import pytest
+from cli_runner import run_subprocess
 from sim_profiles import JSONRPC
 
 from wsctl.core.exitcodes import ExitCode
 
 
 def run(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=timeout)
+    # a subprocess: `serve` that wrongly started would run until the timeout, not forever
+    return run_subprocess(*args, timeout=timeout)
 
 
 class Served:
