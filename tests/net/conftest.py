@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 import trio
+from net_helpers import PW
 
 from wsctl.net.api import echo_handler, serve
 from wsctl.pki.store import Store
-
-PW = b"pw"
 
 
 @dataclasses.dataclass

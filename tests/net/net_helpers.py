@@ -18,6 +18,9 @@ import struct
 
 import trio
 
+#: the passphrase of the test CA's issuing key (conftest.py's PKI)
+PW = b"pw"
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 UPGRADE = (
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

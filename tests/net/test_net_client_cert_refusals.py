@@ -13,11 +13,11 @@ import logging
 
 import pytest
 import trio
-from conftest import PW
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from net_helpers import PW
 
 from wsctl.core.errors import TLSError
 from wsctl.net.api import open_device
