@@ -17,9 +17,7 @@ import ssl
 import struct
 
 import trio
-
-#: the passphrase of the test CA's issuing key (conftest.py's PKI)
-PW = b"pw"
+from shared_pki import PW  # noqa: F401  (re-exported for the net tests)
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 UPGRADE = (

@@ -180,7 +180,7 @@ async def test_python_websockets_client(start_sim, sim_pki):
 
     _, server, _ = await start_sim()
     ctx = ssl.create_default_context(cafile=str(sim_pki.root))
-    ctx.load_cert_chain(sim_pki.carol.chain, sim_pki.carol.key)
+    ctx.load_cert_chain(sim_pki.carol.chain, sim_pki.carol.key, password=b"secret")
 
     async def client():
         async with connect(server.url, ssl=ctx, subprotocols=["belt.v1"]) as ws:
