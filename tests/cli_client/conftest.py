@@ -9,7 +9,7 @@ import ssl
 import threading
 
 import pytest
-from client_helpers import PASSWORD, Plant, start_server, wsctl
+from client_helpers import PASSWORD, Plant, start_server, wsctl_in_process
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def plant(tmp_path_factory) -> Plant:
         ["revoke", "mallory", "--reason", "key-compromise"],
     ]
     for step in steps:
-        out = wsctl("certs", "--dir", str(certs), *step)
+        out = wsctl_in_process("certs", "--dir", str(certs), *step)
         assert out.returncode == 0, (step, out.stderr)
     return Plant(base, certs)
 

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli_runner import run_subprocess
+from cli_runner import run_in_process, run_subprocess
 
 PASSWORD = "record-test-pass"
 
@@ -54,7 +54,7 @@ def make_plant(base: Path) -> Plant:
         ["issue", "operator", "alice", "--role", "engineer"],
         ["issue", "operator", "bob", "--role", "operator"],
     ):
-        out = wsctl("certs", "--dir", str(certs), *step)
+        out = run_in_process("certs", "--dir", str(certs), *step, environ={**os.environ, "WSCTL_PASSWORD": PASSWORD})
         assert out.returncode == 0, (step, out.stderr)
     return Plant(certs)
 
@@ -80,12 +80,28 @@ class Process:
             raise AssertionError(f"process exited: {self.proc.stderr.read()}")
         self.first = json.loads(line)
         self.url: str = self.first.get("url", "")
+        self.read: list[dict] = []  # lines after the first taken by `wait_for_line`
+
+    async def wait_for_line(self, event: str, timeout: float = 10.0) -> dict:
+        """Read stdout (bounded) up to the line whose "event" is EVENT: a wait for
+        the side effect instead of a sleep.  `stop` still returns every line."""
+        import trio
+
+        with trio.fail_after(timeout):
+            while True:
+                line = await trio.to_thread.run_sync(self.proc.stdout.readline, abandon_on_cancel=True)
+                if not line:
+                    raise AssertionError(f"process ended before printing {event!r}")
+                doc = json.loads(line)
+                self.read.append(doc)
+                if doc.get("event") == event:
+                    return doc
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> tuple[int, list[dict], str]:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, [json.loads(line) for line in out.splitlines() if line.strip()], err
+        return self.proc.returncode, self.read + [json.loads(line) for line in out.splitlines() if line.strip()], err
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -171,7 +171,7 @@ async def test_record_proxy_command_end_to_end(plant, echo, tmp_path):
         async with open_device(url, **plant.client_kwargs()) as dev:
             await dev.send("through")
             assert await dev.receive(timeout=5) == "through"
-        await recorded(path, lambda e: e.kind == "close")
+        await proxy.wait_for_line("proxy-closed")  # the proxy is done with the connection
         code, lines, err = await trio.to_thread.run_sync(proxy.stop)
     finally:
         proxy.kill()
