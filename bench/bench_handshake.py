@@ -27,6 +27,7 @@ import trio_websocket
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_roundtrip import bare_echo, make_pki  # noqa: E402
+
 from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
 from wsctl.net.tls import client_context, server_context  # noqa: E402
 
@@ -38,13 +39,25 @@ async def measure(store, dev, op) -> dict[str, float]:
     """Median CPU milliseconds per handshake for each client->server pairing."""
     kw = dict(ca=str(store.root_cert_path), cert=str(op.chain), key=str(op.key))
     async with trio.open_nursery() as nursery:
-        wsctl_server = await nursery.start(functools.partial(
-            serve, echo_handler, host="127.0.0.1", port=0, cert_chain=str(dev.chain), key=str(dev.key),
-            ca=str(store.root_cert_path), crl=str(store.crl_pem_path)))
+        wsctl_server = await nursery.start(
+            functools.partial(
+                serve,
+                echo_handler,
+                host="127.0.0.1",
+                port=0,
+                cert_chain=str(dev.chain),
+                key=str(dev.key),
+                ca=str(store.root_cert_path),
+                crl=str(store.crl_pem_path),
+            )
+        )
         # the bare server gets wsctl's own server context: like for like, CRL included
-        sctx = server_context(cert_chain=str(dev.chain), key=str(dev.key), ca=str(store.root_cert_path), crl=str(store.crl_pem_path))
-        bare_server = await nursery.start(functools.partial(
-            trio_websocket.serve_websocket, bare_echo, "127.0.0.1", 0, sctx, handler_nursery=nursery))
+        sctx = server_context(
+            cert_chain=str(dev.chain), key=str(dev.key), ca=str(store.root_cert_path), crl=str(store.crl_pem_path)
+        )
+        bare_server = await nursery.start(
+            functools.partial(trio_websocket.serve_websocket, bare_echo, "127.0.0.1", 0, sctx, handler_nursery=nursery)
+        )
         cctx = client_context(**kw)
 
         async def wsctl_client(url):
@@ -56,8 +69,12 @@ async def measure(store, dev, op) -> dict[str, float]:
                 pass
 
         bare_url = f"wss://127.0.0.1:{bare_server.port}/"
-        pairings = {"wsctl->wsctl": (wsctl_client, wsctl_server.url), "bare->wsctl": (bare_client, wsctl_server.url),
-                    "wsctl->bare": (wsctl_client, bare_url), "bare->bare": (bare_client, bare_url)}
+        pairings = {
+            "wsctl->wsctl": (wsctl_client, wsctl_server.url),
+            "bare->wsctl": (bare_client, wsctl_server.url),
+            "wsctl->bare": (wsctl_client, bare_url),
+            "bare->bare": (bare_client, bare_url),
+        }
         samples: dict[str, list[float]] = {name: [] for name in pairings}
         order = list(pairings)
         for round_number in range(ROUNDS):

@@ -37,9 +37,27 @@ def main() -> None:
         log = base / "serve.jsonl"
         env = {**os.environ, "WSCTL_PASSWORD": "pw"}
         with open(log, "w") as sink:
-            server = subprocess.Popen([sys.executable, "-m", "wsctl", "--json", "serve", "--echo", "--certs", str(store.path),
-                                       "--device", "echo", "--client-auth", "none", "--listen", "127.0.0.1:0"],
-                                      stdout=sink, stderr=subprocess.DEVNULL, env=env)
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "wsctl",
+                    "--json",
+                    "serve",
+                    "--echo",
+                    "--certs",
+                    str(store.path),
+                    "--device",
+                    "echo",
+                    "--client-auth",
+                    "none",
+                    "--listen",
+                    "127.0.0.1:0",
+                ],
+                stdout=sink,
+                stderr=subprocess.DEVNULL,
+                env=env,
+            )
         try:
             deadline = time.monotonic() + 30
             while not log.read_text().strip() and time.monotonic() < deadline:
@@ -47,14 +65,24 @@ def main() -> None:
             url = json.loads(log.read_text().splitlines()[0])["url"]
             ca = str(store.root_cert_path)
             cases = {
-                "wsctl send (waits for the reply)": ([sys.executable, "-m", "wsctl", "send", url, "--ca", ca, "--raw", "hello"], None, env),
-                "python -m websockets (no wait)": ([sys.executable, "-m", "websockets", url], "hello\n", {**env, "SSL_CERT_FILE": ca}),
+                "wsctl send (waits for the reply)": (
+                    [sys.executable, "-m", "wsctl", "send", url, "--ca", ca, "--raw", "hello"],
+                    None,
+                    env,
+                ),
+                "python -m websockets (no wait)": (
+                    [sys.executable, "-m", "websockets", url],
+                    "hello\n",
+                    {**env, "SSL_CERT_FILE": ca},
+                ),
             }
             samples: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(runs):
                 for name, (cmd, stdin, case_env) in cases.items():
                     start = time.perf_counter()
-                    subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=case_env, check=True, timeout=60)
+                    subprocess.run(
+                        cmd, input=stdin, capture_output=True, text=True, env=case_env, check=True, timeout=60
+                    )
                     samples[name].append(time.perf_counter() - start)
             base_time = statistics.median(samples["python -m websockets (no wait)"])
             for name, values in samples.items():

@@ -57,7 +57,9 @@ async def responder(conn) -> None:
     """The smallest correct JSON-RPC device: echo the id in a result."""
     async for message in conn:
         request = json.loads(message)
-        await conn.send('{"jsonrpc":"2.0","id":%s,"result":{"state":"running","speed":1200}}' % json.dumps(request["id"]))
+        await conn.send(
+            '{"jsonrpc":"2.0","id":' + json.dumps(request["id"]) + ',"result":{"state":"running","speed":1200}}'
+        )
 
 
 async def round_trips(store) -> dict[str, list[float]]:
@@ -67,15 +69,26 @@ async def round_trips(store) -> dict[str, list[float]]:
     tls = {"ca": str(store.root_cert_path), "cert": str(op.chain), "key": str(op.key)}
     results: dict[str, list[float]] = {"raw": [], "profile": [], "raw_cpu": [], "profile_cpu": []}
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(functools.partial(
-            serve, responder, host="127.0.0.1", port=0, cert_chain=str(device.chain), key=str(device.key),
-            ca=str(store.root_cert_path), subprotocols=["conveyor.v1"]))
+        server = await nursery.start(
+            functools.partial(
+                serve,
+                responder,
+                host="127.0.0.1",
+                port=0,
+                cert_chain=str(device.chain),
+                key=str(device.key),
+                ca=str(store.root_cert_path),
+                subprotocols=["conveyor.v1"],
+            )
+        )
         async with open_device(server.url, subprotocols=["conveyor.v1"], **tls) as dev:
 
             async def raw() -> float:
                 start, cpu = time.perf_counter(), time.process_time()
                 for i in range(CALLS):
-                    await dev.send('{"jsonrpc":"2.0","id":%d,"method":"conveyor.set_speed","params":{"speed":1200}}' % i)
+                    await dev.send(
+                        f'{{"jsonrpc":"2.0","id":{i},"method":"conveyor.set_speed","params":{{"speed":1200}}}}'
+                    )
                     json.loads(await dev.receive())
                 results["raw_cpu"].append((time.process_time() - cpu) / CALLS)
                 return CALLS / (time.perf_counter() - start)
@@ -106,9 +119,28 @@ def fan_out(store, base: Path, sizes: list[int]) -> list[tuple[int, float]]:
     log = base / "serve.jsonl"
     with open(log, "w") as sink:
         server = subprocess.Popen(
-            [sys.executable, "-m", "wsctl", "--json", "serve", "--profile", "conveyor", "--certs", str(store.path), "--device", "sim",
-             "--listen", "127.0.0.1:0", "--max-connections", "5000", "--telemetry-scale", "100"],
-            stdout=sink, stderr=subprocess.DEVNULL, env=env,
+            [
+                sys.executable,
+                "-m",
+                "wsctl",
+                "--json",
+                "serve",
+                "--profile",
+                "conveyor",
+                "--certs",
+                str(store.path),
+                "--device",
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-connections",
+                "5000",
+                "--telemetry-scale",
+                "100",
+            ],
+            stdout=sink,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
     try:
         deadline = time.monotonic() + 30
@@ -123,8 +155,24 @@ def fan_out(store, base: Path, sizes: list[int]) -> list[tuple[int, float]]:
             lines.append("[groups]\nall = [" + ", ".join(f'"belt-{i}"' for i in range(n)) + "]\n")
             inventory.write_text("\n".join(lines))
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "wsctl", "--json", "send", "all", "status", "--inventory", str(inventory),
-                                   "--parallel", "64"], capture_output=True, text=True, env=env)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "wsctl",
+                    "--json",
+                    "send",
+                    "all",
+                    "status",
+                    "--inventory",
+                    str(inventory),
+                    "--parallel",
+                    "64",
+                ],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             wall = time.perf_counter() - start
             rows = [json.loads(line) for line in done.stdout.splitlines()]
             ok = sum(1 for r in rows if r["ok"])
@@ -149,8 +197,10 @@ def main() -> None:
         print(f"  profile layer    {prof:8.0f} calls/s")
         print(f"  wall time ratio profile/raw = {raw / prof:.3f}  (budget <= 1.15)")
         raw_cpu, prof_cpu = statistics.median(rt["raw_cpu"]), statistics.median(rt["profile_cpu"])
-        print(f"  CPU per round trip (client + server, one process): raw {raw_cpu * 1e6:.0f} us, profile {prof_cpu * 1e6:.0f} us,"
-              f" ratio {prof_cpu / raw_cpu:.3f}  (CPU is steadier than wall on a shared machine)")
+        print(
+            f"  CPU per round trip (client + server, one process): raw {raw_cpu * 1e6:.0f} us, profile {prof_cpu * 1e6:.0f} us,"
+            f" ratio {prof_cpu / raw_cpu:.3f}  (CPU is steadier than wall on a shared machine)"
+        )
         print("fan-out of `wsctl send GROUP status --profile conveyor --parallel 64` (one CLI process, mTLS each):")
         for n, wall in fan_out(store, base, sizes):
             print(f"  {n:4d} devices  {wall:6.2f} s wall  {wall / n * 1000:6.1f} ms/device")

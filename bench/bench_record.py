@@ -40,6 +40,8 @@ import trio
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_roundtrip import make_pki  # noqa: E402 - the same throwaway PKI
+
 from wsctl.core.record.format import Event  # noqa: E402
 from wsctl.core.record.har import to_har  # noqa: E402
 from wsctl.core.record.replay import build_plan  # noqa: E402
@@ -47,7 +49,6 @@ from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
 from wsctl.net.recorder import Recorder  # noqa: E402
 from wsctl.net.recordfile import open_recording  # noqa: E402
 from wsctl.net.replayer import replay  # noqa: E402
-from bench_roundtrip import make_pki  # noqa: E402 - the same throwaway PKI
 
 QUICK = "--quick" in sys.argv
 INGEST = 5000 if QUICK else 20000
@@ -62,8 +63,11 @@ def rss_mib() -> float:
 
 # ---- 1. recorder on the live path --------------------------------------------
 
+
 async def telemetry(conn) -> None:
-    payload = '{"jsonrpc":"2.0","method":"telemetry","params":{"speed":1200,"temp":41.25,"state":"running","seq":0}}'[:100]
+    payload = '{"jsonrpc":"2.0","method":"telemetry","params":{"speed":1200,"temp":41.25,"state":"running","seq":0}}'[
+        :100
+    ]
     request = await conn.receive()
     for _ in range(int(request)):
         await conn.send(payload)
@@ -90,7 +94,9 @@ async def bench_ingest(store, dev, op, tmp: Path) -> dict:
     kw = dict(ca=store.root_cert_path, cert=op.chain, key=op.key)
     off, on, cpu_off, cpu_on = [], [], [], []
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(functools.partial(serve, telemetry, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path))
+        server = await nursery.start(
+            functools.partial(serve, telemetry, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path)
+        )
         url = f"wss://localhost:{server.port}/"
         await ingest(url, kw, None)  # warm-up (contexts, identities cached)
         for i in range(ROUNDS):
@@ -101,17 +107,26 @@ async def bench_ingest(store, dev, op, tmp: Path) -> dict:
             on.append(rate)
             cpu_on.append(cpu)
         nursery.cancel_scope.cancel()
-    return {"off": statistics.median(off), "on": statistics.median(on), "best_off": max(off), "best_on": max(on),
-            "cpu_off": statistics.median(cpu_off), "cpu_on": statistics.median(cpu_on)}
+    return {
+        "off": statistics.median(off),
+        "on": statistics.median(on),
+        "best_off": max(off),
+        "best_on": max(on),
+        "cpu_off": statistics.median(cpu_off),
+        "cpu_on": statistics.median(cpu_on),
+    }
 
 
 # ---- 2. a million events --------------------------------------------------------
 
+
 def bench_big(tmp: Path) -> dict:
     path = tmp / "big.jsonl"
     rng = random.Random(1)
-    texts = ['{"jsonrpc":"2.0","method":"conveyor.telemetry","params":{"speed":%d,"motor_temp":%.1f}}' % (rng.randrange(3000), rng.uniform(20, 80))
-             for _ in range(64)]
+    texts = [
+        f'{{"jsonrpc":"2.0","method":"conveyor.telemetry","params":{{"speed":{rng.randrange(3000)},"motor_temp":{rng.uniform(20, 80):.1f}}}}}'
+        for _ in range(64)
+    ]
     blobs = [rng.randbytes(48) for _ in range(16)]
     clock = iter(range(10**9))
     rss0 = rss_mib()
@@ -147,12 +162,24 @@ def bench_big(tmp: Path) -> dict:
             tenth_peak = tracemalloc.get_traced_memory()[1]
     full_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return {"events": BIG, "bytes": size, "write_eps": BIG / write_s, "read_eps": BIG / read_s, "har_eps": BIG / har_s,
-            "har_bytes": (tmp / "big.har").stat().st_size, "rss_write": rss1 - rss0, "rss_read": rss2 - rss1, "rss_har": rss3 - rss2,
-            "rss_end": rss3, "trace_tenth": tenth_peak / 1024, "trace_full": full_peak / 1024}
+    return {
+        "events": BIG,
+        "bytes": size,
+        "write_eps": BIG / write_s,
+        "read_eps": BIG / read_s,
+        "har_eps": BIG / har_s,
+        "har_bytes": (tmp / "big.har").stat().st_size,
+        "rss_write": rss1 - rss0,
+        "rss_read": rss2 - rss1,
+        "rss_har": rss3 - rss2,
+        "rss_end": rss3,
+        "trace_tenth": tenth_peak / 1024,
+        "trace_full": full_peak / 1024,
+    }
 
 
 # ---- 3. replay timing ----------------------------------------------------------
+
 
 async def bench_replay(store, dev, op) -> dict:
     rng = random.Random(2)
@@ -164,7 +191,9 @@ async def bench_replay(store, dev, op) -> dict:
     plan = build_plan(events, mode="original")
     kw = dict(ca=store.root_cert_path, cert=op.chain, key=op.key)
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(functools.partial(serve, echo_handler, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path))
+        server = await nursery.start(
+            functools.partial(serve, echo_handler, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path)
+        )
         async with open_device(f"wss://localhost:{server.port}/", **kw) as device:
             result = await replay(device, plan, reply_timeout=5)
         nursery.cancel_scope.cancel()
@@ -178,7 +207,9 @@ def main() -> None:
     if "--replay-only" in sys.argv:
         with tempfile.TemporaryDirectory() as tmpdir:
             rep = trio.run(bench_replay, *make_pki(Path(tmpdir)))
-        print(f"replay timing, original speed, {rep['sends']} sends over {rep['span']:.1f} s (|send returned - due|, ms)")
+        print(
+            f"replay timing, original speed, {rep['sends']} sends over {rep['span']:.1f} s (|send returned - due|, ms)"
+        )
         print(f"   p50 {rep['p50']:.3f}   p99 {rep['p99']:.3f}   max {rep['max']:.3f}")
         return
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -189,16 +220,26 @@ def main() -> None:
         big = bench_big(tmp)
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, quick={QUICK}")
     print(f"\n1. telemetry ingest, {INGEST} x 100 B pushed, median of {ROUNDS} alternating runs (messages/s)")
-    print(f"   recorder off {ing['off']:9.0f}   on {ing['on']:9.0f}   ratio on/off {ing['on'] / ing['off']:.3f}"
-          f"   (best {ing['best_off']:.0f} / {ing['best_on']:.0f} = {ing['best_on'] / ing['best_off']:.3f})")
-    print(f"   CPU s per run: off {ing['cpu_off']:.3f}   on {ing['cpu_on']:.3f}   (on/off {ing['cpu_on'] / ing['cpu_off']:.3f}, both peers)")
+    print(
+        f"   recorder off {ing['off']:9.0f}   on {ing['on']:9.0f}   ratio on/off {ing['on'] / ing['off']:.3f}"
+        f"   (best {ing['best_off']:.0f} / {ing['best_on']:.0f} = {ing['best_on'] / ing['best_off']:.3f})"
+    )
+    print(
+        f"   CPU s per run: off {ing['cpu_off']:.3f}   on {ing['cpu_on']:.3f}   (on/off {ing['cpu_on'] / ing['cpu_off']:.3f}, both peers)"
+    )
     print(f"\n2. {big['events']:,} events, {big['bytes'] / 2**20:.1f} MiB recording")
     print(f"   write {big['write_eps']:10.0f} events/s   peak RSS +{big['rss_write']:.1f} MiB")
     print(f"   read  {big['read_eps']:10.0f} events/s   peak RSS +{big['rss_read']:.1f} MiB")
-    print(f"   → HAR {big['har_eps']:10.0f} events/s   peak RSS +{big['rss_har']:.1f} MiB   ({big['har_bytes'] / 2**20:.1f} MiB HAR)")
-    print(f"   tracemalloc peak while reading: {big['trace_tenth']:.0f} KiB after 10 %, {big['trace_full']:.0f} KiB after 100 %;"
-          f" process peak RSS {big['rss_end']:.0f} MiB")
-    print(f"\n3. replay timing, original speed, {rep['sends']} sends over {rep['span']:.1f} s (|send returned - due|, ms)")
+    print(
+        f"   → HAR {big['har_eps']:10.0f} events/s   peak RSS +{big['rss_har']:.1f} MiB   ({big['har_bytes'] / 2**20:.1f} MiB HAR)"
+    )
+    print(
+        f"   tracemalloc peak while reading: {big['trace_tenth']:.0f} KiB after 10 %, {big['trace_full']:.0f} KiB after 100 %;"
+        f" process peak RSS {big['rss_end']:.0f} MiB"
+    )
+    print(
+        f"\n3. replay timing, original speed, {rep['sends']} sends over {rep['span']:.1f} s (|send returned - due|, ms)"
+    )
     print(f"   p50 {rep['p50']:.3f}   p99 {rep['p99']:.3f}   max {rep['max']:.3f}")
 
 

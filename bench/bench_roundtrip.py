@@ -67,15 +67,18 @@ async def bare_echo(request):
 
 # ---- one workload, three client APIs -------------------------------------
 
+
 async def run_case(send, receive, size, count, pipelined) -> float:
     """Messages (round trips) per second."""
     payload = b"x" * size
     start = time.perf_counter()
     if pipelined:
         async with trio.open_nursery() as n:
+
             async def sender():
                 for _ in range(count):
                     await send(payload)
+
             n.start_soon(sender)
             for _ in range(count):
                 await receive()
@@ -103,25 +106,37 @@ def ws_server_ctx(store, dev) -> ssl.SSLContext:
 async def trio_side(store, dev, op, results):
     kw = dict(ca=store.root_cert_path, cert=op.chain, key=op.key)
     async with trio.open_nursery() as nursery:
-        wsctl_server = await nursery.start(functools.partial(
-            serve, echo_handler, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path))
+        wsctl_server = await nursery.start(
+            functools.partial(serve, echo_handler, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path)
+        )
 
         tuned = dict(message_queue_size=_c.MESSAGE_QUEUE_SIZE, receive_buffer_size=_c.RECEIVE_BUFFER_SIZE)
         bare_servers = {}
         for label, opts in (("trio-ws tuned", tuned), ("trio-ws dflt", {})):
-            bare_servers[label] = await nursery.start(functools.partial(
-                trio_websocket.serve_websocket, bare_echo, "127.0.0.1", 0, ws_server_ctx(store, dev),
-                handler_nursery=nursery, **opts))
+            bare_servers[label] = await nursery.start(
+                functools.partial(
+                    trio_websocket.serve_websocket,
+                    bare_echo,
+                    "127.0.0.1",
+                    0,
+                    ws_server_ctx(store, dev),
+                    handler_nursery=nursery,
+                    **opts,
+                )
+            )
 
         for name, size, count, pipelined in CASES:
             for _ in range(REPEAT):
                 async with open_device(wsctl_server.url, **kw) as d:
-                    results.setdefault(("wsctl", name), []).append(await run_case(d.send, d.receive, size, count, pipelined))
+                    results.setdefault(("wsctl", name), []).append(
+                        await run_case(d.send, d.receive, size, count, pipelined)
+                    )
                 for label, opts in (("trio-ws tuned", tuned), ("trio-ws dflt", {})):
                     url = f"wss://127.0.0.1:{bare_servers[label].port}/"
                     async with trio_websocket.open_websocket_url(url, ws_client_ctx(store, op), **opts) as ws:
                         results.setdefault((label, name), []).append(
-                            await run_case(ws.send_message, ws.get_message, size, count, pipelined))
+                            await run_case(ws.send_message, ws.get_message, size, count, pipelined)
+                        )
 
         for _ in range(REPEAT):
             start = time.perf_counter()
@@ -135,7 +150,9 @@ async def trio_side(store, dev, op, results):
             for _ in range(HANDSHAKES):
                 async with trio_websocket.open_websocket_url(url, ctx):
                     pass
-            results.setdefault(("trio-ws tuned", "mTLS handshakes"), []).append(HANDSHAKES / (time.perf_counter() - start))
+            results.setdefault(("trio-ws tuned", "mTLS handshakes"), []).append(
+                HANDSHAKES / (time.perf_counter() - start)
+            )
         nursery.cancel_scope.cancel()
 
 
@@ -151,9 +168,11 @@ def websockets_side(store, dev, op, results):
         payload = b"x" * size
         start = time.perf_counter()
         if pipelined:
+
             async def sender():
                 for _ in range(count):
                     await ws.send(payload)
+
             task = asyncio.create_task(sender())
             for _ in range(count):
                 await ws.recv()
@@ -177,7 +196,9 @@ def websockets_side(store, dev, op, results):
                 for _ in range(HANDSHAKES):
                     async with connect(url, ssl=ctx):
                         pass
-                results.setdefault(("websockets", "mTLS handshakes"), []).append(HANDSHAKES / (time.perf_counter() - start))
+                results.setdefault(("websockets", "mTLS handshakes"), []).append(
+                    HANDSHAKES / (time.perf_counter() - start)
+                )
 
     asyncio.run(main())
 

@@ -46,14 +46,21 @@ def main() -> None:
     for name, values in samples.items():
         med = statistics.median(values)
         print(f"{name:32} {med * 1000:10.1f} {med / floor:8.2f}")
-    out = subprocess.run([PY, "-X", "importtime", "-c", "import wsctl.cli.main"], capture_output=True, text=True, env={**os.environ})
+    out = subprocess.run(
+        [PY, "-X", "importtime", "-c", "import wsctl.cli.main"], capture_output=True, text=True, env={**os.environ}
+    )
     last = [line for line in out.stderr.splitlines() if line.rstrip().endswith("wsctl.cli.main")]
     if last:
         cumulative_us = int(last[-1].split("|")[1])
         print(f"import wsctl.cli.main (cumulative, -X importtime): {cumulative_us / 1000:.1f} ms")
     heavy = subprocess.run(
-        [PY, "-c", "import sys, wsctl.cli.main; print(sorted(m for m in ('trio','trio_websocket','cryptography','ssl') if m in sys.modules))"],
-        capture_output=True, text=True,
+        [
+            PY,
+            "-c",
+            "import sys, wsctl.cli.main; print(sorted(m for m in ('trio','trio_websocket','cryptography','ssl') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     print(f"heavy modules imported by wsctl.cli.main: {heavy}")
 

@@ -18,7 +18,10 @@ import pytest
 
 @functools.cache
 def schema_path() -> Path | None:
-    candidates = [os.environ.get("WSCTL_JUNIT_XSD"), Path(__file__).resolve().parents[2] / "shared" / "vendor" / "junit" / "JUnit.xsd"]
+    candidates = [
+        os.environ.get("WSCTL_JUNIT_XSD"),
+        Path(__file__).resolve().parents[2] / "shared" / "vendor" / "junit" / "JUnit.xsd",
+    ]
     return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
 
 
@@ -49,4 +52,3 @@ class Validator:
     """A fixture value with `.validate(document)`: the schema's where it is at hand."""
 
     validate = staticmethod(validate)
-

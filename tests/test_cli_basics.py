@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 
+from cli_runner import run_subprocess
+
 from wsctl.core.exitcodes import DESCRIPTIONS, ExitCode
 
 
 def wsctl(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=60, **kw)
+    return run_subprocess(*args, **kw)
 
 
 def test_help_lists_every_registered_verb():
@@ -21,8 +24,11 @@ def test_help_lists_every_registered_verb():
 
     out = wsctl("--help")
     assert out.returncode == 0
-    for verb in COMMANDS:
-        assert verb in out.stdout
+    # the verbs are the first words of the "Commands:" rows (a verb's name inside
+    # another verb's summary, like "run" in "Run the whole tool", does not count)
+    section = out.stdout.split("\nCommands:\n", 1)[1].split("EXAMPLES", 1)[0]
+    listed = re.findall(r"^  (\S+)  +\S", section, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(COMMANDS), listed
     assert "EXAMPLES" in out.stdout
 
 
@@ -46,7 +52,7 @@ def test_exit_codes_table_in_json_is_complete():
 
 def test_classify_maps_wsctl_errors_and_groups():
     from wsctl.cli.errors import classify
-    from wsctl.core.errors import TLSError, Timeout
+    from wsctl.core.errors import Timeout, TLSError
 
     assert classify(TLSError("unknown CA"))[0] == ExitCode.TLS
     group = BaseExceptionGroup("x", [ValueError("noise"), Timeout("no reply within 5 s")])
@@ -58,7 +64,8 @@ def test_classify_maps_wsctl_errors_and_groups():
 def _start_sleeper(tmp_path):
     # a trio command run through the real runtime, the way every async verb runs
     script = tmp_path / "sleeper.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import sys, trio
         from wsctl.cli.runtime import run_async
         from wsctl.cli.errors import report
@@ -72,7 +79,8 @@ def _start_sleeper(tmp_path):
             run_async(work)
         except BaseException as exc:
             sys.exit(report(exc, sys.stderr, as_json=False))
-    """))
+    """)
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc

@@ -15,20 +15,30 @@ PASSWORD = "a test passphrase"
 
 
 def _wsctl(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
-                          env={**os.environ, "WSCTL_PASSWORD": PASSWORD})
+    return subprocess.run(
+        [sys.executable, "-m", "wsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+    )
 
 
 @pytest.fixture(scope="module")
 def plant_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("complete")
-    for step in (["init", "--name", "T"], ["issue", "device", "belt-1", "--ip", "127.0.0.1", "--no-password"],
-                 ["issue", "operator", "alice", "--role", "engineer", "--no-password"],
-                 ["issue", "operator", "albert", "--role", "observer", "--no-password"]):
+    for step in (
+        ["init", "--name", "T"],
+        ["issue", "device", "belt-1", "--ip", "127.0.0.1", "--no-password"],
+        ["issue", "operator", "alice", "--role", "engineer", "--no-password"],
+        ["issue", "operator", "albert", "--role", "observer", "--no-password"],
+    ):
         assert _wsctl("certs", *step, cwd=base).returncode == 0
     (base / "wsctl-inventory.toml").write_text(
         '[devices.belt-1]\nurl = "wss://127.0.0.1:1/"\nprofile = "conveyor"\n'
-        '[devices.psu-3]\nurl = "wss://127.0.0.1:2/"\nprofile = "psu"\n[groups]\nline-1 = ["belt-1", "psu-3"]\n')
+        '[devices.psu-3]\nurl = "wss://127.0.0.1:2/"\nprofile = "psu"\n[groups]\nline-1 = ["belt-1", "psu-3"]\n'
+    )
     return base
 
 
@@ -45,21 +55,26 @@ def _complete(shell: str, words: str, cwd) -> list[str]:
     if shell == "zsh":  # type, value, help, in groups of three lines
         lines = out.stdout.splitlines()
         return [lines[i + 1] for i in range(0, len(lines), 3)]
-    return [line.split(",", 1)[1].split("\t")[0] for line in out.stdout.splitlines() if line]  # fish: type,value[\thelp]
+    return [
+        line.split(",", 1)[1].split("\t")[0] for line in out.stdout.splitlines() if line
+    ]  # fish: type,value[\thelp]
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-@pytest.mark.parametrize("words, expected", [
-    ("wsctl certs show al", ["albert", "alice"]),
-    ("wsctl certs --dir certs revoke be", ["belt-1"]),
-    ("wsctl send --profile c", ["conveyor"]),
-    ("wsctl profile show ps", ["psu"]),
-    ("wsctl send ", ["belt-1", "line-1", "psu-3"]),
-    ("wsctl watch li", ["line-1"]),
-    ("wsctl send belt-1 st", ["start", "stop", "status"]),
-    ("wsctl send belt-1 set_speed ", ["speed="]),
-    ("wsctl send wss://x/ --profile conveyor set_", ["set_speed"]),
-])
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        ("wsctl certs show al", ["albert", "alice"]),
+        ("wsctl certs --dir certs revoke be", ["belt-1"]),
+        ("wsctl send --profile c", ["conveyor"]),
+        ("wsctl profile show ps", ["psu"]),
+        ("wsctl send ", ["belt-1", "line-1", "psu-3"]),
+        ("wsctl watch li", ["line-1"]),
+        ("wsctl send belt-1 st", ["start", "stop", "status"]),
+        ("wsctl send belt-1 set_speed ", ["speed="]),
+        ("wsctl send wss://x/ --profile conveyor set_", ["set_speed"]),
+    ],
+)
 def test_names_complete(plant_dir, shell, words, expected):
     assert _complete(shell, words, plant_dir) == expected
 

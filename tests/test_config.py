@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
+from cli_runner import run_in_process
 
-from wsctl.cli.env import Environment
-from wsctl.cli.main import run
 from wsctl.core.exitcodes import ExitCode
 
 PASS = "a-long-enough-passphrase"
 
 
 def wsctl(*args, environ=None):
-    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(),
-                      environ={"WSCTL_PASSWORD": PASS, "HOME": "/nonexistent", **(environ or {})})
-    code = run(list(args), env)
-    return code, env.stdout.getvalue(), env.stderr.getvalue()
+    out = run_in_process(*args, environ={"WSCTL_PASSWORD": PASS, "HOME": "/nonexistent", **(environ or {})})
+    return out.returncode, out.stdout, out.stderr
 
 
 @pytest.fixture

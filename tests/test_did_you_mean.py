@@ -17,8 +17,14 @@ PASSWORD = "a test passphrase"
 
 
 def _wsctl(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
-                          env={**os.environ, "WSCTL_PASSWORD": PASSWORD, "XDG_CONFIG_HOME": str(cwd or ".") + "/.config"})
+    return subprocess.run(
+        [sys.executable, "-m", "wsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD, "XDG_CONFIG_HOME": str(cwd or ".") + "/.config"},
+    )
 
 
 def test_closest_only_suggests_near_names():
@@ -30,22 +36,28 @@ def test_closest_only_suggests_near_names():
 @pytest.fixture(scope="module")
 def plant_dir(tmp_path_factory):
     base = tmp_path_factory.mktemp("typos")
-    for step in (["init", "--name", "T"], ["issue", "device", "belt-1", "--ip", "127.0.0.1", "--no-password"],
-                 ["issue", "operator", "alice", "--role", "engineer", "--no-password"]):
+    for step in (
+        ["init", "--name", "T"],
+        ["issue", "device", "belt-1", "--ip", "127.0.0.1", "--no-password"],
+        ["issue", "operator", "alice", "--role", "engineer", "--no-password"],
+    ):
         assert _wsctl("certs", *step, cwd=base).returncode == 0
     (base / "wsctl-inventory.toml").write_text('[devices.belt-1]\nurl = "wss://127.0.0.1:1/"\n')
     return base
 
 
-@pytest.mark.parametrize("args, suggestion", [
-    (("sned", "x"), "Did you mean 'send'?"),
-    (("certs", "isue"), "Did you mean 'issue'?"),
-    (("send", "wss://127.0.0.1:1/", "stauts", "--profile", "conveyor"), "did you mean 'status'?"),
-    (("profile", "show", "conveyer"), "did you mean 'conveyor'?"),
-    (("send", "wss://127.0.0.1:1/", "--raw", "x", "--operator", "alcie"), "did you mean 'alice'?"),
-    (("serve", "--echo", "--device", "belt-2"), "did you mean 'belt-1'?"),
-    (("send", "belt-2", "--raw", "x"), "did you mean 'belt-1'?"),
-])
+@pytest.mark.parametrize(
+    "args, suggestion",
+    [
+        (("sned", "x"), "Did you mean 'send'?"),
+        (("certs", "isue"), "Did you mean 'issue'?"),
+        (("send", "wss://127.0.0.1:1/", "stauts", "--profile", "conveyor"), "did you mean 'status'?"),
+        (("profile", "show", "conveyer"), "did you mean 'conveyor'?"),
+        (("send", "wss://127.0.0.1:1/", "--raw", "x", "--operator", "alcie"), "did you mean 'alice'?"),
+        (("serve", "--echo", "--device", "belt-2"), "did you mean 'belt-1'?"),
+        (("send", "belt-2", "--raw", "x"), "did you mean 'belt-1'?"),
+    ],
+)
 def test_typos_get_a_suggestion(plant_dir, args, suggestion):
     out = _wsctl(*args, cwd=plant_dir)
     assert out.returncode in (2, 8), out.stderr
@@ -65,9 +77,14 @@ def test_operator_without_any_store_says_so(tmp_path):
 
 def test_serve_device_without_certs_uses_the_default_store(plant_dir, tmp_path):
     shutil.copytree(plant_dir / "certs", tmp_path / "certs")
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "--json", "serve", "--echo", "--device", "belt-1", "--listen", "127.0.0.1:0"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "WSCTL_PASSWORD": PASSWORD})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "--json", "serve", "--echo", "--device", "belt-1", "--listen", "127.0.0.1:0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+    )
     try:
         line = proc.stdout.readline()
         assert '"event": "listening"' in line, proc.stderr.read() if proc.poll() is not None else line
@@ -76,7 +93,9 @@ def test_serve_device_without_certs_uses_the_default_store(plant_dir, tmp_path):
         proc.wait(timeout=10)
 
 
-@pytest.mark.parametrize("verb, has_parallel", [("send", True), ("run", True), ("watch", False), ("connect", False), ("replay", False)])
+@pytest.mark.parametrize(
+    "verb, has_parallel", [("send", True), ("run", True), ("watch", False), ("connect", False), ("replay", False)]
+)
 def test_parallel_only_where_it_means_something(verb, has_parallel, tmp_path):
     out = _wsctl(verb, "--help", cwd=tmp_path)
     assert ("--parallel" in out.stdout) is has_parallel
@@ -85,9 +104,14 @@ def test_parallel_only_where_it_means_something(verb, has_parallel, tmp_path):
 def test_a_device_wanting_a_client_certificate_gets_the_operators_named(plant_dir, tmp_path):
     """`wsctl serve` (client certificates required) and a client that gave none:
     the hint names the operators of ./certs."""
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "--json", "serve", "--echo", "--device", "belt-1", "--listen", "127.0.0.1:0"],
-                            cwd=plant_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "WSCTL_PASSWORD": PASSWORD})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "--json", "serve", "--echo", "--device", "belt-1", "--listen", "127.0.0.1:0"],
+        cwd=plant_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+    )
     try:
         import json
 

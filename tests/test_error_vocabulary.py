@@ -52,9 +52,11 @@ def test_every_cause_is_documented_and_every_documented_cause_exists():
 def test_json_error_line_uses_the_exit_code_name_and_the_cause():
     from wsctl.core.errors import NotAuthorized, StoreError
 
-    for exc, expected in ((NotAuthorized("estop refused"), {"error": "not_authorized", "exit_code": 9}),
-                          (StoreError("no store"), {"error": "error", "cause": "store", "exit_code": 1}),
-                          (ValueError("boom"), {"error": "error", "cause": "internal", "exit_code": 1})):
+    for exc, expected in (
+        (NotAuthorized("estop refused"), {"error": "not_authorized", "exit_code": 9}),
+        (StoreError("no store"), {"error": "error", "cause": "store", "exit_code": 1}),
+        (ValueError("boom"), {"error": "error", "cause": "internal", "exit_code": 1}),
+    ):
         out = io.StringIO()
         report(exc, out, as_json=True)
         obj = json.loads(out.getvalue())

@@ -39,8 +39,11 @@ def _examples():
 
 
 def test_event_types_lists_every_event_in_the_module():
-    defined = {obj for _, obj in inspect.getmembers(ev, inspect.isclass)
-               if issubclass(obj, ev.CodecEvent) and obj is not ev.CodecEvent}
+    defined = {
+        obj
+        for _, obj in inspect.getmembers(ev, inspect.isclass)
+        if issubclass(obj, ev.CodecEvent) and obj is not ev.CodecEvent
+    }
     assert set(ev.EVENT_TYPES) == defined == set(_all_subclasses(ev.CodecEvent))
     for cls in ev.EVENT_TYPES:
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -72,7 +75,11 @@ def test_an_event_type_no_consumer_knows_is_an_error_not_an_empty_rendering():
 
 def test_feed_returns_codec_events():
     codec = ClientCodec(load_profile("conveyor"))
-    for message in ('{"jsonrpc":"2.0","method":"conveyor.telemetry","params":{"speed":1}}', "not json", '{"jsonrpc":"2.0","id":5,"result":{}}'):
+    for message in (
+        '{"jsonrpc":"2.0","method":"conveyor.telemetry","params":{"speed":1}}',
+        "not json",
+        '{"jsonrpc":"2.0","id":5,"result":{}}',
+    ):
         (item,) = codec.feed(message, now=0.0)
         assert isinstance(item, ev.CodecEvent) and item.raw == message
     assert inspect.signature(ClientCodec.feed).return_annotation == "list[CodecEvent]"

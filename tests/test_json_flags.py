@@ -11,17 +11,26 @@ import pytest
 
 
 def _wsctl(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
-                          env={**os.environ, "WSCTL_PASSWORD": "a test passphrase"})
+    return subprocess.run(
+        [sys.executable, "-m", "wsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "WSCTL_PASSWORD": "a test passphrase"},
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ("send", "--bogus", "--json"),          # unknown option, --json after it
-    ("--json", "send", "--bogus"),          # unknown option, --json before the verb
-    ("send", "--json"),                     # missing argument
-    ("certs", "issue", "device", "--json"),  # nested verb
-    ("certs", "--json", "nosuchverb"),      # unknown sub-verb
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("send", "--bogus", "--json"),  # unknown option, --json after it
+        ("--json", "send", "--bogus"),  # unknown option, --json before the verb
+        ("send", "--json"),  # missing argument
+        ("certs", "issue", "device", "--json"),  # nested verb
+        ("certs", "--json", "nosuchverb"),  # unknown sub-verb
+    ],
+)
 def test_usage_errors_under_json_are_one_json_line(args):
     out = _wsctl(*args)
     assert out.returncode == 2
@@ -34,7 +43,12 @@ def test_usage_errors_under_json_are_one_json_line(args):
 
 def test_json_after_the_verb_gives_the_same_output_as_before_it(tmp_path):
     assert _wsctl("certs", "--dir", str(tmp_path / "certs"), "init", "--name", "T").returncode == 0
-    assert _wsctl("certs", "--dir", str(tmp_path / "certs"), "issue", "device", "d1", "--ip", "127.0.0.1", "--no-password").returncode == 0
+    assert (
+        _wsctl(
+            "certs", "--dir", str(tmp_path / "certs"), "issue", "device", "d1", "--ip", "127.0.0.1", "--no-password"
+        ).returncode
+        == 0
+    )
     before = _wsctl("--json", "certs", "--dir", str(tmp_path / "certs"), "list")
     after = _wsctl("certs", "--dir", str(tmp_path / "certs"), "list", "--json")
     assert before.returncode == after.returncode == 0

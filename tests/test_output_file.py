@@ -4,6 +4,8 @@ import os
 import stat
 import threading
 
+import pytest
+
 from wsctl.cli.output_file import write_output
 
 
@@ -35,6 +37,15 @@ def test_fifo_is_written_not_replaced(tmp_path):
     assert got == [b"through the pipe"] and stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
-def test_dev_null_stays_a_device():
-    write_output("/dev/null", b"nothing")
-    assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+def test_a_device_stays_a_device(tmp_path):
+    # the test's own null device (same numbers as /dev/null), so that a failure
+    # replaces a file of the test's and not the machine's /dev/null
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root (CAP_MKNOD); the FIFO test covers the path")
+    write_output(device, b"nothing")
+    info = os.lstat(device)
+    assert stat.S_ISCHR(info.st_mode) and info.st_rdev == os.makedev(1, 3)
+    assert [p.name for p in tmp_path.iterdir()] == ["null"]  # no temporary file left

@@ -44,8 +44,12 @@ def test_every_export_resolves_to_what_its_module_defines(name):
 
 def test_the_type_checking_imports_are_the_same_names_from_the_same_modules():
     tree = ast.parse((ROOT / "wsctl" / "__init__.py").read_text(encoding="utf-8"))
-    block = next(node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING")
-    imported = {alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    block = next(
+        node for node in tree.body if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+    )
+    imported = {
+        alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names
+    }
     assert imported == wsctl._LAZY
 
 
@@ -55,7 +59,9 @@ def test_an_unknown_name_is_an_attribute_error():
 
 
 def test_import_wsctl_stays_cheap_until_a_name_is_used():
-    code = ("import sys, wsctl; heavy = {'trio', 'trio_websocket', 'cryptography', 'ssl'}; "
-            "print(sorted(heavy & set(sys.modules))); wsctl.Telemetry; print('trio' in sys.modules)")
+    code = (
+        "import sys, wsctl; heavy = {'trio', 'trio_websocket', 'cryptography', 'ssl'}; "
+        "print(sorted(heavy & set(sys.modules))); wsctl.Telemetry; print('trio' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "False"], out.stdout

@@ -11,8 +11,14 @@ from wsctl.net.recorder import Recorder
 
 
 def _wsctl(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=60, cwd=cwd,
-                          env={**os.environ, "XDG_CONFIG_HOME": str(cwd / "config")})
+    return subprocess.run(
+        [sys.executable, "-m", "wsctl", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "XDG_CONFIG_HOME": str(cwd / "config")},
+    )
 
 
 def test_config_with_a_huge_integer_is_invalid_input(tmp_path):

@@ -74,8 +74,18 @@ __all__ = ["__version__", *sorted(_LAZY)]
 if TYPE_CHECKING:  # the same names, for type checkers (tests/test_public_api.py keeps them equal)
     from wsctl.core.backoff import Backoff
     from wsctl.core.errors import (
-        ConnectError, ConnectionClosed, DeviceError, HandshakeRejected, InvalidInput, NotAuthorized, PasswordError, StoreError,
-        Timeout, TLSError, UsageError, WsctlError,
+        ConnectError,
+        ConnectionClosed,
+        DeviceError,
+        HandshakeRejected,
+        InvalidInput,
+        NotAuthorized,
+        PasswordError,
+        StoreError,
+        Timeout,
+        TLSError,
+        UsageError,
+        WsctlError,
     )
     from wsctl.core.profile.discovery import load_profile
     from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Received, Reply, Telemetry, Unmatched

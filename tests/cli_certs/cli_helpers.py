@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from cli_runner import run_in_process
 
 STORE_PASS = "store-pass-for-tests"
 
@@ -21,21 +22,20 @@ class Result:
 
     def one_error_line(self) -> str:
         """The single `wsctl: error:` line every refusal must print (plus at most a hint)."""
-        lines = [l for l in self.err.splitlines() if not l.startswith(("wsctl: hint:", "warning:"))]
+        lines = [line for line in self.err.splitlines() if not line.startswith(("wsctl: hint:", "warning:"))]
         assert len(lines) == 1 and lines[0].startswith("wsctl: error: "), self.err
         assert "Traceback" not in self.err
         return lines[0]
 
 
 def run_wsctl(*args: str, environ: dict[str, str] | None = None) -> Result:
-    from wsctl.cli.env import Environment
-    from wsctl.cli.main import run
-
-    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(), environ=dict(environ or {}))
-    code = run([str(a) for a in args], env)
-    return Result(int(code), env.stdout.getvalue(), env.stderr.getvalue())
+    out = run_in_process(*(str(a) for a in args), environ=environ)
+    return Result(out.returncode, out.stdout, out.stderr)
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name not in ("audit.log", ".lock")}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name not in ("audit.log", ".lock")
+    }

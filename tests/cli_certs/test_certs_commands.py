@@ -7,7 +7,6 @@ import stat
 import subprocess
 import sys
 
-
 from cli_helpers import STORE_PASS, run_wsctl
 
 
@@ -38,8 +37,9 @@ def test_issue_list_show_fingerprint(pki):
     r = pki.certs("issue", "device", "plc-17", "--dns", "plc-17.plant.local", "--ip", "10.0.0.17")
     assert r.code == 0, r.err
     assert "issued device plc-17" in r.out and "sha256:" in r.out
-    r = pki("--json", "certs", "--dir", pki.store_dir, "issue", "operator", "alice", "--role", "engineer",
-            "--no-password")
+    r = pki(
+        "--json", "certs", "--dir", pki.store_dir, "issue", "operator", "alice", "--role", "engineer", "--no-password"
+    )
     assert r.code == 0 and "unencrypted" in r.err
     alice = r.json_lines()[0]
     assert alice["role"] == "engineer" and alice["kind"] == "operator" and alice["key_encrypted"] is False
@@ -56,16 +56,20 @@ def test_issue_list_show_fingerprint(pki):
     assert r.code == 0 and "urn:wsctl:operator:alice" in r.out and "clientAuth" in r.out
     shown = pki("--json", "certs", "--dir", pki.store_dir, "show", "plc-17").json_lines()[0]
     assert shown["ips"] == ["10.0.0.17"] and shown["status"] == "valid" and shown["kind"] == "device"
-    by_file = pki("--json", "certs", "--dir", pki.store_dir, "show",
-                  str(pki.store_dir / "devices" / "plc-17" / "cert.pem")).json_lines()[0]
+    by_file = pki(
+        "--json", "certs", "--dir", pki.store_dir, "show", str(pki.store_dir / "devices" / "plc-17" / "cert.pem")
+    ).json_lines()[0]
     assert by_file["fingerprint"] == shown["fingerprint"] and "status" not in by_file
 
     r = pki.certs("fingerprint", "plc-17")
     assert r.code == 0 and r.out.strip() == shown["fingerprint"]
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", r.out.strip())
     # the same value openssl computes
-    der = subprocess.run(["openssl", "x509", "-in", str(pki.store_dir / "devices/plc-17/cert.pem"), "-outform", "DER"],
-                         capture_output=True, check=True).stdout
+    der = subprocess.run(
+        ["openssl", "x509", "-in", str(pki.store_dir / "devices/plc-17/cert.pem"), "-outform", "DER"],
+        capture_output=True,
+        check=True,
+    ).stdout
     import hashlib
 
     assert r.out.strip() == "sha256:" + hashlib.sha256(der).hexdigest()
@@ -101,8 +105,18 @@ def test_verify_ok_and_failures(pki):
 def test_verify_foreign_certificate_file(pki, tmp_path):
     other = tmp_path / "other"
     assert run_wsctl("certs", "--dir", other, "init", environ={"WSCTL_PASSWORD": "x"}).code == 0
-    run_wsctl("certs", "--dir", other, "issue", "device", "plc", "--ip", "10.0.0.1", "--no-password",
-              environ={"WSCTL_PASSWORD": "x"})
+    run_wsctl(
+        "certs",
+        "--dir",
+        other,
+        "issue",
+        "device",
+        "plc",
+        "--ip",
+        "10.0.0.1",
+        "--no-password",
+        environ={"WSCTL_PASSWORD": "x"},
+    )
     r = pki.certs("verify", str(other / "devices/plc/cert.pem"))
     assert r.code == 4 and "not issued by this store" in r.one_error_line()
 
@@ -113,8 +127,12 @@ def test_revoke_and_crl(pki):
     assert r.code == 0, r.err
     obj = r.json_lines()[0]
     assert obj["status"] == "revoked" and obj["reason"] == "key-compromise"
-    text = subprocess.run(["openssl", "crl", "-in", str(pki.store_dir / "ca/crl.pem"), "-noout", "-text"],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["openssl", "crl", "-in", str(pki.store_dir / "ca/crl.pem"), "-noout", "-text"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert obj["serial"].upper() in text.replace(":", "").upper() and "Key Compromise" in text
     r = pki("--json", "certs", "--dir", pki.store_dir, "crl", "--days", "7")
     assert r.code == 0, r.err
@@ -171,14 +189,20 @@ def test_export_formats(pki, tmp_path):
     assert pki.certs("export", "ca").out.count("BEGIN CERTIFICATE") == 1
     r = pki.certs("export", "ca", "--format", "der", "--out", tmp_path / "root.der")
     assert r.code == 0, r.err
-    assert subprocess.run(["openssl", "x509", "-inform", "DER", "-in", str(tmp_path / "root.der"), "-noout"]).returncode == 0
+    assert (
+        subprocess.run(["openssl", "x509", "-inform", "DER", "-in", str(tmp_path / "root.der"), "-noout"]).returncode
+        == 0
+    )
     for legacy in ((), ("--legacy",)):
         out = tmp_path / f"plc{len(legacy)}.p12"
         r = pki.certs("export", "plc", "--format", "p12", "--out", out, *legacy, WSCTL_P12_PASSWORD="p12-pass")
         assert r.code == 0, r.err
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
-        info = subprocess.run(["openssl", "pkcs12", "-info", "-noout", "-in", str(out), "-passin", "pass:p12-pass"],
-                              capture_output=True, text=True)
+        info = subprocess.run(
+            ["openssl", "pkcs12", "-info", "-noout", "-in", str(out), "-passin", "pass:p12-pass"],
+            capture_output=True,
+            text=True,
+        )
         assert info.returncode == 0, info.stderr
         assert ("TripleDES" if legacy else "AES-256-CBC") in info.stderr + info.stdout
     r = pki.certs("export", "plc", "--format", "der")  # binary and no --out: refused, nothing on stdout
@@ -198,8 +222,21 @@ def test_password_file_and_key_password(pki, tmp_path):
     pw.write_text(STORE_PASS + "\n")  # one trailing newline is not part of it
     kp = tmp_path / "key.pass"
     kp.write_text("leaf-only\n")
-    r = run_wsctl("certs", "--dir", pki.store_dir, "issue", "device", "plc", "--ip", "10.0.0.1",
-                  "--password-file", pw, "--key-password-file", kp, environ={})
+    r = run_wsctl(
+        "certs",
+        "--dir",
+        pki.store_dir,
+        "issue",
+        "device",
+        "plc",
+        "--ip",
+        "10.0.0.1",
+        "--password-file",
+        pw,
+        "--key-password-file",
+        kp,
+        environ={},
+    )
     assert r.code == 0, r.err
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 

@@ -32,8 +32,9 @@ def test_two_concurrent_inits_one_wins(tmp_path):
     # both had already found "no CA" by then, and both wrote one
     holder = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(holder, fcntl.LOCK_EX)
-    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     try:
         deadline = time.monotonic() + TIMEOUT
         while not all(_has_open(p.pid, lock) for p in procs):
@@ -45,7 +46,7 @@ def test_two_concurrent_inits_one_wins(tmp_path):
     results = [p.communicate(timeout=TIMEOUT) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes == [0, 1], results
-    loser_err = next(err for (out, err), p in zip(results, procs) if p.returncode == 1)
+    loser_err = next(err for (out, err), p in zip(results, procs, strict=True) if p.returncode == 1)
     assert loser_err.startswith("wsctl: error: a CA already exists in ")
     assert "Traceback" not in loser_err
     lines = (store / "audit.log").read_text().splitlines()

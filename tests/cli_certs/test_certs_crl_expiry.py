@@ -51,7 +51,7 @@ def test_expired_crl_warns_in_list_and_fails_verify_once(issued, monkeypatch):
     r = issued("--json", "certs", "--dir", issued.store_dir, "list")
     obj = r.json_lines()[0]
     next_update = dt.datetime.fromisoformat(obj["crl_next_update"].replace("Z", "+00:00"))
-    assert obj["crl_status"] == "expired" and next_update < dt.datetime.now(dt.timezone.utc)
+    assert obj["crl_status"] == "expired" and next_update < dt.datetime.now(dt.UTC)
     assert "warning: the CRL expired" in r.err and "'wsctl certs crl'" in r.err
     human = issued.certs("list")
     assert "CRL: expired " in human.out and "ago)" in human.out

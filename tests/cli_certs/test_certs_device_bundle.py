@@ -44,8 +44,12 @@ def mbedtls_server(tmp_path_factory) -> Path:
     if shutil.which("gcc") is None or not Path("/usr/include/mbedtls/ssl.h").exists():
         pytest.skip("needs gcc and Debian's libmbedtls-dev (apt-get install libmbedtls-dev)")
     binary = tmp_path_factory.mktemp("mbedtls") / "mbedtls_server"
-    build = subprocess.run(["gcc", "-o", str(binary), str(MBEDTLS_SERVER), "-lmbedtls", "-lmbedx509", "-lmbedcrypto"],
-                           capture_output=True, text=True, timeout=120)
+    build = subprocess.run(
+        ["gcc", "-o", str(binary), str(MBEDTLS_SERVER), "-lmbedtls", "-lmbedx509", "-lmbedcrypto"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if build.returncode != 0:
         pytest.skip(f"cannot build the mbedTLS peer: {build.stderr.strip()[:300]}")
     return binary
@@ -87,15 +91,36 @@ def test_bundle_loaded_into_a_real_mbedtls_device_is_reached_by_wsctl(plant, tmp
     verdict is "HANDSHAKE 0" and its HTTP 404 to the upgrade is exit 5 (not 4)."""
     out = tmp_path / "b"
     assert plant.certs("export", "esp-1", "--format", "device-bundle", "--out", out).code == 0
-    device = subprocess.Popen([str(mbedtls_server), str(out / "chain.pem"), str(out / "key.der"), str(out / "root.der")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    device = subprocess.Popen(
+        [str(mbedtls_server), str(out / "chain.pem"), str(out / "key.der"), str(out / "root.der")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = device.stdout.readline()
         assert line.startswith("PORT "), (line, device.stderr.read() if device.poll() is not None else "")
         sent = subprocess.run(
-            [sys.executable, "-m", "wsctl", "send", f"wss://127.0.0.1:{line.split()[1]}/", "--certs", str(plant.store_dir),
-             "--operator", "alice", "--raw", "x", "--connect-timeout", "10"],
-            capture_output=True, text=True, timeout=60, env={**os.environ, "WSCTL_PASSWORD": STORE_PASS})
+            [
+                sys.executable,
+                "-m",
+                "wsctl",
+                "send",
+                f"wss://127.0.0.1:{line.split()[1]}/",
+                "--certs",
+                str(plant.store_dir),
+                "--operator",
+                "alice",
+                "--raw",
+                "x",
+                "--connect-timeout",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "WSCTL_PASSWORD": STORE_PASS},
+        )
         said, _ = device.communicate(timeout=10)
     finally:
         if device.poll() is None:
@@ -123,8 +148,9 @@ def test_a_key_with_its_own_passphrase_needs_it(pki, tmp_path):
     wrong = pki.certs("export", "own", "--format", "pem-key", "--out", tmp_path / "k.pem")  # store passphrase
     assert wrong.code == 1 and "passphrase" in wrong.one_error_line()
     assert not (tmp_path / "k.pem").exists()
-    right = pki.certs("export", "own", "--format", "device-bundle", "--out", tmp_path / "b",
-                      "--key-password-file", tmp_path / "kp")
+    right = pki.certs(
+        "export", "own", "--format", "device-bundle", "--out", tmp_path / "b", "--key-password-file", tmp_path / "kp"
+    )
     assert right.code == 0, right.err
     assert (tmp_path / "b" / "key.der").stat().st_size > 0
 

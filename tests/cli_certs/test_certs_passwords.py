@@ -20,8 +20,9 @@ class TTY(io.StringIO):
 
 
 def env_with(environ=None, tty=False):
-    return Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=TTY() if tty else io.StringIO(),
-                       environ=dict(environ or {}))
+    return Environment(
+        stdout=io.StringIO(), stderr=io.StringIO(), stdin=TTY() if tty else io.StringIO(), environ=dict(environ or {})
+    )
 
 
 def test_file_wins_and_loses_exactly_one_newline(tmp_path):
@@ -74,7 +75,9 @@ def test_leaf_key_password_sources(tmp_path):
 
 
 def test_certs_help_does_not_import_cryptography():
-    code = ("import sys; from wsctl.cli.main import run; run(['certs', '--help']); run(['certs', 'issue', '--help']);"
-            "print('heavy=' + ','.join(m for m in ('cryptography', 'trio', 'ssl') if m in sys.modules))")
+    code = (
+        "import sys; from wsctl.cli.main import run; run(['certs', '--help']); run(['certs', 'issue', '--help']);"
+        "print('heavy=' + ','.join(m for m in ('cryptography', 'trio', 'ssl') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "heavy="

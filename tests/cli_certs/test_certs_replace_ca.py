@@ -32,8 +32,16 @@ def test_force_without_the_current_passphrase_is_refused(pki, tmp_path):
 def test_force_with_the_current_passphrase_names_the_archive(pki, tmp_path):
     pki.certs("issue", "device", "plc-1", "--ip", "10.0.0.1")
     old_root = (pki.store_dir / "ca" / "root.crt").read_bytes()
-    r = pki("--json", "certs", "--dir", pki.store_dir, "init", "--force",
-            WSCTL_CURRENT_PASSWORD=STORE_PASS, WSCTL_PASSWORD=NEW_PASS)
+    r = pki(
+        "--json",
+        "certs",
+        "--dir",
+        pki.store_dir,
+        "init",
+        "--force",
+        WSCTL_CURRENT_PASSWORD=STORE_PASS,
+        WSCTL_PASSWORD=NEW_PASS,
+    )
     assert r.code == 0, r.err
     obj = r.json_lines()[0]
     archive = pki.store_dir / "archive" / obj["archived_to"].rsplit("/", 1)[-1]
@@ -57,8 +65,16 @@ def test_lost_passphrase_flag_replaces_with_a_warning(pki):
 def test_restore_round_trip(pki):
     pki.certs("issue", "device", "plc-1", "--ip", "10.0.0.1")
     first = snapshot(pki.store_dir)
-    replaced = pki("--json", "certs", "--dir", pki.store_dir, "init", "--force", WSCTL_PASSWORD=NEW_PASS,
-                   WSCTL_CURRENT_PASSWORD=STORE_PASS)
+    replaced = pki(
+        "--json",
+        "certs",
+        "--dir",
+        pki.store_dir,
+        "init",
+        "--force",
+        WSCTL_PASSWORD=NEW_PASS,
+        WSCTL_CURRENT_PASSWORD=STORE_PASS,
+    )
     first_archive = replaced.json_lines()[0]["archived_to"].rsplit("/", 1)[-1]
     pki.certs("issue", "device", "plc-2", "--ip", "10.0.0.2", WSCTL_PASSWORD=NEW_PASS)
     second = snapshot(pki.store_dir)

@@ -32,8 +32,14 @@ def test_readme_first_session_runs_and_says_what_to_copy(tmp_path):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("WSCTL_")}
     environ["PATH"] = f"{wsctl_bin}{os.pathsep}{environ.get('PATH', '')}"
     environ["HOME"] = str(tmp_path)  # no user config file changes what the README shows
-    run = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=tmp_path, env=environ,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", commands],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr and "UNENCRYPTED" in run.stderr  # the plain-key warning
 
@@ -77,13 +83,22 @@ def test_readme_first_session_whole(tmp_path):
         lines.append(line)
         if line.rstrip().split("#")[0].rstrip().endswith("&"):
             port = re.search(r"127\.0\.0\.1:(\d+)", line).group(1)
-            lines.append(f"for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done")
+            lines.append(
+                f"for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done"
+            )
     wsctl_bin = Path(sys.executable).parent
     environ = {k: v for k, v in os.environ.items() if not k.startswith("WSCTL_")}
     environ["PATH"] = f"{wsctl_bin}{os.pathsep}{environ.get('PATH', '')}"
     environ["HOME"] = str(tmp_path)
-    run = subprocess.run(["bash", "-euo", "pipefail", "-c", "\n".join(lines)], cwd=tmp_path, env=environ,
-                         capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", "\n".join(lines)],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        stdin=subprocess.DEVNULL,
+    )
     assert run.returncode == 0, (run.stdout[-2000:], run.stderr[-2000:])
     assert "Traceback" not in run.stderr
     assert (tmp_path / "session.jsonl").is_file()

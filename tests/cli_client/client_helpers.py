@@ -16,15 +16,22 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli_runner import run_in_process, run_subprocess
 
 PASSWORD = "demo-passphrase"
 
 
-def wsctl(*args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, input=input, env=full_env
-    )
+def wsctl(
+    *args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m wsctl ARGS` with the plant's passphrase."""
+    return run_subprocess(*args, cwd=cwd, input=input, timeout=timeout, env={"WSCTL_PASSWORD": PASSWORD, **(env or {})})
+
+
+def wsctl_in_process(*args: str, input: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
+    """`wsctl ARGS` in this process, same environment as `wsctl`: for verbs whose
+    test is about what they print and return, not about being a process."""
+    return run_in_process(*args, input=input, environ={**os.environ, "WSCTL_PASSWORD": PASSWORD, **(env or {})})
 
 
 @dataclass
@@ -54,7 +61,10 @@ def start_server(*args: str, env: dict | None = None, timeout: float = 20.0) -> 
     full_env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsctl", "--json", "serve", "--listen", "127.0.0.1:0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
     )
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
     if not ready:
@@ -66,5 +76,3 @@ def start_server(*args: str, env: dict | None = None, timeout: float = 20.0) -> 
         proc.wait(timeout=5)
         raise AssertionError(f"server exited: {err}")
     return ServerProcess(proc, json.loads(line))
-
-

@@ -9,8 +9,7 @@ import ssl
 import threading
 
 import pytest
-
-from client_helpers import PASSWORD, Plant, start_server, wsctl
+from client_helpers import PASSWORD, Plant, start_server, wsctl_in_process
 
 
 @pytest.fixture(scope="session")
@@ -26,13 +25,15 @@ def plant(tmp_path_factory) -> Plant:
         ["revoke", "mallory", "--reason", "key-compromise"],
     ]
     for step in steps:
-        out = wsctl("certs", "--dir", str(certs), *step)
+        out = wsctl_in_process("certs", "--dir", str(certs), *step)
         assert out.returncode == 0, (step, out.stderr)
     return Plant(base, certs)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def echo_server(plant):
+    """One `wsctl serve --echo` for the session: it keeps no state between
+    connections, and no test stops it."""
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
     yield server
     if server.proc.poll() is None:
@@ -47,7 +48,9 @@ def jsonrpc_device(plant):
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(plant.certs / "ca" / "root.crt"))
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(plant.certs / "devices" / "dev" / "chain.pem", plant.certs / "devices" / "dev" / "key.pem", password=PASSWORD)
+    ctx.load_cert_chain(
+        plant.certs / "devices" / "dev" / "chain.pem", plant.certs / "devices" / "dev" / "key.pem", password=PASSWORD
+    )
     received: list = []
     state: dict = {}
 
@@ -60,13 +63,27 @@ def jsonrpc_device(plant):
             await ws.send(json.dumps({"jsonrpc": "2.0", "method": "conveyor.telemetry", "params": {"speed": 5}}))
             await ws.send(json.dumps({"jsonrpc": "2.0", "id": 999, "result": {"stray": True}}))
             if method == "conveyor.start":
-                await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": "belt jammed at station 3"}}))
+                await ws.send(
+                    json.dumps(
+                        {"jsonrpc": "2.0", "id": rid, "error": {"code": -32000, "message": "belt jammed at station 3"}}
+                    )
+                )
             elif method == "conveyor.reset":
                 await ws.send("<html>oops</html>")  # never a reply
             elif method == "conveyor.estop":
-                await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32001, "message": "Not authorized"}}))
+                await ws.send(
+                    json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32001, "message": "Not authorized"}})
+                )
             else:
-                await ws.send(json.dumps({"jsonrpc": "2.0", "id": rid, "result": {"method": method, "params": req.get("params"), "subprotocol": ws.subprotocol}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "jsonrpc": "2.0",
+                            "id": rid,
+                            "result": {"method": method, "params": req.get("params"), "subprotocol": ws.subprotocol},
+                        }
+                    )
+                )
 
     async def main():
         async with serve(handler, "127.0.0.1", 0, ssl=ctx, subprotocols=["conveyor.v1"]) as srv:

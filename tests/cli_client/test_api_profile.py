@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import trio
-
 from client_helpers import PASSWORD
 
 import wsctl
@@ -13,7 +12,12 @@ from wsctl.core.errors import DeviceError, InvalidInput, NotAuthorized
 
 def _client(plant):
     op = plant.certs / "operators" / "alice"
-    return {"ca": str(plant.certs / "ca" / "root.crt"), "cert": str(op / "chain.pem"), "key": str(op / "key.pem"), "password": PASSWORD}
+    return {
+        "ca": str(plant.certs / "ca" / "root.crt"),
+        "cert": str(op / "chain.pem"),
+        "key": str(op / "key.pem"),
+        "password": PASSWORD,
+    }
 
 
 async def test_call_returns_the_decoded_reply_and_events_stream(plant, jsonrpc_device):
@@ -82,9 +86,19 @@ async def test_ocpp_calls_wait_for_the_one_outstanding_slot(plant):
     dev = plant.certs / "devices" / "dev"
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(functools.partial(
-                serve, charger, host="127.0.0.1", port=0, cert_chain=str(dev / "chain.pem"), key=str(dev / "key.pem"),
-                password=PASSWORD, ca=str(plant.certs / "ca" / "root.crt"), subprotocols=["ocpp1.6"]))
+            server = await nursery.start(
+                functools.partial(
+                    serve,
+                    charger,
+                    host="127.0.0.1",
+                    port=0,
+                    cert_chain=str(dev / "chain.pem"),
+                    key=str(dev / "key.pem"),
+                    password=PASSWORD,
+                    ca=str(plant.certs / "ca" / "root.crt"),
+                    subprotocols=["ocpp1.6"],
+                )
+            )
             async with wsctl.open_device(server.url, profile="ocpp16-charger", **_client(plant)) as device:
                 replies = []
 
@@ -106,9 +120,13 @@ def test_a_text_devices_role_refusal_is_not_authorized_even_as_a_string_code():
 
     psu = load_profile("psu")
     code = psu.framing.errors["not_authorized"].code
-    reply = Reply(None, next(iter(psu.commands.values())), None, "ERR", error=DeviceErrorInfo(str(code), "Command protected"))
+    reply = Reply(
+        None, next(iter(psu.commands.values())), None, "ERR", error=DeviceErrorInfo(str(code), "Command protected")
+    )
     with pytest.raises(NotAuthorized):
         raise_for_reply(reply, psu, "psu-1")
-    other = Reply(None, next(iter(psu.commands.values())), None, "ERR", error=DeviceErrorInfo("-222", "Data out of range"))
+    other = Reply(
+        None, next(iter(psu.commands.values())), None, "ERR", error=DeviceErrorInfo("-222", "Data out of range")
+    )
     with pytest.raises(DeviceError):
         raise_for_reply(other, psu, "psu-1")

@@ -9,7 +9,6 @@ import ssl
 import threading
 
 import pytest
-
 from client_helpers import PASSWORD, wsctl
 
 USER, SECRET = "CP-1", "correct-horse-battery-17"
@@ -31,7 +30,9 @@ def basic_auth_device(plant):
             await ws.send(f"{ws.username}:{message}")
 
     async def main():
-        async with serve(handler, "127.0.0.1", 0, ssl=ctx, process_request=basic_auth(credentials=(USER, SECRET))) as srv:
+        async with serve(
+            handler, "127.0.0.1", 0, ssl=ctx, process_request=basic_auth(credentials=(USER, SECRET))
+        ) as srv:
             state["port"] = srv.sockets[0].getsockname()[1]
             state["loop"] = asyncio.get_running_loop()
             state["stop"] = asyncio.Event()
@@ -47,7 +48,14 @@ def basic_auth_device(plant):
 
 
 def test_url_userinfo_is_sent_as_basic_auth(plant, basic_auth_device):
-    out = wsctl("-v", "send", f"wss://{USER}:{SECRET}@127.0.0.1:{basic_auth_device}/ocpp/{USER}", "--raw", "hello", *plant.op("alice"))
+    out = wsctl(
+        "-v",
+        "send",
+        f"wss://{USER}:{SECRET}@127.0.0.1:{basic_auth_device}/ocpp/{USER}",
+        "--raw",
+        "hello",
+        *plant.op("alice"),
+    )
     assert out.returncode == 0, out.stderr
     assert f"{USER}:hello" in out.stdout
     assert SECRET not in out.stdout + out.stderr
@@ -56,27 +64,56 @@ def test_url_userinfo_is_sent_as_basic_auth(plant, basic_auth_device):
 def test_basic_auth_option_with_password_file(plant, basic_auth_device, tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text(SECRET + "\n")
-    out = wsctl("send", f"wss://127.0.0.1:{basic_auth_device}/", "--raw", "hi", *plant.op("alice"),
-                "--basic-auth", USER, "--basic-auth-password-file", str(secret_file))
+    out = wsctl(
+        "send",
+        f"wss://127.0.0.1:{basic_auth_device}/",
+        "--raw",
+        "hi",
+        *plant.op("alice"),
+        "--basic-auth",
+        USER,
+        "--basic-auth-password-file",
+        str(secret_file),
+    )
     assert out.returncode == 0, out.stderr
     assert f"{USER}:hi" in out.stdout
 
 
 def test_url_user_without_password_takes_it_from_the_environment(plant, basic_auth_device):
-    out = wsctl("send", f"wss://{USER}@127.0.0.1:{basic_auth_device}/", "--raw", "hi", *plant.op("alice"),
-                env={"WSCTL_BASIC_AUTH_PASSWORD": SECRET})
+    out = wsctl(
+        "send",
+        f"wss://{USER}@127.0.0.1:{basic_auth_device}/",
+        "--raw",
+        "hi",
+        *plant.op("alice"),
+        env={"WSCTL_BASIC_AUTH_PASSWORD": SECRET},
+    )
     assert out.returncode == 0, out.stderr
 
 
 def test_wrong_password_is_a_401_rejection_without_echoing_it(plant, basic_auth_device):
-    out = wsctl("--json", "send", f"wss://{USER}:wrong-password-here@127.0.0.1:{basic_auth_device}/", "--raw", "hi", *plant.op("alice"))
+    out = wsctl(
+        "--json",
+        "send",
+        f"wss://{USER}:wrong-password-here@127.0.0.1:{basic_auth_device}/",
+        "--raw",
+        "hi",
+        *plant.op("alice"),
+    )
     assert out.returncode == 5, out.stderr
     assert "401" in out.stdout + out.stderr and "wrong-password-here" not in out.stdout + out.stderr
 
 
 def test_credentials_given_twice_are_refused(plant, basic_auth_device):
-    out = wsctl("send", f"wss://{USER}:{SECRET}@127.0.0.1:{basic_auth_device}/", "--raw", "hi", *plant.op("alice"),
-                "--header", "Authorization: Basic Zm9vOmJhcg==")
+    out = wsctl(
+        "send",
+        f"wss://{USER}:{SECRET}@127.0.0.1:{basic_auth_device}/",
+        "--raw",
+        "hi",
+        *plant.op("alice"),
+        "--header",
+        "Authorization: Basic Zm9vOmJhcg==",
+    )
     assert out.returncode == 2 and "twice" in out.stderr and SECRET not in out.stderr
 
 
@@ -87,8 +124,15 @@ def test_password_never_printed_in_usage_errors(plant):
 
 def test_recording_of_a_basic_auth_session_holds_no_password(plant, basic_auth_device, tmp_path):
     out_file = tmp_path / "session.jsonl"
-    out = wsctl("record", f"wss://{USER}:{SECRET}@127.0.0.1:{basic_auth_device}/", "-o", str(out_file), *plant.op("alice"),
-                "--duration", "0.5")
+    out = wsctl(
+        "record",
+        f"wss://{USER}:{SECRET}@127.0.0.1:{basic_auth_device}/",
+        "-o",
+        str(out_file),
+        *plant.op("alice"),
+        "--duration",
+        "0.5",
+    )
     assert out.returncode == 0, out.stderr
     text = out_file.read_text()
     assert f"wss://{USER}@127.0.0.1:{basic_auth_device}/" in text and SECRET not in text

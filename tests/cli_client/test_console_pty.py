@@ -13,7 +13,6 @@ import sys
 import time
 
 import pytest
-
 from client_helpers import PASSWORD, start_server
 
 TELEMETRY = b"conveyor.telemetry"
@@ -48,7 +47,9 @@ def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 
 @pytest.fixture
 def chatty_conveyor(plant):
-    server = start_server("--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05")
+    server = start_server(
+        "--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05"
+    )
     yield server
     server.proc.kill()
     server.proc.wait(timeout=10)
@@ -59,10 +60,23 @@ def console(plant, chatty_conveyor, tmp_path):
     master, slave = pty.openpty()
     # a pty answers no cursor-position request: without this, prompt_toolkit
     # waits for one before printing what was queued, which reads as a late line
-    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "160", "LINES": "50",
-           "PROMPT_TOOLKIT_NO_CPR": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "connect", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice")],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    env = {
+        **os.environ,
+        "WSCTL_PASSWORD": PASSWORD,
+        "TERM": "xterm",
+        "XDG_STATE_HOME": str(tmp_path),
+        "COLUMNS": "160",
+        "LINES": "50",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "connect", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     _read_until(master, b"connected to", 30)
     _read_until(master, TELEMETRY, 15)
@@ -116,11 +130,11 @@ def test_ctrl_c_drops_the_line_and_replies_are_timestamped(console):
     assert proc.poll() is None, "Ctrl-C must not leave the console"
     os.write(fd, b"status\r")
     seen = _read_until(fd, b"status -> ", 15)
-    line = seen[seen.rindex(b"status -> ") - 13: seen.rindex(b"status -> ")]
+    line = seen[seen.rindex(b"status -> ") - 13 : seen.rindex(b"status -> ")]
     assert line[2:3] == b":" and line[5:6] == b":", line  # HH:MM:SS.mmm before the reply
     # Ctrl-D leaves — once the prompt is back (a key pressed while the call
     # runs reaches a terminal prompt_toolkit has not put in raw mode yet)
-    tail = seen[seen.rindex(b"status -> "):]
+    tail = seen[seen.rindex(b"status -> ") :]
     if b"/>" not in tail:
         _read_until(fd, b"/>", 15)
     time.sleep(0.3)
@@ -131,9 +145,22 @@ def test_ctrl_c_drops_the_line_and_replies_are_timestamped(console):
 def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
     master, slave = pty.openpty()
-    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "160", "LINES": "50"}
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "connect", server.url, *plant.op("bob")],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    env = {
+        **os.environ,
+        "WSCTL_PASSWORD": PASSWORD,
+        "TERM": "xterm",
+        "XDG_STATE_HOME": str(tmp_path),
+        "COLUMNS": "160",
+        "LINES": "50",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "connect", server.url, *plant.op("bob")],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     try:
         _read_until(master, b"connected to", 30)
@@ -155,7 +182,9 @@ def _pty_run(args, timeout=60, signal_after=None):
 
     master, slave = pty.openpty()
     env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
+    )
     os.close(slave)
     seen, start = b"", time.monotonic()
     try:
@@ -183,19 +212,36 @@ def _pty_run(args, timeout=60, signal_after=None):
 
 def test_watch_plot_draws_live_and_leaves_a_clean_terminal(plant, chatty_conveyor):
     pytest.importorskip("plotext")
-    code, seen = _pty_run(["watch", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice"), "--plot", "motor_temp",
-                           "--plot", "speed", "--duration", "3"])
+    code, seen = _pty_run(
+        [
+            "watch",
+            chatty_conveyor.url,
+            "--profile",
+            "conveyor",
+            *plant.op("alice"),
+            "--plot",
+            "motor_temp",
+            "--plot",
+            "speed",
+            "--duration",
+            "3",
+        ]
+    )
     assert code == 0, seen[-500:]
     assert seen.count(b"\x1b[?1049h") == 1 and seen.rstrip().endswith(b"\x1b[?25h\x1b[?1049l")
     assert b"motor_temp (\xc2\xb0C)" in seen and b"speed (mm/s)" in seen
     frames = seen.count(b"seconds since the watch started")
-    assert 1 <= frames <= 10, frames  # redrawn at a bounded rate (3 s at most every 0.5 s), not once per message (20 Hz)
+    assert 1 <= frames <= 10, (
+        frames
+    )  # redrawn at a bounded rate (3 s at most every 0.5 s), not once per message (20 Hz)
 
 
 def test_watch_plot_ctrl_c_restores_the_terminal(plant, chatty_conveyor):
     pytest.importorskip("plotext")
-    code, seen = _pty_run(["watch", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice"), "--plot", "motor_temp"],
-                          signal_after=4)
+    code, seen = _pty_run(
+        ["watch", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice"), "--plot", "motor_temp"],
+        signal_after=4,
+    )
     assert code == 130
     assert seen.rstrip().endswith(b"\x1b[?25h\x1b[?1049l") and b"Traceback" not in seen
 
@@ -203,5 +249,15 @@ def test_watch_plot_ctrl_c_restores_the_terminal(plant, chatty_conveyor):
 def test_watch_plot_needs_a_terminal(plant, chatty_conveyor):
     from client_helpers import wsctl
 
-    out = wsctl("watch", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice"), "--plot", "motor_temp", "--count", "1")
+    out = wsctl(
+        "watch",
+        chatty_conveyor.url,
+        "--profile",
+        "conveyor",
+        *plant.op("alice"),
+        "--plot",
+        "motor_temp",
+        "--count",
+        "1",
+    )
     assert out.returncode == 2 and "terminal" in out.stderr

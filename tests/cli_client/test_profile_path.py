@@ -10,7 +10,6 @@ import ssl
 import threading
 
 import pytest
-
 from client_helpers import PASSWORD, wsctl
 
 
@@ -30,7 +29,9 @@ def path_recording_device(plant):
         paths.append(ws.request.path)
         async for text in ws:
             request = json.loads(text)
-            await ws.send(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {"state": "stopped", "speed": 0}}))
+            await ws.send(
+                json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {"state": "stopped", "speed": 0}})
+            )
 
     async def main():
         async with serve(handler, "127.0.0.1", 0, ssl=ctx, subprotocols=["conveyor.v1"]) as srv:

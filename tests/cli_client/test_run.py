@@ -53,12 +53,16 @@ def test_dangerous_line_needs_yes(plant, jsonrpc_device):
 
 
 def test_connection_failure_is_reported(plant):
-    out = wsctl("--json", "run", "wss://127.0.0.1:1/", "-", "--profile", "conveyor", *plant.op("alice"), input="status\n")
+    out = wsctl(
+        "--json", "run", "wss://127.0.0.1:1/", "-", "--profile", "conveyor", *plant.op("alice"), input="status\n"
+    )
     assert out.returncode == ExitCode.CONNECT
     assert json.loads(out.stdout)["error"] == "connect"
 
 
-@pytest.mark.parametrize("text, fragment", [("", "no commands"), ("sleep x", "sleep SECONDS"), ("status 'open", "No closing quotation")])
+@pytest.mark.parametrize(
+    "text, fragment", [("", "no commands"), ("sleep x", "sleep SECONDS"), ("status 'open", "No closing quotation")]
+)
 def test_script_syntax_errors(text, fragment):
     with pytest.raises(InvalidInput, match=fragment):
         parse_script(text, "s.txt")

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import junitparser
-
 from client_helpers import wsctl
+from junit_xsd import validate
 
 from wsctl.core.exitcodes import ExitCode
-
-from junit_xsd import validate
 
 
 def cases(path: Path) -> list:
@@ -32,13 +30,34 @@ def test_each_line_is_a_case_and_lines_after_a_failure_are_skipped(plant, jsonrp
     assert "belt jammed at station 3" in failure.message and failure.type == "device_error"
     assert after.name == "line 4: status" and after.is_skipped
     # --keep-going runs it: then it is a case of its own
-    out = wsctl("run", url, "-", "--profile", "conveyor", "--keep-going", *plant.op("alice"), "--junit", str(report), input=script)
+    out = wsctl(
+        "run",
+        url,
+        "-",
+        "--profile",
+        "conveyor",
+        "--keep-going",
+        *plant.op("alice"),
+        "--junit",
+        str(report),
+        input=script,
+    )
     assert [c.is_passed for c in cases(report)] == [True, False, True]
 
 
 def test_an_unreachable_device_errors_every_line(plant, tmp_path):
     report = tmp_path / "run.xml"
-    out = wsctl("run", "wss://127.0.0.1:1/", "-", "--profile", "conveyor", *plant.op("alice"), "--junit", str(report), input="status\nstop\n")
+    out = wsctl(
+        "run",
+        "wss://127.0.0.1:1/",
+        "-",
+        "--profile",
+        "conveyor",
+        *plant.op("alice"),
+        "--junit",
+        str(report),
+        input="status\nstop\n",
+    )
     assert out.returncode == ExitCode.CONNECT
     found = cases(report)
     assert [c.name for c in found] == ["line 1: status", "line 2: stop"]

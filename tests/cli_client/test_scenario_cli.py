@@ -9,9 +9,7 @@ from pathlib import Path
 
 import junitparser
 import pytest
-
 from client_helpers import start_server, wsctl
-
 from junit_xsd import Validator
 
 
@@ -21,7 +19,9 @@ def schema():
 
 
 def simulator(plant, profile: str):
-    return start_server("--profile", profile, "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05")
+    return start_server(
+        "--profile", profile, "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05"
+    )
 
 
 @pytest.fixture
@@ -39,11 +39,11 @@ def read_junit(path: Path, schema) -> dict:
     return {case.name: case for case in suite}
 
 
-
-
 def test_the_conveyor_packs_pass_against_the_simulator(plant, conveyor, tmp_path, schema):
     report = tmp_path / "conveyor.xml"
-    out = wsctl("test", "conveyor", "--to", conveyor.url, *plant.op("alice"), "--yes", "--junit", str(report), timeout=120)
+    out = wsctl(
+        "test", "conveyor", "--to", conveyor.url, *plant.op("alice"), "--yes", "--junit", str(report), timeout=120
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[:4] == [line for line in lines[:4] if line.startswith("PASS  ")]
@@ -59,7 +59,17 @@ def test_the_conveyor_packs_pass_against_the_simulator(plant, conveyor, tmp_path
 def test_a_refusal_that_does_not_come_fails_the_case(plant, conveyor, tmp_path, schema):
     # an engineer is not refused: the observer pack must say so, not pass
     report = tmp_path / "r.xml"
-    out = wsctl("test", "conveyor-observer", "--to", conveyor.url, *plant.op("alice"), "--yes", "--junit", str(report), timeout=120)
+    out = wsctl(
+        "test",
+        "conveyor-observer",
+        "--to",
+        conveyor.url,
+        *plant.op("alice"),
+        "--yes",
+        "--junit",
+        str(report),
+        timeout=120,
+    )
     assert out.returncode == 7, out.stdout + out.stderr
     assert "FAIL observer may not run the belt" in out.stdout
     assert "step 1 (send start): expected a refusal (not_authorized), got a reply" in out.stdout
@@ -71,7 +81,7 @@ def test_a_refusal_that_does_not_come_fails_the_case(plant, conveyor, tmp_path, 
     assert cases["observer may stop the belt in an emergency"].is_passed
 
 
-SCENARIO = '''
+SCENARIO = """
 format = "wsctl-scenario/1"
 [scenario]
 id = "acceptance"
@@ -104,7 +114,7 @@ name = "raw json-rpc"
 [[cases.steps]]
 raw = '{"jsonrpc":"2.0","id":"t1","method":"conveyor.nope","params":{}}'
 expect = { "/id" = "t1", "/error/code" = -32601 }
-'''
+"""
 
 
 def test_failures_carry_reason_and_diff_in_every_report(plant, conveyor, tmp_path, schema):
@@ -120,22 +130,32 @@ def test_failures_carry_reason_and_diff_in_every_report(plant, conveyor, tmp_pat
     assert wrong.message == "step 1 (send set_speed): 1 expectation(s) not met: /speed: expected >= 1000, got 800"
     assert wrong.text.splitlines() == ["/speed: expected >= 1000, got 800", 'reply: {"speed":800,"state":"running"}']
     [never] = cases["telemetry that never comes"].result
-    assert "no telemetry event as expected within 0.5 s" in never.message and '/state: expected "flying", got "running"' in never.text
+    assert (
+        "no telemetry event as expected within 0.5 s" in never.message
+        and '/state: expected "flying", got "running"' in never.text
+    )
 
     out = wsctl("test", str(path), "--to", conveyor.url, *plant.op("alice"), "--report", "json", timeout=120)
     assert out.returncode == 7
     doc = json.loads(out.stdout)
     assert doc["format"] == "wsctl-test-report/1" and doc["counts"] == {"pass": 2, "fail": 2, "error": 0}
     by_name = {c["case"]: c for c in doc["cases"]}
-    assert by_name["wrong speed"]["verdict"] == "fail" and by_name["wrong speed"]["diff"][0] == "/speed: expected >= 1000, got 800"
+    assert (
+        by_name["wrong speed"]["verdict"] == "fail"
+        and by_name["wrong speed"]["diff"][0] == "/speed: expected >= 1000, got 800"
+    )
 
-    out = wsctl("--json", "test", str(path), "--to", conveyor.url, *plant.op("alice"), "--case", "belt runs", timeout=120)
+    out = wsctl(
+        "--json", "test", str(path), "--to", conveyor.url, *plant.op("alice"), "--case", "belt runs", timeout=120
+    )
     assert out.returncode == 0, out.stderr
     events = [json.loads(line) for line in out.stdout.splitlines()]
     assert [e["event"] for e in events] == ["case", "summary"] and events[0]["verdict"] == "pass"
 
 
-@pytest.mark.parametrize("pack, profile, transaction", [("ocpp16", "ocpp16-charger", 1001), ("ocpp201", "ocpp201-charger", "CS-0001-1001")])
+@pytest.mark.parametrize(
+    "pack, profile, transaction", [("ocpp16", "ocpp16-charger", 1001), ("ocpp201", "ocpp201-charger", "CS-0001-1001")]
+)
 def test_the_ocpp_packs_pass_against_the_charger_simulators(plant, tmp_path, schema, pack, profile, transaction):
     server = simulator(plant, profile)
     try:
@@ -143,12 +163,20 @@ def test_the_ocpp_packs_pass_against_the_charger_simulators(plant, tmp_path, sch
         out = wsctl("test", pack, "--to", server.url, *plant.op("alice"), "--yes", "--junit", str(report), timeout=180)
         assert out.returncode == 0, out.stdout + out.stderr
         cases = read_junit(report, schema)
-        assert list(cases) == ["boot accepted", "heartbeat", "remote start, meter values, remote stop", "reset", "unknown action is NotImplemented"]
+        assert list(cases) == [
+            "boot accepted",
+            "heartbeat",
+            "remote start, meter values, remote stop",
+            "reset",
+            "unknown action is NotImplemented",
+        ]
         assert all(case.is_passed for case in cases.values())
         # what the charger was told, in the simulator's own audit: the transaction the pack stopped is the one it saved
         commands = [line for line in server.lines() if line.get("event") == "command"]
         stops = [c for c in commands if c.get("command") == "remote_stop"]
-        assert [s["result"] for s in stops] == ["ok", "rejected"] and stops[0]["params"] == {"transaction_id": transaction}
+        assert [s["result"] for s in stops] == ["ok", "rejected"] and stops[0]["params"] == {
+            "transaction_id": transaction
+        }
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
@@ -160,7 +188,17 @@ def test_an_unreachable_device_errors_every_case_and_is_tried_once(plant, tmp_pa
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     report = tmp_path / "down.xml"
-    out = wsctl("test", "conveyor", "--to", f"wss://127.0.0.1:{port}/", *plant.op("alice"), "--yes", "--junit", str(report), timeout=60)
+    out = wsctl(
+        "test",
+        "conveyor",
+        "--to",
+        f"wss://127.0.0.1:{port}/",
+        *plant.op("alice"),
+        "--yes",
+        "--junit",
+        str(report),
+        timeout=60,
+    )
     assert out.returncode == 3, out.stdout + out.stderr
     cases = read_junit(report, schema)
     results = [case.result[0] for case in cases.values()]
@@ -171,7 +209,7 @@ def test_an_unreachable_device_errors_every_case_and_is_tried_once(plant, tmp_pa
 
 def test_bad_input_is_refused_before_anything_is_sent(plant, conveyor, tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text(SCENARIO.replace('min = 1000', 'minimum = 1000'), encoding="utf-8")
+    bad.write_text(SCENARIO.replace("min = 1000", "minimum = 1000"), encoding="utf-8")
     out = wsctl("test", str(bad), "--to", conveyor.url, *plant.op("alice"))
     assert out.returncode == 8
     assert out.stderr.count("\n") <= 2 and "cases[2].steps[1].expect./speed: unknown test 'minimum'" in out.stderr
@@ -200,7 +238,8 @@ def test_sigterm_still_writes_the_verdicts_so_far(plant, conveyor, tmp_path, sch
     from client_helpers import PASSWORD
 
     path = tmp_path / "long.toml"
-    path.write_text('''
+    path.write_text(
+        """
 format = "wsctl-scenario/1"
 [scenario]
 id = "long"
@@ -219,10 +258,28 @@ expect = { "/state" = "flying" }
 name = "never reached"
 [[cases.steps]]
 send = "status"
-''', encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     report = tmp_path / "long.xml"
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "test", str(path), "--to", conveyor.url, *plant.op("alice"), "--junit", str(report)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "test",
+            str(path),
+            "--to",
+            conveyor.url,
+            *plant.op("alice"),
+            "--junit",
+            str(report),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30)
         assert ready and proc.stdout.readline().startswith("PASS  quick")

@@ -1,10 +1,11 @@
-"""`wsctl send` against a real `wsctl serve --echo` with mutual TLS."""
+"""`wsctl send` against a real `wsctl serve --echo` with mutual TLS; the verb runs
+in-process (what it prints and returns is the point, not being a process)."""
 
 from __future__ import annotations
 
 import json
 
-from client_helpers import wsctl
+from client_helpers import wsctl_in_process as wsctl
 
 from wsctl.core.exitcodes import ExitCode
 

@@ -16,7 +16,9 @@ def test_partial_replies_are_printed_before_the_timeout(plant, echo_server):
 
 
 def test_partial_replies_are_in_the_json_error_result(plant, echo_server):
-    out = wsctl("--json", "send", echo_server.url, "--raw", "only-one", "--expect", "2", "--timeout", "1", *plant.op("bob"))
+    out = wsctl(
+        "--json", "send", echo_server.url, "--raw", "only-one", "--expect", "2", "--timeout", "1", *plant.op("bob")
+    )
     assert out.returncode == 6
     (result,) = [json.loads(line) for line in out.stdout.splitlines()]
     assert result["error"] == "timeout" and [r["data"] for r in result["replies"]] == ["only-one"]

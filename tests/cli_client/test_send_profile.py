@@ -89,7 +89,9 @@ def test_command_without_a_profile_is_a_usage_error(plant):
 def test_inventory_profile_is_used(plant, jsonrpc_device, tmp_path):
     url, _ = jsonrpc_device
     inventory = tmp_path / "inv.toml"
-    inventory.write_text(f'[devices.belt-1]\nurl = "{url}"\nprofile = "conveyor"\ncerts = "{plant.certs}"\noperator = "alice"\n')
+    inventory.write_text(
+        f'[devices.belt-1]\nurl = "{url}"\nprofile = "conveyor"\ncerts = "{plant.certs}"\noperator = "alice"\n'
+    )
     out = wsctl("--json", "send", "belt-1", "status", "--inventory", str(inventory))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["reply"]["method"] == "conveyor.status"

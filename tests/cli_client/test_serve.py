@@ -72,7 +72,10 @@ def test_max_connections_rejects_with_503(plant):
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev", "--max-connections", "1")
     holder = subprocess.Popen(
         [sys.executable, "-m", "wsctl", "watch", server.url, *plant.op("bob"), "--send", "hold", "--count", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
     )
     try:
         assert json.loads(holder.stdout.readline())["data"] == "hold"
@@ -107,8 +110,20 @@ def test_serve_wrong_key_passphrase_is_reported(plant, tmp_path):
     wsctl("certs", "--dir", str(plant.certs), "issue", "device", "locked", "--ip", "127.0.0.1")
     wrong = tmp_path / "wrong"
     wrong.write_text("not the passphrase\n")
-    out = wsctl("serve", "--echo", "--certs", str(plant.certs), "--device", "locked", "--password-file", str(wrong), "--listen", "127.0.0.1:0")
-    assert out.returncode != 0 and "passphrase" in out.stderr and "Traceback" not in out.stderr
+    out = wsctl(
+        "serve",
+        "--echo",
+        "--certs",
+        str(plant.certs),
+        "--device",
+        "locked",
+        "--password-file",
+        str(wrong),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    assert out.returncode == ExitCode.ERROR, out.stderr  # a PasswordError
+    assert "wrong passphrase" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_python_websockets_client_against_wsctl_serve(plant):
@@ -138,7 +153,9 @@ def websockets_server(plant):
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(plant.certs / "ca" / "root.crt"))
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(plant.certs / "devices" / "dev" / "chain.pem", plant.certs / "devices" / "dev" / "key.pem", password=PASSWORD)
+    ctx.load_cert_chain(
+        plant.certs / "devices" / "dev" / "chain.pem", plant.certs / "devices" / "dev" / "key.pem", password=PASSWORD
+    )
     started = threading.Event()
     state: dict = {}
 
@@ -174,8 +191,18 @@ def test_wsctl_send_and_watch_against_python_websockets(plant, websockets_server
 def test_a_client_sending_only_its_leaf_certificate_is_verified(plant):
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
     bob = plant.certs / "operators" / "bob"
-    out = wsctl("send", server.url, "--ca", str(plant.certs / "ca" / "root.crt"), "--cert", str(bob / "cert.pem"),
-                "--key", str(bob / "key.pem"), "--raw", "leaf only")
+    out = wsctl(
+        "send",
+        server.url,
+        "--ca",
+        str(plant.certs / "ca" / "root.crt"),
+        "--cert",
+        str(bob / "cert.pem"),
+        "--key",
+        str(bob / "key.pem"),
+        "--raw",
+        "leaf only",
+    )
     server.lines()
     assert out.returncode == 0, out.stderr
     assert out.stdout == "leaf only\n"
@@ -184,7 +211,11 @@ def test_a_client_sending_only_its_leaf_certificate_is_verified(plant):
 def test_revoking_while_serving_refuses_the_next_handshake(plant, tmp_path):
     # a store of its own: this test revokes
     certs = tmp_path / "certs"
-    for step in (["init"], ["issue", "device", "dev", "--ip", "127.0.0.1"], ["issue", "operator", "carol", "--role", "operator"]):
+    for step in (
+        ["init"],
+        ["issue", "device", "dev", "--ip", "127.0.0.1"],
+        ["issue", "operator", "carol", "--role", "operator"],
+    ):
         assert wsctl("certs", "--dir", str(certs), *step).returncode == 0
     server = start_server("--echo", "--certs", str(certs), "--device", "dev")
     op = ["--certs", str(certs), "--operator", "carol"]

@@ -11,8 +11,21 @@ from wsctl.core.exitcodes import ExitCode
 
 
 def test_stalled_handshakes_from_other_addresses_do_not_lock_out_an_operator(plant):
-    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev", "--handshake-timeout", "60",
-                          "--max-connections", "2", "--max-handshakes", "2", "--max-handshakes-per-source", "1")
+    server = start_server(
+        "--echo",
+        "--certs",
+        str(plant.certs),
+        "--device",
+        "dev",
+        "--handshake-timeout",
+        "60",
+        "--max-connections",
+        "2",
+        "--max-handshakes",
+        "2",
+        "--max-handshakes-per-source",
+        "1",
+    )
     port = int(server.url.rsplit(":", 1)[1].strip("/"))
     stalled = []
     try:
@@ -32,8 +45,20 @@ def test_stalled_handshakes_from_other_addresses_do_not_lock_out_an_operator(pla
 
 
 def test_buffered_bytes_below_the_message_size_is_invalid(plant):
-    out = wsctl("serve", "--echo", "--certs", str(plant.certs), "--device", "dev", "--listen", "127.0.0.1:0",
-                "--max-message-size", "2000", "--max-buffered-bytes", "1000")
+    out = wsctl(
+        "serve",
+        "--echo",
+        "--certs",
+        str(plant.certs),
+        "--device",
+        "dev",
+        "--listen",
+        "127.0.0.1:0",
+        "--max-message-size",
+        "2000",
+        "--max-buffered-bytes",
+        "1000",
+    )
     assert out.returncode == ExitCode.INVALID and "--max-buffered-bytes" in out.stderr and "Traceback" not in out.stderr
 
 

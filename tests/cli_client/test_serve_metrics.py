@@ -12,7 +12,6 @@ import subprocess
 import urllib.request
 
 import pytest
-
 from client_helpers import start_server, wsctl
 
 pytest.importorskip("prometheus_client")
@@ -47,7 +46,9 @@ def _types(text: str) -> dict[str, str]:
 
 @pytest.fixture
 def metered_conveyor(plant):
-    server = start_server("--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--metrics", str(_free_port()))
+    server = start_server(
+        "--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--metrics", str(_free_port())
+    )
     yield server
     server.proc.kill()
     server.proc.wait(timeout=10)
@@ -70,18 +71,20 @@ def test_metrics_after_known_traffic(plant, metered_conveyor):
     url = metered_conveyor.url
     assert wsctl("send", url, "status", "--profile", "conveyor", *plant.op("alice")).returncode == 0
     assert wsctl("send", url, "stop", "--profile", "conveyor", *plant.op("bob")).returncode == 9  # observer: refused
-    assert wsctl("send", url, "--raw", "x", "--ca", str(plant.certs / "ca" / "root.crt")).returncode == 4  # no certificate
-    samples = _wait_for(metrics_url, 'wsctl_connections_total{outcome=tls-failed}', 1.0)
-    assert samples['wsctl_connections_total{outcome=closed}'] == 2.0
-    assert samples['wsctl_connections_total{outcome=tls-failed}'] == 1.0
-    assert samples['wsctl_commands_total{command=status,result=ok}'] == 1.0
-    assert samples['wsctl_commands_total{command=stop,result=denied}'] == 1.0
-    assert samples['wsctl_command_seconds_count{command=status}'] == 1.0  # answered once, its time observed
-    assert 0 <= samples['wsctl_command_seconds_sum{command=status}'] < 10
-    assert samples['wsctl_messages_total{direction=in}'] >= 2.0  # two requests at least
-    assert samples['wsctl_bytes_total{direction=out}'] > 0
-    assert samples['wsctl_connections_open'] == 0.0 and samples['wsctl_handshakes_pending'] == 0.0
-    assert 0 < samples['wsctl_crl_seconds_left'] < 400 * 86400
+    assert (
+        wsctl("send", url, "--raw", "x", "--ca", str(plant.certs / "ca" / "root.crt")).returncode == 4
+    )  # no certificate
+    samples = _wait_for(metrics_url, "wsctl_connections_total{outcome=tls-failed}", 1.0)
+    assert samples["wsctl_connections_total{outcome=closed}"] == 2.0
+    assert samples["wsctl_connections_total{outcome=tls-failed}"] == 1.0
+    assert samples["wsctl_commands_total{command=status,result=ok}"] == 1.0
+    assert samples["wsctl_commands_total{command=stop,result=denied}"] == 1.0
+    assert samples["wsctl_command_seconds_count{command=status}"] == 1.0  # answered once, its time observed
+    assert 0 <= samples["wsctl_command_seconds_sum{command=status}"] < 10
+    assert samples["wsctl_messages_total{direction=in}"] >= 2.0  # two requests at least
+    assert samples["wsctl_bytes_total{direction=out}"] > 0
+    assert samples["wsctl_connections_open"] == 0.0 and samples["wsctl_handshakes_pending"] == 0.0
+    assert 0 < samples["wsctl_crl_seconds_left"] < 400 * 86400
     types = _types(_scrape(metrics_url))
     assert types.get("wsctl_connections", types.get("wsctl_connections_total")) == "counter"
     assert types["wsctl_connections_open"] == "gauge" and types["wsctl_command_seconds"] == "histogram"
@@ -99,7 +102,19 @@ def test_metrics_port_in_use_is_a_clear_error(plant):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        out = wsctl("--json", "serve", "--echo", "--certs", str(plant.certs), "--device", "dev", "--listen", "127.0.0.1:0",
-                    "--metrics", f"127.0.0.1:{port}", timeout=30)
+        out = wsctl(
+            "--json",
+            "serve",
+            "--echo",
+            "--certs",
+            str(plant.certs),
+            "--device",
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            f"127.0.0.1:{port}",
+            timeout=30,
+        )
     assert out.returncode == 8
     assert "cannot listen" in json.loads(out.stderr.splitlines()[-1])["message"]

@@ -8,7 +8,6 @@ import json
 import socket
 
 import pytest
-
 from client_helpers import wsctl
 
 
@@ -53,18 +52,23 @@ def test_watch_count_reached_before_duration_is_success(plant, echo_server):
 
 
 def test_watch_count_not_reached_under_json_is_a_json_error(plant, echo_server):
-    out = wsctl("--json", "watch", echo_server.url, *plant.op("bob"), "--count", "2", "--send", "one", "--duration", "1")
+    out = wsctl(
+        "--json", "watch", echo_server.url, *plant.op("bob"), "--count", "2", "--send", "one", "--duration", "1"
+    )
     assert out.returncode == 6
     lines = _json_lines(out.stdout)
     assert lines[0]["data"] == "one"
     assert lines[-1]["error"] == "timeout" and lines[-1]["event"] == "summary"
 
 
-@pytest.mark.parametrize("verb", [
-    ("exit-codes",),
-    ("profile", "list"),
-    ("profile", "show", "conveyor"),
-])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ("exit-codes",),
+        ("profile", "list"),
+        ("profile", "show", "conveyor"),
+    ],
+)
 def test_json_output_of_offline_verbs_parses(verb):
     out = wsctl("--json", *verb)
     assert out.returncode == 0, out.stderr
@@ -74,9 +78,11 @@ def test_json_output_of_offline_verbs_parses(verb):
 def test_json_output_of_client_verbs_parses(plant, echo_server, tmp_path):
     script = tmp_path / "script.txt"
     script.write_text("raw hello\n")
-    for args in (("send", echo_server.url, "--raw", "hi"),
-                 ("send", f"{echo_server.url},{_dead_url()}", "--raw", "hi"),
-                 ("watch", echo_server.url, "--send", "a", "--count", "1")):
+    for args in (
+        ("send", echo_server.url, "--raw", "hi"),
+        ("send", f"{echo_server.url},{_dead_url()}", "--raw", "hi"),
+        ("watch", echo_server.url, "--send", "a", "--count", "1"),
+    ):
         out = wsctl("--json", *args, *plant.op("bob"))
         assert _json_lines(out.stdout), (args, out.stdout, out.stderr)
     out = wsctl("--json", "certs", "--dir", str(plant.certs), "list")

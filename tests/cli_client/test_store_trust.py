@@ -14,7 +14,6 @@ import subprocess
 import threading
 
 import pytest
-
 from client_helpers import PASSWORD, start_server, wsctl
 
 
@@ -66,9 +65,24 @@ def test_leaf_only_openssl_s_server_passes_tls(plant, tmp_path):
     then refused as an upgrade answer (exit 5), which proves TLS got through."""
     cert, key = _device_files(plant)
     proc = subprocess.Popen(
-        ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", str(cert), "-key", str(key),
-         "-pass", f"pass:{PASSWORD}", "-www", "-naccept", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            "127.0.0.1:0",
+            "-cert",
+            str(cert),
+            "-key",
+            str(key),
+            "-pass",
+            f"pass:{PASSWORD}",
+            "-www",
+            "-naccept",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         port = None
@@ -91,9 +105,18 @@ def test_issuing_ca_alone_is_not_a_trust_anchor(plant, leaf_only_websockets_devi
     the bundle, the device is refused."""
     only_issuing = tmp_path / "issuing-only.pem"
     only_issuing.write_bytes((plant.certs / "ca" / "issuing.crt").read_bytes())
-    out = wsctl("send", leaf_only_websockets_device, "--raw", "x", "--ca", str(only_issuing),
-                "--cert", str(plant.certs / "operators" / "bob" / "chain.pem"),
-                "--key", str(plant.certs / "operators" / "bob" / "key.pem"))
+    out = wsctl(
+        "send",
+        leaf_only_websockets_device,
+        "--raw",
+        "x",
+        "--ca",
+        str(only_issuing),
+        "--cert",
+        str(plant.certs / "operators" / "bob" / "chain.pem"),
+        "--key",
+        str(plant.certs / "operators" / "bob" / "key.pem"),
+    )
     assert out.returncode == 4, out.stderr
 
 
@@ -117,8 +140,22 @@ def test_record_listen_refuses_a_store_without_crl(plant, tmp_path, echo_server)
     certs = _store_copy(plant, tmp_path)
     (certs / "ca" / "crl.pem").unlink()
     (certs / "ca" / "crl.der").unlink()
-    out = wsctl("record", "--listen", "127.0.0.1:0", "--upstream", echo_server.url, "-o", str(tmp_path / "r.jsonl"),
-                "--certs", str(certs), "--device", "dev", "--operator", "alice", timeout=30)
+    out = wsctl(
+        "record",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        echo_server.url,
+        "-o",
+        str(tmp_path / "r.jsonl"),
+        "--certs",
+        str(certs),
+        "--device",
+        "dev",
+        "--operator",
+        "alice",
+        timeout=30,
+    )
     assert out.returncode == 8, out.stderr
     assert "crl" in out.stderr
 

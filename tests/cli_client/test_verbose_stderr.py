@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from client_helpers import start_server, wsctl
 
 
 @pytest.fixture
 def chatty_conveyor(plant):
     """A simulated conveyor sending telemetry twenty times a second."""
-    server = start_server("--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05")
+    server = start_server(
+        "--profile", "conveyor", "--certs", str(plant.certs), "--device", "dev", "--telemetry-scale", "0.05"
+    )
     yield server
     server.proc.kill()
     server.proc.wait(timeout=10)
@@ -29,8 +30,18 @@ def test_verbose_shows_tls_certificate_and_upgrade(plant, chatty_conveyor):
     out = wsctl("send", chatty_conveyor.url, "status", "--profile", "conveyor", *plant.op("alice"), "-v")
     assert out.returncode == 0, out.stderr
     err = out.stderr
-    for needle in ("TCP peer 127.0.0.1:", "TLS TLSv1.", "cipher ", "subject CN=dev", "names DNS:localhost, IP:127.0.0.1",
-                   "issuer CN=Test Plant CA Issuing", "expires ", "sha256:", "GET / -> HTTP 101", "chosen: conveyor.v1"):
+    for needle in (
+        "TCP peer 127.0.0.1:",
+        "TLS TLSv1.",
+        "cipher ",
+        "subject CN=dev",
+        "names DNS:localhost, IP:127.0.0.1",
+        "issuer CN=Test Plant CA Issuing",
+        "expires ",
+        "sha256:",
+        "GET / -> HTTP 101",
+        "chosen: conveyor.v1",
+    ):
         assert needle in err, (needle, err)
 
 
@@ -44,7 +55,15 @@ def test_json_keeps_every_stderr_line_parseable(plant, chatty_conveyor):
 
 def test_sslkeylogfile_is_written_and_announced(plant, chatty_conveyor, tmp_path):
     keylog = tmp_path / "keys.log"
-    out = wsctl("send", chatty_conveyor.url, "status", "--profile", "conveyor", *plant.op("alice"), env={"SSLKEYLOGFILE": str(keylog)})
+    out = wsctl(
+        "send",
+        chatty_conveyor.url,
+        "status",
+        "--profile",
+        "conveyor",
+        *plant.op("alice"),
+        env={"SSLKEYLOGFILE": str(keylog)},
+    )
     assert out.returncode == 0, out.stderr
     assert "SSLKEYLOGFILE is set" in out.stderr and str(keylog) in out.stderr
     text = keylog.read_text()

@@ -27,15 +27,26 @@ def test_watch_count_prints_json_lines_when_piped(plant, echo_server):
 
 
 def test_watch_match_filters(plant, echo_server):
-    out = wsctl("watch", echo_server.url, *plant.op("bob"), "--send", "noise", "--send", "temp=41", "--match", "^temp", "--count", "1")
+    out = wsctl(
+        "watch",
+        echo_server.url,
+        *plant.op("bob"),
+        "--send",
+        "noise",
+        "--send",
+        "temp=41",
+        "--match",
+        "^temp",
+        "--count",
+        "1",
+    )
     assert [json.loads(line)["data"] for line in out.stdout.splitlines()] == ["temp=41"]
 
 
 def test_watch_duration_ends_with_success(plant, echo_server):
-    start = time.monotonic()
+    # a watch that did not end by itself would run into the runner's bound (TimeoutExpired)
     out = wsctl("watch", echo_server.url, *plant.op("bob"), "--duration", "0.5")
     assert out.returncode == 0, out.stderr
-    assert time.monotonic() - start < 30
 
 
 def test_watch_bad_regex_is_a_usage_error(plant):
@@ -44,7 +55,9 @@ def test_watch_bad_regex_is_a_usage_error(plant):
 
 
 def test_watch_reconnect_marks_gaps_and_gives_up(plant):
-    out = wsctl("watch", "wss://127.0.0.1:1/", *plant.op("bob"), "--reconnect", "--max-retries", "2", "--backoff-max", "0.2")
+    out = wsctl(
+        "watch", "wss://127.0.0.1:1/", *plant.op("bob"), "--reconnect", "--max-retries", "2", "--backoff-max", "0.2"
+    )
     gaps = [json.loads(line) for line in out.stdout.splitlines()]
     assert [g["event"] for g in gaps] == ["gap", "gap"]
     assert all(g["retry_in"] <= 0.2 for g in gaps)
@@ -55,9 +68,25 @@ def test_watch_reconnects_to_a_restarted_device(plant, tmp_path):
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
     port = server.url.rsplit(":", 1)[1].strip("/")
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "watch", server.url, *plant.op("bob"), "--reconnect", "--backoff-max", "0.3",
-         "--send", "hello", "--count", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "watch",
+            server.url,
+            *plant.op("bob"),
+            "--reconnect",
+            "--backoff-max",
+            "0.3",
+            "--send",
+            "hello",
+            "--count",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
     )
     try:
         first = json.loads(watcher.stdout.readline())
@@ -82,7 +111,10 @@ def test_watch_without_reconnect_exits_10_when_the_device_goes_away(plant):
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
     watcher = subprocess.Popen(
         [sys.executable, "-m", "wsctl", "watch", server.url, *plant.op("bob"), "--send", "x", "--count", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
     )
     assert json.loads(watcher.stdout.readline())["data"] == "x"
     server.lines()
@@ -109,7 +141,13 @@ def test_connect_refuses_a_fleet(plant):
 
 @pytest.mark.parametrize(
     "line, kind, payload",
-    [("hello", "send", "hello"), ("//x", "send", "/x"), ("/binary AAEC", "send", b"\x00\x01\x02"), ("/quit", "close", None), ("/ping", "ping", None)],
+    [
+        ("hello", "send", "hello"),
+        ("//x", "send", "/x"),
+        ("/binary AAEC", "send", b"\x00\x01\x02"),
+        ("/quit", "close", None),
+        ("/ping", "ping", None),
+    ],
 )
 def test_console_line_parsing(line, kind, payload):
     cmd = ConsoleLine.parse(line)
@@ -140,10 +178,21 @@ def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 
 def test_connect_on_a_terminal_shows_incoming_messages_and_quits(plant, echo_server, tmp_path):
     master, slave = pty.openpty()
-    env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path), "COLUMNS": "120", "LINES": "40"}
+    env = {
+        **os.environ,
+        "WSCTL_PASSWORD": PASSWORD,
+        "TERM": "xterm",
+        "XDG_STATE_HOME": str(tmp_path),
+        "COLUMNS": "120",
+        "LINES": "40",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "wsctl", "connect", echo_server.url, *plant.op("bob")],
-        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
     )
     os.close(slave)
     try:
@@ -168,7 +217,11 @@ def test_watch_decodes_by_profile(plant, jsonrpc_device):
     out = wsctl("watch", url, "--profile", "conveyor", *plant.op("alice"), "--send", ask, "--count", "3")
     assert out.returncode == 0, out.stderr
     telemetry, stray, reply = [json.loads(line) for line in out.stdout.splitlines()]
-    assert telemetry["event"] == "conveyor.telemetry" and telemetry["kind"] == "telemetry" and telemetry["payload"] == {"speed": 5}
+    assert (
+        telemetry["event"] == "conveyor.telemetry"
+        and telemetry["kind"] == "telemetry"
+        and telemetry["payload"] == {"speed": 5}
+    )
     assert telemetry["data"] == '{"jsonrpc": "2.0", "method": "conveyor.telemetry", "params": {"speed": 5}}'
     assert stray["kind"] == "unrecognised" and "matches no pending request" in stray["reason"]
     assert "fields_text" not in telemetry
@@ -176,13 +229,17 @@ def test_watch_decodes_by_profile(plant, jsonrpc_device):
 
 def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonrpc_device):
     url, received = jsonrpc_device
-    script = "status\nset_speed speed=9999\n/help set_speed\nestop\nset_sped speed=1\n/raw {\"jsonrpc\":\"2.0\",\"id\":77,\"method\":\"x\"}\n"
-    out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.5", "--keep-going", input=script)
+    script = 'status\nset_speed speed=9999\n/help set_speed\nestop\nset_sped speed=1\n/raw {"jsonrpc":"2.0","id":77,"method":"x"}\n'
+    out = wsctl(
+        "connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.5", "--keep-going", input=script
+    )
     assert out.returncode == ExitCode.INVALID, out.stderr  # the first failure's code: set_speed out of range
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     calls = [line for line in lines if line.get("event") == "call"]
     assert calls[0]["command"] == "status" and calls[0]["ok"] and calls[0]["reply"]["method"] == "conveyor.status"
-    assert calls[1]["ok"] is False and calls[1]["exit_code"] == ExitCode.INVALID and "maximum 3000" in calls[1]["message"]
+    assert (
+        calls[1]["ok"] is False and calls[1]["exit_code"] == ExitCode.INVALID and "maximum 3000" in calls[1]["message"]
+    )
     assert calls[2]["ok"] is False and calls[2]["exit_code"] == ExitCode.NOT_AUTHORIZED
     assert any(line.get("kind") == "telemetry" for line in lines)
     assert "usage: set_speed speed=<integer 0..3000 mm/s>" in out.stderr

@@ -8,7 +8,14 @@ import pytest
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.profile.codec import (
-    ClientCodec, DeviceRequest, Malformed, Reply, Telemetry, Unmatched, bind_params, parse_assignments,
+    ClientCodec,
+    DeviceRequest,
+    Malformed,
+    Reply,
+    Telemetry,
+    Unmatched,
+    bind_params,
+    parse_assignments,
 )
 from wsctl.core.profile.loader import parse_profile
 
@@ -111,7 +118,12 @@ def test_jsonrpc_replies_are_matched_by_id_with_events_in_between(belt):
     a = codec.call(belt.command("set_speed"), {"speed": 100, "ramp": 1.5}, now=0)
     b = codec.call(belt.command("status"), {}, now=0)
     assert b.id == 2
-    assert json.loads(a.wire) == {"jsonrpc": "2.0", "id": 1, "method": "set_speed", "params": {"speed": 100, "ramp": 1.5}}
+    assert json.loads(a.wire) == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "set_speed",
+        "params": {"speed": 100, "ramp": 1.5},
+    }
     [event] = codec.feed('{"jsonrpc":"2.0","method":"telemetry","params":{"speed":99}}', now=0.1)
     assert isinstance(event, Telemetry) and event.payload == {"speed": 99} and event.event.key == "telemetry"
     [second] = codec.feed('{"jsonrpc":"2.0","id":2,"result":{"state":"running"}}', now=0.2)
@@ -195,7 +207,9 @@ def test_success_regex_failure_on_text():
 
 def test_command_template_reaches_a_parameter_by_its_profile_name_when_the_wire_name_differs():
     cp = parse_profile(
-        OCPP.replace('[commands.get_configuration]\nname = "GetConfiguration"', '''[commands.get_configuration]
+        OCPP.replace(
+            '[commands.get_configuration]\nname = "GetConfiguration"',
+            '''[commands.get_configuration]
 name = "GetConfiguration"
 request = [2, "{{id}}", "{{name}}", {key = ["{{params.config_key}}"]}]
 [commands.get_configuration.params.config_key]
@@ -206,7 +220,8 @@ wire = "key"
 name = "UnlockConnector"
 [commands.unlock.params.connector_id]
 type = "integer"
-wire = "connectorId"'''),
+wire = "connectorId"''',
+        ),
         source="cp.toml",
     )
     codec = ClientCodec(cp)

@@ -29,8 +29,13 @@ from wsctl.core.inventory import parse_inventory
 from wsctl.core.profile.loader import parse_profile
 
 REPO = Path(__file__).resolve().parents[2]
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _key(text: str) -> str:
@@ -63,16 +68,41 @@ def toml_text(doc: dict) -> str:
 
 
 def test_toml_text_round_trips():
-    doc = {"a": {"b": [1, 2.5, "é\n\"\\\U0001F600"], "c": {}}, "t": True, "n": -3}
+    doc = {"a": {"b": [1, 2.5, 'é\n"\\\U0001f600'], "c": {}}, "t": True, "n": -3}
     assert tomllib.loads(toml_text(doc)) == doc
 
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-2**63, max_value=2**63 - 1) | st.just(10**400) | st.floats()
-           | st.text(max_size=8) | st.sampled_from(["", "{{id}}", "{{params.x}}", "/id", "(", "json", "text", "jsonrpc2", "ocpp-j",
-                                                     "text-lockstep", "*", "operator+", "emit:x", "close"]))
-toml_values = st.recursive(scalars.filter(lambda v: v is not None),
-                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
-                           max_leaves=8)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.just(10**400)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.sampled_from(
+        [
+            "",
+            "{{id}}",
+            "{{params.x}}",
+            "/id",
+            "(",
+            "json",
+            "text",
+            "jsonrpc2",
+            "ocpp-j",
+            "text-lockstep",
+            "*",
+            "operator+",
+            "emit:x",
+            "close",
+        ]
+    )
+)
+toml_values = st.recursive(
+    scalars.filter(lambda v: v is not None),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @st.composite
@@ -85,7 +115,11 @@ def mutated(draw, base: dict) -> dict:
     for _ in range(draw(st.integers(1, 4))):
         node = doc
         while True:
-            keys = [k for k in node if node is not doc or k != "format"] if isinstance(node, dict) else list(range(len(node)))
+            keys = (
+                [k for k in node if node is not doc or k != "format"]
+                if isinstance(node, dict)
+                else list(range(len(node)))
+            )
             if not keys:
                 break
             key = draw(st.sampled_from(keys))
@@ -106,8 +140,16 @@ def mutated(draw, base: dict) -> dict:
     return doc
 
 
-SHIPPED = {name: tomllib.loads((REPO / "profiles" / f"{name}.toml").read_text()) for name in ("conveyor", "ocpp16-charger", "psu")}
-MINIMAL = {"format": "wsctl-profile/1", "profile": {"id": "p"}, "framing": {"preset": "jsonrpc2"}, "commands": {"ping": {}}}
+SHIPPED = {
+    name: tomllib.loads((REPO / "profiles" / f"{name}.toml").read_text())
+    for name in ("conveyor", "ocpp16-charger", "psu")
+}
+MINIMAL = {
+    "format": "wsctl-profile/1",
+    "profile": {"id": "p"},
+    "framing": {"preset": "jsonrpc2"},
+    "commands": {"ping": {}},
+}
 profiles = st.sampled_from([MINIMAL, *SHIPPED.values()]).flatmap(mutated)
 
 
@@ -131,19 +173,46 @@ def test_profile_parser_returns_or_refuses_in_one_line(doc):
     _loads_or_refuses(lambda text: parse_profile(text, source="fuzz.toml"), toml_text(doc))
 
 
-@pytest.mark.parametrize("doc, message", [
-    ({**MINIMAL, "framing": {"preset": "jsonrpc2", "errors": "oops"}}, "fuzz.toml: framing.errors: expected a table"),
-    ({**MINIMAL, "profile": {"id": "p", "timeout": math.nan}}, "fuzz.toml: profile.timeout: expected a finite number, got nan"),
-    ({**MINIMAL, "commands": {"ping": {"timeout": math.inf}}}, "fuzz.toml: commands.ping.timeout: expected a finite number, got inf"),
-    ({**MINIMAL, "commands": {"ping": {"timeout": 10**400}}}, "fuzz.toml: commands.ping.timeout: expected a finite number, got 100000000000000000000..."),
-    ({**MINIMAL, "commands": {"ping": {"params": {"x": {"type": "integer", "minimum": -10**400}}}}},
-     "fuzz.toml: commands.ping.params.x.minimum: expected a finite number, got -10000000000000000000..."),
-    ({**MINIMAL, "commands": {"ping": {"params": {"x": {"type": "number", "maximum": math.nan}}}}},
-     "fuzz.toml: commands.ping.params.x.maximum: expected a finite number, got nan"),
-    ({**MINIMAL, "sim": {"faults": {"reply_delay": math.nan}}}, "fuzz.toml: sim.faults.reply_delay: expected a finite number, got nan"),
-    ({**SHIPPED["conveyor"], "sim": {**SHIPPED["conveyor"]["sim"], "telemetry": {"t": {"event": "telemetry", "every": math.nan}}}},
-     "fuzz.toml: sim.telemetry.t.every: expected a finite number, got nan"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (
+            {**MINIMAL, "framing": {"preset": "jsonrpc2", "errors": "oops"}},
+            "fuzz.toml: framing.errors: expected a table",
+        ),
+        (
+            {**MINIMAL, "profile": {"id": "p", "timeout": math.nan}},
+            "fuzz.toml: profile.timeout: expected a finite number, got nan",
+        ),
+        (
+            {**MINIMAL, "commands": {"ping": {"timeout": math.inf}}},
+            "fuzz.toml: commands.ping.timeout: expected a finite number, got inf",
+        ),
+        (
+            {**MINIMAL, "commands": {"ping": {"timeout": 10**400}}},
+            "fuzz.toml: commands.ping.timeout: expected a finite number, got 100000000000000000000...",
+        ),
+        (
+            {**MINIMAL, "commands": {"ping": {"params": {"x": {"type": "integer", "minimum": -(10**400)}}}}},
+            "fuzz.toml: commands.ping.params.x.minimum: expected a finite number, got -10000000000000000000...",
+        ),
+        (
+            {**MINIMAL, "commands": {"ping": {"params": {"x": {"type": "number", "maximum": math.nan}}}}},
+            "fuzz.toml: commands.ping.params.x.maximum: expected a finite number, got nan",
+        ),
+        (
+            {**MINIMAL, "sim": {"faults": {"reply_delay": math.nan}}},
+            "fuzz.toml: sim.faults.reply_delay: expected a finite number, got nan",
+        ),
+        (
+            {
+                **SHIPPED["conveyor"],
+                "sim": {**SHIPPED["conveyor"]["sim"], "telemetry": {"t": {"event": "telemetry", "every": math.nan}}},
+            },
+            "fuzz.toml: sim.telemetry.t.every: expected a finite number, got nan",
+        ),
+    ],
+)
 def test_profile_crash_classes_are_one_line(doc, message):
     with pytest.raises(InvalidInput) as info:
         parse_profile(toml_text(doc), source="fuzz.toml")
@@ -155,7 +224,10 @@ def test_a_control_character_in_a_field_name_is_shown_escaped_on_one_line():
     with pytest.raises(InvalidInput) as info:
         parse_profile(toml_text({**MINIMAL, "\n\x1b[2J": 1}), source="fuzz.toml")
     report(info.value, shown, as_json=False)
-    assert shown.getvalue() == "wsctl: error: fuzz.toml: \\n\\x1b[2J: unknown field (known: commands, events, format, framing, profile, sim, transport)\n"
+    assert (
+        shown.getvalue()
+        == "wsctl: error: fuzz.toml: \\n\\x1b[2J: unknown field (known: commands, events, format, framing, profile, sim, transport)\n"
+    )
 
 
 @FUZZ
@@ -167,7 +239,10 @@ def test_profile_parser_refuses_any_text_in_one_line(text):
 
 INVENTORY = {
     "defaults": {"certs": "pki", "operator": "alice"},
-    "devices": {"plc-17": {"url": "wss://10.0.0.17:8443/", "profile": "conveyor"}, "plc-18": {"url": "wss://plc-18:8443/"}},
+    "devices": {
+        "plc-17": {"url": "wss://10.0.0.17:8443/", "profile": "conveyor"},
+        "plc-18": {"url": "wss://plc-18:8443/"},
+    },
     "groups": {"line-1": ["plc-17", "plc-18"]},
 }
 
@@ -186,13 +261,16 @@ def test_inventory_parser_returns_or_refuses_in_one_line(doc):
             assert inventory.resolve(group)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("devices = 5", "inv.toml: devices: expected a table of devices"),
-    ("defaults = 5", "inv.toml: defaults: expected a table"),
-    ("groups = 5", "inv.toml: groups: expected a table of groups"),
-    ('[devices.a]\nurl = "wss://a/"\n[groups]\ng = []', "inv.toml: groups.g: an empty group"),
-    ("[defaults]\npin = 1" + "0" * 5000, "inv.toml: not valid TOML: Exceeds the limit (4300 digits)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("devices = 5", "inv.toml: devices: expected a table of devices"),
+        ("defaults = 5", "inv.toml: defaults: expected a table"),
+        ("groups = 5", "inv.toml: groups: expected a table of groups"),
+        ('[devices.a]\nurl = "wss://a/"\n[groups]\ng = []', "inv.toml: groups.g: an empty group"),
+        ("[defaults]\npin = 1" + "0" * 5000, "inv.toml: not valid TOML: Exceeds the limit (4300 digits)"),
+    ],
+)
 def test_inventory_crash_classes_are_one_line(text, message):
     with pytest.raises(InvalidInput) as info:
         parse_inventory(text, source="inv.toml")
@@ -200,7 +278,15 @@ def test_inventory_crash_classes_are_one_line(text, message):
 
 
 known_lines = st.one_of(
-    st.sampled_from(["# comment", "", "plc:443 sha256:" + "ab" * 32, "plc:443 sha256:" + "cd" * 32 + " trailing words", "[fd00::1]:8443 " + "ef" * 32]),
+    st.sampled_from(
+        [
+            "# comment",
+            "",
+            "plc:443 sha256:" + "ab" * 32,
+            "plc:443 sha256:" + "cd" * 32 + " trailing words",
+            "[fd00::1]:8443 " + "ef" * 32,
+        ]
+    ),
     st.text(max_size=40),
 )
 

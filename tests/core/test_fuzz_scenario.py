@@ -29,7 +29,15 @@ def _read_and_check(text: str):
 
 @FUZZ
 @given(st.sampled_from(SHIPPED).flatmap(mutated))
-@example({"format": "wsctl-scenario/1", "scenario": {"id": "x"}, "cases": [{"name": "a", "steps": [{"sleep": 10**400}]}]})
-@example({"format": "wsctl-scenario/1", "scenario": {"id": "x"}, "cases": [{"name": "a", "steps": [{"send": "x", "expect": {"/a": {"min": float("nan")}}}]}]})
+@example(
+    {"format": "wsctl-scenario/1", "scenario": {"id": "x"}, "cases": [{"name": "a", "steps": [{"sleep": 10**400}]}]}
+)
+@example(
+    {
+        "format": "wsctl-scenario/1",
+        "scenario": {"id": "x"},
+        "cases": [{"name": "a", "steps": [{"send": "x", "expect": {"/a": {"min": float("nan")}}}]}],
+    }
+)
 def test_scenario_reader_returns_or_refuses_in_one_line(doc):
     _loads_or_refuses(_read_and_check, toml_text(doc))

@@ -23,14 +23,19 @@ def test_duplicates_are_found_at_any_depth_and_across_case():
     assert read_json('{"p":{"Speed":1,"speed":2}}')[1] == ["keys 'Speed' and 'speed' differ only in case"]
     assert read_json('{"m\\u0065thod":1,"method":2}')[1] == ["duplicate key 'method'"]  # escapes are read first
     assert read_json('{"a":"x\\ud800"}')[1] == ["a string holds NUL or an unpaired surrogate"]
-    assert read_json('[Infinity]')[1] == ["Infinity is not JSON"]
+    assert read_json("[Infinity]")[1] == ["Infinity is not JSON"]
     assert read_json("[" * 100000 + "]" * 100000)[1] == ["nested too deeply"]
     with pytest.raises(ValueError):
         read_json('{"a":1}{"b":2}')
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_what_json_dumps_writes_has_one_reading_unless_keys_collide_in_case(doc):
     text = json.dumps(doc)
     # only a case-only pair of keys, a NUL or a lone surrogate makes two readings

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-
 import junitparser
 import pytest
 import xmlschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from junit_xsd import Validator, schema_or_skip
 
 from wsctl.core.junit import JUnitCase, clean, junit_xml
-
-from junit_xsd import Validator, schema_or_skip
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +24,15 @@ def document(cases, **kw):
 
 CASES = [
     JUnitCase("start", "conveyor", 0.12),
-    JUnitCase("speed limits", "conveyor", 0.3, "failure", "step 2 (send set_speed): /speed: expected 1200, got 0",
-              '/speed: expected 1200, got 0\nreply: {"speed":0}', "device_error"),
+    JUnitCase(
+        "speed limits",
+        "conveyor",
+        0.3,
+        "failure",
+        "step 2 (send set_speed): /speed: expected 1200, got 0",
+        '/speed: expected 1200, got 0\nreply: {"speed":0}',
+        "device_error",
+    ),
     JUnitCase("estop", "conveyor", 0.0, "error", "cannot connect: refused", "", "connect"),
     JUnitCase("later", "conveyor", 0.0, "skipped", "not run"),
 ]
@@ -58,14 +63,21 @@ def test_an_empty_suite_is_valid(schema):
 
 def test_what_a_device_said_cannot_break_the_document(schema, tmp_path):
     nasty = 'NUL\x00 bell\x07 esc\x1b[31m <tag attr="x"> & ]]> \ud800 ünïcødé'
-    text = document([JUnitCase(nasty, nasty, 0.1, "failure", nasty, nasty, nasty)], hostname=nasty, properties=[(nasty, nasty)])
+    text = document(
+        [JUnitCase(nasty, nasty, 0.1, "failure", nasty, nasty, nasty)], hostname=nasty, properties=[(nasty, nasty)]
+    )
     schema.validate(text)
     path = tmp_path / "r.xml"
     path.write_text(text, encoding="utf-8", errors="strict")
     [suite] = list(junitparser.JUnitXml.fromfile(str(path)))
     [case] = list(suite)
     assert case.name == clean(nasty)
-    assert "\\u0000" in case.name and "\\u001b" in case.name and '<tag attr="x"> & ]]>' in case.name and "ünïcødé" in case.name
+    assert (
+        "\\u0000" in case.name
+        and "\\u001b" in case.name
+        and '<tag attr="x"> & ]]>' in case.name
+        and "ünïcødé" in case.name
+    )
     assert case.result[0].text == clean(nasty)
 
 
@@ -87,7 +99,9 @@ def test_timestamp_and_outcome_are_checked():
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.text(), st.text(), st.text())
 def test_any_text_gives_a_valid_document(schema, name, message, detail):
-    text = document([JUnitCase(name, name, 0.5, "failure", message, detail, message)], properties=[(name or "p", detail)])
+    text = document(
+        [JUnitCase(name, name, 0.5, "failure", message, detail, message)], properties=[(name or "p", detail)]
+    )
     schema.validate(text)
     [case] = list(junitparser.JUnitXml.fromstring(text))[0]
     # what a reader gets back is what was written (XML turns a carriage return into a line feed)

@@ -7,9 +7,20 @@ import pytest
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING
 from wsctl.core.profile.discovery import load_profile
-from wsctl.core.scenario.checks import CheckError, compile_expectation, evaluate, substitute, UnknownVariable
+from wsctl.core.scenario.checks import CheckError, UnknownVariable, compile_expectation, evaluate, substitute
 from wsctl.core.scenario.format import check_against_profile, check_variables, parse_scenario
-from wsctl.core.scenario.verdict import FAIL, PASS, SuiteResult, errored, failed, judge_refusal, judge_reply, junit_cases, passed, timed_out
+from wsctl.core.scenario.verdict import (
+    FAIL,
+    PASS,
+    SuiteResult,
+    errored,
+    failed,
+    judge_refusal,
+    judge_reply,
+    junit_cases,
+    passed,
+    timed_out,
+)
 
 HEAD = 'format = "wsctl-scenario/1"\n[scenario]\nid = "t"\nprofile = "conveyor"\n'
 
@@ -24,34 +35,38 @@ def check(pointer, spec, doc, variables=None):
 
 # -- matchers -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("spec, doc, ok", [
-    (1200, {"v": 1200}, True),
-    (1200, {"v": 1200.0}, True),          # JSON numbers: 1200 == 1200.0
-    (1, {"v": True}, False),              # but true is not 1
-    (False, {"v": 0}, False),
-    ("running", {"v": "running"}, True),
-    ({"eq": {"a": [1, 2]}}, {"v": {"a": [1, 2]}}, True),
-    ({"eq": {"a": [1, 2]}}, {"v": {"a": [2, 1]}}, False),
-    ({"min": 10, "max": 20}, {"v": 10}, True),
-    ({"min": 10, "max": 20}, {"v": 20.5}, False),
-    ({"min": 0}, {"v": "5"}, False),      # a string is no number
-    ({"min": 0}, {"v": True}, False),
-    ({"regex": "^CP-\\d+$"}, {"v": "CP-0001"}, True),
-    ({"regex": "latched"}, {"v": "emergency stop is latched"}, True),   # searched, not anchored
-    ({"regex": "x"}, {"v": 1}, False),
-    ({"type": "integer"}, {"v": 3}, True),
-    ({"type": "integer"}, {"v": 3.5}, False),
-    ({"type": "integer"}, {"v": False}, False),
-    ({"type": "number"}, {"v": 3.5}, True),
-    ({"type": "null"}, {"v": None}, True),
-    ({"type": "array"}, {"v": []}, True),
-    ({"type": "object"}, {"v": []}, False),
-    ({"one_of": ["Soft", "Hard"]}, {"v": "Hard"}, True),
-    ({"one_of": ["Soft", "Hard"]}, {"v": "hard"}, False),
-    ({"exists": False}, {}, True),
-    ({"exists": True}, {}, False),
-    ({"type": "string"}, {}, False),      # absent fails every test but exists = false
-])
+
+@pytest.mark.parametrize(
+    "spec, doc, ok",
+    [
+        (1200, {"v": 1200}, True),
+        (1200, {"v": 1200.0}, True),  # JSON numbers: 1200 == 1200.0
+        (1, {"v": True}, False),  # but true is not 1
+        (False, {"v": 0}, False),
+        ("running", {"v": "running"}, True),
+        ({"eq": {"a": [1, 2]}}, {"v": {"a": [1, 2]}}, True),
+        ({"eq": {"a": [1, 2]}}, {"v": {"a": [2, 1]}}, False),
+        ({"min": 10, "max": 20}, {"v": 10}, True),
+        ({"min": 10, "max": 20}, {"v": 20.5}, False),
+        ({"min": 0}, {"v": "5"}, False),  # a string is no number
+        ({"min": 0}, {"v": True}, False),
+        ({"regex": "^CP-\\d+$"}, {"v": "CP-0001"}, True),
+        ({"regex": "latched"}, {"v": "emergency stop is latched"}, True),  # searched, not anchored
+        ({"regex": "x"}, {"v": 1}, False),
+        ({"type": "integer"}, {"v": 3}, True),
+        ({"type": "integer"}, {"v": 3.5}, False),
+        ({"type": "integer"}, {"v": False}, False),
+        ({"type": "number"}, {"v": 3.5}, True),
+        ({"type": "null"}, {"v": None}, True),
+        ({"type": "array"}, {"v": []}, True),
+        ({"type": "object"}, {"v": []}, False),
+        ({"one_of": ["Soft", "Hard"]}, {"v": "Hard"}, True),
+        ({"one_of": ["Soft", "Hard"]}, {"v": "hard"}, False),
+        ({"exists": False}, {}, True),
+        ({"exists": True}, {}, False),
+        ({"type": "string"}, {}, False),  # absent fails every test but exists = false
+    ],
+)
 def test_matchers(spec, doc, ok):
     assert (check("/v", spec, doc) == []) is ok
 
@@ -63,15 +78,18 @@ def test_a_mismatch_says_what_was_wanted_and_what_came():
     assert m.line() == "/x: expected 5, got (absent)"
 
 
-@pytest.mark.parametrize("spec, words", [
-    ({"minimum": 1}, "unknown test 'minimum'"),
-    ({"min": "1"}, "min: expected a finite number"),
-    ({"max": float("nan")}, "max: expected a finite number"),
-    ({"regex": "("}, "regex:"),
-    ({"type": "int"}, "type: expected one of"),
-    ({"one_of": "a"}, "one_of: expected a list"),
-    ({}, "empty matcher"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ({"minimum": 1}, "unknown test 'minimum'"),
+        ({"min": "1"}, "min: expected a finite number"),
+        ({"max": float("nan")}, "max: expected a finite number"),
+        ({"regex": "("}, "regex:"),
+        ({"type": "int"}, "type: expected one of"),
+        ({"one_of": "a"}, "one_of: expected a list"),
+        ({}, "empty matcher"),
+    ],
+)
 def test_bad_matchers_are_refused(spec, words):
     with pytest.raises(CheckError, match=words.replace("(", r"\(")):
         compile_expectation("/v", spec)
@@ -84,11 +102,17 @@ def test_pointer_must_be_a_pointer():
 
 # -- variables -------------------------------------------------------------------------
 
+
 def test_a_whole_reference_keeps_the_type_and_a_partial_one_is_text():
     values = {"tx": 1001, "tag": "04A2"}
     assert substitute("${tx}", values) == 1001
-    assert substitute({"transaction_id": "${tx}", "note": "tx ${tx} for ${tag}"}, values) == {"transaction_id": 1001, "note": "tx 1001 for 04A2"}
-    assert substitute(['[2,"a","RemoteStopTransaction",{"transactionId":${tx}}]'], values) == ['[2,"a","RemoteStopTransaction",{"transactionId":1001}]']
+    assert substitute({"transaction_id": "${tx}", "note": "tx ${tx} for ${tag}"}, values) == {
+        "transaction_id": 1001,
+        "note": "tx 1001 for 04A2",
+    }
+    assert substitute(['[2,"a","RemoteStopTransaction",{"transactionId":${tx}}]'], values) == [
+        '[2,"a","RemoteStopTransaction",{"transactionId":1001}]'
+    ]
     with pytest.raises(UnknownVariable):
         substitute("${nope}", values)
 
@@ -99,7 +123,7 @@ def test_expectations_may_name_variables():
 
 
 def test_a_variable_used_before_it_is_saved_is_refused_at_load():
-    s = scenario('''
+    s = scenario("""
 [[cases]]
 name = "stop"
 [[cases.steps]]
@@ -108,14 +132,14 @@ params = { speed = "${sp}" }
 [[cases.steps]]
 send = "status"
 save = { sp = "/setpoint" }
-''')
+""")
     with pytest.raises(InvalidInput, match=r"step 1 \(send set_speed\) uses \$\{sp\} before any step saves it"):
         check_variables(s, set())
     check_variables(s, {"sp"})  # given with --var: fine
 
 
 def test_saved_variables_reach_later_steps_only_within_the_case():
-    s = scenario('''
+    s = scenario("""
 [[cases]]
 name = "a"
 [[cases.steps]]
@@ -129,31 +153,68 @@ name = "b"
 [[cases.steps]]
 send = "set_speed"
 params = { speed = "${sp}" }
-''')
+""")
     with pytest.raises(InvalidInput, match=r"cases\[2\] \(b\)"):
         check_variables(s, set())
 
 
 # -- the file -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, words", [
-    ("", "cases: expected at least one"),
-    ('[[cases]]\nname = "x"\n', r"cases\[1\].steps: expected at least one"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nwait = "telemetry"\n', "a step does one of send, raw, wait, sleep \\(send and wait given\\)"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nparams = {}\n', r"\(none given\)"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = -1\n', r"cases\[1\].steps\[1\].sleep: expected a number of seconds \(0 to 86400\)"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 1e300\n', r"sleep: expected a number of seconds \(0 to 86400\)"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nwait = "telemetry"\ntimeout = 0\n', r"timeout: expected a number of seconds \(more than 0, at most 86400\)"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nexpect = { "/a" = { max = 1e999 } }\n', r"max: expected a finite number"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 1\nexpect = {}\n', r"steps\[1\].expect: not for a sleep step"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nexpcet = {}\n', r"steps\[1\].expcet: unknown field"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nrefused = "denied"\n', "'denied' is no exit kind"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nrefused = "invalid"\nexpect = { "/a" = 1 }\n', "a refused step has no reply"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nexpect = { "/a" = { between = 1 } }\n', r"expect./a: unknown test 'between'"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nsave = { "1x" = "/a" }\n', "a variable name is letters"),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nsave = { a = { pointer = "/a", from = "elsewhere" } }\n', 'expected "message" or "answer"'),
-    ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\n[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "stop"\n', "case 'x' is named twice"),
-])
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ("", "cases: expected at least one"),
+        ('[[cases]]\nname = "x"\n', r"cases\[1\].steps: expected at least one"),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nwait = "telemetry"\n',
+            "a step does one of send, raw, wait, sleep \\(send and wait given\\)",
+        ),
+        ('[[cases]]\nname = "x"\n[[cases.steps]]\nparams = {}\n', r"\(none given\)"),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = -1\n',
+            r"cases\[1\].steps\[1\].sleep: expected a number of seconds \(0 to 86400\)",
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 1e300\n',
+            r"sleep: expected a number of seconds \(0 to 86400\)",
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nwait = "telemetry"\ntimeout = 0\n',
+            r"timeout: expected a number of seconds \(more than 0, at most 86400\)",
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nexpect = { "/a" = { max = 1e999 } }\n',
+            r"max: expected a finite number",
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 1\nexpect = {}\n',
+            r"steps\[1\].expect: not for a sleep step",
+        ),
+        ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nexpcet = {}\n', r"steps\[1\].expcet: unknown field"),
+        ('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nrefused = "denied"\n', "'denied' is no exit kind"),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nrefused = "invalid"\nexpect = { "/a" = 1 }\n',
+            "a refused step has no reply",
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nexpect = { "/a" = { between = 1 } }\n',
+            r"expect./a: unknown test 'between'",
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nsave = { "1x" = "/a" }\n',
+            "a variable name is letters",
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\nsave = { a = { pointer = "/a", from = "elsewhere" } }\n',
+            'expected "message" or "answer"',
+        ),
+        (
+            '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "start"\n[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "stop"\n',
+            "case 'x' is named twice",
+        ),
+    ],
+)
 def test_bad_scenarios_get_one_line_naming_the_field(body, words):
     with pytest.raises(InvalidInput, match=words) as info:
         scenario(body)
@@ -168,7 +229,7 @@ def test_format_and_toml_errors():
 
 
 def test_steps_are_read_with_their_parts():
-    s = scenario('''
+    s = scenario("""
 [vars]
 tag = "04A2"
 [[cases]]
@@ -189,9 +250,14 @@ sleep = 0
 [[cases.steps]]
 send = "start"
 refused = { kind = "device_error", message = "latched" }
-''')
+""")
     send, wait, raw, sleep, refused = s.cases[0].steps
-    assert (send.target, send.params, send.timeout, send.label) == ("set_speed", {"speed": 5}, 2.0, "step 1 (send set_speed)")
+    assert (send.target, send.params, send.timeout, send.label) == (
+        "set_speed",
+        {"speed": 5},
+        2.0,
+        "step 1 (send set_speed)",
+    )
     assert wait.save[0].source == "answer" and wait.answer[0].pointer == "/2/status"
     assert not raw.waits_for_reply and sleep.target == 0.0
     assert (refused.refused.kind, refused.refused.message) == ("device_error", "latched")
@@ -205,10 +271,15 @@ def test_steps_are_checked_against_the_profile_before_anything_is_sent():
     with pytest.raises(InvalidInput, match="has no event 'telemetrie'"):
         check_against_profile(scenario('[[cases]]\nname = "x"\n[[cases.steps]]\nwait = "telemetrie"\n'), conveyor)
     with pytest.raises(InvalidInput, match="maximum 3000"):
-        check_against_profile(scenario('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "set_speed"\nparams = { speed = 9000 }\n'), conveyor)
+        check_against_profile(
+            scenario('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "set_speed"\nparams = { speed = 9000 }\n'),
+            conveyor,
+        )
     # a step that expects the refusal is the test of it, not a mistake in the file
-    ok = scenario('[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "set_speed"\nparams = { speed = 9000 }\nrefused = "invalid"\n'
-                  '[[cases.steps]]\nsend = "estop"\n[[cases.steps]]\nwait = "conveyor.telemetry"\n')
+    ok = scenario(
+        '[[cases]]\nname = "x"\n[[cases.steps]]\nsend = "set_speed"\nparams = { speed = 9000 }\nrefused = "invalid"\n'
+        '[[cases.steps]]\nsend = "estop"\n[[cases.steps]]\nwait = "conveyor.telemetry"\n'
+    )
     assert check_against_profile(ok, conveyor) == {"estop"}
 
 
@@ -223,6 +294,7 @@ def test_shipped_packs_load_and_fit_their_profiles():
 
 
 # -- verdicts -----------------------------------------------------------------------
+
 
 def one_step(body: str):
     return scenario('[[cases]]\nname = "x"\n[[cases.steps]]\n' + body).cases[0].steps[0]
@@ -251,7 +323,10 @@ def test_refusals():
     step = one_step('send = "start"\nrefused = { kind = "device_error", message = "latched" }\n')
     assert judge_refusal(step, "device_error", "emergency stop is latched") is None
     assert "does not match /latched/" in judge_refusal(step, "device_error", "belt jammed").reason
-    assert judge_refusal(step, "not_authorized", "role observer").reason == "expected a refusal (device_error), got not_authorized: role observer"
+    assert (
+        judge_refusal(step, "not_authorized", "role observer").reason
+        == "expected a refusal (device_error), got not_authorized: role observer"
+    )
     assert judge_reply(step, {"state": "running"}, {}).reason == "expected a refusal (device_error), got a reply"
     plain = one_step('send = "start"\n')
     assert judge_refusal(plain, "timeout", "no reply within 5 s").reason == "timeout: no reply within 5 s"
@@ -284,7 +359,10 @@ def test_suite_exit_codes_and_junit_cases():
 
 @pytest.mark.parametrize("name", ["/dev/zero", "../profiles/secret.toml", "a b"])
 def test_a_scenario_names_its_profile_never_a_path(name):
-    text = HEAD.replace('profile = "conveyor"', f"profile = {name!r}") + '[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 0\n'
+    text = (
+        HEAD.replace('profile = "conveyor"', f"profile = {name!r}")
+        + '[[cases]]\nname = "x"\n[[cases.steps]]\nsleep = 0\n'
+    )
     with pytest.raises(InvalidInput, match="scenario.profile: .* is not the plain name of an installed profile"):
         parse_scenario(text, "t.toml")
 
@@ -293,7 +371,14 @@ def test_var_values_are_read_as_toml_else_as_text():
     from wsctl.cli.test_verb import _variables
     from wsctl.core.errors import UsageError
 
-    assert _variables(("a=42", "b=true", "c=04A2B3C4", 'd="x y"', "e=1.5", "f=")) == {"a": 42, "b": True, "c": "04A2B3C4", "d": "x y", "e": 1.5, "f": ""}
+    assert _variables(("a=42", "b=true", "c=04A2B3C4", 'd="x y"', "e=1.5", "f=")) == {
+        "a": 42,
+        "b": True,
+        "c": "04A2B3C4",
+        "d": "x y",
+        "e": 1.5,
+        "f": "",
+    }
     for bad in ("novalue", "1x=3", "=3"):
         with pytest.raises(UsageError, match="expected NAME=VALUE"):
             _variables((bad,))

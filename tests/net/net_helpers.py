@@ -17,6 +17,7 @@ import ssl
 import struct
 
 import trio
+from shared_pki import PW  # noqa: F401  (re-exported for the net tests)
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 UPGRADE = (
@@ -25,7 +26,9 @@ UPGRADE = (
 )
 
 
-def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bool = True, length: int | None = None) -> bytes:
+def frame(
+    opcode: int, payload: bytes = b"", *, fin: bool = True, mask: bool = True, length: int | None = None
+) -> bytes:
     """One frame; ``length`` overrides the declared payload length (header only)."""
     n = len(payload) if length is None else length
     head = bytes([(0x80 if fin else 0) | opcode])
@@ -56,15 +59,15 @@ def read_frames(data: bytes) -> list[tuple[int, bytes]]:
             n, pos = struct.unpack("!H", data[2:4])[0], 4
         elif n == 127:
             n, pos = struct.unpack("!Q", data[2:10])[0], 10
-        key = data[pos:pos + 4] if masked else b""
+        key = data[pos : pos + 4] if masked else b""
         pos += 4 if masked else 0
         if len(data) < pos + n:
             break
-        payload = data[pos:pos + n]
+        payload = data[pos : pos + n]
         if masked:
             payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
         out.append((opcode, payload))
-        data = data[pos + n:]
+        data = data[pos + n :]
     return out
 
 

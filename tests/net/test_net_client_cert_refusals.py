@@ -17,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from net_helpers import PW
 
-from conftest import PW
 from wsctl.core.errors import TLSError
 from wsctl.net.api import open_device
 from wsctl.net.tls import CrlReloader
@@ -35,7 +35,7 @@ def _operator(pki, tmp_path, name: str, *, signer=None, not_before=None):
     """chain.pem + key.pem of an operator certificate; ``signer`` other than the issuing key fakes the issuer."""
     issuing, issuing_key = _issuing(pki)
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     start = not_before or now - dt.timedelta(minutes=5)
     cert = (
         x509.CertificateBuilder()
@@ -51,7 +51,9 @@ def _operator(pki, tmp_path, name: str, *, signer=None, not_before=None):
     chain = tmp_path / f"{name}-chain.pem"
     chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + issuing.public_bytes(serialization.Encoding.PEM))
     key_path = tmp_path / f"{name}-key.pem"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return chain, key_path
 
 
@@ -72,7 +74,7 @@ async def test_look_alike_issuer_is_not_called_a_key_mismatch(start_server, pki,
 
 async def test_not_yet_valid_client_certificate_says_so(start_server, pki, tmp_path):
     server = await start_server()
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     chain, key = _operator(pki, tmp_path, "early", not_before=later)
     message = await _refusal(server.url, pki, chain, key)
     assert "not valid until" in message and "clocks" in message
@@ -82,9 +84,13 @@ def _short_crl(pki, tmp_path, seconds: float):
     """The store's CRL (same revocations) re-signed with nextUpdate `seconds` from now."""
     issuing, issuing_key = _issuing(pki)
     current = x509.load_pem_x509_crl(pki.crl.read_bytes())
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (x509.CertificateRevocationListBuilder().issuer_name(issuing.subject)
-               .last_update(now - dt.timedelta(minutes=1)).next_update(now + dt.timedelta(seconds=seconds)))
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuing.subject)
+        .last_update(now - dt.timedelta(minutes=1))
+        .next_update(now + dt.timedelta(seconds=seconds))
+    )
     for revoked in current:
         builder = builder.add_revoked_certificate(revoked)
     path = tmp_path / "short.crl.pem"
@@ -110,7 +116,7 @@ async def test_expired_crl_is_named_on_both_sides(start_server, pki, tmp_path, c
 
 def test_crl_reloader_warns_a_day_ahead_and_once_when_expired(pki, tmp_path, caplog):
     crl = _short_crl(pki, tmp_path, 3600 * 5)
-    clock = [dt.datetime.now(dt.timezone.utc)]
+    clock = [dt.datetime.now(dt.UTC)]
     with caplog.at_level(logging.WARNING, logger="wsctl.net.tls"):
         reloader = CrlReloader(crl, build=lambda: None, now=lambda: clock[0])
         assert "in 5.0 h" in reloader.check_expiry()

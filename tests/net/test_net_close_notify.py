@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 import trio
-
 from net_helpers import UPGRADE, _accept_key, close_payload, frame
+
 from wsctl.core.errors import ConnectError
 from wsctl.net.api import open_device
 
@@ -19,7 +19,9 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 
 
 async def _openssl(*args: str) -> trio.Process:
-    return await trio.lowlevel.open_process(["openssl", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return await trio.lowlevel.open_process(
+        ["openssl", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 async def _read_until(stream, data: bytes, done) -> bytes:
@@ -43,8 +45,20 @@ async def _finish(proc: trio.Process) -> bytes:
 async def test_wsctl_server_closes_with_close_notify(start_server, pki):
     server = await start_server()
     # -quiet: no session dump, and s_client keeps reading until the server hangs up
-    proc = await _openssl("s_client", "-connect", f"127.0.0.1:{server.port}", "-CAfile", str(pki.root),
-                          "-cert", str(pki.alice.cert), "-cert_chain", str(pki.alice.chain), "-key", str(pki.alice.key), "-quiet")
+    proc = await _openssl(
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{server.port}",
+        "-CAfile",
+        str(pki.root),
+        "-cert",
+        str(pki.alice.cert),
+        "-cert_chain",
+        str(pki.alice.chain),
+        "-key",
+        str(pki.alice.key),
+        "-quiet",
+    )
     try:
         with trio.fail_after(20):
             await proc.stdin.send_all(UPGRADE)
@@ -67,8 +81,20 @@ async def test_wsctl_client_closes_with_close_notify(pki):
         port = probe.getsockname()[1]
     # openssl s_server as the device: its stdout is what the client sent, its
     # stdin what the device answers (the 101, then its close frame)
-    proc = await _openssl("s_server", "-accept", f"127.0.0.1:{port}", "-naccept", "1", "-cert", str(pki.device.cert),
-                          "-cert_chain", str(pki.device.chain), "-key", str(pki.device.key), "-quiet")
+    proc = await _openssl(
+        "s_server",
+        "-accept",
+        f"127.0.0.1:{port}",
+        "-naccept",
+        "1",
+        "-cert",
+        str(pki.device.cert),
+        "-cert_chain",
+        str(pki.device.chain),
+        "-key",
+        str(pki.device.key),
+        "-quiet",
+    )
     seen = b""
 
     async def device():

@@ -11,8 +11,8 @@ import logging
 
 import pytest
 import trio
-
 from net_helpers import close_of, frame, raw_client, read_to_eof
+
 from wsctl.core.errors import ConnectionClosed, InvalidInput
 from wsctl.net.api import open_device, serve
 
@@ -56,7 +56,13 @@ async def test_stalled_handshakes_do_not_lock_out_an_authenticated_client(start_
     records = []
     # more stallers than max_handshakes and than max_connections; a handshake
     # timeout far beyond the test, so nothing but the admission frees a slot
-    server = await start_server(max_connections=4, max_handshakes=8, max_handshakes_per_source=4, handshake_timeout=60, access_log=records.append)
+    server = await start_server(
+        max_connections=4,
+        max_handshakes=8,
+        max_handshakes_per_source=4,
+        handshake_timeout=60,
+        access_log=records.append,
+    )
     idle = await _stallers(server.port, [f"127.0.0.{i}" for i in range(2, 7)], 4)
     half_tls = await _stallers(server.port, ["127.0.0.7", "127.0.0.8"], 4, hello=True)
     await _until(lambda: server.total == len(idle) + len(half_tls) and server.connections == 8)
@@ -75,7 +81,9 @@ async def test_stalled_handshakes_do_not_lock_out_an_authenticated_client(start_
 
 async def test_one_address_waits_for_its_own_slots_and_others_are_not_held_up(start_server, alice_kw, pki):
     records = []
-    server = await start_server(max_handshakes=6, max_handshakes_per_source=2, handshake_timeout=60, access_log=records.append)
+    server = await start_server(
+        max_handshakes=6, max_handshakes_per_source=2, handshake_timeout=60, access_log=records.append
+    )
     stalled = await _stallers(server.port, ["127.0.0.9"], 2, hello=True)
     await _until(lambda: server.admission.pending == 2)
     # a real client from the same address waits: nothing is read from it...
@@ -112,19 +120,28 @@ async def test_one_address_waits_for_its_own_slots_and_others_are_not_held_up(st
 async def test_pending_and_waiting_handshakes_are_bounded_by_the_handshake_timeout(start_server):
     records = []
     server = await start_server(max_handshakes_per_source=2, handshake_timeout=0.5, access_log=records.append)
-    socks = await _stallers(server.port, ["127.0.0.10"], 2, hello=True) + await _stallers(server.port, ["127.0.0.10"], 1)
+    socks = await _stallers(server.port, ["127.0.0.10"], 2, hello=True) + await _stallers(
+        server.port, ["127.0.0.10"], 1
+    )
     for s in socks:
         assert await _closed_by_server(s)
     await _until(lambda: len(records) == 3)
     # the third waited for a slot of its address, then had its own handshake timeout
-    assert all(r.outcome == "timeout" and ("TLS handshake not finished" in r.error or "no handshake slot" in r.error) for r in records)
+    assert all(
+        r.outcome == "timeout" and ("TLS handshake not finished" in r.error or "no handshake slot" in r.error)
+        for r in records
+    )
     assert server.admission.pending == 0 and server.connections == 0 and server.admission.sources == 0
     for s in socks:
         await s.aclose()
 
 
 async def test_handshake_limits_must_be_positive(pki):
-    for bad in ({"max_handshakes": 0}, {"max_handshakes_per_source": 0}, {"max_buffered_bytes": 10, "max_message_size": 100}):
+    for bad in (
+        {"max_handshakes": 0},
+        {"max_handshakes_per_source": 0},
+        {"max_buffered_bytes": 10, "max_message_size": 100},
+    ):
         with pytest.raises(InvalidInput):
             await serve(lambda conn: None, cert_chain=pki.device.chain, key=pki.device.key, **bad)
 
@@ -142,7 +159,9 @@ async def test_unread_bytes_are_bounded_per_connection_and_the_peer_is_closed_10
         await trio.sleep_forever()
 
     limit = 256 * 1024
-    server = await start_server(never_reads, max_message_size=64 * 1024, max_buffered_bytes=limit, close_timeout=0.5, access_log=records.append)
+    server = await start_server(
+        never_reads, max_message_size=64 * 1024, max_buffered_bytes=limit, close_timeout=0.5, access_log=records.append
+    )
     chunk = frame(0x2, b"x" * 65536)
     caplog.set_level(logging.WARNING, "wsctl.net.server")
     with trio.fail_after(10):

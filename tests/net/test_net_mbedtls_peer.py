@@ -27,8 +27,12 @@ def mbedtls_server(tmp_path_factory) -> Path:
     if shutil.which("gcc") is None or not Path("/usr/include/mbedtls/ssl.h").exists():
         pytest.skip("needs gcc and Debian's libmbedtls-dev (apt-get install libmbedtls-dev)")
     binary = tmp_path_factory.mktemp("mbedtls") / "mbedtls_server"
-    build = subprocess.run(["gcc", "-o", str(binary), str(SOURCE), "-lmbedtls", "-lmbedx509", "-lmbedcrypto"],
-                           capture_output=True, text=True, timeout=120)
+    build = subprocess.run(
+        ["gcc", "-o", str(binary), str(SOURCE), "-lmbedtls", "-lmbedx509", "-lmbedcrypto"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if build.returncode != 0:
         pytest.skip(f"cannot build the mbedTLS peer: {build.stderr.strip()[:300]}")
     return binary
@@ -46,8 +50,12 @@ def plant(tmp_path_factory) -> Store:
 
 def _start(binary: Path, store: Store) -> tuple[subprocess.Popen, int]:
     device = store.leaf_paths("device", "esp-1")
-    proc = subprocess.Popen([str(binary), str(device.chain), str(device.key), str(store.root_cert_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(binary), str(device.chain), str(device.key), str(store.root_cert_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()
     assert line.startswith("PORT "), (line, proc.stderr.read() if proc.poll() is not None else "")
     return proc, int(line.split()[1])
@@ -55,7 +63,9 @@ def _start(binary: Path, store: Store) -> tuple[subprocess.Popen, int]:
 
 async def _open(port: int, store: Store, operator: str):
     paths = store.leaf_paths("operator", operator)
-    async with open_device(f"wss://127.0.0.1:{port}/", ca=store.root_cert_path, cert=paths.chain, key=paths.key, connect_timeout=5):
+    async with open_device(
+        f"wss://127.0.0.1:{port}/", ca=store.root_cert_path, cert=paths.chain, key=paths.key, connect_timeout=5
+    ):
         pass
 
 

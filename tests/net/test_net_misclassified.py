@@ -79,8 +79,10 @@ def _hand_written_device(extra: bytes):
             if not chunk:
                 return
             request += chunk
-        answer = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                  b"Sec-WebSocket-Accept: " + _accept_key(request) + b"\r\n" + extra + b"\r\n")
+        answer = (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + _accept_key(request) + b"\r\n" + extra + b"\r\n"
+        )
         await stream.send_all(answer)
         await trio.sleep(5)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 import trio
-
 from net_helpers import close_of, close_payload, frame, raw_client, raw_device, read_frames, read_to_eof
+
 from wsctl.core.errors import ConnectionClosed
 from wsctl.net.api import open_device
 
@@ -45,7 +45,9 @@ async def test_server_answers_a_protocol_error_with_a_close_frame(case, start_se
     records = []
     # idle and handshake timeouts far beyond the bounded wait below: the close
     # must come from the bad frame itself
-    server = await start_server(access_log=records.append, max_message_size=1024, idle_timeout=600, handshake_timeout=60)
+    server = await start_server(
+        access_log=records.append, max_message_size=1024, idle_timeout=600, handshake_timeout=60
+    )
     with trio.fail_after(5):
         tls, rest = await raw_client(server.port, pki)
         await tls.send_all(frame(0x1, b"before"))

@@ -7,7 +7,7 @@ import ssl
 import pytest
 import trio
 
-from wsctl.core.errors import ConnectionClosed
+from wsctl.core.errors import ConnectError, ConnectionClosed
 from wsctl.net.api import echo_handler, open_device
 
 
@@ -158,17 +158,23 @@ async def test_invalid_frame_gets_1002_and_server_serves_others(start_server, pk
 
 
 async def test_stalled_handshakes_do_not_hold_up_others(start_server, alice_kw):
-    records = []
-    server = await start_server(handshake_timeout=0.5, access_log=records.append)
+    # the stallers hold their slots for the whole (huge) handshake timeout: a good
+    # client served within its own 5 s connect timeout did not wait for them
+    server = await start_server(handshake_timeout=600)
     stallers = [await trio.open_tcp_stream("127.0.0.1", server.port) for _ in range(20)]
-    start = trio.current_time()
     assert await _roundtrip(server.url, alice_kw) == "ping"
-    assert trio.current_time() - start < 0.5, "a good client waited for the stallers"
-    rec = await _wait_for(records, lambda r: r.outcome == "timeout")
-    assert "TLS handshake not finished within 0.5 s" in rec.error
-    assert 0.45 < rec.duration < 1.5
     for s in stallers:
         await s.aclose()
+
+
+async def test_a_stalled_handshake_is_logged_as_a_timeout(start_server):
+    records = []
+    server = await start_server(handshake_timeout=0.5, access_log=records.append)
+    staller = await trio.open_tcp_stream("127.0.0.1", server.port)
+    rec = await _wait_for(records, lambda r: r.outcome == "timeout", timeout=30)
+    assert "TLS handshake not finished within 0.5 s" in rec.error
+    assert rec.duration >= 0.49  # never cut short
+    await staller.aclose()
 
 
 async def test_stall_after_tls_before_upgrade_times_out(start_server, pki):
@@ -210,7 +216,17 @@ async def test_graceful_shutdown_sends_1001(pki, alice_kw):
     records = []
     with trio.fail_after(5):
         async with trio.open_nursery() as n:
-            server = await n.start(functools.partial(serve, echo_handler, cert_chain=pki.device.chain, key=pki.device.key, ca=pki.root, access_log=records.append))
+            server = await n.start(
+                functools.partial(
+                    serve,
+                    echo_handler,
+                    cert_chain=pki.device.chain,
+                    key=pki.device.key,
+                    ca=pki.root,
+                    access_log=records.append,
+                )
+            )
+            url = server.url  # a closed server's sockets have no address left to read
             async with open_device(server.url, **alice_kw) as a, open_device(server.url, **alice_kw) as b:
                 await a.send("x")
                 assert await a.receive() == "x"
@@ -222,21 +238,21 @@ async def test_graceful_shutdown_sends_1001(pki, alice_kw):
                 # `async for` treats 1001 as a normal end
                 assert [m async for m in a] == []
     assert len(records) == 2 and all(r.close_code == 1001 for r in records)
-    with pytest.raises(Exception):
-        await _roundtrip(server.url, {**alice_kw, "connect_timeout": 1})
+    # the listener is gone: refused at once, not a timeout
+    with pytest.raises(ConnectError):
+        await _roundtrip(url, {**alice_kw, "connect_timeout": 1})
 
 
 async def test_server_close_method_and_idle_timeout(start_server, alice_kw):
     server = await start_server(idle_timeout=0.3)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         async with open_device(server.url, **alice_kw) as dev:
             await dev.send("a")
             assert await dev.receive() == "a"
-            start = trio.current_time()
+            # the close comes from the server's idle timer, not the receive's own timeout
             with pytest.raises(ConnectionClosed) as info:
-                await dev.receive(timeout=3)
+                await dev.receive(timeout=30)
             assert info.value.code == 1001 and "idle" in info.value.reason
-            assert 0.25 < trio.current_time() - start < 1.0
     server.close()
 
 

@@ -1,7 +1,7 @@
-"""One named test per trap of shared/notes/trio-websocket.md that is not already
-named elsewhere (trap 1: test_net_server.py, trap 3: test_net_connect_errors.py, trap 4:
-test_net_mtls.py).  Where it is cheap, the test also shows the trap is real by
-running the same thing without wsctl's handling."""
+"""One named test per trio-websocket trap (docs/design.md, "trio-websocket traps")
+that is not already named elsewhere (trap 1: test_net_server.py, trap 3:
+test_net_connect_errors.py, trap 4: test_net_mtls.py).  Where it is cheap, the test
+also shows the trap is real by running the same thing without wsctl's handling."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 import trio
 import trio_websocket
 import wsproto
-from wsproto.utilities import LocalProtocolError
 from wsproto.events import AcceptConnection, CloseConnection, Request
+from wsproto.utilities import LocalProtocolError
 
 from wsctl.core.errors import ConnectionClosed, DeviceError, TLSError
 from wsctl.net.api import open_device
@@ -27,12 +27,12 @@ async def test_trap2_bad_certificate_fails_at_once_not_after_connect_timeout(sta
     """trap 2: trio-websocket's own connect reports a bad certificate as a
     ConnectionTimeout after connect_timeout; wsctl must say what it is, now."""
     server = await start_server()
-    start = trio.current_time()
-    with trio.fail_after(5):
+    # a TLSError, not a Timeout, inside a bound far below the 60 s connect timeout:
+    # reported at once, whatever the machine's speed
+    with trio.fail_after(20):
         with pytest.raises(TLSError, match="unknown CA"):
             async with open_device(server.url, **{**alice_kw, "ca": pki.other_root, "connect_timeout": 60}):
                 pass
-    assert trio.current_time() - start < 1
 
 
 async def _unread_then_ping(start_server, alice_kw, queue_size):
@@ -101,12 +101,12 @@ async def test_trap6_ping_during_close_is_tolerated(nursery, pki, alice_kw):
 
     listeners = await nursery.start(functools.partial(_ping_during_close_server, pki=pki))
     url = f"wss://127.0.0.1:{listeners[0].transport_listener.socket.getsockname()[1]}/"
-    start = trio.current_time()
-    with trio.fail_after(5):
-        async with open_device(url, ca=pki.root, close_timeout=3) as dev:
+    # a close that waited for the handshake the dead reader cannot finish would
+    # take the whole close_timeout: far past this bound
+    with trio.fail_after(20):
+        async with open_device(url, ca=pki.root, close_timeout=600) as dev:
             pass  # leaving closes: our Close, their Ping, their Close
     assert dev.closed is not None
-    assert trio.current_time() - start < 1, "close waited for a handshake the dead reader cannot finish"
 
     # the trap is real: the bare library's reader dies of LocalProtocolError
     with trio.fail_after(5):
@@ -150,7 +150,8 @@ def test_trap7_sigint_sends_1001_and_exits_130(pki, tmp_path):
     """trap 7: SIGINT to a serving process closes every peer with 1001 and
     exits 130 without a traceback (through wsctl.cli.runtime.run_async)."""
     script = tmp_path / "serve.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import functools, sys, trio
         from wsctl.cli.runtime import run_async
         from wsctl.core.errors import Interrupted
@@ -165,9 +166,12 @@ def test_trap7_sigint_sends_1001_and_exits_130(pki, tmp_path):
             run_async(main)
         except Interrupted as exc:
             sys.exit(exc.exit_code)
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("wss://"), proc.stderr.read()

@@ -19,11 +19,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
+from pki_helpers import CA_PASS, snapshot
 
 from wsctl.pki.csr import create_csr
 from wsctl.pki.store import Store
-
-from pki_helpers import CA_PASS, snapshot
 
 FS_CALLS = ("replace", "rename", "link", "unlink", "rmdir", "mkdir", "fsync")
 CHILD_TIMEOUT = 60.0
@@ -42,13 +41,15 @@ def run_killed_at(n: int, operation, *, fail_replacing: str | None = None) -> st
         try:
             calls = [0]
             for name in FS_CALLS:
-                def hooked(*args, _real=getattr(os, name), **kwargs):
+
+                def hooked(*args, _real=getattr(os, name), **kwargs):  # noqa: B008 (binds this loop's function)
                     calls[0] += 1
                     if calls[0] == n:
                         os.kill(os.getpid(), signal.SIGKILL)
                     if _real is REAL_REPLACE and fail_replacing and str(args[1]).endswith(fail_replacing):
                         raise OSError(28, "No space left on device", str(args[1]))
                     return _real(*args, **kwargs)
+
                 setattr(os, name, hooked)
             operation()
         except BaseException:
@@ -70,7 +71,7 @@ def run_killed_at(n: int, operation, *, fail_replacing: str | None = None) -> st
     return "done" if os.WEXITSTATUS(status) == 0 else "failed"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _key_matches(key_pem: bytes, cert_pem: bytes) -> bool:
     # cached: decrypting the CA key is the slow part, and it rarely changes between runs
     key = load_pem_private_key(key_pem, CA_PASS)
@@ -79,8 +80,11 @@ def _key_matches(key_pem: bytes, cert_pem: bytes) -> bool:
 
 def assert_consistent(store: Store) -> None:
     root = store.path
-    leftovers = [p for p in root.rglob("*")
-                 if p.name.endswith(".tmp") or ".bak-" in p.name or p.name.startswith((".journal", ".staging-"))]
+    leftovers = [
+        p
+        for p in root.rglob("*")
+        if p.name.endswith(".tmp") or ".bak-" in p.name or p.name.startswith((".journal", ".staging-"))
+    ]
     assert not leftovers, leftovers
     for key in [*root.rglob("*.key"), *root.rglob("key.pem")]:
         assert stat.S_IMODE(key.stat().st_mode) == 0o600, key
@@ -142,7 +146,7 @@ def kill_at_every_step(template: Path, tmp_path: Path, operation, **faults) -> l
     for n in range(1, MAX_STEPS):
         path = tmp_path / f"run-{n}"
         shutil.copytree(template, path)
-        outcome = run_killed_at(n, lambda: operation(Store(path)), **faults)
+        outcome = run_killed_at(n, lambda: operation(Store(path)), **faults)  # noqa: B023 (called before the loop moves on)
         store = Store(path)
         store.entries()  # opening it finishes or undoes what the kill interrupted
         assert_consistent(store)

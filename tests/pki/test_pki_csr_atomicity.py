@@ -8,12 +8,11 @@ import os
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from pki_helpers import CA_PASS, audit_lines, snapshot
 
-from wsctl.core.errors import InvalidInput, StoreError
+from wsctl.core.errors import InvalidInput, PasswordError, StoreError
 from wsctl.pki import fsutil
 from wsctl.pki.csr import create_csr
-
-from pki_helpers import CA_PASS, audit_lines, snapshot
 
 
 def make_csr(name="plc-9", dns=("evil.example.com",), ips=("10.0.0.9",)):
@@ -47,8 +46,12 @@ def test_sign_refuses_bad_signature_and_garbage(store):
     with pytest.raises(InvalidInput, match="bad signature"):
         store.sign_csr(tampered, kind="device", ips=["10.0.0.1"], password=CA_PASS)
     with pytest.raises(InvalidInput, match="not a readable"):
-        store.sign_csr(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
-                       kind="device", ips=["10.0.0.1"], password=CA_PASS)
+        store.sign_csr(
+            b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+            kind="device",
+            ips=["10.0.0.1"],
+            password=CA_PASS,
+        )
     assert snapshot(store.path) == before
 
 
@@ -105,13 +108,18 @@ def test_failure_in_the_middle_of_a_commit_rolls_back(store, monkeypatch):
 
 def test_audit_log_records_every_operation(store):
     store.issue_device("plc-1", ips=["10.0.0.1"], password=CA_PASS, key_password=None)
-    with pytest.raises(Exception):
+    with pytest.raises(PasswordError):
         store.issue_device("plc-2", ips=["10.0.0.2"], password=b"wrong", key_password=None)
     store.revoke("plc-1", password=CA_PASS)
     store.write_crl(password=CA_PASS)
     lines = audit_lines(store)
     assert [(a["action"], a["result"]) for a in lines] == [
-        ("init", "ok"), ("issue", "ok"), ("issue", "error"), ("revoke", "ok"), ("crl", "ok")]
+        ("init", "ok"),
+        ("issue", "ok"),
+        ("issue", "error"),
+        ("revoke", "ok"),
+        ("crl", "ok"),
+    ]
     for line in lines:
         assert {"time", "actor", "action", "subject", "serial", "result"} <= set(line)
     assert lines[1]["subject"] == "device:plc-1" and lines[3]["serial"] == lines[1]["serial"]

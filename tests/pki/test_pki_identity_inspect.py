@@ -7,14 +7,13 @@ import hashlib
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from pki_helpers import CA_PASS
 
 from wsctl.core.errors import InvalidInput, TLSError
 from wsctl.core.exitcodes import ExitCode
 from wsctl.pki.identity import Identity, fingerprint, peer_identity
 from wsctl.pki.inspect import CertificateRejected, describe, verify_leaf
 from wsctl.pki.names import check_dns, host_matches
-
-from pki_helpers import CA_PASS
 
 
 def der_of(path):
@@ -27,8 +26,12 @@ def test_peer_identity_of_operator_and_device(store):
     op = store.issue_operator("alice", role="security-admin", password=CA_PASS, key_password=None)
     ident = peer_identity(der_of(op.paths.cert))
     assert isinstance(ident, Identity)
-    assert (ident.kind, ident.name, ident.role, ident.uri) == ("operator", "alice", "security-admin",
-                                                               "urn:wsctl:operator:alice")
+    assert (ident.kind, ident.name, ident.role, ident.uri) == (
+        "operator",
+        "alice",
+        "security-admin",
+        "urn:wsctl:operator:alice",
+    )
     assert ident.common_name == "alice" and ident.serial == op.serial and ident.fingerprint == op.fingerprint
     assert ident.subject == "CN=alice,OU=security-admin,O=Test Plant"
     assert ident.not_after == op.not_after
@@ -70,8 +73,13 @@ def _verify(store, entry, **kw):
 def test_verify_leaf_accepts_and_rejects(store, tmp_path):
     dev = store.issue_device("plc", dns=["plc.local"], ips=["10.0.0.1"], password=CA_PASS, key_password=None)
     op = store.issue_operator("alice", role="engineer", password=CA_PASS, key_password=None)
-    assert _verify(store, dev, host="10.0.0.1")["checks"] == ["chain", "dates", "revocation", "purpose:device",
-                                                               "host:10.0.0.1"]
+    assert _verify(store, dev, host="10.0.0.1")["checks"] == [
+        "chain",
+        "dates",
+        "revocation",
+        "purpose:device",
+        "host:10.0.0.1",
+    ]
     _verify(store, dev, host="PLC.local")
     _verify(store, op)
     cases = [
@@ -79,8 +87,8 @@ def test_verify_leaf_accepts_and_rejects(store, tmp_path):
         (dev, {"host": "other.local"}, "host other.local is not in"),
         (dev, {"purpose": "operator"}, "lacks clientAuth"),
         (op, {"purpose": "device"}, "lacks serverAuth"),
-        (dev, {"at": dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400)}, "expired"),
-        (dev, {"at": dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)}, "not valid yet"),
+        (dev, {"at": dt.datetime.now(dt.UTC) + dt.timedelta(days=400)}, "expired"),
+        (dev, {"at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)}, "not valid yet"),
     ]
     for entry, kw, message in cases:
         with pytest.raises(CertificateRejected, match=message) as info:

@@ -9,8 +9,8 @@ import subprocess
 import threading
 
 import pytest
-
 from pki_helpers import CA_PASS, audit_lines
+
 from wsctl.pki.export import export
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -18,8 +18,17 @@ pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="openssl not
 
 
 def openssl_verify(store, leaf, *extra):
-    args = [OPENSSL, "verify", "-x509_strict", "-CAfile", str(store.root_cert_path),
-            "-untrusted", str(store.issuing_cert_path), *extra, str(leaf)]
+    args = [
+        OPENSSL,
+        "verify",
+        "-x509_strict",
+        "-CAfile",
+        str(store.root_cert_path),
+        "-untrusted",
+        str(store.issuing_cert_path),
+        *extra,
+        str(leaf),
+    ]
     return subprocess.run(args, capture_output=True, text=True)
 
 
@@ -42,10 +51,15 @@ def test_openssl_verifies_chain_and_crl(store):
     out = openssl_verify(store, op.paths.cert, "-crl_check", "-CRLfile", str(store.crl_pem_path))
     assert out.returncode != 0 and "certificate revoked" in out.stdout + out.stderr
     # crl.der is the same CRL as crl.pem, for devices that only load DER
-    der_text = subprocess.run([OPENSSL, "crl", "-inform", "DER", "-in", str(store.crl_der_path), "-noout", "-text"],
-                              capture_output=True, text=True, check=True).stdout
-    pem_text = subprocess.run([OPENSSL, "crl", "-in", str(store.crl_pem_path), "-noout", "-text"],
-                              capture_output=True, text=True, check=True).stdout
+    der_text = subprocess.run(
+        [OPENSSL, "crl", "-inform", "DER", "-in", str(store.crl_der_path), "-noout", "-text"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    pem_text = subprocess.run(
+        [OPENSSL, "crl", "-in", str(store.crl_pem_path), "-noout", "-text"], capture_output=True, text=True, check=True
+    ).stdout
     assert der_text == pem_text and format(op.serial, "X") in der_text.replace(":", "").upper()
 
 
@@ -55,17 +69,24 @@ def test_pkcs12_export_readable_by_openssl(store, tmp_path, legacy, needle):
     data = export(store, "alice", "p12", p12_password=b"export-pass", key_password=b"leaf-pass", legacy=legacy)
     path = tmp_path / "alice.p12"
     path.write_bytes(data)
-    out = subprocess.run([OPENSSL, "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "pass:export-pass"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [OPENSSL, "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "pass:export-pass"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert needle in out.stderr + out.stdout
     assert [a["action"] for a in audit_lines(store)][-1] == "export"
     assert "Shrouded Keybag" in out.stderr + out.stdout
-    bad = subprocess.run([OPENSSL, "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "pass:wrong"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [OPENSSL, "pkcs12", "-info", "-noout", "-in", str(path), "-passin", "pass:wrong"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0
-    keyless = subprocess.run([OPENSSL, "pkcs12", "-in", str(path), "-passin", "pass:export-pass", "-nokeys"],
-                             capture_output=True, text=True)
+    keyless = subprocess.run(
+        [OPENSSL, "pkcs12", "-in", str(path), "-passin", "pass:export-pass", "-nokeys"], capture_output=True, text=True
+    )
     assert keyless.stdout.count("BEGIN CERTIFICATE") == 3  # leaf, issuing, root
 
 
@@ -117,8 +138,9 @@ def _handshake(server_ctx, client_ctx, server_hostname):
 def test_mutual_tls_handshake_strict_and_crl(store):
     from wsctl.pki.identity import peer_identity
 
-    dev = store.issue_device("plc", dns=["plc.plant.local"], ips=["127.0.0.1"], password=CA_PASS,
-                             key_password=b"dev-key-pass")
+    dev = store.issue_device(
+        "plc", dns=["plc.plant.local"], ips=["127.0.0.1"], password=CA_PASS, key_password=b"dev-key-pass"
+    )
     op = store.issue_operator("alice", role="engineer", password=CA_PASS, key_password=None)
     for hostname in ("127.0.0.1", "plc.plant.local"):
         result = _handshake(*_contexts(store, dev, op, crl=True), hostname)
@@ -149,8 +171,7 @@ def test_other_key_types_pass_strict_verification(tmp_path, key_type):
 
     store = Store(tmp_path / "certs")
     store.init(password=CA_PASS, key_type=key_type)
-    dev = store.issue_device("plc", ips=["127.0.0.1"], key_type="p256", password=CA_PASS,
-                             key_password=b"dev-key-pass")
+    dev = store.issue_device("plc", ips=["127.0.0.1"], key_type="p256", password=CA_PASS, key_password=b"dev-key-pass")
     op = store.issue_operator("alice", role="observer", password=CA_PASS, key_password=None)
     assert openssl_verify(store, dev.paths.cert).returncode == 0
     assert _handshake(*_contexts(store, dev, op, crl=True), "127.0.0.1").get("reply") == b"ok"

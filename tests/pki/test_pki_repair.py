@@ -5,12 +5,10 @@ from __future__ import annotations
 import stat
 
 import pytest
+from pki_helpers import CA_PASS, audit_lines
 
 from wsctl.core.errors import StoreError
-
 from wsctl.pki.store import Store
-
-from pki_helpers import CA_PASS, audit_lines
 
 
 def test_open_sweeps_leftover_key_temporaries_and_backups(store):

@@ -3,8 +3,9 @@ ambiguous across test directories under rootdir imports)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
+
+from cli_runner import run_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = ("conveyor", "ocpp16-charger", "ocpp201-charger", "psu")
@@ -23,18 +24,5 @@ name = "ping"
 
 def run_cli(argv, *, cwd=None, environ=None, stdin=""):
     """Run `wsctl ARGV` in-process; (exit code, stdout, stderr)."""
-    import os
-
-    from wsctl.cli.env import Environment
-    from wsctl.cli.main import run
-
-    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(stdin),
-                      environ=dict(environ or {}))
-    old = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        code = run(list(argv), env)
-    finally:
-        os.chdir(old)
-    return code, env.stdout.getvalue(), env.stderr.getvalue()
+    out = run_in_process(*argv, cwd=cwd, environ=environ, input=stdin)
+    return out.returncode, out.stdout, out.stderr

@@ -14,7 +14,9 @@ from wsctl.core.profile.loader import parse_profile
 
 def test_group_help_ends_with_examples():
     # click writes help to the process's stdout, so run a real process
-    proc = subprocess.run([sys.executable, "-m", "wsctl", "profile", "--help"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wsctl", "profile", "--help"], capture_output=True, text=True, timeout=60
+    )
     code, out = proc.returncode, proc.stdout
     assert code == 0
     assert out.rstrip().splitlines()[-1].strip().startswith("wsctl --json profile list")
@@ -30,7 +32,9 @@ def test_list_human_and_json(sandbox):
     assert "Line 3 sorter" in out and "project" in out and "INVALID: " in out
     code, out, _ = run_cli(["--json", "profile", "list"], cwd=cwd, environ=environ)
     rows = [json.loads(line) for line in out.splitlines()]
-    assert [(r["name"], r["origin"]) for r in rows] == [("broken", "project"), ("line-3", "project")] + [(n, "shipped") for n in SHIPPED]
+    assert [(r["name"], r["origin"]) for r in rows] == [("broken", "project"), ("line-3", "project")] + [
+        (n, "shipped") for n in SHIPPED
+    ]
     assert rows[0]["valid"] is False and "not valid TOML" in rows[0]["error"]
     assert {"name", "id", "title", "origin", "path"} <= set(rows[1])
 
@@ -40,7 +44,10 @@ def test_list_all_marks_shadowed(sandbox):
     (cwd / "profiles" / "psu.toml").write_text(MINIMAL.format(id="my-psu", title="Our PSU"))
     code, out, _ = run_cli(["--json", "profile", "list", "--all"], cwd=cwd, environ=environ)
     psu = [json.loads(line) for line in out.splitlines() if json.loads(line)["name"] == "psu"]
-    assert [(r["origin"], r["shadowed"], r["id"]) for r in psu] == [("project", False, "my-psu"), ("shipped", True, "psu")]
+    assert [(r["origin"], r["shadowed"], r["id"]) for r in psu] == [
+        ("project", False, "my-psu"),
+        ("shipped", True, "psu"),
+    ]
 
 
 def test_show_prints_commands_params_units_ranges_roles(sandbox):
@@ -79,8 +86,19 @@ def test_show_framing_toml_can_be_pasted_into_a_profile(sandbox):
         rewritten = body[:start] + out + "\n" + body[end:]
         copy = parse_profile(rewritten, source=f"{name}-explicit")
         assert copy.framing.preset is None
-        for attr in ("encoding", "id_scheme", "max_in_flight", "request", "result", "error", "event",
-                     "device_request", "inbound", "errors", "unknown_id"):
+        for attr in (
+            "encoding",
+            "id_scheme",
+            "max_in_flight",
+            "request",
+            "result",
+            "error",
+            "event",
+            "device_request",
+            "inbound",
+            "errors",
+            "unknown_id",
+        ):
             assert getattr(copy.framing, attr) == getattr(original.framing, attr), (name, attr)
         for attr in ("event_regex", "error_regex"):
             a, b = getattr(copy.framing, attr), getattr(original.framing, attr)
@@ -106,7 +124,10 @@ def test_show_unknown_name_exits_8_listing_known(sandbox):
     cwd, environ = sandbox
     code, _, err = run_cli(["profile", "show", "conveyer"], cwd=cwd, environ=environ)
     assert code == 8
-    assert "no profile named 'conveyer' (known: conveyor, ocpp16-charger, ocpp201-charger, psu;" in err and "did you mean 'conveyor'?" in err
+    assert (
+        "no profile named 'conveyer' (known: conveyor, ocpp16-charger, ocpp201-charger, psu;" in err
+        and "did you mean 'conveyor'?" in err
+    )
 
 
 def test_validate_ok_and_errors(sandbox, tmp_path):
@@ -114,7 +135,10 @@ def test_validate_ok_and_errors(sandbox, tmp_path):
     good = tmp_path / "good.toml"
     good.write_text(MINIMAL.format(id="good", title="Good"))
     bad = tmp_path / "bad.toml"
-    bad.write_text(MINIMAL.format(id="bad", title="Bad") + '[commands.ping.params.speed]\ntype = "integer"\nmaximum = 10\ndefault = 11\n')
+    bad.write_text(
+        MINIMAL.format(id="bad", title="Bad")
+        + '[commands.ping.params.speed]\ntype = "integer"\nmaximum = 10\ndefault = 11\n'
+    )
     code, out, err = run_cli(["profile", "validate", str(good), "psu"], cwd=cwd, environ=environ)
     assert code == 0 and err == ""
     assert out.splitlines()[0].startswith(f"{good}: ok (good: 1 command, 0 events)") and "psu: ok" in out
@@ -122,7 +146,9 @@ def test_validate_ok_and_errors(sandbox, tmp_path):
     assert code == 8
     assert err == f"wsctl: error: {bad}: commands.ping.params.speed.default: speed: 11 is above the maximum 10\n"
     assert "good.toml: ok" in out  # every file checked, even after a failure
-    code, out, _ = run_cli(["--json", "profile", "validate", str(bad), str(tmp_path / "missing.toml")], cwd=cwd, environ=environ)
+    code, out, _ = run_cli(
+        ["--json", "profile", "validate", str(bad), str(tmp_path / "missing.toml")], cwd=cwd, environ=environ
+    )
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 8 and [r["ok"] for r in rows] == [False, False]
     assert rows[1]["message"].endswith("missing.toml: no such profile file")
@@ -141,13 +167,27 @@ def test_export_yaml_json_and_out(sandbox, tmp_path):
     assert code == 0
     doc = yaml.safe_load(out)
     assert doc["asyncapi"] == "3.0.0" and doc["operations"]["send.estop"]["x-wsctl-dangerous"] is True
-    code, out, _ = run_cli(["profile", "export", "conveyor", "--asyncapi", "--format", "json",
-                            "--server-url", "wss://plc-17.plant.local:8443/rpc"], cwd=cwd, environ=environ)
+    code, out, _ = run_cli(
+        [
+            "profile",
+            "export",
+            "conveyor",
+            "--asyncapi",
+            "--format",
+            "json",
+            "--server-url",
+            "wss://plc-17.plant.local:8443/rpc",
+        ],
+        cwd=cwd,
+        environ=environ,
+    )
     as_json = json.loads(out)
     assert as_json["servers"]["device"]["host"] == "plc-17.plant.local:8443"
     assert as_json | {"servers": None} == doc | {"servers": None}  # same document either way
     target = tmp_path / "ocpp.json"
-    code, out, err = run_cli(["profile", "export", "ocpp16-charger", "--asyncapi", "--out", str(target)], cwd=cwd, environ=environ)
+    code, out, err = run_cli(
+        ["profile", "export", "ocpp16-charger", "--asyncapi", "--out", str(target)], cwd=cwd, environ=environ
+    )
     assert code == 0 and out == "" and f"wrote {target}" in err
     assert json.loads(target.read_text())["info"]["x-wsctl-profile"] == "ocpp16-charger"
 
@@ -156,12 +196,16 @@ def test_export_needs_a_format_and_a_wss_url(sandbox):
     cwd, environ = sandbox
     code, _, err = run_cli(["profile", "export", "conveyor"], cwd=cwd, environ=environ)
     assert code == 2 and "--asyncapi" in err
-    code, _, err = run_cli(["profile", "export", "conveyor", "--asyncapi", "--server-url", "http://x/"], cwd=cwd, environ=environ)
+    code, _, err = run_cli(
+        ["profile", "export", "conveyor", "--asyncapi", "--server-url", "http://x/"], cwd=cwd, environ=environ
+    )
     assert code == 8 and "expected wss://" in err
 
 
 def test_profile_help_stays_light():
-    code = ("import sys; from wsctl.cli.main import run; run(['profile', '--help']);"
-            "print([m for m in ('trio', 'cryptography', 'tomllib', 'wsctl.core.profile.loader') if m in sys.modules])")
+    code = (
+        "import sys; from wsctl.cli.main import run; run(['profile', '--help']);"
+        "print([m for m in ('trio', 'cryptography', 'tomllib', 'wsctl.core.profile.loader') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"

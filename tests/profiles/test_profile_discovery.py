@@ -23,7 +23,9 @@ def test_project_dir_wins_over_user_dir_over_shipped(sandbox):
     assert load_profile("conveyor", cwd=cwd, environ=environ).title == "from config dir"
     _write(cwd / "profiles", "conveyor", title="from project")
     assert load_profile("conveyor", cwd=cwd, environ=environ).title == "from project"
-    origins = {loc.origin for loc in list_profiles(cwd=cwd, environ=environ, include_shadowed=True) if loc.name == "conveyor"}
+    origins = {
+        loc.origin for loc in list_profiles(cwd=cwd, environ=environ, include_shadowed=True) if loc.name == "conveyor"
+    }
     assert origins == {"project", "user", "shipped"}
     effective = [loc for loc in list_profiles(cwd=cwd, environ=environ) if loc.name == "conveyor"]
     assert [loc.origin for loc in effective] == ["project"]
@@ -74,7 +76,9 @@ def test_unknown_name_lists_the_known_ones(sandbox):
     with pytest.raises(InvalidInput) as exc:
         load_profile("conveyer", cwd=cwd, environ=environ)
     message = str(exc.value)
-    assert message.startswith("no profile named 'conveyer' (known: conveyor, line-3, ocpp16-charger, ocpp201-charger, psu;")
+    assert message.startswith(
+        "no profile named 'conveyer' (known: conveyor, line-3, ocpp16-charger, ocpp201-charger, psu;"
+    )
     assert message.endswith("did you mean 'conveyor'?")
     assert str(cwd / "profiles") in message and "shipped with wsctl" in message
     assert exc.value.exit_code == 8
@@ -88,7 +92,11 @@ def test_missing_path_and_broken_file_are_invalid_input(sandbox, tmp_path):
     bad.write_bytes(b'format = "wsctl-profile/1"\n\xff\xfe')
     with pytest.raises(InvalidInput, match=r"bad\.toml: not UTF-8 text"):
         load_profile(str(bad), cwd=cwd, environ=environ)
-    broken = _write(tmp_path, "broken", text='format = "wsctl-profile/1"\n[profile]\nid = "x"\n[framing]\npreset = "jsonrpc2"\n[commands.a]\nbogus = 1\n')
+    broken = _write(
+        tmp_path,
+        "broken",
+        text='format = "wsctl-profile/1"\n[profile]\nid = "x"\n[framing]\npreset = "jsonrpc2"\n[commands.a]\nbogus = 1\n',
+    )
     with pytest.raises(InvalidInput, match=r"broken\.toml: commands\.a\.bogus: unknown field"):
         load_profile(str(broken), cwd=cwd, environ=environ)
 

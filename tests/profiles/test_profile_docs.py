@@ -29,9 +29,19 @@ def test_custom_device_example_parses_and_exports():
 
 
 def test_documented_jsonrpc2_expansion_matches_the_preset():
-    (block,) = [b for b in _toml_blocks() if b.startswith("[framing]\nencoding = \"json\"\nid = \"counter\"")]
+    (block,) = [b for b in _toml_blocks() if b.startswith('[framing]\nencoding = "json"\nid = "counter"')]
     head = 'format = "wsctl-profile/1"\n[profile]\nid = "t"\n[commands.a]\n'
     written = parse_profile(head + block, source="docs").framing
     preset = parse_profile(head + '[framing]\npreset = "jsonrpc2"\n', source="preset").framing
-    for attr in ("encoding", "id_scheme", "max_in_flight", "request", "result", "error", "event", "device_request", "inbound"):
+    for attr in (
+        "encoding",
+        "id_scheme",
+        "max_in_flight",
+        "request",
+        "result",
+        "error",
+        "event",
+        "device_request",
+        "inbound",
+    ):
         assert getattr(written, attr) == getattr(preset, attr), attr

@@ -33,7 +33,9 @@ def test_unknown_field_lists_the_known_ones():
 
 
 def test_no_preset_and_no_result_rule():
-    text = HEAD + """[framing]
+    text = (
+        HEAD
+        + """[framing]
 request = { op = "{{name}}", id = "{{id}}" }
 [[framing.inbound]]
 kind = "event"
@@ -41,6 +43,7 @@ match = { "/event" = { exists = true } }
 name = "/event"
 [commands.a]
 """
+    )
     assert error_of(text) == "dev.toml: framing.inbound: no rule of kind 'result': replies could never be recognised"
 
 
@@ -49,18 +52,28 @@ def test_no_preset_and_no_request_template():
 
 
 def test_result_rule_without_id_pointer():
-    text = HEAD + '[framing]\nrequest = { id = "{{id}}" }\n[[framing.inbound]]\nkind = "result"\nmatch = { "/ok" = true }\n[commands.a]\n'
+    text = (
+        HEAD
+        + '[framing]\nrequest = { id = "{{id}}" }\n[[framing.inbound]]\nkind = "result"\nmatch = { "/ok" = true }\n[commands.a]\n'
+    )
     assert error_of(text) == "dev.toml: framing.inbound[0].id: a result rule needs the pointer to the id"
 
 
 def test_unknown_preset():
     assert error_of(HEAD + '[framing]\npreset = "modbus"\n[commands.a]\n').startswith(
-        "dev.toml: framing.preset: unknown preset 'modbus' (known: jsonrpc2, ocpp-j, text-lockstep)")
+        "dev.toml: framing.preset: unknown preset 'modbus' (known: jsonrpc2, ocpp-j, text-lockstep)"
+    )
 
 
 def test_template_naming_an_undefined_parameter():
-    text = HEAD + '[framing]\npreset = "text-lockstep"\n[commands.volt]\nrequest = "VOLT {{params.volts}}"\n[commands.volt.params.value]\ntype = "number"\n'
-    assert error_of(text) == "dev.toml: commands.volt.request: template names {{params.volts}}, but there is no parameter 'volts'"
+    text = (
+        HEAD
+        + '[framing]\npreset = "text-lockstep"\n[commands.volt]\nrequest = "VOLT {{params.volts}}"\n[commands.volt.params.value]\ntype = "number"\n'
+    )
+    assert (
+        error_of(text)
+        == "dev.toml: commands.volt.request: template names {{params.volts}}, but there is no parameter 'volts'"
+    )
 
 
 def test_duplicate_command_names():
@@ -70,13 +83,19 @@ def test_duplicate_command_names():
 
 def test_wrong_param_type_and_out_of_range_default():
     assert error_of(RPC + '[commands.a.params.speed]\ntype = "int"\n').startswith(
-        "dev.toml: commands.a.params.speed.type: expected one of string, integer")
-    message = error_of(RPC + '[commands.a.params.speed]\ntype = "integer"\nunit = "mm/s"\nmaximum = 3000\ndefault = 4000\n')
+        "dev.toml: commands.a.params.speed.type: expected one of string, integer"
+    )
+    message = error_of(
+        RPC + '[commands.a.params.speed]\ntype = "integer"\nunit = "mm/s"\nmaximum = 3000\ndefault = 4000\n'
+    )
     assert message == "dev.toml: commands.a.params.speed.default: speed: 4000 mm/s is above the maximum 3000 mm/s"
     assert error_of(RPC + '[commands.a.params.speed]\ntype = "integer"\ndefault = "fast"\n').endswith(
-        'default: speed: expected integer, got "fast"')
-    assert error_of(RPC + '[commands.a.params.speed]\ntype = "integer"\nmaximum = "3000"\n') == \
-        "dev.toml: commands.a.params.speed.maximum: expected a number"
+        'default: speed: expected integer, got "fast"'
+    )
+    assert (
+        error_of(RPC + '[commands.a.params.speed]\ntype = "integer"\nmaximum = "3000"\n')
+        == "dev.toml: commands.a.params.speed.maximum: expected a number"
+    )
 
 
 def test_unknown_and_missing_format_version():
@@ -87,7 +106,7 @@ def test_unknown_and_missing_format_version():
 
 def test_bad_role_and_sim_field_not_in_state():
     assert error_of(RPC + '[commands.a]\nroles = ["operater+"]\n').startswith("dev.toml: commands.a.roles: ")
-    text = RPC + '[commands.a]\n[sim.state]\nspeed = 0\n[sim.commands.a]\nset = { sped = 1 }\n'
+    text = RPC + "[commands.a]\n[sim.state]\nspeed = 0\n[sim.commands.a]\nset = { sped = 1 }\n"
     assert error_of(text).startswith("dev.toml: sim.commands.a.set.sped: not in sim.state")
 
 

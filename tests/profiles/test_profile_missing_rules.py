@@ -27,7 +27,8 @@ def error_of(text: str) -> str:
 
 def test_json_framing_without_an_error_rule_is_refused():
     assert error_of(CUSTOM + RESULT + "[commands.a]\n") == (
-        "x.toml: framing.inbound: no rule of kind 'error': device errors could never be recognised")
+        "x.toml: framing.inbound: no rule of kind 'error': device errors could never be recognised"
+    )
 
 
 def test_preset_with_its_rules_overridden_away_is_refused():
@@ -37,7 +38,12 @@ def test_preset_with_its_rules_overridden_away_is_refused():
 
 
 def test_device_request_event_without_a_request_rule_is_refused():
-    text = CUSTOM + RESULT + ERROR + '[commands.a]\n[events.boot]\nname = "BootNotification"\nkind = "request"\nreply = {}\n'
+    text = (
+        CUSTOM
+        + RESULT
+        + ERROR
+        + '[commands.a]\n[events.boot]\nname = "BootNotification"\nkind = "request"\nreply = {}\n'
+    )
     assert error_of(text) == "x.toml: framing.inbound: no rule of kind 'request', but events.boot is a device request"
 
 
@@ -48,9 +54,13 @@ def test_telemetry_event_without_an_event_rule_is_refused():
 
 def test_the_same_rules_with_the_missing_ones_added_load():
     event = '[[framing.inbound]]\nkind = "event"\nmatch = { "/ev" = { exists = true } }\nname = "/ev"\n'
-    request = '[[framing.inbound]]\nkind = "request"\nmatch = { "/ask" = { exists = true } }\nid = "/id"\nname = "/ask"\n'
-    text = (CUSTOM + RESULT + ERROR + event + request + '[commands.a]\n[events.meter]\nname = "meter"\n'
-            '[events.boot]\nkind = "request"\nreply = {}\n')
+    request = (
+        '[[framing.inbound]]\nkind = "request"\nmatch = { "/ask" = { exists = true } }\nid = "/id"\nname = "/ask"\n'
+    )
+    text = (
+        CUSTOM + RESULT + ERROR + event + request + '[commands.a]\n[events.meter]\nname = "meter"\n'
+        '[events.boot]\nkind = "request"\nreply = {}\n'
+    )
     profile = parse_profile(text, source="x.toml")
     assert [r.kind for r in profile.framing.inbound] == ["result", "error", "event", "request"]
 
@@ -65,9 +75,15 @@ def test_text_framing_without_error_regex_is_refused():
 def test_text_telemetry_without_event_regex_is_refused():
     text = TEXT + "error_regex = '^ERR (?P<message>.*)$'\n[commands.a]\n[events.meas]\nname = \"MEAS\"\n"
     assert error_of(text) == (
-        "x.toml: framing.event_regex: missing, but events.meas is telemetry (its lines would be taken as replies)")
+        "x.toml: framing.event_regex: missing, but events.meas is telemetry (its lines would be taken as replies)"
+    )
     # without telemetry events an event regex is not needed
-    assert parse_profile(TEXT + "error_regex = '^ERR (?P<message>.*)$'\n[commands.a]\n", source="x.toml").framing.event_regex is None
+    assert (
+        parse_profile(
+            TEXT + "error_regex = '^ERR (?P<message>.*)$'\n[commands.a]\n", source="x.toml"
+        ).framing.event_regex
+        is None
+    )
 
 
 @pytest.mark.parametrize("name", SHIPPED)

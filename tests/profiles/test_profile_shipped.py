@@ -20,8 +20,11 @@ def test_every_shipped_profile_parses_with_a_full_sim(name, sandbox):
     assert profile.sim is not None and profile.sim.telemetry
     faults = profile.sim.faults
     assert (faults.reply_delay, faults.drop_reply_probability, faults.error_reply_probability) == (0, 0, 0)
-    modes = {("increment" if u.increment is not None else "random_walk" if u.random_walk is not None else "fluctuation")
-             for t in profile.sim.telemetry for u in t.updates}
+    modes = {
+        ("increment" if u.increment is not None else "random_walk" if u.random_walk is not None else "fluctuation")
+        for t in profile.sim.telemetry
+        for u in t.updates
+    }
     assert modes  # every shipped simulator changes something over time
     # every command has simulated behaviour, so `serve --profile` never answers "not implemented"
     assert set(profile.sim.commands) == set(profile.commands)
@@ -74,8 +77,14 @@ def test_ocpp_charger(sandbox):
     p = load_profile("ocpp16-charger", cwd=sandbox[0], environ=sandbox[1])
     assert p.dialer == "device" and p.subprotocols == ("ocpp1.6",) and p.framing.preset == "ocpp-j"
     wire = {c.name for c in p.commands.values()}
-    assert wire == {"Reset", "RemoteStartTransaction", "RemoteStopTransaction", "GetConfiguration",
-                    "ChangeConfiguration", "TriggerMessage"}
+    assert wire == {
+        "Reset",
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+        "GetConfiguration",
+        "ChangeConfiguration",
+        "TriggerMessage",
+    }
     reset = p.command("Reset")
     assert reset.dangerous and reset.success == (("/status", "Accepted"),)
     assert reset.param("type").enum == ("Soft", "Hard")
@@ -105,8 +114,12 @@ def test_text_psu(sandbox):
 def test_wheel_contains_and_finds_the_profiles(tmp_path):
     """Build the wheel, install it into a bare directory and discover the profiles
     from there, in an interpreter that cannot see the source tree."""
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path / "dist")],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path / "dist")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("wsctl-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
@@ -122,7 +135,9 @@ def test_wheel_contains_and_finds_the_profiles(tmp_path):
         "print(load_profile('conveyor', cwd=sys.argv[1], environ={'HOME': sys.argv[1]}).id)"
     )
     # -S: no site-packages, so the editable install of this checkout is invisible
-    run = subprocess.run([sys.executable, "-S", "-c", code, str(target)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(target)], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     listed, loaded = run.stdout.splitlines()
     assert listed == repr(sorted((n, "shipped") for n in SHIPPED))

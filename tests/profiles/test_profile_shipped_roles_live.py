@@ -37,13 +37,26 @@ async def test_an_observer_reads_status_and_is_refused_a_change(name, reads, cha
     sim = Simulator(profile, seed=1)
     await nursery.start(sim.run)
     device = plant.leaf_paths("device", "dev")
-    server = await nursery.start(functools.partial(
-        serve, sim.handler, cert_chain=device.chain, key=device.key, ca=plant.root_cert_path,
-        subprotocols=profile.subprotocols))
+    server = await nursery.start(
+        functools.partial(
+            serve,
+            sim.handler,
+            cert_chain=device.chain,
+            key=device.key,
+            ca=plant.root_cert_path,
+            subprotocols=profile.subprotocols,
+        )
+    )
     observer = plant.leaf_paths("operator", "obs")
     with trio.fail_after(20):
-        async with open_device(server.url, profile=profile, ca=plant.root_cert_path, cert=observer.chain,
-                               key=observer.key, connect_timeout=5) as dev:
+        async with open_device(
+            server.url,
+            profile=profile,
+            ca=plant.root_cert_path,
+            cert=observer.chain,
+            key=observer.key,
+            connect_timeout=5,
+        ) as dev:
             assert await dev.call(reads) is not None
             params = {"value": 1.0} if changes == "set_voltage" else {}
             with pytest.raises(NotAuthorized) as refused:

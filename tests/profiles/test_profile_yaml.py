@@ -13,13 +13,78 @@ from wsctl.core.yamlemit import dumps, scalar
 yaml = pytest.importorskip("yaml", reason="pip install -e '.[test]' brings PyYAML")
 
 TRICKY = [
-    "", " ", "yes", "No", "on", "OFF", "y", "n", "null", "Null", "~", "true", "False", "<<", "=",
-    "1", "-1", "1.5", "1e3", "0x1F", "0o17", "1_000", "12:30", "2001-12-14", ".inf", "-.inf", ".NaN",
-    "3.0.0", "2.0", "- item", "? key", ": x", "a: b", "a #b", "#c", "&anchor", "*alias", "!tag", "|", ">",
-    "'single'", '"double"', "%YAML", "@at", "`tick", "{x}", "[x]", "a,b", "trailing ", " leading",
-    "multi\nline", "tab\there", "back\\slash", "$message.payload#/id", "#/components/x", "°C", "µs",
-    "\u2028sep", "\x7f", "\x85", "\ufeff", "snow ☃", "emoji 😀", "Sec-WebSocket-Protocol", "x-unit",
-    "^VOLT -?\\d+(\\.\\d+)?$", "{{params.speed}}", "/rpc", "mm/s", "%", "ocpp1.6", "*IDN?",
+    "",
+    " ",
+    "yes",
+    "No",
+    "on",
+    "OFF",
+    "y",
+    "n",
+    "null",
+    "Null",
+    "~",
+    "true",
+    "False",
+    "<<",
+    "=",
+    "1",
+    "-1",
+    "1.5",
+    "1e3",
+    "0x1F",
+    "0o17",
+    "1_000",
+    "12:30",
+    "2001-12-14",
+    ".inf",
+    "-.inf",
+    ".NaN",
+    "3.0.0",
+    "2.0",
+    "- item",
+    "? key",
+    ": x",
+    "a: b",
+    "a #b",
+    "#c",
+    "&anchor",
+    "*alias",
+    "!tag",
+    "|",
+    ">",
+    "'single'",
+    '"double"',
+    "%YAML",
+    "@at",
+    "`tick",
+    "{x}",
+    "[x]",
+    "a,b",
+    "trailing ",
+    " leading",
+    "multi\nline",
+    "tab\there",
+    "back\\slash",
+    "$message.payload#/id",
+    "#/components/x",
+    "°C",
+    "µs",
+    "\u2028sep",
+    "\x7f",
+    "\x85",
+    "\ufeff",
+    "snow ☃",
+    "emoji 😀",
+    "Sec-WebSocket-Protocol",
+    "x-unit",
+    "^VOLT -?\\d+(\\.\\d+)?$",
+    "{{params.speed}}",
+    "/rpc",
+    "mm/s",
+    "%",
+    "ocpp1.6",
+    "*IDN?",
 ]
 
 
@@ -39,7 +104,12 @@ def test_nan_and_infinity():
 
 
 def test_nesting_and_empty_containers():
-    value = {"a": [], "b": {}, "c": [[1, [2, []]], {"d": [{"e": {}}]}, [{}]], "f": [{"g": 1, "h": [1, 2]}, {"i": {"j": "k"}}]}
+    value = {
+        "a": [],
+        "b": {},
+        "c": [[1, [2, []]], {"d": [{"e": {}}]}, [{}]],
+        "f": [{"g": 1, "h": [1, 2]}, {"i": {"j": "k"}}],
+    }
     text = dumps(value)
     assert yaml.safe_load(text) == value
     assert text.startswith("a: []\nb: {}\nc:\n  - - 1\n")  # block style, not one JSON line
@@ -59,7 +129,7 @@ def test_random_json_round_trips():
         if kind == 0:
             return "".join(rng.choice(alphabet) for _ in range(rng.randrange(6)))
         if kind == 1:
-            return rng.randint(-10**6, 10**6)
+            return rng.randint(-(10**6), 10**6)
         if kind == 2:
             return rng.uniform(-1e6, 1e6)
         if kind == 3:
@@ -67,7 +137,10 @@ def test_random_json_round_trips():
         if kind == 4:
             return rng.choice(TRICKY)
         if kind in (5, 6):
-            return {str(make(0)) if rng.random() < .5 else rng.choice(TRICKY): make(depth + 1) for _ in range(rng.randrange(4))}
+            return {
+                str(make(0)) if rng.random() < 0.5 else rng.choice(TRICKY): make(depth + 1)
+                for _ in range(rng.randrange(4))
+            }
         return [make(depth + 1) for _ in range(rng.randrange(4))]
 
     for _ in range(300):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from record_helpers import echo_server, make_plant
 
 

@@ -48,7 +48,9 @@ def test_export_has_the_devtools_shape():
 def test_round_trip_keeps_messages_close_codes_and_timing():
     header, events = from_har(har_of(HEADER, SESSION))
     assert header.url == "wss://plc-17:8443/rpc" and header.subprotocol == "conveyor.v1" and header.source == "client"
-    assert [(e.kind, e.dir, e.data) for e in events if e.is_message] == [(e.kind, e.dir, e.data) for e in SESSION if e.is_message]
+    assert [(e.kind, e.dir, e.data) for e in events if e.is_message] == [
+        (e.kind, e.dir, e.data) for e in SESSION if e.is_message
+    ]
     close = events[-1]
     assert (close.kind, close.dir, close.code, close.reason) == ("close", "in", 1001, "going away")
     assert [e.kind for e in events] == ["open", "text", "text", "binary", "ping", "close"]
@@ -57,7 +59,8 @@ def test_round_trip_keeps_messages_close_codes_and_timing():
 
 def test_overlapping_connections_become_separate_entries_in_opening_order():
     events = [
-        ev(0.0, "open", conn=1), ev(0.1, "open", conn=2),
+        ev(0.0, "open", conn=1),
+        ev(0.1, "open", conn=2),
         ev(0.2, "text", conn=2, dir="out", data="two"),
         ev(0.3, "close", conn=2, dir="out", code=1000),
         ev(0.4, "text", conn=1, dir="out", data="one"),
@@ -69,14 +72,29 @@ def test_overlapping_connections_become_separate_entries_in_opening_order():
 
 
 def chrome_har(times, started="2024-06-10T06:13:20.000Z"):
-    return {"log": {"version": "1.2", "creator": {"name": "WebInspector", "version": "537.36"}, "entries": [
-        {"startedDateTime": "2024-06-10T06:13:19.000Z", "request": {"url": "https://example.com/"}, "response": {"status": 200}},
-        {"startedDateTime": started, "_resourceType": "websocket", "request": {"method": "GET", "url": "wss://dev.example/ws"},
-         "response": {"status": 101, "headers": []}, "_webSocketMessages": [
-            {"type": "send", "time": times[0], "opcode": 1, "data": "{\"cmd\":\"status\"}"},
-            {"type": "receive", "time": times[1], "opcode": 2, "data": "AAECAw=="},
-        ]},
-    ]}}
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "WebInspector", "version": "537.36"},
+            "entries": [
+                {
+                    "startedDateTime": "2024-06-10T06:13:19.000Z",
+                    "request": {"url": "https://example.com/"},
+                    "response": {"status": 200},
+                },
+                {
+                    "startedDateTime": started,
+                    "_resourceType": "websocket",
+                    "request": {"method": "GET", "url": "wss://dev.example/ws"},
+                    "response": {"status": 101, "headers": []},
+                    "_webSocketMessages": [
+                        {"type": "send", "time": times[0], "opcode": 1, "data": '{"cmd":"status"}'},
+                        {"type": "receive", "time": times[1], "opcode": 2, "data": "AAECAw=="},
+                    ],
+                },
+            ],
+        }
+    }
 
 
 @pytest.mark.parametrize("scale", [1, 1000])
@@ -123,17 +141,37 @@ def test_export_streams_a_long_connection():
 
 
 def test_round_trip_keeps_the_header_and_peer_identities():
-    header = Header(url="wss://plc-17:8443/rpc", subprotocol="conveyor.v1", profile="conveyor", source="proxy", started=START - 0.5,
-                    fingerprints={"tool": "sha256:70", "device": "sha256:de"}, wsctl="0.1.0")
+    header = Header(
+        url="wss://plc-17:8443/rpc",
+        subprotocol="conveyor.v1",
+        profile="conveyor",
+        source="proxy",
+        started=START - 0.5,
+        fingerprints={"tool": "sha256:70", "device": "sha256:de"},
+        wsctl="0.1.0",
+    )
     peer = {"remote": "10.0.0.5:50000", "name": "bob", "role": "operator", "fingerprint": "sha256:b0"}
     session = [
-        ev(0.0, "open", info={"url": header.url, "subprotocol": "conveyor.v1", "fingerprint": "sha256:de", "peer": peer}),
-        ev(0.1, "error", error="proxy refused: role operator may not run set_speed", info={"refused": "set_speed", "peer": peer}),
+        ev(
+            0.0,
+            "open",
+            info={"url": header.url, "subprotocol": "conveyor.v1", "fingerprint": "sha256:de", "peer": peer},
+        ),
+        ev(
+            0.1,
+            "error",
+            error="proxy refused: role operator may not run set_speed",
+            info={"refused": "set_speed", "peer": peer},
+        ),
         ev(0.2, "text", dir="in", data="x"),
         ev(0.3, "close", dir="out", code=1000),
     ]
     back, events = from_har(har_of(header, session))
-    assert (back.profile, back.source, back.fingerprints) == ("conveyor", "proxy", {"tool": "sha256:70", "device": "sha256:de"})
+    assert (back.profile, back.source, back.fingerprints) == (
+        "conveyor",
+        "proxy",
+        {"tool": "sha256:70", "device": "sha256:de"},
+    )
     assert back.started == START - 0.5 and events[0].t == pytest.approx(0.5)
     assert events[0].info["peer"] == peer and events[0].info["fingerprint"] == "sha256:de"
     assert events[1].kind == "error" and events[1].info == {"refused": "set_speed", "peer": peer}

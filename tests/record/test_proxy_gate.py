@@ -42,6 +42,7 @@ def cjson_device(executed):
             if method is not None:
                 executed.append((method, _get(doc, "params")))
             await conn.send(json.dumps({"jsonrpc": "2.0", "id": _get(doc, "id"), "result": "ok"}))
+
     return handler
 
 
@@ -51,13 +52,16 @@ def scpi_device(executed):
             for line in message.replace("\r", "\n").splitlines():
                 executed.extend(c.strip() for c in line.split(";") if c.strip())
             await conn.send("OK")
+
     return handler
 
 
 async def start(nursery, plant, device, path, profile):
     upstream = await nursery.start(functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs()))
     rec = Recorder(path, source="proxy")
-    relay = RecordingProxy(f"wss://localhost:{upstream.port}/", plant.client_kwargs("alice"), rec, profile=load_profile(profile))
+    relay = RecordingProxy(
+        f"wss://localhost:{upstream.port}/", plant.client_kwargs("alice"), rec, profile=load_profile(profile)
+    )
     server = await nursery.start(functools.partial(relay.run, host="127.0.0.1", port=0, **plant.server_kwargs()))
     return rec, f"wss://localhost:{server.port}/"
 
@@ -96,7 +100,10 @@ async def test_ambiguous_json_never_reaches_a_cjson_device(plant, tmp_path):
             for message in AMBIGUOUS_JSON:
                 await dev.send(message)
                 answer = json.loads(await dev.receive(timeout=5))
-                assert answer["error"]["code"] == -32600 and "ambiguous message not forwarded" in answer["error"]["message"]
+                assert (
+                    answer["error"]["code"] == -32600
+                    and "ambiguous message not forwarded" in answer["error"]["message"]
+                )
             await dev.send(ordinary)
             assert json.loads(await dev.receive(timeout=5))["result"] == "ok"
         nursery.cancel_scope.cancel()

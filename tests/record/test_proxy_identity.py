@@ -35,12 +35,20 @@ async def headers_through_proxy(plant, tmp_path, *, forward: bool, proxy_headers
             await conn.send(message)
 
     async with trio.open_nursery() as nursery:
-        upstream = await nursery.start(functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs()))
+        upstream = await nursery.start(
+            functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs())
+        )
         kwargs = {**plant.client_kwargs("bob"), "headers": proxy_headers}
-        relay = RecordingProxy(f"wss://localhost:{upstream.port}/", kwargs, Recorder(tmp_path / "id.jsonl", source="proxy"),
-                               forward_client_cert=forward)
+        relay = RecordingProxy(
+            f"wss://localhost:{upstream.port}/",
+            kwargs,
+            Recorder(tmp_path / "id.jsonl", source="proxy"),
+            forward_client_cert=forward,
+        )
         server = await nursery.start(functools.partial(relay.run, host="127.0.0.1", port=0, **plant.server_kwargs()))
-        async with open_device(f"wss://localhost:{server.port}/", headers=[FORGED], **plant.client_kwargs("alice")) as dev:
+        async with open_device(
+            f"wss://localhost:{server.port}/", headers=[FORGED], **plant.client_kwargs("alice")
+        ) as dev:
             await dev.send("hello")
             assert await dev.receive(timeout=5) == "hello"
         nursery.cancel_scope.cancel()
@@ -74,11 +82,27 @@ async def test_record_listen_forward_client_cert_option(plant, tmp_path):
             await conn.send(message)
 
     async with trio.open_nursery() as nursery:
-        upstream = await nursery.start(functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs()))
-        proxy = await trio.to_thread.run_sync(lambda: Process(
-            "record", "--listen", "127.0.0.1:0", "--upstream", f"wss://localhost:{upstream.port}/", "-o", str(tmp_path / "cli.jsonl"),
-            "--certs", str(plant.certs), "--device", "dev", "--operator", "bob", "--forward-client-cert",
-        ))
+        upstream = await nursery.start(
+            functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs())
+        )
+        proxy = await trio.to_thread.run_sync(
+            lambda: Process(
+                "record",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                f"wss://localhost:{upstream.port}/",
+                "-o",
+                str(tmp_path / "cli.jsonl"),
+                "--certs",
+                str(plant.certs),
+                "--device",
+                "dev",
+                "--operator",
+                "bob",
+                "--forward-client-cert",
+            )
+        )
         try:
             async with open_device(proxy.url.replace("127.0.0.1", "localhost"), **plant.client_kwargs("alice")) as dev:
                 await dev.send("hi")

@@ -4,18 +4,35 @@ stalled in their handshake do not lock an operator out of the proxy."""
 from __future__ import annotations
 
 import trio
-
 from record_helpers import Process
 
 from wsctl.net.api import open_device
 
 
 async def test_stalled_handshakes_do_not_lock_a_tool_out_of_the_proxy(plant, echo, tmp_path):
-    proxy = await trio.to_thread.run_sync(lambda: Process(
-        "record", "--listen", "127.0.0.1:0", "--upstream", echo.url, "-o", str(tmp_path / "limits.jsonl"),
-        "--certs", str(plant.certs), "--device", "dev", "--operator", "alice",
-        "--max-connections", "3", "--max-handshakes", "3", "--max-handshakes-per-source", "2",
-    ))
+    proxy = await trio.to_thread.run_sync(
+        lambda: Process(
+            "record",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            echo.url,
+            "-o",
+            str(tmp_path / "limits.jsonl"),
+            "--certs",
+            str(plant.certs),
+            "--device",
+            "dev",
+            "--operator",
+            "alice",
+            "--max-connections",
+            "3",
+            "--max-handshakes",
+            "3",
+            "--max-handshakes-per-source",
+            "2",
+        )
+    )
     stalled = []
     try:
         port = int(proxy.url.rsplit(":", 1)[1].strip("/"))

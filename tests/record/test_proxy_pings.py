@@ -42,7 +42,9 @@ async def test_pings_are_relayed_both_ways_and_recorded(plant, tmp_path):
             nursery.cancel_scope.cancel()
 
     async with trio.open_nursery() as nursery:
-        upstream = await nursery.start(functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs()))
+        upstream = await nursery.start(
+            functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs())
+        )
         rec = Recorder(path, source="proxy")
         relay = RecordingProxy(f"wss://localhost:{upstream.port}/", plant.client_kwargs(), rec)
         server = await nursery.start(functools.partial(relay.run, host="127.0.0.1", port=0, **plant.server_kwargs()))
@@ -59,8 +61,11 @@ async def test_pings_are_relayed_both_ways_and_recorded(plant, tmp_path):
     (tool_ping, device_ping) = [c for c in controls if c[0] == "ping"]
     assert tool_ping[1] == "out" and device_ping[1] == "in"
     assert controls == [
-        ("ping", "out", tool_ping[2]), ("pong", "in", b"device:" + tool_ping[2]), ("pong", "in", tool_ping[2]),
-        ("ping", "in", device_ping[2]), ("pong", "out", device_ping[2]),
+        ("ping", "out", tool_ping[2]),
+        ("pong", "in", b"device:" + tool_ping[2]),
+        ("pong", "in", tool_ping[2]),
+        ("ping", "in", device_ping[2]),
+        ("pong", "out", device_ping[2]),
     ]
     assert at_device == [("ping", tool_ping[2])]  # the device saw the tool's ping itself
 
@@ -76,7 +81,7 @@ async def test_the_proxys_own_keepalive_stays_its_own(plant, tmp_path):
         frames = ControlFrames(conn._ws)
 
         async def answer():
-            async for kind, payload in frames:
+            async for _kind, payload in frames:
                 device_pings.append(payload)
                 await frames.send("pong", payload)
 
@@ -87,7 +92,9 @@ async def test_the_proxys_own_keepalive_stays_its_own(plant, tmp_path):
             nursery.cancel_scope.cancel()
 
     async with trio.open_nursery() as nursery:
-        upstream = await nursery.start(functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs()))
+        upstream = await nursery.start(
+            functools.partial(serve, device, host="127.0.0.1", port=0, **plant.server_kwargs())
+        )
         rec = Recorder(path, source="proxy")
         kwargs = {**plant.client_kwargs(), "ping_interval": 0.02, "ping_timeout": 5}
         relay = RecordingProxy(f"wss://localhost:{upstream.port}/", kwargs, rec)

@@ -7,8 +7,7 @@ import signal
 
 import pytest
 import trio
-
-from record_helpers import Process, echo_server
+from record_helpers import Process, echo_server, recorded
 
 from wsctl.core.errors import ConnectionClosed, TLSError
 from wsctl.core.exitcodes import ExitCode
@@ -44,15 +43,19 @@ async def test_both_directions_are_relayed_unchanged_and_recorded(plant, tmp_pat
             assert await dev.receive(timeout=5) == "héllo\r\n"
             await dev.send(b"\x00\xff\x10")
             assert await dev.receive(timeout=5) == b"\x00\xff\x10"
-        await trio.sleep(0.2)  # the proxy records the close
+        await recorded(path, lambda e: e.kind == "close")
         nursery.cancel_scope.cancel()
     rec.close()
     reader = open_recording(path)
     events = list(reader)
     assert reader.header.source == "proxy" and reader.header.fingerprints["device"].startswith("sha256:")
     assert [(e.kind, e.dir, e.data) for e in events] == [
-        ("open", None, None), ("text", "out", "héllo\r\n"), ("text", "in", "héllo\r\n"),
-        ("binary", "out", b"\x00\xff\x10"), ("binary", "in", b"\x00\xff\x10"), ("close", "out", None),
+        ("open", None, None),
+        ("text", "out", "héllo\r\n"),
+        ("text", "in", "héllo\r\n"),
+        ("binary", "out", b"\x00\xff\x10"),
+        ("binary", "in", b"\x00\xff\x10"),
+        ("close", "out", None),
     ]
     assert events[0].info["peer"]["name"] == "alice" and events[-1].code == 1000
     assert len({e.conn for e in events}) == 1
@@ -63,6 +66,7 @@ async def test_close_codes_are_passed_both_ways(plant, tmp_path):
 
     async def upstream_handler(conn):
         message = await conn.receive()
+        seen.setdefault("received", []).append(message)
         if message == "close-me":
             await conn.close(4002, "device done")
             return
@@ -81,7 +85,9 @@ async def test_close_codes_are_passed_both_ways(plant, tmp_path):
         assert (info.value.code, info.value.reason) == (4002, "device done")
         async with open_device(url, **plant.client_kwargs()) as dev:
             await dev.send("stay")
-            await trio.sleep(0.1)
+            with trio.fail_after(10):  # relayed before the close goes after it
+                while "stay" not in seen["received"]:
+                    await trio.sleep(0.01)
             await dev.close(4001, "tool done")
         with trio.fail_after(5):
             while "code" not in seen:
@@ -118,7 +124,7 @@ async def test_upstream_dropping_closes_the_client_with_1011(plant, tmp_path):
                 with pytest.raises(ConnectionClosed) as info:
                     await dev.receive(timeout=10)
             assert info.value.code == 1011
-            await trio.sleep(0.1)
+            await recorded(path, lambda e: e.kind == "close")
             nursery.cancel_scope.cancel()
     finally:
         device.kill()
@@ -141,23 +147,40 @@ async def test_a_bad_client_does_not_stop_the_proxy(plant, tmp_path):
 
 async def test_record_proxy_command_end_to_end(plant, echo, tmp_path):
     path = tmp_path / "cli-proxy.jsonl"
-    proxy = await trio.to_thread.run_sync(lambda: Process(
-        "record", "proxy", "--listen", "127.0.0.1:0", "--upstream", echo.url, "-o", str(path),
-        "--certs", str(plant.certs), "--device", "dev", "--operator", "alice",
-    ))
+    proxy = await trio.to_thread.run_sync(
+        lambda: Process(
+            "record",
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            echo.url,
+            "-o",
+            str(path),
+            "--certs",
+            str(plant.certs),
+            "--device",
+            "dev",
+            "--operator",
+            "alice",
+        )
+    )
     try:
         assert proxy.first["event"] == "listening" and proxy.first["upstream"] == echo.url
         url = proxy.url.replace("127.0.0.1", "localhost")
         async with open_device(url, **plant.client_kwargs()) as dev:
             await dev.send("through")
             assert await dev.receive(timeout=5) == "through"
-        await trio.sleep(0.3)
+        await proxy.wait_for_line("proxy-closed")  # the proxy is done with the connection
         code, lines, err = await trio.to_thread.run_sync(proxy.stop)
     finally:
         proxy.kill()
     assert code == ExitCode.TERMINATED, err
     assert [line["event"] for line in lines] == ["proxy-opened", "proxy-closed", "recorded"]
-    assert [(e.kind, e.dir, e.data) for e in events_of(path) if e.is_message] == [("text", "out", "through"), ("text", "in", "through")]
+    assert [(e.kind, e.dir, e.data) for e in events_of(path) if e.is_message] == [
+        ("text", "out", "through"),
+        ("text", "in", "through"),
+    ]
 
 
 async def test_disk_full_closes_every_tool_with_1011_and_the_proxy_fails(plant, tmp_path):
@@ -181,9 +204,12 @@ async def test_disk_full_closes_every_tool_with_1011_and_the_proxy_fails(plant, 
         server = await nursery.start(run_proxy, f"wss://localhost:{upstream.port}/")
         url = f"wss://localhost:{server.port}/"
         with trio.fail_after(15):
-            async with open_device(url, **plant.client_kwargs()) as idle, open_device(url, **plant.client_kwargs()) as busy:
+            async with (
+                open_device(url, **plant.client_kwargs()) as idle,
+                open_device(url, **plant.client_kwargs()) as busy,
+            ):
                 with pytest.raises(ConnectionClosed) as busy_closed:
-                    for i in range(100):
+                    for _ in range(100):
                         await busy.send("x" * 200)
                         await busy.receive(timeout=5)
                 with pytest.raises(ConnectionClosed) as idle_closed:

@@ -10,6 +10,7 @@ import json
 
 import pytest
 import trio
+from record_helpers import recorded
 
 from wsctl.core.errors import HandshakeRejected
 from wsctl.core.profile.discovery import load_profile
@@ -67,7 +68,7 @@ async def test_with_a_profile_a_command_above_the_tools_role_is_refused_not_forw
         async with open_device(url, **plant.client_kwargs("alice")) as dev:
             await dev.send(rpc(3, "set_speed", speed=100))  # an engineer may
             assert json.loads(await dev.receive(timeout=5))["result"] == "ok"
-        await trio.sleep(0.2)
+        await recorded(path, lambda e: e.kind == "close", count=2)  # both tools' sessions
         nursery.cancel_scope.cancel()
     rec.close()
     assert [json.loads(m)["method"] for m in got] == ["conveyor.status", "conveyor.set_speed"]
@@ -101,14 +102,20 @@ async def test_pointer_redaction_reaches_a_refused_request(plant, tmp_path):
     message; `--redact /params/password` must blank it there too."""
     path = tmp_path / "redacted.jsonl"
     async with trio.open_nursery() as nursery:
-        upstream = await nursery.start(functools.partial(serve, lambda conn: conn.receive(), host="127.0.0.1", port=0, **plant.server_kwargs()))
+        upstream = await nursery.start(
+            functools.partial(serve, lambda conn: conn.receive(), host="127.0.0.1", port=0, **plant.server_kwargs())
+        )
         rec = Recorder(path, source="proxy", redact=["/params/password"])
-        relay = RecordingProxy(f"wss://localhost:{upstream.port}/", plant.client_kwargs("alice"), rec, profile=load_profile("conveyor"))
+        relay = RecordingProxy(
+            f"wss://localhost:{upstream.port}/", plant.client_kwargs("alice"), rec, profile=load_profile("conveyor")
+        )
         server = await nursery.start(functools.partial(relay.run, host="127.0.0.1", port=0, **plant.server_kwargs()))
         async with open_device(f"wss://localhost:{server.port}/", **plant.client_kwargs("bob")) as dev:
             await dev.send(rpc(1, "set_speed", speed=100, password="hunter2"))  # engineer+: refused
             assert json.loads(await dev.receive(timeout=5))["error"]["code"] == -32001
-            await dev.send('{"jsonrpc":"2.0","id":2,"method":"conveyor.status","params":{"password":"s3cret"},"params":{}}')
+            await dev.send(
+                '{"jsonrpc":"2.0","id":2,"method":"conveyor.status","params":{"password":"s3cret"},"params":{}}'
+            )
             assert json.loads(await dev.receive(timeout=5))["error"]["code"] == -32600  # ambiguous
         nursery.cancel_scope.cancel()
     rec.close()
@@ -117,5 +124,8 @@ async def test_pointer_redaction_reaches_a_refused_request(plant, tmp_path):
     first, second = [e for e in open_recording(path) if e.kind == "error"]
     assert json.loads(first.info["request"])["params"] == {"speed": 100, "password": "[REDACTED]"}
     # a key given twice keeps both places, each masked (a cJSON device reads the first)
-    assert second.info["request"] == '{"jsonrpc":"2.0","id":2,"method":"conveyor.status","params":{"password":"[REDACTED]"},"params":{}}'
+    assert (
+        second.info["request"]
+        == '{"jsonrpc":"2.0","id":2,"method":"conveyor.status","params":{"password":"[REDACTED]"},"params":{}}'
+    )
     assert rec.redactor.hits == 2

@@ -23,24 +23,63 @@ def read(path):
 
 def test_capture_records_both_directions_with_header(plant, echo, tmp_path):
     out_file = tmp_path / "s.jsonl"
-    out = wsctl("--json", "record", "capture", echo.url, "-o", str(out_file), *plant.op(), "--send", "hello", "--send", "wörld\r\n", "--count", "2")
+    out = wsctl(
+        "--json",
+        "record",
+        "capture",
+        echo.url,
+        "-o",
+        str(out_file),
+        *plant.op(),
+        "--send",
+        "hello",
+        "--send",
+        "wörld\r\n",
+        "--count",
+        "2",
+    )
     assert out.returncode == 0, out.stderr
     header, events = read(out_file)
     assert header.url == echo.url and header.source == "client"
     assert header.fingerprints["device"].startswith("sha256:") and header.fingerprints["tool"].startswith("sha256:")
     assert header.fingerprints["device"] != header.fingerprints["tool"]
     assert [(e.kind, e.dir, e.data) for e in events] == [
-        ("open", None, None), ("text", "out", "hello"), ("text", "out", "wörld\r\n"),
-        ("text", "in", "hello"), ("text", "in", "wörld\r\n"), ("close", "out", None),
+        ("open", None, None),
+        ("text", "out", "hello"),
+        ("text", "out", "wörld\r\n"),
+        ("text", "in", "hello"),
+        ("text", "in", "wörld\r\n"),
+        ("close", "out", None),
     ]
     assert events[-1].code == 1000
-    assert json.loads(out.stdout) | {"duration": 0} == json.loads(out.stdout) | {"duration": 0, "events": 6, "file": str(out_file)}
+    assert json.loads(out.stdout) | {"duration": 0} == json.loads(out.stdout) | {
+        "duration": 0,
+        "events": 6,
+        "file": str(out_file),
+    }
 
 
 def test_capture_until_sigterm_keeps_a_complete_file(plant, echo, tmp_path):
     out_file = tmp_path / "long.jsonl"
-    p = subprocess.Popen([sys.executable, "-m", "wsctl", "record", "capture", echo.url, "-o", str(out_file), *plant.op(), "--send", "one"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "WSCTL_PASSWORD": PASSWORD})
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "record",
+            "capture",
+            echo.url,
+            "-o",
+            str(out_file),
+            *plant.op(),
+            "--send",
+            "one",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not out_file.exists() or b'"dir":"in"' not in out_file.read_bytes()):
         time.sleep(0.05)
@@ -62,7 +101,20 @@ def test_capture_that_cannot_connect_records_the_error(plant, tmp_path):
 def test_capture_redacts_before_the_disk(plant, echo, tmp_path):
     out_file = tmp_path / "red.jsonl"
     secret = '{"method":"login","params":{"password":"hunter2"}}'
-    out = wsctl("record", "capture", echo.url, "-o", str(out_file), *plant.op(), "--send", secret, "--count", "1", "--redact", "/params/password")
+    out = wsctl(
+        "record",
+        "capture",
+        echo.url,
+        "-o",
+        str(out_file),
+        *plant.op(),
+        "--send",
+        secret,
+        "--count",
+        "1",
+        "--redact",
+        "/params/password",
+    )
     assert out.returncode == 0, out.stderr
     assert b"hunter2" not in out_file.read_bytes()
     assert "1 messages redacted" not in out.stdout and "2 messages redacted" in out.stdout
@@ -77,7 +129,13 @@ def write_recording(path, events, header=None):
 
 SAMPLE = [
     Event(t=0.0, kind="open", conn=1, info={"url": "wss://dev/"}),
-    Event(t=0.5, kind="text", dir="out", conn=1, data='{"jsonrpc":"2.0","id":1,"method":"conveyor.set_speed","params":{"speed":1200}}'),
+    Event(
+        t=0.5,
+        kind="text",
+        dir="out",
+        conn=1,
+        data='{"jsonrpc":"2.0","id":1,"method":"conveyor.set_speed","params":{"speed":1200}}',
+    ),
     Event(t=0.6, kind="text", dir="in", conn=1, data='{"jsonrpc":"2.0","id":1,"result":{"speed":1200}}'),
     Event(t=0.7, kind="binary", dir="in", conn=1, data=b"\x00\x01"),
     Event(t=1.0, kind="gap", conn=1, error="connection lost", delay=0.5, attempt=1),
@@ -138,7 +196,9 @@ def test_convert_to_har_and_back(tmp_path):
     assert out.returncode == 0, out.stderr
     header, events = read(back)
     assert header.source == "client"  # a HAR wsctl wrote gives its original header back
-    assert [(e.kind, e.dir, e.data) for e in events if e.is_message] == [(e.kind, e.dir, e.data) for e in SAMPLE if e.is_message]
+    assert [(e.kind, e.dir, e.data) for e in events if e.is_message] == [
+        (e.kind, e.dir, e.data) for e in SAMPLE if e.is_message
+    ]
     assert events[-1].code == 1001
 
 
@@ -151,8 +211,19 @@ def test_convert_har_without_websocket_entries_fails(tmp_path):
 
 def test_capture_with_reconnect_marks_each_gap(plant, tmp_path):
     out_file = tmp_path / "gaps.jsonl"
-    out = wsctl("record", "capture", "wss://127.0.0.1:1/", "-o", str(out_file), *plant.op(), "--reconnect", "--max-retries", "2",
-                "--backoff-max", "0.2")
+    out = wsctl(
+        "record",
+        "capture",
+        "wss://127.0.0.1:1/",
+        "-o",
+        str(out_file),
+        *plant.op(),
+        "--reconnect",
+        "--max-retries",
+        "2",
+        "--backoff-max",
+        "0.2",
+    )
     assert out.returncode == ExitCode.CONNECT
     _, events = read(out_file)
     assert [e.kind for e in events] == ["error", "gap", "error", "gap", "error"]
@@ -177,8 +248,21 @@ def test_plain_record_form_is_capture(plant, echo, tmp_path):
 def test_record_with_listen_and_upstream_is_the_proxy(plant, echo, tmp_path):
     from record_helpers import Process
 
-    proxy = Process("record", "--listen", "127.0.0.1:0", "--upstream", echo.url, "-o", str(tmp_path / "p.jsonl"),
-                    "--certs", str(plant.certs), "--device", "dev", "--operator", "alice")
+    proxy = Process(
+        "record",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        echo.url,
+        "-o",
+        str(tmp_path / "p.jsonl"),
+        "--certs",
+        str(plant.certs),
+        "--device",
+        "dev",
+        "--operator",
+        "alice",
+    )
     try:
         assert proxy.first["event"] == "listening" and proxy.first["upstream"] == echo.url
     finally:
@@ -194,7 +278,9 @@ def test_show_of_an_unknown_version_names_the_file(tmp_path):
 
 def test_replay_of_a_recording_without_tool_messages_is_an_invalid_file(tmp_path):
     path = tmp_path / "talker.jsonl"
-    write_recording(path, [Event(t=0.0, kind="open", conn=1), Event(t=0.1, kind="text", dir="in", conn=1, data="telemetry")])
+    write_recording(
+        path, [Event(t=0.0, kind="open", conn=1), Event(t=0.1, kind="text", dir="in", conn=1, data="telemetry")]
+    )
     for extra in ([], ["--to", "wss://127.0.0.1:1/"]):
         out = wsctl("replay", str(path), *extra)
         assert out.returncode == ExitCode.INVALID and "nothing to replay" in out.stderr, (extra, out.stderr)
@@ -226,8 +312,21 @@ def test_proxy_on_a_busy_port_leaves_the_output_file_alone(plant, echo, tmp_path
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        out = wsctl("record", "--listen", f"127.0.0.1:{port}", "--upstream", echo.url, "-o", str(output),
-                    "--certs", str(plant.certs), "--device", "dev", "--operator", "alice")
+        out = wsctl(
+            "record",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--upstream",
+            echo.url,
+            "-o",
+            str(output),
+            "--certs",
+            str(plant.certs),
+            "--device",
+            "dev",
+            "--operator",
+            "alice",
+        )
     assert out.returncode == 8, out.stderr
     assert "cannot listen on" in out.stderr
     assert output.read_text() == "precious\n"

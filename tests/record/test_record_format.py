@@ -8,11 +8,25 @@ import pytest
 
 from wsctl.core.record import compat
 from wsctl.core.record.format import (
-    FORMAT, Event, Header, RecordFormatError, decode_line, encode_event, encode_header,
+    FORMAT,
+    Event,
+    Header,
+    RecordFormatError,
+    decode_line,
+    encode_event,
+    encode_header,
 )
 from wsctl.core.record.reader import RecordReader
 
-TRICKY_TEXT = ["héllo wörld", "line1\r\nline2\n", "emoji 🤖 \U0001F600", "\x00nul and \t tab", "", "\"quoted\" \\ back", "\u2028sep"]
+TRICKY_TEXT = [
+    "héllo wörld",
+    "line1\r\nline2\n",
+    "emoji 🤖 \U0001f600",
+    "\x00nul and \t tab",
+    "",
+    '"quoted" \\ back',
+    "\u2028sep",
+]
 
 
 def lines_of(*events: Event, header: Header | None = None) -> list[str]:
@@ -52,20 +66,31 @@ def test_close_and_gap_fields_round_trip():
 
 
 def test_header_round_trip_and_version_string():
-    header = Header(url="wss://plc/", subprotocol="ocpp1.6", profile="conveyor", fingerprints={"tool": "sha256:aa", "device": "sha256:bb"},
-                    started=1718000000.5, wsctl="0.1.0", source="proxy", part=2)
+    header = Header(
+        url="wss://plc/",
+        subprotocol="ocpp1.6",
+        profile="conveyor",
+        fingerprints={"tool": "sha256:aa", "device": "sha256:bb"},
+        started=1718000000.5,
+        wsctl="0.1.0",
+        source="proxy",
+        part=2,
+    )
     line = encode_header(header)
     assert json.loads(line)["format"] == FORMAT == "wsctl-record/1"
     assert decode_line(line) == header
 
 
-@pytest.mark.parametrize("doc, words", [
-    ({"t": 0, "kind": "shout"}, "unknown event kind"),
-    ({"t": "soon", "kind": "text", "data": "x"}, "'t' must be a number"),
-    ({"t": 0, "kind": "text", "dir": "sideways", "data": "x"}, "'dir'"),
-    ({"t": 0, "kind": "binary", "b64": "!!!"}, "base64"),
-    ({"t": 0, "kind": "text"}, "needs 'data'"),
-])
+@pytest.mark.parametrize(
+    "doc, words",
+    [
+        ({"t": 0, "kind": "shout"}, "unknown event kind"),
+        ({"t": "soon", "kind": "text", "data": "x"}, "'t' must be a number"),
+        ({"t": 0, "kind": "text", "dir": "sideways", "data": "x"}, "'dir'"),
+        ({"t": 0, "kind": "binary", "b64": "!!!"}, "base64"),
+        ({"t": 0, "kind": "text"}, "needs 'data'"),
+    ],
+)
 def test_bad_event_lines_say_what_is_wrong(doc, words):
     with pytest.raises(RecordFormatError, match=words):
         decode_line(json.dumps(doc))
@@ -121,7 +146,9 @@ def test_corrupted_middle_line_fails_when_strict():
 
 def test_bytes_lines_and_cut_utf8_are_handled():
     lines = [line.encode("utf-8") for line in lines_of(Event(t=0, kind="text", dir="in", data="größe"))]
-    lines.append(encode_event(Event(t=1, kind="text", dir="in", data="ü" * 5)).encode("utf-8")[:-4])  # cut inside a character
+    lines.append(
+        encode_event(Event(t=1, kind="text", dir="in", data="ü" * 5)).encode("utf-8")[:-4]
+    )  # cut inside a character
     reader = RecordReader(lines)
     assert [e.data for e in reader] == ["größe"] and reader.truncated
 
@@ -188,7 +215,7 @@ def test_migrations_run_line_by_line(monkeypatch):
         compat.event_upgrader(1, current=2)
 
 
-@pytest.mark.parametrize("data", ["plain", "ünï\r\n🤖 \"q\" \\", b"\x00\xff" * 9])
+@pytest.mark.parametrize("data", ["plain", 'ünï\r\n🤖 "q" \\', b"\x00\xff" * 9])
 def test_the_fast_message_encoder_means_the_same_as_the_general_one(data):
     from wsctl.core.record.format import encode_message
 

@@ -31,9 +31,13 @@ def events(*items, conn=1):
 
 RECORDING = events(
     (0.2, "in", note(speed=0)),
-    (1.0, "out", req(1, "conveyor.status")), (1.05, "in", res(1, state="stopped")),
-    (2.0, "out", req(2, "conveyor.set_speed", speed=1200)), (2.1, "in", note(speed=600)), (2.3, "in", res(2, speed=1200)),
-    (3.0, "out", req(3, "conveyor.status")), (3.02, "in", res(3, state="running")),
+    (1.0, "out", req(1, "conveyor.status")),
+    (1.05, "in", res(1, state="stopped")),
+    (2.0, "out", req(2, "conveyor.set_speed", speed=1200)),
+    (2.1, "in", note(speed=600)),
+    (2.3, "in", res(2, speed=1200)),
+    (3.0, "out", req(3, "conveyor.status")),
+    (3.02, "in", res(3, state="running")),
 )
 
 
@@ -78,7 +82,9 @@ def test_profile_matches_by_command_and_parameters():
     profile = load_profile("conveyor")
     matcher = MockMatcher(MockScript.from_events(RECORDING, profile=profile))
     # another id and another key order: not exact, no ignore rules, same command + params
-    got = matcher.match(json.dumps({"params": {"speed": 1200}, "method": "conveyor.set_speed", "id": "x-7", "jsonrpc": "2.0"}))
+    got = matcher.match(
+        json.dumps({"params": {"speed": 1200}, "method": "conveyor.set_speed", "id": "x-7", "jsonrpc": "2.0"})
+    )
     assert got.how == "profile"
     assert json.loads(got.replies[0].message)["id"] == "x-7"
     assert matcher.match(req(8, "conveyor.set_speed", speed=900)) is None  # other parameters: not the same request
@@ -93,7 +99,9 @@ def test_unmatched_request_gets_the_protocols_error_form_with_a_profile():
 
 
 def test_ocpp_array_ids_are_renumbered_too():
-    rec = events((1.0, "out", '[2,"a1","Heartbeat",{}]'), (1.1, "in", '[3,"a1",{"currentTime":"2024-01-01T00:00:00Z"}]'))
+    rec = events(
+        (1.0, "out", '[2,"a1","Heartbeat",{}]'), (1.1, "in", '[3,"a1",{"currentTime":"2024-01-01T00:00:00Z"}]')
+    )
     matcher = MockMatcher(MockScript.from_events(rec), ignore=Ignore(["/1"]))
     reply = matcher.match('[2,"zz9","Heartbeat",{}]').replies[0].message
     assert json.loads(reply)[1] == "zz9"
@@ -108,9 +116,12 @@ def test_the_first_connection_with_messages_is_used_by_default():
 def test_a_repeated_request_takes_its_turn_across_match_kinds():
     # status recorded three times: stopped, running, running
     rec = events(
-        (1.0, "out", req(1, "conveyor.status")), (1.05, "in", res(1, state="stopped")),
-        (2.0, "out", req(2, "conveyor.status")), (2.05, "in", res(2, state="running")),
-        (3.0, "out", req(3, "conveyor.status")), (3.05, "in", res(3, state="running")),
+        (1.0, "out", req(1, "conveyor.status")),
+        (1.05, "in", res(1, state="stopped")),
+        (2.0, "out", req(2, "conveyor.status")),
+        (2.05, "in", res(2, state="running")),
+        (3.0, "out", req(3, "conveyor.status")),
+        (3.05, "in", res(3, state="running")),
     )
     matcher = MockMatcher(MockScript.from_events(rec, profile=load_profile("conveyor")))
     got = [matcher.match(req(rid, "conveyor.status")) for rid in (1, 50, 51, 52)]
@@ -121,4 +132,6 @@ def test_a_repeated_request_takes_its_turn_across_match_kinds():
     # the same exact request again later answers in turn too, not always with its own recording
     again = MockMatcher(MockScript.from_events(rec, profile=load_profile("conveyor")))
     states = [json.loads(again.match(req(1, "conveyor.status")).replies[0].message) for _ in range(3)]
-    assert [s["result"]["state"] for s in states] == ["stopped", "running", "running"] and {s["id"] for s in states} == {1}
+    assert [s["result"]["state"] for s in states] == ["stopped", "running", "running"] and {
+        s["id"] for s in states
+    } == {1}

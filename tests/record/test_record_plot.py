@@ -23,8 +23,13 @@ plotext = pytest.importorskip("plotext")
 
 
 def _telemetry(speed, temp, load):
-    return json.dumps({"jsonrpc": "2.0", "method": "conveyor.telemetry",
-                       "params": {"speed": speed, "motor_temp": temp, "state": "running", "load": load, "uptime": 1}})
+    return json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "method": "conveyor.telemetry",
+            "params": {"speed": speed, "motor_temp": temp, "state": "running", "load": load, "uptime": 1},
+        }
+    )
 
 
 def _recording(path, *, gap_at=10):
@@ -32,10 +37,14 @@ def _recording(path, *, gap_at=10):
     for i in range(20):
         conn = 1 if i < gap_at else 2
         if i == gap_at:
-            events += [Event(t=i - 0.6, kind="close", dir="in", conn=1, code=1006),
-                       Event(t=i - 0.5, kind="gap", conn=1, error="connection lost", delay=0.4, attempt=1),
-                       Event(t=i - 0.1, kind="open", conn=2, info={"url": "wss://belt/"})]
-        events.append(Event(t=float(i), kind="text", dir="in", conn=conn, data=_telemetry(1000 + i, 35.0 + i / 10, 40.0)))
+            events += [
+                Event(t=i - 0.6, kind="close", dir="in", conn=1, code=1006),
+                Event(t=i - 0.5, kind="gap", conn=1, error="connection lost", delay=0.4, attempt=1),
+                Event(t=i - 0.1, kind="open", conn=2, info={"url": "wss://belt/"}),
+            ]
+        events.append(
+            Event(t=float(i), kind="text", dir="in", conn=conn, data=_telemetry(1000 + i, 35.0 + i / 10, 40.0))
+        )
     events.append(Event(t=19.5, kind="text", dir="in", conn=2, data="not json at all"))
     with open(path, "w", encoding="utf-8") as f:
         f.write(encode_header(Header(url="wss://belt/", profile="conveyor", started=1718000000.0)))
@@ -82,11 +91,18 @@ def test_figure_holds_the_series_with_their_points_and_markers(tmp_path):
     from wsctl.core.profile.discovery import load_profile
     from wsctl.core.record.series import extract
 
-    series, markers = extract(_events(_recording(tmp_path / "r.jsonl")), ("motor_temp", "speed", "load"), profile=load_profile("conveyor"))
+    series, markers = extract(
+        _events(_recording(tmp_path / "r.jsonl")), ("motor_temp", "speed", "load"), profile=load_profile("conveyor")
+    )
     fig = figure(matplotlib, series, markers, width=800, height=500, title="r.jsonl")
     axes = fig.get_axes()
     assert [ax.get_ylabel() for ax in axes] == ["°C", "mm/s", "%"]  # one axis per unit
-    lines = {line.get_label(): len(line.get_xdata()) for ax in axes for line in ax.get_lines() if not line.get_label().startswith("_")}
+    lines = {
+        line.get_label(): len(line.get_xdata())
+        for ax in axes
+        for line in ax.get_lines()
+        if not line.get_label().startswith("_")
+    }
     assert lines == {"motor_temp": 20, "speed": 20, "load": 20}
     assert any(patch for ax in axes for patch in ax.patches)  # the gap is shaded
 
@@ -106,16 +122,23 @@ def test_cli_svg_and_json_summary(tmp_path):
     rec = _recording(tmp_path / "r.jsonl")
     out = _wsctl("--json", "record", "plot", str(rec), "/params/load", "-o", str(tmp_path / "p.svg"))
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"event": "plotted", "file": str(tmp_path / "p.svg"), "series": {"/params/load": 20}}
+    assert json.loads(out.stdout) == {
+        "event": "plotted",
+        "file": str(tmp_path / "p.svg"),
+        "series": {"/params/load": 20},
+    }
     assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")
 
 
-@pytest.mark.parametrize("args, code, says", [
-    (("nothing_like_this",), 1, "no numeric values"),
-    (("motor_temp", "-o", "p.gif"), 2, ".png or .svg"),
-    (("motor_temp", "--size", "huge"), 2, "WIDTHxHEIGHT"),
-    (("motor_temp",), 2, "not a terminal"),
-])
+@pytest.mark.parametrize(
+    "args, code, says",
+    [
+        (("nothing_like_this",), 1, "no numeric values"),
+        (("motor_temp", "-o", "p.gif"), 2, ".png or .svg"),
+        (("motor_temp", "--size", "huge"), 2, "WIDTHxHEIGHT"),
+        (("motor_temp",), 2, "not a terminal"),
+    ],
+)
 def test_cli_refusals(tmp_path, args, code, says):
     rec = _recording(tmp_path / "r.jsonl")
     out = _wsctl("record", "plot", str(rec), *args, cwd=tmp_path)
@@ -126,8 +149,14 @@ def test_terminal_plot_renders_in_a_pty(tmp_path):
     rec = _recording(tmp_path / "r.jsonl")
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm"}
-    proc = subprocess.Popen([sys.executable, "-m", "wsctl", "record", "plot", str(rec), "motor_temp"],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "record", "plot", str(rec), "motor_temp"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     seen, deadline = b"", time.monotonic() + 60
     try:

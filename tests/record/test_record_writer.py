@@ -48,7 +48,7 @@ def test_an_empty_recording_still_has_its_header(tmp_path):
 
 def test_redaction_happens_before_the_disk(tmp_path):
     path = tmp_path / "rec.jsonl"
-    with Recorder(path, redact=["/params/password", "/*/token", 're:Bearer (\\S+)']) as rec:
+    with Recorder(path, redact=["/params/password", "/*/token", "re:Bearer (\\S+)"]) as rec:
         rec.message("out", 1, '{"method": "login", "params": {"user": "op", "password": "hunter2"}}')
         rec.message("out", 1, '[2, "7", "Authorize", {"token": "s3cret"}]')
         rec.message("in", 1, "Authorization: Bearer abc.def")
@@ -93,7 +93,7 @@ def test_rotation_splits_into_self_contained_parts(tmp_path):
 def test_a_stale_part_from_an_older_recording_is_not_chained(tmp_path):
     path = tmp_path / "rec.jsonl"
     with Recorder(path, max_size=300) as rec:
-        for i in range(10):
+        for _ in range(10):
             rec.message("in", 1, "old" * 20)
     time.sleep(0.01)
     with Recorder(path) as rec:

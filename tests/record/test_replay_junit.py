@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import junitparser
-
+from junit_xsd import validate
 from record_helpers import wsctl
 
 from wsctl.core.exitcodes import ExitCode
 from wsctl.core.record.format import Event, Header, encode_event, encode_header
-
-from junit_xsd import validate
 
 
 def recording(path: Path, items) -> None:
@@ -31,8 +29,15 @@ def cases(path: Path) -> list:
 def test_one_case_per_send_with_the_differences_of_its_answers(plant, echo, tmp_path):
     rec = tmp_path / "s.jsonl"
     # an echo device answers each send with itself: the second answer was recorded differently
-    recording(rec, [(0.0, "out", '{"id":1,"cmd":"status"}'), (0.01, "in", '{"id":1,"cmd":"status"}'),
-                    (0.02, "out", '{"id":2,"speed":1200}'), (0.03, "in", '{"id":2,"speed":1100}')])
+    recording(
+        rec,
+        [
+            (0.0, "out", '{"id":1,"cmd":"status"}'),
+            (0.01, "in", '{"id":1,"cmd":"status"}'),
+            (0.02, "out", '{"id":2,"speed":1200}'),
+            (0.03, "in", '{"id":2,"speed":1100}'),
+        ],
+    )
     report = tmp_path / "replay.xml"
     out = wsctl("replay", str(rec), "--to", echo.url, *plant.op(), "--mode", "reply", "--junit", str(report))
     assert out.returncode == ExitCode.DEVICE_ERROR, out.stdout + out.stderr
@@ -42,7 +47,19 @@ def test_one_case_per_send_with_the_differences_of_its_answers(plant, echo, tmp_
     assert isinstance(failure, junitparser.Failure)
     assert failure.message.startswith("1 answer(s) differs: answer 2 (after send 2")
     assert "/speed: recorded 1100, got 1200" in failure.text
-    out = wsctl("replay", str(rec), "--to", echo.url, *plant.op(), "--mode", "reply", "--ignore", "/speed", "--junit", str(report))
+    out = wsctl(
+        "replay",
+        str(rec),
+        "--to",
+        echo.url,
+        *plant.op(),
+        "--mode",
+        "reply",
+        "--ignore",
+        "/speed",
+        "--junit",
+        str(report),
+    )
     assert out.returncode == 0 and all(c.is_passed for c in cases(report))
 
 
@@ -61,4 +78,6 @@ def test_sends_that_never_went_out_error_and_unrecorded_answers_get_a_case():
     # everything sent, one answer nobody recorded
     report = compare(plan.expected, ["hello", "a0", "a1", "a2", "extra"])
     found = replay_cases(plan, report, 3, "replay s.jsonl")
-    assert found[-1].name == "answers nobody recorded" and found[-1].outcome == "failure" and '"extra"' in found[-1].detail
+    assert (
+        found[-1].name == "answers nobody recorded" and found[-1].outcome == "failure" and '"extra"' in found[-1].detail
+    )

@@ -21,9 +21,12 @@ def session(*items):
 
 
 RECORDING = session(
-    (0.5, "in", "hello"),          # greeting before any send
-    (1.0, "out", "a"), (1.1, "in", "A"),
-    (3.0, "out", "b"), (3.2, "in", "B1"), (3.3, "in", "B2"),
+    (0.5, "in", "hello"),  # greeting before any send
+    (1.0, "out", "a"),
+    (1.1, "in", "A"),
+    (3.0, "out", "b"),
+    (3.2, "in", "B1"),
+    (3.3, "in", "B2"),
     (3.5, "out", "c"),
 )
 
@@ -63,9 +66,9 @@ def test_fast_mode_sends_everything_at_once():
 def test_reply_mode_waits_for_the_answers_then_the_think_time():
     plan = build_plan(RECORDING, mode="reply")
     assert [(s.anchor, round(s.at, 6), s.expect) for s in plan.sends] == [
-        ("start", 1.0, 1),    # as recorded after connecting
-        ("reply", 1.9, 2),    # A came at 1.1, b was sent at 3.0
-        ("reply", 0.2, 0),    # B2 at 3.3, c at 3.5
+        ("start", 1.0, 1),  # as recorded after connecting
+        ("reply", 1.9, 2),  # A came at 1.1, b was sent at 3.0
+        ("reply", 0.2, 0),  # B2 at 3.3, c at 3.5
     ]
     # a slow device (0.5 s per reply) pushes every later send back
     assert run_fake_clock(plan, reply_latency=0.5) == pytest.approx([1.0, 1.0 + 0.5 + 1.9, 1.0 + 0.5 + 1.9 + 0.5 + 0.2])
@@ -102,6 +105,7 @@ def test_device_close_in_recording_is_noted():
 
 # -- comparison ----------------------------------------------------------------
 
+
 def rpc(id, **result):
     return json.dumps({"jsonrpc": "2.0", "id": id, "result": result})
 
@@ -135,7 +139,10 @@ def test_ignore_rules_hide_fields_that_always_change():
 def test_a_missing_answer_does_not_shift_every_later_one():
     recorded = ["a", "b", "c", "d"]
     report = compare(recorded, ["a", "c", "d", "e"])
-    assert [(d.kind, d.expected_index, d.received_index) for d in report.differences] == [("missing", 1, None), ("unexpected", None, 3)]
+    assert [(d.kind, d.expected_index, d.received_index) for d in report.differences] == [
+        ("missing", 1, None),
+        ("unexpected", None, 3),
+    ]
 
 
 def test_text_and_binary_differences_show_whole_messages():
@@ -150,7 +157,10 @@ def test_answers_with_ids_are_paired_by_id_not_position():
     assert compare(recorded, got).ok
     assert not compare(recorded, got, id_pointers=None).ok  # strictly in order, as before
     report = compare(recorded, [rpc(2, speed=900), rpc(1, state="running")])
-    assert [(d.kind, d.expected_index, d.received_index) for d in report.differences] == [("missing", 1, None), ("differs", 2, 0)]
+    assert [(d.kind, d.expected_index, d.received_index) for d in report.differences] == [
+        ("missing", 1, None),
+        ("differs", 2, 0),
+    ]
     assert report.differences[1].paths == (("/result/speed", 1200, 900),)
     # 1 and "1" are different ids; OCPP-style ids by the profile's pointer
     assert not compare([rpc(1, a=1), rpc("1", a=2)], [rpc("1", a=1), rpc(1, a=2)]).ok

@@ -47,6 +47,7 @@ def one_error_line(out, code=ExitCode.INVALID) -> str:
 
 # -- the header's `profile` is a name, never a path ---------------------------------------
 
+
 def test_record_show_decodes_by_an_installed_profile_the_header_names(tmp_path):
     rec = write_recording(tmp_path / "r.jsonl", {"profile": "conveyor"})
     out = wsctl("--json", "record", "show", rec, timeout=30)
@@ -71,8 +72,12 @@ def test_an_explicit_profile_that_is_a_device_or_fifo_is_refused(tmp_path):
     rec = write_recording(tmp_path / "r.jsonl")
     fifo = tmp_path / "p.fifo"
     os.mkfifo(fifo)
-    assert "/dev/zero: is a character device, not a profile file" in one_error_line(wsctl("record", "show", rec, "--profile", "/dev/zero", timeout=30))
-    assert "is a FIFO, not a profile file" in one_error_line(wsctl("record", "show", rec, "--profile", str(fifo), timeout=30))
+    assert "/dev/zero: is a character device, not a profile file" in one_error_line(
+        wsctl("record", "show", rec, "--profile", "/dev/zero", timeout=30)
+    )
+    assert "is a FIFO, not a profile file" in one_error_line(
+        wsctl("record", "show", rec, "--profile", str(fifo), timeout=30)
+    )
 
 
 def test_replay_replies_only_refuses_a_profile_path_from_the_header(tmp_path):
@@ -97,8 +102,17 @@ def test_serve_replay_with_a_fifo_as_the_header_profile_still_starts(tmp_path):
 
 # -- files that are not regular files ------------------------------------------------------
 
-@pytest.mark.parametrize("argv", [["record", "show"], ["record", "show", "--stats"], ["replay", "--dry-run"],
-                                  ["record", "convert", "--to", "har"], ["record", "convert", "--to", "record"]])
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["record", "show"],
+        ["record", "show", "--stats"],
+        ["replay", "--dry-run"],
+        ["record", "convert", "--to", "har"],
+        ["record", "convert", "--to", "record"],
+    ],
+)
 def test_a_fifo_or_device_given_as_the_file_is_refused_not_waited_on(tmp_path, argv):
     fifo = tmp_path / "rec.fifo"
     os.mkfifo(fifo)
@@ -110,7 +124,9 @@ def test_a_fifo_or_device_given_as_the_file_is_refused_not_waited_on(tmp_path, a
 def test_serve_replay_of_a_fifo_is_refused(tmp_path):
     fifo = tmp_path / "rec.fifo"
     os.mkfifo(fifo)
-    line = one_error_line(wsctl("serve", "--replay", str(fifo), "--listen", "127.0.0.1:0", "--allow-plaintext", timeout=30))
+    line = one_error_line(
+        wsctl("serve", "--replay", str(fifo), "--listen", "127.0.0.1:0", "--allow-plaintext", timeout=30)
+    )
     assert "is a FIFO, not a recording" in line
 
 
@@ -126,6 +142,7 @@ def test_a_rotated_part_that_is_a_fifo_or_device_is_not_chained(tmp_path):
 
 
 # -- bounded lines -------------------------------------------------------------------------
+
 
 class _Reads(io.BytesIO):
     """A file that remembers the largest line it handed out."""
@@ -170,62 +187,94 @@ SKIPPED_LINES = [
     (json.dumps({"t": 0.3, "conn": 1, "kind": "text", "dir": None, "data": "x"}), "a text event needs 'dir'"),
     ('{"t":NaN,"conn":1,"kind":"text","dir":"in","data":"x"}', "'t' must be seconds within"),
     ('{"t":0.3,"wall":1e300,"conn":1,"kind":"text","dir":"in","data":"x"}', "'wall' must be seconds within"),
-    (json.dumps({"t": 0.3, "conn": 1, "kind": "open", "peer": json.loads("[" * 40 + "]" * 40)}), "fields nested deeper than 32 levels"),
+    (
+        json.dumps({"t": 0.3, "conn": 1, "kind": "open", "peer": json.loads("[" * 40 + "]" * 40)}),
+        "fields nested deeper than 32 levels",
+    ),
 ]
 
 
 @pytest.mark.parametrize("line, warning", SKIPPED_LINES)
 def test_a_bad_event_line_is_skipped_with_a_warning_by_every_reader(tmp_path, line, warning):
     rec = write_recording(tmp_path / "r.jsonl", extra=line.encode() + b"\n" + json.dumps(EVENTS[2]).encode() + b"\n")
-    for argv in (["record", "show", rec], ["record", "show", rec, "--stats"], ["replay", rec, "--dry-run"],
-                 ["record", "convert", rec, "--to", "har", "-o", str(tmp_path / "o.har")]):
+    for argv in (
+        ["record", "show", rec],
+        ["record", "show", rec, "--stats"],
+        ["replay", rec, "--dry-run"],
+        ["record", "convert", rec, "--to", "har", "-o", str(tmp_path / "o.har")],
+    ):
         out = wsctl(*argv, timeout=30)
         assert out.returncode == 0, out.stderr
         assert f"line 5: {warning}" in out.stderr and "internal error" not in out.stderr, out.stderr
 
 
-@pytest.mark.parametrize("header, message", [
-    ('{"format":"wsctl-record/1","started":NaN}', "'started' must be epoch seconds, got NaN"),
-    ('{"format":"wsctl-record/1","started":1e300}', "'started' must be epoch seconds, got 1e+300"),
-    ('{"format":"wsctl-record/1","fingerprints":{"device":[1]}}', "'fingerprints' must be an object of strings"),
-    ('{"format":"wsctl-record/1","url":' + DEEP + "}", "not a wsctl recording (first line is not JSON)"),
-])
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ('{"format":"wsctl-record/1","started":NaN}', "'started' must be epoch seconds, got NaN"),
+        ('{"format":"wsctl-record/1","started":1e300}', "'started' must be epoch seconds, got 1e+300"),
+        ('{"format":"wsctl-record/1","fingerprints":{"device":[1]}}', "'fingerprints' must be an object of strings"),
+        ('{"format":"wsctl-record/1","url":' + DEEP + "}", "not a wsctl recording (first line is not JSON)"),
+    ],
+)
 def test_a_bad_header_is_one_line_and_exit_8(tmp_path, header, message):
     rec = tmp_path / "r.jsonl"
     rec.write_text(header + "\n" + json.dumps(EVENTS[0]) + "\n")
-    for argv in (["record", "show", str(rec)], ["serve", "--replay", str(rec), "--listen", "127.0.0.1:0", "--allow-plaintext"]):
+    for argv in (
+        ["record", "show", str(rec)],
+        ["serve", "--replay", str(rec), "--listen", "127.0.0.1:0", "--allow-plaintext"],
+    ):
         assert message in one_error_line(wsctl(*argv, timeout=30))
 
 
 def test_events_the_format_allows_are_shown_not_crashed_on(tmp_path):
-    rec = write_recording(tmp_path / "r.jsonl", events=[{"t": 0, "conn": 1, "kind": "open", "peer": 5},
-                                                        {"t": 1, "conn": 2, "kind": "gap", "error": "lost"}])
+    rec = write_recording(
+        tmp_path / "r.jsonl",
+        events=[{"t": 0, "conn": 1, "kind": "open", "peer": 5}, {"t": 1, "conn": 2, "kind": "gap", "error": "lost"}],
+    )
     out = wsctl("record", "show", rec, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1].endswith("~~ gap: lost; retry None")
 
 
 def test_a_deeply_nested_message_is_shown_undecoded(tmp_path):
-    rec = write_recording(tmp_path / "r.jsonl", {"profile": "conveyor"}, [*EVENTS, {"t": 1, "conn": 1, "dir": "out", "kind": "text", "data": DEEP}])
+    rec = write_recording(
+        tmp_path / "r.jsonl",
+        {"profile": "conveyor"},
+        [*EVENTS, {"t": 1, "conn": 1, "dir": "out", "kind": "text", "data": DEEP}],
+    )
     out = wsctl("--json", "record", "show", rec, timeout=30)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1])["decoded"] == "unrecognised (nested too deeply)"
 
 
 def _har(**entry) -> dict:
-    return {"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": 1718000000.5, "opcode": 1, "data": "x"}], **entry}]}}
+    return {
+        "log": {
+            "entries": [
+                {"_webSocketMessages": [{"type": "send", "time": 1718000000.5, "opcode": 1, "data": "x"}], **entry}
+            ]
+        }
+    }
 
 
 HAR_CLASSES = [
     (_har(response=[1]), None),  # a response that is not an object: ignored, like any missing header
     (_har(response={"headers": 5}), None),
-    ({"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": float("nan"), "data": "x"}]}]}},
-     "entry 1, message 1: 'time' must be a number, got NaN"),
-    ({"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": 1e300, "data": "x"}]}]}},
-     "entry 1, message 1: 'time' 1e+300 is not epoch seconds or milliseconds"),
+    (
+        {"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": float("nan"), "data": "x"}]}]}},
+        "entry 1, message 1: 'time' must be a number, got NaN",
+    ),
+    (
+        {"log": {"entries": [{"_webSocketMessages": [{"type": "send", "time": 1e300, "data": "x"}]}]}},
+        "entry 1, message 1: 'time' 1e+300 is not epoch seconds or milliseconds",
+    ),
     (_har(_wsctl={"events": 5}), None),
     (_har(_wsctl={"close": {"time": "x", "code": 1000}}), None),
-    (_har(_wsctl={"events": [{"kind": "gap", "time": 1718000000.6, "delay": "soon"}]}), "entry 1, _wsctl.events[0]: 'delay' must be a number"),
+    (
+        _har(_wsctl={"events": [{"kind": "gap", "time": 1718000000.6, "delay": "soon"}]}),
+        "entry 1, _wsctl.events[0]: 'delay' must be a number",
+    ),
 ]
 
 
@@ -244,10 +293,13 @@ def test_har_import_classes_end_in_one_line(tmp_path, doc, message):
 def test_a_deeply_nested_har_is_one_line_and_exit_8(tmp_path):
     har = tmp_path / "deep.har"
     har.write_text('{"log":' + DEEP + "}")
-    assert "not a HAR file (JSON nested too deeply)" in one_error_line(wsctl("record", "convert", str(har), "--to", "record", timeout=30))
+    assert "not a HAR file (JSON nested too deeply)" in one_error_line(
+        wsctl("record", "convert", str(har), "--to", "record", timeout=30)
+    )
 
 
 # -- HAR output is private -------------------------------------------------------------------
+
 
 def test_har_output_is_0600_like_a_recording_even_over_an_existing_file(tmp_path):
     rec = write_recording(tmp_path / "r.jsonl")
@@ -276,6 +328,7 @@ def test_a_har_past_the_import_limit_is_refused(tmp_path, monkeypatch):
 
 
 # -- inventories and the known-devices file -------------------------------------------------
+
 
 def test_an_inventory_whose_devices_is_not_a_table_is_one_line(tmp_path):
     (tmp_path / "inv.toml").write_text("devices = 5\n")

@@ -1,6 +1,6 @@
-"""A PKI made by wsctl.pki.store.Store for the simulator's end-to-end tests:
-device `plc` (server), operators alice (engineer), carol (operator) and bob
-(observer), keys unencrypted so the tests need no passphrase."""
+"""The simulator tests' view of the shared PKI (tests/shared_pki.py): device
+`plc` (server), operators alice (engineer), carol (operator; key encrypted with
+b"secret") and bob (observer); the device and alice/bob keys are unencrypted."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from wsctl.pki.store import Store
-
-PW = b"pw"
 
 
 @dataclasses.dataclass
@@ -30,14 +28,13 @@ class SimPKI:
 
 
 @pytest.fixture(scope="session")
-def sim_pki(tmp_path_factory) -> SimPKI:
-    base = tmp_path_factory.mktemp("simpki")
-    store = Store(base / "certs")
-    store.init(name="Sim Test CA", key_type="p256", password=PW)
-    store.issue_device("plc", dns=["localhost"], ips=["127.0.0.1"], days=30, password=PW, key_password=None)
-    for name, role in (("alice", "engineer"), ("bob", "observer"), ("carol", "operator")):
-        store.issue_operator(name, role=role, days=30, password=PW, key_password=None)
+def sim_pki(pki) -> SimPKI:
     return SimPKI(
-        dir=base, store=store, root=store.root_cert_path, device=store.leaf_paths("device", "plc"),
-        alice=store.leaf_paths("operator", "alice"), bob=store.leaf_paths("operator", "bob"), carol=store.leaf_paths("operator", "carol"),
+        dir=pki.store.path.parent,
+        store=pki.store,
+        root=pki.root,
+        device=pki.store.leaf_paths("device", "plc"),
+        alice=pki.alice,
+        bob=pki.bob,
+        carol=pki.carol,
     )

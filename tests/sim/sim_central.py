@@ -75,6 +75,6 @@ async def silent_for(ws, seconds: float) -> bool:
     """True when nothing arrives for `seconds` (one outstanding call per direction)."""
     try:
         await asyncio.wait_for(ws.recv(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return True
     return False

@@ -55,10 +55,20 @@ def test_jsonrpc_params_may_be_omitted_for_a_command_without_any(rpc):
         ('{"jsonrpc":"2.0","id":{"x":1},"method":"belt.status"}', -32600, "id must be", None),
         ('{"jsonrpc":"2.0","id":2,"method":42}', -32600, "name must be a string", 2),
         ('{"jsonrpc":"2.0","id":3,"method":"belt.fly"}', -32601, "unknown command 'belt.fly'", 3),
-        ('{"jsonrpc":"2.0","id":4,"method":"belt.set_speed","params":{"speed":5000}}', -32602, "above the maximum 3000", 4),
+        (
+            '{"jsonrpc":"2.0","id":4,"method":"belt.set_speed","params":{"speed":5000}}',
+            -32602,
+            "above the maximum 3000",
+            4,
+        ),
         ('{"jsonrpc":"2.0","id":5,"method":"belt.set_speed","params":{"speed":"fast"}}', -32602, "expected integer", 5),
         ('{"jsonrpc":"2.0","id":6,"method":"belt.set_speed","params":{}}', -32602, "missing parameter 'speed'", 6),
-        ('{"jsonrpc":"2.0","id":7,"method":"belt.set_speed","params":{"speed":1,"turbo":1}}', -32602, "unknown parameter 'turbo'", 7),
+        (
+            '{"jsonrpc":"2.0","id":7,"method":"belt.set_speed","params":{"speed":1,"turbo":1}}',
+            -32602,
+            "unknown parameter 'turbo'",
+            7,
+        ),
         ('{"jsonrpc":"2.0","id":8,"method":"belt.set_speed","params":[1200]}', -32602, "must be an object", 8),
     ],
 )
@@ -100,9 +110,15 @@ def test_jsonrpc_result_error_and_notification_forms(rpc):
     profile = rpc.profile
     assert json.loads(rpc.result(3, {"a": 1})) == {"jsonrpc": "2.0", "id": 3, "result": {"a": 1}}
     assert json.loads(rpc.error(3, "not_authorized", "role observer")) == {
-        "jsonrpc": "2.0", "id": 3, "error": {"code": -32001, "message": "Not authorized: role observer"}}
+        "jsonrpc": "2.0",
+        "id": 3,
+        "error": {"code": -32001, "message": "Not authorized: role observer"},
+    }
     assert json.loads(rpc.event(profile.events["telemetry"], {"speed": 1})) == {
-        "jsonrpc": "2.0", "method": "belt.telemetry", "params": {"speed": 1}}
+        "jsonrpc": "2.0",
+        "method": "belt.telemetry",
+        "params": {"speed": 1},
+    }
 
 
 def test_jsonrpc_device_request_and_its_response(rpc):
@@ -145,7 +161,13 @@ def test_ocpp_bad_calls_get_a_callerror(ocpp, message, rid, code):
 
 def test_ocpp_callresult_and_callerror_encoding(ocpp):
     assert json.loads(ocpp.result("u1", {"status": "Accepted"})) == [3, "u1", {"status": "Accepted"}]
-    assert json.loads(ocpp.error("u1", "not_authorized", "role observer")) == [4, "u1", "SecurityError", "Not authorized: role observer", {}]
+    assert json.loads(ocpp.error("u1", "not_authorized", "role observer")) == [
+        4,
+        "u1",
+        "SecurityError",
+        "Not authorized: role observer",
+        {},
+    ]
     with pytest.raises(ValueError):
         ocpp.event(ocpp.profile.events["status"], {})  # OCPP has no notifications
 
@@ -160,7 +182,7 @@ def test_ocpp_one_outstanding_device_call_per_direction(ocpp):
     assert ocpp.due(2.0) == [] and ocpp.outstanding == call_id
     resp = ocpp.parse(json.dumps([3, call_id, {"status": "Accepted"}]))
     assert isinstance(resp, Response) and resp.event is boot and ocpp.outstanding is None
-    (next_id, next_wire), = ocpp.due(3.0)
+    ((next_id, next_wire),) = ocpp.due(3.0)
     assert json.loads(next_wire)[2] == "StatusNotification" and next_id != call_id
 
 
@@ -169,7 +191,7 @@ def test_ocpp_unanswered_device_call_times_out_and_releases_the_queue(ocpp):
     ocpp.device_call(boot, {}, now=0.0)
     ocpp.device_call(status, {}, now=0.0)
     assert ocpp.due(29.0) == []
-    (_, wire), = ocpp.due(30.0)  # profile timeout 30 s
+    ((_, wire),) = ocpp.due(30.0)  # profile timeout 30 s
     assert json.loads(wire)[2] == "StatusNotification"
 
 
@@ -231,7 +253,10 @@ def test_custom_framing_reads_shared_and_own_templates():
     bad = codec.parse('{"v":1,"seq":6,"cmd":"home","args":{"axis":"x"}}')
     assert isinstance(bad, BadRequest) and bad.kind == "unknown_command"
     # no [framing.errors] in the profile: the loader's generic forms
-    assert json.loads(bad.reply) == {"seq": 6, "fail": {"code": "error", "text": "unknown command: unknown command 'home'"}}
+    assert json.loads(bad.reply) == {
+        "seq": 6,
+        "fail": {"code": "error", "text": "unknown command: unknown command 'home'"},
+    }
     wrong = codec.parse('{"v":2,"seq":7,"cmd":"move","args":{"x":1}}')
     assert isinstance(wrong, BadRequest) and wrong.kind == "invalid_request" and json.loads(wrong.reply)["seq"] == 7
     assert json.loads(codec.result(4, {"done": 1})) == {"seq": 4, "ok": {"done": 1}}

@@ -11,19 +11,25 @@ import subprocess
 import sys
 
 import pytest
+from cli_runner import run_subprocess
 from sim_profiles import JSONRPC
 
 from wsctl.core.exitcodes import ExitCode
 
 
 def run(*args, timeout=30):
-    return subprocess.run([sys.executable, "-m", "wsctl", *args], capture_output=True, text=True, timeout=timeout)
+    # a subprocess: `serve` that wrongly started would run until the timeout, not forever
+    return run_subprocess(*args, timeout=timeout)
 
 
 class Served:
     def __init__(self, *args):
-        self.proc = subprocess.Popen([sys.executable, "-m", "wsctl", "--json", "serve", "--listen", "127.0.0.1:0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wsctl", "--json", "serve", "--listen", "127.0.0.1:0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         ready, _, _ = select.select([self.proc.stdout], [], [], 20)
         line = self.proc.stdout.readline() if ready else ""
         if not line:
@@ -69,14 +75,22 @@ def profile_file(tmp_path):
 
 def test_profile_from_a_file_with_json_lines_and_audit_log(sim_pki, profile_file, tmp_path):
     audit = tmp_path / "audit.jsonl"
-    served = Served("--profile", str(profile_file), "--certs", str(sim_pki.store.path), "--device", "plc", "--audit-log", str(audit))
+    served = Served(
+        "--profile", str(profile_file), "--certs", str(sim_pki.store.path), "--device", "plc", "--audit-log", str(audit)
+    )
     try:
         assert served.first["profile"] == "belt" and served.first["subprotocols"] == ["belt.v1"]
-        replies, sub = exchange(served.url, client_ctx(sim_pki, sim_pki.alice),
-                                '{"jsonrpc":"2.0","id":1,"method":"belt.start"}', '{"jsonrpc":"2.0","id":2,"method":"belt.set_speed","params":{"speed":700}}',
-                                subprotocols=["belt.v1"])
+        replies, sub = exchange(
+            served.url,
+            client_ctx(sim_pki, sim_pki.alice),
+            '{"jsonrpc":"2.0","id":1,"method":"belt.start"}',
+            '{"jsonrpc":"2.0","id":2,"method":"belt.set_speed","params":{"speed":700}}',
+            subprotocols=["belt.v1"],
+        )
         assert sub == "belt.v1" and replies[1]["result"]["speed"] == 700
-        denied, _ = exchange(served.url, client_ctx(sim_pki, sim_pki.bob), '{"jsonrpc":"2.0","id":1,"method":"belt.stop"}')
+        denied, _ = exchange(
+            served.url, client_ctx(sim_pki, sim_pki.bob), '{"jsonrpc":"2.0","id":1,"method":"belt.stop"}'
+        )
         assert denied[0]["error"]["code"] == -32001
         garbage, _ = exchange(served.url, client_ctx(sim_pki, sim_pki.bob), "not json")
         assert garbage[0]["error"]["code"] == -32700
@@ -84,7 +98,11 @@ def test_profile_from_a_file_with_json_lines_and_audit_log(sim_pki, profile_file
         lines = served.stop()
     commands = [line for line in lines if line["event"] == "command"]
     assert [(c["identity"]["name"], c["role"], c["command"], c["result"]) for c in commands] == [
-        ("alice", "engineer", "start", "ok"), ("alice", "engineer", "set_speed", "ok"), ("bob", "observer", "stop", "denied"), ("bob", "observer", None, "invalid")]
+        ("alice", "engineer", "start", "ok"),
+        ("alice", "engineer", "set_speed", "ok"),
+        ("bob", "observer", "stop", "denied"),
+        ("bob", "observer", None, "invalid"),
+    ]
     assert commands[1]["params"] == {"speed": 700, "ramp": 1.5}
     # the access log still has one line per connection
     assert sum(1 for line in lines if line["event"] == "connection") == 3
@@ -94,21 +112,47 @@ def test_profile_from_a_file_with_json_lines_and_audit_log(sim_pki, profile_file
 
 
 def test_shipped_conveyor_profile_and_error_fault_flag(sim_pki, tmp_path):
-    served = Served("--profile", "conveyor", "--certs", str(sim_pki.store.path), "--device", "plc", "--error-reply", "1", "--seed", "3")
+    served = Served(
+        "--profile",
+        "conveyor",
+        "--certs",
+        str(sim_pki.store.path),
+        "--device",
+        "plc",
+        "--error-reply",
+        "1",
+        "--seed",
+        "3",
+    )
     try:
-        replies, _ = exchange(served.url, client_ctx(sim_pki, sim_pki.alice), '{"jsonrpc":"2.0","id":1,"method":"conveyor.status"}')
+        replies, _ = exchange(
+            served.url, client_ctx(sim_pki, sim_pki.alice), '{"jsonrpc":"2.0","id":1,"method":"conveyor.status"}'
+        )
     finally:
         served.stop()
     assert replies[0]["error"]["code"] == -32000 and "injected fault" in replies[0]["error"]["message"]
 
 
-def test_telemetry_scale_flag_makes_telemetry_fast(sim_pki, profile_file):
+def test_telemetry_scale_flag_makes_telemetry_fast(sim_pki, tmp_path):
     from websockets.sync.client import connect
 
-    served = Served("--profile", str(profile_file), "--certs", str(sim_pki.store.path), "--device", "plc", "--telemetry-scale", "0.05")
+    # periods of 10 and 50 minutes: without the flag not one message comes within
+    # the waits below, with it the first comes after 0.6 s
+    profile = tmp_path / "slow-belt.toml"
+    profile.write_text(JSONRPC.replace("every = 1.0", "every = 600.0").replace("every = 5.0", "every = 3000.0"))
+    served = Served(
+        "--profile",
+        str(profile),
+        "--certs",
+        str(sim_pki.store.path),
+        "--device",
+        "plc",
+        "--telemetry-scale",
+        "0.001",
+    )
     try:
         with connect(served.url, ssl=client_ctx(sim_pki, sim_pki.bob), open_timeout=10) as ws:
-            got = [json.loads(ws.recv(timeout=5)) for _ in range(3)]
+            got = [json.loads(ws.recv(timeout=30)) for _ in range(3)]
     finally:
         served.stop()
     assert all(doc["method"] == "belt.telemetry" for doc in got)
@@ -132,7 +176,9 @@ def test_unknown_or_broken_profile_is_invalid(tmp_path):
     out = run("serve", "--profile", "no-such-profile", "--allow-plaintext", "--listen", "127.0.0.1:0")
     assert out.returncode == ExitCode.INVALID and "no-such-profile" in out.stderr
     broken = tmp_path / "broken.toml"
-    broken.write_text('format = "wsctl-profile/1"\n[profile]\nid = "x"\n[framing]\npreset = "jsonrpc2"\n[commands.a]\nroles = ["wizard"]\n')
+    broken.write_text(
+        'format = "wsctl-profile/1"\n[profile]\nid = "x"\n[framing]\npreset = "jsonrpc2"\n[commands.a]\nroles = ["wizard"]\n'
+    )
     out = run("serve", "--profile", str(broken), "--allow-plaintext", "--listen", "127.0.0.1:0")
     assert out.returncode == ExitCode.INVALID and "commands.a.roles" in out.stderr and "Traceback" not in out.stderr
     assert "warning" not in out.stderr  # the error alone, not a warning about a server that never ran

@@ -22,7 +22,9 @@ async def charger_session(ws, n):
     assert boot[0] == 2 and boot[2] == "BootNotification" and boot[3] == {"chargePointVendor": "ACME"}, boot
     # the StatusNotification of on_connect waits until the boot is answered
     quiet = await silent_for(ws, 0.3)
-    await ws.send(json.dumps([3, boot[1], {"status": "Accepted", "currentTime": "2024-01-01T00:00:00Z", "interval": 300}]))
+    await ws.send(
+        json.dumps([3, boot[1], {"status": "Accepted", "currentTime": "2024-01-01T00:00:00Z", "interval": 300}])
+    )
     status = await recv_json(ws)
     assert status[2] == "StatusNotification", status
     await ws.send(json.dumps([3, status[1], {}]))
@@ -39,8 +41,15 @@ async def charger_session(ws, n):
     await ws.send(json.dumps([2, "c3", "Reset", {"type": "Hard"}]))
     reset = await recv_json(ws)
     await asyncio_wait_closed(ws)
-    return {"quiet": quiet, "started": started, "charging": charging, "malformed": malformed, "unknown": unknown, "reset": reset,
-            "close_code": ws.close_code}
+    return {
+        "quiet": quiet,
+        "started": started,
+        "charging": charging,
+        "malformed": malformed,
+        "unknown": unknown,
+        "reset": reset,
+        "close_code": ws.close_code,
+    }
 
 
 async def asyncio_wait_closed(ws):
@@ -58,8 +67,17 @@ async def test_simulated_charger_dials_a_central_system(sim_pki):
         url = f"wss://localhost:{central.port}/ocpp/CP-1"
         async with trio.open_nursery() as nursery:
             await nursery.start(sim.run)
-            nursery.start_soon(lambda: sim.dial(url, role="engineer", redial=0.2, ca=sim_pki.root, cert=sim_pki.alice.chain,
-                                                key=sim_pki.alice.key, connect_timeout=5))
+            nursery.start_soon(
+                lambda: sim.dial(
+                    url,
+                    role="engineer",
+                    redial=0.2,
+                    ca=sim_pki.root,
+                    cert=sim_pki.alice.chain,
+                    key=sim_pki.alice.key,
+                    connect_timeout=5,
+                )
+            )
             assert await trio.to_thread.run_sync(central.wait, 20)
             nursery.cancel_scope.cancel()
     finally:
@@ -76,7 +94,12 @@ async def test_simulated_charger_dials_a_central_system(sim_pki):
     assert first["reset"] == [3, "c3", {"status": "Accepted"}] and first["close_code"] == 1000
     assert second["boot_again"]
     commands = [(r["command"], r["result"], r["role"]) for r in records if r["event"] == "command"]
-    assert commands == [("remote_start", "ok", "engineer"), (None, "invalid", "engineer"), (None, "invalid", "engineer"), ("reset", "ok", "engineer")]
+    assert commands == [
+        ("remote_start", "ok", "engineer"),
+        (None, "invalid", "engineer"),
+        (None, "invalid", "engineer"),
+        ("reset", "ok", "engineer"),
+    ]
     answered = [r["call"] for r in records if r["event"] == "response"]
     assert answered[:3] == ["BootNotification", "StatusNotification", "StatusNotification"]
     assert [r["event"] for r in records].count("dialed") == 2
@@ -84,7 +107,9 @@ async def test_simulated_charger_dials_a_central_system(sim_pki):
 
 async def config_session(ws, n):
     boot = await recv_json(ws)
-    await ws.send(json.dumps([3, boot[1], {"status": "Accepted", "currentTime": "2024-01-01T00:00:00Z", "interval": 300}]))
+    await ws.send(
+        json.dumps([3, boot[1], {"status": "Accepted", "currentTime": "2024-01-01T00:00:00Z", "interval": 300}])
+    )
     status = await recv_json(ws)
     await ws.send(json.dumps([3, status[1], {}]))
     await ws.send(json.dumps([2, "g1", "GetConfiguration", {}]))
@@ -100,9 +125,30 @@ def test_cli_dial_with_the_shipped_ocpp_profile(sim_pki, tmp_path):
     audit = tmp_path / "audit.jsonl"
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "wsctl", "--json", "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{central.port}/ocpp/CP-7",
-             "--certs", str(sim_pki.store.path), "--operator", "alice", "--redial", "0", "--audit-log", str(audit), "--central-role", "engineer"],
-            capture_output=True, text=True, timeout=30,
+            [
+                sys.executable,
+                "-m",
+                "wsctl",
+                "--json",
+                "serve",
+                "--profile",
+                "ocpp16-charger",
+                "--dial",
+                f"wss://localhost:{central.port}/ocpp/CP-7",
+                "--certs",
+                str(sim_pki.store.path),
+                "--operator",
+                "alice",
+                "--redial",
+                "0",
+                "--audit-log",
+                str(audit),
+                "--central-role",
+                "engineer",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         assert central.wait(5)
     finally:
@@ -111,20 +157,55 @@ def test_cli_dial_with_the_shipped_ocpp_profile(sim_pki, tmp_path):
     (result,) = central.results
     assert not isinstance(result, Exception), result
     assert result["boot"][3]["chargePointVendor"] == "ACME"
-    assert result["config"][:2] == [3, "g1"] and any(k["key"] == "HeartbeatInterval" for k in result["config"][2]["configurationKey"])
+    assert result["config"][:2] == [3, "g1"] and any(
+        k["key"] == "HeartbeatInterval" for k in result["config"][2]["configurationKey"]
+    )
     assert result["changed"] == [3, "g2", {"status": "Accepted"}]
     lines = [json.loads(line) for line in proc.stdout.splitlines()]
     assert lines[0]["event"] == "dialing" and any(line["event"] == "dialed" for line in lines)
     audited = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert [(a["command"], a["result"], a["role"]) for a in audited] == [("get_configuration", "ok", "engineer"), ("change_configuration", "ok", "engineer")]
+    assert [(a["command"], a["result"], a["role"]) for a in audited] == [
+        ("get_configuration", "ok", "engineer"),
+        ("change_configuration", "ok", "engineer"),
+    ]
 
 
 def test_cli_dial_usage_errors(sim_pki):
-    out = subprocess.run([sys.executable, "-m", "wsctl", "serve", "--profile", "ocpp16-charger", "--dial", "wss://127.0.0.1:1/x", "--operator", "alice"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "serve",
+            "--profile",
+            "ocpp16-charger",
+            "--dial",
+            "wss://127.0.0.1:1/x",
+            "--operator",
+            "alice",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == ExitCode.USAGE and "--certs" in out.stderr
-    out = subprocess.run([sys.executable, "-m", "wsctl", "serve", "--profile", "ocpp16-charger", "--dial", "wss://127.0.0.1:1/x", "--central-role", "king"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "serve",
+            "--profile",
+            "ocpp16-charger",
+            "--dial",
+            "wss://127.0.0.1:1/x",
+            "--central-role",
+            "king",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == ExitCode.USAGE and "king" in out.stderr
 
 
@@ -134,15 +215,36 @@ def test_cli_dial_without_redial_reports_a_refused_connection(sim_pki):
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    out = subprocess.run([sys.executable, "-m", "wsctl", "serve", "--profile", "ocpp16-charger", "--dial", f"wss://127.0.0.1:{port}/ocpp/CP-1",
-                          "--certs", str(sim_pki.store.path), "--operator", "alice", "--redial", "0"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "serve",
+            "--profile",
+            "ocpp16-charger",
+            "--dial",
+            f"wss://127.0.0.1:{port}/ocpp/CP-1",
+            "--certs",
+            str(sim_pki.store.path),
+            "--operator",
+            "alice",
+            "--redial",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == ExitCode.CONNECT and "Traceback" not in out.stderr, out.stderr
 
 
 def going_away_session(entered):
     async def script(ws, n):
         boot = await recv_json(ws)
-        await ws.send(json.dumps([3, boot[1], {"status": "Accepted", "currentTime": "2024-01-01T00:00:00Z", "interval": 300}]))
+        await ws.send(
+            json.dumps([3, boot[1], {"status": "Accepted", "currentTime": "2024-01-01T00:00:00Z", "interval": 300}])
+        )
         status = await recv_json(ws)
         await ws.send(json.dumps([3, status[1], {}]))
         entered.set()  # the test now cancels the dialing task
@@ -163,8 +265,17 @@ async def test_cancelled_dial_closes_with_going_away(sim_pki):
         url = f"wss://localhost:{central.port}/ocpp/CP-1"
         async with trio.open_nursery() as nursery:
             await nursery.start(sim.run)
-            nursery.start_soon(lambda: sim.dial(url, role="engineer", redial=None, ca=sim_pki.root, cert=sim_pki.alice.chain,
-                                                key=sim_pki.alice.key, connect_timeout=5))
+            nursery.start_soon(
+                lambda: sim.dial(
+                    url,
+                    role="engineer",
+                    redial=None,
+                    ca=sim_pki.root,
+                    cert=sim_pki.alice.chain,
+                    key=sim_pki.alice.key,
+                    connect_timeout=5,
+                )
+            )
             assert await trio.to_thread.run_sync(entered.wait, 20)
             nursery.cancel_scope.cancel()  # what SIGTERM does to `wsctl serve --dial`
         assert await trio.to_thread.run_sync(central.wait, 10)
@@ -182,9 +293,26 @@ def test_cli_dial_sigterm_sends_going_away(sim_pki):
     entered = threading.Event()
     central = CentralSystem(sim_pki, going_away_session(entered)).start()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{central.port}/ocpp/CP-9",
-         "--certs", str(sim_pki.store.path), "--operator", "alice", "--redial", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "serve",
+            "--profile",
+            "ocpp16-charger",
+            "--dial",
+            f"wss://localhost:{central.port}/ocpp/CP-9",
+            "--certs",
+            str(sim_pki.store.path),
+            "--operator",
+            "alice",
+            "--redial",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert entered.wait(20)
         proc.send_signal(signal.SIGTERM)

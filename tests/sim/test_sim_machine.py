@@ -84,7 +84,11 @@ def test_then_steps_emit_and_close():
     assert kinds == [Audit, Reply, Emit]
     emit = stopped[2]
     # the emitted payload is the telemetry entry's template for that event
-    assert json.loads(emit.wire) == {"jsonrpc": "2.0", "method": "belt.telemetry", "params": {"speed": 0, "temp": 35.0, "count": 0, "load": 40.0}}
+    assert json.loads(emit.wire) == {
+        "jsonrpc": "2.0",
+        "method": "belt.telemetry",
+        "params": {"speed": 0, "temp": 35.0, "count": 0, "load": 40.0},
+    }
     quit_ = call(sim, codec, "belt.quit", rid=2)
     assert isinstance(quit_[-1], Close) and reply_of(quit_)["result"] == {"bye": True}
 
@@ -254,4 +258,6 @@ def test_every_between_zero_and_ten_ms_is_refused():
     with pytest.raises(InvalidInput, match="sim.telemetry.meter.every"):
         parse_profile(ON_DEMAND.replace("every = 1", "every = 0.001"), source="meter.toml")
     with pytest.raises(InvalidInput, match="update_when.nope: not in sim.state"):
-        parse_profile(ON_DEMAND.replace("update_when = { plugged = true }", "update_when = { nope = 1 }"), source="meter.toml")
+        parse_profile(
+            ON_DEMAND.replace("update_when = { plugged = true }", "update_when = { nope = 1 }"), source="meter.toml"
+        )

@@ -17,6 +17,9 @@ def test_meter_values_are_strings_and_count_while_charging():
     sim.state.update(connector_status="Charging", transaction_id=1001, power_w=11000.0)
     meter = next(e for e in sim.tick(T0 + 10) if e.event.key == "meter")
     sampled = meter.payload["meterValue"][0]["sampledValue"]
-    assert [(s["measurand"], s["value"]) for s in sampled] == [("Energy.Active.Import.Register", "30"), ("Power.Active.Import", "11000.0")]
+    assert [(s["measurand"], s["value"]) for s in sampled] == [
+        ("Energy.Active.Import.Register", "30"),
+        ("Power.Active.Import", "11000.0"),
+    ]
     assert sim.state["energy_wh"] == 30 and isinstance(sim.state["energy_wh"], int)
     assert meter.payload["transactionId"] == 1001  # an integer in OCPP 1.6: no filter

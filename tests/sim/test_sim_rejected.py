@@ -60,11 +60,15 @@ def test_without_require_reply_a_failed_require_is_still_the_device_error():
 
 def test_require_reply_templates_are_checked_and_need_require():
     bad = REJECTING.replace("{{params.id_tag}}", "{{params.tag}}")
-    with pytest.raises(InvalidInput, match=r"sim.commands.remote_start.require_reply: template names \{\{params.tag\}\}"):
+    with pytest.raises(
+        InvalidInput, match=r"sim.commands.remote_start.require_reply: template names \{\{params.tag\}\}"
+    ):
         load(bad)
-    with pytest.raises(InvalidInput, match=r"sim.commands.remote_start.require_reply: template names \{\{state.nope\}\}"):
+    with pytest.raises(
+        InvalidInput, match=r"sim.commands.remote_start.require_reply: template names \{\{state.nope\}\}"
+    ):
         load(REJECTING.replace("{{params.id_tag}}", "{{state.nope}}"))
-    orphan = OCPP.replace('[sim.commands.reset]\n', '[sim.commands.reset]\nrequire_reply = { status = "Rejected" }\n')
+    orphan = OCPP.replace("[sim.commands.reset]\n", '[sim.commands.reset]\nrequire_reply = { status = "Rejected" }\n')
     with pytest.raises(InvalidInput, match=r"sim.commands.reset.require_reply: has no effect without `require`"):
         load(orphan)
 
@@ -80,9 +84,16 @@ async def test_remote_stop_with_nothing_charging_raises_device_error_end_to_end(
     records: list[dict] = []
     sim = Simulator(load_profile("ocpp16-charger"), seed=1, report=records.append)
     await nursery.start(sim.run)
-    server = await nursery.start(functools.partial(
-        serve, sim.handler, cert_chain=sim_pki.device.chain, key=sim_pki.device.key, ca=sim_pki.root,
-        subprotocols=sim.profile.subprotocols))
+    server = await nursery.start(
+        functools.partial(
+            serve,
+            sim.handler,
+            cert_chain=sim_pki.device.chain,
+            key=sim_pki.device.key,
+            ca=sim_pki.root,
+            subprotocols=sim.profile.subprotocols,
+        )
+    )
     async with open_device(server.url, profile="ocpp16-charger", **sim_pki.kw(sim_pki.alice)) as dev:
         with trio.fail_after(10):
             with pytest.raises(DeviceError) as info:
@@ -93,4 +104,9 @@ async def test_remote_stop_with_nothing_charging_raises_device_error_end_to_end(
                 await dev.call("remote_start", id_tag="04A2B3C4")
             assert await dev.call("remote_stop", transaction_id=1001) == {"status": "Accepted"}
     commands = [(r["command"], r["result"]) for r in records if r["event"] == "command"]
-    assert commands == [("remote_stop", "rejected"), ("remote_start", "ok"), ("remote_start", "rejected"), ("remote_stop", "ok")]
+    assert commands == [
+        ("remote_stop", "rejected"),
+        ("remote_start", "ok"),
+        ("remote_start", "rejected"),
+        ("remote_stop", "ok"),
+    ]

@@ -27,9 +27,16 @@ def start_sim(sim_pki, nursery, tmp_path):
         kw.setdefault("audit", AuditLog(tmp_path / "audit.jsonl"))
         sim = Simulator(load(text), seed=1, report=records.append, **kw)
         await nursery.start(sim.run)
-        server = await nursery.start(functools.partial(
-            serve, sim.handler, cert_chain=sim_pki.device.chain, key=sim_pki.device.key, ca=sim_pki.root,
-            subprotocols=sim.profile.subprotocols))
+        server = await nursery.start(
+            functools.partial(
+                serve,
+                sim.handler,
+                cert_chain=sim_pki.device.chain,
+                key=sim_pki.device.key,
+                ca=sim_pki.root,
+                subprotocols=sim.profile.subprotocols,
+            )
+        )
         return sim, server, records
 
     return start
@@ -59,9 +66,16 @@ async def test_replies_and_state_across_commands_and_connections(start_sim, sim_
         assert (await rpc(dev, "belt.set_speed", {"speed": 1800}, rid=2))["result"]["speed"] == 1800
     # another operator on another connection sees the same device
     async with open_device(server.url, **sim_pki.kw(sim_pki.bob)) as dev:
-        assert (await rpc(dev, "belt.status", rid=1))["result"] == {"state": "running", "speed": 1800, "count": sim.sim.state["count"]}
+        assert (await rpc(dev, "belt.status", rid=1))["result"] == {
+            "state": "running",
+            "speed": 1800,
+            "count": sim.sim.state["count"],
+        }
     assert [(r["identity"]["name"], r["role"], r["command"], r["result"]) for r in records] == [
-        ("alice", "engineer", "start", "ok"), ("alice", "engineer", "set_speed", "ok"), ("bob", "observer", "status", "ok")]
+        ("alice", "engineer", "start", "ok"),
+        ("alice", "engineer", "set_speed", "ok"),
+        ("bob", "observer", "status", "ok"),
+    ]
     assert records[1]["params"] == {"speed": 1800, "ramp": 1.5}
 
 
@@ -74,7 +88,12 @@ async def test_observer_is_denied_with_the_protocol_error_and_an_audit_line(star
     lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
     assert len(lines) == 1
     line = lines[0]
-    assert (line["identity"]["name"], line["role"], line["command"], line["result"]) == ("bob", "observer", "start", "denied")
+    assert (line["identity"]["name"], line["role"], line["command"], line["result"]) == (
+        "bob",
+        "observer",
+        "start",
+        "denied",
+    )
     assert line["identity"]["fingerprint"].startswith("sha256:") and line["time"].endswith("Z")
     assert (tmp_path / "audit.jsonl").stat().st_mode & 0o777 == 0o600
 
@@ -97,7 +116,10 @@ async def test_malformed_frames_get_protocol_errors_and_the_connection_carries_o
 
 async def test_telemetry_reaches_every_connected_client(start_sim, sim_pki):
     sim, server, _ = await start_sim(interval_scale=0.05)  # every 50 ms
-    async with open_device(server.url, **sim_pki.kw(sim_pki.alice)) as a, open_device(server.url, **sim_pki.kw(sim_pki.bob)) as b:
+    async with (
+        open_device(server.url, **sim_pki.kw(sim_pki.alice)) as a,
+        open_device(server.url, **sim_pki.kw(sim_pki.bob)) as b,
+    ):
         for dev in (a, b):
             counts = []
             while len(counts) < 3:
@@ -119,17 +141,17 @@ async def test_then_close_step_sends_the_reply_then_closes(start_sim, sim_pki):
 async def test_delayed_replies_do_not_block_other_requests(start_sim, sim_pki):
     sim, server, _ = await start_sim()
     async with open_device(server.url, **sim_pki.kw(sim_pki.alice)) as dev:
-        await dev.send('{"jsonrpc":"2.0","id":1,"method":"belt.slow"}')  # its reply comes after 0.5 s
         start = trio.current_time()
+        await dev.send('{"jsonrpc":"2.0","id":1,"method":"belt.slow"}')  # its reply comes after 0.5 s
+        # the reply to the later request comes first: the slow one did not block it
         assert (await rpc(dev, "belt.ping", rid=2))["id"] == 2
-        assert trio.current_time() - start < 0.4
         # id 1 is still in progress: reusing it is a collision
         await dev.send('{"jsonrpc":"2.0","id":1,"method":"belt.status"}')
         collided = await reply(dev)
         assert collided["id"] == 1 and collided["error"]["code"] == -32600
         late = await reply(dev)
         assert late["id"] == 1 and late["result"]["state"] == "stopped"
-        assert trio.current_time() - start >= 0.4
+        assert trio.current_time() - start >= 0.45  # the delay was kept (never sooner)
 
 
 async def test_dropped_reply_fault(start_sim, sim_pki):
@@ -158,7 +180,7 @@ async def test_python_websockets_client(start_sim, sim_pki):
 
     _, server, _ = await start_sim()
     ctx = ssl.create_default_context(cafile=str(sim_pki.root))
-    ctx.load_cert_chain(sim_pki.carol.chain, sim_pki.carol.key)
+    ctx.load_cert_chain(sim_pki.carol.chain, sim_pki.carol.key, password=b"secret")
 
     async def client():
         async with connect(server.url, ssl=ctx, subprotocols=["belt.v1"]) as ws:
@@ -170,5 +192,9 @@ async def test_python_websockets_client(start_sim, sim_pki):
 
     subprotocol, first, second = await trio.to_thread.run_sync(asyncio.run, client())
     assert subprotocol == "belt.v1"
-    assert first == {"jsonrpc": "2.0", "id": "x", "result": {"state": "running", "speed": 1000, "at": first["result"]["at"]}}
+    assert first == {
+        "jsonrpc": "2.0",
+        "id": "x",
+        "result": {"state": "running", "speed": 1000, "at": first["result"]["at"]},
+    }
     assert second["id"] == "y" and second["error"]["code"] == -32001  # carol is an operator, not an engineer

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,38 +30,89 @@ INVENTORY_MAX_BYTES = 16 * 2**20
 def _options() -> list[Callable]:
     o = click.option
     return [
-        o("--inventory", "inventory", type=click.Path(dir_okay=False), envvar="WSCTL_INVENTORY",
-          help="Inventory file of devices and groups [default: ./wsctl-inventory.toml, then ~/.config/wsctl/inventory.toml]."),
-        o("--certs", "certs", type=click.Path(file_okay=False), help="PKI store: CA and operator certificate come from it (env WSCTL_CERTS)."),
+        o(
+            "--inventory",
+            "inventory",
+            type=click.Path(dir_okay=False),
+            envvar="WSCTL_INVENTORY",
+            help="Inventory file of devices and groups [default: ./wsctl-inventory.toml, then ~/.config/wsctl/inventory.toml].",
+        ),
+        o(
+            "--certs",
+            "certs",
+            type=click.Path(file_okay=False),
+            help="PKI store: CA and operator certificate come from it (env WSCTL_CERTS).",
+        ),
         o("--operator", help="Operator certificate NAME from the store (--certs)."),
-        o("--ca", type=click.Path(dir_okay=False), help="CA certificate(s) to verify the device [default: the store's, else system trust]."),
+        o(
+            "--ca",
+            type=click.Path(dir_okay=False),
+            help="CA certificate(s) to verify the device [default: the store's, else system trust].",
+        ),
         o("--cert", type=click.Path(dir_okay=False), help="Client certificate chain (PEM)."),
-        o("--key", type=click.Path(dir_okay=False), help="Client private key (PEM; encrypted keys ask for a passphrase)."),
-        o("--password-file", type=click.Path(dir_okay=False), help="Passphrase of the client key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt)."),
+        o(
+            "--key",
+            type=click.Path(dir_okay=False),
+            help="Client private key (PEM; encrypted keys ask for a passphrase).",
+        ),
+        o(
+            "--password-file",
+            type=click.Path(dir_okay=False),
+            help="Passphrase of the client key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt).",
+        ),
         o("--pin", help="Accept only this certificate: sha256:HEX (see `wsctl certs fingerprint`)."),
-        o("--known-devices", type=click.Path(dir_okay=False), envvar="WSCTL_KNOWN_DEVICES",
-          help="Remember each device's certificate on first use and refuse a changed one."),
+        o(
+            "--known-devices",
+            type=click.Path(dir_okay=False),
+            envvar="WSCTL_KNOWN_DEVICES",
+            help="Remember each device's certificate on first use and refuse a changed one.",
+        ),
         o("--trust-new", is_flag=True, help="Accept and remember a changed certificate in --known-devices."),
-        o("--tofu", is_flag=True, help="Trust on first use, as ssh does: remember each device's certificate in --known-devices "
-                                       "[default: $XDG_CONFIG_HOME/wsctl/known_devices] and refuse a changed one; no CA needed."),
+        o(
+            "--tofu",
+            is_flag=True,
+            help="Trust on first use, as ssh does: remember each device's certificate in --known-devices "
+            "[default: $XDG_CONFIG_HOME/wsctl/known_devices] and refuse a changed one; no CA needed.",
+        ),
         o("--tls-server-name", help="Name to verify (and send as SNI) instead of the URL's host."),
         o("--subprotocol", "subprotocols", multiple=True, help="Offer this subprotocol (repeatable)."),
         o("--header", "headers", multiple=True, help="Extra handshake header 'Name: value' (repeatable)."),
         *basic_auth_options(),
         o("--insecure", is_flag=True, help="Do NOT verify the device's certificate. Never for production."),
         o("--allow-plaintext", is_flag=True, help="Allow ws:// (no TLS at all)."),
-        o("--connect-timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True, help="Seconds for TCP + TLS + WebSocket handshake."),
-        o("--ping-interval", type=click.FloatRange(min=0.0), default=None,
-          help="Keepalive ping every S seconds; a dead link is noticed within S + 10 s [default: 30 for watch and connect, off for one-shot verbs; 0: off]."),
-        o("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Largest message accepted, bytes."),
+        o(
+            "--connect-timeout",
+            type=click.FloatRange(min=0.1),
+            default=10.0,
+            show_default=True,
+            help="Seconds for TCP + TLS + WebSocket handshake.",
+        ),
+        o(
+            "--ping-interval",
+            type=click.FloatRange(min=0.0),
+            default=None,
+            help="Keepalive ping every S seconds; a dead link is noticed within S + 10 s [default: 30 for watch and connect, off for one-shot verbs; 0: off].",
+        ),
+        o(
+            "--max-message-size",
+            type=click.IntRange(min=1),
+            default=2**20,
+            show_default=True,
+            help="Largest message accepted, bytes.",
+        ),
     ]
 
 
 def fleet_options(fn: Callable) -> Callable:
     """--parallel, for the verbs that contact devices with a bound (send, run);
     `watch` watches every device at once and the others talk to one device."""
-    return click.option("--parallel", type=click.IntRange(min=1), default=16, show_default=True,
-                        help="Devices contacted at once (fleets).")(fn)
+    return click.option(
+        "--parallel",
+        type=click.IntRange(min=1),
+        default=16,
+        show_default=True,
+        help="Devices contacted at once (fleets).",
+    )(fn)
 
 
 BASIC_AUTH_ENV = "WSCTL_BASIC_AUTH_PASSWORD"
@@ -69,13 +121,22 @@ BASIC_AUTH_ENV = "WSCTL_BASIC_AUTH_PASSWORD"
 def basic_auth_options() -> list[Callable]:
     """--basic-auth USER and where its password comes from (shared with `serve --dial`)."""
     return [
-        click.option("--basic-auth", metavar="USER",
-                     help=f"HTTP Basic auth as USER (OCPP security profile 2); password from --basic-auth-password-file, env {BASIC_AUTH_ENV}, or a prompt."),
-        click.option("--basic-auth-password-file", type=click.Path(dir_okay=False), help="File holding the --basic-auth password."),
+        click.option(
+            "--basic-auth",
+            metavar="USER",
+            help=f"HTTP Basic auth as USER (OCPP security profile 2); password from --basic-auth-password-file, env {BASIC_AUTH_ENV}, or a prompt.",
+        ),
+        click.option(
+            "--basic-auth-password-file",
+            type=click.Path(dir_okay=False),
+            help="File holding the --basic-auth password.",
+        ),
     ]
 
 
-def basic_auth_credentials(env: Environment, url: str, user: str | None, password_file: str | None) -> tuple[str, str] | None:
+def basic_auth_credentials(
+    env: Environment, url: str, user: str | None, password_file: str | None
+) -> tuple[str, str] | None:
     """(user, password) for open_device, or None when the URL carries them itself (or none are wanted).
 
     ``wss://CP-1@host/`` (a user without password) asks for the password like
@@ -96,8 +157,13 @@ def basic_auth_credentials(env: Environment, url: str, user: str | None, passwor
         if password_file:
             raise UsageError("--basic-auth-password-file needs --basic-auth USER")
         return None
-    password = read_password(env, password_file=password_file, env_var=BASIC_AUTH_ENV, prompt=f"Basic auth password for {user}",
-                             option="--basic-auth-password-file")
+    password = read_password(
+        env,
+        password_file=password_file,
+        env_var=BASIC_AUTH_ENV,
+        prompt=f"Basic auth password for {user}",
+        option="--basic-auth-password-file",
+    )
     return user, password.decode("utf-8")
 
 
@@ -110,14 +176,34 @@ def known_devices_default(environ: dict[str, str]) -> Any:
 def client_options(fn: Callable) -> Callable:
     """Add the shared client options; the command receives them as `client: ClientOptions`."""
     names = [
-        "inventory", "certs", "operator", "ca", "cert", "key", "password_file", "pin", "known_devices",
-        "trust_new", "tofu", "tls_server_name", "subprotocols", "headers", "basic_auth", "basic_auth_password_file", "insecure", "allow_plaintext",
-        "connect_timeout", "ping_interval", "max_message_size",
+        "inventory",
+        "certs",
+        "operator",
+        "ca",
+        "cert",
+        "key",
+        "password_file",
+        "pin",
+        "known_devices",
+        "trust_new",
+        "tofu",
+        "tls_server_name",
+        "subprotocols",
+        "headers",
+        "basic_auth",
+        "basic_auth_password_file",
+        "insecure",
+        "allow_plaintext",
+        "connect_timeout",
+        "ping_interval",
+        "max_message_size",
     ]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        kwargs["client"] = ClientOptions(**{name: kwargs.pop(name) for name in names}, parallel=kwargs.pop("parallel", 16))
+        kwargs["client"] = ClientOptions(
+            **{name: kwargs.pop(name) for name in names}, parallel=kwargs.pop("parallel", 16)
+        )
         return fn(*args, **kwargs)
 
     for option in reversed(_options()):
@@ -164,7 +250,7 @@ def _find_inventory(env: Environment, explicit: str | None) -> Path | None:
     return next((path for path in candidates if path.is_file()), None)
 
 
-def load_inventory(env: Environment, explicit: str | None) -> "Inventory":
+def load_inventory(env: Environment, explicit: str | None) -> Inventory:
     from wsctl.core.inventory import Inventory, parse_inventory
 
     path = _find_inventory(env, explicit)
@@ -178,7 +264,7 @@ def load_inventory(env: Environment, explicit: str | None) -> "Inventory":
     return parse_inventory(text, source=str(path), base=PurePath(path.resolve().parent))
 
 
-def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> "list[DeviceEntry]":
+def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> list[DeviceEntry]:
     """Expand TARGET(s) (URLs, aliases, groups, comma lists) into device entries with overrides applied."""
     from wsctl.core.inventory import Inventory, with_overrides
 
@@ -196,8 +282,10 @@ def resolve_targets(env: Environment, target: str | tuple[str, ...], client: Cli
 
         found = default_store(env.environ)
         if found is None:
-            raise UsageError(f"--operator {client.operator}: no PKI store to take it from",
-                             hint="give --certs DIR (or set WSCTL_CERTS); ./certs is not a store")
+            raise UsageError(
+                f"--operator {client.operator}: no PKI store to take it from",
+                hint="give --certs DIR (or set WSCTL_CERTS); ./certs is not a store",
+            )
         certs = str(found)
     return [
         with_overrides(
@@ -249,7 +337,7 @@ def long_running(client: ClientOptions) -> ClientOptions:
     return client
 
 
-def connect_kwargs(env: Environment, entry: "DeviceEntry", client: ClientOptions) -> dict[str, Any]:
+def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
 

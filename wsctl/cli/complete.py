@@ -13,8 +13,9 @@ A completion must never fail the shell: every function returns [] on any error.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -115,4 +116,4 @@ def attach(command: click.Command, path: tuple[str, ...]) -> None:
         if fn is not None:
             # click keeps the callback given as shell_complete= here; set after
             # construction so the verbs' decorators stay about the verb
-            param._custom_shell_complete = _quietly(fn)  # type: ignore[attr-defined]
+            param._custom_shell_complete = _quietly(fn)

@@ -34,12 +34,15 @@ from wsctl.core.errors import InvalidInput
 
 ENV_PREFIX = "WSCTL"
 #: a config file or a stray environment variable must never do these
-COMMAND_LINE_ONLY = frozenset({"yes", "insecure", "trust_new", "tofu", "allow_plaintext", "no_password", "force",
-                               "replace_unproven"})
+COMMAND_LINE_ONLY = frozenset(
+    {"yes", "insecure", "trust_new", "tofu", "allow_plaintext", "no_password", "force", "replace_unproven"}
+)
 
 
 def config_paths(env: Environment) -> list[Path]:
-    home = env.environ.get("XDG_CONFIG_HOME") or os.path.join(env.environ.get("HOME") or os.path.expanduser("~"), ".config")
+    home = env.environ.get("XDG_CONFIG_HOME") or os.path.join(
+        env.environ.get("HOME") or os.path.expanduser("~"), ".config"
+    )
     paths = [Path(home) / "wsctl" / "config.toml", Path("wsctl.toml")]
     if env.environ.get("WSCTL_CONFIG"):
         paths.append(Path(env.environ["WSCTL_CONFIG"]))
@@ -104,8 +107,10 @@ def _check(command: click.Command, data: dict, source: str, where: tuple[str, ..
         if option not in params:
             known = sorted(n.replace("_", "-") for n in params if params[n] not in COMMAND_LINE_ONLY)
             verb = " ".join(where)
-            raise InvalidInput(f"config {source}: {dotted}: no such option of `wsctl{' ' + verb if verb else ''}`",
-                               hint=f"options: {', '.join(known) or 'none'}")
+            raise InvalidInput(
+                f"config {source}: {dotted}: no such option of `wsctl{' ' + verb if verb else ''}`",
+                hint=f"options: {', '.join(known) or 'none'}",
+            )
         if params[option] in COMMAND_LINE_ONLY:
             raise InvalidInput(f"config {source}: {dotted}: only on the command line (it weakens a safety check)")
         out[params[option]] = value

@@ -15,26 +15,65 @@ from typing import Any
 
 import click
 
-from wsctl.cli.console import CONSOLE_COMMANDS, CONSOLE_HELP, ConsoleLine, ConsoleView, ProfileCompleter, command_help, history_path
+from wsctl.cli.client_options import (
+    ClientOptions,
+    client_options,
+    connect_kwargs,
+    long_running,
+    note_subprotocol,
+    resolve_targets,
+)
+from wsctl.cli.console import (
+    CONSOLE_COMMANDS,
+    CONSOLE_HELP,
+    ConsoleLine,
+    ConsoleView,
+    ProfileCompleter,
+    command_help,
+    history_path,
+)
 from wsctl.cli.console import command_list as _command_list
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, note_subprotocol, resolve_targets
 from wsctl.cli.env import Environment
 from wsctl.cli.errors import error_object
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
 
+
 @click.command("connect")
 @click.argument("target")
-@click.option("--profile", "profile_name", help="Speak this profile (name or file): commands, completion, decoded telemetry.")
+@click.option(
+    "--profile", "profile_name", help="Speak this profile (name or file): commands, completion, decoded telemetry."
+)
 @click.option("--yes", is_flag=True, help="Run dangerous commands without asking (piped input needs it).")
-@click.option("--linger", type=click.FloatRange(min=0.0), default=1.0, show_default=True, help="With stdin piped: seconds to wait for replies after the last line.")
-@click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
-@click.option("--keep-going", is_flag=True, help="With stdin piped: go on after a line fails (the exit code stays the first failure's).")
+@click.option(
+    "--linger",
+    type=click.FloatRange(min=0.0),
+    default=1.0,
+    show_default=True,
+    help="With stdin piped: seconds to wait for replies after the last line.",
+)
+@click.option(
+    "--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops."
+)
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="With stdin piped: go on after a line fails (the exit code stays the first failure's).",
+)
 @recording_options
 @client_options
 @click.pass_obj
-def connect(env: Environment, target: str, profile_name: str | None, yes: bool, linger: float, reconnect: bool, keep_going: bool,
-            recording: dict, client: ClientOptions) -> int:
+def connect(
+    env: Environment,
+    target: str,
+    profile_name: str | None,
+    yes: bool,
+    linger: float,
+    reconnect: bool,
+    keep_going: bool,
+    recording: dict,
+    client: ClientOptions,
+) -> int:
     """Open an interactive console to one device.
 
     Type a line to send it as a text message; incoming messages appear above
@@ -66,7 +105,18 @@ def connect(env: Environment, target: str, profile_name: str | None, yes: bool, 
     if profile is not None:
         url, kwargs = apply_profile_transport(url, kwargs, profile)
     with open_recorder(recording, url, kwargs, profile) as recorder:
-        console = _Console(env, entry.name, url, kwargs, profile, recorder, yes=yes, linger=linger, reconnect=reconnect, keep_going=keep_going)
+        console = _Console(
+            env,
+            entry.name,
+            url,
+            kwargs,
+            profile,
+            recorder,
+            yes=yes,
+            linger=linger,
+            reconnect=reconnect,
+            keep_going=keep_going,
+        )
         return run_async(console.main)
 
 
@@ -74,9 +124,28 @@ class _Console:
     """One `wsctl connect` run: the device's `Session` in a reader task, input
     lines from a terminal (prompt_toolkit) or a pipe, output through `out`."""
 
-    def __init__(self, env: Environment, name: str, url: str, kwargs: dict[str, Any], profile: Any, recorder: Any, *,
-                 yes: bool, linger: float, reconnect: bool, keep_going: bool) -> None:
-        self.env, self.name, self.url, self.kwargs, self.profile, self.recorder = env, name, url, kwargs, profile, recorder
+    def __init__(
+        self,
+        env: Environment,
+        name: str,
+        url: str,
+        kwargs: dict[str, Any],
+        profile: Any,
+        recorder: Any,
+        *,
+        yes: bool,
+        linger: float,
+        reconnect: bool,
+        keep_going: bool,
+    ) -> None:
+        self.env, self.name, self.url, self.kwargs, self.profile, self.recorder = (
+            env,
+            name,
+            url,
+            kwargs,
+            profile,
+            recorder,
+        )
         self.yes, self.linger, self.reconnect, self.keep_going = yes, linger, reconnect, keep_going
         self.interactive = env.stdin_isatty and env.stdout_isatty and not env.json
         self.as_json = not self.interactive and env.streaming_json()
@@ -136,7 +205,9 @@ class _Console:
         if self.gaps:
             self.out({"event": "reconnected", "device": self.name, "time": now_iso()}, f"-- reconnected to {self.name}")
         elif self.interactive:
-            self.out(f"-- connected to {dev.url} ({dev.tls_version or 'no TLS'}, subprotocol {dev.subprotocol or '-'}); /help for commands")
+            self.out(
+                f"-- connected to {dev.url} ({dev.tls_version or 'no TLS'}, subprotocol {dev.subprotocol or '-'}); /help for commands"
+            )
         self.connected.set()
         self.session = Session(dev, self.profile, on_event=self.show_event)
         try:
@@ -155,8 +226,16 @@ class _Console:
         self.gaps.append(gap)
         if self.recorder is not None:
             self.recorder.gap(gap)
-        self.out({"event": "gap", "device": self.name, "time": now_iso(), "reason": gap.error.message, "retry_in": round(gap.delay, 3)},
-                 f"-- {gap.error.message}; reconnecting in {gap.delay:.1f} s")
+        self.out(
+            {
+                "event": "gap",
+                "device": self.name,
+                "time": now_iso(),
+                "reason": gap.error.message,
+                "retry_in": round(gap.delay, 3),
+            },
+            f"-- {gap.error.message}; reconnecting in {gap.delay:.1f} s",
+        )
 
     async def reader(self) -> None:
         from wsctl.net.reconnect import run_with_reconnect
@@ -197,7 +276,10 @@ class _Console:
             return True
         if cmd.kind == "ping":
             rtt = await dev.ping()
-            self.out({"event": "pong", "device": self.name, "rtt_ms": round(rtt * 1000, 3)}, f"-- pong in {rtt * 1000:.1f} ms")
+            self.out(
+                {"event": "pong", "device": self.name, "rtt_ms": round(rtt * 1000, 3)},
+                f"-- pong in {rtt * 1000:.1f} ms",
+            )
             return True
         if cmd.kind == "call":
             error = await self.run_call(cmd)
@@ -215,7 +297,9 @@ class _Console:
             if command.dangerous and not self.yes:
                 if not self.interactive:
                     raise NotAuthorized(f"{command.key} is dangerous; not sent (give --yes)")
-                answer = await self.ask(f"{command.confirm or command.key + ' is marked dangerous'} Type 'yes' to run it: ")
+                answer = await self.ask(
+                    f"{command.confirm or command.key + ' is marked dangerous'} Type 'yes' to run it: "
+                )
                 if answer.strip().lower() != "yes":
                     raise NotAuthorized(f"{command.key} not confirmed; not sent")
             reply = await self.session.call(command, bound)
@@ -223,14 +307,29 @@ class _Console:
         except WsctlError as exc:
             # messages that already start with the command are not prefixed twice
             text = exc.message if exc.message.startswith(f"{cmd.command}:") else f"{cmd.command}: {exc.message}"
-            self.out({"event": "call", "device": self.name, "command": cmd.command, "ok": False,
-                      **error_object(exc.exit_code, exc.cause, exc.message)},
-                     f"{now_iso()[11:23]} -- {text}" + (f" ({exc.hint})" if exc.hint else ""))
+            self.out(
+                {
+                    "event": "call",
+                    "device": self.name,
+                    "command": cmd.command,
+                    "ok": False,
+                    **error_object(exc.exit_code, exc.cause, exc.message),
+                },
+                f"{now_iso()[11:23]} -- {text}" + (f" ({exc.hint})" if exc.hint else ""),
+            )
             return exc
         payload = reply.payload if isinstance(reply.payload, str) else json.dumps(reply.payload, ensure_ascii=False)
-        self.out({"event": "call", "device": self.name, "command": command.key, "ok": True, "reply": reply.payload,
-                  "elapsed": round(reply.elapsed, 4)},
-                 f"{now_iso()[11:23]} {command.key} -> {payload}")
+        self.out(
+            {
+                "event": "call",
+                "device": self.name,
+                "command": command.key,
+                "ok": True,
+                "reply": reply.payload,
+                "elapsed": round(reply.elapsed, 4),
+            },
+            f"{now_iso()[11:23]} {command.key} -> {payload}",
+        )
         return None
 
     async def ask(self, question: str) -> str:
@@ -272,7 +371,11 @@ class _Console:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        completer = ProfileCompleter(self.profile) if self.profile is not None else WordCompleter(CONSOLE_COMMANDS, sentence=True)
+        completer = (
+            ProfileCompleter(self.profile)
+            if self.profile is not None
+            else WordCompleter(CONSOLE_COMMANDS, sentence=True)
+        )
         session = PromptSession(history=FileHistory(str(path)), completer=completer)
         while True:
             try:

@@ -8,8 +8,8 @@ import base64
 import binascii
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput
@@ -41,13 +41,20 @@ def history_path(env: Environment) -> Path:
 class ConsoleLine:
     """What one typed line means; pure, so it is tested without a terminal."""
 
-    def __init__(self, kind: str, payload: str | bytes | None = None, code: int = 1000, reason: str = "",
-                 command: str | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kind: str,
+        payload: str | bytes | None = None,
+        code: int = 1000,
+        reason: str = "",
+        command: str | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.kind, self.payload, self.code, self.reason = kind, payload, code, reason
         self.command, self.args = command, args
 
     @classmethod
-    def parse(cls, line: str, profile=None) -> "ConsoleLine":
+    def parse(cls, line: str, profile=None) -> ConsoleLine:
         if line.startswith("//"):
             return cls("send", line[1:])
         if not line.startswith("/"):
@@ -58,7 +65,9 @@ class ConsoleLine:
                 # sending); a typo must not reach the device as raw text
                 first = line.split(None, 1)[0] if line.strip() else ""
                 if first not in profile.commands:
-                    raise InvalidInput(f"no command {first!r} in profile {profile.id} (/help lists them; /raw TEXT sends a line as is)")
+                    raise InvalidInput(
+                        f"no command {first!r} in profile {profile.id} (/help lists them; /raw TEXT sends a line as is)"
+                    )
                 try:
                     words = shlex.split(line)
                 except ValueError as exc:
@@ -116,7 +125,7 @@ class ConsoleView:
         self.muted = False
         self.pattern: re.Pattern[str] | None = None
         self._deque = deque
-        self._held: "deque[str] | None" = None
+        self._held: deque[str] | None = None
         self.dropped = 0
 
     def incoming(self, line: str) -> bool:
@@ -187,7 +196,11 @@ def completions(profile, text: str) -> list[str]:
     if "=" in current:
         name, _, value = current.partition("=")
         param = command.param(name)
-        values = [str(v) for v in param.enum] if param is not None and param.enum else (["true", "false"] if param is not None and param.type == "boolean" else [])
+        values = (
+            [str(v) for v in param.enum]
+            if param is not None and param.enum
+            else (["true", "false"] if param is not None and param.type == "boolean" else [])
+        )
         return [f"{name}={v}" for v in values if v.startswith(value)]
     return [f"{p.name}=" for p in command.params if p.name not in used and p.name.startswith(current)]
 

@@ -7,8 +7,9 @@ every step did what it should (a refusal that did not happen is a failure).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import click
 
@@ -69,7 +70,12 @@ def expect_refusal(what: str, exc_type: type[WsctlError], exc: WsctlError | None
 
 
 @click.command("demo")
-@click.option("--keep", type=click.Path(file_okay=False), default=None, help="Keep the PKI, audit log and recording in DIR (the passphrase goes to DIR/passphrase, 0600).")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Keep the PKI, audit log and recording in DIR (the passphrase goes to DIR/passphrase, 0600).",
+)
 @click.pass_obj
 def demo(env: Environment, keep: str | None) -> int:
     """Run the whole tool on a throwaway PKI, on loopback only.
@@ -120,12 +126,16 @@ def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -
 
     def provision() -> str:
         store.init(name="Demo Plant CA", password=password)
-        store.issue_device("conveyor-1", dns=["localhost"], ips=["127.0.0.1", "::1"], password=password, key_password=password)
+        store.issue_device(
+            "conveyor-1", dns=["localhost"], ips=["127.0.0.1", "::1"], password=password, key_password=password
+        )
         store.issue_operator("alice", role="engineer", password=password, key_password=password)
         store.issue_operator("bob", role="observer", password=password, key_password=password)
         store.issue_operator("mallory", role="operator", password=password, key_password=password)
-        return (f"root + issuing CA (EC P-256, keys encrypted), device conveyor-1 (SAN localhost, 127.0.0.1, ::1), "
-                f"operators alice (engineer), bob (observer), mallory (operator) in {store.path}")
+        return (
+            f"root + issuing CA (EC P-256, keys encrypted), device conveyor-1 (SAN localhost, 127.0.0.1, ::1), "
+            f"operators alice (engineer), bob (observer), mallory (operator) in {store.path}"
+        )
 
     def revoke() -> str:
         entry = store.revoke("mallory", reason="keyCompromise", password=password)
@@ -135,8 +145,12 @@ def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -
         from wsctl.pki.inspect import verify_leaf
 
         result = verify_leaf(
-            store.leaf_cert(store.find("conveyor-1")), root=store.root_cert(), issuing=store.issuing_cert(),
-            crl=store.load_crl(), host="127.0.0.1", purpose="device",
+            store.leaf_cert(store.find("conveyor-1")),
+            root=store.root_cert(),
+            issuing=store.issuing_cert(),
+            crl=store.load_crl(),
+            host="127.0.0.1",
+            purpose="device",
         )
         return f"conveyor-1 passes {', '.join(result['checks'])}; fingerprint {result['fingerprint']}"
 
@@ -152,8 +166,10 @@ def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -
 
 def _finish(env: Environment, steps: Steps, store, kept: bool) -> int:
     if kept:
-        env.info(f"kept: the PKI in {store.path} (passphrase in {store.path.parent / 'passphrase'}), "
-                 f"audit log {store.path.parent / 'audit.jsonl'}, recording {store.path.parent / 'session.jsonl'}")
+        env.info(
+            f"kept: the PKI in {store.path} (passphrase in {store.path.parent / 'passphrase'}), "
+            f"audit log {store.path.parent / 'audit.jsonl'}, recording {store.path.parent / 'session.jsonl'}"
+        )
     if steps.failed:
         env.info(f"demo: {len(steps.failed)} step(s) failed: {', '.join(steps.failed)}")
         return 1

@@ -36,10 +36,21 @@ async def conveyor(store, password: bytes, profile, handler=None):
     async with trio.open_nursery() as nursery:
         if handler is None:
             await nursery.start(simulator.run)
-        server = await nursery.start(functools.partial(
-            serve, handler or simulator.handler, host="127.0.0.1", port=0, cert_chain=str(device.chain), key=str(device.key),
-            password=password, ca=str(store.root_cert_path), crl=str(store.crl_pem_path), client_auth="required",
-            subprotocols=profile.subprotocols))
+        server = await nursery.start(
+            functools.partial(
+                serve,
+                handler or simulator.handler,
+                host="127.0.0.1",
+                port=0,
+                cert_chain=str(device.chain),
+                key=str(device.key),
+                password=password,
+                ca=str(store.root_cert_path),
+                crl=str(store.crl_pem_path),
+                client_auth="required",
+                subprotocols=profile.subprotocols,
+            )
+        )
         try:
             yield server.url
         finally:
@@ -94,9 +105,11 @@ async def replay_steps(steps: Steps, store, password: bytes, workdir: Path, oper
         if stats["messages"] != {"out": len(SESSION), "in": len(SESSION)}:
             raise DemoFailed(f"expected {len(SESSION)} messages each way, the recording has {stats['messages']}")
         header = reader.header
-        return (f"header: url {header.url}, subprotocol {header.subprotocol}, profile {header.profile}; "
-                f"{stats['messages']['out']} sent, {stats['messages']['in']} received over {stats['duration']:.3f} s, "
-                f"close codes {stats['close_codes']}")
+        return (
+            f"header: url {header.url}, subprotocol {header.subprotocol}, profile {header.profile}; "
+            f"{stats['messages']['out']} sent, {stats['messages']['in']} received over {stats['duration']:.3f} s, "
+            f"close codes {stats['close_codes']}"
+        )
 
     async def regression() -> str:
         plan = build_plan(open_recording(path), mode="reply")
@@ -107,8 +120,10 @@ async def replay_steps(steps: Steps, store, password: bytes, workdir: Path, oper
             raise DemoFailed(f"sent {len(result.sent)} of {len(plan.sends)}")
         if not result.report.ok:
             raise DemoFailed(f"answers differ: {result.report.summary()}")
-        return (f"{len(result.sent)} recorded requests replayed (reply mode) against a freshly started simulator: "
-                f"all {result.report.received} answers match the recording (ignoring /id)")
+        return (
+            f"{len(result.sent)} recorded requests replayed (reply mode) against a freshly started simulator: "
+            f"all {result.report.received} answers match the recording (ignoring /id)"
+        )
 
     async def mock() -> str:
         handler = replay_handler(path, profile=profile, ignore=["/id"])
@@ -122,9 +137,11 @@ async def replay_steps(steps: Steps, store, password: bytes, workdir: Path, oper
             raise DemoFailed(f"replay against the mock: {result.report.summary() if result.report else 'incomplete'}")
         if answers != recorded:
             raise DemoFailed(f"the mock answered {answers}, the device had answered {recorded}")
-        return (f"a mock device served from {path.name}: the recording replayed against it matches, and the same "
-                f"{len(answers)} commands typed anew get the conveyor's answers (last status: {answers[-1].get('state')} "
-                f"at {answers[-1].get('speed')} mm/s)")
+        return (
+            f"a mock device served from {path.name}: the recording replayed against it matches, and the same "
+            f"{len(answers)} commands typed anew get the conveyor's answers (last status: {answers[-1].get('state')} "
+            f"at {answers[-1].get('speed')} mm/s)"
+        )
 
     if await steps.arun("record a session", record) is None:
         return

@@ -21,6 +21,7 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
 
     from wsctl.core.errors import InvalidInput, NotAuthorized, TLSError
     from wsctl.core.profile.discovery import load_profile
+    from wsctl.core.profile.events import Telemetry
     from wsctl.net.api import open_device
     from wsctl.net.server import serve
     from wsctl.net.simulate import AuditLog, Simulator
@@ -34,17 +35,33 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
 
     def operator(name: str) -> dict:
         paths = store.leaf_paths("operator", name)
-        return {"ca": str(store.root_cert_path), "cert": str(paths.chain), "key": str(paths.key),
-                "password": password, "connect_timeout": 5}
+        return {
+            "ca": str(store.root_cert_path),
+            "cert": str(paths.chain),
+            "key": str(paths.key),
+            "password": password,
+            "connect_timeout": 5,
+        }
 
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(simulator.run)
-            server = await nursery.start(functools.partial(
-                serve, simulator.handler, host="127.0.0.1", port=0, cert_chain=str(device.chain), key=str(device.key),
-                password=password, ca=str(store.root_cert_path), crl=str(store.crl_pem_path), client_auth="required",
-                subprotocols=profile.subprotocols, access_log=seen.append,
-            ))
+            server = await nursery.start(
+                functools.partial(
+                    serve,
+                    simulator.handler,
+                    host="127.0.0.1",
+                    port=0,
+                    cert_chain=str(device.chain),
+                    key=str(device.key),
+                    password=password,
+                    ca=str(store.root_cert_path),
+                    crl=str(store.crl_pem_path),
+                    client_auth="required",
+                    subprotocols=profile.subprotocols,
+                    access_log=seen.append,
+                )
+            )
             url = server.url
 
             async def commands() -> str:
@@ -55,8 +72,10 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
                     tls = dev.tls_version
                 if status.get("state") != "running":
                     raise DemoFailed(f"the belt did not start: {status}")
-                return (f"{tls}, subprotocol conveyor.v1; alice (engineer, from her certificate) ran start, "
-                        f"set_speed speed=1200 -> {json.dumps(speed)}, status -> state {status['state']}")
+                return (
+                    f"{tls}, subprotocol conveyor.v1; alice (engineer, from her certificate) ran start, "
+                    f"set_speed speed=1200 -> {json.dumps(speed)}, status -> state {status['state']}"
+                )
 
             async def out_of_range() -> str:
                 async with open_device(url, profile=profile, **operator("alice")) as dev:
@@ -84,13 +103,15 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
                 async with open_device(url, profile=profile, **operator("bob")) as dev:
                     with trio.fail_after(10):
                         async for event in dev.events():
-                            if getattr(event, "name", None) == "conveyor.telemetry":
+                            if isinstance(event, Telemetry) and event.name == "conveyor.telemetry":
                                 got.append(event.payload)
                                 if len(got) == 5:
                                     break
                 last = got[-1]
-                return (f"5 telemetry notifications decoded by the profile; last: speed {last['speed']} mm/s, "
-                        f"motor {last['motor_temp']} °C, state {last['state']}")
+                return (
+                    f"5 telemetry notifications decoded by the profile; last: speed {last['speed']} mm/s, "
+                    f"motor {last['motor_temp']} °C, state {last['state']}"
+                )
 
             async def refused(title: str, kwargs: dict, target: str = url) -> str:
                 try:
@@ -105,11 +126,17 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
             await steps.arun("a command out of its range is refused before anything is sent", out_of_range)
             await steps.arun("a command refused for the operator's role (observer bob), and audited", wrong_role)
             await steps.arun("watch telemetry", telemetry)
-            await steps.arun("a client without a certificate is refused",
-                             lambda: refused("no client certificate", {"ca": str(store.root_cert_path), "connect_timeout": 5}))
-            await steps.arun("the revoked operator is refused (CRL)", lambda: refused("revoked mallory", operator("mallory")))
-            await steps.arun("a device reached by a name not in its certificate is refused",
-                             lambda: refused("wrong name", {**operator("alice"), "tls_server_name": "conveyor-2.plant"}))
+            await steps.arun(
+                "a client without a certificate is refused",
+                lambda: refused("no client certificate", {"ca": str(store.root_cert_path), "connect_timeout": 5}),
+            )
+            await steps.arun(
+                "the revoked operator is refused (CRL)", lambda: refused("revoked mallory", operator("mallory"))
+            )
+            await steps.arun(
+                "a device reached by a name not in its certificate is refused",
+                lambda: refused("wrong name", {**operator("alice"), "tls_server_name": "conveyor-2.plant"}),
+            )
             server.close()
             nursery.cancel_scope.cancel()
     finally:

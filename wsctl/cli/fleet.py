@@ -8,8 +8,9 @@ and the overall exit code is 0 only when every device succeeded.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from wsctl.core.errors import WsctlError
 from wsctl.core.exitcodes import ExitCode

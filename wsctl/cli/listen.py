@@ -33,4 +33,7 @@ def probe_listen(host: str, port: int) -> None:
         try:
             probe.bind(address)
         except OSError as exc:
-            raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another port, or stop what holds it") from None
+            raise InvalidInput(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="pick another port, or stop what holds it",
+            ) from None

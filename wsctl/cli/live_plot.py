@@ -41,7 +41,7 @@ def _value(record: dict[str, Any], field: str) -> float | None:
 class LivePlot:
     def __init__(self, plotext: Any, out: IO[str], fields: tuple[str, ...], units: dict[str, str], title: str) -> None:
         self.plotext, self.out, self.fields, self.units, self.title = plotext, out, fields, units, title
-        self.points = {f: deque(maxlen=WINDOW) for f in fields}
+        self.points: dict[str, deque[tuple[float, float]]] = {f: deque(maxlen=WINDOW) for f in fields}
         self.gaps: deque[float] = deque(maxlen=WINDOW)
         self.last_draw = float("-inf")
         self.out.write(_ENTER)

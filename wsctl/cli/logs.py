@@ -27,8 +27,10 @@ class _StderrHandler(logging.Handler):
         try:
             message = record.getMessage()
             if self.env.json:
-                line = json.dumps({"event": "log", "level": record.levelname.lower(), "logger": record.name, "message": message},
-                                  ensure_ascii=False)
+                line = json.dumps(
+                    {"event": "log", "level": record.levelname.lower(), "logger": record.name, "message": message},
+                    ensure_ascii=False,
+                )
             else:
                 line = f"{record.levelname.lower()}: {message}"
             self.env.stderr.write(line + "\n")

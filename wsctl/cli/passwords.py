@@ -9,8 +9,8 @@ Passwords are never defaulted and never hard-coded.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import click
 

@@ -35,7 +35,7 @@ class ProfileCache:
         if profile is None:
             raise UsageError(
                 f"{entry.name}: a command needs the device's profile",
-                hint="--profile NAME (see `wsctl profile list`), or `profile = \"NAME\"` for the device in the inventory; --raw sends a message as is",
+                hint='--profile NAME (see `wsctl profile list`), or `profile = "NAME"` for the device in the inventory; --raw sends a message as is',
             )
         return profile
 
@@ -49,7 +49,9 @@ def apply_profile_transport(url: str, kwargs: dict[str, Any], profile: Any) -> t
     return profile_url(url, profile), kwargs
 
 
-def prepare_call(env: Environment, profile: Any, command_key: str, assignments: tuple[str, ...] | list[str]) -> tuple[Any, dict[str, Any]]:
+def prepare_call(
+    env: Environment, profile: Any, command_key: str, assignments: tuple[str, ...] | list[str]
+) -> tuple[Any, dict[str, Any]]:
     """The command and its checked parameters, or InvalidInput (exit 8) with usage."""
     from wsctl.core.profile.codec import bind_params, parse_assignments
 
@@ -75,7 +77,9 @@ def confirm_danger(env: Environment, command: Any, params: dict[str, Any], devic
     where = ", ".join(devices)
     text = command.confirm or f"{command.key} is marked dangerous"
     if not env.stdin_isatty:
-        raise NotAuthorized(f"{command.key} is dangerous ({text}); nothing was sent", hint="confirm with --yes in scripts")
+        raise NotAuthorized(
+            f"{command.key} is dangerous ({text}); nothing was sent", hint="confirm with --yes in scripts"
+        )
     call = " ".join([command.key, *(f"{k}={v}" for k, v in params.items())])
     # the profile's confirm text may already end in a question; ask once, naming what and where
     if not click.confirm(f"{text.rstrip()}\n  -> {call} on {where}", default=False, err=True):
@@ -137,5 +141,7 @@ class EventReporter:
         """A timeout that says what arrived instead of the reply."""
         if self.strays:
             last = f"; last: {self.strays[-1]}" if len(self.strays) > 1 else ""
-            exc.message = f"{exc.message} ({len(self.strays)} message(s) matched nothing; first: {self.strays[0]}{last})"
+            exc.message = (
+                f"{exc.message} ({len(self.strays)} message(s) matched nothing; first: {self.strays[0]}{last})"
+            )
         return exc

@@ -17,7 +17,7 @@ from wsctl.core.errors import WsctlError
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_fields(message: str | bytes) -> dict[str, str]:
@@ -26,7 +26,9 @@ def message_fields(message: str | bytes) -> dict[str, str]:
     return {"type": "text", "data": message}
 
 
-def message_record(device: str, message: str | bytes, *, direction: str = "in", time: str | None = None) -> dict[str, Any]:
+def message_record(
+    device: str, message: str | bytes, *, direction: str = "in", time: str | None = None
+) -> dict[str, Any]:
     return {"time": time or now_iso(), "device": device, "direction": direction, **message_fields(message)}
 
 
@@ -48,7 +50,12 @@ def message_line(record: dict[str, Any], *, show_device: bool) -> str:
 def error_result(device: str, exc: WsctlError, elapsed: float) -> dict[str, Any]:
     from wsctl.cli.errors import error_object
 
-    return {"device": device, "ok": False, "elapsed": round(elapsed, 4), **error_object(exc.exit_code, exc.cause, exc.message)}
+    return {
+        "device": device,
+        "ok": False,
+        "elapsed": round(elapsed, 4),
+        **error_object(exc.exit_code, exc.cause, exc.message),
+    }
 
 
 def decode_item(item) -> dict:
@@ -77,8 +84,13 @@ def decode_item(item) -> dict:
         return {"event": item.command.key, "kind": "reply", "payload": item.payload}
     if isinstance(item, (Unmatched, Malformed)):
         raw = item.raw if isinstance(item.raw, str) else f"<binary {len(item.raw)} bytes>"
-        return {"event": "unrecognised", "kind": "unrecognised", "payload": None, "reason": item.reason,
-                "fields_text": f"({item.reason}) {raw[:200]}"}
+        return {
+            "event": "unrecognised",
+            "kind": "unrecognised",
+            "payload": None,
+            "reason": item.reason,
+            "fields_text": f"({item.reason}) {raw[:200]}",
+        }
     raise TypeError(f"no rendering for {type(item).__name__}")
 
 

@@ -6,11 +6,10 @@ import base64
 
 import click
 
-from wsctl.cli.render import count
-
 from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
 from wsctl.cli.junit_file import junit_option
+from wsctl.cli.render import count
 from wsctl.core.errors import InvalidInput, UsageError
 
 
@@ -22,31 +21,91 @@ def _text(message: str | bytes, limit: int = 100) -> str:
 
 @click.command("replay")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--to", "target", metavar="TARGET", help="Device to replay to (wss:// URL or alias); never taken from the recording.")
-@click.option("--mode", type=click.Choice(["original", "fast", "reply"]), default="original", show_default=True,
-              help="original: recorded gaps; fast: no waiting; reply: wait for each send's answers, then the recorded think time.")
-@click.option("--speed", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True, help="Divide every gap by X (2 = twice as fast).")
-@click.option("--max-delay", type=click.FloatRange(min=0.0), default=None, metavar="S", help="Cap every gap at S seconds.")
+@click.option(
+    "--to",
+    "target",
+    metavar="TARGET",
+    help="Device to replay to (wss:// URL or alias); never taken from the recording.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["original", "fast", "reply"]),
+    default="original",
+    show_default=True,
+    help="original: recorded gaps; fast: no waiting; reply: wait for each send's answers, then the recorded think time.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Divide every gap by X (2 = twice as fast).",
+)
+@click.option(
+    "--max-delay", type=click.FloatRange(min=0.0), default=None, metavar="S", help="Cap every gap at S seconds."
+)
 @click.option("--loop", type=click.IntRange(min=1), default=1, show_default=True, help="Replay N times.")
-@click.option("--loop-delay", type=click.FloatRange(min=0.0), default=0.0, show_default=True, metavar="S", help="Seconds between loops.")
+@click.option(
+    "--loop-delay",
+    type=click.FloatRange(min=0.0),
+    default=0.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds between loops.",
+)
 @click.option("--step", is_flag=True, help="Send one message per Enter (on stdin).")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, and when; connect to nothing.")
-@click.option("--ignore", "ignore", multiple=True, metavar="POINTER|re:REGEX",
-              help="Leave this JSON Pointer (/id, /params/timestamp) or regex out of the comparison (repeatable).")
-@click.option("--conn", type=int, default=None, help="Replay only connection N of the recording [default: all, in order].")
-@click.option("--reply-timeout", type=click.FloatRange(min=0.0, min_open=True), default=10.0, show_default=True,
-              help="Longest wait for answers (reply mode, and after the last send).")
-@click.option("--no-compare", is_flag=True, help="Only send; do not compare answers (exit 0 unless the connection fails).")
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="POINTER|re:REGEX",
+    help="Leave this JSON Pointer (/id, /params/timestamp) or regex out of the comparison (repeatable).",
+)
+@click.option(
+    "--conn", type=int, default=None, help="Replay only connection N of the recording [default: all, in order]."
+)
+@click.option(
+    "--reply-timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Longest wait for answers (reply mode, and after the last send).",
+)
+@click.option(
+    "--no-compare", is_flag=True, help="Only send; do not compare answers (exit 0 unless the connection fails)."
+)
 @click.option("--profile", "profile_name", help="Profile whose subprotocols and path to use when connecting.")
-@click.option("--replies-only", is_flag=True,
-              help="Compare only replies to requests, not telemetry or device requests (needs a profile: --profile or the recording's).")
+@click.option(
+    "--replies-only",
+    is_flag=True,
+    help="Compare only replies to requests, not telemetry or device requests (needs a profile: --profile or the recording's).",
+)
 @click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
 @junit_option
 @client_options
 @click.pass_obj
-def replay(env: Environment, file: str, target: str | None, mode: str, speed: float, max_delay, loop: int, loop_delay: float, step: bool,
-           dry_run: bool, ignore, conn, reply_timeout: float, no_compare: bool, profile_name, replies_only: bool, strict: bool,
-           junit: str | None, client: ClientOptions) -> int:
+def replay(
+    env: Environment,
+    file: str,
+    target: str | None,
+    mode: str,
+    speed: float,
+    max_delay,
+    loop: int,
+    loop_delay: float,
+    step: bool,
+    dry_run: bool,
+    ignore,
+    conn,
+    reply_timeout: float,
+    no_compare: bool,
+    profile_name,
+    replies_only: bool,
+    strict: bool,
+    junit: str | None,
+    client: ClientOptions,
+) -> int:
     """Send the recorded tool → device messages to a device and compare its answers.
 
     The device's answers are compared, in order, with the recorded ones (JSON
@@ -73,23 +132,43 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
     rules = Ignore(ignore)
     keep = _reply_filter(env, file, profile_name, strict) if replies_only else None
     reader = open_recording(file, strict=strict, warn=env.warn)
-    plan = build_plan(reader, mode=mode, speed=speed, max_delay=max_delay, loop=loop, loop_delay=loop_delay, conn=conn, keep=keep)
+    plan = build_plan(
+        reader, mode=mode, speed=speed, max_delay=max_delay, loop=loop, loop_delay=loop_delay, conn=conn, keep=keep
+    )
     if dry_run:
         for send in plan.sends:
             when = f"+{send.at:.3f}s" if send.anchor == "start" else f"reply+{send.at:.3f}s"
-            env.emit({"event": "send", "index": send.index + 1, "loop": send.loop + 1, "at": round(send.at, 6), "anchor": send.anchor,
-                      "expect": send.expect, "type": "text" if isinstance(send.message, str) else "binary",
-                      "data": send.message if isinstance(send.message, str) else base64.b64encode(send.message).decode("ascii")},
-                     f"{send.index + 1:5d} {when:>16} > {_text(send.message)}  (expects {send.expect})")
-        env.emit({"event": "plan", "sends": len(plan.sends), "expected": len(plan.expected), "mode": mode},
-                 f"{len(plan.sends)} sends, {len(plan.expected)} answers expected ({mode} mode)")
+            env.emit(
+                {
+                    "event": "send",
+                    "index": send.index + 1,
+                    "loop": send.loop + 1,
+                    "at": round(send.at, 6),
+                    "anchor": send.anchor,
+                    "expect": send.expect,
+                    "type": "text" if isinstance(send.message, str) else "binary",
+                    "data": send.message
+                    if isinstance(send.message, str)
+                    else base64.b64encode(send.message).decode("ascii"),
+                },
+                f"{send.index + 1:5d} {when:>16} > {_text(send.message)}  (expects {send.expect})",
+            )
+        env.emit(
+            {"event": "plan", "sends": len(plan.sends), "expected": len(plan.expected), "mode": mode},
+            f"{len(plan.sends)} sends, {len(plan.expected)} answers expected ({mode} mode)",
+        )
         return 0
     if not plan.sends:
         # the file is what is wrong (exit 8), not how wsctl was called
-        raise InvalidInput(f"{file}: nothing to replay (no messages from the tool in the recording)",
-                           hint=f"a device that only talked can still be served as a mock: wsctl serve --replay {file}")
+        raise InvalidInput(
+            f"{file}: nothing to replay (no messages from the tool in the recording)",
+            hint=f"a device that only talked can still be served as a mock: wsctl serve --replay {file}",
+        )
     if not target:
-        raise UsageError("replay needs --to TARGET (or --dry-run)", hint="the device is never taken from the recording: say where to send")
+        raise UsageError(
+            "replay needs --to TARGET (or --dry-run)",
+            hint="the device is never taken from the recording: say where to send",
+        )
     from wsctl.cli.record.common import one_device
 
     url, kwargs, profile = one_device(env, target, client, profile_name, "replay")
@@ -119,8 +198,17 @@ def replay(env: Environment, file: str, target: str | None, mode: str, speed: fl
                 env.stderr.write(f"< {_text(message)}\n")
 
         async with open_device(url, **kwargs) as dev:
-            return await run_replay(dev, plan, ignore=rules, reply_timeout=reply_timeout, on_send=on_send, on_receive=on_receive,
-                                    step=wait_for_enter if step else None, id_pointers=_id_pointers(profile), keep=keep)
+            return await run_replay(
+                dev,
+                plan,
+                ignore=rules,
+                reply_timeout=reply_timeout,
+                on_send=on_send,
+                on_receive=on_receive,
+                step=wait_for_enter if step else None,
+                id_pointers=_id_pointers(profile),
+                keep=keep,
+            )
 
     import time
 
@@ -184,11 +272,26 @@ def _finish(env: Environment, result, plan, no_compare: bool, mode: str = "origi
     errors = [abs(e) for e in result.timing_errors()] if mode != "fast" else []
     timing = {"p50_ms": None, "p99_ms": None, "max_ms": None}
     if errors:
-        timing = {k: round(v * 1000, 3) for k, v in (("p50_ms", _percentile(errors, 0.5)), ("p99_ms", _percentile(errors, 0.99)), ("max_ms", max(errors)))}
+        timing = {
+            k: round(v * 1000, 3)
+            for k, v in (
+                ("p50_ms", _percentile(errors, 0.5)),
+                ("p99_ms", _percentile(errors, 0.99)),
+                ("max_ms", max(errors)),
+            )
+        }
     ok = result.complete and (no_compare or report.ok)
-    obj = {"event": "replay", "ok": ok, "sent": len(result.sent), "planned": len(plan.sends), "expected": report.expected,
-           "received": report.received, "timing": timing, "compared": not no_compare,
-           "differences": [] if no_compare else [d.as_dict() for d in report.differences]}
+    obj = {
+        "event": "replay",
+        "ok": ok,
+        "sent": len(result.sent),
+        "planned": len(plan.sends),
+        "expected": report.expected,
+        "received": report.received,
+        "timing": timing,
+        "compared": not no_compare,
+        "differences": [] if no_compare else [d.as_dict() for d in report.differences],
+    }
     if result.closed is not None:
         obj["closed"] = {"code": result.closed.code, "reason": result.closed.reason}
     human_lines = [] if no_compare else report.lines(context=plan.context())
@@ -198,8 +301,14 @@ def _finish(env: Environment, result, plan, no_compare: bool, mode: str = "origi
     if not result.complete:
         closed = result.closed
         code = f" with code {closed.code}" if closed is not None and closed.code is not None else ""
-        raise ConnectionClosed(f"device closed the connection{code} after {len(result.sent)} of {len(plan.sends)} sends",
-                               code=closed.code if closed else None, reason=closed.reason if closed else "")
+        raise ConnectionClosed(
+            f"device closed the connection{code} after {len(result.sent)} of {len(plan.sends)} sends",
+            code=closed.code if closed else None,
+            reason=closed.reason if closed else "",
+        )
     if not no_compare and not report.ok:
-        raise DeviceError(f"answers differ from the recording: {report.summary()}", hint="--ignore POINTER|re:REGEX for fields that always change")
+        raise DeviceError(
+            f"answers differ from the recording: {report.summary()}",
+            hint="--ignore POINTER|re:REGEX for fields that always change",
+        )
     return 0

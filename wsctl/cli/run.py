@@ -69,8 +69,16 @@ def parse_script(text: str, source: str) -> list[Step]:
 @client_options
 @fleet_options
 @click.pass_obj
-def run(env: Environment, target: str, script: str, profile_name: str | None, keep_going: bool, yes: bool, junit: str | None,
-        client: ClientOptions) -> int:
+def run(
+    env: Environment,
+    target: str,
+    script: str,
+    profile_name: str | None,
+    keep_going: bool,
+    yes: bool,
+    junit: str | None,
+    client: ClientOptions,
+) -> int:
     """Run a SCRIPT of profile commands against TARGET ('-' reads stdin).
 
     One command per line as on the `send` command line (`set_speed
@@ -122,7 +130,9 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
             except InvalidInput as exc:
                 raise InvalidInput(f"{source}:{step.line}: {exc.message}", hint=exc.hint) from None
             if command.dangerous and not yes:
-                raise NotAuthorized(f"{source}:{step.line}: {command.key} is dangerous; nothing was sent", hint="allow it with --yes")
+                raise NotAuthorized(
+                    f"{source}:{step.line}: {command.key} is dangerous; nothing was sent", hint="allow it with --yes"
+                )
             calls[step.line] = (command, bound)
         url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
         plans[entry.name] = (entry, profile, calls, url, kwargs)
@@ -135,15 +145,22 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
         if junit:
             from wsctl.core.junit import JUnitCase
 
-            outcome = ("failure", error.message, error.message, error.kind) if error is not None else ("pass", "", "", "")
-            verdicts.setdefault(device, {})[step.line] = JUnitCase(f"line {step.line}: {step.text}", device, elapsed, *outcome)
+            outcome = (
+                ("failure", error.message, error.message, error.kind) if error is not None else ("pass", "", "", "")
+            )
+            verdicts.setdefault(device, {})[step.line] = JUnitCase(
+                f"line {step.line}: {step.text}", device, elapsed, *outcome
+            )
         if error is not None:
             reported.add(id(error))
             obj = {**error_result(device, error, elapsed), "line": step.line, "command": step.command}
             env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: FAIL {step.text}: {error.message}")
         else:
             obj = {"device": device, "ok": True, "elapsed": round(elapsed, 4), "line": step.line, **reply_fields(reply)}
-            env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}")
+            env.emit(
+                obj,
+                f"{device + '  ' if fleet else ''}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}",
+            )
 
     async def job(entry):
         import trio
@@ -188,8 +205,13 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
             emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {}, human=str)
 
     async def main():
-        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
-                             progress=Progress(env, len(plans)))
+        return await fan_out(
+            [plans[n][0] for n in plans],
+            job,
+            parallel=client.parallel,
+            on_done=on_done,
+            progress=Progress(env, len(plans)),
+        )
 
     import time
 
@@ -200,7 +222,9 @@ def run(env: Environment, target: str, script: str, profile_name: str | None, ke
     return int(overall_exit_code(outcomes))
 
 
-def _write_junit(path: str, source: str, steps: list[Step], outcomes, verdicts: dict, started: float, elapsed: float) -> None:
+def _write_junit(
+    path: str, source: str, steps: list[Step], outcomes, verdicts: dict, started: float, elapsed: float
+) -> None:
     """One case per script line and device; lines after a failure are skipped,
     and every line errors for a device that could not be reached."""
     from wsctl.cli.junit_file import write_junit
@@ -213,7 +237,25 @@ def _write_junit(path: str, source: str, steps: list[Step], outcomes, verdicts: 
             if step.line in done:
                 cases.append(done[step.line])
             elif not done and outcome.error is not None:
-                cases.append(JUnitCase(f"line {step.line}: {step.text}", outcome.device, 0.0, "error", outcome.error.message, "", outcome.error.kind))
+                cases.append(
+                    JUnitCase(
+                        f"line {step.line}: {step.text}",
+                        outcome.device,
+                        0.0,
+                        "error",
+                        outcome.error.message,
+                        "",
+                        outcome.error.kind,
+                    )
+                )
             else:
-                cases.append(JUnitCase(f"line {step.line}: {step.text}", outcome.device, 0.0, "skipped", "not run: an earlier line failed"))
+                cases.append(
+                    JUnitCase(
+                        f"line {step.line}: {step.text}",
+                        outcome.device,
+                        0.0,
+                        "skipped",
+                        "not run: an earlier line failed",
+                    )
+                )
     write_junit(path, f"run {source}", cases, started=started, elapsed=elapsed)

@@ -10,7 +10,8 @@ Here both signals cancel the command's scope instead, so its `finally` and
 from __future__ import annotations
 
 import signal
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 def _unwrap(exc: BaseException) -> BaseException:

@@ -37,13 +37,31 @@ def _payload(env: Environment, raw: str, binary: bool) -> str | bytes:
 @click.option("--yes", is_flag=True, help="Run a dangerous command without asking.")
 @click.option("--raw", "raw", metavar="MSG", help="Send MSG as is instead of a profile command ('-' reads stdin).")
 @click.option("--binary", is_flag=True, help="Send a binary frame; MSG is base64.")
-@click.option("--expect", type=click.IntRange(min=0), default=1, show_default=True, help="Replies to wait for (0: send only).")
-@click.option("--timeout", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Seconds to wait for the reply [default: the command's, 10 for --raw].")
+@click.option(
+    "--expect", type=click.IntRange(min=0), default=1, show_default=True, help="Replies to wait for (0: send only)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Seconds to wait for the reply [default: the command's, 10 for --raw].",
+)
 @client_options
 @fleet_options
 @click.pass_obj
-def send(env: Environment, target: str, command: str | None, params: tuple[str, ...], profile_name: str | None, yes: bool,
-         raw: str | None, binary: bool, expect: int, timeout: float | None, client: ClientOptions) -> int:
+def send(
+    env: Environment,
+    target: str,
+    command: str | None,
+    params: tuple[str, ...],
+    profile_name: str | None,
+    yes: bool,
+    raw: str | None,
+    binary: bool,
+    expect: int,
+    timeout: float | None,
+    client: ClientOptions,
+) -> int:
     """Send COMMAND (from the device's profile) or a raw message; print the reply.
 
     COMMAND takes name=value parameters, checked against the profile before
@@ -73,7 +91,9 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
     from wsctl.cli.runtime import run_async
 
     if (raw is None) == (command is None):
-        raise UsageError("give a COMMAND from the device's profile, or --raw MSG", hint="wsctl profile show NAME lists the commands")
+        raise UsageError(
+            "give a COMMAND from the device's profile, or --raw MSG", hint="wsctl profile show NAME lists the commands"
+        )
     if raw is not None and params:
         raise UsageError(f"unexpected arguments with --raw: {' '.join(params)}")
     entries = resolve_targets(env, target, client)
@@ -115,19 +135,37 @@ def send(env: Environment, target: str, command: str | None, params: tuple[str, 
             outcome,
             fleet=fleet,
             fields=lambda replies: {"replies": [message_fields(r) for r in replies]},
-            human=lambda replies: "\n".join(message_human(r) for r in replies) if not fleet else " | ".join(message_human(r) for r in replies),
+            human=lambda replies: (
+                "\n".join(message_human(r) for r in replies)
+                if not fleet
+                else " | ".join(message_human(r) for r in replies)
+            ),
         )
 
     async def main():
-        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
-                             progress=Progress(env, len(plans)))
+        return await fan_out(
+            [plans[n][0] for n in plans],
+            job,
+            parallel=client.parallel,
+            on_done=on_done,
+            progress=Progress(env, len(plans)),
+        )
 
     outcomes = run_async(main)
     return int(overall_exit_code(outcomes))
 
 
-def _send_command(env: Environment, entries, command_key: str, assignments: tuple[str, ...], profile_name: str | None,
-                  yes: bool, timeout: float | None, client: ClientOptions, fleet: bool) -> int:
+def _send_command(
+    env: Environment,
+    entries,
+    command_key: str,
+    assignments: tuple[str, ...],
+    profile_name: str | None,
+    yes: bool,
+    timeout: float | None,
+    client: ClientOptions,
+    fleet: bool,
+) -> int:
     from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
     from wsctl.cli.outcome import emit_outcome
     from wsctl.cli.profile_use import (
@@ -174,11 +212,21 @@ def _send_command(env: Environment, entries, command_key: str, assignments: tupl
         return reply
 
     def on_done(outcome) -> None:
-        emit_outcome(env, outcome, fleet=fleet, fields=reply_fields,
-                     human=(lambda r: reply_human(r, compact=True)) if fleet else reply_human)
+        emit_outcome(
+            env,
+            outcome,
+            fleet=fleet,
+            fields=reply_fields,
+            human=(lambda r: reply_human(r, compact=True)) if fleet else reply_human,
+        )
 
     async def main():
-        return await fan_out([plans[n][0] for n in plans], job, parallel=client.parallel, on_done=on_done,
-                             progress=Progress(env, len(plans)))
+        return await fan_out(
+            [plans[n][0] for n in plans],
+            job,
+            parallel=client.parallel,
+            on_done=on_done,
+            progress=Progress(env, len(plans)),
+        )
 
     return int(overall_exit_code(run_async(main)))

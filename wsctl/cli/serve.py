@@ -21,8 +21,10 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
         certs = str(found) if found is not None else None
     if certs or device:
         if not (certs and device):
-            raise UsageError("--certs and --device go together (the device certificate to serve with)",
-                             hint="no PKI store in ./certs or $WSCTL_CERTS" if device else None)
+            raise UsageError(
+                "--certs and --device go together (the device certificate to serve with)",
+                hint="no PKI store in ./certs or $WSCTL_CERTS" if device else None,
+            )
         store = Path(certs)
         chain, leaf_key = store_files.device_files(store, device)
         cert = cert or chain
@@ -35,58 +37,221 @@ def _tls_files(env: Environment, certs: str | None, device: str | None, cert, ke
         raise UsageError("--cert and --key go together")
     return {"cert_chain": cert, "key": key, "ca": ca, "crl": crl}
 
+
 _BASIC_AUTH = _basic_auth_options()
 
 
 @click.command("serve")
 @click.option("--echo", is_flag=True, help="Echo every message back (text as text, binary as binary).")
-@click.option("--profile", "profile_name", metavar="NAME|FILE", help="Simulate the device a profile describes (see docs/simulator.md).")
-@click.option("--replay", "replay_file", type=click.Path(dir_okay=False), help="Be a mock device answering from a recording (wsctl record); with --profile, requests also match by command and parameters.")
-@click.option("--replay-speed", type=click.FloatRange(min=0.001), default=1.0, show_default=True, help="With --replay: divide recorded delays by X.")
-@click.option("--ignore", "ignore_rules", multiple=True, metavar="POINTER|re:REGEX", help="With --replay: parts of requests that may differ from the recording (e.g. /id).")
-@click.option("--strict", is_flag=True, help="With --replay: refuse a recording with corrupted lines instead of skipping them.")
-@click.option("--audit-log", type=click.Path(dir_okay=False), help="Append every command and denial to FILE (JSON Lines).")
-@click.option("--reply-delay", type=click.FloatRange(min=0), default=None, help="Fault: seconds before every reply [default: the profile's].")
-@click.option("--drop-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 that a reply is not sent.")
-@click.option("--error-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 of a device error instead of the reply.")
+@click.option(
+    "--profile",
+    "profile_name",
+    metavar="NAME|FILE",
+    help="Simulate the device a profile describes (see docs/simulator.md).",
+)
+@click.option(
+    "--replay",
+    "replay_file",
+    type=click.Path(dir_okay=False),
+    help="Be a mock device answering from a recording (wsctl record); with --profile, requests also match by command and parameters.",
+)
+@click.option(
+    "--replay-speed",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="With --replay: divide recorded delays by X.",
+)
+@click.option(
+    "--ignore",
+    "ignore_rules",
+    multiple=True,
+    metavar="POINTER|re:REGEX",
+    help="With --replay: parts of requests that may differ from the recording (e.g. /id).",
+)
+@click.option(
+    "--strict", is_flag=True, help="With --replay: refuse a recording with corrupted lines instead of skipping them."
+)
+@click.option(
+    "--audit-log", type=click.Path(dir_okay=False), help="Append every command and denial to FILE (JSON Lines)."
+)
+@click.option(
+    "--reply-delay",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Fault: seconds before every reply [default: the profile's].",
+)
+@click.option(
+    "--drop-reply", type=click.FloatRange(0, 1), default=None, help="Fault: probability 0..1 that a reply is not sent."
+)
+@click.option(
+    "--error-reply",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Fault: probability 0..1 of a device error instead of the reply.",
+)
 @click.option("--seed", type=int, default=None, help="Seed for telemetry and faults (same seed, same run).")
-@click.option("--telemetry-scale", type=click.FloatRange(min=0.001), default=1.0, show_default=True, help="Multiply telemetry periods (0.1: ten times as often).")
+@click.option(
+    "--telemetry-scale",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    show_default=True,
+    help="Multiply telemetry periods (0.1: ten times as often).",
+)
 @click.option("--dial", metavar="URL", help="Do not listen: dial URL (a central system) and act as the device there.")
 @click.option("--operator", help="With --dial: client certificate NAME from the store (--certs).")
-@click.option("--central-role", default="supervisor", show_default=True, help="With --dial: role the dialed central system's commands are checked against.")
-@click.option("--header", "headers", multiple=True, help="With --dial: extra handshake header 'Name: value' (repeatable).")
+@click.option(
+    "--central-role",
+    default="supervisor",
+    show_default=True,
+    help="With --dial: role the dialed central system's commands are checked against.",
+)
+@click.option(
+    "--header", "headers", multiple=True, help="With --dial: extra handshake header 'Name: value' (repeatable)."
+)
 @_BASIC_AUTH[0]
 @_BASIC_AUTH[1]
-@click.option("--redial", type=click.FloatRange(min=0), default=5.0, show_default=True, help="With --dial: seconds before dialing again after a disconnect; 0: exit instead.")
-@click.option("--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to listen on; port 0 picks a free one.")
-@click.option("--certs", type=click.Path(file_okay=False), envvar="WSCTL_CERTS", help="PKI store to take TLS material from (with --device).")
+@click.option(
+    "--redial",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="With --dial: seconds before dialing again after a disconnect; 0: exit instead.",
+)
+@click.option(
+    "--listen", default="127.0.0.1:8443", show_default=True, help="HOST:PORT to listen on; port 0 picks a free one."
+)
+@click.option(
+    "--certs",
+    type=click.Path(file_okay=False),
+    envvar="WSCTL_CERTS",
+    help="PKI store to take TLS material from (with --device).",
+)
 @click.option("--device", help="Device certificate NAME from the store to serve with.")
 @click.option("--cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store.")
 @click.option("--key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
-@click.option("--ca", type=click.Path(dir_okay=False), help="CA that issues client certificates [default with --certs: the store's].")
-@click.option("--crl", type=click.Path(dir_okay=False), help="CRL checked against client certificates [default with --certs: the store's].")
-@click.option("--password-file", type=click.Path(dir_okay=False), help="Passphrase of the server key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt).")
-@click.option("--client-auth", type=click.Choice(["required", "optional", "none"]), default=None, help="Client certificates [default: required when a CA is given, else none].")
-@click.option("--subprotocol", "subprotocols", multiple=True, help="Subprotocol to accept, in order of preference (repeatable).")
-@click.option("--max-message-size", type=click.IntRange(min=1), default=2**20, show_default=True, help="Larger messages are refused with close 1009.")
-@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True, help="Open connections; more are refused with HTTP 503.")
-@click.option("--max-handshakes", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Connections still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.")
-@click.option("--max-handshakes-per-source", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Handshakes at once from one IP address; further ones from it wait for a slot.")
-@click.option("--max-buffered-bytes", type=click.IntRange(min=1), default=None,
-              help="Bytes received from a peer and not yet handled; over it the peer is closed with 1008  [default: 4 MiB or --max-message-size if larger].")
-@click.option("--handshake-timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds for TLS + WebSocket handshake.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0.0), default=600.0, show_default=True,
-              help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.")
+@click.option(
+    "--ca",
+    type=click.Path(dir_okay=False),
+    help="CA that issues client certificates [default with --certs: the store's].",
+)
+@click.option(
+    "--crl",
+    type=click.Path(dir_okay=False),
+    help="CRL checked against client certificates [default with --certs: the store's].",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False),
+    help="Passphrase of the server key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt).",
+)
+@click.option(
+    "--client-auth",
+    type=click.Choice(["required", "optional", "none"]),
+    default=None,
+    help="Client certificates [default: required when a CA is given, else none].",
+)
+@click.option(
+    "--subprotocol", "subprotocols", multiple=True, help="Subprotocol to accept, in order of preference (repeatable)."
+)
+@click.option(
+    "--max-message-size",
+    type=click.IntRange(min=1),
+    default=2**20,
+    show_default=True,
+    help="Larger messages are refused with close 1009.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Open connections; more are refused with HTTP 503.",
+)
+@click.option(
+    "--max-handshakes",
+    type=click.IntRange(min=1),
+    default=128,
+    show_default=True,
+    help="Connections still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.",
+)
+@click.option(
+    "--max-handshakes-per-source",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Handshakes at once from one IP address; further ones from it wait for a slot.",
+)
+@click.option(
+    "--max-buffered-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bytes received from a peer and not yet handled; over it the peer is closed with 1008  [default: 4 MiB or --max-message-size if larger].",
+)
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Seconds for TLS + WebSocket handshake.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.0),
+    default=600.0,
+    show_default=True,
+    help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.",
+)
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
-@click.option("--metrics", "metrics_listen", metavar="[HOST:]PORT", default=None,
-              help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).")
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    metavar="[HOST:]PORT",
+    default=None,
+    help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).",
+)
 @click.pass_obj
-def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed, ignore_rules, strict, audit_log, reply_delay, drop_reply, error_reply, seed, telemetry_scale, dial,
-          operator, central_role, headers, basic_auth, basic_auth_password_file, redial, listen: str, certs, device, cert, key, ca, crl, password_file, client_auth, subprotocols,
-          max_message_size, max_connections, max_handshakes, max_handshakes_per_source, max_buffered_bytes, handshake_timeout, idle_timeout,
-          allow_plaintext, metrics_listen) -> None:
+def serve(
+    env: Environment,
+    echo: bool,
+    profile_name,
+    replay_file,
+    replay_speed,
+    ignore_rules,
+    strict,
+    audit_log,
+    reply_delay,
+    drop_reply,
+    error_reply,
+    seed,
+    telemetry_scale,
+    dial,
+    operator,
+    central_role,
+    headers,
+    basic_auth,
+    basic_auth_password_file,
+    redial,
+    listen: str,
+    certs,
+    device,
+    cert,
+    key,
+    ca,
+    crl,
+    password_file,
+    client_auth,
+    subprotocols,
+    max_message_size,
+    max_connections,
+    max_handshakes,
+    max_handshakes_per_source,
+    max_buffered_bytes,
+    handshake_timeout,
+    idle_timeout,
+    allow_plaintext,
+    metrics_listen,
+) -> None:
     """Serve wss: echo, simulate a device from a profile, or replay a recording.
 
     With --profile the server is the device: it replies per profile, keeps one
@@ -116,35 +281,75 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
       wsctl serve --replay session.jsonl --certs certs --device plc-17 --ignore /id
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --operator cp-1
     """
-    _check_modes(echo, profile_name, replay_file, dial, ignore_rules=ignore_rules, strict=strict, replay_speed=replay_speed,
-                 audit_log=audit_log, seed=seed, reply_delay=reply_delay, drop_reply=drop_reply, error_reply=error_reply)
+    _check_modes(
+        echo,
+        profile_name,
+        replay_file,
+        dial,
+        ignore_rules=ignore_rules,
+        strict=strict,
+        replay_speed=replay_speed,
+        audit_log=audit_log,
+        seed=seed,
+        reply_delay=reply_delay,
+        drop_reply=drop_reply,
+        error_reply=error_reply,
+    )
     if dial:
         from wsctl.cli.serve_sim import run_dial
 
-        return run_dial(env, profile_name, dial, certs=certs, operator=operator, cert=cert, key=key, ca=ca, password_file=password_file,
-                        role=central_role, redial=redial or None, audit_log=audit_log, seed=seed, scale=telemetry_scale,
-                        faults=(reply_delay, drop_reply, error_reply), max_message_size=max_message_size,
-                        headers=headers, basic_auth=basic_auth, basic_auth_password_file=basic_auth_password_file)
+        return run_dial(
+            env,
+            profile_name,
+            dial,
+            certs=certs,
+            operator=operator,
+            cert=cert,
+            key=key,
+            ca=ca,
+            password_file=password_file,
+            role=central_role,
+            redial=redial or None,
+            audit_log=audit_log,
+            seed=seed,
+            scale=telemetry_scale,
+            faults=(reply_delay, drop_reply, error_reply),
+            max_message_size=max_message_size,
+            headers=headers,
+            basic_auth=basic_auth,
+            basic_auth_password_file=basic_auth_password_file,
+        )
     for flag, value in (("--operator", operator), ("--header", headers), ("--basic-auth", basic_auth)):
         if value:
             raise UsageError(f"{flag} is for --dial (how to dial the central system)")
     from wsctl.cli.listen import parse_listen
 
     host, port = parse_listen(listen)
-    tls, password, client_auth = _server_tls(env, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext)
+    tls, password, client_auth = _server_tls(
+        env, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
+    )
     metrics = _metrics(metrics_listen)
     sim = handler = None
     label: dict = {}
     if replay_file:
         from wsctl.cli.serve_replay import replay_mode
 
-        handler, subprotocols = replay_mode(env, replay_file, profile_name, ignore_rules, replay_speed, strict, tuple(subprotocols))
+        handler, subprotocols = replay_mode(
+            env, replay_file, profile_name, ignore_rules, replay_speed, strict, tuple(subprotocols)
+        )
         label = {"replay": replay_file, "subprotocols": list(subprotocols), "what": f" replaying {replay_file}"}
     elif profile_name:
         from wsctl.cli.serve_sim import make_simulator
 
-        sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=telemetry_scale, faults=(reply_delay, drop_reply, error_reply),
-                             on_record=metrics[0].command if metrics else None)
+        sim = make_simulator(
+            env,
+            profile_name,
+            audit_log=audit_log,
+            seed=seed,
+            scale=telemetry_scale,
+            faults=(reply_delay, drop_reply, error_reply),
+            on_record=metrics[0].command if metrics else None,
+        )
         if metrics:
             sim.on_answered = metrics[0].answered
         if client_auth != "required":
@@ -152,10 +357,22 @@ def serve(env: Environment, echo: bool, profile_name, replay_file, replay_speed,
         # the profile's subprotocols are offered after any given explicitly
         subprotocols = tuple(subprotocols) + tuple(p for p in sim.profile.subprotocols if p not in subprotocols)
         label = {"profile": sim.profile.id, "subprotocols": list(subprotocols), "what": f" simulating {sim.profile.id}"}
-    options = dict(host=host, port=port, password=password, client_auth=client_auth, allow_plaintext=allow_plaintext,
-                   subprotocols=tuple(subprotocols), max_message_size=max_message_size, max_connections=max_connections,
-                   max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
-                   max_buffered_bytes=max_buffered_bytes, handshake_timeout=handshake_timeout, idle_timeout=idle_timeout or None, **tls)
+    options = dict(
+        host=host,
+        port=port,
+        password=password,
+        client_auth=client_auth,
+        allow_plaintext=allow_plaintext,
+        subprotocols=tuple(subprotocols),
+        max_message_size=max_message_size,
+        max_connections=max_connections,
+        max_handshakes=max_handshakes,
+        max_handshakes_per_source=max_handshakes_per_source,
+        max_buffered_bytes=max_buffered_bytes,
+        handshake_timeout=handshake_timeout,
+        idle_timeout=idle_timeout or None,
+        **tls,
+    )
     try:
         _run(env, handler, sim, options, label, metrics)
     finally:
@@ -182,30 +399,55 @@ def _metrics(listen: str | None) -> tuple | None:
 def _check_modes(echo: bool, profile_name, replay_file, dial, **given) -> None:
     """Exactly one of --echo, --profile, --replay; each mode's options only with it."""
     if echo + bool(profile_name or replay_file) != 1:
-        raise UsageError("choose what to serve: --echo, --profile NAME or --replay FILE" if not echo else "--echo excludes --profile and --replay")
+        raise UsageError(
+            "choose what to serve: --echo, --profile NAME or --replay FILE"
+            if not echo
+            else "--echo excludes --profile and --replay"
+        )
     if not replay_file:
-        for flag, value in (("--ignore", given["ignore_rules"]), ("--strict", given["strict"]), ("--replay-speed", given["replay_speed"] != 1.0 or None)):
+        for flag, value in (
+            ("--ignore", given["ignore_rules"]),
+            ("--strict", given["strict"]),
+            ("--replay-speed", given["replay_speed"] != 1.0 or None),
+        ):
             if value:
                 raise UsageError(f"{flag} needs --replay")
     elif dial:
         raise UsageError("--replay serves a mock device; it does not dial")
     if not profile_name or replay_file:
-        for flag, value in (("--audit-log", given["audit_log"]), ("--dial", dial), ("--seed", given["seed"]), ("--reply-delay", given["reply_delay"]),
-                            ("--drop-reply", given["drop_reply"]), ("--error-reply", given["error_reply"])):
+        for flag, value in (
+            ("--audit-log", given["audit_log"]),
+            ("--dial", dial),
+            ("--seed", given["seed"]),
+            ("--reply-delay", given["reply_delay"]),
+            ("--drop-reply", given["drop_reply"]),
+            ("--error-reply", given["error_reply"]),
+        ):
             if value is not None:
                 raise UsageError(f"{flag} needs --profile" + (" without --replay" if replay_file else ""))
 
 
-def _server_tls(env: Environment, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext) -> tuple[dict, bytes | None, str]:
+def _server_tls(
+    env: Environment, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
+) -> tuple[dict, bytes | None, str]:
     """The TLS files, the key's passphrase, and the client-auth mode (warned about when off)."""
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
 
     tls = _tls_files(env, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
-        raise UsageError("a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key", hint="or --allow-plaintext for ws://")
+        raise UsageError(
+            "a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key",
+            hint="or --allow-plaintext for ws://",
+        )
     password = None
     if tls["key"] and b"ENCRYPTED" in Path(tls["key"]).read_bytes()[:4096]:
-        password = read_password(env, password_file=password_file, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}")
+        password = read_password(
+            env,
+            password_file=password_file,
+            env_var=KEY_ENV,
+            fallbacks=[(None, STORE_ENV)],
+            prompt=f"passphrase for {tls['key']}",
+        )
     if client_auth is None:
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none" and tls["cert_chain"]:
@@ -219,7 +461,9 @@ def _access_line(env: Environment, metrics=None):
             metrics.access(record)
         data = record.as_dict()
         ident = data["identity"]
-        who = f"{data['remote']}" + (f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else "")
+        who = f"{data['remote']}" + (
+            f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else ""
+        )
         human = (
             f"{who} {data['path'] or '-'} {data['outcome']} close={data['close_code'] or '-'} "
             f"in={data['messages_in']}/{data['bytes_in']}B out={data['messages_out']}/{data['bytes_out']}B "
@@ -243,7 +487,8 @@ def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tu
 
         import trio
 
-        from wsctl.net.server import echo_handler, serve as net_serve
+        from wsctl.net.server import echo_handler
+        from wsctl.net.server import serve as net_serve
 
         async with trio.open_nursery() as nursery:
             if sim is not None:
@@ -257,14 +502,26 @@ def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tu
                 try:
                     m_host, m_port = metrics[0].start(metrics[1], metrics[2])
                 except OSError as exc:
-                    raise InvalidInput(f"--metrics: cannot listen on {metrics[1]}:{metrics[2]}: {exc.strerror or exc}") from None
+                    raise InvalidInput(
+                        f"--metrics: cannot listen on {metrics[1]}:{metrics[2]}: {exc.strerror or exc}"
+                    ) from None
                 extra["metrics"] = f"http://{m_host}:{m_port}/metrics"
             # say what is bound: 0.0.0.0 is not 127.0.0.1, and clients need a dialable address
             clients = server.client_urls()
-            where = ", ".join(server.urls) + (f" (all interfaces; clients: {', '.join(clients)})" if server.wildcard else "")
-            env.emit({"event": "listening", "url": server.url, "urls": server.urls, "client_urls": clients,
-                      "client_auth": options["client_auth"], **extra},
-                     f"listening on {where}{what} (client certificates: {options['client_auth']})"
-                     + (f"; metrics at {extra['metrics']}" if "metrics" in extra else ""))
+            where = ", ".join(server.urls) + (
+                f" (all interfaces; clients: {', '.join(clients)})" if server.wildcard else ""
+            )
+            env.emit(
+                {
+                    "event": "listening",
+                    "url": server.url,
+                    "urls": server.urls,
+                    "client_urls": clients,
+                    "client_auth": options["client_auth"],
+                    **extra,
+                },
+                f"listening on {where}{what} (client certificates: {options['client_auth']})"
+                + (f"; metrics at {extra['metrics']}" if "metrics" in extra else ""),
+            )
 
     run_async(main)

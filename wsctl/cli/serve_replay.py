@@ -8,8 +8,15 @@ from wsctl.cli.env import Environment
 from wsctl.core.errors import InvalidInput
 
 
-def replay_mode(env: Environment, replay_file: str, profile_name: str | None, ignore_rules: tuple[str, ...], speed: float,
-                strict: bool, subprotocols: tuple[str, ...]) -> tuple[Any, tuple[str, ...]]:
+def replay_mode(
+    env: Environment,
+    replay_file: str,
+    profile_name: str | None,
+    ignore_rules: tuple[str, ...],
+    speed: float,
+    strict: bool,
+    subprotocols: tuple[str, ...],
+) -> tuple[Any, tuple[str, ...]]:
     """The connection handler and the subprotocols to accept.
 
     What the recording says it was — its profile (for matching by command and
@@ -30,7 +37,9 @@ def replay_mode(env: Environment, replay_file: str, profile_name: str | None, ig
             profile = load_installed(header.profile, environ=env.environ)
             env.info(f"replaying with profile {profile.id} (from the recording)")
         except InvalidInput as exc:
-            env.warn(f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message}); matching messages only")
+            env.warn(
+                f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message}); matching messages only"
+            )
     if profile is not None:
         subprotocols = subprotocols + tuple(p for p in profile.subprotocols if p not in subprotocols)
     if header.subprotocol and header.subprotocol not in subprotocols:
@@ -39,8 +48,12 @@ def replay_mode(env: Environment, replay_file: str, profile_name: str | None, ig
     def unmatched(conn: Any, message: str | bytes) -> None:
         from wsctl.cli.render import message_fields
 
-        env.emit({"event": "unmatched", "remote": getattr(conn, "remote", None), **message_fields(message)},
-                 f"unmatched request from {getattr(conn, 'remote', '?')}: {message!r:.200}")
+        env.emit(
+            {"event": "unmatched", "remote": getattr(conn, "remote", None), **message_fields(message)},
+            f"unmatched request from {getattr(conn, 'remote', '?')}: {message!r:.200}",
+        )
 
-    handler = replay_handler(replay_file, profile=profile, ignore=ignore_rules, speed=speed, strict=strict, on_unmatched=unmatched)
+    handler = replay_handler(
+        replay_file, profile=profile, ignore=ignore_rules, speed=speed, strict=strict, on_unmatched=unmatched
+    )
     return handler, subprotocols

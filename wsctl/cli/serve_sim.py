@@ -25,7 +25,9 @@ def _human(record: dict[str, Any]) -> str:
         who = ident.get("name") or ident.get("remote") or "?"
         params = " ".join(f"{k}={json.dumps(v)}" for k, v in (record["params"] or {}).items())
         detail = f" ({record['detail']})" if record.get("detail") else ""
-        return f"{record['time']} {who} role={record['role'] or '-'} {record['command'] or '?'} {params} -> {record['result']}{detail}".replace("  ", " ")
+        return f"{record['time']} {who} role={record['role'] or '-'} {record['command'] or '?'} {params} -> {record['result']}{detail}".replace(
+            "  ", " "
+        )
     if event == "response":
         status = "ok" if record["ok"] else f"error {record['code']}: {record['message']}"
         return f"{record['time']} {record['remote']} answered {record['call'] or 'nothing outstanding'} (id {record['id']}): {status}"
@@ -36,8 +38,16 @@ def _human(record: dict[str, Any]) -> str:
     return json.dumps(record)
 
 
-def make_simulator(env: Environment, profile_name: str, *, audit_log: str | None, seed: int | None, scale: float,
-                   faults: tuple[float | None, float | None, float | None], on_record: Any = None):
+def make_simulator(
+    env: Environment,
+    profile_name: str,
+    *,
+    audit_log: str | None,
+    seed: int | None,
+    scale: float,
+    faults: tuple[float | None, float | None, float | None],
+    on_record: Any = None,
+):
     from wsctl.core.sim import with_overrides
     from wsctl.net.simulate import AuditLog, Simulator
 
@@ -65,9 +75,28 @@ def make_simulator(env: Environment, profile_name: str, *, audit_log: str | None
     return Simulator(profile, seed=seed, faults=merged, interval_scale=scale, audit=audit, report=report)
 
 
-def run_dial(env: Environment, profile_name: str, url: str, *, certs, operator, cert, key, ca, password_file, role: str, redial: float | None,
-             audit_log: str | None, seed: int | None, scale: float, faults, max_message_size: int,
-             headers: tuple[str, ...] = (), basic_auth: str | None = None, basic_auth_password_file: str | None = None) -> None:
+def run_dial(
+    env: Environment,
+    profile_name: str,
+    url: str,
+    *,
+    certs,
+    operator,
+    cert,
+    key,
+    ca,
+    password_file,
+    role: str,
+    redial: float | None,
+    audit_log: str | None,
+    seed: int | None,
+    scale: float,
+    faults,
+    max_message_size: int,
+    headers: tuple[str, ...] = (),
+    basic_auth: str | None = None,
+    basic_auth_password_file: str | None = None,
+) -> None:
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.runtime import run_async
     from wsctl.core import roles
@@ -89,13 +118,24 @@ def run_dial(env: Environment, profile_name: str, url: str, *, certs, operator, 
         raise UsageError("--cert and --key go together")
     password = None
     if key and b"ENCRYPTED" in Path(key).read_bytes()[:4096]:
-        password = read_password(env, password_file=password_file, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {key}")
+        password = read_password(
+            env,
+            password_file=password_file,
+            env_var=KEY_ENV,
+            fallbacks=[(None, STORE_ENV)],
+            prompt=f"passphrase for {key}",
+        )
     from wsctl.cli.client_options import basic_auth_credentials, parse_headers
 
-    extra = {"headers": parse_headers(headers), "basic_auth": basic_auth_credentials(env, url, basic_auth, basic_auth_password_file)}
+    extra = {
+        "headers": parse_headers(headers),
+        "basic_auth": basic_auth_credentials(env, url, basic_auth, basic_auth_password_file),
+    }
     sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=scale, faults=faults)
     if sim.profile.dialer != "device":
-        env.warn(f"profile {sim.profile.id} says the tool dials the device (transport.dialer = \"tool\"); dialing out anyway")
+        env.warn(
+            f'profile {sim.profile.id} says the tool dials the device (transport.dialer = "tool"); dialing out anyway'
+        )
 
     async def main() -> None:
         import trio
@@ -103,11 +143,28 @@ def run_dial(env: Environment, profile_name: str, url: str, *, certs, operator, 
         from wsctl.core.urls import public_url
 
         shown = public_url(url)
-        env.emit({"event": "dialing", "url": shown, "profile": sim.profile.id, "subprotocols": list(sim.profile.subprotocols)},
-                 f"simulating {sim.profile.id}: dialing {shown}")
+        env.emit(
+            {
+                "event": "dialing",
+                "url": shown,
+                "profile": sim.profile.id,
+                "subprotocols": list(sim.profile.subprotocols),
+            },
+            f"simulating {sim.profile.id}: dialing {shown}",
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(sim.run)
-            await sim.dial(url, role=role, redial=redial, ca=ca, cert=cert, key=key, password=password, max_message_size=max_message_size, **extra)
+            await sim.dial(
+                url,
+                role=role,
+                redial=redial,
+                ca=ca,
+                cert=cert,
+                key=key,
+                password=password,
+                max_message_size=max_message_size,
+                **extra,
+            )
             nursery.cancel_scope.cancel()
 
     try:

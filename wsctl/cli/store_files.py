@@ -21,7 +21,9 @@ def ca_files(store: Path) -> list[str]:
     partial-chain verification OpenSSL must still reach the self-signed root.
     """
     if not (store / "ca" / "root.crt").is_file():
-        raise InvalidInput(f"no PKI store at {store} (missing ca/root.crt)", hint="wsctl certs init, or point --certs at the store")
+        raise InvalidInput(
+            f"no PKI store at {store} (missing ca/root.crt)", hint="wsctl certs init, or point --certs at the store"
+        )
     return [str(store / "ca" / "root.crt"), str(store / "ca" / "issuing.crt")]
 
 
@@ -30,9 +32,11 @@ def operator_files(store: Path, operator: str) -> tuple[str, str]:
     leaf = store / "operators" / operator
     if not (leaf / "chain.pem").is_file():
         known = names_in(store, "operators")
-        raise InvalidInput(f"no operator {operator!r} in {store}{did_you_mean(operator, known)}",
-                           hint=(f"operators there: {', '.join(known)}; " if known else "")
-                           + f"or wsctl certs --dir {store} issue operator {operator} --role ROLE")
+        raise InvalidInput(
+            f"no operator {operator!r} in {store}{did_you_mean(operator, known)}",
+            hint=(f"operators there: {', '.join(known)}; " if known else "")
+            + f"or wsctl certs --dir {store} issue operator {operator} --role ROLE",
+        )
     return str(leaf / "chain.pem"), str(leaf / "key.pem")
 
 
@@ -41,8 +45,10 @@ def device_files(store: Path, device: str) -> tuple[str, str]:
     leaf = store / "devices" / device
     if not (leaf / "chain.pem").is_file():
         known = names_in(store, "devices")
-        raise InvalidInput(f"no device {device!r} in {store}{did_you_mean(device, known)}",
-                           hint=f"wsctl certs --dir {store} issue device {device} --ip ...")
+        raise InvalidInput(
+            f"no device {device!r} in {store}{did_you_mean(device, known)}",
+            hint=f"wsctl certs --dir {store} issue device {device} --ip ...",
+        )
     return str(leaf / "chain.pem"), str(leaf / "key.pem")
 
 
@@ -90,4 +96,3 @@ def client_certificate_hint(exc: BaseException, environ: dict[str, str]) -> None
         exc.hint = f"give --operator NAME (operators in {store}: {', '.join(operators)}), or --cert/--key"  # type: ignore[attr-defined]
     else:
         exc.hint = "give --certs DIR --operator NAME, or --cert/--key"  # type: ignore[attr-defined]
-

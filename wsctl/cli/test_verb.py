@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,7 +32,9 @@ def read_scenario(argument: str):
         path = PACKS / f"{argument}.toml"
     elif not path.exists():
         raise InvalidInput(f"no such scenario file: {argument}", hint=f"shipped packs: {', '.join(shipped_packs())}")
-    return parse_scenario(decode_utf8(read_regular(path, limit=MAX_BYTES, what="scenario file"), str(path)), str(argument))
+    return parse_scenario(
+        decode_utf8(read_regular(path, limit=MAX_BYTES, what="scenario file"), str(path)), str(argument)
+    )
 
 
 def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
@@ -60,8 +63,11 @@ def _device(env: Environment, target: str, client: ClientOptions, profile_name: 
 
     entries = resolve_targets(env, target, client)
     if len(entries) != 1:
-        raise UsageError(f"test takes one device, {target!r} names {len(entries)}", hint="run the scenario once per device")
+        raise UsageError(
+            f"test takes one device, {target!r} names {len(entries)}", hint="run the scenario once per device"
+        )
     entry = entries[0]
+    profile: Any
     if profile_name is None and parsed.profile is not None:
         from wsctl.core.profile.discovery import load_installed
 
@@ -69,8 +75,10 @@ def _device(env: Environment, target: str, client: ClientOptions, profile_name: 
     else:
         profile = ProfileCache(env, profile_name).for_entry(entry)
     if profile is None:
-        raise UsageError(f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {entry.name}",
-                         hint="profile = \"NAME\" under [scenario], or --profile NAME")
+        raise UsageError(
+            f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {entry.name}",
+            hint='profile = "NAME" under [scenario], or --profile NAME',
+        )
     url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
     return url, kwargs, profile
 
@@ -86,17 +94,40 @@ def _case_lines(verdict) -> str:
 @click.command("test")
 @click.argument("scenario")
 @click.option("--to", "target", metavar="TARGET", required=True, help="Device to test (wss:// URL or alias).")
-@click.option("--profile", "profile_name", help="Profile of the device [default: the scenario's, then the inventory's].")
+@click.option(
+    "--profile", "profile_name", help="Profile of the device [default: the scenario's, then the inventory's]."
+)
 @click.option("--case", "only", multiple=True, metavar="NAME", help="Run only this case (repeatable).")
-@click.option("--var", "assignments", multiple=True, metavar="NAME=VALUE", help="Set a variable the steps use as ${NAME} (repeatable).")
-@click.option("--report", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="json: one JSON document with every verdict on stdout at the end.")
+@click.option(
+    "--var",
+    "assignments",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a variable the steps use as ${NAME} (repeatable).",
+)
+@click.option(
+    "--report",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one JSON document with every verdict on stdout at the end.",
+)
 @junit_option
 @click.option("--yes", is_flag=True, help="Allow the dangerous commands the scenario sends.")
 @client_options
 @click.pass_obj
-def test(env: Environment, scenario: str, target: str, profile_name: str | None, only: tuple[str, ...], assignments: tuple[str, ...],
-         report: str, junit: str | None, yes: bool, client: ClientOptions) -> int:
+def test(
+    env: Environment,
+    scenario: str,
+    target: str,
+    profile_name: str | None,
+    only: tuple[str, ...],
+    assignments: tuple[str, ...],
+    report: str,
+    junit: str | None,
+    yes: bool,
+    client: ClientOptions,
+) -> int:
     """Run the cases of a SCENARIO file against TARGET: one verdict each.
 
     A scenario (TOML, docs/testing.md) names cases of steps: send a profile
@@ -127,13 +158,18 @@ def test(env: Environment, scenario: str, target: str, profile_name: str | None,
     if only:
         unknown = [name for name in only if name not in {c.name for c in cases}]
         if unknown:
-            raise UsageError(f"--case {unknown[0]!r}: {parsed.source} has no such case", hint=f"cases: {', '.join(c.name for c in cases)}")
+            raise UsageError(
+                f"--case {unknown[0]!r}: {parsed.source} has no such case",
+                hint=f"cases: {', '.join(c.name for c in cases)}",
+            )
         cases = tuple(c for c in cases if c.name in only)
     url, kwargs, profile = _device(env, target, client, profile_name, parsed)
     dangerous = check_against_profile(parsed, profile)
     if dangerous and not yes:
-        raise NotAuthorized(f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
-                            hint="allow them with --yes")
+        raise NotAuthorized(
+            f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
+            hint="allow them with --yes",
+        )
 
     finished = []
 
@@ -171,8 +207,14 @@ def _junit(path: str, result, planned, started: float, elapsed: float) -> None:
     from wsctl.cli.junit_file import write_junit
     from wsctl.core.scenario.verdict import junit_cases
 
-    write_junit(path, result.scenario.id, junit_cases(result, planned), started=started, elapsed=elapsed,
-                properties=[("target", result.target), ("scenario", result.scenario.source)])
+    write_junit(
+        path,
+        result.scenario.id,
+        junit_cases(result, planned),
+        started=started,
+        elapsed=elapsed,
+        properties=[("target", result.target), ("scenario", result.scenario.source)],
+    )
 
 
 def _finish(env: Environment, result, report: str, started: float, elapsed: float) -> None:
@@ -182,8 +224,19 @@ def _finish(env: Environment, result, report: str, started: float, elapsed: floa
 
     counts = result.counts()
     if report == "json":
-        env.stdout.write(json.dumps(result.as_dict(started=utc_timestamp(started) + "Z", time=elapsed), ensure_ascii=False, indent=2) + "\n")
+        env.stdout.write(
+            json.dumps(result.as_dict(started=utc_timestamp(started) + "Z", time=elapsed), ensure_ascii=False, indent=2)
+            + "\n"
+        )
         env.stdout.flush()
         return
-    env.emit({"event": "summary", "scenario": result.scenario.id, "ok": result.ok, "counts": counts, "time": round(elapsed, 4)},
-             f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors ({result.scenario.id}, {elapsed:.2f} s)")
+    env.emit(
+        {
+            "event": "summary",
+            "scenario": result.scenario.id,
+            "ok": result.ok,
+            "counts": counts,
+            "time": round(elapsed, 4),
+        },
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors ({result.scenario.id}, {elapsed:.2f} s)",
+    )

@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, long_running, note_subprotocol, resolve_targets
+from wsctl.cli.client_options import (
+    ClientOptions,
+    client_options,
+    connect_kwargs,
+    long_running,
+    note_subprotocol,
+    resolve_targets,
+)
 from wsctl.cli.env import Environment
 from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import Timeout, UsageError, WsctlError
@@ -18,19 +25,60 @@ from wsctl.core.errors import Timeout, UsageError, WsctlError
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N messages (per device).")
 @click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Stop after S seconds.")
-@click.option("--profile", "profile_name", help="Decode messages by this profile (name or file) [default: the inventory's].")
-@click.option("--match", "pattern", default=None, help="Only show messages matching this regex (text, or base64 of binary).")
-@click.option("--send", "initial", multiple=True, metavar="MSG", help="Send MSG after connecting (e.g. a subscription; repeatable).")
-@click.option("--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops.")
-@click.option("--max-retries", type=click.IntRange(min=0), default=None, help="With --reconnect: give up after N failed attempts in a row.")
-@click.option("--backoff-max", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="With --reconnect: longest wait between attempts.")
-@click.option("--plot", "plot_fields", multiple=True, metavar="FIELD|/POINTER",
-              help="Draw this telemetry field live in the terminal instead of printing lines (repeatable; needs wsctl[plot]).")
+@click.option(
+    "--profile", "profile_name", help="Decode messages by this profile (name or file) [default: the inventory's]."
+)
+@click.option(
+    "--match", "pattern", default=None, help="Only show messages matching this regex (text, or base64 of binary)."
+)
+@click.option(
+    "--send",
+    "initial",
+    multiple=True,
+    metavar="MSG",
+    help="Send MSG after connecting (e.g. a subscription; repeatable).",
+)
+@click.option(
+    "--reconnect", is_flag=True, help="Reconnect with exponential backoff and jitter when the connection drops."
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --reconnect: give up after N failed attempts in a row.",
+)
+@click.option(
+    "--backoff-max",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="With --reconnect: longest wait between attempts.",
+)
+@click.option(
+    "--plot",
+    "plot_fields",
+    multiple=True,
+    metavar="FIELD|/POINTER",
+    help="Draw this telemetry field live in the terminal instead of printing lines (repeatable; needs wsctl[plot]).",
+)
 @recording_options
 @client_options
 @click.pass_obj
-def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_name, pattern, initial, reconnect, max_retries, backoff_max,
-          plot_fields: tuple[str, ...], recording: dict, client: ClientOptions) -> int:
+def watch(
+    env: Environment,
+    targets: tuple[str, ...],
+    count,
+    duration,
+    profile_name,
+    pattern,
+    initial,
+    reconnect,
+    max_retries,
+    backoff_max,
+    plot_fields: tuple[str, ...],
+    recording: dict,
+    client: ClientOptions,
+) -> int:
     """Print messages from one or more devices as they arrive.
 
     Text is printed as text, binary as base64. When stdout is not a terminal
@@ -73,9 +121,19 @@ def watch(env: Environment, targets: tuple[str, ...], count, duration, profile_n
     run = None
     try:
         with open_recorder(recording, first.url, first.kwargs, first.profile, devices=len(plans)) as recorder:
-            run = _Watch(env, plans, recorder, count=count, duration=duration, matcher=matcher, initial=initial, reconnect=reconnect,
-                         max_retries=max_retries, backoff=Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries),
-                         live=live)
+            run = _Watch(
+                env,
+                plans,
+                recorder,
+                count=count,
+                duration=duration,
+                matcher=matcher,
+                initial=initial,
+                reconnect=reconnect,
+                max_retries=max_retries,
+                backoff=Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries),
+                live=live,
+            )
             outcomes = run_async(run.main)
     finally:
         if live is not None:
@@ -94,11 +152,17 @@ def _live_plot(env: Environment, fields: tuple[str, ...], plans: dict, first: An
     if env.json or not env.stdout_isatty:
         raise UsageError("--plot draws on a terminal; without one, record (--record FILE) and use wsctl record plot")
     if any(not f.startswith("/") for f in fields) and first.profile is None:
-        raise UsageError("--plot field names come from a profile: give --profile (or JSON pointers, e.g. /params/speed)")
+        raise UsageError(
+            "--plot field names come from a profile: give --profile (or JSON pointers, e.g. /params/speed)"
+        )
     from wsctl.cli.live_plot import LivePlot
     from wsctl.cli.record.plot import _need
 
-    units = {} if first.profile is None else {f.name: f.unit for e in first.profile.events.values() for f in e.fields if f.unit}
+    units = (
+        {}
+        if first.profile is None
+        else {f.name: f.unit for e in first.profile.events.values() for f in e.fields if f.unit}
+    )
     return LivePlot(_need("plotext"), env.stdout, fields, units, title=first.entry.name)
 
 
@@ -115,9 +179,21 @@ class _Plan:
 class _Watch:
     """One `wsctl watch` run: every device at once, each through its own `Session`."""
 
-    def __init__(self, env: Environment, plans: dict[str, _Plan], recorder: Any, *, count: int | None, duration: float | None,
-                 matcher: re.Pattern[str] | None, initial: tuple[str, ...], reconnect: bool, max_retries: int | None, backoff: Any,
-                 live: Any = None) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        plans: dict[str, _Plan],
+        recorder: Any,
+        *,
+        count: int | None,
+        duration: float | None,
+        matcher: re.Pattern[str] | None,
+        initial: tuple[str, ...],
+        reconnect: bool,
+        max_retries: int | None,
+        backoff: Any,
+        live: Any = None,
+    ) -> None:
         self.env, self.plans, self.recorder, self.live = env, plans, recorder, live
         self.deferred: list[Any] = []
         self.count, self.duration, self.matcher, self.initial = count, duration, matcher, initial
@@ -162,7 +238,9 @@ class _Watch:
         self.deadline = trio.current_time() + self.duration if self.duration is not None else float("inf")
         # a watch runs until stopped, so every device is watched at once
         # (--parallel would starve the devices beyond it)
-        return await fan_out([p.entry for p in self.plans.values()], self.watch_one, parallel=len(self.plans), on_done=self.on_done)
+        return await fan_out(
+            [p.entry for p in self.plans.values()], self.watch_one, parallel=len(self.plans), on_done=self.on_done
+        )
 
     def on_done(self, outcome: Any) -> None:
         if self.live is not None:
@@ -176,13 +254,21 @@ class _Watch:
         from wsctl.cli.render import count as count_text
 
         if self.fleet or not outcome.ok:
-            emit_outcome(self.env, outcome, fleet=self.fleet, fields=lambda n: {"messages": n}, human=lambda n: count_text(n, "message"),
-                         as_json=self.as_json, event="summary")
+            emit_outcome(
+                self.env,
+                outcome,
+                fleet=self.fleet,
+                fields=lambda n: {"messages": n},
+                human=lambda n: count_text(n, "message"),
+                as_json=self.as_json,
+                event="summary",
+            )
 
     async def watch_one(self, entry: Any) -> int:
         import trio
 
-        from wsctl.cli.render import count as count_text, event_record, now_iso
+        from wsctl.cli.render import count as count_text
+        from wsctl.cli.render import event_record, now_iso
         from wsctl.net.reconnect import run_with_reconnect
         from wsctl.net.session import Session
 
@@ -194,7 +280,9 @@ class _Watch:
             nonlocal seen
             note_subprotocol(self.env, entry.name, dev, plan.kwargs["subprotocols"])
             if gaps:
-                self.note({"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected")
+                self.note(
+                    {"event": "reconnected", "device": entry.name, "time": now_iso()}, f"-- {entry.name}: reconnected"
+                )
             for message in self.initial:
                 await dev.send(message)
             if count is not None and seen >= count:
@@ -218,7 +306,13 @@ class _Watch:
             if self.recorder is not None:
                 self.recorder.gap(gap)
             self.note(
-                {"event": "gap", "device": entry.name, "time": now_iso(), "reason": gap.error.message, "retry_in": round(gap.delay, 3)},
+                {
+                    "event": "gap",
+                    "device": entry.name,
+                    "time": now_iso(),
+                    "reason": gap.error.message,
+                    "retry_in": round(gap.delay, 3),
+                },
                 f"-- {entry.name}: {gap.error.message}; reconnecting in {gap.delay:.1f} s",
             )
 
@@ -239,6 +333,8 @@ class _Watch:
                 raise
         if count is not None and seen < count:
             # silence is not success: a job asking for N messages must learn it got fewer
-            raise Timeout(f"{entry.name}: {seen} of {count_text(count, 'message')} within {self.duration:g} s",
-                          hint="the device was silent, or --match filtered its messages")
+            raise Timeout(
+                f"{entry.name}: {seen} of {count_text(count, 'message')} within {self.duration:g} s",
+                hint="the device was silent, or --match filtered its messages",
+            )
         return seen

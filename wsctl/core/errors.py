@@ -101,7 +101,6 @@ class ConnectionClosed(WsctlError):
 class Interrupted(WsctlError):
     """SIGINT or SIGTERM; exit code 130 or 143."""
 
-
     def __init__(self, signum: int) -> None:
         import signal
 

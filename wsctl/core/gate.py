@@ -99,7 +99,9 @@ class _Reading:
             if first is None:
                 seen[folded] = key
             else:
-                self.problems.append(f"duplicate key {key!r}" if first == key else f"keys {first!r} and {key!r} differ only in case")
+                self.problems.append(
+                    f"duplicate key {key!r}" if first == key else f"keys {first!r} and {key!r} differ only in case"
+                )
         return dict(pairs)
 
     def constant(self, name: str) -> float:
@@ -166,7 +168,7 @@ class Gate:
     def judge(self, message: str | bytes) -> Refusal | None:
         """None to forward the message as it is; else why not, and the answer."""
         text: str | None = message if isinstance(message, str) else None
-        if text is None:
+        if not isinstance(message, str):
             try:
                 text = bytes(message).decode("utf-8")
             except UnicodeDecodeError:
@@ -200,7 +202,11 @@ class Gate:
 
     def _ambiguous(self, problems: list[str], text: str, doc: Any) -> Refusal:
         detail = "ambiguous message not forwarded: " + "; ".join(problems)
-        return Refusal(detail=detail, reply=self.codec.error(self._reply_id(text, doc), "invalid_request", detail), reason="ambiguous")
+        return Refusal(
+            detail=detail,
+            reply=self.codec.error(self._reply_id(text, doc), "invalid_request", detail),
+            reason="ambiguous",
+        )
 
     def _reply_id(self, text: str, doc: Any) -> Any:
         """The request's id when both readings of a duplicate agree on it, else the
@@ -237,8 +243,10 @@ class Gate:
             return None  # a reply to a device call, or a tool the proxy's own role covers
         # no command to judge (unknown to the profile, a notification, not
         # parseable): only a tool with at least the proxy's role may send it
-        detail = (f"role {who} may not send a message the profile cannot attribute to a command "
-                  f"({item.reason}); that needs at least the proxy's role {self.upstream_role}")
+        detail = (
+            f"role {who} may not send a message the profile cannot attribute to a command "
+            f"({item.reason}); that needs at least the proxy's role {self.upstream_role}"
+        )
         reply = None
         if item.reply is not None:
             reply = codec.error(item.id if item.id is not None else codec.framing.unknown_id, "not_authorized", detail)

@@ -23,11 +23,12 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
+from typing import Any
 
 from wsctl.core.errors import InvalidInput
 
 # keys a device (or [defaults]) may set, and the type each must have
-DEVICE_KEYS: dict[str, type | tuple[type, ...]] = {
+DEVICE_KEYS: dict[str, type] = {
     "url": str,
     "profile": str,
     "certs": str,
@@ -82,10 +83,16 @@ class Inventory:
         if target in self.groups:
             return [self.devices[name] for name in self.groups[target]]
         known = sorted({*self.devices, *self.groups})
-        hint = f"known names in {self.source}: {', '.join(known)}" if known else "give a wss:// URL or add the device to an inventory file"
+        hint = (
+            f"known names in {self.source}: {', '.join(known)}"
+            if known
+            else "give a wss:// URL or add the device to an inventory file"
+        )
         from wsctl.core.suggest import did_you_mean
 
-        raise InvalidInput(f"unknown target {target!r}: not a URL, device or group{did_you_mean(target, known)}", hint=hint)
+        raise InvalidInput(
+            f"unknown target {target!r}: not a URL, device or group{did_you_mean(target, known)}", hint=hint
+        )
 
     def resolve_all(self, targets: list[str]) -> list[DeviceEntry]:
         seen: dict[str, DeviceEntry] = {}
@@ -95,21 +102,21 @@ class Inventory:
         return list(seen.values())
 
 
-def _check_fields(where: str, table: dict, source: str) -> dict:
-    out = {}
+def _check_fields(where: str, table: dict[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for key, value in table.items():
         expected = DEVICE_KEYS.get(key)
         if expected is None:
             raise InvalidInput(f"{source}: {where}: unknown key {key!r} (known: {', '.join(DEVICE_KEYS)})")
         if not isinstance(value, expected):
             raise InvalidInput(f"{source}: {where}.{key}: expected {expected.__name__}, got {type(value).__name__}")
-        if expected is list and not all(isinstance(item, str) for item in value):
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
             raise InvalidInput(f"{source}: {where}.{key}: expected a list of strings")
-        out[key] = tuple(value) if expected is list else value
+        out[key] = tuple(value) if isinstance(value, list) else value
     return out
 
 
-def _anchor(values: dict, base: PurePath | None) -> dict:
+def _anchor(values: dict[str, Any], base: PurePath | None) -> dict[str, Any]:
     # relative paths mean "next to the inventory file", whatever the working directory
     if base is None:
         return values
@@ -123,10 +130,14 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
         raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
     unknown = set(data) - {"defaults", "devices", "groups"}
     if unknown:
-        raise InvalidInput(f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)")
+        raise InvalidInput(
+            f"{source}: unknown section(s) {', '.join(sorted(unknown))} (known: defaults, devices, groups)"
+        )
     for section, what in (("defaults", "a table"), ("devices", "a table of devices"), ("groups", "a table of groups")):
         if not isinstance(data.get(section, {}), dict):
-            raise InvalidInput(f"{source}: {section}: expected {what} ([{section}]), got {type(data[section]).__name__}")
+            raise InvalidInput(
+                f"{source}: {section}: expected {what} ([{section}]), got {type(data[section]).__name__}"
+            )
     defaults = _anchor(_check_fields("defaults", data.get("defaults", {}), source), base)
     defaults.pop("url", None)
     inventory = Inventory(source=source)
@@ -155,7 +166,7 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
     return inventory
 
 
-def with_overrides(entry: DeviceEntry, **overrides) -> DeviceEntry:
+def with_overrides(entry: DeviceEntry, **overrides: Any) -> DeviceEntry:
     """Command-line options win over the inventory; None means "not given"."""
     given = {k: v for k, v in overrides.items() if v is not None and v != ()}
     return replace(entry, **given)

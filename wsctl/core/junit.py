@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 OUTCOMES = ("pass", "failure", "error", "skipped")
 #: characters XML 1.0 cannot carry at all, even escaped (device text can hold them)
@@ -41,8 +41,15 @@ def _seconds(value: float) -> str:
     return f"{max(value, 0.0):.3f}"
 
 
-def junit_xml(suite: str, cases: Iterable[JUnitCase], *, timestamp: str, hostname: str, time: float,
-              properties: Iterable[tuple[str, str]] = ()) -> str:
+def junit_xml(
+    suite: str,
+    cases: Iterable[JUnitCase],
+    *,
+    timestamp: str,
+    hostname: str,
+    time: float,
+    properties: Iterable[tuple[str, str]] = (),
+) -> str:
     """The document, as text.  ``timestamp``: ``YYYY-MM-DDTHH:MM:SS`` (UTC, no zone: the schema's form)."""
     if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", timestamp):
         raise ValueError(f"timestamp must be YYYY-MM-DDTHH:MM:SS, got {timestamp!r}")
@@ -53,21 +60,41 @@ def junit_xml(suite: str, cases: Iterable[JUnitCase], *, timestamp: str, hostnam
     count = {o: sum(1 for c in cases if c.outcome == o) for o in OUTCOMES}
     # the schema gives <testsuites> no attributes: the counts are on the suite
     root = ET.Element("testsuites")
-    element = ET.SubElement(root, "testsuite", {
-        "name": clean(suite) or "wsctl", "package": clean(suite) or "wsctl", "id": "0", "timestamp": timestamp,
-        "hostname": clean(hostname) or "localhost", "tests": str(len(cases)), "failures": str(count["failure"]),
-        "errors": str(count["error"]), "skipped": str(count["skipped"]), "time": _seconds(time),
-    })
+    element = ET.SubElement(
+        root,
+        "testsuite",
+        {
+            "name": clean(suite) or "wsctl",
+            "package": clean(suite) or "wsctl",
+            "id": "0",
+            "timestamp": timestamp,
+            "hostname": clean(hostname) or "localhost",
+            "tests": str(len(cases)),
+            "failures": str(count["failure"]),
+            "errors": str(count["error"]),
+            "skipped": str(count["skipped"]),
+            "time": _seconds(time),
+        },
+    )
     props = ET.SubElement(element, "properties")
     for name, value in properties:
         ET.SubElement(props, "property", {"name": clean(name), "value": clean(value)})
     for case in cases:
-        node = ET.SubElement(element, "testcase", {"name": clean(case.name) or "(unnamed)", "classname": clean(case.classname) or suite,
-                                                   "time": _seconds(case.time)})
+        node = ET.SubElement(
+            element,
+            "testcase",
+            {
+                "name": clean(case.name) or "(unnamed)",
+                "classname": clean(case.classname) or suite,
+                "time": _seconds(case.time),
+            },
+        )
         if case.outcome == "skipped":
             ET.SubElement(node, "skipped", {"message": clean(case.message)} if case.message else {})
         elif case.outcome in ("failure", "error"):
-            child = ET.SubElement(node, case.outcome, {"message": clean(case.message), "type": clean(case.type) or case.outcome})
+            child = ET.SubElement(
+                node, case.outcome, {"message": clean(case.message), "type": clean(case.type) or case.outcome}
+            )
             child.text = clean(case.detail)
     ET.SubElement(element, "system-out")
     ET.SubElement(element, "system-err")

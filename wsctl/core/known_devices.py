@@ -34,7 +34,7 @@ def normalize_fingerprint(text: str) -> str:
     low = raw.lower()
     for prefix in ("sha256:", "sha256=", "sha-256:"):
         if low.startswith(prefix):
-            low = low[len(prefix):]
+            low = low[len(prefix) :]
             break
     hexpart = low.replace(":", "").replace(" ", "")
     if not _HEX64.match(hexpart):
@@ -87,8 +87,10 @@ def parse(text: str | bytes, *, source: str = "known-devices file") -> KnownDevi
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidInput(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})",
-                               hint="the file holds host:port sha256:<hex> lines; fix or remove the damaged line") from None
+            raise InvalidInput(
+                f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                hint="the file holds host:port sha256:<hex> lines; fix or remove the damaged line",
+            ) from None
     known = KnownDevices()
     for lineno, line in enumerate(text.splitlines(), 1):
         known.lines.append(line)
@@ -131,7 +133,9 @@ class Decision:
         return self.action in ("record", "replace")
 
 
-def decide(known: KnownDevices, key: str, fingerprint: str, *, trust_new: bool = False, source: str = "known-devices file") -> Decision:
+def decide(
+    known: KnownDevices, key: str, fingerprint: str, *, trust_new: bool = False, source: str = "known-devices file"
+) -> Decision:
     fingerprint = normalize_fingerprint(fingerprint)
     previous = known.get(key)
     if previous is None:

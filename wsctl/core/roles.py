@@ -21,7 +21,7 @@ def expand(spec: str) -> frozenset[str]:
         base = spec[:-1]
         if base not in LADDER:
             raise ValueError(f"{spec!r}: only ladder roles take '+' ({', '.join(LADDER)})")
-        return frozenset(LADDER[LADDER.index(base):])
+        return frozenset(LADDER[LADDER.index(base) :])
     if spec not in KNOWN:
         raise ValueError(f"unknown role {spec!r} (known: {', '.join(KNOWN)}, 'role+', '*')")
     return frozenset({spec})

@@ -37,7 +37,6 @@ keeps OCPP's one outstanding call per direction per peer.
 from __future__ import annotations
 
 import math
-
 import random
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,9 +44,9 @@ from typing import Any
 from wsctl.core import roles
 from wsctl.core.pointer import MISSING
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
-from wsctl.core.profile.template import iso_time
-from wsctl.core.profile.model import Event, Faults, Profile, Sim as SimSpec, SimTelemetry, Update
-from wsctl.core.profile.template import render, render_text
+from wsctl.core.profile.model import Event, Faults, Profile, SimTelemetry, Update
+from wsctl.core.profile.model import Sim as SimSpec
+from wsctl.core.profile.template import iso_time, render, render_text
 
 # ----------------------------------------------------------------------------- actions
 
@@ -101,8 +100,15 @@ _EMPTY_SPEC = SimSpec(state={}, commands={}, telemetry=(), faults=Faults(), on_c
 
 
 class Sim:
-    def __init__(self, profile: Profile, *, rng: random.Random, now: float, faults: Faults | None = None,
-                 interval_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        rng: random.Random,
+        now: float,
+        faults: Faults | None = None,
+        interval_scale: float = 1.0,
+    ) -> None:
         if interval_scale <= 0:
             raise ValueError("interval_scale must be positive")
         self.profile = profile
@@ -123,7 +129,10 @@ class Sim:
         if not roles.allowed(role, command.allowed_roles):
             allowed = ", ".join(sorted(command.allowed_roles))
             detail = f"role {role or '(none: no role in the client certificate)'} may not run {command.key} (allowed: {allowed})"
-            return [Audit(command.key, params, "denied", detail, rid), Reply(codec.error(rid, "not_authorized", detail), 0.0, rid)]
+            return [
+                Audit(command.key, params, "denied", detail, rid),
+                Reply(codec.error(rid, "not_authorized", detail), 0.0, rid),
+            ]
         spec = self.spec.commands.get(command.key)
         delay = self.faults.reply_delay + (spec.delay if spec else 0.0)
         context = {"params": params, "state": self.state, "now": iso_time(now), "id": rid, "name": command.name}
@@ -134,11 +143,20 @@ class Sim:
                     message = render_text(spec.require_message, context, strict=False)
                     if spec.require_reply is not None:
                         payload = render(spec.require_reply, context, strict=False)
-                        return [Audit(command.key, params, "rejected", message, rid), Reply(codec.result(rid, payload), delay, rid)]
-                    return [Audit(command.key, params, "error", message, rid), Reply(codec.error(rid, "device", message), delay, rid)]
+                        return [
+                            Audit(command.key, params, "rejected", message, rid),
+                            Reply(codec.result(rid, payload), delay, rid),
+                        ]
+                    return [
+                        Audit(command.key, params, "error", message, rid),
+                        Reply(codec.error(rid, "device", message), delay, rid),
+                    ]
         if self._roll(self.faults.error_reply_probability):
             detail = "injected fault (error_reply_probability)"
-            return [Audit(command.key, params, "error", detail, rid), Reply(codec.error(rid, "device", detail), delay, rid)]
+            return [
+                Audit(command.key, params, "error", detail, rid),
+                Reply(codec.error(rid, "device", detail), delay, rid),
+            ]
         if spec is not None:
             updates = {}
             for field, template in spec.set:
@@ -151,7 +169,10 @@ class Sim:
             payload = "OK" if codec.text else {}
         actions: list[Action] = []
         if self._roll(self.faults.drop_reply_probability):
-            actions += [Audit(command.key, params, "ok", "reply dropped (drop_reply_probability)", rid), Drop(rid, delay)]
+            actions += [
+                Audit(command.key, params, "ok", "reply dropped (drop_reply_probability)", rid),
+                Drop(rid, delay),
+            ]
         else:
             actions += [Audit(command.key, params, "ok", None, rid), Reply(codec.result(rid, payload), delay, rid)]
         actions += self.steps(spec.then if spec else (), now)
@@ -188,7 +209,9 @@ class Sim:
         if telemetry is None:
             telemetry = next((t for t in self.spec.telemetry if t.event == event.key), None)
         if telemetry is not None:
-            payload = render(telemetry.payload, {"state": self.state, "now": iso_time(now), "name": event.name}, strict=False)
+            payload = render(
+                telemetry.payload, {"state": self.state, "now": iso_time(now), "name": event.name}, strict=False
+            )
         else:
             payload = {f.wire_name: f.default for f in event.fields if f.default is not MISSING}
         as_call = event.kind == "request" and self.profile.framing.device_request is not None
@@ -228,7 +251,11 @@ class Sim:
         elif update.random_walk is not None:
             value = current + self.rng.uniform(-update.random_walk, update.random_walk)
         else:
-            base = update.around if update.around is not None else float(initial if isinstance(initial, (int, float)) else current)
+            base = (
+                update.around
+                if update.around is not None
+                else float(initial if isinstance(initial, (int, float)) else current)
+            )
             spread = abs(base) * (update.fluctuation or 0.0) / 100.0
             value = base + self.rng.uniform(-spread, spread)
         if update.minimum is not None:
@@ -247,9 +274,15 @@ def _same(have: Any, wanted: Any) -> bool:
     return have == wanted and isinstance(have, bool) == isinstance(wanted, bool)
 
 
-def with_overrides(faults: Faults, *, reply_delay: float | None = None, drop: float | None = None, error: float | None = None) -> Faults:
+def with_overrides(
+    faults: Faults, *, reply_delay: float | None = None, drop: float | None = None, error: float | None = None
+) -> Faults:
     """The profile's faults with command-line overrides laid over them."""
-    changes = {k: v for k, v in (("reply_delay", reply_delay), ("drop_reply_probability", drop), ("error_reply_probability", error)) if v is not None}
+    changes = {
+        k: v
+        for k, v in (("reply_delay", reply_delay), ("drop_reply_probability", drop), ("error_reply_probability", error))
+        if v is not None
+    }
     for key, value in changes.items():
         if value < 0 or (key != "reply_delay" and value > 1):
             raise ValueError(f"{key} out of range: {value}")

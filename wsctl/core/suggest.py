@@ -5,7 +5,7 @@ a suffix for the error message out."""
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def closest(word: str, known: Iterable[str]) -> str | None:

@@ -16,7 +16,25 @@ import re
 from typing import Any
 
 # words that YAML 1.1 or 1.2 resolve to null or a boolean, in any capitalisation
-_RESERVED = {"", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n", "<<", "=", ".inf", "-.inf", "+.inf", ".nan"}
+_RESERVED = {
+    "",
+    "~",
+    "null",
+    "true",
+    "false",
+    "yes",
+    "no",
+    "on",
+    "off",
+    "y",
+    "n",
+    "<<",
+    "=",
+    ".inf",
+    "-.inf",
+    "+.inf",
+    ".nan",
+}
 _SAFE_PLAIN = re.compile(r"[A-Za-z_$/(\u00a0-\ud7ff\ue000-\ufffd][^:#{}\[\],&*!|>'\"%@`\\\t\n\r]*")
 # YAML's printable set, minus the line/paragraph separators and BOM some readers trip on
 _NEEDS_ESCAPE = re.compile("[\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff\u2028\u2029]")
@@ -90,7 +108,7 @@ def _lines(value: Any, indent: int) -> list[str]:
             if isinstance(item, (dict, list)) and item:
                 nested = _lines(item, indent + 2)
                 # the first line of the nested block goes after "- "
-                out.append(f"{pad}- {nested[0][indent + 2:]}")
+                out.append(f"{pad}- {nested[0][indent + 2 :]}")
                 out.extend(nested[1:])
             else:
                 out.append(f"{pad}- {_inline_empty(item)}")

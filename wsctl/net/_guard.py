@@ -20,7 +20,8 @@ the reason would otherwise be lost.  Closing it sends TLS close_notify
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 import trio_websocket

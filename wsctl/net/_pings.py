@@ -38,7 +38,7 @@ ROOM = 32
 class _Filter:
     """Stands in for the wsproto connection trio-websocket reads events from."""
 
-    def __init__(self, inner: Any, frames: "ControlFrames") -> None:
+    def __init__(self, inner: Any, frames: ControlFrames) -> None:
         self._inner = inner
         self._frames = frames
 
@@ -84,6 +84,11 @@ class ControlFrames:
             # a relayed ping is not trio-websocket's own: its `ping()` would wait
             # for the pong, and the pong belongs to the other side
             await self._ws._send(Ping(payload=payload) if kind == "ping" else Pong(payload=payload))
-        except (trio_websocket.ConnectionClosed, LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (
+            trio_websocket.ConnectionClosed,
+            LocalProtocolError,
+            trio.BrokenResourceError,
+            trio.ClosedResourceError,
+        ):
             return False
         return True

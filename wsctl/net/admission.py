@@ -63,7 +63,13 @@ class _Source:
 
 
 class Admission:
-    def __init__(self, *, max_connections: int, max_handshakes: int = MAX_HANDSHAKES, max_handshakes_per_source: int = MAX_HANDSHAKES_PER_SOURCE) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        max_handshakes: int = MAX_HANDSHAKES,
+        max_handshakes_per_source: int = MAX_HANDSHAKES_PER_SOURCE,
+    ) -> None:
         self.max_connections = max_connections
         self.max_handshakes = max_handshakes
         self.max_handshakes_per_source = max_handshakes_per_source
@@ -107,14 +113,19 @@ class Admission:
         limit = self.max_handshakes_per_source
         if src.lot.statistics().tasks_waiting >= self.max_handshakes:
             self.refused += 1
-            raise Refused("refused", f"too many connections waiting from {source} (max_handshakes {self.max_handshakes})")
+            raise Refused(
+                "refused", f"too many connections waiting from {source} (max_handshakes {self.max_handshakes})"
+            )
         with trio.move_on_after(timeout):
             while src.pending >= limit:
                 await src.lot.park()
         # the source's entry may have been forgotten and made anew meanwhile
         src = self._sources.setdefault(source, _Source())
         if src.pending >= limit:
-            raise Refused("timeout", f"no handshake slot within {timeout:g} s: {limit} handshakes already pending from {source} (max_handshakes_per_source)")
+            raise Refused(
+                "timeout",
+                f"no handshake slot within {timeout:g} s: {limit} handshakes already pending from {source} (max_handshakes_per_source)",
+            )
         return src
 
     def upgraded(self, entry: Entry) -> bool:

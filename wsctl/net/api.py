@@ -13,20 +13,31 @@ import contextlib
 import logging
 import os
 import ssl
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio_websocket
 
 from wsctl.core.errors import InvalidInput, UsageError
 from wsctl.core.profile.events import CodecEvent
-from wsctl.net import connect as _c, wsconn
-from wsctl.net.channel import Channel
+from wsctl.net import connect as _c
+from wsctl.net import wsconn
 from wsctl.net._guard import collapse
+from wsctl.net.channel import Channel
 from wsctl.net.describe import log_connection
 from wsctl.net.keepalive import keepalive
+from wsctl.net.server import (
+    Accept,
+    AccessRecord,
+    ConnectionRequest,
+    Reject,
+    Server,
+    ServerConnection,
+    echo_handler,
+    serve,
+)
 from wsctl.net.session import Session, raise_for_reply
-from wsctl.net.server import Accept, AccessRecord, ConnectionRequest, Reject, Server, ServerConnection, echo_handler, serve
 
 __all__ = [
     "Accept",
@@ -73,7 +84,14 @@ class Device(Channel):
     peer = "device"
     local = "client"
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection, target: _c.Target, der: bytes | None, tls: trio.abc.Stream, close_timeout: float) -> None:
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        target: _c.Target,
+        der: bytes | None,
+        tls: trio.abc.Stream,
+        close_timeout: float,
+    ) -> None:
         super().__init__(ws, target.where, close_timeout)
         self._target = target
         self._stream = tls
@@ -92,7 +110,7 @@ class Device(Channel):
         #: the profile session when opened with ``profile=`` (see `call`)
         self._session: Session | None = None
 
-    async def _speak(self, profile: "Profile", nursery: trio.Nursery) -> None:
+    async def _speak(self, profile: Profile, nursery: trio.Nursery) -> None:
         # its events are buffered from the first message on, so telemetry that
         # arrives before the caller starts iterating `events()` is not lost
         self._session = Session(self, profile)
@@ -142,29 +160,39 @@ class Device(Channel):
         await trio.aclose_forcefully(self._stream)
 
 
-def _authorization(target: _c.Target, basic_auth: tuple[str, str] | None, headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+def _authorization(
+    target: _c.Target, basic_auth: tuple[str, str] | None, headers: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
     """The Basic auth header from ``basic_auth`` or the URL's userinfo (one source only).
 
     ``wss://CP-1@host/`` with ``basic_auth=("CP-1", pw)`` is one source: the CLI
     reads the password the URL left out from a file, the environment or a prompt.
     """
     url_user_only = target.password is None and basic_auth is not None and target.username == basic_auth[0]
-    sources = [name for name, given in (("the URL's user:password@", target.username is not None and not url_user_only),
-                                         ("basic_auth", basic_auth is not None),
-                                         ("an Authorization header", any(k.lower() == "authorization" for k, _ in headers))) if given]
+    sources = [
+        name
+        for name, given in (
+            ("the URL's user:password@", target.username is not None and not url_user_only),
+            ("basic_auth", basic_auth is not None),
+            ("an Authorization header", any(k.lower() == "authorization" for k, _ in headers)),
+        )
+        if given
+    ]
     if len(sources) > 1:
         raise UsageError(f"credentials given twice ({' and '.join(sources)}): give them once")
     if basic_auth is not None:
         return (_c.basic_auth_header(*basic_auth),)
     if target.username is not None:
         if target.password is None:
-            raise UsageError(f"{target.where}: the URL names user {target.username!r} but no password",
-                             hint="wss://USER:PASSWORD@host/..., or --basic-auth USER (password from a file, the environment or a prompt)")
+            raise UsageError(
+                f"{target.where}: the URL names user {target.username!r} but no password",
+                hint="wss://USER:PASSWORD@host/..., or --basic-auth USER (password from a file, the environment or a prompt)",
+            )
         return (_c.basic_auth_header(target.username, target.password),)
     return ()
 
 
-def _speaking(profile: "str | Profile", url: str, subprotocols: Iterable[str]) -> tuple["Profile", str, Iterable[str]]:
+def _speaking(profile: str | Profile, url: str, subprotocols: Iterable[str]) -> tuple[Profile, str, Iterable[str]]:
     """The profile (loaded by name), its path when the URL has none, its subprotocols unless given."""
     if isinstance(profile, str):
         from wsctl.core.profile.discovery import load_profile
@@ -175,8 +203,17 @@ def _speaking(profile: "str | Profile", url: str, subprotocols: Iterable[str]) -
     return profile, profile_url(url, profile), subprotocols or profile.subprotocols
 
 
-def _client_context(target: _c.Target, ssl_context: ssl.SSLContext | None, *, ca: PathLike | None, cert: PathLike | None,
-                    key: PathLike | None, password: str | bytes | None, insecure: bool, verify_chain: bool) -> ssl.SSLContext | None:
+def _client_context(
+    target: _c.Target,
+    ssl_context: ssl.SSLContext | None,
+    *,
+    ca: PathLike | None,
+    cert: PathLike | None,
+    key: PathLike | None,
+    password: str | bytes | None,
+    insecure: bool,
+    verify_chain: bool,
+) -> ssl.SSLContext | None:
     """The SSL context for a wss:// target (None for ws://): the caller's, or a cached one from the files."""
     if not target.secure:
         return None
@@ -184,13 +221,17 @@ def _client_context(target: _c.Target, ssl_context: ssl.SSLContext | None, *, ca
     if ctx is None:
         from wsctl.net.tls import cached_client_context
 
-        ctx = cached_client_context(ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify_chain)
+        ctx = cached_client_context(
+            ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify_chain
+        )
     if insecure:
         log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
     return ctx
 
 
-def _check_trust(target: _c.Target, der: bytes | None, *, pin: str | None, known_devices: PathLike | None, trust_new: bool) -> Any:
+def _check_trust(
+    target: _c.Target, der: bytes | None, *, pin: str | None, known_devices: PathLike | None, trust_new: bool
+) -> Any:
     """The pin and known-devices checks after the TLS handshake; the known-devices decision, or None."""
     if not target.secure:
         return None
@@ -201,9 +242,19 @@ def _check_trust(target: _c.Target, der: bytes | None, *, pin: str | None, known
     decision = _c.check_known_device(known_devices, target, der, trust_new=trust_new)
     if decision.action == "record":
         # ssh's "Permanently added ... to the list of known hosts"
-        log.warning("%s: recorded new device fingerprint %s in %s (trust on first use)", target.where, decision.fingerprint, known_devices)
+        log.warning(
+            "%s: recorded new device fingerprint %s in %s (trust on first use)",
+            target.where,
+            decision.fingerprint,
+            known_devices,
+        )
     if decision.action == "replace":
-        log.warning("%s: certificate changed, accepted (trust_new): %s -> %s", target.where, decision.previous, decision.fingerprint)
+        log.warning(
+            "%s: certificate changed, accepted (trust_new): %s -> %s",
+            target.where,
+            decision.previous,
+            decision.fingerprint,
+        )
     return decision
 
 
@@ -234,7 +285,7 @@ async def open_device(
     ssl_context: ssl.SSLContext | None = None,
     message_queue_size: int = _c.MESSAGE_QUEUE_SIZE,
     receive_buffer_size: int | None = _c.RECEIVE_BUFFER_SIZE,
-    profile: "str | Profile | None" = None,
+    profile: str | Profile | None = None,
 ) -> AsyncIterator[Device]:
     """Connect to a device over wss and yield a `Device`; close it on exit.
 
@@ -274,8 +325,16 @@ async def open_device(
         known_devices = _c.kd.default_path()
     if pin is not None:
         pin = _c.kd.normalize_fingerprint(pin)
-    ctx = _client_context(target, ssl_context, ca=ca, cert=cert, key=key, password=password, insecure=insecure,
-                          verify_chain=not insecure and not ((pin is not None or tofu) and ca is None))
+    ctx = _client_context(
+        target,
+        ssl_context,
+        ca=ca,
+        cert=cert,
+        key=key,
+        password=password,
+        insecure=insecure,
+        verify_chain=not insecure and not ((pin is not None or tofu) and ca is None),
+    )
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     header_items += _authorization(target, basic_auth, header_items)
     deadline = trio.current_time() + connect_timeout
@@ -294,12 +353,20 @@ async def open_device(
     try:
         async with trio.open_nursery() as nursery:
             result = await _c.upgrade(
-                nursery, stream, target, deadline=deadline,
-                subprotocols=tuple(subprotocols), headers=header_items,
-                message_queue_size=message_queue_size, max_message_size=max_message_size,
+                nursery,
+                stream,
+                target,
+                deadline=deadline,
+                subprotocols=tuple(subprotocols),
+                headers=header_items,
+                message_queue_size=message_queue_size,
+                max_message_size=max_message_size,
                 receive_buffer_size=receive_buffer_size,
-                max_buffered_bytes=max(wsconn.MAX_BUFFERED_BYTES, max_message_size) if max_buffered_bytes is None else max_buffered_bytes,
-                sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert,
+                max_buffered_bytes=max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
+                if max_buffered_bytes is None
+                else max_buffered_bytes,
+                sent_client_cert=None if ssl_context is not None else cert is not None,
+                client_cert=own_cert,
             )
             if isinstance(result, BaseException):
                 failure = result
@@ -307,9 +374,18 @@ async def open_device(
             else:
                 device = Device(result, target, der, stream, close_timeout)
                 device.known_device = decision.action if decision else None
-                log_connection(target, stream, der, known_device=device.known_device, offered=tuple(subprotocols), chosen=device.subprotocol)
+                log_connection(
+                    target,
+                    stream,
+                    der,
+                    known_device=device.known_device,
+                    offered=tuple(subprotocols),
+                    chosen=device.subprotocol,
+                )
                 if ping_interval:
-                    nursery.start_soon(lambda: keepalive(result, interval=ping_interval, timeout=ping_timeout, on_dead=device._abort))
+                    nursery.start_soon(
+                        lambda: keepalive(result, interval=ping_interval, timeout=ping_timeout, on_dead=device._abort)
+                    )
                 if profile is not None:
                     await device._speak(profile, nursery)
                 try:

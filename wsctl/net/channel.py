@@ -26,7 +26,8 @@ peer leaving, not as a handler failure.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import trio
 import trio_websocket
@@ -92,11 +93,20 @@ class Channel:
         failure = getattr(self._ws, "failure", None)
         if failure is not None:
             # we closed, because of what the peer sent: say so, not "closed by the peer"
-            return ConnectionClosed(f"{where}: the {self.local} closed the connection with {reason.code} {reason.name}: the {self.peer} {failure.detail}",
-                                    code=reason.code, reason=reason.reason or "")
+            return ConnectionClosed(
+                f"{where}: the {self.local} closed the connection with {reason.code} {reason.name}: the {self.peer} {failure.detail}",
+                code=reason.code,
+                reason=reason.reason or "",
+            )
         text = f" ({reason.reason})" if reason.reason else ""
-        by = f"the {self.peer} closed the connection" if getattr(self._ws, "closed_by", None) == "remote" else "connection closed"
-        return ConnectionClosed(f"{where}: {by} with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or "")
+        by = (
+            f"the {self.peer} closed the connection"
+            if getattr(self._ws, "closed_by", None) == "remote"
+            else "connection closed"
+        )
+        return ConnectionClosed(
+            f"{where}: {by} with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or ""
+        )
 
     # -- messages --------------------------------------------------------------
     async def send(self, message: str | bytes) -> None:
@@ -149,7 +159,12 @@ class Channel:
         with trio.move_on_after(self._close_timeout):
             try:
                 await self._ws.aclose(code, reason or None)
-            except (LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed):
+            except (
+                LocalProtocolError,
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+                trio_websocket.ConnectionClosed,
+            ):
                 pass
 
 

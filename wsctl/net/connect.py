@@ -17,14 +17,15 @@ import math
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import trio
 import trio_websocket
 
 from wsctl.core import known_devices as kd
-from wsctl.core.urls import public_url
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
+from wsctl.core.urls import public_url
 from wsctl.net import tlserrors, upgrade_answer, wsconn
 from wsctl.net._guard import ObservedStream, ReaderGuard
 
@@ -89,15 +90,22 @@ def parse_target(url: str, *, allow_plaintext: bool = False) -> Target:
         resource += "?" + parts.query
     username = unquote(parts.username) if parts.username is not None else None
     password = unquote(parts.password) if parts.password is not None else None
-    return Target(url=shown, secure=secure, host=parts.hostname, port=port or (443 if secure else 80), resource=resource,
-                  username=username, password=password)
+    return Target(
+        url=shown,
+        secure=secure,
+        host=parts.hostname,
+        port=port or (443 if secure else 80),
+        resource=resource,
+        username=username,
+        password=password,
+    )
 
 
 def basic_auth_header(username: str, password: str) -> tuple[str, str]:
     """``Authorization: Basic ...`` (RFC 7617); a colon cannot be part of the user id."""
     if ":" in username:
         raise UsageError(f"a Basic auth user id cannot contain ':' ({username!r})")
-    token = base64.b64encode(f"{username}:{password}".encode("utf-8")).decode("ascii")
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return ("Authorization", f"Basic {token}")
 
 
@@ -148,7 +156,9 @@ async def open_tls(
                     der = await _fetch_certificate(target, name, min(2.0, _remaining(deadline)))
                     raise tlserrors.verify_failure(cause, where=where, server_name=name, peer_der=der) from None
                 if isinstance(cause, ssl.SSLError):
-                    raise tlserrors.ssl_failure(cause, where=where, during="TLS handshake", client_cert=client_cert) from None
+                    raise tlserrors.ssl_failure(
+                        cause, where=where, during="TLS handshake", client_cert=client_cert
+                    ) from None
                 if isinstance(cause, OSError):
                     # TCP is up: a reset now is the device's TLS stack giving up
                     # on us, not a network failure (and not worth a retry)
@@ -193,7 +203,7 @@ def check_pin(target: Target, der: bytes | None, pin: str) -> None:
         raise TLSError(f"{target.where}: certificate does not match the pin: expected {expected}, got {actual}")
 
 
-def _lock_file(fh) -> None:  # type: ignore[no-untyped-def]
+def _lock_file(fh: Any) -> None:
     try:
         import fcntl
     except ImportError:  # Windows: one process at a time is the user's job
@@ -201,7 +211,9 @@ def _lock_file(fh) -> None:  # type: ignore[no-untyped-def]
     fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
 
 
-def check_known_device(path: str | os.PathLike[str], target: Target, der: bytes | None, *, trust_new: bool) -> kd.Decision:
+def check_known_device(
+    path: str | os.PathLike[str], target: Target, der: bytes | None, *, trust_new: bool
+) -> kd.Decision:
     """TOFU against the known-devices file; records first use, refuses changes.
 
     Synchronous on purpose: read-check-write without an await in between is
@@ -231,7 +243,11 @@ def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> Handsha
     flat = " ".join(body.split())
     short = flat if len(flat) <= 200 else flat[:200] + "..."
     tail = f": {short}" if short else ""
-    return HandshakeRejected(f"{target.where}: WebSocket upgrade rejected with HTTP {exc.status_code}{tail}", status=exc.status_code, body=body)
+    return HandshakeRejected(
+        f"{target.where}: WebSocket upgrade rejected with HTTP {exc.status_code}{tail}",
+        status=exc.status_code,
+        body=body,
+    )
 
 
 async def upgrade(
@@ -262,8 +278,8 @@ async def upgrade(
     with trio.CancelScope(deadline=deadline if math.isfinite(deadline) else math.inf) as scope:
         guard.on_done(scope.cancel)  # reader died before 101: stop waiting now
         ws = await wsconn.wrap_client_stream(
-            guard,  # type: ignore[arg-type]
-            observed,  # type: ignore[arg-type]
+            guard,
+            observed,
             target.host_header,
             target.resource,
             subprotocols=list(subprotocols) or None,
@@ -284,8 +300,12 @@ async def upgrade(
     if isinstance(guard.error, trio_websocket.ConnectionRejected):
         return _rejected(target, guard.error)
     if isinstance(observed.error, ssl.SSLError):
-        return tlserrors.ssl_failure(observed.error, where=target.where, during="WebSocket upgrade", client_cert=client_cert)
-    explained = upgrade_answer.explain(observed.head, where=target.where, secure=target.secure, offered_subprotocols=subprotocols)
+        return tlserrors.ssl_failure(
+            observed.error, where=target.where, during="WebSocket upgrade", client_cert=client_cert
+        )
+    explained = upgrade_answer.explain(
+        observed.head, where=target.where, secure=target.secure, offered_subprotocols=subprotocols
+    )
     if explained is not None:
         return explained
     if not target.secure and observed.received == 0 and not timed_out:

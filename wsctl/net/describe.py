@@ -42,8 +42,15 @@ def certificate_lines(der: bytes) -> list[str]:
     ]
 
 
-def log_connection(target: Any, stream: Any, der: bytes | None, *, known_device: str | None,
-                   offered: tuple[str, ...], chosen: str | None) -> None:
+def log_connection(
+    target: Any,
+    stream: Any,
+    der: bytes | None,
+    *,
+    known_device: str | None,
+    offered: tuple[str, ...],
+    chosen: str | None,
+) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
     where = target.where
@@ -54,9 +61,15 @@ def log_connection(target: Any, stream: Any, der: bytes | None, *, known_device:
     if der:
         lines += certificate_lines(der)
     if known_device:
-        lines.append({"record": "known devices: first use, fingerprint recorded",
-                      "known": "known devices: fingerprint matches the recorded one",
-                      "replace": "known devices: changed fingerprint accepted and recorded (--trust-new)"}.get(known_device, known_device))
-    lines.append(f"GET {target.resource} -> HTTP 101; subprotocols offered: {', '.join(offered) or 'none'}; chosen: {chosen or 'none'}")
+        lines.append(
+            {
+                "record": "known devices: first use, fingerprint recorded",
+                "known": "known devices: fingerprint matches the recorded one",
+                "replace": "known devices: changed fingerprint accepted and recorded (--trust-new)",
+            }.get(known_device, known_device)
+        )
+    lines.append(
+        f"GET {target.resource} -> HTTP 101; subprotocols offered: {', '.join(offered) or 'none'}; chosen: {chosen or 'none'}"
+    )
     for line in lines:
         log.info("%s: %s", where, line)

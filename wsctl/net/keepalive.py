@@ -10,7 +10,7 @@ connection, so a waiting `receive()` raises ConnectionClosed at once).
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import trio
 import trio_websocket
@@ -36,7 +36,12 @@ async def keepalive(
         with trio.move_on_after(timeout) as scope:
             try:
                 await ws.ping()
-            except (trio_websocket.ConnectionClosed, LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            except (
+                trio_websocket.ConnectionClosed,
+                LocalProtocolError,
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+            ):
                 return  # closing anyway; trap 6 covers the LocalProtocolError
         if scope.cancelled_caught:
             why = f"keepalive: no pong within {timeout:g} s"

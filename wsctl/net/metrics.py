@@ -26,18 +26,46 @@ class ServerMetrics:
 
         self.registry = CollectorRegistry()
         r = self.registry
-        self.connections_open = Gauge("wsctl_connections_open", "Connections past their WebSocket upgrade, open now", registry=r)
-        self.handshakes_pending = Gauge("wsctl_handshakes_pending", "Connections in their TLS or WebSocket handshake now", registry=r)
-        self.connections = Counter("wsctl_connections", "Connections ended, by outcome (closed, rejected, refused, tls-failed, ...)",
-                                   ["outcome"], registry=r)
-        self.messages = Counter("wsctl_messages", "Messages of ended connections, by direction (in: from peers)", ["direction"], registry=r)
-        self.bytes = Counter("wsctl_bytes", "Message bytes of ended connections, by direction (in: from peers)", ["direction"], registry=r)
-        self.commands = Counter("wsctl_commands", "Commands the simulated device handled, by command and result (ok, denied, error ...)",
-                                ["command", "result"], registry=r)
-        self.command_seconds = Histogram("wsctl_command_seconds", "Seconds from a command's arrival to its answer queued for sending",
-                                         ["command"], buckets=LATENCY_BUCKETS, registry=r)
-        self.crl_seconds_left = Gauge("wsctl_crl_seconds_left", "Seconds until the CRL checked against clients passes its nextUpdate "
-                                      "(negative: expired; absent without a CRL)", registry=r)
+        self.connections_open = Gauge(
+            "wsctl_connections_open", "Connections past their WebSocket upgrade, open now", registry=r
+        )
+        self.handshakes_pending = Gauge(
+            "wsctl_handshakes_pending", "Connections in their TLS or WebSocket handshake now", registry=r
+        )
+        self.connections = Counter(
+            "wsctl_connections",
+            "Connections ended, by outcome (closed, rejected, refused, tls-failed, ...)",
+            ["outcome"],
+            registry=r,
+        )
+        self.messages = Counter(
+            "wsctl_messages", "Messages of ended connections, by direction (in: from peers)", ["direction"], registry=r
+        )
+        self.bytes = Counter(
+            "wsctl_bytes",
+            "Message bytes of ended connections, by direction (in: from peers)",
+            ["direction"],
+            registry=r,
+        )
+        self.commands = Counter(
+            "wsctl_commands",
+            "Commands the simulated device handled, by command and result (ok, denied, error ...)",
+            ["command", "result"],
+            registry=r,
+        )
+        self.command_seconds = Histogram(
+            "wsctl_command_seconds",
+            "Seconds from a command's arrival to its answer queued for sending",
+            ["command"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.crl_seconds_left = Gauge(
+            "wsctl_crl_seconds_left",
+            "Seconds until the CRL checked against clients passes its nextUpdate "
+            "(negative: expired; absent without a CRL)",
+            registry=r,
+        )
         self._http: Any = None
 
     def bind(self, server: Any) -> None:
@@ -46,10 +74,11 @@ class ServerMetrics:
         self.handshakes_pending.set_function(lambda: server.admission.pending)
         reloader = server.reloader
         if reloader is not None:
+
             def left() -> float:
                 if reloader.next_update is None:
                     return float("inf")
-                return (reloader.next_update - _dt.datetime.now(_dt.timezone.utc)).total_seconds()
+                return (reloader.next_update - _dt.datetime.now(_dt.UTC)).total_seconds()
 
             self.crl_seconds_left.set_function(left)
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import trio
 
@@ -28,8 +29,14 @@ from wsctl.net.recordfile import open_recording
 log = logging.getLogger("wsctl.net.mock")
 
 
-def load_script(path: str | os.PathLike[str], *, profile: Any = None, conn: int | None = None, strict: bool = False,
-                warn: Callable[[str], Any] | None = None) -> MockScript:
+def load_script(
+    path: str | os.PathLike[str],
+    *,
+    profile: Any = None,
+    conn: int | None = None,
+    strict: bool = False,
+    warn: Callable[[str], Any] | None = None,
+) -> MockScript:
     reader = open_recording(path, strict=strict, warn=warn)
     return MockScript.from_events(reader, profile=profile, conn=conn)
 
@@ -48,7 +55,11 @@ def replay_handler(
 ) -> Callable[[Any], Any]:
     """The ``async def handler(conn)`` of a mock device.  The recording is read
     once, here (errors surface before the server starts)."""
-    script = recording if isinstance(recording, MockScript) else load_script(recording, profile=profile, conn=conn, strict=strict)
+    script = (
+        recording
+        if isinstance(recording, MockScript)
+        else load_script(recording, profile=profile, conn=conn, strict=strict)
+    )
     rules = ignore if isinstance(ignore, Ignore) else Ignore(ignore)
     if speed <= 0:
         raise ValueError("speed must be > 0")

@@ -54,7 +54,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import trio
 
@@ -147,15 +148,26 @@ def _peer(conn: Any) -> dict[str, Any]:
 class RecordingProxy:
     """``handler`` for `wsctl.net.server.serve`; one upstream connection per client."""
 
-    def __init__(self, upstream: str, connect_kwargs: dict[str, Any], recorder: Recorder, *, profile: Any = None,
-                 upstream_role: str | None = None, forward_client_cert: bool = False, on_event: Any = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        connect_kwargs: dict[str, Any],
+        recorder: Recorder,
+        *,
+        profile: Any = None,
+        upstream_role: str | None = None,
+        forward_client_cert: bool = False,
+        on_event: Any = None,
+    ) -> None:
         self.upstream = upstream
         self.connect_kwargs = connect_kwargs
         self.recorder = recorder
         #: the profile commands are judged by; None: whole connections are judged
         self.profile = profile
         #: the role the proxy holds upstream (its operator certificate's)
-        self.upstream_role = upstream_role if upstream_role is not None else certificate_role(connect_kwargs.get("cert"))
+        self.upstream_role = (
+            upstream_role if upstream_role is not None else certificate_role(connect_kwargs.get("cert"))
+        )
         #: tell the device who the tool is (x-forwarded-client-cert)
         self.forward_client_cert = forward_client_cert
         #: called with a dict per client session (opened/refused/denied/closed); CLI output
@@ -194,8 +206,12 @@ class RecordingProxy:
         upstream = _Upstream()
         assert self._holders is not None
         self._pending[request.remote] = upstream
-        self._holders.start_soon(upstream.hold, self.upstream, self._upstream_kwargs(request.identity, request.subprotocols),
-                                 functools.partial(self._forget, request.remote, upstream))
+        self._holders.start_soon(
+            upstream.hold,
+            self.upstream,
+            self._upstream_kwargs(request.identity, request.subprotocols),
+            functools.partial(self._forget, request.remote, upstream),
+        )
         await upstream.ready.wait()  # bounded: open_device has its own deadline
         return Accept(upstream.device.subprotocol if upstream.device is not None else None)
 
@@ -211,10 +227,14 @@ class RecordingProxy:
         role = ident.role if ident is not None else None
         if not covers(role, self.upstream_role):
             who = (ident.name if ident is not None else None) or request.remote
-            why = (f"role {role or '(none)'} may not act through this proxy, which holds role {self.upstream_role} upstream; "
-                   "without a profile it cannot check single commands, so tools need at least its role")
+            why = (
+                f"role {role or '(none)'} may not act through this proxy, which holds role {self.upstream_role} upstream; "
+                "without a profile it cannot check single commands, so tools need at least its role"
+            )
             log.warning("%s refused: %s", who, why)
-            self._emit(event="forbidden", conn=None, peer={"remote": request.remote, "name": who, "role": role}, error=why)
+            self._emit(
+                event="forbidden", conn=None, peer={"remote": request.remote, "name": who, "role": role}, error=why
+            )
             raise Reject(403, why)
 
     async def _recording_failed(self, exc: RecordingError) -> None:
@@ -248,7 +268,9 @@ class RecordingProxy:
         configured = tuple(kwargs.get("subprotocols") or ())
         # the tool's offer; with --subprotocol/--profile only what both name
         # (a tool that offers none of them: the configured ones, as before)
-        kwargs["subprotocols"] = (tuple(p for p in proposed if p in configured) or configured) if configured else proposed
+        kwargs["subprotocols"] = (
+            (tuple(p for p in proposed if p in configured) or configured) if configured else proposed
+        )
         if self.forward_client_cert:
             from wsctl.core.forwarded_cert import HEADER, header_value
 
@@ -267,7 +289,12 @@ class RecordingProxy:
         peer = _peer(client)
         upstream = self._pending.pop(client.remote, None)
         if upstream is None:  # the upgrade took longer than CLAIM_TIMEOUT to finish
-            rec.record("error", conn=conn, error="upstream: the device connection was given up before the tool's upgrade finished", info={"peer": peer})
+            rec.record(
+                "error",
+                conn=conn,
+                error="upstream: the device connection was given up before the tool's upgrade finished",
+                info={"peer": peer},
+            )
             await client.close(1011, "bad gateway: upstream given up")
             return
         upstream.claimed.set()
@@ -276,18 +303,34 @@ class RecordingProxy:
             if upstream.failure is not None or device is None:
                 exc = upstream.failure
                 message = exc.message if exc is not None else "upstream connection lost"
-                rec.record("error", conn=conn, error=f"upstream: {message}", info={"peer": peer, "exit_code": int(exc.exit_code) if exc else 1})
+                rec.record(
+                    "error",
+                    conn=conn,
+                    error=f"upstream: {message}",
+                    info={"peer": peer, "exit_code": int(exc.exit_code) if exc else 1},
+                )
                 self._emit(event="refused", conn=conn, peer=peer, error=message)
                 await client.close(1011, _reason(f"bad gateway: {message}"))
                 return
             rec.note_device(url=device.url, subprotocol=device.subprotocol, fingerprint=device.peer_fingerprint)
-            rec.record("open", conn=conn, info={"url": device.url, "subprotocol": device.subprotocol, "fingerprint": device.peer_fingerprint, "peer": peer})
+            rec.record(
+                "open",
+                conn=conn,
+                info={
+                    "url": device.url,
+                    "subprotocol": device.subprotocol,
+                    "fingerprint": device.peer_fingerprint,
+                    "peer": peer,
+                },
+            )
             self._emit(event="opened", conn=conn, peer=peer, subprotocol=device.subprotocol)
             await self._relay(client, device, conn, peer, (pings, upstream.pings))
         finally:
             upstream.done.set()
 
-    async def _refuse(self, client: Any, conn: int, peer: dict[str, Any], message: str | bytes, refusal: Refusal) -> None:
+    async def _refuse(
+        self, client: Any, conn: int, peer: dict[str, Any], message: str | bytes, refusal: Refusal
+    ) -> None:
         """A tool's request the proxy will not forward: recorded as an ``error``
         event (the request and the answer in its fields, never as messages, so a
         replay cannot send it), logged, and answered with the protocol's error."""
@@ -303,12 +346,17 @@ class RecordingProxy:
         if refusal.reply is not None:
             await client.send(refusal.reply)
 
-    async def _relay(self, client: Any, device: Any, conn: int, peer: dict[str, Any], pings: tuple[ControlFrames, ControlFrames]) -> None:
+    async def _relay(
+        self, client: Any, device: Any, conn: int, peer: dict[str, Any], pings: tuple[ControlFrames, ControlFrames]
+    ) -> None:
         rec = self.recorder
         ended: dict[str, Any] = {}
 
-        gate = Gate(self.profile, client.identity.role if client.identity is not None else None, self.upstream_role) \
-            if self.profile is not None else None
+        gate = (
+            Gate(self.profile, client.identity.role if client.identity is not None else None, self.upstream_role)
+            if self.profile is not None
+            else None
+        )
 
         async def control(source: ControlFrames, sink: ControlFrames, direction: str) -> None:
             # pings and pongs in order per direction; the messages' pumps end the session
@@ -317,7 +365,9 @@ class RecordingProxy:
                 if not await sink.send(kind, payload):
                     return
 
-        async def pump(source: Any, sink: Any, direction: str, names: tuple[str, str], cancel: trio.CancelScope) -> None:
+        async def pump(
+            source: Any, sink: Any, direction: str, names: tuple[str, str], cancel: trio.CancelScope
+        ) -> None:
             # a close seen while receiving is the source's, while sending the sink's
             side = names[0]
             try:

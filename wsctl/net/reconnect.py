@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import trio
 
@@ -39,11 +40,14 @@ def retryable(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectError, Timeout, ConnectionClosed))
 
 
+DEFAULT_BACKOFF = Backoff()
+
+
 async def run_with_reconnect(
     connect: Callable[[], AbstractAsyncContextManager[Any]],
     session: Callable[[Any], Awaitable[Any]],
     *,
-    backoff: Backoff = Backoff(),
+    backoff: Backoff = DEFAULT_BACKOFF,
     reset_after: float = 10.0,
     on_gap: Callable[[Gap], Any] | None = None,
     rng: random.Random | None = None,

@@ -43,13 +43,19 @@ import hashlib
 import os
 import ssl
 import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, AsyncIterator, BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO
 
 from wsctl import __version__
 from wsctl.core.errors import ConnectionClosed, InvalidInput, WsctlError
 from wsctl.core.record.format import (
-    Event, Header, RecordingError, encode_event, encode_header, encode_message,
+    Event,
+    Header,
+    RecordingError,
+    encode_event,
+    encode_header,
+    encode_message,
 )
 from wsctl.core.record.redact import Redactor
 
@@ -86,7 +92,7 @@ def certificate_fingerprint(pem_path: PathLike | None) -> str | None:
     if start < 0 or stop < 0:
         return None
     try:
-        der = ssl.PEM_cert_to_DER_cert(text[start:stop + len(end)])
+        der = ssl.PEM_cert_to_DER_cert(text[start : stop + len(end)])
     except ValueError:
         return None
     return "sha256:" + hashlib.sha256(der).hexdigest()
@@ -125,10 +131,19 @@ class Recorder:
         self._clock = clock
         self._wall = wall
         self._t0 = clock()
-        self._header = Header(
-            url=url, subprotocol=subprotocol, profile=profile, fingerprints={"tool": tool_fingerprint, "device": None},
-            started=round(wall(), 6), wsctl=__version__, source=source,
-        ) if header is None else dataclasses.replace(header, wsctl=__version__, part=0)
+        self._header = (
+            Header(
+                url=url,
+                subprotocol=subprotocol,
+                profile=profile,
+                fingerprints={"tool": tool_fingerprint, "device": None},
+                started=round(wall(), 6),
+                wsctl=__version__,
+                source=source,
+            )
+            if header is None
+            else dataclasses.replace(header, wsctl=__version__, part=0)
+        )
         self._file: BinaryIO | None = None
         self._header_written = False  # of the current part
         self._part = 0
@@ -145,14 +160,16 @@ class Recorder:
         self.files: list[str] = []
 
     @classmethod
-    def for_client(cls, path: PathLike, url: str, connect_kwargs: dict[str, Any], **kwargs: Any) -> "Recorder":
+    def for_client(cls, path: PathLike, url: str, connect_kwargs: dict[str, Any], **kwargs: Any) -> Recorder:
         """A recorder for a client session opened with ``open_device(url, **connect_kwargs)``."""
         from wsctl.core.urls import public_url
 
-        return cls(path, url=public_url(url), tool_fingerprint=certificate_fingerprint(connect_kwargs.get("cert")), **kwargs)
+        return cls(
+            path, url=public_url(url), tool_fingerprint=certificate_fingerprint(connect_kwargs.get("cert")), **kwargs
+        )
 
     # -- lifecycle -------------------------------------------------------------
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         self.create()
         return self
 
@@ -225,7 +242,7 @@ class Recorder:
         try:
             written = file.write(data)
             if written != len(data):  # a short write (signal, nearly full disk): finish the line
-                view = memoryview(data)[written or 0:]
+                view = memoryview(data)[written or 0 :]
                 while view:
                     written = file.write(view)
                     if written is None:  # non-blocking file with a full buffer: treat as a failed write
@@ -271,9 +288,13 @@ class Recorder:
         self._part_events += 1
         self.events += 1
 
-    def record(self, kind: str, *, dir: str | None = None, conn: int = 0, data: str | bytes | None = None, **fields: Any) -> None:
+    def record(
+        self, kind: str, *, dir: str | None = None, conn: int = 0, data: str | bytes | None = None, **fields: Any
+    ) -> None:
         """Stamp an event with the recorder's clocks and write it."""
-        self.write(Event(t=self._clock() - self._t0, kind=kind, dir=dir, conn=conn, wall=self._wall(), data=data, **fields))
+        self.write(
+            Event(t=self._clock() - self._t0, kind=kind, dir=dir, conn=conn, wall=self._wall(), data=data, **fields)
+        )
 
     def message(self, direction: str, conn: int, message: str | bytes) -> None:
         """Record one message (the hot path: no Event object unless redacting)."""
@@ -305,9 +326,17 @@ class Recorder:
         attempt's connection id — the one `open` gives its ``error`` or
         ``open`` event — not the id of the connection that was lost."""
         error = getattr(gap, "error", None)
-        self.record("gap", conn=self._conns + 1, error=getattr(error, "message", None) or str(error), delay=round(gap.delay, 6), attempt=gap.attempt)
+        self.record(
+            "gap",
+            conn=self._conns + 1,
+            error=getattr(error, "message", None) or str(error),
+            delay=round(gap.delay, 6),
+            attempt=gap.attempt,
+        )
 
-    def note_device(self, *, url: str | None = None, subprotocol: str | None = None, fingerprint: str | None = None) -> None:
+    def note_device(
+        self, *, url: str | None = None, subprotocol: str | None = None, fingerprint: str | None = None
+    ) -> None:
         """Fill the header from the first connection (it is written lazily, on the first event)."""
         if self._header_written or self._failed is not None:
             return
@@ -315,10 +344,12 @@ class Recorder:
         fingerprints = dict(h.fingerprints)
         if fingerprint and not fingerprints.get("device"):
             fingerprints["device"] = fingerprint
-        self._header = dataclasses.replace(h, url=h.url or url, subprotocol=h.subprotocol or subprotocol, fingerprints=fingerprints)
+        self._header = dataclasses.replace(
+            h, url=h.url or url, subprotocol=h.subprotocol or subprotocol, fingerprints=fingerprints
+        )
 
     # -- client sessions ---------------------------------------------------------
-    def attach(self, device: Any, *, peer: dict[str, Any] | None = None) -> "RecordingDevice":
+    def attach(self, device: Any, *, peer: dict[str, Any] | None = None) -> RecordingDevice:
         """Wrap an open `Device`: records ``open`` now and every message from here on."""
         conn = self.new_conn()
         self.note_device(url=device.url, subprotocol=device.subprotocol, fingerprint=device.peer_fingerprint)
@@ -329,7 +360,7 @@ class Recorder:
         return RecordingDevice(device, self, conn)
 
     @contextlib.asynccontextmanager
-    async def open(self, url: str, **kwargs: Any) -> AsyncIterator["RecordingDevice"]:
+    async def open(self, url: str, **kwargs: Any) -> AsyncIterator[RecordingDevice]:
         """``open_device(url, **kwargs)``, recorded: a failed connect becomes an
         ``error`` event, the session's end a ``close`` event."""
         from wsctl.net.api import open_device
@@ -341,7 +372,9 @@ class Recorder:
                     yield attached
         except WsctlError as exc:
             if attached is None and not isinstance(exc, RecordingError):
-                self.record("error", conn=self._conns + 1, error=exc.message, info={"url": url, "exit_code": int(exc.exit_code)})
+                self.record(
+                    "error", conn=self._conns + 1, error=exc.message, info={"url": url, "exit_code": int(exc.exit_code)}
+                )
             raise
 
 
@@ -365,7 +398,7 @@ class RecordingDevice:
         # url, subprotocol, peer_fingerprint, closed ... come from the device
         return getattr(self.device, name)
 
-    def __enter__(self) -> "RecordingDevice":
+    def __enter__(self) -> RecordingDevice:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:

@@ -8,12 +8,13 @@ line in binary mode, so memory stays flat for any size.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.files import open_regular
-from wsctl.core.record.format import Header, decode_line
 from wsctl.core.record import reader as record_reader
+from wsctl.core.record.format import Header, decode_line
 from wsctl.core.record.reader import OversizedLine, RecordReader
 from wsctl.net.recorder import PathLike, part_path
 
@@ -72,7 +73,9 @@ def _part(name: str) -> Iterator[bytes]:
         yield from bounded_lines(f, record_reader.MAX_LINE_BYTES)
 
 
-def open_recording(path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True) -> RecordReader:
+def open_recording(
+    path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True
+) -> RecordReader:
     """A streaming `RecordReader` over FILE (and its rotated parts unless ``parts=False``)."""
     name = os.fspath(path)
     open_regular(name, what="recording").close()  # a FIFO or a device is refused here, before any header is read

@@ -9,12 +9,13 @@ never held up by the sender.  Comparison happens once, at the end.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 import trio
 
-from wsctl.core.errors import ConnectionClosed
+from wsctl.core.errors import ConnectionClosed, WsctlError
 from wsctl.core.record.compare import ID_POINTERS, Ignore, Report, compare
 from wsctl.core.record.replay import Plan, Send, deadline
 from wsctl.net.session import Session
@@ -45,7 +46,7 @@ class ReplayResult:
     #: (trio clock, message) of everything the device said
     received: list[tuple[float, str | bytes]] = field(default_factory=list)
     #: set when the device closed (or the connection died) during the replay
-    closed: ConnectionClosed | None = None
+    closed: WsctlError | None = None
     report: Report | None = None
 
     @property

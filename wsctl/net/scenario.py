@@ -12,13 +12,14 @@ first message after it that the profile matched to no call.  Judging is
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from wsctl.core.errors import ConnectError, HandshakeRejected, TLSError, WsctlError
 from wsctl.core.pointer import MISSING
-from wsctl.core.profile.codec import DeviceRequest, Malformed, Telemetry, Unmatched
+from wsctl.core.profile.events import DeviceRequest, Malformed, Telemetry, Unmatched
 from wsctl.core.scenario import verdict as judge
 from wsctl.core.scenario.format import WAIT_TIMEOUT, Case, Scenario, Step
 from wsctl.net.api import open_device
@@ -139,7 +140,9 @@ class _CaseRun:
         return judge.StepFailure(step, f"no reply to the raw message within {limit:g} s")
 
 
-async def run_case(case: Case, url: str, kwargs: dict[str, Any], profile: Any, variables: dict[str, Any]) -> tuple[judge.CaseVerdict, WsctlError | None]:
+async def run_case(
+    case: Case, url: str, kwargs: dict[str, Any], profile: Any, variables: dict[str, Any]
+) -> tuple[judge.CaseVerdict, WsctlError | None]:
     """The case's verdict, and the error that kept it from connecting (or None)."""
     started = trio.current_time()
     steps_done = 0
@@ -174,8 +177,16 @@ async def run_case(case: Case, url: str, kwargs: dict[str, Any], profile: Any, v
     return judge.passed(case.name, len(case.steps), elapsed), None
 
 
-async def run_scenario(scenario: Scenario, url: str, kwargs: dict[str, Any], profile: Any, *, cases: tuple[Case, ...] | None = None,
-                       variables: dict[str, Any] | None = None, on_case: Callable[[judge.CaseVerdict], Any] | None = None) -> judge.SuiteResult:
+async def run_scenario(
+    scenario: Scenario,
+    url: str,
+    kwargs: dict[str, Any],
+    profile: Any,
+    *,
+    cases: tuple[Case, ...] | None = None,
+    variables: dict[str, Any] | None = None,
+    on_case: Callable[[judge.CaseVerdict], Any] | None = None,
+) -> judge.SuiteResult:
     """Every case in order, each on its own connection; a target that refuses
     TLS or the connection is not tried again for the remaining cases."""
     result = judge.SuiteResult(scenario, url)

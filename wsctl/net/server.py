@@ -23,7 +23,8 @@ import inspect
 import logging
 import math
 import ssl
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import trio
 import trio_websocket
@@ -34,9 +35,27 @@ from wsctl.net import tlserrors, wsconn
 from wsctl.net._guard import ObservedStream, ReaderGuard, close_tls
 from wsctl.net.admission import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE, Admission, Entry, Refused
 from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
-from wsctl.net.serverconn import Accept, AccessRecord, ConnectionRequest, Handler, Reject, ServerConnection, echo_handler
+from wsctl.net.serverconn import (
+    Accept,
+    AccessRecord,
+    ConnectionRequest,
+    Handler,
+    Reject,
+    ServerConnection,
+    echo_handler,
+)
 
-__all__ = ["Accept", "AccessRecord", "ConnectionRequest", "Handler", "Reject", "Server", "ServerConnection", "echo_handler", "serve"]
+__all__ = [
+    "Accept",
+    "AccessRecord",
+    "ConnectionRequest",
+    "Handler",
+    "Reject",
+    "Server",
+    "ServerConnection",
+    "echo_handler",
+    "serve",
+]
 
 log = logging.getLogger("wsctl.net.server")
 access_logger = logging.getLogger("wsctl.net.access")
@@ -97,7 +116,9 @@ def _fmt_addr(addr: Any) -> str:
 class Server:
     """A running server, handed out by ``await nursery.start(serve, ...)``."""
 
-    def __init__(self, handler: Handler, listeners: list[trio.SocketListener], ssl_context: ssl.SSLContext | None, **opts: Any) -> None:
+    def __init__(
+        self, handler: Handler, listeners: list[trio.SocketListener], ssl_context: ssl.SSLContext | None, **opts: Any
+    ) -> None:
         self.handler = handler
         self.listeners = listeners
         self.ssl_context = ssl_context
@@ -112,8 +133,11 @@ class Server:
         self.message_queue_size: int = opts["message_queue_size"]
         self.receive_buffer_size: int | None = opts["receive_buffer_size"]
         self.max_buffered_bytes: int = opts["max_buffered_bytes"]
-        self.admission = Admission(max_connections=self.max_connections, max_handshakes=opts["max_handshakes"],
-                                   max_handshakes_per_source=opts["max_handshakes_per_source"])
+        self.admission = Admission(
+            max_connections=self.max_connections,
+            max_handshakes=opts["max_handshakes"],
+            max_handshakes_per_source=opts["max_handshakes_per_source"],
+        )
         self.connections = 0  # live TCP connections: waiting, handshaking or open
         self.total = 0
         self._live: set[Entry] = set()
@@ -177,8 +201,16 @@ class Server:
     def _emit(self, rec: AccessRecord) -> None:
         access_logger.info(
             "%s %s %s status=%s close=%s in=%d/%dB out=%d/%dB %.3fs%s",
-            rec.who, rec.path or "-", rec.outcome, rec.status or "-", rec.close_code or "-",
-            rec.messages_in, rec.bytes_in, rec.messages_out, rec.bytes_out, rec.duration,
+            rec.who,
+            rec.path or "-",
+            rec.outcome,
+            rec.status or "-",
+            rec.close_code or "-",
+            rec.messages_in,
+            rec.bytes_in,
+            rec.messages_out,
+            rec.bytes_out,
+            rec.duration,
             f" error={rec.error}" if rec.error else "",
         )
         if self.access_log is not None:
@@ -260,7 +292,9 @@ class Server:
             if isinstance(stream, trio.SSLStream):
                 await close_tls(stream)  # after a rejection too: no "unexpected eof" at the peer
 
-    async def _upgrade_request(self, nursery: trio.Nursery, observed: ObservedStream, rec: AccessRecord) -> trio_websocket.WebSocketRequest | None:
+    async def _upgrade_request(
+        self, nursery: trio.Nursery, observed: ObservedStream, rec: AccessRecord
+    ) -> trio_websocket.WebSocketRequest | None:
         guard = ReaderGuard(nursery, label=rec.remote)
         request: trio_websocket.WebSocketRequest | None = None
         with trio.move_on_after(self.handshake_timeout) as cs:
@@ -279,21 +313,39 @@ class Server:
                 rec.outcome, rec.error = "closed", "closed by the client before the upgrade request"
             elif guard.done.is_set():
                 rec.outcome = "bad-request"
-                rec.error = "not a WebSocket upgrade request" if observed.error is None else f"connection lost: {observed.error}"
+                rec.error = (
+                    "not a WebSocket upgrade request"
+                    if observed.error is None
+                    else f"connection lost: {observed.error}"
+                )
             else:
                 rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {self.handshake_timeout:g} s"
         return request
 
-    async def _admit(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, live: Entry, headers: tuple[tuple[str, str], ...]) -> bool | Accept:
+    async def _admit(
+        self,
+        request: trio_websocket.WebSocketRequest,
+        rec: AccessRecord,
+        live: Entry,
+        headers: tuple[tuple[str, str], ...],
+    ) -> bool | Accept:
         """max_connections, then ``authorize``; False once the request was rejected,
         an `Accept` when ``authorize`` chose the subprotocol."""
         if not self.admission.upgraded(live):
-            await self._reject(request, rec, Reject(503, f"server busy: {self.max_connections} connections already open", [("Retry-After", "1")]))
+            await self._reject(
+                request,
+                rec,
+                Reject(503, f"server busy: {self.max_connections} connections already open", [("Retry-After", "1")]),
+            )
             return False
         if self.authorize is None:
             return True
         try:
-            verdict = self.authorize(ConnectionRequest(rec.remote, rec.identity, rec.path or "/", headers, tuple(request.proposed_subprotocols)))
+            verdict = self.authorize(
+                ConnectionRequest(
+                    rec.remote, rec.identity, rec.path or "/", headers, tuple(request.proposed_subprotocols)
+                )
+            )
             if inspect.isawaitable(verdict):
                 verdict = await verdict
         except Reject as rejection:
@@ -439,40 +491,63 @@ async def serve(
         from wsctl.net.tls import CrlReloader, server_context
 
         def build() -> ssl.SSLContext:
-            return server_context(cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth)  # type: ignore[arg-type]
+            return server_context(
+                cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth
+            )  # type: ignore[arg-type]
 
         ssl_context = build()
         if crl is not None:
             reloader = CrlReloader(crl, build)
     if ssl_context is None and not allow_plaintext:
-        raise InvalidInput("a wss server needs a certificate (cert_chain=, key=); plaintext ws:// only with allow_plaintext=True")
+        raise InvalidInput(
+            "a wss server needs a certificate (cert_chain=, key=); plaintext ws:// only with allow_plaintext=True"
+        )
     for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
         if not (value > 0 and math.isfinite(value)):
             raise InvalidInput(f"{name} must be a positive number of seconds")
-    for name, count in (("max_connections", max_connections), ("max_handshakes", max_handshakes), ("max_handshakes_per_source", max_handshakes_per_source)):
+    for name, count in (
+        ("max_connections", max_connections),
+        ("max_handshakes", max_handshakes),
+        ("max_handshakes_per_source", max_handshakes_per_source),
+    ):
         if count < 1:
             raise InvalidInput(f"{name} must be at least 1")
     if max_buffered_bytes is None:
         max_buffered_bytes = max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
     elif max_buffered_bytes < max_message_size:
-        raise InvalidInput(f"max_buffered_bytes ({max_buffered_bytes}) must be at least max_message_size ({max_message_size}) "
-                           "(--max-buffered-bytes, --max-message-size): a whole message is held before the handler reads it")
+        raise InvalidInput(
+            f"max_buffered_bytes ({max_buffered_bytes}) must be at least max_message_size ({max_message_size}) "
+            "(--max-buffered-bytes, --max-message-size): a whole message is held before the handler reads it"
+        )
     try:
         listeners = await trio.open_tcp_listeners(port, host=host)
     except OSError as exc:
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server = Server(
-        handler, listeners, ssl_context, subprotocols=subprotocols, authorize=authorize,
-        max_message_size=max_message_size, max_connections=max_connections, max_buffered_bytes=max_buffered_bytes,
-        max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
-        handshake_timeout=handshake_timeout, idle_timeout=idle_timeout, close_timeout=close_timeout,
-        access_log=access_log, message_queue_size=message_queue_size, receive_buffer_size=receive_buffer_size,
+        handler,
+        listeners,
+        ssl_context,
+        subprotocols=subprotocols,
+        authorize=authorize,
+        max_message_size=max_message_size,
+        max_connections=max_connections,
+        max_buffered_bytes=max_buffered_bytes,
+        max_handshakes=max_handshakes,
+        max_handshakes_per_source=max_handshakes_per_source,
+        handshake_timeout=handshake_timeout,
+        idle_timeout=idle_timeout,
+        close_timeout=close_timeout,
+        access_log=access_log,
+        message_queue_size=message_queue_size,
+        receive_buffer_size=receive_buffer_size,
     )
     server.reloader = reloader
     with trio.CancelScope() as server._scope:
         async with trio.open_nursery() as connections:
             try:
-                await connections.start(functools.partial(trio.serve_listeners, server._connection, listeners, handler_nursery=connections))
+                await connections.start(
+                    functools.partial(trio.serve_listeners, server._connection, listeners, handler_nursery=connections)
+                )
                 if reloader is not None:
                     connections.start_soon(reloader.warn_periodically)
                 task_status.started(server)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any, Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import trio
 import trio_websocket
@@ -67,7 +68,14 @@ class AccessRecord:
             "remote": self.remote,
             "identity": None
             if ident is None
-            else {"subject": ident.subject, "name": ident.name, "kind": ident.kind, "role": ident.role, "uri": ident.uri, "fingerprint": ident.fingerprint},
+            else {
+                "subject": ident.subject,
+                "name": ident.name,
+                "kind": ident.kind,
+                "role": ident.role,
+                "uri": ident.uri,
+                "fingerprint": ident.fingerprint,
+            },
             "path": self.path,
             "subprotocol": self.subprotocol,
             "outcome": self.outcome,
@@ -126,7 +134,13 @@ class ServerConnection(Channel):
     peer = "client"
     local = "server"
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection, record: AccessRecord, headers: tuple[tuple[str, str], ...], close_timeout: float) -> None:
+    def __init__(
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        record: AccessRecord,
+        headers: tuple[tuple[str, str], ...],
+        close_timeout: float,
+    ) -> None:
         super().__init__(ws, record.remote, close_timeout)
         self.record = record
         self.identity = record.identity

@@ -28,7 +28,8 @@ whether it is recorded.
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import trio
 
@@ -52,8 +53,14 @@ class Session:
     in the reader task; without it, events are buffered for `events`.
     """
 
-    def __init__(self, device: Any, profile: Profile | None = None, *, on_event: Callable[[CodecEvent], None] | None = None,
-                 buffer: int = EVENT_BUFFER) -> None:
+    def __init__(
+        self,
+        device: Any,
+        profile: Profile | None = None,
+        *,
+        on_event: Callable[[CodecEvent], None] | None = None,
+        buffer: int = EVENT_BUFFER,
+    ) -> None:
         self.device = device
         self.profile = profile
         self.codec = ClientCodec(profile) if profile is not None else None
@@ -75,7 +82,9 @@ class Session:
         profile = self._profile("call()")
         command = profile.command(key)
         if command is None:
-            raise InvalidInput(f"unknown command {key!r} for profile {profile.id} (commands: {', '.join(profile.commands)})")
+            raise InvalidInput(
+                f"unknown command {key!r} for profile {profile.id} (commands: {', '.join(profile.commands)})"
+            )
         return command
 
     def _profile(self, what: str) -> Profile:
@@ -167,8 +176,14 @@ class Session:
             self._slot_freed = trio.Event()
 
     # -- calls -----------------------------------------------------------------
-    async def call(self, command: str | Command, params: dict[str, Any] | None = None, *, raw_params: dict[str, str] | None = None,
-                   timeout: float | None = None) -> Reply:
+    async def call(
+        self,
+        command: str | Command,
+        params: dict[str, Any] | None = None,
+        *,
+        raw_params: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> Reply:
         """Send a command and wait for its reply (needs a profile and `run`).
 
         `params` are Python values, `raw_params` command-line strings; both are
@@ -181,7 +196,11 @@ class Session:
         if codec is None:
             self._profile("call()")
         assert codec is not None
-        bound = bind_params(cmd, raw_params, from_text=True) if raw_params is not None else bind_params(cmd, params or {}, from_text=False)
+        bound = (
+            bind_params(cmd, raw_params, from_text=True)
+            if raw_params is not None
+            else bind_params(cmd, params or {}, from_text=False)
+        )
         limit = timeout if timeout is not None else cmd.timeout
         deadline = trio.current_time() + limit
         if not codec.can_send():

@@ -31,17 +31,18 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import trio
 
-from wsctl.core.errors import ConnectionClosed, ConnectError, HandshakeRejected, Timeout
+from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
 from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim
-from wsctl.net._guard import collapse
 from wsctl.core.urls import public_url
+from wsctl.net._guard import collapse
 
 log = logging.getLogger("wsctl.net.simulate")
 
@@ -79,19 +80,31 @@ class Peer:
     subject: str | None = None
 
     @classmethod
-    def of(cls, conn: Any) -> "Peer":
+    def of(cls, conn: Any) -> Peer:
         ident = getattr(conn, "identity", None)
         if ident is None:
             return cls(remote=conn.remote, role=None)
-        return cls(remote=conn.remote, role=ident.role, name=ident.name or ident.common_name, kind=ident.kind,
-                   fingerprint=ident.fingerprint, subject=ident.subject)
+        return cls(
+            remote=conn.remote,
+            role=ident.role,
+            name=ident.name or ident.common_name,
+            kind=ident.kind,
+            fingerprint=ident.fingerprint,
+            subject=ident.subject,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {"remote": self.remote, "name": self.name, "kind": self.kind, "fingerprint": self.fingerprint, "subject": self.subject}
+        return {
+            "remote": self.remote,
+            "name": self.name,
+            "kind": self.kind,
+            "fingerprint": self.fingerprint,
+            "subject": self.subject,
+        }
 
 
 def _iso(wall: float) -> str:
-    return dt.datetime.fromtimestamp(wall, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Link:
@@ -134,9 +147,17 @@ class Simulator:
     """``Simulator(profile, ...)``; run `run()` in a nursery, then use `handler`
     with `wsctl.net.server.serve`, or `dial()` to call a central system."""
 
-    def __init__(self, profile: Profile, *, seed: int | None = None, faults: Faults | None = None, interval_scale: float = 1.0,
-                 audit: AuditLog | None = None, report: Callable[[dict[str, Any]], None] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        seed: int | None = None,
+        faults: Faults | None = None,
+        interval_scale: float = 1.0,
+        audit: AuditLog | None = None,
+        report: Callable[[dict[str, Any]], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.profile = profile
         self.clock = clock
         self.sim = Sim(profile, rng=random.Random(seed), now=clock(), faults=faults, interval_scale=interval_scale)
@@ -215,7 +236,11 @@ class Simulator:
                 self._response(link, parsed)
                 link.release(now)
                 continue
-            actions = self.sim.reject(parsed) if isinstance(parsed, BadRequest) else self.sim.handle(parsed, link.peer.role, now)
+            actions = (
+                self.sim.reject(parsed)
+                if isinstance(parsed, BadRequest)
+                else self.sim.handle(parsed, link.peer.role, now)
+            )
             if not await self._carry_out(link, actions, nursery, arrived=trio.current_time()):
                 raise _Closing
 
@@ -227,7 +252,11 @@ class Simulator:
                 self._record(link.peer, action)
                 command = action.command
             elif isinstance(action, (Reply, Drop)):
-                timed = (command, arrived) if arrived is not None and command is not None and isinstance(action, Reply) else None
+                timed = (
+                    (command, arrived)
+                    if arrived is not None and command is not None and isinstance(action, Reply)
+                    else None
+                )
                 if action.delay > 0 and not self.lockstep:
                     nursery.start_soon(self._later, link, action, timed)
                 else:
@@ -272,8 +301,15 @@ class Simulator:
     # -- reporting -------------------------------------------------------------------
     def _record(self, peer: Peer, audit: Audit) -> None:
         record = {
-            "event": "command", "time": _iso(self.clock()), "identity": peer.as_dict(), "role": peer.role,
-            "command": audit.command, "params": audit.params, "id": audit.id, "result": audit.result, "detail": audit.detail,
+            "event": "command",
+            "time": _iso(self.clock()),
+            "identity": peer.as_dict(),
+            "role": peer.role,
+            "command": audit.command,
+            "params": audit.params,
+            "id": audit.id,
+            "result": audit.result,
+            "detail": audit.detail,
         }
         if self.audit is not None:
             try:
@@ -288,8 +324,19 @@ class Simulator:
         if what is None:
             log.info("%s: answer to no outstanding call (id %r) ignored", link.peer.remote, response.id)
         if self.report is not None:
-            self.report({"event": "response", "time": _iso(self.clock()), "remote": link.peer.remote, "call": what,
-                         "id": response.id, "ok": response.ok, "payload": response.payload, "code": response.code, "message": response.message})
+            self.report(
+                {
+                    "event": "response",
+                    "time": _iso(self.clock()),
+                    "remote": link.peer.remote,
+                    "call": what,
+                    "id": response.id,
+                    "ok": response.ok,
+                    "payload": response.payload,
+                    "code": response.code,
+                    "message": response.message,
+                }
+            )
 
     # -- dial-out (OCPP: the charger calls the central system) -----------------------------
     async def dial(self, url: str, *, role: str | None, redial: float | None = 5.0, **connect: Any) -> None:
@@ -316,7 +363,15 @@ class Simulator:
             shown = public_url(url)
             log.info("%s: %s; dialing again in %g s", shown, reason, redial)
             if self.report is not None:
-                self.report({"event": "disconnected", "time": _iso(self.clock()), "url": shown, "reason": reason, "redial_in": redial})
+                self.report(
+                    {
+                        "event": "disconnected",
+                        "time": _iso(self.clock()),
+                        "url": shown,
+                        "reason": reason,
+                        "redial_in": redial,
+                    }
+                )
             await trio.sleep(redial)
 
     async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:
@@ -342,11 +397,24 @@ class Simulator:
                     async with open_device(url, **connect) as device:
                         opened.append(device)
                         if self.profile.subprotocols and device.subprotocol is None:
-                            log.warning("%s: central system accepted none of %s", device.url, ", ".join(self.profile.subprotocols))
+                            log.warning(
+                                "%s: central system accepted none of %s",
+                                device.url,
+                                ", ".join(self.profile.subprotocols),
+                            )
                         if self.report is not None:
-                            self.report({"event": "dialed", "time": _iso(self.clock()), "url": device.url, "subprotocol": device.subprotocol,
-                                         "fingerprint": device.peer_fingerprint})
-                        await self.session(_DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint))
+                            self.report(
+                                {
+                                    "event": "dialed",
+                                    "time": _iso(self.clock()),
+                                    "url": device.url,
+                                    "subprotocol": device.subprotocol,
+                                    "fingerprint": device.peer_fingerprint,
+                                }
+                            )
+                        await self.session(
+                            _DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint)
+                        )
                 finally:
                     finished.set()
 

@@ -14,8 +14,9 @@ import datetime as _dt
 import logging
 import os
 import ssl
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from wsctl.core.errors import InvalidInput, PasswordError, TLSError
 
@@ -82,14 +83,17 @@ def _key_log(ctx: ssl.SSLContext) -> None:
     path = os.environ.get("SSLKEYLOGFILE")
     if path:
         ctx.keylog_filename = path
-        log.warning("SSLKEYLOGFILE is set: TLS session keys are written to %s; anyone with that file can decrypt these connections", path)
+        log.warning(
+            "SSLKEYLOGFILE is set: TLS session keys are written to %s; anyone with that file can decrypt these connections",
+            path,
+        )
 
 
-def _ca_files(ca: "PathLike | Sequence[PathLike] | None") -> list[PathLike]:
+def _ca_files(ca: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
     return [] if ca is None else [ca] if isinstance(ca, (str, os.PathLike)) else list(ca)
 
 
-def _load_cas(ctx: ssl.SSLContext, ca: "PathLike | Sequence[PathLike]") -> None:
+def _load_cas(ctx: ssl.SSLContext, ca: PathLike | Sequence[PathLike]) -> None:
     for ca_file in _ca_files(ca):
         try:
             ctx.load_verify_locations(cafile=str(_exists(ca_file, "CA file")))
@@ -99,7 +103,7 @@ def _load_cas(ctx: ssl.SSLContext, ca: "PathLike | Sequence[PathLike]") -> None:
 
 def client_context(
     *,
-    ca: "PathLike | Sequence[PathLike] | None" = None,
+    ca: PathLike | Sequence[PathLike] | None = None,
     cert: PathLike | None = None,
     key: PathLike | None = None,
     password: str | bytes | None = None,
@@ -153,7 +157,7 @@ def _check_crl(crl: Path) -> None:
     except ValueError as exc:
         raise InvalidInput(f"CRL {crl} does not parse: {exc}") from None
     next_update = parsed.next_update_utc
-    if next_update is not None and next_update < _dt.datetime.now(_dt.timezone.utc):
+    if next_update is not None and next_update < _dt.datetime.now(_dt.UTC):
         raise TLSError(
             f"CRL {crl} expired at {next_update:%Y-%m-%d %H:%M} UTC; every client would be refused",
             hint="publish a fresh CRL (wsctl certs crl) or start without --crl",
@@ -181,7 +185,7 @@ def server_context(
     cert_chain: PathLike,
     key: PathLike | None = None,
     password: str | bytes | None = None,
-    ca: "PathLike | Sequence[PathLike] | None" = None,
+    ca: PathLike | Sequence[PathLike] | None = None,
     crl: PathLike | None = None,
     client_auth: ClientAuth | None = None,
 ) -> ssl.SSLContext:
@@ -253,7 +257,9 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
         except OSError:
             return (str(p), None)  # client_context reports the missing file
 
-    key = tuple(sorted((k, stamp(v) if k != "password" else v) for k, v in kw.items())) + (os.environ.get("SSLKEYLOGFILE"),)
+    key = tuple(sorted((k, stamp(v) if k != "password" else v) for k, v in kw.items())) + (
+        os.environ.get("SSLKEYLOGFILE"),
+    )
     ctx = _CACHE.get(key)
     if ctx is None:
         ctx = client_context(**kw)  # type: ignore[arg-type]
@@ -263,7 +269,7 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
     return ctx
 
 
-def crl_next_update(path: PathLike) -> "_dt.datetime | None":
+def crl_next_update(path: PathLike) -> _dt.datetime | None:
     """The CRL's nextUpdate (UTC), or None when it has none or cannot be read now
     (a CRL being rewritten is read again at the next check)."""
     from wsctl.pki.crlinfo import crl_next_update as read_next_update
@@ -293,8 +299,12 @@ class CrlReloader:
     more, as an error, when it has happened.
     """
 
-    def __init__(self, path: str | os.PathLike[str], build: Callable[[], ssl.SSLContext],
-                 now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.timezone.utc)) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        build: Callable[[], ssl.SSLContext],
+        now: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
+    ) -> None:
         self.path = os.fspath(path)
         self.build = build
         self.now = now
@@ -320,16 +330,20 @@ class CrlReloader:
             if self._expired_logged:
                 return None
             self._expired_logged = True
-            text = (f"CRL {self.path} expired at {when}: every client is refused (they are told their certificate expired) "
-                    f"until a fresh CRL is published (wsctl certs crl)")
+            text = (
+                f"CRL {self.path} expired at {when}: every client is refused (they are told their certificate expired) "
+                f"until a fresh CRL is published (wsctl certs crl)"
+            )
             log.error("%s", text)
             return text
         from wsctl.pki.crlinfo import WARN_WITHIN
 
         if left <= WARN_WITHIN:
             hours = left.total_seconds() / 3600
-            text = (f"CRL {self.path} expires at {when} (in {hours:.1f} h): publish a fresh one (wsctl certs crl) "
-                    f"before then, or every client will be refused")
+            text = (
+                f"CRL {self.path} expires at {when} (in {hours:.1f} h): publish a fresh one (wsctl certs crl) "
+                f"before then, or every client will be refused"
+            )
             log.warning("%s", text)
             return text
         return None

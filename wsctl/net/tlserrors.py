@@ -64,7 +64,9 @@ def _cert_detail(der: bytes | None) -> dict[str, str]:
     }
 
 
-def verify_failure(exc: ssl.SSLCertVerificationError, *, where: str, server_name: str, peer_der: bytes | None) -> TLSError:
+def verify_failure(
+    exc: ssl.SSLCertVerificationError, *, where: str, server_name: str, peer_der: bytes | None
+) -> TLSError:
     """The device's certificate failed our checks."""
     code = exc.verify_code
     detail = _cert_detail(peer_der)
@@ -115,14 +117,16 @@ _PEER_ALERTS = {
     "NO_SHARED_CIPHER": "no common TLS cipher with the device",
     # our key matches our certificate (load_cert_chain checked it), so the failed
     # signature is the one on the certificate
-    "TLSV1_ALERT_DECRYPT_ERROR": ("the device could not verify the signature on our client certificate: it names a CA "
-                                  "the device trusts as issuer but was not signed by it (a look-alike CA?)"),
+    "TLSV1_ALERT_DECRYPT_ERROR": (
+        "the device could not verify the signature on our client certificate: it names a CA "
+        "the device trusts as issuer but was not signed by it (a look-alike CA?)"
+    ),
     "TLSV1_ALERT_INTERNAL_ERROR": "the device reported a TLS internal error",
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the peer did not send a certificate",
 }
 
 
-def _own_leaf(cert: "str | os.PathLike[str] | None") -> Any:
+def _own_leaf(cert: str | os.PathLike[str] | None) -> Any:
     if cert is None:
         return None
     from cryptography import x509
@@ -133,7 +137,7 @@ def _own_leaf(cert: "str | os.PathLike[str] | None") -> Any:
         return None
 
 
-def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
+def own_certificate_note(cert: str | os.PathLike[str] | None) -> str:
     """What is wrong with *our* certificate, as far as we can tell without the device.
 
     A device's alert is often generic ("bad certificate"); our own file can say
@@ -144,7 +148,7 @@ def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
         return ""
     from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     if leaf.not_valid_before_utc > now:
         return f"; our client certificate is not valid until {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC (check the clocks)"
     if leaf.not_valid_after_utc < now:
@@ -154,25 +158,33 @@ def own_certificate_note(cert: "str | os.PathLike[str] | None") -> str:
     return ""
 
 
-def _expired_alert(cert: "str | os.PathLike[str] | None") -> str | None:
+def _expired_alert(cert: str | os.PathLike[str] | None) -> str | None:
     """The device says 'expired' about a certificate of ours that is valid: its CRL has expired."""
     leaf = _own_leaf(cert)
-    now = _dt.datetime.now(_dt.timezone.utc)
+    now = _dt.datetime.now(_dt.UTC)
     if leaf is None or not (leaf.not_valid_before_utc <= now <= leaf.not_valid_after_utc):
         return None
-    return (f"the device refused our client certificate as expired, but it is valid until "
-            f"{leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: the device's CRL has probably expired "
-            f"(it needs a fresh one: wsctl certs crl)")
+    return (
+        f"the device refused our client certificate as expired, but it is valid until "
+        f"{leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC: the device's CRL has probably expired "
+        f"(it needs a fresh one: wsctl certs crl)"
+    )
 
 
 #: device alerts after which a look at our own certificate can tell more
 _ABOUT_OUR_CERTIFICATE = {
-    "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
-    "TLSV1_ALERT_DECRYPT_ERROR", "SSLV3_ALERT_HANDSHAKE_FAILURE", "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+    "SSLV3_ALERT_BAD_CERTIFICATE",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+    "TLSV1_ALERT_DECRYPT_ERROR",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN",
 }
 
 
-def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: "str | os.PathLike[str] | None" = None) -> TLSError:
+def ssl_failure(
+    exc: BaseException, *, where: str, during: str, client_cert: str | os.PathLike[str] | None = None
+) -> TLSError:
     """An ssl.SSLError that is not about the device's certificate.
 
     ``during``: "TLS handshake" or "WebSocket upgrade", for the message;
@@ -198,7 +210,7 @@ def ssl_failure(exc: BaseException, *, where: str, during: str, client_cert: "st
     return error
 
 
-def handshake_reset(exc: OSError, *, where: str, client_cert: "str | os.PathLike[str] | None") -> WsctlError:
+def handshake_reset(exc: OSError, *, where: str, client_cert: str | os.PathLike[str] | None) -> WsctlError:
     """TCP was up and the device dropped us inside the TLS handshake.
 
     Embedded stacks (mbedTLS, ESP-IDF) reset rather than alert when they cannot
@@ -210,13 +222,17 @@ def handshake_reset(exc: OSError, *, where: str, client_cert: "str | os.PathLike
         why = "it may require a client certificate (give --cert/--key), or share no TLS version or cipher with us"
     else:
         why = "it probably cannot use our client certificate or its key type" + own_certificate_note(client_cert)
-    return TLSError(f"{where}: the device reset the connection during the TLS handshake: {why}",
-                    hint="compare with the device's TLS log; EC P-256 certificates are what embedded stacks accept")
+    return TLSError(
+        f"{where}: the device reset the connection during the TLS handshake: {why}",
+        hint="compare with the device's TLS log; EC P-256 certificates are what embedded stacks accept",
+    )
 
 
 def os_failure(exc: OSError, *, where: str) -> WsctlError:
     if isinstance(exc, socket.gaierror):
-        return ConnectError(f"{where}: cannot resolve host name ({exc.strerror or exc})", hint="check the host name and DNS")
+        return ConnectError(
+            f"{where}: cannot resolve host name ({exc.strerror or exc})", hint="check the host name and DNS"
+        )
     # trio.open_tcp_stream raises OSError("all attempts ... failed") from an
     # ExceptionGroup of the per-address errors
     cause = exc.__cause__
@@ -242,8 +258,10 @@ def server_side_failure(exc: BaseException | None) -> str:
         return "client closed the connection during the TLS handshake"
     if isinstance(exc, ssl.SSLCertVerificationError):
         if exc.verify_code == _CRL_EXPIRED:
-            return ("client refused because this server's CRL has expired (the client is told its certificate expired): "
-                    "publish a fresh CRL with wsctl certs crl")
+            return (
+                "client refused because this server's CRL has expired (the client is told its certificate expired): "
+                "publish a fresh CRL with wsctl certs crl"
+            )
         return f"client certificate rejected: {exc.verify_message}"
     reason = getattr(exc, "reason", None) or ""
     known = {

@@ -16,7 +16,9 @@ _TLS_RECORD_STARTS = (b"\x16\x03", b"\x15\x03")
 
 
 def tls_port(where: str) -> TLSError:
-    return TLSError(f"{where}: the device answered with TLS: this port speaks wss://, not ws://", hint="use a wss:// URL")
+    return TLSError(
+        f"{where}: the device answered with TLS: this port speaks wss://, not ws://", hint="use a wss:// URL"
+    )
 
 
 def _headers(head: bytes) -> tuple[int | None, dict[str, list[str]]]:
@@ -54,7 +56,8 @@ def explain(head: bytes, *, where: str, secure: bool, offered_subprotocols: tupl
         offered = ", ".join(offered_subprotocols) if offered_subprotocols else "none"
         return HandshakeRejected(
             f"{where}: the device accepted with subprotocol {chosen[0]!r}, which we did not offer (offered: {offered})",
-            status=101, hint="offer it with --subprotocol (or use the profile that speaks it)",
+            status=101,
+            hint="offer it with --subprotocol (or use the profile that speaks it)",
         )
     extensions = _split(headers.get("sec-websocket-extensions", []))
     if extensions:

@@ -36,7 +36,8 @@ from trio_websocket import CloseReason
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection
-from wsproto.frame_protocol import CloseReason as Code, FrameDecoder, Opcode, ParseFailed
+from wsproto.frame_protocol import CloseReason as Code
+from wsproto.frame_protocol import FrameDecoder, Opcode, ParseFailed
 
 #: After failing a connection: how long to read (and discard) what the peer
 #: still sends, waiting for its EOF, before dropping it.  Closing a socket with
@@ -59,7 +60,8 @@ class Failure:
 def message_too_big(limit: int, size: int | None = None) -> Failure:
     what = f"a message of {size} bytes" if size is not None else "a larger message"
     return Failure(
-        1009, f"message over {limit} bytes",
+        1009,
+        f"message over {limit} bytes",
         f"sent {what}, over the {limit}-byte limit (max_message_size, --max-message-size)",
     )
 
@@ -99,7 +101,14 @@ class _LimitedFrameDecoder(FrameDecoder):
 class WebSocket(trio_websocket.WebSocketConnection):
     """A `trio_websocket.WebSocketConnection` with the fixes of the module doc."""
 
-    def __init__(self, stream: trio.abc.Stream, ws_connection: WSConnection, *, max_buffered_bytes: int = MAX_BUFFERED_BYTES, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        ws_connection: WSConnection,
+        *,
+        max_buffered_bytes: int = MAX_BUFFERED_BYTES,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(stream, ws_connection, **kwargs)
         self.max_buffered_bytes = max(max_buffered_bytes, self._max_message_size)
         #: why we closed because of the peer, or None; `failed` is set with it
@@ -151,8 +160,14 @@ class WebSocket(trio_websocket.WebSocketConnection):
             return
         if self._queued + message > self.max_buffered_bytes:
             limit = self.max_buffered_bytes
-            await self._fail(Failure(1008, f"more than {limit} bytes received and not read",
-                                     f"sent more than {limit} bytes that were not read yet (max_buffered_bytes, --max-buffered-bytes)"), discard=True)
+            await self._fail(
+                Failure(
+                    1008,
+                    f"more than {limit} bytes received and not read",
+                    f"sent more than {limit} bytes that were not read yet (max_buffered_bytes, --max-buffered-bytes)",
+                ),
+                discard=True,
+            )
             return
         if event.message_finished:
             self._queued += message
@@ -206,10 +221,26 @@ async def wrap_server_stream(nursery: Any, stream: trio.abc.Stream, **kwargs: An
     return await connection._get_request()
 
 
-async def wrap_client_stream(nursery: Any, stream: trio.abc.Stream, host: str, resource: str, *, subprotocols: Any = None, extra_headers: Any = None, **kwargs: Any) -> WebSocket:
+async def wrap_client_stream(
+    nursery: Any,
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    *,
+    subprotocols: Any = None,
+    extra_headers: Any = None,
+    **kwargs: Any,
+) -> WebSocket:
     """`trio_websocket.wrap_client_stream`, with a `WebSocket` connection."""
-    connection = WebSocket(stream, WSConnection(ConnectionType.CLIENT), host=host, path=resource,
-                           client_subprotocols=subprotocols, client_extra_headers=extra_headers, **kwargs)
+    connection = WebSocket(
+        stream,
+        WSConnection(ConnectionType.CLIENT),
+        host=host,
+        path=resource,
+        client_subprotocols=subprotocols,
+        client_extra_headers=extra_headers,
+        **kwargs,
+    )
     nursery.start_soon(connection._reader_task)
     await connection._open_handshake.wait()
     return connection

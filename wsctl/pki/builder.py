@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -30,7 +30,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def random_serial() -> int:
@@ -91,7 +91,13 @@ def build_root(key, ca_name: str, *, days: int = ROOT_DAYS, start: dt.datetime |
 
 
 def build_issuing(
-    key, root_cert: x509.Certificate, root_key, ca_name: str, *, days: int = ISSUING_DAYS, start: dt.datetime | None = None
+    key,
+    root_cert: x509.Certificate,
+    root_key,
+    ca_name: str,
+    *,
+    days: int = ISSUING_DAYS,
+    start: dt.datetime | None = None,
 ) -> x509.Certificate:
     _, subject = ca_names(ca_name)
     start = start or now()
@@ -175,7 +181,9 @@ def build_leaf(
     return builder.sign(issuing_key, signature_hash(issuing_key))
 
 
-def build_csr(key, name: str, *, dns: Sequence[str] = (), ips: Sequence[IPAddress] = ()) -> x509.CertificateSigningRequest:
+def build_csr(
+    key, name: str, *, dns: Sequence[str] = (), ips: Sequence[IPAddress] = ()
+) -> x509.CertificateSigningRequest:
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     )

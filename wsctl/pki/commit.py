@@ -47,14 +47,20 @@ class Step:
     def to_json(self, root: Path) -> dict:
         # tempfile hands back absolute paths even for a relative store directory
         rel = lambda p: None if p is None else os.path.relpath(os.path.abspath(p), os.path.abspath(root))  # noqa: E731
-        return {"op": self.op, "src": rel(self.src), "dst": rel(self.dst), "backup": rel(self.backup),
-                "existed": self.existed}
+        return {
+            "op": self.op,
+            "src": rel(self.src),
+            "dst": rel(self.dst),
+            "backup": rel(self.backup),
+            "existed": self.existed,
+        }
 
     @classmethod
-    def from_json(cls, obj: dict, root: Path) -> "Step":
+    def from_json(cls, obj: dict, root: Path) -> Step:
         path = lambda key: None if obj.get(key) is None else root / obj[key]  # noqa: E731
-        return cls(op=obj["op"], dst=path("dst"), src=path("src"), backup=path("backup"),
-                   existed=bool(obj.get("existed")))
+        return cls(
+            op=obj["op"], dst=path("dst"), src=path("src"), backup=path("backup"), existed=bool(obj.get("existed"))
+        )
 
 
 def _forward(step: Step) -> None:
@@ -190,7 +196,7 @@ class Transaction:
                 d.rmdir()
         self._created_dirs.clear()
 
-    def __enter__(self) -> "Transaction":
+    def __enter__(self) -> Transaction:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -220,8 +226,10 @@ def _read_journal(path: Path, root: Path) -> list[Step]:
             raise ValueError(f"not a {JOURNAL_FORMAT} document")
         return [Step.from_json(s, root) for s in obj["steps"]]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StoreError(f"{path} is unreadable ({type(exc).__name__}); an interrupted change cannot be finished",
-                         hint="compare the store with a backup, then delete the journal file") from None
+        raise StoreError(
+            f"{path} is unreadable ({type(exc).__name__}); an interrupted change cannot be finished",
+            hint="compare the store with a backup, then delete the journal file",
+        ) from None
 
 
 def pending(root: Path) -> bool:

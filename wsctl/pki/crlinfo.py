@@ -32,7 +32,7 @@ def crl_next_update(path: str | Path) -> dt.datetime | None:
 
 
 def crl_status(next_update: dt.datetime | None, at: dt.datetime) -> str:
-    """"ok", "expiring" (within WARN_WITHIN), "expired", or "no-next-update"."""
+    """ "ok", "expiring" (within WARN_WITHIN), "expired", or "no-next-update"."""
     if next_update is None:
         return "no-next-update"
     if next_update <= at:
@@ -50,7 +50,7 @@ def _span(delta: dt.timedelta) -> str:
 
 
 def crl_expiry_text(next_update: dt.datetime | None, at: dt.datetime) -> str:
-    """"next update 2026-03-01 10:00Z (in 29 days)", or how long ago it expired."""
+    """ "next update 2026-03-01 10:00Z (in 29 days)", or how long ago it expired."""
     if next_update is None:
         return "no next update date"
     when = next_update.strftime("%Y-%m-%d %H:%MZ")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from cryptography import x509
 
@@ -27,8 +27,9 @@ def load_csr(data: bytes, *, source: str = "CSR") -> x509.CertificateSigningRequ
         else:
             csr = x509.load_der_x509_csr(data)
     except ValueError as exc:
-        raise InvalidInput(f"{source} is not a readable certificate signing request "
-                           f"({str(exc).split('. See https://')[0][:120]})") from None
+        raise InvalidInput(
+            f"{source} is not a readable certificate signing request ({str(exc).split('. See https://')[0][:120]})"
+        ) from None
     try:
         valid = csr.is_signature_valid
     except Exception as exc:  # noqa: BLE001 - odd key types surface here as various errors

@@ -53,8 +53,10 @@ P12_KDF_ROUNDS = 100_000
 def refuse_ca_key(target: str, fmt: str) -> None:
     """Formats that hold a plain key exist for leaves only: no CA key ever leaves the store."""
     if target == "ca" and (fmt in KEY_FORMATS or fmt == DEVICE_BUNDLE):
-        raise InvalidInput(f"{fmt} is for a device or operator NAME: the CA's keys never leave the store",
-                           hint="'--format der' or '--format bundle' export the CA certificates")
+        raise InvalidInput(
+            f"{fmt} is for a device or operator NAME: the CA's keys never leave the store",
+            hint="'--format der' or '--format bundle' export the CA certificates",
+        )
 
 
 def p12_encryption(password: bytes, *, legacy: bool = False):
@@ -62,10 +64,18 @@ def p12_encryption(password: bytes, *, legacy: bool = False):
         raise PasswordError("a PKCS#12 file needs a non-empty passphrase")
     builder = PrivateFormat.PKCS12.encryption_builder()
     if legacy:
-        return (builder.kdf_rounds(2048).key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-                .hmac_hash(hashes.SHA1()).build(password))
-    return (builder.kdf_rounds(P12_KDF_ROUNDS).key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-            .hmac_hash(hashes.SHA256()).build(password))
+        return (
+            builder.kdf_rounds(2048)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())
+            .build(password)
+        )
+    return (
+        builder.kdf_rounds(P12_KDF_ROUNDS)
+        .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+        .hmac_hash(hashes.SHA256())
+        .build(password)
+    )
 
 
 def export(
@@ -122,20 +132,26 @@ def _leaf_key(store: Store, entry: Entry, cert, key_password: bytes | None):
     try:
         data = fsutil.read_no_follow(store.path, entry.paths.key)
     except FileNotFoundError:
-        raise StoreError(f"{entry.paths.key} is missing", hint="the store is incomplete; restore it from a backup") from None
+        raise StoreError(
+            f"{entry.paths.key} is missing", hint="the store is incomplete; restore it from a backup"
+        ) from None
     key = keys.load_private_key(data, key_password, source=entry.paths.key)
     spki = (Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     if key.public_key().public_bytes(*spki) != cert.public_key().public_bytes(*spki):
-        raise StoreError(f"{entry.paths.key} does not belong to the certificate of {entry.name}",
-                         hint="the store was edited by hand; restore it from a backup")
+        raise StoreError(
+            f"{entry.paths.key} does not belong to the certificate of {entry.name}",
+            hint="the store was edited by hand; restore it from a backup",
+        )
     return key
 
 
 def plain_key(store: Store, entry: Entry, cert, key_password: bytes | None, *, der: bool) -> bytes:
     """The leaf's private key as unencrypted PKCS#8 (PEM or DER): what a device without a keystore loads."""
     if not entry.has_key:
-        raise StoreError(f"{entry.name} was signed from a CSR: its key never entered the store, it is on the device",
-                         hint="export the certificate and chain only (--format device-bundle leaves the key out)")
+        raise StoreError(
+            f"{entry.name} was signed from a CSR: its key never entered the store, it is on the device",
+            hint="export the certificate and chain only (--format device-bundle leaves the key out)",
+        )
     return _pkcs8(_leaf_key(store, entry, cert, key_password), der=der)
 
 
@@ -153,13 +169,20 @@ def device_bundle(store: Store, target: str, *, key_password: bytes | None) -> d
     if entry.has_key:
         key = _leaf_key(store, entry, cert, key_password)
         files["key.pem"], files["key.der"] = _pkcs8(key, der=False), _pkcs8(key, der=True)
-    files.update({
-        "cert.pem": cert.public_bytes(Encoding.PEM), "cert.der": cert.public_bytes(Encoding.DER),
-        "chain.pem": cert.public_bytes(Encoding.PEM) + store.issuing_cert().public_bytes(Encoding.PEM),
-        "root.pem": root.public_bytes(Encoding.PEM), "root.der": root.public_bytes(Encoding.DER),
-        "README.txt": BUNDLE_README.format(kind=entry.kind, name=entry.name, serial=format(entry.serial, "x"),
-                                           key_lines=KEY_LINES if entry.has_key else NO_KEY_LINES).encode(),
-    })
-    store.audit("export", f"{entry.kind}:{entry.name}", entry.serial, "ok", format=DEVICE_BUNDLE,
-                key=entry.has_key)
+    files.update(
+        {
+            "cert.pem": cert.public_bytes(Encoding.PEM),
+            "cert.der": cert.public_bytes(Encoding.DER),
+            "chain.pem": cert.public_bytes(Encoding.PEM) + store.issuing_cert().public_bytes(Encoding.PEM),
+            "root.pem": root.public_bytes(Encoding.PEM),
+            "root.der": root.public_bytes(Encoding.DER),
+            "README.txt": BUNDLE_README.format(
+                kind=entry.kind,
+                name=entry.name,
+                serial=format(entry.serial, "x"),
+                key_lines=KEY_LINES if entry.has_key else NO_KEY_LINES,
+            ).encode(),
+        }
+    )
+    store.audit("export", f"{entry.kind}:{entry.name}", entry.serial, "ok", format=DEVICE_BUNDLE, key=entry.has_key)
     return files

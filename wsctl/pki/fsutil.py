@@ -14,8 +14,8 @@ import errno
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from wsctl.core.errors import InvalidInput, StoreError
 
@@ -35,16 +35,19 @@ def refuse_symlinks(root: Path, path: Path) -> None:
     for part in rel.parts:
         current = current / part
         if current.is_symlink():
-            raise InvalidInput(f"refusing to use {current}: it is a symbolic link "
-                               "(store entries must be real files and directories)",
-                               hint="remove the link and put the real file or directory there")
+            raise InvalidInput(
+                f"refusing to use {current}: it is a symbolic link (store entries must be real files and directories)",
+                hint="remove the link and put the real file or directory there",
+            )
         if not current.exists():
             return
 
 
 def _symlink_error(path: Path) -> InvalidInput:
-    return InvalidInput(f"refusing to follow the symbolic link {path} (store entries must be real files)",
-                        hint="remove the link; wsctl recreates the file")
+    return InvalidInput(
+        f"refusing to follow the symbolic link {path} (store entries must be real files)",
+        hint="remove the link; wsctl recreates the file",
+    )
 
 
 def open_no_follow(path: Path, flags: int, mode: int = FILE_MODE) -> int:
@@ -144,8 +147,10 @@ def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise StoreError(f"{path.parent} is locked by another wsctl run (waited {timeout:.0f} s)",
-                                     hint="wait for it to finish; the lock goes away with the process") from None
+                    raise StoreError(
+                        f"{path.parent} is locked by another wsctl run (waited {timeout:.0f} s)",
+                        hint="wait for it to finish; the lock goes away with the process",
+                    ) from None
                 time.sleep(0.05)
         yield
     finally:

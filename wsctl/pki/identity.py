@@ -62,7 +62,7 @@ def identity_of(cert: x509.Certificate) -> Identity:
         for candidate in san.get_values_for_type(x509.UniformResourceIdentifier):
             if not candidate.startswith(URN_PREFIX):
                 continue
-            cand_kind, sep, cand_name = candidate[len(URN_PREFIX):].partition(":")
+            cand_kind, sep, cand_name = candidate[len(URN_PREFIX) :].partition(":")
             if sep and cand_kind in ("operator", "device") and cand_name:
                 uri, kind, name = candidate, cand_kind, cand_name
                 break

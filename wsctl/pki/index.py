@@ -40,7 +40,7 @@ def parse_serial(text: str) -> int | None:
 
 
 def _iso(t: dt.datetime | None) -> str | None:
-    return None if t is None else t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if t is None else t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _time(text: str | None) -> dt.datetime | None:
@@ -73,7 +73,7 @@ class Entry:
 
     def effective_status(self, at: dt.datetime | None = None) -> str:
         """The stored status, or "expired" for a valid certificate past its not_after."""
-        at = at or dt.datetime.now(dt.timezone.utc)
+        at = at or dt.datetime.now(dt.UTC)
         if self.status == "valid" and self.not_after <= at:
             return "expired"
         return self.status
@@ -100,7 +100,7 @@ class Entry:
         }
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any], paths: LeafPaths) -> "Entry":
+    def from_json(cls, obj: dict[str, Any], paths: LeafPaths) -> Entry:
         superseded_by = obj.get("superseded_by")
         return cls(
             serial=int(obj["serial"], 16),

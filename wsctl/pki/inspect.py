@@ -37,8 +37,15 @@ _EKU_NAMES = {
     ExtendedKeyUsageOID.TIME_STAMPING: "timeStamping",
     ExtendedKeyUsageOID.OCSP_SIGNING: "OCSPSigning",
 }
-_KU_FIELDS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-              "key_agreement", "key_cert_sign", "crl_sign")
+_KU_FIELDS = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
 PURPOSE_EKU = {"device": ExtendedKeyUsageOID.SERVER_AUTH, "operator": ExtendedKeyUsageOID.CLIENT_AUTH}
 
 
@@ -91,8 +98,9 @@ def describe(cert: x509.Certificate) -> dict[str, Any]:
         "extended_key_usage": eku_names(cert),
         "subject_key_id": ski.digest.hex() if ski else None,
         "authority_key_id": aki.key_identifier.hex() if aki and aki.key_identifier else None,
-        "extensions": [{"oid": e.oid.dotted_string, "name": e.oid._name, "critical": e.critical}
-                       for e in cert.extensions],
+        "extensions": [
+            {"oid": e.oid.dotted_string, "name": e.oid._name, "critical": e.critical} for e in cert.extensions
+        ],
         "der_size": len(cert.public_bytes(Encoding.DER)),
     }
 
@@ -101,8 +109,10 @@ def _check_signed_by(cert: x509.Certificate, issuer: x509.Certificate, what: str
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
-        raise CertificateRejected(f"{what} was not issued by this store's CA ({issuer.subject.rfc4514_string()})",
-                                  hint="unknown CA: it comes from another PKI, or the CA was re-initialised") from None
+        raise CertificateRejected(
+            f"{what} was not issued by this store's CA ({issuer.subject.rfc4514_string()})",
+            hint="unknown CA: it comes from another PKI, or the CA was re-initialised",
+        ) from None
 
 
 def _check_dates(cert: x509.Certificate, what: str, at: dt.datetime) -> None:
@@ -123,7 +133,9 @@ def check_host(cert: x509.Certificate, host: str) -> None:
         addr = None
     if addr is not None:
         if addr not in ips:
-            raise CertificateRejected(f"IP {addr} is not in the certificate (IP SANs: {', '.join(map(str, ips)) or 'none'})")
+            raise CertificateRejected(
+                f"IP {addr} is not in the certificate (IP SANs: {', '.join(map(str, ips)) or 'none'})"
+            )
     elif not any(host_matches(pattern, host) for pattern in dns):
         raise CertificateRejected(f"host {host} is not in the certificate (DNS SANs: {', '.join(dns) or 'none'})")
 
@@ -139,7 +151,7 @@ def verify_leaf(
     at: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Check `cert` as a peer would; return what was checked, or raise CertificateRejected."""
-    at = at or dt.datetime.now(dt.timezone.utc)
+    at = at or dt.datetime.now(dt.UTC)
     ident = identity_of(cert)
     what = f"{ident.kind or 'certificate'} {ident.name or ident.common_name or format_serial(cert.serial_number)}"
     checks: list[str] = []
@@ -153,13 +165,17 @@ def verify_leaf(
         _check_dates(c, label, at)
     checks.append("dates")
     if crl is None:
-        raise CertificateRejected("the store has no CRL, so revocation cannot be checked",
-                                  hint="'wsctl certs crl' writes one")
+        raise CertificateRejected(
+            "the store has no CRL, so revocation cannot be checked", hint="'wsctl certs crl' writes one"
+        )
     if crl.issuer != issuing.subject or not crl.is_signature_valid(issuing.public_key()):
         raise CertificateRejected("the store's CRL is not signed by its issuing CA", hint="'wsctl certs crl'")
     if crl.next_update_utc is not None and at > crl.next_update_utc:
-        raise CertificateRejected(f"the store's CRL expired on {_iso(crl.next_update_utc)}; peers that check "
-                                  "CRLs refuse every certificate now", hint="'wsctl certs crl' re-issues it")
+        raise CertificateRejected(
+            f"the store's CRL expired on {_iso(crl.next_update_utc)}; peers that check "
+            "CRLs refuse every certificate now",
+            hint="'wsctl certs crl' re-issues it",
+        )
     revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
     if revoked is not None:
         raise CertificateRejected(f"{what} is revoked (since {_iso(revoked.revocation_date_utc)})")
@@ -171,8 +187,10 @@ def verify_leaf(
         eku = _ext(cert, x509.ExtendedKeyUsage)
         if eku is None or PURPOSE_EKU[purpose] not in eku:
             need = _EKU_NAMES[PURPOSE_EKU[purpose]]
-            raise CertificateRejected(f"{what} cannot act as a {purpose}: extended key usage lacks {need} "
-                                      f"(has {', '.join(eku_names(cert)) or 'none'})")
+            raise CertificateRejected(
+                f"{what} cannot act as a {purpose}: extended key usage lacks {need} "
+                f"(has {', '.join(eku_names(cert)) or 'none'})"
+            )
         checks.append(f"purpose:{purpose}")
     ku = _ext(cert, x509.KeyUsage)
     if ku is None or not ku.digital_signature:
@@ -180,5 +198,10 @@ def verify_leaf(
     if host:
         check_host(cert, host)
         checks.append(f"host:{host}")
-    return {"ok": True, "subject": ident.subject, "serial": format_serial(cert.serial_number),
-            "fingerprint": ident.fingerprint, "checks": checks}
+    return {
+        "ok": True,
+        "subject": ident.subject,
+        "serial": format_serial(cert.serial_number),
+        "fingerprint": ident.fingerprint,
+        "checks": checks,
+    }

@@ -25,8 +25,8 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -39,8 +39,18 @@ from wsctl.pki.index import Entry, Index, LeafPaths, format_serial, parse_index,
 __all__ = ["Store", "Entry", "LeafPaths"]
 
 #: every file name the store writes (their temporaries and backups are swept after a crash)
-STORE_FILE_NAMES = ("root.key", "root.crt", "issuing.key", "issuing.crt", "crl.pem", "crl.der",
-                    "cert.pem", "chain.pem", "key.pem", "index.json")
+STORE_FILE_NAMES = (
+    "root.key",
+    "root.crt",
+    "issuing.key",
+    "issuing.crt",
+    "crl.pem",
+    "crl.der",
+    "cert.pem",
+    "chain.pem",
+    "key.pem",
+    "index.json",
+)
 DEFAULT_CRL_DAYS = 30
 
 
@@ -160,8 +170,10 @@ class Store:
             serial = parse_serial(name_or_serial)
             entry = index.by_serial(serial) if serial is not None else None
         if entry is None:
-            raise StoreError(f"no certificate named {name_or_serial!r} (or with that serial) in {self.path}",
-                             hint="'wsctl certs list' shows what the store holds")
+            raise StoreError(
+                f"no certificate named {name_or_serial!r} (or with that serial) in {self.path}",
+                hint="'wsctl certs list' shows what the store holds",
+            )
         return entry
 
     def _read(self, path: Path) -> bytes:
@@ -169,7 +181,9 @@ class Store:
         try:
             return fsutil.read_no_follow(self.path, path)
         except FileNotFoundError:
-            raise StoreError(f"no such file: {path}", hint="the store is incomplete; restore it from a backup") from None
+            raise StoreError(
+                f"no such file: {path}", hint="the store is incomplete; restore it from a backup"
+            ) from None
 
     def _load_cert(self, path: Path) -> x509.Certificate:
         return parse_certificate(self._read(path), path, error=StoreError)
@@ -186,9 +200,11 @@ class Store:
         cert = self._load_cert(entry.paths.cert)
         if cert.serial_number != entry.serial:
             # a re-issue or renewal of the name overwrote the files: never hand out another certificate
-            raise StoreError(f"the store no longer holds the certificate of serial {format_serial(entry.serial)} "
-                             f"({entry.status}): {entry.paths.cert} is the newer certificate of {entry.name}",
-                             hint=f"'wsctl certs show {entry.name}' shows the current one")
+            raise StoreError(
+                f"the store no longer holds the certificate of serial {format_serial(entry.serial)} "
+                f"({entry.status}): {entry.paths.cert} is the newer certificate of {entry.name}",
+                hint=f"'wsctl certs show {entry.name}' shows the current one",
+            )
         return cert
 
     def load_crl(self) -> x509.CertificateRevocationList | None:
@@ -197,8 +213,9 @@ class Store:
         try:
             return x509.load_der_x509_crl(self._read(self.crl_der_path))
         except ValueError as exc:
-            raise StoreError(f"{self.crl_der_path} is corrupted ({str(exc)[:100]})",
-                             hint="'wsctl certs crl' writes a fresh one") from None
+            raise StoreError(
+                f"{self.crl_der_path} is corrupted ({str(exc)[:100]})", hint="'wsctl certs crl' writes a fresh one"
+            ) from None
 
     def _issuing(self, password: bytes) -> tuple[x509.Certificate, object]:
         cert = self.issuing_cert()
@@ -257,8 +274,10 @@ class Store:
         except PermissionError:
             # a reader without write access: fine unless a change is half done
             if commit.pending(self.path):
-                raise StoreError(f"{self.path} has an interrupted change and this user cannot finish it",
-                                 hint="run any 'wsctl certs' command as the store's owner") from None
+                raise StoreError(
+                    f"{self.path} has an interrupted change and this user cannot finish it",
+                    hint="run any 'wsctl certs' command as the store's owner",
+                ) from None
 
     def _repair(self) -> None:
         """Finish a commit a crash interrupted and delete what killed runs left (under the lock)."""
@@ -278,16 +297,27 @@ class Store:
         rel = [str(p.relative_to(self.path)) for p in swept]
         self.audit("repair", "store", None, "ok", journal=journal, removed=rel)
         if self.notify is not None:
-            told = {"finished": "finished a change that was interrupted", "undone": "undid a change that was interrupted",
-                    None: "cleaned up after an interrupted run"}[journal]
+            told = {
+                "finished": "finished a change that was interrupted",
+                "undone": "undid a change that was interrupted",
+                None: "cleaned up after an interrupted run",
+            }[journal]
             self.notify(f"{self.path}: {told}" + (f"; removed {len(rel)} leftover temporary file(s)" if rel else ""))
 
     # -- CA ----------------------------------------------------------------
     def ca_present(self) -> bool:
         return any(p.exists() for p in (self.root_cert_path, self.root_key_path, self.index_path))
 
-    def init(self, *, name: str = "Plant CA", key_type: str = "p256", password: bytes, force: bool = False,
-             current_password: bytes | None = None, replace_unproven: bool = False) -> Path | None:
+    def init(
+        self,
+        *,
+        name: str = "Plant CA",
+        key_type: str = "p256",
+        password: bytes,
+        force: bool = False,
+        current_password: bytes | None = None,
+        replace_unproven: bool = False,
+    ) -> Path | None:
         """Create the root and issuing CA; return where the previous CA was archived (None if there was none).
 
         Replacing an existing CA (`force`) needs `current_password` (proof that the
@@ -306,8 +336,10 @@ class Store:
         with self._operation("init", name) as outcome:
             if self.ca_present():
                 if not force:
-                    raise StoreError(f"a CA already exists in {self.path}; refusing to overwrite it",
-                                     hint="--force (with the current CA passphrase) moves it to archive/ and starts anew")
+                    raise StoreError(
+                        f"a CA already exists in {self.path}; refusing to overwrite it",
+                        hint="--force (with the current CA passphrase) moves it to archive/ and starts anew",
+                    )
                 self._prove_current_ca(current_password, replace_unproven, outcome)
             root_key = keys.generate_key(key_type)
             issuing_key = keys.generate_key(key_type)
@@ -316,9 +348,12 @@ class Store:
             crl = builder.build_crl(issuing, issuing_key, [], number=1, days=DEFAULT_CRL_DAYS)
             index = Index(ca_name=name, key_type=key_type, crl_number=1, crl_days=DEFAULT_CRL_DAYS)
             ca_files = {
-                "root.key": keys.serialize_private_key(root_key, password), "root.crt": _pem(root),
-                "issuing.key": keys.serialize_private_key(issuing_key, password), "issuing.crt": _pem(issuing),
-                "crl.pem": crl.public_bytes(Encoding.PEM), "crl.der": crl.public_bytes(Encoding.DER),
+                "root.key": keys.serialize_private_key(root_key, password),
+                "root.crt": _pem(root),
+                "issuing.key": keys.serialize_private_key(issuing_key, password),
+                "issuing.crt": _pem(issuing),
+                "crl.pem": crl.public_bytes(Encoding.PEM),
+                "crl.der": crl.public_bytes(Encoding.DER),
             }
             archive = self._swap_in(ca_files, index.to_bytes())
             outcome["serial"] = issuing.serial_number
@@ -327,8 +362,9 @@ class Store:
                 outcome["extra"]["archived_to"] = str(archive.relative_to(self.path))
             return archive
 
-    def restore(self, archive_name: str, *, current_password: bytes | None,
-                replace_unproven: bool = False) -> Path | None:
+    def restore(
+        self, archive_name: str, *, current_password: bytes | None, replace_unproven: bool = False
+    ) -> Path | None:
         """Put the CA archived as archive/ARCHIVE_NAME back; the current one is archived in turn."""
         names.check_name(archive_name)
         source = self.archive_dir / archive_name
@@ -336,8 +372,10 @@ class Store:
             fsutil.refuse_symlinks(self.path, source / "ca" / "root.crt")
             if not ((source / "ca" / "root.crt").is_file() and (source / "index.json").is_file()):
                 held = sorted(p.name for p in self.archive_dir.iterdir()) if self.archive_dir.is_dir() else []
-                raise StoreError(f"no archived CA {archive_name!r} in {self.archive_dir}",
-                                 hint=f"archived: {', '.join(held)}" if held else "nothing is archived")
+                raise StoreError(
+                    f"no archived CA {archive_name!r} in {self.archive_dir}",
+                    hint=f"archived: {', '.join(held)}" if held else "nothing is archived",
+                )
             if self.ca_present():
                 self._prove_current_ca(current_password, replace_unproven, outcome)
             archive = self._swap_in(None, self._read(source / "index.json"), source=source)
@@ -351,25 +389,32 @@ class Store:
         if replace_unproven:
             outcome.setdefault("extra", {})["current_passphrase"] = "not given (replaced as lost)"
             return
-        hint = ("give the current CA passphrase (--current-password-file or WSCTL_CURRENT_PASSWORD); "
-                "if it is lost, --i-know-this-replaces-the-ca")
+        hint = (
+            "give the current CA passphrase (--current-password-file or WSCTL_CURRENT_PASSWORD); "
+            "if it is lost, --i-know-this-replaces-the-ca"
+        )
         if not current_password:
             raise PasswordError("replacing the CA needs the passphrase of the current one", hint=hint)
         try:
             key_pem = self._read(self.root_key_path)
         except StoreError:
-            raise StoreError(f"{self.root_key_path} is missing, so the current CA cannot be proven",
-                             hint="--i-know-this-replaces-the-ca replaces it anyway") from None
+            raise StoreError(
+                f"{self.root_key_path} is missing, so the current CA cannot be proven",
+                hint="--i-know-this-replaces-the-ca replaces it anyway",
+            ) from None
         try:
             key = keys.load_private_key(key_pem, current_password, source=self.root_key_path)
         except PasswordError as exc:
             raise PasswordError(f"{exc.message}: the current CA is not replaced", hint=hint) from None
         if key.public_key() != self._load_cert(self.root_cert_path).public_key():
-            raise StoreError(f"{self.root_key_path} does not belong to {self.root_cert_path}",
-                             hint="--i-know-this-replaces-the-ca replaces it anyway")
+            raise StoreError(
+                f"{self.root_key_path} does not belong to {self.root_cert_path}",
+                hint="--i-know-this-replaces-the-ca replaces it anyway",
+            )
 
-    def _swap_in(self, ca_files: dict[str, bytes] | None, index_bytes: bytes, *,
-                 source: Path | None = None) -> Path | None:
+    def _swap_in(
+        self, ca_files: dict[str, bytes] | None, index_bytes: bytes, *, source: Path | None = None
+    ) -> Path | None:
         """Archive the current CA material (if any) and put a new one in its place, in one commit.
 
         The new ca/ is either built from `ca_files` in a staging directory or
@@ -415,19 +460,36 @@ class Store:
 
     # -- leaves ------------------------------------------------------------
     def issue_device(
-        self, name: str, *, dns: Sequence[str] = (), ips: Sequence[str] = (), days: int = 365,
-        password: bytes, key_password: bytes | None, key_type: str = keys.DEFAULT_KEY_TYPE,
+        self,
+        name: str,
+        *,
+        dns: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        days: int = 365,
+        password: bytes,
+        key_password: bytes | None,
+        key_type: str = keys.DEFAULT_KEY_TYPE,
     ) -> Entry:
         spec = self.device_spec(name, dns, ips, days)
         return self._issue(spec, password=password, key_password=key_password, key_type=key_type)
 
     def issue_operator(
-        self, name: str, *, role: str, days: int = 30, password: bytes, key_password: bytes | None,
-        key_type: str = keys.DEFAULT_KEY_TYPE, allow_custom_role: bool = False,
+        self,
+        name: str,
+        *,
+        role: str,
+        days: int = 30,
+        password: bytes,
+        key_password: bytes | None,
+        key_type: str = keys.DEFAULT_KEY_TYPE,
+        allow_custom_role: bool = False,
     ) -> Entry:
-        spec = builder.LeafSpec(kind="operator", name=names.check_name(name),
-                                role=names.check_role(role, allow_custom=allow_custom_role),
-                                days=names.check_days(days))
+        spec = builder.LeafSpec(
+            kind="operator",
+            name=names.check_name(name),
+            role=names.check_role(role, allow_custom=allow_custom_role),
+            days=names.check_days(days),
+        )
         return self._issue(spec, password=password, key_password=key_password, key_type=key_type)
 
     def device_spec(self, name: str, dns: Sequence[str], ips: Sequence[str], days: int) -> builder.LeafSpec:
@@ -439,8 +501,16 @@ class Store:
         return builder.LeafSpec(kind="device", name=name, dns=dns_names, ips=addresses, days=names.check_days(days))
 
     def sign_csr(
-        self, csr_data: bytes, *, kind: str, name: str | None = None, dns: Sequence[str] = (),
-        ips: Sequence[str] = (), role: str | None = None, days: int | None = None, password: bytes,
+        self,
+        csr_data: bytes,
+        *,
+        kind: str,
+        name: str | None = None,
+        dns: Sequence[str] = (),
+        ips: Sequence[str] = (),
+        role: str | None = None,
+        days: int | None = None,
+        password: bytes,
         allow_custom_role: bool = False,
     ) -> Entry:
         """Certify a CSR's public key for the names approved here; the CSR's own extensions are ignored."""
@@ -457,13 +527,23 @@ class Store:
         if kind == "device":
             spec = self.device_spec(name, dns, ips, 365 if days is None else days)
         else:
-            spec = builder.LeafSpec(kind="operator", name=names.check_name(name),
-                                    role=names.check_role(role, allow_custom=allow_custom_role),
-                                    days=names.check_days(30 if days is None else days))
+            spec = builder.LeafSpec(
+                kind="operator",
+                name=names.check_name(name),
+                role=names.check_role(role, allow_custom=allow_custom_role),
+                days=names.check_days(30 if days is None else days),
+            )
         return self._issue(spec, password=password, key_password=None, public_key=csr.public_key(), action="sign")
 
-    def renew(self, name_or_serial: str, *, days: int | None = None, rekey: bool = False, password: bytes,
-              key_password: bytes | None = None) -> Entry:
+    def renew(
+        self,
+        name_or_serial: str,
+        *,
+        days: int | None = None,
+        rekey: bool = False,
+        password: bytes,
+        key_password: bytes | None = None,
+    ) -> Entry:
         old = self.find(name_or_serial)
         refusal = None
         if old.status == "revoked":
@@ -471,8 +551,10 @@ class Store:
         elif old.status == "superseded":
             refusal = f"serial {format_serial(old.serial)} was already renewed; renew {old.name} instead"
         elif rekey and not old.has_key:
-            refusal = (f"the key of {old.name} lives on the device (signed from a CSR); "
-                       "make a new CSR there and 'wsctl certs sign' it")
+            refusal = (
+                f"the key of {old.name} lives on the device (signed from a CSR); "
+                "make a new CSR there and 'wsctl certs sign' it"
+            )
         if refusal:
             self.audit("renew", f"{old.kind}:{old.name}", old.serial, "error", error=refusal)
             raise StoreError(refusal)
@@ -480,23 +562,45 @@ class Store:
         if days is None:
             lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc - builder.BACKDATE
             days = max(1, round(lifetime / dt.timedelta(days=1)))
-        spec = builder.LeafSpec(kind=old.kind, name=old.name, dns=tuple(old.dns),
-                                ips=tuple(names.check_ip(i) for i in old.ips), role=old.role,
-                                days=names.check_days(days))
-        return self._issue(spec, password=password, key_password=key_password, key_type=old.key_type or "p256",
-                           public_key=None if rekey else cert.public_key(), renewing=old, keep_key=not rekey)
+        spec = builder.LeafSpec(
+            kind=old.kind,
+            name=old.name,
+            dns=tuple(old.dns),
+            ips=tuple(names.check_ip(i) for i in old.ips),
+            role=old.role,
+            days=names.check_days(days),
+        )
+        return self._issue(
+            spec,
+            password=password,
+            key_password=key_password,
+            key_type=old.key_type or "p256",
+            public_key=None if rekey else cert.public_key(),
+            renewing=old,
+            keep_key=not rekey,
+        )
 
     def _issue(
-        self, spec: builder.LeafSpec, *, password: bytes, key_password: bytes | None, key_type: str = "p256",
-        public_key=None, action: str | None = None, renewing: Entry | None = None, keep_key: bool = False,
+        self,
+        spec: builder.LeafSpec,
+        *,
+        password: bytes,
+        key_password: bytes | None,
+        key_type: str = "p256",
+        public_key=None,
+        action: str | None = None,
+        renewing: Entry | None = None,
+        keep_key: bool = False,
     ) -> Entry:
         action = action or ("renew" if renewing else "issue")
         with self._operation(action, f"{spec.kind}:{spec.name}") as outcome:
             index = self.load_index()
             current = index.current(spec.name)
             if renewing is None and current is not None and current.status == "valid":
-                raise StoreError(f"{current.kind} {spec.name!r} already exists (serial {format_serial(current.serial)})",
-                                 hint="renew it with 'wsctl certs renew', or revoke it first")
+                raise StoreError(
+                    f"{current.kind} {spec.name!r} already exists (serial {format_serial(current.serial)})",
+                    hint="renew it with 'wsctl certs renew', or revoke it first",
+                )
             if renewing is not None and (current is None or current.serial != renewing.serial):
                 raise StoreError(f"{spec.name} changed while renewing; try again")
             issuing, issuing_key = self._issuing(password)
@@ -511,12 +615,22 @@ class Store:
             paths = self.leaf_paths(spec.kind, spec.name)
             has_key = new_key is not None or (keep_key and renewing is not None and renewing.has_key)
             entry = Entry(
-                serial=cert.serial_number, name=spec.name, kind=spec.kind, role=spec.role,
-                not_after=cert.not_valid_after_utc, status="valid", paths=paths,
-                not_before=cert.not_valid_before_utc, dns=list(spec.dns), ips=[str(i) for i in spec.ips],
-                fingerprint=fingerprint(cert.public_bytes(Encoding.DER)), key_type=keys.key_type_of(public_key),
+                serial=cert.serial_number,
+                name=spec.name,
+                kind=spec.kind,
+                role=spec.role,
+                not_after=cert.not_valid_after_utc,
+                status="valid",
+                paths=paths,
+                not_before=cert.not_valid_before_utc,
+                dns=list(spec.dns),
+                ips=[str(i) for i in spec.ips],
+                fingerprint=fingerprint(cert.public_bytes(Encoding.DER)),
+                key_type=keys.key_type_of(public_key),
                 has_key=has_key,
-                key_encrypted=(key_password is not None) if new_key is not None else bool(renewing and renewing.key_encrypted and has_key),
+                key_encrypted=(key_password is not None)
+                if new_key is not None
+                else bool(renewing and renewing.key_encrypted and has_key),
                 issued_at=builder.now(),
             )
             if renewing is not None:
@@ -546,8 +660,10 @@ class Store:
             entry = self.find(name_or_serial, index=index)
             outcome["serial"] = entry.serial
             if entry.status == "revoked":
-                raise StoreError(f"{entry.kind} {entry.name} (serial {format_serial(entry.serial)}) is already "
-                                 f"revoked since {entry.revoked_at:%Y-%m-%d %H:%M:%SZ}")
+                raise StoreError(
+                    f"{entry.kind} {entry.name} (serial {format_serial(entry.serial)}) is already "
+                    f"revoked since {entry.revoked_at:%Y-%m-%d %H:%M:%SZ}"
+                )
             issuing, issuing_key = self._issuing(password)
             entry.status = "revoked"
             entry.revoked_at = builder.now()
@@ -566,7 +682,8 @@ class Store:
     def _write_crl(self, index: Index, issuing, issuing_key, *, days: int) -> None:
         revoked = [
             builder.Revocation(e.serial, e.revoked_at, builder.parse_reason(e.reason or "unspecified"))
-            for e in index.entries if e.status == "revoked"
+            for e in index.entries
+            if e.status == "revoked"
         ]
         index.crl_number += 1
         index.crl_days = days

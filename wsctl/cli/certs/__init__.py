@@ -47,8 +47,13 @@ EXAMPLES
 
 
 @click.group("certs", cls=LazyGroup, lazy_commands=VERBS, epilog=EPILOG)
-@click.option("--dir", "store_dir", type=click.Path(file_okay=False), default=None,
-              help="PKI store directory [default: ./certs; env WSCTL_CERTS].")
+@click.option(
+    "--dir",
+    "store_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="PKI store directory [default: ./certs; env WSCTL_CERTS].",
+)
 @click.pass_context
 def certs(ctx: click.Context, store_dir: str | None) -> None:
     """Provision the plant PKI: CA, device and operator certificates, CRL.

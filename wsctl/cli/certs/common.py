@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import click
 
@@ -21,22 +21,36 @@ def _set_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> N
 
 def store_dir_option(fn: Callable) -> Callable:
     """`--dir` on a verb too, so `wsctl certs list --dir X` works like `wsctl certs --dir X list`."""
-    return click.option("--dir", "store_dir", type=click.Path(file_okay=False), expose_value=False,
-                        callback=_set_dir, is_eager=True,
-                        help="PKI store directory (overrides the group's --dir and WSCTL_CERTS).")(fn)
+    return click.option(
+        "--dir",
+        "store_dir",
+        type=click.Path(file_okay=False),
+        expose_value=False,
+        callback=_set_dir,
+        is_eager=True,
+        help="PKI store directory (overrides the group's --dir and WSCTL_CERTS).",
+    )(fn)
 
 
 def password_file_option(fn: Callable) -> Callable:
-    return click.option("--password-file", type=click.Path(dir_okay=False), default=None,
-                        help=f"File holding the store passphrase (else env {STORE_ENV}, else a prompt).")(fn)
+    return click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help=f"File holding the store passphrase (else env {STORE_ENV}, else a prompt).",
+    )(fn)
 
 
 def key_password_options(fn: Callable) -> Callable:
-    fn = click.option("--key-password-file", type=click.Path(dir_okay=False), default=None,
-                      help="Own passphrase for the new leaf key (else env WSCTL_KEY_PASSWORD, "
-                           "else the store passphrase).")(fn)
-    return click.option("--no-password", is_flag=True,
-                        help="Write the leaf key unencrypted (devices, unattended jobs). Warns.")(fn)
+    fn = click.option(
+        "--key-password-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Own passphrase for the new leaf key (else env WSCTL_KEY_PASSWORD, else the store passphrase).",
+    )(fn)
+    return click.option(
+        "--no-password", is_flag=True, help="Write the leaf key unencrypted (devices, unattended jobs). Warns."
+    )(fn)
 
 
 def warn_mbedtls_key_type(env: Environment, key_type: str, kind: str) -> None:
@@ -55,22 +69,36 @@ def get_store(ctx: click.Context):
 
 def replace_ca_options(fn: Callable) -> Callable:
     """How a command that replaces the current CA proves it may (init --force, restore)."""
-    fn = click.option("--i-know-this-replaces-the-ca", "replace_unproven", is_flag=True,
-                      help="Replace the current CA without its passphrase (it is lost). Peers keep "
-                           "trusting what the old root signed until they are given the new one.")(fn)
-    return click.option("--current-password-file", type=click.Path(dir_okay=False), default=None,
-                        help=f"File holding the current CA's passphrase (else env {CURRENT_ENV}, "
-                             f"else --password-file / {STORE_ENV}, else a prompt).")(fn)
+    fn = click.option(
+        "--i-know-this-replaces-the-ca",
+        "replace_unproven",
+        is_flag=True,
+        help="Replace the current CA without its passphrase (it is lost). Peers keep "
+        "trusting what the old root signed until they are given the new one.",
+    )(fn)
+    return click.option(
+        "--current-password-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help=f"File holding the current CA's passphrase (else env {CURRENT_ENV}, "
+        f"else --password-file / {STORE_ENV}, else a prompt).",
+    )(fn)
 
 
-def current_ca_password(env: Environment, store, current_password_file: str | None, password_file: str | None,
-                        replace_unproven: bool) -> bytes | None:
+def current_ca_password(
+    env: Environment, store, current_password_file: str | None, password_file: str | None, replace_unproven: bool
+) -> bytes | None:
     """The passphrase of the CA about to be replaced (None if there is none, or it is declared lost)."""
     if replace_unproven or not store.ca_present():
         return None
-    return read_password(env, password_file=current_password_file, env_var=CURRENT_ENV,
-                         prompt="current CA passphrase", fallbacks=[(password_file, STORE_ENV)],
-                         option="--current-password-file")
+    return read_password(
+        env,
+        password_file=current_password_file,
+        env_var=CURRENT_ENV,
+        prompt="current CA passphrase",
+        fallbacks=[(password_file, STORE_ENV)],
+        option="--current-password-file",
+    )
 
 
 def archive_lines(store, archive) -> tuple[dict, str]:
@@ -78,8 +106,10 @@ def archive_lines(store, archive) -> tuple[dict, str]:
     if archive is None:
         return {}, ""
     command = f"wsctl certs --dir {store.path} restore {archive.name}"
-    return ({"archived_to": str(archive), "restore_with": command},
-            f"\n  the previous CA is in {archive}\n  to put it back: {command}")
+    return (
+        {"archived_to": str(archive), "restore_with": command},
+        f"\n  the previous CA is in {archive}\n  to put it back: {command}",
+    )
 
 
 def store_password(env: Environment, password_file: str | None, *, confirm: bool = False) -> bytes:
@@ -89,15 +119,21 @@ def store_password(env: Environment, password_file: str | None, *, confirm: bool
 def entry_record(entry, *, action: str | None = None) -> dict:
     obj = {"action": action} if action else {}
     obj.update(entry.to_json())
-    obj["paths"] = {"cert": str(entry.paths.cert), "chain": str(entry.paths.chain),
-                    "key": str(entry.paths.key) if entry.has_key else None}
+    obj["paths"] = {
+        "cert": str(entry.paths.cert),
+        "chain": str(entry.paths.chain),
+        "key": str(entry.paths.key) if entry.has_key else None,
+    }
     return obj
 
 
 def entry_human(entry, verb: str) -> str:
     what = f"{entry.kind} {entry.name}" + (f" (role {entry.role})" if entry.role else "")
-    lines = [f"{verb} {what}: serial {entry.serial:x}, valid until {entry.not_after:%Y-%m-%d %H:%M}Z",
-             f"  cert   {entry.paths.cert}", f"  chain  {entry.paths.chain}"]
+    lines = [
+        f"{verb} {what}: serial {entry.serial:x}, valid until {entry.not_after:%Y-%m-%d %H:%M}Z",
+        f"  cert   {entry.paths.cert}",
+        f"  chain  {entry.paths.chain}",
+    ]
     if entry.has_key:
         lines.append(f"  key    {entry.paths.key}" + ("" if entry.key_encrypted else "  (unencrypted)"))
     else:
@@ -121,8 +157,11 @@ def crl_freshness(env: Environment, store, now) -> dict:
         env.warn(f"the CRL {text}: peers that check CRLs refuse every certificate; 'wsctl certs crl' re-issues it")
     elif status == "expiring":
         env.warn(f"the CRL expires within a day ({text}); re-issue it with 'wsctl certs crl' and distribute it")
-    return {"crl_next_update": None if next_update is None else next_update.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "crl_status": status, "crl_text": text}
+    return {
+        "crl_next_update": None if next_update is None else next_update.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "crl_status": status,
+        "crl_text": text,
+    }
 
 
 def resolve_certificate(store, target: str):
@@ -149,5 +188,6 @@ def resolve_certificate(store, target: str):
     if looks_like_path:
         raise InvalidInput(f"no such certificate file: {target}")
     store.require()
-    raise StoreError(f"no certificate named {target!r} in {store.path}, and no such file",
-                     hint="'wsctl certs list' shows the names")
+    raise StoreError(
+        f"no certificate named {target!r} in {store.path}, and no such file", hint="'wsctl certs list' shows the names"
+    )

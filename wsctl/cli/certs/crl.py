@@ -9,8 +9,13 @@ from wsctl.cli.env import Environment
 
 
 @click.command("crl")
-@click.option("--days", type=click.IntRange(1, 3650), default=None, metavar="N",
-              help="Next update in N days [default: as last time, 30 at first].")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    metavar="N",
+    help="Next update in N days [default: as last time, 30 at first].",
+)
 @password_file_option
 @store_dir_option
 @click.pass_context
@@ -35,7 +40,15 @@ def crl(ctx: click.Context, days: int | None, password_file: str | None) -> None
 
     number = current.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
     next_update = current.next_update_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-    env.emit({"action": "crl", "number": number, "revoked": len(current), "next_update": next_update,
-              "pem": str(store.crl_pem_path), "der": str(store.crl_der_path)},
-             f"CRL #{number}: {len(current)} revoked, next update {next_update}\n"
-             f"  {store.crl_pem_path}\n  {store.crl_der_path}")
+    env.emit(
+        {
+            "action": "crl",
+            "number": number,
+            "revoked": len(current),
+            "next_update": next_update,
+            "pem": str(store.crl_pem_path),
+            "der": str(store.crl_der_path),
+        },
+        f"CRL #{number}: {len(current)} revoked, next update {next_update}\n"
+        f"  {store.crl_pem_path}\n  {store.crl_der_path}",
+    )

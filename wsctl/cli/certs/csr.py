@@ -15,16 +15,35 @@ from wsctl.cli.passwords import lookup_password, read_leaf_key_password
 @click.argument("name")
 @click.option("--dns", "dns", multiple=True, metavar="HOST", help="DNS name to request (repeatable).")
 @click.option("--ip", "ips", multiple=True, metavar="ADDR", help="IP address to request (repeatable).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
-              help="Directory for NAME.key and NAME.csr (created 0700).")
-@click.option("--key-type", type=click.Choice(["p256", "p384", "rsa2048", "rsa3072", "ed25519"]),
-              default="p256", show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Directory for NAME.key and NAME.csr (created 0700).",
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(["p256", "p384", "rsa2048", "rsa3072", "ed25519"]),
+    default="p256",
+    show_default=True,
+)
 @click.option("--force", is_flag=True, help="Overwrite NAME.key / NAME.csr if they exist.")
 @key_password_options
 @password_file_option
 @click.pass_obj
-def csr(env: Environment, name: str, dns: tuple[str, ...], ips: tuple[str, ...], out_dir: str, key_type: str,
-        force: bool, no_password: bool, key_password_file: str | None, password_file: str | None) -> None:
+def csr(
+    env: Environment,
+    name: str,
+    dns: tuple[str, ...],
+    ips: tuple[str, ...],
+    out_dir: str,
+    key_type: str,
+    force: bool,
+    no_password: bool,
+    key_password_file: str | None,
+    password_file: str | None,
+) -> None:
     """Write a new private key (0600) and a CSR with CN=NAME into --out DIR.
 
     The key is encrypted with --key-password-file / WSCTL_KEY_PASSWORD, else
@@ -54,12 +73,23 @@ def csr(env: Environment, name: str, dns: tuple[str, ...], ips: tuple[str, ...],
     existing = [p for p in (key_path, csr_path) if p.exists()]
     if existing and not force:
         raise StoreError(f"{existing[0]} exists; refusing to overwrite a key (--force to replace it)")
-    key_password = read_leaf_key_password(env, no_password=no_password, key_password_file=key_password_file,
-                                          store_password=lookup_password(env, password_file, "WSCTL_PASSWORD"))
+    key_password = read_leaf_key_password(
+        env,
+        no_password=no_password,
+        key_password_file=key_password_file,
+        store_password=lookup_password(env, password_file, "WSCTL_PASSWORD"),
+    )
     key, request = create_csr(name, dns=dns, ips=ips, key_type=key_type)
     with commit.Transaction() as txn:
         txn.write(key_path, keys.serialize_private_key(key, key_password))
         txn.write(csr_path, request.public_bytes(Encoding.PEM), mode=0o644)
-    env.emit({"action": "csr", "name": name, "key": str(key_path), "csr": str(csr_path),
-              "key_encrypted": key_password is not None},
-             f"wrote key {key_path}{'' if key_password else ' (unencrypted)'}\n      csr {csr_path}")
+    env.emit(
+        {
+            "action": "csr",
+            "name": name,
+            "key": str(key_path),
+            "csr": str(csr_path),
+            "key_encrypted": key_password is not None,
+        },
+        f"wrote key {key_path}{'' if key_password else ' (unencrypted)'}\n      csr {csr_path}",
+    )

@@ -22,8 +22,7 @@ def _check_target(target: Path) -> None:
         raise InvalidInput(f"{target} is not empty; give a new directory (a bundle never mixes with other files)")
 
 
-def write_device_bundle(env: Environment, store, target_name: str, entry, out: str,
-                        key_password: bytes | None) -> None:
+def write_device_bundle(env: Environment, store, target_name: str, entry, out: str, key_password: bytes | None) -> None:
     from wsctl.pki.export import device_bundle
 
     target = Path(out)
@@ -41,11 +40,22 @@ def write_device_bundle(env: Environment, store, target_name: str, entry, out: s
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if "key.pem" in files:
-        env.warn(f"{target} holds the private key of {entry.name} UNENCRYPTED (files 0600): "
-                 "copy it to the device, then delete the directory")
+        env.warn(
+            f"{target} holds the private key of {entry.name} UNENCRYPTED (files 0600): "
+            "copy it to the device, then delete the directory"
+        )
     else:
         env.warn(f"{entry.name} was signed from a CSR: its key never entered the store, so the bundle has no key")
-    env.emit({"action": "export", "target": entry.name, "serial": format(entry.serial, "x"), "format": "device-bundle",
-              "out": str(target), "files": sorted(files), "key": "key.pem" in files},
-             f"wrote the device bundle of {entry.name} to {target}/: {' '.join(sorted(files))}\n"
-             f"  {target}/README.txt says which file goes where")
+    env.emit(
+        {
+            "action": "export",
+            "target": entry.name,
+            "serial": format(entry.serial, "x"),
+            "format": "device-bundle",
+            "out": str(target),
+            "files": sorted(files),
+            "key": "key.pem" in files,
+        },
+        f"wrote the device bundle of {entry.name} to {target}/: {' '.join(sorted(files))}\n"
+        f"  {target}/README.txt says which file goes where",
+    )

@@ -10,22 +10,47 @@ from wsctl.cli.env import Environment
 
 @click.command("export")
 @click.argument("target", metavar="NAME|ca")
-@click.option("--format", "fmt", type=click.Choice(["pem", "der", "p12", "bundle", "device-bundle", "pem-key", "der-key"]),
-              default="pem", show_default=True,
-              help="pem/der: the certificate; bundle: the chain; p12: key + chain; pem-key/der-key: the key, "
-                   "UNENCRYPTED; device-bundle: a directory with all a device needs (key, cert, chain, root).")
-@click.option("--out", type=click.Path(), default=None,
-              help="Output file (device-bundle: a new or empty directory) [default: stdout].")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pem", "der", "p12", "bundle", "device-bundle", "pem-key", "der-key"]),
+    default="pem",
+    show_default=True,
+    help="pem/der: the certificate; bundle: the chain; p12: key + chain; pem-key/der-key: the key, "
+    "UNENCRYPTED; device-bundle: a directory with all a device needs (key, cert, chain, root).",
+)
+@click.option(
+    "--out",
+    type=click.Path(),
+    default=None,
+    help="Output file (device-bundle: a new or empty directory) [default: stdout].",
+)
 @click.option("--legacy", is_flag=True, help="p12 with 3DES + SHA-1 MAC for old consumers (weak).")
-@click.option("--key-password-file", type=click.Path(dir_okay=False), default=None,
-              help="Passphrase of the leaf key if it has its own (else WSCTL_KEY_PASSWORD, else the store's).")
-@click.option("--p12-password-file", type=click.Path(dir_okay=False), default=None,
-              help="Passphrase for the p12 file (else WSCTL_P12_PASSWORD, else the store passphrase).")
+@click.option(
+    "--key-password-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Passphrase of the leaf key if it has its own (else WSCTL_KEY_PASSWORD, else the store's).",
+)
+@click.option(
+    "--p12-password-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Passphrase for the p12 file (else WSCTL_P12_PASSWORD, else the store passphrase).",
+)
 @password_file_option
 @store_dir_option
 @click.pass_context
-def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: bool, key_password_file: str | None,
-           p12_password_file: str | None, password_file: str | None) -> None:
+def export(
+    ctx: click.Context,
+    target: str,
+    fmt: str,
+    out: str | None,
+    legacy: bool,
+    key_password_file: str | None,
+    p12_password_file: str | None,
+    password_file: str | None,
+) -> None:
     """Export NAME (or the CA with `ca`) as PEM, DER, a chain bundle, PKCS#12, its key or a device bundle.
 
     For `ca`: pem/der is the root (install it as the trust anchor), bundle is
@@ -68,15 +93,28 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
         # exporting is allowed (forensics, replacing a device), but never silently
         env.warn(f"{entry.name} is {entry.effective_status()}: peers that check the CRL or dates will refuse it")
     if fmt == "p12" and entry is not None and not entry.has_key:
-        env.warn(f"{entry.name} was signed from a CSR: its key never entered the store, so the PKCS#12 holds certificates only")
+        env.warn(
+            f"{entry.name} was signed from a CSR: its key never entered the store, so the PKCS#12 holds certificates only"
+        )
     if fmt == "p12":
-        p12_password = read_password(env, password_file=p12_password_file, env_var="WSCTL_P12_PASSWORD",
-                                     prompt="PKCS#12 passphrase", confirm=True,
-                                     fallbacks=[(password_file, STORE_ENV)], option="--p12-password-file")
+        p12_password = read_password(
+            env,
+            password_file=p12_password_file,
+            env_var="WSCTL_P12_PASSWORD",
+            prompt="PKCS#12 passphrase",
+            confirm=True,
+            fallbacks=[(password_file, STORE_ENV)],
+            option="--p12-password-file",
+        )
     if (plain_key or fmt == "p12") and entry is not None and entry.has_key and entry.key_encrypted:
-        key_password = read_password(env, password_file=key_password_file, env_var=KEY_ENV,
-                                     prompt="key passphrase", fallbacks=[(password_file, STORE_ENV)],
-                                     option="--key-password-file")
+        key_password = read_password(
+            env,
+            password_file=key_password_file,
+            env_var=KEY_ENV,
+            prompt="key passphrase",
+            fallbacks=[(password_file, STORE_ENV)],
+            option="--key-password-file",
+        )
     if fmt == "device-bundle":
         from wsctl.cli.certs.device_bundle import write_device_bundle
 
@@ -86,8 +124,10 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
         env.warn("legacy PKCS#12 uses 3DES and a SHA-1 MAC; only for consumers that cannot read AES")
     data = export_material(store, target, fmt, p12_password=p12_password, key_password=key_password, legacy=legacy)
     if plain_key:
-        env.warn(f"{out or 'the output'} holds the private key of {entry.name} UNENCRYPTED: "
-                 "copy it to the device, then delete it")
+        env.warn(
+            f"{out or 'the output'} holds the private key of {entry.name} UNENCRYPTED: "
+            "copy it to the device, then delete it"
+        )
     if out is None:
         if binary:
             env.stdout.flush()
@@ -101,5 +141,7 @@ def export(ctx: click.Context, target: str, fmt: str, out: str | None, legacy: b
     from wsctl.cli.output_file import write_output
 
     write_output(out, data, mode=0o600 if fmt == "p12" or plain_key else 0o644)
-    env.emit({"action": "export", "target": target, "format": fmt, "out": out, "bytes": len(data),
-              "legacy": legacy}, f"wrote {fmt} of {target} to {out} ({len(data)} bytes)")
+    env.emit(
+        {"action": "export", "target": target, "format": fmt, "out": out, "bytes": len(data), "legacy": legacy},
+        f"wrote {fmt} of {target} to {out} ({len(data)} bytes)",
+    )

@@ -28,5 +28,6 @@ def fingerprint(ctx: click.Context, target: str) -> None:
     env: Environment = ctx.obj
     cert, entry = resolve_certificate(get_store(ctx), target)
     value = sha256_fingerprint(cert.public_bytes(Encoding.DER))
-    env.emit({"fingerprint": value, "name": entry.name if entry else None, "serial": format(cert.serial_number, "x")},
-             value)
+    env.emit(
+        {"fingerprint": value, "name": entry.name if entry else None, "serial": format(cert.serial_number, "x")}, value
+    )

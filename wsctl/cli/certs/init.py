@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.render import count
-
 from wsctl.cli.certs.common import (
-    archive_lines, current_ca_password, get_store, password_file_option, replace_ca_options, store_dir_option,
+    archive_lines,
+    current_ca_password,
+    get_store,
+    password_file_option,
+    replace_ca_options,
+    store_dir_option,
     store_password,
 )
 from wsctl.cli.env import Environment
+from wsctl.cli.render import count
 
 KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
 
@@ -19,17 +23,32 @@ MIN_CA_PASSPHRASE = 12
 
 
 @click.command("init")
-@click.option("--name", default="Plant CA", show_default=True, help="CA name (root 'NAME Root', issuing 'NAME Issuing').")
-@click.option("--key-type", type=click.Choice(KEY_TYPES), default="p256", show_default=True,
-              help="CA key type. P-256 is what mbedTLS/ESP-IDF devices verify.")
-@click.option("--force", is_flag=True,
-              help="Replace an existing CA (needs its passphrase); the old one is moved to archive/.")
+@click.option(
+    "--name", default="Plant CA", show_default=True, help="CA name (root 'NAME Root', issuing 'NAME Issuing')."
+)
+@click.option(
+    "--key-type",
+    type=click.Choice(KEY_TYPES),
+    default="p256",
+    show_default=True,
+    help="CA key type. P-256 is what mbedTLS/ESP-IDF devices verify.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace an existing CA (needs its passphrase); the old one is moved to archive/."
+)
 @replace_ca_options
 @password_file_option
 @store_dir_option
 @click.pass_context
-def init(ctx: click.Context, name: str, key_type: str, force: bool, current_password_file: str | None,
-         replace_unproven: bool, password_file: str | None) -> None:
+def init(
+    ctx: click.Context,
+    name: str,
+    key_type: str,
+    force: bool,
+    current_password_file: str | None,
+    replace_unproven: bool,
+    password_file: str | None,
+) -> None:
     """Create a root CA (10 years) and an issuing CA (5 years, path length 0).
 
     Both keys are encrypted with the store passphrase. An empty CRL is written
@@ -61,22 +80,38 @@ def init(ctx: click.Context, name: str, key_type: str, force: bool, current_pass
     if len(password) < MIN_CA_PASSPHRASE:
         # the CA keys sign every certificate of the plant; a short passphrase is
         # what an attacker with a copy of ca/*.key tries first
-        env.warn(f"the CA passphrase has {count(len(password), 'character')}; use at least {MIN_CA_PASSPHRASE} (a few random words)")
+        env.warn(
+            f"the CA passphrase has {count(len(password), 'character')}; use at least {MIN_CA_PASSPHRASE} (a few random words)"
+        )
     if replace_unproven and store.ca_present():
-        env.warn("replacing the CA without its passphrase: peers that trust the old root keep trusting what it "
-                 "signed until they are given the new one ('wsctl certs export ca')")
-    archive = store.init(name=name, key_type=key_type, password=password, force=force, current_password=current,
-                         replace_unproven=replace_unproven)
+        env.warn(
+            "replacing the CA without its passphrase: peers that trust the old root keep trusting what it "
+            "signed until they are given the new one ('wsctl certs export ca')"
+        )
+    archive = store.init(
+        name=name,
+        key_type=key_type,
+        password=password,
+        force=force,
+        current_password=current,
+        replace_unproven=replace_unproven,
+    )
     archived_json, archived_human = archive_lines(store, archive)
     root, issuing = store.root_cert(), store.issuing_cert()
     from wsctl.pki.inspect import describe
 
     r, i = describe(root), describe(issuing)
     env.emit(
-        {"action": "init", "store": str(store.path), "name": name, "key_type": key_type,
-         "root": {k: r[k] for k in ("subject", "serial", "not_after", "fingerprint")},
-         "issuing": {k: i[k] for k in ("subject", "serial", "not_after", "fingerprint")},
-         "crl": str(store.crl_pem_path), **archived_json},
+        {
+            "action": "init",
+            "store": str(store.path),
+            "name": name,
+            "key_type": key_type,
+            "root": {k: r[k] for k in ("subject", "serial", "not_after", "fingerprint")},
+            "issuing": {k: i[k] for k in ("subject", "serial", "not_after", "fingerprint")},
+            "crl": str(store.crl_pem_path),
+            **archived_json,
+        },
         f"created {name} in {store.path} ({key_type})\n"
         f"  root     {store.root_cert_path}  until {r['not_after']}\n"
         f"  issuing  {store.issuing_cert_path}  until {i['not_after']}\n"

@@ -5,8 +5,14 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    entry_human, entry_record, get_store, key_password_options, password_file_option, store_dir_option,
-    store_password, warn_mbedtls_key_type,
+    entry_human,
+    entry_record,
+    get_store,
+    key_password_options,
+    password_file_option,
+    store_dir_option,
+    store_password,
+    warn_mbedtls_key_type,
 )
 from wsctl.cli.env import Environment
 from wsctl.cli.passwords import read_leaf_key_password
@@ -15,15 +21,23 @@ LEAF_KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
 
 
 def _key_type_option(fn):
-    return click.option("--key-type", type=click.Choice(LEAF_KEY_TYPES), default="p256", show_default=True,
-                        help="Key type of the new leaf key.")(fn)
+    return click.option(
+        "--key-type",
+        type=click.Choice(LEAF_KEY_TYPES),
+        default="p256",
+        show_default=True,
+        help="Key type of the new leaf key.",
+    )(fn)
 
 
-@click.group("issue", epilog="""\b
+@click.group(
+    "issue",
+    epilog="""\b
 EXAMPLES
   wsctl certs issue device plc-17 --dns plc-17.plant.local --ip 10.0.0.17
   wsctl certs issue operator alice --role engineer
-""")
+""",
+)
 def issue() -> None:
     """Issue a device (server) or operator (client) certificate with a new key."""
 
@@ -38,8 +52,17 @@ def issue() -> None:
 @password_file_option
 @store_dir_option
 @click.pass_context
-def device(ctx: click.Context, name: str, dns: tuple[str, ...], ips: tuple[str, ...], days: int, key_type: str,
-           no_password: bool, key_password_file: str | None, password_file: str | None) -> None:
+def device(
+    ctx: click.Context,
+    name: str,
+    dns: tuple[str, ...],
+    ips: tuple[str, ...],
+    days: int,
+    key_type: str,
+    no_password: bool,
+    key_password_file: str | None,
+    password_file: str | None,
+) -> None:
     """Issue a TLS server certificate for device NAME (serverAuth).
 
     Every --dns and --ip goes into the subjectAltName (clients verify names
@@ -56,17 +79,21 @@ def device(ctx: click.Context, name: str, dns: tuple[str, ...], ips: tuple[str, 
     store.require()
     store.device_spec(name, dns, ips, days)  # bad names fail before any passphrase prompt
     password = store_password(env, password_file)
-    key_password = read_leaf_key_password(env, no_password=no_password, key_password_file=key_password_file,
-                                          store_password=password)
+    key_password = read_leaf_key_password(
+        env, no_password=no_password, key_password_file=key_password_file, store_password=password
+    )
     warn_mbedtls_key_type(env, key_type, "device")
-    entry = store.issue_device(name, dns=dns, ips=ips, days=days, password=password, key_password=key_password,
-                               key_type=key_type)
+    entry = store.issue_device(
+        name, dns=dns, ips=ips, days=days, password=password, key_password=key_password, key_type=key_type
+    )
     env.emit(entry_record(entry, action="issue"), entry_human(entry, "issued"))
 
 
 @issue.command("operator")
 @click.argument("name")
-@click.option("--role", required=True, help="observer, operator, engineer, supervisor, configure-admin, security-admin.")
+@click.option(
+    "--role", required=True, help="observer, operator, engineer, supervisor, configure-admin, security-admin."
+)
 @click.option("--allow-custom-role", is_flag=True, help="Accept a role outside that vocabulary (lower-case, a-z0-9-).")
 @click.option("--days", type=click.IntRange(1, 36500), default=30, show_default=True, help="Validity in days.")
 @_key_type_option
@@ -74,8 +101,17 @@ def device(ctx: click.Context, name: str, dns: tuple[str, ...], ips: tuple[str, 
 @password_file_option
 @store_dir_option
 @click.pass_context
-def operator(ctx: click.Context, name: str, role: str, allow_custom_role: bool, days: int, key_type: str,
-             no_password: bool, key_password_file: str | None, password_file: str | None) -> None:
+def operator(
+    ctx: click.Context,
+    name: str,
+    role: str,
+    allow_custom_role: bool,
+    days: int,
+    key_type: str,
+    no_password: bool,
+    key_password_file: str | None,
+    password_file: str | None,
+) -> None:
     """Issue a TLS client certificate for operator NAME carrying ROLE (clientAuth).
 
     Identity: URI SAN urn:wsctl:operator:NAME. Role: the subject's single OU.
@@ -94,9 +130,17 @@ def operator(ctx: click.Context, name: str, role: str, allow_custom_role: bool, 
     check_name(name)
     check_role(role, allow_custom=allow_custom_role)
     password = store_password(env, password_file)
-    key_password = read_leaf_key_password(env, no_password=no_password, key_password_file=key_password_file,
-                                          store_password=password)
+    key_password = read_leaf_key_password(
+        env, no_password=no_password, key_password_file=key_password_file, store_password=password
+    )
     warn_mbedtls_key_type(env, key_type, "operator")
-    entry = store.issue_operator(name, role=role, days=days, password=password, key_password=key_password,
-                                 key_type=key_type, allow_custom_role=allow_custom_role)
+    entry = store.issue_operator(
+        name,
+        role=role,
+        days=days,
+        password=password,
+        key_password=key_password,
+        key_type=key_type,
+        allow_custom_role=allow_custom_role,
+    )
     env.emit(entry_record(entry, action="issue"), entry_human(entry, "issued"))

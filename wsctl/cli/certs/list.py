@@ -31,11 +31,20 @@ def _expiring(entry, status: str, days_left_at, window: int, short_lived: bool) 
 
 
 @click.command("list")
-@click.option("--expiring", type=click.IntRange(0, None), metavar="DAYS", default=None,
-              help="Only valid certificates that end within DAYS (expired ones included), leaving out "
-                   "short-lived ones whose whole lifetime is DAYS or less.")
-@click.option("--include-short-lived", "short_lived", is_flag=True,
-              help="With --expiring: also certificates whose whole lifetime fits in DAYS.")
+@click.option(
+    "--expiring",
+    type=click.IntRange(0, None),
+    metavar="DAYS",
+    default=None,
+    help="Only valid certificates that end within DAYS (expired ones included), leaving out "
+    "short-lived ones whose whole lifetime is DAYS or less.",
+)
+@click.option(
+    "--include-short-lived",
+    "short_lived",
+    is_flag=True,
+    help="With --expiring: also certificates whose whole lifetime fits in DAYS.",
+)
 @click.option("--all", "show_all", is_flag=True, help="Include certificates replaced by a renewal.")
 @click.option("--kind", type=click.Choice(["device", "operator"]), default=None, help="Only this kind.")
 @store_dir_option
@@ -64,7 +73,7 @@ def list_(ctx: click.Context, expiring: int | None, short_lived: bool, show_all:
 
     env: Environment = ctx.obj
     store = get_store(ctx)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     entries = store.entries()
     # only the newest certificate of a kind and name has files: a re-issue or renewal overwrote the others'
     holds_files = {(e.kind, e.name): e for e in entries}
@@ -83,17 +92,27 @@ def list_(ctx: click.Context, expiring: int | None, short_lived: bool, show_all:
             obj = entry_record(entry)
             if holds_files[(entry.kind, entry.name)] is not entry:
                 obj["paths"] = {"cert": None, "chain": None, "key": None}
-            obj.update(status=status, days_left=days_left, lifetime_days=lifetime_days(entry),
-                       crl_next_update=crl["crl_next_update"], crl_status=crl["crl_status"])
+            obj.update(
+                status=status,
+                days_left=days_left,
+                lifetime_days=lifetime_days(entry),
+                crl_next_update=crl["crl_next_update"],
+                crl_status=crl["crl_status"],
+            )
             env.emit(obj)
         return
     if not rows:
-        env.info("no certificates" + (f" expiring within {expiring} days" if expiring is not None else "")
-                 + f"; CRL: {crl['crl_text']}")
+        env.info(
+            "no certificates"
+            + (f" expiring within {expiring} days" if expiring is not None else "")
+            + f"; CRL: {crl['crl_text']}"
+        )
         return
     lines = [f"{'NAME':<20} {'KIND':<8} {'ROLE':<15} {'STATUS':<10} {'DAYS LEFT':>9}  {'NOT AFTER':<17} SERIAL"]
     for entry, status, days_left in rows:
-        lines.append(f"{entry.name:<20} {entry.kind:<8} {entry.role or '-':<15} {status:<10} {days_left:>9}  "
-                     f"{entry.not_after:%Y-%m-%d %H:%M} {entry.serial:x}")
+        lines.append(
+            f"{entry.name:<20} {entry.kind:<8} {entry.role or '-':<15} {status:<10} {days_left:>9}  "
+            f"{entry.not_after:%Y-%m-%d %H:%M} {entry.serial:x}"
+        )
     lines.append(f"CRL: {crl['crl_text']}")
     env.emit({}, "\n".join(lines))

@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    entry_human, entry_record, get_store, key_password_options, password_file_option, store_dir_option,
+    entry_human,
+    entry_record,
+    get_store,
+    key_password_options,
+    password_file_option,
+    store_dir_option,
     store_password,
 )
 from wsctl.cli.env import Environment
@@ -20,8 +25,15 @@ from wsctl.cli.passwords import read_leaf_key_password
 @password_file_option
 @store_dir_option
 @click.pass_context
-def renew(ctx: click.Context, target: str, days: int | None, rekey: bool, no_password: bool,
-          key_password_file: str | None, password_file: str | None) -> None:
+def renew(
+    ctx: click.Context,
+    target: str,
+    days: int | None,
+    rekey: bool,
+    no_password: bool,
+    key_password_file: str | None,
+    password_file: str | None,
+) -> None:
     """Renew NAME: same names and role, new serial and dates.
 
     The old certificate is marked superseded (not revoked: it stays valid until
@@ -40,8 +52,9 @@ def renew(ctx: click.Context, target: str, days: int | None, rekey: bool, no_pas
     password = store_password(env, password_file)
     key_password = None
     if rekey:
-        key_password = read_leaf_key_password(env, no_password=no_password, key_password_file=key_password_file,
-                                              store_password=password)
+        key_password = read_leaf_key_password(
+            env, no_password=no_password, key_password_file=key_password_file, store_password=password
+        )
     entry = store.renew(target, days=days, rekey=rekey, password=password, key_password=key_password)
     human = entry_human(entry, "renewed") + f"\n  replaces serial {old.serial:x}"
     record = entry_record(entry, action="renew")

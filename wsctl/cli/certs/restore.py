@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    archive_lines, current_ca_password, get_store, password_file_option, replace_ca_options, store_dir_option,
+    archive_lines,
+    current_ca_password,
+    get_store,
+    password_file_option,
+    replace_ca_options,
+    store_dir_option,
 )
 from wsctl.cli.env import Environment
 
@@ -16,8 +21,13 @@ from wsctl.cli.env import Environment
 @password_file_option
 @store_dir_option
 @click.pass_context
-def restore(ctx: click.Context, archive_name: str, current_password_file: str | None, replace_unproven: bool,
-            password_file: str | None) -> None:
+def restore(
+    ctx: click.Context,
+    archive_name: str,
+    current_password_file: str | None,
+    replace_unproven: bool,
+    password_file: str | None,
+) -> None:
     """Make the CA archived as archive/ARCHIVE current again, with its certificates.
 
     The CA it replaces is archived in turn (so a restore can be undone the
@@ -36,6 +46,13 @@ def restore(ctx: click.Context, archive_name: str, current_password_file: str | 
     archive = store.restore(archive_name, current_password=current, replace_unproven=replace_unproven)
     archived_json, archived_human = archive_lines(store, archive)
     root = store.root_cert()
-    env.emit({"action": "restore", "store": str(store.path), "restored": archive_name,
-              "root_subject": root.subject.rfc4514_string(), **archived_json},
-             f"restored the CA archived as {archive_name} ({root.subject.rfc4514_string()}){archived_human}")
+    env.emit(
+        {
+            "action": "restore",
+            "store": str(store.path),
+            "restored": archive_name,
+            "root_subject": root.subject.rfc4514_string(),
+            **archived_json,
+        },
+        f"restored the CA archived as {archive_name} ({root.subject.rfc4514_string()}){archived_human}",
+    )

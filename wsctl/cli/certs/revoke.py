@@ -7,14 +7,28 @@ import click
 from wsctl.cli.certs.common import entry_record, get_store, password_file_option, store_dir_option, store_password
 from wsctl.cli.env import Environment
 
-REASONS = ("unspecified", "key-compromise", "affiliation-changed", "superseded", "cessation-of-operation",
-           "certificate-hold", "privilege-withdrawn", "ca-compromise", "aa-compromise")
+REASONS = (
+    "unspecified",
+    "key-compromise",
+    "affiliation-changed",
+    "superseded",
+    "cessation-of-operation",
+    "certificate-hold",
+    "privilege-withdrawn",
+    "ca-compromise",
+    "aa-compromise",
+)
 
 
 @click.command("revoke")
 @click.argument("target", metavar="NAME|SERIAL")
-@click.option("--reason", default="unspecified", show_default=True, metavar="REASON",
-              help=f"RFC 5280 reason: {', '.join(REASONS)}.")
+@click.option(
+    "--reason",
+    default="unspecified",
+    show_default=True,
+    metavar="REASON",
+    help=f"RFC 5280 reason: {', '.join(REASONS)}.",
+)
 @password_file_option
 @store_dir_option
 @click.pass_context
@@ -39,5 +53,8 @@ def revoke(ctx: click.Context, target: str, reason: str, password_file: str | No
     entry = store.revoke(target, reason=reason, password=store_password(env, password_file))
     obj = entry_record(entry, action="revoke")
     obj["crl"] = {"pem": str(store.crl_pem_path), "der": str(store.crl_der_path)}
-    env.emit(obj, f"revoked {entry.kind} {entry.name} (serial {entry.serial:x}, {entry.reason})\n"
-                  f"  crl    {store.crl_pem_path}, {store.crl_der_path}")
+    env.emit(
+        obj,
+        f"revoked {entry.kind} {entry.name} (serial {entry.serial:x}, {entry.reason})\n"
+        f"  crl    {store.crl_pem_path}, {store.crl_der_path}",
+    )

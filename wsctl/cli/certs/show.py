@@ -29,8 +29,11 @@ def show(ctx: click.Context, target: str) -> None:
     info = describe(cert)
     if entry is not None:
         info["status"] = entry.effective_status()
-        info["store_paths"] = {"cert": str(entry.paths.cert), "chain": str(entry.paths.chain),
-                               "key": str(entry.paths.key) if entry.has_key else None}
+        info["store_paths"] = {
+            "cert": str(entry.paths.cert),
+            "chain": str(entry.paths.chain),
+            "key": str(entry.paths.key) if entry.has_key else None,
+        }
         if entry.revoked_at:
             info["revoked_at"] = entry.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ")
             info["reason"] = entry.reason
@@ -45,7 +48,10 @@ def _human(info: dict) -> str:
         ("role", info["role"] or "-"),
         ("serial", info["serial"]),
         ("valid", f"{info['not_before']} .. {info['not_after']}"),
-        ("status", info.get("status", "-") + (f" ({info['reason']}, {info['revoked_at']})" if info.get("revoked_at") else "")),
+        (
+            "status",
+            info.get("status", "-") + (f" ({info['reason']}, {info['revoked_at']})" if info.get("revoked_at") else ""),
+        ),
         ("key", info["key_type"]),
         ("dns", ", ".join(info["dns"]) or "-"),
         ("ip", ", ".join(info["ips"]) or "-"),

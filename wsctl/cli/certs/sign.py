@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import (
-    entry_human, entry_record, get_store, password_file_option, store_dir_option, store_password,
+    entry_human,
+    entry_record,
+    get_store,
+    password_file_option,
+    store_dir_option,
+    store_password,
     warn_mbedtls_key_type,
 )
 from wsctl.cli.env import Environment
@@ -20,13 +25,24 @@ from wsctl.cli.env import Environment
 @click.option("--ip", "ips", multiple=True, metavar="ADDR", help="Approved IP address (repeatable).")
 @click.option("--role", default=None, help="Operator role (required with --operator).")
 @click.option("--allow-custom-role", is_flag=True, help="Accept a role outside the standard vocabulary.")
-@click.option("--days", type=click.IntRange(1, 36500), default=None, help="Validity [default: device 365, operator 30].")
+@click.option(
+    "--days", type=click.IntRange(1, 36500), default=None, help="Validity [default: device 365, operator 30]."
+)
 @password_file_option
 @store_dir_option
 @click.pass_context
-def sign(ctx: click.Context, csr_file: str, kind: str | None, name: str | None, dns: tuple[str, ...],
-         ips: tuple[str, ...], role: str | None, allow_custom_role: bool, days: int | None,
-         password_file: str | None) -> None:
+def sign(
+    ctx: click.Context,
+    csr_file: str,
+    kind: str | None,
+    name: str | None,
+    dns: tuple[str, ...],
+    ips: tuple[str, ...],
+    role: str | None,
+    allow_custom_role: bool,
+    days: int | None,
+    password_file: str | None,
+) -> None:
     """Sign CSR: only its public key is used; names come from this command line.
 
     The CSR's signature must verify (proof the requester holds the key). Its
@@ -58,8 +74,17 @@ def sign(ctx: click.Context, csr_file: str, kind: str | None, name: str | None, 
     from wsctl.pki.keys import key_type_of
 
     warn_mbedtls_key_type(env, key_type_of(request.public_key()), kind)
-    entry = store.sign_csr(data, kind=kind, name=name, dns=dns, ips=ips, role=role, days=days,
-                           allow_custom_role=allow_custom_role, password=store_password(env, password_file))
+    entry = store.sign_csr(
+        data,
+        kind=kind,
+        name=name,
+        dns=dns,
+        ips=ips,
+        role=role,
+        days=days,
+        allow_custom_role=allow_custom_role,
+        password=store_password(env, password_file),
+    )
     asked = requested_names(request)
     if asked:
         env.info(f"the CSR asked for {', '.join(asked)}; certified only what this command line approved")

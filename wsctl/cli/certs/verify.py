@@ -11,8 +11,12 @@ from wsctl.cli.env import Environment
 @click.command("verify")
 @click.argument("target", metavar="NAME|FILE")
 @click.option("--host", default=None, metavar="HOST|IP", help="Name or address a client would dial (SANs only).")
-@click.option("--purpose", type=click.Choice(["device", "operator"]), default=None,
-              help="Check the EKU for this use (default: from the certificate's identity).")
+@click.option(
+    "--purpose",
+    type=click.Choice(["device", "operator"]),
+    default=None,
+    help="Check the EKU for this use (default: from the certificate's identity).",
+)
 @store_dir_option
 @click.pass_context
 def verify(ctx: click.Context, target: str, host: str | None, purpose: str | None) -> None:
@@ -37,11 +41,21 @@ def verify(ctx: click.Context, target: str, host: str | None, purpose: str | Non
     env: Environment = ctx.obj
     store = get_store(ctx)
     cert, entry = resolve_certificate(store, target)
-    now = dt.datetime.now(dt.timezone.utc)
-    result = verify_leaf(cert, root=store.root_cert(), issuing=store.issuing_cert(), crl=store.load_crl(),
-                         host=host, purpose=purpose, at=now)
+    now = dt.datetime.now(dt.UTC)
+    result = verify_leaf(
+        cert,
+        root=store.root_cert(),
+        issuing=store.issuing_cert(),
+        crl=store.load_crl(),
+        host=host,
+        purpose=purpose,
+        at=now,
+    )
     # after the checks: an expired or missing CRL is their refusal already, not a warning too
     crl = crl_freshness(env, store, now)
     result["crl_next_update"], result["crl_status"] = crl["crl_next_update"], crl["crl_status"]
-    env.emit(result, f"OK {entry.kind + ' ' + entry.name if entry else target}: {', '.join(result['checks'])}"
-                     f"\n  CRL: {crl['crl_text']}")
+    env.emit(
+        result,
+        f"OK {entry.kind + ' ' + entry.name if entry else target}: {', '.join(result['checks'])}"
+        f"\n  CRL: {crl['crl_text']}",
+    )

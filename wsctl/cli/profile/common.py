@@ -21,10 +21,17 @@ def load(env: Environment, name_or_path: str) -> tuple[Profile, ProfileLocation]
 def param_record(p: Param) -> dict[str, Any]:
     """Stable JSON keys for a parameter (absent constraints are null)."""
     return {
-        "name": p.name, "wire": p.wire_name, "type": p.type, "unit": p.unit,
-        "enum": list(p.enum) if p.enum is not None else None, "minimum": p.minimum, "maximum": p.maximum,
-        "pattern": p.pattern, "required": p.required,
-        "default": None if p.default is MISSING else p.default, "has_default": p.default is not MISSING,
+        "name": p.name,
+        "wire": p.wire_name,
+        "type": p.type,
+        "unit": p.unit,
+        "enum": list(p.enum) if p.enum is not None else None,
+        "minimum": p.minimum,
+        "maximum": p.maximum,
+        "pattern": p.pattern,
+        "required": p.required,
+        "default": None if p.default is MISSING else p.default,
+        "has_default": p.default is not MISSING,
         "description": p.description,
     }
 

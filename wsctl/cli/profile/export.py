@@ -9,15 +9,33 @@ from wsctl.cli.env import Environment
 
 @click.command("export")
 @click.argument("name")
-@click.option("--asyncapi", "asyncapi", is_flag=True, help="Write an AsyncAPI 3.0.0 document (the only export format so far).")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default=None,
-              help="Output format [default: from --out's extension, else yaml].")
-@click.option("--out", "out", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write to this file instead of stdout (replaced atomically).")
-@click.option("--server-url", metavar="URL", default=None,
-              help="wss://host:port/path of the server in the document [default: a {host} variable and the profile's path].")
+@click.option(
+    "--asyncapi", "asyncapi", is_flag=True, help="Write an AsyncAPI 3.0.0 document (the only export format so far)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default=None,
+    help="Output format [default: from --out's extension, else yaml].",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write to this file instead of stdout (replaced atomically).",
+)
+@click.option(
+    "--server-url",
+    metavar="URL",
+    default=None,
+    help="wss://host:port/path of the server in the document [default: a {host} variable and the profile's path].",
+)
 @click.pass_obj
-def export(env: Environment, name: str, asyncapi: bool, fmt: str | None, out: str | None, server_url: str | None) -> None:
+def export(
+    env: Environment, name: str, asyncapi: bool, fmt: str | None, out: str | None, server_url: str | None
+) -> None:
     """Export a profile as an AsyncAPI 3.0.0 document (YAML or JSON).
 
     Channels, messages with JSON-Schema payloads (units as x-unit),

@@ -8,7 +8,9 @@ from wsctl.cli.env import Environment
 
 
 @click.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Also list profiles hidden by one of the same name found earlier.")
+@click.option(
+    "--all", "show_all", is_flag=True, help="Also list profiles hidden by one of the same name found earlier."
+)
 @click.pass_obj
 def list_(env: Environment, show_all: bool) -> None:
     """List profiles: name, id, title, origin, path.
@@ -35,8 +37,15 @@ def list_(env: Environment, show_all: bool) -> None:
     for loc in list_profiles(cwd=cwd, environ=env.environ, include_shadowed=show_all):
         shadowed = loc.name in winners
         winners.add(loc.name)
-        row = {"name": loc.name, "id": None, "title": None, "origin": loc.origin, "path": loc.path,
-               "shadowed": shadowed, "valid": True}
+        row = {
+            "name": loc.name,
+            "id": None,
+            "title": None,
+            "origin": loc.origin,
+            "path": loc.path,
+            "shadowed": shadowed,
+            "valid": True,
+        }
         try:
             prof = load_at(loc)
             row.update(id=prof.id, title=prof.title, version=prof.version, commands=len(prof.commands))

@@ -10,8 +10,12 @@ from wsctl.cli.env import Environment
 
 @click.command("show")
 @click.argument("name")
-@click.option("--framing", "framing_only", is_flag=True,
-              help="Print the framing with the preset expanded into explicit rules (TOML; JSON with --json).")
+@click.option(
+    "--framing",
+    "framing_only",
+    is_flag=True,
+    help="Print the framing with the preset expanded into explicit rules (TOML; JSON with --json).",
+)
 @click.pass_obj
 def show(env: Environment, name: str, framing_only: bool) -> None:
     """Show a profile: commands (wire name, parameters with type, range, unit,
@@ -37,7 +41,9 @@ def show(env: Environment, name: str, framing_only: bool) -> None:
         if env.json:
             env.emit({"profile": profile.id, "preset": profile.framing.preset, "framing": explicit})
         else:
-            note = f"# framing of {profile.id}" + (f": preset {profile.framing.preset!r} expanded" if profile.framing.preset else "")
+            note = f"# framing of {profile.id}" + (
+                f": preset {profile.framing.preset!r} expanded" if profile.framing.preset else ""
+            )
             env.emit({}, note + "\n" + framing_toml(explicit))
         return
     if env.json:
@@ -57,22 +63,46 @@ def _record(profile, loc) -> dict:
     from wsctl.cli.profile.common import param_record
 
     return {
-        "name": loc.name, "id": profile.id, "title": profile.title, "version": profile.version,
-        "description": profile.description, "origin": loc.origin, "path": loc.path,
+        "name": loc.name,
+        "id": profile.id,
+        "title": profile.title,
+        "version": profile.version,
+        "description": profile.description,
+        "origin": loc.origin,
+        "path": loc.path,
         "transport": {"subprotocols": list(profile.subprotocols), "path": profile.path, "dialer": profile.dialer},
-        "framing": {"preset": profile.framing.preset, "encoding": profile.framing.encoding,
-                    "id": profile.framing.id_scheme, "max_in_flight": profile.framing.max_in_flight},
+        "framing": {
+            "preset": profile.framing.preset,
+            "encoding": profile.framing.encoding,
+            "id": profile.framing.id_scheme,
+            "max_in_flight": profile.framing.max_in_flight,
+        },
         "commands": [
-            {"key": c.key, "name": c.name, "summary": c.summary, "roles": list(c.roles),
-             "allowed_roles": sorted(c.allowed_roles), "dangerous": c.dangerous, "confirm": c.confirm,
-             "timeout": c.timeout, "success": dict(c.success) if c.success else None,
-             "success_regex": c.success_regex.pattern if c.success_regex else None,
-             "usage": c.usage(), "params": [param_record(p) for p in c.params]}
+            {
+                "key": c.key,
+                "name": c.name,
+                "summary": c.summary,
+                "roles": list(c.roles),
+                "allowed_roles": sorted(c.allowed_roles),
+                "dangerous": c.dangerous,
+                "confirm": c.confirm,
+                "timeout": c.timeout,
+                "success": dict(c.success) if c.success else None,
+                "success_regex": c.success_regex.pattern if c.success_regex else None,
+                "usage": c.usage(),
+                "params": [param_record(p) for p in c.params],
+            }
             for c in profile.commands.values()
         ],
         "events": [
-            {"key": e.key, "name": e.name, "kind": e.kind, "summary": e.summary, "reply": e.reply,
-             "fields": [param_record(p) for p in e.fields]}
+            {
+                "key": e.key,
+                "name": e.name,
+                "kind": e.kind,
+                "summary": e.summary,
+                "reply": e.reply,
+                "fields": [param_record(p) for p in e.fields],
+            }
             for e in profile.events.values()
         ],
         "sim": profile.sim is not None,
@@ -84,8 +114,7 @@ def _human(profile, loc) -> str:
 
     from wsctl.cli.profile.common import param_line
 
-    out = [f"{profile.id}  {profile.title}  (version {profile.version})",
-           f"  file       {loc.path} ({loc.origin})"]
+    out = [f"{profile.id}  {profile.title}  (version {profile.version})", f"  file       {loc.path} ({loc.origin})"]
     sub = ", ".join(profile.subprotocols) or "none"
     who = "the device dials in" if profile.dialer == "device" else "wsctl dials the device"
     out.append(f"  transport  path {profile.path}, subprotocols {sub}, {who}")
@@ -121,6 +150,9 @@ def _human(profile, loc) -> str:
                 out.append(f"      reply {json.dumps(e.reply, ensure_ascii=False)}")
     if profile.sim is not None:
         sim = profile.sim
-        out += ["", f"SIMULATOR  state {', '.join(sim.state) or '-'}; telemetry "
-                    + (", ".join(f"{t.event} every {t.every:g} s" for t in sim.telemetry) or "none")]
+        out += [
+            "",
+            f"SIMULATOR  state {', '.join(sim.state) or '-'}; telemetry "
+            + (", ".join(f"{t.event} every {t.every:g} s" for t in sim.telemetry) or "none"),
+        ]
     return "\n".join(out)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.render import count
-
 from wsctl.cli.env import Environment
+from wsctl.cli.render import count
 
 
 @click.command("validate")
@@ -36,13 +35,23 @@ def validate(env: Environment, files: tuple[str, ...]) -> int:
         except InvalidInput as exc:
             failed += 1
             if env.json:
-                env.emit({"file": name, "ok": False, "error": exc.kind, "message": exc.message, **({"cause": exc.cause} if exc.cause else {})})
+                env.emit(
+                    {
+                        "file": name,
+                        "ok": False,
+                        "error": exc.kind,
+                        "message": exc.message,
+                        **({"cause": exc.cause} if exc.cause else {}),
+                    }
+                )
             else:
                 env.stderr.write(f"wsctl: error: {exc.message}\n")
                 env.stderr.flush()
             continue
         counts = {"commands": len(profile.commands), "events": len(profile.events)}
-        env.emit({"file": name, "path": loc.path, "ok": True, "id": profile.id, **counts},
-                 f"{name}: ok ({profile.id}: {count(counts['commands'], 'command')}, {count(counts['events'], 'event')}"
-                 f"{', simulator' if profile.sim else ''})")
+        env.emit(
+            {"file": name, "path": loc.path, "ok": True, "id": profile.id, **counts},
+            f"{name}: ok ({profile.id}: {count(counts['commands'], 'command')}, {count(counts['events'], 'event')}"
+            f"{', simulator' if profile.sim else ''})",
+        )
     return ExitCode.INVALID if failed else ExitCode.OK

@@ -12,17 +12,55 @@ from wsctl.cli.record.common import recording_options
 @click.command("capture")
 @click.argument("target")
 @recording_options
-@click.option("--duration", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Stop after S seconds (exit 0).")
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N messages from the device (exit 0).")
-@click.option("--send", "initial", multiple=True, metavar="MSG", help="Send MSG after connecting, recorded too (repeatable).")
-@click.option("--profile", "profile_name", help="Profile (name or file): its subprotocols and path; noted in the recording; device requests answered.")
-@click.option("--reconnect", is_flag=True, help="Reconnect with backoff when the connection drops; the gap is marked in the recording.")
-@click.option("--max-retries", type=click.IntRange(min=0), default=None, help="With --reconnect: give up after N failed attempts in a row.")
-@click.option("--backoff-max", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="With --reconnect: longest wait between attempts.")
+@click.option(
+    "--duration", type=click.FloatRange(min=0.0, min_open=True), default=None, help="Stop after S seconds (exit 0)."
+)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, help="Stop after N messages from the device (exit 0)."
+)
+@click.option(
+    "--send", "initial", multiple=True, metavar="MSG", help="Send MSG after connecting, recorded too (repeatable)."
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    help="Profile (name or file): its subprotocols and path; noted in the recording; device requests answered.",
+)
+@click.option(
+    "--reconnect",
+    is_flag=True,
+    help="Reconnect with backoff when the connection drops; the gap is marked in the recording.",
+)
+@click.option(
+    "--max-retries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --reconnect: give up after N failed attempts in a row.",
+)
+@click.option(
+    "--backoff-max",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="With --reconnect: longest wait between attempts.",
+)
 @client_options
 @click.pass_obj
-def capture(env: Environment, target: str, output: str, max_size, redact, duration, count, initial, profile_name, reconnect,
-            max_retries, backoff_max, client: ClientOptions) -> None:
+def capture(
+    env: Environment,
+    target: str,
+    output: str,
+    max_size,
+    redact,
+    duration,
+    count,
+    initial,
+    profile_name,
+    reconnect,
+    max_retries,
+    backoff_max,
+    client: ClientOptions,
+) -> None:
     """Record everything a device says (and what wsctl sends it) to FILE.
 
     Runs until --count, --duration, Ctrl-C/SIGTERM (the file is complete either
@@ -42,7 +80,11 @@ def capture(env: Environment, target: str, output: str, max_size, redact, durati
 
     url, kwargs, profile = one_device(env, target, client, profile_name, "record capture")
     backoff = Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries)
-    rec = Recorder.for_client(output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size, redact=redact)
+    rec = Recorder.for_client(
+        output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size, redact=redact
+    )
+
+    seen = 0
 
     async def session(dev) -> int:
         from wsctl.net.session import Session
@@ -71,5 +113,4 @@ def capture(env: Environment, target: str, output: str, max_size, redact, durati
                 async with rec.open(url, **kwargs) as dev:
                     await session(dev)
 
-    seen = 0
     run_recording(env, rec, main)

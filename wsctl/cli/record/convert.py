@@ -6,7 +6,6 @@ import click
 
 from wsctl.cli.env import Environment
 
-
 #: HAR import parses the whole document in memory (it is not streamed): larger files are refused
 MAX_HAR_BYTES = 512 * 2**20
 
@@ -25,9 +24,21 @@ def _private_text(path: str):
 
 @click.command("convert")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--to", "to", type=click.Choice(["har", "record"]), required=True,
-              help="har: recording → HAR 1.2; record: HAR → recording.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", show_default=True, help="Output file, - for stdout.")
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["har", "record"]),
+    required=True,
+    help="har: recording → HAR 1.2; record: HAR → recording.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    show_default=True,
+    help="Output file, - for stdout.",
+)
 @click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
 @click.pass_obj
 def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> None:

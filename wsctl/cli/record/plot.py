@@ -29,7 +29,12 @@ def _need(module: str) -> Any:
 
 def _size(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
-    if not sep or not width.isdigit() or not height.isdigit() or not (100 <= int(width) <= 10000 and 100 <= int(height) <= 10000):
+    if (
+        not sep
+        or not width.isdigit()
+        or not height.isdigit()
+        or not (100 <= int(width) <= 10000 and 100 <= int(height) <= 10000)
+    ):
         raise UsageError(f"--size expects WIDTHxHEIGHT in pixels (100..10000), got {text!r}")
     return int(width), int(height)
 
@@ -37,16 +42,37 @@ def _size(text: str) -> tuple[int, int]:
 @click.command("plot")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("fields", nargs=-1, metavar="[FIELD|/POINTER]...")
-@click.option("--profile", "profile_name", help="Decode telemetry by this profile [default: the one named in the recording, if installed].")
+@click.option(
+    "--profile",
+    "profile_name",
+    help="Decode telemetry by this profile [default: the one named in the recording, if installed].",
+)
 @click.option("--conn", type=int, default=None, help="Only connection N.")
-@click.option("--from", "start", type=float, default=None, help="Start of the window, seconds since the recording began.")
+@click.option(
+    "--from", "start", type=float, default=None, help="Start of the window, seconds since the recording began."
+)
 @click.option("--to", "end", type=float, default=None, help="End of the window, seconds since the recording began.")
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Write an image (.png or .svg) instead of drawing in the terminal.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Write an image (.png or .svg) instead of drawing in the terminal.",
+)
 @click.option("--size", default="1200x600", show_default=True, help="Image size in pixels, WIDTHxHEIGHT (with -o).")
 @click.option("--strict", is_flag=True, help="Refuse a recording with corrupted lines instead of skipping them.")
 @click.pass_obj
-def plot(env: Environment, file: str, fields: tuple[str, ...], profile_name: str | None, conn: int | None,
-         start: float | None, end: float | None, out: str | None, size: str, strict: bool) -> None:
+def plot(
+    env: Environment,
+    file: str,
+    fields: tuple[str, ...],
+    profile_name: str | None,
+    conn: int | None,
+    start: float | None,
+    end: float | None,
+    out: str | None,
+    size: str,
+    strict: bool,
+) -> None:
     """Plot telemetry fields of a recording over time.
 
     Fields are named as the profile decodes them (motor_temp, speed), with the
@@ -70,14 +96,18 @@ def plot(env: Environment, file: str, fields: tuple[str, ...], profile_name: str
     profile = _profile(env, profile_name or reader.header.profile, explicit=profile_name is not None)
     series, markers = extract(reader, fields, profile=profile, conn=conn, start=start, end=end)
     if not any(s.times for s in series):
-        raise WsctlError(f"{file}: no numeric values for {', '.join(fields) or 'any telemetry field'} in the window",
-                         hint="wsctl record show FILE --profile NAME shows what the device sent")
+        raise WsctlError(
+            f"{file}: no numeric values for {', '.join(fields) or 'any telemetry field'} in the window",
+            hint="wsctl record show FILE --profile NAME shows what the device sent",
+        )
     if out is not None:
         from wsctl.cli.record.plot_image import write_image
 
         write_image(_need("matplotlib"), series, markers, out, width=width, height=height, title=Path(file).name)
-        env.emit({"event": "plotted", "file": out, "series": {s.name: len(s.times) for s in series}},
-                 f"wrote {out} ({', '.join(f'{s.name}: {len(s.times)} points' for s in series)})")
+        env.emit(
+            {"event": "plotted", "file": out, "series": {s.name: len(s.times) for s in series}},
+            f"wrote {out} ({', '.join(f'{s.name}: {len(s.times)} points' for s in series)})",
+        )
         return
     if not env.stdout_isatty:
         raise UsageError("stdout is not a terminal: write an image with -o plot.png")

@@ -25,7 +25,7 @@ def figure(matplotlib: Any, series: list[Any], markers: list[Any], *, width: int
     dpi = 100
     fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     axes = fig.subplots(len(groups), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, (unit, members) in zip(axes, groups.items()):
+    for ax, (unit, members) in zip(axes, groups.items(), strict=True):
         for s in members:
             ax.plot(s.times, s.values, label=s.name, linewidth=1.2)
         ax.set_ylabel(unit or "value")
@@ -42,7 +42,9 @@ def figure(matplotlib: Any, series: list[Any], markers: list[Any], *, width: int
     return fig
 
 
-def write_image(matplotlib: Any, series: list[Any], markers: list[Any], path: str, *, width: int, height: int, title: str) -> Any:
+def write_image(
+    matplotlib: Any, series: list[Any], markers: list[Any], path: str, *, width: int, height: int, title: str
+) -> Any:
     fig = figure(matplotlib, series, markers, width=width, height=height, title=title)
     fig.savefig(path, dpi=100)
     return fig

@@ -13,32 +13,96 @@ from wsctl.core.errors import UsageError
 
 
 @click.command("proxy")
-@click.option("--listen", default="127.0.0.1:9443", show_default=True, help="HOST:PORT for the tools to connect to; port 0 picks a free one.")
+@click.option(
+    "--listen",
+    default="127.0.0.1:9443",
+    show_default=True,
+    help="HOST:PORT for the tools to connect to; port 0 picks a free one.",
+)
 @click.option("--upstream", required=True, metavar="TARGET", help="The device: wss:// URL or inventory alias.")
 @recording_options
 @click.option("--device", "device_name", help="Certificate NAME from the store (--certs) the proxy serves with.")
-@click.option("--server-cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store.")
+@click.option(
+    "--server-cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store."
+)
 @click.option("--server-key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
-@click.option("--client-ca", type=click.Path(dir_okay=False), help="CA that issues the tools' client certificates [default with --certs: the store's].")
-@click.option("--crl", type=click.Path(dir_okay=False), help="CRL checked against client certificates [default with --certs: the store's].")
-@click.option("--client-auth", type=click.Choice(["required", "optional", "none"]), default=None,
-              help="Client certificates [default: required when a CA is given].")
-@click.option("--profile", "profile_name", help="Profile noted in the recording; its subprotocols and path are used upstream; commands are checked against the tool's role.")
-@click.option("--max-connections", type=click.IntRange(min=1), default=100, show_default=True, help="More tools are refused with HTTP 503.")
-@click.option("--max-handshakes", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Tools still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.")
-@click.option("--max-handshakes-per-source", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Handshakes at once from one IP address; further ones from it wait for a slot.")
-@click.option("--max-buffered-bytes", type=click.IntRange(min=1), default=None,
-              help="Bytes received from a tool and not yet relayed; over it the tool is closed with 1008  [default: 4 MiB or --max-message-size if larger].")
-@click.option("--forward-client-cert", is_flag=True,
-              help="Tell the device who each tool is: an x-forwarded-client-cert header (Envoy's form: Hash, Subject, URI, Role "
-                   "of the tool's certificate) on the upstream upgrade. Off by default; a tool can never send it itself.")
+@click.option(
+    "--client-ca",
+    type=click.Path(dir_okay=False),
+    help="CA that issues the tools' client certificates [default with --certs: the store's].",
+)
+@click.option(
+    "--crl",
+    type=click.Path(dir_okay=False),
+    help="CRL checked against client certificates [default with --certs: the store's].",
+)
+@click.option(
+    "--client-auth",
+    type=click.Choice(["required", "optional", "none"]),
+    default=None,
+    help="Client certificates [default: required when a CA is given].",
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    help="Profile noted in the recording; its subprotocols and path are used upstream; commands are checked against the tool's role.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="More tools are refused with HTTP 503.",
+)
+@click.option(
+    "--max-handshakes",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Tools still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.",
+)
+@click.option(
+    "--max-handshakes-per-source",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Handshakes at once from one IP address; further ones from it wait for a slot.",
+)
+@click.option(
+    "--max-buffered-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bytes received from a tool and not yet relayed; over it the tool is closed with 1008  [default: 4 MiB or --max-message-size if larger].",
+)
+@click.option(
+    "--forward-client-cert",
+    is_flag=True,
+    help="Tell the device who each tool is: an x-forwarded-client-cert header (Envoy's form: Hash, Subject, URI, Role "
+    "of the tool's certificate) on the upstream upgrade. Off by default; a tool can never send it itself.",
+)
 @client_options
 @click.pass_obj
-def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, redact, device_name, server_cert, server_key, client_ca,
-          crl, client_auth, profile_name, max_connections, max_handshakes, max_handshakes_per_source, max_buffered_bytes,
-          forward_client_cert, client: ClientOptions) -> None:
+def proxy(
+    env: Environment,
+    listen: str,
+    upstream: str,
+    output: str,
+    max_size,
+    redact,
+    device_name,
+    server_cert,
+    server_key,
+    client_ca,
+    crl,
+    client_auth,
+    profile_name,
+    max_connections,
+    max_handshakes,
+    max_handshakes_per_source,
+    max_buffered_bytes,
+    forward_client_cert,
+    client: ClientOptions,
+) -> None:
     """Relay tools ↔ device unchanged and record both directions.
 
     Tools connect to --listen over wss (the proxy's certificate: --certs DIR
@@ -70,9 +134,9 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
     """
     import functools
 
+    from wsctl.cli.listen import parse_listen, probe_listen
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.record.common import one_device, run_recording
-    from wsctl.cli.listen import parse_listen, probe_listen
     from wsctl.cli.serve import _tls_files
     from wsctl.net.recorder import Recorder
 
@@ -81,17 +145,30 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
     url, kwargs, profile = one_device(env, upstream, client, profile_name, "--upstream")
     tls = _tls_files(env, client.certs if device_name else None, device_name, server_cert, server_key, client_ca, crl)
     if tls["cert_chain"] is None:
-        raise UsageError("the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key")
+        raise UsageError(
+            "the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key"
+        )
     password = None
     if tls["key"] and b"ENCRYPTED" in Path(tls["key"]).read_bytes()[:4096]:
-        password = read_password(env, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}")
+        password = read_password(
+            env, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}"
+        )
     if client_auth is None:
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none":
-        env.warn("client certificates are not checked (--client-auth none): tools have no role, so the proxy "
-                 "forwards only what a role-less tool may do (nothing at all when its own operator has a role and no --profile is given)")
-    rec = Recorder.for_client(output, url, kwargs, profile=profile.id if profile is not None else None, max_size=max_size,
-                              redact=redact, source="proxy")
+        env.warn(
+            "client certificates are not checked (--client-auth none): tools have no role, so the proxy "
+            "forwards only what a role-less tool may do (nothing at all when its own operator has a role and no --profile is given)"
+        )
+    rec = Recorder.for_client(
+        output,
+        url,
+        kwargs,
+        profile=profile.id if profile is not None else None,
+        max_size=max_size,
+        redact=redact,
+        source="proxy",
+    )
 
     def on_event(fields: dict) -> None:
         peer = fields.get("peer") or {}
@@ -111,15 +188,29 @@ def proxy(env: Environment, listen: str, upstream: str, output: str, max_size, r
 
         from wsctl.net.proxy import RecordingProxy
 
-        relay = RecordingProxy(url, kwargs, rec, profile=profile, forward_client_cert=forward_client_cert, on_event=on_event)
+        relay = RecordingProxy(
+            url, kwargs, rec, profile=profile, forward_client_cert=forward_client_cert, on_event=on_event
+        )
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(functools.partial(
-                relay.run, host=host, port=port, password=password, client_auth=client_auth,
-                subprotocols=tuple(kwargs.get("subprotocols") or ()), max_message_size=client.max_message_size,
-                max_connections=max_connections, max_handshakes=max_handshakes, max_handshakes_per_source=max_handshakes_per_source,
-                max_buffered_bytes=max_buffered_bytes, **tls,
-            ))
-            env.emit({"event": "listening", "url": server.url, "upstream": url, "file": output, "client_auth": client_auth},
-                     f"recording proxy on {server.url} -> {url}, recording to {output}")
+            server = await nursery.start(
+                functools.partial(
+                    relay.run,
+                    host=host,
+                    port=port,
+                    password=password,
+                    client_auth=client_auth,
+                    subprotocols=tuple(kwargs.get("subprotocols") or ()),
+                    max_message_size=client.max_message_size,
+                    max_connections=max_connections,
+                    max_handshakes=max_handshakes,
+                    max_handshakes_per_source=max_handshakes_per_source,
+                    max_buffered_bytes=max_buffered_bytes,
+                    **tls,
+                )
+            )
+            env.emit(
+                {"event": "listening", "url": server.url, "upstream": url, "file": output, "client_auth": client_auth},
+                f"recording proxy on {server.url} -> {url}, recording to {output}",
+            )
 
     run_recording(env, rec, main)

@@ -13,9 +13,17 @@ from wsctl.cli.env import Environment
 
 @click.command("show")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--stats", is_flag=True, help="Statistics instead of the timeline: messages per direction and kind, rates, gaps, close codes.")
-@click.option("--profile", "profile_name", metavar="NAME|FILE",
-              help="Decode messages by this profile [default: the installed profile the recording names, if found; never a path from the file].")
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Statistics instead of the timeline: messages per direction and kind, rates, gaps, close codes.",
+)
+@click.option(
+    "--profile",
+    "profile_name",
+    metavar="NAME|FILE",
+    help="Decode messages by this profile [default: the installed profile the recording names, if found; never a path from the file].",
+)
 @click.option("--conn", type=int, default=None, help="Only connection N.")
 @click.option("--strict", is_flag=True, help="Fail on a corrupted line instead of skipping it (exit 8).")
 @click.pass_obj
@@ -46,9 +54,11 @@ def show(env: Environment, file: str, stats: bool, profile_name: str | None, con
         _stats(env, reader, conn)
         return
     fp = header.fingerprints or {}
-    env.emit({"event": "header", **header.to_dict()},
-             f"# {header.url or '?'}  subprotocol={header.subprotocol or '-'}  profile={header.profile or '-'}  source={header.source}\n"
-             f"# started {_iso(header.started)}  device={fp.get('device') or '-'}  tool={fp.get('tool') or '-'}")
+    env.emit(
+        {"event": "header", **header.to_dict()},
+        f"# {header.url or '?'}  subprotocol={header.subprotocol or '-'}  profile={header.profile or '-'}  source={header.source}\n"
+        f"# started {_iso(header.started)}  device={fp.get('device') or '-'}  tool={fp.get('tool') or '-'}",
+    )
     seen: set[int] = set()
     for event in reader:
         seen.add(event.conn)
@@ -86,7 +96,7 @@ def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
 def _iso(epoch: float) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _decoded(profile: Any, event: Any) -> str | None:
@@ -128,7 +138,11 @@ def _line(event: Any, decoded: str | None) -> str:
     kind = event.kind
     if event.is_message:
         arrow = ">" if event.dir == "out" else "<"
-        body = event.data if isinstance(event.data, str) else f"<binary {len(event.data)} B> {base64.b64encode(event.data).decode('ascii')}"
+        body = (
+            event.data
+            if isinstance(event.data, str)
+            else f"<binary {len(event.data)} B> {base64.b64encode(event.data).decode('ascii')}"
+        )
         note = f"  [{decoded}]" if decoded else ""
         return f"{head} {arrow} {body}{note}"
     if kind == "open":
@@ -157,13 +171,18 @@ def _stats(env: Environment, reader: Any, conn: int | None) -> None:
     errors, closes = summary["errors"], summary["close_codes"]
     lines = [
         f"duration     {duration:.3f} s, {conns} connection(s)",
-        f"tool→device  {messages['out']} messages, {sizes['out']} bytes" + (f", {rate['out']}/s" if rate["out"] is not None else ""),
-        f"device→tool  {messages['in']} messages, {sizes['in']} bytes" + (f", {rate['in']}/s" if rate["in"] is not None else ""),
+        f"tool→device  {messages['out']} messages, {sizes['out']} bytes"
+        + (f", {rate['out']}/s" if rate["out"] is not None else ""),
+        f"device→tool  {messages['in']} messages, {sizes['in']} bytes"
+        + (f", {rate['in']}/s" if rate["in"] is not None else ""),
         "by kind      " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"),
         f"gaps         {gaps} ({gap_time:.2f} s waited)",
         f"errors       {errors}",
         "close codes  " + (", ".join(f"{k}×{v}" for k, v in sorted(closes.items())) or "-"),
     ]
     if reader.skipped or reader.truncated:
-        lines.append(f"damage       {reader.skipped} corrupted line(s) skipped" + (", truncated last line" if reader.truncated else ""))
+        lines.append(
+            f"damage       {reader.skipped} corrupted line(s) skipped"
+            + (", truncated last line" if reader.truncated else "")
+        )
     env.emit(obj, "\n".join(lines))

@@ -92,7 +92,11 @@ def _value_schema(template: Any, slots: dict[str, Any]) -> Any:
         for key, value in template.items():
             props[key] = _value_schema(value, slots)
             # an optional parameter left out drops its key (template.render)
-            optional = isinstance(value, str) and (w := PLACEHOLDER.fullmatch(value.strip())) and w.group(1) in slots.get("__optional__", ())
+            optional = (
+                isinstance(value, str)
+                and (w := PLACEHOLDER.fullmatch(value.strip()))
+                and w.group(1) in slots.get("__optional__", ())
+            )
             if not optional:
                 required.append(key)
         out: dict[str, Any] = {"type": "object", "properties": props}
@@ -114,7 +118,7 @@ def _text_pattern(template: str, slots: dict[str, str]) -> str:
     replaced by their own sub-patterns (default `.*`)."""
     out, pos = ["^"], 0
     for match in PLACEHOLDER.finditer(template):
-        out.append(_ECMA_SPECIAL.sub(r"\\\1", template[pos:match.start()]))
+        out.append(_ECMA_SPECIAL.sub(r"\\\1", template[pos : match.start()]))
         out.append(slots.get(match.group(1), ".*"))
         pos = match.end()
     out.append(_ECMA_SPECIAL.sub(r"\\\1", template[pos:]) + "$")
@@ -131,12 +135,20 @@ class _Builder:
         self.p = profile
         self.fr = profile.framing
         self.text = self.fr.encoding == "text"
-        id_schema: dict[str, Any] = {"counter": {"type": "integer"}, "uuid4": {"type": "string", "format": "uuid"}}.get(self.fr.id_scheme, {})
+        id_schema: dict[str, Any] = {"counter": {"type": "integer"}, "uuid4": {"type": "string", "format": "uuid"}}.get(
+            self.fr.id_scheme, {}
+        )
         # a device's own ids can be anything the protocol allows: strings for OCPP, ints or strings for JSON-RPC
-        self.base_slots: dict[str, Any] = {"id": id_schema, "now": {"type": "string", "format": "date-time"},
-                                           "message": {"type": "string"}, "detail": {}}
+        self.base_slots: dict[str, Any] = {
+            "id": id_schema,
+            "now": {"type": "string", "format": "date-time"},
+            "message": {"type": "string"},
+            "detail": {},
+        }
         codes = {type(form.code) for form in self.fr.errors.values()}
-        self.base_slots["code"] = {"type": "integer"} if codes == {int} else {"type": "string"} if codes == {str} else {}
+        self.base_slots["code"] = (
+            {"type": "integer"} if codes == {int} else {"type": "string"} if codes == {str} else {}
+        )
         self.messages: dict[str, Any] = {}
 
     # -- correlation -----------------------------------------------------------
@@ -154,16 +166,22 @@ class _Builder:
             if not isinstance(template, str):
                 return {"type": "string"}
             return {"type": "string", "pattern": _text_pattern(template, text_slots or {})}
-        return _value_schema(template, {**self.base_slots, **slots})
+        schema: dict[str, Any] = _value_schema(template, {**self.base_slots, **slots})
+        return schema
 
     def command_request(self, c: Command) -> dict[str, Any]:
-        slots = {"name": {"const": c.name}, "params": params_schema(c.params),
-                 "__optional__": {f"params.{p.name}" for p in c.params if not p.required or p.default is not MISSING}}
+        slots = {
+            "name": {"const": c.name},
+            "params": params_schema(c.params),
+            "__optional__": {f"params.{p.name}" for p in c.params if not p.required or p.default is not MISSING},
+        }
         slots.update({f"params.{p.name}": param_schema(p) for p in c.params})
         text_slots = {"name": _ECMA_SPECIAL.sub(r"\\\1", c.name)}
         for p in c.params:
             if p.enum is not None:
-                text_slots[f"params.{p.name}"] = "(" + "|".join(_ECMA_SPECIAL.sub(r"\\\1", str(v)) for v in p.enum) + ")"
+                text_slots[f"params.{p.name}"] = (
+                    "(" + "|".join(_ECMA_SPECIAL.sub(r"\\\1", str(v)) for v in p.enum) + ")"
+                )
             elif p.type in ("integer", "number"):
                 text_slots[f"params.{p.name}"] = r"-?\d+(\.\d+)?([eE][-+]?\d+)?" if p.type == "number" else r"-?\d+"
             else:
@@ -184,7 +202,11 @@ class _Builder:
 
     def error_payload(self) -> dict[str, Any]:
         if self.text:
-            return {"type": "string", "pattern": _ecma(self.fr.error_regex.pattern)} if self.fr.error_regex else {"type": "string"}
+            return (
+                {"type": "string", "pattern": _ecma(self.fr.error_regex.pattern)}
+                if self.fr.error_regex
+                else {"type": "string"}
+            )
         # an error to a request whose id could not be read carries unknown_id (null in JSON-RPC, "-1" in OCPP)
         id_schema = self.base_slots["id"]
         slots = {"id": {"anyOf": [id_schema, {"const": self.fr.unknown_id}]}} if id_schema else {}
@@ -204,8 +226,9 @@ class _Builder:
         return self.payload(self.fr.result, {"payload": reply})
 
     # -- document ----------------------------------------------------------------
-    def message(self, key: str, payload: dict[str, Any], *, name: str, summary: str = "", correlated: bool = True,
-                **extra: Any) -> dict[str, str]:
+    def message(
+        self, key: str, payload: dict[str, Any], *, name: str, summary: str = "", correlated: bool = True, **extra: Any
+    ) -> dict[str, str]:
         msg: dict[str, Any] = {"name": name, "payload": payload}
         if summary:
             msg["summary"] = summary
@@ -222,16 +245,21 @@ class _Builder:
         err = self.message("error", self.error_payload(), name="error", summary="The device's error reply to a request")
         for c in p.commands.values():
             req = self.message(f"command.{c.key}", self.command_request(c), name=c.name, summary=c.summary or c.key)
-            extra = {}
+            extra: dict[str, Any] = {}
             if c.success:
                 extra["x-wsctl-success"] = {ptr: v for ptr, v in c.success}
             if c.success_regex is not None:
                 extra["x-wsctl-success-regex"] = c.success_regex.pattern
             rep = self.message(f"command.{c.key}.reply", self.command_reply(c), name=f"{c.name} reply", **extra)
             op: dict[str, Any] = {
-                "action": "send", "channel": channel_ref, "title": c.key, "messages": [req],
+                "action": "send",
+                "channel": channel_ref,
+                "title": c.key,
+                "messages": [req],
                 "reply": {"channel": channel_ref, "messages": [rep, err]},
-                "x-wsctl-roles": list(c.roles), "x-wsctl-dangerous": c.dangerous, "x-wsctl-timeout": c.timeout,
+                "x-wsctl-roles": list(c.roles),
+                "x-wsctl-dangerous": c.dangerous,
+                "x-wsctl-timeout": c.timeout,
             }
             if c.summary:
                 op["summary"] = c.summary
@@ -241,9 +269,20 @@ class _Builder:
                 op["x-wsctl-confirm"] = c.confirm
             operations[f"send.{c.key}"] = op
         for e in p.events.values():
-            ev = self.message(f"event.{e.key}", self.event_payload(e), name=e.name, summary=e.summary or e.key,
-                              correlated=e.kind == "request")
-            op = {"action": "receive", "channel": channel_ref, "title": e.key, "messages": [ev], "x-wsctl-event-kind": e.kind}
+            ev = self.message(
+                f"event.{e.key}",
+                self.event_payload(e),
+                name=e.name,
+                summary=e.summary or e.key,
+                correlated=e.kind == "request",
+            )
+            op = {
+                "action": "receive",
+                "channel": channel_ref,
+                "title": e.key,
+                "messages": [ev],
+                "x-wsctl-event-kind": e.kind,
+            }
             if e.summary:
                 op["summary"] = e.summary
             if e.kind == "request":
@@ -251,40 +290,81 @@ class _Builder:
                 op["reply"] = {"channel": channel_ref, "messages": [rep]}
             operations[f"receive.{e.key}"] = op
         channel: dict[str, Any] = {
-            "address": p.path, "title": p.title, "messages": self.messages,
+            "address": p.path,
+            "title": p.title,
+            "messages": self.messages,
             "servers": [_ref("servers", "device")],
         }
         if p.subprotocols:
-            channel["bindings"] = {"ws": {"bindingVersion": WS_BINDING, "headers": {
-                "type": "object", "required": ["Sec-WebSocket-Protocol"],
-                "properties": {"Sec-WebSocket-Protocol": {"type": "string", "enum": list(p.subprotocols),
-                                                          "description": "WebSocket subprotocol offered in the handshake"}}}}}
+            channel["bindings"] = {
+                "ws": {
+                    "bindingVersion": WS_BINDING,
+                    "headers": {
+                        "type": "object",
+                        "required": ["Sec-WebSocket-Protocol"],
+                        "properties": {
+                            "Sec-WebSocket-Protocol": {
+                                "type": "string",
+                                "enum": list(p.subprotocols),
+                                "description": "WebSocket subprotocol offered in the handshake",
+                            }
+                        },
+                    },
+                }
+            }
             channel["x-wsctl-subprotocols"] = list(p.subprotocols)
-        components: dict[str, Any] = {"securitySchemes": {"mtls": {
-            "type": "X509", "description": "Mutual TLS: the client presents a certificate; its role decides which commands it may run"}}}
+        components: dict[str, Any] = {
+            "securitySchemes": {
+                "mtls": {
+                    "type": "X509",
+                    "description": "Mutual TLS: the client presents a certificate; its role decides which commands it may run",
+                }
+            }
+        }
         if self.correlation() is not None:
             components["correlationIds"] = {"id": self.correlation()}
-        info: dict[str, Any] = {"title": p.title, "version": p.version, "x-wsctl-profile": p.id,
-                                "x-wsctl-framing": {"preset": self.fr.preset, "encoding": self.fr.encoding,
-                                                    "id": self.fr.id_scheme, "max_in_flight": self.fr.max_in_flight}}
+        info: dict[str, Any] = {
+            "title": p.title,
+            "version": p.version,
+            "x-wsctl-profile": p.id,
+            "x-wsctl-framing": {
+                "preset": self.fr.preset,
+                "encoding": self.fr.encoding,
+                "id": self.fr.id_scheme,
+                "max_in_flight": self.fr.max_in_flight,
+            },
+        }
         if p.description:
             info["description"] = p.description.strip()
         return {
-            "asyncapi": VERSION, "info": info,
+            "asyncapi": VERSION,
+            "info": info,
             "defaultContentType": "text/plain" if self.text else "application/json",
             "servers": {"device": self._server(server_url)},
-            "channels": {CHANNEL: channel}, "operations": operations, "components": components,
+            "channels": {CHANNEL: channel},
+            "operations": operations,
+            "components": components,
         }
 
     def _server(self, url: str | None) -> dict[str, Any]:
         p = self.p
-        who = ("The central system the device dials (transport.dialer = device)" if p.dialer == "device"
-               else "The device; wsctl dials it")
-        server: dict[str, Any] = {"protocol": "wss", "description": who,
-                                  "security": [_ref("components", "securitySchemes", "mtls")], "x-wsctl-dialer": p.dialer}
+        who = (
+            "The central system the device dials (transport.dialer = device)"
+            if p.dialer == "device"
+            else "The device; wsctl dials it"
+        )
+        server: dict[str, Any] = {
+            "protocol": "wss",
+            "description": who,
+            "security": [_ref("components", "securitySchemes", "mtls")],
+            "x-wsctl-dialer": p.dialer,
+        }
         if url is None:
-            server.update(host="{host}", pathname=p.path,
-                          variables={"host": {"default": "localhost:8443", "description": "host:port of the device"}})
+            server.update(
+                host="{host}",
+                pathname=p.path,
+                variables={"host": {"default": "localhost:8443", "description": "host:port of the device"}},
+            )
             return server
         parts = urlsplit(url)
         if parts.scheme != "wss" or not parts.netloc:

@@ -36,10 +36,25 @@ from typing import Any
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile.events import (  # noqa: F401 - the event types are read from here too
-    CodecEvent, DeviceErrorInfo, DeviceRequest, Malformed, Outgoing, Reply, Telemetry, Unmatched,
+    CodecEvent,
+    DeviceErrorInfo,
+    DeviceRequest,
+    Malformed,
+    Outgoing,
+    Reply,
+    Telemetry,
+    Unmatched,
 )
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
-from wsctl.core.profile.template import TemplateError, compile_template, dumps, iso_time, placeholders, render, render_text
+from wsctl.core.profile.template import (
+    TemplateError,
+    compile_template,
+    dumps,
+    iso_time,
+    placeholders,
+    render,
+    render_text,
+)
 
 LATE_MEMORY = 1024
 
@@ -65,9 +80,15 @@ def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> 
         param = command.param(name)
         if param is None:
             known = ", ".join(p.name for p in command.params) or "none"
-            raise InvalidInput(f"{command.key}: unknown parameter {name!r} (parameters: {known})", hint=f"usage: {command.usage()}")
+            raise InvalidInput(
+                f"{command.key}: unknown parameter {name!r} (parameters: {known})", hint=f"usage: {command.usage()}"
+            )
         try:
-            out[name] = param.parse(value, where=f"{command.key}: ") if from_text else param.check(value, where=f"{command.key}: ")
+            out[name] = (
+                param.parse(value, where=f"{command.key}: ")
+                if from_text
+                else param.check(value, where=f"{command.key}: ")
+            )
         except InvalidInput as exc:
             raise InvalidInput(exc.message, hint=f"usage: {command.usage()}") from None
     for param in command.params:
@@ -76,7 +97,10 @@ def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> 
         if param.default is not MISSING:
             out[param.name] = param.default
         elif param.required:
-            raise InvalidInput(f"{command.key}: missing parameter {param.name!r} ({param.describe()})", hint=f"usage: {command.usage()}")
+            raise InvalidInput(
+                f"{command.key}: missing parameter {param.name!r} ({param.describe()})",
+                hint=f"usage: {command.usage()}",
+            )
     return out
 
 
@@ -147,10 +171,10 @@ class ClientCodec:
     profile: Profile
     first_id: int = 1
     _counter: Any = field(init=False, repr=False)
-    _pending: "OrderedDict[Any, _Pending]" = field(init=False, repr=False)
-    _late: "OrderedDict[Any, Command]" = field(init=False, repr=False)
+    _pending: OrderedDict[Any, _Pending] = field(init=False, repr=False)
+    _late: OrderedDict[Any, Command] = field(init=False, repr=False)
     #: lockstep calls given up on whose line has not come yet, oldest first
-    _owed: "deque[Command]" = field(init=False, repr=False)
+    _owed: deque[Command] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._templates: dict[str, tuple[Any, bool]] = {}
@@ -184,7 +208,9 @@ class ClientCodec:
     def call(self, command: Command, params: dict[str, Any], *, now: float, timeout: float | None = None) -> Outgoing:
         """Frame one checked call and mark it pending.  `params` are already bound."""
         if not self.can_send():
-            raise InvalidInput(f"{command.key}: {self.profile.framing.max_in_flight} call(s) already in flight (the protocol allows no more)")
+            raise InvalidInput(
+                f"{command.key}: {self.profile.framing.max_in_flight} call(s) already in flight (the protocol allows no more)"
+            )
         call_id = self._new_id()
         wire_params = _WireParams(command, params)
         template = self._templates.get(command.key)
@@ -265,7 +291,11 @@ class ClientCodec:
         try:
             text = message.decode("utf-8") if isinstance(message, bytes) else message
             doc = json.loads(text)
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's limit
+        except (
+            UnicodeDecodeError,
+            ValueError,
+            RecursionError,
+        ) as exc:  # RecursionError: nested past the parser's limit
             return [Malformed(message, f"not JSON: {str(exc)[:120]}")]
         rule = next((r for r in self.profile.framing.inbound if _matches(r, doc)), None)
         if rule is None:
@@ -274,7 +304,11 @@ class ClientCodec:
             raw_id = _get(doc, rule.id)
             pending, unmatched = self._take(raw_id, message)
             if unmatched is not None:
-                if rule.kind == "error" and raw_id in (None, self.profile.framing.unknown_id) and len(self._pending) == 1:
+                if (
+                    rule.kind == "error"
+                    and raw_id in (None, self.profile.framing.unknown_id)
+                    and len(self._pending) == 1
+                ):
                     # the device could not read our id (JSON-RPC null id, OCPP "-1"):
                     # with one call in flight the error can only be about it
                     pending = self._pending.popitem()[1]
@@ -283,9 +317,23 @@ class ClientCodec:
             command = pending.out.command
             if rule.kind == "error":
                 info = DeviceErrorInfo(_get(doc, rule.code), str(_get(doc, rule.message) or ""), _get(doc, rule.detail))
-                return [Reply(raw_id, command, None, message, error=info, elapsed=now - pending.sent_at, request=pending.out)]
+                return [
+                    Reply(
+                        raw_id, command, None, message, error=info, elapsed=now - pending.sent_at, request=pending.out
+                    )
+                ]
             payload = _get(doc, rule.payload) if rule.payload else doc
-            return [Reply(raw_id, command, payload, message, failed_check=self._success(command, payload), elapsed=now - pending.sent_at, request=pending.out)]
+            return [
+                Reply(
+                    raw_id,
+                    command,
+                    payload,
+                    message,
+                    failed_check=self._success(command, payload),
+                    elapsed=now - pending.sent_at,
+                    request=pending.out,
+                )
+            ]
         name = str(_get(doc, rule.name))
         payload = _get(doc, rule.payload) if rule.payload else doc
         event = self.profile.event_by_wire(name)
@@ -301,7 +349,13 @@ class ClientCodec:
             return dumps(render(framing.result, {"id": raw_id, "payload": body}))
         if framing.error is not None:
             form = framing.errors["unknown_command"]
-            return dumps(render(framing.error, {"id": raw_id, "code": form.code, "message": f"{form.message}: {name}", "detail": {}}, strict=False))
+            return dumps(
+                render(
+                    framing.error,
+                    {"id": raw_id, "code": form.code, "message": f"{form.message}: {name}", "detail": {}},
+                    strict=False,
+                )
+            )
         return None
 
     def _feed_text(self, message: str | bytes, now: float) -> list[CodecEvent]:
@@ -328,4 +382,14 @@ class ClientCodec:
             groups = m.groupdict()
             info = DeviceErrorInfo(groups.get("code"), groups.get("message") or line)
             return [Reply(None, command, None, message, error=info, elapsed=now - pending.sent_at, request=pending.out)]
-        return [Reply(None, command, line, message, failed_check=self._success(command, line), elapsed=now - pending.sent_at, request=pending.out)]
+        return [
+            Reply(
+                None,
+                command,
+                line,
+                message,
+                failed_check=self._success(command, line),
+                elapsed=now - pending.sent_at,
+                request=pending.out,
+            )
+        ]

@@ -109,9 +109,14 @@ def _reader(template: Any, command: Command | None) -> _Reader:
         elif placeholder.startswith("params."):
             param_slots.append((placeholder[7:], path))
     return _Reader(
-        shape=type(template), length=len(template) if isinstance(template, list) else None,
-        literals=tuple(literals), id=where.get("id"), name=where.get("name"), params=where.get("params"),
-        param_slots=tuple(param_slots), command=command,
+        shape=type(template),
+        length=len(template) if isinstance(template, list) else None,
+        literals=tuple(literals),
+        id=where.get("id"),
+        name=where.get("name"),
+        params=where.get("params"),
+        param_slots=tuple(param_slots),
+        command=command,
     )
 
 
@@ -134,7 +139,7 @@ class DeviceCodec:
         self._counter = itertools.count(1)
         self._own: list[_Reader] = []
         self._shared: _Reader | None = None
-        self._patterns: list[tuple[Command, re.Pattern]] = []
+        self._patterns: list[tuple[Command, re.Pattern[str]]] = []
         if self.text:
             for command in profile.commands.values():
                 self._patterns.append((command, text_pattern(str(command.request), {"name": command.name})))
@@ -152,7 +157,11 @@ class DeviceCodec:
             try:
                 message = bytes(message).decode("utf-8")
             except UnicodeDecodeError as exc:
-                return self._bad("parse", f"binary frame is not valid UTF-8 ({exc.reason} at byte {exc.start})", raw=repr(message[:64]))
+                return self._bad(
+                    "parse",
+                    f"binary frame is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                    raw=repr(message[:64]),
+                )
         if self.text:
             return self._parse_text(message)
         try:
@@ -189,14 +198,30 @@ class DeviceCodec:
         # without request rules the shared template is the only description of
         # a call: its name slot is there and no literal present contradicts it
         reader = self._shared
-        if reader is None or reader.name is None or not isinstance(doc, reader.shape) or resolve(doc, reader.name) is MISSING:
+        if (
+            reader is None
+            or reader.name is None
+            or not isinstance(doc, reader.shape)
+            or resolve(doc, reader.name) is MISSING
+        ):
             return False
         return all(resolve(doc, path) in (MISSING, literal) for path, literal in reader.literals)
 
-    def _bad(self, kind: str, reason: str, *, id: Any = MISSING, raw: str = "", command: Command | None = None, reply: bool = True) -> BadRequest:
+    def _bad(
+        self,
+        kind: str,
+        reason: str,
+        *,
+        id: Any = MISSING,
+        raw: str = "",
+        command: Command | None = None,
+        reply: bool = True,
+    ) -> BadRequest:
         reply_id = self.framing.unknown_id if id is MISSING else id
         wire = self.error(reply_id, kind, reason) if reply else None
-        return BadRequest(reply=wire, reason=reason, kind=kind, id=None if id is MISSING else id, raw=raw, command=command)
+        return BadRequest(
+            reply=wire, reason=reason, kind=kind, id=None if id is MISSING else id, raw=raw, command=command
+        )
 
     def _response(self, doc: Any, raw: str) -> Response | None:
         rule = next((r for r in self.framing.inbound if r.kind in ("result", "error") and _matches(r, doc)), None)
@@ -214,8 +239,15 @@ class DeviceCodec:
         code = resolve(doc, rule.code) if rule.code else None
         text = resolve(doc, rule.message) if rule.message else None
         detail = resolve(doc, rule.detail) if rule.detail else None
-        return Response(id=rid, ok=False, payload=None if detail is MISSING else detail, code=None if code is MISSING else code,
-                        message=None if text is MISSING else str(text), event=event, raw=raw)
+        return Response(
+            id=rid,
+            ok=False,
+            payload=None if detail is MISSING else detail,
+            code=None if code is MISSING else code,
+            message=None if text is MISSING else str(text),
+            event=event,
+            raw=raw,
+        )
 
     def _parse_json(self, doc: Any, raw: str) -> Request | BadRequest:
         reader = next((r for r in self._own if self._fits(r, doc)), None)
@@ -223,12 +255,18 @@ class DeviceCodec:
             reader = self._shared
             assert reader is not None
             if not isinstance(doc, reader.shape):
-                return self._bad("invalid_request", f"expected a JSON {_shape_name(reader.shape)}, got {_shape_name(type(doc))}", raw=raw)
+                return self._bad(
+                    "invalid_request",
+                    f"expected a JSON {_shape_name(reader.shape)}, got {_shape_name(type(doc))}",
+                    raw=raw,
+                )
         rid: Any = MISSING
         if reader.id is not None:
             rid = resolve(doc, reader.id)
             if rid is not MISSING and (isinstance(rid, bool) or not isinstance(rid, (str, int))):
-                return self._bad("invalid_request", f"request id must be a string or an integer, got {dumps(rid)}", raw=raw)
+                return self._bad(
+                    "invalid_request", f"request id must be a string or an integer, got {dumps(rid)}", raw=raw
+                )
         if reader.length is not None and len(doc) != reader.length:
             return self._bad("invalid_request", f"expected {reader.length} elements, got {len(doc)}", id=rid, raw=raw)
         for path, literal in reader.literals:
@@ -240,7 +278,9 @@ class DeviceCodec:
         if rid is MISSING and reader.id is not None:
             # JSON-RPC: a request without an id is a notification, and the
             # server must not answer it — nor can it, having no id to answer to
-            return self._bad("invalid_request", "request without an id (a notification): not answered", raw=raw, reply=False)
+            return self._bad(
+                "invalid_request", "request without an id (a notification): not answered", raw=raw, reply=False
+            )
         command = reader.command
         if command is None:
             name = resolve(doc, reader.name) if reader.name is not None else MISSING
@@ -256,8 +296,15 @@ class DeviceCodec:
             if wire is MISSING or wire is None:
                 wire = {}
             if not isinstance(wire, dict):
-                return self._bad("invalid_params", f"parameters must be an object (by name), got {dumps(wire)}", id=rid, raw=raw, command=command)
+                return self._bad(
+                    "invalid_params",
+                    f"parameters must be an object (by name), got {dumps(wire)}",
+                    id=rid,
+                    raw=raw,
+                    command=command,
+                )
             by_wire = {p.wire_name: p.name for p in command.params}
+            wire_name: str
             for wire_name, value in wire.items():
                 given[by_wire.get(wire_name, wire_name)] = value
         for name, path in reader.param_slots:
@@ -267,14 +314,16 @@ class DeviceCodec:
         return self._request(rid if reader.id is not None else None, command, given, raw, from_text=False)
 
     def _fits(self, reader: _Reader, doc: Any) -> bool:
-        if not isinstance(doc, reader.shape) or (reader.length is not None and len(doc) != reader.length):
+        if not isinstance(doc, reader.shape):
+            return False
+        if reader.length is not None and len(doc) != reader.length:  # type: ignore[arg-type]  # shape is a sized container
             return False
         for path, literal in reader.literals:
             found = resolve(doc, path)
             if found is MISSING or found != literal:
                 return False
         if reader.name is not None:
-            return resolve(doc, reader.name) == reader.command.name  # type: ignore[union-attr]
+            return reader.command is not None and bool(resolve(doc, reader.name) == reader.command.name)
         return True
 
     def _shared_command(self, name: str) -> Command | None:
@@ -298,18 +347,35 @@ class DeviceCodec:
                         given[param.name] = value
                 return self._request(None, command, given, line, from_text=True)
         word = stripped.split()[0]
-        command = next((c for c in self.profile.commands.values() if str(c.request).split(" ")[0].replace("{{name}}", c.name) == word), None)
-        if command is not None:
-            return self._bad("invalid_params", f"usage: {command.usage()}", raw=line, command=command)
+        usage_of = next(
+            (
+                c
+                for c in self.profile.commands.values()
+                if str(c.request).split(" ")[0].replace("{{name}}", c.name) == word
+            ),
+            None,
+        )
+        if usage_of is not None:
+            return self._bad("invalid_params", f"usage: {usage_of.usage()}", raw=line, command=usage_of)
         return self._bad("unknown_command", f"unknown command {word!r}", raw=line)
 
-    def _request(self, rid: Any, command: Command, given: dict[str, Any], raw: str, *, from_text: bool) -> Request | BadRequest:
+    def _request(
+        self, rid: Any, command: Command, given: dict[str, Any], raw: str, *, from_text: bool
+    ) -> Request | BadRequest:
         if rid is not None and _key(rid) in self._in_progress:
-            return self._bad("invalid_request", f"id {dumps(rid)} is still in progress (id collision)", id=rid, raw=raw, command=command)
+            return self._bad(
+                "invalid_request",
+                f"id {dumps(rid)} is still in progress (id collision)",
+                id=rid,
+                raw=raw,
+                command=command,
+            )
         try:
             params = _bind(command, given, from_text=from_text)
         except InvalidInput as exc:
-            return self._bad("invalid_params", exc.message, id=MISSING if rid is None else rid, raw=raw, command=command)
+            return self._bad(
+                "invalid_params", exc.message, id=MISSING if rid is None else rid, raw=raw, command=command
+            )
         if rid is not None:
             self._in_progress.add(_key(rid))
         return Request(id=rid, command=command, params=params, raw=raw)
@@ -326,14 +392,21 @@ class DeviceCodec:
     # -- writing ---------------------------------------------------------------
     def result(self, rid: Any, payload: Any, *, now: float | None = None) -> str:
         if self.text:
-            return render_text(str(self.framing.result), {"payload": "" if payload is None else payload, "id": rid or ""})
+            return render_text(
+                str(self.framing.result), {"payload": "" if payload is None else payload, "id": rid or ""}
+            )
         return dumps(render(self.framing.result, {"id": rid, "payload": payload if payload is not None else {}}))
 
     def error(self, rid: Any, kind: str, message: str | None = None, detail: Any = None) -> str:
         """The protocol's error form for an abstract kind (framing.errors)."""
         form = self.framing.errors[kind]
         text = f"{form.message}: {message}" if message else form.message
-        context = {"id": rid if rid is not None else "", "code": form.code, "message": text, "detail": detail if detail is not None else {}}
+        context = {
+            "id": rid if rid is not None else "",
+            "code": form.code,
+            "message": text,
+            "detail": detail if detail is not None else {},
+        }
         if self.text:
             return render_text(str(self.framing.error), context).replace("\n", " ")
         context["id"] = rid
@@ -390,7 +463,11 @@ def _bind(command: Command, given: dict[str, Any], *, from_text: bool) -> dict[s
         if param is None:
             known = ", ".join(p.wire_name for p in command.params) or "none"
             raise InvalidInput(f"{command.name}: unknown parameter {name!r} (parameters: {known})")
-        out[name] = param.parse(value, where=f"{command.name}: ") if from_text else param.check(value, where=f"{command.name}: ")
+        out[name] = (
+            param.parse(value, where=f"{command.name}: ")
+            if from_text
+            else param.check(value, where=f"{command.name}: ")
+        )
     for param in command.params:
         if param.name not in out:
             if param.default is not MISSING:
@@ -412,4 +489,5 @@ def _matches(rule: InboundRule, doc: Any) -> bool:
 
 
 def _shape_name(shape: type) -> str:
-    return {dict: "object", list: "array", str: "string"}.get(shape, shape.__name__)
+    names: dict[type, str] = {dict: "object", list: "array", str: "string"}
+    return names.get(shape, shape.__name__)

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Mapping, NamedTuple
+from typing import NamedTuple
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.files import decode_utf8, read_regular
@@ -42,6 +44,10 @@ ORIGINS = ("project", "user", "shipped", "file")
 #: profiles are a few kilobytes; a file past this is not one
 MAX_PROFILE_BYTES = 4 * 2**20
 #: what `load_installed` accepts: a profile's file name or id, never a path
+# where relative profile paths and ./profiles are looked up; None: the working directory
+Cwd = str | os.PathLike[str] | None
+# the environment XDG_CONFIG_HOME and HOME come from; None: os.environ
+Environ = Mapping[str, str] | None
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
@@ -63,21 +69,21 @@ def user_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "wsctl" / "profiles"
 
 
-def project_dir(cwd: str | os.PathLike | None = None) -> Path:
+def project_dir(cwd: Cwd = None) -> Path:
     return Path(cwd if cwd is not None else os.getcwd()) / "profiles"
 
 
-def shipped_dir():
+def shipped_dir() -> Traversable:
     """The package's profiles directory as an importlib Traversable."""
     return resources.files("wsctl").joinpath("profiles")
 
 
-def search_path(*, cwd=None, environ=None) -> list[tuple[str, object]]:
+def search_path(*, cwd: Cwd = None, environ: Environ = None) -> list[tuple[str, Path | Traversable]]:
     """(origin, directory) in lookup order; directories may not exist."""
     return [("project", project_dir(cwd)), ("user", user_dir(environ)), ("shipped", shipped_dir())]
 
 
-def _entries(directory) -> list[tuple[str, object]]:
+def _entries(directory: Path | Traversable) -> list[tuple[str, object]]:
     try:
         if not directory.is_dir():
             return []
@@ -88,7 +94,7 @@ def _entries(directory) -> list[tuple[str, object]]:
     return sorted(found, key=lambda item: item[0])
 
 
-def list_profiles(*, cwd=None, environ=None, include_shadowed: bool = False) -> list[ProfileLocation]:
+def list_profiles(*, cwd: Cwd = None, environ: Environ = None, include_shadowed: bool = False) -> list[ProfileLocation]:
     """Every profile found, in lookup order (project, user, shipped), sorted by
     name within each origin.  A name found earlier shadows later ones; those are
     left out unless `include_shadowed`."""
@@ -109,13 +115,13 @@ def list_profiles(*, cwd=None, environ=None, include_shadowed: bool = False) -> 
     return out
 
 
-def _looks_like_path(text: str, cwd) -> bool:
+def _looks_like_path(text: str, cwd: Cwd) -> bool:
     if "/" in text or os.sep in text or (os.altsep and os.altsep in text):
         return True
     return text.endswith(SUFFIX) and (Path(cwd if cwd is not None else os.getcwd()) / text).is_file()
 
 
-def _read(location: ProfileLocation, entry=None) -> str:
+def _read(location: ProfileLocation, entry: Traversable | None = None) -> str:
     if entry is None:
         return decode_utf8(read_regular(location.path, limit=MAX_PROFILE_BYTES, what="profile file"), location.path)
     try:
@@ -125,7 +131,7 @@ def _read(location: ProfileLocation, entry=None) -> str:
         raise InvalidInput(f"{location.path}: cannot read: {exc.strerror or exc}") from None
 
 
-def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocation:
+def find_profile(name_or_path: str, *, cwd: Cwd = None, environ: Environ = None) -> ProfileLocation:
     """Where NAME_OR_PATH is, without parsing it (except for the id fallback)."""
     if not name_or_path:
         raise InvalidInput("profile: empty name")
@@ -140,12 +146,14 @@ def find_profile(name_or_path: str, *, cwd=None, environ=None) -> ProfileLocatio
     except InvalidInput:
         if name_or_path.endswith(SUFFIX):
             # meant as a file (it has the suffix): say that the file is missing
-            raise InvalidInput(f"no such profile file: {name_or_path} (and no installed profile named {name_or_path[: -len(SUFFIX)]!r})",
-                               hint="check the path, or see `wsctl profile list`") from None
+            raise InvalidInput(
+                f"no such profile file: {name_or_path} (and no installed profile named {name_or_path[: -len(SUFFIX)]!r})",
+                hint="check the path, or see `wsctl profile list`",
+            ) from None
         raise
 
 
-def _find_installed(name: str, *, cwd=None, environ=None) -> ProfileLocation:
+def _find_installed(name: str, *, cwd: Cwd = None, environ: Environ = None) -> ProfileLocation:
     name = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
     known = list_profiles(cwd=cwd, environ=environ)
     for location in known:
@@ -159,15 +167,18 @@ def _find_installed(name: str, *, cwd=None, environ=None) -> ProfileLocation:
         except InvalidInput:
             continue
     names = ", ".join(sorted({loc.name for loc in known})) or "none"
-    dirs = ", ".join(str(d) if origin != "shipped" else "shipped with wsctl"
-                     for origin, d in search_path(cwd=cwd, environ=environ))
+    dirs = ", ".join(
+        str(d) if origin != "shipped" else "shipped with wsctl" for origin, d in search_path(cwd=cwd, environ=environ)
+    )
     from wsctl.core.suggest import did_you_mean
 
-    raise InvalidInput(f"no profile named {name!r} (known: {names}; searched {dirs}){did_you_mean(name, [loc.name for loc in known])}",
-                       hint="give a path to a .toml file, or see `wsctl profile list`")
+    raise InvalidInput(
+        f"no profile named {name!r} (known: {names}; searched {dirs}){did_you_mean(name, [loc.name for loc in known])}",
+        hint="give a path to a .toml file, or see `wsctl profile list`",
+    )
 
 
-def _shipped_entry(location: ProfileLocation):
+def _shipped_entry(location: ProfileLocation) -> Traversable | None:
     # read shipped profiles through importlib.resources: works from a zip too
     return shipped_dir().joinpath(location.name + SUFFIX) if location.origin == "shipped" else None
 
@@ -177,12 +188,12 @@ def load_at(location: ProfileLocation) -> Profile:
     return parse_profile(_read(location, _shipped_entry(location)), source=location.path)
 
 
-def load_location(name_or_path: str, *, cwd=None, environ=None) -> tuple[Profile, ProfileLocation]:
+def load_location(name_or_path: str, *, cwd: Cwd = None, environ: Environ = None) -> tuple[Profile, ProfileLocation]:
     location = find_profile(name_or_path, cwd=cwd, environ=environ)
     return load_at(location), location
 
 
-def load_profile(name_or_path: str, *, cwd=None, environ=None) -> Profile:
+def load_profile(name_or_path: str, *, cwd: Cwd = None, environ: Environ = None) -> Profile:
     """The checked Profile for a name (see module docstring) or a path to a .toml file.
 
     Raises InvalidInput (exit 8) for an unknown name (listing the known ones), an
@@ -191,13 +202,15 @@ def load_profile(name_or_path: str, *, cwd=None, environ=None) -> Profile:
     return load_location(name_or_path, cwd=cwd, environ=environ)[0]
 
 
-def load_installed(name: str, *, cwd=None, environ=None) -> Profile:
+def load_installed(name: str, *, cwd: Cwd = None, environ: Environ = None) -> Profile:
     """The installed profile (project, user or shipped) of a plain NAME or id,
     for names that came from a file: a recording's header says which profile
     its session spoke, and a recording travels, so its ``profile`` field is
     never opened as a path (``/dev/zero``, a FIFO, ``../../secret.toml``)."""
     if not isinstance(name, str) or not PLAIN_NAME.fullmatch(name):
-        raise InvalidInput(f"profile {name!r} is not a plain profile name (letters, digits, '.', '_', '-'); it is never opened as a path",
-                           hint="give the profile with --profile NAME|FILE")
+        raise InvalidInput(
+            f"profile {name!r} is not a plain profile name (letters, digits, '.', '_', '-'); it is never opened as a path",
+            hint="give the profile with --profile NAME|FILE",
+        )
     location = _find_installed(name, cwd=cwd, environ=environ)
     return load_at(location)

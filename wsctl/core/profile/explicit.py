@@ -19,8 +19,21 @@ from wsctl.core.profile.model import Profile
 
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 #: the order an author would write them in
-ORDER = ("encoding", "id", "max_in_flight", "request", "result", "error", "event", "device_request",
-         "event_regex", "error_regex", "unknown_id", "errors", "inbound")
+ORDER = (
+    "encoding",
+    "id",
+    "max_in_flight",
+    "request",
+    "result",
+    "error",
+    "event",
+    "device_request",
+    "event_regex",
+    "error_regex",
+    "unknown_id",
+    "errors",
+    "inbound",
+)
 
 
 def explicit_framing(profile: Profile) -> dict[str, Any]:
@@ -36,7 +49,8 @@ def explicit_framing(profile: Profile) -> dict[str, Any]:
     out = {k: merged[k] for k in ORDER if merged.get(k) is not None}
     if not out.get("inbound"):
         out.pop("inbound", None)
-    return _drop_none(out)
+    cleaned: dict[str, Any] = _drop_none(out)
+    return cleaned
 
 
 def _drop_none(value: Any) -> Any:

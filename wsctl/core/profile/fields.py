@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.profile.model import Event
+from wsctl.core.profile.model import Event, Profile
 
 
 def decode_fields(event: Event | None, payload: Any) -> Any:
@@ -37,7 +37,7 @@ def decode_fields(event: Event | None, payload: Any) -> Any:
     return out or payload
 
 
-def profile_url(url: str, profile: Any) -> str:
+def profile_url(url: str, profile: Profile) -> str:
     """The URL with the profile's `path` when the URL has no path at all
     (`wss://plc-17:8443` + path `/rpc`).  A path typed in the URL always wins,
     `/` included: a device that lives at `/` must stay reachable with a

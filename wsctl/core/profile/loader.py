@@ -5,21 +5,47 @@ from __future__ import annotations
 
 import re
 import tomllib
-from typing import Any
+from typing import Any, Literal, overload
 
 from wsctl.core import roles as role_rules
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import split as split_pointer
 from wsctl.core.profile import presets
 from wsctl.core.profile.model import (
-    ENCODINGS, ERROR_KINDS, FORMAT, ID_SCHEMES, INBOUND_KINDS, Command, ErrorForm, Event, Faults, Framing,
-    InboundRule, Match, Profile, Sim, SimCommand, SimTelemetry, Update,
+    ENCODINGS,
+    ERROR_KINDS,
+    FORMAT,
+    ID_SCHEMES,
+    INBOUND_KINDS,
+    Command,
+    ErrorForm,
+    Event,
+    Faults,
+    Framing,
+    InboundRule,
+    Match,
+    Profile,
+    Sim,
+    SimCommand,
+    SimTelemetry,
+    Update,
 )
 from wsctl.core.profile.params import Param, finite, parse_param, short
 from wsctl.core.profile.template import FILTERS, placeholder_filters
 
 TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim"}
-COMMAND_KEYS = {"name", "summary", "description", "params", "timeout", "dangerous", "confirm", "roles", "success", "request"}
+COMMAND_KEYS = {
+    "name",
+    "summary",
+    "description",
+    "params",
+    "timeout",
+    "dangerous",
+    "confirm",
+    "roles",
+    "success",
+    "request",
+}
 EVENT_KEYS = {"name", "summary", "kind", "reply", "fields"}
 #: what framing templates may name (params.* and state.* are checked elsewhere)
 FRAMING_NAMES = {"id", "name", "params", "payload", "code", "message", "detail", "now"}
@@ -32,7 +58,7 @@ class _Checker:
     def fail(self, where: str, message: str) -> InvalidInput:
         return InvalidInput(f"{self.source}: {where}: {message}")
 
-    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict:
+    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -40,10 +66,23 @@ class _Checker:
         if allowed is not None:
             unknown = sorted(set(value) - allowed)
             if unknown:
-                raise self.fail(f"{where}.{unknown[0]}" if where else unknown[0], f"unknown field (known: {', '.join(sorted(allowed))})")
+                raise self.fail(
+                    f"{where}.{unknown[0]}" if where else unknown[0],
+                    f"unknown field (known: {', '.join(sorted(allowed))})",
+                )
         return value
 
-    def str_(self, table: dict, key: str, where: str, default: str | None = None, *, required: bool = False) -> str | None:
+    @overload
+    def str_(self, table: dict[str, Any], key: str, where: str, default: str) -> str: ...
+    @overload
+    def str_(self, table: dict[str, Any], key: str, where: str, *, required: Literal[True]) -> str: ...
+    @overload
+    def str_(
+        self, table: dict[str, Any], key: str, where: str, default: None = None, *, required: bool = False
+    ) -> str | None: ...
+    def str_(
+        self, table: dict[str, Any], key: str, where: str, default: str | None = None, *, required: bool = False
+    ) -> str | None:
         value = table.get(key, default)
         if value is None:
             if required:
@@ -53,7 +92,16 @@ class _Checker:
             raise self.fail(f"{where}.{key}", f"expected a string, got {type(value).__name__}")
         return value
 
-    def number(self, table: dict, key: str, where: str, default: float, *, low: float = 0.0, high: float | None = None) -> float:
+    def number(
+        self,
+        table: dict[str, Any],
+        key: str,
+        where: str,
+        default: float,
+        *,
+        low: float = 0.0,
+        high: float | None = None,
+    ) -> float:
         value = table.get(key, default)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(f"{where}.{key}", "expected a number")
@@ -65,13 +113,13 @@ class _Checker:
             raise self.fail(f"{where}.{key}", f"must be {bound}, got {value}")
         return float(value)
 
-    def str_list(self, table: dict, key: str, where: str) -> tuple[str, ...]:
+    def str_list(self, table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise self.fail(f"{where}.{key}", "expected a list of strings")
         return tuple(value)
 
-    def regex(self, value: Any, where: str) -> re.Pattern | None:
+    def regex(self, value: Any, where: str) -> re.Pattern[str] | None:
         if value is None:
             return None
         try:
@@ -79,27 +127,47 @@ class _Checker:
         except (re.error, TypeError) as exc:
             raise self.fail(where, f"not a valid regex: {exc}") from None
 
+    @overload
+    def pointer(self, value: str, where: str) -> str: ...
+    @overload
+    def pointer(self, value: Any, where: str) -> str | None: ...
     def pointer(self, value: Any, where: str) -> str | None:
         if value is None:
             return None
         try:
+            if not isinstance(value, str):
+                raise TypeError(value)
             split_pointer(value)
         except (ValueError, AttributeError, TypeError):
-            raise self.fail(where, f"not a JSON pointer: {value!r} (e.g. \"/id\", \"/0\")") from None
+            raise self.fail(where, f'not a JSON pointer: {value!r} (e.g. "/id", "/0")') from None
         return value
 
-    def template_names(self, template: Any, where: str, allowed: set[str], params: tuple[Param, ...] | None = None, state: dict | None = None,
-                       *, filters: bool = False) -> None:
+    def template_names(
+        self,
+        template: Any,
+        where: str,
+        allowed: set[str],
+        params: tuple[Param, ...] | None = None,
+        state: dict[str, Any] | None = None,
+        *,
+        filters: bool = False,
+    ) -> None:
         """Every placeholder must have a value; `filters`: this template is only
         ever written (sim, event replies), never read back like a request, so
         `{{x|string}}` is allowed in it."""
         names = {p.name for p in params} if params is not None else None
         for placeholder, filter_name in placeholder_filters(template):
             if filter_name is not None and not filters:
-                raise self.fail(where, f"template uses the filter |{filter_name}: filters are for [sim] and event reply templates "
-                                       "(requests are read back by their template)")
+                raise self.fail(
+                    where,
+                    f"template uses the filter |{filter_name}: filters are for [sim] and event reply templates "
+                    "(requests are read back by their template)",
+                )
             if filter_name is not None and filter_name not in FILTERS:
-                raise self.fail(where, f"template names {{{{{placeholder}|{filter_name}}}}}: unknown filter (known: {', '.join(FILTERS)})")
+                raise self.fail(
+                    where,
+                    f"template names {{{{{placeholder}|{filter_name}}}}}: unknown filter (known: {', '.join(FILTERS)})",
+                )
             head, _, rest = placeholder.partition(".")
             if head == "params" and rest:
                 if names is not None and rest not in names:
@@ -107,13 +175,18 @@ class _Checker:
                 continue
             if head == "state" and rest:
                 if state is not None and rest.split(".")[0] not in state:
-                    raise self.fail(where, f"template names {{{{{placeholder}}}}}, but sim.state has no {rest.split('.')[0]!r}")
+                    raise self.fail(
+                        where, f"template names {{{{{placeholder}}}}}, but sim.state has no {rest.split('.')[0]!r}"
+                    )
                 continue
             if head not in allowed:
-                raise self.fail(where, f"template names {{{{{placeholder}}}}}; known: {', '.join(sorted(allowed))}, params.NAME, state.NAME")
+                raise self.fail(
+                    where,
+                    f"template names {{{{{placeholder}}}}}; known: {', '.join(sorted(allowed))}, params.NAME, state.NAME",
+                )
 
 
-def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framing:
+def _framing(c: _Checker, table: dict[str, Any], transport_encoding: str | None) -> Framing:
     table = c.table(table, "framing", set(presets.FRAMING_KEYS))
     preset = c.str_(table, "preset", "framing")
     if preset is not None and preset not in presets.PRESETS:
@@ -161,7 +234,9 @@ def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framin
                 matches.append(Match(pointer, value=cond))
         if not matches:
             raise c.fail(f"{where}.match", "missing: at least one pointer condition")
-        pointers = {k: c.pointer(rule.get(k), f"{where}.{k}") for k in ("id", "name", "payload", "code", "message", "detail")}
+        pointers = {
+            k: c.pointer(rule.get(k), f"{where}.{k}") for k in ("id", "name", "payload", "code", "message", "detail")
+        }
         if kind in ("result", "error", "request") and id_scheme != "none" and pointers["id"] is None:
             raise c.fail(f"{where}.id", f"a {kind} rule needs the pointer to the id")
         if kind in ("event", "request") and pointers["name"] is None:
@@ -184,15 +259,28 @@ def _framing(c: _Checker, table: dict, transport_encoding: str | None) -> Framin
     errors = {}
     raw_errors = c.table(merged.get("errors"), "framing.errors", set(ERROR_KINDS))
     for kind in ERROR_KINDS:
-        form = c.table(raw_errors.get(kind, {"code": "error", "message": kind.replace("_", " ")}), f"framing.errors.{kind}", {"code", "message"})
+        form = c.table(
+            raw_errors.get(kind, {"code": "error", "message": kind.replace("_", " ")}),
+            f"framing.errors.{kind}",
+            {"code", "message"},
+        )
         errors[kind] = ErrorForm(code=form.get("code"), message=str(form.get("message", kind)))
     return Framing(
-        preset=preset, encoding=encoding, id_scheme=id_scheme, max_in_flight=max_in_flight,
-        request=merged["request"], result=merged.get("result"), error=merged.get("error"), event=merged.get("event"),
-        device_request=merged.get("device_request"), inbound=tuple(inbound),
+        preset=preset,
+        encoding=encoding,
+        id_scheme=id_scheme,
+        max_in_flight=max_in_flight,
+        request=merged["request"],
+        result=merged.get("result"),
+        error=merged.get("error"),
+        event=merged.get("event"),
+        device_request=merged.get("device_request"),
+        inbound=tuple(inbound),
         event_regex=c.regex(merged.get("event_regex"), "framing.event_regex"),
         error_regex=c.regex(merged.get("error_regex"), "framing.error_regex"),
-        errors=errors, unknown_id=merged.get("unknown_id"), separators=separators if encoding == "text" else (),
+        errors=errors,
+        unknown_id=merged.get("unknown_id"),
+        separators=separators if encoding == "text" else (),
     )
 
 
@@ -211,7 +299,9 @@ def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeou
         try:
             c.template_names(request, f"{where}", FRAMING_NAMES, params)
         except InvalidInput as exc:
-            raise InvalidInput(f"{exc.message} (the template is framing.request; give this command its own `request`)") from None
+            raise InvalidInput(
+                f"{exc.message} (the template is framing.request; give this command its own `request`)"
+            ) from None
     roles = c.str_list(table, "roles", where) if "roles" in table else ("*",)
     try:
         allowed = role_rules.expand_all(roles)
@@ -220,7 +310,8 @@ def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeou
     dangerous = table.get("dangerous", False)
     if not isinstance(dangerous, bool):
         raise c.fail(f"{where}.dangerous", "expected true or false")
-    success, success_regex = (), None
+    success: tuple[tuple[str, Any], ...] = ()
+    success_regex: re.Pattern[str] | None = None
     if "success" in table:
         spec = c.table(table["success"], f"{where}.success")
         if framing.encoding == "text":
@@ -229,11 +320,19 @@ def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeou
         else:
             success = tuple((c.pointer(p, f"{where}.success"), v) for p, v in spec.items())
     return Command(
-        key=key, name=c.str_(table, "name", where, key), summary=c.str_(table, "summary", where, ""),
-        description=c.str_(table, "description", where, ""), params=params,
-        timeout=c.number(table, "timeout", where, default_timeout, low=0.001), dangerous=dangerous,
-        confirm=c.str_(table, "confirm", where), roles=roles, allowed_roles=allowed, success=success,
-        success_regex=success_regex, request=request,
+        key=key,
+        name=c.str_(table, "name", where, key),
+        summary=c.str_(table, "summary", where, ""),
+        description=c.str_(table, "description", where, ""),
+        params=params,
+        timeout=c.number(table, "timeout", where, default_timeout, low=0.001),
+        dangerous=dangerous,
+        confirm=c.str_(table, "confirm", where),
+        roles=roles,
+        allowed_roles=allowed,
+        success=success,
+        success_regex=success_regex,
+        request=request,
     )
 
 
@@ -246,8 +345,12 @@ def _event(c: _Checker, key: str, table: Any) -> Event:
     if "reply" in table:
         c.template_names(table["reply"], f"{where}.reply", {"now", "payload", "name", "id"}, filters=True)
     return Event(
-        key=key, name=c.str_(table, "name", where, key), summary=c.str_(table, "summary", where, ""), kind=kind,
-        reply=table.get("reply"), fields=_params(c, table.get("fields"), f"{where}.fields"),
+        key=key,
+        name=c.str_(table, "name", where, key),
+        summary=c.str_(table, "summary", where, ""),
+        kind=kind,
+        reply=table.get("reply"),
+        fields=_params(c, table.get("fields"), f"{where}.fields"),
     )
 
 
@@ -259,8 +362,15 @@ def _update(c: _Checker, name: str, spec: Any, where: str) -> Update:
     nums = {k: c.number(spec, k, where, 0.0, low=float("-inf")) for k in spec}
     if modes == ["fluctuation"] and not 0 <= nums["fluctuation"] <= 100:
         raise c.fail(f"{where}.fluctuation", "a percentage between 0 and 100")
-    return Update(field=name, increment=nums.get("increment"), random_walk=nums.get("random_walk"),
-                  fluctuation=nums.get("fluctuation"), around=nums.get("around"), minimum=nums.get("min"), maximum=nums.get("max"))
+    return Update(
+        field=name,
+        increment=nums.get("increment"),
+        random_walk=nums.get("random_walk"),
+        fluctuation=nums.get("fluctuation"),
+        around=nums.get("around"),
+        minimum=nums.get("min"),
+        maximum=nums.get("max"),
+    )
 
 
 def _then(c: _Checker, steps: tuple[str, ...], where: str, events: dict[str, Event]) -> tuple[str, ...]:
@@ -288,8 +398,12 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
         spec = c.table(spec, where, {"reply", "set", "require", "require_message", "require_reply", "delay", "then"})
         params = commands[key].params
         c.template_names(spec.get("reply"), f"{where}.reply", {"now", "name", "id"}, params, state, filters=True)
-        c.template_names(spec.get("require_message"), f"{where}.require_message", {"now", "name", "id"}, params, state, filters=True)
-        c.template_names(spec.get("require_reply"), f"{where}.require_reply", {"now", "name", "id"}, params, state, filters=True)
+        c.template_names(
+            spec.get("require_message"), f"{where}.require_message", {"now", "name", "id"}, params, state, filters=True
+        )
+        c.template_names(
+            spec.get("require_reply"), f"{where}.require_reply", {"now", "name", "id"}, params, state, filters=True
+        )
         sets = c.table(spec.get("set"), f"{where}.set")
         for field_name, value in sets.items():
             if field_name not in state:
@@ -302,9 +416,13 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
         if "require_reply" in spec and not require:
             raise c.fail(f"{where}.require_reply", "has no effect without `require`")
         sim_commands[key] = SimCommand(
-            key=key, reply=spec.get("reply", {}), set=tuple(sets.items()), require=tuple(require.items()),
+            key=key,
+            reply=spec.get("reply", {}),
+            set=tuple(sets.items()),
+            require=tuple(require.items()),
             require_message=c.str_(spec, "require_message", where, f"{key} is not possible in this state"),
-            delay=c.number(spec, "delay", where, 0.0), then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events),
+            delay=c.number(spec, "delay", where, 0.0),
+            then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events),
             require_reply=spec.get("require_reply"),
         )
     telemetry = []
@@ -327,11 +445,23 @@ def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str
         for field_name in update_when:
             if field_name not in state:
                 raise c.fail(f"{where}.update_when.{field_name}", "not in sim.state")
-        telemetry.append(SimTelemetry(key=key, event=event, every=every, payload=spec.get("payload", {}),
-                                      updates=tuple(updates), update_when=tuple(update_when.items())))
-    faults = c.table(table.get("faults"), "sim.faults", {"reply_delay", "drop_reply_probability", "error_reply_probability"})
+        telemetry.append(
+            SimTelemetry(
+                key=key,
+                event=event,
+                every=every,
+                payload=spec.get("payload", {}),
+                updates=tuple(updates),
+                update_when=tuple(update_when.items()),
+            )
+        )
+    faults = c.table(
+        table.get("faults"), "sim.faults", {"reply_delay", "drop_reply_probability", "error_reply_probability"}
+    )
     return Sim(
-        state=state, commands=sim_commands, telemetry=tuple(telemetry),
+        state=state,
+        commands=sim_commands,
+        telemetry=tuple(telemetry),
         faults=Faults(
             reply_delay=c.number(faults, "reply_delay", "sim.faults", 0.0),
             drop_reply_probability=c.number(faults, "drop_reply_probability", "sim.faults", 0.0, high=1.0),
@@ -348,11 +478,16 @@ def _rules_for_events(c: _Checker, framing: Framing, events: dict[str, Event]) -
     if framing.encoding == "json":
         kinds = {r.kind for r in framing.inbound}
         if by_kind["request"] is not None and "request" not in kinds:
-            raise c.fail("framing.inbound", f"no rule of kind 'request', but events.{by_kind['request']} is a device request")
+            raise c.fail(
+                "framing.inbound", f"no rule of kind 'request', but events.{by_kind['request']} is a device request"
+            )
         if by_kind["telemetry"] is not None and "event" not in kinds:
             raise c.fail("framing.inbound", f"no rule of kind 'event', but events.{by_kind['telemetry']} is telemetry")
     elif by_kind["telemetry"] is not None and framing.event_regex is None:
-        raise c.fail("framing.event_regex", f"missing, but events.{by_kind['telemetry']} is telemetry (its lines would be taken as replies)")
+        raise c.fail(
+            "framing.event_regex",
+            f"missing, but events.{by_kind['telemetry']} is telemetry (its lines would be taken as replies)",
+        )
 
 
 def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
@@ -364,7 +499,9 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
     c.table(data, "", TOP_KEYS)
     fmt = data.get("format")
     if fmt != FORMAT:
-        raise c.fail("format", f"expected {FORMAT!r}, got {fmt!r}" if fmt else f"missing (first line: format = \"{FORMAT}\")")
+        raise c.fail(
+            "format", f"expected {FORMAT!r}, got {fmt!r}" if fmt else f'missing (first line: format = "{FORMAT}")'
+        )
     meta = c.table(data.get("profile"), "profile", {"id", "title", "version", "description", "timeout"})
     profile_id = c.str_(meta, "id", "profile", required=True)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", profile_id):
@@ -372,28 +509,47 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
     transport = c.table(data.get("transport"), "transport", {"subprotocols", "path", "dialer", "encoding"})
     dialer = c.str_(transport, "dialer", "transport", "tool")
     if dialer not in ("tool", "device"):
-        raise c.fail("transport.dialer", "expected 'tool' (wsctl dials the device) or 'device' (the device dials in, as OCPP chargers do)")
+        raise c.fail(
+            "transport.dialer",
+            "expected 'tool' (wsctl dials the device) or 'device' (the device dials in, as OCPP chargers do)",
+        )
     framing = _framing(c, c.table(data.get("framing"), "framing"), c.str_(transport, "encoding", "transport"))
     default_timeout = c.number(meta, "timeout", "profile", 10.0, low=0.001)
-    commands = {key: _command(c, key, spec, framing, default_timeout) for key, spec in c.table(data.get("commands"), "commands").items()}
+    commands = {
+        key: _command(c, key, spec, framing, default_timeout)
+        for key, spec in c.table(data.get("commands"), "commands").items()
+    }
     if not commands:
         raise c.fail("commands", "a profile needs at least one command")
     seen: dict[str, str] = {}
     for key, command in commands.items():
         if command.name in seen:
-            raise c.fail(f"commands.{key}.name", f"duplicate command name {command.name!r} (also commands.{seen[command.name]})")
+            raise c.fail(
+                f"commands.{key}.name", f"duplicate command name {command.name!r} (also commands.{seen[command.name]})"
+            )
         seen[command.name] = key
     events = {key: _event(c, key, spec) for key, spec in c.table(data.get("events"), "events").items()}
     seen_events: dict[str, str] = {}
     for key, event in events.items():
         if event.name in seen_events:
-            raise c.fail(f"events.{key}.name", f"duplicate event name {event.name!r} (also events.{seen_events[event.name]})")
+            raise c.fail(
+                f"events.{key}.name", f"duplicate event name {event.name!r} (also events.{seen_events[event.name]})"
+            )
         seen_events[event.name] = key
     _rules_for_events(c, framing, events)
     return Profile(
-        id=profile_id, title=c.str_(meta, "title", "profile", profile_id), version=c.str_(meta, "version", "profile", "0"),
-        description=c.str_(meta, "description", "profile", ""), source=source,
-        subprotocols=c.str_list(transport, "subprotocols", "transport"), path=c.str_(transport, "path", "transport", "/"),
-        dialer=dialer, framing=framing, default_timeout=default_timeout, commands=commands, events=events,
-        sim=_sim(c, data.get("sim"), commands, events), raw=data,
+        id=profile_id,
+        title=c.str_(meta, "title", "profile", profile_id),
+        version=c.str_(meta, "version", "profile", "0"),
+        description=c.str_(meta, "description", "profile", ""),
+        source=source,
+        subprotocols=c.str_list(transport, "subprotocols", "transport"),
+        path=c.str_(transport, "path", "transport", "/"),
+        dialer=dialer,
+        framing=framing,
+        default_timeout=default_timeout,
+        commands=commands,
+        events=events,
+        sim=_sim(c, data.get("sim"), commands, events),
+        raw=data,
     )

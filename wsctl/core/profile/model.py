@@ -64,8 +64,8 @@ class Framing:
     event: Any
     device_request: Any
     inbound: tuple[InboundRule, ...]
-    event_regex: re.Pattern | None
-    error_regex: re.Pattern | None
+    event_regex: re.Pattern[str] | None
+    error_regex: re.Pattern[str] | None
     errors: dict[str, ErrorForm]
     #: id to use in an error reply to a request whose own id could not be read
     unknown_id: Any
@@ -87,7 +87,7 @@ class Command:
     roles: tuple[str, ...]
     allowed_roles: frozenset[str]
     success: tuple[tuple[str, Any], ...]
-    success_regex: re.Pattern | None
+    success_regex: re.Pattern[str] | None
     request: Any
 
     def param(self, name: str) -> Param | None:

@@ -31,7 +31,7 @@ class Param:
     required: bool = True
     #: name on the wire when it differs (OCPP's connectorId vs connector_id)
     wire: str | None = None
-    _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def wire_name(self) -> str:
@@ -153,10 +153,18 @@ def parse_param(name: str, table: Any, where: str) -> Param:
     if "required" in table and not isinstance(table["required"], bool):
         raise InvalidInput(f"{where}.required: expected true or false")
     param = Param(
-        name=name, type=kind, description=table.get("description", ""), unit=table.get("unit"),
-        enum=tuple(enum) if enum is not None else None, minimum=table.get("minimum"), maximum=table.get("maximum"),
-        pattern=table.get("pattern"), default=table.get("default", MISSING),
-        required=table.get("required", "default" not in table), wire=table.get("wire"), _regex=regex,
+        name=name,
+        type=kind,
+        description=table.get("description", ""),
+        unit=table.get("unit"),
+        enum=tuple(enum) if enum is not None else None,
+        minimum=table.get("minimum"),
+        maximum=table.get("maximum"),
+        pattern=table.get("pattern"),
+        default=table.get("default", MISSING),
+        required=table.get("required", "default" not in table),
+        wire=table.get("wire"),
+        _regex=regex,
     )
     if param.default is not MISSING:
         param.check(param.default, where=f"{where}.default: ")

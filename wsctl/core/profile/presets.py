@@ -27,9 +27,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         "event": {"jsonrpc": "2.0", "method": "{{name}}", "params": "{{payload}}"},
         "device_request": {"jsonrpc": "2.0", "id": "{{id}}", "method": "{{name}}", "params": "{{payload}}"},
         "inbound": [
-            {"kind": "error", "match": {"/error": {"exists": True}}, "id": "/id", "code": "/error/code", "message": "/error/message", "detail": "/error/data"},
+            {
+                "kind": "error",
+                "match": {"/error": {"exists": True}},
+                "id": "/id",
+                "code": "/error/code",
+                "message": "/error/message",
+                "detail": "/error/data",
+            },
             {"kind": "result", "match": {"/result": {"exists": True}}, "id": "/id", "payload": "/result"},
-            {"kind": "request", "match": {"/method": {"exists": True}, "/id": {"exists": True}}, "id": "/id", "name": "/method", "payload": "/params"},
+            {
+                "kind": "request",
+                "match": {"/method": {"exists": True}, "/id": {"exists": True}},
+                "id": "/id",
+                "name": "/method",
+                "payload": "/params",
+            },
             {"kind": "event", "match": {"/method": {"exists": True}}, "name": "/method", "payload": "/params"},
         ],
         "errors": {
@@ -95,8 +108,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-FRAMING_KEYS = ("preset", "encoding", "id", "max_in_flight", "request", "result", "error", "event", "device_request",
-                "inbound", "event_regex", "error_regex", "separators", "errors", "unknown_id")
+FRAMING_KEYS = (
+    "preset",
+    "encoding",
+    "id",
+    "max_in_flight",
+    "request",
+    "result",
+    "error",
+    "event",
+    "device_request",
+    "inbound",
+    "event_regex",
+    "error_regex",
+    "separators",
+    "errors",
+    "unknown_id",
+)
 
 
 def expand(framing: dict[str, Any]) -> dict[str, Any]:

@@ -15,9 +15,10 @@ them; the loader refuses unknown ones.
 from __future__ import annotations
 
 import json
-import time
 import re
-from typing import Any, Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from wsctl.core.pointer import MISSING
 
@@ -73,7 +74,7 @@ def _filtered(value: Any, name: str | None) -> Any:
 
 
 def render_text(template: str, context: Mapping[str, Any], *, strict: bool = True) -> str:
-    def sub(match: re.Match) -> str:
+    def sub(match: re.Match[str]) -> str:
         value = lookup(context, match.group(1))
         if value is MISSING:
             if strict:
@@ -101,7 +102,11 @@ def render(template: Any, context: Mapping[str, Any], *, strict: bool = True) ->
     if isinstance(template, dict):
         out = {}
         for key, value in template.items():
-            rendered = render(value, context, strict=False) if _optional(value, context) else render(value, context, strict=strict)
+            rendered = (
+                render(value, context, strict=False)
+                if _optional(value, context)
+                else render(value, context, strict=strict)
+            )
             if rendered is not MISSING:
                 out[key] = rendered
         return out
@@ -144,7 +149,7 @@ def compile_template(template: Any, *, strict: bool = True) -> Callable[[Mapping
             for key, value in template.items()
         ]
 
-        def mapping(context: Mapping[str, Any]) -> dict:
+        def mapping(context: Mapping[str, Any]) -> dict[str, Any]:
             out = {}
             for key, fn in items:
                 rendered = fn(context)
@@ -164,7 +169,7 @@ def _optional(value: Any, context: Mapping[str, Any]) -> bool:
     if not isinstance(value, str):
         return False
     whole = PLACEHOLDER.fullmatch(value.strip())
-    return bool(whole) and whole.group(1).startswith("params.")
+    return whole is not None and whole.group(1).startswith("params.")
 
 
 def placeholders(template: Any) -> Iterator[str]:
@@ -204,12 +209,12 @@ def slots(template: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str
         yield path, None, template
 
 
-def text_pattern(template: str, fixed: Mapping[str, str]) -> re.Pattern:
+def text_pattern(template: str, fixed: Mapping[str, str]) -> re.Pattern[str]:
     """A regex that reads a text request back: fixed placeholders match literally,
     `params.x` become named groups, everything else is literal."""
     out, pos = ["^"], 0
     for match in PLACEHOLDER.finditer(template):
-        out.append(re.escape(template[pos:match.start()]))
+        out.append(re.escape(template[pos : match.start()]))
         name = match.group(1)
         if name in fixed:
             out.append(re.escape(fixed[name]))

@@ -25,8 +25,9 @@ import base64
 import difflib
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from wsctl.core.pointer import MISSING, join, resolve
 from wsctl.core.record.redact import parse_rules, replace_at, sub_regex
@@ -52,8 +53,8 @@ class Ignore:
             for pattern in self._byte_regexes:
                 message = sub_regex(pattern, message, IGNORED.encode())
             return ("binary", message)
-        for pattern in self.regexes:
-            message = sub_regex(pattern, message, IGNORED)
+        for text_pattern in self.regexes:
+            message = sub_regex(text_pattern, message, IGNORED)
         stripped = message.lstrip()[:1]
         if stripped in ("{", "[", '"') or stripped.isdigit() or stripped == "-":
             try:
@@ -72,7 +73,7 @@ class Ignore:
             return "j" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         if kind == "binary":
             return "b" + base64.b64encode(value).decode("ascii")
-        return "t" + value
+        return "t" + str(value)
 
 
 def json_paths(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, Any, Any]]:
@@ -89,7 +90,7 @@ def json_paths(a: Any, b: Any, path: tuple[str, ...] = ()) -> list[tuple[str, An
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         out = []
-        for index, (x, y) in enumerate(zip(a, b)):
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
             out.extend(json_paths(x, y, path + (str(index),)))
         return out
     if a == b and type(a) is type(b):
@@ -135,9 +136,15 @@ class Difference:
             return None if m is None else (m if isinstance(m, str) else {"b64": base64.b64encode(m).decode("ascii")})
 
         return {
-            "kind": self.kind, "expected_index": self.expected_index, "received_index": self.received_index,
-            "expected": wire(self.expected), "received": wire(self.received),
-            "fields": [{"pointer": p, "recorded": None if a is _MISSING else a, "received": None if b is _MISSING else b} for p, a, b in self.paths],
+            "kind": self.kind,
+            "expected_index": self.expected_index,
+            "received_index": self.received_index,
+            "expected": wire(self.expected),
+            "received": wire(self.received),
+            "fields": [
+                {"pointer": p, "recorded": None if a is _MISSING else a, "received": None if b is _MISSING else b}
+                for p, a, b in self.paths
+            ],
         }
 
 
@@ -159,15 +166,28 @@ class Report:
 
     def summary(self) -> str:
         c = self.counts()
-        verdict = "answers match the recording" if self.ok else f"{c['differs']} differ, {c['missing']} missing, {c['unexpected']} unexpected"
+        verdict = (
+            "answers match the recording"
+            if self.ok
+            else f"{c['differs']} differ, {c['missing']} missing, {c['unexpected']} unexpected"
+        )
         return f"{self.expected} answers recorded, {self.received} received: {verdict}"
 
     def lines(self, *, context: Sequence[str] | None = None, limit: int = 50) -> list[str]:
         """The readable report.  ``context[i]``: what the i-th recorded answer followed (the send)."""
         out: list[str] = []
         for d in self.differences[:limit]:
-            where = f"answer {d.expected_index + 1}" if d.expected_index is not None else f"received message {d.received_index + 1}"
-            after = f" (after {context[d.expected_index]})" if context and d.expected_index is not None and d.expected_index < len(context) else ""
+            # a difference has an expected answer, a received message, or both
+            where = (
+                f"answer {d.expected_index + 1}"
+                if d.expected_index is not None
+                else f"received message {(d.received_index or 0) + 1}"
+            )
+            after = (
+                f" (after {context[d.expected_index]})"
+                if context and d.expected_index is not None and d.expected_index < len(context)
+                else ""
+            )
             if d.kind == "differs":
                 out.append(f"{where}{after}: differs")
                 for pointer, a, b in d.paths[:MAX_PATHS]:
@@ -226,8 +246,13 @@ def _pair_by_id(expected: Sequence[Message], received: Sequence[Message], pointe
     return pairs
 
 
-def compare(expected: Sequence[Message], received: Sequence[Message], ignore: Ignore | None = None, *,
-            id_pointers: Sequence[str] | None = ID_POINTERS) -> Report:
+def compare(
+    expected: Sequence[Message],
+    received: Sequence[Message],
+    ignore: Ignore | None = None,
+    *,
+    id_pointers: Sequence[str] | None = ID_POINTERS,
+) -> Report:
     """Pair answers by id, align the rest in order, and list every difference.
 
     ``id_pointers``: where an answer's request id is (None: strictly in order)."""
@@ -237,7 +262,12 @@ def compare(expected: Sequence[Message], received: Sequence[Message], ignore: Ig
     found: list[tuple[tuple[int, int, int], Difference]] = []  # (sort key, difference)
     for i, j in pairs.items():
         if ignore.key(expected[i]) != ignore.key(received[j]):
-            found.append(((i, 0, j), Difference("differs", i, j, expected[i], received[j], _paths(expected[i], received[j], ignore))))
+            found.append(
+                (
+                    (i, 0, j),
+                    Difference("differs", i, j, expected[i], received[j], _paths(expected[i], received[j], ignore)),
+                )
+            )
     paired = set(pairs.values())
     rest_a = [i for i in range(len(expected)) if i not in pairs]
     rest_b = [j for j in range(len(received)) if j not in paired]
@@ -250,7 +280,12 @@ def compare(expected: Sequence[Message], received: Sequence[Message], ignore: Ig
         pairs_here = min(i2 - i1, j2 - j1) if op == "replace" else 0
         for k in range(pairs_here):
             i, j = rest_a[i1 + k], rest_b[j1 + k]
-            found.append(((i, 0, j), Difference("differs", i, j, expected[i], received[j], _paths(expected[i], received[j], ignore))))
+            found.append(
+                (
+                    (i, 0, j),
+                    Difference("differs", i, j, expected[i], received[j], _paths(expected[i], received[j], ignore)),
+                )
+            )
         for k in range(i1 + pairs_here, i2):
             i = rest_a[k]
             found.append(((i, 0, -1), Difference("missing", i, None, expected=expected[i])))

@@ -13,8 +13,9 @@ a step and watch it run).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from wsctl.core.record.format import FORMAT_PREFIX, VERSION, RecordFormatError
 
@@ -43,7 +44,9 @@ def check_version(version: int, *, current: int | None = None) -> None:
             hint="upgrade wsctl to read it",
         )
     if version < OLDEST:
-        raise RecordFormatError(f"recording format {FORMAT_PREFIX}{version} is no longer supported (oldest: {FORMAT_PREFIX}{OLDEST})")
+        raise RecordFormatError(
+            f"recording format {FORMAT_PREFIX}{version} is no longer supported (oldest: {FORMAT_PREFIX}{OLDEST})"
+        )
     missing = [n for n in range(version, current) if n not in MIGRATIONS]
     if missing:
         raise RecordFormatError(f"no migration from {FORMAT_PREFIX}{missing[0]} to {FORMAT_PREFIX}{missing[0] + 1}")

@@ -172,7 +172,7 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 
 # the C string encoder json.dumps uses: one call per message on the hot path
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 
 
 def encode_message(t: float, wall: float, conn: int, direction: str, message: str | bytes) -> str:
@@ -189,7 +189,9 @@ def encode_event(event: Event) -> str:
     return _dumps(event_to_dict(event)) + "\n"
 
 
-EVENT_KEYS = frozenset(("t", "wall", "conn", "dir", "kind", "data", "b64", "code", "reason", "error", "delay", "attempt"))
+EVENT_KEYS = frozenset(
+    ("t", "wall", "conn", "dir", "kind", "data", "b64", "code", "reason", "error", "delay", "attempt")
+)
 
 
 def seconds(value: Any, *, low: float = -TIME_LIMIT) -> float | None:
@@ -197,13 +199,13 @@ def seconds(value: Any, *, low: float = -TIME_LIMIT) -> float | None:
     (NaN, infinities and integers too large for a float included)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    if isinstance(value, int) and not -2**63 < value < 2**63:
+    if isinstance(value, int) and not -(2**63) < value < 2**63:
         return None  # float() of a 400-digit JSON integer overflows
     number = float(value)
     return number if math.isfinite(number) and low <= number <= TIME_LIMIT else None
 
 
-def _number(doc: dict, key: str, *, optional: bool = False) -> float | None:
+def _number(doc: dict[str, Any], key: str, *, optional: bool = False) -> float | None:
     value = doc.get(key)
     if value is None and optional:
         return None
@@ -244,7 +246,7 @@ def event_from_dict(doc: Any) -> Event:
     t = _number(doc, "t")
     direction = doc.get("dir")
     if direction is not None and direction not in DIRECTIONS:
-        raise RecordFormatError(f"'dir' must be \"out\" or \"in\", got {shown(direction)}")
+        raise RecordFormatError(f'\'dir\' must be "out" or "in", got {shown(direction)}')
     conn = doc.get("conn", 0)
     if isinstance(conn, bool) or not isinstance(conn, int):
         raise RecordFormatError(f"'conn' must be an integer, got {shown(conn)}")
@@ -263,7 +265,7 @@ def event_from_dict(doc: Any) -> Event:
     if kind == "binary" and not isinstance(data, bytes):
         raise RecordFormatError("a binary event needs 'b64'")
     if direction is None and kind in MESSAGE_KINDS:
-        raise RecordFormatError(f"a {kind} event needs 'dir' (\"out\" or \"in\")")
+        raise RecordFormatError(f'a {kind} event needs \'dir\' ("out" or "in")')
     code = doc.get("code")
     if code is not None and (isinstance(code, bool) or not isinstance(code, int)):
         raise RecordFormatError(f"'code' must be an integer, got {shown(code)}")
@@ -287,7 +289,7 @@ def event_from_dict(doc: Any) -> Event:
     )
 
 
-def _opt_str(doc: dict, key: str) -> str | None:
+def _opt_str(doc: dict[str, Any], key: str) -> str | None:
     value = doc.get(key)
     if value is not None and not isinstance(value, str):
         raise RecordFormatError(f"'{key}' must be a string")
@@ -301,7 +303,7 @@ def parse_version(doc: Any) -> int | None:
     fmt = doc.get("format")
     if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX):
         return None
-    number = fmt[len(FORMAT_PREFIX):]
+    number = fmt[len(FORMAT_PREFIX) :]
     if not number.isdigit():
         raise RecordFormatError(f"unreadable format version {fmt!r}")
     return int(number)

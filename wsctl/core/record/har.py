@@ -33,12 +33,21 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.record.compat import migrate_header
 from wsctl.core.record.format import (
-    EVENT_KEYS, Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version, seconds, shown,
+    EVENT_KEYS,
+    Event,
+    Header,
+    RecordFormatError,
+    event_from_dict,
+    header_from_dict,
+    parse_version,
+    seconds,
+    shown,
 )
 
 #: epoch values above this are milliseconds (1e11 s is the year 5138)
@@ -46,7 +55,7 @@ MS_THRESHOLD = 1e11
 
 
 def _iso(epoch: float) -> str:
-    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _epoch(iso: Any) -> float | None:
@@ -59,7 +68,19 @@ def _epoch(iso: Any) -> float | None:
 
 
 class _Entry:
-    __slots__ = ("conn", "started", "url", "subprotocol", "fingerprint", "messages", "sent", "close", "extra", "last", "open")
+    __slots__ = (
+        "conn",
+        "started",
+        "url",
+        "subprotocol",
+        "fingerprint",
+        "messages",
+        "sent",
+        "close",
+        "extra",
+        "last",
+        "open",
+    )
 
     def __init__(self, conn: int, started: float, url: str | None) -> None:
         self.conn = conn
@@ -82,11 +103,27 @@ class _Entry:
             response_headers.append({"name": "Sec-WebSocket-Protocol", "value": self.subprotocol})
         entry = {
             "startedDateTime": _iso(self.started),
-            "request": {"method": "GET", "url": self.url or "wss://unknown/", "httpVersion": "HTTP/1.1", "cookies": [],
-                        "headers": headers, "queryString": [], "headersSize": -1, "bodySize": 0},
-            "response": {"status": 101, "statusText": "Switching Protocols", "httpVersion": "HTTP/1.1", "cookies": [],
-                         "headers": response_headers, "content": {"size": 0, "mimeType": "x-unknown"}, "redirectURL": "",
-                         "headersSize": -1, "bodySize": 0},
+            "request": {
+                "method": "GET",
+                "url": self.url or "wss://unknown/",
+                "httpVersion": "HTTP/1.1",
+                "cookies": [],
+                "headers": headers,
+                "queryString": [],
+                "headersSize": -1,
+                "bodySize": 0,
+            },
+            "response": {
+                "status": 101,
+                "statusText": "Switching Protocols",
+                "httpVersion": "HTTP/1.1",
+                "cookies": [],
+                "headers": response_headers,
+                "content": {"size": 0, "mimeType": "x-unknown"},
+                "redirectURL": "",
+                "headersSize": -1,
+                "bodySize": 0,
+            },
             "cache": {},
             "timings": {"send": 0, "wait": 0, "receive": 0},
             "_resourceType": "websocket",
@@ -104,14 +141,26 @@ class _Entry:
             wsctl["open"] = self.open
         if self.extra:
             wsctl["events"] = self.extra
-        return '],"time":' + json.dumps(round((self.last - self.started) * 1000, 3)) + ',"_wsctl":' + json.dumps(wsctl, ensure_ascii=False, separators=(",", ":")) + "}"
+        return (
+            '],"time":'
+            + json.dumps(round((self.last - self.started) * 1000, 3))
+            + ',"_wsctl":'
+            + json.dumps(wsctl, ensure_ascii=False, separators=(",", ":"))
+            + "}"
+        )
 
 
 def to_har(header: Header, events: Iterable[Event], *, creator_version: str = "") -> Iterator[str]:
     """The HAR document as text chunks (join or write them in order)."""
     creator = {"name": "wsctl", "version": creator_version or header.wsctl}
     comment = json.dumps({"recording": header.to_dict()}, ensure_ascii=False, separators=(",", ":"))
-    yield '{"log":{"version":"1.2","creator":' + json.dumps(creator) + ',"comment":' + json.dumps(comment, ensure_ascii=False) + ',"pages":[],"entries":['
+    yield (
+        '{"log":{"version":"1.2","creator":'
+        + json.dumps(creator)
+        + ',"comment":'
+        + json.dumps(comment, ensure_ascii=False)
+        + ',"pages":[],"entries":['
+    )
     # Entries by serial (a connection id could come back after its close).
     # The oldest unfinished entry streams: its messages are written as they
     # come; entries that overlap it are held until it is finished.
@@ -160,8 +209,16 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
         elif event.is_message:
             binary = isinstance(event.data, bytes)
             data = base64.b64encode(event.data).decode("ascii") if binary else event.data  # type: ignore[arg-type]
-            text = json.dumps({"type": "send" if event.dir == "out" else "receive", "time": round(wall, 6),
-                               "opcode": 2 if binary else 1, "data": data}, ensure_ascii=False, separators=(",", ":"))
+            text = json.dumps(
+                {
+                    "type": "send" if event.dir == "out" else "receive",
+                    "time": round(wall, 6),
+                    "opcode": 2 if binary else 1,
+                    "data": data,
+                },
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
             if serial == streaming:
                 yield ("," if entry.sent else "") + text
                 entry.sent += 1
@@ -188,18 +245,18 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
 def _seconds(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         raise InvalidInput(f"{where}: 'time' must be a number, got {shown(value)}")
-    huge = isinstance(value, int) and not -2**63 < value < 2**63  # dividing it would overflow a float
+    huge = isinstance(value, int) and not -(2**63) < value < 2**63  # dividing it would overflow a float
     when = None if huge else seconds(value / 1000 if value > MS_THRESHOLD else value, low=0.0)
     if when is None:
         raise InvalidInput(f"{where}: 'time' {shown(value)} is not epoch seconds or milliseconds")
     return when
 
 
-def _table(value: Any) -> dict:
+def _table(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
@@ -246,7 +303,7 @@ def _message(m: Any, conn: int, where: str) -> Raw:
     return when, 1, line, where
 
 
-def _entry(entry: dict, n: int, source: str) -> tuple[list[Raw], str | None, str | None]:
+def _entry(entry: dict[str, Any], n: int, source: str) -> tuple[list[Raw], str | None, str | None]:
     """The events of one HAR entry (a connection), its URL and its subprotocol."""
     where = f"{source}: entry {n}"
     wsctl = _table(entry.get("_wsctl"))
@@ -254,8 +311,16 @@ def _entry(entry: dict, n: int, source: str) -> tuple[list[Raw], str | None, str
     url = _table(entry.get("request")).get("url")
     url = url if isinstance(url, str) else None
     headers = _list(_table(entry.get("response")).get("headers"))
-    proto = next((h["value"] for h in headers if isinstance(h, dict) and isinstance(h.get("value"), str)
-                  and str(h.get("name", "")).lower() == "sec-websocket-protocol"), None)
+    proto = next(
+        (
+            h["value"]
+            for h in headers
+            if isinstance(h, dict)
+            and isinstance(h.get("value"), str)
+            and str(h.get("name", "")).lower() == "sec-websocket-protocol"
+        ),
+        None,
+    )
     messages = [_message(m, conn, f"{where}, message {i + 1}") for i, m in enumerate(entry["_webSocketMessages"])]
     started = _epoch(entry.get("startedDateTime"))
     if started is None:
@@ -263,16 +328,39 @@ def _entry(entry: dict, n: int, source: str) -> tuple[list[Raw], str | None, str
     fingerprint = wsctl.get("fingerprint") if isinstance(wsctl.get("fingerprint"), str) else None
     # the open event's other fields (the proxy's peer ...); never one that would change what the event is
     opened = {k: v for k, v in _table(wsctl.get("open")).items() if k not in EVENT_KEYS}
-    raw: list[Raw] = [(started, 0, {**opened, "t": 0, "kind": "open", "conn": conn, "wall": started,
-                                    "url": url, "subprotocol": proto, "fingerprint": fingerprint}, where)]
+    raw: list[Raw] = [
+        (
+            started,
+            0,
+            {
+                **opened,
+                "t": 0,
+                "kind": "open",
+                "conn": conn,
+                "wall": started,
+                "url": url,
+                "subprotocol": proto,
+                "fingerprint": fingerprint,
+            },
+            where,
+        )
+    ]
     raw.extend(messages)
     for i, extra in enumerate(_list(wsctl.get("events"))):
         time = seconds(extra.get("time")) if isinstance(extra, dict) else None
         if time is not None and extra.get("kind") in ("ping", "pong", "error", "gap"):
             info = {k: v for k, v in _table(extra.get("info")).items() if k not in EVENT_KEYS}
-            fields = {k: extra[k] for k in ("dir", "error", "delay", "attempt", "code", "reason") if extra.get(k) is not None}
-            raw.append((time, 1, {**info, **fields, "t": 0, "kind": extra["kind"], "conn": conn, "wall": time},
-                        f"{where}, _wsctl.events[{i}]"))
+            fields = {
+                k: extra[k] for k in ("dir", "error", "delay", "attempt", "code", "reason") if extra.get(k) is not None
+            }
+            raw.append(
+                (
+                    time,
+                    1,
+                    {**info, **fields, "t": 0, "kind": extra["kind"], "conn": conn, "wall": time},
+                    f"{where}, _wsctl.events[{i}]",
+                )
+            )
     close = wsctl.get("close")
     if isinstance(close, dict):
         time = seconds(close.get("time"))
@@ -298,15 +386,17 @@ def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:
         raise InvalidInput(f"{source}: not a HAR file (no log.entries)")
     socket_entries = [e for e in entries if isinstance(e, dict) and isinstance(e.get("_webSocketMessages"), list)]
     if not socket_entries:
-        raise InvalidInput(f"{source}: no WebSocket entries (no entry has _webSocketMessages)",
-                           hint="in DevTools, export the HAR after the WebSocket connection was open (Network tab, WS filter)")
+        raise InvalidInput(
+            f"{source}: no WebSocket entries (no entry has _webSocketMessages)",
+            hint="in DevTools, export the HAR after the WebSocket connection was open (Network tab, WS filter)",
+        )
     raw: list[Raw] = []
     url = subprotocol = None
     for n, entry in enumerate(socket_entries, start=1):
-        events, entry_url, proto = _entry(entry, n, source)
-        raw.extend(events)
+        entry_events, entry_url, proto = _entry(entry, n, source)
+        raw.extend(entry_events)
         url, subprotocol = url or entry_url, subprotocol or proto
-    for when, _, line, where in raw:
+    for _when, _, line, where in raw:
         _checked(line, where)  # before any arithmetic on the times
     raw.sort(key=lambda item: (item[0], item[1]))
     origin = raw[0][0]

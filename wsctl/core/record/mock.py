@@ -31,10 +31,12 @@ so its correlation works.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any
 
 from wsctl.core.pointer import MISSING, resolve, split
+
 # the device side's own reading of inbound rules, so the mock classifies exactly as the simulator does
 from wsctl.core.profile.device import _matches as rule_matches
 from wsctl.core.record.compare import Ignore
@@ -132,7 +134,7 @@ class MockScript:
     conn: int | None = None
 
     @classmethod
-    def from_events(cls, events: Iterable[Event], *, profile: Any = None, conn: int | None = None) -> "MockScript":
+    def from_events(cls, events: Iterable[Event], *, profile: Any = None, conn: int | None = None) -> MockScript:
         """From the messages of connection ``conn`` (default: the first one with a message)."""
         script = cls(profile=profile, conn=conn)
         opened: float | None = None
@@ -253,6 +255,8 @@ class MockMatcher:
         codec = DeviceCodec(self.profile)
         rid, _ = _request_id(message, self.profile)
         try:
-            return codec.error(rid if rid is not None else self.profile.framing.unknown_id, "unknown_command", "not in the recording")
+            return codec.error(
+                rid if rid is not None else self.profile.framing.unknown_id, "unknown_command", "not in the recording"
+            )
         except (KeyError, ValueError):
             return None

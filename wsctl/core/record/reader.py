@@ -31,7 +31,8 @@ editor; a plain iterable of lines is one part named ``source``.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from wsctl.core.record.compat import event_upgrader, migrate_header
 from wsctl.core.record.format import Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version
@@ -48,6 +49,7 @@ class OversizedLine(bytes):
     """Stands for a line longer than `MAX_LINE_BYTES` that was not read into
     memory: its value is only the line ending it had (b"\n", or b"" when it
     was the unterminated last line)."""
+
 
 #: what json.loads raises for a line that is not JSON, including one nested
 #: deeper than the interpreter's recursion limit
@@ -92,7 +94,9 @@ class RecordReader:
         self._upgrade = event_upgrader(self.header.version)
 
     @classmethod
-    def from_parts(cls, parts: Iterable[tuple[str, Iterable[str | bytes]]], *, source: str, **kwargs: Any) -> "RecordReader":
+    def from_parts(
+        cls, parts: Iterable[tuple[str, Iterable[str | bytes]]], *, source: str, **kwargs: Any
+    ) -> RecordReader:
         """One recording read from several files (name, lines), in order."""
         return cls((), parts=parts, source=source, **kwargs)
 
@@ -114,7 +118,9 @@ class RecordReader:
         if line is None:
             raise RecordFormatError(f"{self.source}: empty file, not a wsctl recording")
         if isinstance(line, OversizedLine):
-            raise RecordFormatError(f"{self.source}: not a wsctl recording (first line longer than {MAX_LINE_BYTES} bytes)")
+            raise RecordFormatError(
+                f"{self.source}: not a wsctl recording (first line longer than {MAX_LINE_BYTES} bytes)"
+            )
         try:
             doc = json.loads(line)
         except _NOT_JSON:
@@ -125,7 +131,7 @@ class RecordReader:
         except RecordFormatError as exc:
             raise RecordFormatError(f"{self.source}: {exc.message}", hint=exc.hint) from None
         if version is None:
-            raise RecordFormatError(f"{self.source}: not a wsctl recording (line 1 has no \"format\": \"wsctl-record/N\")")
+            raise RecordFormatError(f'{self.source}: not a wsctl recording (line 1 has no "format": "wsctl-record/N")')
         try:
             return header_from_dict(migrate_header(doc, version), version=version)
         except RecordFormatError as exc:
@@ -176,7 +182,9 @@ class RecordReader:
                             migrate_header(doc, version)
                             upgrade = event_upgrader(version)
                         except RecordFormatError as exc:
-                            raise RecordFormatError(f"{self.part}: line {self.line_number}: {exc.message}", hint=exc.hint) from None
+                            raise RecordFormatError(
+                                f"{self.part}: line {self.line_number}: {exc.message}", hint=exc.hint
+                            ) from None
                     self.parts += 1
                     continue
             try:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from wsctl.core.errors import UsageError
 from wsctl.core.pointer import split
@@ -96,19 +97,19 @@ def replace_at(doc: Any, path: tuple[str, ...], value: Any) -> bool:
     hit = False
     for key in keys:
         if rest:
-            hit = replace_at(doc[key], rest, value) or hit  # type: ignore[index]
+            hit = replace_at(doc[key], rest, value) or hit
         else:
-            doc[key] = value  # type: ignore[index]
+            doc[key] = value
             hit = True
     return hit
 
 
-def sub_regex(pattern: re.Pattern, text: Any, mask: Any) -> Any:
+def sub_regex(pattern: re.Pattern[Any], text: Any, mask: Any) -> Any:
     """Replace matches (or only their groups) of ``pattern`` in ``text`` with ``mask``."""
     if not pattern.groups:
         return pattern.sub(mask, text)
 
-    def one(match: re.Match) -> Any:
+    def one(match: re.Match[Any]) -> Any:
         whole = match.group(0)
         start = match.start(0)
         out, pos = [], 0

@@ -21,8 +21,8 @@ expected answers repeat with them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from wsctl.core.errors import UsageError
 from wsctl.core.record.format import Event
@@ -73,7 +73,9 @@ class Plan:
             else:
                 message = self.sends[index].message
                 text = message if isinstance(message, str) else f"<binary {len(message)} bytes>"
-                out.append(f"send {index + 1} {text[:60]!r}" if isinstance(message, str) else f"send {index + 1} {text}")
+                out.append(
+                    f"send {index + 1} {text[:60]!r}" if isinstance(message, str) else f"send {index + 1} {text}"
+                )
         return out
 
 
@@ -157,7 +159,7 @@ def build_plan(
     plan_sends: list[Send] = []
     span = (one_loop[-1][0] if one_loop else 0.0) + loop_delay
     for k in range(loop):
-        for i, ((t, message), (at, anchor)) in enumerate(zip(sends, one_loop)):
+        for i, ((t, message), (at, anchor)) in enumerate(zip(sends, one_loop, strict=True)):
             if k and mode == "reply" and i == 0:
                 # a new loop starts `loop_delay` after the last loop's answers
                 at, anchor = loop_delay, "reply"

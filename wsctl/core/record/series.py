@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from wsctl.core.errors import InvalidInput
 
@@ -54,7 +55,7 @@ def _pointer_value(data: str | bytes, pointer: str) -> Any:
 
 def _telemetry(codec: Any, data: str | bytes, t: float) -> dict[str, Any]:
     """The decoded fields of a telemetry message, {} for anything else."""
-    from wsctl.core.profile.codec import Telemetry
+    from wsctl.core.profile.events import Telemetry
     from wsctl.core.profile.fields import decode_fields
 
     out: dict[str, Any] = {}
@@ -72,15 +73,24 @@ def _units(profile: Any) -> dict[str, str]:
     return {f.name: f.unit for event in profile.events.values() for f in event.fields if f.unit}
 
 
-def extract(events: Iterable[Any], fields: tuple[str, ...], *, profile: Any = None, conn: int | None = None,
-            start: float | None = None, end: float | None = None) -> tuple[list[Series], list[Marker]]:
+def extract(
+    events: Iterable[Any],
+    fields: tuple[str, ...],
+    *,
+    profile: Any = None,
+    conn: int | None = None,
+    start: float | None = None,
+    end: float | None = None,
+) -> tuple[list[Series], list[Marker]]:
     """Series for ``fields`` (all numeric telemetry fields when empty) and markers.
 
     ``start``/``end`` bound the time window (seconds since the recording began);
     ``conn`` keeps one connection.  Field names need a profile; pointers do not.
     """
     if any(not f.startswith("/") for f in fields) and profile is None:
-        raise InvalidInput("field names come from a profile: give --profile (or name fields by JSON pointer, e.g. /params/speed)")
+        raise InvalidInput(
+            "field names come from a profile: give --profile (or name fields by JSON pointer, e.g. /params/speed)"
+        )
     codec = None
     if profile is not None:
         from wsctl.core.profile.codec import ClientCodec

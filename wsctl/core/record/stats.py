@@ -3,7 +3,8 @@ constant memory, so a recording of millions of events is summarised as it stream
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from wsctl.core.record.format import Event
 
@@ -24,7 +25,7 @@ def summarize(events: Iterable[Event], *, conn: int | None = None) -> dict[str, 
         conns.add(event.conn)
         key = f"{event.dir}/{event.kind}" if event.dir else event.kind
         counts[key] = counts.get(key, 0) + 1
-        if event.is_message:
+        if event.is_message and event.dir is not None:
             messages[event.dir] += 1
             sizes[event.dir] += event.size
         elif event.kind == "close":
@@ -34,8 +35,17 @@ def summarize(events: Iterable[Event], *, conn: int | None = None) -> dict[str, 
             gap_time += event.delay or 0.0
         elif event.kind == "error":
             errors += 1
-    duration = (last - first) if first is not None else 0.0
+    duration = (last - first) if first is not None and last is not None else 0.0
     rate = {d: round(messages[d] / duration, 3) if duration > 0 else None for d in messages}
-    return {"duration": round(duration, 6), "connections": len(conns), "messages": messages, "bytes": sizes,
-            "rate_per_s": rate, "by_kind": counts, "gaps": gaps, "gap_seconds": round(gap_time, 3), "errors": errors,
-            "close_codes": closes}
+    return {
+        "duration": round(duration, 6),
+        "connections": len(conns),
+        "messages": messages,
+        "bytes": sizes,
+        "rate_per_s": rate,
+        "by_kind": counts,
+        "gaps": gaps,
+        "gap_seconds": round(gap_time, 3),
+        "errors": errors,
+        "close_codes": closes,
+    }

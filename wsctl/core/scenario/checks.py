@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from wsctl.core.pointer import MISSING, resolve, split
 from wsctl.core.profile.params import finite
@@ -54,7 +55,7 @@ def show(value: Any, limit: int = 120) -> str:
 
 
 def _describe(name: str, wanted: Any) -> str:
-    return {
+    describe: dict[str, Callable[[], str]] = {
         "eq": lambda: show(wanted),
         "min": lambda: f">= {wanted:g}",
         "max": lambda: f"<= {wanted:g}",
@@ -62,7 +63,8 @@ def _describe(name: str, wanted: Any) -> str:
         "type": lambda: f"type {wanted}",
         "one_of": lambda: f"one of {show(list(wanted))}",
         "exists": lambda: "present" if wanted else "absent",
-    }[name]()
+    }
+    return describe[name]()
 
 
 def _number(value: Any) -> bool:
@@ -116,19 +118,19 @@ def _is_type(value: Any, name: str) -> bool:
 def _equal(a: Any, b: Any) -> bool:
     """JSON equality: 1 == 1.0, but true is not 1."""
     if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
+        return type(a) is type(b) and bool(a == b)
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
     if _number(a) and _number(b):
-        return a == b
-    return type(a) is type(b) and a == b
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
 
 
 def _passes(name: str, wanted: Any, got: Any) -> bool:
     if name == "exists":
-        return (got is not MISSING) == wanted
+        return bool((got is not MISSING) == wanted)
     if got is MISSING:
         return False
     if name == "eq":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.exitcodes import ExitCode
@@ -23,7 +23,11 @@ FORMAT = "wsctl-scenario/1"
 ACTIONS = ("send", "raw", "wait", "sleep")
 STEP_KEYS = {*ACTIONS, "params", "expect", "answer", "save", "refused", "timeout", "name"}
 #: what a `refused` step may expect: the exit kinds a failed step can end in
-REFUSAL_KINDS = tuple(code.name.lower() for code in ExitCode if code not in (ExitCode.OK, ExitCode.USAGE, ExitCode.INTERRUPTED, ExitCode.TERMINATED))
+REFUSAL_KINDS = tuple(
+    code.name.lower()
+    for code in ExitCode
+    if code not in (ExitCode.OK, ExitCode.USAGE, ExitCode.INTERRUPTED, ExitCode.TERMINATED)
+)
 #: wait for an event this long unless the step says
 WAIT_TIMEOUT = 10.0
 #: no step waits longer than a day: a larger number is a typo (ms for s), not a plan
@@ -63,7 +67,11 @@ class Step:
     def label(self) -> str:
         if self.name:
             return f"step {self.number} ({self.name})"
-        target = self.target if self.action != "raw" else (self.target if len(self.target) <= 40 else self.target[:37] + "...")
+        target = (
+            self.target
+            if self.action != "raw"
+            else (self.target if len(self.target) <= 40 else self.target[:37] + "...")
+        )
         return f"step {self.number} ({self.action} {target})"
 
     @property
@@ -98,15 +106,21 @@ class _Reader:
     def fail(self, where: str, message: str) -> InvalidInput:
         return InvalidInput(f"{self.source}: {where}: {message}", hint="the format: docs/testing.md")
 
-    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict:
+    def table(self, value: Any, where: str, allowed: set[str] | None = None) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self.fail(where, "expected a table")
         unknown = sorted(set(value) - allowed) if allowed is not None else []
-        if unknown:
+        if unknown and allowed is not None:
             raise self.fail(f"{where}.{unknown[0]}", f"unknown field (known: {', '.join(sorted(allowed))})")
         return value
 
-    def text(self, table: dict, key: str, where: str, *, required: bool = False) -> str | None:
+    @overload
+    def text(self, table: dict[str, Any], key: str, where: str, *, required: Literal[True]) -> str: ...
+
+    @overload
+    def text(self, table: dict[str, Any], key: str, where: str, *, required: bool = False) -> str | None: ...
+
+    def text(self, table: dict[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
         value = table.get(key)
         if value is None and not required:
             return None
@@ -115,8 +129,14 @@ class _Reader:
         return value
 
     def seconds(self, value: Any, where: str, *, allow_zero: bool) -> float:
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value < 0 or value > MAX_SECONDS
-                or (value == 0 and not allow_zero)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not finite(value)
+            or value < 0
+            or value > MAX_SECONDS
+            or (value == 0 and not allow_zero)
+        ):
             bounds = f"0 to {MAX_SECONDS}" if allow_zero else f"more than 0, at most {MAX_SECONDS}"
             raise self.fail(where, f"expected a number of seconds ({bounds})")
         return float(value)
@@ -141,7 +161,7 @@ class _Reader:
             pointer = self.text(spec, "pointer", f"{where}.{name}", required=True)
             source = spec.get("from", "message")
             if source not in ("message", "answer"):
-                raise self.fail(f"{where}.{name}.from", "expected \"message\" or \"answer\"")
+                raise self.fail(f"{where}.{name}.from", 'expected "message" or "answer"')
             try:
                 split(pointer)
             except ValueError as exc:
@@ -155,7 +175,10 @@ class _Reader:
         spec = self.table(value, where, {"kind", "message"})
         kind = self.text(spec, "kind", where, required=True)
         if kind not in REFUSAL_KINDS:
-            raise self.fail(f"{where}.kind" if "message" in spec else where, f"{kind!r} is no exit kind (kinds: {', '.join(REFUSAL_KINDS)})")
+            raise self.fail(
+                f"{where}.kind" if "message" in spec else where,
+                f"{kind!r} is no exit kind (kinds: {', '.join(REFUSAL_KINDS)})",
+            )
         message = self.text(spec, "message", where)
         if message is not None:
             try:
@@ -168,10 +191,17 @@ class _Reader:
         spec = self.table(raw, where, STEP_KEYS)
         actions = [a for a in ACTIONS if a in spec]
         if len(actions) != 1:
-            raise self.fail(where, f"a step does one of {', '.join(ACTIONS)} ({'none' if not actions else ' and '.join(actions)} given)")
+            raise self.fail(
+                where,
+                f"a step does one of {', '.join(ACTIONS)} ({'none' if not actions else ' and '.join(actions)} given)",
+            )
         action = actions[0]
-        allowed = {"send": {"params", "expect", "save", "refused", "timeout"}, "raw": {"expect", "save", "timeout"},
-                   "wait": {"expect", "answer", "save", "timeout"}, "sleep": set()}[action] | {action, "name"}
+        allowed = {
+            "send": {"params", "expect", "save", "refused", "timeout"},
+            "raw": {"expect", "save", "timeout"},
+            "wait": {"expect", "answer", "save", "timeout"},
+            "sleep": set(),
+        }[action] | {action, "name"}
         extra = sorted(set(spec) - allowed)
         if extra:
             raise self.fail(f"{where}.{extra[0]}", f"not for a {action} step")
@@ -182,7 +212,9 @@ class _Reader:
         if spec.get("refused") is not None and ("expect" in spec or "save" in spec):
             raise self.fail(f"{where}.refused", "a refused step has no reply to expect or save from")
         return Step(
-            number=number, action=action, target=target,
+            number=number,
+            action=action,
+            target=target,
             params=self.table(spec.get("params", {}), f"{where}.params"),
             expect=self.expectations(spec.get("expect", {}), f"{where}.expect"),
             answer=self.expectations(spec.get("answer", {}), f"{where}.answer"),
@@ -202,8 +234,11 @@ class _Reader:
         steps = spec.get("steps")
         if not isinstance(steps, list) or not steps:
             raise self.fail(f"{where}.steps", "expected at least one [[cases.steps]]")
-        return Case(name, tuple(self.step(s, n, f"{where}.steps[{n}]") for n, s in enumerate(steps, start=1)),
-                    self.text(spec, "description", where) or "")
+        return Case(
+            name,
+            tuple(self.step(s, n, f"{where}.steps[{n}]") for n, s in enumerate(steps, start=1)),
+            self.text(spec, "description", where) or "",
+        )
 
 
 def parse_scenario(text: str, source: str) -> Scenario:
@@ -215,7 +250,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
         raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
     reader.table(doc, "(top)", {"format", "scenario", "vars", "cases"})
     if doc.get("format") != FORMAT:
-        raise reader.fail("format", f"expected format = \"{FORMAT}\", got {doc.get('format')!r}")
+        raise reader.fail("format", f'expected format = "{FORMAT}", got {doc.get("format")!r}')
     head = reader.table(doc.get("scenario", {}), "scenario", {"id", "title", "version", "profile", "description"})
     variables = reader.table(doc.get("vars", {}), "vars")
     for name in variables:
@@ -226,7 +261,10 @@ def parse_scenario(text: str, source: str) -> Scenario:
         raise reader.fail("cases", "expected at least one [[cases]]")
     profile = reader.text(head, "profile", "scenario")
     if profile is not None and not PLAIN_NAME.fullmatch(profile):
-        raise reader.fail("scenario.profile", f"{profile!r} is not the plain name of an installed profile (a scenario's profile is never opened as a path)")
+        raise reader.fail(
+            "scenario.profile",
+            f"{profile!r} is not the plain name of an installed profile (a scenario's profile is never opened as a path)",
+        )
     names: set[str] = set()
     return Scenario(
         id=reader.text(head, "id", "scenario", required=True),
@@ -251,8 +289,10 @@ def check_variables(scenario: Scenario, given: set[str]) -> None:
                 used |= variables_in(dict(exp.tests))
             missing = sorted(used - known)
             if missing:
-                raise InvalidInput(f"{scenario.source}: cases[{index}] ({case.name}): {step.label} uses ${{{missing[0]}}} before any step saves it",
-                                   hint="save = { NAME = \"/pointer\" } on an earlier step, [vars], or --var NAME=VALUE")
+                raise InvalidInput(
+                    f"{scenario.source}: cases[{index}] ({case.name}): {step.label} uses ${{{missing[0]}}} before any step saves it",
+                    hint='save = { NAME = "/pointer" } on an earlier step, [vars], or --var NAME=VALUE',
+                )
             known |= {s.name for s in step.save}
 
 
@@ -266,15 +306,23 @@ def check_against_profile(scenario: Scenario, profile: Any) -> set[str]:
     for index, case in enumerate(scenario.cases, start=1):
         for step in case.steps:
             where = f"{scenario.source}: cases[{index}] ({case.name}): {step.label}"
-            if step.action == "wait" and step.target not in profile.events and profile.event_by_wire(step.target) is None:
-                raise InvalidInput(f"{where}: profile {profile.id} has no event {step.target!r}",
-                                   hint=f"events: {', '.join(profile.events) or 'none'}")
+            if (
+                step.action == "wait"
+                and step.target not in profile.events
+                and profile.event_by_wire(step.target) is None
+            ):
+                raise InvalidInput(
+                    f"{where}: profile {profile.id} has no event {step.target!r}",
+                    hint=f"events: {', '.join(profile.events) or 'none'}",
+                )
             if step.action != "send":
                 continue
             command = profile.command(step.target)
             if command is None:
-                raise InvalidInput(f"{where}: profile {profile.id} has no command {step.target!r}",
-                                   hint=f"commands: {', '.join(profile.commands)}")
+                raise InvalidInput(
+                    f"{where}: profile {profile.id} has no command {step.target!r}",
+                    hint=f"commands: {', '.join(profile.commands)}",
+                )
             if command.dangerous:
                 dangerous.add(command.key)
             expects_invalid = step.refused is not None and step.refused.kind == "invalid"

@@ -44,8 +44,16 @@ class CaseVerdict:
     kind: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"case": self.name, "verdict": self.verdict, "time": round(self.time, 4), "steps_run": self.steps_run,
-                "steps": self.steps, "reason": self.reason, "diff": list(self.diff), "kind": self.kind}
+        return {
+            "case": self.name,
+            "verdict": self.verdict,
+            "time": round(self.time, 4),
+            "steps_run": self.steps_run,
+            "steps": self.steps,
+            "reason": self.reason,
+            "diff": list(self.diff),
+            "kind": self.kind,
+        }
 
 
 def passed(name: str, steps: int, time: float) -> CaseVerdict:
@@ -82,19 +90,27 @@ def mismatches(step: Step, document: Any, answer: Any, variables: dict[str, Any]
 def judge_reply(step: Step, document: Any, variables: dict[str, Any], answer: Any = MISSING) -> StepFailure | None:
     """A reply (or an awaited event) arrived; on success, its `save`s go into ``variables``."""
     if step.refused is not None:
-        return StepFailure(step, f"expected a refusal ({step.refused.kind}), got a reply", (f"reply: {show(document, 400)}",))
+        return StepFailure(
+            step, f"expected a refusal ({step.refused.kind}), got a reply", (f"reply: {show(document, 400)}",)
+        )
     found = mismatches(step, document, answer, variables)
     if isinstance(found, StepFailure):
         return found
     if found:
         lines = tuple(m.line() for m in found)
-        return StepFailure(step, f"{len(found)} expectation(s) not met: {lines[0]}", (*lines, f"reply: {show(document, 400)}"))
+        return StepFailure(
+            step, f"{len(found)} expectation(s) not met: {lines[0]}", (*lines, f"reply: {show(document, 400)}")
+        )
     kept = {}
     for save in step.save:
         value = resolve(answer if save.source == "answer" else document, save.pointer)
         if value is MISSING:
             where = "the answer" if save.source == "answer" else "the reply"
-            return StepFailure(step, f"cannot save ${{{save.name}}}: {save.pointer} is absent in {where}", (f"reply: {show(document, 400)}",))
+            return StepFailure(
+                step,
+                f"cannot save ${{{save.name}}}: {save.pointer} is absent in {where}",
+                (f"reply: {show(document, 400)}",),
+            )
         kept[save.name] = value
     variables.update(kept)
     return None
@@ -106,21 +122,32 @@ def judge_refusal(step: Step, kind: str, message: str) -> StepFailure | None:
     if expected is None:
         return StepFailure(step, f"{kind}: {message}", (f"expected a reply, got {kind}: {message}",))
     if kind != expected.kind:
-        return StepFailure(step, f"expected a refusal ({expected.kind}), got {kind}: {message}",
-                           (f"expected kind: {expected.kind}", f"got kind: {kind}"))
+        return StepFailure(
+            step,
+            f"expected a refusal ({expected.kind}), got {kind}: {message}",
+            (f"expected kind: {expected.kind}", f"got kind: {kind}"),
+        )
     if expected.message is not None and re.search(expected.message, message) is None:
-        return StepFailure(step, f"refused as expected ({kind}), but the message does not match /{expected.message}/",
-                           (f"message: {message}",))
+        return StepFailure(
+            step,
+            f"refused as expected ({kind}), but the message does not match /{expected.message}/",
+            (f"message: {message}",),
+        )
     return None
 
 
-def timed_out(step: Step, seconds: float, last: Any = MISSING, last_mismatches: list[Mismatch] | None = None) -> StepFailure:
+def timed_out(
+    step: Step, seconds: float, last: Any = MISSING, last_mismatches: list[Mismatch] | None = None
+) -> StepFailure:
     """A wait that saw no matching event in time: says what did arrive."""
     if last is MISSING:
         return StepFailure(step, f"no {step.target} event within {seconds:g} s")
     lines = tuple(m.line() for m in last_mismatches or ())
-    return StepFailure(step, f"no {step.target} event as expected within {seconds:g} s; the last one: {lines[0] if lines else show(last)}",
-                       (*lines, f"last {step.target}: {show(last, 400)}"))
+    return StepFailure(
+        step,
+        f"no {step.target} event as expected within {seconds:g} s; the last one: {lines[0] if lines else show(last)}",
+        (*lines, f"last {step.target}: {show(last, 400)}"),
+    )
 
 
 @dataclass
@@ -150,19 +177,34 @@ class SuiteResult:
 
     def as_dict(self, *, started: str, time: float) -> dict[str, Any]:
         s = self.scenario
-        return {"format": "wsctl-test-report/1", "scenario": {"id": s.id, "title": s.title, "version": s.version, "source": s.source},
-                "target": self.target, "started": started, "time": round(time, 4), "ok": self.ok, "counts": self.counts(),
-                "cases": [v.as_dict() for v in self.verdicts]}
+        return {
+            "format": "wsctl-test-report/1",
+            "scenario": {"id": s.id, "title": s.title, "version": s.version, "source": s.source},
+            "target": self.target,
+            "started": started,
+            "time": round(time, 4),
+            "ok": self.ok,
+            "counts": self.counts(),
+            "cases": [v.as_dict() for v in self.verdicts],
+        }
 
 
-def junit_cases(result: SuiteResult, planned: tuple = (), why_not_run: str = "interrupted") -> list:
+def junit_cases(result: SuiteResult, planned: tuple[Any, ...] = (), why_not_run: str = "interrupted") -> list[Any]:
     """One JUnit test case per scenario case: failures carry the reason and the
     diff; ``planned`` cases without a verdict (the run was interrupted) are skipped."""
     from wsctl.core.junit import JUnitCase
 
     outcome = {PASS: "pass", FAIL: "failure", ERROR: "error"}
-    cases = [JUnitCase(v.name, result.scenario.id, v.time, outcome[v.verdict], v.reason or "", "\n".join(v.diff), v.kind or "")
-             for v in result.verdicts]
+    cases = [
+        JUnitCase(
+            v.name, result.scenario.id, v.time, outcome[v.verdict], v.reason or "", "\n".join(v.diff), v.kind or ""
+        )
+        for v in result.verdicts
+    ]
     judged = {v.name for v in result.verdicts}
-    cases += [JUnitCase(c.name, result.scenario.id, 0.0, "skipped", f"not finished: {why_not_run}") for c in planned if c.name not in judged]
+    cases += [
+        JUnitCase(c.name, result.scenario.id, 0.0, "skipped", f"not finished: {why_not_run}")
+        for c in planned
+        if c.name not in judged
+    ]
     return cases
