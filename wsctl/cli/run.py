@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -93,20 +94,26 @@ def run(
       wsctl --json run line-1 commissioning.txt --keep-going
       wsctl run line-1 commissioning.txt --keep-going --junit run.xml   # one test case per line and device
     """
-    from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
-    from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.profile_use import (
-        EventReporter,
-        ProfileCache,
-        apply_profile_transport,
-        prepare_call,
-        reply_fields,
-        reply_human,
-    )
-    from wsctl.cli.render import error_result
-    from wsctl.cli.runtime import run_async
-    from wsctl.core.errors import NotAuthorized
+    import time
 
+    from wsctl.cli.fleet import overall_exit_code
+    from wsctl.cli.runtime import run_async
+
+    source, steps = _read_script(env, script)
+    entries = resolve_targets(env, target, client)
+    from wsctl.cli.profile_use import ProfileCache
+
+    profiles = ProfileCache(env, profile_name)  # one load per profile, not per device
+    plans = {entry.name: _plan(env, entry, steps, source, profiles, yes, client) for entry in entries}
+    run_ = _ScriptRun(env, steps, plans, keep_going=keep_going, junit=junit is not None, parallel=client.parallel)
+    started_wall, started = time.time(), time.monotonic()
+    outcomes = run_async(run_.main)
+    if junit:
+        _write_junit(junit, source, steps, outcomes, run_.verdicts, started_wall, time.monotonic() - started)
+    return int(overall_exit_code(outcomes))
+
+
+def _read_script(env: Environment, script: str) -> tuple[str, list[Step]]:
     source = "<stdin>" if script == "-" else script
     try:
         text = env.stdin.read() if script == "-" else Path(script).read_text(encoding="utf-8")
@@ -114,112 +121,157 @@ def run(
         raise InvalidInput(f"no such script file: {script}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read script {source}: {getattr(exc, 'strerror', None) or exc}") from None
-    steps = parse_script(text, source)
-    entries = resolve_targets(env, target, client)
-    fleet = len(entries) > 1
-    profiles = ProfileCache(env, profile_name)
-    plans = {}
-    for entry in entries:
-        profile = profiles.require(entry)
-        calls = {}
-        for step in steps:
-            if step.kind != "call":
-                continue
-            try:
-                command, bound = prepare_call(env, profile, step.command, step.args)
-            except InvalidInput as exc:
-                raise InvalidInput(f"{source}:{step.line}: {exc.message}", hint=exc.hint) from None
-            if command.dangerous and not yes:
-                raise NotAuthorized(
-                    f"{source}:{step.line}: {command.key} is dangerous; nothing was sent", hint="allow it with --yes"
-                )
-            calls[step.line] = (command, bound)
-        url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
-        plans[entry.name] = (entry, profile, calls, url, kwargs)
+    return source, parse_script(text, source)
 
-    reported: set[int] = set()
-    #: device -> script line -> JUnit case, for --junit
-    verdicts: dict[str, dict[int, object]] = {}
 
-    def report(device: str, step: Step, reply=None, error: WsctlError | None = None, elapsed: float = 0.0) -> None:
-        if junit:
+@dataclass(frozen=True)
+class _Plan:
+    """One device of the run: every call checked against its profile before anything is sent."""
+
+    entry: Any
+    profile: Any
+    calls: dict[int, tuple[Any, dict[str, Any]]]
+    url: str
+    kwargs: dict[str, Any]
+
+
+def _plan(
+    env: Environment,
+    entry: Any,
+    steps: list[Step],
+    source: str,
+    profiles: Any,
+    yes: bool,
+    client: ClientOptions,
+) -> _Plan:
+    from wsctl.cli.profile_use import apply_profile_transport, prepare_call
+    from wsctl.core.errors import NotAuthorized
+
+    profile = profiles.require(entry)
+    calls = {}
+    for step in steps:
+        if step.kind != "call":
+            continue
+        try:
+            command, bound = prepare_call(env, profile, step.command, step.args)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{source}:{step.line}: {exc.message}", hint=exc.hint) from None
+        if command.dangerous and not yes:
+            raise NotAuthorized(
+                f"{source}:{step.line}: {command.key} is dangerous; nothing was sent", hint="allow it with --yes"
+            )
+        calls[step.line] = (command, bound)
+    url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
+    return _Plan(entry, profile, calls, url, kwargs)
+
+
+class _ScriptRun:
+    """The script against every device (bounded by --parallel), one result line per command."""
+
+    def __init__(
+        self,
+        env: Environment,
+        steps: list[Step],
+        plans: dict[str, _Plan],
+        *,
+        keep_going: bool,
+        junit: bool,
+        parallel: int,
+    ) -> None:
+        self.env, self.steps, self.plans = env, steps, plans
+        self.keep_going, self.junit, self.parallel = keep_going, junit, parallel
+        self.fleet = len(plans) > 1
+        self.reported: set[int] = set()
+        #: device -> script line -> JUnit case, for --junit
+        self.verdicts: dict[str, dict[int, object]] = {}
+
+    def report(
+        self, device: str, step: Step, reply: Any = None, error: WsctlError | None = None, elapsed: float = 0.0
+    ) -> None:
+        from wsctl.cli.profile_use import reply_fields, reply_human
+        from wsctl.cli.render import error_result
+
+        if self.junit:
             from wsctl.core.junit import JUnitCase
 
             outcome = (
                 ("failure", error.message, error.message, error.kind) if error is not None else ("pass", "", "", "")
             )
-            verdicts.setdefault(device, {})[step.line] = JUnitCase(
+            self.verdicts.setdefault(device, {})[step.line] = JUnitCase(
                 f"line {step.line}: {step.text}", device, elapsed, *outcome
             )
+        prefix = f"{device}  " if self.fleet else ""
         if error is not None:
-            reported.add(id(error))
+            self.reported.add(id(error))
             obj = {**error_result(device, error, elapsed), "line": step.line, "command": step.command}
-            env.emit(obj, f"{device + '  ' if fleet else ''}line {step.line}: FAIL {step.text}: {error.message}")
+            self.env.emit(obj, f"{prefix}line {step.line}: FAIL {step.text}: {error.message}")
         else:
             obj = {"device": device, "ok": True, "elapsed": round(elapsed, 4), "line": step.line, **reply_fields(reply)}
-            env.emit(
-                obj,
-                f"{device + '  ' if fleet else ''}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}",
-            )
+            self.env.emit(obj, f"{prefix}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}")
 
-    async def job(entry):
+    async def job(self, entry: Any) -> int:
         import trio
 
+        from wsctl.cli.profile_use import EventReporter
         from wsctl.net.api import open_device
-        from wsctl.net.session import Session, raise_for_reply
+        from wsctl.net.session import Session
 
-        _, profile, calls, url, kwargs = plans[entry.name]
-        first_error: WsctlError | None = None
-        events = EventReporter(env, entry.name)
-        async with open_device(url, **kwargs) as dev:
-            session = Session(dev, profile, on_event=events)
+        plan = self.plans[entry.name]
+        events = EventReporter(self.env, entry.name)
+        async with open_device(plan.url, **plan.kwargs) as dev:
+            session = Session(dev, plan.profile, on_event=events)
             async with trio.open_nursery() as nursery:
                 await nursery.start(session.run)
-                for step in steps:
-                    if step.kind == "sleep":
-                        await trio.sleep(step.seconds)
-                        continue
-                    command, bound = calls[step.line]
-                    started = trio.current_time()
-                    try:
-                        try:
-                            reply = await session.call(command, bound)
-                        except Timeout as exc:
-                            raise events.explain(exc) from None
-                        raise_for_reply(reply, profile, entry.name)
-                    except WsctlError as exc:
-                        report(entry.name, step, error=exc, elapsed=trio.current_time() - started)
-                        first_error = first_error or exc
-                        if not keep_going or exc.exit_code == 10:
-                            break
-                    else:
-                        report(entry.name, step, reply, elapsed=trio.current_time() - started)
+                first_error = await self._steps(entry, plan, session, events)
                 nursery.cancel_scope.cancel()
         if first_error is not None:
             raise first_error
-        return len(calls)
+        return len(plan.calls)
 
-    def on_done(outcome) -> None:
+    async def _steps(self, entry: Any, plan: _Plan, session: Any, events: Any) -> WsctlError | None:
+        import trio
+
+        from wsctl.net.session import raise_for_reply
+
+        first_error: WsctlError | None = None
+        for step in self.steps:
+            if step.kind == "sleep":
+                await trio.sleep(step.seconds)
+                continue
+            command, bound = plan.calls[step.line]
+            started = trio.current_time()
+            try:
+                try:
+                    reply = await session.call(command, bound)
+                except Timeout as exc:
+                    raise events.explain(exc) from None
+                raise_for_reply(reply, plan.profile, entry.name)
+            except WsctlError as exc:
+                self.report(entry.name, step, error=exc, elapsed=trio.current_time() - started)
+                first_error = first_error or exc
+                if not self.keep_going or exc.exit_code == 10:
+                    break
+            else:
+                self.report(entry.name, step, reply, elapsed=trio.current_time() - started)
+        return first_error
+
+    def on_done(self, outcome: Any) -> None:
+        from wsctl.cli.outcome import emit_outcome
+
         # step failures were reported on their own line; a failure to connect was not
-        if not outcome.ok and id(outcome.error) not in reported:
-            emit_outcome(env, outcome, fleet=fleet, fields=lambda n: {}, human=str)
+        if not outcome.ok and id(outcome.error) not in self.reported:
+            emit_outcome(self.env, outcome, fleet=self.fleet, fields=lambda n: {}, human=str)
 
-    async def main():
+    async def main(self) -> Any:
+        from wsctl.cli.fleet import Progress, fan_out
+
         return await fan_out(
-            [plans[n][0] for n in plans],
-            job,
-            parallel=client.parallel,
-            on_done=on_done,
-            progress=Progress(env, len(plans)),
+            [p.entry for p in self.plans.values()],
+            self.job,
+            parallel=self.parallel,
+            on_done=self.on_done,
+            progress=Progress(self.env, len(self.plans)),
         )
-
-    import time
-
-    started_wall, started = time.time(), time.monotonic()
-    outcomes = run_async(main)
-    if junit:
-        _write_junit(junit, source, steps, outcomes, verdicts, started_wall, time.monotonic() - started)
-    return int(overall_exit_code(outcomes))
 
 
 def _write_junit(
