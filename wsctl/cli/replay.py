@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import click
 
@@ -136,28 +137,7 @@ def replay(
         reader, mode=mode, speed=speed, max_delay=max_delay, loop=loop, loop_delay=loop_delay, conn=conn, keep=keep
     )
     if dry_run:
-        for send in plan.sends:
-            when = f"+{send.at:.3f}s" if send.anchor == "start" else f"reply+{send.at:.3f}s"
-            env.emit(
-                {
-                    "event": "send",
-                    "index": send.index + 1,
-                    "loop": send.loop + 1,
-                    "at": round(send.at, 6),
-                    "anchor": send.anchor,
-                    "expect": send.expect,
-                    "type": "text" if isinstance(send.message, str) else "binary",
-                    "data": send.message
-                    if isinstance(send.message, str)
-                    else base64.b64encode(send.message).decode("ascii"),
-                },
-                f"{send.index + 1:5d} {when:>16} > {_text(send.message)}  (expects {send.expect})",
-            )
-        env.emit(
-            {"event": "plan", "sends": len(plan.sends), "expected": len(plan.expected), "mode": mode},
-            f"{len(plan.sends)} sends, {len(plan.expected)} answers expected ({mode} mode)",
-        )
-        return 0
+        return _dry_run(env, plan, mode)
     if not plan.sends:
         # the file is what is wrong (exit 8), not how wsctl was called
         raise InvalidInput(
@@ -174,6 +154,57 @@ def replay(
     url, kwargs, profile = one_device(env, target, client, profile_name, "replay")
     if profile is None and not kwargs.get("subprotocols") and reader.header.subprotocol:
         kwargs["subprotocols"] = (reader.header.subprotocol,)  # speak what the recorded session spoke
+    main = _live_replay(env, plan, url, kwargs, rules, reply_timeout, step, _id_pointers(profile), keep)
+
+    import time
+
+    from wsctl.cli.runtime import run_async
+
+    started_wall, started = time.time(), time.monotonic()
+    result = run_async(main)
+    if junit:
+        _write_junit(junit, file, result, plan, no_compare, started_wall, time.monotonic() - started)
+    return _finish(env, result, plan, no_compare, mode)
+
+
+def _dry_run(env: Environment, plan: Any, mode: str) -> int:
+    """--dry-run: every send with its time and anchor, and what is expected back."""
+    for send in plan.sends:
+        when = f"+{send.at:.3f}s" if send.anchor == "start" else f"reply+{send.at:.3f}s"
+        env.emit(
+            {
+                "event": "send",
+                "index": send.index + 1,
+                "loop": send.loop + 1,
+                "at": round(send.at, 6),
+                "anchor": send.anchor,
+                "expect": send.expect,
+                "type": "text" if isinstance(send.message, str) else "binary",
+                "data": send.message
+                if isinstance(send.message, str)
+                else base64.b64encode(send.message).decode("ascii"),
+            },
+            f"{send.index + 1:5d} {when:>16} > {_text(send.message)}  (expects {send.expect})",
+        )
+    env.emit(
+        {"event": "plan", "sends": len(plan.sends), "expected": len(plan.expected), "mode": mode},
+        f"{len(plan.sends)} sends, {len(plan.expected)} answers expected ({mode} mode)",
+    )
+    return 0
+
+
+def _live_replay(
+    env: Environment,
+    plan: Any,
+    url: str,
+    kwargs: dict,
+    rules: Any,
+    reply_timeout: float,
+    step: bool,
+    id_pointers: Any,
+    keep: Any,
+) -> Any:
+    """The replay against the device, as the async function run_async runs."""
     verbose = env.verbosity >= 1 and not env.json
 
     async def main():
@@ -206,19 +237,11 @@ def replay(
                 on_send=on_send,
                 on_receive=on_receive,
                 step=wait_for_enter if step else None,
-                id_pointers=_id_pointers(profile),
+                id_pointers=id_pointers,
                 keep=keep,
             )
 
-    import time
-
-    from wsctl.cli.runtime import run_async
-
-    started_wall, started = time.time(), time.monotonic()
-    result = run_async(main)
-    if junit:
-        _write_junit(junit, file, result, plan, no_compare, started_wall, time.monotonic() - started)
-    return _finish(env, result, plan, no_compare, mode)
+    return main
 
 
 def _write_junit(path: str, file: str, result, plan, no_compare: bool, started: float, elapsed: float) -> None:
