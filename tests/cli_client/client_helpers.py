@@ -76,3 +76,58 @@ def start_server(*args: str, env: dict | None = None, timeout: float = 20.0) -> 
         proc.wait(timeout=5)
         raise AssertionError(f"server exited: {err}")
     return ServerProcess(proc, json.loads(line))
+
+
+def device_context(plant: Plant, *, leaf_only: bool = False, client_auth: bool = True):
+    """A server SSLContext with the plant's device certificate `dev` (its chain,
+    or only its leaf), requiring client certificates from the plant's root."""
+    import ssl
+
+    dev = plant.certs / "devices" / "dev"
+    if client_auth:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(plant.certs / "ca" / "root.crt"))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(dev / ("cert.pem" if leaf_only else "chain.pem"), dev / "key.pem", password=PASSWORD)
+    return ctx
+
+
+class WebsocketsDevice:
+    """A python-websockets (asyncio) device in its own thread: an independent peer.
+
+    ``with WebsocketsDevice(handler, ctx, **serve_kwargs) as port:`` serves on
+    127.0.0.1 until the block ends; every wait is bounded.
+    """
+
+    def __init__(self, handler, ssl_context, **serve_kwargs) -> None:
+        import threading
+
+        self.handler, self.ssl_context, self.serve_kwargs = handler, ssl_context, serve_kwargs
+        self.state: dict = {}
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import asyncio
+
+        from websockets.asyncio.server import serve
+
+        async def main():
+            async with serve(self.handler, "127.0.0.1", 0, ssl=self.ssl_context, **self.serve_kwargs) as srv:
+                self.state["port"] = srv.sockets[0].getsockname()[1]
+                self.state["loop"] = asyncio.get_running_loop()
+                self.state["stop"] = asyncio.Event()
+                self.started.set()
+                await self.state["stop"].wait()
+
+        asyncio.run(main())
+
+    def __enter__(self) -> int:
+        self.thread.start()
+        assert self.started.wait(10), "the python-websockets device did not start"
+        return self.state["port"]
+
+    def __exit__(self, *exc) -> None:
+        self.state["loop"].call_soon_threadsafe(self.state["stop"].set)
+        self.thread.join(10)

@@ -4,47 +4,24 @@ the password from a file or the environment; a password is never printed."""
 
 from __future__ import annotations
 
-import asyncio
-import ssl
-import threading
-
 import pytest
-from client_helpers import PASSWORD, wsctl
+from client_helpers import WebsocketsDevice, device_context, wsctl
 
 USER, SECRET = "CP-1", "correct-horse-battery-17"
 
 
 @pytest.fixture
 def basic_auth_device(plant):
-    from websockets.asyncio.server import basic_auth, serve
-
-    dev = plant.certs / "devices" / "dev"
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(plant.certs / "ca" / "root.crt"))
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(dev / "chain.pem", dev / "key.pem", password=PASSWORD)
-    state: dict = {}
-    started = threading.Event()
+    from websockets.asyncio.server import basic_auth
 
     async def handler(ws):
         async for message in ws:
             await ws.send(f"{ws.username}:{message}")
 
-    async def main():
-        async with serve(
-            handler, "127.0.0.1", 0, ssl=ctx, process_request=basic_auth(credentials=(USER, SECRET))
-        ) as srv:
-            state["port"] = srv.sockets[0].getsockname()[1]
-            state["loop"] = asyncio.get_running_loop()
-            state["stop"] = asyncio.Event()
-            started.set()
-            await state["stop"].wait()
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield state["port"]
-    state["loop"].call_soon_threadsafe(state["stop"].set)
-    thread.join(10)
+    with WebsocketsDevice(
+        handler, device_context(plant), process_request=basic_auth(credentials=(USER, SECRET))
+    ) as port:
+        yield port
 
 
 def test_url_userinfo_is_sent_as_basic_auth(plant, basic_auth_device):

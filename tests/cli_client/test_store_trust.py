@@ -7,14 +7,11 @@ chain the client must build is leaf -> issuing CA (from the store) -> root.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import ssl
 import subprocess
-import threading
 
 import pytest
-from client_helpers import PASSWORD, start_server, wsctl
+from client_helpers import PASSWORD, WebsocketsDevice, device_context, start_server, wsctl
 
 
 def _device_files(plant):
@@ -25,32 +22,13 @@ def _device_files(plant):
 @pytest.fixture
 def leaf_only_websockets_device(plant):
     """A python-websockets echo device whose TLS sends the leaf and nothing else."""
-    from websockets.asyncio.server import serve
-
-    cert, key = _device_files(plant)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key, password=PASSWORD)
-    state: dict = {}
-    started = threading.Event()
 
     async def handler(ws):
         async for message in ws:
             await ws.send(message)
 
-    async def main():
-        async with serve(handler, "127.0.0.1", 0, ssl=ctx) as srv:
-            state["port"] = srv.sockets[0].getsockname()[1]
-            state["loop"] = asyncio.get_running_loop()
-            state["stop"] = asyncio.Event()
-            started.set()
-            await state["stop"].wait()
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield f"wss://127.0.0.1:{state['port']}/"
-    state["loop"].call_soon_threadsafe(state["stop"].set)
-    thread.join(10)
+    with WebsocketsDevice(handler, device_context(plant, leaf_only=True, client_auth=False)) as port:
+        yield f"wss://127.0.0.1:{port}/"
 
 
 def test_leaf_only_device_is_verified_through_the_store(plant, leaf_only_websockets_device):
