@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import STORE_PASS
+from mbedtls_peer import build_mbedtls_server
 
-MBEDTLS_SERVER = Path(__file__).parents[1] / "net" / "peers" / "mbedtls_server.c"
 BUNDLE_FILES = ["README.txt", "cert.der", "cert.pem", "chain.pem", "key.der", "key.pem", "root.der", "root.pem"]
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 
@@ -41,18 +41,7 @@ def plant(pki):
 
 @pytest.fixture(scope="module")
 def mbedtls_server(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None or not Path("/usr/include/mbedtls/ssl.h").exists():
-        pytest.skip("needs gcc and Debian's libmbedtls-dev (apt-get install libmbedtls-dev)")
-    binary = tmp_path_factory.mktemp("mbedtls") / "mbedtls_server"
-    build = subprocess.run(
-        ["gcc", "-o", str(binary), str(MBEDTLS_SERVER), "-lmbedtls", "-lmbedx509", "-lmbedcrypto"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if build.returncode != 0:
-        pytest.skip(f"cannot build the mbedTLS peer: {build.stderr.strip()[:300]}")
-    return binary
+    return build_mbedtls_server(tmp_path_factory.mktemp("mbedtls"))
 
 
 def test_bundle_holds_the_plain_key_cert_chain_and_root_all_0600(plant, tmp_path):

@@ -6,36 +6,24 @@ certificate, exit 4 and not retried, not as "connection reset" (issue 8, item 12
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import trio
+from mbedtls_peer import build_mbedtls_server
 
 from wsctl.core.errors import HandshakeRejected, TLSError
 from wsctl.net.api import open_device
 from wsctl.net.reconnect import retryable
 from wsctl.pki.store import Store
 
-SOURCE = Path(__file__).parent / "peers" / "mbedtls_server.c"
 PW = b"pw"
 
 
 @pytest.fixture(scope="module")
 def mbedtls_server(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None or not Path("/usr/include/mbedtls/ssl.h").exists():
-        pytest.skip("needs gcc and Debian's libmbedtls-dev (apt-get install libmbedtls-dev)")
-    binary = tmp_path_factory.mktemp("mbedtls") / "mbedtls_server"
-    build = subprocess.run(
-        ["gcc", "-o", str(binary), str(SOURCE), "-lmbedtls", "-lmbedx509", "-lmbedcrypto"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if build.returncode != 0:
-        pytest.skip(f"cannot build the mbedTLS peer: {build.stderr.strip()[:300]}")
-    return binary
+    return build_mbedtls_server(tmp_path_factory.mktemp("mbedtls"))
 
 
 @pytest.fixture(scope="module")
