@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import ipaddress
 import math
 import os
 import ssl
@@ -53,14 +52,6 @@ class Target:
     def where(self) -> str:
         """``host:port`` as people write it, for messages and known-devices keys."""
         return kd.device_key(self.host, self.port)
-
-    @property
-    def is_ip(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
 
     @property
     def host_header(self) -> str:

@@ -258,9 +258,6 @@ class ClientCodec:
             self.cancel(out)
         return [TimedOut(o.id, o.command) for o in expired]
 
-    def next_deadline(self) -> float | None:
-        return min((p.out.deadline for p in self._pending.values()), default=None)
-
     # -- receiving -------------------------------------------------------------
     def feed(self, message: str | bytes, *, now: float) -> list[CodecEvent]:
         if self.profile.framing.encoding == "text":

@@ -40,7 +40,6 @@ from wsctl.core.profile.loader import parse_profile
 from wsctl.core.profile.model import Profile
 
 SUFFIX = ".toml"
-ORIGINS = ("project", "user", "shipped", "file")
 #: profiles are a few kilobytes; a file past this is not one
 MAX_PROFILE_BYTES = 4 * 2**20
 #: what `load_installed` accepts: a profile's file name or id, never a path

@@ -191,9 +191,3 @@ class RecordReader:
                 yield event_from_dict(upgrade(doc) if upgrade is not None else doc)
             except RecordFormatError as exc:
                 self._problem(line, exc.message)
-
-
-def read_events(lines: Iterable[str | bytes], **kwargs: Any) -> tuple[Header, Iterator[Event]]:
-    """Shortcut: (header, events) of a recording given as lines."""
-    reader = RecordReader(lines, **kwargs)
-    return reader.header, iter(reader)
