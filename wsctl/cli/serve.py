@@ -9,34 +9,8 @@ import click
 
 from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.env import Environment
+from wsctl.cli.store_files import server_tls_files
 from wsctl.core.errors import InvalidInput, UsageError
-
-
-def _tls_files(env: Environment, certs: str | None, device: str | None, cert, key, ca, crl) -> dict:
-    from wsctl.cli import store_files
-
-    if device and not certs:
-        # the store `wsctl certs` uses by default ($WSCTL_CERTS, ./certs)
-        found = store_files.default_store(env.environ)
-        certs = str(found) if found is not None else None
-    if certs or device:
-        if not (certs and device):
-            raise UsageError(
-                "--certs and --device go together (the device certificate to serve with)",
-                hint="no PKI store in ./certs or $WSCTL_CERTS" if device else None,
-            )
-        store = Path(certs)
-        chain, leaf_key = store_files.device_files(store, device)
-        cert = cert or chain
-        key = key or leaf_key
-        if not ca:
-            ca = store_files.ca_files(store)
-            # the store's CA means the store's CRL: revocation is never silently off
-            crl = crl or store_files.crl_file(store)
-    if bool(cert) != bool(key):
-        raise UsageError("--cert and --key go together")
-    return {"cert_chain": cert, "key": key, "ca": ca, "crl": crl}
-
 
 _BASIC_AUTH = _basic_auth_options()
 
@@ -433,7 +407,7 @@ def _server_tls(
     """The TLS files, the key's passphrase, and the client-auth mode (warned about when off)."""
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
 
-    tls = _tls_files(env, certs, device, cert, key, ca, crl)
+    tls = server_tls_files(env.environ, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
         raise UsageError(
             "a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key",

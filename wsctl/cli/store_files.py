@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import InvalidInput, UsageError
 from wsctl.core.suggest import did_you_mean
 
 
@@ -96,3 +96,30 @@ def client_certificate_hint(exc: BaseException, environ: dict[str, str]) -> None
         exc.hint = f"give --operator NAME (operators in {store}: {', '.join(operators)}), or --cert/--key"  # type: ignore[attr-defined]
     else:
         exc.hint = "give --certs DIR --operator NAME, or --cert/--key"  # type: ignore[attr-defined]
+
+
+def server_tls_files(environ: dict[str, str], certs: str | None, device: str | None, cert, key, ca, crl) -> dict:
+    """What a listening verb (`serve`, `record --listen`) serves with and checks clients against:
+    the device certificate from the store (or files), the store's CA and CRL."""
+
+    if device and not certs:
+        # the store `wsctl certs` uses by default ($WSCTL_CERTS, ./certs)
+        found = default_store(environ)
+        certs = str(found) if found is not None else None
+    if certs or device:
+        if not (certs and device):
+            raise UsageError(
+                "--certs and --device go together (the device certificate to serve with)",
+                hint="no PKI store in ./certs or $WSCTL_CERTS" if device else None,
+            )
+        store = Path(certs)
+        chain, leaf_key = device_files(store, device)
+        cert = cert or chain
+        key = key or leaf_key
+        if not ca:
+            ca = ca_files(store)
+            # the store's CA means the store's CRL: revocation is never silently off
+            crl = crl or crl_file(store)
+    if bool(cert) != bool(key):
+        raise UsageError("--cert and --key go together")
+    return {"cert_chain": cert, "key": key, "ca": ca, "crl": crl}

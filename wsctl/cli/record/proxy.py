@@ -137,13 +137,15 @@ def proxy(
     from wsctl.cli.listen import parse_listen, probe_listen
     from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.record.common import one_device, run_recording
-    from wsctl.cli.serve import _tls_files
+    from wsctl.cli.store_files import server_tls_files
     from wsctl.net.recorder import Recorder
 
     host, port = parse_listen(listen)
     probe_listen(host, port)
     url, kwargs, profile = one_device(env, upstream, client, profile_name, "--upstream")
-    tls = _tls_files(env, client.certs if device_name else None, device_name, server_cert, server_key, client_ca, crl)
+    tls = server_tls_files(
+        env.environ, client.certs if device_name else None, device_name, server_cert, server_key, client_ca, crl
+    )
     if tls["cert_chain"] is None:
         raise UsageError(
             "the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key"
