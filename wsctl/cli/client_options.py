@@ -317,12 +317,16 @@ def parse_headers(headers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def _key_is_encrypted(path: str) -> bool:
+def key_file_is_encrypted(path: str) -> bool:
+    """Whether the PEM key file needs a passphrase (the one rule: wsctl.core.pem)."""
+    from wsctl.core.pem import is_encrypted_pem
+
     try:
-        head = Path(path).read_bytes()[:4096]
+        with open(path, "rb") as f:
+            head = f.read(1024)
     except OSError as exc:
         raise InvalidInput(f"cannot read key {path}: {exc.strerror or exc}") from None
-    return b"ENCRYPTED" in head
+    return is_encrypted_pem(head)
 
 
 #: long-running verbs ping by default: a device that lost power or a NAT that
@@ -352,7 +356,7 @@ def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) 
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
     password = None
-    if key and _key_is_encrypted(key):
+    if key and key_file_is_encrypted(key):
         password = read_password(
             env,
             password_file=entry.password_file,

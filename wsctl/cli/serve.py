@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
@@ -414,7 +412,9 @@ def _server_tls(
             hint="or --allow-plaintext for ws://",
         )
     password = None
-    if tls["key"] and b"ENCRYPTED" in Path(tls["key"]).read_bytes()[:4096]:
+    from wsctl.cli.client_options import key_file_is_encrypted
+
+    if tls["key"] and key_file_is_encrypted(tls["key"]):
         password = read_password(
             env,
             password_file=password_file,

@@ -117,7 +117,9 @@ def run_dial(
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
     password = None
-    if key and b"ENCRYPTED" in Path(key).read_bytes()[:4096]:
+    from wsctl.cli.client_options import key_file_is_encrypted
+
+    if key and key_file_is_encrypted(key):
         password = read_password(
             env,
             password_file=password_file,

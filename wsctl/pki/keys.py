@@ -71,7 +71,9 @@ def serialize_private_key(key: PrivateKey, password: bytes | None) -> bytes:
 
 
 def is_encrypted_pem(data: bytes) -> bool:
-    return b"ENCRYPTED" in data.split(b"\n", 1)[0]
+    from wsctl.core.pem import is_encrypted_pem as rule
+
+    return rule(data)
 
 
 def load_private_key(data: bytes, password: bytes | None, *, source: str | Path) -> PrivateKey:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from wsctl.cli.client_options import ClientOptions, client_options
@@ -151,7 +149,9 @@ def proxy(
             "the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key"
         )
     password = None
-    if tls["key"] and b"ENCRYPTED" in Path(tls["key"]).read_bytes()[:4096]:
+    from wsctl.cli.client_options import key_file_is_encrypted
+
+    if tls["key"] and key_file_is_encrypted(tls["key"]):
         password = read_password(
             env, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}"
         )
