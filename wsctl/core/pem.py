@@ -1,6 +1,6 @@
 """Is a PEM private key encrypted?  One rule for every caller (pure, no cryptography).
 
-PKCS#8 says so in its first line (`-----BEGIN ENCRYPTED PRIVATE KEY-----`), the
+PKCS#8 says so in its BEGIN line (`BEGIN ENCRYPTED PRIVATE KEY`), the
 traditional OpenSSL form in a header line (`Proc-Type: 4,ENCRYPTED`); only those
 lines are looked at, never the base64 body, where the letters could occur by chance.
 """
