@@ -75,6 +75,34 @@ def make_simulator(
     return Simulator(profile, seed=seed, faults=merged, interval_scale=scale, audit=audit, report=report)
 
 
+def _dial_tls(env: Environment, certs, operator, cert, key, ca, password_file) -> tuple[Any, Any, Any, bytes | None]:
+    """(ca, cert, key, key passphrase) the simulated device dials with: the store's, or files."""
+    from wsctl.cli.client_options import key_file_is_encrypted
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+
+    if certs:
+        from wsctl.cli import store_files
+
+        store = Path(certs)
+        ca = ca or store_files.ca_files(store)
+        if operator and not cert:
+            cert, key = store_files.operator_files(store, operator)
+    elif operator:
+        raise UsageError("--operator needs --certs (the store it comes from)")
+    if bool(cert) != bool(key):
+        raise UsageError("--cert and --key go together")
+    password = None
+    if key and key_file_is_encrypted(key):
+        password = read_password(
+            env,
+            password_file=password_file,
+            env_var=KEY_ENV,
+            fallbacks=[(None, STORE_ENV)],
+            prompt=f"passphrase for {key}",
+        )
+    return ca, cert, key, password
+
+
 def run_dial(
     env: Environment,
     profile_name: str,
@@ -97,7 +125,6 @@ def run_dial(
     basic_auth: str | None = None,
     basic_auth_password_file: str | None = None,
 ) -> None:
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.runtime import run_async
     from wsctl.core import roles
 
@@ -105,28 +132,7 @@ def run_dial(
         roles.expand(role)
     except ValueError as exc:
         raise UsageError(f"--central-role: {exc}") from None
-    if certs:
-        from wsctl.cli import store_files
-
-        store = Path(certs)
-        ca = ca or store_files.ca_files(store)
-        if operator and not cert:
-            cert, key = store_files.operator_files(store, operator)
-    elif operator:
-        raise UsageError("--operator needs --certs (the store it comes from)")
-    if bool(cert) != bool(key):
-        raise UsageError("--cert and --key go together")
-    password = None
-    from wsctl.cli.client_options import key_file_is_encrypted
-
-    if key and key_file_is_encrypted(key):
-        password = read_password(
-            env,
-            password_file=password_file,
-            env_var=KEY_ENV,
-            fallbacks=[(None, STORE_ENV)],
-            prompt=f"passphrase for {key}",
-        )
+    ca, cert, key, password = _dial_tls(env, certs, operator, cert, key, ca, password_file)
     from wsctl.cli.client_options import basic_auth_credentials, parse_headers
 
     extra = {
