@@ -37,3 +37,48 @@ def probe_listen(host: str, port: int) -> None:
                 f"cannot listen on {host}:{port}: {exc.strerror or exc}",
                 hint="pick another port, or stop what holds it",
             ) from None
+
+
+def limit_options(*, peers: str, connections: int, handshakes: int, per_source: int):
+    """--max-connections, --max-handshakes, --max-handshakes-per-source and
+    --max-buffered-bytes for a listening verb (`serve`: peers; `record --listen`:
+    tools), with that verb's defaults: the same limits, one definition."""
+    import click
+
+    options = [
+        click.option(
+            "--max-connections",
+            type=click.IntRange(min=1),
+            default=connections,
+            show_default=True,
+            help=f"Open connections; more {peers} are refused with HTTP 503.",
+        ),
+        click.option(
+            "--max-handshakes",
+            type=click.IntRange(min=1),
+            default=handshakes,
+            show_default=True,
+            help=f"{peers.capitalize()} still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.",
+        ),
+        click.option(
+            "--max-handshakes-per-source",
+            type=click.IntRange(min=1),
+            default=per_source,
+            show_default=True,
+            help="Handshakes at once from one IP address; further ones from it wait for a slot.",
+        ),
+        click.option(
+            "--max-buffered-bytes",
+            type=click.IntRange(min=1),
+            default=None,
+            help=f"Bytes received from one of the {peers} and not yet handled; over it that connection is closed "
+            "with 1008  [default: 4 MiB or --max-message-size if larger].",
+        ),
+    ]
+
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply

@@ -7,6 +7,7 @@ import click
 
 from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.env import Environment
+from wsctl.cli.listen import limit_options
 from wsctl.cli.store_files import server_tls_files
 from wsctl.core.errors import InvalidInput, UsageError
 
@@ -133,33 +134,7 @@ _BASIC_AUTH = _basic_auth_options()
     show_default=True,
     help="Larger messages are refused with close 1009.",
 )
-@click.option(
-    "--max-connections",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Open connections; more are refused with HTTP 503.",
-)
-@click.option(
-    "--max-handshakes",
-    type=click.IntRange(min=1),
-    default=128,
-    show_default=True,
-    help="Connections still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.",
-)
-@click.option(
-    "--max-handshakes-per-source",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Handshakes at once from one IP address; further ones from it wait for a slot.",
-)
-@click.option(
-    "--max-buffered-bytes",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Bytes received from a peer and not yet handled; over it the peer is closed with 1008  [default: 4 MiB or --max-message-size if larger].",
-)
+@limit_options(peers="peers", connections=1000, handshakes=128, per_source=32)
 @click.option(
     "--handshake-timeout",
     type=click.FloatRange(min=0.1),

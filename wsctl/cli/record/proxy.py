@@ -6,6 +6,7 @@ import click
 
 from wsctl.cli.client_options import ClientOptions, client_options
 from wsctl.cli.env import Environment
+from wsctl.cli.listen import limit_options
 from wsctl.cli.record.common import recording_options
 from wsctl.core.errors import UsageError
 
@@ -45,33 +46,7 @@ from wsctl.core.errors import UsageError
     "profile_name",
     help="Profile noted in the recording; its subprotocols and path are used upstream; commands are checked against the tool's role.",
 )
-@click.option(
-    "--max-connections",
-    type=click.IntRange(min=1),
-    default=100,
-    show_default=True,
-    help="More tools are refused with HTTP 503.",
-)
-@click.option(
-    "--max-handshakes",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="Tools still in their TLS or WebSocket handshake; when full, the oldest is dropped for a new one.",
-)
-@click.option(
-    "--max-handshakes-per-source",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Handshakes at once from one IP address; further ones from it wait for a slot.",
-)
-@click.option(
-    "--max-buffered-bytes",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Bytes received from a tool and not yet relayed; over it the tool is closed with 1008  [default: 4 MiB or --max-message-size if larger].",
-)
+@limit_options(peers="tools", connections=100, handshakes=32, per_source=8)
 @click.option(
     "--forward-client-cert",
     is_flag=True,
