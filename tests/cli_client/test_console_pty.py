@@ -6,43 +6,13 @@ replies carry a time stamp."""
 from __future__ import annotations
 
 import os
-import pty
-import select
-import subprocess
-import sys
 import time
 
 import pytest
 from client_helpers import PASSWORD, start_server
+from pty_helpers import read_for, read_until, run_in_pty, spawn
 
 TELEMETRY = b"conveyor.telemetry"
-
-
-def _read_for(fd: int, seconds: float) -> bytes:
-    seen, deadline = b"", time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            try:
-                seen += os.read(fd, 65536)
-            except OSError:
-                break
-    return seen
-
-
-def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
-    seen, deadline = b"", time.monotonic() + timeout
-    while needle not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"{needle!r} not seen; got {seen[-800:]!r}")
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            try:
-                seen += os.read(fd, 65536)
-            except OSError:
-                break
-    return seen
 
 
 @pytest.fixture
@@ -57,7 +27,6 @@ def chatty_conveyor(plant):
 
 @pytest.fixture
 def console(plant, chatty_conveyor, tmp_path):
-    master, slave = pty.openpty()
     # a pty answers no cursor-position request: without this, prompt_toolkit
     # waits for one before printing what was queued, which reads as a late line
     env = {
@@ -69,17 +38,9 @@ def console(plant, chatty_conveyor, tmp_path):
         "LINES": "50",
         "PROMPT_TOOLKIT_NO_CPR": "1",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "connect", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice")],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    _read_until(master, b"connected to", 30)
-    _read_until(master, TELEMETRY, 15)
+    proc, master = spawn(["connect", chatty_conveyor.url, "--profile", "conveyor", *plant.op("alice")], env)
+    read_until(master, b"connected to", 30)
+    read_until(master, TELEMETRY, 15)
     yield proc, master
     if proc.poll() is None:
         proc.kill()
@@ -90,15 +51,15 @@ def console(plant, chatty_conveyor, tmp_path):
 def test_dangerous_question_holds_telemetry_until_answered(console):
     proc, fd = console
     os.write(fd, b"estop\r")
-    _read_until(fd, b"Type 'yes' to run it:", 15)
+    read_until(fd, b"Type 'yes' to run it:", 15)
     # lines printed just before the question are still on their way through
     # prompt_toolkit's stdout proxy (it writes in batches); let them land
-    _read_for(fd, 1.0)
-    during = _read_for(fd, 1.5)  # telemetry arrives at ~20 Hz meanwhile
+    read_for(fd, 1.0)
+    during = read_for(fd, 1.5)  # telemetry arrives at ~20 Hz meanwhile
     assert TELEMETRY not in during, during[-500:]
     os.write(fd, b"no\r")
-    after = _read_until(fd, b"not confirmed", 15)
-    after += _read_until(fd, TELEMETRY, 15)  # held lines, then the stream again
+    after = read_until(fd, b"not confirmed", 15)
+    after += read_until(fd, TELEMETRY, 15)  # held lines, then the stream again
     os.write(fd, b"/quit\r")
     assert proc.wait(timeout=15) == 0
 
@@ -106,17 +67,17 @@ def test_dangerous_question_holds_telemetry_until_answered(console):
 def test_mute_and_filter(console):
     proc, fd = console
     os.write(fd, b"/mute\r")
-    _read_until(fd, b"incoming messages hidden", 15)
-    _read_for(fd, 1.0)  # lines already on their way
-    assert TELEMETRY not in _read_for(fd, 1.0)
+    read_until(fd, b"incoming messages hidden", 15)
+    read_for(fd, 1.0)  # lines already on their way
+    assert TELEMETRY not in read_for(fd, 1.0)
     os.write(fd, b"/mute\r")
-    _read_until(fd, TELEMETRY, 15)
+    read_until(fd, TELEMETRY, 15)
     os.write(fd, b"/filter no-such-field\r")
-    _read_until(fd, b"showing only incoming lines matching", 15)
-    _read_for(fd, 1.0)
-    assert TELEMETRY not in _read_for(fd, 1.0)
+    read_until(fd, b"showing only incoming lines matching", 15)
+    read_for(fd, 1.0)
+    assert TELEMETRY not in read_for(fd, 1.0)
     os.write(fd, b"/filter\r")
-    _read_until(fd, TELEMETRY, 15)
+    read_until(fd, TELEMETRY, 15)
     os.write(fd, b"/quit\r")
     assert proc.wait(timeout=15) == 0
 
@@ -129,14 +90,14 @@ def test_ctrl_c_drops_the_line_and_replies_are_timestamped(console):
     time.sleep(0.3)
     assert proc.poll() is None, "Ctrl-C must not leave the console"
     os.write(fd, b"status\r")
-    seen = _read_until(fd, b"status -> ", 15)
+    seen = read_until(fd, b"status -> ", 15)
     line = seen[seen.rindex(b"status -> ") - 13 : seen.rindex(b"status -> ")]
     assert line[2:3] == b":" and line[5:6] == b":", line  # HH:MM:SS.mmm before the reply
     # Ctrl-D leaves — once the prompt is back (a key pressed while the call
     # runs reaches a terminal prompt_toolkit has not put in raw mode yet)
     tail = seen[seen.rindex(b"status -> ") :]
     if b"/>" not in tail:
-        _read_until(fd, b"/>", 15)
+        read_until(fd, b"/>", 15)
     time.sleep(0.3)
     os.write(fd, b"\x04")
     assert proc.wait(timeout=15) == 0
@@ -144,7 +105,6 @@ def test_ctrl_c_drops_the_line_and_replies_are_timestamped(console):
 
 def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
     server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
-    master, slave = pty.openpty()
     env = {
         **os.environ,
         "WSCTL_PASSWORD": PASSWORD,
@@ -153,22 +113,14 @@ def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
         "COLUMNS": "160",
         "LINES": "50",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "connect", server.url, *plant.op("bob")],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
+    proc, master = spawn(["connect", server.url, *plant.op("bob")], env)
     try:
-        _read_until(master, b"connected to", 30)
+        read_until(master, b"connected to", 30)
         os.write(master, b"set-point 42 for belt")
         time.sleep(0.5)
         server.proc.kill()
         server.proc.wait(timeout=10)
-        _read_until(master, b"kept in the history", 20)
+        read_until(master, b"kept in the history", 20)
         assert proc.wait(timeout=20) == 10
         assert "set-point 42 for belt" in (tmp_path / "wsctl" / "console_history").read_text()
     finally:
@@ -178,36 +130,8 @@ def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
 
 
 def _pty_run(args, timeout=60, signal_after=None):
-    import signal as sig
-
-    master, slave = pty.openpty()
     env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "TERM": "xterm", "COLUMNS": "120", "LINES": "40"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
-    )
-    os.close(slave)
-    seen, start = b"", time.monotonic()
-    try:
-        while True:
-            if time.monotonic() - start > timeout:
-                raise AssertionError(f"no end within the bound: {seen[-400:]!r}")
-            if signal_after is not None and time.monotonic() - start > signal_after and proc.poll() is None:
-                proc.send_signal(sig.SIGINT)
-                signal_after = None
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-            elif proc.poll() is not None:
-                break
-        return proc.wait(timeout=30), seen
-    finally:
-        os.close(master)
+    return run_in_pty(args, env, timeout=timeout, interrupt_after=signal_after)
 
 
 def test_watch_plot_draws_live_and_leaves_a_clean_terminal(plant, chatty_conveyor):

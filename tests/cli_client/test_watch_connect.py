@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 import pytest
 from client_helpers import PASSWORD, start_server, wsctl
+from pty_helpers import read_until, spawn
 
 from wsctl.cli.console import ConsoleLine
 from wsctl.core.errors import InvalidInput
@@ -160,24 +158,7 @@ def test_console_line_errors(line):
         ConsoleLine.parse(line)
 
 
-def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while needle not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"{needle!r} not seen; got {seen[-500:]!r}")
-        ready, _, _ = select.select([fd], [], [], left)
-        if ready:
-            try:
-                seen += os.read(fd, 4096)
-            except OSError:
-                break
-    return seen
-
-
 def test_connect_on_a_terminal_shows_incoming_messages_and_quits(plant, echo_server, tmp_path):
-    master, slave = pty.openpty()
     env = {
         **os.environ,
         "WSCTL_PASSWORD": PASSWORD,
@@ -186,19 +167,11 @@ def test_connect_on_a_terminal_shows_incoming_messages_and_quits(plant, echo_ser
         "COLUMNS": "120",
         "LINES": "40",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "connect", echo_server.url, *plant.op("bob")],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
+    proc, master = spawn(["connect", echo_server.url, *plant.op("bob")], env)
     try:
-        _read_until(master, b"connected to", 30)
+        read_until(master, b"connected to", 30)
         os.write(master, b"typed-by-hand\r")
-        _read_until(master, b"< typed-by-hand", 15)
+        read_until(master, b"< typed-by-hand", 15)
         os.write(master, b"/quit\r")
         assert proc.wait(timeout=15) == 0
         history_file = tmp_path / "wsctl" / "console_history"

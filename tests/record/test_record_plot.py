@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 import pytest
+from pty_helpers import run_in_pty
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.record.format import Event, Header, encode_event, encode_header
@@ -147,33 +145,8 @@ def test_cli_refusals(tmp_path, args, code, says):
 
 def test_terminal_plot_renders_in_a_pty(tmp_path):
     rec = _recording(tmp_path / "r.jsonl")
-    master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "100", "LINES": "30", "TERM": "xterm"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "record", "plot", str(rec), "motor_temp"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        close_fds=True,
-    )
-    os.close(slave)
-    seen, deadline = b"", time.monotonic() + 60
-    try:
-        while proc.poll() is None or select.select([master], [], [], 0)[0]:
-            if time.monotonic() > deadline:
-                raise AssertionError("no plot within the bound")
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-        assert proc.wait(timeout=30) == 0, seen[-500:]
-    finally:
-        os.close(master)
+    code, seen = run_in_pty(["record", "plot", str(rec), "motor_temp"], env)
+    assert code == 0, seen[-500:]
     text = seen.decode("utf-8", "replace")
     assert "motor_temp (°C)" in text and "seconds since the recording started" in text
