@@ -20,7 +20,6 @@ Pure: parses text, resolves names; the CLI finds and reads the file.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any
@@ -125,6 +124,8 @@ def _anchor(values: dict[str, Any], base: PurePath | None) -> dict[str, Any]:
 
 def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | None = None) -> Inventory:
     try:
+        import tomllib  # only when there is an inventory: a single-URL send never parses TOML
+
         data = tomllib.loads(text)
     except ValueError as exc:  # TOMLDecodeError, or an integer of more digits than int() converts
         raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
