@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "wsctl"
 FORBIDDEN = {
     "core": ("wsctl.pki", "wsctl.net", "wsctl.cli", "trio", "trio_websocket", "click", "cryptography", "ssl", "socket"),
     "pki": ("wsctl.net", "wsctl.cli", "trio", "trio_websocket", "click"),
+    "registry": ("wsctl.net", "wsctl.cli", "wsctl.pki", "trio", "trio_websocket", "click"),
     "net": ("wsctl.cli", "click"),
 }
 

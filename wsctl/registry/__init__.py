@@ -1,0 +1,3 @@
+"""The hub's registry: the first database (SQLite, WAL, one writer, schema from
+`wsctl.core.hub.schema` with migrations).  Storage, not network: `net` and `cli`
+use it; it uses only `core`."""
