@@ -49,6 +49,12 @@ class StoreError(WsctlError):
     cause = "store"
 
 
+class RegistryError(WsctlError):
+    """The hub registry cannot be read or written: busy beyond its wait, disk full, I/O error."""
+
+    cause = "registry"
+
+
 class PasswordError(WsctlError):
     """A passphrase is wrong or missing."""
 

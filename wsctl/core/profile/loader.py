@@ -9,6 +9,7 @@ from typing import Any, Literal, overload
 
 from wsctl.core import roles as role_rules
 from wsctl.core.errors import InvalidInput
+from wsctl.core.hub.central_spec import parse_central
 from wsctl.core.pointer import split as split_pointer
 from wsctl.core.profile import presets
 from wsctl.core.profile.model import (
@@ -33,7 +34,7 @@ from wsctl.core.profile.model import (
 from wsctl.core.profile.params import Param, finite, parse_param, short
 from wsctl.core.profile.template import FILTERS, placeholder_filters
 
-TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim"}
+TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim", "central"}
 COMMAND_KEYS = {
     "name",
     "summary",
@@ -552,4 +553,5 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
         events=events,
         sim=_sim(c, data.get("sim"), commands, events),
         raw=data,
+        central=parse_central(c, data.get("central"), events, framing),
     )

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsctl.core.profile.params import Param
+
+if TYPE_CHECKING:
+    from wsctl.core.hub.central_spec import CentralSpec
 
 FORMAT = "wsctl-profile/1"
 
@@ -184,6 +187,8 @@ class Profile:
     events: dict[str, Event]
     sim: Sim | None
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: how the hub answers what devices ask (`[central]`); None: no central side
+    central: CentralSpec | None = field(repr=False, compare=False, default=None)
 
     def command(self, key_or_wire: str) -> Command | None:
         """By profile key, or by the name on the wire (case-sensitive)."""

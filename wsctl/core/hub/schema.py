@@ -1,0 +1,123 @@
+"""The hub registry's schema, as data: one SQL script per version.
+
+``MIGRATIONS[i]`` takes a registry from version ``i`` to ``i + 1``; version 0 is
+an empty file.  A shipped migration never changes (a registry in the field has
+already run it): a new version appends a script.  `wsctl.registry.db` applies the
+missing ones, each in one transaction together with the new ``user_version``, so a
+migration that fails half-way leaves the file as it was.
+
+The file says it is a wsctl registry by SQLite's ``application_id`` header field
+(`APPLICATION_ID`); its ``user_version`` is the schema version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wsctl.core.errors import InvalidInput
+
+#: "wsHb" as a big-endian 32-bit integer, in the SQLite header of every registry
+APPLICATION_ID = 0x77734862
+
+_V1 = """
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY NOT NULL,
+    profile TEXT NOT NULL,
+    security_profile INTEGER NOT NULL CHECK (security_profile IN (1, 2, 3)),
+    status TEXT NOT NULL CHECK (status IN ('approved', 'pending', 'blocked')),
+    -- a self-describing scrypt string (wsctl.registry.secret_hash), never the secret
+    secret_hash TEXT,
+    created REAL NOT NULL,
+    online INTEGER NOT NULL DEFAULT 0 CHECK (online IN (0, 1)),
+    -- counts the device's connections: a late offline() of a replaced one is ignored
+    connection INTEGER NOT NULL DEFAULT 0,
+    connected_security_profile INTEGER,
+    since REAL,
+    last_seen REAL,
+    remote TEXT,
+    offline_reason TEXT,
+    last_boot REAL,
+    vendor TEXT,
+    model TEXT,
+    firmware TEXT,
+    serial TEXT,
+    cert_fingerprint TEXT,
+    cert_serial TEXT,
+    cert_not_after REAL
+);
+CREATE TABLE device_groups (
+    device TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    PRIMARY KEY (device, name)
+) WITHOUT ROWID;
+CREATE INDEX device_groups_by_name ON device_groups (name);
+-- AUTOINCREMENT: an id is never handed out twice, not even after the newest row is deleted
+CREATE TABLE transactions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    id_tag TEXT NOT NULL,
+    connector_id INTEGER,
+    meter_start INTEGER,
+    started REAL NOT NULL,
+    stopped REAL,
+    meter_stop INTEGER,
+    reason TEXT
+);
+CREATE INDEX transactions_open ON transactions (device) WHERE stopped IS NULL;
+CREATE TABLE id_tags (
+    id_tag TEXT PRIMARY KEY NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('Accepted', 'Blocked', 'Expired')),
+    expires REAL
+);
+CREATE TABLE queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+    operator TEXT NOT NULL,
+    role TEXT,
+    command TEXT NOT NULL,
+    params TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    done REAL,
+    outcome TEXT CHECK (outcome IN ('delivered', 'failed', 'expired')),
+    result TEXT
+);
+CREATE INDEX queue_waiting ON queue (device, id) WHERE done IS NULL;
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    role TEXT,
+    device TEXT,
+    action TEXT NOT NULL,
+    params TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX audit_by_device ON audit (device, id);
+CREATE INDEX audit_by_actor ON audit (actor, id);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def pending_migrations(version: int, where: str, migrations: Sequence[str] = MIGRATIONS) -> list[tuple[int, str]]:
+    """(new version, script) for each migration a registry at ``version`` still needs.
+
+    A registry newer than ``migrations`` knows is refused: this wsctl would not
+    know what its tables mean, and writing to it could lose what a newer one keeps.
+    """
+    newest = len(migrations)
+    if version > newest:
+        raise InvalidInput(
+            f"{where}: registry schema version {version} is newer than this wsctl reads ({newest})",
+            hint="use the wsctl version that wrote it, or a newer one",
+        )
+    if version < 0:
+        raise InvalidInput(f"{where}: registry schema version {version} is not valid")
+    return [(index + 1, migrations[index]) for index in range(version, newest)]
