@@ -38,7 +38,7 @@ def build_hub_pki(base: Path) -> HubPKI:
     store.init(name="Hub Test CA", key_type="p256", password=PW)
     store.issue_device("hub", dns=["localhost"], ips=["127.0.0.1"], days=30, password=PW, key_password=None)
     for name in ("CP-1", "CP-2", "CP-3"):
-        store.issue_device(name, dns=[], ips=[], days=30, password=PW, key_password=None)
+        store.issue_device(name, dns=[f"{name.lower()}.chargers.test"], ips=[], days=30, password=PW, key_password=None)
     store.issue_operator("alice", role="engineer", days=30, password=PW, key_password=None)
     store.issue_operator("olga", role="operator", days=30, password=PW, key_password=None)
     store.issue_operator("bob", role="observer", days=30, password=PW, key_password=None)

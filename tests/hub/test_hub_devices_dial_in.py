@@ -41,7 +41,9 @@ async def test_operator_resets_a_charger_by_name(hub_pki, registry):
         async with running_hub(nursery, hub_pki, registry) as hub:
             await dial_charger(nursery, hub, hub_pki, "CP-1")
             await wait_online(hub, "CP-1")
-            async with open_device(hub_url(hub, "/devices/CP-1"), profile=CHARGER, **client_tls(hub_pki, hub_pki.alice)) as dev:
+            async with open_device(
+                hub_url(hub, "/devices/CP-1"), profile=CHARGER, **client_tls(hub_pki, hub_pki.alice)
+            ) as dev:
                 reply = await dev.call("reset", type="Soft")
             assert reply == {"status": "Accepted"}
             record = registry.device("CP-1")
@@ -58,11 +60,15 @@ async def test_observer_may_not_reset_and_is_audited(hub_pki, registry):
         async with running_hub(nursery, hub_pki, registry) as hub:
             await dial_charger(nursery, hub, hub_pki, "CP-1")
             await wait_online(hub, "CP-1")
-            async with open_device(hub_url(hub, "/devices/CP-1"), profile=CHARGER, **client_tls(hub_pki, hub_pki.bob)) as dev:
+            async with open_device(
+                hub_url(hub, "/devices/CP-1"), profile=CHARGER, **client_tls(hub_pki, hub_pki.bob)
+            ) as dev:
                 with pytest.raises(NotAuthorized, match="observer may not run reset"):
                     await dev.call("reset", type="Soft")
                 # what an observer may run still works on the same connection
-                assert (await dev.call("trigger_message", requested_message="StatusNotification"))["status"] == "Accepted"
+                assert (await dev.call("trigger_message", requested_message="StatusNotification"))[
+                    "status"
+                ] == "Accepted"
             audit = registry.audit_log(device="CP-1", actor="bob")
             assert any(a["action"] == "reset" and a["outcome"] == "refused" for a in audit), audit
             nursery.cancel_scope.cancel()
@@ -76,7 +82,12 @@ async def test_certificate_naming_another_station_is_refused_with_403(hub_pki, r
             sim = Simulator(load_profile(CHARGER), seed=1)
             await nursery.start(sim.run)
             with pytest.raises(HandshakeRejected, match="403.*certificate names CP-2, not CP-1") as info:
-                await sim.dial(hub_url(hub, "/ocpp/CP-1"), role="engineer", redial=None, **client_tls(hub_pki, hub_pki.chargers["CP-2"]))
+                await sim.dial(
+                    hub_url(hub, "/ocpp/CP-1"),
+                    role="engineer",
+                    redial=None,
+                    **client_tls(hub_pki, hub_pki.chargers["CP-2"]),
+                )
             assert info.value.status == 403
             assert "CP-1" not in hub.links
             refused = [a for a in registry.audit_log() if a["outcome"] == "refused"]
@@ -85,12 +96,18 @@ async def test_certificate_naming_another_station_is_refused_with_403(hub_pki, r
 
 
 async def test_unknown_device_refused_unless_approval_mode(hub_pki, registry):
+    registry.add_device("CP-1", profile=CHARGER)  # the hub knows where chargers dial
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
             sim = Simulator(load_profile(CHARGER), seed=1)
             await nursery.start(sim.run)
             with pytest.raises(HandshakeRejected, match="unknown device CP-3"):
-                await sim.dial(hub_url(hub, "/ocpp/CP-3"), role="engineer", redial=None, **client_tls(hub_pki, hub_pki.chargers["CP-3"]))
+                await sim.dial(
+                    hub_url(hub, "/ocpp/CP-3"),
+                    role="engineer",
+                    redial=None,
+                    **client_tls(hub_pki, hub_pki.chargers["CP-3"]),
+                )
             nursery.cancel_scope.cancel()
     assert registry.device("CP-3") is None
 
@@ -101,7 +118,9 @@ async def test_approval_mode_keeps_an_unknown_device_pending(hub_pki, registry):
             await dial_charger(nursery, hub, hub_pki, "CP-3")
             await wait_online(hub, "CP-3")
             assert registry.device("CP-3").status == "pending"
-            async with open_device(hub_url(hub, "/devices/CP-3"), profile=CHARGER, **client_tls(hub_pki, hub_pki.alice)) as dev:
+            async with open_device(
+                hub_url(hub, "/devices/CP-3"), profile=CHARGER, **client_tls(hub_pki, hub_pki.alice)
+            ) as dev:
                 with pytest.raises(Exception, match="waits for approval"):
                     await dev.call("reset", type="Soft")
                 registry.set_status("CP-3", "approved")
@@ -114,7 +133,9 @@ async def test_offline_device_is_exit_3_with_since_when(hub_pki, registry):
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
             with pytest.raises(ConnectError, match="CP-1 offline"):
-                async with open_device(hub_url(hub, "/devices/CP-1"), profile=CHARGER, **client_tls(hub_pki, hub_pki.alice)):
+                async with open_device(
+                    hub_url(hub, "/devices/CP-1"), profile=CHARGER, **client_tls(hub_pki, hub_pki.alice)
+                ):
                     pass
             nursery.cancel_scope.cancel()
 
@@ -123,17 +144,17 @@ async def test_same_id_again_replaces_the_old_connection(hub_pki, registry):
     registry.add_device("CP-1", profile=CHARGER)
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
-            first = await open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **client_tls(hub_pki, hub_pki.chargers["CP-1"])).__aenter__()
-            link = await wait_online(hub, "CP-1")
-            async with open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **client_tls(hub_pki, hub_pki.chargers["CP-1"])):
-                with trio.fail_after(10):
-                    while hub.links.get("CP-1") in (None, link):
-                        await trio.sleep(0.01)
-                with pytest.raises(ConnectionClosed) as closed:
+            charger = client_tls(hub_pki, hub_pki.chargers["CP-1"])
+            async with open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **charger) as first:
+                link = await wait_online(hub, "CP-1")
+                async with open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **charger):
                     with trio.fail_after(10):
-                        await first.receive()
-                assert closed.value.code == 4000 and "replaced by a new connection" in str(closed.value)
-            await first.__aexit__(None, None, None)
+                        while hub.links.get("CP-1") in (None, link):
+                            await trio.sleep(0.01)
+                    with pytest.raises(ConnectionClosed) as closed:
+                        with trio.fail_after(10):
+                            await first.receive()
+                    assert closed.value.code == 4000 and "replaced by a new connection" in str(closed.value)
             assert any(a["outcome"] == "replaced" for a in registry.audit_log(device="CP-1"))
             nursery.cancel_scope.cancel()
 
@@ -142,18 +163,24 @@ async def test_operator_watch_sees_the_devices_own_messages(hub_pki, registry):
     registry.add_device("CP-1", profile=CHARGER)
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
-            raw = await open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **client_tls(hub_pki, hub_pki.chargers["CP-1"])).__aenter__()
-            await wait_online(hub, "CP-1")
-            async with open_device(hub_url(hub, "/devices/CP-1"), subprotocols=["ocpp1.6"], **client_tls(hub_pki, hub_pki.bob)) as watcher:
-                with trio.fail_after(10):
-                    while not hub.watchers_of("CP-1"):  # registered once its upgrade is handled
-                        await trio.sleep(0.01)
-                status = [2, "s1", "StatusNotification", {"connectorId": 1, "status": "Available", "errorCode": "NoError"}]
-                await raw.send(json.dumps(status))
-                with trio.fail_after(10):
-                    answer = json.loads(await raw.receive())
-                    copied = json.loads(await watcher.receive())
-                assert answer[0] == 3 and answer[1] == "s1"
-                assert copied == status
-            await raw.__aexit__(None, None, None)
+            charger = client_tls(hub_pki, hub_pki.chargers["CP-1"])
+            async with open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **charger) as raw:
+                await wait_online(hub, "CP-1")
+                observer = client_tls(hub_pki, hub_pki.bob)
+                async with open_device(hub_url(hub, "/devices/CP-1"), subprotocols=["ocpp1.6"], **observer) as watcher:
+                    with trio.fail_after(10):
+                        while not hub.watchers_of("CP-1"):  # registered once its upgrade is handled
+                            await trio.sleep(0.01)
+                    status = [
+                        2,
+                        "s1",
+                        "StatusNotification",
+                        {"connectorId": 1, "status": "Available", "errorCode": "NoError"},
+                    ]
+                    await raw.send(json.dumps(status))
+                    with trio.fail_after(10):
+                        answer = json.loads(await raw.receive())
+                        copied = json.loads(await watcher.receive())
+                    assert answer[0] == 3 and answer[1] == "s1"
+                    assert copied == status
             nursery.cancel_scope.cancel()

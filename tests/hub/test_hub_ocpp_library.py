@@ -16,7 +16,7 @@ from hub_helpers import client_tls, hub_url, running_hub
 
 from wsctl.net.api import open_device
 
-PROFILE = "ocpp16-charger"
+PROFILE = "ocpp16"
 
 
 class LibraryCharger(threading.Thread):
@@ -31,7 +31,7 @@ class LibraryCharger(threading.Thread):
         self.error: BaseException | None = None
         self.booted = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._stopping: asyncio.Event | None = None
 
     def run(self) -> None:
         try:
@@ -54,7 +54,7 @@ class LibraryCharger(threading.Thread):
                 charger.resets.append(type)
                 return call_result.Reset(status=ResetStatus.accepted)
 
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         async with websockets.connect(
             self.url, subprotocols=["ocpp1.6"], ssl=self.ssl_ctx, additional_headers=self.headers, open_timeout=10
         ) as ws:
@@ -63,12 +63,12 @@ class LibraryCharger(threading.Thread):
             answer = await cp.call(call.BootNotification(charge_point_vendor="Mobility", charge_point_model="PyOCPP"))
             self.boot = answer
             self.booted.set()
-            await self._stop.wait()
+            await self._stopping.wait()
             task.cancel()
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
         self.join(10)
 
 
@@ -94,8 +94,11 @@ async def test_library_charger_mtls_boots_and_takes_a_reset(hub_pki, registry):
             await _boot(charger)
             try:
                 assert charger.boot.status == "Accepted"
-                assert registry.device("CP-1").vendor in (None, "Mobility")
-                async with open_device(hub_url(hub, "/devices/CP-1"), profile=PROFILE, **client_tls(hub_pki, hub_pki.alice)) as dev:
+                record = registry.device("CP-1")
+                assert (record.vendor, record.model) == ("Mobility", "PyOCPP")
+                async with open_device(
+                    hub_url(hub, "/devices/CP-1"), profile=PROFILE, **client_tls(hub_pki, hub_pki.alice)
+                ) as dev:
                     assert await dev.call("reset", type="Hard") == {"status": "Accepted"}
                 assert charger.resets == ["Hard"]
             finally:
@@ -110,11 +113,15 @@ async def test_library_charger_basic_auth_security_profile_2(hub_pki, registry):
     token = base64.b64encode(f"CP-2:{secret}".encode()).decode()
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
-            charger = LibraryCharger(hub_url(hub, "/ocpp/CP-2"), "CP-2", ssl_ctx=ctx, headers={"Authorization": f"Basic {token}"})
+            charger = LibraryCharger(
+                hub_url(hub, "/ocpp/CP-2"), "CP-2", ssl_ctx=ctx, headers={"Authorization": f"Basic {token}"}
+            )
             await _boot(charger)
             try:
                 assert registry.device("CP-2").security_profile == 2 and registry.device("CP-2").online
-                async with open_device(hub_url(hub, "/devices/CP-2"), profile=PROFILE, **client_tls(hub_pki, hub_pki.alice)) as dev:
+                async with open_device(
+                    hub_url(hub, "/devices/CP-2"), profile=PROFILE, **client_tls(hub_pki, hub_pki.alice)
+                ) as dev:
                     assert await dev.call("reset", type="Soft") == {"status": "Accepted"}
                 assert charger.resets == ["Soft"]
             finally:
@@ -136,7 +143,11 @@ async def test_library_charger_basic_auth_security_profile_2(hub_pki, registry):
 async def test_devices_without_their_credentials_are_refused(hub_pki, registry, who):
     registry.add_device("CP-1", profile=PROFILE)  # profile 3
     ctx = ssl.create_default_context(cafile=str(hub_pki.root))
-    headers = {} if who == "no credentials" else {"Authorization": "Basic " + base64.b64encode(b"CP-1:some-long-password-1").decode()}
+    headers = (
+        {}
+        if who == "no credentials"
+        else {"Authorization": "Basic " + base64.b64encode(b"CP-1:some-long-password-1").decode()}
+    )
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
             charger = LibraryCharger(hub_url(hub, "/ocpp/CP-1"), "CP-1", ssl_ctx=ctx, headers=headers)

@@ -179,10 +179,12 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
             firmware=fields.get("firmware"),
             serial=fields.get("serial"),
         )
-        link.boot_status = fields.get("status")
+        link.boot_status = fields.get("boot_status")
         if link.boot_status in (None, "Accepted"):
             link.booted.set()
         return
+    # status and meter values reach the watching operators (and the recording);
+    # the audit keeps what an operator may have to answer for later
     if effect.kind in ("security_event", "transaction", "authorize"):
         reg.audit(
             at=now,

@@ -88,7 +88,9 @@ class Hub:
         self.record_dir = record_dir
         self.record_max_size = record_max_size
         self.wall = wall
+        self._given_paths = tuple(device_paths)
         self.device_paths = self._templates(device_paths)
+        self._paths_checked = 0.0
         self.links: dict[str, DeviceLink] = {}
         self._watchers: dict[str, set[Any]] = {}
         self._decisions: dict[str, tuple[admission.Decision, ConnectionRequest]] = {}
@@ -124,6 +126,18 @@ class Hub:
             found.append(OPERATOR)
         return found
 
+    def _refresh_paths(self) -> bool:
+        """Templates of profiles registered since start (at most once a second:
+        a path that fits none must not cost a registry scan per request)."""
+        now = self.wall()
+        if self._given_paths or now - self._paths_checked < 1.0:
+            return False
+        self._paths_checked = now
+        fresh = self._templates(())
+        changed = fresh != self.device_paths
+        self.device_paths = fresh
+        return changed
+
     def watchers_of(self, device_id: str) -> set[Any]:
         return self._watchers.setdefault(device_id, set())
 
@@ -141,6 +155,10 @@ class Hub:
     # -- admission ---------------------------------------------------------------
     def authorize(self, request: ConnectionRequest, *, plaintext: bool = False) -> Accept:
         found = admission.claim(request.identity, request.path, request.headers, self.device_paths, plaintext=plaintext)
+        if isinstance(found, admission.Refuse) and found.kind == "not-found" and self._refresh_paths():
+            found = admission.claim(
+                request.identity, request.path, request.headers, self.device_paths, plaintext=plaintext
+            )
         decision: admission.Decision
         if isinstance(found, admission.Refuse):
             decision = found

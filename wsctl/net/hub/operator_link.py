@@ -105,7 +105,7 @@ class OperatorLink:
                 raise _Refused("not_authorized", f"role {self.role or 'none'} may not run {command.key}", "refused")
             frame = await self._run(request)
         except _Refused as refused:
-            frame = self.codec.error(request.id, refused.kind, refused.message)
+            frame = self.codec.error(request.id, refused.error_kind, refused.message)
             self.hub.audit(self, command.key, request.params, refused.outcome, refused.message)
         finally:
             self.codec.finish(request.id)
@@ -167,5 +167,5 @@ class OperatorLink:
 class _Refused(WsctlError):
     def __init__(self, kind: str, message: str, outcome: str) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.error_kind = kind
         self.outcome = outcome
