@@ -24,9 +24,7 @@ def _params_text(params: dict | None) -> str:
 @click.command("audit", epilog=EPILOG)
 @click.option("--device", "device_id", metavar="ID", default=None, help="Only entries about device ID.")
 @click.option("--operator", "operator", metavar="NAME", default=None, help="Only entries by NAME.")
-@click.option(
-    "--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True, help="The last N entries."
-)
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=100, show_default=True, help="The last N entries.")
 @registry_option
 @click.pass_context
 def audit(ctx: click.Context, device_id: str | None, operator: str | None, limit: int) -> None:
@@ -38,7 +36,7 @@ def audit(ctx: click.Context, device_id: str | None, operator: str | None, limit
     """
     from wsctl.registry.records import iso
 
-    env: Environment = ctx.find_object(Environment)
+    env: Environment = ctx.obj
     with opened_registry(ctx) as registry:
         entries = registry.audit_log(device=device_id, actor=operator, limit=limit)
     if env.json:

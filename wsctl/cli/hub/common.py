@@ -85,8 +85,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     vendor and firmware: a terminal escape in them must not reach the terminal)."""
     cells = [[one_line("-" if value is None else str(value)) for value in row] for row in rows]
     widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
-             for line in [list(headers), *cells]]
+    lines = [
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+        for line in [list(headers), *cells]
+    ]
     return "\n".join(lines)
 
 

@@ -92,7 +92,7 @@ def devices(ctx: click.Context, group_name: str | None, pending: bool) -> None:
     (docs/hub.md lists the keys). See docs/hub.md.
     """
     if ctx.invoked_subcommand is None:
-        _show(ctx.find_object(Environment), ctx, group_name, pending)
+        _show(ctx.obj, ctx, group_name, pending)
 
 
 @devices.command("list")
@@ -101,7 +101,7 @@ def devices(ctx: click.Context, group_name: str | None, pending: bool) -> None:
 @click.pass_context
 def list_(ctx: click.Context, group_name: str | None, pending: bool) -> None:
     """List the devices: id, status, online since, profile, firmware, cert days left, queued."""
-    _show(ctx.find_object(Environment), ctx, group_name, pending)
+    _show(ctx.obj, ctx, group_name, pending)
 
 
 def _warn_unknown_profile(env: Environment, profile: str) -> None:
@@ -155,7 +155,7 @@ def add(
     printed once (with --json: {"id": ..., "secret": ...}), unless
     --secret-file gives it. Only its scrypt hash is kept.
     """
-    env: Environment = ctx.find_object(Environment)
+    env: Environment = ctx.obj
     level = int(security_profile)
     given = read_secret_file(secret_file) if secret_file else None
     if level == 1:
@@ -187,7 +187,7 @@ def _status_verb(name: str, status: str, summary: str) -> click.Command:
     @registry_option
     @click.pass_context
     def verb(ctx: click.Context, device_id: str) -> None:
-        env: Environment = ctx.find_object(Environment)
+        env: Environment = ctx.obj
         with opened_registry(ctx) as registry:
             registry.set_status(device_id, status)
             audit_change(registry, device=device_id, action=f"devices {name}")
@@ -215,7 +215,7 @@ devices.add_command(
 @click.pass_context
 def remove(ctx: click.Context, device_id: str) -> None:
     """Remove device ID with its groups, secret and queued commands (its audit entries stay)."""
-    env: Environment = ctx.find_object(Environment)
+    env: Environment = ctx.obj
     with opened_registry(ctx) as registry:
         registry.remove(device_id)
         audit_change(registry, device=device_id, action="devices remove")
@@ -230,7 +230,7 @@ def remove(ctx: click.Context, device_id: str) -> None:
 def secret(ctx: click.Context, device_id: str, secret_file: str | None) -> None:
     """Replace the secret of device ID (security profile 1 or 2): a new one is generated and
     printed once, unless --secret-file gives it. The old one stops working at once."""
-    env: Environment = ctx.find_object(Environment)
+    env: Environment = ctx.obj
     given = read_secret_file(secret_file) if secret_file else None
     with opened_registry(ctx) as registry:
         new = registry.set_secret(device_id, given)

@@ -60,7 +60,7 @@ def id_tags(ctx: click.Context) -> None:
     An unknown tag is answered Invalid; an Accepted tag past its expiry, Expired.
     """
     if ctx.invoked_subcommand is None:
-        _show(ctx.find_object(Environment), ctx)
+        _show(ctx.obj, ctx)
 
 
 @id_tags.command("list")
@@ -68,7 +68,7 @@ def id_tags(ctx: click.Context) -> None:
 @click.pass_context
 def list_(ctx: click.Context) -> None:
     """List the id tags: tag, status, expiry, and the status Authorize answers now."""
-    _show(ctx.find_object(Environment), ctx)
+    _show(ctx.obj, ctx)
 
 
 @id_tags.command("add")
@@ -80,14 +80,16 @@ def list_(ctx: click.Context) -> None:
     show_default=True,
     help="What Authorize answers for TAG.",
 )
-@click.option("--expires", metavar="ISO", default=None, help="From this time on TAG is Expired (UTC unless a zone is given).")
+@click.option(
+    "--expires", metavar="ISO", default=None, help="From this time on TAG is Expired (UTC unless a zone is given)."
+)
 @registry_option
 @click.pass_context
 def add(ctx: click.Context, id_tag: str, status: str, expires: str | None) -> None:
     """Add TAG, or change its status and expiry (creating the registry if needed)."""
     from wsctl.registry.records import iso
 
-    env: Environment = ctx.find_object(Environment)
+    env: Environment = ctx.obj
     expiry = parse_expiry(expires) if expires is not None else None
     with opened_registry(ctx, create=True) as registry:
         registry.add_id_tag(id_tag, status=status, expires=expiry)
@@ -105,7 +107,7 @@ def add(ctx: click.Context, id_tag: str, status: str, expires: str | None) -> No
 @click.pass_context
 def remove(ctx: click.Context, id_tag: str) -> None:
     """Remove TAG: Authorize answers Invalid for it from now on."""
-    env: Environment = ctx.find_object(Environment)
+    env: Environment = ctx.obj
     with opened_registry(ctx) as registry:
         registry.remove_id_tag(id_tag)
         audit_change(registry, device=None, action="id-tags remove", params={"id_tag": id_tag})
