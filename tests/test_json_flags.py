@@ -29,6 +29,7 @@ def _wsctl(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ("send", "--json"),  # missing argument
         ("certs", "issue", "device", "--json"),  # nested verb
         ("certs", "--json", "nosuchverb"),  # unknown sub-verb
+        ("hub", "devices", "add", "--json"),  # a verb of a sub-group
     ],
 )
 def test_usage_errors_under_json_are_one_json_line(args):

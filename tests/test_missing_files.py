@@ -20,6 +20,10 @@ import pytest
         (("replay", "nofile.jsonl", "--to", "wss://127.0.0.1:1/"), "nofile.jsonl: no such recording"),
         (("send", "--inventory", "nofile.toml", "x", "hi"), "inventory file not found: nofile.toml"),
         (("send", "wss://127.0.0.1:1/", "--raw", "x", "--ca", "nofile.pem"), "CA file not found: nofile.pem"),
+        (("hub", "devices"), "hub.db: no such hub registry"),
+        (("hub", "audit", "--registry", "nofile.db"), "nofile.db: no such hub registry"),
+        (("hub", "id-tags", "list", "--registry", "nofile.db"), "nofile.db: no such hub registry"),
+        (("hub", "devices", "add", "x", "--profile", "p", "--secret-file", "nofile"), "nofile: no such secret file"),
     ],
 )
 def test_missing_file_exits_8_and_names_it(args, says, tmp_path):

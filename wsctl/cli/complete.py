@@ -4,7 +4,7 @@ Verbs and options complete by themselves; this adds what only wsctl knows:
 certificate names in the store (`certs show al<Tab>`), profile names
 (`--profile c<Tab>`), inventory aliases and groups (`send <Tab>`), and a
 profile's commands and `param=` names after a target whose profile is known
-(`send belt-1 st<Tab>`).  `attach` wires them to the parameters by name, in
+(`send belt-1 st<Tab>`), and the hub registry's device ids (`hub devices block CP<Tab>`).  `attach` wires them to the parameters by name, in
 one place, when a verb is loaded (`config.prepare`).
 
 A completion must never fail the shell: every function returns [] on any error.
@@ -59,6 +59,15 @@ def profile_names(ctx: click.Context, incomplete: str) -> list[str]:
     return sorted({location.name for location in list_profiles(environ=dict(os.environ))})
 
 
+def hub_device_ids(ctx: click.Context, incomplete: str) -> list[str]:
+    """Ids in the hub registry --registry names; nothing when there is none (never created here)."""
+    from wsctl.cli.hub.common import registry_path
+    from wsctl.registry import Registry
+
+    with Registry.open(registry_path(ctx), create=False) as registry:
+        return registry.device_ids()
+
+
 def _inventory(ctx: click.Context) -> Any:
     from wsctl.cli.client_options import load_inventory
     from wsctl.cli.env import Environment
@@ -109,6 +118,8 @@ def attach(command: click.Command, path: tuple[str, ...]) -> None:
             fn = certificate_names
         elif isinstance(param, click.Argument) and param.name in ("target", "targets"):
             fn = target_names
+        elif path[:1] == ("hub",) and param.name == "device_id" and path[-1:] != ("add",):
+            fn = hub_device_ids
         elif path == ("send",) and param.name == "command":
             fn = profile_commands
         elif path == ("send",) and param.name == "params":
