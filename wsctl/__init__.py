@@ -46,6 +46,10 @@ _LAZY = {
     "AccessRecord": "wsctl.net.serverconn",
     "echo_handler": "wsctl.net.serverconn",
     "Simulator": "wsctl.net.simulate",
+    # hub: the central side devices dial into
+    "serve_hub": "wsctl.net.hub.api",
+    "Hub": "wsctl.net.hub.hub",
+    "Registry": "wsctl.registry",
     "AuditLog": "wsctl.net.simulate",
     # recordings
     "Recorder": "wsctl.net.recorder",
@@ -97,7 +101,10 @@ if TYPE_CHECKING:  # the same names, for type checkers (tests/test_public_api.py
     from wsctl.net.recordfile import open_recording
     from wsctl.net.server import Server, serve
     from wsctl.net.serverconn import Accept, AccessRecord, ConnectionRequest, Reject, ServerConnection, echo_handler
+    from wsctl.net.hub.api import serve_hub
+    from wsctl.net.hub.hub import Hub
     from wsctl.net.simulate import AuditLog, Simulator
+    from wsctl.registry import Registry
     from wsctl.pki.identity import Identity
     from wsctl.pki.store import Store
 

@@ -18,9 +18,9 @@ from wsctl.net.simulate import Simulator
 CHARGER = "ocpp16-charger"
 
 
-async def dial_charger(nursery, hub, pki, name, *, path=None, profile=CHARGER, cert_name=None):
+async def dial_charger(nursery, hub, pki, name, *, path=None, profile=CHARGER, cert_name=None, scale=1.0):
     """wsctl's simulated charger dialing the hub with its device certificate."""
-    sim = Simulator(load_profile(profile), seed=1)
+    sim = Simulator(load_profile(profile), seed=1, interval_scale=scale)
     await nursery.start(sim.run)
     leaf = pki.chargers[cert_name or name]
     url = hub_url(hub, path or f"/ocpp/{name}")
@@ -183,4 +183,38 @@ async def test_operator_watch_sees_the_devices_own_messages(hub_pki, registry):
                         copied = json.loads(await watcher.receive())
                     assert answer[0] == 3 and answer[1] == "s1"
                     assert copied == status
+            nursery.cancel_scope.cancel()
+
+
+async def test_hub_numbers_transactions_and_checks_id_tags(hub_pki, registry):
+    registry.add_device("CP-1", profile="ocpp16")
+    registry.add_id_tag("TAG-1")
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry) as hub:
+            await dial_charger(nursery, hub, hub_pki, "CP-1", scale=0.02)
+            link = await wait_online(hub, "CP-1")
+            with trio.fail_after(10):
+                await link.booted.wait()
+            assert link.boot_status == "Accepted"
+            assert (registry.device("CP-1").vendor, registry.device("CP-1").model) == ("ACME", "Wallbox-22")
+            operator = client_tls(hub_pki, hub_pki.olga)
+            async with open_device(hub_url(hub, "/devices/CP-1"), profile="ocpp16", **operator) as dev:
+                assert (await dev.call("remote_start", id_tag="TAG-1", connector_id=1))["status"] == "Accepted"
+                with trio.fail_after(10):
+                    while not registry.open_transactions("CP-1"):
+                        await trio.sleep(0.01)
+                (tx,) = registry.open_transactions("CP-1")
+                # the charger's meter values carry the id the hub assigned
+                with trio.fail_after(20):
+                    async for item in dev.events():
+                        if getattr(item, "name", None) == "MeterValues":
+                            assert item.payload["transactionId"] == tx["transaction_id"]
+                            break
+                stopped = await dev.call("remote_stop", transaction_id=tx["transaction_id"])
+                assert stopped["status"] == "Accepted"
+                with trio.fail_after(10):
+                    while registry.open_transactions("CP-1"):
+                        await trio.sleep(0.01)
+            kinds = [a["action"] for a in registry.audit_log(device="CP-1")]
+            assert "transaction" in kinds, kinds
             nursery.cancel_scope.cancel()

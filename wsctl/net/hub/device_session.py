@@ -260,6 +260,7 @@ class _recording:
             max_size=self.hub.record_max_size,
         )
         self.recorder.create()
+        self.recorder.note_device(fingerprint=ident.fingerprint if ident is not None else None)
         conn_no = self.recorder.new_conn()
         info = {
             "url": self.conn.path,
