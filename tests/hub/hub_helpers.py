@@ -74,7 +74,8 @@ async def running_hub(nursery: trio.Nursery, pki: HubPKI, registry: Any, **hub_k
 
     async def run(task_status=trio.TASK_STATUS_IGNORED):
         with scope:
-            await hub.run(task_status=task_status, plain=plain, host="127.0.0.1", port=0, **tls_of(pki), **serve_kwargs)
+            where = {"host": "127.0.0.1", "port": 0, **serve_kwargs}
+            await hub.run(task_status=task_status, plain=plain, **tls_of(pki), **where)
 
     server = await nursery.start(run)
     hub.server = server if not isinstance(server, list) else server[0]

@@ -50,7 +50,9 @@ def hub_process(hub_pki, tmp_path):
     for name, extra in (("CP-1", ()), ("CP-2", ("--group", "east"))):
         added = run_subprocess("hub", "devices", "add", name, "--profile", "ocpp16", "--registry", registry, *extra)
         assert added.returncode == 0, added.stderr
-    hub = Process("--json", "hub", "--listen", "127.0.0.1:0", "--certs", store, "--device", "hub", "--registry", registry)
+    hub = Process(
+        "--json", "hub", "--listen", "127.0.0.1:0", "--certs", store, "--device", "hub", "--registry", registry
+    )
     port = hub.first["url"].rsplit(":", 1)[1].split("/")[0]
     yield {"registry": registry, "store": store, "port": port, "hub": hub}
     out, err = hub.stop()
@@ -78,8 +80,18 @@ def send(ctx: dict, device: str, *args: str, operator: str = "alice") -> subproc
 def test_operator_commands_a_dialing_charger_through_the_hub(hub_process):
     ctx = hub_process
     charger = Process(
-        "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{ctx['port']}/ocpp/CP-1",
-        "--certs", ctx["store"], "--device", "CP-1", "--redial", "0.5", first_line=False,
+        "serve",
+        "--profile",
+        "ocpp16-charger",
+        "--dial",
+        f"wss://localhost:{ctx['port']}/ocpp/CP-1",
+        "--certs",
+        ctx["store"],
+        "--device",
+        "CP-1",
+        "--redial",
+        "0.5",
+        first_line=False,
     )
     try:
         row = wait_online(ctx["registry"], "CP-1")

@@ -32,7 +32,9 @@ async def test_serve_hub_and_open_device_behind_it(hub_pki, tmp_path):
         with trio.fail_after(10):
             while "CP-1" not in hub.links:
                 await trio.sleep(0.01)
-        async with wsctl.open_device(f"{base}/devices/CP-1", profile="ocpp16", **client_tls(hub_pki, hub_pki.olga)) as dev:
+        async with wsctl.open_device(
+            f"{base}/devices/CP-1", profile="ocpp16", **client_tls(hub_pki, hub_pki.olga)
+        ) as dev:
             started = await dev.call("remote_start", id_tag="TAG-1", connector_id=1)
         assert started == {"status": "Accepted"}
         assert hub.registry.device("CP-1").online

@@ -21,7 +21,9 @@ async def test_queued_call_is_delivered_when_the_device_comes_back(hub_pki, regi
     registry.add_device("CP-1", profile=CSMS)
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
-            async with open_device(hub_url(hub, "/devices/CP-1"), profile=CSMS, **queued(hub_pki, hub_pki.alice, 60)) as dev:
+            async with open_device(
+                hub_url(hub, "/devices/CP-1"), profile=CSMS, **queued(hub_pki, hub_pki.alice, 60)
+            ) as dev:
                 result: dict = {}
 
                 async def call():
@@ -46,7 +48,15 @@ async def test_queued_call_is_delivered_when_the_device_comes_back(hub_pki, regi
 async def test_expired_queued_call_is_never_sent(hub_pki, registry):
     registry.add_device("CP-1", profile=CSMS)
     now = [1_000_000.0]
-    registry.queue("CP-1", at=now[0], expires_at=now[0] + 5, operator="alice", role="engineer", command="reset", params={"type": "Hard"})
+    registry.queue(
+        "CP-1",
+        at=now[0],
+        expires_at=now[0] + 5,
+        operator="alice",
+        role="engineer",
+        command="reset",
+        params={"type": "Hard"},
+    )
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, hub_pki, registry) as hub:
             # the charger comes back long after the command expired
@@ -55,5 +65,7 @@ async def test_expired_queued_call_is_never_sent(hub_pki, registry):
             with trio.fail_after(10):
                 await link.booted.wait()
             await trio.sleep(0.2)
-            assert not any(a["action"] == "reset" for a in registry.audit_log(device="CP-1") if a["outcome"] == "delivered")
+            assert not any(
+                a["action"] == "reset" for a in registry.audit_log(device="CP-1") if a["outcome"] == "delivered"
+            )
             nursery.cancel_scope.cancel()

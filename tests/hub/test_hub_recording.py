@@ -24,7 +24,9 @@ async def test_hub_records_each_device_connection(hub_pki, registry, tmp_path):
             link = await wait_online(hub, "CP-1")
             with trio.fail_after(10):
                 await link.booted.wait()
-            async with open_device(hub_url(hub, "/devices/CP-1"), profile="ocpp16", **client_tls(hub_pki, hub_pki.alice)) as dev:
+            async with open_device(
+                hub_url(hub, "/devices/CP-1"), profile="ocpp16", **client_tls(hub_pki, hub_pki.alice)
+            ) as dev:
                 assert await dev.call("get_configuration", key=["HeartbeatInterval"]) is not None
             await link.close(1000, "test over")
             with trio.fail_after(10):

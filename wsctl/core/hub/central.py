@@ -117,7 +117,9 @@ class _FrameShape:
         for path, literal in self.literals:
             got = resolve(doc, path)
             if got != literal or type(got) is not type(literal):
-                raise _Refused("message_type", f"{'/'.join(path) or 'frame'} is {short(dumps(got))}, expected {literal}")
+                raise _Refused(
+                    "message_type", f"{'/'.join(path) or 'frame'} is {short(dumps(got))}, expected {literal}"
+                )
         call_id = self.read_id(doc)
         if call_id is MISSING:
             raise _Refused("frame", "the call has no message id (a string) to answer to")
@@ -275,7 +277,12 @@ def _transaction(mode: str, fields: dict[str, Any], ctx: CentralContext) -> dict
         return {"event": "started", "transaction_id": new_id, "assigned_by": "hub"}
     if mode == "stop":
         known = _call(ctx.stop_transaction, fields, "stop_transaction")
-        return {"event": "ended", "transaction_id": fields["transaction_id"], "assigned_by": "hub", "known": bool(known)}
+        return {
+            "event": "ended",
+            "transaction_id": fields["transaction_id"],
+            "assigned_by": "hub",
+            "known": bool(known),
+        }
     event = fields.get("event")
     event = event.lower() if isinstance(event, str) else "updated"
     return {"event": event, "transaction_id": fields["transaction_id"], "assigned_by": "station"}
