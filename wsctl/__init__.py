@@ -96,17 +96,17 @@ if TYPE_CHECKING:  # the same names, for type checkers (tests/test_public_api.py
     from wsctl.core.profile.model import Profile
     from wsctl.core.record.format import RecordingError
     from wsctl.net.api import Device, open_device
+    from wsctl.net.hub.api import serve_hub
+    from wsctl.net.hub.hub import Hub
     from wsctl.net.reconnect import Gap, run_with_reconnect
     from wsctl.net.recorder import Recorder
     from wsctl.net.recordfile import open_recording
     from wsctl.net.server import Server, serve
     from wsctl.net.serverconn import Accept, AccessRecord, ConnectionRequest, Reject, ServerConnection, echo_handler
-    from wsctl.net.hub.api import serve_hub
-    from wsctl.net.hub.hub import Hub
     from wsctl.net.simulate import AuditLog, Simulator
-    from wsctl.registry import Registry
     from wsctl.pki.identity import Identity
     from wsctl.pki.store import Store
+    from wsctl.registry import Registry
 
 
 def __getattr__(name: str):
