@@ -14,7 +14,8 @@ registry's hash):
   device's secret; a device registered for profile 3 is never admitted with a
   password;
 * security profile 1 (plain ws + Basic): only on the plaintext listener, only
-  for devices registered for profile 1;
+  for devices registered for profile 1 (which may also log in over TLS: a
+  device may move up a profile, never down);
 * unknown devices are refused, or admitted as *pending* when the hub runs in
   approval mode; blocked devices are refused.
 
@@ -30,7 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.addressing import OPERATOR, PathTemplate
+from wsctl.core.hub.ids import check_device_id
 
 #: header naming the kind of refusal for wsctl clients (exit codes)
 REFUSAL_HEADER = "Wsctl-Refusal"
@@ -108,6 +111,23 @@ def claim(
 ) -> Claim | Refuse:
     """Read a request; ``identity`` is the verified client certificate's (or
     None); ``device_paths`` are the templates devices may dial, first match wins."""
+    found = _claim(identity, path, headers, device_paths, plaintext=plaintext)
+    if isinstance(found, Claim):
+        try:
+            check_device_id(found.device_id)
+        except InvalidInput as exc:
+            return Refuse(400, f"bad device id in the path: {exc.message}", "not-found")
+    return found
+
+
+def _claim(
+    identity: Any,
+    path: str,
+    headers: tuple[tuple[str, str], ...],
+    device_paths: Sequence[PathTemplate],
+    *,
+    plaintext: bool,
+) -> Claim | Refuse:
     if identity is not None and getattr(identity, "kind", None) == "operator":
         device_id = OPERATOR.match(path)
         if device_id is None:
@@ -169,7 +189,8 @@ def decide(
             return Refuse(
                 403, f"{found.device_id} is registered for security profile 3: a certificate is needed", "credentials"
             )
-        if found.security_profile != record.security_profile:
+        if found.security_profile < record.security_profile:
+            # a device may move up (plain ws -> TLS), never down
             return Refuse(
                 403,
                 f"{found.device_id} is registered for security profile {record.security_profile}, "

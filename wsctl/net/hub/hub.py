@@ -16,6 +16,7 @@ bench/bench_hub.py, cheaper than a thread hop per write.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -38,6 +39,8 @@ log = logging.getLogger("wsctl.net.hub")
 QUEUE_HEADER = "wsctl-queue"
 #: how often queued commands are checked for expiry
 EXPIRY_PERIOD = 5.0
+#: password (scrypt) checks at once, in worker threads
+SECRET_CHECKS = 2
 #: close code for a connection replaced by a newer one with the same device id
 REPLACED = 4000
 
@@ -96,6 +99,8 @@ class Hub:
         self._decisions: dict[str, tuple[admission.Decision, ConnectionRequest]] = {}
         self._waiters: dict[int, _Waiter] = {}
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
+        #: password checks running at once (each scrypt takes 16 MiB)
+        self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
 
     # -- profiles and addressing ---------------------------------------------------
     def profile(self, name: str) -> Profile:
@@ -153,7 +158,7 @@ class Hub:
         return f"{device_id} offline since {iso(record.since)}{seen}"
 
     # -- admission ---------------------------------------------------------------
-    def authorize(self, request: ConnectionRequest, *, plaintext: bool = False) -> Accept:
+    async def authorize(self, request: ConnectionRequest, *, plaintext: bool = False) -> Accept:
         found = admission.claim(request.identity, request.path, request.headers, self.device_paths, plaintext=plaintext)
         if isinstance(found, admission.Refuse) and found.kind == "not-found" and self._refresh_paths():
             found = admission.claim(
@@ -164,11 +169,7 @@ class Hub:
             decision = found
         else:
             record = self.registry.device(found.device_id)
-            secret_ok = (
-                found.password is not None
-                and record is not None
-                and self.registry.check_secret(found.device_id, found.password)
-            )
+            secret_ok = found.password is not None and record is not None and await self._check_secret(found)
             decision = admission.decide(
                 found, record, identity=request.identity, secret_ok=secret_ok, approval=self.approval
             )
@@ -190,6 +191,15 @@ class Hub:
         profile = self.profile_of(decision.device_id) if self._known_or_default(decision) else None
         offered = profile.subprotocols if profile is not None else ()
         return Accept(next((p for p in offered if p in request.subprotocols), None))
+
+    async def _check_secret(self, found: admission.Claim) -> bool:
+        """scrypt off the event loop (tens of ms and 16 MiB each, by design),
+        a few at a time: a storm of password logins must not stall the hub."""
+        return bool(
+            await trio.to_thread.run_sync(
+                self.registry.check_secret, found.device_id, found.password, limiter=self._hashing
+            )
+        )
 
     def _known_or_default(self, decision: admission.Decision) -> bool:
         return self.registry.device(decision.device_id) is not None or self.default_profile is not None  # type: ignore[union-attr]
@@ -298,7 +308,7 @@ class Hub:
                     await nursery.start(
                         lambda task_status: serve(
                             self.handler,
-                            authorize=lambda r: self.authorize(r, plaintext=True),
+                            authorize=functools.partial(self.authorize, plaintext=True),
                             allow_plaintext=True,
                             task_status=task_status,
                             **plain,
