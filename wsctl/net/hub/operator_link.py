@@ -102,7 +102,9 @@ class OperatorLink:
         command = request.command
         try:
             if not allowed(self.role, command.allowed_roles):
-                raise _Refused("not_authorized", f"role {self.role or 'none'} may not run {command.key}", "refused")
+                raise _Refused(
+                    "not_authorized", f"hub: role {self.role or 'none'} may not run {command.key}", "refused"
+                )
             frame = await self._run(request)
         except _Refused as refused:
             frame = self.codec.error(request.id, refused.error_kind, refused.message)
