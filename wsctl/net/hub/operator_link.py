@@ -133,6 +133,7 @@ class OperatorLink:
                 "device", f"timeout: {self.device_id} did not answer {command.name} within {timeout:g} s", "timeout"
             ) from None
         except ConnectionClosed:
+            # never queued again: the device may have run it before it went
             raise _Refused(
                 "device", f"{self.device_id} disconnected before answering {command.name}", "offline"
             ) from None
