@@ -46,6 +46,10 @@ _LAZY = {
     "AccessRecord": "wsctl.net.serverconn",
     "echo_handler": "wsctl.net.serverconn",
     "Simulator": "wsctl.net.simulate",
+    # hub: the central side devices dial into
+    "serve_hub": "wsctl.net.hub.api",
+    "Hub": "wsctl.net.hub.hub",
+    "Registry": "wsctl.registry",
     "AuditLog": "wsctl.net.simulate",
     # recordings
     "Recorder": "wsctl.net.recorder",
@@ -92,6 +96,8 @@ if TYPE_CHECKING:  # the same names, for type checkers (tests/test_public_api.py
     from wsctl.core.profile.model import Profile
     from wsctl.core.record.format import RecordingError
     from wsctl.net.api import Device, open_device
+    from wsctl.net.hub.api import serve_hub
+    from wsctl.net.hub.hub import Hub
     from wsctl.net.reconnect import Gap, run_with_reconnect
     from wsctl.net.recorder import Recorder
     from wsctl.net.recordfile import open_recording
@@ -100,6 +106,7 @@ if TYPE_CHECKING:  # the same names, for type checkers (tests/test_public_api.py
     from wsctl.net.simulate import AuditLog, Simulator
     from wsctl.pki.identity import Identity
     from wsctl.pki.store import Store
+    from wsctl.registry import Registry
 
 
 def __getattr__(name: str):

@@ -226,7 +226,7 @@ def test_a_control_character_in_a_field_name_is_shown_escaped_on_one_line():
     report(info.value, shown, as_json=False)
     assert (
         shown.getvalue()
-        == "wsctl: error: fuzz.toml: \\n\\x1b[2J: unknown field (known: commands, events, format, framing, profile, sim, transport)\n"
+        == "wsctl: error: fuzz.toml: \\n\\x1b[2J: unknown field (known: central, commands, events, format, framing, profile, sim, transport)\n"
     )
 
 

@@ -58,7 +58,7 @@ def test_describe(store):
 
     info = describe(x509.load_pem_x509_certificate(dev.paths.cert.read_bytes()))
     assert info["kind"] == "device" and info["dns"] == ["plc.local"] and info["ips"] == ["10.0.0.1"]
-    assert info["extended_key_usage"] == ["serverAuth"] and info["key_usage"] == ["digital_signature"]
+    assert info["extended_key_usage"] == ["serverAuth", "clientAuth"] and info["key_usage"] == ["digital_signature"]
     assert info["serial"] == format(dev.serial, "x") and info["fingerprint"] == dev.fingerprint
     assert {e["name"] for e in info["extensions"] if e["critical"]} == {"basicConstraints", "keyUsage"}
 
@@ -85,7 +85,7 @@ def test_verify_leaf_accepts_and_rejects(store, tmp_path):
     cases = [
         (dev, {"host": "10.0.0.2"}, "IP 10.0.0.2 is not in"),
         (dev, {"host": "other.local"}, "host other.local is not in"),
-        (dev, {"purpose": "operator"}, "lacks clientAuth"),
+        (dev, {"purpose": "operator"}, "carries no role"),
         (op, {"purpose": "device"}, "lacks serverAuth"),
         (dev, {"at": dt.datetime.now(dt.UTC) + dt.timedelta(days=400)}, "expired"),
         (dev, {"at": dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)}, "not valid yet"),

@@ -40,8 +40,9 @@ def test_openssl_verifies_chain_and_crl(store):
         assert out.returncode == 0 and out.stdout.strip().endswith(": OK"), out.stdout + out.stderr
         out = openssl_verify(store, entry.paths.cert, "-crl_check", "-CRLfile", str(store.crl_pem_path))
         assert out.returncode == 0, out.stdout + out.stderr
-    # the EKU is enforced: a device certificate is not a client certificate
-    assert openssl_verify(store, dev.paths.cert, "-purpose", "sslclient").returncode != 0
+    # the EKU is enforced: an operator certificate is not a server certificate
+    # (a device certificate is both since issue 11: devices dial too)
+    assert openssl_verify(store, op.paths.cert, "-purpose", "sslserver").returncode != 0
     out = openssl_verify(store, dev.paths.cert, "-verify_ip", "10.0.0.1")
     assert out.returncode == 0, out.stdout + out.stderr
     assert openssl_verify(store, dev.paths.cert, "-verify_ip", "10.0.0.2").returncode != 0
@@ -151,11 +152,19 @@ def test_mutual_tls_handshake_strict_and_crl(store):
     wrong_host = _handshake(*_contexts(store, dev, op, crl=False), "other.plant.local")
     assert "client" in wrong_host and "hostname" in str(wrong_host["client"]).lower()
 
-    # the device certificate cannot pose as an operator (EKU), even from the same CA
+    # a device certificate is a client certificate too (devices dial, issue 11),
+    # but it names a device without a role: it can never run operator commands
     server, client = _contexts(store, dev, op, crl=False)
     client.load_cert_chain(str(dev.paths.chain), str(dev.paths.key), password=b"dev-key-pass")
+    dialed = _handshake(server, client, "127.0.0.1")
+    assert dialed.get("reply") == b"ok", dialed
+    ident = peer_identity(dialed["peer"])
+    assert (ident.kind, ident.name, ident.role) == ("device", "plc", None)
+    # an operator certificate cannot pose as a device (no serverAuth), even from the same CA
+    server, client = _contexts(store, dev, op, crl=False)
+    server.load_cert_chain(str(op.paths.chain), str(op.paths.key))
     refused = _handshake(server, client, "127.0.0.1")
-    assert "reply" not in refused and "unsuitable certificate purpose" in str(refused.get("server"))
+    assert "reply" not in refused and "unsuitable certificate purpose" in str(refused.get("client")), refused
 
     store.revoke("alice", password=CA_PASS)
     revoked = _handshake(*_contexts(store, dev, op, crl=True), "127.0.0.1")

@@ -100,7 +100,11 @@ def test_issue_device_profile(store):
         ipaddress.ip_address("fd00::1"),
     ]
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["urn:wsctl:device:plc-1"]
-    assert list(ext(leaf, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    # a device may listen and dial (issue 11): both TLS ends
+    assert list(ext(leaf, x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    ]
     bc, ku = ext(leaf, x509.BasicConstraints), ext(leaf, x509.KeyUsage)
     assert bc.critical and not bc.value.ca and ku.critical and ku.value.digital_signature
     assert not ku.value.key_cert_sign

@@ -1,6 +1,7 @@
 """A python-websockets OCPP central system for the dial-out tests: mutual TLS,
 subprotocol ocpp1.6, each connection driven by a scripted coroutine in its own
-thread and asyncio loop.  Results (or the exception a script raised) are kept
+thread and asyncio loop (`client_cert=False`: TLS without client certificates,
+OCPP security profile 2).  Results (or the exception a script raised) are kept
 per connection so the trio test can assert on them."""
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ import threading
 
 
 class CentralSystem:
-    def __init__(self, pki, script, sessions: int = 1):
+    def __init__(self, pki, script, sessions: int = 1, *, client_cert: bool = True, subprotocols=("ocpp1.6",)):
         self.pki = pki
+        self.client_cert = client_cert
+        self.subprotocol_list = list(subprotocols)
+        #: DER of each connection's client certificate (None: it sent none)
+        self.peer_certs: list[bytes | None] = []
         self.script = script
         self.sessions = sessions
         self.port = None
@@ -32,12 +37,13 @@ class CentralSystem:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.pki.device.chain, self.pki.device.key)
         ctx.load_verify_locations(self.pki.root)
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.verify_mode = ssl.CERT_REQUIRED if self.client_cert else ssl.CERT_NONE
 
         async def handler(ws):
             n = len(self.paths)
             self.paths.append(ws.request.path)
             self.subprotocols.append(ws.subprotocol)
+            self.peer_certs.append(ws.transport.get_extra_info("ssl_object").getpeercert(binary_form=True))
             try:
                 result = await asyncio.wait_for(self.script(ws, n), 15)
             except Exception as exc:  # noqa: BLE001 - reported to the test
@@ -48,7 +54,7 @@ class CentralSystem:
 
         self._loop = asyncio.get_running_loop()
         self._stop = self._loop.create_future()
-        async with serve(handler, "127.0.0.1", 0, ssl=ctx, subprotocols=["ocpp1.6"]) as server:
+        async with serve(handler, "127.0.0.1", 0, ssl=ctx, subprotocols=self.subprotocol_list) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop

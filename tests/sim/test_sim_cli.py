@@ -164,7 +164,7 @@ def test_telemetry_scale_flag_makes_telemetry_fast(sim_pki, tmp_path):
         (["--echo", "--profile", "conveyor"], "--echo excludes --profile and --replay"),
         (["--echo", "--audit-log", "x.jsonl"], "--audit-log needs --profile"),
         (["--profile", "conveyor", "--drop-reply", "2"], "0<=x<=1"),
-        (["--profile", "conveyor", "--operator", "bob", "--allow-plaintext"], "--operator is for --dial"),
+        (["--profile", "conveyor", "--operator", "bob", "--allow-plaintext"], "--operator is no serve option"),
     ],
 )
 def test_usage_errors(args, fragment):

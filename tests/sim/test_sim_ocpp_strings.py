@@ -14,7 +14,8 @@ T0 = 1_700_000_000.0
 def test_meter_values_are_strings_and_count_while_charging():
     profile = load_profile("ocpp16-charger")
     sim = Sim(profile, rng=random.Random(1), now=T0)
-    sim.state.update(connector_status="Charging", transaction_id=1001, power_w=11000.0)
+    # a running session (since issue 11 `in_transaction` gates MeterValues: none while idle)
+    sim.state.update(in_transaction=True, connector_status="Charging", transaction_id=1001, power_w=11000.0)
     meter = next(e for e in sim.tick(T0 + 10) if e.event.key == "meter")
     sampled = meter.payload["meterValue"][0]["sampledValue"]
     assert [(s["measurand"], s["value"]) for s in sampled] == [

@@ -77,6 +77,15 @@ def _options() -> list[Callable]:
         o("--tls-server-name", help="Name to verify (and send as SNI) instead of the URL's host."),
         o("--subprotocol", "subprotocols", multiple=True, help="Offer this subprotocol (repeatable)."),
         o("--header", "headers", multiple=True, help="Extra handshake header 'Name: value' (repeatable)."),
+        o(
+            "--queue",
+            "queue_ttl",
+            type=click.FloatRange(min=1, max=7 * 86400),
+            default=None,
+            metavar="SECONDS",
+            help="Through a wsctl hub: if the device is offline, its calls wait in the hub for S seconds "
+            "and are delivered when it comes back.",
+        ),
         *basic_auth_options(),
         o("--insecure", is_flag=True, help="Do NOT verify the device's certificate. Never for production."),
         o("--allow-plaintext", is_flag=True, help="Allow ws:// (no TLS at all)."),
@@ -190,6 +199,7 @@ def client_options(fn: Callable) -> Callable:
         "tls_server_name",
         "subprotocols",
         "headers",
+        "queue_ttl",
         "basic_auth",
         "basic_auth_password_file",
         "insecure",
@@ -227,6 +237,7 @@ class ClientOptions:
     tls_server_name: str | None
     subprotocols: tuple[str, ...]
     headers: tuple[str, ...]
+    queue_ttl: float | None
     basic_auth: str | None
     basic_auth_password_file: str | None
     insecure: bool
@@ -305,6 +316,11 @@ def resolve_targets(env: Environment, target: str | tuple[str, ...], client: Cli
     ]
 
 
+def _queue_header(ttl: float | None) -> tuple[tuple[str, str], ...]:
+    # the hub's name for it: wsctl.net.hub.hub.QUEUE_HEADER (cli must not import net at start-up)
+    return (("Wsctl-Queue", f"{ttl:g}"),) if ttl else ()
+
+
 def parse_headers(headers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     """'Name: value' strings as (name, value) pairs, refusing what HTTP would refuse."""
     pairs = []
@@ -377,7 +393,7 @@ def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) 
         "tofu": client.tofu,
         "tls_server_name": entry.tls_server_name,
         "subprotocols": tuple(entry.subprotocols),
-        "headers": parse_headers(tuple(entry.headers)),
+        "headers": parse_headers(tuple(entry.headers)) + _queue_header(client.queue_ttl),
         "basic_auth": basic_auth_credentials(env, entry.url, client.basic_auth, client.basic_auth_password_file),
         "insecure": client.insecure,
         "allow_plaintext": client.allow_plaintext,

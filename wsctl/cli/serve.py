@@ -72,7 +72,16 @@ _BASIC_AUTH = _basic_auth_options()
     help="Multiply telemetry periods (0.1: ten times as often).",
 )
 @click.option("--dial", metavar="URL", help="Do not listen: dial URL (a central system) and act as the device there.")
-@click.option("--operator", help="With --dial: client certificate NAME from the store (--certs).")
+# kept only to say what replaced it: a device dials with its own certificate
+@click.option("--operator", hidden=True)
+@click.option(
+    "--security-profile",
+    type=click.Choice(["2", "3"]),
+    default="3",
+    show_default=True,
+    help="With --dial: OCPP security profile: 3 = TLS with the device certificate (--device); "
+    "2 = TLS + HTTP Basic, user = the device id, no client certificate.",
+)
 @click.option(
     "--central-role",
     default="supervisor",
@@ -100,7 +109,10 @@ _BASIC_AUTH = _basic_auth_options()
     envvar="WSCTL_CERTS",
     help="PKI store to take TLS material from (with --device).",
 )
-@click.option("--device", help="Device certificate NAME from the store to serve with.")
+@click.option(
+    "--device",
+    help="Device certificate NAME from the store to serve with, or (--dial) to dial with; with --dial also the device id.",
+)
 @click.option("--cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store.")
 @click.option("--key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
 @click.option(
@@ -174,6 +186,7 @@ def serve(
     telemetry_scale,
     dial,
     operator,
+    security_profile,
     central_role,
     headers,
     basic_auth,
@@ -205,7 +218,9 @@ def serve(
     state for all connections, pushes telemetry, injects faults, checks each
     command against the role in the client's certificate and audit-logs every
     command and denial (--json: one {"event": "command"} line each).  With
-    --dial it calls a central system instead of listening (OCPP chargers).
+    --dial it calls a central system instead of listening (OCPP chargers),
+    with its device certificate (--device) or, with --security-profile 2, HTTP
+    Basic as the device id.
     With --replay FILE it is a mock device: each request is matched to the
     recorded one (exactly, by --ignore rules, or by profile command) and
     answered with the recorded replies at their recorded delays; unsolicited
@@ -226,7 +241,9 @@ def serve(
       wsctl serve --profile conveyor --certs certs --device plc-17 --audit-log audit.jsonl
       wsctl serve --profile conveyor --certs certs --device plc-17 --error-reply 0.1 --seed 1
       wsctl serve --replay session.jsonl --certs certs --device plc-17 --ignore /id
-      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --operator cp-1
+      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --device CP-1
+      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --security-profile 2 \
+          --certs certs --basic-auth-password-file cp-1.secret
     """
     _check_modes(
         echo,
@@ -243,18 +260,21 @@ def serve(
         error_reply=error_reply,
     )
     if dial:
-        from wsctl.cli.serve_sim import run_dial
+        from wsctl.cli.serve_dial import OPERATOR_REFUSED, run_dial
 
+        if operator:
+            raise UsageError(OPERATOR_REFUSED)
         return run_dial(
             env,
             profile_name,
             dial,
             certs=certs,
-            operator=operator,
+            device=device,
             cert=cert,
             key=key,
             ca=ca,
             password_file=password_file,
+            security_profile=security_profile,
             role=central_role,
             redial=redial or None,
             audit_log=audit_log,
@@ -266,7 +286,13 @@ def serve(
             basic_auth=basic_auth,
             basic_auth_password_file=basic_auth_password_file,
         )
-    for flag, value in (("--operator", operator), ("--header", headers), ("--basic-auth", basic_auth)):
+    if operator:
+        raise UsageError("--operator is no serve option: a device serves (and dials) with --device NAME")
+    for flag, value in (
+        ("--header", headers),
+        ("--basic-auth", basic_auth),
+        ("--security-profile", security_profile != "3" or None),
+    ):
         if value:
             raise UsageError(f"{flag} is for --dial (how to dial the central system)")
     from wsctl.cli.listen import parse_listen

@@ -36,15 +36,17 @@ keeps OCPP's one outstanding call per direction per peer.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from dataclasses import dataclass, replace
 from typing import Any
 
 from wsctl.core import roles
-from wsctl.core.pointer import MISSING
+from wsctl.core.pointer import MISSING, resolve
+from wsctl.core.profile import statepath
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
-from wsctl.core.profile.model import Event, Faults, Profile, SimTelemetry, Update
+from wsctl.core.profile.model import Event, Faults, Profile, SimCommand, SimList, SimTelemetry, Update
 from wsctl.core.profile.model import Sim as SimSpec
 from wsctl.core.profile.template import iso_time, render, render_text
 
@@ -116,11 +118,14 @@ class Sim:
         self.rng = rng
         self.faults = faults if faults is not None else self.spec.faults
         self.interval_scale = interval_scale
-        self.state: dict[str, Any] = dict(self.spec.state)
+        # deep: commands write into nested tables (configuration keys), never into the profile
+        self.state: dict[str, Any] = copy.deepcopy(self.spec.state)
         #: encoders only; ids in progress are tracked per connection
         self.codec = DeviceCodec(profile)
-        # every = 0: emitted only by `emit:` steps, never on a timer
-        self._next = [now + t.every * interval_scale if t.every > 0 else math.inf for t in self.spec.telemetry]
+        #: each entry's period now (`every`, or read from the state by `every_from`)
+        self._period = [self._period_of(t) for t in self.spec.telemetry]
+        # period 0: emitted only by `emit:` steps, never on a timer
+        self._next = [now + p * interval_scale if p > 0 else math.inf for p in self._period]
 
     # -- requests --------------------------------------------------------------
     def handle(self, request: Request, role: str | None, now: float) -> list[Action]:
@@ -136,21 +141,9 @@ class Sim:
         spec = self.spec.commands.get(command.key)
         delay = self.faults.reply_delay + (spec.delay if spec else 0.0)
         context = {"params": params, "state": self.state, "now": iso_time(now), "id": rid, "name": command.name}
-        if spec is not None:
-            for field, wanted in spec.require:
-                have = self.state.get(field, MISSING)
-                if not (have in wanted if isinstance(wanted, list) else _same(have, wanted)):
-                    message = render_text(spec.require_message, context, strict=False)
-                    if spec.require_reply is not None:
-                        payload = render(spec.require_reply, context, strict=False)
-                        return [
-                            Audit(command.key, params, "rejected", message, rid),
-                            Reply(codec.result(rid, payload), delay, rid),
-                        ]
-                    return [
-                        Audit(command.key, params, "error", message, rid),
-                        Reply(codec.error(rid, "device", message), delay, rid),
-                    ]
+        refused = self._refusal(spec, context, delay, rid) if spec is not None else None
+        if refused is not None:
+            return refused
         if self._roll(self.faults.error_reply_probability):
             detail = "injected fault (error_reply_probability)"
             return [
@@ -158,13 +151,10 @@ class Sim:
                 Reply(codec.error(rid, "device", detail), delay, rid),
             ]
         if spec is not None:
-            updates = {}
-            for field, template in spec.set:
-                value = render(template, context, strict=False)
-                if value is not MISSING:
-                    updates[field] = value
-            self.state.update(updates)
+            self._apply(spec.set, context, now)
             payload = render(spec.reply, {**context, "state": self.state}, strict=False)
+            for spec_list in spec.lists:
+                payload[spec_list.field] = self._list(spec_list, context, payload, now)
         else:
             payload = "OK" if codec.text else {}
         actions: list[Action] = []
@@ -178,6 +168,78 @@ class Sim:
         actions += self.steps(spec.then if spec else (), now)
         return actions
 
+    def _refusal(self, spec: SimCommand, context: dict[str, Any], delay: float, rid: Any) -> list[Action] | None:
+        """The first failing precondition's answer (no effects), or None when all hold."""
+        checks = ((spec.require, spec.require_message, spec.require_reply),) if spec.require else ()
+        checks += tuple((c.require, c.message, c.reply) for c in spec.checks)
+        for require, message_template, reply in checks:
+            if self._holds(require, context):
+                continue
+            message = render_text(message_template, context, strict=False)
+            command, params = spec.key, context["params"]
+            if reply is not None:
+                payload = render(reply, context, strict=False)
+                return [
+                    Audit(command, params, "rejected", message, rid),
+                    Reply(self.codec.result(rid, payload), delay, rid),
+                ]
+            return [
+                Audit(command, params, "error", message, rid),
+                Reply(self.codec.error(rid, "device", message), delay, rid),
+            ]
+        return None
+
+    def _holds(self, require: tuple[tuple[str, Any], ...], context: dict[str, Any]) -> bool:
+        for path, wanted in require:
+            if isinstance(wanted, str) and "{{" in wanted:
+                wanted = render(wanted, context, strict=False)  # the parameter's value: "the running one"
+            have = statepath.get(self.state, statepath.resolve(statepath.split(path), context))
+            if not (have in wanted if isinstance(wanted, list) else _same(have, wanted)):
+                return False
+        return True
+
+    def _apply(self, sets: tuple[tuple[str, Any], ...], context: dict[str, Any], now: float) -> None:
+        """`set` templates rendered against the state before the change, then applied together."""
+        updates = []
+        for path, template in sets:
+            value = render(template, context, strict=False)
+            if value is not MISSING:
+                updates.append((statepath.resolve(statepath.split(path), context), value))
+        for parts, value in updates:
+            statepath.put(self.state, parts, value)
+        if updates:
+            self._reschedule(now)
+
+    def _list(self, spec: SimList, context: dict[str, Any], reply: Any, now: float) -> list[Any]:
+        """One item per state-table entry, or per requested name (unknown ones as the profile says)."""
+        table = statepath.get(self.state, statepath.split(spec.state))
+        table = table if isinstance(table, dict) else {}
+        requested = context["params"].get(spec.names) if spec.names else None
+        if not isinstance(requested, list) or not requested:
+            requested = None
+        wanted = [(None, key) for key in _names(table)] if requested is None else [(r, None) for r in requested]
+        items, unknown = [], []
+        for request, key in wanted:
+            if key is None:
+                key = request if spec.name is None else render_text(str(spec.name), {"request": request}, strict=False)
+            entry = statepath.get(table, tuple(str(key).split(".")))
+            local = {**context, "state": self.state, "key": key, "request": request, "item": entry}
+            if entry is MISSING or isinstance(entry, dict) and not _is_entry(entry):
+                unknown.append(key)
+                if spec.unknown_item is not None:
+                    items.append(render(spec.unknown_item, local, strict=False))
+                continue
+            if spec.write:
+                if not isinstance(entry, dict) or not all(_same(entry.get(k, MISSING), v) for k, v in spec.write_when):
+                    items.append(render(spec.refused_item or spec.item, local, strict=False))
+                    continue
+                entry.update({k: render(t, local, strict=False) for k, t in spec.write})
+                self._reschedule(now)
+            items.append(render(spec.item, local, strict=False))
+        if spec.unknown is not None and isinstance(reply, dict):
+            reply[spec.unknown] = unknown
+        return items
+
     def reject(self, bad: BadRequest) -> list[Action]:
         """A request the codec refused: audit it, answer with its error form."""
         actions: list[Action] = [Audit(bad.command.key if bad.command else None, None, "invalid", bad.reason, bad.id)]
@@ -189,8 +251,20 @@ class Sim:
         # no draw at 0 so that switching a fault off does not shift other draws
         return probability > 0 and self.rng.random() < probability
 
+    # -- the answers to the device's own calls ---------------------------------------
+    def answered(self, event: Event, payload: Any, ok: bool, now: float) -> list[Action]:
+        """The central system answered the device's `event` call: the first
+        `[sim.responses.EVENT]` case whose `when` matches sets state and runs its steps."""
+        for case in self.spec.responses.get(event.key, ()):
+            if all(_matches(payload, pointer, wanted) for pointer, wanted in case.when):
+                context = {"payload": payload, "state": self.state, "now": iso_time(now), "ok": ok}
+                self._apply(case.set, context, now)
+                return self.steps(case.then, now)
+        return []
+
     # -- steps and events -----------------------------------------------------------
     def on_connect(self, now: float) -> list[Action]:
+        self._apply(self.spec.on_connect_set, {"state": self.state, "now": iso_time(now)}, now)
         return self.steps(self.spec.on_connect, now)
 
     def steps(self, steps: tuple[str, ...], now: float) -> list[Action]:
@@ -226,16 +300,40 @@ class Sim:
         for index, telemetry in enumerate(self.spec.telemetry):
             if now < self._next[index]:
                 continue
-            if all(self.state.get(k) == v for k, v in telemetry.update_when):
-                for update in telemetry.updates:
-                    self.state[update.field] = self._update(update)
-            out.append(self.emit(self.profile.events[telemetry.event], now, telemetry))
-            period = telemetry.every * self.interval_scale
+            if self._holds(telemetry.when, {}):
+                if all(self.state.get(k) == v for k, v in telemetry.update_when):
+                    for update in telemetry.updates:
+                        self.state[update.field] = self._update(update)
+                out.append(self.emit(self.profile.events[telemetry.event], now, telemetry))
+            period = self._period[index] * self.interval_scale
             self._next[index] += period
             if self._next[index] <= now:
                 # fell behind (a paused process): no burst of stale emissions
                 self._next[index] = now + period
         return out
+
+    def _period_of(self, telemetry: SimTelemetry) -> float:
+        """Seconds between emissions; a period read from the state that is not a
+        positive number (0, "", a missing key) means: not on a timer."""
+        if telemetry.every_from is None:
+            return telemetry.every
+        value = render(telemetry.every_from, {"state": self.state}, strict=False)
+        try:
+            seconds = float(value)  # OCPP 1.6 configuration values are strings: "300"
+        except (TypeError, ValueError):
+            return 0.0
+        return max(seconds, 0.01) if math.isfinite(seconds) and seconds > 0 else 0.0
+
+    def _reschedule(self, now: float) -> None:
+        """A period read from the state that changed starts over from now (a
+        HeartbeatInterval from the boot answer, a boot retry after Rejected)."""
+        for index, telemetry in enumerate(self.spec.telemetry):
+            if telemetry.every_from is None:
+                continue
+            period = self._period_of(telemetry)
+            if period != self._period[index]:
+                self._period[index] = period
+                self._next[index] = now + period * self.interval_scale if period > 0 else math.inf
 
     def next_due(self) -> float | None:
         due = min(self._next, default=math.inf)
@@ -267,6 +365,27 @@ class Sim:
         if isinstance(initial, int) and not isinstance(initial, bool):
             return int(round(value))
         return round(value, 3)
+
+
+def _matches(payload: Any, pointer: str, wanted: Any) -> bool:
+    have = resolve(payload, pointer)
+    return have in wanted if isinstance(wanted, list) else _same(have, wanted)
+
+
+def _is_entry(value: Any) -> bool:
+    """In a state table, a non-table value or a table with a `value` is an entry;
+    other tables group entries (2.0.1: component -> variable)."""
+    return not isinstance(value, dict) or "value" in value
+
+
+def _names(table: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in table.items():
+        if _is_entry(value):
+            out.append(prefix + key)
+        else:
+            out += _names(value, f"{prefix}{key}.")
+    return out
 
 
 def _same(have: Any, wanted: Any) -> bool:

@@ -228,12 +228,20 @@ def check_known_device(
     return decision
 
 
-def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> HandshakeRejected:
+#: refusals a wsctl hub names (``Wsctl-Refusal``) that are not a handshake problem
+_HUB_REFUSALS: dict[str, type[WsctlError]] = {"offline": ConnectError}
+
+
+def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> WsctlError:
     body = (exc.body or b"").decode("utf-8", "replace").strip()
     # one line: an HTML error page must not spill over the terminal
     flat = " ".join(body.split())
     short = flat if len(flat) <= 200 else flat[:200] + "..."
     tail = f": {short}" if short else ""
+    refusal = next((v.decode("latin-1") for k, v in exc.headers or () if k.lower() == b"wsctl-refusal"), None)
+    if refusal in _HUB_REFUSALS:
+        # a hub saying the device behind it is offline: as unreachable as the device itself (exit 3)
+        return _HUB_REFUSALS[refusal](f"{target.where}: {short or 'device offline'}")
     return HandshakeRejected(
         f"{target.where}: WebSocket upgrade rejected with HTTP {exc.status_code}{tail}",
         status=exc.status_code,

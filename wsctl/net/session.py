@@ -35,7 +35,7 @@ import trio
 
 from wsctl.core.errors import ConnectionClosed, DeviceError, InvalidInput, NotAuthorized, Timeout, WsctlError
 from wsctl.core.profile.codec import ClientCodec, bind_params
-from wsctl.core.profile.events import CodecEvent, DeviceRequest, Outgoing, Received, Reply
+from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Outgoing, Received, Reply
 from wsctl.core.profile.model import Command, Profile
 from wsctl.net.channel import ends_iteration
 
@@ -51,6 +51,9 @@ class Session:
     ``device`` is anything with ``send``/``receive`` (`Device`, a recorded
     device); ``on_event`` receives every event that is not a reply to a call,
     in the reader task; without it, events are buffered for `events`.
+    ``respond`` replaces the profile's own answers: called with each device
+    request and each malformed message, it returns the frame to send back (or
+    None: nothing) — the hub answers as the central side of the protocol.
     """
 
     def __init__(
@@ -60,8 +63,10 @@ class Session:
         *,
         on_event: Callable[[CodecEvent], None] | None = None,
         buffer: int = EVENT_BUFFER,
+        respond: Callable[[DeviceRequest | Malformed], str | None] | None = None,
     ) -> None:
         self.device = device
+        self._respond = respond
         self.profile = profile
         self.codec = ClientCodec(profile) if profile is not None else None
         self._on_event = on_event
@@ -106,7 +111,11 @@ class Session:
                 event.set()
                 self._free_slot()
                 continue
-            if isinstance(item, DeviceRequest) and item.answer is not None:
+            if self._respond is not None and isinstance(item, (DeviceRequest, Malformed)):
+                answer = self._respond(item)
+                if answer is not None:
+                    await self.device.send(answer)
+            elif isinstance(item, DeviceRequest) and item.answer is not None:
                 await self.device.send(item.answer)
             mine.append(item)
         return mine

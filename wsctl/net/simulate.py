@@ -235,6 +235,11 @@ class Simulator:
             if isinstance(parsed, Response):
                 self._response(link, parsed)
                 link.release(now)
+                if parsed.event is not None:
+                    # the device acts on the answer (a boot Accepted, the transactionId assigned)
+                    answered = self.sim.answered(parsed.event, parsed.payload, parsed.ok, now)
+                    if not await self._carry_out(link, answered, nursery):
+                        raise _Closing
                 continue
             actions = (
                 self.sim.reject(parsed)

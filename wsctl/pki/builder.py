@@ -28,6 +28,14 @@ BACKDATE = dt.timedelta(minutes=5)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+#: A device may listen (a PLC) and dial (an OCPP charger, a Shelly's outbound
+#: websocket), so its certificate serves both TLS ends; it carries no role, so as
+#: a client it can never run an operator's commands.  Operators only ever dial.
+LEAF_EKUS = {
+    "device": (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+    "operator": (ExtendedKeyUsageOID.CLIENT_AUTH,),
+}
+
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -163,7 +171,6 @@ def build_leaf(
 ) -> x509.Certificate:
     start = start or now()
     orgs = issuing_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    eku = ExtendedKeyUsageOID.SERVER_AUTH if spec.kind == "device" else ExtendedKeyUsageOID.CLIENT_AUTH
     builder = (
         x509.CertificateBuilder()
         .subject_name(spec.subject(str(orgs[0].value) if orgs else None))
@@ -174,7 +181,7 @@ def build_leaf(
         .not_valid_after(start + dt.timedelta(days=spec.days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_key_usage(public_key), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(list(LEAF_EKUS[spec.kind])), critical=False)
         .add_extension(x509.SubjectAlternativeName(spec.general_names()), critical=False)
     )
     builder = _ski_aki(builder, public_key, issuing_key.public_key())

@@ -191,6 +191,9 @@ def verify_leaf(
                 f"{what} cannot act as a {purpose}: extended key usage lacks {need} "
                 f"(has {', '.join(eku_names(cert)) or 'none'})"
             )
+        if purpose == "operator" and ident.role is None:
+            # a device certificate also carries clientAuth (devices dial), but no role
+            raise CertificateRejected(f"{what} cannot act as an operator: it carries no role (no single OU)")
         checks.append(f"purpose:{purpose}")
     ku = _ext(cert, x509.KeyUsage)
     if ku is None or not ku.digital_signature:

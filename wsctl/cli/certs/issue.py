@@ -63,7 +63,7 @@ def device(
     key_password_file: str | None,
     password_file: str | None,
 ) -> None:
-    """Issue a TLS server certificate for device NAME (serverAuth).
+    """Issue a certificate for device NAME (serverAuth and clientAuth: it may listen and dial).
 
     Every --dns and --ip goes into the subjectAltName (clients verify names
     there, never in the CN), plus the identity URI urn:wsctl:device:NAME.

@@ -18,7 +18,7 @@ from wsctl.cli.env import Environment
 
 @click.command("sign")
 @click.argument("csr_file", metavar="CSR", type=click.Path(dir_okay=False))
-@click.option("--device", "kind", flag_value="device", help="Sign as a device (server) certificate.")
+@click.option("--device", "kind", flag_value="device", help="Sign as a device certificate (serverAuth and clientAuth).")
 @click.option("--operator", "kind", flag_value="operator", help="Sign as an operator (client) certificate.")
 @click.option("--name", default=None, help="Store name [default: the CSR's common name].")
 @click.option("--dns", "dns", multiple=True, metavar="HOST", help="Approved DNS name (repeatable).")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from wsctl.cli.env import Environment
+from wsctl.cli.listen import limit_options
 from wsctl.cli.main import LazyGroup
 
 VERBS = {
@@ -20,10 +22,104 @@ VERBS = {
     )
 }
 
+EPILOG = """\b
+EXAMPLES
+  wsctl hub devices add CP-17 --profile ocpp16                # register a charger (mTLS)
+  wsctl hub --listen 0.0.0.0:8443 --certs certs --device hub   # run the hub
+  wsctl serve --profile ocpp16-charger --dial wss://hub:8443/ocpp/CP-17 --certs certs --device CP-17
+  wsctl send wss://hub:8443/devices/CP-17 Reset type=Soft --certs certs --operator alice --yes
+  wsctl --json hub devices                                     # who is online, since when
+"""
 
-@click.group("hub", cls=LazyGroup, lazy_commands=VERBS)
-def hub() -> None:
+
+@click.group("hub", cls=LazyGroup, lazy_commands=VERBS, invoke_without_command=True, epilog=EPILOG)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8443",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Where devices and operators connect (wss).",
+)
+@click.option(
+    "--registry",
+    type=click.Path(dir_okay=False),
+    envvar="WSCTL_HUB_REGISTRY",
+    default="hub.db",
+    show_default=True,
+    help="The hub's registry (SQLite) [env WSCTL_HUB_REGISTRY].",
+)
+@click.option("--certs", type=click.Path(file_okay=False), envvar="WSCTL_CERTS", help="PKI store (with --device).")
+@click.option("--device", help="The hub's own certificate NAME from the store (a device certificate).")
+@click.option("--cert", type=click.Path(dir_okay=False), help="Server certificate chain (PEM), instead of the store.")
+@click.option("--key", type=click.Path(dir_okay=False), help="Server private key (PEM).")
+@click.option(
+    "--ca", type=click.Path(dir_okay=False), help="CA of device and operator certificates [default: the store's]."
+)
+@click.option("--crl", type=click.Path(dir_okay=False), help="CRL [default with --certs: the store's].")
+@click.option("--password-file", type=click.Path(dir_okay=False), help="Passphrase of the hub's key.")
+@click.option(
+    "--profile", "default_profile", metavar="NAME|FILE", help="Profile of devices not yet registered (with --approval)."
+)
+@click.option(
+    "--device-path",
+    "device_paths",
+    multiple=True,
+    metavar="TEMPLATE",
+    help="Path devices dial, with {id} (e.g. /ocpp/{id}; repeatable) [default: from the registered devices' profiles].",
+)
+@click.option(
+    "--approval", is_flag=True, help="Unknown devices wait as pending until approved, instead of being refused."
+)
+@click.option(
+    "--record-dir", type=click.Path(file_okay=False), help="Record every device connection to DIR (one file each)."
+)
+@click.option(
+    "--record-max-size", type=click.IntRange(min=4096), default=None, help="Bytes per recording file before it rotates."
+)
+@click.option(
+    "--plain-listen",
+    metavar="HOST:PORT",
+    help="A second, plaintext ws:// listener for security profile 1 devices (needs --allow-security-profile-1).",
+)
+@click.option(
+    "--allow-security-profile-1",
+    is_flag=True,
+    help="Admit devices over plain ws:// with a password (OCPP security profile 1): readable by anyone on the network.",
+)
+@click.option(
+    "--max-message-size",
+    type=click.IntRange(min=1),
+    default=2**16,
+    show_default=True,
+    help="Larger messages are refused with close 1009.",
+)
+@limit_options(peers="devices and operators", connections=20000, handshakes=512, per_source=64)
+@click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds for TLS + WebSocket handshake.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.0),
+    default=900.0,
+    show_default=True,
+    help="Close (1001) a connection silent for S seconds, not even a ping; 0: never.",
+)
+@click.pass_context
+def hub(ctx: click.Context, **options: object) -> None:
     """Be the central side devices dial into; operators command them by name.
 
-    See docs/hub.md.
+    Devices (OCPP chargers, controllers behind NAT) dial in with their device
+    certificate (security profile 3) or TLS + a password (profile 2); operators
+    connect to /devices/ID with their operator certificate and use every client
+    verb unchanged. The registry keeps devices, presence, boot information,
+    queued commands and the audit log. See docs/hub.md.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    from wsctl.cli.hub.run import run_hub
+
+    run_hub(ctx.ensure_object(Environment), **options)

@@ -9,6 +9,7 @@ from typing import Any, Literal, overload
 
 from wsctl.core import roles as role_rules
 from wsctl.core.errors import InvalidInput
+from wsctl.core.hub.central_spec import parse_central
 from wsctl.core.pointer import split as split_pointer
 from wsctl.core.profile import presets
 from wsctl.core.profile.model import (
@@ -20,20 +21,16 @@ from wsctl.core.profile.model import (
     Command,
     ErrorForm,
     Event,
-    Faults,
     Framing,
     InboundRule,
     Match,
     Profile,
-    Sim,
-    SimCommand,
-    SimTelemetry,
-    Update,
 )
 from wsctl.core.profile.params import Param, finite, parse_param, short
+from wsctl.core.profile.sim_loader import parse_sim
 from wsctl.core.profile.template import FILTERS, placeholder_filters
 
-TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim"}
+TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim", "central"}
 COMMAND_KEYS = {
     "name",
     "summary",
@@ -354,123 +351,6 @@ def _event(c: _Checker, key: str, table: Any) -> Event:
     )
 
 
-def _update(c: _Checker, name: str, spec: Any, where: str) -> Update:
-    spec = c.table(spec, where, {"increment", "random_walk", "fluctuation", "around", "min", "max"})
-    modes = [k for k in ("increment", "random_walk", "fluctuation") if k in spec]
-    if len(modes) != 1:
-        raise c.fail(where, "give exactly one of increment, random_walk, fluctuation")
-    nums = {k: c.number(spec, k, where, 0.0, low=float("-inf")) for k in spec}
-    if modes == ["fluctuation"] and not 0 <= nums["fluctuation"] <= 100:
-        raise c.fail(f"{where}.fluctuation", "a percentage between 0 and 100")
-    return Update(
-        field=name,
-        increment=nums.get("increment"),
-        random_walk=nums.get("random_walk"),
-        fluctuation=nums.get("fluctuation"),
-        around=nums.get("around"),
-        minimum=nums.get("min"),
-        maximum=nums.get("max"),
-    )
-
-
-def _then(c: _Checker, steps: tuple[str, ...], where: str, events: dict[str, Event]) -> tuple[str, ...]:
-    for step in steps:
-        verb, _, arg = step.partition(":")
-        if verb == "emit" and arg in events:
-            continue
-        if verb == "close" and not arg:
-            continue
-        hint = f"known events: {', '.join(events) or 'none'}" if verb == "emit" else "steps: emit:EVENT, close"
-        raise c.fail(where, f"bad step {step!r} ({hint})")
-    return steps
-
-
-def _sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str, Event]) -> Sim | None:
-    if table is None:
-        return None
-    table = c.table(table, "sim", {"state", "commands", "telemetry", "faults", "on_connect"})
-    state = dict(c.table(table.get("state"), "sim.state"))
-    sim_commands = {}
-    for key, spec in c.table(table.get("commands"), "sim.commands").items():
-        where = f"sim.commands.{key}"
-        if key not in commands:
-            raise c.fail(where, f"no command {key!r} in [commands]")
-        spec = c.table(spec, where, {"reply", "set", "require", "require_message", "require_reply", "delay", "then"})
-        params = commands[key].params
-        c.template_names(spec.get("reply"), f"{where}.reply", {"now", "name", "id"}, params, state, filters=True)
-        c.template_names(
-            spec.get("require_message"), f"{where}.require_message", {"now", "name", "id"}, params, state, filters=True
-        )
-        c.template_names(
-            spec.get("require_reply"), f"{where}.require_reply", {"now", "name", "id"}, params, state, filters=True
-        )
-        sets = c.table(spec.get("set"), f"{where}.set")
-        for field_name, value in sets.items():
-            if field_name not in state:
-                raise c.fail(f"{where}.set.{field_name}", "not in sim.state (declare it there with its initial value)")
-            c.template_names(value, f"{where}.set.{field_name}", {"now"}, params, state, filters=True)
-        require = c.table(spec.get("require"), f"{where}.require")
-        for field_name in require:
-            if field_name not in state:
-                raise c.fail(f"{where}.require.{field_name}", "not in sim.state")
-        if "require_reply" in spec and not require:
-            raise c.fail(f"{where}.require_reply", "has no effect without `require`")
-        sim_commands[key] = SimCommand(
-            key=key,
-            reply=spec.get("reply", {}),
-            set=tuple(sets.items()),
-            require=tuple(require.items()),
-            require_message=c.str_(spec, "require_message", where, f"{key} is not possible in this state"),
-            delay=c.number(spec, "delay", where, 0.0),
-            then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events),
-            require_reply=spec.get("require_reply"),
-        )
-    telemetry = []
-    for key, spec in c.table(table.get("telemetry"), "sim.telemetry").items():
-        where = f"sim.telemetry.{key}"
-        spec = c.table(spec, where, {"event", "every", "payload", "update", "update_when"})
-        event = c.str_(spec, "event", where, key)
-        if event not in events:
-            raise c.fail(f"{where}.event", f"no event {event!r} in [events]")
-        c.template_names(spec.get("payload"), f"{where}.payload", {"now", "name"}, (), state, filters=True)
-        updates = []
-        for field_name, upd in c.table(spec.get("update"), f"{where}.update").items():
-            if field_name not in state:
-                raise c.fail(f"{where}.update.{field_name}", "not in sim.state")
-            updates.append(_update(c, field_name, upd, f"{where}.update.{field_name}"))
-        every = c.number(spec, "every", where, 1.0, low=0.0)
-        if 0 < every < 0.01:
-            raise c.fail(f"{where}.every", "at least 0.01 s (or 0: only when a step emits it)")
-        update_when = c.table(spec.get("update_when"), f"{where}.update_when")
-        for field_name in update_when:
-            if field_name not in state:
-                raise c.fail(f"{where}.update_when.{field_name}", "not in sim.state")
-        telemetry.append(
-            SimTelemetry(
-                key=key,
-                event=event,
-                every=every,
-                payload=spec.get("payload", {}),
-                updates=tuple(updates),
-                update_when=tuple(update_when.items()),
-            )
-        )
-    faults = c.table(
-        table.get("faults"), "sim.faults", {"reply_delay", "drop_reply_probability", "error_reply_probability"}
-    )
-    return Sim(
-        state=state,
-        commands=sim_commands,
-        telemetry=tuple(telemetry),
-        faults=Faults(
-            reply_delay=c.number(faults, "reply_delay", "sim.faults", 0.0),
-            drop_reply_probability=c.number(faults, "drop_reply_probability", "sim.faults", 0.0, high=1.0),
-            error_reply_probability=c.number(faults, "error_reply_probability", "sim.faults", 0.0, high=1.0),
-        ),
-        on_connect=_then(c, c.str_list(table, "on_connect", "sim"), "sim.on_connect", events),
-    )
-
-
 def _rules_for_events(c: _Checker, framing: Framing, events: dict[str, Event]) -> None:
     """Declared events must be recognisable on the wire, or they would arrive
     as "fits no rule" (JSON) or be taken as a command's reply (text)."""
@@ -550,6 +430,7 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
         default_timeout=default_timeout,
         commands=commands,
         events=events,
-        sim=_sim(c, data.get("sim"), commands, events),
+        sim=parse_sim(c, data.get("sim"), commands, events),
         raw=data,
+        central=parse_central(c, data.get("central"), events, framing),
     )

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wsctl.core.profile.params import Param
+
+if TYPE_CHECKING:
+    from wsctl.core.hub.central_spec import CentralSpec
 
 FORMAT = "wsctl-profile/1"
 
@@ -127,6 +130,46 @@ class Update:
 
 
 @dataclass(frozen=True)
+class SimCheck:
+    """One precondition of a command: state paths (dotted, segments may be
+    templates: `config.{{params.key}}.readonly`) that must hold the wanted
+    value (or one of a list of them)."""
+
+    require: tuple[tuple[str, Any], ...]
+    message: str
+    #: a result to answer with when the check fails, instead of the device
+    #: error: OCPP reports a refused command as {"status": "Rejected"}
+    reply: Any = None
+
+
+@dataclass(frozen=True)
+class SimList:
+    """A reply field built from a table in the state, one item per entry, or
+    per requested name when the request names some (GetConfiguration's `key`,
+    GetVariables' getVariableData)."""
+
+    #: the reply field that receives the items
+    field: str
+    #: dotted state path of the table (name -> entry; nested tables for dotted names)
+    state: str
+    #: the parameter listing the requested names; absent or empty: every entry
+    names: str | None
+    #: how to read a name from a requested entry (context: request); None: the entry is the name
+    name: Any
+    #: per found entry (context: key, item, request, params, state, now)
+    item: Any
+    #: per requested name not in the table (context: key, request); None: left out
+    unknown_item: Any = None
+    #: a reply field listing the requested names not in the table (OCPP 1.6 unknownKey)
+    unknown: str | None = None
+    #: fields written into each found entry (context as for `item`): SetVariables
+    write: tuple[tuple[str, Any], ...] = ()
+    #: the entry must hold these values to be written, else `refused_item` answers for it
+    write_when: tuple[tuple[str, Any], ...] = ()
+    refused_item: Any = None
+
+
+@dataclass(frozen=True)
 class SimCommand:
     key: str
     reply: Any
@@ -138,6 +181,22 @@ class SimCommand:
     #: a result to answer with when `require` fails, instead of the device
     #: error: OCPP reports a refused command as {"status": "Rejected"}
     require_reply: Any = None
+    #: further preconditions, checked in order after `require`
+    checks: tuple[SimCheck, ...] = ()
+    lists: tuple[SimList, ...] = ()
+
+
+@dataclass(frozen=True)
+class SimResponse:
+    """What the device does with the answer to one of its own calls (the
+    central system's BootNotification status, the transactionId it assigned):
+    the first case of the event whose `when` matches the answer applies."""
+
+    #: JSON pointer into the answer's payload -> wanted value (or list of values)
+    when: tuple[tuple[str, Any], ...]
+    #: state path -> template (context: payload, state, now, ok)
+    set: tuple[tuple[str, Any], ...]
+    then: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -150,6 +209,11 @@ class SimTelemetry:
     updates: tuple[Update, ...]
     #: updates apply only while the state has these values (energy counts while charging)
     update_when: tuple[tuple[str, Any], ...] = ()
+    #: the timer emits only while the state has these values (no MeterValues while idle)
+    when: tuple[tuple[str, Any], ...] = ()
+    #: a template for the period, read from the state whenever it changes
+    #: (`{{state.config.HeartbeatInterval.value}}`); `every` is then 0
+    every_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +230,10 @@ class Sim:
     telemetry: tuple[SimTelemetry, ...]
     faults: Faults
     on_connect: tuple[str, ...]
+    #: state set at each new connection, before `on_connect` (not registered yet)
+    on_connect_set: tuple[tuple[str, Any], ...] = ()
+    #: event key -> cases for the answers to the device's own calls
+    responses: dict[str, tuple[SimResponse, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,6 +252,8 @@ class Profile:
     events: dict[str, Event]
     sim: Sim | None
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: how the hub answers what devices ask (`[central]`); None: no central side
+    central: CentralSpec | None = field(repr=False, compare=False, default=None)
 
     def command(self, key_or_wire: str) -> Command | None:
         """By profile key, or by the name on the wire (case-sensitive)."""

@@ -54,18 +54,23 @@ class Param:
             parts.append("optional")
         return f"{self.name}: {' '.join(parts)}"
 
+    def fits_type(self, value: Any) -> bool:
+        """The value is of this parameter's JSON type (the hub's central side
+        tells a wrong type from a wrong value: OCPP has an error code for each)."""
+        if self.type == "string":
+            return isinstance(value, str)
+        if self.type == "integer":
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self.type == "number":
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and finite(value)
+        if self.type == "boolean":
+            return isinstance(value, bool)
+        return isinstance(value, dict if self.type == "object" else list)
+
     def check(self, value: Any, *, where: str = "") -> Any:
         """The value if it fits the schema, else InvalidInput naming the parameter."""
         label = f"{where}{self.name}"
-        ok_type = {
-            "string": isinstance(value, str),
-            "integer": isinstance(value, int) and not isinstance(value, bool),
-            "number": isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
-            "boolean": isinstance(value, bool),
-            "object": isinstance(value, dict),
-            "array": isinstance(value, list),
-        }[self.type]
-        if not ok_type:
+        if not self.fits_type(value):
             raise InvalidInput(f"{label}: expected {self.type}, got {json.dumps(value)}")
         if self.enum is not None and value not in self.enum:
             raise InvalidInput(f"{label}: {json.dumps(value)} is not one of {', '.join(map(json.dumps, self.enum))}")

@@ -73,7 +73,7 @@ class Header:
     started: float = 0.0
     #: wsctl version that wrote the file
     wsctl: str = ""
-    #: "client" (record capture, watch/connect --record), "proxy", "har" (imported)
+    #: "client" (record capture, watch/connect --record), "proxy", "hub" (wsctl hub --record-dir), "har" (imported)
     source: str = "client"
     #: 0 for FILE, n for the rotated part FILE.n
     part: int = 0

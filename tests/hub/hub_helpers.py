@@ -1,0 +1,91 @@
+"""A hub on port 0 with a real registry and a real PKI, for tests/hub.
+
+`hub_pki` (session): one store with the hub's own certificate (``hub``:
+localhost, 127.0.0.1), chargers CP-1..CP-3 (device certificates, which carry
+clientAuth), operators alice (engineer), olga (operator), bob (observer).
+`running_hub` starts `wsctl.net.hub.hub.Hub` in the test's nursery.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from wsctl.core.profile.discovery import load_profile
+from wsctl.pki.store import Store
+
+PW = b"pw"
+
+
+@dataclasses.dataclass
+class HubPKI:
+    store: Store
+    root: Path
+    crl: Path
+    hub: Any
+    chargers: dict[str, Any]
+    alice: Any
+    olga: Any
+    bob: Any
+
+
+def build_hub_pki(base: Path) -> HubPKI:
+    store = Store(base / "store")
+    store.init(name="Hub Test CA", key_type="p256", password=PW)
+    store.issue_device("hub", dns=["localhost"], ips=["127.0.0.1"], days=30, password=PW, key_password=None)
+    for name in ("CP-1", "CP-2", "CP-3"):
+        store.issue_device(name, dns=[f"{name.lower()}.chargers.test"], ips=[], days=30, password=PW, key_password=None)
+    store.issue_operator("alice", role="engineer", days=30, password=PW, key_password=None)
+    store.issue_operator("olga", role="operator", days=30, password=PW, key_password=None)
+    store.issue_operator("bob", role="observer", days=30, password=PW, key_password=None)
+    leaf = store.leaf_paths
+    return HubPKI(
+        store=store,
+        root=store.root_cert_path,
+        crl=store.crl_pem_path,
+        hub=leaf("device", "hub"),
+        chargers={n: leaf("device", n) for n in ("CP-1", "CP-2", "CP-3")},
+        alice=leaf("operator", "alice"),
+        olga=leaf("operator", "olga"),
+        bob=leaf("operator", "bob"),
+    )
+
+
+def tls_of(pki: HubPKI) -> dict[str, Any]:
+    return dict(cert_chain=str(pki.hub.chain), key=str(pki.hub.key), ca=str(pki.root), crl=str(pki.crl))
+
+
+def client_tls(pki: HubPKI, leaf: Any) -> dict[str, Any]:
+    return dict(ca=pki.root, cert=leaf.chain, key=leaf.key, connect_timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def running_hub(nursery: trio.Nursery, pki: HubPKI, registry: Any, **hub_kwargs: Any):
+    from wsctl.net.hub.hub import Hub
+
+    plain = hub_kwargs.pop("plain", None)
+    serve_kwargs = hub_kwargs.pop("serve_kwargs", {})
+    hub = Hub(registry, load_profile=load_profile, **hub_kwargs)
+    scope = trio.CancelScope()
+
+    async def run(task_status=trio.TASK_STATUS_IGNORED):
+        with scope:
+            where = {"host": "127.0.0.1", "port": 0, **serve_kwargs}
+            await hub.run(task_status=task_status, plain=plain, **tls_of(pki), **where)
+
+    server = await nursery.start(run)
+    hub.server = server if not isinstance(server, list) else server[0]
+    hub.servers = server if isinstance(server, list) else [server]
+    try:
+        yield hub
+    finally:
+        scope.cancel()
+
+
+def hub_url(hub: Any, path: str, scheme: str = "wss") -> str:
+    server = hub.servers[0] if scheme == "wss" else hub.servers[1]
+    return f"{scheme}://localhost:{server.port}{path}"

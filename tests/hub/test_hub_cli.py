@@ -1,0 +1,114 @@
+"""The hub as a user runs it: `wsctl hub` in its own process, a simulated
+charger from `wsctl serve --dial` in another, operators' `wsctl send` in a
+third — exit codes and JSON as scripts see them."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from cli_runner import run_subprocess
+
+from wsctl.core.exitcodes import ExitCode
+
+
+class Process:
+    """`python -m wsctl ARGS` in the background; the first stdout line is JSON."""
+
+    def __init__(self, *args: str, first_line: bool = True) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wsctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.first: dict = {}
+        if first_line:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+            line = self.proc.stdout.readline() if ready else ""
+            if not line:
+                self.proc.kill()
+                raise AssertionError(f"{args[:3]} did not start: {self.proc.stderr.read()}")
+            self.first = json.loads(line)
+
+    def stop(self) -> tuple[str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.communicate()
+
+
+@pytest.fixture
+def hub_process(hub_pki, tmp_path):
+    registry = str(tmp_path / "hub.db")
+    store = str(hub_pki.store.path)
+    for name, extra in (("CP-1", ()), ("CP-2", ("--group", "east"))):
+        added = run_subprocess("hub", "devices", "add", name, "--profile", "ocpp16", "--registry", registry, *extra)
+        assert added.returncode == 0, added.stderr
+    hub = Process(
+        "--json", "hub", "--listen", "127.0.0.1:0", "--certs", store, "--device", "hub", "--registry", registry
+    )
+    port = hub.first["url"].rsplit(":", 1)[1].split("/")[0]
+    yield {"registry": registry, "store": store, "port": port, "hub": hub}
+    out, err = hub.stop()
+    assert hub.proc.returncode == ExitCode.TERMINATED, err
+
+
+def wait_online(registry: str, name: str, timeout: float = 20) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = run_subprocess("--json", "hub", "devices", "--registry", registry)
+        rows = {json.loads(line)["id"]: json.loads(line) for line in listed.stdout.splitlines() if line.strip()}
+        if rows.get(name, {}).get("online"):
+            return rows[name]
+        time.sleep(0.2)
+    raise AssertionError(f"{name} never came online: {rows}")
+
+
+def send(ctx: dict, device: str, *args: str, operator: str = "alice") -> subprocess.CompletedProcess:
+    url = f"wss://localhost:{ctx['port']}/devices/{device}"
+    return run_subprocess(
+        "--json", "send", url, *args, "--profile", "ocpp16", "--certs", ctx["store"], "--operator", operator, "--yes"
+    )
+
+
+def test_operator_commands_a_dialing_charger_through_the_hub(hub_process):
+    ctx = hub_process
+    charger = Process(
+        "serve",
+        "--profile",
+        "ocpp16-charger",
+        "--dial",
+        f"wss://localhost:{ctx['port']}/ocpp/CP-1",
+        "--certs",
+        ctx["store"],
+        "--device",
+        "CP-1",
+        "--redial",
+        "0.5",
+        first_line=False,
+    )
+    try:
+        row = wait_online(ctx["registry"], "CP-1")
+        assert row["security_profile"] == 3 and row["profile"] == "ocpp16"
+        done = send(ctx, "CP-1", "reset", "type=Soft")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.splitlines()[-1])["reply"] == {"status": "Accepted"}
+        # an observer may read but not reset: the hub refuses with the role, exit 9
+        denied = send(ctx, "CP-1", "reset", "type=Soft", operator="bob")
+        assert denied.returncode == ExitCode.NOT_AUTHORIZED, (denied.stdout, denied.stderr)
+        assert "observer may not run reset" in denied.stdout + denied.stderr
+        # a registered charger that is not connected: exit 3, since when
+        offline = send(ctx, "CP-2", "reset", "type=Soft")
+        assert offline.returncode == ExitCode.CONNECT, (offline.stdout, offline.stderr)
+        assert "CP-2 offline" in offline.stdout + offline.stderr
+        audit = run_subprocess("--json", "hub", "audit", "--registry", ctx["registry"], "--device", "CP-1")
+        actions = [json.loads(line) for line in audit.stdout.splitlines() if line.strip()]
+        assert any(a["actor"] == "alice" and a["action"] == "reset" and a["outcome"] == "ok" for a in actions), actions
+    finally:
+        charger.stop()

@@ -1,0 +1,100 @@
+"""`wsctl hub --listen ...`: run the hub until Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsctl.cli.env import Environment
+from wsctl.core.errors import UsageError
+
+
+def run_hub(env: Environment, **o: Any) -> None:
+    from wsctl.cli.listen import parse_listen, probe_listen
+    from wsctl.cli.serve import _server_tls
+
+    host, port = parse_listen(o["listen"])
+    plain = None
+    if o["plain_listen"]:
+        if not o["allow_security_profile_1"]:
+            raise UsageError(
+                "--plain-listen admits devices over plain ws:// (security profile 1): say so with --allow-security-profile-1"
+            )
+        plain = parse_listen(o["plain_listen"])
+        probe_listen(*plain)
+    elif o["allow_security_profile_1"]:
+        raise UsageError("--allow-security-profile-1 needs --plain-listen HOST:PORT (a listener of its own)")
+    tls, password, _ = _server_tls(
+        env, o["certs"], o["device"], o["cert"], o["key"], o["ca"], o["crl"], o["password_file"], None, False
+    )
+    if not tls.get("ca"):
+        raise UsageError("a hub needs the CA of its devices and operators: --certs DIR, or --ca FILE")
+    probe_listen(host, port)
+    if o["record_dir"]:
+        import os
+
+        os.makedirs(o["record_dir"], mode=0o700, exist_ok=True)
+    limits = dict(
+        max_message_size=o["max_message_size"],
+        max_connections=o["max_connections"],
+        max_handshakes=o["max_handshakes"],
+        max_handshakes_per_source=o["max_handshakes_per_source"],
+        max_buffered_bytes=o["max_buffered_bytes"],
+        handshake_timeout=o["handshake_timeout"],
+        idle_timeout=o["idle_timeout"] or None,
+    )
+    options = dict(host=host, port=port, password=password, **tls, **limits)
+    plain_options = dict(host=plain[0], port=plain[1], **limits) if plain else None
+    if plain:
+        env.warn(
+            f"security profile 1 on ws://{plain[0]}:{plain[1]}: device passwords and every message cross the network "
+            "in clear text"
+        )
+    _serve(env, o, options, plain_options)
+
+
+def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: dict[str, Any] | None) -> None:
+    from wsctl.cli.runtime import run_async
+    from wsctl.core.profile.discovery import load_profile
+    from wsctl.net.hub.hub import Hub
+    from wsctl.registry import Registry
+
+    registry = Registry.open(o["registry"])
+    try:
+        hub = Hub(
+            registry,
+            load_profile=load_profile,
+            default_profile=o["default_profile"],
+            device_paths=o["device_paths"],
+            approval=o["approval"],
+            record_dir=o["record_dir"],
+            record_max_size=o["record_max_size"],
+        )
+
+        async def main() -> None:
+            import trio
+
+            from wsctl.cli.serve import _access_line
+
+            access = _access_line(env)
+            async with trio.open_nursery() as nursery:
+                started = await nursery.start(
+                    lambda task_status: hub.run(task_status=task_status, plain=plain, access_log=access, **options)
+                )
+                servers = started if isinstance(started, list) else [started]
+                urls = [u for s in servers for u in s.urls]
+                paths = [t.text for t in hub.device_paths]
+                env.emit(
+                    {
+                        "event": "listening",
+                        "url": servers[0].url,
+                        "urls": urls,
+                        "device_paths": paths,
+                        "registry": o["registry"],
+                    },
+                    f"hub listening on {', '.join(urls)}; devices dial {', '.join(paths)}; "
+                    f"operators connect to /devices/ID (registry {o['registry']})",
+                )
+
+        run_async(main)
+    finally:
+        registry.close()

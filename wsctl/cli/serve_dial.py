@@ -1,0 +1,213 @@
+"""`wsctl serve --profile P --dial URL`: the simulated device calls its central
+system (an OCPP CSMS, `wsctl hub`, a Shelly cloud) instead of listening.
+
+What it dials with is the device's own credentials, per OCPP security profile:
+
+* 3 (default): TLS with the *device* certificate (`--certs DIR --device NAME`, or
+  `--cert/--key`) — the identity the central system binds to the id in the path;
+* 2: TLS without a client certificate, plus HTTP Basic with user = the device id
+  (`--basic-auth USER`, the URL's userinfo, `--device NAME`, or the URL's last
+  path segment) and its password from `--basic-auth-password-file`, the
+  environment (`WSCTL_BASIC_AUTH_PASSWORD`) or a prompt — never the command line.
+
+An operator certificate is refused: it names a person with a role, and a
+central system would take the charger for that person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from wsctl.cli.env import Environment
+from wsctl.core.errors import UsageError
+
+SECURITY_PROFILES = ("2", "3")
+OPERATOR_REFUSED = (
+    "serve --dial presents a device certificate: --certs DIR --device NAME "
+    "(--operator is an operator's certificate, for client verbs)"
+)
+
+
+def device_id(url: str, device: str | None) -> str | None:
+    """The id the device dials as: --device, else the URL's last path segment (OCPP: /ocpp/CP-17)."""
+    if device:
+        return device
+    try:
+        segment = urlsplit(url).path.rstrip("/").rpartition("/")[2]
+    except ValueError:
+        return None
+    return unquote(segment) or None
+
+
+def _url_has_user(url: str) -> bool:
+    try:
+        return urlsplit(url).username is not None
+    except ValueError:
+        return False
+
+
+def _dial_tls(
+    env: Environment, *, certs, device, cert, key, ca, password_file, security_profile: str
+) -> tuple[Any, Any, Any, bytes | None]:
+    """(ca, cert, key, key passphrase) the simulated device dials with: the store's, or files."""
+    from wsctl.cli.client_options import key_file_is_encrypted
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+
+    if bool(cert) != bool(key):
+        raise UsageError("--cert and --key go together")
+    if security_profile == "2":
+        if cert:
+            raise UsageError(
+                "--security-profile 2 dials without a client certificate (TLS + HTTP Basic): "
+                "drop --cert/--key, or use --security-profile 3"
+            )
+        return (ca or (_store_cas(certs) if certs else None)), None, None, None
+    if certs:
+        from wsctl.cli import store_files
+
+        ca = ca or _store_cas(certs)
+        if device and not cert:
+            cert, key = store_files.device_files(Path(certs), device)
+    elif device and not cert:
+        raise UsageError("--device needs --certs (the store it comes from)")
+    if not cert:
+        raise UsageError(
+            "serve --dial presents the device's certificate (security profile 3): "
+            "--certs DIR --device NAME, or --cert FILE --key FILE",
+            hint="--security-profile 2 dials with TLS + HTTP Basic instead",
+        )
+    password = None
+    if key_file_is_encrypted(key):
+        password = read_password(
+            env,
+            password_file=password_file,
+            env_var=KEY_ENV,
+            fallbacks=[(None, STORE_ENV)],
+            prompt=f"passphrase for {key}",
+        )
+    return ca, cert, key, password
+
+
+def _store_cas(certs) -> list[str]:
+    from wsctl.cli import store_files
+
+    return store_files.ca_files(Path(certs))
+
+
+def _dial_basic_auth(
+    env: Environment, url: str, *, security_profile: str, device, basic_auth, basic_auth_password_file
+) -> tuple[str, str] | None:
+    """(user, password) for HTTP Basic, or None (none wanted, or the URL carries both)."""
+    from wsctl.cli.client_options import basic_auth_credentials
+
+    user = basic_auth
+    if security_profile == "2" and user is None and not _url_has_user(url):
+        user = device_id(url, device)
+        if user is None:
+            raise UsageError(
+                "--security-profile 2 needs the device id as the Basic auth user: "
+                "--device NAME, --basic-auth USER, or a URL ending in the id (/ocpp/CP-17)"
+            )
+    return basic_auth_credentials(env, url, user, basic_auth_password_file)
+
+
+def run_dial(
+    env: Environment,
+    profile_name: str,
+    url: str,
+    *,
+    certs,
+    device,
+    cert,
+    key,
+    ca,
+    password_file,
+    security_profile: str,
+    role: str,
+    redial: float | None,
+    audit_log: str | None,
+    seed: int | None,
+    scale: float,
+    faults,
+    max_message_size: int,
+    headers: tuple[str, ...] = (),
+    basic_auth: str | None = None,
+    basic_auth_password_file: str | None = None,
+) -> None:
+    from wsctl.cli.client_options import parse_headers
+    from wsctl.cli.runtime import run_async
+    from wsctl.cli.serve_sim import make_simulator
+    from wsctl.core import roles
+
+    try:
+        roles.expand(role)
+    except ValueError as exc:
+        raise UsageError(f"--central-role: {exc}") from None
+    ca, cert, key, password = _dial_tls(
+        env,
+        certs=certs,
+        device=device,
+        cert=cert,
+        key=key,
+        ca=ca,
+        password_file=password_file,
+        security_profile=security_profile,
+    )
+    extra = {
+        "headers": parse_headers(headers),
+        "basic_auth": _dial_basic_auth(
+            env,
+            url,
+            security_profile=security_profile,
+            device=device,
+            basic_auth=basic_auth,
+            basic_auth_password_file=basic_auth_password_file,
+        ),
+    }
+    sim = make_simulator(env, profile_name, audit_log=audit_log, seed=seed, scale=scale, faults=faults)
+    if sim.profile.dialer != "device":
+        env.warn(
+            f'profile {sim.profile.id} says the tool dials the device (transport.dialer = "tool"); dialing out anyway'
+        )
+    in_path = device_id(url, None)
+    if device and security_profile == "3" and in_path not in (None, device):
+        env.warn(f"the certificate names device {device}, the URL {in_path}: a hub refuses the mismatch")
+
+    async def main() -> None:
+        import trio
+
+        from wsctl.core.urls import public_url
+
+        shown = public_url(url)
+        env.emit(
+            {
+                "event": "dialing",
+                "url": shown,
+                "profile": sim.profile.id,
+                "subprotocols": list(sim.profile.subprotocols),
+                "security_profile": int(security_profile),
+            },
+            f"simulating {sim.profile.id}: dialing {shown} (security profile {security_profile})",
+        )
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sim.run)
+            await sim.dial(
+                url,
+                role=role,
+                redial=redial,
+                ca=ca,
+                cert=cert,
+                key=key,
+                password=password,
+                max_message_size=max_message_size,
+                **extra,
+            )
+            nursery.cancel_scope.cancel()
+
+    try:
+        run_async(main)
+    finally:
+        if sim.audit is not None:
+            sim.audit.close()

@@ -1,0 +1,128 @@
+"""One device connected to a hub: its session, its call queue, its watchers.
+
+The hub talks to the device as any wsctl client talks to a device — through a
+`Session` on the profile — with two differences: the device's own requests
+are answered by the hub's central side (``respond``), and the device's own
+messages are copied to every operator watching it.
+
+Calls are serialised here as the protocol demands.  With ``max_in_flight = 1``
+(OCPP: one outstanding call per direction) a fair `trio.Lock` hands the slot
+to waiting operators in arrival order; at most ``max_waiting`` may wait, the
+next one is refused at once ("busy") instead of piling up.  A call the device
+does not answer in time frees the slot; its late reply reaches the log as an
+unmatched message, never the next operator.
+
+Watchers get raw frames through bounded channels: a slow operator loses
+messages (counted, logged once per burst), it never slows the device down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import DeviceError, Timeout
+from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Reply, Unmatched
+from wsctl.core.profile.model import Command, Profile
+from wsctl.net.session import Session
+
+log = logging.getLogger("wsctl.net.hub")
+
+#: operators that may wait for a device's call slot before "busy"
+MAX_WAITING = 32
+#: frames buffered per watching operator before its copies are dropped
+WATCH_BUFFER = 256
+
+
+class Busy(DeviceError):
+    """Too many operator calls already wait for this device."""
+
+
+class DeviceLink:
+    """A connected device; ``conn`` is its (possibly recorded) server connection."""
+
+    def __init__(
+        self,
+        device_id: str,
+        conn: Any,
+        profile: Profile,
+        *,
+        respond: Callable[[DeviceRequest | Malformed], str | None],
+        security_profile: int,
+        watchers: set[trio.MemorySendChannel[str | bytes]],
+        max_waiting: int = MAX_WAITING,
+    ) -> None:
+        self.device_id = device_id
+        self.conn = conn
+        self.profile = profile
+        self.security_profile = security_profile
+        self.session = Session(conn, profile, on_event=self._event, respond=respond)
+        self.max_waiting = max_waiting
+        self._serial = profile.framing.max_in_flight == 1
+        self._lock = trio.Lock()
+        self._waiting = 0
+        #: the hub's set for this device id: operators keep watching across reconnects
+        self.watchers = watchers
+        self.dropped = 0
+        self.gone = trio.Event()
+        #: the booted state the central side reported (OCPP: Accepted/Pending/Rejected)
+        self.boot_status: str | None = None
+        self.booted = trio.Event()
+
+    @property
+    def remote(self) -> str:
+        return str(getattr(self.conn, "remote", "?"))
+
+    async def run(self) -> None:
+        """Read the device until it goes; then every waiting call fails."""
+        try:
+            await self.session.run()
+        finally:
+            self.gone.set()
+
+    def _event(self, item: CodecEvent) -> None:
+        if isinstance(item, Unmatched):
+            # a reply after its call timed out, or to nobody: the log, not an operator
+            log.info("%s: %s: %s", self.device_id, item.reason, _short(item.raw))
+        elif isinstance(item, Malformed):
+            log.warning("%s: malformed message (%s): %s", self.device_id, item.reason, _short(item.raw))
+        for watcher in list(self.watchers):
+            try:
+                watcher.send_nowait(item.raw)
+            except trio.WouldBlock:
+                self.dropped += 1
+                if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
+                    log.warning("%s: a watching operator is slow: %d messages dropped", self.device_id, self.dropped)
+            except trio.BrokenResourceError:
+                self.watchers.discard(watcher)
+
+    async def call(self, command: Command, params: dict[str, Any], *, timeout: float) -> Reply:
+        """One call through the device's slot (FIFO, bounded); raises `Busy`,
+        `Timeout`, `ConnectionClosed`."""
+        if not self._serial:
+            return await self.session.call(command, params, timeout=timeout)
+        if self._waiting >= self.max_waiting:
+            raise Busy(f"{self.device_id}: {self._waiting} calls already wait for the device; try again later")
+        self._waiting += 1
+        try:
+            with trio.move_on_after(timeout) as waited:
+                await self._lock.acquire()
+        finally:
+            self._waiting -= 1
+        if waited.cancelled_caught:
+            raise Timeout(f"{command.key}: {self.device_id} was busy with other calls for {timeout:g} s")
+        try:
+            return await self.session.call(command, params, timeout=timeout)
+        finally:
+            self._lock.release()
+
+    async def close(self, code: int, reason: str) -> None:
+        await self.conn.close(code, reason)
+
+
+def _short(raw: str | bytes, limit: int = 200) -> str:
+    text = raw if isinstance(raw, str) else repr(raw)
+    return text if len(text) <= limit else text[:limit] + "..."

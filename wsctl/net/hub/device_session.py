@@ -1,0 +1,282 @@
+"""A device's time on the hub, from admission to disconnect.
+
+Registers a pending device, replaces an older connection with the same id,
+marks presence in the registry, records the connection (``--record-dir``: one
+file per device connection, both directions, the record format of every
+other verb), answers the device's requests as the profile's central side says
+and keeps what they report (boot information, transactions), and delivers the
+commands queued while the device was away — once it has booted, when the
+protocol has a boot (OCPP: nothing before BootNotification was accepted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, WsctlError
+from wsctl.core.hub import admission
+from wsctl.core.profile.events import DeviceRequest, Malformed
+from wsctl.net.hub.device_link import DeviceLink
+from wsctl.net.hub.hub import REPLACED, iso
+
+log = logging.getLogger("wsctl.net.hub")
+
+#: how long queued commands wait for the device's boot before they are sent anyway
+BOOT_WAIT = 30.0
+
+
+async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, request: Any) -> None:
+    reg = hub.registry
+    device_id = decision.device_id
+    ident = request.identity
+    if decision.register_pending:
+        reg.add_pending(
+            device_id,
+            profile=hub.default_profile,
+            security_profile=decision.security_profile,
+            remote=conn.remote,
+            fingerprint=getattr(ident, "fingerprint", None),
+            at=hub.wall(),
+        )
+        log.warning(
+            "%s: unknown device from %s waits for approval (wsctl hub devices approve %s)",
+            device_id,
+            conn.remote,
+            device_id,
+        )
+    profile = hub.profile_of(device_id)
+    old = hub.links.get(device_id)
+    if old is not None:
+        why = f"replaced by a new connection from {conn.remote}"
+        log.warning("%s: %s (old connection from %s)", device_id, why, old.remote)
+        reg.audit(
+            at=hub.wall(),
+            actor=device_id,
+            role=None,
+            device=device_id,
+            action="connect",
+            outcome="replaced",
+            detail=f"{old.remote} {why}",
+        )
+        await old.close(REPLACED, why)
+    central = _central_side(profile)
+    link_box: list[DeviceLink] = []
+
+    def respond(item: DeviceRequest | Malformed) -> str | None:
+        return _answer(hub, link_box[0], central, item)
+
+    with _recording(hub, conn, device_id, profile) as channel:
+        link = DeviceLink(
+            device_id,
+            channel,
+            profile,
+            respond=respond,
+            security_profile=decision.security_profile,
+            watchers=hub.watchers_of(device_id),
+        )
+        link_box.append(link)
+        if central is None or not _has_boot(profile):
+            link.booted.set()
+        hub.links[device_id] = link
+        reg.online(
+            device_id,
+            at=hub.wall(),
+            remote=conn.remote,
+            fingerprint=getattr(ident, "fingerprint", None),
+            cert_serial=str(ident.serial) if ident is not None else None,
+            cert_not_after=ident.not_after.timestamp() if ident is not None else None,
+            security_profile=decision.security_profile,
+        )
+        log.info("%s: online from %s (security profile %d)", device_id, conn.remote, decision.security_profile)
+        reason = "closed"
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_deliver_queued, hub, link)
+                await link.run()
+                nursery.cancel_scope.cancel()
+            reason = _close_text(link)
+        finally:
+            if hub.links.get(device_id) is link:
+                del hub.links[device_id]
+                with trio.CancelScope(shield=True):
+                    reg.offline(device_id, at=hub.wall(), reason=reason)
+            log.info("%s: offline (%s)", device_id, reason)
+
+
+def _close_text(link: DeviceLink) -> str:
+    closed = getattr(link.conn, "closed", None)
+    if closed is None:
+        return "connection lost"
+    code, why = closed
+    return f"closed {code}" + (f" {why}" if why else "")
+
+
+def _central_side(profile: Any) -> Any:
+    try:
+        from wsctl.core.hub.central import CentralSide
+    except ImportError:  # pragma: no cover - the module ships with the hub
+        return None
+    try:
+        return CentralSide(profile)
+    except InvalidInput:
+        return None  # a profile without a central side: its own event replies answer
+
+
+def _has_boot(profile: Any) -> bool:
+    return any(e.name == "BootNotification" for e in profile.events.values())
+
+
+def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malformed) -> str | None:
+    if central is None:
+        return item.answer if isinstance(item, DeviceRequest) else None
+    from wsctl.core.hub.central import CentralContext
+
+    reg = hub.registry
+    device_id = link.device_id
+    now = hub.wall()
+    record = reg.device(device_id)
+    ctx = CentralContext(
+        device_id=device_id,
+        status=record.status if record is not None else "unknown",
+        now=iso(now),
+        id_tag_status=reg.id_tag_status,
+        start_transaction=lambda f: reg.start_transaction(
+            device_id,
+            at=now,
+            id_tag=f.get("id_tag"),
+            connector_id=f.get("connector_id"),
+            meter_start=f.get("meter_start"),
+        ),
+        stop_transaction=lambda f: reg.stop_transaction(
+            f.get("transaction_id"), at=now, meter_stop=f.get("meter_stop"), reason=f.get("reason")
+        ),
+    )
+    answer = central.answer(item, ctx) if isinstance(item, DeviceRequest) else central.malformed(item, ctx)
+    if answer is None:
+        return None
+    if answer.error:
+        log.warning("%s: answered with an error: %s", device_id, answer.error)
+    for effect in answer.effects:
+        _apply(hub, link, effect, now)
+    reg.seen(device_id, at=now)
+    return answer.frame
+
+
+def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
+    reg = hub.registry
+    fields = dict(effect.fields)
+    if effect.kind == "boot":
+        reg.boot(
+            link.device_id,
+            at=now,
+            vendor=fields.get("vendor"),
+            model=fields.get("model"),
+            firmware=fields.get("firmware"),
+            serial=fields.get("serial"),
+        )
+        link.boot_status = fields.get("boot_status")
+        if link.boot_status in (None, "Accepted"):
+            link.booted.set()
+        return
+    # status and meter values reach the watching operators (and the recording);
+    # the audit keeps what an operator may have to answer for later
+    if effect.kind in ("security_event", "transaction", "authorize"):
+        reg.audit(
+            at=now,
+            actor=link.device_id,
+            role=None,
+            device=link.device_id,
+            action=effect.kind,
+            params=fields,
+            outcome=str(fields.get("status") or fields.get("event") or fields.get("type") or "reported"),
+        )
+
+
+async def _deliver_queued(hub: Any, link: DeviceLink) -> None:
+    reg = hub.registry
+    with trio.move_on_after(BOOT_WAIT):
+        await link.booted.wait()
+    for queued in reg.due(link.device_id, at=hub.wall()):
+        command = link.profile.command(queued.command)
+        if command is None:
+            reg.finish(queued.id, at=hub.wall(), outcome="failed", result=f"no command {queued.command}")
+            hub.queued_done(queued.id, None)
+            continue
+        try:
+            reply = await link.call(command, queued.params, timeout=command.timeout)
+        except (Timeout, ConnectionClosed, WsctlError) as exc:
+            reg.finish(queued.id, at=hub.wall(), outcome="failed", result=str(exc))
+            if isinstance(exc, ConnectionClosed):
+                return
+            continue
+        outcome = "delivered" if reply.ok else "failed"
+        reg.finish(
+            queued.id,
+            at=hub.wall(),
+            outcome=outcome,
+            result=reply.payload if reply.error is None else reply.error.message,
+        )
+        reg.audit(
+            at=hub.wall(),
+            actor=queued.operator,
+            role=queued.role,
+            device=link.device_id,
+            action=queued.command,
+            params=queued.params,
+            outcome=outcome,
+            detail=f"queued command {queued.id} delivered",
+        )
+        hub.queued_done(queued.id, reply)
+
+
+class _recording:
+    """The device connection, recorded to ``--record-dir`` when the hub records."""
+
+    def __init__(self, hub: Any, conn: Any, device_id: str, profile: Any) -> None:
+        self.hub, self.conn, self.device_id, self.profile = hub, conn, device_id, profile
+        self.recorder: Any = None
+        self.device: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.hub.record_dir:
+            return self.conn
+        from wsctl.net.recorder import Recorder, RecordingDevice
+
+        stamp = iso(self.hub.wall()).replace(":", "").replace("-", "")
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.device_id)
+        path = os.path.join(self.hub.record_dir, f"{safe}-{stamp}-{id(self.conn) & 0xFFFF:04x}.jsonl")
+        ident = self.conn.identity
+        self.recorder = Recorder(
+            path,
+            url=f"hub:{self.conn.path}",
+            subprotocol=self.conn.subprotocol,
+            profile=self.profile.id,
+            source="hub",
+            max_size=self.hub.record_max_size,
+        )
+        self.recorder.create()
+        self.recorder.note_device(fingerprint=ident.fingerprint if ident is not None else None)
+        conn_no = self.recorder.new_conn()
+        info = {
+            "url": self.conn.path,
+            "subprotocol": self.conn.subprotocol,
+            "peer": {"remote": self.conn.remote, "device": self.device_id},
+        }
+        if ident is not None:
+            info["fingerprint"] = ident.fingerprint
+        self.recorder.record("open", conn=conn_no, info=info)
+        self.device = RecordingDevice(self.conn, self.recorder, conn_no)
+        return self.device
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.recorder is None:
+            return
+        try:
+            self.device.__exit__(*exc)
+        finally:
+            self.recorder.close()

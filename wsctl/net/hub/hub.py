@@ -1,0 +1,337 @@
+"""The hub: admission, the table of connected devices, queued commands, audit.
+
+`Hub.run` serves with `wsctl.net.server.serve` (its own TLS listener, one
+guarded task per connection, handshake limits — everything a `serve` has).
+TLS asks for a client certificate but does not require one, because a device
+on security profile 2 has none; `wsctl.core.hub.admission` then decides per
+upgrade, and an operator always needs an operator certificate.  The decision
+made in ``authorize`` is kept for the handler by the connection's address.
+
+A device that connects again with the same id replaces its old connection
+(closed with 4000 "replaced by a new connection from ADDR", logged and
+audited).  The registry is written by this process only (one writer); every
+write is one short SQLite transaction on the hub's thread — measured in
+bench/bench_hub.py, cheaper than a thread hop per write.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.hub import admission
+from wsctl.core.hub.addressing import OPERATOR, PathTemplate, device_template
+from wsctl.core.profile.model import Profile
+from wsctl.net.hub.device_link import DeviceLink
+from wsctl.net.hub.operator_link import OperatorLink
+from wsctl.net.serverconn import Accept, ConnectionRequest, Reject
+
+log = logging.getLogger("wsctl.net.hub")
+
+#: header an operator's tool sends to queue calls for an offline device (seconds)
+QUEUE_HEADER = "wsctl-queue"
+#: how often queued commands are checked for expiry
+EXPIRY_PERIOD = 5.0
+#: password (scrypt) checks at once, in worker threads
+SECRET_CHECKS = 2
+#: close code for a connection replaced by a newer one with the same device id
+REPLACED = 4000
+
+
+def iso(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self.outcome: Any = None
+
+    def set(self, outcome: Any) -> None:
+        self.outcome = outcome
+        self._event.set()
+
+    async def wait(self) -> Any:
+        await self._event.wait()
+        return self.outcome
+
+
+class Hub:
+    """``registry``: an open `wsctl.registry.Registry`; ``profiles``: name ->
+    Profile loader; ``default_profile``: the profile of devices admitted as
+    pending; ``device_paths``: templates devices dial (default: derived from
+    the profiles of the registered devices)."""
+
+    def __init__(
+        self,
+        registry: Any,
+        *,
+        load_profile: Callable[[str], Profile],
+        default_profile: str | None = None,
+        device_paths: Sequence[str] = (),
+        approval: bool = False,
+        record_dir: str | None = None,
+        record_max_size: int | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.registry = registry
+        self._load_profile = load_profile
+        self._profiles: dict[str, Profile] = {}
+        self.default_profile = default_profile
+        self.approval = approval
+        if approval and default_profile is None:
+            raise InvalidInput("approval mode needs the profile of devices not yet registered (--profile)")
+        self.record_dir = record_dir
+        self.record_max_size = record_max_size
+        self.wall = wall
+        self._given_paths = tuple(device_paths)
+        self.device_paths = self._templates(device_paths)
+        self._paths_checked = 0.0
+        self.links: dict[str, DeviceLink] = {}
+        self._watchers: dict[str, set[Any]] = {}
+        self._decisions: dict[str, tuple[admission.Decision, ConnectionRequest]] = {}
+        self._waiters: dict[int, _Waiter] = {}
+        self.nursery: trio.Nursery = None  # type: ignore[assignment]
+        #: password checks running at once (each scrypt takes 16 MiB)
+        self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
+
+    # -- profiles and addressing ---------------------------------------------------
+    def profile(self, name: str) -> Profile:
+        found = self._profiles.get(name)
+        if found is None:
+            found = self._profiles[name] = self._load_profile(name)
+        return found
+
+    def profile_of(self, device_id: str) -> Profile:
+        record = self.registry.device(device_id)
+        name = record.profile if record is not None else self.default_profile
+        if not name:
+            raise InvalidInput(f"{device_id}: no profile (register the device with --profile)")
+        return self.profile(name)
+
+    def _templates(self, given: Sequence[str]) -> list[PathTemplate]:
+        if given:
+            return [device_template(None, t) for t in given]
+        names = {r.profile for r in self.registry.devices()} | (
+            {self.default_profile} if self.default_profile else set()
+        )
+        found: list[PathTemplate] = []
+        for name in sorted(n for n in names if n):
+            t = device_template(self.profile(name).path)
+            if t not in found:
+                found.append(t)
+        if OPERATOR not in found:
+            found.append(OPERATOR)
+        return found
+
+    def _refresh_paths(self) -> bool:
+        """Templates of profiles registered since start (at most once a second:
+        a path that fits none must not cost a registry scan per request)."""
+        now = self.wall()
+        if self._given_paths or now - self._paths_checked < 1.0:
+            return False
+        self._paths_checked = now
+        fresh = self._templates(())
+        changed = fresh != self.device_paths
+        self.device_paths = fresh
+        return changed
+
+    def watchers_of(self, device_id: str) -> set[Any]:
+        return self._watchers.setdefault(device_id, set())
+
+    def is_pending(self, device_id: str) -> bool:
+        record = self.registry.device(device_id)
+        return record is not None and record.status == "pending"
+
+    def offline_text(self, device_id: str) -> str:
+        record = self.registry.device(device_id)
+        if record is None or record.since is None:
+            return f"{device_id} offline (never connected)"
+        seen = f" (last seen {iso(record.last_seen)})" if record.last_seen else ""
+        return f"{device_id} offline since {iso(record.since)}{seen}"
+
+    # -- admission ---------------------------------------------------------------
+    async def authorize(self, request: ConnectionRequest, *, plaintext: bool = False) -> Accept:
+        found = admission.claim(request.identity, request.path, request.headers, self.device_paths, plaintext=plaintext)
+        if isinstance(found, admission.Refuse) and found.kind == "not-found" and self._refresh_paths():
+            found = admission.claim(
+                request.identity, request.path, request.headers, self.device_paths, plaintext=plaintext
+            )
+        decision: admission.Decision
+        if isinstance(found, admission.Refuse):
+            decision = found
+        else:
+            record = self.registry.device(found.device_id)
+            secret_ok = found.password is not None and record is not None and await self._check_secret(found)
+            decision = admission.decide(
+                found, record, identity=request.identity, secret_ok=secret_ok, approval=self.approval
+            )
+            if isinstance(decision, admission.AdmitOperator):
+                decision = self._operator_may_connect(decision, request, record)
+        if isinstance(decision, admission.Refuse):
+            log.warning("%s: refused (%s): %s", request.remote, decision.kind, decision.reason)
+            self.registry.audit(
+                at=self.wall(),
+                actor=_who(request),
+                role=getattr(request.identity, "role", None),
+                device=getattr(found, "device_id", None),
+                action="connect",
+                outcome="refused",
+                detail=decision.reason,
+            )
+            raise Reject(decision.status, decision.reason + "\n", decision.all_headers())
+        self._decisions[request.remote] = (decision, request)
+        profile = self.profile_of(decision.device_id) if self._known_or_default(decision) else None
+        offered = profile.subprotocols if profile is not None else ()
+        return Accept(next((p for p in offered if p in request.subprotocols), None))
+
+    async def _check_secret(self, found: admission.Claim) -> bool:
+        """scrypt off the event loop (tens of ms and 16 MiB each, by design),
+        a few at a time: a storm of password logins must not stall the hub."""
+        return bool(
+            await trio.to_thread.run_sync(
+                self.registry.check_secret, found.device_id, found.password, limiter=self._hashing
+            )
+        )
+
+    def _known_or_default(self, decision: admission.Decision) -> bool:
+        return self.registry.device(decision.device_id) is not None or self.default_profile is not None  # type: ignore[union-attr]
+
+    def _operator_may_connect(
+        self, decision: admission.AdmitOperator, request: ConnectionRequest, record: Any
+    ) -> admission.Decision:
+        if decision.device_id in self.links or _queue_ttl(request.headers) is not None:
+            return decision
+        if record.status == "pending":
+            return decision  # its commands are refused one by one, with the reason
+        return admission.Refuse(503, self.offline_text(decision.device_id), "offline", (("Retry-After", "30"),))
+
+    # -- connections ---------------------------------------------------------------
+    async def handler(self, conn: Any) -> None:
+        decision, request = self._decisions.pop(conn.remote)
+        if isinstance(decision, admission.AdmitOperator):
+            link = OperatorLink(
+                self, conn, decision.device_id, decision.operator, decision.role, _queue_ttl(request.headers)
+            )
+            self.audit(link, None, None, "connected", None, action="connect")
+            await link.run()
+            return
+        assert isinstance(decision, admission.AdmitDevice)
+        await self._device(conn, decision, request)
+
+    async def _device(self, conn: Any, decision: admission.AdmitDevice, request: ConnectionRequest) -> None:
+        from wsctl.net.hub.device_session import run_device
+
+        await run_device(self, conn, decision, request)
+
+    # -- audit and queue -------------------------------------------------------------
+    def audit(
+        self,
+        link: OperatorLink,
+        command: str | None,
+        params: dict[str, Any] | None,
+        outcome: str,
+        detail: str | None,
+        *,
+        action: str | None = None,
+        result: Any = None,
+    ) -> None:
+        self.registry.audit(
+            at=self.wall(),
+            actor=link.operator,
+            role=link.role,
+            device=link.device_id,
+            action=action or command or "?",
+            params=params,
+            outcome=outcome,
+            detail=detail,
+        )
+
+    def enqueue(self, link: OperatorLink, request: Any, ttl: float) -> _Waiter:
+        now = self.wall()
+        qid = self.registry.queue(
+            link.device_id,
+            at=now,
+            expires_at=now + ttl,
+            operator=link.operator,
+            role=link.role,
+            command=request.command.key,
+            params=request.params,
+        )
+        self.audit(link, request.command.key, request.params, "queued", f"for {ttl:g} s (queue id {qid})")
+        waiter = self._waiters[qid] = _Waiter()
+        return waiter
+
+    def queued_done(self, qid: int, outcome: Any) -> None:
+        waiter = self._waiters.pop(qid, None)
+        if waiter is not None:
+            waiter.set(outcome)
+
+    async def _expire_queued(self) -> None:
+        while True:
+            await trio.sleep(EXPIRY_PERIOD)
+            for queued in self.registry.expire(at=self.wall()):
+                log.info("%s: queued %s from %s expired", queued.device, queued.command, queued.operator)
+                self.queued_done(queued.id, None)
+
+    # -- running -----------------------------------------------------------------
+    async def run(
+        self, *, task_status: Any = trio.TASK_STATUS_IGNORED, plain: dict[str, Any] | None = None, **serve_kwargs: Any
+    ) -> None:
+        """Serve until cancelled; ``serve_kwargs`` go to `wsctl.net.server.serve`
+        (TLS material, host, port, limits); ``plain``: a second, plaintext
+        listener for security profile 1 (its serve kwargs)."""
+        from wsctl.net.server import serve
+
+        self.registry.all_offline(at=self.wall())
+        if serve_kwargs.get("ca") is not None:
+            serve_kwargs.setdefault("client_auth", "optional")
+        async with trio.open_nursery() as nursery:
+            self.nursery = nursery
+            nursery.start_soon(self._expire_queued)
+            servers = [
+                await nursery.start(
+                    lambda task_status: serve(
+                        self.handler, authorize=self.authorize, task_status=task_status, **serve_kwargs
+                    )
+                )
+            ]
+            if plain is not None:
+                servers.append(
+                    await nursery.start(
+                        lambda task_status: serve(
+                            self.handler,
+                            authorize=functools.partial(self.authorize, plaintext=True),
+                            allow_plaintext=True,
+                            task_status=task_status,
+                            **plain,
+                        )
+                    )
+                )
+            task_status.started(servers[0] if plain is None else servers)
+
+
+def _queue_ttl(headers: tuple[tuple[str, str], ...]) -> float | None:
+    for key, value in headers:
+        if key.lower() == QUEUE_HEADER:
+            try:
+                ttl = float(value)
+            except ValueError:
+                return None
+            return ttl if 0 < ttl <= 7 * 86400 else None
+    return None
+
+
+def _who(request: ConnectionRequest) -> str:
+    ident = request.identity
+    if ident is not None:
+        return str(getattr(ident, "name", None) or getattr(ident, "common_name", None) or request.remote)
+    creds = admission.basic_credentials(request.headers)
+    return creds[0] if creds else request.remote
