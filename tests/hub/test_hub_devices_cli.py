@@ -259,6 +259,11 @@ def test_registry_from_the_environment_and_the_command_line(tmp_path, monkeypatc
     assert ids() == ["a"]
     assert ids("--registry", "cli.db") == ["b"]
     assert ids("list", "--registry", "cli.db") == ["b"]
+    # `wsctl hub`'s own --registry (the one the hub runs with) holds for the registry verbs too
+    top = wsctl(tmp_path, "--json", "hub", "--registry", "cli.db", "devices")
+    assert [o["id"] for o in json_lines(top.stdout)] == ["b"], top.stderr
+    nearest = wsctl(tmp_path, "--json", "hub", "--registry", "cli.db", "devices", "--registry", "env.db")
+    assert [o["id"] for o in json_lines(nearest.stdout)] == ["a"]  # the nearest --registry wins
 
 
 @pytest.mark.parametrize("verb", [("devices",), ("id-tags",), ("audit",), ("devices", "add", "x", "--profile", "p")])

@@ -198,12 +198,29 @@ def test_transactions_open_and_stop(tmp_path):
             {
                 "transaction_id": second,
                 "device": "CP-17",
+                "station_transaction_id": None,
                 "id_tag": "TAG2",
                 "connector_id": 2,
                 "meter_start": 0,
                 "started": 2.0,
             }
         ]
+
+
+def test_a_stations_own_transaction_names_map_to_the_hubs_ids(tmp_path):
+    with open_registry(tmp_path) as reg:
+        mine = reg.start_transaction(
+            "CS-1", at=1.0, id_tag=None, connector_id=1, meter_start=0.5, station_transaction_id="tx-a"
+        )
+        other = reg.start_transaction(
+            "CS-2", at=1.0, id_tag="T", connector_id=1, meter_start=0, station_transaction_id="tx-a"
+        )
+        assert reg.find_transaction("CS-1", "tx-a") == mine and reg.find_transaction("CS-2", "tx-a") == other
+        assert reg.find_transaction("CS-1", "tx-b") is None
+        with pytest.raises(InvalidInput, match="CS-1 already has a transaction named 'tx-a'"):
+            reg.start_transaction(
+                "CS-1", at=2.0, id_tag=None, connector_id=1, meter_start=0, station_transaction_id="tx-a"
+            )
 
 
 def test_id_tags_allow_list(tmp_path):

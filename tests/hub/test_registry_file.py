@@ -40,6 +40,17 @@ def test_a_new_registry_is_0600_with_its_wal_files_and_in_wal_mode(tmp_path):
         assert reg.schema_version == SCHEMA_VERSION
 
 
+def test_an_existing_registry_readable_by_others_is_made_private(tmp_path, caplog):
+    open_registry(tmp_path).close()
+    for name in ("hub.db", "hub.db-wal", "hub.db-shm"):
+        if (tmp_path / name).exists():
+            os.chmod(tmp_path / name, 0o644)
+    with open_registry(tmp_path) as reg:
+        reg.add_device("CP-17", profile="ocpp16")
+    assert {_mode(p) for p in tmp_path.iterdir()} == {0o600}
+    assert "hub.db was readable by others (mode 644); it is now 0600" in caplog.text
+
+
 def test_a_missing_file_is_not_created_when_asked_not_to(tmp_path):
     with pytest.raises(InvalidInput, match=r"hub\.db: no such hub registry") as info:
         Registry.open(tmp_path / "hub.db", create=False)

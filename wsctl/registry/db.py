@@ -12,6 +12,7 @@ a schema newer than this wsctl reads) is refused before anything is written to i
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import stat
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from wsctl.core.errors import InvalidInput, RegistryError, WsctlError
 from wsctl.core.hub.schema import APPLICATION_ID, MIGRATIONS, pending_migrations
+
+log = logging.getLogger("wsctl.registry")
 
 #: seconds a write waits for another process's transaction before giving up
 BUSY_TIMEOUT = 5.0
@@ -69,6 +72,22 @@ def _check_path(path: Path, create: bool) -> None:
         raise InvalidInput(f"{path}: cannot read the registry: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
         raise InvalidInput(f"{path}: not a regular file, so not a hub registry")
+    _make_private(path, mode)
+
+
+def _make_private(path: Path, mode: int) -> None:
+    """An existing registry others may read (copied, or made by hand) is made 0600: it
+    holds the hashes of device secrets.  Only the owner may change the mode."""
+    if not mode & 0o077 or path.stat().st_uid != os.geteuid():
+        return
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            os.chmod(name, 0o600)
+        except FileNotFoundError:
+            continue
+    log.warning(
+        "%s was readable by others (mode %o); it is now 0600: it holds device secret hashes", path, mode & 0o777
+    )
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from wsctl.core.errors import InvalidInput
+
 STATUSES = ("approved", "pending", "blocked")
 SECONDS_PER_DAY = 86400.0
 
@@ -18,8 +20,6 @@ def iso(wall: float | None) -> str | None:
 
 
 def to_json(value: Any, what: str) -> str:
-    from wsctl.core.errors import InvalidInput
-
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:

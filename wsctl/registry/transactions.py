@@ -1,11 +1,15 @@
 """Charging transactions: the hub, as the central system, hands out their ids.
 
 SQLite's AUTOINCREMENT never gives an id twice, across restarts and after
-deletions, and ids only grow: what OCPP 1.6's StartTransaction.conf needs.
+deletions, and ids only grow: what OCPP 1.6's StartTransaction.conf needs.  OCPP
+2.0.1 stations name their transactions themselves (TransactionEvent's
+``transactionId``, a string): that name is kept beside the hub's id, unique per
+device, and `find_transaction` maps it back.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from wsctl.core.errors import InvalidInput
@@ -13,25 +17,46 @@ from wsctl.registry.db import Store
 
 #: OCPP 1.6 transactionId is a JSON integer the stations keep in 32 bits
 MAX_TRANSACTION_ID = 2**31 - 1
+_COLUMNS = "id, device, station_transaction_id, id_tag, connector_id, meter_start, started"
 
 
 class Transactions(Store):
     def start_transaction(
-        self, device_id: str, *, at: float, id_tag: str, connector_id: int | None, meter_start: int | None
+        self,
+        device_id: str,
+        *,
+        at: float,
+        id_tag: str | None,
+        connector_id: int | None,
+        meter_start: float | None,
+        station_transaction_id: str | None = None,
     ) -> int:
         """A new transaction id: unique and larger than every one before it."""
-        with self._db.write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO transactions (device, id_tag, connector_id, meter_start, started) VALUES (?, ?, ?, ?, ?)",
-                (device_id, id_tag, connector_id, meter_start, at),
-            )
-            transaction_id = int(cursor.lastrowid or 0)
-            if transaction_id > MAX_TRANSACTION_ID:
-                raise InvalidInput(f"transaction ids are used up: {transaction_id} does not fit OCPP's 32 bits")
+        try:
+            with self._db.write() as conn:
+                cursor = conn.execute(
+                    "INSERT INTO transactions (device, station_transaction_id, id_tag, connector_id, meter_start,"
+                    " started) VALUES (?, ?, ?, ?, ?, ?)",
+                    (device_id, station_transaction_id, id_tag, connector_id, meter_start, at),
+                )
+                transaction_id = int(cursor.lastrowid or 0)
+                if transaction_id > MAX_TRANSACTION_ID:
+                    raise InvalidInput(f"transaction ids are used up: {transaction_id} does not fit OCPP's 32 bits")
+        except sqlite3.IntegrityError:
+            raise InvalidInput(f"{device_id} already has a transaction named {station_transaction_id!r}") from None
         return transaction_id
 
+    def find_transaction(self, device_id: str, station_transaction_id: str) -> int | None:
+        """The hub's id of the transaction the station calls ``station_transaction_id``."""
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT id FROM transactions WHERE device = ? AND station_transaction_id = ?",
+                (device_id, station_transaction_id),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
     def stop_transaction(
-        self, transaction_id: int, *, at: float, meter_stop: int | None, reason: str | None = None
+        self, transaction_id: int, *, at: float, meter_stop: float | None, reason: str | None = None
     ) -> bool:
         """Record the end of a transaction; False if the id is unknown.
 
@@ -50,14 +75,13 @@ class Transactions(Store):
         """The device's transactions not stopped yet, oldest first (times as wall-clock seconds)."""
         with self._db.read() as conn:
             rows = conn.execute(
-                "SELECT id, device, id_tag, connector_id, meter_start, started FROM transactions"
-                " WHERE device = ? AND stopped IS NULL ORDER BY id",
-                (device_id,),
+                f"SELECT {_COLUMNS} FROM transactions WHERE device = ? AND stopped IS NULL ORDER BY id", (device_id,)
             ).fetchall()
         return [
             {
                 "transaction_id": row["id"],
                 "device": row["device"],
+                "station_transaction_id": row["station_transaction_id"],
                 "id_tag": row["id_tag"],
                 "connector_id": row["connector_id"],
                 "meter_start": row["meter_start"],

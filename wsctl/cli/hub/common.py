@@ -29,7 +29,7 @@ def _set_registry(ctx: click.Context, param: click.Parameter, value: str | None)
         return
     from_command_line = ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
     if from_command_line or META_REGISTRY not in ctx.meta:
-        ctx.meta[META_REGISTRY] = value
+        ctx.meta[META_REGISTRY] = (value, from_command_line)
 
 
 def registry_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,8 +45,25 @@ def registry_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def _hub_option(ctx: click.Context) -> str | None:
+    """`wsctl hub --registry FILE devices ...`: the hub's own option, when given on the command line."""
+    parent = ctx.parent
+    while parent is not None:
+        if parent.params.get("registry") and parent.get_parameter_source("registry") in (
+            click.core.ParameterSource.COMMANDLINE,
+        ):
+            return str(parent.params["registry"])
+        parent = parent.parent
+    return None
+
+
 def registry_path(ctx: click.Context) -> str:
-    return str(ctx.meta.get(META_REGISTRY) or DEFAULT_REGISTRY)
+    """The registry file: a --registry on the command line (a verb's, its group's or
+    `wsctl hub`'s, nearest first), else WSCTL_HUB_REGISTRY or a config file, else ./hub.db."""
+    value, from_command_line = ctx.meta.get(META_REGISTRY, (None, False))
+    if from_command_line:
+        return str(value)
+    return _hub_option(ctx) or str(value or DEFAULT_REGISTRY)
 
 
 @contextmanager

@@ -55,7 +55,10 @@ CREATE INDEX device_groups_by_name ON device_groups (name);
 CREATE TABLE transactions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     device TEXT NOT NULL,
-    id_tag TEXT NOT NULL,
+    -- OCPP 2.0.1: the station names its transactions; 1.6 uses the id alone
+    station_transaction_id TEXT,
+    -- 2.0.1 transactions may start without an id token (plug in, then authorize)
+    id_tag TEXT,
     connector_id INTEGER,
     meter_start INTEGER,
     started REAL NOT NULL,
@@ -64,6 +67,8 @@ CREATE TABLE transactions (
     reason TEXT
 );
 CREATE INDEX transactions_open ON transactions (device) WHERE stopped IS NULL;
+CREATE UNIQUE INDEX transactions_by_station_id ON transactions (device, station_transaction_id)
+    WHERE station_transaction_id IS NOT NULL;
 CREATE TABLE id_tags (
     id_tag TEXT PRIMARY KEY NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('Accepted', 'Blocked', 'Expired')),
