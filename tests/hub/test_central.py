@@ -13,22 +13,46 @@ from wsctl.core.hub.central import CentralSide, Effect
 
 P16, P201 = shipped("ocpp16"), shipped("ocpp201")
 S16, S201 = CentralSide(P16), CentralSide(P201)
-BOOT_16 = {"chargePointVendor": "ACME", "chargePointModel": "Wallbox-22", "firmwareVersion": "1.4.2", "chargePointSerialNumber": "SN-9"}
+BOOT_16 = {
+    "chargePointVendor": "ACME",
+    "chargePointModel": "Wallbox-22",
+    "firmwareVersion": "1.4.2",
+    "chargePointSerialNumber": "SN-9",
+}
 BOOT_201 = {
-    "chargingStation": {"vendorName": "ACME", "model": "Wallbox-22", "firmwareVersion": "2.0.3", "serialNumber": "SN-9"},
+    "chargingStation": {
+        "vendorName": "ACME",
+        "model": "Wallbox-22",
+        "firmwareVersion": "2.0.3",
+        "serialNumber": "SN-9",
+    },
     "reason": "PowerUp",
 }
-METER_16 = [{"timestamp": NOW, "sampledValue": [{"value": "30", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}]
+METER_16 = [
+    {"timestamp": NOW, "sampledValue": [{"value": "30", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}
+]
+EVENT = {
+    "eventId": 1,
+    "timestamp": NOW,
+    "trigger": "Alerting",
+    "actualValue": "95",
+    "eventNotificationType": "HardWiredMonitor",
+    "component": {"name": "TemperatureSensor"},
+    "variable": {"name": "Temperature"},
+}
 METER_201 = [{"timestamp": NOW, "sampledValue": [{"value": 30.0, "measurand": "Energy.Active.Import.Register"}]}]
 
 
 def answer16(action, payload, ledger=None, status="approved"):
+    # what these tests have the hub accept must be what the official schema accepts
+    assert errors("v16", action, payload, response=False) == []
     ledger = ledger or Ledger()
     answer = route(P16, S16, call(action, payload), ledger.context(status))
     return answer, result_of(answer) if answer.error is None else None
 
 
 def answer201(action, payload, ledger=None, status="approved"):
+    assert errors("v201", action, payload, response=False) == []
     ledger = ledger or Ledger()
     answer = route(P201, S201, call(action, payload), ledger.context(status, "CS-17"))
     return answer, result_of(answer) if answer.error is None else None
@@ -41,12 +65,21 @@ def fits(version, action, reply):
 
 @pytest.mark.parametrize(
     ("status", "expected", "interval"),
-    [("approved", "Accepted", 300), ("pending", "Pending", 60), ("unknown", "Pending", 60), ("blocked", "Rejected", 600)],
+    [
+        ("approved", "Accepted", 300),
+        ("pending", "Pending", 60),
+        ("unknown", "Pending", 60),
+        ("blocked", "Rejected", 600),
+    ],
 )
 def test_boot_notification_is_answered_by_the_registry_status_never_a_silent_accept(status, expected, interval):
     for version, answer_fn, payload in (("v16", answer16, BOOT_16), ("v201", answer201, BOOT_201)):
         answer, reply = answer_fn("BootNotification", payload, status=status)
-        assert fits(version, "BootNotification", reply) == {"status": expected, "currentTime": NOW, "interval": interval}
+        assert fits(version, "BootNotification", reply) == {
+            "status": expected,
+            "currentTime": NOW,
+            "interval": interval,
+        }
         (effect,) = answer.effects
         assert effect.kind == "boot"
         assert {k: effect.fields[k] for k in ("vendor", "model", "firmware", "serial", "boot_status", "interval")} == {
@@ -63,7 +96,17 @@ def test_boot_notification_is_answered_by_the_registry_status_never_a_silent_acc
 def test_a_boot_without_firmware_or_serial_records_none_for_them():
     answer, _ = answer16("BootNotification", {"chargePointVendor": "ACME", "chargePointModel": "X"})
     assert answer.effects == (
-        Effect("boot", {"vendor": "ACME", "model": "X", "firmware": None, "serial": None, "boot_status": "Accepted", "interval": 300}),
+        Effect(
+            "boot",
+            {
+                "vendor": "ACME",
+                "model": "X",
+                "firmware": None,
+                "serial": None,
+                "boot_status": "Accepted",
+                "interval": 300,
+            },
+        ),
     )
 
 
@@ -75,7 +118,11 @@ def test_a_device_that_is_not_approved_gets_security_error_for_anything_but_boot
     start = {"connectorId": 1, "idTag": "04A2B3C4", "meterStart": 0, "timestamp": NOW}
     answer, _ = answer16("StartTransaction", start, ledger, status=status)
     assert error_of(answer, "ocpp16") == ("m-1", "SecurityError") and ledger.started == []
-    answer, _ = answer201("StatusNotification", {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1, "connectorId": 1}, status=status)
+    answer, _ = answer201(
+        "StatusNotification",
+        {"timestamp": NOW, "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+        status=status,
+    )
     assert error_of(answer, "ocpp201") == ("m-1", "SecurityError")
 
 
@@ -87,15 +134,21 @@ def test_heartbeat_carries_the_callers_time():
 
 
 def test_status_notification_and_meter_values_are_recorded():
-    answer, reply = answer16("StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": NOW})
+    answer, reply = answer16(
+        "StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Charging", "timestamp": NOW}
+    )
     assert fits("v16", "StatusNotification", reply) == {}
     assert answer.effects == (
-        Effect("status", {"connector_id": 1, "status": "Charging", "error_code": "NoError", "info": None, "timestamp": NOW}),
+        Effect(
+            "status", {"connector_id": 1, "status": "Charging", "error_code": "NoError", "info": None, "timestamp": NOW}
+        ),
     )
     answer, reply = answer16("MeterValues", {"connectorId": 1, "transactionId": 1001, "meterValue": METER_16})
     assert fits("v16", "MeterValues", reply) == {}
     assert answer.effects == (Effect("meter", {"connector_id": 1, "transaction_id": 1001, "meter_value": METER_16}),)
-    answer, reply = answer201("StatusNotification", {"timestamp": NOW, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1})
+    answer, reply = answer201(
+        "StatusNotification", {"timestamp": NOW, "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}
+    )
     assert fits("v201", "StatusNotification", reply) == {}
     assert answer.effects[0].fields == {"evse_id": 1, "connector_id": 1, "status": "Occupied", "timestamp": NOW}
     answer, reply = answer201("MeterValues", {"evseId": 1, "meterValue": METER_201})
@@ -103,7 +156,10 @@ def test_status_notification_and_meter_values_are_recorded():
     assert answer.effects == (Effect("meter", {"evse_id": 1, "meter_value": METER_201}),)
 
 
-@pytest.mark.parametrize(("tag", "status"), [("04A2B3C4", "Accepted"), ("UNKNOWN1", "Invalid"), ("BLOCKED01", "Blocked"), ("OLD00001", "Expired")])
+@pytest.mark.parametrize(
+    ("tag", "status"),
+    [("04A2B3C4", "Accepted"), ("UNKNOWN1", "Invalid"), ("BLOCKED01", "Blocked"), ("OLD00001", "Expired")],
+)
 def test_authorize_answers_from_the_allow_list(tag, status):
     answer, reply = answer16("Authorize", {"idTag": tag})
     assert fits("v16", "Authorize", reply) == {"idTagInfo": {"status": status}}
@@ -143,7 +199,9 @@ def test_start_transaction_gets_the_id_the_hub_assigns_and_stop_ends_it():
 def test_a_transaction_started_with_an_unknown_tag_is_numbered_and_told_invalid():
     # OCPP 1.6: the session exists on the charger already; it stops it itself
     ledger = Ledger()
-    _, reply = answer16("StartTransaction", {"connectorId": 1, "idTag": "NOBODY", "meterStart": 0, "timestamp": NOW}, ledger)
+    _, reply = answer16(
+        "StartTransaction", {"connectorId": 1, "idTag": "NOBODY", "meterStart": 0, "timestamp": NOW}, ledger
+    )
     assert fits("v16", "StartTransaction", reply) == {"transactionId": 1001, "idTagInfo": {"status": "Invalid"}}
 
 
@@ -156,8 +214,12 @@ def test_stop_of_an_unknown_transaction_is_answered_and_reported_unknown():
 def test_security_event_and_vendor_messages_are_answered():
     answer, reply = answer16("SecurityEventNotification", {"type": "TamperDetectionActivated", "timestamp": NOW})
     assert fits("v16", "SecurityEventNotification", reply) == {}
-    assert answer.effects == (Effect("security_event", {"type": "TamperDetectionActivated", "timestamp": NOW, "tech_info": None}),)
-    answer, reply = answer201("SecurityEventNotification", {"type": "FirmwareUpdated", "timestamp": NOW, "techInfo": "2.0.4"})
+    assert answer.effects == (
+        Effect("security_event", {"type": "TamperDetectionActivated", "timestamp": NOW, "tech_info": None}),
+    )
+    answer, reply = answer201(
+        "SecurityEventNotification", {"type": "FirmwareUpdated", "timestamp": NOW, "techInfo": "2.0.4"}
+    )
     assert fits("v201", "SecurityEventNotification", reply) == {}
     assert answer.effects[0].fields == {"type": "FirmwareUpdated", "timestamp": NOW, "tech_info": "2.0.4"}
     for version, answer_fn in (("v16", answer16), ("v201", answer201)):
@@ -170,7 +232,7 @@ def test_security_event_and_vendor_messages_are_answered():
     for action, payload in (
         ("FirmwareStatusNotification", {"status": "Installed", "requestId": 3}),
         ("LogStatusNotification", {"status": "Uploaded"}),
-        ("NotifyEvent", {"generatedAt": NOW, "seqNo": 0, "eventData": []}),
+        ("NotifyEvent", {"generatedAt": NOW, "seqNo": 0, "eventData": [EVENT]}),
     ):
         answer, reply = answer201(action, payload)
         assert fits("v201", action, reply) == {} and answer.effects[0].kind == "notification"
@@ -195,12 +257,24 @@ def test_transaction_event_records_the_stations_own_transaction_id():
     assert fits("v201", "TransactionEvent", reply) == {"idTokenInfo": {"status": "Accepted"}}
     fields = answer.effects[0].fields
     assert answer.effects[0].kind == "transaction"
-    assert (fields["event"], fields["transaction_id"], fields["assigned_by"], fields["seq_no"]) == ("started", "CS-17-0001", "station", 0)
-    assert (fields["evse_id"], fields["connector_id"], fields["id_tag"], fields["id_tag_status"]) == (1, 1, "04A2B3C4", "Accepted")
+    assert (fields["event"], fields["transaction_id"], fields["assigned_by"], fields["seq_no"]) == (
+        "started",
+        "CS-17-0001",
+        "station",
+        0,
+    )
+    assert (fields["evse_id"], fields["connector_id"], fields["id_tag"], fields["id_tag_status"]) == (
+        1,
+        1,
+        "04A2B3C4",
+        "Accepted",
+    )
     answer, reply = answer201("TransactionEvent", tx_event("Updated", 1, meterValue=METER_201), ledger)
     assert fits("v201", "TransactionEvent", reply) == {}  # no idToken: nothing to authorize
     assert answer.effects[0].fields["event"] == "updated" and answer.effects[0].fields["meter_value"] == METER_201
-    answer, reply = answer201("TransactionEvent", tx_event("Ended", 2, idToken={"idToken": "NOBODY", "type": "ISO14443"}), ledger)
+    answer, reply = answer201(
+        "TransactionEvent", tx_event("Ended", 2, idToken={"idToken": "NOBODY", "type": "ISO14443"}), ledger
+    )
     assert fits("v201", "TransactionEvent", reply) == {"idTokenInfo": {"status": "Invalid"}}
     assert answer.effects[0].fields["event"] == "ended"
     # the station numbers its transactions: the hub's numbering is not asked
@@ -208,8 +282,16 @@ def test_transaction_event_records_the_stations_own_transaction_id():
 
 
 def test_notify_report_parts_are_recorded_as_a_report():
-    data = [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}, "variableAttribute": [{"value": "300"}]}]
-    answer, reply = answer201("NotifyReport", {"requestId": 4, "generatedAt": NOW, "seqNo": 0, "tbc": False, "reportData": data})
+    data = [
+        {
+            "component": {"name": "OCPPCommCtrlr"},
+            "variable": {"name": "HeartbeatInterval"},
+            "variableAttribute": [{"value": "300"}],
+        }
+    ]
+    answer, reply = answer201(
+        "NotifyReport", {"requestId": 4, "generatedAt": NOW, "seqNo": 0, "tbc": False, "reportData": data}
+    )
     assert fits("v201", "NotifyReport", reply) == {}
     assert answer.effects == (
         Effect("report", {"request_id": 4, "seq_no": 0, "tbc": False, "generated_at": NOW, "report_data": data}),
@@ -223,7 +305,12 @@ def test_a_registry_that_fails_is_answered_with_internal_error_not_a_crash():
         raise OSError("database is locked")
 
     ledger.start = broken
-    answer = route(P16, S16, call("StartTransaction", {"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": NOW}), ledger.context())
+    answer = route(
+        P16,
+        S16,
+        call("StartTransaction", {"connectorId": 1, "idTag": "A", "meterStart": 0, "timestamp": NOW}),
+        ledger.context(),
+    )
     assert error_of(answer, "ocpp16") == ("m-1", "InternalError")
     assert "database is locked" in answer.error
 

@@ -102,5 +102,11 @@ def test_a_broken_reply_is_never_answered(frame):
 def test_a_call_of_a_device_that_is_not_approved_says_why():
     profile, side = PROFILES["ocpp201"]
     answer = route(profile, side, call("Heartbeat", {}, "m-9"), Ledger().context("blocked", "CS-17"))
-    assert json.loads(answer.frame) == [4, "m-9", "SecurityError", "CS-17 is blocked, not approved: Heartbeat refused", {}]
+    assert json.loads(answer.frame) == [
+        4,
+        "m-9",
+        "SecurityError",
+        "CS-17 is blocked, not approved: Heartbeat refused",
+        {},
+    ]
     assert answer.error == "SecurityError: CS-17 is blocked, not approved: Heartbeat refused"

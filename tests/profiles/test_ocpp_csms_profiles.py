@@ -37,7 +37,11 @@ COMPONENT = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "Heart
 #: profile -> command key -> parameters with every optional one given
 EXAMPLES = {
     "ocpp16": {
-        "remote_start": {"id_tag": "04A2B3C4", "connector_id": 1, "charging_profile": {**PROFILE_16, "chargingProfilePurpose": "TxProfile"}},
+        "remote_start": {
+            "id_tag": "04A2B3C4",
+            "connector_id": 1,
+            "charging_profile": {**PROFILE_16, "chargingProfilePurpose": "TxProfile"},
+        },
         "remote_stop": {"transaction_id": 17},
         "reset": {"type": "Hard"},
         "unlock_connector": {"connector_id": 1},
@@ -48,11 +52,21 @@ EXAMPLES = {
         "trigger_message": {"requested_message": "StatusNotification", "connector_id": 1},
         "data_transfer": {"vendor_id": "com.acme", "message_id": "hello", "data": "{}"},
         "set_charging_profile": {"connector_id": 0, "cs_charging_profiles": PROFILE_16},
-        "clear_charging_profile": {"id": 7, "connector_id": 0, "charging_profile_purpose": "TxDefaultProfile", "stack_level": 0},
+        "clear_charging_profile": {
+            "id": 7,
+            "connector_id": 0,
+            "charging_profile_purpose": "TxDefaultProfile",
+            "stack_level": 0,
+        },
         "get_composite_schedule": {"connector_id": 1, "duration": 3600, "charging_rate_unit": "W"},
     },
     "ocpp201": {
-        "remote_start": {"id_token": ID_TOKEN, "remote_start_id": 42, "evse_id": 1, "charging_profile": {**PROFILE_201, "chargingProfilePurpose": "TxProfile"}},
+        "remote_start": {
+            "id_token": ID_TOKEN,
+            "remote_start_id": 42,
+            "evse_id": 1,
+            "charging_profile": {**PROFILE_201, "chargingProfilePurpose": "TxProfile"},
+        },
         "remote_stop": {"transaction_id": "CS-0001-1001"},
         "reset": {"type": "Immediate", "evse_id": 1},
         "unlock_connector": {"evse_id": 1, "connector_id": 1},

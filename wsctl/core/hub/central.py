@@ -111,13 +111,16 @@ class _FrameShape:
 
     def check(self, doc: Any) -> tuple[Any, str, dict[str, Any]]:
         """(id, name, payload) of a well-formed call, else _Refused."""
-        if type(doc) is not self.container or (self.length is not None and len(doc) != self.length):
+        wrong_length = self.length is not None and not (isinstance(doc, list) and len(doc) == self.length)
+        if type(doc) is not self.container or wrong_length:
             shape = f"an array of {self.length}" if self.length is not None else "an object"
             raise _Refused("frame", f"a call is {shape}, got {short(dumps(doc))}")
         for path, literal in self.literals:
             got = resolve(doc, path)
             if got != literal or type(got) is not type(literal):
-                raise _Refused("message_type", f"{'/'.join(path) or 'frame'} is {short(dumps(got))}, expected {literal}")
+                raise _Refused(
+                    "message_type", f"{'/'.join(path) or 'frame'} is {short(dumps(got))}, expected {literal}"
+                )
         call_id = self.read_id(doc)
         if call_id is MISSING:
             raise _Refused("frame", "the call has no message id (a string) to answer to")
@@ -275,7 +278,12 @@ def _transaction(mode: str, fields: dict[str, Any], ctx: CentralContext) -> dict
         return {"event": "started", "transaction_id": new_id, "assigned_by": "hub"}
     if mode == "stop":
         known = _call(ctx.stop_transaction, fields, "stop_transaction")
-        return {"event": "ended", "transaction_id": fields["transaction_id"], "assigned_by": "hub", "known": bool(known)}
+        return {
+            "event": "ended",
+            "transaction_id": fields["transaction_id"],
+            "assigned_by": "hub",
+            "known": bool(known),
+        }
     event = fields.get("event")
     event = event.lower() if isinstance(event, str) else "updated"
     return {"event": event, "transaction_id": fields["transaction_id"], "assigned_by": "station"}
