@@ -3,6 +3,8 @@ error: one line naming the file and the field path, exit 8 from `profile validat
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from central_helpers import Ledger, call, error_of, route
 from cli_runner import run_in_process
@@ -138,3 +140,25 @@ def test_profile_validate_reports_a_central_mistake_in_one_line_with_exit_8(tmp_
     err = out.stderr
     assert err.splitlines()[0] == f"wsctl: error: {path}: central.answers.boot.always: expected true or false"
     assert "Traceback" not in err
+
+
+def test_profile_show_lists_the_central_side():
+    out = run_in_process("profile", "show", "ocpp16")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert "  start_tx  [StartTransaction]  device request, answered by wsctl hub (CENTRAL)" in lines
+    assert (
+        "CENTRAL  (wsctl hub answers these)  boot answers: approved Accepted, pending Pending, unknown Pending, "
+        "blocked Rejected"
+    ) in lines
+    assert (
+        '  StartTransaction  reply {"transactionId": "{{transaction_id}}", "idTagInfo": "{{id_tag_info}}"}; '
+        "effect transaction; transaction start; authorize /idTag"
+    ) in lines
+    shown = json.loads(run_in_process("profile", "show", "ocpp201", "--json").stdout)
+    transaction = next(a for a in shown["central"]["answers"] if a["name"] == "TransactionEvent")
+    assert (transaction["transaction"], transaction["record"]["transaction_id"]) == (
+        "report",
+        "/transactionInfo/transactionId",
+    )
+    assert json.loads(run_in_process("profile", "show", "conveyor", "--json").stdout)["central"] is None
