@@ -23,7 +23,7 @@ from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.central_spec import CentralAnswer, CentralSpec
-from wsctl.core.pointer import MISSING, resolve
+from wsctl.core.pointer import MISSING, join, resolve
 from wsctl.core.profile.events import DeviceRequest, Malformed
 from wsctl.core.profile.model import Profile
 from wsctl.core.profile.params import short
@@ -118,9 +118,8 @@ class _FrameShape:
         for path, literal in self.literals:
             got = resolve(doc, path)
             if got != literal or type(got) is not type(literal):
-                raise _Refused(
-                    "message_type", f"{'/'.join(path) or 'frame'} is {short(dumps(got))}, expected {literal}"
-                )
+                shown = "missing" if got is MISSING else short(dumps(got))
+                raise _Refused("message_type", f"the frame's {join(path)} is {shown}, a call has {dumps(literal)}")
         call_id = self.read_id(doc)
         if call_id is MISSING:
             raise _Refused("frame", "the call has no message id (a string) to answer to")
