@@ -315,6 +315,19 @@ def test_a_registry_that_fails_is_answered_with_internal_error_not_a_crash():
     assert "database is locked" in answer.error
 
 
+def test_a_failing_allow_list_starts_no_transaction():
+    # the charger retries a StartTransaction that got an error: it must not find a half-started one
+    ledger = Ledger()
+
+    def broken(_tag):
+        raise OSError("database is locked")
+
+    ledger.id_tag_status = broken
+    start = {"connectorId": 1, "idTag": "04A2B3C4", "meterStart": 0, "timestamp": NOW}
+    answer = route(P16, S16, call("StartTransaction", start), ledger.context())
+    assert error_of(answer, "ocpp16") == ("m-1", "InternalError") and ledger.started == []
+
+
 def test_a_profile_without_a_central_side_is_refused_with_one_line():
     with pytest.raises(InvalidInput, match=r"profile ocpp16-charger has no \[central\] table"):
         CentralSide(shipped("ocpp16-charger"))

@@ -193,11 +193,9 @@ class CentralSide:
 
     def _run(self, answer: CentralAnswer, call_id: Any, payload: dict[str, Any], ctx: CentralContext) -> Answer:
         fields = {name: _value(payload, pointer) for name, pointer in answer.record}
+        # the transaction callables get the record fields the profile names, nothing added
+        recorded = dict(fields)
         context: dict[str, Any] = {"now": ctx.now, "device": ctx.device_id, "payload": payload}
-        if answer.transaction is not None:
-            # the callables get the record fields the profile names, nothing added
-            fields.update(_transaction(answer.transaction, dict(fields), ctx))
-            context["transaction_id"] = fields["transaction_id"]
         if self.spec.boot_status:
             context["boot_status"] = self.spec.boot_status.get(ctx.status, self.spec.boot_status["unknown"])
             if context["boot_status"] in self.spec.interval:
@@ -208,6 +206,11 @@ class CentralSide:
                 status = _call(ctx.id_tag_status, id_tag, "id_tag_status")
                 context["id_tag_status"], context["id_tag_info"] = status, {"status": status}
                 fields.update(id_tag=id_tag, id_tag_status=status)
+        # last: once the registry holds a new transaction nothing else may fail,
+        # or the charger's retry would start a second one
+        if answer.transaction is not None:
+            fields.update(_transaction(answer.transaction, recorded, ctx))
+            context["transaction_id"] = fields["transaction_id"]
         if answer.effect == "boot":
             fields.update(boot_status=context["boot_status"], interval=context.get("interval"))
         try:
