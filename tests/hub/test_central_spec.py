@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from central_helpers import Ledger, call, error_of, route
+from central_helpers import NOW, Ledger, call, error_of, route
 from cli_runner import run_in_process
 
 from wsctl.core.errors import InvalidInput
@@ -162,3 +162,43 @@ def test_profile_show_lists_the_central_side():
         "/transactionInfo/transactionId",
     )
     assert json.loads(run_in_process("profile", "show", "conveyor", "--json").stdout)["central"] is None
+
+
+RPC = """\
+format = "wsctl-profile/1"
+[profile]
+id = "rpc"
+[framing]
+preset = "jsonrpc2"
+[commands.ping]
+[events.hello]
+name = "Hello"
+kind = "request"
+[events.hello.fields.model]
+type = "string"
+[central.answers.hello]
+reply = { welcome = "{{device}}", at = "{{now}}" }
+effect = "notification"
+record = { model = "/model" }
+"""
+
+
+def test_a_json_rpc_device_gets_a_central_side_the_same_way():
+    # the hub is not OCPP-only: frame checks come from the framing's templates
+    profile = parse(RPC)
+    side, ctx = CentralSide(profile), Ledger().context(device="sensor-4")
+    hello = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "Hello", "params": {"model": "S4"}})
+    answer = route(profile, side, hello, ctx)
+    assert json.loads(answer.frame) == {"jsonrpc": "2.0", "id": 7, "result": {"welcome": "sensor-4", "at": NOW}}
+    assert answer.effects[0].fields == {"model": "S4"}
+    cases = [
+        ({"jsonrpc": "2.0", "id": 8, "method": "Hello", "params": {"model": 5}}, 8, -32602),
+        ({"jsonrpc": "2.0", "id": 9, "method": "Nope", "params": {}}, 9, -32601),
+        ({"jsonrpc": "2.0", "id": 10, "method": "Hello", "params": [1]}, 10, -32602),
+        ({"jsonrpc": "2.0", "id": 11}, 11, -32600),  # no method: a broken call, answered
+        ({"jsonrpc": "1.0", "id": 12, "method": "Hello"}, 12, -32600),
+    ]
+    for message, answered_id, code in cases:
+        answer = route(profile, side, json.dumps(message), ctx)
+        sent = json.loads(answer.frame)
+        assert (sent["id"], sent["error"]["code"]) == (answered_id, code), message

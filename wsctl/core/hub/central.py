@@ -1,6 +1,6 @@
 """The hub's answers to what devices ask, as the profile's `[central]` says.
 
-The lead's hub feeds every device CALL that `ClientCodec.feed` reads as a
+The hub (wsctl/net/hub) feeds every device call that `ClientCodec.feed` reads as a
 `DeviceRequest` to `CentralSide.answer`, and every `Malformed` frame to
 `CentralSide.malformed`; it sends `Answer.frame` back, logs `Answer.error`
 and maps `Answer.effects` to registry writes.  Pure: the registry is reached
@@ -172,8 +172,10 @@ class CentralSide:
             doc = _decode(event.raw)
         except _Refused as refused:
             return self._refuse(self.profile.framing.unknown_id, refused)
-        if any(_fits_literals(shape, doc) for shape in self._reply_shapes):
-            return None  # an answer is never answered, not even a broken one
+        if any(_fits_literals(s, doc) for s in self._reply_shapes) and not _fits_literals(self._shape, doc):
+            # an answer is never answered, not even a broken one (OCPP's 3 and 4;
+            # JSON-RPC's replies and calls share their literal, so they are calls)
+            return None
         call_id = self._shape.read_id(doc)
         reply_id = self.profile.framing.unknown_id if call_id is MISSING else call_id
         try:
