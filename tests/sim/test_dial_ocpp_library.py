@@ -1,0 +1,137 @@
+"""The wsctl charger simulators against a foreign central system: the PyPI
+`ocpp` library's (mobilityhouse) ChargePoint used as the central-system handler
+on python-websockets `serve` with mutual TLS.  The library validates every
+message against the official OCPP JSON schemas, so a malformed simulator
+message would be refused before its handler runs."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+import trio
+from sim_central import CentralSystem
+
+from wsctl.core.profile.discovery import load_profile
+from wsctl.net.simulate import Simulator
+
+ocpp_routing = pytest.importorskip("ocpp.routing")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def central16(ws):
+    from ocpp.v16 import ChargePoint, call_result
+    from ocpp.v16.enums import Action, RegistrationStatus
+
+    on = ocpp_routing.on
+
+    class Csms(ChargePoint):
+        """A v16 central system: accepts the boot, assigns transaction 42."""
+
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.seen: list[tuple[str, dict]] = []
+            self.status = asyncio.Event()
+            self.metered = asyncio.Event()
+            self.stopped = asyncio.Event()
+
+        @on(Action.boot_notification)
+        def boot(self, **payload):
+            self.seen.append(("BootNotification", payload))
+            return call_result.BootNotification(current_time=_now(), interval=300, status=RegistrationStatus.accepted)
+
+        @on(Action.status_notification)
+        def status_notification(self, **payload):
+            self.seen.append(("StatusNotification", payload))
+            self.status.set()
+            return call_result.StatusNotification()
+
+        @on(Action.heartbeat)
+        def heartbeat(self, **payload):
+            self.seen.append(("Heartbeat", payload))
+            return call_result.Heartbeat(current_time=_now())
+
+        @on(Action.start_transaction)
+        def start_transaction(self, **payload):
+            self.seen.append(("StartTransaction", payload))
+            return call_result.StartTransaction(transaction_id=42, id_tag_info={"status": "Accepted"})
+
+        @on(Action.meter_values)
+        def meter_values(self, **payload):
+            self.seen.append(("MeterValues", payload))
+            if payload.get("transaction_id") == 42:
+                self.metered.set()
+            return call_result.MeterValues()
+
+        @on(Action.stop_transaction)
+        def stop_transaction(self, **payload):
+            self.seen.append(("StopTransaction", payload))
+            self.stopped.set()
+            return call_result.StopTransaction(id_tag_info={"status": "Accepted"})
+
+    return Csms(ws.request.path.rsplit("/", 1)[-1], ws)
+
+
+async def ocpp16_session(ws, n):
+    from ocpp.v16 import call
+
+    cp = central16(ws)
+    task = asyncio.create_task(cp.start())
+    try:
+        await asyncio.wait_for(cp.status.wait(), 10)
+        changed = await cp.call(call.ChangeConfiguration(key="MeterValueSampleInterval", value="1"))
+        started = await cp.call(call.RemoteStartTransaction(id_tag="TAG-1", connector_id=1))
+        await asyncio.wait_for(cp.metered.wait(), 10)
+        stopped = await cp.call(call.RemoteStopTransaction(transaction_id=42))
+        await asyncio.wait_for(cp.stopped.wait(), 10)
+        return {"changed": changed.status, "started": started.status, "stopped": stopped.status, "seen": cp.seen}
+    finally:
+        task.cancel()
+        await ws.close()
+
+
+async def _dial_library_central(sim_pki, profile: str, script, subprotocol: str, path: str):
+    central = CentralSystem(sim_pki, script, subprotocols=(subprotocol,))
+    await trio.to_thread.run_sync(central.start)
+    try:
+        sim = Simulator(load_profile(profile), seed=1)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(sim.run)
+            nursery.start_soon(
+                lambda: sim.dial(
+                    f"wss://localhost:{central.port}{path}",
+                    role="engineer",
+                    redial=None,
+                    ca=sim_pki.root,
+                    cert=sim_pki.device.chain,
+                    key=sim_pki.device.key,
+                    connect_timeout=5,
+                )
+            )
+            assert await trio.to_thread.run_sync(central.wait, 30)
+            nursery.cancel_scope.cancel()
+    finally:
+        await trio.to_thread.run_sync(central.stop)
+    (result,) = central.results
+    assert not isinstance(result, BaseException), repr(result)
+    assert central.subprotocols == [subprotocol]
+    return result
+
+
+async def test_ocpp16_simulator_with_the_ocpp_librarys_central_system(sim_pki):
+    result = await _dial_library_central(sim_pki, "ocpp16-charger", ocpp16_session, "ocpp1.6", "/ocpp/plc")
+    assert (result["changed"], result["started"], result["stopped"]) == ("Accepted", "Accepted", "Accepted")
+    seen = result["seen"]
+    actions = [action for action, _ in seen]
+    assert actions[:2] == ["BootNotification", "StatusNotification"]
+    start_at = actions.index("StartTransaction")
+    # nothing metered before the session, and every reading carries the id the central system gave
+    assert "MeterValues" not in actions[:start_at]
+    meters = [payload for action, payload in seen if action == "MeterValues"]
+    assert meters and {m["transaction_id"] for m in meters} == {42}
+    (stop,) = [payload for action, payload in seen if action == "StopTransaction"]
+    assert stop["transaction_id"] == 42 and stop["reason"] == "Remote"
