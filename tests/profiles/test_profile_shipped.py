@@ -60,6 +60,7 @@ OBSERVER_COMMANDS = {
     "ocpp16-charger": {"get_configuration", "trigger_message"},
     "ocpp201-charger": {"get_variables", "trigger_message"},
     "psu": {"identify", "measure_voltage", "measure_current"},
+    "shelly-gen2": {"get_status", "get_device_info", "switch_get_status"},
 }
 
 

@@ -140,7 +140,14 @@ class Sim:
             ]
         spec = self.spec.commands.get(command.key)
         delay = self.faults.reply_delay + (spec.delay if spec else 0.0)
-        context = {"params": params, "state": self.state, "now": iso_time(now), "id": rid, "name": command.name}
+        context = {
+            "params": params,
+            "state": self.state,
+            "now": iso_time(now),
+            "ts": _ts(now),
+            "id": rid,
+            "name": command.name,
+        }
         refused = self._refusal(spec, context, delay, rid) if spec is not None else None
         if refused is not None:
             return refused
@@ -257,7 +264,7 @@ class Sim:
         `[sim.responses.EVENT]` case whose `when` matches sets state and runs its steps."""
         for case in self.spec.responses.get(event.key, ()):
             if all(_matches(payload, pointer, wanted) for pointer, wanted in case.when):
-                context = {"payload": payload, "state": self.state, "now": iso_time(now), "ok": ok}
+                context = {"payload": payload, "state": self.state, "now": iso_time(now), "ts": _ts(now), "ok": ok}
                 self._apply(case.set, context, now)
                 return self.steps(case.then, now)
         return []
@@ -284,7 +291,9 @@ class Sim:
             telemetry = next((t for t in self.spec.telemetry if t.event == event.key), None)
         if telemetry is not None:
             payload = render(
-                telemetry.payload, {"state": self.state, "now": iso_time(now), "name": event.name}, strict=False
+                telemetry.payload,
+                {"state": self.state, "now": iso_time(now), "ts": _ts(now), "name": event.name},
+                strict=False,
             )
         else:
             payload = {f.wire_name: f.default for f in event.fields if f.default is not MISSING}
@@ -365,6 +374,11 @@ class Sim:
         if isinstance(initial, int) and not isinstance(initial, bool):
             return int(round(value))
         return round(value, 3)
+
+
+def _ts(now: float) -> float:
+    """`{{ts}}`: the time as epoch seconds, as Shelly's notifications carry it."""
+    return round(now, 2)
 
 
 def _matches(payload: Any, pointer: str, wanted: Any) -> bool:

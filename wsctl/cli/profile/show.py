@@ -153,6 +153,6 @@ def _human(profile, loc) -> str:
         out += [
             "",
             f"SIMULATOR  state {', '.join(sim.state) or '-'}; telemetry "
-            + (", ".join(f"{t.event} every {t.every:g} s" for t in sim.telemetry) or "none"),
+            + (", ".join(f"{t.event} every {t.every_from or format(t.every, 'g')} s" for t in sim.telemetry) or "none"),
         ]
     return "\n".join(out)

@@ -42,9 +42,9 @@ LIST_KEYS = {
     "refused_item",
 }
 #: what each kind of template may name besides params.NAME and state.NAME
-COMMAND_NAMES = {"now", "name", "id"}
+COMMAND_NAMES = {"now", "ts", "name", "id"}
 LIST_NAMES = COMMAND_NAMES | {"key", "item", "request"}
-RESPONSE_NAMES = {"now", "payload", "ok"}
+RESPONSE_NAMES = {"now", "ts", "payload", "ok"}
 
 
 def parse_sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str, Event]) -> Sim | None:
@@ -227,7 +227,7 @@ def _telemetry(c: _Checker, key: str, spec: Any, events, state) -> SimTelemetry:
     event = c.str_(spec, "event", where, key)
     if event not in events:
         raise c.fail(f"{where}.event", f"no event {event!r} in [events]")
-    c.template_names(spec.get("payload"), f"{where}.payload", {"now", "name"}, (), state, filters=True)
+    c.template_names(spec.get("payload"), f"{where}.payload", {"now", "ts", "name"}, (), state, filters=True)
     updates = []
     for field_name, upd in c.table(spec.get("update"), f"{where}.update").items():
         if field_name not in state:
