@@ -172,7 +172,7 @@ class Sim:
             ]
         else:
             actions += [Audit(command.key, params, "ok", None, rid), Reply(codec.result(rid, payload), delay, rid)]
-        actions += self.steps(spec.then if spec else (), now)
+        actions += self.steps(spec.then if spec else (), now, context)
         return actions
 
     def _refusal(self, spec: SimCommand, context: dict[str, Any], delay: float, rid: Any) -> list[Action] | None:
@@ -274,15 +274,27 @@ class Sim:
         self._apply(self.spec.on_connect_set, {"state": self.state, "now": iso_time(now)}, now)
         return self.steps(self.spec.on_connect, now)
 
-    def steps(self, steps: tuple[str, ...], now: float) -> list[Action]:
+    def steps(self, steps: tuple[str, ...], now: float, context: dict[str, Any] | None = None) -> list[Action]:
         out: list[Action] = []
         for step in steps:
             verb, _, arg = step.partition(":")
             if verb == "emit":
-                out.append(self.emit(self.profile.events[arg], now))
+                event = self._event_named(render_text(arg, context or {}, strict=False)) if "{{" in arg else None
+                if "{{" in arg and event is None:
+                    continue  # `emit:{{params.requested_message}}` naming no event: nothing to send
+                event = event or self.profile.events[arg]
+                entry = next((t for t in self.spec.telemetry if t.event == event.key), None)
+                if entry is not None and entry.every == 0 and entry.every_from is None:
+                    # an entry only steps send counts per sending (a transaction number)
+                    self._apply_updates(entry)
+                out.append(self.emit(event, now, entry))
             elif verb == "close":
                 out.append(Close(1000, "closed by the device"))
         return out
+
+    def _event_named(self, text: str) -> Event | None:
+        """An event by key or by wire name (TriggerMessage names BootNotification)."""
+        return self.profile.events.get(text) or next((e for e in self.profile.events.values() if e.name == text), None)
 
     def emit(self, event: Event, now: float, telemetry: SimTelemetry | None = None) -> Emit:
         """An event with its payload: the telemetry entry's template for it, else
@@ -310,9 +322,7 @@ class Sim:
             if now < self._next[index]:
                 continue
             if self._holds(telemetry.when, {}):
-                if all(self.state.get(k) == v for k, v in telemetry.update_when):
-                    for update in telemetry.updates:
-                        self.state[update.field] = self._update(update)
+                self._apply_updates(telemetry)
                 out.append(self.emit(self.profile.events[telemetry.event], now, telemetry))
             period = self._period[index] * self.interval_scale
             self._next[index] += period
@@ -320,6 +330,11 @@ class Sim:
                 # fell behind (a paused process): no burst of stale emissions
                 self._next[index] = now + period
         return out
+
+    def _apply_updates(self, telemetry: SimTelemetry) -> None:
+        if all(self.state.get(k) == v for k, v in telemetry.update_when):
+            for update in telemetry.updates:
+                self.state[update.field] = self._update(update)
 
     def _period_of(self, telemetry: SimTelemetry) -> float:
         """Seconds between emissions; a period read from the state that is not a
