@@ -5,26 +5,11 @@ interval; TriggerMessage sends the message it names (1.6 and 2.0.1)."""
 
 from __future__ import annotations
 
-from csms_helpers import start_csms
-
-from wsctl.core.profile.discovery import load_profile
-from wsctl.net.simulate import Simulator
+from csms_helpers import start_csms, start_dialing
 
 
 async def _dial(nursery, sim_pki, csms, profile):
-    sim = Simulator(load_profile(profile), seed=1)
-    await nursery.start(sim.run)
-    nursery.start_soon(
-        lambda: sim.dial(
-            csms.url("/ocpp/plc"),
-            role="engineer",
-            redial=None,
-            ca=sim_pki.root,
-            cert=sim_pki.device.chain,
-            key=sim_pki.device.key,
-            connect_timeout=5,
-        )
-    )
+    await start_dialing(nursery, sim_pki, profile, csms.url("/ocpp/plc"))
     return await csms.connected()
 
 

@@ -11,10 +11,8 @@ import datetime as dt
 
 import pytest
 import trio
+from csms_helpers import start_dialing
 from sim_central import CentralSystem
-
-from wsctl.core.profile.discovery import load_profile
-from wsctl.net.simulate import Simulator
 
 ocpp_routing = pytest.importorskip("ocpp.routing")
 
@@ -98,20 +96,8 @@ async def _dial_library_central(sim_pki, profile: str, script, subprotocol: str,
     central = CentralSystem(sim_pki, script, subprotocols=(subprotocol,))
     await trio.to_thread.run_sync(central.start)
     try:
-        sim = Simulator(load_profile(profile), seed=1)
         async with trio.open_nursery() as nursery:
-            await nursery.start(sim.run)
-            nursery.start_soon(
-                lambda: sim.dial(
-                    f"wss://localhost:{central.port}{path}",
-                    role="engineer",
-                    redial=None,
-                    ca=sim_pki.root,
-                    cert=sim_pki.device.chain,
-                    key=sim_pki.device.key,
-                    connect_timeout=5,
-                )
-            )
+            await start_dialing(nursery, sim_pki, profile, f"wss://localhost:{central.port}{path}")
             assert await trio.to_thread.run_sync(central.wait, 30)
             nursery.cancel_scope.cancel()
     finally:
