@@ -200,7 +200,7 @@ def _human(profile, loc) -> str:
         out += [
             "",
             f"SIMULATOR  state {', '.join(sim.state) or '-'}; telemetry "
-            + (", ".join(f"{t.event} every {t.every:g} s" for t in sim.telemetry) or "none"),
+            + (", ".join(f"{t.event} every {t.every_from or format(t.every, 'g')} s" for t in sim.telemetry) or "none"),
         ]
     if profile.central is not None:
         out += _central_lines(profile.central)
