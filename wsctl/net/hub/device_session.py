@@ -183,6 +183,8 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
         if link.boot_status in (None, "Accepted"):
             link.booted.set()
         return
+    if effect.kind == "transaction" and fields.get("assigned_by") == "station":
+        _station_transaction(reg, link.device_id, fields, now)
     # status and meter values reach the watching operators (and the recording);
     # the audit keeps what an operator may have to answer for later
     if effect.kind in ("security_event", "transaction", "authorize"):
@@ -195,6 +197,26 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
             params=fields,
             outcome=str(fields.get("status") or fields.get("event") or fields.get("type") or "reported"),
         )
+
+
+def _station_transaction(reg: Any, device_id: str, fields: dict[str, Any], now: float) -> None:
+    """OCPP 2.0.1: the station numbers its transactions; the registry keeps
+    them beside the hub's own ids (Started opens one, Ended closes it)."""
+    name = fields.get("transaction_id")
+    if not isinstance(name, str) or not name:
+        return
+    known = reg.find_transaction(device_id, name)
+    if known is None and fields.get("event") in ("started", "updated"):
+        reg.start_transaction(
+            device_id,
+            at=now,
+            id_tag=fields.get("id_tag"),
+            connector_id=fields.get("connector_id"),
+            meter_start=None,
+            station_transaction_id=name,
+        )
+    elif known is not None and fields.get("event") == "ended":
+        reg.stop_transaction(known, at=now, meter_stop=None, reason=fields.get("stopped_reason"))
 
 
 async def _deliver_queued(hub: Any, link: DeviceLink) -> None:
