@@ -19,6 +19,7 @@ VERBS = {
         ("devices", "devices", "devices"),
         ("id-tags", "id_tags", "id_tags"),
         ("audit", "audit", "audit"),
+        ("inventory", "inventory", "inventory"),
     )
 }
 
