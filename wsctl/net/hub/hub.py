@@ -39,6 +39,8 @@ log = logging.getLogger("wsctl.net.hub")
 QUEUE_HEADER = "wsctl-queue"
 #: how often queued commands are checked for expiry
 EXPIRY_PERIOD = 5.0
+#: admissions kept for their handlers (more than handshakes can be in flight)
+PENDING_DECISIONS = 4096
 #: password (scrypt) checks at once, in worker threads
 SECRET_CHECKS = 2
 #: close code for a connection replaced by a newer one with the same device id
@@ -99,6 +101,8 @@ class Hub:
         self._decisions: dict[str, tuple[admission.Decision, ConnectionRequest]] = {}
         self._waiters: dict[int, _Waiter] = {}
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
+        #: the listener (`wsctl.net.server.Server`) once running
+        self.server: Any = None
         #: password checks running at once (each scrypt takes 16 MiB)
         self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
 
@@ -187,6 +191,10 @@ class Hub:
                 detail=decision.reason,
             )
             raise Reject(decision.status, decision.reason + "\n", decision.all_headers())
+        if len(self._decisions) >= PENDING_DECISIONS:
+            # upgrades that passed authorize but never reached the handler (the
+            # peer left in between): the oldest go first
+            del self._decisions[next(iter(self._decisions))]
         self._decisions[request.remote] = (decision, request)
         profile = self.profile_of(decision.device_id) if self._known_or_default(decision) else None
         offered = profile.subprotocols if profile is not None else ()
