@@ -109,6 +109,13 @@ EXAMPLES
     show_default=True,
     help="Close (1001) a connection silent for S seconds, not even a ping; 0: never.",
 )
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    metavar="[HOST:]PORT",
+    default=None,
+    help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).",
+)
 @click.pass_context
 def hub(ctx: click.Context, **options: object) -> None:
     """Be the central side devices dial into; operators command them by name.

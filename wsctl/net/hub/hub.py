@@ -81,6 +81,7 @@ class Hub:
         approval: bool = False,
         record_dir: str | None = None,
         record_max_size: int | None = None,
+        metrics: Any = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -103,6 +104,9 @@ class Hub:
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
         #: the listener (`wsctl.net.server.Server`) once running
         self.server: Any = None
+        #: `wsctl.net.hub.metrics.HubMetrics`, or None
+        self.metrics = metrics
+        self.operators_open = 0
         #: password checks running at once (each scrypt takes 16 MiB)
         self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
 
@@ -190,7 +194,11 @@ class Hub:
                 outcome="refused",
                 detail=decision.reason,
             )
+            if self.metrics is not None:
+                self.metrics.admitted(decision.kind)
             raise Reject(decision.status, decision.reason + "\n", decision.all_headers())
+        if self.metrics is not None:
+            self.metrics.admitted("operator" if isinstance(decision, admission.AdmitOperator) else "device")
         if len(self._decisions) >= PENDING_DECISIONS:
             # upgrades that passed authorize but never reached the handler (the
             # peer left in between): the oldest go first
@@ -229,7 +237,11 @@ class Hub:
                 self, conn, decision.device_id, decision.operator, decision.role, _queue_ttl(request.headers)
             )
             self.audit(link, None, None, "connected", None, action="connect")
-            await link.run()
+            self.operators_open += 1
+            try:
+                await link.run()
+            finally:
+                self.operators_open -= 1
             return
         assert isinstance(decision, admission.AdmitDevice)
         await self._device(conn, decision, request)
@@ -250,7 +262,10 @@ class Hub:
         *,
         action: str | None = None,
         result: Any = None,
+        seconds: float | None = None,
     ) -> None:
+        if self.metrics is not None and command is not None:
+            self.metrics.call(command, outcome, seconds)
         self.registry.audit(
             at=self.wall(),
             actor=link.operator,

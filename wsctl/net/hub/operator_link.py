@@ -143,7 +143,12 @@ class OperatorLink:
         command = request.command
         if reply.error is not None:
             self.hub.audit(
-                self, command.key, request.params, "device-error", f"{reply.error.code} {reply.error.message}"
+                self,
+                command.key,
+                request.params,
+                "device-error",
+                f"{reply.error.code} {reply.error.message}",
+                seconds=reply.elapsed,
             )
             return relay_error(self.codec, request.id, reply.error.code, reply.error.message, reply.error.detail)
         self.hub.audit(
@@ -153,6 +158,7 @@ class OperatorLink:
             "ok" if reply.ok else "failed-check",
             reply.failed_check,
             result=reply.payload,
+            seconds=reply.elapsed,
         )
         return self.codec.result(request.id, reply.payload)
 
