@@ -157,3 +157,31 @@ def test_every_client_verb_works_through_the_hub(hub_process, tmp_path):
         assert replayed.returncode == 0, (replayed.stdout, replayed.stderr)
     finally:
         charger.stop()
+
+
+def test_a_simulated_charger_on_security_profile_2_through_the_cli(hub_process, tmp_path):
+    ctx = hub_process
+    added = run_subprocess(
+        "--json", "hub", "devices", "add", "CP-3", "--profile", "ocpp16", "--security-profile", "2",
+        "--registry", ctx["registry"],
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    secret = json.loads(added.stdout)["secret"]
+    secret_file = tmp_path / "cp-3.secret"
+    secret_file.write_text(secret + "\n")
+    secret_file.chmod(0o600)
+    charger = Process(
+        "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{ctx['port']}/ocpp/CP-3",
+        "--security-profile", "2", "--certs", ctx["store"], "--basic-auth-password-file", str(secret_file),
+        first_line=False,
+    )  # fmt: skip
+    try:
+        row = wait_online(ctx["registry"], "CP-3")
+        assert row["connected_security_profile"] == 2
+        done = send(ctx, "CP-3", "trigger_message", "requested_message=StatusNotification")
+        assert done.returncode == 0, done.stderr
+    finally:
+        out, err = charger.stop()
+    # the secret is never printed by the charger nor by the hub's listing
+    listed = run_subprocess("--json", "hub", "devices", "--registry", ctx["registry"])
+    assert secret not in out + err + listed.stdout + listed.stderr
