@@ -78,6 +78,7 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             respond=respond,
             security_profile=decision.security_profile,
             watchers=hub.watchers_of(device_id),
+            forward=hub.peers.device_message if hub.peers is not None else None,
         )
         link_box.append(link)
         if central is None or not _has_boot(profile):
@@ -93,6 +94,8 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             security_profile=decision.security_profile,
         )
         log.info("%s: online from %s (security profile %d)", device_id, conn.remote, decision.security_profile)
+        if hub.peers is not None:
+            hub.peers.device_online(device_id, reg.device(device_id))
         reason = "closed"
         try:
             async with trio.open_nursery() as nursery:
@@ -105,6 +108,8 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
                 del hub.links[device_id]
                 with trio.CancelScope(shield=True):
                     reg.offline(device_id, at=hub.wall(), reason=reason)
+                if hub.peers is not None:
+                    hub.peers.device_offline(device_id, reason)
             log.info("%s: offline (%s)", device_id, reason)
 
 
