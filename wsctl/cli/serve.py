@@ -242,8 +242,7 @@ def serve(
       wsctl serve --profile conveyor --certs certs --device plc-17 --error-reply 0.1 --seed 1
       wsctl serve --replay session.jsonl --certs certs --device plc-17 --ignore /id
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --device CP-1
-      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --security-profile 2 \
-          --certs certs --basic-auth-password-file cp-1.secret
+      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --security-profile 2 --basic-auth-password-file cp-1.secret
     """
     _check_modes(
         echo,
