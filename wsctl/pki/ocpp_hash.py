@@ -22,7 +22,11 @@ from cryptography.x509 import ocsp
 
 from wsctl.core.errors import InvalidInput
 
-ALGORITHMS = {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}
+ALGORITHMS: dict[str, hashes.HashAlgorithm] = {
+    "SHA256": hashes.SHA256(),
+    "SHA384": hashes.SHA384(),
+    "SHA512": hashes.SHA512(),
+}
 
 
 def load_certificate(data: bytes, *, source: str) -> x509.Certificate:
@@ -44,7 +48,7 @@ def certificate_hash_data(
         raise InvalidInput(
             f"{issuer.subject.rfc4514_string()} did not issue this certificate (its issuer is {cert.issuer.rfc4514_string()})"
         )
-    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, ALGORITHMS[algorithm]()).build()
+    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, ALGORITHMS[algorithm]).build()
     return {
         "hashAlgorithm": algorithm,
         "issuerNameHash": request.issuer_name_hash.hex(),
