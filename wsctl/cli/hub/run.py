@@ -61,6 +61,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
     from wsctl.registry import Registry
 
     metrics = _metrics(o["metrics_listen"])
+    signer = _signer(env, o)
     registry = Registry.open(o["registry"])
     try:
         hub = Hub(
@@ -72,6 +73,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
             record_dir=o["record_dir"],
             record_max_size=o["record_max_size"],
             metrics=metrics[0] if metrics else None,
+            signer=signer,
         )
 
         async def main() -> None:
@@ -119,6 +121,25 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
         registry.close()
         if metrics:
             metrics[0].stop()
+
+
+def _signer(env: Environment, o: dict[str, Any]) -> Any:
+    """The CA the hub signs chargers' CSRs with (--sign-certificates): its
+    passphrase is read once, at start, and kept only in this process."""
+    if not o["sign_certificates"]:
+        if o["ca_password_file"]:
+            raise UsageError("--ca-password-file is for --sign-certificates")
+        return None
+    if not o["certs"]:
+        raise UsageError("--sign-certificates needs the plant store: --certs DIR")
+    from wsctl.cli.passwords import read_password
+    from wsctl.net.hub.cert_manager import CertificateSigner
+    from wsctl.pki.store import Store
+
+    store = Store(o["certs"])
+    password = read_password(env, password_file=o["ca_password_file"], option="--ca-password-file")
+    store.check_ca_password(password)  # a wrong passphrase fails now, not at the first charger's CSR
+    return CertificateSigner(store, password, days=o["certificate_days"])
 
 
 def _metrics(listen: str | None) -> tuple | None:

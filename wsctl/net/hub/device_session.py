@@ -96,6 +96,8 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
         log.info("%s: online from %s (security profile %d)", device_id, conn.remote, decision.security_profile)
         if hub.peers is not None:
             hub.peers.device_online(device_id, reg.device(device_id))
+        if hub.signer is not None:
+            hub.nursery.start_soon(hub.signer.seen, hub, device_id, ident)
         reason = "closed"
         try:
             async with trio.open_nursery() as nursery:
@@ -137,6 +139,8 @@ def _has_boot(profile: Any) -> bool:
 
 
 def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malformed) -> str | None:
+    if hub.signer is not None and isinstance(item, DeviceRequest) and item.name == "SignCertificate":
+        return str(hub.signer.answer(hub, link, item))
     if central is None:
         return item.answer if isinstance(item, DeviceRequest) else None
     from wsctl.core.hub.central import CentralContext
@@ -192,6 +196,8 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
         _station_transaction(reg, link.device_id, fields, now)
     # status and meter values reach the watching operators (and the recording);
     # the audit keeps what an operator may have to answer for later
+    if effect.kind == "security_event" and hub.signer is not None:
+        hub.signer.security_event(hub, link.device_id, fields.get("type"))
     if effect.kind in ("security_event", "transaction", "authorize"):
         reg.audit(
             at=now,

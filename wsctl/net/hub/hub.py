@@ -84,6 +84,7 @@ class Hub:
         record_dir: str | None = None,
         record_max_size: int | None = None,
         metrics: Any = None,
+        signer: Any = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -110,6 +111,8 @@ class Hub:
         self.metrics = metrics
         #: the federation (other hubs on a broker, `Peers` in wsctl.net.hub.peers), or None
         self.peers: Any = None
+        #: `wsctl.net.hub.cert_manager.CertificateSigner` (--sign-certificates), or None
+        self.signer = signer
         self.operators_open = 0
         #: password checks running at once (each scrypt takes 16 MiB)
         self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
