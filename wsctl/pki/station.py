@@ -52,10 +52,10 @@ def sign_station_csr(store: object, csr_pem: str, *, station_id: str, password: 
             ips=tuple(names.check_ip(i) for i in current.ips),
             days=names.check_days(days),
         )
-        return store._issue(  # type: ignore[attr-defined, no-any-return]
+        return store._issue(  # type: ignore[attr-defined]
             spec, password=password, key_password=None, public_key=csr.public_key(), renewing=current
         )
     spec = builder.LeafSpec(kind="device", name=station_id, days=names.check_days(days))
-    return store._issue(  # type: ignore[attr-defined, no-any-return]
+    return store._issue(  # type: ignore[attr-defined]
         spec, password=password, key_password=None, public_key=csr.public_key(), action="sign"
     )

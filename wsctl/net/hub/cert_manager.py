@@ -124,18 +124,17 @@ class CertificateSigner:
             return
         del self.pending[device_id]
         detail = f"seen with serial {renewal.new_serial:x}"
-        if renewal.old_serial is not None:
+        old_serial = renewal.old_serial
+        if old_serial is not None:
             from wsctl.pki.index import format_serial
 
             try:
                 await trio.to_thread.run_sync(
-                    lambda: self.store.revoke(
-                        format_serial(renewal.old_serial), reason="superseded", password=self.password
-                    )
+                    lambda: self.store.revoke(format_serial(old_serial), reason="superseded", password=self.password)
                 )
-                detail += f"; serial {renewal.old_serial:x} revoked, CRL re-issued"
+                detail += f"; serial {old_serial:x} revoked, CRL re-issued"
             except WsctlError as exc:
-                detail += f"; revoking serial {renewal.old_serial:x} failed: {exc}"
+                detail += f"; revoking serial {old_serial:x} failed: {exc}"
         self._audit(hub, device_id, "certificate-renewed", "ok", detail)
 
     def security_event(self, hub: Any, device_id: str, event_type: Any) -> None:
