@@ -22,10 +22,16 @@ def test_demo_passes_every_step_in_json():
         "show the recording",
         "replay the recording",
         "mock device",
+        "charger dials the hub",
+        "resets it through the hub",
+        "refused by the hub",
+        "names another station is refused",
     ):
         assert proof in titles
     details = {step["title"]: step["detail"] for step in steps}
     assert any("exit 9" in d and "audit log" in d for d in details.values())
+    hub = next(d for t, d in details.items() if "refused by the hub" in t)
+    assert "exit 9" in hub and "audit: bob reset refused" in hub
 
 
 def test_demo_keep_leaves_a_usable_store(tmp_path):

@@ -31,16 +31,28 @@ BOOT_201 = {
 METER_16 = [
     {"timestamp": NOW, "sampledValue": [{"value": "30", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]}
 ]
+EVENT = {
+    "eventId": 1,
+    "timestamp": NOW,
+    "trigger": "Alerting",
+    "actualValue": "95",
+    "eventNotificationType": "HardWiredMonitor",
+    "component": {"name": "TemperatureSensor"},
+    "variable": {"name": "Temperature"},
+}
 METER_201 = [{"timestamp": NOW, "sampledValue": [{"value": 30.0, "measurand": "Energy.Active.Import.Register"}]}]
 
 
 def answer16(action, payload, ledger=None, status="approved"):
+    # what these tests have the hub accept must be what the official schema accepts
+    assert errors("v16", action, payload, response=False) == []
     ledger = ledger or Ledger()
     answer = route(P16, S16, call(action, payload), ledger.context(status))
     return answer, result_of(answer) if answer.error is None else None
 
 
 def answer201(action, payload, ledger=None, status="approved"):
+    assert errors("v201", action, payload, response=False) == []
     ledger = ledger or Ledger()
     answer = route(P201, S201, call(action, payload), ledger.context(status, "CS-17"))
     return answer, result_of(answer) if answer.error is None else None
@@ -220,7 +232,7 @@ def test_security_event_and_vendor_messages_are_answered():
     for action, payload in (
         ("FirmwareStatusNotification", {"status": "Installed", "requestId": 3}),
         ("LogStatusNotification", {"status": "Uploaded"}),
-        ("NotifyEvent", {"generatedAt": NOW, "seqNo": 0, "eventData": []}),
+        ("NotifyEvent", {"generatedAt": NOW, "seqNo": 0, "eventData": [EVENT]}),
     ):
         answer, reply = answer201(action, payload)
         assert fits("v201", action, reply) == {} and answer.effects[0].kind == "notification"
@@ -301,6 +313,19 @@ def test_a_registry_that_fails_is_answered_with_internal_error_not_a_crash():
     )
     assert error_of(answer, "ocpp16") == ("m-1", "InternalError")
     assert "database is locked" in answer.error
+
+
+def test_a_failing_allow_list_starts_no_transaction():
+    # the charger retries a StartTransaction that got an error: it must not find a half-started one
+    ledger = Ledger()
+
+    def broken(_tag):
+        raise OSError("database is locked")
+
+    ledger.id_tag_status = broken
+    start = {"connectorId": 1, "idTag": "04A2B3C4", "meterStart": 0, "timestamp": NOW}
+    answer = route(P16, S16, call("StartTransaction", start), ledger.context())
+    assert error_of(answer, "ocpp16") == ("m-1", "InternalError") and ledger.started == []
 
 
 def test_a_profile_without_a_central_side_is_refused_with_one_line():

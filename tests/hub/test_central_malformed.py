@@ -110,3 +110,9 @@ def test_a_call_of_a_device_that_is_not_approved_says_why():
         {},
     ]
     assert answer.error == "SecurityError: CS-17 is blocked, not approved: Heartbeat refused"
+
+
+def test_an_unknown_message_type_is_named_in_the_description():
+    profile, side = PROFILES["ocpp201"]
+    answer = route(profile, side, '[7,"m-1","Heartbeat",{}]', Ledger().context())
+    assert json.loads(answer.frame) == [4, "m-1", "MessageTypeNotSupported", "the frame's /0 is 7, a call has 2", {}]

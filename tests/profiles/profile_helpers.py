@@ -8,7 +8,7 @@ from pathlib import Path
 from cli_runner import run_in_process
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = ("conveyor", "ocpp16", "ocpp16-charger", "ocpp201", "ocpp201-charger", "psu")
+SHIPPED = ("conveyor", "ocpp16", "ocpp16-charger", "ocpp201", "ocpp201-charger", "psu", "shelly-gen2")
 #: central-system profiles (the hub's view of a charger): [central], no [sim]
 CENTRAL = ("ocpp16", "ocpp201")
 

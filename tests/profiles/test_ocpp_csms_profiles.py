@@ -4,10 +4,13 @@ answers, and the success checks' values."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 
 import pytest
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.messages import Call, _validate_payload
 from ocpp_schemas import VERSIONS, errors, validator
 
 from wsctl.core.pointer import MISSING
@@ -191,3 +194,15 @@ def test_every_answered_event_mirrors_the_official_request_schema(profile):
                 assert re.fullmatch(r"\^\.\{[01],(\d+)\}\$", field.pattern).group(1) == str(spec["maxLength"])
         # and the answer's reply, rendered, is checked in tests/hub/test_central.py
         validator(version, event.name, response=True)
+
+
+def test_the_ocpp_library_takes_every_command_as_its_own_call(profile):
+    """A charger built with the PyPI `ocpp` library validates each CALL with its
+    own schemas and hands it to its handler as its call dataclass."""
+    version = {"ocpp16": "1.6", "ocpp201": "2.0.1"}[profile.id]
+    calls = importlib.import_module(f"ocpp.{VERSIONS[profile.id]}.call")
+    for key, params in EXAMPLES[profile.id].items():
+        name = profile.commands[key].name
+        payload = framed(profile, key, params)
+        _validate_payload(Call("id-1", name, payload), version)
+        getattr(calls, name)(**camel_to_snake_case(payload))

@@ -77,7 +77,7 @@ def test_unknown_name_lists_the_known_ones(sandbox):
         load_profile("conveyer", cwd=cwd, environ=environ)
     message = str(exc.value)
     assert message.startswith(
-        "no profile named 'conveyer' (known: conveyor, line-3, ocpp16, ocpp16-charger, ocpp201, ocpp201-charger, psu;"
+        "no profile named 'conveyer' (known: conveyor, line-3, ocpp16, ocpp16-charger, ocpp201, ocpp201-charger, psu, shelly-gen2;"
     )
     assert message.endswith("did you mean 'conveyor'?")
     assert str(cwd / "profiles") in message and "shipped with wsctl" in message

@@ -62,6 +62,7 @@ OBSERVER_COMMANDS = {
     "ocpp16": {"get_configuration", "trigger_message", "get_composite_schedule"},
     "ocpp201": {"get_variables", "get_base_report", "trigger_message"},
     "psu": {"identify", "measure_voltage", "measure_current"},
+    "shelly-gen2": {"get_status", "get_device_info", "switch_get_status"},
 }
 
 

@@ -5,8 +5,10 @@ by a script of answers, StartTransaction with the transactionId it assigns,
 TransactionEvent and the rest with an empty result) and sends its own CALLs,
 one outstanding per direction as OCPP requires.
 
-``csms = await start_csms(nursery, sim_pki, ...)`` serves; ``conn = await
-csms.connected()`` waits for the charger; ``await conn.call(...)``,
+``csms = await start_csms(nursery, sim_pki, ...)`` serves; ``await
+start_dialing(nursery, sim_pki, profile, url)`` makes a simulated device dial
+it with the plant's device certificate; ``conn = await csms.connected()`` waits
+for the charger; ``await conn.call(...)``,
 ``await conn.expect(...)`` drive the conversation; ``conn.calls`` is every
 CALL the charger made, in order, as (action, payload)."""
 
@@ -20,7 +22,9 @@ from typing import Any
 
 import trio
 
+from wsctl.core.profile.discovery import load_profile
 from wsctl.net.api import serve
+from wsctl.net.simulate import Simulator
 
 NOW = "2024-01-01T00:00:00Z"
 
@@ -131,3 +135,22 @@ async def start_csms(nursery: trio.Nursery, sim_pki, *, subprotocols=("ocpp1.6",
         )
     )
     return csms
+
+
+async def start_dialing(nursery: trio.Nursery, sim_pki, profile: str, url: str) -> Simulator:
+    """A shipped profile's simulator dialing `url` once (device certificate `plc`)."""
+    sim = Simulator(load_profile(profile), seed=1)
+    await nursery.start(sim.run)
+    nursery.start_soon(
+        functools.partial(
+            sim.dial,
+            url,
+            role="engineer",
+            redial=None,
+            ca=sim_pki.root,
+            cert=sim_pki.device.chain,
+            key=sim_pki.device.key,
+            connect_timeout=5,
+        )
+    )
+    return sim

@@ -8,26 +8,11 @@ ChangeConfiguration values."""
 
 from __future__ import annotations
 
-from csms_helpers import start_csms
-
-from wsctl.core.profile.discovery import load_profile
-from wsctl.net.simulate import Simulator
+from csms_helpers import start_csms, start_dialing
 
 
 async def _dial(nursery, sim_pki, csms, path="/ocpp/plc"):
-    sim = Simulator(load_profile("ocpp16-charger"), seed=1)
-    await nursery.start(sim.run)
-    nursery.start_soon(
-        lambda: sim.dial(
-            csms.url(path),
-            role="engineer",
-            redial=None,
-            ca=sim_pki.root,
-            cert=sim_pki.device.chain,
-            key=sim_pki.device.key,
-            connect_timeout=5,
-        )
-    )
+    sim = await start_dialing(nursery, sim_pki, "ocpp16-charger", csms.url(path))
     return sim, await csms.connected()
 
 

@@ -145,3 +145,7 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
     from wsctl.cli.demo_replay import replay_steps
 
     await replay_steps(steps, store, password, workdir, operator)
+
+    from wsctl.cli.demo_hub import hub_steps
+
+    await hub_steps(steps, store, password, workdir, operator)

@@ -175,39 +175,31 @@ def run_dial(
     if device and security_profile == "3" and in_path not in (None, device):
         env.warn(f"the certificate names device {device}, the URL {in_path}: a hub refuses the mismatch")
 
-    async def main() -> None:
-        import trio
-
-        from wsctl.core.urls import public_url
-
-        shown = public_url(url)
-        env.emit(
-            {
-                "event": "dialing",
-                "url": shown,
-                "profile": sim.profile.id,
-                "subprotocols": list(sim.profile.subprotocols),
-                "security_profile": int(security_profile),
-            },
-            f"simulating {sim.profile.id}: dialing {shown} (security profile {security_profile})",
-        )
-        async with trio.open_nursery() as nursery:
-            await nursery.start(sim.run)
-            await sim.dial(
-                url,
-                role=role,
-                redial=redial,
-                ca=ca,
-                cert=cert,
-                key=key,
-                password=password,
-                max_message_size=max_message_size,
-                **extra,
-            )
-            nursery.cancel_scope.cancel()
-
+    connect = dict(ca=ca, cert=cert, key=key, password=password, max_message_size=max_message_size, **extra)
     try:
-        run_async(main)
+        run_async(_dial_until_done, env, sim, url, role, redial, security_profile, connect)
     finally:
         if sim.audit is not None:
             sim.audit.close()
+
+
+async def _dial_until_done(env: Environment, sim, url: str, role: str, redial, security_profile: str, connect) -> None:
+    import trio
+
+    from wsctl.core.urls import public_url
+
+    shown = public_url(url)
+    env.emit(
+        {
+            "event": "dialing",
+            "url": shown,
+            "profile": sim.profile.id,
+            "subprotocols": list(sim.profile.subprotocols),
+            "security_profile": int(security_profile),
+        },
+        f"simulating {sim.profile.id}: dialing {shown} (security profile {security_profile})",
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sim.run)
+        await sim.dial(url, role=role, redial=redial, **connect)
+        nursery.cancel_scope.cancel()

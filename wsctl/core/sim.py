@@ -140,7 +140,14 @@ class Sim:
             ]
         spec = self.spec.commands.get(command.key)
         delay = self.faults.reply_delay + (spec.delay if spec else 0.0)
-        context = {"params": params, "state": self.state, "now": iso_time(now), "id": rid, "name": command.name}
+        context = {
+            "params": params,
+            "state": self.state,
+            "now": iso_time(now),
+            "ts": _ts(now),
+            "id": rid,
+            "name": command.name,
+        }
         refused = self._refusal(spec, context, delay, rid) if spec is not None else None
         if refused is not None:
             return refused
@@ -165,7 +172,7 @@ class Sim:
             ]
         else:
             actions += [Audit(command.key, params, "ok", None, rid), Reply(codec.result(rid, payload), delay, rid)]
-        actions += self.steps(spec.then if spec else (), now)
+        actions += self.steps(spec.then if spec else (), now, context)
         return actions
 
     def _refusal(self, spec: SimCommand, context: dict[str, Any], delay: float, rid: Any) -> list[Action] | None:
@@ -257,7 +264,7 @@ class Sim:
         `[sim.responses.EVENT]` case whose `when` matches sets state and runs its steps."""
         for case in self.spec.responses.get(event.key, ()):
             if all(_matches(payload, pointer, wanted) for pointer, wanted in case.when):
-                context = {"payload": payload, "state": self.state, "now": iso_time(now), "ok": ok}
+                context = {"payload": payload, "state": self.state, "now": iso_time(now), "ts": _ts(now), "ok": ok}
                 self._apply(case.set, context, now)
                 return self.steps(case.then, now)
         return []
@@ -267,15 +274,27 @@ class Sim:
         self._apply(self.spec.on_connect_set, {"state": self.state, "now": iso_time(now)}, now)
         return self.steps(self.spec.on_connect, now)
 
-    def steps(self, steps: tuple[str, ...], now: float) -> list[Action]:
+    def steps(self, steps: tuple[str, ...], now: float, context: dict[str, Any] | None = None) -> list[Action]:
         out: list[Action] = []
         for step in steps:
             verb, _, arg = step.partition(":")
             if verb == "emit":
-                out.append(self.emit(self.profile.events[arg], now))
+                event = self._event_named(render_text(arg, context or {}, strict=False)) if "{{" in arg else None
+                if "{{" in arg and event is None:
+                    continue  # `emit:{{params.requested_message}}` naming no event: nothing to send
+                event = event or self.profile.events[arg]
+                entry = next((t for t in self.spec.telemetry if t.event == event.key), None)
+                if entry is not None and entry.every == 0 and entry.every_from is None:
+                    # an entry only steps send counts per sending (a transaction number)
+                    self._apply_updates(entry)
+                out.append(self.emit(event, now, entry))
             elif verb == "close":
                 out.append(Close(1000, "closed by the device"))
         return out
+
+    def _event_named(self, text: str) -> Event | None:
+        """An event by key or by wire name (TriggerMessage names BootNotification)."""
+        return self.profile.events.get(text) or next((e for e in self.profile.events.values() if e.name == text), None)
 
     def emit(self, event: Event, now: float, telemetry: SimTelemetry | None = None) -> Emit:
         """An event with its payload: the telemetry entry's template for it, else
@@ -284,7 +303,9 @@ class Sim:
             telemetry = next((t for t in self.spec.telemetry if t.event == event.key), None)
         if telemetry is not None:
             payload = render(
-                telemetry.payload, {"state": self.state, "now": iso_time(now), "name": event.name}, strict=False
+                telemetry.payload,
+                {"state": self.state, "now": iso_time(now), "ts": _ts(now), "name": event.name},
+                strict=False,
             )
         else:
             payload = {f.wire_name: f.default for f in event.fields if f.default is not MISSING}
@@ -301,9 +322,7 @@ class Sim:
             if now < self._next[index]:
                 continue
             if self._holds(telemetry.when, {}):
-                if all(self.state.get(k) == v for k, v in telemetry.update_when):
-                    for update in telemetry.updates:
-                        self.state[update.field] = self._update(update)
+                self._apply_updates(telemetry)
                 out.append(self.emit(self.profile.events[telemetry.event], now, telemetry))
             period = self._period[index] * self.interval_scale
             self._next[index] += period
@@ -311,6 +330,11 @@ class Sim:
                 # fell behind (a paused process): no burst of stale emissions
                 self._next[index] = now + period
         return out
+
+    def _apply_updates(self, telemetry: SimTelemetry) -> None:
+        if all(self.state.get(k) == v for k, v in telemetry.update_when):
+            for update in telemetry.updates:
+                self.state[update.field] = self._update(update)
 
     def _period_of(self, telemetry: SimTelemetry) -> float:
         """Seconds between emissions; a period read from the state that is not a
@@ -365,6 +389,11 @@ class Sim:
         if isinstance(initial, int) and not isinstance(initial, bool):
             return int(round(value))
         return round(value, 3)
+
+
+def _ts(now: float) -> float:
+    """`{{ts}}`: the time as epoch seconds, as Shelly's notifications carry it."""
+    return round(now, 2)
 
 
 def _matches(payload: Any, pointer: str, wanted: Any) -> bool:

@@ -106,7 +106,47 @@ def _record(profile, loc) -> dict:
             for e in profile.events.values()
         ],
         "sim": profile.sim is not None,
+        "central": _central_record(profile.central),
     }
+
+
+def _central_record(central) -> dict | None:
+    if central is None:
+        return None
+    return {
+        "boot_status": central.boot_status,
+        "interval": central.interval,
+        "answers": [
+            {
+                "event": a.event,
+                "name": a.name,
+                "always": a.always,
+                "reply": a.reply,
+                "effect": a.effect,
+                "record": dict(a.record),
+                "authorize": a.authorize,
+                "transaction": a.transaction,
+            }
+            for a in central.answers.values()
+        ],
+    }
+
+
+def _central_lines(central) -> list[str]:
+    import json
+
+    boot = ", ".join(f"{status} {answer}" for status, answer in central.boot_status.items()) or "-"
+    out = ["", f"CENTRAL  (wsctl hub answers these)  boot answers: {boot}"]
+    for a in central.answers.values():
+        notes = [n for n in ("always" if a.always else None, a.effect and f"effect {a.effect}") if n]
+        if a.transaction:
+            notes.append(f"transaction {a.transaction}")
+        if a.authorize:
+            notes.append(f"authorize {a.authorize}")
+        out.append(
+            f"  {a.name}  reply {json.dumps(a.reply, ensure_ascii=False)}" + (f"; {'; '.join(notes)}" if notes else "")
+        )
+    return out
 
 
 def _human(profile, loc) -> str:
@@ -140,7 +180,14 @@ def _human(profile, loc) -> str:
         out += ["", "EVENTS"]
         for e in profile.events.values():
             wire = f"  [{e.name}]" if e.name != e.key else ""
-            kind = "device request, answered automatically" if e.kind == "request" else "telemetry"
+            kind = "telemetry"
+            if e.kind == "request":
+                kind = "device request, answered automatically"
+                if e.reply is None:
+                    by_hub = profile.central is not None and e.name in profile.central.answers
+                    kind = (
+                        "device request, answered by wsctl hub (CENTRAL)" if by_hub else "device request, not answered"
+                    )
             out.append(f"  {e.key}{wire}  {kind}")
             if e.summary:
                 out.append(f"      {e.summary}")
@@ -153,6 +200,8 @@ def _human(profile, loc) -> str:
         out += [
             "",
             f"SIMULATOR  state {', '.join(sim.state) or '-'}; telemetry "
-            + (", ".join(f"{t.event} every {t.every:g} s" for t in sim.telemetry) or "none"),
+            + (", ".join(f"{t.event} every {t.every_from or format(t.every, 'g')} s" for t in sim.telemetry) or "none"),
         ]
+    if profile.central is not None:
+        out += _central_lines(profile.central)
     return "\n".join(out)

@@ -1,6 +1,6 @@
 """The hub's answers to what devices ask, as the profile's `[central]` says.
 
-The lead's hub feeds every device CALL that `ClientCodec.feed` reads as a
+The hub (wsctl/net/hub) feeds every device call that `ClientCodec.feed` reads as a
 `DeviceRequest` to `CentralSide.answer`, and every `Malformed` frame to
 `CentralSide.malformed`; it sends `Answer.frame` back, logs `Answer.error`
 and maps `Answer.effects` to registry writes.  Pure: the registry is reached
@@ -23,7 +23,7 @@ from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.central_spec import CentralAnswer, CentralSpec
-from wsctl.core.pointer import MISSING, resolve
+from wsctl.core.pointer import MISSING, join, resolve
 from wsctl.core.profile.events import DeviceRequest, Malformed
 from wsctl.core.profile.model import Profile
 from wsctl.core.profile.params import short
@@ -111,15 +111,15 @@ class _FrameShape:
 
     def check(self, doc: Any) -> tuple[Any, str, dict[str, Any]]:
         """(id, name, payload) of a well-formed call, else _Refused."""
-        if type(doc) is not self.container or (self.length is not None and len(doc) != self.length):
+        wrong_length = self.length is not None and not (isinstance(doc, list) and len(doc) == self.length)
+        if type(doc) is not self.container or wrong_length:
             shape = f"an array of {self.length}" if self.length is not None else "an object"
             raise _Refused("frame", f"a call is {shape}, got {short(dumps(doc))}")
         for path, literal in self.literals:
             got = resolve(doc, path)
             if got != literal or type(got) is not type(literal):
-                raise _Refused(
-                    "message_type", f"{'/'.join(path) or 'frame'} is {short(dumps(got))}, expected {literal}"
-                )
+                shown = "missing" if got is MISSING else short(dumps(got))
+                raise _Refused("message_type", f"the frame's {join(path)} is {shown}, a call has {dumps(literal)}")
         call_id = self.read_id(doc)
         if call_id is MISSING:
             raise _Refused("frame", "the call has no message id (a string) to answer to")
@@ -172,8 +172,10 @@ class CentralSide:
             doc = _decode(event.raw)
         except _Refused as refused:
             return self._refuse(self.profile.framing.unknown_id, refused)
-        if any(_fits_literals(shape, doc) for shape in self._reply_shapes):
-            return None  # an answer is never answered, not even a broken one
+        if any(_fits_literals(s, doc) for s in self._reply_shapes) and not _fits_literals(self._shape, doc):
+            # an answer is never answered, not even a broken one (OCPP's 3 and 4;
+            # JSON-RPC's replies and calls share their literal, so they are calls)
+            return None
         call_id = self._shape.read_id(doc)
         reply_id = self.profile.framing.unknown_id if call_id is MISSING else call_id
         try:
@@ -193,11 +195,9 @@ class CentralSide:
 
     def _run(self, answer: CentralAnswer, call_id: Any, payload: dict[str, Any], ctx: CentralContext) -> Answer:
         fields = {name: _value(payload, pointer) for name, pointer in answer.record}
+        # the transaction callables get the record fields the profile names, nothing added
+        recorded = dict(fields)
         context: dict[str, Any] = {"now": ctx.now, "device": ctx.device_id, "payload": payload}
-        if answer.transaction is not None:
-            # the callables get the record fields the profile names, nothing added
-            fields.update(_transaction(answer.transaction, dict(fields), ctx))
-            context["transaction_id"] = fields["transaction_id"]
         if self.spec.boot_status:
             context["boot_status"] = self.spec.boot_status.get(ctx.status, self.spec.boot_status["unknown"])
             if context["boot_status"] in self.spec.interval:
@@ -208,6 +208,11 @@ class CentralSide:
                 status = _call(ctx.id_tag_status, id_tag, "id_tag_status")
                 context["id_tag_status"], context["id_tag_info"] = status, {"status": status}
                 fields.update(id_tag=id_tag, id_tag_status=status)
+        # last: once the registry holds a new transaction nothing else may fail,
+        # or the charger's retry would start a second one
+        if answer.transaction is not None:
+            fields.update(_transaction(answer.transaction, recorded, ctx))
+            context["transaction_id"] = fields["transaction_id"]
         if answer.effect == "boot":
             fields.update(boot_status=context["boot_status"], interval=context.get("interval"))
         try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import join
 from wsctl.core.profile.model import Event, Framing
 from wsctl.core.profile.params import Param, parse_param
@@ -147,8 +146,9 @@ def _interval(c: _Checker, table: Any, boot_status: dict[str, str]) -> dict[str,
     if table is None:
         return {}
     table = c.table(table, "central.interval")
-    for answer in sorted(set(boot_status.values()) - set(table)):
-        raise c.fail("central.interval", f"no interval for the boot answer {answer!r}")
+    without = sorted(set(boot_status.values()) - set(table))
+    if without:
+        raise c.fail("central.interval", f"no interval for the boot answer {without[0]!r}")
     out = {}
     for answer, seconds in table.items():
         if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= 86400 * 7:
@@ -193,10 +193,7 @@ def _checks(c: _Checker, event: Event, table: Any, where: str) -> tuple[tuple[st
     checks = [(join([field.name]), field) for field in event.fields]
     for pointer, spec in c.table(table, where).items():
         c.pointer(pointer, where)
-        try:
-            checks.append((pointer, parse_param(pointer, spec, f"{c.source}: {where}.{pointer}")))
-        except InvalidInput as exc:
-            raise InvalidInput(exc.message) from None
+        checks.append((pointer, parse_param(pointer, spec, f"{c.source}: {where}.{pointer}")))
     return tuple(checks)
 
 

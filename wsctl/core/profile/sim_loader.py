@@ -42,9 +42,9 @@ LIST_KEYS = {
     "refused_item",
 }
 #: what each kind of template may name besides params.NAME and state.NAME
-COMMAND_NAMES = {"now", "name", "id"}
+COMMAND_NAMES = {"now", "ts", "name", "id"}
 LIST_NAMES = COMMAND_NAMES | {"key", "item", "request"}
-RESPONSE_NAMES = {"now", "payload", "ok"}
+RESPONSE_NAMES = {"now", "ts", "payload", "ok"}
 
 
 def parse_sim(c: _Checker, table: Any, commands: dict[str, Command], events: dict[str, Event]) -> Sim | None:
@@ -110,14 +110,22 @@ def _requires(c: _Checker, table: Any, where: str, state, names: set[str], param
     return tuple(require.items())
 
 
-def _then(c: _Checker, steps: tuple[str, ...], where: str, events: dict[str, Event]) -> tuple[str, ...]:
+def _then(c: _Checker, steps: tuple[str, ...], where: str, events: dict[str, Event], params=None) -> tuple[str, ...]:
     for step in steps:
         verb, _, arg = step.partition(":")
         if verb == "emit" and arg in events:
             continue
+        if verb == "emit" and "{{" in arg and params is not None:
+            # the event a parameter names (TriggerMessage), by key or wire name, at run time
+            c.template_names(arg, where, COMMAND_NAMES, params)
+            continue
         if verb == "close" and not arg:
             continue
-        hint = f"known events: {', '.join(events) or 'none'}" if verb == "emit" else "steps: emit:EVENT, close"
+        hint = (
+            f"known events: {', '.join(events) or 'none'}"
+            if verb == "emit"
+            else "steps: emit:EVENT, emit:{{params.NAME}} (commands), close"
+        )
         raise c.fail(where, f"bad step {step!r} ({hint})")
     return steps
 
@@ -177,7 +185,7 @@ def _command(c: _Checker, key: str, spec: Any, commands, events, state) -> SimCo
         require=require,
         require_message=c.str_(spec, "require_message", where, f"{key} is not possible in this state"),
         delay=c.number(spec, "delay", where, 0.0),
-        then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events),
+        then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events, params),
         require_reply=spec.get("require_reply"),
         checks=tuple(checks),
         lists=_lists(c, spec, where, params, state),
@@ -227,7 +235,7 @@ def _telemetry(c: _Checker, key: str, spec: Any, events, state) -> SimTelemetry:
     event = c.str_(spec, "event", where, key)
     if event not in events:
         raise c.fail(f"{where}.event", f"no event {event!r} in [events]")
-    c.template_names(spec.get("payload"), f"{where}.payload", {"now", "name"}, (), state, filters=True)
+    c.template_names(spec.get("payload"), f"{where}.payload", {"now", "ts", "name"}, (), state, filters=True)
     updates = []
     for field_name, upd in c.table(spec.get("update"), f"{where}.update").items():
         if field_name not in state:

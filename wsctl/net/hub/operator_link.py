@@ -102,7 +102,9 @@ class OperatorLink:
         command = request.command
         try:
             if not allowed(self.role, command.allowed_roles):
-                raise _Refused("not_authorized", f"role {self.role or 'none'} may not run {command.key}", "refused")
+                raise _Refused(
+                    "not_authorized", f"hub: role {self.role or 'none'} may not run {command.key}", "refused"
+                )
             frame = await self._run(request)
         except _Refused as refused:
             frame = self.codec.error(request.id, refused.error_kind, refused.message)
@@ -131,6 +133,7 @@ class OperatorLink:
                 "device", f"timeout: {self.device_id} did not answer {command.name} within {timeout:g} s", "timeout"
             ) from None
         except ConnectionClosed:
+            # never queued again: the device may have run it before it went
             raise _Refused(
                 "device", f"{self.device_id} disconnected before answering {command.name}", "offline"
             ) from None
