@@ -50,6 +50,7 @@ def test_templates():
     assert OCPP.match("/ocpp/a/b") is None and OCPP.match("/ocpp/") is None and OCPP.match("/other/CP") is None
     assert addressing.device_template("/ocpp/CP-0001").text == "/ocpp/{id}"
     assert addressing.device_template("/", None).text == "/devices/{id}"
+    assert addressing.device_template("/rpc").text == "/devices/{id}"
     assert addressing.device_template(None, "/v1/{id}/ws").match("/v1/x/ws") == "x"
     for bad in ("ocpp/{id}", "/ocpp/x{id}", "/{id}/{id}", "/ocpp", "/a/{id}x"):
         with pytest.raises(InvalidInput):

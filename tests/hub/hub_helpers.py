@@ -37,7 +37,7 @@ def build_hub_pki(base: Path) -> HubPKI:
     store = Store(base / "store")
     store.init(name="Hub Test CA", key_type="p256", password=PW)
     store.issue_device("hub", dns=["localhost"], ips=["127.0.0.1"], days=30, password=PW, key_password=None)
-    for name in ("CP-1", "CP-2", "CP-3"):
+    for name in ("CP-1", "CP-2", "CP-3", "shelly-1"):
         store.issue_device(name, dns=[f"{name.lower()}.chargers.test"], ips=[], days=30, password=PW, key_password=None)
     store.issue_operator("alice", role="engineer", days=30, password=PW, key_password=None)
     store.issue_operator("olga", role="operator", days=30, password=PW, key_password=None)
@@ -48,7 +48,7 @@ def build_hub_pki(base: Path) -> HubPKI:
         root=store.root_cert_path,
         crl=store.crl_pem_path,
         hub=leaf("device", "hub"),
-        chargers={n: leaf("device", n) for n in ("CP-1", "CP-2", "CP-3")},
+        chargers={n: leaf("device", n) for n in ("CP-1", "CP-2", "CP-3", "shelly-1")},
         alice=leaf("operator", "alice"),
         olga=leaf("operator", "olga"),
         bob=leaf("operator", "bob"),

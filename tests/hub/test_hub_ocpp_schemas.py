@@ -32,7 +32,8 @@ def check_frames(frames: list[list], version: str = "v16") -> int:
         if frame[0] == 2:
             _, call_id, action, payload = frame
             actions[call_id] = action
-            validate(version, action, payload)
+            # 1.6 names a call's schema by its action, 2.0.1 by action + "Request"
+            validate(version, action if version == "v16" else f"{action}Request", payload)
         elif frame[0] == 3:
             _, call_id, payload = frame
             validate(version, f"{actions[call_id]}Response", payload)

@@ -88,7 +88,10 @@ def demo(env: Environment, keep: str | None) -> int:
     certificate, a revoked operator and a device reached by the wrong name are
     refused, each with the error and exit code scripts would see. Then it
     records a session, shows the recording, replays it against a fresh
-    simulator (the answers must match) and serves it as a mock device.
+    simulator (the answers must match) and serves it as a mock device. Last,
+    a hub: a simulated charger dials in with its device certificate, the
+    engineer resets it through the hub by name, an observer is refused, and a
+    charger presenting another station's certificate is turned away.
     --keep DIR keeps the PKI, the audit log and the recording.
 
     \b

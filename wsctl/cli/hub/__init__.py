@@ -19,6 +19,7 @@ VERBS = {
         ("devices", "devices", "devices"),
         ("id-tags", "id_tags", "id_tags"),
         ("audit", "audit", "audit"),
+        ("inventory", "inventory", "inventory"),
     )
 }
 
@@ -107,6 +108,13 @@ EXAMPLES
     default=900.0,
     show_default=True,
     help="Close (1001) a connection silent for S seconds, not even a ping; 0: never.",
+)
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    metavar="[HOST:]PORT",
+    default=None,
+    help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).",
 )
 @click.pass_context
 def hub(ctx: click.Context, **options: object) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsctl.cli.env import Environment
-from wsctl.core.errors import UsageError
+from wsctl.core.errors import InvalidInput, UsageError
 
 
 def run_hub(env: Environment, **o: Any) -> None:
@@ -44,6 +44,8 @@ def run_hub(env: Environment, **o: Any) -> None:
     )
     options = dict(host=host, port=port, password=password, **tls, **limits)
     plain_options = dict(host=plain[0], port=plain[1], **limits) if plain else None
+    if plain_options is not None:
+        plain_options["access_log"] = None  # set with the TLS listener's in _serve
     if plain:
         env.warn(
             f"security profile 1 on ws://{plain[0]}:{plain[1]}: device passwords and every message cross the network "
@@ -58,6 +60,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
     from wsctl.net.hub.hub import Hub
     from wsctl.registry import Registry
 
+    metrics = _metrics(o["metrics_listen"])
     registry = Registry.open(o["registry"])
     try:
         hub = Hub(
@@ -68,6 +71,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
             approval=o["approval"],
             record_dir=o["record_dir"],
             record_max_size=o["record_max_size"],
+            metrics=metrics[0] if metrics else None,
         )
 
         async def main() -> None:
@@ -75,14 +79,27 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
 
             from wsctl.cli.serve import _access_line
 
-            access = _access_line(env)
+            access = _access_line(env, metrics[0] if metrics else None)
             async with trio.open_nursery() as nursery:
+                if plain is not None:
+                    plain["access_log"] = access
                 started = await nursery.start(
                     lambda task_status: hub.run(task_status=task_status, plain=plain, access_log=access, **options)
                 )
                 servers = started if isinstance(started, list) else [started]
                 urls = [u for s in servers for u in s.urls]
                 paths = [t.text for t in hub.device_paths]
+                extra: dict[str, Any] = {}
+                if metrics:
+                    metrics[0].bind(servers[0])
+                    metrics[0].bind_hub(hub)
+                    try:
+                        m_host, m_port = metrics[0].start(metrics[1], metrics[2])
+                    except OSError as exc:
+                        raise InvalidInput(
+                            f"--metrics: cannot listen on {metrics[1]}:{metrics[2]}: {exc.strerror or exc}"
+                        ) from None
+                    extra["metrics"] = f"http://{m_host}:{m_port}/metrics"
                 env.emit(
                     {
                         "event": "listening",
@@ -90,11 +107,29 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
                         "urls": urls,
                         "device_paths": paths,
                         "registry": o["registry"],
+                        **extra,
                     },
                     f"hub listening on {', '.join(urls)}; devices dial {', '.join(paths)}; "
-                    f"operators connect to /devices/ID (registry {o['registry']})",
+                    f"operators connect to /devices/ID (registry {o['registry']})"
+                    + (f"; metrics at {extra['metrics']}" if extra else ""),
                 )
 
         run_async(main)
     finally:
         registry.close()
+        if metrics:
+            metrics[0].stop()
+
+
+def _metrics(listen: str | None) -> tuple | None:
+    """(HubMetrics, host, port) for --metrics, or None; the library only when asked for."""
+    if listen is None:
+        return None
+    from wsctl.cli.listen import parse_listen
+
+    host, port = parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
+    try:
+        from wsctl.net.hub.metrics import HubMetrics
+    except ImportError:
+        raise UsageError("--metrics needs prometheus-client", hint="pip install prometheus-client") from None
+    return HubMetrics(), host, port

@@ -69,9 +69,10 @@ def device_template(profile_path: str | None, override: str | None = None) -> Pa
         return template(override)
     if profile_path and PLACEHOLDER in profile_path:
         return template(profile_path)
-    if profile_path and profile_path.strip("/"):
-        parent = profile_path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[0]
+    parent = (profile_path or "").split("?", 1)[0].rstrip("/").rsplit("/", 1)[0]
+    if parent:
         return template(f"{parent}/{PLACEHOLDER}")
+    # "/rpc", "/": no segment says where the id goes; /{id} would take any path
     return template(OPERATOR_TEMPLATE)
 
 

@@ -53,6 +53,7 @@ class DeviceLink:
         respond: Callable[[DeviceRequest | Malformed], str | None],
         security_profile: int,
         watchers: set[trio.MemorySendChannel[str | bytes]],
+        forward: Callable[[str, CodecEvent], None] | None = None,
         max_waiting: int = MAX_WAITING,
     ) -> None:
         self.device_id = device_id
@@ -66,6 +67,8 @@ class DeviceLink:
         self._waiting = 0
         #: the hub's set for this device id: operators keep watching across reconnects
         self.watchers = watchers
+        #: the federation's hook for the device's messages (`Peers.device_message`)
+        self.forward = forward
         self.dropped = 0
         self.gone = trio.Event()
         #: the booted state the central side reported (OCPP: Accepted/Pending/Rejected)
@@ -89,6 +92,8 @@ class DeviceLink:
             log.info("%s: %s: %s", self.device_id, item.reason, _short(item.raw))
         elif isinstance(item, Malformed):
             log.warning("%s: malformed message (%s): %s", self.device_id, item.reason, _short(item.raw))
+        if self.forward is not None:
+            self.forward(self.device_id, item)
         for watcher in list(self.watchers):
             try:
                 watcher.send_nowait(item.raw)

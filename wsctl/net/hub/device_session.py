@@ -78,6 +78,7 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             respond=respond,
             security_profile=decision.security_profile,
             watchers=hub.watchers_of(device_id),
+            forward=hub.peers.device_message if hub.peers is not None else None,
         )
         link_box.append(link)
         if central is None or not _has_boot(profile):
@@ -93,6 +94,8 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             security_profile=decision.security_profile,
         )
         log.info("%s: online from %s (security profile %d)", device_id, conn.remote, decision.security_profile)
+        if hub.peers is not None:
+            hub.peers.device_online(device_id, reg.device(device_id))
         reason = "closed"
         try:
             async with trio.open_nursery() as nursery:
@@ -105,6 +108,8 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
                 del hub.links[device_id]
                 with trio.CancelScope(shield=True):
                     reg.offline(device_id, at=hub.wall(), reason=reason)
+                if hub.peers is not None:
+                    hub.peers.device_offline(device_id, reason)
             log.info("%s: offline (%s)", device_id, reason)
 
 
@@ -183,6 +188,8 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
         if link.boot_status in (None, "Accepted"):
             link.booted.set()
         return
+    if effect.kind == "transaction" and fields.get("assigned_by") == "station":
+        _station_transaction(reg, link.device_id, fields, now)
     # status and meter values reach the watching operators (and the recording);
     # the audit keeps what an operator may have to answer for later
     if effect.kind in ("security_event", "transaction", "authorize"):
@@ -195,6 +202,26 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
             params=fields,
             outcome=str(fields.get("status") or fields.get("event") or fields.get("type") or "reported"),
         )
+
+
+def _station_transaction(reg: Any, device_id: str, fields: dict[str, Any], now: float) -> None:
+    """OCPP 2.0.1: the station numbers its transactions; the registry keeps
+    them beside the hub's own ids (Started opens one, Ended closes it)."""
+    name = fields.get("transaction_id")
+    if not isinstance(name, str) or not name:
+        return
+    known = reg.find_transaction(device_id, name)
+    if known is None and fields.get("event") in ("started", "updated"):
+        reg.start_transaction(
+            device_id,
+            at=now,
+            id_tag=fields.get("id_tag"),
+            connector_id=fields.get("connector_id"),
+            meter_start=None,
+            station_transaction_id=name,
+        )
+    elif known is not None and fields.get("event") == "ended":
+        reg.stop_transaction(known, at=now, meter_stop=None, reason=fields.get("stopped_reason"))
 
 
 async def _deliver_queued(hub: Any, link: DeviceLink) -> None:

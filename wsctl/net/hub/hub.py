@@ -28,7 +28,9 @@ import trio
 from wsctl.core.errors import InvalidInput
 from wsctl.core.hub import admission
 from wsctl.core.hub.addressing import OPERATOR, PathTemplate, device_template
-from wsctl.core.profile.model import Profile
+from wsctl.core.hub.outcome import CallOutcome
+from wsctl.core.profile.model import Command, Profile
+from wsctl.net.hub.calls import Caller, execute
 from wsctl.net.hub.device_link import DeviceLink
 from wsctl.net.hub.operator_link import OperatorLink
 from wsctl.net.serverconn import Accept, ConnectionRequest, Reject
@@ -39,6 +41,8 @@ log = logging.getLogger("wsctl.net.hub")
 QUEUE_HEADER = "wsctl-queue"
 #: how often queued commands are checked for expiry
 EXPIRY_PERIOD = 5.0
+#: admissions kept for their handlers (more than handshakes can be in flight)
+PENDING_DECISIONS = 4096
 #: password (scrypt) checks at once, in worker threads
 SECRET_CHECKS = 2
 #: close code for a connection replaced by a newer one with the same device id
@@ -79,6 +83,7 @@ class Hub:
         approval: bool = False,
         record_dir: str | None = None,
         record_max_size: int | None = None,
+        metrics: Any = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
@@ -99,6 +104,13 @@ class Hub:
         self._decisions: dict[str, tuple[admission.Decision, ConnectionRequest]] = {}
         self._waiters: dict[int, _Waiter] = {}
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
+        #: the listener (`wsctl.net.server.Server`) once running
+        self.server: Any = None
+        #: `wsctl.net.hub.metrics.HubMetrics`, or None
+        self.metrics = metrics
+        #: the federation (other hubs on a broker, `Peers` in wsctl.net.hub.peers), or None
+        self.peers: Any = None
+        self.operators_open = 0
         #: password checks running at once (each scrypt takes 16 MiB)
         self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
 
@@ -186,7 +198,15 @@ class Hub:
                 outcome="refused",
                 detail=decision.reason,
             )
+            if self.metrics is not None:
+                self.metrics.admitted(decision.kind)
             raise Reject(decision.status, decision.reason + "\n", decision.all_headers())
+        if self.metrics is not None:
+            self.metrics.admitted("operator" if isinstance(decision, admission.AdmitOperator) else "device")
+        if len(self._decisions) >= PENDING_DECISIONS:
+            # upgrades that passed authorize but never reached the handler (the
+            # peer left in between): the oldest go first
+            del self._decisions[next(iter(self._decisions))]
         self._decisions[request.remote] = (decision, request)
         profile = self.profile_of(decision.device_id) if self._known_or_default(decision) else None
         offered = profile.subprotocols if profile is not None else ()
@@ -209,6 +229,8 @@ class Hub:
     ) -> admission.Decision:
         if decision.device_id in self.links or _queue_ttl(request.headers) is not None:
             return decision
+        if self.peers is not None and self.peers.holder(decision.device_id) is not None:
+            return decision  # held by another hub of the federation
         if record.status == "pending":
             return decision  # its commands are refused one by one, with the reason
         return admission.Refuse(503, self.offline_text(decision.device_id), "offline", (("Retry-After", "30"),))
@@ -217,11 +239,14 @@ class Hub:
     async def handler(self, conn: Any) -> None:
         decision, request = self._decisions.pop(conn.remote)
         if isinstance(decision, admission.AdmitOperator):
-            link = OperatorLink(
-                self, conn, decision.device_id, decision.operator, decision.role, _queue_ttl(request.headers)
-            )
-            self.audit(link, None, None, "connected", None, action="connect")
-            await link.run()
+            caller = Caller(decision.operator, decision.role, decision.device_id, _queue_ttl(request.headers))
+            link = OperatorLink(self, conn, caller)
+            self._audit(caller, "connect", None, "connected", None)
+            self.operators_open += 1
+            try:
+                await link.run()
+            finally:
+                self.operators_open -= 1
             return
         assert isinstance(decision, admission.AdmitDevice)
         await self._device(conn, decision, request)
@@ -231,41 +256,79 @@ class Hub:
 
         await run_device(self, conn, decision, request)
 
-    # -- audit and queue -------------------------------------------------------------
-    def audit(
+    # -- calls, audit and queue ------------------------------------------------------
+    async def call(self, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:
+        """An operator's call: on this hub, or on the federated hub that holds the device."""
+        if self.peers is not None and caller.device_id not in self.links:
+            remote = await self.peers.call_remote(caller, command, params)
+            if remote is not None:
+                return remote
+        return await execute(self, caller, command, params)
+
+    async def call_for_peer(
+        self, device_id: str, *, operator: str, role: str | None, command: str, params: Any
+    ) -> CallOutcome:
+        """A call another hub (or the plant's tools, through the federation)
+        asks this hub to run on a device it holds: everything from the broker is
+        untrusted, so the command and parameters are checked against the
+        device's profile here, and the role again, as for a local operator."""
+        from wsctl.core.errors import InvalidInput
+        from wsctl.core.hub.outcome import refused
+        from wsctl.core.profile.codec import bind_params
+
+        caller = Caller(operator, role, device_id)
+        if self.registry.device(device_id) is None:
+            return refused("device", f"no device {device_id} in this hub's registry")
+        found = self.profile_of(device_id).command(command)
+        if found is None:
+            return refused("device", f"{device_id}: no command {command!r} in its profile")
+        try:
+            bound = bind_params(found, params if isinstance(params, dict) else {}, from_text=False)
+        except InvalidInput as exc:
+            self.audit_call(caller, found.key, None, "refused", exc.message)
+            return refused("device", exc.message)
+        return await execute(self, caller, found, bound)
+
+    def audit_call(
         self,
-        link: OperatorLink,
-        command: str | None,
+        caller: Caller,
+        command: str,
         params: dict[str, Any] | None,
         outcome: str,
         detail: str | None,
         *,
-        action: str | None = None,
-        result: Any = None,
+        seconds: float | None = None,
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.call(command, outcome, seconds)
+        self._audit(caller, command, params, outcome, detail)
+
+    def _audit(
+        self, caller: Caller, action: str, params: dict[str, Any] | None, outcome: str, detail: str | None
     ) -> None:
         self.registry.audit(
             at=self.wall(),
-            actor=link.operator,
-            role=link.role,
-            device=link.device_id,
-            action=action or command or "?",
+            actor=caller.operator,
+            role=caller.role,
+            device=caller.device_id,
+            action=action,
             params=params,
             outcome=outcome,
             detail=detail,
         )
 
-    def enqueue(self, link: OperatorLink, request: Any, ttl: float) -> _Waiter:
+    def enqueue(self, caller: Caller, command: Command, params: dict[str, Any], ttl: float) -> _Waiter:
         now = self.wall()
         qid = self.registry.queue(
-            link.device_id,
+            caller.device_id,
             at=now,
             expires_at=now + ttl,
-            operator=link.operator,
-            role=link.role,
-            command=request.command.key,
-            params=request.params,
+            operator=caller.operator,
+            role=caller.role,
+            command=command.key,
+            params=params,
         )
-        self.audit(link, request.command.key, request.params, "queued", f"for {ttl:g} s (queue id {qid})")
+        self._audit(caller, command.key, params, "queued", f"for {ttl:g} s (queue id {qid})")
         waiter = self._waiters[qid] = _Waiter()
         return waiter
 

@@ -1,0 +1,65 @@
+"""`wsctl hub --metrics`: the hub's own metrics beside the server's, in the
+Prometheus text format (checked by promtool when it is installed)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from test_hub_cli import Process, send, wait_online
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    if shutil.which("promtool"):
+        checked = subprocess.run(
+            ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+@pytest.fixture
+def metered_hub(hub_pki, tmp_path):
+    from cli_runner import run_subprocess
+
+    registry = str(tmp_path / "hub.db")
+    store = str(hub_pki.store.path)
+    assert (
+        run_subprocess("hub", "devices", "add", "CP-1", "--profile", "ocpp16", "--registry", registry).returncode == 0
+    )
+    hub = Process(
+        "--json", "hub", "--listen", "127.0.0.1:0", "--certs", store, "--device", "hub", "--registry", registry,
+        "--metrics", "127.0.0.1:0",
+    )  # fmt: skip
+    port = hub.first["url"].rsplit(":", 1)[1].split("/")[0]
+    yield {"registry": registry, "store": store, "port": port, "metrics": hub.first["metrics"]}
+    hub.stop()
+
+
+def test_hub_metrics_count_devices_admissions_and_calls(metered_hub):
+    ctx = metered_hub
+    charger = Process(
+        "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{ctx['port']}/ocpp/CP-1",
+        "--certs", ctx["store"], "--device", "CP-1", first_line=False,
+    )  # fmt: skip
+    try:
+        wait_online(ctx["registry"], "CP-1")
+        assert send(ctx, "CP-1", "reset", "type=Soft").returncode == 0
+        assert send(ctx, "CP-1", "reset", "type=Soft", operator="bob").returncode == 9
+        values = scrape(ctx["metrics"])
+        assert values[("wsctl_hub_devices_online", ())] == 1
+        assert values[("wsctl_hub_admissions_total", (("outcome", "device"),))] >= 1
+        assert values[("wsctl_hub_admissions_total", (("outcome", "operator"),))] == 2
+        assert values[("wsctl_hub_calls_total", (("command", "reset"), ("outcome", "ok")))] == 1
+        assert values[("wsctl_hub_calls_total", (("command", "reset"), ("outcome", "refused")))] == 1
+        assert values[("wsctl_hub_call_seconds_count", (("command", "reset"),))] == 1
+    finally:
+        charger.stop()

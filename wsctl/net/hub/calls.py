@@ -1,0 +1,90 @@
+"""One operator's call to a device held by this hub: authorization by role,
+per-device serialisation, timeout, queueing, audit — the same for a local
+operator (`operator_link`) and for one connected to another hub (federation).
+Returns a `CallOutcome`; nothing here writes a protocol frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import ConnectionClosed, Timeout
+from wsctl.core.hub.outcome import CallOutcome, refused
+from wsctl.core.profile.events import Reply
+from wsctl.core.profile.model import Command
+from wsctl.core.roles import allowed
+from wsctl.net.hub.device_link import Busy
+
+#: seconds the hub waits for a device beyond the command's own timeout, so the
+#: operator's tool (same profile, same timeout) gives up first and exits 6
+TIMEOUT_MARGIN = 2.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls: the operator's name and role (from their certificate, or as
+    the hub they are connected to vouches), and the device."""
+
+    operator: str
+    role: str | None
+    device_id: str
+    queue_ttl: float | None = None
+
+
+def outcome_of(reply: Reply) -> CallOutcome:
+    if reply.error is not None:
+        return CallOutcome(
+            "device-error",
+            code=reply.error.code,
+            message=reply.error.message,
+            detail=reply.error.detail,
+            elapsed=reply.elapsed,
+        )
+    return CallOutcome(
+        "ok" if reply.ok else "failed-check", payload=reply.payload, message=reply.failed_check, elapsed=reply.elapsed
+    )
+
+
+async def execute(hub: Any, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:
+    """Run one call and audit it; never raises for what a device or a caller does."""
+    outcome = await _execute(hub, caller, command, params)
+    detail = outcome.message
+    if outcome.outcome == "device-error":
+        detail = f"{outcome.code} {outcome.message}"
+    hub.audit_call(caller, command.key, params, outcome.outcome, detail, seconds=outcome.elapsed)
+    return outcome
+
+
+async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:
+    device_id = caller.device_id
+    if not allowed(caller.role, command.allowed_roles):
+        return refused("not_authorized", f"hub: role {caller.role or 'none'} may not run {command.key}")
+    if hub.is_pending(device_id):
+        return refused("device", f"{device_id} waits for approval (wsctl hub devices approve)")
+    link = hub.links.get(device_id)
+    if link is None:
+        if caller.queue_ttl:
+            return await _queued(hub, caller, command, params)
+        return refused("device", hub.offline_text(device_id), "offline")
+    timeout = command.timeout + TIMEOUT_MARGIN
+    try:
+        return outcome_of(await link.call(command, params, timeout=timeout))
+    except Busy as exc:
+        return refused("device", exc.message, "busy")
+    except Timeout:
+        return refused("device", f"timeout: {device_id} did not answer {command.name} within {timeout:g} s", "timeout")
+    except ConnectionClosed:
+        # never queued again: the device may have run it before it went
+        return refused("device", f"{device_id} disconnected before answering {command.name}", "offline")
+
+
+async def _queued(hub: Any, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:
+    assert caller.queue_ttl is not None
+    waiter = hub.enqueue(caller, command, params, caller.queue_ttl)
+    expired = refused("device", f"{caller.device_id} did not come back within {caller.queue_ttl:g} s", "expired")
+    with trio.move_on_after(caller.queue_ttl + command.timeout + TIMEOUT_MARGIN):
+        delivered = await waiter.wait()
+        return outcome_of(delivered) if isinstance(delivered, Reply) else expired
+    return expired

@@ -1,0 +1,51 @@
+"""Prometheus metrics of a running hub (`wsctl hub --metrics HOST:PORT`): the
+server's own (`wsctl.net.metrics`) plus devices online, admissions by outcome,
+and operators' calls by command and outcome with their time at the hub.
+Names and labels are in docs/monitoring.md and kept stable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wsctl.net.metrics import LATENCY_BUCKETS, ServerMetrics
+
+
+class HubMetrics(ServerMetrics):
+    def __init__(self) -> None:
+        super().__init__()
+        from prometheus_client import Counter, Gauge, Histogram
+
+        r = self.registry
+        self.devices_online = Gauge("wsctl_hub_devices_online", "Devices connected to the hub now", registry=r)
+        self.operators_open = Gauge("wsctl_hub_operators_open", "Operator connections open now", registry=r)
+        self.admissions = Counter(
+            "wsctl_hub_admissions",
+            "Upgrades judged by the hub, by outcome (device, operator, or the refusal's kind)",
+            ["outcome"],
+            registry=r,
+        )
+        self.calls = Counter(
+            "wsctl_hub_calls",
+            "Operators' calls through the hub, by command and outcome (ok, refused, device-error, timeout, offline ...)",
+            ["command", "outcome"],
+            registry=r,
+        )
+        self.call_seconds = Histogram(
+            "wsctl_hub_call_seconds",
+            "Seconds from the hub sending an operator's call to the device to the device's answer",
+            ["command"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def bind_hub(self, hub: Any) -> None:
+        self.devices_online.set_function(lambda: len(hub.links))
+        self.operators_open.set_function(lambda: hub.operators_open)
+
+    def admitted(self, outcome: str) -> None:
+        self.admissions.labels(outcome).inc()
+
+    def call(self, command: str, outcome: str, seconds: float | None) -> None:
+        self.calls.labels(command, outcome).inc()
+        if seconds is not None:
+            self.call_seconds.labels(command).observe(seconds)
