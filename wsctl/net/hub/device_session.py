@@ -89,7 +89,7 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             at=hub.wall(),
             remote=conn.remote,
             fingerprint=getattr(ident, "fingerprint", None),
-            cert_serial=str(ident.serial) if ident is not None else None,
+            cert_serial=ident.serial if ident is not None else None,
             cert_not_after=ident.not_after.timestamp() if ident is not None else None,
             security_profile=decision.security_profile,
         )
@@ -170,9 +170,14 @@ def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malf
         return None
     if answer.error:
         log.warning("%s: answered with an error: %s", device_id, answer.error)
-    for effect in answer.effects:
-        _apply(hub, link, effect, now)
-    reg.seen(device_id, at=now)
+    try:
+        for effect in answer.effects:
+            _apply(hub, link, effect, now)
+        reg.seen(device_id, at=now)
+    except WsctlError as exc:
+        # e.g. the device was removed from the registry while connected: the
+        # device still gets its answer; what could not be kept is logged
+        log.warning("%s: not recorded in the registry: %s", device_id, exc.message)
     return answer.frame
 
 
