@@ -156,11 +156,27 @@ def test_device_request_gets_its_auto_reply_or_method_not_found(belt):
     assert json.loads(other.answer)["error"]["code"] == -32601
 
 
+def test_uuid4_ids_need_an_id_source_from_the_caller():
+    cp = parse_profile(OCPP, source="cp.toml")
+    with pytest.raises(InvalidInput, match="need an id source"):
+        ClientCodec(cp).call(cp.command("reset"), {"type": "Hard"}, now=0)
+
+
+def test_now_comes_from_the_callers_clock():
+    from wsctl.core.profile.discovery import load_profile
+
+    charger = load_profile("ocpp16-charger")  # its Heartbeat reply is {currentTime = "{{now}}"}
+    [request] = ClientCodec(charger, wall=lambda: 86400.0).feed('[2,"h1","Heartbeat",{}]', now=0)
+    assert json.loads(request.answer) == [3, "h1", {"currentTime": "1970-01-02T00:00:00Z"}]
+
+
 def test_ocpp_result_without_action_is_matched_and_business_failure_detected():
     cp = parse_profile(OCPP, source="cp.toml")
-    codec = ClientCodec(cp)
+    ids = iter(["id-1", "id-2"])
+    codec = ClientCodec(cp, new_uuid=lambda: next(ids))  # the caller gives the ids: core has no randomness
     out = codec.call(cp.command("reset"), {"type": "Hard"}, now=0)
     frame = json.loads(out.wire)
+    assert frame[1] == "id-1"
     assert frame[0] == 2 and frame[2] == "Reset" and frame[3] == {"type": "Hard"}
     assert not codec.can_send()  # one outstanding call per direction
     with pytest.raises(InvalidInput, match="in flight"):
@@ -175,7 +191,7 @@ def test_ocpp_result_without_action_is_matched_and_business_failure_detected():
 
 def test_ocpp_error_for_an_unreadable_id_goes_to_the_one_call_in_flight():
     cp = parse_profile(OCPP, source="cp.toml")
-    codec = ClientCodec(cp)
+    codec = ClientCodec(cp, new_uuid=lambda: "id-1")
     codec.call(cp.command("get_configuration"), {}, now=0)
     [reply] = codec.feed('[4,"-1","FormationViolation","bad frame",{}]', now=0.1)
     assert reply.command.key == "get_configuration" and reply.error.code == "FormationViolation"
@@ -224,7 +240,7 @@ wire = "connectorId"''',
         ),
         source="cp.toml",
     )
-    codec = ClientCodec(cp)
+    codec = ClientCodec(cp, new_uuid=lambda: "id-1")
     out = codec.call(cp.command("get_configuration"), {"config_key": "HeartbeatInterval"}, now=0)
     assert json.loads(out.wire)[3] == {"key": ["HeartbeatInterval"]}
     codec.feed(json.dumps([3, json.loads(out.wire)[1], {}]), now=0.1)

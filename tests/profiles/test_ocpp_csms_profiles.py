@@ -131,7 +131,9 @@ def profile(request, sandbox):
 
 def framed(profile, key, params):
     command = profile.commands[key]
-    out = ClientCodec(profile).call(command, bind_params(command, params, from_text=False), now=0.0)
+    out = ClientCodec(profile, new_uuid=lambda: "m-1").call(
+        command, bind_params(command, params, from_text=False), now=0.0
+    )
     frame = json.loads(out.wire)
     assert frame[:1] == [2] and frame[2] == command.name and len(frame) == 4
     return frame[3]

@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
-import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,10 +62,6 @@ LATE_MEMORY = 1024
 class TimedOut:
     id: Any
     command: Command
-
-
-def now_iso() -> str:
-    return iso_time(time.time())
 
 
 def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> dict[str, Any]:
@@ -170,6 +165,12 @@ class _Pending:
 class ClientCodec:
     profile: Profile
     first_id: int = 1
+    #: the wall clock for `{{now}}` (in calls and in answers to device requests)
+    #: and the source of uuid4 ids, from the caller: core keeps no clock and no
+    #: randomness of its own.  Without a clock `{{now}}` is left out; without an
+    #: id source a uuid4 profile cannot call.
+    wall: Callable[[], float] | None = None
+    new_uuid: Callable[[], str] | None = None
     _counter: Any = field(init=False, repr=False)
     _pending: OrderedDict[Any, _Pending] = field(init=False, repr=False)
     _late: OrderedDict[Any, Command] = field(init=False, repr=False)
@@ -196,7 +197,11 @@ class ClientCodec:
         scheme = self.profile.framing.id_scheme
         while True:
             if scheme == "uuid4":
-                candidate: Any = str(uuid.uuid4())
+                if self.new_uuid is None:
+                    raise InvalidInput(
+                        f"{self.profile.id}: uuid4 call ids need an id source (ClientCodec(new_uuid=...))"
+                    )
+                candidate: Any = self.new_uuid()
             elif scheme == "counter":
                 candidate = next(self._counter)
             else:
@@ -219,7 +224,7 @@ class ClientCodec:
         render_fn, wants_now = template
         context = {"id": call_id, "name": command.name, "params": wire_params}
         if wants_now:
-            context["now"] = now_iso()
+            context["now"] = iso_time(self.wall()) if self.wall is not None else None
         try:
             if self.profile.framing.encoding == "text":
                 wire = render_fn({**context, "params": params})
@@ -342,7 +347,8 @@ class ClientCodec:
     def _answer(self, raw_id: Any, name: str, event: Event | None, payload: Any) -> str | None:
         framing = self.profile.framing
         if event is not None and event.reply is not None and framing.result is not None:
-            body = render(event.reply, {"now": now_iso(), "payload": payload, "name": name, "id": raw_id}, strict=False)
+            now = iso_time(self.wall()) if self.wall is not None else None
+            body = render(event.reply, {"now": now, "payload": payload, "name": name, "id": raw_id}, strict=False)
             return dumps(render(framing.result, {"id": raw_id, "payload": body}))
         if framing.error is not None:
             form = framing.errors["unknown_command"]
