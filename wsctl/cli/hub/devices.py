@@ -136,7 +136,11 @@ def _emit_secret(env: Environment, device_id: str, secret: str | None, obj: dict
     help="3: mutual TLS (its certificate names ID); 2: TLS + HTTP Basic with a secret; 1: plain ws + Basic.",
 )
 @click.option("--group", "groups", multiple=True, metavar="GROUP", help="Put it in GROUP (repeatable).")
-@click.option("--pending", is_flag=True, help="Add it as pending: the hub does not admit it until approved.")
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="Add it as pending: it may connect, but its boot is answered Pending and no command reaches it until approved.",
+)
 @secret_file_option
 @registry_option
 @click.pass_context
