@@ -28,9 +28,9 @@ from wsctl.cli.hub.common import (
 
 EPILOG = """\b
 EXAMPLES
-  wsctl hub devices add CP-17 --profile ocpp16-charger            # mTLS (security profile 3)
-  wsctl hub devices add CP-18 --profile ocpp16-charger --security-profile 2 --group depot-a
-  wsctl hub devices add CP-19 --profile ocpp16-charger --security-profile 2 --secret-file cp19.secret
+  wsctl hub devices add CP-17 --profile ocpp16            # mTLS (security profile 3)
+  wsctl hub devices add CP-18 --profile ocpp16 --security-profile 2 --group depot-a
+  wsctl hub devices add CP-19 --profile ocpp16 --security-profile 2 --secret-file cp19.secret
   wsctl hub devices                                     # the table
   wsctl --json hub devices --group depot-a | jq -r 'select(.online | not) | .id'
   wsctl hub devices --pending                           # dialed in, waiting for approval
