@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, WsctlError
+from wsctl.core.errors import ConnectionClosed, Timeout, WsctlError
 from wsctl.core.hub import admission
 from wsctl.core.profile.events import DeviceRequest, Malformed
 from wsctl.net.hub.device_link import DeviceLink
@@ -64,7 +64,7 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             detail=f"{old.remote} {why}",
         )
         await old.close(REPLACED, why)
-    central = _central_side(profile)
+    central = hub.central_side(profile)
     link_box: list[DeviceLink] = []
 
     def respond(item: DeviceRequest | Malformed) -> str | None:
@@ -121,17 +121,6 @@ def _close_text(link: DeviceLink) -> str:
         return "connection lost"
     code, why = closed
     return f"closed {code}" + (f" {why}" if why else "")
-
-
-def _central_side(profile: Any) -> Any:
-    try:
-        from wsctl.core.hub.central import CentralSide
-    except ImportError:  # pragma: no cover - the module ships with the hub
-        return None
-    try:
-        return CentralSide(profile)
-    except InvalidInput:
-        return None  # a profile without a central side: its own event replies answer
 
 
 def _has_boot(profile: Any) -> bool:
