@@ -105,6 +105,17 @@ async def wait(event: threading.Event, what: str) -> None:
     assert await trio.to_thread.run_sync(event.wait, 15), f"no {what}"
 
 
+async def signed(registry) -> None:
+    """Until the hub has the station's answer to CertificateSigned: a station
+    stopped before its answer left would look like one that refused."""
+    with trio.fail_after(15):
+        while not any(
+            a["action"] == "certificate-signed" and a["outcome"] == "accepted"
+            for a in registry.audit_log(device="CP-1")
+        ):
+            await trio.sleep(0.02)
+
+
 @pytest.fixture
 def own_pki(tmp_path):
     # renewal replaces CP-1's certificate in the store: not the shared one
@@ -131,6 +142,7 @@ async def test_renewal_through_the_hub_with_the_ocpp_library_station(own_pki, re
             await wait(station.answered, "SignCertificate answer")
             assert station.sign_answer.status == "Accepted"
             await wait(station.got_chain, "CertificateSigned")
+            await signed(registry)
             await trio.to_thread.run_sync(station.stop)
             # the chain verifies with openssl against the plant root
             chain_file = tmp_path / "chain.pem"
@@ -242,6 +254,7 @@ async def test_hub_certs_renew_from_the_cli(own_pki, tmp_path):
 
             nursery.start_soon(trio.to_thread.run_sync, renew)
             await wait(station.got_chain, "CertificateSigned")
+            await signed(registry)
             await trio.to_thread.run_sync(station.stop)
             chain_file, key_file = tmp_path / "chain.pem", tmp_path / "key.pem"
             chain_file.write_text(station.chain)
