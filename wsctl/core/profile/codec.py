@@ -58,12 +58,6 @@ from wsctl.core.profile.template import (
 LATE_MEMORY = 1024
 
 
-@dataclass(frozen=True)
-class TimedOut:
-    id: Any
-    command: Command
-
-
 def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> dict[str, Any]:
     """Check a call's parameters against the command's schema and apply defaults.
 
@@ -256,12 +250,6 @@ class ClientCodec:
                     # no id to recognise the late line by: count it (module docstring)
                     self._owed.append(out.command)
                 return
-
-    def expire(self, now: float) -> list[TimedOut]:
-        expired = [p.out for p in self._pending.values() if p.out.deadline <= now]
-        for out in expired:
-            self.cancel(out)
-        return [TimedOut(o.id, o.command) for o in expired]
 
     # -- receiving -------------------------------------------------------------
     def feed(self, message: str | bytes, *, now: float) -> list[CodecEvent]:
