@@ -73,10 +73,19 @@ class Enroller:
         return label
 
     # -- the two reads -----------------------------------------------------
-    def cacerts(self) -> Answer:
+    def cacerts(self, label_name: str | None) -> Answer:
+        """Issuing CA and root (RFC 7030 4.1.3: what a client needs to reach the trust anchor)."""
+        try:
+            self.label(label_name)
+        except EstRequestError as exc:
+            return error_answer(exc.status, exc.message)
         return _pkcs7([self.store.issuing_cert(), self.store.root_cert()])
 
-    def csrattrs(self) -> Answer:
+    def csrattrs(self, label_name: str | None) -> Answer:
+        try:
+            self.label(label_name)
+        except EstRequestError as exc:
+            return error_answer(exc.status, exc.message)
         return Answer(200, CSRATTRS, encode_base64_body(csr_attributes()), BASE64)
 
     # -- enrollment ----------------------------------------------------------

@@ -216,9 +216,9 @@ class EstServer:
         except EstRequestError as exc:
             return error_answer(exc.status, exc.message, exc.headers), request.method == b"POST"
         if route.operation == "cacerts":
-            return await trio.to_thread.run_sync(self.enroller.cacerts, limiter=self.ca_work), False
+            return await trio.to_thread.run_sync(self.enroller.cacerts, route.label, limiter=self.ca_work), False
         if route.operation == "csrattrs":
-            return self.enroller.csrattrs(), False
+            return self.enroller.csrattrs(route.label), False
         creds = Credentials(remote=access.remote, client_cert=client_cert)
         try:
             authorization = request.headers.get(b"authorization")
