@@ -18,7 +18,8 @@ from wsctl.core.est_http import EstRequestError
 
 #: bytes of request line + headers
 MAX_HEAD = 16 * 1024
-RECEIVE_SIZE = 16 * 1024
+#: small reads keep h11's bound on an incomplete head close to MAX_HEAD
+RECEIVE_SIZE = 4096
 
 
 @dataclasses.dataclass(frozen=True)

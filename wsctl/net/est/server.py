@@ -215,6 +215,12 @@ class EstServer:
             check_method(route, request.method)
         except EstRequestError as exc:
             return error_answer(exc.status, exc.message, exc.headers), request.method == b"POST"
+        if route.operation in ("cacerts", "csrattrs"):
+            try:
+                with trio.fail_after(self.limits.request_timeout):
+                    await http.body(request, self.limits.max_body)  # none expected; read for keep-alive
+            except (EstRequestError, trio.TooSlowError):
+                return error_answer(400, "a GET with a body that is too large or too slow"), True
         if route.operation == "cacerts":
             return await trio.to_thread.run_sync(self.enroller.cacerts, route.label, limiter=self.ca_work), False
         if route.operation == "csrattrs":
