@@ -83,7 +83,11 @@ async def start_est(
     )
     return await nursery.start(
         functools.partial(
-            serve_est, enroller, ssl_context=ctx, limits=limits or Limits(), on_access=access.append if access is not None else None
+            serve_est,
+            enroller,
+            ssl_context=ctx,
+            limits=limits or Limits(),
+            on_access=access.append if access is not None else None,
         )
     )
 
