@@ -26,6 +26,7 @@ from wsctl.core.est_http import (
 )
 from wsctl.net.est.http import HttpConnection
 from wsctl.pki.csr import create_csr
+from wsctl.pki.csr_der import without_ecdsa_null_parameter
 from wsctl.pki.est_labels import parse_label
 from wsctl.pki.est_messages import csr_from_body
 
@@ -109,6 +110,21 @@ def test_csr_bodies_parse_or_are_refused_with_400_or_413(data):
         assert exc.status in (400, 413)
         return
     assert csr.is_signature_valid and der
+
+
+@FUZZ
+@given(st.data())
+def test_the_mbedtls_csr_repair_is_total(data):
+    der = bytearray(_csr_der())
+    for _ in range(data.draw(st.integers(0, 3))):
+        der[data.draw(st.integers(0, len(der) - 1))] = data.draw(st.integers(0, 255))
+    raw = (
+        bytes(der[: data.draw(st.integers(0, len(der)))])
+        if data.draw(st.booleans())
+        else data.draw(st.binary(max_size=64))
+    )
+    fixed = without_ecdsa_null_parameter(raw)
+    assert fixed is None or isinstance(fixed, bytes)
 
 
 @FUZZ
