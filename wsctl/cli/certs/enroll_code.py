@@ -31,12 +31,14 @@ def enroll_code(ctx: click.Context, name: str, kind: str, dns, ips, role, days, 
 
     The device sends it as HTTP Basic password with NAME as the user. The
     certificate gets the names and role approved here, whatever the CSR asks
-    for. A new code for NAME voids an unused earlier one.
+    for. A new code for NAME voids an unused earlier one. With -q only the
+    code is printed.
 
     \b
     EXAMPLES
       wsctl certs enroll-code plc-18 --dns plc-18.plant.local --ip 10.0.0.18 --ttl 1h
       wsctl certs enroll-code carol --operator --role engineer --ttl 15m
+      CODE=$(wsctl -q certs enroll-code cam-9 --dns cam-9.plant.local)
     """
     from wsctl.core.errors import InvalidInput
     from wsctl.core.est_http import parse_duration
@@ -75,7 +77,8 @@ def enroll_code(ctx: click.Context, name: str, kind: str, dns, ips, role, days, 
         "role": role,
     }
     human = f"enrollment code for {kind} {name}, valid until {expires}, single use:\n{secret}\n{CODE_NOTE}"
-    env.emit(obj, human)
+    # -q: the code alone, for CODE=$(wsctl -q certs enroll-code ...)
+    env.emit(obj, secret if env.verbosity < 0 else human)
 
 
 def _utc(timestamp: float) -> str:
