@@ -12,7 +12,7 @@ from est_helpers import PW
 
 from wsctl.core.errors import InvalidInput
 from wsctl.pki.csr import create_csr, load_csr
-from wsctl.pki.csr_der import _der, _tlv, without_ecdsa_null_parameter
+from wsctl.pki.csr_der import der_element, read_element, without_ecdsa_null_parameter
 from wsctl.pki.est_auth import Authenticator, Credentials
 from wsctl.pki.est_enroll import Enroller
 from wsctl.pki.est_labels import Label
@@ -26,8 +26,8 @@ def mbedtls_shaped(name: str) -> bytes:
     outer signatureAlgorithm (outside what is signed, so the signature stays valid)."""
     der = create_csr(name, dns=["asked.example"])[1].public_bytes(Encoding.DER)
     assert der.count(ECDSA_SHA256_DER) == 1
-    _, start, end = _tlv(der, 0)
-    return _der(0x30, der[start:end].replace(ECDSA_SHA256_DER, WITH_NULL))
+    _, start, end = read_element(der, 0)
+    return der_element(0x30, der[start:end].replace(ECDSA_SHA256_DER, WITH_NULL))
 
 
 def test_an_mbedtls_shaped_csr_is_repaired_and_its_signature_still_checked():

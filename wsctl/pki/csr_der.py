@@ -1,4 +1,4 @@
-"""One repair of a CSR's DER before parsing: mbedTLS 2.x writes ECDSA signature
+"""Minimal DER reading and writing, and one repair of a CSR's DER before parsing: mbedTLS 2.x writes ECDSA signature
 algorithms with a NULL parameter.
 
 RFC 5758 says the parameters of ecdsa-with-SHA256/384/512 MUST be absent;
@@ -17,7 +17,7 @@ _ECDSA_OIDS = tuple(bytes.fromhex("06082a8648ce3d0403") + bytes([n]) for n in (2
 _NULL = b"\x05\x00"
 
 
-def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
+def read_element(data: bytes, pos: int) -> tuple[int, int, int]:
     """(tag, content start, content end) of the DER element at POS; ValueError if it overruns."""
     if pos + 2 > len(data):
         raise ValueError("truncated")
@@ -34,7 +34,8 @@ def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
     return tag, pos, pos + length
 
 
-def _der(tag: int, content: bytes) -> bytes:
+def der_element(tag: int, content: bytes) -> bytes:
+    """TAG, its DER length, CONTENT."""
     length = len(content)
     if length < 0x80:
         return bytes([tag, length]) + content
@@ -46,12 +47,12 @@ def without_ecdsa_null_parameter(der: bytes) -> bytes | None:
     """The CSR with the NULL dropped from its outer ECDSA signatureAlgorithm, or None
     when DER is not a CSR of that shape (then it is refused as it was)."""
     try:
-        tag, start, end = _tlv(der, 0)
+        tag, start, end = read_element(der, 0)
         if tag != 0x30 or end != len(der):
             return None
-        info_tag, _, info_end = _tlv(der, start)
-        alg_tag, alg_start, alg_end = _tlv(der, info_end)
-        sig_tag, _, sig_end = _tlv(der, alg_end)
+        info_tag, _, info_end = read_element(der, start)
+        alg_tag, alg_start, alg_end = read_element(der, info_end)
+        sig_tag, _, sig_end = read_element(der, alg_end)
     except ValueError:
         return None
     algorithm = der[alg_start:alg_end]
@@ -59,5 +60,5 @@ def without_ecdsa_null_parameter(der: bytes) -> bytes | None:
         return None
     if not any(algorithm == oid + _NULL for oid in _ECDSA_OIDS):
         return None
-    fixed = _der(0x30, algorithm[: -len(_NULL)])
-    return _der(0x30, der[start:info_end] + fixed + der[alg_end:end])
+    fixed = der_element(0x30, algorithm[: -len(_NULL)])
+    return der_element(0x30, der[start:info_end] + fixed + der[alg_end:end])

@@ -134,7 +134,7 @@ class EnrollmentBook:
                 ),
             )
             db.execute("COMMIT")
-            code_id = cur.lastrowid
+            code_id = int(cur.lastrowid or 0)
         return secret, Code(code_id, name, kind, tuple(dns), tuple(ips), role, days, now + ttl, None)
 
     def check_code(self, name: str, secret: str) -> tuple[Code | None, str]:

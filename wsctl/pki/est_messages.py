@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from wsctl.core.errors import InvalidInput
 from wsctl.core.est_http import EstRequestError, decode_base64_body
 from wsctl.pki.csr import load_csr
+from wsctl.pki.csr_der import der_element
 
 #: the largest CSR accepted, decoded (an RSA-4096 CSR with many SANs is ~2 KiB)
 MAX_CSR_BYTES = 16 * 1024
@@ -35,18 +36,10 @@ def csr_from_body(body: bytes) -> tuple[bytes, x509.CertificateSigningRequest]:
         raise EstRequestError(400, exc.message) from None
 
 
-# -- CSR attributes (RFC 7030 section 4.5.2), DER by hand: four small shapes --------
+# -- CSR attributes (RFC 7030 section 4.5.2), DER by hand: a few small shapes --------
 _ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 _EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 _SECP256R1 = "1.2.840.10045.3.1.7"
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    length = len(content)
-    if length < 0x80:
-        return bytes([tag, length]) + content
-    octets = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + content
 
 
 def _oid(dotted: str) -> bytes:
@@ -59,11 +52,11 @@ def _oid(dotted: str) -> bytes:
             chunk.append(0x80 | (arc & 0x7F))
             arc >>= 7
         body.extend(reversed(chunk))
-    return _der(0x06, bytes(body))
+    return der_element(0x06, bytes(body))
 
 
 def csr_attributes() -> bytes:
     """What a client should put in its CSR: a P-256 key, signed with ECDSA-SHA256 —
     the store's default leaf key, and what mbedTLS devices verify."""
-    curve = _der(0x30, _oid(_EC_PUBLIC_KEY) + _der(0x31, _oid(_SECP256R1)))
-    return _der(0x30, _oid(_ECDSA_SHA256) + curve)
+    curve = der_element(0x30, _oid(_EC_PUBLIC_KEY) + der_element(0x31, _oid(_SECP256R1)))
+    return der_element(0x30, _oid(_ECDSA_SHA256) + curve)

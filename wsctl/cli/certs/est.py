@@ -216,6 +216,8 @@ def _serve(env: Environment, enroller, ssl_context, host: str, port: int, limits
 
 def _certificates(path: str) -> list:
     """Every certificate of a PEM file (a manufacturer root with its intermediates), or one DER one."""
+    from pathlib import Path
+
     from cryptography import x509
 
     from wsctl.core.errors import InvalidInput
@@ -230,4 +232,4 @@ def _certificates(path: str) -> list:
             return x509.load_pem_x509_certificates(data)
         except ValueError:
             raise InvalidInput(f"--bootstrap-ca {path} holds no readable certificate") from None
-    return [parse_certificate(data, path)]
+    return [parse_certificate(data, Path(path))]
