@@ -34,7 +34,10 @@ def test_enroll_code_is_shown_once_and_stored_hashed(plant):
     obj = json.loads(result.stdout)
     assert obj["dns"] == ["plc-18.plant.local"] and obj["kind"] == "device" and len(obj["code"]) >= 32
     [code] = EnrollmentBook(plant.store.path).codes()
-    assert 0 < code.expires - code.id and code.dns == ("plc-18.plant.local",)
+    import datetime as dt
+
+    left = code.expires - dt.datetime.now(dt.UTC).timestamp()
+    assert 800 < left <= 900 and code.dns == ("plc-18.plant.local",)  # --ttl 15m
     raw = plant.book.path.read_bytes()
     assert obj["code"].encode() not in raw and obj["code"] not in plant.store.audit_path.read_text()
     assert plant.book.check_code("plc-18", obj["code"])[1] == "ok"
