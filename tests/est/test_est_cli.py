@@ -152,3 +152,19 @@ def test_est_refuses_bad_options_before_listening(plant, args, code, text):
 def test_est_refuses_a_wrong_passphrase(plant):
     result = wsctl(plant, "certs", "est", "--device", "est", WSCTL_PASSWORD="wrong")
     one_error(result, 1)
+
+
+def test_an_unexpected_failure_is_a_500_with_an_audit_line(plant, monkeypatch):
+    secret, _ = plant.book.issue_code("plc-18", kind="device", ttl=60, dns=["plc-18.local"])
+    enroller = Enroller(plant.store, plant.book, [parse_label("device")], PW, Authenticator(plant.book, [], {}))
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(plant.store, "sign_csr", disk_full)
+    creds = Credentials("10.0.0.18:5000", basic=("plc-18", secret))
+    answer = enroller.enroll(None, "simpleenroll", creds, b"application/pkcs10", _csr_body("plc-18"))
+    assert answer.status == 500 and b"No space" not in answer.body
+    last = json.loads(plant.store.audit_path.read_text().splitlines()[-1])
+    assert (last["action"], last["status"]) == ("est-simpleenroll", 500) and "No space left" in last["error"]
+    assert plant.book.check_code("plc-18", secret)[1] == "ok"  # given back

@@ -110,6 +110,10 @@ class Enroller:
             status = _status_of(exc)
             self.audit_refusal(operation, context, status, exc.message)
             return error_answer(status, exc.message)
+        except Exception as exc:  # noqa: BLE001 - a disk error, a bug: the client still gets an answer
+            log.error("EST %s failed: %s: %s", operation, type(exc).__name__, exc, exc_info=True)
+            self.audit_refusal(operation, context, 500, f"internal error: {type(exc).__name__}: {exc}")
+            return error_answer(500, "internal error of the EST server; the operator's log says why")
         result = "pending" if answer.status == 202 else "ok"
         self._audit(operation, context, entry, result, answer.status)
         return answer
