@@ -191,17 +191,20 @@ async def test_stall_after_tls_before_upgrade_times_out(start_server, pki):
 
 
 async def test_200_concurrent_clients(start_server, alice_kw):
-    server = await start_server()
+    # 200 mutual-TLS handshakes at once on two shared cores take seconds: the bounds
+    # are generous (this is about all of them being served, not how fast)
+    server = await start_server(handshake_timeout=25)
     results = []
+    slow_ok = {**alice_kw, "connect_timeout": 25}
 
     async def client(i):
-        async with open_device(server.url, **alice_kw) as dev:
+        async with open_device(server.url, **slow_ok) as dev:
             for j in range(3):
                 await dev.send(f"{i}:{j}")
                 assert await dev.receive(timeout=20) == f"{i}:{j}"
             results.append(i)
 
-    with trio.fail_after(30):
+    with trio.fail_after(60):
         async with trio.open_nursery() as n:
             for i in range(200):
                 n.start_soon(client, i)
