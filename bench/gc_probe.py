@@ -15,6 +15,9 @@ OUT.json (appending one JSON object per line) and carries on:
 - with --tracemalloc: the 30 source lines holding most memory, and the 45
   that grew most since the last report;
 - SIGUSR2 starts cProfile, the next SIGUSR2 writes its top 40 by own time;
+- --no-tune (wsctl's own collector settings off), --threshold=A,B,C,
+  --freeze-after=SECONDS, --refreeze (freeze after every full collection):
+  the variants compared in docs/performance.md;
 - with --trim: RSS before and after glibc's malloc_trim(0) (memory malloc
   holds free, i.e. fragmentation, versus memory in use).
 
@@ -29,6 +32,7 @@ import gc
 import json
 import signal
 import sys
+import threading
 import time
 import types
 from pathlib import Path
@@ -127,6 +131,13 @@ def report(out: Path, watch: Watch, tracing: bool) -> None:
         f.write(json.dumps(item) + "\n")
 
 
+def _refreeze(phase: str, info: dict) -> None:
+    """After each full collection, freeze what survived it (the experiment of
+    docs/performance.md: later full collections then scan only newer objects)."""
+    if phase == "stop" and info["generation"] == 2:
+        gc.freeze()
+
+
 PROFILER: list = []
 
 
@@ -171,9 +182,28 @@ def main() -> None:
         import tracemalloc
 
         tracemalloc.start(1)
+    for opt in opts:
+        if opt.startswith("--threshold="):
+            gc.set_threshold(*(int(x) for x in opt.split("=", 1)[1].split(",")))
+        elif opt.startswith("--freeze-after="):
+            # gc.freeze() once start-up is over (the listening line comes first)
+            timer = threading.Timer(float(opt.split("=", 1)[1]), gc.freeze)
+            timer.daemon = True
+            timer.start()
+    if "--refreeze" in opts:
+        gc.callbacks.append(_refreeze)
     signal.signal(signal.SIGUSR1, lambda *_: report(out, watch, tracing))
     signal.signal(signal.SIGUSR2, lambda *_: toggle_profile(out))
     from wsctl.cli.main import main as wsctl_main
+
+    if "--no-tune" in opts:
+        # measure the collector as Python sets it, without wsctl's own tuning
+        try:
+            import wsctl.net.gc_tuning as tuning
+        except ImportError:
+            pass  # a checkout from before the tuning: nothing to turn off
+        else:
+            tuning.tune = lambda *args, **kwargs: None
 
     sys.argv = ["wsctl", *wsctl_args]
     wsctl_main()

@@ -67,7 +67,7 @@ async def listen(ws, counts: Counts) -> None:
     counts.bump("booted")
     try:
         async for _ in ws:
-            counts.received += 1
+            counts.bump("received")
     finally:
         counts.bump("booted", -1)
 
