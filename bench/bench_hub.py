@@ -45,9 +45,7 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT))
 
 from hub_fixture import TARGET, device_ids, prepare  # noqa: E402
 
@@ -120,6 +118,11 @@ class Hub:
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         return time.monotonic() - t0
 
+    def profile(self) -> None:
+        """Start, then stop and write, a cProfile of the hub (bench/gc_probe.py)."""
+        if self.probing and self.proc is not None:
+            self.proc.send_signal(signal.SIGUSR2)
+
     def probe(self) -> None:
         if self.probing and self.proc is not None:
             self.proc.send_signal(signal.SIGUSR1)
@@ -158,12 +161,12 @@ class Hub:
 class Devices:
     """One hub_devices.py process and its latest status line."""
 
-    def __init__(self, url: str, certs: Path, source: str, first: int, count: int) -> None:
+    def __init__(self, url: str, certs: Path, source: str, first: int, count: int, extra: tuple = ()) -> None:
         self.count = count
-        self.status = {"open": 0, "booted": 0, "dials": 0, "failures": 0}
+        self.status = {"open": 0, "booted": 0, "dials": 0, "failures": 0, "received": 0}
         self.ready = threading.Event()
         cmd = [sys.executable, str(HERE / "hub_devices.py"), "--url", url, "--certs", str(certs),
-               "--source", source, "--first", str(first), "--count", str(count)]  # fmt: skip
+               "--source", source, "--first", str(first), "--count", str(count), *extra]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -351,13 +354,17 @@ def run(args) -> dict:
         res["kib_per_device_slope"] = (res["rss_n_kib"] - res["rss_half_kib"]) / (n - half)
         log(f"idle {args.idle:g} s")
         c0, w0 = cpu_seconds(hub.pid), time.monotonic()
+        hub.profile()
         time.sleep(args.idle)
+        hub.profile()
         res["idle_cpu_pct"] = (cpu_seconds(hub.pid) - c0) / (time.monotonic() - w0) * 100
         res["load_idle"] = load()
         hub.probe()
         log("operator latency")
         c0 = cpu_seconds(hub.pid)
+        hub.profile()
         res["latency"] = measure_latency(args, certs, port)
+        hub.profile()
         res["latency"]["hub_cpu_ms_per_command"] = (cpu_seconds(hub.pid) - c0) / (res["latency"]["reps"] + 5) * 1e3
         res["load_latency"] = load()
         hub.probe()

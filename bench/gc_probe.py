@@ -1,6 +1,6 @@
 """Run a wsctl command with the garbage collector and the heap watched.
 
-    python bench/gc_probe.py OUT.json [--saveall] [--tracemalloc] -- hub --listen ... (wsctl's arguments)
+    python bench/gc_probe.py OUT.json [--saveall] [--tracemalloc] [--trim] -- hub --listen ... (wsctl's arguments)
 
 The command runs in this process (wsctl.cli.main); SIGUSR1 writes a report to
 OUT.json (appending one JSON object per line) and carries on:
@@ -12,9 +12,17 @@ OUT.json (appending one JSON object per line) and carries on:
   commonest kinds the function and line that created frames and tracebacks —
   that is the cyclic garbage, and where it comes from.  gc.garbage is emptied
   after each report, so each report covers the time since the last one;
-- with --tracemalloc: the 25 source lines holding most memory.
+- with --tracemalloc: the 30 source lines holding most memory, and the 45
+  that grew most since the last report;
+- SIGUSR2 starts cProfile, the next SIGUSR2 writes its top 40 by own time;
+- --no-tune (wsctl's own collector settings off), --threshold=A,B,C,
+  --freeze-after=SECONDS, --refreeze (freeze after every full collection):
+  the variants compared in docs/performance.md;
+- with --trim: RSS before and after glibc's malloc_trim(0) (memory malloc
+  holds free, i.e. fragmentation, versus memory in use).
 
-A diagnosis tool for bench/, never part of wsctl (no new runtime dependency).
+wsctl comes from the interpreter's own install (so another venv's python
+measures that checkout).  A diagnosis tool for bench/, never part of wsctl (no new runtime dependency).
 """
 
 from __future__ import annotations
@@ -24,12 +32,10 @@ import gc
 import json
 import signal
 import sys
+import threading
 import time
 import types
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 class Watch:
@@ -68,6 +74,7 @@ def where(obj: object) -> str | None:
 
 
 PREVIOUS: list = []
+TRIM = False
 
 
 def report(out: Path, watch: Watch, tracing: bool) -> None:
@@ -84,6 +91,9 @@ def report(out: Path, watch: Watch, tracing: bool) -> None:
         "objects": len(objects),
         "types": by_type.most_common(40),
     }
+    import ssl
+
+    item["ssl_contexts"] = [o.session_stats() for o in objects if isinstance(o, ssl.SSLContext)]
     del objects
     if gc.get_debug() & gc.DEBUG_SAVEALL:
         garbage = list(gc.garbage)
@@ -110,8 +120,50 @@ def report(out: Path, watch: Watch, tracing: bool) -> None:
             (str(s.traceback[0]).rsplit("/site-packages/", 1)[-1], s.size // 1024, s.count)
             for s in snap.statistics("lineno")[:30]
         ]
+    if TRIM:
+        # how much of the RSS is memory malloc holds free (fragmentation), not objects
+        import ctypes
+
+        before = _rss_kib()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        item["rss_kib_before_trim"], item["rss_kib_after_trim"] = before, _rss_kib()
     with out.open("a") as f:
         f.write(json.dumps(item) + "\n")
+
+
+def _refreeze(phase: str, info: dict) -> None:
+    """After each full collection, freeze what survived it (the experiment of
+    docs/performance.md: later full collections then scan only newer objects)."""
+    if phase == "stop" and info["generation"] == 2:
+        gc.freeze()
+
+
+PROFILER: list = []
+
+
+def toggle_profile(out: Path) -> None:
+    """SIGUSR2: start cProfile; the next SIGUSR2 stops it and writes the top 40 (tottime)."""
+    import cProfile
+    import io
+    import pstats
+
+    if not PROFILER:
+        PROFILER.append(cProfile.Profile())
+        PROFILER[0].enable()
+        return
+    prof = PROFILER.pop()
+    prof.disable()
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(40)
+    with out.open("a") as f:
+        f.write(json.dumps({"profile": text.getvalue()}) + "\n")
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return -1
 
 
 def main() -> None:
@@ -124,12 +176,34 @@ def main() -> None:
     if "--saveall" in opts:
         gc.set_debug(gc.DEBUG_SAVEALL)
     tracing = "--tracemalloc" in opts
+    global TRIM
+    TRIM = "--trim" in opts
     if tracing:
         import tracemalloc
 
         tracemalloc.start(1)
+    for opt in opts:
+        if opt.startswith("--threshold="):
+            gc.set_threshold(*(int(x) for x in opt.split("=", 1)[1].split(",")))
+        elif opt.startswith("--freeze-after="):
+            # gc.freeze() once start-up is over (the listening line comes first)
+            timer = threading.Timer(float(opt.split("=", 1)[1]), gc.freeze)
+            timer.daemon = True
+            timer.start()
+    if "--refreeze" in opts:
+        gc.callbacks.append(_refreeze)
     signal.signal(signal.SIGUSR1, lambda *_: report(out, watch, tracing))
+    signal.signal(signal.SIGUSR2, lambda *_: toggle_profile(out))
     from wsctl.cli.main import main as wsctl_main
+
+    if "--no-tune" in opts:
+        # measure the collector as Python sets it, without wsctl's own tuning
+        try:
+            import wsctl.net.gc_tuning as tuning
+        except ImportError:
+            pass  # a checkout from before the tuning: nothing to turn off
+        else:
+            tuning.tune = lambda *args, **kwargs: None
 
     sys.argv = ["wsctl", *wsctl_args]
     wsctl_main()

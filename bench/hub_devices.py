@@ -35,6 +35,8 @@ class Counts:
         self.booted = 0
         self.dials = 0
         self.failures = 0
+        self.received = 0
+        self.no_boot = False
         self.changed = asyncio.Event()
 
     def bump(self, name: str, by: int = 1) -> None:
@@ -43,7 +45,14 @@ class Counts:
 
     def line(self) -> str:
         return json.dumps(
-            {"open": self.open, "booted": self.booted, "dials": self.dials, "failures": self.failures, "t": time.time()}
+            {
+                "open": self.open,
+                "booted": self.booted,
+                "dials": self.dials,
+                "failures": self.failures,
+                "received": self.received,
+                "t": time.time(),
+            }
         )
 
 
@@ -53,7 +62,20 @@ def context(certs: str, device_id: str) -> ssl.SSLContext:
     return ctx
 
 
+async def listen(ws, counts: Counts) -> None:
+    """--no-boot: a client of a listening simulator; reads what it pushes."""
+    counts.bump("booted")
+    try:
+        async for _ in ws:
+            counts.bump("received")
+    finally:
+        counts.bump("booted", -1)
+
+
 async def session(ws, counts: Counts, device_id: str) -> None:
+    if counts.no_boot:
+        await listen(ws, counts)
+        return
     boot = json.dumps(
         [2, "boot", "BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "hub_devices.py"}]
     )
@@ -92,7 +114,7 @@ async def device(url: str, device_id: str, ctx: ssl.SSLContext, source: str, cou
             async with websockets.connect(
                 url.format(id=device_id),
                 ssl=ctx,
-                subprotocols=["ocpp1.6"],
+                subprotocols=[] if counts.no_boot else ["ocpp1.6"],
                 ping_interval=None,
                 compression=None,
                 open_timeout=60,
@@ -133,10 +155,12 @@ async def main() -> None:
     p.add_argument("--prefix", default="CP-")
     p.add_argument("--first", type=int, default=0)
     p.add_argument("--count", type=int, required=True)
+    p.add_argument("--no-boot", action="store_true", help="only read (a client of `wsctl serve --profile`)")
     a = p.parse_args()
     ids = [f"{a.prefix}{i:05d}" for i in range(a.first, a.first + a.count)]
     contexts = [context(a.certs, i) for i in ids]
     counts = Counts()
+    counts.no_boot = a.no_boot
     print(json.dumps({"ready": len(ids)}), flush=True)
     tasks = [asyncio.create_task(report(counts))]
     tasks += [asyncio.create_task(device(a.url, i, c, a.source, counts)) for i, c in zip(ids, contexts, strict=True)]

@@ -18,9 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 CA_PASSWORD = b"bench-ca-passphrase"
 TARGET = "SIM-TARGET"
 

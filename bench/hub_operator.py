@@ -4,7 +4,8 @@
 
 Each repetition runs one new operator command against every URL, in an order
 that alternates per repetition: a new mTLS connection with wsctl's own client
-API (`open_device(..., profile="ocpp16")`), `get_configuration`, close.  Prints
+API (`open_device(..., profile="ocpp16")`), `get_configuration` (or
+--profile/--command), close.  Prints
 one JSON object: the latencies in seconds per URL, paired by repetition.
 """
 
@@ -12,28 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import trio
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from wsctl.net.api import open_device  # noqa: E402
 
 
-async def once(url: str, certs: str) -> float:
+async def once(url: str, certs: str, profile: str = "ocpp16", command: str = "get_configuration") -> float:
     t0 = time.perf_counter()
     async with open_device(
         url,
-        profile="ocpp16",
+        profile=profile,
         ca=f"{certs}/ca/root.crt",
         cert=f"{certs}/operators/op/chain.pem",
         key=f"{certs}/operators/op/key.pem",
     ) as dev:
-        await dev.call("get_configuration")
+        await dev.call(command)
     return time.perf_counter() - t0
 
 
@@ -43,17 +39,19 @@ async def main() -> None:
     p.add_argument("--reps", type=int, default=200)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--gap", type=float, default=0.02, help="seconds between commands")
+    p.add_argument("--profile", default="ocpp16")
+    p.add_argument("--command", default="get_configuration")
     p.add_argument("urls", nargs="+")
     a = p.parse_args()
     for _ in range(a.warmup):
         for url in a.urls:
-            await once(url, a.certs)
+            await once(url, a.certs, a.profile, a.command)
     out: dict[str, list[float]] = {u: [] for u in a.urls}
     for rep in range(a.reps):
         order = a.urls if rep % 2 == 0 else a.urls[::-1]
         for url in order:
             with trio.fail_after(60):
-                out[url].append(await once(url, a.certs))
+                out[url].append(await once(url, a.certs, a.profile, a.command))
             await trio.sleep(a.gap)
     print(json.dumps(out))
 

@@ -129,6 +129,26 @@ async def test_telemetry_reaches_every_connected_client(start_sim, sim_pki):
             assert counts == sorted(counts) and len(set(counts)) == 3
 
 
+async def test_telemetry_reaches_every_client_when_sent_in_batches(start_sim, sim_pki, monkeypatch):
+    # the simulator wakes writers EMIT_BATCH connections at a time; with a batch
+    # of 2, five clients span three batches, and each gets every period's frame
+    import contextlib
+
+    import wsctl.net.simulate as simulate
+
+    monkeypatch.setattr(simulate, "EMIT_BATCH", 2)
+    sim, server, _ = await start_sim(interval_scale=0.05)
+    async with contextlib.AsyncExitStack() as stack:
+        devs = [await stack.enter_async_context(open_device(server.url, **sim_pki.kw(sim_pki.alice))) for _ in range(5)]
+        for dev in devs:
+            counts = []
+            while len(counts) < 3:
+                doc = json.loads(await dev.receive(timeout=5))
+                if doc.get("method") == "belt.telemetry" and "count" in doc["params"]:
+                    counts.append(doc["params"]["count"])
+            assert counts == list(range(counts[0], counts[0] + 3))
+
+
 async def test_then_close_step_sends_the_reply_then_closes(start_sim, sim_pki):
     _, server, _ = await start_sim()
     async with open_device(server.url, **sim_pki.kw(sim_pki.alice)) as dev:

@@ -433,5 +433,8 @@ def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tu
                 f"listening on {where}{what} (client certificates: {options['client_auth']})"
                 + (f"; metrics at {extra['metrics']}" if "metrics" in extra else ""),
             )
+            from wsctl.net.gc_tuning import tune
+
+            tune()  # start-up is over: docs/performance.md, "Garbage collector"
 
     run_async(main)

@@ -48,6 +48,13 @@ log = logging.getLogger("wsctl.net.simulate")
 
 #: frames waiting for a peer's writer; telemetry beyond this is dropped
 QUEUE_SIZE = 256
+#: connections given their telemetry before the simulator lets their writers
+#: run.  Waking every writer at once (thousands of connections) kept all their
+#: sends in flight together: a new client's handshake waited behind the whole
+#: burst at each of its steps, and the burst's objects outlived young garbage
+#: collections, which filled the oldest generation and set off full ones
+#: (docs/performance.md, "Garbage collector").
+EMIT_BATCH = 100
 #: seconds a dialed connection may take to close when the simulator stops
 GOING_AWAY_TIMEOUT = 2.0
 
@@ -184,10 +191,14 @@ class Simulator:
             except Exception:  # noqa: BLE001 - a profile's telemetry bug must not stop the device answering
                 log.exception("telemetry failed; skipping this period")
                 emits = []
-            for link in list(self._links):
+            for n, link in enumerate(list(self._links), 1):
                 for emit in emits:
                     link.emit(emit, now)
                 link.release(now)  # a device call whose answer never came
+                if n % EMIT_BATCH == 0:
+                    # let these writers send (and a new client's handshake step)
+                    # before waking the next ones: see EMIT_BATCH
+                    await trio.lowlevel.checkpoint()
             due = self.sim.next_due()
             # after a failed tick the period did not advance: wait, do not spin
             wait = 1.0 if due is None or not emits and due <= now else min(1.0, due - self.clock())

@@ -116,6 +116,9 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
                     f"operators connect to /devices/ID (registry {o['registry']})"
                     + (f"; metrics at {extra['metrics']}" if extra else ""),
                 )
+                from wsctl.net.gc_tuning import tune
+
+                tune()  # start-up is over: docs/performance.md, "Garbage collector"
 
         run_async(main)
     finally:
