@@ -44,7 +44,7 @@ def check_level(text: str, what: str) -> str:
     try:
         return check_device_id(text)
     except InvalidInput as exc:
-        raise InvalidInput(exc.message.replace("device id", what, 1)) from None
+        raise InvalidInput(exc.message.replace("device id", what)) from None
 
 
 @dataclass(frozen=True)

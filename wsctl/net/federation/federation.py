@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import ConnectError, InvalidInput
 from wsctl.core.hub import topics
 from wsctl.core.hub.outcome import CallOutcome
 from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Telemetry, Unmatched
@@ -75,9 +75,18 @@ class Federation:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (ConnectError with the reason if the broker refuses), then
         serve until cancelled; on the way out the hub says it is offline."""
+        await self.link.open()
+        state = self.tree.hub_state(self.hub_id)
+        refusal = await self.link.publish_confirmed(state, self._hub_doc(True, at=iso(self.hub.wall())), timeout=10)
+        if refusal is not None:
+            await self.link.close()
+            raise ConnectError(
+                f"broker {self.link.broker.shown} refused hub {self.hub_id}'s state on {state}: {refusal}",
+                hint="the broker's ACL must let the user named in the hub's certificate write "
+                f"{self.tree.base}/hubs/{self.hub_id}/# (docs/federation.md)",
+            )
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
-            await self.link.open()
             task_status.started(self)
             try:
                 await trio.sleep_forever()

@@ -104,6 +104,8 @@ class MqttLink:
         self._token: Any = None
         self._connack: trio.Event | None = None
         self._refusal: str | None = None
+        #: QoS 1 publishes whose PUBACK someone waits for: mid -> [event, refusal]
+        self._confirm: dict[int, list[Any]] = {}
 
     async def open(self) -> None:
         """Connect once (a clear ConnectError if that fails), then let paho's thread run."""
@@ -126,6 +128,8 @@ class MqttLink:
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_message = self._paho_message
+        client.on_subscribe = self._paho_subscribed
+        client.on_publish = self._paho_published
         self._client = client
         connect_props = Properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = 0
@@ -136,6 +140,11 @@ class MqttLink:
                     self.broker.host, self.broker.port, KEEPALIVE, clean_start=True, properties=connect_props
                 )
             )
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectError(
+                f"broker {self.broker.shown}: its certificate is not trusted: {exc.verify_message or exc.reason}",
+                hint="the broker's certificate must chain to the plant CA (--certs, or --ca)",
+            ) from None
         except ssl.SSLError as exc:
             raise ConnectError(f"broker {self.broker.shown}: TLS failed: {exc.reason or exc}") from None
         except OSError as exc:
@@ -160,6 +169,43 @@ class MqttLink:
 
     def _paho_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._soon(self._lost, str(reason))
+
+    def _paho_subscribed(self, client: Any, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            self._soon(self._subscription_refused, refused)
+
+    def _subscription_refused(self, reasons: list[str]) -> None:
+        log.error(
+            "broker %s refused %d of the hub's subscriptions (%s): check its ACL for the user %s",
+            self.broker.shown,
+            len(reasons),
+            ", ".join(sorted(set(reasons))),
+            "named in the hub's certificate",
+        )
+
+    def _paho_published(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        if mid in self._confirm:
+            self._soon(self._published, mid, str(reason) if reason.is_failure else None)
+
+    def _published(self, mid: int, refusal: str | None) -> None:
+        waiting = self._confirm.pop(mid, None)
+        if waiting is not None:
+            waiting[1] = refusal
+            waiting[0].set()
+
+    async def publish_confirmed(self, topic: str, payload: bytes, *, timeout: float) -> str | None:
+        """Publish retained at QoS 1 and wait for the broker's PUBACK: None
+        when it took the message, else its reason (an ACL's "Not authorized";
+        also when no PUBACK came within ``timeout``)."""
+        info = self._client.publish(topic, payload, qos=1, retain=True)
+        waiting: list[Any] = [trio.Event(), None]
+        self._confirm[info.mid] = waiting
+        with trio.move_on_after(timeout):
+            await waiting[0].wait()
+            return waiting[1]
+        self._confirm.pop(info.mid, None)
+        return f"no PUBACK within {timeout:g} s"
 
     def _paho_message(self, client: Any, userdata: Any, message: Any) -> None:
         props = getattr(message, "properties", None)
