@@ -117,7 +117,6 @@ class MqttLink:
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=True
         )
-        client.enable_logger(log)
         client.connect_timeout = CONNECT_TIMEOUT
         client.max_queued_messages_set(MAX_QUEUED)
         client.reconnect_delay_set(1, 30)
