@@ -108,6 +108,7 @@ def start_broker(pki: FedPKI, base: Path) -> Broker:
                 f"user {getpass.getuser()}",
                 "allow_anonymous false",
                 "persistence false",
+                "set_tcp_nodelay true",
                 "log_dest stderr",
                 "log_type error",
                 "log_type warning",

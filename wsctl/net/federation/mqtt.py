@@ -21,6 +21,7 @@ session is clean, so a dead hub's subscriptions die with it).
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +69,15 @@ def parse_broker_url(url: str, *, allow_plain: bool = False) -> BrokerURL:
         )
     tls = parts.scheme == "mqtts"
     return BrokerURL(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def _no_delay(client: Any, userdata: Any, sock: Any) -> None:
+    """A call and its reply are small messages each way: Nagle's algorithm
+    would hold each behind the peer's delayed ACK (tens of ms per hop)."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not TCP (a unix socket): nothing to turn off
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,7 @@ class MqttLink:
         client.on_message = self._paho_message
         client.on_subscribe = self._paho_subscribed
         client.on_publish = self._paho_published
+        client.on_socket_open = _no_delay
         self._client = client
         connect_props = Properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = 0
