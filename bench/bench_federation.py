@@ -127,10 +127,31 @@ def start_hub(store: Store, base: Path, name: str, broker_port: int) -> tuple[su
     reg.close()
     out = base / f"{name}.out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "--json", "hub", "--listen", "127.0.0.1:0", "--certs", str(store.path),
-         "--device", name, "--registry", str(registry), "--broker", f"mqtts://localhost:{broker_port}",
-         "--hub-id", name, "--site", SITE, "--idle-timeout", "0"],
-        stdout=out.open("w"), stderr=(base / f"{name}.err").open("w"),
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "--json",
+            "hub",
+            "--listen",
+            "127.0.0.1:0",
+            "--certs",
+            str(store.path),
+            "--device",
+            name,
+            "--registry",
+            str(registry),
+            "--broker",
+            f"mqtts://localhost:{broker_port}",
+            "--hub-id",
+            name,
+            "--site",
+            SITE,
+            "--idle-timeout",
+            "0",
+        ],
+        stdout=out.open("w"),
+        stderr=(base / f"{name}.err").open("w"),
     )
     for _ in range(400):
         for line in out.read_text().splitlines():
@@ -155,9 +176,11 @@ async def latency(store: Store, ports: dict[str, int]) -> dict[str, list[float]]
     tls = dict(ca=str(store.root_cert_path), cert=str(op.chain), key=str(op.key), profile="ocpp16")
     async with contextlib.AsyncExitStack() as stack:
         one = await stack.enter_async_context(
-            wsctl.open_device(f"wss://localhost:{ports['hub-a']}/devices/D-00000", **tls))
+            wsctl.open_device(f"wss://localhost:{ports['hub-a']}/devices/D-00000", **tls)
+        )
         two = await stack.enter_async_context(
-            wsctl.open_device(f"wss://localhost:{ports['hub-b']}/devices/D-00000", **tls))
+            wsctl.open_device(f"wss://localhost:{ports['hub-b']}/devices/D-00000", **tls)
+        )
         for device in (one, two):  # warm-up
             for _ in range(10):
                 await device.call("get_configuration")
@@ -178,10 +201,29 @@ class Reader:
         leaf = store.leaf_paths("device", "reader")
         binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
         self.proc = subprocess.Popen(
-            ["stdbuf", "-oL", binary, "-h", "localhost", "-p", str(port), "--cafile", str(cafile), "--cert",
-             str(leaf.chain), "--key", str(leaf.key), "-V", "mqttv5", "-t",
-             f"wsctl/v1/{SITE}/devices/+/events/MeterValues", "-F", "%p"],
-            stdout=subprocess.PIPE, text=True,
+            [
+                "stdbuf",
+                "-oL",
+                binary,
+                "-h",
+                "localhost",
+                "-p",
+                str(port),
+                "--cafile",
+                str(cafile),
+                "--cert",
+                str(leaf.chain),
+                "--key",
+                str(leaf.key),
+                "-V",
+                "mqttv5",
+                "-t",
+                f"wsctl/v1/{SITE}/devices/+/events/MeterValues",
+                "-F",
+                "%p",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         self.latencies: list[float] = []
         self.counting = False
@@ -210,8 +252,14 @@ async def one_device(store: Store, name: str, port: int, ready: trio.Semaphore, 
     async with contextlib.AsyncExitStack() as stack:
         async with ready:  # a few handshakes at once
             device = await stack.enter_async_context(
-                open_device(f"wss://localhost:{port}/ocpp/{name}", ca=str(store.root_cert_path),
-                            cert=str(leaf.chain), key=str(leaf.key), subprotocols=["ocpp1.6"]))
+                open_device(
+                    f"wss://localhost:{port}/ocpp/{name}",
+                    ca=str(store.root_cert_path),
+                    cert=str(leaf.chain),
+                    key=str(leaf.key),
+                    subprotocols=["ocpp1.6"],
+                )
+            )
         boot = {"chargePointVendor": "Bench", "chargePointModel": "B-1"}
         await device.send(json.dumps([2, "boot", "BootNotification", boot]))
         await device.receive()
@@ -278,29 +326,52 @@ def main() -> None:
         for hub in HUBS:
             procs[hub], ports[hub] = start_hub(store, base, hub, broker_port)
         sim = subprocess.Popen(
-            [sys.executable, "-m", "wsctl", "serve", "--profile", "ocpp16-charger", "--dial",
-             f"wss://localhost:{ports['hub-a']}/ocpp/D-00000", "--certs", str(store.path), "--device", "D-00000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "wsctl",
+                "serve",
+                "--profile",
+                "ocpp16-charger",
+                "--dial",
+                f"wss://localhost:{ports['hub-a']}/ocpp/D-00000",
+                "--certs",
+                str(store.path),
+                "--device",
+                "D-00000",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         time.sleep(3)
         found = trio.run(latency, store, ports)
         print(f"\ncommand latency, {len(found['one hub'])} calls each (get_configuration, interleaved blocks of 25):")
         p = {k: (percentile(v, 0.5) * 1000, percentile(v, 0.99) * 1000) for k, v in found.items()}
         for name, (p50, p99) in p.items():
-            print(f"  {name:9} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  mean {statistics.mean(found[name]) * 1000:6.2f} ms")
-        print(f"  ratio two/one: p50 {p['two hubs'][0] / p['one hub'][0]:.2f}  p99 {p['two hubs'][1] / p['one hub'][1]:.2f}")
+            print(
+                f"  {name:9} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  mean {statistics.mean(found[name]) * 1000:6.2f} ms"
+            )
+        print(
+            f"  ratio two/one: p50 {p['two hubs'][0] / p['one hub'][0]:.2f}  p99 {p['two hubs'][1] / p['one hub'][1]:.2f}"
+        )
 
         reader = Reader(store, broker_port, cafile)
-        print(f"\ntelemetry: {len(HUBS)} hubs x {DEVICES_PER_HUB} devices x 1 MeterValues/s for {SECONDS} s ...",
-              flush=True)
+        print(
+            f"\ntelemetry: {len(HUBS)} hubs x {DEVICES_PER_HUB} devices x 1 MeterValues/s for {SECONDS} s ...",
+            flush=True,
+        )
         result = trio.run(telemetry, store, ports, procs, reader)
         reader.stop()
         lat = reader.latencies
-        print(f"  devices connected {result['connected']}; readings at the reader {result['received']} "
-              f"({result['received'] / result['wall']:.0f}/s)")
+        print(
+            f"  devices connected {result['connected']}; readings at the reader {result['received']} "
+            f"({result['received'] / result['wall']:.0f}/s)"
+        )
         if lat:
-            print(f"  end-to-end latency device -> hub -> broker -> reader: p50 {percentile(lat, 0.5) * 1000:.1f} ms, "
-                  f"p99 {percentile(lat, 0.99) * 1000:.1f} ms")
+            print(
+                f"  end-to-end latency device -> hub -> broker -> reader: p50 {percentile(lat, 0.5) * 1000:.1f} ms, "
+                f"p99 {percentile(lat, 0.99) * 1000:.1f} ms"
+            )
         for name, share in result["cpu"].items():
             print(f"  CPU {name:9} {share * 100:5.1f} % of a core")
         for hub, kib in result["rss_per_device_kib"].items():

@@ -90,8 +90,20 @@ class Broker:
 
     def client_tls(self, name: str) -> list[str]:
         leaf = self.pki.leaf(name)
-        return ["-h", "localhost", "-p", str(self.port), "--cafile", str(self.pki.cafile),
-                "--cert", str(leaf.chain), "--key", str(leaf.key), "-V", "mqttv5"]
+        return [
+            "-h",
+            "localhost",
+            "-p",
+            str(self.port),
+            "--cafile",
+            str(self.pki.cafile),
+            "--cert",
+            str(leaf.chain),
+            "--key",
+            str(leaf.key),
+            "-V",
+            "mqttv5",
+        ]
 
 
 def start_broker(pki: FedPKI, base: Path) -> Broker:
@@ -126,8 +138,9 @@ def start_broker(pki: FedPKI, base: Path) -> Broker:
             ]
         )
     )
-    proc = subprocess.Popen([binary, "-c", str(base / "mosquitto.conf")], stdout=subprocess.DEVNULL,
-                            stderr=log.open("w"))
+    proc = subprocess.Popen(
+        [binary, "-c", str(base / "mosquitto.conf")], stdout=subprocess.DEVNULL, stderr=log.open("w")
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -146,8 +159,12 @@ class Process:
     def __init__(self, base: Path, name: str, *args: str, ready: str | None = None, timeout: float = 30) -> None:
         self.out = base / f"{name}.out"
         self.err = base / f"{name}.err"
-        self.proc = subprocess.Popen([sys.executable, "-m", "wsctl", *args], stdout=self.out.open("w"),
-                                     stderr=self.err.open("w"), stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wsctl", *args],
+            stdout=self.out.open("w"),
+            stderr=self.err.open("w"),
+            stdin=subprocess.DEVNULL,
+        )
         self.first: dict = {}
         if ready is not None:
             self.first = self.wait_for(ready, timeout)
@@ -201,8 +218,25 @@ def start_hub(base: Path, broker: Broker, name: str, *extra: str) -> Hub:
     registry = str(base / f"{name}.db")
     register(registry)
     process = Process(
-        base, name, "--json", "hub", "--listen", "127.0.0.1:0", "--certs", str(broker.pki.path), "--device", name,
-        "--registry", registry, "--broker", broker.url, "--hub-id", name, "--site", SITE, *extra,
+        base,
+        name,
+        "--json",
+        "hub",
+        "--listen",
+        "127.0.0.1:0",
+        "--certs",
+        str(broker.pki.path),
+        "--device",
+        name,
+        "--registry",
+        registry,
+        "--broker",
+        broker.url,
+        "--hub-id",
+        name,
+        "--site",
+        SITE,
+        *extra,
         ready="listening",
     )
     port = int(process.first["url"].rsplit(":", 1)[1].split("/")[0])
@@ -212,8 +246,22 @@ def start_hub(base: Path, broker: Broker, name: str, *extra: str) -> Hub:
 def charger(base: Path, broker: Broker, name: str, *hubs: Hub, extra: tuple[str, ...] = ()) -> Process:
     dials = [a for h in hubs for a in ("--dial", h.url(f"/ocpp/{name}"))]
     return Process(
-        base, f"sim-{name}", "--json", "serve", "--profile", "ocpp16-charger", *dials, "--certs", str(broker.pki.path),
-        "--device", name, "--redial", "0.2", "--telemetry-scale", "0.05", *extra,
+        base,
+        f"sim-{name}",
+        "--json",
+        "serve",
+        "--profile",
+        "ocpp16-charger",
+        *dials,
+        "--certs",
+        str(broker.pki.path),
+        "--device",
+        name,
+        "--redial",
+        "0.2",
+        "--telemetry-scale",
+        "0.05",
+        *extra,
     )
 
 
@@ -281,8 +329,15 @@ class Sub:
         self.proc.wait(timeout=10)
 
 
-def pub(broker: Broker, topic: str, payload: str, *, user: str = TOOL, response: str | None = None,
-        correlation: str | None = None) -> subprocess.CompletedProcess:
+def pub(
+    broker: Broker,
+    topic: str,
+    payload: str,
+    *,
+    user: str = TOOL,
+    response: str | None = None,
+    correlation: str | None = None,
+) -> subprocess.CompletedProcess:
     binary = need("mosquitto_pub")
     args = [binary, *broker.client_tls(user), "-q", "1", "-t", topic, "-m", payload]
     if response:

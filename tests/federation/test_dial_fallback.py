@@ -24,8 +24,21 @@ def wait_events(process: Process, kind: str, count: int, timeout: float = 30) ->
 
 def dialing(tmp_path, store, *urls: str) -> Process:
     dials = [a for u in urls for a in ("--dial", u)]
-    return Process(tmp_path, "sim", "--json", "serve", "--profile", "ocpp16-charger", *dials, "--certs", str(store),
-                   "--device", "CP-1", "--redial", "0.1")
+    return Process(
+        tmp_path,
+        "sim",
+        "--json",
+        "serve",
+        "--profile",
+        "ocpp16-charger",
+        *dials,
+        "--certs",
+        str(store),
+        "--device",
+        "CP-1",
+        "--redial",
+        "0.1",
+    )
 
 
 def test_the_next_url_is_tried_at_once_and_whole_rounds_back_off(fed_pki, tmp_path):
@@ -43,8 +56,21 @@ def test_the_next_url_is_tried_at_once_and_whole_rounds_back_off(fed_pki, tmp_pa
 def test_a_charger_reaches_the_second_hub_when_the_first_is_down(fed_pki, tmp_path):
     registry = str(tmp_path / "hub.db")
     register(registry, ("CP-1",))
-    hub = Process(tmp_path, "hub", "--json", "hub", "--listen", "127.0.0.1:0", "--certs", str(fed_pki.path),
-                  "--device", "hub-b", "--registry", registry, ready="listening")
+    hub = Process(
+        tmp_path,
+        "hub",
+        "--json",
+        "hub",
+        "--listen",
+        "127.0.0.1:0",
+        "--certs",
+        str(fed_pki.path),
+        "--device",
+        "hub-b",
+        "--registry",
+        registry,
+        ready="listening",
+    )
     port = int(hub.first["url"].rsplit(":", 1)[1].split("/")[0])
     down, up = f"wss://localhost:{free_port()}/ocpp/CP-1", f"wss://localhost:{port}/ocpp/CP-1"
     sim = dialing(tmp_path, fed_pki.path, down, up)

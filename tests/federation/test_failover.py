@@ -26,7 +26,9 @@ def test_a_killed_hubs_devices_move_and_stay_commandable(fed_pki, tmp_path):
         cp8 = charger(tmp_path, broker, "CP-8", hubs["hub-d"], hubs["hub-b"])  # idle when hub-d dies
         started += [cp5, cp8]
         for name in ("CP-5", "CP-8"):
-            presence.doc(tree("devices", name, "state"), lambda d: d["online"] and d["hub"] == "hub-d" and d["firmware"])
+            presence.doc(
+                tree("devices", name, "state"), lambda d: d["online"] and d["hub"] == "hub-d" and d["firmware"]
+            )
 
         # a call in flight to hub-d (the charger takes 4 s to answer) when hub-d dies
         url = hubs["hub-c"].url("/devices/CP-5")

@@ -45,9 +45,26 @@ def fed(fed_pki, tmp_path_factory):
 def send(fed, hub: str, device: str, *args: str, operator: str = "alice", timeout: float = 60):
     url = fed["hubs"][hub].url(f"/devices/{device}")
     return subprocess.run(
-        [sys.executable, "-m", "wsctl", "--json", "send", url, *args, "--profile", "ocpp16", "--certs", fed["store"],
-         "--operator", operator, "--yes"],
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "wsctl",
+            "--json",
+            "send",
+            url,
+            *args,
+            "--profile",
+            "ocpp16",
+            "--certs",
+            fed["store"],
+            "--operator",
+            operator,
+            "--yes",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -128,8 +145,14 @@ def test_a_plant_tools_command_is_refused_without_a_role_and_run_with_one(fed):
 def test_the_broker_acl_keeps_a_reader_from_commanding(fed):
     before = len(audit(fed, "hub-c", "CP-3"))
     topic = tree("replies", READER, "1")
-    denied = pub(fed["broker"], tree("devices", "CP-3", "cmd"), '{"command": "reset", "params": {"type": "Soft"}}',
-                 user=READER, response=topic, correlation="x")
+    denied = pub(
+        fed["broker"],
+        tree("devices", "CP-3", "cmd"),
+        '{"command": "reset", "params": {"type": "Soft"}}',
+        user=READER,
+        response=topic,
+        correlation="x",
+    )
     # mosquitto acknowledges and drops it; the hub never sees it: nothing audited
     assert denied.returncode == 0, denied.stderr
     time.sleep(1.0)  # not a timing assertion: giving a wrongly delivered command the chance to show up
@@ -139,8 +162,22 @@ def test_the_broker_acl_keeps_a_reader_from_commanding(fed):
 def test_a_queued_command_is_delivered_by_the_hub_the_device_reaches(fed):
     url = fed["hubs"]["hub-c"].url("/devices/CP-6")
     queued = Process(
-        fed["base"], "queued-send", "--json", "send", url, "reset", "type=Hard", "--profile", "ocpp16",
-        "--certs", fed["store"], "--operator", "alice", "--yes", "--queue", "120",
+        fed["base"],
+        "queued-send",
+        "--json",
+        "send",
+        url,
+        "reset",
+        "type=Hard",
+        "--profile",
+        "ocpp16",
+        "--certs",
+        fed["store"],
+        "--operator",
+        "alice",
+        "--yes",
+        "--queue",
+        "120",
     )
     cp6 = None
     try:

@@ -13,8 +13,17 @@ BROKER = ("--broker", "mqtts://localhost:1", "--hub-id", "hub-a", "--site", SITE
 
 
 def hub(store, *args: str, device: str = "hub-a"):
-    return run_in_process("hub", "--listen", "127.0.0.1:0", "--certs", str(store), "--device", device, *args,
-                          environ={"WSCTL_PASSWORD": "pw"})
+    return run_in_process(
+        "hub",
+        "--listen",
+        "127.0.0.1:0",
+        "--certs",
+        str(store),
+        "--device",
+        device,
+        *args,
+        environ={"WSCTL_PASSWORD": "pw"},
+    )
 
 
 @pytest.mark.parametrize(

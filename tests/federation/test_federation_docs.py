@@ -30,13 +30,20 @@ def test_the_first_federation_runs_as_written(tmp_path):
         if line.rstrip().endswith("&") and listening:
             port = ports["8883"] if line.startswith("mosquitto") else line.split("--listen 127.0.0.1:")[1].split()[0]
             # a person typing the next line gives the server this time
-            lines.append(f"for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done")
+            lines.append(
+                f"for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done"
+            )
     environ = {k: v for k, v in os.environ.items() if not k.startswith("WSCTL_")}
     environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environ.get("PATH", ""), "/usr/sbin"])
     environ["HOME"] = str(tmp_path)
     run = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", "\n".join(lines)],
-        cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-6000:])
     assert "Traceback" not in run.stderr

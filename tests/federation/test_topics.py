@@ -69,13 +69,20 @@ def test_a_topic_built_from_any_valid_id_parses_back_to_it(text):
 
 
 def test_payloads_carry_their_version_and_the_raw_frame():
-    doc = topics.device_message("CP-1", "hub-a", at="T", kind="request", name="MeterValues", payload={"a": 1}, raw='[2,"1"]')
+    doc = topics.device_message(
+        "CP-1", "hub-a", at="T", kind="request", name="MeterValues", payload={"a": 1}, raw='[2,"1"]'
+    )
     assert doc["v"] == 1 and doc["raw"] == '[2,"1"]' and doc["payload"] == {"a": 1}
     binary = topics.device_message("CP-1", "hub-a", at="T", kind="telemetry", name=None, payload=None, raw=b"\x00\xff")
     assert binary["raw_base64"] == "AP8=" and "raw" not in binary
     will = topics.hub_state("hub-a", online=False, at=None, reason="connection lost (Last Will)")
-    assert json.loads(topics.encode(will)) == {"v": 1, "hub": "hub-a", "online": False, "since": None,
-                                               "reason": "connection lost (Last Will)"}
+    assert json.loads(topics.encode(will)) == {
+        "v": 1,
+        "hub": "hub-a",
+        "online": False,
+        "since": None,
+        "reason": "connection lost (Last Will)",
+    }
 
 
 @pytest.mark.parametrize(

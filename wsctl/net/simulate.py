@@ -396,7 +396,13 @@ class Simulator:
         log.info("%s: %s; dialing again in %g s", shown, reason, pause)
         if self.report is not None:
             self.report(
-                {"event": "disconnected", "time": _iso(self.clock()), "url": shown, "reason": reason, "redial_in": pause}
+                {
+                    "event": "disconnected",
+                    "time": _iso(self.clock()),
+                    "url": shown,
+                    "reason": reason,
+                    "redial_in": pause,
+                }
             )
 
     async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:

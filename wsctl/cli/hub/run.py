@@ -91,9 +91,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
             async with trio.open_nursery() as nursery:
                 if federation is not None:
                     await nursery.start(lambda task_status: federation.run(task_status=task_status))
-                    env.info(
-                        f"hub {federation.hub_id} joined {federation.tree.base} on {federation.link.broker.shown}"
-                    )
+                    env.info(f"hub {federation.hub_id} joined {federation.tree.base} on {federation.link.broker.shown}")
                 if plain is not None:
                     plain["access_log"] = access
                 started = await nursery.start(

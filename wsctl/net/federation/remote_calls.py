@@ -108,7 +108,9 @@ class RemoteCalls:
                 await pending.done.wait()
             if pending.outcome is None:
                 return refused(
-                    "device", f"timeout: hub {target} did not answer {command} on {device_id} within {wait:g} s", "timeout"
+                    "device",
+                    f"timeout: hub {target} did not answer {command} on {device_id} within {wait:g} s",
+                    "timeout",
                 )
             return pending.outcome
         finally:
@@ -153,7 +155,9 @@ class RemoteCalls:
         self, item: Incoming, *, operator_default: str, role: str | None, trust_role: bool, device: str | None = None
     ) -> None:
         if self._running >= MAX_RUNNING:
-            self._answer(item, refused("device", f"hub {self._me}: {self._running} calls from the broker already run", "busy"))
+            self._answer(
+                item, refused("device", f"hub {self._me}: {self._running} calls from the broker already run", "busy")
+            )
             return
         self._running += 1
         self.fed.nursery.start_soon(self._run, item, operator_default, role, trust_role, device)
@@ -180,7 +184,9 @@ class RemoteCalls:
         else:
             operator = f"mqtt:{request.operator}" if request.operator else operator_default
             if role is None:
-                why = f"hub {self._me}: commands from MQTT clients are refused (the hub runs without --mqtt-command-role)"
+                why = (
+                    f"hub {self._me}: commands from MQTT clients are refused (the hub runs without --mqtt-command-role)"
+                )
                 hub.audit_call(Caller(operator, None, request.device), request.command, None, "refused", why)
                 return refused("not_authorized", why)
         return await hub.call_for_peer(
