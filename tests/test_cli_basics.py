@@ -140,3 +140,12 @@ def test_shell_completion_completes_verbs_and_subverbs():
     env.update(COMP_WORDS="wsctl wa", COMP_CWORD="1")
     out = subprocess.run([sys.executable, "-m", "wsctl"], capture_output=True, text=True, timeout=60, env=env)
     assert out.stdout.splitlines() == ["plain,watch"]
+
+
+def test_a_sub_groups_verbs_are_described_by_themselves_not_by_top_level_namesakes():
+    # `wsctl hub certs` is not `wsctl certs`: the top level's summaries are its own
+    from cli_runner import run_subprocess
+
+    shown = run_subprocess("hub", "--help").stdout
+    line = next(line for line in shown.splitlines() if line.strip().startswith("certs"))
+    assert "renewed over OCPP" in line and "Provision the plant PKI" not in shown

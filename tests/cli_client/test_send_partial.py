@@ -27,8 +27,9 @@ def test_partial_replies_are_in_the_json_error_result(plant, echo_server):
 def test_rejection_body_is_one_line():
     from wsctl.net.connect import Target, _rejected
 
-    class Rejected:
+    class Rejected:  # what trio_websocket.ConnectionRejected carries
         status_code = 503
+        headers: list[tuple[bytes, bytes]] = []
         body = b"<html>\n<head><title>503</title></head>\n<body>\n" + b"busy " * 100 + b"\n</body></html>"
 
     err = _rejected(Target(url="wss://x/", secure=True, host="x", port=443, resource="/"), Rejected())

@@ -138,7 +138,7 @@ def test_unknown_late_and_malformed_replies_are_reported_not_matched(belt):
     out = codec.call(belt.command("status"), {}, now=0)
     [unknown] = codec.feed('{"jsonrpc":"2.0","id":99,"result":{}}', now=0.1)
     assert isinstance(unknown, Unmatched) and "matches no pending request" in unknown.reason
-    assert [t.command.key for t in codec.expire(now=100)] == ["status"]
+    codec.cancel(out)  # the caller gave up on it (Session.call's timeout)
     [late] = codec.feed(json.dumps({"jsonrpc": "2.0", "id": out.id, "result": {}}), now=101)
     assert isinstance(late, Unmatched) and "after its timeout" in late.reason
     [bad] = codec.feed("{not json", now=101)
@@ -156,11 +156,27 @@ def test_device_request_gets_its_auto_reply_or_method_not_found(belt):
     assert json.loads(other.answer)["error"]["code"] == -32601
 
 
+def test_uuid4_ids_need_an_id_source_from_the_caller():
+    cp = parse_profile(OCPP, source="cp.toml")
+    with pytest.raises(InvalidInput, match="need an id source"):
+        ClientCodec(cp).call(cp.command("reset"), {"type": "Hard"}, now=0)
+
+
+def test_now_comes_from_the_callers_clock():
+    from wsctl.core.profile.discovery import load_profile
+
+    charger = load_profile("ocpp16-charger")  # its Heartbeat reply is {currentTime = "{{now}}"}
+    [request] = ClientCodec(charger, wall=lambda: 86400.0).feed('[2,"h1","Heartbeat",{}]', now=0)
+    assert json.loads(request.answer) == [3, "h1", {"currentTime": "1970-01-02T00:00:00Z"}]
+
+
 def test_ocpp_result_without_action_is_matched_and_business_failure_detected():
     cp = parse_profile(OCPP, source="cp.toml")
-    codec = ClientCodec(cp)
+    ids = iter(["id-1", "id-2"])
+    codec = ClientCodec(cp, new_uuid=lambda: next(ids))  # the caller gives the ids: core has no randomness
     out = codec.call(cp.command("reset"), {"type": "Hard"}, now=0)
     frame = json.loads(out.wire)
+    assert frame[1] == "id-1"
     assert frame[0] == 2 and frame[2] == "Reset" and frame[3] == {"type": "Hard"}
     assert not codec.can_send()  # one outstanding call per direction
     with pytest.raises(InvalidInput, match="in flight"):
@@ -175,7 +191,7 @@ def test_ocpp_result_without_action_is_matched_and_business_failure_detected():
 
 def test_ocpp_error_for_an_unreadable_id_goes_to_the_one_call_in_flight():
     cp = parse_profile(OCPP, source="cp.toml")
-    codec = ClientCodec(cp)
+    codec = ClientCodec(cp, new_uuid=lambda: "id-1")
     codec.call(cp.command("get_configuration"), {}, now=0)
     [reply] = codec.feed('[4,"-1","FormationViolation","bad frame",{}]', now=0.1)
     assert reply.command.key == "get_configuration" and reply.error.code == "FormationViolation"
@@ -224,7 +240,7 @@ wire = "connectorId"''',
         ),
         source="cp.toml",
     )
-    codec = ClientCodec(cp)
+    codec = ClientCodec(cp, new_uuid=lambda: "id-1")
     out = codec.call(cp.command("get_configuration"), {"config_key": "HeartbeatInterval"}, now=0)
     assert json.loads(out.wire)[3] == {"key": ["HeartbeatInterval"]}
     codec.feed(json.dumps([3, json.loads(out.wire)[1], {}]), now=0.1)
@@ -235,8 +251,7 @@ wire = "connectorId"''',
 def test_text_lockstep_late_reply_goes_to_the_timed_out_call_not_the_next_one():
     psu = parse_profile(TEXT, source="psu.toml")
     codec = ClientCodec(psu)
-    codec.call(psu.command("volt"), {"value": 1}, now=0)
-    assert [t.command.key for t in codec.expire(now=100)] == ["volt"]
+    codec.cancel(codec.call(psu.command("volt"), {"value": 1}, now=0))  # timed out
     first = codec.call(psu.command("idn"), {}, now=101)
     codec.cancel(first)  # given up on by the caller: also owes a line
     codec.call(psu.command("idn"), {}, now=102)

@@ -2,7 +2,8 @@
 
 `hub_pki` (session): one store with the hub's own certificate (``hub``:
 localhost, 127.0.0.1), chargers CP-1..CP-3 (device certificates, which carry
-clientAuth), operators alice (engineer), olga (operator), bob (observer).
+clientAuth), operators alice (engineer), olga (operator), bob (observer), sam
+(security-admin).
 `running_hub` starts `wsctl.net.hub.hub.Hub` in the test's nursery.
 """
 
@@ -31,6 +32,7 @@ class HubPKI:
     alice: Any
     olga: Any
     bob: Any
+    sam: Any
 
 
 def build_hub_pki(base: Path) -> HubPKI:
@@ -42,6 +44,7 @@ def build_hub_pki(base: Path) -> HubPKI:
     store.issue_operator("alice", role="engineer", days=30, password=PW, key_password=None)
     store.issue_operator("olga", role="operator", days=30, password=PW, key_password=None)
     store.issue_operator("bob", role="observer", days=30, password=PW, key_password=None)
+    store.issue_operator("sam", role="security-admin", days=30, password=PW, key_password=None)
     leaf = store.leaf_paths
     return HubPKI(
         store=store,
@@ -52,6 +55,7 @@ def build_hub_pki(base: Path) -> HubPKI:
         alice=leaf("operator", "alice"),
         olga=leaf("operator", "olga"),
         bob=leaf("operator", "bob"),
+        sam=leaf("operator", "sam"),
     )
 
 

@@ -19,10 +19,18 @@ def open_registry(tmp_path: Path, name: str = "hub.db", **kwargs) -> Registry:
     return Registry.open(tmp_path / name, **kwargs)
 
 
-def start_writer(path: Path, prefix: str, count: int) -> subprocess.Popen:
-    """Another process adding `count` devices and audit entries, one short transaction each."""
+def start_writer(path: Path, prefix: str, count: int, *, go: Path | None = None) -> subprocess.Popen:
+    """Another process adding `count` devices and audit entries, one short transaction each.
+
+    With ``go``, it first says it is ready (``go`` + ``.PREFIX``) and waits (at
+    most 60 s) for ``go`` to exist, so that several start at the same moment.
+    """
     code = (
-        "import sys; from wsctl.registry import Registry\n"
+        "import sys, time, pathlib; from wsctl.registry import Registry\n"
+        "if sys.argv[4]:\n"
+        "    go = pathlib.Path(sys.argv[4]); pathlib.Path(f'{go}.{sys.argv[2]}').touch()\n"
+        "    deadline = time.monotonic() + 60\n"
+        "    while not go.exists() and time.monotonic() < deadline: time.sleep(0.001)\n"
         "reg = Registry.open(sys.argv[1])\n"
         "for i in range(int(sys.argv[3])):\n"
         "    reg.add_device(f'{sys.argv[2]}-{i}', profile='ocpp16')\n"
@@ -30,7 +38,7 @@ def start_writer(path: Path, prefix: str, count: int) -> subprocess.Popen:
         "reg.close()\n"
     )
     return subprocess.Popen(
-        [sys.executable, "-c", code, str(path), prefix, str(count)],
+        [sys.executable, "-c", code, str(path), prefix, str(count), str(go or "")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -4,14 +4,24 @@ official response schema of the action it answers."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import io
 import json
+import tomllib
+from importlib import resources
 
 from central_helpers import Ledger, route, shipped
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ocpp_schemas import VERSIONS, errors
 
+from wsctl.cli.errors import report
+from wsctl.core.errors import InvalidInput
+from wsctl.core.exitcodes import ExitCode
 from wsctl.core.hub.central import CentralSide
+from wsctl.core.hub.central_spec import parse_central
+from wsctl.core.profile.loader import _Checker
 
 PROFILES = {name: (shipped(name), CentralSide(shipped(name))) for name in VERSIONS}
 ACTIONS = sorted({e.name for p, _ in PROFILES.values() for e in p.events.values()} | {"Nope", ""})
@@ -113,3 +123,56 @@ def test_answers_never_raise_and_every_result_fits_the_official_schema(profile_i
     assert isinstance(frame, list) and status in ("approved", "pending", "blocked", "unknown")
     action = frame[2]
     assert errors(VERSIONS[profile_id], action, sent[2], response=True) == []
+
+
+toml_values = st.recursive(
+    st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(max_size=12)
+    | st.sampled_from(["/x", "{{now}}"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+CENTRAL_201 = tomllib.loads(resources.files("wsctl").joinpath("profiles", "ocpp201.toml").read_text("utf-8"))["central"]
+
+
+@st.composite
+def mutated_central(draw):
+    """The shipped [central] of ocpp201 with a few places replaced, deleted or added to."""
+    doc = copy.deepcopy(CENTRAL_201)
+    for _ in range(draw(st.integers(1, 3))):
+        node = doc
+        while isinstance(node, dict) and node:
+            key = draw(st.sampled_from(sorted(node)))
+            if isinstance(node[key], dict) and node[key] and draw(st.integers(0, 3)) > 0:
+                node = node[key]
+                continue
+            action = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
+            if action == "replace":
+                node[key] = draw(toml_values)
+            elif action == "delete":
+                del node[key]
+            else:
+                node[draw(st.text(max_size=6))] = draw(toml_values)
+            break
+    return doc
+
+
+@FUZZ
+@given(mutated_central())
+def test_the_central_parser_returns_or_refuses_in_one_line_naming_central(doc):
+    profile = PROFILES["ocpp201"][0]
+    try:
+        spec = parse_central(_Checker("fuzz.toml"), doc, profile.events, profile.framing)
+    except InvalidInput as exc:
+        # what the operator sees: one line (the CLI escapes control characters in keys)
+        shown = io.StringIO()
+        assert report(exc, shown, as_json=False) == ExitCode.INVALID
+        assert exc.message.startswith("fuzz.toml: central") and len(shown.getvalue().splitlines()) == 1
+        return
+    # what the loader lets through never makes an answer raise
+    side = CentralSide(dataclasses.replace(profile, central=spec))
+    for action, payload in VALID["ocpp201"].items():
+        answer = route(profile, side, json.dumps([2, "m-1", action, payload]), Ledger().context())
+        assert answer is not None and json.loads(answer.frame)[:2] in ([3, "m-1"], [4, "m-1"])

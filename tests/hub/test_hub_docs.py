@@ -49,3 +49,24 @@ def test_hub_first_session_runs_as_written(tmp_path):
     assert "Traceback" not in run.stderr
     assert "exit 9: an observer may not reset" in run.stdout
     assert re.search(r"CP-17 +approved +online .* 1\.4\.2", run.stdout), run.stdout[-2000:]
+
+
+def test_managing_devices_runs_as_written(tmp_path):
+    section = DOC.read_text().split("## Managing devices", 1)[1].split("\n## ", 1)[0]
+    block = re.findall(r"```sh\n(.*?)```", section, re.S)[0]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WSCTL_")}
+    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+    run = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
+    assert "will not be shown again" in run.stdout + run.stderr
+    secret = (tmp_path / "cp19.secret").read_text().strip()
+    assert secret not in run.stdout + run.stderr
+    assert "CP-31" in run.stdout

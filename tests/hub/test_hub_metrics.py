@@ -56,6 +56,8 @@ def test_hub_metrics_count_devices_admissions_and_calls(metered_hub):
         assert send(ctx, "CP-1", "reset", "type=Soft", operator="bob").returncode == 9
         values = scrape(ctx["metrics"])
         assert values[("wsctl_hub_devices_online", ())] == 1
+        assert values[("wsctl_hub_devices_registered", ())] == 1
+        assert values[("wsctl_hub_queued_commands", ())] == 0
         assert values[("wsctl_hub_admissions_total", (("outcome", "device"),))] >= 1
         assert values[("wsctl_hub_admissions_total", (("outcome", "operator"),))] == 2
         assert values[("wsctl_hub_calls_total", (("command", "reset"), ("outcome", "ok")))] == 1

@@ -19,6 +19,55 @@ from wsctl.net.api import open_device
 PROFILE = "ocpp16"
 
 
+class LibraryStation201(threading.Thread):
+    """An ocpp.v201 ChargePoint (OCPP 2.0.1), booting and answering Reset."""
+
+    def __init__(self, url: str, cs_id: str, *, ssl_ctx: ssl.SSLContext) -> None:
+        super().__init__(daemon=True)
+        self.url, self.cs_id, self.ssl_ctx = url, cs_id, ssl_ctx
+        self.boot: object = None
+        self.resets: list[str] = []
+        self.error: BaseException | None = None
+        self.booted = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            self.error = exc
+            self.booted.set()
+
+    async def _main(self) -> None:
+        import websockets
+        from ocpp.routing import on
+        from ocpp.v201 import ChargePoint, call, call_result, datatypes
+
+        station = self
+
+        class CS(ChargePoint):
+            @on("Reset")
+            async def on_reset(self, type, **_):  # noqa: A002 - OCPP's field name
+                station.resets.append(type)
+                return call_result.Reset(status="Accepted")
+
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        async with websockets.connect(self.url, subprotocols=["ocpp2.0.1"], ssl=self.ssl_ctx, open_timeout=10) as ws:
+            cs = CS(self.cs_id, ws)
+            task = asyncio.create_task(cs.start())
+            station_info = datatypes.ChargingStationType(model="PyOCPP-201", vendor_name="Mobility")
+            self.boot = await cs.call(call.BootNotification(charging_station=station_info, reason="PowerUp"))
+            self.booted.set()
+            await self._stopping.wait()
+            task.cancel()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self.join(10)
+
+
 class LibraryCharger(threading.Thread):
     """An ocpp.v16.ChargePoint in its own asyncio loop (thread): boots, then
     serves the central system's calls until told to stop."""
@@ -78,7 +127,7 @@ def mtls_context(pki, leaf) -> ssl.SSLContext:
     return ctx
 
 
-async def _boot(charger: LibraryCharger) -> None:
+async def _boot(charger: LibraryCharger | LibraryStation201) -> None:
     charger.start()
     ok = await trio.to_thread.run_sync(charger.booted.wait, 15)
     assert ok and charger.error is None, charger.error
@@ -156,4 +205,25 @@ async def test_devices_without_their_credentials_are_refused(hub_pki, registry, 
             assert charger.error is not None
             assert ("401" if who == "no credentials" else "403") in str(charger.error)
             assert "CP-1" not in hub.links
+            nursery.cancel_scope.cancel()
+
+
+async def test_library_station_201_boots_and_takes_a_reset(hub_pki, registry):
+    registry.add_device("CP-3", profile="ocpp201")
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry) as hub:
+            station = LibraryStation201(
+                hub_url(hub, "/ocpp/CP-3"), "CP-3", ssl_ctx=mtls_context(hub_pki, hub_pki.chargers["CP-3"])
+            )
+            await _boot(station)
+            try:
+                assert station.boot.status == "Accepted"
+                record = registry.device("CP-3")
+                assert (record.vendor, record.model) == ("Mobility", "PyOCPP-201")
+                operator = client_tls(hub_pki, hub_pki.alice)
+                async with open_device(hub_url(hub, "/devices/CP-3"), profile="ocpp201", **operator) as dev:
+                    assert await dev.call("reset", type="Immediate") == {"status": "Accepted"}
+                assert station.resets == ["Immediate"]
+            finally:
+                await trio.to_thread.run_sync(station.stop)
             nursery.cancel_scope.cancel()

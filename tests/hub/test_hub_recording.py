@@ -46,3 +46,25 @@ async def test_hub_records_each_device_connection(hub_pki, registry, tmp_path):
     shown = run_in_process("record", "show", str(files[0]))
     assert shown.returncode == 0, shown.stderr
     assert "BootNotification" in shown.stdout and "GetConfiguration" in shown.stdout
+
+
+async def test_hub_recordings_rotate_at_the_size_given(hub_pki, registry, tmp_path):
+    registry.add_device("CP-1", profile="ocpp16")
+    out = tmp_path / "rec"
+    out.mkdir()
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry, record_dir=str(out), record_max_size=4096) as hub:
+            charger = client_tls(hub_pki, hub_pki.chargers["CP-1"])
+            async with open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **charger) as dev:
+                for i in range(60):
+                    await dev.send(json.dumps([2, f"h{i}", "Heartbeat", {}]))
+                    with trio.fail_after(10):
+                        await dev.receive()
+            nursery.cancel_scope.cancel()
+    parts = sorted(p.name for p in out.iterdir())
+    assert len(parts) >= 2, parts
+    # each part starts with its own header, so it reads alone
+    for part in out.iterdir():
+        assert json.loads(part.read_text().splitlines()[0])["source"] == "hub"
+    shown = run_in_process("record", "show", str(sorted(out.iterdir())[0]), "--stats")
+    assert shown.returncode == 0, shown.stderr

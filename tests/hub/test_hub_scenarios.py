@@ -21,8 +21,18 @@ async def test_ocpp16_hub_pack_passes_through_the_hub(hub_pki, registry, tmp_pat
             url = f"wss://localhost:{hub.server.port}/devices/CP-1"
             done = await trio.to_thread.run_sync(
                 lambda: run_subprocess(
-                    "test", "ocpp16-hub", "--to", url, "--certs", str(hub_pki.store.path), "--operator", "alice",
-                    "--yes", "--junit", str(report), timeout=120,
+                    "test",
+                    "ocpp16-hub",
+                    "--to",
+                    url,
+                    "--certs",
+                    str(hub_pki.store.path),
+                    "--operator",
+                    "alice",
+                    "--yes",
+                    "--junit",
+                    str(report),
+                    timeout=120,
                 )  # fmt: skip
             )
             nursery.cancel_scope.cancel()

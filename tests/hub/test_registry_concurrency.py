@@ -5,6 +5,8 @@ queue; nothing is lost, and a writer held up too long gets one clear line."""
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from registry_helpers import open_registry, start_writer
@@ -87,3 +89,19 @@ def test_threads_of_one_process_share_one_registry(tmp_path):
         for thread in threads:
             thread.join(60)
         assert errors == [] and len(reg.device_ids()) == 200
+
+
+def test_processes_creating_the_same_new_registry_at_once_migrate_it_once(tmp_path):
+    path, go = tmp_path / "hub.db", tmp_path / "go"
+    names = [f"proc{n}" for n in range(6)]
+    writers = [start_writer(path, name, 5, go=go) for name in names]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(Path(f"{go}.{name}").exists() for name in names) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.touch()  # all of them open the file that does not exist yet, at once
+    finally:
+        results = [w.communicate(timeout=120) for w in writers]
+    assert [w.returncode for w in writers] == [0] * 6, results
+    with open_registry(tmp_path) as reg:
+        assert len(reg.device_ids()) == 30 and reg.schema_version == 1

@@ -125,7 +125,8 @@ def test_show_unknown_name_exits_8_listing_known(sandbox):
     code, _, err = run_cli(["profile", "show", "conveyer"], cwd=cwd, environ=environ)
     assert code == 8
     assert (
-        "no profile named 'conveyer' (known: conveyor, ocpp16, ocpp16-charger, ocpp201, ocpp201-charger, psu, shelly-gen2;" in err
+        "no profile named 'conveyer' (known: conveyor, ocpp16, ocpp16-charger, ocpp201, ocpp201-charger, psu, shelly-gen2;"
+        in err
         and "did you mean 'conveyor'?" in err
     )
 

@@ -59,8 +59,8 @@ OBSERVER_COMMANDS = {
     "conveyor": {"status", "estop"},
     "ocpp16-charger": {"get_configuration", "trigger_message"},
     "ocpp201-charger": {"get_variables", "trigger_message"},
-    "ocpp16": {"get_configuration", "trigger_message", "get_composite_schedule"},
-    "ocpp201": {"get_variables", "get_base_report", "trigger_message"},
+    "ocpp16": {"get_configuration", "trigger_message", "get_composite_schedule", "get_installed_certificate_ids"},
+    "ocpp201": {"get_variables", "get_base_report", "trigger_message", "get_installed_certificate_ids"},
     "psu": {"identify", "measure_voltage", "measure_current"},
     "shelly-gen2": {"get_status", "get_device_info", "switch_get_status"},
 }

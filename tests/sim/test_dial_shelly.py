@@ -50,6 +50,11 @@ async def test_listening_shelly_notifies_on_connect_and_switches_by_role(sim_pki
             assert (await observer.call("switch_get_status", id=0))["output"] is False
             with pytest.raises(NotAuthorized):
                 await observer.call("switch_set", id=0, on=True)
+        # a device certificate is a client certificate now, but it carries no role
+        device_cert = dict(ca=sim_pki.root, cert=sim_pki.device.chain, key=sim_pki.device.key, connect_timeout=5)
+        async with open_device(url, profile="shelly-gen2", **device_cert) as other_device:
+            with pytest.raises(NotAuthorized):
+                await other_device.call("switch_get_status", id=0)
     assert sim.sim.state["output"] is False
 
 

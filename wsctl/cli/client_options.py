@@ -256,8 +256,9 @@ def _find_inventory(env: Environment, explicit: str | None) -> Path | None:
             raise InvalidInput(f"inventory file not found: {explicit}")
         return path
     candidates = [Path(name) for name in INVENTORY_NAMES]
-    config_home = env.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    candidates.append(Path(config_home) / "wsctl" / "inventory.toml")
+    from wsctl.core.xdg import config_dir
+
+    candidates.append(Path(os.path.expanduser(config_dir(env.environ, windows=os.name == "nt"))) / "inventory.toml")
     return next((path for path in candidates if path.is_file()), None)
 
 

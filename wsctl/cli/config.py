@@ -40,10 +40,10 @@ COMMAND_LINE_ONLY = frozenset(
 
 
 def config_paths(env: Environment) -> list[Path]:
-    home = env.environ.get("XDG_CONFIG_HOME") or os.path.join(
-        env.environ.get("HOME") or os.path.expanduser("~"), ".config"
-    )
-    paths = [Path(home) / "wsctl" / "config.toml", Path("wsctl.toml")]
+    from wsctl.core.xdg import config_dir
+
+    home = Path(os.path.expanduser(config_dir(env.environ, windows=os.name == "nt")))
+    paths = [home / "config.toml", Path("wsctl.toml")]
     if env.environ.get("WSCTL_CONFIG"):
         paths.append(Path(env.environ["WSCTL_CONFIG"]))
     return paths

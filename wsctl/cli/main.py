@@ -65,9 +65,14 @@ EXAMPLES
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use."""
 
-    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+    def __init__(
+        self, *args, lazy_commands: dict[str, str] | None = None, summaries: dict[str, str] | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.lazy_commands = dict(lazy_commands or {})
+        #: one-line helps known without importing the command (the top level's only:
+        #: a sub-group's `certs` is not the top level's `certs`)
+        self.summaries = dict(summaries or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy_commands})
@@ -75,7 +80,7 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
-            summary = SUMMARIES.get(name)
+            summary = self.summaries.get(name)
             if summary is None:
                 command = self.get_command(ctx, name)
                 if command is None or command.hidden:
@@ -110,6 +115,7 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
+    summaries=SUMMARIES,
     lazy_commands=COMMANDS,
     epilog=EPILOG,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},

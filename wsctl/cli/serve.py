@@ -8,7 +8,7 @@ import click
 from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.env import Environment
 from wsctl.cli.listen import limit_options
-from wsctl.cli.store_files import server_tls_files
+from wsctl.cli.server_setup import access_line, metrics_listener, server_tls
 from wsctl.core.errors import InvalidInput, UsageError
 
 _BASIC_AUTH = _basic_auth_options()
@@ -248,8 +248,7 @@ def serve(
       wsctl serve --profile conveyor --certs certs --device plc-17 --error-reply 0.1 --seed 1
       wsctl serve --replay session.jsonl --certs certs --device plc-17 --ignore /id
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --device CP-1
-      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --security-profile 2 \
-          --certs certs --basic-auth-password-file cp-1.secret
+      wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --security-profile 2 --basic-auth-password-file cp-1.secret
     """
     dial = tuple(dial) or None
     _check_modes(
@@ -305,10 +304,10 @@ def serve(
     from wsctl.cli.listen import parse_listen
 
     host, port = parse_listen(listen)
-    tls, password, client_auth = _server_tls(
+    tls, password, client_auth = server_tls(
         env, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
     )
-    metrics = _metrics(metrics_listen)
+    metrics = metrics_listener(metrics_listen)
     sim = handler = None
     label: dict = {}
     if replay_file:
@@ -362,20 +361,6 @@ def serve(
             metrics[0].stop()
 
 
-def _metrics(listen: str | None) -> tuple | None:
-    """(ServerMetrics, host, port) for --metrics, or None; the library only when asked for."""
-    if listen is None:
-        return None
-    from wsctl.cli.listen import parse_listen
-
-    host, port = parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
-    try:
-        from wsctl.net.metrics import ServerMetrics
-    except ImportError:
-        raise UsageError("--metrics needs prometheus-client", hint="pip install prometheus-client") from None
-    return ServerMetrics(), host, port
-
-
 def _check_modes(echo: bool, profile_name, replay_file, dial, **given) -> None:
     """Exactly one of --echo, --profile, --replay; each mode's options only with it."""
     if echo + bool(profile_name or replay_file) != 1:
@@ -407,56 +392,6 @@ def _check_modes(echo: bool, profile_name, replay_file, dial, **given) -> None:
                 raise UsageError(f"{flag} needs --profile" + (" without --replay" if replay_file else ""))
 
 
-def _server_tls(
-    env: Environment, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
-) -> tuple[dict, bytes | None, str]:
-    """The TLS files, the key's passphrase, and the client-auth mode (warned about when off)."""
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
-
-    tls = server_tls_files(env.environ, certs, device, cert, key, ca, crl)
-    if tls["cert_chain"] is None and not allow_plaintext:
-        raise UsageError(
-            "a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key",
-            hint="or --allow-plaintext for ws://",
-        )
-    password = None
-    from wsctl.cli.client_options import key_file_is_encrypted
-
-    if tls["key"] and key_file_is_encrypted(tls["key"]):
-        password = read_password(
-            env,
-            password_file=password_file,
-            env_var=KEY_ENV,
-            fallbacks=[(None, STORE_ENV)],
-            prompt=f"passphrase for {tls['key']}",
-        )
-    if client_auth is None:
-        client_auth = "required" if tls["ca"] else "none"
-    if client_auth == "none" and tls["cert_chain"]:
-        env.warn("client certificates are not checked (--client-auth none): any client may connect")
-    return tls, password, client_auth
-
-
-def _access_line(env: Environment, metrics=None):
-    def access_log(record) -> None:
-        if metrics is not None:
-            metrics.access(record)
-        data = record.as_dict()
-        ident = data["identity"]
-        who = f"{data['remote']}" + (
-            f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else ""
-        )
-        human = (
-            f"{who} {data['path'] or '-'} {data['outcome']} close={data['close_code'] or '-'} "
-            f"in={data['messages_in']}/{data['bytes_in']}B out={data['messages_out']}/{data['bytes_out']}B "
-            f"{data['duration']:.3f}s" + (f" error={data['error']}" if data["error"] else "")
-        )
-        if env.verbosity >= 0 or env.json:
-            env.emit({"event": "connection", **data}, human)
-
-    return access_log
-
-
 def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tuple | None = None) -> None:
     """Serve until Ctrl-C/SIGTERM; the listening line says what is bound."""
     from wsctl.cli.runtime import run_async
@@ -476,7 +411,7 @@ def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tu
             if sim is not None:
                 await nursery.start(sim.run)
             chosen = handler or (sim.handler if sim is not None else echo_handler)
-            access = _access_line(env, metrics[0] if metrics else None)
+            access = access_line(env, metrics[0] if metrics else None)
             server = await nursery.start(functools.partial(net_serve, chosen, access_log=access, **options))
             extra = dict(label)
             if metrics:

@@ -153,11 +153,9 @@ def decide(
 def default_path(env: Mapping[str, str] | None = None) -> PurePath:
     """``$WSCTL_KNOWN_DEVICES``, else ``$XDG_CONFIG_HOME/wsctl/known_devices``,
     else ``~/.config/wsctl/known_devices`` (``%APPDATA%`` on Windows)."""
+    from wsctl.core.xdg import config_dir
+
     env = os.environ if env is None else env
     if env.get("WSCTL_KNOWN_DEVICES"):
         return PurePath(env["WSCTL_KNOWN_DEVICES"])
-    if env.get("XDG_CONFIG_HOME"):
-        return PurePath(env["XDG_CONFIG_HOME"]) / "wsctl" / "known_devices"
-    if os.name == "nt" and env.get("APPDATA"):
-        return PurePath(env["APPDATA"]) / "wsctl" / "known_devices"
-    return PurePath(env.get("HOME", "~")) / ".config" / "wsctl" / "known_devices"
+    return config_dir(env, windows=os.name == "nt") / "known_devices"

@@ -177,8 +177,8 @@ class Sim:
 
     def _refusal(self, spec: SimCommand, context: dict[str, Any], delay: float, rid: Any) -> list[Action] | None:
         """The first failing precondition's answer (no effects), or None when all hold."""
-        checks = ((spec.require, spec.require_message, spec.require_reply),) if spec.require else ()
-        checks += tuple((c.require, c.message, c.reply) for c in spec.checks)
+        first = ((spec.require, spec.require_message, spec.require_reply),) if spec.require else ()
+        checks = first + tuple((c.require, c.message, c.reply) for c in spec.checks)
         for require, message_template, reply in checks:
             if self._holds(require, context):
                 continue

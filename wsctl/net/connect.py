@@ -238,7 +238,8 @@ def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> WsctlEr
     flat = " ".join(body.split())
     short = flat if len(flat) <= 200 else flat[:200] + "..."
     tail = f": {short}" if short else ""
-    refusal = next((v.decode("latin-1") for k, v in exc.headers or () if k.lower() == b"wsctl-refusal"), None)
+    headers = getattr(exc, "headers", None) or ()  # a stand-in rejection may carry none
+    refusal = next((v.decode("latin-1") for k, v in headers if k.lower() == b"wsctl-refusal"), None)
     if refusal in _HUB_REFUSALS:
         # a hub saying the device behind it is offline: as unreachable as the device itself (exit 3)
         return _HUB_REFUSALS[refusal](f"{target.where}: {short or 'device offline'}")

@@ -32,7 +32,7 @@ from wsproto.utilities import LocalProtocolError
 
 from wsctl.core.errors import ConnectionClosed, InvalidInput
 from wsctl.net import tlserrors, wsconn
-from wsctl.net._guard import ObservedStream, ReaderGuard, close_tls
+from wsctl.net._guard import ObservedStream, ReaderGuard, close_tls, tls_handshake
 from wsctl.net.admission import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE, Admission, Entry, Refused
 from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
 from wsctl.net.serverconn import (
@@ -265,7 +265,7 @@ class Server:
             failure: BaseException | None = None
             with trio.move_on_after(self.handshake_timeout) as cs:
                 try:
-                    await tls.do_handshake()
+                    await tls_handshake(tls)
                 except trio.BrokenResourceError as exc:
                     failure = exc.__cause__ or exc
                     await _flush_alert(tls)
@@ -359,7 +359,7 @@ class Server:
         return verdict if isinstance(verdict, Accept) else True
 
     async def _websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream, rec: AccessRecord, live: Entry) -> None:
-        observed = ObservedStream(stream)
+        observed = ObservedStream(stream, head_size=0)
         request = await self._upgrade_request(nursery, observed, rec)
         if request is None:
             return
@@ -375,12 +375,12 @@ class Server:
         else:
             rec.subprotocol = next((p for p in self.subprotocols if p in proposed), None)
         ws = await request.accept(subprotocol=rec.subprotocol)
-        conn = ServerConnection(ws, rec, headers, self.close_timeout)
+        conn = ServerConnection(ws, rec, headers, self.close_timeout, observed)
         live.conn = conn
-        if self.idle_timeout:
-            nursery.start_soon(conn._idle_watch, self.idle_timeout, observed)
         handler_scope = trio.CancelScope()
-        nursery.start_soon(self._stop_handler_on_failure, ws, handler_scope)
+        # a callback, not a task waiting per connection (tasks are most of what
+        # an idle connection costs in memory: docs/performance.md)
+        ws.when_failed(functools.partial(nursery.start_soon, self._stop_handler_later, handler_scope))
         try:
             with handler_scope:
                 await self.handler(conn)
@@ -398,13 +398,35 @@ class Server:
                 await conn.close(1000)
             _finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
 
-    async def _stop_handler_on_failure(self, ws: wsconn.WebSocket, handler_scope: trio.CancelScope) -> None:
+    async def _stop_handler_later(self, handler_scope: trio.CancelScope) -> None:
         """A peer the server failed (protocol error, over a limit) is gone; a
         handler that does not notice within close_timeout (it is not reading:
         that is how a peer gets over max_buffered_bytes) is cancelled."""
-        await ws.failed.wait()
         await trio.sleep(self.close_timeout)
         handler_scope.cancel()
+
+    async def _close_idle(self, nursery: trio.Nursery) -> None:
+        """Close (1001) connections idle for ``idle_timeout``: one task for the
+        server, sleeping until the earliest connection is due, instead of a
+        sleeping task per connection.  A connection's due time only moves
+        later, and a new one is due after every open one, so the sleep never
+        oversleeps a due connection."""
+        timeout = self.idle_timeout
+        assert timeout
+        while True:
+            now = trio.current_time()
+            wake = now + timeout
+            for live in list(self._live):
+                conn = live.conn
+                if conn is None or conn.closed is not None or conn.idle_closing:
+                    continue
+                due = conn.idle_due(timeout)
+                if due <= now:
+                    conn.idle_closing = True
+                    nursery.start_soon(conn.close_idle, timeout)
+                else:
+                    wake = min(wake, due)
+            await trio.sleep_until(wake)
 
     async def _reject(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, rejection: Reject) -> None:
         rec.outcome, rec.status = "rejected", rejection.status
@@ -550,6 +572,8 @@ async def serve(
                 )
                 if reloader is not None:
                     connections.start_soon(reloader.warn_periodically)
+                if idle_timeout:
+                    connections.start_soon(server._close_idle, connections)
                 task_status.started(server)
                 await trio.sleep_forever()
             finally:

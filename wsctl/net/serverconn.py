@@ -140,6 +140,7 @@ class ServerConnection(Channel):
         record: AccessRecord,
         headers: tuple[tuple[str, str], ...],
         close_timeout: float,
+        observed: Any = None,
     ) -> None:
         super().__init__(ws, record.remote, close_timeout)
         self.record = record
@@ -149,6 +150,11 @@ class ServerConnection(Channel):
         self.subprotocol = record.subprotocol
         self.headers = headers
         self._last_activity = trio.current_time()
+        #: the stream beneath (`wsctl.net._guard.ObservedStream`): its byte count is life too
+        self._observed = observed
+        self._seen_bytes = observed.received if observed is not None else 0
+        #: the server's idle sweep started closing this connection
+        self.idle_closing = False
 
     @property
     def buffered(self) -> int:
@@ -175,20 +181,20 @@ class ServerConnection(Channel):
             self.record.close_code, self.record.close_reason = code, reason or None
         await super().close(code, reason)
 
-    async def _idle_watch(self, idle_timeout: float, observed: Any = None) -> None:
-        # any bytes from the peer count as life — its keepalive pings too, which
-        # trio-websocket answers without the handler ever seeing them
-        seen = observed.received if observed is not None else 0
-        while self._ws.closed is None:
-            if observed is not None and observed.received != seen:
-                seen = observed.received
-                self._last_activity = trio.current_time()
-            left = self._last_activity + idle_timeout - trio.current_time()
-            if left <= 0:
-                log.info("%s: idle for %g s, closing", self.record.who, idle_timeout)
-                await self.close(1001, "idle timeout")
-                return
-            await trio.sleep(left)
+    def idle_due(self, idle_timeout: float) -> float:
+        """When this connection will have been idle for ``idle_timeout``.
+
+        Any bytes from the peer count as life — its keepalive pings too, which
+        trio-websocket answers without the handler ever seeing them."""
+        observed = self._observed
+        if observed is not None and observed.received != self._seen_bytes:
+            self._seen_bytes = observed.received
+            self._last_activity = trio.current_time()
+        return self._last_activity + idle_timeout
+
+    async def close_idle(self, idle_timeout: float) -> None:
+        log.info("%s: idle for %g s, closing", self.record.who, idle_timeout)
+        await self.close(1001, "idle timeout")
 
 
 Handler = Callable[[ServerConnection], Awaitable[None]]

@@ -28,6 +28,8 @@ whether it is recorded.
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -43,6 +45,10 @@ log = logging.getLogger("wsctl.net.session")
 
 #: session events kept for `events` while nobody reads them
 EVENT_BUFFER = 1000
+
+
+def _uuid4() -> str:
+    return str(uuid.uuid4())
 
 
 class Session:
@@ -68,7 +74,7 @@ class Session:
         self.device = device
         self._respond = respond
         self.profile = profile
-        self.codec = ClientCodec(profile) if profile is not None else None
+        self.codec = ClientCodec(profile, wall=time.time, new_uuid=_uuid4) if profile is not None else None
         self._on_event = on_event
         self._buffer_size = buffer
         self._buffer: tuple[trio.MemorySendChannel[CodecEvent], trio.MemoryReceiveChannel[CodecEvent]] | None = None

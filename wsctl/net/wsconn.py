@@ -28,6 +28,7 @@ working, and must be re-run on any upgrade of either.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import trio
@@ -111,14 +112,21 @@ class WebSocket(trio_websocket.WebSocketConnection):
     ) -> None:
         super().__init__(stream, ws_connection, **kwargs)
         self.max_buffered_bytes = max(max_buffered_bytes, self._max_message_size)
-        #: why we closed because of the peer, or None; `failed` is set with it
+        #: why we closed because of the peer, or None (`when_failed` is told)
         self.failure: Failure | None = None
-        self.failed = trio.Event()
+        self._on_failure: Callable[[], None] | None = None
         #: "local" or "remote" once one side sent a close frame; None when lost
         self.closed_by: str | None = None
         #: most bytes ever held for this connection (see `buffered`)
         self.peak_buffered = 0
         self._queued = 0
+
+    def when_failed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once we failed the connection (now, if we already did)."""
+        if self.failure is not None:
+            callback()
+        else:
+            self._on_failure = callback
 
     @property
     def buffered(self) -> int:
@@ -187,7 +195,8 @@ class WebSocket(trio_websocket.WebSocketConnection):
     async def _fail(self, failure: Failure, *, discard: bool = False) -> None:
         """Fail the connection (RFC 6455 7.1.7); runs in the reader task."""
         self.failure = failure
-        self.failed.set()
+        if self._on_failure is not None:
+            self._on_failure()
         self._reader_running = False
         with trio.CancelScope(shield=True):
             with trio.move_on_after(FAIL_LINGER):

@@ -27,6 +27,9 @@ def load_csr(data: bytes, *, source: str = "CSR") -> x509.CertificateSigningRequ
         else:
             csr = x509.load_der_x509_csr(data)
     except ValueError as exc:
+        repaired = _mbedtls_repaired(data)
+        if repaired is not None:
+            return load_csr(repaired, source=source)
         raise InvalidInput(
             f"{source} is not a readable certificate signing request ({str(exc).split('. See https://')[0][:120]})"
         ) from None
@@ -37,6 +40,23 @@ def load_csr(data: bytes, *, source: str = "CSR") -> x509.CertificateSigningRequ
     if not valid:
         raise InvalidInput(f"{source} has a bad signature: it was not signed by the key it carries (tampered?)")
     return csr
+
+
+def _mbedtls_repaired(data: bytes) -> bytes | None:
+    """The DER of a CSR from mbedTLS 2.x with its stray NULL dropped (`csr_der`), else None."""
+    import base64
+    import binascii
+
+    from wsctl.pki.csr_der import without_ecdsa_null_parameter
+
+    if b"-----BEGIN" in data:
+        lines = [line.strip() for line in data.splitlines()]
+        body = b"".join(line for line in lines if line and not line.startswith(b"-----"))
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return without_ecdsa_null_parameter(data)
 
 
 def requested_names(csr: x509.CertificateSigningRequest) -> list[str]:

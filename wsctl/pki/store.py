@@ -211,6 +211,10 @@ class Store(CAAdministration):
                 f"{self.crl_der_path} is corrupted ({str(exc)[:100]})", hint="'wsctl certs crl' writes a fresh one"
             ) from None
 
+    def check_ca_password(self, password: bytes) -> None:
+        """PasswordError now for a wrong CA passphrase (a service that signs later)."""
+        self._issuing(password)
+
     def _issuing(self, password: bytes) -> tuple[x509.Certificate, object]:
         cert = self.issuing_cert()
         key = keys.load_private_key(self._read(self.issuing_key_path), password, source=self.issuing_key_path)

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,8 +128,7 @@ class Database:
             db._identify()
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
-                raise RegistryError(f"{path}: the registry cannot use WAL mode on this file system")
+            db._use_wal()
             conn.execute("PRAGMA synchronous = NORMAL")
             db._migrate(migrations)
         except sqlite3.Error as exc:
@@ -141,14 +141,33 @@ class Database:
 
     def _identify(self) -> None:
         """Refuse an SQLite file that some other program owns (before writing to it)."""
-        app = self._conn.execute("PRAGMA application_id").fetchone()[0]
+        # one statement, so one snapshot: another process may be creating the registry
+        # this moment, and its tables and its application_id arrive in one commit
+        app, version, tables = self._conn.execute(
+            "SELECT (SELECT application_id FROM pragma_application_id()),"
+            " (SELECT user_version FROM pragma_user_version()), (SELECT count(*) FROM sqlite_master)"
+        ).fetchone()
         if app == APPLICATION_ID:
             return
-        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-        tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if app == 0 and version == 0 and tables == 0:
             return  # a new, empty file: the first migration makes it a registry
         raise InvalidInput(f"{self.path}: an SQLite database, but not a wsctl hub registry")
+
+    def _use_wal(self) -> None:
+        """Switch a new file to WAL.  The switch needs the file to itself and SQLite does
+        not wait for that (no busy handler): while other processes open the same new
+        registry it is retried, within the same bound as any write."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+        if str(mode).lower() != "wal":
+            raise RegistryError(f"{self.path}: the registry cannot use WAL mode on this file system")
 
     @property
     def version(self) -> int:

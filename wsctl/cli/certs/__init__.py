@@ -27,6 +27,11 @@ VERBS = {
         ("crl", "crl", "crl"),
         ("export", "export", "export"),
         ("restore", "restore", "restore"),
+        ("est", "est", "est"),
+        ("enroll-code", "enroll_code", "enroll_code"),
+        ("pending", "pending", "pending"),
+        ("approve", "approve", "approve"),
+        ("est-user", "est_user", "est_user"),
     )
 }
 

@@ -20,6 +20,7 @@ VERBS = {
         ("id-tags", "id_tags", "id_tags"),
         ("audit", "audit", "audit"),
         ("inventory", "inventory", "inventory"),
+        ("certs", "certs", "certs"),
     )
 }
 
@@ -109,6 +110,23 @@ EXAMPLES
     default=900.0,
     show_default=True,
     help="Close (1001) a connection silent for S seconds, not even a ping; 0: never.",
+)
+@click.option(
+    "--sign-certificates",
+    is_flag=True,
+    help="Sign the CSRs chargers send (OCPP SignCertificate) with the plant CA of --certs; needs the CA passphrase.",
+)
+@click.option(
+    "--ca-password-file",
+    type=click.Path(dir_okay=False),
+    help="With --sign-certificates: the store passphrase (else env WSCTL_PASSWORD, or a prompt).",
+)
+@click.option(
+    "--certificate-days",
+    type=click.IntRange(min=1, max=3650),
+    default=365,
+    show_default=True,
+    help="With --sign-certificates: lifetime of the certificates the hub signs.",
 )
 @click.option(
     "--metrics",

@@ -28,9 +28,9 @@ from wsctl.cli.hub.common import (
 
 EPILOG = """\b
 EXAMPLES
-  wsctl hub devices add CP-17 --profile ocpp16-charger            # mTLS (security profile 3)
-  wsctl hub devices add CP-18 --profile ocpp16-charger --security-profile 2 --group depot-a
-  wsctl hub devices add CP-19 --profile ocpp16-charger --security-profile 2 --secret-file cp19.secret
+  wsctl hub devices add CP-17 --profile ocpp16            # mTLS (security profile 3)
+  wsctl hub devices add CP-18 --profile ocpp16 --security-profile 2 --group depot-a
+  wsctl hub devices add CP-19 --profile ocpp16 --security-profile 2 --secret-file cp19.secret
   wsctl hub devices                                     # the table
   wsctl --json hub devices --group depot-a | jq -r 'select(.online | not) | .id'
   wsctl hub devices --pending                           # dialed in, waiting for approval
@@ -136,7 +136,11 @@ def _emit_secret(env: Environment, device_id: str, secret: str | None, obj: dict
     help="3: mutual TLS (its certificate names ID); 2: TLS + HTTP Basic with a secret; 1: plain ws + Basic.",
 )
 @click.option("--group", "groups", multiple=True, metavar="GROUP", help="Put it in GROUP (repeatable).")
-@click.option("--pending", is_flag=True, help="Add it as pending: the hub does not admit it until approved.")
+@click.option(
+    "--pending",
+    is_flag=True,
+    help="Add it as pending: it may connect, but its boot is answered Pending and no command reaches it until approved.",
+)
 @secret_file_option
 @registry_option
 @click.pass_context

@@ -10,7 +10,7 @@ from wsctl.core.errors import InvalidInput, UsageError
 
 def run_hub(env: Environment, **o: Any) -> None:
     from wsctl.cli.listen import parse_listen, probe_listen
-    from wsctl.cli.serve import _server_tls
+    from wsctl.cli.server_setup import server_tls
 
     host, port = parse_listen(o["listen"])
     plain = None
@@ -23,7 +23,7 @@ def run_hub(env: Environment, **o: Any) -> None:
         probe_listen(*plain)
     elif o["allow_security_profile_1"]:
         raise UsageError("--allow-security-profile-1 needs --plain-listen HOST:PORT (a listener of its own)")
-    tls, password, _ = _server_tls(
+    tls, password, _ = server_tls(
         env, o["certs"], o["device"], o["cert"], o["key"], o["ca"], o["crl"], o["password_file"], None, False
     )
     if not tls.get("ca"):
@@ -62,11 +62,13 @@ def run_hub(env: Environment, **o: Any) -> None:
 
 def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: dict[str, Any] | None) -> None:
     from wsctl.cli.runtime import run_async
+    from wsctl.cli.server_setup import metrics_listener
     from wsctl.core.profile.discovery import load_profile
     from wsctl.net.hub.hub import Hub
     from wsctl.registry import Registry
 
-    metrics = _metrics(o["metrics_listen"])
+    metrics = metrics_listener(o["metrics_listen"], "hub")
+    signer = _signer(env, o)
     registry = Registry.open(o["registry"])
     try:
         hub = Hub(
@@ -78,6 +80,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
             record_dir=o["record_dir"],
             record_max_size=o["record_max_size"],
             metrics=metrics[0] if metrics else None,
+            signer=signer,
         )
 
         federation = _federation(hub, o["federation"])
@@ -85,9 +88,9 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
         async def main() -> None:
             import trio
 
-            from wsctl.cli.serve import _access_line
+            from wsctl.cli.server_setup import access_line
 
-            access = _access_line(env, metrics[0] if metrics else None)
+            access = access_line(env, metrics[0] if metrics else None)
             async with trio.open_nursery() as nursery:
                 if federation is not None:
                     await nursery.start(lambda task_status: federation.run(task_status=task_status))
@@ -133,18 +136,23 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
             metrics[0].stop()
 
 
-def _metrics(listen: str | None) -> tuple | None:
-    """(HubMetrics, host, port) for --metrics, or None; the library only when asked for."""
-    if listen is None:
+def _signer(env: Environment, o: dict[str, Any]) -> Any:
+    """The CA the hub signs chargers' CSRs with (--sign-certificates): its
+    passphrase is read once, at start, and kept only in this process."""
+    if not o["sign_certificates"]:
+        if o["ca_password_file"]:
+            raise UsageError("--ca-password-file is for --sign-certificates")
         return None
-    from wsctl.cli.listen import parse_listen
+    if not o["certs"]:
+        raise UsageError("--sign-certificates needs the plant store: --certs DIR")
+    from wsctl.cli.passwords import read_password
+    from wsctl.net.hub.cert_manager import CertificateSigner
+    from wsctl.pki.store import Store
 
-    host, port = parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
-    try:
-        from wsctl.net.hub.metrics import HubMetrics
-    except ImportError:
-        raise UsageError("--metrics needs prometheus-client", hint="pip install prometheus-client") from None
-    return HubMetrics(), host, port
+    store = Store(o["certs"])
+    password = read_password(env, password_file=o["ca_password_file"], option="--ca-password-file")
+    store.check_ca_password(password)  # a wrong passphrase fails now, not at the first charger's CSR
+    return CertificateSigner(store, password, days=o["certificate_days"])
 
 
 def _federation_options(o: dict[str, Any], tls: dict[str, Any], password: bytes | None) -> dict[str, Any] | None:

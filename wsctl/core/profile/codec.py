@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
-import uuid
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,16 +56,6 @@ from wsctl.core.profile.template import (
 )
 
 LATE_MEMORY = 1024
-
-
-@dataclass(frozen=True)
-class TimedOut:
-    id: Any
-    command: Command
-
-
-def now_iso() -> str:
-    return iso_time(time.time())
 
 
 def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> dict[str, Any]:
@@ -170,6 +159,12 @@ class _Pending:
 class ClientCodec:
     profile: Profile
     first_id: int = 1
+    #: the wall clock for `{{now}}` (in calls and in answers to device requests)
+    #: and the source of uuid4 ids, from the caller: core keeps no clock and no
+    #: randomness of its own.  Without a clock `{{now}}` is left out; without an
+    #: id source a uuid4 profile cannot call.
+    wall: Callable[[], float] | None = None
+    new_uuid: Callable[[], str] | None = None
     _counter: Any = field(init=False, repr=False)
     _pending: OrderedDict[Any, _Pending] = field(init=False, repr=False)
     _late: OrderedDict[Any, Command] = field(init=False, repr=False)
@@ -196,7 +191,11 @@ class ClientCodec:
         scheme = self.profile.framing.id_scheme
         while True:
             if scheme == "uuid4":
-                candidate: Any = str(uuid.uuid4())
+                if self.new_uuid is None:
+                    raise InvalidInput(
+                        f"{self.profile.id}: uuid4 call ids need an id source (ClientCodec(new_uuid=...))"
+                    )
+                candidate: Any = self.new_uuid()
             elif scheme == "counter":
                 candidate = next(self._counter)
             else:
@@ -219,7 +218,7 @@ class ClientCodec:
         render_fn, wants_now = template
         context = {"id": call_id, "name": command.name, "params": wire_params}
         if wants_now:
-            context["now"] = now_iso()
+            context["now"] = iso_time(self.wall()) if self.wall is not None else None
         try:
             if self.profile.framing.encoding == "text":
                 wire = render_fn({**context, "params": params})
@@ -251,12 +250,6 @@ class ClientCodec:
                     # no id to recognise the late line by: count it (module docstring)
                     self._owed.append(out.command)
                 return
-
-    def expire(self, now: float) -> list[TimedOut]:
-        expired = [p.out for p in self._pending.values() if p.out.deadline <= now]
-        for out in expired:
-            self.cancel(out)
-        return [TimedOut(o.id, o.command) for o in expired]
 
     # -- receiving -------------------------------------------------------------
     def feed(self, message: str | bytes, *, now: float) -> list[CodecEvent]:
@@ -342,7 +335,8 @@ class ClientCodec:
     def _answer(self, raw_id: Any, name: str, event: Event | None, payload: Any) -> str | None:
         framing = self.profile.framing
         if event is not None and event.reply is not None and framing.result is not None:
-            body = render(event.reply, {"now": now_iso(), "payload": payload, "name": name, "id": raw_id}, strict=False)
+            now = iso_time(self.wall()) if self.wall is not None else None
+            body = render(event.reply, {"now": now, "payload": payload, "name": name, "id": raw_id}, strict=False)
             return dumps(render(framing.result, {"id": raw_id, "payload": body}))
         if framing.error is not None:
             form = framing.errors["unknown_command"]

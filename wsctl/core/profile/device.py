@@ -29,8 +29,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +128,13 @@ def _key(value: Any) -> str:
 class DeviceCodec:
     """Per connection: ids in progress and device calls are this peer's."""
 
-    def __init__(self, profile: Profile, *, call_timeout: float | None = None) -> None:
+    def __init__(
+        self, profile: Profile, *, call_timeout: float | None = None, new_uuid: Callable[[], str] | None = None
+    ) -> None:
         self.profile = profile
+        #: the id source for a uuid4 profile's device calls, from the caller (core has
+        #: no randomness of its own); without one, calls are numbered dev-1, dev-2 ...
+        self.new_uuid = new_uuid
         self.framing = profile.framing
         self.text = self.framing.encoding == "text"
         self.call_timeout = call_timeout if call_timeout is not None else profile.default_timeout
@@ -429,7 +434,8 @@ class DeviceCodec:
         now, or None when it was queued behind the outstanding call."""
         if self.framing.device_request is None:
             raise ValueError(f"{self.profile.id}: framing has no device_request form")
-        call_id = str(uuid.uuid4()) if self.framing.id_scheme == "uuid4" else f"dev-{next(self._counter)}"
+        uuid4 = self.framing.id_scheme == "uuid4" and self.new_uuid is not None
+        call_id = self.new_uuid() if uuid4 and self.new_uuid is not None else f"dev-{next(self._counter)}"
         context = {"id": call_id, "name": event.name, "payload": payload if payload is not None else {}}
         call = _Call(call_id, event, dumps(render(self.framing.device_request, context)))
         self._queue.append(call)

@@ -38,6 +38,7 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.files import decode_utf8, read_regular
 from wsctl.core.profile.loader import parse_profile
 from wsctl.core.profile.model import Profile
+from wsctl.core.xdg import config_dir
 
 SUFFIX = ".toml"
 #: profiles are a few kilobytes; a file past this is not one
@@ -60,12 +61,7 @@ class ProfileLocation(NamedTuple):
 
 def user_dir(environ: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CONFIG_HOME") or ""
-    # XDG: a relative XDG_CONFIG_HOME is invalid and must be ignored
-    if not base or not os.path.isabs(base):
-        home = environ.get("HOME") or str(Path.home())
-        base = os.path.join(home, ".config")
-    return Path(base) / "wsctl" / "profiles"
+    return Path(os.path.expanduser(config_dir(environ, windows=os.name == "nt"))) / "profiles"
 
 
 def project_dir(cwd: Cwd = None) -> Path:

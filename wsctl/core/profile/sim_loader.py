@@ -22,9 +22,13 @@ from wsctl.core.profile.model import (
     SimTelemetry,
     Update,
 )
+from wsctl.core.profile.params import Param
 
 if TYPE_CHECKING:
     from wsctl.core.profile.loader import _Checker
+
+State = dict[str, Any]
+Params = tuple[Param, ...]
 
 SIM_KEYS = {"state", "commands", "telemetry", "faults", "on_connect", "on_connect_set", "responses"}
 COMMAND_KEYS = {"reply", "set", "require", "require_message", "require_reply", "delay", "then", "checks", "lists"}
@@ -81,7 +85,7 @@ def parse_sim(c: _Checker, table: Any, commands: dict[str, Command], events: dic
 # ----------------------------------------------------------------------------- pieces
 
 
-def _path(c: _Checker, path: str, where: str, state: dict[str, Any], names: set[str], params) -> tuple[str, ...]:
+def _path(c: _Checker, path: str, where: str, state: State, names: set[str], params: Params) -> tuple[str, ...]:
     """A state path whose first segment is declared in sim.state; templated segments checked."""
     try:
         parts = statepath.split(path)
@@ -94,7 +98,9 @@ def _path(c: _Checker, path: str, where: str, state: dict[str, Any], names: set[
     return parts
 
 
-def _sets(c: _Checker, table: Any, where: str, state, names: set[str], params) -> tuple[tuple[str, Any], ...]:
+def _sets(
+    c: _Checker, table: Any, where: str, state: State, names: set[str], params: Params
+) -> tuple[tuple[str, Any], ...]:
     sets = c.table(table, where)
     for path, value in sets.items():
         _path(c, path, f"{where}.{path}", state, names, params)
@@ -102,7 +108,9 @@ def _sets(c: _Checker, table: Any, where: str, state, names: set[str], params) -
     return tuple(sets.items())
 
 
-def _requires(c: _Checker, table: Any, where: str, state, names: set[str], params) -> tuple[tuple[str, Any], ...]:
+def _requires(
+    c: _Checker, table: Any, where: str, state: State, names: set[str], params: Params
+) -> tuple[tuple[str, Any], ...]:
     require = c.table(table, where)
     for path, wanted in require.items():
         _path(c, path, f"{where}.{path}", state, names, params)
@@ -110,7 +118,9 @@ def _requires(c: _Checker, table: Any, where: str, state, names: set[str], param
     return tuple(require.items())
 
 
-def _then(c: _Checker, steps: tuple[str, ...], where: str, events: dict[str, Event], params=None) -> tuple[str, ...]:
+def _then(
+    c: _Checker, steps: tuple[str, ...], where: str, events: dict[str, Event], params: Params | None = None
+) -> tuple[str, ...]:
     for step in steps:
         verb, _, arg = step.partition(":")
         if verb == "emit" and arg in events:
@@ -152,7 +162,9 @@ def _update(c: _Checker, name: str, spec: Any, where: str) -> Update:
 # ----------------------------------------------------------------------------- sections
 
 
-def _command(c: _Checker, key: str, spec: Any, commands, events, state) -> SimCommand:
+def _command(
+    c: _Checker, key: str, spec: Any, commands: dict[str, Command], events: dict[str, Event], state: State
+) -> SimCommand:
     where = f"sim.commands.{key}"
     if key not in commands:
         raise c.fail(where, f"no command {key!r} in [commands]")
@@ -192,7 +204,7 @@ def _command(c: _Checker, key: str, spec: Any, commands, events, state) -> SimCo
     )
 
 
-def _lists(c: _Checker, spec: dict[str, Any], where: str, params, state) -> tuple[SimList, ...]:
+def _lists(c: _Checker, spec: dict[str, Any], where: str, params: Params, state: State) -> tuple[SimList, ...]:
     out = []
     reply = spec.get("reply", {})
     for field, raw in c.table(spec.get("lists"), f"{where}.lists").items():
@@ -229,7 +241,7 @@ def _lists(c: _Checker, spec: dict[str, Any], where: str, params, state) -> tupl
     return tuple(out)
 
 
-def _telemetry(c: _Checker, key: str, spec: Any, events, state) -> SimTelemetry:
+def _telemetry(c: _Checker, key: str, spec: Any, events: dict[str, Event], state: State) -> SimTelemetry:
     where = f"sim.telemetry.{key}"
     spec = c.table(spec, where, TELEMETRY_KEYS)
     event = c.str_(spec, "event", where, key)
@@ -268,7 +280,7 @@ def _telemetry(c: _Checker, key: str, spec: Any, events, state) -> SimTelemetry:
     )
 
 
-def _responses(c: _Checker, table: Any, events: dict[str, Event], state) -> dict[str, tuple[SimResponse, ...]]:
+def _responses(c: _Checker, table: Any, events: dict[str, Event], state: State) -> dict[str, tuple[SimResponse, ...]]:
     out: dict[str, tuple[SimResponse, ...]] = {}
     for key, raw in c.table(table, "sim.responses").items():
         where = f"sim.responses.{key}"

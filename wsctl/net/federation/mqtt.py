@@ -226,7 +226,15 @@ class MqttLink:
             getattr(props, "CorrelationData", None),
             bool(message.retain),
         )
-        self._soon(self._on_message, item)
+        self._soon(self._deliver, item)
+
+    def _deliver(self, item: Incoming) -> None:
+        # a run_sync_soon callback that raises would end trio's run: one bad
+        # message costs a log line, never the hub
+        try:
+            self._on_message(item)
+        except Exception:
+            log.exception("%s: message not handled", item.topic)
 
     # trio's thread
     def _connect_result(self, ok: bool, reason: str) -> None:

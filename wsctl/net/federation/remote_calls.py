@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import InvalidInput, WsctlError
 from wsctl.core.hub import topics
 from wsctl.core.hub.outcome import CallOutcome, refused
 from wsctl.net.federation.mqtt import Incoming
@@ -166,7 +166,11 @@ class RemoteCalls:
         self, item: Incoming, operator_default: str, role: str | None, trust_role: bool, device: str | None
     ) -> None:
         try:
-            self._answer(item, await self._outcome(item, operator_default, role, trust_role, device))
+            try:
+                outcome = await self._outcome(item, operator_default, role, trust_role, device)
+            except WsctlError as exc:  # e.g. a device registered with a profile this hub cannot load
+                outcome = refused("device", f"hub {self._me}: {exc.message}")
+            self._answer(item, outcome)
         finally:
             self._running -= 1
 
@@ -211,7 +215,11 @@ class RemoteCalls:
     async def _forward(self, queued: Any, target: str) -> None:
         hub = self.fed.hub
         try:
-            command = hub.profile_of(queued.device).command(queued.command)
+            try:
+                command = hub.profile_of(queued.device).command(queued.command)
+            except WsctlError as exc:
+                log.warning("%s: queued %s not forwarded: %s", queued.device, queued.command, exc.message)
+                return
             timeout = command.timeout if command is not None else DEFAULT_TIMEOUT
             outcome = await self._call(
                 target, queued.device, queued.operator, queued.role, queued.command, queued.params, timeout

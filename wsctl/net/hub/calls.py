@@ -64,6 +64,8 @@ async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str,
     if hub.is_pending(device_id):
         return refused("device", f"{device_id} waits for approval (wsctl hub devices approve)")
     link = hub.links.get(device_id)
+    if link is not None and link.security_profile < 2 and _touches_certificates(command, params):
+        return refused("device", f"{command.name} is refused over security profile 1 (plain ws): use TLS")
     if link is None:
         if caller.queue_ttl:
             return await _queued(hub, caller, command, params)
@@ -78,6 +80,15 @@ async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str,
     except ConnectionClosed:
         # never queued again: the device may have run it before it went
         return refused("device", f"{device_id} disconnected before answering {command.name}", "offline")
+
+
+def _touches_certificates(command: Command, params: dict[str, Any]) -> bool:
+    from wsctl.net.hub.cert_manager import CERTIFICATE_COMMANDS
+
+    if command.name in CERTIFICATE_COMMANDS:
+        return True
+    # a trigger of a CSR (1.6 ExtendedTriggerMessage, 2.0.1 TriggerMessage: Sign...Certificate)
+    return any(isinstance(v, str) and v.startswith("Sign") and v.endswith("Certificate") for v in params.values())
 
 
 async def _queued(hub: Any, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:

@@ -18,7 +18,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, WsctlError
+from wsctl.core.errors import ConnectionClosed, Timeout, WsctlError
 from wsctl.core.hub import admission
 from wsctl.core.profile.events import DeviceRequest, Malformed
 from wsctl.net.hub.device_link import DeviceLink
@@ -64,7 +64,7 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             detail=f"{old.remote} {why}",
         )
         await old.close(REPLACED, why)
-    central = _central_side(profile)
+    central = hub.central_side(profile)
     link_box: list[DeviceLink] = []
 
     def respond(item: DeviceRequest | Malformed) -> str | None:
@@ -89,13 +89,15 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             at=hub.wall(),
             remote=conn.remote,
             fingerprint=getattr(ident, "fingerprint", None),
-            cert_serial=str(ident.serial) if ident is not None else None,
+            cert_serial=ident.serial if ident is not None else None,
             cert_not_after=ident.not_after.timestamp() if ident is not None else None,
             security_profile=decision.security_profile,
         )
         log.info("%s: online from %s (security profile %d)", device_id, conn.remote, decision.security_profile)
         if hub.peers is not None:
             hub.peers.device_online(device_id, reg.device(device_id))
+        if hub.signer is not None:
+            hub.nursery.start_soon(hub.signer.seen, hub, device_id, ident)
         reason = "closed"
         try:
             async with trio.open_nursery() as nursery:
@@ -121,22 +123,13 @@ def _close_text(link: DeviceLink) -> str:
     return f"closed {code}" + (f" {why}" if why else "")
 
 
-def _central_side(profile: Any) -> Any:
-    try:
-        from wsctl.core.hub.central import CentralSide
-    except ImportError:  # pragma: no cover - the module ships with the hub
-        return None
-    try:
-        return CentralSide(profile)
-    except InvalidInput:
-        return None  # a profile without a central side: its own event replies answer
-
-
 def _has_boot(profile: Any) -> bool:
     return any(e.name == "BootNotification" for e in profile.events.values())
 
 
 def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malformed) -> str | None:
+    if hub.signer is not None and isinstance(item, DeviceRequest) and item.name == "SignCertificate":
+        return str(hub.signer.answer(hub, link, item))
     if central is None:
         return item.answer if isinstance(item, DeviceRequest) else None
     from wsctl.core.hub.central import CentralContext
@@ -166,9 +159,14 @@ def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malf
         return None
     if answer.error:
         log.warning("%s: answered with an error: %s", device_id, answer.error)
-    for effect in answer.effects:
-        _apply(hub, link, effect, now)
-    reg.seen(device_id, at=now)
+    try:
+        for effect in answer.effects:
+            _apply(hub, link, effect, now)
+        reg.seen(device_id, at=now)
+    except WsctlError as exc:
+        # e.g. the device was removed from the registry while connected: the
+        # device still gets its answer; what could not be kept is logged
+        log.warning("%s: not recorded in the registry: %s", device_id, exc.message)
     return answer.frame
 
 
@@ -192,6 +190,8 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
         _station_transaction(reg, link.device_id, fields, now)
     # status and meter values reach the watching operators (and the recording);
     # the audit keeps what an operator may have to answer for later
+    if effect.kind == "security_event" and hub.signer is not None:
+        hub.signer.security_event(hub, link.device_id, fields.get("type"))
     if effect.kind in ("security_event", "transaction", "authorize"):
         reg.audit(
             at=now,

@@ -84,11 +84,13 @@ class Hub:
         record_dir: str | None = None,
         record_max_size: int | None = None,
         metrics: Any = None,
+        signer: Any = None,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.registry = registry
         self._load_profile = load_profile
         self._profiles: dict[str, Profile] = {}
+        self._central: dict[int, Any] = {}
         self.default_profile = default_profile
         self.approval = approval
         if approval and default_profile is None:
@@ -110,6 +112,8 @@ class Hub:
         self.metrics = metrics
         #: the federation (other hubs on a broker, `Peers` in wsctl.net.hub.peers), or None
         self.peers: Any = None
+        #: `wsctl.net.hub.cert_manager.CertificateSigner` (--sign-certificates), or None
+        self.signer = signer
         self.operators_open = 0
         #: password checks running at once (each scrypt takes 16 MiB)
         self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
@@ -120,6 +124,20 @@ class Hub:
         if found is None:
             found = self._profiles[name] = self._load_profile(name)
         return found
+
+    def central_side(self, profile: Profile) -> Any:
+        """The profile's `CentralSide` (one serves every device: building it per
+        connection compiled its templates again for each), or None for a
+        profile without a central side (its own event replies answer)."""
+        key = id(profile)  # profiles live as long as the hub (self._profiles)
+        if key not in self._central:
+            try:
+                from wsctl.core.hub.central import CentralSide
+
+                self._central[key] = CentralSide(profile)
+            except InvalidInput:
+                self._central[key] = None
+        return self._central[key]
 
     def profile_of(self, device_id: str) -> Profile:
         record = self.registry.device(device_id)

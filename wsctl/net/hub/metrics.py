@@ -18,6 +18,12 @@ class HubMetrics(ServerMetrics):
         r = self.registry
         self.devices_online = Gauge("wsctl_hub_devices_online", "Devices connected to the hub now", registry=r)
         self.operators_open = Gauge("wsctl_hub_operators_open", "Operator connections open now", registry=r)
+        self.devices_registered = Gauge(
+            "wsctl_hub_devices_registered", "Devices in the hub's registry (online or not)", registry=r
+        )
+        self.queued = Gauge(
+            "wsctl_hub_queued_commands", "Commands waiting in the registry for offline devices", registry=r
+        )
         self.admissions = Counter(
             "wsctl_hub_admissions",
             "Upgrades judged by the hub, by outcome (device, operator, or the refusal's kind)",
@@ -41,6 +47,9 @@ class HubMetrics(ServerMetrics):
     def bind_hub(self, hub: Any) -> None:
         self.devices_online.set_function(lambda: len(hub.links))
         self.operators_open.set_function(lambda: hub.operators_open)
+        # read at scrape time, in the exporter's thread (the registry serialises its connection)
+        self.devices_registered.set_function(lambda: len(hub.registry.device_ids()))
+        self.queued.set_function(lambda: sum(d.queued for d in hub.registry.devices()))
 
     def admitted(self, outcome: str) -> None:
         self.admissions.labels(outcome).inc()

@@ -1,0 +1,150 @@
+"""Device load for bench/bench_hub.py: many OCPP 1.6 chargers in one process.
+
+    python bench/hub_devices.py --url wss://127.0.0.1:PORT/ocpp/{id} --certs DIR \
+        --source 127.0.0.2 --first 0 --count 2500 [--prefix CP-]
+
+The lightest client at hand: python-websockets (asyncio), one SSLContext per
+device (each presents its own certificate, security profile 3).  A device boots
+with BootNotification, then idles with a Heartbeat every 300 s (random first
+phase); it answers any call of the hub with an empty result (GetConfiguration:
+no keys).  When the hub goes away it dials again at once (random 0-1 s), then
+every 0.25-0.75 s while nobody listens, with a growing back-off (up to 8 s)
+after a refused or failed handshake.  A JSON status line goes to stdout
+whenever the counts change (at most every 0.2 s): open, booted, dials, failures.
+Not a test and not a benchmark by itself: bench_hub.py drives it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import ssl
+import sys
+import time
+
+import websockets
+
+HEARTBEAT = 300.0
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.open = 0
+        self.booted = 0
+        self.dials = 0
+        self.failures = 0
+        self.changed = asyncio.Event()
+
+    def bump(self, name: str, by: int = 1) -> None:
+        setattr(self, name, getattr(self, name) + by)
+        self.changed.set()
+
+    def line(self) -> str:
+        return json.dumps(
+            {"open": self.open, "booted": self.booted, "dials": self.dials, "failures": self.failures, "t": time.time()}
+        )
+
+
+def context(certs: str, device_id: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=f"{certs}/ca/root.crt")
+    ctx.load_cert_chain(f"{certs}/devices/{device_id}/chain.pem", f"{certs}/devices/{device_id}/key.pem")
+    return ctx
+
+
+async def session(ws, counts: Counts, device_id: str) -> None:
+    boot = json.dumps(
+        [2, "boot", "BootNotification", {"chargePointVendor": "Bench", "chargePointModel": "hub_devices.py"}]
+    )
+    await ws.send(boot)
+    heartbeat = asyncio.get_running_loop().create_task(beat(ws))
+    booted = False
+    try:
+        async for raw in ws:
+            msg = json.loads(raw)
+            if msg[0] == 3 and msg[1] == "boot" and not booted:
+                booted = True
+                counts.bump("booted")
+            elif msg[0] == 2:
+                payload = {"configurationKey": []} if msg[2] == "GetConfiguration" else {}
+                await ws.send(json.dumps([3, msg[1], payload]))
+    finally:
+        heartbeat.cancel()
+        if booted:
+            counts.bump("booted", -1)
+
+
+async def beat(ws) -> None:
+    await asyncio.sleep(random.uniform(0, HEARTBEAT))
+    n = 0
+    while True:
+        n += 1
+        await ws.send(json.dumps([2, f"hb{n}", "Heartbeat", {}]))
+        await asyncio.sleep(HEARTBEAT)
+
+
+async def device(url: str, device_id: str, ctx: ssl.SSLContext, source: str, counts: Counts) -> None:
+    backoff = 1.0
+    while True:
+        counts.bump("dials")
+        try:
+            async with websockets.connect(
+                url.format(id=device_id),
+                ssl=ctx,
+                subprotocols=["ocpp1.6"],
+                ping_interval=None,
+                compression=None,
+                open_timeout=60,
+                close_timeout=2,
+                max_size=65536,
+                local_addr=(source, 0),
+            ) as ws:
+                counts.bump("open")
+                backoff = 1.0
+                try:
+                    await session(ws, counts, device_id)
+                finally:
+                    counts.bump("open", -1)
+            await asyncio.sleep(random.uniform(0, 1))
+        except ConnectionRefusedError:
+            # nobody listens (the hub is restarting): dial again soon, all at once
+            counts.bump("failures")
+            await asyncio.sleep(random.uniform(0.25, 0.75))
+        except (TimeoutError, OSError, websockets.exceptions.WebSocketException):
+            counts.bump("failures")
+            await asyncio.sleep(random.uniform(0, backoff))
+            backoff = min(backoff * 2, 8.0)
+
+
+async def report(counts: Counts) -> None:
+    while True:
+        await counts.changed.wait()
+        counts.changed.clear()
+        print(counts.line(), flush=True)
+        await asyncio.sleep(0.2)
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", required=True)
+    p.add_argument("--certs", required=True)
+    p.add_argument("--source", default="127.0.0.1")
+    p.add_argument("--prefix", default="CP-")
+    p.add_argument("--first", type=int, default=0)
+    p.add_argument("--count", type=int, required=True)
+    a = p.parse_args()
+    ids = [f"{a.prefix}{i:05d}" for i in range(a.first, a.first + a.count)]
+    contexts = [context(a.certs, i) for i in ids]
+    counts = Counts()
+    print(json.dumps({"ready": len(ids)}), flush=True)
+    tasks = [asyncio.create_task(report(counts))]
+    tasks += [asyncio.create_task(device(a.url, i, c, a.source, counts)) for i, c in zip(ids, contexts, strict=True)]
+    await asyncio.gather(*tasks)
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)

@@ -1,0 +1,62 @@
+"""Operator commands for bench/bench_hub.py, in their own process.
+
+    python bench/hub_operator.py --certs DIR --reps 200 URL_A URL_B
+
+Each repetition runs one new operator command against every URL, in an order
+that alternates per repetition: a new mTLS connection with wsctl's own client
+API (`open_device(..., profile="ocpp16")`), `get_configuration`, close.  Prints
+one JSON object: the latencies in seconds per URL, paired by repetition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import trio
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from wsctl.net.api import open_device  # noqa: E402
+
+
+async def once(url: str, certs: str) -> float:
+    t0 = time.perf_counter()
+    async with open_device(
+        url,
+        profile="ocpp16",
+        ca=f"{certs}/ca/root.crt",
+        cert=f"{certs}/operators/op/chain.pem",
+        key=f"{certs}/operators/op/key.pem",
+    ) as dev:
+        await dev.call("get_configuration")
+    return time.perf_counter() - t0
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--certs", required=True)
+    p.add_argument("--reps", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--gap", type=float, default=0.02, help="seconds between commands")
+    p.add_argument("urls", nargs="+")
+    a = p.parse_args()
+    for _ in range(a.warmup):
+        for url in a.urls:
+            await once(url, a.certs)
+    out: dict[str, list[float]] = {u: [] for u in a.urls}
+    for rep in range(a.reps):
+        order = a.urls if rep % 2 == 0 else a.urls[::-1]
+        for url in order:
+            with trio.fail_after(60):
+                out[url].append(await once(url, a.certs))
+            await trio.sleep(a.gap)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    trio.run(main)

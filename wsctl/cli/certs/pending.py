@@ -1,0 +1,57 @@
+"""`wsctl certs pending`: EST enrollments waiting for an operator."""
+
+from __future__ import annotations
+
+import click
+
+from wsctl.cli.certs.common import get_store, store_dir_option
+from wsctl.cli.env import Environment
+
+
+@click.command("pending")
+@click.option("--all", "include_decided", is_flag=True, help="Approved and rejected ones too.")
+@store_dir_option
+@click.pass_context
+def pending(ctx: click.Context, include_decided: bool) -> None:
+    """List EST enrollments that wait for 'wsctl certs approve ID'.
+
+    NAME is what the device proved (its bootstrap certificate or Basic
+    account); the names the CSR asks for are shown and never certified.
+
+    \b
+    EXAMPLES
+      wsctl certs pending
+      wsctl --json certs pending --all
+    """
+    from wsctl.cli.certs.enroll_code import _utc
+    from wsctl.pki.csr import load_csr, requested_names
+    from wsctl.pki.enrollment_db import EnrollmentBook
+
+    env: Environment = ctx.obj
+    store = get_store(ctx)
+    store.require()
+    rows = EnrollmentBook(store.path).pending(include_decided=include_decided)
+    for row in rows:
+        asked = requested_names(load_csr(row.csr))
+        obj = {
+            "id": row.id,
+            "status": row.status,
+            "label": row.label,
+            "kind": row.kind,
+            "name": row.name,
+            "auth": row.auth,
+            "client": row.client,
+            "dns": list(row.dns),
+            "role": row.role,
+            "csr_asks_for": asked,
+            "requested_at": _utc(row.created),
+            "serial": row.serial,
+        }
+        human = f"{row.id}  {row.status:8}  {row.kind} {row.name}  label {row.label}  from {row.client}  ({row.auth})"
+        if row.dns or row.role:
+            human += f"  will get {', '.join(row.dns) or 'role ' + str(row.role)}"
+        if asked:
+            human += f"  [CSR asks for {', '.join(asked)}: ignored]"
+        env.emit(obj, human)
+    if not rows and not env.json:
+        env.info("no enrollment waits for approval")

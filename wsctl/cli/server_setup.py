@@ -1,0 +1,79 @@
+"""What the listening verbs (`serve`, `hub`) share once their options are read:
+the server's TLS material and key passphrase, the access line each connection
+leaves, and the optional Prometheus listener."""
+
+from __future__ import annotations
+
+from wsctl.cli.env import Environment
+from wsctl.cli.store_files import server_tls_files
+from wsctl.core.errors import UsageError
+
+
+def server_tls(
+    env: Environment, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
+) -> tuple[dict, bytes | None, str]:
+    """The TLS files, the key's passphrase, and the client-auth mode (warned about when off)."""
+    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+
+    tls = server_tls_files(env.environ, certs, device, cert, key, ca, crl)
+    if tls["cert_chain"] is None and not allow_plaintext:
+        raise UsageError(
+            "a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key",
+            hint="or --allow-plaintext for ws://",
+        )
+    password = None
+    from wsctl.cli.client_options import key_file_is_encrypted
+
+    if tls["key"] and key_file_is_encrypted(tls["key"]):
+        password = read_password(
+            env,
+            password_file=password_file,
+            env_var=KEY_ENV,
+            fallbacks=[(None, STORE_ENV)],
+            prompt=f"passphrase for {tls['key']}",
+        )
+    if client_auth is None:
+        client_auth = "required" if tls["ca"] else "none"
+    if client_auth == "none" and tls["cert_chain"]:
+        env.warn("client certificates are not checked (--client-auth none): any client may connect")
+    return tls, password, client_auth
+
+
+def access_line(env: Environment, metrics=None):
+    def access_log(record) -> None:
+        if metrics is not None:
+            metrics.access(record)
+        data = record.as_dict()
+        ident = data["identity"]
+        who = f"{data['remote']}" + (
+            f" {ident['kind'] or 'cert'}={ident['name'] or ident['subject']} role={ident['role']}" if ident else ""
+        )
+        human = (
+            f"{who} {data['path'] or '-'} {data['outcome']} close={data['close_code'] or '-'} "
+            f"in={data['messages_in']}/{data['bytes_in']}B out={data['messages_out']}/{data['bytes_out']}B "
+            f"{data['duration']:.3f}s" + (f" error={data['error']}" if data["error"] else "")
+        )
+        if env.verbosity >= 0 or env.json:
+            env.emit({"event": "connection", **data}, human)
+
+    return access_log
+
+
+def metrics_listener(listen: str | None, kind: str = "server") -> tuple | None:
+    """(metrics, host, port) for --metrics, or None; the library only when asked
+    for.  ``kind``: "server" (`serve`) or "hub" (the server's series and the hub's)."""
+    if listen is None:
+        return None
+    from wsctl.cli.listen import parse_listen
+
+    host, port = parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
+    try:
+        if kind == "hub":
+            from wsctl.net.hub.metrics import HubMetrics
+
+            return HubMetrics(), host, port
+        from wsctl.net.metrics import ServerMetrics
+
+        return ServerMetrics(), host, port
+    except ImportError:
+        raise UsageError("--metrics needs prometheus-client", hint="pip install prometheus-client") from None
