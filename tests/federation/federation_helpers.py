@@ -106,9 +106,10 @@ class Broker:
         ]
 
 
-def start_broker(pki: FedPKI, base: Path) -> Broker:
+def start_broker(pki: FedPKI, base: Path, port: int | None = None) -> Broker:
+    """mosquitto on a free port (or PORT: a broker restarted where the hubs look for it)."""
     binary = need("mosquitto")
-    port = free_port()
+    port = port or free_port()
     leaf = pki.leaf("broker")
     (base / "acl").write_text(acl_text())
     log = base / "mosquitto.log"

@@ -29,6 +29,7 @@ from wsctl.core.hub import topics
 from wsctl.core.hub.outcome import CallOutcome
 from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Telemetry, Unmatched
 from wsctl.core.profile.model import Command
+from wsctl.net._guard import collapse
 from wsctl.net.federation.mqtt import BrokerURL, Incoming, MqttLink
 from wsctl.net.federation.presence import Presence
 from wsctl.net.federation.remote_calls import RemoteCalls
@@ -74,7 +75,28 @@ class Federation:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Connect (ConnectError with the reason if the broker refuses), then
-        serve until cancelled; on the way out the hub says it is offline."""
+        serve until cancelled; on the way out the hub says it is offline.
+
+        The nursery is open before the first CONNACK: the retained presence
+        that arrives at once may already ask this hub to forward queued
+        commands."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                await self._join()
+                task_status.started(self)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    last = (self.tree.hub_state(self.hub_id), self._hub_doc(False, "stopped", at=iso(self.hub.wall())))
+                    await self.link.close(last=last)
+        except BaseExceptionGroup as group:
+            leaf = collapse(group)
+            if leaf is group:
+                raise
+            raise leaf from leaf.__cause__
+
+    async def _join(self) -> None:
         await self.link.open()
         state = self.tree.hub_state(self.hub_id)
         refusal = await self.link.publish_confirmed(state, self._hub_doc(True, at=iso(self.hub.wall())), timeout=10)
@@ -85,14 +107,6 @@ class Federation:
                 hint="the broker's ACL must let the user named in the hub's certificate write "
                 f"{self.tree.base}/hubs/{self.hub_id}/# (docs/federation.md)",
             )
-        async with trio.open_nursery() as nursery:
-            self.nursery = nursery
-            task_status.started(self)
-            try:
-                await trio.sleep_forever()
-            finally:
-                last = (self.tree.hub_state(self.hub_id), self._hub_doc(False, "stopped", at=iso(self.hub.wall())))
-                await self.link.close(last=last)
 
     # -- the broker's side ------------------------------------------------------
     def _connected(self) -> None:
