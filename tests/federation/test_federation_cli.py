@@ -3,6 +3,8 @@ code for every mistake, at start, before any device is admitted."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cli_runner import run_in_process
 from federation_helpers import PW, SITE, free_port, start_broker
@@ -13,10 +15,13 @@ BROKER = ("--broker", "mqtts://localhost:1", "--hub-id", "hub-a", "--site", SITE
 
 
 def hub(store, *args: str, device: str = "hub-a"):
+    """The hub in this process, its registry next to the store (never ./hub.db)."""
     return run_in_process(
         "hub",
         "--listen",
         "127.0.0.1:0",
+        "--registry",
+        str(Path(store).parent / f"cli-{device}.db"),
         "--certs",
         str(store),
         "--device",
