@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from federation_helpers import Process, free_port, register
+from federation_helpers import Process, free_port, free_ports, register
 
 
 def events(process: Process, kind: str) -> list[dict]:
@@ -42,7 +42,7 @@ def dialing(tmp_path, store, *urls: str) -> Process:
 
 
 def test_the_next_url_is_tried_at_once_and_whole_rounds_back_off(fed_pki, tmp_path):
-    urls = [f"wss://localhost:{free_port()}/ocpp/CP-1" for _ in range(2)]
+    urls = [f"wss://localhost:{port}/ocpp/CP-1" for port in free_ports(2)]
     sim = dialing(tmp_path, fed_pki.path, *urls)
     try:
         assert wait_events(sim, "dialing", 1)[0]["urls"] == urls

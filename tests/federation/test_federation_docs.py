@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from federation_helpers import DOC, free_port, need
+from federation_helpers import DOC, free_ports, need
 
 
 def test_the_first_federation_runs_as_written(tmp_path):
@@ -18,7 +18,7 @@ def test_the_first_federation_runs_as_written(tmp_path):
         need(binary)
     section = DOC.read_text().split("## A first federation on one machine", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```sh\n(.*?)```", section, re.S)
-    ports = {old: str(free_port()) for old in ("8883", "8441", "8442")}
+    ports = dict(zip(("8883", "8441", "8442"), map(str, free_ports(3)), strict=True))
     script = block
     for old, new in ports.items():
         for shape in (":{}", "listener {} ", "-p {} "):
