@@ -71,7 +71,13 @@ _BASIC_AUTH = _basic_auth_options()
     show_default=True,
     help="Multiply telemetry periods (0.1: ten times as often).",
 )
-@click.option("--dial", metavar="URL", help="Do not listen: dial URL (a central system) and act as the device there.")
+@click.option(
+    "--dial",
+    metavar="URL",
+    multiple=True,
+    help="Do not listen: dial URL (a central system) and act as the device there; repeat for fallbacks, "
+    "tried in order (hubs of a federation).",
+)
 # kept only to say what replaced it: a device dials with its own certificate
 @click.option("--operator", hidden=True)
 @click.option(
@@ -244,6 +250,7 @@ def serve(
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --device CP-1
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --security-profile 2 --basic-auth-password-file cp-1.secret
     """
+    dial = tuple(dial) or None
     _check_modes(
         echo,
         profile_name,

@@ -116,7 +116,7 @@ def _dial_basic_auth(
 def run_dial(
     env: Environment,
     profile_name: str,
-    url: str,
+    url: str | tuple[str, ...],
     *,
     certs,
     device,
@@ -141,6 +141,8 @@ def run_dial(
     from wsctl.cli.serve_sim import make_simulator
     from wsctl.core import roles
 
+    urls = (url,) if isinstance(url, str) else tuple(url)
+    url = urls[0]  # credentials and the device id come from the first; the others are its fallbacks
     try:
         roles.expand(role)
     except ValueError as exc:
@@ -171,28 +173,32 @@ def run_dial(
         env.warn(
             f'profile {sim.profile.id} says the tool dials the device (transport.dialer = "tool"); dialing out anyway'
         )
-    in_path = device_id(url, None)
-    if device and security_profile == "3" and in_path not in (None, device):
-        env.warn(f"the certificate names device {device}, the URL {in_path}: a hub refuses the mismatch")
+    for each in urls:
+        in_path = device_id(each, None)
+        if device and security_profile == "3" and in_path not in (None, device):
+            env.warn(f"the certificate names device {device}, the URL {in_path}: a hub refuses the mismatch")
 
     connect = dict(ca=ca, cert=cert, key=key, password=password, max_message_size=max_message_size, **extra)
     try:
-        run_async(_dial_until_done, env, sim, url, role, redial, security_profile, connect)
+        run_async(_dial_until_done, env, sim, urls, role, redial, security_profile, connect)
     finally:
         if sim.audit is not None:
             sim.audit.close()
 
 
-async def _dial_until_done(env: Environment, sim, url: str, role: str, redial, security_profile: str, connect) -> None:
+async def _dial_until_done(
+    env: Environment, sim, urls: tuple[str, ...], role: str, redial, security_profile: str, connect
+) -> None:
     import trio
 
     from wsctl.core.urls import public_url
 
-    shown = public_url(url)
+    shown = ", ".join(public_url(u) for u in urls)
     env.emit(
         {
             "event": "dialing",
-            "url": shown,
+            "url": public_url(urls[0]),
+            "urls": [public_url(u) for u in urls],
             "profile": sim.profile.id,
             "subprotocols": list(sim.profile.subprotocols),
             "security_profile": int(security_profile),
@@ -201,5 +207,5 @@ async def _dial_until_done(env: Environment, sim, url: str, role: str, redial, s
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(sim.run)
-        await sim.dial(url, role=role, redial=redial, **connect)
+        await sim.dial(urls, role=role, redial=redial, **connect)
         nursery.cancel_scope.cancel()

@@ -31,7 +31,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,8 @@ QUEUE_SIZE = 256
 #: collections, which filled the oldest generation and set off full ones
 #: (docs/performance.md, "Garbage collector").
 EMIT_BATCH = 100
+#: longest pause between rounds of dialing when no central system answers
+REDIAL_MAX = 60.0
 #: seconds a dialed connection may take to close when the simulator stops
 GOING_AWAY_TIMEOUT = 2.0
 
@@ -355,40 +357,64 @@ class Simulator:
             )
 
     # -- dial-out (OCPP: the charger calls the central system) -----------------------------
-    async def dial(self, url: str, *, role: str | None, redial: float | None = 5.0, **connect: Any) -> None:
-        """Connect to `url`, act as the device on that connection; when it ends,
-        dial again after `redial` seconds (None: return when the session ends,
-        raise when it could not be opened).  The dialed peer is
-        authorized with `role`: the charger trusts the central system it
-        verified, so its commands are checked against that role."""
+    async def dial(
+        self, urls: str | Sequence[str], *, role: str | None, redial: float | None = 5.0, **connect: Any
+    ) -> None:
+        """Connect to the first of ``urls`` that answers, act as the device on
+        that connection; when it ends, dial again after `redial` seconds,
+        from the first URL (None: return when the session ends, raise when
+        none could be opened).  A URL that cannot be reached is followed at
+        once by the next; after a round in which none could, the pause
+        doubles up to `REDIAL_MAX` (a fleet whose hub died must not hammer
+        the others in lockstep).  The dialed peer is authorized with `role`:
+        the charger trusts the central system it verified, so its commands
+        are checked against that role."""
         connect.setdefault("subprotocols", self.profile.subprotocols)
+        order = [urls] if isinstance(urls, str) else list(urls)
+        failed_rounds = 0
         while True:
-            try:
-                await self._dial_once(url, role, connect)
-                reason = "closed"
-            except (ConnectError, Timeout, ConnectionClosed) as exc:
-                if redial is None:
-                    raise
-                reason = str(exc)
-            except HandshakeRejected as exc:
-                if redial is None or (exc.status is not None and exc.status < 500):
-                    raise  # 4xx: the central system refuses this charger; waiting will not help
-                reason = str(exc)
+            reason, connected, refusals = "closed", False, 0
+            for url in order:
+                try:
+                    await self._dial_once(url, role, connect)
+                    reason, connected = "closed", True
+                except ConnectionClosed as exc:
+                    if redial is None:
+                        raise
+                    reason, connected = str(exc), True
+                except (ConnectError, Timeout) as exc:
+                    if redial is None and url == order[-1]:
+                        raise
+                    reason = str(exc)
+                    continue
+                except HandshakeRejected as exc:
+                    four_xx = exc.status is not None and exc.status < 500
+                    refusals += four_xx
+                    if url == order[-1] and (redial is None or refusals == len(order)):
+                        raise  # 4xx from every hub: they refuse this charger; waiting will not help
+                    reason = str(exc)
+                    continue
+                break
             if redial is None:
                 return
-            shown = public_url(url)
-            log.info("%s: %s; dialing again in %g s", shown, reason, redial)
-            if self.report is not None:
-                self.report(
-                    {
-                        "event": "disconnected",
-                        "time": _iso(self.clock()),
-                        "url": shown,
-                        "reason": reason,
-                        "redial_in": redial,
-                    }
-                )
-            await trio.sleep(redial)
+            failed_rounds = 0 if connected else failed_rounds + 1
+            pause = min(redial * 2 ** max(failed_rounds - 1, 0), max(redial, REDIAL_MAX))
+            self._redialing(order[0] if len(order) == 1 else ", ".join(order), reason, pause)
+            await trio.sleep(pause)
+
+    def _redialing(self, url: str, reason: str, pause: float) -> None:
+        shown = public_url(url)
+        log.info("%s: %s; dialing again in %g s", shown, reason, pause)
+        if self.report is not None:
+            self.report(
+                {
+                    "event": "disconnected",
+                    "time": _iso(self.clock()),
+                    "url": shown,
+                    "reason": reason,
+                    "redial_in": pause,
+                }
+            )
 
     async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:
         """One dialed session; on cancellation (SIGTERM, Ctrl-C, the caller's

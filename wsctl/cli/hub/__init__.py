@@ -31,6 +31,7 @@ EXAMPLES
   wsctl serve --profile ocpp16-charger --dial wss://hub:8443/ocpp/CP-17 --certs certs --device CP-17
   wsctl send wss://hub:8443/devices/CP-17 Reset type=Soft --certs certs --operator alice --yes
   wsctl --json hub devices                                     # who is online, since when
+  wsctl hub --certs certs --device hub-a --broker mqtts://broker:8883 --hub-id hub-a --site plant-1
 """
 
 
@@ -133,6 +134,25 @@ EXAMPLES
     metavar="[HOST:]PORT",
     default=None,
     help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).",
+)
+@click.option(
+    "--broker",
+    metavar="URL",
+    help="Join a federation of hubs on an MQTT 5 broker: mqtts://HOST[:8883], mutual TLS with the hub's certificate "
+    "(needs paho-mqtt; docs/federation.md).",
+)
+@click.option("--hub-id", metavar="ID", help="With --broker: this hub's name in the federation (unique per site).")
+@click.option("--site", metavar="SITE", help="With --broker: the site, the topic level wsctl/v1/SITE/ (e.g. plant-1).")
+@click.option(
+    "--mqtt-command-role",
+    metavar="ROLE",
+    help="With --broker: the role of commands plant tools publish on wsctl/v1/SITE/devices/ID/cmd "
+    "[default: such commands are refused].",
+)
+@click.option(
+    "--allow-plain-mqtt",
+    is_flag=True,
+    help="Allow mqtt:// (no TLS): commands and readings in clear text, the hub unauthenticated.",
 )
 @click.pass_context
 def hub(ctx: click.Context, **options: object) -> None:

@@ -29,6 +29,12 @@ def run_hub(env: Environment, **o: Any) -> None:
     if not tls.get("ca"):
         raise UsageError("a hub needs the CA of its devices and operators: --certs DIR, or --ca FILE")
     probe_listen(host, port)
+    o["federation"] = _federation_options(o, tls, password)
+    if o["federation"] is not None and o["federation"]["tls"] is None:
+        env.warn(
+            f"{o['broker']}: plain MQTT: every command and reading crosses the network in clear text, "
+            "and anyone who reaches the broker can pose as this hub"
+        )
     if o["record_dir"]:
         import os
 
@@ -77,6 +83,8 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
             signer=signer,
         )
 
+        federation = _federation(hub, o["federation"])
+
         async def main() -> None:
             import trio
 
@@ -84,6 +92,9 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
 
             access = access_line(env, metrics[0] if metrics else None)
             async with trio.open_nursery() as nursery:
+                if federation is not None:
+                    await nursery.start(lambda task_status: federation.run(task_status=task_status))
+                    env.info(f"hub {federation.hub_id} joined {federation.tree.base} on {federation.link.broker.shown}")
                 if plain is not None:
                     plain["access_log"] = access
                 started = await nursery.start(
@@ -111,6 +122,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
                         "device_paths": paths,
                         "registry": o["registry"],
                         **extra,
+                        **({"federation": federation.tree.base, "hub_id": federation.hub_id} if federation else {}),
                     },
                     f"hub listening on {', '.join(urls)}; devices dial {', '.join(paths)}; "
                     f"operators connect to /devices/ID (registry {o['registry']})"
@@ -144,3 +156,48 @@ def _signer(env: Environment, o: dict[str, Any]) -> Any:
     password = read_password(env, password_file=o["ca_password_file"], option="--ca-password-file")
     store.check_ca_password(password)  # a wrong passphrase fails now, not at the first charger's CSR
     return CertificateSigner(store, password, days=o["certificate_days"])
+
+
+def _federation_options(o: dict[str, Any], tls: dict[str, Any], password: bytes | None) -> dict[str, Any] | None:
+    """The checked federation settings of --broker, or None; its flags only with it."""
+    if not o["broker"]:
+        for flag, key in (
+            ("--hub-id", "hub_id"),
+            ("--site", "site"),
+            ("--mqtt-command-role", "mqtt_command_role"),
+            ("--allow-plain-mqtt", "allow_plain_mqtt"),
+        ):
+            if o[key]:
+                raise UsageError(f"{flag} needs --broker URL")
+        return None
+    from wsctl.core import roles
+    from wsctl.core.hub.topics import check_level
+
+    if not o["hub_id"] or not o["site"]:
+        raise UsageError("--broker needs --hub-id ID and --site SITE (the hub's name and its topic tree)")
+    check_level(o["hub_id"], "hub id")
+    check_level(o["site"], "site")
+    role = o["mqtt_command_role"]
+    if role is not None and role not in roles.KNOWN:
+        raise UsageError(f"--mqtt-command-role {role!r}: one of {', '.join(roles.KNOWN)}")
+    try:
+        import paho.mqtt.client  # noqa: F401
+    except ImportError:
+        raise UsageError("--broker needs paho-mqtt", hint="pip install 'wsctl[federation]'") from None
+    from wsctl.net.federation.mqtt import parse_broker_url
+
+    broker = parse_broker_url(o["broker"], allow_plain=o["allow_plain_mqtt"])
+    context = None
+    if broker.tls:
+        from wsctl.net.tls import client_context
+
+        context = client_context(ca=tls["ca"], cert=tls["cert_chain"], key=tls["key"], password=password)
+    return {"broker": broker, "hub_id": o["hub_id"], "site": o["site"], "tls": context, "command_role": role}
+
+
+def _federation(hub: Any, options: dict[str, Any] | None) -> Any:
+    if options is None:
+        return None
+    from wsctl.net.federation.federation import Federation
+
+    return Federation(hub, **options)

@@ -97,5 +97,7 @@ async def _queued(hub: Any, caller: Caller, command: Command, params: dict[str, 
     expired = refused("device", f"{caller.device_id} did not come back within {caller.queue_ttl:g} s", "expired")
     with trio.move_on_after(caller.queue_ttl + command.timeout + TIMEOUT_MARGIN):
         delivered = await waiter.wait()
+        if isinstance(delivered, CallOutcome):  # delivered by another hub of the federation
+            return delivered
         return outcome_of(delivered) if isinstance(delivered, Reply) else expired
     return expired

@@ -1,0 +1,224 @@
+"""A hub's place in a federation of hubs on an MQTT 5 broker: the `Peers`
+the hub calls (wsctl.net.hub.peers), and what the hub does for messages from
+the broker.  Topics and payloads: `wsctl.core.hub.topics`; docs/federation.md.
+
+- Presence out: each device that comes or goes is published retained on
+  ``devices/<id>/state``; its messages on ``telemetry/<name>`` or
+  ``events/<name>``, decoded, with the raw frame (QoS 0: a reading lost while
+  the broker is away is not worth a queue).  The hub's own state is retained,
+  with a Last Will saying offline.
+- Presence in: every hub keeps the retained states of hubs and devices
+  (`Presence`), so `holder` is a lookup, never a round trip.
+- Calls (`remote_calls`): an operator's call for a device another hub holds
+  goes to that hub; a plant tool's command on ``devices/<id>/cmd`` runs on the
+  hub that holds the device, with the role of ``--mqtt-command-role`` or not
+  at all; queued commands wait in the registry of the hub that took them and
+  are forwarded when the device turns up on another hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import ConnectError, InvalidInput
+from wsctl.core.hub import topics
+from wsctl.core.hub.outcome import CallOutcome
+from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Telemetry, Unmatched
+from wsctl.core.profile.model import Command
+from wsctl.net._guard import collapse
+from wsctl.net.federation.mqtt import BrokerURL, Incoming, MqttLink
+from wsctl.net.federation.presence import Presence
+from wsctl.net.federation.remote_calls import RemoteCalls
+from wsctl.net.hub.hub import iso
+
+log = logging.getLogger("wsctl.net.federation")
+
+
+class Federation:
+    """``hub``: the `wsctl.net.hub.hub.Hub` (its ``peers`` is set to this);
+    ``command_role``: the role of commands from plant tools, None: refused."""
+
+    def __init__(
+        self,
+        hub: Any,
+        *,
+        broker: BrokerURL,
+        hub_id: str,
+        site: str,
+        tls: ssl.SSLContext | None,
+        command_role: str | None = None,
+    ) -> None:
+        self.hub = hub
+        self.hub_id = topics.check_level(hub_id, "hub id")
+        self.tree = topics.Tree(site)
+        self.presence = Presence()
+        self.link = MqttLink(
+            broker,
+            client_id=f"wsctl-{site}-{hub_id}",
+            tls=tls,
+            will=(self.tree.hub_state(self.hub_id), self._hub_doc(False, "connection lost (Last Will)", at=None)),
+            on_message=self._message,
+            on_connected=self._connected,
+        )
+        self.calls = RemoteCalls(self, command_role)
+        #: when each device held here came online (its presence keeps it across updates)
+        self._since: dict[str, str] = {}
+        self.nursery: trio.Nursery = None  # type: ignore[assignment]
+        hub.peers = self
+
+    def _hub_doc(self, online: bool, reason: str | None = None, *, at: str | None) -> bytes:
+        return topics.encode(topics.hub_state(self.hub_id, online=online, at=at, reason=reason))
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect (ConnectError with the reason if the broker refuses), then
+        serve until cancelled; on the way out the hub says it is offline.
+
+        The nursery is open before the first CONNACK: the retained presence
+        that arrives at once may already ask this hub to forward queued
+        commands."""
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                await self._join()
+                task_status.started(self)
+                try:
+                    await trio.sleep_forever()
+                finally:
+                    last = (self.tree.hub_state(self.hub_id), self._hub_doc(False, "stopped", at=iso(self.hub.wall())))
+                    await self.link.close(last=last)
+        except BaseExceptionGroup as group:
+            leaf = collapse(group)
+            if leaf is group:
+                raise
+            raise leaf from leaf.__cause__
+
+    async def _join(self) -> None:
+        await self.link.open()
+        state = self.tree.hub_state(self.hub_id)
+        refusal = await self.link.publish_confirmed(state, self._hub_doc(True, at=iso(self.hub.wall())), timeout=10)
+        if refusal is not None:
+            await self.link.close()
+            raise ConnectError(
+                f"broker {self.link.broker.shown} refused hub {self.hub_id}'s state on {state}: {refusal}",
+                hint="the broker's ACL must let the user named in the hub's certificate write "
+                f"{self.tree.base}/hubs/{self.hub_id}/# (docs/federation.md)",
+            )
+
+    # -- the broker's side ------------------------------------------------------
+    def _connected(self) -> None:
+        """On every CONNACK: the session is clean, so subscribe again; say the
+        hub is online and who is on it (a restarted broker may have lost both)."""
+        self.link.subscribe(self.tree.subscriptions(self.hub_id))
+        self.link.publish(
+            self.tree.hub_state(self.hub_id), self._hub_doc(True, at=iso(self.hub.wall())), qos=1, retain=True
+        )
+        for device_id in list(self.hub.links):
+            self._publish_online(device_id, self.hub.registry.device(device_id))
+
+    def _message(self, item: Incoming) -> None:
+        parsed = self.tree.parse(item.topic)
+        if parsed is None:
+            return
+        kind, name = parsed[0], parsed[1]
+        if kind == "hub-state":
+            self._hub_state(name, item)
+        elif kind == "device-state":
+            self._device_state(name, item)
+        elif kind == "call" and parsed[2] == self.hub_id:
+            self.calls.incoming_call(item, from_hub=name)
+        elif kind == "reply" and parsed[2] == self.hub_id:
+            self.calls.incoming_reply(item, from_hub=name)
+        elif kind == "cmd" and name in self.hub.links:
+            self.calls.incoming_command(item, name)
+
+    def _doc(self, item: Incoming) -> dict[str, Any] | None:
+        if not item.payload:
+            return None  # a cleared retained message
+        try:
+            return topics.decode(item.payload)
+        except InvalidInput as exc:
+            log.warning("%s: ignored: %s", item.topic, exc.message)
+            return None
+
+    def _hub_state(self, hub_id: str, item: Incoming) -> None:
+        if hub_id == self.hub_id:
+            return  # our own (or our last life's Will, overwritten at connect)
+        if self.presence.hub_state(hub_id, self._doc(item)):
+            log.warning("hub %s went offline", hub_id)
+            self.calls.hub_lost(hub_id)
+
+    def _device_state(self, device_id: str, item: Incoming) -> None:
+        seen = self.presence.device_state(device_id, self._doc(item))
+        if seen.hub == self.hub_id and seen.online and device_id not in self.hub.links:
+            # a claim from this hub's last life (it died with the device on it)
+            self._publish_offline(device_id, "hub restarted")
+            return
+        holder = self.presence.holder(device_id)
+        if holder is not None and holder != self.hub_id:
+            self.calls.forward_queued(device_id, holder)
+
+    def _publish_offline(self, device_id: str, reason: str) -> None:
+        doc = topics.device_state(device_id, self.hub_id, online=False, at=iso(self.hub.wall()), reason=reason)
+        self.presence.device_state(device_id, doc)
+        self.link.publish(self.tree.device_state(device_id), topics.encode(doc), qos=1, retain=True)
+
+    # -- Peers: what the hub tells the federation ---------------------------------
+    def device_online(self, device_id: str, record: Any) -> None:
+        self._since[device_id] = iso(self.hub.wall())
+        self._publish_online(device_id, record)
+
+    def _publish_online(self, device_id: str, record: Any) -> None:
+        since = self._since.get(device_id) or iso(self.hub.wall())
+        doc = topics.device_state(device_id, self.hub_id, online=True, at=since, record=record)
+        self.presence.device_state(device_id, doc)
+        self.link.publish(self.tree.device_state(device_id), topics.encode(doc), qos=1, retain=True)
+
+    def device_offline(self, device_id: str, reason: str) -> None:
+        self._since.pop(device_id, None)
+        if self.presence.named(device_id) not in (self.hub_id, None):
+            return  # it is on another hub already: its state is that hub's to write
+        self._publish_offline(device_id, reason)
+
+    def device_message(self, device_id: str, item: CodecEvent) -> None:
+
+        if isinstance(item, Telemetry):
+            kind, where, name, payload = "telemetry", "telemetry", _name(item), item.payload
+        elif isinstance(item, DeviceRequest):
+            kind, where, name, payload = "request", "events", _name(item), item.payload
+        elif isinstance(item, (Malformed, Unmatched)):
+            kind, where, name, payload = type(item).__name__.lower(), "events", None, item.reason
+        else:
+            return
+        doc = topics.device_message(
+            device_id, self.hub_id, at=iso(self.hub.wall()), kind=kind, name=name, payload=payload, raw=item.raw
+        )
+        self.link.publish(self.tree.device_message(device_id, where, name), topics.encode(doc))
+        if isinstance(item, DeviceRequest) and name == "BootNotification":
+            # answered already: the registry has what it said (vendor, model, firmware)
+            self._publish_online(device_id, self.hub.registry.device(device_id))
+
+    def holder(self, device_id: str) -> str | None:
+        found = self.presence.holder(device_id)
+        return found if found != self.hub_id else None
+
+    async def call_remote(self, caller: Any, command: Command, params: dict[str, Any]) -> CallOutcome | None:
+        target = self.holder(caller.device_id)
+        if target is None:
+            return None
+        return await self.calls.call(
+            target,
+            caller.device_id,
+            operator=caller.operator,
+            role=caller.role,
+            command=command.key,
+            params=params,
+            timeout=command.timeout,
+        )
+
+
+def _name(item: Telemetry | DeviceRequest) -> str:
+    return item.event.name if item.event is not None else item.name

@@ -1,0 +1,244 @@
+"""Calls across the broker: this hub's operators' calls for devices other
+hubs hold, other hubs' calls for devices this hub holds, the plant tools'
+commands, and queued commands forwarded to the hub a device turned up on.
+
+A call is one QoS 1 message with an MQTT 5 response topic and correlation
+data; the answer is the `CallOutcome` of the hub that ran it, as JSON.  The
+caller's wait is bounded twice: by the command's timeout plus the margins of
+both hubs (the operator's tool has given up before), and by the other hub's
+state — its Last Will ends every call in flight to it at once, as "offline"
+with the words that it may have run (a Reset is not sent twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import InvalidInput, WsctlError
+from wsctl.core.hub import topics
+from wsctl.core.hub.outcome import CallOutcome, refused
+from wsctl.net.federation.mqtt import Incoming
+from wsctl.net.hub.calls import TIMEOUT_MARGIN, Caller
+
+log = logging.getLogger("wsctl.net.federation")
+
+#: calls from the broker running at once on this hub; more are answered "busy"
+MAX_RUNNING = 512
+#: timeout of a call that names none (a plant tool's), seconds
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass
+class _Pending:
+    target: str
+    device: str
+    command: str
+    done: trio.Event = field(default_factory=trio.Event)
+    outcome: CallOutcome | None = None
+
+    def finish(self, outcome: CallOutcome) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+            self.done.set()
+
+
+class RemoteCalls:
+    def __init__(self, federation: Any, command_role: str | None) -> None:
+        self.fed = federation
+        self.command_role = command_role
+        self._pending: dict[bytes, _Pending] = {}
+        self._running = 0
+        self._forwarding: set[int] = set()
+
+    @property
+    def _me(self) -> str:
+        return str(self.fed.hub_id)
+
+    # -- out: this hub asks another ------------------------------------------------
+    async def call(
+        self,
+        target: str,
+        device_id: str,
+        *,
+        operator: str,
+        role: str | None,
+        command: str,
+        params: dict[str, Any],
+        timeout: float,
+    ) -> CallOutcome:
+        outcome = await self._call(target, device_id, operator, role, command, params, timeout)
+        if outcome is None:
+            return refused("device", f"{device_id} is on hub {target}, but the broker is unreachable", "offline")
+        return outcome
+
+    async def _call(
+        self,
+        target: str,
+        device_id: str,
+        operator: str,
+        role: str | None,
+        command: str,
+        params: dict[str, Any],
+        timeout: float,
+    ) -> CallOutcome | None:
+        """The other hub's outcome; None when the call could not even be sent."""
+        fed = self.fed
+        correlation = secrets.token_bytes(16)
+        pending = self._pending[correlation] = _Pending(target, device_id, command)
+        body = topics.call_request(
+            device_id, operator=operator, role=role, command=command, params=params, timeout=timeout
+        )
+        try:
+            sent = fed.link.publish(
+                fed.tree.call(self._me, target),
+                topics.encode(body),
+                qos=1,
+                response_topic=fed.tree.reply(target, self._me),
+                correlation=correlation,
+            )
+            if not sent:
+                return None
+            wait = timeout + 2 * TIMEOUT_MARGIN
+            with trio.move_on_after(wait):
+                await pending.done.wait()
+            if pending.outcome is None:
+                return refused(
+                    "device",
+                    f"timeout: hub {target} did not answer {command} on {device_id} within {wait:g} s",
+                    "timeout",
+                )
+            return pending.outcome
+        finally:
+            del self._pending[correlation]
+
+    def incoming_reply(self, item: Incoming, *, from_hub: str) -> None:
+        pending = self._pending.get(item.correlation or b"")
+        if pending is None or pending.target != from_hub:
+            return  # late (the caller gave up), or not ours
+        try:
+            doc: Any = topics.decode(item.payload)
+        except InvalidInput:
+            doc = None
+        pending.finish(CallOutcome.from_dict(doc))
+
+    def hub_lost(self, hub_id: str) -> None:
+        """Every call in flight to a hub that died ends now."""
+        for pending in list(self._pending.values()):
+            if pending.target == hub_id:
+                pending.finish(
+                    refused(
+                        "device",
+                        f"hub {hub_id} went offline before {pending.device} answered {pending.command} "
+                        "(it may have run)",
+                        "offline",
+                    )
+                )
+
+    # -- in: another hub, or a plant tool, asks this one -----------------------------
+    def incoming_call(self, item: Incoming, *, from_hub: str) -> None:
+        """A call from another hub: its operator and role are that hub's word
+        (only hubs may publish there: the broker's ACL); the command, its
+        parameters and the role are checked here again (`Hub.call_for_peer`)."""
+        self._start(item, operator_default=f"hub:{from_hub}", role=None, trust_role=True)
+
+    def incoming_command(self, item: Incoming, device_id: str) -> None:
+        """A plant tool's command for a device this hub holds: MQTT does not
+        say who published it, so it carries ``--mqtt-command-role`` or is refused."""
+        self._start(item, operator_default="mqtt:anonymous", role=self.command_role, trust_role=False, device=device_id)
+
+    def _start(
+        self, item: Incoming, *, operator_default: str, role: str | None, trust_role: bool, device: str | None = None
+    ) -> None:
+        if self._running >= MAX_RUNNING:
+            self._answer(
+                item, refused("device", f"hub {self._me}: {self._running} calls from the broker already run", "busy")
+            )
+            return
+        self._running += 1
+        self.fed.nursery.start_soon(self._run, item, operator_default, role, trust_role, device)
+
+    async def _run(
+        self, item: Incoming, operator_default: str, role: str | None, trust_role: bool, device: str | None
+    ) -> None:
+        try:
+            try:
+                outcome = await self._outcome(item, operator_default, role, trust_role, device)
+            except WsctlError as exc:  # e.g. a device registered with a profile this hub cannot load
+                outcome = refused("device", f"hub {self._me}: {exc.message}")
+            self._answer(item, outcome)
+        finally:
+            self._running -= 1
+
+    async def _outcome(
+        self, item: Incoming, operator_default: str, role: str | None, trust_role: bool, device: str | None
+    ) -> CallOutcome:
+        hub = self.fed.hub
+        try:
+            request = topics.parse_call(topics.decode(item.payload), device)
+        except InvalidInput as exc:
+            log.warning("%s: refused: %s", item.topic, exc.message)
+            return refused("device", f"hub {self._me}: {exc.message}")
+        if trust_role:
+            operator, role = request.operator or operator_default, request.role
+        else:
+            operator = f"mqtt:{request.operator}" if request.operator else operator_default
+            if role is None:
+                why = (
+                    f"hub {self._me}: commands from MQTT clients are refused (the hub runs without --mqtt-command-role)"
+                )
+                hub.audit_call(Caller(operator, None, request.device), request.command, None, "refused", why)
+                return refused("not_authorized", why)
+        return await hub.call_for_peer(
+            request.device, operator=operator, role=role, command=request.command, params=request.params
+        )
+
+    def _answer(self, item: Incoming, outcome: CallOutcome) -> None:
+        if not item.response_topic:
+            return
+        doc = {"v": topics.PAYLOAD_VERSION, "hub": self._me, **outcome.as_dict()}
+        self.fed.link.publish(item.response_topic, topics.encode(doc), qos=1, correlation=item.correlation)
+
+    # -- queued commands -----------------------------------------------------------
+    def forward_queued(self, device_id: str, target: str) -> None:
+        """The device is on ``target`` now: the commands this hub queued for it go there."""
+        hub = self.fed.hub
+        for queued in hub.registry.due(device_id, at=hub.wall()):
+            if queued.id not in self._forwarding:
+                self._forwarding.add(queued.id)
+                self.fed.nursery.start_soon(self._forward, queued, target)
+
+    async def _forward(self, queued: Any, target: str) -> None:
+        hub = self.fed.hub
+        try:
+            try:
+                command = hub.profile_of(queued.device).command(queued.command)
+            except WsctlError as exc:
+                log.warning("%s: queued %s not forwarded: %s", queued.device, queued.command, exc.message)
+                return
+            timeout = command.timeout if command is not None else DEFAULT_TIMEOUT
+            outcome = await self._call(
+                target, queued.device, queued.operator, queued.role, queued.command, queued.params, timeout
+            )
+            if outcome is None:
+                return  # never sent: it stays queued for the device's next appearance
+            done = "delivered" if outcome.outcome == "ok" else "failed"
+            result = outcome.payload if outcome.outcome == "ok" else outcome.message
+            hub.registry.finish(queued.id, at=hub.wall(), outcome=done, result=result)
+            hub.registry.audit(
+                at=hub.wall(),
+                actor=queued.operator,
+                role=queued.role,
+                device=queued.device,
+                action=queued.command,
+                params=queued.params,
+                outcome=done,
+                detail=f"queued command {queued.id} forwarded to hub {target}: {outcome.outcome}",
+            )
+            hub.queued_done(queued.id, outcome)
+        finally:
+            self._forwarding.discard(queued.id)
