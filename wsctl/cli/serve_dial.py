@@ -12,6 +12,12 @@ What it dials with is the device's own credentials, per OCPP security profile:
 
 An operator certificate is refused: it names a person with a role, and a
 central system would take the charger for that person.
+
+A charger profile with `[sim.certificates]` renews its certificate when the
+central system asks (docs/simulator.md, "Certificates"): the new chain and key
+are written next to the certificate it dialed with, when that directory is
+writable (`chain.SERIAL.pem`, `key.SERIAL.pem`; the key encrypted as the old
+one was), and each step is one `{"event": "certificate"}` line.
 """
 
 from __future__ import annotations
@@ -171,6 +177,8 @@ def run_dial(
         env.warn(
             f'profile {sim.profile.id} says the tool dials the device (transport.dialer = "tool"); dialing out anyway'
         )
+    if sim.station is not None:
+        _keep_certificates(env, sim, cert)
     in_path = device_id(url, None)
     if device and security_profile == "3" and in_path not in (None, device):
         env.warn(f"the certificate names device {device}, the URL {in_path}: a hub refuses the mismatch")
@@ -181,6 +189,41 @@ def run_dial(
     finally:
         if sim.audit is not None:
             sim.audit.close()
+
+
+def _keep_certificates(env: Environment, sim: Any, cert: Any) -> None:
+    """Where a renewed certificate is written (beside the old one), and its lines in the output."""
+    import os
+
+    if cert:
+        place = Path(cert).parent
+        if os.access(place, os.W_OK):
+            sim.station.keep_dir = place
+        else:
+            env.warn(f"{place} is not writable: a renewed certificate is kept in memory only")
+    report = sim.report
+
+    def with_certificate_lines(record: dict[str, Any]) -> None:
+        if record.get("event") != "certificate":
+            if report is not None:
+                report(record)
+            return
+        if env.verbosity >= 0 or env.json:
+            env.emit(record, _certificate_line(record))
+
+    sim.report = with_certificate_lines
+
+
+def _certificate_line(record: dict[str, Any]) -> str:
+    text = f"{record['time']} certificate serial {record['serial']}: {record['action']}"
+    if record.get("reason"):
+        text += f" ({record['reason']})"
+    written = record.get("written")
+    if written:
+        text += f"; written to {', '.join(written.values())}"
+    elif record["action"] == "accepted":
+        text += "; kept in memory only"
+    return text
 
 
 async def _dial_until_done(env: Environment, sim, url: str, role: str, redial, security_profile: str, connect) -> None:

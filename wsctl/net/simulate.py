@@ -37,10 +37,10 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout
+from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsctlError
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
-from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim
+from wsctl.core.sim import Audit, Certificates, Close, Drop, Emit, Reply, Sim
 from wsctl.core.urls import public_url
 from wsctl.net._guard import collapse
 
@@ -167,6 +167,15 @@ class Simulator:
         self.on_answered: Any = None
         self.lockstep = profile.framing.max_in_flight == 1
         self._links: set[_Link] = set()
+        #: the station's certificates, when the profile has [sim.certificates] (OCPP chargers)
+        self.station: Any = None
+        if profile.sim is not None and profile.sim.certificates is not None:
+            from wsctl.net.station_certs import StationCertificates
+
+            default_id = profile.path.rstrip("/").rpartition("/")[2] or profile.id
+            self.station = StationCertificates(
+                profile.sim.certificates, station_id=default_id, clock=clock, report=self._report
+            )
 
     @property
     def connections(self) -> int:
@@ -207,7 +216,7 @@ class Simulator:
             self._links.add(link)
             closing = False
             try:
-                if await self._carry_out(link, self.sim.on_connect(self.clock()), nursery):
+                if await self._carry_out(link, self._on_connect(), nursery):
                     await self._read(link, nursery)
                 else:
                     closing = True
@@ -223,6 +232,24 @@ class Simulator:
                     with trio.move_on_after(2.0):
                         await _wait_drained(nursery)
                 nursery.cancel_scope.cancel()
+
+    def _on_connect(self) -> list:
+        actions = self.sim.on_connect(self.clock())
+        if self.station is not None:
+            # a certificate that failed at the last reconnection, reported once a connection holds
+            actions += [self.sim.certificate_call("security_event", e) for e in self.station.take_events()]
+        return actions
+
+    def _certificates(self, action: Certificates) -> list:
+        """The station's side of a certificate operation, as the sim's actions."""
+        if action.op == "csr":
+            return [self.sim.certificate_call("csr", self.station.new_csr())]
+        answer = self.station.command(action.op, action.params or {})
+        actions = self.sim.certificate_answer(action, answer.payload, answer.result, answer.detail)
+        actions += [self.sim.certificate_call("security_event", e) for e in answer.events]
+        if answer.reconnect:
+            actions.append(Close(1000, "reconnecting with a new certificate"))
+        return actions
 
     async def _read(self, link: _Link, nursery: trio.Nursery) -> None:
         while True:
@@ -270,6 +297,9 @@ class Simulator:
                     await self._deliver(link, action, timed)
             elif isinstance(action, Emit):
                 link.emit(action, self.clock())
+            elif isinstance(action, Certificates):
+                if not await self._carry_out(link, self._certificates(action), nursery, arrived):
+                    return False
             elif isinstance(action, Close):
                 await link.put(action)
                 return False
@@ -304,6 +334,10 @@ class Simulator:
                     return
 
     # -- reporting -------------------------------------------------------------------
+    def _report(self, record: dict[str, Any]) -> None:
+        if self.report is not None:
+            self.report(record)
+
     def _record(self, peer: Peer, audit: Audit) -> None:
         record = {
             "event": "command",
@@ -351,18 +385,24 @@ class Simulator:
         authorized with `role`: the charger trusts the central system it
         verified, so its commands are checked against that role."""
         connect.setdefault("subprotocols", self.profile.subprotocols)
+        station = self.station
+        if station is not None and not station.loaded and "ssl_context" not in connect and url.startswith("wss:"):
+            # the station keeps its certificate in memory from here on: a renewal replaces it
+            station.station_id = _station_id(url, station.station_id)
+            station.load(
+                ca=connect.get("ca"), cert=connect.get("cert"), key=connect.get("key"), password=connect.get("password")
+            )
         while True:
+            options = station.connect_options(connect) if station is not None and station.loaded else connect
             try:
-                await self._dial_once(url, role, connect)
+                await self._dial_once(url, role, options)
                 reason = "closed"
-            except (ConnectError, Timeout, ConnectionClosed) as exc:
-                if redial is None:
-                    raise
-                reason = str(exc)
-            except HandshakeRejected as exc:
-                if redial is None or (exc.status is not None and exc.status < 500):
-                    raise  # 4xx: the central system refuses this charger; waiting will not help
-                reason = str(exc)
+            except WsctlError as exc:
+                if station is not None and station.fell_back(exc):
+                    continue  # the new certificate failed: at once with the old one
+                reason = _redial_reason(exc, redial)
+            if station is not None and station.reconnecting:
+                continue  # a new certificate: dial with it at once, whatever `redial` says
             if redial is None:
                 return
             shown = public_url(url)
@@ -401,6 +441,8 @@ class Simulator:
                 try:
                     async with open_device(url, **connect) as device:
                         opened.append(device)
+                        if self.station is not None:
+                            self.station.opened()
                         if self.profile.subprotocols and device.subprotocol is None:
                             log.warning(
                                 "%s: central system accepted none of %s",
@@ -441,6 +483,23 @@ class Simulator:
             if leaf is group:
                 raise
             raise leaf from leaf.__cause__
+
+
+def _redial_reason(exc: WsctlError, redial: float | None) -> str:
+    """Why the dialed session ended, when dialing again may help; else the error itself."""
+    if isinstance(exc, (ConnectError, Timeout, ConnectionClosed)) and redial is not None:
+        return str(exc)
+    if isinstance(exc, HandshakeRejected) and redial is not None and (exc.status is None or exc.status >= 500):
+        return str(exc)  # 4xx: the central system refuses this charger; waiting will not help
+    raise exc
+
+
+def _station_id(url: str, default: str) -> str:
+    """OCPP: the station's identity is the URL's last path segment (/ocpp/CP-17)."""
+    from urllib.parse import unquote, urlsplit
+
+    segment = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+    return segment or default
 
 
 class _Closing(Exception):
