@@ -198,7 +198,7 @@ def _keep_certificates(env: Environment, sim: Any, cert: Any) -> None:
     if cert:
         place = Path(cert).parent
         if os.access(place, os.W_OK):
-            sim.station.keep_dir = place
+            sim.keep_dir = place
         else:
             env.warn(f"{place} is not writable: a renewed certificate is kept in memory only")
     report = sim.report

@@ -115,6 +115,8 @@ class _Link:
         self.codec = codec
         self.peer = peer
         self._send = send
+        #: the station certificates of this connection (OCPP chargers), or None
+        self.station: Any = None
 
     async def put(self, item: str | Close) -> None:
         try:
@@ -167,15 +169,14 @@ class Simulator:
         self.on_answered: Any = None
         self.lockstep = profile.framing.max_in_flight == 1
         self._links: set[_Link] = set()
-        #: the station's certificates, when the profile has [sim.certificates] (OCPP chargers)
+        #: the station's certificates when the profile has [sim.certificates] (OCPP
+        #: chargers): this one for connections it accepts; each `dial` has its own,
+        #: made from the credentials it dials with
         self.station: Any = None
+        #: where `dial` writes a renewed certificate and key (beside the old ones); None: memory only
+        self.keep_dir: Any = None
         if profile.sim is not None and profile.sim.certificates is not None:
-            from wsctl.net.station_certs import StationCertificates
-
-            default_id = profile.path.rstrip("/").rpartition("/")[2] or profile.id
-            self.station = StationCertificates(
-                profile.sim.certificates, station_id=default_id, clock=clock, report=self._report
-            )
+            self.station = self._new_station(profile.path.rstrip("/").rpartition("/")[2] or profile.id)
 
     @property
     def connections(self) -> int:
@@ -207,16 +208,17 @@ class Simulator:
         """For `serve(handler=...)`: the peer's role comes from its certificate."""
         await self.session(conn, Peer.of(conn))
 
-    async def session(self, conn: Any, peer: Peer) -> None:
+    async def session(self, conn: Any, peer: Peer, station: Any = None) -> None:
         codec = DeviceCodec(self.profile)
         send, receive = trio.open_memory_channel[Any](QUEUE_SIZE)
         link = _Link(conn, codec, peer, send)
+        link.station = station or self.station
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._writer, conn, receive)
             self._links.add(link)
             closing = False
             try:
-                if await self._carry_out(link, self._on_connect(), nursery):
+                if await self._carry_out(link, self._on_connect(link), nursery):
                     await self._read(link, nursery)
                 else:
                     closing = True
@@ -233,18 +235,26 @@ class Simulator:
                         await _wait_drained(nursery)
                 nursery.cancel_scope.cancel()
 
-    def _on_connect(self) -> list:
+    def _new_station(self, station_id: str) -> Any:
+        from wsctl.net.station_certs import StationCertificates
+
+        assert self.profile.sim is not None and self.profile.sim.certificates is not None
+        return StationCertificates(
+            self.profile.sim.certificates, station_id=station_id, clock=self.clock, report=self._report
+        )
+
+    def _on_connect(self, link: _Link) -> list:
         actions = self.sim.on_connect(self.clock())
-        if self.station is not None:
+        if link.station is not None:
             # a certificate that failed at the last reconnection, reported once a connection holds
-            actions += [self.sim.certificate_call("security_event", e) for e in self.station.take_events()]
+            actions += [self.sim.certificate_call("security_event", e) for e in link.station.take_events()]
         return actions
 
-    def _certificates(self, action: Certificates) -> list:
+    def _certificates(self, link: _Link, action: Certificates) -> list:
         """The station's side of a certificate operation, as the sim's actions."""
         if action.op == "csr":
-            return [self.sim.certificate_call("csr", self.station.new_csr())]
-        answer = self.station.command(action.op, action.params or {})
+            return [self.sim.certificate_call("csr", link.station.new_csr())]
+        answer = link.station.command(action.op, action.params or {})
         actions = self.sim.certificate_answer(action, answer.payload, answer.result, answer.detail)
         actions += [self.sim.certificate_call("security_event", e) for e in answer.events]
         if answer.reconnect:
@@ -298,7 +308,7 @@ class Simulator:
             elif isinstance(action, Emit):
                 link.emit(action, self.clock())
             elif isinstance(action, Certificates):
-                if not await self._carry_out(link, self._certificates(action), nursery, arrived):
+                if not await self._carry_out(link, self._certificates(link, action), nursery, arrived):
                     return False
             elif isinstance(action, Close):
                 await link.put(action)
@@ -385,17 +395,18 @@ class Simulator:
         authorized with `role`: the charger trusts the central system it
         verified, so its commands are checked against that role."""
         connect.setdefault("subprotocols", self.profile.subprotocols)
-        station = self.station
-        if station is not None and not station.loaded and "ssl_context" not in connect and url.startswith("wss:"):
-            # the station keeps its certificate in memory from here on: a renewal replaces it
-            station.station_id = _station_id(url, station.station_id)
+        station = None
+        if self.station is not None and "ssl_context" not in connect and url.startswith("wss:"):
+            # this dial's certificates, in memory from here on: a renewal replaces them
+            station = self._new_station(_station_id(url, self.station.station_id))
+            station.keep_dir = self.keep_dir
             station.load(
                 ca=connect.get("ca"), cert=connect.get("cert"), key=connect.get("key"), password=connect.get("password")
             )
         while True:
-            options = station.connect_options(connect) if station is not None and station.loaded else connect
+            options = station.connect_options(connect) if station is not None else connect
             try:
-                await self._dial_once(url, role, options)
+                await self._dial_once(url, role, options, station)
                 reason = "closed"
             except WsctlError as exc:
                 if station is not None and station.fell_back(exc):
@@ -419,7 +430,7 @@ class Simulator:
                 )
             await trio.sleep(redial)
 
-    async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:
+    async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any], station: Any = None) -> None:
         """One dialed session; on cancellation (SIGTERM, Ctrl-C, the caller's
         scope) it closes with 1001 Going Away, so the central system marks the
         charger offline at once instead of after its ping timeout.
@@ -441,8 +452,8 @@ class Simulator:
                 try:
                     async with open_device(url, **connect) as device:
                         opened.append(device)
-                        if self.station is not None:
-                            self.station.opened()
+                        if station is not None:
+                            station.opened()
                         if self.profile.subprotocols and device.subprotocol is None:
                             log.warning(
                                 "%s: central system accepted none of %s",
@@ -460,7 +471,9 @@ class Simulator:
                                 }
                             )
                         await self.session(
-                            _DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint)
+                            _DialedConn(device),
+                            Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint),
+                            station,
                         )
                 finally:
                     finished.set()

@@ -134,7 +134,6 @@ class StationCertificates:
         self.previous: Credentials | None = None
         self.key_password: bytes | None = None
         self.keep_dir: Path | None = None
-        self.loaded = False
         self._pending_key: Any = None
         self._unsent: list[dict[str, Any]] = []
 
@@ -155,7 +154,6 @@ class StationCertificates:
             chain = _read_certificates([cert])
             private = keys.load_private_key(Path(key).read_bytes(), self.key_password, source=key)
             self.current = Credentials(chain, private)
-        self.loaded = True
 
     def _add_root(self, certificate_type: str, cert: x509.Certificate) -> bool:
         held = self.roots[certificate_type]
