@@ -314,3 +314,20 @@ async def test_renewal_from_the_cli_with_serve_dial_writes_the_new_certificate_b
     assert key_file.stat().st_mode & 0o077 == 0
     assert any(r.get("event") == "certificate" and r["action"] == "in use" for r in records), records
     assert "Traceback" not in err
+
+
+def test_docs_certificates_over_ocpp_run_as_written(tmp_path):
+    """docs/hub.md "Certificates over OCPP", pasted into bash as a new user would."""
+    import re
+
+    from test_hub_docs import run_section
+
+    run = run_section(tmp_path, "Certificates over OCPP")
+    assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
+    assert "Traceback" not in run.stderr
+    assert re.search(r"CP-17: ok: seen with serial [0-9a-f]+; serial [0-9a-f]+ revoked, CRL re-issued", run.stdout)
+    listed = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{") and '"not_after"' in line]
+    assert sorted(e["status"] for e in listed if e.get("name") == "CP-17") == ["revoked", "valid"], listed
+    renewed = sorted(p.name for p in (tmp_path / "cp17").iterdir() if p.name.count(".") == 2)
+    assert [n.split(".")[0] for n in renewed] == ["chain", "key"], renewed
+    assert run.stdout.count('"status": "Accepted"') >= 3  # the listing, the install, the delete
