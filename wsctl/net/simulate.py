@@ -396,7 +396,8 @@ class Simulator:
         verified, so its commands are checked against that role."""
         connect.setdefault("subprotocols", self.profile.subprotocols)
         station = None
-        if self.station is not None and "ssl_context" not in connect and url.startswith("wss:"):
+        own_tls = "ssl_context" in connect or connect.get("insecure")
+        if self.station is not None and not own_tls and url.lower().startswith("wss:"):
             # this dial's certificates, in memory from here on: a renewal replaces them
             station = self._new_station(_station_id(url, self.station.station_id))
             station.keep_dir = self.keep_dir

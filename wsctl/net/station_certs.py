@@ -101,13 +101,23 @@ def _iso(now: float) -> str:
     return dt.datetime.fromtimestamp(now, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _read_certificates(paths: Sequence[str | os.PathLike[str]]) -> list[x509.Certificate]:
+def _read(path: str | os.PathLike[str], what: str) -> bytes:
+    """A file's bytes; its absence in the words wsctl.net.tls uses."""
+    if not Path(path).is_file():
+        raise InvalidInput(f"{what} not found: {path}")
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def _read_certificates(paths: Sequence[str | os.PathLike[str]], what: str) -> list[x509.Certificate]:
     out: list[x509.Certificate] = []
     for path in paths:
         try:
-            out += x509.load_pem_x509_certificates(Path(path).read_bytes())
-        except (OSError, ValueError) as exc:
-            raise InvalidInput(f"CA file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+            out += x509.load_pem_x509_certificates(_read(path, what))
+        except ValueError as exc:
+            raise InvalidInput(f"cannot load {what} {path}: {exc}") from None
     return out
 
 
@@ -144,16 +154,17 @@ class StationCertificates:
         from wsctl.pki.station_side import is_self_signed
 
         cas = [ca] if isinstance(ca, (str, os.PathLike)) else list(ca or ())
-        for cert_obj in _read_certificates(cas):
+        for cert_obj in _read_certificates(cas, "CA file"):
             if is_self_signed(cert_obj):
                 self._add_root(self.version.central_root, cert_obj)
             else:
                 self.intermediates.append(cert_obj)
-        if cert is not None and key is not None:
+        if cert is not None:
             self.key_password = password.encode() if isinstance(password, str) else password
-            chain = _read_certificates([cert])
-            private = keys.load_private_key(Path(key).read_bytes(), self.key_password, source=key)
-            self.current = Credentials(chain, private)
+            chain = _read_certificates([cert], "certificate")
+            key_file = key if key is not None else cert  # one PEM with both, as ssl allows
+            data = _read(key_file, "private key")
+            self.current = Credentials(chain, keys.load_private_key(data, self.key_password, source=key_file))
 
     def _add_root(self, certificate_type: str, cert: x509.Certificate) -> bool:
         held = self.roots[certificate_type]
@@ -205,7 +216,11 @@ class StationCertificates:
 
     def fell_back(self, exc: BaseException) -> bool:
         """The connection with the new certificate failed: back to the old one (True: dial again now)."""
-        if self.previous is None or not isinstance(exc, (TLSError, HandshakeRejected, ConnectionClosed)):
+        refused = isinstance(exc, (TLSError, ConnectionClosed)) or (
+            # 401/403: the central system refuses the certificate; a 5xx says nothing about it
+            isinstance(exc, HandshakeRejected) and (exc.status is None or exc.status < 500)
+        )
+        if self.previous is None or not refused:
             return False
         failed, self.current, self.previous = self.current, self.previous, None
         why = f"the new certificate (serial {failed.serial:x}) failed at reconnection: {exc}" if failed else str(exc)
