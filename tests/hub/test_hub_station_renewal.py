@@ -264,15 +264,12 @@ async def test_renewal_from_the_cli_with_serve_dial_writes_the_new_certificate_b
     store_dir = pki.store.path
     registry = Registry.open(tmp_path / "hub.db")
     registry.add_device("CP-1", profile="ocpp16")
-    station = None
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
-            url = hub_url(hub, "/ocpp/CP-1")
-            station = subprocess.Popen(
-                [sys.executable, "-m", "wsctl", "--json", "serve", "--profile", "ocpp16-charger", "--dial", url,
-                 "--certs", str(store_dir), "--device", "CP-1", "--redial", "0"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
+            command = [sys.executable, "-m", "wsctl", "--json", "serve", "--profile", "ocpp16-charger",
+                       "--dial", hub_url(hub, "/ocpp/CP-1"), "--certs", str(store_dir), "--device", "CP-1",
+                       "--redial", "0"]  # fmt: skip
+            station = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 first = await booted(hub, "CP-1", timeout=30)
                 renew = await trio.to_thread.run_sync(
@@ -300,6 +297,13 @@ async def test_renewal_from_the_cli_with_serve_dial_writes_the_new_certificate_b
             finally:
                 station.terminate()
                 out, err = await trio.to_thread.run_sync(lambda: station.communicate(timeout=20))
+            # started again, the station dials with its renewed files (the old key is gone from the store)
+            again = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                restarted = await booted(hub, "CP-1", other_than=back, timeout=30)
+            finally:
+                again.terminate()
+                _, again_err = await trio.to_thread.run_sync(lambda: again.communicate(timeout=20))
             nursery.cancel_scope.cancel()
     registry.close()
     new = pki.store.load_index().current("CP-1")
@@ -314,6 +318,8 @@ async def test_renewal_from_the_cli_with_serve_dial_writes_the_new_certificate_b
     assert key_file.stat().st_mode & 0o077 == 0
     assert any(r.get("event") == "certificate" and r["action"] == "in use" for r in records), records
     assert "Traceback" not in err
+    assert restarted.conn.identity.fingerprint == new.fingerprint, again_err
+    assert "dialing with the renewed certificate" in again_err
 
 
 def test_docs_certificates_over_ocpp_run_as_written(tmp_path):

@@ -63,6 +63,8 @@ def _dial_tls(
 
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
+    if cert:
+        _tell_renewed(env, cert, key)
     if security_profile == "2":
         if cert:
             raise UsageError(
@@ -75,7 +77,7 @@ def _dial_tls(
 
         ca = ca or _store_cas(certs)
         if device and not cert:
-            cert, key = store_files.device_files(Path(certs), device)
+            cert, key = _newest(env, *store_files.device_files(Path(certs), device))
     elif device and not cert:
         raise UsageError("--device needs --certs (the store it comes from)")
     if not cert:
@@ -94,6 +96,28 @@ def _dial_tls(
             prompt=f"passphrase for {key}",
         )
     return ca, cert, key, password
+
+
+def _newest(env: Environment, cert: str, key: str) -> tuple[str, str]:
+    """The store's files of the device, or the renewed ones a renewal wrote beside them."""
+    from wsctl.net.station_certs import renewed_beside
+
+    renewed = renewed_beside(Path(cert), Path(key))
+    if renewed is None:
+        return cert, key
+    env.info(f"dialing with the renewed certificate {renewed[0]} (key {renewed[1]})")
+    return str(renewed[0]), str(renewed[1])
+
+
+def _tell_renewed(env: Environment, cert: str, key: str) -> None:
+    """--cert/--key are the operator's choice; a renewal's newer files beside them are only named."""
+    from wsctl.net.station_certs import renewed_beside
+
+    renewed = renewed_beside(Path(cert), Path(key))
+    if renewed is not None:
+        env.warn(
+            f"a renewal wrote a newer certificate beside {cert}: --cert {renewed[0]} --key {renewed[1]} dial with it"
+        )
 
 
 def _store_cas(certs) -> list[str]:

@@ -121,6 +121,31 @@ def _read_certificates(paths: Sequence[str | os.PathLike[str]], what: str) -> li
     return out
 
 
+def renewed_beside(chain_file: Path, key_file: Path) -> tuple[Path, Path] | None:
+    """The newest ``chain.SERIAL.pem`` / ``key.SERIAL.pem`` a renewal wrote next to
+    ``chain_file``, if it is newer than that certificate (or ``key_file`` is gone:
+    in a store shared with the hub, the hub's signing replaced ``chain.pem`` and
+    removed the old key); else None."""
+    newest: tuple[x509.Certificate, Path, Path] | None = None
+    for chain in chain_file.parent.glob("chain.*.pem"):
+        key = chain.with_name(f"key.{chain.name[len('chain.') : -len('.pem')]}.pem")
+        try:
+            leaf = x509.load_pem_x509_certificate(chain.read_bytes())
+        except (OSError, ValueError):
+            continue
+        if key.is_file() and (newest is None or leaf.not_valid_before_utc > newest[0].not_valid_before_utc):
+            newest = (leaf, chain, key)
+    if newest is None:
+        return None
+    try:
+        current = x509.load_pem_x509_certificate(chain_file.read_bytes())
+    except (OSError, ValueError):
+        current = None
+    if current is None or not key_file.is_file() or newest[0].not_valid_before_utc > current.not_valid_before_utc:
+        return newest[1], newest[2]
+    return None
+
+
 class StationCertificates:
     def __init__(
         self,
