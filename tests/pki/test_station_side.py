@@ -103,3 +103,40 @@ def test_hash_data_names_its_root_whatever_the_case_and_leading_zeros(store):
     assert not names_root(root, {**data, "serialNumber": "1"})
     assert not names_root(root, {**data, "hashAlgorithm": "MD5"})
     assert not names_root(root, "not an object")
+
+
+def test_a_vendor_csms_certificate_without_subject_alt_name_is_taken():
+    """OCPP names the station by the subject's CN; a CSMS that writes no SAN is right."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    start = now() - dt.timedelta(hours=1)
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Vendor CSMS Root")])
+    usage = dict(content_commitment=False, key_encipherment=False, data_encipherment=False, key_agreement=False,
+                 encipher_only=False, decipher_only=False)  # fmt: skip
+    root = (
+        x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name).public_key(root_key.public_key())
+        .serial_number(1).not_valid_before(start).not_valid_after(start + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, **usage), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )  # fmt: skip
+    key, _ = new_key_and_csr("CP-9")
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "CSO"),
+                                 x509.NameAttribute(x509.NameOID.COMMON_NAME, "CP-9")]))
+        .issuer_name(root_name).public_key(key.public_key()).serial_number(2)
+        .not_valid_before(start).not_valid_after(start + dt.timedelta(days=30))
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), critical=False)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=False, crl_sign=False, **usage), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(root_key, hashes.SHA256())
+    )  # fmt: skip
+    chain = leaf.public_bytes(Encoding.PEM).decode()
+    assert check_signed_chain(chain, anchors=[root], key=key, station_id="CP-9", now=now()) == [leaf]
+    with pytest.raises(InvalidInput, match="names CP-9, not this station CP-8"):
+        check_signed_chain(chain, anchors=[root], key=key, station_id="CP-8", now=now())

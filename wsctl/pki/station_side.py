@@ -30,6 +30,13 @@ from wsctl.pki.ocpp_hash import certificate_hash_data
 #: OCPP's limit for CertificateSigned's certificateChain
 CHAIN_LIMIT = 10000
 
+#: the Web PKI's rules for a leaf, except that a station certificate needs no
+#: subjectAltName: OCPP names the station in the subject (CN), and the CSMSs
+#: that sign them often write nothing else
+_STATION_LEAF = verification.ExtensionPolicy.webpki_defaults_ee().may_be_present(
+    x509.SubjectAlternativeName, verification.Criticality.AGNOSTIC, None
+)
+
 
 def new_key_and_csr(station_id: str) -> tuple[Any, str]:
     """A new EC P-256 key and a PEM CSR with CN = the station's id (what the hub requires)."""
@@ -73,7 +80,13 @@ def check_signed_chain(
     if not anchors:
         raise InvalidInput("the station holds no root to verify the chain with")
     leaf, intermediates = certs[0], certs[1:]
-    verifier = verification.PolicyBuilder().store(verification.Store(list(anchors))).time(now).build_client_verifier()
+    verifier = (
+        verification.PolicyBuilder()
+        .store(verification.Store(list(anchors)))
+        .time(now)
+        .extension_policies(ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(), ee_policy=_STATION_LEAF)
+        .build_client_verifier()
+    )
     try:
         verifier.verify(leaf, intermediates)
     except verification.VerificationError as exc:
