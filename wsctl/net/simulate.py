@@ -413,7 +413,7 @@ class Simulator:
                 if station is not None and station.fell_back(exc):
                     continue  # the new certificate failed: at once with the old one
                 reason = _redial_reason(exc, redial)
-            if station is not None and station.reconnecting:
+            if station is not None and station.reconnect_now():
                 continue  # a new certificate: dial with it at once, whatever `redial` says
             if redial is None:
                 return

@@ -171,6 +171,7 @@ class StationCertificates:
         self.keep_dir: Path | None = None
         self._pending_key: Any = None
         self._unsent: list[dict[str, Any]] = []
+        self._reconnect_now = False
 
     # -- what it starts with ---------------------------------------------------------
     def load(self, *, ca: Any, cert: Any, key: Any, password: str | bytes | None) -> None:
@@ -228,10 +229,10 @@ class StationCertificates:
         return options
 
     # -- reconnecting with a new certificate -----------------------------------------
-    @property
-    def reconnecting(self) -> bool:
-        """A new certificate was accepted and not yet dialed with."""
-        return self.previous is not None
+    def reconnect_now(self) -> bool:
+        """Once after a new certificate was accepted: dial with it without waiting."""
+        now, self._reconnect_now = self._reconnect_now, False
+        return now
 
     def opened(self) -> None:
         """The connection is open: a new certificate has worked."""
@@ -298,6 +299,7 @@ class StationCertificates:
             self._note("accepted", new, None, written)
             return Answer({"status": "Accepted"}, detail=f"serial {new.serial:x}, kept")
         self.previous, self.current = self.current, new
+        self._reconnect_now = True
         self._note("accepted", new, None, written)
         return Answer({"status": "Accepted"}, detail=f"serial {new.serial:x}; reconnecting with it", reconnect=True)
 
