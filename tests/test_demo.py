@@ -25,6 +25,7 @@ def test_demo_passes_every_step_in_json():
         "charger dials the hub",
         "resets it through the hub",
         "refused by the hub",
+        "renews its certificate through the hub",
         "names another station is refused",
     ):
         assert proof in titles
@@ -32,6 +33,12 @@ def test_demo_passes_every_step_in_json():
     assert any("exit 9" in d and "audit log" in d for d in details.values())
     hub = next(d for t, d in details.items() if "refused by the hub" in t)
     assert "exit 9" in hub and "audit: bob reset refused" in hub
+    renewal = next(d for t, d in details.items() if "renews its certificate" in t)
+    assert (
+        "CertificateSigned Accepted" in renewal
+        and "reconnected with it" in renewal
+        and "revoked, in the CRL" in renewal
+    )
 
 
 def test_demo_keep_leaves_a_usable_store(tmp_path):

@@ -20,8 +20,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_hub_first_session_runs_as_written(tmp_path):
-    section = DOC.read_text().split("## A first session", 1)[1].split("\n## ", 1)[0]
+def run_section(tmp_path, heading: str) -> subprocess.CompletedProcess:
+    """The first ```sh block of docs/hub.md's section HEADING, run by bash in tmp_path."""
+    section = DOC.read_text().split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```sh\n(.*?)```", section, re.S)[:1]
     port = str(free_port())
     script = block.replace(":8443", f":{port}")
@@ -36,7 +37,7 @@ def test_hub_first_session_runs_as_written(tmp_path):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("WSCTL_")}
     environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
     environ["HOME"] = str(tmp_path)
-    run = subprocess.run(
+    return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", "\n".join(lines)],
         cwd=tmp_path,
         env=environ,
@@ -45,6 +46,10 @@ def test_hub_first_session_runs_as_written(tmp_path):
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_hub_first_session_runs_as_written(tmp_path):
+    run = run_section(tmp_path, "A first session")
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
     assert "Traceback" not in run.stderr
     assert "exit 9: an observer may not reset" in run.stdout

@@ -12,6 +12,12 @@ What it dials with is the device's own credentials, per OCPP security profile:
 
 An operator certificate is refused: it names a person with a role, and a
 central system would take the charger for that person.
+
+A charger profile with `[sim.certificates]` renews its certificate when the
+central system asks (docs/simulator.md, "Certificates"): the new chain and key
+are written next to the certificate it dialed with, when that directory is
+writable (`chain.SERIAL.pem`, `key.SERIAL.pem`; the key encrypted as the old
+one was), and each step is one `{"event": "certificate"}` line.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ def _dial_tls(
 
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
+    if cert:
+        _tell_renewed(env, cert, key)
     if security_profile == "2":
         if cert:
             raise UsageError(
@@ -69,7 +77,7 @@ def _dial_tls(
 
         ca = ca or _store_cas(certs)
         if device and not cert:
-            cert, key = store_files.device_files(Path(certs), device)
+            cert, key = _newest(env, *store_files.device_files(Path(certs), device))
     elif device and not cert:
         raise UsageError("--device needs --certs (the store it comes from)")
     if not cert:
@@ -88,6 +96,28 @@ def _dial_tls(
             prompt=f"passphrase for {key}",
         )
     return ca, cert, key, password
+
+
+def _newest(env: Environment, cert: str, key: str) -> tuple[str, str]:
+    """The store's files of the device, or the renewed ones a renewal wrote beside them."""
+    from wsctl.net.station_certs import renewed_beside
+
+    renewed = renewed_beside(Path(cert), Path(key))
+    if renewed is None:
+        return cert, key
+    env.info(f"dialing with the renewed certificate {renewed[0]} (key {renewed[1]})")
+    return str(renewed[0]), str(renewed[1])
+
+
+def _tell_renewed(env: Environment, cert: str, key: str) -> None:
+    """--cert/--key are the operator's choice; a renewal's newer files beside them are only named."""
+    from wsctl.net.station_certs import renewed_beside
+
+    renewed = renewed_beside(Path(cert), Path(key))
+    if renewed is not None:
+        env.warn(
+            f"a renewal wrote a newer certificate beside {cert}: --cert {renewed[0]} --key {renewed[1]} dial with it"
+        )
 
 
 def _store_cas(certs) -> list[str]:
@@ -173,6 +203,8 @@ def run_dial(
         env.warn(
             f'profile {sim.profile.id} says the tool dials the device (transport.dialer = "tool"); dialing out anyway'
         )
+    if sim.station is not None:
+        _keep_certificates(env, sim, cert)
     for each in urls:
         in_path = device_id(each, None)
         if device and security_profile == "3" and in_path not in (None, device):
@@ -184,6 +216,41 @@ def run_dial(
     finally:
         if sim.audit is not None:
             sim.audit.close()
+
+
+def _keep_certificates(env: Environment, sim: Any, cert: Any) -> None:
+    """Where a renewed certificate is written (beside the old one), and its lines in the output."""
+    import os
+
+    if cert:
+        place = Path(cert).parent
+        if os.access(place, os.W_OK):
+            sim.keep_dir = place
+        else:
+            env.warn(f"{place} is not writable: a renewed certificate is kept in memory only")
+    report = sim.report
+
+    def with_certificate_lines(record: dict[str, Any]) -> None:
+        if record.get("event") != "certificate":
+            if report is not None:
+                report(record)
+            return
+        if env.verbosity >= 0 or env.json:
+            env.emit(record, _certificate_line(record))
+
+    sim.report = with_certificate_lines
+
+
+def _certificate_line(record: dict[str, Any]) -> str:
+    text = f"{record['time']} certificate serial {record['serial']}: {record['action']}"
+    if record.get("reason"):
+        text += f" ({record['reason']})"
+    written = record.get("written")
+    if written:
+        text += f"; written to {', '.join(written.values())}"
+    elif record["action"] == "accepted":
+        text += "; kept in memory only"
+    return text
 
 
 async def _dial_until_done(

@@ -94,7 +94,21 @@ class Audit:
     id: Any = None
 
 
-Action = Reply | Drop | Emit | Close | Audit
+@dataclass(frozen=True)
+class Certificates:
+    """A certificate operation of the station (`[sim.certificates]`) for the
+    caller to carry out: core holds no key and checks no chain.  ``op``: "csr"
+    (make a key and send a CSR), or a command's: "signed", "install", "list",
+    "delete"; the caller answers a command with `Sim.certificate_answer`."""
+
+    op: str
+    command: str | None = None
+    params: dict[str, Any] | None = None
+    request_id: Any = None
+    delay: float = 0.0
+
+
+Action = Reply | Drop | Emit | Close | Audit | Certificates
 
 # ----------------------------------------------------------------------------- the machine
 
@@ -140,6 +154,9 @@ class Sim:
             ]
         spec = self.spec.commands.get(command.key)
         delay = self.faults.reply_delay + (spec.delay if spec else 0.0)
+        certificates = self.spec.certificates
+        if certificates is not None and command.key in certificates.commands:
+            return [Certificates(certificates.commands[command.key], command.key, params, rid, delay)]
         context = {
             "params": params,
             "state": self.state,
@@ -279,7 +296,11 @@ class Sim:
         for step in steps:
             verb, _, arg = step.partition(":")
             if verb == "emit":
-                event = self._event_named(render_text(arg, context or {}, strict=False)) if "{{" in arg else None
+                named = render_text(arg, context or {}, strict=False) if "{{" in arg else arg
+                if self.spec.certificates is not None and named in self.spec.certificates.csr_triggers:
+                    out.append(Certificates("csr"))  # SignChargePointCertificate: a new key and CSR
+                    continue
+                event = self._event_named(named) if "{{" in arg else None
                 if "{{" in arg and event is None:
                     continue  # `emit:{{params.requested_message}}` naming no event: nothing to send
                 event = event or self.profile.events[arg]
@@ -291,6 +312,24 @@ class Sim:
             elif verb == "close":
                 out.append(Close(1000, "closed by the device"))
         return out
+
+    # -- certificates (the caller did the cryptography) -------------------------------
+    def certificate_answer(self, op: Certificates, payload: Any, result: str, detail: str | None) -> list[Action]:
+        """The audit record and the reply for a certificate command the caller carried out."""
+        return [
+            Audit(op.command, op.params, result, detail, op.request_id),
+            Reply(self.codec.result(op.request_id, payload), op.delay, op.request_id),
+        ]
+
+    def certificate_call(self, which: str, payload: dict[str, Any]) -> Emit:
+        """The station's own call: "csr" (SignCertificate with the CSR the caller
+        made, plus `csr_fields`) or "security_event" (SecurityEventNotification)."""
+        spec = self.spec.certificates
+        if spec is None:
+            raise ValueError(f"{self.profile.id}: no [sim.certificates]")
+        if which == "csr":
+            return Emit(self.profile.events[spec.csr_event], {**payload, **spec.csr_fields})
+        return Emit(self.profile.events[spec.security_event], payload)
 
     def _event_named(self, text: str) -> Event | None:
         """An event by key or by wire name (TriggerMessage names BootNotification)."""

@@ -37,10 +37,10 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout
+from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsctlError
 from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
-from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim
+from wsctl.core.sim import Audit, Certificates, Close, Drop, Emit, Reply, Sim
 from wsctl.core.urls import public_url
 from wsctl.net._guard import collapse
 
@@ -124,6 +124,8 @@ class _Link:
         self.codec = codec
         self.peer = peer
         self._send = send
+        #: the station certificates of this connection (OCPP chargers), or None
+        self.station: Any = None
 
     async def put(self, item: str | Close) -> None:
         try:
@@ -176,6 +178,14 @@ class Simulator:
         self.on_answered: Any = None
         self.lockstep = profile.framing.max_in_flight == 1
         self._links: set[_Link] = set()
+        #: the station's certificates when the profile has [sim.certificates] (OCPP
+        #: chargers): this one for connections it accepts; each `dial` has its own,
+        #: made from the credentials it dials with
+        self.station: Any = None
+        #: where `dial` writes a renewed certificate and key (beside the old ones); None: memory only
+        self.keep_dir: Any = None
+        if profile.sim is not None and profile.sim.certificates is not None:
+            self.station = self._new_station(profile.path.rstrip("/").rpartition("/")[2] or profile.id)
 
     @property
     def connections(self) -> int:
@@ -211,16 +221,17 @@ class Simulator:
         """For `serve(handler=...)`: the peer's role comes from its certificate."""
         await self.session(conn, Peer.of(conn))
 
-    async def session(self, conn: Any, peer: Peer) -> None:
+    async def session(self, conn: Any, peer: Peer, station: Any = None) -> None:
         codec = DeviceCodec(self.profile)
         send, receive = trio.open_memory_channel[Any](QUEUE_SIZE)
         link = _Link(conn, codec, peer, send)
+        link.station = station or self.station
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._writer, conn, receive)
             self._links.add(link)
             closing = False
             try:
-                if await self._carry_out(link, self.sim.on_connect(self.clock()), nursery):
+                if await self._carry_out(link, self._on_connect(link), nursery):
                     await self._read(link, nursery)
                 else:
                     closing = True
@@ -236,6 +247,32 @@ class Simulator:
                     with trio.move_on_after(2.0):
                         await _wait_drained(nursery)
                 nursery.cancel_scope.cancel()
+
+    def _new_station(self, station_id: str) -> Any:
+        from wsctl.net.station_certs import StationCertificates
+
+        assert self.profile.sim is not None and self.profile.sim.certificates is not None
+        return StationCertificates(
+            self.profile.sim.certificates, station_id=station_id, clock=self.clock, report=self._report
+        )
+
+    def _on_connect(self, link: _Link) -> list:
+        actions = self.sim.on_connect(self.clock())
+        if link.station is not None:
+            # a certificate that failed at the last reconnection, reported once a connection holds
+            actions += [self.sim.certificate_call("security_event", e) for e in link.station.take_events()]
+        return actions
+
+    def _certificates(self, link: _Link, action: Certificates) -> list:
+        """The station's side of a certificate operation, as the sim's actions."""
+        if action.op == "csr":
+            return [self.sim.certificate_call("csr", link.station.new_csr())]
+        answer = link.station.command(action.op, action.params or {})
+        actions = self.sim.certificate_answer(action, answer.payload, answer.result, answer.detail)
+        actions += [self.sim.certificate_call("security_event", e) for e in answer.events]
+        if answer.reconnect:
+            actions.append(Close(1000, "reconnecting with a new certificate"))
+        return actions
 
     async def _read(self, link: _Link, nursery: trio.Nursery) -> None:
         while True:
@@ -283,6 +320,9 @@ class Simulator:
                     await self._deliver(link, action, timed)
             elif isinstance(action, Emit):
                 link.emit(action, self.clock())
+            elif isinstance(action, Certificates):
+                if not await self._carry_out(link, self._certificates(link, action), nursery, arrived):
+                    return False
             elif isinstance(action, Close):
                 await link.put(action)
                 return False
@@ -317,6 +357,10 @@ class Simulator:
                     return
 
     # -- reporting -------------------------------------------------------------------
+    def _report(self, record: dict[str, Any]) -> None:
+        if self.report is not None:
+            self.report(record)
+
     def _record(self, peer: Peer, audit: Audit) -> None:
         record = {
             "event": "command",
@@ -366,41 +410,70 @@ class Simulator:
         none could be opened).  A URL that cannot be reached is followed at
         once by the next; after a round in which none could, the pause
         doubles up to `REDIAL_MAX` (a fleet whose hub died must not hammer
-        the others in lockstep).  The dialed peer is authorized with `role`:
-        the charger trusts the central system it verified, so its commands
-        are checked against that role."""
+        the others in lockstep).  A station that was just given a new
+        certificate (or whose new one failed, and falls back) dials again at
+        once.  The dialed peer is authorized with `role`: the charger trusts
+        the central system it verified, so its commands are checked against
+        that role."""
         connect.setdefault("subprotocols", self.profile.subprotocols)
         order = [urls] if isinstance(urls, str) else list(urls)
+        station = self._dial_station(order[0], connect)
         failed_rounds = 0
         while True:
-            reason, connected, refusals = "closed", False, 0
-            for url in order:
-                try:
-                    await self._dial_once(url, role, connect)
-                    reason, connected = "closed", True
-                except ConnectionClosed as exc:
-                    if redial is None:
-                        raise
-                    reason, connected = str(exc), True
-                except (ConnectError, Timeout) as exc:
-                    if redial is None and url == order[-1]:
-                        raise
-                    reason = str(exc)
-                    continue
-                except HandshakeRejected as exc:
-                    four_xx = exc.status is not None and exc.status < 500
-                    refusals += four_xx
-                    if url == order[-1] and (redial is None or refusals == len(order)):
-                        raise  # 4xx from every hub: they refuse this charger; waiting will not help
-                    reason = str(exc)
-                    continue
-                break
+            reason, connected, at_once = await self._dial_round(order, role, connect, station, redial)
+            if at_once:
+                continue
             if redial is None:
                 return
             failed_rounds = 0 if connected else failed_rounds + 1
             pause = min(redial * 2 ** max(failed_rounds - 1, 0), max(redial, REDIAL_MAX))
             self._redialing(order[0] if len(order) == 1 else ", ".join(order), reason, pause)
             await trio.sleep(pause)
+
+    def _dial_station(self, url: str, connect: dict[str, Any]) -> Any:
+        """This dial's certificates, in memory from here on (a renewal replaces
+        them); None when the simulator has no station side or TLS is the caller's."""
+        own_tls = "ssl_context" in connect or connect.get("insecure")
+        if self.station is None or own_tls or not url.lower().startswith("wss:"):
+            return None
+        station = self._new_station(_station_id(url, self.station.station_id))
+        station.keep_dir = self.keep_dir
+        station.load(
+            ca=connect.get("ca"), cert=connect.get("cert"), key=connect.get("key"), password=connect.get("password")
+        )
+        return station
+
+    async def _dial_round(
+        self, order: list[str], role: str | None, connect: dict[str, Any], station: Any, redial: float | None
+    ) -> tuple[str, bool, bool]:
+        """One pass over the URLs: (why it ended, whether one connected, dial again at once)."""
+        reason, connected, refusals = "closed", False, 0
+        for url in order:
+            options = station.connect_options(connect) if station is not None else connect
+            try:
+                await self._dial_once(url, role, options, station)
+                reason, connected = "closed", True
+            except ConnectionClosed as exc:
+                if redial is None:
+                    raise
+                reason, connected = str(exc), True
+            except WsctlError as exc:
+                if station is not None and station.fell_back(exc):
+                    return str(exc), False, True  # the new certificate failed: at once with the old one
+                if isinstance(exc, (ConnectError, Timeout)):
+                    if redial is None and url == order[-1]:
+                        raise
+                    reason = str(exc)
+                    continue
+                if not isinstance(exc, HandshakeRejected):
+                    raise
+                refusals += exc.status is not None and exc.status < 500
+                if url == order[-1] and (redial is None or refusals == len(order)):
+                    raise  # 4xx from every hub: they refuse this charger; waiting will not help
+                reason = str(exc)
+                continue
+            break
+        return reason, connected, station is not None and station.reconnect_now()
 
     def _redialing(self, url: str, reason: str, pause: float) -> None:
         shown = public_url(url)
@@ -416,7 +489,7 @@ class Simulator:
                 }
             )
 
-    async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any]) -> None:
+    async def _dial_once(self, url: str, role: str | None, connect: dict[str, Any], station: Any = None) -> None:
         """One dialed session; on cancellation (SIGTERM, Ctrl-C, the caller's
         scope) it closes with 1001 Going Away, so the central system marks the
         charger offline at once instead of after its ping timeout.
@@ -438,6 +511,8 @@ class Simulator:
                 try:
                     async with open_device(url, **connect) as device:
                         opened.append(device)
+                        if station is not None:
+                            station.opened()
                         if self.profile.subprotocols and device.subprotocol is None:
                             log.warning(
                                 "%s: central system accepted none of %s",
@@ -455,7 +530,9 @@ class Simulator:
                                 }
                             )
                         await self.session(
-                            _DialedConn(device), Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint)
+                            _DialedConn(device),
+                            Peer(remote=device.url, role=role, fingerprint=device.peer_fingerprint),
+                            station,
                         )
                 finally:
                     finished.set()
@@ -478,6 +555,14 @@ class Simulator:
             if leaf is group:
                 raise
             raise leaf from leaf.__cause__
+
+
+def _station_id(url: str, default: str) -> str:
+    """OCPP: the station's identity is the URL's last path segment (/ocpp/CP-17)."""
+    from urllib.parse import unquote, urlsplit
+
+    segment = unquote(urlsplit(url).path.rstrip("/").rpartition("/")[2])
+    return segment or default
 
 
 class _Closing(Exception):

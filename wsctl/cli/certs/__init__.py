@@ -22,6 +22,7 @@ VERBS = {
         ("show", "show", "show"),
         ("verify", "verify", "verify"),
         ("fingerprint", "fingerprint", "fingerprint"),
+        ("hash-data", "hash_data", "hash_data"),
         ("renew", "renew", "renew"),
         ("revoke", "revoke", "revoke"),
         ("crl", "crl", "crl"),
@@ -45,6 +46,7 @@ EXAMPLES
   wsctl --json certs list --expiring 30
   wsctl certs verify plc-17 --host 10.0.0.17
   wsctl certs revoke alice --reason key-compromise
+  wsctl certs hash-data certs/ca/root.crt                   # OCPP certificateHashData (DeleteCertificate)
   wsctl certs export plc-17 --format device-bundle --out plc-17-bundle   # key, chain, root for the device
   wsctl certs restore 20260301T101500Z                      # undo an 'init --force'
   WSCTL_CERTS=/srv/pki wsctl certs list                      # another store

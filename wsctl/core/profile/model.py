@@ -224,6 +224,27 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class SimCertificates:
+    """`[sim.certificates]`: the simulated station's side of OCPP certificate
+    management.  The key, the CSR, the chain check and the installed roots are
+    wsctl's own code (net/station_certs.py), not templates; this says which of
+    the profile's commands and events carry them."""
+
+    #: "1.6" (security extension) or "2.0.1": the shapes of the answers
+    ocpp: str
+    #: the device request that carries the CSR (SignCertificate)
+    csr_event: str
+    #: the device request that reports a refused certificate (SecurityEventNotification)
+    security_event: str
+    #: requestedMessage values that make the station send a new CSR (SignChargePointCertificate)
+    csr_triggers: tuple[str, ...]
+    #: command key -> operation: "signed", "install", "list", "delete"
+    commands: dict[str, str]
+    #: fields added to the CSR's call (2.0.1: certificateType)
+    csr_fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Sim:
     state: dict[str, Any]
     commands: dict[str, SimCommand]
@@ -234,6 +255,7 @@ class Sim:
     on_connect_set: tuple[tuple[str, Any], ...] = ()
     #: event key -> cases for the answers to the device's own calls
     responses: dict[str, tuple[SimResponse, ...]] = field(default_factory=dict)
+    certificates: SimCertificates | None = None
 
 
 @dataclass(frozen=True)

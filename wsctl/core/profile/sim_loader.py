@@ -15,6 +15,7 @@ from wsctl.core.profile.model import (
     Event,
     Faults,
     Sim,
+    SimCertificates,
     SimCheck,
     SimCommand,
     SimList,
@@ -30,7 +31,11 @@ if TYPE_CHECKING:
 State = dict[str, Any]
 Params = tuple[Param, ...]
 
-SIM_KEYS = {"state", "commands", "telemetry", "faults", "on_connect", "on_connect_set", "responses"}
+SIM_KEYS = {"state", "commands", "telemetry", "faults", "on_connect", "on_connect_set", "responses", "certificates"}
+CERTIFICATE_KEYS = {"ocpp", "csr_event", "security_event", "csr_triggers", "commands", "csr_fields"}
+#: what the station side does for a command of [sim.certificates] commands
+CERTIFICATE_OPS = ("signed", "install", "list", "delete")
+OCPP_VERSIONS = ("1.6", "2.0.1")
 COMMAND_KEYS = {"reply", "set", "require", "require_message", "require_reply", "delay", "then", "checks", "lists"}
 TELEMETRY_KEYS = {"event", "every", "payload", "update", "update_when", "when"}
 LIST_KEYS = {
@@ -79,6 +84,7 @@ def parse_sim(c: _Checker, table: Any, commands: dict[str, Command], events: dic
         on_connect=_then(c, c.str_list(table, "on_connect", "sim"), "sim.on_connect", events),
         on_connect_set=_sets(c, table.get("on_connect_set"), "sim.on_connect_set", state, set(), ()),
         responses=_responses(c, table.get("responses"), events, state),
+        certificates=_certificates(c, table.get("certificates"), commands, events),
     )
 
 
@@ -304,3 +310,35 @@ def _responses(c: _Checker, table: Any, events: dict[str, Event], state: State) 
             )
         out[key] = tuple(parsed)
     return out
+
+
+def _certificates(
+    c: _Checker, table: Any, commands: dict[str, Command], events: dict[str, Event]
+) -> SimCertificates | None:
+    if table is None:
+        return None
+    where = "sim.certificates"
+    table = c.table(table, where, CERTIFICATE_KEYS)
+    version = c.str_(table, "ocpp", where, required=True)
+    if version not in OCPP_VERSIONS:
+        raise c.fail(f"{where}.ocpp", f"{version!r}: one of {', '.join(OCPP_VERSIONS)}")
+    requests = {k for k, e in events.items() if e.kind == "request"}
+    calls = {}
+    for part in ("csr_event", "security_event"):
+        calls[part] = c.str_(table, part, where, required=True)
+        if calls[part] not in requests:
+            raise c.fail(f"{where}.{part}", f"no device request {calls[part]!r} in [events]")
+    ops = c.table(table.get("commands"), f"{where}.commands")
+    for key, op in ops.items():
+        if key not in commands:
+            raise c.fail(f"{where}.commands.{key}", f"no command {key!r} in [commands]")
+        if op not in CERTIFICATE_OPS:
+            raise c.fail(f"{where}.commands.{key}", f"{op!r}: one of {', '.join(CERTIFICATE_OPS)}")
+    return SimCertificates(
+        ocpp=version,
+        csr_event=calls["csr_event"],
+        security_event=calls["security_event"],
+        csr_triggers=c.str_list(table, "csr_triggers", where),
+        commands=dict(ops),
+        csr_fields=dict(c.table(table.get("csr_fields"), f"{where}.csr_fields")),
+    )

@@ -25,6 +25,7 @@ async def serve_hub(
     device_paths: Sequence[str] = (),
     approval: bool = False,
     record_dir: str | None = None,
+    signer: Any = None,
     task_status: trio.TaskStatus[Hub] = trio.TASK_STATUS_IGNORED,
     **serve_kwargs: Any,
 ) -> None:
@@ -34,6 +35,8 @@ async def serve_hub(
     ``registry``: an open `wsctl.registry.Registry` or a path (opened here and
     closed on return).  TLS material as for `wsctl.serve`; ``serve_kwargs`` are
     its limits (max_connections, handshake_timeout, idle_timeout ...).
+    ``signer``: a `wsctl.net.hub.cert_manager.CertificateSigner` signs the
+    chargers' CSRs with the plant CA (what `wsctl hub --sign-certificates` runs).
     """
     from wsctl.core.profile.discovery import load_profile
     from wsctl.registry import Registry
@@ -48,6 +51,7 @@ async def serve_hub(
             device_paths=device_paths,
             approval=approval,
             record_dir=record_dir,
+            signer=signer,
         )
 
         async def run(task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
