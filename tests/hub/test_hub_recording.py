@@ -34,6 +34,7 @@ async def test_hub_records_each_device_connection(hub_pki, registry, tmp_path):
             nursery.cancel_scope.cancel()
     files = sorted(out.iterdir())
     assert len(files) == 1 and files[0].name.startswith("CP-1-"), files
+    assert hub.recorded_bytes == files[0].stat().st_size  # what --metrics shows as wsctl_hub_recorded_bytes
     lines = [json.loads(line) for line in files[0].read_text().splitlines()]
     assert lines[0]["source"] == "hub" and lines[0]["profile"] == "ocpp16"
     messages = [e for e in lines[1:] if e.get("kind") == "text"]

@@ -307,3 +307,4 @@ class _recording:
             self.device.__exit__(*exc)
         finally:
             self.recorder.close()
+            self.hub.recorded_bytes += self.recorder.bytes

@@ -115,6 +115,8 @@ class Hub:
         #: `wsctl.net.hub.cert_manager.CertificateSigner` (--sign-certificates), or None
         self.signer = signer
         self.operators_open = 0
+        #: bytes written to the recordings of closed device connections (--record-dir)
+        self.recorded_bytes = 0
         #: password checks running at once (each scrypt takes 16 MiB)
         self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
 
