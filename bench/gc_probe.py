@@ -18,6 +18,7 @@ OUT.json (appending one JSON object per line) and carries on:
 - --no-tune (wsctl's own collector settings off), --threshold=A,B,C,
   --freeze-after=SECONDS, --refreeze (freeze after every full collection):
   the variants compared in docs/performance.md;
+- --tracebacks=FILE: the server's error lines with their tracebacks;
 - with --trim: RSS before and after glibc's malloc_trim(0) (memory malloc
   holds free, i.e. fragmentation, versus memory in use).
 
@@ -190,6 +191,15 @@ def main() -> None:
             timer = threading.Timer(float(opt.split("=", 1)[1]), gc.freeze)
             timer.daemon = True
             timer.start()
+        if opt.startswith("--tracebacks="):
+            # errors of wsctl.net.server with their tracebacks (it attaches them at DEBUG)
+            import logging
+
+            handler = logging.FileHandler(opt.split("=", 1)[1])
+            handler.setLevel(logging.ERROR)
+            server_log = logging.getLogger("wsctl.net.server")
+            server_log.setLevel(logging.DEBUG)
+            server_log.addHandler(handler)
     if "--refreeze" in opts:
         gc.callbacks.append(_refreeze)
     signal.signal(signal.SIGUSR1, lambda *_: report(out, watch, tracing))
