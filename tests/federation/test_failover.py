@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 
-from federation_helpers import READER, Process, Sub, charger, start_broker, start_hub, tree
+from federation_helpers import READER, SITE, Process, Sub, charger, start_broker, start_hub, tree
 
 from wsctl.core.exitcodes import ExitCode
 
@@ -62,6 +62,36 @@ def test_a_killed_hubs_devices_move_and_stay_commandable(fed_pki, tmp_path):
         assert json.loads(done.out.read_text().splitlines()[-1])["reply"] == {"status": "Accepted"}
         presence.stop()
         calls.stop()
+    finally:
+        for process in started:
+            process.stop()
+        broker.proc.terminate()
+        broker.proc.wait(timeout=10)
+
+
+def test_a_hub_back_from_kill_9_corrects_the_presence_it_left_behind(fed_pki, tmp_path):
+    """kill -9 leaves the charger's retained state saying "online on hub-a";
+    the charger does not come back; the restarted hub-a says it is offline."""
+    broker = start_broker(fed_pki, tmp_path)
+    started: list = []
+    try:
+        hub = start_hub(tmp_path, broker, "hub-a")
+        started.append(hub.process)
+        cp4 = charger(tmp_path, broker, "CP-4", hub)
+        started.append(cp4)
+        presence = Sub(broker, tree("devices", "CP-4", "state"), user=READER)
+        presence.doc(tree("devices", "CP-4", "state"), lambda d: d["online"] and d["hub"] == "hub-a")
+        hub.process.kill9()
+        cp4.stop()
+        again = Process(
+            tmp_path, "hub-a-again", "--json", "hub", "--listen", "127.0.0.1:0", "--certs", str(fed_pki.path),
+            "--device", "hub-a", "--registry", hub.registry, "--broker", broker.url, "--hub-id", "hub-a",
+            "--site", SITE, ready="listening",
+        )  # fmt: skip
+        started.append(again)
+        corrected = presence.doc(tree("devices", "CP-4", "state"), lambda d: d["online"] is False, timeout=30)
+        assert corrected["hub"] == "hub-a" and corrected["reason"] == "hub restarted"
+        presence.stop()
     finally:
         for process in started:
             process.stop()
