@@ -337,3 +337,60 @@ def test_docs_certificates_over_ocpp_run_as_written(tmp_path):
     renewed = sorted(p.name for p in (tmp_path / "cp17").iterdir() if p.name.count(".") == 2)
     assert [n.split(".")[0] for n in renewed] == ["chain", "key"], renewed
     assert run.stdout.count('"status": "Accepted"') >= 3  # the listing, the install, the delete
+
+
+async def test_a_station_that_switches_without_answering_still_has_its_old_certificate_revoked(
+    own_pki, registry, tmp_path
+):
+    """A station written frame by frame that installs the chain and reconnects at
+    once, never answering CertificateSigned (a reboot to switch): the hub, which
+    sees it come back with the certificate it signed, revokes the old one."""
+    from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
+
+    from wsctl.pki.station_side import new_key_and_csr
+
+    pki = own_pki
+    registry.add_device("CP-1", profile="ocpp16")
+    old = pki.store.load_index().current("CP-1")
+
+    async def station_session(dev, replies):
+        """Answer the hub's calls by hand until CertificateSigned arrives; return its chain."""
+        key = None
+        while True:
+            frame = json.loads(await dev.receive())
+            if frame[0] == 3:
+                replies.append(frame)
+                continue
+            _, call_id, action, payload = frame
+            if action == "ExtendedTriggerMessage":
+                await dev.send(json.dumps([3, call_id, {"status": "Accepted"}]))
+                key, csr = new_key_and_csr("CP-1")
+                await dev.send(json.dumps([2, "csr-1", "SignCertificate", {"csr": csr}]))
+            elif action == "CertificateSigned":
+                return key, payload["certificateChain"]  # and no answer
+
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
+            url = hub_url(hub, "/ocpp/CP-1")
+            replies: list = []
+            async with open_device(url, subprotocols=["ocpp1.6"], **client_tls(pki, pki.chargers["CP-1"])) as dev:
+                boot = {"chargePointVendor": "Hand", "chargePointModel": "Frames"}
+                await dev.send(json.dumps([2, "boot-1", "BootNotification", boot]))
+                first = await booted(hub, "CP-1")
+                async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
+                    calls.start_soon(lambda: admin.call("renew_certificate"))
+                    with trio.fail_after(15):
+                        key, chain = await station_session(dev, replies)
+            assert [r[2]["status"] for r in replies if r[1] == "csr-1"] == ["Accepted"]
+            chain_file, key_file = tmp_path / "chain.pem", tmp_path / "key.pem"
+            chain_file.write_text(chain)
+            key_file.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+            tls = dict(ca=pki.root, cert=chain_file, key=key_file, connect_timeout=5)
+            async with open_device(url, subprotocols=["ocpp1.6"], **tls) as dev:
+                await dev.send(json.dumps([2, "boot-2", "BootNotification", boot]))
+                await booted(hub, "CP-1", other_than=first)
+                renewed = await audited(registry, "certificate-renewed")
+            nursery.cancel_scope.cancel()
+    assert renewed["outcome"] == "ok" and f"serial {old.serial:x} revoked" in renewed["detail"], renewed
+    crl = x509.load_pem_x509_crl(pki.crl.read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(old.serial) is not None

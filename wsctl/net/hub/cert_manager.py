@@ -104,17 +104,22 @@ class CertificateSigner:
         params: dict[str, Any] = {"certificate_chain": chain}
         if certificate_type is not None and command.param("certificate_type") is not None:
             params["certificate_type"] = certificate_type
+        renewal = Renewal(
+            getattr(old, "serial", None), getattr(old, "fingerprint", None), entry.serial, entry.fingerprint
+        )
+        # pending before the answer: a station that installs the chain and reconnects at
+        # once may never send it, and is still to be seen with the new certificate
+        self.pending[device_id] = renewal
         try:
             reply = await link.call(command, params, timeout=command.timeout)
         except WsctlError as exc:
-            self._audit(hub, device_id, "certificate-signed", "failed", f"serial {entry.serial:x}: {exc}")
+            detail = f"serial {entry.serial:x}: {exc}; the old one is revoked if the station comes back with it"
+            self._audit(hub, device_id, "certificate-signed", "failed", detail)
             return
         status = reply.payload.get("status") if isinstance(reply.payload, dict) else None
         self._audit(hub, device_id, "certificate-signed", str(status or "error").lower(), f"serial {entry.serial:x}")
-        if status == "Accepted":
-            self.pending[device_id] = Renewal(
-                getattr(old, "serial", None), getattr(old, "fingerprint", None), entry.serial, entry.fingerprint
-            )
+        if status != "Accepted" and self.pending.get(device_id) is renewal:
+            del self.pending[device_id]
 
     # -- afterwards ------------------------------------------------------------------
     async def seen(self, hub: Any, device_id: str, identity: Any) -> None:
