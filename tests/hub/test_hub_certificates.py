@@ -276,3 +276,24 @@ async def test_hub_certs_renew_from_the_cli(own_pki, tmp_path):
     assert run.returncode == 0, (run.stdout, run.stderr)
     (line,) = [json.loads(x) for x in run.stdout.splitlines() if x.strip()]
     assert line["device"] == "CP-1" and line["ok"] and line["renewal"] == "ok" and "revoked" in line["detail"]
+
+
+async def test_only_security_roles_may_trigger_a_csr_even_through_201s_trigger_message(own_pki, registry):
+    pki = own_pki
+    registry.add_device("CP-3", profile="ocpp201")
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
+            charger = client_tls(pki, pki.chargers["CP-3"])
+            async with open_device(hub_url(hub, "/ocpp/CP-3"), subprotocols=["ocpp2.0.1"], **charger):
+                with trio.fail_after(10):
+                    while "CP-3" not in hub.links:
+                        await trio.sleep(0.01)
+                from wsctl.core.errors import NotAuthorized
+
+                for who in (pki.bob, pki.alice):  # observer, engineer: may trigger status, not a renewal
+                    async with open_device(
+                        hub_url(hub, "/devices/CP-3"), profile="ocpp201", **client_tls(pki, who)
+                    ) as dev:
+                        with pytest.raises(NotAuthorized, match="may not start a certificate renewal"):
+                            await dev.call("trigger_message", requested_message="SignChargingStationCertificate")
+            nursery.cancel_scope.cancel()

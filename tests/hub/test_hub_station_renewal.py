@@ -29,8 +29,8 @@ from wsctl.pki.station import sign_station_csr
 from wsctl.pki.store import Store
 
 #: (hub profile, charger profile, schema set, how an operator starts the renewal).
-#: ocpp201's TriggerMessage is for observer+, which security-admin is not on:
-#: an engineer (alice) triggers there
+#: Starting a renewal is for security-admin and supervisor (the hub enforces it
+#: for 2.0.1's TriggerMessage too, whose roles are observer+ for status reads)
 VERSIONS = {
     "1.6": ("ocpp16", "ocpp16-charger", "v16", ("renew_certificate", {})),
     "2.0.1": (
@@ -124,7 +124,7 @@ async def test_the_simulated_charger_renews_through_the_hub(own_pki, registry, t
         async with running_hub(nursery, pki, registry, signer=signer, record_dir=str(record_dir)) as hub:
             await dial_station(nursery, hub, pki, version)
             first = hub.links["CP-1"]
-            async with operator(hub, pki, version, pki.sam if version == "1.6" else pki.alice) as dev:
+            async with operator(hub, pki, version, pki.sam) as dev:
                 assert (await dev.call(trigger, **params))["status"] == "Accepted"
             renewed = await audited(registry, "certificate-renewed")
             back = await booted(hub, "CP-1", other_than=first)
@@ -159,7 +159,7 @@ async def test_a_chain_from_another_ca_is_refused_and_reported(own_pki, other_ca
             watcher = Watcher()
             async with operator(hub, pki, version) as watching, operator(hub, pki, version) as dev:
                 await nursery.start(watcher.run, watching)
-                async with operator(hub, pki, version, pki.sam if version == "1.6" else pki.alice) as triggering:
+                async with operator(hub, pki, version, pki.sam) as triggering:
                     await triggering.call(trigger, **params)
                 csr = (await watcher.wait("SignCertificate")).payload["csr"]
                 chain = sign_station_csr(other_ca, csr, station_id="CP-1", password=PW).paths.chain.read_text()

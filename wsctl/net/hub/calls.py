@@ -20,6 +20,8 @@ from wsctl.net.hub.device_link import Busy
 #: seconds the hub waits for a device beyond the command's own timeout, so the
 #: operator's tool (same profile, same timeout) gives up first and exits 6
 TIMEOUT_MARGIN = 2.0
+#: who may start a certificate renewal through any command
+CERTIFICATE_ROLES = frozenset({"security-admin", "supervisor"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,13 @@ async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str,
     device_id = caller.device_id
     if not allowed(caller.role, command.allowed_roles):
         return refused("not_authorized", f"hub: role {caller.role or 'none'} may not run {command.key}")
+    if _requests_a_csr(params) and caller.role not in CERTIFICATE_ROLES:
+        # a trigger that starts a renewal (new key, signing, the old certificate
+        # revoked) is a security operation, whatever the command's roles say: 2.0.1
+        # has one TriggerMessage for status reads and renewals alike
+        return refused(
+            "not_authorized", f"hub: role {caller.role or 'none'} may not start a certificate renewal ({command.key})"
+        )
     if hub.is_pending(device_id):
         return refused("device", f"{device_id} waits for approval (wsctl hub devices approve)")
     link = hub.links.get(device_id)
@@ -82,13 +91,15 @@ async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str,
         return refused("device", f"{device_id} disconnected before answering {command.name}", "offline")
 
 
+def _requests_a_csr(params: dict[str, Any]) -> bool:
+    """A trigger of a CSR (1.6 ExtendedTriggerMessage, 2.0.1 TriggerMessage: Sign...Certificate)."""
+    return any(isinstance(v, str) and v.startswith("Sign") and v.endswith("Certificate") for v in params.values())
+
+
 def _touches_certificates(command: Command, params: dict[str, Any]) -> bool:
     from wsctl.net.hub.cert_manager import CERTIFICATE_COMMANDS
 
-    if command.name in CERTIFICATE_COMMANDS:
-        return True
-    # a trigger of a CSR (1.6 ExtendedTriggerMessage, 2.0.1 TriggerMessage: Sign...Certificate)
-    return any(isinstance(v, str) and v.startswith("Sign") and v.endswith("Certificate") for v in params.values())
+    return command.name in CERTIFICATE_COMMANDS or _requests_a_csr(params)
 
 
 async def _queued(hub: Any, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:
