@@ -31,39 +31,12 @@ BOOT_WAIT = 30.0
 
 
 async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, request: Any) -> None:
-    reg = hub.registry
     device_id = decision.device_id
     ident = request.identity
     if decision.register_pending:
-        reg.add_pending(
-            device_id,
-            profile=hub.default_profile,
-            security_profile=decision.security_profile,
-            remote=conn.remote,
-            fingerprint=getattr(ident, "fingerprint", None),
-            at=hub.wall(),
-        )
-        log.warning(
-            "%s: unknown device from %s waits for approval (wsctl hub devices approve %s)",
-            device_id,
-            conn.remote,
-            device_id,
-        )
+        _register_pending(hub, conn, decision, ident)
     profile = hub.profile_of(device_id)
-    old = hub.links.get(device_id)
-    if old is not None:
-        why = f"replaced by a new connection from {conn.remote}"
-        log.warning("%s: %s (old connection from %s)", device_id, why, old.remote)
-        reg.audit(
-            at=hub.wall(),
-            actor=device_id,
-            role=None,
-            device=device_id,
-            action="connect",
-            outcome="replaced",
-            detail=f"{old.remote} {why}",
-        )
-        await old.close(REPLACED, why)
+    await _replace_old(hub, device_id, conn)
     central = hub.central_side(profile)
     link_box: list[DeviceLink] = []
 
@@ -83,21 +56,7 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
         link_box.append(link)
         if central is None or not _has_boot(profile):
             link.booted.set()
-        hub.links[device_id] = link
-        reg.online(
-            device_id,
-            at=hub.wall(),
-            remote=conn.remote,
-            fingerprint=getattr(ident, "fingerprint", None),
-            cert_serial=ident.serial if ident is not None else None,
-            cert_not_after=ident.not_after.timestamp() if ident is not None else None,
-            security_profile=decision.security_profile,
-        )
-        log.info("%s: online from %s (security profile %d)", device_id, conn.remote, decision.security_profile)
-        if hub.peers is not None:
-            hub.peers.device_online(device_id, reg.device(device_id))
-        if hub.signer is not None:
-            hub.nursery.start_soon(hub.signer.seen, hub, device_id, ident)
+        _online(hub, link, conn, ident)
         reason = "closed"
         try:
             async with trio.open_nursery() as nursery:
@@ -109,10 +68,66 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             if hub.links.get(device_id) is link:
                 del hub.links[device_id]
                 with trio.CancelScope(shield=True):
-                    reg.offline(device_id, at=hub.wall(), reason=reason)
+                    hub.registry.offline(device_id, at=hub.wall(), reason=reason)
                 if hub.peers is not None:
                     hub.peers.device_offline(device_id, reason)
             log.info("%s: offline (%s)", device_id, reason)
+
+
+def _register_pending(hub: Any, conn: Any, decision: admission.AdmitDevice, ident: Any) -> None:
+    hub.registry.add_pending(
+        decision.device_id,
+        profile=hub.default_profile,
+        security_profile=decision.security_profile,
+        remote=conn.remote,
+        fingerprint=getattr(ident, "fingerprint", None),
+        at=hub.wall(),
+    )
+    log.warning(
+        "%s: unknown device from %s waits for approval (wsctl hub devices approve %s)",
+        decision.device_id,
+        conn.remote,
+        decision.device_id,
+    )
+
+
+async def _replace_old(hub: Any, device_id: str, conn: Any) -> None:
+    """The same id connected again: the older connection goes, with a reason."""
+    old = hub.links.get(device_id)
+    if old is None:
+        return
+    why = f"replaced by a new connection from {conn.remote}"
+    log.warning("%s: %s (old connection from %s)", device_id, why, old.remote)
+    hub.registry.audit(
+        at=hub.wall(),
+        actor=device_id,
+        role=None,
+        device=device_id,
+        action="connect",
+        outcome="replaced",
+        detail=f"{old.remote} {why}",
+    )
+    await old.close(REPLACED, why)
+
+
+def _online(hub: Any, link: DeviceLink, conn: Any, ident: Any) -> None:
+    """The device is the hub's now: table, registry presence, federation, renewal."""
+    device_id = link.device_id
+    hub.links[device_id] = link
+    hub.registry.online(
+        device_id,
+        at=hub.wall(),
+        remote=conn.remote,
+        fingerprint=getattr(ident, "fingerprint", None),
+        cert_serial=ident.serial if ident is not None else None,
+        cert_not_after=ident.not_after.timestamp() if ident is not None else None,
+        security_profile=link.security_profile,
+    )
+    log.info("%s: online from %s (security profile %d)", device_id, conn.remote, link.security_profile)
+    if hub.peers is not None:
+        hub.peers.device_online(device_id, hub.registry.device(device_id))
+    if hub.signer is not None:
+        hub.nursery.start_soon(hub.signer.seen, hub, device_id, ident)
 
 
 def _close_text(link: DeviceLink) -> str:
