@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import ssl
-import threading
 
 import pytest
 import trio
+from asyncio_peer import AsyncioPeer
 from hub_helpers import client_tls, hub_url, running_hub
 
 from wsctl.net.api import open_device
@@ -19,27 +19,16 @@ from wsctl.net.api import open_device
 PROFILE = "ocpp16"
 
 
-class LibraryStation201(threading.Thread):
+class LibraryStation201(AsyncioPeer):
     """An ocpp.v201 ChargePoint (OCPP 2.0.1), booting and answering Reset."""
 
     def __init__(self, url: str, cs_id: str, *, ssl_ctx: ssl.SSLContext) -> None:
-        super().__init__(daemon=True)
+        super().__init__()
         self.url, self.cs_id, self.ssl_ctx = url, cs_id, ssl_ctx
         self.boot: object = None
         self.resets: list[str] = []
-        self.error: BaseException | None = None
-        self.booted = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
 
-    def run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            self.error = exc
-            self.booted.set()
-
-    async def _main(self) -> None:
+    async def session(self) -> None:
         import websockets
         from ocpp.routing import on
         from ocpp.v201 import ChargePoint, call, call_result, datatypes
@@ -52,44 +41,27 @@ class LibraryStation201(threading.Thread):
                 station.resets.append(type)
                 return call_result.Reset(status="Accepted")
 
-        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         async with websockets.connect(self.url, subprotocols=["ocpp2.0.1"], ssl=self.ssl_ctx, open_timeout=10) as ws:
             cs = CS(self.cs_id, ws)
             task = asyncio.create_task(cs.start())
             station_info = datatypes.ChargingStationType(model="PyOCPP-201", vendor_name="Mobility")
             self.boot = await cs.call(call.BootNotification(charging_station=station_info, reason="PowerUp"))
-            self.booted.set()
-            await self._stopping.wait()
+            self.ready.set()
+            await self.until_stopped()
             task.cancel()
 
-    def stop(self) -> None:
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self.join(10)
 
-
-class LibraryCharger(threading.Thread):
+class LibraryCharger(AsyncioPeer):
     """An ocpp.v16.ChargePoint in its own asyncio loop (thread): boots, then
     serves the central system's calls until told to stop."""
 
     def __init__(self, url: str, cp_id: str, *, ssl_ctx: ssl.SSLContext, headers: dict | None = None) -> None:
-        super().__init__(daemon=True)
+        super().__init__()
         self.url, self.cp_id, self.ssl_ctx, self.headers = url, cp_id, ssl_ctx, headers or {}
         self.boot: object = None
         self.resets: list[str] = []
-        self.error: BaseException | None = None
-        self.booted = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping: asyncio.Event | None = None
 
-    def run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # noqa: BLE001 - reported to the test
-            self.error = exc
-            self.booted.set()
-
-    async def _main(self) -> None:
+    async def session(self) -> None:
         import websockets
         from ocpp.routing import on
         from ocpp.v16 import ChargePoint, call, call_result
@@ -103,7 +75,6 @@ class LibraryCharger(threading.Thread):
                 charger.resets.append(type)
                 return call_result.Reset(status=ResetStatus.accepted)
 
-        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         async with websockets.connect(
             self.url, subprotocols=["ocpp1.6"], ssl=self.ssl_ctx, additional_headers=self.headers, open_timeout=10
         ) as ws:
@@ -111,14 +82,9 @@ class LibraryCharger(threading.Thread):
             task = asyncio.create_task(cp.start())
             answer = await cp.call(call.BootNotification(charge_point_vendor="Mobility", charge_point_model="PyOCPP"))
             self.boot = answer
-            self.booted.set()
-            await self._stopping.wait()
+            self.ready.set()
+            await self.until_stopped()
             task.cancel()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stopping is not None:
-            self._loop.call_soon_threadsafe(self._stopping.set)
-        self.join(10)
 
 
 def mtls_context(pki, leaf) -> ssl.SSLContext:
@@ -129,7 +95,7 @@ def mtls_context(pki, leaf) -> ssl.SSLContext:
 
 async def _boot(charger: LibraryCharger | LibraryStation201) -> None:
     charger.start()
-    ok = await trio.to_thread.run_sync(charger.booted.wait, 15)
+    ok = await trio.to_thread.run_sync(charger.ready.wait, 15)
     assert ok and charger.error is None, charger.error
 
 
@@ -183,7 +149,7 @@ async def test_library_charger_basic_auth_security_profile_2(hub_pki, registry):
                 headers={"Authorization": "Basic " + base64.b64encode(b"CP-2:wrong-password-123456").decode()},
             )
             bad.start()
-            await trio.to_thread.run_sync(bad.booted.wait, 15)
+            await trio.to_thread.run_sync(bad.ready.wait, 15)
             assert bad.error is not None and "401" in str(bad.error)
             nursery.cancel_scope.cancel()
 
@@ -201,7 +167,7 @@ async def test_devices_without_their_credentials_are_refused(hub_pki, registry, 
         async with running_hub(nursery, hub_pki, registry) as hub:
             charger = LibraryCharger(hub_url(hub, "/ocpp/CP-1"), "CP-1", ssl_ctx=ctx, headers=headers)
             charger.start()
-            await trio.to_thread.run_sync(charger.booted.wait, 15)
+            await trio.to_thread.run_sync(charger.ready.wait, 15)
             assert charger.error is not None
             assert ("401" if who == "no credentials" else "403") in str(charger.error)
             assert "CP-1" not in hub.links
