@@ -82,3 +82,40 @@ def limit_options(*, peers: str, connections: int, handshakes: int, per_source: 
         return fn
 
     return apply
+
+
+def timing_options(*, message_size: int, handshake_timeout: float, idle_timeout: float):
+    """--max-message-size, --handshake-timeout and --idle-timeout for a server
+    verb (`serve`, `hub`), with that verb's defaults: one definition."""
+    import click
+
+    options = [
+        click.option(
+            "--max-message-size",
+            type=click.IntRange(min=1),
+            default=message_size,
+            show_default=True,
+            help="Larger messages are refused with close 1009.",
+        ),
+        click.option(
+            "--handshake-timeout",
+            type=click.FloatRange(min=0.1),
+            default=handshake_timeout,
+            show_default=True,
+            help="Seconds for TLS + WebSocket handshake.",
+        ),
+        click.option(
+            "--idle-timeout",
+            type=click.FloatRange(min=0.0),
+            default=idle_timeout,
+            show_default=True,
+            help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.",
+        ),
+    ]
+
+    def apply(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply

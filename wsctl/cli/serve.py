@@ -7,7 +7,7 @@ import click
 
 from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.env import Environment
-from wsctl.cli.listen import limit_options
+from wsctl.cli.listen import limit_options, timing_options
 from wsctl.cli.server_setup import access_line, metrics_listener, server_tls
 from wsctl.core.errors import InvalidInput, UsageError
 
@@ -145,28 +145,8 @@ _BASIC_AUTH = _basic_auth_options()
 @click.option(
     "--subprotocol", "subprotocols", multiple=True, help="Subprotocol to accept, in order of preference (repeatable)."
 )
-@click.option(
-    "--max-message-size",
-    type=click.IntRange(min=1),
-    default=2**20,
-    show_default=True,
-    help="Larger messages are refused with close 1009.",
-)
 @limit_options(peers="peers", connections=1000, handshakes=128, per_source=32)
-@click.option(
-    "--handshake-timeout",
-    type=click.FloatRange(min=0.1),
-    default=5.0,
-    show_default=True,
-    help="Seconds for TLS + WebSocket handshake.",
-)
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(min=0.0),
-    default=600.0,
-    show_default=True,
-    help="Close (1001) a connection whose peer sent nothing, not even a ping, for S seconds; 0: never.",
-)
+@timing_options(message_size=2**20, handshake_timeout=5.0, idle_timeout=600.0)
 @click.option("--allow-plaintext", is_flag=True, help="Serve ws:// without TLS (only when no certificate is given).")
 @click.option(
     "--metrics",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.env import Environment
-from wsctl.cli.listen import limit_options
+from wsctl.cli.listen import limit_options, timing_options
 from wsctl.cli.main import LazyGroup
 
 VERBS = {
@@ -89,28 +89,8 @@ EXAMPLES
     is_flag=True,
     help="Admit devices over plain ws:// with a password (OCPP security profile 1): readable by anyone on the network.",
 )
-@click.option(
-    "--max-message-size",
-    type=click.IntRange(min=1),
-    default=2**16,
-    show_default=True,
-    help="Larger messages are refused with close 1009.",
-)
 @limit_options(peers="devices and operators", connections=20000, handshakes=512, per_source=64)
-@click.option(
-    "--handshake-timeout",
-    type=click.FloatRange(min=0.1),
-    default=10.0,
-    show_default=True,
-    help="Seconds for TLS + WebSocket handshake.",
-)
-@click.option(
-    "--idle-timeout",
-    type=click.FloatRange(min=0.0),
-    default=900.0,
-    show_default=True,
-    help="Close (1001) a connection silent for S seconds, not even a ping; 0: never.",
-)
+@timing_options(message_size=2**16, handshake_timeout=10.0, idle_timeout=900.0)
 @click.option(
     "--sign-certificates",
     is_flag=True,
