@@ -28,8 +28,8 @@ def run_in_process(
     input: str = "",
 ) -> subprocess.CompletedProcess:
     """`wsctl ARGS` in this process; ENVIRON is the whole environment the verb sees."""
-    from wsctl.cli.env import Environment
     from wsctl.cli.main import run
+    from wsctl.cli.support.env import Environment
 
     env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(input), environ=dict(environ or {}))
     old_cwd = os.getcwd()

@@ -12,7 +12,7 @@ import textwrap
 
 from cli_runner import run_subprocess
 
-from wsctl.core.exitcodes import DESCRIPTIONS, ExitCode
+from wsctl.core.exit_table import DESCRIPTIONS, ExitCode
 
 
 def wsctl(*args, **kw):
@@ -51,7 +51,7 @@ def test_exit_codes_table_in_json_is_complete():
 
 
 def test_classify_maps_wsctl_errors_and_groups():
-    from wsctl.cli.errors import classify
+    from wsctl.cli.support.errors import classify
     from wsctl.core.errors import Timeout, TLSError
 
     assert classify(TLSError("unknown CA"))[0] == ExitCode.TLS
@@ -67,8 +67,8 @@ def _start_sleeper(tmp_path):
     script.write_text(
         textwrap.dedent("""
         import sys, trio
-        from wsctl.cli.runtime import run_async
-        from wsctl.cli.errors import report
+        from wsctl.cli.support.runtime import run_async
+        from wsctl.cli.support.errors import report
         async def work():
             try:
                 print("ready", flush=True)

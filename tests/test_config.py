@@ -7,7 +7,7 @@ import json
 import pytest
 from cli_runner import run_in_process
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 PASS = "a-long-enough-passphrase"
 

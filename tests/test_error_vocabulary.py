@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 
 import wsctl
-from wsctl.cli.errors import report
+from wsctl.cli.support.errors import report
 from wsctl.core.errors import WsctlError
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "exit-codes.md").read_text()
-#: causes that cli/errors.py gives to foreign exceptions
+#: causes that cli/support/errors.py gives to foreign exceptions
 FOREIGN_CAUSES = {"os", "internal"}
 
 

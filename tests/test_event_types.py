@@ -12,7 +12,7 @@ import inspect
 
 import pytest
 
-from wsctl.cli.render import decode_item, event_line, event_record
+from wsctl.cli.support.render import decode_item, event_line, event_record
 from wsctl.core.profile import events as ev
 from wsctl.core.profile.codec import ClientCodec
 from wsctl.core.profile.discovery import load_profile

@@ -2,8 +2,8 @@
 
 import io
 
-from wsctl.cli.env import Environment
-from wsctl.cli.fleet import Outcome, Progress
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.fleet import Outcome, Progress
 
 
 class _Tty(io.StringIO):

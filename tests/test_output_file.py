@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from wsctl.cli.output_file import write_output
+from wsctl.cli.support.output_file import write_output
 
 
 def test_regular_file_is_replaced_with_the_mode_asked(tmp_path):

@@ -187,8 +187,8 @@ class _Terminal(io.StringIO):
 
 
 def test_a_plain_key_is_never_printed_to_a_terminal(plant):
-    from wsctl.cli.env import Environment
     from wsctl.cli.main import run
+    from wsctl.cli.support.env import Environment
 
     env = Environment(stdout=_Terminal(), stderr=io.StringIO(), stdin=io.StringIO(), environ=dict(plant.environ))
     code = run(["certs", "--dir", str(plant.store_dir), "export", "esp-1", "--format", "pem-key"], env)

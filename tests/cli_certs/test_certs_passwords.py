@@ -1,4 +1,4 @@
-"""wsctl.cli.passwords: file, then environment, then fallbacks, then a TTY prompt; never a default."""
+"""wsctl.cli.support.passwords: file, then environment, then fallbacks, then a TTY prompt; never a default."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 import click
 import pytest
 
-from wsctl.cli.env import Environment
-from wsctl.cli.passwords import read_leaf_key_password, read_password
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.passwords import read_leaf_key_password, read_password
 from wsctl.core.errors import PasswordError
 
 

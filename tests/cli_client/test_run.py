@@ -9,7 +9,7 @@ from client_helpers import wsctl
 
 from wsctl.cli.run import parse_script
 from wsctl.core.errors import InvalidInput
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_script_runs_in_order_with_a_line_per_command(plant, jsonrpc_device):

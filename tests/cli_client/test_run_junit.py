@@ -8,7 +8,7 @@ import junitparser
 from client_helpers import wsctl
 from junit_xsd import validate
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def cases(path: Path) -> list:

@@ -7,7 +7,7 @@ import json
 
 from client_helpers import wsctl_in_process as wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_send_prints_the_reply(plant, echo_server):

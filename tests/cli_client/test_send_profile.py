@@ -9,7 +9,7 @@ import json
 import pytest
 from client_helpers import wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_command_is_framed_matched_and_decoded(plant, jsonrpc_device):

@@ -16,7 +16,7 @@ import threading
 import pytest
 from client_helpers import PASSWORD, start_server, wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_listening_line_then_one_access_line_per_connection(plant):

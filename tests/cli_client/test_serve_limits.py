@@ -7,7 +7,7 @@ import socket
 
 from client_helpers import start_server, wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_stalled_handshakes_from_other_addresses_do_not_lock_out_an_operator(plant):

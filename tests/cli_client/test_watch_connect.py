@@ -11,9 +11,9 @@ import pytest
 from client_helpers import PASSWORD, start_server, wsctl
 from pty_helpers import read_until, spawn
 
-from wsctl.cli.console import ConsoleLine
+from wsctl.cli.connect.console import ConsoleLine
 from wsctl.core.errors import InvalidInput
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_watch_count_prints_json_lines_when_piped(plant, echo_server):
@@ -221,7 +221,7 @@ def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonr
 
 
 def test_completion_offers_commands_params_and_enum_values():
-    from wsctl.cli.console import completions
+    from wsctl.cli.support.complete import completions
     from wsctl.core.profile.discovery import load_profile
 
     conveyor = load_profile("conveyor")

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from wsctl.cli.errors import report
+from wsctl.cli.support.errors import report
 from wsctl.core import known_devices as kd
 from wsctl.core.errors import InvalidInput
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.inventory import parse_inventory
 from wsctl.core.profile.loader import parse_profile
 

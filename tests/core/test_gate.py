@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wsctl.core.gate import Gate, read_json, text_problems
-from wsctl.core.profile.device import BadRequest, DeviceCodec
+from wsctl.core.profile.device_side import BadRequest, DeviceCodec
 from wsctl.core.profile.discovery import load_profile
 
 

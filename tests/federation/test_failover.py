@@ -11,7 +11,7 @@ import time
 
 from federation_helpers import READER, SITE, Process, Sub, charger, start_broker, start_hub, tree
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_a_killed_hubs_devices_move_and_stay_commandable(fed_pki, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from cli_runner import run_in_process
 from federation_helpers import READER, TOOL, Process, Sub, charger, pub, start_broker, start_hub, tree
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 @pytest.fixture(scope="module")

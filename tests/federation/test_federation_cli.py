@@ -9,7 +9,7 @@ import pytest
 from cli_runner import run_in_process
 from federation_helpers import PW, SITE, free_port, start_broker
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 BROKER = ("--broker", "mqtts://localhost:1", "--hub-id", "hub-a", "--site", SITE)
 

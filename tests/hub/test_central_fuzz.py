@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ocpp_schemas import VERSIONS, errors
 
-from wsctl.cli.errors import report
+from wsctl.cli.support.errors import report
 from wsctl.core.errors import InvalidInput
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.hub.central import CentralSide
 from wsctl.core.hub.central_spec import parse_central
 from wsctl.core.profile.loader import _Checker

@@ -14,7 +14,7 @@ import time
 import pytest
 from cli_runner import run_subprocess
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 class Process:

@@ -12,7 +12,7 @@ from cli_runner import run_in_process, run_subprocess
 from hub_helpers import running_hub
 from test_hub_devices_dial_in import dial_charger, wait_online
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def test_inventory_lists_devices_and_groups(tmp_path):

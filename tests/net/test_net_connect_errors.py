@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from wsctl.core.errors import ConnectError, HandshakeRejected, PasswordError, Timeout, TLSError, UsageError
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.net.api import Reject, echo_handler, open_device
 
 

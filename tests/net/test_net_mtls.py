@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from wsctl.core.errors import TLSError
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.net.api import echo_handler, open_device
 
 

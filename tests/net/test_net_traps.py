@@ -148,12 +148,12 @@ async def test_trap8_timeouts_and_errors_in_the_body_come_out_bare(start_server,
 
 def test_trap7_sigint_sends_1001_and_exits_130(pki, tmp_path):
     """trap 7: SIGINT to a serving process closes every peer with 1001 and
-    exits 130 without a traceback (through wsctl.cli.runtime.run_async)."""
+    exits 130 without a traceback (through wsctl.cli.support.runtime.run_async)."""
     script = tmp_path / "serve.py"
     script.write_text(
         textwrap.dedent(f"""
         import functools, sys, trio
-        from wsctl.cli.runtime import run_async
+        from wsctl.cli.support.runtime import run_async
         from wsctl.core.errors import Interrupted
         from wsctl.net.api import serve, echo_handler
 

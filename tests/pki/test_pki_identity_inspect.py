@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pki_helpers import CA_PASS
 
 from wsctl.core.errors import InvalidInput, TLSError
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.pki.identity import Identity, fingerprint, peer_identity
 from wsctl.pki.inspect import CertificateRejected, describe, verify_leaf
 from wsctl.pki.names import check_dns, host_matches

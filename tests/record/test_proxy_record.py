@@ -10,7 +10,7 @@ import trio
 from record_helpers import Process, echo_server, recorded
 
 from wsctl.core.errors import ConnectionClosed, TLSError
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy
 from wsctl.net.recorder import Recorder

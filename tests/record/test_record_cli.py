@@ -11,7 +11,7 @@ import time
 
 from record_helpers import PASSWORD, wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.record.format import Event, Header, encode_event, encode_header
 from wsctl.net.recordfile import open_recording
 

@@ -125,8 +125,8 @@ recordings = st.tuples(headers.map(_line), st.lists(raw_lines, max_size=8), st.b
 
 
 def run_cli(*argv: str) -> tuple[int, str]:
-    from wsctl.cli.env import Environment
     from wsctl.cli.main import run
+    from wsctl.cli.support.env import Environment
 
     env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=io.StringIO(), environ=dict(os.environ))
     return run(list(argv), env), env.stderr.getvalue()

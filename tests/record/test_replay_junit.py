@@ -8,7 +8,7 @@ import junitparser
 from junit_xsd import validate
 from record_helpers import wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.record.format import Event, Header, encode_event, encode_header
 
 

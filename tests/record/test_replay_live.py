@@ -12,7 +12,7 @@ import sys
 import trio
 from record_helpers import PASSWORD, wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.record.format import Event, Header, encode_event, encode_header
 from wsctl.core.record.replay import build_plan
 from wsctl.net.api import open_device

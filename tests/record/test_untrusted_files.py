@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from record_helpers import Process, wsctl
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.record import reader as record_reader
 from wsctl.net.recordfile import bounded_lines, open_recording
 
@@ -315,9 +315,9 @@ def test_har_output_is_0600_like_a_recording_even_over_an_existing_file(tmp_path
 
 
 def test_a_har_past_the_import_limit_is_refused(tmp_path, monkeypatch):
-    from wsctl.cli.env import Environment
     from wsctl.cli.main import run
     from wsctl.cli.record import convert
+    from wsctl.cli.support.env import Environment
 
     har = tmp_path / "big.har"
     har.write_text(json.dumps(_har()))

@@ -8,7 +8,7 @@ import json
 import pytest
 from sim_profiles import CUSTOM, JSONRPC, OCPP, TEXT, load
 
-from wsctl.core.profile.device import BadRequest, DeviceCodec, Request, Response
+from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Request, Response
 
 
 @pytest.fixture

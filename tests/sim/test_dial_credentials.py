@@ -13,7 +13,7 @@ import logging
 from cli_runner import run_in_process
 from sim_central import CentralSystem, recv_json
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.pki.identity import peer_identity
 
 SECRET = "dial-secret-0123456789abcdef"

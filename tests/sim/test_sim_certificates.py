@@ -11,7 +11,7 @@ import random
 import pytest
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.profile.device import DeviceCodec, Request
+from wsctl.core.profile.device_side import DeviceCodec, Request
 from wsctl.core.profile.discovery import load_profile
 from wsctl.core.profile.loader import parse_profile
 from wsctl.core.sim import Audit, Certificates, Reply, Sim

@@ -14,7 +14,7 @@ import pytest
 from cli_runner import run_subprocess
 from sim_profiles import JSONRPC
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def run(*args, timeout=30):

@@ -13,7 +13,7 @@ import trio
 from sim_central import CentralSystem, recv_json, silent_for
 from sim_profiles import OCPP, load
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.net.simulate import Simulator
 
 

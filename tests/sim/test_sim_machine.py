@@ -9,7 +9,7 @@ import random
 import pytest
 from sim_profiles import JSONRPC, OCPP, TEXT, load
 
-from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
+from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Request
 from wsctl.core.profile.model import Faults
 from wsctl.core.sim import Audit, Close, Drop, Emit, Reply, Sim, with_overrides
 

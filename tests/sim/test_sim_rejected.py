@@ -14,7 +14,7 @@ import trio
 from sim_profiles import OCPP, load
 
 from wsctl.core.errors import DeviceError, InvalidInput
-from wsctl.core.profile.device import DeviceCodec, Request
+from wsctl.core.profile.device_side import DeviceCodec, Request
 from wsctl.core.profile.discovery import load_profile
 from wsctl.core.sim import Audit, Emit, Reply, Sim
 from wsctl.net.api import open_device, serve

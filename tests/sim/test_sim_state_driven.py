@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 
-from wsctl.core.profile.device import DeviceCodec
+from wsctl.core.profile.device_side import DeviceCodec
 from wsctl.core.profile.loader import parse_profile
 from wsctl.core.sim import Emit, Sim
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("exit-codes")
@@ -17,7 +17,7 @@ def exit_codes(env: Environment) -> None:
       wsctl exit-codes
       wsctl --json exit-codes | jq 'select(.code==4)'
     """
-    from wsctl.core.exitcodes import DESCRIPTIONS
+    from wsctl.core.exit_table import DESCRIPTIONS
 
     for code, text in DESCRIPTIONS.items():
         env.emit({"code": int(code), "name": code.name.lower(), "description": text}, f"{int(code):>3}  {text}")

@@ -14,7 +14,7 @@ import sys
 import click
 
 from wsctl import __version__
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 # verb -> "module:attribute"; one module per verb (or per verb group)
 COMMANDS: dict[str, str] = {
@@ -104,7 +104,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.lazy_commands:
-            from wsctl.cli.config import prepare
+            from wsctl.cli.support.config import prepare
 
             module_name, attr = self.lazy_commands[name].split(":")
             # the full verb path: `certs issue` gets WSCTL_CERTS_ISSUE_* variables
@@ -134,11 +134,11 @@ def cli(ctx: click.Context, json_output: bool, verbose: int, quiet: bool) -> Non
     env = ctx.ensure_object(Environment)
     env.json = json_output
     env.verbosity = -1 if quiet else verbose
-    from wsctl.cli import logs
+    from wsctl.cli.support import logs
 
     logs.apply(env)
     if env.verbosity >= 1:
-        from wsctl.cli.config import environment_trace
+        from wsctl.cli.support.config import environment_trace
 
         for line in [*env.config_trace, *environment_trace(env)]:
             env.debug(line)
@@ -158,24 +158,24 @@ def _terminate(signum, frame):  # pragma: no cover - exercised through a subproc
 
 
 def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
-    """Run the CLI and exit with a code from `wsctl.core.exitcodes`."""
+    """Run the CLI and exit with a code from `wsctl.core.exit_table`."""
     code = run(argv, env)
     sys.exit(code)
 
 
 def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
-    from wsctl.cli.errors import report
-    from wsctl.core.exitcodes import ExitCode
+    from wsctl.cli.support.errors import report
+    from wsctl.core.exit_table import ExitCode
 
     env = env or Environment()
-    from wsctl.cli import logs
+    from wsctl.cli.support import logs
 
     logs.install(env)
     # sync commands: SIGTERM becomes an exception so `finally` blocks run; async
     # commands replace this with a trio signal receiver for the duration of the run
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        from wsctl.cli.config import load_config
+        from wsctl.cli.support.config import load_config
 
         default_map, env.config_trace = load_config(env, cli)
         rv = cli.main(args=argv, prog_name="wsctl", standalone_mode=False, obj=env, default_map=default_map)
@@ -187,7 +187,7 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
         if env.json or _asks_for_json(argv):
             import json
 
-            from wsctl.cli.errors import error_object
+            from wsctl.cli.support.errors import error_object
 
             env.stderr.write(json.dumps(error_object(ExitCode(code), None, exc.format_message())) + "\n")
         else:

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options
-from wsctl.cli.env import Environment
-from wsctl.cli.junit_file import junit_option
-from wsctl.cli.render import count
+from wsctl.cli.support.client_options import ClientOptions, client_options
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.junit_file import junit_option
+from wsctl.cli.support.render import count
 from wsctl.core.errors import InvalidInput, UsageError
 
 
@@ -158,7 +158,7 @@ def replay(
 
     import time
 
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
 
     started_wall, started = time.time(), time.monotonic()
     result = run_async(main)
@@ -245,7 +245,7 @@ def _live_replay(
 
 
 def _write_junit(path: str, file: str, result, plan, no_compare: bool, started: float, elapsed: float) -> None:
-    from wsctl.cli.junit_file import write_junit
+    from wsctl.cli.support.junit_file import write_junit
     from wsctl.core.record.verdicts import replay_cases
 
     closed = f"the device closed the connection after {len(result.sent)} sends" if result.closed is not None else None

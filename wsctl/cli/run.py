@@ -9,15 +9,15 @@ from typing import Any
 
 import click
 
-from wsctl.cli.client_options import (
+from wsctl.cli.support.client_options import (
     ClientOptions,
     client_options,
     connect_kwargs,
     fleet_options,
     resolve_targets,
 )
-from wsctl.cli.env import Environment
-from wsctl.cli.junit_file import junit_option
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.junit_file import junit_option
 from wsctl.core.errors import InvalidInput, Timeout, WsctlError
 
 
@@ -96,12 +96,12 @@ def run(
     """
     import time
 
-    from wsctl.cli.fleet import overall_exit_code
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.fleet import overall_exit_code
+    from wsctl.cli.support.runtime import run_async
 
     source, steps = _read_script(env, script)
     entries = resolve_targets(env, target, client)
-    from wsctl.cli.profile_use import ProfileCache
+    from wsctl.cli.support.profile_use import ProfileCache
 
     profiles = ProfileCache(env, profile_name)  # one load per profile, not per device
     plans = {entry.name: _plan(env, entry, steps, source, profiles, yes, client) for entry in entries}
@@ -144,7 +144,7 @@ def _plan(
     yes: bool,
     client: ClientOptions,
 ) -> _Plan:
-    from wsctl.cli.profile_use import apply_profile_transport, prepare_call
+    from wsctl.cli.support.profile_use import apply_profile_transport, prepare_call
     from wsctl.core.errors import NotAuthorized
 
     profile = profiles.require(entry)
@@ -188,8 +188,8 @@ class _ScriptRun:
     def report(
         self, device: str, step: Step, reply: Any = None, error: WsctlError | None = None, elapsed: float = 0.0
     ) -> None:
-        from wsctl.cli.profile_use import reply_fields, reply_human
-        from wsctl.cli.render import error_result
+        from wsctl.cli.support.profile_use import reply_fields, reply_human
+        from wsctl.cli.support.render import error_result
 
         if self.junit:
             from wsctl.core.junit import JUnitCase
@@ -212,7 +212,7 @@ class _ScriptRun:
     async def job(self, entry: Any) -> int:
         import trio
 
-        from wsctl.cli.profile_use import EventReporter
+        from wsctl.cli.support.profile_use import EventReporter
         from wsctl.net.api import open_device
         from wsctl.net.session import Session
 
@@ -256,14 +256,14 @@ class _ScriptRun:
         return first_error
 
     def on_done(self, outcome: Any) -> None:
-        from wsctl.cli.outcome import emit_outcome
+        from wsctl.cli.support.outcome import emit_outcome
 
         # step failures were reported on their own line; a failure to connect was not
         if not outcome.ok and id(outcome.error) not in self.reported:
             emit_outcome(self.env, outcome, fleet=self.fleet, fields=lambda n: {}, human=str)
 
     async def main(self) -> Any:
-        from wsctl.cli.fleet import Progress, fan_out
+        from wsctl.cli.support.fleet import Progress, fan_out
 
         return await fan_out(
             [p.entry for p in self.plans.values()],
@@ -279,7 +279,7 @@ def _write_junit(
 ) -> None:
     """One case per script line and device; lines after a failure are skipped,
     and every line errors for a device that could not be reached."""
-    from wsctl.cli.junit_file import write_junit
+    from wsctl.cli.support.junit_file import write_junit
     from wsctl.core.junit import JUnitCase
 
     cases = []

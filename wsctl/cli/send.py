@@ -7,7 +7,7 @@ import binascii
 
 import click
 
-from wsctl.cli.client_options import (
+from wsctl.cli.support.client_options import (
     ClientOptions,
     client_options,
     connect_kwargs,
@@ -15,7 +15,7 @@ from wsctl.cli.client_options import (
     note_subprotocol,
     resolve_targets,
 )
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput, Timeout, UsageError
 
 
@@ -85,10 +85,10 @@ def send(
       echo '{"cmd":"status"}' | wsctl send plc-17 --raw -
       wsctl send plc-17 --binary --raw AAECAw==
     """
-    from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
-    from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.render import message_fields, message_human
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.fleet import Progress, fan_out, overall_exit_code
+    from wsctl.cli.support.outcome import emit_outcome
+    from wsctl.cli.support.render import message_fields, message_human
+    from wsctl.cli.support.runtime import run_async
 
     if (raw is None) == (command is None):
         raise UsageError(
@@ -166,9 +166,9 @@ def _send_command(
     client: ClientOptions,
     fleet: bool,
 ) -> int:
-    from wsctl.cli.fleet import Progress, fan_out, overall_exit_code
-    from wsctl.cli.outcome import emit_outcome
-    from wsctl.cli.profile_use import (
+    from wsctl.cli.support.fleet import Progress, fan_out, overall_exit_code
+    from wsctl.cli.support.outcome import emit_outcome
+    from wsctl.cli.support.profile_use import (
         EventReporter,
         ProfileCache,
         apply_profile_transport,
@@ -177,7 +177,7 @@ def _send_command(
         reply_fields,
         reply_human,
     )
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
 
     profiles = ProfileCache(env, profile_name)
     plans = {}

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options
-from wsctl.cli.env import Environment
-from wsctl.cli.junit_file import junit_option
+from wsctl.cli.support.client_options import ClientOptions, client_options
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.junit_file import junit_option
 from wsctl.core.errors import InvalidInput, NotAuthorized, UsageError
 
 #: scenario packs shipped with wsctl (`wsctl test conveyor --to ...`)
@@ -58,8 +58,8 @@ def _device(env: Environment, target: str, client: ClientOptions, profile_name: 
     profile: --profile (a name or a file), else the scenario's (an installed
     profile's plain name: scenario packs travel, so the name is never opened as
     a path), else the inventory's."""
-    from wsctl.cli.client_options import connect_kwargs, resolve_targets
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.support.client_options import connect_kwargs, resolve_targets
+    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
 
     entries = resolve_targets(env, target, client)
     if len(entries) != 1:
@@ -184,7 +184,7 @@ def test(
 
         return await run_scenario(parsed, url, kwargs, profile, cases=cases, variables=variables, on_case=on_case)
 
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
     from wsctl.core.errors import Interrupted
     from wsctl.core.scenario.verdict import SuiteResult
 
@@ -204,7 +204,7 @@ def test(
 
 
 def _junit(path: str, result, planned, started: float, elapsed: float) -> None:
-    from wsctl.cli.junit_file import write_junit
+    from wsctl.cli.support.junit_file import write_junit
     from wsctl.core.scenario.verdict import junit_cases
 
     write_junit(
@@ -220,7 +220,7 @@ def _junit(path: str, result, planned, started: float, elapsed: float) -> None:
 def _finish(env: Environment, result, report: str, started: float, elapsed: float) -> None:
     import json
 
-    from wsctl.cli.junit_file import utc_timestamp
+    from wsctl.cli.support.junit_file import utc_timestamp
 
     counts = result.counts()
     if report == "json":

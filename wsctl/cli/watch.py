@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.client_options import (
+from wsctl.cli.support.client_options import (
     ClientOptions,
     client_options,
     connect_kwargs,
@@ -16,8 +16,8 @@ from wsctl.cli.client_options import (
     note_subprotocol,
     resolve_targets,
 )
-from wsctl.cli.env import Environment
-from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import Timeout, UsageError, WsctlError
 
 
@@ -97,8 +97,8 @@ def watch(
       wsctl watch plc-17 --record session.jsonl --redact /params/token --duration 600
       wsctl watch belt-1 --profile conveyor --plot motor_temp --plot speed
     """
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.support.runtime import run_async
     from wsctl.core.backoff import Backoff
 
     try:
@@ -140,7 +140,7 @@ def watch(
             live.close()
             for outcome in run.deferred if run is not None else ():
                 run.report(outcome)
-    from wsctl.cli.fleet import overall_exit_code
+    from wsctl.cli.support.fleet import overall_exit_code
 
     return int(overall_exit_code(outcomes))
 
@@ -155,8 +155,8 @@ def _live_plot(env: Environment, fields: tuple[str, ...], plans: dict, first: An
         raise UsageError(
             "--plot field names come from a profile: give --profile (or JSON pointers, e.g. /params/speed)"
         )
-    from wsctl.cli.live_plot import LivePlot
     from wsctl.cli.record.plot import _need
+    from wsctl.cli.support.live_plot import LivePlot
 
     units = (
         {}
@@ -206,7 +206,7 @@ class _Watch:
         self.started = time.monotonic()
 
     def show(self, record: dict) -> None:
-        from wsctl.cli.render import event_line
+        from wsctl.cli.support.render import event_line
 
         if self.live is not None:
             import time
@@ -233,7 +233,7 @@ class _Watch:
     async def main(self) -> Any:
         import trio
 
-        from wsctl.cli.fleet import fan_out
+        from wsctl.cli.support.fleet import fan_out
 
         self.deadline = trio.current_time() + self.duration if self.duration is not None else float("inf")
         # a watch runs until stopped, so every device is watched at once
@@ -250,8 +250,8 @@ class _Watch:
         self.report(outcome)
 
     def report(self, outcome: Any) -> None:
-        from wsctl.cli.outcome import emit_outcome
-        from wsctl.cli.render import count as count_text
+        from wsctl.cli.support.outcome import emit_outcome
+        from wsctl.cli.support.render import count as count_text
 
         if self.fleet or not outcome.ok:
             emit_outcome(
@@ -267,8 +267,8 @@ class _Watch:
     async def watch_one(self, entry: Any) -> int:
         import trio
 
-        from wsctl.cli.render import count as count_text
-        from wsctl.cli.render import event_record, now_iso
+        from wsctl.cli.support.render import count as count_text
+        from wsctl.cli.support.render import event_record, now_iso
         from wsctl.net.reconnect import run_with_reconnect
         from wsctl.net.session import Session
 

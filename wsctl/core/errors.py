@@ -1,13 +1,13 @@
 """The exception hierarchy every layer raises.
 
 Each class carries its exit code, so the CLI maps errors to exit codes in one
-place (`wsctl.cli.errors`) without knowing where they came from.  Messages are
+place (`wsctl.cli.support.errors`) without knowing where they came from.  Messages are
 one line, written for the operator: what happened, and where possible what to do.
 """
 
 from __future__ import annotations
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 class WsctlError(Exception):

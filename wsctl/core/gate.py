@@ -41,7 +41,7 @@ from typing import Any
 
 from wsctl.core import roles
 from wsctl.core.pointer import MISSING, resolve
-from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
+from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Request
 from wsctl.core.profile.model import Profile
 
 

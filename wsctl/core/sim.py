@@ -45,7 +45,7 @@ from typing import Any
 from wsctl.core import roles
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile import statepath
-from wsctl.core.profile.device import BadRequest, DeviceCodec, Request
+from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Request
 from wsctl.core.profile.model import Event, Faults, Profile, SimCommand, SimList, SimTelemetry, Update
 from wsctl.core.profile.model import Sim as SimSpec
 from wsctl.core.profile.template import iso_time, render, render_text

@@ -38,7 +38,7 @@ from typing import Any
 import trio
 
 from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsctlError
-from wsctl.core.profile.device import BadRequest, DeviceCodec, Response
+from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
 from wsctl.core.sim import Audit, Certificates, Close, Drop, Emit, Reply, Sim
 from wsctl.core.urls import public_url

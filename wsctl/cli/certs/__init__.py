@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
 from wsctl.cli.main import LazyGroup
+from wsctl.cli.support.env import Environment
 
 VERBS = {
     name: f"wsctl.cli.certs.{module}:{attr}"

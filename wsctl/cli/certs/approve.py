@@ -12,7 +12,7 @@ from wsctl.cli.certs.common import (
     store_dir_option,
     store_password,
 )
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("approve")

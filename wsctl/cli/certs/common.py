@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import click
 
-from wsctl.cli.env import Environment
-from wsctl.cli.passwords import STORE_ENV, read_password
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.passwords import STORE_ENV, read_password
 
 CURRENT_ENV = "WSCTL_CURRENT_PASSWORD"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from wsctl.cli.certs.common import key_password_options, password_file_option
-from wsctl.cli.env import Environment
-from wsctl.cli.passwords import lookup_password, read_leaf_key_password
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.passwords import lookup_password, read_leaf_key_password
 
 
 @click.command("csr")

@@ -11,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput
 
 

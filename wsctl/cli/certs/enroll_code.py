@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import get_store, store_dir_option
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 CODE_NOTE = "this code is shown once (the store keeps only its hash); it works once, for this name only"
 

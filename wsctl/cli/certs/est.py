@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import get_store, password_file_option, store_dir_option, store_password
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import UsageError
 
 
@@ -100,7 +100,7 @@ def est(
       wsctl certs est --device est --label device:auth=bootstrap+code,domain=plant.local \\
           --bootstrap-ca vendor-root.pem --label operator:kind=operator,auth=basic,approve --basic-users users.txt
     """
-    from wsctl.cli.listen import parse_listen
+    from wsctl.cli.support.listen import parse_listen
     from wsctl.net.est.server import Limits
 
     env: Environment = ctx.obj
@@ -129,7 +129,7 @@ def _labels(specs, bootstrap_cas, basic_users):
 
 
 def _tls_files(store, tls_device, cert, key) -> tuple[str, str]:
-    from wsctl.cli.store_files import device_files
+    from wsctl.cli.support.store_files import device_files
 
     if tls_device and (cert or key):
         raise UsageError("--device or --cert/--key, not both")
@@ -156,8 +156,8 @@ def _enroller(env, store, labels, password, bootstrap_cas, basic_users, retry_af
 
 
 def _ssl_context(env: Environment, store, tls_files, bootstrap_cas, password: bytes):
-    from wsctl.cli.passwords import KEY_ENV
-    from wsctl.cli.store_files import ca_files
+    from wsctl.cli.support.passwords import KEY_ENV
+    from wsctl.cli.support.store_files import ca_files
     from wsctl.net.tls import server_context
 
     chain, key = tls_files
@@ -174,7 +174,7 @@ def _ssl_context(env: Environment, store, tls_files, bootstrap_cas, password: by
 
 
 def _serve(env: Environment, enroller, ssl_context, host: str, port: int, limits) -> None:
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
 
     def access(rec) -> None:
         data = {

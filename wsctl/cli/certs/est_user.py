@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("est-user")

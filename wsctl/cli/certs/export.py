@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import get_store, password_file_option, store_dir_option
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("export")
@@ -70,7 +70,7 @@ def export(
       wsctl certs export alice --format p12 --out alice.p12      # browser / OS import
       wsctl certs export alice --format p12 --legacy --out alice-old.p12
     """
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.core.errors import UsageError
     from wsctl.pki.export import export as export_material
     from wsctl.pki.export import refuse_ca_key
@@ -138,7 +138,7 @@ def export(
             env.stdout.flush()
         return
     # a p12 or key file holds a private key; certificates are public and devices' tools want to read them
-    from wsctl.cli.output_file import write_output
+    from wsctl.cli.support.output_file import write_output
 
     write_output(out, data, mode=0o600 if fmt == "p12" or plain_key else 0o644)
     env.emit(

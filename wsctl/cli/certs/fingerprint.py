@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import get_store, resolve_certificate, store_dir_option
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("fingerprint")

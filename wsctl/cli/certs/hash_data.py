@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput
 
 

@@ -13,8 +13,8 @@ from wsctl.cli.certs.common import (
     store_dir_option,
     store_password,
 )
-from wsctl.cli.env import Environment
-from wsctl.cli.render import count
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.render import count
 
 KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
 

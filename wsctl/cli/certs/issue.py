@@ -14,8 +14,8 @@ from wsctl.cli.certs.common import (
     store_password,
     warn_mbedtls_key_type,
 )
-from wsctl.cli.env import Environment
-from wsctl.cli.passwords import read_leaf_key_password
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.passwords import read_leaf_key_password
 
 LEAF_KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
 

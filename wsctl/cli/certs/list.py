@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from wsctl.cli.certs.common import crl_freshness, entry_record, get_store, store_dir_option
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 def lifetime_days(entry) -> int | None:

@@ -13,8 +13,8 @@ from wsctl.cli.certs.common import (
     store_dir_option,
     store_password,
 )
-from wsctl.cli.env import Environment
-from wsctl.cli.passwords import read_leaf_key_password
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.passwords import read_leaf_key_password
 
 
 @click.command("renew")

@@ -12,7 +12,7 @@ from wsctl.cli.certs.common import (
     replace_ca_options,
     store_dir_option,
 )
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("restore")

@@ -13,7 +13,7 @@ from wsctl.cli.certs.common import (
     store_password,
     warn_mbedtls_key_type,
 )
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("sign")

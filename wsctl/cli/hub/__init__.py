@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
-from wsctl.cli.listen import limit_options, timing_options
 from wsctl.cli.main import LazyGroup
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.listen import limit_options, timing_options
 
 VERBS = {
     name: f"wsctl.cli.hub.{module}:{attr}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
-from wsctl.cli.hub.common import opened_registry, registry_option, registry_path, table, when
+from wsctl.cli.hub.common import opened_registry, table, when
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.hub_registry import registry_option, registry_path
 
 EPILOG = """\b
 EXAMPLES

@@ -15,9 +15,10 @@ from typing import Any
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
-from wsctl.cli.env import Environment
-from wsctl.cli.hub.common import opened_registry, registry_option
+from wsctl.cli.hub.common import opened_registry
+from wsctl.cli.support.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.hub_registry import registry_option
 from wsctl.core.errors import InvalidInput, UsageError
 
 #: how often --wait looks at the audit log
@@ -121,7 +122,7 @@ def renew(ctx: click.Context, ids, base_url, group_name, expiring, wait, client:
     if not records:
         env.info("no charger to renew")
         return
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
 
     started = time.time()
     results = [run_async(lambda r=r: _renew_one(env, base_url, r, client)) for r in records]

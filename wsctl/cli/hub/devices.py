@@ -14,17 +14,9 @@ from typing import Any
 
 import click
 
-from wsctl.cli.env import Environment
-from wsctl.cli.hub.common import (
-    audit_change,
-    opened_registry,
-    read_secret_file,
-    registry_option,
-    registry_path,
-    secret_file_option,
-    table,
-    when,
-)
+from wsctl.cli.hub.common import audit_change, opened_registry, read_secret_file, secret_file_option, table, when
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.hub_registry import registry_option, registry_path
 
 EPILOG = """\b
 EXAMPLES

@@ -6,8 +6,9 @@ import time
 
 import click
 
-from wsctl.cli.env import Environment
-from wsctl.cli.hub.common import audit_change, opened_registry, registry_option, registry_path, table, when
+from wsctl.cli.hub.common import audit_change, opened_registry, table, when
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.hub_registry import registry_option, registry_path
 
 EPILOG = """\b
 EXAMPLES

@@ -9,8 +9,9 @@ import json
 
 import click
 
-from wsctl.cli.env import Environment
-from wsctl.cli.hub.common import opened_registry, registry_option
+from wsctl.cli.hub.common import opened_registry
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.hub_registry import registry_option
 from wsctl.core.errors import UsageError
 
 
@@ -69,7 +70,7 @@ def inventory(ctx: click.Context, base_url: str, group_name: str | None, certs, 
         records = registry.devices(group=group_name)
     text = render_inventory(records, base_url, certs=certs, operator=operator)
     if output:
-        from wsctl.cli.output_file import write_output
+        from wsctl.cli.support.output_file import write_output
 
         write_output(output, text.encode("utf-8"))
         env.info(f"wrote {len(records)} device(s) to {output}")

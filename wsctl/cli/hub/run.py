@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput, UsageError
 
 
 def run_hub(env: Environment, **o: Any) -> None:
-    from wsctl.cli.listen import parse_listen, probe_listen
-    from wsctl.cli.server_setup import server_tls
+    from wsctl.cli.support.listen import parse_listen, probe_listen
+    from wsctl.cli.support.server_setup import server_tls
 
     host, port = parse_listen(o["listen"])
     plain = None
@@ -61,8 +61,8 @@ def run_hub(env: Environment, **o: Any) -> None:
 
 
 def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: dict[str, Any] | None) -> None:
-    from wsctl.cli.runtime import run_async
-    from wsctl.cli.server_setup import metrics_listener
+    from wsctl.cli.support.runtime import run_async
+    from wsctl.cli.support.server_setup import metrics_listener
     from wsctl.core.profile.discovery import load_profile
     from wsctl.net.hub.hub import Hub
     from wsctl.registry import Registry
@@ -88,7 +88,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
         async def main() -> None:
             import trio
 
-            from wsctl.cli.server_setup import access_line
+            from wsctl.cli.support.server_setup import access_line
 
             access = access_line(env, metrics[0] if metrics else None)
             async with trio.open_nursery() as nursery:
@@ -148,7 +148,7 @@ def _signer(env: Environment, o: dict[str, Any]) -> Any:
         return None
     if not o["certs"]:
         raise UsageError("--sign-certificates needs the plant store: --certs DIR")
-    from wsctl.cli.passwords import read_password
+    from wsctl.cli.support.passwords import read_password
     from wsctl.net.hub.cert_manager import CertificateSigner
     from wsctl.pki.store import Store
 

@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.pointer import MISSING
 from wsctl.core.profile.discovery import ProfileLocation, load_location
 from wsctl.core.profile.model import Profile

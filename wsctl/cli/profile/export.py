@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("export")
@@ -67,7 +67,7 @@ def export(
         env.stdout.write(text)
         env.stdout.flush()
         return
-    from wsctl.cli.output_file import write_output
+    from wsctl.cli.support.output_file import write_output
 
     write_output(out, text.encode("utf-8"))
     env.info(f"wrote {out} (AsyncAPI {document['asyncapi']}, {fmt}, {len(document['operations'])} operations)")

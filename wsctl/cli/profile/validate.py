@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
-from wsctl.cli.render import count
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.render import count
 
 
 @click.command("validate")
@@ -26,7 +26,7 @@ def validate(env: Environment, files: tuple[str, ...]) -> int:
     """
     from wsctl.cli.profile.common import load
     from wsctl.core.errors import InvalidInput
-    from wsctl.core.exitcodes import ExitCode
+    from wsctl.core.exit_table import ExitCode
 
     failed = 0
     for name in files:

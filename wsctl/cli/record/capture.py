@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options
-from wsctl.cli.env import Environment
 from wsctl.cli.record.common import recording_options
+from wsctl.cli.support.client_options import ClientOptions, client_options
+from wsctl.cli.support.env import Environment
 
 
 @click.command("capture")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 def recording_options(fn: Callable) -> Callable:
@@ -45,8 +45,8 @@ def one_device(
     env: Environment, target: str, client: Any, profile_name: str | None, what: str
 ) -> tuple[str, dict[str, Any], Any]:
     """(url, open_device kwargs, profile or None) for a TARGET that must name one device."""
-    from wsctl.cli.client_options import connect_kwargs, resolve_targets
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.support.client_options import connect_kwargs, resolve_targets
+    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
     from wsctl.core.errors import UsageError
 
     entries = resolve_targets(env, target, client)
@@ -65,7 +65,7 @@ def run_recording(env: Environment, rec: Any, main: Callable[[], Any]) -> None:
     it ends (count reached, Ctrl-C, device gone), unless writing itself failed."""
     import time
 
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
 
     started = time.monotonic()
     try:

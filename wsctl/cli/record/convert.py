@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 #: HAR import parses the whole document in memory (it is not streamed): larger files are refused
 MAX_HAR_BYTES = 512 * 2**20

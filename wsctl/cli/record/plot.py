@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import UsageError, WsctlError
 
 PLOT_HINT = "install the plotting extra: pip install 'wsctl[plot]'"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.client_options import ClientOptions, client_options
-from wsctl.cli.env import Environment
-from wsctl.cli.listen import limit_options
 from wsctl.cli.record.common import recording_options
+from wsctl.cli.support.client_options import ClientOptions, client_options
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.listen import limit_options
 from wsctl.core.errors import UsageError
 
 
@@ -107,10 +107,10 @@ def proxy(
     """
     import functools
 
-    from wsctl.cli.listen import parse_listen, probe_listen
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
     from wsctl.cli.record.common import one_device, run_recording
-    from wsctl.cli.store_files import server_tls_files
+    from wsctl.cli.support.listen import parse_listen, probe_listen
+    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.support.store_files import server_tls_files
     from wsctl.net.recorder import Recorder
 
     host, port = parse_listen(listen)
@@ -124,7 +124,7 @@ def proxy(
             "the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key"
         )
     password = None
-    from wsctl.cli.client_options import key_file_is_encrypted
+    from wsctl.cli.support.client_options import key_file_is_encrypted
 
     if tls["key"] and key_file_is_encrypted(tls["key"]):
         password = read_password(

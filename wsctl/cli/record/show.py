@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 @click.command("show")
@@ -110,7 +110,7 @@ def _decoded(profile: Any, event: Any) -> str | None:
 
 def _decode(profile: Any, event: Any) -> str | None:
     """`command set_speed speed=1200` / `reply` / `event conveyor.telemetry` by the profile."""
-    from wsctl.core.profile.device import DeviceCodec, Request
+    from wsctl.core.profile.device_side import DeviceCodec, Request
     from wsctl.core.record.mock import classify
 
     if event.dir == "out":

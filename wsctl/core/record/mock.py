@@ -38,7 +38,7 @@ from typing import Any
 from wsctl.core.pointer import MISSING, resolve, split
 
 # the device side's own reading of inbound rules, so the mock classifies exactly as the simulator does
-from wsctl.core.profile.device import _matches as rule_matches
+from wsctl.core.profile.device_side import _matches as rule_matches
 from wsctl.core.record.compare import Ignore
 from wsctl.core.record.format import Event
 from wsctl.core.record.redact import replace_at
@@ -111,7 +111,7 @@ def _request_id(message: Message, profile: Any) -> tuple[Any, str | None]:
     if doc is MISSING:
         return None, None
     if profile is not None and profile.framing.encoding == "json":
-        from wsctl.core.profile.device import DeviceCodec, Request
+        from wsctl.core.profile.device_side import DeviceCodec, Request
 
         parsed = DeviceCodec(profile).parse(message)
         if isinstance(parsed, Request) and parsed.id is not None:
@@ -202,7 +202,7 @@ class MockMatcher:
     def _command_key(self, message: Message) -> str | None:
         if self.profile is None:
             return None
-        from wsctl.core.profile.device import DeviceCodec, Request
+        from wsctl.core.profile.device_side import DeviceCodec, Request
 
         parsed = DeviceCodec(self.profile).parse(message)
         if not isinstance(parsed, Request):
@@ -250,7 +250,7 @@ class MockMatcher:
         """The protocol's error form for a request not in the recording (needs a profile)."""
         if self.profile is None:
             return None
-        from wsctl.core.profile.device import DeviceCodec
+        from wsctl.core.profile.device_side import DeviceCodec
 
         codec = DeviceCodec(self.profile)
         rid, _ = _request_id(message, self.profile)

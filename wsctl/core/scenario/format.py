@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.pointer import split
 from wsctl.core.profile.discovery import PLAIN_NAME
 from wsctl.core.profile.params import finite

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.scenario.checks import Mismatch, UnknownVariable, evaluate, show, substitute
 from wsctl.core.scenario.format import Scenario, Step

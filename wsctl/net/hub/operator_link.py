@@ -26,7 +26,7 @@ from typing import Any
 import trio
 
 from wsctl.core.hub.outcome import CallOutcome
-from wsctl.core.profile.device import BadRequest, DeviceCodec, Request, Response
+from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Request, Response
 from wsctl.core.profile.template import dumps, render, render_text
 from wsctl.net.hub.calls import Caller
 from wsctl.net.hub.device_link import WATCH_BUFFER

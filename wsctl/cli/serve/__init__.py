@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from wsctl.cli.client_options import basic_auth_options as _basic_auth_options
-from wsctl.cli.env import Environment
-from wsctl.cli.listen import limit_options, timing_options
-from wsctl.cli.server_setup import access_line, metrics_listener, server_tls
+from wsctl.cli.support.client_options import basic_auth_options as _basic_auth_options
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.listen import limit_options, timing_options
+from wsctl.cli.support.server_setup import access_line, metrics_listener, server_tls
 from wsctl.core.errors import InvalidInput, UsageError
 
 _BASIC_AUTH = _basic_auth_options()
@@ -246,7 +246,7 @@ def serve(
         error_reply=error_reply,
     )
     if dial:
-        from wsctl.cli.serve_dial import OPERATOR_REFUSED, run_dial
+        from wsctl.cli.serve.dial import OPERATOR_REFUSED, run_dial
 
         if operator:
             raise UsageError(OPERATOR_REFUSED)
@@ -281,7 +281,7 @@ def serve(
     ):
         if value:
             raise UsageError(f"{flag} is for --dial (how to dial the central system)")
-    from wsctl.cli.listen import parse_listen
+    from wsctl.cli.support.listen import parse_listen
 
     host, port = parse_listen(listen)
     tls, password, client_auth = server_tls(
@@ -291,14 +291,14 @@ def serve(
     sim = handler = None
     label: dict = {}
     if replay_file:
-        from wsctl.cli.serve_replay import replay_mode
+        from wsctl.cli.serve.replay import replay_mode
 
         handler, subprotocols = replay_mode(
             env, replay_file, profile_name, ignore_rules, replay_speed, strict, tuple(subprotocols)
         )
         label = {"replay": replay_file, "subprotocols": list(subprotocols), "what": f" replaying {replay_file}"}
     elif profile_name:
-        from wsctl.cli.serve_sim import make_simulator
+        from wsctl.cli.serve.sim import make_simulator
 
         sim = make_simulator(
             env,
@@ -374,7 +374,7 @@ def _check_modes(echo: bool, profile_name, replay_file, dial, **given) -> None:
 
 def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tuple | None = None) -> None:
     """Serve until Ctrl-C/SIGTERM; the listening line says what is bound."""
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
 
     label = dict(label)
     what = label.pop("what", "")

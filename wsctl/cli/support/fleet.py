@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wsctl.core.errors import WsctlError
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 from wsctl.core.inventory import DeviceEntry
 
 
@@ -71,7 +71,7 @@ async def fan_out(
 ) -> list[Outcome]:
     import trio
 
-    from wsctl.cli.errors import classify
+    from wsctl.cli.support.errors import classify
 
     limiter = trio.CapacityLimiter(max(1, parallel))
     outcomes: list[Outcome] = []
@@ -84,7 +84,7 @@ async def fan_out(
             except WsctlError as exc:
                 import os
 
-                from wsctl.cli.store_files import client_certificate_hint
+                from wsctl.cli.support.store_files import client_certificate_hint
 
                 client_certificate_hint(exc, dict(os.environ))
                 outcome = Outcome(entry.name, False, time.monotonic() - start, error=exc)

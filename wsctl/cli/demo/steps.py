@@ -142,10 +142,10 @@ async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> 
     finally:
         audit.close()
 
-    from wsctl.cli.demo_replay import replay_steps
+    from wsctl.cli.demo.replay import replay_steps
 
     await replay_steps(steps, store, password, workdir, operator)
 
-    from wsctl.cli.demo_hub import hub_steps
+    from wsctl.cli.demo.hub import hub_steps
 
     await hub_steps(steps, store, password, workdir, operator)

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import WsctlError
 
 
@@ -102,7 +102,7 @@ def demo(env: Environment, keep: str | None) -> int:
     """
     import tempfile
 
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.runtime import run_async
 
     steps = Steps(env)
     if keep:
@@ -161,7 +161,7 @@ def _run(env: Environment, steps: Steps, root: Path, run_async, *, kept: bool) -
         return _finish(env, steps, store, kept)
     steps.run("revoke an operator", revoke)
     steps.run("verify the device certificate as a peer would", verify)
-    from wsctl.cli.demo_steps import network_steps
+    from wsctl.cli.demo.steps import network_steps
 
     run_async(network_steps, steps, store, password, root)
     return _finish(env, steps, store, kept)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput
 
 
@@ -46,7 +46,7 @@ def replay_mode(
         subprotocols = subprotocols + (header.subprotocol,)
 
     def unmatched(conn: Any, message: str | bytes) -> None:
-        from wsctl.cli.render import message_fields
+        from wsctl.cli.support.render import message_fields
 
         env.emit(
             {"event": "unmatched", "remote": getattr(conn, "remote", None), **message_fields(message)},

@@ -29,7 +29,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput
 
 ENV_PREFIX = "WSCTL"
@@ -137,7 +137,7 @@ def prepare(command: click.Command, path: tuple[str, ...]) -> click.Command:
             if long:
                 param.envvar = "_".join((ENV_PREFIX, *path, long)).upper().replace("-", "_")
     command.params.extend(_global_flags())
-    from wsctl.cli.complete import attach
+    from wsctl.cli.support.complete import attach
 
     attach(command, path)
     if isinstance(command, click.Group):
@@ -159,7 +159,7 @@ def _global_flags() -> list[click.Option]:
         if value:
             ctx.ensure_object(Environment).json = True
 
-    from wsctl.cli import logs
+    from wsctl.cli.support import logs
 
     def on_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
         if value:

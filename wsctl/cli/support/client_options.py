@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput, UsageError
 
 if TYPE_CHECKING:  # tomllib and the inventory parser load only when a command runs
@@ -154,7 +154,7 @@ def basic_auth_credentials(
     """
     from urllib.parse import unquote, urlsplit
 
-    from wsctl.cli.passwords import read_password
+    from wsctl.cli.support.passwords import read_password
 
     try:
         parts = urlsplit(url)
@@ -290,7 +290,7 @@ def resolve_targets(env: Environment, target: str | tuple[str, ...], client: Cli
     certs = client.certs
     if certs is None and client.operator:
         # --operator names a certificate in the store `wsctl certs` uses by default
-        from wsctl.cli.store_files import default_store
+        from wsctl.cli.support.store_files import default_store
 
         found = default_store(env.environ)
         if found is None:
@@ -360,11 +360,11 @@ def long_running(client: ClientOptions) -> ClientOptions:
 
 def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
     ca, cert, key = entry.ca, entry.cert, entry.key
     if entry.certs:
-        from wsctl.cli import store_files
+        from wsctl.cli.support import store_files
 
         store = Path(entry.certs)
         ca = ca or store_files.ca_files(store)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 
 
 class _StderrHandler(logging.Handler):

@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.complete import completions
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput
 
 CONSOLE_HELP = """\
@@ -29,8 +30,6 @@ with a profile (--profile): `COMMAND name=value ...` runs a command, checked
 first; /help COMMAND shows its parameters; Tab completes names; anything
 that is not a command is refused unless sent with /raw.
 anything else is sent as one text message"""
-
-CONSOLE_COMMANDS = ["/help", "/quit", "/binary", "/ping", "/close", "/raw", "/mute", "/filter"]
 
 
 def history_path(env: Environment) -> Path:
@@ -177,32 +176,6 @@ def command_help(profile, name: str) -> str:
         lines.append(f"    {param.describe()}" + (f"  {param.description}" if param.description else ""))
     lines.append(f"  roles: {', '.join(command.roles)}; timeout {command.timeout:g} s")
     return "\n".join(lines)
-
-
-def completions(profile, text: str) -> list[str]:
-    """What Tab offers for the text before the cursor: console commands and
-    profile commands first, then `param=` names, then enum values."""
-    words = text.split(" ")
-    if len(words) == 1:
-        options = CONSOLE_COMMANDS + (list(profile.commands) if profile is not None else [])
-        return [o for o in options if o.startswith(words[0])]
-    if words[0] == "/help" and profile is not None and len(words) == 2:
-        return [k for k in profile.commands if k.startswith(words[1])]
-    command = profile.command(words[0]) if profile is not None else None
-    if command is None:
-        return []
-    current = words[-1]
-    used = {w.split("=", 1)[0] for w in words[1:-1]}
-    if "=" in current:
-        name, _, value = current.partition("=")
-        param = command.param(name)
-        values = (
-            [str(v) for v in param.enum]
-            if param is not None and param.enum
-            else (["true", "false"] if param is not None and param.type == "boolean" else [])
-        )
-        return [f"{name}={v}" for v in values if v.startswith(value)]
-    return [f"{p.name}=" for p in command.params if p.name not in used and p.name.startswith(current)]
 
 
 class ProfileCompleter:

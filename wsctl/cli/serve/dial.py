@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import UsageError
 
 SECURITY_PROFILES = ("2", "3")
@@ -58,8 +58,8 @@ def _dial_tls(
     env: Environment, *, certs, device, cert, key, ca, password_file, security_profile: str
 ) -> tuple[Any, Any, Any, bytes | None]:
     """(ca, cert, key, key passphrase) the simulated device dials with: the store's, or files."""
-    from wsctl.cli.client_options import key_file_is_encrypted
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.support.client_options import key_file_is_encrypted
+    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
@@ -73,7 +73,7 @@ def _dial_tls(
             )
         return (ca or (_store_cas(certs) if certs else None)), None, None, None
     if certs:
-        from wsctl.cli import store_files
+        from wsctl.cli.support import store_files
 
         ca = ca or _store_cas(certs)
         if device and not cert:
@@ -121,7 +121,7 @@ def _tell_renewed(env: Environment, cert: str, key: str) -> None:
 
 
 def _store_cas(certs) -> list[str]:
-    from wsctl.cli import store_files
+    from wsctl.cli.support import store_files
 
     return store_files.ca_files(Path(certs))
 
@@ -130,7 +130,7 @@ def _dial_basic_auth(
     env: Environment, url: str, *, security_profile: str, device, basic_auth, basic_auth_password_file
 ) -> tuple[str, str] | None:
     """(user, password) for HTTP Basic, or None (none wanted, or the URL carries both)."""
-    from wsctl.cli.client_options import basic_auth_credentials
+    from wsctl.cli.support.client_options import basic_auth_credentials
 
     user = basic_auth
     if security_profile == "2" and user is None and not _url_has_user(url):
@@ -166,9 +166,9 @@ def run_dial(
     basic_auth: str | None = None,
     basic_auth_password_file: str | None = None,
 ) -> None:
-    from wsctl.cli.client_options import parse_headers
-    from wsctl.cli.runtime import run_async
-    from wsctl.cli.serve_sim import make_simulator
+    from wsctl.cli.serve.sim import make_simulator
+    from wsctl.cli.support.client_options import parse_headers
+    from wsctl.cli.support.runtime import run_async
     from wsctl.core import roles
 
     urls = (url,) if isinstance(url, str) else tuple(url)

@@ -39,7 +39,7 @@ def _root_params(ctx: click.Context) -> dict[str, Any]:
 
 
 def _store(ctx: click.Context) -> Path | None:
-    from wsctl.cli.store_files import default_store
+    from wsctl.cli.support.store_files import default_store
 
     params = _root_params(ctx)
     named = params.get("store_dir") or params.get("certs")
@@ -47,10 +47,40 @@ def _store(ctx: click.Context) -> Path | None:
 
 
 def certificate_names(ctx: click.Context, incomplete: str) -> list[str]:
-    from wsctl.cli.store_files import names_in
+    from wsctl.cli.support.store_files import names_in
 
     store = _store(ctx)
     return [] if store is None else sorted({*names_in(store, "devices"), *names_in(store, "operators")})
+
+
+#: what the console adds to a profile's commands (`wsctl connect`)
+CONSOLE_COMMANDS = ["/help", "/quit", "/binary", "/ping", "/close", "/raw", "/mute", "/filter"]
+
+
+def completions(profile, text: str) -> list[str]:
+    """What Tab offers for the text before the cursor: console commands and
+    profile commands first, then `param=` names, then enum values."""
+    words = text.split(" ")
+    if len(words) == 1:
+        options = CONSOLE_COMMANDS + (list(profile.commands) if profile is not None else [])
+        return [o for o in options if o.startswith(words[0])]
+    if words[0] == "/help" and profile is not None and len(words) == 2:
+        return [k for k in profile.commands if k.startswith(words[1])]
+    command = profile.command(words[0]) if profile is not None else None
+    if command is None:
+        return []
+    current = words[-1]
+    used = {w.split("=", 1)[0] for w in words[1:-1]}
+    if "=" in current:
+        name, _, value = current.partition("=")
+        param = command.param(name)
+        values = (
+            [str(v) for v in param.enum]
+            if param is not None and param.enum
+            else (["true", "false"] if param is not None and param.type == "boolean" else [])
+        )
+        return [f"{name}={v}" for v in values if v.startswith(value)]
+    return [f"{p.name}=" for p in command.params if p.name not in used and p.name.startswith(current)]
 
 
 def profile_names(ctx: click.Context, incomplete: str) -> list[str]:
@@ -61,7 +91,7 @@ def profile_names(ctx: click.Context, incomplete: str) -> list[str]:
 
 def hub_device_ids(ctx: click.Context, incomplete: str) -> list[str]:
     """Ids in the hub registry --registry names; nothing when there is none (never created here)."""
-    from wsctl.cli.hub.common import registry_path
+    from wsctl.cli.support.hub_registry import registry_path
     from wsctl.registry import Registry
 
     with Registry.open(registry_path(ctx), create=False) as registry:
@@ -69,8 +99,8 @@ def hub_device_ids(ctx: click.Context, incomplete: str) -> list[str]:
 
 
 def _inventory(ctx: click.Context) -> Any:
-    from wsctl.cli.client_options import load_inventory
-    from wsctl.cli.env import Environment
+    from wsctl.cli.support.client_options import load_inventory
+    from wsctl.cli.support.env import Environment
 
     return load_inventory(Environment(), _root_params(ctx).get("inventory"))
 
@@ -98,8 +128,6 @@ def profile_commands(ctx: click.Context, incomplete: str) -> list[str]:
 
 
 def command_params(ctx: click.Context, incomplete: str) -> list[str]:
-    from wsctl.cli.console import completions
-
     params = _root_params(ctx)
     profile = _profile_of_target(ctx)
     if profile is None or not params.get("command"):

@@ -15,16 +15,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.client_options import (
-    ClientOptions,
-    client_options,
-    connect_kwargs,
-    long_running,
-    note_subprotocol,
-    resolve_targets,
-)
-from wsctl.cli.console import (
-    CONSOLE_COMMANDS,
+from wsctl.cli.connect.console import (
     CONSOLE_HELP,
     ConsoleLine,
     ConsoleView,
@@ -32,10 +23,19 @@ from wsctl.cli.console import (
     command_help,
     history_path,
 )
-from wsctl.cli.console import command_list as _command_list
-from wsctl.cli.env import Environment
-from wsctl.cli.errors import error_object
-from wsctl.cli.recording_options import device_opener, open_recorder, recording_options
+from wsctl.cli.connect.console import command_list as _command_list
+from wsctl.cli.support.client_options import (
+    ClientOptions,
+    client_options,
+    connect_kwargs,
+    long_running,
+    note_subprotocol,
+    resolve_targets,
+)
+from wsctl.cli.support.complete import CONSOLE_COMMANDS
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.errors import error_object
+from wsctl.cli.support.recording_options import device_opener, open_recorder, recording_options
 from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
 
 
@@ -92,8 +92,8 @@ def connect(
       printf '{"cmd":"status"}\\n' | wsctl connect plc-17 --linger 2
       wsctl connect plc-17 --profile conveyor --record commissioning.jsonl
     """
-    from wsctl.cli.profile_use import ProfileCache, apply_profile_transport
-    from wsctl.cli.runtime import run_async
+    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.support.runtime import run_async
 
     client = long_running(client)
     entries = resolve_targets(env, target, client)
@@ -180,7 +180,7 @@ class _Console:
             self.env.emit(record, human, as_json=self.as_json)
 
     def show_event(self, item: Any) -> None:
-        from wsctl.cli.render import event_line, event_record
+        from wsctl.cli.support.render import event_line, event_record
 
         record = event_record(self.name, item)
         human = event_line(record, show_device=False)
@@ -197,7 +197,7 @@ class _Console:
 
     # -- the device ------------------------------------------------------------
     async def run_session(self, dev: Any) -> None:
-        from wsctl.cli.render import now_iso
+        from wsctl.cli.support.render import now_iso
         from wsctl.net.session import Session
 
         self.dev = dev
@@ -221,7 +221,7 @@ class _Console:
             self.dev = self.session = None
 
     def on_gap(self, gap: Any) -> None:
-        from wsctl.cli.render import now_iso
+        from wsctl.cli.support.render import now_iso
 
         self.gaps.append(gap)
         if self.recorder is not None:
@@ -288,8 +288,8 @@ class _Console:
         return True
 
     async def run_call(self, cmd: ConsoleLine) -> WsctlError | None:
-        from wsctl.cli.profile_use import prepare_call
-        from wsctl.cli.render import now_iso
+        from wsctl.cli.support.profile_use import prepare_call
+        from wsctl.cli.support.render import now_iso
         from wsctl.net.session import raise_for_reply
 
         try:

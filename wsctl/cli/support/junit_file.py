@@ -34,7 +34,7 @@ def write_junit(
 ) -> None:
     import socket
 
-    from wsctl.cli.output_file import write_output
+    from wsctl.cli.support.output_file import write_output
     from wsctl.core.junit import junit_xml
 
     text = junit_xml(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from wsctl.cli.env import Environment
-from wsctl.cli.fleet import Outcome
-from wsctl.cli.render import error_result
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.fleet import Outcome
+from wsctl.cli.support.render import error_result
 
 
 def emit_outcome(

@@ -4,8 +4,8 @@ leaves, and the optional Prometheus listener."""
 
 from __future__ import annotations
 
-from wsctl.cli.env import Environment
-from wsctl.cli.store_files import server_tls_files
+from wsctl.cli.support.env import Environment
+from wsctl.cli.support.store_files import server_tls_files
 from wsctl.core.errors import UsageError
 
 
@@ -13,7 +13,7 @@ def server_tls(
     env: Environment, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
 ) -> tuple[dict, bytes | None, str]:
     """The TLS files, the key's passphrase, and the client-auth mode (warned about when off)."""
-    from wsctl.cli.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
     tls = server_tls_files(env.environ, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
@@ -22,7 +22,7 @@ def server_tls(
             hint="or --allow-plaintext for ws://",
         )
     password = None
-    from wsctl.cli.client_options import key_file_is_encrypted
+    from wsctl.cli.support.client_options import key_file_is_encrypted
 
     if tls["key"] and key_file_is_encrypted(tls["key"]):
         password = read_password(
@@ -64,7 +64,7 @@ def metrics_listener(listen: str | None, kind: str = "server") -> tuple | None:
     for.  ``kind``: "server" (`serve`) or "hub" (the server's series and the hub's)."""
     if listen is None:
         return None
-    from wsctl.cli.listen import parse_listen
+    from wsctl.cli.support.listen import parse_listen
 
     host, port = parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
     try:

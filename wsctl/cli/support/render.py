@@ -48,7 +48,7 @@ def message_line(record: dict[str, Any], *, show_device: bool) -> str:
 
 
 def error_result(device: str, exc: WsctlError, elapsed: float) -> dict[str, Any]:
-    from wsctl.cli.errors import error_object
+    from wsctl.cli.support.errors import error_object
 
     return {
         "device": device,

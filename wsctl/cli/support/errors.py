@@ -11,7 +11,7 @@ import json
 from typing import IO
 
 from wsctl.core.errors import Interrupted, WsctlError
-from wsctl.core.exitcodes import ExitCode
+from wsctl.core.exit_table import ExitCode
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -74,7 +74,7 @@ def one_line(text: str) -> str:
 def report(exc: BaseException, stderr: IO[str], *, as_json: bool) -> ExitCode:
     import os
 
-    from wsctl.cli.store_files import client_certificate_hint
+    from wsctl.cli.support.store_files import client_certificate_hint
 
     client_certificate_hint(exc, dict(os.environ))
     code, cause, message = classify(exc)

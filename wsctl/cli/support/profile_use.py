@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput, NotAuthorized, UsageError
 from wsctl.core.inventory import DeviceEntry
 
@@ -119,7 +119,7 @@ class EventReporter:
     def __call__(self, item: Any) -> None:
         import json
 
-        from wsctl.cli.render import event_line, event_record
+        from wsctl.cli.support.render import event_line, event_record
 
         record = event_record(self.device, item)
         if record.get("kind") == "unrecognised":

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wsctl.cli.env import Environment
+from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput
 
 

@@ -1,0 +1,1 @@
+"""What the verbs share: options, targets, output, errors, configuration — no verb lives here."""
