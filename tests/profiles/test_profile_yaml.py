@@ -1,5 +1,5 @@
-"""The block YAML writer: whatever it writes, a YAML reader reads back as the
-same JSON value.  PyYAML (test-only dependency) is the independent reader."""
+"""`profile export`'s YAML: whatever it writes, a YAML reader reads back as the
+same JSON value, and strings a YAML 1.2 reader would take for something else are quoted."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from wsctl.core.yamlemit import dumps, scalar
+import yaml
 
-yaml = pytest.importorskip("yaml", reason="pip install -e '.[test]' brings PyYAML")
+from wsctl.cli.profile.yaml_text import dumps
 
 TRICKY = [
     "",
@@ -112,12 +112,29 @@ def test_nesting_and_empty_containers():
     }
     text = dumps(value)
     assert yaml.safe_load(text) == value
-    assert text.startswith("a: []\nb: {}\nc:\n  - - 1\n")  # block style, not one JSON line
+    assert text.startswith("a: []\nb: {}\nc:\n- - 1\n")  # block style, not one JSON line
+
+
+def scalar(text):
+    return dumps([text]).removeprefix("- ").rstrip("\n")
 
 
 def test_plain_strings_stay_plain_where_safe():
     assert scalar("conveyor.v1") == "conveyor.v1" and scalar("/rpc") == "/rpc" and scalar("°C") == "°C"
-    assert scalar("3.0.0") == '"3.0.0"' and scalar("yes") == '"yes"'
+    assert scalar("yes") == "'yes'" and scalar("1_000") == "'1_000'"
+
+
+@pytest.mark.parametrize("text", ["0o17", "-0o7", "+0o0"])
+def test_yaml_1_2_octals_are_quoted(text):
+    # PyYAML (YAML 1.1) alone would write these plain; a YAML 1.2 reader takes them for numbers
+    assert scalar(text) == f"'{text}'"
+
+
+def test_a_shared_object_is_written_out_not_aliased():
+    shared = {"type": "string"}
+    text = dumps({"a": shared, "b": [shared, shared]})
+    assert "&" not in text and "*" not in text
+    assert yaml.safe_load(text) == {"a": shared, "b": [shared, shared]}
 
 
 def test_random_json_round_trips():
@@ -158,6 +175,4 @@ def test_rejects_non_json_values():
 
 def test_keys_longer_than_yamls_implicit_key_limit():
     value = {"k" * 1100: [1, {"a": "b"}], "q" * 1200: "v", "e" * 1100: {}}
-    text = dumps(value)
-    assert text.startswith("? ")
-    assert yaml.safe_load(text) == value
+    assert yaml.safe_load(dumps(value)) == value

@@ -54,7 +54,7 @@ def export(
 
     from wsctl.cli.profile.common import load
     from wsctl.core.profile.asyncapi import to_asyncapi
-    from wsctl.core.yamlemit import dumps
+    from wsctl.cli.profile.yaml_text import dumps
 
     if not asyncapi:
         raise click.UsageError("choose an export format: --asyncapi")
