@@ -7,7 +7,6 @@ import json
 import random
 
 import pytest
-
 import yaml
 
 from wsctl.cli.profile.yaml_text import dumps

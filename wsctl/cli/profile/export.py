@@ -53,8 +53,8 @@ def export(
     import json
 
     from wsctl.cli.profile.common import load
-    from wsctl.core.profile.asyncapi import to_asyncapi
     from wsctl.cli.profile.yaml_text import dumps
+    from wsctl.core.profile.asyncapi import to_asyncapi
 
     if not asyncapi:
         raise click.UsageError("choose an export format: --asyncapi")

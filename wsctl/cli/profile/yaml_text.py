@@ -17,7 +17,7 @@ from typing import Any
 
 def dumps(value: Any) -> str:
     """`value` (dict, list, str, int, float, bool, None) as a block-style YAML document."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # no stubs installed
 
     class _Dumper(yaml.SafeDumper):
         def ignore_aliases(self, data: Any) -> bool:
