@@ -338,50 +338,23 @@ async def open_device(
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     header_items += _authorization(target, basic_auth, header_items)
     deadline = trio.current_time() + connect_timeout
-
-    # TCP, TLS and trust checks happen outside any nursery (trap 8): their
-    # errors reach the caller as themselves.
     own_cert = cert if ssl_context is None else None
-    stream, der = await _c.open_tls(target, ctx, deadline=deadline, server_name=tls_server_name, client_cert=own_cert)
-    try:
-        decision = _check_trust(target, der, pin=pin, known_devices=known_devices, trust_new=trust_new)
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
-
+    stream, der, decision = await _open_trusted_tls(
+        target, ctx, deadline, tls_server_name, own_cert, pin=pin, known_devices=known_devices, trust_new=trust_new
+    )
+    upgrade_options = _upgrade_options(
+        subprotocols, header_items, message_queue_size, max_message_size, receive_buffer_size, max_buffered_bytes
+    )
+    upgrade_options.update(sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert)
     failure: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
-            result = await _c.upgrade(
-                nursery,
-                stream,
-                target,
-                deadline=deadline,
-                subprotocols=tuple(subprotocols),
-                headers=header_items,
-                message_queue_size=message_queue_size,
-                max_message_size=max_message_size,
-                receive_buffer_size=receive_buffer_size,
-                max_buffered_bytes=max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
-                if max_buffered_bytes is None
-                else max_buffered_bytes,
-                sent_client_cert=None if ssl_context is not None else cert is not None,
-                client_cert=own_cert,
-            )
+            result = await _c.upgrade(nursery, stream, target, deadline=deadline, **upgrade_options)
             if isinstance(result, BaseException):
                 failure = result
                 nursery.cancel_scope.cancel()
             else:
-                device = Device(result, target, der, stream, close_timeout)
-                device.known_device = decision.action if decision else None
-                log_connection(
-                    target,
-                    stream,
-                    der,
-                    known_device=device.known_device,
-                    offered=tuple(subprotocols),
-                    chosen=device.subprotocol,
-                )
+                device = _connected_device(result, target, der, stream, close_timeout, decision, tuple(subprotocols))
                 if ping_interval:
                     nursery.start_soon(
                         lambda: keepalive(result, interval=ping_interval, timeout=ping_timeout, on_dead=device._abort)
@@ -402,3 +375,57 @@ async def open_device(
         raise leaf from leaf.__cause__
     if failure is not None:
         raise failure
+
+
+def _upgrade_options(
+    subprotocols: Iterable[str],
+    headers: tuple[tuple[str, str], ...],
+    message_queue_size: int,
+    max_message_size: int,
+    receive_buffer_size: int | None,
+    max_buffered_bytes: int | None,
+) -> dict[str, Any]:
+    if max_buffered_bytes is None:
+        max_buffered_bytes = max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
+    return dict(
+        subprotocols=tuple(subprotocols),
+        headers=headers,
+        message_queue_size=message_queue_size,
+        max_message_size=max_message_size,
+        receive_buffer_size=receive_buffer_size,
+        max_buffered_bytes=max_buffered_bytes,
+    )
+
+
+async def _open_trusted_tls(
+    target: _c.Target,
+    ctx: ssl.SSLContext | None,
+    deadline: float,
+    server_name: str | None,
+    own_cert: PathLike | None,
+    **trust: Any,
+) -> tuple[Any, bytes | None, Any]:
+    """TCP, TLS and the pin/known-devices checks: (stream, the device's certificate, the known-devices decision).
+
+    Outside any nursery (trap 8), so their errors reach the caller as themselves."""
+    stream, der = await _c.open_tls(target, ctx, deadline=deadline, server_name=server_name, client_cert=own_cert)
+    try:
+        return stream, der, _check_trust(target, der, **trust)
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+
+
+def _connected_device(
+    connection: Any,
+    target: _c.Target,
+    der: bytes | None,
+    stream: Any,
+    close_timeout: float,
+    decision: Any,
+    offered: tuple[str, ...],
+) -> Device:
+    device = Device(connection, target, der, stream, close_timeout)
+    device.known_device = decision.action if decision else None
+    log_connection(target, stream, der, known_device=device.known_device, offered=offered, chosen=device.subprotocol)
+    return device
