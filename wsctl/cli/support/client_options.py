@@ -28,6 +28,12 @@ INVENTORY_MAX_BYTES = 16 * 2**20
 
 
 def _options() -> list[Callable]:
+    """Every client verb's connection options, in the order --help lists them."""
+    return [*_identity_options(), *_trust_options(), *_handshake_options()]
+
+
+def _identity_options() -> list[Callable]:
+    """Who we are: inventory, store, operator certificate and key."""
     o = click.option
     return [
         o(
@@ -60,6 +66,13 @@ def _options() -> list[Callable]:
             type=click.Path(dir_okay=False),
             help="Passphrase of the client key (else env WSCTL_KEY_PASSWORD, WSCTL_PASSWORD, or a prompt).",
         ),
+    ]
+
+
+def _trust_options() -> list[Callable]:
+    """How the device's certificate is trusted besides the CA."""
+    o = click.option
+    return [
         o("--pin", help="Accept only this certificate: sha256:HEX (see `wsctl certs fingerprint`)."),
         o(
             "--known-devices",
@@ -75,6 +88,13 @@ def _options() -> list[Callable]:
             "[default: $XDG_CONFIG_HOME/wsctl/known_devices] and refuse a changed one; no CA needed.",
         ),
         o("--tls-server-name", help="Name to verify (and send as SNI) instead of the URL's host."),
+    ]
+
+
+def _handshake_options() -> list[Callable]:
+    """What the upgrade carries, the loud escapes, and the bounds."""
+    o = click.option
+    return [
         o("--subprotocol", "subprotocols", multiple=True, help="Offer this subprotocol (repeatable)."),
         o("--header", "headers", multiple=True, help="Extra handshake header 'Name: value' (repeatable)."),
         o(
