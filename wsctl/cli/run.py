@@ -12,8 +12,8 @@ import click
 from wsctl.cli.support.client_options import (
     ClientOptions,
     client_options,
-    connect_kwargs,
     fleet_options,
+    reach,
     resolve_targets,
 )
 from wsctl.cli.support.env import Environment
@@ -144,7 +144,7 @@ def _plan(
     yes: bool,
     client: ClientOptions,
 ) -> _Plan:
-    from wsctl.cli.support.profile_use import apply_profile_transport, prepare_call
+    from wsctl.cli.support.profile_use import prepare_call
     from wsctl.core.errors import NotAuthorized
 
     profile = profiles.require(entry)
@@ -161,7 +161,7 @@ def _plan(
                 f"{source}:{step.line}: {command.key} is dangerous; nothing was sent", hint="allow it with --yes"
             )
         calls[step.line] = (command, bound)
-    url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
+    url, kwargs = reach(env, entry, client, profile)
     return _Plan(entry, profile, calls, url, kwargs)
 
 

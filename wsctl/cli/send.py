@@ -10,9 +10,9 @@ import click
 from wsctl.cli.support.client_options import (
     ClientOptions,
     client_options,
-    connect_kwargs,
     fleet_options,
     note_subprotocol,
+    reach,
     resolve_targets,
 )
 from wsctl.cli.support.env import Environment
@@ -103,7 +103,7 @@ def send(
     payload = _payload(env, raw, binary)
     timeout = 10.0 if timeout is None else timeout
     # passphrases are asked once, before anything connects
-    plans = {entry.name: (entry, connect_kwargs(env, entry, client)) for entry in entries}
+    plans = {entry.name: (entry, reach(env, entry, client)[1]) for entry in entries}
 
     async def job(entry) -> list[str | bytes]:
         import trio
@@ -171,7 +171,6 @@ def _send_command(
     from wsctl.cli.support.profile_use import (
         EventReporter,
         ProfileCache,
-        apply_profile_transport,
         confirm_danger,
         prepare_call,
         reply_fields,
@@ -184,7 +183,7 @@ def _send_command(
     for entry in entries:
         profile = profiles.require(entry)
         cmd, bound = prepare_call(env, profile, command_key, assignments)
-        url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
+        url, kwargs = reach(env, entry, client, profile)
         plans[entry.name] = (entry, profile, cmd, bound, url, kwargs)
     first = next(iter(plans.values()))
     confirm_danger(env, first[2], first[3], list(plans), yes)

@@ -58,15 +58,10 @@ def _device(env: Environment, target: str, client: ClientOptions, profile_name: 
     profile: --profile (a name or a file), else the scenario's (an installed
     profile's plain name: scenario packs travel, so the name is never opened as
     a path), else the inventory's."""
-    from wsctl.cli.support.client_options import connect_kwargs, resolve_targets
-    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.support.client_options import one_target, reach
+    from wsctl.cli.support.profile_use import ProfileCache
 
-    entries = resolve_targets(env, target, client)
-    if len(entries) != 1:
-        raise UsageError(
-            f"test takes one device, {target!r} names {len(entries)}", hint="run the scenario once per device"
-        )
-    entry = entries[0]
+    entry = one_target(env, target, client, what="test", hint="run the scenario once per device")
     profile: Any
     if profile_name is None and parsed.profile is not None:
         from wsctl.core.profile.discovery import load_installed
@@ -79,7 +74,7 @@ def _device(env: Environment, target: str, client: ClientOptions, profile_name: 
             f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {entry.name}",
             hint='profile = "NAME" under [scenario], or --profile NAME',
         )
-    url, kwargs = apply_profile_transport(entry.url, connect_kwargs(env, entry, client), profile)
+    url, kwargs = reach(env, entry, client, profile)
     return url, kwargs, profile
 
 

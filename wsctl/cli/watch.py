@@ -11,9 +11,9 @@ import click
 from wsctl.cli.support.client_options import (
     ClientOptions,
     client_options,
-    connect_kwargs,
     long_running,
     note_subprotocol,
+    reach,
     resolve_targets,
 )
 from wsctl.cli.support.env import Environment
@@ -97,7 +97,7 @@ def watch(
       wsctl watch plc-17 --record session.jsonl --redact /params/token --duration 600
       wsctl watch belt-1 --profile conveyor --plot motor_temp --plot speed
     """
-    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.support.profile_use import ProfileCache
     from wsctl.cli.support.runtime import run_async
     from wsctl.core.backoff import Backoff
 
@@ -111,9 +111,7 @@ def watch(
     plans: dict[str, _Plan] = {}
     for entry in entries:
         profile = profiles.for_entry(entry)
-        url, kwargs = entry.url, connect_kwargs(env, entry, client)
-        if profile is not None:
-            url, kwargs = apply_profile_transport(url, kwargs, profile)
+        url, kwargs = reach(env, entry, client, profile)
         plans[entry.name] = _Plan(entry, url, kwargs, profile)
     first = next(iter(plans.values()))
     live = _live_plot(env, plot_fields, plans, first) if plot_fields else None

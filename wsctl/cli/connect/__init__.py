@@ -27,16 +27,16 @@ from wsctl.cli.connect.console import command_list as _command_list
 from wsctl.cli.support.client_options import (
     ClientOptions,
     client_options,
-    connect_kwargs,
     long_running,
     note_subprotocol,
-    resolve_targets,
+    one_target,
+    reach,
 )
 from wsctl.cli.support.complete import CONSOLE_COMMANDS
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.errors import error_object
 from wsctl.cli.support.recording_options import device_opener, open_recorder, recording_options
-from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, UsageError, WsctlError
+from wsctl.core.errors import ConnectionClosed, InvalidInput, NotAuthorized, WsctlError
 
 
 @click.command("connect")
@@ -92,18 +92,13 @@ def connect(
       printf '{"cmd":"status"}\\n' | wsctl connect plc-17 --linger 2
       wsctl connect plc-17 --profile conveyor --record commissioning.jsonl
     """
-    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
+    from wsctl.cli.support.profile_use import ProfileCache
     from wsctl.cli.support.runtime import run_async
 
     client = long_running(client)
-    entries = resolve_targets(env, target, client)
-    if len(entries) != 1:
-        raise UsageError("connect talks to one device; use watch or send for fleets")
-    entry = entries[0]
+    entry = one_target(env, target, client, what="connect", hint="use watch or send for fleets")
     profile = ProfileCache(env, profile_name).for_entry(entry)
-    url, kwargs = entry.url, connect_kwargs(env, entry, client)
-    if profile is not None:
-        url, kwargs = apply_profile_transport(url, kwargs, profile)
+    url, kwargs = reach(env, entry, client, profile)
     with open_recorder(recording, url, kwargs, profile) as recorder:
         console = _Console(
             env,

@@ -45,18 +45,12 @@ def one_device(
     env: Environment, target: str, client: Any, profile_name: str | None, what: str
 ) -> tuple[str, dict[str, Any], Any]:
     """(url, open_device kwargs, profile or None) for a TARGET that must name one device."""
-    from wsctl.cli.support.client_options import connect_kwargs, resolve_targets
-    from wsctl.cli.support.profile_use import ProfileCache, apply_profile_transport
-    from wsctl.core.errors import UsageError
+    from wsctl.cli.support.client_options import one_target, reach
+    from wsctl.cli.support.profile_use import ProfileCache
 
-    entries = resolve_targets(env, target, client)
-    if len(entries) != 1:
-        raise UsageError(f"{what} takes one device, {target!r} names {len(entries)}", hint="one recording per device")
-    entry = entries[0]
+    entry = one_target(env, target, client, what=what, hint="one recording per device")
     profile = ProfileCache(env, profile_name).for_entry(entry)
-    url, kwargs = entry.url, connect_kwargs(env, entry, client)
-    if profile is not None:
-        url, kwargs = apply_profile_transport(url, kwargs, profile)
+    url, kwargs = reach(env, entry, client, profile)
     return url, kwargs, profile
 
 

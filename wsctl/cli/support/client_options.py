@@ -337,6 +337,28 @@ def resolve_targets(env: Environment, target: str | tuple[str, ...], client: Cli
     ]
 
 
+def one_target(env: Environment, target: str, client: ClientOptions, *, what: str, hint: str) -> DeviceEntry:
+    """The one device TARGET names, for a verb that talks to exactly one."""
+    entries = resolve_targets(env, target, client)
+    if len(entries) != 1:
+        raise UsageError(f"{what} takes one device, {target!r} names {len(entries)}", hint=hint)
+    return entries[0]
+
+
+def reach(
+    env: Environment, entry: DeviceEntry, client: ClientOptions, profile: Any = None
+) -> tuple[str, dict[str, Any]]:
+    """How to open one resolved device: its URL and `open_device` keyword arguments, with
+    the profile's transport (its path when the URL has none, its subprotocols unless
+    some were chosen) when it has a profile.  Every client verb reaches a device this way."""
+    url, kwargs = entry.url, connect_kwargs(env, entry, client)
+    if profile is None:
+        return url, kwargs
+    from wsctl.cli.support.profile_use import apply_profile_transport
+
+    return apply_profile_transport(url, kwargs, profile)
+
+
 def _queue_header(ttl: float | None) -> tuple[tuple[str, str], ...]:
     # the hub's name for it: wsctl.net.hub.hub.QUEUE_HEADER (cli must not import net at start-up)
     return (("Wsctl-Queue", f"{ttl:g}"),) if ttl else ()
