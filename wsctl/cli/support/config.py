@@ -3,7 +3,7 @@
 Precedence, lowest first: a built-in default, `$XDG_CONFIG_HOME/wsctl/config.toml`
 (the user's), `./wsctl.toml` (the project's), the file in `$WSCTL_CONFIG`, an
 environment variable `WSCTL_<VERB>_<OPTION>` (`WSCTL_SEND_TIMEOUT=5`,
-`WSCTL_CERTS_ISSUE_DAYS=90`), the command line.  A file has one table per verb,
+`WSCTL_CERTS_ISSUE_DEVICE_DAYS=90`), the command line.  A file has one table per verb,
 nested for sub-verbs, keys named like the options:
 
     json = true                  # global options at the top
@@ -12,7 +12,7 @@ nested for sub-verbs, keys named like the options:
     parallel = 32
     [certs]
     dir = "/srv/plant/pki"
-    [certs.issue]
+    [certs.issue.device]
     days = 90
 
 Unknown verbs and options are errors (a typo must not silently do nothing).
@@ -82,9 +82,18 @@ def load_config(env: Environment, group: click.Group) -> tuple[dict[str, Any], l
     return merged, trace
 
 
-def _check(command: click.Command, data: dict, source: str, where: tuple[str, ...], trace: list[str]) -> dict:
+def _check(
+    command: click.Command,
+    data: dict,
+    source: str,
+    where: tuple[str, ...],
+    trace: list[str],
+    parent: click.Context | None = None,
+) -> dict:
     """The table with option keys normalised (`ping-interval` -> `ping_interval`), or InvalidInput."""
-    ctx = click.Context(command)
+    # the contexts chain as on the command line, so a verb loaded here is prepared with
+    # its full path (`certs issue device` gets WSCTL_CERTS_ISSUE_DEVICE_*, not WSCTL_ISSUE_*)
+    ctx = click.Context(command, parent=parent, info_name=where[-1] if where else "wsctl")
     # a file names options as the command line does (`dir`, `ping-interval`);
     # click's default_map wants the parameter names behind them (`store_dir`)
     params: dict[str, str] = {}
@@ -101,7 +110,7 @@ def _check(command: click.Command, data: dict, source: str, where: tuple[str, ..
         if sub is not None:
             if not isinstance(value, dict):
                 raise InvalidInput(f"config {source}: [{dotted}] must be a table of its options")
-            out[key] = _check(sub, value, source, (*where, key), trace)
+            out[key] = _check(sub, value, source, (*where, key), trace, ctx)
             continue
         option = key.replace("-", "_")
         if option not in params:
