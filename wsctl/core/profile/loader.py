@@ -191,6 +191,32 @@ def _framing(c: _Checker, table: dict[str, Any], transport_encoding: str | None)
     merged = presets.expand(table)
     if transport_encoding is not None:
         merged["encoding"] = transport_encoding
+    encoding, id_scheme, max_in_flight = _framing_scheme(c, merged)
+    inbound = _inbound_rules(c, merged, encoding, id_scheme)
+    separators = c.str_list(merged, "separators", "framing")
+    if any(not s for s in separators):
+        raise c.fail("framing.separators", "a separator cannot be empty")
+    return Framing(
+        preset=preset,
+        encoding=encoding,
+        id_scheme=id_scheme,
+        max_in_flight=max_in_flight,
+        request=merged["request"],
+        result=merged.get("result"),
+        error=merged.get("error"),
+        event=merged.get("event"),
+        device_request=merged.get("device_request"),
+        inbound=inbound,
+        event_regex=c.regex(merged.get("event_regex"), "framing.event_regex"),
+        error_regex=c.regex(merged.get("error_regex"), "framing.error_regex"),
+        errors=_error_forms(c, merged),
+        unknown_id=merged.get("unknown_id"),
+        separators=separators if encoding == "text" else (),
+    )
+
+
+def _framing_scheme(c: _Checker, merged: dict[str, Any]) -> tuple[str, str, int]:
+    """(encoding, id scheme, max in flight) of the expanded framing, and its templates checked."""
     encoding = merged.get("encoding", "json")
     if encoding not in ENCODINGS:
         raise c.fail("framing.encoding", f"expected one of {', '.join(ENCODINGS)}, got {encoding!r}")
@@ -212,33 +238,14 @@ def _framing(c: _Checker, table: dict[str, Any], transport_encoding: str | None)
         if id_scheme != "none" or max_in_flight != 1:
             # no ids on the wire: only lockstep can pair replies with requests
             merged["id"], merged["max_in_flight"], id_scheme, max_in_flight = "none", 1, "none", 1
-    inbound = []
+    return encoding, id_scheme, max_in_flight
+
+
+def _inbound_rules(c: _Checker, merged: dict[str, Any], encoding: str, id_scheme: str) -> tuple[InboundRule, ...]:
     raw_rules = merged.get("inbound") or []
     if not isinstance(raw_rules, list):
         raise c.fail("framing.inbound", "expected a list of rules ([[framing.inbound]])")
-    for i, rule in enumerate(raw_rules):
-        where = f"framing.inbound[{i}]"
-        rule = c.table(rule, where, {"kind", "match", "id", "name", "payload", "code", "message", "detail"})
-        kind = rule.get("kind")
-        if kind not in INBOUND_KINDS:
-            raise c.fail(f"{where}.kind", f"expected one of {', '.join(INBOUND_KINDS)}, got {kind!r}")
-        matches = []
-        for pointer, cond in c.table(rule.get("match"), f"{where}.match").items():
-            c.pointer(pointer, f"{where}.match")
-            if isinstance(cond, dict) and set(cond) == {"exists"} and isinstance(cond["exists"], bool):
-                matches.append(Match(pointer, exists=cond["exists"]))
-            else:
-                matches.append(Match(pointer, value=cond))
-        if not matches:
-            raise c.fail(f"{where}.match", "missing: at least one pointer condition")
-        pointers = {
-            k: c.pointer(rule.get(k), f"{where}.{k}") for k in ("id", "name", "payload", "code", "message", "detail")
-        }
-        if kind in ("result", "error", "request") and id_scheme != "none" and pointers["id"] is None:
-            raise c.fail(f"{where}.id", f"a {kind} rule needs the pointer to the id")
-        if kind in ("event", "request") and pointers["name"] is None:
-            raise c.fail(f"{where}.name", f"an {kind} rule needs the pointer to the name")
-        inbound.append(InboundRule(kind=kind, match=tuple(matches), **pointers))
+    inbound = tuple(_inbound_rule(c, rule, f"framing.inbound[{i}]", id_scheme) for i, rule in enumerate(raw_rules))
     if encoding == "json":
         kinds = {r.kind for r in inbound}
         if "result" not in kinds:
@@ -250,9 +257,34 @@ def _framing(c: _Checker, table: dict[str, Any], transport_encoding: str | None)
     elif merged.get("error_regex") is None:
         # every line would be taken as a success reply, errors included
         raise c.fail("framing.error_regex", "missing: how an error line is recognised (or choose a preset)")
-    separators = c.str_list(merged, "separators", "framing")
-    if any(not s for s in separators):
-        raise c.fail("framing.separators", "a separator cannot be empty")
+    return inbound
+
+
+def _inbound_rule(c: _Checker, rule: Any, where: str, id_scheme: str) -> InboundRule:
+    rule = c.table(rule, where, {"kind", "match", "id", "name", "payload", "code", "message", "detail"})
+    kind = rule.get("kind")
+    if kind not in INBOUND_KINDS:
+        raise c.fail(f"{where}.kind", f"expected one of {', '.join(INBOUND_KINDS)}, got {kind!r}")
+    matches = []
+    for pointer, cond in c.table(rule.get("match"), f"{where}.match").items():
+        c.pointer(pointer, f"{where}.match")
+        if isinstance(cond, dict) and set(cond) == {"exists"} and isinstance(cond["exists"], bool):
+            matches.append(Match(pointer, exists=cond["exists"]))
+        else:
+            matches.append(Match(pointer, value=cond))
+    if not matches:
+        raise c.fail(f"{where}.match", "missing: at least one pointer condition")
+    pointers = {
+        k: c.pointer(rule.get(k), f"{where}.{k}") for k in ("id", "name", "payload", "code", "message", "detail")
+    }
+    if kind in ("result", "error", "request") and id_scheme != "none" and pointers["id"] is None:
+        raise c.fail(f"{where}.id", f"a {kind} rule needs the pointer to the id")
+    if kind in ("event", "request") and pointers["name"] is None:
+        raise c.fail(f"{where}.name", f"an {kind} rule needs the pointer to the name")
+    return InboundRule(kind=kind, match=tuple(matches), **pointers)
+
+
+def _error_forms(c: _Checker, merged: dict[str, Any]) -> dict[str, ErrorForm]:
     errors = {}
     raw_errors = c.table(merged.get("errors"), "framing.errors", set(ERROR_KINDS))
     for kind in ERROR_KINDS:
@@ -262,23 +294,7 @@ def _framing(c: _Checker, table: dict[str, Any], transport_encoding: str | None)
             {"code", "message"},
         )
         errors[kind] = ErrorForm(code=form.get("code"), message=str(form.get("message", kind)))
-    return Framing(
-        preset=preset,
-        encoding=encoding,
-        id_scheme=id_scheme,
-        max_in_flight=max_in_flight,
-        request=merged["request"],
-        result=merged.get("result"),
-        error=merged.get("error"),
-        event=merged.get("event"),
-        device_request=merged.get("device_request"),
-        inbound=tuple(inbound),
-        event_regex=c.regex(merged.get("event_regex"), "framing.event_regex"),
-        error_regex=c.regex(merged.get("error_regex"), "framing.error_regex"),
-        errors=errors,
-        unknown_id=merged.get("unknown_id"),
-        separators=separators if encoding == "text" else (),
-    )
+    return errors
 
 
 def _params(c: _Checker, table: Any, where: str) -> tuple[Param, ...]:
