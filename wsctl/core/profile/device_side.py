@@ -272,14 +272,9 @@ class DeviceCodec:
                 return self._bad(
                     "invalid_request", f"request id must be a string or an integer, got {dumps(rid)}", raw=raw
                 )
-        if reader.length is not None and len(doc) != reader.length:
-            return self._bad("invalid_request", f"expected {reader.length} elements, got {len(doc)}", id=rid, raw=raw)
-        for path, literal in reader.literals:
-            found = resolve(doc, path)
-            if found is MISSING or found != literal or type(found) is not type(literal):
-                where = "/" + "/".join(path)
-                got = "nothing" if found is MISSING else dumps(found)
-                return self._bad("invalid_request", f"{where} must be {dumps(literal)}, got {got}", id=rid, raw=raw)
+        problem = _envelope_problem(reader, doc)
+        if problem is not None:
+            return self._bad("invalid_request", problem, id=rid, raw=raw)
         if rid is MISSING and reader.id is not None:
             # JSON-RPC: a request without an id is a notification, and the
             # server must not answer it — nor can it, having no id to answer to
@@ -288,13 +283,28 @@ class DeviceCodec:
             )
         command = reader.command
         if command is None:
-            name = resolve(doc, reader.name) if reader.name is not None else MISSING
-            if not isinstance(name, str):
-                got = "nothing" if name is MISSING else dumps(name)
-                return self._bad("invalid_request", f"command name must be a string, got {got}", id=rid, raw=raw)
-            command = self._shared_command(name)
-            if command is None:
-                return self._bad("unknown_command", f"unknown command {name!r}", id=rid, raw=raw)
+            found = self._named_command(reader, doc, rid, raw)
+            if isinstance(found, BadRequest):
+                return found
+            command = found
+        given = self._given_params(reader, doc, command, rid, raw)
+        if isinstance(given, BadRequest):
+            return given
+        return self._request(rid if reader.id is not None else None, command, given, raw, from_text=False)
+
+    def _named_command(self, reader: _Reader, doc: Any, rid: Any, raw: str) -> Any:
+        """The shared reader's command, by the name in the request, or the BadRequest saying why not."""
+        name = resolve(doc, reader.name) if reader.name is not None else MISSING
+        if not isinstance(name, str):
+            got = "nothing" if name is MISSING else dumps(name)
+            return self._bad("invalid_request", f"command name must be a string, got {got}", id=rid, raw=raw)
+        command = self._shared_command(name)
+        if command is None:
+            return self._bad("unknown_command", f"unknown command {name!r}", id=rid, raw=raw)
+        return command
+
+    def _given_params(self, reader: _Reader, doc: Any, command: Any, rid: Any, raw: str) -> dict[str, Any] | BadRequest:
+        """The request's parameters by profile name (not yet checked), or the BadRequest saying why not."""
         given: dict[str, Any] = {}
         if reader.params is not None:
             wire = resolve(doc, reader.params)
@@ -316,7 +326,7 @@ class DeviceCodec:
             value = resolve(doc, path)
             if value is not MISSING:
                 given[name] = value
-        return self._request(rid if reader.id is not None else None, command, given, raw, from_text=False)
+        return given
 
     def _fits(self, reader: _Reader, doc: Any) -> bool:
         if not isinstance(doc, reader.shape):
@@ -497,3 +507,15 @@ def _matches(rule: InboundRule, doc: Any) -> bool:
 def _shape_name(shape: type) -> str:
     names: dict[type, str] = {dict: "object", list: "array", str: "string"}
     return names.get(shape, shape.__name__)
+
+
+def _envelope_problem(reader: _Reader, doc: Any) -> str | None:
+    """What is wrong with a request's fixed parts (its length, its literal fields), or None."""
+    if reader.length is not None and len(doc) != reader.length:
+        return f"expected {reader.length} elements, got {len(doc)}"
+    for path, literal in reader.literals:
+        found = resolve(doc, path)
+        if found is MISSING or found != literal or type(found) is not type(literal):
+            got = "nothing" if found is MISSING else dumps(found)
+            return f"{'/' + '/'.join(path)} must be {dumps(literal)}, got {got}"
+    return None

@@ -122,6 +122,32 @@ def short(value: Any) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
+def _check_bounds(table: dict[str, Any], kind: str, where: str) -> None:
+    for key in ("minimum", "maximum"):
+        if key not in table:
+            continue
+        if not isinstance(table[key], (int, float)) or isinstance(table[key], bool):
+            raise InvalidInput(f"{where}.{key}: expected a number")
+        if not finite(table[key]):
+            # a bound of nan lets every value through
+            raise InvalidInput(f"{where}.{key}: expected a finite number, got {short(table[key])}")
+        if kind not in ("integer", "number"):
+            raise InvalidInput(f"{where}.{key}: only for integer or number parameters")
+    if "minimum" in table and "maximum" in table and table["minimum"] > table["maximum"]:
+        raise InvalidInput(f"{where}: minimum is above maximum")
+
+
+def _pattern(table: dict[str, Any], kind: str, where: str) -> re.Pattern[str] | None:
+    if "pattern" not in table:
+        return None
+    if kind != "string":
+        raise InvalidInput(f"{where}.pattern: only for string parameters")
+    try:
+        return re.compile(table["pattern"])
+    except (re.error, TypeError) as exc:
+        raise InvalidInput(f"{where}.pattern: not a valid regex: {exc}") from None
+
+
 def parse_param(name: str, table: Any, where: str) -> Param:
     if not isinstance(table, dict):
         raise InvalidInput(f"{where}: expected a table with at least `type`")
@@ -131,24 +157,8 @@ def parse_param(name: str, table: Any, where: str) -> Param:
     kind = table.get("type")
     if kind not in TYPES:
         raise InvalidInput(f"{where}.type: expected one of {', '.join(TYPES)}, got {kind!r}")
-    for key in ("minimum", "maximum"):
-        if key in table and (not isinstance(table[key], (int, float)) or isinstance(table[key], bool)):
-            raise InvalidInput(f"{where}.{key}: expected a number")
-        if key in table and not finite(table[key]):
-            # a bound of nan lets every value through
-            raise InvalidInput(f"{where}.{key}: expected a finite number, got {short(table[key])}")
-        if key in table and kind not in ("integer", "number"):
-            raise InvalidInput(f"{where}.{key}: only for integer or number parameters")
-    if "minimum" in table and "maximum" in table and table["minimum"] > table["maximum"]:
-        raise InvalidInput(f"{where}: minimum is above maximum")
-    regex = None
-    if "pattern" in table:
-        if kind != "string":
-            raise InvalidInput(f"{where}.pattern: only for string parameters")
-        try:
-            regex = re.compile(table["pattern"])
-        except (re.error, TypeError) as exc:
-            raise InvalidInput(f"{where}.pattern: not a valid regex: {exc}") from None
+    _check_bounds(table, kind, where)
+    regex = _pattern(table, kind, where)
     enum = table.get("enum")
     if enum is not None and (not isinstance(enum, list) or not enum):
         raise InvalidInput(f"{where}.enum: expected a non-empty list")
