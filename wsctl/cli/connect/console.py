@@ -57,34 +57,16 @@ class ConsoleLine:
         if line.startswith("//"):
             return cls("send", line[1:])
         if not line.startswith("/"):
-            if profile is not None:
-                import shlex
-
-                # with a profile, a line is a command (by its key, checked before
-                # sending); a typo must not reach the device as raw text
-                first = line.split(None, 1)[0] if line.strip() else ""
-                if first not in profile.commands:
-                    raise InvalidInput(
-                        f"no command {first!r} in profile {profile.id} (/help lists them; /raw TEXT sends a line as is)"
-                    )
-                try:
-                    words = shlex.split(line)
-                except ValueError as exc:
-                    raise InvalidInput(f"cannot parse the line: {exc}") from None
-                return cls("call", command=words[0], args=tuple(words[1:]))
-            return cls("send", line)
+            return cls._profile_call(line, profile) if profile is not None else cls("send", line)
         word, _, rest = line.partition(" ")
         rest = rest.strip()
+        simple = {"/quit": "close", "/exit": "close", "/ping": "ping", "/mute": "mute"}
+        if word in simple:
+            return cls(simple[word])
         if word == "/help":
             return cls("help", command=rest or None)
         if word == "/raw":
             return cls("send", rest)
-        if word in ("/quit", "/exit"):
-            return cls("close")
-        if word == "/ping":
-            return cls("ping")
-        if word == "/mute":
-            return cls("mute")
         if word == "/filter":
             if rest:
                 try:
@@ -98,11 +80,32 @@ class ConsoleLine:
             except (binascii.Error, ValueError):
                 raise InvalidInput("/binary expects base64, e.g. /binary AAECAw==") from None
         if word == "/close":
-            code_text, _, reason = rest.partition(" ")
-            if code_text and not (code_text.isdigit() and (int(code_text) == 1000 or 3000 <= int(code_text) <= 4999)):
-                raise InvalidInput("/close CODE must be 1000 or 3000-4999")
-            return cls("close", code=int(code_text) if code_text else 1000, reason=reason)
+            return cls._close(rest)
         raise InvalidInput(f"unknown console command {word} (type /help)")
+
+    @classmethod
+    def _profile_call(cls, line: str, profile) -> ConsoleLine:
+        import shlex
+
+        # with a profile, a line is a command (by its key, checked before
+        # sending); a typo must not reach the device as raw text
+        first = line.split(None, 1)[0] if line.strip() else ""
+        if first not in profile.commands:
+            raise InvalidInput(
+                f"no command {first!r} in profile {profile.id} (/help lists them; /raw TEXT sends a line as is)"
+            )
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise InvalidInput(f"cannot parse the line: {exc}") from None
+        return cls("call", command=words[0], args=tuple(words[1:]))
+
+    @classmethod
+    def _close(cls, rest: str) -> ConsoleLine:
+        code_text, _, reason = rest.partition(" ")
+        if code_text and not (code_text.isdigit() and (int(code_text) == 1000 or 3000 <= int(code_text) <= 4999)):
+            raise InvalidInput("/close CODE must be 1000 or 3000-4999")
+        return cls("close", code=int(code_text) if code_text else 1000, reason=reason)
 
 
 class ConsoleView:

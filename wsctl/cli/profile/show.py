@@ -149,10 +149,49 @@ def _central_lines(central) -> list[str]:
     return out
 
 
-def _human(profile, loc) -> str:
+def _command_lines(c) -> list[str]:
     import json
 
     from wsctl.cli.profile.common import param_line
+
+    wire = f"  [{c.name}]" if c.name != c.key else ""
+    out = [f"  {c.key}{wire}" + ("  DANGEROUS" if c.dangerous else "")]
+    if c.summary:
+        out.append(f"      {c.summary}")
+    out.append(f"      roles {', '.join(c.roles)}; timeout {c.timeout:g} s")
+    out += [f"      {param_line(p)}" for p in c.params]
+    if c.success:
+        out.append("      success when " + ", ".join(f"{ptr} = {json.dumps(v)}" for ptr, v in c.success))
+    if c.success_regex is not None:
+        out.append(f"      success when the reply matches {c.success_regex.pattern!r}")
+    if c.dangerous and c.confirm:
+        out.append(f"      confirm: {c.confirm}")
+    return out
+
+
+def _event_lines(profile, e) -> list[str]:
+    import json
+
+    from wsctl.cli.profile.common import param_line
+
+    wire = f"  [{e.name}]" if e.name != e.key else ""
+    kind = "telemetry"
+    if e.kind == "request":
+        kind = "device request, answered automatically"
+        if e.reply is None:
+            by_hub = profile.central is not None and e.name in profile.central.answers
+            kind = "device request, answered by wsctl hub (CENTRAL)" if by_hub else "device request, not answered"
+    out = [f"  {e.key}{wire}  {kind}"]
+    if e.summary:
+        out.append(f"      {e.summary}")
+    out += [f"      {param_line(p)}" for p in e.fields]
+    if e.kind == "request" and e.reply is not None:
+        out.append(f"      reply {json.dumps(e.reply, ensure_ascii=False)}")
+    return out
+
+
+def _human(profile, loc) -> str:
+
 
     out = [f"{profile.id}  {profile.title}  (version {profile.version})", f"  file       {loc.path} ({loc.origin})"]
     sub = ", ".join(profile.subprotocols) or "none"
@@ -163,38 +202,11 @@ def _human(profile, loc) -> str:
         out += ["", *("  " + line for line in profile.description.strip().splitlines())]
     out += ["", "COMMANDS"]
     for c in profile.commands.values():
-        wire = f"  [{c.name}]" if c.name != c.key else ""
-        out.append(f"  {c.key}{wire}" + ("  DANGEROUS" if c.dangerous else ""))
-        if c.summary:
-            out.append(f"      {c.summary}")
-        out.append(f"      roles {', '.join(c.roles)}; timeout {c.timeout:g} s")
-        for p in c.params:
-            out.append(f"      {param_line(p)}")
-        if c.success:
-            out.append("      success when " + ", ".join(f"{ptr} = {json.dumps(v)}" for ptr, v in c.success))
-        if c.success_regex is not None:
-            out.append(f"      success when the reply matches {c.success_regex.pattern!r}")
-        if c.dangerous and c.confirm:
-            out.append(f"      confirm: {c.confirm}")
+        out += _command_lines(c)
     if profile.events:
         out += ["", "EVENTS"]
         for e in profile.events.values():
-            wire = f"  [{e.name}]" if e.name != e.key else ""
-            kind = "telemetry"
-            if e.kind == "request":
-                kind = "device request, answered automatically"
-                if e.reply is None:
-                    by_hub = profile.central is not None and e.name in profile.central.answers
-                    kind = (
-                        "device request, answered by wsctl hub (CENTRAL)" if by_hub else "device request, not answered"
-                    )
-            out.append(f"  {e.key}{wire}  {kind}")
-            if e.summary:
-                out.append(f"      {e.summary}")
-            for p in e.fields:
-                out.append(f"      {param_line(p)}")
-            if e.kind == "request" and e.reply is not None:
-                out.append(f"      reply {json.dumps(e.reply, ensure_ascii=False)}")
+            out += _event_lines(profile, e)
     if profile.sim is not None:
         sim = profile.sim
         out += [
