@@ -25,6 +25,14 @@ from wsctl.core.errors import InvalidInput, TLSError
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
+def certificate_fingerprint(der: bytes) -> str:
+    """SHA-256 of a DER certificate as ``sha256:<lower-case hex>``: the one form wsctl prints,
+    pins (`--pin`), records and compares (`normalize_fingerprint` reads the others)."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
 def normalize_fingerprint(text: str) -> str:
     """``sha256:<64 lower-case hex>`` from the forms people paste.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import math
 import os
 import ssl
@@ -101,7 +100,7 @@ def basic_auth_header(username: str, password: str) -> tuple[str, str]:
 
 
 def fingerprint(der: bytes) -> str:
-    return "sha256:" + hashlib.sha256(der).hexdigest()
+    return kd.certificate_fingerprint(der)
 
 
 def _remaining(deadline: float) -> float:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import hashlib
 import os
 import ssl
 import time
@@ -49,6 +48,7 @@ from typing import Any, BinaryIO
 
 from wsctl import __version__
 from wsctl.core.errors import ConnectionClosed, InvalidInput, WsctlError
+from wsctl.core.known_devices import certificate_fingerprint as der_fingerprint
 from wsctl.core.record.format import (
     Event,
     Header,
@@ -95,7 +95,7 @@ def certificate_fingerprint(pem_path: PathLike | None) -> str | None:
         der = ssl.PEM_cert_to_DER_cert(text[start : stop + len(end)])
     except ValueError:
         return None
-    return "sha256:" + hashlib.sha256(der).hexdigest()
+    return der_fingerprint(der)
 
 
 class Recorder:

@@ -12,7 +12,6 @@ TLS handshake has verified the chain; nothing here verifies anything.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +19,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from wsctl.core.errors import InvalidInput
+from wsctl.core.known_devices import certificate_fingerprint
 
 URN_PREFIX = "urn:wsctl:"
 
@@ -30,7 +30,7 @@ def identity_uri(kind: str, name: str) -> str:
 
 def fingerprint(der: bytes) -> str:
     """SHA-256 of the DER certificate as ``sha256:<lower-case hex>`` (the form `--pin` takes)."""
-    return "sha256:" + hashlib.sha256(der).hexdigest()
+    return certificate_fingerprint(der)
 
 
 @dataclass(frozen=True)
