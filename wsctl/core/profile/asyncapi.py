@@ -239,56 +239,75 @@ class _Builder:
         return _ref("channels", CHANNEL, "messages", key)
 
     def build(self, server_url: str | None) -> dict[str, Any]:
-        p = self.p
         operations: dict[str, Any] = {}
-        channel_ref = _ref("channels", CHANNEL)
+        # messages register in the order they are made: the error form, then each command's, then each event's
         err = self.message("error", self.error_payload(), name="error", summary="The device's error reply to a request")
-        for c in p.commands.values():
-            req = self.message(f"command.{c.key}", self.command_request(c), name=c.name, summary=c.summary or c.key)
-            extra: dict[str, Any] = {}
-            if c.success:
-                extra["x-wsctl-success"] = {ptr: v for ptr, v in c.success}
-            if c.success_regex is not None:
-                extra["x-wsctl-success-regex"] = c.success_regex.pattern
-            rep = self.message(f"command.{c.key}.reply", self.command_reply(c), name=f"{c.name} reply", **extra)
-            op: dict[str, Any] = {
-                "action": "send",
-                "channel": channel_ref,
-                "title": c.key,
-                "messages": [req],
-                "reply": {"channel": channel_ref, "messages": [rep, err]},
-                "x-wsctl-roles": list(c.roles),
-                "x-wsctl-dangerous": c.dangerous,
-                "x-wsctl-timeout": c.timeout,
-            }
-            if c.summary:
-                op["summary"] = c.summary
-            if c.description:
-                op["description"] = c.description
-            if c.confirm:
-                op["x-wsctl-confirm"] = c.confirm
-            operations[f"send.{c.key}"] = op
-        for e in p.events.values():
-            ev = self.message(
-                f"event.{e.key}",
-                self.event_payload(e),
-                name=e.name,
-                summary=e.summary or e.key,
-                correlated=e.kind == "request",
-            )
-            op = {
-                "action": "receive",
-                "channel": channel_ref,
-                "title": e.key,
-                "messages": [ev],
-                "x-wsctl-event-kind": e.kind,
-            }
-            if e.summary:
-                op["summary"] = e.summary
-            if e.kind == "request":
-                rep = self.message(f"event.{e.key}.reply", self.event_reply(e), name=f"{e.name} reply")
-                op["reply"] = {"channel": channel_ref, "messages": [rep]}
-            operations[f"receive.{e.key}"] = op
+        for c in self.p.commands.values():
+            operations[f"send.{c.key}"] = self._send_operation(c, err)
+        for e in self.p.events.values():
+            operations[f"receive.{e.key}"] = self._receive_operation(e)
+        return {
+            "asyncapi": VERSION,
+            "info": self._info(),
+            "defaultContentType": "text/plain" if self.text else "application/json",
+            "servers": {"device": self._server(server_url)},
+            "channels": {CHANNEL: self._channel()},
+            "operations": operations,
+            "components": self._components(),
+        }
+
+    def _send_operation(self, c: Command, err: dict[str, Any]) -> dict[str, Any]:
+        channel_ref = _ref("channels", CHANNEL)
+        req = self.message(f"command.{c.key}", self.command_request(c), name=c.name, summary=c.summary or c.key)
+        extra: dict[str, Any] = {}
+        if c.success:
+            extra["x-wsctl-success"] = {ptr: v for ptr, v in c.success}
+        if c.success_regex is not None:
+            extra["x-wsctl-success-regex"] = c.success_regex.pattern
+        rep = self.message(f"command.{c.key}.reply", self.command_reply(c), name=f"{c.name} reply", **extra)
+        op: dict[str, Any] = {
+            "action": "send",
+            "channel": channel_ref,
+            "title": c.key,
+            "messages": [req],
+            "reply": {"channel": channel_ref, "messages": [rep, err]},
+            "x-wsctl-roles": list(c.roles),
+            "x-wsctl-dangerous": c.dangerous,
+            "x-wsctl-timeout": c.timeout,
+        }
+        if c.summary:
+            op["summary"] = c.summary
+        if c.description:
+            op["description"] = c.description
+        if c.confirm:
+            op["x-wsctl-confirm"] = c.confirm
+        return op
+
+    def _receive_operation(self, e: Event) -> dict[str, Any]:
+        channel_ref = _ref("channels", CHANNEL)
+        ev = self.message(
+            f"event.{e.key}",
+            self.event_payload(e),
+            name=e.name,
+            summary=e.summary or e.key,
+            correlated=e.kind == "request",
+        )
+        op: dict[str, Any] = {
+            "action": "receive",
+            "channel": channel_ref,
+            "title": e.key,
+            "messages": [ev],
+            "x-wsctl-event-kind": e.kind,
+        }
+        if e.summary:
+            op["summary"] = e.summary
+        if e.kind == "request":
+            rep = self.message(f"event.{e.key}.reply", self.event_reply(e), name=f"{e.name} reply")
+            op["reply"] = {"channel": channel_ref, "messages": [rep]}
+        return op
+
+    def _channel(self) -> dict[str, Any]:
+        p = self.p
         channel: dict[str, Any] = {
             "address": p.path,
             "title": p.title,
@@ -313,6 +332,9 @@ class _Builder:
                 }
             }
             channel["x-wsctl-subprotocols"] = list(p.subprotocols)
+        return channel
+
+    def _components(self) -> dict[str, Any]:
         components: dict[str, Any] = {
             "securitySchemes": {
                 "mtls": {
@@ -323,10 +345,13 @@ class _Builder:
         }
         if self.correlation() is not None:
             components["correlationIds"] = {"id": self.correlation()}
+        return components
+
+    def _info(self) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "title": p.title,
-            "version": p.version,
-            "x-wsctl-profile": p.id,
+            "title": self.p.title,
+            "version": self.p.version,
+            "x-wsctl-profile": self.p.id,
             "x-wsctl-framing": {
                 "preset": self.fr.preset,
                 "encoding": self.fr.encoding,
@@ -334,17 +359,9 @@ class _Builder:
                 "max_in_flight": self.fr.max_in_flight,
             },
         }
-        if p.description:
-            info["description"] = p.description.strip()
-        return {
-            "asyncapi": VERSION,
-            "info": info,
-            "defaultContentType": "text/plain" if self.text else "application/json",
-            "servers": {"device": self._server(server_url)},
-            "channels": {CHANNEL: channel},
-            "operations": operations,
-            "components": components,
-        }
+        if self.p.description:
+            info["description"] = self.p.description.strip()
+        return info
 
     def _server(self, url: str | None) -> dict[str, Any]:
         p = self.p
