@@ -70,8 +70,6 @@ def export(
       wsctl certs export alice --format p12 --out alice.p12      # browser / OS import
       wsctl certs export alice --format p12 --legacy --out alice-old.p12
     """
-    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
-    from wsctl.core.errors import UsageError
     from wsctl.pki.export import export as export_material
     from wsctl.pki.export import refuse_ca_key
 
@@ -80,41 +78,13 @@ def export(
     store.require()
     binary = fmt in ("der", "p12", "der-key")
     plain_key = fmt in ("pem-key", "der-key", "device-bundle")
-    if fmt == "device-bundle" and out is None:
-        raise UsageError("device-bundle is a directory of files; give --out DIR")
-    if out is None and binary and (env.stdout_isatty or not hasattr(env.stdout, "buffer")):
-        raise UsageError(f"{fmt} is binary; give --out FILE (or redirect stdout)")
-    if out is None and plain_key and env.stdout_isatty:
-        raise UsageError(f"{fmt} is an unencrypted private key; give --out FILE (or redirect stdout)")
+    _check_destination(env, fmt, out, binary=binary, plain_key=plain_key)
     refuse_ca_key(target, fmt)
-    p12_password = key_password = None
     entry = None if target == "ca" else store.find(target)
-    if entry is not None and entry.effective_status() != "valid":
-        # exporting is allowed (forensics, replacing a device), but never silently
-        env.warn(f"{entry.name} is {entry.effective_status()}: peers that check the CRL or dates will refuse it")
-    if fmt == "p12" and entry is not None and not entry.has_key:
-        env.warn(
-            f"{entry.name} was signed from a CSR: its key never entered the store, so the PKCS#12 holds certificates only"
-        )
-    if fmt == "p12":
-        p12_password = read_password(
-            env,
-            password_file=p12_password_file,
-            env_var="WSCTL_P12_PASSWORD",
-            prompt="PKCS#12 passphrase",
-            confirm=True,
-            fallbacks=[(password_file, STORE_ENV)],
-            option="--p12-password-file",
-        )
-    if (plain_key or fmt == "p12") and entry is not None and entry.has_key and entry.key_encrypted:
-        key_password = read_password(
-            env,
-            password_file=key_password_file,
-            env_var=KEY_ENV,
-            prompt="key passphrase",
-            fallbacks=[(password_file, STORE_ENV)],
-            option="--key-password-file",
-        )
+    _warn_about(env, entry, fmt)
+    p12_password, key_password = _passphrases(
+        env, entry, fmt, plain_key, password_file, key_password_file, p12_password_file
+    )
     if fmt == "device-bundle":
         from wsctl.cli.certs.device_bundle import write_device_bundle
 
@@ -145,3 +115,59 @@ def export(
         {"action": "export", "target": target, "format": fmt, "out": out, "bytes": len(data), "legacy": legacy},
         f"wrote {fmt} of {target} to {out} ({len(data)} bytes)",
     )
+
+
+def _check_destination(env: Environment, fmt: str, out: str | None, *, binary: bool, plain_key: bool) -> None:
+    from wsctl.core.errors import UsageError
+
+    if fmt == "device-bundle" and out is None:
+        raise UsageError("device-bundle is a directory of files; give --out DIR")
+    if out is None and binary and (env.stdout_isatty or not hasattr(env.stdout, "buffer")):
+        raise UsageError(f"{fmt} is binary; give --out FILE (or redirect stdout)")
+    if out is None and plain_key and env.stdout_isatty:
+        raise UsageError(f"{fmt} is an unencrypted private key; give --out FILE (or redirect stdout)")
+
+
+def _warn_about(env: Environment, entry, fmt: str) -> None:
+    if entry is not None and entry.effective_status() != "valid":
+        # exporting is allowed (forensics, replacing a device), but never silently
+        env.warn(f"{entry.name} is {entry.effective_status()}: peers that check the CRL or dates will refuse it")
+    if fmt == "p12" and entry is not None and not entry.has_key:
+        env.warn(
+            f"{entry.name} was signed from a CSR: its key never entered the store, so the PKCS#12 holds certificates only"
+        )
+
+
+def _passphrases(
+    env: Environment,
+    entry,
+    fmt: str,
+    plain_key: bool,
+    password_file: str | None,
+    key_password_file: str | None,
+    p12_password_file: str | None,
+) -> tuple[bytes | None, bytes | None]:
+    """(the PKCS#12's passphrase, the stored key's passphrase), each asked only when the export needs it."""
+    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
+
+    p12_password = key_password = None
+    if fmt == "p12":
+        p12_password = read_password(
+            env,
+            password_file=p12_password_file,
+            env_var="WSCTL_P12_PASSWORD",
+            prompt="PKCS#12 passphrase",
+            confirm=True,
+            fallbacks=[(password_file, STORE_ENV)],
+            option="--p12-password-file",
+        )
+    if (plain_key or fmt == "p12") and entry is not None and entry.has_key and entry.key_encrypted:
+        key_password = read_password(
+            env,
+            password_file=key_password_file,
+            env_var=KEY_ENV,
+            prompt="key passphrase",
+            fallbacks=[(password_file, STORE_ENV)],
+            option="--key-password-file",
+        )
+    return p12_password, key_password
