@@ -19,7 +19,7 @@ README = Path(__file__).parents[2] / "README.md"
 def first_session() -> tuple[str, str]:
     """(the first ```sh block of "## A first session", the prose right after it)."""
     section = README.read_text().split("## A first session", 1)[1]
-    match = re.search(r"```sh\n(.*?)```\n(.*?)(?:```|\n## )", section, re.S)
+    match = re.search(r"```sh(?: doctest)?\n(.*?)```\n(.*?)(?:```|\n## )", section, re.S)
     assert match, "README's first session has no ```sh block"
     return match.group(1), match.group(2)
 
@@ -72,7 +72,7 @@ def test_readme_first_session_whole(tmp_path):
     (bounded) until that server listens — a person typing the next line gives
     it that time."""
     section = README.read_text().split("## A first session", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    blocks = re.findall(r"```sh(?: doctest)?\n(.*?)```", section, re.S)
     assert len(blocks) >= 3, "the first session has its PKI, device and recording blocks"
     script = "\n".join(blocks).replace("\\\n", " ")
     ports = {"8443": str(_free_port()), "9443": str(_free_port())}

@@ -223,7 +223,7 @@ class Session:
         if self._closed is not None:
             raise self._closed
         out: Outgoing = codec.call(cmd, bound, now=trio.current_time(), timeout=deadline - trio.current_time())
-        event, box = trio.Event(), []
+        event, box = trio.Event(), list[Any]()
         self._waiters[id(out)] = (event, box)
         try:
             await self.device.send(out.wire)

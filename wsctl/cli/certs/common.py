@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -117,7 +119,7 @@ def store_password(env: Environment, password_file: str | None, *, confirm: bool
 
 
 def entry_record(entry, *, action: str | None = None) -> dict:
-    obj = {"action": action} if action else {}
+    obj: dict[str, Any] = {"action": action} if action else {}
     obj.update(entry.to_json())
     obj["paths"] = {
         "cert": str(entry.paths.cert),
@@ -184,7 +186,7 @@ def resolve_certificate(store, target: str):
         if entry is not None:
             return store.leaf_cert(entry), entry
     if os.path.isfile(target):
-        return load_certificate_file(target), None
+        return load_certificate_file(Path(target)), None
     if looks_like_path:
         raise InvalidInput(f"no such certificate file: {target}")
     store.require()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from wsctl.cli.certs.common import get_store, password_file_option, store_dir_option
@@ -88,12 +90,14 @@ def export(
     if fmt == "device-bundle":
         from wsctl.cli.certs.device_bundle import write_device_bundle
 
+        assert out is not None  # _check_destination refused a bundle without --out
         write_device_bundle(env, store, target, entry, out, key_password)
         return
     if legacy and fmt == "p12":
         env.warn("legacy PKCS#12 uses 3DES and a SHA-1 MAC; only for consumers that cannot read AES")
     data = export_material(store, target, fmt, p12_password=p12_password, key_password=key_password, legacy=legacy)
     if plain_key:
+        assert entry is not None  # refuse_ca_key refused the CA's key
         env.warn(
             f"{out or 'the output'} holds the private key of {entry.name} UNENCRYPTED: "
             "copy it to the device, then delete it"
@@ -101,8 +105,9 @@ def export(
     if out is None:
         if binary:
             env.stdout.flush()
-            env.stdout.buffer.write(data)
-            env.stdout.buffer.flush()
+            text_stream: Any = env.stdout  # it has .buffer: _check_destination made sure
+            text_stream.buffer.write(data)
+            text_stream.buffer.flush()
         else:
             env.stdout.write(data.decode("ascii"))
             env.stdout.flush()

@@ -404,7 +404,8 @@ def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) 
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
     from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
-    ca, cert, key = entry.ca, entry.cert, entry.key
+    ca: str | list[str] | None = entry.ca
+    cert, key = entry.cert, entry.key
     if entry.certs:
         from wsctl.cli.support import store_files
 

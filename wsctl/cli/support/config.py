@@ -182,7 +182,7 @@ def _global_flags() -> list[click.Option]:
             env.verbosity = -1
             logs.apply(env)
 
-    common = {"expose_value": False, "hidden": True, "is_eager": True, "allow_from_autoenv": False}
+    common: dict[str, Any] = {"expose_value": False, "hidden": True, "is_eager": True, "allow_from_autoenv": False}
     return [
         click.Option(["--json"], is_flag=True, callback=on_json, **common),
         click.Option(["-v", "--verbose"], count=True, callback=on_verbose, **common),

@@ -106,13 +106,13 @@ def parse_assignments(args: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-class _WireParams(dict):
+class _WireParams(dict[str, Any]):
     """Parameters keyed by their wire names (what `{{params}}` puts on the wire)
     that also answer to their profile names, so a template may say
     `{{params.connector_id}}` for a parameter sent as `connectorId`."""
 
     def __init__(self, command: Command, params: dict[str, Any]) -> None:
-        self._aliases = {}
+        self._aliases: dict[str, str] = {}
         for name in params:
             param = command.param(name)
             if param is not None and param.wire_name != name:
@@ -120,7 +120,7 @@ class _WireParams(dict):
         super().__init__({self._aliases.get(k, k): v for k, v in params.items()})
 
     def __contains__(self, key: object) -> bool:
-        return super().__contains__(self._aliases.get(key, key))
+        return super().__contains__(self._aliases.get(key, key) if isinstance(key, str) else key)
 
     def __getitem__(self, key: Any) -> Any:
         return super().__getitem__(self._aliases.get(key, key))
@@ -304,6 +304,7 @@ class ClientCodec:
                     pending = self._pending.popitem()[1]
                 else:
                     return [unmatched]
+            assert pending is not None  # _take gives one of the two
             command = pending.out.command
             if rule.kind == "error":
                 info = DeviceErrorInfo(_get(doc, rule.code), str(_get(doc, rule.message) or ""), _get(doc, rule.detail))
