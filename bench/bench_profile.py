@@ -31,7 +31,7 @@ import trio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wsctl.core.profile.discovery import load_profile  # noqa: E402
+from wsctl.files.profiles import load_profile  # noqa: E402
 from wsctl.net.api import open_device, serve  # noqa: E402
 from wsctl.net.session import Session  # noqa: E402
 from wsctl.pki.store import Store  # noqa: E402

@@ -34,7 +34,7 @@ import trio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wsctl.core.profile.discovery import load_profile  # noqa: E402
+from wsctl.files.profiles import load_profile  # noqa: E402
 from wsctl.net.api import open_device  # noqa: E402
 from wsctl.net.hub.api import serve_hub  # noqa: E402
 from wsctl.net.hub.cert_manager import CertificateSigner  # noqa: E402

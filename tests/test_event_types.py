@@ -15,7 +15,7 @@ import pytest
 from wsctl.cli.support.render import decode_item, event_line, event_record
 from wsctl.core.profile import events as ev
 from wsctl.core.profile.codec import ClientCodec
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 
 
 def _all_subclasses(cls):

@@ -1,8 +1,10 @@
 """The layering rule of DESIGN.md section 2: arrows only point down, and every arrow is stated.
 
     core  <-  registry  <-  pki  <-  net  <-  cli.support  <-  cli (the verbs)
+    core  <-  files (local files from elsewhere: profiles, bounded reads)  <-  net
 
-`core` is pure (no trio, click, cryptography, ssl or sockets); `registry` is the
+`core` is pure (no trio, click, cryptography, ssl or sockets, no file reads); `files`
+opens and reads what came from elsewhere (profiles, recordings' parts); `registry` is the
 hub's SQLite store (it hashes secrets, so `pki` uses it); `pki` is cryptography;
 `net` is trio; `cli/support` is what the verbs share and never imports a verb.
 Checked by walking every module's AST, absolute and relative imports alike, so a
@@ -21,15 +23,17 @@ PACKAGE = Path(__file__).resolve().parents[1] / "wsctl"
 #: layer -> the wsctl layers it may import (besides itself)
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset(),
+    "files": frozenset({"core"}),
     "registry": frozenset({"core"}),
     "pki": frozenset({"core", "registry"}),
-    "net": frozenset({"core", "registry", "pki"}),
-    "cli.support": frozenset({"core", "registry", "pki", "net"}),
-    "cli": frozenset({"core", "registry", "pki", "net", "cli.support"}),
+    "net": frozenset({"core", "files", "registry", "pki"}),
+    "cli.support": frozenset({"core", "files", "registry", "pki", "net"}),
+    "cli": frozenset({"core", "files", "registry", "pki", "net", "cli.support"}),
 }
 #: layer -> third-party modules it must never import
 FOREIGN = {
     "core": ("trio", "trio_websocket", "click", "cryptography", "ssl", "socket"),
+    "files": ("trio", "trio_websocket", "click", "cryptography", "ssl", "socket"),
     "registry": ("trio", "trio_websocket", "click"),
     "pki": ("trio", "trio_websocket", "click"),
     "net": ("click",),
@@ -89,6 +93,21 @@ def violations(layer: str) -> list[str]:
                 if name == prefix or name.startswith(prefix + "."):
                     found.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
     return found
+
+
+CORE_FILE_CALLS = ("open", "read_text", "read_bytes", "write_text", "write_bytes", "iterdir", "scandir", "listdir")
+
+
+def test_core_reads_no_files():
+    # core gets bytes and text from its callers (files/, net/, cli/), never from the disk
+    found = []
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+                if name in CORE_FILE_CALLS:
+                    found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} calls {name}")
+    assert found == []
 
 
 def test_every_layer_is_stated():

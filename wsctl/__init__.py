@@ -30,7 +30,7 @@ _LAZY = {
     "Unmatched": "wsctl.core.profile.events",
     "Malformed": "wsctl.core.profile.events",
     "Received": "wsctl.core.profile.events",
-    "load_profile": "wsctl.core.profile.discovery",
+    "load_profile": "wsctl.files.profiles",
     "Profile": "wsctl.core.profile.model",
     # reconnect
     "run_with_reconnect": "wsctl.net.reconnect",
@@ -91,10 +91,10 @@ if TYPE_CHECKING:  # the same names, for type checkers (tests/test_public_api.py
         UsageError,
         WsctlError,
     )
-    from wsctl.core.profile.discovery import load_profile
     from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Received, Reply, Telemetry, Unmatched
     from wsctl.core.profile.model import Profile
     from wsctl.core.record.format import RecordingError
+    from wsctl.files.profiles import load_profile
     from wsctl.net.api import Device, open_device
     from wsctl.net.hub.api import serve_hub
     from wsctl.net.hub.hub import Hub

@@ -115,7 +115,7 @@ async def test_ocpp_calls_wait_for_the_one_outstanding_slot(plant):
 def test_a_text_devices_role_refusal_is_not_authorized_even_as_a_string_code():
     # a text device's code comes out of a regex group as "-203"; the profile says -203
     from wsctl.core.profile.codec import DeviceErrorInfo, Reply
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
     from wsctl.net.session import raise_for_reply
 
     psu = load_profile("psu")

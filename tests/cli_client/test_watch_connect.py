@@ -222,7 +222,7 @@ def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonr
 
 def test_completion_offers_commands_params_and_enum_values():
     from wsctl.cli.support.complete import completions
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
 
     conveyor = load_profile("conveyor")
     assert "set_speed" in completions(conveyor, "se") and "status" in completions(conveyor, "st")

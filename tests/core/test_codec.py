@@ -163,7 +163,7 @@ def test_uuid4_ids_need_an_id_source_from_the_caller():
 
 
 def test_now_comes_from_the_callers_clock():
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
 
     charger = load_profile("ocpp16-charger")  # its Heartbeat reply is {currentTime = "{{now}}"}
     [request] = ClientCodec(charger, wall=lambda: 86400.0).feed('[2,"h1","Heartbeat",{}]', now=0)

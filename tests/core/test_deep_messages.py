@@ -5,9 +5,9 @@ that takes down the verb reading it."""
 from __future__ import annotations
 
 from wsctl.core.profile.codec import ClientCodec, Malformed
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.profile.fields import is_reply
 from wsctl.core.record.compare import Ignore, answer_id
+from wsctl.files.profiles import load_profile
 
 DEEP = "[" * 100000 + "]" * 100000
 

@@ -1,5 +1,5 @@
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.profile.fields import decode_fields
+from wsctl.files.profiles import load_profile
 
 
 def test_text_telemetry_fields_are_typed_by_the_profile():

@@ -11,8 +11,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from test_fuzz_parsers import FUZZ, _loads_or_refuses, mutated, toml_text
 
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.scenario.format import check_against_profile, check_variables, parse_scenario
+from wsctl.files.profiles import load_profile
 
 PACKS = Path(__file__).resolve().parents[2] / "wsctl" / "scenarios"
 SHIPPED = [tomllib.loads(p.read_text(encoding="utf-8")) for p in sorted(PACKS.glob("*.toml"))]

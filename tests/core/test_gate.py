@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from wsctl.core.gate import Gate, read_json, text_problems
 from wsctl.core.profile.device_side import BadRequest, DeviceCodec
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 
 
 @pytest.fixture(scope="module")

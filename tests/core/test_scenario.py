@@ -6,7 +6,6 @@ import pytest
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.scenario.checks import CheckError, UnknownVariable, compile_expectation, evaluate, substitute
 from wsctl.core.scenario.format import check_against_profile, check_variables, parse_scenario
 from wsctl.core.scenario.verdict import (
@@ -21,6 +20,7 @@ from wsctl.core.scenario.verdict import (
     passed,
     timed_out,
 )
+from wsctl.files.profiles import load_profile
 
 HEAD = 'format = "wsctl-scenario/1"\n[scenario]\nid = "t"\nprofile = "conveyor"\n'
 

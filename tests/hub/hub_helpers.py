@@ -16,7 +16,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.pki.store import Store
 
 PW = b"pw"

@@ -11,7 +11,7 @@ import trio
 from hub_helpers import client_tls, hub_url, running_hub
 
 from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, NotAuthorized
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device
 from wsctl.net.simulate import Simulator
 

@@ -20,7 +20,7 @@ from hub_helpers import PW, build_hub_pki, client_tls, hub_url, running_hub
 from test_hub_ocpp_schemas import check_frames
 
 from wsctl.core.errors import DeviceError
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device
 from wsctl.net.hub.cert_manager import CertificateSigner
 from wsctl.net.simulate import Simulator

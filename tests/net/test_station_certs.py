@@ -11,7 +11,7 @@ import time
 import pytest
 
 from wsctl.core.errors import ConnectError, HandshakeRejected, TLSError
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.station_certs import StationCertificates
 from wsctl.pki.station import sign_station_csr
 from wsctl.pki.store import Store

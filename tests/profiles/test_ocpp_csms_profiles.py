@@ -15,7 +15,7 @@ from ocpp_schemas import VERSIONS, errors, validator
 
 from wsctl.core.pointer import MISSING
 from wsctl.core.profile.codec import ClientCodec, bind_params
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 
 ID_TOKEN = {"idToken": "04A2B3C4", "type": "ISO14443"}
 SCHEDULE_16 = {"chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400.0}]}

@@ -13,7 +13,7 @@ from profile_helpers import REPO, SHIPPED
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile.asyncapi import to_asyncapi
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 
 # vendored, Apache-2.0: see NOTICE and LICENSE next to it
 SCHEMA = REPO / "tests" / "data" / "asyncapi" / "asyncapi-3.0.0.schema.json"

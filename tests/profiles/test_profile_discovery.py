@@ -6,8 +6,8 @@ import pytest
 from profile_helpers import MINIMAL, SHIPPED
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.profile import discovery
-from wsctl.core.profile.discovery import find_profile, list_profiles, load_profile
+from wsctl.files import profiles as discovery
+from wsctl.files.profiles import find_profile, list_profiles, load_profile
 
 
 def _write(directory, name, *, id=None, title="t", text=None):

@@ -9,8 +9,8 @@ import pytest
 from profile_helpers import SHIPPED
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.profile.loader import parse_profile
+from wsctl.files.profiles import load_profile
 
 HEAD = 'format = "wsctl-profile/1"\n[profile]\nid = "t"\n'
 RESULT = '[[framing.inbound]]\nkind = "result"\nmatch = { "/ok" = { exists = true } }\nid = "/id"\npayload = "/ok"\n'

@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from profile_helpers import CENTRAL, REPO, SHIPPED
 
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.roles import KNOWN
+from wsctl.files.profiles import load_profile
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n not in CENTRAL])
@@ -140,7 +140,7 @@ def test_wheel_contains_and_finds_the_profiles(tmp_path):
         zf.extractall(target)  # a wheel is a zip laid out as site-packages
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from wsctl.core.profile.discovery import list_profiles, load_profile;"
+        "from wsctl.files.profiles import list_profiles, load_profile;"
         "import wsctl; assert wsctl.__file__.startswith(sys.argv[1]), wsctl.__file__;"
         "print(sorted((l.name, l.origin) for l in list_profiles(cwd=sys.argv[1], environ={'HOME': sys.argv[1]})));"
         "print(load_profile('conveyor', cwd=sys.argv[1], environ={'HOME': sys.argv[1]}).id)"

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from wsctl.core.errors import NotAuthorized
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device, serve
 from wsctl.net.simulate import Simulator
 from wsctl.pki.store import Store

@@ -14,7 +14,7 @@ import json
 
 import trio
 
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy
 from wsctl.net.recorder import Recorder

@@ -13,7 +13,7 @@ import trio
 from record_helpers import recorded
 
 from wsctl.core.errors import HandshakeRejected
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy, covers
 from wsctl.net.recorder import Recorder

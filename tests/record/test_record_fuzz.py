@@ -184,7 +184,7 @@ def test_every_recording_reader_ends_in_0_or_8(content):
                     os.path.join(tmp, "back.jsonl"),
                 )
             )
-        from wsctl.core.profile.discovery import load_profile
+        from wsctl.files.profiles import load_profile
 
         for profile in (None, load_profile("conveyor")):
             try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.record.compare import Ignore
 from wsctl.core.record.format import Event
 from wsctl.core.record.mock import MockMatcher, MockScript
+from wsctl.files.profiles import load_profile
 
 
 def req(id, method, **params):

@@ -7,8 +7,8 @@ import json
 
 import trio
 
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.record.format import Event, Header, encode_event, encode_header
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device
 from wsctl.net.mockserver import replay_handler
 from wsctl.net.server import serve

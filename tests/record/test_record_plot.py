@@ -62,8 +62,8 @@ def _events(path):
 
 
 def test_series_from_profile_fields_and_pointers(tmp_path):
-    from wsctl.core.profile.discovery import load_profile
     from wsctl.core.record.series import extract
+    from wsctl.files.profiles import load_profile
 
     rec = _recording(tmp_path / "r.jsonl")
     series, markers = extract(_events(rec), ("motor_temp", "/params/speed"), profile=load_profile("conveyor"))
@@ -86,8 +86,8 @@ def test_field_names_without_a_profile_are_refused(tmp_path):
 
 def test_figure_holds_the_series_with_their_points_and_markers(tmp_path):
     from wsctl.cli.record.plot_image import figure
-    from wsctl.core.profile.discovery import load_profile
     from wsctl.core.record.series import extract
+    from wsctl.files.profiles import load_profile
 
     series, markers = extract(
         _events(_recording(tmp_path / "r.jsonl")), ("motor_temp", "speed", "load"), profile=load_profile("conveyor")

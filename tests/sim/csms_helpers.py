@@ -22,7 +22,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import serve
 from wsctl.net.simulate import Simulator
 

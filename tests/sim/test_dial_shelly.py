@@ -15,7 +15,7 @@ import trio
 from sim_central import CentralSystem, recv_json
 
 from wsctl.core.errors import NotAuthorized
-from wsctl.core.profile.discovery import load_profile
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device, serve
 from wsctl.net.simulate import Simulator
 

@@ -12,9 +12,9 @@ import pytest
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.profile.device_side import DeviceCodec, Request
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.profile.loader import parse_profile
 from wsctl.core.sim import Audit, Certificates, Reply, Sim
+from wsctl.files.profiles import load_profile
 
 T0 = 1_700_000_000.0
 

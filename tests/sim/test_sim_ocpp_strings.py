@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import random
 
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.sim import Sim
+from wsctl.files.profiles import load_profile
 
 T0 = 1_700_000_000.0
 

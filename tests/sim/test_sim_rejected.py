@@ -15,8 +15,8 @@ from sim_profiles import OCPP, load
 
 from wsctl.core.errors import DeviceError, InvalidInput
 from wsctl.core.profile.device_side import DeviceCodec, Request
-from wsctl.core.profile.discovery import load_profile
 from wsctl.core.sim import Audit, Emit, Reply, Sim
+from wsctl.files.profiles import load_profile
 from wsctl.net.api import open_device, serve
 from wsctl.net.simulate import Simulator
 

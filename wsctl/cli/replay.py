@@ -255,8 +255,8 @@ def _write_junit(path: str, file: str, result, plan, no_compare: bool, started: 
 
 def _reply_filter(env: Environment, file: str, profile_name: str | None, strict: bool):
     """`--replies-only`: the profile that tells replies from telemetry."""
-    from wsctl.core.profile.discovery import load_installed, load_profile
     from wsctl.core.profile.fields import is_reply
+    from wsctl.files.profiles import load_installed, load_profile
     from wsctl.net.recordfile import open_recording
 
     if profile_name:

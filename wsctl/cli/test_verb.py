@@ -24,8 +24,8 @@ def shipped_packs() -> list[str]:
 
 def read_scenario(argument: str):
     """The parsed scenario of a file path, or of a shipped pack's name."""
-    from wsctl.core.files import decode_utf8, read_regular
     from wsctl.core.scenario.format import parse_scenario
+    from wsctl.files.regular import decode_utf8, read_regular
 
     path = Path(argument)
     if not path.exists() and "/" not in argument and (PACKS / f"{argument}.toml").is_file():
@@ -64,7 +64,7 @@ def _device(env: Environment, target: str, client: ClientOptions, profile_name: 
     entry = one_target(env, target, client, what="test", hint="run the scenario once per device")
     profile: Any
     if profile_name is None and parsed.profile is not None:
-        from wsctl.core.profile.discovery import load_installed
+        from wsctl.files.profiles import load_installed
 
         profile = load_installed(parsed.profile, environ=env.environ)
     else:

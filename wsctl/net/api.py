@@ -195,7 +195,7 @@ def _authorization(
 def _speaking(profile: str | Profile, url: str, subprotocols: Iterable[str]) -> tuple[Profile, str, Iterable[str]]:
     """The profile (loaded by name), its path when the URL has none, its subprotocols unless given."""
     if isinstance(profile, str):
-        from wsctl.core.profile.discovery import load_profile
+        from wsctl.files.profiles import load_profile
 
         profile = load_profile(profile)
     from wsctl.core.profile.fields import profile_url

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.files import open_regular
 from wsctl.core.record import reader as record_reader
 from wsctl.core.record.format import Header, decode_line
 from wsctl.core.record.reader import OversizedLine, RecordReader
+from wsctl.files.regular import open_regular
 from wsctl.net.recorder import PathLike, part_path
 
 #: bytes read at a time while skipping the rest of an oversized line

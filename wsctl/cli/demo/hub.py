@@ -126,7 +126,7 @@ class _HubDemo:
 async def hub_steps(steps: Steps, store: Any, password: bytes, workdir: Path, operator: Any) -> None:
     import trio
 
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
     from wsctl.net.hub.api import serve_hub
     from wsctl.net.hub.cert_manager import CertificateSigner
     from wsctl.net.simulate import Simulator

@@ -77,10 +77,10 @@ async def run_session(device, profile) -> list[Any]:
 
 
 async def replay_steps(steps: Steps, store, password: bytes, workdir: Path, operator) -> None:
-    from wsctl.core.profile.discovery import load_profile
     from wsctl.core.record.compare import Ignore
     from wsctl.core.record.replay import build_plan
     from wsctl.core.record.stats import summarize
+    from wsctl.files.profiles import load_profile
     from wsctl.net.api import open_device
     from wsctl.net.mockserver import replay_handler
     from wsctl.net.recorder import Recorder

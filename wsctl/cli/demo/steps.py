@@ -140,7 +140,7 @@ class ConveyorChecks:
 async def network_steps(steps: Steps, store, password: bytes, workdir: Path) -> None:
     import trio
 
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
     from wsctl.net.server import serve
     from wsctl.net.simulate import AuditLog, Simulator
 

@@ -58,7 +58,7 @@ def _trigger(profile: Any) -> tuple[str, dict[str, Any]]:
 
 async def _renew_one(env: Environment, base: str, record: Any, client: ClientOptions) -> dict[str, Any]:
     from wsctl.core.errors import WsctlError
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
     from wsctl.net.api import open_device
 
     url = f"{base.rstrip('/')}/devices/{record.id}"

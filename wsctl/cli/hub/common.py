@@ -66,7 +66,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def read_secret_file(path: str) -> str:
     """The secret in FILE (one trailing newline dropped, as editors and `echo` add one)."""
     from wsctl.core.errors import InvalidInput
-    from wsctl.core.files import decode_utf8, read_regular
+    from wsctl.files.regular import decode_utf8, read_regular
 
     text = decode_utf8(read_regular(path, limit=SECRET_FILE_LIMIT, what="secret file"), path)
     for ending in ("\r\n", "\n"):

@@ -98,7 +98,7 @@ def list_(ctx: click.Context, group_name: str | None, pending: bool) -> None:
 
 def _warn_unknown_profile(env: Environment, profile: str) -> None:
     from wsctl.core.errors import WsctlError
-    from wsctl.core.profile.discovery import find_profile
+    from wsctl.files.profiles import find_profile
 
     try:
         find_profile(profile, environ=env.environ)

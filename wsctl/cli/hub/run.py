@@ -63,7 +63,7 @@ def run_hub(env: Environment, **o: Any) -> None:
 def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: dict[str, Any] | None) -> None:
     from wsctl.cli.support.runtime import run_async
     from wsctl.cli.support.server_setup import metrics_listener
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
     from wsctl.net.hub.hub import Hub
     from wsctl.registry import Registry
 

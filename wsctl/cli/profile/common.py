@@ -9,9 +9,9 @@ from typing import Any
 
 from wsctl.cli.support.env import Environment
 from wsctl.core.pointer import MISSING
-from wsctl.core.profile.discovery import ProfileLocation, load_location
 from wsctl.core.profile.model import Profile
 from wsctl.core.profile.params import Param
+from wsctl.files.profiles import ProfileLocation, load_location
 
 
 def load(env: Environment, name_or_path: str) -> tuple[Profile, ProfileLocation]:

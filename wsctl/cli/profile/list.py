@@ -29,7 +29,7 @@ def list_(env: Environment, show_all: bool) -> None:
     import os
 
     from wsctl.core.errors import InvalidInput
-    from wsctl.core.profile.discovery import list_profiles, load_at
+    from wsctl.files.profiles import list_profiles, load_at
 
     cwd = os.getcwd()
     winners: set[str] = set()

@@ -87,8 +87,8 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
             if output != "-":
                 env.info(f"{count} events → {output}")
             return
-        from wsctl.core.files import read_regular
         from wsctl.core.record.har import from_har
+        from wsctl.files.regular import read_regular
         from wsctl.net.recorder import Recorder
 
         data = read_regular(file, limit=MAX_HAR_BYTES, what="HAR file")

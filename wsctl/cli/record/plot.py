@@ -118,7 +118,7 @@ def plot(
 
 def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
     from wsctl.core.errors import InvalidInput
-    from wsctl.core.profile.discovery import load_installed, load_profile
+    from wsctl.files.profiles import load_installed, load_profile
 
     if name is None:
         return None

@@ -81,7 +81,7 @@ def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
     if not name:
         return None
     from wsctl.core.errors import WsctlError
-    from wsctl.core.profile.discovery import load_installed, load_profile
+    from wsctl.files.profiles import load_installed, load_profile
 
     try:
         # the recording's own field names an installed profile at most: never a path (the file came from elsewhere)

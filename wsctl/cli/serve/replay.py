@@ -24,7 +24,7 @@ def replay_mode(
     profile named by the recording is an installed one by plain name only: the
     recording came from elsewhere.
     """
-    from wsctl.core.profile.discovery import load_installed, load_profile
+    from wsctl.files.profiles import load_installed, load_profile
     from wsctl.net.mockserver import replay_handler
     from wsctl.net.recordfile import open_recording
 

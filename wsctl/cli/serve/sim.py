@@ -12,7 +12,7 @@ from wsctl.core.errors import InvalidInput
 
 
 def load(name_or_path: str):
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
 
     return load_profile(name_or_path)
 

@@ -289,7 +289,7 @@ def load_inventory(env: Environment, explicit: str | None) -> Inventory:
     if path is None:
         return Inventory()
     env.debug(f"inventory: {path}")
-    from wsctl.core.files import decode_utf8, read_regular
+    from wsctl.files.regular import decode_utf8, read_regular
 
     # an inventory may come from elsewhere too: a regular file, bounded, UTF-8
     text = decode_utf8(read_regular(path, limit=INVENTORY_MAX_BYTES, what="inventory"), str(path))

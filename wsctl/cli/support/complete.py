@@ -84,7 +84,7 @@ def completions(profile, text: str) -> list[str]:
 
 
 def profile_names(ctx: click.Context, incomplete: str) -> list[str]:
-    from wsctl.core.profile.discovery import list_profiles
+    from wsctl.files.profiles import list_profiles
 
     return sorted({location.name for location in list_profiles(environ=dict(os.environ))})
 
@@ -111,7 +111,7 @@ def target_names(ctx: click.Context, incomplete: str) -> list[str]:
 
 
 def _profile_of_target(ctx: click.Context) -> Any:
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
 
     params = _root_params(ctx)
     name = params.get("profile_name")

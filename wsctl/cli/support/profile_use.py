@@ -25,7 +25,7 @@ class ProfileCache:
         if name is None:
             return None
         if name not in self._loaded:
-            from wsctl.core.profile.discovery import load_profile
+            from wsctl.files.profiles import load_profile
 
             self._loaded[name] = load_profile(name, environ=self.env.environ)
         return self._loaded[name]

@@ -38,7 +38,7 @@ async def serve_hub(
     ``signer``: a `wsctl.net.hub.cert_manager.CertificateSigner` signs the
     chargers' CSRs with the plant CA (what `wsctl hub --sign-certificates` runs).
     """
-    from wsctl.core.profile.discovery import load_profile
+    from wsctl.files.profiles import load_profile
     from wsctl.registry import Registry
 
     own = not isinstance(registry, Registry)

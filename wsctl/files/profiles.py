@@ -27,7 +27,6 @@ parameters so callers and tests decide what "here" and "my config" mean.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -35,20 +34,18 @@ from pathlib import Path
 from typing import NamedTuple
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.files import decode_utf8, read_regular
 from wsctl.core.profile.loader import parse_profile
-from wsctl.core.profile.model import Profile
+from wsctl.core.profile.model import PLAIN_NAME, Profile
 from wsctl.core.xdg import config_dir
+from wsctl.files.regular import decode_utf8, read_regular
 
 SUFFIX = ".toml"
 #: profiles are a few kilobytes; a file past this is not one
 MAX_PROFILE_BYTES = 4 * 2**20
-#: what `load_installed` accepts: a profile's file name or id, never a path
 # where relative profile paths and ./profiles are looked up; None: the working directory
 Cwd = str | os.PathLike[str] | None
 # the environment XDG_CONFIG_HOME and HOME come from; None: os.environ
 Environ = Mapping[str, str] | None
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 class ProfileLocation(NamedTuple):
