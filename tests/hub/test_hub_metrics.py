@@ -26,7 +26,7 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
     return values
 
 
-def _start_hub(hub_pki, tmp_path, metrics: str):
+def _start_hub(hub_pki, tmp_path, metrics: str, *more: str):
     from cli_runner import run_subprocess
 
     registry = str(tmp_path / "hub.db")
@@ -36,7 +36,7 @@ def _start_hub(hub_pki, tmp_path, metrics: str):
     )
     hub = Process(
         "--json", "hub", "--listen", "127.0.0.1:0", "--certs", store, "--device", "hub", "--registry", registry,
-        "--metrics", metrics,
+        "--metrics", metrics, *more,
     )  # fmt: skip
     port = hub.first["url"].rsplit(":", 1)[1].split("/")[0]
     return hub, {"registry": registry, "store": store, "port": port, "metrics": hub.first["metrics"]}
@@ -113,4 +113,30 @@ def test_hub_metrics_on_the_tls_port_for_operators(hub_pki, tmp_path):
         assert send(ctx, "CP-1", "reset", "type=Soft").returncode == 0
     finally:
         charger.stop()
+        hub.stop()
+
+
+def test_hub_metrics_count_the_bytes_recorded(hub_pki, tmp_path):
+    import time
+
+    out = tmp_path / "rec"
+    hub, ctx = _start_hub(hub_pki, tmp_path, "127.0.0.1:0", "--record-dir", str(out))
+    try:
+        assert scrape(ctx["metrics"])[("wsctl_hub_recorded_bytes_total", ())] == 0
+        charger = Process(
+            "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{ctx['port']}/ocpp/CP-1",
+            "--certs", ctx["store"], "--device", "CP-1", first_line=False,
+        )  # fmt: skip
+        try:
+            wait_online(ctx["registry"], "CP-1")
+            assert send(ctx, "CP-1", "reset", "type=Soft").returncode == 0
+        finally:
+            charger.stop()
+        deadline = time.monotonic() + 15  # counted when the device's connection has closed
+        while (recorded := scrape(ctx["metrics"])[("wsctl_hub_recorded_bytes_total", ())]) == 0:
+            assert time.monotonic() < deadline, "the closed connection's recording was not counted"
+            time.sleep(0.1)
+        files = list(out.rglob("*.jsonl*"))
+        assert files and recorded == sum(f.stat().st_size for f in files)
+    finally:
         hub.stop()
