@@ -79,12 +79,6 @@ class ServerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.crl_seconds_left = Gauge(
-            "wsctl_crl_seconds_left",
-            "Seconds until the CRL checked against clients passes its nextUpdate "
-            "(negative: expired; absent without a CRL)",
-            registry=r,
-        )
         self._http: Any = None
 
     def bind(self, server: Any) -> None:
@@ -93,13 +87,20 @@ class ServerMetrics:
         self.handshakes_pending.set_function(lambda: server.admission.pending)
         reloader = server.reloader
         if reloader is not None:
+            # only with a CRL: a gauge left unset would read 0, "expires now"
+            from prometheus_client import Gauge
 
             def left() -> float:
                 if reloader.next_update is None:
                     return float("inf")
                 return (reloader.next_update - _dt.datetime.now(_dt.UTC)).total_seconds()
 
-            self.crl_seconds_left.set_function(left)
+            crl_seconds_left = Gauge(
+                "wsctl_crl_seconds_left",
+                "Seconds until the CRL checked against clients passes its nextUpdate (negative: expired)",
+                registry=self.registry,
+            )
+            crl_seconds_left.set_function(left)
 
     def bind_recorder(self, recorder: Any) -> None:
         """`record --listen`: the bytes its recording (a `wsctl.net.recorder.Recorder`) has written, all parts."""
