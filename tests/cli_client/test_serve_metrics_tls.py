@@ -132,3 +132,58 @@ def test_who_may_read_the_metrics(identity, allowed):
     from wsctl.net.metrics_tls import refusal
 
     assert (refusal(identity) is None) == allowed
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line tool")
+def test_a_websocket_past_the_endpoint_still_ends_with_close_notify(plant, tls_metered):
+    # the replaying stream must close TLS as the server does (close_notify),
+    # or OpenSSL 3 peers log "unexpected eof while reading"
+    port = tls_metered.url.rsplit(":", 1)[1].strip("/")
+    base = plant.certs / "operators" / "bob"
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    upgrade = (
+        f"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    close_1000 = b"\x88\x82\x00\x00\x00\x00\x03\xe8"  # masked with zeros
+    proc = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(plant.certs / "ca" / "root.crt"),
+         "-cert", str(base / "cert.pem"), "-cert_chain", str(base / "chain.pem"), "-key", str(base / "key.pem"),
+         "-quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        proc.stdin.write(upgrade)
+        proc.stdin.flush()
+        seen = b""
+        while b"\r\n\r\n" not in seen:
+            chunk = proc.stdout.read1(4096)
+            assert chunk, seen
+            seen += chunk
+        assert seen.startswith(b"HTTP/1.1 101"), seen
+        proc.stdin.write(close_1000)
+        proc.stdin.flush()
+        out, errors = proc.communicate(timeout=20)  # to EOF: the server hung up
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert (seen + out).endswith(b"\x88\x02\x03\xe8")  # the server's close frame came back
+    assert b"unexpected eof" not in errors, errors.decode()
+
+
+def test_a_client_that_sends_nothing_is_dropped_at_the_handshake_timeout(plant):
+    server = start_server(
+        "--echo", "--certs", str(plant.certs), "--device", "dev", "--metrics", "tls", "--handshake-timeout", "1"
+    )
+    try:
+        port = int(server.url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with _client_context(plant).wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /met")  # could still become a scrape
+                assert tls.recv(4096) == b""  # bounded by the socket timeout; the server hangs up first
+    finally:
+        lines = [line for line in server.lines() if line.get("event") == "connection"]
+    assert [(line["outcome"], line["error"]) for line in lines] == [
+        ("timeout", "no WebSocket upgrade request within 1 s")
+    ]

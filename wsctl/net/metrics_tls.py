@@ -24,6 +24,7 @@ from typing import Any
 import trio
 
 from wsctl.core.gate import covers
+from wsctl.net._guard import close_tls
 
 log = logging.getLogger("wsctl.net.metrics")
 
@@ -59,7 +60,16 @@ class _Replayed(trio.abc.HalfCloseableStream):
         await self.inner.send_eof()
 
     async def aclose(self) -> None:
-        await self.inner.aclose()
+        # as `ObservedStream` does: an https-compatible SSLStream's own aclose sends no close_notify
+        if isinstance(self.inner, trio.SSLStream):
+            await close_tls(self.inner)
+        else:
+            await self.inner.aclose()
+
+    @property
+    def transport_stream(self) -> Any:
+        """Where trio-websocket finds the socket (its local and remote address)."""
+        return getattr(self.inner, "transport_stream", self.inner)
 
 
 def _http_response(status: int, reason: str, content_type: str, body: bytes) -> bytes:
