@@ -100,40 +100,22 @@ class MetricsOnTLSPort:
     async def answer_scrape(self, stream: Any, rec: Any, timeout: float) -> Any:
         """The stream to go on with the WebSocket upgrade, or None when this
         connection was a scrape (answered: 200 or 403) or sent nothing in time."""
-        import h11
-
-        head = b""
-        parser = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
         with trio.move_on_after(timeout) as deadline:
-            while True:
-                try:
-                    event = parser.next_event()
-                except h11.RemoteProtocolError:
-                    return _Replayed(stream, head)  # the upgrade path says what is wrong
-                if isinstance(event, h11.Request):
-                    break
-                if event is not h11.NEED_DATA or not _REQUEST_START.startswith(head[: len(_REQUEST_START)]):
-                    return _Replayed(stream, head)
-                try:
-                    chunk = await stream.receive_some()
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    chunk = b""
-                if not chunk:
-                    return _Replayed(stream, head)
-                head += chunk
-                parser.receive_data(chunk)
+            head, request = await _read_scrape_request(stream)
         if deadline.cancelled_caught:
             rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {timeout:g} s"
             return None
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in event.headers}
-        target = event.target.decode("latin-1").split("?", 1)[0]
+        if request is None:
+            return _Replayed(stream, head)
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.headers}
+        target = request.target.decode("latin-1").split("?", 1)[0]
         if target != PATH or "upgrade" in headers:
             return _Replayed(stream, head)  # a WebSocket to /metrics is the handler's
         rec.path = PATH
-        await self._answer(stream, rec, headers.get("accept"))
+        await self._answer(stream, rec, headers.get("accept"), timeout)
         return None
 
-    async def _answer(self, stream: Any, rec: Any, accept: str | None) -> None:
+    async def _answer(self, stream: Any, rec: Any, accept: str | None, timeout: float) -> None:
         why = refusal(rec.identity)
         if why is None:
             from prometheus_client.exposition import choose_encoder
@@ -146,7 +128,45 @@ class MetricsOnTLSPort:
             log.warning("%s refused: %s", rec.who, why)
             rec.outcome, rec.status, rec.error = "rejected", 403, why
             answer = _http_response(403, "Forbidden", "text/plain; charset=utf-8", why.encode() + b"\n")
+        with trio.move_on_after(timeout) as sending:  # a client that does not read is not waited for
+            try:
+                await stream.send_all(answer)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                rec.error = rec.error or "the client left before the answer"
+        if sending.cancelled_caught:
+            rec.error = rec.error or f"the client did not read the answer within {timeout:g} s"
+
+
+async def _read_scrape_request(stream: Any) -> tuple[bytes, Any]:
+    """The bytes read, and the request (an ``h11.Request``) when they are a
+    whole ``GET /metrics...`` head; None as soon as they cannot be one, or on
+    EOF or garbage (the upgrade path then says what is wrong).  An upgrade's
+    first chunk already differs, so it is never parsed here."""
+    import h11
+
+    head = b""
+    parser = None
+    while True:
+        if not _REQUEST_START.startswith(head[: len(_REQUEST_START)]):
+            return head, None
+        if len(head) >= len(_REQUEST_START):
+            if parser is None:
+                parser = h11.Connection(h11.SERVER, max_incomplete_event_size=HEAD_LIMIT)
+                parser.receive_data(head)
+            try:
+                event = parser.next_event()
+            except h11.RemoteProtocolError:
+                return head, None
+            if isinstance(event, h11.Request):
+                return head, event
+            if event is not h11.NEED_DATA:
+                return head, None
         try:
-            await stream.send_all(answer)
+            chunk = await stream.receive_some()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
-            rec.error = rec.error or "the client left before the answer"
+            chunk = b""
+        if not chunk:
+            return head, None
+        head += chunk
+        if parser is not None:
+            parser.receive_data(chunk)
