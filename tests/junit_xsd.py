@@ -1,10 +1,12 @@
 """The published Ant JUnit schema, for checking wsctl's JUnit XML.
 
 The schema (windyroad/JUnit-Schema, Apache-2.0) came from the public-code
-store, whose files stay out of this repository: it lives in the steering
-repository's ``shared/vendor/junit/`` (or wherever ``$WSCTL_JUNIT_XSD`` says).
-Where it is missing, documents are still read back by junitparser (an
-independent JUnit reader) and the schema checks say why they were skipped.
+store, whose files stay out of this repository: it lives, with its licence,
+in ``shared/vendor/junit/`` beside the checkout (any parent of it), in
+``/work/shared/vendor/junit/`` on the steering machine, or wherever
+``$WSCTL_JUNIT_XSD`` says.  Where it is missing, documents are still read back
+by junitparser (an independent JUnit reader) and the schema checks say why
+they were skipped.
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ from pathlib import Path
 
 import pytest
 
+VENDORED = Path("shared") / "vendor" / "junit" / "JUnit.xsd"
+#: where the steering repository keeps it on this machine, for checkouts outside /work
+STEERING_COPY = Path("/work") / VENDORED
+
 
 @functools.cache
 def schema_path() -> Path | None:
+    # parents[1:]: the checkout's parent first (/work/main -> /work), then up
+    # (a worktree in /work/wt/NAME), so any checkout under /work finds it
     candidates = [
         os.environ.get("WSCTL_JUNIT_XSD"),
-        Path(__file__).resolve().parents[2] / "shared" / "vendor" / "junit" / "JUnit.xsd",
+        *(parent / VENDORED for parent in Path(__file__).resolve().parents[1:]),
+        STEERING_COPY,
     ]
     return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
 

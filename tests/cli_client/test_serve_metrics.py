@@ -118,3 +118,14 @@ def test_metrics_port_in_use_is_a_clear_error(plant):
         )
     assert out.returncode == 8
     assert "cannot listen" in json.loads(out.stderr.splitlines()[-1])["message"]
+
+
+def test_without_a_crl_there_is_no_crl_series():
+    # an unset gauge would read 0, and "the CRL lapses within a day" would alert
+    server = start_server("--echo", "--allow-plaintext", "--metrics", str(_free_port()))
+    try:
+        samples = _samples(_scrape(server.first["metrics"]))
+        assert "wsctl_connections_open" in samples and "wsctl_crl_seconds_left" not in samples
+    finally:
+        server.proc.kill()
+        server.proc.wait(timeout=10)

@@ -286,7 +286,7 @@ def test_steps_are_checked_against_the_profile_before_anything_is_sent():
 def test_shipped_packs_load_and_fit_their_profiles():
     from wsctl.cli.test_verb import read_scenario, shipped_packs
 
-    assert {"conveyor", "conveyor-observer", "ocpp16", "ocpp201"} <= set(shipped_packs())
+    assert {"conveyor", "conveyor-observer", "ocpp16", "ocpp201", "ocpp16-hub", "ocpp201-hub"} <= set(shipped_packs())
     for name in shipped_packs():
         pack = read_scenario(name)
         check_variables(pack, set())

@@ -26,8 +26,7 @@ def scrape(url: str) -> dict[tuple[str, tuple], float]:
     return values
 
 
-@pytest.fixture
-def metered_hub(hub_pki, tmp_path):
+def _start_hub(hub_pki, tmp_path, metrics: str, *more: str):
     from cli_runner import run_subprocess
 
     registry = str(tmp_path / "hub.db")
@@ -37,10 +36,16 @@ def metered_hub(hub_pki, tmp_path):
     )
     hub = Process(
         "--json", "hub", "--listen", "127.0.0.1:0", "--certs", store, "--device", "hub", "--registry", registry,
-        "--metrics", "127.0.0.1:0",
+        "--metrics", metrics, *more,
     )  # fmt: skip
     port = hub.first["url"].rsplit(":", 1)[1].split("/")[0]
-    yield {"registry": registry, "store": store, "port": port, "metrics": hub.first["metrics"]}
+    return hub, {"registry": registry, "store": store, "port": port, "metrics": hub.first["metrics"]}
+
+
+@pytest.fixture
+def metered_hub(hub_pki, tmp_path):
+    hub, ctx = _start_hub(hub_pki, tmp_path, "127.0.0.1:0")
+    yield ctx
     hub.stop()
 
 
@@ -65,3 +70,73 @@ def test_hub_metrics_count_devices_admissions_and_calls(metered_hub):
         assert values[("wsctl_hub_call_seconds_count", (("command", "reset"),))] == 1
     finally:
         charger.stop()
+
+
+def _curl(hub_pki, url: str, leaf=None) -> tuple[int, str]:
+    cert = ["--cert", str(leaf.chain), "--key", str(leaf.key)] if leaf is not None else []
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "20", "--cacert", str(hub_pki.root), *cert, "-w", "\n%{http_code}", url],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    body, _, status = out.stdout.rpartition("\n")
+    return int(status or 0), body
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_hub_metrics_on_the_tls_port_for_operators(hub_pki, tmp_path):
+    # the hub asks for client certificates without requiring them (devices may
+    # use passwords), so a client without one reaches /metrics and is refused there
+    hub, ctx = _start_hub(hub_pki, tmp_path, "tls")
+    charger = Process(
+        "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{ctx['port']}/ocpp/CP-1",
+        "--certs", ctx["store"], "--device", "CP-1", first_line=False,
+    )  # fmt: skip
+    try:
+        assert ctx["metrics"] == f"https://127.0.0.1:{ctx['port']}/metrics"
+        wait_online(ctx["registry"], "CP-1")
+        status, text = _curl(hub_pki, ctx["metrics"], hub_pki.bob)
+        assert status == 200, text
+        values = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        assert values[("wsctl_hub_devices_online", ())] == 1
+        if shutil.which("promtool"):
+            checked = subprocess.run(
+                ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+            )
+            assert checked.returncode == 0, checked.stdout + checked.stderr
+        for leaf, why in ((None, "sent none"), (hub_pki.sam, "security-admin"), (hub_pki.chargers["CP-2"], "device")):
+            status, text = _curl(hub_pki, ctx["metrics"], leaf)
+            assert status == 403 and why in text
+        # the operators' path is the hub's as before
+        assert send(ctx, "CP-1", "reset", "type=Soft").returncode == 0
+    finally:
+        charger.stop()
+        hub.stop()
+
+
+def test_hub_metrics_count_the_bytes_recorded(hub_pki, tmp_path):
+    import time
+
+    out = tmp_path / "rec"
+    hub, ctx = _start_hub(hub_pki, tmp_path, "127.0.0.1:0", "--record-dir", str(out))
+    try:
+        assert scrape(ctx["metrics"])[("wsctl_hub_recorded_bytes_total", ())] == 0
+        charger = Process(
+            "serve", "--profile", "ocpp16-charger", "--dial", f"wss://localhost:{ctx['port']}/ocpp/CP-1",
+            "--certs", ctx["store"], "--device", "CP-1", first_line=False,
+        )  # fmt: skip
+        try:
+            wait_online(ctx["registry"], "CP-1")
+            assert send(ctx, "CP-1", "reset", "type=Soft").returncode == 0
+        finally:
+            charger.stop()
+        deadline = time.monotonic() + 15  # counted when the device's connection has closed
+        while (recorded := scrape(ctx["metrics"])[("wsctl_hub_recorded_bytes_total", ())]) == 0:
+            assert time.monotonic() < deadline, "the closed connection's recording was not counted"
+            time.sleep(0.1)
+        files = list(out.rglob("*.jsonl*"))
+        assert files and recorded == sum(f.stat().st_size for f in files)
+    finally:
+        hub.stop()

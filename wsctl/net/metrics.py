@@ -18,6 +18,25 @@ from typing import Any
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+class ReadCounter:
+    """A counter whose total is read from its owner when scraped (bytes a
+    recorder has written): prometheus-client's `Counter` can only be
+    incremented, and a gauge would not say the value only grows."""
+
+    def __init__(self, name: str, documentation: str, read: Any) -> None:
+        self.name, self.documentation, self.read = name, documentation, read
+
+    def describe(self) -> list[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        return [CounterMetricFamily(self.name, self.documentation)]
+
+    def collect(self) -> list[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        return [CounterMetricFamily(self.name, self.documentation, value=self.read())]
+
+
 class ServerMetrics:
     """One registry per server; `start` serves it over plain HTTP."""
 
@@ -60,12 +79,6 @@ class ServerMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.crl_seconds_left = Gauge(
-            "wsctl_crl_seconds_left",
-            "Seconds until the CRL checked against clients passes its nextUpdate "
-            "(negative: expired; absent without a CRL)",
-            registry=r,
-        )
         self._http: Any = None
 
     def bind(self, server: Any) -> None:
@@ -74,13 +87,30 @@ class ServerMetrics:
         self.handshakes_pending.set_function(lambda: server.admission.pending)
         reloader = server.reloader
         if reloader is not None:
+            # only with a CRL: a gauge left unset would read 0, "expires now"
+            from prometheus_client import Gauge
 
             def left() -> float:
                 if reloader.next_update is None:
                     return float("inf")
                 return (reloader.next_update - _dt.datetime.now(_dt.UTC)).total_seconds()
 
-            self.crl_seconds_left.set_function(left)
+            crl_seconds_left = Gauge(
+                "wsctl_crl_seconds_left",
+                "Seconds until the CRL checked against clients passes its nextUpdate (negative: expired)",
+                registry=self.registry,
+            )
+            crl_seconds_left.set_function(left)
+
+    def bind_recorder(self, recorder: Any) -> None:
+        """`record --listen`: the bytes its recording (a `wsctl.net.recorder.Recorder`) has written, all parts."""
+        self.registry.register(
+            ReadCounter(
+                "wsctl_recorded_bytes",
+                "Bytes written to the recording (all its files, rotated ones too)",
+                lambda: recorder.bytes,
+            )
+        )
 
     def access(self, record: Any) -> None:
         """Count one ended connection (an `AccessRecord`)."""

@@ -133,6 +133,8 @@ class Server:
         self.message_queue_size: int = opts["message_queue_size"]
         self.receive_buffer_size: int | None = opts["receive_buffer_size"]
         self.max_buffered_bytes: int = opts["max_buffered_bytes"]
+        #: answers plain HTTP on the TLS port before the upgrade (`wsctl.net.metrics_tls`)
+        self.http_endpoint = opts.get("http_endpoint")
         self.admission = Admission(
             max_connections=self.max_connections,
             max_handshakes=opts["max_handshakes"],
@@ -283,9 +285,14 @@ class Server:
                     log.warning("%s: %s", rec.remote, exc)
             stream = tls
         try:
+            upgrade: trio.abc.Stream | None = stream
+            if self.http_endpoint is not None and self.ssl_context is not None:
+                upgrade = await self.http_endpoint.answer_scrape(stream, rec, self.handshake_timeout)
+            if upgrade is None:
+                return  # answered as plain HTTP
             async with trio.open_nursery() as nursery:
                 try:
-                    await self._websocket(nursery, stream, rec, live)
+                    await self._websocket(nursery, upgrade, rec, live)
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
@@ -503,6 +510,7 @@ async def serve(
     idle_timeout: float | None = None,
     close_timeout: float = 2.0,
     access_log: Callable[[AccessRecord], None] | None = None,
+    http_endpoint: Any = None,
     message_queue_size: int = MESSAGE_QUEUE_SIZE,
     receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
@@ -560,6 +568,7 @@ async def serve(
         idle_timeout=idle_timeout,
         close_timeout=close_timeout,
         access_log=access_log,
+        http_endpoint=http_endpoint,
         message_queue_size=message_queue_size,
         receive_buffer_size=receive_buffer_size,
     )

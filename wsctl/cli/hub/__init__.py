@@ -111,9 +111,10 @@ EXAMPLES
 @click.option(
     "--metrics",
     "metrics_listen",
-    metavar="[HOST:]PORT",
+    metavar="[HOST:]PORT|tls",
     default=None,
-    help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).",
+    help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1], or with 'tls' "
+    "at /metrics on the TLS port for operator certificates (observer and up) (needs prometheus-client).",
 )
 @click.option(
     "--broker",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wsctl.cli.support.env import Environment
-from wsctl.core.errors import InvalidInput, UsageError
+from wsctl.core.errors import UsageError
 
 
 def run_hub(env: Environment, **o: Any) -> None:
@@ -62,12 +62,13 @@ def run_hub(env: Environment, **o: Any) -> None:
 
 def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: dict[str, Any] | None) -> None:
     from wsctl.cli.support.runtime import run_async
-    from wsctl.cli.support.server_setup import metrics_listener
+    from wsctl.cli.support.server_setup import metrics_listener, metrics_on_tls_port
     from wsctl.files.profiles import load_profile
     from wsctl.net.hub.hub import Hub
     from wsctl.registry import Registry
 
     metrics = metrics_listener(o["metrics_listen"], "hub")
+    options = {**options, **metrics_on_tls_port(metrics, options)}  # the TLS listener only, not --plain-listen
     signer = _signer(env, o)
     registry = Registry.open(o["registry"])
     try:
@@ -88,7 +89,7 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
         async def main() -> None:
             import trio
 
-            from wsctl.cli.support.server_setup import access_line
+            from wsctl.cli.support.server_setup import access_line, start_metrics
 
             access = access_line(env, metrics[0] if metrics else None)
             async with trio.open_nursery() as nursery:
@@ -105,15 +106,8 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
                 paths = [t.text for t in hub.device_paths]
                 extra: dict[str, Any] = {}
                 if metrics:
-                    metrics[0].bind(servers[0])
                     metrics[0].bind_hub(hub)
-                    try:
-                        m_host, m_port = metrics[0].start(metrics[1], metrics[2])
-                    except OSError as exc:
-                        raise InvalidInput(
-                            f"--metrics: cannot listen on {metrics[1]}:{metrics[2]}: {exc.strerror or exc}"
-                        ) from None
-                    extra["metrics"] = f"http://{m_host}:{m_port}/metrics"
+                    extra["metrics"] = start_metrics(metrics, servers[0])
                 env.emit(
                     {
                         "event": "listening",

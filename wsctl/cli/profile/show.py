@@ -192,7 +192,6 @@ def _event_lines(profile, e) -> list[str]:
 
 def _human(profile, loc) -> str:
 
-
     out = [f"{profile.id}  {profile.title}  (version {profile.version})", f"  file       {loc.path} ({loc.origin})"]
     sub = ", ".join(profile.subprotocols) or "none"
     who = "the device dials in" if profile.dialer == "device" else "wsctl dials the device"

@@ -53,6 +53,15 @@ from wsctl.core.errors import UsageError
     help="Tell the device who each tool is: an x-forwarded-client-cert header (Envoy's form: Hash, Subject, URI, Role "
     "of the tool's certificate) on the upstream upgrade. Off by default; a tool can never send it itself.",
 )
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    metavar="[HOST:]PORT|tls",
+    default=None,
+    help="Serve Prometheus metrics (the proxy's connections and the recording's bytes written) over plain HTTP at "
+    "http://HOST:PORT/metrics [HOST default: 127.0.0.1], or with 'tls' at /metrics on --listen for operator "
+    "certificates (needs prometheus-client).",
+)
 @client_options
 @click.pass_obj
 def proxy(
@@ -74,6 +83,7 @@ def proxy(
     max_handshakes_per_source,
     max_buffered_bytes,
     forward_client_cert,
+    metrics_listen,
     client: ClientOptions,
 ) -> None:
     """Relay tools ↔ device unchanged and record both directions.
@@ -94,6 +104,8 @@ def proxy(
     a second command after a line break or ';') is refused for every tool.
     --forward-client-cert tells the device each tool's identity in an
     x-forwarded-client-cert header. Pings and pongs are relayed and recorded.
+    --metrics serves the proxy's series and the recording's bytes written
+    (docs/monitoring.md).
 
     An upstream that refuses closes the tool with 1011 "bad gateway: ...",
     one that drops with 1011 "upstream connection lost"; both are recorded. Stop with Ctrl-C/SIGTERM (tools get close 1001,
@@ -110,11 +122,13 @@ def proxy(
     from wsctl.cli.record.common import one_device, run_recording
     from wsctl.cli.support.listen import parse_listen, probe_listen
     from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
+    from wsctl.cli.support.server_setup import metrics_listener, metrics_on_tls_port, start_metrics
     from wsctl.cli.support.store_files import server_tls_files
     from wsctl.net.recorder import Recorder
 
     host, port = parse_listen(listen)
     probe_listen(host, port)
+    metrics = metrics_listener(metrics_listen)
     url, kwargs, profile = one_device(env, upstream, client, profile_name, "--upstream")
     tls = server_tls_files(
         env.environ, client.certs if device_name else None, device_name, server_cert, server_key, client_ca, crl
@@ -182,12 +196,30 @@ def proxy(
                     max_handshakes=max_handshakes,
                     max_handshakes_per_source=max_handshakes_per_source,
                     max_buffered_bytes=max_buffered_bytes,
+                    access_log=metrics[0].access if metrics else None,
                     **tls,
+                    **metrics_on_tls_port(metrics, tls),
                 )
             )
+            extra = {}
+            if metrics:
+                metrics[0].bind_recorder(rec)
+                extra["metrics"] = start_metrics(metrics, server)
             env.emit(
-                {"event": "listening", "url": server.url, "upstream": url, "file": output, "client_auth": client_auth},
-                f"recording proxy on {server.url} -> {url}, recording to {output}",
+                {
+                    "event": "listening",
+                    "url": server.url,
+                    "upstream": url,
+                    "file": output,
+                    "client_auth": client_auth,
+                    **extra,
+                },
+                f"recording proxy on {server.url} -> {url}, recording to {output}"
+                + (f"; metrics at {extra['metrics']}" if extra else ""),
             )
 
-    run_recording(env, rec, main)
+    try:
+        run_recording(env, rec, main)
+    finally:
+        if metrics:
+            metrics[0].stop()

@@ -8,8 +8,8 @@ import click
 from wsctl.cli.support.client_options import basic_auth_options as _basic_auth_options
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.listen import limit_options, timing_options
-from wsctl.cli.support.server_setup import access_line, metrics_listener, server_tls
-from wsctl.core.errors import InvalidInput, UsageError
+from wsctl.cli.support.server_setup import access_line, metrics_listener, metrics_on_tls_port, server_tls, start_metrics
+from wsctl.core.errors import UsageError
 
 _BASIC_AUTH = _basic_auth_options()
 
@@ -151,9 +151,10 @@ _BASIC_AUTH = _basic_auth_options()
 @click.option(
     "--metrics",
     "metrics_listen",
-    metavar="[HOST:]PORT",
+    metavar="[HOST:]PORT|tls",
     default=None,
-    help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1] (needs prometheus-client).",
+    help="Serve Prometheus metrics over plain HTTP at http://HOST:PORT/metrics [HOST default: 127.0.0.1], or with 'tls' "
+    "at /metrics on the TLS port for operator certificates (observer and up) (needs prometheus-client).",
 )
 @click.pass_obj
 def serve(
@@ -331,6 +332,7 @@ def serve(
         handshake_timeout=handshake_timeout,
         idle_timeout=idle_timeout or None,
         **tls,
+        **metrics_on_tls_port(metrics, tls),
     )
     try:
         _run(env, handler, sim, options, label, metrics)
@@ -395,14 +397,7 @@ def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tu
             server = await nursery.start(functools.partial(net_serve, chosen, access_log=access, **options))
             extra = dict(label)
             if metrics:
-                metrics[0].bind(server)
-                try:
-                    m_host, m_port = metrics[0].start(metrics[1], metrics[2])
-                except OSError as exc:
-                    raise InvalidInput(
-                        f"--metrics: cannot listen on {metrics[1]}:{metrics[2]}: {exc.strerror or exc}"
-                    ) from None
-                extra["metrics"] = f"http://{m_host}:{m_port}/metrics"
+                extra["metrics"] = start_metrics(metrics, server)
             # say what is bound: 0.0.0.0 is not 127.0.0.1, and clients need a dialable address
             clients = server.client_urls()
             where = ", ".join(server.urls) + (

@@ -61,12 +61,13 @@ def access_line(env: Environment, metrics=None):
 
 def metrics_listener(listen: str | None, kind: str = "server") -> tuple | None:
     """(metrics, host, port) for --metrics, or None; the library only when asked
-    for.  ``kind``: "server" (`serve`) or "hub" (the server's series and the hub's)."""
+    for.  ``kind``: "server" (`serve`) or "hub" (the server's series and the hub's).
+    ``--metrics tls``: host and port are None (``/metrics`` on the TLS port)."""
     if listen is None:
         return None
     from wsctl.cli.support.listen import parse_listen
 
-    host, port = parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
+    host, port = (None, None) if listen == "tls" else parse_listen(listen if ":" in listen else f"127.0.0.1:{listen}")
     try:
         if kind == "hub":
             from wsctl.net.hub.metrics import HubMetrics
@@ -77,3 +78,32 @@ def metrics_listener(listen: str | None, kind: str = "server") -> tuple | None:
         return ServerMetrics(), host, port
     except ImportError:
         raise UsageError("--metrics needs prometheus-client", hint="pip install prometheus-client") from None
+
+
+def metrics_on_tls_port(metrics: tuple | None, tls: dict) -> dict:
+    """The serve kwargs for ``--metrics tls`` (none otherwise)."""
+    if metrics is None or metrics[1] is not None:
+        return {}
+    if tls.get("cert_chain") is None:
+        raise UsageError(
+            "--metrics tls serves /metrics on the TLS port: it needs a certificate", hint="or --metrics [HOST:]PORT"
+        )
+    from wsctl.net.metrics_tls import MetricsOnTLSPort
+
+    return {"http_endpoint": MetricsOnTLSPort(metrics[0])}
+
+
+def start_metrics(metrics: tuple, server) -> str:
+    """Bind the gauges to ``server``, start the plain listener unless on the TLS
+    port; the URL to scrape."""
+    from wsctl.core.errors import InvalidInput
+
+    registry, host, port = metrics
+    registry.bind(server)
+    if host is None:
+        return server.url.replace("wss://", "https://", 1) + "metrics"
+    try:
+        m_host, m_port = registry.start(host, port)
+    except OSError as exc:
+        raise InvalidInput(f"--metrics: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return f"http://{m_host}:{m_port}/metrics"

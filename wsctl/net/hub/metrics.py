@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsctl.net.metrics import LATENCY_BUCKETS, ServerMetrics
+from wsctl.net.metrics import LATENCY_BUCKETS, ReadCounter, ServerMetrics
 
 
 class HubMetrics(ServerMetrics):
@@ -20,11 +20,6 @@ class HubMetrics(ServerMetrics):
         self.operators_open = Gauge("wsctl_hub_operators_open", "Operator connections open now", registry=r)
         self.devices_registered = Gauge(
             "wsctl_hub_devices_registered", "Devices in the hub's registry (online or not)", registry=r
-        )
-        self.recorded = Gauge(
-            "wsctl_hub_recorded_bytes",
-            "Bytes written to the recordings of device connections that have closed (--record-dir)",
-            registry=r,
         )
         self.queued = Gauge(
             "wsctl_hub_queued_commands", "Commands waiting in the registry for offline devices", registry=r
@@ -55,7 +50,13 @@ class HubMetrics(ServerMetrics):
         # read at scrape time, in the exporter's thread (the registry serialises its connection)
         self.devices_registered.set_function(lambda: len(hub.registry.device_ids()))
         self.queued.set_function(lambda: sum(d.queued for d in hub.registry.devices()))
-        self.recorded.set_function(lambda: hub.recorded_bytes)
+        self.registry.register(
+            ReadCounter(
+                "wsctl_hub_recorded_bytes",
+                "Bytes written to the recordings of device connections that have closed (--record-dir)",
+                lambda: hub.recorded_bytes,
+            )
+        )
 
     def admitted(self, outcome: str) -> None:
         self.admissions.labels(outcome).inc()
