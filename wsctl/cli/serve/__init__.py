@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from wsctl.cli.support.client_options import basic_auth_options as _basic_auth_options
@@ -157,48 +159,7 @@ _BASIC_AUTH = _basic_auth_options()
     "at /metrics on the TLS port for operator certificates (observer and up) (needs prometheus-client).",
 )
 @click.pass_obj
-def serve(
-    env: Environment,
-    echo: bool,
-    profile_name,
-    replay_file,
-    replay_speed,
-    ignore_rules,
-    strict,
-    audit_log,
-    reply_delay,
-    drop_reply,
-    error_reply,
-    seed,
-    telemetry_scale,
-    dial,
-    operator,
-    security_profile,
-    central_role,
-    headers,
-    basic_auth,
-    basic_auth_password_file,
-    redial,
-    listen: str,
-    certs,
-    device,
-    cert,
-    key,
-    ca,
-    crl,
-    password_file,
-    client_auth,
-    subprotocols,
-    max_message_size,
-    max_connections,
-    max_handshakes,
-    max_handshakes_per_source,
-    max_buffered_bytes,
-    handshake_timeout,
-    idle_timeout,
-    allow_plaintext,
-    metrics_listen,
-) -> None:
+def serve(env: Environment, **o: Any) -> None:
     """Serve wss: echo, simulate a device from a profile, or replay a recording.
 
     With --profile the server is the device: it replies per profile, keeps one
@@ -231,106 +192,93 @@ def serve(
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --certs certs --device CP-1
       wsctl serve --profile ocpp16-charger --dial wss://csms.local/ocpp/CP-1 --security-profile 2 --basic-auth-password-file cp-1.secret
     """
-    dial = tuple(dial) or None
+    o["dial"] = tuple(o["dial"]) or None
+    mode_options = ("ignore_rules", "strict", "replay_speed", "audit_log", "seed", "reply_delay", "drop_reply")
     _check_modes(
-        echo,
-        profile_name,
-        replay_file,
-        dial,
-        ignore_rules=ignore_rules,
-        strict=strict,
-        replay_speed=replay_speed,
-        audit_log=audit_log,
-        seed=seed,
-        reply_delay=reply_delay,
-        drop_reply=drop_reply,
-        error_reply=error_reply,
+        o["echo"],
+        o["profile_name"],
+        o["replay_file"],
+        o["dial"],
+        error_reply=o["error_reply"],
+        **{k: o[k] for k in mode_options},
     )
-    if dial:
-        from wsctl.cli.serve.dial import OPERATOR_REFUSED, run_dial
-
-        if operator:
-            raise UsageError(OPERATOR_REFUSED)
-        return run_dial(
-            env,
-            profile_name,
-            dial,
-            certs=certs,
-            device=device,
-            cert=cert,
-            key=key,
-            ca=ca,
-            password_file=password_file,
-            security_profile=security_profile,
-            role=central_role,
-            redial=redial or None,
-            audit_log=audit_log,
-            seed=seed,
-            scale=telemetry_scale,
-            faults=(reply_delay, drop_reply, error_reply),
-            max_message_size=max_message_size,
-            headers=headers,
-            basic_auth=basic_auth,
-            basic_auth_password_file=basic_auth_password_file,
-        )
-    if operator:
+    if o["dial"]:
+        return _dial(env, o)
+    if o["operator"]:
         raise UsageError("--operator is no serve option: a device serves (and dials) with --device NAME")
     for flag, value in (
-        ("--header", headers),
-        ("--basic-auth", basic_auth),
-        ("--security-profile", security_profile != "3" or None),
+        ("--header", o["headers"]),
+        ("--basic-auth", o["basic_auth"]),
+        ("--security-profile", o["security_profile"] != "3" or None),
     ):
         if value:
             raise UsageError(f"{flag} is for --dial (how to dial the central system)")
+    _listen(env, o)
+
+
+def _dial(env: Environment, o: dict[str, Any]) -> None:
+    """--dial: call the central system as the device instead of listening."""
+    from wsctl.cli.serve.dial import OPERATOR_REFUSED, run_dial
+
+    if o["operator"]:
+        raise UsageError(OPERATOR_REFUSED)
+    run_dial(
+        env,
+        o["profile_name"],
+        o["dial"],
+        certs=o["certs"],
+        device=o["device"],
+        cert=o["cert"],
+        key=o["key"],
+        ca=o["ca"],
+        password_file=o["password_file"],
+        security_profile=o["security_profile"],
+        role=o["central_role"],
+        redial=o["redial"] or None,
+        audit_log=o["audit_log"],
+        seed=o["seed"],
+        scale=o["telemetry_scale"],
+        faults=(o["reply_delay"], o["drop_reply"], o["error_reply"]),
+        max_message_size=o["max_message_size"],
+        headers=o["headers"],
+        basic_auth=o["basic_auth"],
+        basic_auth_password_file=o["basic_auth_password_file"],
+    )
+
+
+def _listen(env: Environment, o: dict[str, Any]) -> None:
+    """Echo, simulate or replay on a listening port until Ctrl-C/SIGTERM."""
     from wsctl.cli.support.listen import parse_listen
 
-    host, port = parse_listen(listen)
+    host, port = parse_listen(o["listen"])
     tls, password, client_auth = server_tls(
-        env, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
+        env,
+        o["certs"],
+        o["device"],
+        o["cert"],
+        o["key"],
+        o["ca"],
+        o["crl"],
+        o["password_file"],
+        o["client_auth"],
+        o["allow_plaintext"],
     )
-    metrics = metrics_listener(metrics_listen)
-    sim = handler = None
-    label: dict = {}
-    if replay_file:
-        from wsctl.cli.serve.replay import replay_mode
-
-        handler, subprotocols = replay_mode(
-            env, replay_file, profile_name, ignore_rules, replay_speed, strict, tuple(subprotocols)
-        )
-        label = {"replay": replay_file, "subprotocols": list(subprotocols), "what": f" replaying {replay_file}"}
-    elif profile_name:
-        from wsctl.cli.serve.sim import make_simulator
-
-        sim = make_simulator(
-            env,
-            profile_name,
-            audit_log=audit_log,
-            seed=seed,
-            scale=telemetry_scale,
-            faults=(reply_delay, drop_reply, error_reply),
-            on_record=metrics[0].command if metrics else None,
-        )
-        if metrics:
-            sim.on_answered = metrics[0].answered
-        if client_auth != "required":
-            env.warn("without client certificates there is no role: the simulator denies every command to such peers")
-        # the profile's subprotocols are offered after any given explicitly
-        subprotocols = tuple(subprotocols) + tuple(p for p in sim.profile.subprotocols if p not in subprotocols)
-        label = {"profile": sim.profile.id, "subprotocols": list(subprotocols), "what": f" simulating {sim.profile.id}"}
+    metrics = metrics_listener(o["metrics_listen"])
+    handler, sim, subprotocols, label = _mode(env, o, metrics, client_auth)
     options = dict(
         host=host,
         port=port,
         password=password,
         client_auth=client_auth,
-        allow_plaintext=allow_plaintext,
+        allow_plaintext=o["allow_plaintext"],
         subprotocols=tuple(subprotocols),
-        max_message_size=max_message_size,
-        max_connections=max_connections,
-        max_handshakes=max_handshakes,
-        max_handshakes_per_source=max_handshakes_per_source,
-        max_buffered_bytes=max_buffered_bytes,
-        handshake_timeout=handshake_timeout,
-        idle_timeout=idle_timeout or None,
+        max_message_size=o["max_message_size"],
+        max_connections=o["max_connections"],
+        max_handshakes=o["max_handshakes"],
+        max_handshakes_per_source=o["max_handshakes_per_source"],
+        max_buffered_bytes=o["max_buffered_bytes"],
+        handshake_timeout=o["handshake_timeout"],
+        idle_timeout=o["idle_timeout"] or None,
         **tls,
         **metrics_on_tls_port(metrics, tls),
     )
@@ -341,6 +289,46 @@ def serve(
             sim.audit.close()
         if metrics:
             metrics[0].stop()
+
+
+def _mode(
+    env: Environment, o: dict[str, Any], metrics: Any, client_auth: str
+) -> tuple[Any, Any, tuple[str, ...], dict]:
+    """(handler, simulator, subprotocols, label of the listening line) for --replay, --profile or --echo."""
+    subprotocols = tuple(o["subprotocols"])
+    if o["replay_file"]:
+        from wsctl.cli.serve.replay import replay_mode
+
+        handler, subprotocols = replay_mode(
+            env, o["replay_file"], o["profile_name"], o["ignore_rules"], o["replay_speed"], o["strict"], subprotocols
+        )
+        label = {
+            "replay": o["replay_file"],
+            "subprotocols": list(subprotocols),
+            "what": f" replaying {o['replay_file']}",
+        }
+        return handler, None, tuple(subprotocols), label
+    if not o["profile_name"]:
+        return None, None, subprotocols, {}
+    from wsctl.cli.serve.sim import make_simulator
+
+    sim = make_simulator(
+        env,
+        o["profile_name"],
+        audit_log=o["audit_log"],
+        seed=o["seed"],
+        scale=o["telemetry_scale"],
+        faults=(o["reply_delay"], o["drop_reply"], o["error_reply"]),
+        on_record=metrics[0].command if metrics else None,
+    )
+    if metrics:
+        sim.on_answered = metrics[0].answered
+    if client_auth != "required":
+        env.warn("without client certificates there is no role: the simulator denies every command to such peers")
+    # the profile's subprotocols are offered after any given explicitly
+    subprotocols += tuple(p for p in sim.profile.subprotocols if p not in subprotocols)
+    label = {"profile": sim.profile.id, "subprotocols": list(subprotocols), "what": f" simulating {sim.profile.id}"}
+    return None, sim, subprotocols, label
 
 
 def _check_modes(echo: bool, profile_name, replay_file, dial, **given) -> None:
