@@ -8,7 +8,6 @@ from wsctl.cli.record.common import recording_options
 from wsctl.cli.support.client_options import ClientOptions, client_options
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.listen import limit_options
-from wsctl.core.errors import UsageError
 
 
 @click.command("proxy")
@@ -121,36 +120,28 @@ def proxy(
 
     from wsctl.cli.record.common import one_device, run_recording
     from wsctl.cli.support.listen import parse_listen, probe_listen
-    from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
-    from wsctl.cli.support.server_setup import metrics_listener, metrics_on_tls_port, start_metrics
-    from wsctl.cli.support.store_files import server_tls_files
+    from wsctl.cli.support.server_setup import metrics_listener, metrics_on_tls_port, server_tls
     from wsctl.net.recorder import Recorder
 
     host, port = parse_listen(listen)
     probe_listen(host, port)
     metrics = metrics_listener(metrics_listen)
     url, kwargs, profile = one_device(env, upstream, client, profile_name, "--upstream")
-    tls = server_tls_files(
-        env.environ, client.certs if device_name else None, device_name, server_cert, server_key, client_ca, crl
+    tls, password, client_auth = server_tls(
+        env,
+        client.certs if device_name else None,
+        device_name,
+        server_cert,
+        server_key,
+        client_ca,
+        crl,
+        None,
+        client_auth,
+        False,
+        missing="the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key",
+        open_warning="tools have no role, so the proxy forwards only what a role-less tool may do "
+        "(nothing at all when its own operator has a role and no --profile is given)",
     )
-    if tls["cert_chain"] is None:
-        raise UsageError(
-            "the proxy needs a server certificate: --certs DIR --device NAME, or --server-cert/--server-key"
-        )
-    password = None
-    from wsctl.cli.support.client_options import key_file_is_encrypted
-
-    if tls["key"] and key_file_is_encrypted(tls["key"]):
-        password = read_password(
-            env, env_var=KEY_ENV, fallbacks=[(None, STORE_ENV)], prompt=f"passphrase for {tls['key']}"
-        )
-    if client_auth is None:
-        client_auth = "required" if tls["ca"] else "none"
-    if client_auth == "none":
-        env.warn(
-            "client certificates are not checked (--client-auth none): tools have no role, so the proxy "
-            "forwards only what a role-less tool may do (nothing at all when its own operator has a role and no --profile is given)"
-        )
     rec = Recorder.for_client(
         output,
         url,
@@ -161,18 +152,7 @@ def proxy(
         source="proxy",
     )
 
-    def on_event(fields: dict) -> None:
-        peer = fields.get("peer") or {}
-        who = peer.get("name") or peer.get("remote", "?")
-        text = {
-            "opened": lambda: f"#{fields['conn']} {who}: connected through to {url}",
-            "refused": lambda: f"#{fields['conn']} {who}: upstream refused: {fields.get('error')}",
-            "closed": lambda: f"#{fields['conn']} {who}: closed by {fields.get('by')} ({fields.get('code')})",
-            "denied": lambda: f"#{fields['conn']} {who}: not forwarded: {fields.get('error')}",
-            "forbidden": lambda: f"{who}: refused (HTTP 403): {fields.get('error')}",
-        }[fields["event"]]()
-        if env.verbosity >= 0 or env.json:
-            env.emit({**fields, "event": f"proxy-{fields['event']}"}, text)
+    on_event = _event_printer(env, url)
 
     async def main() -> None:
         import trio
@@ -201,25 +181,43 @@ def proxy(
                     **metrics_on_tls_port(metrics, tls),
                 )
             )
-            extra = {}
-            if metrics:
-                metrics[0].bind_recorder(rec)
-                extra["metrics"] = start_metrics(metrics, server)
-            env.emit(
-                {
-                    "event": "listening",
-                    "url": server.url,
-                    "upstream": url,
-                    "file": output,
-                    "client_auth": client_auth,
-                    **extra,
-                },
-                f"recording proxy on {server.url} -> {url}, recording to {output}"
-                + (f"; metrics at {extra['metrics']}" if extra else ""),
-            )
+            _say_listening(env, server, url, output, client_auth, metrics, rec)
 
     try:
         run_recording(env, rec, main)
     finally:
         if metrics:
             metrics[0].stop()
+
+
+def _say_listening(env: Environment, server, url: str, output: str, client_auth: str, metrics, rec) -> None:
+    from wsctl.cli.support.server_setup import start_metrics
+
+    extra = {}
+    if metrics:
+        metrics[0].bind_recorder(rec)
+        extra["metrics"] = start_metrics(metrics, server)
+    env.emit(
+        {"event": "listening", "url": server.url, "upstream": url, "file": output, "client_auth": client_auth, **extra},
+        f"recording proxy on {server.url} -> {url}, recording to {output}"
+        + (f"; metrics at {extra['metrics']}" if extra else ""),
+    )
+
+
+def _event_printer(env: Environment, url: str):
+    """The proxy's per-connection events as lines (--json: objects `proxy-<event>`)."""
+
+    def on_event(fields: dict) -> None:
+        peer = fields.get("peer") or {}
+        who = peer.get("name") or peer.get("remote", "?")
+        text = {
+            "opened": lambda: f"#{fields['conn']} {who}: connected through to {url}",
+            "refused": lambda: f"#{fields['conn']} {who}: upstream refused: {fields.get('error')}",
+            "closed": lambda: f"#{fields['conn']} {who}: closed by {fields.get('by')} ({fields.get('code')})",
+            "denied": lambda: f"#{fields['conn']} {who}: not forwarded: {fields.get('error')}",
+            "forbidden": lambda: f"{who}: refused (HTTP 403): {fields.get('error')}",
+        }[fields["event"]]()
+        if env.verbosity >= 0 or env.json:
+            env.emit({**fields, "event": f"proxy-{fields['event']}"}, text)
+
+    return on_event

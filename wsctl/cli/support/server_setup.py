@@ -10,17 +10,27 @@ from wsctl.core.errors import UsageError
 
 
 def server_tls(
-    env: Environment, certs, device, cert, key, ca, crl, password_file, client_auth, allow_plaintext
+    env: Environment,
+    certs,
+    device,
+    cert,
+    key,
+    ca,
+    crl,
+    password_file,
+    client_auth,
+    allow_plaintext,
+    *,
+    missing: str = "a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key",
+    open_warning: str = "any client may connect",
 ) -> tuple[dict, bytes | None, str]:
-    """The TLS files, the key's passphrase, and the client-auth mode (warned about when off)."""
+    """The TLS files, the key's passphrase, and the client-auth mode (warned about when off):
+    the one server TLS set-up of serve, hub and record --listen."""
     from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
     tls = server_tls_files(env.environ, certs, device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
-        raise UsageError(
-            "a wss server needs a certificate: --certs DIR --device NAME, or --cert/--key",
-            hint="or --allow-plaintext for ws://",
-        )
+        raise UsageError(missing, hint="or --allow-plaintext for ws://" if "--allow-plaintext" not in missing else None)
     password = None
     from wsctl.cli.support.client_options import key_file_is_encrypted
 
@@ -35,7 +45,7 @@ def server_tls(
     if client_auth is None:
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none" and tls["cert_chain"]:
-        env.warn("client certificates are not checked (--client-auth none): any client may connect")
+        env.warn(f"client certificates are not checked (--client-auth none): {open_warning}")
     return tls, password, client_auth
 
 
