@@ -15,7 +15,6 @@ from wsctl.core.profile.params import Param
 if TYPE_CHECKING:
     from wsctl.core.hub.central_spec import CentralSpec
 
-FORMAT = "wsctl-profile/1"
 
 ENCODINGS = ("json", "text")
 ID_SCHEMES = ("counter", "uuid4", "none")
