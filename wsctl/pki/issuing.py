@@ -33,8 +33,13 @@ class _Leaf:
     keep_key: bool = False
 
 
-def _check_issuable(index: Index, leaf: _Leaf) -> None:
-    current = index.current(leaf.spec.name)
+def _live_by_name(index: Index) -> dict[str, Entry]:
+    """`Index.current` of every name at once (the newest record that was not superseded)."""
+    return {e.name: e for e in index.entries if e.status != "superseded"}
+
+
+def _check_issuable(live: dict[str, Entry], leaf: _Leaf) -> None:
+    current = live.get(leaf.spec.name)
     if leaf.renewing is None and current is not None and current.status == "valid":
         raise StoreError(
             f"{current.kind} {leaf.spec.name!r} already exists (serial {format_serial(current.serial)})",
@@ -238,8 +243,9 @@ class LeafIssuing:
 
         with self._operation(action, subject) as outcome:
             index = self.load_index()
+            live = _live_by_name(index)  # once: a batch of N into an index of n is O(N + n)
             for leaf in leaves:
-                _check_issuable(index, leaf)
+                _check_issuable(live, leaf)
             issuing, issuing_key = self._issuing(password)
             remaining = (issuing.not_valid_after_utc - builder.now()).days
             for leaf in leaves:
@@ -254,7 +260,10 @@ class LeafIssuing:
                         replaced.superseded_by = entry.serial
                     index.entries.append(entry)
                     for path, data in files.items():
-                        txn.write(path, data) if data is not None else txn.remove(path)
+                        if data is None:
+                            txn.remove(path)
+                        else:
+                            txn.write(path, data)
                 txn.write(self.index_path, index.to_bytes())
             entries = [entry for entry, _ in built]
             if len(entries) == 1:
