@@ -19,7 +19,10 @@ wsctl is installed from a wheel into a throwaway venv (bench/oneshot_install.py)
 with its bytecode compiled, unless --editable (this venv's editable install).
 Runs are interleaved; the ratios are paired per round (wsctl's time over each
 anchor's in the same round) and printed as median [p10-p90]; wall and CPU
-(user+sys of the child) medians; the load average before and after.
+(user+sys of the child) medians; the load average before and after.  Then
+`python -X importtime` of wsctl send and the two trio anchors (per module the
+least self time of IMPORT_RUNS runs), summed by package: what each layer costs
+and what is wsctl's own.
 """
 
 from __future__ import annotations
@@ -42,6 +45,22 @@ from oneshot_install import child_env, non_editable_python  # noqa: E402
 from wsctl.pki.store import Store  # noqa: E402
 
 PASSWORD = "pw"
+IMPORT_RUNS = 5
+#: label -> module prefixes, for the import breakdown
+IMPORT_GROUPS = {
+    "trio": ("trio", "outcome", "sniffio", "sortedcontainers", "idna", "attr", "attrs"),
+    "trio_websocket itself": ("trio_websocket",),
+    "importlib.metadata (trio_websocket's version check)": (
+        "importlib.metadata",
+        "email",
+        "zipfile",
+        "csv",
+        "importlib.abc",
+    ),
+    "wsproto + h11": ("wsproto", "h11"),
+    "click": ("click",),
+    "wsctl": ("wsctl",),
+}
 ANCHORS = ROOT / "bench" / "oneshot_anchors.py"
 
 
@@ -122,6 +141,34 @@ def cases(python: Path, store: Store, p12: Path, url: str) -> dict[str, list[str
     return out
 
 
+def import_self_times(cmd: list[str], env: dict[str, str]) -> dict[str, int]:
+    """Per module, the least -X importtime self time (µs) over IMPORT_RUNS runs."""
+    best: dict[str, int] = {}
+    for _ in range(IMPORT_RUNS):
+        err = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, capture_output=True, text=True).stderr
+        for line in err.splitlines():
+            if line.startswith("import time:") and "self [us]" not in line:
+                self_us, _, name = line[len("import time:") :].split("|")
+                best[name.strip()] = min(best.get(name.strip(), 10**9), int(self_us))
+    return best
+
+
+def import_report(todo: dict[str, list[str]], env: dict[str, str]) -> None:
+    names = ("wsctl send", "trio-websocket", "trio-wsproto")
+    times = {name: import_self_times(todo[name], env) for name in names}
+    print(f"\nimports, ms (-X importtime self times summed, least of {IMPORT_RUNS} runs per module)")
+    print(f"{'':52}" + "".join(f"{name:>16}" for name in names))
+    rows = [("all", lambda m: True)]
+    rows += [
+        (label, lambda m, p=prefixes: any(m == x or m.startswith(x + ".") for x in p))
+        for label, prefixes in IMPORT_GROUPS.items()
+    ]
+    rows.append(("not imported by the trio-websocket anchor", lambda m: m not in times["trio-websocket"]))
+    for label, wanted in rows:
+        sums = [sum(t for m, t in times[name].items() if wanted(m)) / 1000 for name in names]
+        print(f"{label:52}" + "".join(f"{value:16.1f}" for value in sums))
+
+
 def spread(values: list[float]) -> str:
     ordered = sorted(values)
     lo, hi = ordered[len(ordered) // 10], ordered[-1 - len(ordered) // 10]
@@ -164,6 +211,7 @@ def main() -> None:
             print(f"{install}; PYTHONDONTWRITEBYTECODE=1 for the timed processes; {args.runs} rounds, interleaved")
             print(f"load average before {load_before[0]:.2f} {load_before[1]:.2f}, after {os.getloadavg()[0]:.2f}")
             report(samples)
+            import_report(todo, env)
         finally:
             server.terminate()
             server.wait(timeout=20)
