@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from oneshot_install import child_env, non_editable_python  # noqa: E402
+from oneshot_install import child_env, imported_from, non_editable_python  # noqa: E402
 
 from wsctl.pki.store import Store  # noqa: E402
 
@@ -195,6 +195,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         python = Path(sys.executable) if args.editable else non_editable_python(base)
+        # `python -m wsctl` puts the working directory first on sys.path: not the source tree
+        os.chdir(base)
+        print(f"wsctl imported from {imported_from(python)}")
         store, p12 = make_store(base)
         env = child_env(WSCTL_PASSWORD=PASSWORD, SSL_CERT_FILE=str(store.root_cert_path))
         server, url = start_server(python, store, base / "serve.jsonl", env)

@@ -42,6 +42,12 @@ def non_editable_python(work: Path) -> Path:
     return python
 
 
+def imported_from(python: Path) -> str:
+    """Where PYTHON, in the current directory, imports wsctl from (the benchmarks print it)."""
+    out = subprocess.run([str(python), "-c", "import wsctl; print(wsctl.__file__)"], capture_output=True, text=True)
+    return out.stdout.strip() or out.stderr.strip()[-200:]
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for timed processes: bytecode is read (it was compiled), never written."""
     return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **extra}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from oneshot_install import child_env, non_editable_python  # noqa: E402
+from oneshot_install import child_env, imported_from, non_editable_python  # noqa: E402
 
 
 def cases(py: str, store: str) -> dict[str, list[str]]:
@@ -52,6 +52,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         py = sys.executable if args.editable else str(non_editable_python(Path(tmp)))
+        # `python -m wsctl` puts the working directory first on sys.path: not the source tree
+        os.chdir(tmp)
+        print(f"wsctl imported from {imported_from(Path(py))}")
         env = child_env(WSCTL_PASSWORD="pw")
         store = str(Path(tmp) / "certs")
         for step in (["init", "--name", "Bench CA"], ["issue", "device", "plc-1", "--ip", "10.0.0.1"]):
