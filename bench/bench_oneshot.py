@@ -141,22 +141,24 @@ def cases(python: Path, store: Store, p12: Path, url: str) -> dict[str, list[str
     return out
 
 
-def import_self_times(cmd: list[str], env: dict[str, str]) -> dict[str, int]:
-    """Per module, the least -X importtime self time (µs) over IMPORT_RUNS runs."""
-    best: dict[str, int] = {}
+def import_self_times(todo: dict[str, list[str]], env: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Per case and module, the least -X importtime self time (µs) over IMPORT_RUNS interleaved runs."""
+    best: dict[str, dict[str, int]] = {name: {} for name in todo}
     for _ in range(IMPORT_RUNS):
-        err = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, capture_output=True, text=True).stderr
-        for line in err.splitlines():
-            if line.startswith("import time:") and "self [us]" not in line:
-                self_us, _, name = line[len("import time:") :].split("|")
-                best[name.strip()] = min(best.get(name.strip(), 10**9), int(self_us))
+        for name, cmd in todo.items():
+            err = subprocess.run([cmd[0], "-X", "importtime", *cmd[1:]], env=env, capture_output=True, text=True).stderr
+            for line in err.splitlines():
+                if line.startswith("import time:") and "self [us]" not in line:
+                    self_us, _, module = line[len("import time:") :].split("|")
+                    mine = best[name]
+                    mine[module.strip()] = min(mine.get(module.strip(), 10**9), int(self_us))
     return best
 
 
 def import_report(todo: dict[str, list[str]], env: dict[str, str]) -> None:
     names = ("wsctl send", "trio-websocket", "trio-wsproto")
-    times = {name: import_self_times(todo[name], env) for name in names}
-    print(f"\nimports, ms (-X importtime self times summed, least of {IMPORT_RUNS} runs per module)")
+    times = import_self_times({name: todo[name] for name in names}, env)
+    print(f"\nimports, ms (-X importtime self times summed, least of {IMPORT_RUNS} interleaved runs per module)")
     print(f"{'':52}" + "".join(f"{name:>16}" for name in names))
     rows = [("all", lambda m: True)]
     rows += [
