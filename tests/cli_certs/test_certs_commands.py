@@ -7,7 +7,7 @@ import stat
 import subprocess
 import sys
 
-from cli_helpers import STORE_PASS, run_wsctl
+from cli_helpers import STORE_PASS, run_wsctl, snapshot
 
 
 def test_init_creates_store_and_reports(wsctl):
@@ -266,3 +266,25 @@ def test_export_warns_about_a_revoked_certificate(pki, tmp_path):
     assert pki.certs("revoke", "gone").code == 0
     r = pki.certs("export", "gone", "--format", "pem", "--out", tmp_path / "gone.pem")
     assert r.code == 0 and "gone is revoked" in r.err
+
+
+def test_issue_several_devices_in_one_command(pki):
+    r = pki(
+        "--json", "certs", "--dir", pki.store_dir, "issue", "device", "plc-1", "plc-2", "--dns", "{name}.plant.local"
+    )
+    assert r.code == 0, r.err
+    issued = r.json_lines()
+    assert [(row["name"], row["dns"]) for row in issued] == [
+        ("plc-1", ["plc-1.plant.local"]),
+        ("plc-2", ["plc-2.plant.local"]),
+    ]
+    rows = pki("--json", "certs", "--dir", pki.store_dir, "list").json_lines()
+    assert {row["name"] for row in rows} == {"plc-1", "plc-2"}
+
+
+def test_issue_several_devices_with_one_ip_is_refused_before_anything(pki):
+    before = snapshot(pki.store_dir)
+    r = pki.certs("issue", "device", "plc-1", "plc-2", "--ip", "10.0.0.1")
+    assert r.code == 2
+    assert "same address" in r.one_error_line()
+    assert snapshot(pki.store_dir) == before

@@ -130,6 +130,12 @@ def _csr_pem() -> bytes:
 
 OPERATIONS = {
     "issue": lambda s: s.issue_device("plc-2", ips=["10.0.0.2"], password=CA_PASS, key_password=None),
+    # several certificates, one commit: all of them or none, at every kill
+    "issue-several": lambda s: s.issue_devices(
+        [s.device_spec(n, [], [f"10.0.1.{i}"], 30) for i, n in enumerate(("plc-3", "plc-4", "plc-5"), 1)],
+        password=CA_PASS,
+        key_password=None,
+    ),
     "renew-rekey": lambda s: s.renew("plc-1", rekey=True, password=CA_PASS, key_password=None),
     "revoke": lambda s: s.revoke("alice", reason="key-compromise", password=CA_PASS),
     "sign-over-stale-key": lambda s: s.sign_csr(CSR, kind="device", ips=["10.0.0.9"], password=CA_PASS),

@@ -39,6 +39,25 @@ def test_list_human_and_json(sandbox):
     assert {"name", "id", "title", "origin", "path"} <= set(rows[1])
 
 
+def test_list_reads_the_summary_and_validate_checks_the_rest(sandbox):
+    # list reads id/title/version/commands only; a deeper error is found where the profile is used
+    cwd, environ = sandbox
+    deep = MINIMAL.format(id="deep", title="Deep error") + (
+        '[commands.ping.params.speed]\ntype = "integer"\nmaximum = 10\ndefault = 11\n'
+    )
+    (cwd / "profiles" / "deep.toml").write_text(deep)
+    (cwd / "profiles" / "other.toml").write_text('format = "something-else/2"\n[profile]\nid = "other"\n')
+    (cwd / "profiles" / "noid.toml").write_text('format = "wsctl-profile/1"\n[profile]\ntitle = "No id"\n')
+    code, out, _ = run_cli(["--json", "profile", "list"], cwd=cwd, environ=environ)
+    rows = {row["name"]: row for row in map(json.loads, out.splitlines())}
+    assert code == 0
+    assert rows["deep"]["valid"] is True and rows["deep"]["id"] == "deep" and rows["deep"]["commands"] == 1
+    assert rows["other"]["valid"] is False and "format: expected 'wsctl-profile/1'" in rows["other"]["error"]
+    assert rows["noid"]["valid"] is False and "profile.id" in rows["noid"]["error"]
+    code, _, err = run_cli(["profile", "validate", "deep"], cwd=cwd, environ=environ)
+    assert code == 8 and "11 is above the maximum 10" in err
+
+
 def test_list_all_marks_shadowed(sandbox):
     cwd, environ = sandbox
     (cwd / "profiles" / "psu.toml").write_text(MINIMAL.format(id="my-psu", title="Our PSU"))

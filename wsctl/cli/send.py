@@ -109,22 +109,19 @@ def send(
         import trio
 
         from wsctl.net.api import open_device
-        from wsctl.net.session import Session
 
         _, kwargs = plans[entry.name]
         async with open_device(entry.url, **kwargs) as dev:
             note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
             await dev.send(payload)
             replies: list[str | bytes] = []
-            if expect == 0:
-                return replies
-            reader = Session(dev)
+            # read from the device itself, not through a profile Session: a raw
+            # send must not import the profile machinery (start-up time); a close
+            # before the replies came, normal or not, raises ConnectionClosed here
             with trio.move_on_after(timeout):
-                async for item in reader.events():
-                    replies.append(item.raw)
-                    if len(replies) == expect:
-                        return replies
-                raise reader.closed_error  # closed (normally) before the replies came
+                while len(replies) < expect:
+                    replies.append(await dev.receive())
+                return replies
             error = Timeout(f"{entry.name}: no reply within {timeout:g} s (got {len(replies)} of {expect})")
             error.partial = replies  # what did arrive is printed before the failure
             raise error

@@ -20,11 +20,14 @@ Pure: parses text, resolves names; the CLI finds and reads the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
+from wsctl.core.device_entry import DeviceEntry, url_entry, with_overrides
 from wsctl.core.errors import InvalidInput
+
+__all__ = ["DeviceEntry", "Inventory", "parse_inventory", "with_overrides"]
 
 # keys a device (or [defaults]) may set, and the type each must have
 DEVICE_KEYS: dict[str, type] = {
@@ -45,26 +48,6 @@ DEVICE_KEYS: dict[str, type] = {
 PATH_KEYS = ("certs", "ca", "cert", "key", "crl", "password_file")
 
 
-@dataclass(frozen=True)
-class DeviceEntry:
-    """One device as the client connects to it; unset fields are None."""
-
-    name: str
-    url: str
-    profile: str | None = None
-    certs: str | None = None
-    operator: str | None = None
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    crl: str | None = None
-    pin: str | None = None
-    tls_server_name: str | None = None
-    subprotocols: tuple[str, ...] = ()
-    headers: tuple[str, ...] = ()
-    password_file: str | None = None
-
-
 @dataclass
 class Inventory:
     source: str = "<none>"
@@ -74,9 +57,7 @@ class Inventory:
     def resolve(self, target: str) -> list[DeviceEntry]:
         """A URL, a device alias, or a group (expanded in order, duplicates dropped)."""
         if "://" in target:
-            from wsctl.core.urls import public_url
-
-            return [DeviceEntry(name=public_url(target), url=target)]
+            return [url_entry(target)]
         if target in self.devices:
             return [self.devices[target]]
         if target in self.groups:
@@ -165,9 +146,3 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
             raise InvalidInput(f"{source}: groups.{group}: unknown device(s) {', '.join(missing)}")
         inventory.groups[group] = tuple(dict.fromkeys(members))
     return inventory
-
-
-def with_overrides(entry: DeviceEntry, **overrides: Any) -> DeviceEntry:
-    """Command-line options win over the inventory; None means "not given"."""
-    given = {k: v for k, v in overrides.items() if v is not None and v != ()}
-    return replace(entry, **given)

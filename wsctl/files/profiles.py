@@ -20,6 +20,11 @@ Every profile is read as a regular file of at most `MAX_PROFILE_BYTES`
 (a FIFO or /dev/zero named as a profile is refused, not waited on or read
 until memory runs out).
 
+`summary_at` reads only what `wsctl profile list` prints (id, title, version,
+the number of commands) without checking the profile or building its model
+(which costs more than reading every file); a profile is checked in full where
+it is used, and by `wsctl profile validate`.
+
 Only file reads here (no sockets, no trio, no click): `cwd` and `environ` are
 parameters so callers and tests decide what "here" and "my config" mean.
 """
@@ -31,13 +36,15 @@ from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from wsctl.core.errors import InvalidInput
-from wsctl.core.profile.loader import parse_profile
-from wsctl.core.profile.model import PLAIN_NAME, Profile
+from wsctl.core.profile.format import PLAIN_NAME
 from wsctl.core.xdg import config_dir
 from wsctl.files.regular import decode_utf8, read_regular
+
+if TYPE_CHECKING:
+    from wsctl.core.profile.model import Profile
 
 SUFFIX = ".toml"
 #: profiles are a few kilobytes; a file past this is not one
@@ -177,7 +184,43 @@ def _shipped_entry(location: ProfileLocation) -> Traversable | None:
 
 def load_at(location: ProfileLocation) -> Profile:
     """Read and check the profile at a location from `list_profiles`/`find_profile`."""
+    from wsctl.core.profile.loader import parse_profile
+
     return parse_profile(_read(location, _shipped_entry(location)), source=location.path)
+
+
+class ProfileSummary(NamedTuple):
+    id: str
+    title: str
+    version: str
+    commands: int
+
+
+def summary_at(location: ProfileLocation) -> ProfileSummary:
+    """What `profile list` shows of the profile at LOCATION, without checking the rest of it.
+
+    InvalidInput when the file is not TOML, not format wsctl-profile/1, or its
+    [profile] id / title / version or [commands] are not what the loader
+    would accept at all; anything deeper is found when the profile is loaded.
+    """
+    import tomllib
+
+    from wsctl.core.profile.format import FORMAT, PROFILE_ID
+
+    text = _read(location, _shipped_entry(location))
+    try:
+        data = tomllib.loads(text)
+    except ValueError as exc:  # as the loader says it
+        raise InvalidInput(f"{location.path}: not valid TOML: {str(exc)[:200]}") from None
+    if data.get("format") != FORMAT:
+        raise InvalidInput(f"{location.path}: format: expected {FORMAT!r}, got {data.get('format')!r}")
+    meta, commands = data.get("profile"), data.get("commands", {})
+    if not isinstance(meta, dict) or not isinstance(meta.get("id"), str) or not PROFILE_ID.fullmatch(meta["id"]):
+        raise InvalidInput(f"{location.path}: profile.id: missing, or not letters, digits, '.', '_' and '-'")
+    title, version = meta.get("title", meta["id"]), meta.get("version", "0")
+    if not isinstance(title, str) or not isinstance(version, str) or not isinstance(commands, dict):
+        raise InvalidInput(f"{location.path}: profile.title, profile.version or commands has the wrong type")
+    return ProfileSummary(meta["id"], title, version, len(commands))
 
 
 def load_location(name_or_path: str, *, cwd: Cwd = None, environ: Environ = None) -> tuple[Profile, ProfileLocation]:

@@ -20,24 +20,12 @@ import trio
 import trio_websocket
 
 from wsctl.core.errors import InvalidInput, UsageError
-from wsctl.core.profile.events import CodecEvent
 from wsctl.net import connect as _c
 from wsctl.net import wsconn
 from wsctl.net._guard import collapse
 from wsctl.net.channel import Channel
 from wsctl.net.describe import log_connection
 from wsctl.net.keepalive import keepalive
-from wsctl.net.server import (
-    Accept,
-    AccessRecord,
-    ConnectionRequest,
-    Reject,
-    Server,
-    ServerConnection,
-    echo_handler,
-    serve,
-)
-from wsctl.net.session import Session, raise_for_reply
 
 __all__ = [
     "Accept",
@@ -53,7 +41,34 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from wsctl.core.profile.events import CodecEvent
     from wsctl.core.profile.model import Profile
+    from wsctl.net.server import (
+        Accept,
+        AccessRecord,
+        ConnectionRequest,
+        Reject,
+        Server,
+        ServerConnection,
+        echo_handler,
+        serve,
+    )
+    from wsctl.net.session import Session
+
+#: the server names, imported on first use: a one-shot client (`wsctl send`)
+#: must not pay for the server, the profile session and the profile model
+_SERVER_NAMES = frozenset(
+    ("Accept", "AccessRecord", "ConnectionRequest", "Reject", "Server", "ServerConnection", "echo_handler", "serve")
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVER_NAMES:
+        from wsctl.net import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 log = logging.getLogger("wsctl.net")
 
@@ -113,6 +128,8 @@ class Device(Channel):
     async def _speak(self, profile: Profile, nursery: trio.Nursery) -> None:
         # its events are buffered from the first message on, so telemetry that
         # arrives before the caller starts iterating `events()` is not lost
+        from wsctl.net.session import Session
+
         self._session = Session(self, profile)
         await nursery.start(self._session.run)
 
@@ -129,6 +146,8 @@ class Device(Channel):
         failed success check raises `DeviceError` (`NotAuthorized` when the
         device refused for our role); `Timeout`, `ConnectionClosed` as usual.
         """
+        from wsctl.net.session import raise_for_reply
+
         session = self._profile_session("call()")
         reply = await session.call(command, params, timeout=timeout)
         assert session.profile is not None

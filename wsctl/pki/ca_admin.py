@@ -13,18 +13,21 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from typing import TYPE_CHECKING
 
 from wsctl.core.errors import InvalidInput, PasswordError, StoreError
-from wsctl.pki import builder, commit, fsutil, keys, names
+from wsctl.pki import commit, fsutil, keys, names
 from wsctl.pki.index import Index, format_serial
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 DEFAULT_CRL_DAYS = 30
 
 
 def _pem(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     return cert.public_bytes(Encoding.PEM)
 
 
@@ -50,6 +53,10 @@ class CAAdministration:
         Replacing an existing CA (`force`) needs `current_password` (proof that the
         caller controls the CA being replaced) or `replace_unproven` (it is lost).
         """
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        from wsctl.pki import builder
+
         if key_type not in keys.KEY_TYPES:
             raise InvalidInput(f"unknown key type {key_type!r}; choose one of {', '.join(keys.KEY_TYPES)}")
         if not name or not name.strip() or len(name) > 60:
@@ -178,6 +185,8 @@ class CAAdministration:
         return archive
 
     def _new_archive_dir(self) -> Path:
+        from wsctl.pki import builder
+
         stamp = builder.now().strftime("%Y%m%dT%H%M%SZ")
         target, n = self.archive_dir / stamp, 1
         while target.exists():

@@ -279,13 +279,13 @@ def sweep_strays(dirs, file_names) -> list[Path]:
             children = list(os.scandir(d))
         except (FileNotFoundError, NotADirectoryError):
             continue
-        for child in children:
-            path = Path(child.path)
-            if child.is_dir(follow_symlinks=False) and child.name.startswith(STAGING_PREFIX):
-                shutil.rmtree(path)
-            elif not child.is_dir(follow_symlinks=False) and stray.match(child.name):
-                os.unlink(path)
+        for child in children:  # a Path only for what is swept: every leaf directory is scanned
+            is_dir = child.is_dir(follow_symlinks=False)
+            if is_dir and child.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(child.path)
+            elif not is_dir and stray.match(child.name):
+                os.unlink(child.path)
             else:
                 continue
-            swept.append(path)
+            swept.append(Path(child.path))
     return swept

@@ -3,7 +3,9 @@
 A CRL past its nextUpdate makes every peer that checks revocation refuse every
 certificate of the plant, so `certs list`, `certs verify` and the servers warn a
 day ahead (`WARN_WITHIN`).  `crl_next_update` reads the date from a file (PEM
-or DER) without needing the store.
+or DER) without needing the store; `der_next_update` reads it from the DER
+itself, without cryptography (whose import costs more than `certs list`'s
+whole run).
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from cryptography import x509
-
 from wsctl.core.errors import InvalidInput
+from wsctl.pki.csr_der import read_element
 
 WARN_WITHIN = dt.timedelta(days=1)
 
@@ -24,11 +25,55 @@ def crl_next_update(path: str | Path) -> dt.datetime | None:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read the CRL {path}: {exc.strerror or exc}") from None
+    from cryptography import x509
+
     try:
         crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
     except ValueError:
         raise InvalidInput(f"{path} is not a readable CRL (PEM or DER)") from None
     return crl.next_update_utc
+
+
+_UTC_TIME, _GENERALIZED_TIME = 0x17, 0x18
+
+
+def der_next_update(der: bytes) -> dt.datetime | None:
+    """The nextUpdate (UTC) of a DER CRL, None if it has none; ValueError if DER is not a CRL.
+
+    Reads only the head of TBSCertList (RFC 5280 5.1: version?, signature,
+    issuer, thisUpdate, nextUpdate?); the signature is not checked, as
+    `Store.load_crl` does not check it either: this is for showing the date.
+    """
+    tag, start, end = read_element(der, 0)
+    if tag != 0x30 or end != len(der):
+        raise ValueError("not a DER SEQUENCE")
+    tag, pos, tbs_end = read_element(der, start)
+    if tag != 0x30:
+        raise ValueError("no TBSCertList")
+    tag, _, after = read_element(der, pos)
+    if tag == 0x02:  # version
+        pos = after
+    for expected in (0x30, 0x30):  # signature algorithm, issuer
+        tag, _, pos = read_element(der, pos)
+        if tag != expected:
+            raise ValueError("unexpected element before thisUpdate")
+    tag, _, pos = read_element(der, pos)
+    if tag not in (_UTC_TIME, _GENERALIZED_TIME):
+        raise ValueError("no thisUpdate")
+    if pos >= tbs_end:
+        return None
+    tag, value_start, value_end = read_element(der, pos)
+    if tag not in (_UTC_TIME, _GENERALIZED_TIME):
+        return None  # revokedCertificates or extensions: the CRL has no nextUpdate
+    return _der_time(tag, der[value_start:value_end].decode("ascii"))
+
+
+def _der_time(tag: int, text: str) -> dt.datetime:
+    """UTCTime YYMMDDHHMMSSZ (years 1950-2049) or GeneralizedTime YYYYMMDDHHMMSSZ, as DER writes them."""
+    if tag == _UTC_TIME:
+        year = int(text[:2])
+        text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+    return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.UTC)
 
 
 def crl_status(next_update: dt.datetime | None, at: dt.datetime) -> str:

@@ -2,6 +2,12 @@
 
 Serials are written as lower-case hex strings, not JSON numbers: they are 159
 bits, and jq or JavaScript would silently round a number that large.
+
+Every operation reads and rewrites the whole index, so both are kept cheap for
+stores of thousands of certificates: one entry per line (json's C encoder;
+``indent=`` would fall back to its pure-Python one), leaf paths made only when
+used.  The layout is whitespace only: format ``wsctl-pki-index/1`` either way,
+so stores written before (indented) and after read the same.
 """
 
 from __future__ import annotations
@@ -20,9 +26,21 @@ STATUSES = ("valid", "revoked", "superseded")
 
 @dataclass(frozen=True)
 class LeafPaths:
-    cert: Path
-    chain: Path
-    key: Path
+    """The files of a leaf in DIRECTORY; made on access (parsing the index makes one per entry)."""
+
+    directory: str
+
+    @property
+    def cert(self) -> Path:
+        return Path(self.directory, "cert.pem")
+
+    @property
+    def chain(self) -> Path:
+        return Path(self.directory, "chain.pem")
+
+    @property
+    def key(self) -> Path:
+        return Path(self.directory, "key.pem")
 
 
 def format_serial(serial: int) -> str:
@@ -46,7 +64,7 @@ def _iso(t: dt.datetime | None) -> str | None:
 def _time(text: str | None) -> dt.datetime | None:
     if text is None:
         return None
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt.datetime.fromisoformat(text)  # 3.11 reads the trailing Z itself
 
 
 @dataclass
@@ -141,13 +159,17 @@ class Index:
         return next((e for e in self.entries if e.serial == serial), None)
 
     def to_bytes(self) -> bytes:
-        obj = {
-            "format": INDEX_FORMAT,
-            "ca": {"name": self.ca_name, "key_type": self.key_type},
-            "crl": {"number": self.crl_number, "days": self.crl_days},
-            "entries": [e.to_json() for e in self.entries],
-        }
-        return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode()
+        """The JSON document, one entry per line."""
+        head = ", ".join(
+            f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
+            for key, value in (
+                ("format", INDEX_FORMAT),
+                ("ca", {"name": self.ca_name, "key_type": self.key_type}),
+                ("crl", {"number": self.crl_number, "days": self.crl_days}),
+            )
+        )
+        entries = ",\n".join(json.dumps(e.to_json(), ensure_ascii=False) for e in self.entries)
+        return f'{{{head}, "entries": [\n{entries}\n]}}\n'.encode()
 
 
 def parse_index(data: bytes, source: Path, leaf_paths) -> Index:

@@ -1,22 +1,30 @@
-"""Private keys: generate, serialize (encrypted at rest), load, pick the signature hash."""
+"""Private keys: generate, serialize (encrypted at rest), load, pick the signature hash.
+
+cryptography is imported inside the functions: the key type names are read by
+verbs and by `Store` methods that never touch a key (`wsctl certs list`), and
+importing cryptography costs more than those verbs' whole run.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from typing import TYPE_CHECKING
 
 from wsctl.core.errors import InvalidInput, PasswordError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 KEY_TYPES = ("p256", "p384", "rsa2048", "rsa3072", "ed25519")
 DEFAULT_KEY_TYPE = "p256"
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
-
 
 def generate_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     if key_type == "p256":
         return ec.generate_private_key(ec.SECP256R1())
     if key_type == "p384":
@@ -30,6 +38,8 @@ def generate_key(key_type: str = DEFAULT_KEY_TYPE) -> PrivateKey:
 
 def key_type_of(key) -> str:
     """The KEY_TYPES name of a private or public key ("rsa4096" for sizes we do not generate)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
         return {"secp256r1": "p256", "secp384r1": "p384"}.get(key.curve.name, key.curve.name)
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
@@ -41,6 +51,8 @@ def key_type_of(key) -> str:
 
 def check_public_key(public_key) -> None:
     """Refuse key kinds and sizes a plant PKI should not certify (e.g. from a CSR)."""
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
     if isinstance(public_key, ec.EllipticCurvePublicKey):
         if public_key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
             raise InvalidInput(f"unsupported EC curve {public_key.curve.name}; use P-256 or P-384")
@@ -53,6 +65,9 @@ def check_public_key(public_key) -> None:
 
 def signature_hash(signing_key) -> hashes.HashAlgorithm | None:
     """The hash to sign with: SHA-384 to go with P-384, none for Ed25519, else SHA-256."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
     if isinstance(signing_key, ed25519.Ed25519PrivateKey):
         return None
     if isinstance(signing_key, ec.EllipticCurvePrivateKey) and signing_key.curve.key_size >= 384:
@@ -62,6 +77,8 @@ def signature_hash(signing_key) -> hashes.HashAlgorithm | None:
 
 def serialize_private_key(key: PrivateKey, password: bytes | None) -> bytes:
     """PKCS#8 PEM, encrypted with the best scheme cryptography offers unless password is None."""
+    from cryptography.hazmat.primitives import serialization
+
     if password is not None and not password:
         raise PasswordError("empty passphrase; give a non-empty one (or --no-password for a leaf key)")
     encryption = (
@@ -78,6 +95,9 @@ def is_encrypted_pem(data: bytes) -> bool:
 
 def load_private_key(data: bytes, password: bytes | None, *, source: str | Path) -> PrivateKey:
     """Load a PEM key; a wrong or missing passphrase is a PasswordError naming the file."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     encrypted = is_encrypted_pem(data)
     if encrypted and not password:
         raise PasswordError(f"{source} is encrypted and no passphrase was given")

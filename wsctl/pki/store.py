@@ -13,6 +13,9 @@ memory, and only then writes all files in one journaled `commit.Transaction`; so
 a refused or failed operation leaves the store as it was, apart from the audit
 line that records the failure, and a killed one is finished or undone by the
 next open (`_repair`).
+
+cryptography is imported only by the methods that build, sign or parse
+certificates: reading the index (`wsctl certs list`) must not pay for it.
 """
 
 from __future__ import annotations
@@ -23,17 +26,19 @@ import getpass
 import json
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from typing import TYPE_CHECKING
 
 from wsctl.core.errors import InvalidInput, StoreError, WsctlError
-from wsctl.pki import builder, commit, fsutil, keys, names
-from wsctl.pki.ca_admin import CAAdministration, _pem
-from wsctl.pki.identity import fingerprint
+from wsctl.pki import commit, fsutil, keys, names
+from wsctl.pki.ca_admin import CAAdministration
 from wsctl.pki.index import Entry, Index, LeafPaths, format_serial, parse_index, parse_serial
+from wsctl.pki.issuing import LeafIssuing
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
 
 __all__ = ["Store", "Entry", "LeafPaths"]
 
@@ -62,6 +67,8 @@ def load_certificate_file(path: Path, *, error=InvalidInput) -> x509.Certificate
 
 
 def parse_certificate(data: bytes, source: Path, *, error=InvalidInput) -> x509.Certificate:
+    from cryptography import x509
+
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificates(data)[0]
@@ -79,7 +86,7 @@ def _parse_reason(exc: Exception, data: bytes) -> str:
     return text[:120]
 
 
-class Store(CAAdministration):
+class Store(CAAdministration, LeafIssuing):
     def __init__(self, path: str | os.PathLike, *, notify: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
         #: told (one line) when opening the store finished or undid an interrupted change
@@ -132,8 +139,7 @@ class Store(CAAdministration):
         return self.path / "archive"
 
     def leaf_paths(self, kind: str, name: str) -> LeafPaths:
-        base = self.path / ("devices" if kind == "device" else "operators") / name
-        return LeafPaths(cert=base / "cert.pem", chain=base / "chain.pem", key=base / "key.pem")
+        return LeafPaths(os.path.join(self.path, "devices" if kind == "device" else "operators", name))
 
     def exists(self) -> bool:
         return self.root_cert_path.exists() and self.index_path.exists()
@@ -204,9 +210,22 @@ class Store(CAAdministration):
     def load_crl(self) -> x509.CertificateRevocationList | None:
         if not self.crl_der_path.exists():
             return None
+        from cryptography import x509
+
         try:
             return x509.load_der_x509_crl(self._read(self.crl_der_path))
         except ValueError as exc:
+            raise StoreError(
+                f"{self.crl_der_path} is corrupted ({str(exc)[:100]})", hint="'wsctl certs crl' writes a fresh one"
+            ) from None
+
+    def crl_next_update(self) -> dt.datetime | None:
+        """The store CRL's nextUpdate, read without cryptography (`certs list`); None if it has none."""
+        from wsctl.pki.crlinfo import der_next_update
+
+        try:
+            return der_next_update(self._read(self.crl_der_path))
+        except (ValueError, UnicodeDecodeError) as exc:
             raise StoreError(
                 f"{self.crl_der_path} is corrupted ({str(exc)[:100]})", hint="'wsctl certs crl' writes a fresh one"
             ) from None
@@ -226,6 +245,8 @@ class Store(CAAdministration):
     def audit(self, action: str, subject: str, serial: int | None, result: str, **extra) -> None:
         if not self.path.is_dir():
             return
+        from wsctl.pki import builder
+
         record = {
             "time": builder.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "actor": _actor(),
@@ -255,15 +276,27 @@ class Store(CAAdministration):
             except Exception as exc:
                 self.audit(action, subject, outcome["serial"], "error", error=f"{type(exc).__name__}: {exc}")
                 raise
-            self.audit(action, subject, outcome["serial"], "ok", **outcome.get("extra", {}))
+            # several certificates in one operation (`issue_devices`): one line each
+            for each_subject, serial in outcome.get("each", [(subject, outcome["serial"])]):
+                self.audit(action, each_subject, serial, "ok", **outcome.get("extra", {}))
 
-    def _own_dirs(self) -> list[Path]:
-        """The directories the store writes temporaries in (not whatever else is under its path)."""
-        dirs = [self.path, self.ca_dir]
-        for parent in (self.path / "devices", self.path / "operators", self.archive_dir):
-            if parent.is_dir() and not parent.is_symlink():
-                dirs.extend(d for d in parent.iterdir() if d.is_dir() and not d.is_symlink())
-        return dirs
+    def _leaf_dirs(self) -> list[str]:
+        """The directories under devices/, operators/ and archive/ (never through a symlink).
+
+        One scandir per parent and no Path objects: this runs at every
+        operation, in stores of thousands of certificates.
+        """
+        found: list[str] = []
+        for sub in ("devices", "operators", "archive"):
+            parent = self.path / sub
+            if parent.is_symlink():
+                continue
+            try:
+                with os.scandir(parent) as children:
+                    found.extend(child.path for child in children if child.is_dir(follow_symlinks=False))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return found
 
     def _repair_on_open(self) -> None:
         try:
@@ -281,12 +314,14 @@ class Store(CAAdministration):
         """Finish a commit a crash interrupted and delete what killed runs left (under the lock)."""
         self._repaired = True
         journal = commit.recover(self.path)
-        swept = commit.sweep_strays(self._own_dirs(), STORE_FILE_NAMES)
-        for sub in ("devices", "operators", "archive"):
-            # a directory made for a commit that never happened
-            for d in (self.path / sub).glob("*/") if (self.path / sub).is_dir() else ():
-                if d.is_dir() and not d.is_symlink() and not any(d.iterdir()):
-                    d.rmdir()
+        leaf_dirs = self._leaf_dirs()
+        # the directories the store writes temporaries in (not whatever else is under its path)
+        swept = commit.sweep_strays([self.path, self.ca_dir, *leaf_dirs], STORE_FILE_NAMES)
+        for directory in leaf_dirs:
+            with os.scandir(directory) as children:
+                empty = next(children, None) is None
+            if empty:  # made for a commit that never happened
+                os.rmdir(directory)
         for sub in ("devices", "operators"):
             if self.exists():
                 fsutil.ensure_private_dir(self.path / sub)
@@ -302,202 +337,10 @@ class Store(CAAdministration):
             }[journal]
             self.notify(f"{self.path}: {told}" + (f"; removed {len(rel)} leftover temporary file(s)" if rel else ""))
 
-    # -- leaves ------------------------------------------------------------
-    def issue_device(
-        self,
-        name: str,
-        *,
-        dns: Sequence[str] = (),
-        ips: Sequence[str] = (),
-        days: int = 365,
-        password: bytes,
-        key_password: bytes | None,
-        key_type: str = keys.DEFAULT_KEY_TYPE,
-    ) -> Entry:
-        spec = self.device_spec(name, dns, ips, days)
-        return self._issue(spec, password=password, key_password=key_password, key_type=key_type)
-
-    def issue_operator(
-        self,
-        name: str,
-        *,
-        role: str,
-        days: int = 30,
-        password: bytes,
-        key_password: bytes | None,
-        key_type: str = keys.DEFAULT_KEY_TYPE,
-        allow_custom_role: bool = False,
-    ) -> Entry:
-        spec = builder.LeafSpec(
-            kind="operator",
-            name=names.check_name(name),
-            role=names.check_role(role, allow_custom=allow_custom_role),
-            days=names.check_days(days),
-        )
-        return self._issue(spec, password=password, key_password=key_password, key_type=key_type)
-
-    def device_spec(self, name: str, dns: Sequence[str], ips: Sequence[str], days: int) -> builder.LeafSpec:
-        names.check_name(name)
-        dns_names = tuple(dict.fromkeys(names.check_dns(d) for d in dns))
-        addresses = tuple(dict.fromkeys(names.check_ip(str(a)) for a in ips))
-        if not dns_names and not addresses:
-            raise InvalidInput(f"device {name!r} needs at least one --dns or --ip: clients verify the name they dial")
-        return builder.LeafSpec(kind="device", name=name, dns=dns_names, ips=addresses, days=names.check_days(days))
-
-    def sign_csr(
-        self,
-        csr_data: bytes,
-        *,
-        kind: str,
-        name: str | None = None,
-        dns: Sequence[str] = (),
-        ips: Sequence[str] = (),
-        role: str | None = None,
-        days: int | None = None,
-        password: bytes,
-        allow_custom_role: bool = False,
-    ) -> Entry:
-        """Certify a CSR's public key for the names approved here; the CSR's own extensions are ignored."""
-        from wsctl.pki.csr import load_csr
-
-        csr = load_csr(csr_data)
-        names.check_kind(kind)
-        if name is None:
-            cns = csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-            if not cns:
-                raise InvalidInput("the CSR has no common name; pass --name")
-            name = str(cns[0].value)
-        keys.check_public_key(csr.public_key())
-        if kind == "device":
-            spec = self.device_spec(name, dns, ips, 365 if days is None else days)
-        else:
-            spec = builder.LeafSpec(
-                kind="operator",
-                name=names.check_name(name),
-                role=names.check_role(role, allow_custom=allow_custom_role),
-                days=names.check_days(30 if days is None else days),
-            )
-        return self._issue(spec, password=password, key_password=None, public_key=csr.public_key(), action="sign")
-
-    def renew(
-        self,
-        name_or_serial: str,
-        *,
-        days: int | None = None,
-        rekey: bool = False,
-        password: bytes,
-        key_password: bytes | None = None,
-    ) -> Entry:
-        old = self.find(name_or_serial)
-        refusal = None
-        if old.status == "revoked":
-            refusal = f"{old.name} is revoked; issue a new certificate instead of renewing it"
-        elif old.status == "superseded":
-            refusal = f"serial {format_serial(old.serial)} was already renewed; renew {old.name} instead"
-        elif rekey and not old.has_key:
-            refusal = (
-                f"the key of {old.name} lives on the device (signed from a CSR); "
-                "make a new CSR there and 'wsctl certs sign' it"
-            )
-        if refusal:
-            self.audit("renew", f"{old.kind}:{old.name}", old.serial, "error", error=refusal)
-            raise StoreError(refusal)
-        cert = self.leaf_cert(old)
-        if days is None:
-            lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc - builder.BACKDATE
-            days = max(1, round(lifetime / dt.timedelta(days=1)))
-        spec = builder.LeafSpec(
-            kind=old.kind,
-            name=old.name,
-            dns=tuple(old.dns),
-            ips=tuple(names.check_ip(i) for i in old.ips),
-            role=old.role,
-            days=names.check_days(days),
-        )
-        return self._issue(
-            spec,
-            password=password,
-            key_password=key_password,
-            key_type=old.key_type or "p256",
-            public_key=None if rekey else cert.public_key(),
-            renewing=old,
-            keep_key=not rekey,
-        )
-
-    def _issue(
-        self,
-        spec: builder.LeafSpec,
-        *,
-        password: bytes,
-        key_password: bytes | None,
-        key_type: str = "p256",
-        public_key=None,
-        action: str | None = None,
-        renewing: Entry | None = None,
-        keep_key: bool = False,
-    ) -> Entry:
-        action = action or ("renew" if renewing else "issue")
-        with self._operation(action, f"{spec.kind}:{spec.name}") as outcome:
-            index = self.load_index()
-            current = index.current(spec.name)
-            if renewing is None and current is not None and current.status == "valid":
-                raise StoreError(
-                    f"{current.kind} {spec.name!r} already exists (serial {format_serial(current.serial)})",
-                    hint="renew it with 'wsctl certs renew', or revoke it first",
-                )
-            if renewing is not None and (current is None or current.serial != renewing.serial):
-                raise StoreError(f"{spec.name} changed while renewing; try again")
-            issuing, issuing_key = self._issuing(password)
-            remaining = (issuing.not_valid_after_utc - builder.now()).days
-            if spec.days > remaining:
-                raise InvalidInput(f"--days {spec.days} outlives the issuing CA (expires in {remaining} days)")
-            new_key = None
-            if public_key is None:
-                new_key = keys.generate_key(key_type)
-                public_key = new_key.public_key()
-            cert = builder.build_leaf(spec, public_key, issuing, issuing_key)
-            paths = self.leaf_paths(spec.kind, spec.name)
-            has_key = new_key is not None or (keep_key and renewing is not None and renewing.has_key)
-            entry = Entry(
-                serial=cert.serial_number,
-                name=spec.name,
-                kind=spec.kind,
-                role=spec.role,
-                not_after=cert.not_valid_after_utc,
-                status="valid",
-                paths=paths,
-                not_before=cert.not_valid_before_utc,
-                dns=list(spec.dns),
-                ips=[str(i) for i in spec.ips],
-                fingerprint=fingerprint(cert.public_bytes(Encoding.DER)),
-                key_type=keys.key_type_of(public_key),
-                has_key=has_key,
-                key_encrypted=(key_password is not None)
-                if new_key is not None
-                else bool(renewing and renewing.key_encrypted and has_key),
-                issued_at=builder.now(),
-            )
-            if renewing is not None:
-                replaced = index.by_serial(renewing.serial)
-                replaced.status = "superseded"
-                replaced.superseded_by = entry.serial
-            index.entries.append(entry)
-            with commit.Transaction(self.path) as txn:
-                txn.write(paths.cert, _pem(cert))
-                txn.write(paths.chain, _pem(cert) + _pem(issuing))
-                if new_key is not None:
-                    txn.write(paths.key, keys.serialize_private_key(new_key, key_password))
-                elif not has_key:
-                    # a re-issue from a CSR must not leave a previous key next to a cert it does not match
-                    txn.remove(paths.key)
-                txn.write(self.index_path, index.to_bytes())
-            outcome["serial"] = entry.serial
-            if renewing is not None:
-                outcome["extra"] = {"replaces": format_serial(renewing.serial)}
-            return entry
-
     # -- revocation --------------------------------------------------------
     def revoke(self, name_or_serial: str, *, reason: str = "unspecified", password: bytes) -> Entry:
+        from wsctl.pki import builder
+
         flag = builder.parse_reason(reason)
         with self._operation("revoke", name_or_serial) as outcome:
             index = self.load_index()
@@ -524,6 +367,10 @@ class Store(CAAdministration):
             outcome["extra"] = {"crl_number": index.crl_number, "days": index.crl_days}
 
     def _write_crl(self, index: Index, issuing, issuing_key, *, days: int) -> None:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        from wsctl.pki import builder
+
         revoked = [
             builder.Revocation(e.serial, e.revoked_at, builder.parse_reason(e.reason or "unspecified"))
             for e in index.entries

@@ -148,11 +148,10 @@ def crl_freshness(env: Environment, store, now) -> dict:
     """The store CRL's expiry as `--json` keys; warns when peers will refuse it within a day."""
     from wsctl.pki.crlinfo import crl_expiry_text, crl_status
 
-    crl = store.load_crl()
-    if crl is None:
+    if not store.crl_der_path.exists():
         env.warn(f"the store has no CRL ({store.crl_der_path}); peers that check revocation refuse everyone")
         return {"crl_next_update": None, "crl_status": "missing", "crl_text": "no CRL"}
-    next_update = crl.next_update_utc
+    next_update = store.crl_next_update()
     status = crl_status(next_update, now)
     text = crl_expiry_text(next_update, now)
     if status == "expired":

@@ -17,8 +17,10 @@ def list_(env: Environment, show_all: bool) -> None:
 
     Origin is project (./profiles), user (the config directory) or shipped
     (inside wsctl). A name found earlier hides later ones of the same name;
-    --all shows those too, marked "shadowed". A profile that does not
-    validate is listed with its error.
+    --all shows those too, marked "shadowed". Only what is listed is read
+    from each file: one that is not TOML or has no valid [profile] id is
+    listed with its error; `wsctl profile validate NAME` checks a profile in
+    full (and every verb does before it uses one).
 
     \b
     EXAMPLES
@@ -29,7 +31,7 @@ def list_(env: Environment, show_all: bool) -> None:
     import os
 
     from wsctl.core.errors import InvalidInput
-    from wsctl.files.profiles import list_profiles, load_at
+    from wsctl.files.profiles import list_profiles, summary_at
 
     cwd = os.getcwd()
     winners: set[str] = set()
@@ -47,8 +49,8 @@ def list_(env: Environment, show_all: bool) -> None:
             "valid": True,
         }
         try:
-            prof = load_at(loc)
-            row.update(id=prof.id, title=prof.title, version=prof.version, commands=len(prof.commands))
+            summary = summary_at(loc)
+            row.update(id=summary.id, title=summary.title, version=summary.version, commands=summary.commands)
         except InvalidInput as exc:
             row.update(valid=False, error=exc.message)
         rows.append(row)

@@ -20,7 +20,8 @@ from wsctl.cli.support.env import Environment
 from wsctl.core.errors import InvalidInput, UsageError
 
 if TYPE_CHECKING:  # tomllib and the inventory parser load only when a command runs
-    from wsctl.core.inventory import DeviceEntry, Inventory
+    from wsctl.core.device_entry import DeviceEntry
+    from wsctl.core.inventory import Inventory
 
 INVENTORY_NAMES = ("wsctl-inventory.toml",)
 #: a plant's inventory of thousands of devices is a few MiB at most
@@ -298,15 +299,19 @@ def load_inventory(env: Environment, explicit: str | None) -> Inventory:
 
 def resolve_targets(env: Environment, target: str | tuple[str, ...], client: ClientOptions) -> list[DeviceEntry]:
     """Expand TARGET(s) (URLs, aliases, groups, comma lists) into device entries with overrides applied."""
-    from wsctl.core.inventory import Inventory, with_overrides
+    from wsctl.core.device_entry import url_entry, with_overrides
 
     raw = [target] if isinstance(target, str) else list(target)
     names = [part.strip() for item in raw for part in item.split(",") if part.strip()]
     if not names:
         raise UsageError("no target given")
-    needs_inventory = any("://" not in name for name in names)
-    inventory = load_inventory(env, client.inventory) if needs_inventory or client.inventory else Inventory()
-    entries = inventory.resolve_all(names)
+    if client.inventory or any("://" not in name for name in names):
+        entries = load_inventory(env, client.inventory).resolve_all(names)
+    else:  # URLs only: the inventory code is not even imported (start-up time)
+        unique: dict[str, DeviceEntry] = {}
+        for entry in map(url_entry, names):
+            unique.setdefault(entry.name, entry)  # the first of duplicates, as Inventory.resolve_all
+        entries = list(unique.values())
     certs = client.certs
     if certs is None and client.operator:
         # --operator names a certificate in the store `wsctl certs` uses by default

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from wsctl.core.device_entry import DeviceEntry
 from wsctl.core.errors import WsctlError
 from wsctl.core.exit_table import ExitCode
-from wsctl.core.inventory import DeviceEntry
 
 
 @dataclass

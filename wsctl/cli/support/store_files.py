@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from wsctl.core.errors import InvalidInput, UsageError
-from wsctl.core.suggest import did_you_mean
 
 
 def ca_files(store: Path) -> list[str]:
@@ -31,6 +30,8 @@ def operator_files(store: Path, operator: str) -> tuple[str, str]:
     """(chain.pem, key.pem) of an operator certificate in the store."""
     leaf = store / "operators" / operator
     if not (leaf / "chain.pem").is_file():
+        from wsctl.core.suggest import did_you_mean  # only for the error (start-up time)
+
         known = names_in(store, "operators")
         raise InvalidInput(
             f"no operator {operator!r} in {store}{did_you_mean(operator, known)}",
@@ -44,6 +45,8 @@ def device_files(store: Path, device: str) -> tuple[str, str]:
     """(chain.pem, key.pem) of a device certificate in the store."""
     leaf = store / "devices" / device
     if not (leaf / "chain.pem").is_file():
+        from wsctl.core.suggest import did_you_mean
+
         known = names_in(store, "devices")
         raise InvalidInput(
             f"no device {device!r} in {store}{did_you_mean(device, known)}",

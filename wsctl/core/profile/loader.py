@@ -12,10 +12,10 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.central_spec import parse_central
 from wsctl.core.pointer import split as split_pointer
 from wsctl.core.profile import presets
+from wsctl.core.profile.format import FORMAT, PROFILE_ID
 from wsctl.core.profile.model import (
     ENCODINGS,
     ERROR_KINDS,
-    FORMAT,
     ID_SCHEMES,
     INBOUND_KINDS,
     Command,
@@ -400,7 +400,7 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
         )
     meta = c.table(data.get("profile"), "profile", {"id", "title", "version", "description", "timeout"})
     profile_id = c.str_(meta, "id", "profile", required=True)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", profile_id):
+    if not PROFILE_ID.fullmatch(profile_id):
         raise c.fail("profile.id", "letters, digits, '.', '_' and '-' only")
     transport = c.table(data.get("transport"), "transport", {"subprotocols", "path", "dialer", "encoding"})
     dialer = c.str_(transport, "dialer", "transport", "tool")

@@ -15,16 +15,12 @@ from wsctl.core.profile.params import Param
 if TYPE_CHECKING:
     from wsctl.core.hub.central_spec import CentralSpec
 
-FORMAT = "wsctl-profile/1"
 
 ENCODINGS = ("json", "text")
 ID_SCHEMES = ("counter", "uuid4", "none")
 INBOUND_KINDS = ("result", "error", "event", "request")
 #: abstract error kinds a device side reports; presets map them to protocol codes
 ERROR_KINDS = ("parse", "invalid_request", "unknown_command", "invalid_params", "not_authorized", "internal", "device")
-
-#: what a profile name from a file may be (`load_installed`, scenario files): a file name or id, never a path
-PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, Literal, overload
 from wsctl.core.errors import InvalidInput
 from wsctl.core.exit_table import ExitCode
 from wsctl.core.pointer import split
-from wsctl.core.profile.model import PLAIN_NAME
+from wsctl.core.profile.format import PLAIN_NAME
 from wsctl.core.profile.params import finite
 from wsctl.core.scenario.checks import CheckError, Expectation, compile_expectation, variables_in
 

@@ -1,0 +1,12 @@
+"""The two facts about a profile file that are read without loading it: its
+format line and the shape of its id (`profile list` reads only these and the
+summary fields; the loader checks the same ones)."""
+
+from __future__ import annotations
+
+import re
+
+FORMAT = "wsctl-profile/1"
+PROFILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+#: what a profile name from a file may be (`load_installed`, scenario files): a file name or id, never a path
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
