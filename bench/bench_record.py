@@ -30,6 +30,7 @@ The load average is printed with the figures.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import random
 import resource
@@ -228,8 +229,21 @@ async def bench_replay(store, op, url: str) -> dict:
         events.append(Event(t=t, kind="text", dir="out", conn=1, data=f'{{"seq":{i}}}'))
         events.append(Event(t=t + 0.0005, kind="text", dir="in", conn=1, data=f'{{"seq":{i}}}'))
     plan = build_plan(events, mode="original")
+    pauses: list[float] = []
+    began = [0.0]
+
+    def collected(phase: str, info: dict) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - began[0])
+
     async with open_device(url, **tls_kwargs(store, op)) as device:
-        result = await replay(device, plan, reply_timeout=5)
+        gc.callbacks.append(collected)
+        try:
+            result = await replay(device, plan, reply_timeout=5)
+        finally:
+            gc.callbacks.remove(collected)
     assert result.report.ok, result.report.summary()
     errors = sorted(abs(e) * 1000 for e in result.timing_errors())
     timed = [s for s in result.sent if s.send.anchor == "start"]
@@ -244,6 +258,8 @@ async def bench_replay(store, op, url: str) -> dict:
         "wake_p99": percentile(wake, 0.99),
         "send_p50": percentile(sending, 0.5),
         "send_p99": percentile(sending, 0.99),
+        "gc": len(pauses),
+        "gc_max": max(pauses, default=0.0) * 1000,
     }
 
 
@@ -281,7 +297,8 @@ def print_replay(reps: list[dict]) -> None:
     for rep in reps:
         print(
             f"   p50 {rep['p50']:.3f}   p99 {rep['p99']:.3f}   max {rep['max']:.3f}"
-            f"   (woke late p99 {rep['wake_p99']:.3f}; the send itself p50 {rep['send_p50']:.3f}, p99 {rep['send_p99']:.3f})"
+            f"   (woke late p99 {rep['wake_p99']:.3f}; the send itself p50 {rep['send_p50']:.3f}, p99 {rep['send_p99']:.3f};"
+            f" {rep['gc']} collections, longest {rep['gc_max']:.2f})"
         )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,10 @@ class Flushable(Protocol):
 class Flusher:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
+        self._reset()
+
+    def _reset(self) -> None:
+        # also in a forked child, which has none of its parent's threads
         self._cond = threading.Condition(threading.Lock())
         self._queue: list[tuple[float, int, Flushable]] = []
         self._order = itertools.count()  # ties never compare recorders
@@ -92,3 +97,4 @@ class Flusher:
 
 FLUSHER = Flusher()
 atexit.register(lambda: FLUSHER.flush_all())
+os.register_at_fork(after_in_child=lambda: FLUSHER._reset())
