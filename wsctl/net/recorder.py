@@ -120,7 +120,9 @@ class Recorder:
     starts with its own header, so it is readable alone); ``redact``: rules
     (``/json/pointer`` or ``re:REGEX``) or a `Redactor`; ``opener``: how a
     part file is opened (tests inject failing files); ``header``: write this
-    header instead of building one (conversions keep their source's times).
+    header instead of building one (conversions keep their source's times);
+    ``flush_interval`` / ``batch_bytes``: when a batch is written (`FLUSH_INTERVAL`,
+    `BATCH_BYTES`; ``batch_bytes=0`` writes every event at once).
     """
 
     def __init__(
