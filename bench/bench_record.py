@@ -1,7 +1,7 @@
 """Record/replay benchmark: recorder cost on the live path, reading and converting
 a million-event recording, replay timing accuracy.
 
-    .venv/bin/python bench/bench_record.py [--quick] [--replay-only]
+    .venv/bin/python bench/bench_record.py [--quick] [--replay-only | --live-only]
 
 Loopback, mutual TLS with a throwaway P-256 PKI (wsctl.pki).  The device is a
 separate process (``--device telemetry|echo``), as it is in use.
@@ -56,8 +56,8 @@ from wsctl.net.replayer import replay  # noqa: E402
 from wsctl.pki.store import Store  # noqa: E402
 
 QUICK = "--quick" in sys.argv
-INGEST = 4000 if QUICK else 12000
-ROUNDS = 3 if QUICK else 7
+INGEST = 4000 if QUICK else 8000
+ROUNDS = 3 if QUICK else 11
 REPLAY_RUNS = 1 if QUICK else 3
 BIG = 100_000 if QUICK else 1_000_000
 REPLAY_SENDS = 150 if QUICK else 400
@@ -334,6 +334,8 @@ def main() -> None:
         print(f"   load average {load()}")
         print_replay(replays(store, op, tmp))
         print(f"   load average {load()}")
+        if "--live-only" in sys.argv:  # parts 1 and 3: the two with a device process
+            return
         big = bench_big(tmp)
     print(f"\n2. {big['events']:,} events, {big['bytes'] / 2**20:.1f} MiB recording (one process)")
     print(f"   write {big['write_eps']:10.0f} events/s   peak RSS +{big['rss_write']:.1f} MiB")

@@ -145,6 +145,7 @@ class Recorder:
     ) -> None:
         self.path = os.fspath(path)
         self.redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
+        self._redacting = bool(self.redactor)  # asked once per message: not through __bool__
         self.max_size = max_size
         self._opener = opener
         self._clock = clock
@@ -414,7 +415,7 @@ class Recorder:
 
             message = as_message(message)  # bytearray, memoryview: as the channel sends them
         line = None
-        if not self.redactor:
+        if not self._redacting:
             try:
                 line = encode_message(t, wall, conn, direction, message).encode("utf-8")
             except UnicodeEncodeError:  # a lone surrogate: the general encoder escapes it
