@@ -1,6 +1,6 @@
 """Profile-layer and fan-out benchmarks, the devices in processes of their own.
 
-    .venv/bin/python bench/bench_profile.py [--quick] [--devices 1000] [--rounds 5] [--fan-out-only]
+    .venv/bin/python bench/bench_profile.py [--quick] [--devices 1000] [--rounds 3] [--fan-out-only]
 
 1. Command round trips on ONE connection, side by side: the raw message path
    (a pre-rendered JSON-RPC request, `Device.send` + `Device.receive`) vs the
@@ -231,7 +231,7 @@ def print_fan_out(runs: dict[str, list[tuple[float, float]]], n: int, parallel: 
 
 def main() -> None:
     n = int(arg("--devices", "200" if QUICK else "1000"))
-    rounds = int(arg("--rounds", "2" if QUICK else "5"))
+    rounds = int(arg("--rounds", "2" if QUICK else "3"))
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         store = make_pki(base)
