@@ -25,13 +25,22 @@ def events_of(path, **kw):
     return reader, list(reader)
 
 
+def lines_once_flushed(path, count, seconds=10.0):
+    """The file's lines once it holds ``count`` of them (bounded wait: the flusher thread writes them)."""
+    deadline = time.monotonic() + seconds
+    while len(lines := path.read_bytes().splitlines()) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return lines
+
+
 def test_events_are_on_disk_before_close(tmp_path):
     path = tmp_path / "rec.jsonl"
-    rec = Recorder(path, url="wss://dev/")
+    rec = Recorder(path, url="wss://dev/", flush_interval=0.05)
     rec.message("out", 1, "hello")
     rec.message("in", 1, b"\x00\x01")
-    # nothing buffered in Python: another reader sees both lines already
-    lines = path.read_text().splitlines()
+    # a batch that never fills is written by the flusher thread once it has
+    # waited the flush interval: another reader sees both lines without a close
+    lines = lines_once_flushed(path, 3)
     assert len(lines) == 3 and json.loads(lines[0])["format"] == "wsctl-record/1"
     rec.close()
     reader, events = events_of(path)
@@ -279,3 +288,80 @@ async def test_a_gap_carries_the_id_of_the_attempt_it_waits_for(plant, tmp_path)
         rec.attach(device)  # the attempt that worked
     _, events = events_of(path)
     assert [(e.kind, e.conn) for e in events] == [("open", 1), ("gap", 2), ("error", 2), ("gap", 2), ("open", 2)]
+
+
+class CountingFile(io.RawIOBase):
+    """A file in memory that counts its write calls."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.writes = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self.writes += 1
+        self.buf += data
+        return len(data)
+
+
+def test_a_burst_of_messages_is_written_in_batches_not_one_write_each(tmp_path):
+    file = CountingFile()
+    with Recorder(tmp_path / "r", opener=lambda name: file, flush_interval=60) as rec:
+        for i in range(500):
+            rec.message("in", 1, f'{{"telemetry":{{"speed":1200,"seq":{i}}}}}')
+    from wsctl.core.record.reader import RecordReader
+
+    events = list(RecordReader(file.buf.decode().splitlines(keepends=True), strict=True))
+    assert [e.data for e in events] == [f'{{"telemetry":{{"speed":1200,"seq":{i}}}}}' for i in range(500)]
+    assert rec.events == 500
+    # the header, then one write per full batch, and the rest on close
+    assert file.writes <= 2 + len(file.buf) // rec.batch_bytes, file.writes
+
+
+def test_a_recorder_killed_after_the_flush_interval_loses_nothing(tmp_path):
+    path = tmp_path / "idle.jsonl"
+    script = textwrap.dedent(f"""
+        import time
+        from wsctl.net.recorder import Recorder
+        rec = Recorder({str(path)!r}, url="wss://dev/", flush_interval=0.05)
+        for i in range(30):
+            rec.message("in", 1, f"reading {{i}}")
+        print("recorded", flush=True)
+        time.sleep(60)  # the device fell silent: no later message and no close writes the batch
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "recorded"
+        lines = lines_once_flushed(path, 31)
+        assert proc.poll() is None  # still running: the flusher wrote them, not an exit
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert len(lines) == 31
+    _, events = events_of(path, strict=True)
+    assert [e.data for e in events] == [f"reading {i}" for i in range(30)]
+
+
+def test_a_batch_the_flusher_could_not_write_fails_the_next_event_and_the_with_block(tmp_path):
+    disk = FillingDisk(room=400)  # the header, then about one line
+    rec = Recorder(tmp_path / "r", opener=lambda name: disk, flush_interval=0.01)
+    rec.message("in", 1, "first " + "x" * 100)
+    rec.message("in", 1, "second " + "x" * 100)
+    deadline = time.monotonic() + 10
+    while rec.failed is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert isinstance(rec.failed, RecordingError) and "disk full" in rec.failed.message
+    assert disk.buf.decode().endswith("\n") and "first" in disk.buf.decode() and "second" not in disk.buf.decode()
+    assert f"{rec.events} events kept" in rec.failed.message and rec.events == 1
+    with pytest.raises(RecordingError):
+        rec.message("in", 1, "third")
+    rec.close()
+
+    # the last batch fails on close, after the session's last event: leaving the block raises it
+    with pytest.raises(RecordingError) as info:
+        with Recorder(tmp_path / "s", opener=lambda name: FillingDisk(room=300), flush_interval=60) as late:
+            late.message("in", 1, "x" * 500)
+    assert "disk full" in info.value.message
+    late.close()  # close itself never raises

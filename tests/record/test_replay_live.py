@@ -10,6 +10,7 @@ import re
 import sys
 
 import trio
+import trio.testing
 from record_helpers import PASSWORD, wsctl
 
 from wsctl.core.exit_table import ExitCode
@@ -255,3 +256,30 @@ async def test_timing_error_includes_the_time_the_send_took():
     for sent in result.sent:
         assert sent.actual - sent.woke >= 0.045 and sent.error >= 0.045, sent
     assert all(e >= 0.045 for e in result.timing_errors())
+
+
+def test_a_send_waits_for_its_deadline_by_yielding_not_by_an_epoll_rounded_sleep():
+    # epoll_wait's timeout is whole milliseconds rounded up: the last stretch
+    # before a send is due is spent yielding, checked against a clock that
+    # only moves when the test says so
+    from wsctl.net.replayer import SPIN, until
+
+    clock = trio.testing.MockClock()
+    woke = []
+
+    async def waiter(due):
+        await until(due)
+        woke.append(trio.current_time())
+
+    async def drive():
+        due = trio.current_time() + 1.0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiter, due)
+            clock.jump(1.0 - SPIN / 2)  # inside the last stretch: the sleep is over, the yielding not
+            for _ in range(50):
+                await trio.sleep(0)
+            assert woke == []
+            clock.jump(SPIN)
+        assert woke and woke[0] >= due
+
+    trio.run(drive, clock=clock)

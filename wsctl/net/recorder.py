@@ -1,21 +1,27 @@
 """Writing recordings: the crash-safe file writer and the recording Device.
 
 `Recorder` owns one recording (FILE, and FILE.1, FILE.2 ... when it rotates).
-Every event is encoded, redacted, written with one unbuffered ``write`` and
-thereby handed to the kernel before the next message is processed: a
-``kill -9`` of wsctl loses at most the line being written, and every reader
-tolerates that partial line.  (Power loss is not covered: that would need an
-fsync per event, which costs more than the whole message path.)
+Events are encoded and redacted as they come, and written in batches: one
+unbuffered ``write`` when a batch holds `BATCH_BYTES`, or once its first line
+has waited `FLUSH_INTERVAL` (the process's flusher thread,
+`wsctl.net.recordflush`, writes a batch that a quiet device leaves
+unfilled), with any event that is not a message (open, close, error, gap,
+ping), and on close.  A ``kill -9`` of wsctl thus loses at most the
+events of the last `FLUSH_INTERVAL`; what reached the file is whole lines
+except perhaps a partial last one, which every reader tolerates.  (Power
+loss is not covered: that would need an fsync, which costs more than the
+whole message path.)
 
-Writes are synchronous on purpose.  Appending one short line to a local file
-takes microseconds; a thread hop per message (``trio.to_thread``) would cost
-more than the write itself, and the 10 % budget of bench/bench_record.py is
-measured with this choice.
+Writes are synchronous on purpose.  Appending a batch to a local file takes
+microseconds; a thread hop per write (``trio.to_thread``) would cost more
+than the write itself.  One write per message instead of per batch cost 14 %
+of the receiving rate in separate processes (bench/bench_record.py).
 
 When a write fails (disk full, quota, I/O error) the partial line is cut off
-again, the file is closed, and `RecordingError` is raised — now and for every
-later event — so the command stops cleanly, keeps what was written and exits
-non-zero.
+again, the file is closed, and `RecordingError` is raised — by that write
+(or, when the flusher thread or close wrote it, by the next event and by
+leaving the ``with`` block) and for every later event — so the command stops
+cleanly, keeps what was written and exits non-zero.
 
 The file is created when the recorder is entered (`create`), before any
 connection: an output that cannot be created (no such directory, no
@@ -41,6 +47,7 @@ import dataclasses
 import errno
 import os
 import ssl
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -58,8 +65,16 @@ from wsctl.core.record.format import (
     encode_message,
 )
 from wsctl.core.record.redact import Redactor
+from wsctl.net.recordflush import FLUSHER
 
 PathLike = str | os.PathLike[str]
+
+#: a batch is written once it holds this many bytes: the write's fixed cost
+#: (a system call, ~6 us) is then shared by ~20 telemetry lines of 200 bytes
+BATCH_BYTES = 4096
+#: ... or once its first line has waited this long (seconds): the most a
+#: ``kill -9`` can lose, also when the device falls silent after a burst
+FLUSH_INTERVAL = 0.2
 Opener = Callable[[str], BinaryIO]
 
 
@@ -105,7 +120,9 @@ class Recorder:
     starts with its own header, so it is readable alone); ``redact``: rules
     (``/json/pointer`` or ``re:REGEX``) or a `Redactor`; ``opener``: how a
     part file is opened (tests inject failing files); ``header``: write this
-    header instead of building one (conversions keep their source's times).
+    header instead of building one (conversions keep their source's times);
+    ``flush_interval`` / ``batch_bytes``: when a batch is written (`FLUSH_INTERVAL`,
+    `BATCH_BYTES`; ``batch_bytes=0`` writes every event at once).
     """
 
     def __init__(
@@ -123,9 +140,12 @@ class Recorder:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         header: Header | None = None,
+        flush_interval: float = FLUSH_INTERVAL,
+        batch_bytes: int = BATCH_BYTES,
     ) -> None:
         self.path = os.fspath(path)
         self.redactor = redact if isinstance(redact, Redactor) else Redactor(redact)
+        self._redacting = bool(self.redactor)  # asked once per message: not through __bool__
         self.max_size = max_size
         self._opener = opener
         self._clock = clock
@@ -144,16 +164,28 @@ class Recorder:
             if header is None
             else dataclasses.replace(header, wsctl=__version__, part=0)
         )
+        self.flush_interval = flush_interval
+        self.batch_bytes = batch_bytes
+        #: held by the writing task and by the flusher thread (`wsctl.net.recordflush`)
+        self._lock = threading.Lock()
+        #: encoded lines not yet written, their size, and when the first was added (time.monotonic)
+        self._batch: list[bytes] = []
+        self._batch_bytes = 0
+        self._batch_since = 0.0
+        self._scheduled = False  # in the flusher's queue
         self._file: BinaryIO | None = None
         self._header_written = False  # of the current part
         self._part = 0
-        self._size = 0  # bytes in the current part
+        self._size = 0  # bytes in the current part, batch included
+        self._disk = 0  # bytes of the current part written to the file
         self._part_events = 0
         #: RecordingError once writing failed; InvalidInput when FILE could not be created
         self._failed: WsctlError | None = None
+        #: `_failed` came from the flusher thread or from close, and no caller has seen it yet
+        self._unreported = False
         self._closed = False
         self._conns = 0
-        #: events and bytes written so far (all parts)
+        #: events and bytes in the files so far (all parts; a batch counts once written)
         self.events = 0
         self.bytes = 0
         #: every file written, in order
@@ -178,22 +210,35 @@ class Recorder:
         if self._file is None and self._failed is None and not self._closed and not self._header_written:
             self._open_file()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close()
+        if exc_type is None and self._unreported and isinstance(self._failed, RecordingError):
+            # the last batch failed after every caller had returned: the command must not exit 0
+            self._unreported = False
+            raise self._failed
 
     def close(self) -> None:
-        """Write the header if nothing else was written (an empty recording is
-        still a valid one), then close the file.  Idempotent."""
-        if self._closed:
-            return
-        if not self._header_written and self._failed is None:
-            with contextlib.suppress(RecordingError, InvalidInput):  # close runs in finally blocks: never raise
-                self._open_part()
-        self._closed = True
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+        """Write what is batched, and the header if nothing else was written (an
+        empty recording is still a valid one), then close the file.  Idempotent;
+        never raises: a write that fails here is kept in `failed`, and leaving
+        the ``with`` block raises it."""
+        with self._lock:
+            if self._closed:
+                return
+            try:  # close runs in finally blocks: never raise
+                if self._file is not None:
+                    self._flush_batch()
+                if not self._header_written and self._failed is None:
+                    self._open_part()
+            except RecordingError:
+                self._unreported = True
+            except InvalidInput:
+                pass
+            self._closed = True
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.close()
+                self._file = None
 
     @property
     def failed(self) -> WsctlError | None:
@@ -216,7 +261,7 @@ class Recorder:
                 raise self._failed from None
             self._fail(exc, name, truncate_to=None)
         self.files.append(name)
-        self._size = 0
+        self._size = self._disk = 0
         self._part_events = 0
         self._header_written = False
 
@@ -224,10 +269,13 @@ class Recorder:
         if self._file is None:
             self._open_file()
         header = self.redactor.header(dataclasses.replace(self._header, part=self._part))
-        self._write_bytes(encode_header(header).encode("utf-8"))
+        data = encode_header(header).encode("utf-8")
+        self._write_out(data, 0)
+        self._size += len(data)
         self._header_written = True
 
     def _rotate(self) -> None:
+        self._flush_batch()
         assert self._file is not None
         with contextlib.suppress(OSError):
             self._file.close()
@@ -235,27 +283,87 @@ class Recorder:
         self._part += 1
         self._open_part()
 
-    def _write_bytes(self, data: bytes) -> None:
+    def _append(self, line: bytes, *, now_too: bool = False) -> None:
+        """Add one event's line to the batch; write the batch when it is full,
+        has waited long enough, or ``now_too``."""
+        if self.max_size is not None and self._part_events and self._size + len(line) > self.max_size:
+            self._rotate()
+        now = time.monotonic()
+        if not self._batch:
+            self._batch_since = now
+            if not self._scheduled:
+                self._scheduled = True
+                FLUSHER.schedule(self, now + self.flush_interval)
+        self._batch.append(line)
+        self._batch_bytes += len(line)
+        self._size += len(line)
+        self._part_events += 1
+        if now_too or self._batch_bytes >= self.batch_bytes or now - self._batch_since >= self.flush_interval:
+            self._flush_batch()
+
+    def _flush_batch(self) -> None:
+        if not self._batch:
+            return
+        data = b"".join(self._batch) if len(self._batch) > 1 else self._batch[0]
+        events = len(self._batch)
+        self._batch.clear()
+        self._batch_bytes = 0
+        self._write_out(data, events)
+
+    def flush_due(self, now: float) -> float | None:
+        """The flusher thread's call: write the batch if it has waited the flush
+        interval; else when it will be due (None: nothing is waiting)."""
+        with self._lock:
+            if not self._batch or self._file is None:
+                self._scheduled = False
+                return None
+            due = self._batch_since + self.flush_interval
+            if due > now:
+                return due
+            self._scheduled = False
+            try:
+                self._flush_batch()
+            except RecordingError:
+                self._unreported = True  # no caller is waiting: the next write or leaving the `with` raises it
+                raise
+        return None
+
+    def flush(self) -> None:
+        """Write what is batched now.  Raises `RecordingError` if writing fails."""
+        with self._lock:
+            self._flush_batch()
+
+    def _write_out(self, data: bytes, events: int) -> None:
+        """Write whole lines to the current part: one system call unless the kernel takes less."""
         file = self._file
         assert file is not None
-        before = self._size
+        done = 0
         try:
             written = file.write(data)
-            if written != len(data):  # a short write (signal, nearly full disk): finish the line
-                view = memoryview(data)[written or 0 :]
+            done = written or 0
+            if done != len(data):  # a short write (signal, nearly full disk): finish the lines
+                view = memoryview(data)[done:]
                 while view:
                     written = file.write(view)
                     if written is None:  # non-blocking file with a full buffer: treat as a failed write
                         raise OSError(errno.EAGAIN, "write would block")
+                    done += written
                     view = view[written:]
             file.flush()
         except OSError as exc:
-            self._fail(exc, part_path(self.path, self._part), truncate_to=before)
-        self._size += len(data)
+            # keep the whole lines that reached the file, cut off the partial one
+            kept = data.rfind(b"\n", 0, done) + 1
+            if events:
+                self.events += data.count(b"\n", 0, kept)
+            self.bytes += kept
+            self._fail(exc, part_path(self.path, self._part), truncate_to=self._disk + kept)
+        self._disk += len(data)
         self.bytes += len(data)
+        self.events += events
 
     def _fail(self, exc: OSError, name: str, *, truncate_to: int | None) -> None:
         file, self._file = self._file, None
+        self._batch.clear()
         if file is not None:
             if truncate_to is not None:
                 # cut off the partial line, so the file ends on a whole event
@@ -271,22 +379,25 @@ class Recorder:
         )
         raise self._failed from None
 
-    def write(self, event: Event) -> None:
-        """Append one event (redacted first).  Raises `RecordingError` once writing failed."""
+    def _check_open(self) -> None:
         if self._failed is not None:
+            self._unreported = False
             raise self._failed
         if self._closed:
             raise RecordingError(f"recording {self.path} is already closed")
         if not self._header_written:
             self._open_part()
-        if self.redactor:
-            event = self.redactor.event(event)
-        line = encode_event(event).encode("utf-8")
-        if self.max_size is not None and self._part_events and self._size + len(line) > self.max_size:
-            self._rotate()
-        self._write_bytes(line)
-        self._part_events += 1
-        self.events += 1
+
+    def write(self, event: Event) -> None:
+        """Append one event (redacted first).  Raises `RecordingError` once writing failed."""
+        with self._lock:
+            self._check_open()
+            if self.redactor:
+                event = self.redactor.event(event)
+            # a connection's open, close, error, a gap ... are rare and mark where
+            # a session stands: written at once (with the messages before them),
+            # for a reader of a live recording and for what a crash leaves
+            self._append(encode_event(event).encode("utf-8"), now_too=event.kind not in ("text", "binary"))
 
     def record(
         self, kind: str, *, dir: str | None = None, conn: int = 0, data: str | bytes | None = None, **fields: Any
@@ -303,21 +414,19 @@ class Recorder:
             from wsctl.net.channel import as_message
 
             message = as_message(message)  # bytearray, memoryview: as the channel sends them
-        if self.redactor or not self._header_written or self._failed is not None or self._closed:
+        line = None
+        if not self._redacting:
+            try:
+                line = encode_message(t, wall, conn, direction, message).encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: the general encoder escapes it
+                pass
+        if line is None:
             kind = "text" if isinstance(message, str) else "binary"
             self.write(Event(t=t, kind=kind, dir=direction, conn=conn, wall=wall, data=message))
             return
-        try:
-            line = encode_message(t, wall, conn, direction, message).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: the general encoder escapes it
-            kind = "text" if isinstance(message, str) else "binary"
-            self.write(Event(t=t, kind=kind, dir=direction, conn=conn, wall=wall, data=message))
-            return
-        if self.max_size is not None and self._part_events and self._size + len(line) > self.max_size:
-            self._rotate()
-        self._write_bytes(line)
-        self._part_events += 1
-        self.events += 1
+        with self._lock:
+            self._check_open()
+            self._append(line)
 
     def gap(self, gap: Any) -> None:
         """``on_gap`` callback of `run_with_reconnect`: the wait is marked in the recording.

@@ -1,10 +1,10 @@
 """Driving a replay plan against a device, on time.
 
 Each send is due at an absolute deadline (`wsctl.core.record.replay.deadline`)
-and we `trio.sleep_until` it: sleeping for the gaps one after the other would
-add every scheduling delay to all later sends, and a long replay would drift.
-A reader task collects whatever the device says meanwhile, so answers are
-never held up by the sender.  Comparison happens once, at the end.
+and we sleep until it (`until`): sleeping for the gaps one after the other
+would add every scheduling delay to all later sends, and a long replay would
+drift.  A reader task collects whatever the device says meanwhile, so answers
+are never held up by the sender.  Comparison happens once, at the end.
 """
 
 from __future__ import annotations
@@ -59,6 +59,93 @@ class ReplayResult:
         return [s.error for s in self.sent if s.send.anchor == "start"]
 
 
+#: how long before a send is due the sender stops sleeping and yields instead:
+#: trio's sleep ends in ``epoll_wait``, whose timeout Python rounds up to whole
+#: milliseconds, so `trio.sleep_until` alone wakes 0-1 ms late (bench/bench_record.py)
+SPIN = 0.0015
+
+
+async def until(due: float) -> None:
+    """Return at ``due`` (trio clock): sleep until shortly before, then yield to
+    the other tasks (the reader) until it is time."""
+    if due - trio.current_time() > SPIN:
+        await trio.sleep_until(due - SPIN)
+    while trio.current_time() < due:
+        await trio.sleep(0)
+
+
+class _Answers:
+    """What the device says during a replay, and waiting for enough of it."""
+
+    def __init__(self, result: ReplayResult, on_receive: Callable[[str | bytes], Any] | None, keep: Any) -> None:
+        self.result = result
+        self.on_receive = on_receive
+        self.keep = keep
+        self.changed = trio.Event()
+
+    def wake(self) -> None:
+        self.changed.set()
+        self.changed = trio.Event()
+
+    def arrived(self, item: Any) -> None:
+        message = item.raw
+        if self.on_receive is not None:
+            self.on_receive(message)
+        if self.keep is not None and not self.keep(message):
+            return
+        self.result.received.append((trio.current_time(), message))
+        self.wake()
+
+    async def read(self, session: Session) -> None:
+        await session.run()
+        self.result.closed = session.closed_error
+        self.wake()
+
+    async def wait_for(self, count: int, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            while len(self.result.received) < count and self.result.closed is None:
+                await self.changed.wait()
+
+
+async def _send_all(
+    device: Any,
+    answers: _Answers,
+    *,
+    reply_timeout: float,
+    on_send: Callable[[Sent], Any] | None,
+    step: Callable[[Send], Awaitable[Any]] | None,
+) -> None:
+    """Send the plan's messages, each at its time (or at each ``step``)."""
+    result = answers.result
+    plan = result.plan
+    start = trio.current_time()
+    need = sum(1 for i in plan.after_send if i < 0)
+    reply_at: float | None = None
+    for send in plan.sends:
+        if send.anchor == "reply":
+            await answers.wait_for(need, reply_timeout)
+            reply_at = trio.current_time()
+        due = deadline(send, start=start, reply_at=reply_at)
+        if step is not None:
+            await step(send)
+            due = trio.current_time()
+        else:
+            await until(due)
+        if result.closed is not None:
+            return
+        woke = trio.current_time()
+        try:
+            await device.send(send.message)
+        except ConnectionClosed as exc:
+            result.closed = exc
+            return
+        sent = Sent(send, due, trio.current_time(), woke)
+        result.sent.append(sent)
+        if on_send is not None:
+            on_send(sent)
+        need += send.expect
+
+
 async def replay(
     device: Any,
     plan: Plan,
@@ -81,65 +168,14 @@ async def replay(
     the same filter); the others are neither waited for nor compared.
     """
     result = ReplayResult(plan)
-    changed = trio.Event()
-
-    def wake() -> None:
-        nonlocal changed
-        changed.set()
-        changed = trio.Event()
-
-    def arrived(item: Any) -> None:
-        message = item.raw
-        if on_receive is not None:
-            on_receive(message)
-        if keep is not None and not keep(message):
-            return
-        result.received.append((trio.current_time(), message))
-        wake()
-
+    answers = _Answers(result, on_receive, keep)
     # without a profile: every message is an answer to compare, nothing is answered
-    session = Session(device, on_event=arrived)
-
-    async def reader() -> None:
-        await session.run()
-        result.closed = session.closed_error
-        wake()
-
-    async def answers(count: int) -> None:
-        with trio.move_on_after(reply_timeout):
-            while len(result.received) < count and result.closed is None:
-                await changed.wait()
-
+    session = Session(device, on_event=answers.arrived)
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(reader)
-        start = trio.current_time()
-        need = sum(1 for i in plan.after_send if i < 0)
-        reply_at: float | None = None
-        for send in plan.sends:
-            if send.anchor == "reply":
-                await answers(need)
-                reply_at = trio.current_time()
-            due = deadline(send, start=start, reply_at=reply_at)
-            if step is not None:
-                await step(send)
-                due = trio.current_time()
-            else:
-                await trio.sleep_until(due)
-            if result.closed is not None:
-                break
-            woke = trio.current_time()
-            try:
-                await device.send(send.message)
-            except ConnectionClosed as exc:
-                result.closed = exc
-                break
-            sent = Sent(send, due, trio.current_time(), woke)
-            result.sent.append(sent)
-            if on_send is not None:
-                on_send(sent)
-            need += send.expect
+        nursery.start_soon(answers.read, session)
+        await _send_all(device, answers, reply_timeout=reply_timeout, on_send=on_send, step=step)
         if result.closed is None:
-            await answers(len(plan.expected))
+            await answers.wait_for(len(plan.expected), reply_timeout)
         nursery.cancel_scope.cancel()
     result.report = compare(plan.expected, [m for _, m in result.received], ignore, id_pointers=id_pointers)
     return result
