@@ -138,6 +138,9 @@ async def test_the_simulated_charger_renews_through_the_hub(own_pki, registry, t
     assert new.serial != old.serial and new.status == "valid"
     assert [e.status for e in index.entries if e.name == "CP-1"] == ["revoked", "valid"]
     assert registry.device("CP-1").cert_fingerprint == new.fingerprint
+    (renewal,) = registry.renewals()
+    assert (renewal.state, renewal.requested_by) == ("renewed", "sam")
+    assert (renewal.old_serial, renewal.new_serial) == (f"{old.serial:x}", f"{new.serial:x}")
     crl = x509.load_pem_x509_crl(pki.crl.read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(old.serial) is not None
     assert crl.get_revoked_certificate_by_serial_number(new.serial) is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import types
 
+import pytest
 import trio
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
@@ -45,6 +46,18 @@ async def take_chain_without_answering(dev):
             await dev.send(json.dumps([2, "csr-1", "SignCertificate", {"csr": csr}]))
         elif action == "CertificateSigned":
             return key, payload["certificateChain"]
+
+
+async def answer_calls(dev, answers: dict, until: str):
+    """Answer the hub's calls by hand with ``answers[action]`` until ``until`` arrives; its payload."""
+    while True:
+        frame = json.loads(await dev.receive())
+        if frame[0] != 2:
+            continue
+        _, call_id, action, payload = frame
+        if action == until:
+            return call_id, payload
+        await dev.send(json.dumps([3, call_id, answers.get(action, {"status": "Accepted"})]))
 
 
 def write_identity(tmp_path, key, chain) -> dict:
@@ -183,3 +196,64 @@ def test_hub_certs_status_lists_the_latest_renewal_of_each_charger_or_all_of_the
     assert listed[1]["updated"] == "1970-01-01T00:00:04Z"
     opened = [json.loads(line) for line in wsctl("--json", "hub", "certs", "status", "--open").stdout.splitlines()]
     assert [r["device"] for r in opened] == ["CP-2"]
+
+
+async def test_a_station_that_accepts_the_chain_then_reports_it_invalid_ends_the_renewal_failed(tmp_path):
+    pki = build_hub_pki(tmp_path / "pki")
+    registry = Registry.open(tmp_path / "hub.db")
+    registry.add_device("CP-1", profile="ocpp16")
+    old = pki.store.load_index().current("CP-1")
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
+            url = hub_url(hub, "/ocpp/CP-1")
+            async with open_device(url, subprotocols=["ocpp1.6"], **client_tls(pki, pki.chargers["CP-1"])) as dev:
+                await dev.send(json.dumps([2, "boot-1", "BootNotification", BOOT]))
+                await booted(hub, "CP-1")
+                async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
+                    calls.start_soon(lambda: admin.call("renew_certificate"))
+                    with trio.fail_after(15):
+                        call_id, _ = await answer_calls(dev, {}, until="ExtendedTriggerMessage")
+                        await dev.send(json.dumps([3, call_id, {"status": "Accepted"}]))
+                        await dev.send(json.dumps([2, "csr-1", "SignCertificate", {"csr": new_key_and_csr("CP-1")[1]}]))
+                        call_id, _ = await answer_calls(dev, {}, until="CertificateSigned")
+                await dev.send(json.dumps([3, call_id, {"status": "Accepted"}]))
+                with trio.fail_after(15):
+                    while registry.open_renewal("CP-1").state != "accepted":
+                        await trio.sleep(0.02)
+                event = {"type": "InvalidChargePointCertificate", "timestamp": "2026-12-02T06:00:00Z", "techInfo": "x"}
+                await dev.send(json.dumps([2, "sec-1", "SecurityEventNotification", event]))
+                refused = await audited(registry, "certificate-renewed")
+        nursery.cancel_scope.cancel()
+    (renewal,) = registry.renewals()
+    assert (renewal.state, renewal.requested_by) == ("failed", "sam")
+    assert renewal.detail.startswith("InvalidChargePointCertificate: serial ")
+    assert refused["outcome"] == "refused"
+    assert old.serial not in crl_serials(pki)  # the station keeps working with its old certificate
+    registry.close()
+
+
+async def test_a_trigger_the_station_rejects_starts_no_renewal(tmp_path):
+    from wsctl.core.errors import DeviceError
+
+    pki = build_hub_pki(tmp_path / "pki")
+    registry = Registry.open(tmp_path / "hub.db")
+    registry.add_device("CP-1", profile="ocpp16")
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
+            url = hub_url(hub, "/ocpp/CP-1")
+            async with open_device(url, subprotocols=["ocpp1.6"], **client_tls(pki, pki.chargers["CP-1"])) as dev:
+                await dev.send(json.dumps([2, "boot-1", "BootNotification", BOOT]))
+                await booted(hub, "CP-1")
+                async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
+
+                    async def trigger():
+                        with pytest.raises(DeviceError, match="Rejected"):
+                            await admin.call("renew_certificate")
+
+                    calls.start_soon(trigger)
+                    with trio.fail_after(15):
+                        call_id, _ = await answer_calls(dev, {}, until="ExtendedTriggerMessage")
+                    await dev.send(json.dumps([3, call_id, {"status": "Rejected"}]))
+        nursery.cancel_scope.cancel()
+    assert registry.renewals() == []
+    registry.close()
