@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/bench_renewal.py [--chargers 1000] [--processes 4] [--concurrency 50]
         [--revocations-per-crl N]     # 1: one CRL per revocation, the unbatched way (default: batched)
+        [--log FILE]                  # the hub's error lines with their tracebacks
+        [--workdir DIR]               # provision once into DIR, copy it for each run
 
 A hub (`wsctl.serve_hub` with a `CertificateSigner` on a throwaway P-256 plant
 CA) in this process; N of wsctl's simulated OCPP 1.6 chargers in P worker
@@ -69,9 +71,19 @@ async def run_chargers(url_base: str, store_dir: Path, names: list[str]) -> None
             sim = Simulator(profile, seed=1)
             await nursery.start(sim.run)
             tls = dict(ca=str(store.root_cert_path), cert=str(leaf.chain), key=str(leaf.key), connect_timeout=30)
-            nursery.start_soon(
-                lambda s=sim, n=name, t=tls: s.dial(f"{url_base}/ocpp/{n}", role="supervisor", redial=1.0, **t)
-            )
+            nursery.start_soon(keep_dialing, sim, f"{url_base}/ocpp/{name}", tls)
+
+
+async def keep_dialing(sim: Simulator, url: str, tls: dict) -> None:
+    """The simulator's own redial gives up on a TLS failure (a station with a wrong
+    certificate should); a hub too busy to finish a handshake is not that, so the
+    bench dials again, and says so."""
+    while True:
+        try:
+            await sim.dial(url, role="supervisor", redial=1.0, **tls)
+        except WsctlError as exc:
+            print(f"  charger {url.rsplit('/', 1)[1]} dials again after: {exc.message}", file=sys.stderr, flush=True)
+        await trio.sleep(1.0)
 
 
 def worker_main() -> None:
@@ -110,6 +122,23 @@ async def watch_loop_lag(results: dict) -> None:
         await trio.sleep(0.05)
         lag = time.monotonic() - before - 0.05
         results["loop_max_lag_s"] = round(max(results["loop_max_lag_s"], lag), 3)
+
+
+def provisioned(base: Path, count: int, workdir: str) -> tuple[Store, list[str]]:
+    """A fresh plant of COUNT chargers in BASE; with --workdir DIR, copied from the one
+    made there the first time (issuing 1,000 certificates takes minutes, a copy seconds)."""
+    if not workdir:
+        return provision(base, count)
+    import shutil
+
+    template = Path(workdir) / f"plant-{count}"
+    if not (template / "hub.db").exists():
+        shutil.rmtree(template, ignore_errors=True)
+        template.mkdir(parents=True)
+        provision(template, count)
+    shutil.copytree(template / "certs", base / "certs", symlinks=True)
+    shutil.copy2(template / "hub.db", base / "hub.db")
+    return Store(base / "certs"), [f"CP-{i:04d}" for i in range(count)]
 
 
 async def until(predicate, what: str, every: float = 0.1) -> float:
@@ -223,7 +252,21 @@ def check(store: Store, registry, names: list[str], old: dict[str, int]) -> bool
     return not problems
 
 
+def log_hub_errors(path: str) -> None:
+    """The hub's error lines, with their tracebacks, to PATH (--log)."""
+    import logging
+
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.ERROR)
+    for name in ("wsctl.net.server", "wsctl.net.hub"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)  # the server adds the traceback only when DEBUG is on
+        logger.addHandler(handler)
+
+
 def main() -> None:
+    if "--log" in sys.argv:
+        log_hub_errors(arg("--log", ""))
     count = int(arg("--chargers", "1000"))
     processes = int(arg("--processes", "4"))
     concurrency = int(arg("--concurrency", "50"))
@@ -235,7 +278,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wsctl-bench-renewal-") as tmp:
         base = Path(tmp)
         started = time.monotonic()
-        store, names = provision(base, count)
+        store, names = provisioned(base, count, arg("--workdir", ""))
         print(f"  provisioned {count} chargers: {time.monotonic() - started:.1f} s", flush=True)
         results = trio.run(storm, base, store, names, processes, concurrency, per_crl)
     results["load_average"] = [round(x, 2) for x in os.getloadavg()]

@@ -74,6 +74,8 @@ class CertificateSigner:
         self._store_work = trio.Lock()
         #: devices with a CSR trigger on its way -> the renewal a CSR started meanwhile
         self._triggers: dict[str, int | None] = {}
+        #: renewals whose revocation is under way (a station may connect twice meanwhile)
+        self._finishing: set[int] = set()
 
     # -- the hub's start ---------------------------------------------------------------
     async def resume(self, hub: Any) -> None:
@@ -214,6 +216,15 @@ class CertificateSigner:
 
     async def _finish(self, hub: Any, renewal: Any) -> None:
         """Revoke what the renewal replaced (batched into the next CRL), then record it done."""
+        if renewal.id in self._finishing:  # the station connected again meanwhile
+            return
+        self._finishing.add(renewal.id)
+        try:
+            await self._revoke_and_record(hub, renewal)
+        finally:
+            self._finishing.discard(renewal.id)
+
+    async def _revoke_and_record(self, hub: Any, renewal: Any) -> None:
         device_id = renewal.device
         detail = f"seen with serial {renewal.new_serial}"
         try:
@@ -226,8 +237,8 @@ class CertificateSigner:
             return
         if revoked:
             detail += f"; serial {', '.join(f'{s:x}' for s in revoked)} revoked, CRL re-issued"
-        self._advance(hub, renewal.id, "renewed", detail, only_from=("seen",), old_revoked=hub.wall())
-        self._audit(hub, device_id, "certificate-renewed", "ok", detail)
+        if self._advance(hub, renewal.id, "renewed", detail, only_from=("seen",), old_revoked=hub.wall()):
+            self._audit(hub, device_id, "certificate-renewed", "ok", detail)
 
     async def _revoke_replaced(self, hub: Any, device_id: str) -> list[int]:
         batch = self._next_batch
