@@ -335,6 +335,7 @@ def test_docs_certificates_over_ocpp_run_as_written(tmp_path):
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
     assert "Traceback" not in run.stderr
     assert re.search(r"CP-17: ok: seen with serial [0-9a-f]+; serial [0-9a-f]+ revoked, CRL re-issued", run.stdout)
+    assert re.search(r"\n\d+\s+CP-17\s+renewed\s", run.stdout), run.stdout[-2000:]
     listed = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{") and '"not_after"' in line]
     assert sorted(e["status"] for e in listed if e.get("name") == "CP-17") == ["revoked", "valid"], listed
     renewed = sorted(p.name for p in (tmp_path / "cp17").iterdir() if p.name.count(".") == 2)
