@@ -8,6 +8,7 @@ shows where each renewal is."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import types
 
@@ -31,13 +32,16 @@ def crl_serials(pki) -> set[int]:
     return {r.serial_number for r in x509.load_pem_x509_crl(pki.crl.read_bytes())}
 
 
-async def take_chain_without_answering(dev):
+async def take_chain_without_answering(dev, replies: list | None = None):
     """A station written frame by frame: it accepts the trigger, sends its CSR, and
-    takes the CertificateSigned chain without answering it (it reboots to switch)."""
+    takes the CertificateSigned chain without answering it (it reboots to switch).
+    The hub's answers go to ``replies``."""
     key = None
     while True:
         frame = json.loads(await dev.receive())
         if frame[0] != 2:
+            if replies is not None:
+                replies.append(frame)
             continue
         _, call_id, action, payload = frame
         if action == "ExtendedTriggerMessage":
@@ -60,6 +64,16 @@ async def answer_calls(dev, answers: dict, until: str):
         await dev.send(json.dumps([3, call_id, answers.get(action, {"status": "Accepted"})]))
 
 
+@contextlib.asynccontextmanager
+async def hand_station(hub, pki, **tls):
+    """CP-1 written frame by frame, connected to the hub and booted."""
+    tls = {**client_tls(pki, pki.chargers["CP-1"]), **tls}
+    async with open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **tls) as dev:
+        await dev.send(json.dumps([2, "boot-1", "BootNotification", BOOT]))
+        await booted(hub, "CP-1")
+        yield dev
+
+
 def write_identity(tmp_path, key, chain) -> dict:
     chain_file, key_file = tmp_path / "new-chain.pem", tmp_path / "new-key.pem"
     chain_file.write_text(chain)
@@ -75,10 +89,7 @@ async def test_a_station_back_with_its_new_certificate_after_a_hub_restart_has_t
     old = pki.store.load_index().current("CP-1")
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
-            url = hub_url(hub, "/ocpp/CP-1")
-            async with open_device(url, subprotocols=["ocpp1.6"], **client_tls(pki, pki.chargers["CP-1"])) as dev:
-                await dev.send(json.dumps([2, "boot-1", "BootNotification", BOOT]))
-                await booted(hub, "CP-1")
+            async with hand_station(hub, pki) as dev:
                 async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
                     calls.start_soon(lambda: admin.call("renew_certificate"))
                     with trio.fail_after(15):
@@ -91,9 +102,7 @@ async def test_a_station_back_with_its_new_certificate_after_a_hub_restart_has_t
 
         registry = Registry.open(path)
         async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
-            tls = {**client_tls(pki, pki.chargers["CP-1"]), **write_identity(tmp_path, key, chain)}
-            async with open_device(hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **tls) as dev:
-                await dev.send(json.dumps([2, "boot-2", "BootNotification", BOOT]))
+            async with hand_station(hub, pki, **write_identity(tmp_path, key, chain)):
                 renewed = await audited(registry, "certificate-renewed")
         nursery.cancel_scope.cancel()
     assert renewed["outcome"] == "ok" and f"serial {old.serial:x} revoked" in renewed["detail"], renewed
@@ -205,10 +214,7 @@ async def test_a_station_that_accepts_the_chain_then_reports_it_invalid_ends_the
     old = pki.store.load_index().current("CP-1")
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
-            url = hub_url(hub, "/ocpp/CP-1")
-            async with open_device(url, subprotocols=["ocpp1.6"], **client_tls(pki, pki.chargers["CP-1"])) as dev:
-                await dev.send(json.dumps([2, "boot-1", "BootNotification", BOOT]))
-                await booted(hub, "CP-1")
+            async with hand_station(hub, pki) as dev:
                 async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
                     calls.start_soon(lambda: admin.call("renew_certificate"))
                     with trio.fail_after(15):
@@ -240,10 +246,7 @@ async def test_a_trigger_the_station_rejects_starts_no_renewal(tmp_path):
     registry.add_device("CP-1", profile="ocpp16")
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
-            url = hub_url(hub, "/ocpp/CP-1")
-            async with open_device(url, subprotocols=["ocpp1.6"], **client_tls(pki, pki.chargers["CP-1"])) as dev:
-                await dev.send(json.dumps([2, "boot-1", "BootNotification", BOOT]))
-                await booted(hub, "CP-1")
+            async with hand_station(hub, pki) as dev:
                 async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
 
                     async def trigger():

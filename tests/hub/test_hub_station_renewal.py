@@ -350,28 +350,11 @@ async def test_a_station_that_switches_without_answering_still_has_its_old_certi
     once, never answering CertificateSigned (a reboot to switch): the hub, which
     sees it come back with the certificate it signed, revokes the old one."""
     from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
-    from wsctl.pki.station_side import new_key_and_csr
+    from test_hub_cert_renewal_state import take_chain_without_answering
 
     pki = own_pki
     registry.add_device("CP-1", profile="ocpp16")
     old = pki.store.load_index().current("CP-1")
-
-    async def station_session(dev, replies):
-        """Answer the hub's calls by hand until CertificateSigned arrives; return its chain."""
-        key = None
-        while True:
-            frame = json.loads(await dev.receive())
-            if frame[0] == 3:
-                replies.append(frame)
-                continue
-            _, call_id, action, payload = frame
-            if action == "ExtendedTriggerMessage":
-                await dev.send(json.dumps([3, call_id, {"status": "Accepted"}]))
-                key, csr = new_key_and_csr("CP-1")
-                await dev.send(json.dumps([2, "csr-1", "SignCertificate", {"csr": csr}]))
-            elif action == "CertificateSigned":
-                return key, payload["certificateChain"]  # and no answer
 
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
@@ -384,7 +367,7 @@ async def test_a_station_that_switches_without_answering_still_has_its_old_certi
                 async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
                     calls.start_soon(lambda: admin.call("renew_certificate"))
                     with trio.fail_after(15):
-                        key, chain = await station_session(dev, replies)
+                        key, chain = await take_chain_without_answering(dev, replies)
             assert [r[2]["status"] for r in replies if r[1] == "csr-1"] == ["Accepted"]
             chain_file, key_file = tmp_path / "chain.pem", tmp_path / "key.pem"
             chain_file.write_text(chain)
