@@ -69,9 +69,11 @@ class CertificateSigner:
         self.revocations_per_crl = revocations_per_crl
         #: the batch still open to stations coming back; its CRL is written next
         self._next_batch: _RevocationBatch | None = None
-        #: one signing or CRL at a time, queued here: threads queued on the store's own
-        #: lock gave up after its 60 s when a storm of renewals came in at once
-        self._store_work = trio.Lock()
+        #: one signing at a time and one CRL at a time, queued here: threads queued on the
+        #: store's own lock gave up after its 60 s when a storm of renewals came in at
+        #: once.  Two locks, so revocations do not wait behind every queued signing.
+        self._signing = trio.Lock()
+        self._writing_crl = trio.Lock()
         #: devices with a CSR trigger on its way -> the renewal a CSR started meanwhile
         self._triggers: dict[str, int | None] = {}
         #: renewals whose revocation is under way (a station may connect twice meanwhile)
@@ -166,7 +168,7 @@ class CertificateSigner:
 
         device_id = link.device_id
         try:
-            async with self._store_work:
+            async with self._signing:
                 entry = await trio.to_thread.run_sync(
                     lambda: sign_station_csr(
                         self.store, csr, station_id=device_id, password=self.password, days=self.days
@@ -254,7 +256,7 @@ class CertificateSigner:
     async def _write_batch(self, batch: _RevocationBatch) -> None:
         from wsctl.pki.station import revoke_replaced
 
-        async with self._store_work:
+        async with self._writing_crl:
             # closed from here on: a station coming back now waits for the next CRL,
             # because this one may already be on its way to the disk
             if self._next_batch is batch:
