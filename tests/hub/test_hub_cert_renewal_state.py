@@ -260,3 +260,22 @@ async def test_a_trigger_the_station_rejects_starts_no_renewal(tmp_path):
         nursery.cancel_scope.cancel()
     assert registry.renewals() == []
     registry.close()
+
+
+async def test_a_station_seen_while_signings_queue_up_is_revoked_without_waiting_for_them(tmp_path):
+    """A storm queues hundreds of signings; the stations already back get their CRL
+    meanwhile (with one queue for both, they waited behind every signing)."""
+    pki = build_hub_pki(tmp_path / "pki")
+    registry = Registry.open(tmp_path / "hub.db")
+    old = pki.store.load_index().current("CP-1").serial
+    new = sign_station_csr(pki.store, new_key_and_csr("CP-1")[1], station_id="CP-1", password=PW)
+    rid = registry.start_renewal("CP-1", at=1.0, state="signed", old_serial=old)
+    registry.advance_renewal(rid, at=2.0, state="seen", new_serial=new.serial, new_fingerprint=new.fingerprint)
+    signer = CertificateSigner(pki.store, PW)
+    async with trio.open_nursery() as nursery:
+        hub = types.SimpleNamespace(registry=registry, nursery=nursery, wall=lambda: 3.0)
+        async with signer._signing:  # a signing in progress, others queued behind it
+            with trio.fail_after(30):
+                await signer._finish(hub, registry.open_renewal("CP-1"))
+    assert registry.renewals()[0].state == "renewed" and old in crl_serials(pki)
+    registry.close()
