@@ -68,11 +68,12 @@ async def start_est(
     basic_users: dict[str, str] | None = None,
     limits: Limits | None = None,
     access: list | None = None,
+    bootstrap_crls: list | None = None,
 ) -> EstServer:
     store = plant.store
     chosen = [parse_label(lb) if isinstance(lb, str) else lb for lb in labels] or [Label(name="default")]
     vendor_root = [x509.load_pem_x509_certificate(plant.vendor.issuing_cert_path.read_bytes())]
-    auth = Authenticator(plant.book, vendor_root, basic_users or {})
+    auth = Authenticator(plant.book, vendor_root, basic_users or {}, bootstrap_crls or ())
     enroller = Enroller(store, plant.book, chosen, PW, auth, retry_after=7)
     leaf = store.leaf_paths("device", "est")
     ctx = server_context(

@@ -138,6 +138,9 @@ async def test_the_simulated_charger_renews_through_the_hub(own_pki, registry, t
     assert new.serial != old.serial and new.status == "valid"
     assert [e.status for e in index.entries if e.name == "CP-1"] == ["revoked", "valid"]
     assert registry.device("CP-1").cert_fingerprint == new.fingerprint
+    (renewal,) = registry.renewals()
+    assert (renewal.state, renewal.requested_by) == ("renewed", "sam")
+    assert (renewal.old_serial, renewal.new_serial) == (f"{old.serial:x}", f"{new.serial:x}")
     crl = x509.load_pem_x509_crl(pki.crl.read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(old.serial) is not None
     assert crl.get_revoked_certificate_by_serial_number(new.serial) is None
@@ -332,6 +335,7 @@ def test_docs_certificates_over_ocpp_run_as_written(tmp_path):
     assert run.returncode == 0, (run.stdout[-3000:], run.stderr[-3000:])
     assert "Traceback" not in run.stderr
     assert re.search(r"CP-17: ok: seen with serial [0-9a-f]+; serial [0-9a-f]+ revoked, CRL re-issued", run.stdout)
+    assert re.search(r"\n\d+\s+CP-17\s+renewed\s", run.stdout), run.stdout[-2000:]
     listed = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{") and '"not_after"' in line]
     assert sorted(e["status"] for e in listed if e.get("name") == "CP-17") == ["revoked", "valid"], listed
     renewed = sorted(p.name for p in (tmp_path / "cp17").iterdir() if p.name.count(".") == 2)
@@ -346,28 +350,11 @@ async def test_a_station_that_switches_without_answering_still_has_its_old_certi
     once, never answering CertificateSigned (a reboot to switch): the hub, which
     sees it come back with the certificate it signed, revokes the old one."""
     from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
-    from wsctl.pki.station_side import new_key_and_csr
+    from test_hub_cert_renewal_state import take_chain_without_answering
 
     pki = own_pki
     registry.add_device("CP-1", profile="ocpp16")
     old = pki.store.load_index().current("CP-1")
-
-    async def station_session(dev, replies):
-        """Answer the hub's calls by hand until CertificateSigned arrives; return its chain."""
-        key = None
-        while True:
-            frame = json.loads(await dev.receive())
-            if frame[0] == 3:
-                replies.append(frame)
-                continue
-            _, call_id, action, payload = frame
-            if action == "ExtendedTriggerMessage":
-                await dev.send(json.dumps([3, call_id, {"status": "Accepted"}]))
-                key, csr = new_key_and_csr("CP-1")
-                await dev.send(json.dumps([2, "csr-1", "SignCertificate", {"csr": csr}]))
-            elif action == "CertificateSigned":
-                return key, payload["certificateChain"]  # and no answer
 
     async with trio.open_nursery() as nursery:
         async with running_hub(nursery, pki, registry, signer=CertificateSigner(pki.store, PW)) as hub:
@@ -380,7 +367,7 @@ async def test_a_station_that_switches_without_answering_still_has_its_old_certi
                 async with operator(hub, pki, "1.6") as admin, trio.open_nursery() as calls:
                     calls.start_soon(lambda: admin.call("renew_certificate"))
                     with trio.fail_after(15):
-                        key, chain = await station_session(dev, replies)
+                        key, chain = await take_chain_without_answering(dev, replies)
             assert [r[2]["status"] for r in replies if r[1] == "csr-1"] == ["Accepted"]
             chain_file, key_file = tmp_path / "chain.pem", tmp_path / "key.pem"
             chain_file.write_text(chain)

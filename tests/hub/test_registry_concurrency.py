@@ -12,6 +12,7 @@ import pytest
 from registry_helpers import open_registry, start_writer
 
 from wsctl.core.errors import RegistryError
+from wsctl.core.hub.schema import SCHEMA_VERSION
 from wsctl.registry import db as registry_db
 
 
@@ -104,4 +105,4 @@ def test_processes_creating_the_same_new_registry_at_once_migrate_it_once(tmp_pa
         results = [w.communicate(timeout=120) for w in writers]
     assert [w.returncode for w in writers] == [0] * 6, results
     with open_registry(tmp_path) as reg:
-        assert len(reg.device_ids()) == 30 and reg.schema_version == 1
+        assert len(reg.device_ids()) == 30 and reg.schema_version == SCHEMA_VERSION

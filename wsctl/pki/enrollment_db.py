@@ -25,7 +25,7 @@ from wsctl.registry.secret_hash import generate_secret, hash_secret, verify_secr
 
 FILE_NAME = "enroll.db"
 BUSY_TIMEOUT = 5.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS codes (
   id INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, dns TEXT NOT NULL, ips TEXT NOT NULL,
@@ -35,9 +35,11 @@ CREATE INDEX IF NOT EXISTS codes_name ON codes(name);
 CREATE TABLE IF NOT EXISTS pending (
   id TEXT PRIMARY KEY, label TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, auth TEXT NOT NULL,
   client TEXT NOT NULL, csr BLOB NOT NULL, csr_sha256 TEXT NOT NULL, dns TEXT NOT NULL, role TEXT,
-  days INTEGER, status TEXT NOT NULL, serial TEXT, created REAL NOT NULL, decided REAL);
+  days INTEGER, status TEXT NOT NULL, serial TEXT, created REAL NOT NULL, decided REAL, expires REAL);
 CREATE INDEX IF NOT EXISTS pending_csr ON pending(label, csr_sha256);
 """
+#: version 1 -> 2: pending enrollments expire (NULL: a version-1 request, never)
+_TO_V2 = "ALTER TABLE pending ADD COLUMN expires REAL"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,9 +68,14 @@ class Pending:
     dns: tuple[str, ...]
     role: str | None
     days: int | None
-    status: str  # pending | approved | rejected
+    status: str  # pending | approved | rejected | expired
     serial: str | None
     created: float
+    #: after this an undecided request is refused (None: never)
+    expires: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.status == "pending" and self.expires is not None and self.expires <= now
 
 
 def _now() -> float:
@@ -98,7 +105,7 @@ class EnrollmentBook:
         try:
             db.row_factory = sqlite3.Row
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-                db.executescript(_SCHEMA + f"PRAGMA user_version={SCHEMA_VERSION};")
+                self._migrate(db)
             yield db
         except sqlite3.DatabaseError as exc:
             raise StoreError(
@@ -106,6 +113,25 @@ class EnrollmentBook:
             ) from None
         finally:
             db.close()
+
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Create or upgrade the file, under the write lock: the EST server and a `wsctl
+        certs` command may open an old file at the same moment."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: written by a newer wsctl (version {version})")
+            if version == 0:
+                for statement in _SCHEMA.strip().split(";\n"):
+                    db.execute(statement)
+            elif version == 1:
+                db.execute(_TO_V2)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     # -- codes -----------------------------------------------------------
     def issue_code(
@@ -178,8 +204,11 @@ class EnrollmentBook:
             ).fetchone()
         return _pending(row) if row else None
 
-    def add_pending(self, **fields) -> Pending:
-        record = Pending(id=secrets.token_hex(4), status="pending", serial=None, created=_now(), **fields)
+    def add_pending(self, *, ttl: float | None = None, **fields) -> Pending:
+        """A new request waiting for an operator; undecided after ``ttl`` seconds, it is refused."""
+        now = _now()
+        expires = None if ttl is None else now + ttl
+        record = Pending(id=secrets.token_hex(4), status="pending", serial=None, created=now, expires=expires, **fields)
         row = dataclasses.asdict(record)
         row["dns"] = json.dumps(list(record.dns))
         with self._db() as db:
@@ -188,6 +217,17 @@ class EnrollmentBook:
                 tuple(row.values()),
             )
         return record
+
+    def expire_due(self) -> list[Pending]:
+        """Mark the undecided requests whose time is up as expired; returns them, each
+        once (so each expiry is audited once, by whoever noticed it)."""
+        now = _now()
+        with self._db() as db:
+            rows = db.execute(
+                "UPDATE pending SET status='expired', decided=? WHERE status='pending' AND expires <= ? RETURNING *",
+                (now, now),
+            ).fetchall()
+        return [_pending(r) for r in rows]
 
     def pending(self, *, include_decided: bool = False) -> list[Pending]:
         where = "" if include_decided else " WHERE status='pending'"
@@ -202,11 +242,14 @@ class EnrollmentBook:
         return _pending(row)
 
     def decide(self, request_id: str, status: str, serial: str | None = None) -> bool:
-        """Approve (with the serial issued) or reject; False if it was decided meanwhile."""
+        """Approve (with the serial issued), reject or expire; False if it was decided
+        meanwhile, or (approving or rejecting) its time is up."""
+        now = _now()
+        in_time = "" if status == "expired" else " AND (expires IS NULL OR expires > ?)"
         with self._db() as db:
             cur = db.execute(
-                "UPDATE pending SET status=?, serial=?, decided=? WHERE id=? AND status='pending'",
-                (status, serial, _now(), request_id),
+                f"UPDATE pending SET status=?, serial=?, decided=? WHERE id=? AND status='pending'{in_time}",
+                (status, serial, now, request_id, *(() if status == "expired" else (now,))),
             )
             return cur.rowcount == 1
 

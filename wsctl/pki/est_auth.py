@@ -5,7 +5,8 @@ Three proofs, each allowed or not per label (`wsctl.pki.est_labels`):
 - ``bootstrap``: a TLS client certificate issued by a manufacturer CA given
   with ``--bootstrap-ca`` (IDevID-style); it proves its own CN.  Checked here
   against those CAs by signature, because the TLS layer trusts the plant CA
-  too and a plant certificate must not count as a bootstrap one.
+  too and a plant certificate must not count as a bootstrap one; and against
+  the manufacturer's CRL if one was given (``--bootstrap-crl``, read at start).
 - ``code``: HTTP Basic with user NAME and a one-time code from `wsctl certs
   enroll-code NAME` as the password; it proves NAME and carries the names the
   operator approved when issuing it.
@@ -88,13 +89,40 @@ def load_basic_users(path: str | Path) -> dict[str, str]:
     return users
 
 
+def load_bootstrap_crl(path: str | Path, cas: Sequence[x509.Certificate]) -> x509.CertificateRevocationList:
+    """A manufacturer's CRL (PEM or DER), refused unless one of the bootstrap CAs signed it."""
+    try:
+        data = Path(path).read_bytes()
+        crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read the bootstrap CRL {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{path}: not a CRL ({str(exc)[:100]})") from None
+    if not any(ca.subject == crl.issuer and _signed_by(crl, ca) for ca in cas):
+        raise InvalidInput(f"{path}: this CRL is not signed by any --bootstrap-ca")
+    return crl
+
+
+def _signed_by(crl: x509.CertificateRevocationList, ca: x509.Certificate) -> bool:
+    try:
+        return crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+    except TypeError:  # a key type CRLs cannot be signed with
+        return False
+
+
 class Authenticator:
     def __init__(
-        self, book: EnrollmentBook, bootstrap_cas: Sequence[x509.Certificate], basic_users: Mapping[str, str]
+        self,
+        book: EnrollmentBook,
+        bootstrap_cas: Sequence[x509.Certificate],
+        basic_users: Mapping[str, str],
+        bootstrap_crls: Sequence[x509.CertificateRevocationList] = (),
     ) -> None:
         self.book = book
         self.bootstrap_cas = list(bootstrap_cas)
         self.basic_users = dict(basic_users)
+        #: manufacturers' CRLs (`--bootstrap-crl`), each checked against the CA that signed it
+        self.bootstrap_crls = list(bootstrap_crls)
 
     def prove(self, label: Label, creds: Credentials) -> Proof:
         if creds.client_cert is not None and "bootstrap" in label.auth:
@@ -120,11 +148,20 @@ class Authenticator:
                 continue
             if not (cert.not_valid_before_utc <= now < cert.not_valid_after_utc):
                 raise EstRequestError(403, "the bootstrap certificate is outside its validity period")
+            if self._revoked(cert, ca):
+                raise EstRequestError(403, "the bootstrap certificate is revoked by its manufacturer's CRL")
             name = subject_name(cert)
             if name is None:
                 raise EstRequestError(403, "the bootstrap certificate names no device (no CN or serialNumber)")
             return Proof("bootstrap", name, f"bootstrap {fingerprint(der)}")
         return None
+
+    def _revoked(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        return any(
+            crl.issuer == issuer.subject
+            and crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+            for crl in self.bootstrap_crls
+        )
 
     def _basic(self, label: Label, user: str, password: str) -> Proof:
         why = f"wrong user or password for {user}"

@@ -34,6 +34,17 @@ from wsctl.pki.index import Entry, format_serial
 log = logging.getLogger("wsctl.est")
 
 BASE64 = (("Content-Transfer-Encoding", "base64"),)
+#: how long an enrollment waits for an operator by default: a request nobody
+#: approved within a week is stale (the device may be gone, or someone else)
+PENDING_TTL = 7 * 86400
+
+
+def expire_pending(store, book) -> None:
+    """Expire the enrollments whose time to be approved is up, one audit line each."""
+    for request in book.expire_due():
+        store.audit(
+            "est-expire", f"{request.kind}:{request.name}", None, "expired", request=request.id, label=request.label
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +65,15 @@ def _pkcs7(certs: list[x509.Certificate]) -> Answer:
 
 class Enroller:
     def __init__(
-        self, store, book, labels: list[Label], password: bytes, auth: Authenticator, *, retry_after: int = 60
+        self,
+        store,
+        book,
+        labels: list[Label],
+        password: bytes,
+        auth: Authenticator,
+        *,
+        retry_after: int = 60,
+        pending_ttl: int | None = PENDING_TTL,
     ):
         self.store = store
         self.book = book
@@ -63,6 +82,8 @@ class Enroller:
         self.password = password
         self.auth = auth
         self.retry_after = retry_after
+        #: seconds an enrollment waits for a person before it is refused (None: for ever)
+        self.pending_ttl = pending_ttl
 
     def label(self, name: str | None) -> Label:
         if name is None:
@@ -172,9 +193,11 @@ class Enroller:
     def _waiting(self, label: Label, proof: Proof, der: bytes, dns, role, creds: Credentials) -> Answer:
         """202 until an operator decides; the approved certificate once one did."""
         digest = hashlib.sha256(der).hexdigest()
+        expire_pending(self.store, self.book)
         found = self.book.find_pending(label.name, digest)
         if found is None:
             found = self.book.add_pending(
+                ttl=self.pending_ttl,
                 label=label.name,
                 kind=label.kind,
                 name=proof.name,
@@ -197,6 +220,10 @@ class Enroller:
             raise EstRequestError(403, f"this CSR waits for approval as {found.name}, not {proof.name}")
         if found.status == "rejected":
             raise EstRequestError(403, f"enrollment {found.id} was rejected by an operator")
+        if found.status == "expired":
+            raise EstRequestError(
+                403, f"enrollment {found.id} expired before an operator approved it; ask again with a new key and CSR"
+            )
         if found.status == "approved" and found.serial:
             entry = self.store.find(found.serial)
             if entry.status != "valid":

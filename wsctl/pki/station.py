@@ -11,12 +11,14 @@ ever verified.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cryptography import x509
 
 from wsctl.core.errors import InvalidInput
 from wsctl.pki import builder, keys, names
 from wsctl.pki.csr import load_csr
-from wsctl.pki.index import Entry
+from wsctl.pki.index import Entry, format_serial
 
 #: OCPP's limit for the CSR in SignCertificate (1.6 security extension, 2.0.1)
 CSR_LIMIT = 5500
@@ -59,3 +61,34 @@ def sign_station_csr(store: object, csr_pem: str, *, station_id: str, password: 
     return store._issue(  # type: ignore[attr-defined]
         spec, password=password, key_password=None, public_key=csr.public_key(), action="sign"
     )
+
+
+def revoke_replaced(store: object, station_ids: Sequence[str], *, password: bytes) -> dict[str, list[int]]:
+    """Revoke every certificate of these stations that a renewal replaced (superseded in
+    the index): each was seen with its current one, so no older one is needed again.
+
+    One store operation and one CRL for all of them (the hub batches the stations
+    that came back while the previous CRL was being written).  Returns the serials
+    revoked per station; an already revoked certificate is not revoked twice.
+    """
+    wanted = set(station_ids)
+    revoked: dict[str, list[int]] = {}
+    with store._operation("revoke", "renewed stations") as outcome:  # type: ignore[attr-defined]
+        index = store.load_index()  # type: ignore[attr-defined]
+        for entry in index.entries:
+            if entry.name in wanted and entry.kind == "device" and entry.status == "superseded":
+                revoked.setdefault(entry.name, []).append(entry.serial)
+        if not revoked:
+            return revoked
+        issuing, issuing_key = store._issuing(password)  # type: ignore[attr-defined]
+        when = builder.now()
+        for serial in (s for serials in revoked.values() for s in serials):
+            entry = index.by_serial(serial)
+            entry.status, entry.revoked_at, entry.reason = "revoked", when, "superseded"
+        store._write_crl(index, issuing, issuing_key, days=index.crl_days)  # type: ignore[attr-defined]
+        outcome["extra"] = {
+            "reason": "superseded",
+            "serials": [format_serial(s) for serials in revoked.values() for s in serials],
+            "crl_number": index.crl_number,
+        }
+    return revoked

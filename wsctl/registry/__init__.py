@@ -4,5 +4,6 @@ use it; it uses only `core`."""
 
 from wsctl.registry.records import DeviceRecord, QueuedCommand
 from wsctl.registry.registry import Registry
+from wsctl.registry.renewals import RenewalRecord
 
-__all__ = ["DeviceRecord", "QueuedCommand", "Registry"]
+__all__ = ["DeviceRecord", "QueuedCommand", "Registry", "RenewalRecord"]

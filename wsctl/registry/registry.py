@@ -13,11 +13,13 @@ from wsctl.registry.db import Database
 from wsctl.registry.id_tags import IdTags
 from wsctl.registry.presence import Presence
 from wsctl.registry.queue import CommandQueue
+from wsctl.registry.renewals import Renewals
 from wsctl.registry.transactions import Transactions
 
 
-class Registry(Presence, Transactions, IdTags, CommandQueue, AuditLog):
-    """Devices, presence, boot reports, transactions, id tags, queued commands and audit, in SQLite.
+class Registry(Presence, Transactions, IdTags, CommandQueue, Renewals, AuditLog):
+    """Devices, presence, boot reports, transactions, id tags, queued commands, certificate
+    renewals and audit, in SQLite.
 
     Usable from several threads of one process (calls are serialised) and by
     several processes at once (WAL; each write is one short transaction).

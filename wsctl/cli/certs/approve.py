@@ -40,17 +40,24 @@ def approve(ctx: click.Context, request_id: str, dns, ips, role, days, reject: b
     """
     from wsctl.core.errors import StoreError
     from wsctl.pki.enrollment_db import EnrollmentBook
+    from wsctl.pki.est_enroll import expire_pending
     from wsctl.pki.index import format_serial
 
     env: Environment = ctx.obj
     store = get_store(ctx)
     store.require()
     book = EnrollmentBook(store.path)
+    expire_pending(store, book)
     row = book.get_pending(request_id)
+    if row.status == "expired":
+        raise StoreError(
+            f"enrollment {row.id} expired before it was approved; the device has to ask again (a new key and CSR)"
+        )
     if row.status != "pending":
         raise StoreError(f"enrollment {row.id} was already {row.status}")
     if reject:
-        book.decide(row.id, "rejected")
+        if not book.decide(row.id, "rejected"):
+            raise StoreError(f"enrollment {row.id} was decided or expired meanwhile")
         store.audit("est-approve", f"{row.kind}:{row.name}", None, "rejected", request=row.id, label=row.label)
         env.emit({"id": row.id, "status": "rejected"}, f"rejected enrollment {row.id} of {row.kind} {row.name}")
         return

@@ -27,6 +27,13 @@ from wsctl.core.errors import UsageError
     help="Manufacturer CA (PEM) whose device certificates may enroll (auth=bootstrap; repeatable).",
 )
 @click.option(
+    "--bootstrap-crl",
+    "bootstrap_crls",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A manufacturer's CRL (PEM or DER, signed by a --bootstrap-ca): bootstrap certificates in it are refused.",
+)
+@click.option(
     "--basic-users",
     type=click.Path(dir_okay=False),
     help="NAME:HASH lines of HTTP Basic accounts (auth=basic; lines from 'wsctl certs est-user').",
@@ -40,6 +47,12 @@ from wsctl.core.errors import UsageError
     default=60,
     show_default=True,
     help="Seconds a device waiting for approval is told to wait before asking again.",
+)
+@click.option(
+    "--pending-ttl",
+    default="7d",
+    show_default=True,
+    help="How long an enrollment waits for 'wsctl certs approve' before it is refused: 15m, 8h, 7d.",
 )
 @click.option(
     "--max-body",
@@ -70,11 +83,13 @@ def est(
     listen: str,
     label_specs,
     bootstrap_cas,
+    bootstrap_crls,
     basic_users,
     tls_device,
     cert,
     key,
     retry_after,
+    pending_ttl,
     max_body,
     max_connections,
     handshake_timeout,
@@ -101,16 +116,26 @@ def est(
           --bootstrap-ca vendor-root.pem --label operator:kind=operator,auth=basic,approve --basic-users users.txt
     """
     from wsctl.cli.support.listen import parse_listen
+    from wsctl.core.errors import InvalidInput
+    from wsctl.core.est_http import parse_duration
     from wsctl.net.est.server import Limits
 
     env: Environment = ctx.obj
     host, port = parse_listen(listen)
+    try:
+        pending_seconds = parse_duration(pending_ttl)
+    except ValueError as exc:
+        raise InvalidInput(f"--pending-ttl: {exc}") from None
     store = get_store(ctx)
     store.require()
     labels = _labels(label_specs, bootstrap_cas, basic_users)
     tls_files = _tls_files(store, tls_device, cert, key)
     password = store_password(env, password_file)
-    enroller = _enroller(env, store, labels, password, bootstrap_cas, basic_users, retry_after)
+    if bootstrap_crls and not bootstrap_cas:
+        raise UsageError("--bootstrap-crl needs the --bootstrap-ca that signed it")
+    enroller = _enroller(
+        store, labels, password, (bootstrap_cas, bootstrap_crls), basic_users, retry_after, pending_seconds
+    )
     ssl_context = _ssl_context(env, store, tls_files, bootstrap_cas, password)
     limits = Limits(handshake_timeout=handshake_timeout, max_body=max_body, max_connections=max_connections)
     _serve(env, enroller, ssl_context, host, port, limits)
@@ -143,16 +168,19 @@ def _tls_files(store, tls_device, cert, key) -> tuple[str, str]:
     return cert, key
 
 
-def _enroller(env, store, labels, password, bootstrap_cas, basic_users, retry_after):
+def _enroller(store, labels, password, bootstrap, basic_users, retry_after, pending_ttl):
     from wsctl.pki.enrollment_db import EnrollmentBook
-    from wsctl.pki.est_auth import Authenticator, load_basic_users
+    from wsctl.pki.est_auth import Authenticator, load_basic_users, load_bootstrap_crl
     from wsctl.pki.est_enroll import Enroller
 
     store._issuing(password)  # a wrong passphrase is refused now, not at the first enrollment
+    bootstrap_cas, bootstrap_crls = bootstrap
     cas = [cert for path in bootstrap_cas for cert in _certificates(path)]
+    crls = [load_bootstrap_crl(path, cas) for path in bootstrap_crls]
     users = load_basic_users(basic_users) if basic_users else {}
     book = EnrollmentBook(store.path)
-    return Enroller(store, book, labels, password, Authenticator(book, cas, users), retry_after=retry_after)
+    auth = Authenticator(book, cas, users, crls)
+    return Enroller(store, book, labels, password, auth, retry_after=retry_after, pending_ttl=pending_ttl)
 
 
 def _ssl_context(env: Environment, store, tls_files, bootstrap_cas, password: bytes):

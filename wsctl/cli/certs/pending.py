@@ -9,7 +9,7 @@ from wsctl.cli.support.env import Environment
 
 
 @click.command("pending")
-@click.option("--all", "include_decided", is_flag=True, help="Approved and rejected ones too.")
+@click.option("--all", "include_decided", is_flag=True, help="Approved, rejected and expired ones too.")
 @store_dir_option
 @click.pass_context
 def pending(ctx: click.Context, include_decided: bool) -> None:
@@ -26,11 +26,14 @@ def pending(ctx: click.Context, include_decided: bool) -> None:
     from wsctl.cli.certs.enroll_code import _utc
     from wsctl.pki.csr import load_csr, requested_names
     from wsctl.pki.enrollment_db import EnrollmentBook
+    from wsctl.pki.est_enroll import expire_pending
 
     env: Environment = ctx.obj
     store = get_store(ctx)
     store.require()
-    rows = EnrollmentBook(store.path).pending(include_decided=include_decided)
+    book = EnrollmentBook(store.path)
+    expire_pending(store, book)
+    rows = book.pending(include_decided=include_decided)
     for row in rows:
         asked = requested_names(load_csr(row.csr))
         obj = {
@@ -45,9 +48,12 @@ def pending(ctx: click.Context, include_decided: bool) -> None:
             "role": row.role,
             "csr_asks_for": asked,
             "requested_at": _utc(row.created),
+            "expires": None if row.expires is None else _utc(row.expires),
             "serial": row.serial,
         }
         human = f"{row.id}  {row.status:8}  {row.kind} {row.name}  label {row.label}  from {row.client}  ({row.auth})"
+        if row.status == "pending" and row.expires is not None:
+            human += f"  until {_utc(row.expires)}"
         if row.dns or row.role:
             human += f"  will get {', '.join(row.dns) or 'role ' + str(row.role)}"
         if asked:

@@ -1,5 +1,6 @@
 """`wsctl hub certs renew`: have chargers renew their certificates through the
-hub (OCPP SignCertificate / CertificateSigned), one line per charger.
+hub (OCPP SignCertificate / CertificateSigned), one line per charger;
+`wsctl hub certs status`: where each renewal is, from the registry.
 
 Each charger gets its renewal trigger through the hub like any operator
 command (1.6: ExtendedTriggerMessage SignChargePointCertificate; 2.0.1:
@@ -15,10 +16,10 @@ from typing import Any
 
 import click
 
-from wsctl.cli.hub.common import opened_registry
+from wsctl.cli.hub.common import opened_registry, table, when
 from wsctl.cli.support.client_options import ClientOptions, client_options, connect_kwargs, resolve_targets
 from wsctl.cli.support.env import Environment
-from wsctl.cli.support.hub_registry import registry_option
+from wsctl.cli.support.hub_registry import registry_option, registry_path
 from wsctl.core.errors import InvalidInput, UsageError
 
 #: how often --wait looks at the audit log
@@ -142,3 +143,58 @@ def renew(ctx: click.Context, ids, base_url, group_name, expiring, wait, client:
         from wsctl.core.errors import DeviceError
 
         raise DeviceError(f"{failed} of {len(results)} charger(s) did not renew")
+
+
+STATUS_EPILOG = """\b
+EXAMPLES
+  wsctl hub certs status                      # the latest renewal of each charger
+  wsctl hub certs status CP-17 --all          # every renewal of CP-17
+  wsctl --json hub certs status --open | jq -r .device
+"""
+
+
+@certs.command("status", epilog=STATUS_EPILOG)
+@click.argument("ids", nargs=-1)
+@click.option("--all", "show_all", is_flag=True, help="Every renewal, not only the latest of each charger.")
+@click.option("--open", "open_only", is_flag=True, help="Only renewals still under way.")
+@registry_option
+@click.pass_context
+def status(ctx: click.Context, ids: tuple[str, ...], show_all: bool, open_only: bool) -> None:
+    """Show certificate renewals through the hub, from its registry.
+
+    \b
+    STATE is where a renewal is:
+      requested     the charger accepted the trigger; its CSR is awaited
+      csr-received  the hub accepted the CSR and is signing it
+      signed        the chain was sent (CertificateSigned), no answer yet
+      accepted      the charger accepted the chain; awaited: its reconnection with it
+      seen          it reconnected with the new certificate; the old one is being revoked
+      renewed       the old certificate is revoked and in the CRL
+      rejected      the charger answered CertificateSigned with Rejected
+      failed        see DETAIL (CSR refused, signing failed, a SecurityEventNotification, ...)
+    With --json, one object per renewal (id, device, state, requested_by, started,
+    updated, old_serial, old_fingerprint, new_serial, new_fingerprint, old_revoked, detail).
+    """
+    env: Environment = ctx.obj
+    with opened_registry(ctx) as registry:
+        found = [
+            r
+            for device in (ids or (None,))
+            for r in registry.renewals(device=device, open_only=open_only, limit=1_000_000)
+        ]
+    if not show_all:
+        latest = {r.device: r for r in sorted(found, key=lambda r: r.id)}
+        found = list(latest.values())
+    found.sort(key=lambda r: (r.device, r.id) if not show_all else (r.id,))
+    if env.json:
+        for renewal in found:
+            env.emit(renewal.as_dict())
+        return
+    if not found:
+        env.info(f"no certificate renewals in {registry_path(ctx)}")
+        return
+    rows = [
+        (r.id, r.device, r.state, when(r.updated), r.requested_by or "station", r.old_serial, r.new_serial, r.detail)
+        for r in found
+    ]
+    env.emit({}, table(("ID", "DEVICE", "STATE", "UPDATED", "BY", "OLD SERIAL", "NEW SERIAL", "DETAIL"), rows))

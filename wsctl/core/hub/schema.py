@@ -107,7 +107,33 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# OCPP certificate renewals through the hub (issue 12): what waits for a station's
+# reconnection with its new certificate survives a hub restart
+_V2 = """
+CREATE TABLE renewals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN
+        ('requested', 'csr-received', 'signed', 'accepted', 'seen', 'renewed', 'rejected', 'failed')),
+    -- the operator whose trigger started it; NULL: the station sent its CSR on its own
+    requested_by TEXT,
+    started REAL NOT NULL,
+    updated REAL NOT NULL,
+    -- serials as hex text (up to 159 bits), like devices.cert_serial
+    old_serial TEXT,
+    old_fingerprint TEXT,
+    new_serial TEXT,
+    new_fingerprint TEXT,
+    -- when the old certificate was revoked (and the CRL re-issued)
+    old_revoked REAL,
+    detail TEXT
+);
+CREATE INDEX renewals_by_device ON renewals (device, id);
+CREATE INDEX renewals_open ON renewals (device)
+    WHERE state IN ('requested', 'csr-received', 'signed', 'accepted', 'seen');
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

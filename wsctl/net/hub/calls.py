@@ -51,7 +51,12 @@ def outcome_of(reply: Reply) -> CallOutcome:
 
 async def execute(hub: Any, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:
     """Run one call and audit it; never raises for what a device or a caller does."""
+    signer = hub.signer if _requests_a_csr(params) else None
+    if signer is not None:  # the renewal this trigger starts (wsctl.net.hub.cert_manager)
+        signer.triggering(caller.device_id)
     outcome = await _execute(hub, caller, command, params)
+    if signer is not None:
+        signer.triggered(hub, caller.device_id, caller.operator, outcome.payload if outcome.outcome == "ok" else None)
     detail = outcome.message
     if outcome.outcome == "device-error":
         detail = f"{outcome.code} {outcome.message}"

@@ -379,6 +379,8 @@ class Hub:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._expire_queued)
+            if self.signer is not None:  # certificate renewals a previous run left under way
+                nursery.start_soon(self.signer.resume, self)
             servers = [
                 await nursery.start(
                     lambda task_status: serve(
