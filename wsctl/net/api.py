@@ -17,12 +17,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
-import trio_websocket
 
 from wsctl.core.errors import InvalidInput, UsageError
 from wsctl.core.profile.events import CodecEvent
 from wsctl.net import connect as _c
-from wsctl.net import wsconn
+from wsctl.net import websocket
 from wsctl.net._guard import collapse
 from wsctl.net.channel import Channel
 from wsctl.net.describe import log_connection
@@ -86,7 +85,7 @@ class Device(Channel):
 
     def __init__(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: websocket.WebSocket,
         target: _c.Target,
         der: bytes | None,
         tls: trio.abc.Stream,
@@ -283,7 +282,6 @@ async def open_device(
     ping_interval: float | None = None,
     ping_timeout: float = 10.0,
     ssl_context: ssl.SSLContext | None = None,
-    message_queue_size: int = _c.MESSAGE_QUEUE_SIZE,
     receive_buffer_size: int | None = _c.RECEIVE_BUFFER_SIZE,
     profile: str | Profile | None = None,
 ) -> AsyncIterator[Device]:
@@ -359,10 +357,9 @@ async def open_device(
                 deadline=deadline,
                 subprotocols=tuple(subprotocols),
                 headers=header_items,
-                message_queue_size=message_queue_size,
                 max_message_size=max_message_size,
                 receive_buffer_size=receive_buffer_size,
-                max_buffered_bytes=max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
+                max_buffered_bytes=max(websocket.MAX_BUFFERED_BYTES, max_message_size)
                 if max_buffered_bytes is None
                 else max_buffered_bytes,
                 sent_client_cert=None if ssl_context is not None else cert is not None,

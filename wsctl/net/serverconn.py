@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import trio
-import trio_websocket
 
 from wsctl.net.channel import Channel
+from wsctl.net.websocket import WebSocket
 
 log = logging.getLogger("wsctl.net.server")
 
@@ -136,7 +136,7 @@ class ServerConnection(Channel):
 
     def __init__(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: WebSocket,
         record: AccessRecord,
         headers: tuple[tuple[str, str], ...],
         close_timeout: float,
@@ -160,7 +160,7 @@ class ServerConnection(Channel):
     def buffered(self) -> int:
         """Bytes received from the peer and not yet read (bounded by the
         server's ``max_buffered_bytes``)."""
-        return self._ws.buffered  # type: ignore[attr-defined, no-any-return]
+        return self._ws.buffered
 
     def _sent(self, message: str | bytes) -> None:
         rec = self.record
@@ -177,7 +177,7 @@ class ServerConnection(Channel):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by the server's close_timeout; never raises."""
         if self._ws.closed is None and self.record.close_code is None:
-            # trio-websocket reports 1000 for any close we start; log what we sent
+            # log what we sent, not the code the client's reply echoes
             self.record.close_code, self.record.close_reason = code, reason or None
         await super().close(code, reason)
 
@@ -185,7 +185,7 @@ class ServerConnection(Channel):
         """When this connection will have been idle for ``idle_timeout``.
 
         Any bytes from the peer count as life — its keepalive pings too, which
-        trio-websocket answers without the handler ever seeing them."""
+        the connection answers without the handler ever seeing them."""
         observed = self._observed
         if observed is not None and observed.received != self._seen_bytes:
             self._seen_bytes = observed.received
