@@ -25,7 +25,7 @@ from wsctl.core import known_devices as kd
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
 from wsctl.core.urls import public_url
 from wsctl.net import tlserrors, upgrade_answer, websocket
-from wsctl.net._guard import ObservedStream
+from wsctl.net._guard import ObservedStream, tls_handshake
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, WebSocket
 from wsctl.net.ws_handshake import BadUpgrade, ConnectionRejected, open_client
 
@@ -133,7 +133,7 @@ async def open_tls(
             name = server_name or target.host
             tls = trio.SSLStream(tcp, ctx, server_hostname=name, https_compatible=True)
             try:
-                await tls.do_handshake()
+                await tls_handshake(tls)
             except trio.BrokenResourceError as exc:
                 cause = exc.__cause__
                 if isinstance(cause, ssl.SSLCertVerificationError):

@@ -43,6 +43,7 @@ from wsctl.net.serverconn import (
     Reject,
     ServerConnection,
     echo_handler,
+    finish_record,
 )
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, UNATTENDED_AFTER
 from wsctl.net.ws_handshake import BadUpgrade, UpgradeRequest, read_request
@@ -401,7 +402,7 @@ class Server:
         finally:
             with trio.CancelScope(shield=True):
                 await conn.close(1000)
-            _finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
+            finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
 
     async def _stop_handler_later(self, handler_scope: trio.CancelScope) -> None:
         """A peer the server failed (protocol error, over a limit) is gone; a
@@ -478,25 +479,6 @@ def _peer_left(exc: Exception) -> bool:
     return rest is None
 
 
-def _finish_record(rec: AccessRecord, ws: Any, *, handler_cancelled: bool) -> None:
-    """Close code, who closed and why, and the buffer peak, once the WebSocket is done."""
-    closed = ws.closed
-    if closed is not None and rec.close_code is None:
-        rec.close_code, rec.close_reason = closed.code, closed.reason
-    if ws.closed_by is not None:
-        rec.closed_by = "server" if ws.closed_by == "local" else "client"
-    rec.peak_buffered = ws.peak_buffered
-    failure = ws.failure
-    if failure is not None and rec.outcome in ("open", "closed"):
-        # the server failed the connection because of what the client sent
-        rec.error = f"server closed with {failure.code}: the client {failure.detail}"
-        if handler_cancelled:
-            rec.error += "; the handler, still running after the close, was cancelled"
-        log.warning("%s: %s", rec.who, rec.error)
-    if rec.outcome == "open":
-        rec.outcome = "closed"
-
-
 async def serve(
     handler: Handler,
     *,
@@ -527,30 +509,18 @@ async def serve(
     """Serve wss until cancelled (or `Server.close()`); see docs/python-api.md."""
     reloader = None
     if ssl_context is None and cert_chain is not None:
-        from wsctl.net.tls import CrlReloader, server_context
-
-        def build() -> ssl.SSLContext:
-            return server_context(
-                cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth
-            )  # type: ignore[arg-type]
-
-        ssl_context = build()
-        if crl is not None:
-            reloader = CrlReloader(crl, build)
+        ssl_context, reloader = _server_tls(cert_chain, key, password, ca, crl, client_auth)
     if ssl_context is None and not allow_plaintext:
         raise InvalidInput(
             "a wss server needs a certificate (cert_chain=, key=); plaintext ws:// only with allow_plaintext=True"
         )
-    for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
-        if not (value > 0 and math.isfinite(value)):
-            raise InvalidInput(f"{name} must be a positive number of seconds")
-    for name, count in (
-        ("max_connections", max_connections),
-        ("max_handshakes", max_handshakes),
-        ("max_handshakes_per_source", max_handshakes_per_source),
-    ):
-        if count < 1:
-            raise InvalidInput(f"{name} must be at least 1")
+    _check_limits(
+        handshake_timeout=handshake_timeout,
+        close_timeout=close_timeout,
+        max_connections=max_connections,
+        max_handshakes=max_handshakes,
+        max_handshakes_per_source=max_handshakes_per_source,
+    )
     if max_buffered_bytes is None:
         max_buffered_bytes = max(websocket.MAX_BUFFERED_BYTES, max_message_size)
     elif max_buffered_bytes < max_message_size:
@@ -580,17 +550,46 @@ async def serve(
         receive_buffer_size=receive_buffer_size,
     )
     server.reloader = reloader
+    await _run_server(server, task_status)
+
+
+def _server_tls(
+    cert_chain: str, key: Any, password: Any, ca: Any, crl: Any, client_auth: Any
+) -> tuple[ssl.SSLContext, Any]:
+    """The server's TLS context from files, and its CRL reloader (None without a CRL)."""
+    from wsctl.net.tls import CrlReloader, server_context
+
+    def build() -> ssl.SSLContext:
+        return server_context(
+            cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth
+        )
+
+    return build(), CrlReloader(crl, build) if crl is not None else None
+
+
+def _check_limits(*, handshake_timeout: float, close_timeout: float, **counts: int) -> None:
+    for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
+        if not (value > 0 and math.isfinite(value)):
+            raise InvalidInput(f"{name} must be a positive number of seconds")
+    for name, count in counts.items():
+        if count < 1:
+            raise InvalidInput(f"{name} must be at least 1")
+
+
+async def _run_server(server: Server, task_status: trio.TaskStatus[Server]) -> None:
     with trio.CancelScope() as server._scope:
         async with trio.open_nursery() as connections:
             server._nursery = connections
             try:
                 await connections.start(
-                    functools.partial(trio.serve_listeners, server._connection, listeners, handler_nursery=connections)
+                    functools.partial(
+                        trio.serve_listeners, server._connection, server.listeners, handler_nursery=connections
+                    )
                 )
-                if reloader is not None:
-                    connections.start_soon(reloader.warn_periodically)
+                if server.reloader is not None:
+                    connections.start_soon(server.reloader.warn_periodically)
                 connections.start_soon(server._read_unattended, connections)
-                if idle_timeout:
+                if server.idle_timeout:
                     connections.start_soon(server._close_idle, connections)
                 task_status.started(server)
                 await trio.sleep_forever()

@@ -127,6 +127,25 @@ def _size(message: str | bytes) -> int:
     return len(message) if isinstance(message, bytes) else len(message.encode("utf-8", "surrogatepass"))
 
 
+def finish_record(rec: AccessRecord, ws: Any, *, handler_cancelled: bool) -> None:
+    """Close code, who closed and why, and the buffer peak, once the WebSocket is done."""
+    closed = ws.closed
+    if closed is not None and rec.close_code is None:
+        rec.close_code, rec.close_reason = closed.code, closed.reason
+    if ws.closed_by is not None:
+        rec.closed_by = "server" if ws.closed_by == "local" else "client"
+    rec.peak_buffered = ws.peak_buffered
+    failure = ws.failure
+    if failure is not None and rec.outcome in ("open", "closed"):
+        # the server failed the connection because of what the client sent
+        rec.error = f"server closed with {failure.code}: the client {failure.detail}"
+        if handler_cancelled:
+            rec.error += "; the handler, still running after the close, was cancelled"
+        log.warning("%s: %s", rec.who, rec.error)
+    if rec.outcome == "open":
+        rec.outcome = "closed"
+
+
 class ServerConnection(Channel):
     """One accepted WebSocket, as a handler sees it (`wsctl.net.channel`: the
     same methods, errors and close rule as the client's `Device`)."""

@@ -42,7 +42,6 @@ per message).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import deque
 from collections.abc import Callable
@@ -53,7 +52,9 @@ from trio.lowlevel import Abort, checkpoint_if_cancelled, current_task, reschedu
 from wsproto.connection import Connection, ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason as Code
-from wsproto.frame_protocol import FrameDecoder, Opcode, ParseFailed
+from wsproto.frame_protocol import FrameDecoder
+
+from wsctl.net.ws_failures import Failure, LimitedFrameDecoder, message_too_big, protocol_failure, unread_over
 
 #: After failing a connection: how long to read (and discard) what the peer
 #: still sends, waiting for its EOF, before dropping it.  Closing a socket with
@@ -110,64 +111,6 @@ class ConnectionClosed(Exception):
     def __init__(self, reason: CloseReason) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-@dataclasses.dataclass(frozen=True)
-class Failure:
-    """Why this side closed the connection because of what the peer did."""
-
-    code: int
-    reason: str  # sent in the close frame (at most 123 bytes)
-    detail: str  # what the peer did, for messages: "sent an invalid frame (...)"
-
-
-def message_too_big(limit: int, size: int | None = None) -> Failure:
-    what = f"a message of {size} bytes" if size is not None else "a larger message"
-    return Failure(
-        1009,
-        f"message over {limit} bytes",
-        f"sent {what}, over the {limit}-byte limit (max_message_size, --max-message-size)",
-    )
-
-
-def _unread_over(limit: int) -> Failure:
-    return Failure(
-        1008,
-        f"more than {limit} bytes received and not read",
-        f"sent more than {limit} bytes that were not read yet (max_buffered_bytes, --max-buffered-bytes)",
-    )
-
-
-def _protocol_failure(code: int, why: str) -> Failure:
-    if code == Code.MESSAGE_TOO_BIG:
-        # from _LimitedFrameDecoder, whose message is "<size> <limit>"
-        size, limit = (int(x) for x in why.split())
-        return message_too_big(limit, size)
-    what = "invalid UTF-8" if code == Code.INVALID_FRAME_PAYLOAD_DATA else "an invalid frame"
-    return Failure(code, f"invalid frame: {why}"[:123], f"sent {what} ({why})")
-
-
-class _LimitedFrameDecoder(FrameDecoder):
-    """wsproto's decoder, refusing a data frame whose header announces more
-    than the message limit (with the frames of the message before it)."""
-
-    max_message_size: int
-    declared: int
-
-    def parse_header(self) -> bool:
-        if not super().parse_header():
-            return False
-        header = self.header
-        assert header is not None
-        if header.opcode is Opcode.CONTINUATION:
-            self.declared += header.payload_len
-        elif not header.opcode.iscontrol():
-            self.declared = header.payload_len
-        else:
-            return True
-        if self.declared > self.max_message_size:
-            raise ParseFailed(f"{self.declared} {self.max_message_size}", Code.MESSAGE_TOO_BIG)
-        return True
 
 
 def _park(waiters: list[Any]) -> Any:
@@ -250,7 +193,7 @@ class WebSocket:
         self._frames = proto._proto
         decoder = getattr(self._frames, "_frame_decoder", None)
         if type(decoder) is FrameDecoder:
-            decoder.__class__ = _LimitedFrameDecoder
+            decoder.__class__ = LimitedFrameDecoder
             decoder.max_message_size = max_message_size  # type: ignore[attr-defined]
             decoder.declared = 0  # type: ignore[attr-defined]
         self.subprotocol = subprotocol
@@ -463,7 +406,7 @@ class WebSocket:
         if size > self.max_message_size:
             return message_too_big(self.max_message_size)
         if self._queued + size > self.max_buffered_bytes:
-            return _unread_over(self.max_buffered_bytes)
+            return unread_over(self.max_buffered_bytes)
         if event.message_finished:
             parts = self._parts
             if parts:
@@ -504,7 +447,7 @@ class WebSocket:
         state = self._proto.state
         if state is _OPEN or state is _LOCAL_CLOSING:
             # no close frame came: this is wsproto failing to parse a frame
-            await self._fail(_protocol_failure(event.code, event.reason or "protocol error"))
+            await self._fail(protocol_failure(event.code, event.reason or "protocol error"))
             return True
         if state is _REMOTE_CLOSING:
             self.closed_by = "remote"
