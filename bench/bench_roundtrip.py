@@ -4,9 +4,13 @@
 
 Loopback, mutual TLS (a throwaway P-256 PKI made by wsctl.pki).  One server
 process per implementation stays up for the whole run; each repetition runs,
-for every implementation in a rotated order, a fresh client process that does
-every case against the server of the same implementation and prints its rates.
-Ratios are paired within a repetition (wsctl / anchor, > 1: wsctl faster) and
+for every case and every implementation in a rotated order, a fresh client
+process against the server of the same implementation.  Two figures: the rate
+(messages, or round trips for serial, per second) and the CPU per message of
+both processes together (client process time + the server's utime+stime from
+/proc over the client's run): on a loaded machine the rate is mostly the
+scheduler's, the CPU is the code's.  Ratios are paired within a repetition
+(wsctl / anchor for rates, anchor / wsctl for CPU: > 1 is wsctl better) and
 reported as median [min-max]; the load average is printed with them.
 
 Implementations (the same one on both sides):
@@ -181,14 +185,16 @@ def _websockets_server(pki: dict[str, str]) -> None:
 # ---- clients (a fresh process per repetition) ---------------------------------------------
 
 
-def run_client(impl: str, port: int, pki: dict[str, str], quick: bool) -> None:
+def run_client(impl: str, port: int, pki: dict[str, str], quick: bool, case: str) -> None:
+    (selected,) = [c for c in cases(quick) if c[0] == case]
+    cpu = time.process_time()
     if impl == "websockets":
-        rates = _websockets_client(port, pki, quick)
+        rate = _websockets_client(port, pki, selected)
     else:
         import trio
 
-        rates = trio.run(_trio_client, impl, port, pki, quick)
-    print(json.dumps(rates), flush=True)
+        rate = trio.run(_trio_client, impl, port, pki, selected)
+    print(json.dumps({"rate": rate, "cpu": time.process_time() - cpu}), flush=True)
 
 
 async def _measure(send, receive, size: int, count: int, pipelined: bool) -> float:  # noqa: ANN001
@@ -213,12 +219,10 @@ async def _measure(send, receive, size: int, count: int, pipelined: bool) -> flo
     return count / (time.perf_counter() - start)
 
 
-async def _trio_client(impl: str, port: int, pki: dict[str, str], quick: bool) -> dict[str, float]:
-    rates = {}
-    for name, size, count, pipelined in cases(quick):
-        async with _trio_connection(impl, port, pki, size) as (send, receive):
-            rates[name] = await _measure(send, receive, size, count, pipelined)
-    return rates
+async def _trio_client(impl: str, port: int, pki: dict[str, str], case: tuple) -> float:
+    _name, size, count, pipelined = case
+    async with _trio_connection(impl, port, pki, size) as (send, receive):
+        return await _measure(send, receive, size, count, pipelined)
 
 
 def _trio_connection(impl: str, port: int, pki: dict[str, str], size: int):  # noqa: ANN202
@@ -305,7 +309,7 @@ async def _wsproto_client(stream, port: int):  # noqa: ANN001, ANN202
     return send, receive
 
 
-def _websockets_client(port: int, pki: dict[str, str], quick: bool) -> dict[str, float]:
+def _websockets_client(port: int, pki: dict[str, str], case: tuple) -> float:
     import asyncio
 
     from websockets.asyncio.client import connect
@@ -329,12 +333,10 @@ def _websockets_client(port: int, pki: dict[str, str], quick: bool) -> dict[str,
                 await ws.recv()
         return count / (time.perf_counter() - start)
 
-    async def main() -> dict[str, float]:
-        rates = {}
-        for name, size, count, pipelined in cases(quick):
-            async with connect(f"wss://127.0.0.1:{port}/", ssl=client_ctx(pki), max_size=2**20) as ws:
-                rates[name] = await measure(ws, size, count, pipelined)
-        return rates
+    async def main() -> float:
+        _name, size, count, pipelined = case
+        async with connect(f"wss://127.0.0.1:{port}/", ssl=client_ctx(pki), max_size=2**20) as ws:
+            return await measure(ws, size, count, pipelined)
 
     return asyncio.run(main())
 
@@ -372,15 +374,25 @@ def main() -> None:
             servers[impl] = subprocess.Popen([*me, "--serve", impl, str(pki_file)], stdout=subprocess.PIPE, text=True)
             ports[impl] = int(servers[impl].stdout.readline())
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        results: list[dict[str, dict[str, float]]] = []
+        results: list[dict[str, dict[str, dict[str, float]]]] = []
         try:
             for rep in range(reps):
                 order = IMPLS[rep % len(IMPLS) :] + IMPLS[: rep % len(IMPLS)]
-                round_ = {}
-                for impl in order:
-                    args = [*me, "--client", impl, str(ports[impl]), str(pki_file)] + (["--quick"] if quick else [])
-                    out = subprocess.run(args, capture_output=True, text=True, timeout=300, check=True)
-                    round_[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+                round_: dict[str, dict[str, dict[str, float]]] = {}
+                for name, _size, count, _pipelined in cases(quick):
+                    for impl in order:
+                        args = [*me, "--client", impl, str(ports[impl]), str(pki_file), name]
+                        server_cpu = cpu_seconds(servers[impl].pid)
+                        out = subprocess.run(
+                            args + (["--quick"] if quick else []),
+                            capture_output=True,
+                            text=True,
+                            timeout=300,
+                            check=True,
+                        )
+                        got = json.loads(out.stdout.strip().splitlines()[-1])
+                        got["cpu_us"] = (got["cpu"] + cpu_seconds(servers[impl].pid) - server_cpu) / count * 1e6
+                        round_.setdefault(impl, {})[name] = got
                 results.append(round_)
         finally:
             for proc in servers.values():
@@ -389,21 +401,32 @@ def main() -> None:
     report(results, quick)
 
 
-def report(results: list[dict[str, dict[str, float]]], quick: bool) -> None:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(results: list[dict[str, dict[str, dict[str, float]]]], quick: bool) -> None:
     names = [c[0] for c in cases(quick)]
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {len(results)} repetitions")
-    print("messages (round trips for serial) per second, median of repetitions")
-    print(f"{'':12}" + "".join(f"{n:>18}" for n in names))
-    for impl in IMPLS:
-        cells = "".join(f"{statistics.median(r[impl][n] for r in results):>18,.0f}" for n in names)
-        print(f"{impl:12}{cells}")
-    print("wsctl / anchor, paired per repetition: median [min-max]")
-    for anchor in ANCHORS:
-        cells = []
-        for n in names:
-            ratios = [r["wsctl"][n] / r[anchor][n] for r in results]
-            cells.append(f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]".rjust(18))
-        print(f"{anchor:12}" + "".join(cells))
+    for key, title, fmt, better_high in (
+        ("rate", "messages (round trips for serial) per second", "{:>18,.0f}", True),
+        ("cpu_us", "CPU per message, client + server process, microseconds", "{:>18,.1f}", False),
+    ):
+        print(f"{title}, median of repetitions")
+        print(f"{'':12}" + "".join(f"{n:>18}" for n in names))
+        for impl in IMPLS:
+            print(
+                f"{impl:12}" + "".join(fmt.format(statistics.median(r[impl][n][key] for r in results)) for n in names)
+            )
+        print(f"{'wsctl / anchor' if better_high else 'anchor / wsctl'} paired per repetition: median [min-max]")
+        for anchor in ANCHORS:
+            cells = []
+            for n in names:
+                pairs = [(r["wsctl"][n][key], r[anchor][n][key]) for r in results]
+                ratios = [w / a if better_high else a / w for w, a in pairs]
+                cells.append(f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]".rjust(18))
+            print(f"{anchor:12}" + "".join(cells))
 
 
 if __name__ == "__main__":
@@ -412,6 +435,7 @@ if __name__ == "__main__":
         run_server(sys.argv[i + 1], json.loads(Path(sys.argv[i + 2]).read_text()))
     elif "--client" in sys.argv:
         i = sys.argv.index("--client")
-        run_client(sys.argv[i + 1], int(sys.argv[i + 2]), json.loads(Path(sys.argv[i + 3]).read_text()), "--quick" in sys.argv)
+        pki = json.loads(Path(sys.argv[i + 3]).read_text())
+        run_client(sys.argv[i + 1], int(sys.argv[i + 2]), pki, "--quick" in sys.argv, sys.argv[i + 4])
     else:
         main()

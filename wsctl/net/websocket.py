@@ -218,7 +218,7 @@ class WebSocket:
         self._reading = False  # one of them is reading
         self._read_waiters: list[Any] | None = None
         self._sending = False
-        self._out: list[bytes] | None = None
+        self._out: list[bytes | bytearray] | None = None
         self._send_waiters: list[Any] | None = None
         self._write_failed = False
         self._pings: dict[bytes, None] | None = None
@@ -269,7 +269,7 @@ class WebSocket:
     async def send_message(self, message: str | bytes) -> None:
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
-        await self._write(bytes(self._frames.send_data(message, True)))
+        await self._write(self._frames.send_data(message, True))
 
     async def ping(self, payload: bytes | None = None) -> None:
         """Send a ping and wait for its pong (or a later one)."""
@@ -284,7 +284,7 @@ class WebSocket:
             raise ValueError(f"payload {payload!r} is already in flight")
         pings[payload] = None
         try:
-            await self._write(bytes(self._frames.ping(payload)))
+            await self._write(self._frames.ping(payload))
             while payload in pings:
                 if self._close_reason is not None:
                     raise ConnectionClosed(self._close_reason)
@@ -297,7 +297,7 @@ class WebSocket:
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
         frames = self._frames
-        await self._write(bytes(frames.ping(payload) if kind == "ping" else frames.pong(payload)))
+        await self._write(frames.ping(payload) if kind == "ping" else frames.pong(payload))
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close handshake (unbounded: the caller bounds it), then the stream; idempotent."""
@@ -373,7 +373,7 @@ class WebSocket:
 
     async def _handle_events(self) -> None:
         proto = self._proto
-        replies: list[bytes] = []
+        replies: list[bytes | bytearray] = []
         for event in proto.events():
             kind = type(event)
             if kind is BytesMessage or kind is TextMessage:
@@ -385,7 +385,7 @@ class WebSocket:
                 payload = bytes(event.payload)
                 if self.on_control is None or not self.on_control("ping", payload):
                     if proto.state is _OPEN:
-                        replies.append(bytes(self._frames.pong(payload)))
+                        replies.append(self._frames.pong(payload))
             elif kind is Pong:
                 self._pong(bytes(event.payload))
             elif kind is CloseConnection:
@@ -442,7 +442,7 @@ class WebSocket:
         elif self.on_control is not None:
             self.on_control("pong", payload)
 
-    async def _closing(self, event: CloseConnection, replies: list[bytes]) -> bool:
+    async def _closing(self, event: CloseConnection, replies: list[bytes | bytearray]) -> bool:
         """A close event; True when nothing more is to be read."""
         state = self._proto.state
         if state is _OPEN or state is _LOCAL_CLOSING:
@@ -504,7 +504,7 @@ class WebSocket:
             await self._close_stream()
 
     # -- writing ---------------------------------------------------------------
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes | bytearray) -> None:
         """Send ``data``.  While another task is sending, it is queued and that
         task sends everything queued in its next ``send_all``: this returns once
         it was taken (backpressure: one batch in flight, one waiting)."""
