@@ -365,6 +365,9 @@ class WebSocket:
                     data = await self._stream.receive_some(self._chunk)
                 except _LOST:
                     data = b""
+                if self._proto.state is _CLOSED:
+                    self._lose()  # closed by our side while this read waited
+                    return
                 self._proto.receive_data(bytes(data) if data else None)
             await self._handle_events()
         finally:
