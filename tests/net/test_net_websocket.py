@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 from net_helpers import frame, raw_client, read_frames, read_to_eof
 from wsproto.connection import Connection, ConnectionType
 
+from wsctl.core.errors import ConnectionClosed
+from wsctl.net import websocket
 from wsctl.net.api import open_device
-from wsctl.net.websocket import ConnectionClosed, WebSocket
+from wsctl.net.websocket import WebSocket
 
 
 def _all_tasks() -> int:
@@ -165,7 +167,7 @@ async def _server_side_echo(stream: trio.SocketStream) -> None:
     try:
         while True:
             await ws.send_message(await ws.get_message())
-    except ConnectionClosed:
+    except websocket.ConnectionClosed:
         pass
 
 
@@ -330,3 +332,23 @@ async def test_frames_sent_with_the_upgrade_request_are_not_lost(start_server, p
             data += await tls.receive_some(65536)
         await tls.aclose()
     assert read_frames(data.partition(b"\r\n\r\n")[2])[0] == (0xA if first == "ping" else 0x1, b"early")
+
+
+async def test_a_client_not_reading_after_the_server_closed_stays_responsive(start_server, alice_kw):
+    """The client's own watch reads the server's close and its TCP close, then
+    stops: it once went on "reading" a finished connection without yielding,
+    which froze the whole trio run (this test hung instead of failing)."""
+
+    async def closes_at_once(conn):
+        await conn.close(4000, "go away")
+
+    server = await start_server(closes_at_once)
+    with trio.fail_after(10):
+        async with open_device(server.url, **alice_kw) as dev:
+            while dev.closed is None:
+                await trio.sleep(0.05)
+            await trio.sleep(0.5)  # several of the watch's rounds, nobody reading
+            assert not dev._ws.needs_reader(trio.current_time(), 0.0)
+            with pytest.raises(ConnectionClosed) as info:
+                await dev.receive(timeout=1)
+    assert info.value.code == 4000

@@ -315,20 +315,25 @@ class WebSocket:
             self._lose()
             await self._close_stream()
 
+    @property
+    def _finished(self) -> bool:
+        """Nothing more will be read: the stream is closed or wsproto saw the end."""
+        return self._stream_closed or self._proto.state is _CLOSED
+
     def needs_reader(self, now: float, after: float = UNATTENDED_AFTER) -> bool:
         """Nobody has waited for input for ``after`` seconds, and nobody reads."""
         since = self.unattended_since
-        return since is not None and now - since >= after and not self._reading and not self._stream_closed
+        return since is not None and now - since >= after and not self._reading and not self._finished
 
     async def read_unattended(self) -> None:
         """Read for nobody until somebody waits for input or the connection ends."""
-        while not self._waiting and not self._reading and not self._stream_closed:
+        while not self._waiting and not self._reading and not self._finished:
             await self._read_chunk()
 
     async def watch_unattended(self, after: float = CLIENT_UNATTENDED_AFTER) -> None:
         """`read_unattended` whenever `needs_reader`, until the connection ends (a
         client's own watch; a server sweeps all its connections instead)."""
-        while not self._stream_closed:
+        while not self._finished:
             await trio.sleep(after)
             if self.needs_reader(trio.current_time(), after):
                 await self.read_unattended()
@@ -356,9 +361,9 @@ class WebSocket:
         try:
             if self._pending:
                 self._pending = False
-            elif self._stream_closed or self._proto.state is _CLOSED:
+            elif self._finished:
                 self._lose()
-                await checkpoint_if_cancelled()
+                await trio.lowlevel.checkpoint()
                 return
             else:
                 try:
