@@ -49,6 +49,7 @@ async def bare_echo(request):
     except trio_websocket.ConnectionClosed:
         pass
 
+
 ROUNDS = 6
 CONNECTIONS = 100
 

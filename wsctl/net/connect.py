@@ -29,8 +29,6 @@ from wsctl.net._guard import ObservedStream, tls_handshake
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, WebSocket
 from wsctl.net.ws_handshake import BadUpgrade, ConnectionRejected, open_client
 
-__all__ = ["RECEIVE_BUFFER_SIZE"]
-
 
 @dataclasses.dataclass(frozen=True)
 class Target:
