@@ -26,10 +26,29 @@ import trio_websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_roundtrip import bare_echo, make_pki  # noqa: E402
 
 from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
 from wsctl.net.tls import client_context, server_context  # noqa: E402
+from wsctl.pki.store import Store  # noqa: E402
+
+
+def make_pki(base: Path):
+    store = Store(base / "pki")
+    store.init(name="Bench CA", key_type="p256", password=b"pw")
+    store.issue_device("bench", dns=["localhost"], ips=["127.0.0.1"], days=2, password=b"pw", key_password=None)
+    store.issue_operator("bench-op", role="engineer", days=2, password=b"pw", key_password=None)
+    return store, store.leaf_paths("device", "bench"), store.leaf_paths("operator", "bench-op")
+
+
+async def bare_echo(request):
+    """The bare trio-websocket echo handler wsctl's serve(echo_handler) is measured against."""
+    ws = await request.accept()
+    try:
+        while True:
+            await ws.send_message(await ws.get_message())
+    except trio_websocket.ConnectionClosed:
+        pass
+
 
 ROUNDS = 6
 CONNECTIONS = 100

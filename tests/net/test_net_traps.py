@@ -35,10 +35,7 @@ async def test_trap2_bad_certificate_fails_at_once_not_after_connect_timeout(sta
                 pass
 
 
-async def _unread_then_ping(start_server, alice_kw, queue_size):
-    pinged = trio.Event()
-    outcome = []
-
+def _sends_then_pings(outcome, pinged):
     async def handler(conn):
         for i in range(10):
             await conn.send(f"m{i}")
@@ -50,20 +47,31 @@ async def _unread_then_ping(start_server, alice_kw, queue_size):
         pinged.set()
         await conn.receive()
 
-    server = await start_server(handler)
+    return handler
+
+
+async def test_trap5_unread_messages_do_not_stall_pings(start_server, alice_kw, pki):
+    """trap 5: with trio-websocket's default queue of 1, the client's reader
+    stops after one unread message and stops answering pings; wsctl's
+    connection has no message queue to fill (a bound on bytes instead)."""
+    pinged, outcome = trio.Event(), []
+    server = await start_server(_sends_then_pings(outcome, pinged))
     with trio.fail_after(5):
-        async with open_device(server.url, **alice_kw, message_queue_size=queue_size) as dev:
+        async with open_device(server.url, **alice_kw) as dev:
             await pinged.wait()  # nothing read on the client meanwhile
             assert [await dev.receive(timeout=2) for _ in range(10)] == [f"m{i}" for i in range(10)]
-    return outcome[0]
+    assert outcome == ["pong"]
 
-
-async def test_trap5_unread_messages_do_not_stall_pings(start_server, alice_kw):
-    """trap 5: with trio-websocket's default queue of 1, the client's reader
-    stops after one unread message and stops answering pings; wsctl sizes it."""
-    assert await _unread_then_ping(start_server, alice_kw, queue_size=256) == "pong"
-    # the trap is real: the library default stalls the pong
-    assert await _unread_then_ping(start_server, alice_kw, queue_size=1) == "Timeout"
+    # the trap is real: the bare library with its default queue stalls the pong
+    pinged, outcome = trio.Event(), []
+    server = await start_server(_sends_then_pings(outcome, pinged))
+    ctx = ssl.create_default_context(cafile=str(pki.root))
+    ctx.load_cert_chain(alice_kw["cert"], alice_kw["key"])
+    with trio.fail_after(5):
+        async with trio_websocket.open_websocket_url(server.url, ssl_context=ctx) as ws:
+            await pinged.wait()
+            assert [await ws.get_message() for _ in range(10)] == [f"m{i}" for i in range(10)]
+    assert outcome == ["Timeout"]
 
 
 async def _ping_during_close_server(task_status=trio.TASK_STATUS_IGNORED, *, pki):

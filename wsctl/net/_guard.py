@@ -1,33 +1,20 @@
-"""Keeping trio-websocket's reader task from taking anything else down.
+"""The stream beneath a WebSocket, and the TLS steps around it.
 
-trio-websocket starts one reader task per connection in a nursery the caller
-passes in (`wrap_client_stream`, `wrap_server_stream`).  Whatever escapes that
-task — `ConnectionRejected` on a client, `LocalProtocolError` when a ping
-arrives while we are closing (trap 6, upstream #184), `ConnectionClosed` from a
-send in the reader — would cancel the whole nursery, i.e. the caller's session
-or, on a server, every other connection (trap 1).  `ReaderGuard` stands in for
-the nursery: it runs the reader inside a guard that records the error for the
-code that waits on the handshake, and unblocks anyone waiting on a close
-handshake that the dead reader can no longer finish.
-
-`ObservedStream` remembers the first transport error, because the reader task
-turns an `ssl.SSLError` (e.g. the TLS 1.3 "certificate required" alert, which
-only arrives on the first read after the handshake) into a bare 1006 close and
-the reason would otherwise be lost.  Closing it sends TLS close_notify
-(`close_tls`).
+`ObservedStream` is a pass-through that remembers the first transport error:
+an `ssl.SSLError` (e.g. the TLS 1.3 "certificate required" alert, which only
+arrives on the first read after the handshake) would otherwise become a bare
+1006 close and the reason would be lost.  It also keeps the first bytes a
+client read (what a failed upgrade really got) and counts what arrived (the
+server's idle sweep).  Closing it sends TLS close_notify (`close_tls`).
+`tls_handshake` runs a server's TLS handshake without leaving a reference
+cycle; `collapse` unwraps a nursery's one real exception (trap 8).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-import trio_websocket
-from wsproto.utilities import LocalProtocolError
-
-log = logging.getLogger("wsctl.net")
 
 #: Bound on sending TLS close_notify: a peer that stopped reading must not
 #: hold a close up.
@@ -131,12 +118,6 @@ class ObservedStream(trio.abc.HalfCloseableStream):
             await self.inner.aclose()
 
     @property
-    def socket(self) -> Any:
-        # trio-websocket reads .socket (via transport_stream) for local/remote.
-        inner = getattr(self.inner, "transport_stream", self.inner)
-        return inner.socket
-
-    @property
     def transport_stream(self) -> Any:
         return getattr(self.inner, "transport_stream", self.inner)
 
@@ -146,7 +127,7 @@ def _kept(exc: BaseException) -> BaseException:
 
     The exception being raised holds, in its traceback, the frame of
     `receive_some`/`send_all`, whose ``self`` is this stream: keeping it made a
-    cycle through the whole connection (TLS object, socket, trio-websocket's
+    cycle through the whole connection (TLS object, socket, the WebSocket's
     state), so every closed connection waited for a full garbage collection
     (bench/gc_probe.py).  What is read later is the error's type, text and
     SSL attributes: trio's wrapper keeps its cause (raised in trio's frames,
@@ -159,60 +140,6 @@ def _kept(exc: BaseException) -> BaseException:
         return type(exc)(*exc.args)
     except Exception:  # noqa: BLE001 - a type that cannot be rebuilt from its args: keep it
         return exc
-
-
-class ReaderGuard:
-    """Duck-types the ``nursery`` argument of trio-websocket's wrap functions."""
-
-    def __init__(self, nursery: trio.Nursery, label: str = "") -> None:
-        self._nursery = nursery
-        self.label = label
-        self.error: BaseException | None = None
-        self.done = trio.Event()
-        self._on_done: list[Callable[[], None]] = []
-
-    def on_done(self, callback: Callable[[], None]) -> None:
-        if self.done.is_set():
-            callback()
-        else:
-            self._on_done.append(callback)
-
-    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any, name: object = None) -> None:
-        self._nursery.start_soon(self._run, fn, *args, name=name or fn)
-
-    async def _run(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        ws = getattr(fn, "__self__", None)
-        try:
-            await fn(*args)
-        except trio_websocket.ConnectionRejected as exc:
-            self.error = exc
-        except (trio_websocket.ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        except LocalProtocolError as exc:
-            # trap 6: a frame that arrived while we were closing; nothing to save.
-            log.debug("%s: ignored close race: %s", self.label, exc)
-        except Exception as exc:  # noqa: BLE001 - a reader bug must not spread
-            log.warning("%s: WebSocket reader failed: %s: %s", self.label, type(exc).__name__, exc)
-            self.error = exc
-        finally:
-            if ws is not None:
-                _unblock(ws)
-            self.done.set()
-            for callback in self._on_done:
-                callback()
-
-
-def _unblock(ws: trio_websocket.WebSocketConnection) -> None:
-    """A reader that is gone will never finish the close handshake; say so.
-
-    Without this, `aclose()` after trap 6 waits for an event nobody sets.
-    These are trio-websocket internals (0.12.x), hence the getattr guards.
-    """
-    if getattr(ws, "_close_reason", "") is None:
-        ws._close_reason = trio_websocket.CloseReason(1006, "connection lost")
-    handshake = getattr(ws, "_close_handshake", None)
-    if handshake is not None and not handshake.is_set():
-        handshake.set()
 
 
 def collapse(group: BaseExceptionGroup) -> BaseException:

@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
-import trio_websocket
 
 from wsctl.core.errors import InvalidInput, UsageError
 from wsctl.net import connect as _c
-from wsctl.net import wsconn
+from wsctl.net import websocket
 from wsctl.net._guard import collapse
 from wsctl.net.channel import Channel
 from wsctl.net.describe import log_connection
@@ -101,7 +100,7 @@ class Device(Channel):
 
     def __init__(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: websocket.WebSocket,
         target: _c.Target,
         der: bytes | None,
         tls: trio.abc.Stream,
@@ -302,7 +301,6 @@ async def open_device(
     ping_interval: float | None = None,
     ping_timeout: float = 10.0,
     ssl_context: ssl.SSLContext | None = None,
-    message_queue_size: int = _c.MESSAGE_QUEUE_SIZE,
     receive_buffer_size: int | None = _c.RECEIVE_BUFFER_SIZE,
     profile: str | Profile | None = None,
 ) -> AsyncIterator[Device]:
@@ -362,7 +360,7 @@ async def open_device(
         target, ctx, deadline, tls_server_name, own_cert, pin=pin, known_devices=known_devices, trust_new=trust_new
     )
     upgrade_options = _upgrade_options(
-        subprotocols, header_items, message_queue_size, max_message_size, receive_buffer_size, max_buffered_bytes
+        subprotocols, header_items, max_message_size, receive_buffer_size, max_buffered_bytes
     )
     upgrade_options.update(sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert)
     failure: BaseException | None = None
@@ -399,17 +397,15 @@ async def open_device(
 def _upgrade_options(
     subprotocols: Iterable[str],
     headers: tuple[tuple[str, str], ...],
-    message_queue_size: int,
     max_message_size: int,
     receive_buffer_size: int | None,
     max_buffered_bytes: int | None,
 ) -> dict[str, Any]:
     if max_buffered_bytes is None:
-        max_buffered_bytes = max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
+        max_buffered_bytes = max(websocket.MAX_BUFFERED_BYTES, max_message_size)
     return dict(
         subprotocols=tuple(subprotocols),
         headers=headers,
-        message_queue_size=message_queue_size,
         max_message_size=max_message_size,
         receive_buffer_size=receive_buffer_size,
         max_buffered_bytes=max_buffered_bytes,

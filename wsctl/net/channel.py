@@ -1,19 +1,20 @@
 """One open WebSocket, as wsctl's code and users see it — client or server side.
 
-`Channel` is the only wrapper around trio-websocket's connection: `Device`
+`Channel` is the only wrapper around the connection
+(`wsctl.net.websocket.WebSocket`): `Device`
 (the client's handle, `wsctl.net.api`) and `ServerConnection` (a server
 handler's, `wsctl.net.serverconn`) are channels, and the recorder and the
-proxy use them through these same methods.  It translates trio-websocket's
+proxy use them through these same methods.  It translates the connection's
 errors once:
 
-* ``send(str | bytes)``: ``bytearray`` and ``memoryview`` are sent as binary
-  (trio-websocket refuses them); any other type is `InvalidInput`.
+* ``send(str | bytes)``: ``bytearray`` and ``memoryview`` are sent as binary;
+  any other type is `InvalidInput`.
 * every close becomes `ConnectionClosed` with ``.code``/``.reason`` and a line
   saying who closed: "the device closed the connection with code 1001 ...",
   or, when we closed because of what the peer sent, "the client closed the
   connection with 1002 PROTOCOL_ERROR: the device sent an invalid frame".
-* a close racing our send or ping (trap 6, `LocalProtocolError`) is the same
-  `ConnectionClosed`; a ``timeout`` is `Timeout`.
+* a close racing our send or ping is the same `ConnectionClosed`; a
+  ``timeout`` is `Timeout`.
 
 **The close rule** (one, for every connection and for `Session.events`):
 ``async for message in channel`` ends when the connection closed normally —
@@ -30,10 +31,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
-import trio_websocket
-from wsproto.utilities import LocalProtocolError
 
 from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, WsctlError
+from wsctl.net import websocket
 
 #: close codes that end iteration instead of raising
 NORMAL_CLOSE = frozenset({1000, 1001})
@@ -45,7 +45,7 @@ def ends_iteration(error: WsctlError | BaseException | None) -> bool:
 
 
 def as_message(message: Any) -> str | bytes:
-    """What trio-websocket can send: bytes-like as bytes, str as it is."""
+    """What a WebSocket sends: bytes-like as bytes, str as it is."""
     if isinstance(message, (str, bytes)):
         return message
     if isinstance(message, (bytearray, memoryview)):
@@ -54,7 +54,7 @@ def as_message(message: Any) -> str | bytes:
 
 
 class Channel:
-    """An open WebSocket (`wsctl.net.wsconn.WebSocket`) with wsctl's errors.
+    """An open WebSocket (`wsctl.net.websocket.WebSocket`) with wsctl's errors.
 
     Subclasses name the two sides (``peer``: who is at the other end,
     ``local``: us) and may count or trace messages in `_sent`/`_received`.
@@ -63,7 +63,7 @@ class Channel:
     peer = "peer"
     local = "endpoint"
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection, where: str, close_timeout: float) -> None:
+    def __init__(self, ws: websocket.WebSocket, where: str, close_timeout: float) -> None:
         self._ws = ws
         self._where = where
         self._close_timeout = close_timeout
@@ -84,13 +84,13 @@ class Channel:
         reason = self._ws.closed
         return None if reason is None else (reason.code, reason.reason or "")
 
-    def _closed_error(self, reason: trio_websocket.CloseReason | None) -> ConnectionClosed:
+    def _closed_error(self, reason: websocket.CloseReason | None) -> ConnectionClosed:
         where = self._where
         if self._dead:
             return ConnectionClosed(f"{where}: {self._dead}", code=1006, reason=self._dead)
         if reason is None:
             return ConnectionClosed(f"{where}: connection closed", code=1006)
-        failure = getattr(self._ws, "failure", None)
+        failure = self._ws.failure
         if failure is not None:
             # we closed, because of what the peer sent: say so, not "closed by the peer"
             return ConnectionClosed(
@@ -99,11 +99,7 @@ class Channel:
                 reason=reason.reason or "",
             )
         text = f" ({reason.reason})" if reason.reason else ""
-        by = (
-            f"the {self.peer} closed the connection"
-            if getattr(self._ws, "closed_by", None) == "remote"
-            else "connection closed"
-        )
+        by = f"the {self.peer} closed the connection" if self._ws.closed_by == "remote" else "connection closed"
         return ConnectionClosed(
             f"{where}: {by} with code {reason.code} {reason.name}{text}", code=reason.code, reason=reason.reason or ""
         )
@@ -114,10 +110,8 @@ class Channel:
         message = as_message(message)
         try:
             await self._ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
+        except websocket.ConnectionClosed as exc:
             raise self._closed_error(exc.reason) from None
-        except LocalProtocolError:  # trap 6: a close crossed our send
-            raise self._closed_error(self._ws.closed) from None
         self._sent(message)
 
     async def receive(self, timeout: float | None = None) -> str | bytes:
@@ -132,7 +126,7 @@ class Channel:
             else:
                 with trio.fail_after(timeout):
                     message = await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
+        except websocket.ConnectionClosed as exc:
             raise self._closed_error(exc.reason) from None
         except trio.TooSlowError:
             raise Timeout(f"{self._where}: no message within {timeout:g} s") from None
@@ -148,7 +142,7 @@ class Channel:
         try:
             with trio.fail_after(timeout):
                 await self._ws.ping()
-        except (trio_websocket.ConnectionClosed, LocalProtocolError):
+        except websocket.ConnectionClosed:
             raise self._closed_error(self._ws.closed) from None
         except trio.TooSlowError:
             raise Timeout(f"{self._where}: no pong within {timeout:g} s") from None
@@ -159,12 +153,7 @@ class Channel:
         with trio.move_on_after(self._close_timeout):
             try:
                 await self._ws.aclose(code, reason or None)
-            except (
-                LocalProtocolError,
-                trio.BrokenResourceError,
-                trio.ClosedResourceError,
-                trio_websocket.ConnectionClosed,
-            ):
+            except (trio.BrokenResourceError, trio.ClosedResourceError, websocket.ConnectionClosed):
                 pass
 
 

@@ -1,9 +1,9 @@
 """The client side of a connection: URL → TCP → TLS → trust checks → WebSocket.
 
-Each step is done here rather than inside trio-websocket so that a failure is
-reported as what it is, at once (trap 2: trio-websocket's own connect turns a
-bad certificate into a 60 s `ConnectionTimeout`), and so that one deadline
-bounds the whole open (trap 3).  Errors are `wsctl.core.errors` instances with
+Each step is done here, one after the other, so that a failure is reported as
+what it is, at once (trap 2: trio-websocket's own connect turned a bad
+certificate into a 60 s `ConnectionTimeout`), and so that one deadline bounds
+the whole open (trap 3).  The upgrade itself is `wsctl.net.ws_handshake`.  Errors are `wsctl.core.errors` instances with
 one-line messages; see docs/tls.md for the table.
 """
 
@@ -19,21 +19,14 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import trio
-import trio_websocket
 
 from wsctl.core import known_devices as kd
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
 from wsctl.core.urls import public_url
-from wsctl.net import tlserrors, upgrade_answer, wsconn
-from wsctl.net._guard import ObservedStream, ReaderGuard
-
-#: Messages trio-websocket may buffer before its reader stops reading (trap 5:
-#: the default of 1 stalls pings, pongs and close frames behind one unread
-#: message).  Bounded, because each slot can hold max_message_size bytes.
-MESSAGE_QUEUE_SIZE = 256
-#: Bytes per read.  trio-websocket's 4 KiB default costs ~30 % on 64 KiB
-#: messages; 64 KiB costs nothing measurable on small ones (bench/).
-RECEIVE_BUFFER_SIZE = 65536
+from wsctl.net import tlserrors, upgrade_answer, websocket
+from wsctl.net._guard import ObservedStream, tls_handshake
+from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, WebSocket
+from wsctl.net.ws_handshake import BadUpgrade, ConnectionRejected, open_client
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +130,7 @@ async def open_tls(
             name = server_name or target.host
             tls = trio.SSLStream(tcp, ctx, server_hostname=name, https_compatible=True)
             try:
-                await tls.do_handshake()
+                await tls_handshake(tls)
             except trio.BrokenResourceError as exc:
                 cause = exc.__cause__
                 if isinstance(cause, ssl.SSLCertVerificationError):
@@ -231,7 +224,7 @@ def check_known_device(
 _HUB_REFUSALS: dict[str, type[WsctlError]] = {"offline": ConnectError}
 
 
-def _rejected(target: Target, exc: trio_websocket.ConnectionRejected) -> WsctlError:
+def _rejected(target: Target, exc: ConnectionRejected) -> WsctlError:
     body = (exc.body or b"").decode("utf-8", "replace").strip()
     # one line: an HTML error page must not spill over the terminal
     flat = " ".join(body.split())
@@ -257,47 +250,72 @@ async def upgrade(
     deadline: float,
     subprotocols: tuple[str, ...] = (),
     headers: tuple[tuple[str, str], ...] = (),
-    message_queue_size: int = MESSAGE_QUEUE_SIZE,
     max_message_size: int = 2**20,
     receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
     sent_client_cert: bool | None = None,
     client_cert: str | os.PathLike[str] | None = None,
-    max_buffered_bytes: int = wsconn.MAX_BUFFERED_BYTES,
-) -> trio_websocket.WebSocketConnection | WsctlError:
+    max_buffered_bytes: int = websocket.MAX_BUFFERED_BYTES,
+) -> WebSocket | WsctlError:
     """The HTTP upgrade.  Returns the connection, or the error to raise.
 
     Never raises a wsctl error itself: it runs inside the caller's nursery, and an
     error raised there would reach the caller wrapped in an ExceptionGroup (trap 8).
+    The connection's watch (`WebSocket.watch_unattended`) runs in ``nursery``.
     """
     tls13 = isinstance(stream, trio.SSLStream) and stream.version() == "TLSv1.3"
     observed = ObservedStream(stream)
-    guard = ReaderGuard(nursery, label=target.where)
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    ws: trio_websocket.WebSocketConnection | None = None
+    ws: WebSocket | None = None
+    refused: ConnectionRejected | BadUpgrade | None = None
     with trio.CancelScope(deadline=deadline if math.isfinite(deadline) else math.inf) as scope:
-        guard.on_done(scope.cancel)  # reader died before 101: stop waiting now
-        ws = await wsconn.wrap_client_stream(
-            guard,
-            observed,
-            target.host_header,
-            target.resource,
-            subprotocols=list(subprotocols) or None,
-            extra_headers=extra or None,
-            message_queue_size=message_queue_size,
-            max_message_size=max_message_size,
-            receive_buffer_size=receive_buffer_size,
-            max_buffered_bytes=max_buffered_bytes,
-        )
+        try:
+            ws = await open_client(
+                observed,
+                target.host_header,
+                target.resource,
+                subprotocols=list(subprotocols) or None,
+                extra_headers=extra or None,
+                max_message_size=max_message_size,
+                receive_buffer_size=receive_buffer_size,
+                max_buffered_bytes=max_buffered_bytes,
+            )
+        except (ConnectionRejected, BadUpgrade) as exc:
+            refused = exc
     if ws is not None:
-        # 101 received; a reader that already stopped (the device closed right
-        # after accepting) shows up as ConnectionClosed on the first receive.
+        # 101 received; a device that closed right after accepting shows up
+        # as ConnectionClosed on the first receive
+        nursery.start_soon(ws.watch_unattended)
         return ws
-    # decided before closing: our own close makes the reader fail with
-    # ClosedResourceError, which must not turn a silent device into "connection lost"
-    timed_out = scope.cancelled_caught and not guard.done.is_set() and observed.error is None
+    timed_out = scope.cancelled_caught and observed.error is None
     await trio.aclose_forcefully(stream)
-    if isinstance(guard.error, trio_websocket.ConnectionRejected):
-        return _rejected(target, guard.error)
+    if isinstance(refused, ConnectionRejected):
+        return _rejected(target, refused)
+    return await _upgrade_failure(
+        target,
+        observed,
+        refused,
+        deadline=deadline,
+        timed_out=timed_out,
+        tls13=tls13,
+        subprotocols=subprotocols,
+        sent_client_cert=sent_client_cert,
+        client_cert=client_cert,
+    )
+
+
+async def _upgrade_failure(
+    target: Target,
+    observed: ObservedStream,
+    invalid: BadUpgrade | None,
+    *,
+    deadline: float,
+    timed_out: bool,
+    tls13: bool,
+    subprotocols: tuple[str, ...],
+    sent_client_cert: bool | None,
+    client_cert: str | os.PathLike[str] | None,
+) -> WsctlError:
+    """What went wrong with an upgrade that got no 101, from what the device sent."""
     if isinstance(observed.error, ssl.SSLError):
         return tlserrors.ssl_failure(
             observed.error, where=target.where, during="WebSocket upgrade", client_cert=client_cert
@@ -312,24 +330,28 @@ async def upgrade(
         # no alert for it): ask once more, in TLS, to say so instead of "closed"
         if await _fetch_certificate(target, target.host, min(2.0, max(0.5, _remaining(deadline)))) is not None:
             return upgrade_answer.tls_port(target.where)
-    lost = observed.error is not None or guard.done.is_set()
+    lost = observed.error is not None or not timed_out
     if lost and tls13 and observed.received == 0 and not isinstance(observed.error, trio.ClosedResourceError):
-        # TLS 1.3 servers check our certificate after our side of the handshake
-        # is done; many (asyncio, embedded stacks) then reset the connection and
-        # the alert saying why is lost.  What we sent tells the likely reason.
-        if sent_client_cert is False:
-            why = "we sent no client certificate and it probably requires one (give --cert/--key)"
-        elif sent_client_cert:
-            why = "it probably rejected our client certificate (revoked, expired, or from a CA it does not trust)"
-        else:
-            why = "it probably requires, or rejected, our client certificate"
-        error = TLSError(f"{target.where}: the device closed the connection right after the TLS handshake: {why}")
-        error.wants_client_certificate = sent_client_cert is False
-        return error
+        return _closed_after_tls13(target, sent_client_cert)
     if timed_out:
         return Timeout(f"{target.where}: no WebSocket upgrade answer within the connect timeout")
     if observed.error is not None:
         return ConnectError(f"{target.where}: connection lost during the WebSocket upgrade ({observed.error})")
-    if guard.error is not None:
-        return HandshakeRejected(f"{target.where}: invalid WebSocket upgrade answer: {guard.error}")
+    if invalid is not None:
+        return HandshakeRejected(f"{target.where}: invalid WebSocket upgrade answer: {invalid}")
     return ConnectError(f"{target.where}: the device closed the connection during the WebSocket upgrade")
+
+
+def _closed_after_tls13(target: Target, sent_client_cert: bool | None) -> TLSError:
+    """TLS 1.3 servers check our certificate after our side of the handshake
+    is done; many (asyncio, embedded stacks) then reset the connection and the
+    alert saying why is lost.  What we sent tells the likely reason."""
+    if sent_client_cert is False:
+        why = "we sent no client certificate and it probably requires one (give --cert/--key)"
+    elif sent_client_cert:
+        why = "it probably rejected our client certificate (revoked, expired, or from a CA it does not trust)"
+    else:
+        why = "it probably requires, or rejected, our client certificate"
+    error = TLSError(f"{target.where}: the device closed the connection right after the TLS handshake: {why}")
+    error.wants_client_certificate = sent_client_cert is False
+    return error

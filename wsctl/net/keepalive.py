@@ -1,4 +1,4 @@
-"""Keepalive pings (trio-websocket only has a recipe for them).
+"""Keepalive pings.
 
 A device that vanished without a FIN (power cut, cable pulled, NAT timeout) is
 otherwise only noticed at the next send.  `keepalive` pings every ``interval``
@@ -13,14 +13,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import trio
-import trio_websocket
-from wsproto.utilities import LocalProtocolError
+
+from wsctl.net.websocket import ConnectionClosed, WebSocket
 
 log = logging.getLogger("wsctl.net.keepalive")
 
 
 async def keepalive(
-    ws: trio_websocket.WebSocketConnection,
+    ws: WebSocket,
     *,
     interval: float,
     timeout: float,
@@ -36,13 +36,8 @@ async def keepalive(
         with trio.move_on_after(timeout) as scope:
             try:
                 await ws.ping()
-            except (
-                trio_websocket.ConnectionClosed,
-                LocalProtocolError,
-                trio.BrokenResourceError,
-                trio.ClosedResourceError,
-            ):
-                return  # closing anyway; trap 6 covers the LocalProtocolError
+            except (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # closing anyway
         if scope.cancelled_caught:
             why = f"keepalive: no pong within {timeout:g} s"
             log.info(why)

@@ -4,10 +4,13 @@ trio-websocket's `serve_websocket` lets one handler's exception stop the whole
 server (trap 1) and holds a client without a certificate for its 60 s
 connect_timeout (trap 4).  Here each connection is handled by
 `Server._connection`, which takes a handshake slot (`wsctl.net.admission`),
-owns its TLS handshake (short timeout), reads the client's certificate, asks
-trio-websocket only for the HTTP upgrade (through `wsctl.net.wsconn`, which
-bounds buffered bytes and closes protocol errors with a close frame), and
-catches everything a peer or a handler can throw.  What the handler sees is
+owns its TLS handshake (short timeout), reads the client's certificate, reads
+the HTTP upgrade (`wsctl.net.ws_handshake`; the connection is a
+`wsctl.net.websocket.WebSocket`, which bounds buffered bytes and closes
+protocol errors with a close frame), and catches everything a peer or a
+handler can throw.  A connection has no task of its own besides the one
+running its handler: data is read by whoever waits for it, and one sweep per
+server (`Server._read_unattended`) reads for handlers that do not.  What the handler sees is
 in `wsctl.net.serverconn`.  One access record per connection goes to the logger
 ``wsctl.net.access`` and to the ``access_log`` callback.
 
@@ -27,14 +30,11 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import trio
-import trio_websocket
-from wsproto.utilities import LocalProtocolError
 
 from wsctl.core.errors import ConnectionClosed, InvalidInput
-from wsctl.net import tlserrors, wsconn
-from wsctl.net._guard import ObservedStream, ReaderGuard, close_tls, tls_handshake
+from wsctl.net import tlserrors, websocket
+from wsctl.net._guard import ObservedStream, close_tls, tls_handshake
 from wsctl.net.admission import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE, Admission, Entry, Refused
-from wsctl.net.connect import MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_SIZE
 from wsctl.net.serverconn import (
     Accept,
     AccessRecord,
@@ -43,7 +43,10 @@ from wsctl.net.serverconn import (
     Reject,
     ServerConnection,
     echo_handler,
+    finish_record,
 )
+from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, UNATTENDED_AFTER
+from wsctl.net.ws_handshake import BadUpgrade, UpgradeRequest, read_request
 
 __all__ = [
     "Accept",
@@ -130,7 +133,6 @@ class Server:
         self.idle_timeout: float | None = opts["idle_timeout"]
         self.close_timeout: float = opts["close_timeout"]
         self.access_log = opts["access_log"]
-        self.message_queue_size: int = opts["message_queue_size"]
         self.receive_buffer_size: int | None = opts["receive_buffer_size"]
         self.max_buffered_bytes: int = opts["max_buffered_bytes"]
         #: answers plain HTTP on the TLS port before the upgrade (`wsctl.net.metrics_tls`)
@@ -145,6 +147,8 @@ class Server:
         self._live: set[Entry] = set()
         self._closing = False
         self._scope: trio.CancelScope | None = None
+        #: where connections' helper tasks run (unattended reads, stopping a handler)
+        self._nursery: trio.Nursery | None = None
         #: rebuilds the TLS context when the CRL file changes (tls.CrlReloader)
         self.reloader: Any = None
 
@@ -290,48 +294,41 @@ class Server:
                 upgrade = await self.http_endpoint.answer_scrape(stream, rec, self.handshake_timeout)
             if upgrade is None:
                 return  # answered as plain HTTP
-            async with trio.open_nursery() as nursery:
-                try:
-                    await self._websocket(nursery, upgrade, rec, live)
-                finally:
-                    nursery.cancel_scope.cancel()
+            await self._websocket(upgrade, rec, live)
         finally:
             if isinstance(stream, trio.SSLStream):
                 await close_tls(stream)  # after a rejection too: no "unexpected eof" at the peer
 
-    async def _upgrade_request(
-        self, nursery: trio.Nursery, observed: ObservedStream, rec: AccessRecord
-    ) -> trio_websocket.WebSocketRequest | None:
-        guard = ReaderGuard(nursery, label=rec.remote)
-        request: trio_websocket.WebSocketRequest | None = None
+    async def _upgrade_request(self, observed: ObservedStream, rec: AccessRecord) -> UpgradeRequest | None:
+        request: UpgradeRequest | None = None
+        bad = False
         with trio.move_on_after(self.handshake_timeout) as cs:
-            guard.on_done(cs.cancel)
-            request = await wsconn.wrap_server_stream(
-                guard,
-                observed,
-                message_queue_size=self.message_queue_size,
-                max_message_size=self.max_message_size,
-                receive_buffer_size=self.receive_buffer_size,
-                max_buffered_bytes=self.max_buffered_bytes,
-            )
-        if request is None:
-            if guard.done.is_set() and observed.received == 0 and observed.error is None:
-                # e.g. a client whose pin or known-devices check failed after TLS
-                rec.outcome, rec.error = "closed", "closed by the client before the upgrade request"
-            elif guard.done.is_set():
-                rec.outcome = "bad-request"
-                rec.error = (
-                    "not a WebSocket upgrade request"
-                    if observed.error is None
-                    else f"connection lost: {observed.error}"
+            try:
+                request = await read_request(
+                    observed,
+                    max_message_size=self.max_message_size,
+                    receive_buffer_size=self.receive_buffer_size,
+                    max_buffered_bytes=self.max_buffered_bytes,
                 )
-            else:
-                rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {self.handshake_timeout:g} s"
-        return request
+            except BadUpgrade:
+                bad = True
+        if request is not None:
+            return request
+        if cs.cancelled_caught:
+            rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {self.handshake_timeout:g} s"
+        elif not bad and observed.received == 0 and observed.error is None:
+            # e.g. a client whose pin or known-devices check failed after TLS
+            rec.outcome, rec.error = "closed", "closed by the client before the upgrade request"
+        else:
+            rec.outcome = "bad-request"
+            rec.error = (
+                "not a WebSocket upgrade request" if observed.error is None else f"connection lost: {observed.error}"
+            )
+        return None
 
     async def _admit(
         self,
-        request: trio_websocket.WebSocketRequest,
+        request: UpgradeRequest,
         rec: AccessRecord,
         live: Entry,
         headers: tuple[tuple[str, str], ...],
@@ -365,9 +362,9 @@ class Server:
             return False
         return verdict if isinstance(verdict, Accept) else True
 
-    async def _websocket(self, nursery: trio.Nursery, stream: trio.abc.Stream, rec: AccessRecord, live: Entry) -> None:
+    async def _websocket(self, stream: trio.abc.Stream, rec: AccessRecord, live: Entry) -> None:
         observed = ObservedStream(stream, head_size=0)
-        request = await self._upgrade_request(nursery, observed, rec)
+        request = await self._upgrade_request(observed, rec)
         if request is None:
             return
         rec.path = request.path
@@ -381,17 +378,26 @@ class Server:
             rec.subprotocol = admitted.subprotocol if admitted.subprotocol in proposed else None
         else:
             rec.subprotocol = next((p for p in self.subprotocols if p in proposed), None)
-        ws = await request.accept(subprotocol=rec.subprotocol)
+        try:
+            ws = await request.accept(subprotocol=rec.subprotocol)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            rec.outcome, rec.error = (
+                "closed",
+                f"connection lost before the upgrade was answered: {observed.error or exc}",
+            )
+            return
+        del request  # the handshake's state is not kept for the connection's life
         conn = ServerConnection(ws, rec, headers, self.close_timeout, observed)
         live.conn = conn
         handler_scope = trio.CancelScope()
         # a callback, not a task waiting per connection (tasks are most of what
         # an idle connection costs in memory: docs/performance.md)
-        ws.when_failed(functools.partial(nursery.start_soon, self._stop_handler_later, handler_scope))
+        assert self._nursery is not None
+        ws.when_failed(functools.partial(self._nursery.start_soon, self._stop_handler_later, handler_scope))
         try:
             with handler_scope:
                 await self.handler(conn)
-        except (ConnectionClosed, trio_websocket.ConnectionClosed):
+        except (ConnectionClosed, websocket.ConnectionClosed):
             pass  # the peer left; that is how most sessions end
         except Exception as exc:  # noqa: BLE001 - trap 1
             if _peer_left(exc):
@@ -403,7 +409,7 @@ class Server:
         finally:
             with trio.CancelScope(shield=True):
                 await conn.close(1000)
-            _finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
+            finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
 
     async def _stop_handler_later(self, handler_scope: trio.CancelScope) -> None:
         """A peer the server failed (protocol error, over a limit) is gone; a
@@ -411,6 +417,19 @@ class Server:
         that is how a peer gets over max_buffered_bytes) is cancelled."""
         await trio.sleep(self.close_timeout)
         handler_scope.cancel()
+
+    async def _read_unattended(self, nursery: trio.Nursery) -> None:
+        """Read for connections whose handler has not waited for input for
+        `UNATTENDED_AFTER` (it only sends, or does not read at all): pings are
+        answered, close frames seen and ``max_buffered_bytes`` enforced.  One
+        task for the server instead of a reader task per connection."""
+        while True:
+            await trio.sleep(UNATTENDED_AFTER)
+            now = trio.current_time()
+            for live in self._live:
+                conn = live.conn
+                if conn is not None and conn._ws.needs_reader(now):
+                    nursery.start_soon(conn._ws.read_unattended)
 
     async def _close_idle(self, nursery: trio.Nursery) -> None:
         """Close (1001) connections idle for ``idle_timeout``: one task for the
@@ -435,7 +454,7 @@ class Server:
                     wake = min(wake, due)
             await trio.sleep_until(wake)
 
-    async def _reject(self, request: trio_websocket.WebSocketRequest, rec: AccessRecord, rejection: Reject) -> None:
+    async def _reject(self, request: UpgradeRequest, rec: AccessRecord, rejection: Reject) -> None:
         rec.outcome, rec.status = "rejected", rejection.status
         rec.error = rejection.body or None
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in rejection.headers]
@@ -443,7 +462,7 @@ class Server:
         with trio.move_on_after(self.close_timeout):
             try:
                 await request.reject(rejection.status, extra_headers=headers, body=rejection.body.encode() or None)
-            except (trio_websocket.ConnectionClosed, trio.BrokenResourceError, LocalProtocolError):
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass
 
     async def _shutdown(self) -> None:
@@ -463,27 +482,8 @@ def _peer_left(exc: Exception) -> bool:
     """Only `ConnectionClosed` inside an exception group: the peer left."""
     if not isinstance(exc, BaseExceptionGroup):
         return False
-    _, rest = exc.split((ConnectionClosed, trio_websocket.ConnectionClosed))
+    _, rest = exc.split((ConnectionClosed, websocket.ConnectionClosed))
     return rest is None
-
-
-def _finish_record(rec: AccessRecord, ws: Any, *, handler_cancelled: bool) -> None:
-    """Close code, who closed and why, and the buffer peak, once the WebSocket is done."""
-    closed = ws.closed
-    if closed is not None and rec.close_code is None:
-        rec.close_code, rec.close_reason = closed.code, closed.reason
-    if ws.closed_by is not None:
-        rec.closed_by = "server" if ws.closed_by == "local" else "client"
-    rec.peak_buffered = ws.peak_buffered
-    failure = ws.failure
-    if failure is not None and rec.outcome in ("open", "closed"):
-        # the server failed the connection because of what the client sent
-        rec.error = f"server closed with {failure.code}: the client {failure.detail}"
-        if handler_cancelled:
-            rec.error += "; the handler, still running after the close, was cancelled"
-        log.warning("%s: %s", rec.who, rec.error)
-    if rec.outcome == "open":
-        rec.outcome = "closed"
 
 
 async def serve(
@@ -511,39 +511,26 @@ async def serve(
     close_timeout: float = 2.0,
     access_log: Callable[[AccessRecord], None] | None = None,
     http_endpoint: Any = None,
-    message_queue_size: int = MESSAGE_QUEUE_SIZE,
     receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve wss until cancelled (or `Server.close()`); see docs/python-api.md."""
     reloader = None
     if ssl_context is None and cert_chain is not None:
-        from wsctl.net.tls import CrlReloader, server_context
-
-        def build() -> ssl.SSLContext:
-            return server_context(
-                cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth
-            )  # type: ignore[arg-type]
-
-        ssl_context = build()
-        if crl is not None:
-            reloader = CrlReloader(crl, build)
+        ssl_context, reloader = _server_tls(cert_chain, key, password, ca, crl, client_auth)
     if ssl_context is None and not allow_plaintext:
         raise InvalidInput(
             "a wss server needs a certificate (cert_chain=, key=); plaintext ws:// only with allow_plaintext=True"
         )
-    for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
-        if not (value > 0 and math.isfinite(value)):
-            raise InvalidInput(f"{name} must be a positive number of seconds")
-    for name, count in (
-        ("max_connections", max_connections),
-        ("max_handshakes", max_handshakes),
-        ("max_handshakes_per_source", max_handshakes_per_source),
-    ):
-        if count < 1:
-            raise InvalidInput(f"{name} must be at least 1")
+    _check_limits(
+        handshake_timeout=handshake_timeout,
+        close_timeout=close_timeout,
+        max_connections=max_connections,
+        max_handshakes=max_handshakes,
+        max_handshakes_per_source=max_handshakes_per_source,
+    )
     if max_buffered_bytes is None:
-        max_buffered_bytes = max(wsconn.MAX_BUFFERED_BYTES, max_message_size)
+        max_buffered_bytes = max(websocket.MAX_BUFFERED_BYTES, max_message_size)
     elif max_buffered_bytes < max_message_size:
         raise InvalidInput(
             f"max_buffered_bytes ({max_buffered_bytes}) must be at least max_message_size ({max_message_size}) "
@@ -569,19 +556,49 @@ async def serve(
         close_timeout=close_timeout,
         access_log=access_log,
         http_endpoint=http_endpoint,
-        message_queue_size=message_queue_size,
         receive_buffer_size=receive_buffer_size,
     )
     server.reloader = reloader
+    await _run_server(server, task_status)
+
+
+def _server_tls(
+    cert_chain: str, key: Any, password: Any, ca: Any, crl: Any, client_auth: Any
+) -> tuple[ssl.SSLContext, Any]:
+    """The server's TLS context from files, and its CRL reloader (None without a CRL)."""
+    from wsctl.net.tls import CrlReloader, server_context
+
+    def build() -> ssl.SSLContext:
+        return server_context(
+            cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth
+        )
+
+    return build(), CrlReloader(crl, build) if crl is not None else None
+
+
+def _check_limits(*, handshake_timeout: float, close_timeout: float, **counts: int) -> None:
+    for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
+        if not (value > 0 and math.isfinite(value)):
+            raise InvalidInput(f"{name} must be a positive number of seconds")
+    for name, count in counts.items():
+        if count < 1:
+            raise InvalidInput(f"{name} must be at least 1")
+
+
+async def _run_server(server: Server, task_status: trio.TaskStatus[Server]) -> None:
     with trio.CancelScope() as server._scope:
         async with trio.open_nursery() as connections:
+            server._nursery = connections
             try:
                 await connections.start(
-                    functools.partial(trio.serve_listeners, server._connection, listeners, handler_nursery=connections)
+                    functools.partial(
+                        trio.serve_listeners, server._connection, server.listeners, handler_nursery=connections
+                    )
                 )
-                if reloader is not None:
-                    connections.start_soon(reloader.warn_periodically)
-                if idle_timeout:
+                if server.reloader is not None:
+                    connections.start_soon(server.reloader.warn_periodically)
+                connections.start_soon(server._read_unattended, connections)
+                if server.idle_timeout:
                     connections.start_soon(server._close_idle, connections)
                 task_status.started(server)
                 await trio.sleep_forever()

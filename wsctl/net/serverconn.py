@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import trio
-import trio_websocket
 
 from wsctl.net.channel import Channel
+from wsctl.net.websocket import WebSocket
 
 log = logging.getLogger("wsctl.net.server")
 
@@ -127,6 +127,25 @@ def _size(message: str | bytes) -> int:
     return len(message) if isinstance(message, bytes) else len(message.encode("utf-8", "surrogatepass"))
 
 
+def finish_record(rec: AccessRecord, ws: Any, *, handler_cancelled: bool) -> None:
+    """Close code, who closed and why, and the buffer peak, once the WebSocket is done."""
+    closed = ws.closed
+    if closed is not None and rec.close_code is None:
+        rec.close_code, rec.close_reason = closed.code, closed.reason
+    if ws.closed_by is not None:
+        rec.closed_by = "server" if ws.closed_by == "local" else "client"
+    rec.peak_buffered = ws.peak_buffered
+    failure = ws.failure
+    if failure is not None and rec.outcome in ("open", "closed"):
+        # the server failed the connection because of what the client sent
+        rec.error = f"server closed with {failure.code}: the client {failure.detail}"
+        if handler_cancelled:
+            rec.error += "; the handler, still running after the close, was cancelled"
+        log.warning("%s: %s", rec.who, rec.error)
+    if rec.outcome == "open":
+        rec.outcome = "closed"
+
+
 class ServerConnection(Channel):
     """One accepted WebSocket, as a handler sees it (`wsctl.net.channel`: the
     same methods, errors and close rule as the client's `Device`)."""
@@ -136,7 +155,7 @@ class ServerConnection(Channel):
 
     def __init__(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: WebSocket,
         record: AccessRecord,
         headers: tuple[tuple[str, str], ...],
         close_timeout: float,
@@ -160,7 +179,7 @@ class ServerConnection(Channel):
     def buffered(self) -> int:
         """Bytes received from the peer and not yet read (bounded by the
         server's ``max_buffered_bytes``)."""
-        return self._ws.buffered  # type: ignore[attr-defined, no-any-return]
+        return self._ws.buffered
 
     def _sent(self, message: str | bytes) -> None:
         rec = self.record
@@ -177,7 +196,7 @@ class ServerConnection(Channel):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by the server's close_timeout; never raises."""
         if self._ws.closed is None and self.record.close_code is None:
-            # trio-websocket reports 1000 for any close we start; log what we sent
+            # log what we sent, not the code the client's reply echoes
             self.record.close_code, self.record.close_reason = code, reason or None
         await super().close(code, reason)
 
@@ -185,7 +204,7 @@ class ServerConnection(Channel):
         """When this connection will have been idle for ``idle_timeout``.
 
         Any bytes from the peer count as life — its keepalive pings too, which
-        trio-websocket answers without the handler ever seeing them."""
+        the connection answers without the handler ever seeing them."""
         observed = self._observed
         if observed is not None and observed.received != self._seen_bytes:
             self._seen_bytes = observed.received

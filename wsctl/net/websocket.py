@@ -1,0 +1,570 @@
+"""One open WebSocket, driven by wsproto on a trio stream, with no task of its own.
+
+Data is read by whoever waits for it: `get_message`, a `ping` waiting for its
+pong, an `aclose` waiting for the peer's close frame.  The first waiter reads a
+chunk (``receive_buffer_size``, 64 KiB) and handles every frame in it — pongs
+answered, close frames replied to, messages queued — and the other waiters
+are woken when it is done, so a message read by one task goes to another
+without a hop through a channel.  When nobody has waited for a while (a
+handler that only sends, or does not read at all) the owner runs
+`read_unattended` (the server: one sweep for all its connections; a client: a
+watch per connection), which reads until somebody waits again: pings are
+answered, close frames seen, and the bound on buffered bytes holds.
+
+Writes are coalesced: frames queued while a `send_all` is under way go out in
+the next one, all together.
+
+What wsctl needs beyond a plain connection (the behaviour trio-websocket 0.12
+lacked and wsctl used to patch in, built in):
+
+- **Protocol errors close with a close frame.**  wsproto reports a frame it
+  cannot parse (invalid UTF-8, unmasked client frame, reserved opcode,
+  fragmented control frame, invalid close code) as a `CloseConnection` event
+  without changing its state.  The connection is failed as RFC 6455 7.1.7
+  says: our close frame with the code, a short linger for the peer's EOF, then
+  the stream is closed.
+- **Buffered bytes are bounded**: received messages not yet taken by
+  `get_message` plus the message being assembled; past
+  ``max_buffered_bytes`` the connection is closed with 1008 and what it held
+  is dropped.
+- **A frame header that announces more than the message limit is refused at
+  once** (1009), instead of waiting for payload that may never come.
+
+`failure` says what *we* closed for and `closed_by` who closed, so messages
+can name the side that ended the connection and why.  `on_control` lets the
+recording proxy take pings and pongs instead (`wsctl.net._pings`).
+
+wsproto internals used (1.3.x): the frame decoder's class is swapped for one
+that checks the header's length (tests/net/test_net_limits.py), and data
+frames are made by ``Connection._proto.send_data`` directly (no event object
+per message).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import trio
+from trio.lowlevel import Abort, checkpoint_if_cancelled, current_task, reschedule, wait_task_rescheduled
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.frame_protocol import CloseReason as Code
+from wsproto.frame_protocol import FrameDecoder
+
+from wsctl.net.ws_failures import Failure, LimitedFrameDecoder, message_too_big, protocol_failure, unread_over
+
+#: After failing a connection: how long to read (and discard) what the peer
+#: still sends, waiting for its EOF, before dropping it.  Closing a socket with
+#: unread data makes the kernel send a RST, which can destroy the close frame
+#: before the peer reads it.
+FAIL_LINGER = 1.0
+#: Default bound of received, not yet read bytes per connection (see module doc).
+MAX_BUFFERED_BYTES = 4 * 2**20
+#: Bytes per read: one chunk usually holds every frame that arrived.
+RECEIVE_BUFFER_SIZE = 65536
+#: Nobody waited for input this long: a server reads for the connection
+#: (`read_unattended`; one sweep of all its connections at this interval).
+#: Also how late a server handler that does not read answers a ping.
+UNATTENDED_AFTER = 0.5
+#: The same for a client, which watches each of its (few) connections itself:
+#: sooner, so that a tool not reading for a moment still answers pings at once.
+CLIENT_UNATTENDED_AFTER = 0.1
+
+_OPEN = ConnectionState.OPEN
+_LOCAL_CLOSING = ConnectionState.LOCAL_CLOSING
+_REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
+_CLOSED = ConnectionState.CLOSED
+_LOST = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class CloseReason:
+    """How a connection ended: ``code``, its ``name``, the ``reason`` text (or None)."""
+
+    __slots__ = ("code", "reason")
+
+    def __init__(self, code: int, reason: str | None) -> None:
+        self.code = code
+        self.reason = reason
+
+    @property
+    def name(self) -> str:
+        try:
+            return Code(self.code).name
+        except ValueError:
+            code = self.code
+            if 1000 <= code <= 2999:
+                return "RFC_RESERVED"
+            if 3000 <= code <= 3999:
+                return "IANA_RESERVED"
+            return "PRIVATE_RESERVED" if 4000 <= code <= 4999 else "INVALID_CODE"
+
+    def __repr__(self) -> str:
+        return f"CloseReason<code={self.code}, name={self.name}, reason={self.reason}>"
+
+
+class ConnectionClosed(Exception):
+    """The connection is closed; ``reason`` is its `CloseReason`."""
+
+    def __init__(self, reason: CloseReason) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _park(waiters: list[Any]) -> Any:
+    """Wait until `_wake_all` is called on ``waiters`` (cancellable)."""
+    task = current_task()
+    waiters.append(task)
+
+    def abort(_: Any) -> Abort:
+        try:
+            waiters.remove(task)
+        except ValueError:
+            pass
+        return Abort.SUCCEEDED
+
+    return wait_task_rescheduled(abort)
+
+
+def _wake_all(waiters: list[Any] | None) -> None:
+    if waiters:
+        tasks = waiters[:]
+        waiters.clear()
+        for task in tasks:
+            reschedule(task)
+
+
+class WebSocket:
+    """An open WebSocket on ``stream`` (after the upgrade: `wsctl.net.ws_handshake`).
+
+    The methods `wsctl.net.channel.Channel` uses: `get_message`,
+    `send_message`, `ping`, `aclose`, `closed`; and `buffered`,
+    `peak_buffered`, `failure`, `closed_by`, `when_failed` for the server.
+    """
+
+    __slots__ = (
+        "_stream",
+        "_proto",
+        "_frames",
+        "subprotocol",
+        "is_server",
+        "max_message_size",
+        "max_buffered_bytes",
+        "_chunk",
+        "failure",
+        "_on_failure",
+        "closed_by",
+        "peak_buffered",
+        "_messages",
+        "_queued",
+        "_parts",
+        "_part_size",
+        "_close_reason",
+        "_stream_closed",
+        "_waiting",
+        "_reading",
+        "_read_waiters",
+        "_sending",
+        "_out",
+        "_send_waiters",
+        "_write_failed",
+        "_pings",
+        "on_control",
+        "unattended_since",
+        "_pending",
+    )
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        proto: Connection,
+        *,
+        is_server: bool,
+        subprotocol: str | None = None,
+        max_message_size: int = 2**20,
+        max_buffered_bytes: int = MAX_BUFFERED_BYTES,
+        receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
+        trailing: bool = False,
+    ) -> None:
+        self._stream = stream
+        self._proto = proto
+        self._frames = proto._proto
+        decoder = getattr(self._frames, "_frame_decoder", None)
+        if type(decoder) is FrameDecoder:
+            decoder.__class__ = LimitedFrameDecoder
+            decoder.max_message_size = max_message_size  # type: ignore[attr-defined]
+            decoder.declared = 0  # type: ignore[attr-defined]
+        self.subprotocol = subprotocol
+        self.is_server = is_server
+        self.max_message_size = max_message_size
+        self.max_buffered_bytes = max(max_buffered_bytes, max_message_size)
+        self._chunk = receive_buffer_size or RECEIVE_BUFFER_SIZE
+        #: why we closed because of the peer, or None (`when_failed` is told)
+        self.failure: Failure | None = None
+        self._on_failure: Callable[[], None] | None = None
+        #: "local" or "remote" once one side sent a close frame; None when lost
+        self.closed_by: str | None = None
+        #: most bytes ever held for this connection (see `buffered`)
+        self.peak_buffered = 0
+        self._messages: deque[str | bytes] | None = None
+        self._queued = 0
+        self._parts: list[Any] | None = None
+        self._part_size = 0
+        self._close_reason: CloseReason | None = None
+        self._stream_closed = False
+        self._waiting = 0  # tasks waiting for input
+        self._reading = False  # one of them is reading
+        self._read_waiters: list[Any] | None = None
+        self._sending = False
+        self._out: list[bytes | bytearray] | None = None
+        self._send_waiters: list[Any] | None = None
+        self._write_failed = False
+        self._pings: dict[bytes, None] | None = None
+        #: ``on_control(kind, payload) -> bool``: True takes the ping/pong (see `_pings`)
+        self.on_control: Callable[[str, bytes], bool] | None = None
+        #: when the last waiter for input left (None while one waits)
+        self.unattended_since: float | None = trio.current_time()
+        self._pending = trailing  # frames came with the upgrade: handle before reading
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def closed(self) -> CloseReason | None:
+        return self._close_reason
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of received messages not yet taken by `get_message`, plus the
+        message being assembled (text counts characters, like max_message_size)."""
+        return self._queued + self._part_size
+
+    @property
+    def stream(self) -> trio.abc.Stream:
+        return self._stream
+
+    def when_failed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once we failed the connection (now, if we already did)."""
+        if self.failure is not None:
+            callback()
+        else:
+            self._on_failure = callback
+
+    # -- messages --------------------------------------------------------------
+    async def get_message(self) -> str | bytes:
+        """The next message; messages that came before the peer's close frame
+        are still returned, then `ConnectionClosed`."""
+        while True:
+            messages = self._messages
+            if messages:
+                await checkpoint_if_cancelled()
+                message = messages.popleft()
+                self._queued -= len(message)
+                return message
+            if self._close_reason is not None:
+                await checkpoint_if_cancelled()
+                raise ConnectionClosed(self._close_reason)
+            await self._wait_input()
+
+    async def send_message(self, message: str | bytes) -> None:
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        await self._write(self._frames.send_data(message, True))
+
+    async def ping(self, payload: bytes | None = None) -> None:
+        """Send a ping and wait for its pong (or a later one)."""
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        pings = self._pings
+        if pings is None:
+            pings = self._pings = {}
+        if payload is None:
+            payload = os.urandom(4)
+        if payload in pings:
+            raise ValueError(f"payload {payload!r} is already in flight")
+        pings[payload] = None
+        try:
+            await self._write(self._frames.ping(payload))
+            while payload in pings:
+                if self._close_reason is not None:
+                    raise ConnectionClosed(self._close_reason)
+                await self._wait_input()
+        finally:
+            pings.pop(payload, None)
+
+    async def send_control(self, kind: str, payload: bytes) -> None:
+        """Send a ping or pong frame that nobody here waits for (a relayed one)."""
+        if self._close_reason is not None:
+            raise ConnectionClosed(self._close_reason)
+        frames = self._frames
+        await self._write(frames.ping(payload) if kind == "ping" else frames.pong(payload))
+
+    async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close handshake (unbounded: the caller bounds it), then the stream; idempotent."""
+        try:
+            if self._close_reason is None and self._proto.state is _OPEN:
+                self.closed_by = "local"
+                self._close_reason = CloseReason(code, reason)
+                self._drop_messages()
+                await self._write(bytes(self._proto.send(CloseConnection(code=code, reason=reason))))
+                while self._proto.state is _LOCAL_CLOSING and not self._stream_closed:
+                    await self._wait_input()
+        except ConnectionClosed:
+            pass
+        finally:
+            self._lose()
+            await self._close_stream()
+
+    @property
+    def _finished(self) -> bool:
+        """Nothing more will be read: the stream is closed or wsproto saw the end."""
+        return self._stream_closed or self._proto.state is _CLOSED
+
+    def needs_reader(self, now: float, after: float = UNATTENDED_AFTER) -> bool:
+        """Nobody has waited for input for ``after`` seconds, and nobody reads."""
+        since = self.unattended_since
+        return since is not None and now - since >= after and not self._reading and not self._finished
+
+    async def read_unattended(self) -> None:
+        """Read for nobody until somebody waits for input or the connection ends."""
+        while not self._waiting and not self._reading and not self._finished:
+            await self._read_chunk()
+
+    async def watch_unattended(self, after: float = CLIENT_UNATTENDED_AFTER) -> None:
+        """`read_unattended` whenever `needs_reader`, until the connection ends (a
+        client's own watch; a server sweeps all its connections instead)."""
+        while not self._finished:
+            await trio.sleep(after)
+            if self.needs_reader(trio.current_time(), after):
+                await self.read_unattended()
+
+    # -- reading ---------------------------------------------------------------
+    async def _wait_input(self) -> None:
+        """Read one chunk, or wait while another task does."""
+        self._waiting += 1
+        self.unattended_since = None
+        try:
+            if self._reading:
+                waiters = self._read_waiters
+                if waiters is None:
+                    waiters = self._read_waiters = []
+                await _park(waiters)
+            else:
+                await self._read_chunk()
+        finally:
+            self._waiting -= 1
+            if not self._waiting:
+                self.unattended_since = trio.current_time()
+
+    async def _read_chunk(self) -> None:
+        self._reading = True
+        try:
+            if self._pending:
+                self._pending = False
+            elif self._finished:
+                self._lose()
+                await trio.lowlevel.checkpoint()
+                return
+            else:
+                try:
+                    data = await self._stream.receive_some(self._chunk)
+                except _LOST:
+                    data = b""
+                if self._proto.state is _CLOSED:
+                    self._lose()  # closed by our side while this read waited
+                    return
+                self._proto.receive_data(bytes(data) if data else None)
+            await self._handle_events()
+        finally:
+            self._reading = False
+            _wake_all(self._read_waiters)
+
+    async def _handle_events(self) -> None:
+        proto = self._proto
+        replies: list[bytes | bytearray] = []
+        # dispatched on the exact type (cheaper than isinstance on this path), so typed as Any
+        events: Iterator[Any] = proto.events()
+        for event in events:
+            kind = type(event)
+            if kind is BytesMessage or kind is TextMessage:
+                failure = self._take(event)
+                if failure is not None:
+                    await self._fail(failure, discard=failure.code == 1008)
+                    return
+            elif kind is Ping:
+                payload = bytes(event.payload)
+                if self.on_control is None or not self.on_control("ping", payload):
+                    if proto.state is _OPEN:
+                        replies.append(self._frames.pong(payload))
+            elif kind is Pong:
+                self._pong(bytes(event.payload))
+            elif kind is CloseConnection:
+                if await self._closing(event, replies):
+                    return
+        if replies:
+            try:
+                await self._write(b"".join(replies))
+            except ConnectionClosed:
+                pass
+
+    def _take(self, event: BytesMessage | TextMessage) -> Failure | None:
+        """Add a data frame to the message it belongs to; a Failure when over a limit."""
+        if self.failure is not None or self._close_reason is not None and self.closed_by == "local":
+            return None  # frames after our close: dropped
+        data = event.data
+        size = self._part_size + len(data)
+        if size > self.max_message_size:
+            return message_too_big(self.max_message_size)
+        if self._queued + size > self.max_buffered_bytes:
+            return unread_over(self.max_buffered_bytes)
+        if event.message_finished:
+            parts = self._parts
+            if parts:
+                parts.append(data)
+                data = (b"" if isinstance(data, (bytes, bytearray)) else "").join(parts)
+                self._parts = None
+            self._part_size = 0
+            message = bytes(data) if isinstance(data, bytearray) else data
+            messages = self._messages
+            if messages is None:
+                messages = self._messages = deque()
+            messages.append(message)
+            self._queued += size
+            held = self._queued
+        else:
+            if self._parts is None:
+                self._parts = []
+            self._parts.append(data)
+            self._part_size = size
+            held = self._queued + size
+        if held > self.peak_buffered:
+            self.peak_buffered = held
+        return None
+
+    def _pong(self, payload: bytes) -> None:
+        pings = self._pings
+        if pings and payload in pings:
+            # a pong answers its ping and every earlier one (RFC 6455 5.5.3)
+            for key in list(pings):
+                del pings[key]
+                if key == payload:
+                    break
+        elif self.on_control is not None:
+            self.on_control("pong", payload)
+
+    async def _closing(self, event: CloseConnection, replies: list[bytes | bytearray]) -> bool:
+        """A close event; True when nothing more is to be read."""
+        state = self._proto.state
+        if state is _OPEN or state is _LOCAL_CLOSING:
+            # no close frame came: this is wsproto failing to parse a frame
+            await self._fail(protocol_failure(event.code, event.reason or "protocol error"))
+            return True
+        if state is _REMOTE_CLOSING:
+            self.closed_by = "remote"
+            self._close_reason = CloseReason(event.code, event.reason or None)
+            replies.append(bytes(self._proto.send(event.response())))
+            try:
+                await self._write(b"".join(replies))
+            except ConnectionClosed:
+                pass
+            replies.clear()
+        elif event.code == Code.ABNORMAL_CLOSURE:
+            self._lose()  # EOF (wsproto's stand-in event: 1006 is never sent in a frame)
+        else:
+            self._close_reason = CloseReason(event.code, event.reason or None)  # the reply to ours
+        if self.is_server and self._proto.state is _CLOSED:
+            # RFC 6455 7.1.1: the server closes the TCP connection first
+            await self._close_stream()
+        return True
+
+    def _drop_messages(self) -> None:
+        self._messages = None
+        self._queued = 0
+
+    def _lose(self) -> None:
+        if self._close_reason is None:
+            self._close_reason = CloseReason(1006, None)
+
+    async def _fail(self, failure: Failure, *, discard: bool = False) -> None:
+        """Fail the connection (RFC 6455 7.1.7)."""
+        self.failure = failure
+        if self._on_failure is not None:
+            self._on_failure()
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(FAIL_LINGER):
+                if self._proto.state is _OPEN:
+                    self.closed_by = "local"
+                    self._close_reason = CloseReason(failure.code, failure.reason)
+                    try:
+                        frame = self._proto.send(CloseConnection(code=failure.code, reason=failure.reason))
+                        await self._write(bytes(frame))
+                    except ConnectionClosed:
+                        pass
+            if discard:
+                self._drop_messages()  # frees what the peer made us hold
+            self._parts = None
+            self._part_size = 0
+            self._lose()
+            with trio.move_on_after(FAIL_LINGER):
+                try:
+                    while not self._stream_closed and await self._stream.receive_some(self._chunk):
+                        pass
+                except _LOST:
+                    pass
+            await self._close_stream()
+
+    # -- writing ---------------------------------------------------------------
+    async def _write(self, data: bytes | bytearray) -> None:
+        """Send ``data``.  While another task is sending, it is queued and that
+        task sends everything queued in its next ``send_all``: this returns once
+        it was taken (backpressure: one batch in flight, one waiting)."""
+        if self._sending:
+            out = self._out
+            if out is None:
+                out = self._out = [data]
+            else:
+                out.append(data)
+            waiters = self._send_waiters
+            if waiters is None:
+                waiters = self._send_waiters = []
+            while self._out is out:
+                if not self._sending:
+                    # the sender was cancelled before taking it: send it ourselves
+                    self._out = None
+                    data = b"".join(out)
+                    break
+                await _park(waiters)
+            else:
+                if self._write_failed:
+                    raise self._closed_error()
+                return
+        if self._write_failed or self._stream_closed:
+            raise self._closed_error()
+        self._sending = True
+        try:
+            while True:
+                try:
+                    await self._stream.send_all(data)
+                except _LOST:
+                    self._write_failed = True
+                    raise self._closed_error() from None
+                out = self._out
+                if not out:
+                    return
+                self._out = None
+                _wake_all(self._send_waiters)  # theirs is taken: they may go on
+                data = out[0] if len(out) == 1 else b"".join(out)
+        finally:
+            self._sending = False
+            _wake_all(self._send_waiters)
+
+    def _closed_error(self) -> ConnectionClosed:
+        self._lose()
+        assert self._close_reason is not None
+        return ConnectionClosed(self._close_reason)
+
+    async def _close_stream(self) -> None:
+        if not self._stream_closed:
+            self._stream_closed = True
+            self._out = None
+            await self._stream.aclose()

@@ -1,0 +1,205 @@
+"""The HTTP upgrade of a `wsctl.net.websocket.WebSocket`, both sides, with wsproto.
+
+Server: `read_request` reads the client's upgrade request and returns an
+`UpgradeRequest` (path, headers, proposed subprotocols) that the server
+accepts (`accept`, with the subprotocol) or rejects (`reject`, with an HTTP
+status, headers and body).  Client: `open_client` sends the request and
+reads the answer: a `WebSocket`, or `ConnectionRejected` with the status,
+headers and body.  Once the upgrade is done, wsproto's handshake object (and
+h11's state in it) is dropped: the connection keeps only the frame layer.
+
+The stream is one the caller set up (TLS handshake done, its errors already
+reported); the caller bounds every wait here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from wsproto.connection import ConnectionType
+from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
+from wsproto.handshake import H11Handshake
+from wsproto.utilities import RemoteProtocolError
+
+from wsctl.net.websocket import MAX_BUFFERED_BYTES, RECEIVE_BUFFER_SIZE, WebSocket
+
+_LOST = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+class ConnectionRejected(Exception):
+    """The server answered the upgrade with an HTTP status other than 101."""
+
+    def __init__(self, status_code: int, headers: tuple[tuple[bytes, bytes], ...], body: bytes | None) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+
+class BadUpgrade(Exception):
+    """Not a WebSocket upgrade (the server answered 400), or an invalid answer to ours."""
+
+
+def _trailing(handshake: H11Handshake) -> bytes:
+    """Bytes that came after the HTTP message: the peer's first frames."""
+    h11_connection = handshake._h11_connection
+    data, _closed = h11_connection.trailing_data
+    return bytes(data)
+
+
+class UpgradeRequest:
+    """A client's upgrade request, before it is accepted or rejected."""
+
+    __slots__ = ("_stream", "_handshake", "_event", "_options")
+
+    def __init__(
+        self, stream: trio.abc.Stream, handshake: H11Handshake, event: Request, options: dict[str, Any]
+    ) -> None:
+        self._stream = stream
+        self._handshake = handshake
+        self._event = event
+        self._options = options
+
+    @property
+    def path(self) -> str:
+        """The request target: path and query."""
+        return self._event.target
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Request headers (names lower-case), without Host and the WebSocket ones wsproto takes."""
+        return list(self._event.extra_headers)
+
+    @property
+    def proposed_subprotocols(self) -> tuple[str, ...]:
+        return tuple(self._event.subprotocols)
+
+    async def accept(
+        self, *, subprotocol: str | None = None, extra_headers: list[tuple[bytes, bytes]] | None = None
+    ) -> WebSocket:
+        handshake = self._handshake
+        trailing = _trailing(handshake)
+        data = handshake.send(AcceptConnection(subprotocol=subprotocol, extra_headers=extra_headers or []))
+        await self._stream.send_all(data)
+        proto = handshake.connection
+        assert proto is not None
+        if trailing:
+            proto.receive_data(trailing)
+        return WebSocket(
+            self._stream, proto, is_server=True, subprotocol=subprotocol, trailing=bool(trailing), **self._options
+        )
+
+    async def reject(
+        self, status: int, *, extra_headers: list[tuple[bytes, bytes]] | None = None, body: bytes | None = None
+    ) -> None:
+        """Answer with HTTP ``status`` (the client sees ``ConnectionRejected``)."""
+        headers = list(extra_headers or [])
+        if body:
+            headers.append((b"Content-Length", str(len(body)).encode()))
+        data = self._handshake.send(RejectConnection(status_code=status, headers=headers, has_body=bool(body)))
+        if body:
+            data += self._handshake.send(RejectData(data=body, body_finished=True))
+        await self._stream.send_all(data)
+
+
+async def read_request(
+    stream: trio.abc.Stream,
+    *,
+    max_message_size: int = 2**20,
+    max_buffered_bytes: int = MAX_BUFFERED_BYTES,
+    receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
+) -> UpgradeRequest | None:
+    """The client's upgrade request; None when it left (or the stream broke) first.
+
+    Raises `BadUpgrade` after answering 400 to something that is not one."""
+    handshake = H11Handshake(ConnectionType.SERVER)
+    options = {
+        "max_message_size": max_message_size,
+        "max_buffered_bytes": max_buffered_bytes,
+        "receive_buffer_size": receive_buffer_size,
+    }
+    chunk = receive_buffer_size or RECEIVE_BUFFER_SIZE
+    while True:
+        try:
+            data = await stream.receive_some(chunk)
+        except _LOST:
+            return None
+        try:
+            handshake.receive_data(bytes(data) if data else None)
+            for event in handshake.events():
+                if isinstance(event, Request):
+                    return UpgradeRequest(stream, handshake, event, options)
+        except RemoteProtocolError as exc:
+            hint = exc.event_hint
+            if hint is not None:
+                try:
+                    await stream.send_all(handshake.send(hint))
+                except (*_LOST, RemoteProtocolError):
+                    pass
+            raise BadUpgrade(str(exc)) from None
+        if not data:
+            return None
+
+
+async def open_client(
+    stream: trio.abc.Stream,
+    host: str,
+    resource: str,
+    *,
+    subprotocols: list[str] | None = None,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+    max_message_size: int = 2**20,
+    max_buffered_bytes: int = MAX_BUFFERED_BYTES,
+    receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
+) -> WebSocket | None:
+    """Send the upgrade request and read the answer; None when the server
+    closed (or the stream broke) before answering.
+
+    Raises `ConnectionRejected` for a non-101 answer, `BadUpgrade` for an
+    invalid one."""
+    handshake = H11Handshake(ConnectionType.CLIENT)
+    request = Request(host=host, target=resource, subprotocols=subprotocols or [], extra_headers=extra_headers or [])
+    try:
+        await stream.send_all(handshake.send(request))
+    except _LOST:
+        return None
+    chunk = receive_buffer_size or RECEIVE_BUFFER_SIZE
+    status = 0
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    body = b""
+    while True:
+        try:
+            data = await stream.receive_some(chunk)
+        except _LOST:
+            return None
+        try:
+            handshake.receive_data(bytes(data) if data else None)
+            for event in handshake.events():
+                if isinstance(event, AcceptConnection):
+                    proto = handshake.connection
+                    assert proto is not None
+                    return WebSocket(
+                        stream,
+                        proto,
+                        is_server=False,
+                        subprotocol=event.subprotocol,
+                        max_message_size=max_message_size,
+                        max_buffered_bytes=max_buffered_bytes,
+                        receive_buffer_size=receive_buffer_size,
+                        trailing=True,  # frames may have come with the 101
+                    )
+                if isinstance(event, RejectConnection):
+                    status, headers = event.status_code, tuple(event.headers)
+                    if not event.has_body:
+                        raise ConnectionRejected(status, headers, None)
+                elif isinstance(event, RejectData):
+                    body += event.data
+                    if event.body_finished:
+                        raise ConnectionRejected(status, headers, body)
+        except RemoteProtocolError as exc:
+            raise BadUpgrade(str(exc)) from None
+        if not data:
+            if status:
+                raise ConnectionRejected(status, headers, body or None)
+            return None
