@@ -13,6 +13,7 @@ from wsctl.registry.db import Database
 from wsctl.registry.id_tags import IdTags
 from wsctl.registry.presence import Presence
 from wsctl.registry.queue import CommandQueue
+from wsctl.registry.standing import StandingCache
 from wsctl.registry.transactions import Transactions
 
 
@@ -25,6 +26,7 @@ class Registry(Presence, Transactions, IdTags, CommandQueue, AuditLog):
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._standings = StandingCache()
 
     @classmethod
     def open(
