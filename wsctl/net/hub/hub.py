@@ -60,7 +60,14 @@ SEEN_FLUSH_PERIOD = 2.0
 
 
 def iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(wall))
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(second: int) -> str:
+    # every device request's answer carries the time (OCPP currentTime): at
+    # thousands of devices most requests fall into a second already formatted
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Waiter:
