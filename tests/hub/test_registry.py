@@ -351,7 +351,7 @@ def test_a_devices_standing_is_read_from_memory_and_follows_every_writer(tmp_pat
         assert other.standing("CP-9") == Standing("ocpp16", 3, "pending")
 
 
-def test_offline_keeps_the_last_seen_time_given_with_it(tmp_path):
+def test_offline_keeps_the_last_seen_time_given_with_it_and_queue_probes(tmp_path):
     with open_registry(tmp_path) as reg:
         reg.add_device("CP-17", profile="ocpp16")
         reg.online("CP-17", at=10, remote="a", security_profile=3)
@@ -365,3 +365,12 @@ def test_offline_keeps_the_last_seen_time_given_with_it(tmp_path):
         assert reg.has_due("CP-17", at=60) is False
         reg.queue("CP-17", at=60, expires_at=70, operator="a", role=None, command="Reset", params={})
         assert reg.has_due("CP-17", at=65) and not reg.has_due("CP-17", at=70)
+        assert reg.queued_total() == 1 == reg.device("CP-17").queued
+
+
+def test_profile_names_are_those_of_the_registered_devices(tmp_path):
+    with open_registry(tmp_path) as reg:
+        assert reg.profile_names() == set()
+        for name, profile in (("a", "ocpp16"), ("b", "ocpp201"), ("c", "ocpp16")):
+            reg.add_device(name, profile=profile)
+        assert reg.profile_names() == {"ocpp16", "ocpp201"}

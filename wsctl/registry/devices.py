@@ -159,6 +159,12 @@ class DeviceStore(Store):
             rows = conn.execute(DEVICE_SELECT + where + " ORDER BY d.id", args).fetchall()
         return [DeviceRecord.from_row(row) for row in rows]
 
+    def profile_names(self) -> set[str]:
+        """The profiles registered devices use (what the hub derives its device
+        paths from: one indexed scan, not every record)."""
+        with self._db.read() as conn:
+            return {row[0] for row in conn.execute("SELECT DISTINCT profile FROM devices")}
+
     def device_ids(self) -> list[str]:
         with self._db.read() as conn:
             return [row[0] for row in conn.execute("SELECT id FROM devices ORDER BY id")]

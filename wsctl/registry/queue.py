@@ -48,6 +48,11 @@ class CommandQueue(Store):
             ).fetchall()
         return [QueuedCommand.from_row(row) for row in rows]
 
+    def queued_total(self) -> int:
+        """Queued commands not yet delivered, failed or expired, of all devices."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM queue WHERE done IS NULL").fetchone()[0])
+
     def has_due(self, device_id: str, *, at: float) -> bool:
         """Whether `due` would return anything (one indexed probe, no rows read)."""
         with self._db.read() as conn:

@@ -173,9 +173,7 @@ class Hub:
     def _templates(self, given: Sequence[str]) -> list[PathTemplate]:
         if given:
             return [device_template(None, t) for t in given]
-        names = {r.profile for r in self.registry.devices()} | (
-            {self.default_profile} if self.default_profile else set()
-        )
+        names = self.registry.profile_names() | ({self.default_profile} if self.default_profile else set())
         found: list[PathTemplate] = []
         for name in sorted(n for n in names if n):
             t = device_template(self.profile(name).path)
