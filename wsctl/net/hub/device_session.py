@@ -293,6 +293,8 @@ async def _deliver_queued(hub: Any, link: DeviceLink) -> None:
 class _recording:
     """The device connection, recorded to ``--record-dir`` when the hub records."""
 
+    __slots__ = ("hub", "conn", "device_id", "profile", "recorder", "device")
+
     def __init__(self, hub: Any, conn: Any, device_id: str, profile: Any) -> None:
         self.hub, self.conn, self.device_id, self.profile = hub, conn, device_id, profile
         self.recorder: Any = None
