@@ -17,9 +17,12 @@ Measured:
 (a) hub RSS per device connection: (RSS with N - RSS idle) / N, and the slope
     between N/2 and N (what one more device costs; start-up costs excluded);
 (b) hub CPU while the N devices idle (utime+stime from /proc/PID/stat over
-    --idle seconds), in % of one core;
+    --idle seconds), in % of one core, and per Heartbeat answered (N /
+    --heartbeat a second: a shorter --heartbeat measures that cost at small N);
 (c) p50/p99 of a new operator command (connect + get_configuration + close)
-    through the hub vs directly to a listening simulator, paired repetitions;
+    through the hub vs directly to a listening simulator: paired repetitions in
+    alternating order, the p99 ratio with a 95 % bootstrap interval (pairs
+    resampled) and its spread over --blocks consecutive blocks of repetitions;
 (d) reconnect storm: kill -9 the hub, start it again on the same port and
     registry; seconds until the registry and the hub's own count
     (wsctl_hub_devices_online, --metrics) both show N, and whether the registry
@@ -161,7 +164,7 @@ class Hub:
 class Devices:
     """One hub_devices.py process and its latest status line."""
 
-    def __init__(self, url: str, certs: Path, source: str, first: int, count: int, extra: tuple = ()) -> None:
+    def __init__(self, url: str, certs: Path, source: str, first: int, count: int, extra: tuple | list = ()) -> None:
         self.count = count
         self.status = {"open": 0, "booted": 0, "dials": 0, "failures": 0, "received": 0}
         self.ready = threading.Event()
@@ -213,7 +216,8 @@ def start_devices(args, url: str, certs: Path, ids_from: int, ids_to: int, proc_
         first = ids_from + k * per
         count = min(per, ids_to - first)
         if count > 0:
-            out.append(Devices(url, certs, f"127.0.0.{2 + proc_from + k}", first, count))
+            extra = ["--heartbeat", str(args.heartbeat)]
+            out.append(Devices(url, certs, f"127.0.0.{2 + proc_from + k}", first, count, extra))
     for p in out:
         if not p.ready.wait(600):
             raise RuntimeError("a device process did not get ready")
@@ -271,6 +275,12 @@ def measure_latency(args, certs: Path, hub_port: int) -> dict:
             "p99_ratio": pct(hub_l, 99) / pct(direct_l, 99),
             "p50_ratio": pct(hub_l, 50) / pct(direct_l, 50),
             "paired_ratio_median": statistics.median(pairs),
+            "p99_ratio_ci95": p99_ratio_interval(hub_l, direct_l),
+            "p99_ratio_blocks": [
+                pct(hub_l[i : i + size], 99) / pct(direct_l[i : i + size], 99)
+                for size in [max(1, len(hub_l) // args.blocks)]
+                for i in range(0, len(hub_l) - size + 1, size)
+            ],
         }
     finally:
         for s in sims:
@@ -280,6 +290,20 @@ def measure_latency(args, certs: Path, hub_port: int) -> dict:
                 s.wait(10)
             except subprocess.TimeoutExpired:
                 s.kill()
+
+
+def p99_ratio_interval(hub_l: list[float], direct_l: list[float], rounds: int = 2000) -> tuple[float, float]:
+    """95 % bootstrap interval of p99(hub) / p99(direct), resampling the pairs
+    (a repetition's two commands ran back to back, under the same load)."""
+    import random
+
+    rng = random.Random(11)
+    n = len(hub_l)
+    ratios = []
+    for _ in range(rounds):
+        picks = [rng.randrange(n) for _ in range(n)]
+        ratios.append(pct([hub_l[i] for i in picks], 99) / pct([direct_l[i] for i in picks], 99))
+    return pct(ratios, 2.5), pct(ratios, 97.5)
 
 
 def _can_connect(port: int) -> bool:
@@ -330,7 +354,9 @@ def run(args) -> dict:
     url = f"wss://127.0.0.1:{port}/ocpp/{{id}}"
     hub = Hub(args, certs, args.registry, port, metrics)
     procs: list[Devices] = []
-    res: dict = {"devices": n, "procs": args.procs, "load_start": load(), "hub_env": args.hub_env}
+    res: dict = {
+        "devices": n, "procs": args.procs, "load_start": load(), "hub_env": args.hub_env, "heartbeat_s": args.heartbeat
+    }  # fmt: skip
     try:
         hub.start()
         time.sleep(1)
@@ -357,15 +383,20 @@ def run(args) -> dict:
         hub.profile()
         time.sleep(args.idle)
         hub.profile()
-        res["idle_cpu_pct"] = (cpu_seconds(hub.pid) - c0) / (time.monotonic() - w0) * 100
+        idle_cpu, idle_wall = cpu_seconds(hub.pid) - c0, time.monotonic() - w0
+        res["idle_cpu_pct"] = idle_cpu / idle_wall * 100
+        res["heartbeats_per_s"] = n / args.heartbeat
+        res["cpu_ms_per_heartbeat"] = idle_cpu / (idle_wall * n / args.heartbeat) * 1e3
         res["load_idle"] = load()
         hub.probe()
         log("operator latency")
-        c0 = cpu_seconds(hub.pid)
+        c0, w0 = cpu_seconds(hub.pid), time.monotonic()
         hub.profile()
         res["latency"] = measure_latency(args, certs, port)
         hub.profile()
-        res["latency"]["hub_cpu_ms_per_command"] = (cpu_seconds(hub.pid) - c0) / (res["latency"]["reps"] + 5) * 1e3
+        # net of what the idle devices cost meanwhile (their heartbeats)
+        spent = cpu_seconds(hub.pid) - c0 - idle_cpu / idle_wall * (time.monotonic() - w0)
+        res["latency"]["hub_cpu_ms_per_command"] = spent / (res["latency"]["reps"] + 5) * 1e3
         res["load_latency"] = load()
         hub.probe()
         if not args.no_storm:
@@ -390,6 +421,8 @@ def table(res: dict) -> str:
         ("    hub RSS idle / N/2 / N", f"{res['rss_idle_kib'] / 1024:.0f} / {res['rss_half_kib'] / 1024:.0f} / "
          f"{res['rss_n_kib'] / 1024:.0f} MiB", "", ""),
         (f"(b) hub CPU, {n} devices idle", f"{res['idle_cpu_pct']:.2f} %", "< 5 %", f"{res['idle_cpu_pct'] / 5:.2f}x goal"),
+        (f"    heartbeats/s (every {res['heartbeat_s']:g} s), hub CPU per heartbeat",
+         f"{res['heartbeats_per_s']:.1f}, {res['cpu_ms_per_heartbeat']:.3f} ms", "", ""),
         ("    fill N/2: wall, hub CPU per device", f"{res['fill_half_s']:.1f} s, {res['fill_half_cpu_ms_per_device']:.2f} ms", "", ""),
     ]  # fmt: skip
     if lat:
@@ -398,8 +431,11 @@ def table(res: dict) -> str:
              f"{lat['p50_ratio']:.2f}x"),
             ("(c) operator command p99 hub / direct", f"{lat['hub_p99_ms']:.1f} / {lat['direct_p99_ms']:.1f} ms",
              "<= 1.2x", f"{lat['p99_ratio']:.2f}x"),
+            ("    p99 ratio: 95 % bootstrap interval", "{:.2f} .. {:.2f}".format(*lat["p99_ratio_ci95"]), "", ""),
+            (f"    p99 ratio per block of {lat['reps'] // len(lat['p99_ratio_blocks'])} reps",
+             " ".join(f"{r:.2f}" for r in lat["p99_ratio_blocks"]), "", ""),
             ("    paired hub/direct, median", f"{lat['paired_ratio_median']:.2f}", "", ""),
-            ("    hub CPU per operator command", f"{lat['hub_cpu_ms_per_command']:.2f} ms", "", ""),
+            ("    hub CPU per operator command (net of idle)", f"{lat['hub_cpu_ms_per_command']:.2f} ms", "", ""),
         ]  # fmt: skip
     if st:
         rows += [
@@ -423,11 +459,13 @@ def _s(v: float | None) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="N=500, 2 device processes, 10 s idle, 50 reps")
+    p.add_argument("--quick", action="store_true", help="N=500, 2 device processes, 10 s idle, 100 reps")
     p.add_argument("--devices", type=int, default=10000)
     p.add_argument("--procs", type=int, default=8, help="device-load processes (each its own source address)")
     p.add_argument("--idle", type=float, default=30.0)
-    p.add_argument("--reps", type=int, default=200)
+    p.add_argument("--reps", type=int, default=400, help="operator command pairs (hub, direct)")
+    p.add_argument("--blocks", type=int, default=4, help="the p99 ratio is also shown per block of reps")
+    p.add_argument("--heartbeat", type=float, default=300.0, help="seconds between a device's Heartbeats")
     p.add_argument("--workdir", type=Path, default=Path("/tmp/wsctl-bench-hub"))
     p.add_argument("--fill-timeout", type=float, default=900.0)
     p.add_argument("--storm-timeout", type=float, default=900.0)
@@ -437,7 +475,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args()
     if args.quick:
-        args.devices, args.procs, args.idle, args.reps = 500, 2, 10.0, 50
+        args.devices, args.procs, args.idle, args.reps = 500, 2, 10.0, 100
     res = run(args)
     print(table(res))
     if args.json:

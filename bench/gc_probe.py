@@ -14,7 +14,8 @@ OUT.json (appending one JSON object per line) and carries on:
   after each report, so each report covers the time since the last one;
 - with --tracemalloc: the 30 source lines holding most memory, and the 45
   that grew most since the last report;
-- SIGUSR2 starts cProfile, the next SIGUSR2 writes its top 40 by own time;
+- SIGUSR2 starts cProfile, the next SIGUSR2 writes its top 40 by own time
+  (and the whole profile to OUT-1.pstats, OUT-2.pstats ...);
 - --no-tune (wsctl's own collector settings off), --threshold=A,B,C,
   --freeze-after=SECONDS, --refreeze (freeze after every full collection):
   the variants compared in docs/performance.md;
@@ -140,6 +141,7 @@ def _refreeze(phase: str, info: dict) -> None:
 
 
 PROFILER: list = []
+PROFILES_WRITTEN: list[Path] = []
 
 
 def toggle_profile(out: Path) -> None:
@@ -158,6 +160,9 @@ def toggle_profile(out: Path) -> None:
     pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(40)
     with out.open("a") as f:
         f.write(json.dumps({"profile": text.getvalue()}) + "\n")
+    # the whole profile too, for sorting by cumulative time or callers (pstats)
+    PROFILES_WRITTEN.append(out.with_name(f"{out.stem}-{len(PROFILES_WRITTEN) + 1}.pstats"))
+    prof.dump_stats(PROFILES_WRITTEN[-1])
 
 
 def _rss_kib() -> int:

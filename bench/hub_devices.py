@@ -6,7 +6,7 @@
 The lightest client at hand: python-websockets (asyncio), one SSLContext per
 device (each presents its own certificate, security profile 3).  A device boots
 with BootNotification, then idles with a Heartbeat every 300 s (random first
-phase); it answers any call of the hub with an empty result (GetConfiguration:
+phase; --heartbeat SECONDS for another interval); it answers any call of the hub with an empty result (GetConfiguration:
 no keys).  When the hub goes away it dials again at once (random 0-1 s), then
 every 0.25-0.75 s while nobody listens, with a growing back-off (up to 8 s)
 after a refused or failed handshake.  A JSON status line goes to stdout
@@ -26,7 +26,7 @@ import time
 
 import websockets
 
-HEARTBEAT = 300.0
+HEARTBEAT = [300.0]
 
 
 class Counts:
@@ -98,12 +98,13 @@ async def session(ws, counts: Counts, device_id: str) -> None:
 
 
 async def beat(ws) -> None:
-    await asyncio.sleep(random.uniform(0, HEARTBEAT))
+    every = HEARTBEAT[0]
+    await asyncio.sleep(random.uniform(0, every))
     n = 0
     while True:
         n += 1
         await ws.send(json.dumps([2, f"hb{n}", "Heartbeat", {}]))
-        await asyncio.sleep(HEARTBEAT)
+        await asyncio.sleep(every)
 
 
 async def device(url: str, device_id: str, ctx: ssl.SSLContext, source: str, counts: Counts) -> None:
@@ -156,7 +157,9 @@ async def main() -> None:
     p.add_argument("--first", type=int, default=0)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--no-boot", action="store_true", help="only read (a client of `wsctl serve --profile`)")
+    p.add_argument("--heartbeat", type=float, default=HEARTBEAT[0], help="seconds between a device's Heartbeats")
     a = p.parse_args()
+    HEARTBEAT[0] = a.heartbeat
     ids = [f"{a.prefix}{i:05d}" for i in range(a.first, a.first + a.count)]
     contexts = [context(a.certs, i) for i in ids]
     counts = Counts()

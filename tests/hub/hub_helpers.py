@@ -4,13 +4,19 @@
 localhost, 127.0.0.1), chargers CP-1..CP-3 (device certificates, which carry
 clientAuth), operators alice (engineer), olga (operator), bob (observer), sam
 (security-admin).
-`running_hub` starts `wsctl.net.hub.hub.Hub` in the test's nursery.
+`running_hub` starts `wsctl.net.hub.hub.Hub` in the test's nursery; `Process`
+runs `python -m wsctl ...` (a hub as users run it) in the background.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import select
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +99,29 @@ async def running_hub(nursery: trio.Nursery, pki: HubPKI, registry: Any, **hub_k
 def hub_url(hub: Any, path: str, scheme: str = "wss") -> str:
     server = hub.servers[0] if scheme == "wss" else hub.servers[1]
     return f"{scheme}://localhost:{server.port}{path}"
+
+
+class Process:
+    """`python -m wsctl ARGS` in the background; the first stdout line is JSON."""
+
+    def __init__(self, *args: str, first_line: bool = True) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "wsctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.first: dict = {}
+        if first_line:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+            line = self.proc.stdout.readline() if ready else ""
+            if not line:
+                self.proc.kill()
+                raise AssertionError(f"{args[:3]} did not start: {self.proc.stderr.read()}")
+            self.first = json.loads(line)
+
+    def stop(self) -> tuple[str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.communicate()

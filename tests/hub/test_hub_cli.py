@@ -5,42 +5,14 @@ third — exit codes and JSON as scripts see them."""
 from __future__ import annotations
 
 import json
-import select
-import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from cli_runner import run_subprocess
+from hub_helpers import Process
 
 from wsctl.core.exit_table import ExitCode
-
-
-class Process:
-    """`python -m wsctl ARGS` in the background; the first stdout line is JSON."""
-
-    def __init__(self, *args: str, first_line: bool = True) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wsctl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.first: dict = {}
-        if first_line:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 20)
-            line = self.proc.stdout.readline() if ready else ""
-            if not line:
-                self.proc.kill()
-                raise AssertionError(f"{args[:3]} did not start: {self.proc.stderr.read()}")
-            self.first = json.loads(line)
-
-    def stop(self) -> tuple[str, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.communicate()
 
 
 @pytest.fixture

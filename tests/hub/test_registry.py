@@ -320,3 +320,57 @@ def test_everything_survives_a_restart(tmp_path):
         assert reg.id_tag_status("TAG1") == "Accepted"
         assert reg.audit_log()[0]["outcome"] == "queued"
         assert reg.all_offline(at=6.0) == 1
+
+
+def test_a_devices_standing_is_read_from_memory_and_follows_every_writer(tmp_path):
+    """Admission asks for the standing on every connection: one pragma while
+    nobody changed it; this process's changes and another connection's commits
+    are seen at the next lookup."""
+    from wsctl.registry.standing import Standing
+
+    with open_registry(tmp_path) as reg, open_registry(tmp_path) as other:
+        assert reg.standing("CP-17") is None
+        reg.add_device("CP-17", profile="ocpp16", security_profile=2)
+        assert reg.standing("CP-17") == Standing("ocpp16", 2, "approved")
+        statements: list[str] = []
+        reg._db._conn.set_trace_callback(statements.append)
+        assert reg.standing("CP-17") == Standing("ocpp16", 2, "approved")
+        assert statements == ["PRAGMA data_version"]
+        reg._db._conn.set_trace_callback(None)
+        reg.set_status("CP-17", "blocked")
+        assert reg.standing("CP-17").status == "blocked"
+        other.set_status("CP-17", "approved")
+        assert reg.standing("CP-17").status == "approved"
+        other.remove("CP-17")
+        assert reg.standing("CP-17") is None
+        other.add_device("CP-17", profile="ocpp201")
+        assert reg.standing("CP-17") == Standing("ocpp201", 3, "approved")
+        reg.remove("CP-17")
+        assert reg.standing("CP-17") is None and other.standing("CP-17") is None
+        reg.add_pending("CP-9", profile="ocpp16", security_profile=3, remote="r", fingerprint=None, at=1)
+        assert other.standing("CP-9") == Standing("ocpp16", 3, "pending")
+
+
+def test_offline_keeps_the_last_seen_time_given_with_it_and_queue_probes(tmp_path):
+    with open_registry(tmp_path) as reg:
+        reg.add_device("CP-17", profile="ocpp16")
+        reg.online("CP-17", at=10, remote="a", security_profile=3)
+        assert reg.offline("CP-17", at=30, reason="closed 1000", last_seen=25)
+        record = reg.device("CP-17")
+        assert (record.online, record.since, record.last_seen) == (False, 30, 25)
+        reg.online("CP-17", at=40, remote="a", security_profile=3)
+        reg.seen_many([("CP-17", 50)])
+        assert reg.offline("CP-17", at=60, reason="closed 1000", last_seen=45)  # older than what is there
+        assert reg.device("CP-17").last_seen == 50
+        assert reg.has_due("CP-17", at=60) is False
+        reg.queue("CP-17", at=60, expires_at=70, operator="a", role=None, command="Reset", params={})
+        assert reg.has_due("CP-17", at=65) and not reg.has_due("CP-17", at=70)
+        assert reg.queued_total() == 1 == reg.device("CP-17").queued
+
+
+def test_profile_names_are_those_of_the_registered_devices(tmp_path):
+    with open_registry(tmp_path) as reg:
+        assert reg.profile_names() == set()
+        for name, profile in (("a", "ocpp16"), ("b", "ocpp201"), ("c", "ocpp16")):
+            reg.add_device(name, profile=profile)
+        assert reg.profile_names() == {"ocpp16", "ocpp201"}

@@ -11,6 +11,7 @@ from wsctl.core.hub.ids import check_device_id, check_group_name
 from wsctl.registry.db import Store
 from wsctl.registry.records import STATUSES, DeviceRecord
 from wsctl.registry.secret_hash import check_secret_text, generate_secret, hash_secret, verify_secret
+from wsctl.registry.standing import Standing, StandingCache
 
 #: every column but the secret's hash, which never leaves this module
 DEVICE_SELECT = """
@@ -46,6 +47,8 @@ def check_profile_name(profile: str) -> str:
 
 
 class DeviceStore(Store):
+    _standings: StandingCache
+
     def _no_device(self, device_id: str) -> InvalidInput:
         return InvalidInput(f"no device {device_id!r} in the registry {self._db.path}")
 
@@ -94,6 +97,7 @@ class DeviceStore(Store):
                 conn.executemany(
                     "INSERT INTO device_groups (device, name) VALUES (?, ?)", [(device_id, n) for n in names]
                 )
+                self._standings.forget(device_id)
         except sqlite3.IntegrityError:
             raise InvalidInput(f"device {device_id!r} is already in the registry {self._db.path}") from None
         return generated
@@ -125,9 +129,16 @@ class DeviceStore(Store):
                 " WHERE devices.status = 'pending'",
                 (device_id, profile, security_profile, at, remote, fingerprint, at),
             )
+            self._standings.forget(device_id)
         record = self.device(device_id)
         assert record is not None
         return record
+
+    def standing(self, device_id: str) -> Standing | None:
+        """Profile, security profile and status, from memory while nobody changed them
+        (`wsctl.registry.standing`); None for an unknown device."""
+        with self._db.read() as conn:
+            return self._standings.lookup(conn, device_id)
 
     def device(self, device_id: str) -> DeviceRecord | None:
         with self._db.read() as conn:
@@ -148,6 +159,12 @@ class DeviceStore(Store):
             rows = conn.execute(DEVICE_SELECT + where + " ORDER BY d.id", args).fetchall()
         return [DeviceRecord.from_row(row) for row in rows]
 
+    def profile_names(self) -> set[str]:
+        """The profiles registered devices use (what the hub derives its device
+        paths from: one indexed scan, not every record)."""
+        with self._db.read() as conn:
+            return {row[0] for row in conn.execute("SELECT DISTINCT profile FROM devices")}
+
     def device_ids(self) -> list[str]:
         with self._db.read() as conn:
             return [row[0] for row in conn.execute("SELECT id FROM devices ORDER BY id")]
@@ -157,12 +174,14 @@ class DeviceStore(Store):
         with self._db.write() as conn:
             if conn.execute("UPDATE devices SET status = ? WHERE id = ?", (status, device_id)).rowcount == 0:
                 raise self._no_device(device_id)
+            self._standings.forget(device_id)
 
     def remove(self, device_id: str) -> None:
         """Forget the device, its groups and its queued commands (its audit entries stay)."""
         with self._db.write() as conn:
             if conn.execute("DELETE FROM devices WHERE id = ?", (device_id,)).rowcount == 0:
                 raise self._no_device(device_id)
+            self._standings.forget(device_id)
 
     def set_secret(self, device_id: str, secret: str | None = None) -> str:
         """Replace the device's secret with ``secret`` (or a generated one); returns it.

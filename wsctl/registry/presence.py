@@ -55,12 +55,27 @@ class Presence(DeviceStore):
                 raise self._no_device(device_id)
         return int(row[0][0])
 
-    def offline(self, device_id: str, *, at: float, reason: str, connection: int | None = None) -> bool:
+    def offline(
+        self,
+        device_id: str,
+        *,
+        at: float,
+        reason: str,
+        connection: int | None = None,
+        last_seen: float | None = None,
+    ) -> bool:
         """The device's connection ended.  With ``connection`` (from `online`), only if that
         connection is still the current one: a replaced connection closing late leaves
-        its successor online.  False if nothing changed."""
-        query = "UPDATE devices SET online = 0, since = ?, offline_reason = ? WHERE id = ? AND online = 1"
-        args: tuple[object, ...] = (at, reason, device_id)
+        its successor online.  ``last_seen``: when it last sent something, if the
+        caller kept that in memory (`seen_many`), written in the same transaction.
+        False if nothing changed."""
+        query = "UPDATE devices SET online = 0, since = ?, offline_reason = ?"
+        args: tuple[object, ...] = (at, reason)
+        if last_seen is not None:
+            query += ", last_seen = max(coalesce(last_seen, ?), ?)"
+            args += (last_seen, last_seen)
+        query += " WHERE id = ? AND online = 1"
+        args += (device_id,)
         if connection is not None:
             query += " AND connection = ?"
             args += (connection,)
@@ -68,7 +83,7 @@ class Presence(DeviceStore):
             return conn.execute(query, args).rowcount > 0
 
     def seen(self, device_id: str, *, at: float) -> None:
-        """The device sent something.  One short write; `seen_many` for a batch."""
+        """The device sent something.  One short write; the hub gathers them for `seen_many`."""
         self.seen_many([(device_id, at)])
 
     def seen_many(self, sightings: Iterable[tuple[str, float]]) -> None:

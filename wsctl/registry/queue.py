@@ -48,6 +48,22 @@ class CommandQueue(Store):
             ).fetchall()
         return [QueuedCommand.from_row(row) for row in rows]
 
+    def queued_total(self) -> int:
+        """Queued commands not yet delivered, failed or expired, of all devices."""
+        with self._db.read() as conn:
+            return int(conn.execute("SELECT count(*) FROM queue WHERE done IS NULL").fetchone()[0])
+
+    def has_due(self, device_id: str, *, at: float) -> bool:
+        """Whether `due` would return anything (one indexed probe, no rows read)."""
+        with self._db.read() as conn:
+            return (
+                conn.execute(
+                    "SELECT 1 FROM queue WHERE device = ? AND done IS NULL AND expires_at > ? LIMIT 1",
+                    (device_id, at),
+                ).fetchone()
+                is not None
+            )
+
     def finish(self, queue_id: int, *, at: float, outcome: str, result: Any = None) -> bool:
         """Close a queued command with its outcome; False if it was unknown or already closed."""
         if outcome not in OUTCOMES:

@@ -14,6 +14,7 @@ from wsctl.registry.id_tags import IdTags
 from wsctl.registry.presence import Presence
 from wsctl.registry.queue import CommandQueue
 from wsctl.registry.renewals import Renewals
+from wsctl.registry.standing import StandingCache
 from wsctl.registry.transactions import Transactions
 
 
@@ -27,6 +28,7 @@ class Registry(Presence, Transactions, IdTags, CommandQueue, Renewals, AuditLog)
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._standings = StandingCache()
 
     @classmethod
     def open(

@@ -14,6 +14,10 @@ unmatched message, never the next operator.
 
 Watchers get raw frames through bounded channels: a slow operator loses
 messages (counted, logged once per burst), it never slows the device down.
+
+A hub holds tens of thousands of these, so a link keeps only what is its own
+(``__slots__``; the call slot's lock made on the first call): the watch table
+and the profile are the hub's, shared by every link.
 """
 
 from __future__ import annotations
@@ -42,7 +46,26 @@ class Busy(DeviceError):
 
 
 class DeviceLink:
-    """A connected device; ``conn`` is its (possibly recorded) server connection."""
+    """A connected device; ``conn`` is its (possibly recorded) server connection;
+    ``watch_table``: the hub's device id -> watching operators' channels (kept
+    by the hub: operators keep watching across reconnects)."""
+
+    __slots__ = (
+        "device_id",
+        "conn",
+        "profile",
+        "security_profile",
+        "session",
+        "max_waiting",
+        "_lock",
+        "_waiting",
+        "watch_table",
+        "forward",
+        "dropped",
+        "gone",
+        "boot_status",
+        "booted",
+    )
 
     def __init__(
         self,
@@ -52,7 +75,7 @@ class DeviceLink:
         *,
         respond: Callable[[DeviceRequest | Malformed], str | None],
         security_profile: int,
-        watchers: set[trio.MemorySendChannel[str | bytes]],
+        watch_table: dict[str, set[trio.MemorySendChannel[str | bytes]]],
         forward: Callable[[str, CodecEvent], None] | None = None,
         max_waiting: int = MAX_WAITING,
     ) -> None:
@@ -62,11 +85,10 @@ class DeviceLink:
         self.security_profile = security_profile
         self.session = Session(conn, profile, on_event=self._event, respond=respond)
         self.max_waiting = max_waiting
-        self._serial = profile.framing.max_in_flight == 1
-        self._lock = trio.Lock()
+        #: the call slot (max_in_flight = 1), made on the first call
+        self._lock: trio.Lock | None = None
         self._waiting = 0
-        #: the hub's set for this device id: operators keep watching across reconnects
-        self.watchers = watchers
+        self.watch_table = watch_table
         #: the federation's hook for the device's messages (`Peers.device_message`)
         self.forward = forward
         self.dropped = 0
@@ -94,7 +116,10 @@ class DeviceLink:
             log.warning("%s: malformed message (%s): %s", self.device_id, item.reason, _short(item.raw))
         if self.forward is not None:
             self.forward(self.device_id, item)
-        for watcher in list(self.watchers):
+        watchers = self.watch_table.get(self.device_id)
+        if not watchers:
+            return
+        for watcher in list(watchers):
             try:
                 watcher.send_nowait(item.raw)
             except trio.WouldBlock:
@@ -102,13 +127,15 @@ class DeviceLink:
                 if self.dropped in (1, 10, 100) or self.dropped % 1000 == 0:
                     log.warning("%s: a watching operator is slow: %d messages dropped", self.device_id, self.dropped)
             except trio.BrokenResourceError:
-                self.watchers.discard(watcher)
+                watchers.discard(watcher)
 
     async def call(self, command: Command, params: dict[str, Any], *, timeout: float) -> Reply:
         """One call through the device's slot (FIFO, bounded); raises `Busy`,
         `Timeout`, `ConnectionClosed`."""
-        if not self._serial:
+        if self.profile.framing.max_in_flight != 1:
             return await self.session.call(command, params, timeout=timeout)
+        if self._lock is None:
+            self._lock = trio.Lock()
         if self._waiting >= self.max_waiting:
             raise Busy(f"{self.device_id}: {self._waiting} calls already wait for the device; try again later")
         self._waiting += 1

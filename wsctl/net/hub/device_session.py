@@ -38,40 +38,54 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
     profile = hub.profile_of(device_id)
     await _replace_old(hub, device_id, conn)
     central = hub.central_side(profile)
-    link_box: list[DeviceLink] = []
-
-    def respond(item: DeviceRequest | Malformed) -> str | None:
-        return _answer(hub, link_box[0], central, item)
-
     with _recording(hub, conn, device_id, profile) as channel:
-        link = DeviceLink(
+        responder = _Responder(hub, central)
+        link = responder.link = DeviceLink(
             device_id,
             channel,
             profile,
-            respond=respond,
+            respond=responder,
             security_profile=decision.security_profile,
-            watchers=hub.watchers_of(device_id),
+            watch_table=hub.watch_table,
             forward=hub.peers.device_message if hub.peers is not None else None,
         )
-        link_box.append(link)
         if central is None or not _has_boot(profile):
             link.booted.set()
         _online(hub, link, conn, ident)
         reason = "closed"
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_deliver_queued, hub, link)
+            if hub.registry.has_due(device_id, at=hub.wall()):
+                # only then a second task: commands are queued only while the
+                # device is not in hub.links, and _online just put it there
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_deliver_queued, hub, link)
+                    await link.run()
+                    nursery.cancel_scope.cancel()
+            else:
                 await link.run()
-                nursery.cancel_scope.cancel()
             reason = _close_text(link)
         finally:
             if hub.links.get(device_id) is link:
                 del hub.links[device_id]
                 with trio.CancelScope(shield=True):
-                    hub.registry.offline(device_id, at=hub.wall(), reason=reason)
+                    hub.registry.offline(device_id, at=hub.wall(), reason=reason, last_seen=hub.take_seen(device_id))
                 if hub.peers is not None:
                     hub.peers.device_offline(device_id, reason)
             log.info("%s: offline (%s)", device_id, reason)
+
+
+class _Responder:
+    """Answers the device's requests (`DeviceLink`'s ``respond``): one small
+    object per device instead of a closure and a cell per device."""
+
+    __slots__ = ("hub", "central", "link")
+
+    def __init__(self, hub: Any, central: Any) -> None:
+        self.hub, self.central = hub, central
+        self.link: DeviceLink = None  # type: ignore[assignment]  # the link it answers for, once made
+
+    def __call__(self, item: DeviceRequest | Malformed) -> str | None:
+        return _answer(self.hub, self.link, self.central, item)
 
 
 def _register_pending(hub: Any, conn: Any, decision: admission.AdmitDevice, ident: Any) -> None:
@@ -152,10 +166,10 @@ def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malf
     reg = hub.registry
     device_id = link.device_id
     now = hub.wall()
-    record = reg.device(device_id)
+    standing = reg.standing(device_id)
     ctx = CentralContext(
         device_id=device_id,
-        status=record.status if record is not None else "unknown",
+        status=standing.status if standing is not None else "unknown",
         now=iso(now),
         id_tag_status=reg.id_tag_status,
         start_transaction=lambda f: reg.start_transaction(
@@ -170,6 +184,7 @@ def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malf
         ),
     )
     answer = central.answer(item, ctx) if isinstance(item, DeviceRequest) else central.malformed(item, ctx)
+    hub.seen(device_id, now)
     if answer is None:
         return None
     if answer.error:
@@ -177,7 +192,6 @@ def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malf
     try:
         for effect in answer.effects:
             _apply(hub, link, effect, now)
-        reg.seen(device_id, at=now)
     except WsctlError as exc:
         # e.g. the device was removed from the registry while connected: the
         # device still gets its answer; what could not be kept is logged
@@ -278,6 +292,8 @@ async def _deliver_queued(hub: Any, link: DeviceLink) -> None:
 
 class _recording:
     """The device connection, recorded to ``--record-dir`` when the hub records."""
+
+    __slots__ = ("hub", "conn", "device_id", "profile", "recorder", "device")
 
     def __init__(self, hub: Any, conn: Any, device_id: str, profile: Any) -> None:
         self.hub, self.conn, self.device_id, self.profile = hub, conn, device_id, profile

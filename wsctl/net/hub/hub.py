@@ -12,6 +12,13 @@ A device that connects again with the same id replaces its old connection
 audited).  The registry is written by this process only (one writer); every
 write is one short SQLite transaction on the hub's thread — measured in
 bench/bench_hub.py, cheaper than a thread hop per write.
+
+What is read per connection and per message comes from memory: a device's
+standing (`Registry.standing`, which notices other processes' changes), and
+last-seen times are gathered here and written in one transaction every
+`SEEN_FLUSH_PERIOD` (a heartbeat wrote one each before).  Presence, boot
+reports, transactions and audit entries are written at once: after a crash
+(kill -9) the registry lacks at most the last-seen times of the last period.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import InvalidInput, WsctlError
 from wsctl.core.hub import admission
 from wsctl.core.hub.addressing import OPERATOR, PathTemplate, device_template
 from wsctl.core.hub.outcome import CallOutcome
@@ -47,10 +54,20 @@ PENDING_DECISIONS = 4096
 SECRET_CHECKS = 2
 #: close code for a connection replaced by a newer one with the same device id
 REPLACED = 4000
+#: seconds between writes of the last-seen times gathered in memory (the most
+#: a crash of the hub can lose of them; presence itself is written at once)
+SEEN_FLUSH_PERIOD = 2.0
 
 
 def iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(wall))
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(second: int) -> str:
+    # every device request's answer carries the time (OCPP currentTime): at
+    # thousands of devices most requests fall into a second already formatted
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Waiter:
@@ -86,6 +103,7 @@ class Hub:
         metrics: Any = None,
         signer: Any = None,
         wall: Callable[[], float] = time.time,
+        seen_flush_period: float = SEEN_FLUSH_PERIOD,
     ) -> None:
         self.registry = registry
         self._load_profile = load_profile
@@ -102,7 +120,8 @@ class Hub:
         self.device_paths = self._templates(device_paths)
         self._paths_checked = 0.0
         self.links: dict[str, DeviceLink] = {}
-        self._watchers: dict[str, set[Any]] = {}
+        #: device id -> the watching operators' channels (only devices somebody watches)
+        self.watch_table: dict[str, set[Any]] = {}
         self._decisions: dict[str, tuple[admission.Decision, ConnectionRequest]] = {}
         self._waiters: dict[int, _Waiter] = {}
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
@@ -119,6 +138,9 @@ class Hub:
         self.recorded_bytes = 0
         #: password checks running at once (each scrypt takes 16 MiB)
         self._hashing = trio.CapacityLimiter(SECRET_CHECKS)
+        #: device id -> when it last sent something, not yet in the registry
+        self._seen: dict[str, float] = {}
+        self.seen_flush_period = seen_flush_period
 
     # -- profiles and addressing ---------------------------------------------------
     def profile(self, name: str) -> Profile:
@@ -142,8 +164,8 @@ class Hub:
         return self._central[key]
 
     def profile_of(self, device_id: str) -> Profile:
-        record = self.registry.device(device_id)
-        name = record.profile if record is not None else self.default_profile
+        standing = self.registry.standing(device_id)
+        name = standing.profile if standing is not None else self.default_profile
         if not name:
             raise InvalidInput(f"{device_id}: no profile (register the device with --profile)")
         return self.profile(name)
@@ -151,9 +173,7 @@ class Hub:
     def _templates(self, given: Sequence[str]) -> list[PathTemplate]:
         if given:
             return [device_template(None, t) for t in given]
-        names = {r.profile for r in self.registry.devices()} | (
-            {self.default_profile} if self.default_profile else set()
-        )
+        names = self.registry.profile_names() | ({self.default_profile} if self.default_profile else set())
         found: list[PathTemplate] = []
         for name in sorted(n for n in names if n):
             t = device_template(self.profile(name).path)
@@ -176,11 +196,49 @@ class Hub:
         return changed
 
     def watchers_of(self, device_id: str) -> set[Any]:
-        return self._watchers.setdefault(device_id, set())
+        """The operators watching the device (a set made on the first watcher:
+        most devices have none)."""
+        return self.watch_table.setdefault(device_id, set())
+
+    def unwatch(self, device_id: str, watcher: Any) -> None:
+        found = self.watch_table.get(device_id)
+        if found is not None:
+            found.discard(watcher)
+            if not found:
+                del self.watch_table[device_id]
 
     def is_pending(self, device_id: str) -> bool:
-        record = self.registry.device(device_id)
-        return record is not None and record.status == "pending"
+        standing = self.registry.standing(device_id)
+        return standing is not None and standing.status == "pending"
+
+    # -- last seen ---------------------------------------------------------------
+    def seen(self, device_id: str, at: float) -> None:
+        """The device sent something (kept here; `flush_seen` writes them)."""
+        self._seen[device_id] = at
+
+    def take_seen(self, device_id: str) -> float | None:
+        """The device's last-seen time not yet written, for its offline write."""
+        return self._seen.pop(device_id, None)
+
+    def flush_seen(self) -> None:
+        if not self._seen:
+            return
+        batch, self._seen = self._seen, {}
+        try:
+            self.registry.seen_many(batch.items())
+        except WsctlError as exc:
+            log.warning("last-seen times not written, kept for the next try: %s", exc.message)
+            for device_id, at in batch.items():
+                if self._seen.get(device_id, 0.0) < at:
+                    self._seen[device_id] = at
+
+    async def _flush_seen_periodically(self) -> None:
+        try:
+            while True:
+                await trio.sleep(self.seen_flush_period)
+                self.flush_seen()
+        finally:
+            self.flush_seen()  # the hub stops (not a crash): nothing is left behind
 
     def offline_text(self, device_id: str) -> str:
         record = self.registry.device(device_id)
@@ -197,16 +255,17 @@ class Hub:
                 request.identity, request.path, request.headers, self.device_paths, plaintext=plaintext
             )
         decision: admission.Decision
+        standing = None
         if isinstance(found, admission.Refuse):
             decision = found
         else:
-            record = self.registry.device(found.device_id)
-            secret_ok = found.password is not None and record is not None and await self._check_secret(found)
+            standing = self.registry.standing(found.device_id)
+            secret_ok = found.password is not None and standing is not None and await self._check_secret(found)
             decision = admission.decide(
-                found, record, identity=request.identity, secret_ok=secret_ok, approval=self.approval
+                found, standing, identity=request.identity, secret_ok=secret_ok, approval=self.approval
             )
             if isinstance(decision, admission.AdmitOperator):
-                decision = self._operator_may_connect(decision, request, record)
+                decision = self._operator_may_connect(decision, request, standing)
         if isinstance(decision, admission.Refuse):
             log.warning("%s: refused (%s): %s", request.remote, decision.kind, decision.reason)
             self.registry.audit(
@@ -228,8 +287,8 @@ class Hub:
             # peer left in between): the oldest go first
             del self._decisions[next(iter(self._decisions))]
         self._decisions[request.remote] = (decision, request)
-        profile = self.profile_of(decision.device_id) if self._known_or_default(decision) else None
-        offered = profile.subprotocols if profile is not None else ()
+        name = standing.profile if standing is not None else self.default_profile
+        offered = self.profile(name).subprotocols if name else ()
         return Accept(next((p for p in offered if p in request.subprotocols), None))
 
     async def _check_secret(self, found: admission.Claim) -> bool:
@@ -241,17 +300,14 @@ class Hub:
             )
         )
 
-    def _known_or_default(self, decision: admission.Decision) -> bool:
-        return self.registry.device(decision.device_id) is not None or self.default_profile is not None  # type: ignore[union-attr]
-
     def _operator_may_connect(
-        self, decision: admission.AdmitOperator, request: ConnectionRequest, record: Any
+        self, decision: admission.AdmitOperator, request: ConnectionRequest, standing: Any
     ) -> admission.Decision:
         if decision.device_id in self.links or _queue_ttl(request.headers) is not None:
             return decision
         if self.peers is not None and self.peers.holder(decision.device_id) is not None:
             return decision  # held by another hub of the federation
-        if record.status == "pending":
+        if standing.status == "pending":
             return decision  # its commands are refused one by one, with the reason
         return admission.Refuse(503, self.offline_text(decision.device_id), "offline", (("Retry-After", "30"),))
 
@@ -297,7 +353,7 @@ class Hub:
         from wsctl.core.profile.codec import bind_params
 
         caller = Caller(operator, role, device_id)
-        if self.registry.device(device_id) is None:
+        if self.registry.standing(device_id) is None:
             return refused("device", f"no device {device_id} in this hub's registry")
         found = self.profile_of(device_id).command(command)
         if found is None:
@@ -381,6 +437,7 @@ class Hub:
             nursery.start_soon(self._expire_queued)
             if self.signer is not None:  # certificate renewals a previous run left under way
                 nursery.start_soon(self.signer.resume, self)
+            nursery.start_soon(self._flush_seen_periodically)
             servers = [
                 await nursery.start(
                     lambda task_status: serve(

@@ -49,7 +49,7 @@ class HubMetrics(ServerMetrics):
         self.operators_open.set_function(lambda: hub.operators_open)
         # read at scrape time, in the exporter's thread (the registry serialises its connection)
         self.devices_registered.set_function(lambda: len(hub.registry.device_ids()))
-        self.queued.set_function(lambda: sum(d.queued for d in hub.registry.devices()))
+        self.queued.set_function(hub.registry.queued_total)  # one count, not every record per scrape
         self.registry.register(
             ReadCounter(
                 "wsctl_hub_recorded_bytes",

@@ -65,8 +65,7 @@ class OperatorLink:
         self._out, self._out_receive = trio.open_memory_channel[str | bytes](WATCH_BUFFER)
 
     async def run(self) -> None:
-        watchers = self.hub.watchers_of(self.device_id)
-        watchers.add(self._out)
+        self.hub.watchers_of(self.device_id).add(self._out)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._writer)
@@ -76,7 +75,7 @@ class OperatorLink:
                 finally:
                     nursery.cancel_scope.cancel()
         finally:
-            watchers.discard(self._out)
+            self.hub.unwatch(self.device_id, self._out)
             self._out.close()
 
     async def _writer(self) -> None:
