@@ -195,3 +195,26 @@ def test_a_queued_command_is_delivered_by_the_hub_the_device_reaches(fed):
         queued.stop()
         if cp6 is not None:
             cp6.stop()
+
+
+def test_a_device_that_does_not_answer_is_exit_6_through_two_hubs_and_its_late_reply_reaches_nobody(fed):
+    """CP-4 on hub-a answers every call 5 s late.  An operator on hub-b who
+    waits 1.5 s gets exit 6; the next call, made at once, gets its own answer,
+    never the first call's late one (each hop matches its own id: hub-b's
+    correlation data, hub-a's OCPP message id)."""
+    cp4 = charger(fed["base"], fed["broker"], "CP-4", fed["hubs"]["hub-a"], extra=("--reply-delay", "5"))
+    states = Sub(fed["broker"], tree("devices", "CP-4", "state"), user=READER)
+    try:
+        states.doc(tree("devices", "CP-4", "state"), lambda d: d["online"] and d["hub"] == "hub-a" and d["firmware"])
+        slow = send(fed, "hub-b", "CP-4", "get_configuration", "--timeout", "1.5", timeout=30)
+        assert slow.returncode == ExitCode.TIMEOUT, (slow.stdout, slow.stderr)
+        assert "1.5 s" in slow.stdout + slow.stderr
+        later = send(fed, "hub-b", "CP-4", "reset", "type=Soft", timeout=60)
+        assert later.returncode == 0, (later.stdout, later.stderr)
+        assert json.loads(later.stdout.splitlines()[-1])["reply"] == {"status": "Accepted"}
+        ran = [a for a in audit(fed, "hub-a", "CP-4") if a["action"] in ("get_configuration", "reset")]
+        # hub-a ran both, in order, each answered by the charger (late, but within hub-a's own wait)
+        assert [(a["action"], a["outcome"]) for a in ran] == [("get_configuration", "ok"), ("reset", "ok")], ran
+    finally:
+        states.stop()
+        cp4.stop()
