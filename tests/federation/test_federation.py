@@ -218,3 +218,40 @@ def test_a_device_that_does_not_answer_is_exit_6_through_two_hubs_and_its_late_r
     finally:
         states.stop()
         cp4.stop()
+
+
+def test_a_queued_command_is_delivered_once_when_the_device_shows_up_on_two_hubs(fed):
+    """CP-5 is queued a reset on hub-c, turns up on hub-a (slow to answer:
+    hub-c's forward is in flight) and then on hub-c itself, as a charger does
+    whose old connection hub-a has not yet seen die.  Exactly one of the two
+    hubs delivers it."""
+    url = fed["hubs"]["hub-c"].url("/devices/CP-5")
+    tls = ("--profile", "ocpp16", "--certs", fed["store"], "--operator", "alice", "--yes")
+    queued = Process(fed["base"], "queued-twice", "--json", "send", url, "reset", "type=Hard", *tls, "--queue", "120")
+    calls = Sub(fed["broker"], tree("hubs", "hub-c", "calls", "hub-a"), user="hub-a")
+    states = Sub(fed["broker"], tree("devices", "CP-5", "state"), user=READER)
+    sims = []
+    try:
+        deadline = time.monotonic() + 30
+        while not any(a["outcome"] == "queued" for a in audit(fed, "hub-c", "CP-5")):
+            assert time.monotonic() < deadline, queued.err.read_text()
+            time.sleep(0.2)
+        sims.append(charger(fed["base"], fed["broker"], "CP-5", fed["hubs"]["hub-a"], extra=("--reply-delay", "4")))
+        calls.doc(tree("hubs", "hub-c", "calls", "hub-a"))  # the forward is on its way to hub-a
+        sims.append(charger(fed["base"], fed["broker"], "CP-5", fed["hubs"]["hub-c"]))
+        states.doc(tree("devices", "CP-5", "state"), lambda d: d["online"] and d["hub"] == "hub-c" and d["firmware"])
+        assert queued.proc.wait(timeout=60) == 0, queued.err.read_text()
+        deadline = time.monotonic() + 30
+        while not any("forwarded to hub hub-a" in (a["detail"] or "") for a in audit(fed, "hub-c", "CP-5")):
+            assert time.monotonic() < deadline, audit(fed, "hub-c", "CP-5")
+            time.sleep(0.2)
+        time.sleep(1.0)  # not a timing assertion: giving a second delivery the chance to show up
+        resets = [a for a in audit(fed, "hub-a", "CP-5") if a["action"] == "reset" and a["outcome"] == "ok"]
+        local = [a for a in audit(fed, "hub-c", "CP-5") if "delivered" in (a["detail"] or "")]
+        assert len(resets) + len(local) == 1, (resets, local)
+    finally:
+        queued.stop()
+        calls.stop()
+        states.stop()
+        for sim in sims:
+            sim.stop()
