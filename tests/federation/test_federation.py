@@ -255,3 +255,33 @@ def test_a_queued_command_is_delivered_once_when_the_device_shows_up_on_two_hubs
         states.stop()
         for sim in sims:
             sim.stop()
+
+
+def test_a_queued_command_forwarded_on_stale_presence_waits_for_the_hub_the_device_reaches(fed):
+    """hub-c holds a queued reset for CP-8; a presence saying CP-8 is on hub-a
+    (stale: it is not) makes hub-c forward it there, hub-a answers that CP-8
+    is not connected, and the command stays queued until CP-8 really turns
+    up, on hub-b, which delivers it."""
+    url = fed["hubs"]["hub-c"].url("/devices/CP-8")
+    tls = ("--profile", "ocpp16", "--certs", fed["store"], "--operator", "alice", "--yes")
+    queued = Process(fed["base"], "queued-stale", "--json", "send", url, "reset", "type=Soft", *tls, "--queue", "120")
+    calls = Sub(fed["broker"], tree("hubs", "hub-c", "calls", "hub-a"), user="hub-a")
+    cp8 = None
+    try:
+        deadline = time.monotonic() + 30
+        while not any(a["outcome"] == "queued" for a in audit(fed, "hub-c", "CP-8")):
+            assert time.monotonic() < deadline, queued.err.read_text()
+            time.sleep(0.2)
+        stale = {"v": 1, "device": "CP-8", "online": True, "hub": "hub-a", "since": "2026-12-02T00:00:00Z"}
+        assert pub(fed["broker"], tree("devices", "CP-8", "state"), json.dumps(stale), user="hub-a").returncode == 0
+        calls.doc(tree("hubs", "hub-c", "calls", "hub-a"))  # forwarded to hub-a, which does not hold CP-8
+        cp8 = charger(fed["base"], fed["broker"], "CP-8", fed["hubs"]["hub-b"])
+        assert queued.proc.wait(timeout=60) == 0, (queued.out.read_text(), queued.err.read_text())
+        assert json.loads(queued.out.read_text().splitlines()[-1])["reply"] == {"status": "Accepted"}
+        took = [a for a in audit(fed, "hub-c", "CP-8") if a["outcome"] == "delivered"]
+        assert took and "forwarded to hub hub-b" in took[-1]["detail"], audit(fed, "hub-c", "CP-8")
+    finally:
+        queued.stop()
+        calls.stop()
+        if cp8 is not None:
+            cp8.stop()

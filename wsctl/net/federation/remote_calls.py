@@ -36,6 +36,9 @@ log = logging.getLogger("wsctl.net.federation")
 MAX_RUNNING = 512
 #: timeout of a call that names none (a plant tool's), seconds
 DEFAULT_TIMEOUT = 30.0
+#: ``detail`` of an "offline" outcome for a device that is not on the hub the
+#: call went to (presence was stale): nothing ran, so a queued command stays queued
+NOT_HERE = "not on this hub: not run"
 
 
 @dataclass
@@ -218,6 +221,11 @@ class RemoteCalls:
                 )
                 hub.audit_call(Caller(operator, None, request.device), request.command, None, "refused", why)
                 return refused("not_authorized", why)
+        if request.device not in hub.links:
+            return CallOutcome(
+                "offline", message=f"hub {self._me}: {request.device} is not connected here", error_kind="device",
+                detail=NOT_HERE,
+            )  # fmt: skip
         return await hub.call_for_peer(
             request.device, operator=operator, role=role, command=request.command, params=request.params
         )
@@ -251,8 +259,8 @@ class RemoteCalls:
             outcome = await self._call(
                 target, queued.device, queued.operator, queued.role, queued.command, queued.params, timeout
             )
-            if outcome is None:
-                return  # never sent: it stays queued for the device's next appearance
+            if outcome is None or outcome.detail == NOT_HERE:
+                return  # never sent, or not run (it moved on): queued for the device's next appearance
             done = "delivered" if outcome.outcome == "ok" else "failed"
             result = outcome.payload if outcome.outcome == "ok" else outcome.message
             hub.registry.finish(queued.id, at=hub.wall(), outcome=done, result=result)
