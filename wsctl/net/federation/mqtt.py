@@ -4,11 +4,12 @@ thread through its socket-level API (`loop_read` / `loop_write` /
 
 Why not paho's own network thread (docs/design.md, "Federation"): a call
 through two hubs crossed four thread hops (trio -> paho -> broker -> paho ->
-trio, twice), each a wake-up of the other thread and a hand-over of the GIL;
-measured, they were most of what two hubs cost over one.  Here paho's
-callbacks run inside `loop_read` on the trio thread, and a publish is written
-to the socket inside `publish()` (paho writes at once when no thread and no
-write callback is registered), so a message costs no hop at all.
+trio, twice), each a wake-up of the other thread and a hand-over of the GIL
+(measured: a few per cent of the two-hub call, not most of it), and paho's
+own reconnect has no jitter.  Here paho's callbacks run inside `loop_read` on
+the trio thread, and a publish is written to the socket inside `publish()`
+(paho writes at once when no thread and no write callback is registered), so
+a message costs no hop at all.
 
 What paho's thread did and this loop does instead: TLS bytes already
 decrypted into the SSL object (``pending()``) are read before waiting on the
