@@ -1,12 +1,19 @@
 """Federation benchmark: hubs on a real mosquitto (mutual TLS, ACL).
 
-    .venv/bin/python bench/bench_federation.py [--quick] [--devices-per-hub N] [--seconds S] [--calls N]
+    flock /tmp/wsctl-bench.lock .venv/bin/python bench/bench_federation.py \
+        [--quick] [--latency-only] [--devices-per-hub N] [--seconds S] [--calls N] [--rounds R]
 
-1. Command latency through two hubs vs one: one simulated OCPP 1.6 charger
-   (`wsctl serve --dial`) on hub-a; an operator (`wsctl.open_device`) calls
-   `get_configuration` on it through hub-a (one hub) and through hub-b (hub-b
-   -> broker -> hub-a -> charger and back), in interleaved blocks.  p50/p99 of
-   each and their ratio (goal: two hubs <= 1.5 x one hub).
+1. Command latency through two hubs vs one, paired in one run: one simulated
+   OCPP 1.6 charger (`wsctl serve --dial`, its own process) on hub-a; an
+   operator (`wsctl.open_device`, this process) calls `get_configuration` on
+   it through hub-a (one hub) and through hub-b (hub-b -> broker -> hub-a ->
+   charger and back), hubs and broker in their own processes.  R rounds of
+   calls in pairs, one through one hub and one through two, alternating which
+   goes first (a drift of the machine's load falls on both alike); the ratio
+   two/one of p50 and p99 per round gives the spread, the median of the
+   per-pair ratios and the pooled p50/p99 the headline (goal: two hubs <= 1.5
+   x one hub).  The load average
+   is printed before and after.
 2. Telemetry into the broker: 3 hubs x N devices, each sending one OCPP
    MeterValues per second (their timestamp carries the send time); a
    `mosquitto_sub` reader of `.../devices/+/events/MeterValues` measures the
@@ -55,9 +62,11 @@ def arg(name: str, default: int) -> int:
     return default
 
 
+LATENCY_ONLY = "--latency-only" in sys.argv
 DEVICES_PER_HUB = arg("--devices-per-hub", 50 if QUICK else 200)
 SECONDS = arg("--seconds", 10 if QUICK else 30)
 CALLS = arg("--calls", 100 if QUICK else 400)
+ROUNDS = arg("--rounds", 8 if QUICK else 16)
 
 
 def free_port() -> int:
@@ -79,7 +88,13 @@ def rss_kib(pid: int) -> int:
 
 
 def devices() -> list[str]:
+    if LATENCY_ONLY:
+        return ["D-00000"]
     return [f"D-{n:05d}" for n in range(len(HUBS) * DEVICES_PER_HUB)]
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def make_pki(base: Path) -> Store:
@@ -168,30 +183,58 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def latency(store: Store, ports: dict[str, int]) -> dict[str, list[float]]:
+async def latency(store: Store, ports: dict[str, int]) -> list[dict[str, list[float]]]:
+    """Per round, the call times through one hub and through two."""
     import wsctl
 
     op = store.leaf_paths("operator", "alice")
-    found: dict[str, list[float]] = {"one hub": [], "two hubs": []}
     tls = dict(ca=str(store.root_cert_path), cert=str(op.chain), key=str(op.key), profile="ocpp16")
+    rounds: list[dict[str, list[float]]] = []
     async with contextlib.AsyncExitStack() as stack:
-        one = await stack.enter_async_context(
-            wsctl.open_device(f"wss://localhost:{ports['hub-a']}/devices/D-00000", **tls)
-        )
-        two = await stack.enter_async_context(
-            wsctl.open_device(f"wss://localhost:{ports['hub-b']}/devices/D-00000", **tls)
-        )
-        for device in (one, two):  # warm-up
-            for _ in range(10):
-                await device.call("get_configuration")
-        block = 25
-        for _ in range(max(1, CALLS // block)):
-            for name, device in (("one hub", one), ("two hubs", two)):
-                for _ in range(block):
+        paths = {}
+        for name, hub in (("one hub", "hub-a"), ("two hubs", "hub-b")):
+            paths[name] = await stack.enter_async_context(
+                wsctl.open_device(f"wss://localhost:{ports[hub]}/devices/D-00000", **tls)
+            )
+            for _ in range(10):  # warm-up
+                await paths[name].call("get_configuration")
+        block = max(1, CALLS // ROUNDS)
+        for n in range(ROUNDS):
+            found: dict[str, list[float]] = {"one hub": [], "two hubs": []}
+            for i in range(block):  # call by call, alternating which goes first
+                order = ("one hub", "two hubs") if (n + i) % 2 == 0 else ("two hubs", "one hub")
+                for name in order:
                     start = time.perf_counter()
-                    await device.call("get_configuration")
+                    await paths[name].call("get_configuration")
                     found[name].append(time.perf_counter() - start)
-    return found
+            rounds.append(found)
+    return rounds
+
+
+def report_latency(rounds: list[dict[str, list[float]]]) -> None:
+    pooled = {name: [t for r in rounds for t in r[name]] for name in ("one hub", "two hubs")}
+    print(
+        f"\ncommand latency, {len(pooled['one hub'])} calls each (get_configuration), "
+        f"{len(rounds)} rounds of {len(rounds[0]['one hub'])} pairs:"
+    )
+    p = {k: (percentile(v, 0.5) * 1000, percentile(v, 0.99) * 1000) for k, v in pooled.items()}
+    for name, (p50, p99) in p.items():
+        print(f"  {name:9} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  mean {statistics.mean(pooled[name]) * 1000:6.2f} ms")
+    print(
+        f"  ratio two/one (pooled): p50 {p['two hubs'][0] / p['one hub'][0]:.2f}  p99 {p['two hubs'][1] / p['one hub'][1]:.2f}"
+    )
+    pairs = sorted(two / one for r in rounds for one, two in zip(r["one hub"], r["two hubs"], strict=True))
+    print(
+        f"  ratio two/one per pair of calls: median {statistics.median(pairs):.2f}, "
+        f"quartiles {percentile(pairs, 0.25):.2f}-{percentile(pairs, 0.75):.2f}"
+    )
+    for q, label in ((0.5, "p50"), (0.99, "p99")):
+        ratios = sorted(percentile(r["two hubs"], q) / percentile(r["one hub"], q) for r in rounds)
+        quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+        print(
+            f"  ratio two/one per round, {label}: median {statistics.median(ratios):.2f}, "
+            f"quartiles {quartiles[0]:.2f}-{quartiles[2]:.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f}"
+        )
 
 
 class Reader:
@@ -344,16 +387,11 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         time.sleep(3)
-        found = trio.run(latency, store, ports)
-        print(f"\ncommand latency, {len(found['one hub'])} calls each (get_configuration, interleaved blocks of 25):")
-        p = {k: (percentile(v, 0.5) * 1000, percentile(v, 0.99) * 1000) for k, v in found.items()}
-        for name, (p50, p99) in p.items():
-            print(
-                f"  {name:9} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  mean {statistics.mean(found[name]) * 1000:6.2f} ms"
-            )
-        print(
-            f"  ratio two/one: p50 {p['two hubs'][0] / p['one hub'][0]:.2f}  p99 {p['two hubs'][1] / p['one hub'][1]:.2f}"
-        )
+        print(f"load average before: {load_average()}", flush=True)
+        report_latency(trio.run(latency, store, ports))
+        print(f"load average after the latency part: {load_average()}", flush=True)
+        if LATENCY_ONLY:
+            return
 
         reader = Reader(store, broker_port, cafile)
         print(
@@ -376,6 +414,7 @@ def main() -> None:
             print(f"  CPU {name:9} {share * 100:5.1f} % of a core")
         for hub, kib in result["rss_per_device_kib"].items():
             print(f"  RSS {hub}: {kib:.0f} KiB per device connection")
+        print(f"load average after: {load_average()}")
     finally:
         if sim is not None:
             sim.terminate()

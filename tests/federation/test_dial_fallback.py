@@ -1,5 +1,5 @@
 """`wsctl serve --dial URL --dial URL ...`: a simulated charger that knows
-several hubs tries them in order, and backs off while none answers."""
+several hubs tries them in order, and backs off (with jitter) while none answers."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ def test_the_next_url_is_tried_at_once_and_whole_rounds_back_off(fed_pki, tmp_pa
     try:
         assert wait_events(sim, "dialing", 1)[0]["urls"] == urls
         rounds = wait_events(sim, "disconnected", 4)
-        assert [r["redial_in"] for r in rounds[:4]] == [0.1, 0.2, 0.4, 0.8]
+        # doubling, each pause jittered between half and all of it (test_reconnect_backoff.py)
+        caps = (0.1, 0.2, 0.4, 0.8)
+        assert all(cap / 2 <= r["redial_in"] <= cap for cap, r in zip(caps, rounds, strict=False))
         assert all(r["url"] == ", ".join(urls) for r in rounds)
     finally:
         sim.stop()

@@ -5,15 +5,23 @@ numbers, so they are tested without clocks.  "Full jitter" (a uniform draw in
 [0, cap]) spreads a fleet of clients that lost the same server, which is what
 keeps a restarted device from being hit by all its operators in the same
 millisecond; "equal" jitter keeps at least half the delay.
+
+Core is pure: the random source is the caller's (anything with
+``uniform(a, b)``, e.g. a `random.Random` the network layer owns, or a seeded
+one in a test); this module draws nothing by itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 from collections.abc import Iterator
+from typing import Protocol
 
 from wsctl.core.errors import InvalidInput
+
+
+class RandomSource(Protocol):
+    def uniform(self, a: float, b: float) -> float: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,17 +48,19 @@ class Backoff:
         exponent = min(attempt, 64)
         return min(self.maximum, self.initial * self.multiplier**exponent)
 
-    def delay(self, attempt: int, rng: random.Random) -> float:
+    def delay(self, attempt: int, rng: RandomSource | None) -> float:
+        """The pause before retry ``attempt``; ``rng`` may be None only without jitter."""
         cap = self.cap(attempt)
+        if self.jitter == "none":
+            return cap
+        if rng is None:
+            raise ValueError(f"backoff with {self.jitter} jitter needs the caller's random source")
         if self.jitter == "full":
             return rng.uniform(0, cap)
-        if self.jitter == "equal":
-            return cap / 2 + rng.uniform(0, cap / 2)
-        return cap
+        return cap / 2 + rng.uniform(0, cap / 2)
 
-    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+    def delays(self, rng: RandomSource | None = None) -> Iterator[float]:
         """Delays before each retry; ends after ``max_attempts`` retries."""
-        rng = rng or random.Random()
         attempt = 0
         while self.max_attempts is None or attempt < self.max_attempts:
             yield self.delay(attempt, rng)

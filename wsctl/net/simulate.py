@@ -37,6 +37,7 @@ from typing import Any
 
 import trio
 
+from wsctl.core.backoff import Backoff
 from wsctl.core.errors import ConnectError, ConnectionClosed, HandshakeRejected, Timeout, WsctlError
 from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Response
 from wsctl.core.profile.model import Faults, Profile
@@ -172,6 +173,8 @@ class Simulator:
         self.profile = profile
         self.clock = clock
         self.sim = Sim(profile, rng=random.Random(seed), now=clock(), faults=faults, interval_scale=interval_scale)
+        #: the jitter of `dial`'s pauses (its own: drawing it must not shift the simulation's values)
+        self._dial_rng = random.Random(seed)
         self.audit = audit
         self.report = report
         #: metrics: called with (command, seconds from its arrival to its answer queued for sending)
@@ -409,8 +412,9 @@ class Simulator:
         from the first URL (None: return when the session ends, raise when
         none could be opened).  A URL that cannot be reached is followed at
         once by the next; after a round in which none could, the pause
-        doubles up to `REDIAL_MAX` (a fleet whose hub died must not hammer
-        the others in lockstep).  A station that was just given a new
+        doubles up to `REDIAL_MAX`, and every pause is jittered (between half
+        and all of it: a fleet whose hub died must not hammer the others in
+        lockstep).  A station that was just given a new
         certificate (or whose new one failed, and falls back) dials again at
         once.  The dialed peer is authorized with `role`: the charger trusts
         the central system it verified, so its commands are checked against
@@ -426,7 +430,10 @@ class Simulator:
             if redial is None:
                 return
             failed_rounds = 0 if connected else failed_rounds + 1
-            pause = min(redial * 2 ** max(failed_rounds - 1, 0), max(redial, REDIAL_MAX))
+            pause = 0.0
+            if redial > 0:  # equal jitter: a fleet that lost one hub spreads over half of each pause
+                backoff = Backoff(initial=redial, maximum=max(redial, REDIAL_MAX), jitter="equal")
+                pause = backoff.delay(max(failed_rounds - 1, 0), self._dial_rng)
             self._redialing(order[0] if len(order) == 1 else ", ".join(order), reason, pause)
             await trio.sleep(pause)
 

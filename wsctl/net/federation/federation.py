@@ -97,7 +97,7 @@ class Federation:
             raise leaf from leaf.__cause__
 
     async def _join(self) -> None:
-        await self.link.open()
+        await self.link.open(self.nursery)
         state = self.tree.hub_state(self.hub_id)
         refusal = await self.link.publish_confirmed(state, self._hub_doc(True, at=iso(self.hub.wall())), timeout=10)
         if refusal is not None:

@@ -1,28 +1,41 @@
-"""The hub's MQTT 5 connection: paho-mqtt 2.x in its own network thread,
-its events handed to trio.
+"""The hub's MQTT 5 connection: paho-mqtt 2.x driven from the hub's trio
+thread through its socket-level API (`loop_read` / `loop_write` /
+`loop_misc` under `trio.lowlevel.wait_readable` / `wait_writable`).
 
-Why a thread and not paho's socket-level API under trio (docs/design.md,
-"Federation"): paho's `connect()` does the TCP connect and the TLS handshake
-blocking; its socket-level loop leaves TLS's buffered bytes (``pending()``),
-keepalive timing and reconnecting to the caller.  Its own thread does all of
-that as paho's own tests exercise it.  The cost is one thread per hub and a
-hop per received message, through `trio.lowlevel.TrioToken.run_sync_soon`,
-which never blocks paho's thread; publishing from trio only appends to paho's
-queue and wakes its thread (a socket pair), so a slow or gone broker never
-blocks the hub's event loop.
+Why not paho's own network thread (docs/design.md, "Federation"): a call
+through two hubs crossed four thread hops (trio -> paho -> broker -> paho ->
+trio, twice), each a wake-up of the other thread and a hand-over of the GIL
+(measured: a few per cent of the two-hub call, not most of it), and paho's
+own reconnect has no jitter.  Here paho's callbacks run inside `loop_read` on
+the trio thread, and a publish is written to the socket inside `publish()`
+(paho writes at once when no thread and no write callback is registered), so
+a message costs no hop at all.
 
-The first connection is made before the hub announces itself, in a worker
-thread, so a wrong broker address, certificate or ACL is one clear line at
-start (exit 3); after that paho reconnects on its own (1 s to 30 s back-off)
-and `on_connected` runs again on every CONNACK (subscriptions are renewed: the
+What paho's thread did and this loop does instead: TLS bytes already
+decrypted into the SSL object (``pending()``) are read before waiting on the
+socket again; `loop_misc` runs every second (keepalive pings, the ping
+timeout); the socket is announced closing to trio (`notify_closing`) before
+paho closes it, so no task waits on a dead descriptor.  paho's `connect` /
+`reconnect` do the TCP connect and TLS handshake blocking: they run in a
+worker thread, and while one runs nothing else touches the client (publishes
+of that time are held, in order, and handed to paho after).  Reconnects are
+ours: `RECONNECT` (0.5 s doubling to 30 s, equal jitter from the caller's
+random source), so hubs that lost the same broker do not all come back in the
+same millisecond.
+
+The first connection is made before the hub announces itself, so a wrong
+broker address, certificate or ACL is one clear line at start (exit 3);
+`on_connected` runs again on every CONNACK (subscriptions are renewed: the
 session is clean, so a dead hub's subscriptions die with it).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import ssl
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +43,7 @@ from urllib.parse import urlsplit
 
 import trio
 
+from wsctl.core.backoff import Backoff
 from wsctl.core.errors import ConnectError, InvalidInput, UsageError
 
 log = logging.getLogger("wsctl.net.federation")
@@ -38,6 +52,10 @@ log = logging.getLogger("wsctl.net.federation")
 MAX_QUEUED = 20000
 KEEPALIVE = 20
 CONNECT_TIMEOUT = 10.0
+#: pause before each reconnect to the broker
+RECONNECT = Backoff(initial=1.0, maximum=30.0, jitter="equal")
+#: how often paho's timers run (keepalive ping, ping timeout)
+MISC_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,15 @@ def _no_delay(client: Any, userdata: Any, sock: Any) -> None:
         pass  # not TCP (a unix socket): nothing to turn off
 
 
+def _closing(client: Any, userdata: Any, sock: Any) -> None:
+    """paho is about to close the socket: a task waiting on it must be told
+    first (trio cannot see a descriptor closed under it)."""
+    try:
+        trio.lowlevel.notify_closing(sock)
+    except RuntimeError:
+        pass  # closed by paho's reconnect in a worker thread: nobody waits on it there
+
+
 @dataclass(frozen=True)
 class Incoming:
     topic: str
@@ -91,7 +118,7 @@ class Incoming:
 
 class MqttLink:
     """One MQTT 5 session of a hub; ``will``: (topic, payload) of its Last Will
-    (retained, QoS 1)."""
+    (retained, QoS 1); ``rng``: the random source of the reconnect jitter."""
 
     def __init__(
         self,
@@ -102,6 +129,8 @@ class MqttLink:
         will: tuple[str, bytes],
         on_message: Callable[[Incoming], None],
         on_connected: Callable[[], None],
+        rng: random.Random | None = None,
+        on_reconnect_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.broker = broker
         self.client_id = client_id
@@ -109,27 +138,36 @@ class MqttLink:
         self._will = will
         self._on_message = on_message
         self._on_connected = on_connected
+        self._rng = rng or random.Random()
+        #: told each reconnect pause before it is slept (tests, logs)
+        self._on_reconnect_wait = on_reconnect_wait
         self.connected = False
         self._client: Any = None
-        self._token: Any = None
         self._connack: trio.Event | None = None
         self._refusal: str | None = None
         #: QoS 1 publishes whose PUBACK someone waits for: mid -> [event, refusal]
         self._confirm: dict[int, list[Any]] = {}
+        #: set when paho has bytes to write that the socket would not take
+        self._write_wanted = trio.Event()
+        #: publishes made while a worker thread (re)connects, handed to paho after
+        self._held: deque[tuple[str, bytes, int, bool, Any]] | None = None
+        self._scope: trio.CancelScope | None = None
+        #: reconnects tried since the last CONNACK
+        self._attempt = 0
+        self._stopped = trio.Event()
 
-    async def open(self) -> None:
-        """Connect once (a clear ConnectError if that fails), then let paho's thread run."""
+    async def open(self, nursery: trio.Nursery) -> None:
+        """Connect once (a clear ConnectError if that fails), then keep the
+        session in a task of ``nursery`` until `close`."""
         import paho.mqtt.client as mqtt
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        self._token = trio.lowlevel.current_trio_token()
         client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=True
+            mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=False
         )
         client.connect_timeout = CONNECT_TIMEOUT
         client.max_queued_messages_set(MAX_QUEUED)
-        client.reconnect_delay_set(1, 30)
         if self._tls is not None:
             client.tls_set_context(self._tls)
         will_props = Properties(PacketTypes.WILLMESSAGE)
@@ -140,82 +178,147 @@ class MqttLink:
         client.on_subscribe = self._paho_subscribed
         client.on_publish = self._paho_published
         client.on_socket_open = _no_delay
+        client.on_socket_close = _closing
         self._client = client
         connect_props = Properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = 0
         self._connack = trio.Event()
-        try:
-            await trio.to_thread.run_sync(
-                lambda: client.connect(
-                    self.broker.host, self.broker.port, KEEPALIVE, clean_start=True, properties=connect_props
-                )
+        refusal = await self._in_worker(
+            lambda: client.connect(
+                self.broker.host, self.broker.port, KEEPALIVE, clean_start=True, properties=connect_props
             )
-        except ssl.SSLCertVerificationError as exc:
-            raise ConnectError(
-                f"broker {self.broker.shown}: its certificate is not trusted: {exc.verify_message or exc.reason}",
-                hint="the broker's certificate must chain to the plant CA (--certs, or --ca)",
-            ) from None
-        except ssl.SSLError as exc:
-            raise ConnectError(f"broker {self.broker.shown}: TLS failed: {exc.reason or exc}") from None
-        except OSError as exc:
-            raise ConnectError(f"broker {self.broker.shown}: {exc.strerror or exc}") from None
-        client.loop_start()
-        with trio.move_on_after(CONNECT_TIMEOUT):
-            await self._connack.wait()
+        )
+        if refusal is not None:
+            self._client = None
+            raise ConnectError(refusal[0], hint=refusal[1] if len(refusal) > 1 else None)
+        await nursery.start(self._keep_connected, client)
+        try:
+            with trio.move_on_after(CONNECT_TIMEOUT):
+                await self._connack.wait()
+        except BaseException:
+            await self.close()  # the session's task is shielded: only close ends it
+            raise
         if not self.connected:
             await self.close()
             why = self._refusal or f"no CONNACK within {CONNECT_TIMEOUT:g} s"
             raise ConnectError(f"broker {self.broker.shown} refused the hub {self.client_id}: {why}")
 
-    # paho's thread: never block, only hand over to trio
-    def _soon(self, fn: Callable[..., None], *args: Any) -> None:
+    async def _in_worker(self, connect: Callable[[], Any]) -> tuple[str, ...] | None:
+        """paho's blocking (re)connect in a worker thread; while it runs,
+        publishes are held.  None when connected, else (message, hint)."""
+        self._held = deque()
         try:
-            self._token.run_sync_soon(fn, *args)
-        except trio.RunFinishedError:
-            pass
+            await trio.to_thread.run_sync(connect)
+        except ssl.SSLCertVerificationError as exc:
+            return (
+                f"broker {self.broker.shown}: its certificate is not trusted: {exc.verify_message or exc.reason}",
+                "the broker's certificate must chain to the plant CA (--certs, or --ca)",
+            )
+        except ssl.SSLError as exc:
+            return (f"broker {self.broker.shown}: TLS failed: {exc.reason or exc}",)
+        except OSError as exc:
+            return (f"broker {self.broker.shown}: {exc.strerror or exc}",)
+        finally:
+            held, self._held = self._held, None
+            for topic, payload, qos, retain, properties in held:
+                self._publish(topic, payload, qos, retain, properties)
+        return None
 
+    # -- the session, on the trio thread -------------------------------------------
+    async def _keep_connected(self, client: Any, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve the connection; when it is lost, reconnect after `RECONNECT`'s
+        pauses.  Shielded: the hub's cancellation must not stop the loop before
+        `close` has published the hub's last state; `close` ends it."""
+        try:
+            with trio.CancelScope(shield=True) as self._scope:
+                task_status.started()
+                while self._client is client:
+                    await self._serve(client)
+                    while self._client is client and client.socket() is None:
+                        self.connected = False
+                        delay = RECONNECT.delay(self._attempt, self._rng)
+                        self._attempt += 1
+                        if self._on_reconnect_wait is not None:
+                            self._on_reconnect_wait(delay)
+                        log.info("reconnecting to the broker %s in %.1f s", self.broker.shown, delay)
+                        await trio.sleep(delay)
+                        why = await self._in_worker(client.reconnect)
+                        if why is not None:
+                            log.warning("%s", why[0])
+        finally:
+            self._stopped.set()
+
+    async def _serve(self, client: Any) -> None:
+        sock = client.socket()
+        if sock is None:
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write, client, sock)
+            nursery.start_soon(self._tick, client, sock)
+            await self._read(client, sock)
+            nursery.cancel_scope.cancel()
+
+    async def _read(self, client: Any, sock: Any) -> None:
+        pending = getattr(sock, "pending", lambda: 0)
+        while client.socket() is sock:
+            try:
+                if pending():
+                    await trio.lowlevel.checkpoint()  # already decrypted: no readiness to wait for
+                else:
+                    await trio.lowlevel.wait_readable(sock)
+            except trio.ClosedResourceError:
+                return
+            client.loop_read()
+            self._kick(client)
+
+    async def _write(self, client: Any, sock: Any) -> None:
+        """Bytes the socket did not take at once, or queued inside a callback."""
+        while client.socket() is sock:
+            if not client.want_write():
+                self._write_wanted = trio.Event()
+                await self._write_wanted.wait()
+                continue
+            try:
+                await trio.lowlevel.wait_writable(sock)
+            except trio.ClosedResourceError:
+                return
+            client.loop_write()
+
+    async def _tick(self, client: Any, sock: Any) -> None:
+        while client.socket() is sock:
+            await trio.sleep(MISC_INTERVAL)
+            client.loop_misc()
+            self._kick(client)
+
+    def _kick(self, client: Any) -> None:
+        if client.want_write():
+            self._write_wanted.set()
+
+    # -- paho's callbacks: inside loop_read / loop_write / loop_misc, on the trio thread
     def _paho_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        self._soon(self._connect_result, not reason.is_failure, str(reason))
+        self._connect_result(not reason.is_failure, str(reason))
 
     def _paho_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        self._soon(self._lost, str(reason))
+        if self.connected and self._client is not None:
+            log.warning("lost the broker %s (%s); reconnecting", self.broker.shown, reason)
+        self.connected = False
 
     def _paho_subscribed(self, client: Any, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         refused = [str(r) for r in reasons if r.is_failure]
         if refused:
-            self._soon(self._subscription_refused, refused)
-
-    def _subscription_refused(self, reasons: list[str]) -> None:
-        log.error(
-            "broker %s refused %d of the hub's subscriptions (%s): check its ACL for the user %s",
-            self.broker.shown,
-            len(reasons),
-            ", ".join(sorted(set(reasons))),
-            "named in the hub's certificate",
-        )
+            log.error(
+                "broker %s refused %d of the hub's subscriptions (%s): check its ACL for the user %s",
+                self.broker.shown,
+                len(refused),
+                ", ".join(sorted(set(refused))),
+                "named in the hub's certificate",
+            )
 
     def _paho_published(self, client: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        if mid in self._confirm:
-            self._soon(self._published, mid, str(reason) if reason.is_failure else None)
-
-    def _published(self, mid: int, refusal: str | None) -> None:
         waiting = self._confirm.pop(mid, None)
         if waiting is not None:
-            waiting[1] = refusal
+            waiting[1] = str(reason) if reason.is_failure else None
             waiting[0].set()
-
-    async def publish_confirmed(self, topic: str, payload: bytes, *, timeout: float) -> str | None:
-        """Publish retained at QoS 1 and wait for the broker's PUBACK: None
-        when it took the message, else its reason (an ACL's "Not authorized";
-        also when no PUBACK came within ``timeout``)."""
-        info = self._client.publish(topic, payload, qos=1, retain=True)
-        waiting: list[Any] = [trio.Event(), None]
-        self._confirm[info.mid] = waiting
-        with trio.move_on_after(timeout):
-            await waiting[0].wait()
-            return waiting[1]
-        self._confirm.pop(info.mid, None)
-        return f"no PUBACK within {timeout:g} s"
 
     def _paho_message(self, client: Any, userdata: Any, message: Any) -> None:
         props = getattr(message, "properties", None)
@@ -226,17 +329,13 @@ class MqttLink:
             getattr(props, "CorrelationData", None),
             bool(message.retain),
         )
-        self._soon(self._deliver, item)
-
-    def _deliver(self, item: Incoming) -> None:
-        # a run_sync_soon callback that raises would end trio's run: one bad
-        # message costs a log line, never the hub
+        # an exception here would end paho's read half-way: one bad message
+        # costs a log line, never the session
         try:
             self._on_message(item)
         except Exception:
             log.exception("%s: message not handled", item.topic)
 
-    # trio's thread
     def _connect_result(self, ok: bool, reason: str) -> None:
         self.connected = ok
         if not ok:
@@ -244,18 +343,32 @@ class MqttLink:
             log.warning("broker %s refused the hub: %s", self.broker.shown, reason)
         else:
             log.info("connected to broker %s as %s", self.broker.shown, self.client_id)
+            self._attempt = 0
             self._on_connected()
         if self._connack is not None:
             self._connack.set()
 
-    def _lost(self, reason: str) -> None:
-        if self.connected and self._client is not None:
-            log.warning("lost the broker %s (%s); reconnecting", self.broker.shown, reason)
-        self.connected = False
+    # -- what the federation calls -------------------------------------------------
+    async def publish_confirmed(self, topic: str, payload: bytes, *, timeout: float) -> str | None:
+        """Publish retained at QoS 1 and wait for the broker's PUBACK: None
+        when it took the message, else its reason (an ACL's "Not authorized";
+        also when no PUBACK came within ``timeout``)."""
+        if self._client is None or self._held is not None:
+            return "not connected"
+        info = self._client.publish(topic, payload, qos=1, retain=True)
+        self._kick(self._client)
+        waiting: list[Any] = [trio.Event(), None]
+        self._confirm[info.mid] = waiting
+        with trio.move_on_after(timeout):
+            await waiting[0].wait()
+            return waiting[1]
+        self._confirm.pop(info.mid, None)
+        return f"no PUBACK within {timeout:g} s"
 
     def subscribe(self, topics: list[str]) -> None:
         if self._client is not None:
             self._client.subscribe([(t, 1) for t in topics])
+            self._kick(self._client)
 
     def publish(
         self,
@@ -267,8 +380,8 @@ class MqttLink:
         response_topic: str | None = None,
         correlation: bytes | None = None,
     ) -> bool:
-        """Queue one message (never blocks); False when paho dropped it (no
-        connection for QoS 0, or its queue is full)."""
+        """Write one message, or queue it (never blocks); False when paho
+        dropped it (no connection for QoS 0, or its queue is full)."""
         properties = None
         if response_topic is not None or correlation is not None:
             from paho.mqtt.packettypes import PacketTypes
@@ -281,11 +394,23 @@ class MqttLink:
                 properties.CorrelationData = correlation
         if self._client is None:
             return False  # closed: the hub is on its way out
+        if self._held is not None:  # a worker thread is in paho's connect
+            if qos == 0 or len(self._held) >= MAX_QUEUED:
+                return False
+            self._held.append((topic, payload, qos, retain, properties))
+            return True
+        return self._publish(topic, payload, qos, retain, properties)
+
+    def _publish(self, topic: str, payload: bytes, qos: int, retain: bool, properties: Any) -> bool:
+        client = self._client
+        if client is None:
+            return False
         try:
-            info = self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+            info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         except ValueError as exc:  # a topic paho refuses (wildcards): never from a checked id
             log.warning("not published on %r: %s", topic, exc)
             return False
+        self._kick(client)
         return info.rc == 0
 
     async def close(self, last: tuple[str, bytes] | None = None) -> None:
@@ -294,17 +419,12 @@ class MqttLink:
         client = self._client
         if client is None:
             return
-        self._client = None
-
-        def stop() -> None:
-            if last is not None and self.connected:
-                info = client.publish(last[0], last[1], qos=1, retain=True)
-                try:
-                    info.wait_for_publish(timeout=2.0)
-                except (RuntimeError, ValueError):
-                    pass
-            client.disconnect()
-            client.loop_stop()
-
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(stop)
+            if last is not None and self.connected:
+                await self.publish_confirmed(last[0], last[1], timeout=2.0)
+            self._client = None
+            if self._held is None and client.socket() is not None:
+                client.disconnect()  # written at once; paho closes the socket after it
+            if self._scope is not None:
+                self._scope.cancel()
+                await self._stopped.wait()

@@ -2,8 +2,13 @@
 hubs hold, other hubs' calls for devices this hub holds, the plant tools'
 commands, and queued commands forwarded to the hub a device turned up on.
 
-A call is one QoS 1 message with an MQTT 5 response topic and correlation
-data; the answer is the `CallOutcome` of the hub that ran it, as JSON.  The
+A call is one QoS 0 message with an MQTT 5 response topic and correlation
+data; the answer is the `CallOutcome` of the hub that ran it, as JSON, QoS 0
+too.  At most once on purpose: QoS 1 would resend a call whose PUBACK was
+lost in a reconnect (a Reset run twice), and would queue a call made while
+the broker is away and deliver it after the operator gave up; QoS 0 is never
+sent late and never twice, a call that cannot go out fails at once, and it
+saves a PUBACK each way (docs/design.md, "Federation").  The
 caller's wait is bounded twice: by the command's timeout plus the margins of
 both hubs (the operator's tool has given up before), and by the other hub's
 state — its Last Will ends every call in flight to it at once, as "offline"
@@ -31,6 +36,9 @@ log = logging.getLogger("wsctl.net.federation")
 MAX_RUNNING = 512
 #: timeout of a call that names none (a plant tool's), seconds
 DEFAULT_TIMEOUT = 30.0
+#: ``detail`` of an "offline" outcome for a device that is not on the hub the
+#: call went to (presence was stale): nothing ran, so a queued command stays queued
+NOT_HERE = "not on this hub: not run"
 
 
 @dataclass
@@ -53,7 +61,6 @@ class RemoteCalls:
         self.command_role = command_role
         self._pending: dict[bytes, _Pending] = {}
         self._running = 0
-        self._forwarding: set[int] = set()
 
     @property
     def _me(self) -> str:
@@ -97,7 +104,7 @@ class RemoteCalls:
             sent = fed.link.publish(
                 fed.tree.call(self._me, target),
                 topics.encode(body),
-                qos=1,
+                qos=0,
                 response_topic=fed.tree.reply(target, self._me),
                 correlation=correlation,
             )
@@ -144,33 +151,54 @@ class RemoteCalls:
         """A call from another hub: its operator and role are that hub's word
         (only hubs may publish there: the broker's ACL); the command, its
         parameters and the role are checked here again (`Hub.call_for_peer`)."""
-        self._start(item, operator_default=f"hub:{from_hub}", role=None, trust_role=True)
+        self._start(item, operator_default=f"hub:{from_hub}", role=None, trust_role=True, reply_qos=0)
 
     def incoming_command(self, item: Incoming, device_id: str) -> None:
         """A plant tool's command for a device this hub holds: MQTT does not
         say who published it, so it carries ``--mqtt-command-role`` or is refused."""
-        self._start(item, operator_default="mqtt:anonymous", role=self.command_role, trust_role=False, device=device_id)
+        self._start(
+            item,
+            operator_default="mqtt:anonymous",
+            role=self.command_role,
+            trust_role=False,
+            device=device_id,
+            reply_qos=1,
+        )
 
     def _start(
-        self, item: Incoming, *, operator_default: str, role: str | None, trust_role: bool, device: str | None = None
+        self,
+        item: Incoming,
+        *,
+        operator_default: str,
+        role: str | None,
+        trust_role: bool,
+        reply_qos: int,
+        device: str | None = None,
     ) -> None:
+        """``reply_qos``: 0 to a hub (see the module's doc), 1 to a plant tool
+        (its own client may resend; a second copy of a reply harms nobody)."""
         if self._running >= MAX_RUNNING:
-            self._answer(
-                item, refused("device", f"hub {self._me}: {self._running} calls from the broker already run", "busy")
-            )
+            busy = refused("device", f"hub {self._me}: {self._running} calls from the broker already run", "busy")
+            self._answer(item, busy, reply_qos)
             return
         self._running += 1
-        self.fed.nursery.start_soon(self._run, item, operator_default, role, trust_role, device)
+        self.fed.nursery.start_soon(self._run, item, operator_default, role, trust_role, device, reply_qos)
 
     async def _run(
-        self, item: Incoming, operator_default: str, role: str | None, trust_role: bool, device: str | None
+        self,
+        item: Incoming,
+        operator_default: str,
+        role: str | None,
+        trust_role: bool,
+        device: str | None,
+        reply_qos: int,
     ) -> None:
         try:
             try:
                 outcome = await self._outcome(item, operator_default, role, trust_role, device)
             except WsctlError as exc:  # e.g. a device registered with a profile this hub cannot load
                 outcome = refused("device", f"hub {self._me}: {exc.message}")
-            self._answer(item, outcome)
+            self._answer(item, outcome, reply_qos)
         finally:
             self._running -= 1
 
@@ -193,23 +221,30 @@ class RemoteCalls:
                 )
                 hub.audit_call(Caller(operator, None, request.device), request.command, None, "refused", why)
                 return refused("not_authorized", why)
+        if request.device not in hub.links:
+            return CallOutcome(
+                "offline", message=f"hub {self._me}: {request.device} is not connected here", error_kind="device",
+                detail=NOT_HERE,
+            )  # fmt: skip
         return await hub.call_for_peer(
             request.device, operator=operator, role=role, command=request.command, params=request.params
         )
 
-    def _answer(self, item: Incoming, outcome: CallOutcome) -> None:
+    def _answer(self, item: Incoming, outcome: CallOutcome, qos: int) -> None:
         if not item.response_topic:
             return
         doc = {"v": topics.PAYLOAD_VERSION, "hub": self._me, **outcome.as_dict()}
-        self.fed.link.publish(item.response_topic, topics.encode(doc), qos=1, correlation=item.correlation)
+        self.fed.link.publish(item.response_topic, topics.encode(doc), qos=qos, correlation=item.correlation)
 
     # -- queued commands -----------------------------------------------------------
     def forward_queued(self, device_id: str, target: str) -> None:
-        """The device is on ``target`` now: the commands this hub queued for it go there."""
+        """The device is on ``target`` now: the commands this hub queued for
+        it go there, each unless a delivery has it already (this hub's own,
+        to the device connected here too, or an earlier forward): a charger
+        whose old connection is not yet seen dead is on two hubs at once."""
         hub = self.fed.hub
         for queued in hub.registry.due(device_id, at=hub.wall()):
-            if queued.id not in self._forwarding:
-                self._forwarding.add(queued.id)
+            if hub.claim_queued(queued.id):
                 self.fed.nursery.start_soon(self._forward, queued, target)
 
     async def _forward(self, queued: Any, target: str) -> None:
@@ -224,8 +259,8 @@ class RemoteCalls:
             outcome = await self._call(
                 target, queued.device, queued.operator, queued.role, queued.command, queued.params, timeout
             )
-            if outcome is None:
-                return  # never sent: it stays queued for the device's next appearance
+            if outcome is None or outcome.detail == NOT_HERE:
+                return  # never sent, or not run (it moved on): queued for the device's next appearance
             done = "delivered" if outcome.outcome == "ok" else "failed"
             result = outcome.payload if outcome.outcome == "ok" else outcome.message
             hub.registry.finish(queued.id, at=hub.wall(), outcome=done, result=result)
@@ -241,4 +276,4 @@ class RemoteCalls:
             )
             hub.queued_done(queued.id, outcome)
         finally:
-            self._forwarding.discard(queued.id)
+            hub.release_queued(queued.id)

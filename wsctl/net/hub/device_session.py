@@ -258,36 +258,49 @@ async def _deliver_queued(hub: Any, link: DeviceLink) -> None:
     with trio.move_on_after(BOOT_WAIT):
         await link.booted.wait()
     for queued in reg.due(link.device_id, at=hub.wall()):
-        command = link.profile.command(queued.command)
-        if command is None:
-            reg.finish(queued.id, at=hub.wall(), outcome="failed", result=f"no command {queued.command}")
-            hub.queued_done(queued.id, None)
-            continue
+        if not hub.claim_queued(queued.id):
+            continue  # forwarded to another hub the device is on (federation)
         try:
-            reply = await link.call(command, queued.params, timeout=command.timeout)
-        except (Timeout, ConnectionClosed, WsctlError) as exc:
-            reg.finish(queued.id, at=hub.wall(), outcome="failed", result=str(exc))
-            if isinstance(exc, ConnectionClosed):
+            if not await _deliver_one(hub, link, queued):
                 return
-            continue
-        outcome = "delivered" if reply.ok else "failed"
-        reg.finish(
-            queued.id,
-            at=hub.wall(),
-            outcome=outcome,
-            result=reply.payload if reply.error is None else reply.error.message,
-        )
-        reg.audit(
-            at=hub.wall(),
-            actor=queued.operator,
-            role=queued.role,
-            device=link.device_id,
-            action=queued.command,
-            params=queued.params,
-            outcome=outcome,
-            detail=f"queued command {queued.id} delivered",
-        )
-        hub.queued_done(queued.id, reply)
+        finally:
+            hub.release_queued(queued.id)
+
+
+async def _deliver_one(hub: Any, link: DeviceLink, queued: Any) -> bool:
+    """False when the device went away (no use trying the next one)."""
+    reg = hub.registry
+    if all(q.id != queued.id for q in reg.due(link.device_id, at=hub.wall())):
+        return True  # finished meanwhile (delivered elsewhere, or expired)
+    command = link.profile.command(queued.command)
+    if command is None:
+        reg.finish(queued.id, at=hub.wall(), outcome="failed", result=f"no command {queued.command}")
+        hub.queued_done(queued.id, None)
+        return True
+    try:
+        reply = await link.call(command, queued.params, timeout=command.timeout)
+    except (Timeout, ConnectionClosed, WsctlError) as exc:
+        reg.finish(queued.id, at=hub.wall(), outcome="failed", result=str(exc))
+        return not isinstance(exc, ConnectionClosed)
+    outcome = "delivered" if reply.ok else "failed"
+    reg.finish(
+        queued.id,
+        at=hub.wall(),
+        outcome=outcome,
+        result=reply.payload if reply.error is None else reply.error.message,
+    )
+    reg.audit(
+        at=hub.wall(),
+        actor=queued.operator,
+        role=queued.role,
+        device=link.device_id,
+        action=queued.command,
+        params=queued.params,
+        outcome=outcome,
+        detail=f"queued command {queued.id} delivered",
+    )
+    hub.queued_done(queued.id, reply)
+    return True
 
 
 class _recording:

@@ -124,6 +124,9 @@ class Hub:
         self.watch_table: dict[str, set[Any]] = {}
         self._decisions: dict[str, tuple[admission.Decision, ConnectionRequest]] = {}
         self._waiters: dict[int, _Waiter] = {}
+        #: queued commands on their way to the device, here or forwarded to the
+        #: hub that holds it (wsctl.net.federation): each is delivered once
+        self._delivering: set[int] = set()
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
         #: the listener (`wsctl.net.server.Server`) once running
         self.server: Any = None
@@ -407,6 +410,17 @@ class Hub:
         self._audit(caller, command.key, params, "queued", f"for {ttl:g} s (queue id {qid})")
         waiter = self._waiters[qid] = _Waiter()
         return waiter
+
+    def claim_queued(self, qid: int) -> bool:
+        """True when the caller may deliver queued command ``qid`` (then it
+        must `release_queued` it); False while another delivery has it."""
+        if qid in self._delivering:
+            return False
+        self._delivering.add(qid)
+        return True
+
+    def release_queued(self, qid: int) -> None:
+        self._delivering.discard(qid)
 
     def queued_done(self, qid: int, outcome: Any) -> None:
         waiter = self._waiters.pop(qid, None)
