@@ -110,6 +110,17 @@ def test_core_reads_no_files():
     assert found == []
 
 
+def test_no_module_imports_test_only_dependencies():
+    # trio-websocket is a test dependency (traps, bench anchors): wsctl drives wsproto itself
+    found = [
+        f"{path.relative_to(PACKAGE.parent)} imports {name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for name in imported_modules(path)
+        if name == "trio_websocket" or name.startswith("trio_websocket.")
+    ]
+    assert found == []
+
+
 def test_every_layer_is_stated():
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     data_only = {"profiles", "scenarios"}

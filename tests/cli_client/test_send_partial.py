@@ -25,7 +25,7 @@ def test_partial_replies_are_in_the_json_error_result(plant, echo_server):
 
 
 def test_rejection_body_is_one_line():
-    from wsctl.net.connect import Target, _rejected
+    from wsctl.net.client_open import Target, _rejected
 
     class Rejected:  # what trio_websocket.ConnectionRejected carries
         status_code = 503

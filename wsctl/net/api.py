@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from wsctl.core.errors import InvalidInput, UsageError
-from wsctl.net import connect as _c
+from wsctl.net import client_open as _c
 from wsctl.net import websocket
 from wsctl.net._guard import collapse
 from wsctl.net.channel import Channel

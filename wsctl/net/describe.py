@@ -1,6 +1,6 @@
 """What `-v` shows about a connection, as `curl -v` and `openssl s_client` do.
 
-One INFO line per fact on the ``wsctl.net.connect`` logger, written once the
+One INFO line per fact on the ``wsctl.net.client_open`` logger, written once the
 WebSocket is open: where we connected, the TLS version and cipher, the device
 certificate (subject, names, issuer, fingerprint, expiry), what the
 known-devices file did, the request path, and the subprotocols offered and
@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-log = logging.getLogger("wsctl.net.connect")
+log = logging.getLogger("wsctl.net.client_open")
 
 
 def _peer_address(stream: Any) -> str:
@@ -29,7 +29,7 @@ def _peer_address(stream: Any) -> str:
 def certificate_lines(der: bytes) -> list[str]:
     from cryptography import x509
 
-    from wsctl.net.connect import fingerprint
+    from wsctl.net.client_open import fingerprint
     from wsctl.net.tlserrors import certificate_names
 
     try:

@@ -109,6 +109,44 @@ def build_plan(
     telemetry, with `wsctl.core.profile.fields.is_reply`); default all.
     """
     _check(mode, speed, max_delay, loop, loop_delay)
+    origin, sends, answers, device_closed = _collect(events, conn, keep)
+
+    def gap(seconds: float) -> float:
+        scaled = max(0.0, seconds) / speed
+        return scaled if max_delay is None else min(scaled, max_delay)
+
+    counts = [0] * len(sends)
+    last_answer_t: list[float | None] = [None] * len(sends)
+    for before, t, _ in answers:
+        if before >= 0:
+            counts[before] += 1
+            last_answer_t[before] = t
+    one_loop = _one_loop(sends, last_answer_t, origin, mode, gap)
+    plan_sends: list[Send] = []
+    span = (one_loop[-1][0] if one_loop else 0.0) + loop_delay
+    for k in range(loop):
+        for i, ((t, message), (at, anchor)) in enumerate(zip(sends, one_loop, strict=True)):
+            if k and mode == "reply" and i == 0:
+                # a new loop starts `loop_delay` after the last loop's answers
+                at, anchor = loop_delay, "reply"
+            elif k and anchor == "start":
+                at += k * span if mode == "original" else k * loop_delay
+            plan_sends.append(Send(len(plan_sends), k, message, at, anchor, counts[i], t))
+    expected: list[Message] = []
+    after: list[int] = []
+    for k in range(loop):
+        for before, _, message in answers:
+            if before < 0 and k:
+                continue  # a greeting comes once, on connecting
+            expected.append(message)
+            after.append(before + k * len(sends) if before >= 0 else -1)
+    return Plan(mode, tuple(plan_sends), tuple(expected), tuple(after), device_closed)
+
+
+def _collect(
+    events: Iterable[Event], conn: int | None, keep: Callable[[Message], bool] | None
+) -> tuple[float, list[tuple[float, Message]], list[tuple[int, float, Message]], bool]:
+    """(origin, the tool's sends, the answers with the send index before each, whether the device closed)."""
     origin: float | None = None
     sends: list[tuple[float, Message]] = []
     answers: list[tuple[int, float, Message]] = []  # (send index before it, t, message)
@@ -129,20 +167,18 @@ def build_plan(
         elif event.dir == "in":
             if keep is None or keep(event.data):  # type: ignore[arg-type]
                 answers.append((len(sends) - 1, event.t, event.data))  # type: ignore[arg-type]
-    origin = origin or 0.0
+    return origin or 0.0, sends, answers, device_closed
 
-    def gap(seconds: float) -> float:
-        scaled = max(0.0, seconds) / speed
-        return scaled if max_delay is None else min(scaled, max_delay)
 
-    counts = [0] * len(sends)
-    last_answer_t: list[float | None] = [None] * len(sends)
-    for before, t, _ in answers:
-        if before >= 0:
-            counts[before] += 1
-            last_answer_t[before] = t
-
-    one_loop: list[tuple[float, str]] = []  # (at, anchor) of each send in one loop
+def _one_loop(
+    sends: list[tuple[float, Message]],
+    last_answer_t: list[float | None],
+    origin: float,
+    mode: str,
+    gap: Callable[[float], float],
+) -> list[tuple[float, str]]:
+    """(at, anchor) of each send in one loop."""
+    one_loop: list[tuple[float, str]] = []
     offset = 0.0
     for i, (t, _) in enumerate(sends):
         if mode == "fast":
@@ -155,27 +191,7 @@ def build_plan(
         else:
             previous = last_answer_t[i - 1]
             one_loop.append((gap(t - (previous if previous is not None else sends[i - 1][0])), "reply"))
-
-    plan_sends: list[Send] = []
-    span = (one_loop[-1][0] if one_loop else 0.0) + loop_delay
-    for k in range(loop):
-        for i, ((t, message), (at, anchor)) in enumerate(zip(sends, one_loop, strict=True)):
-            if k and mode == "reply" and i == 0:
-                # a new loop starts `loop_delay` after the last loop's answers
-                at, anchor = loop_delay, "reply"
-            elif k and anchor == "start":
-                at += k * span if mode == "original" else k * loop_delay
-            plan_sends.append(Send(len(plan_sends), k, message, at, anchor, counts[i], t))
-
-    expected: list[Message] = []
-    after: list[int] = []
-    for k in range(loop):
-        for before, _, message in answers:
-            if before < 0 and k:
-                continue  # a greeting comes once, on connecting
-            expected.append(message)
-            after.append(before + k * len(sends) if before >= 0 else -1)
-    return Plan(mode, tuple(plan_sends), tuple(expected), tuple(after), device_closed)
+    return one_loop
 
 
 def deadline(send: Send, *, start: float, reply_at: float | None) -> float:
