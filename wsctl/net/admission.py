@@ -22,9 +22,12 @@ so that they cannot lock out peers that do finish (issue 8, item 5):
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import trio
+
+from wsctl.core.errors import InvalidInput
 
 #: Default bounds (see the module doc); `serve` and `wsctl serve` take them as options.
 MAX_HANDSHAKES = 128
@@ -164,3 +167,13 @@ class Admission:
         src = self._sources.get(source)
         if src is not None and src.pending == 0 and not src.lot.statistics().tasks_waiting:
             del self._sources[source]
+
+
+def check_limits(*, handshake_timeout: float, close_timeout: float, **counts: int) -> None:
+    """The server's timeouts are positive seconds and its counts at least 1 (InvalidInput otherwise)."""
+    for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
+        if not (value > 0 and math.isfinite(value)):
+            raise InvalidInput(f"{name} must be a positive number of seconds")
+    for name, count in counts.items():
+        if count < 1:
+            raise InvalidInput(f"{name} must be at least 1")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -34,7 +33,7 @@ import trio
 from wsctl.core.errors import ConnectionClosed, InvalidInput
 from wsctl.net import tlserrors, websocket
 from wsctl.net._guard import ObservedStream, close_tls, tls_handshake
-from wsctl.net.admission import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE, Admission, Entry, Refused
+from wsctl.net.admission import MAX_HANDSHAKES, MAX_HANDSHAKES_PER_SOURCE, Admission, Entry, Refused, check_limits
 from wsctl.net.serverconn import (
     Accept,
     AccessRecord,
@@ -45,6 +44,7 @@ from wsctl.net.serverconn import (
     echo_handler,
     finish_record,
 )
+from wsctl.net.tls import server_context_from_files
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, UNATTENDED_AFTER
 from wsctl.net.ws_handshake import BadUpgrade, UpgradeRequest, read_request
 
@@ -517,12 +517,12 @@ async def serve(
     """Serve wss until cancelled (or `Server.close()`); see docs/python-api.md."""
     reloader = None
     if ssl_context is None and cert_chain is not None:
-        ssl_context, reloader = _server_tls(cert_chain, key, password, ca, crl, client_auth)
+        ssl_context, reloader = server_context_from_files(cert_chain, key, password, ca, crl, client_auth)
     if ssl_context is None and not allow_plaintext:
         raise InvalidInput(
             "a wss server needs a certificate (cert_chain=, key=); plaintext ws:// only with allow_plaintext=True"
         )
-    _check_limits(
+    check_limits(
         handshake_timeout=handshake_timeout,
         close_timeout=close_timeout,
         max_connections=max_connections,
@@ -560,29 +560,6 @@ async def serve(
     )
     server.reloader = reloader
     await _run_server(server, task_status)
-
-
-def _server_tls(
-    cert_chain: str, key: Any, password: Any, ca: Any, crl: Any, client_auth: Any
-) -> tuple[ssl.SSLContext, Any]:
-    """The server's TLS context from files, and its CRL reloader (None without a CRL)."""
-    from wsctl.net.tls import CrlReloader, server_context
-
-    def build() -> ssl.SSLContext:
-        return server_context(
-            cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth
-        )
-
-    return build(), CrlReloader(crl, build) if crl is not None else None
-
-
-def _check_limits(*, handshake_timeout: float, close_timeout: float, **counts: int) -> None:
-    for name, value in (("handshake_timeout", handshake_timeout), ("close_timeout", close_timeout)):
-        if not (value > 0 and math.isfinite(value)):
-            raise InvalidInput(f"{name} must be a positive number of seconds")
-    for name, count in counts.items():
-        if count < 1:
-            raise InvalidInput(f"{name} must be at least 1")
 
 
 async def _run_server(server: Server, task_status: trio.TaskStatus[Server]) -> None:

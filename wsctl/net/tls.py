@@ -16,7 +16,7 @@ import os
 import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from wsctl.core.errors import InvalidInput, PasswordError, TLSError
 
@@ -378,3 +378,16 @@ class CrlReloader:
         self._expired_logged = False
         self.check_expiry()
         return fresh
+
+
+def server_context_from_files(
+    cert_chain: str, key: Any, password: Any, ca: Any, crl: Any, client_auth: Any
+) -> tuple[ssl.SSLContext, Any]:
+    """The server's TLS context from files, and its CRL reloader (None without a CRL)."""
+
+    def build() -> ssl.SSLContext:
+        return server_context(
+            cert_chain=cert_chain, key=key, password=password, ca=ca, crl=crl, client_auth=client_auth
+        )
+
+    return build(), CrlReloader(crl, build) if crl is not None else None
