@@ -49,9 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wsctl.core.record.format import Event  # noqa: E402
 from wsctl.core.record.har import to_har  # noqa: E402
 from wsctl.core.record.replay import build_plan  # noqa: E402
+from wsctl.files.recording_reader import open_recording  # noqa: E402
 from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
 from wsctl.net.recorder import Recorder  # noqa: E402
-from wsctl.net.recordfile import open_recording  # noqa: E402
 from wsctl.net.replayer import replay  # noqa: E402
 from wsctl.pki.store import Store  # noqa: E402
 

@@ -4,7 +4,7 @@
     core  <-  files (local files from elsewhere: profiles, bounded reads)  <-  net
 
 `core` is pure (no trio, click, cryptography, ssl or sockets, no file reads); `files`
-opens and reads what came from elsewhere (profiles, recordings' parts); `registry` is the
+opens and reads what came from elsewhere (profiles, recordings) and writes recordings; `registry` is the
 hub's SQLite store (it hashes secrets, so `pki` uses it); `pki` is cryptography;
 `net` is trio; `cli/support` is what the verbs share and never imports a verb.
 Checked by walking every module's AST, absolute and relative imports alike, so a

@@ -53,7 +53,7 @@ _LAZY = {
     "AuditLog": "wsctl.net.simulate",
     # recordings
     "Recorder": "wsctl.net.recorder",
-    "open_recording": "wsctl.net.recordfile",
+    "open_recording": "wsctl.files.recording_reader",
     # certificates
     "Store": "wsctl.pki.store",
     "Identity": "wsctl.pki.identity",
@@ -95,12 +95,12 @@ if TYPE_CHECKING:  # the same names, for type checkers (tests/test_public_api.py
     from wsctl.core.profile.model import Profile
     from wsctl.core.record.format import RecordingError
     from wsctl.files.profiles import load_profile
+    from wsctl.files.recording_reader import open_recording
     from wsctl.net.api import Device, open_device
     from wsctl.net.hub.api import serve_hub
     from wsctl.net.hub.hub import Hub
     from wsctl.net.reconnect import Gap, run_with_reconnect
     from wsctl.net.recorder import Recorder
-    from wsctl.net.recordfile import open_recording
     from wsctl.net.server import Server, serve
     from wsctl.net.serverconn import Accept, AccessRecord, ConnectionRequest, Reject, ServerConnection, echo_handler
     from wsctl.net.simulate import AuditLog, Simulator

@@ -6,7 +6,7 @@ import json
 
 from client_helpers import start_server, wsctl
 
-from wsctl.net.recordfile import open_recording
+from wsctl.files.recording_reader import open_recording
 
 
 def events(path):

@@ -118,7 +118,7 @@ async def recorded(path: Path, predicate, *, count: int = 1, timeout: float = 10
     (the writer flushes every line): a bounded wait instead of a sleep."""
     import trio
 
-    from wsctl.net.recordfile import open_recording
+    from wsctl.files.recording_reader import open_recording
 
     with trio.fail_after(timeout):
         while True:

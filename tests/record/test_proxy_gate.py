@@ -15,10 +15,10 @@ import json
 import trio
 
 from wsctl.files.profiles import load_profile
+from wsctl.files.recording_reader import open_recording
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy
 from wsctl.net.recorder import Recorder
-from wsctl.net.recordfile import open_recording
 from wsctl.net.server import serve
 
 

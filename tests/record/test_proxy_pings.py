@@ -10,11 +10,11 @@ import functools
 
 import trio
 
+from wsctl.files.recording_reader import open_recording
 from wsctl.net._pings import ControlFrames
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy
 from wsctl.net.recorder import Recorder
-from wsctl.net.recordfile import open_recording
 from wsctl.net.server import serve
 
 

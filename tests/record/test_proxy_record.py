@@ -11,10 +11,10 @@ from record_helpers import Process, echo_server, recorded
 
 from wsctl.core.errors import ConnectionClosed, TLSError
 from wsctl.core.exit_table import ExitCode
+from wsctl.files.recording_reader import open_recording
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy
 from wsctl.net.recorder import Recorder
-from wsctl.net.recordfile import open_recording
 from wsctl.net.server import echo_handler, serve
 
 

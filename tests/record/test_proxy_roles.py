@@ -14,10 +14,10 @@ from record_helpers import recorded
 
 from wsctl.core.errors import HandshakeRejected
 from wsctl.files.profiles import load_profile
+from wsctl.files.recording_reader import open_recording
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy, covers
 from wsctl.net.recorder import Recorder
-from wsctl.net.recordfile import open_recording
 from wsctl.net.server import serve
 
 

@@ -8,10 +8,10 @@ import functools
 
 import trio
 
+from wsctl.files.recording_reader import open_recording
 from wsctl.net.api import open_device
 from wsctl.net.proxy import RecordingProxy
 from wsctl.net.recorder import Recorder
-from wsctl.net.recordfile import open_recording
 from wsctl.net.server import echo_handler, serve
 
 

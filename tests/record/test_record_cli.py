@@ -13,7 +13,7 @@ from record_helpers import PASSWORD, wsctl
 
 from wsctl.core.exit_table import ExitCode
 from wsctl.core.record.format import Event, Header, encode_event, encode_header
-from wsctl.net.recordfile import open_recording
+from wsctl.files.recording_reader import open_recording
 
 
 def read(path):

@@ -56,7 +56,7 @@ def _wsctl(*args, cwd=None):
 
 
 def _events(path):
-    from wsctl.net.recordfile import open_recording
+    from wsctl.files.recording_reader import open_recording
 
     return list(open_recording(path))
 

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from wsctl.core.record.format import RecordFormatError, RecordingError
+from wsctl.files.recording_reader import open_recording, part_paths
 from wsctl.net.recorder import Recorder
-from wsctl.net.recordfile import open_recording, part_paths
 
 
 def events_of(path, **kw):

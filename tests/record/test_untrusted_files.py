@@ -20,7 +20,7 @@ from record_helpers import Process, wsctl
 
 from wsctl.core.exit_table import ExitCode
 from wsctl.core.record import reader as record_reader
-from wsctl.net.recordfile import bounded_lines, open_recording
+from wsctl.files.recording_reader import bounded_lines, open_recording
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = {"format": "wsctl-record/1", "started": 1718000000.0, "url": "wss://dev/", "source": "client"}

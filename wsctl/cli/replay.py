@@ -128,7 +128,7 @@ def replay(
     """
     from wsctl.core.record.compare import Ignore
     from wsctl.core.record.replay import build_plan
-    from wsctl.net.recordfile import open_recording
+    from wsctl.files.recording_reader import open_recording
 
     rules = Ignore(ignore)
     keep = _reply_filter(env, file, profile_name, strict) if replies_only else None
@@ -257,7 +257,7 @@ def _reply_filter(env: Environment, file: str, profile_name: str | None, strict:
     """`--replies-only`: the profile that tells replies from telemetry."""
     from wsctl.core.profile.fields import is_reply
     from wsctl.files.profiles import load_installed, load_profile
-    from wsctl.net.recordfile import open_recording
+    from wsctl.files.recording_reader import open_recording
 
     if profile_name:
         profile = load_profile(profile_name, environ=env.environ)

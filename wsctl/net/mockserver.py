@@ -24,7 +24,7 @@ import trio
 from wsctl.core.errors import ConnectionClosed
 from wsctl.core.record.compare import Ignore
 from wsctl.core.record.mock import Match, MockMatcher, MockScript
-from wsctl.net.recordfile import open_recording
+from wsctl.files.recording_reader import open_recording
 
 log = logging.getLogger("wsctl.net.mock")
 

@@ -81,10 +81,10 @@ async def replay_steps(steps: Steps, store, password: bytes, workdir: Path, oper
     from wsctl.core.record.replay import build_plan
     from wsctl.core.record.stats import summarize
     from wsctl.files.profiles import load_profile
+    from wsctl.files.recording_reader import open_recording
     from wsctl.net.api import open_device
     from wsctl.net.mockserver import replay_handler
     from wsctl.net.recorder import Recorder
-    from wsctl.net.recordfile import open_recording
     from wsctl.net.replayer import replay
 
     profile = load_profile("conveyor")

@@ -69,7 +69,7 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
     with contextlib.ExitStack() as stack:
         if to == "har":
             from wsctl.core.record.har import to_har
-            from wsctl.net.recordfile import open_recording
+            from wsctl.files.recording_reader import open_recording
 
             reader = open_recording(file, strict=strict, warn=env.warn)
             out = sys.stdout if output == "-" else stack.enter_context(_private_text(output))

@@ -87,7 +87,7 @@ def plot(
       wsctl record plot session.jsonl /params/load --conn 2 -o load.svg
     """
     from wsctl.core.record.series import extract
-    from wsctl.net.recordfile import open_recording
+    from wsctl.files.recording_reader import open_recording
 
     width, height = _size(size)
     if out is not None and Path(out).suffix.lower() not in (".png", ".svg"):

@@ -45,7 +45,7 @@ def show(env: Environment, file: str, stats: bool, profile_name: str | None, con
       wsctl --json record show session.jsonl | jq 'select(.dir == "in")'
     """
     from wsctl.core.record.format import event_to_dict
-    from wsctl.net.recordfile import open_recording
+    from wsctl.files.recording_reader import open_recording
 
     reader = open_recording(file, strict=strict, warn=env.warn)
     header = reader.header

@@ -25,8 +25,8 @@ def replay_mode(
     recording came from elsewhere.
     """
     from wsctl.files.profiles import load_installed, load_profile
+    from wsctl.files.recording_reader import open_recording
     from wsctl.net.mockserver import replay_handler
-    from wsctl.net.recordfile import open_recording
 
     header = open_recording(replay_file, strict=strict).header
     profile = None
