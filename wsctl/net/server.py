@@ -145,6 +145,8 @@ class Server:
         self.connections = 0  # live TCP connections: waiting, handshaking or open
         self.total = 0
         self._live: set[Entry] = set()
+        #: connections whose last reader left since the last sweep (`_read_unattended`)
+        self._unattended: set[Any] = set()
         self._closing = False
         self._scope: trio.CancelScope | None = None
         #: where connections' helper tasks run (unattended reads, stopping a handler)
@@ -387,6 +389,8 @@ class Server:
             )
             return
         del request  # the handshake's state is not kept for the connection's life
+        ws.on_unattended = self._unattended.add
+        self._unattended.add(ws)  # nobody reads yet
         conn = ServerConnection(ws, rec, headers, self.close_timeout, observed)
         live.conn = conn
         handler_scope = trio.CancelScope()
@@ -426,10 +430,17 @@ class Server:
         while True:
             await trio.sleep(UNATTENDED_AFTER)
             now = trio.current_time()
-            for live in self._live:
-                conn = live.conn
-                if conn is not None and conn._ws.needs_reader(now):
-                    nursery.start_soon(conn._ws.read_unattended)
+            # only what became unattended since the last sweep: a hub's 10,000 devices
+            # wait for input all the time, and a look at each cost 2 % of a core
+            candidates, self._unattended = self._unattended, set()
+            for ws in candidates:
+                since = ws.unattended_since
+                if since is None or ws._finished:
+                    continue  # a reader came back (its leaving adds it again), or it ended
+                if now - since < UNATTENDED_AFTER:
+                    self._unattended.add(ws)  # not due yet
+                elif ws.needs_reader(now):
+                    nursery.start_soon(ws.read_unattended)
 
     async def _close_idle(self, nursery: trio.Nursery) -> None:
         """Close (1001) connections idle for ``idle_timeout``: one task for the

@@ -173,6 +173,7 @@ class WebSocket:
         "_pings",
         "on_control",
         "unattended_since",
+        "on_unattended",
         "_pending",
     )
 
@@ -226,6 +227,9 @@ class WebSocket:
         self.on_control: Callable[[str, bytes], bool] | None = None
         #: when the last waiter for input left (None while one waits)
         self.unattended_since: float | None = trio.current_time()
+        #: called with the connection each time its last waiter leaves (a server's sweep
+        #: then looks at this connection only, not at every open one)
+        self.on_unattended: Callable[[WebSocket], None] | None = None
         self._pending = trailing  # frames came with the upgrade: handle before reading
 
     # -- state -----------------------------------------------------------------
@@ -355,6 +359,8 @@ class WebSocket:
             self._waiting -= 1
             if not self._waiting:
                 self.unattended_since = trio.current_time()
+                if self.on_unattended is not None:
+                    self.on_unattended(self)
 
     async def _read_chunk(self) -> None:
         self._reading = True

@@ -9,7 +9,7 @@ from wsctl.core.errors import UsageError
 
 
 def run_hub(env: Environment, **o: Any) -> None:
-    from wsctl.cli.support.listen import parse_listen, probe_listen
+    from wsctl.cli.support.listen import parse_listen, probe_listen, server_limits
     from wsctl.cli.support.server_setup import server_tls
 
     host, port = parse_listen(o["listen"])
@@ -39,15 +39,7 @@ def run_hub(env: Environment, **o: Any) -> None:
         import os
 
         os.makedirs(o["record_dir"], mode=0o700, exist_ok=True)
-    limits = dict(
-        max_message_size=o["max_message_size"],
-        max_connections=o["max_connections"],
-        max_handshakes=o["max_handshakes"],
-        max_handshakes_per_source=o["max_handshakes_per_source"],
-        max_buffered_bytes=o["max_buffered_bytes"],
-        handshake_timeout=o["handshake_timeout"],
-        idle_timeout=o["idle_timeout"] or None,
-    )
+    limits = server_limits(o)
     options = dict(host=host, port=port, password=password, **tls, **limits)
     plain_options = dict(host=plain[0], port=plain[1], **limits) if plain else None
     if plain_options is not None:

@@ -248,7 +248,7 @@ def _dial(env: Environment, o: dict[str, Any]) -> None:
 
 def _listen(env: Environment, o: dict[str, Any]) -> None:
     """Echo, simulate or replay on a listening port until Ctrl-C/SIGTERM."""
-    from wsctl.cli.support.listen import parse_listen
+    from wsctl.cli.support.listen import parse_listen, server_limits
 
     host, port = parse_listen(o["listen"])
     tls, password, client_auth = server_tls(
@@ -265,20 +265,14 @@ def _listen(env: Environment, o: dict[str, Any]) -> None:
     )
     metrics = metrics_listener(o["metrics_listen"])
     handler, sim, subprotocols, label = _mode(env, o, metrics, client_auth)
-    options = dict(
+    options: dict[str, Any] = dict(
         host=host,
         port=port,
         password=password,
         client_auth=client_auth,
         allow_plaintext=o["allow_plaintext"],
         subprotocols=tuple(subprotocols),
-        max_message_size=o["max_message_size"],
-        max_connections=o["max_connections"],
-        max_handshakes=o["max_handshakes"],
-        max_handshakes_per_source=o["max_handshakes_per_source"],
-        max_buffered_bytes=o["max_buffered_bytes"],
-        handshake_timeout=o["handshake_timeout"],
-        idle_timeout=o["idle_timeout"] or None,
+        **server_limits(o),
         **tls,
         **metrics_on_tls_port(metrics, tls),
     )

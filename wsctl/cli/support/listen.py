@@ -119,3 +119,17 @@ def timing_options(*, message_size: int, handshake_timeout: float, idle_timeout:
         return fn
 
     return apply
+
+
+def server_limits(given: dict) -> dict:
+    """The `serve()` limits from the options `limit_options` and `timing_options` declared
+    (an idle timeout of 0 is none)."""
+    return dict(
+        max_message_size=given["max_message_size"],
+        max_connections=given["max_connections"],
+        max_handshakes=given["max_handshakes"],
+        max_handshakes_per_source=given["max_handshakes_per_source"],
+        max_buffered_bytes=given["max_buffered_bytes"],
+        handshake_timeout=given["handshake_timeout"],
+        idle_timeout=given["idle_timeout"] or None,
+    )
