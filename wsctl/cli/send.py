@@ -85,11 +85,6 @@ def send(
       echo '{"cmd":"status"}' | wsctl send plc-17 --raw -
       wsctl send plc-17 --binary --raw AAECAw==
     """
-    from wsctl.cli.support.fleet import Progress, fan_out, overall_exit_code
-    from wsctl.cli.support.outcome import emit_outcome
-    from wsctl.cli.support.render import message_fields, message_human
-    from wsctl.cli.support.runtime import run_async
-
     if (raw is None) == (command is None):
         raise UsageError(
             "give a COMMAND from the device's profile, or --raw MSG", hint="wsctl profile show NAME lists the commands"
@@ -100,8 +95,19 @@ def send(
     fleet = len(entries) > 1
     if command is not None:
         return _send_command(env, entries, command, params, profile_name, yes, timeout, client, fleet)
-    payload = _payload(env, raw, binary)
-    timeout = 10.0 if timeout is None else timeout
+    return _send_raw(env, entries, _payload(env, raw, binary), expect, 10.0 if timeout is None else timeout, client)
+
+
+def _send_raw(
+    env: Environment, entries, payload: str | bytes, expect: int, timeout: float, client: ClientOptions
+) -> int:
+    """--raw: PAYLOAD to every entry, EXPECT replies back from each within TIMEOUT."""
+    from wsctl.cli.support.fleet import Progress, fan_out, overall_exit_code
+    from wsctl.cli.support.outcome import emit_outcome
+    from wsctl.cli.support.render import message_fields, message_human
+    from wsctl.cli.support.runtime import run_async
+
+    fleet = len(entries) > 1
     # passphrases are asked once, before anything connects
     plans = {entry.name: (entry, reach(env, entry, client)[1]) for entry in entries}
 

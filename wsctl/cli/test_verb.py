@@ -86,6 +86,18 @@ def _case_lines(verdict) -> str:
     return "\n".join([head, *(f"        {line}" for line in verdict.diff)])
 
 
+def _chosen_cases(parsed, only: tuple[str, ...]) -> tuple:
+    """The cases --case names (all when none), or a usage error naming the file's cases."""
+    cases = parsed.cases
+    unknown = [name for name in only if name not in {c.name for c in cases}]
+    if unknown:
+        raise UsageError(
+            f"--case {unknown[0]!r}: {parsed.source} has no such case",
+            hint=f"cases: {', '.join(c.name for c in cases)}",
+        )
+    return tuple(c for c in cases if c.name in only) if only else tuple(cases)
+
+
 @click.command("test")
 @click.argument("scenario")
 @click.option("--to", "target", metavar="TARGET", required=True, help="Device to test (wss:// URL or alias).")
@@ -149,15 +161,7 @@ def test(
     parsed = read_scenario(scenario)
     variables = _variables(assignments)
     check_variables(parsed, set(variables))
-    cases = parsed.cases
-    if only:
-        unknown = [name for name in only if name not in {c.name for c in cases}]
-        if unknown:
-            raise UsageError(
-                f"--case {unknown[0]!r}: {parsed.source} has no such case",
-                hint=f"cases: {', '.join(c.name for c in cases)}",
-            )
-        cases = tuple(c for c in cases if c.name in only)
+    cases = _chosen_cases(parsed, only)
     url, kwargs, profile = _device(env, target, client, profile_name, parsed)
     dangerous = check_against_profile(parsed, profile)
     if dangerous and not yes:

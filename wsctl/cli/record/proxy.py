@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import click
 
 from wsctl.cli.record.common import recording_options
@@ -116,11 +118,9 @@ def proxy(
             --certs certs --device recorder --operator alice
       wsctl --json record proxy --listen 127.0.0.1:0 --upstream plc-17 -o s.jsonl --certs certs --device recorder --operator alice
     """
-    import functools
-
     from wsctl.cli.record.common import one_device, run_recording
     from wsctl.cli.support.listen import parse_listen, probe_listen
-    from wsctl.cli.support.server_setup import metrics_listener, metrics_on_tls_port, server_tls
+    from wsctl.cli.support.server_setup import metrics_listener, server_tls
     from wsctl.net.recorder import Recorder
 
     host, port = parse_listen(listen)
@@ -152,42 +152,66 @@ def proxy(
         source="proxy",
     )
 
-    on_event = _event_printer(env, url)
-
-    async def main() -> None:
-        import trio
-
-        from wsctl.net.proxy import RecordingProxy
-
-        relay = RecordingProxy(
-            url, kwargs, rec, profile=profile, forward_client_cert=forward_client_cert, on_event=on_event
-        )
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(
-                functools.partial(
-                    relay.run,
-                    host=host,
-                    port=port,
-                    password=password,
-                    client_auth=client_auth,
-                    subprotocols=tuple(kwargs.get("subprotocols") or ()),
-                    max_message_size=client.max_message_size,
-                    max_connections=max_connections,
-                    max_handshakes=max_handshakes,
-                    max_handshakes_per_source=max_handshakes_per_source,
-                    max_buffered_bytes=max_buffered_bytes,
-                    access_log=metrics[0].access if metrics else None,
-                    **tls,
-                    **metrics_on_tls_port(metrics, tls),
-                )
-            )
-            _say_listening(env, server, url, output, client_auth, metrics, rec)
+    limits = {
+        "max_connections": max_connections,
+        "max_handshakes": max_handshakes,
+        "max_handshakes_per_source": max_handshakes_per_source,
+        "max_buffered_bytes": max_buffered_bytes,
+    }
+    relay = functools.partial(
+        _relay, env, url, kwargs, rec, profile, forward_client_cert, (host, port), password, client_auth
+    )
+    main = functools.partial(relay, client.max_message_size, limits, tls, metrics, output)
 
     try:
         run_recording(env, rec, main)
     finally:
         if metrics:
             metrics[0].stop()
+
+
+async def _relay(
+    env: Environment,
+    url: str,
+    kwargs: dict,
+    rec,
+    profile,
+    forward_client_cert: bool,
+    address: tuple[str, int],
+    password,
+    client_auth: str,
+    max_message_size: int,
+    limits: dict,
+    tls: dict,
+    metrics,
+    output: str,
+) -> None:
+    """Serve tools on ADDRESS, relaying each to the device at URL, until cancelled."""
+    import trio
+
+    from wsctl.cli.support.server_setup import metrics_on_tls_port
+    from wsctl.net.proxy import RecordingProxy
+
+    relay = RecordingProxy(
+        url, kwargs, rec, profile=profile, forward_client_cert=forward_client_cert, on_event=_event_printer(env, url)
+    )
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(
+            functools.partial(
+                relay.run,
+                host=address[0],
+                port=address[1],
+                password=password,
+                client_auth=client_auth,
+                subprotocols=tuple(kwargs.get("subprotocols") or ()),
+                max_message_size=max_message_size,
+                access_log=metrics[0].access if metrics else None,
+                **limits,
+                **tls,
+                **metrics_on_tls_port(metrics, tls),
+            )
+        )
+        _say_listening(env, server, url, output, client_auth, metrics, rec)
 
 
 def _say_listening(env: Environment, server, url: str, output: str, client_auth: str, metrics, rec) -> None:

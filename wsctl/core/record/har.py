@@ -150,6 +150,33 @@ class _Entry:
         )
 
 
+def _message_json(event: Event, wall: float) -> str:
+    """One message as a HAR `_webSocketMessages` item (binary data base64)."""
+    binary = isinstance(event.data, bytes)
+    data = base64.b64encode(event.data).decode("ascii") if binary else event.data  # type: ignore[arg-type]
+    return json.dumps(
+        {
+            "type": "send" if event.dir == "out" else "receive",
+            "time": round(wall, 6),
+            "opcode": 2 if binary else 1,
+            "data": data,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _extra_event(event: Event, wall: float) -> dict[str, Any]:
+    """An event HAR has no field for (ping, error, reconnect, ...), kept in the entry's `_wsctl.events`."""
+    extra: dict[str, Any] = {"kind": event.kind, "time": round(wall, 6)}
+    for key in ("dir", "error", "delay", "attempt", "code", "reason"):
+        if getattr(event, key) is not None:
+            extra[key] = getattr(event, key)
+    if event.info:
+        extra["info"] = event.info
+    return extra
+
+
 def to_har(header: Header, events: Iterable[Event], *, creator_version: str = "") -> Iterator[str]:
     """The HAR document as text chunks (join or write them in order)."""
     creator = {"name": "wsctl", "version": creator_version or header.wsctl}
@@ -207,18 +234,7 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
             entry.fingerprint = info.get("fingerprint")
             entry.open = {k: v for k, v in info.items() if k not in ("url", "subprotocol", "fingerprint")}
         elif event.is_message:
-            binary = isinstance(event.data, bytes)
-            data = base64.b64encode(event.data).decode("ascii") if binary else event.data  # type: ignore[arg-type]
-            text = json.dumps(
-                {
-                    "type": "send" if event.dir == "out" else "receive",
-                    "time": round(wall, 6),
-                    "opcode": 2 if binary else 1,
-                    "data": data,
-                },
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
+            text = _message_json(event, wall)
             if serial == streaming:
                 yield ("," if entry.sent else "") + text
                 entry.sent += 1
@@ -229,13 +245,7 @@ def to_har(header: Header, events: Iterable[Event], *, creator_version: str = ""
             done.add(serial)
             del current[event.conn]
         else:
-            extra = {"kind": event.kind, "time": round(wall, 6)}
-            for key in ("dir", "error", "delay", "attempt", "code", "reason"):
-                if getattr(event, key) is not None:
-                    extra[key] = getattr(event, key)
-            if event.info:
-                extra["info"] = event.info
-            entry.extra.append(extra)
+            entry.extra.append(_extra_event(event, wall))
         yield from advance()
     done.update(entries)
     yield from advance()
