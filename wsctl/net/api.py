@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -342,15 +342,10 @@ async def open_device(
         known_devices = _c.kd.default_path()
     if pin is not None:
         pin = _c.kd.normalize_fingerprint(pin)
+    # a pin or trust-on-first-use without a CA replaces the chain check
+    verify_chain = not insecure and not ((pin is not None or tofu) and ca is None)
     ctx = _client_context(
-        target,
-        ssl_context,
-        ca=ca,
-        cert=cert,
-        key=key,
-        password=password,
-        insecure=insecure,
-        verify_chain=not insecure and not ((pin is not None or tofu) and ca is None),
+        target, ssl_context, ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify_chain=verify_chain
     )
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     header_items += _authorization(target, basic_auth, header_items)
@@ -364,7 +359,7 @@ async def open_device(
     )
     upgrade_options.update(sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert)
     failure: BaseException | None = None
-    try:
+    with _single_exception():
         async with trio.open_nursery() as nursery:
             result = await _c.upgrade(nursery, stream, target, deadline=deadline, **upgrade_options)
             if isinstance(result, BaseException):
@@ -384,14 +379,20 @@ async def open_device(
                     with trio.CancelScope(shield=True):
                         await device.close()
                     nursery.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+@contextlib.contextmanager
+def _single_exception() -> Iterator[None]:
+    """The body's exception, not ExceptionGroup([it]) (trap 8)."""
+    try:
+        yield
     except BaseExceptionGroup as group:
-        # The body's exception, not ExceptionGroup([it]) (trap 8).
         leaf = collapse(group)
         if leaf is group:
             raise
         raise leaf from leaf.__cause__
-    if failure is not None:
-        raise failure
 
 
 def _upgrade_options(
