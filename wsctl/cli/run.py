@@ -153,7 +153,7 @@ def _plan(
         if step.kind != "call":
             continue
         try:
-            command, bound = prepare_call(env, profile, step.command, step.args)
+            command, bound = prepare_call(env, profile, step.command or "", step.args)
         except InvalidInput as exc:
             raise InvalidInput(f"{source}:{step.line}: {exc.message}", hint=exc.hint) from None
         if command.dangerous and not yes:

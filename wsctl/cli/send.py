@@ -95,7 +95,9 @@ def send(
     fleet = len(entries) > 1
     if command is not None:
         return _send_command(env, entries, command, params, profile_name, yes, timeout, client, fleet)
-    return _send_raw(env, entries, _payload(env, raw, binary), expect, 10.0 if timeout is None else timeout, client)
+    return _send_raw(
+        env, entries, _payload(env, raw or "", binary), expect, 10.0 if timeout is None else timeout, client
+    )
 
 
 def _send_raw(

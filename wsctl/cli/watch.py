@@ -136,8 +136,9 @@ def watch(
     finally:
         if live is not None:
             live.close()
-            for outcome in run.deferred if run is not None else ():
-                run.report(outcome)
+            if run is not None:
+                for outcome in run.deferred:
+                    run.report(outcome)
     from wsctl.cli.support.fleet import overall_exit_code
 
     return int(overall_exit_code(outcomes))
@@ -272,7 +273,7 @@ class _Watch:
 
         plan, count = self.plans[entry.name], self.count
         seen = 0
-        gaps = []
+        gaps: list[Any] = []
 
         async def session(dev) -> int:
             nonlocal seen

@@ -83,6 +83,8 @@ class HandshakeRejected(WsctlError):
 
 class Timeout(WsctlError):
     exit_code = ExitCode.TIMEOUT
+    # what did arrive before the time ran out (`send --expect N`), printed before the failure
+    partial: list[str | bytes] | None = None
 
 
 class DeviceError(WsctlError):

@@ -299,8 +299,8 @@ class RecordingProxy:
             return
         upstream.claimed.set()
         try:
-            device = upstream.device
-            if upstream.failure is not None or device is None:
+            device, upstream_pings = upstream.device, upstream.pings
+            if upstream.failure is not None or device is None or upstream_pings is None:
                 exc = upstream.failure
                 message = exc.message if exc is not None else "upstream connection lost"
                 rec.record(
@@ -324,7 +324,7 @@ class RecordingProxy:
                 },
             )
             self._emit(event="opened", conn=conn, peer=peer, subprotocol=device.subprotocol)
-            await self._relay(client, device, conn, peer, (pings, upstream.pings))
+            await self._relay(client, device, conn, peer, (pings, upstream_pings))
         finally:
             upstream.done.set()
 

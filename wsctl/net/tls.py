@@ -277,7 +277,7 @@ def crl_next_update(path: PathLike) -> _dt.datetime | None:
     from wsctl.pki.crlinfo import crl_next_update as read_next_update
 
     try:
-        return read_next_update(path)
+        return read_next_update(os.fspath(path))
     except InvalidInput:
         return None
 

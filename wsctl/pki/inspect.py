@@ -15,6 +15,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -168,7 +169,12 @@ def verify_leaf(
         raise CertificateRejected(
             "the store has no CRL, so revocation cannot be checked", hint="'wsctl certs crl' writes one"
         )
-    if crl.issuer != issuing.subject or not crl.is_signature_valid(issuing.public_key()):
+    issuer_key = issuing.public_key()
+    if (
+        crl.issuer != issuing.subject
+        or not isinstance(issuer_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey))
+        or not crl.is_signature_valid(issuer_key)
+    ):
         raise CertificateRejected("the store's CRL is not signed by its issuing CA", hint="'wsctl certs crl'")
     if crl.next_update_utc is not None and at > crl.next_update_utc:
         raise CertificateRejected(

@@ -63,7 +63,7 @@ def check_public_key(public_key) -> None:
         raise InvalidInput(f"unsupported public key type {type(public_key).__name__}")
 
 
-def signature_hash(signing_key) -> hashes.HashAlgorithm | None:
+def signature_hash(signing_key) -> hashes.SHA256 | hashes.SHA384 | None:
     """The hash to sign with: SHA-384 to go with P-384, none for Ed25519, else SHA-256."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -102,7 +102,7 @@ def load_private_key(data: bytes, password: bytes | None, *, source: str | Path)
     if encrypted and not password:
         raise PasswordError(f"{source} is encrypted and no passphrase was given")
     try:
-        return serialization.load_pem_private_key(data, password if encrypted else None)
+        key = serialization.load_pem_private_key(data, password if encrypted else None)
     except ValueError as exc:
         if encrypted:
             # a wrong passphrase usually fails the padding check ("bad
@@ -113,6 +113,12 @@ def load_private_key(data: bytes, password: bytes | None, *, source: str | Path)
         raise InvalidInput(f"{source} is not a readable private key ({_first_line(exc)})") from None
     except (TypeError, UnsupportedAlgorithm) as exc:
         raise InvalidInput(f"{source} is not a usable private key ({_first_line(exc)})") from None
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
+        # DSA, DH, Ed448 and the post-quantum kinds: nothing here can sign or serve TLS with them
+        raise InvalidInput(f"{source} holds a {type(key).__name__.removeprefix('_')}, not an EC, RSA or Ed25519 key")
+    return key
 
 
 def _first_line(exc: BaseException) -> str:

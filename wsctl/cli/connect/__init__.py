@@ -267,7 +267,7 @@ class _Console:
             self.out(view.toggle_mute())
             return True
         if cmd.kind == "filter":
-            self.out(view.set_filter(cmd.payload))
+            self.out(view.set_filter(cmd.payload if isinstance(cmd.payload, str) else None))
             return True
         if cmd.kind == "ping":
             rtt = await dev.ping()
@@ -288,7 +288,7 @@ class _Console:
         from wsctl.net.session import raise_for_reply
 
         try:
-            command, bound = prepare_call(self.env, self.profile, cmd.command, cmd.args)
+            command, bound = prepare_call(self.env, self.profile, cmd.command or "", cmd.args)
             if command.dangerous and not self.yes:
                 if not self.interactive:
                     raise NotAuthorized(f"{command.key} is dangerous; not sent (give --yes)")
@@ -366,12 +366,13 @@ class _Console:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        completer = (
+        # ProfileCompleter.__new__ builds a prompt_toolkit Completer (imported lazily)
+        completer: Any = (
             ProfileCompleter(self.profile)
             if self.profile is not None
             else WordCompleter(CONSOLE_COMMANDS, sentence=True)
         )
-        session = PromptSession(history=FileHistory(str(path)), completer=completer)
+        session: PromptSession[str] = PromptSession(history=FileHistory(str(path)), completer=completer)
         while True:
             try:
                 line = await trio.to_thread.run_sync(lambda: session.prompt(f"{self.name}> "), abandon_on_cancel=True)

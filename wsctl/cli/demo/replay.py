@@ -116,7 +116,7 @@ async def replay_steps(steps: Steps, store, password: bytes, workdir: Path, oper
         async with conveyor(store, password, profile) as url:
             async with open_device(url, subprotocols=profile.subprotocols, **operator("alice")) as dev:
                 result = await replay(dev, plan, ignore=Ignore(["/id"]), reply_timeout=5)
-        if not result.complete:
+        if not result.complete or result.report is None:
             raise DemoFailed(f"sent {len(result.sent)} of {len(plan.sends)}")
         if not result.report.ok:
             raise DemoFailed(f"answers differ: {result.report.summary()}")
@@ -133,7 +133,7 @@ async def replay_steps(steps: Steps, store, password: bytes, workdir: Path, oper
                 result = await replay(dev, plan, ignore=Ignore(["/id"]), reply_timeout=5)
             async with open_device(url, subprotocols=profile.subprotocols, **operator("alice")) as dev:
                 answers = await run_session(dev, profile)
-        if not result.complete or not result.report.ok:
+        if not result.complete or result.report is None or not result.report.ok:
             raise DemoFailed(f"replay against the mock: {result.report.summary() if result.report else 'incomplete'}")
         if answers != recorded:
             raise DemoFailed(f"the mock answered {answers}, the device had answered {recorded}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from wsctl.cli.support.env import Environment
@@ -39,7 +41,7 @@ def list_(env: Environment, show_all: bool) -> None:
     for loc in list_profiles(cwd=cwd, environ=env.environ, include_shadowed=show_all):
         shadowed = loc.name in winners
         winners.add(loc.name)
-        row = {
+        row: dict[str, Any] = {
             "name": loc.name,
             "id": None,
             "title": None,
