@@ -27,6 +27,8 @@ PW = b"pw"
 SITE = "plant-1"
 HUBS = ("hub-a", "hub-b", "hub-c", "hub-d")
 CHARGERS = tuple(f"CP-{n}" for n in range(1, 9))
+#: a conveyor gateway (profile conveyor): JSON-RPC notifications, the profile's telemetry events
+CONVEYORS = ("plc-1",)
 #: the named plant tool of the ACL (may command), and a reader that may not
 TOOL, READER = "plant-tool", "dashboard"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "federation.md"
@@ -73,7 +75,7 @@ def build_fed_pki(base: Path) -> FedPKI:
     store.init(name="Plant CA", key_type="p256", password=PW)
     for name in ("broker", *HUBS):
         store.issue_device(name, dns=["localhost"], ips=["127.0.0.1"], days=30, password=PW, key_password=None)
-    for name in (*CHARGERS, TOOL, READER):
+    for name in (*CHARGERS, *CONVEYORS, TOOL, READER):
         store.issue_device(name, dns=[f"{name.lower()}.plant.test"], ips=[], days=30, password=PW, key_password=None)
     store.issue_operator("alice", role="engineer", days=30, password=PW, key_password=None)
     store.issue_operator("bob", role="observer", days=30, password=PW, key_password=None)
@@ -217,11 +219,11 @@ class Hub:
         return f"wss://localhost:{self.port}{path}"
 
 
-def register(registry: str, devices=CHARGERS) -> None:
+def register(registry: str, devices=CHARGERS, profile: str = "ocpp16") -> None:
     from cli_runner import run_in_process
 
     for name in devices:
-        added = run_in_process("hub", "devices", "add", name, "--profile", "ocpp16", "--registry", registry)
+        added = run_in_process("hub", "devices", "add", name, "--profile", profile, "--registry", registry)
         assert added.returncode == 0, added.stderr
 
 

@@ -13,12 +13,23 @@ caller's wait is bounded twice: by the command's timeout plus the margins of
 both hubs (the operator's tool has given up before), and by the other hub's
 state — its Last Will ends every call in flight to it at once, as "offline"
 with the words that it may have run (a Reset is not sent twice).
+
+Idempotent at the hub that runs a call: it remembers, for `REMEMBER`
+seconds (at most `MAX_REMEMBERED` calls), the correlation data of the calls
+other hubs sent it and their outcomes, and answers a call it has seen with
+the remembered reply (or, still running, with the reply when it comes),
+never running it again.  That matters for a queued command: the forwarding
+hub can die after this hub ran it and before it recorded it; back, it
+forwards it again with the same correlation data (derived from the queued
+command, `queued_correlation`), and gets the first outcome instead of a
+second Reset.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +50,26 @@ DEFAULT_TIMEOUT = 30.0
 #: ``detail`` of an "offline" outcome for a device that is not on the hub the
 #: call went to (presence was stale): nothing ran, so a queued command stays queued
 NOT_HERE = "not on this hub: not run"
+#: how long a hub remembers a call it ran for another hub (a repeat is answered from memory)
+REMEMBER = 600.0
+#: most calls remembered at once; the oldest are forgotten first
+MAX_REMEMBERED = 20000
+
+
+def queued_correlation(hub_id: str, queued: Any) -> bytes:
+    """The same for every forward of one queued command (its hub, id, and
+    creation time: a registry made anew reuses ids), so the hub that ran
+    it once recognises the repeat."""
+    return f"q:{hub_id}:{queued.id}:{queued.created!r}".encode()
+
+
+@dataclass
+class _Ran:
+    """A call run (or running) for another hub: what a repeat is answered with."""
+
+    at: float
+    done: trio.Event = field(default_factory=trio.Event)
+    outcome: CallOutcome | None = None
 
 
 @dataclass
@@ -61,6 +92,8 @@ class RemoteCalls:
         self.command_role = command_role
         self._pending: dict[bytes, _Pending] = {}
         self._running = 0
+        #: (calling hub, correlation data) -> the call run for it, oldest first
+        self._ran: OrderedDict[tuple[str, bytes], _Ran] = OrderedDict()
 
     @property
     def _me(self) -> str:
@@ -92,10 +125,15 @@ class RemoteCalls:
         command: str,
         params: dict[str, Any],
         timeout: float,
+        correlation: bytes | None = None,
     ) -> CallOutcome | None:
-        """The other hub's outcome; None when the call could not even be sent."""
+        """The other hub's outcome; None when the call could not even be sent.
+        ``correlation``: fixed for a call that may be sent again (a queued
+        command), else fresh."""
         fed = self.fed
-        correlation = secrets.token_bytes(16)
+        correlation = correlation or secrets.token_bytes(16)
+        if correlation in self._pending:
+            return None  # the same queued command is being forwarded already
         pending = self._pending[correlation] = _Pending(target, device_id, command)
         body = topics.call_request(
             device_id, operator=operator, role=role, command=command, params=params, timeout=timeout
@@ -150,8 +188,34 @@ class RemoteCalls:
     def incoming_call(self, item: Incoming, *, from_hub: str) -> None:
         """A call from another hub: its operator and role are that hub's word
         (only hubs may publish there: the broker's ACL); the command, its
-        parameters and the role are checked here again (`Hub.call_for_peer`)."""
-        self._start(item, operator_default=f"hub:{from_hub}", role=None, trust_role=True, reply_qos=0)
+        parameters and the role are checked here again (`Hub.call_for_peer`).
+        A call seen before (same hub, same correlation data) is answered
+        with its first outcome, never run again."""
+        key = (from_hub, item.correlation) if item.correlation else None
+        if key is not None:
+            self._forget(trio.current_time())
+            ran = self._ran.get(key)
+            if ran is not None:
+                log.info("hub %s repeated a call (%s): answered from memory", from_hub, item.topic)
+                self.fed.nursery.start_soon(self._answer_repeat, item, ran)
+                return
+            self._ran[key] = _Ran(trio.current_time())
+        self._start(item, operator_default=f"hub:{from_hub}", role=None, trust_role=True, reply_qos=0, key=key)
+
+    def _forget(self, now: float) -> None:
+        while self._ran:
+            key, oldest = next(iter(self._ran.items()))
+            if len(self._ran) < MAX_REMEMBERED and now - oldest.at < REMEMBER:
+                return
+            if not oldest.done.is_set() and len(self._ran) < MAX_REMEMBERED:
+                return  # still running: a repeat must wait for it, not run it again
+            del self._ran[key]
+
+    async def _answer_repeat(self, item: Incoming, ran: _Ran) -> None:
+        with trio.move_on_after(REMEMBER):
+            await ran.done.wait()
+        if ran.outcome is not None:
+            self._answer(item, ran.outcome, 0)
 
     def incoming_command(self, item: Incoming, device_id: str) -> None:
         """A plant tool's command for a device this hub holds: MQTT does not
@@ -174,15 +238,19 @@ class RemoteCalls:
         trust_role: bool,
         reply_qos: int,
         device: str | None = None,
+        key: tuple[str, bytes] | None = None,
     ) -> None:
         """``reply_qos``: 0 to a hub (see the module's doc), 1 to a plant tool
-        (its own client may resend; a second copy of a reply harms nobody)."""
+        (its own client may resend; a second copy of a reply harms nobody).
+        ``key``: where the outcome is remembered (calls from hubs)."""
         if self._running >= MAX_RUNNING:
             busy = refused("device", f"hub {self._me}: {self._running} calls from the broker already run", "busy")
+            if key is not None:
+                del self._ran[key]  # not run: a repeat may run
             self._answer(item, busy, reply_qos)
             return
         self._running += 1
-        self.fed.nursery.start_soon(self._run, item, operator_default, role, trust_role, device, reply_qos)
+        self.fed.nursery.start_soon(self._run, item, operator_default, role, trust_role, device, reply_qos, key)
 
     async def _run(
         self,
@@ -192,7 +260,9 @@ class RemoteCalls:
         trust_role: bool,
         device: str | None,
         reply_qos: int,
+        key: tuple[str, bytes] | None = None,
     ) -> None:
+        outcome: CallOutcome | None = None
         try:
             try:
                 outcome = await self._outcome(item, operator_default, role, trust_role, device)
@@ -201,6 +271,17 @@ class RemoteCalls:
             self._answer(item, outcome, reply_qos)
         finally:
             self._running -= 1
+            self._remember(key, outcome)
+
+    def _remember(self, key: tuple[str, bytes] | None, outcome: CallOutcome | None) -> None:
+        ran = self._ran.get(key) if key is not None else None
+        if ran is None:
+            return
+        ran.outcome = outcome  # for the repeats already waiting
+        if outcome is None or outcome.detail == NOT_HERE:
+            # not run (cancelled, or the device is not here): a later repeat may run it
+            del self._ran[key]  # type: ignore[arg-type]
+        ran.done.set()
 
     async def _outcome(
         self, item: Incoming, operator_default: str, role: str | None, trust_role: bool, device: str | None
@@ -257,7 +338,14 @@ class RemoteCalls:
                 return
             timeout = command.timeout if command is not None else DEFAULT_TIMEOUT
             outcome = await self._call(
-                target, queued.device, queued.operator, queued.role, queued.command, queued.params, timeout
+                target,
+                queued.device,
+                queued.operator,
+                queued.role,
+                queued.command,
+                queued.params,
+                timeout,
+                correlation=queued_correlation(self._me, queued),
             )
             if outcome is None or outcome.detail == NOT_HERE:
                 return  # never sent, or not run (it moved on): queued for the device's next appearance
