@@ -158,10 +158,10 @@ def proxy(
         "max_handshakes_per_source": max_handshakes_per_source,
         "max_buffered_bytes": max_buffered_bytes,
     }
-    relay = functools.partial(
-        _relay, env, url, kwargs, rec, profile, forward_client_cert, (host, port), password, client_auth
-    )
-    main = functools.partial(relay, client.max_message_size, limits, tls, metrics, output)
+    main = functools.partial(
+        _relay, env, url, kwargs, rec, profile, forward_client_cert, (host, port), password, client_auth,
+        client.max_message_size, limits, tls, metrics, output,
+    )  # fmt: skip
 
     try:
         run_recording(env, rec, main)
