@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 from pki_helpers import CA_PASS, snapshot
 
 from wsctl.pki.csr import create_csr
+from wsctl.pki.station import sign_station_csrs
+from wsctl.pki.station_side import new_key_and_csr
 from wsctl.pki.store import Store
 
 FS_CALLS = ("replace", "rename", "link", "unlink", "rmdir", "mkdir", "fsync")
@@ -139,9 +141,13 @@ OPERATIONS = {
     "renew-rekey": lambda s: s.renew("plc-1", rekey=True, password=CA_PASS, key_password=None),
     "revoke": lambda s: s.revoke("alice", reason="key-compromise", password=CA_PASS),
     "sign-over-stale-key": lambda s: s.sign_csr(CSR, kind="device", ips=["10.0.0.9"], password=CA_PASS),
+    # station renewals over the wire, one batch: a renewal, a new station, and a refused CSR
+    # (its subject names another station) that must not take the other two with it
+    "sign-station-batch": lambda s: sign_station_csrs(s, STATION_CSRS, password=CA_PASS),
     "init-force": lambda s: s.init(name="Crash Plant 2", password=CA_PASS, force=True, current_password=CA_PASS),
 }
 CSR = _csr_pem()
+STATION_CSRS = [(sid, new_key_and_csr(cn)[1]) for sid, cn in (("plc-1", "plc-1"), ("CP-1", "CP-1"), ("CP-2", "CP-X"))]
 
 
 def kill_at_every_step(template: Path, tmp_path: Path, operation, **faults) -> list[str]:

@@ -9,12 +9,12 @@ and then writes the certificates, keys and index in one journaled commit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wsctl.core.errors import InvalidInput, StoreError
+from wsctl.core.errors import InvalidInput, StoreError, WsctlError
 from wsctl.pki import commit, keys, names
 from wsctl.pki.ca_admin import _pem
 from wsctl.pki.index import Entry, Index, format_serial
@@ -36,6 +36,23 @@ class _Leaf:
 def _live_by_name(index: Index) -> dict[str, Entry]:
     """`Index.current` of every name at once (the newest record that was not superseded)."""
     return {e.name: e for e in index.entries if e.status != "superseded"}
+
+
+def _days_left(issuing) -> int:
+    from wsctl.pki import builder
+
+    return (issuing.not_valid_after_utc - builder.now()).days
+
+
+def _audit_line(subject: str, planned: _Leaf | WsctlError, result: Entry | WsctlError) -> dict[str, Any]:
+    """The audit line of one request of `_issue_each`: what was asked, and how it ended."""
+    action = "renew" if isinstance(planned, _Leaf) and planned.renewing is not None else "sign"
+    if isinstance(result, WsctlError):
+        return {"action": action, "subject": subject, "serial": None, "result": "error", "error": result.message}
+    line: dict[str, Any] = {"action": action, "subject": subject, "serial": result.serial, "result": "ok"}
+    if isinstance(planned, _Leaf) and planned.renewing is not None:
+        line["replaces"] = format_serial(planned.renewing.serial)
+    return line
 
 
 def _check_issuable(live: dict[str, Entry], leaf: _Leaf) -> None:
@@ -239,33 +256,17 @@ class LeafIssuing:
         key_type: str,
     ) -> list[Entry]:
         """Build every leaf, then write them all and the index in one commit (under one lock)."""
-        from wsctl.pki import builder
-
         with self._operation(action, subject) as outcome:
             index = self.load_index()
             live = _live_by_name(index)  # once: a batch of N into an index of n is O(N + n)
             for leaf in leaves:
                 _check_issuable(live, leaf)
             issuing, issuing_key = self._issuing(password)
-            remaining = (issuing.not_valid_after_utc - builder.now()).days
+            remaining = _days_left(issuing)
             for leaf in leaves:
                 if leaf.spec.days > remaining:
                     raise InvalidInput(f"--days {leaf.spec.days} outlives the issuing CA (expires in {remaining} days)")
-            built = [self._build_leaf(leaf, issuing, issuing_key, key_password, key_type) for leaf in leaves]
-            with commit.Transaction(self.path) as txn:
-                for leaf, (entry, files) in zip(leaves, built, strict=True):
-                    if leaf.renewing is not None:
-                        replaced = index.by_serial(leaf.renewing.serial)
-                        replaced.status = "superseded"
-                        replaced.superseded_by = entry.serial
-                    index.entries.append(entry)
-                    for path, data in files.items():
-                        if data is None:
-                            txn.remove(path)
-                        else:
-                            txn.write(path, data)
-                txn.write(self.index_path, index.to_bytes())
-            entries = [entry for entry, _ in built]
+            entries = self._commit_leaves(index, leaves, issuing, issuing_key, key_password, key_type)
             if len(entries) == 1:
                 outcome["serial"] = entries[0].serial
                 if leaves[0].renewing is not None:
@@ -273,6 +274,67 @@ class LeafIssuing:
             else:
                 outcome["each"] = [(f"{e.kind}:{e.name}", e.serial) for e in entries]
             return entries
+
+    def _issue_each(
+        self,
+        plan: Callable[[dict[str, Entry]], list[tuple[str, _Leaf | WsctlError]]],
+        subject: str,
+        *,
+        password: bytes,
+    ) -> list[Entry | WsctlError]:
+        """Certificates that stand or fall one by one, in one store operation.
+
+        ``plan(live)`` gets the live entry of every name and returns, per request,
+        its audit subject and the leaf to issue or the error that refuses it.  The refused ones get an
+        audit line of their own; the rest are built and committed together with
+        the index (one lock, one repair, one index read and write, one commit):
+        a storm of N station renewals into a store of n certificates costs
+        O(N + n), not N times O(n).  An error of the store itself (the lock, the
+        passphrase, the disk) still fails them all.  Keys come from CSRs only.
+        """
+        with self._operation("sign", subject) as outcome:
+            index = self.load_index()
+            live = _live_by_name(index)
+            planned = plan(live)
+            issuing, issuing_key = self._issuing(password)
+            remaining = _days_left(issuing)
+            results: list[Entry | WsctlError] = []
+            for _, item in planned:
+                if not isinstance(item, WsctlError):
+                    try:
+                        _check_issuable(live, item)
+                        if item.spec.days > remaining:
+                            raise InvalidInput(f"{item.spec.days} days outlive the issuing CA ({remaining} left)")
+                    except WsctlError as exc:
+                        item = exc
+                results.append(item)
+            leaves = [r for r in results if isinstance(r, _Leaf)]
+            entries = iter(self._commit_leaves(index, leaves, issuing, issuing_key, None, "p256") if leaves else ())
+            done: list[Entry | WsctlError] = [r if isinstance(r, WsctlError) else next(entries) for r in results]
+            outcome["lines"] = [
+                _audit_line(subject, item, result) for (subject, item), result in zip(planned, done, strict=True)
+            ]
+            return done
+
+    def _commit_leaves(
+        self, index: Index, leaves: list[_Leaf], issuing, issuing_key, key_password: bytes | None, key_type: str
+    ) -> list[Entry]:
+        """Build the leaves in memory, then write them, the superseded records and the index in one commit."""
+        built = [self._build_leaf(leaf, issuing, issuing_key, key_password, key_type) for leaf in leaves]
+        with commit.Transaction(self.path) as txn:
+            for leaf, (entry, files) in zip(leaves, built, strict=True):
+                if leaf.renewing is not None:
+                    replaced = index.by_serial(leaf.renewing.serial)
+                    replaced.status = "superseded"
+                    replaced.superseded_by = entry.serial
+                index.entries.append(entry)
+                for path, data in files.items():
+                    if data is None:
+                        txn.remove(path)
+                    else:
+                        txn.write(path, data)
+            txn.write(self.index_path, index.to_bytes())
+        return [entry for entry, _ in built]
 
     def _build_leaf(self, leaf: _Leaf, issuing, issuing_key, key_password: bytes | None, key_type: str):
         """(the index entry, {path: bytes to write, or None to remove}) for one leaf; nothing written yet."""

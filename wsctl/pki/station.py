@@ -12,10 +12,11 @@ ever verified.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography import x509
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import InvalidInput, WsctlError
 from wsctl.pki import builder, keys, names
 from wsctl.pki.csr import load_csr
 from wsctl.pki.index import Entry, format_serial
@@ -40,27 +41,66 @@ def check_station_csr(csr_pem: str, station_id: str) -> x509.CertificateSigningR
 
 
 def sign_station_csr(store: object, csr_pem: str, *, station_id: str, password: bytes, days: int = 365) -> Entry:
-    """Certify the CSR's key for ``station_id``; returns the new store entry."""
-    csr = check_station_csr(csr_pem, station_id)
-    names.check_name(station_id)
-    current = store.load_index().current(station_id)  # type: ignore[attr-defined]
+    """Certify the CSR's key for ``station_id``; returns the new store entry (a batch of one)."""
+    (result,) = sign_station_csrs(store, [(station_id, csr_pem)], password=password, days=days)
+    if isinstance(result, WsctlError):
+        raise result
+    return result
+
+
+def sign_station_csrs(
+    store: object, requests: Sequence[tuple[str, str]], *, password: bytes, days: int = 365
+) -> list[Entry | WsctlError]:
+    """Sign many stations' CSRs (``(station_id, csr_pem)`` each) in one store operation.
+
+    Each request stands alone: a bad CSR, a name the store holds as an operator,
+    or a second CSR of the same station in the batch is refused with its own
+    error (returned in its place) and audit line, and the rest are committed
+    together.  The CSRs are checked before the store is locked, so the lock is
+    held for the signing and the one commit only.
+    """
+    checked: list[tuple[str, x509.CertificateSigningRequest | WsctlError]] = []
+    seen: set[str] = set()
+    for station_id, csr_pem in requests:
+        try:
+            if station_id in seen:
+                raise InvalidInput(f"a second CSR of {station_id} in one batch; the first is signed")
+            seen.add(station_id)
+            names.check_name(station_id)
+            checked.append((station_id, check_station_csr(csr_pem, station_id)))
+        except WsctlError as exc:
+            checked.append((station_id, exc))
+    lifetime = names.check_days(days)
+
+    def plan(live: dict[str, Entry]) -> list[tuple[str, Any]]:
+        return [(f"device:{sid}", _station_leaf(live.get(sid), sid, csr, lifetime)) for sid, csr in checked]
+
+    return store._issue_each(plan, _batch_subject(requests), password=password)  # type: ignore[attr-defined]
+
+
+def _station_leaf(current: Entry | None, station_id: str, csr: Any, days: int) -> Any:
+    """What to issue for one station: a renewal of its valid device certificate (same
+    names, the CSR's key), else a new device certificate without names; or the refusal."""
+    from wsctl.pki.issuing import _Leaf
+
+    if isinstance(csr, WsctlError):
+        return csr
     if current is not None and current.status == "valid":
         if current.kind != "device":
-            raise InvalidInput(f"{station_id} is an {current.kind} in the store, not a device")
-        spec = builder.LeafSpec(
-            kind="device",
-            name=station_id,
-            dns=tuple(current.dns),
-            ips=tuple(names.check_ip(i) for i in current.ips),
-            days=names.check_days(days),
-        )
-        return store._issue(  # type: ignore[attr-defined]
-            spec, password=password, key_password=None, public_key=csr.public_key(), renewing=current
-        )
-    spec = builder.LeafSpec(kind="device", name=station_id, days=names.check_days(days))
-    return store._issue(  # type: ignore[attr-defined]
-        spec, password=password, key_password=None, public_key=csr.public_key(), action="sign"
-    )
+            return InvalidInput(f"{station_id} is an {current.kind} in the store, not a device")
+        try:
+            ips = tuple(names.check_ip(i) for i in current.ips)
+        except WsctlError as exc:
+            return exc
+        spec = builder.LeafSpec(kind="device", name=station_id, dns=tuple(current.dns), ips=ips, days=days)
+        return _Leaf(spec, public_key=csr.public_key(), renewing=current)
+    return _Leaf(builder.LeafSpec(kind="device", name=station_id, days=days), public_key=csr.public_key())
+
+
+def _batch_subject(requests: Sequence[tuple[str, str]]) -> str:
+    """The subject a store-wide failure (lock, passphrase, disk) is audited under."""
+    shown = ",".join(sid for sid, _ in requests[:20])
+    return f"device:{shown}" + (f",+{len(requests) - 20}" if len(requests) > 20 else "")
 
 
 def revoke_replaced(store: object, station_ids: Sequence[str], *, password: bytes) -> dict[str, list[int]]:

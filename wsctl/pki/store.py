@@ -276,6 +276,10 @@ class Store(CAAdministration, LeafIssuing):
             except Exception as exc:
                 self.audit(action, subject, outcome["serial"], "error", error=f"{type(exc).__name__}: {exc}")
                 raise
+            if "lines" in outcome:  # requests that stood alone (`_issue_each`), refused ones too
+                for line in outcome["lines"]:
+                    self.audit(**line)
+                return
             # several certificates in one operation (`issue_devices`): one line each
             for each_subject, serial in outcome.get("each", [(subject, outcome["serial"])]):
                 self.audit(action, each_subject, serial, "ok", **outcome.get("extra", {}))
