@@ -45,6 +45,9 @@ REFUSED_EVENTS = frozenset(
 )
 #: renewals whose chain went out: the station may come back with the new certificate
 SENT = ("signed", "accepted")
+#: at most this many CSRs in one store operation (each is ~2 ms of signing and writing
+#: under the store's lock; a CRL written meanwhile waits for the batch)
+SIGNING_BATCH = 200
 
 
 class _RevocationBatch:
@@ -54,6 +57,19 @@ class _RevocationBatch:
         self.stations: set[str] = set()
         self.done = trio.Event()
         self.revoked: dict[str, list[int]] = {}
+        self.error: Exception | None = None
+
+
+class _PendingSigning:
+    """One station's CSR waiting for the next signing batch."""
+
+    def __init__(self, device_id: str, csr: str) -> None:
+        self.device_id = device_id
+        self.csr = csr
+        self.done = trio.Event()
+        #: its station's session ended while it waited: not signed (nobody to send it to)
+        self.abandoned = False
+        self.result: tuple[Any, str] | None = None
         self.error: Exception | None = None
 
 
@@ -74,6 +90,9 @@ class CertificateSigner:
         #: once.  Two locks, so revocations do not wait behind every queued signing.
         self._signing = trio.Lock()
         self._writing_crl = trio.Lock()
+        #: CSRs accepted while a batch was being signed: they make up the next batch
+        self._to_sign: list[_PendingSigning] = []
+        self._draining = False
         #: devices with a CSR trigger on its way -> the renewal a CSR started meanwhile
         self._triggers: dict[str, int | None] = {}
         #: renewals whose revocation is under way (a station may connect twice meanwhile)
@@ -164,17 +183,9 @@ class CertificateSigner:
     async def _sign_and_send(
         self, hub: Any, link: Any, csr: str, certificate_type: str | None, renewal_id: int | None
     ) -> None:
-        from wsctl.pki.station import sign_station_csr
-
         device_id = link.device_id
         try:
-            async with self._signing:
-                entry = await trio.to_thread.run_sync(
-                    lambda: sign_station_csr(
-                        self.store, csr, station_id=device_id, password=self.password, days=self.days
-                    )
-                )
-                chain = entry.paths.chain.read_text()
+            entry, chain = await self._signed(hub, device_id, csr)
         except (WsctlError, OSError) as exc:
             self._advance(hub, renewal_id, "failed", f"signing failed: {exc}")
             self._audit(hub, device_id, "certificate-signed", "failed", f"signing failed: {exc}")
@@ -199,6 +210,58 @@ class CertificateSigner:
             self._advance(hub, renewal_id, "accepted", f"{signed} accepted", only_from=("signed",))
         else:
             self._advance(hub, renewal_id, "rejected", f"{signed}: the station answered {status}", only_from=SENT)
+
+    async def _signed(self, hub: Any, device_id: str, csr: str) -> tuple[Any, str]:
+        """(the store entry, the chain) once this CSR's batch is signed.
+
+        The CSRs that arrive while a batch is signed wait for the next one, which
+        is signed in one store operation (`sign_station_csrs`): in a storm the
+        lock, the repair scan and the index rewrite are paid per batch, not per
+        station (per station they made 1,000 renewals take ~20 min)."""
+        pending = _PendingSigning(device_id, csr)
+        self._to_sign.append(pending)
+        if not self._draining:
+            self._draining = True
+            hub.nursery.start_soon(self._drain)
+        try:
+            await pending.done.wait()
+        finally:
+            pending.abandoned = not pending.done.is_set()
+        if pending.error is not None:
+            raise pending.error
+        assert pending.result is not None
+        return pending.result
+
+    async def _drain(self) -> None:
+        try:
+            while self._to_sign:
+                async with self._signing:
+                    batch = [p for p in self._to_sign[:SIGNING_BATCH] if not p.abandoned]
+                    del self._to_sign[:SIGNING_BATCH]
+                    if batch:
+                        await self._sign_batch(batch)
+        finally:
+            self._draining = False
+
+    async def _sign_batch(self, batch: list[_PendingSigning]) -> None:
+        from wsctl.pki.station import sign_station_csrs
+
+        requests = [(p.device_id, p.csr) for p in batch]
+
+        def sign() -> list[Any]:
+            results = sign_station_csrs(self.store, requests, password=self.password, days=self.days)
+            return [r if isinstance(r, Exception) else (r, r.paths.chain.read_text()) for r in results]
+
+        try:
+            results = await trio.to_thread.run_sync(sign)
+        except (WsctlError, OSError) as exc:
+            results = [exc] * len(batch)
+        for pending, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                pending.error = result
+            else:
+                pending.result = result
+            pending.done.set()
 
     # -- afterwards ------------------------------------------------------------------------
     async def seen(self, hub: Any, device_id: str, identity: Any) -> None:
