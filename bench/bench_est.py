@@ -28,6 +28,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -92,10 +93,14 @@ def start_server(store: Store, base: Path, vendor_ca: Path) -> tuple[subprocess.
         "64",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("WSCTL_")}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    log = (base / "est.log").open("w")  # shown if the run fails
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env, text=True)
     line = proc.stdout.readline()  # the listening line (the server prints nothing before it)
     if not line:
         raise SystemExit(f"the EST server did not start (exit {proc.wait(10)})")
+    # its access lines follow on stdout: read them, or the pipe fills (64 KiB, a few hundred
+    # enrollments) and the server blocks writing the next one
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
     return proc, json.loads(line)["port"]
 
 
@@ -174,6 +179,9 @@ def main() -> None:
                     secret, _ = book.issue_code(name, kind="device", ttl=3600, dns=[f"{name}.bench.local"])
                     codes.append((name, der, secret))
                 rows["EST code"].append(timed(lambda job: enroll(port, ca, job[1], auth=f"{job[0]}:{job[2]}"), codes))
+        except BaseException:
+            print((base / "est.log").read_text()[-3000:], file=sys.stderr)
+            raise
         finally:
             proc.terminate()
             proc.wait(10)
