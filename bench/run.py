@@ -36,6 +36,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["--chargers", "6", "--processes", "2", "--concurrency", "3"],
     ),
     "bench_issue_many": ([], ["--count", "50"]),
+    "bench_station_sign": ([], ["--sizes", "0,100", "--batch", "20"]),
 }
 # not here: conn_memory.py, hub_memory.py and gc_probe.py are probes (tracemalloc, the
 # collector) run by hand while looking into one figure; docs/performance.md names their commands
