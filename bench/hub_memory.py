@@ -66,20 +66,27 @@ def snapshot() -> tracemalloc.Snapshot:
     return tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
 
 
-def growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, added: int) -> dict:
+def _short(filename: str) -> str:
+    return filename.rsplit("/site-packages/", 1)[-1].rsplit("/wsctl/", 1)[-1]
+
+
+def growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, added: int, top: int = 25) -> dict:
     by_alloc: collections.Counter[str] = collections.Counter()
     by_cause: collections.Counter[str] = collections.Counter()
     lines: collections.Counter[str] = collections.Counter()
+    stacks: collections.Counter[str] = collections.Counter()
     for diff in after.compare_to(before, "traceback"):
         size = diff.size_diff
         frame = diff.traceback[-1]
         by_alloc[category(frame.filename)] += size
         by_cause[category(cause(diff.traceback))] += size
-        lines[f"{frame.filename.rsplit('/site-packages/', 1)[-1].rsplit('/wsctl/', 1)[-1]}:{frame.lineno}"] += size
+        lines[f"{_short(frame.filename)}:{frame.lineno}"] += size
+        stacks[" < ".join(f"{_short(f.filename)}:{f.lineno}" for f in reversed(diff.traceback[-4:]))] += size
     return {
         "allocated_in": {k: v / added for k, v in by_alloc.most_common()},
         "caused_by": {k: v / added for k, v in by_cause.most_common()},
-        "top_lines": [(k, v / added) for k, v in lines.most_common(25)],
+        "top_lines": [(k, v / added) for k, v in lines.most_common(top)],
+        "top_stacks": [(k, v / added) for k, v in stacks.most_common(top)],
         "total": sum(by_alloc.values()) / added,
     }
 
@@ -135,7 +142,7 @@ async def measure(args) -> dict:
             p.kill()
             p.wait(10)
         registry.close()
-    return growth(first, second, args.devices)
+    return growth(first, second, args.devices, args.top)
 
 
 def main() -> None:
@@ -144,6 +151,8 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/wsctl-bench-hub"))
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--frames", type=int, default=8, help="traceback depth (for 'caused by')")
+    p.add_argument("--top", type=int, default=25, help="allocation sites listed")
+    p.add_argument("--stacks", action="store_true", help="also list the top sites with the 4 innermost frames")
     args = p.parse_args()
     import trio
 
@@ -159,6 +168,10 @@ def main() -> None:
     print("  top lines (allocated in):")
     for where, size in res["top_lines"]:
         print(f"    {size:7.0f} B  {where}")
+    if args.stacks:
+        print("  top stacks (innermost first):")
+        for where, size in res["top_stacks"]:
+            print(f"    {size:7.0f} B  {where}")
 
 
 if __name__ == "__main__":

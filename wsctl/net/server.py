@@ -41,6 +41,7 @@ from wsctl.net.serverconn import (
     Handler,
     Reject,
     ServerConnection,
+    decoded_headers,
     echo_handler,
     finish_record,
 )
@@ -370,7 +371,7 @@ class Server:
         if request is None:
             return
         rec.path = request.path
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)
+        headers = decoded_headers(request.headers)
         admitted = await self._admit(request, rec, live, headers)
         if not admitted:
             return
