@@ -43,9 +43,9 @@ class Refused(Exception):
         self.error = error
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class Entry:
-    """One connection as the admission sees it."""
+    """One connection as the admission sees it (slotted: one per open connection)."""
 
     source: str
     #: cancelled to evict the connection

@@ -34,8 +34,9 @@ lacked and wsctl used to patch in, built in):
 can name the side that ended the connection and why.  `on_control` lets the
 recording proxy take pings and pongs instead (`wsctl.net._pings`).
 
-wsproto internals used (1.3.x): the frame decoder's class is swapped for one
-that checks the header's length (tests/net/test_net_limits.py), data
+wsproto internals used (1.3.x): the frame decoder is replaced by one
+that checks the header's length (tests/net/test_net_limits.py), made
+before any frame is parsed and given the upgrade's trailing bytes, data
 frames are made by ``Connection._proto.send_data`` directly (no event object
 per message), and ``Connection._events`` is swapped for a list (`_FewEvents`).
 """
@@ -209,9 +210,9 @@ class WebSocket:
             proto._events = _FewEvents(events)  # type: ignore[assignment]
         decoder = getattr(self._frames, "_frame_decoder", None)
         if type(decoder) is FrameDecoder:
-            decoder.__class__ = LimitedFrameDecoder
-            decoder.max_message_size = max_message_size  # type: ignore[attr-defined]
-            decoder.declared = 0  # type: ignore[attr-defined]
+            limited = LimitedFrameDecoder(decoder.client, decoder.extensions, max_message_size)
+            limited.buffer = decoder.buffer  # what came with the upgrade (parsed only when read)
+            self._frames._frame_decoder = limited
         self.subprotocol = subprotocol
         self.is_server = is_server
         self.max_message_size = max_message_size
