@@ -55,6 +55,9 @@ class Entry:
     state: str = "new"  # new -> pending -> open -> gone
     #: the handler's ServerConnection once the upgrade is accepted
     conn: Any = None
+    #: the handler runs / the server cancelled it (``scope``) after failing the connection
+    handling: bool = False
+    stopped: bool = False
 
 
 class _Source:
