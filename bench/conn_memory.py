@@ -1,6 +1,6 @@
 """Python memory per idle server connection (tracemalloc), in one process.
 
-    .venv/bin/python bench/conn_memory.py [--top]
+    .venv/bin/python bench/conn_memory.py [--top] [--profile conveyor]
 
 `serve(echo_handler)` and 200 raw TLS clients (hand-written upgrade, then
 idle) in one trio run; the server side's allocations per connection are the
@@ -8,7 +8,10 @@ snapshot difference minus what was allocated on the clients' own code path.
 No timing in it, so it tells two versions of the connection apart even on a
 loaded machine (another version: ``PYTHONPATH=/tmp/other-checkout``); RSS
 (bench_serve_scale.py) adds OpenSSL's state and malloc's overhead.  With
-``--top``: the 16 largest allocation sites.
+``--top``: the 16 largest allocation sites.  With ``--profile NAME``: the
+handler is `serve --profile NAME`'s simulator (`Simulator.handler`, its clock
+running: telemetry is sent to the idle clients, which do not read it), not the
+echo.
 """
 
 from __future__ import annotations
@@ -55,15 +58,25 @@ def _client_lines() -> range:
     return range(first, first + len(lines))
 
 
-async def measure(pki: dict[str, str], top: bool) -> None:
+async def measure(pki: dict[str, str], top: bool, profile: str | None) -> None:
     client = _client_lines()
+    handler = echo_handler
+    sim = None
+    if profile is not None:
+        from wsctl.files.profiles import load_profile
+        from wsctl.net.simulate import Simulator
+
+        sim = Simulator(load_profile(profile), seed=1)
+        handler = sim.handler
 
     def on_server(diff: tracemalloc.StatisticDiff) -> bool:
         return not any(f.filename == __file__ and f.lineno in client for f in diff.traceback)
 
     async with trio.open_nursery() as nursery:
+        if sim is not None:
+            await nursery.start(sim.run)
         server = await nursery.start(
-            functools.partial(serve, echo_handler, cert_chain=pki["dev_chain"], key=pki["dev_key"], ca=pki["root"])
+            functools.partial(serve, handler, cert_chain=pki["dev_chain"], key=pki["dev_key"], ca=pki["root"])
         )
         held = await open_clients(server.port, pki, 20)  # imports, caches, the server's own tasks
         await trio.sleep(1.2)  # past one unattended sweep
@@ -91,7 +104,8 @@ async def measure(pki: dict[str, str], top: bool) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        trio.run(measure, make_pki(Path(tmp)), "--top" in sys.argv)
+        profile = sys.argv[sys.argv.index("--profile") + 1] if "--profile" in sys.argv else None
+        trio.run(measure, make_pki(Path(tmp)), "--top" in sys.argv, profile)
 
 
 if __name__ == "__main__":

@@ -56,12 +56,30 @@ async def tls_handshake(tls: trio.SSLStream) -> None:
     finally:
         once = getattr(tls, "_handshook", None)
         if once is not None and getattr(once, "started", False):
-            once._afn = _handshake_done
-            once._args = ()
+            if once.done:
+                # one finished handshake shared by every stream: its own kept an
+                # Event (264 bytes per connection) nobody waits on once it is set
+                tls._handshook = _finished(type(once))
+            else:
+                once._afn = _handshake_done
+                once._args = ()
 
 
 async def _handshake_done() -> None:
     """Stands in for a started handshake (never awaited: see `tls_handshake`)."""
+
+
+_finished_onces: dict[type, Any] = {}
+
+
+def _finished(cls: type) -> Any:
+    """A `_Once` of trio's that has run: ``done``, and ``ensure`` returns at once."""
+    once = _finished_onces.get(cls)
+    if once is None:
+        once = _finished_onces[cls] = cls(_handshake_done)
+        once.started = True
+        once._done.set()
+    return once
 
 
 class ObservedStream(trio.abc.HalfCloseableStream):

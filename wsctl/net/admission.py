@@ -43,9 +43,9 @@ class Refused(Exception):
         self.error = error
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class Entry:
-    """One connection as the admission sees it."""
+    """One connection as the admission sees it (slotted: one per open connection)."""
 
     source: str
     #: cancelled to evict the connection
@@ -55,6 +55,9 @@ class Entry:
     state: str = "new"  # new -> pending -> open -> gone
     #: the handler's ServerConnection once the upgrade is accepted
     conn: Any = None
+    #: the handler runs / the server cancelled it (``scope``) after failing the connection
+    handling: bool = False
+    stopped: bool = False
 
 
 class _Source:

@@ -41,6 +41,7 @@ from wsctl.net.serverconn import (
     Handler,
     Reject,
     ServerConnection,
+    decoded_headers,
     echo_handler,
     finish_record,
 )
@@ -370,7 +371,7 @@ class Server:
         if request is None:
             return
         rec.path = request.path
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers)
+        headers = decoded_headers(request.headers)
         admitted = await self._admit(request, rec, live, headers)
         if not admitted:
             return
@@ -393,14 +394,14 @@ class Server:
         self._unattended.add(ws)  # nobody reads yet
         conn = ServerConnection(ws, rec, headers, self.close_timeout, observed)
         live.conn = conn
-        handler_scope = trio.CancelScope()
         # a callback, not a task waiting per connection (tasks are most of what
-        # an idle connection costs in memory: docs/performance.md)
+        # an idle connection costs in memory: docs/performance.md); it cancels
+        # the connection's own scope, not one of the handler's (~1 KiB each)
         assert self._nursery is not None
-        ws.when_failed(functools.partial(self._nursery.start_soon, self._stop_handler_later, handler_scope))
+        ws.when_failed(functools.partial(self._nursery.start_soon, self._stop_handler_later, live))
+        live.handling = True
         try:
-            with handler_scope:
-                await self.handler(conn)
+            await self.handler(conn)
         except (ConnectionClosed, websocket.ConnectionClosed):
             pass  # the peer left; that is how most sessions end
         except Exception as exc:  # noqa: BLE001 - trap 1
@@ -411,16 +412,20 @@ class Server:
             log.error("%s: handler failed: %s", rec.who, rec.error, exc_info=True)
             await conn.close(1011, "internal error")
         finally:
+            live.handling = False
             with trio.CancelScope(shield=True):
                 await conn.close(1000)
-            finish_record(rec, ws, handler_cancelled=handler_scope.cancelled_caught)
+            finish_record(rec, ws, handler_cancelled=live.stopped)
 
-    async def _stop_handler_later(self, handler_scope: trio.CancelScope) -> None:
+    async def _stop_handler_later(self, live: Entry) -> None:
         """A peer the server failed (protocol error, over a limit) is gone; a
         handler that does not notice within close_timeout (it is not reading:
-        that is how a peer gets over max_buffered_bytes) is cancelled."""
+        that is how a peer gets over max_buffered_bytes) is cancelled, with
+        what is left of the connection (the stream is closed by then)."""
         await trio.sleep(self.close_timeout)
-        handler_scope.cancel()
+        if live.handling:
+            live.stopped = True
+            live.scope.cancel()
 
     async def _read_unattended(self, nursery: trio.Nursery) -> None:
         """Read for connections whose handler has not waited for input for

@@ -23,6 +23,44 @@ from wsctl.net.websocket import WebSocket
 log = logging.getLogger("wsctl.net.server")
 
 
+#: headers whose (name, value) pairs repeat from connection to connection: one
+#: decoded pair shared by all of them (a connection keeps its upgrade headers
+#: for its handler; ~900 bytes each decoded anew).  Never a header that carries
+#: a secret or is unique per connection (Authorization, Sec-WebSocket-Key).
+SHARED_HEADERS = frozenset(
+    {
+        b"host",
+        b"upgrade",
+        b"connection",
+        b"sec-websocket-version",
+        b"sec-websocket-protocol",
+        b"sec-websocket-extensions",
+        b"user-agent",
+        b"origin",
+        b"pragma",
+        b"cache-control",
+        b"accept-encoding",
+    }
+)
+#: bound of the shared pairs (a client cannot grow it past this)
+SHARED_PAIRS_MAX = 512
+_shared_pairs: dict[tuple[bytes, bytes], tuple[str, str]] = {}
+
+
+def decoded_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """The upgrade request's headers as text, sharing the common pairs."""
+    out = []
+    for name, value in raw:
+        key = (name, value)
+        pair = _shared_pairs.get(key)
+        if pair is None:
+            pair = (name.decode("latin-1"), value.decode("latin-1"))
+            if name in SHARED_HEADERS and len(_shared_pairs) < SHARED_PAIRS_MAX:
+                _shared_pairs[key] = pair
+        out.append(pair)
+    return tuple(out)
+
+
 @dataclasses.dataclass
 class AccessRecord:
     """What happened on one connection; emitted once, when it ends.

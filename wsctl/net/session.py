@@ -80,7 +80,8 @@ class Session:
         self._buffer: tuple[trio.MemorySendChannel[CodecEvent], trio.MemoryReceiveChannel[CodecEvent]] | None = None
         self._running = False
         self._waiters: dict[int, tuple[trio.Event, list[Reply]]] = {}
-        self._slot_freed = trio.Event()
+        #: set when a call slot frees up; made only while a call waits for one
+        self._slot_freed: trio.Event | None = None
         self._slot_waiters = 0
         self._closed: WsctlError | None = None
 
@@ -136,8 +137,10 @@ class Session:
         task_status.started()
         try:
             while True:
-                for item in await self._read():
-                    self._deliver(item)
+                # delivered in a call of its own: a loop variable here would hold
+                # the last event (its message, parsed payload and answer) on
+                # every idle connection while the next read waits
+                self._deliver_all(await self._read())
         except ConnectionClosed as exc:
             self._closed = exc
         finally:
@@ -148,6 +151,10 @@ class Session:
             self._free_slot()
             if self._buffer is not None:
                 self._buffer[0].close()
+
+    def _deliver_all(self, items: list[CodecEvent]) -> None:
+        for item in items:
+            self._deliver(item)
 
     def _deliver(self, item: CodecEvent) -> None:
         if self._on_event is not None:
@@ -185,10 +192,11 @@ class Session:
                 yield item
 
     def _free_slot(self) -> None:
-        # a fresh Event per freed slot only when a call waits for one (hot path)
-        if self._slot_waiters:
+        # an Event only while a call waits for a slot (hot path, and one per
+        # idle connection otherwise: 264 bytes each)
+        if self._slot_waiters and self._slot_freed is not None:
             self._slot_freed.set()
-            self._slot_freed = trio.Event()
+            self._slot_freed = None
 
     # -- calls -----------------------------------------------------------------
     async def call(
@@ -247,6 +255,8 @@ class Session:
                 while not codec.can_send():
                     if self._closed is not None:
                         raise self._closed
+                    if self._slot_freed is None:
+                        self._slot_freed = trio.Event()
                     await self._slot_freed.wait()
         finally:
             self._slot_waiters -= 1

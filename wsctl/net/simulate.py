@@ -7,15 +7,20 @@ observer watching telemetry on another connection sees it.  What belongs to a
 conversation stays per connection: the ids in progress and OCPP's one
 outstanding device call live in that connection's `DeviceCodec`.
 
-Each connection has one writer task fed by a bounded queue, so replies,
-telemetry and device calls never interleave inside a frame and replies keep
-their order.  Replies wait for room in the queue; telemetry does not: a peer
-too slow to read loses telemetry instead of stalling the device for everyone.
+A connection has no task of its own beyond the one reading it (a simulator
+holds thousands: every task, nursery and channel per connection is memory,
+and waking one per message is CPU).  Replies are sent by the reader, in
+order.  Telemetry and the device's own calls go to the connection's outbox; a
+task in the simulator's nursery sends it, started when there is something to
+send and gone when it is sent.  Frames go out in the order they were made: a
+reply waits for telemetry offered before it.  A peer too slow to read loses
+telemetry (the outbox is bounded) instead of stalling the device for
+everyone; replies wait, as a real device's would.
 
-Replies with a delay (fault or command `delay`) are sent by their own task when
-the protocol allows several requests in flight (JSON-RPC); in lockstep
-protocols (OCPP: one call per direction, text) the connection waits, like a
-single-threaded device.
+Replies with a delay (fault or command `delay`) are sent by their own task (in
+the simulator's nursery) when the protocol allows several requests in flight
+(JSON-RPC); in lockstep protocols (OCPP: one call per direction, text) the
+connection waits, like a single-threaded device.
 
 Every command and every denial becomes one record: to the audit log (JSON Lines,
 each line written whole with one write() on an O_APPEND file, so concurrent
@@ -44,13 +49,12 @@ from wsctl.core.profile.model import Faults, Profile
 from wsctl.core.sim import Audit, Certificates, Close, Drop, Emit, Reply, Sim
 from wsctl.core.urls import public_url
 from wsctl.net._guard import collapse
+from wsctl.net.sim_link import QUEUE_SIZE, Link  # noqa: F401 - QUEUE_SIZE is read from here too
 
 log = logging.getLogger("wsctl.net.simulate")
 
-#: frames waiting for a peer's writer; telemetry beyond this is dropped
-QUEUE_SIZE = 256
-#: connections given their telemetry before the simulator lets their writers
-#: run.  Waking every writer at once (thousands of connections) kept all their
+#: connections given their telemetry before the simulator lets their senders
+#: run.  Running every connection's sender at once (thousands of connections) kept all their
 #: sends in flight together: a new client's handshake waited behind the whole
 #: burst at each of its steps, and the burst's objects outlived young garbage
 #: collections, which filled the oldest generation and set off full ones
@@ -117,44 +121,6 @@ def _iso(wall: float) -> str:
     return dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Link:
-    """One connection's side of the simulator."""
-
-    def __init__(self, conn: Any, codec: DeviceCodec, peer: Peer, send: trio.MemorySendChannel) -> None:
-        self.conn = conn
-        self.codec = codec
-        self.peer = peer
-        self._send = send
-        #: the station certificates of this connection (OCPP chargers), or None
-        self.station: Any = None
-
-    async def put(self, item: str | Close) -> None:
-        try:
-            await self._send.send(item)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise ConnectionClosed(f"{self.peer.remote}: connection closed", code=1006) from None
-
-    def offer(self, wire: str) -> None:
-        try:
-            self._send.send_nowait(wire)
-        except trio.WouldBlock:
-            log.warning("%s: not reading; telemetry dropped", self.peer.remote)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-
-    def emit(self, emit: Emit, now: float) -> None:
-        if emit.wire is not None:
-            self.offer(emit.wire)
-            return
-        call = self.codec.device_call(emit.event, emit.payload, now=now)
-        if call is not None:
-            self.offer(call[1])
-
-    def release(self, now: float) -> None:
-        for _, wire in self.codec.due(now):
-            self.offer(wire)
-
-
 class Simulator:
     """``Simulator(profile, ...)``; run `run()` in a nursery, then use `handler`
     with `wsctl.net.server.serve`, or `dial()` to call a central system."""
@@ -180,7 +146,7 @@ class Simulator:
         #: metrics: called with (command, seconds from its arrival to its answer queued for sending)
         self.on_answered: Any = None
         self.lockstep = profile.framing.max_in_flight == 1
-        self._links: set[_Link] = set()
+        self._links: set[Link] = set()
         #: the station's certificates when the profile has [sim.certificates] (OCPP
         #: chargers): this one for connections it accepts; each `dial` has its own,
         #: made from the credentials it dials with
@@ -190,6 +156,9 @@ class Simulator:
         if profile.sim is not None and profile.sim.certificates is not None:
             self.station = self._new_station(profile.path.rstrip("/").rpartition("/")[2] or profile.id)
 
+        #: where connections' own tasks run (outboxes, delayed replies): `run`'s
+        self._nursery: trio.Nursery | None = None
+
     @property
     def connections(self) -> int:
         return len(self._links)
@@ -197,8 +166,17 @@ class Simulator:
     # -- the device's clock ---------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Telemetry for every connected peer, until cancelled.  The state keeps
-        evolving with nobody connected, as a running machine's does."""
-        task_status.started()
+        evolving with nobody connected, as a running machine's does.  Its
+        nursery runs the connections' outboxes and delayed replies."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                task_status.started()
+                await self._clock()
+            finally:
+                self._nursery = None
+
+    async def _clock(self) -> None:
         while True:
             now = self.clock()
             try:
@@ -211,8 +189,8 @@ class Simulator:
                     link.emit(emit, now)
                 link.release(now)  # a device call whose answer never came
                 if n % EMIT_BATCH == 0:
-                    # let these writers send (and a new client's handshake step)
-                    # before waking the next ones: see EMIT_BATCH
+                    # let these connections send (and a new client's handshake step)
+                    # before the next ones are given theirs: see EMIT_BATCH
                     await trio.lowlevel.checkpoint()
             due = self.sim.next_due()
             # after a failed tick the period did not advance: wait, do not spin
@@ -225,31 +203,26 @@ class Simulator:
         await self.session(conn, Peer.of(conn))
 
     async def session(self, conn: Any, peer: Peer, station: Any = None) -> None:
-        codec = DeviceCodec(self.profile)
-        send, receive = trio.open_memory_channel[Any](QUEUE_SIZE)
-        link = _Link(conn, codec, peer, send)
-        link.station = station or self.station
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._writer, conn, receive)
-            self._links.add(link)
-            closing = False
-            try:
-                if await self._carry_out(link, self._on_connect(link), nursery):
-                    await self._read(link, nursery)
-                else:
-                    closing = True
-            except _Closing:
-                closing = True
-            except ConnectionClosed:
-                pass
-            finally:
-                self._links.discard(link)
-                send.close()
-                if closing:
-                    # we close (a `close` step): the reply before it must go out first
-                    with trio.move_on_after(2.0):
-                        await _wait_drained(nursery)
+        if self._nursery is None:
+            # not under `run`: this conversation's own tasks get a nursery of their own
+            async with trio.open_nursery() as nursery:
+                await self._converse(conn, peer, station, nursery)
                 nursery.cancel_scope.cancel()
+        else:
+            await self._converse(conn, peer, station, self._nursery)
+
+    async def _converse(self, conn: Any, peer: Peer, station: Any, nursery: trio.Nursery) -> None:
+        link = Link(conn, DeviceCodec(self.profile), peer, nursery)
+        link.station = station or self.station
+        self._links.add(link)
+        try:
+            if await self._carry_out(link, self._on_connect(link)):
+                await self._read(link)
+        except (_Closing, ConnectionClosed):
+            pass
+        finally:
+            self._links.discard(link)
+            link.ended = True
 
     def _new_station(self, station_id: str) -> Any:
         from wsctl.net.station_certs import StationCertificates
@@ -259,14 +232,14 @@ class Simulator:
             self.profile.sim.certificates, station_id=station_id, clock=self.clock, report=self._report
         )
 
-    def _on_connect(self, link: _Link) -> list:
+    def _on_connect(self, link: Link) -> list:
         actions = self.sim.on_connect(self.clock())
         if link.station is not None:
             # a certificate that failed at the last reconnection, reported once a connection holds
             actions += [self.sim.certificate_call("security_event", e) for e in link.station.take_events()]
         return actions
 
-    def _certificates(self, link: _Link, action: Certificates) -> list:
+    def _certificates(self, link: Link, action: Certificates) -> list:
         """The station's side of a certificate operation, as the sim's actions."""
         if action.op == "csr":
             return [self.sim.certificate_call("csr", link.station.new_csr())]
@@ -277,7 +250,7 @@ class Simulator:
             actions.append(Close(1000, "reconnecting with a new certificate"))
         return actions
 
-    async def _read(self, link: _Link, nursery: trio.Nursery) -> None:
+    async def _read(self, link: Link) -> None:
         while True:
             try:
                 message = await link.conn.receive()
@@ -291,7 +264,7 @@ class Simulator:
                 if parsed.event is not None:
                     # the device acts on the answer (a boot Accepted, the transactionId assigned)
                     answered = self.sim.answered(parsed.event, parsed.payload, parsed.ok, now)
-                    if not await self._carry_out(link, answered, nursery):
+                    if not await self._carry_out(link, answered):
                         raise _Closing
                 continue
             actions = (
@@ -299,10 +272,10 @@ class Simulator:
                 if isinstance(parsed, BadRequest)
                 else self.sim.handle(parsed, link.peer.role, now)
             )
-            if not await self._carry_out(link, actions, nursery, arrived=trio.current_time()):
+            if not await self._carry_out(link, actions, arrived=trio.current_time()):
                 raise _Closing
 
-    async def _carry_out(self, link: _Link, actions: list, nursery: trio.Nursery, arrived: float | None = None) -> bool:
+    async def _carry_out(self, link: Link, actions: list, arrived: float | None = None) -> bool:
         """Do the sim's actions in order; False once the connection is to close."""
         command = None
         for action in actions:
@@ -316,7 +289,7 @@ class Simulator:
                     else None
                 )
                 if action.delay > 0 and not self.lockstep:
-                    nursery.start_soon(self._later, link, action, timed)
+                    link.nursery.start_soon(self._later, link, action, timed)
                 else:
                     if action.delay > 0:
                         await trio.sleep(action.delay)
@@ -324,40 +297,32 @@ class Simulator:
             elif isinstance(action, Emit):
                 link.emit(action, self.clock())
             elif isinstance(action, Certificates):
-                if not await self._carry_out(link, self._certificates(link, action), nursery, arrived):
+                if not await self._carry_out(link, self._certificates(link, action), arrived):
                     return False
             elif isinstance(action, Close):
-                await link.put(action)
+                await link.close(action.code, action.reason)
                 return False
         return True
 
-    async def _later(self, link: _Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
+    async def _later(self, link: Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
         await trio.sleep(action.delay)
         try:
             await self._deliver(link, action, timed)
         except ConnectionClosed:
             pass
+        except Exception:  # noqa: BLE001 - in the simulator's nursery: one reply must not stop it
+            log.exception("%s: a delayed reply failed", link.peer.remote)
 
-    async def _deliver(self, link: _Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
+    async def _deliver(self, link: Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
         try:
             if isinstance(action, Reply):
-                await link.put(action.wire)
+                if link.ended:
+                    raise ConnectionClosed(f"{link.peer.remote}: connection closed", code=1006)
+                await link.send(action.wire)
                 if timed is not None and self.on_answered is not None:
                     self.on_answered(timed[0], trio.current_time() - timed[1])
         finally:
             link.codec.finish(action.request_id)
-
-    @staticmethod
-    async def _writer(conn: Any, receive: trio.MemoryReceiveChannel) -> None:
-        async with receive:
-            async for item in receive:
-                if isinstance(item, Close):
-                    await conn.close(item.code, item.reason)
-                    return
-                try:
-                    await conn.send(item)
-                except ConnectionClosed:
-                    return
 
     # -- reporting -------------------------------------------------------------------
     def _report(self, record: dict[str, Any]) -> None:
@@ -384,7 +349,7 @@ class Simulator:
         if self.report is not None:
             self.report(record)
 
-    def _response(self, link: _Link, response: Response) -> None:
+    def _response(self, link: Link, response: Response) -> None:
         what = response.event.name if response.event else None
         if what is None:
             log.info("%s: answer to no outstanding call (id %r) ignored", link.peer.remote, response.id)
@@ -592,9 +557,3 @@ class _DialedConn:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         await self._device.close(code, reason)
-
-
-async def _wait_drained(nursery: trio.Nursery) -> None:
-    # the writer and any delayed replies are the nursery's children
-    while len(nursery.child_tasks) > 0:
-        await trio.sleep(0.01)

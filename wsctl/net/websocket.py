@@ -34,10 +34,11 @@ lacked and wsctl used to patch in, built in):
 can name the side that ended the connection and why.  `on_control` lets the
 recording proxy take pings and pongs instead (`wsctl.net._pings`).
 
-wsproto internals used (1.3.x): the frame decoder's class is swapped for one
-that checks the header's length (tests/net/test_net_limits.py), and data
+wsproto internals used (1.3.x): the frame decoder is replaced by one
+that checks the header's length (tests/net/test_net_limits.py), made
+before any frame is parsed and given the upgrade's trailing bytes, data
 frames are made by ``Connection._proto.send_data`` directly (no event object
-per message).
+per message), and ``Connection._events`` is swapped for a list (`_FewEvents`).
 """
 
 from __future__ import annotations
@@ -111,6 +112,18 @@ class ConnectionClosed(Exception):
     def __init__(self, reason: CloseReason) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _FewEvents(list[Any]):
+    """What wsproto's `Connection` keeps in its ``_events`` deque: only the
+    1006 stand-in event at EOF, so at most one.  An empty deque costs 760
+    bytes (its first block); an empty list 56 — per connection, held for the
+    connection's life."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
 
 
 def _park(waiters: list[Any]) -> Any:
@@ -192,11 +205,14 @@ class WebSocket:
         self._stream = stream
         self._proto = proto
         self._frames = proto._proto
+        events = getattr(proto, "_events", None)
+        if type(events) is deque:
+            proto._events = _FewEvents(events)  # type: ignore[assignment]
         decoder = getattr(self._frames, "_frame_decoder", None)
         if type(decoder) is FrameDecoder:
-            decoder.__class__ = LimitedFrameDecoder
-            decoder.max_message_size = max_message_size  # type: ignore[attr-defined]
-            decoder.declared = 0  # type: ignore[attr-defined]
+            limited = LimitedFrameDecoder(decoder.client, decoder.extensions, max_message_size)
+            limited.buffer = decoder.buffer  # what came with the upgrade (parsed only when read)
+            self._frames._frame_decoder = limited
         self.subprotocol = subprotocol
         self.is_server = is_server
         self.max_message_size = max_message_size
@@ -263,6 +279,10 @@ class WebSocket:
             if messages:
                 await checkpoint_if_cancelled()
                 message = messages.popleft()
+                if not messages:
+                    # an empty deque keeps its 760-byte block: most connections
+                    # hold no message between reads, so hold no deque either
+                    self._messages = None
                 self._queued -= len(message)
                 return message
             if self._close_reason is not None:

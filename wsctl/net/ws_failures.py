@@ -10,6 +10,7 @@ tests/net/test_net_limits.py fails if that stops working).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from wsproto.frame_protocol import CloseReason as Code
 from wsproto.frame_protocol import FrameDecoder, Opcode, ParseFailed
@@ -54,8 +55,13 @@ class LimitedFrameDecoder(FrameDecoder):
     """wsproto's decoder, refusing a data frame whose header announces more
     than the message limit (with the frames of the message before it)."""
 
-    max_message_size: int
-    declared: int
+    def __init__(self, client: bool, extensions: list[Any] | None, max_message_size: int) -> None:
+        super().__init__(client, extensions)
+        # set here, not on a decoder whose class was swapped: attributes added
+        # to an instance of another class make Python build it a dict (400 bytes
+        # per connection)
+        self.max_message_size = max_message_size
+        self.declared = 0
 
     def parse_header(self) -> bool:
         if not super().parse_header():

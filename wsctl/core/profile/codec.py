@@ -168,15 +168,17 @@ class ClientCodec:
     _counter: Any = field(init=False, repr=False)
     _pending: OrderedDict[Any, _Pending] = field(init=False, repr=False)
     _late: OrderedDict[Any, Command] = field(init=False, repr=False)
-    #: lockstep calls given up on whose line has not come yet, oldest first
-    _owed: deque[Command] = field(init=False, repr=False)
+    #: lockstep calls given up on whose line has not come yet, oldest first;
+    #: made on the first debt (an empty deque is 760 bytes, and a hub holds a
+    #: codec per device connection)
+    _owed: deque[Command] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._templates: dict[str, tuple[Any, bool]] = {}
         self._counter = itertools.count(self.first_id)
         self._pending = OrderedDict()
         self._late = OrderedDict()
-        self._owed = deque(maxlen=LATE_MEMORY)
+        self._owed = None
 
     # -- sending -------------------------------------------------------------
     def can_send(self) -> bool:
@@ -248,6 +250,8 @@ class ClientCodec:
                         self._late.popitem(last=False)
                 elif self.profile.framing.encoding == "text":
                     # no id to recognise the late line by: count it (module docstring)
+                    if self._owed is None:
+                        self._owed = deque(maxlen=LATE_MEMORY)
                     self._owed.append(out.command)
                 return
 

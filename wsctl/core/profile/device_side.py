@@ -120,6 +120,36 @@ def _reader(template: Any, command: Command | None) -> _Reader:
     )
 
 
+_Readers = tuple[list[_Reader], _Reader | None, list[tuple[Command, re.Pattern[str]]]]
+#: what a profile's requests are read by, per profile (by identity; the
+#: profile is kept with them, so an id is never reused while cached): derived
+#: from the profile alone, so every connection's codec shares them
+_readers_of: dict[int, tuple[Profile, _Readers]] = {}
+
+
+def _readers(profile: Profile) -> _Readers:
+    cached = _readers_of.get(id(profile))
+    if cached is not None and cached[0] is profile:
+        return cached[1]
+    own: list[_Reader] = []
+    shared: _Reader | None = None
+    patterns: list[tuple[Command, re.Pattern[str]]] = []
+    if profile.framing.encoding == "text":
+        for command in profile.commands.values():
+            patterns.append((command, text_pattern(str(command.request), {"name": command.name})))
+    else:
+        shared = _reader(profile.framing.request, None)
+        for command in profile.commands.values():
+            if command.request != profile.framing.request:
+                own.append(_reader(command.request, command))
+        # most literals first: the most specific template wins
+        own.sort(key=lambda r: -len(r.literals))
+    if len(_readers_of) >= 256:
+        _readers_of.clear()  # profiles loaded again and again (tests): start over
+    _readers_of[id(profile)] = (profile, (own, shared, patterns))
+    return own, shared, patterns
+
+
 def _key(value: Any) -> str:
     # 1 and "1" are different JSON-RPC ids; dicts are not hashable
     return dumps(value)
@@ -140,21 +170,11 @@ class DeviceCodec:
         self.call_timeout = call_timeout if call_timeout is not None else profile.default_timeout
         self._in_progress: set[str] = set()
         self._outstanding: _Call | None = None
-        self._queue: deque[_Call] = deque()
+        #: device calls waiting behind the outstanding one; made on the first
+        #: (an empty deque is 760 bytes, and a simulator has a codec per connection)
+        self._queue: deque[_Call] | None = None
         self._counter = itertools.count(1)
-        self._own: list[_Reader] = []
-        self._shared: _Reader | None = None
-        self._patterns: list[tuple[Command, re.Pattern[str]]] = []
-        if self.text:
-            for command in profile.commands.values():
-                self._patterns.append((command, text_pattern(str(command.request), {"name": command.name})))
-        else:
-            self._shared = _reader(self.framing.request, None)
-            for command in profile.commands.values():
-                if command.request != self.framing.request:
-                    self._own.append(_reader(command.request, command))
-            # most literals first: the most specific template wins
-            self._own.sort(key=lambda r: -len(r.literals))
+        self._own, self._shared, self._patterns = _readers(profile)
 
     # -- reading ---------------------------------------------------------------
     def parse(self, message: str | bytes) -> Request | BadRequest | Response:
@@ -448,9 +468,12 @@ class DeviceCodec:
         call_id = self.new_uuid() if uuid4 and self.new_uuid is not None else f"dev-{next(self._counter)}"
         context = {"id": call_id, "name": event.name, "payload": payload if payload is not None else {}}
         call = _Call(call_id, event, dumps(render(self.framing.device_request, context)))
-        self._queue.append(call)
-        while len(self._queue) > CALL_QUEUE_LIMIT:
-            self._queue.popleft()
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(call)
+        while len(queue) > CALL_QUEUE_LIMIT:
+            queue.popleft()
         sent = self.due(now)
         return sent[0] if sent else None
 

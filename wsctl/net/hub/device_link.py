@@ -41,6 +41,34 @@ MAX_WAITING = 32
 WATCH_BUFFER = 256
 
 
+class LazyEvent:
+    """A `trio.Event` made only when somebody waits for it: a link's ``gone``
+    and ``booted`` are mostly set with nobody waiting, and an Event is 264
+    bytes (its set of waiting tasks) per device connection."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._event: trio.Event | None = None
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        if self._set:
+            await trio.lowlevel.checkpoint()
+            return
+        if self._event is None:
+            self._event = trio.Event()
+        await self._event.wait()
+
+
 class Busy(DeviceError):
     """Too many operator calls already wait for this device."""
 
@@ -92,10 +120,10 @@ class DeviceLink:
         #: the federation's hook for the device's messages (`Peers.device_message`)
         self.forward = forward
         self.dropped = 0
-        self.gone = trio.Event()
+        self.gone = LazyEvent()
         #: the booted state the central side reported (OCPP: Accepted/Pending/Rejected)
         self.boot_status: str | None = None
-        self.booted = trio.Event()
+        self.booted = LazyEvent()
 
     @property
     def remote(self) -> str:

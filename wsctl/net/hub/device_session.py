@@ -59,12 +59,15 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
                 # device is not in hub.links, and _online just put it there
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_deliver_queued, hub, link)
-                    await link.run()
+                    await link.session.run()
                     nursery.cancel_scope.cancel()
             else:
-                await link.run()
+                # the session itself, not `link.run`: one coroutine frame less
+                # held by every idle device while it waits for its next message
+                await link.session.run()
             reason = _close_text(link)
         finally:
+            link.gone.set()
             if hub.links.get(device_id) is link:
                 del hub.links[device_id]
                 with trio.CancelScope(shield=True):

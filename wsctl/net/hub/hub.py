@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -315,25 +315,26 @@ class Hub:
         return admission.Refuse(503, self.offline_text(decision.device_id), "offline", (("Retry-After", "30"),))
 
     # -- connections ---------------------------------------------------------------
-    async def handler(self, conn: Any) -> None:
-        decision, request = self._decisions.pop(conn.remote)
-        if isinstance(decision, admission.AdmitOperator):
-            caller = Caller(decision.operator, decision.role, decision.device_id, _queue_ttl(request.headers))
-            link = OperatorLink(self, conn, caller)
-            self._audit(caller, "connect", None, "connected", None)
-            self.operators_open += 1
-            try:
-                await link.run()
-            finally:
-                self.operators_open -= 1
-            return
-        assert isinstance(decision, admission.AdmitDevice)
-        await self._device(conn, decision, request)
-
-    async def _device(self, conn: Any, decision: admission.AdmitDevice, request: ConnectionRequest) -> None:
+    def handler(self, conn: Any) -> Awaitable[None]:
+        """The server's handler: the connection's coroutine itself, not one
+        awaiting it (a frame less held by each of thousands of idle devices)."""
         from wsctl.net.hub.device_session import run_device
 
-        await run_device(self, conn, decision, request)
+        decision, request = self._decisions.pop(conn.remote)
+        if isinstance(decision, admission.AdmitOperator):
+            return self._operator(conn, decision, request)
+        assert isinstance(decision, admission.AdmitDevice)
+        return run_device(self, conn, decision, request)
+
+    async def _operator(self, conn: Any, decision: admission.AdmitOperator, request: ConnectionRequest) -> None:
+        caller = Caller(decision.operator, decision.role, decision.device_id, _queue_ttl(request.headers))
+        link = OperatorLink(self, conn, caller)
+        self._audit(caller, "connect", None, "connected", None)
+        self.operators_open += 1
+        try:
+            await link.run()
+        finally:
+            self.operators_open -= 1
 
     # -- calls, audit and queue ------------------------------------------------------
     async def call(self, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:

@@ -1,0 +1,113 @@
+"""One connection's side of a simulated device (`wsctl.net.simulate`): its codec,
+its peer, and its outbox.
+
+A simulator holds thousands of connections, so a connection has no task of
+its own beyond the one reading it: telemetry and the device's own calls go to
+the outbox, and a task in the simulator's nursery sends them, started when
+there is something to send and gone when it is sent (a task per connection
+waiting on a channel was ~8 KiB of memory per connection: its frames, its
+nursery's cancel scope, the channel's state and deque).  Replies are sent by
+the reader, after what was offered before them, so every frame goes out in
+the order it was made.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import ConnectionClosed
+from wsctl.core.profile.device_side import DeviceCodec
+from wsctl.core.sim import Emit
+
+log = logging.getLogger("wsctl.net.simulate")
+
+#: frames waiting in a connection's outbox; telemetry beyond this is dropped
+QUEUE_SIZE = 256
+#: longest a `close` step waits for what was offered before it
+CLOSE_DRAIN = 2.0
+
+
+class Link:
+    """One connection's side of the simulator: its outbox, sent by a task in
+    ``nursery`` while there is something in it (see the module)."""
+
+    __slots__ = ("conn", "codec", "peer", "station", "nursery", "ended", "_out", "_sending", "_idle")
+
+    def __init__(self, conn: Any, codec: DeviceCodec, peer: Any, nursery: trio.Nursery) -> None:
+        self.conn = conn
+        self.codec = codec
+        self.peer = peer
+        #: the station certificates of this connection (OCPP chargers), or None
+        self.station: Any = None
+        self.nursery = nursery
+        #: the conversation is over: nothing more is sent
+        self.ended = False
+        self._out: list[str] | None = None
+        self._sending = False  # a task sends the outbox
+        self._idle: trio.Event | None = None  # made only while a reply waits for that task
+
+    def offer(self, wire: str) -> None:
+        """Telemetry or a device call: sent soon, dropped when the outbox is full."""
+        if self.ended:
+            return
+        out = self._out
+        if out is None:
+            out = self._out = []
+        elif len(out) >= QUEUE_SIZE:
+            log.warning("%s: not reading; telemetry dropped", self.peer.remote)
+            return
+        out.append(wire)
+        if not self._sending:
+            self._sending = True
+            self.nursery.start_soon(self._send_out)
+
+    async def _send_out(self) -> None:
+        try:
+            while self._out and not self.ended:
+                batch, self._out = self._out, None
+                for wire in batch:
+                    await self.conn.send(wire)
+        except ConnectionClosed:
+            self._out = None  # the reader sees the end and ends the conversation
+        except Exception:  # noqa: BLE001 - one connection's failure must not stop the simulator's nursery
+            log.exception("%s: sending telemetry failed", self.peer.remote)
+            self._out = None
+        finally:
+            self._sending = False
+            if self._idle is not None:
+                self._idle.set()
+                self._idle = None
+
+    async def _drained(self) -> None:
+        """Until what was offered before now is sent."""
+        while self._sending:
+            if self._idle is None:
+                self._idle = trio.Event()
+            await self._idle.wait()
+
+    async def send(self, wire: str) -> None:
+        """A reply: after what was offered before it; waits while the peer reads slowly."""
+        await self._drained()
+        await self.conn.send(wire)
+
+    async def close(self, code: int, reason: str) -> None:
+        """A `close` step: what was sent before it goes out first (bounded), then the close."""
+        with trio.move_on_after(CLOSE_DRAIN):
+            await self._drained()
+        self.ended = True
+        await self.conn.close(code, reason)
+
+    def emit(self, emit: Emit, now: float) -> None:
+        if emit.wire is not None:
+            self.offer(emit.wire)
+            return
+        call = self.codec.device_call(emit.event, emit.payload, now=now)
+        if call is not None:
+            self.offer(call[1])
+
+    def release(self, now: float) -> None:
+        for _, wire in self.codec.due(now):
+            self.offer(wire)
