@@ -163,6 +163,10 @@ class MqttLink:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
+        from wsctl.net.federation.properties import install
+
+        install()  # received PUBLISH properties read without paho's slow tables
+
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, reconnect_on_failure=False
         )
@@ -384,14 +388,9 @@ class MqttLink:
         dropped it (no connection for QoS 0, or its queue is full)."""
         properties = None
         if response_topic is not None or correlation is not None:
-            from paho.mqtt.packettypes import PacketTypes
-            from paho.mqtt.properties import Properties
+            from wsctl.net.federation.properties import Packed
 
-            properties = Properties(PacketTypes.PUBLISH)
-            if response_topic is not None:
-                properties.ResponseTopic = response_topic
-            if correlation is not None:
-                properties.CorrelationData = correlation
+            properties = Packed(response_topic, correlation)
         if self._client is None:
             return False  # closed: the hub is on its way out
         if self._held is not None:  # a worker thread is in paho's connect
