@@ -9,8 +9,8 @@ The devices are bench/hub_devices.py processes (python-websockets, the
 lightest client at hand), one per hub, each device with its own certificate
 (made once under --workdir by bench/hub_fixture.py).  After every device has
 booted and a warm-up, a window of --seconds: readings per second sent and
-read, end-to-end latency (the reading's timestamp is its send time; the
-reader stamps its arrival), the CPU of every process (/proc) and each hub's
+read, end-to-end latency (the reading's timestamp is its send time;
+mosquitto_sub stamps its arrival, %U), the CPU of every process (/proc) and each hub's
 CPU per message it published (its `wsctl_hub_broker_messages_total`, --metrics).
 Then the devices stop their readings (SIGUSR1) and, once the broker had time
 to deliver, every reading sent is accounted for: read by mosquitto_sub,
@@ -122,14 +122,18 @@ def start_broker(certs: Path, run: Path, hubs: list[str]) -> tuple[subprocess.Po
 
 
 class Hub:
-    def __init__(self, name: str, certs: Path, registry: Path, run: Path, broker_port: int) -> None:
+    def __init__(
+        self, name: str, certs: Path, registry: Path, run: Path, broker_port: int, probe: list[str] | None = None
+    ) -> None:
+        """``probe``: bench/gc_probe.py's options (the hub runs under it), or None."""
         self.name = name
         db = run / f"{name}.db"
         shutil.copy(registry, db)
         self.metrics_port = free_port()
         out = run / f"{name}.out"
         self.err = run / f"{name}.err"
-        cmd = [sys.executable, "-m", "wsctl", "--json", "hub", "--listen", "127.0.0.1:0", "--certs", str(certs),
+        runner = ["-m", "wsctl"] if probe is None else [str(HERE / "gc_probe.py"), *probe, "--"]
+        cmd = [sys.executable, *runner, "--json", "hub", "--listen", "127.0.0.1:0", "--certs", str(certs),
                "--device", name, "--registry", str(db), "--broker", f"mqtts://localhost:{broker_port}",
                "--hub-id", name, "--site", SITE, "--idle-timeout", "0",
                "--metrics", f"127.0.0.1:{self.metrics_port}"]  # fmt: skip
@@ -156,11 +160,12 @@ class Hub:
 class Devices:
     """One hub_devices.py process (the devices of one hub) and its latest status."""
 
-    def __init__(self, url: str, certs: Path, source: str, first: int, count: int, interval: float) -> None:
+    def __init__(self, urls: list[str], certs: Path, source: str, first: int, count: int, interval: float) -> None:
         self.status: dict = {"open": 0, "booted": 0, "sent": 0, "failures": 0}
         self.ready = threading.Event()
-        cmd = [sys.executable, str(HERE / "hub_devices.py"), "--url", url, "--certs", str(certs), "--source", source,
-               "--first", str(first), "--count", str(count), "--meter", str(interval), "--heartbeat", "1e9"]  # fmt: skip
+        cmd = [sys.executable, str(HERE / "hub_devices.py"), *(a for u in urls for a in ("--url", u)),
+               "--certs", str(certs), "--source", source, "--first", str(first), "--count", str(count),
+               "--meter", str(interval), "--heartbeat", "1e9"]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -183,11 +188,13 @@ class Reader:
         self.proc = subprocess.Popen(
             ["stdbuf", "-oL", binary, "-h", "localhost", "-p", str(port), "--cafile", str(run / "plant-ca.pem"),
              "--cert", str(leaf / "chain.pem"), "--key", str(leaf / "key.pem"), "-V", "mqttv5", "-t", TOPIC,
-             "-F", "%p"],
+             "-F", "%U %p"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         self.count = 0
+        #: device -> mosquitto_sub (its own arrival stamp, %U), and mosquitto_sub -> this process (the pipe)
         self.latencies: list[float] = []
+        self.pipe: list[float] = []
         self.counting = False
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -196,11 +203,15 @@ class Reader:
         for line in self.proc.stdout:
             self.count += 1
             if self.counting:
+                now = time.time()
+                stamp, _, payload = line.partition(" ")
                 try:
-                    sent = json.loads(line)["payload"]["meterValue"][0]["timestamp"]
+                    sent = json.loads(payload)["payload"]["meterValue"][0]["timestamp"]
+                    arrived = float(stamp)
                 except (ValueError, KeyError, IndexError, TypeError):
                     continue
-                self.latencies.append(time.time() - datetime.fromisoformat(sent).timestamp())
+                self.latencies.append(arrived - datetime.fromisoformat(sent).timestamp())
+                self.pipe.append(now - arrived)
 
 
 def wait_for(what: str, done, timeout: float) -> float:
@@ -252,6 +263,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=1.0, help="seconds between a device's readings")
     p.add_argument("--seconds", type=int)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/wsctl-bench-fed"))
+    p.add_argument("--profile", action="store_true", help="hub-a under gc_probe.py: a cProfile of the window")
     a = p.parse_args()
     per_hub = a.devices_per_hub or (100 if a.quick else 1000)
     seconds = a.seconds or (10 if a.quick else 30)
@@ -267,7 +279,8 @@ def main() -> None:
     devices: list[Devices] = []
     reader = None
     try:
-        hubs = [Hub(name, certs, registry, run, port) for name in names]
+        probe = [str(run / "hub-a-probe.json")] if a.profile else None
+        hubs = [Hub(name, certs, registry, run, port, probe if name == "hub-a" else None) for name in names]
         procs.update({h.name: h.proc for h in hubs})
         reader = Reader(certs, run, port)
         procs["mosquitto_sub"] = reader.proc
@@ -275,7 +288,7 @@ def main() -> None:
         print(f"load average before: {load_average()}", flush=True)
         for k, hub in enumerate(hubs):
             url = f"wss://localhost:{hub.port}/ocpp/{{id}}"
-            devices.append(Devices(url, certs, f"127.0.0.{2 + k}", k * per_hub, per_hub, a.interval))
+            devices.append(Devices([url], certs, f"127.0.0.{2 + k}", k * per_hub, per_hub, a.interval))
         for k, d in enumerate(devices):
             procs[f"devices {k}"] = d.proc
         total = a.hubs * per_hub
@@ -283,12 +296,23 @@ def main() -> None:
         print(f"{total} devices connected and booted in {took:.0f} s", flush=True)
         time.sleep(max(3.0, 2 * a.interval))  # every device past its first reading
         rss = {h.name: (rss_kib(h.proc.pid) - rss0[h.name]) / per_hub for h in hubs}
+        if a.profile:
+            hubs[0].proc.send_signal(signal.SIGUSR1)  # the collector's counts before the window
+            time.sleep(3)
+            hubs[0].proc.send_signal(signal.SIGUSR2)  # cProfile on (wall clock: waits show too)
         cpu, published, sent, read = window(hubs, procs, devices, reader, seconds)
+        if a.profile:
+            hubs[0].proc.send_signal(signal.SIGUSR1)  # the collector's report
+            hubs[0].proc.send_signal(signal.SIGUSR2)  # cProfile off, written
+            print(f"hub-a's profile and collector report: {run}/hub-a-probe*.pstats, {run}/hub-a-probe.json")
         lat = reader.latencies
         print(f"\nwindow of {seconds} s: readings sent {sent:.0f}/s, read by mosquitto_sub {read:.0f}/s")
         if lat:
             print(f"  end-to-end latency device -> hub -> broker -> reader: p50 {percentile(lat, 0.5) * 1000:.1f} ms, "
                   f"p99 {percentile(lat, 0.99) * 1000:.1f} ms, max {max(lat) * 1000:.0f} ms")  # fmt: skip
+            pipe = reader.pipe
+            print(f"  (then mosquitto_sub's pipe to this process: p50 {percentile(pipe, 0.5) * 1000:.1f} ms, "
+                  f"p99 {percentile(pipe, 0.99) * 1000:.1f} ms: not in the figure above)")  # fmt: skip
         for name, share in cpu.items():
             print(f"  CPU {name:13} {share * 100:5.1f} % of a core")
         for h in hubs:

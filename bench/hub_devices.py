@@ -134,10 +134,14 @@ async def meter_values(ws, counts: Counts) -> None:
         await asyncio.sleep(every)
 
 
-async def device(url: str, device_id: str, ctx: ssl.SSLContext, source: str, counts: Counts) -> None:
+async def device(urls: list[str], device_id: str, ctx: ssl.SSLContext, source: str, counts: Counts) -> None:
+    """Dial the URLs in order (the first that answers), from the first again
+    after a lost connection: a charger's list of central systems."""
     backoff = 1.0
+    turn = 0
     while True:
         counts.bump("dials")
+        url = urls[turn % len(urls)]
         try:
             async with websockets.connect(
                 url.format(id=device_id),
@@ -156,13 +160,18 @@ async def device(url: str, device_id: str, ctx: ssl.SSLContext, source: str, cou
                     await session(ws, counts, device_id)
                 finally:
                     counts.bump("open", -1)
+            turn = 0
             await asyncio.sleep(random.uniform(0, 1))
         except ConnectionRefusedError:
-            # nobody listens (the hub is restarting): dial again soon, all at once
+            # nobody listens (the hub is restarting or dead): the next URL at once; after
+            # a whole round, again soon, all at once
             counts.bump("failures")
-            await asyncio.sleep(random.uniform(0.25, 0.75))
+            turn += 1
+            if turn % len(urls) == 0:
+                await asyncio.sleep(random.uniform(0.25, 0.75))
         except (TimeoutError, OSError, websockets.exceptions.WebSocketException):
             counts.bump("failures")
+            turn += 1
             await asyncio.sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, 8.0)
 
@@ -177,7 +186,7 @@ async def report(counts: Counts) -> None:
 
 async def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, action="append", help="a device URL ({id}); several: tried in order")
     p.add_argument("--certs", required=True)
     p.add_argument("--source", default="127.0.0.1")
     p.add_argument("--prefix", default="CP-")
