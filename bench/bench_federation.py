@@ -2,6 +2,7 @@
 
     flock /tmp/wsctl-bench.lock .venv/bin/python bench/bench_federation.py \
         [--quick] [--latency-only] [--devices-per-hub N] [--seconds S] [--calls N] [--rounds R]
+        [--cpu-per-call N] [--profile DIR]
 
 1. Command latency through two hubs vs one, paired in one run: one simulated
    OCPP 1.6 charger (`wsctl serve --dial`, its own process) on hub-a; an
@@ -14,6 +15,12 @@
    per-pair ratios and the pooled p50/p99 the headline (goal: two hubs <= 1.5
    x one hub).  The load average
    is printed before and after.
+   With ``--cpu-per-call N``, after the pairs: N calls through one hub only,
+   then N through two only, and the CPU each process spent per call in each
+   (/proc; the bench's own from os.times) -- where the second hub's extra
+   time goes.  With ``--profile DIR`` too, hub-a and hub-b run under
+   bench/gc_probe.py and are cProfiled (SIGUSR2, CPU time) during the two-hub-only
+   calls; the top functions are printed, the pstats files stay in DIR.
 2. Telemetry into the broker: 3 hubs x N devices, each sending one OCPP
    MeterValues per second (their timestamp carries the send time); a
    `mosquitto_sub` reader of `.../devices/+/events/MeterValues` measures the
@@ -34,6 +41,7 @@ import getpass
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -67,6 +75,8 @@ DEVICES_PER_HUB = arg("--devices-per-hub", 50 if QUICK else 200)
 SECONDS = arg("--seconds", 10 if QUICK else 30)
 CALLS = arg("--calls", 100 if QUICK else 400)
 ROUNDS = arg("--rounds", 8 if QUICK else 16)
+CPU_CALLS = arg("--cpu-per-call", 0)
+PROFILE_DIR = Path(sys.argv[sys.argv.index("--profile") + 1]) if "--profile" in sys.argv else None
 
 
 def free_port() -> int:
@@ -141,11 +151,15 @@ def start_hub(store: Store, base: Path, name: str, broker_port: int) -> tuple[su
         reg.add_device(device, profile="ocpp16")
     reg.close()
     out = base / f"{name}.out"
+    if PROFILE_DIR is not None and name in ("hub-a", "hub-b"):
+        PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+        probe = str(Path(__file__).with_name("gc_probe.py"))
+        runner = [sys.executable, probe, str(PROFILE_DIR / f"{name}.json"), "--cpu-clock", "--"]
+    else:
+        runner = [sys.executable, "-m", "wsctl"]
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "wsctl",
+            *runner,
             "--json",
             "hub",
             "--listen",
@@ -183,7 +197,48 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def latency(store: Store, ports: dict[str, int]) -> list[dict[str, list[float]]]:
+def own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+async def cpu_per_call(paths: dict, procs: dict[str, subprocess.Popen]) -> None:
+    """N calls through each path alone: CPU per call of every process on it."""
+    for name in ("one hub", "two hubs"):
+        profiled = [procs[h] for h in ("hub-a", "hub-b")] if PROFILE_DIR and name == "two hubs" else []
+        for proc in profiled:
+            proc.send_signal(signal.SIGUSR2)  # start cProfile
+        before = {k: cpu_seconds(p.pid) for k, p in procs.items()}
+        mine = own_cpu()
+        start = time.perf_counter()
+        for _ in range(CPU_CALLS):
+            await paths[name].call("get_configuration")
+        wall = time.perf_counter() - start
+        used = {k: cpu_seconds(p.pid) - before[k] for k, p in procs.items()}
+        used["operator (bench)"] = own_cpu() - mine
+        for proc in profiled:
+            proc.send_signal(signal.SIGUSR2)  # stop and write
+        shown = ", ".join(f"{k} {v / CPU_CALLS * 1e6:.0f}" for k, v in used.items() if v > 0)
+        print(
+            f"  {name:9} alone: {wall / CPU_CALLS * 1000:.2f} ms per call; CPU per call, us: {shown}; "
+            f"total {sum(used.values()) / CPU_CALLS * 1e6:.0f}"
+        )
+
+
+def print_profiles() -> None:
+    import pstats
+
+    time.sleep(2)  # the hubs write their profiles on the second SIGUSR2
+    for hub in ("hub-a", "hub-b"):
+        assert PROFILE_DIR is not None
+        for path in sorted(PROFILE_DIR.glob(f"{hub}-*.pstats")):
+            print(f"\n{hub}: cProfile of the two-hub calls ({path}), by own time:")
+            pstats.Stats(str(path)).sort_stats("tottime").print_stats(25)
+
+
+async def latency(
+    store: Store, ports: dict[str, int], procs: dict[str, subprocess.Popen]
+) -> list[dict[str, list[float]]]:
     """Per round, the call times through one hub and through two."""
     import wsctl
 
@@ -208,6 +263,9 @@ async def latency(store: Store, ports: dict[str, int]) -> list[dict[str, list[fl
                     await paths[name].call("get_configuration")
                     found[name].append(time.perf_counter() - start)
             rounds.append(found)
+        if CPU_CALLS:
+            print(f"\nCPU per call, {CPU_CALLS} calls through each path alone:")
+            await cpu_per_call(paths, procs)
     return rounds
 
 
@@ -388,7 +446,9 @@ def main() -> None:
         )
         time.sleep(3)
         print(f"load average before: {load_average()}", flush=True)
-        report_latency(trio.run(latency, store, ports))
+        report_latency(trio.run(latency, store, ports, procs | {"charger": sim}))
+        if PROFILE_DIR is not None:
+            print_profiles()
         print(f"load average after the latency part: {load_average()}", flush=True)
         if LATENCY_ONLY:
             return

