@@ -37,7 +37,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "bench_issue_many": ([], ["--count", "50"]),
 }
-# not here: conn_memory.py, hub_memory.py and gc_probe.py are probes (tracemalloc, the
+# not here: conn_memory.py, hub_memory.py, tls_memory.py and gc_probe.py are probes (tracemalloc, malloc, the
 # collector) run by hand while looking into one figure; docs/performance.md names their commands
 
 
