@@ -6,7 +6,9 @@
 idle) in one trio run; the server side's allocations per connection are the
 snapshot difference minus what was allocated on the clients' own code path.
 No timing in it, so it tells two versions of the connection apart even on a
-loaded machine (another version: ``PYTHONPATH=/tmp/other-checkout``); RSS
+loaded machine (another version: run that checkout's copy of this script,
+``python /tmp/other/bench/conn_memory.py``: it puts its own checkout first on
+``sys.path``, so ``PYTHONPATH`` alone measures this one); RSS
 (bench_serve_scale.py) adds OpenSSL's state and malloc's overhead.  With
 ``--top``: the 16 largest allocation sites.  With ``--profile NAME``: the
 handler is `serve --profile NAME`'s simulator (`Simulator.handler`, its clock

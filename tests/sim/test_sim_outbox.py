@@ -90,3 +90,34 @@ async def test_idle_connections_have_no_task_of_their_own_in_the_simulator(sim_p
         await trio.testing.wait_all_tasks_blocked(cushion=0.05)
         simulator_tasks = [n for n in _task_names() if n.startswith("wsctl.net.sim")]
         assert simulator_tasks == ["wsctl.net.simulate.Simulator.run"], simulator_tasks
+
+
+async def test_a_conversation_outliving_the_simulators_clock_still_answers(sim_pki, nursery):
+    """`run` stopped (its nursery closed) while a connection stays: replies still
+    go out, telemetry the stop step makes is dropped, nothing fails."""
+    sim = Simulator(load(JSONRPC), seed=1)
+    clock = trio.CancelScope()
+
+    async def run_clock(task_status=trio.TASK_STATUS_IGNORED):
+        with clock:
+            await sim.run(task_status=task_status)
+
+    await nursery.start(run_clock)
+    server = await nursery.start(
+        functools.partial(serve, sim.handler, cert_chain=sim_pki.device.chain, key=sim_pki.device.key, ca=sim_pki.root)
+    )
+    async with open_device(server.url, **sim_pki.kw(sim_pki.alice)) as dev:
+        clock.cancel()
+        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
+        await dev.send(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "belt.stop"}))
+        with trio.fail_after(5):
+            while True:
+                doc = json.loads(await dev.receive())
+                if doc.get("id") == 7:
+                    break
+        assert doc["result"] == {"state": "stopped"}
+        await dev.send(json.dumps({"jsonrpc": "2.0", "id": 8, "method": "belt.status"}))
+        with trio.fail_after(5):
+            while (doc := json.loads(await dev.receive())).get("id") != 8:
+                pass
+        assert doc["result"]["state"] == "stopped"

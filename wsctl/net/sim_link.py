@@ -61,8 +61,17 @@ class Link:
             return
         out.append(wire)
         if not self._sending:
-            self._sending = True
-            self.nursery.start_soon(self._send_out)
+            self._sending = self.spawn(self._send_out)
+
+    def spawn(self, afn: Any, *args: Any) -> bool:
+        """Start ``afn(*args)`` in the simulator's nursery; False once that is
+        closed (the simulator stopped while this conversation still runs)."""
+        try:
+            self.nursery.start_soon(afn, *args)
+        except RuntimeError:  # trio: "Nursery is closed to new arrivals"
+            self._out = None
+            return False
+        return True
 
     async def _send_out(self) -> None:
         try:

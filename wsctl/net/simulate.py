@@ -289,7 +289,8 @@ class Simulator:
                     else None
                 )
                 if action.delay > 0 and not self.lockstep:
-                    link.nursery.start_soon(self._later, link, action, timed)
+                    if not link.spawn(self._later, link, action, timed):
+                        link.codec.finish(action.request_id)  # the simulator stopped: never sent
                 else:
                     if action.delay > 0:
                         await trio.sleep(action.delay)
