@@ -12,7 +12,7 @@ import trio.testing
 from cryptography import x509
 from hub_helpers import PW, build_hub_pki
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import InvalidInput, StoreError
 from wsctl.net.hub.cert_manager import CertificateSigner
 from wsctl.pki import station
 from wsctl.pki.station_side import new_key_and_csr
@@ -85,3 +85,28 @@ async def test_a_store_failure_fails_each_csr_of_the_batch_with_it(tmp_path):
             nursery.start_soon(one, name, hub)
     assert len(errors) == 3 and all("passphrase" in str(e).lower() for e in errors), errors
     assert not signer._draining and not signer._to_sign
+
+
+async def test_a_fault_in_signing_fails_each_csr_and_leaves_the_hub_running(tmp_path, monkeypatch):
+    pki = build_hub_pki(tmp_path / "pki")
+
+    def broken(store, requests, **kwargs):
+        raise RuntimeError("a bug in the signing code")
+
+    monkeypatch.setattr(station, "sign_station_csrs", broken)
+    signer = CertificateSigner(pki.store, PW)
+    errors = []
+
+    async def one(name, hub):
+        try:
+            await signer._signed(hub, name, new_key_and_csr(name)[1])
+        except StoreError as exc:
+            errors.append(exc.message)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:  # the hub's nursery: not torn down by the fault
+            hub = types.SimpleNamespace(nursery=nursery)
+            for name in ("CP-A", "CP-B"):
+                nursery.start_soon(one, name, hub)
+    assert errors == ["signing failed: RuntimeError: a bug in the signing code"] * 2
+    assert not signer._draining
