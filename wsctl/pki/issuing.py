@@ -284,10 +284,11 @@ class LeafIssuing:
     ) -> list[Entry | WsctlError]:
         """Certificates that stand or fall one by one, in one store operation.
 
-        ``plan(live)`` gets the live entry of every name and returns, per request,
-        its audit subject and the leaf to issue or the error that refuses it.  The refused ones get an
-        audit line of their own; the rest are built and committed together with
-        the index (one lock, one repair, one index read and write, one commit):
+        ``plan(live)`` gets the live entry of every name and returns, per
+        request, its audit subject and the leaf to issue or the error that
+        refuses it.  The refused ones get an audit line of their own; the rest
+        are built and committed together with the index (one lock, one repair,
+        one index read and write, one commit):
         a storm of N station renewals into a store of n certificates costs
         O(N + n), not N times O(n).  An error of the store itself (the lock, the
         passphrase, the disk) still fails them all.  Keys come from CSRs only.
@@ -312,7 +313,7 @@ class LeafIssuing:
             entries = iter(self._commit_leaves(index, leaves, issuing, issuing_key, None, "p256") if leaves else ())
             done: list[Entry | WsctlError] = [r if isinstance(r, WsctlError) else next(entries) for r in results]
             outcome["lines"] = [
-                _audit_line(subject, item, result) for (subject, item), result in zip(planned, done, strict=True)
+                _audit_line(asked, item, result) for (asked, item), result in zip(planned, done, strict=True)
             ]
             return done
 
