@@ -6,8 +6,9 @@ broker.
     flock /tmp/wsctl-bench.lock .venv/bin/python bench/bench_failover.py [--quick] [--devices N] [--workdir DIR]
 
 Two hubs on a real mosquitto (mutual TLS, ACL; bench_telemetry.py's set-up),
-N OCPP 1.6 chargers (bench/hub_devices.py, python-websockets) that know both
-hubs' URLs and dial them in order: all start on hub-a.  A `mosquitto_sub`
+N OCPP 1.6 chargers (bench/hub_devices.py, python-websockets, 500 per source
+address) that know both hubs' URLs and dial them in order: all start on hub-a
+(hub-b starts once they are there).  A `mosquitto_sub`
 reader of ``hubs/hub-a/state`` and ``devices/+/state`` stamps every presence
 message on arrival (%U); hub-a is killed (SIGKILL) and the times are counted
 from the kill.  CPU of hub-b and mosquitto over the takeover (/proc).
@@ -23,8 +24,11 @@ import threading
 import time
 from pathlib import Path
 
-from bench_telemetry import SITE, Devices, Hub, certificates, cpu_seconds, load_average, start_broker
+from bench_telemetry import SITE, Devices, Hub, certificates, cpu_seconds, free_port, load_average, start_broker
 from hub_fixture import prepare
+
+#: devices per source address (one hub_devices.py process each)
+PER_SOURCE = 500
 
 
 class Presence:
@@ -87,13 +91,20 @@ def main() -> None:
     broker, port = start_broker(certs, run, names)
     procs: list[subprocess.Popen] = [broker]
     try:
-        hubs = {name: Hub(name, certs, registry, run, port) for name in names}
-        procs += [h.proc for h in hubs.values()]
+        # hub-b starts once every device is on hub-a: until then its URL refuses, and a
+        # device that hub-a could not take yet comes back to hub-a, not to hub-b
+        hubs = {"hub-a": Hub("hub-a", certs, registry, run, port)}
+        procs.append(hubs["hub-a"].proc)
         presence = Presence(certs, run, port)
         procs.append(presence.proc)
-        urls = [f"wss://localhost:{hubs[h].port}/ocpp/{{id}}" for h in names]
-        devices = Devices(urls, certs, "127.0.0.2", 0, n, 0)
-        procs.append(devices.proc)
+        b_port = free_port()
+        urls = [f"wss://localhost:{hubs['hub-a'].port}/ocpp/{{id}}", f"wss://localhost:{b_port}/ocpp/{{id}}"]
+        # devices of a plant come from many addresses: PER_SOURCE each, as a hub meets them
+        devices = [
+            Devices(urls, certs, f"127.0.0.{2 + k}", first, min(PER_SOURCE, n - first), 0)
+            for k, first in enumerate(range(0, n, PER_SOURCE))
+        ]
+        procs += [d.proc for d in devices]
         print(f"load average before: {load_average()}", flush=True)
         start = time.monotonic()
         while presence.online_on("hub-a") < n:
@@ -101,6 +112,8 @@ def main() -> None:
                 raise SystemExit(f"only {presence.online_on('hub-a')} of {n} devices online on hub-a")
             time.sleep(0.5)
         print(f"{n} devices online on hub-a after {time.monotonic() - start:.0f} s", flush=True)
+        hubs["hub-b"] = Hub("hub-b", certs, registry, run, port, listen=b_port)
+        procs.append(hubs["hub-b"].proc)
         time.sleep(3)
         cpu0 = {k: cpu_seconds(pr.pid) for k, pr in (("hub-b", hubs["hub-b"].proc), ("mosquitto", broker))}
         presence.killed = time.time()
@@ -120,7 +133,8 @@ def main() -> None:
             print(f"  devices online on hub-b: {len(times)} of {n}; {marks}, all {times[-1]:.1f} s")
         print(f"  CPU during the takeover: hub-b {cpu['hub-b']:.1f} s ({cpu['hub-b'] / max(1, len(times)) * 1000:.1f} ms "
               f"per device), mosquitto {cpu['mosquitto']:.2f} s")  # fmt: skip
-        print(f"  devices' dials {devices.status.get('dials')}, failed {devices.status.get('failures')}")
+        dials = sum(d.status.get("dials", 0) for d in devices)
+        print(f"  devices' dials {dials}, failed {sum(d.status.get('failures', 0) for d in devices)}")
         print(f"load average after: {load_average()}")
     finally:
         for proc in procs:

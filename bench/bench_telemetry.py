@@ -123,9 +123,17 @@ def start_broker(certs: Path, run: Path, hubs: list[str]) -> tuple[subprocess.Po
 
 class Hub:
     def __init__(
-        self, name: str, certs: Path, registry: Path, run: Path, broker_port: int, probe: list[str] | None = None
+        self,
+        name: str,
+        certs: Path,
+        registry: Path,
+        run: Path,
+        broker_port: int,
+        probe: list[str] | None = None,
+        listen: int = 0,
     ) -> None:
-        """``probe``: bench/gc_probe.py's options (the hub runs under it), or None."""
+        """``probe``: bench/gc_probe.py's options (the hub runs under it), or None;
+        ``listen``: its port (0: any)."""
         self.name = name
         db = run / f"{name}.db"
         shutil.copy(registry, db)
@@ -133,7 +141,7 @@ class Hub:
         out = run / f"{name}.out"
         self.err = run / f"{name}.err"
         runner = ["-m", "wsctl"] if probe is None else [str(HERE / "gc_probe.py"), *probe, "--"]
-        cmd = [sys.executable, *runner, "--json", "hub", "--listen", "127.0.0.1:0", "--certs", str(certs),
+        cmd = [sys.executable, *runner, "--json", "hub", "--listen", f"127.0.0.1:{listen}", "--certs", str(certs),
                "--device", name, "--registry", str(db), "--broker", f"mqtts://localhost:{broker_port}",
                "--hub-id", name, "--site", SITE, "--idle-timeout", "0",
                "--metrics", f"127.0.0.1:{self.metrics_port}"]  # fmt: skip

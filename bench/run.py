@@ -30,6 +30,8 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "bench_serve_scale": ([], ["--quick"]),
     "bench_hub": ([], ["--quick"]),
     "bench_federation": ([], ["--quick"]),
+    "bench_telemetry": ([], ["--quick"]),
+    "bench_failover": ([], ["--quick"]),
     "bench_est": ([], ["--quick"]),
     "bench_renewal": (
         ["--chargers", "1000", "--processes", "4", "--concurrency", "50"],

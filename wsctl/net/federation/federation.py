@@ -210,8 +210,8 @@ class Federation:
             self._publish_online(device_id, self.hub.registry.device(device_id))
 
     def _count(self, kind: str, published: bool) -> None:
-        """A device message handed to the broker or dropped (QoS 0, no
-        connection): never silently — the metric, and a warning with the
+        """A device message handed to the broker or dropped (QoS 0: no
+        connection, or `MAX_BACKLOG` unsent already): never silently — the metric, and a warning with the
         count at most every `DROP_LOG_EVERY` seconds."""
         metrics = self.hub.metrics
         if metrics is not None:
@@ -222,7 +222,7 @@ class Federation:
         now = trio.current_time()
         if now - self._drop_logged >= DROP_LOG_EVERY:
             log.warning(
-                "%d device message(s) not published (no broker connection; %d since start)",
+                "%d device message(s) not published (no broker connection, or it does not keep up; %d since start)",
                 self.dropped - self._drops_told,
                 self.dropped,
             )

@@ -50,6 +50,9 @@ log = logging.getLogger("wsctl.net.federation")
 
 #: messages paho keeps for a broker that is away (QoS 1); beyond, new ones are dropped
 MAX_QUEUED = 20000
+#: QoS 0 messages (telemetry) paho may hold unsent for a broker that does not keep
+#: up (paho's own queue has no bound for them); beyond, new ones are dropped (counted)
+MAX_BACKLOG = 20000
 KEEPALIVE = 20
 CONNECT_TIMEOUT = 10.0
 #: pause before each reconnect to the broker
@@ -155,6 +158,8 @@ class MqttLink:
         #: reconnects tried since the last CONNACK
         self._attempt = 0
         self._stopped = trio.Event()
+        #: QoS 0 messages handed to paho since its queue was last seen empty
+        self._backlog = 0
 
     async def open(self, nursery: trio.Nursery) -> None:
         """Connect once (a clear ConnectError if that fails), then keep the
@@ -416,6 +421,13 @@ class MqttLink:
         client = self._client
         if client is None:
             return False
+        if qos == 0:
+            if not client.want_write():
+                self._backlog = 0  # everything before was written to the socket
+            elif self._backlog >= MAX_BACKLOG:
+                return False  # the broker does not read: memory must not grow without end
+            else:
+                self._backlog += 1
         try:
             info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         except ValueError as exc:  # a topic paho refuses (wildcards): never from a checked id
