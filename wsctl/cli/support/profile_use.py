@@ -106,9 +106,12 @@ class EventReporter:
     """What arrives beside the replies during `send` and `run`: telemetry,
     device requests (already answered) and messages that matched nothing.
 
-    They go to stderr — stdout carries one result line per command — as
-    watch-style lines, or JSON lines with --json; -q silences them.  Messages
-    that matched nothing are kept so a timeout can say what did arrive.
+    With -v they go to stderr — stdout carries one result line per command —
+    as watch-style lines, or JSON lines with --json; by default stderr stays
+    quiet on success (docs/client-server.md), so a script's stderr does not
+    depend on what the device happened to push before the reply.  Messages
+    that matched nothing are kept either way, so a timeout can say what did
+    arrive.
     """
 
     def __init__(self, env: Environment, device: str) -> None:
@@ -124,7 +127,7 @@ class EventReporter:
         record = event_record(self.device, item)
         if record.get("kind") == "unrecognised":
             self.strays.append(record.get("reason") or "unrecognised")
-        if self.env.verbosity < 0:
+        if self.env.verbosity < 1:
             return
         human = event_line(record, show_device=False, prefix=f"-- {self.device}")
         record.pop("fields_text", None)
