@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_serve_scale.py --quick                 # 500 connections, conveyor
     .venv/bin/python bench/bench_serve_scale.py --connections 5000 --profile conveyor
     .venv/bin/python bench/bench_serve_scale.py --connections 5000 --profile ocpp16-charger
+    .venv/bin/python bench/bench_serve_scale.py --connections 10000 --telemetry-scale 1000   # idle, with a command
 
 One `wsctl serve --profile P` (the real CLI) holds N mutual-TLS connections
 made by K bench/hub_devices.py processes (--no-boot: they only read what the
@@ -40,6 +41,8 @@ COMMANDS = {"conveyor": "status", "ocpp16-charger": None, "psu": "status"}
 def start_serve(args, certs: Path, port: int, *, probe: str | None) -> subprocess.Popen:
     cmd = [WSCTL, "--json", "serve", "--profile", args.profile, "--listen", f"127.0.0.1:{port}",
            "--certs", str(certs), "--device", "hub", "--max-connections", str(args.connections + 100)]  # fmt: skip
+    if args.telemetry_scale is not None:
+        cmd += ["--telemetry-scale", str(args.telemetry_scale)]
     if probe:
         cmd = [sys.executable, str(HERE / "gc_probe.py"), *shlex.split(probe), "--", *cmd[1:]]
     env = dict(os.environ, **dict(kv.split("=", 1) for kv in args.serve_env))
@@ -170,6 +173,11 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=100)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/wsctl-bench-hub"))
     p.add_argument("--fill-timeout", type=float, default=900.0)
+    p.add_argument(
+        "--telemetry-scale",
+        type=float,
+        help="passed to both servers (1000: conveyor's telemetry every ~17 min, i.e. idle connections with a command)",
+    )
     p.add_argument("--probe", help="run the loaded server under bench/gc_probe.py with these options")
     p.add_argument("--serve-env", action="append", default=[], help="NAME=VALUE for the loaded server")
     p.add_argument("--json", type=Path)
