@@ -37,12 +37,10 @@ docs/scaling.md extrapolates from.
 from __future__ import annotations
 
 import contextlib
-import getpass
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,12 +54,14 @@ import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import broker_fixture  # noqa: E402
+from broker_fixture import cpu_seconds  # noqa: E402
+
 from wsctl.pki.store import Store  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 SITE = "bench"
 HUBS = ("hub-a", "hub-b", "hub-c")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def arg(name: str, default: int) -> int:
@@ -77,17 +77,6 @@ CALLS = arg("--calls", 100 if QUICK else 400)
 ROUNDS = arg("--rounds", 8 if QUICK else 16)
 CPU_CALLS = arg("--cpu-per-call", 0)
 PROFILE_DIR = Path(sys.argv[sys.argv.index("--profile") + 1]) if "--profile" in sys.argv else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_kib(pid: int) -> int:
@@ -120,26 +109,7 @@ def make_pki(base: Path) -> Store:
 
 
 def start_broker(store: Store, base: Path) -> tuple[subprocess.Popen, int, Path]:
-    port = free_port()
-    cafile = base / "plant-ca.pem"
-    cafile.write_bytes(store.root_cert_path.read_bytes() + store.issuing_cert_path.read_bytes())
-    acl = [f"user {h}\ntopic read wsctl/v1/{SITE}/#\ntopic write wsctl/v1/{SITE}/#\n" for h in HUBS]
-    acl.append(f"user reader\ntopic read wsctl/v1/{SITE}/#\n")
-    (base / "acl").write_text("\n".join(acl))
-    leaf = store.leaf_paths("device", "broker")
-    (base / "mosquitto.conf").write_text(
-        f"user {getpass.getuser()}\nset_tcp_nodelay true\nper_listener_settings false\nallow_anonymous false\npersistence false\n"
-        f"max_queued_messages 100000\nacl_file {base / 'acl'}\nlistener {port} 127.0.0.1\ncafile {cafile}\n"
-        f"certfile {leaf.chain}\nkeyfile {leaf.key}\nrequire_certificate true\nuse_identity_as_username true\n"
-    )
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    proc = subprocess.Popen([binary, "-c", str(base / "mosquitto.conf")], stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port, cafile
-        time.sleep(0.05)
-    raise SystemExit("mosquitto did not start")
+    return broker_fixture.start_broker(store, base, HUBS, site=SITE, settings="max_queued_messages 100000\n")
 
 
 def start_hub(store: Store, base: Path, name: str, broker_port: int) -> tuple[subprocess.Popen, int]:

@@ -25,13 +25,11 @@ per-message and per-connection figures are what docs/scaling.md extrapolates.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -43,23 +41,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # hub_fixture
 
+import broker_fixture  # noqa: E402
+from broker_fixture import cpu_seconds, free_port  # noqa: E402
 from hub_fixture import CA_PASSWORD, prepare  # noqa: E402
 
 SITE = "bench"
 HERE = Path(__file__).resolve().parent
 TOPIC = f"wsctl/v1/{SITE}/devices/+/events/MeterValues"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_kib(pid: int) -> int:
@@ -97,28 +85,8 @@ def certificates(certs: Path, hubs: list[str]) -> None:
 def start_broker(certs: Path, run: Path, hubs: list[str]) -> tuple[subprocess.Popen, int]:
     from wsctl.pki.store import Store
 
-    store = Store(certs)
-    port = free_port()
-    cafile = run / "plant-ca.pem"
-    cafile.write_bytes(store.root_cert_path.read_bytes() + store.issuing_cert_path.read_bytes())
-    acl = [f"user {h}\ntopic read wsctl/v1/{SITE}/#\ntopic write wsctl/v1/{SITE}/#\n" for h in hubs]
-    acl.append(f"user reader\ntopic read wsctl/v1/{SITE}/#\n")
-    (run / "acl").write_text("\n".join(acl))
-    leaf = store.leaf_paths("device", "broker")
-    (run / "mosquitto.conf").write_text(
-        f"user {getpass.getuser()}\nset_tcp_nodelay true\nper_listener_settings false\nallow_anonymous false\n"
-        f"persistence false\nmax_connections -1\nacl_file {run / 'acl'}\nlistener {port} 127.0.0.1\n"
-        f"cafile {cafile}\ncertfile {leaf.chain}\nkeyfile {leaf.key}\nrequire_certificate true\n"
-        "use_identity_as_username true\n"
-    )
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    proc = subprocess.Popen([binary, "-c", str(run / "mosquitto.conf")], stderr=(run / "mosquitto.err").open("w"))
-    for _ in range(100):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.05)
-    raise SystemExit("mosquitto did not start")
+    proc, port, _ = broker_fixture.start_broker(Store(certs), run, hubs, site=SITE, settings="max_connections -1\n")
+    return proc, port
 
 
 class Hub:
