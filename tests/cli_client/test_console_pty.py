@@ -115,9 +115,13 @@ def test_a_half_typed_line_survives_a_dropped_connection(plant, tmp_path):
     }
     proc, master = spawn(["connect", server.url, *plant.op("bob")], env)
     try:
+        # typed only once the prompt is drawn: before that the terminal is not yet in
+        # prompt_toolkit's raw mode, and switching to it discards what was typed; then
+        # killed only once prompt_toolkit has drawn the text back, i.e. holds it
         read_until(master, b"connected to", 30)
+        read_until(master, b"/>\x1b[0m", 30)  # the prompt, "URL> " (its space is a cursor move)
         os.write(master, b"set-point 42 for belt")
-        time.sleep(0.5)
+        read_until(master, b"for belt", 30)
         server.proc.kill()
         server.proc.wait(timeout=10)
         read_until(master, b"kept in the history", 20)
