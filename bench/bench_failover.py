@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+import broker_fixture
 from bench_telemetry import SITE, Devices, Hub, certificates, cpu_seconds, free_port, load_average, start_broker
 from hub_fixture import prepare
 
@@ -35,15 +36,8 @@ class Presence:
     """mosquitto_sub on the hubs' and devices' states: the arrival of each."""
 
     def __init__(self, certs: Path, run: Path, port: int) -> None:
-        leaf = Path(certs) / "devices" / "reader"
-        binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
-        self.proc = subprocess.Popen(
-            ["stdbuf", "-oL", binary, "-h", "localhost", "-p", str(port), "--cafile", str(run / "plant-ca.pem"),
-             "--cert", str(leaf / "chain.pem"), "--key", str(leaf / "key.pem"), "-V", "mqttv5",
-             "-t", f"wsctl/v1/{SITE}/hubs/hub-a/state", "-t", f"wsctl/v1/{SITE}/devices/+/state",
-             "-F", "%U %t %p"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        topics = [f"wsctl/v1/{SITE}/hubs/hub-a/state", f"wsctl/v1/{SITE}/devices/+/state"]
+        self.proc = broker_fixture.mosquitto_sub(certs, run, port, topics, "%U %t %p")
         #: device -> (hub it is online on, or None, arrival time); hub-a's offline time
         self.devices: dict[str, tuple[str | None, float]] = {}
         self.hub_a_offline: float | None = None

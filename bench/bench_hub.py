@@ -50,6 +50,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from device_load import DeviceLoad  # noqa: E402
 from hub_fixture import TARGET, device_ids, prepare  # noqa: E402
 
 WSCTL = str(Path(sys.executable).parent / "wsctl")
@@ -161,34 +162,7 @@ class Hub:
                 self.kill()
 
 
-class Devices:
-    """One hub_devices.py process and its latest status line."""
-
-    def __init__(self, url: str, certs: Path, source: str, first: int, count: int, extra: tuple | list = ()) -> None:
-        self.count = count
-        self.status = {"open": 0, "booted": 0, "dials": 0, "failures": 0, "received": 0}
-        self.ready = threading.Event()
-        cmd = [sys.executable, str(HERE / "hub_devices.py"), "--url", url, "--certs", str(certs),
-               "--source", source, "--first", str(first), "--count", str(count), *extra]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            item = json.loads(line)
-            if "ready" in item:
-                self.ready.set()
-            else:
-                self.status = item
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-
-def total(procs: list[Devices], key: str) -> int:
+def total(procs: list[DeviceLoad], key: str) -> int:
     return sum(p.status[key] for p in procs)
 
 
@@ -203,13 +177,15 @@ def registry_online(registry: Path) -> tuple[int, set[str]]:
     return len(online), set(online)
 
 
-def fill(hub: Hub, procs: list[Devices], n: int, timeout: float) -> float:
+def fill(hub: Hub, procs: list[DeviceLoad], n: int, timeout: float) -> float:
     t0 = time.monotonic()
     wait_for(f"{n} devices booted", lambda: total(procs, "booted") >= n and hub.online() >= n, timeout, 0.5)
     return time.monotonic() - t0
 
 
-def start_devices(args, url: str, certs: Path, ids_from: int, ids_to: int, proc_from: int, procs: int) -> list[Devices]:
+def start_devices(
+    args, url: str, certs: Path, ids_from: int, ids_to: int, proc_from: int, procs: int
+) -> list[DeviceLoad]:
     per = -(-(ids_to - ids_from) // procs)
     out = []
     for k in range(procs):
@@ -217,7 +193,7 @@ def start_devices(args, url: str, certs: Path, ids_from: int, ids_to: int, proc_
         count = min(per, ids_to - first)
         if count > 0:
             extra = ["--heartbeat", str(args.heartbeat)]
-            out.append(Devices(url, certs, f"127.0.0.{2 + proc_from + k}", first, count, extra))
+            out.append(DeviceLoad([url], certs, f"127.0.0.{2 + proc_from + k}", first, count, extra))
     for p in out:
         if not p.ready.wait(600):
             raise RuntimeError("a device process did not get ready")
@@ -314,7 +290,7 @@ def _can_connect(port: int) -> bool:
         return False
 
 
-def storm(args, hub: Hub, procs: list[Devices], n: int) -> dict:
+def storm(args, hub: Hub, procs: list[DeviceLoad], n: int) -> dict:
     expected = set(device_ids(n))
     log("storm: kill -9 the hub")
     hub.kill()
@@ -353,7 +329,7 @@ def run(args) -> dict:
     port, metrics = free_port(), free_port()
     url = f"wss://127.0.0.1:{port}/ocpp/{{id}}"
     hub = Hub(args, certs, args.registry, port, metrics)
-    procs: list[Devices] = []
+    procs: list[DeviceLoad] = []
     res: dict = {
         "devices": n, "procs": args.procs, "load_start": load(), "hub_env": args.hub_env, "heartbeat_s": args.heartbeat
     }  # fmt: skip

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # hub_fixture
 
 import broker_fixture  # noqa: E402
 from broker_fixture import cpu_seconds, free_port  # noqa: E402
+from device_load import DeviceLoad  # noqa: E402
 from hub_fixture import CA_PASSWORD, prepare  # noqa: E402
 
 SITE = "bench"
@@ -133,40 +134,16 @@ class Hub:
         return self.metric(r'wsctl_hub_broker_messages_total\{kind="events",outcome="' + outcome + r'"\}')
 
 
-class Devices:
-    """One hub_devices.py process (the devices of one hub) and its latest status."""
-
-    def __init__(self, urls: list[str], certs: Path, source: str, first: int, count: int, interval: float) -> None:
-        self.status: dict = {"open": 0, "booted": 0, "sent": 0, "failures": 0}
-        self.ready = threading.Event()
-        cmd = [sys.executable, str(HERE / "hub_devices.py"), *(a for u in urls for a in ("--url", u)),
-               "--certs", str(certs), "--source", source, "--first", str(first), "--count", str(count),
-               "--meter", str(interval), "--heartbeat", "1e9"]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            item = json.loads(line)
-            if "ready" in item:
-                self.ready.set()
-            else:
-                self.status = item
+def Devices(urls: list[str], certs: Path, source: str, first: int, count: int, interval: float) -> DeviceLoad:  # noqa: N802
+    """The devices of one source address, each sending a MeterValues every ``interval`` s (0: none)."""
+    return DeviceLoad(urls, certs, source, first, count, ["--meter", str(interval), "--heartbeat", "1e9"])
 
 
 class Reader:
     """mosquitto_sub on every MeterValues; counts them and their latency."""
 
     def __init__(self, certs: Path, run: Path, port: int) -> None:
-        leaf = Path(certs) / "devices" / "reader"
-        binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
-        self.proc = subprocess.Popen(
-            ["stdbuf", "-oL", binary, "-h", "localhost", "-p", str(port), "--cafile", str(run / "plant-ca.pem"),
-             "--cert", str(leaf / "chain.pem"), "--key", str(leaf / "key.pem"), "-V", "mqttv5", "-t", TOPIC,
-             "-F", "%U %p"],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        self.proc = broker_fixture.mosquitto_sub(certs, run, port, [TOPIC], "%U %p")
         self.count = 0
         #: device -> mosquitto_sub (its own arrival stamp, %U), and mosquitto_sub -> this process (the pipe)
         self.latencies: list[float] = []

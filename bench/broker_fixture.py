@@ -59,3 +59,14 @@ def start_broker(
         time.sleep(0.05)
     proc.kill()
     raise SystemExit(f"mosquitto did not start: {(run / 'mosquitto.err').read_text()[-500:]}")
+
+
+def mosquitto_sub(certs: Path, run: Path, port: int, topics: Sequence[str], line_format: str) -> subprocess.Popen:
+    """mosquitto_sub as the plant's ``reader`` (its device certificate in ``certs``),
+    MQTT 5, one line per message as ``line_format`` says (-F), unbuffered."""
+    leaf = Path(certs) / "devices" / "reader"
+    binary = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
+    cmd = ["stdbuf", "-oL", binary, "-h", "localhost", "-p", str(port), "--cafile", str(run / "plant-ca.pem"),
+           "--cert", str(leaf / "chain.pem"), "--key", str(leaf / "key.pem"), "-V", "mqttv5",
+           *(a for t in topics for a in ("-t", t)), "-F", line_format]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
