@@ -239,7 +239,10 @@ def _serve(env: Environment, enroller, ssl_context, host: str, port: int, limits
                 f"EST on {server.url} (labels: {', '.join(labels)}; the first, {labels[0]}, also unlabelled)",
             )
 
-    run_async(main)
+    from wsctl.cli.support.server_output import server_stdout
+
+    with server_stdout(env):
+        run_async(main)
 
 
 def _certificates(path: str) -> list:

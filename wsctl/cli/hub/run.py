@@ -118,7 +118,10 @@ def _serve(env: Environment, o: dict[str, Any], options: dict[str, Any], plain: 
 
                 tune()  # start-up is over: docs/performance.md, "Garbage collector"
 
-        run_async(main)
+        from wsctl.cli.support.server_output import server_stdout
+
+        with server_stdout(env):
+            run_async(main)
     finally:
         registry.close()
         if metrics:

@@ -163,8 +163,11 @@ def proxy(
         client.max_message_size, limits, tls, metrics, output,
     )  # fmt: skip
 
+    from wsctl.cli.support.server_output import server_stdout
+
     try:
-        run_recording(env, rec, main)
+        with server_stdout(env):
+            run_recording(env, rec, main)
     finally:
         if metrics:
             metrics[0].stop()

@@ -401,4 +401,7 @@ def _run(env: Environment, handler, sim, options: dict, label: dict, metrics: tu
 
             tune()  # start-up is over: docs/performance.md, "Garbage collector"
 
-    run_async(main)
+    from wsctl.cli.support.server_output import server_stdout
+
+    with server_stdout(env):
+        run_async(main)
