@@ -338,12 +338,7 @@ async def open_device(
     if profile is not None:
         profile, url, subprotocols = _speaking(profile, url, subprotocols)
     target = _c.parse_target(url, allow_plaintext=allow_plaintext)
-    if tofu and known_devices is None:
-        known_devices = _c.kd.default_path()
-    if pin is not None:
-        pin = _c.kd.normalize_fingerprint(pin)
-    # a pin or trust-on-first-use without a CA replaces the chain check
-    verify_chain = not insecure and not ((pin is not None or tofu) and ca is None)
+    pin, known_devices, verify_chain = _trust_settings(pin, tofu, known_devices, ca, insecure)
     ctx = _client_context(
         target, ssl_context, ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify_chain=verify_chain
     )
@@ -358,6 +353,40 @@ async def open_device(
         subprotocols, header_items, max_message_size, receive_buffer_size, max_buffered_bytes
     )
     upgrade_options.update(sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert)
+    async with _upgraded(
+        stream, target, deadline, upgrade_options, der=der, decision=decision, close_timeout=close_timeout,
+        subprotocols=tuple(subprotocols), profile=profile, ping=(ping_interval, ping_timeout),
+    ) as device:  # fmt: skip
+        yield device
+
+
+def _trust_settings(
+    pin: str | None, tofu: bool, known_devices: PathLike | None, ca: PathLike | None, insecure: bool
+) -> tuple[str | None, PathLike | None, bool]:
+    """(the pin normalized, the known-devices file, whether to check the chain)."""
+    if tofu and known_devices is None:
+        known_devices = _c.kd.default_path()
+    if pin is not None:
+        pin = _c.kd.normalize_fingerprint(pin)
+    # a pin or trust-on-first-use without a CA replaces the chain check
+    return pin, known_devices, not insecure and not ((pin is not None or tofu) and ca is None)
+
+
+@contextlib.asynccontextmanager
+async def _upgraded(
+    stream: Any,
+    target: _c.Target,
+    deadline: float,
+    upgrade_options: dict[str, Any],
+    *,
+    der: bytes | None,
+    decision: Any,
+    close_timeout: float,
+    subprotocols: tuple[str, ...],
+    profile: Profile | None,
+    ping: tuple[float | None, float],
+) -> AsyncIterator[Device]:
+    """The WebSocket upgrade over the TLS stream, then the `Device` until the block ends (it is closed then)."""
     failure: BaseException | None = None
     with _single_exception():
         async with trio.open_nursery() as nursery:
@@ -366,10 +395,11 @@ async def open_device(
                 failure = result
                 nursery.cancel_scope.cancel()
             else:
-                device = _connected_device(result, target, der, stream, close_timeout, decision, tuple(subprotocols))
-                if ping_interval:
+                device = _connected_device(result, target, der, stream, close_timeout, decision, subprotocols)
+                interval, timeout = ping
+                if interval:
                     nursery.start_soon(
-                        lambda: keepalive(result, interval=ping_interval, timeout=ping_timeout, on_dead=device._abort)
+                        lambda: keepalive(result, interval=interval, timeout=timeout, on_dead=device._abort)
                     )
                 if profile is not None:
                     await device._speak(profile, nursery)

@@ -103,14 +103,12 @@ def proxy(
     the proxy operator's role, else HTTP 403). With --profile a message that
     parsers could read two ways (a key twice, a request that is also a reply,
     a second command after a line break or ';') is refused for every tool.
-    --forward-client-cert tells the device each tool's identity in an
-    x-forwarded-client-cert header. Pings and pongs are relayed and recorded.
-    --metrics serves the proxy's series and the recording's bytes written
-    (docs/monitoring.md).
+    --forward-client-cert tells the device each tool's identity in an x-forwarded-client-cert
+    header. Pings and pongs are relayed and recorded. --metrics: docs/monitoring.md.
 
-    An upstream that refuses closes the tool with 1011 "bad gateway: ...",
-    one that drops with 1011 "upstream connection lost"; both are recorded. Stop with Ctrl-C/SIGTERM (tools get close 1001,
-    the recording is complete, exit 130/143).
+    An upstream that refuses closes the tool with 1011 "bad gateway: ...", one that drops
+    with 1011 "upstream connection lost"; both are recorded. Ctrl-C/SIGTERM stops it
+    (tools get close 1001, the recording is complete, exit 130/143).
 
     \b
     EXAMPLES
@@ -120,19 +118,47 @@ def proxy(
     """
     from wsctl.cli.record.common import one_device, run_recording
     from wsctl.cli.support.listen import parse_listen, probe_listen
-    from wsctl.cli.support.server_setup import metrics_listener, server_tls
+    from wsctl.cli.support.server_output import server_stdout
+    from wsctl.cli.support.server_setup import metrics_listener
     from wsctl.net.recorder import Recorder
 
     host, port = parse_listen(listen)
     probe_listen(host, port)
     metrics = metrics_listener(metrics_listen)
     url, kwargs, profile = one_device(env, upstream, client, profile_name, "--upstream")
-    tls, password, client_auth = server_tls(
+    tls, password, client_auth = _proxy_tls(
+        env, client, device_name, (server_cert, server_key, client_ca, crl), client_auth
+    )
+    profile_id = profile.id if profile is not None else None
+    rec = Recorder.for_client(output, url, kwargs, profile=profile_id, max_size=max_size, redact=redact, source="proxy")
+    limits = dict(
+        max_connections=max_connections, max_handshakes=max_handshakes,
+        max_handshakes_per_source=max_handshakes_per_source, max_buffered_bytes=max_buffered_bytes,
+    )  # fmt: skip
+    main = functools.partial(
+        _relay, env, url, kwargs, rec, profile, forward_client_cert, (host, port), password, client_auth,
+        client.max_message_size, limits, tls, metrics, output,
+    )  # fmt: skip
+
+    try:
+        with server_stdout(env):
+            run_recording(env, rec, main)
+    finally:
+        if metrics:
+            metrics[0].stop()
+
+
+def _proxy_tls(env: Environment, client: ClientOptions, device_name, files: tuple, client_auth):
+    """(TLS material, key passphrase, client-auth mode) of the proxy's listener; files: cert, key, client CA, CRL."""
+    from wsctl.cli.support.server_setup import server_tls
+
+    cert, key, client_ca, crl = files
+    return server_tls(
         env,
         client.certs if device_name else None,
         device_name,
-        server_cert,
-        server_key,
+        cert,
+        key,
         client_ca,
         crl,
         None,
@@ -142,35 +168,6 @@ def proxy(
         open_warning="tools have no role, so the proxy forwards only what a role-less tool may do "
         "(nothing at all when its own operator has a role and no --profile is given)",
     )
-    rec = Recorder.for_client(
-        output,
-        url,
-        kwargs,
-        profile=profile.id if profile is not None else None,
-        max_size=max_size,
-        redact=redact,
-        source="proxy",
-    )
-
-    limits = {
-        "max_connections": max_connections,
-        "max_handshakes": max_handshakes,
-        "max_handshakes_per_source": max_handshakes_per_source,
-        "max_buffered_bytes": max_buffered_bytes,
-    }
-    main = functools.partial(
-        _relay, env, url, kwargs, rec, profile, forward_client_cert, (host, port), password, client_auth,
-        client.max_message_size, limits, tls, metrics, output,
-    )  # fmt: skip
-
-    from wsctl.cli.support.server_output import server_stdout
-
-    try:
-        with server_stdout(env):
-            run_recording(env, rec, main)
-    finally:
-        if metrics:
-            metrics[0].stop()
 
 
 async def _relay(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -203,37 +202,40 @@ def known_devices_default(environ: dict[str, str]) -> Any:
     return default_path(environ)
 
 
+#: the options `client_options` adds, as `ClientOptions` attributes
+CLIENT_OPTION_NAMES = (
+    "inventory",
+    "certs",
+    "operator",
+    "ca",
+    "cert",
+    "key",
+    "password_file",
+    "pin",
+    "known_devices",
+    "trust_new",
+    "tofu",
+    "tls_server_name",
+    "subprotocols",
+    "headers",
+    "queue_ttl",
+    "basic_auth",
+    "basic_auth_password_file",
+    "insecure",
+    "allow_plaintext",
+    "connect_timeout",
+    "ping_interval",
+    "max_message_size",
+)
+
+
 def client_options(fn: Callable) -> Callable:
     """Add the shared client options; the command receives them as `client: ClientOptions`."""
-    names = [
-        "inventory",
-        "certs",
-        "operator",
-        "ca",
-        "cert",
-        "key",
-        "password_file",
-        "pin",
-        "known_devices",
-        "trust_new",
-        "tofu",
-        "tls_server_name",
-        "subprotocols",
-        "headers",
-        "queue_ttl",
-        "basic_auth",
-        "basic_auth_password_file",
-        "insecure",
-        "allow_plaintext",
-        "connect_timeout",
-        "ping_interval",
-        "max_message_size",
-    ]
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         kwargs["client"] = ClientOptions(
-            **{name: kwargs.pop(name) for name in names}, parallel=kwargs.pop("parallel", 16)
+            **{name: kwargs.pop(name) for name in CLIENT_OPTION_NAMES}, parallel=kwargs.pop("parallel", 16)
         )
         return fn(*args, **kwargs)
 
@@ -242,8 +244,9 @@ def client_options(fn: Callable) -> Callable:
     return wrapper
 
 
-@dataclass
 class ClientOptions:
+    """The client options of one command (`client_options`), as attributes."""
+
     inventory: str | None
     certs: str | None
     operator: str | None
@@ -267,7 +270,16 @@ class ClientOptions:
     ping_interval: float | None
     max_message_size: int
     #: only `send` and `run` fan out with a bound (`fleet_options`)
-    parallel: int = 16
+    parallel: int
+
+    # a plain class, not a dataclass: built at every client verb's start (docs/performance.md, Start-up)
+    def __init__(self, *, parallel: int = 16, **options: Any) -> None:
+        unknown = options.keys() - set(CLIENT_OPTION_NAMES)
+        if unknown:
+            raise TypeError(f"unknown client options: {sorted(unknown)}")
+        for name in CLIENT_OPTION_NAMES:
+            setattr(self, name, options[name])
+        self.parallel = parallel
 
 
 def _find_inventory(env: Environment, explicit: str | None) -> Path | None:

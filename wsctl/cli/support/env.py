@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 
@@ -22,17 +21,30 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
-@dataclass
 class Environment:
-    stdout: IO[str] = field(default_factory=lambda: sys.stdout)
-    stderr: IO[str] = field(default_factory=lambda: sys.stderr)
-    stdin: IO[str] = field(default_factory=lambda: sys.stdin)
-    json: bool = False
-    #: -1 quiet, 0 normal, 1+ verbose
-    verbosity: int = 0
-    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    #: where option defaults came from (config files), shown with -v
-    config_trace: list[str] = field(default_factory=list)
+    """Streams, output mode and environment variables of one command; each defaults to the process's."""
+
+    # a plain class, not a dataclass: it is built at every start, and building a
+    # dataclass costs more than the class is worth there (docs/performance.md, Start-up)
+    def __init__(
+        self,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+        stdin: IO[str] | None = None,
+        json: bool = False,
+        verbosity: int = 0,
+        environ: dict[str, str] | None = None,
+        config_trace: list[str] | None = None,
+    ) -> None:
+        self.stdout: IO[str] = sys.stdout if stdout is None else stdout
+        self.stderr: IO[str] = sys.stderr if stderr is None else stderr
+        self.stdin: IO[str] = sys.stdin if stdin is None else stdin
+        self.json = json
+        #: -1 quiet, 0 normal, 1+ verbose
+        self.verbosity = verbosity
+        self.environ: dict[str, str] = dict(os.environ) if environ is None else environ
+        #: where option defaults came from (config files), shown with -v
+        self.config_trace: list[str] = [] if config_trace is None else config_trace
 
     @property
     def stdout_isatty(self) -> bool:
