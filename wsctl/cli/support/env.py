@@ -8,7 +8,6 @@ when stdout is not a TTY).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import IO, Any
@@ -63,6 +62,8 @@ class Environment:
         """Write one result: a JSON line in JSON mode, else the human text."""
         use_json = self.json if as_json is None else as_json
         if use_json:
+            import json  # not at the top: a human-mode one-shot verb need not load it
+
             self.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
         elif human is not None:
             self.stdout.write(human if human.endswith("\n") else human + "\n")

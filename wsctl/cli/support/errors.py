@@ -7,7 +7,6 @@ here; everything else is a bug and is reported as such with exit 1.
 
 from __future__ import annotations
 
-import json
 from typing import IO
 
 from wsctl.core.errors import Interrupted, WsctlError
@@ -82,6 +81,8 @@ def report(exc: BaseException, stderr: IO[str], *, as_json: bool) -> ExitCode:
     hint = getattr(exc, "hint", None)
     hint = one_line(hint) if isinstance(hint, str) else hint
     if as_json:
+        import json  # here, not at the top: start-up of one-shot verbs
+
         stderr.write(json.dumps(error_object(code, cause, message, hint)) + "\n")
     else:
         if code not in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):

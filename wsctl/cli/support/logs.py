@@ -12,7 +12,6 @@ costs the hot path one integer comparison, not a formatted record.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from wsctl.cli.support.env import Environment
@@ -27,6 +26,8 @@ class _StderrHandler(logging.Handler):
         try:
             message = record.getMessage()
             if self.env.json:
+                import json  # here, not at the top: start-up of one-shot verbs
+
                 line = json.dumps(
                     {"event": "log", "level": record.levelname.lower(), "logger": record.name, "message": message},
                     ensure_ascii=False,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 from typing import Any
 
 from wsctl.core.errors import WsctlError
@@ -110,6 +109,8 @@ def event_line(record: dict[str, Any], *, show_device: bool, prefix: str | None 
     if record.get("fields_text"):
         body = record["fields_text"]
     elif record.get("payload") is not None:
+        import json  # here, not at the top: start-up of one-shot verbs
+
         body = json.dumps(record["payload"], ensure_ascii=False, default=str)
     else:
         body = record.get("reason", "")
