@@ -191,11 +191,14 @@ async def test_stall_after_tls_before_upgrade_times_out(start_server, pki):
 
 
 async def test_200_concurrent_clients(start_server, alice_kw):
-    # 200 mutual-TLS handshakes at once on two shared cores take seconds: the bounds
-    # are generous (this is about all of them being served, not how fast)
-    server = await start_server(handshake_timeout=25)
+    # 200 mutual-TLS handshakes at once on two shared cores take seconds, and all come
+    # from 127.0.0.1: at most 32 at a time (--max-handshakes-per-source), the others
+    # wait their turn within the handshake timeout.  At a load average of 12 (other
+    # suites on the same cores) the last ones waited over 25 s: the bounds are
+    # generous, this is about all of them being served, not how fast
+    server = await start_server(handshake_timeout=60)
     results = []
-    slow_ok = {**alice_kw, "connect_timeout": 25}
+    slow_ok = {**alice_kw, "connect_timeout": 60}
 
     async def client(i):
         async with open_device(server.url, **slow_ok) as dev:
@@ -204,7 +207,7 @@ async def test_200_concurrent_clients(start_server, alice_kw):
                 assert await dev.receive(timeout=20) == f"{i}:{j}"
             results.append(i)
 
-    with trio.fail_after(60):
+    with trio.fail_after(120):
         async with trio.open_nursery() as n:
             for i in range(200):
                 n.start_soon(client, i)
