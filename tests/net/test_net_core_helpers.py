@@ -85,3 +85,12 @@ def test_backoff_caps_and_jitter():
         Backoff(initial=0)
     with pytest.raises(InvalidInput):
         Backoff(jitter="sometimes")
+
+
+def test_a_target_never_shows_its_password():
+    from wsctl.net.client_open import parse_target
+
+    target = parse_target("wss://CP-1:s3cret-pw@charger.example:8443/ocpp/CP-1")
+    assert (target.username, target.password, target.port) == ("CP-1", "s3cret-pw", 8443)
+    assert "s3cret-pw" not in repr(target) and "s3cret-pw" not in str(target) and "s3cret-pw" not in target.url
+    assert "username='CP-1'" in repr(target)
