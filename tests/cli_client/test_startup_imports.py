@@ -16,8 +16,11 @@ from client_helpers import PASSWORD
 
 # runs the CLI as `python -m wsctl` does and records every module loaded by the end
 PROBE = """
-import atexit, json, os, sys
-atexit.register(lambda: open(os.environ["MODULES_OUT"], "w").write(json.dumps(sorted(sys.modules))))
+import atexit, os, sys
+def _write(modules):  # json is imported after the list is taken: the verb's own use of it is what counts
+    import json
+    open(os.environ["MODULES_OUT"], "w").write(json.dumps(modules))
+atexit.register(lambda: _write(sorted(sys.modules)))
 from wsctl.cli.main import main
 main()
 """
@@ -34,14 +37,17 @@ NOT_ON_A_RAW_SEND = (
     "wsctl.pki",
 )
 
+#: what only a failure, a keepalive or JSON output needs (they are imported where used)
+ONLY_WHEN_NEEDED = ("json", "wsctl.net.tlserrors", "wsctl.net.upgrade_answer", "wsctl.net.keepalive")
 
-def loaded_modules(tmp_path, *args: str) -> set[str]:
+
+def loaded_modules(tmp_path, *args: str, expect_failure: bool = False) -> set[str]:
     out = tmp_path / "modules.json"
     env = {**os.environ, "WSCTL_PASSWORD": PASSWORD, "MODULES_OUT": str(out), "XDG_CONFIG_HOME": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path
     )
-    assert done.returncode == 0, done.stderr
+    assert (done.returncode != 0) == expect_failure, done.stderr
     return set(json.loads(out.read_text()))
 
 
@@ -54,6 +60,17 @@ def test_a_raw_send_to_one_url_imports_no_inventory_profile_server_or_cryptograp
     assert "wsctl.net.websocket" in modules  # it did connect
     # trio-websocket (and the importlib.metadata lookup it made at import) is gone from the path
     assert offending(modules, (*NOT_ON_A_RAW_SEND, "trio_websocket", "importlib.metadata")) == []
+    assert offending(modules, ONLY_WHEN_NEEDED) == []
+
+
+def test_a_failed_send_and_json_output_do_load_what_they_need(tmp_path, plant, echo_server):
+    refused = loaded_modules(
+        tmp_path, "--json", "send", echo_server.url.replace("wss:", "ws:"), "--raw", "x", expect_failure=True
+    )
+    assert "json" in refused and "wsctl.net.tlserrors" not in refused  # a usage error: no connection tried
+    port = echo_server.url.rsplit(":", 1)[1].strip("/")
+    failed = loaded_modules(tmp_path, "send", f"wss://127.0.0.1:{port}/", "--raw", "x", expect_failure=True)
+    assert "wsctl.net.tlserrors" in failed or "wsctl.net.upgrade_answer" in failed
 
 
 def test_the_check_sees_profile_show_load_the_profile_machinery(tmp_path):

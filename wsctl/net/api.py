@@ -24,7 +24,6 @@ from wsctl.net import websocket
 from wsctl.net._guard import collapse
 from wsctl.net.channel import Channel
 from wsctl.net.describe import log_connection
-from wsctl.net.keepalive import keepalive
 
 __all__ = [
     "Accept",
@@ -398,6 +397,8 @@ async def _upgraded(
                 device = _connected_device(result, target, der, stream, close_timeout, decision, subprotocols)
                 interval, timeout = ping
                 if interval:
+                    from wsctl.net.keepalive import keepalive  # only when asked for: start-up
+
                     nursery.start_soon(
                         lambda: keepalive(result, interval=interval, timeout=timeout, on_dead=device._abort)
                     )

@@ -22,7 +22,7 @@ import trio
 from wsctl.core import known_devices as kd
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
 from wsctl.core.urls import public_url
-from wsctl.net import tlserrors, upgrade_answer, websocket
+from wsctl.net import websocket
 from wsctl.net._guard import ObservedStream, tls_handshake
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, WebSocket
 from wsctl.net.ws_handshake import BadUpgrade, ConnectionRejected, open_client
@@ -125,6 +125,8 @@ async def open_tls(
             try:
                 tcp = await trio.open_tcp_stream(target.host, target.port)
             except OSError as exc:
+                from wsctl.net import tlserrors  # failures only: not on every start-up
+
                 raise tlserrors.os_failure(exc, where=where) from None
             if not target.secure:
                 return tcp, None
@@ -134,6 +136,8 @@ async def open_tls(
             try:
                 await tls_handshake(tls)
             except trio.BrokenResourceError as exc:
+                from wsctl.net import tlserrors
+
                 cause = exc.__cause__
                 if isinstance(cause, ssl.SSLCertVerificationError):
                     # The failed handshake gives no certificate; fetch it once more
@@ -318,6 +322,8 @@ async def _upgrade_failure(
     client_cert: str | os.PathLike[str] | None,
 ) -> WsctlError:
     """What went wrong with an upgrade that got no 101, from what the device sent."""
+    from wsctl.net import tlserrors, upgrade_answer  # failures only: not on every start-up
+
     if isinstance(observed.error, ssl.SSLError):
         return tlserrors.ssl_failure(
             observed.error, where=target.where, during="WebSocket upgrade", client_cert=client_cert
