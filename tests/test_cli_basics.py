@@ -149,3 +149,17 @@ def test_a_sub_groups_verbs_are_described_by_themselves_not_by_top_level_namesak
     shown = run_subprocess("hub", "--help").stdout
     line = next(line for line in shown.splitlines() if line.strip().startswith("certs"))
     assert "renewed over OCPP" in line and "Provision the plant PKI" not in shown
+
+
+def test_the_process_entry_leaves_the_collector_frozen_for_the_exit_and_run_does_not():
+    # the interpreter's final collections would walk every object once more (start-up/exit time)
+    probe = (
+        "import atexit, gc, sys; from wsctl.cli import main as m; "
+        "m.run(['--version']); print('after run', gc.get_freeze_count() > 0); "
+        "atexit.register(lambda: print('at exit', gc.get_freeze_count() > 0)); m.main(['--version'])"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "after run False" in lines and "at exit True" in lines
+    assert sum(1 for line in lines if line.startswith("wsctl, version")) == 2  # both ran

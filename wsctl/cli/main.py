@@ -158,8 +158,15 @@ def _terminate(signum, frame):  # pragma: no cover - exercised through a subproc
 
 
 def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
-    """Run the CLI and exit with a code from `wsctl.core.exit_table`."""
+    """Run the CLI and exit with a code from `wsctl.core.exit_table` (the process's entry point)."""
     code = run(argv, env)
+    # The command is over: what is left goes with the process.  Without this the
+    # interpreter's exit walks every object again in its final collections, ~13 ms
+    # of a one-shot `send` (docs/performance.md, "Start-up"); atexit handlers and
+    # module teardown still run.  Only here, never in `run`: tests call that in-process.
+    import gc
+
+    gc.freeze()
     sys.exit(code)
 
 
