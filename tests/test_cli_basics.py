@@ -151,15 +151,24 @@ def test_a_sub_groups_verbs_are_described_by_themselves_not_by_top_level_namesak
     assert "renewed over OCPP" in line and "Provision the plant PKI" not in shown
 
 
-def test_the_process_entry_leaves_the_collector_frozen_for_the_exit_and_run_does_not():
-    # the interpreter's final collections would walk every object once more (start-up/exit time)
+def _collector_at_exit(*argv: str) -> list[str]:
     probe = (
         "import atexit, gc, sys; from wsctl.cli import main as m; "
-        "m.run(['--version']); print('after run', gc.get_freeze_count() > 0); "
-        "atexit.register(lambda: print('at exit', gc.get_freeze_count() > 0)); m.main(['--version'])"
+        "m.run(['--version']); print('after run', gc.get_freeze_count() > 0, gc.get_threshold()[0]); "
+        "atexit.register(lambda: print('at exit', gc.get_freeze_count() > 0, gc.get_threshold()[0])); "
+        f"m.main({list(argv)!r})"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert "after run False" in lines and "at exit True" in lines
+    return out.stdout.splitlines()
+
+
+def test_the_process_entry_sets_the_collector_for_start_up_and_exit_and_run_does_not():
+    from wsctl.cli.main import STARTUP_YOUNG_THRESHOLD
+    from wsctl.net.gc_tuning import YOUNG_THRESHOLD
+
+    lines = _collector_at_exit("--version")  # no event loop: the start-up threshold to the end
+    assert "after run False 700" in lines and f"at exit True {STARTUP_YOUNG_THRESHOLD}" in lines
     assert sum(1 for line in lines if line.startswith("wsctl, version")) == 2  # both ran
+    # a command with an event loop gets the servers' and fleets' threshold when the loop starts
+    lines = _collector_at_exit("send", "wss://127.0.0.1:9/", "--insecure", "--raw", "x", "--connect-timeout", "5")
+    assert f"at exit True {YOUNG_THRESHOLD}" in lines

@@ -157,15 +157,26 @@ def _terminate(signum, frame):  # pragma: no cover - exercised through a subproc
     raise Interrupted(signum)
 
 
+#: allocations between young collections while the command starts (Python's default: 700)
+STARTUP_YOUNG_THRESHOLD = 100_000
+
+
 def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
-    """Run the CLI and exit with a code from `wsctl.core.exit_table` (the process's entry point)."""
-    code = run(argv, env)
-    # The command is over: what is left goes with the process.  Without this the
-    # interpreter's exit walks every object again in its final collections, ~13 ms
-    # of a one-shot `send` (docs/performance.md, "Start-up"); atexit handlers and
-    # module teardown still run.  Only here, never in `run`: tests call that in-process.
+    """Run the CLI and exit with a code from `wsctl.core.exit_table` (the process's entry point).
+
+    The collector is set for a process that starts, does one thing and ends
+    (docs/performance.md, "Start-up"): start-up imports build objects that all
+    live, and at the default threshold the collector walked them ~50 times, 10 %
+    of a one-shot `send`; commands with an event loop get `gc_tuning`'s threshold
+    when it starts (`run_async`).  At the end the collector is frozen, so the
+    interpreter's exit does not walk every object again (atexit handlers and
+    module teardown still run).  Only here, never in `run`: tests call that in-process.
+    """
     import gc
 
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(STARTUP_YOUNG_THRESHOLD, middle, old)
+    code = run(argv, env)
     gc.freeze()
     sys.exit(code)
 

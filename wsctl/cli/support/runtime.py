@@ -50,9 +50,22 @@ def run_async(fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
             raise Interrupted(received[0])
         return result
 
+    _collector_for_the_loop()
     try:
         return trio.run(guarded)
     except BaseExceptionGroup as group:
         if received:
             raise Interrupted(received[0]) from None
         raise _unwrap(group) from None
+
+
+def _collector_for_the_loop() -> None:
+    """Start-up is over (`wsctl.cli.main.main` raised the young threshold for it): from
+    here on, young collections at the servers' and fleets' threshold, not the start-up one."""
+    import gc
+
+    from wsctl.net.gc_tuning import YOUNG_THRESHOLD
+
+    young, middle, old = gc.get_threshold()
+    if young > YOUNG_THRESHOLD:
+        gc.set_threshold(YOUNG_THRESHOLD, middle, old)
