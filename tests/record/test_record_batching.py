@@ -56,18 +56,37 @@ def random_messages(rng: random.Random, count: int) -> list:
     return out
 
 
-@pytest.mark.parametrize("seed", range(6))
+def random_walls(rng: random.Random, start: float, count: int) -> list[float]:
+    """Epoch times as a recorder reads them: rising by microseconds to seconds,
+    now and then stepped back (NTP) or exactly on a tie of the 6th decimal."""
+    walls, wall = [], start
+    for _ in range(count):
+        step = rng.random()
+        if step < 0.8:
+            wall += rng.uniform(0, 0.003)
+        elif step < 0.9:
+            wall += rng.uniform(-3, 40)
+        else:
+            wall = float(int(wall)) + rng.choice([0.0078125, 0.5, 0.9999995, 0.0])
+        walls.append(wall)
+    return walls
+
+
+@pytest.mark.parametrize("seed", range(8))
 def test_a_batch_is_the_same_bytes_as_one_line_at_a_time(seed):
     rng = random.Random(seed)
-    # walls near "now", near a multiple of 100 s, across one, and stepped back (NTP);
-    # monotonic times from 0 to days
-    start = rng.choice([time.time(), 1_700_000_099.9, 1_700_000_000.0, 9_999_999_000.5, 1234.5])
-    messages = random_messages(rng, 400)
+    # walls near now, just below a multiple of 100 s, near the format's limit and
+    # small (injected clocks); monotonic times from 0 to days
+    start = [time.time(), 1_700_000_099.9, 1_700_000_000.0, 9_999_990_000.5, 1234.5, 150.0, time.time(), 1e9][seed]
+    messages = random_messages(rng, 600)
     clocks = [rng.uniform(0, 200_000) for _ in messages]
-    walls = [start + rng.choice([rng.uniform(0, 0.2), rng.uniform(-3, 150), 0.0078125, 0.9999995]) for _ in messages]
+    walls = random_walls(rng, start, len(messages))
     ticks, stamps = iter([5.0, *clocks]), iter([start, *walls])  # the first of each: the header's t0 and start
     file = MemoryFile()
-    with Recorder("mem", opener=lambda name: file, clock=lambda: next(ticks), wall=lambda: next(stamps)) as rec:
+    batch = rng.choice([512, 4096, 16384])  # batches of a few to ~100 messages
+    with Recorder(
+        "mem", opener=lambda name: file, clock=lambda: next(ticks), wall=lambda: next(stamps), batch_bytes=batch
+    ) as rec:
         for direction, conn, message in messages:
             rec.message(direction, conn, message)
     lines = file.buf.splitlines(keepends=True)
@@ -107,7 +126,17 @@ def test_rotation_inside_one_batch_splits_where_one_line_at_a_time_did(tmp_path)
     assert [e.data for e in open_recording(batched[0])] == [m for _, _, m in messages]
 
 
-def test_no_message_is_lost_or_repeated_while_the_flusher_writes_and_none_is_stranded(tmp_path):
+@pytest.fixture
+def switch_often():
+    """Threads take turns every microsecond (not every 5 ms): the flusher thread
+    then writes in the middle of what the recording thread does."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_no_message_is_lost_or_repeated_while_the_flusher_writes_and_none_is_stranded(tmp_path, switch_often):
     # the flusher thread writes every millisecond while messages join the batch
     # without the lock: after each burst, the last messages must reach the file
     # without another message or a close to push them (a stranded one never would)
@@ -129,7 +158,7 @@ def test_no_message_is_lost_or_repeated_while_the_flusher_writes_and_none_is_str
     assert rec.events == sent
 
 
-def test_messages_from_another_thread_than_the_flusher_keep_their_order(tmp_path):
+def test_messages_from_another_thread_than_the_flusher_keep_their_order(tmp_path, switch_often):
     # the flusher thread and the recording thread both write: order and count hold
     file = MemoryFile()
     rec = Recorder("mem", opener=lambda name: file, flush_interval=0.0005, batch_bytes=1 << 30)
