@@ -246,3 +246,18 @@ async def test_a_connection_is_recorded_by_its_taps_and_untapped_after(plant, tm
         ("text", "in", "status: ok", None),
         ("close", "in", None, 1001),
     ]
+
+
+def test_a_proxy_with_many_connections_over_time_keeps_a_bounded_cache():
+    from wsctl.files.recording_writer import CACHED_CONNECTIONS
+
+    file = MemoryFile()
+    with Recorder("mem", opener=lambda name: file) as rec:
+        for conn in range(1, 3 * CACHED_CONNECTIONS):
+            rec.message("out", conn, f"from client {conn}")
+            rec.message("in", conn, b"\x01" + conn.to_bytes(2, "big"))
+            assert len(rec._taps) <= CACHED_CONNECTIONS and len(rec._heads) <= CACHED_CONNECTIONS
+    events = list(RecordReader(file.buf.decode().splitlines(keepends=True), strict=True))
+    assert [(e.conn, e.dir, e.data) for e in events[:2]] == [(1, "out", "from client 1"), (1, "in", b"\x01\x00\x01")]
+    assert len(events) == 2 * (3 * CACHED_CONNECTIONS - 1)
+    assert all(e.data == f"from client {e.conn}" for e in events[::2])

@@ -49,6 +49,7 @@ import binascii
 import contextlib
 import dataclasses
 import errno
+import json
 import os
 import threading
 import time
@@ -86,6 +87,8 @@ FLUSH_INTERVAL = 0.2
 LINE_OVERHEAD = 88
 #: a batched message: (clock, wall, head of its line, the message)
 Pending = tuple[float, float, str, str | bytes]
+#: line heads and taps kept for `message` (the proxy's connections)
+CACHED_CONNECTIONS = 1024
 Opener = Callable[[str], BinaryIO]
 
 
@@ -384,14 +387,17 @@ class RecordingFile:
 
     def _message_event(self, item: Pending) -> Event:
         clock, wall, head, message = item
-        conn, direction, binary = next(key for key, known in self._heads.items() if known is head)
-        kind = "binary" if binary else "text"
-        return Event(t=clock - self._t0, kind=kind, dir=direction, conn=conn, wall=wall, data=message)
+        fields = json.loads("{" + head[1:] + "null}")  # the head is JSON: conn, dir, kind
+        return Event(
+            t=clock - self._t0, kind=fields["kind"], dir=fields["dir"], conn=fields["conn"], wall=wall, data=message
+        )
 
     def _head(self, conn: int, direction: str, binary: bool) -> str:
         key = (conn, direction, binary)
         head = self._heads.get(key)
         if head is None:
+            if len(self._heads) >= CACHED_CONNECTIONS:
+                self._heads.clear()  # a proxy's clients come and go: a cache, not a registry
             head = self._heads[key] = message_head(conn, direction, binary)
         return head
 
@@ -524,6 +530,8 @@ class RecordingFile:
         """Record one message (the proxy's call; a client's connection uses `message_tap`)."""
         tap = self._taps.get((conn, direction))
         if tap is None:
+            if len(self._taps) >= CACHED_CONNECTIONS:
+                self._taps.clear()
             tap = self._taps[(conn, direction)] = self.message_tap(conn, direction)
         tap(message)
 
