@@ -65,6 +65,7 @@ def instructions(mode: str, count: int, pki: Path, url: str) -> int:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # the same dict layouts in every run
     )
     found = re.search(r"I\s+refs:\s+([\d,]+)", out.stderr)
     if not found:
