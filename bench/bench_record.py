@@ -286,6 +286,12 @@ def print_ingest(ing: dict) -> None:
         paired = [on / off for on, off in zip(rates[name], rates["off"], strict=True)]
         cpu = [on / off for on, off in zip(cpus[name], cpus["off"], strict=True)]
         print(f"   {name}/off rate, paired per round: {spread(paired)}   CPU {spread(cpu)}")
+    per = {name: [c / INGEST * 1e6 for c in cpus[name]] for name in cpus}
+    added = [on - off for on, off in zip(per["on"], per["off"], strict=True)]
+    print(
+        f"   client CPU per message, µs: off {statistics.median(per['off']):.2f}, on {statistics.median(per['on']):.2f};"
+        f" added by the recorder, paired per round: {spread(added)}"
+    )
 
 
 def print_replay(reps: list[dict]) -> None:

@@ -138,7 +138,7 @@ def test_disk_full_stops_cleanly_and_keeps_whole_lines(tmp_path):
     disk = FillingDisk(room=700)
     rec = Recorder(tmp_path / "r", opener=lambda name: disk)
     with pytest.raises(RecordingError) as info:
-        for i in range(100):
+        for i in range(1000):  # past one batch (BATCH_BYTES): the write that fails is in this loop
             rec.message("in", 1, f"message number {i}")
     assert "disk full" in info.value.message and f"{rec.events} events kept" in info.value.message
     assert info.value.exit_code != 0

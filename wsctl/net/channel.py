@@ -27,7 +27,7 @@ peer leaving, not as a handler failure.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import trio
@@ -62,6 +62,14 @@ class Channel:
 
     peer = "peer"
     local = "endpoint"
+
+    #: a recorder's taps (`wsctl.net.recorder.RecordingDevice`): called with each
+    #: message received and sent, and with the `ConnectionClosed` that `receive`
+    #: or `send` raises.  Called in the channel's own methods, so recording adds
+    #: no wrapper around them.
+    tap_in: Callable[[str | bytes], None] | None = None
+    tap_out: Callable[[str | bytes], None] | None = None
+    tap_closed: Callable[[ConnectionClosed], None] | None = None
 
     def __init__(self, ws: websocket.WebSocket, where: str, close_timeout: float) -> None:
         self._ws = ws
@@ -111,8 +119,11 @@ class Channel:
         try:
             await self._ws.send_message(message)
         except websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc.reason) from None
+            raise self._tapped(self._closed_error(exc.reason)) from None
         self._sent(message)
+        tap = self.tap_out
+        if tap is not None:
+            tap(message)
 
     async def receive(self, timeout: float | None = None) -> str | bytes:
         """The next message (``str`` for text, ``bytes`` for binary).
@@ -127,11 +138,19 @@ class Channel:
                 with trio.fail_after(timeout):
                     message = await self._ws.get_message()
         except websocket.ConnectionClosed as exc:
-            raise self._closed_error(exc.reason) from None
+            raise self._tapped(self._closed_error(exc.reason)) from None
         except trio.TooSlowError:
             raise Timeout(f"{self._where}: no message within {timeout:g} s") from None
         self._received(message)
+        tap = self.tap_in
+        if tap is not None:
+            tap(message)
         return message
+
+    def _tapped(self, error: ConnectionClosed) -> ConnectionClosed:
+        if self.tap_closed is not None:
+            self.tap_closed(error)
+        return error
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
         return iterate(self)

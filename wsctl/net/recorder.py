@@ -66,6 +66,13 @@ class RecordingDevice:
     Also a context manager: leaving it records how the session ended (an
     ``error`` event for a failure, a ``close`` by the tool unless the device
     closed first).
+
+    On a `Channel` (a `Device`, a hub's `ServerConnection`) the recording is
+    done by the channel's taps (`Channel.tap_in` ...): ``receive`` and
+    ``send`` are the channel's own, with no coroutine of this class around
+    them, and whoever reads the channel — this object, a `Session` on it —
+    is recorded.  Leaving the ``with`` block takes the taps off again.  Any
+    other device (a test's stand-in, a channel already tapped) is wrapped.
     """
 
     def __init__(self, device: Any, recorder: Recorder, conn: int) -> None:
@@ -73,6 +80,23 @@ class RecordingDevice:
         self.recorder = recorder
         self.conn = conn
         self._close_recorded = False
+        from wsctl.net.channel import Channel  # not at import: `record convert` has no network
+
+        self._tapped = isinstance(device, Channel) and device.tap_in is None and device.tap_out is None
+        if self._tapped:
+            device.tap_in = recorder.message_tap(conn, "in")
+            device.tap_out = recorder.message_tap(conn, "out")
+            device.tap_closed = self._closed_by_device
+            self.receive = device.receive  # type: ignore[method-assign]
+            self.send = device.send  # type: ignore[method-assign]
+
+    def _closed_by_device(self, exc: ConnectionClosed) -> None:
+        self._record_close("in", exc.code, exc.reason)
+
+    def _untap(self) -> None:
+        if self._tapped:
+            self._tapped = False
+            self.device.tap_in = self.device.tap_out = self.device.tap_closed = None
 
     def __getattr__(self, name: str) -> Any:
         # url, subprotocol, peer_fingerprint, closed ... come from the device
@@ -82,15 +106,17 @@ class RecordingDevice:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, RecordingError):
-            return
         try:
+            if isinstance(exc, RecordingError):
+                return
             if isinstance(exc, WsctlError) and not isinstance(exc, ConnectionClosed):
                 self.recorder.record("error", conn=self.conn, error=exc.message)
             self._record_close("out", 1000, "")
         except RecordingError:
             if exc is None:
                 raise
+        finally:
+            self._untap()
 
     def _record_close(self, direction: str, code: int | None, reason: str | None) -> None:
         if self._close_recorded:
