@@ -15,7 +15,7 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.record import reader as record_reader
 from wsctl.core.record.format import Header, decode_line
 from wsctl.core.record.reader import OversizedLine, RecordReader
-from wsctl.files.recording_writer import PathLike, part_path
+from wsctl.files.recording_parts import PathLike, part_path
 from wsctl.files.regular import open_regular
 
 #: bytes read at a time while skipping the rest of an oversized line

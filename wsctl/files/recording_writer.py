@@ -44,8 +44,6 @@ The device side (recording what a `Device` sends and receives) is
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import dataclasses
 import errno
@@ -54,12 +52,10 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, BinaryIO, Self
 
 from wsctl import __version__
 from wsctl.core.errors import InvalidInput, WsctlError
-from wsctl.core.known_devices import certificate_fingerprint as der_fingerprint
 from wsctl.core.record.format import (
     Event,
     Header,
@@ -71,8 +67,7 @@ from wsctl.core.record.format import (
 )
 from wsctl.core.record.redact import Redactor
 from wsctl.files.recording_flush import FLUSHER
-
-PathLike = str | os.PathLike[str]
+from wsctl.files.recording_parts import PathLike, certificate_fingerprint, open_part, part_path
 
 #: a batch is written once it holds this many bytes: a write of 4 KiB takes
 #: ~5 us of system time, 16 KiB ~10 us, so per 200-byte telemetry line 0.24
@@ -92,16 +87,6 @@ CACHED_CONNECTIONS = 1024
 Opener = Callable[[str], BinaryIO]
 
 
-def _open_binary(path: str) -> BinaryIO:
-    # unbuffered: every write() is a system call, so nothing waits in Python.
-    # 0600: a recording holds what the machine and its operators said, tokens
-    # and set-points included (redaction covers what the user thought of)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    # O_CREAT's mode only applies to a new file: an old 0644 one is tightened too
-    os.fchmod(fd, 0o600)
-    return open(fd, "wb", buffering=0)  # noqa: SIM115 - closed by RecordingFile.close
-
-
 def _plain(message: Any) -> str | bytes:
     """What a message is recorded as: bytes-like as bytes, a str subclass as a plain str."""
     if isinstance(message, str):
@@ -109,32 +94,6 @@ def _plain(message: Any) -> str | bytes:
     if isinstance(message, (bytes, bytearray, memoryview)):
         return bytes(memoryview(message))  # a copy: a bytearray may change before the batch is written
     raise InvalidInput(f"can only record str or bytes, not {type(message).__name__}")
-
-
-def part_path(path: PathLike, part: int) -> str:
-    """FILE for part 0, FILE.n for the n-th rotated part."""
-    return os.fspath(path) if part == 0 else f"{os.fspath(path)}.{part}"
-
-
-def certificate_fingerprint(pem_path: PathLike | None) -> str | None:
-    """``sha256:<hex>`` of the first certificate in a PEM file (our own client certificate)."""
-    if not pem_path:
-        return None
-    try:
-        text = Path(pem_path).read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return None
-    end = "-----END CERTIFICATE-----"
-    start = text.find("-----BEGIN CERTIFICATE-----")
-    stop = text.find(end, start)
-    if start < 0 or stop < 0:
-        return None
-    body = text[start + len("-----BEGIN CERTIFICATE-----") : stop]
-    try:
-        der = base64.b64decode("".join(body.split()), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return der_fingerprint(der)
 
 
 class RecordingFile:
@@ -160,7 +119,7 @@ class RecordingFile:
         source: str = "client",
         max_size: int | None = None,
         redact: Redactor | Sequence[str] = (),
-        opener: Opener = _open_binary,
+        opener: Opener = open_part,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         header: Header | None = None,
