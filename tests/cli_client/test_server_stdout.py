@@ -9,52 +9,33 @@ a bounded exit.
 
 from __future__ import annotations
 
-import json
 import os
 import select
-import signal
-import subprocess
-import sys
 import threading
 
 from client_helpers import PASSWORD, wsctl
-from pipe_helpers import PAGE, plain_http_knock, read_all, shrunk_pipe
+from pipe_helpers import PAGE, UnreadServer, plain_http_knock, read_all, shrunk_pipe
 
 from wsctl.cli.support.server_output import BackgroundLines
 
 
 def test_serve_goes_on_serving_while_its_stdout_is_not_read(plant):
-    read_end, write_end = shrunk_pipe()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wsctl", "--json", "serve", "--listen", "127.0.0.1:0", "--echo"]
-        + ["--certs", str(plant.certs), "--device", "dev"],
-        stdout=write_end,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "WSCTL_PASSWORD": PASSWORD},
-    )
-    os.close(write_end)
-    try:
-        assert select.select([read_end], [], [], 30)[0], "no listening line"
-        first = json.loads(os.read(read_end, PAGE).split(b"\n")[0])
-        port = int(first["url"].rsplit(":", 1)[1].strip("/"))
+    args = ["serve", "--listen", "127.0.0.1:0", "--echo", "--certs", str(plant.certs), "--device", "dev"]
+    with UnreadServer(*args, env={"WSCTL_PASSWORD": PASSWORD}) as server:
+        port = int(server.first["url"].rsplit(":", 1)[1].strip("/"))
         knocks = 60  # ~390 bytes of access line each: ~6 times what the pipe holds
         for _ in range(knocks):
             plain_http_knock(port)
-        out = wsctl("send", first["url"], "--certs", str(plant.certs), "--operator", "bob", "--raw", "still here")
+        out = wsctl(
+            "send", server.first["url"], "--certs", str(plant.certs), "--operator", "bob", "--raw", "still here"
+        )
         assert out.returncode == 0 and out.stdout == "still here\n", out.stderr
-        proc.send_signal(signal.SIGTERM)
-        rest = read_all(read_end)  # reading now lets the buffered lines through, in order
-        proc.wait(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(read_end)
-    lines = [json.loads(line) for line in rest.splitlines() if line.strip()]
+        lines = server.stop()
     outcomes = [line.get("outcome") for line in lines if line["event"] == "connection"]
     assert outcomes.count("tls-failed") >= knocks - 1  # the first may have been in the first read
     assert "closed" in outcomes  # the send, logged after the knocks
     assert not any(line["event"] == "output-dropped" for line in lines)
-    assert b"not written" not in proc.stderr.read()
+    assert b"not written" not in server.proc.stderr.read()
 
 
 def _guarded(fn) -> None:
