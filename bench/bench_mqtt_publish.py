@@ -5,8 +5,11 @@ document to the broker, against a real mosquitto (mutual TLS, ACL), read by mosq
 
 One `MqttLink` (as a hub makes it) publishes N device-message documents per
 round in bursts of B per trio scheduling pass (a hub's device tasks woken by one
-epoll wait), the way `Federation.device_message` does; the figure is this
-process's CPU (user + system) per message, median and spread over the rounds.
+epoll wait), the way `Federation.device_message` does; the figure is the trio
+thread's CPU per message (mosquitto_sub's lines are counted by another thread),
+median and spread over the rounds.  The ways alternate round by round in one
+process: the document and topic alone, paho's ``publish`` per message (the code
+before coalescing), `MqttLink.publish_telemetry` (coalesced).
 mosquitto_sub must read every one (missing = 0).  Isolates what docs/performance.md
 "Telemetry at scale" calls the MQTT side of the hub's per-message cost.
 """
@@ -31,6 +34,19 @@ from bench_telemetry import certificates  # noqa: E402
 from hub_fixture import prepare  # noqa: E402
 
 SITE = "bench"
+
+
+def report(a, per: dict[str, list[float]], outcomes: dict[str, int], read: int, total: int) -> None:
+    print(f"{a.rounds} rounds x {a.messages} messages, bursts of {a.burst}; the trio thread's CPU per message:")
+    base = statistics.median(per["document only"])
+    for name, values in per.items():
+        med = statistics.median(values)
+        extra = "" if name == "document only" else f"; the MQTT part {(med - base) * 1e6:.1f} us"
+        print(
+            f"  {name:30} median {med * 1e6:5.1f} us (min {min(values) * 1e6:.1f}, max {max(values) * 1e6:.1f}){extra}"
+        )
+    print(f"published {outcomes['published']}, dropped {outcomes['dropped']}, read by mosquitto_sub {read}, "
+          f"missing {total - read - outcomes['dropped']}; load average {os.getloadavg()}")  # fmt: skip
 
 
 def main() -> None:
@@ -72,7 +88,7 @@ def main() -> None:
     def outcome(kind: str, ok: bool) -> None:
         outcomes["published" if ok else "dropped"] += 1
 
-    per: list[float] = []
+    per: dict[str, list[float]] = {}
 
     async def body() -> None:
         options = dict(
@@ -83,45 +99,50 @@ def main() -> None:
             on_connected=lambda: None,
         )
         broker_url = BrokerURL("localhost", port, True)
-        if hasattr(MqttLink, "publish_telemetry"):
-            link = MqttLink(broker_url, on_telemetry=outcome, **options)
-            send = link.publish_telemetry
-        else:  # the code before coalesced publishes (an export of an older commit on PYTHONPATH)
-            link = MqttLink(broker_url, **options)
+        coalesced = hasattr(MqttLink, "publish_telemetry")
+        link = MqttLink(broker_url, on_telemetry=outcome, **options) if coalesced else MqttLink(broker_url, **options)
 
-            def send(topic: str, payload: bytes, kind: str) -> None:
-                outcome(kind, link.publish(topic, payload))
+        def one_by_one(topic: str, payload: bytes, kind: str) -> None:
+            """paho's publish per message, written at once (the code before coalescing)."""
+            outcome(kind, link.publish(topic, payload))
+
+        def nothing(topic: str, payload: bytes, kind: str) -> None:
+            """the document and topic only: what is not the MQTT path"""
+
+        ways = {"document only": nothing, "paho publish per message": one_by_one}
+        if coalesced:
+            ways["coalesced (publish_telemetry)"] = link.publish_telemetry
+
+        async def round_of(send) -> float:
+            t0 = time.thread_time()
+            for n in range(a.messages):
+                device = f"CP-{n % 1000:05d}"
+                doc = topics.device_message(device, "hub-a", at="2026-12-02T18:00:00.000Z", kind="request",
+                                            name="MeterValues", payload=payload, raw=raw)  # fmt: skip
+                send(tree.device_message(device, "events", "MeterValues"), topics.encode(doc), "events")
+                if n % a.burst == a.burst - 1:
+                    await trio.sleep(0)
+            while (coalesced and link._batch) or link._client.want_write():
+                await trio.sleep(0.01)
+            return (time.thread_time() - t0) / a.messages
 
         async with trio.open_nursery() as nursery:
             await link.open(nursery)
             await trio.sleep(0.5)
-            for _ in range(a.rounds):
-                t0 = time.thread_time()
-                for n in range(a.messages):
-                    device = f"CP-{n % 1000:05d}"
-                    doc = topics.device_message(device, "hub-a", at="2026-12-02T18:00:00.000Z", kind="request",
-                                                name="MeterValues", payload=payload, raw=raw)  # fmt: skip
-                    send(tree.device_message(device, "events", "MeterValues"), topics.encode(doc), "events")
-                    if n % a.burst == a.burst - 1:
-                        await trio.sleep(0)
-                while link._client.want_write():
-                    await trio.sleep(0.01)
-                t1 = time.thread_time()
-                per.append((t1 - t0) / a.messages)
-                await trio.sleep(0.2)
+            for k in range(a.rounds):  # the ways in turn, each round in another order
+                order = list(ways) if k % 2 == 0 else list(reversed(ways))
+                for name in order:
+                    per.setdefault(name, []).append(await round_of(ways[name]))
+                    await trio.sleep(0.2)
             await link.close()
 
     try:
         trio.run(body)
-        total = a.messages * a.rounds
+        total = a.messages * a.rounds * (len(per) - 1)
         deadline = time.monotonic() + 30
         while read[0] < total and time.monotonic() < deadline:
             time.sleep(0.1)
-        med = statistics.median(per) * 1e6
-        print(f"{a.rounds} rounds x {a.messages} messages, bursts of {a.burst}: CPU per message "
-              f"median {med:.1f} us (min {min(per) * 1e6:.1f}, max {max(per) * 1e6:.1f})")  # fmt: skip
-        print(f"published {outcomes['published']}, dropped {outcomes['dropped']}, read by mosquitto_sub {read[0]}, "
-              f"missing {total - read[0] - outcomes['dropped']}; load average {os.getloadavg()}")  # fmt: skip
+        report(a, per, outcomes, read[0], total)
     finally:
         reader.kill()
         broker.kill()
