@@ -156,6 +156,17 @@ def test_device_request_gets_its_auto_reply_or_method_not_found(belt):
     assert json.loads(other.answer)["error"]["code"] == -32601
 
 
+def test_a_caller_that_answers_itself_gets_requests_without_the_profiles_answer(belt):
+    """A hub's central side answers every device request: the codec renders none."""
+    codec = ClientCodec(belt, answers=False)
+    [req, other] = codec.feed('{"jsonrpc":"2.0","id":"d1","method":"hello","params":{"a":1}}', now=0) + codec.feed(
+        '{"jsonrpc":"2.0","id":"d2","method":"nope","params":{}}', now=0
+    )
+    assert isinstance(req, DeviceRequest) and isinstance(other, DeviceRequest)
+    assert (req.name, req.id, req.payload, req.answer) == ("hello", "d1", {"a": 1}, None)
+    assert other.answer is None
+
+
 def test_uuid4_ids_need_an_id_source_from_the_caller():
     cp = parse_profile(OCPP, source="cp.toml")
     with pytest.raises(InvalidInput, match="need an id source"):

@@ -59,7 +59,9 @@ class Session:
     in the reader task; without it, events are buffered for `events`.
     ``respond`` replaces the profile's own answers: called with each device
     request and each malformed message, it returns the frame to send back (or
-    None: nothing) — the hub answers as the central side of the protocol.
+    None: nothing) — the hub answers as the central side of the protocol;
+    ``profile_answers=False`` when ``respond`` never falls back on the
+    profile's own answer (`DeviceRequest.answer` is None then).
     """
 
     def __init__(
@@ -70,11 +72,16 @@ class Session:
         on_event: Callable[[CodecEvent], None] | None = None,
         buffer: int = EVENT_BUFFER,
         respond: Callable[[DeviceRequest | Malformed], str | None] | None = None,
+        profile_answers: bool = True,
     ) -> None:
         self.device = device
         self._respond = respond
         self.profile = profile
-        self.codec = ClientCodec(profile, wall=time.time, new_uuid=_uuid4) if profile is not None else None
+        self.codec = (
+            ClientCodec(profile, wall=time.time, new_uuid=_uuid4, answers=profile_answers)
+            if profile is not None
+            else None
+        )
         self._on_event = on_event
         self._buffer_size = buffer
         self._buffer: tuple[trio.MemorySendChannel[CodecEvent], trio.MemoryReceiveChannel[CodecEvent]] | None = None

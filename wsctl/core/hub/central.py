@@ -27,7 +27,7 @@ from wsctl.core.pointer import MISSING, join, resolve
 from wsctl.core.profile.events import DeviceRequest, Malformed
 from wsctl.core.profile.model import Profile
 from wsctl.core.profile.params import short
-from wsctl.core.profile.template import TemplateError, dumps, render, slots
+from wsctl.core.profile.template import TemplateError, compile_template, dumps, render, slots
 
 #: an error description carries at most this much (the value at fault is
 #: the device's own and may be long)
@@ -146,6 +146,10 @@ class CentralSide:
         framing = profile.framing
         self._shape = _FrameShape.of(framing.device_request)
         self._reply_shapes = [_FrameShape.of(t) for t in (framing.result, framing.error) if t is not None]
+        # every telemetry message of every device is answered with these: their
+        # placeholders are found once (`compile_template`), not in each `render`
+        self._replies = {id(a): compile_template(a.reply, strict=False) for a in spec.answers.values()}
+        self._result = compile_template(framing.result)
 
     # -- entry points ------------------------------------------------------------
     def answer(self, request: DeviceRequest, ctx: CentralContext) -> Answer:
@@ -216,8 +220,8 @@ class CentralSide:
         if answer.effect == "boot":
             fields.update(boot_status=context["boot_status"], interval=context.get("interval"))
         try:
-            body = render(answer.reply, context, strict=False)
-            frame = dumps(render(self.profile.framing.result, {"id": call_id, "payload": body}))
+            body = self._replies[id(answer)](context)
+            frame = dumps(self._result({"id": call_id, "payload": body}))
         except (TemplateError, ValueError, TypeError, RecursionError) as exc:
             raise _Refused("internal", f"the reply to {answer.name} could not be written: {exc}") from None
         effects = (Effect(answer.effect, fields),) if answer.effect is not None else ()

@@ -165,6 +165,10 @@ class ClientCodec:
     #: id source a uuid4 profile cannot call.
     wall: Callable[[], float] | None = None
     new_uuid: Callable[[], str] | None = None
+    #: False: the caller answers the device's requests itself (a hub's central
+    #: side), so `DeviceRequest.answer` is None and the profile's answer is
+    #: never rendered (two templates and a JSON encoding per telemetry message)
+    answers: bool = True
     _counter: Any = field(init=False, repr=False)
     _pending: OrderedDict[Any, _Pending] = field(init=False, repr=False)
     _late: OrderedDict[Any, Command] = field(init=False, repr=False)
@@ -335,7 +339,8 @@ class ClientCodec:
         if rule.kind == "event":
             return [Telemetry(name, event, payload, message)]
         raw_id = _get(doc, rule.id)
-        return [DeviceRequest(raw_id, name, event, payload, message, self._answer(raw_id, name, event, payload))]
+        answer = self._answer(raw_id, name, event, payload) if self.answers else None
+        return [DeviceRequest(raw_id, name, event, payload, message, answer)]
 
     def _answer(self, raw_id: Any, name: str, event: Event | None, payload: Any) -> str | None:
         framing = self.profile.framing

@@ -66,6 +66,7 @@ class Federation:
             will=(self.tree.hub_state(self.hub_id), self._hub_doc(False, "connection lost (Last Will)", at=None)),
             on_message=self._message,
             on_connected=self._connected,
+            on_telemetry=self._count,
         )
         self.calls = RemoteCalls(self, command_role)
         #: when each device held here came online (its presence keeps it across updates)
@@ -203,15 +204,16 @@ class Federation:
         doc = topics.device_message(
             device_id, self.hub_id, at=iso(self.hub.wall()), kind=kind, name=name, payload=payload, raw=item.raw
         )
-        published = self.link.publish(self.tree.device_message(device_id, where, name), topics.encode(doc))
-        self._count(where, published)
+        # the outcome comes to `_count`: at once for a drop, once written for a publish
+        self.link.publish_telemetry(self.tree.device_message(device_id, where, name), topics.encode(doc), where)
         if isinstance(item, DeviceRequest) and name == "BootNotification":
             # answered already: the registry has what it said (vendor, model, firmware)
             self._publish_online(device_id, self.hub.registry.device(device_id))
 
     def _count(self, kind: str, published: bool) -> None:
-        """A device message handed to the broker or dropped (QoS 0: no
-        connection, or `MAX_BACKLOG` unsent already): never silently — the metric, and a warning with the
+        """A device message written to the broker's socket or dropped (QoS 0: no
+        connection, the connection lost before it was written, or `MAX_BACKLOG`
+        unsent already): never silently — the metric, and a warning with the
         count at most every `DROP_LOG_EVERY` seconds."""
         metrics = self.hub.metrics
         if metrics is not None:

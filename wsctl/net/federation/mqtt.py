@@ -53,6 +53,8 @@ MAX_QUEUED = 20000
 #: QoS 0 messages (telemetry) paho may hold unsent for a broker that does not keep
 #: up (paho's own queue has no bound for them); beyond, new ones are dropped (counted)
 MAX_BACKLOG = 20000
+#: paho's packet type of a PUBLISH (its ``_packet_queue`` tells written QoS 0 publishes by it)
+PUBLISH = 0x30
 KEEPALIVE = 20
 CONNECT_TIMEOUT = 10.0
 #: pause before each reconnect to the broker
@@ -134,6 +136,7 @@ class MqttLink:
         on_connected: Callable[[], None],
         rng: random.Random | None = None,
         on_reconnect_wait: Callable[[float], None] | None = None,
+        on_telemetry: Callable[[str, bool], None] | None = None,
     ) -> None:
         self.broker = broker
         self.client_id = client_id
@@ -160,6 +163,15 @@ class MqttLink:
         self._stopped = trio.Event()
         #: QoS 0 messages handed to paho since its queue was last seen empty
         self._backlog = 0
+        #: `publish_telemetry`'s outcomes: (tag, published), each message once
+        self._on_telemetry = on_telemetry or (lambda tag, published: None)
+        #: device messages of this scheduling pass, not yet handed to paho (packets, tags)
+        self._batch: list[bytes] = []
+        self._batch_tags: list[str] = []
+        #: coalesced messages handed to paho and not yet written (or lost)
+        self._unsent = 0
+        self._packet: Callable[[str, bytes], bytes] = None  # type: ignore[assignment]  # set by `open`
+        self._batch_of: Any = None
 
     async def open(self, nursery: trio.Nursery) -> None:
         """Connect once (a clear ConnectError if that fails), then keep the
@@ -168,8 +180,10 @@ class MqttLink:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
+        from wsctl.net.federation import batch
         from wsctl.net.federation.properties import install
 
+        self._packet, self._batch_of = batch.packet, batch.Batch  # paho is imported when a hub federates
         install()  # received PUBLISH properties read without paho's slow tables
 
         client = mqtt.Client(
@@ -217,6 +231,8 @@ class MqttLink:
     async def _in_worker(self, connect: Callable[[], Any]) -> tuple[str, ...] | None:
         """paho's blocking (re)connect in a worker thread; while it runs,
         publishes are held.  None when connected, else (message, hint)."""
+        if self._client is not None:
+            self._settle_lost(self._client)  # paho's reconnect drops them, off the trio thread
         self._held = deque()
         try:
             await trio.to_thread.run_sync(connect)
@@ -263,11 +279,15 @@ class MqttLink:
         sock = client.socket()
         if sock is None:
             return
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._write, client, sock)
-            nursery.start_soon(self._tick, client, sock)
-            await self._read(client, sock)
-            nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write, client, sock)
+                nursery.start_soon(self._tick, client, sock)
+                await self._read(client, sock)
+                nursery.cancel_scope.cancel()
+        finally:
+            if client.socket() is not sock:
+                self._settle_lost(client)
 
     async def _read(self, client: Any, sock: Any) -> None:
         pending = getattr(sock, "pending", lambda: 0)
@@ -283,8 +303,13 @@ class MqttLink:
             self._kick(client)
 
     async def _write(self, client: Any, sock: Any) -> None:
-        """Bytes the socket did not take at once, or queued inside a callback."""
+        """Bytes the socket did not take at once, or queued inside a callback;
+        and the device messages of the last scheduling pass (`_flush`): this
+        task runs after the tasks that made them, so one write carries them all."""
         while client.socket() is sock:
+            if self._batch:
+                self._flush(client)
+                continue
             if not client.want_write():
                 self._write_wanted = trio.Event()
                 await self._write_wanted.wait()
@@ -372,6 +397,7 @@ class MqttLink:
         client = self._client
         if client is None or self._held is not None:
             return "not connected"
+        self._flush(client)  # after the device messages made before it
         # the PUBACK comes in a later loop_read: waiting is registered after
         # publish() has given the mid, before anything is read again
         info = client.publish(topic, payload, qos=1, retain=True)
@@ -388,6 +414,7 @@ class MqttLink:
 
     def subscribe(self, topics: list[str]) -> None:
         if self._client is not None:
+            self._flush(self._client)
             self._client.subscribe([(t, 1) for t in topics])
             self._kick(self._client)
 
@@ -421,6 +448,7 @@ class MqttLink:
         client = self._client
         if client is None:
             return False
+        self._flush(client)  # after the device messages made before it
         if qos == 0:
             if not client.want_write():
                 self._backlog = 0  # everything before was written to the socket
@@ -436,6 +464,63 @@ class MqttLink:
         self._kick(client)
         return info.rc == 0
 
+    def publish_telemetry(self, topic: str, payload: bytes, tag: str) -> None:
+        """A device's message at QoS 0 (not retained, no properties), in order
+        with every other publish of this link, written together with the other
+        device messages of this trio scheduling pass (`wsctl.net.federation.batch`).
+
+        Never blocks, never queues for a broker that is away: the outcome goes
+        to ``on_telemetry(tag, published)`` once — dropped at once when there
+        is no connection or `MAX_BACKLOG` messages wait unsent, published once
+        paho wrote it to the socket, dropped if the connection is lost first."""
+        client = self._client
+        if client is None or self._held is not None or client.socket() is None:
+            self._on_telemetry(tag, False)
+            return
+        if self._unsent + len(self._batch) >= MAX_BACKLOG:
+            self._on_telemetry(tag, False)  # the broker does not read: memory must not grow without end
+            return
+        try:
+            self._batch.append(self._packet(topic, payload))
+        except ValueError as exc:  # a topic paho refuses (wildcards): never from a checked id
+            log.warning("not published: %s", exc)
+            self._on_telemetry(tag, False)
+            return
+        self._batch_tags.append(tag)
+        if len(self._batch) == 1:
+            self._write_wanted.set()  # `_write` flushes once the tasks of this pass have run
+
+    def _flush(self, client: Any) -> None:
+        """Hand the batch to paho as one packet; paho writes what the socket
+        takes at once and keeps the rest for `_write`'s ``loop_write``."""
+        if not self._batch:
+            return
+        packets, tags = self._batch, self._batch_tags
+        self._batch, self._batch_tags = [], []
+        done = self._batch_of(tags, self._telemetry_told)
+        if client.socket() is None or self._held is not None:
+            done.settle(False)
+            return
+        self._unsent += len(tags)
+        client._packet_queue(PUBLISH, b"".join(packets), 0, 0, done)
+        self._kick(client)
+
+    def _telemetry_told(self, tag: str, published: bool) -> None:
+        self._unsent -= 1
+        self._on_telemetry(tag, published)
+
+    def _settle_lost(self, client: Any) -> None:
+        """The connection is gone: what paho still holds of the device messages,
+        and the batch not yet handed to it, were not published."""
+        for out in list(client._out_packet):
+            info = out.get("info")
+            if isinstance(info, self._batch_of):
+                info.settle(False)
+        if self._batch:
+            tags, self._batch, self._batch_tags = self._batch_tags, [], []
+            for tag in tags:
+                self._on_telemetry(tag, False)
+
     async def close(self, last: tuple[str, bytes] | None = None) -> None:
         """``last``: a retained message to publish before a clean disconnect
         (the hub's own offline state: a clean disconnect sends no Will)."""
@@ -447,7 +532,9 @@ class MqttLink:
                 await self.publish_confirmed(last[0], last[1], timeout=2.0)
             self._client = None
             if self._held is None and client.socket() is not None:
-                client.disconnect()  # written at once; paho closes the socket after it
+                self._flush(client)
+                client.disconnect()  # written at once, after what paho holds; paho closes the socket after it
+            self._settle_lost(client)  # what a dead socket never took
             if self._scope is not None:
                 self._scope.cancel()
                 await self._stopped.wait()

@@ -106,12 +106,13 @@ class DeviceLink:
         watch_table: dict[str, set[trio.MemorySendChannel[str | bytes]]],
         forward: Callable[[str, CodecEvent], None] | None = None,
         max_waiting: int = MAX_WAITING,
+        profile_answers: bool = True,
     ) -> None:
         self.device_id = device_id
         self.conn = conn
         self.profile = profile
         self.security_profile = security_profile
-        self.session = Session(conn, profile, on_event=self._event, respond=respond)
+        self.session = Session(conn, profile, on_event=self._event, respond=respond, profile_answers=profile_answers)
         self.max_waiting = max_waiting
         #: the call slot (max_in_flight = 1), made on the first call
         self._lock: trio.Lock | None = None

@@ -48,6 +48,9 @@ async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, reque
             security_profile=decision.security_profile,
             watch_table=hub.watch_table,
             forward=hub.peers.device_message if hub.peers is not None else None,
+            # with a central side the hub answers every request (`_answer`): the
+            # profile's own answer would be rendered for nothing
+            profile_answers=central is None,
         )
         if central is None or not _has_boot(profile):
             link.booted.set()

@@ -1,0 +1,83 @@
+"""A hub's device messages to the broker, coalesced: the QoS 0 PUBLISH packets
+of one trio scheduling pass written to the socket as one paho packet.
+
+Why (docs/performance.md, "Telemetry at scale"): through paho's ``publish``
+each reading cost ~30 us of the hub's CPU — its topic checks, an
+`MQTTMessageInfo`, a `bytearray` grown byte by byte, its locks, and one TLS
+record and one ``send`` per message.  Here a reading is one bytes
+concatenation (`packet`, the same bytes paho writes: a test compares them),
+and the readings that device tasks made in the same pass go to paho's
+outgoing queue together (`Batch`), so one TLS record and one system call
+carry them all.  On the wire it is the same sequence of PUBLISH packets, in
+the order they were made.
+
+Accounting stays exact: a batch tells its tags' outcome once — published
+when paho has written its last byte to the socket (paho calls
+``_set_as_published`` then), dropped when the connection is lost before (the
+link settles what paho still holds, `MqttLink._settle_lost`).  paho 2.x
+internals used: ``_packet_queue`` and ``_out_packet`` (pinned below 3, as
+`wsctl.net.federation.properties`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from paho.mqtt.client import MQTTMessageInfo
+
+#: fixed header of a PUBLISH at QoS 0, neither retained nor a duplicate
+PUBLISH_QOS0 = b"\x30"
+#: MQTT's largest remaining length (four bytes of variable length integer)
+MAX_REMAINING = 268_435_455
+MAX_TOPIC = 0xFFFF
+
+
+def remaining_length(n: int) -> bytes:
+    if n > MAX_REMAINING:
+        raise ValueError(f"MQTT packet of {n} bytes, more than {MAX_REMAINING}")
+    out = bytearray()
+    while True:
+        n, byte = divmod(n, 128)
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def packet(topic: str, payload: bytes) -> bytes:
+    """The MQTT 5 PUBLISH paho would write for ``publish(topic, payload)`` at
+    QoS 0 without properties; ValueError for a topic paho refuses."""
+    name = topic.encode()
+    if not name or b"+" in name or b"#" in name or len(name) > MAX_TOPIC:
+        raise ValueError(f"not a topic to publish on: {topic!r}")
+    # topic length, topic, an empty property list (one zero byte), payload
+    size = 2 + len(name) + 1 + len(payload)
+    return PUBLISH_QOS0 + remaining_length(size) + len(name).to_bytes(2, "big") + name + b"\x00" + payload
+
+
+class Batch(MQTTMessageInfo):
+    """The tags of the messages in one coalesced write; ``told(tag, ok)`` once
+    for each, when paho has written it all or when it is lost."""
+
+    __slots__ = ("tags", "told", "settled")
+
+    def __init__(self, tags: list[str], told: Callable[[str, bool], None]) -> None:
+        super().__init__(0)
+        self.tags = tags
+        self.told = told
+        self.settled = False
+
+    def settle(self, published: bool) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        for tag in self.tags:
+            self.told(tag, published)
+
+    def _set_as_published(self) -> None:
+        """paho: the packet's last byte went to the socket (on the trio
+        thread, in ``loop_write``).  paho's reconnect also calls this for what
+        it discards; the link settled those as lost before (`settled`)."""
+        if not self.settled:
+            self.settle(True)
