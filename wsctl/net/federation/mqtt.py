@@ -61,6 +61,8 @@ CONNECT_TIMEOUT = 10.0
 RECONNECT = Backoff(initial=1.0, maximum=30.0, jitter="equal")
 #: how often paho's timers run (keepalive ping, ping timeout)
 MISC_INTERVAL = 1.0
+#: how long a clean close waits for the broker to acknowledge the QoS 1 publishes
+CLOSE_DRAIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ def parse_broker_url(url: str, *, allow_plain: bool = False) -> BrokerURL:
         )
     tls = parts.scheme == "mqtts"
     return BrokerURL(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def _unacknowledged(client: Any) -> bool:
+    """paho holds a QoS 1 or 2 publish the broker has not acknowledged (paho
+    2.x's ``_out_messages``, pinned below 3)."""
+    return any(message.qos for message in list(client._out_messages.values()))
 
 
 def _no_delay(client: Any, userdata: Any, sock: Any) -> None:
@@ -172,6 +180,8 @@ class MqttLink:
         self._unsent = 0
         self._packet: Callable[[str, bytes], bytes] = None  # type: ignore[assignment]  # set by `open`
         self._batch_of: Any = None
+        #: set by `_read` once no QoS 1 publish waits for its PUBACK (`close`)
+        self._acked: trio.Event | None = None
 
     async def open(self, nursery: trio.Nursery) -> None:
         """Connect once (a clear ConnectError if that fails), then keep the
@@ -301,6 +311,8 @@ class MqttLink:
                 return
             client.loop_read()
             self._kick(client)
+            if self._acked is not None and not _unacknowledged(client):
+                self._acked.set()
 
     async def _write(self, client: Any, sock: Any) -> None:
         """Bytes the socket did not take at once, or queued inside a callback;
@@ -521,6 +533,23 @@ class MqttLink:
             for tag in tags:
                 self._on_telemetry(tag, False)
 
+    async def _drain(self, client: Any) -> None:
+        """Wait (at most `CLOSE_DRAIN`) until the broker has acknowledged every
+        QoS 1 publish.  Why: mosquitto 2.0 that finds the socket closed when it
+        writes a PUBACK drops the client ("disconnected due to out of memory")
+        without reading what the client wrote after that publish — the device
+        messages after a presence were lost when a link closed at once, under
+        load.  Once the last PUBACK is in, what follows needs no answer."""
+        self._flush(client)
+        if not _unacknowledged(client):
+            return
+        self._acked = trio.Event()
+        try:
+            with trio.move_on_after(CLOSE_DRAIN):
+                await self._acked.wait()
+        finally:
+            self._acked = None
+
     async def close(self, last: tuple[str, bytes] | None = None) -> None:
         """``last``: a retained message to publish before a clean disconnect
         (the hub's own offline state: a clean disconnect sends no Will)."""
@@ -529,7 +558,9 @@ class MqttLink:
             return
         with trio.CancelScope(shield=True):
             if last is not None and self.connected:
-                await self.publish_confirmed(last[0], last[1], timeout=2.0)
+                await self.publish_confirmed(last[0], last[1], timeout=CLOSE_DRAIN)
+            elif self.connected and self._held is None:
+                await self._drain(client)
             self._client = None
             if self._held is None and client.socket() is not None:
                 self._flush(client)
