@@ -194,8 +194,6 @@ def _send_command(
     confirm_danger(env, first[2], first[3], list(plans), yes)
 
     async def job(entry):
-        import trio
-
         from wsctl.net.api import open_device
         from wsctl.net.session import Session, raise_for_reply
 
@@ -204,14 +202,12 @@ def _send_command(
 
         async with open_device(url, **kwargs) as dev:
             note_subprotocol(env, entry.name, dev, kwargs["subprotocols"])
+            # no reader task: the call reads until its reply is in (Session._await_reply)
             session = Session(dev, profile, on_event=events)
-            async with trio.open_nursery() as nursery:
-                await nursery.start(session.run)
-                try:
-                    reply = await session.call(cmd, bound, timeout=timeout)
-                except Timeout as exc:
-                    raise events.explain(exc) from None
-                nursery.cancel_scope.cancel()
+            try:
+                reply = await session.call(cmd, bound, timeout=timeout)
+            except Timeout as exc:
+                raise events.explain(exc) from None
         raise_for_reply(reply, profile, entry.name)
         return reply
 

@@ -417,8 +417,20 @@ def long_running(client: ClientOptions) -> ClientOptions:
     return client
 
 
-def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
-    """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
+def tls_files(env: Environment, entry: DeviceEntry) -> tuple[Any, str | None, str | None, bytes | None]:
+    """(ca, cert, key, key passphrase) of an entry, worked out once per command
+    for each combination of the entry's fields: a fleet's 1,000 entries share
+    one store and operator, and looking up their files, reading the key's
+    header and the passphrase was ~0.3 ms per device (docs/performance.md,
+    fan-out); the passphrase is asked for once, not per device."""
+    fields = (entry.certs, entry.operator, entry.ca, entry.cert, entry.key, entry.password_file)
+    found = env.memo.get(fields)
+    if found is None:
+        found = env.memo[fields] = _resolve_tls_files(env, entry)
+    return found
+
+
+def _resolve_tls_files(env: Environment, entry: DeviceEntry) -> tuple[Any, str | None, str | None, bytes | None]:
     from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
     ca: str | list[str] | None = entry.ca
@@ -441,7 +453,14 @@ def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) 
             fallbacks=[(None, STORE_ENV)],
             prompt=f"passphrase for {key}",
         )
-    if client.insecure:
+    return ca, cert, key, password
+
+
+def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
+    """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
+    ca, cert, key, password = tls_files(env, entry)
+    if client.insecure and "warned insecure" not in env.memo:
+        env.memo["warned insecure"] = True  # once per command, not once per device of a fleet
         env.warn("--insecure: the device's certificate is NOT verified; anyone on the path can impersonate it")
     return {
         "ca": ca,

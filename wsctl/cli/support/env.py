@@ -44,6 +44,8 @@ class Environment:
         self.environ: dict[str, str] = dict(os.environ) if environ is None else environ
         #: where option defaults came from (config files), shown with -v
         self.config_trace: list[str] = [] if config_trace is None else config_trace
+        #: what one command works out once for many devices (`client_options.tls_files`)
+        self.memo: dict[object, Any] = {}
 
     @property
     def stdout_isatty(self) -> bool:

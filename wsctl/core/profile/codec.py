@@ -56,6 +56,11 @@ from wsctl.core.profile.template import (
 )
 
 LATE_MEMORY = 1024
+#: request templates compiled once per command and shared by every codec (a
+#: fleet run or a hub has one codec per connection); keyed by the command's
+#: identity, which the entry keeps alive and checks
+_COMPILED: dict[tuple[int, str], tuple[Command, tuple[Any, bool]]] = {}
+MAX_COMPILED = 4096
 
 
 def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> dict[str, Any]:
@@ -218,10 +223,7 @@ class ClientCodec:
             )
         call_id = self._new_id()
         wire_params = _WireParams(command, params)
-        template = self._templates.get(command.key)
-        if template is None:
-            template = self._templates[command.key] = self._prepare(command)
-        render_fn, wants_now = template
+        render_fn, wants_now = self._template(command)
         context = {"id": call_id, "name": command.name, "params": wire_params}
         if wants_now:
             context["now"] = iso_time(self.wall()) if self.wall is not None else None
@@ -236,6 +238,18 @@ class ClientCodec:
         key = _id_key(call_id) if call_id is not None else object()
         self._pending[key] = _Pending(out, now)
         return out
+
+    def _template(self, command: Command) -> tuple[Any, bool]:
+        template = self._templates.get(command.key)
+        if template is None:
+            key = (id(command), self.profile.framing.encoding)
+            shared = _COMPILED.get(key)
+            if shared is None or shared[0] is not command:
+                if len(_COMPILED) >= MAX_COMPILED:
+                    _COMPILED.clear()
+                shared = _COMPILED[key] = (command, self._prepare(command))
+            template = self._templates[command.key] = shared[1]
+        return template
 
     def _prepare(self, command: Command) -> tuple[Any, bool]:
         wants_now = any(name == "now" for name in placeholders(command.request))
