@@ -1,4 +1,4 @@
-"""The client's own watch (`WebSocket.watch_unattended`): a client that does
+"""The client's own watch (`client_open.watch_unattended`): a client that does
 not read still answers the server's pings, also after a read ended; while a
 reader waits, the watch is parked instead of waking every 0.1 s (it cost ~5
 timers per device of a fan-out).  Real TLS server on port 0."""

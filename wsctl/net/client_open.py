@@ -266,7 +266,7 @@ async def upgrade(
 
     Never raises a wsctl error itself: it runs inside the caller's nursery, and an
     error raised there would reach the caller wrapped in an ExceptionGroup (trap 8).
-    The connection's watch (`WebSocket.watch_unattended`) runs in ``nursery``.
+    The connection's watch (`watch_unattended`) runs in ``nursery``.
     """
     tls13 = isinstance(stream, trio.SSLStream) and stream.version() == "TLSv1.3"
     observed = ObservedStream(stream)
@@ -290,7 +290,7 @@ async def upgrade(
     if ws is not None:
         # 101 received; a device that closed right after accepting shows up
         # as ConnectionClosed on the first receive
-        nursery.start_soon(ws.watch_unattended)
+        nursery.start_soon(watch_unattended, ws)
         return ws
     timed_out = scope.cancelled_caught and observed.error is None
     await trio.aclose_forcefully(stream)
@@ -363,3 +363,29 @@ def _closed_after_tls13(target: Target, sent_client_cert: bool | None) -> TLSErr
     error = TLSError(f"{target.where}: the device closed the connection right after the TLS handshake: {why}")
     error.wants_client_certificate = sent_client_cert is False
     return error
+
+
+async def watch_unattended(ws: WebSocket, after: float = websocket.CLIENT_UNATTENDED_AFTER) -> None:
+    """`read_unattended` whenever `needs_reader`, until the connection ends (a
+    client's own watch; a server sweeps all its connections instead).
+
+    Parked while somebody waits for input, woken when nobody does
+    (`on_unattended`): a connection whose reader always waits — a session's,
+    a watch verb's — costs no wake-ups, where a sleep every ``after``
+    seconds cost ~5 timers per device of a fan-out (docs/performance.md)."""
+    woken: list[trio.Event] = [trio.Event()]
+    ws.on_unattended = lambda _ws: woken[0].set()
+    try:
+        while not ws.finished:
+            since = ws.unattended_since
+            if since is None:  # somebody waits for input: nothing to do until they stop
+                woken[0] = trio.Event()
+                await woken[0].wait()
+                continue
+            await trio.sleep_until(since + after)
+            if ws.needs_reader(trio.current_time(), after):
+                await ws.read_unattended()
+            elif ws.unattended_since == since:
+                await trio.sleep(after)  # being read by somebody else: look again later, never spin
+    finally:
+        ws.on_unattended = None

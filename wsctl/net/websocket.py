@@ -340,6 +340,11 @@ class WebSocket:
             await self._close_stream()
 
     @property
+    def finished(self) -> bool:
+        """Nothing more will be read (the client's watch, `client_open.watch_unattended`)."""
+        return self._finished
+
+    @property
     def _finished(self) -> bool:
         """Nothing more will be read: the stream is closed or wsproto saw the end."""
         return self._stream_closed or self._proto.state is _CLOSED
@@ -353,31 +358,6 @@ class WebSocket:
         """Read for nobody until somebody waits for input or the connection ends."""
         while not self._waiting and not self._reading and not self._finished:
             await self._read_chunk()
-
-    async def watch_unattended(self, after: float = CLIENT_UNATTENDED_AFTER) -> None:
-        """`read_unattended` whenever `needs_reader`, until the connection ends (a
-        client's own watch; a server sweeps all its connections instead).
-
-        Parked while somebody waits for input, woken when nobody does
-        (`on_unattended`): a connection whose reader always waits — a session's,
-        a watch verb's — costs no wake-ups, where a sleep every ``after``
-        seconds cost ~5 timers per device of a fan-out (docs/performance.md)."""
-        woken: list[trio.Event] = [trio.Event()]
-        self.on_unattended = lambda ws: woken[0].set()
-        try:
-            while not self._finished:
-                since = self.unattended_since
-                if since is None:  # somebody waits for input: nothing to do until they stop
-                    woken[0] = trio.Event()
-                    await woken[0].wait()
-                    continue
-                await trio.sleep_until(since + after)
-                if self.needs_reader(trio.current_time(), after):
-                    await self.read_unattended()
-                elif self.unattended_since == since:
-                    await trio.sleep(after)  # being read by somebody else: look again later, never spin
-        finally:
-            self.on_unattended = None
 
     # -- reading ---------------------------------------------------------------
     async def _wait_input(self) -> None:
