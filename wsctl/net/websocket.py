@@ -36,9 +36,11 @@ recording proxy take pings and pongs instead (`wsctl.net._pings`).
 
 wsproto internals used (1.3.x): the frame decoder is replaced by one
 that checks the header's length (tests/net/test_net_limits.py), made
-before any frame is parsed and given the upgrade's trailing bytes, data
-frames are made by ``Connection._proto.send_data`` directly (no event object
-per message), and ``Connection._events`` is swapped for a list (`_FewEvents`).
+before any frame is parsed and given the upgrade's trailing bytes, and
+unmasks with `wsctl.net.ws_frames.Masker` (C where it can be); data frames
+are made by `wsctl.net.ws_frames.data_frame` (no event object per message,
+one copy of the payload), and ``Connection._events`` is swapped for a list
+(`_FewEvents`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from wsproto.frame_protocol import CloseReason as Code
 from wsproto.frame_protocol import FrameDecoder
 
 from wsctl.net.ws_failures import Failure, LimitedFrameDecoder, message_too_big, protocol_failure, unread_over
+from wsctl.net.ws_frames import data_frame
 
 #: After failing a connection: how long to read (and discard) what the peer
 #: still sends, waiting for its EOF, before dropping it.  Closing a socket with
@@ -293,7 +296,7 @@ class WebSocket:
     async def send_message(self, message: str | bytes) -> None:
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
-        await self._write(self._frames.send_data(message, True))
+        await self._write(data_frame(message, None if self.is_server else os.urandom(4)))
 
     async def ping(self, payload: bytes | None = None) -> None:
         """Send a ping and wait for its pong (or a later one)."""
