@@ -65,7 +65,7 @@ async def test_an_idle_connection_holds_no_deque_and_no_last_message(start_serve
             assert await dev.receive(timeout=5) == f"m{n}"
         ws = conns[0]._ws
         assert ws._messages is None  # drained: no deque (760 bytes) kept
-        assert type(ws._proto._events).__name__ == "_FewEvents"
+        assert not hasattr(ws, "__dict__")  # slots only: no per-connection dict
 
 
 async def test_a_session_does_not_keep_its_last_event_while_it_reads(start_server, alice_kw, nursery):

@@ -16,7 +16,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from net_helpers import frame, raw_client, read_frames, read_to_eof
-from wsproto.connection import Connection, ConnectionType
+from wsproto.connection import Connection
 
 from wsctl.core.errors import ConnectionClosed
 from wsctl.net import websocket
@@ -163,7 +163,7 @@ def _frames_of(kind: str, payload: str | bytes, pieces: int) -> bytes:
 
 
 async def _server_side_echo(stream: trio.SocketStream) -> None:
-    ws = WebSocket(stream, Connection(ConnectionType.SERVER), is_server=True, max_message_size=2**16)
+    ws = WebSocket(stream, is_server=True, max_message_size=2**16)
     try:
         while True:
             await ws.send_message(await ws.get_message())

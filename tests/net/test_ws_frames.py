@@ -16,11 +16,9 @@ from unittest import mock
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wsproto.events import BytesMessage, TextMessage
-from wsproto.frame_protocol import FrameProtocol, XorMaskerSimple
+from wsproto.frame_protocol import CloseReason, FrameProtocol, XorMaskerSimple
 
 from wsctl.net import ws_frames
-from wsctl.net.ws_failures import LimitedFrameDecoder
 
 # lengths around the 7-bit / 16-bit / 64-bit header boundaries, and a mask's 4
 SIZES = st.one_of(
@@ -64,43 +62,151 @@ def test_the_xor_matches_wsproto_in_c_and_in_python(payload: bytes, key: bytes) 
     assert ws_frames.mask(expected, key) == payload  # its own inverse
 
 
-@settings(max_examples=150, deadline=None)
-@given(payload=st.binary(max_size=3000), key=KEYS, cuts=st.lists(st.integers(0, 3000), max_size=8))
-def test_a_payload_unmasked_in_pieces_is_unmasked_as_one(payload: bytes, key: bytes, cuts: list[int]) -> None:
-    masker = ws_frames.Masker(key)
-    bounds = sorted({0, len(payload), *(c for c in cuts if c <= len(payload))})
-    pieces = [payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-    assert b"".join(masker.process(p) for p in pieces) == bytes(XorMaskerSimple(key).process(bytearray(payload)))
+def _frame_bytes(opcode: int, payload: bytes, *, fin: bool, rsv: int, key: bytes | None, wide: int) -> bytes:
+    """Any frame, valid or not: ``wide`` forces a 2- or 8-byte length (not the shortest form)."""
+    size = len(payload)
+    if wide == 8 or size > 0xFFFF:
+        length = bytes([127]) + size.to_bytes(8, "big")
+    elif wide == 2 or size > 125:
+        length = bytes([126]) + size.to_bytes(2, "big")
+    else:
+        length = bytes([size])
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    length = bytes([length[0] | (0x80 if key else 0)]) + length[1:]
+    return bytes([first]) + length + (key + ws_frames.python_mask(payload, key) if key else payload)
+
+
+PAYLOADS = st.one_of(
+    st.binary(max_size=40),
+    st.text(max_size=20).map(lambda t: t.encode("utf-8")),
+    st.sampled_from(
+        [b"\xff", b"ok \xc3", b"\xe2\x82", b"\x03\xe8", b"\x03\xe8bye", b"\x03\xe7", b"\x03\xed", b"\x0f\xa0"]
+    ),
+    st.integers(126, 300).map(lambda n: b"y" * n),
+)
+
+
+@st.composite
+def frames(draw, *, server: bool) -> bytes:  # noqa: ANN001
+    """Mostly well-formed frames, one in a few broken in one way or another."""
+    opcode = draw(st.sampled_from([0x0, 0x1, 0x2, 0x1, 0x2, 0x8, 0x9, 0xA, 0x3, 0xB]))
+    usual_key = os.urandom(4) if server else None
+    return _frame_bytes(
+        opcode,
+        draw(PAYLOADS),
+        fin=draw(st.sampled_from([True, True, True, False])),
+        rsv=draw(st.sampled_from([0, 0, 0, 0, 0, 1, 4])),
+        key=draw(st.sampled_from([usual_key] * 9 + [None if server else b"\x01\x02\x03\x04"])),
+        wide=draw(st.sampled_from([0] * 12 + [2, 8])),
+    )
+
+
+def _wsproto_view(wire: bytes, server: bool) -> list[tuple]:
+    """What wsproto's own frame decoder makes of ``wire``: whole messages,
+    control frames, and the close code of a refused frame."""
+    from wsproto.frame_protocol import Opcode, ParseFailed
+
+    proto = FrameProtocol(client=not server, extensions=[])
+    proto.receive_bytes(wire)
+    out: list[tuple] = []
+    parts: list = []
+    try:
+        for frame in proto.received_frames():
+            if frame.opcode is Opcode.CLOSE:
+                out.append(("close", int(frame.payload[0]), frame.payload[1]))
+            elif frame.opcode in (Opcode.PING, Opcode.PONG):
+                out.append((int(frame.opcode), bytes(frame.payload)))
+            else:
+                parts.append(frame.payload)
+                if frame.message_finished:
+                    out.append(("message", type(parts[0])().join(parts)))
+                    parts = []
+    except ParseFailed as failed:
+        out.append(("refused", int(failed.code)))
+    return out
+
+
+def _our_view(wire: bytes, server: bool, chunk: int) -> list[tuple]:
+    reader = ws_frames.FrameReader(server=server, max_message_size=2**62)
+    out: list[tuple] = []
+    parts: list = []
+    for start in range(0, len(wire), chunk):
+        events, refused = reader.read(wire[start : start + chunk])
+        for kind, payload, finished in events:
+            if kind == ws_frames.CLOSE:
+                out.append(("close", *payload))
+            elif kind in (ws_frames.PING, ws_frames.PONG):
+                out.append((kind, payload))
+            else:
+                parts.append(payload)
+                if finished:
+                    out.append(("message", type(parts[0])().join(parts)))
+                    parts = []
+        if refused is not None:
+            out.append(("refused", refused.code))
+            break
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), server=st.booleans(), chunk=st.integers(1, 700))
+def test_the_reader_makes_of_any_frames_what_wsproto_makes(data, server: bool, chunk: int) -> None:  # noqa: ANN001
+    """Differential fuzz against wsproto's decoder: the same messages, control
+    frames and refusals (by close code), whatever the read sizes."""
+    wire = b"".join(data.draw(st.lists(frames(server=server), max_size=8)))
+    assert _our_view(wire, server, chunk) == _wsproto_view(wire, server)
+
+
+@settings(max_examples=300, deadline=None)
+@given(wire=st.binary(max_size=400), server=st.booleans(), chunk=st.integers(1, 64))
+def test_arbitrary_bytes_are_refused_or_held_never_raised(wire: bytes, server: bool, chunk: int) -> None:
+    reader = ws_frames.FrameReader(server=server, max_message_size=1000)
+    for start in range(0, len(wire), chunk):
+        _events, refused = reader.read(wire[start : start + chunk])
+        if refused is not None:
+            assert refused.code in (1002, 1007, 1009)
+            assert len(refused.reason.encode()) <= 123
+            break
+
+
+def test_a_header_over_the_limit_is_refused_before_its_payload() -> None:
+    reader = ws_frames.FrameReader(server=True, max_message_size=100)
+    first = _frame_bytes(0x1, b"a" * 60, fin=False, rsv=0, key=b"abcd", wide=0)
+    events, refused = reader.read(first)
+    assert events == [(ws_frames.TEXT, "a" * 60, False)] and refused is None
+    # the continuation's header alone: 60 + 41 > 100
+    events, refused = reader.read(_frame_bytes(0x0, b"b" * 41, fin=True, rsv=0, key=b"abcd", wide=0)[:6])
+    assert events == [] and refused is not None and refused.code == 1009
+    assert "101 bytes" in refused.detail
+
+
+def test_a_large_frame_in_small_pieces_is_joined_once_and_arrives_whole() -> None:
+    payload = os.urandom(200_000)
+    wire = ws_frames.data_frame(payload, b"wxyz")
+    reader = ws_frames.FrameReader(server=True, max_message_size=2**20)
+    got = []
+    for start in range(0, len(wire), 16384):
+        events, refused = reader.read(wire[start : start + 16384])
+        assert refused is None
+        got.extend(events)
+    assert got == [(ws_frames.BINARY, payload, True)]
 
 
 @settings(max_examples=100, deadline=None)
 @given(
-    messages=st.lists(st.one_of(st.binary(max_size=300), st.text(max_size=100)), min_size=1, max_size=6),
-    big=st.booleans(),
-    chunk=st.integers(1, 4096),
+    code=st.one_of(st.none(), st.sampled_from([1000, 1001, 1005, 1006, 1008, 1011, 1015, 3000, 4999])),
+    reason=st.text(max_size=200),
+    client=st.booleans(),
 )
-def test_the_server_decodes_masked_frames_read_in_any_chunks(messages: list, big: bool, chunk: int) -> None:  # noqa: ANN001
-    """The decoder wsctl's connections use (C unmasking swapped into wsproto's)
-    gives back every message whatever the read sizes."""
-    from wsproto import ConnectionType
-    from wsproto.connection import Connection
-
-    if big:
-        messages = [*messages, os.urandom(70001)]
-    wire = b"".join(ws_frames.data_frame(m, os.urandom(4)) for m in messages)
-    server = Connection(ConnectionType.SERVER)
-    server._proto._frame_decoder = LimitedFrameDecoder(False, [], 2**20)
-    got: list[str | bytes] = []
-    parts: list[str | bytes] = []
-    for start in range(0, len(wire), chunk):
-        server.receive_data(wire[start : start + chunk])
-        for event in server.events():
-            assert isinstance(event, (BytesMessage, TextMessage))
-            parts.append(event.data)
-            if event.message_finished:
-                got.append(type(parts[0])().join(parts))  # type: ignore[arg-type]
-                parts = []
-    assert got == messages
+def test_a_close_frame_is_the_bytes_wsproto_makes(code: int | None, reason: str, client: bool) -> None:
+    if code is None or code == 1005:
+        reason = ""
+    key = b"\x09\x08\x07\x06" if client else None
+    proto = FrameProtocol(client=client, extensions=[])
+    with mock.patch("wsproto.frame_protocol.os.urandom", return_value=key):
+        # wsproto tells "no status" (an empty close frame) by the enum member, not the int
+        expected = bytes(proto.close(CloseReason(code) if code == 1005 else code, reason or None))
+    assert ws_frames.close_frame(code, reason or None, key) == expected
 
 
 def test_the_c_xor_is_used_when_websockets_is_installed() -> None:

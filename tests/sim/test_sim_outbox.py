@@ -12,7 +12,6 @@ import json
 import trio
 import trio.testing
 from sim_profiles import JSONRPC, load
-from wsproto.connection import Connection, ConnectionType
 
 from wsctl.core.profile.device_side import DeviceCodec
 from wsctl.net.api import open_device, serve
@@ -23,10 +22,10 @@ from wsctl.net.websocket import WebSocket
 
 
 def channel_pair() -> tuple[Channel, Channel]:
-    """Two ends of one open WebSocket (no upgrade: wsproto after its handshake)."""
+    """Two ends of one open WebSocket (no upgrade)."""
     a, b = trio.testing.memory_stream_pair()
-    server = WebSocket(a, Connection(ConnectionType.SERVER), is_server=True)
-    client = WebSocket(b, Connection(ConnectionType.CLIENT), is_server=False)
+    server = WebSocket(a, is_server=True)
+    client = WebSocket(b, is_server=False)
     return Channel(server, "server", 5.0), Channel(client, "client", 5.0)
 
 

@@ -1,4 +1,4 @@
-"""One open WebSocket, driven by wsproto on a trio stream, with no task of its own.
+"""One open WebSocket on a trio stream, with no task of its own.
 
 Data is read by whoever waits for it: `get_message`, a `ping` waiting for its
 pong, an `aclose` waiting for the peer's close frame.  The first waiter reads a
@@ -17,12 +17,11 @@ the next one, all together.
 What wsctl needs beyond a plain connection (the behaviour trio-websocket 0.12
 lacked and wsctl used to patch in, built in):
 
-- **Protocol errors close with a close frame.**  wsproto reports a frame it
-  cannot parse (invalid UTF-8, unmasked client frame, reserved opcode,
-  fragmented control frame, invalid close code) as a `CloseConnection` event
-  without changing its state.  The connection is failed as RFC 6455 7.1.7
-  says: our close frame with the code, a short linger for the peer's EOF, then
-  the stream is closed.
+- **Protocol errors close with a close frame.**  A frame the reader refuses
+  (invalid UTF-8, unmasked client frame, reserved opcode, fragmented control
+  frame, invalid close code) fails the connection as RFC 6455 7.1.7 says: our
+  close frame with the code, a short linger for the peer's EOF, then the
+  stream is closed.
 - **Buffered bytes are bounded**: received messages not yet taken by
   `get_message` plus the message being assembled; past
   ``max_buffered_bytes`` the connection is closed with 1008 and what it held
@@ -34,31 +33,25 @@ lacked and wsctl used to patch in, built in):
 can name the side that ended the connection and why.  `on_control` lets the
 recording proxy take pings and pongs instead (`wsctl.net._pings`).
 
-wsproto internals used (1.3.x): the frame decoder is replaced by one
-that checks the header's length (tests/net/test_net_limits.py), made
-before any frame is parsed and given the upgrade's trailing bytes, and
-unmasks with `wsctl.net.ws_frames.Masker` (C where it can be); data frames
-are made by `wsctl.net.ws_frames.data_frame` (no event object per message,
-one copy of the payload), and ``Connection._events`` is swapped for a list
-(`_FewEvents`).
+wsproto does the HTTP upgrade (`wsctl.net.ws_handshake`); the frames after it
+are read and made by `wsctl.net.ws_frames` (the same checks and bytes as
+wsproto's, a fifth of its cost per message, unmasking in C), and the closing
+handshake's state is kept here.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import trio
 from trio.lowlevel import Abort, checkpoint_if_cancelled, current_task, reschedule, wait_task_rescheduled
-from wsproto.connection import Connection, ConnectionState
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
 from wsproto.frame_protocol import CloseReason as Code
-from wsproto.frame_protocol import FrameDecoder
 
-from wsctl.net.ws_failures import Failure, LimitedFrameDecoder, message_too_big, protocol_failure, unread_over
-from wsctl.net.ws_frames import data_frame
+from wsctl.net.ws_failures import Failure, message_too_big, unread_over
+from wsctl.net.ws_frames import BINARY, PING, PONG, FrameReader, close_frame, control_frame, data_frame
 
 #: After failing a connection: how long to read (and discard) what the peer
 #: still sends, waiting for its EOF, before dropping it.  Closing a socket with
@@ -77,10 +70,9 @@ UNATTENDED_AFTER = 0.5
 #: sooner, so that a tool not reading for a moment still answers pings at once.
 CLIENT_UNATTENDED_AFTER = 0.1
 
-_OPEN = ConnectionState.OPEN
-_LOCAL_CLOSING = ConnectionState.LOCAL_CLOSING
-_REMOTE_CLOSING = ConnectionState.REMOTE_CLOSING
-_CLOSED = ConnectionState.CLOSED
+# the closing handshake (RFC 6455 7): a peer's close frame is answered at once,
+# so there is no state between theirs and CLOSED
+_OPEN, _LOCAL_CLOSING, _CLOSED = "open", "local-closing", "closed"
 _LOST = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
@@ -117,18 +109,6 @@ class ConnectionClosed(Exception):
         self.reason = reason
 
 
-class _FewEvents(list[Any]):
-    """What wsproto's `Connection` keeps in its ``_events`` deque: only the
-    1006 stand-in event at EOF, so at most one.  An empty deque costs 760
-    bytes (its first block); an empty list 56 — per connection, held for the
-    connection's life."""
-
-    __slots__ = ()
-
-    def popleft(self) -> Any:
-        return self.pop(0)
-
-
 def _park(waiters: list[Any]) -> Any:
     """Wait until `_wake_all` is called on ``waiters`` (cancellable)."""
     task = current_task()
@@ -162,8 +142,8 @@ class WebSocket:
 
     __slots__ = (
         "_stream",
-        "_proto",
-        "_frames",
+        "_reader",
+        "_state",
         "subprotocol",
         "is_server",
         "max_message_size",
@@ -196,26 +176,19 @@ class WebSocket:
     def __init__(
         self,
         stream: trio.abc.Stream,
-        proto: Connection,
         *,
         is_server: bool,
         subprotocol: str | None = None,
         max_message_size: int = 2**20,
         max_buffered_bytes: int = MAX_BUFFERED_BYTES,
         receive_buffer_size: int | None = RECEIVE_BUFFER_SIZE,
-        trailing: bool = False,
+        initial: bytes = b"",
     ) -> None:
+        """``initial``: bytes that came after the upgrade (the peer's first frames,
+        parsed when somebody reads)."""
         self._stream = stream
-        self._proto = proto
-        self._frames = proto._proto
-        events = getattr(proto, "_events", None)
-        if type(events) is deque:
-            proto._events = _FewEvents(events)  # type: ignore[assignment]
-        decoder = getattr(self._frames, "_frame_decoder", None)
-        if type(decoder) is FrameDecoder:
-            limited = LimitedFrameDecoder(decoder.client, decoder.extensions, max_message_size)
-            limited.buffer = decoder.buffer  # what came with the upgrade (parsed only when read)
-            self._frames._frame_decoder = limited
+        self._reader = FrameReader(server=is_server, max_message_size=max_message_size, initial=initial)
+        self._state = _OPEN
         self.subprotocol = subprotocol
         self.is_server = is_server
         self.max_message_size = max_message_size
@@ -249,7 +222,7 @@ class WebSocket:
         #: called with the connection each time its last waiter leaves (a server's sweep
         #: then looks at this connection only, not at every open one)
         self.on_unattended: Callable[[WebSocket], None] | None = None
-        self._pending = trailing  # frames came with the upgrade: handle before reading
+        self._pending = bool(initial)  # frames came with the upgrade: handle before reading
 
     # -- state -----------------------------------------------------------------
     @property
@@ -296,7 +269,7 @@ class WebSocket:
     async def send_message(self, message: str | bytes) -> None:
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
-        await self._write(data_frame(message, None if self.is_server else os.urandom(4)))
+        await self._write(data_frame(message, self._key()))
 
     async def ping(self, payload: bytes | None = None) -> None:
         """Send a ping and wait for its pong (or a later one)."""
@@ -311,7 +284,7 @@ class WebSocket:
             raise ValueError(f"payload {payload!r} is already in flight")
         pings[payload] = None
         try:
-            await self._write(self._frames.ping(payload))
+            await self._write(control_frame(PING, payload, self._key()))
             while payload in pings:
                 if self._close_reason is not None:
                     raise ConnectionClosed(self._close_reason)
@@ -323,18 +296,18 @@ class WebSocket:
         """Send a ping or pong frame that nobody here waits for (a relayed one)."""
         if self._close_reason is not None:
             raise ConnectionClosed(self._close_reason)
-        frames = self._frames
-        await self._write(frames.ping(payload) if kind == "ping" else frames.pong(payload))
+        await self._write(control_frame(PING if kind == "ping" else PONG, payload, self._key()))
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
         """Close handshake (unbounded: the caller bounds it), then the stream; idempotent."""
         try:
-            if self._close_reason is None and self._proto.state is _OPEN:
+            if self._close_reason is None and self._state is _OPEN:
                 self.closed_by = "local"
                 self._close_reason = CloseReason(code, reason)
                 self._drop_messages()
-                await self._write(bytes(self._proto.send(CloseConnection(code=code, reason=reason))))
-                while self._proto.state is _LOCAL_CLOSING and not self._stream_closed:
+                self._state = _LOCAL_CLOSING
+                await self._write(close_frame(code, reason, self._key()))
+                while self._state is _LOCAL_CLOSING and not self._stream_closed:
                     await self._wait_input()
         except ConnectionClosed:
             pass
@@ -349,8 +322,8 @@ class WebSocket:
 
     @property
     def _finished(self) -> bool:
-        """Nothing more will be read: the stream is closed or wsproto saw the end."""
-        return self._stream_closed or self._proto.state is _CLOSED
+        """Nothing more will be read: the stream is closed or the closing handshake is done."""
+        return self._stream_closed or self._state is _CLOSED
 
     def needs_reader(self, now: float, after: float = UNATTENDED_AFTER) -> bool:
         """Nobody has waited for input for ``after`` seconds, and nobody reads."""
@@ -387,6 +360,7 @@ class WebSocket:
         try:
             if self._pending:
                 self._pending = False
+                data: bytes | bytearray = b""  # the reader holds what came with the upgrade
             elif self._finished:
                 self._lose()
                 await trio.lowlevel.checkpoint()
@@ -396,61 +370,62 @@ class WebSocket:
                     data = await self._stream.receive_some(self._chunk)
                 except _LOST:
                     data = b""
-                if self._proto.state is _CLOSED:
+                if self._state is _CLOSED:
                     self._lose()  # closed by our side while this read waited
                     return
-                self._proto.receive_data(bytes(data) if data else None)
-            await self._handle_events()
+                if not data:
+                    await self._eof()
+                    return
+            await self._handle_events(bytes(data))
         finally:
             self._reading = False
             _wake_all(self._read_waiters)
 
-    async def _handle_events(self) -> None:
-        proto = self._proto
-        replies: list[bytes | bytearray] = []
-        # dispatched on the exact type (cheaper than isinstance on this path), so typed as Any
-        events: Iterator[Any] = proto.events()
-        for event in events:
-            kind = type(event)
-            if kind is BytesMessage or kind is TextMessage:
-                failure = self._take(event)
+    async def _handle_events(self, data: bytes) -> None:
+        events, refused = self._reader.read(data)
+        replies: list[bytes] = []
+        for kind, payload, finished in events:
+            if kind <= BINARY:
+                failure = self._take(payload, finished)
                 if failure is not None:
                     await self._fail(failure, discard=failure.code == 1008)
                     return
-            elif kind is Ping:
-                payload = bytes(event.payload)
+            elif kind == PING:
                 if self.on_control is None or not self.on_control("ping", payload):
-                    if proto.state is _OPEN:
-                        replies.append(self._frames.pong(payload))
-            elif kind is Pong:
-                self._pong(bytes(event.payload))
-            elif kind is CloseConnection:
-                if await self._closing(event, replies):
-                    return
+                    if self._state is _OPEN:
+                        replies.append(control_frame(PONG, payload, self._key()))
+            elif kind == PONG:
+                self._pong(payload)
+            else:
+                code, reason = payload
+                await self._closing(code, reason, replies)
+                return
+        if refused is not None:
+            await self._fail(refused)
+            return
         if replies:
             try:
                 await self._write(b"".join(replies))
             except ConnectionClosed:
                 pass
 
-    def _take(self, event: BytesMessage | TextMessage) -> Failure | None:
+    def _take(self, data: str | bytes, finished: bool) -> Failure | None:
         """Add a data frame to the message it belongs to; a Failure when over a limit."""
         if self.failure is not None or self._close_reason is not None and self.closed_by == "local":
             return None  # frames after our close: dropped
-        data = event.data
         size = self._part_size + len(data)
         if size > self.max_message_size:
             return message_too_big(self.max_message_size)
         if self._queued + size > self.max_buffered_bytes:
             return unread_over(self.max_buffered_bytes)
-        if event.message_finished:
+        if finished:
             parts = self._parts
             if parts:
                 parts.append(data)
-                data = (b"" if isinstance(data, (bytes, bytearray)) else "").join(parts)
+                data = (b"" if type(data) is bytes else "").join(parts)
                 self._parts = None
             self._part_size = 0
-            message = bytes(data) if isinstance(data, bytearray) else data
+            message = data
             messages = self._messages
             if messages is None:
                 messages = self._messages = deque()
@@ -478,30 +453,34 @@ class WebSocket:
         elif self.on_control is not None:
             self.on_control("pong", payload)
 
-    async def _closing(self, event: CloseConnection, replies: list[bytes | bytearray]) -> bool:
-        """A close event; True when nothing more is to be read."""
-        state = self._proto.state
-        if state is _OPEN or state is _LOCAL_CLOSING:
-            # no close frame came: this is wsproto failing to parse a frame
-            await self._fail(protocol_failure(event.code, event.reason or "protocol error"))
-            return True
-        if state is _REMOTE_CLOSING:
+    async def _closing(self, code: int, reason: str, replies: list[bytes]) -> None:
+        """The peer's close frame: theirs first (answered now), or the answer to ours."""
+        if self._state is _OPEN:
             self.closed_by = "remote"
-            self._close_reason = CloseReason(event.code, event.reason or None)
-            replies.append(bytes(self._proto.send(event.response())))
+            self._close_reason = CloseReason(code, reason or None)
+            self._state = _CLOSED
+            replies.append(close_frame(code, reason, self._key()))
             try:
                 await self._write(b"".join(replies))
             except ConnectionClosed:
                 pass
-            replies.clear()
-        elif event.code == Code.ABNORMAL_CLOSURE:
-            self._lose()  # EOF (wsproto's stand-in event: 1006 is never sent in a frame)
         else:
-            self._close_reason = CloseReason(event.code, event.reason or None)  # the reply to ours
-        if self.is_server and self._proto.state is _CLOSED:
+            self._state = _CLOSED
+            self._close_reason = CloseReason(code, reason or None)  # the reply to ours
+        if self.is_server:
             # RFC 6455 7.1.1: the server closes the TCP connection first
             await self._close_stream()
-        return True
+
+    async def _eof(self) -> None:
+        """The peer's end of the stream, with no close frame before it (1006)."""
+        self._state = _CLOSED
+        self._lose()
+        if self.is_server:
+            await self._close_stream()
+
+    def _key(self) -> bytes | None:
+        """A fresh masking key for a client's frame (RFC 6455 5.3); a server masks nothing."""
+        return None if self.is_server else os.urandom(4)
 
     def _drop_messages(self) -> None:
         self._messages = None
@@ -518,12 +497,12 @@ class WebSocket:
             self._on_failure()
         with trio.CancelScope(shield=True):
             with trio.move_on_after(FAIL_LINGER):
-                if self._proto.state is _OPEN:
+                if self._state is _OPEN:
                     self.closed_by = "local"
                     self._close_reason = CloseReason(failure.code, failure.reason)
+                    self._state = _LOCAL_CLOSING
                     try:
-                        frame = self._proto.send(CloseConnection(code=failure.code, reason=failure.reason))
-                        await self._write(bytes(frame))
+                        await self._write(close_frame(failure.code, failure.reason, self._key()))
                     except ConnectionClosed:
                         pass
             if discard:

@@ -13,11 +13,15 @@ with no wheel), the pure-Python XOR is used.
 
 from __future__ import annotations
 
+import codecs
 import importlib.machinery
 import importlib.util
 import os
 import struct
 from collections.abc import Callable
+from typing import Any
+
+from wsctl.net.ws_failures import Failure, message_too_big
 
 _XOR_TABLE = [bytes(a ^ b for a in range(256)) for b in range(256)]
 
@@ -77,26 +81,6 @@ def mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
     return _apply(data, key)  # any buffer: bytes, bytearray, memoryview
 
 
-class Masker:
-    """wsproto's masker interface (``process``) over `mask`: a frame's payload
-    arrives in pieces, so the key turns by what each piece used."""
-
-    __slots__ = ("_key",)
-
-    def __init__(self, key: bytes | bytearray) -> None:
-        self._key = bytes(key)
-
-    def process(self, data: bytes | bytearray) -> bytes:
-        if not data:
-            return b""
-        key = self._key
-        out = mask(data, key)
-        turn = len(data) % 4
-        if turn:
-            self._key = key[turn:] + key[:turn]
-        return out
-
-
 _TEXT = 0x81  # FIN + opcode 1
 _BINARY = 0x82  # FIN + opcode 2
 _PACK_16 = struct.Struct("!BBH").pack
@@ -130,3 +114,245 @@ def data_frame(message: str | bytes | bytearray, key: bytes | None) -> bytes:
     if key is None:
         return header + payload
     return b"".join((header, key, mask(payload, key)))
+
+
+# -- frames in ------------------------------------------------------------------------
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_NAMES = {TEXT: "TEXT", BINARY: "BINARY", CLOSE: "CLOSE", PING: "PING", PONG: "PONG"}
+#: close codes a peer may send in 1000-2999 (RFC 6455 7.4.1 and the IANA registry)
+_KNOWN_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+#: codes only an endpoint reports to itself, never sent in a frame (RFC 6455 7.4.1)
+LOCAL_ONLY = frozenset({1005, 1006, 1015})
+
+
+class _Bad(Exception):
+    """A frame this side refuses: the connection is failed with ``failure``."""
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+
+
+def _protocol(why: str, code: int = 1002) -> _Bad:
+    what = "invalid UTF-8" if code == 1007 else "an invalid frame"
+    return _Bad(Failure(code, _truncate(f"invalid frame: {why}", 123), f"sent {what} ({why})"))
+
+
+def close_payload(data: bytes) -> tuple[int, str]:
+    """The code and reason of a peer's close frame (1005 for none), checked."""
+    if not data:
+        return 1005, ""
+    if len(data) == 1:
+        raise _protocol("CLOSE with 1 byte payload")
+    code = (data[0] << 8) | data[1]
+    if code < 1000 or code > 4999:
+        raise _protocol("CLOSE with invalid code")
+    if code in LOCAL_ONLY:
+        raise _protocol("remote CLOSE with local-only reason")
+    if code <= 2999 and code not in _KNOWN_CODES:
+        raise _protocol("CLOSE with unknown reserved code")
+    try:
+        return code, data[2:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _protocol(f"Error decoding CLOSE reason: {exc}", 1007) from None
+
+
+def _check_control(opcode: int, fin: int, length: int) -> None:
+    if opcode < CLOSE or opcode > PONG:
+        raise _protocol(f"Invalid opcode {opcode:#x}")
+    if not fin:
+        raise _protocol("Invalid attempt to fragment control frame")
+    if length > 125:
+        raise _protocol("Control frame with payload len > 125")
+
+
+class FrameReader:
+    """Frames from a peer, as they come in chunks of any size (RFC 6455 5).
+
+    `read` returns the events of every frame completed by a chunk, in order —
+    ``(TEXT or BINARY, str or bytes, message_finished)`` for data (a fragment
+    carries its message's opcode), ``(PING or PONG, payload, True)``,
+    ``(CLOSE, (code, reason), True)`` — and the `Failure` that ends the
+    connection when a frame is refused (the frames before it are still
+    returned; nothing after it is parsed, nor after a close frame).  It refuses what wsproto refused,
+    with its words: reserved bits (wsctl offers no extension), reserved
+    opcodes, fragmented or long control frames, lengths not in their shortest
+    form, masking the wrong way round, continuation out of place, invalid UTF-8
+    (as early as the fragment that has it), close codes a peer may not send;
+    and, before the payload arrives, a data frame whose header makes its
+    message longer than ``max_message_size`` (1009).
+
+    A frame is handed out whole: until its last byte arrives the pieces wait
+    in a list, joined once (no copy per piece of a 1 MiB message), bounded by
+    the size limit checked on its header.
+    """
+
+    __slots__ = ("_server", "_limit", "_pieces", "_held", "_need", "_opcode", "_declared", "_utf8", "_closed")
+
+    def __init__(self, *, server: bool, max_message_size: int, initial: bytes = b"") -> None:
+        self._server = server
+        self._limit = max_message_size
+        self._pieces: list[bytes] | None = [bytes(initial)] if initial else None
+        self._held = len(initial)
+        self._need = 1  # bytes the frame under way needs before parsing is worth it
+        self._opcode = 0  # the fragmented message under way (TEXT/BINARY), 0 when none
+        self._declared = 0  # its length so far, from the headers
+        self._utf8: Any = None  # the incremental decoder of a fragmented text message
+        self._closed = False  # a close frame came: nothing after it is read (RFC 6455 5.5.1)
+
+    def read(self, data: bytes) -> tuple[list[tuple[int, Any, bool]], Failure | None]:
+        if self._closed:
+            return [], None
+        pieces = self._pieces
+        if pieces is not None:
+            pieces.append(data)
+            self._held += len(data)
+            if self._held < self._need:
+                return [], None
+            buf = b"".join(pieces)
+            self._pieces = None
+        else:
+            buf = data
+        events: list[tuple[int, Any, bool]] = []
+        try:
+            pos = self._frames(buf, events)
+        except _Bad as bad:
+            self._pieces = None
+            return events, bad.failure
+        if pos < len(buf) and not self._closed:
+            rest = buf[pos:]
+            self._pieces = [rest]
+            self._held = len(rest)
+        return events, None
+
+    def _frames(self, buf: bytes, events: list[tuple[int, Any, bool]]) -> int:
+        """Parse whole frames from ``buf`` into ``events``; where the first incomplete one starts."""
+        pos, end = 0, len(buf)
+        self._need = 1
+        while end - pos >= 2:
+            header = self._header(buf, pos, end)
+            if header is None:
+                break
+            opcode, fin, head, length = header
+            declared = self._data_header(opcode, length) if opcode < CLOSE else 0
+            if end - head < length:
+                self._need = head - pos + length
+                break
+            payload = buf[head : head + length]
+            if self._server:
+                payload = mask(payload, buf[head - 4 : head])
+            pos = head + length
+            if opcode == CLOSE:
+                events.append((CLOSE, close_payload(payload), True))
+                self._closed = True
+                return end
+            if opcode > CLOSE:
+                events.append((opcode, payload, True))
+            else:
+                events.append(self._data(opcode, payload, fin, declared))
+        return pos
+
+    def _header(self, buf: bytes, pos: int, end: int) -> tuple[int, int, int, int] | None:
+        """(opcode, fin, where the payload starts, its length) of the frame at
+        ``pos``, checked; None while the header is incomplete."""
+        first, second = buf[pos], buf[pos + 1]
+        opcode = first & 0x0F
+        fin = first & 0x80
+        length = second & 0x7F
+        head = pos + 2
+        if opcode > BINARY:
+            _check_control(opcode, fin, length)
+        if length == 126:
+            if end - head < 2:
+                return None
+            length = (buf[head] << 8) | buf[head + 1]
+            head += 2
+            if length <= 125:
+                raise _protocol("Payload length used 2 bytes when 1 would have sufficed")
+        elif length == 127:
+            if end - head < 8:
+                return None
+            length = int.from_bytes(buf[head : head + 8], "big")
+            head += 8
+            if length <= 0xFFFF:
+                raise _protocol("Payload length used 8 bytes when 2 would have sufficed")
+            if length >> 63:
+                raise _protocol("8-byte payload length with non-zero MSB")
+        if first & 0x70:
+            raise _protocol("Reserved bit set unexpectedly")
+        if second & 0x80:
+            if not self._server:
+                raise _protocol("client received unexpected masked frame")
+            head += 4
+        elif self._server:
+            raise _protocol("server received unexpected unmasked frame")
+        return opcode, fin, head, length
+
+    def _data_header(self, opcode: int, length: int) -> int:
+        """A data frame's header, checked against the message under way; its message's length."""
+        if opcode == CONTINUATION:
+            if not self._opcode:
+                raise _protocol("unexpected CONTINUATION")
+            declared = self._declared + length
+        else:
+            if self._opcode:
+                raise _protocol(f"expected CONTINUATION, got <Opcode.{_NAMES[opcode]}: {opcode}>")
+            declared = length
+        if declared > self._limit:
+            raise _Bad(message_too_big(self._limit, declared))
+        return declared
+
+    def _data(self, opcode: int, payload: bytes, fin: int, declared: int) -> tuple[int, Any, bool]:
+        kind = opcode or self._opcode
+        data: str | bytes = payload
+        if kind == TEXT:
+            try:
+                if fin and self._utf8 is None:
+                    data = payload.decode("utf-8")
+                else:
+                    if self._utf8 is None:
+                        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+                    data = self._utf8.decode(payload, bool(fin))
+            except UnicodeDecodeError as exc:
+                raise _protocol(str(exc), 1007) from None
+        if fin:
+            self._opcode = 0
+            self._declared = 0
+            self._utf8 = None
+        else:
+            self._opcode = kind
+            self._declared = declared
+        return kind, data, bool(fin)
+
+
+# -- control frames out -----------------------------------------------------------------
+def _truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` bytes of UTF-8, on a character boundary."""
+    raw = text.encode("utf-8")
+    return text if len(raw) <= limit else raw[:limit].decode("utf-8", "ignore")
+
+
+def control_frame(opcode: int, payload: bytes, key: bytes | None) -> bytes:
+    """A ping, pong or close frame (payload ≤ 125 bytes), masked with ``key`` from a client."""
+    size = len(payload)
+    if size > 125:
+        raise ValueError("payload too long for control frame")
+    if key is None:
+        return bytes((0x80 | opcode, size)) + payload
+    return bytes((0x80 | opcode, 0x80 | size)) + key + mask(payload, key)
+
+
+def close_frame(code: int | None, reason: str | None, key: bytes | None) -> bytes:
+    """Our close frame, as wsproto made it: no status for 1005, 1000 for the
+    other codes only an endpoint may report, the reason cut to 123 bytes."""
+    if code == 1005:
+        code = None
+    if code is None:
+        if reason:
+            raise TypeError("cannot specify a reason without a code")
+        return control_frame(CLOSE, b"", key)
+    if code in LOCAL_ONLY:
+        code = 1000
+    payload = struct.pack("!H", code)
+    if reason:
+        payload += _truncate(reason, 123).encode("utf-8")
+    return control_frame(CLOSE, payload, key)

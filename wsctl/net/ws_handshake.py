@@ -82,13 +82,7 @@ class UpgradeRequest:
         trailing = _trailing(handshake)
         data = handshake.send(AcceptConnection(subprotocol=subprotocol, extra_headers=extra_headers or []))
         await self._stream.send_all(data)
-        proto = handshake.connection
-        assert proto is not None
-        if trailing:
-            proto.receive_data(trailing)
-        return WebSocket(
-            self._stream, proto, is_server=True, subprotocol=subprotocol, trailing=bool(trailing), **self._options
-        )
+        return WebSocket(self._stream, is_server=True, subprotocol=subprotocol, initial=trailing, **self._options)
 
     async def reject(
         self, status: int, *, extra_headers: list[tuple[bytes, bytes]] | None = None, body: bytes | None = None
@@ -177,17 +171,14 @@ async def open_client(
             handshake.receive_data(bytes(data) if data else None)
             for event in handshake.events():
                 if isinstance(event, AcceptConnection):
-                    proto = handshake.connection
-                    assert proto is not None
                     return WebSocket(
                         stream,
-                        proto,
                         is_server=False,
                         subprotocol=event.subprotocol,
                         max_message_size=max_message_size,
                         max_buffered_bytes=max_buffered_bytes,
                         receive_buffer_size=receive_buffer_size,
-                        trailing=True,  # frames may have come with the 101
+                        initial=_trailing(handshake),  # frames may have come with the 101
                     )
                 if isinstance(event, RejectConnection):
                     status, headers = event.status_code, tuple(event.headers)
