@@ -1,4 +1,7 @@
-"""Data frames out and the masking XOR (RFC 6455 5.2, 5.3), in C where it can be.
+"""WebSocket frames after the upgrade, both ways (RFC 6455 5), and the masking XOR.
+
+`FrameReader` parses a peer's frames, `data_frame`, `control_frame` and
+`close_frame` make ours (docs/design.md, "Network layer": why not wsproto's).
 
 Every frame a client sends is masked and every frame a server receives is
 unmasked: in pure Python (wsproto's four strided ``translate`` calls) that is
@@ -14,6 +17,7 @@ with no wheel), the pure-Python XOR is used.
 from __future__ import annotations
 
 import codecs
+import functools
 import importlib.machinery
 import importlib.util
 import os
@@ -23,7 +27,10 @@ from typing import Any
 
 from wsctl.net.ws_failures import Failure, message_too_big
 
-_XOR_TABLE = [bytes(a ^ b for a in range(256)) for b in range(256)]
+
+@functools.cache
+def _xor_table(byte: int) -> bytes:
+    return bytes(a ^ byte for a in range(256))
 
 
 def python_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
@@ -37,7 +44,7 @@ def python_mask(data: bytes | bytearray | memoryview, key: bytes) -> bytes:
         return (int.from_bytes(data, "little") ^ int.from_bytes(whole[:size], "little")).to_bytes(size, "little")
     out = bytearray(data)
     for i in range(4):
-        out[i::4] = out[i::4].translate(_XOR_TABLE[key[i]])
+        out[i::4] = out[i::4].translate(_xor_table(key[i]))
     return bytes(out)
 
 
