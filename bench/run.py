@@ -24,6 +24,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "startup": (["--runs", "15"], ["--runs", "3"]),
     "bench_oneshot": (["--runs", "8"], ["--runs", "2"]),
     "bench_roundtrip": ([], ["--quick"]),
+    "bench_frames": ([], ["--quick"]),
     "bench_handshake": ([], []),
     "bench_profile": ([], ["--quick"]),
     "bench_record": ([], ["--quick"]),
