@@ -32,7 +32,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_hub import WSCTL, Devices, _can_connect, cpu_seconds, free_port, load, log, pct, rss_kib, total, wait_for  # noqa: E402
+from bench_hub import WSCTL, _can_connect, cpu_seconds, free_port, load, log, pct, rss_kib, total, wait_for  # noqa: E402
+from device_load import DeviceLoad  # noqa: E402
 from hub_fixture import prepare  # noqa: E402
 
 COMMANDS = {"conveyor": "status", "ocpp16-charger": None, "psu": "status"}
@@ -58,7 +59,7 @@ def run(args) -> dict:
     port, anchor_port = free_port(), free_port()
     loaded = start_serve(args, certs, port, probe=args.probe)
     anchor = start_serve(args, certs, anchor_port, probe=None)
-    procs: list[Devices] = []
+    procs: list[DeviceLoad] = []
     res: dict = {"connections": n, "profile": args.profile, "load_start": load(), "serve_env": args.serve_env}
 
     def probe() -> None:
@@ -69,7 +70,7 @@ def run(args) -> dict:
     def add(first: int, last: int, proc_from: int, count: int) -> None:
         per = -(-(last - first) // count)
         new = [
-            Devices(f"wss://127.0.0.1:{port}/", certs, f"127.0.0.{2 + proc_from + k}", first + k * per,
+            DeviceLoad([f"wss://127.0.0.1:{port}/"], certs, f"127.0.0.{2 + proc_from + k}", first + k * per,
                     min(per, last - first - k * per), ("--no-boot",))
             for k in range(count)
         ]  # fmt: skip
