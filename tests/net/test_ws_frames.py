@@ -79,8 +79,10 @@ def _frame_bytes(opcode: int, payload: bytes, *, fin: bool, rsv: int, key: bytes
 PAYLOADS = st.one_of(
     st.binary(max_size=40),
     st.text(max_size=20).map(lambda t: t.encode("utf-8")),
-    st.sampled_from(
-        [b"\xff", b"ok \xc3", b"\xe2\x82", b"\x03\xe8", b"\x03\xe8bye", b"\x03\xe7", b"\x03\xed", b"\x0f\xa0"]
+    st.sampled_from([b"\xff", b"ok \xc3", b"\xe2\x82", b"\x03\xe8bye", b"\x03\xe8\xc3", b"\x01"]),
+    # close codes around every boundary wsproto checks (1014 apart: below)
+    st.sampled_from([999, 1000, 1004, 1005, 1006, 1012, 1013, 1015, 1016, 2999, 3000, 4999, 5000]).map(
+        lambda code: code.to_bytes(2, "big")
     ),
     st.integers(126, 300).map(lambda n: b"y" * n),
 )
@@ -167,6 +169,15 @@ def test_arbitrary_bytes_are_refused_or_held_never_raised(wire: bytes, server: b
             assert refused.code in (1002, 1007, 1009)
             assert len(refused.reason.encode()) <= 123
             break
+
+
+def test_close_code_1014_bad_gateway_is_accepted() -> None:
+    """Registered with IANA (RFC 6455 7.4.2's registry) after wsproto's table
+    was written, which refuses it: the one place wsctl reads a frame
+    differently, on purpose."""
+    reader = ws_frames.FrameReader(server=False, max_message_size=1000)
+    events, refused = reader.read(_frame_bytes(0x8, b"\x03\xf6upstream", fin=True, rsv=0, key=None, wide=0))
+    assert refused is None and events == [(ws_frames.CLOSE, (1014, "upstream"), True)]
 
 
 def test_a_header_over_the_limit_is_refused_before_its_payload() -> None:

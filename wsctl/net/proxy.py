@@ -14,8 +14,8 @@ Failures stay with their connection.  An upstream that refuses (connect,
 TLS, HTTP status) closes the client with 1011 and the reason "bad gateway:
 ...", one that drops without a close frame with 1011 "upstream connection
 lost"; both are recorded as ``error`` events.  (1014 "Bad Gateway" is the
-registered code, but wsproto — so trio-websocket, so wsctl's own clients —
-rejects it as an unknown reserved code and fails the connection with 1002.)  The server itself guards every
+registered code, but wsproto — so trio-websocket and the Python clients on
+it — rejects it as an unknown reserved code and fails the connection with 1002.)  The server itself guards every
 handler (one bad client never stops the proxy).  Only a recording that can
 no longer be written stops the proxy: relaying without recording would
 break its promise silently.  Every tool then gets close 1011 "recording
