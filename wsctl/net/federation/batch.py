@@ -45,15 +45,17 @@ def remaining_length(n: int) -> bytes:
             return bytes(out)
 
 
-def packet(topic: str, payload: bytes) -> bytes:
+def packet(topic: str, payload: bytes, properties: bytes = b"\x00") -> bytes:
     """The MQTT 5 PUBLISH paho would write for ``publish(topic, payload)`` at
-    QoS 0 without properties; ValueError for a topic paho refuses."""
+    QoS 0, not retained; ``properties``: encoded with their length, as paho's
+    ``Properties.pack`` (default: none, one zero byte); ValueError for a topic
+    paho refuses."""
     name = topic.encode()
     if not name or b"+" in name or b"#" in name or len(name) > MAX_TOPIC:
         raise ValueError(f"not a topic to publish on: {topic!r}")
-    # topic length, topic, an empty property list (one zero byte), payload
-    size = 2 + len(name) + 1 + len(payload)
-    return PUBLISH_QOS0 + remaining_length(size) + len(name).to_bytes(2, "big") + name + b"\x00" + payload
+    # topic length, topic, the property list, payload
+    size = 2 + len(name) + len(properties) + len(payload)
+    return PUBLISH_QOS0 + remaining_length(size) + len(name).to_bytes(2, "big") + name + properties + payload
 
 
 class Batch(MQTTMessageInfo):
@@ -81,3 +83,18 @@ class Batch(MQTTMessageInfo):
         it discards; the link settled those as lost before (`settled`)."""
         if not self.settled:
             self.settle(True)
+
+
+class Untracked(MQTTMessageInfo):
+    """What paho is given with a QoS 0 PUBLISH whose writing nobody waits for
+    (a call between hubs, its reply): paho tells it when the packet is
+    written; one instance serves all, so no `threading.Condition` is made per
+    message (paho's ``publish`` makes one each)."""
+
+    __slots__ = ()
+
+    def _set_as_published(self) -> None:
+        pass
+
+
+UNTRACKED = Untracked(0)

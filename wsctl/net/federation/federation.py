@@ -30,7 +30,8 @@ from wsctl.core.hub.outcome import CallOutcome
 from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Telemetry, Unmatched
 from wsctl.core.profile.model import Command
 from wsctl.net._guard import collapse
-from wsctl.net.federation.mqtt import BrokerURL, Incoming, MqttLink
+from wsctl.net.federation.broker_url import BrokerURL
+from wsctl.net.federation.mqtt import Incoming, MqttLink
 from wsctl.net.federation.presence import Presence
 from wsctl.net.federation.remote_calls import RemoteCalls
 from wsctl.net.hub.hub import iso
