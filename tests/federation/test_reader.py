@@ -68,9 +68,12 @@ def test_call_packet_is_the_publish_paho_writes(size, props):
 class FakeSocket:
     """Gives paho's socket reads from a list: bytes, or an exception to raise."""
 
-    def __init__(self, reads: list) -> None:
+    def __init__(self, reads: list, sends: list | None = None) -> None:
         self.reads = reads
         self.closed = False
+        #: what each send does: how many bytes it takes (None: all), or an exception
+        self.sends = sends or []
+        self.sent: list[bytes] = []
 
     def recv(self, size: int) -> bytes:
         item = self.reads.pop(0) if self.reads else ssl.SSLWantReadError()
@@ -83,7 +86,12 @@ class FakeSocket:
         self.closed = True
 
     def send(self, data: bytes) -> int:
-        return len(data)
+        what = self.sends.pop(0) if self.sends else None
+        if isinstance(what, BaseException):
+            raise what
+        taken = len(data) if what is None else what
+        self.sent.append(bytes(data[:taken]))
+        return taken
 
 
 def _reader(reads: list) -> tuple[paho.Client, FakeSocket, PacketReader, list, list]:
@@ -181,3 +189,53 @@ def test_random_bytes_are_read_or_end_the_connection(reads):
         reader.read()
     assert all(isinstance(item, Incoming) for item in got)
     assert sock.closed == (len(lost) == 1)
+
+
+# -- a call written at once (batch.send) ---------------------------------------------
+
+
+def _sending(sends: list) -> tuple[paho.Client, FakeSocket]:
+    client = _client()
+    client._sock = FakeSocket([], sends)
+    return client, client._sock
+
+
+def test_a_call_is_written_at_once_when_paho_holds_nothing():
+    client, sock = _sending([])
+    client._last_msg_out = 0.0
+    assert batch.send(client, b"packet")
+    assert sock.sent == [b"packet"] and not client.want_write()
+    assert client._last_msg_out > 0  # paho's keepalive knows something went out
+
+
+@pytest.mark.parametrize("first", [2, ssl.SSLWantWriteError(), BlockingIOError()])
+def test_what_the_socket_does_not_take_is_left_to_paho(first):
+    client, sock = _sending([first, BlockingIOError()])  # paho's own try finds the socket full too
+    assert batch.send(client, b"packet")
+    taken = first if isinstance(first, int) else 0
+    assert client.want_write() and client._out_packet[0]["packet"] == b"packet"[taken:]
+    sock.sends = []
+    client.loop_write()  # the socket writable again: paho writes the rest
+    assert b"".join(sock.sent) == b"packet" and not client.want_write()
+
+
+def test_a_call_waits_behind_what_paho_holds():
+    client, sock = _sending([BlockingIOError(), BlockingIOError()])  # paho's writes find the socket full
+    client._packet_queue(0x30, b"first", 0, 0, batch.UNTRACKED)
+    assert batch.send(client, b"second")
+    assert [p["packet"] for p in client._out_packet] == [b"first", b"second"]
+    assert sock.sent == []  # not written ahead of the first
+    client.loop_write()
+    assert b"".join(sock.sent) == b"firstsecond"
+
+
+def test_no_connection_no_call():
+    assert not batch.send(_client(), b"packet")
+
+
+def test_a_broken_socket_ends_the_connection_as_paho_does():
+    client, sock = _sending([BrokenPipeError(), BrokenPipeError()])
+    lost: list[object] = []
+    client.on_disconnect = lambda c, u, flags, reason, props: lost.append(reason)
+    assert not batch.send(client, b"packet")  # paho's write meets it again: connection lost
+    assert sock.closed and len(lost) == 1

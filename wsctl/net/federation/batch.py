@@ -21,12 +21,17 @@ internals used: ``_packet_queue`` and ``_out_packet`` (pinned below 3, as
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
+from typing import Any
 
+from paho.mqtt import client as mqtt
 from paho.mqtt.client import MQTTMessageInfo
 
 #: fixed header of a PUBLISH at QoS 0, neither retained nor a duplicate
 PUBLISH_QOS0 = b"\x30"
+#: paho's packet type of a PUBLISH (its queue's "command")
+PUBLISH = 0x30
 #: MQTT's largest remaining length (four bytes of variable length integer)
 MAX_REMAINING = 268_435_455
 MAX_TOPIC = 0xFFFF
@@ -98,3 +103,30 @@ class Untracked(MQTTMessageInfo):
 
 
 UNTRACKED = Untracked(0)
+
+
+def send(client: Any, data: bytes) -> bool:
+    """Write a QoS 0 PUBLISH nobody tracks (a call, a reply) to paho's socket
+    at once when paho holds nothing unwritten — what paho's ``_packet_queue``
+    would do, without its queue entry, its locks and its write loop (the
+    packet's two ends of a call through two hubs, each on the call's path).
+    What the socket does not take, and anything while paho holds bytes, goes
+    to paho's queue (in order; its write, its retry of the same TLS bytes, its
+    handling of a lost connection).  False when paho dropped it, as
+    ``publish`` at QoS 0 returns."""
+    sock = client._sock
+    if sock is None:
+        return False
+    if not client._out_packet:
+        try:
+            sent = sock.send(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+            sent = 0  # paho retries the same bytes when the socket is writable
+        except OSError:
+            sent = 0  # paho's own write meets it again and ends the connection its way
+        else:
+            client._last_msg_out = mqtt.time_func()  # paho's keepalive reads it
+            if sent == len(data):
+                return True
+        data = data[sent:]
+    return bool(client._packet_queue(PUBLISH, data, 0, 0, UNTRACKED) == 0)

@@ -150,7 +150,7 @@ class MqttLink:
         #: set by `open`, where paho is imported
         self._packet: Callable[..., bytes] = None  # type: ignore[assignment]
         self._properties: Callable[[str | None, bytes | None], bytes] = None  # type: ignore[assignment]
-        self._untracked: Any = None
+        self._send: Callable[[Any, bytes], bool] = None  # type: ignore[assignment]
         self._batch_of: Any = None
         self._reader_of: Any = None
         #: set by `_read` once no QoS 1 publish waits for its PUBACK (`close`)
@@ -168,7 +168,7 @@ class MqttLink:
 
         # paho is imported when a hub federates
         self._packet, self._batch_of, self._reader_of = batch.packet, batch.Batch, reader.PacketReader
-        self._properties, self._untracked = encoded, batch.UNTRACKED
+        self._properties, self._send = encoded, batch.send
         install()  # received PUBLISH properties read without paho's slow tables
 
         client = mqtt.Client(
@@ -465,7 +465,8 @@ class MqttLink:
         built here, the bytes paho's ``publish`` writes (a test compares them),
         without its `MQTTMessageInfo` and `threading.Condition`, its topic
         checks and its `bytearray` grown piecewise (docs/performance.md,
-        "Federation"); written at once as paho would, or kept for `_write`."""
+        "Federation"); written at once as paho would (`batch.send`), or kept
+        for `_write`."""
         client = self._client
         self._flush(client)  # after the device messages made before it
         if client.socket() is None:
@@ -481,9 +482,9 @@ class MqttLink:
         except ValueError as exc:  # a topic paho refuses (wildcards): never from a checked id
             log.warning("not published on %r: %s", topic, exc)
             return False
-        rc = client._packet_queue(PUBLISH, data, 0, 0, self._untracked)
+        sent = self._send(client, data)
         self._kick(client)
-        return bool(rc == 0)
+        return sent
 
     def publish_telemetry(self, topic: str, payload: bytes, tag: str) -> None:
         """A device's message at QoS 0 (not retained, no properties), in order
