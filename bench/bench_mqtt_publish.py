@@ -57,7 +57,8 @@ def main() -> None:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/wsctl-bench-mqtt"))
     a = p.parse_args()
     from wsctl.core.hub import topics
-    from wsctl.net.federation.mqtt import BrokerURL, MqttLink
+    from wsctl.net.federation.broker_url import BrokerURL
+    from wsctl.net.federation.mqtt import MqttLink
     from wsctl.net.tls import client_context
     from wsctl.pki.store import Store
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import trio
 from federation_helpers import Sub, pub, start_broker, tree
 
-from wsctl.net.federation.mqtt import BrokerURL, Incoming, MqttLink
+from wsctl.net.federation.broker_url import BrokerURL
+from wsctl.net.federation.mqtt import Incoming, MqttLink
 from wsctl.net.tls import client_context
 
 

@@ -14,7 +14,8 @@ from federation_helpers import Process, free_ports, start_broker, tree
 
 import wsctl.core.backoff
 from wsctl.core.backoff import Backoff
-from wsctl.net.federation.mqtt import RECONNECT, BrokerURL, MqttLink
+from wsctl.net.federation.broker_url import BrokerURL
+from wsctl.net.federation.mqtt import RECONNECT, MqttLink
 from wsctl.net.tls import client_context
 
 

@@ -17,7 +17,8 @@ from federation_helpers import Sub, start_broker, tree
 
 import wsctl.net.federation.mqtt as mqtt
 from wsctl.net.federation import batch
-from wsctl.net.federation.mqtt import BrokerURL, MqttLink
+from wsctl.net.federation.broker_url import BrokerURL
+from wsctl.net.federation.mqtt import MqttLink
 from wsctl.net.tls import client_context
 
 

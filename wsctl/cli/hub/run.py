@@ -173,7 +173,7 @@ def _federation_options(o: dict[str, Any], tls: dict[str, Any], password: bytes 
         import paho.mqtt.client  # noqa: F401
     except ImportError:
         raise UsageError("--broker needs paho-mqtt", hint="pip install 'wsctl[federation]'") from None
-    from wsctl.net.federation.mqtt import parse_broker_url
+    from wsctl.net.federation.broker_url import parse_broker_url
 
     broker = parse_broker_url(o["broker"], allow_plain=o["allow_plain_mqtt"])
     context = None

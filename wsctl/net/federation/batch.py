@@ -21,12 +21,17 @@ internals used: ``_packet_queue`` and ``_out_packet`` (pinned below 3, as
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
+from typing import Any
 
+from paho.mqtt import client as mqtt
 from paho.mqtt.client import MQTTMessageInfo
 
 #: fixed header of a PUBLISH at QoS 0, neither retained nor a duplicate
 PUBLISH_QOS0 = b"\x30"
+#: paho's packet type of a PUBLISH (its queue's "command")
+PUBLISH = 0x30
 #: MQTT's largest remaining length (four bytes of variable length integer)
 MAX_REMAINING = 268_435_455
 MAX_TOPIC = 0xFFFF
@@ -45,15 +50,17 @@ def remaining_length(n: int) -> bytes:
             return bytes(out)
 
 
-def packet(topic: str, payload: bytes) -> bytes:
+def packet(topic: str, payload: bytes, properties: bytes = b"\x00") -> bytes:
     """The MQTT 5 PUBLISH paho would write for ``publish(topic, payload)`` at
-    QoS 0 without properties; ValueError for a topic paho refuses."""
+    QoS 0, not retained; ``properties``: encoded with their length, as paho's
+    ``Properties.pack`` (default: none, one zero byte); ValueError for a topic
+    paho refuses."""
     name = topic.encode()
     if not name or b"+" in name or b"#" in name or len(name) > MAX_TOPIC:
         raise ValueError(f"not a topic to publish on: {topic!r}")
-    # topic length, topic, an empty property list (one zero byte), payload
-    size = 2 + len(name) + 1 + len(payload)
-    return PUBLISH_QOS0 + remaining_length(size) + len(name).to_bytes(2, "big") + name + b"\x00" + payload
+    # topic length, topic, the property list, payload
+    size = 2 + len(name) + len(properties) + len(payload)
+    return PUBLISH_QOS0 + remaining_length(size) + len(name).to_bytes(2, "big") + name + properties + payload
 
 
 class Batch(MQTTMessageInfo):
@@ -81,3 +88,45 @@ class Batch(MQTTMessageInfo):
         it discards; the link settled those as lost before (`settled`)."""
         if not self.settled:
             self.settle(True)
+
+
+class Untracked(MQTTMessageInfo):
+    """What paho is given with a QoS 0 PUBLISH whose writing nobody waits for
+    (a call between hubs, its reply): paho tells it when the packet is
+    written; one instance serves all, so no `threading.Condition` is made per
+    message (paho's ``publish`` makes one each)."""
+
+    __slots__ = ()
+
+    def _set_as_published(self) -> None:
+        pass
+
+
+UNTRACKED = Untracked(0)
+
+
+def send(client: Any, data: bytes) -> bool:
+    """Write a QoS 0 PUBLISH nobody tracks (a call, a reply) to paho's socket
+    at once when paho holds nothing unwritten — what paho's ``_packet_queue``
+    would do, without its queue entry, its locks and its write loop (the
+    packet's two ends of a call through two hubs, each on the call's path).
+    What the socket does not take, and anything while paho holds bytes, goes
+    to paho's queue (in order; its write, its retry of the same TLS bytes, its
+    handling of a lost connection).  False when paho dropped it, as
+    ``publish`` at QoS 0 returns."""
+    sock = client._sock
+    if sock is None:
+        return False
+    if not client._out_packet:
+        try:
+            sent = sock.send(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+            sent = 0  # paho retries the same bytes when the socket is writable
+        except OSError:
+            sent = 0  # paho's own write meets it again and ends the connection its way
+        else:
+            client._last_msg_out = mqtt.time_func()  # paho's keepalive reads it
+            if sent == len(data):
+                return True
+        data = data[sent:]
+    return bool(client._packet_queue(PUBLISH, data, 0, 0, UNTRACKED) == 0)

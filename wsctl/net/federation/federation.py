@@ -30,7 +30,8 @@ from wsctl.core.hub.outcome import CallOutcome
 from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Telemetry, Unmatched
 from wsctl.core.profile.model import Command
 from wsctl.net._guard import collapse
-from wsctl.net.federation.mqtt import BrokerURL, Incoming, MqttLink
+from wsctl.net.federation.broker_url import BrokerURL
+from wsctl.net.federation.mqtt import Incoming, MqttLink
 from wsctl.net.federation.presence import Presence
 from wsctl.net.federation.remote_calls import RemoteCalls
 from wsctl.net.hub.hub import iso
@@ -39,6 +40,8 @@ log = logging.getLogger("wsctl.net.federation")
 
 #: seconds between two warnings about device messages dropped while the broker is away
 DROP_LOG_EVERY = 10.0
+#: call and reply topics whose parse is kept (hubs x hubs; beyond, parsed each time)
+MAX_ROUTES = 4096
 
 
 class Federation:
@@ -69,6 +72,8 @@ class Federation:
             on_telemetry=self._count,
         )
         self.calls = RemoteCalls(self, command_role)
+        #: `_parse`'s topics of calls and replies
+        self._routes: dict[str, tuple[str, ...]] = {}
         #: when each device held here came online (its presence keeps it across updates)
         self._since: dict[str, str] = {}
         #: device messages not published (no broker connection), and how many of them a warning told of
@@ -128,7 +133,7 @@ class Federation:
             self._publish_online(device_id, self.hub.registry.device(device_id))
 
     def _message(self, item: Incoming) -> None:
-        parsed = self.tree.parse(item.topic)
+        parsed = self._routes.get(item.topic) or self._parse(item.topic)
         if parsed is None:
             return
         kind, name = parsed[0], parsed[1]
@@ -142,6 +147,15 @@ class Federation:
             self.calls.incoming_reply(item, from_hub=name)
         elif kind == "cmd" and name in self.hub.links:
             self.calls.incoming_command(item, name)
+
+    def _parse(self, topic: str) -> tuple[str, ...] | None:
+        """`topics.Tree.parse`, kept for the topics of calls and replies (one
+        per pair of hubs, each seen on every call: the split and the checks
+        of its levels once)."""
+        parsed = self.tree.parse(topic)
+        if parsed is not None and parsed[0] in ("call", "reply") and len(self._routes) < MAX_ROUTES:
+            self._routes[topic] = parsed
+        return parsed
 
     def _doc(self, item: Incoming) -> dict[str, Any] | None:
         if not item.payload:

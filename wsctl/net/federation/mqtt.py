@@ -39,12 +39,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import trio
 
 from wsctl.core.backoff import Backoff
-from wsctl.core.errors import ConnectError, InvalidInput, UsageError
+from wsctl.core.errors import ConnectError
+from wsctl.net.federation.broker_url import BrokerURL
 
 log = logging.getLogger("wsctl.net.federation")
 
@@ -63,37 +63,6 @@ RECONNECT = Backoff(initial=1.0, maximum=30.0, jitter="equal")
 MISC_INTERVAL = 1.0
 #: how long a clean close waits for the broker to acknowledge the QoS 1 publishes
 CLOSE_DRAIN = 2.0
-
-
-@dataclass(frozen=True)
-class BrokerURL:
-    host: str
-    port: int
-    tls: bool
-
-    @property
-    def shown(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-def parse_broker_url(url: str, *, allow_plain: bool = False) -> BrokerURL:
-    """``mqtts://HOST[:8883]``; ``mqtt://`` only with ``allow_plain``."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidInput(f"--broker {url!r}: {exc}") from None
-    if parts.scheme not in ("mqtts", "mqtt") or not parts.hostname:
-        raise InvalidInput(f"--broker {url!r}: expected mqtts://HOST[:PORT]")
-    if parts.username or parts.password or parts.path not in ("", "/"):
-        raise InvalidInput(f"--broker {url!r}: only mqtts://HOST[:PORT] (the hub logs in with its certificate)")
-    if parts.scheme == "mqtt" and not allow_plain:
-        raise UsageError(
-            f"--broker {url}: plain MQTT sends every command and reading in clear text, unauthenticated",
-            hint="use mqtts://, or say so with --allow-plain-mqtt",
-        )
-    tls = parts.scheme == "mqtts"
-    return BrokerURL(parts.hostname, port or (8883 if tls else 1883), tls)
 
 
 def _unacknowledged(client: Any) -> bool:
@@ -178,8 +147,12 @@ class MqttLink:
         self._batch_tags: list[str] = []
         #: coalesced messages handed to paho and not yet written (or lost)
         self._unsent = 0
-        self._packet: Callable[[str, bytes], bytes] = None  # type: ignore[assignment]  # set by `open`
+        #: set by `open`, where paho is imported
+        self._packet: Callable[..., bytes] = None  # type: ignore[assignment]
+        self._properties: Callable[[str | None, bytes | None], bytes] = None  # type: ignore[assignment]
+        self._send: Callable[[Any, bytes], bool] = None  # type: ignore[assignment]
         self._batch_of: Any = None
+        self._reader_of: Any = None
         #: set by `_read` once no QoS 1 publish waits for its PUBACK (`close`)
         self._acked: trio.Event | None = None
 
@@ -190,10 +163,12 @@ class MqttLink:
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
-        from wsctl.net.federation import batch
-        from wsctl.net.federation.properties import install
+        from wsctl.net.federation import batch, reader
+        from wsctl.net.federation.properties import encoded, install
 
-        self._packet, self._batch_of = batch.packet, batch.Batch  # paho is imported when a hub federates
+        # paho is imported when a hub federates
+        self._packet, self._batch_of, self._reader_of = batch.packet, batch.Batch, reader.PacketReader
+        self._properties, self._send = encoded, batch.send
         install()  # received PUBLISH properties read without paho's slow tables
 
         client = mqtt.Client(
@@ -300,7 +275,10 @@ class MqttLink:
                 self._settle_lost(client)
 
     async def _read(self, client: Any, sock: Any) -> None:
+        """What the broker sends, whole TLS records at a time (`reader`: not
+        paho's ``loop_read``, which reads a packet byte by byte)."""
         pending = getattr(sock, "pending", lambda: 0)
+        reader = self._reader_of(client, sock, self._handle, Incoming)
         while client.socket() is sock:
             try:
                 if pending():
@@ -309,7 +287,7 @@ class MqttLink:
                     await trio.lowlevel.wait_readable(sock)
             except trio.ClosedResourceError:
                 return
-            client.loop_read()
+            reader.read()
             self._kick(client)
             if self._acked is not None and not _unacknowledged(client):
                 self._acked.set()
@@ -374,6 +352,7 @@ class MqttLink:
         client.on_publish = self._paho_published if self._confirm else None
 
     def _paho_message(self, client: Any, userdata: Any, message: Any) -> None:
+        """A message paho decoded (QoS 1, or properties other than a call's)."""
         props = getattr(message, "properties", None)
         item = Incoming(
             message.topic,
@@ -382,7 +361,10 @@ class MqttLink:
             getattr(props, "CorrelationData", None),
             bool(message.retain),
         )
-        # an exception here would end paho's read half-way: one bad message
+        self._handle(item)
+
+    def _handle(self, item: Incoming) -> None:
+        # an exception here would end the read half-way: one bad message
         # costs a log line, never the session
         try:
             self._on_message(item)
@@ -442,6 +424,8 @@ class MqttLink:
     ) -> bool:
         """Write one message, or queue it (never blocks); False when paho
         dropped it (no connection for QoS 0, or its queue is full)."""
+        if qos == 0 and not retain and self._held is None and self._client is not None:
+            return self._publish_now(topic, payload, response_topic, correlation)
         properties = None
         if response_topic is not None or correlation is not None:
             from wsctl.net.federation.properties import Packed
@@ -475,6 +459,32 @@ class MqttLink:
             return False
         self._kick(client)
         return info.rc == 0
+
+    def _publish_now(self, topic: str, payload: bytes, response_topic: str | None, correlation: bytes | None) -> bool:
+        """A QoS 0 message (a call between hubs, its reply) as one PUBLISH
+        built here, the bytes paho's ``publish`` writes (a test compares them),
+        without its `MQTTMessageInfo` and `threading.Condition`, its topic
+        checks and its `bytearray` grown piecewise (docs/performance.md,
+        "Federation"); written at once as paho would (`batch.send`), or kept
+        for `_write`."""
+        client = self._client
+        self._flush(client)  # after the device messages made before it
+        if client.socket() is None:
+            return False  # as paho's publish at QoS 0: not connected, not sent
+        if not client.want_write():
+            self._backlog = 0  # everything before was written to the socket
+        elif self._backlog >= MAX_BACKLOG:
+            return False  # the broker does not read: memory must not grow without end
+        else:
+            self._backlog += 1
+        try:
+            data = self._packet(topic, payload, self._properties(response_topic, correlation))
+        except ValueError as exc:  # a topic paho refuses (wildcards): never from a checked id
+            log.warning("not published on %r: %s", topic, exc)
+            return False
+        sent = self._send(client, data)
+        self._kick(client)
+        return sent
 
     def publish_telemetry(self, topic: str, payload: bytes, tag: str) -> None:
         """A device's message at QoS 0 (not retained, no properties), in order

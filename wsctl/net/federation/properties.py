@@ -39,6 +39,17 @@ def _field(identifier: int, value: bytes) -> bytes:
     return bytes((identifier,)) + struct.pack("!H", len(value)) + value
 
 
+def encoded(response_topic: str | None, correlation: bytes | None) -> bytes:
+    """A PUBLISH's property list of a response topic and/or correlation data,
+    with its length: what paho's ``Properties.pack`` writes for them."""
+    body = b""
+    if response_topic is not None:
+        body += _field(RESPONSE_TOPIC, response_topic.encode())
+    if correlation is not None:
+        body += _field(CORRELATION_DATA, bytes(correlation))
+    return VariableByteIntegers.encode(len(body)) + body
+
+
 class Packed(Properties):
     """A PUBLISH's response topic and correlation data, encoded once.
     Readable like paho's (``ResponseTopic``, ``CorrelationData``), for its
@@ -47,15 +58,12 @@ class Packed(Properties):
     _packed: bytes
 
     def __init__(self, response_topic: str | None = None, correlation: bytes | None = None) -> None:
-        body = b""
         if response_topic is not None:
-            body += _field(RESPONSE_TOPIC, response_topic.encode())
             object.__setattr__(self, "ResponseTopic", response_topic)
         if correlation is not None:
-            body += _field(CORRELATION_DATA, bytes(correlation))
             object.__setattr__(self, "CorrelationData", bytes(correlation))
         object.__setattr__(self, "packetType", PacketTypes.PUBLISH)
-        object.__setattr__(self, "_packed", VariableByteIntegers.encode(len(body)) + body)
+        object.__setattr__(self, "_packed", encoded(response_topic, correlation))
 
     def pack(self) -> bytes:
         return self._packed
