@@ -170,7 +170,10 @@ class Device(Channel):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by ``close_timeout``; idempotent, never raises."""
         await super().close(code, reason)
-        await trio.aclose_forcefully(self._stream)
+        if not getattr(self._ws.stream, "closed", False):
+            # the close handshake normally closed the stream (`ObservedStream.aclose`);
+            # closing it again cost a cancelled scope and a checkpoint per connection
+            await trio.aclose_forcefully(self._stream)
 
     async def _abort(self, why: str) -> None:
         self._dead = why
