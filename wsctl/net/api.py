@@ -389,15 +389,16 @@ async def _upgraded(
     ping: tuple[float | None, float],
 ) -> AsyncIterator[Device]:
     """The WebSocket upgrade over the TLS stream, then the `Device` until the block ends (it is closed then)."""
-    failure: BaseException | None = None
+    # the upgrade outside the nursery: its error reaches the caller as itself (trap 8)
+    result = await _c.upgrade(stream, target, deadline=deadline, **upgrade_options)
+    if isinstance(result, BaseException):
+        raise result
+    device = _connected_device(result, target, der, stream, close_timeout, decision, subprotocols)
     with _single_exception():
         async with trio.open_nursery() as nursery:
-            result = await _c.upgrade(nursery, stream, target, deadline=deadline, **upgrade_options)
-            if isinstance(result, BaseException):
-                failure = result
-                nursery.cancel_scope.cancel()
-            else:
-                device = _connected_device(result, target, der, stream, close_timeout, decision, subprotocols)
+            # reads for a device nobody reads run here (`client_open.watch_unattended`)
+            _c.watch_unattended(result, nursery)
+            try:
                 interval, timeout = ping
                 if interval:
                     from wsctl.net.keepalive import keepalive  # only when asked for: start-up
@@ -412,9 +413,10 @@ async def _upgraded(
                 finally:
                     with trio.CancelScope(shield=True):
                         await device.close()
+            finally:
+                _c.unwatch(result)
+                if nursery.child_tasks:  # a session, a keepalive, a read for nobody: nothing else to cancel
                     nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
 
 
 @contextlib.contextmanager
