@@ -23,7 +23,8 @@ def _renew(pki, files, operator) -> None:
 
 
 def _identity(pki, tmp_path) -> dict:
-    files = dict(ca=str(pki.root), cert=str(tmp_path / "chain.pem"), key=str(tmp_path / "key.pem"))
+    # the CAs as a list, as the CLI gives them
+    files = dict(ca=[str(pki.root)], cert=str(tmp_path / "chain.pem"), key=str(tmp_path / "key.pem"))
     shutil.copyfile(pki.alice.chain, files["cert"])
     shutil.copyfile(pki.alice.key, files["key"])
     return files

@@ -281,9 +281,10 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
         return _stamped_context(kw)
     now = _clock()
     try:
-        given: tuple | None = tuple(kw.items())
+        # the CLI gives its CAs as a list: the same list's contents, as a tuple
+        given: tuple | None = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in kw.items())
         hit = recent.get(given)  # type: ignore[arg-type]
-    except TypeError:  # an unhashable argument (a list of CAs): look at the files every time
+    except TypeError:  # another unhashable argument: look at the files every time
         given, hit = None, None
     if hit is not None and now - hit[0] < FILES_RECHECK_AFTER:
         return hit[1]
