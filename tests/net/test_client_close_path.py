@@ -52,3 +52,25 @@ async def test_a_close_that_left_the_stream_open_still_closes_it(start_server, a
             stream = dev._stream
     with pytest.raises(trio.ClosedResourceError):
         await stream.send_all(b"x")
+
+
+async def test_a_block_left_by_cancellation_still_closes_with_a_close_handshake(start_server, alice_kw):
+    ends: list[tuple[int, str] | None] = []
+    done = trio.Event()
+
+    async def handler(conn):
+        try:
+            async for _ in conn:
+                pass
+        finally:
+            ends.append(conn.closed)
+            done.set()
+
+    server = await start_server(handler)
+    with trio.fail_after(15):
+        with trio.CancelScope() as outer:
+            async with open_device(server.url, **alice_kw, close_timeout=5):
+                outer.cancel()  # e.g. Ctrl-C, or a fleet's deadline: the close is shielded from it
+                await trio.sleep_forever()
+        await done.wait()
+    assert ends == [(1000, "")]
