@@ -1,6 +1,6 @@
 """Profile-layer and fan-out benchmarks, the devices in processes of their own.
 
-    .venv/bin/python bench/bench_profile.py [--quick] [--devices 1000] [--rounds 3] [--fan-out-only]
+    .venv/bin/python bench/bench_profile.py [--quick] [--devices 1000] [--rounds 3] [--fan-out-only] [--before DIR]
 
 1. Command round trips on ONE connection, side by side: the raw message path
    (a pre-rendered JSON-RPC request, `Device.send` + `Device.receive`) vs the
@@ -169,11 +169,11 @@ def fan_out_commands(store, base: Path, inventory: Path, url_file: Path, paralle
     return commands
 
 
-def run_fan_out(name: str, command: list[str], n: int, env: dict) -> tuple[float, float]:
+def run_fan_out(name: str, command: list[str], n: int, env: dict, cwd: str | None = None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the client's processes) of one fan-out."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=cwd)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # waited-for children only: not the devices
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -190,15 +190,25 @@ def fan_out(store, base: Path, n: int, rounds: int, parallel: int) -> dict[str, 
     # set (as on these machines) every wsctl process compiled its ~200 modules again (~60 ms
     # of CPU), while the bare script's trio and trio-websocket come compiled from site-packages
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "wsctl")], check=True)
+    # --before DIR: another wsctl tree (e.g. `git archive main wsctl | tar -x -C DIR`) in the
+    # same rotation; run from DIR so that `-m wsctl` finds that tree before the installed one
+    before = arg("--before", "")
+    if before:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(before) / "wsctl")], check=True)
+    print("fan-out: load average at the start " + " ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
     procs, ports = start_devices(store, 2)
     try:
         inventory, url_file = write_fleet(store, base, ports, n)
         commands = fan_out_commands(store, base, inventory, url_file, parallel)
+        cwds: dict[str, str | None] = {name: None for name in commands}
+        if before:
+            commands = {"wsctl": commands["wsctl"], "wsctl before": commands["wsctl"], **commands}
+            cwds["wsctl before"] = before
         walls: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         names = list(commands)
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:  # rotating order
-                walls[name].append(run_fan_out(name, commands[name], n, env))
+                walls[name].append(run_fan_out(name, commands[name], n, env, cwds.get(name)))
         return walls
     finally:
         for proc in procs:
@@ -224,8 +234,13 @@ def print_fan_out(runs: dict[str, list[tuple[float, float]]], n: int, parallel: 
             f"   client CPU {statistics.median(cpus[name]):.2f} s"
         )
     for what, values in (("wall", walls), ("client CPU", cpus)):
-        paired = [w / b for w, b in zip(values["wsctl"], values["bare trio-websocket"], strict=True)]
-        print(f"  wsctl / bare trio-websocket, {what}, paired per round: {spread(paired)}  (goal <= 1.0)")
+        for name in [n for n in ("wsctl", "wsctl before") if n in values]:
+            paired = [w / b for w, b in zip(values[name], values["bare trio-websocket"], strict=True)]
+            print(f"  {name} / bare trio-websocket, {what}, paired per round: {spread(paired)}  (goal <= 1.0)")
+    if "wsctl before" in walls:
+        for what, values in (("wall", walls), ("client CPU", cpus)):
+            paired = [w / b for w, b in zip(values["wsctl"], values["wsctl before"], strict=True)]
+            print(f"  wsctl / wsctl before, {what}, paired per round: {spread(paired)}")
     if "xargs -P16 websocat -1" in walls:
         faster = [x / w for x, w in zip(walls["xargs -P16 websocat -1"], walls["wsctl"], strict=True)]
         print(f"  xargs websocat / wsctl, wall, paired per round: {spread(faster)}  (goal >= 3)")

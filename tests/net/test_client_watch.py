@@ -1,7 +1,8 @@
-"""The client's own watch (`client_open.watch_unattended`): a client that does
-not read still answers the server's pings, also after a read ended; while a
-reader waits, the watch is parked instead of waking every 0.1 s (it cost ~5
-timers per device of a fan-out).  Real TLS server on port 0."""
+"""The clients' watch (`client_open.watch_unattended`, one task per trio run):
+a client that does not read still answers the server's pings, also after a
+read ended; while a reader waits, its connection is not looked at instead of
+waking every 0.1 s (it cost ~5 timers per device of a fan-out).  Real TLS
+server on port 0."""
 
 from __future__ import annotations
 
@@ -90,3 +91,33 @@ async def test_the_watch_is_parked_while_a_reader_waits(start_server, alice_kw, 
     # at most a look or two (TLS 1.3 session tickets end a read without a message);
     # the old watch looked every 0.1 s: ten times
     assert during <= 2, looked
+
+
+def _task_names() -> list[str]:
+    names: list[str] = []
+
+    def walk(task) -> None:
+        names.append(task.name)
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                walk(child)
+
+    walk(trio.lowlevel.current_root_task())
+    return names
+
+
+async def test_one_watch_for_all_the_client_connections_of_a_run(start_server, alice_kw):
+    import contextlib
+
+    server = await start_server()
+    with trio.fail_after(15):
+        async with contextlib.AsyncExitStack() as stack:
+            devices = [await stack.enter_async_context(open_device(server.url, **alice_kw)) for _ in range(3)]
+            names = _task_names()
+            # one task of the run's, not a watch task per connection (each cost a task, an
+            # event, two timers and a cancellation per device of a fan-out)
+            assert names.count("wsctl client watch") == 1, names
+            assert not [n for n in names if "watch_unattended" in n], names
+            for dev in devices:
+                await dev.send("still answers")
+                assert await dev.receive(timeout=5) == "still answers"

@@ -85,7 +85,7 @@ def _finished(cls: type) -> Any:
 class ObservedStream(trio.abc.HalfCloseableStream):
     """A pass-through stream that keeps the first exception it saw."""
 
-    __slots__ = ("inner", "error", "received", "head", "head_size")
+    __slots__ = ("inner", "error", "received", "head", "head_size", "closed")
 
     #: first bytes kept, so a failed upgrade can say what the peer really sent
     HEAD_SIZE = 4096
@@ -97,6 +97,8 @@ class ObservedStream(trio.abc.HalfCloseableStream):
         #: a server never reads `head`: it passes 0 (4 KiB less per connection)
         self.head_size = head_size
         self.error: BaseException | None = None
+        #: `aclose` has closed the transport (the client's `Device.close` need not again)
+        self.closed = False
 
     def _note(self, exc: BaseException) -> None:
         if self.error is None:
@@ -131,9 +133,10 @@ class ObservedStream(trio.abc.HalfCloseableStream):
 
     async def aclose(self) -> None:
         if isinstance(self.inner, trio.SSLStream):
-            await close_tls(self.inner)
+            await close_tls(self.inner)  # never raises: the transport is closed after it
         else:
             await self.inner.aclose()
+        self.closed = True
 
     @property
     def transport_stream(self) -> Any:

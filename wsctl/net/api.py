@@ -167,10 +167,12 @@ class Device(Channel):
         if _frames.isEnabledFor(logging.DEBUG):
             _trace(self._where, "<", message)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close handshake, bounded by ``close_timeout``; idempotent, never raises."""
-        await super().close(code, reason)
-        await trio.aclose_forcefully(self._stream)
+    async def _close(self, code: int = 1000, reason: str = "", *, shield: bool = False) -> None:
+        await super()._close(code, reason, shield=shield)
+        if not getattr(self._ws.stream, "closed", False):
+            # the close handshake normally closed the stream (`ObservedStream.aclose`);
+            # closing it again cost a cancelled scope and a checkpoint per connection
+            await trio.aclose_forcefully(self._stream)
 
     async def _abort(self, why: str) -> None:
         self._dead = why
@@ -275,8 +277,7 @@ def _check_trust(
     return decision
 
 
-@contextlib.asynccontextmanager
-async def open_device(
+def open_device(
     url: str,
     *,
     ca: PathLike | None = None,
@@ -302,7 +303,7 @@ async def open_device(
     ssl_context: ssl.SSLContext | None = None,
     receive_buffer_size: int | None = _c.RECEIVE_BUFFER_SIZE,
     profile: str | Profile | None = None,
-) -> AsyncIterator[Device]:
+) -> contextlib.AbstractAsyncContextManager[Device]:
     """Connect to a device over wss and yield a `Device`; close it on exit.
 
     Trust: ``ca`` (PEM file) or the system store; ``pin`` (``sha256:<hex>``)
@@ -318,7 +319,9 @@ async def open_device(
     URL), `ConnectError` (DNS, refused, unreachable), `TLSError` (every
     certificate or TLS problem, one line saying which), `HandshakeRejected`
     (HTTP status and body), `Timeout`, `PasswordError`/`InvalidInput` (client
-    key or files).
+    key or files).  The arguments, the URL and the files are checked when
+    ``open_device(...)`` is called (`UsageError`, `InvalidInput`,
+    `PasswordError`), the connection is made when its block is entered.
 
     ``basic_auth`` (user id, password), or ``user:password@`` in the URL, is
     sent as HTTP Basic auth (OCPP security profile 2); the password never
@@ -343,20 +346,18 @@ async def open_device(
     )
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     header_items += _authorization(target, basic_auth, header_items)
-    deadline = trio.current_time() + connect_timeout
     own_cert = cert if ssl_context is None else None
-    stream, der, decision = await _open_trusted_tls(
-        target, ctx, deadline, tls_server_name, own_cert, pin=pin, known_devices=known_devices, trust_new=trust_new
-    )
     upgrade_options = _upgrade_options(
         subprotocols, header_items, max_message_size, receive_buffer_size, max_buffered_bytes
     )
     upgrade_options.update(sent_client_cert=None if ssl_context is not None else cert is not None, client_cert=own_cert)
-    async with _upgraded(
-        stream, target, deadline, upgrade_options, der=der, decision=decision, close_timeout=close_timeout,
+    # the checks above are done now; the connection when the block is entered, in one
+    # context manager (a second layer of them cost every wake-up of the open a frame more)
+    return _connected(
+        target, ctx, connect_timeout, upgrade_options, server_name=tls_server_name, own_cert=own_cert,
+        trust=dict(pin=pin, known_devices=known_devices, trust_new=trust_new), close_timeout=close_timeout,
         subprotocols=tuple(subprotocols), profile=profile, ping=(ping_interval, ping_timeout),
-    ) as device:  # fmt: skip
-        yield device
+    )  # fmt: skip
 
 
 def _trust_settings(
@@ -372,29 +373,34 @@ def _trust_settings(
 
 
 @contextlib.asynccontextmanager
-async def _upgraded(
-    stream: Any,
+async def _connected(
     target: _c.Target,
-    deadline: float,
+    ctx: ssl.SSLContext | None,
+    connect_timeout: float,
     upgrade_options: dict[str, Any],
     *,
-    der: bytes | None,
-    decision: Any,
+    server_name: str | None,
+    own_cert: PathLike | None,
+    trust: dict[str, Any],
     close_timeout: float,
     subprotocols: tuple[str, ...],
     profile: Profile | None,
     ping: tuple[float | None, float],
 ) -> AsyncIterator[Device]:
-    """The WebSocket upgrade over the TLS stream, then the `Device` until the block ends (it is closed then)."""
-    failure: BaseException | None = None
+    """TCP, TLS, the trust checks and the WebSocket upgrade within one deadline,
+    then the `Device` until the block ends (it is closed then)."""
+    deadline = trio.current_time() + connect_timeout
+    stream, der, decision = await _open_trusted_tls(target, ctx, deadline, server_name, own_cert, **trust)
+    # the upgrade outside the nursery: its error reaches the caller as itself (trap 8)
+    result = await _c.upgrade(stream, target, deadline=deadline, **upgrade_options)
+    if isinstance(result, BaseException):
+        raise result
+    device = _connected_device(result, target, der, stream, close_timeout, decision, subprotocols)
     with _single_exception():
         async with trio.open_nursery() as nursery:
-            result = await _c.upgrade(nursery, stream, target, deadline=deadline, **upgrade_options)
-            if isinstance(result, BaseException):
-                failure = result
-                nursery.cancel_scope.cancel()
-            else:
-                device = _connected_device(result, target, der, stream, close_timeout, decision, subprotocols)
+            # reads for a device nobody reads run here (`client_open.watch_unattended`)
+            _c.watch_unattended(result, nursery)
+            try:
                 interval, timeout = ping
                 if interval:
                     from wsctl.net.keepalive import keepalive  # only when asked for: start-up
@@ -407,11 +413,11 @@ async def _upgraded(
                 try:
                     yield device
                 finally:
-                    with trio.CancelScope(shield=True):
-                        await device.close()
+                    await device._close(shield=True)
+            finally:
+                _c.unwatch(result)
+                if nursery.child_tasks:  # a session, a keepalive, a read for nobody: nothing else to cancel
                     nursery.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
 
 
 @contextlib.contextmanager

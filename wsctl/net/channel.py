@@ -169,7 +169,12 @@ class Channel:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake, bounded by ``close_timeout``; idempotent, never raises."""
-        with trio.move_on_after(self._close_timeout):
+        await self._close(code, reason)
+
+    async def _close(self, code: int = 1000, reason: str = "", *, shield: bool = False) -> None:
+        """`close`; with ``shield``, also when the caller is being cancelled (leaving
+        ``open_device``'s block): one cancel scope for both, not one inside another."""
+        with trio.CancelScope(deadline=trio.current_time() + self._close_timeout, shield=shield):
             try:
                 await self._ws.aclose(code, reason or None)
             except (trio.BrokenResourceError, trio.ClosedResourceError, websocket.ConnectionClosed):

@@ -249,7 +249,6 @@ def _rejected(target: Target, exc: ConnectionRejected) -> WsctlError:
 
 
 async def upgrade(
-    nursery: trio.Nursery,
     stream: trio.abc.Stream,
     target: Target,
     *,
@@ -262,12 +261,8 @@ async def upgrade(
     client_cert: str | os.PathLike[str] | None = None,
     max_buffered_bytes: int = websocket.MAX_BUFFERED_BYTES,
 ) -> WebSocket | WsctlError:
-    """The HTTP upgrade.  Returns the connection, or the error to raise.
-
-    Never raises a wsctl error itself: it runs inside the caller's nursery, and an
-    error raised there would reach the caller wrapped in an ExceptionGroup (trap 8).
-    The connection's watch (`watch_unattended`) runs in ``nursery``.
-    """
+    """The HTTP upgrade.  Returns the connection, or the error to raise (the
+    caller raises it outside any nursery: trap 8)."""
     tls13 = isinstance(stream, trio.SSLStream) and stream.version() == "TLSv1.3"
     observed = ObservedStream(stream)
     extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
@@ -290,7 +285,6 @@ async def upgrade(
     if ws is not None:
         # 101 received; a device that closed right after accepting shows up
         # as ConnectionClosed on the first receive
-        nursery.start_soon(watch_unattended, ws)
         return ws
     timed_out = scope.cancelled_caught and observed.error is None
     await trio.aclose_forcefully(stream)
@@ -365,27 +359,78 @@ def _closed_after_tls13(target: Target, sent_client_cert: bool | None) -> TLSErr
     return error
 
 
-async def watch_unattended(ws: WebSocket, after: float = websocket.CLIENT_UNATTENDED_AFTER) -> None:
-    """`read_unattended` whenever `needs_reader`, until the connection ends (a
-    client's own watch; a server sweeps all its connections instead).
+class _Sweep:
+    """The clients' watch: one task for every client connection of a trio run
+    (a server sweeps its connections the same way, `Server._read_unattended`).
 
-    Parked while somebody waits for input, woken when nobody does
-    (`on_unattended`): a connection whose reader always waits — a session's,
-    a watch verb's — costs no wake-ups, where a sleep every ``after``
-    seconds cost ~5 timers per device of a fan-out (docs/performance.md)."""
-    woken: list[trio.Event] = [trio.Event()]
-    ws.on_unattended = lambda _ws: woken[0].set()
-    try:
-        while not ws.finished:
-            since = ws.unattended_since
-            if since is None:  # somebody waits for input: nothing to do until they stop
-                woken[0] = trio.Event()
-                await woken[0].wait()
+    A connection nobody has waited on for input for ``after`` seconds gets a
+    `read_unattended` task in its own nursery, so that a client that does not
+    read still answers pings and sees the close.  Only the connections whose
+    last reader left since the last look are looked at (`on_unattended`), and
+    the task is parked while there are none.  A watch task per connection
+    cost a task, an event, two timers and a cancellation per device of a
+    fan-out (docs/performance.md, session 9).
+    """
+
+    def __init__(self, after: float) -> None:
+        self.after = after
+        self.nurseries: dict[WebSocket, trio.Nursery] = {}  # the connections watched
+        self.due: set[WebSocket] = set()  # to look at: unattended since the last look
+        self.parked: trio.Event | None = None
+
+    def note(self, ws: WebSocket) -> None:
+        """`WebSocket.on_unattended`: its last reader left."""
+        self.due.add(ws)
+        if self.parked is not None:
+            self.parked.set()
+
+    async def run(self) -> None:
+        while True:
+            if not self.due:
+                self.parked = trio.Event()
+                await self.parked.wait()
+                self.parked = None
                 continue
-            await trio.sleep_until(since + after)
-            if ws.needs_reader(trio.current_time(), after):
-                await ws.read_unattended()
-            elif ws.unattended_since == since:
-                await trio.sleep(after)  # being read by somebody else: look again later, never spin
-    finally:
-        ws.on_unattended = None
+            await trio.sleep(self.after)
+            self.look(trio.current_time())
+
+    def look(self, now: float) -> None:
+        due, self.due = self.due, set()
+        for ws in due:
+            nursery = self.nurseries.get(ws)
+            since = ws.unattended_since
+            if nursery is None or since is None or ws.finished:
+                continue  # closed, or a reader came back (its leaving notes it again)
+            if ws.needs_reader(now, self.after):
+                try:
+                    nursery.start_soon(ws.read_unattended)
+                except RuntimeError:  # its nursery is closing: so is the connection
+                    pass
+            else:
+                self.due.add(ws)  # not due yet, or being read for nobody already: look again later
+
+
+_sweeps: trio.lowlevel.RunVar[_Sweep] = trio.lowlevel.RunVar("wsctl_client_sweep")
+
+
+def watch_unattended(ws: WebSocket, nursery: trio.Nursery) -> None:
+    """Watch ``ws`` (see `_Sweep`) until `unwatch`; reads for it run in ``nursery``."""
+    try:
+        sweep = _sweeps.get()
+    except LookupError:
+        sweep = _Sweep(websocket.CLIENT_UNATTENDED_AFTER)
+        _sweeps.set(sweep)
+        trio.lowlevel.spawn_system_task(sweep.run, name="wsctl client watch")
+    sweep.nurseries[ws] = nursery
+    ws.on_unattended = sweep.note
+    sweep.note(ws)  # unattended from the start, until somebody reads
+
+
+def unwatch(ws: WebSocket) -> None:
+    ws.on_unattended = None
+    try:
+        sweep = _sweeps.get()
+    except LookupError:
+        return
+    sweep.nurseries.pop(ws, None)
+    sweep.due.discard(ws)

@@ -10,11 +10,14 @@ mysterious failure of every handshake.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import logging
 import os
 import ssl
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -236,6 +239,33 @@ def server_context(
 
 _CACHE: dict[tuple, ssl.SSLContext] = {}
 
+#: within `files_rechecked_every` (a CLI command's fleet): the context for the
+#: same arguments is reused without looking at the files, for this long
+FILES_RECHECK_AFTER = 1.0
+
+#: (when the files were last looked at, the context) by the arguments as given
+_recent: contextvars.ContextVar[dict[tuple, tuple[float, ssl.SSLContext]] | None] = contextvars.ContextVar(
+    "wsctl_tls_recent", default=None
+)
+
+#: the clock of `FILES_RECHECK_AFTER` (a test moves it)
+_clock = time.monotonic
+
+
+@contextlib.contextmanager
+def files_rechecked_every_second() -> Iterator[None]:
+    """In this block (and the tasks started in it), `cached_client_context`
+    looks at the files behind a context at most once per `FILES_RECHECK_AFTER`
+    instead of on every call.  A fleet's 1,000 connections stat()ed the same
+    five files 1,000 times (0.17 ms per device, docs/performance.md); a
+    certificate renewed meanwhile is still picked up by the connections opened
+    a second later (a watch's reconnect) and by every later command."""
+    token = _recent.set({})
+    try:
+        yield
+    finally:
+        _recent.reset(token)
+
 
 def cached_client_context(**kw: object) -> ssl.SSLContext:
     """`client_context` memoised on its arguments and the files' mtimes.
@@ -243,8 +273,29 @@ def cached_client_context(**kw: object) -> ssl.SSLContext:
     Loading the CA and an encrypted key costs more than the TLS handshake itself
     (bench/: handshakes/s went from 0.7x to ~1x of a reused context); a fleet
     run or a reconnect loop opens many connections with the same files.  A file
-    that changes on disk (a renewed certificate) misses the cache.
+    that changes on disk (a renewed certificate) misses the cache; within
+    `files_rechecked_every_second`, from the next look at the files on.
     """
+    recent = _recent.get()
+    if recent is None:
+        return _stamped_context(kw)
+    now = _clock()
+    try:
+        # the CLI gives its CAs as a list: the same list's contents, as a tuple
+        given: tuple | None = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in kw.items())
+        hit = recent.get(given)  # type: ignore[arg-type]
+    except TypeError:  # another unhashable argument: look at the files every time
+        given, hit = None, None
+    if hit is not None and now - hit[0] < FILES_RECHECK_AFTER:
+        return hit[1]
+    ctx = _stamped_context(kw)
+    if given is not None:
+        recent[given] = (now, ctx)
+    return ctx
+
+
+def _stamped_context(kw: dict[str, object]) -> ssl.SSLContext:
+    """The context for ``kw`` from `_CACHE`, keyed on the files' mtimes as they are now."""
 
     def stamp(value: object) -> object:
         if value is None or isinstance(value, (bool, bytes)):

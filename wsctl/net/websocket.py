@@ -7,8 +7,8 @@ answered, close frames replied to, messages queued — and the other waiters
 are woken when it is done, so a message read by one task goes to another
 without a hop through a channel.  When nobody has waited for a while (a
 handler that only sends, or does not read at all) the owner runs
-`read_unattended` (the server: one sweep for all its connections; a client: a
-watch per connection), which reads until somebody waits again: pings are
+`read_unattended` (the server: one sweep for all its connections; clients:
+one sweep per trio run, `client_open.watch_unattended`), which reads until somebody waits again: pings are
 answered, close frames seen, and the bound on buffered bytes holds.
 
 Writes are coalesced: frames queued while a `send_all` is under way go out in
@@ -66,8 +66,8 @@ RECEIVE_BUFFER_SIZE = 65536
 #: (`read_unattended`; one sweep of all its connections at this interval).
 #: Also how late a server handler that does not read answers a ping.
 UNATTENDED_AFTER = 0.5
-#: The same for a client, which watches each of its (few) connections itself:
-#: sooner, so that a tool not reading for a moment still answers pings at once.
+#: The same for clients (their sweep, `client_open._Sweep`): sooner, so that a
+#: tool not reading for a moment still answers pings at once.
 CLIENT_UNATTENDED_AFTER = 0.1
 
 # the closing handshake (RFC 6455 7): a peer's close frame is answered at once,
@@ -317,7 +317,7 @@ class WebSocket:
 
     @property
     def finished(self) -> bool:
-        """Nothing more will be read (the client's watch, `client_open.watch_unattended`)."""
+        """Nothing more will be read (the clients' sweep, `client_open._Sweep`)."""
         return self._finished
 
     @property

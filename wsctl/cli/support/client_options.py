@@ -172,20 +172,22 @@ def basic_auth_credentials(
     --basic-auth does; a password is never taken from the command line itself
     except inside the URL, where it is never printed back.
     """
-    from urllib.parse import unquote, urlsplit
+    url_user = None
+    if "@" in url:  # no userinfo without one: not parsed again for every device of a fleet
+        from urllib.parse import unquote, urlsplit
 
-    from wsctl.cli.support.passwords import read_password
-
-    try:
-        parts = urlsplit(url)
-        url_user = unquote(parts.username) if parts.username is not None and parts.password is None else None
-    except ValueError:
-        url_user = None
+        try:
+            parts = urlsplit(url)
+            url_user = unquote(parts.username) if parts.username is not None and parts.password is None else None
+        except ValueError:
+            pass
     user = user or url_user
     if user is None:
         if password_file:
             raise UsageError("--basic-auth-password-file needs --basic-auth USER")
         return None
+    from wsctl.cli.support.passwords import read_password
+
     password = read_password(
         env,
         password_file=password_file,

@@ -125,7 +125,10 @@ async def fan_out(
         if progress is not None:
             progress(outcome)
 
-    with collector_for_fleet():
+    from wsctl.net.tls import files_rechecked_every_second
+
+    # one look at the TLS files per second for the whole fleet, not one per device
+    with collector_for_fleet(), files_rechecked_every_second():
         async with trio.open_nursery() as nursery:
             for entry in entries:
                 nursery.start_soon(one, entry)

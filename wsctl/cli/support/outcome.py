@@ -50,7 +50,10 @@ def emit_outcome(
             env.stderr.flush()
         return
     obj = {**tag, "device": outcome.device, "ok": True, "elapsed": round(outcome.elapsed, 4), **fields(outcome.value)}
+    if use_json:
+        env.emit(obj, as_json=True)  # the human text is not made: a fleet's --json wrote none of its 1,000
+        return
     text = human(outcome.value)
-    if fleet and not use_json:
+    if fleet:
         text = f"{outcome.device:20} ok     {outcome.elapsed:7.3f}s  {text}"
-    env.emit(obj, text, as_json=use_json)
+    env.emit(obj, text, as_json=False)
