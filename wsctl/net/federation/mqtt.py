@@ -445,13 +445,8 @@ class MqttLink:
         if client is None:
             return False
         self._flush(client)  # after the device messages made before it
-        if qos == 0:
-            if not client.want_write():
-                self._backlog = 0  # everything before was written to the socket
-            elif self._backlog >= MAX_BACKLOG:
-                return False  # the broker does not read: memory must not grow without end
-            else:
-                self._backlog += 1
+        if qos == 0 and not self._room(client):
+            return False
         try:
             info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
         except ValueError as exc:  # a topic paho refuses (wildcards): never from a checked id
@@ -459,6 +454,16 @@ class MqttLink:
             return False
         self._kick(client)
         return info.rc == 0
+
+    def _room(self, client: Any) -> bool:
+        """Room for one more QoS 0 message behind what paho has not written yet."""
+        if not client.want_write():
+            self._backlog = 0  # everything before was written to the socket
+        elif self._backlog >= MAX_BACKLOG:
+            return False  # the broker does not read: memory must not grow without end
+        else:
+            self._backlog += 1
+        return True
 
     def _publish_now(self, topic: str, payload: bytes, response_topic: str | None, correlation: bytes | None) -> bool:
         """A QoS 0 message (a call between hubs, its reply) as one PUBLISH
@@ -471,12 +476,8 @@ class MqttLink:
         self._flush(client)  # after the device messages made before it
         if client.socket() is None:
             return False  # as paho's publish at QoS 0: not connected, not sent
-        if not client.want_write():
-            self._backlog = 0  # everything before was written to the socket
-        elif self._backlog >= MAX_BACKLOG:
-            return False  # the broker does not read: memory must not grow without end
-        else:
-            self._backlog += 1
+        if not self._room(client):
+            return False
         try:
             data = self._packet(topic, payload, self._properties(response_topic, correlation))
         except ValueError as exc:  # a topic paho refuses (wildcards): never from a checked id
