@@ -157,11 +157,14 @@ async def test_the_server_echoes_a_client_close_and_closes_tcp_first(case, start
 
 
 async def test_frames_behind_a_client_close_are_ignored(start_server, pki):
-    seen = []
+    seen, done = [], trio.Event()
 
     async def handler(conn):
-        async for message in conn:
-            seen.append(message)
+        try:
+            async for message in conn:
+                seen.append(message)
+        finally:
+            done.set()
 
     server = await start_server(handler)
     with trio.fail_after(5):
@@ -170,6 +173,7 @@ async def test_frames_behind_a_client_close_are_ignored(start_server, pki):
         wire += frame(TEXT_OP, b"after") + frame(PING, b"after") + frame(0x3)  # even a bad one
         await tls.send_all(wire)
         data = await read_to_eof(tls, rest)
+        await done.wait()
     assert read_frames(data) == [(CLOSE_OP, close_payload(1000))]
     assert seen == ["before"]
 
