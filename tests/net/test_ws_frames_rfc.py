@@ -15,6 +15,7 @@ import threading
 
 import pytest
 import trio
+import trio.testing
 from net_helpers import UPGRADE, _accept_key, close_payload, frame, raw_client, raw_device, read_frames, read_to_eof
 
 from wsctl.core.errors import ConnectionClosed
@@ -228,6 +229,51 @@ async def test_no_data_frame_follows_the_servers_close(start_server, pki):
     ops = [op for op, _ in read_frames(data)]
     assert ops[-1] == CLOSE_OP and ops.count(CLOSE_OP) == 1 and set(ops[:-1]) == {TEXT_OP}, ops[-5:]
     assert stopped == [4003]
+    assert _unmasked(data)
+
+
+async def test_the_close_reply_is_sent_whole_before_the_server_closes_tcp(start_server, pki):
+    """Handler tasks keep sending big messages to a client that does not read
+    yet; the client closes, then reads: the server's close reply must be on the
+    wire, whole, before its EOF (RFC 6455 7.1.1/7.1.2)."""
+    big = "b" * 2**19
+
+    async def floods(conn):
+        async def flood():
+            try:
+                while True:
+                    await conn.send(big)
+            except ConnectionClosed:
+                pass
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(3):
+                nursery.start_soon(flood)
+
+    server = await start_server(floods, close_timeout=30)
+    with trio.fail_after(20):
+        tls, rest = await raw_client(server.port, pki)
+        await tls.send_all(frame(CLOSE_OP, close_payload(4007, b"stop")))
+        data = await read_to_eof(tls, rest)
+    frames = read_frames(data)
+    size = sum(2 + (8 if len(p) > 0xFFFF else 2 if len(p) > 125 else 0) + len(p) for _, p in frames)
+    assert size == len(data), f"{len(data) - size} bytes of a cut frame after {len(frames)} frames"
+    assert frames and frames[-1] == (CLOSE_OP, close_payload(4007, b"stop")), [op for op, _ in frames[-3:]]
+
+
+async def test_a_handler_that_never_reads_still_answers_a_close_and_closes_tcp(start_server, pki):
+    release = trio.Event()
+
+    async def never_reads(conn):
+        await release.wait()
+
+    server = await start_server(never_reads, close_timeout=30)
+    with trio.fail_after(5):
+        tls, rest = await raw_client(server.port, pki)
+        await tls.send_all(frame(PING, b"p") + frame(CLOSE_OP, close_payload(1001, b"away")))
+        data = await read_to_eof(tls, rest)  # the server's sweep reads, answers and closes
+        release.set()
+    assert read_frames(data) == [(PONG, b"p"), (CLOSE_OP, close_payload(1001, b"away"))]
 
 
 @pytest.mark.parametrize("fragmented", [False, True], ids=["one-frame", "fragmented"])
@@ -287,6 +333,29 @@ def test_a_1_mib_frame_fed_one_byte_at_a_time_comes_out_whole() -> None:
     assert got == [(TEXT, payload.decode(), True)]
 
 
+@pytest.mark.parametrize("prefix", [b"\xc0", b"\xf5", b"\xe0\x80", b"\xf4\x90", b"\xf0\x80", b"\xff"])
+def test_a_first_fragment_ending_in_an_impossible_utf8_prefix_fails_at_once(prefix: bytes) -> None:
+    """No continuation could make these valid: refused with the first fragment (RFC 6455 8.1)."""
+    reader = FrameReader(server=True, max_message_size=100)
+    events, failure = reader.read(frame(TEXT_OP, b"ok" + prefix, fin=False))
+    assert events == [] and failure is not None and failure.code == 1007
+
+
+def _unmasked(data: bytes) -> bool:
+    """Every frame in ``data`` (from a server) has the mask bit clear (RFC 6455 5.1)."""
+    pos = 0
+    while pos + 2 <= len(data):
+        if data[pos + 1] & 0x80:
+            return False
+        n, head = data[pos + 1] & 0x7F, pos + 2
+        if n == 126:
+            n, head = struct.unpack("!H", data[head : head + 2])[0], head + 2
+        elif n == 127:
+            n, head = struct.unpack("!Q", data[head : head + 8])[0], head + 8
+        pos = head + n
+    return True
+
+
 def test_a_close_frame_ends_parsing_even_of_garbage_behind_it() -> None:
     reader = FrameReader(server=False, max_message_size=100)
     wire = frame(CLOSE_OP, close_payload(1000), mask=False) + b"\xff\xff garbage"
@@ -313,12 +382,14 @@ async def test_frames_in_the_same_write_as_the_upgrade_request_are_not_lost(star
             data += await tls.receive_some(65536)
         await tls.send_all(frame(CLOSE_OP, close_payload(1000)))
         data = await read_to_eof(tls, data)
-    assert read_frames(data.partition(b"\r\n\r\n")[2]) == [
+    frames = read_frames(data.partition(b"\r\n\r\n")[2])
+    # the pong is the reader's, the echoes the handler's: no order between them
+    assert [f for f in frames if f[0] != PONG] == [
         (TEXT_OP, b"first"),
-        (PONG, b"p"),
         (BIN, b"second"),
         (CLOSE_OP, close_payload(1000)),
     ]
+    assert [f for f in frames if f[0] == PONG] == [(PONG, b"p")]
 
 
 async def test_a_close_in_the_same_write_as_the_upgrade_request_is_answered(start_server, pki):
@@ -335,17 +406,55 @@ async def test_a_close_in_the_same_write_as_the_upgrade_request_is_answered(star
     assert read_frames(body) == [(CLOSE_OP, close_payload(4004, b"never mind"))]
 
 
-class Label(str, enum.Enum):
-    """A str subclass, as applications pass: a member of a str enum."""
+class _CountingReceive:
+    """The stream beneath, setting ``arrived`` once ``target`` bytes were received."""
+
+    def __init__(self, inner, target: int, arrived: trio.Event) -> None:
+        self._inner, self._target, self._arrived, self._total = inner, target, arrived, 0
+
+    async def receive_some(self, max_bytes=None):
+        data = await self._inner.receive_some(max_bytes)
+        self._total += len(data)
+        if self._total >= self._target:
+            self._arrived.set()
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+async def test_a_frame_still_arriving_counts_against_max_buffered_bytes(start_server, pki):
+    """Unread messages plus the message being assembled are bounded (module doc
+    of wsctl.net.websocket): 900 bytes queued and 500 of a 1000-byte frame in are
+    over max_buffered_bytes=1000, whether or not the frame's last byte came."""
+    queued = frame(BIN, b"q" * 900)
+    partial = frame(BIN, b"r" * 1000)[: 8 + 500]  # masked header (8 bytes) and half the payload
+    arrived, release, seen = trio.Event(), trio.Event(), []
+
+    async def never_reads(conn):
+        ws = conn._ws
+        ws._stream = _CountingReceive(ws.stream, len(queued) + len(partial), arrived)
+        await arrived.wait()  # the server's sweep read all of it for this handler
+        await trio.testing.wait_all_tasks_blocked()  # ... and handled it
+        seen.append((ws.failure.code if ws.failure else None, ws.buffered))
+        await release.wait()
+
+    server = await start_server(never_reads, max_message_size=1000, max_buffered_bytes=1000, idle_timeout=600)
+    with trio.fail_after(10):
+        tls, _rest = await raw_client(server.port, pki)
+        await tls.send_all(queued + partial)
+        while not seen:
+            await trio.sleep(0.01)
+        release.set()
+    assert seen[0][0] == 1008, f"no 1008 with {seen[0][1]} bytes counted as buffered"
+
+
+class Label(enum.StrEnum):
+    """A str subclass, as applications pass: a StrEnum member."""
 
     HELLO = "hello"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ws_frames.data_frame tests type(message) is str: a str subclass is refused with "
-    "TypeError('Must provide bytes or text'); wsproto's send_data (isinstance) sent it as text",
-)
 async def test_a_str_subclass_is_sent_as_text(start_server, alice_kw):
     server = await start_server()
     with trio.fail_after(5):
@@ -462,6 +571,35 @@ async def test_the_client_echoes_a_device_close(case, nursery, pki):
             await trio.sleep(0.01)
     assert read_frames(from_client[0]) == [(CLOSE_OP, payload)]
     assert info.value.code == (struct.unpack("!H", payload[:2])[0] if payload else 1005)
+
+
+async def test_a_device_leaving_without_a_close_frame_is_1006_after_its_messages(nursery, pki):
+    async def device(stream):
+        await stream.send_all(frame(TEXT_OP, b"last words", mask=False))
+        await stream.aclose()
+
+    url = await raw_device(nursery, pki, device)
+    with trio.fail_after(5):
+        async with open_device(url, ca=pki.root, close_timeout=3) as dev:
+            assert await dev.receive(timeout=3) == "last words"
+            with pytest.raises(ConnectionClosed) as info:
+                await dev.receive(timeout=3)
+    assert info.value.code == 1006
+
+
+async def test_close_1005_with_a_reason_still_sends_a_close_frame_and_never_raises(nursery, pki):
+    from_client = []
+
+    async def device(stream):
+        from_client.append(await read_to_eof(stream))
+
+    url = await raw_device(nursery, pki, device)
+    with trio.fail_after(5):
+        async with open_device(url, ca=pki.root, close_timeout=0.5) as dev:
+            await dev.close(1005, "bye")  # "idempotent, never raises"
+        while not from_client:
+            await trio.sleep(0.01)
+    assert [op for op, _ in read_frames(from_client[0])] == [CLOSE_OP]
 
 
 async def test_frames_behind_a_device_close_are_ignored_by_the_client(nursery, pki):

@@ -87,6 +87,8 @@ class CloseReason:
 
     @property
     def name(self) -> str:
+        if self.code == 1014:
+            return "BAD_GATEWAY"  # registered after wsproto's table was written
         try:
             return Code(self.code).name
         except ValueError:
@@ -232,8 +234,9 @@ class WebSocket:
     @property
     def buffered(self) -> int:
         """Bytes of received messages not yet taken by `get_message`, plus the
-        message being assembled (text counts characters, like max_message_size)."""
-        return self._queued + self._part_size
+        message being assembled (text counts characters, like max_message_size)
+        and the frame still arriving."""
+        return self._queued + self._part_size + self._reader.held
 
     @property
     def stream(self) -> trio.abc.Stream:
@@ -403,6 +406,9 @@ class WebSocket:
         if refused is not None:
             await self._fail(refused)
             return
+        if self._reader.held and self._over_with_partial_frame():
+            await self._fail(unread_over(self.max_buffered_bytes), discard=True)
+            return
         if replies:
             try:
                 await self._write(b"".join(replies))
@@ -442,6 +448,17 @@ class WebSocket:
             self.peak_buffered = held
         return None
 
+    def _over_with_partial_frame(self) -> bool:
+        """What is held, with a frame still arriving, is over the bound (and counted in the peak)."""
+        if self.failure is not None or self._close_reason is not None and self.closed_by == "local":
+            return False  # what comes after our close is dropped anyway
+        held = self.buffered
+        if held > self.max_buffered_bytes:
+            return True
+        if held > self.peak_buffered:  # the peak within the bound, as `_take` counts it
+            self.peak_buffered = held
+        return False
+
     def _pong(self, payload: bytes) -> None:
         pings = self._pings
         if pings and payload in pings:
@@ -459,7 +476,8 @@ class WebSocket:
             self.closed_by = "remote"
             self._close_reason = CloseReason(code, reason or None)
             self._state = _CLOSED
-            replies.append(close_frame(code, reason, self._key()))
+            # the same code back; an empty close (1005, "no status") gets an empty one
+            replies.append(close_frame(None if code == 1005 else code, reason, self._key()))
             try:
                 await self._write(b"".join(replies))
             except ConnectionClosed:
@@ -493,6 +511,7 @@ class WebSocket:
     async def _fail(self, failure: Failure, *, discard: bool = False) -> None:
         """Fail the connection (RFC 6455 7.1.7)."""
         self.failure = failure
+        self._reader.drop()  # nothing more is parsed: the frame under way is let go at once
         if self._on_failure is not None:
             self._on_failure()
         with trio.CancelScope(shield=True):

@@ -102,7 +102,7 @@ def data_frame(message: str | bytes | bytearray, key: bytes | None) -> bytes:
     Byte-for-byte what wsproto's ``FrameProtocol.send_data(message, True)``
     makes with that key (tests/net/test_ws_frames.py), with one copy of the
     payload instead of five."""
-    if type(message) is str:
+    if isinstance(message, str):  # a StrEnum member too
         payload: bytes | bytearray = message.encode("utf-8")
         first = _TEXT
     elif isinstance(message, (bytes, bytearray, memoryview)):
@@ -205,6 +205,18 @@ class FrameReader:
         self._declared = 0  # its length so far, from the headers
         self._utf8: Any = None  # the incremental decoder of a fragmented text message
         self._closed = False  # a close frame came: nothing after it is read (RFC 6455 5.5.1)
+
+    @property
+    def held(self) -> int:
+        """Bytes of a frame not complete yet: they count towards what the
+        connection holds for the peer (``max_buffered_bytes``)."""
+        return self._held if self._pieces is not None else 0
+
+    def drop(self) -> None:
+        """Forget the frame under way and read nothing more (the connection failed)."""
+        self._pieces = None
+        self._held = 0
+        self._closed = True
 
     def read(self, data: bytes) -> tuple[list[tuple[int, Any, bool]], Failure | None]:
         if self._closed:
@@ -349,10 +361,9 @@ def control_frame(opcode: int, payload: bytes, key: bytes | None) -> bytes:
 
 
 def close_frame(code: int | None, reason: str | None, key: bytes | None) -> bytes:
-    """Our close frame, as wsproto made it: no status for 1005, 1000 for the
-    other codes only an endpoint may report, the reason cut to 123 bytes."""
-    if code == 1005:
-        code = None
+    """Our close frame: no status for None (the answer to a peer's empty close),
+    1000 for the codes only an endpoint may report (1005, 1006, 1015), the
+    reason cut to 123 bytes — as wsproto made it for an int code."""
     if code is None:
         if reason:
             raise TypeError("cannot specify a reason without a code")
