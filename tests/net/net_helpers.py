@@ -112,9 +112,10 @@ def _accept_key(request: bytes) -> bytes:
     raise AssertionError(f"no Sec-WebSocket-Key in {request!r}")
 
 
-async def raw_device(nursery: trio.Nursery, pki, script) -> str:
-    """Listen with the device certificate; per connection, answer the upgrade
-    by hand, then ``await script(stream)``.  Returns the wss:// URL."""
+async def device_listener(nursery: trio.Nursery, pki, on_request) -> str:
+    """Listen with the device certificate; per connection, read the upgrade
+    request and ``await on_request(stream, request)`` (nothing answered yet).
+    Returns the wss:// URL."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki.device.chain, pki.device.key)
     listeners = await trio.open_ssl_over_tcp_listeners(0, ctx, host="127.0.0.1")
@@ -126,11 +127,20 @@ async def raw_device(nursery: trio.Nursery, pki, script) -> str:
             if not chunk:
                 return
             request += chunk
+        await on_request(stream, request)
+
+    await nursery.start(functools.partial(trio.serve_listeners, device, listeners))
+    return f"wss://127.0.0.1:{listeners[0].transport_listener.socket.getsockname()[1]}/"
+
+
+async def raw_device(nursery: trio.Nursery, pki, script) -> str:
+    """`device_listener` that answers the upgrade by hand, then ``await script(stream)``."""
+
+    async def accept(stream: trio.SSLStream, request: bytes) -> None:
         await stream.send_all(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + _accept_key(request) + b"\r\n\r\n"
         )
         await script(stream)
 
-    await nursery.start(functools.partial(trio.serve_listeners, device, listeners))
-    return f"wss://127.0.0.1:{listeners[0].transport_listener.socket.getsockname()[1]}/"
+    return await device_listener(nursery, pki, accept)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import functools
 import ssl
 import struct
 import threading
@@ -16,7 +15,17 @@ import threading
 import pytest
 import trio
 import trio.testing
-from net_helpers import UPGRADE, _accept_key, close_payload, frame, raw_client, raw_device, read_frames, read_to_eof
+from net_helpers import (
+    UPGRADE,
+    _accept_key,
+    close_payload,
+    device_listener,
+    frame,
+    raw_client,
+    raw_device,
+    read_frames,
+    read_to_eof,
+)
 
 from wsctl.core.errors import ConnectionClosed
 from wsctl.net.api import open_device
@@ -466,26 +475,6 @@ async def test_a_str_subclass_is_sent_as_text(start_server, alice_kw):
 # ---- wsctl's client against a hand-written device ----------------------------------
 
 
-async def _device_on(nursery, pki, serve_one) -> str:
-    """A TLS server with the device certificate calling ``serve_one(stream,
-    request)`` with the request read and not answered; returns the URL."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(pki.device.chain, pki.device.key)
-    listeners = await trio.open_ssl_over_tcp_listeners(0, ctx, host="127.0.0.1")
-
-    async def device(stream):
-        request = b""
-        while b"\r\n\r\n" not in request:
-            chunk = await stream.receive_some(4096)
-            if not chunk:
-                return
-            request += chunk
-        await serve_one(stream, request)
-
-    await nursery.start(functools.partial(trio.serve_listeners, device, listeners))
-    return f"wss://127.0.0.1:{listeners[0].transport_listener.socket.getsockname()[1]}/"
-
-
 def _answer(request: bytes) -> bytes:
     return (
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -503,7 +492,7 @@ async def test_frames_in_the_same_write_as_the_101_are_not_lost(nursery, pki):
         from_client.append(await _read_until(stream, b"", _has(CLOSE_OP)))
         await stream.aclose()
 
-    url = await _device_on(nursery, pki, device)
+    url = await device_listener(nursery, pki, device)
     with trio.fail_after(5):
         async with open_device(url, ca=pki.root, close_timeout=3) as dev:
             assert await dev.receive(timeout=3) == "early"
