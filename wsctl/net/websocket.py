@@ -11,8 +11,8 @@ handler that only sends, or does not read at all) the owner runs
 one sweep per trio run, `client_open.watch_unattended`), which reads until somebody waits again: pings are
 answered, close frames seen, and the bound on buffered bytes holds.
 
-Writes are coalesced: frames queued while a `send_all` is under way go out in
-the next one, all together.
+Writes are coalesced (`wsctl.net.ws_writer`): frames sent while a write is
+under way, or in a burst, are queued and go out together in one `send_all`.
 
 What wsctl needs beyond a plain connection (the behaviour trio-websocket 0.12
 lacked and wsctl used to patch in, built in):
@@ -47,17 +47,22 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
-from trio.lowlevel import Abort, checkpoint_if_cancelled, current_task, reschedule, wait_task_rescheduled
+from trio.lowlevel import checkpoint_if_cancelled
 from wsproto.frame_protocol import CloseReason as Code
 
 from wsctl.net.ws_failures import Failure, message_too_big, unread_over
 from wsctl.net.ws_frames import BINARY, PING, PONG, FrameReader, close_frame, control_frame, data_frame
+from wsctl.net.ws_writer import FrameWriter, WriteFailed, park, wake_all
 
 #: After failing a connection: how long to read (and discard) what the peer
 #: still sends, waiting for its EOF, before dropping it.  Closing a socket with
 #: unread data makes the kernel send a RST, which can destroy the close frame
 #: before the peer reads it.
 FAIL_LINGER = 1.0
+
+#: Before closing the stream: how long frames still queued (a burst's last
+#: messages, the close frame) may take to be written.
+DRAIN_TIMEOUT = 1.0
 #: Default bound of received, not yet read bytes per connection (see module doc).
 MAX_BUFFERED_BYTES = 4 * 2**20
 #: Bytes per read: one chunk usually holds every frame that arrived.
@@ -111,29 +116,6 @@ class ConnectionClosed(Exception):
         self.reason = reason
 
 
-def _park(waiters: list[Any]) -> Any:
-    """Wait until `_wake_all` is called on ``waiters`` (cancellable)."""
-    task = current_task()
-    waiters.append(task)
-
-    def abort(_: Any) -> Abort:
-        try:
-            waiters.remove(task)
-        except ValueError:
-            pass
-        return Abort.SUCCEEDED
-
-    return wait_task_rescheduled(abort)
-
-
-def _wake_all(waiters: list[Any] | None) -> None:
-    if waiters:
-        tasks = waiters[:]
-        waiters.clear()
-        for task in tasks:
-            reschedule(task)
-
-
 class WebSocket:
     """An open WebSocket on ``stream`` (after the upgrade: `wsctl.net.ws_handshake`).
 
@@ -164,10 +146,7 @@ class WebSocket:
         "_waiting",
         "_reading",
         "_read_waiters",
-        "_sending",
-        "_out",
-        "_send_waiters",
-        "_write_failed",
+        "_writer",
         "_pings",
         "on_control",
         "unattended_since",
@@ -212,10 +191,7 @@ class WebSocket:
         self._waiting = 0  # tasks waiting for input
         self._reading = False  # one of them is reading
         self._read_waiters: list[Any] | None = None
-        self._sending = False
-        self._out: list[bytes | bytearray] | None = None
-        self._send_waiters: list[Any] | None = None
-        self._write_failed = False
+        self._writer = FrameWriter(stream)
         self._pings: dict[bytes, None] | None = None
         #: ``on_control(kind, payload) -> bool``: True takes the ping/pong (see `_pings`)
         self.on_control: Callable[[str, bytes], bool] | None = None
@@ -237,6 +213,12 @@ class WebSocket:
         message being assembled (text counts characters, like max_message_size)
         and the frame still arriving."""
         return self._queued + self._part_size + self._reader.held
+
+    @property
+    def unsent(self) -> int:
+        """Bytes of frames sent in a burst and not yet given to the stream
+        (at most `ws_writer.WRITE_HIGH_WATER` plus one frame)."""
+        return self._writer.queued
 
     @property
     def stream(self) -> trio.abc.Stream:
@@ -309,7 +291,7 @@ class WebSocket:
                 self._close_reason = CloseReason(code, reason)
                 self._drop_messages()
                 self._state = _LOCAL_CLOSING
-                await self._write(close_frame(code, reason, self._key()))
+                await self._write(close_frame(code, reason, self._key()), last=True)
                 while self._state is _LOCAL_CLOSING and not self._stream_closed:
                     await self._wait_input()
         except ConnectionClosed:
@@ -348,7 +330,7 @@ class WebSocket:
                 waiters = self._read_waiters
                 if waiters is None:
                     waiters = self._read_waiters = []
-                await _park(waiters)
+                await park(waiters)
             else:
                 await self._read_chunk()
         finally:
@@ -382,7 +364,7 @@ class WebSocket:
             await self._handle_events(bytes(data))
         finally:
             self._reading = False
-            _wake_all(self._read_waiters)
+            wake_all(self._read_waiters)
 
     async def _handle_events(self, data: bytes) -> None:
         events, refused = self._reader.read(data)
@@ -479,7 +461,7 @@ class WebSocket:
             # the same code back; an empty close (1005, "no status") gets an empty one
             replies.append(close_frame(None if code == 1005 else code, reason, self._key()))
             try:
-                await self._write(b"".join(replies))
+                await self._write(b"".join(replies), last=True)
             except ConnectionClosed:
                 pass
         else:
@@ -521,7 +503,7 @@ class WebSocket:
                     self._close_reason = CloseReason(failure.code, failure.reason)
                     self._state = _LOCAL_CLOSING
                     try:
-                        await self._write(close_frame(failure.code, failure.reason, self._key()))
+                        await self._write(close_frame(failure.code, failure.reason, self._key()), last=True)
                     except ConnectionClosed:
                         pass
             if discard:
@@ -538,49 +520,15 @@ class WebSocket:
             await self._close_stream()
 
     # -- writing ---------------------------------------------------------------
-    async def _write(self, data: bytes | bytearray) -> None:
-        """Send ``data``.  While another task is sending, it is queued and that
-        task sends everything queued in its next ``send_all``: this returns once
-        it was taken (backpressure: one batch in flight, one waiting)."""
-        if self._sending:
-            out = self._out
-            if out is None:
-                out = self._out = [data]
-            else:
-                out.append(data)
-            waiters = self._send_waiters
-            if waiters is None:
-                waiters = self._send_waiters = []
-            while self._out is out:
-                if not self._sending:
-                    # the sender was cancelled before taking it: send it ourselves
-                    self._out = None
-                    data = b"".join(out)
-                    break
-                await _park(waiters)
-            else:
-                if self._write_failed:
-                    raise self._closed_error()
-                return
-        if self._write_failed or self._stream_closed:
+    async def _write(self, data: bytes | bytearray, *, last: bool = False) -> None:
+        """Send ``data`` (`wsctl.net.ws_writer`: sent now, or queued in a burst);
+        ``last``: it holds the close frame, nothing may follow it."""
+        if self._stream_closed:
             raise self._closed_error()
-        self._sending = True
         try:
-            while True:
-                try:
-                    await self._stream.send_all(data)
-                except _LOST:
-                    self._write_failed = True
-                    raise self._closed_error() from None
-                out = self._out
-                if not out:
-                    return
-                self._out = None
-                _wake_all(self._send_waiters)  # theirs is taken: they may go on
-                data = out[0] if len(out) == 1 else b"".join(out)
-        finally:
-            self._sending = False
-            _wake_all(self._send_waiters)
+            await self._writer.write(data, last=last)
+        except WriteFailed:
+            raise self._closed_error() from None
 
     def _closed_error(self) -> ConnectionClosed:
         self._lose()
@@ -589,6 +537,11 @@ class WebSocket:
 
     async def _close_stream(self) -> None:
         if not self._stream_closed:
-            self._stream_closed = True
-            self._out = None
-            await self._stream.aclose()
+            try:
+                # the end of a burst and its close frame may still be queued
+                with trio.move_on_after(DRAIN_TIMEOUT):
+                    await self._writer.drain()
+            finally:
+                if not self._stream_closed:
+                    self._stream_closed = True
+                    await self._stream.aclose()
