@@ -12,8 +12,19 @@ import ssl
 
 import pytest
 import trio
-from net_helpers import UPGRADE, raw_client, raw_device, read_frames, read_to_eof
+from net_helpers import (
+    UPGRADE,
+    _accept_key,
+    close_payload,
+    device_listener,
+    frame,
+    raw_client,
+    raw_device,
+    read_frames,
+    read_to_eof,
+)
 
+from wsctl.net import ws_writer
 from wsctl.net.websocket import ConnectionClosed, WebSocket
 from wsctl.net.ws_writer import WRITE_HIGH_WATER
 
@@ -40,11 +51,15 @@ class CountingStream(trio.abc.Stream):
         await self.inner.aclose()
 
 
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].rstrip("/"))
+
+
 async def _client_of(url: str, pki, *, sndbuf: int | None = None) -> WebSocket:
     """wsctl's WebSocket as a client of a `raw_device`, the upgrade made by hand."""
     ctx = ssl.create_default_context(cafile=str(pki.root))
     ctx.load_cert_chain(pki.alice.chain, pki.alice.key)
-    tcp = await trio.open_tcp_stream("127.0.0.1", int(url.rsplit(":", 1)[1].rstrip("/")))
+    tcp = await trio.open_tcp_stream("127.0.0.1", _port(url))
     if sndbuf:
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     tls = trio.SSLStream(tcp, ctx, server_hostname="127.0.0.1")
@@ -94,27 +109,75 @@ async def test_a_request_and_its_reply_are_written_at_once(start_server, pki):
         await ws.aclose()
 
 
-async def test_the_end_of_a_burst_and_its_close_frame_are_not_cut_off(nursery, pki):
-    seen: list[bytes] = []
+async def test_the_end_of_a_burst_and_its_close_reply_are_not_cut_off(nursery, pki):
+    """The server queues a burst, then reads the client's close frame: it answers
+    and closes the TCP connection at once (RFC 6455 7.1.1) — after the queue is written."""
 
-    async def device(stream) -> None:
-        seen.append(await read_to_eof(stream))
-
-    url = await raw_device(nursery, pki, device)
-    ws = await _client_of(url, pki)
-    with trio.fail_after(10):
+    async def accept(stream, request) -> None:
+        await stream.send_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + _accept_key(request) + b"\r\n\r\n"
+        )
+        ws = WebSocket(stream, is_server=True, initial=request.split(b"\r\n\r\n", 1)[1])
         for i in range(500):
             await ws.send_message(f"m{i}")
-        with trio.move_on_after(0.5):  # the device never answers the close
-            await ws.aclose()  # ... and the close frame still went out, after the burst
-        while not seen:
-            await trio.sleep(0.01)
-    frames = read_frames(seen[0])
+        with pytest.raises(ConnectionClosed):
+            await ws.get_message()  # the client's close, sent before the burst began
+
+    url = await device_listener(nursery, pki, accept)
+    ctx = ssl.create_default_context(cafile=str(pki.root))
+    ctx.load_cert_chain(pki.alice.chain, pki.alice.key)
+    with trio.fail_after(10):
+        tls = trio.SSLStream(await trio.open_tcp_stream("127.0.0.1", _port(url)), ctx, server_hostname="127.0.0.1")
+        await tls.send_all(UPGRADE + frame(CLOSE_OP, close_payload(1000)))
+        data = await read_to_eof(tls)
+    frames = read_frames(data.split(b"\r\n\r\n", 1)[1])
     assert [p.decode() for op, p in frames if op == TEXT_OP] == [f"m{i}" for i in range(500)]
     assert [op for op, _ in frames][-1] == CLOSE_OP and [op for op, _ in frames].count(CLOSE_OP) == 1
 
 
-async def test_senders_wait_at_the_high_water_mark_and_a_cancelled_one_queued_nothing(nursery, pki):
+async def test_nothing_follows_the_close_frame_not_even_a_sender_that_waited_for_room(nursery, pki, monkeypatch):
+    monkeypatch.setattr(ws_writer, "BURST_GAP", 10.0)  # every write after the first is queued
+    go, seen = trio.Event(), []
+
+    async def device(stream) -> None:
+        await go.wait()
+        seen.append(await read_to_eof(stream))
+
+    url = await raw_device(nursery, pki, device)
+    ws = await _client_of(url, pki, sndbuf=4096)
+    outcome: list[object] = []
+
+    async def sender() -> None:
+        try:
+            while True:
+                await ws.send_message("d" * 16384)
+        except ConnectionClosed as exc:
+            outcome.append(exc)
+
+    async def closer() -> None:
+        with trio.move_on_after(2):  # the device never answers the close
+            await ws.aclose()
+
+    with trio.fail_after(15):
+        async with trio.open_nursery() as inner:
+            inner.start_soon(sender)
+            while ws.unsent < WRITE_HIGH_WATER:
+                await trio.sleep(0.01)
+            await trio.sleep(0.1)  # the sender waits for room now
+            inner.start_soon(closer)
+            await trio.sleep(0.1)  # the close frame is queued (not waiting for room)
+            go.set()  # the device reads: room again, and the waiting sender is refused
+        while not seen:
+            await trio.sleep(0.01)
+    assert len(outcome) == 1
+    ops = [op for op, _ in read_frames(seen[0])]
+    assert ops[-1] == CLOSE_OP and ops.count(CLOSE_OP) == 1, ops[-3:]
+
+
+async def test_senders_wait_at_the_high_water_mark_and_a_cancelled_one_queued_nothing(nursery, pki, monkeypatch):
+    monkeypatch.setattr(ws_writer, "BURST_GAP", 10.0)  # every write after the first is queued
+
     async def device(stream) -> None:
         await trio.sleep_forever()  # reads nothing: the kernel's buffers fill, then ours
 
@@ -139,7 +202,9 @@ async def test_senders_wait_at_the_high_water_mark_and_a_cancelled_one_queued_no
         await ws.send_message(b"after")
 
 
-async def test_a_sender_waiting_for_room_is_released_by_the_close(nursery, pki):
+async def test_a_sender_waiting_for_room_is_released_by_the_close(nursery, pki, monkeypatch):
+    monkeypatch.setattr(ws_writer, "BURST_GAP", 10.0)
+
     async def device(stream) -> None:
         await trio.sleep_forever()
 
@@ -210,3 +275,33 @@ async def test_a_sender_with_work_between_its_queued_writes_still_lets_others_ru
             await ws.aclose()
     assert got == ["a", "b", *(f"w{i}" for i in range(20))]
     assert during >= 10, during  # without the yield: 0 until the sender awaited something else
+
+
+async def test_failing_a_connection_whose_peer_reads_nothing_ends_in_bounded_time(nursery, pki, monkeypatch):
+    """The peer sends a frame we refuse while our writes to it are stuck: the
+    failure (shielded: close frame, linger, close) still ends, the stuck write included."""
+    monkeypatch.setattr(ws_writer, "BURST_GAP", 10.0)
+    stuck = trio.Event()
+
+    async def device(stream) -> None:
+        await stuck.wait()
+        await stream.send_all(frame(0x3, b""))  # a reserved opcode: 1002
+        await trio.sleep_forever()
+
+    url = await raw_device(nursery, pki, device)
+    ws = await _client_of(url, pki, sndbuf=4096)
+
+    async def sender() -> None:
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await ws.send_message(b"s" * 16384)
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as inner:
+            inner.start_soon(sender)
+            while ws.unsent < WRITE_HIGH_WATER:
+                await trio.sleep(0.01)
+            stuck.set()
+            with pytest.raises(ConnectionClosed):
+                await ws.get_message()
+    assert ws.failure is not None and ws.failure.code == 1002

@@ -544,4 +544,9 @@ class WebSocket:
             finally:
                 if not self._stream_closed:
                     self._stream_closed = True
-                    await self._stream.aclose()
+                    if self._writer.stuck:
+                        # a write the peer does not take holds the TLS stream's send lock,
+                        # which a graceful close would wait for
+                        await trio.aclose_forcefully(self._stream)
+                    else:
+                        await self._stream.aclose()

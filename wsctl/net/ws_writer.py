@@ -111,11 +111,12 @@ class FrameWriter:
     async def write(self, data: bytes | bytearray, *, last: bool = False) -> None:
         """Send ``data`` or queue it for the writer under way (module docstring).
 
-        ``last``: nothing may follow it (the close frame): later writes raise
-        WriteFailed, including those of senders that were waiting for room."""
+        ``last``: nothing may follow it (the close frame, queued at once even
+        past the high-water mark): later writes raise WriteFailed, including
+        those of senders that were waiting for room."""
         await checkpoint_if_cancelled()
-        if self._writing:
-            while self._writing and self._out_bytes >= WRITE_HIGH_WATER and not self.failed:
+        if not last:
+            while self._writing and self._out_bytes >= WRITE_HIGH_WATER and not self.failed and not self._sealed:
                 await self._wait()
         if self.failed or self._sealed:
             raise WriteFailed
@@ -129,15 +130,21 @@ class FrameWriter:
             return
         if now - self._done_at < BURST_GAP:
             self._queue(data, now)
-            self._writing = True
-            spawn_system_task(self._flush, name="wsctl-flush")
-            return
+            if self._start_flusher():
+                return
+            data = self._take()  # no flusher at the end of the run: written here
         await self._write_now(data)
 
     async def drain(self) -> None:
-        """Wait until nothing is queued and no write is under way (the caller bounds it)."""
+        """Wait until nothing is queued and no write is under way (the caller bounds it:
+        past its deadline nothing is waited for, and what is queued is dropped with the stream)."""
         while self._writing:
             await self._wait()
+
+    @property
+    def stuck(self) -> bool:
+        """A write is still under way (after `drain` gave up: the peer reads nothing)."""
+        return self._writing
 
     def _queue(self, data: bytes | bytearray, now: float) -> None:
         if self._out is None:
@@ -152,7 +159,7 @@ class FrameWriter:
         if not out:
             return None
         self._out, self._out_bytes = None, 0
-        wake_all(self._waiters)  # below the high-water mark again
+        self._wake()  # below the high-water mark again
         return out[0] if len(out) == 1 else b"".join(out)
 
     async def _wait(self) -> None:
@@ -160,25 +167,34 @@ class FrameWriter:
             self._waiters = []
         await park(self._waiters)
 
+    def _wake(self) -> None:
+        if self._waiters is not None:
+            wake_all(self._waiters)
+            self._waiters = None  # an idle connection keeps no list
+
+    def _start_flusher(self) -> bool:
+        try:
+            spawn_system_task(self._flush, name="wsctl-flush")
+        except RuntimeError:  # the run is ending (an async generator's finalizer)
+            return False
+        self._writing = True
+        return True
+
     async def _write_now(self, data: bytes | bytearray | None) -> None:
-        """The sending task writes its frame, then what others queued meanwhile."""
+        """The sending task writes its frame; what others queued meanwhile goes to the
+        flusher, so that this task (perhaps the reader, answering a ping) goes on."""
         self._writing = True
         try:
-            while data is not None:
-                try:
-                    await self._stream.send_all(data)
-                except _LOST:
-                    self._lost()
-                    raise WriteFailed from None
-                data = self._take()
+            await self._stream.send_all(data)
+        except _LOST:
+            self._lost()
+            raise WriteFailed from None
         finally:
             self._writing = False
             self._done_at = trio.current_time()
-            if self._out and not self.failed:
-                # cancelled in send_all with frames of others queued: the flusher tries them
-                self._writing = True
-                spawn_system_task(self._flush, name="wsctl-flush")
-            wake_all(self._waiters)
+            if self._out and not self.failed and not self._start_flusher():
+                self._lost()  # nobody left to write them: the run is ending
+            self._wake()
 
     async def _flush(self) -> None:
         """The flusher: send what is queued until nothing is (a system task: never raises)."""
@@ -196,7 +212,7 @@ class FrameWriter:
         finally:
             self._writing = False
             self._done_at = trio.current_time()
-            wake_all(self._waiters)
+            self._wake()
 
     def _lost(self) -> None:
         self.failed = True
