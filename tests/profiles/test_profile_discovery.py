@@ -138,3 +138,21 @@ def test_a_profile_file_is_read_only_if_regular_and_small(sandbox, tmp_path, mon
     monkeypatch.setattr(discovery, "MAX_PROFILE_BYTES", big.stat().st_size - 1)
     with pytest.raises(InvalidInput, match=r"big\.toml: larger than \d+ bytes, too large for a profile file"):
         load_profile(str(big), cwd=cwd, environ=environ)
+
+
+def test_a_profile_is_parsed_once_until_its_file_changes(sandbox, monkeypatch):
+    cwd, environ = sandbox
+    path = _write(cwd / "profiles", "line", title="first")
+    parsed = []
+    from wsctl.core.profile import loader
+
+    real = loader.parse_profile
+    monkeypatch.setattr(loader, "parse_profile", lambda text, **kw: parsed.append(1) or real(text, **kw))
+    one = load_profile("line", cwd=cwd, environ=environ)
+    assert load_profile(str(path), cwd=cwd, environ=environ) is one  # the same file, by path
+    assert len(parsed) == 1
+    path.write_text(MINIMAL.format(id="line", title="second"))  # edited: read and checked again
+    assert load_profile("line", cwd=cwd, environ=environ).title == "second" and len(parsed) == 2
+    path.write_text(MINIMAL.format(id="line", title="second") + "\n[bogus]\n")
+    with pytest.raises(InvalidInput):  # a broken edit is reported, not hidden by the earlier parse
+        load_profile("line", cwd=cwd, environ=environ)

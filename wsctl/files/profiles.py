@@ -182,11 +182,29 @@ def _shipped_entry(location: ProfileLocation) -> Traversable | None:
     return shipped_dir().joinpath(location.name + SUFFIX) if location.origin == "shipped" else None
 
 
-def load_at(location: ProfileLocation) -> Profile:
-    """Read and check the profile at a location from `list_profiles`/`find_profile`."""
-    from wsctl.core.profile.loader import parse_profile
+#: checked profiles by (path, the file's text): a script or a server that opens
+#: device after device with the same profile parses it once (4-5 ms each time
+#: otherwise: docs/performance.md), and an edited file is parsed again
+_PARSED: dict[tuple[str, str], Profile] = {}
+_PARSED_MAX = 16
 
-    return parse_profile(_read(location, _shipped_entry(location)), source=location.path)
+
+def load_at(location: ProfileLocation) -> Profile:
+    """Read and check the profile at a location from `list_profiles`/`find_profile`.
+
+    The file is read every time; it is parsed again only when its text
+    changed (a Profile is immutable, so the same one is shared)."""
+    text = _read(location, _shipped_entry(location))
+    key = (location.path, text)
+    profile = _PARSED.get(key)
+    if profile is None:
+        from wsctl.core.profile.loader import parse_profile
+
+        profile = parse_profile(text, source=location.path)
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = profile
+    return profile
 
 
 class ProfileSummary(NamedTuple):
