@@ -128,7 +128,7 @@ class FrameWriter:
                 # a sender with work between its writes: let the writer (and others) run
                 await cancel_shielded_checkpoint()
             return
-        if now - self._done_at < BURST_GAP:
+        if not last and now - self._done_at < BURST_GAP:  # a close with nothing queued: written now
             self._queue(data, now)
             if self._start_flusher():
                 return
