@@ -41,7 +41,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "bench_issue_many": ([], ["--count", "50"]),
     "bench_station_sign": ([], ["--sizes", "0,100", "--batch", "20"]),
 }
-# not here: conn_memory.py, hub_memory.py, tls_memory.py and gc_probe.py are probes (tracemalloc, malloc, the
+# not here: conn_memory.py, hub_memory.py, tls_memory.py, tls_handshake_cpu.py and gc_probe.py are probes (tracemalloc, malloc, the
 # collector) run by hand while looking into one figure; docs/performance.md names their commands
 
 

@@ -216,6 +216,11 @@ def server_context(
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    # One TLS 1.3 session ticket, not OpenSSL's two: a device resumes one
+    # connection at a time, and the second ticket cost ~0.4 ms of the server's
+    # ~2.2 ms per full mutual-TLS handshake (docs/performance.md).  A context
+    # rebuilt for a new CRL has new ticket keys, so no revoked peer resumes.
+    ctx.num_tickets = 1
     _load_cert_chain(ctx, cert_chain, key, password)
     if ca is not None:
         _load_cas(ctx, ca)
