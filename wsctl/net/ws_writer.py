@@ -132,7 +132,9 @@ class FrameWriter:
             self._queue(data, now)
             if self._start_flusher():
                 return
-            data = self._take()  # no flusher at the end of the run: written here
+            taken = self._take()  # no flusher at the end of the run: written here
+            assert taken is not None
+            data = taken
         await self._write_now(data)
 
     async def drain(self) -> None:
@@ -180,7 +182,7 @@ class FrameWriter:
         self._writing = True
         return True
 
-    async def _write_now(self, data: bytes | bytearray | None) -> None:
+    async def _write_now(self, data: bytes | bytearray) -> None:
         """The sending task writes its frame; what others queued meanwhile goes to the
         flusher, so that this task (perhaps the reader, answering a ping) goes on."""
         self._writing = True
