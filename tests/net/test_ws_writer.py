@@ -12,6 +12,8 @@ import ssl
 
 import pytest
 import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from net_helpers import (
     UPGRADE,
     _accept_key,
@@ -305,3 +307,63 @@ async def test_failing_a_connection_whose_peer_reads_nothing_ends_in_bounded_tim
             with pytest.raises(ConnectionClosed):
                 await ws.get_message()
     assert ws.failure is not None and ws.failure.code == 1002
+
+
+async def _echo_until_closed(ws: WebSocket) -> None:
+    try:
+        while True:
+            await ws.send_message(await ws.get_message())
+    except ConnectionClosed:
+        pass
+
+
+async def _mixed_senders(plan: list[list[tuple[int, bool]]]) -> list[str]:
+    """Senders of ``plan`` on one client connection to an echo over a socket pair
+    with small kernel buffers (so that writes block and senders wait for room)."""
+    a, b = trio.socket.socketpair()
+    for sock in (a, b):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    server = WebSocket(trio.SocketStream(a), is_server=True)
+    client = WebSocket(trio.SocketStream(b), is_server=False)
+    expected = sum(len(messages) for messages in plan)
+    got: list[str] = []
+
+    async def sender(k: int, messages: list[tuple[int, bool]]) -> None:
+        for i, (size, pause) in enumerate(messages):
+            await client.send_message(f"{k}:{i}:" + "x" * size)
+            if pause:
+                await trio.sleep(0)
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_echo_until_closed, server)
+            for k, messages in enumerate(plan):
+                nursery.start_soon(sender, k, messages)
+            while len(got) < expected:
+                got.append(await client.get_message())
+            await client.aclose()
+    return got
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    plan=st.lists(
+        st.lists(st.tuples(st.sampled_from([0, 1, 60, 1000, 16383, 16385, 70000]), st.booleans()), max_size=10),
+        min_size=1,
+        max_size=4,
+    ),
+    gap=st.sampled_from([0.0, 50e-6, 10.0]),  # never / sometimes / always queued after the first
+    high_water=st.sampled_from([256, 16384, 65536]),
+)
+def test_any_mix_of_senders_sizes_and_pauses_arrives_whole_and_in_each_senders_order(plan, gap, high_water):
+    saved = ws_writer.BURST_GAP, ws_writer.WRITE_HIGH_WATER
+    ws_writer.BURST_GAP, ws_writer.WRITE_HIGH_WATER = gap, high_water
+    try:
+        got = trio.run(_mixed_senders, plan)
+    finally:
+        ws_writer.BURST_GAP, ws_writer.WRITE_HIGH_WATER = saved
+    for k, messages in enumerate(plan):
+        mine = [m for m in got if m.startswith(f"{k}:")]
+        assert mine == [f"{k}:{i}:" + "x" * size for i, (size, _) in enumerate(messages)]
+    assert len(got) == sum(len(m) for m in plan)
