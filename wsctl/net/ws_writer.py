@@ -4,12 +4,13 @@ A frame is written by the task that sends it (`write` returns once the
 stream took it), unless the connection is busy writing or the send follows
 the previous write at once (within `BURST_GAP`: a burst — one task sending
 message after message, an echo answering a chunk of pipelined requests).
-Then the frame is queued and `write` returns at once; whoever is writing —
-the sending task that came first, or the connection's flusher, a trio system
-task that lives only while there is a queue — sends everything queued in its
-next ``send_all``.  Many messages, one TLS record and one system call: trio
-pays its per-``send_all`` cost (the scheduler, `SSLStream`'s retry loop) once
-per batch instead of once per message, as asyncio's transports do.
+Then the frame is queued and `write` returns at once; the connection's
+flusher, a trio system task that lives only while there is a queue, sends
+everything queued in one ``send_all`` (a task that was writing its own frame
+meanwhile hands what others queued to the flusher and goes on).  Many
+messages, one TLS record and one system call: trio pays its per-``send_all``
+cost (the scheduler, `SSLStream`'s retry loop) once per batch instead of
+once per message, as asyncio's transports do.
 
 Back-pressure holds: while `WRITE_HIGH_WATER` bytes are queued a sender
 waits, before queueing its frame (a sender cancelled there queued nothing).
@@ -17,10 +18,11 @@ A request and its reply are never delayed: a write after a pause goes
 straight to the stream, and a queued frame leaves at the scheduler's next
 pass — when the sender next waits, or `HOLD_AT_MOST` after it was queued if
 the sender keeps writing (it yields then, so a handler answering a pipelined
-peer's requests one by one does not hold the other tasks either).  A queued frame that the stream then refuses (the peer went away) is
-lost as the bytes in a socket's buffer are; the next `write` raises.
-`drain` waits for the queue to be empty before the stream is closed, so the
-last messages and the close frame of a burst are not cut off.
+peer's requests one by one does not hold the other tasks either).  A queued
+frame that the stream then refuses (the peer went away) is lost as the bytes
+in a socket's buffer are; the next `write` raises.  `drain` waits for the
+queue to be empty before the stream is closed, so the last messages and the
+close frame of a burst are not cut off.
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ BURST_GAP = 50e-6
 HOLD_AT_MOST = 0.5e-3
 
 _LOST = (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError)
-
 
 _NEVER = float("-inf")  # one object for every connection's "no write yet"
 
