@@ -51,7 +51,7 @@ from trio.lowlevel import checkpoint_if_cancelled
 from wsproto.frame_protocol import CloseReason as Code
 
 from wsctl.net.ws_failures import Failure, message_too_big, unread_over
-from wsctl.net.ws_frames import BINARY, PING, PONG, FrameReader, close_frame, control_frame, data_frame
+from wsctl.net.ws_frames import BINARY, CLOSE, PING, PONG, FrameReader, close_frame, control_frame, data_frame
 from wsctl.net.ws_writer import FrameWriter, WriteFailed, park, wake_all
 
 #: After failing a connection: how long to read (and discard) what the peer
@@ -513,11 +513,24 @@ class WebSocket:
             self._lose()
             with trio.move_on_after(FAIL_LINGER):
                 try:
-                    while not self._stream_closed and await self._stream.receive_some(self._chunk):
-                        pass
+                    await self._discard_until_peer_done()
                 except _LOST:
                     pass
             await self._close_stream()
+
+    async def _discard_until_peer_done(self) -> None:
+        """Read and drop what the peer still sends until its EOF — or, on a server,
+        its close frame: a client answers our close and then waits for us to close
+        TCP (RFC 6455 7.1.1).  Only small frames are looked at (a close is ≤ 125
+        bytes); bytes that are not frames just wait for the EOF or the linger."""
+        scan = FrameReader(server=True, max_message_size=125) if self.is_server else None
+        while not self._stream_closed and (data := await self._stream.receive_some(self._chunk)):
+            if scan is not None:
+                events, bad = scan.read(data)
+                if any(kind == CLOSE for kind, _, _ in events):
+                    return
+                if bad is not None:
+                    scan = None
 
     # -- writing ---------------------------------------------------------------
     async def _write(self, data: bytes | bytearray, *, last: bool = False) -> None:
