@@ -526,7 +526,7 @@ class WebSocket:
         scan = FrameReader(server=True, max_message_size=125) if self.is_server else None
         while not self._stream_closed and (data := await self._stream.receive_some(self._chunk)):
             if scan is not None:
-                events, bad = scan.read(data)
+                events, bad = scan.read(bytes(data))
                 if any(kind == CLOSE for kind, _, _ in events):
                     return
                 if bad is not None:
