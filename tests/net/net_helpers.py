@@ -13,6 +13,7 @@ import base64
 import functools
 import hashlib
 import os
+import socket
 import ssl
 import struct
 
@@ -90,11 +91,16 @@ async def read_to_eof(stream: trio.abc.ReceiveStream, data: bytes = b"") -> byte
     return data
 
 
-async def raw_client(port: int, pki, *, source: str | None = None) -> tuple[trio.SSLStream, bytes]:
-    """A TLS client with alice's certificate after a hand-made upgrade: (stream, bytes after the 101)."""
+async def raw_client(
+    port: int, pki, *, source: str | None = None, sndbuf: int | None = None
+) -> tuple[trio.SSLStream, bytes]:
+    """A TLS client with alice's certificate after a hand-made upgrade: (stream, bytes after the 101).
+    ``sndbuf``: the socket's send buffer (small: writes block soon)."""
     ctx = ssl.create_default_context(cafile=str(pki.root))
     ctx.load_cert_chain(pki.alice.chain, pki.alice.key)
     tcp = await trio.open_tcp_stream("127.0.0.1", port, local_address=source)
+    if sndbuf:
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     tls = trio.SSLStream(tcp, ctx, server_hostname="127.0.0.1")
     await tls.send_all(UPGRADE)
     head = b""

@@ -59,17 +59,17 @@ def _port(url: str) -> int:
 
 async def _client_of(url: str, pki, *, sndbuf: int | None = None) -> WebSocket:
     """wsctl's WebSocket as a client of a `raw_device`, the upgrade made by hand."""
-    ctx = ssl.create_default_context(cafile=str(pki.root))
-    ctx.load_cert_chain(pki.alice.chain, pki.alice.key)
-    tcp = await trio.open_tcp_stream("127.0.0.1", _port(url))
-    if sndbuf:
-        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-    tls = trio.SSLStream(tcp, ctx, server_hostname="127.0.0.1")
-    await tls.send_all(UPGRADE)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += await tls.receive_some(4096)
-    return WebSocket(tls, is_server=False, initial=head.split(b"\r\n\r\n", 1)[1])
+    tls, rest = await raw_client(_port(url), pki, sndbuf=sndbuf)
+    return WebSocket(tls, is_server=False, initial=rest)
+
+
+async def _send_until_closed(ws: WebSocket, message: str | bytes, outcome: list[object]) -> None:
+    """Send ``message`` over and over; the ConnectionClosed that ends it goes to ``outcome``."""
+    try:
+        while True:
+            await ws.send_message(message)
+    except ConnectionClosed as exc:
+        outcome.append(exc)
 
 
 async def test_a_burst_leaves_in_few_writes_and_in_order(start_server, pki):
@@ -150,20 +150,13 @@ async def test_nothing_follows_the_close_frame_not_even_a_sender_that_waited_for
     ws = await _client_of(url, pki, sndbuf=4096)
     outcome: list[object] = []
 
-    async def sender() -> None:
-        try:
-            while True:
-                await ws.send_message("d" * 16384)
-        except ConnectionClosed as exc:
-            outcome.append(exc)
-
     async def closer() -> None:
         with trio.move_on_after(2):  # the device never answers the close
             await ws.aclose()
 
     with trio.fail_after(15):
         async with trio.open_nursery() as inner:
-            inner.start_soon(sender)
+            inner.start_soon(_send_until_closed, ws, "d" * 16384, outcome)
             while ws.unsent < WRITE_HIGH_WATER:
                 await trio.sleep(0.01)
             await trio.sleep(0.1)  # the sender waits for room now
@@ -214,16 +207,9 @@ async def test_a_sender_waiting_for_room_is_released_by_the_close(nursery, pki, 
     ws = await _client_of(url, pki, sndbuf=4096)
     outcome: list[object] = []
 
-    async def sender() -> None:
-        try:
-            while True:
-                await ws.send_message(b"y" * 16384)
-        except ConnectionClosed as exc:
-            outcome.append(exc)
-
     with trio.fail_after(10):
         async with trio.open_nursery() as inner:
-            inner.start_soon(sender)
+            inner.start_soon(_send_until_closed, ws, b"y" * 16384, outcome)
             while ws.unsent < WRITE_HIGH_WATER:
                 await trio.sleep(0.01)
             await trio.sleep(0.1)  # the sender is waiting for room now
