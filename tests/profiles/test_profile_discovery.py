@@ -156,3 +156,34 @@ def test_a_profile_is_parsed_once_until_its_file_changes(sandbox, monkeypatch):
     path.write_text(MINIMAL.format(id="line", title="second") + "\n[bogus]\n")
     with pytest.raises(InvalidInput):  # a broken edit is reported, not hidden by the earlier parse
         load_profile("line", cwd=cwd, environ=environ)
+
+
+@pytest.mark.parametrize("project", ["none", "file", "fifo", "dangling link", "hidden"])
+@pytest.mark.parametrize("user", ["none", "file"])
+@pytest.mark.parametrize("project_is_shipped", [False, True])
+def test_a_name_is_found_where_the_listing_would_find_it_without_listing(
+    sandbox, tmp_path, monkeypatch, project, user, project_is_shipped
+):
+    import os
+
+    cwd, environ = sandbox
+    if project_is_shipped:  # a source checkout: ./profiles is the shipped directory
+        (cwd / "profiles").rmdir()
+        (cwd / "profiles").symlink_to(str(discovery.shipped_dir()))
+    else:
+        where = cwd / "profiles" / ("conveyor.toml" if project != "hidden" else ".conveyor.toml")
+        if project in ("file", "hidden"):
+            where.write_text(MINIMAL.format(id="conveyor", title="project"))
+        elif project == "fifo":
+            os.mkfifo(where)
+        elif project == "dangling link":
+            where.symlink_to(tmp_path / "nowhere.toml")
+    if user == "file":
+        _write(discovery.user_dir(environ), "conveyor", title="user")
+    expected = next(loc for loc in list_profiles(cwd=cwd, environ=environ) if loc.name == "conveyor")
+
+    def listed(*a, **kw):
+        raise AssertionError("a profile found by its file name needs no listing")
+
+    monkeypatch.setattr(discovery, "list_profiles", listed)
+    assert find_profile("conveyor", cwd=cwd, environ=environ) == expected

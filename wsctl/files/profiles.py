@@ -31,6 +31,7 @@ parameters so callers and tests decide what "here" and "my config" mean.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from importlib import resources
@@ -72,8 +73,10 @@ def project_dir(cwd: Cwd = None) -> Path:
     return Path(cwd if cwd is not None else os.getcwd()) / "profiles"
 
 
+@functools.cache
 def shipped_dir() -> Traversable:
-    """The package's profiles directory as an importlib Traversable."""
+    """The package's profiles directory as an importlib Traversable (where the
+    package is does not change while it runs)."""
     return resources.files("wsctl").joinpath("profiles")
 
 
@@ -152,8 +155,38 @@ def find_profile(name_or_path: str, *, cwd: Cwd = None, environ: Environ = None)
         raise
 
 
+def _find_by_file_name(name: str, *, cwd: Cwd, environ: Environ) -> ProfileLocation | None:
+    """Where `list_profiles` would find NAME.toml first, without listing any directory.
+
+    A script that opens device after device with ``profile="name"`` looked the
+    name up through every directory's listing each time (docs/performance.md).
+    One entry per directory, in lookup order, decides the same way: any entry of
+    that name counts (a FIFO or a broken link too, refused when it is read, as
+    before), and a project directory that is the shipped one is skipped."""
+    if name.startswith("."):
+        return None
+    file_name = name + SUFFIX
+    dirs = search_path(cwd=cwd, environ=environ)
+    shipped = dirs[-1][1]
+    for origin, directory in dirs:
+        entry = directory.joinpath(file_name)
+        if origin == "shipped":
+            if entry.is_file():
+                return ProfileLocation(name, str(entry), origin)
+            continue
+        if not os.path.lexists(str(entry)) or not os.path.isdir(str(directory)):
+            continue
+        if os.path.realpath(str(directory)) == os.path.realpath(str(shipped)):
+            continue
+        return ProfileLocation(name, str(entry), origin)
+    return None
+
+
 def _find_installed(name: str, *, cwd: Cwd = None, environ: Environ = None) -> ProfileLocation:
     name = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else name
+    found = _find_by_file_name(name, cwd=cwd, environ=environ)
+    if found is not None:
+        return found
     known = list_profiles(cwd=cwd, environ=environ)
     for location in known:
         if location.name == name:
