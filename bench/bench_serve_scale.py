@@ -9,11 +9,14 @@ One `wsctl serve --profile P` (the real CLI) holds N mutual-TLS connections
 made by K bench/hub_devices.py processes (--no-boot: they only read what the
 simulator pushes; conveyor pushes telemetry to every connection each second).
 A second, unloaded `wsctl serve --profile P` is the anchor for a new client's
-latency.  Measured: RSS per connection ((RSS_N - RSS idle)/N and the slope
+latency, and a raw trio TLS server with the same certificates
+(bench/raw_tls_anchor.py: handshake, 64 B echo, close, no WebSocket) its floor.
+Measured: RSS per connection ((RSS_N - RSS idle)/N and the slope
 N/2..N), CPU % over --idle seconds and, where the profile pushes telemetry,
 CPU per connection-message (the server's CPU seconds / messages the clients
 received in that window); a new client's p50/p99 (connect, one command,
-close) to the loaded and to the unloaded server, paired repetitions.
+close) to the loaded and to the unloaded server and the raw TLS floor, paired
+repetitions.
 --probe runs the loaded server under bench/gc_probe.py.
 """
 
@@ -59,6 +62,9 @@ def run(args) -> dict:
     port, anchor_port = free_port(), free_port()
     loaded = start_serve(args, certs, port, probe=args.probe)
     anchor = start_serve(args, certs, anchor_port, probe=None)
+    raw_port = free_port()
+    raw = subprocess.Popen([sys.executable, str(HERE / "raw_tls_anchor.py"), str(raw_port), str(certs)])
+    wait_for("raw TLS anchor listening", lambda: _can_connect(raw_port), 60)
     procs: list[DeviceLoad] = []
     res: dict = {"connections": n, "profile": args.profile, "load_start": load(), "serve_env": args.serve_env}
 
@@ -109,14 +115,14 @@ def run(args) -> dict:
         command = COMMANDS.get(args.profile)
         if command:
             log("new-client latency")
-            urls = [f"wss://127.0.0.1:{port}/", f"wss://127.0.0.1:{anchor_port}/"]
+            urls = [f"wss://127.0.0.1:{port}/", f"wss://127.0.0.1:{anchor_port}/", f"tls://127.0.0.1:{raw_port}"]
             out = subprocess.run(
                 [sys.executable, str(HERE / "hub_operator.py"), "--certs", str(certs), "--reps", str(args.reps),
                  "--profile", args.profile, "--command", command, *urls],
                 capture_output=True, text=True, timeout=900, check=True,
             )  # fmt: skip
             data = json.loads(out.stdout)
-            held, alone = data[urls[0]], data[urls[1]]
+            held, alone, floor = data[urls[0]], data[urls[1]], data[urls[2]]
             res["latency"] = {
                 "reps": len(held),
                 "held_p50_ms": pct(held, 50) * 1e3,
@@ -124,13 +130,15 @@ def run(args) -> dict:
                 "alone_p50_ms": pct(alone, 50) * 1e3,
                 "alone_p99_ms": pct(alone, 99) * 1e3,
                 "p99_ratio": pct(held, 99) / pct(alone, 99),
+                "raw_tls_p50_ms": pct(floor, 50) * 1e3,
+                "raw_tls_p99_ms": pct(floor, 99) * 1e3,
             }
             res["load_latency"] = load()
             probe()
     finally:
         for p in procs:
             p.stop()
-        for s in (loaded, anchor):
+        for s in (loaded, anchor, raw):
             s.terminate()
             try:
                 s.wait(20)
@@ -157,6 +165,8 @@ def table(res: dict) -> str:
             ("new client p50 held / alone", f"{lat['held_p50_ms']:.1f} / {lat['alone_p50_ms']:.1f} ms", ""),
             ("new client p99 held / alone", f"{lat['held_p99_ms']:.1f} / {lat['alone_p99_ms']:.1f} ms",
              f"< 10 ms; {lat['p99_ratio']:.2f}x"),
+            ("raw trio TLS, no WebSocket: p50 / p99", f"{lat['raw_tls_p50_ms']:.1f} / {lat['raw_tls_p99_ms']:.1f} ms",
+             "the floor"),
         ]  # fmt: skip
     w = max(len(r[0]) for r in rows)
     head = f"serve --profile {res['profile']}: {res['connections']} connections, env {res['serve_env'] or '-'}"

@@ -5,7 +5,9 @@
 Each repetition runs one new operator command against every URL, in an order
 that alternates per repetition: a new mTLS connection with wsctl's own client
 API (`open_device(..., profile="ocpp16")`), `get_configuration` (or
---profile/--command), close.  Prints
+--profile/--command), close; for a ``tls://127.0.0.1:PORT`` URL the raw trio
+TLS client of bench/raw_tls_anchor.py instead (connect, handshake, 64 B echo,
+close: the floor without WebSocket and wsctl).  Prints
 one JSON object: the latencies in seconds per URL, paired by repetition.
 """
 
@@ -19,8 +21,22 @@ import trio
 
 from wsctl.net.api import open_device  # noqa: E402
 
+_RAW: dict[str, object] = {}
+
+
+async def raw_once(url: str, certs: str) -> float:
+    from raw_tls_anchor import once as raw
+    from raw_tls_anchor import operator_context
+
+    ctx = _RAW.get(certs) or _RAW.setdefault(certs, operator_context(certs))
+    t0 = time.perf_counter()
+    await raw(int(url.rsplit(":", 1)[1]), ctx)
+    return time.perf_counter() - t0
+
 
 async def once(url: str, certs: str, profile: str = "ocpp16", command: str = "get_configuration") -> float:
+    if url.startswith("tls://"):
+        return await raw_once(url, certs)
     t0 = time.perf_counter()
     async with open_device(
         url,
