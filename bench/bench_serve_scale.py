@@ -16,7 +16,8 @@ N/2..N), CPU % over --idle seconds and, where the profile pushes telemetry,
 CPU per connection-message (the server's CPU seconds / messages the clients
 received in that window); a new client's p50/p99 (connect, one command,
 close) to the loaded and to the unloaded server and the raw TLS floor, paired
-repetitions.
+repetitions; each wss one a full TLS handshake (a new operator process) and
+then one that resumes the session (a process that talked to it before).
 --probe runs the loaded server under bench/gc_probe.py.
 """
 
@@ -118,7 +119,7 @@ def run(args) -> dict:
             urls = [f"wss://127.0.0.1:{port}/", f"wss://127.0.0.1:{anchor_port}/", f"tls://127.0.0.1:{raw_port}"]
             out = subprocess.run(
                 [sys.executable, str(HERE / "hub_operator.py"), "--certs", str(certs), "--reps", str(args.reps),
-                 "--profile", args.profile, "--command", command, *urls],
+                 "--profile", args.profile, "--command", command, "--resumed-too", *urls],
                 capture_output=True, text=True, timeout=900, check=True,
             )  # fmt: skip
             data = json.loads(out.stdout)
@@ -130,6 +131,9 @@ def run(args) -> dict:
                 "alone_p50_ms": pct(alone, 50) * 1e3,
                 "alone_p99_ms": pct(alone, 99) * 1e3,
                 "p99_ratio": pct(held, 99) / pct(alone, 99),
+                "held_resumed_p50_ms": pct(data[f"{urls[0]} resumed"], 50) * 1e3,
+                "held_resumed_p99_ms": pct(data[f"{urls[0]} resumed"], 99) * 1e3,
+                "alone_resumed_p99_ms": pct(data[f"{urls[1]} resumed"], 99) * 1e3,
                 "raw_tls_p50_ms": pct(floor, 50) * 1e3,
                 "raw_tls_p99_ms": pct(floor, 99) * 1e3,
             }
@@ -165,6 +169,9 @@ def table(res: dict) -> str:
             ("new client p50 held / alone", f"{lat['held_p50_ms']:.1f} / {lat['alone_p50_ms']:.1f} ms", ""),
             ("new client p99 held / alone", f"{lat['held_p99_ms']:.1f} / {lat['alone_p99_ms']:.1f} ms",
              f"< 10 ms; {lat['p99_ratio']:.2f}x"),
+            ("resumed TLS: p50 held, p99 held / alone",
+             f"{lat['held_resumed_p50_ms']:.1f}, {lat['held_resumed_p99_ms']:.1f} / {lat['alone_resumed_p99_ms']:.1f} ms",
+             "< 10 ms"),
             ("raw trio TLS, no WebSocket: p50 / p99", f"{lat['raw_tls_p50_ms']:.1f} / {lat['raw_tls_p99_ms']:.1f} ms",
              "the floor"),
         ]  # fmt: skip

@@ -150,3 +150,10 @@ async def raw_device(nursery: trio.Nursery, pki, script) -> str:
         await script(stream)
 
     return await device_listener(nursery, pki, accept)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for a server that must come back on the same one)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

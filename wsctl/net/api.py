@@ -118,6 +118,8 @@ class Device(Channel):
         self.peer_fingerprint = _c.fingerprint(der) if der else None
         #: "TLSv1.3" etc., None on ws://
         self.tls_version: str | None = tls.version() if isinstance(tls, trio.SSLStream) else None
+        #: whether TLS resumed this process's session with the device (`wsctl.net.tls_sessions`)
+        self.tls_resumed: bool = isinstance(tls, trio.SSLStream) and bool(tls.session_reused)
         #: what the known-devices check did: "known", "record", "replace", or None
         self.known_device: str | None = None
         #: the profile session when opened with ``profile=`` (see `call`)
@@ -395,6 +397,7 @@ async def _connected(
     result = await _c.upgrade(stream, target, deadline=deadline, **upgrade_options)
     if isinstance(result, BaseException):
         raise result
+    _c.keep_tls_session(stream, ctx, target, server_name)
     device = _connected_device(result, target, der, stream, close_timeout, decision, subprotocols)
     with _single_exception():
         async with trio.open_nursery() as nursery:

@@ -22,7 +22,7 @@ import trio
 from wsctl.core import known_devices as kd
 from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
 from wsctl.core.urls import public_url
-from wsctl.net import websocket
+from wsctl.net import tls_sessions, websocket
 from wsctl.net._guard import ObservedStream, tls_handshake
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, WebSocket
 from wsctl.net.ws_handshake import BadUpgrade, ConnectionRejected, open_client
@@ -133,10 +133,15 @@ async def open_tls(
             assert ctx is not None
             name = server_name or target.host
             tls = trio.SSLStream(tcp, ctx, server_hostname=name, https_compatible=True)
+            session_key = tls_sessions.key(ctx, target.host, target.port, name)
+            offered = tls_sessions.offer(tls, session_key)
             try:
                 await tls_handshake(tls)
             except trio.BrokenResourceError as exc:
                 from wsctl.net import tlserrors
+
+                if offered:
+                    tls_sessions.refused(session_key)
 
                 cause = exc.__cause__
                 if isinstance(cause, ssl.SSLCertVerificationError):
@@ -163,6 +168,13 @@ async def open_tls(
         if tcp is not None:
             await trio.aclose_forcefully(tcp)
         raise
+
+
+def keep_tls_session(stream: Any, ctx: ssl.SSLContext | None, target: Target, server_name: str | None) -> None:
+    """After the upgrade (its answer brought a TLS 1.3 server's ticket): the
+    session for the next connection to this device (`wsctl.net.tls_sessions`)."""
+    if ctx is not None and isinstance(stream, trio.SSLStream):
+        tls_sessions.keep(stream, tls_sessions.key(ctx, target.host, target.port, server_name or target.host))
 
 
 async def _fetch_certificate(target: Target, server_name: str, timeout: float) -> bytes | None:

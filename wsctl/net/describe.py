@@ -57,7 +57,8 @@ def log_connection(
     lines = [f"connected (TCP peer {_peer_address(stream)})"]
     if isinstance(stream, trio.SSLStream):
         cipher = stream.cipher()
-        lines.append(f"TLS {stream.version()}, cipher {cipher[0] if cipher else '?'}")
+        resumed = ", session resumed" if stream.session_reused else ""
+        lines.append(f"TLS {stream.version()}, cipher {cipher[0] if cipher else '?'}{resumed}")
     if der:
         lines += certificate_lines(der)
     if known_device:
