@@ -7,6 +7,9 @@ Four pairings in one process, same certificates and the same TLS contexts
 context for the bare client), 6 interleaved, rotated rounds of 100 connect + upgrade +
 close: wsctl client/server against bare trio-websocket client/server.  Ratio =
 bare->bare CPU / pairing CPU (1.0 = no overhead; the budget is >= 0.9).
+"wsctl" clients resume the TLS session of their previous connection, as a
+process that talks to a device again does (net/tls_sessions.py); "wsctl-full"
+forgets it before each connection, a full handshake as a new process makes.
 bench_roundtrip.py's handshake row compares against a bare server without a
 CRL and with a default client context, so it also counts what wsctl checks on
 purpose.
@@ -27,6 +30,7 @@ import trio_websocket
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+from wsctl.net import tls_sessions  # noqa: E402
 from wsctl.net.api import echo_handler, open_device, serve  # noqa: E402
 from wsctl.net.tls import client_context, server_context  # noqa: E402
 from wsctl.pki.store import Store  # noqa: E402
@@ -83,6 +87,11 @@ async def measure(store, dev, op) -> dict[str, float]:
             async with open_device(url, **kw):
                 pass
 
+        async def wsctl_full_client(url):
+            tls_sessions.forget()
+            async with open_device(url, **kw):
+                pass
+
         async def bare_client(url):
             async with trio_websocket.open_websocket_url(url, cctx):
                 pass
@@ -90,8 +99,10 @@ async def measure(store, dev, op) -> dict[str, float]:
         bare_url = f"wss://127.0.0.1:{bare_server.port}/"
         pairings = {
             "wsctl->wsctl": (wsctl_client, wsctl_server.url),
+            "wsctl-full->wsctl": (wsctl_full_client, wsctl_server.url),
             "bare->wsctl": (bare_client, wsctl_server.url),
             "wsctl->bare": (wsctl_client, bare_url),
+            "wsctl-full->bare": (wsctl_full_client, bare_url),
             "bare->bare": (bare_client, bare_url),
         }
         samples: dict[str, list[float]] = {name: [] for name in pairings}
@@ -115,7 +126,7 @@ def main() -> None:
         store, dev, op = make_pki(Path(tmp))
         medians = trio.run(measure, store, dev, op)
     for name, ms in medians.items():
-        print(f"{name:14} cpu/handshake {ms:.2f} ms  ratio vs bare {medians['bare->bare'] / ms:.3f}")
+        print(f"{name:18} cpu/handshake {ms:.2f} ms  ratio vs bare {medians['bare->bare'] / ms:.3f}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """CPU of one full mutual-TLS 1.3 handshake, client and server, in one process
 with memory BIOs (no sockets, no scheduler: OpenSSL's own work), by how many
-session tickets the server issues (2: OpenSSL's default, 1: wsctl's, 0: none).
+session tickets the server issues (2: OpenSSL's default, 1: wsctl's, 0: none),
+and a handshake that resumes the session of the one before (what a wsctl
+client's next connection to the same device makes: net/tls_sessions.py).
 
     .venv/bin/python bench/tls_handshake_cpu.py [--n 200]
 
@@ -26,10 +28,13 @@ sys.path.insert(0, str(HERE.parent))
 from bench_roundtrip import make_pki  # noqa: E402
 
 
-def handshake(sctx: ssl.SSLContext, cctx: ssl.SSLContext) -> tuple[float, float]:
-    """(client CPU, server CPU) of one handshake, tickets included."""
+def handshake(
+    sctx: ssl.SSLContext, cctx: ssl.SSLContext, session: ssl.SSLSession | None = None
+) -> tuple[float, float, ssl.SSLObject]:
+    """(client CPU, server CPU, the client) of one handshake, tickets included;
+    resuming ``session`` if given."""
     ci, co, si, so = ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO(), ssl.MemoryBIO()
-    client = cctx.wrap_bio(ci, co, server_hostname="127.0.0.1")
+    client = cctx.wrap_bio(ci, co, server_hostname="127.0.0.1", session=session)
     server = sctx.wrap_bio(si, so, server_side=True)
     spent = [0.0, 0.0]
     done = [False, False]
@@ -51,7 +56,7 @@ def handshake(sctx: ssl.SSLContext, cctx: ssl.SSLContext) -> tuple[float, float]
     except ssl.SSLWantReadError:
         pass
     spent[0] += time.process_time() - t
-    return spent[0], spent[1]
+    return spent[0], spent[1], client
 
 
 def main() -> None:
@@ -67,14 +72,19 @@ def main() -> None:
         for tickets in (2, 1, 0):
             servers[tickets] = server_context(cert_chain=pki["dev_chain"], key=pki["dev_key"], ca=pki["root"])
             servers[tickets].num_tickets = tickets
-        got: dict[int, list[tuple[float, float]]] = {t: [] for t in servers}
+        got: dict[int | str, list[tuple[float, float]]] = {t: [] for t in (*servers, "1, resumed")}
         for _ in range(10):
             for s in servers.values():
                 handshake(s, cctx)
         for _ in range(a.n):
             for t, s in servers.items():
-                got[t].append(handshake(s, cctx))
-    print(f"{a.n} full mutual-TLS 1.3 handshakes per setting, P-256, {ssl.OPENSSL_VERSION}")
+                c, sv, client = handshake(s, cctx)
+                got[t].append((c, sv))
+                if t == 1:  # what a client that keeps the session pays next time (net/tls_sessions.py)
+                    c, sv, again = handshake(s, cctx, client.session)
+                    assert again.session_reused
+                    got["1, resumed"].append((c, sv))
+    print(f"{a.n} mutual-TLS 1.3 handshakes per setting, P-256, {ssl.OPENSSL_VERSION}")
     base = statistics.median(s for _, s in got[2])
     for t, runs in got.items():
         c, s = statistics.median(c for c, _ in runs), statistics.median(s for _, s in runs)
