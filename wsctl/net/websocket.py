@@ -551,9 +551,11 @@ class WebSocket:
     async def _close_stream(self) -> None:
         if not self._stream_closed:
             try:
-                # the end of a burst and its close frame may still be queued
-                with trio.move_on_after(DRAIN_TIMEOUT):
-                    await self._writer.drain()
+                if self._writer.stuck:
+                    # the end of a burst and its close frame may still be queued
+                    # (a scope only then: most closes have nothing to wait for)
+                    with trio.move_on_after(DRAIN_TIMEOUT):
+                        await self._writer.drain()
             finally:
                 if not self._stream_closed:
                     self._stream_closed = True
