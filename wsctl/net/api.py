@@ -232,6 +232,7 @@ def _client_context(
     cert: PathLike | None,
     key: PathLike | None,
     password: str | bytes | None,
+    crl: PathLike | None,
     insecure: bool,
     verify_chain: bool,
 ) -> ssl.SSLContext | None:
@@ -239,11 +240,13 @@ def _client_context(
     if not target.secure:
         return None
     ctx = ssl_context
+    if ctx is not None and crl is not None:
+        raise UsageError("crl= goes with the file arguments, not with ssl_context= (load it into that context)")
     if ctx is None:
         from wsctl.net.tls import cached_client_context
 
         ctx = cached_client_context(
-            ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify_chain
+            ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify=verify_chain, crl=crl
         )
     if insecure:
         log.warning("%s: TLS certificate checks are OFF (insecure)", target.where)
@@ -286,6 +289,7 @@ def open_device(
     cert: PathLike | None = None,
     key: PathLike | None = None,
     password: str | bytes | None = None,
+    crl: PathLike | None = None,
     pin: str | None = None,
     known_devices: PathLike | None = None,
     trust_new: bool = False,
@@ -316,6 +320,8 @@ def open_device(
     as ssh does) makes the known-devices file the whole trust decision when no
     ``ca`` is given (its default location unless ``known_devices`` names one);
     ``insecure`` checks nothing (the pin and known-devices checks still apply).
+    ``crl`` (a PEM or DER file, with ``ca``) refuses a device whose certificate
+    it revokes (`TLSError` "device certificate is revoked").
 
     Raises, within ``connect_timeout`` and usually at once: `UsageError` (bad
     URL), `ConnectError` (DNS, refused, unreachable), `TLSError` (every
@@ -344,8 +350,9 @@ def open_device(
     target = _c.parse_target(url, allow_plaintext=allow_plaintext)
     pin, known_devices, verify_chain = _trust_settings(pin, tofu, known_devices, ca, insecure)
     ctx = _client_context(
-        target, ssl_context, ca=ca, cert=cert, key=key, password=password, insecure=insecure, verify_chain=verify_chain
-    )
+        target, ssl_context, ca=ca, cert=cert, key=key, password=password, crl=crl, insecure=insecure,
+        verify_chain=verify_chain,
+    )  # fmt: skip
     header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
     header_items += _authorization(target, basic_auth, header_items)
     own_cert = cert if ssl_context is None else None

@@ -112,6 +112,7 @@ def client_context(
     password: str | bytes | None = None,
     insecure: bool = False,
     verify: bool = True,
+    crl: PathLike | None = None,
 ) -> ssl.SSLContext:
     """An SSLContext for talking to a device.
 
@@ -124,7 +125,15 @@ def client_context(
     turns off every check of the device's certificate (never the default).
     ``verify=False`` is the internal switch used when a pin is the whole trust
     decision (see ``docs/tls.md``): the chain is not checked, the pin is.
+    ``crl`` (PEM or DER, e.g. the plant store's) refuses a device whose
+    certificate it revokes; it needs the chain check (``ca``), and one that is
+    past its nextUpdate is refused here, as a server refuses it.
     """
+    if crl is not None and (insecure or not verify or ca is None):
+        raise InvalidInput(
+            "a CRL is checked with the device's certificate chain: give the CA it belongs to (--ca or --certs)"
+            + (", without --insecure" if insecure else "")
+        )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(TLS12_CIPHERS)
@@ -141,6 +150,8 @@ def client_context(
             ctx.verify_flags &= ~getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)
         else:
             ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    if crl is not None:
+        _load_crl(ctx, crl)
     if cert is not None:
         _load_cert_chain(ctx, cert, key, password)
     elif key is not None:
@@ -150,20 +161,21 @@ def client_context(
 
 
 def _check_crl(crl: Path) -> None:
-    """Refuse a CRL that OpenSSL would silently use to fail every handshake."""
-    # Imported here: cryptography is only needed when a CRL is configured.
-    from cryptography import x509
+    """Refuse a CRL that OpenSSL would silently use to fail every handshake.
 
-    data = crl.read_bytes()
+    Its date is read from the DER (`crlinfo`), without cryptography: a client
+    that checks its store's CRL on every one-shot command must not pay that
+    import; a CRL that does not parse is refused when OpenSSL loads it."""
+    from wsctl.pki.crlinfo import crl_der, der_next_update
+
     try:
-        parsed = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+        next_update = der_next_update(crl_der(crl.read_bytes()))
     except ValueError as exc:
         raise InvalidInput(f"CRL {crl} does not parse: {exc}") from None
-    next_update = parsed.next_update_utc
     if next_update is not None and next_update < _dt.datetime.now(_dt.UTC):
         raise TLSError(
-            f"CRL {crl} expired at {next_update:%Y-%m-%d %H:%M} UTC; every client would be refused",
-            hint="publish a fresh CRL (wsctl certs crl) or start without --crl",
+            f"CRL {crl} expired at {next_update:%Y-%m-%d %H:%M} UTC; every certificate it covers would be refused",
+            hint="publish a fresh CRL (wsctl certs crl), or leave --crl out",
         )
 
 
@@ -173,10 +185,9 @@ def _crl_as_pem_file(crl: Path) -> Path:
         return crl
     import tempfile
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from wsctl.pki.crlinfo import crl_pem
 
-    pem = x509.load_der_x509_crl(data).public_bytes(Encoding.PEM)
+    pem = crl_pem(data)
     fd, name = tempfile.mkstemp(suffix=".crl.pem")
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
@@ -226,20 +237,25 @@ def server_context(
         _load_cas(ctx, ca)
     ctx.verify_mode = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}[client_auth]
     if crl is not None:
-        crl_path = _exists(crl, "CRL")
-        _check_crl(crl_path)
-        pem = _crl_as_pem_file(crl_path)
-        try:
-            # cafile, not cadata: only the file loader picks up CRLs.
-            ctx.load_verify_locations(cafile=str(pem))
-        except ssl.SSLError as exc:
-            raise InvalidInput(f"cannot load CRL {crl_path}: {exc.reason or exc}") from None
-        finally:
-            if pem != crl_path:
-                pem.unlink(missing_ok=True)
-        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        _load_crl(ctx, crl)
     _key_log(ctx)
     return ctx
+
+
+def _load_crl(ctx: ssl.SSLContext, crl: PathLike) -> None:
+    """Check the peer's leaf certificate against ``crl`` (PEM or DER) from now on."""
+    crl_path = _exists(crl, "CRL")
+    _check_crl(crl_path)
+    pem = _crl_as_pem_file(crl_path)
+    try:
+        # cafile, not cadata: only the file loader picks up CRLs.
+        ctx.load_verify_locations(cafile=str(pem))
+    except ssl.SSLError as exc:
+        raise InvalidInput(f"cannot load CRL {crl_path}: {exc.reason or exc}") from None
+    finally:
+        if pem != crl_path:
+            pem.unlink(missing_ok=True)
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
 _CACHE: dict[tuple, ssl.SSLContext] = {}

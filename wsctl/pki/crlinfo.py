@@ -19,19 +19,44 @@ from wsctl.pki.csr_der import read_element
 WARN_WITHIN = dt.timedelta(days=1)
 
 
+_PEM_BEGIN, _PEM_END = b"-----BEGIN X509 CRL-----", b"-----END X509 CRL-----"
+
+
 def crl_next_update(path: str | Path) -> dt.datetime | None:
     """The nextUpdate (UTC) of the CRL in `path`, None if it has none; InvalidInput if unreadable."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read the CRL {path}: {exc.strerror or exc}") from None
-    from cryptography import x509
-
     try:
-        crl = x509.load_pem_x509_crl(data) if b"-----BEGIN" in data else x509.load_der_x509_crl(data)
+        return der_next_update(crl_der(data))
     except ValueError:
         raise InvalidInput(f"{path} is not a readable CRL (PEM or DER)") from None
-    return crl.next_update_utc
+
+
+def crl_der(data: bytes) -> bytes:
+    """The DER of a CRL given as PEM (the first X509 CRL block) or DER; ValueError if PEM without one."""
+    if b"-----BEGIN" not in data:
+        return data
+    import base64
+    import binascii
+
+    start, end = data.find(_PEM_BEGIN), data.find(_PEM_END)
+    if start < 0 or end < start:
+        raise ValueError("no X509 CRL block in the PEM")
+    try:
+        return base64.b64decode(b"".join(data[start + len(_PEM_BEGIN) : end].split()), validate=True)
+    except binascii.Error:
+        raise ValueError("the PEM block is not base64") from None
+
+
+def crl_pem(der: bytes) -> bytes:
+    """A DER CRL as PEM (what OpenSSL's file loader takes)."""
+    import base64
+
+    text = base64.b64encode(der)
+    lines = [text[i : i + 64] for i in range(0, len(text), 64)]
+    return b"\n".join([_PEM_BEGIN, *lines, _PEM_END, b""])
 
 
 _UTC_TIME, _GENERALIZED_TIME = 0x17, 0x18

@@ -7,7 +7,7 @@ import functools
 import click
 
 from wsctl.cli.record.common import recording_options
-from wsctl.cli.support.client_options import ClientOptions, client_options
+from wsctl.cli.support.client_options import ClientOptions, client_options_without_crl
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.listen import limit_options
 
@@ -34,7 +34,8 @@ from wsctl.cli.support.listen import limit_options
 @click.option(
     "--crl",
     type=click.Path(dir_okay=False),
-    help="CRL checked against client certificates [default with --certs: the store's].",
+    help="CRL checked against the tools' client certificates [default with --certs: the store's; the device's "
+    "certificate is checked against the store's too, with the store's CA, or an inventory's crl].",
 )
 @click.option(
     "--client-auth",
@@ -63,7 +64,7 @@ from wsctl.cli.support.listen import limit_options
     "http://HOST:PORT/metrics [HOST default: 127.0.0.1], or with 'tls' at /metrics on --listen for operator "
     "certificates (needs prometheus-client).",
 )
-@client_options
+@client_options_without_crl
 @click.pass_obj
 def proxy(
     env: Environment,

@@ -27,6 +27,13 @@ INVENTORY_NAMES = ("wsctl-inventory.toml",)
 INVENTORY_MAX_BYTES = 16 * 2**20
 
 
+_crl_option = click.option(
+    "--crl",
+    type=click.Path(dir_okay=False),
+    help="Refuse a device whose certificate this CRL revokes (PEM or DER) [default: the store's, with its CA].",
+)
+
+
 def _options() -> list[Callable]:
     """Every client verb's connection options, in the order --help lists them."""
     return [*_identity_options(), *_trust_options(), *_handshake_options()]
@@ -55,6 +62,7 @@ def _identity_options() -> list[Callable]:
             type=click.Path(dir_okay=False),
             help="CA certificate(s) to verify the device [default: the store's, else system trust].",
         ),
+        _crl_option,
         o("--cert", type=click.Path(dir_okay=False), help="Client certificate chain (PEM)."),
         o(
             "--key",
@@ -210,6 +218,7 @@ CLIENT_OPTION_NAMES = (
     "certs",
     "operator",
     "ca",
+    "crl",
     "cert",
     "key",
     "password_file",
@@ -233,15 +242,24 @@ CLIENT_OPTION_NAMES = (
 
 def client_options(fn: Callable) -> Callable:
     """Add the shared client options; the command receives them as `client: ClientOptions`."""
+    return _with_client_options(fn, _options())
 
+
+def client_options_without_crl(fn: Callable) -> Callable:
+    """`client_options` for a verb whose own ``--crl`` is about its server side
+    (`record proxy`: the tools' certificates); the device's CRL is then the
+    store's (with its CA) or the inventory's ``crl``."""
+    return _with_client_options(fn, [o for o in _options() if o is not _crl_option], without=("crl",))
+
+
+def _with_client_options(fn: Callable, options: list[Callable], without: tuple[str, ...] = ()) -> Callable:
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        kwargs["client"] = ClientOptions(
-            **{name: kwargs.pop(name) for name in CLIENT_OPTION_NAMES}, parallel=kwargs.pop("parallel", 16)
-        )
+        given = {name: None if name in without else kwargs.pop(name) for name in CLIENT_OPTION_NAMES}
+        kwargs["client"] = ClientOptions(**given, parallel=kwargs.pop("parallel", 16))
         return fn(*args, **kwargs)
 
-    for option in reversed(_options()):
+    for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
 
@@ -253,6 +271,7 @@ class ClientOptions:
     certs: str | None
     operator: str | None
     ca: str | None
+    crl: str | None
     cert: str | None
     key: str | None
     password_file: str | None
@@ -344,6 +363,7 @@ def resolve_targets(env: Environment, target: str | tuple[str, ...], client: Cli
             certs=certs,
             operator=client.operator,
             ca=client.ca,
+            crl=client.crl,
             cert=client.cert,
             key=client.key,
             pin=client.pin,
@@ -419,29 +439,36 @@ def long_running(client: ClientOptions) -> ClientOptions:
     return client
 
 
-def tls_files(env: Environment, entry: DeviceEntry) -> tuple[Any, str | None, str | None, bytes | None]:
-    """(ca, cert, key, key passphrase) of an entry, worked out once per command
+TlsFiles = tuple[Any, str | None, str | None, bytes | None, str | None]
+
+
+def tls_files(env: Environment, entry: DeviceEntry) -> TlsFiles:
+    """(ca, cert, key, key passphrase, crl) of an entry, worked out once per command
     for each combination of the entry's fields: a fleet's 1,000 entries share
     one store and operator, and looking up their files, reading the key's
     header and the passphrase was ~0.3 ms per device (docs/performance.md,
     fan-out); the passphrase is asked for once, not per device."""
-    fields = (entry.certs, entry.operator, entry.ca, entry.cert, entry.key, entry.password_file)
+    fields = (entry.certs, entry.operator, entry.ca, entry.cert, entry.key, entry.password_file, entry.crl)
     found = env.memo.get(fields)
     if found is None:
         found = env.memo[fields] = _resolve_tls_files(env, entry)
     return found
 
 
-def _resolve_tls_files(env: Environment, entry: DeviceEntry) -> tuple[Any, str | None, str | None, bytes | None]:
+def _resolve_tls_files(env: Environment, entry: DeviceEntry) -> TlsFiles:
     from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
     ca: str | list[str] | None = entry.ca
+    crl = entry.crl
     cert, key = entry.cert, entry.key
     if entry.certs:
         from wsctl.cli.support import store_files
 
         store = Path(entry.certs)
-        ca = ca or store_files.ca_files(store)
+        if ca is None:
+            # the store's CA and its CRL go together: a device it revoked is refused
+            ca = store_files.ca_files(store)
+            crl = crl or store_files.crl_file_if_any(store)
         if entry.operator and not cert:
             cert, key = store_files.operator_files(store, entry.operator)
     if bool(cert) != bool(key):
@@ -455,12 +482,12 @@ def _resolve_tls_files(env: Environment, entry: DeviceEntry) -> tuple[Any, str |
             fallbacks=[(None, STORE_ENV)],
             prompt=f"passphrase for {key}",
         )
-    return ca, cert, key, password
+    return ca, cert, key, password, crl
 
 
 def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
-    ca, cert, key, password = tls_files(env, entry)
+    ca, cert, key, password, crl = tls_files(env, entry)
     if client.insecure and "warned insecure" not in env.memo:
         env.memo["warned insecure"] = True  # once per command, not once per device of a fleet
         env.warn("--insecure: the device's certificate is NOT verified; anyone on the path can impersonate it")
@@ -469,6 +496,7 @@ def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) 
         "cert": cert,
         "key": key,
         "password": password,
+        "crl": crl,
         "pin": entry.pin,
         "known_devices": client.known_devices or (str(known_devices_default(env.environ)) if client.tofu else None),
         "trust_new": client.trust_new,

@@ -72,16 +72,26 @@ def default_store(environ: dict[str, str]) -> Path | None:
     return here if (here / "ca" / "root.crt").is_file() else None
 
 
+def crl_file_if_any(store: Path) -> str | None:
+    """The store's CRL for a client that trusts the store's CA; None when the
+    store has none (an operator's copy may hold only the CA and their own
+    certificate)."""
+    for name in ("crl.pem", "crl.der"):
+        path = store / "ca" / name
+        if path.is_file():
+            return str(path)
+    return None
+
+
 def crl_file(store: Path) -> str:
     """The store's CRL, PEM preferred, DER accepted; a store without one is refused.
 
     A server that checks client certificates against the store must never run
     with revocation silently off because the CRL file went missing.
     """
-    for name in ("crl.pem", "crl.der"):
-        path = store / "ca" / name
-        if path.is_file():
-            return str(path)
+    found = crl_file_if_any(store)
+    if found is not None:
+        return found
     raise InvalidInput(
         f"the PKI store {store} has no readable CRL ({store / 'ca' / 'crl.pem'} is missing): revoked clients would be accepted",
         hint=f"publish one with: wsctl certs --dir {store} crl",
