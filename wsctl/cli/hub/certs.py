@@ -26,7 +26,14 @@ from wsctl.core.errors import InvalidInput, UsageError
 POLL = 0.5
 
 
-@click.group("certs")
+GROUP_EPILOG = """\b
+EXAMPLES
+  wsctl hub certs renew --expiring 30 --url wss://hub.plant:8443 --certs certs --operator sam
+  wsctl hub certs status --open                 # renewals not finished yet
+"""
+
+
+@click.group("certs", epilog=GROUP_EPILOG)
 def certs() -> None:
     """Certificates of the hub's chargers, renewed over OCPP."""
 

@@ -85,3 +85,8 @@ def secret_file_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Set the secret in FILE (at least 16 characters) instead of generating one; it is never printed.",
     )(fn)
+
+
+def examples(*lines: str) -> str:
+    """A click epilog: EXAMPLES and LINES, as every verb's --help ends."""
+    return "\b\nEXAMPLES\n" + "".join(f"  {line}\n" for line in lines)

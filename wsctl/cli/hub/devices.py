@@ -14,7 +14,15 @@ from typing import Any
 
 import click
 
-from wsctl.cli.hub.common import audit_change, opened_registry, read_secret_file, secret_file_option, table, when
+from wsctl.cli.hub.common import (
+    audit_change,
+    examples,
+    opened_registry,
+    read_secret_file,
+    secret_file_option,
+    table,
+    when,
+)
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.hub_registry import registry_option, registry_path
 
@@ -87,7 +95,14 @@ def devices(ctx: click.Context, group_name: str | None, pending: bool) -> None:
         _show(ctx.obj, ctx, group_name, pending)
 
 
-@devices.command("list")
+@devices.command(
+    "list",
+    epilog=examples(
+        "wsctl hub devices list --group depot-a",
+        "wsctl hub devices list --pending",
+        "wsctl --json hub devices list | jq -r 'select(.online | not) | .id'",
+    ),
+)
 @_list_options
 @registry_option
 @click.pass_context
@@ -117,7 +132,14 @@ def _emit_secret(env: Environment, device_id: str, secret: str | None, obj: dict
     env.emit({}, "\n".join(lines))
 
 
-@devices.command("add")
+@devices.command(
+    "add",
+    epilog=examples(
+        "wsctl hub devices add CP-17 --profile ocpp16            # mTLS: its certificate names CP-17",
+        "wsctl hub devices add CP-18 --profile ocpp16 --security-profile 2 --group depot-a",
+        "wsctl hub devices add CP-19 --profile ocpp201 --pending",
+    ),
+)
 @click.argument("device_id", metavar="ID")
 @click.option("--profile", "profile", required=True, metavar="PROFILE", help="The device's profile (its protocol).")
 @click.option(
@@ -178,7 +200,7 @@ def add(
     _emit_secret(env, device_id, secret, obj, f"added {device_id} to {registry_path(ctx)}: {described}")
 
 
-def _status_verb(name: str, status: str, summary: str) -> click.Command:
+def _status_verb(name: str, status: str, summary: str, examples: str) -> click.Command:
     @click.argument("device_id", metavar="ID")
     @registry_option
     @click.pass_context
@@ -194,18 +216,37 @@ def _status_verb(name: str, status: str, summary: str) -> click.Command:
         env.emit({"id": device_id, "action": status, "status": status}, f"{device_id} {status}")
 
     verb.__doc__ = summary
-    return click.command(name)(verb)
+    return click.command(name, epilog=examples)(verb)
 
 
 devices.add_command(
-    _status_verb("approve", "approved", "Approve device ID (pending or blocked): the hub admits it from now on.")
+    _status_verb(
+        "approve",
+        "approved",
+        "Approve device ID (pending or blocked): the hub admits it from now on.",
+        examples(
+            "wsctl hub devices --pending                           # who is waiting", "wsctl hub devices approve CP-20"
+        ),
+    )
 )
 devices.add_command(
-    _status_verb("block", "blocked", "Block device ID: the hub refuses it from its next connection on.")
+    _status_verb(
+        "block",
+        "blocked",
+        "Block device ID: the hub refuses it from its next connection on.",
+        examples(
+            "wsctl hub devices block CP-17", "wsctl hub devices approve CP-17                       # admitted again"
+        ),
+    )
 )
 
 
-@devices.command("remove")
+@devices.command(
+    "remove",
+    epilog=examples(
+        "wsctl hub devices remove CP-17", "WSCTL_HUB_REGISTRY=/srv/hub/hub.db wsctl hub devices remove CP-17"
+    ),
+)
 @click.argument("device_id", metavar="ID")
 @registry_option
 @click.pass_context
@@ -218,7 +259,13 @@ def remove(ctx: click.Context, device_id: str) -> None:
     env.emit({"id": device_id, "action": "removed"}, f"removed {device_id} from {registry_path(ctx)}")
 
 
-@devices.command("secret")
+@devices.command(
+    "secret",
+    epilog=examples(
+        "wsctl hub devices secret CP-18                        # a new one, shown once",
+        "wsctl hub devices secret CP-18 --secret-file cp18.secret",
+    ),
+)
 @click.argument("device_id", metavar="ID")
 @secret_file_option
 @registry_option

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from wsctl.cli.hub.common import audit_change, opened_registry, table, when
+from wsctl.cli.hub.common import audit_change, examples, opened_registry, table, when
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.hub_registry import registry_option, registry_path
 
@@ -64,7 +64,13 @@ def id_tags(ctx: click.Context) -> None:
         _show(ctx.obj, ctx)
 
 
-@id_tags.command("list")
+@id_tags.command(
+    "list",
+    epilog=examples(
+        "wsctl hub id-tags list",
+        "wsctl --json hub id-tags list | jq -r 'select(.status_now != \"Accepted\") | .id_tag'",
+    ),
+)
 @registry_option
 @click.pass_context
 def list_(ctx: click.Context) -> None:
@@ -72,7 +78,14 @@ def list_(ctx: click.Context) -> None:
     _show(ctx.obj, ctx)
 
 
-@id_tags.command("add")
+@id_tags.command(
+    "add",
+    epilog=examples(
+        "wsctl hub id-tags add 04E91C2A                       # an RFID card, Accepted",
+        "wsctl hub id-tags add VISITOR-7 --expires 2026-12-31T23:59:59Z",
+        "wsctl hub id-tags add 04E91C2A --status Blocked      # a lost card",
+    ),
+)
 @click.argument("id_tag", metavar="TAG")
 @click.option(
     "--status",
@@ -102,7 +115,7 @@ def add(ctx: click.Context, id_tag: str, status: str, expires: str | None) -> No
     )
 
 
-@id_tags.command("remove")
+@id_tags.command("remove", epilog=examples("wsctl hub id-tags remove VISITOR-7"))
 @click.argument("id_tag", metavar="TAG")
 @registry_option
 @click.pass_context
