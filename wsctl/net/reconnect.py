@@ -1,4 +1,8 @@
-"""Reconnect with exponential backoff and jitter (`watch`, `record`, proxy).
+"""Reconnect with exponential backoff and jitter (`watch`, `record capture`, the simulator's dial).
+
+The recording proxy does not re-dial for a tool: each tool connection is
+bridged to an upstream connection of its own, a lost upstream closes the tool
+with 1011, and the tool's next connection gets a new one (docs/design.md).
 
 The schedule is `wsctl.core.backoff.Backoff`; here the loop.  A session that
 ran for at least ``reset_after`` seconds resets the schedule, so a device that
