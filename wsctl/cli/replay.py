@@ -205,7 +205,12 @@ def _live_replay(
     keep: Any,
 ) -> Any:
     """The replay against the device, as the async function run_async runs."""
+    from wsctl.cli.support.progress import StatusLine
+
     verbose = env.verbosity >= 1 and not env.json
+    # `[120/400 sent]` while a long replay runs; not with --step, which prompts on the same line
+    status = StatusLine(env, enabled=not step)
+    total = len(plan.sends)
 
     async def main():
         import trio
@@ -223,23 +228,27 @@ def _live_replay(
         def on_send(sent) -> None:
             if verbose:
                 env.stderr.write(f"> [{sent.send.index + 1}/{len(plan.sends)}] {_text(sent.send.message)}\n")
+            status.show(f"replay [{sent.send.index + 1}/{total} sent]", now=sent.send.index + 1 == total)
 
         def on_receive(message) -> None:
             if verbose:
                 env.stderr.write(f"< {_text(message)}\n")
 
         async with open_device(url, **kwargs) as dev:
-            return await run_replay(
-                dev,
-                plan,
-                ignore=rules,
-                reply_timeout=reply_timeout,
-                on_send=on_send,
-                on_receive=on_receive,
-                step=wait_for_enter if step else None,
-                id_pointers=id_pointers,
-                keep=keep,
-            )
+            try:
+                return await run_replay(
+                    dev,
+                    plan,
+                    ignore=rules,
+                    reply_timeout=reply_timeout,
+                    on_send=on_send,
+                    on_receive=on_receive,
+                    step=wait_for_enter if step else None,
+                    id_pointers=id_pointers,
+                    keep=keep,
+                )
+            finally:
+                status.done()
 
     return main
 

@@ -68,16 +68,27 @@ def bounded_lines(f: Any, limit: int) -> Iterator[bytes]:
         yield OversizedLine(ending)
 
 
-def _part(name: str) -> Iterator[bytes]:
+def _part(name: str, read: Callable[[int], Any] | None = None) -> Iterator[bytes]:
     with open_regular(name, what="recording") as f:
-        yield from bounded_lines(f, record_reader.MAX_LINE_BYTES)
+        if read is None:
+            yield from bounded_lines(f, record_reader.MAX_LINE_BYTES)
+            return
+        for line in bounded_lines(f, record_reader.MAX_LINE_BYTES):
+            read(len(line))
+            yield line
 
 
 def open_recording(
-    path: PathLike, *, strict: bool = False, warn: Callable[[str], Any] | None = None, parts: bool = True
+    path: PathLike,
+    *,
+    strict: bool = False,
+    warn: Callable[[str], Any] | None = None,
+    parts: bool = True,
+    read: Callable[[int], Any] | None = None,
 ) -> RecordReader:
-    """A streaming `RecordReader` over FILE (and its rotated parts unless ``parts=False``)."""
+    """A streaming `RecordReader` over FILE (and its rotated parts unless ``parts=False``);
+    ``read(n)`` is told the size of each line as it is read (progress)."""
     name = os.fspath(path)
     open_regular(name, what="recording").close()  # a FIFO or a device is refused here, before any header is read
     paths = part_paths(name) if parts else [name]
-    return RecordReader.from_parts(((p, _part(p)) for p in paths), strict=strict, source=name, warn=warn)
+    return RecordReader.from_parts(((p, _part(p, read)) for p in paths), strict=strict, source=name, warn=warn)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from wsctl.cli.support.env import Environment
@@ -20,6 +22,23 @@ def _private_text(path: str):
     if stat.S_ISREG(os.fstat(fd).st_mode):
         os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: a HAR must not stay readable by all
     return open(fd, "w", encoding="utf-8")
+
+
+def _status(env: Environment, file: str, output: str) -> tuple[Any, int, Any]:
+    """The status line of a long export (on a terminal; not when the HAR itself
+    goes to it), the recording's size with its parts, and the count of bytes read."""
+    import os
+
+    from wsctl.cli.support.progress import ByteCount, StatusLine
+    from wsctl.files.recording_reader import part_paths
+
+    status = StatusLine(env, enabled=output != "-" or not env.stdout_isatty)
+    total = sum(os.path.getsize(p) for p in part_paths(file)) if status.enabled else 0
+    return status, total, ByteCount()
+
+
+def _share(done: int, total: int) -> str:
+    return f"{min(100, done * 100 // total)} %" if total else "0 %"
 
 
 @click.command("convert")
@@ -71,7 +90,8 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
             from wsctl.core.record.har import to_har
             from wsctl.files.recording_reader import open_recording
 
-            reader = open_recording(file, strict=strict, warn=env.warn)
+            status, total, read = _status(env, file, output)
+            reader = open_recording(file, strict=strict, warn=env.warn, read=read if status.enabled else None)
             out = sys.stdout if output == "-" else stack.enter_context(_private_text(output))
             count = 0
 
@@ -79,11 +99,14 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
                 nonlocal count
                 for event in reader:
                     count += 1
+                    if status.enabled:
+                        status.show(f"{file}: {count:,} events, {_share(read.bytes, total)}")
                     yield event
 
             for chunk in to_har(reader.header, counted(), creator_version=__version__):
                 out.write(chunk)
             out.flush()
+            status.done(f"{file}: {count:,} events, 100 %")
             if output != "-":
                 env.info(f"{count} events → {output}")
             return
