@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from wsctl.cli.support.client_options import ClientOptions, client_options
+from wsctl.cli.support.client_options import ClientOptions, client_options, fleet_options
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.junit_file import junit_option
 from wsctl.core.errors import InvalidInput, NotAuthorized, UsageError
@@ -53,32 +53,36 @@ def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
     return out
 
 
-def _device(env: Environment, target: str, client: ClientOptions, profile_name: str | None, parsed):
-    """(url, open_device kwargs, profile) of the one device under test.  The
-    profile: --profile (a name or a file), else the scenario's (an installed
-    profile's plain name: scenario packs travel, so the name is never opened as
-    a path), else the inventory's."""
-    from wsctl.cli.support.client_options import one_target, reach
+def _plans(env: Environment, target: str, client: ClientOptions, profile_name: str | None, parsed) -> list:
+    """Every device under test, planned before anything is sent: its URL, its
+    `open_device` arguments and its profile.  The profile: --profile (a name
+    or a file), else the scenario's (an installed profile's plain name:
+    scenario packs travel, so the name is never opened as a path), else the
+    inventory's."""
+    from wsctl.cli.support.client_options import reach, resolve_targets
     from wsctl.cli.support.profile_use import ProfileCache
+    from wsctl.cli.support.scenario_fleet import DevicePlan
 
-    entry = one_target(env, target, client, what="test", hint="run the scenario once per device")
-    profile: Any
+    named: Any = None
     if profile_name is None and parsed.profile is not None:
         from wsctl.files.profiles import load_installed
 
-        profile = load_installed(parsed.profile, environ=env.environ)
-    else:
-        profile = ProfileCache(env, profile_name).for_entry(entry)
-    if profile is None:
-        raise UsageError(
-            f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {entry.name}",
-            hint='profile = "NAME" under [scenario], or --profile NAME',
-        )
-    url, kwargs = reach(env, entry, client, profile)
-    return url, kwargs, profile
+        named = load_installed(parsed.profile, environ=env.environ)
+    profiles = ProfileCache(env, profile_name)
+    plans = []
+    for entry in resolve_targets(env, target, client):
+        profile = named if named is not None else profiles.for_entry(entry)
+        if profile is None:
+            raise UsageError(
+                f"{parsed.source}: the scenario names no profile, and neither --profile nor the inventory gives one for {entry.name}",
+                hint='profile = "NAME" under [scenario], or --profile NAME',
+            )
+        url, kwargs = reach(env, entry, client, profile)
+        plans.append(DevicePlan(entry, url, kwargs, profile))
+    return plans
 
 
-def _case_lines(verdict) -> str:
+def case_lines(verdict) -> str:
     time = f"({verdict.time:.2f} s)"
     if verdict.verdict == "pass":
         return f"PASS  {verdict.name} {time}"
@@ -100,7 +104,13 @@ def _chosen_cases(parsed, only: tuple[str, ...]) -> tuple:
 
 @click.command("test")
 @click.argument("scenario")
-@click.option("--to", "target", metavar="TARGET", required=True, help="Device to test (wss:// URL or alias).")
+@click.option(
+    "--to",
+    "target",
+    metavar="TARGET",
+    required=True,
+    help="Device(s) to test: wss:// URL, alias, inventory group, or a comma list.",
+)
 @click.option(
     "--profile", "profile_name", help="Profile of the device [default: the scenario's, then the inventory's]."
 )
@@ -122,6 +132,7 @@ def _chosen_cases(parsed, only: tuple[str, ...]) -> tuple:
 @junit_option
 @click.option("--yes", is_flag=True, help="Allow the dangerous commands the scenario sends.")
 @client_options
+@fleet_options
 @click.pass_obj
 def test(
     env: Environment,
@@ -145,7 +156,9 @@ def test(
     profile before anything is sent. Exit 0 when every case passed, 7 when
     one failed, else the exit code of what kept the cases from running.
     SCENARIO is a file or a shipped pack: conveyor, conveyor-observer, ocpp16,
-    ocpp201.
+    ocpp201. A group or several targets are tested side by side (--parallel),
+    each line naming its device; the exit code is then the one all failures
+    share, else 1.
 
     \b
     EXAMPLES
@@ -153,6 +166,7 @@ def test(
       wsctl test conveyor-observer --to plc-17 --operator bob
       wsctl test ocpp16 --to wss://127.0.0.1:8443/ocpp/CP-0001 --yes --report json
       wsctl test acceptance.toml --to line-1 --case "speed limits" --var id_tag=04A2B3C4
+      wsctl test conveyor --to line-1 --yes --junit line-1.xml   # every device of the group
     """
     import time
 
@@ -162,21 +176,23 @@ def test(
     variables = _variables(assignments)
     check_variables(parsed, set(variables))
     cases = _chosen_cases(parsed, only)
-    url, kwargs, profile = _device(env, target, client, profile_name, parsed)
-    dangerous = check_against_profile(parsed, profile)
+    plans = _plans(env, target, client, profile_name, parsed)
+    dangerous = set().union(*(check_against_profile(parsed, plan.profile) for plan in plans))
     if dangerous and not yes:
         raise NotAuthorized(
             f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
             hint="allow them with --yes",
         )
-
+    if len(plans) > 1:
+        return _test_fleet(env, parsed, plans, cases, variables, report, junit, client.parallel)
+    url, kwargs, profile = plans[0].url, plans[0].kwargs, plans[0].profile
     finished = []
 
     def on_case(verdict) -> None:
         finished.append(verdict)
         if report == "json":
             return
-        env.emit({"event": "case", "scenario": parsed.id, **verdict.as_dict()}, _case_lines(verdict))
+        env.emit({"event": "case", "scenario": parsed.id, **verdict.as_dict()}, case_lines(verdict))
 
     async def main():
         from wsctl.net.scenario import run_scenario
@@ -200,6 +216,37 @@ def test(
         _junit(junit, result, cases, started_wall, elapsed)
     _finish(env, result, report, started_wall, elapsed)
     return int(result.exit_code())
+
+
+def _test_fleet(env: Environment, parsed, plans: list, cases, variables, report: str, junit, parallel: int) -> int:
+    import time
+
+    from wsctl.cli.support import scenario_fleet
+    from wsctl.cli.support.junit_file import utc_timestamp, write_junit
+    from wsctl.cli.support.runtime import run_async
+    from wsctl.core.errors import Interrupted
+
+    fleet = scenario_fleet.ScenarioFleet(
+        env, parsed, plans, cases=cases, variables=variables, report=report, parallel=parallel
+    )
+    started_wall, started = time.time(), time.monotonic()
+
+    def write(outcomes) -> None:
+        if junit:
+            write_junit(junit, parsed.id, scenario_fleet.junit_cases(parsed, fleet, outcomes), started=started_wall,
+                        elapsed=time.monotonic() - started, properties=[("scenario", parsed.source)])  # fmt: skip
+
+    try:
+        outcomes = run_async(fleet.main)
+    except Interrupted:
+        write(None)  # a cancelled CI job still gets the verdicts it paid for
+        raise
+    write(outcomes)
+    if report == "json":
+        scenario_fleet.write_report(
+            env, parsed, outcomes, utc_timestamp(started_wall) + "Z", time.monotonic() - started
+        )
+    return int(scenario_fleet.exit_code(outcomes))
 
 
 def _junit(path: str, result, planned, started: float, elapsed: float) -> None:
