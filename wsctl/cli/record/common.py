@@ -70,12 +70,13 @@ def run_recording(env: Environment, rec: Any, main: Callable[[], Any]) -> None:
             summary(env, rec, started)
 
 
-def summary(env: Environment, rec: Any, started: float) -> None:
+def summary(env: Environment, rec: Any, started: float, *, device: str | None = None) -> None:
     import time
 
     files = rec.files
     obj = {
         "event": "recorded",
+        **({"device": device} if device is not None else {}),
         "file": rec.path,
         "files": files,
         "events": rec.events,
@@ -85,4 +86,5 @@ def summary(env: Environment, rec: Any, started: float) -> None:
     }
     more = f" in {len(files)} files" if len(files) > 1 else ""
     red = f", {rec.redactor.hits} messages redacted" if rec.redactor else ""
-    env.emit(obj, f"recorded {rec.events} events ({rec.bytes} bytes) to {rec.path}{more}{red}")
+    who = f"{device}: " if device is not None else ""
+    env.emit(obj, f"{who}recorded {rec.events} events ({rec.bytes} bytes) to {rec.path}{more}{red}")
