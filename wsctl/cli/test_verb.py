@@ -82,14 +82,6 @@ def _plans(env: Environment, target: str, client: ClientOptions, profile_name: s
     return plans
 
 
-def case_lines(verdict) -> str:
-    time = f"({verdict.time:.2f} s)"
-    if verdict.verdict == "pass":
-        return f"PASS  {verdict.name} {time}"
-    head = f"{'FAIL' if verdict.verdict == 'fail' else 'ERROR'} {verdict.name} {time}: {verdict.reason}"
-    return "\n".join([head, *(f"        {line}" for line in verdict.diff)])
-
-
 def _chosen_cases(parsed, only: tuple[str, ...]) -> tuple:
     """The cases --case names (all when none), or a usage error naming the file's cases."""
     cases = parsed.cases
@@ -183,6 +175,8 @@ def test(
             f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
             hint="allow them with --yes",
         )
+    from wsctl.cli.support import scenario_fleet
+
     if len(plans) > 1:
         return _test_fleet(env, parsed, plans, cases, variables, report, junit, client.parallel)
     url, kwargs, profile = plans[0].url, plans[0].kwargs, plans[0].profile
@@ -192,7 +186,7 @@ def test(
         finished.append(verdict)
         if report == "json":
             return
-        env.emit({"event": "case", "scenario": parsed.id, **verdict.as_dict()}, case_lines(verdict))
+        env.emit({"event": "case", "scenario": parsed.id, **verdict.as_dict()}, scenario_fleet.case_lines(verdict))
 
     async def main():
         from wsctl.net.scenario import run_scenario

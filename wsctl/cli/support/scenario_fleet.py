@@ -21,6 +21,15 @@ from wsctl.cli.support.env import Environment
 from wsctl.core.exit_table import ExitCode
 
 
+def case_lines(verdict: Any) -> str:
+    """A case's verdict as `wsctl test` prints it: one line, the differences indented under it."""
+    time = f"({verdict.time:.2f} s)"
+    if verdict.verdict == "pass":
+        return f"PASS  {verdict.name} {time}"
+    head = f"{'FAIL' if verdict.verdict == 'fail' else 'ERROR'} {verdict.name} {time}: {verdict.reason}"
+    return "\n".join([head, *(f"        {line}" for line in verdict.diff)])
+
+
 @dataclass(frozen=True)
 class DevicePlan:
     entry: Any
@@ -38,8 +47,6 @@ class ScenarioFleet:
         self.finished: dict[str, list[Any]] = {name: [] for name in self.plans}
 
     def _on_case(self, device: str, verdict: Any) -> None:
-        from wsctl.cli.test_verb import case_lines
-
         self.finished[device].append(verdict)
         if self.report != "json":
             self.env.emit(
