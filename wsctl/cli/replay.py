@@ -7,10 +7,9 @@ from typing import Any
 
 import click
 
-from wsctl.cli.support.client_options import ClientOptions, client_options
+from wsctl.cli.support.client_options import ClientOptions, client_options, fleet_options
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.junit_file import junit_option
-from wsctl.cli.support.render import count
 from wsctl.core.errors import InvalidInput, UsageError
 
 
@@ -26,7 +25,7 @@ def _text(message: str | bytes, limit: int = 100) -> str:
     "--to",
     "target",
     metavar="TARGET",
-    help="Device to replay to (wss:// URL or alias); never taken from the recording.",
+    help="Device(s) to replay to (wss:// URL, alias, group, or a comma list); never taken from the recording.",
 )
 @click.option(
     "--mode",
@@ -85,6 +84,7 @@ def _text(message: str | bytes, limit: int = 100) -> str:
 @click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
 @junit_option
 @client_options
+@fleet_options
 @click.pass_obj
 def replay(
     env: Environment,
@@ -115,6 +115,9 @@ def replay(
     not; 10 when the device closes before the replay is done; 3-6 when the
     connection fails. Timing: sends are scheduled at absolute deadlines, so
     errors do not add up over a long replay (--json reports p50/p99).
+    A group or several targets are replayed to side by side (--parallel),
+    each with its own connection, schedule and comparison; a result line per
+    device, and the exit code all failures share, else 1.
 
     \b
     EXAMPLES
@@ -125,6 +128,7 @@ def replay(
       wsctl replay session.jsonl --to plc-17 --step
       wsctl replay session.jsonl --to plc-17 --mode reply --replies-only --ignore /id --ignore /result/motor_temp
       wsctl replay session.jsonl --to plc-17 --mode reply --ignore /id --junit replay.xml   # one test case per send
+      wsctl replay setup.jsonl --to line-1 --mode reply --ignore /id   # every device of the group
     """
     from wsctl.core.record.compare import Ignore
     from wsctl.core.record.replay import build_plan
@@ -149,11 +153,13 @@ def replay(
             "replay needs --to TARGET (or --dry-run)",
             hint="the device is never taken from the recording: say where to send",
         )
-    from wsctl.cli.record.common import one_device
+    from wsctl.cli.support.client_options import resolve_targets
 
-    url, kwargs, profile = one_device(env, target, client, profile_name, "replay")
-    if profile is None and not kwargs.get("subprotocols") and reader.header.subprotocol:
-        kwargs["subprotocols"] = (reader.header.subprotocol,)  # speak what the recorded session spoke
+    entries = resolve_targets(env, target, client)
+    if len(entries) > 1:
+        return _replay_fleet(env, plan, entries, client, profile_name, reader.header, file, junit,
+                             settings=(rules, reply_timeout, keep, no_compare, mode, step))  # fmt: skip
+    url, kwargs, profile = _reached(env, entries[0], client, profile_name, reader.header)
     main = _live_replay(env, plan, url, kwargs, rules, reply_timeout, step, _id_pointers(profile), keep)
 
     import time
@@ -165,6 +171,36 @@ def replay(
     if junit:
         _write_junit(junit, file, result, plan, no_compare, started_wall, time.monotonic() - started)
     return _finish(env, result, plan, no_compare, mode)
+
+
+def _reached(env: Environment, entry: Any, client: ClientOptions, profile_name: str | None, header: Any) -> tuple:
+    """(url, open_device kwargs, profile) of a device to replay to; without a
+    profile or chosen subprotocols, it is offered what the recorded session spoke."""
+    from wsctl.cli.support.client_options import reach
+    from wsctl.cli.support.profile_use import ProfileCache
+
+    profile = ProfileCache(env, profile_name).for_entry(entry)
+    url, kwargs = reach(env, entry, client, profile)
+    if profile is None and not kwargs.get("subprotocols") and header.subprotocol:
+        kwargs["subprotocols"] = (header.subprotocol,)
+    return url, kwargs, profile
+
+
+def _replay_fleet(env: Environment, plan: Any, entries: list, client: ClientOptions, profile_name: str | None,
+                  header: Any, file: str, junit: str | None, *, settings: tuple) -> int:  # fmt: skip
+    from wsctl.cli.support import replay_fleet
+
+    rules, reply_timeout, keep, no_compare, mode, step = settings
+    if step:
+        raise UsageError("--step replays to one device", hint="give --to one device, or leave --step out")
+    targets = []
+    for entry in entries:
+        url, kwargs, profile = _reached(env, entry, client, profile_name, header)
+        targets.append(replay_fleet.ReplayTarget(entry, url, kwargs, _id_pointers(profile)))
+    return replay_fleet.run(
+        env, plan, targets, replay_fleet.ReplaySettings(rules, reply_timeout, keep, no_compare, mode),
+        parallel=client.parallel, junit=(junit, f"replay {file}") if junit else None,
+    )  # fmt: skip
 
 
 def _dry_run(env: Environment, plan: Any, mode: str) -> int:
@@ -289,54 +325,11 @@ def _id_pointers(profile) -> tuple[str, ...]:
     return pointers or ID_POINTERS
 
 
-def _nearest_rank(ordered: list[float], q: float) -> float:
-    """The Q quantile of sorted, non-empty ORDERED (the nearest rank)."""
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def _finish(env: Environment, result, plan, no_compare: bool, mode: str = "original") -> int:
-    from wsctl.core.errors import ConnectionClosed, DeviceError
+    from wsctl.cli.support.replay_result import judged
 
-    report = result.report
-    # fast mode sends as soon as it can: there is no schedule to be on time for
-    errors = [abs(e) for e in result.timing_errors()] if mode != "fast" else []
-    timing: dict[str, float | None] = {"p50_ms": None, "p99_ms": None, "max_ms": None}
-    if errors:
-        ordered = sorted(errors)
-        timing = {
-            "p50_ms": round(_nearest_rank(ordered, 0.5) * 1000, 3),
-            "p99_ms": round(_nearest_rank(ordered, 0.99) * 1000, 3),
-            "max_ms": round(ordered[-1] * 1000, 3),
-        }
-    ok = result.complete and (no_compare or report.ok)
-    obj = {
-        "event": "replay",
-        "ok": ok,
-        "sent": len(result.sent),
-        "planned": len(plan.sends),
-        "expected": report.expected,
-        "received": report.received,
-        "timing": timing,
-        "compared": not no_compare,
-        "differences": [] if no_compare else [d.as_dict() for d in report.differences],
-    }
-    if result.closed is not None:
-        obj["closed"] = {"code": result.closed.code, "reason": result.closed.reason}
-    human_lines = [] if no_compare else report.lines(context=plan.context())
-    timing_text = f"; send timing p99 {timing['p99_ms']} ms" if timing["p99_ms"] is not None else ""
-    human_lines.append(f"sent {len(result.sent)} of {count(len(plan.sends), 'message')}{timing_text}")
+    obj, human_lines, error = judged(result, plan, no_compare, mode)
     env.emit(obj, "\n".join(human_lines))
-    if not result.complete:
-        closed = result.closed
-        code = f" with code {closed.code}" if closed is not None and closed.code is not None else ""
-        raise ConnectionClosed(
-            f"device closed the connection{code} after {len(result.sent)} of {len(plan.sends)} sends",
-            code=closed.code if closed else None,
-            reason=closed.reason if closed else "",
-        )
-    if not no_compare and not report.ok:
-        raise DeviceError(
-            f"answers differ from the recording: {report.summary()}",
-            hint="--ignore POINTER|re:REGEX for fields that always change",
-        )
+    if error is not None:
+        raise error
     return 0
