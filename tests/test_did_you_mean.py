@@ -94,7 +94,8 @@ def test_serve_device_without_certs_uses_the_default_store(plant_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "verb, has_parallel", [("send", True), ("run", True), ("watch", False), ("connect", False), ("replay", False)]
+    "verb, has_parallel",
+    [("send", True), ("run", True), ("test", True), ("replay", True), ("watch", False), ("connect", False)],
 )
 def test_parallel_only_where_it_means_something(verb, has_parallel, tmp_path):
     out = _wsctl(verb, "--help", cwd=tmp_path)

@@ -122,3 +122,11 @@ async def test_the_api_refuses_a_crl_it_cannot_check(revoked_plant):
 
     with pytest.raises(UsageError, match="not with ssl_context"):
         open_device("wss://127.0.0.1:1/", crl=crl, ssl_context=ssl.create_default_context())
+
+
+def test_insecure_checks_no_crl_either(revoked_plant, servers):
+    """--insecure with the store (often: WSCTL_CERTS set) still connects, as it
+    did before the store's CRL was checked: it checks nothing, and says so."""
+    out = wsctl("send", servers["gone"], "--raw", "x", *_op(revoked_plant), "--insecure")
+    assert out.returncode == 0 and "x" in out.stdout, out.stderr
+    assert "NOT verified" in out.stderr

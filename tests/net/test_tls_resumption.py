@@ -225,3 +225,18 @@ def test_offering_a_session_takes_it():
     taker = Fake()
     assert tls_sessions.offer(taker, ("ctx", "h", 1, "h")) and taker.session is kept.session
     assert not tls_sessions.offer(Fake(), ("ctx", "h", 1, "h"))
+
+
+async def test_a_chain_of_resumptions_ends_max_age_after_its_full_handshake(start_server, pki, alice_kw, monkeypatch):
+    """Each resumed connection gets a new ticket; it keeps the deadline of the
+    session it used, so a device reached every 500 s has its chain checked
+    again after 600 s, not never."""
+    server = await start_server()
+    url = f"wss://127.0.0.1:{server.port}/"
+    now = [1000.0]
+    monkeypatch.setattr(tls_sessions, "_clock", lambda: now[0])
+    resumed = []
+    for _ in range(5):
+        resumed.append(await _roundtrip(url, **alice_kw))
+        now[0] += 500
+    assert resumed == [False, True, False, True, False]

@@ -187,3 +187,10 @@ def test_a_name_is_found_where_the_listing_would_find_it_without_listing(
 
     monkeypatch.setattr(discovery, "list_profiles", listed)
     assert find_profile("conveyor", cwd=cwd, environ=environ) == expected
+
+
+def test_a_bare_suffix_is_not_a_profile_name_even_with_a_dot_file_of_that_name(sandbox):
+    cwd, environ = sandbox
+    (cwd / "profiles" / ".toml").write_text(MINIMAL.format(id="dot", title="t"))
+    with pytest.raises(InvalidInput):
+        find_profile(".toml", cwd=cwd, environ=environ)

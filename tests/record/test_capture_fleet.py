@@ -70,3 +70,34 @@ def test_a_device_that_cannot_be_reached_does_not_stop_the_others(plant, line, t
     assert out.returncode == 3, out.stdout + out.stderr  # the one failure: cannot connect
     assert f"{line[0]}: recorded" in out.stdout
     assert "connection refused" in out.stdout + out.stderr
+
+
+def test_an_interrupted_fleet_capture_still_says_what_each_file_holds(plant, line, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from record_helpers import PASSWORD
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsctl", "--json", "record", "capture", ",".join(line), "-o",
+         str(tmp_path / "{device}.jsonl"), *plant.op()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**__import__("os").environ, "WSCTL_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            files = list(tmp_path.glob("*.jsonl"))
+            if len(files) == 2 and all(f.stat().st_size > 400 for f in files):
+                break
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    summaries = [json.loads(row) for row in out.splitlines() if row.strip()]
+    assert sorted(s["device"] for s in summaries if s["event"] == "recorded") == sorted(line), out + err

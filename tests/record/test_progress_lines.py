@@ -83,3 +83,16 @@ def test_replay_shows_how_many_were_sent_on_a_terminal(plant, echo, tmp_path):
     assert b"replay [5/5 sent]" in seen
     quiet = wsctl("replay", str(rec), "--to", echo.url, *plant.op(), "--mode", "reply")
     assert quiet.returncode == 0 and "sent]" not in quiet.stderr
+
+
+def test_an_error_during_convert_starts_on_a_line_of_its_own(tmp_path):
+    rec = tmp_path / "bad.jsonl"
+    recording(rec, 500)
+    with open(rec, "a", encoding="utf-8") as f:
+        f.write("{not json\n")
+        f.write(encode_event(Event(t=1.0, kind="text", dir="in", conn=1, data="after")))
+    code, seen = run_in_pty(
+        ["record", "convert", str(rec), "--to", "har", "--strict", "-o", str(tmp_path / "b.har")], _env()
+    )
+    assert code == 8, seen[-500:]
+    assert b"\x1b[K\r\nwsctl: error" in seen or b"\x1b[K\nwsctl: error" in seen, seen[-300:]

@@ -163,8 +163,8 @@ def _find_by_file_name(name: str, *, cwd: Cwd, environ: Environ) -> ProfileLocat
     One entry per directory, in lookup order, decides the same way: any entry of
     that name counts (a FIFO or a broken link too, refused when it is read, as
     before), and a project directory that is the shipped one is skipped."""
-    if name.startswith("."):
-        return None
+    if not name or name.startswith("."):
+        return None  # `.toml` alone, a dot file: never listed, so never found by name
     file_name = name + SUFFIX
     dirs = search_path(cwd=cwd, environ=environ)
     shipped = dirs[-1][1]

@@ -160,38 +160,51 @@ def client_context(
     return ctx
 
 
-def _check_crl(crl: Path) -> None:
-    """Refuse a CRL that OpenSSL would silently use to fail every handshake.
+def _check_crl(crl: Path) -> list[bytes]:
+    """The CRLs of the file (DER), refused if OpenSSL would silently use one to fail every handshake.
 
-    Its date is read from the DER (`crlinfo`), without cryptography: a client
-    that checks its store's CRL on every one-shot command must not pay that
-    import; a CRL that does not parse is refused when OpenSSL loads it."""
-    from wsctl.pki.crlinfo import crl_der, der_next_update
+    Their dates are read from the DER (`crlinfo`), without cryptography: a
+    client that checks its store's CRL on every one-shot command must not pay
+    that import; a CRL that does not parse is refused when OpenSSL loads it."""
+    from wsctl.pki.crlinfo import crl_ders, der_next_update
 
     try:
-        next_update = der_next_update(crl_der(crl.read_bytes()))
+        ders = crl_ders(crl.read_bytes())
+        dates = [der_next_update(der) for der in ders]
     except ValueError as exc:
         raise InvalidInput(f"CRL {crl} does not parse: {exc}") from None
-    if next_update is not None and next_update < _dt.datetime.now(_dt.UTC):
-        raise TLSError(
-            f"CRL {crl} expired at {next_update:%Y-%m-%d %H:%M} UTC; every certificate it covers would be refused",
-            hint="publish a fresh CRL (wsctl certs crl), or leave --crl out",
-        )
+    now = _dt.datetime.now(_dt.UTC)
+    for next_update in dates:
+        if next_update is not None and next_update < now:
+            raise TLSError(
+                f"CRL {crl} expired at {next_update:%Y-%m-%d %H:%M} UTC; every certificate it covers would be refused",
+                hint="publish a fresh one: wsctl certs crl",
+            )
+    return ders
 
 
-def _crl_as_pem_file(crl: Path) -> Path:
-    data = crl.read_bytes()
-    if b"-----BEGIN" in data:
-        return crl
+def _load_crl(ctx: ssl.SSLContext, crl: PathLike) -> None:
+    """Check the peer's leaf certificate against ``crl`` (PEM or DER) from now on.
+
+    Only the file's CRLs reach OpenSSL, through a file of their own: OpenSSL's
+    file loader (the only one that takes CRLs) would also take any certificate
+    in it as a trust anchor, and a CRL may come from anywhere (it is signed)."""
     import tempfile
 
     from wsctl.pki.crlinfo import crl_pem
 
-    pem = crl_pem(data)
+    crl_path = _exists(crl, "CRL")
+    ders = _check_crl(crl_path)
     fd, name = tempfile.mkstemp(suffix=".crl.pem")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    return Path(name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"".join(crl_pem(der) for der in ders))
+        ctx.load_verify_locations(cafile=name)
+    except ssl.SSLError as exc:
+        raise InvalidInput(f"cannot load CRL {crl_path}: {exc.reason or exc}") from None
+    finally:
+        os.unlink(name)
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
 def server_context(
@@ -240,22 +253,6 @@ def server_context(
         _load_crl(ctx, crl)
     _key_log(ctx)
     return ctx
-
-
-def _load_crl(ctx: ssl.SSLContext, crl: PathLike) -> None:
-    """Check the peer's leaf certificate against ``crl`` (PEM or DER) from now on."""
-    crl_path = _exists(crl, "CRL")
-    _check_crl(crl_path)
-    pem = _crl_as_pem_file(crl_path)
-    try:
-        # cafile, not cadata: only the file loader picks up CRLs.
-        ctx.load_verify_locations(cafile=str(pem))
-    except ssl.SSLError as exc:
-        raise InvalidInput(f"cannot load CRL {crl_path}: {exc.reason or exc}") from None
-    finally:
-        if pem != crl_path:
-            pem.unlink(missing_ok=True)
-    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
 
 
 _CACHE: dict[tuple, ssl.SSLContext] = {}

@@ -11,8 +11,10 @@ context and with it the ticket keys), ignores the ticket and the handshake is
 a full one, in the same round trips.
 
 What a resumed session does not do again is check the device's chain: that
-was done when the session began, with the same `SSLContext`, at most
-`MAX_AGE` seconds (or the server's ticket lifetime, if shorter) before.  The
+was done by the full handshake that began the chain of resumptions, with the
+same `SSLContext`, at most `MAX_AGE` seconds (or the server's ticket
+lifetime, if shorter) before: a resumed connection's new ticket keeps the
+deadline of the one it used.  The
 device's certificate is still there (``getpeercert``), so pins and known
 devices are checked as after a full handshake, and the server still has the
 client's certificate from the ticket (the operator's identity and role).
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import ssl
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -39,8 +42,15 @@ MAX_AGE = 600.0
 
 Key = tuple[Any, str, int, str]
 
+#: the clock of `MAX_AGE` (a test moves it)
+_clock = time.monotonic
+
 _SESSIONS: OrderedDict[Key, tuple[ssl.SSLSession, float]] = OrderedDict()
 _REFUSED: set[Key] = set()
+#: the deadline of the session a stream was offered: a resumed connection's new
+#: ticket inherits it, so a chain of resumptions ends `MAX_AGE` after the full
+#: handshake that began it (RFC 8446 4.6.1), however often the device is reached
+_OFFERED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 
 
 def key(ctx: ssl.SSLContext, host: str, port: int, server_name: str) -> Key:
@@ -53,9 +63,10 @@ def offer(tls: Any, where: Key) -> bool:
     if entry is None or where in _REFUSED:
         return False
     session, expires = entry
-    if time.monotonic() >= expires:
+    if _clock() >= expires:
         return False
     tls.session = session
+    _OFFERED[tls] = expires
     return True
 
 
@@ -67,8 +78,11 @@ def keep(tls: Any, where: Key) -> None:
     session = tls.session
     if session is None or not (session.has_ticket or (tls.version() != "TLSv1.3" and session.id)):
         return
-    lifetime = min(MAX_AGE, float(session.timeout))
-    _SESSIONS[where] = (session, time.monotonic() + lifetime)
+    expires = _clock() + min(MAX_AGE, float(session.timeout))
+    inherited = _OFFERED.pop(tls, None)
+    if inherited is not None and tls.session_reused:
+        expires = min(expires, inherited)
+    _SESSIONS[where] = (session, expires)
     _SESSIONS.move_to_end(where)
     while len(_SESSIONS) > MAX_SESSIONS:
         _SESSIONS.popitem(last=False)
@@ -86,3 +100,4 @@ def forget() -> None:
     """Drop every kept session (tests; a process that wants full handshakes again)."""
     _SESSIONS.clear()
     _REFUSED.clear()
+    _OFFERED.clear()

@@ -36,18 +36,31 @@ def crl_next_update(path: str | Path) -> dt.datetime | None:
 
 def crl_der(data: bytes) -> bytes:
     """The DER of a CRL given as PEM (the first X509 CRL block) or DER; ValueError if PEM without one."""
+    return crl_ders(data)[0]
+
+
+def crl_ders(data: bytes) -> list[bytes]:
+    """The DER of every X509 CRL block of a PEM file (or the DER file itself):
+    anything else in the file (a CERTIFICATE block above all) is left out.
+    ValueError if there is no CRL block, or one is not base64."""
     if b"-----BEGIN" not in data:
-        return data
+        return [data]
     import base64
     import binascii
 
-    start, end = data.find(_PEM_BEGIN), data.find(_PEM_END)
-    if start < 0 or end < start:
+    found, pos = [], 0
+    while (start := data.find(_PEM_BEGIN, pos)) >= 0:
+        end = data.find(_PEM_END, start)
+        if end < 0:
+            raise ValueError("an X509 CRL block without its END line")
+        try:
+            found.append(base64.b64decode(b"".join(data[start + len(_PEM_BEGIN) : end].split()), validate=True))
+        except binascii.Error:
+            raise ValueError("the PEM block is not base64") from None
+        pos = end + len(_PEM_END)
+    if not found:
         raise ValueError("no X509 CRL block in the PEM")
-    try:
-        return base64.b64decode(b"".join(data[start + len(_PEM_BEGIN) : end].split()), validate=True)
-    except binascii.Error:
-        raise ValueError("the PEM block is not base64") from None
+    return found
 
 
 def crl_pem(der: bytes) -> bytes:

@@ -209,12 +209,23 @@ def _capture_fleet(env: Environment, devices: list, options: _Options, max_size,
             await _capture(rec, url, kwargs, profile, options)
         return rec
 
+    summarised: set[str] = set()
+
+    def summarise(device: str) -> None:
+        rec = recorders.get(device)
+        if device not in summarised and rec is not None and rec.failed is None and env.verbosity >= 0:
+            summarised.add(device)
+            summary(env, rec, started, device=device)
+
     def on_done(outcome) -> None:
-        rec = recorders.get(outcome.device)
-        if rec is not None and rec.failed is None and env.verbosity >= 0:
-            summary(env, rec, started, device=outcome.device)
+        summarise(outcome.device)
         if not outcome.ok:
             emit_outcome(env, outcome, fleet=True, fields=lambda _: {}, human=str)
 
-    outcomes = run_async(lambda: fan_out([d[0] for d in devices], job, parallel=len(devices), on_done=on_done))
+    try:
+        outcomes = run_async(lambda: fan_out([d[0] for d in devices], job, parallel=len(devices), on_done=on_done))
+    finally:
+        # Ctrl-C or SIGTERM, the usual end of a long capture: every file is complete, say so
+        for device in recorders:
+            summarise(device)
     return int(overall_exit_code(outcomes))

@@ -103,9 +103,13 @@ def convert(env: Environment, file: str, to: str, output: str, strict: bool) -> 
                         status.show(f"{file}: {count:,} events, {_share(read.bytes, total)}")
                     yield event
 
-            for chunk in to_har(reader.header, counted(), creator_version=__version__):
-                out.write(chunk)
-            out.flush()
+            try:
+                for chunk in to_har(reader.header, counted(), creator_version=__version__):
+                    out.write(chunk)
+                out.flush()
+            except BaseException:
+                status.done()  # the error that follows starts on a line of its own
+                raise
             status.done(f"{file}: {count:,} events, 100 %")
             if output != "-":
                 env.info(f"{count} events → {output}")

@@ -442,20 +442,20 @@ def long_running(client: ClientOptions) -> ClientOptions:
 TlsFiles = tuple[Any, str | None, str | None, bytes | None, str | None]
 
 
-def tls_files(env: Environment, entry: DeviceEntry) -> TlsFiles:
+def tls_files(env: Environment, entry: DeviceEntry, *, insecure: bool = False) -> TlsFiles:
     """(ca, cert, key, key passphrase, crl) of an entry, worked out once per command
     for each combination of the entry's fields: a fleet's 1,000 entries share
     one store and operator, and looking up their files, reading the key's
     header and the passphrase was ~0.3 ms per device (docs/performance.md,
     fan-out); the passphrase is asked for once, not per device."""
-    fields = (entry.certs, entry.operator, entry.ca, entry.cert, entry.key, entry.password_file, entry.crl)
+    fields = (entry.certs, entry.operator, entry.ca, entry.cert, entry.key, entry.password_file, entry.crl, insecure)
     found = env.memo.get(fields)
     if found is None:
-        found = env.memo[fields] = _resolve_tls_files(env, entry)
+        found = env.memo[fields] = _resolve_tls_files(env, entry, insecure)
     return found
 
 
-def _resolve_tls_files(env: Environment, entry: DeviceEntry) -> TlsFiles:
+def _resolve_tls_files(env: Environment, entry: DeviceEntry, insecure: bool) -> TlsFiles:
     from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
     ca: str | list[str] | None = entry.ca
@@ -467,8 +467,9 @@ def _resolve_tls_files(env: Environment, entry: DeviceEntry) -> TlsFiles:
         store = Path(entry.certs)
         if ca is None:
             # the store's CA and its CRL go together: a device it revoked is refused
+            # (with --insecure nothing is checked, the CRL no more than the chain)
             ca = store_files.ca_files(store)
-            crl = crl or store_files.crl_file_if_any(store)
+            crl = crl or (None if insecure else store_files.crl_file_if_any(store))
         if entry.operator and not cert:
             cert, key = store_files.operator_files(store, entry.operator)
     if bool(cert) != bool(key):
@@ -487,7 +488,7 @@ def _resolve_tls_files(env: Environment, entry: DeviceEntry) -> TlsFiles:
 
 def connect_kwargs(env: Environment, entry: DeviceEntry, client: ClientOptions) -> dict[str, Any]:
     """Arguments for `wsctl.net.api.open_device` from an inventory entry plus options."""
-    ca, cert, key, password, crl = tls_files(env, entry)
+    ca, cert, key, password, crl = tls_files(env, entry, insecure=client.insecure)
     if client.insecure and "warned insecure" not in env.memo:
         env.memo["warned insecure"] = True  # once per command, not once per device of a fleet
         env.warn("--insecure: the device's certificate is NOT verified; anyone on the path can impersonate it")
