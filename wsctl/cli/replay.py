@@ -156,16 +156,21 @@ def replay(
     from wsctl.cli.support.client_options import resolve_targets
 
     entries = resolve_targets(env, target, client)
+    settings = (rules, reply_timeout, keep, no_compare, mode, step)
     if len(entries) > 1:
-        return _replay_fleet(env, plan, entries, client, profile_name, reader.header, file, junit,
-                             settings=(rules, reply_timeout, keep, no_compare, mode, step))  # fmt: skip
-    url, kwargs, profile = _reached(env, entries[0], client, profile_name, reader.header)
-    main = _live_replay(env, plan, url, kwargs, rules, reply_timeout, step, _id_pointers(profile), keep)
+        return _replay_fleet(env, plan, entries, client, profile_name, reader.header, file, junit, settings=settings)
+    return _replay_one(env, plan, entries[0], client, profile_name, reader.header, file, junit, settings=settings)
 
+
+def _replay_one(env: Environment, plan: Any, entry: Any, client: ClientOptions, profile_name: str | None,
+                header: Any, file: str, junit: str | None, *, settings: tuple) -> int:  # fmt: skip
     import time
 
     from wsctl.cli.support.runtime import run_async
 
+    rules, reply_timeout, keep, no_compare, mode, step = settings
+    url, kwargs, profile = _reached(env, entry, client, profile_name, header)
+    main = _live_replay(env, plan, url, kwargs, rules, reply_timeout, step, _id_pointers(profile), keep)
     started_wall, started = time.time(), time.monotonic()
     result = run_async(main)
     if junit:

@@ -160,8 +160,6 @@ def test(
       wsctl test acceptance.toml --to line-1 --case "speed limits" --var id_tag=04A2B3C4
       wsctl test conveyor --to line-1 --yes --junit line-1.xml   # every device of the group
     """
-    import time
-
     from wsctl.core.scenario.format import check_against_profile, check_variables
 
     parsed = read_scenario(scenario)
@@ -175,11 +173,18 @@ def test(
             f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
             hint="allow them with --yes",
         )
-    from wsctl.cli.support import scenario_fleet
-
     if len(plans) > 1:
         return _test_fleet(env, parsed, plans, cases, variables, report, junit, client.parallel)
-    url, kwargs, profile = plans[0].url, plans[0].kwargs, plans[0].profile
+    return _test_one(env, parsed, plans[0], cases, variables, report, junit)
+
+
+def _test_one(env: Environment, parsed, plan, cases, variables, report: str, junit: str | None) -> int:
+    """One device: its verdicts as they come, the summary, the report files."""
+    import time
+
+    from wsctl.cli.support import scenario_fleet
+
+    url, kwargs, profile = plan.url, plan.kwargs, plan.profile
     finished = []
 
     def on_case(verdict) -> None:

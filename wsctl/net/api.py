@@ -319,31 +319,27 @@ def open_device(
     refuses a changed one unless ``trust_new``; ``tofu`` (trust on first use,
     as ssh does) makes the known-devices file the whole trust decision when no
     ``ca`` is given (its default location unless ``known_devices`` names one);
-    ``insecure`` checks nothing (the pin and known-devices checks still apply).
-    ``crl`` (a PEM or DER file, with ``ca``) refuses a device whose certificate
-    it revokes (`TLSError` "device certificate is revoked").
+    ``insecure`` checks nothing (the pin and known-devices checks still apply);
+    ``crl`` (PEM or DER, with ``ca``) refuses a device it revokes.
 
     Raises, within ``connect_timeout`` and usually at once: `UsageError` (bad
     URL), `ConnectError` (DNS, refused, unreachable), `TLSError` (every
     certificate or TLS problem, one line saying which), `HandshakeRejected`
     (HTTP status and body), `Timeout`, `PasswordError`/`InvalidInput` (client
-    key or files).  The arguments, the URL and the files are checked when
-    ``open_device(...)`` is called (`UsageError`, `InvalidInput`,
-    `PasswordError`), the connection is made when its block is entered.
+    key or files).  Arguments, URL and files are checked when ``open_device(...)``
+    is called, the connection is made when its block is entered.
 
-    ``basic_auth`` (user id, password), or ``user:password@`` in the URL, is
-    sent as HTTP Basic auth (OCPP security profile 2); the password never
-    appears in ``Device.url``, messages or recordings.
+    ``basic_auth`` (user id, password), or ``user:password@`` in the URL: HTTP Basic
+    auth (OCPP security profile 2); the password is never in ``Device.url``, messages or recordings.
 
     ``profile`` (a name, a path, or a loaded `Profile`) makes the device speak
     it: `Device.call("set_speed", speed=1200)` and `Device.events()`; its
     subprotocols are offered unless ``subprotocols`` is given, and its path is
-    used when the URL has none (as the CLI does).  A profile
-    session owns the receiving side, so do not mix it with `receive`.
+    used when the URL has none (as the CLI does).  Its session owns the
+    receiving side: do not mix it with `receive`.
 
-    ``max_buffered_bytes`` (default: 4 MiB, or ``max_message_size`` if larger)
-    bounds what the device's messages may occupy before they are read; past
-    it the client closes with 1008.
+    ``max_buffered_bytes`` (default: 4 MiB, or ``max_message_size`` if larger) bounds
+    what the device's messages may occupy before they are read; past it the client closes with 1008.
     """
     if profile is not None:
         profile, url, subprotocols = _speaking(profile, url, subprotocols)
