@@ -45,12 +45,21 @@ Key = tuple[Any, str, int, str]
 #: the clock of `MAX_AGE` (a test moves it)
 _clock = time.monotonic
 
-_SESSIONS: OrderedDict[Key, tuple[ssl.SSLSession, float]] = OrderedDict()
+#: kept sessions per device, the newest last (several: connections to one server
+#: that overlap, an operator's fleet through a hub, each take one)
+_SESSIONS: OrderedDict[Key, list[tuple[ssl.SSLSession, float]]] = OrderedDict()
+#: devices connected to once: a session is kept from a device's second
+#: connection on.  Taking it (``SSLObject.session``) copies it through its DER,
+#: peer certificate included: ~0.34 ms, which a fan-out that reaches each device
+#: once would pay a thousand times for nothing (docs/performance.md)
+_SEEN: OrderedDict[Key, None] = OrderedDict()
 _REFUSED: set[Key] = set()
 #: the deadline of the session a stream was offered: a resumed connection's new
 #: ticket inherits it, so a chain of resumptions ends `MAX_AGE` after the full
 #: handshake that began it (RFC 8446 4.6.1), however often the device is reached
 _OFFERED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+#: sessions kept per device
+PER_DEVICE = 8
 
 
 def key(ctx: ssl.SSLContext, host: str, port: int, server_name: str) -> Key:
@@ -58,31 +67,44 @@ def key(ctx: ssl.SSLContext, host: str, port: int, server_name: str) -> Key:
 
 
 def offer(tls: Any, where: Key) -> bool:
-    """Give the stream (before its handshake) the session kept for ``where``, if one is fresh."""
-    entry = _SESSIONS.pop(where, None)
-    if entry is None or where in _REFUSED:
+    """Give the stream (before its handshake) the newest fresh session kept for ``where``, if any."""
+    kept = _SESSIONS.get(where)
+    if not kept or where in _REFUSED:
         return False
-    session, expires = entry
-    if _clock() >= expires:
-        return False
-    tls.session = session
-    _OFFERED[tls] = expires
-    return True
+    now = _clock()
+    while kept:
+        session, expires = kept.pop()
+        if now < expires:
+            tls.session = session
+            _OFFERED[tls] = expires
+            return True
+    return False
 
 
 def keep(tls: Any, where: Key) -> None:
-    """Keep the stream's session for the next connection to ``where`` (after the
-    first read: a TLS 1.3 server's ticket comes after the handshake)."""
+    """Keep the stream's session for a later connection to ``where`` (after the
+    first read: a TLS 1.3 server's ticket comes after the handshake), from the
+    device's second connection on."""
     if where in _REFUSED:
         return
+    if where not in _SEEN:
+        _SEEN[where] = None
+        if len(_SEEN) > MAX_SESSIONS:
+            _SEEN.popitem(last=False)
+        return
+    now = _clock()
+    kept = [entry for entry in _SESSIONS.get(where, ()) if entry[1] > now]
+    inherited = _OFFERED.pop(tls, None)
+    if len(kept) >= PER_DEVICE:
+        return  # enough for the connections under way: taking another would only push one out
     session = tls.session
     if session is None or not (session.has_ticket or (tls.version() != "TLSv1.3" and session.id)):
         return
-    expires = _clock() + min(MAX_AGE, float(session.timeout))
-    inherited = _OFFERED.pop(tls, None)
+    expires = now + min(MAX_AGE, float(session.timeout))
     if inherited is not None and tls.session_reused:
         expires = min(expires, inherited)
-    _SESSIONS[where] = (session, expires)
+    kept.append((session, expires))
+    _SESSIONS[where] = kept
     _SESSIONS.move_to_end(where)
     while len(_SESSIONS) > MAX_SESSIONS:
         _SESSIONS.popitem(last=False)
@@ -97,7 +119,9 @@ def refused(where: Key) -> None:
 
 
 def forget() -> None:
-    """Drop every kept session (tests; a process that wants full handshakes again)."""
+    """Drop every kept session and what was seen, as in a new process (tests; a
+    process that wants full handshakes again)."""
     _SESSIONS.clear()
+    _SEEN.clear()
     _REFUSED.clear()
     _OFFERED.clear()
