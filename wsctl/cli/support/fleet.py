@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 from wsctl.core.device_entry import DeviceEntry
@@ -35,10 +35,16 @@ class Outcome(NamedTuple):  # not a dataclass: cheaper to build at every client'
 
 def overall_exit_code(outcomes: list[Outcome]) -> ExitCode:
     """0 if all succeeded; the shared exit code if all failures agree; else 1."""
-    codes = {o.error.exit_code for o in outcomes if not o.ok and o.error is not None}
-    if not codes:
+    return shared_exit_code(o.error.exit_code for o in outcomes if not o.ok and o.error is not None)
+
+
+def shared_exit_code(codes: Iterable[int]) -> ExitCode:
+    """A fleet's exit code from its devices' codes: 0 when none failed, the code
+    all failures share, else 1 (the one rule of every verb that fans out)."""
+    failures = {ExitCode(code) for code in codes} - {ExitCode.OK}
+    if not failures:
         return ExitCode.OK
-    return codes.pop() if len(codes) == 1 else ExitCode.ERROR
+    return failures.pop() if len(failures) == 1 else ExitCode.ERROR
 
 
 class Progress:

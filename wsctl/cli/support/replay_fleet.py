@@ -40,7 +40,7 @@ def run(env: Environment, plan: Any, targets: list[ReplayTarget], settings: Repl
     """Replay to every target; ``junit``: (path, suite name)."""
     import time
 
-    from wsctl.cli.support.fleet import Progress, fan_out
+    from wsctl.cli.support.fleet import Progress, fan_out, shared_exit_code
     from wsctl.cli.support.outcome import emit_outcome
     from wsctl.cli.support.replay_result import judged
     from wsctl.cli.support.runtime import run_async
@@ -78,10 +78,7 @@ def run(env: Environment, plan: Any, targets: list[ReplayTarget], settings: Repl
     )
     if junit is not None:
         _write_junit(junit, plan, outcomes, settings.no_compare, started_wall, time.monotonic() - started)
-    failures = {code for code in codes.values() if code}
-    if not failures:
-        return 0
-    return failures.pop() if len(failures) == 1 else 1
+    return int(shared_exit_code(codes.values()))
 
 
 def _write_junit(junit: tuple[str, str], plan: Any, outcomes: list[Any], no_compare: bool, started: float,

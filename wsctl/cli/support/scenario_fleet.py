@@ -90,11 +90,9 @@ class ScenarioFleet:
 
 
 def exit_code(outcomes: list[Any]) -> ExitCode:
-    codes = {o.value.exit_code() if o.ok else o.error.exit_code for o in outcomes}
-    codes.discard(ExitCode.OK)
-    if not codes:
-        return ExitCode.OK
-    return codes.pop() if len(codes) == 1 else ExitCode.ERROR
+    from wsctl.cli.support.fleet import shared_exit_code
+
+    return shared_exit_code(o.value.exit_code() if o.ok else o.error.exit_code for o in outcomes)
 
 
 def write_report(env: Environment, parsed: Any, outcomes: list[Any], started: str, elapsed: float) -> None:
