@@ -227,10 +227,10 @@ def register(registry: str, devices=CHARGERS, profile: str = "ocpp16") -> None:
         assert added.returncode == 0, added.stderr
 
 
-def start_hub(base: Path, broker: Broker, name: str, *extra: str) -> Hub:
-    """A hub joined to the broker, every charger registered (any may turn up here)."""
+def start_hub(base: Path, broker: Broker, name: str, *extra: str, devices=CHARGERS) -> Hub:
+    """A hub joined to the broker, ``devices`` registered (default: every charger, any may turn up here)."""
     registry = str(base / f"{name}.db")
-    register(registry)
+    register(registry, devices)
     process = Process(
         base,
         name,

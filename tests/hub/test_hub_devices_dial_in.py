@@ -218,3 +218,16 @@ async def test_hub_numbers_transactions_and_checks_id_tags(hub_pki, registry):
             kinds = [a["action"] for a in registry.audit_log(device="CP-1")]
             assert "transaction" in kinds, kinds
             nursery.cancel_scope.cancel()
+
+
+async def test_a_registered_profile_that_does_not_load_locks_no_other_device_out(hub_pki, registry, caplog):
+    # a typo with `hub devices add`, or a record another hub of the federation shared
+    registry.add_device("X-1", profile="no-such-profile")
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry) as hub:
+            registry.add_device("CP-1", profile=CHARGER)  # while the hub runs: its path is found on refresh
+            await dial_charger(nursery, hub, hub_pki, "CP-1")
+            await wait_online(hub, "CP-1")
+            nursery.cancel_scope.cancel()
+    warned = [r.getMessage() for r in caplog.records if "not loaded" in r.getMessage()]
+    assert len(warned) == 1 and "no-such-profile" in warned[0]

@@ -14,13 +14,14 @@ from wsctl.registry.id_tags import IdTags
 from wsctl.registry.presence import Presence
 from wsctl.registry.queue import CommandQueue
 from wsctl.registry.renewals import Renewals
+from wsctl.registry.shared import SharedRegistry
 from wsctl.registry.standing import StandingCache
 from wsctl.registry.transactions import Transactions
 
 
-class Registry(Presence, Transactions, IdTags, CommandQueue, Renewals, AuditLog):
+class Registry(Presence, Transactions, IdTags, CommandQueue, Renewals, SharedRegistry, AuditLog):
     """Devices, presence, boot reports, transactions, id tags, queued commands, certificate
-    renewals and audit, in SQLite.
+    renewals, what the federation's hubs share, and audit, in SQLite.
 
     Usable from several threads of one process (calls are serialised) and by
     several processes at once (WAL; each write is one short transaction).

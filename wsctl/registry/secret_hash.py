@@ -84,6 +84,12 @@ def _parse(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
     return log_n, r, p, salt, key
 
 
+def is_stored_hash(stored: str) -> bool:
+    """Whether ``stored`` is a hash this wsctl reads, within its bounds (one
+    from another hub of the federation is checked before it is kept)."""
+    return _parse(stored) is not None
+
+
 def verify_secret(password: str | bytes, stored: str | None) -> bool:
     """Whether ``password`` is the secret ``stored`` was made from; constant time in the password.
 

@@ -135,6 +135,12 @@ EXAMPLES
     is_flag=True,
     help="Allow mqtt:// (no TLS): commands and readings in clear text, the hub unauthenticated.",
 )
+@click.option(
+    "--no-shared-registry",
+    is_flag=True,
+    help="With --broker: keep this hub's registry to itself [default: devices added, approved, blocked or "
+    "removed on any hub of the site hold on all of them; docs/federation.md].",
+)
 @click.pass_context
 def hub(ctx: click.Context, **options: object) -> None:
     """Be the central side devices dial into; operators command them by name.

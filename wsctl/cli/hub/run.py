@@ -155,6 +155,7 @@ def _federation_options(o: dict[str, Any], tls: dict[str, Any], password: bytes 
             ("--site", "site"),
             ("--mqtt-command-role", "mqtt_command_role"),
             ("--allow-plain-mqtt", "allow_plain_mqtt"),
+            ("--no-shared-registry", "no_shared_registry"),
         ):
             if o[key]:
                 raise UsageError(f"{flag} needs --broker URL")
@@ -181,7 +182,14 @@ def _federation_options(o: dict[str, Any], tls: dict[str, Any], password: bytes 
         from wsctl.net.tls import client_context
 
         context = client_context(ca=tls["ca"], cert=tls["cert_chain"], key=tls["key"], password=password)
-    return {"broker": broker, "hub_id": o["hub_id"], "site": o["site"], "tls": context, "command_role": role}
+    return {
+        "broker": broker,
+        "hub_id": o["hub_id"],
+        "site": o["site"],
+        "tls": context,
+        "command_role": role,
+        "share_registry": not o["no_shared_registry"],
+    }
 
 
 def _federation(hub: Any, options: dict[str, Any] | None) -> Any:

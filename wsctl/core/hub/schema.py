@@ -133,7 +133,67 @@ CREATE INDEX renewals_open ON renewals (device)
     WHERE state IN ('requested', 'csr-received', 'signed', 'accepted', 'seen');
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# One registry for the site (issue 13, docs/federation.md, "One registry for the
+# site"): each device's admission data (profile, security profile, status, secret
+# hash, groups) is shared with the federation's other hubs, last writer wins.
+# ``changed``/``changed_by``: when and by which hub that data last changed (NULL
+# by: this registry's own change; NULL changed: ``created``).  A removed device
+# leaves a tombstone, so an older copy of it cannot bring it back.  The outbox
+# holds, once per device, what changed here and is not yet published: triggers
+# fill it, so every verb that changes a device is covered.  (DELETE then INSERT,
+# not INSERT OR REPLACE: an outer statement's conflict clause, such as an
+# upsert's, overrides the one of a statement inside a trigger.)
+_V3 = """
+ALTER TABLE devices ADD COLUMN changed REAL;
+ALTER TABLE devices ADD COLUMN changed_by TEXT;
+CREATE TABLE removed_devices (
+    id TEXT PRIMARY KEY NOT NULL,
+    at REAL NOT NULL,
+    by TEXT
+) WITHOUT ROWID;
+-- AUTOINCREMENT: a change made while the hub publishes the one before gets a
+-- new seq, so taking the published one out leaves it in
+CREATE TABLE registry_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    device TEXT NOT NULL UNIQUE
+);
+INSERT INTO registry_outbox (device) SELECT id FROM devices ORDER BY rowid;
+CREATE TRIGGER devices_shared_insert AFTER INSERT ON devices
+BEGIN
+    DELETE FROM removed_devices WHERE id = NEW.id;
+    DELETE FROM registry_outbox WHERE device = NEW.id;
+    INSERT INTO registry_outbox (device) VALUES (NEW.id);
+END;
+CREATE TRIGGER devices_shared_update AFTER UPDATE OF profile, security_profile, status, secret_hash ON devices
+WHEN OLD.profile IS NOT NEW.profile OR OLD.security_profile IS NOT NEW.security_profile
+    OR OLD.status IS NOT NEW.status OR OLD.secret_hash IS NOT NEW.secret_hash
+BEGIN
+    UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = NEW.id;
+    DELETE FROM registry_outbox WHERE device = NEW.id;
+    INSERT INTO registry_outbox (device) VALUES (NEW.id);
+END;
+CREATE TRIGGER devices_shared_delete AFTER DELETE ON devices
+BEGIN
+    DELETE FROM removed_devices WHERE id = OLD.id;
+    INSERT INTO removed_devices (id, at, by) VALUES (OLD.id, (julianday('now') - 2440587.5) * 86400.0, NULL);
+    DELETE FROM registry_outbox WHERE device = OLD.id;
+    INSERT INTO registry_outbox (device) VALUES (OLD.id);
+END;
+CREATE TRIGGER device_groups_shared_insert AFTER INSERT ON device_groups
+BEGIN
+    UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = NEW.device;
+    DELETE FROM registry_outbox WHERE device = NEW.device;
+    INSERT INTO registry_outbox (device) VALUES (NEW.device);
+END;
+CREATE TRIGGER device_groups_shared_delete AFTER DELETE ON device_groups
+BEGIN
+    UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = OLD.device;
+    DELETE FROM registry_outbox WHERE device = OLD.device;
+    INSERT INTO registry_outbox (device) VALUES (OLD.device);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -79,24 +79,33 @@ class Tree:
     def command(self, device_id: str) -> str:
         return f"{self.base}/devices/{check_device_id(device_id)}/cmd"
 
-    def subscriptions(self, hub: str) -> list[str]:
+    def registration(self, device_id: str) -> str:
+        """The device's shared registry record (retained; hubs only: it holds the secret's hash)."""
+        return f"{self.base}/registry/{check_device_id(device_id)}"
+
+    def subscriptions(self, hub: str, *, registry: bool = True) -> list[str]:
         """What a hub subscribes to: presence of hubs and devices, calls and
-        replies addressed to it, and the plant tools' commands."""
-        return [
+        replies addressed to it, the plant tools' commands, and (``registry``)
+        the shared registry records."""
+        found = [
             f"{self.base}/hubs/+/state",
             f"{self.base}/devices/+/state",
             f"{self.base}/hubs/+/calls/{hub}",
             f"{self.base}/hubs/+/replies/{hub}",
             f"{self.base}/devices/+/cmd",
         ]
+        return found + [f"{self.base}/registry/+"] if registry else found
 
     def parse(self, topic: str) -> tuple[str, ...] | None:
         """``("hub-state", hub)``, ``("device-state", id)``, ``("call", from, to)``,
-        ``("reply", from, to)``, ``("cmd", id)``, or None for anything else."""
+        ``("reply", from, to)``, ``("cmd", id)``, ``("registration", id)``, or
+        None for anything else."""
         prefix = self.base + "/"
         if not topic.startswith(prefix):
             return None
         levels = topic[len(prefix) :].split("/")
+        if len(levels) == 2 and levels[0] == "registry":
+            return ("registration", levels[1]) if _valid(levels[1]) else None
         shapes = {
             ("hubs", 3, "state"): "hub-state",
             ("devices", 3, "state"): "device-state",

@@ -34,6 +34,7 @@ from wsctl.net.federation.broker_url import BrokerURL
 from wsctl.net.federation.mqtt import Incoming, MqttLink
 from wsctl.net.federation.presence import Presence
 from wsctl.net.federation.remote_calls import RemoteCalls
+from wsctl.net.federation.shared_registry import RegistrySharing
 from wsctl.net.hub.hub import iso
 
 log = logging.getLogger("wsctl.net.federation")
@@ -57,6 +58,7 @@ class Federation:
         site: str,
         tls: ssl.SSLContext | None,
         command_role: str | None = None,
+        share_registry: bool = True,
     ) -> None:
         self.hub = hub
         self.hub_id = topics.check_level(hub_id, "hub id")
@@ -72,6 +74,10 @@ class Federation:
             on_telemetry=self._count,
         )
         self.calls = RemoteCalls(self, command_role)
+        #: one registry for the site (None: this hub keeps its registry to itself)
+        self.sharing: RegistrySharing | None = None
+        if share_registry:
+            self.sharing = RegistrySharing(self)
         #: `_parse`'s topics of calls and replies
         self._routes: dict[str, tuple[str, ...]] = {}
         #: when each device held here came online (its presence keeps it across updates)
@@ -97,6 +103,8 @@ class Federation:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
                 await self._join()
+                if self.sharing is not None:
+                    nursery.start_soon(self.sharing.run)
                 task_status.started(self)
                 try:
                     await trio.sleep_forever()
@@ -125,7 +133,9 @@ class Federation:
     def _connected(self) -> None:
         """On every CONNACK: the session is clean, so subscribe again; say the
         hub is online and who is on it (a restarted broker may have lost both)."""
-        self.link.subscribe(self.tree.subscriptions(self.hub_id))
+        self.link.subscribe(self.tree.subscriptions(self.hub_id, registry=self.sharing is not None))
+        if self.sharing is not None:
+            self.sharing.connected()
         self.link.publish(
             self.tree.hub_state(self.hub_id), self._hub_doc(True, at=iso(self.hub.wall())), qos=1, retain=True
         )
@@ -147,6 +157,8 @@ class Federation:
             self.calls.incoming_reply(item, from_hub=name)
         elif kind == "cmd" and name in self.hub.links:
             self.calls.incoming_command(item, name)
+        elif kind == "registration" and self.sharing is not None:
+            self.sharing.incoming(name, item)
 
     def _parse(self, topic: str) -> tuple[str, ...] | None:
         """`topics.Tree.parse`, kept for the topics of calls and replies (one

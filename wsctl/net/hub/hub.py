@@ -117,6 +117,8 @@ class Hub:
         self.record_max_size = record_max_size
         self.wall = wall
         self._given_paths = tuple(device_paths)
+        #: registered profiles that did not load (warned of once each)
+        self._unloadable: set[str] = set()
         self.device_paths = self._templates(device_paths)
         self._paths_checked = 0.0
         self.links: dict[str, DeviceLink] = {}
@@ -181,7 +183,17 @@ class Hub:
         names = self.registry.profile_names() | ({self.default_profile} if self.default_profile else set())
         found: list[PathTemplate] = []
         for name in sorted(n for n in names if n):
-            t = device_template(self.profile(name).path)
+            try:
+                t = device_template(self.profile(name).path)
+            except WsctlError as exc:
+                if name == self.default_profile:
+                    raise  # the hub's own --profile: a typo there is the user's to fix now
+                # one device registered with a profile this hub cannot load (a
+                # typo, or another hub's record) must not close the door on the rest
+                if name not in self._unloadable:
+                    self._unloadable.add(name)
+                    log.warning("profile %r of registered devices not loaded: %s", name, exc.message)
+                continue
             if t not in found:
                 found.append(t)
         if OPERATOR not in found:

@@ -1,0 +1,226 @@
+"""One registry for the site, the registry's part (wsctl.registry.shared): the
+outbox every local change goes to, the records a hub publishes, and taking
+other hubs' records, newest wins.  Real SQLite files."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from registry_helpers import open_registry
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.hub.schema import MIGRATIONS
+from wsctl.registry import Registry
+from wsctl.registry.secret_hash import hash_secret
+from wsctl.registry.shared import MAX_CLOCK_AHEAD, SharedRecord, parse_record
+
+ME = "hub-a"
+NOW = time.time()
+
+
+def _record(device="CP-1", updated=None, by="hub-b", **fields) -> SharedRecord:
+    values = {"profile": "ocpp16", "security_profile": 3, "status": "approved", "groups": ()}
+    values.update(fields)
+    values["groups"] = tuple(sorted(values["groups"]))
+    return SharedRecord(device, NOW + 10 if updated is None else updated, by, **values)
+
+
+def _devices_in_outbox(reg: Registry) -> list[str]:
+    return [device for device, _ in reg.unpublished()]
+
+
+def test_every_local_change_of_what_admits_a_device_waits_in_the_outbox_once(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_device("CP-1", profile="ocpp16", groups=["depot-a"])
+    reg.add_device("CP-2", profile="ocpp16", security_profile=2, secret="s" * 20)
+    assert _devices_in_outbox(reg) == ["CP-1", "CP-2"]
+    reg.published(reg.unpublished())
+    assert reg.unpublished() == []
+    reg.set_status("CP-1", "blocked")
+    reg.set_secret("CP-2")
+    reg.remove("CP-1")
+    assert _devices_in_outbox(reg) == ["CP-2", "CP-1"]  # once each, in the order of their last change
+    gone = reg.shared_record("CP-1", ME)
+    assert gone is not None and gone.removed and gone.by == ME
+    kept = reg.shared_record("CP-2", ME)
+    assert kept is not None and kept.secret_hash and kept.secret_hash.startswith("$scrypt$")
+    assert reg.shared_record("CP-9", ME) is None
+
+
+def test_what_the_hub_sees_for_itself_does_not_reach_the_outbox(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_device("CP-1", profile="ocpp16")
+    reg.published(reg.unpublished())
+    reg.online("CP-1", at=NOW, remote="127.0.0.1:1", security_profile=3)
+    reg.boot("CP-1", at=NOW, vendor="V", model="M", firmware="1", serial="S")
+    reg.set_status("CP-1", "approved")  # the same status again
+    assert reg.unpublished() == []
+
+
+def test_a_change_made_while_publishing_stays_in_the_outbox(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_device("CP-1", profile="ocpp16")
+    read = reg.unpublished()
+    reg.set_status("CP-1", "blocked")  # after the hub read the outbox, before it said published
+    reg.published(read)
+    assert _devices_in_outbox(reg) == ["CP-1"]
+
+
+def test_a_newer_record_is_taken_with_its_groups_and_secret_and_not_published_back(tmp_path):
+    reg = open_registry(tmp_path)
+    secret = hash_secret("t" * 20)
+    record = _record("CP-7", security_profile=2, secret_hash=secret, groups=("b", "a"), status="pending")
+    assert reg.take_shared([record], ME) == (["CP-7"], [])
+    found = reg.device("CP-7")
+    assert found is not None and found.status == "pending" and found.groups == ("a", "b") and found.has_secret
+    assert reg.unpublished() == []  # it came from the broker: never put back on it
+    assert reg.check_secret("CP-7", "t" * 20)
+    assert reg.shared_record("CP-7", ME) == record
+    assert reg.standing("CP-7").status == "pending"
+    reg.take_shared([_record("CP-7", updated=NOW + 20, status="approved")], ME)
+    assert reg.standing("CP-7").status == "approved"  # the cached standing was forgotten
+
+
+def test_an_older_or_equal_record_is_not_taken_and_an_older_one_is_reported(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_device("CP-1", profile="ocpp16", at=NOW)
+    older = _record("CP-1", updated=NOW - 100, status="blocked")
+    assert reg.take_shared([older], ME) == ([], ["CP-1"])
+    assert reg.device("CP-1").status == "approved"
+    same = reg.shared_record("CP-1", ME)
+    assert reg.take_shared([same], ME) == ([], [])
+
+
+def test_ties_go_to_the_larger_hub_id(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_device("CP-1", profile="ocpp16", at=NOW)
+    assert reg.take_shared([_record("CP-1", updated=NOW, by="hub-0", status="blocked")], ME)[0] == []
+    assert reg.take_shared([_record("CP-1", updated=NOW, by="hub-z", status="blocked")], ME)[0] == ["CP-1"]
+
+
+def test_a_removal_is_a_tombstone_that_an_older_copy_cannot_undo(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_device("CP-1", profile="ocpp16", at=NOW)
+    reg.queue("CP-1", at=NOW, expires_at=NOW + 60, operator="alice", role="engineer", command="reset", params={})
+    removal = SharedRecord("CP-1", NOW + 5, "hub-b", removed=True)
+    assert reg.take_shared([removal], ME) == (["CP-1"], [])
+    assert reg.device("CP-1") is None and reg.standing("CP-1") is None
+    assert reg.take_shared([_record("CP-1", updated=NOW + 1)], ME)[0] == []
+    assert reg.device("CP-1") is None
+    assert reg.take_shared([_record("CP-1", updated=NOW + 9)], ME)[0] == ["CP-1"]  # added again, later
+    assert reg.device("CP-1") is not None
+
+
+def test_records_of_one_batch_for_one_device_end_at_the_newest(tmp_path):
+    reg = open_registry(tmp_path)
+    batch = [_record("CP-1", updated=NOW + 3, status="blocked"), _record("CP-1", updated=NOW + 1, status="pending")]
+    taken, _ = reg.take_shared(batch, ME)
+    assert taken == ["CP-1"] and reg.device("CP-1").status == "blocked"
+
+
+def test_a_local_change_after_a_taken_record_is_published_as_this_hubs(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.take_shared([_record("CP-1", updated=NOW - 10)], ME)
+    reg.set_status("CP-1", "blocked")
+    mine = reg.shared_record("CP-1", ME)
+    assert mine.by == ME and mine.updated > NOW - 10 and _devices_in_outbox(reg) == ["CP-1"]
+
+
+def test_publish_again_puts_a_device_back_in_the_outbox(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_device("CP-1", profile="ocpp16")
+    reg.published(reg.unpublished())
+    reg.publish_again(["CP-1"])
+    assert _devices_in_outbox(reg) == ["CP-1"]
+
+
+def test_a_registry_from_before_sharing_has_all_its_devices_in_the_outbox(tmp_path):
+    path = tmp_path / "old.db"
+    old = Registry.open(path, migrations=MIGRATIONS[:2])
+    old.add_device("CP-1", profile="ocpp16")
+    old.add_device("CP-2", profile="ocpp201")
+    old.close()
+    reg = Registry.open(path)
+    assert sorted(_devices_in_outbox(reg)) == ["CP-1", "CP-2"]
+    assert reg.shared_record("CP-2", ME).profile == "ocpp201"
+
+
+# -- records from the broker are untrusted -------------------------------------------
+
+
+def _doc(**changes):
+    doc = _record("CP-1").as_doc()
+    doc.update(changes)
+    return {k: v for k, v in doc.items() if v is not ...}
+
+
+@pytest.mark.parametrize(
+    ("doc", "words"),
+    [
+        (_doc(v=2), "version 1"),
+        (_doc(device="CP-2"), "its topic"),
+        (_doc(updated="soon"), "'updated'"),
+        (_doc(updated=math.inf), "'updated'"),
+        (_doc(updated=True), "'updated'"),
+        (_doc(updated=NOW + MAX_CLOCK_AHEAD + 60), "ahead of this hub's clock"),
+        (_doc(by=...), "'by'"),
+        (_doc(by="hub/a"), "device id"),
+        (_doc(profile=""), "profile name"),
+        (_doc(security_profile=4), "security profile"),
+        (_doc(status="root"), "device status"),
+        (_doc(groups="all"), "groups"),
+        (_doc(groups=["ok", 3]), "groups"),
+        (_doc(groups=["a b"]), "group"),
+        (_doc(secret_hash="hunter2"), "scrypt"),
+        (_doc(secret_hash="$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$" + "A" * 43), "scrypt"),
+        (_doc(secret_hash=hash_secret("u" * 20)), "security profile 3"),
+        ([1, 2], "version 1"),
+    ],
+)
+def test_a_bad_record_is_refused_with_what_is_wrong(doc, words):
+    with pytest.raises(InvalidInput, match=words):
+        parse_record(doc, "CP-1", now=NOW)
+
+
+def test_a_good_record_and_a_removal_parse_back():
+    record = _record("CP-1", security_profile=2, secret_hash=hash_secret("v" * 20), groups=("x",))
+    assert parse_record(record.as_doc(), "CP-1", now=NOW) == record
+    removal = SharedRecord("CP-1", NOW, "hub-b", removed=True)
+    assert parse_record(removal.as_doc(), "CP-1", now=NOW) == removal
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+_fields = st.fixed_dictionaries(
+    {},
+    optional={
+        "v": st.just(1) | _json,
+        "device": st.just("CP-1") | _json,
+        "updated": st.floats() | st.integers() | _json,
+        "by": st.just("hub-b") | _json,
+        "removed": st.booleans() | _json,
+        "profile": st.just("ocpp16") | _json,
+        "security_profile": st.sampled_from([1, 2, 3]) | _json,
+        "status": st.sampled_from(["approved", "pending", "blocked"]) | _json,
+        "secret_hash": st.none() | _json,
+        "groups": st.lists(st.text(max_size=8), max_size=3) | _json,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=_fields | _json)
+def test_fuzz_a_record_parses_to_a_checked_record_or_is_refused(doc):
+    try:
+        record = parse_record(doc, "CP-1", now=NOW)
+    except InvalidInput:
+        return
+    assert record.device == "CP-1" and math.isfinite(record.updated)
+    assert parse_record(record.as_doc(), "CP-1", now=NOW) == record

@@ -1,0 +1,162 @@
+"""The hub's side of one registry for the site (`wsctl.registry.shared`):
+other hubs' records taken from the broker, this registry's changes published.
+
+Each device's shared record is one retained QoS 1 message on
+``registry/<id>`` (hubs only: it carries the secret's hash).  Records that
+arrive are checked and taken in batches, one transaction each, newest wins.
+This registry's changes — any verb's, the CLI's while the hub runs included
+(they are in the registry's outbox) — are published once the retained
+records that came with a new connection have been taken (`SETTLE_QUIET`
+without one, at most `SETTLE_MAX`), so a change made here while the hub was
+down is weighed against the site's newer ones before it is sent.  A retained
+record older than this registry's own copy of a device it wrote is published
+again, so the broker keeps the newest.  A broker that refuses the records (an
+ACL without ``registry/#``) is told once, with the hint, and the changes stay
+in the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from wsctl.core.errors import InvalidInput
+from wsctl.core.hub import topics
+from wsctl.registry.shared import SharedRecord, parse_record
+
+log = logging.getLogger("wsctl.net.federation")
+
+#: after a CONNACK, the retained records are taken when none came for this long
+SETTLE_QUIET = 0.5
+#: ... or this long after the CONNACK at most (a site of a million devices takes a while)
+SETTLE_MAX = 60.0
+#: records taken in one transaction, and changes read from the outbox at once
+BATCH = 500
+#: how often the outbox is looked at (the CLI changes it from another process)
+POLL = 1.0
+#: records waiting to be taken, at most: beyond, a batch is taken before the
+#: reader goes on (a site's retained records arrive faster than SQLite takes them)
+MAX_WAITING = 4 * BATCH
+#: how long a publish waits for the broker's PUBACK before the changes wait for the next pass
+CONFIRM_TIMEOUT = 10.0
+
+
+class RegistrySharing:
+    def __init__(self, federation: Any) -> None:
+        self.fed = federation
+        self._waiting: list[tuple[SharedRecord, bool]] = []
+        self._wake = trio.Event()
+        #: trio time of the last CONNACK and of the last record that came (None: not connected yet)
+        self._connected_at: float | None = None
+        self._last_record = 0.0
+        #: the broker refused a record on this connection: wait for the next one
+        self._refused = False
+        #: a record was confirmed on this connection (the ACL lets this hub write them)
+        self._confirmed = False
+        #: records refused as malformed, and taken (tests, logs)
+        self.rejected = 0
+        self.taken = 0
+        self.published = 0
+
+    # -- from the federation's callbacks (trio thread, no waiting) --------------
+    def connected(self) -> None:
+        self._connected_at = trio.current_time()
+        self._refused = self._confirmed = False
+        self._wake.set()
+
+    def incoming(self, device_id: str, item: Any) -> None:
+        if not item.payload:
+            return  # a cleared retained message: nothing to take (removals are records)
+        try:
+            record = parse_record(topics.decode(item.payload), device_id, now=self.fed.hub.wall())
+        except InvalidInput as exc:
+            self.rejected += 1
+            log.warning("%s: shared registry record refused: %s", item.topic, exc.message)
+            return
+        self._waiting.append((record, bool(item.retained)))
+        self._last_record = trio.current_time()
+        if len(self._waiting) >= MAX_WAITING:
+            self._take()  # the broker's socket waits meanwhile: memory stays bounded
+        self._wake.set()
+
+    # -- the task --------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            with trio.move_on_after(self._pause()):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            while self._waiting:
+                self._take()
+                await trio.lowlevel.checkpoint()
+            if self._may_publish():
+                await self._publish()
+
+    def _pause(self) -> float:
+        if self._connected_at is not None and not self._settled():
+            return SETTLE_QUIET / 2
+        return POLL
+
+    def _settled(self) -> bool:
+        now = trio.current_time()
+        assert self._connected_at is not None
+        since = max(self._connected_at, self._last_record)
+        return now - since >= SETTLE_QUIET or now - self._connected_at >= SETTLE_MAX
+
+    def _may_publish(self) -> bool:
+        return self._connected_at is not None and self.fed.link.connected and not self._refused and self._settled()
+
+    def _take(self) -> None:
+        batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+        me = self.fed.hub_id
+        registry = self.fed.hub.registry
+        taken, ours_newer = registry.take_shared([record for record, _ in batch], me)
+        self.taken += len(taken)
+        for device_id in taken:
+            log.info("%s: shared registry record taken", device_id)
+        retained = {record.device for record, was_retained in batch if was_retained}
+        again = [d for d in ours_newer if d in retained and _ours(registry.shared_record(d, me), me)]
+        if again:
+            registry.publish_again(again)
+
+    async def _publish(self) -> None:
+        fed = self.fed
+        registry = fed.hub.registry
+        while fed.link.connected:
+            changes = registry.unpublished(BATCH)
+            if not changes:
+                return
+            done: list[tuple[str, int]] = []
+            for device_id, seq in changes:
+                record = registry.shared_record(device_id, fed.hub_id)
+                if record is not None and not await self._send(record):
+                    break
+                done.append((device_id, seq))
+            registry.published(done)
+            self.published += len(done)
+            if len(done) < len(changes):
+                return
+
+    async def _send(self, record: SharedRecord) -> bool:
+        """The first record of a connection is confirmed (an ACL that refuses it is
+        one clear warning); the rest go like every QoS 1 message of the link."""
+        topic = self.fed.tree.registration(record.device)
+        payload = topics.encode(record.as_doc())
+        if self._confirmed:
+            return bool(self.fed.link.publish(topic, payload, qos=1, retain=True))
+        refusal = await self.fed.link.publish_confirmed(topic, payload, timeout=CONFIRM_TIMEOUT)
+        if refusal is None:
+            self._confirmed = True
+            return True
+        self._refused = True
+        log.warning(
+            "broker %s refused the shared registry record of %s (%s): changes stay in the registry until the "
+            "next connection; the broker's ACL must let hub %s write %s/registry/# (docs/federation.md)",
+            self.fed.link.broker.shown, record.device, refusal, self.fed.hub_id, self.fed.tree.base,
+        )  # fmt: skip
+        return False
+
+
+def _ours(record: SharedRecord | None, me: str) -> bool:
+    return record is not None and record.by == me
