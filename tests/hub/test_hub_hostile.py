@@ -136,3 +136,30 @@ async def test_a_device_that_never_answers_times_out_and_its_late_reply_goes_to_
                     assert result["reply"] == {"status": "Accepted"}
             assert any("CP-1" in r.getMessage() and first[1] in r.getMessage() for r in caplog.records)
             nursery.cancel_scope.cancel()
+
+
+async def test_a_device_cannot_stop_another_devices_transaction(hub_pki, registry):
+    for name in ("CP-1", "CP-2"):
+        registry.add_device(name, profile=CSMS)
+    registry.add_id_tag("TAG1")
+    start = '[2, "s1", "StartTransaction", {"connectorId": 1, "idTag": "TAG1", "meterStart": 10, "timestamp": "2026-12-04T00:00:00Z"}]'
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry) as hub:
+            async with charger_conn(hub, hub_pki, "CP-1") as one, charger_conn(hub, hub_pki, "CP-2") as two:
+                (started,) = await answers(one, [start])
+                tid = started[2]["transactionId"]
+                stop = json.dumps(
+                    [
+                        2,
+                        "x1",
+                        "StopTransaction",
+                        {"transactionId": tid, "meterStop": 0, "timestamp": "2026-12-04T00:01:00Z"},
+                    ]
+                )
+                (answer,) = await answers(two, [stop])
+                assert answer[0] == 3  # answered as the protocol says, and nothing else
+                assert [t["transaction_id"] for t in registry.open_transactions("CP-1")] == [tid]
+                own = stop.replace('"meterStop": 0', '"meterStop": 90').replace("x1", "x2")
+                await answers(one, [own])
+                assert registry.open_transactions("CP-1") == []
+            nursery.cancel_scope.cancel()

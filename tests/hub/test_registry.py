@@ -191,9 +191,10 @@ def test_transactions_open_and_stop(tmp_path):
         first = reg.start_transaction("CP-17", at=1.0, id_tag="TAG1", connector_id=1, meter_start=100)
         second = reg.start_transaction("CP-17", at=2.0, id_tag="TAG2", connector_id=2, meter_start=0)
         assert [t["transaction_id"] for t in reg.open_transactions("CP-17")] == [first, second]
-        assert reg.stop_transaction(first, at=5.0, meter_stop=900, reason="Local")
-        assert reg.stop_transaction(first, at=6.0, meter_stop=1, reason="again")  # a resent stop: still known
-        assert not reg.stop_transaction(99_999, at=5.0, meter_stop=1)
+        assert not reg.stop_transaction("CP-18", first, at=4.0, meter_stop=0, reason="Other")  # not CP-18's
+        assert reg.stop_transaction("CP-17", first, at=5.0, meter_stop=900, reason="Local")
+        assert reg.stop_transaction("CP-17", first, at=6.0, meter_stop=1, reason="again")  # a resent stop: known
+        assert not reg.stop_transaction("CP-17", 99_999, at=5.0, meter_stop=1)
         assert reg.open_transactions("CP-17") == [
             {
                 "transaction_id": second,

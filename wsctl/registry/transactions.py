@@ -56,19 +56,23 @@ class Transactions(Store):
         return None if row is None else int(row[0])
 
     def stop_transaction(
-        self, transaction_id: int, *, at: float, meter_stop: float | None, reason: str | None = None
+        self, device_id: str, transaction_id: int, *, at: float, meter_stop: float | None, reason: str | None = None
     ) -> bool:
-        """Record the end of a transaction; False if the id is unknown.
+        """Record the end of one of ``device_id``'s transactions; False if it has no such id.
 
-        A station that sends the same stop again (its first reply was lost) gets
-        True and the first stop is kept.
+        Another device's transaction is unknown here: a station stops its own
+        transactions only.  A station that sends the same stop again (its
+        first reply was lost) gets True and the first stop is kept.
         """
         with self._db.write() as conn:
             conn.execute(
-                "UPDATE transactions SET stopped = ?, meter_stop = ?, reason = ? WHERE id = ? AND stopped IS NULL",
-                (at, meter_stop, reason, transaction_id),
+                "UPDATE transactions SET stopped = ?, meter_stop = ?, reason = ?"
+                " WHERE id = ? AND device = ? AND stopped IS NULL",
+                (at, meter_stop, reason, transaction_id, device_id),
             )
-            known = conn.execute("SELECT 1 FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
+            known = conn.execute(
+                "SELECT 1 FROM transactions WHERE id = ? AND device = ?", (transaction_id, device_id)
+            ).fetchone()
         return known is not None
 
     def open_transactions(self, device_id: str) -> list[dict[str, Any]]:

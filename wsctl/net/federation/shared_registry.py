@@ -22,7 +22,7 @@ from typing import Any
 
 import trio
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import InvalidInput, WsctlError
 from wsctl.core.hub import topics
 from wsctl.registry.shared import SharedRecord, parse_record
 
@@ -78,7 +78,10 @@ class RegistrySharing:
         self._waiting.append((record, bool(item.retained)))
         self._last_record = trio.current_time()
         if len(self._waiting) >= MAX_WAITING:
-            self._take()  # the broker's socket waits meanwhile: memory stays bounded
+            try:
+                self._take()  # the broker's socket waits meanwhile: memory stays bounded
+            except WsctlError as exc:  # the registry is busy: they wait for the task's next pass
+                log.warning("shared registry: %s; %d records wait", exc.message, len(self._waiting))
         self._wake.set()
 
     # -- the task --------------------------------------------------------------------
@@ -87,11 +90,15 @@ class RegistrySharing:
             with trio.move_on_after(self._pause()):
                 await self._wake.wait()
             self._wake = trio.Event()
-            while self._waiting:
-                self._take()
-                await trio.lowlevel.checkpoint()
-            if self._may_publish():
-                await self._publish()
+            try:
+                while self._waiting:
+                    self._take()
+                    await trio.lowlevel.checkpoint()
+                if self._may_publish():
+                    await self._publish()
+            except WsctlError as exc:
+                # the registry is busy (another process holds it): what waits, waits for the next pass
+                log.warning("shared registry: %s; trying again", exc.message)
 
     def _pause(self) -> float:
         if self._connected_at is not None and not self._settled():
@@ -108,10 +115,11 @@ class RegistrySharing:
         return self._connected_at is not None and self.fed.link.connected and not self._refused and self._settled()
 
     def _take(self) -> None:
-        batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+        batch = self._waiting[:BATCH]
         me = self.fed.hub_id
         registry = self.fed.hub.registry
         taken, ours_newer = registry.take_shared([record for record, _ in batch], me)
+        del self._waiting[: len(batch)]  # only once taken: a busy registry keeps them for the next pass
         self.taken += len(taken)
         for device_id in taken:
             log.info("%s: shared registry record taken", device_id)

@@ -186,7 +186,7 @@ def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malf
             meter_start=f.get("meter_start"),
         ),
         stop_transaction=lambda f: reg.stop_transaction(
-            f.get("transaction_id"), at=now, meter_stop=f.get("meter_stop"), reason=f.get("reason")
+            device_id, f.get("transaction_id"), at=now, meter_stop=f.get("meter_stop"), reason=f.get("reason")
         ),
     )
     answer = central.answer(item, ctx) if isinstance(item, DeviceRequest) else central.malformed(item, ctx)
@@ -256,7 +256,7 @@ def _station_transaction(reg: Any, device_id: str, fields: dict[str, Any], now: 
             station_transaction_id=name,
         )
     elif known is not None and fields.get("event") == "ended":
-        reg.stop_transaction(known, at=now, meter_stop=None, reason=fields.get("stopped_reason"))
+        reg.stop_transaction(device_id, known, at=now, meter_stop=None, reason=fields.get("stopped_reason"))
 
 
 async def _deliver_queued(hub: Any, link: DeviceLink) -> None:

@@ -446,7 +446,12 @@ class Hub:
     async def _expire_queued(self) -> None:
         while True:
             await trio.sleep(EXPIRY_PERIOD)
-            for queued in self.registry.expire(at=self.wall()):
+            try:
+                expired = self.registry.expire(at=self.wall())
+            except WsctlError as exc:  # another process holds the registry: try again next time
+                log.warning("queued commands not expired this time: %s", exc.message)
+                continue
+            for queued in expired:
                 log.info("%s: queued %s from %s expired", queued.device, queued.command, queued.operator)
                 self.queued_done(queued.id, None)
 

@@ -21,6 +21,7 @@ device is offline.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import trio
@@ -32,6 +33,10 @@ from wsctl.net.hub.calls import Caller
 from wsctl.net.hub.device_link import WATCH_BUFFER
 
 log = logging.getLogger("wsctl.net.hub")
+
+#: the operator's own answers held beyond its channel, at most: an operator
+#: that reads none of them is closed (1008) rather than held in memory
+MAX_UNSENT_ANSWERS = 64
 
 
 def relay_error(codec: DeviceCodec, rid: Any, code: Any, message: str, detail: Any = None) -> str:
@@ -63,11 +68,16 @@ class OperatorLink:
         self.profile = hub.profile_of(caller.device_id)
         self.codec = DeviceCodec(self.profile)
         self._out, self._out_receive = trio.open_memory_channel[str | bytes](WATCH_BUFFER)
+        #: answers that found the channel full (the operator is slow): sent by the writer, in order
+        self._unsent: deque[str] = deque()
+        self._scope: trio.CancelScope | None = None
+        self._not_reading = False
 
     async def run(self) -> None:
         self.hub.watchers_of(self.device_id).add(self._out)
         try:
             async with trio.open_nursery() as nursery:
+                self._scope = nursery.cancel_scope
                 nursery.start_soon(self._writer)
                 try:
                     async for message in self.conn:
@@ -77,10 +87,14 @@ class OperatorLink:
         finally:
             self.hub.unwatch(self.device_id, self._out)
             self._out.close()
+        if self._not_reading:
+            await self.conn.close(1008, "not reading its answers")
 
     async def _writer(self) -> None:
         async for frame in self._out_receive:
             await self.conn.send(frame)
+            while self._unsent:
+                await self.conn.send(self._unsent.popleft())
 
     def _read(self, message: str | bytes, nursery: trio.Nursery) -> None:
         parsed = self.codec.parse(message)
@@ -95,11 +109,22 @@ class OperatorLink:
         nursery.start_soon(self._call, parsed)
 
     def _answer(self, frame: str) -> None:
+        """Queue one of the operator's own answers.  They must not be dropped
+        like the copies of device messages, nor held without bound, nor sent
+        by a task that outlives this link (its channel closes with it)."""
         try:
             self._out.send_nowait(frame)
         except trio.WouldBlock:
-            # the operator does not read; its own replies still must not be lost
-            self.hub.nursery.start_soon(self._out.send, frame)
+            # the channel is full, so the writer is busy: it sends these after its current frame
+            if len(self._unsent) < MAX_UNSENT_ANSWERS:
+                self._unsent.append(frame)
+            elif not self._not_reading and self._scope is not None:
+                self._not_reading = True
+                log.warning(
+                    "%s: operator %s reads none of its answers (%d unsent): closing it",
+                    self.device_id, self.operator, len(self._unsent),
+                )  # fmt: skip
+                self._scope.cancel()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
