@@ -4,6 +4,7 @@ the protocol says, and nobody else is affected; nothing is lost in the registry.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -13,7 +14,7 @@ import trio
 from hub_helpers import client_tls, hub_url, running_hub
 from test_hub_devices_dial_in import dial_charger, wait_online
 
-from wsctl.core.errors import Timeout
+from wsctl.core.errors import Timeout, WsctlError
 from wsctl.net.api import open_device
 
 CSMS = "ocpp16"
@@ -162,4 +163,39 @@ async def test_a_device_cannot_stop_another_devices_transaction(hub_pki, registr
                 own = stop.replace('"meterStop": 0', '"meterStop": 90').replace("x1", "x2")
                 await answers(one, [own])
                 assert registry.open_transactions("CP-1") == []
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_call_waiting_for_the_device_ends_within_its_own_timeout(hub_pki, registry, tmp_path):
+    """The wait for the device's slot and the call share one deadline: the
+    second call is answered by its timeout, not twice its timeout later."""
+    quick = tmp_path / "ocpp16-quick.toml"
+    quick.write_text(
+        SHIPPED.read_text().replace('id = "ocpp16"', 'id = "ocpp16-quick"').replace("timeout = 30", "timeout = 1")
+    )
+    registry.add_device("CP-1", profile=str(quick))
+    limit = 1 + 2.0  # the command's timeout and the hub's margin (calls.TIMEOUT_MARGIN)
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry) as hub:
+            async with charger_conn(hub, hub_pki):  # a device that never answers
+                await wait_online(hub, "CP-1")
+                async with (
+                    open_device(
+                        hub_url(hub, "/devices/CP-1"), profile=str(quick), **client_tls(hub_pki, hub_pki.alice)
+                    ) as first,
+                    open_device(
+                        hub_url(hub, "/devices/CP-1"), profile=str(quick), **client_tls(hub_pki, hub_pki.alice)
+                    ) as second,
+                ):
+
+                    async def never_answered():
+                        with contextlib.suppress(WsctlError):
+                            await first.call("reset", timeout=20, type="Soft")
+
+                    nursery.start_soon(never_answered)
+                    await trio.sleep(0.5)
+                    started = trio.current_time()
+                    with pytest.raises(WsctlError, match="busy with other calls|did not answer"):
+                        await second.call("reset", timeout=20, type="Hard")
+                    assert trio.current_time() - started < limit + 0.5
             nursery.cancel_scope.cancel()

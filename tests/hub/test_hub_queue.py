@@ -69,3 +69,35 @@ async def test_expired_queued_call_is_never_sent(hub_pki, registry):
                 a["action"] == "reset" for a in registry.audit_log(device="CP-1") if a["outcome"] == "delivered"
             )
             nursery.cancel_scope.cancel()
+
+
+async def test_commands_queued_for_one_offline_device_are_bounded(hub_pki, registry):
+    from wsctl.core.errors import ConnectionClosed, DeviceError
+
+    registry.add_device("CP-1", profile=CSMS)
+    refusals: list[str] = []
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry) as hub:
+            hub.max_queued = 3
+
+            async def operator():  # one call in flight per connection: five operators
+                async with open_device(
+                    hub_url(hub, "/devices/CP-1"), profile=CSMS, **queued(hub_pki, hub_pki.alice, 600)
+                ) as dev:
+                    try:
+                        await dev.call("reset", timeout=600, type="Soft")
+                    except DeviceError as exc:
+                        refusals.append(exc.message)
+                    except ConnectionClosed:
+                        pass  # still queued when the test ends
+
+            async with trio.open_nursery() as operators:
+                for _ in range(5):
+                    operators.start_soon(operator)
+                with trio.fail_after(10):
+                    while len(refusals) < 2:
+                        await trio.sleep(0.01)
+                assert registry.device("CP-1").queued == 3
+                assert all("3 queued commands wait for it already" in r for r in refusals), refusals
+                operators.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()

@@ -10,6 +10,12 @@ from wsctl.registry.db import Store
 from wsctl.registry.records import QueuedCommand, to_json
 
 OUTCOMES = ("delivered", "failed", "expired")
+
+
+class QueueFull(InvalidInput):
+    """The device has as many commands waiting as it may."""
+
+
 _COLUMNS = "id, device, operator, role, command, params, created, expires_at"
 
 
@@ -24,14 +30,25 @@ class CommandQueue(Store):
         role: str | None,
         command: str,
         params: dict[str, Any],
+        max_waiting: int | None = None,
     ) -> int:
-        """Queue a command for a known device; returns its queue id."""
+        """Queue a command for a known device; returns its queue id.  QueueFull
+        when ``max_waiting`` commands wait for it already (counted in the same
+        transaction, so concurrent callers cannot pass it together)."""
         if expires_at <= at:
             raise InvalidInput("a queued command must expire after it is queued")
         encoded = to_json(params, "queued command parameters")
         with self._db.write() as conn:
             if conn.execute("SELECT 1 FROM devices WHERE id = ?", (device_id,)).fetchone() is None:
                 raise InvalidInput(f"no device {device_id!r} in the registry {self._db.path}")
+            if max_waiting is not None:
+                waiting = conn.execute(
+                    "SELECT count(*) FROM queue WHERE device = ? AND done IS NULL", (device_id,)
+                ).fetchone()[0]
+                if waiting >= max_waiting:
+                    raise QueueFull(
+                        f"{device_id}: {waiting} queued commands wait for it already (at most {max_waiting})"
+                    )
             cursor = conn.execute(
                 "INSERT INTO queue (device, operator, role, command, params, created, expires_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -16,6 +16,7 @@ from wsctl.core.profile.events import Reply
 from wsctl.core.profile.model import Command
 from wsctl.core.roles import allowed
 from wsctl.net.hub.device_link import Busy
+from wsctl.registry.queue import QueueFull
 
 #: seconds the hub waits for a device beyond the command's own timeout, so the
 #: operator's tool (same profile, same timeout) gives up first and exits 6
@@ -109,7 +110,10 @@ def _touches_certificates(command: Command, params: dict[str, Any]) -> bool:
 
 async def _queued(hub: Any, caller: Caller, command: Command, params: dict[str, Any]) -> CallOutcome:
     assert caller.queue_ttl is not None
-    waiter = hub.enqueue(caller, command, params, caller.queue_ttl)
+    try:
+        waiter = hub.enqueue(caller, command, params, caller.queue_ttl)
+    except QueueFull as exc:
+        return refused("device", exc.message, "busy")
     expired = refused("device", f"{caller.device_id} did not come back within {caller.queue_ttl:g} s", "expired")
     with trio.move_on_after(caller.queue_ttl + command.timeout + TIMEOUT_MARGIN):
         delivered = await waiter.wait()

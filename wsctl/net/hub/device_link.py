@@ -160,23 +160,29 @@ class DeviceLink:
 
     async def call(self, command: Command, params: dict[str, Any], *, timeout: float) -> Reply:
         """One call through the device's slot (FIFO, bounded); raises `Busy`,
-        `Timeout`, `ConnectionClosed`."""
+        `Timeout`, `ConnectionClosed`.  ``timeout`` covers the wait for the
+        slot and the call together: the operator's tool gives up after it, so
+        a call still waiting then must not reach the device afterwards."""
         if self.profile.framing.max_in_flight != 1:
             return await self.session.call(command, params, timeout=timeout)
         if self._lock is None:
             self._lock = trio.Lock()
         if self._waiting >= self.max_waiting:
             raise Busy(f"{self.device_id}: {self._waiting} calls already wait for the device; try again later")
+        deadline = trio.current_time() + timeout
         self._waiting += 1
         try:
-            with trio.move_on_after(timeout) as waited:
+            with trio.move_on_at(deadline) as waited:
                 await self._lock.acquire()
         finally:
             self._waiting -= 1
         if waited.cancelled_caught:
             raise Timeout(f"{command.key}: {self.device_id} was busy with other calls for {timeout:g} s")
         try:
-            return await self.session.call(command, params, timeout=timeout)
+            left = deadline - trio.current_time()
+            if left <= 0:
+                raise Timeout(f"{command.key}: {self.device_id} was busy with other calls for {timeout:g} s")
+            return await self.session.call(command, params, timeout=left)
         finally:
             self._lock.release()
 

@@ -48,6 +48,9 @@ log = logging.getLogger("wsctl.net.hub")
 QUEUE_HEADER = "wsctl-queue"
 #: how often queued commands are checked for expiry
 EXPIRY_PERIOD = 5.0
+#: commands queued for one offline device at most (each a registry row and a
+#: waiting operator for up to its TTL); beyond, a queued call is answered busy
+MAX_QUEUED_PER_DEVICE = 100
 #: admissions kept for their handlers (more than handshakes can be in flight)
 PENDING_DECISIONS = 4096
 #: password (scrypt) checks at once, in worker threads
@@ -117,6 +120,7 @@ class Hub:
         self.record_max_size = record_max_size
         self.wall = wall
         self._given_paths = tuple(device_paths)
+        self.max_queued = MAX_QUEUED_PER_DEVICE
         #: registered profiles that did not load (warned of once each)
         self._unloadable: set[str] = set()
         self.device_paths = self._templates(device_paths)
@@ -422,6 +426,7 @@ class Hub:
             role=caller.role,
             command=command.key,
             params=params,
+            max_waiting=self.max_queued,
         )
         self._audit(caller, command.key, params, "queued", f"for {ttl:g} s (queue id {qid})")
         waiter = self._waiters[qid] = _Waiter()
