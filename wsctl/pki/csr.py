@@ -33,6 +33,7 @@ def load_csr(data: bytes, *, source: str = "CSR") -> x509.CertificateSigningRequ
         raise InvalidInput(
             f"{source} is not a readable certificate signing request ({str(exc).split('. See https://')[0][:120]})"
         ) from None
+    _check_parts(csr, source)
     try:
         valid = csr.is_signature_valid
     except Exception as exc:  # noqa: BLE001 - odd key types surface here as various errors
@@ -40,6 +41,25 @@ def load_csr(data: bytes, *, source: str = "CSR") -> x509.CertificateSigningRequ
     if not valid:
         raise InvalidInput(f"{source} has a bad signature: it was not signed by the key it carries (tampered?)")
     return csr
+
+
+def _check_parts(csr: x509.CertificateSigningRequest, source: str) -> None:
+    """Parse the subject and the extensions now: cryptography does it lazily, on first
+    access, and a ValueError there (an invalid UTF8String CN) would escape every caller
+    that reads the CN (EST's 500, the hub dropping the station) instead of refusing it."""
+    try:
+        csr.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    except ValueError:
+        raise InvalidInput(f"{source} has a malformed subject (an attribute value that does not decode)") from None
+    try:
+        len(csr.extensions)
+    except (ValueError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise InvalidInput(f"{source} has a malformed extension request ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).split(". See https://")[0]
+    return "an extension that does not parse" if "ParseError" in text else text[:120]
 
 
 def _mbedtls_repaired(data: bytes) -> bytes | None:

@@ -8,6 +8,8 @@ current certificate, the CSR's key) — the code `wsctl certs sign` and `renew`
 run, so the index, the audit log and the CRL see EST certificates like any
 other.  Every enrollment request leaves one ``est-*`` line in `audit.log`
 (ok, pending or error, with the HTTP status); a refused one writes nothing else.
+Refusals of requests that proved no identity are the exception: a few lines per
+source address and minute, then one summary line (`wsctl.pki.est_refusals`).
 
 Synchronous (cryptography, SQLite, the store lock): the server runs it in a
 worker thread, one request at a time.
@@ -19,6 +21,8 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import time
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -29,7 +33,9 @@ from wsctl.pki import builder, keys, names
 from wsctl.pki.est_auth import Authenticator, Credentials, Proof, subject_name
 from wsctl.pki.est_labels import Label
 from wsctl.pki.est_messages import certs_only, csr_attributes, csr_from_body
+from wsctl.pki.est_refusals import RefusalBudget, source_address
 from wsctl.pki.index import Entry, format_serial
+from wsctl.pki.issuing import NotRenewable
 
 log = logging.getLogger("wsctl.est")
 
@@ -74,6 +80,7 @@ class Enroller:
         *,
         retry_after: int = 60,
         pending_ttl: int | None = PENDING_TTL,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.store = store
         self.book = book
@@ -84,6 +91,8 @@ class Enroller:
         self.retry_after = retry_after
         #: seconds an enrollment waits for a person before it is refused (None: for ever)
         self.pending_ttl = pending_ttl
+        #: audit lines of anonymous refusals, per source address (``clock``: seconds, monotonic)
+        self.refusals = RefusalBudget(self._audit_suppressed, clock=clock)
 
     def label(self, name: str | None) -> Label:
         if name is None:
@@ -140,13 +149,35 @@ class Enroller:
         return answer
 
     def audit_refusal(self, operation: str, context: dict, status: int, message: str) -> None:
-        """One `est-OPERATION` error line; also for refusals the HTTP layer makes (size, method)."""
+        """One `est-OPERATION` error line; also for refusals the HTTP layer makes (size, method).
+
+        A request that proved no identity (no ``subject`` in CONTEXT: no proof
+        passed, no client certificate of this CA's index) is audited within
+        the budget of its source address only; the rest are counted."""
+        if "subject" not in context and not self.refusals.admit(source_address(str(context.get("client", "?")))):
+            return
         subject = context.pop("subject", f"est:{context.get('label')}")
         self.store.audit(
             f"est-{operation}", subject, context.pop("serial", None), "error", status=status, error=message, **context
         )
 
+    def sweep_refusals(self, *, everything: bool = False) -> None:
+        """Write the summary lines of the refusal windows that are over (every one: at shutdown)."""
+        self.refusals.sweep(everything=everything)
+
+    def _audit_suppressed(self, address: str, count: int) -> None:
+        self.store.audit(
+            "est-refusals",
+            f"client:{address}",
+            None,
+            "error",
+            client=address,
+            suppressed=count,
+            error=f"{count} more refusals from {address} suppressed",
+        )
+
     def _audit(self, operation: str, context: dict, entry: Entry | None, result: str, status: int) -> None:
+        self.refusals.sweep()  # a window that is over is summed up before later lines
         subject = context.pop("subject", f"est:{context['label']}")
         serial = entry.serial if entry is not None else None
         self.store.audit(f"est-{operation}", subject, serial, result, status=status, **context)
@@ -281,7 +312,10 @@ def _bound_name(proof: Proof, csr) -> str:
 
 
 def _check_current(store, entry: Entry, label: Label) -> None:
-    """Valid, not superseded, not revoked (index and CRL), not expired, of the label's kind."""
+    """Valid, not superseded, not revoked (index and CRL), not expired, of the label's kind.
+
+    Read without the store lock, for a readable 403 early; the store repeats
+    the revoked check under the lock when it renews (`issuing.NotRenewable`)."""
     if entry.status == "revoked":
         raise EstRequestError(403, f"the certificate of {entry.name} is revoked ({entry.reason})")
     if entry.status == "superseded":
@@ -293,7 +327,10 @@ def _check_current(store, entry: Entry, label: Label) -> None:
     if crl is not None and crl.get_revoked_certificate_by_serial_number(entry.serial) is not None:
         raise EstRequestError(403, f"the certificate of {entry.name} is on the CRL")
     if entry.effective_status() == "expired":
-        raise EstRequestError(403, f"the certificate of {entry.name} expired; enroll anew (simpleenroll)")
+        # only for a certificate that expired on a kept-alive connection: the TLS handshake refuses one before
+        raise EstRequestError(
+            403, f"the certificate of {entry.name} expired; enroll anew (simpleenroll) once an operator revoked it"
+        )
     if entry.kind != label.kind:
         raise EstRequestError(403, f"label {label.name} issues {label.kind}s; this is a {entry.kind} certificate")
 
@@ -325,6 +362,8 @@ def renew_with_key(
 
 def _status_of(exc: WsctlError) -> int:
     """The HTTP status of a refusal the store made (the same refusal `certs sign` prints)."""
+    if isinstance(exc, NotRenewable):
+        return 403  # revoked while this re-enrollment waited for the store lock
     if isinstance(exc, StoreError) and "already exists" in exc.message:
         return 409
     if isinstance(exc, InvalidInput):

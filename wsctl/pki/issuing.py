@@ -55,15 +55,28 @@ def _audit_line(subject: str, planned: _Leaf | WsctlError, result: Entry | Wsctl
     return line
 
 
+class NotRenewable(StoreError):
+    """The certificate a renewal would replace was revoked: a revocation is never undone by renewing."""
+
+
 def _check_issuable(live: dict[str, Entry], leaf: _Leaf) -> None:
+    """Checked under the store lock: what a caller saw before taking it may be stale."""
     current = live.get(leaf.spec.name)
     if leaf.renewing is None and current is not None and current.status == "valid":
         raise StoreError(
             f"{current.kind} {leaf.spec.name!r} already exists (serial {format_serial(current.serial)})",
             hint="renew it with 'wsctl certs renew', or revoke it first",
         )
-    if leaf.renewing is not None and (current is None or current.serial != leaf.renewing.serial):
+    if leaf.renewing is None:
+        return
+    if current is None or current.serial != leaf.renewing.serial:
         raise StoreError(f"{leaf.spec.name} changed while renewing; try again")
+    # the newest record of the name, but revoked since the caller looked (`certs revoke` won the lock)
+    if current.status != "valid":
+        raise NotRenewable(
+            f"{current.kind} {current.name} (serial {format_serial(current.serial)}) is {current.status}"
+            f"{f' ({current.reason})' if current.reason else ''}; issue a new certificate instead of renewing it"
+        )
 
 
 class LeafIssuing:
@@ -326,7 +339,9 @@ class LeafIssuing:
             for leaf, (entry, files) in zip(leaves, built, strict=True):
                 if leaf.renewing is not None:
                     replaced = index.by_serial(leaf.renewing.serial)
-                    replaced.status = "superseded"
+                    # the CRL lists "revoked" entries only: overwriting one would un-revoke it
+                    if replaced.status != "revoked":
+                        replaced.status = "superseded"
                     replaced.superseded_by = entry.serial
                 index.entries.append(entry)
                 for path, data in files.items():

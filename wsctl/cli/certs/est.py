@@ -191,7 +191,9 @@ def _ssl_context(env: Environment, store, tls_files, bootstrap_cas, password: by
     chain, key = tls_files
     key_password = env.environ.get(KEY_ENV, "").encode() or password
     # client certificates optional: Basic and code enrollments have none; revocation
-    # is checked per request against the index and CRL (an HTTP 403, audited)
+    # is checked per request against the index and CRL (an HTTP 403, audited).  Expiry
+    # is OpenSSL's: an expired one fails the handshake (ssl has no verify callback to
+    # let it through safely), as docs/enrollment.md says
     return server_context(
         cert_chain=chain,
         key=key,

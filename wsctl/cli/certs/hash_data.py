@@ -19,6 +19,21 @@ def _read(path: str) -> bytes:
         raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+def _rest_of_chain(data: bytes, source: str) -> list:
+    """The certificates after the first of a PEM file (its issuer first); none of a DER file."""
+    from cryptography import x509
+
+    if b"-----BEGIN" not in data:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(data)[1:]
+    except ValueError:
+        # the first one loaded (`load_certificate`): a later block is what is broken
+        raise InvalidInput(
+            f"{source}: a certificate after the first is not readable; give the issuer with --issuer FILE"
+        ) from None
+
+
 @click.command("hash-data")
 @click.argument("file", metavar="FILE")
 @click.option(
@@ -50,8 +65,6 @@ def hash_data(env: Environment, file: str, issuer_file: str | None, algorithm: s
       wsctl send wss://hub:8443/devices/CP-17 delete_certificate --profile ocpp16 --certs certs \\
           --operator sam --yes certificate_hash_data="$(wsctl certs hash-data old-root.crt)"
     """
-    from cryptography import x509
-
     from wsctl.pki.ocpp_hash import certificate_hash_data, load_certificate
     from wsctl.pki.station_side import is_self_signed
 
@@ -60,7 +73,7 @@ def hash_data(env: Environment, file: str, issuer_file: str | None, algorithm: s
     if issuer_file is not None:
         issuer = load_certificate(_read(issuer_file), source=issuer_file)
     else:
-        rest = x509.load_pem_x509_certificates(data)[1:] if b"-----BEGIN" in data else []
+        rest = _rest_of_chain(data, file)
         if rest:
             issuer = rest[0]
         elif is_self_signed(cert):

@@ -24,7 +24,6 @@ def pending(ctx: click.Context, include_decided: bool) -> None:
       wsctl --json certs pending --all
     """
     from wsctl.cli.certs.enroll_code import _utc
-    from wsctl.pki.csr import load_csr, requested_names
     from wsctl.pki.enrollment_db import EnrollmentBook
     from wsctl.pki.est_enroll import expire_pending
 
@@ -35,7 +34,7 @@ def pending(ctx: click.Context, include_decided: bool) -> None:
     expire_pending(store, book)
     rows = book.pending(include_decided=include_decided)
     for row in rows:
-        asked = requested_names(load_csr(row.csr))
+        asked = _asked(row.csr)
         obj = {
             "id": row.id,
             "status": row.status,
@@ -61,3 +60,15 @@ def pending(ctx: click.Context, include_decided: bool) -> None:
         env.emit(obj, human)
     if not rows and not env.json:
         env.info("no enrollment waits for approval")
+
+
+def _asked(csr: bytes) -> list[str]:
+    """The names a waiting CSR asks for.  One stored before `load_csr` refused malformed
+    extensions no longer loads: it is still listed (asking for nothing), so that it can be rejected."""
+    from wsctl.core.errors import InvalidInput
+    from wsctl.pki.csr import load_csr, requested_names
+
+    try:
+        return requested_names(load_csr(csr))
+    except InvalidInput:
+        return []

@@ -35,6 +35,7 @@ from wsctl.net.est.http import HttpConnection, Request
 from wsctl.net.server import _flush_alert, _fmt_addr
 from wsctl.pki.est_auth import Credentials
 from wsctl.pki.est_enroll import Answer, Enroller, error_answer
+from wsctl.pki.est_refusals import WINDOW as REFUSAL_WINDOW
 
 log = logging.getLogger("wsctl.net.est")
 access_logger = logging.getLogger("wsctl.net.est.access")
@@ -117,6 +118,12 @@ class EstServer:
                 self.on_access(rec)
             except Exception:  # noqa: BLE001 - a broken log sink must not stop serving
                 log.exception("EST access callback failed")
+
+    async def sweep_refusals(self) -> None:
+        """Sum up the suppressed refusals of clients that stopped: no later request closes their window."""
+        while True:
+            await trio.sleep(REFUSAL_WINDOW)
+            await trio.to_thread.run_sync(self.enroller.sweep_refusals, limiter=self.ca_work)
 
     async def connection(self, tcp: trio.SocketStream) -> None:
         try:
@@ -264,9 +271,17 @@ async def serve_est(
     except OSError as exc:
         raise InvalidInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     server = EstServer(enroller, listeners, ssl_context, limits or Limits(), on_access)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(
-            functools.partial(trio.serve_listeners, server.connection, listeners, handler_nursery=nursery)
-        )
-        task_status.started(server)
-        await trio.sleep_forever()
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                functools.partial(trio.serve_listeners, server.connection, listeners, handler_nursery=nursery)
+            )
+            nursery.start_soon(server.sweep_refusals)
+            task_status.started(server)
+            await trio.sleep_forever()
+    finally:
+        # every worker thread is done here; the windows still open are counted in audit.log too
+        try:
+            enroller.sweep_refusals(everything=True)
+        except Exception:  # noqa: BLE001 - a full disk at shutdown must not hide why the server stopped
+            log.exception("EST: cannot write the last suppressed-refusals lines")
