@@ -17,6 +17,7 @@ from hub_helpers import client_tls, hub_url, running_hub
 from test_hub_hostile import answers, charger_conn
 from wsproto.events import AcceptConnection, Request, TextMessage
 
+from wsctl.core.errors import WsctlError
 from wsctl.net.api import open_device
 from wsctl.net.hub import operator_link
 
@@ -24,15 +25,17 @@ CSMS = "ocpp16"
 BOOT = '[2, "b", "BootNotification", {"chargePointVendor": "V", "chargePointModel": "M"}]'
 
 
-async def stalled_operator(hub, pki):
-    """An operator upgraded on /devices/CP-1 that, from then on, only writes."""
+async def stalled_operator(hub, pki, leaf=None, path="/devices/CP-1"):
+    """A client (an operator, unless ``leaf`` says otherwise) upgraded on
+    ``path`` that, from then on, only writes: it reads nothing, not even a close."""
+    leaf = leaf or pki.alice
     ctx = ssl.create_default_context(cafile=str(pki.root))
-    ctx.load_cert_chain(str(pki.alice.chain), str(pki.alice.key))
+    ctx.load_cert_chain(str(leaf.chain), str(leaf.key))
     port = hub.server.port
     tcp = await trio.open_tcp_stream("127.0.0.1", port)
     stream = trio.SSLStream(tcp, ctx, server_hostname="localhost")
     ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
-    await stream.send_all(ws.send(Request(host="localhost", target="/devices/CP-1", subprotocols=["ocpp1.6"])))
+    await stream.send_all(ws.send(Request(host="localhost", target=path, subprotocols=["ocpp1.6"])))
     with trio.fail_after(10):
         while True:
             ws.receive_data(await stream.receive_some(65536))
@@ -132,3 +135,34 @@ async def test_a_registry_held_by_another_process_past_the_busy_timeout_does_not
     finally:
         reg.close()
     assert any("queued commands not expired this time" in r.getMessage() for r in caplog.records)
+
+
+async def test_two_reconnections_at_once_leave_one_connection_which_the_hub_knows(hub_pki, registry):
+    """A charger reconnects twice while its old connection does not answer the
+    hub's close: both new ones wait for it; afterwards exactly one is open and
+    it is the one in the registry (the other was replaced, not left behind)."""
+    registry.add_device("CP-1", profile=CSMS)
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry, serve_kwargs={"close_timeout": 1.0}) as hub:
+            old = await stalled_operator(hub, hub_pki, hub_pki.chargers["CP-1"], "/ocpp/CP-1")  # kept: not collected
+            with trio.fail_after(10):
+                while "CP-1" not in hub.links:
+                    await trio.sleep(0.01)
+            async with charger_conn(hub, hub_pki) as b, charger_conn(hub, hub_pki) as c:
+                await trio.sleep(3.0)  # the old one's close times out (1 s), then the two settle
+                open_ones = []
+                for conn in (b, c):
+                    try:
+                        if (await answers(conn, ['[2, "h", "Heartbeat", {}]']))[0][0] == 3:
+                            open_ones.append(conn)
+                    except WsctlError:
+                        pass  # closed by the hub: replaced
+                assert len(open_ones) == 1, open_ones
+                link = hub.links["CP-1"]
+                await open_ones[0].close()
+                with trio.fail_after(10):
+                    while hub.links.get("CP-1") is link:
+                        await trio.sleep(0.05)  # the open one was the hub's: its going is seen
+                assert not registry.device("CP-1").online
+            await old[0].aclose()
+            nursery.cancel_scope.cancel()

@@ -28,6 +28,8 @@ log = logging.getLogger("wsctl.net.hub")
 
 #: how long queued commands wait for the device's boot before they are sent anyway
 BOOT_WAIT = 30.0
+#: how long a new connection waits for the one it replaces to end (after its close)
+REPLACE_WAIT = 10.0
 
 
 async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, request: Any) -> None:
@@ -112,22 +114,30 @@ def _register_pending(hub: Any, conn: Any, decision: admission.AdmitDevice, iden
 
 
 async def _replace_old(hub: Any, device_id: str, conn: Any) -> None:
-    """The same id connected again: the older connection goes, with a reason."""
-    old = hub.links.get(device_id)
-    if old is None:
-        return
-    why = f"replaced by a new connection from {conn.remote}"
-    log.warning("%s: %s (old connection from %s)", device_id, why, old.remote)
-    hub.registry.audit(
-        at=hub.wall(),
-        actor=device_id,
-        role=None,
-        device=device_id,
-        action="connect",
-        outcome="replaced",
-        detail=f"{old.remote} {why}",
-    )
-    await old.close(REPLACED, why)
+    """The same id connected again: the older connection goes, with a reason.
+
+    Until no other connection of the id is left: two reconnections that waited
+    for the same old one both wake when it is gone, and the first to run takes
+    its place at once (no await between this and `_online`), so the second
+    finds it here and replaces it — never two open, one of them unknown."""
+    while (old := hub.links.get(device_id)) is not None:
+        why = f"replaced by a new connection from {conn.remote}"
+        log.warning("%s: %s (old connection from %s)", device_id, why, old.remote)
+        hub.registry.audit(
+            at=hub.wall(),
+            actor=device_id,
+            role=None,
+            device=device_id,
+            action="connect",
+            outcome="replaced",
+            detail=f"{old.remote} {why}",
+        )
+        await old.close(REPLACED, why)
+        with trio.move_on_after(REPLACE_WAIT):
+            await old.gone.wait()  # its session has ended and it left hub.links
+        if hub.links.get(device_id) is old:
+            log.warning("%s: the old connection from %s did not end; taking its place", device_id, old.remote)
+            return
 
 
 def _online(hub: Any, link: DeviceLink, conn: Any, ident: Any) -> None:
