@@ -52,3 +52,39 @@ def test_plain_listener_needs_the_loud_flag(hub_pki, tmp_path):
         "--device", "hub", "--registry", str(tmp_path / "hub.db"),
     )  # fmt: skip
     assert done.returncode == 2 and "--allow-security-profile-1" in done.stderr
+
+
+async def test_a_pending_password_login_is_approved_with_the_password_it_presented(hub_pki, registry):
+    """Approval mode, TLS + Basic (profile 2), an id nobody registered: the
+    hub keeps the hash of the password it was given, so approving the device
+    approves that password; another password for the same id gets 401, before
+    and after the approval."""
+    first, other = "f" * 24, "o" * 24
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry, approval=True, default_profile="ocpp16") as hub:
+            url = hub_url(hub, "/ocpp/CP-77")
+            async with open_device(url, ca=hub_pki.root, subprotocols=["ocpp1.6"], headers=basic("CP-77", first)):
+                with trio.fail_after(10):
+                    while "CP-77" not in hub.links:
+                        await trio.sleep(0.01)
+                record = registry.device("CP-77")
+                assert record.status == "pending" and record.has_secret
+            with pytest.raises(HandshakeRejected, match="wrong password"):
+                async with open_device(url, ca=hub_pki.root, headers=basic("CP-77", other)):
+                    pass
+            registry.set_status("CP-77", "approved")
+            with pytest.raises(HandshakeRejected, match="wrong password"):
+                async with open_device(url, ca=hub_pki.root, headers=basic("CP-77", other)):
+                    pass
+            assert registry.check_secret("CP-77", first)
+            async with open_device(url, ca=hub_pki.root, subprotocols=["ocpp1.6"], headers=basic("CP-77", first)):
+                with trio.fail_after(10):
+                    while "CP-77" not in hub.links:
+                        await trio.sleep(0.01)
+                assert not hub.is_pending("CP-77")
+            # a password OCPP would not allow is refused, not kept
+            with pytest.raises(HandshakeRejected, match="too short"):
+                async with open_device(hub_url(hub, "/ocpp/CP-78"), ca=hub_pki.root, headers=basic("CP-78", "short")):
+                    pass
+            assert registry.device("CP-78") is None
+            nursery.cancel_scope.cancel()

@@ -111,10 +111,14 @@ class DeviceStore(Store):
         remote: str,
         fingerprint: str | None,
         at: float,
+        secret_hash: str | None = None,
     ) -> DeviceRecord:
         """An unknown device that dialed in while the hub admits by approval: kept as pending.
 
-        A device already pending has its latest address and fingerprint kept; a
+        ``secret_hash``: of the password a security profile 1 or 2 device
+        presented (`hash_secret`), so that approving it approves that password,
+        and only that password gets in again.  A device already pending keeps
+        its first secret and has its latest address and fingerprint kept; a
         known device is returned as it is (approval or blocking is an operator's).
         """
         check_device_id(device_id)
@@ -123,11 +127,11 @@ class DeviceStore(Store):
         with self._db.write() as conn:
             conn.execute(
                 "INSERT INTO devices (id, profile, security_profile, status, created, remote, cert_fingerprint,"
-                " last_seen) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?)"
+                " last_seen, secret_hash) VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET remote = excluded.remote,"
                 " cert_fingerprint = excluded.cert_fingerprint, last_seen = excluded.last_seen"
                 " WHERE devices.status = 'pending'",
-                (device_id, profile, security_profile, at, remote, fingerprint, at),
+                (device_id, profile, security_profile, at, remote, fingerprint, at, secret_hash),
             )
             self._standings.forget(device_id)
         record = self.device(device_id)

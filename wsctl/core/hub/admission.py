@@ -28,7 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from wsctl.core.errors import InvalidInput
@@ -72,6 +72,9 @@ class AdmitDevice:
     #: a new device: the caller registers it as pending (approval mode)
     register_pending: bool = False
     pending: bool = False
+    #: with register_pending, of the password a profile 1 or 2 device presented:
+    #: approving the device approves that password (set by the hub, which hashes)
+    secret_hash: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ def _register_pending(hub: Any, conn: Any, decision: admission.AdmitDevice, iden
         remote=conn.remote,
         fingerprint=getattr(ident, "fingerprint", None),
         at=hub.wall(),
+        secret_hash=decision.secret_hash,
     )
     log.warning(
         "%s: unknown device from %s waits for approval (wsctl hub devices approve %s)",

@@ -287,6 +287,8 @@ class Hub:
             )
             if isinstance(decision, admission.AdmitOperator):
                 decision = self._operator_may_connect(decision, request, standing)
+            elif isinstance(decision, admission.AdmitDevice) and decision.register_pending and found.password:
+                decision = await self._pending_secret(decision, found.password)
         if isinstance(decision, admission.Refuse):
             log.warning("%s: refused (%s): %s", request.remote, decision.kind, decision.reason)
             self.registry.audit(
@@ -311,6 +313,24 @@ class Hub:
         name = standing.profile if standing is not None else self.default_profile
         offered = self.profile(name).subprotocols if name else ()
         return Accept(next((p for p in offered if p in request.subprotocols), None))
+
+    async def _pending_secret(self, decision: admission.AdmitDevice, password: str) -> admission.Decision:
+        """An unknown device that logged in with a password, kept pending with
+        that password's hash: approving it approves the password it presented
+        (trust on first use, by a person), and only that password gets in
+        again — not whoever dials with the id next."""
+        import dataclasses
+
+        from wsctl.registry.secret_hash import check_secret_text, hash_secret
+
+        try:
+            check_secret_text(password)
+        except InvalidInput as exc:
+            return admission.Refuse(
+                401, f"{decision.device_id}: {exc.message}", "credentials", (admission.BASIC_CHALLENGE,)
+            )
+        hashed = await trio.to_thread.run_sync(hash_secret, password, limiter=self._hashing)
+        return dataclasses.replace(decision, secret_hash=hashed)
 
     async def _check_secret(self, found: admission.Claim) -> bool:
         """scrypt off the event loop (tens of ms and 16 MiB each, by design),
