@@ -82,7 +82,7 @@ def test_block_and_remove_on_either_hub_hold_on_both(fed):
 
 def test_the_records_are_retained_for_hubs_and_hidden_from_dashboards(fed):
     devices_cli(fed, "hub-a", "add", "CP-11", "--profile", PROFILE)
-    topic = tree("registry", "CP-11")
+    topic = tree("registry", "devices", "CP-11")
     as_hub = Sub(fed["broker"], topic, user="hub-c")
     try:
         doc = as_hub.doc(topic)
@@ -90,7 +90,7 @@ def test_the_records_are_retained_for_hubs_and_hidden_from_dashboards(fed):
         as_hub.stop()
     assert doc["v"] == 1 and doc["device"] == "CP-11" and doc["by"] == "hub-a" and doc["status"] == "approved"
     assert doc["secret_hash"] is None  # a profile 3 device: its certificate, no secret
-    dashboard = Sub(fed["broker"], tree("registry", "+"), user=READER)
+    dashboard = Sub(fed["broker"], tree("registry", "#"), user=READER)
     try:
         time.sleep(1.0)
         assert dashboard.lines == []  # the ACL gives plant tools no registry/ topic
@@ -99,7 +99,7 @@ def test_the_records_are_retained_for_hubs_and_hidden_from_dashboards(fed):
 
 
 def test_a_bad_record_is_refused_and_the_hub_carries_on(fed):
-    topic = tree("registry", "CP-9")
+    topic = tree("registry", "devices", "CP-9")
     for payload in ('{"v": 1, "device": "CP-9"}', '{"v": 1, "device": "CP-10", "updated": 1, "by": "hub-c"}', "[]"):
         published = pub(fed["broker"], topic, payload, user="hub-c")
         assert published.returncode == 0, published.stderr
@@ -124,9 +124,9 @@ def test_changes_made_while_a_hub_was_down_meet_the_sites_newer_and_older_ones(f
     eventually(lambda: "CP-7" not in registry_of(fed, "hub-b"), "hub-b takes the newer removal of CP-7")
     eventually(lambda: registry_of(fed, "hub-a")["CP-8"]["status"] == "blocked", "hub-a takes hub-b's block")
     assert "CP-7" not in registry_of(fed, "hub-a")  # hub-b's older block did not bring it back
-    retained = Sub(broker, tree("registry", "CP-7"), user="hub-c")
+    retained = Sub(broker, tree("registry", "devices", "CP-7"), user="hub-c")
     try:
-        assert retained.doc(tree("registry", "CP-7")).get("removed") is True
+        assert retained.doc(tree("registry", "devices", "CP-7")).get("removed") is True
     finally:
         retained.stop()
 
@@ -157,3 +157,23 @@ def test_thousands_of_records_cross_in_batches_and_all_arrive(fed):
         return sum(1 for d in registry_of(fed, "hub-b") if d.startswith("bulk-")) == 2500
 
     eventually(arrived, "2,500 devices on hub-b", timeout=60)
+
+
+def test_id_tags_added_blocked_and_removed_on_one_hub_hold_on_the_other(fed):
+    def tags_of(hub: str) -> dict[str, dict]:
+        listed = run_in_process("--json", "hub", "id-tags", "--registry", fed["hubs"][hub].registry)
+        assert listed.returncode == 0, listed.stderr
+        return {doc["id_tag"]: doc for doc in map(json.loads, listed.stdout.splitlines())}
+
+    def tags(hub: str, *args: str) -> None:
+        done = run_in_process("hub", "id-tags", *args, "--registry", fed["hubs"][hub].registry)
+        assert done.returncode == 0, done.stderr
+
+    tags("hub-a", "add", "04E91C2A")
+    tags("hub-a", "add", "VISITOR 7", "--expires", "2099-12-31T23:59:59Z")  # not a topic level: hashed there
+    eventually(lambda: {"04E91C2A", "VISITOR 7"} <= set(tags_of("hub-b")), "both tags on hub-b")
+    assert tags_of("hub-b")["VISITOR 7"]["expires"] is not None
+    tags("hub-b", "add", "04E91C2A", "--status", "Blocked")  # a lost card, told to the other hub
+    eventually(lambda: tags_of("hub-a")["04E91C2A"]["status"] == "Blocked", "the block on hub-a")
+    tags("hub-a", "remove", "VISITOR 7")
+    eventually(lambda: "VISITOR 7" not in tags_of("hub-b"), "the removal on hub-b")

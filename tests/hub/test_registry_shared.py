@@ -14,9 +14,10 @@ from registry_helpers import open_registry
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.schema import MIGRATIONS
+from wsctl.core.hub.topics import tag_level
 from wsctl.registry import Registry
 from wsctl.registry.secret_hash import hash_secret
-from wsctl.registry.shared import MAX_CLOCK_AHEAD, SharedRecord, parse_record
+from wsctl.registry.shared import MAX_CLOCK_AHEAD, SharedRecord, SharedTag, parse_record, parse_tag
 
 ME = "hub-a"
 NOW = time.time()
@@ -30,7 +31,11 @@ def _record(device="CP-1", updated=None, by="hub-b", **fields) -> SharedRecord:
 
 
 def _devices_in_outbox(reg: Registry) -> list[str]:
-    return [device for device, _ in reg.unpublished()]
+    return [key for kind, key, _ in reg.unpublished() if kind == "device"]
+
+
+def D(device: str) -> tuple[str, str]:
+    return ("device", device)
 
 
 def test_every_local_change_of_what_admits_a_device_waits_in_the_outbox_once(tmp_path):
@@ -74,7 +79,7 @@ def test_a_newer_record_is_taken_with_its_groups_and_secret_and_not_published_ba
     reg = open_registry(tmp_path)
     secret = hash_secret("t" * 20)
     record = _record("CP-7", security_profile=2, secret_hash=secret, groups=("b", "a"), status="pending")
-    assert reg.take_shared([record], ME) == (["CP-7"], [])
+    assert reg.take_shared([record], ME) == ([D("CP-7")], [])
     found = reg.device("CP-7")
     assert found is not None and found.status == "pending" and found.groups == ("a", "b") and found.has_secret
     assert reg.unpublished() == []  # it came from the broker: never put back on it
@@ -89,7 +94,7 @@ def test_an_older_or_equal_record_is_not_taken_and_an_older_one_is_reported(tmp_
     reg = open_registry(tmp_path)
     reg.add_device("CP-1", profile="ocpp16", at=NOW)
     older = _record("CP-1", updated=NOW - 100, status="blocked")
-    assert reg.take_shared([older], ME) == ([], ["CP-1"])
+    assert reg.take_shared([older], ME) == ([], [D("CP-1")])
     assert reg.device("CP-1").status == "approved"
     same = reg.shared_record("CP-1", ME)
     assert reg.take_shared([same], ME) == ([], [])
@@ -99,7 +104,7 @@ def test_ties_go_to_the_larger_hub_id(tmp_path):
     reg = open_registry(tmp_path)
     reg.add_device("CP-1", profile="ocpp16", at=NOW)
     assert reg.take_shared([_record("CP-1", updated=NOW, by="hub-0", status="blocked")], ME)[0] == []
-    assert reg.take_shared([_record("CP-1", updated=NOW, by="hub-z", status="blocked")], ME)[0] == ["CP-1"]
+    assert reg.take_shared([_record("CP-1", updated=NOW, by="hub-z", status="blocked")], ME)[0] == [D("CP-1")]
 
 
 def test_a_removal_is_a_tombstone_that_an_older_copy_cannot_undo(tmp_path):
@@ -107,11 +112,11 @@ def test_a_removal_is_a_tombstone_that_an_older_copy_cannot_undo(tmp_path):
     reg.add_device("CP-1", profile="ocpp16", at=NOW)
     reg.queue("CP-1", at=NOW, expires_at=NOW + 60, operator="alice", role="engineer", command="reset", params={})
     removal = SharedRecord("CP-1", NOW + 5, "hub-b", removed=True)
-    assert reg.take_shared([removal], ME) == (["CP-1"], [])
+    assert reg.take_shared([removal], ME) == ([D("CP-1")], [])
     assert reg.device("CP-1") is None and reg.standing("CP-1") is None
     assert reg.take_shared([_record("CP-1", updated=NOW + 1)], ME)[0] == []
     assert reg.device("CP-1") is None
-    assert reg.take_shared([_record("CP-1", updated=NOW + 9)], ME)[0] == ["CP-1"]  # added again, later
+    assert reg.take_shared([_record("CP-1", updated=NOW + 9)], ME)[0] == [D("CP-1")]  # added again, later
     assert reg.device("CP-1") is not None
 
 
@@ -119,7 +124,7 @@ def test_records_of_one_batch_for_one_device_end_at_the_newest(tmp_path):
     reg = open_registry(tmp_path)
     batch = [_record("CP-1", updated=NOW + 3, status="blocked"), _record("CP-1", updated=NOW + 1, status="pending")]
     taken, _ = reg.take_shared(batch, ME)
-    assert taken == ["CP-1"] and reg.device("CP-1").status == "blocked"
+    assert taken == [D("CP-1")] and reg.device("CP-1").status == "blocked"
 
 
 def test_a_local_change_after_a_taken_record_is_published_as_this_hubs(tmp_path):
@@ -134,7 +139,7 @@ def test_publish_again_puts_a_device_back_in_the_outbox(tmp_path):
     reg = open_registry(tmp_path)
     reg.add_device("CP-1", profile="ocpp16")
     reg.published(reg.unpublished())
-    reg.publish_again(["CP-1"])
+    reg.publish_again([D("CP-1")])
     assert _devices_in_outbox(reg) == ["CP-1"]
 
 
@@ -143,10 +148,94 @@ def test_a_registry_from_before_sharing_has_all_its_devices_in_the_outbox(tmp_pa
     old = Registry.open(path, migrations=MIGRATIONS[:2])
     old.add_device("CP-1", profile="ocpp16")
     old.add_device("CP-2", profile="ocpp201")
+    old.add_id_tag("04E91C2A")
     old.close()
     reg = Registry.open(path)
     assert sorted(_devices_in_outbox(reg)) == ["CP-1", "CP-2"]
+    assert T("04E91C2A") in [(k, key) for k, key, _ in reg.unpublished()]
+    assert reg.shared("id-tag", "04E91C2A", ME).updated > NOW - 60  # dated when it was migrated
     assert reg.shared_record("CP-2", ME).profile == "ocpp201"
+
+
+# -- id tags ------------------------------------------------------------------------
+
+
+def T(tag: str) -> tuple[str, str]:
+    return ("id-tag", tag)
+
+
+def test_id_tag_changes_wait_in_the_outbox_and_are_shared_with_their_expiry(tmp_path):
+    reg = open_registry(tmp_path)
+    reg.add_id_tag("04E91C2A")
+    reg.add_id_tag("VISITOR 7", expires=NOW + 3600)
+    assert [(k, key) for k, key, _ in reg.unpublished()] == [T("04E91C2A"), T("VISITOR 7")]
+    reg.published(reg.unpublished())
+    reg.add_id_tag("04E91C2A")  # the same again: nothing changed, nothing to publish
+    assert reg.unpublished() == []
+    reg.add_id_tag("04E91C2A", status="Blocked")  # a lost card
+    reg.remove_id_tag("VISITOR 7")
+    assert [key for _, key, _ in reg.unpublished()] == ["04E91C2A", "VISITOR 7"]
+    assert reg.shared("id-tag", "04E91C2A", ME).status == "Blocked"
+    assert reg.shared("id-tag", "VISITOR 7", ME).removed
+
+
+def test_a_newer_id_tag_is_taken_and_a_removal_holds_against_an_older_copy(tmp_path):
+    reg = open_registry(tmp_path)
+    card = SharedTag("04E91C2A", NOW + 5, "hub-b", status="Accepted", expires=NOW + 99)
+    assert reg.take_shared([card], ME) == ([T("04E91C2A")], [])
+    assert reg.id_tag_status("04E91C2A", at=NOW) == "Accepted" and reg.unpublished() == []
+    assert reg.take_shared([SharedTag("04E91C2A", NOW + 9, "hub-b", removed=True)], ME)[0] == [T("04E91C2A")]
+    assert reg.id_tag_status("04E91C2A", at=NOW) == "Invalid"
+    assert reg.take_shared([card], ME)[0] == []  # older than the removal
+    assert reg.id_tag_status("04E91C2A", at=NOW) == "Invalid"
+
+
+def test_a_tag_is_its_own_topic_level_when_it_can_be_one():
+    assert tag_level("04E91C2A") == "04E91C2A"
+    for odd in ("VISITOR 7", "a/b", "#", "x-1", "é"):
+        level = tag_level(odd)
+        assert level.startswith("x-") and len(level) == 42 and level != tag_level(odd + "!")
+
+
+@pytest.mark.parametrize(
+    ("doc", "words"),
+    [
+        ({"v": 1, "id_tag": "ABC", "updated": NOW, "by": "hub-b", "status": "Root"}, "status must be"),
+        ({"v": 1, "id_tag": "ABC", "updated": NOW, "by": "hub-b", "status": "Accepted", "expires": "x"}, "expires"),
+        ({"v": 1, "id_tag": "ABD", "updated": NOW, "by": "hub-b", "status": "Accepted"}, "not the one of its topic"),
+        ({"v": 1, "id_tag": "", "updated": NOW, "by": "hub-b", "status": "Accepted"}, "id tag must be"),
+        (
+            {"v": 1, "id_tag": "ABC", "updated": NOW, "by": "hub-b", "status": "Accepted", "expires": math.nan},
+            "expires",
+        ),
+    ],
+)
+def test_a_bad_id_tag_record_is_refused(doc, words):
+    with pytest.raises(InvalidInput, match=words):
+        parse_tag(doc, "ABC", now=NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    doc=st.fixed_dictionaries(
+        {},
+        optional={
+            "v": st.just(1) | st.integers(),
+            "id_tag": st.just("ABC") | st.text(max_size=40),
+            "updated": st.floats() | st.just(NOW),
+            "by": st.just("hub-b") | st.text(max_size=5),
+            "removed": st.booleans(),
+            "status": st.sampled_from(["Accepted", "Blocked", "Expired", "x"]),
+            "expires": st.none() | st.floats() | st.text(max_size=3),
+        },
+    )
+)
+def test_fuzz_an_id_tag_record_parses_to_a_checked_tag_or_is_refused(doc):
+    try:
+        tag = parse_tag(doc, "ABC", now=NOW)
+    except InvalidInput:
+        return
+    assert tag.tag == "ABC" and parse_tag(tag.as_doc(), "ABC", now=NOW) == tag
 
 
 # -- records from the broker are untrusted -------------------------------------------

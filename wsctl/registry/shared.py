@@ -1,12 +1,13 @@
-"""One registry for the site: the part of each device's record that the hubs
-of a federation share (docs/federation.md, "One registry for the site").
+"""One registry for the site: what the hubs of a federation share of their
+registries (docs/federation.md, "The shared registry").
 
 What is shared is what admits a device — profile, security profile, status,
-secret hash, groups — so that a charger behind a load balancer, or failing
-over, is admitted by whichever hub of its site it reaches, and an approval,
-a block, a new secret or a removal made on one hub holds on all of them.
-What a hub sees for itself (presence, boot reports, transactions, renewals,
-its audit and its queue) stays its own.
+secret hash, groups — and the id tags OCPP Authorize is answered from, so
+that a charger behind a load balancer, or failing over, is admitted by
+whichever hub of its site it reaches and authorizes the same cards, and an
+approval, a block, a new secret, a lost card or a removal made on one hub
+holds on all of them.  What a hub sees for itself (presence, boot reports,
+transactions, renewals, its audit and its queue) stays its own.
 
 The rule is last writer wins: every shared record carries when it last
 changed and on which hub (``updated``, ``by``; ties go to the larger hub id),
@@ -27,8 +28,10 @@ from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.ids import check_device_id, check_group_name
+from wsctl.core.hub.topics import tag_level
 from wsctl.registry.db import Store
 from wsctl.registry.devices import check_profile_name, check_security_profile, check_status
+from wsctl.registry.id_tags import ID_TAG_STATUSES, check_id_tag
 from wsctl.registry.secret_hash import is_stored_hash
 
 #: version of the shared record's JSON
@@ -66,8 +69,44 @@ class SharedRecord:
         )
         return doc
 
-    def same_data(self, other: SharedRecord) -> bool:
+    def same_data(self, other: Any) -> bool:
+        if not isinstance(other, SharedRecord):
+            return False
         return self.as_doc() | {"updated": 0, "by": ""} == other.as_doc() | {"updated": 0, "by": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class SharedTag:
+    """An id tag as the hubs share it (``expires``: wall-clock seconds or None)."""
+
+    tag: str
+    updated: float
+    by: str
+    removed: bool = False
+    status: str | None = None
+    expires: float | None = None
+
+    def as_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"v": RECORD_VERSION, "id_tag": self.tag, "updated": self.updated, "by": self.by}
+        if self.removed:
+            doc["removed"] = True
+        else:
+            doc.update(status=self.status, expires=self.expires)
+        return doc
+
+    def same_data(self, other: Any) -> bool:
+        return isinstance(other, SharedTag) and (self.removed, self.status, self.expires) == (
+            other.removed,
+            other.status,
+            other.expires,
+        )
+
+
+Shared = SharedRecord | SharedTag
+
+
+def kind_key(record: Shared) -> tuple[str, str]:
+    return ("device", record.device) if isinstance(record, SharedRecord) else ("id-tag", record.tag)
 
 
 def newer(a: tuple[float, str], b: tuple[float, str]) -> bool:
@@ -75,13 +114,9 @@ def newer(a: tuple[float, str], b: tuple[float, str]) -> bool:
     return a > b
 
 
-def parse_record(doc: Any, device_id: str, *, now: float) -> SharedRecord:
-    """A shared record from the broker, every field checked as a local verb
-    checks it; InvalidInput (one line) for anything else."""
+def _version(doc: Any, now: float) -> tuple[float, str]:
     if not isinstance(doc, dict) or doc.get("v") != RECORD_VERSION:
         raise InvalidInput(f"not a version {RECORD_VERSION} shared registry record")
-    if doc.get("device") != device_id:
-        raise InvalidInput(f"record names device {doc.get('device')!r}, its topic {device_id!r}")
     updated, by = doc.get("updated"), doc.get("by")
     if isinstance(updated, bool) or not isinstance(updated, (int, float)) or not math.isfinite(updated):
         raise InvalidInput("record has no valid 'updated' time")
@@ -92,6 +127,34 @@ def parse_record(doc: Any, device_id: str, *, now: float) -> SharedRecord:
     if not isinstance(by, str):
         raise InvalidInput("record has no 'by' hub")
     check_device_id(by)  # a hub id is a topic level, as a device id
+    return float(updated), by
+
+
+def parse_tag(doc: Any, level: str, *, now: float) -> SharedTag:
+    """A shared id tag from the broker, checked as `wsctl hub id-tags add` checks it."""
+    updated, by = _version(doc, now)
+    tag = doc.get("id_tag")
+    check_id_tag(tag)
+    if tag_level(tag) != level:
+        raise InvalidInput(f"record names id tag {tag!r}, not the one of its topic ({level!r})")
+    if doc.get("removed") is True:
+        return SharedTag(tag, updated, by, removed=True)
+    status, expires = doc.get("status"), doc.get("expires")
+    if status not in ID_TAG_STATUSES:
+        raise InvalidInput(f"id tag status must be one of {', '.join(ID_TAG_STATUSES)}")
+    if expires is not None and (
+        isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires)
+    ):
+        raise InvalidInput("id tag's expires must be a time or null")
+    return SharedTag(tag, updated, by, status=status, expires=None if expires is None else float(expires))
+
+
+def parse_record(doc: Any, device_id: str, *, now: float) -> SharedRecord:
+    """A shared device record from the broker, every field checked as a local
+    verb checks it; InvalidInput (one line) for anything else."""
+    updated, by = _version(doc, now)
+    if doc.get("device") != device_id:
+        raise InvalidInput(f"record names device {doc.get('device')!r}, its topic {device_id!r}")
     if doc.get("removed") is True:
         return SharedRecord(device_id, float(updated), by, removed=True)
     groups = doc.get("groups", [])
@@ -100,72 +163,94 @@ def parse_record(doc: Any, device_id: str, *, now: float) -> SharedRecord:
     secret = doc.get("secret_hash")
     if secret is not None and not (isinstance(secret, str) and is_stored_hash(secret)):
         raise InvalidInput("record's secret_hash is not a scrypt hash this wsctl reads")
-    security_profile = check_security_profile(doc.get("security_profile"))  # type: ignore[arg-type]
+    security_profile = check_security_profile(doc.get("security_profile"))
     if secret is not None and security_profile == 3:
         raise InvalidInput("record gives a secret to a security profile 3 device")
     return SharedRecord(
         device_id,
         float(updated),
         by,
-        profile=check_profile_name(doc.get("profile")),  # type: ignore[arg-type]
+        profile=check_profile_name(doc.get("profile")),
         security_profile=security_profile,
-        status=check_status(doc.get("status")),  # type: ignore[arg-type]
+        status=check_status(doc.get("status")),
         secret_hash=secret,
         groups=tuple(sorted({check_group_name(g) for g in groups})),
     )
 
 
 class SharedRegistry(Store):
-    """The outbox, the shared records of this registry, and taking other hubs' records."""
+    """The outbox, the shared records of this registry, and taking other hubs' records.
 
-    def unpublished(self, limit: int = 500) -> list[tuple[str, int]]:
-        """(device, seq) of the changes made here and not yet published, oldest first."""
+    A record is a device's (`SharedRecord`) or an id tag's (`SharedTag`);
+    outbox entries are (kind, key, seq), kind "device" or "id-tag"."""
+
+    def unpublished(self, limit: int = 500) -> list[tuple[str, str, int]]:
+        """(kind, key, seq) of the changes made here and not yet published, oldest first."""
         with self._db.read() as conn:
-            rows = conn.execute("SELECT device, seq FROM registry_outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
-        return [(row[0], int(row[1])) for row in rows]
+            rows = conn.execute("SELECT kind, key, seq FROM registry_outbox ORDER BY seq LIMIT ?", (limit,)).fetchall()
+        return [(row[0], row[1], int(row[2])) for row in rows]
 
-    def published(self, done: list[tuple[str, int]]) -> None:
-        """Take published changes out of the outbox; a device changed again since stays in."""
+    def published(self, done: list[tuple[str, str, int]]) -> None:
+        """Take published changes out of the outbox; one changed again since stays in."""
         with self._db.write() as conn:
-            conn.executemany("DELETE FROM registry_outbox WHERE device = ? AND seq = ?", done)
+            conn.executemany("DELETE FROM registry_outbox WHERE kind = ? AND key = ? AND seq = ?", done)
 
-    def publish_again(self, devices: list[str]) -> None:
-        """Put devices back in the outbox: the broker holds an older record of them."""
+    def publish_again(self, items: list[tuple[str, str]]) -> None:
+        """Put (kind, key) back in the outbox: the broker holds an older record of them."""
         with self._db.write() as conn:
-            for device_id in devices:
-                conn.execute("DELETE FROM registry_outbox WHERE device = ?", (device_id,))
-                conn.execute("INSERT INTO registry_outbox (device) VALUES (?)", (device_id,))
+            for kind, key in items:
+                _to_outbox(conn, kind, key)
 
     def shared_record(self, device_id: str, hub_id: str) -> SharedRecord | None:
         """What this registry says of ``device_id`` to the other hubs (a
         tombstone if it was removed; None if it never knew it)."""
         with self._db.read() as conn:
-            return _shared(conn, device_id, hub_id)
+            return _device(conn, device_id, hub_id)
 
-    def take_shared(self, records: list[SharedRecord], hub_id: str) -> tuple[list[str], list[str]]:
+    def shared(self, kind: str, key: str, hub_id: str) -> Shared | None:
+        with self._db.read() as conn:
+            return _device(conn, key, hub_id) if kind == "device" else _tag(conn, key, hub_id)
+
+    def take_shared(self, records: list[Shared], hub_id: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Take the records newer than this registry's copy, in one transaction.
 
-        Returns (devices changed, devices whose copy here is newer than the
-        record): the caller publishes the latter again when the record was
+        Returns ((kind, key) taken, (kind, key) whose copy here is newer than
+        the record): the caller publishes the latter again when the record was
         the broker's retained one, so an older copy does not stay there."""
-        taken: list[str] = []
-        ours_newer: list[str] = []
+        taken: list[tuple[str, str]] = []
+        ours_newer: list[tuple[str, str]] = []
         with self._db.write() as conn:
             for record in records:
-                mine = _shared(conn, record.device, hub_id)
+                kind, key = kind_key(record)
+                mine = _device(conn, key, hub_id) if kind == "device" else _tag(conn, key, hub_id)
                 theirs = (record.updated, record.by)
                 if mine is not None and not newer(theirs, (mine.updated, mine.by)):
                     if newer((mine.updated, mine.by), theirs) and not mine.same_data(record):
-                        ours_newer.append(record.device)
+                        ours_newer.append((kind, key))
                     continue
-                _write(conn, record)
-                taken.append(record.device)
-            for device_id in taken:
-                self._standings.forget(device_id)  # type: ignore[attr-defined]
+                if isinstance(record, SharedRecord):
+                    _write_device(conn, record)
+                else:
+                    _write_tag(conn, record)
+                conn.execute("DELETE FROM registry_outbox WHERE kind = ? AND key = ?", (kind, key))
+                taken.append((kind, key))
+            for kind, key in taken:
+                if kind == "device":
+                    self._standings.forget(key)  # type: ignore[attr-defined]
         return taken, ours_newer
 
 
-def _shared(conn: sqlite3.Connection, device_id: str, hub_id: str) -> SharedRecord | None:
+def _to_outbox(conn: sqlite3.Connection, kind: str, key: str) -> None:
+    conn.execute("DELETE FROM registry_outbox WHERE kind = ? AND key = ?", (kind, key))
+    conn.execute("INSERT INTO registry_outbox (kind, key) VALUES (?, ?)", (kind, key))
+
+
+def _removed(conn: sqlite3.Connection, kind: str, key: str) -> tuple[float, str | None] | None:
+    gone = conn.execute("SELECT at, by FROM removed WHERE kind = ? AND key = ?", (kind, key)).fetchone()
+    return None if gone is None else (float(gone[0]), gone[1])
+
+
+def _device(conn: sqlite3.Connection, device_id: str, hub_id: str) -> SharedRecord | None:
     row = conn.execute(
         "SELECT profile, security_profile, status, secret_hash, coalesce(changed, created), changed_by,"
         " (SELECT group_concat(g.name, char(10)) FROM device_groups g WHERE g.device = d.id)"
@@ -178,34 +263,58 @@ def _shared(conn: sqlite3.Connection, device_id: str, hub_id: str) -> SharedReco
             device_id, float(row[4]), row[5] or hub_id, profile=row[0], security_profile=int(row[1]),
             status=row[2], secret_hash=row[3], groups=groups,
         )  # fmt: skip
-    gone = conn.execute("SELECT at, by FROM removed_devices WHERE id = ?", (device_id,)).fetchone()
-    if gone is None:
-        return None
-    return SharedRecord(device_id, float(gone[0]), gone[1] or hub_id, removed=True)
+    gone = _removed(conn, "device", device_id)
+    return None if gone is None else SharedRecord(device_id, gone[0], gone[1] or hub_id, removed=True)
 
 
-def _write(conn: sqlite3.Connection, record: SharedRecord) -> None:
-    """Make this registry's copy ``record``; the triggers' outbox entry is
-    taken out again (this change came from the broker)."""
+def _tag(conn: sqlite3.Connection, tag: str, hub_id: str) -> SharedTag | None:
+    row = conn.execute("SELECT status, expires, coalesce(changed, 0), changed_by FROM id_tags WHERE id_tag = ?", (tag,))
+    found = row.fetchone()
+    if found is not None:
+        expires = None if found[1] is None else float(found[1])
+        return SharedTag(tag, float(found[2]), found[3] or hub_id, status=found[0], expires=expires)
+    gone = _removed(conn, "id-tag", tag)
+    return None if gone is None else SharedTag(tag, gone[0], gone[1] or hub_id, removed=True)
+
+
+def _tombstone(conn: sqlite3.Connection, kind: str, key: str, at: float, by: str) -> None:
+    conn.execute("DELETE FROM removed WHERE kind = ? AND key = ?", (kind, key))
+    conn.execute("INSERT INTO removed (kind, key, at, by) VALUES (?, ?, ?, ?)", (kind, key, at, by))
+
+
+def _write_device(conn: sqlite3.Connection, record: SharedRecord) -> None:
+    """Make this registry's copy ``record`` (the caller takes the triggers'
+    outbox entry out again: this change came from the broker)."""
     if record.removed:
         conn.execute("DELETE FROM devices WHERE id = ?", (record.device,))
-        conn.execute(
-            "INSERT OR REPLACE INTO removed_devices (id, at, by) VALUES (?, ?, ?)",
-            (record.device, record.updated, record.by),
-        )
-    else:
-        conn.execute(
-            "INSERT INTO devices (id, profile, security_profile, status, secret_hash, created)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET profile = excluded.profile,"
-            " security_profile = excluded.security_profile, status = excluded.status,"
-            " secret_hash = excluded.secret_hash",
-            (record.device, record.profile, record.security_profile, record.status, record.secret_hash, time.time()),
-        )
-        conn.execute("DELETE FROM device_groups WHERE device = ?", (record.device,))
-        conn.executemany(
-            "INSERT INTO device_groups (device, name) VALUES (?, ?)", [(record.device, g) for g in record.groups]
-        )
-        conn.execute(
-            "UPDATE devices SET changed = ?, changed_by = ? WHERE id = ?", (record.updated, record.by, record.device)
-        )
-    conn.execute("DELETE FROM registry_outbox WHERE device = ?", (record.device,))
+        _tombstone(conn, "device", record.device, record.updated, record.by)
+        return
+    conn.execute(
+        "INSERT INTO devices (id, profile, security_profile, status, secret_hash, created)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET profile = excluded.profile,"
+        " security_profile = excluded.security_profile, status = excluded.status,"
+        " secret_hash = excluded.secret_hash",
+        (record.device, record.profile, record.security_profile, record.status, record.secret_hash, time.time()),
+    )
+    conn.execute("DELETE FROM device_groups WHERE device = ?", (record.device,))
+    conn.executemany(
+        "INSERT INTO device_groups (device, name) VALUES (?, ?)", [(record.device, g) for g in record.groups]
+    )
+    conn.execute(
+        "UPDATE devices SET changed = ?, changed_by = ? WHERE id = ?", (record.updated, record.by, record.device)
+    )
+
+
+def _write_tag(conn: sqlite3.Connection, record: SharedTag) -> None:
+    if record.removed:
+        conn.execute("DELETE FROM id_tags WHERE id_tag = ?", (record.tag,))
+        _tombstone(conn, "id-tag", record.tag, record.updated, record.by)
+        return
+    conn.execute(
+        "INSERT INTO id_tags (id_tag, status, expires) VALUES (?, ?, ?)"
+        " ON CONFLICT (id_tag) DO UPDATE SET status = excluded.status, expires = excluded.expires",
+        (record.tag, record.status, record.expires),
+    )
+    conn.execute(
+        "UPDATE id_tags SET changed = ?, changed_by = ? WHERE id_tag = ?", (record.updated, record.by, record.tag)
+    )

@@ -133,63 +133,93 @@ CREATE INDEX renewals_open ON renewals (device)
     WHERE state IN ('requested', 'csr-received', 'signed', 'accepted', 'seen');
 """
 
-# One registry for the site (issue 13, docs/federation.md, "One registry for the
-# site"): each device's admission data (profile, security profile, status, secret
-# hash, groups) is shared with the federation's other hubs, last writer wins.
-# ``changed``/``changed_by``: when and by which hub that data last changed (NULL
-# by: this registry's own change; NULL changed: ``created``).  A removed device
-# leaves a tombstone, so an older copy of it cannot bring it back.  The outbox
-# holds, once per device, what changed here and is not yet published: triggers
-# fill it, so every verb that changes a device is covered.  (DELETE then INSERT,
-# not INSERT OR REPLACE: an outer statement's conflict clause, such as an
-# upsert's, overrides the one of a statement inside a trigger.)
+# One registry for the site (issue 13, docs/federation.md, "The shared
+# registry"): what admits a device (profile, security profile, status, secret
+# hash, groups) and the id tags OCPP Authorize is answered from are shared with
+# the federation's other hubs, last writer wins.  ``changed``/``changed_by``:
+# when and by which hub a row last changed (NULL by: this registry's own change;
+# a device's NULL changed: its ``created``).  A removal leaves a tombstone in
+# ``removed``, so an older copy cannot bring it back.  The outbox holds, once
+# per row, what changed here and is not yet published: triggers fill it, so
+# every verb is covered.  (DELETE then INSERT, not INSERT OR REPLACE: an outer
+# statement's conflict clause, such as an upsert's, overrides the one of a
+# statement inside a trigger.  AUTOINCREMENT: a change made while the hub
+# publishes the one before gets a new seq, so taking the published one out
+# leaves it in.)
 _V3 = """
 ALTER TABLE devices ADD COLUMN changed REAL;
 ALTER TABLE devices ADD COLUMN changed_by TEXT;
-CREATE TABLE removed_devices (
-    id TEXT PRIMARY KEY NOT NULL,
+ALTER TABLE id_tags ADD COLUMN changed REAL;
+ALTER TABLE id_tags ADD COLUMN changed_by TEXT;
+UPDATE id_tags SET changed = (julianday('now') - 2440587.5) * 86400.0;
+CREATE TABLE removed (
+    kind TEXT NOT NULL CHECK (kind IN ('device', 'id-tag')),
+    key TEXT NOT NULL,
     at REAL NOT NULL,
-    by TEXT
+    by TEXT,
+    PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
--- AUTOINCREMENT: a change made while the hub publishes the one before gets a
--- new seq, so taking the published one out leaves it in
 CREATE TABLE registry_outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    device TEXT NOT NULL UNIQUE
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    UNIQUE (kind, key)
 );
-INSERT INTO registry_outbox (device) SELECT id FROM devices ORDER BY rowid;
+INSERT INTO registry_outbox (kind, key) SELECT 'device', id FROM devices ORDER BY rowid;
+INSERT INTO registry_outbox (kind, key) SELECT 'id-tag', id_tag FROM id_tags ORDER BY rowid;
 CREATE TRIGGER devices_shared_insert AFTER INSERT ON devices
 BEGIN
-    DELETE FROM removed_devices WHERE id = NEW.id;
-    DELETE FROM registry_outbox WHERE device = NEW.id;
-    INSERT INTO registry_outbox (device) VALUES (NEW.id);
+    DELETE FROM removed WHERE kind = 'device' AND key = NEW.id;
+    DELETE FROM registry_outbox WHERE kind = 'device' AND key = NEW.id;
+    INSERT INTO registry_outbox (kind, key) VALUES ('device', NEW.id);
 END;
 CREATE TRIGGER devices_shared_update AFTER UPDATE OF profile, security_profile, status, secret_hash ON devices
 WHEN OLD.profile IS NOT NEW.profile OR OLD.security_profile IS NOT NEW.security_profile
     OR OLD.status IS NOT NEW.status OR OLD.secret_hash IS NOT NEW.secret_hash
 BEGIN
     UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = NEW.id;
-    DELETE FROM registry_outbox WHERE device = NEW.id;
-    INSERT INTO registry_outbox (device) VALUES (NEW.id);
+    DELETE FROM registry_outbox WHERE kind = 'device' AND key = NEW.id;
+    INSERT INTO registry_outbox (kind, key) VALUES ('device', NEW.id);
 END;
 CREATE TRIGGER devices_shared_delete AFTER DELETE ON devices
 BEGIN
-    DELETE FROM removed_devices WHERE id = OLD.id;
-    INSERT INTO removed_devices (id, at, by) VALUES (OLD.id, (julianday('now') - 2440587.5) * 86400.0, NULL);
-    DELETE FROM registry_outbox WHERE device = OLD.id;
-    INSERT INTO registry_outbox (device) VALUES (OLD.id);
+    DELETE FROM removed WHERE kind = 'device' AND key = OLD.id;
+    INSERT INTO removed (kind, key, at, by) VALUES ('device', OLD.id, (julianday('now') - 2440587.5) * 86400.0, NULL);
+    DELETE FROM registry_outbox WHERE kind = 'device' AND key = OLD.id;
+    INSERT INTO registry_outbox (kind, key) VALUES ('device', OLD.id);
 END;
 CREATE TRIGGER device_groups_shared_insert AFTER INSERT ON device_groups
 BEGIN
     UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = NEW.device;
-    DELETE FROM registry_outbox WHERE device = NEW.device;
-    INSERT INTO registry_outbox (device) VALUES (NEW.device);
+    DELETE FROM registry_outbox WHERE kind = 'device' AND key = NEW.device;
+    INSERT INTO registry_outbox (kind, key) VALUES ('device', NEW.device);
 END;
 CREATE TRIGGER device_groups_shared_delete AFTER DELETE ON device_groups
 BEGIN
     UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = OLD.device;
-    DELETE FROM registry_outbox WHERE device = OLD.device;
-    INSERT INTO registry_outbox (device) VALUES (OLD.device);
+    DELETE FROM registry_outbox WHERE kind = 'device' AND key = OLD.device;
+    INSERT INTO registry_outbox (kind, key) VALUES ('device', OLD.device);
+END;
+CREATE TRIGGER id_tags_shared_insert AFTER INSERT ON id_tags
+BEGIN
+    DELETE FROM removed WHERE kind = 'id-tag' AND key = NEW.id_tag;
+    UPDATE id_tags SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id_tag = NEW.id_tag;
+    DELETE FROM registry_outbox WHERE kind = 'id-tag' AND key = NEW.id_tag;
+    INSERT INTO registry_outbox (kind, key) VALUES ('id-tag', NEW.id_tag);
+END;
+CREATE TRIGGER id_tags_shared_update AFTER UPDATE OF status, expires ON id_tags
+WHEN OLD.status IS NOT NEW.status OR OLD.expires IS NOT NEW.expires
+BEGIN
+    UPDATE id_tags SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id_tag = NEW.id_tag;
+    DELETE FROM registry_outbox WHERE kind = 'id-tag' AND key = NEW.id_tag;
+    INSERT INTO registry_outbox (kind, key) VALUES ('id-tag', NEW.id_tag);
+END;
+CREATE TRIGGER id_tags_shared_delete AFTER DELETE ON id_tags
+BEGIN
+    DELETE FROM removed WHERE kind = 'id-tag' AND key = OLD.id_tag;
+    INSERT INTO removed (kind, key, at, by) VALUES ('id-tag', OLD.id_tag, (julianday('now') - 2440587.5) * 86400.0, NULL);
+    DELETE FROM registry_outbox WHERE kind = 'id-tag' AND key = OLD.id_tag;
+    INSERT INTO registry_outbox (kind, key) VALUES ('id-tag', OLD.id_tag);
 END;
 """
 

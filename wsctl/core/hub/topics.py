@@ -22,6 +22,7 @@ call came from.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +80,12 @@ class Tree:
     def command(self, device_id: str) -> str:
         return f"{self.base}/devices/{check_device_id(device_id)}/cmd"
 
-    def registration(self, device_id: str) -> str:
-        """The device's shared registry record (retained; hubs only: it holds the secret's hash)."""
-        return f"{self.base}/registry/{check_device_id(device_id)}"
+    def registration(self, kind: str, key: str) -> str:
+        """A shared registry record (retained; hubs only: a device's holds its
+        secret's hash): ``kind`` "device" (key: its id) or "id-tag" (the tag)."""
+        if kind == "device":
+            return f"{self.base}/registry/devices/{check_device_id(key)}"
+        return f"{self.base}/registry/id-tags/{tag_level(key)}"
 
     def subscriptions(self, hub: str, *, registry: bool = True) -> list[str]:
         """What a hub subscribes to: presence of hubs and devices, calls and
@@ -94,18 +98,19 @@ class Tree:
             f"{self.base}/hubs/+/replies/{hub}",
             f"{self.base}/devices/+/cmd",
         ]
-        return found + [f"{self.base}/registry/+"] if registry else found
+        return found + [f"{self.base}/registry/devices/+", f"{self.base}/registry/id-tags/+"] if registry else found
 
     def parse(self, topic: str) -> tuple[str, ...] | None:
         """``("hub-state", hub)``, ``("device-state", id)``, ``("call", from, to)``,
-        ``("reply", from, to)``, ``("cmd", id)``, ``("registration", id)``, or
-        None for anything else."""
+        ``("reply", from, to)``, ``("cmd", id)``, ``("registration", kind,
+        level)`` (kind "device" or "id-tag"), or None for anything else."""
         prefix = self.base + "/"
         if not topic.startswith(prefix):
             return None
         levels = topic[len(prefix) :].split("/")
-        if len(levels) == 2 and levels[0] == "registry":
-            return ("registration", levels[1]) if _valid(levels[1]) else None
+        if len(levels) == 3 and levels[0] == "registry":
+            kind = _REGISTRY_KINDS.get(levels[1])
+            return ("registration", kind, levels[2]) if kind is not None and _valid(levels[2]) else None
         shapes = {
             ("hubs", 3, "state"): "hub-state",
             ("devices", 3, "state"): "device-state",
@@ -119,6 +124,18 @@ class Tree:
         if kind is None or not _valid(levels[1]) or (len(levels) == 4 and not _valid(levels[3])):
             return None
         return (kind, levels[1]) if len(levels) == 3 else (kind, levels[1], levels[3])
+
+
+_REGISTRY_KINDS = {"devices": "device", "id-tags": "id-tag"}
+
+
+def tag_level(tag: str) -> str:
+    """The topic level of an id tag: the tag itself where it is a valid level
+    (RFID UIDs, tokens), else ``x-`` and 160 bits of its SHA-256 (a tag may
+    hold ``/``, ``+``, ``#`` or spaces, which no topic level may)."""
+    if _valid(tag) and not tag.startswith("x-"):
+        return tag
+    return "x-" + hashlib.sha256(tag.encode("utf-8")).hexdigest()[:40]
 
 
 def _valid(level: str) -> bool:

@@ -158,7 +158,7 @@ class Federation:
         elif kind == "cmd" and name in self.hub.links:
             self.calls.incoming_command(item, name)
         elif kind == "registration" and self.sharing is not None:
-            self.sharing.incoming(name, item)
+            self.sharing.incoming(name, parsed[2], item)
 
     def _parse(self, topic: str) -> tuple[str, ...] | None:
         """`topics.Tree.parse`, kept for the topics of calls and replies (one

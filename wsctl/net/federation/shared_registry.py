@@ -2,7 +2,8 @@
 other hubs' records taken from the broker, this registry's changes published.
 
 Each device's shared record is one retained QoS 1 message on
-``registry/<id>`` (hubs only: it carries the secret's hash).  Records that
+``registry/devices/<id>`` (hubs only: it carries the secret's hash), each id
+tag's on ``registry/id-tags/<tag>``.  Records that
 arrive are checked and taken in batches, one transaction each, newest wins.
 This registry's changes — any verb's, the CLI's while the hub runs included
 (they are in the registry's outbox) — are published once the retained
@@ -24,7 +25,7 @@ import trio
 
 from wsctl.core.errors import InvalidInput, WsctlError
 from wsctl.core.hub import topics
-from wsctl.registry.shared import SharedRecord, parse_record
+from wsctl.registry.shared import Shared, kind_key, parse_record, parse_tag
 
 log = logging.getLogger("wsctl.net.federation")
 
@@ -46,7 +47,7 @@ CONFIRM_TIMEOUT = 10.0
 class RegistrySharing:
     def __init__(self, federation: Any) -> None:
         self.fed = federation
-        self._waiting: list[tuple[SharedRecord, bool]] = []
+        self._waiting: list[tuple[Shared, bool]] = []
         self._wake = trio.Event()
         #: trio time of the last CONNACK and of the last record that came (None: not connected yet)
         self._connected_at: float | None = None
@@ -66,11 +67,13 @@ class RegistrySharing:
         self._refused = self._confirmed = False
         self._wake.set()
 
-    def incoming(self, device_id: str, item: Any) -> None:
+    def incoming(self, kind: str, level: str, item: Any) -> None:
+        """A record on ``registry/devices/<level>`` or ``registry/id-tags/<level>``."""
         if not item.payload:
             return  # a cleared retained message: nothing to take (removals are records)
+        parse = parse_record if kind == "device" else parse_tag
         try:
-            record = parse_record(topics.decode(item.payload), device_id, now=self.fed.hub.wall())
+            record: Shared = parse(topics.decode(item.payload), level, now=self.fed.hub.wall())
         except InvalidInput as exc:
             self.rejected += 1
             log.warning("%s: shared registry record refused: %s", item.topic, exc.message)
@@ -121,10 +124,10 @@ class RegistrySharing:
         taken, ours_newer = registry.take_shared([record for record, _ in batch], me)
         del self._waiting[: len(batch)]  # only once taken: a busy registry keeps them for the next pass
         self.taken += len(taken)
-        for device_id in taken:
-            log.info("%s: shared registry record taken", device_id)
-        retained = {record.device for record, was_retained in batch if was_retained}
-        again = [d for d in ours_newer if d in retained and _ours(registry.shared_record(d, me), me)]
+        for kind, key in taken:
+            log.info("%s %s: shared registry record taken", kind, key)
+        retained = {kind_key(record) for record, was_retained in batch if was_retained}
+        again = [k for k in ours_newer if k in retained and _ours(registry.shared(*k, me), me)]
         if again:
             registry.publish_again(again)
 
@@ -135,21 +138,22 @@ class RegistrySharing:
             changes = registry.unpublished(BATCH)
             if not changes:
                 return
-            done: list[tuple[str, int]] = []
-            for device_id, seq in changes:
-                record = registry.shared_record(device_id, fed.hub_id)
+            done: list[tuple[str, str, int]] = []
+            for kind, key, seq in changes:
+                record = registry.shared(kind, key, fed.hub_id)
                 if record is not None and not await self._send(record):
                     break
-                done.append((device_id, seq))
+                done.append((kind, key, seq))
             registry.published(done)
             self.published += len(done)
             if len(done) < len(changes):
                 return
 
-    async def _send(self, record: SharedRecord) -> bool:
+    async def _send(self, record: Shared) -> bool:
         """The first record of a connection is confirmed (an ACL that refuses it is
         one clear warning); the rest go like every QoS 1 message of the link."""
-        topic = self.fed.tree.registration(record.device)
+        kind, key = kind_key(record)
+        topic = self.fed.tree.registration(kind, key)
         payload = topics.encode(record.as_doc())
         if self._confirmed:
             return bool(self.fed.link.publish(topic, payload, qos=1, retain=True))
@@ -159,12 +163,12 @@ class RegistrySharing:
             return True
         self._refused = True
         log.warning(
-            "broker %s refused the shared registry record of %s (%s): changes stay in the registry until the "
+            "broker %s refused the shared registry record of %s %s (%s): changes stay in the registry until the "
             "next connection; the broker's ACL must let hub %s write %s/registry/# (docs/federation.md)",
-            self.fed.link.broker.shown, record.device, refusal, self.fed.hub_id, self.fed.tree.base,
+            self.fed.link.broker.shown, kind, key, refusal, self.fed.hub_id, self.fed.tree.base,
         )  # fmt: skip
         return False
 
 
-def _ours(record: SharedRecord | None, me: str) -> bool:
+def _ours(record: Shared | None, me: str) -> bool:
     return record is not None and record.by == me
