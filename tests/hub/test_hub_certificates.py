@@ -297,3 +297,35 @@ async def test_only_security_roles_may_trigger_a_csr_even_through_201s_trigger_m
                         with pytest.raises(NotAuthorized, match="may not start a certificate renewal"):
                             await dev.call("trigger_message", requested_message="SignChargingStationCertificate")
             nursery.cancel_scope.cancel()
+
+
+async def test_a_station_asking_again_and_again_gets_one_certificate(own_pki, registry):
+    """Each signed CSR is a valid certificate until the station comes back with
+    a newer one: a station that asks over and over must not collect them."""
+    import json
+
+    pki = own_pki
+    registry.add_device("CP-1", profile="ocpp16")
+    signer = CertificateSigner(pki.store, PW)
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, pki, registry, signer=signer) as hub:
+            async with open_device(
+                hub_url(hub, "/ocpp/CP-1"), subprotocols=["ocpp1.6"], **client_tls(pki, pki.chargers["CP-1"])
+            ) as station:
+                statuses = []
+                for n in range(5):
+                    await station.send(json.dumps([2, f"s{n}", "SignCertificate", {"csr": new_csr("CP-1")[1]}]))
+                    with trio.fail_after(15):
+                        while True:
+                            frame = json.loads(await station.receive())
+                            if frame[0] == 2:  # the hub's CertificateSigned: not installed
+                                await station.send(json.dumps([3, frame[1], {"status": "Rejected"}]))
+                            elif frame[1] == f"s{n}":
+                                statuses.append(frame[2]["status"])
+                                break
+            nursery.cancel_scope.cancel()
+    assert statuses == ["Accepted"] + ["Rejected"] * 4
+    refused = [a for a in registry.audit_log(device="CP-1") if a["action"] == "sign-certificate"]
+    assert sum("s ago: one per 300 s" in (a["detail"] or "") for a in refused) == 4
+    entries = [e for e in pki.store.load_index().entries if e.name == "CP-1"]
+    assert len(entries) == 2  # the first certificate and one renewal, not five

@@ -48,6 +48,11 @@ SENT = ("signed", "accepted")
 #: at most this many CSRs in one store operation (each is ~2 ms of signing and writing
 #: under the store's lock; a CRL written meanwhile waits for the batch)
 SIGNING_BATCH = 200
+#: seconds between two CSRs of one station that are signed: each signed one is a
+#: valid certificate until the station comes back with a newer one, so a station
+#: asking over and over must not collect them (OCPP's CertSigningWaitMinimum
+#: retries after a Rejected)
+MIN_SIGNING_INTERVAL = 300.0
 
 
 class _RevocationBatch:
@@ -97,6 +102,9 @@ class CertificateSigner:
         self._triggers: dict[str, int | None] = {}
         #: renewals whose revocation is under way (a station may connect twice meanwhile)
         self._finishing: set[int] = set()
+        #: device -> when (trio clock) its last CSR was accepted for signing
+        self._accepted_at: dict[str, float] = {}
+        self.min_signing_interval = MIN_SIGNING_INTERVAL
 
     # -- the hub's start ---------------------------------------------------------------
     async def resume(self, hub: Any) -> None:
@@ -140,6 +148,7 @@ class CertificateSigner:
         renewal_id = self._csr_received(hub, link, why)
         self._audit(hub, link.device_id, "sign-certificate", status.lower(), why)
         if why is None:
+            self._accepted_at[link.device_id] = trio.current_time()
             hub.nursery.start_soon(self._sign_and_send, hub, link, csr, payload.get("certificateType"), renewal_id)
         framing = link.profile.framing
         return dumps(render(framing.result, {"id": request.id, "payload": {"status": status}}))
@@ -159,6 +168,10 @@ class CertificateSigner:
             check_station_csr(csr, link.device_id)
         except InvalidInput as exc:
             return exc.message
+        last = self._accepted_at.get(link.device_id)
+        if last is not None and trio.current_time() - last < self.min_signing_interval:
+            ago = trio.current_time() - last
+            return f"a CSR of {link.device_id} was accepted {ago:.0f} s ago: one per {self.min_signing_interval:g} s"
         return None
 
     def _csr_received(self, hub: Any, link: Any, why: str | None) -> int | None:
