@@ -283,3 +283,21 @@ def test_wrong_passphrase_is_a_password_error_even_when_the_padding_happens_to_f
         False: "wrong passphrase for k.pem",
         True: "wrong passphrase for k.pem (or the key file is damaged)",
     }
+
+
+def test_issuing_a_name_anew_supersedes_its_expired_certificate_but_not_a_valid_one(store, monkeypatch):
+    from wsctl.pki import builder
+
+    past = builder.now() - dt.timedelta(days=3)
+    with monkeypatch.context() as m:
+        m.setattr(builder, "now", lambda: past)
+        old = store.issue_device("plc-9", dns=["plc-9.plant"], days=1, password=CA_PASS, key_password=None)
+    assert store.find("plc-9").effective_status() == "expired"
+    new = store.issue_device("plc-9", dns=["plc-9.plant"], days=30, password=CA_PASS, key_password=None)
+    index = store.load_index()
+    assert (
+        index.by_serial(old.serial).status == "superseded" and index.by_serial(old.serial).superseded_by == new.serial
+    )
+    assert store.find("plc-9").serial == new.serial
+    with pytest.raises(StoreError, match="plc-9' already exists"):
+        store.issue_device("plc-9", dns=["plc-9.plant"], days=30, password=CA_PASS, key_password=None)

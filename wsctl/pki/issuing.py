@@ -62,7 +62,9 @@ class NotRenewable(StoreError):
 def _check_issuable(live: dict[str, Entry], leaf: _Leaf) -> None:
     """Checked under the store lock: what a caller saw before taking it may be stale."""
     current = live.get(leaf.spec.name)
-    if leaf.renewing is None and current is not None and current.status == "valid":
+    # an expired certificate is no obstacle: nobody can use it, so issuing anew
+    # (an operator's `certs issue`, an enrollment code) supersedes it
+    if leaf.renewing is None and current is not None and current.effective_status() == "valid":
         raise StoreError(
             f"{current.kind} {leaf.spec.name!r} already exists (serial {format_serial(current.serial)})",
             hint="renew it with 'wsctl certs renew', or revoke it first",
@@ -335,8 +337,13 @@ class LeafIssuing:
     ) -> list[Entry]:
         """Build the leaves in memory, then write them, the superseded records and the index in one commit."""
         built = [self._build_leaf(leaf, issuing, issuing_key, key_password, key_type) for leaf in leaves]
+        live = _live_by_name(index)
         with commit.Transaction(self.path) as txn:
             for leaf, (entry, files) in zip(leaves, built, strict=True):
+                expired = live.get(leaf.spec.name)
+                if leaf.renewing is None and expired is not None and expired.status == "valid":
+                    expired.status = "superseded"  # issued anew past its expiry (`_check_issuable`)
+                    expired.superseded_by = entry.serial
                 if leaf.renewing is not None:
                     replaced = index.by_serial(leaf.renewing.serial)
                     # the CRL lists "revoked" entries only: overwriting one would un-revoke it
