@@ -33,6 +33,7 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "bench_federation": ([], ["--quick"]),
     "bench_telemetry": ([], ["--quick"]),
     "bench_failover": ([], ["--quick"]),
+    "bench_shared_registry": ([], ["--quick"]),
     "bench_est": ([], ["--quick"]),
     "bench_renewal": (
         ["--chargers", "1000", "--processes", "4", "--concurrency", "50"],

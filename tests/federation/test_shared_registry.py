@@ -177,3 +177,35 @@ def test_id_tags_added_blocked_and_removed_on_one_hub_hold_on_the_other(fed):
     eventually(lambda: tags_of("hub-a")["04E91C2A"]["status"] == "Blocked", "the block on hub-a")
     tags("hub-a", "remove", "VISITOR 7")
     eventually(lambda: "VISITOR 7" not in tags_of("hub-b"), "the removal on hub-b")
+
+
+def test_a_broker_that_lost_its_retained_records_gets_them_back(fed_pki, tmp_path):
+    """A broker restarted without persistence holds no records: the hub, once
+    reconnected and settled, publishes what the broker did not send it, so a
+    hub that joins afterwards still learns every device."""
+    broker = start_broker(fed_pki, tmp_path)
+    hubs: list = []
+    try:
+        hubs.append(start_hub(tmp_path, broker, "hub-a", devices=()))
+        local = {"hubs": {"hub-a": hubs[0]}}
+        devices_cli(local, "hub-a", "add", "CP-21", "--profile", PROFILE)
+        probe = Sub(broker, tree("registry", "devices", "CP-21"), user="hub-c")
+        probe.doc(tree("registry", "devices", "CP-21"))
+        probe.stop()
+        port = broker.port
+        broker.proc.terminate()
+        broker.proc.wait(timeout=10)
+        broker = start_broker(fed_pki, tmp_path, port=port)  # empty: persistence false
+        again = Sub(broker, tree("registry", "devices", "CP-21"), user="hub-c")
+        try:
+            assert again.doc(tree("registry", "devices", "CP-21"), timeout=40)["by"] == "hub-a"
+        finally:
+            again.stop()
+        hubs.append(start_hub(tmp_path, broker, "hub-b", devices=()))
+        local["hubs"]["hub-b"] = hubs[1]
+        eventually(lambda: "CP-21" in registry_of(local, "hub-b"), "CP-21 on the hub that joined after")
+    finally:
+        for hub in hubs:
+            hub.process.stop()
+        broker.proc.terminate()
+        broker.proc.wait(timeout=10)

@@ -153,8 +153,59 @@ def test_a_registry_from_before_sharing_has_all_its_devices_in_the_outbox(tmp_pa
     reg = Registry.open(path)
     assert sorted(_devices_in_outbox(reg)) == ["CP-1", "CP-2"]
     assert T("04E91C2A") in [(k, key) for k, key, _ in reg.unpublished()]
-    assert reg.shared("id-tag", "04E91C2A", ME).updated > NOW - 60  # dated when it was migrated
+    # rows from before sharing are version 0: any change made since, on any hub, wins
+    assert reg.shared("id-tag", "04E91C2A", ME).updated == 0 and reg.shared_record("CP-1", ME).updated == 0
+    assert reg.take_shared([_record("CP-1", updated=1.0, status="pending")], ME)[0] == [D("CP-1")]
     assert reg.shared_record("CP-2", ME).profile == "ocpp201"
+
+
+def test_two_registries_from_before_sharing_that_disagree_keep_the_more_restrictive(tmp_path):
+    """Both version 0 (migrated): a block made on one hub before the upgrade is
+    not lost to whichever hub migrated last, whatever their ids."""
+    path = tmp_path / "old.db"
+    old = Registry.open(path, migrations=MIGRATIONS[:2])
+    old.add_device("CP-2", profile="ocpp16")
+    old.add_device("CP-3", profile="ocpp16", status="blocked")
+    old.add_id_tag("04E91C2A", status="Blocked")
+    old.close()
+    reg = Registry.open(path)
+    assert reg.take_shared([_record("CP-2", updated=0.0, by="hub-0", status="blocked")], ME) == ([D("CP-2")], [])
+    assert reg.device("CP-2").status == "blocked"
+    assert reg.take_shared([_record("CP-3", updated=0.0, by="hub-z")], ME) == ([], [D("CP-3")])
+    assert reg.device("CP-3").status == "blocked"  # ours is the restrictive one: kept, and published again
+    tag = SharedTag("04E91C2A", 0.0, "hub-z", status="Accepted")
+    assert reg.take_shared([tag], ME) == ([], [T("04E91C2A")]) and reg.id_tag_status("04E91C2A") == "Blocked"
+
+
+def test_a_local_change_is_dated_after_the_version_it_replaces_even_when_the_clock_is_behind(tmp_path):
+    """Another hub's clock runs 100 s ahead: a block made here after taking its
+    record must still win over that record everywhere."""
+    reg = open_registry(tmp_path)
+    ahead = time.time() + 100
+    reg.take_shared([_record("CP-1", updated=ahead, by="hub-c")], ME)
+    reg.set_status("CP-1", "blocked")
+    mine = reg.shared_record("CP-1", ME)
+    assert mine.by == ME and mine.updated > ahead
+    reg.remove("CP-1")
+    gone = reg.shared_record("CP-1", ME)
+    assert gone.removed and gone.updated > mine.updated
+    reg.add_device("CP-1", profile="ocpp16")  # added again after the tombstone: dated after it
+    assert reg.shared_record("CP-1", ME).updated > gone.updated
+    reg.take_shared([SharedTag("T1", ahead, "hub-c", status="Accepted")], ME)
+    reg.add_id_tag("T1", status="Blocked")
+    assert reg.shared("id-tag", "T1", ME).updated > ahead
+
+
+def test_publish_missing_puts_back_what_the_broker_did_not_send(tmp_path):
+    reg = open_registry(tmp_path)
+    for name in ("CP-1", "CP-2", "CP-3"):
+        reg.add_device(name, profile="ocpp16")
+    reg.add_id_tag("T1")
+    reg.remove("CP-3")
+    reg.published(reg.unpublished())
+    assert reg.publish_missing({D("CP-1")}) == 3  # CP-2, the tombstone of CP-3, and T1
+    assert sorted((k, key) for k, key, _ in reg.unpublished()) == [D("CP-2"), D("CP-3"), T("T1")]
+    assert reg.publish_missing(set()) == 1  # CP-1; the rest are in the outbox already
 
 
 # -- id tags ------------------------------------------------------------------------
@@ -208,6 +259,10 @@ def test_a_tag_is_its_own_topic_level_when_it_can_be_one():
             {"v": 1, "id_tag": "ABC", "updated": NOW, "by": "hub-b", "status": "Accepted", "expires": math.nan},
             "expires",
         ),
+        (
+            {"v": 1, "id_tag": "ABC", "updated": NOW, "by": "hub-b", "status": "Accepted", "expires": 10**400},
+            "expires",
+        ),
     ],
 )
 def test_a_bad_id_tag_record_is_refused(doc, words):
@@ -255,6 +310,10 @@ def _doc(**changes):
         (_doc(updated="soon"), "'updated'"),
         (_doc(updated=math.inf), "'updated'"),
         (_doc(updated=True), "'updated'"),
+        (_doc(updated=10**400), "'updated'"),
+        (_doc(updated=-1), "'updated'"),
+        (_doc(profile="/etc/wsctl/../../tmp/x.toml"), "not a profile name"),
+        (_doc(profile="mine.toml"), "not a profile name"),
         (_doc(updated=NOW + MAX_CLOCK_AHEAD + 60), "ahead of this hub's clock"),
         (_doc(by=...), "'by'"),
         (_doc(by="hub/a"), "device id"),

@@ -114,11 +114,22 @@ def newer(a: tuple[float, str], b: tuple[float, str]) -> bool:
     return a > b
 
 
+def _time(value: Any) -> float | None:
+    """``value`` as a finite float, else None (an int too large for a float included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        found = float(value)
+    except OverflowError:
+        return None
+    return found if math.isfinite(found) else None
+
+
 def _version(doc: Any, now: float) -> tuple[float, str]:
     if not isinstance(doc, dict) or doc.get("v") != RECORD_VERSION:
         raise InvalidInput(f"not a version {RECORD_VERSION} shared registry record")
-    updated, by = doc.get("updated"), doc.get("by")
-    if isinstance(updated, bool) or not isinstance(updated, (int, float)) or not math.isfinite(updated):
+    updated, by = _time(doc.get("updated")), doc.get("by")
+    if updated is None or updated < 0:
         raise InvalidInput("record has no valid 'updated' time")
     if updated > now + MAX_CLOCK_AHEAD:
         raise InvalidInput(
@@ -142,11 +153,10 @@ def parse_tag(doc: Any, level: str, *, now: float) -> SharedTag:
     status, expires = doc.get("status"), doc.get("expires")
     if status not in ID_TAG_STATUSES:
         raise InvalidInput(f"id tag status must be one of {', '.join(ID_TAG_STATUSES)}")
-    if expires is not None and (
-        isinstance(expires, bool) or not isinstance(expires, (int, float)) or not math.isfinite(expires)
-    ):
+    when = None if expires is None else _time(expires)
+    if expires is not None and when is None:
         raise InvalidInput("id tag's expires must be a time or null")
-    return SharedTag(tag, updated, by, status=status, expires=None if expires is None else float(expires))
+    return SharedTag(tag, updated, by, status=status, expires=when)
 
 
 def parse_record(doc: Any, device_id: str, *, now: float) -> SharedRecord:
@@ -156,7 +166,7 @@ def parse_record(doc: Any, device_id: str, *, now: float) -> SharedRecord:
     if doc.get("device") != device_id:
         raise InvalidInput(f"record names device {doc.get('device')!r}, its topic {device_id!r}")
     if doc.get("removed") is True:
-        return SharedRecord(device_id, float(updated), by, removed=True)
+        return SharedRecord(device_id, updated, by, removed=True)
     groups = doc.get("groups", [])
     if not isinstance(groups, list) or len(groups) > MAX_GROUPS or not all(isinstance(g, str) for g in groups):
         raise InvalidInput(f"record's groups must be a list of at most {MAX_GROUPS} names")
@@ -168,14 +178,44 @@ def parse_record(doc: Any, device_id: str, *, now: float) -> SharedRecord:
         raise InvalidInput("record gives a secret to a security profile 3 device")
     return SharedRecord(
         device_id,
-        float(updated),
+        updated,
         by,
-        profile=check_profile_name(doc.get("profile")),
+        profile=_profile_name(doc.get("profile")),
         security_profile=security_profile,
         status=check_status(doc.get("status")),
         secret_hash=secret,
         groups=tuple(sorted({check_group_name(g) for g in groups})),
     )
+
+
+def _profile_name(profile: Any) -> str:
+    """A profile by name, never a file path: another hub's record must not make
+    this hub load a file from its own disk."""
+    check_profile_name(profile)
+    try:
+        check_device_id(profile)  # the level rule: no '/', no '\\'
+    except InvalidInput:
+        raise InvalidInput(f"record's profile {profile!r} is not a profile name (a path is not shared)") from None
+    if profile.endswith(".toml"):
+        raise InvalidInput(f"record's profile {profile!r} is not a profile name (a path is not shared)")
+    return str(profile)
+
+
+#: how restrictive a status is: where two registries from before sharing disagree
+#: (both version 0), the more restrictive one wins
+_RESTRICTIVE = {"approved": 0, "pending": 1, "blocked": 2, "Accepted": 0, "Expired": 1, "Blocked": 2}
+
+
+def _wins(theirs: Shared, mine: Shared) -> bool:
+    """Whether ``theirs`` replaces ``mine``: newer, or, both from before sharing
+    (version 0) and different, more restrictive (a block made before the upgrade
+    must not be lost to whichever hub migrated last)."""
+    if theirs.updated == 0 and mine.updated == 0 and not mine.same_data(theirs):
+        rank_theirs = -1 if theirs.removed else _RESTRICTIVE.get(str(theirs.status), 0)
+        rank_mine = -1 if mine.removed else _RESTRICTIVE.get(str(mine.status), 0)
+        if rank_theirs != rank_mine:
+            return rank_theirs > rank_mine
+    return newer((theirs.updated, theirs.by), (mine.updated, mine.by))
 
 
 class SharedRegistry(Store):
@@ -201,6 +241,27 @@ class SharedRegistry(Store):
             for kind, key in items:
                 _to_outbox(conn, kind, key)
 
+    def publish_missing(self, seen: set[tuple[str, str]]) -> int:
+        """Put in the outbox every record of this registry (tombstones too) whose
+        (kind, key) is not in ``seen``, the records the broker sent since the
+        hub connected; returns how many."""
+        with self._db.write() as conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS shared_seen (kind TEXT, key TEXT, PRIMARY KEY (kind, key))"
+                " WITHOUT ROWID"
+            )
+            conn.execute("DELETE FROM temp.shared_seen")
+            conn.executemany("INSERT OR IGNORE INTO temp.shared_seen (kind, key) VALUES (?, ?)", sorted(seen))
+            added = conn.execute(
+                "INSERT INTO registry_outbox (kind, key) SELECT mine.kind, mine.key FROM ("
+                " SELECT 'device' AS kind, id AS key FROM devices UNION ALL SELECT 'id-tag', id_tag FROM id_tags"
+                " UNION ALL SELECT kind, key FROM removed) AS mine"
+                " WHERE NOT EXISTS (SELECT 1 FROM temp.shared_seen s WHERE s.kind = mine.kind AND s.key = mine.key)"
+                " AND NOT EXISTS (SELECT 1 FROM registry_outbox o WHERE o.kind = mine.kind AND o.key = mine.key)"
+            ).rowcount
+            conn.execute("DELETE FROM temp.shared_seen")
+        return int(added)
+
     def shared_record(self, device_id: str, hub_id: str) -> SharedRecord | None:
         """What this registry says of ``device_id`` to the other hubs (a
         tombstone if it was removed; None if it never knew it)."""
@@ -223,10 +284,9 @@ class SharedRegistry(Store):
             for record in records:
                 kind, key = kind_key(record)
                 mine = _device(conn, key, hub_id) if kind == "device" else _tag(conn, key, hub_id)
-                theirs = (record.updated, record.by)
-                if mine is not None and not newer(theirs, (mine.updated, mine.by)):
-                    if newer((mine.updated, mine.by), theirs) and not mine.same_data(record):
-                        ours_newer.append((kind, key))
+                if mine is not None and not _wins(record, mine):
+                    if not mine.same_data(record) or (mine.updated, mine.by) != (record.updated, record.by):
+                        ours_newer.append((kind, key))  # the sender, or the broker, holds an older copy
                     continue
                 if isinstance(record, SharedRecord):
                     _write_device(conn, record)

@@ -138,7 +138,9 @@ CREATE INDEX renewals_open ON renewals (device)
 # hash, groups) and the id tags OCPP Authorize is answered from are shared with
 # the federation's other hubs, last writer wins.  ``changed``/``changed_by``:
 # when and by which hub a row last changed (NULL by: this registry's own change;
-# a device's NULL changed: its ``created``).  A removal leaves a tombstone in
+# a device's NULL changed: its ``created``; rows from before version 3: 0).  A
+# local change is dated now, or just after the version it replaces when that is
+# later (another hub's clock ahead of this one's must not make it lose).  A removal leaves a tombstone in
 # ``removed``, so an older copy cannot bring it back.  The outbox holds, once
 # per row, what changed here and is not yet published: triggers fill it, so
 # every verb is covered.  (DELETE then INSERT, not INSERT OR REPLACE: an outer
@@ -151,7 +153,9 @@ ALTER TABLE devices ADD COLUMN changed REAL;
 ALTER TABLE devices ADD COLUMN changed_by TEXT;
 ALTER TABLE id_tags ADD COLUMN changed REAL;
 ALTER TABLE id_tags ADD COLUMN changed_by TEXT;
-UPDATE id_tags SET changed = (julianday('now') - 2440587.5) * 86400.0;
+-- rows from before: version 0, so any change made since on any hub wins over them
+UPDATE devices SET changed = 0;
+UPDATE id_tags SET changed = 0;
 CREATE TABLE removed (
     kind TEXT NOT NULL CHECK (kind IN ('device', 'id-tag')),
     key TEXT NOT NULL,
@@ -169,6 +173,9 @@ INSERT INTO registry_outbox (kind, key) SELECT 'device', id FROM devices ORDER B
 INSERT INTO registry_outbox (kind, key) SELECT 'id-tag', id_tag FROM id_tags ORDER BY rowid;
 CREATE TRIGGER devices_shared_insert AFTER INSERT ON devices
 BEGIN
+    UPDATE devices SET changed = max(coalesce(NEW.changed, NEW.created),
+        (SELECT at FROM removed WHERE kind = 'device' AND key = NEW.id) + 0.001)
+        WHERE id = NEW.id AND EXISTS (SELECT 1 FROM removed WHERE kind = 'device' AND key = NEW.id);
     DELETE FROM removed WHERE kind = 'device' AND key = NEW.id;
     DELETE FROM registry_outbox WHERE kind = 'device' AND key = NEW.id;
     INSERT INTO registry_outbox (kind, key) VALUES ('device', NEW.id);
@@ -177,47 +184,55 @@ CREATE TRIGGER devices_shared_update AFTER UPDATE OF profile, security_profile, 
 WHEN OLD.profile IS NOT NEW.profile OR OLD.security_profile IS NOT NEW.security_profile
     OR OLD.status IS NOT NEW.status OR OLD.secret_hash IS NOT NEW.secret_hash
 BEGIN
-    UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = NEW.id;
+    UPDATE devices SET changed = max((julianday('now') - 2440587.5) * 86400.0, coalesce(OLD.changed, OLD.created) + 0.001), changed_by = NULL
+        WHERE id = NEW.id;
     DELETE FROM registry_outbox WHERE kind = 'device' AND key = NEW.id;
     INSERT INTO registry_outbox (kind, key) VALUES ('device', NEW.id);
 END;
 CREATE TRIGGER devices_shared_delete AFTER DELETE ON devices
 BEGIN
     DELETE FROM removed WHERE kind = 'device' AND key = OLD.id;
-    INSERT INTO removed (kind, key, at, by) VALUES ('device', OLD.id, (julianday('now') - 2440587.5) * 86400.0, NULL);
+    INSERT INTO removed (kind, key, at, by)
+        VALUES ('device', OLD.id, max((julianday('now') - 2440587.5) * 86400.0, coalesce(OLD.changed, OLD.created) + 0.001), NULL);
     DELETE FROM registry_outbox WHERE kind = 'device' AND key = OLD.id;
     INSERT INTO registry_outbox (kind, key) VALUES ('device', OLD.id);
 END;
 CREATE TRIGGER device_groups_shared_insert AFTER INSERT ON device_groups
 BEGIN
-    UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = NEW.device;
+    UPDATE devices SET changed = max((julianday('now') - 2440587.5) * 86400.0, coalesce(changed, created) + 0.001), changed_by = NULL
+        WHERE id = NEW.device;
     DELETE FROM registry_outbox WHERE kind = 'device' AND key = NEW.device;
     INSERT INTO registry_outbox (kind, key) VALUES ('device', NEW.device);
 END;
 CREATE TRIGGER device_groups_shared_delete AFTER DELETE ON device_groups
 BEGIN
-    UPDATE devices SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id = OLD.device;
+    UPDATE devices SET changed = max((julianday('now') - 2440587.5) * 86400.0, coalesce(changed, created) + 0.001), changed_by = NULL
+        WHERE id = OLD.device;
     DELETE FROM registry_outbox WHERE kind = 'device' AND key = OLD.device;
     INSERT INTO registry_outbox (kind, key) VALUES ('device', OLD.device);
 END;
 CREATE TRIGGER id_tags_shared_insert AFTER INSERT ON id_tags
 BEGIN
+    UPDATE id_tags SET changed = max((julianday('now') - 2440587.5) * 86400.0,
+        coalesce((SELECT at FROM removed WHERE kind = 'id-tag' AND key = NEW.id_tag) + 0.001, 0)),
+        changed_by = NULL WHERE id_tag = NEW.id_tag;
     DELETE FROM removed WHERE kind = 'id-tag' AND key = NEW.id_tag;
-    UPDATE id_tags SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id_tag = NEW.id_tag;
     DELETE FROM registry_outbox WHERE kind = 'id-tag' AND key = NEW.id_tag;
     INSERT INTO registry_outbox (kind, key) VALUES ('id-tag', NEW.id_tag);
 END;
 CREATE TRIGGER id_tags_shared_update AFTER UPDATE OF status, expires ON id_tags
 WHEN OLD.status IS NOT NEW.status OR OLD.expires IS NOT NEW.expires
 BEGIN
-    UPDATE id_tags SET changed = (julianday('now') - 2440587.5) * 86400.0, changed_by = NULL WHERE id_tag = NEW.id_tag;
+    UPDATE id_tags SET changed = max((julianday('now') - 2440587.5) * 86400.0, coalesce(OLD.changed, 0) + 0.001), changed_by = NULL
+        WHERE id_tag = NEW.id_tag;
     DELETE FROM registry_outbox WHERE kind = 'id-tag' AND key = NEW.id_tag;
     INSERT INTO registry_outbox (kind, key) VALUES ('id-tag', NEW.id_tag);
 END;
 CREATE TRIGGER id_tags_shared_delete AFTER DELETE ON id_tags
 BEGIN
     DELETE FROM removed WHERE kind = 'id-tag' AND key = OLD.id_tag;
-    INSERT INTO removed (kind, key, at, by) VALUES ('id-tag', OLD.id_tag, (julianday('now') - 2440587.5) * 86400.0, NULL);
+    INSERT INTO removed (kind, key, at, by)
+        VALUES ('id-tag', OLD.id_tag, max((julianday('now') - 2440587.5) * 86400.0, coalesce(OLD.changed, 0) + 0.001), NULL);
     DELETE FROM registry_outbox WHERE kind = 'id-tag' AND key = OLD.id_tag;
     INSERT INTO registry_outbox (kind, key) VALUES ('id-tag', OLD.id_tag);
 END;

@@ -9,16 +9,21 @@ This registry's changes — any verb's, the CLI's while the hub runs included
 (they are in the registry's outbox) — are published once the retained
 records that came with a new connection have been taken (`SETTLE_QUIET`
 without one, at most `SETTLE_MAX`), so a change made here while the hub was
-down is weighed against the site's newer ones before it is sent.  A retained
-record older than this registry's own copy of a device it wrote is published
-again, so the broker keeps the newest.  A broker that refuses the records (an
-ACL without ``registry/#``) is told once, with the hint, and the changes stay
-in the outbox.
+down is weighed against the site's newer ones before it is sent.  A record
+older than this registry's copy (retained or live: two hubs that publish at
+the same moment leave the broker with whichever came last) is answered with
+this registry's copy, so the broker ends with the newest.  Once settled, every
+record of this registry the broker did not send is published again: the
+broker may have lost records (a restart without persistence, a publish lost
+with a broker that died before its PUBACK).  A broker that refuses the records
+(an ACL without ``registry/#``) is told once, with the hint, and the changes
+stay in the outbox.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import trio
@@ -35,7 +40,9 @@ SETTLE_QUIET = 0.5
 SETTLE_MAX = 60.0
 #: records taken in one transaction, and changes read from the outbox at once
 BATCH = 500
-#: how often the outbox is looked at (the CLI changes it from another process)
+#: how often the outbox is looked at (the CLI changes it from another process);
+#: each pause is drawn between 0.75 and 1.25 of it, so hubs woken by the same
+#: record do not publish in the same instant
 POLL = 1.0
 #: records waiting to be taken, at most: beyond, a batch is taken before the
 #: reader goes on (a site's retained records arrive faster than SQLite takes them)
@@ -47,7 +54,7 @@ CONFIRM_TIMEOUT = 10.0
 class RegistrySharing:
     def __init__(self, federation: Any) -> None:
         self.fed = federation
-        self._waiting: list[tuple[Shared, bool]] = []
+        self._waiting: list[Shared] = []
         self._wake = trio.Event()
         #: trio time of the last CONNACK and of the last record that came (None: not connected yet)
         self._connected_at: float | None = None
@@ -56,6 +63,8 @@ class RegistrySharing:
         self._refused = False
         #: a record was confirmed on this connection (the ACL lets this hub write them)
         self._confirmed = False
+        #: (kind, key) of the records the broker sent on this connection, until it settled
+        self._seen: set[tuple[str, str]] | None = None
         #: records refused as malformed, and taken (tests, logs)
         self.rejected = 0
         self.taken = 0
@@ -65,6 +74,7 @@ class RegistrySharing:
     def connected(self) -> None:
         self._connected_at = trio.current_time()
         self._refused = self._confirmed = False
+        self._seen = set()
         self._wake.set()
 
     def incoming(self, kind: str, level: str, item: Any) -> None:
@@ -78,7 +88,9 @@ class RegistrySharing:
             self.rejected += 1
             log.warning("%s: shared registry record refused: %s", item.topic, exc.message)
             return
-        self._waiting.append((record, bool(item.retained)))
+        self._waiting.append(record)
+        if self._seen is not None:
+            self._seen.add(kind_key(record))
         self._last_record = trio.current_time()
         if len(self._waiting) >= MAX_WAITING:
             try:
@@ -98,6 +110,8 @@ class RegistrySharing:
                     self._take()
                     await trio.lowlevel.checkpoint()
                 if self._may_publish():
+                    if self._seen is not None:
+                        self._reconcile()
                     await self._publish()
             except WsctlError as exc:
                 # the registry is busy (another process holds it): what waits, waits for the next pass
@@ -106,7 +120,15 @@ class RegistrySharing:
     def _pause(self) -> float:
         if self._connected_at is not None and not self._settled():
             return SETTLE_QUIET / 2
-        return POLL
+        return POLL * random.uniform(0.75, 1.25)
+
+    def _reconcile(self) -> None:
+        """Settled: what this registry holds and the broker did not send goes out again."""
+        assert self._seen is not None
+        missing = self.fed.hub.registry.publish_missing(self._seen)
+        self._seen = None
+        if missing:
+            log.info("shared registry: %d record(s) the broker did not have are published again", missing)
 
     def _settled(self) -> bool:
         now = trio.current_time()
@@ -121,15 +143,13 @@ class RegistrySharing:
         batch = self._waiting[:BATCH]
         me = self.fed.hub_id
         registry = self.fed.hub.registry
-        taken, ours_newer = registry.take_shared([record for record, _ in batch], me)
+        taken, ours_newer = registry.take_shared(batch, me)
         del self._waiting[: len(batch)]  # only once taken: a busy registry keeps them for the next pass
         self.taken += len(taken)
         for kind, key in taken:
             log.info("%s %s: shared registry record taken", kind, key)
-        retained = {kind_key(record) for record, was_retained in batch if was_retained}
-        again = [k for k in ours_newer if k in retained and _ours(registry.shared(*k, me), me)]
-        if again:
-            registry.publish_again(again)
+        if ours_newer:
+            registry.publish_again(ours_newer)  # the outbox holds each once, however many came
 
     async def _publish(self) -> None:
         fed = self.fed
@@ -148,6 +168,7 @@ class RegistrySharing:
             self.published += len(done)
             if len(done) < len(changes):
                 return
+            await trio.lowlevel.checkpoint()  # a large outbox must not hold the hub for its whole length
 
     async def _send(self, record: Shared) -> bool:
         """The first record of a connection is confirmed (an ACL that refuses it is
@@ -161,6 +182,9 @@ class RegistrySharing:
         if refusal is None:
             self._confirmed = True
             return True
+        if refusal.startswith(("no PUBACK", "not connected")):
+            log.warning("shared registry: %s for %s %s; trying again", refusal, kind, key)
+            return False  # a slow or lost broker, not a refusal: the next pass tries again
         self._refused = True
         log.warning(
             "broker %s refused the shared registry record of %s %s (%s): changes stay in the registry until the "
@@ -168,7 +192,3 @@ class RegistrySharing:
             self.fed.link.broker.shown, kind, key, refusal, self.fed.hub_id, self.fed.tree.base,
         )  # fmt: skip
         return False
-
-
-def _ours(record: Shared | None, me: str) -> bool:
-    return record is not None and record.by == me
