@@ -115,7 +115,10 @@ def join(n: int) -> None:
     with Registry.open(base / "hub-a.db") as reg:
         for i in range(n):
             reg.add_device(f"CP-{i}", profile="ocpp16", groups=["depot-a"])
-    broker, port, cafile = broker_fixture.start_broker(store, base, HUBS, site=SITE)
+    # as docs/federation.md: mosquitto's default queue (1,000) drops a joining hub's retained flood
+    broker, port, cafile = broker_fixture.start_broker(
+        store, base, HUBS, site=SITE, settings="max_queued_messages 100000\n"
+    )
     procs = [broker]
     try:
         procs.append(start_hub(store, base, "hub-a", port))

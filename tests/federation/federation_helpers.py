@@ -135,6 +135,7 @@ def start_broker(pki: FedPKI, base: Path, port: int | None = None) -> Broker:
                 "allow_anonymous false",
                 "persistence false",
                 "set_tcp_nodelay true",
+                "max_queued_messages 100000",  # as docs/federation.md: a joining hub's retained flood
                 "log_dest stderr",
                 "log_type error",
                 "log_type warning",

@@ -143,15 +143,25 @@ def test_a_hub_with_no_shared_registry_keeps_its_registry_to_itself(fed):
         loner.process.stop()
 
 
-def test_thousands_of_records_cross_in_batches_and_all_arrive(fed):
+def test_a_hub_that_joins_takes_thousands_of_retained_records(fed):
+    """More than a batch of the outbox and of the reader, and more than
+    mosquitto's default queue of 1,000 per client: hub-b is down while hub-a
+    publishes them, then joins and is sent them all at once."""
     from wsctl.registry import Registry
 
     hubs = fed["hubs"]
     hubs["hub-a"].process.stop()
-    with Registry.open(hubs["hub-a"].registry) as reg:  # more than a batch of the outbox and of the reader
+    hubs["hub-b"].process.stop()
+    with Registry.open(hubs["hub-a"].registry) as reg:
         for n in range(2500):
             reg.add_device(f"bulk-{n}", profile=PROFILE)
     hubs["hub-a"] = start_hub(fed["base"], fed["broker"], "hub-a", devices=())
+    retained = Sub(fed["broker"], tree("registry", "devices", "bulk-2499"), user="hub-c")
+    try:
+        retained.doc(tree("registry", "devices", "bulk-2499"), timeout=60)  # the last one is at the broker
+    finally:
+        retained.stop()
+    hubs["hub-b"] = start_hub(fed["base"], fed["broker"], "hub-b", devices=())
 
     def arrived() -> bool:
         return sum(1 for d in registry_of(fed, "hub-b") if d.startswith("bulk-")) == 2500

@@ -87,18 +87,21 @@ class Tree:
             return f"{self.base}/registry/devices/{check_device_id(key)}"
         return f"{self.base}/registry/id-tags/{tag_level(key)}"
 
-    def subscriptions(self, hub: str, *, registry: bool = True) -> list[str]:
+    def subscriptions(self, hub: str) -> list[str]:
         """What a hub subscribes to: presence of hubs and devices, calls and
-        replies addressed to it, the plant tools' commands, and (``registry``)
-        the shared registry records."""
-        found = [
+        replies addressed to it, and the plant tools' commands."""
+        return [
             f"{self.base}/hubs/+/state",
             f"{self.base}/devices/+/state",
             f"{self.base}/hubs/+/calls/{hub}",
             f"{self.base}/hubs/+/replies/{hub}",
             f"{self.base}/devices/+/cmd",
         ]
-        return found + [f"{self.base}/registry/devices/+", f"{self.base}/registry/id-tags/+"] if registry else found
+
+    def registry_subscriptions(self) -> list[str]:
+        """The shared registry's records (a state, not a stream of events: taken
+        at QoS 0, since every (re)connection is sent the retained newest again)."""
+        return [f"{self.base}/registry/devices/+", f"{self.base}/registry/id-tags/+"]
 
     def parse(self, topic: str) -> tuple[str, ...] | None:
         """``("hub-state", hub)``, ``("device-state", id)``, ``("call", from, to)``,

@@ -133,8 +133,10 @@ class Federation:
     def _connected(self) -> None:
         """On every CONNACK: the session is clean, so subscribe again; say the
         hub is online and who is on it (a restarted broker may have lost both)."""
-        self.link.subscribe(self.tree.subscriptions(self.hub_id, registry=self.sharing is not None))
+        self.link.subscribe(self.tree.subscriptions(self.hub_id))
         if self.sharing is not None:
+            # QoS 0: no PUBACK per record and no in-flight window of 20 throttling a site's flood
+            self.link.subscribe(self.tree.registry_subscriptions(), qos=0)
             self.sharing.connected()
         self.link.publish(
             self.tree.hub_state(self.hub_id), self._hub_doc(True, at=iso(self.hub.wall())), qos=1, retain=True

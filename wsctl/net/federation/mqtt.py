@@ -406,10 +406,10 @@ class MqttLink:
         self._watch_pubacks(client)
         return f"no PUBACK within {timeout:g} s"
 
-    def subscribe(self, topics: list[str]) -> None:
-        if self._client is not None:
+    def subscribe(self, topics: list[str], *, qos: int = 1) -> None:
+        if self._client is not None and topics:
             self._flush(self._client)
-            self._client.subscribe([(t, 1) for t in topics])
+            self._client.subscribe([(t, qos) for t in topics])
             self._kick(self._client)
 
     def publish(

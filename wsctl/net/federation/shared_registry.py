@@ -146,8 +146,9 @@ class RegistrySharing:
         taken, ours_newer = registry.take_shared(batch, me)
         del self._waiting[: len(batch)]  # only once taken: a busy registry keeps them for the next pass
         self.taken += len(taken)
-        for kind, key in taken:
-            log.info("%s %s: shared registry record taken", kind, key)
+        if taken:  # one line a batch: a site's records arrive by the thousand when a hub joins
+            first = " ".join(taken[0])
+            log.info("shared registry: %d record(s) taken (%s%s)", len(taken), first, " ..." if len(taken) > 1 else "")
         if ours_newer:
             registry.publish_again(ours_newer)  # the outbox holds each once, however many came
 
