@@ -113,3 +113,9 @@ def test_recording_of_a_basic_auth_session_holds_no_password(plant, basic_auth_d
     assert out.returncode == 0, out.stderr
     text = out_file.read_text()
     assert f"wss://{USER}@127.0.0.1:{basic_auth_device}/" in text and SECRET not in text
+
+
+def test_a_password_holding_an_at_sign_is_never_printed_even_in_part(plant):
+    out = wsctl("send", f"ws://{USER}:Sek@r3t-pw@127.0.0.1:1/", "--raw", "hi")
+    assert out.returncode == 2 and "r3t-pw" not in out.stderr and "Sek" not in out.stderr
+    assert f"ws://{USER}@127.0.0.1:1/" in out.stderr

@@ -9,9 +9,23 @@ from __future__ import annotations
 
 import re
 
-_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def public_url(url: str) -> str:
-    """The URL without the password of its userinfo (the user id stays)."""
-    return _USERINFO_PASSWORD.sub(r"\1@", url.strip())
+    """The URL without the password of its userinfo (the user id stays).
+
+    The authority ends at the first ``/ ? #`` and the userinfo at its *last*
+    ``@`` — as `urllib.parse.urlsplit` reads it, which is what sends the
+    password — so a password that holds an ``@`` is cut whole, not in part."""
+    url = url.strip()
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return url
+    start = scheme.end()
+    end = next((i for i in range(start, len(url)) if url[i] in "/?#"), len(url))
+    userinfo, at, hostport = url[start:end].rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{url[:start]}{user}@{hostport}{url[end:]}"
