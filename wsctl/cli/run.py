@@ -121,6 +121,10 @@ def _read_script(env: Environment, script: str) -> tuple[str, list[Step]]:
         raise InvalidInput(f"no such script file: {script}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read script {source}: {getattr(exc, 'strerror', None) or exc}") from None
+    if script == "-":
+        from wsctl.cli.support.stdin_text import checked_text
+
+        text = checked_text(text)
     return source, parse_script(text, source)
 
 

@@ -20,7 +20,12 @@ from wsctl.core.errors import InvalidInput, Timeout, UsageError
 
 
 def _payload(env: Environment, raw: str, binary: bool) -> str | bytes:
-    text = env.stdin.read() if raw == "-" else raw
+    if raw == "-":
+        from wsctl.cli.support.stdin_text import checked_text
+
+        text = checked_text(env.stdin.read())
+    else:
+        text = raw
     if not binary:
         return text
     try:

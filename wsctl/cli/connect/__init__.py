@@ -344,9 +344,13 @@ class _Console:
     async def piped_input(self) -> None:
         import trio
 
+        from wsctl.cli.support.stdin_text import checked_text
+
         stdin = trio.wrap_file(self.env.stdin)
+        number = 0
         async for line in stdin:
-            if not await self.handle(line.rstrip("\r\n")):
+            number += 1
+            if not await self.handle(checked_text(line.rstrip("\r\n"), f"stdin line {number}")):
                 break
         if self.closing is None:
             # after the last line, or a failed one: answers to what was sent may still be coming
