@@ -43,12 +43,19 @@ EXAMPLES
 """
 
 
+def _global_flag(arg: str) -> bool:
+    """`--json`, `-q`, `-v` (`-vv` ...): accepted before the verb as after it."""
+    return arg in ("--json", "-q", "--quiet", "--verbose") or (len(arg) > 1 and arg.strip("v") == "-")
+
+
 def route(args: list[str], help_names: tuple[str, ...] = ("-h", "--help")) -> list[str]:
-    """The arguments with the implied verb inserted (unchanged when a verb is given)."""
-    if not args or args[0] in VERBS or args[0] in help_names:
+    """The arguments with the implied verb inserted (unchanged when a verb is
+    given), after any global flags that come first (`wsctl record -q show F`)."""
+    at = next((i for i, arg in enumerate(args) if not _global_flag(arg)), len(args))
+    if at == len(args) or args[at] in VERBS or args[at] in help_names:
         return args
     proxy = any(arg in PROXY_OPTIONS or arg.startswith(tuple(o + "=" for o in PROXY_OPTIONS)) for arg in args)
-    return ["proxy" if proxy else "capture", *args]
+    return [*args[:at], "proxy" if proxy else "capture", *args[at:]]
 
 
 class RecordGroup(LazyGroup):
