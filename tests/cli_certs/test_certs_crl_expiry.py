@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -41,7 +42,9 @@ def test_crl_expiring_within_a_day_warns(issued):
     assert r.code == 0 and "warning: the CRL expires within a day" in r.err
     assert "CRL: next update" in r.out and "hours)" in r.out
     js = issued("--json", "certs", "--dir", issued.store_dir, "list")
-    assert js.json_lines()[0]["crl_status"] == "expiring" and "warning: the CRL" in js.err
+    assert js.json_lines()[0]["crl_status"] == "expiring"
+    warned = [json.loads(line) for line in js.err.splitlines()]  # under --json every stderr line is JSON
+    assert any(w["level"] == "warning" and w["message"].startswith("the CRL expires") for w in warned)
     v = issued.certs("verify", "plc-1")
     assert v.code == 0 and "warning: the CRL expires within a day" in v.err and "CRL: next update" in v.out
 
@@ -52,7 +55,9 @@ def test_expired_crl_warns_in_list_and_fails_verify_once(issued, monkeypatch):
     obj = r.json_lines()[0]
     next_update = dt.datetime.fromisoformat(obj["crl_next_update"].replace("Z", "+00:00"))
     assert obj["crl_status"] == "expired" and next_update < dt.datetime.now(dt.UTC)
-    assert "warning: the CRL expired" in r.err and "'wsctl certs crl'" in r.err
+    warned = [json.loads(line) for line in r.err.splitlines()]
+    assert any(w["level"] == "warning" and "the CRL expired" in w["message"] for w in warned)
+    assert "'wsctl certs crl'" in r.err
     human = issued.certs("list")
     assert "CRL: expired " in human.out and "ago)" in human.out
     v = issued.certs("verify", "plc-1")

@@ -214,5 +214,5 @@ def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
     except BaseException as exc:  # noqa: BLE001 - the one place that maps everything
         if isinstance(exc, SystemExit):
             return int(exc.code or 0) if not isinstance(exc.code, str) else 1
-        return report(exc, env.stderr, as_json=env.json)
+        return report(exc, env.stderr, as_json=env.json or _asks_for_json(argv))
     return int(rv) if isinstance(rv, int) else ExitCode.OK

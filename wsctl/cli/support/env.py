@@ -74,15 +74,26 @@ class Environment:
     # -- diagnostics (stderr; never mixed into results) ----------------------
     def info(self, message: str) -> None:
         if self.verbosity >= 0:
-            self.stderr.write(message + "\n")
-            self.stderr.flush()
+            self._diagnostic("info", "", message)
 
     def debug(self, message: str) -> None:
         if self.verbosity >= 1:
-            self.stderr.write("debug: " + message + "\n")
-            self.stderr.flush()
+            self._diagnostic("debug", "debug: ", message)
 
     def warn(self, message: str) -> None:
         # warnings about security are never silenced by -q
-        self.stderr.write("warning: " + message + "\n")
+        self._diagnostic("warning", "warning: ", message)
+
+    def _diagnostic(self, level: str, prefix: str, message: str) -> None:
+        """One stderr line; under --json the log records' JSON shape
+        (`wsctl.cli.support.logs`), so that every stderr line parses."""
+        if self.json:
+            import json
+
+            line = json.dumps(
+                {"event": "log", "level": level, "logger": "wsctl.cli", "message": message}, ensure_ascii=False
+            )
+        else:
+            line = prefix + message
+        self.stderr.write(line + "\n")
         self.stderr.flush()
