@@ -102,6 +102,10 @@ async def test_a_request_and_its_reply_are_written_at_once(start_server, pki):
     ws = WebSocket(counted, is_server=False, initial=rest)
     with trio.fail_after(10):
         for i in range(20):
+            # a request follows its reply after a pause; the pause is made sure of
+            # here, since the reply may already be in the socket when the process
+            # is preempted between its write and the writer noting the time
+            await trio.sleep(2 * ws_writer.BURST_GAP)
             before = counted.writes
             await ws.send_message(f"q{i}")
             # written by the sender itself, before send_message returned
