@@ -39,7 +39,7 @@ def read_scenario(argument: str):
 
 def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
     """--var NAME=VALUE: the value read as TOML (42, true, "x"), else as text."""
-    import tomllib
+    from wsctl.core.toml_text import TomlSyntaxError, parse_toml
 
     out: dict[str, object] = {}
     for item in assignments:
@@ -47,8 +47,8 @@ def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
         if not sep or not name.isidentifier():
             raise UsageError(f"--var {item!r}: expected NAME=VALUE")
         try:
-            out[name] = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
+            out[name] = parse_toml(f"v = {text}", f"--var {name}")["v"]
+        except TomlSyntaxError:  # not TOML: plain text; TOML past the parser's limits stays an error (exit 8)
             out[name] = text
     return out
 

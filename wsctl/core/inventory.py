@@ -104,12 +104,9 @@ def _anchor(values: dict[str, Any], base: PurePath | None) -> dict[str, Any]:
 
 
 def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | None = None) -> Inventory:
-    try:
-        import tomllib  # only when there is an inventory: a single-URL send never parses TOML
+    from wsctl.core.toml_text import parse_toml  # only with an inventory: a single-URL send never loads tomllib
 
-        data = tomllib.loads(text)
-    except ValueError as exc:  # TOMLDecodeError, or an integer of more digits than int() converts
-        raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
+    data = parse_toml(text, source)
     unknown = set(data) - {"defaults", "devices", "groups"}
     if unknown:
         raise InvalidInput(

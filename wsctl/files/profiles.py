@@ -254,15 +254,11 @@ def summary_at(location: ProfileLocation) -> ProfileSummary:
     [profile] id / title / version or [commands] are not what the loader
     would accept at all; anything deeper is found when the profile is loaded.
     """
-    import tomllib
-
     from wsctl.core.profile.format import FORMAT, PROFILE_ID
+    from wsctl.core.toml_text import parse_toml
 
     text = _read(location, _shipped_entry(location))
-    try:
-        data = tomllib.loads(text)
-    except ValueError as exc:  # as the loader says it
-        raise InvalidInput(f"{location.path}: not valid TOML: {str(exc)[:200]}") from None
+    data = parse_toml(text, str(location.path))  # as the loader says it
     if data.get("format") != FORMAT:
         raise InvalidInput(f"{location.path}: format: expected {FORMAT!r}, got {data.get('format')!r}")
     meta, commands = data.get("profile"), data.get("commands", {})

@@ -91,4 +91,10 @@ def open_recording(
     name = os.fspath(path)
     open_regular(name, what="recording").close()  # a FIFO or a device is refused here, before any header is read
     paths = part_paths(name) if parts else [name]
-    return RecordReader.from_parts(((p, _part(p, read)) for p in paths), strict=strict, source=name, warn=warn)
+    return RecordReader.from_parts(
+        ((p, _part(p, read)) for p in paths),
+        strict=strict,
+        source=name,
+        warn=warn,
+        refuse_surrogates=True,  # a file's strings are printed, sent and exported: all UTF-8
+    )

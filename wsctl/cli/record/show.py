@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 import click
 
 from wsctl.cli.support.env import Environment
+from wsctl.cli.support.errors import one_line
+
+#: what message text may not carry to a terminal raw: C0 controls but TAB, DEL
+#: and C1 controls (ESC sequences and their 8-bit CSI, line breaks that forge lines)
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 @click.command("show")
@@ -53,12 +59,7 @@ def show(env: Environment, file: str, stats: bool, profile_name: str | None, con
     if stats:
         _stats(env, reader, conn)
         return
-    fp = header.fingerprints or {}
-    env.emit(
-        {"event": "header", **header.to_dict()},
-        f"# {header.url or '?'}  subprotocol={header.subprotocol or '-'}  profile={header.profile or '-'}  source={header.source}\n"
-        f"# started {_iso(header.started)}  device={fp.get('device') or '-'}  tool={fp.get('tool') or '-'}",
-    )
+    env.emit({"event": "header", **header.to_dict()}, _header_lines(header))
     seen: set[int] = set()
     for event in reader:
         seen.add(event.conn)
@@ -91,6 +92,27 @@ def _profile(env: Environment, name: str | None, *, explicit: bool) -> Any:
             raise
         env.debug(f"profile {name!r} named in the recording not used: {exc.message}")
         return None
+
+
+def _header_lines(header: Any) -> str:
+    # every field is the file's text: escaped, so a header cannot drive the terminal or forge a line
+    fp = header.fingerprints or {}
+    return (
+        f"# {_field(header.url, '?')}  subprotocol={_field(header.subprotocol)}  profile={_field(header.profile)}"
+        f"  source={_field(header.source)}\n"
+        f"# started {_iso(header.started)}  device={_field(fp.get('device'))}  tool={_field(fp.get('tool'))}"
+    )
+
+
+def _field(value: Any, missing: str = "-") -> str:
+    """A header or metadata field from the file as one printable line (``missing`` when empty)."""
+    return one_line(str(value)) if value else missing
+
+
+def _text(data: str) -> str:
+    """Message text for the timeline: controls escaped as Python writes them (``\\x1b``,
+    ``\\n``), the rest of Unicode kept; the exact text is in --json."""
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], data)
 
 
 def _iso(epoch: float) -> str:
@@ -139,25 +161,25 @@ def _line(event: Any, decoded: str | None) -> str:
     if event.is_message:
         arrow = ">" if event.dir == "out" else "<"
         body = (
-            event.data
+            _text(event.data)
             if isinstance(event.data, str)
             else f"<binary {len(event.data)} B> {base64.b64encode(event.data).decode('ascii')}"
         )
-        note = f"  [{decoded}]" if decoded else ""
+        note = f"  [{one_line(decoded)}]" if decoded else ""  # names and values quoted from the message
         return f"{head} {arrow} {body}{note}"
     if kind == "open":
         info = event.info or {}
         peer = info.get("peer") if isinstance(info.get("peer"), dict) else {}
-        who = f" from {peer.get('name') or peer.get('remote')}" if peer else ""
-        return f"{head} == open {info.get('url') or ''}{who} subprotocol={info.get('subprotocol') or '-'}"
+        who = f" from {one_line(str(peer.get('name') or peer.get('remote')))}" if peer else ""
+        return f"{head} == open {_field(info.get('url'), '')}{who} subprotocol={_field(info.get('subprotocol'))}"
     if kind == "close":
         by = {"in": "device", "out": "tool"}.get(event.dir or "", "?")
-        return f"{head} xx close {event.code} by {by}" + (f" ({event.reason})" if event.reason else "")
+        return f"{head} xx close {event.code} by {by}" + (f" ({one_line(event.reason)})" if event.reason else "")
     if kind == "gap":
         after = f" after {event.delay:.2f} s" if event.delay is not None else ""
-        return f"{head} ~~ gap: {event.error}; retry {event.attempt}{after}"
+        return f"{head} ~~ gap: {one_line(str(event.error))}; retry {event.attempt}{after}"
     if kind == "error":
-        return f"{head} !! error: {event.error}"
+        return f"{head} !! error: {one_line(str(event.error))}"
     return f"{head} {'>' if event.dir == 'out' else '<'} {kind}"
 
 

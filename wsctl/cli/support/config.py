@@ -67,16 +67,13 @@ def load_config(env: Environment, group: click.Group) -> tuple[dict[str, Any], l
             if explicit:
                 raise InvalidInput(f"WSCTL_CONFIG names {path}, which is not a file")
             continue
-        import tomllib  # only when there is a file: start-up stays light without one
+        from wsctl.core.toml_text import parse_toml  # only when there is a file: start-up stays light without one
 
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
+            raw = path.read_bytes()
+        except OSError as exc:
             raise InvalidInput(f"cannot read config {path}: {exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidInput(f"config {path}: not valid TOML: {exc}") from None
-        except ValueError as exc:  # tomllib's bare ValueError: an integer over 4300 digits
-            raise InvalidInput(f"config {path}: not valid TOML: {exc}") from None
+        data = parse_toml(raw, f"config {path}")
         data = _check(group, data, str(path), (), trace)
         _merge(merged, data)
     return merged, trace

@@ -4,7 +4,6 @@ and the field at fault, in one line: `conveyor.toml: commands.set_speed.params.s
 from __future__ import annotations
 
 import re
-import tomllib
 from typing import Any, Literal, overload
 
 from wsctl.core import roles as role_rules
@@ -29,6 +28,7 @@ from wsctl.core.profile.model import (
 from wsctl.core.profile.params import Param, finite, parse_param, short
 from wsctl.core.profile.sim_loader import parse_sim
 from wsctl.core.profile.template import FILTERS, placeholder_filters
+from wsctl.core.toml_text import parse_toml
 
 TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim", "central"}
 COMMAND_KEYS = {
@@ -46,6 +46,14 @@ COMMAND_KEYS = {
 EVENT_KEYS = {"name", "summary", "kind", "reply", "fields"}
 #: what framing templates may name (params.* and state.* are checked elsewhere)
 FRAMING_NAMES = {"id", "name", "params", "payload", "code", "message", "detail", "now"}
+#: transport.path: RFC 3986 path characters (unreserved, sub-delims, ':', '@',
+#: '/', %XX) and the braces of a device-side ``/ocpp/{id}``.  It goes into the
+#: handshake's request line, where a CR/LF or space would split it (the
+#: handshake library refuses it only when the profile is used); '?' and '#'
+#: would turn the rest into a query or fragment of the URL it is put in
+_PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/{}]|%[0-9A-Fa-f]{2})*")
+#: a subprotocol is an RFC 7230 token (RFC 6455 section 4.1: Sec-WebSocket-Protocol)
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 class _Checker:
@@ -386,12 +394,33 @@ def _rules_for_events(c: _Checker, framing: Framing, events: dict[str, Event]) -
         )
 
 
+def _path(c: _Checker, transport: dict[str, Any]) -> str:
+    path = c.str_(transport, "path", "transport", "/")
+    if not _PATH.fullmatch(path):
+        if not path.startswith("/"):
+            why = "does not start with '/'"
+        else:
+            bad = next((ch for ch in path if not _PATH.fullmatch("/" + ch) and ch != "%"), None)
+            why = f"character {bad!r} is not allowed" if bad else "a '%' not followed by two hex digits"
+        raise c.fail("transport.path", f"{why} (a URL path such as /rpc: RFC 3986 characters, no spaces)")
+    return path
+
+
+def _subprotocols(c: _Checker, transport: dict[str, Any]) -> tuple[str, ...]:
+    names = c.str_list(transport, "subprotocols", "transport")
+    for n, name in enumerate(names):
+        if not _TOKEN.fullmatch(name):
+            bad = next((ch for ch in name if not _TOKEN.fullmatch(ch)), None)
+            why = f"character {bad!r} is not allowed" if bad else "empty"
+            raise c.fail(
+                f"transport.subprotocols[{n}]", f"{why} (a token: letters, digits and !#$%&'*+-.^_`|~, no spaces)"
+            )
+    return names
+
+
 def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
     c = _Checker(source)
-    try:
-        data = tomllib.loads(text)
-    except ValueError as exc:  # TOMLDecodeError, or an integer of more digits than int() converts
-        raise InvalidInput(f"{source}: not valid TOML: {str(exc)[:200]}") from None
+    data = parse_toml(text, source)
     c.table(data, "", TOP_KEYS)
     fmt = data.get("format")
     if fmt != FORMAT:
@@ -439,8 +468,8 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
         version=c.str_(meta, "version", "profile", "0"),
         description=c.str_(meta, "description", "profile", ""),
         source=source,
-        subprotocols=c.str_list(transport, "subprotocols", "transport"),
-        path=c.str_(transport, "path", "transport", "/"),
+        subprotocols=_subprotocols(c, transport),
+        path=_path(c, transport),
         dialer=dialer,
         framing=framing,
         default_timeout=default_timeout,

@@ -25,6 +25,7 @@ import binascii
 import json
 import json.encoder
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ TIME_LIMIT = 1e10
 #: how deep the extra fields of an event may nest (JSON that deep is an attack,
 #: and would exhaust the recursion of whoever encodes it again)
 MAX_DEPTH = 32
+#: a format version as written after FORMAT_PREFIX
+_VERSION_DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 class RecordFormatError(InvalidInput):
@@ -274,6 +277,35 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: a UTF-16 surrogate: in a str parsed from JSON (which pairs them up) always a lone one
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """True when a string in ``value`` (a str, or a parsed JSON value: keys
+    included) holds an unpaired surrogate.  JSON can escape one (``"\\ud800"``)
+    but UTF-8 cannot encode it: printing, sending or exporting such a string fails."""
+    if isinstance(value, str):
+        return not value.isascii() and _SURROGATE.search(value) is not None
+    if value is None or isinstance(value, (bool, int, float, bytes)):
+        return False
+    try:
+        # ensure_ascii=False writes a surrogate as itself, so one search finds any at any depth
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        return False
+    return _SURROGATE.search(text) is not None
+
+
+def event_has_lone_surrogate(event: Event) -> bool:
+    """True when any string of ``event`` (its text, reason, error, extra fields) holds an unpaired surrogate."""
+    if isinstance(event.data, str) and has_lone_surrogate(event.data):
+        return True
+    if event.reason is None and event.error is None and not event.info:
+        return False  # every message event: its text was all there was to look at
+    return has_lone_surrogate([event.reason, event.error, event.info])
+
+
 def _depth(value: Any, limit: int = MAX_DEPTH) -> bool:
     """True when ``value`` nests no deeper than ``limit`` lists and objects."""
     if isinstance(value, dict):
@@ -351,8 +383,10 @@ def parse_version(doc: Any) -> int | None:
     if not isinstance(fmt, str) or not fmt.startswith(FORMAT_PREFIX):
         return None
     number = fmt[len(FORMAT_PREFIX) :]
-    if not number.isdigit():
-        raise RecordFormatError(f"unreadable format version {fmt!r}")
+    # ASCII digits only, and few: str.isdigit() takes '²' and '١' (int() reads
+    # the one as 1, fails on the other), and int() refuses over 4300 digits
+    if not _VERSION_DIGITS.fullmatch(number):
+        raise RecordFormatError(f"unreadable format version {shown(fmt)}")
     return int(number)
 
 

@@ -44,6 +44,8 @@ from wsctl.core.record.format import (
     Header,
     RecordFormatError,
     event_from_dict,
+    event_has_lone_surrogate,
+    has_lone_surrogate,
     header_from_dict,
     parse_version,
     seconds,
@@ -281,9 +283,11 @@ def original_header(log: Any) -> Header | None:
         version = parse_version(recording)
         if version is None:
             return None
-        return header_from_dict(migrate_header(dict(recording), version), version=version)
+        header = header_from_dict(migrate_header(dict(recording), version), version=version)
     except (ValueError, AttributeError, TypeError, RecursionError, RecordFormatError):
         return None  # a comment someone edited: the entries still make a recording
+    # a lone surrogate: no file or output could hold the header (UTF-8), so as edited
+    return None if has_lone_surrogate(header.to_dict()) else header
 
 
 #: (when, order at equal times, event line, where it came from) of one imported event
@@ -384,9 +388,13 @@ def _entry(entry: dict[str, Any], n: int, source: str) -> tuple[list[Raw], str |
 def _checked(line: dict[str, Any], where: str) -> Event:
     # the recording reader's own checks: an imported event is what a line of the same fields would be
     try:
-        return event_from_dict(line)
+        event = event_from_dict(line)
     except RecordFormatError as exc:
         raise InvalidInput(f"{where}: {exc.message}") from None
+    if event_has_lone_surrogate(event):
+        # JSON escapes one, UTF-8 cannot: the recording would be written and then refused by every reader
+        raise InvalidInput(f"{where}: holds an unpaired surrogate (not valid Unicode)")
+    return event
 
 
 def from_har(doc: Any, *, source: str = "HAR") -> tuple[Header, list[Event]]:

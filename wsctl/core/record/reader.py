@@ -16,7 +16,13 @@ What it tolerates, and why:
   version-checked, then skipped;
 - a line longer than `MAX_LINE_BYTES` (the file's opener hands it over as an
   `OversizedLine` instead of reading it into memory) or nested too deeply for
-  the JSON parser: skipped like any corrupted line.
+  the JSON parser: skipped like any corrupted line;
+- with ``refuse_surrogates=True`` (every file `open_recording` opens), an event
+  with an unpaired surrogate in a string (``"data":"\\ud800"``, valid JSON):
+  skipped like any corrupted line, since whatever reads a file prints, sends
+  or exports its strings as UTF-8, which cannot carry one.  A header holding
+  one is refused.  The default keeps the format's round trip for lines a
+  Python caller recorded (the writer escapes a surrogate it is given).
 
 What it refuses: a first line that is not a header, an unknown or newer format
 version (there is no guessing at a format it does not know).  Every message
@@ -35,7 +41,16 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from wsctl.core.record.compat import event_upgrader, migrate_header
-from wsctl.core.record.format import Event, Header, RecordFormatError, event_from_dict, header_from_dict, parse_version
+from wsctl.core.record.format import (
+    Event,
+    Header,
+    RecordFormatError,
+    event_from_dict,
+    event_has_lone_surrogate,
+    has_lone_surrogate,
+    header_from_dict,
+    parse_version,
+)
 
 #: at most this many warnings are kept in `warnings` (the count goes on)
 MAX_WARNINGS = 100
@@ -54,6 +69,8 @@ class OversizedLine(bytes):
 #: what json.loads raises for a line that is not JSON, including one nested
 #: deeper than the interpreter's recursion limit
 _NOT_JSON = (ValueError, UnicodeDecodeError, RecursionError)
+#: why a line or header with a lone surrogate is refused (see `refuse_surrogates`)
+_SURROGATE_WHY = "an unpaired surrogate (not valid Unicode)"
 
 
 def _ends_line(line: str | bytes) -> bool:
@@ -73,8 +90,10 @@ class RecordReader:
         source: str = "recording",
         warn: Callable[[str], Any] | None = None,
         parts: Iterable[tuple[str, Iterable[str | bytes]]] | None = None,
+        refuse_surrogates: bool = False,
     ) -> None:
         self.strict = strict
+        self.refuse_surrogates = refuse_surrogates
         #: the recording's name (its first file)
         self.source = source
         #: the file the line last read came from (a rotated part, or ``source``)
@@ -133,9 +152,12 @@ class RecordReader:
         if version is None:
             raise RecordFormatError(f'{self.source}: not a wsctl recording (line 1 has no "format": "wsctl-record/N")')
         try:
-            return header_from_dict(migrate_header(doc, version), version=version)
+            header = header_from_dict(migrate_header(doc, version), version=version)
         except RecordFormatError as exc:
             raise RecordFormatError(f"{self.source}: {exc.message}", hint=exc.hint) from None
+        if self.refuse_surrogates and has_lone_surrogate(header.to_dict()):
+            raise RecordFormatError(f"{self.source}: the header holds {_SURROGATE_WHY}")
+        return header
 
     def _problem(self, line: str | bytes, why: str) -> None:
         if not _ends_line(line):
@@ -188,6 +210,11 @@ class RecordReader:
                     self.parts += 1
                     continue
             try:
-                yield event_from_dict(upgrade(doc) if upgrade is not None else doc)
+                event = event_from_dict(upgrade(doc) if upgrade is not None else doc)
             except RecordFormatError as exc:
                 self._problem(line, exc.message)
+                continue
+            if self.refuse_surrogates and event_has_lone_surrogate(event):
+                self._problem(line, f"the {event.kind} event holds {_SURROGATE_WHY}")
+                continue
+            yield event

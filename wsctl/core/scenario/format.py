@@ -8,7 +8,6 @@ docs/testing.md describes the format.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
@@ -18,6 +17,7 @@ from wsctl.core.pointer import split
 from wsctl.core.profile.format import PLAIN_NAME
 from wsctl.core.profile.params import finite
 from wsctl.core.scenario.checks import CheckError, Expectation, compile_expectation, variables_in
+from wsctl.core.toml_text import parse_toml
 
 FORMAT = "wsctl-scenario/1"
 ACTIONS = ("send", "raw", "wait", "sleep")
@@ -244,10 +244,7 @@ class _Reader:
 def parse_scenario(text: str, source: str) -> Scenario:
     """The checked scenario in ``text`` (from ``source``, for messages); InvalidInput otherwise."""
     reader = _Reader(source)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{source}: not valid TOML: {exc}") from None
+    doc = parse_toml(text, source)
     reader.table(doc, "(top)", {"format", "scenario", "vars", "cases"})
     if doc.get("format") != FORMAT:
         raise reader.fail("format", f'expected format = "{FORMAT}", got {doc.get("format")!r}')
