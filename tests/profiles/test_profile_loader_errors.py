@@ -118,3 +118,9 @@ def test_each_shipped_file_breaks_loudly_when_a_field_is_misspelt(name):
     text = (REPO / "profiles" / f"{name}.toml").read_text().replace("\ndangerous = true", "\ndangerus = true", 1)
     assert "dangerus" in text
     assert "dangerus: unknown field" in error_of(text)
+
+
+def test_a_timeout_past_a_day_is_refused_every_wait_is_bounded():
+    assert "commands.a.timeout: must be between 0.001 and 86400" in error_of(RPC + "[commands.a]\ntimeout = 1e300\n")
+    message = error_of(HEAD.replace('id = "t"\n', 'id = "t"\ntimeout = 100000\n') + '[framing]\npreset = "jsonrpc2"\n')
+    assert "profile.timeout: must be between 0.001 and 86400" in message

@@ -56,6 +56,10 @@ _PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/{}]|%[0-9A-Fa-f]{2})*")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+#: the longest wait a profile may ask of a command (a day): a profile comes from
+#: elsewhere, and every wait is bounded — 1e300 seconds is never, not a timeout
+MAX_TIMEOUT = 86400.0
+
 class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source
@@ -346,7 +350,7 @@ def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeou
         summary=c.str_(table, "summary", where, ""),
         description=c.str_(table, "description", where, ""),
         params=params,
-        timeout=c.number(table, "timeout", where, default_timeout, low=0.001),
+        timeout=c.number(table, "timeout", where, default_timeout, low=0.001, high=MAX_TIMEOUT),
         dangerous=dangerous,
         confirm=c.str_(table, "confirm", where),
         roles=roles,
@@ -439,7 +443,7 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
             "expected 'tool' (wsctl dials the device) or 'device' (the device dials in, as OCPP chargers do)",
         )
     framing = _framing(c, c.table(data.get("framing"), "framing"), c.str_(transport, "encoding", "transport"))
-    default_timeout = c.number(meta, "timeout", "profile", 10.0, low=0.001)
+    default_timeout = c.number(meta, "timeout", "profile", 10.0, low=0.001, high=MAX_TIMEOUT)
     commands = {
         key: _command(c, key, spec, framing, default_timeout)
         for key, spec in c.table(data.get("commands"), "commands").items()
