@@ -229,3 +229,12 @@ def test_profile_help_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_list_escapes_what_profile_files_say(sandbox):
+    """A title holding a terminal escape or a newline is shown escaped, one line per field."""
+    cwd, environ = sandbox
+    (cwd / "profiles" / "evil.toml").write_text(MINIMAL.format(id="evil", title="Evil\\u001b[31m\\nFAKE line"))
+    code, out, _ = run_cli(["profile", "list"], cwd=cwd, environ=environ)
+    assert code == 0 and "\x1b" not in out and "\\x1b[31m" in out
+    assert not any(line.startswith("FAKE") for line in out.splitlines())

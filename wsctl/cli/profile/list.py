@@ -63,13 +63,21 @@ def list_(env: Environment, show_all: bool) -> None:
     if not rows:
         env.info("no profiles found")
         return
-    width = max(len(r["name"]) for r in rows) + 2
-    idw = max(len(r["id"] or "-") for r in rows) + 2
+    from wsctl.cli.support.errors import one_line
+
+    # names, ids, titles and errors come from profile files: escaped, so none drives the terminal
+    shown = [
+        {**r, **{k: one_line(str(r[k])) for k in ("name", "path", "title", "error") if r.get(k) is not None}}
+        | {"id": one_line(str(r["id"] or "-"))}
+        for r in rows
+    ]
+    width = max(len(r["name"]) for r in shown) + 2
+    idw = max(len(r["id"]) for r in shown) + 2
     lines = [f"{'NAME':<{width}}{'ID':<{idw}}{'ORIGIN':<10}TITLE / PATH"]
-    for r in rows:
+    for r in shown:
         origin = r["origin"] + ("*" if r["shadowed"] else "")
         title = r["title"] if r["valid"] else f"INVALID: {r['error']}"
-        lines.append(f"{r['name']:<{width}}{(r['id'] or '-'):<{idw}}{origin:<10}{title}")
+        lines.append(f"{r['name']:<{width}}{r['id']:<{idw}}{origin:<10}{title}")
         lines.append(f"{'':<{width + idw + 10}}{r['path']}")
     if any(r["shadowed"] for r in rows):
         lines.append("* shadowed by a profile of the same name listed above")
