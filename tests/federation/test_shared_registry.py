@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from cli_runner import run_in_process
@@ -219,3 +220,14 @@ def test_a_broker_that_lost_its_retained_records_gets_them_back(fed_pki, tmp_pat
             hub.process.stop()
         broker.proc.terminate()
         broker.proc.wait(timeout=10)
+
+
+def test_a_device_registered_by_profile_file_stays_on_its_hub(fed, tmp_path):
+    profile = tmp_path / "mine.toml"
+    profile.write_text((Path(__file__).resolve().parents[2] / "wsctl" / "profiles" / "ocpp16.toml").read_text())
+    devices_cli(fed, "hub-a", "add", "CP-31", "--profile", str(profile))
+    devices_cli(fed, "hub-a", "add", "CP-32", "--profile", PROFILE)  # after it: when this one arrives, CP-31 went by
+    eventually(lambda: "CP-32" in registry_of(fed, "hub-b"), "CP-32 on hub-b")
+    assert "CP-31" not in registry_of(fed, "hub-b")
+    err = fed["hubs"]["hub-a"].process.err.read_text()
+    assert "registered with the profile file" in err and "not shared" in err

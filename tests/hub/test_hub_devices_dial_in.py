@@ -231,3 +231,19 @@ async def test_a_registered_profile_that_does_not_load_locks_no_other_device_out
             nursery.cancel_scope.cancel()
     warned = [r.getMessage() for r in caplog.records if "not loaded" in r.getMessage()]
     assert len(warned) == 1 and "no-such-profile" in warned[0]
+
+
+async def test_a_device_whose_profile_does_not_load_is_refused_with_403_not_500(hub_pki, registry, caplog):
+    registry.add_device("CP-2", profile="no-such-profile")
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry, device_paths=["/ocpp/{id}"]) as hub:
+            for _ in range(2):
+                with pytest.raises(HandshakeRejected, match="403") as refused:
+                    async with open_device(hub_url(hub, "/ocpp/CP-2"), **client_tls(hub_pki, hub_pki.chargers["CP-2"])):
+                        pass
+                assert "not available on this hub" in str(refused.value)
+            nursery.cancel_scope.cancel()
+    assert sum("not loaded" in r.getMessage() for r in caplog.records) == 1
+    assert any(
+        a["outcome"] == "refused" and "not available" in (a["detail"] or "") for a in registry.audit_log(device="CP-2")
+    )

@@ -314,6 +314,7 @@ def _doc(**changes):
         (_doc(updated=-1), "'updated'"),
         (_doc(profile="/etc/wsctl/../../tmp/x.toml"), "not a profile name"),
         (_doc(profile="mine.toml"), "not a profile name"),
+        (_doc(profile="profiles/x"), "not a profile name"),
         (_doc(updated=NOW + MAX_CLOCK_AHEAD + 60), "ahead of this hub's clock"),
         (_doc(by=...), "'by'"),
         (_doc(by="hub/a"), "device id"),
@@ -372,3 +373,8 @@ def test_fuzz_a_record_parses_to_a_checked_record_or_is_refused(doc):
         return
     assert record.device == "CP-1" and math.isfinite(record.updated)
     assert parse_record(record.as_doc(), "CP-1", now=NOW) == record
+
+
+def test_a_long_plain_profile_name_is_shared_as_a_registry_holds_it():
+    name = "p" * 120  # the registry's limit is 128, the device id rule's 64
+    assert parse_record(_record("CP-1", profile=name).as_doc(), "CP-1", now=NOW).profile == name

@@ -17,6 +17,7 @@ def test_global_flags_before_the_verb_leave_it_found():
     assert route(["-q", "plc-17", "-o", "f"]) == ["-q", "capture", "plc-17", "-o", "f"]
     assert route(["--json", "--listen", "h:1", "--upstream", "d"])[:2] == ["--json", "proxy"]
     assert route(["-q"]) == ["-q"] and route(["-v", "--help"]) == ["-v", "--help"]
+    assert route(["-vq", "show", "f"]) == ["-vq", "show", "f"]
 
 
 def test_record_show_with_json_before_the_verb(tmp_path):

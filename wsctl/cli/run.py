@@ -114,17 +114,15 @@ def run(
 
 
 def _read_script(env: Environment, script: str) -> tuple[str, list[Step]]:
+    from wsctl.cli.support.stdin_text import checked_text
+
     source = "<stdin>" if script == "-" else script
     try:
-        text = env.stdin.read() if script == "-" else Path(script).read_text(encoding="utf-8")
+        text = checked_text(env.stdin.read()) if script == "-" else Path(script).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidInput(f"no such script file: {script}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read script {source}: {getattr(exc, 'strerror', None) or exc}") from None
-    if script == "-":
-        from wsctl.cli.support.stdin_text import checked_text
-
-        text = checked_text(text)
     return source, parse_script(text, source)
 
 

@@ -329,7 +329,7 @@ def _check_current(store, entry: Entry, label: Label) -> None:
     if entry.effective_status() == "expired":
         # only for a certificate that expired on a kept-alive connection: the TLS handshake refuses one before
         raise EstRequestError(
-            403, f"the certificate of {entry.name} expired; enroll anew (simpleenroll) once an operator revoked it"
+            403, f"the certificate of {entry.name} expired; enroll anew (simpleenroll, with an enrollment code)"
         )
     if entry.kind != label.kind:
         raise EstRequestError(403, f"label {label.name} issues {label.kind}s; this is a {entry.kind} certificate")

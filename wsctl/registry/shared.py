@@ -29,6 +29,7 @@ from typing import Any
 from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.ids import check_device_id, check_group_name
 from wsctl.core.hub.topics import tag_level
+from wsctl.core.profile.format import PLAIN_NAME
 from wsctl.registry.db import Store
 from wsctl.registry.devices import check_profile_name, check_security_profile, check_status
 from wsctl.registry.id_tags import ID_TAG_STATUSES, check_id_tag
@@ -192,13 +193,14 @@ def _profile_name(profile: Any) -> str:
     """A profile by name, never a file path: another hub's record must not make
     this hub load a file from its own disk."""
     check_profile_name(profile)
-    try:
-        check_device_id(profile)  # the level rule: no '/', no '\\'
-    except InvalidInput:
-        raise InvalidInput(f"record's profile {profile!r} is not a profile name (a path is not shared)") from None
-    if profile.endswith(".toml"):
+    if not is_profile_name(profile):
         raise InvalidInput(f"record's profile {profile!r} is not a profile name (a path is not shared)")
     return str(profile)
+
+
+def is_profile_name(profile: str) -> bool:
+    """A profile named, not a file: what the hubs of a site may share."""
+    return bool(PLAIN_NAME.fullmatch(profile)) and not profile.endswith(".toml")
 
 
 #: how restrictive a status is: where two registries from before sharing disagree

@@ -44,8 +44,10 @@ EXAMPLES
 
 
 def _global_flag(arg: str) -> bool:
-    """`--json`, `-q`, `-v` (`-vv` ...): accepted before the verb as after it."""
-    return arg in ("--json", "-q", "--quiet", "--verbose") or (len(arg) > 1 and arg.strip("v") == "-")
+    """`--json`, `--quiet`, `--verbose`, and `-q`, `-v` alone or combined (`-vv`,
+    `-vq`): the global flags (`wsctl.cli.support.config`), accepted before the
+    verb as after it."""
+    return arg in ("--json", "--quiet", "--verbose") or (len(arg) > 1 and arg[0] == "-" and set(arg[1:]) <= {"v", "q"})
 
 
 def route(args: list[str], help_names: tuple[str, ...] = ("-h", "--help")) -> list[str]:

@@ -20,6 +20,13 @@ def _isatty(stream: IO[str]) -> bool:
         return False
 
 
+def log_line(level: str, logger: str, message: str) -> str:
+    """A diagnostic as one JSON line on stderr under --json (log records and the verbs' own notes alike)."""
+    import json  # here, not at the top: start-up of one-shot verbs
+
+    return json.dumps({"event": "log", "level": level, "logger": logger, "message": message}, ensure_ascii=False)
+
+
 class Environment:
     """Streams, output mode and environment variables of one command; each defaults to the process's."""
 
@@ -87,13 +94,5 @@ class Environment:
     def _diagnostic(self, level: str, prefix: str, message: str) -> None:
         """One stderr line; under --json the log records' JSON shape
         (`wsctl.cli.support.logs`), so that every stderr line parses."""
-        if self.json:
-            import json
-
-            line = json.dumps(
-                {"event": "log", "level": level, "logger": "wsctl.cli", "message": message}, ensure_ascii=False
-            )
-        else:
-            line = prefix + message
-        self.stderr.write(line + "\n")
+        self.stderr.write((log_line(level, "wsctl.cli", message) if self.json else prefix + message) + "\n")
         self.stderr.flush()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from wsctl.cli.support.env import Environment
+from wsctl.cli.support.env import Environment, log_line
 
 
 class _StderrHandler(logging.Handler):
@@ -26,12 +26,7 @@ class _StderrHandler(logging.Handler):
         try:
             message = record.getMessage()
             if self.env.json:
-                import json  # here, not at the top: start-up of one-shot verbs
-
-                line = json.dumps(
-                    {"event": "log", "level": record.levelname.lower(), "logger": record.name, "message": message},
-                    ensure_ascii=False,
-                )
+                line = log_line(record.levelname.lower(), record.name, message)
             else:
                 line = f"{record.levelname.lower()}: {message}"
             self.env.stderr.write(line + "\n")

@@ -60,6 +60,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 #: elsewhere, and every wait is bounded — 1e300 seconds is never, not a timeout
 MAX_TIMEOUT = 86400.0
 
+
 class _Checker:
     def __init__(self, source: str) -> None:
         self.source = source

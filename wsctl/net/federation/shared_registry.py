@@ -30,7 +30,7 @@ import trio
 
 from wsctl.core.errors import InvalidInput, WsctlError
 from wsctl.core.hub import topics
-from wsctl.registry.shared import Shared, kind_key, parse_record, parse_tag
+from wsctl.registry.shared import Shared, is_profile_name, kind_key, parse_record, parse_tag
 
 log = logging.getLogger("wsctl.net.federation")
 
@@ -63,6 +63,8 @@ class RegistrySharing:
         self._refused = False
         #: a record was confirmed on this connection (the ACL lets this hub write them)
         self._confirmed = False
+        #: a device registered by profile file was told of (once)
+        self._path_warned = False
         #: (kind, key) of the records the broker sent on this connection, until it settled
         self._seen: set[tuple[str, str]] | None = None
         #: records refused as malformed, and taken (tests, logs)
@@ -162,6 +164,8 @@ class RegistrySharing:
             done: list[tuple[str, str, int]] = []
             for kind, key, seq in changes:
                 record = registry.shared(kind, key, fed.hub_id)
+                if record is not None and not self._shareable(record):
+                    record = None  # stays this hub's own: taken out of the outbox, not sent
                 if record is not None and not await self._send(record):
                     break
                 done.append((kind, key, seq))
@@ -170,6 +174,20 @@ class RegistrySharing:
             if len(done) < len(changes):
                 return
             await trio.lowlevel.checkpoint()  # a large outbox must not hold the hub for its whole length
+
+    def _shareable(self, record: Shared) -> bool:
+        """A device registered with a profile file (``--profile ./x.toml``) is not
+        shared: another hub must not be made to load a path from its own disk."""
+        profile = getattr(record, "profile", None)
+        if profile is None or is_profile_name(profile):
+            return True
+        if not self._path_warned:
+            self._path_warned = True
+            log.warning(
+                "%s: registered with the profile file %r, which is not shared with the other hubs "
+                "(register devices by profile name: docs/federation.md)", kind_key(record)[1], profile,
+            )  # fmt: skip
+        return False
 
     async def _send(self, record: Shared) -> bool:
         """The first record of a connection is confirmed (an ACL that refuses it is

@@ -164,14 +164,15 @@ class CertificateSigner:
             return "SignCertificate without a csr"
         if link.profile.command("CertificateSigned") is None:
             return f"profile {link.profile.id} has no CertificateSigned to send the chain with"
+        # before the CSR is parsed and its signature checked: the limit is for stations that ask over and over
+        last = self._accepted_at.get(link.device_id)
+        ago = trio.current_time() - last if last is not None else None
+        if ago is not None and ago < self.min_signing_interval:
+            return f"a CSR of {link.device_id} was accepted {ago:.0f} s ago: one per {self.min_signing_interval:g} s"
         try:
             check_station_csr(csr, link.device_id)
         except InvalidInput as exc:
             return exc.message
-        last = self._accepted_at.get(link.device_id)
-        if last is not None and trio.current_time() - last < self.min_signing_interval:
-            ago = trio.current_time() - last
-            return f"a CSR of {link.device_id} was accepted {ago:.0f} s ago: one per {self.min_signing_interval:g} s"
         return None
 
     def _csr_received(self, hub: Any, link: Any, why: str | None) -> int | None:

@@ -176,12 +176,12 @@ class DeviceLink:
                 await self._lock.acquire()
         finally:
             self._waiting -= 1
-        if waited.cancelled_caught:
+        left = deadline - trio.current_time()
+        if left <= 0:  # the slot came free too late, or not at all
+            if not waited.cancelled_caught:
+                self._lock.release()
             raise Timeout(f"{command.key}: {self.device_id} was busy with other calls for {timeout:g} s")
         try:
-            left = deadline - trio.current_time()
-            if left <= 0:
-                raise Timeout(f"{command.key}: {self.device_id} was busy with other calls for {timeout:g} s")
             return await self.session.call(command, params, timeout=left)
         finally:
             self._lock.release()

@@ -194,9 +194,7 @@ class Hub:
                     raise  # the hub's own --profile: a typo there is the user's to fix now
                 # one device registered with a profile this hub cannot load (a
                 # typo, or another hub's record) must not close the door on the rest
-                if name not in self._unloadable:
-                    self._unloadable.add(name)
-                    log.warning("profile %r of registered devices not loaded: %s", name, exc.message)
+                self._warn_unloadable(name, exc)
                 continue
             if t not in found:
                 found.append(t)
@@ -289,6 +287,13 @@ class Hub:
                 decision = self._operator_may_connect(decision, request, standing)
             elif isinstance(decision, admission.AdmitDevice) and decision.register_pending and found.password:
                 decision = await self._pending_secret(decision, found.password)
+        offered: tuple[str, ...] = ()
+        if not isinstance(decision, admission.Refuse):
+            name = standing.profile if standing is not None else self.default_profile
+            try:
+                offered = tuple(self.profile(name).subprotocols) if name else ()
+            except WsctlError as exc:
+                decision = self._without_profile(decision.device_id, name, exc)
         if isinstance(decision, admission.Refuse):
             log.warning("%s: refused (%s): %s", request.remote, decision.kind, decision.reason)
             self.registry.audit(
@@ -310,9 +315,19 @@ class Hub:
             # peer left in between): the oldest go first
             del self._decisions[next(iter(self._decisions))]
         self._decisions[request.remote] = (decision, request)
-        name = standing.profile if standing is not None else self.default_profile
-        offered = self.profile(name).subprotocols if name else ()
         return Accept(next((p for p in offered if p in request.subprotocols), None))
+
+    def _without_profile(self, device_id: str, name: str | None, exc: WsctlError) -> admission.Refuse:
+        """A device registered with a profile this hub cannot load (a typo, or a
+        profile file that another hub of the site has and this one has not):
+        refused, warned of once per profile, never a 500."""
+        self._warn_unloadable(str(name), exc)
+        return admission.Refuse(403, f"{device_id}: its profile {name!r} is not available on this hub", "no-profile")
+
+    def _warn_unloadable(self, name: str, exc: WsctlError) -> None:
+        if name not in self._unloadable:
+            self._unloadable.add(name)
+            log.warning("profile %r of registered devices not loaded: %s", name, exc.message)
 
     async def _pending_secret(self, decision: admission.AdmitDevice, password: str) -> admission.Decision:
         """An unknown device that logged in with a password, kept pending with
@@ -325,10 +340,12 @@ class Hub:
 
         try:
             check_secret_text(password)
-        except InvalidInput as exc:
-            return admission.Refuse(
-                401, f"{decision.device_id}: {exc.message}", "credentials", (admission.BASIC_CHALLENGE,)
+        except InvalidInput:
+            # the device's words, not the CLI's (which offers to generate one)
+            why = (
+                "a password of 16 to 256 printable characters is needed (OCPP AuthorizationKey): too short or not text"
             )
+            return admission.Refuse(401, f"{decision.device_id}: {why}", "credentials", (admission.BASIC_CHALLENGE,))
         hashed = await trio.to_thread.run_sync(hash_secret, password, limiter=self._hashing)
         return dataclasses.replace(decision, secret_hash=hashed)
 

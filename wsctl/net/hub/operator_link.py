@@ -68,7 +68,9 @@ class OperatorLink:
         self.profile = hub.profile_of(caller.device_id)
         self.codec = DeviceCodec(self.profile)
         self._out, self._out_receive = trio.open_memory_channel[str | bytes](WATCH_BUFFER)
-        #: answers that found the channel full (the operator is slow): sent by the writer, in order
+        #: answers that found the channel full (the operator is slow): sent by the writer in
+        #: the order they came, ahead of what the channel still holds (each answer carries
+        #: its call's id, so an operator's tool matches them whatever their order)
         self._unsent: deque[str] = deque()
         self._scope: trio.CancelScope | None = None
         self._not_reading = False
