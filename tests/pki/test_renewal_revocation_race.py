@@ -91,7 +91,7 @@ def test_store_renew_of_a_revoked_certificate_is_refused(store):
 def test_committing_a_renewal_never_overwrites_a_revocation(store):
     """The last line of defence, below the locked check: `_commit_leaves` itself."""
     from wsctl.pki import builder
-    from wsctl.pki.issuing import _Leaf
+    from wsctl.pki.issuing import _Leaf, _live_by_name
 
     old = store.issue_device("plc", dns=["plc.plant"], password=CA_PASS, key_password=None)
     store.revoke("plc", password=CA_PASS)
@@ -99,8 +99,7 @@ def test_committing_a_renewal_never_overwrites_a_revocation(store):
         index = store.load_index()
         issuing, issuing_key = store._issuing(CA_PASS)
         spec = builder.LeafSpec(kind="device", name="plc", dns=("plc.plant",), days=30)
-        store._commit_leaves(
-            index, [_Leaf(spec, renewing=index.by_serial(old.serial))], issuing, issuing_key, None, "p256"
-        )
+        leaf = _Leaf(spec, renewing=index.by_serial(old.serial))
+        store._commit_leaves(index, _live_by_name(index), [leaf], issuing, issuing_key, None, "p256")
     assert store.load_index().by_serial(old.serial).status == "revoked"
     assert on_next_crl(store, old.serial)

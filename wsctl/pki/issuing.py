@@ -281,7 +281,7 @@ class LeafIssuing:
             for leaf in leaves:
                 if leaf.spec.days > remaining:
                     raise InvalidInput(f"--days {leaf.spec.days} outlives the issuing CA (expires in {remaining} days)")
-            entries = self._commit_leaves(index, leaves, issuing, issuing_key, key_password, key_type)
+            entries = self._commit_leaves(index, live, leaves, issuing, issuing_key, key_password, key_type)
             if len(entries) == 1:
                 outcome["serial"] = entries[0].serial
                 if leaves[0].renewing is not None:
@@ -325,7 +325,9 @@ class LeafIssuing:
                         item = exc
                 results.append(item)
             leaves = [r for r in results if isinstance(r, _Leaf)]
-            entries = iter(self._commit_leaves(index, leaves, issuing, issuing_key, None, "p256") if leaves else ())
+            entries = iter(
+                self._commit_leaves(index, live, leaves, issuing, issuing_key, None, "p256") if leaves else ()
+            )
             done: list[Entry | WsctlError] = [r if isinstance(r, WsctlError) else next(entries) for r in results]
             outcome["lines"] = [
                 _audit_line(asked, item, result) for (asked, item), result in zip(planned, done, strict=True)
@@ -333,17 +335,24 @@ class LeafIssuing:
             return done
 
     def _commit_leaves(
-        self, index: Index, leaves: list[_Leaf], issuing, issuing_key, key_password: bytes | None, key_type: str
+        self,
+        index: Index,
+        live: dict[str, Entry],
+        leaves: list[_Leaf],
+        issuing,
+        issuing_key,
+        key_password: bytes | None,
+        key_type: str,
     ) -> list[Entry]:
-        """Build the leaves in memory, then write them, the superseded records and the index in one commit."""
+        """Build the leaves in memory, then write them, the superseded records and the index in one commit
+        (``live``: `_live_by_name` of ``index``, which the caller checked the leaves against)."""
         built = [self._build_leaf(leaf, issuing, issuing_key, key_password, key_type) for leaf in leaves]
-        live = _live_by_name(index)
         with commit.Transaction(self.path) as txn:
             for leaf, (entry, files) in zip(leaves, built, strict=True):
-                expired = live.get(leaf.spec.name)
-                if leaf.renewing is None and expired is not None and expired.status == "valid":
-                    expired.status = "superseded"  # issued anew past its expiry (`_check_issuable`)
-                    expired.superseded_by = entry.serial
+                current = live.get(leaf.spec.name)
+                if leaf.renewing is None and current is not None and current.status == "valid":
+                    current.status = "superseded"  # issued anew past its expiry (`_check_issuable`)
+                    current.superseded_by = entry.serial
                 if leaf.renewing is not None:
                     replaced = index.by_serial(leaf.renewing.serial)
                     # the CRL lists "revoked" entries only: overwriting one would un-revoke it
