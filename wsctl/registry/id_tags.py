@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -21,6 +22,15 @@ def check_id_tag(id_tag: str) -> str:
     return id_tag
 
 
+def upsert_id_tag(conn: sqlite3.Connection, id_tag: str, status: str, expires: float | None) -> None:
+    """Add the tag or replace its status and expiry (a verb's change, or another hub's record)."""
+    conn.execute(
+        "INSERT INTO id_tags (id_tag, status, expires) VALUES (?, ?, ?)"
+        " ON CONFLICT (id_tag) DO UPDATE SET status = excluded.status, expires = excluded.expires",
+        (id_tag, status, expires),
+    )
+
+
 class IdTags(Store):
     def add_id_tag(self, id_tag: str, *, status: str = "Accepted", expires: float | None = None) -> None:
         """Add the tag, or replace its status and expiry."""
@@ -28,11 +38,7 @@ class IdTags(Store):
         if status not in ID_TAG_STATUSES:
             raise InvalidInput(f"id tag status must be one of {', '.join(ID_TAG_STATUSES)}, not {status!r}")
         with self._db.write() as conn:
-            conn.execute(
-                "INSERT INTO id_tags (id_tag, status, expires) VALUES (?, ?, ?)"
-                " ON CONFLICT (id_tag) DO UPDATE SET status = excluded.status, expires = excluded.expires",
-                (id_tag, status, expires),
-            )
+            upsert_id_tag(conn, id_tag, status, expires)
 
     def remove_id_tag(self, id_tag: str) -> None:
         with self._db.write() as conn:

@@ -32,7 +32,7 @@ from wsctl.core.hub.topics import tag_level
 from wsctl.core.profile.format import PLAIN_NAME
 from wsctl.registry.db import Store
 from wsctl.registry.devices import check_profile_name, check_security_profile, check_status
-from wsctl.registry.id_tags import ID_TAG_STATUSES, check_id_tag
+from wsctl.registry.id_tags import ID_TAG_STATUSES, check_id_tag, upsert_id_tag
 from wsctl.registry.secret_hash import is_stored_hash
 
 #: version of the shared record's JSON
@@ -108,11 +108,6 @@ Shared = SharedRecord | SharedTag
 
 def kind_key(record: Shared) -> tuple[str, str]:
     return ("device", record.device) if isinstance(record, SharedRecord) else ("id-tag", record.tag)
-
-
-def newer(a: tuple[float, str], b: tuple[float, str]) -> bool:
-    """Whether version ``a`` (updated, by) wins over ``b``."""
-    return a > b
 
 
 def _time(value: Any) -> float | None:
@@ -217,7 +212,7 @@ def _wins(theirs: Shared, mine: Shared) -> bool:
         rank_mine = -1 if mine.removed else _RESTRICTIVE.get(str(mine.status), 0)
         if rank_theirs != rank_mine:
             return rank_theirs > rank_mine
-    return newer((theirs.updated, theirs.by), (mine.updated, mine.by))
+    return (theirs.updated, theirs.by) > (mine.updated, mine.by)  # newer; a tie to the larger hub id
 
 
 class SharedRegistry(Store):
@@ -272,7 +267,7 @@ class SharedRegistry(Store):
 
     def shared(self, kind: str, key: str, hub_id: str) -> Shared | None:
         with self._db.read() as conn:
-            return _device(conn, key, hub_id) if kind == "device" else _tag(conn, key, hub_id)
+            return _read(conn, kind, key, hub_id)
 
     def take_shared(self, records: list[Shared], hub_id: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Take the records newer than this registry's copy, in one transaction.
@@ -285,7 +280,7 @@ class SharedRegistry(Store):
         with self._db.write() as conn:
             for record in records:
                 kind, key = kind_key(record)
-                mine = _device(conn, key, hub_id) if kind == "device" else _tag(conn, key, hub_id)
+                mine = _read(conn, kind, key, hub_id)
                 if mine is not None and not _wins(record, mine):
                     if not mine.same_data(record) or (mine.updated, mine.by) != (record.updated, record.by):
                         ours_newer.append((kind, key))  # the sender, or the broker, holds an older copy
@@ -310,6 +305,10 @@ def _to_outbox(conn: sqlite3.Connection, kind: str, key: str) -> None:
 def _removed(conn: sqlite3.Connection, kind: str, key: str) -> tuple[float, str | None] | None:
     gone = conn.execute("SELECT at, by FROM removed WHERE kind = ? AND key = ?", (kind, key)).fetchone()
     return None if gone is None else (float(gone[0]), gone[1])
+
+
+def _read(conn: sqlite3.Connection, kind: str, key: str, hub_id: str) -> Shared | None:
+    return _device(conn, key, hub_id) if kind == "device" else _tag(conn, key, hub_id)
 
 
 def _device(conn: sqlite3.Connection, device_id: str, hub_id: str) -> SharedRecord | None:
@@ -372,11 +371,7 @@ def _write_tag(conn: sqlite3.Connection, record: SharedTag) -> None:
         conn.execute("DELETE FROM id_tags WHERE id_tag = ?", (record.tag,))
         _tombstone(conn, "id-tag", record.tag, record.updated, record.by)
         return
-    conn.execute(
-        "INSERT INTO id_tags (id_tag, status, expires) VALUES (?, ?, ?)"
-        " ON CONFLICT (id_tag) DO UPDATE SET status = excluded.status, expires = excluded.expires",
-        (record.tag, record.status, record.expires),
-    )
+    upsert_id_tag(conn, record.tag, str(record.status), record.expires)
     conn.execute(
         "UPDATE id_tags SET changed = ?, changed_by = ? WHERE id_tag = ?", (record.updated, record.by, record.tag)
     )
