@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from wsctl.core.errors import InvalidInput
+from wsctl.core.errors import InvalidInput, RegistryError
 from wsctl.registry.db import Store
 from wsctl.registry.records import QueuedCommand, to_json
 
 OUTCOMES = ("delivered", "failed", "expired")
 
 
-class QueueFull(InvalidInput):
-    """The device has as many commands waiting as it may."""
+class QueueFull(RegistryError):
+    """The device has as many commands waiting as it may (the hub answers the call busy)."""
 
 
 _COLUMNS = "id, device, operator, role, command, params, created, expires_at"
