@@ -116,6 +116,11 @@ class ConnectionClosed(Exception):
         self.reason = reason
 
 
+#: bytes charged against ``max_buffered_bytes`` for each received message queued
+#: and each fragment held, beyond its payload (a Python object and its slot)
+HELD_COST = 64
+
+
 class WebSocket:
     """An open WebSocket on ``stream`` (after the upgrade: `wsctl.net.ws_handshake`).
 
@@ -244,7 +249,7 @@ class WebSocket:
                     # an empty deque keeps its 760-byte block: most connections
                     # hold no message between reads, so hold no deque either
                     self._messages = None
-                self._queued -= len(message)
+                self._queued -= len(message) + HELD_COST
                 return message
             if self._close_reason is not None:
                 await checkpoint_if_cancelled()
@@ -404,10 +409,13 @@ class WebSocket:
         size = self._part_size + len(data)
         if size > self.max_message_size:
             return message_too_big(self.max_message_size)
-        if self._queued + size > self.max_buffered_bytes:
+        parts = self._parts
+        # each fragment and each queued message held costs memory beyond its payload:
+        # without this, empty frames (6 bytes on the wire) were held for free
+        overhead = HELD_COST * ((len(parts) if parts else 0) + 1)
+        if self._queued + size + overhead > self.max_buffered_bytes:
             return unread_over(self.max_buffered_bytes)
         if finished:
-            parts = self._parts
             if parts:
                 parts.append(data)
                 data = (b"" if type(data) is bytes else "").join(parts)
@@ -418,14 +426,15 @@ class WebSocket:
             if messages is None:
                 messages = self._messages = deque()
             messages.append(message)
-            self._queued += size
+            self._queued += size + HELD_COST
             held = self._queued
         else:
-            if self._parts is None:
-                self._parts = []
-            self._parts.append(data)
+            if data:  # an empty fragment adds nothing to the message: not kept
+                if parts is None:
+                    parts = self._parts = []
+                parts.append(data)
             self._part_size = size
-            held = self._queued + size
+            held = self._queued + size + overhead
         if held > self.peak_buffered:
             self.peak_buffered = held
         return None
