@@ -41,6 +41,10 @@ def load_script(
     return MockScript.from_events(reader, profile=profile, conn=conn)
 
 
+#: a mock device's answers under way at once per connection (each a task)
+MAX_ANSWERS_IN_FLIGHT = 256
+
+
 def replay_handler(
     recording: str | os.PathLike[str] | MockScript,
     *,
@@ -67,6 +71,9 @@ def replay_handler(
     async def handler(peer: Any) -> None:
         matcher = MockMatcher(script, ignore=rules)
         opened = trio.current_time()
+        # answers under way at once: past it the reader waits, so a client that sends
+        # and never reads is held back by TCP instead of by a task per request
+        in_flight = trio.Semaphore(MAX_ANSWERS_IN_FLIGHT)
 
         async def emit_unsolicited() -> None:
             for item in script.unsolicited:
@@ -74,9 +81,12 @@ def replay_handler(
                 await peer.send(item.message)
 
         async def answer(match: Match, arrived: float) -> None:
-            for reply in match.replies:
-                await trio.sleep_until(arrived + reply.delay / speed)
-                await peer.send(reply.message)
+            try:
+                for reply in match.replies:
+                    await trio.sleep_until(arrived + reply.delay / speed)
+                    await peer.send(reply.message)
+            finally:
+                in_flight.release()
 
         async def guarded(fn: Callable[..., Any], *args: Any) -> None:
             try:
@@ -100,6 +110,7 @@ def replay_handler(
                     continue
                 if on_match is not None:
                     on_match(peer, match)
+                await in_flight.acquire()
                 nursery.start_soon(guarded, answer, match, arrived)
             nursery.cancel_scope.cancel()
 
