@@ -50,6 +50,8 @@ def test_jsonrpc_params_may_be_omitted_for_a_command_without_any(rpc):
     "message, code, fragment, rid",
     [
         ("{not json", -32700, "not JSON", None),
+        ('{"jsonrpc":"2.0","id":"\\ud800","method":"belt.status"}', -32700, "unpaired surrogate", None),
+        ('{"jsonrpc":"2.0","id":1,"method":"belt.status","x":"a\\udfffb"}', -32700, "unpaired surrogate", None),
         ("[1,2]", -32600, "expected a JSON object", None),
         ('{"jsonrpc":"1.0","id":1,"method":"belt.status"}', -32600, '/jsonrpc must be "2.0"', 1),
         ('{"jsonrpc":"2.0","id":{"x":1},"method":"belt.status"}', -32600, "id must be", None),

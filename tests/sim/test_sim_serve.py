@@ -218,3 +218,19 @@ async def test_python_websockets_client(start_sim, sim_pki):
         "result": {"state": "running", "speed": 1000, "at": first["result"]["at"]},
     }
     assert second["id"] == "y" and second["error"]["code"] == -32001  # carol is an operator, not an engineer
+
+
+async def test_a_lone_surrogate_escape_is_a_parse_error_and_the_connection_and_audit_go_on(
+    start_sim, sim_pki, tmp_path
+):
+    """`"id":"\\ud800"` is valid JSON that UTF-8 cannot carry: it crashed the
+    handler (1011) and lost the audit line when the answer or the line was encoded."""
+    sim, server, records = await start_sim()
+    async with open_device(server.url, **sim_pki.kw(sim_pki.bob)) as dev:
+        await dev.send('{"jsonrpc":"2.0","id":"\\ud800","method":"belt.start","params":{}}')
+        error = json.loads(await dev.receive(timeout=5))
+        assert error["error"]["code"] == -32700 and "unpaired surrogate" in error["error"]["message"]
+        denied = await rpc(dev, "belt.start")  # the same connection goes on
+        assert denied["error"]["code"] == -32001
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert [line["result"] for line in lines][-1] == "denied"

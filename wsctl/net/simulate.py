@@ -74,7 +74,9 @@ class AuditLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def write(self, record: dict[str, Any]) -> None:
-        os.write(self._fd, (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8"))
+        # backslashreplace: an audit line is written whatever a peer managed to put in it
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        os.write(self._fd, line.encode("utf-8", "backslashreplace"))
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -54,6 +54,7 @@ from wsctl.core.profile.template import (
     render,
     render_text,
 )
+from wsctl.core.unicode_text import loads_unicode
 
 LATE_MEMORY = 1024
 #: request templates compiled once per command and shared by every codec (a
@@ -302,7 +303,7 @@ class ClientCodec:
     def _feed_json(self, message: str | bytes, now: float) -> list[CodecEvent]:
         try:
             text = message.decode("utf-8") if isinstance(message, bytes) else message
-            doc = json.loads(text)
+            doc = loads_unicode(text)
         except (
             UnicodeDecodeError,
             ValueError,

@@ -27,7 +27,6 @@ one, `due(now)` hands out the next when it was answered or timed out.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
 from wsctl.core.profile.template import dumps, render, render_text, slots, text_pattern
+from wsctl.core.unicode_text import loads_unicode
 
 #: device calls waiting behind the outstanding one; beyond this the oldest is
 #: dropped (a charger buffering meter values while its central system is slow)
@@ -190,7 +190,7 @@ class DeviceCodec:
         if self.text:
             return self._parse_text(message)
         try:
-            doc = json.loads(message)
+            doc = loads_unicode(message)  # a lone surrogate would fail whatever answers, audits or records it
         except ValueError as exc:
             return self._bad("parse", f"not JSON: {exc}", raw=message)
         except RecursionError:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wsctl.core.errors import InvalidInput, WsctlError
+from wsctl.core.unicode_text import has_lone_surrogate
 
 FORMAT_PREFIX = "wsctl-record/"
 VERSION = 1
@@ -275,26 +276,6 @@ def shown(value: Any) -> str:
     except (ValueError, TypeError, RecursionError):
         text = type(value).__name__
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-#: a UTF-16 surrogate: in a str parsed from JSON (which pairs them up) always a lone one
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def has_lone_surrogate(value: Any) -> bool:
-    """True when a string in ``value`` (a str, or a parsed JSON value: keys
-    included) holds an unpaired surrogate.  JSON can escape one (``"\\ud800"``)
-    but UTF-8 cannot encode it: printing, sending or exporting such a string fails."""
-    if isinstance(value, str):
-        return not value.isascii() and _SURROGATE.search(value) is not None
-    if value is None or isinstance(value, (bool, int, float, bytes)):
-        return False
-    try:
-        # ensure_ascii=False writes a surrogate as itself, so one search finds any at any depth
-        text = json.dumps(value, ensure_ascii=False)
-    except (ValueError, TypeError, RecursionError):
-        return False
-    return _SURROGATE.search(text) is not None
 
 
 def event_has_lone_surrogate(event: Event) -> bool:

@@ -45,12 +45,12 @@ from wsctl.core.record.format import (
     RecordFormatError,
     event_from_dict,
     event_has_lone_surrogate,
-    has_lone_surrogate,
     header_from_dict,
     parse_version,
     seconds,
     shown,
 )
+from wsctl.core.unicode_text import has_lone_surrogate
 
 #: epoch values above this are milliseconds (1e11 s is the year 5138)
 MS_THRESHOLD = 1e11

@@ -47,10 +47,10 @@ from wsctl.core.record.format import (
     RecordFormatError,
     event_from_dict,
     event_has_lone_surrogate,
-    has_lone_surrogate,
     header_from_dict,
     parse_version,
 )
+from wsctl.core.unicode_text import has_lone_surrogate
 
 #: at most this many warnings are kept in `warnings` (the count goes on)
 MAX_WARNINGS = 100
