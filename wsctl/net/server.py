@@ -304,7 +304,7 @@ class Server:
 
     async def _upgrade_request(self, observed: ObservedStream, rec: AccessRecord) -> UpgradeRequest | None:
         request: UpgradeRequest | None = None
-        bad = False
+        bad: str | None = None
         with trio.move_on_after(self.handshake_timeout) as cs:
             try:
                 request = await read_request(
@@ -313,8 +313,8 @@ class Server:
                     receive_buffer_size=self.receive_buffer_size,
                     max_buffered_bytes=self.max_buffered_bytes,
                 )
-            except BadUpgrade:
-                bad = True
+            except BadUpgrade as exc:
+                bad = str(exc) or "unreadable"
         if request is not None:
             return request
         if cs.cancelled_caught:
@@ -324,9 +324,14 @@ class Server:
             rec.outcome, rec.error = "closed", "closed by the client before the upgrade request"
         else:
             rec.outcome = "bad-request"
-            rec.error = (
-                "not a WebSocket upgrade request" if observed.error is None else f"connection lost: {observed.error}"
-            )
+            if bad is not None:
+                rec.error = f"not a WebSocket upgrade request: {bad}"  # what was wrong with it, not only that
+            else:
+                rec.error = (
+                    "not a WebSocket upgrade request"
+                    if observed.error is None
+                    else f"connection lost: {observed.error}"
+                )
         return None
 
     async def _admit(

@@ -97,6 +97,18 @@ class UpgradeRequest:
         await self._stream.send_all(data)
 
 
+#: the largest upgrade request head taken (h11's own bound for one arriving in pieces)
+MAX_REQUEST_HEAD = 16 * 1024
+
+
+async def _refuse_head(stream: trio.abc.Stream, handshake: H11Handshake) -> None:
+    try:
+        await stream.send_all(handshake.send(RejectConnection(status_code=431, headers=[], has_body=False)))
+    except (*_LOST, RemoteProtocolError):
+        pass
+    raise BadUpgrade(f"upgrade request head larger than {MAX_REQUEST_HEAD // 1024} KiB (answered 431)")
+
+
 async def read_request(
     stream: trio.abc.Stream,
     *,
@@ -114,15 +126,21 @@ async def read_request(
         "receive_buffer_size": receive_buffer_size,
     }
     chunk = receive_buffer_size or RECEIVE_BUFFER_SIZE
+    received = 0
     while True:
         try:
             data = await stream.receive_some(chunk)
         except _LOST:
             return None
+        received += len(data)
         try:
             handshake.receive_data(bytes(data) if data else None)
             for event in handshake.events():
                 if isinstance(event, Request):
+                    if received > MAX_REQUEST_HEAD:
+                        # h11 bounds a head that arrives in pieces; one that came whole in a
+                        # larger read did not pass that check, and its headers live as long as the connection
+                        await _refuse_head(stream, handshake)
                     return UpgradeRequest(stream, handshake, event, options)
         except RemoteProtocolError as exc:
             hint = exc.event_hint
