@@ -187,3 +187,36 @@ def test_a_client_that_sends_nothing_is_dropped_at_the_handshake_timeout(plant):
     assert [(line["outcome"], line["error"]) for line in lines] == [
         ("timeout", "no WebSocket upgrade request within 1 s")
     ]
+
+
+def test_the_scrape_check_and_the_upgrade_share_one_handshake_timeout(plant):
+    """A head whose first bytes could be a scrape ("GET /"), whose rest comes
+    after the handshake timeout: dropped at the timeout, not given a second
+    one when the scrape check hands it to the upgrade (it took 9.5 s at 5 s)."""
+    import time
+
+    server = start_server(
+        "--echo", "--certs", str(plant.certs), "--device", "dev", "--metrics", "tls", "--handshake-timeout", "1"
+    )
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    rest = (
+        f"Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+    try:
+        port = int(server.url.rsplit(":", 1)[1].strip("/"))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with _client_context(plant).wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /")  # could still become "GET /metrics"
+                time.sleep(0.6)
+                tls.sendall(b"x HTTP/1.1\r\n")  # not a scrape after all: the upgrade reads on
+                time.sleep(0.7)  # 1.3 s since the first byte: past the one timeout, within two
+                try:
+                    tls.sendall(rest)
+                    answer = tls.recv(4096)
+                except OSError:
+                    answer = b""
+        assert not answer.startswith(b"HTTP/1.1 101")
+    finally:
+        lines = [line for line in server.lines() if line.get("event") == "connection"]
+    assert [line["outcome"] for line in lines] == ["timeout"]

@@ -293,19 +293,23 @@ class Server:
             stream = tls
         try:
             upgrade: trio.abc.Stream | None = stream
+            # one deadline for the request head, whether the scrape check or the upgrade reads it
+            head_by = trio.current_time() + self.handshake_timeout
             if self.http_endpoint is not None and self.ssl_context is not None:
                 upgrade = await self.http_endpoint.answer_scrape(stream, rec, self.handshake_timeout)
             if upgrade is None:
                 return  # answered as plain HTTP
-            await self._websocket(upgrade, rec, live)
+            await self._websocket(upgrade, rec, live, head_by)
         finally:
             if isinstance(stream, trio.SSLStream):
                 await close_tls(stream)  # after a rejection too: no "unexpected eof" at the peer
 
-    async def _upgrade_request(self, observed: ObservedStream, rec: AccessRecord) -> UpgradeRequest | None:
+    async def _upgrade_request(
+        self, observed: ObservedStream, rec: AccessRecord, head_by: float
+    ) -> UpgradeRequest | None:
         request: UpgradeRequest | None = None
         bad: str | None = None
-        with trio.move_on_after(self.handshake_timeout) as cs:
+        with trio.move_on_at(head_by) as cs:
             try:
                 request = await read_request(
                     observed,
@@ -370,9 +374,9 @@ class Server:
             return False
         return verdict if isinstance(verdict, Accept) else True
 
-    async def _websocket(self, stream: trio.abc.Stream, rec: AccessRecord, live: Entry) -> None:
+    async def _websocket(self, stream: trio.abc.Stream, rec: AccessRecord, live: Entry, head_by: float) -> None:
         observed = ObservedStream(stream, head_size=0)
-        request = await self._upgrade_request(observed, rec)
+        request = await self._upgrade_request(observed, rec, head_by)
         if request is None:
             return
         rec.path = request.path
