@@ -44,6 +44,7 @@ from wsctl.net.serverconn import (
     decoded_headers,
     echo_handler,
     finish_record,
+    no_upgrade,
 )
 from wsctl.net.tls import server_context_from_files
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, UNATTENDED_AFTER
@@ -319,24 +320,9 @@ class Server:
                 )
             except BadUpgrade as exc:
                 bad = str(exc) or "unreadable"
-        if request is not None:
-            return request
-        if cs.cancelled_caught:
-            rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {self.handshake_timeout:g} s"
-        elif not bad and observed.received == 0 and observed.error is None:
-            # e.g. a client whose pin or known-devices check failed after TLS
-            rec.outcome, rec.error = "closed", "closed by the client before the upgrade request"
-        else:
-            rec.outcome = "bad-request"
-            if bad is not None:
-                rec.error = f"not a WebSocket upgrade request: {bad}"  # what was wrong with it, not only that
-            else:
-                rec.error = (
-                    "not a WebSocket upgrade request"
-                    if observed.error is None
-                    else f"connection lost: {observed.error}"
-                )
-        return None
+        if request is None:
+            no_upgrade(rec, self.handshake_timeout if cs.cancelled_caught else None, bad, observed)
+        return request
 
     async def _admit(
         self,

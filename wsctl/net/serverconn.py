@@ -261,3 +261,18 @@ async def echo_handler(conn: ServerConnection) -> None:
     """Send every message back as it came (text stays text, binary stays binary)."""
     async for message in conn:
         await conn.send(message)
+
+
+def no_upgrade(rec: AccessRecord, timed_out: float | None, bad: str | None, observed: Any) -> None:
+    """The access record of a connection that brought no upgrade request:
+    ``timed_out`` (the handshake timeout, when it ran out), ``bad`` (what was
+    wrong with what it sent), ``observed`` (its `ObservedStream`)."""
+    if timed_out is not None:
+        rec.outcome, rec.error = "timeout", f"no WebSocket upgrade request within {timed_out:g} s"
+    elif not bad and observed.received == 0 and observed.error is None:
+        # e.g. a client whose pin or known-devices check failed after TLS
+        rec.outcome, rec.error = "closed", "closed by the client before the upgrade request"
+    else:  # what was wrong with it, not only that it was
+        lost = f"connection lost: {observed.error}" if observed.error is not None else None
+        rec.outcome = "bad-request"
+        rec.error = f"not a WebSocket upgrade request: {bad}" if bad else lost or "not a WebSocket upgrade request"
