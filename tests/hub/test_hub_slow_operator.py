@@ -52,6 +52,16 @@ async def alive(hub, pki, dev):
         assert error[0] == 4 and error[1] == "u1"
 
 
+async def device_talks(dev, count: int) -> None:
+    """The device sends ``count`` 60 kB DataTransfers, each answered by the hub
+    and copied to every operator watching it."""
+    data = "x" * 60000
+    for n in range(count):
+        await dev.send(json.dumps([2, f"d{n}", "DataTransfer", {"vendorId": "acme", "data": data}]))
+        with trio.fail_after(10):
+            await dev.receive()
+
+
 async def test_an_operator_that_reads_nothing_is_closed_and_the_hub_carries_on(hub_pki, registry, caplog):
     registry.add_device("CP-1", profile=CSMS)
     async with trio.open_nursery() as nursery:
@@ -59,12 +69,7 @@ async def test_an_operator_that_reads_nothing_is_closed_and_the_hub_carries_on(h
             async with charger_conn(hub, hub_pki) as dev:
                 await answers(dev, [BOOT])
                 stream, ws = await stalled_operator(hub, hub_pki)
-                # the device talks: each message is copied to the operator, who reads none
-                data = "x" * 60000
-                for n in range(120):
-                    await dev.send(json.dumps([2, f"d{n}", "DataTransfer", {"vendorId": "acme", "data": data}]))
-                    with trio.fail_after(10):
-                        await dev.receive()
+                await device_talks(dev, 120)  # each message copied to the operator, who reads none
                 # its own calls, answered by the hub at once (an unknown action): more than the bound
                 calls = operator_link.MAX_UNSENT_ANSWERS + operator_link.WATCH_BUFFER + 20
                 with trio.move_on_after(10):
@@ -92,11 +97,7 @@ async def test_an_operator_that_drops_while_answers_wait_takes_nothing_down(hub_
             async with charger_conn(hub, hub_pki) as dev:
                 await answers(dev, [BOOT])
                 stream, ws = await stalled_operator(hub, hub_pki)
-                data = "x" * 60000
-                for n in range(operator_link.WATCH_BUFFER + 150):  # its channel full, and its socket
-                    await dev.send(json.dumps([2, f"d{n}", "DataTransfer", {"vendorId": "acme", "data": data}]))
-                    with trio.fail_after(10):
-                        await dev.receive()
+                await device_talks(dev, operator_link.WATCH_BUFFER + 150)  # its channel full, and its socket
                 with trio.move_on_after(5):
                     for n in range(40):
                         await stream.send_all(ws.send(TextMessage(json.dumps([2, f"o{n}", "NoSuchAction", {}]))))
