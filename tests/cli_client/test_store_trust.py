@@ -7,6 +7,7 @@ chain the client must build is leaf -> issuing CA (from the store) -> root.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -152,3 +153,68 @@ def test_serve_uses_the_der_crl_when_the_pem_one_is_gone(plant, tmp_path):
     finally:
         server.proc.kill()
         server.proc.wait(timeout=10)
+
+
+def _stop(server):
+    server.proc.kill()
+    server.proc.wait(timeout=10)
+    return server.proc.stderr.read()
+
+
+@pytest.mark.parametrize("ca", ["root.crt", "bundle"])
+def test_serve_with_certs_and_the_stores_own_ca_still_checks_the_crl(plant, tmp_path, ca):
+    """`--ca` naming the store's CA (its root, or a bundle of root and issuing
+    CA as `certs export` gives) is the store's CA: its CRL is checked too."""
+    if ca == "bundle":
+        path = tmp_path / "bundle.pem"
+        path.write_bytes(
+            (plant.certs / "ca" / "issuing.crt").read_bytes() + (plant.certs / "ca" / "root.crt").read_bytes()
+        )
+    else:
+        path = plant.certs / "ca" / "root.crt"
+    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev", "--ca", str(path))
+    try:
+        ok = wsctl("send", server.url, "--raw", "hi", *plant.op("alice"))
+        assert ok.returncode == 0, ok.stderr
+        revoked = wsctl("send", server.url, "--raw", "hi", *plant.op("mallory"))
+        assert revoked.returncode == 4, revoked.stderr
+        assert "revoked" in revoked.stderr
+    finally:
+        stderr = _stop(server)
+    assert "revocation" not in stderr
+
+
+def test_serve_says_when_client_certificates_are_not_checked_for_revocation(plant, tmp_path):
+    """A CA of its own (not the store's) and no --crl: client certificates are
+    verified, revocation is not, and the server says so once at start."""
+    cert, key = _device_files(plant)
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes((plant.certs / "ca" / "root.crt").read_bytes())
+    server = start_server(
+        "--echo", "--cert", str(plant.certs / "devices" / "dev" / "chain.pem"), "--key", str(key), "--ca", str(other)
+    )
+    try:
+        ok = wsctl("send", server.url, "--raw", "hi", *plant.op("alice"))
+        assert ok.returncode == 0, ok.stderr
+    finally:
+        stderr = _stop(server)
+    warnings = [json.loads(line) for line in stderr.splitlines() if "revocation" in line]
+    assert len(warnings) == 1 and warnings[0]["level"] == "warning", stderr
+    assert "--crl" in warnings[0]["message"]
+
+
+def test_a_client_says_when_its_store_has_no_crl(plant, tmp_path):
+    certs = _store_copy(plant, tmp_path)
+    (certs / "ca" / "crl.pem").unlink()
+    (certs / "ca" / "crl.der").unlink()
+    server = start_server("--echo", "--certs", str(plant.certs), "--device", "dev")
+    try:
+        out = wsctl("send", server.url, "--raw", "hi", "--certs", str(certs), "--operator", "alice")
+        assert out.returncode == 0, out.stderr
+        assert "hi" in out.stdout
+        assert out.stderr.count("not checked for revocation") == 1, out.stderr
+        assert "--crl" in out.stderr
+        with_crl = wsctl("send", server.url, "--raw", "hi", *plant.op("alice"))
+        assert "revocation" not in with_crl.stderr
+    finally:
+        _stop(server)

@@ -58,7 +58,11 @@ EXAMPLES
 @click.option(
     "--ca", type=click.Path(dir_okay=False), help="CA of device and operator certificates [default: the store's]."
 )
-@click.option("--crl", type=click.Path(dir_okay=False), help="CRL [default with --certs: the store's].")
+@click.option(
+    "--crl",
+    type=click.Path(dir_okay=False),
+    help="CRL checked against client certificates [default with --certs: the store's, also with a --ca holding the store's CA].",
+)
 @click.option("--password-file", type=click.Path(dir_okay=False), help="Passphrase of the hub's key.")
 @click.option(
     "--profile", "default_profile", metavar="NAME|FILE", help="Profile of devices not yet registered (with --approval)."

@@ -131,7 +131,7 @@ _BASIC_AUTH = _basic_auth_options()
 @click.option(
     "--crl",
     type=click.Path(dir_okay=False),
-    help="CRL checked against client certificates [default with --certs: the store's].",
+    help="CRL checked against client certificates [default with --certs: the store's, also with a --ca holding the store's CA].",
 )
 @click.option(
     "--password-file",

@@ -470,6 +470,12 @@ def _resolve_tls_files(env: Environment, entry: DeviceEntry, insecure: bool) -> 
             # (with --insecure nothing is checked, the CRL no more than the chain)
             ca = store_files.ca_files(store)
             crl = crl or (None if insecure else store_files.crl_file_if_any(store))
+            if crl is None and not insecure:
+                # an operator's copy of the store may hold no CRL: connect, but say so
+                env.warn(
+                    f"{store} has no CRL (ca/crl.pem): the device's certificate is not checked for revocation; "
+                    "copy the plant's ca/crl.pem there or give --crl"
+                )
         if entry.operator and not cert:
             cert, key = store_files.operator_files(store, entry.operator)
     if bool(cert) != bool(key):

@@ -46,6 +46,10 @@ def server_tls(
         client_auth = "required" if tls["ca"] else "none"
     if client_auth == "none" and tls["cert_chain"]:
         env.warn(f"client certificates are not checked (--client-auth none): {open_warning}")
+    elif client_auth != "none" and tls["ca"] and not tls["crl"]:
+        env.warn(
+            "client certificates are not checked for revocation: give --crl (the CRL of the --ca that issues them)"
+        )
     return tls, password, client_auth
 
 

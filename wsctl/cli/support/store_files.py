@@ -98,6 +98,21 @@ def crl_file(store: Path) -> str:
     )
 
 
+def trusts_store_ca(ca: str | list[str], store: Path) -> bool:
+    """Does the CA file (or files) hold the store's root or issuing CA certificate?"""
+    from wsctl.core.pem import certificate_ders
+
+    def ders(path: str | Path) -> set[bytes]:
+        try:
+            with open(path, "rb") as fh:
+                return certificate_ders(fh.read(1 << 20))
+        except OSError:
+            return set()  # the TLS set-up reports a missing or unreadable file
+
+    mine = ders(store / "ca" / "root.crt") | ders(store / "ca" / "issuing.crt")
+    return any(mine & ders(path) for path in ([ca] if isinstance(ca, str) else ca))
+
+
 def client_certificate_hint(exc: BaseException, environ: dict[str, str]) -> None:
     """A device wants a client certificate and none was given: name the
     operators of the default store in the error's hint (`--operator NAME`)."""
@@ -133,6 +148,9 @@ def server_tls_files(environ: dict[str, str], certs: str | None, device: str | N
             ca = ca_files(store)
             # the store's CA means the store's CRL: revocation is never silently off
             crl = crl or crl_file(store)
+        elif not crl and trusts_store_ca(ca, store):
+            # --ca naming the store's own CA (a bundle of it, say) is still the store's CA
+            crl = crl_file(store)
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
     return {"cert_chain": cert, "key": key, "ca": ca, "crl": crl}
