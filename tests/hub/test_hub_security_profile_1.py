@@ -4,6 +4,7 @@ listener, and only for devices registered for it."""
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import trio
@@ -87,4 +88,54 @@ async def test_a_pending_password_login_is_approved_with_the_password_it_present
                 async with open_device(hub_url(hub, "/ocpp/CP-78"), ca=hub_pki.root, headers=basic("CP-78", "short")):
                     pass
             assert registry.device("CP-78") is None
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_certificate_command_queued_for_a_profile_1_device_is_not_delivered_over_plain_ws(hub_pki, registry):
+    """InstallCertificate queued while the charger is away: when it comes back
+    over plain ws the hub refuses to send it (anyone on the path could swap the
+    root), as it refuses the same call to a device online over plain ws."""
+    from hub_helpers import client_tls
+
+    from wsctl.core.errors import DeviceError, Timeout
+
+    secret = registry.add_device("CP-1", profile="ocpp16", security_profile=1)
+    root_pem = hub_pki.store.root_cert_path.read_text()
+    queued = dict(client_tls(hub_pki, hub_pki.sam), headers=(("Wsctl-Queue", "60"),))
+    result: dict[str, BaseException] = {}
+    async with trio.open_nursery() as nursery:
+        async with running_hub(nursery, hub_pki, registry, plain={"host": "127.0.0.1", "port": 0}) as hub:
+            async with open_device(hub_url(hub, "/devices/CP-1"), profile="ocpp16", **queued) as operator:
+
+                async def install() -> None:
+                    try:
+                        await operator.call(
+                            "install_certificate",
+                            timeout=30,
+                            certificate_type="CentralSystemRootCertificate",
+                            certificate=root_pem,
+                        )
+                    except DeviceError as exc:
+                        result["error"] = exc
+
+                nursery.start_soon(install)
+                with trio.fail_after(10):
+                    while not registry.due("CP-1", at=hub.wall()):
+                        await trio.sleep(0.01)
+                plain = hub_url(hub, "/ocpp/CP-1", scheme="ws")
+                async with open_device(
+                    plain, allow_plaintext=True, subprotocols=["ocpp1.6"], headers=basic("CP-1", secret)
+                ) as charger:
+                    boot = {"chargePointVendor": "acme", "chargePointModel": "x1"}
+                    await charger.send(json.dumps([2, "b1", "BootNotification", boot]))
+                    assert json.loads(await charger.receive(timeout=10))[0] == 3  # queued calls follow a boot
+                    with trio.fail_after(20):
+                        while "error" not in result:
+                            await trio.sleep(0.01)
+                    with pytest.raises(Timeout):
+                        await charger.receive(timeout=0.5)  # nothing was sent to it
+            assert "refused over security profile 1 (plain ws)" in str(result["error"])
+            assert not registry.due("CP-1", at=hub.wall())
+            entries = [e for e in registry.audit_log(device="CP-1") if e["action"] == "install_certificate"]
+            assert any(e["outcome"] == "refused" and "not delivered" in e["detail"] for e in entries), entries
             nursery.cancel_scope.cancel()

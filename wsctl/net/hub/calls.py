@@ -79,10 +79,11 @@ async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str,
     if hub.is_pending(device_id):
         return refused("device", f"{device_id} waits for approval (wsctl hub devices approve)")
     link = hub.links.get(device_id)
-    if link is not None and link.security_profile < 2 and _touches_certificates(command, params):
-        return refused("device", f"{command.name} is refused over security profile 1 (plain ws): use TLS")
+    if link is not None and (plain := over_plain_ws(link.security_profile, command, params)):
+        return refused("device", plain)
     if link is None:
         if caller.queue_ttl:
+            # a profile 1 device may come back over TLS: checked again on delivery
             return await _queued(hub, caller, command, params)
         return refused("device", hub.offline_text(device_id), "offline")
     timeout = command.timeout + TIMEOUT_MARGIN
@@ -100,6 +101,16 @@ async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str,
 def _requests_a_csr(params: dict[str, Any]) -> bool:
     """A trigger of a CSR (1.6 ExtendedTriggerMessage, 2.0.1 TriggerMessage: Sign...Certificate)."""
     return any(isinstance(v, str) and v.startswith("Sign") and v.endswith("Certificate") for v in params.values())
+
+
+def over_plain_ws(security_profile: int, command: Command, params: dict[str, Any]) -> str | None:
+    """Why ``command`` may not go to a device connected with ``security_profile``
+    (a certificate command over plain ws: anyone on the path could swap the
+    certificate), or None.  Checked for a call, and for a queued call when it
+    is delivered (on the connection the device came back with)."""
+    if security_profile < 2 and _touches_certificates(command, params):
+        return f"{command.name} is refused over security profile {security_profile} (plain ws): use TLS"
+    return None
 
 
 def _touches_certificates(command: Command, params: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ import trio
 
 from wsctl.core.errors import ConnectionClosed, Timeout, WsctlError
 from wsctl.core.hub import admission
+from wsctl.core.hub.outcome import refused
 from wsctl.core.profile.events import DeviceRequest, Malformed
 from wsctl.net.hub.device_link import DeviceLink
 from wsctl.net.hub.hub import REPLACED, iso
@@ -292,7 +293,24 @@ async def _deliver_one(hub: Any, link: DeviceLink, queued: Any) -> bool:
     command = link.profile.command(queued.command)
     if command is None:
         reg.finish(queued.id, at=hub.wall(), outcome="failed", result=f"no command {queued.command}")
-        hub.queued_done(queued.id, None)
+        hub.queued_done(queued.id, refused("device", f"{link.device_id}'s profile has no command {queued.command}"))
+        return True
+    from wsctl.net.hub.calls import over_plain_ws
+
+    plain = over_plain_ws(link.security_profile, command, queued.params)
+    if plain is not None:
+        reg.finish(queued.id, at=hub.wall(), outcome="failed", result=plain)
+        reg.audit(
+            at=hub.wall(),
+            actor=queued.operator,
+            role=queued.role,
+            device=link.device_id,
+            action=queued.command,
+            params=queued.params,
+            outcome="refused",
+            detail=f"queued command {queued.id} not delivered: {plain}",
+        )
+        hub.queued_done(queued.id, refused("device", plain))
         return True
     try:
         reply = await link.call(command, queued.params, timeout=command.timeout)
