@@ -59,3 +59,15 @@ def test_a_symlinked_store_directory_itself_is_fine(pki, tmp_path):
     r = pki("certs", "--dir", link, "issue", "device", "plc-1", "--ip", "10.0.0.1")
     assert r.code == 0, r.err
     assert (pki.store_dir / "devices" / "plc-1" / "key.pem").is_file()
+
+
+@pytest.mark.parametrize("fmt", ["pem-key", "der-key", "p12"])
+def test_a_private_export_is_not_written_through_a_symlink_out(pki, tmp_path, fmt):
+    assert pki.certs("issue", "operator", "alice", "--role", "engineer").code == 0
+    landed = tmp_path / "landed"
+    link = tmp_path / "d1.key"
+    link.symlink_to(landed)  # dangling: following it would create a 0644 file with the key
+    r = pki.certs("export", "alice", "--format", fmt, "--out", link)
+    assert r.code == 8, r.err
+    assert "symbolic link" in r.one_error_line()
+    assert not landed.exists()

@@ -16,7 +16,7 @@ import re
 OPERATIONS = {"cacerts": "GET", "csrattrs": "GET", "simpleenroll": "POST", "simplereenroll": "POST"}
 PREFIX = "/.well-known/est/"
 #: a label is one path segment; kept to what is also a safe file and log token
-LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 #: the content types of RFC 7030 sections 4.1.3, 4.2.1, 4.5.2
 PKCS10 = "application/pkcs10"
 PKCS7_CERTS_ONLY = "application/pkcs7-mime; smime-type=certs-only"

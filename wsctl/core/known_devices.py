@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from wsctl.core.errors import InvalidInput, TLSError
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def certificate_fingerprint(der: bytes) -> str:

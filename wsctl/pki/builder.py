@@ -209,7 +209,7 @@ def parse_reason(text: str) -> x509.ReasonFlags:
     """'key-compromise', 'keyCompromise', 'key_compromise' all name the same RFC 5280 reason."""
     key = text.replace("-", "").replace("_", "").lower()
     if key not in REASONS:
-        names = ", ".join(sorted({_kebab(f.value) for f in REASONS.values()}))
+        names = ", ".join(sorted({reason_name(f) for f in REASONS.values()}))
         raise InvalidInput(f"unknown revocation reason {text!r}: one of {names}")
     return REASONS[key]
 

@@ -61,6 +61,8 @@ class CAAdministration:
             raise InvalidInput(f"unknown key type {key_type!r}; choose one of {', '.join(keys.KEY_TYPES)}")
         if not name or not name.strip() or len(name) > 60:
             raise InvalidInput("the CA name must be 1-60 characters")
+        if not name.isprintable():  # it is the O and CN of every certificate, and in every listing
+            raise InvalidInput(f"the CA name {name!r} has control characters")
         if not password:
             raise PasswordError("the CA keys need a non-empty passphrase")
         fsutil.ensure_private_dir(self.path)

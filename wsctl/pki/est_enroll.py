@@ -346,7 +346,7 @@ def renew_with_key(
     spec = builder.LeafSpec(
         kind=entry.kind,
         name=entry.name,
-        dns=tuple(entry.dns),
+        dns=tuple(names.check_dns(d) for d in entry.dns),
         ips=tuple(names.check_ip(i) for i in entry.ips),
         role=entry.role,
         days=names.check_days(days),

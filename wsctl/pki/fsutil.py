@@ -31,6 +31,8 @@ def refuse_symlinks(root: Path, path: Path) -> None:
         rel = Path(path).relative_to(root)
     except ValueError:
         raise InvalidInput(f"{path} is outside the store {root}") from None
+    if ".." in rel.parts:  # relative_to is lexical: devices/../../x is "inside"
+        raise InvalidInput(f"{path} is outside the store {root}")
     current = Path(root)
     for part in rel.parts:
         current = current / part

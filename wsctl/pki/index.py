@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from wsctl.core.errors import StoreError
+from wsctl.pki.names import KINDS, is_name
 
 INDEX_FORMAT = "wsctl-pki-index/1"
 STATUSES = ("valid", "revoked", "superseded")
@@ -64,7 +65,24 @@ def _iso(t: dt.datetime | None) -> str | None:
 def _time(text: str | None) -> dt.datetime | None:
     if text is None:
         return None
-    return dt.datetime.fromisoformat(text)  # 3.11 reads the trailing Z itself
+    found = dt.datetime.fromisoformat(text)  # 3.11 reads the trailing Z itself
+    if found.tzinfo is None:
+        raise ValueError(f"time {text!r} has no time zone")
+    return found
+
+
+def _text(value: Any, what: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{what} must be a string")
+    return value
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{what} must be a list of strings")
+    return list(value)
 
 
 @dataclass
@@ -120,24 +138,27 @@ class Entry:
     @classmethod
     def from_json(cls, obj: dict[str, Any], paths: LeafPaths) -> Entry:
         superseded_by = obj.get("superseded_by")
+        not_after = _time(obj["not_after"])
+        if not_after is None:
+            raise ValueError("an entry needs its not_after time")
         return cls(
             serial=int(obj["serial"], 16),
             name=str(obj["name"]),
             kind=str(obj["kind"]),
-            role=obj.get("role"),
-            not_after=_time(obj["not_after"]),
+            role=_text(obj.get("role"), "role"),
+            not_after=not_after,
             status=str(obj["status"]),
             paths=paths,
             not_before=_time(obj.get("not_before")),
-            dns=list(obj.get("dns") or []),
-            ips=list(obj.get("ips") or []),
+            dns=_strings(obj.get("dns"), "dns"),
+            ips=_strings(obj.get("ips"), "ips"),
             fingerprint=str(obj.get("fingerprint") or ""),
             key_type=str(obj.get("key_type") or ""),
             has_key=bool(obj.get("has_key", True)),
             key_encrypted=bool(obj.get("key_encrypted", True)),
             issued_at=_time(obj.get("issued_at")),
             revoked_at=_time(obj.get("revoked_at")),
-            reason=obj.get("reason"),
+            reason=_text(obj.get("reason"), "reason"),
             superseded_by=None if superseded_by is None else int(superseded_by, 16),
         )
 
@@ -179,11 +200,19 @@ def parse_index(data: bytes, source: Path, leaf_paths) -> Index:
         if not isinstance(obj, dict) or obj.get("format") != INDEX_FORMAT:
             raise ValueError(f"not a {INDEX_FORMAT} document")
         entries = []
+        serials: set[int] = set()
         for raw in obj["entries"]:
             kind, name = raw["kind"], raw["name"]
+            if kind not in KINDS or not is_name(name):
+                # a name becomes a path under the store: never ../ or a separator
+                raise ValueError(f"entry {str(name)[:40]!r} of kind {str(kind)[:20]!r} is not a store name")
             entry = Entry.from_json(raw, leaf_paths(kind, name))
-            if entry.status not in STATUSES or entry.kind not in ("device", "operator"):
-                raise ValueError(f"entry {name!r} has status {entry.status!r} / kind {entry.kind!r}")
+            if entry.status not in STATUSES:
+                raise ValueError(f"entry {name!r} has status {entry.status!r}")
+            if entry.serial in serials:
+                # revoking by the index's serial would revoke the other certificate
+                raise ValueError(f"serial {format_serial(entry.serial)} appears twice")
+            serials.add(entry.serial)
             entries.append(entry)
         return Index(
             ca_name=str(obj["ca"]["name"]),

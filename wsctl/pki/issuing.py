@@ -225,7 +225,7 @@ class LeafIssuing:
         spec = builder.LeafSpec(
             kind=old.kind,
             name=old.name,
-            dns=tuple(old.dns),
+            dns=tuple(names.check_dns(d) for d in old.dns),
             ips=tuple(names.check_ip(i) for i in old.ips),
             role=old.role,
             days=names.check_days(days),

@@ -15,15 +15,21 @@ ROLES = ("observer", "operator", "engineer", "supervisor", "configure-admin", "s
 
 KINDS = ("device", "operator")
 
-# a store name becomes a directory and part of a URN, so: no separators, no dots first
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# a store name becomes a directory and part of a URN, so: no separators, no dots first;
+# `match` with \Z, never `$`, which also matches before a final newline
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_LABEL_RE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 # custom roles still land in an OU and in profiles' role lists: keep them tame
-_ROLE_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+_ROLE_RE = re.compile(r"[a-z][a-z0-9-]{0,63}\Z")
+
+
+def is_name(name: object) -> bool:
+    """Is ``name`` a store name (what `check_name` accepts)?"""
+    return isinstance(name, str) and _NAME_RE.match(name) is not None
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
+    if not is_name(name):
         raise InvalidInput(
             f"invalid name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
         )

@@ -92,7 +92,9 @@ def _station_leaf(current: Entry | None, station_id: str, csr: Any, days: int) -
             ips = tuple(names.check_ip(i) for i in current.ips)
         except WsctlError as exc:
             return exc
-        spec = builder.LeafSpec(kind="device", name=station_id, dns=tuple(current.dns), ips=ips, days=days)
+        spec = builder.LeafSpec(
+            kind="device", name=station_id, dns=tuple(names.check_dns(d) for d in current.dns), ips=ips, days=days
+        )
         return _Leaf(spec, public_key=csr.public_key(), renewing=current)
     return _Leaf(builder.LeafSpec(kind="device", name=station_id, days=days), public_key=csr.public_key())
 

@@ -184,6 +184,8 @@ class Store(CAAdministration, LeafIssuing):
             raise StoreError(
                 f"no such file: {path}", hint="the store is incomplete; restore it from a backup"
             ) from None
+        except OSError as exc:  # a directory where the file should be, no permission ...
+            raise StoreError(f"cannot read {path}: {exc.strerror or exc}") from None
 
     def _load_cert(self, path: Path) -> x509.Certificate:
         return parse_certificate(self._read(path), path, error=StoreError)

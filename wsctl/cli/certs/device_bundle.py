@@ -8,6 +8,7 @@ so an interrupted export never leaves half a bundle — or a stray plain key —
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from pathlib import Path
 
@@ -28,15 +29,21 @@ def write_device_bundle(env: Environment, store, target_name: str, entry, out: s
     target = Path(out)
     _check_target(target)
     files = device_bundle(store, target_name, key_password=key_password)
-    staging = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    # a name nobody can guess, made here: the clean-up never removes someone else's directory
+    staging = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
         os.mkdir(staging, 0o700)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
         for name, data in files.items():
             fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 os.fsync(fh.fileno())
         os.rename(staging, target)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if "key.pem" in files:
