@@ -65,3 +65,12 @@ def test_bad_input_is_one_line_and_exit_8(plant, wsctl, tmp_path):
         assert result.code == 8, (args, result.err)
         assert words in result.one_error_line(), result.err
     assert wsctl("certs", "hash-data", plant / "ca" / "root.crt", "--algorithm", "MD5").code == 2
+
+
+def test_a_file_that_is_not_a_certificate_is_named_without_the_parser_internals(wsctl, tmp_path):
+    text = tmp_path / "passwd"
+    text.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    result = wsctl("certs", "hash-data", text)
+    assert result.code == 8
+    assert "not a PEM or DER certificate" in result.one_error_line()
+    assert "ParseError" not in result.err and "asn1" not in result.err

@@ -381,3 +381,6 @@ async def test_a_station_that_switches_without_answering_still_has_its_old_certi
     assert renewed["outcome"] == "ok" and f"serial {old.serial:x} revoked" in renewed["detail"], renewed
     crl = x509.load_pem_x509_crl(pki.crl.read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(old.serial) is not None
+    # not "failed": `hub certs renew --wait` keeps waiting for the reconnection
+    signed = [a for a in registry.audit_log(device="CP-1") if a["action"] == "certificate-signed"]
+    assert [a["outcome"] for a in signed] == ["unanswered"], signed

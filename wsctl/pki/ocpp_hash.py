@@ -35,7 +35,9 @@ def load_certificate(data: bytes, *, source: str) -> x509.Certificate:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
     except ValueError as exc:
-        raise InvalidInput(f"{source}: not a certificate (PEM or DER): {exc}") from None
+        from wsctl.pki.store import certificate_parse_reason
+
+        raise InvalidInput(f"{source}: not a certificate ({certificate_parse_reason(exc, data)})") from None
 
 
 def certificate_hash_data(

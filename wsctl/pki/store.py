@@ -74,10 +74,10 @@ def parse_certificate(data: bytes, source: Path, *, error=InvalidInput) -> x509.
             return x509.load_pem_x509_certificates(data)[0]
         return x509.load_der_x509_certificate(data)
     except (ValueError, IndexError) as exc:
-        raise error(f"{source} is not a readable certificate ({_parse_reason(exc, data)})") from None
+        raise error(f"{source} is not a readable certificate ({certificate_parse_reason(exc, data)})") from None
 
 
-def _parse_reason(exc: Exception, data: bytes) -> str:
+def certificate_parse_reason(exc: Exception, data: bytes) -> str:
     """What an operator can act on; cryptography's parser detail
     ("ParseError { kind: UnexpectedTag { actual: Tag {...") is not that."""
     text = str(exc).split(". See https://")[0]

@@ -216,7 +216,8 @@ class CertificateSigner:
             reply = await link.call(command, params, timeout=command.timeout)
         except WsctlError as exc:
             detail = f"{signed}: {exc}; the old one is revoked if the station comes back with it"
-            self._audit(hub, device_id, "certificate-signed", "failed", detail)
+            # not "failed": a station that installed the chain and switched at once still renews
+            self._audit(hub, device_id, "certificate-signed", "unanswered", detail)
             return
         status = reply.payload.get("status") if isinstance(reply.payload, dict) else None
         self._audit(hub, device_id, "certificate-signed", str(status or "error").lower(), signed)
@@ -264,7 +265,7 @@ class CertificateSigner:
 
         def sign() -> list[Any]:
             results = sign_station_csrs(self.store, requests, password=self.password, days=self.days)
-            return [r if isinstance(r, Exception) else (r, r.paths.chain.read_text()) for r in results]
+            return [r if isinstance(r, Exception) else _with_chain(r) for r in results]
 
         try:
             results = await trio.to_thread.run_sync(sign)
@@ -386,3 +387,15 @@ def _registry(hub: Any, method: str, *args: Any, **kwargs: Any) -> Any:
     except WsctlError as exc:
         log.warning("certificate renewal not recorded in the registry (%s): %s", method, exc.message)
         return None
+
+
+def _with_chain(entry: Any) -> tuple[Any, str] | StoreError:
+    """(entry, the chain to send): read after the store's lock is released, so a
+    `wsctl certs renew` of the same name meanwhile could have replaced it — then
+    the station would be sent a certificate for another key."""
+    from cryptography import x509
+
+    chain = entry.paths.chain.read_text()
+    if x509.load_pem_x509_certificate(chain.encode()).serial_number != entry.serial:
+        return StoreError(f"the certificate of {entry.name} was replaced in the store while it was being sent")
+    return entry, chain
