@@ -352,9 +352,10 @@ def pub(
     user: str = TOOL,
     response: str | None = None,
     correlation: str | None = None,
+    retain: bool = False,
 ) -> subprocess.CompletedProcess:
     binary = need("mosquitto_pub")
-    args = [binary, *broker.client_tls(user), "-q", "1", "-t", topic, "-m", payload]
+    args = [binary, *broker.client_tls(user), "-q", "1", "-t", topic, "-m", payload, *(["-r"] if retain else [])]
     if response:
         args += ["-D", "publish", "response-topic", response]
     if correlation:

@@ -120,3 +120,43 @@ def test_a_malformed_call_names_what_is_wrong(doc, words):
 def test_a_plant_tools_command_takes_its_device_from_the_topic():
     request = topics.parse_call({"device": "CP-9", "command": "reset", "params": {"type": "Soft"}}, "CP-1")
     assert request.device == "CP-1" and request.params == {"type": "Soft"} and request.role is None
+
+
+@pytest.mark.parametrize("levels", [("plant-tool", "1"), ("plant-tool",), ("a", "b", "c", "d", "e", "f", "g", "h")])
+def test_a_response_topic_under_replies_with_valid_levels_is_a_reply_topic(levels):
+    assert TREE.is_reply_topic("/".join((TREE.base, "replies", *levels)))
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "wsctl/v1/plant-1/hubs/hub-a/state",
+        "wsctl/v1/plant-1/devices/CP-2/state",
+        "wsctl/v1/plant-1/devices/CP-2/telemetry/MeterValues",
+        "wsctl/v1/plant-1/registry/devices/CP-2",
+        "wsctl/v1/plant-1/hubs/hub-a/replies/hub-b",
+        "wsctl/v1/plant-2/replies/plant-tool/1",  # another site's
+        "wsctl/v1/plant-1/replies",
+        "wsctl/v1/plant-1/replies/",
+        "wsctl/v1/plant-1/replies/plant-tool//1",
+        "wsctl/v1/plant-1/replies/plant-tool/+",
+        "wsctl/v1/plant-1/replies/plant-tool/#",
+        "wsctl/v1/plant-1/replies/a b",
+        "wsctl/v1/plant-1/replies/" + "x" * 65,
+        "wsctl/v1/plant-1/replies/" + "/".join("x" * 9),
+    ],
+)
+def test_anything_else_is_not_a_reply_topic(topic):
+    assert not TREE.is_reply_topic(topic)
+
+
+def test_a_state_must_be_the_state_of_its_topics_hub_or_device():
+    hub = topics.hub_state("hub-a", online=True, at=None)
+    assert topics.state_problem(hub, "hub", "hub-a") is None
+    assert "hub-b" in str(topics.state_problem(hub, "hub", "hub-b"))
+    device = topics.device_state("CP-2", "hub-b", online=False, at="2026-12-02T00:00:00Z")
+    assert topics.state_problem(device, "device", "CP-2") is None
+    assert topics.state_problem(device, "device", "CP-9") is not None
+    reply = {"v": 1, "hub": "hub-a", "outcome": "ok", "payload": {}}  # a reply sent where a state goes
+    assert "online" in str(topics.state_problem(reply, "hub", "hub-a"))
+    assert topics.state_problem({**device, "online": "yes"}, "device", "CP-2") is not None

@@ -193,3 +193,20 @@ def test_decode_publish_of_calls_as_paho_writes_them(topic, payload, response, c
     assert found is None or found == expected
     if response is None or not any(c in response for c in "\x00\ufeff"):
         assert found == (topic, payload, response, correlation, False)
+
+
+def test_frames_refuse_a_packet_over_the_limit_as_soon_as_its_length_is_read():
+    """A broker that ignores the hub's Maximum Packet Size: the 100 MB packet
+    is refused on its first bytes, nothing of it kept; one at the limit is taken."""
+    limit = 1000
+    over = batch.packet(TOPIC, b"x" * 2000)
+    frames = Frames(limit)
+    with pytest.raises(ProtocolError, match="more than the 1000"):
+        frames.feed(over[:10])
+    assert frames.pending == 0
+    # first byte, two bytes of length (one for the empty packet), the topic and the payload
+    at_limit = batch.packet(TOPIC, b"x" * (limit - len(batch.packet(TOPIC, b"")) - 1))
+    assert len(at_limit) == limit
+    assert Frames(limit).feed(at_limit) == [_split(at_limit)]
+    with pytest.raises(ProtocolError):
+        Frames(limit).feed(b"\x30\xff\xff\x7f")  # just the length of a 2 MB packet

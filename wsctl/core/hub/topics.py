@@ -38,6 +38,12 @@ PAYLOAD_VERSION = 1
 UNNAMED = "unknown"
 #: largest payload a hub reads from the broker (calls and commands are small)
 MAX_PAYLOAD = 64 * 1024
+#: largest MQTT packet a hub takes from the broker (its MQTT 5 Maximum Packet
+#: Size): `MAX_PAYLOAD` and room for the topic and the properties (a response
+#: topic, correlation data), so a larger publish is never read, let alone copied
+MAX_PACKET = 2 * MAX_PAYLOAD
+#: most levels of a plant tool's response topic below ``replies/``
+MAX_REPLY_LEVELS = 8
 
 
 def check_level(text: str, what: str) -> str:
@@ -86,6 +92,17 @@ class Tree:
         if kind == "device":
             return f"{self.base}/registry/devices/{check_device_id(key)}"
         return f"{self.base}/registry/id-tags/{tag_level(key)}"
+
+    def is_reply_topic(self, topic: str) -> bool:
+        """A response topic a hub may answer a plant tool's command on: under
+        ``replies/``, 1 to `MAX_REPLY_LEVELS` levels, each by the device id
+        rule.  The ACL lets a hub write far more (presence, telemetry, its own
+        state): the tool's choice must not reach those."""
+        prefix = self.base + "/replies/"
+        if not topic.startswith(prefix):
+            return False
+        levels = topic[len(prefix) :].split("/", MAX_REPLY_LEVELS)
+        return len(levels) <= MAX_REPLY_LEVELS and all(_valid(level) for level in levels)
 
     def subscriptions(self, hub: str) -> list[str]:
         """What a hub subscribes to: presence of hubs and devices, calls and
@@ -171,6 +188,18 @@ def decode(payload: bytes) -> Any:
     if not isinstance(doc, dict):
         raise InvalidInput("payload is not a JSON object")
     return doc
+
+
+def state_problem(doc: dict[str, Any], key: str, name: str) -> str | None:
+    """Why a hub's or a device's retained state (``key`` "hub" or "device")
+    does not belong on the topic of ``name``, or None: the name in the
+    document must be the topic's level and ``online`` a boolean (a document
+    that says neither is no presence, whoever wrote it)."""
+    if doc.get(key) != name:
+        return f'"{key}" is {doc.get(key)!r}, not the topic\'s {name!r}'
+    if not isinstance(doc.get("online"), bool):
+        return '"online" is not true or false'
+    return None
 
 
 def hub_state(hub: str, *, online: bool, at: str | None, reason: str | None = None) -> dict[str, Any]:

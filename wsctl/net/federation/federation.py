@@ -33,7 +33,7 @@ from wsctl.net._guard import collapse
 from wsctl.net.federation.broker_url import BrokerURL
 from wsctl.net.federation.mqtt import Incoming, MqttLink
 from wsctl.net.federation.presence import Presence
-from wsctl.net.federation.remote_calls import RemoteCalls
+from wsctl.net.federation.remote_calls import NOT_HERE, RemoteCalls
 from wsctl.net.federation.shared_registry import RegistrySharing
 from wsctl.net.hub.hub import iso
 
@@ -157,7 +157,10 @@ class Federation:
             self.calls.incoming_call(item, from_hub=name)
         elif kind == "reply" and parsed[2] == self.hub_id:
             self.calls.incoming_reply(item, from_hub=name)
-        elif kind == "cmd" and name in self.hub.links:
+        elif kind == "cmd" and name in self.hub.links and self.presence.holder(name) is None:
+            # held here, and no other online hub is named by its presence: a
+            # charger whose old connection is not yet seen dead is on two hubs,
+            # and only the one its presence names runs the command
             self.calls.incoming_command(item, name)
         elif kind == "registration" and self.sharing is not None:
             self.sharing.incoming(name, parsed[2], item)
@@ -171,25 +174,50 @@ class Federation:
             self._routes[topic] = parsed
         return parsed
 
-    def _doc(self, item: Incoming) -> dict[str, Any] | None:
+    def _state(self, item: Incoming, key: str, name: str) -> tuple[bool, dict[str, Any] | None]:
+        """(taken, document) of a retained state on the topic of hub or device
+        ``name`` (``key`` "hub" or "device"); the document is None for a
+        cleared one.  Not taken: not JSON, or not that hub's or device's state
+        (a document that names another, or says no ``online``), with a warning."""
         if not item.payload:
-            return None  # a cleared retained message
+            return True, None
         try:
-            return topics.decode(item.payload)
+            doc = topics.decode(item.payload)
         except InvalidInput as exc:
             log.warning("%s: ignored: %s", item.topic, exc.message)
-            return None
+            return False, None
+        problem = topics.state_problem(doc, key, name)
+        if problem is not None:
+            log.warning("%s: ignored: not the %s's state: %s", item.topic, key, problem)
+            return False, None
+        return True, doc
 
     def _hub_state(self, hub_id: str, item: Incoming) -> None:
         if hub_id == self.hub_id:
             return  # our own (or our last life's Will, overwritten at connect)
-        if self.presence.hub_state(hub_id, self._doc(item)):
+        taken, doc = self._state(item, "hub", hub_id)
+        if taken and self.presence.hub_state(hub_id, doc):
             log.warning("hub %s went offline", hub_id)
             self.calls.hub_lost(hub_id)
+            for device_id in self.presence.claimed_by(hub_id):
+                if device_id in self.hub.links:  # it came here while the dead hub's claim stood
+                    self._publish_online(device_id, self.hub.registry.device(device_id))
 
     def _device_state(self, device_id: str, item: Incoming) -> None:
-        seen = self.presence.device_state(device_id, self._doc(item))
-        if seen.hub == self.hub_id and seen.online and device_id not in self.hub.links:
+        taken, doc = self._state(item, "device", device_id)
+        if not taken:
+            return
+        seen = self.presence.device_state(device_id, doc)
+        if device_id in self.hub.links:
+            if not seen.online or (seen.hub != self.hub_id and not self.presence.hubs.get(seen.hub or "")):
+                # this hub holds it: an "offline" is stale (from a hub that did not
+                # see it move, sent late after a partition), and so is a claim of a
+                # hub that is offline.  Another live hub's "online" stands: the
+                # device is on both for a moment, and correcting that would ping-pong
+                log.info("%s: its state said %s: this hub holds it", device_id, _said(seen))
+                self._publish_online(device_id, self.hub.registry.device(device_id))
+            return
+        if seen.hub == self.hub_id and seen.online:
             # a claim from this hub's last life (it died with the device on it)
             self._publish_offline(device_id, "hub restarted")
             return
@@ -262,10 +290,33 @@ class Federation:
         found = self.presence.holder(device_id)
         return found if found != self.hub_id else None
 
+    def unreachable(self, device_id: str) -> str | None:
+        """Why the other hub holding ``device_id`` cannot be asked now (the
+        broker is away), or None."""
+        target = self.holder(device_id)
+        if target is None or self.link.connected:
+            return None
+        return f"{device_id} is on hub {target}, but the broker is unreachable"
+
     async def call_remote(self, caller: Any, command: Command, params: dict[str, Any]) -> CallOutcome | None:
+        """The outcome of the hub holding the device; None to run the call
+        here (no other hub holds it, or the one that did has not got it:
+        queued with ``--queue``, else this hub's "offline")."""
         target = self.holder(caller.device_id)
         if target is None:
             return None
+        if not self.link.connected and caller.queue_ttl:
+            return None  # queued here; forwarded once the broker is back and says where it is
+        outcome = await self._call(target, caller, command, params)
+        if outcome.detail != NOT_HERE:
+            return outcome
+        # stale presence: the device left that hub; once more where newer presence puts it
+        again = self.holder(caller.device_id)
+        if again is not None and again != target:
+            outcome = await self._call(again, caller, command, params)
+        return None if outcome.detail == NOT_HERE and caller.queue_ttl else outcome
+
+    async def _call(self, target: str, caller: Any, command: Command, params: dict[str, Any]) -> CallOutcome:
         return await self.calls.call(
             target,
             caller.device_id,
@@ -279,3 +330,7 @@ class Federation:
 
 def _name(item: Telemetry | DeviceRequest) -> str:
     return item.event.name if item.event is not None else item.name
+
+
+def _said(seen: Any) -> str:
+    return f"{'online' if seen.online else 'offline'} on {seen.hub or 'no hub'}"

@@ -44,6 +44,7 @@ import trio
 
 from wsctl.core.backoff import Backoff
 from wsctl.core.errors import ConnectError
+from wsctl.core.hub.topics import MAX_PACKET
 from wsctl.net.federation.broker_url import BrokerURL
 
 log = logging.getLogger("wsctl.net.federation")
@@ -192,6 +193,9 @@ class MqttLink:
         self._client = client
         connect_props = Properties(PacketTypes.CONNECT)
         connect_props.SessionExpiryInterval = 0
+        # the broker must not send the hub a larger packet [MQTT-3.1.2-24]: a plant
+        # tool's 100 MB publish on devices/+/cmd went to every hub (and `reader` refuses one)
+        connect_props.MaximumPacketSize = MAX_PACKET
         self._connack = trio.Event()
         refusal = await self._in_worker(
             lambda: client.connect(

@@ -22,15 +22,22 @@ class Presence:
         self.devices: dict[str, Seen] = {}
 
     def hub_state(self, hub: str, doc: dict[str, Any] | None) -> bool:
-        """Record a hub's state (None: its retained state was cleared); True when it went offline."""
-        was = self.hubs.get(hub, False)
+        """Record a hub's state (None: its retained state was cleared, and
+        the hub is forgotten); True when it went offline."""
         now = bool(doc and doc.get("online") is True)
-        self.hubs[hub] = now
+        was = self.hubs.pop(hub, False) if doc is None else self.hubs.get(hub, False)
+        if doc is not None:
+            self.hubs[hub] = now
         return was and not now
 
     def device_state(self, device_id: str, doc: dict[str, Any] | None) -> Seen:
-        hub = doc.get("hub") if doc else None
-        seen = Seen(hub if isinstance(hub, str) else None, bool(doc and doc.get("online") is True))
+        """Record a device's presence (None: its retained state was cleared,
+        and the device is forgotten: ids nobody holds must not pile up)."""
+        if doc is None:
+            self.devices.pop(device_id, None)
+            return Seen(None, False)
+        hub = doc.get("hub")
+        seen = Seen(hub if isinstance(hub, str) else None, doc.get("online") is True)
         self.devices[device_id] = seen
         return seen
 

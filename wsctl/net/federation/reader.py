@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.exception import MalformedPacket
 
+from wsctl.core.hub.topics import MAX_PACKET
 from wsctl.net.federation.wire import Frames, ProtocolError, decode_publish
 
 log = logging.getLogger("wsctl.net.federation")
@@ -60,7 +61,7 @@ class PacketReader:
     def __init__(self, client: Any, sock: Any, deliver: Callable[[Any], None], incoming: type) -> None:
         self._client = client
         self._sock = sock
-        self._frames = Frames()
+        self._frames = Frames(MAX_PACKET)
         self._deliver = deliver
         self._incoming = incoming
 
@@ -81,7 +82,10 @@ class PacketReader:
         client._last_bytes_received = mqtt.time_func()  # paho's keepalive reads it
         try:
             packets = self._frames.feed(data)
-        except ProtocolError:
+        except ProtocolError as exc:
+            # the hub asked for at most MAX_PACKET (Maximum Packet Size): a broker
+            # that sends more breaks MQTT 5, and the connection ends [MQTT-3.1.2-25]
+            log.warning("broker sent what the hub does not read (%s): reconnecting", exc)
             self._lost(MQTTErrorCode.MQTT_ERR_PROTOCOL)
             return
         for command, body in packets:

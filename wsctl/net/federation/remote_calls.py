@@ -43,8 +43,15 @@ from wsctl.net.hub.calls import TIMEOUT_MARGIN, Caller
 
 log = logging.getLogger("wsctl.net.federation")
 
-#: calls from the broker running at once on this hub; more are answered "busy"
+#: other hubs' calls running at once on this hub; more are answered "busy"
 MAX_RUNNING = 512
+#: plant tools' commands running at once, apart from the hubs' calls (a tool
+#: with slow devices must not make the operators on other hubs "busy")
+MAX_COMMANDS = 64
+#: seconds between two warnings about plant tools' commands refused for their response topic
+REFUSAL_LOG_EVERY = 10.0
+#: seconds before a queued command that the holding hub did not run ("busy") is forwarded again
+BUSY_RETRY = 5.0
 #: timeout of a call that names none (a plant tool's), seconds
 DEFAULT_TIMEOUT = 30.0
 #: ``detail`` of an "offline" outcome for a device that is not on the hub the
@@ -91,7 +98,13 @@ class RemoteCalls:
         self.fed = federation
         self.command_role = command_role
         self._pending: dict[bytes, _Pending] = {}
+        #: other hubs' calls, and plant tools' commands, running now
         self._running = 0
+        self._commands = 0
+        #: plant tools' commands refused for their response topic, and how many of them a warning told of
+        self.bad_reply_topics = 0
+        self._bad_told = 0
+        self._bad_logged = float("-inf")
         #: (calling hub, correlation data) -> the call run for it, oldest first
         self._ran: OrderedDict[tuple[str, bytes], _Ran] = OrderedDict()
 
@@ -191,16 +204,18 @@ class RemoteCalls:
         parameters and the role are checked here again (`Hub.call_for_peer`).
         A call seen before (same hub, same correlation data) is answered
         with its first outcome, never run again."""
+        # answered where the calling hub listens, whatever response topic the call names
+        reply_to = self.fed.tree.reply(self._me, from_hub)
         key = (from_hub, item.correlation) if item.correlation else None
         if key is not None:
             self._forget(trio.current_time())
             ran = self._ran.get(key)
             if ran is not None:
                 log.info("hub %s repeated a call (%s): answered from memory", from_hub, item.topic)
-                self.fed.nursery.start_soon(self._answer_repeat, item, ran)
+                self.fed.nursery.start_soon(self._answer_repeat, reply_to, item.correlation, ran)
                 return
             self._ran[key] = _Ran(trio.current_time())
-        self._start(item, operator_default=f"hub:{from_hub}", role=None, trust_role=True, reply_qos=0, key=key)
+        self._start(item, reply_to, operator_default=f"hub:{from_hub}", role=None, trust_role=True, key=key)
 
     def _forget(self, now: float) -> None:
         while self._ran:
@@ -211,55 +226,94 @@ class RemoteCalls:
                 return  # still running: a repeat must wait for it, not run it again
             del self._ran[key]
 
-    async def _answer_repeat(self, item: Incoming, ran: _Ran) -> None:
+    async def _answer_repeat(self, reply_to: str, correlation: bytes | None, ran: _Ran) -> None:
         with trio.move_on_after(REMEMBER):
             await ran.done.wait()
         if ran.outcome is not None:
-            self._answer(item, ran.outcome, 0)
+            self._answer(reply_to, correlation, ran.outcome, to_hub=True)
 
     def incoming_command(self, item: Incoming, device_id: str) -> None:
         """A plant tool's command for a device this hub holds: MQTT does not
-        say who published it, so it carries ``--mqtt-command-role`` or is refused."""
+        say who published it, so it carries ``--mqtt-command-role`` or is
+        refused.  Answered only on a response topic under ``replies/``
+        (`topics.Tree.is_reply_topic`): the hub writes it with its own rights,
+        which reach presence, telemetry and its own state; with any other
+        response topic it is neither run nor answered (audited, and warned of)."""
+        reply_to = item.response_topic or None
+        if reply_to is not None and not self.fed.tree.is_reply_topic(reply_to):
+            self._refuse_reply_topic(item, device_id, reply_to)
+            return
         self._start(
             item,
+            reply_to,
             operator_default="mqtt:anonymous",
             role=self.command_role,
             trust_role=False,
             device=device_id,
-            reply_qos=1,
         )
+
+    def _refuse_reply_topic(self, item: Incoming, device_id: str, reply_to: str) -> None:
+        why = (
+            f"hub {self._me}: its response topic is not under {self.fed.tree.base}/replies/ (at most "
+            f"{topics.MAX_REPLY_LEVELS} levels, each by the device id rule): not run, not answered"
+        )
+        try:
+            request = topics.parse_call(topics.decode(item.payload), device_id)
+            operator, command = f"mqtt:{request.operator or 'anonymous'}", request.command[:128]
+        except InvalidInput:
+            operator, command = "mqtt:anonymous", "?"
+        hub = self.fed.hub
+        shown = reply_to[:200]
+        hub.registry.audit(
+            at=hub.wall(), actor=operator, role=None, device=device_id, action=command, params=None,
+            outcome="refused", detail=f"{why} ({shown!r})",
+        )  # fmt: skip
+        # a tool that floods such commands costs a warning every REFUSAL_LOG_EVERY seconds, not one each
+        self.bad_reply_topics += 1
+        now = trio.current_time()
+        if now - self._bad_logged >= REFUSAL_LOG_EVERY:
+            log.warning(
+                "%s: %d command(s) refused (%d since start), the last with response topic %r: %s",
+                item.topic, self.bad_reply_topics - self._bad_told, self.bad_reply_topics, shown, why,
+            )  # fmt: skip
+            self._bad_logged, self._bad_told = now, self.bad_reply_topics
 
     def _start(
         self,
         item: Incoming,
+        reply_to: str | None,
         *,
         operator_default: str,
         role: str | None,
         trust_role: bool,
-        reply_qos: int,
         device: str | None = None,
         key: tuple[str, bytes] | None = None,
     ) -> None:
-        """``reply_qos``: 0 to a hub (see the module's doc), 1 to a plant tool
-        (its own client may resend; a second copy of a reply harms nobody).
-        ``key``: where the outcome is remembered (calls from hubs)."""
-        if self._running >= MAX_RUNNING:
-            busy = refused("device", f"hub {self._me}: {self._running} calls from the broker already run", "busy")
+        """``reply_to``: where the outcome goes (None: nowhere); ``device``:
+        the device of a plant tool's command (None: a hub's call); ``key``:
+        where the outcome is remembered (calls from hubs)."""
+        running, limit = (self._commands, MAX_COMMANDS) if device is not None else (self._running, MAX_RUNNING)
+        if running >= limit:
+            what = "plant tools' commands" if device is not None else "calls from other hubs"
+            busy = refused("device", f"hub {self._me}: {running} {what} already run", "busy")
             if key is not None:
                 del self._ran[key]  # not run: a repeat may run
-            self._answer(item, busy, reply_qos)
+            self._answer(reply_to, item.correlation, busy, to_hub=device is None)
             return
-        self._running += 1
-        self.fed.nursery.start_soon(self._run, item, operator_default, role, trust_role, device, reply_qos, key)
+        if device is not None:
+            self._commands += 1
+        else:
+            self._running += 1
+        self.fed.nursery.start_soon(self._run, item, reply_to, operator_default, role, trust_role, device, key)
 
     async def _run(
         self,
         item: Incoming,
+        reply_to: str | None,
         operator_default: str,
         role: str | None,
         trust_role: bool,
         device: str | None,
-        reply_qos: int,
         key: tuple[str, bytes] | None = None,
     ) -> None:
         outcome: CallOutcome | None = None
@@ -268,9 +322,12 @@ class RemoteCalls:
                 outcome = await self._outcome(item, operator_default, role, trust_role, device)
             except WsctlError as exc:  # e.g. a device registered with a profile this hub cannot load
                 outcome = refused("device", f"hub {self._me}: {exc.message}")
-            self._answer(item, outcome, reply_qos)
+            self._answer(reply_to, item.correlation, outcome, to_hub=device is None)
         finally:
-            self._running -= 1
+            if device is not None:
+                self._commands -= 1
+            else:
+                self._running -= 1
             self._remember(key, outcome)
 
     def _remember(self, key: tuple[str, bytes] | None, outcome: CallOutcome | None) -> None:
@@ -278,8 +335,8 @@ class RemoteCalls:
         if ran is None:
             return
         ran.outcome = outcome  # for the repeats already waiting
-        if outcome is None or outcome.detail == NOT_HERE:
-            # not run (cancelled, or the device is not here): a later repeat may run it
+        if outcome is None or outcome.detail == NOT_HERE or outcome.outcome == "busy":
+            # not run (cancelled, the device is not here, or busy): a later repeat may run it
             del self._ran[key]  # type: ignore[arg-type]
         ran.done.set()
 
@@ -311,11 +368,16 @@ class RemoteCalls:
             request.device, operator=operator, role=role, command=request.command, params=request.params
         )
 
-    def _answer(self, item: Incoming, outcome: CallOutcome, qos: int) -> None:
-        if not item.response_topic:
+    def _answer(self, reply_to: str | None, correlation: bytes | None, outcome: CallOutcome, *, to_hub: bool) -> None:
+        """QoS 0 to a hub (see the module's doc), 1 to a plant tool (its own
+        client may resend; a second copy of a reply harms nobody)."""
+        if reply_to is None:
             return
-        doc = {"v": topics.PAYLOAD_VERSION, "hub": self._me, **outcome.as_dict()}
-        self.fed.link.publish(item.response_topic, topics.encode(doc), qos=qos, correlation=item.correlation)
+        data = topics.encode({"v": topics.PAYLOAD_VERSION, "hub": self._me, **outcome.as_dict()})
+        if to_hub and len(data) > topics.MAX_PAYLOAD:  # the calling hub would not read it: say so instead
+            why = f"hub {self._me}: it ran, but its answer of {len(data)} bytes is more than the {topics.MAX_PAYLOAD} a hub reads"
+            data = topics.encode({"v": topics.PAYLOAD_VERSION, "hub": self._me, **refused("device", why).as_dict()})
+        self.fed.link.publish(reply_to, data, qos=0 if to_hub else 1, correlation=correlation)
 
     # -- queued commands -----------------------------------------------------------
     def forward_queued(self, device_id: str, target: str) -> None:
@@ -330,6 +392,7 @@ class RemoteCalls:
 
     async def _forward(self, queued: Any, target: str) -> None:
         hub = self.fed.hub
+        busy = False
         try:
             try:
                 command = hub.profile_of(queued.device).command(queued.command)
@@ -349,6 +412,9 @@ class RemoteCalls:
             )
             if outcome is None or outcome.detail == NOT_HERE:
                 return  # never sent, or not run (it moved on): queued for the device's next appearance
+            if outcome.outcome == "busy":
+                busy = True  # not run either: queued, and forwarded again after a pause
+                return
             done = "delivered" if outcome.outcome == "ok" else "failed"
             result = outcome.payload if outcome.outcome == "ok" else outcome.message
             hub.registry.finish(queued.id, at=hub.wall(), outcome=done, result=result)
@@ -365,3 +431,13 @@ class RemoteCalls:
             hub.queued_done(queued.id, outcome)
         finally:
             hub.release_queued(queued.id)
+            if busy:
+                self.fed.nursery.start_soon(self._forward_later, queued.device)
+
+    async def _forward_later(self, device_id: str) -> None:
+        """Forward again what is still due for the device, where presence puts it
+        then (until each command expires: `forward_queued` takes only due ones)."""
+        await trio.sleep(BUSY_RETRY)
+        holder = self.fed.holder(device_id)
+        if holder is not None:
+            self.forward_queued(device_id, holder)

@@ -28,19 +28,30 @@ CORRELATION_DATA = 9
 _FORBIDDEN = ("\x00", "\ufeff")
 
 
+#: the largest remaining length MQTT can say (four bytes of it)
+MQTT_MAX = 268_435_455
+
+
 class ProtocolError(ValueError):
-    """The byte stream is not MQTT (a remaining length of more than four bytes)."""
+    """The byte stream is not MQTT (a remaining length of more than four
+    bytes), or it holds a packet larger than the reader takes."""
 
 
 class Frames:
     """Cuts a byte stream into MQTT packets: ``feed`` returns the packets
     completed by ``data`` as (first byte, the bytes after the remaining length)
-    and keeps an incomplete tail for the next read."""
+    and keeps an incomplete tail for the next read.
 
-    __slots__ = ("_tail",)
+    ``limit``: the largest packet taken (first byte and length included, as
+    MQTT 5's Maximum Packet Size counts); a larger one is a ProtocolError as
+    soon as its length is read, before any of it is kept: a broker that
+    ignores the size the client asked for must not make it buffer 256 MB."""
 
-    def __init__(self) -> None:
+    __slots__ = ("_tail", "_limit")
+
+    def __init__(self, limit: int = MQTT_MAX + 5) -> None:
         self._tail = bytearray()
+        self._limit = limit
 
     @property
     def pending(self) -> int:
@@ -57,7 +68,11 @@ class Frames:
         at, size = 0, len(buf)
         while size - at >= 2:
             length, start = _remaining(buf, at + 1, size)
-            if start < 0 or start + length > size:
+            if start < 0:
+                break  # the rest of the length comes in a later read
+            if start - at + length > self._limit:
+                raise ProtocolError(f"a packet of {start - at + length} bytes, more than the {self._limit} taken")
+            if start + length > size:
                 break  # the rest of this packet comes in a later read
             out.append((buf[at], bytes(buf[start : start + length])))
             at = start + length

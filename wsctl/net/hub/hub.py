@@ -364,7 +364,11 @@ class Hub:
         if decision.device_id in self.links or _queue_ttl(request.headers) is not None:
             return decision
         if self.peers is not None and self.peers.holder(decision.device_id) is not None:
-            return decision  # held by another hub of the federation
+            away = self.peers.unreachable(decision.device_id)
+            if away is None:
+                return decision  # held by another hub of the federation
+            # the call could not go out: "offline" at the upgrade (exit 3), as for a device on no hub
+            return admission.Refuse(503, away, "offline", (("Retry-After", "30"),))
         if standing.status == "pending":
             return decision  # its commands are refused one by one, with the reason
         return admission.Refuse(503, self.offline_text(decision.device_id), "offline", (("Retry-After", "30"),))

@@ -29,6 +29,10 @@ class Peers(Protocol):
     def holder(self, device_id: str) -> str | None:
         """The id of the other hub that holds ``device_id`` now, if one does."""
 
+    def unreachable(self, device_id: str) -> str | None:
+        """Why the other hub holding ``device_id`` cannot be asked now (the
+        broker is away), or None."""
+
     async def call_remote(self, caller: Any, command: Command, params: dict[str, Any]) -> CallOutcome | None:
         """Run the call on the hub that holds the device (`holder`), which
         authorizes and audits it as its own; None when no other hub holds it
