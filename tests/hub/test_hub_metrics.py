@@ -140,3 +140,25 @@ def test_hub_metrics_count_the_bytes_recorded(hub_pki, tmp_path):
         assert files and recorded == sum(f.stat().st_size for f in files)
     finally:
         hub.stop()
+
+
+def test_command_labels_are_bounded():
+    """Command names come from operators and MQTT publishers: past 256 distinct
+    names they are counted as one "(other)" label, not a series each."""
+    pytest.importorskip("prometheus_client")
+    from prometheus_client import generate_latest
+
+    from wsctl.net.hub.metrics import MAX_COMMAND_LABELS, HubMetrics
+
+    metrics = HubMetrics()
+    for n in range(MAX_COMMAND_LABELS + 500):
+        metrics.call(f"cmd-{n}", "refused", None)
+    metrics.call("cmd-0", "ok", 0.01)  # a name already seen keeps its label
+    text = generate_latest(metrics.registry).decode()
+    names = {
+        line.split('command="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("wsctl_hub_calls_total")
+    }
+    assert len(names) == MAX_COMMAND_LABELS + 1 and "(other)" in names and "cmd-0" in names
+    assert 'wsctl_hub_calls_total{command="(other)",outcome="refused"} 500.0' in text

@@ -9,10 +9,15 @@ from typing import Any
 
 from wsctl.net.metrics import LATENCY_BUCKETS, ReadCounter, ServerMetrics
 
+#: distinct ``command`` label values; further names are counted as `OTHER_COMMANDS`
+MAX_COMMAND_LABELS = 256
+OTHER_COMMANDS = "(other)"
+
 
 class HubMetrics(ServerMetrics):
     def __init__(self) -> None:
         super().__init__()
+        self._commands: set[str] = set()
         from prometheus_client import Counter, Gauge, Histogram
 
         r = self.registry
@@ -72,6 +77,13 @@ class HubMetrics(ServerMetrics):
         self.broker_messages.labels(kind, "published" if published else "dropped").inc()
 
     def call(self, command: str, outcome: str, seconds: float | None) -> None:
+        # a command name can come from anyone who may publish a command (MQTT) or
+        # connect as an operator: a label per name would grow without bound
+        if command not in self._commands:
+            if len(self._commands) >= MAX_COMMAND_LABELS:
+                command = OTHER_COMMANDS
+            else:
+                self._commands.add(command)
         self.calls.labels(command, outcome).inc()
         if seconds is not None:
             self.call_seconds.labels(command).observe(seconds)
