@@ -254,10 +254,10 @@ def test_custom_framing_reads_shared_and_own_templates():
     # a command with its own template is not reachable through the shared one
     bad = codec.parse('{"v":1,"seq":6,"cmd":"home","args":{"axis":"x"}}')
     assert isinstance(bad, BadRequest) and bad.kind == "unknown_command"
-    # no [framing.errors] in the profile: the loader's generic forms
+    # no [framing.errors] in the profile: the loader's generic forms, the kind as the code
     assert json.loads(bad.reply) == {
         "seq": 6,
-        "fail": {"code": "error", "text": "unknown command: unknown command 'home'"},
+        "fail": {"code": "unknown_command", "text": "unknown command: unknown command 'home'"},
     }
     wrong = codec.parse('{"v":2,"seq":7,"cmd":"move","args":{"x":1}}')
     assert isinstance(wrong, BadRequest) and wrong.kind == "invalid_request" and json.loads(wrong.reply)["seq"] == 7

@@ -16,7 +16,7 @@ from wsctl.cli.support.client_options import (
     resolve_targets,
 )
 from wsctl.cli.support.env import Environment
-from wsctl.core.errors import InvalidInput, Timeout, UsageError
+from wsctl.core.errors import InvalidInput, NotAuthorized, Timeout, UsageError
 
 
 def _payload(env: Environment, raw: str, binary: bool) -> str | bytes:
@@ -165,6 +165,34 @@ def _send_raw(
     return int(overall_exit_code(outcomes))
 
 
+def _confirm_fleet_danger(env: Environment, plans: dict, yes: bool) -> None:
+    """Every device's own profile decides whether its command is dangerous (a
+    fleet mixes profiles, and the order of the targets must not matter); one
+    question on a terminal names each confirm text with the devices it is for."""
+    from wsctl.cli.support.profile_use import confirm_danger
+
+    if yes:
+        return
+    asks: dict[str, list[str]] = {}  # confirm text -> devices
+    first = None
+    for name, (_, _, cmd, bound, _, _) in plans.items():
+        if cmd.dangerous:
+            asks.setdefault(cmd.confirm or f"{cmd.key} is marked dangerous", []).append(name)
+            first = first or (cmd, bound)
+    if first is None:
+        return
+    if len(asks) == 1:
+        confirm_danger(env, first[0], first[1], next(iter(asks.values())), yes)
+        return
+    cmd = first[0]
+    texts = "; ".join(f"{', '.join(devices)}: {text}" for text, devices in asks.items())
+    if not env.stdin_isatty:
+        raise NotAuthorized(f"{cmd.key} is dangerous ({texts}); nothing was sent", hint="confirm with --yes in scripts")
+    lines = "\n".join(f"  {', '.join(devices)}: {text.rstrip()}" for text, devices in asks.items())
+    if not click.confirm(f"{cmd.key} is dangerous on these devices:\n{lines}\n  -> run it?", default=False, err=True):
+        raise NotAuthorized(f"{cmd.key} not confirmed; nothing was sent")
+
+
 def _send_command(
     env: Environment,
     entries,
@@ -181,7 +209,6 @@ def _send_command(
     from wsctl.cli.support.profile_use import (
         EventReporter,
         ProfileCache,
-        confirm_danger,
         prepare_call,
         reply_fields,
         reply_human,
@@ -195,8 +222,7 @@ def _send_command(
         cmd, bound = prepare_call(env, profile, command_key, assignments)
         url, kwargs = reach(env, entry, client, profile)
         plans[entry.name] = (entry, profile, cmd, bound, url, kwargs)
-    first = next(iter(plans.values()))
-    confirm_danger(env, first[2], first[3], list(plans), yes)
+    _confirm_fleet_danger(env, plans, yes)
 
     async def job(entry):
         from wsctl.net.api import open_device

@@ -43,9 +43,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from wsctl.core import roles
+from wsctl.core.errors import UsageError
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile import statepath
 from wsctl.core.profile.device_side import BadRequest, DeviceCodec, Request
+from wsctl.core.profile.format import MAX_TIMEOUT
 from wsctl.core.profile.model import Event, Faults, Profile, SimCommand, SimList, SimTelemetry, Update
 from wsctl.core.profile.model import Sim as SimSpec
 from wsctl.core.profile.template import iso_time, render, render_text
@@ -473,4 +475,7 @@ def with_overrides(
     for key, value in changes.items():
         if value < 0 or (key != "reply_delay" and value > 1):
             raise ValueError(f"{key} out of range: {value}")
+    if reply_delay is not None and reply_delay > MAX_TIMEOUT:
+        # every delayed reply holds its request until then: a bound, as for timeouts
+        raise UsageError(f"--reply-delay {reply_delay:g}: at most {MAX_TIMEOUT:g} seconds (a day)")
     return replace(faults, **changes)

@@ -39,7 +39,7 @@ import trio
 
 from wsctl.core.errors import ConnectionClosed, DeviceError, InvalidInput, NotAuthorized, Timeout, WsctlError
 from wsctl.core.profile.codec import ClientCodec, bind_params
-from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Outgoing, Received, Reply
+from wsctl.core.profile.events import CodecEvent, DeviceErrorInfo, DeviceRequest, Malformed, Outgoing, Received, Reply
 from wsctl.core.profile.model import Command, Profile
 from wsctl.net.channel import ends_iteration
 
@@ -321,8 +321,24 @@ def raise_for_reply(reply: Reply, profile: Profile, device: str) -> None:
     if reply.error is not None:
         # a text device's code comes from a regex group ("-203"), the profile's
         # may be a number (-203): compare as text
-        denied = str(reply.error.code) == str(profile.framing.errors["not_authorized"].code)
+        denied = _is_refusal(reply.error, profile)
         cls = NotAuthorized if denied else DeviceError
         code = f" {reply.error.code}" if reply.error.code is not None else ""
         raise cls(f"{device}: {reply.command.key} refused by the device:{code} {reply.error.message}".rstrip())
     raise DeviceError(f"{device}: {reply.command.key} failed: {reply.failed_check}")
+
+
+def _is_refusal(error: DeviceErrorInfo, profile: Profile) -> bool:
+    """The device's error says "not authorized" (exit 9), not "failed" (exit 7).
+
+    By its code: a text device's code comes from a regex group ("-203"), the
+    profile's may be a number (-203), so they compare as text.  When the
+    profile gives not_authorized the code of another kind too, the code alone
+    cannot tell; the message must then begin with not_authorized's.
+    """
+    errors = profile.framing.errors
+    form = errors["not_authorized"]
+    if str(error.code) != str(form.code):
+        return False
+    shared = any(str(other.code) == str(form.code) for kind, other in errors.items() if kind != "not_authorized")
+    return not shared or error.message.startswith(form.message)

@@ -28,13 +28,29 @@ log = logging.getLogger("wsctl.net.simulate")
 QUEUE_SIZE = 256
 #: longest a `close` step waits for what was offered before it
 CLOSE_DRAIN = 2.0
+#: delayed replies one connection may have waiting at once (each is a task and
+#: a request remembered); past it the reader waits out each delay itself
+#: before reading on, as in lockstep: a peer that floods is slowed, not served
+MAX_DELAYED = 256
 
 
 class Link:
     """One connection's side of the simulator: its outbox, sent by a task in
     ``nursery`` while there is something in it (see the module)."""
 
-    __slots__ = ("conn", "codec", "peer", "station", "nursery", "ended", "_out", "_sending", "_idle")
+    __slots__ = (
+        "conn",
+        "codec",
+        "peer",
+        "station",
+        "nursery",
+        "ended",
+        "delayed",
+        "_over",
+        "_out",
+        "_sending",
+        "_idle",
+    )
 
     def __init__(self, conn: Any, codec: DeviceCodec, peer: Any, nursery: trio.Nursery) -> None:
         self.conn = conn
@@ -45,6 +61,9 @@ class Link:
         self.nursery = nursery
         #: the conversation is over: nothing more is sent
         self.ended = False
+        #: delayed replies waiting in their own tasks
+        self.delayed = 0
+        self._over: trio.Event | None = None  # set at the end; made by the first delayed reply
         self._out: list[str] | None = None
         self._sending = False  # a task sends the outbox
         self._idle: trio.Event | None = None  # made only while a reply waits for that task
@@ -106,8 +125,23 @@ class Link:
         """A `close` step: what was sent before it goes out first (bounded), then the close."""
         with trio.move_on_after(CLOSE_DRAIN):
             await self._drained()
-        self.ended = True
+        self.end()
         await self.conn.close(code, reason)
+
+    def end(self) -> None:
+        """The conversation is over: nothing more is sent, delayed replies stop waiting."""
+        self.ended = True
+        if self._over is not None:
+            self._over.set()
+
+    async def wait_or_end(self, seconds: float) -> None:
+        """Sleep SECONDS, or less if the conversation ends first."""
+        if self.ended:
+            return
+        if self._over is None:
+            self._over = trio.Event()
+        with trio.move_on_after(seconds):
+            await self._over.wait()
 
     def emit(self, emit: Emit, now: float) -> None:
         if emit.wire is not None:

@@ -20,7 +20,9 @@ everyone; replies wait, as a real device's would.
 Replies with a delay (fault or command `delay`) are sent by their own task (in
 the simulator's nursery) when the protocol allows several requests in flight
 (JSON-RPC); in lockstep protocols (OCPP: one call per direction, text) the
-connection waits, like a single-threaded device.
+connection waits, like a single-threaded device.  At most MAX_DELAYED such
+tasks per connection (past that the reader waits out the delay itself), and
+they end with the connection instead of sleeping on for a peer that left.
 
 Every command and every denial becomes one record: to the audit log (JSON Lines,
 each line written whole with one write() on an O_APPEND file, so concurrent
@@ -49,7 +51,7 @@ from wsctl.core.profile.model import Faults, Profile
 from wsctl.core.sim import Audit, Certificates, Close, Drop, Emit, Reply, Sim
 from wsctl.core.urls import public_url
 from wsctl.net._guard import collapse
-from wsctl.net.sim_link import QUEUE_SIZE, Link  # noqa: F401 - QUEUE_SIZE is read from here too
+from wsctl.net.sim_link import MAX_DELAYED, QUEUE_SIZE, Link  # noqa: F401 - QUEUE_SIZE is read from here too
 
 log = logging.getLogger("wsctl.net.simulate")
 
@@ -224,7 +226,7 @@ class Simulator:
             pass
         finally:
             self._links.discard(link)
-            link.ended = True
+            link.end()
 
     def _new_station(self, station_id: str) -> Any:
         from wsctl.net.station_certs import StationCertificates
@@ -290,8 +292,10 @@ class Simulator:
                     if arrived is not None and command is not None and isinstance(action, Reply)
                     else None
                 )
-                if action.delay > 0 and not self.lockstep:
-                    if not link.spawn(self._later, link, action, timed):
+                if action.delay > 0 and not self.lockstep and link.delayed < MAX_DELAYED:
+                    if link.spawn(self._later, link, action, timed):
+                        link.delayed += 1
+                    else:
                         link.codec.finish(action.request_id)  # the simulator stopped: never sent
                 else:
                     if action.delay > 0:
@@ -308,13 +312,15 @@ class Simulator:
         return True
 
     async def _later(self, link: Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
-        await trio.sleep(action.delay)
         try:
+            await link.wait_or_end(action.delay)  # a closed connection frees it at once
             await self._deliver(link, action, timed)
         except ConnectionClosed:
             pass
         except Exception:  # noqa: BLE001 - in the simulator's nursery: one reply must not stop it
             log.exception("%s: a delayed reply failed", link.peer.remote)
+        finally:
+            link.delayed -= 1
 
     async def _deliver(self, link: Link, action: Reply | Drop, timed: tuple[str, float] | None = None) -> None:
         try:

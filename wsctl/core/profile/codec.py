@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from wsctl.core.profile.events import (  # noqa: F401 - the event types are read
     Unmatched,
 )
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
+from wsctl.core.profile.regex_guard import LINE_LIMIT, head
 from wsctl.core.profile.template import (
     TemplateError,
     compile_template,
@@ -97,6 +99,37 @@ def bind_params(command: Command, given: dict[str, Any], *, from_text: bool) -> 
                 hint=f"usage: {command.usage()}",
             )
     return out
+
+
+def _group(match: re.Match[str], name: str, line: str) -> str:
+    """A group of a match on the line's head, running on to the end of the
+    line when it reached the end of the head (the payload of a long line)."""
+    value = match.group(name) or ""
+    if len(line) > LINE_LIMIT and match.end(name) == LINE_LIMIT:
+        value += line[LINE_LIMIT:]
+    return value
+
+
+def _shown(text: str) -> str:
+    """A device's words in an error line, cut short (a line may be 1 MiB)."""
+    return repr(text) if len(text) <= 200 else f"{text[:200]!r}... ({len(text)} characters)"
+
+
+def _refuse_smuggling(command: Command, params: dict[str, Any], separators: tuple[str, ...]) -> None:
+    """A text device runs a line break or a separator (SCPI's `;`) inside a
+    value as the start of a second command, one neither the role nor the
+    danger check saw: refuse such a value before anything is sent."""
+    for name, value in params.items():
+        text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else None
+        if text is None:
+            continue
+        found = next((s for s in ("\r", "\n", *separators) if s in text), None)
+        if found is not None:
+            raise InvalidInput(
+                f"{command.key}: {name}: the value holds {found!r}, which the device takes as the start "
+                "of another command; nothing was sent",
+                hint=f"usage: {command.usage()}",
+            )
 
 
 def parse_assignments(args: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -230,6 +263,7 @@ class ClientCodec:
             context["now"] = iso_time(self.wall()) if self.wall is not None else None
         try:
             if self.profile.framing.encoding == "text":
+                _refuse_smuggling(command, params, self.profile.framing.separators)
                 wire = render_fn({**context, "params": params})
             else:
                 wire = dumps(render_fn(context))
@@ -296,8 +330,12 @@ class ClientCodec:
             if got is MISSING or got != expected:
                 shown = "missing" if got is MISSING else json.dumps(got)
                 return f"{pointer.lstrip('/') or 'reply'} is {shown}, expected {json.dumps(expected)}"
-        if command.success_regex is not None and not command.success_regex.search(str(payload)):
-            return f"reply {payload!r} does not match {command.success_regex.pattern!r}"
+        if command.success_regex is not None:
+            text = str(payload)
+            if len(text) > LINE_LIMIT:
+                return f"reply of {len(text)} characters is longer than the {LINE_LIMIT} a success regex is checked on"
+            if not command.success_regex.search(text):
+                return f"reply {_shown(text)} does not match {command.success_regex.pattern!r}"
         return None
 
     def _feed_json(self, message: str | bytes, now: float) -> list[CodecEvent]:
@@ -382,10 +420,11 @@ class ClientCodec:
                 return [Malformed(message, "binary message that is not UTF-8 text")]
         line = message.rstrip("\r\n")
         framing = self.profile.framing
-        if framing.event_regex is not None and (m := framing.event_regex.match(line)):
-            groups = m.groupdict()
-            name = groups.get("name") or ""
-            return [Telemetry(name, self.profile.event_by_wire(name), groups.get("payload", line), message)]
+        seen = head(line)  # the regexes see a bounded head of the line (regex_guard)
+        if framing.event_regex is not None and (m := framing.event_regex.match(seen)):
+            name = m.groupdict().get("name") or ""
+            payload = _group(m, "payload", line) if "payload" in m.groupdict() else line
+            return [Telemetry(name, self.profile.event_by_wire(name), payload, message)]
         if self._owed:
             # lockstep: a timed-out call's reply comes before the next call's
             late = self._owed.popleft()
@@ -394,9 +433,9 @@ class ClientCodec:
             return [Unmatched(None, message, "a line arrived while no command was waiting for one")]
         _, pending = self._pending.popitem(last=False)
         command = pending.out.command
-        if framing.error_regex is not None and (m := framing.error_regex.match(line)):
-            groups = m.groupdict()
-            info = DeviceErrorInfo(groups.get("code"), groups.get("message") or line)
+        if framing.error_regex is not None and (m := framing.error_regex.match(seen)):
+            text = _group(m, "message", line) if "message" in m.groupdict() else None
+            info = DeviceErrorInfo(m.groupdict().get("code"), text or line)
             return [Reply(None, command, None, message, error=info, elapsed=now - pending.sent_at, request=pending.out)]
         return [
             Reply(

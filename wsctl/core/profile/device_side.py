@@ -36,6 +36,7 @@ from typing import Any
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING, resolve
 from wsctl.core.profile.model import Command, Event, InboundRule, Profile
+from wsctl.core.profile.regex_guard import LINE_LIMIT
 from wsctl.core.profile.template import dumps, render, render_text, slots, text_pattern
 from wsctl.core.unicode_text import loads_unicode
 
@@ -120,7 +121,7 @@ def _reader(template: Any, command: Command | None) -> _Reader:
     )
 
 
-_Readers = tuple[list[_Reader], _Reader | None, list[tuple[Command, re.Pattern[str]]]]
+_Readers = tuple[list[_Reader], _Reader | None, list[tuple[Command, re.Pattern[str], tuple[str, ...]]]]
 #: what a profile's requests are read by, per profile (by identity; the
 #: profile is kept with them, so an id is never reused while cached): derived
 #: from the profile alone, so every connection's codec shares them
@@ -133,10 +134,12 @@ def _readers(profile: Profile) -> _Readers:
         return cached[1]
     own: list[_Reader] = []
     shared: _Reader | None = None
-    patterns: list[tuple[Command, re.Pattern[str]]] = []
+    patterns: list[tuple[Command, re.Pattern[str], tuple[str, ...]]] = []
     if profile.framing.encoding == "text":
         for command in profile.commands.values():
-            patterns.append((command, text_pattern(str(command.request), {"name": command.name})))
+            # made when the profile loaded; a Command built by hand gets one here
+            pattern, names = command.reader or text_pattern(str(command.request), {"name": command.name})
+            patterns.append((command, pattern, names))
     else:
         shared = _reader(profile.framing.request, None)
         for command in profile.commands.values():
@@ -372,14 +375,13 @@ class DeviceCodec:
         stripped = line.strip()
         if not stripped:
             return self._bad("parse", "empty line", raw=line)
-        for command, pattern in self._patterns:
-            match = pattern.match(stripped)
+        if len(stripped) > LINE_LIMIT:
+            # no command line is that long; and reading it is work a peer could repeat
+            return self._bad("parse", f"a line of {len(stripped)} characters (at most {LINE_LIMIT})", raw=line[:200])
+        for command, pattern, names in self._patterns:
+            match = pattern.fullmatch(stripped)
             if match:
-                given = {}
-                for param in command.params:
-                    value = match.groupdict().get("p_" + re.sub(r"[^0-9A-Za-z_]", "_", param.name))
-                    if value is not None:
-                        given[param.name] = value
+                given = dict(zip(names, match.groups(), strict=True))
                 return self._request(None, command, given, line, from_text=True)
         word = stripped.split()[0]
         usage_of = next(

@@ -3,6 +3,7 @@ and the field at fault, in one line: `conveyor.toml: commands.set_speed.params.s
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any, Literal, overload
 
@@ -11,7 +12,7 @@ from wsctl.core.errors import InvalidInput
 from wsctl.core.hub.central_spec import parse_central
 from wsctl.core.pointer import split as split_pointer
 from wsctl.core.profile import presets
-from wsctl.core.profile.format import FORMAT, PROFILE_ID
+from wsctl.core.profile.format import FORMAT, MAX_TIMEOUT, PROFILE_ID
 from wsctl.core.profile.model import (
     ENCODINGS,
     ERROR_KINDS,
@@ -26,8 +27,9 @@ from wsctl.core.profile.model import (
     Profile,
 )
 from wsctl.core.profile.params import Param, finite, parse_param, short
+from wsctl.core.profile.regex_guard import compile_bounded
 from wsctl.core.profile.sim_loader import parse_sim
-from wsctl.core.profile.template import FILTERS, placeholder_filters
+from wsctl.core.profile.template import FILTERS, TemplateError, placeholder_filters, text_pattern
 from wsctl.core.toml_text import parse_toml
 
 TOP_KEYS = {"format", "profile", "transport", "framing", "commands", "events", "sim", "central"}
@@ -54,11 +56,6 @@ FRAMING_NAMES = {"id", "name", "params", "payload", "code", "message", "detail",
 _PATH = re.compile(r"/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/{}]|%[0-9A-Fa-f]{2})*")
 #: a subprotocol is an RFC 7230 token (RFC 6455 section 4.1: Sec-WebSocket-Protocol)
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
-#: the longest wait a profile may ask of a command (a day): a profile comes from
-#: elsewhere, and every wait is bounded — 1e300 seconds is never, not a timeout
-MAX_TIMEOUT = 86400.0
 
 
 class _Checker:
@@ -133,9 +130,11 @@ class _Checker:
         if value is None:
             return None
         try:
-            return re.compile(value)
+            return compile_bounded(value)
         except (re.error, TypeError) as exc:
             raise self.fail(where, f"not a valid regex: {exc}") from None
+        except ValueError as exc:
+            raise self.fail(where, str(exc)) from None
 
     @overload
     def pointer(self, value: str, where: str) -> str: ...
@@ -244,6 +243,9 @@ def _framing_scheme(c: _Checker, merged: dict[str, Any]) -> tuple[str, str, int]
     for key in ("request", "result", "error", "event", "device_request"):
         if merged.get(key) is not None:
             c.template_names(merged[key], f"framing.{key}", FRAMING_NAMES)
+    if encoding == "json" and id_scheme == "none":
+        # a JSON reply is matched to its call by id alone: without one, none ever is
+        raise c.fail("framing.id", "a JSON profile needs ids ('counter' or 'uuid4'): replies are matched by id")
     if encoding == "text":
         for key in ("request", "result", "error", "event"):
             if merged.get(key) is not None and not isinstance(merged[key], str):
@@ -302,7 +304,9 @@ def _error_forms(c: _Checker, merged: dict[str, Any]) -> dict[str, ErrorForm]:
     raw_errors = c.table(merged.get("errors"), "framing.errors", set(ERROR_KINDS))
     for kind in ERROR_KINDS:
         form = c.table(
-            raw_errors.get(kind, {"code": "error", "message": kind.replace("_", " ")}),
+            # not given: the kind's name is its code, so that kinds stay apart (a
+            # device error must not read as a refusal for the role, exit 9)
+            raw_errors.get(kind, {"code": kind, "message": kind.replace("_", " ")}),
             f"framing.errors.{kind}",
             {"code", "message"},
         )
@@ -345,9 +349,16 @@ def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeou
             success_regex = c.regex(spec.get("regex"), f"{where}.success.regex")
         else:
             success = tuple((c.pointer(p, f"{where}.success"), v) for p, v in spec.items())
+    name = c.str_(table, "name", where, key)
+    reader = None
+    if framing.encoding == "text":
+        try:
+            reader = text_pattern(str(request), {"name": name})
+        except (TemplateError, re.error) as exc:
+            raise c.fail(f"{where}.request" if "request" in table else "framing.request", str(exc)) from None
     return Command(
         key=key,
-        name=c.str_(table, "name", where, key),
+        name=name,
         summary=c.str_(table, "summary", where, ""),
         description=c.str_(table, "description", where, ""),
         params=params,
@@ -359,6 +370,7 @@ def _command(c: _Checker, key: str, table: Any, framing: Framing, default_timeou
         success=success,
         success_regex=success_regex,
         request=request,
+        reader=reader,
     )
 
 
@@ -423,10 +435,23 @@ def _subprotocols(c: _Checker, transport: dict[str, Any]) -> tuple[str, ...]:
     return names
 
 
+def _refuse_dates(c: _Checker, value: Any, where: str) -> None:
+    """TOML has dates and times, JSON (and every template rendered to it) has not."""
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        raise c.fail(where, f"TOML date/time {value.isoformat()}: not JSON; write it as a string")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_dates(c, item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            _refuse_dates(c, item, f"{where}[{n}]")
+
+
 def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
     c = _Checker(source)
     data = parse_toml(text, source)
     c.table(data, "", TOP_KEYS)
+    _refuse_dates(c, data, "")
     fmt = data.get("format")
     if fmt != FORMAT:
         raise c.fail(
@@ -458,6 +483,11 @@ def parse_profile(text: str, *, source: str = "<profile>") -> Profile:
                 f"commands.{key}.name", f"duplicate command name {command.name!r} (also commands.{seen[command.name]})"
             )
         seen[command.name] = key
+    for key in commands:
+        other = seen.get(key)
+        if other is not None and other != key:
+            # `send X KEY` and the device side look names up by key and by wire name
+            raise c.fail(f"commands.{key}", f"the key is the wire name of commands.{other}: one name, two commands")
     events = {key: _event(c, key, spec) for key, spec in c.table(data.get("events"), "events").items()}
     seen_events: dict[str, str] = {}
     for key, event in events.items():

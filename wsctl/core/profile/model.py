@@ -91,6 +91,10 @@ class Command:
     success: tuple[tuple[str, Any], ...]
     success_regex: re.Pattern[str] | None
     request: Any
+    #: text encoding: how the device side reads this command's request back,
+    #: made when the profile loads (`template.text_pattern`: the regex, and the
+    #: parameter each group holds), so `profile validate` finds what `serve` would
+    reader: tuple[re.Pattern[str], tuple[str, ...]] | None = field(default=None, compare=False, repr=False)
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)

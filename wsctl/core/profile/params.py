@@ -12,6 +12,7 @@ from typing import Any
 
 from wsctl.core.errors import InvalidInput
 from wsctl.core.pointer import MISSING
+from wsctl.core.profile.regex_guard import VALUE_LIMIT, compile_bounded
 
 TYPES = ("string", "integer", "number", "boolean", "object", "array")
 PARAM_KEYS = {"type", "description", "unit", "enum", "minimum", "maximum", "pattern", "default", "required", "wire"}
@@ -79,6 +80,9 @@ class Param:
             raise InvalidInput(f"{label}: {value}{unit} is below the minimum {self.minimum:g}{unit}")
         if self.maximum is not None and value > self.maximum:
             raise InvalidInput(f"{label}: {value}{unit} is above the maximum {self.maximum:g}{unit}")
+        if self._regex is not None and len(value) > VALUE_LIMIT:
+            # a pattern is matched in bounded time only on bounded input (regex_guard)
+            raise InvalidInput(f"{label}: {len(value)} characters, more than the {VALUE_LIMIT} a pattern is checked on")
         if self._regex is not None and not self._regex.fullmatch(value):
             raise InvalidInput(f"{label}: {value!r} does not match {self.pattern!r}")
         return value
@@ -102,7 +106,7 @@ class Param:
                 value = lowered in ("true", "1", "yes", "on")
             else:
                 value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
             raise InvalidInput(f"{label}: {text!r} is not a valid {self.type}") from None
         return self.check(value, where=where)
 
@@ -143,9 +147,11 @@ def _pattern(table: dict[str, Any], kind: str, where: str) -> re.Pattern[str] | 
     if kind != "string":
         raise InvalidInput(f"{where}.pattern: only for string parameters")
     try:
-        return re.compile(table["pattern"])
+        return compile_bounded(table["pattern"])
     except (re.error, TypeError) as exc:
         raise InvalidInput(f"{where}.pattern: not a valid regex: {exc}") from None
+    except ValueError as exc:
+        raise InvalidInput(f"{where}.pattern: {exc}") from None
 
 
 def parse_param(name: str, table: Any, where: str) -> Param:
@@ -181,6 +187,10 @@ def parse_param(name: str, table: Any, where: str) -> Param:
         wire=table.get("wire"),
         _regex=regex,
     )
+    for n, value in enumerate(param.enum or ()):
+        if not param.fits_type(value):
+            # a value of another type could never be given: the enum would refuse everything it names
+            raise InvalidInput(f"{where}.enum[{n}]: {short(value)} is not of the parameter's type {kind}")
     if param.default is not MISSING:
         param.check(param.default, where=f"{where}.default: ")
     return param

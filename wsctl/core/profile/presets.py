@@ -91,8 +91,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "event": "#EVT {{name}} {{payload}}",
         "device_request": None,
         "inbound": [],
-        "event_regex": r"^#EVT (?P<name>\S+) ?(?P<payload>.*)$",
-        "error_regex": r"^ERR (?P<code>\S+) ?(?P<message>.*)$",
+        # (?s) and \Z: `.*` runs to the end in one pass, whatever the line holds
+        # (with `$`, an embedded line break made every split of \S+ fail in turn)
+        "event_regex": r"(?s)^#EVT (?P<name>\S+) ?(?P<payload>.*)\Z",
+        "error_regex": r"(?s)^ERR (?P<code>\S+) ?(?P<message>.*)\Z",
         # SCPI and most line protocols run several commands from one line
         "separators": [";"],
         "errors": {

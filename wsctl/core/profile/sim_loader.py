@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wsctl.core.profile import statepath
+from wsctl.core.profile.format import MAX_TIMEOUT
 from wsctl.core.profile.model import (
     Command,
     Event,
@@ -77,7 +78,7 @@ def parse_sim(c: _Checker, table: Any, commands: dict[str, Command], events: dic
         commands=sim_commands,
         telemetry=tuple(telemetry),
         faults=Faults(
-            reply_delay=c.number(faults, "reply_delay", "sim.faults", 0.0),
+            reply_delay=c.number(faults, "reply_delay", "sim.faults", 0.0, high=MAX_TIMEOUT),
             drop_reply_probability=c.number(faults, "drop_reply_probability", "sim.faults", 0.0, high=1.0),
             error_reply_probability=c.number(faults, "error_reply_probability", "sim.faults", 0.0, high=1.0),
         ),
@@ -202,7 +203,7 @@ def _command(
         set=_sets(c, spec.get("set"), f"{where}.set", state, COMMAND_NAMES, params),
         require=require,
         require_message=c.str_(spec, "require_message", where, f"{key} is not possible in this state"),
-        delay=c.number(spec, "delay", where, 0.0),
+        delay=c.number(spec, "delay", where, 0.0, high=MAX_TIMEOUT),
         then=_then(c, c.str_list(spec, "then", where), f"{where}.then", events, params),
         require_reply=spec.get("require_reply"),
         checks=tuple(checks),

@@ -209,19 +209,54 @@ def slots(template: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str
         yield path, None, template
 
 
-def text_pattern(template: str, fixed: Mapping[str, str]) -> re.Pattern[str]:
-    """A regex that reads a text request back: fixed placeholders match literally,
-    `params.x` become named groups, everything else is literal."""
-    out, pos = ["^"], 0
+def text_pattern(template: str, fixed: Mapping[str, str]) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """A regex that reads a text request back, and the parameter each of its
+    groups holds (group `p0` is the first name, ...).
+
+    Fixed placeholders match literally, `params.x` become groups (a parameter
+    named twice must be the same value twice), other placeholders match any
+    text.  A value runs up to the first character of the literal text after
+    it (`SET {{params.a}},{{params.b}}`: `a` holds no comma), or to the end of
+    the line: the pattern cannot backtrack across values, so reading a line
+    takes time linear in its length.  Two placeholders with nothing between
+    them cannot be told apart: TemplateError.  Matched with `fullmatch`
+    against the stripped line.
+    """
+    tokens: list[tuple[bool, str]] = []  # (is a literal, text or placeholder name)
+    pos = 0
     for match in PLACEHOLDER.finditer(template):
-        out.append(re.escape(template[pos : match.start()]))
+        tokens.append((True, template[pos : match.start()]))
         name = match.group(1)
-        if name in fixed:
-            out.append(re.escape(fixed[name]))
-        elif name.startswith("params."):
-            out.append(f"(?P<p_{re.sub(r'[^0-9A-Za-z_]', '_', name[7:])}>.+?)")
-        else:
-            out.append(".*?")
+        tokens.append((True, fixed[name]) if name in fixed else (False, name))
         pos = match.end()
-    out.append(re.escape(template[pos:]) + r"\s*$")
-    return re.compile("".join(out))
+    tokens.append((True, template[pos:]))
+    merged: list[tuple[bool, str]] = []
+    for token in tokens:
+        if merged and merged[-1][0] and token[0]:
+            merged[-1] = (True, merged[-1][1] + token[1])
+        else:
+            merged.append(token)
+    if merged and merged[0][0]:
+        merged[0] = (True, merged[0][1].lstrip())
+    if merged and merged[-1][0]:
+        merged[-1] = (True, merged[-1][1].rstrip())
+    merged = [token for token in merged if token[1] or not token[0]]
+    out: list[str] = []
+    groups: list[str] = []
+    for n, (literal, text) in enumerate(merged):
+        if literal:
+            out.append(re.escape(text))
+            continue
+        following = merged[n + 1] if n + 1 < len(merged) else (True, "")
+        if not following[0]:
+            raise TemplateError(f"template {template!r}: two placeholders side by side cannot be read back")
+        after = following[1]
+        body = f"[^{re.escape(after[0])}]" if after else "."
+        if not text.startswith("params."):
+            out.append(body + "*")
+        elif text[7:] in groups:
+            out.append(f"(?P=p{groups.index(text[7:])})")
+        else:
+            out.append(f"(?P<p{len(groups)}>{body}+)")
+            groups.append(text[7:])
+    return re.compile("".join(out)), tuple(groups)
