@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_runner import run_in_process
+from cli_runner import run_in_process, run_subprocess
 
 from wsctl.core.exit_table import ExitCode
 
@@ -63,6 +63,32 @@ def test_a_typo_in_the_file_is_an_error_naming_the_key(project):
     code, _, err = wsctl("exit-codes")
     assert code == ExitCode.INVALID
     assert "send.timout: no such option of `wsctl send`" in err and "timeout" in err
+
+
+@pytest.mark.parametrize(
+    "args, shows", [(["--help"], "Usage: wsctl"), (["send", "-h"], "Usage: wsctl send"), (["--version"], "0.1.0")]
+)
+def test_a_broken_file_does_not_hide_help_or_version(project, args, shows):
+    # a process: click prints the help on the real stdout
+    (project / "wsctl.toml").write_text("[send]\ntimout = 3\n")
+    out = run_subprocess(*args, cwd=project, env={"HOME": "/nonexistent"})
+    assert out.returncode == 0 and shows in out.stdout
+    assert out.stderr.startswith("warning: config wsctl.toml: send.timout: no such option")
+    out = run_subprocess("--json", *args, cwd=project, env={"HOME": "/nonexistent"})
+    assert out.returncode == 0 and shows in out.stdout
+    [warning] = [json.loads(line) for line in out.stderr.splitlines()]
+    assert warning["level"] == "warning" and "send.timout" in warning["message"]
+    # without the help, the file is still an error
+    assert wsctl("exit-codes")[0] == ExitCode.INVALID
+
+
+def test_json_from_the_file_makes_an_unknown_verb_error_json(project):
+    (project / "wsctl.toml").write_text("json = true\n")
+    for verb, message in (("nosuchverb", "No such command 'nosuchverb'."), ("sned", "Did you mean 'send'?")):
+        code, out, err = wsctl(verb)
+        assert code == ExitCode.USAGE and out == ""
+        error = json.loads(err)
+        assert error["error"] == "usage" and message in error["message"] and error["exit_code"] == 2
 
 
 @pytest.mark.parametrize("key", ["yes", "insecure", "trust-new", "allow-plaintext"])

@@ -66,3 +66,23 @@ def test_connection_failure_is_reported(plant):
 def test_script_syntax_errors(text, fragment):
     with pytest.raises(InvalidInput, match=fragment):
         parse_script(text, "s.txt")
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "1e400", "86401", "-1"])
+def test_a_sleep_that_is_not_a_sane_number_of_seconds_is_refused_with_its_line(plant, jsonrpc_device, seconds):
+    url, received = jsonrpc_device
+    out = wsctl(
+        "--json",
+        "run",
+        url,
+        "-",
+        "--profile",
+        "conveyor",
+        *plant.op("alice"),
+        input=f"status\nsleep {seconds}\n",
+        timeout=20,
+    )
+    assert out.returncode == ExitCode.INVALID, out.stderr
+    error = json.loads(out.stderr.splitlines()[-1])
+    assert error["error"] == "invalid" and error["message"].startswith("<stdin>:2: expected `sleep SECONDS`")
+    assert received == []

@@ -62,3 +62,13 @@ def test_an_unreachable_device_errors_every_line(plant, tmp_path):
     found = cases(report)
     assert [c.name for c in found] == ["line 1: status", "line 2: stop"]
     assert all(isinstance(c.result[0], junitparser.Error) and c.result[0].type == "connect" for c in found)
+
+
+def test_a_junit_file_that_cannot_be_written_is_refused_before_anything_is_sent(plant, jsonrpc_device, tmp_path):
+    url, received = jsonrpc_device
+    report = tmp_path / "no-such-dir" / "run.xml"
+    out = wsctl("--json", "run", url, "-", "--profile", "conveyor", *plant.op("alice"), "--junit", str(report),
+                input="status\n")  # fmt: skip
+    assert out.returncode == ExitCode.INVALID, out.stderr
+    assert "no such directory" in out.stderr and out.stdout == ""
+    assert received == []

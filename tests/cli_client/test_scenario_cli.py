@@ -304,3 +304,29 @@ def test_the_example_in_the_docs_runs_against_the_simulator(plant, conveyor, tmp
     out = wsctl("test", str(path), "--to", conveyor.url, *plant.op("alice"), "--yes", timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines()[-1].startswith("4 passed, 0 failed, 0 errors (line-3-acceptance")
+
+
+def test_json_case_and_summary_lines_speak_the_one_error_vocabulary(plant, conveyor, tmp_path):
+    path = tmp_path / "acceptance.toml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    out = wsctl("--json", "test", str(path), "--to", conveyor.url, *plant.op("alice"), timeout=120)
+    assert out.returncode == 7, out.stderr
+    *cases, summary = [json.loads(line) for line in out.stdout.splitlines()]
+    wrong = next(c for c in cases if c["case"] == "wrong speed")
+    assert (wrong["error"], wrong["exit_code"], wrong["kind"]) == ("device_error", 7, "device_error")
+    assert wrong["message"] == wrong["reason"] and "/speed: expected >= 1000" in wrong["message"]
+    passed = next(c for c in cases if c["case"] == "belt runs")
+    assert not {"error", "message", "exit_code"} & set(passed)
+    assert summary["event"] == "summary" and summary["exit_code"] == 7
+
+    # not reached: every case errs with the connect error; the summary carries its code
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = wsctl("--json", "test", str(path), "--to", f"wss://127.0.0.1:{port}/", *plant.op("alice"), timeout=60)
+    assert out.returncode == 3, out.stderr
+    *cases, summary = [json.loads(line) for line in out.stdout.splitlines()]
+    assert all(
+        (c["verdict"], c["error"], c["exit_code"], c["kind"]) == ("error", "connect", 3, "connect") for c in cases
+    )
+    assert summary["exit_code"] == 3

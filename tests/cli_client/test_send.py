@@ -127,3 +127,10 @@ def test_a_subprotocol_the_device_does_not_choose_is_warned_about(plant, echo_se
     out = wsctl("send", echo_server.url, *plant.op("bob"), "--subprotocol", "conveyor.v9", "--raw", "x")
     assert out.returncode == 0
     assert "offered subprotocol(s) conveyor.v9; the device chose none" in out.stderr
+
+
+def test_a_missing_certificate_is_named_before_its_key(plant):
+    out = wsctl("--json", "send", "wss://127.0.0.1:1/", "--cert", "/nonexistent/c.pem", "--key", "/nonexistent/k.pem",
+                "--raw", "x")  # fmt: skip
+    assert out.returncode == ExitCode.INVALID
+    assert json.loads(out.stderr)["message"] == "cannot read certificate /nonexistent/c.pem: no such file"

@@ -129,7 +129,31 @@ def test_connect_with_piped_stdin_sends_lines_and_console_commands(plant, echo_s
     data = [line.get("data") for line in lines if "data" in line]
     assert data == ["hello", "AAEC", "/slash"]
     assert any(line.get("event") == "pong" for line in lines)
-    assert "unknown console command /bogus" in out.stderr
+    [failed] = [line for line in lines if line.get("event") == "line"]
+    assert failed["line"] == 5 and failed["exit_code"] == ExitCode.INVALID
+    assert "unknown console command /bogus" in failed["message"]
+
+
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_a_piped_line_that_fails_is_an_error_object_also_under_quiet(plant, jsonrpc_device, quiet):
+    url, _ = jsonrpc_device
+    args = ["--json", *quiet, "connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.2"]
+    for script, number, fragment in (
+        ("/nosuch\n", 1, "unknown console command /nosuch"),
+        ("status\nnosuch\n", 2, "no command 'nosuch'"),
+    ):
+        out = wsctl(*args, input=script)
+        assert out.returncode == ExitCode.INVALID, out.stderr
+        [failed] = [r for r in map(json.loads, out.stdout.splitlines()) if r.get("event") == "line"]
+        assert {k: failed[k] for k in ("event", "line", "ok", "error", "exit_code")} == {
+            "event": "line",
+            "line": number,
+            "ok": False,
+            "error": "invalid",
+            "exit_code": 8,
+        }
+        assert fragment in failed["message"]
+        assert all(json.loads(line) for line in out.stderr.splitlines())
 
 
 def test_connect_refuses_a_fleet(plant):
@@ -216,7 +240,8 @@ def test_connect_with_a_profile_runs_checked_commands_and_raw_lines(plant, jsonr
     assert calls[2]["ok"] is False and calls[2]["exit_code"] == ExitCode.NOT_AUTHORIZED
     assert any(line.get("kind") == "telemetry" for line in lines)
     assert "usage: set_speed speed=<integer 0..3000 mm/s>" in out.stderr
-    assert "no command 'set_sped'" in out.stderr  # a typo never reaches the device
+    typo = next(line for line in lines if line.get("event") == "line")  # a typo never reaches the device
+    assert typo["line"] == 5 and typo["exit_code"] == ExitCode.INVALID and "no command 'set_sped'" in typo["message"]
     assert [m.get("method") for m in received] == ["conveyor.status", "x"]
 
 
@@ -253,3 +278,13 @@ def test_piped_connect_without_failures_exits_0(plant, jsonrpc_device):
     url, _ = jsonrpc_device
     out = wsctl("connect", url, "--profile", "conveyor", *plant.op("alice"), "--linger", "0.2", input="status\n")
     assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("verb", [["watch"], ["record", "capture"]])
+@pytest.mark.parametrize("flag", [["--max-retries", "3"], ["--backoff-max", "5"]])
+def test_a_reconnect_setting_without_reconnect_is_a_usage_error(plant, echo_server, tmp_path, verb, flag):
+    output = ["-o", str(tmp_path / "r.jsonl")] if verb == ["record", "capture"] else []
+    out = wsctl("--json", *verb, echo_server.url, *plant.op("bob"), *output, "--count", "1", *flag)
+    assert out.returncode == ExitCode.USAGE, out.stderr
+    assert f"{flag[0]} needs --reconnect" in json.loads(out.stderr)["message"]
+    assert out.stdout == "" and not (tmp_path / "r.jsonl").exists()

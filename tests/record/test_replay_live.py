@@ -283,3 +283,29 @@ def test_a_send_waits_for_its_deadline_by_yielding_not_by_an_epoll_rounded_sleep
         assert woke and woke[0] >= due
 
     trio.run(drive, clock=clock)
+
+
+def test_step_prompts_are_json_lines_under_json(plant, echo, tmp_path):
+    rec = tmp_path / "step.jsonl"
+    write_recording(rec, [(0.0, "out", "one"), (0.1, "in", "one"), (5.0, "out", b"\x00\x01"), (5.1, "in", b"\x00\x01")])
+    out = wsctl("--json", "replay", str(rec), "--to", echo.url, *plant.op(), "--step", input="\n\n")
+    assert out.returncode == 0, out.stdout + out.stderr
+    steps = [json.loads(line) for line in out.stderr.splitlines()]
+    assert steps == [
+        {"event": "step", "index": 1, "total": 2, "type": "text", "data": "one"},
+        {"event": "step", "index": 2, "total": 2, "type": "binary", "data": "AAE="},
+    ]
+    out = wsctl("--json", "replay", str(rec), "--to", echo.url, *plant.op(), "--step", input="")
+    assert out.returncode == ExitCode.USAGE
+    lines = [json.loads(line) for line in out.stderr.splitlines()]
+    assert lines[0]["event"] == "step" and lines[-1]["error"] == "usage" and "stdin closed" in lines[-1]["message"]
+
+
+def test_step_prompts_end_their_line_when_no_terminal_echoes_the_enter(plant, echo, tmp_path):
+    rec = tmp_path / "step.jsonl"
+    write_recording(rec, [(0.0, "out", "one"), (0.1, "in", "one"), (5.0, "out", "two"), (5.1, "in", "two")])
+    out = wsctl("replay", str(rec), "--to", echo.url, *plant.op(), "--step", input="\n")
+    assert out.returncode == ExitCode.USAGE
+    lines = out.stderr.splitlines()
+    assert lines[0].startswith("[1/2] > one") and lines[1].startswith("[2/2] > two")
+    assert lines[2].startswith("wsctl: error:") and "stdin closed" in lines[2]

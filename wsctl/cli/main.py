@@ -7,14 +7,29 @@ imported inside the commands that need them.
 
 from __future__ import annotations
 
-import importlib
 import signal
 import sys
+from typing import NoReturn
 
-import click
 
-from wsctl import __version__
-from wsctl.cli.support.env import Environment
+def _interrupted_at_start() -> NoReturn:
+    """Ctrl-C while the interpreter is still loading the CLI: exit 130 as
+    later (and under --json with the error object), not with a traceback."""
+    args = sys.argv[1:]
+    if "--json" in (args[: args.index("--")] if "--" in args else args):
+        sys.stderr.write('{"error": "interrupted", "message": "interrupted", "exit_code": 130}\n')
+    raise SystemExit(130)
+
+
+try:
+    import importlib
+
+    import click
+
+    from wsctl import __version__
+    from wsctl.cli.support.env import Environment
+except KeyboardInterrupt:  # pragma: no cover - exercised through a subprocess test
+    _interrupted_at_start()
 
 # verb -> "module:attribute"; one module per verb (or per verb group)
 COMMANDS: dict[str, str] = {
@@ -151,7 +166,11 @@ def _asks_for_json(argv: list[str] | None) -> bool:
     return "--json" in args[: args.index("--")] if "--" in args else "--json" in args
 
 
-def _terminate(signum, frame):  # pragma: no cover - exercised through a subprocess test
+def _interrupt(signum, frame):  # pragma: no cover - exercised through a subprocess test
+    """SIGINT and SIGTERM become `Interrupted`, so `finally` blocks run and the
+    error is reported like any other (click would turn a KeyboardInterrupt into
+    `Abort` after printing a bare newline); async commands replace this with a
+    trio signal receiver for the duration of the run."""
     from wsctl.core.errors import Interrupted
 
     raise Interrupted(signum)
@@ -174,45 +193,118 @@ def main(argv: list[str] | None = None, env: Environment | None = None) -> int:
     """
     import gc
 
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     _, middle, old = gc.get_threshold()
     gc.set_threshold(STARTUP_YOUNG_THRESHOLD, middle, old)
-    code = run(argv, env)
+    env = env or Environment()
+    try:
+        code = run(argv, env)
+    except BaseException as exc:  # noqa: BLE001 - a second signal while the first was reported
+        from wsctl.core.errors import Interrupted
+
+        if not isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            raise
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        if env.json or _asks_for_json(argv):
+            name = "terminated" if code == 143 else "interrupted"
+            env.stderr.write(f'{{"error": "{name}", "message": "{name}", "exit_code": {int(code)}}}\n')
+    # the command is over: a late Ctrl-C must not turn its exit into a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()
     sys.exit(code)
 
 
 def run(argv: list[str] | None = None, env: Environment | None = None) -> int:
-    from wsctl.cli.support.errors import report
-    from wsctl.core.exit_table import ExitCode
-
+    """The command's exit code; its errors are reported on ``env.stderr``.  Installs
+    the SIGINT/SIGTERM handlers (`_interrupt`); SIGINT's is put back at the end."""
     env = env or Environment()
-    from wsctl.cli.support import logs
-
-    logs.install(env)
-    # sync commands: SIGTERM becomes an exception so `finally` blocks run; async
-    # commands replace this with a trio signal receiver for the duration of the run
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        from wsctl.cli.support.config import load_config
+        return _run(argv, env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
+
+def _helps(argv: list[str] | None) -> bool:
+    """`-h`, `--help` or `--version` before `--`: a broken config file must not hide the help."""
+    args = sys.argv[1:] if argv is None else argv
+    args = args[: args.index("--")] if "--" in args else args
+    return any(arg in ("-h", "--help", "--version") for arg in args)
+
+
+def _load_config(argv: list[str] | None, env: Environment) -> dict:
+    """The config files' defaults; under --help/--version a broken file is a warning."""
+    from wsctl.cli.support.config import load_config
+    from wsctl.core.errors import InvalidInput
+
+    try:
         default_map, env.config_trace = load_config(env, cli)
+    except InvalidInput as exc:
+        if not _helps(argv):
+            raise
+        env.json = env.json or _asks_for_json(argv)
+        env.warn(f"{exc.message} (ignored for the help; fix it before running a command)")
+        return {}
+    # `json = true` in a file: errors found before the group's callback runs
+    # (an unknown verb) are JSON too
+    env.json = env.json or bool(default_map.get("json_output"))
+    return default_map
+
+
+def _run(argv: list[str] | None, env: Environment) -> int:
+    stdout = sys.stdout
+    # every import inside the `try`: a Ctrl-C while one loads is reported as well
+    try:
+        from wsctl.cli.support import logs
+
+        logs.install(env)
+        default_map = _load_config(argv, env)
         rv = cli.main(args=argv, prog_name="wsctl", standalone_mode=False, obj=env, default_map=default_map)
-    except click.exceptions.Abort:
-        env.stderr.write("\n")
-        return ExitCode.INTERRUPTED
+    except click.exceptions.Abort as exc:
+        return _aborted(exc, env, as_json=env.json or _asks_for_json(argv))
     except click.ClickException as exc:
-        code = ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
-        if env.json or _asks_for_json(argv):
-            import json
-
-            from wsctl.cli.support.errors import error_object
-
-            env.stderr.write(json.dumps(error_object(ExitCode(code), None, exc.format_message())) + "\n")
-        else:
-            exc.show(file=env.stderr)
-        return code
+        return _click_error(exc, env, as_json=env.json or _asks_for_json(argv))
     except BaseException as exc:  # noqa: BLE001 - the one place that maps everything
         if isinstance(exc, SystemExit):
-            return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+            if sys.stdout is not stdout and (env.json or _asks_for_json(argv)):
+                # click's answer to EPIPE: stdout swapped for a quiet wrapper, then exit 1 with
+                # nothing said; under --json the end of a command is still its error line
+                exc = BrokenPipeError()
+            else:
+                return int(exc.code or 0) if not isinstance(exc.code, str) else 1
+        from wsctl.cli.support.errors import report
+
         return report(exc, env.stderr, as_json=env.json or _asks_for_json(argv))
-    return int(rv) if isinstance(rv, int) else ExitCode.OK
+    return int(rv) if isinstance(rv, int) else 0
+
+
+def _click_error(exc: click.ClickException, env: Environment, *, as_json: bool) -> int:
+    from wsctl.core.exit_table import ExitCode
+
+    code = ExitCode.USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+    if as_json:
+        import json
+
+        from wsctl.cli.support.errors import error_object
+
+        env.stderr.write(json.dumps(error_object(ExitCode(code), None, exc.format_message())) + "\n")
+    else:
+        exc.show(file=env.stderr)
+    return code
+
+
+def _aborted(exc: click.exceptions.Abort, env: Environment, *, as_json: bool) -> int:
+    """click's `Abort`: a question whose input ended (EOF; a signal is `Interrupted`
+    now) is a confirmation not given, exit 9; anything else, an interruption."""
+    from wsctl.cli.support.errors import report
+    from wsctl.core.errors import Interrupted, NotAuthorized
+
+    if isinstance(exc.__context__, EOFError):
+        return report(
+            NotAuthorized("input ended before the question was answered; nothing was done"), env.stderr, as_json=as_json
+        )
+    if not as_json and exc.__cause__ is None:
+        env.stderr.write("\n")  # click's own Abort (`raise Abort() from e`) already ended the line
+    return report(Interrupted(signal.SIGINT), env.stderr, as_json=as_json)

@@ -220,10 +220,7 @@ def _dry_run(env: Environment, plan: Any, mode: str) -> int:
                 "at": round(send.at, 6),
                 "anchor": send.anchor,
                 "expect": send.expect,
-                "type": "text" if isinstance(send.message, str) else "binary",
-                "data": send.message
-                if isinstance(send.message, str)
-                else base64.b64encode(send.message).decode("ascii"),
+                **_message_fields(send.message),
             },
             f"{send.index + 1:5d} {when:>16} > {_text(send.message)}  (expects {send.expect})",
         )
@@ -232,6 +229,13 @@ def _dry_run(env: Environment, plan: Any, mode: str) -> int:
         f"{len(plan.sends)} sends, {len(plan.expected)} answers expected ({mode} mode)",
     )
     return 0
+
+
+def _message_fields(message: str | bytes) -> dict[str, str]:
+    """`type` and `data` (binary as base64) of a message to send, as JSON lines show it."""
+    if isinstance(message, str):
+        return {"type": "text", "data": message}
+    return {"type": "binary", "data": base64.b64encode(message).decode("ascii")}
 
 
 def _live_replay(
@@ -260,9 +264,18 @@ def _live_replay(
         from wsctl.net.replayer import replay as run_replay
 
         async def wait_for_enter(send) -> None:
-            env.stderr.write(f"[{send.index + 1}/{len(plan.sends)}] > {_text(send.message)}  (Enter to send) ")
+            if env.json:  # every stderr line stays JSON: the prompt is an event
+                import json
+
+                event = {"event": "step", "index": send.index + 1, "total": total, **_message_fields(send.message)}
+                env.stderr.write(json.dumps(event, ensure_ascii=False) + "\n")
+            else:
+                env.stderr.write(f"[{send.index + 1}/{total}] > {_text(send.message)}  (Enter to send) ")
             env.stderr.flush()
             line = await trio.to_thread.run_sync(env.stdin.readline, abandon_on_cancel=True)
+            if not env.json and not (line and env.stdin_isatty):
+                # no terminal echoed the Enter: end the prompt's line before anything else
+                env.stderr.write("\n")
             if not line:
                 raise UsageError("--step: stdin closed before the replay was done")
 

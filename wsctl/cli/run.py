@@ -20,6 +20,9 @@ from wsctl.cli.support.env import Environment
 from wsctl.cli.support.junit_file import junit_option
 from wsctl.core.errors import InvalidInput, Timeout, WsctlError
 
+#: the longest `sleep` a script may ask for, as a scenario file's seconds (one day)
+MAX_SLEEP = 86400
+
 
 @dataclass(frozen=True)
 class Step:
@@ -50,8 +53,8 @@ def parse_script(text: str, source: str) -> list[Step]:
                 seconds = float(words[1]) if len(words) == 2 else -1.0
             except ValueError:
                 seconds = -1.0
-            if seconds < 0:
-                raise InvalidInput(f"{source}:{number}: expected `sleep SECONDS`")
+            if not 0 <= seconds <= MAX_SLEEP:  # also refuses nan; inf is above the bound
+                raise InvalidInput(f"{source}:{number}: expected `sleep SECONDS` (0 to {MAX_SLEEP})")
             steps.append(Step(number, line, "sleep", seconds=seconds))
         else:
             steps.append(Step(number, line, "call", command=words[0], args=tuple(words[1:])))

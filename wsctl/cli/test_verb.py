@@ -282,6 +282,7 @@ def _finish(env: Environment, result, report: str, started: float, elapsed: floa
             "ok": result.ok,
             "counts": counts,
             "time": round(elapsed, 4),
+            "exit_code": int(result.exit_code()),
         },
         f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors ({result.scenario.id}, {elapsed:.2f} s)",
     )

@@ -98,9 +98,11 @@ def watch(
       wsctl watch belt-1 --profile conveyor --plot motor_temp --plot speed
     """
     from wsctl.cli.support.profile_use import ProfileCache
+    from wsctl.cli.support.reconnect_options import check_reconnect_flags
     from wsctl.cli.support.runtime import run_async
     from wsctl.core.backoff import Backoff
 
+    check_reconnect_flags(reconnect, max_retries)
     try:
         matcher = re.compile(pattern) if pattern is not None else None
     except re.error as exc:

@@ -156,6 +156,8 @@ class _Console:
         self.failed_code: int | None = None
         self.gaps: list[Any] = []
         self.connected: Any = None
+        #: the number of the piped line being handled
+        self.line_number = 0
 
     # -- output ----------------------------------------------------------------
     def out(self, record_or_text: Any, human: str | None = None) -> None:
@@ -189,6 +191,17 @@ class _Console:
         if self.failed_code is None:
             self.failed_code = int(code)
         return self.keep_going
+
+    def line_failed(self, exc: WsctlError) -> bool:
+        """A line that could not be acted on; piped, a result like a failed call's
+        (stdout, never silenced by -q), so a script sees why the console ended."""
+        if self.interactive:
+            self.out(f"-- {exc.message}")
+            return True
+        error = error_object(exc.exit_code, exc.cause, exc.message, exc.hint)
+        record = {"event": "line", "device": self.name, "line": self.line_number, "ok": False, **error}
+        self.out(record, f"-- line {self.line_number}: {exc.message}")
+        return self.failed(exc.exit_code)
 
     # -- the device ------------------------------------------------------------
     async def run_session(self, dev: Any) -> None:
@@ -249,8 +262,7 @@ class _Console:
         try:
             cmd = ConsoleLine.parse(line, profile)
         except InvalidInput as exc:
-            self.out(f"-- {exc.message}")
-            return self.failed(exc.exit_code)
+            return self.line_failed(exc)
         if cmd.kind == "help":
             self.out(command_help(profile, cmd.command) if cmd.command else CONSOLE_HELP + _command_list(profile))
             return True
@@ -261,8 +273,7 @@ class _Console:
                 await dev.close(cmd.code, cmd.reason)
             return False
         if dev is None:
-            self.out("-- not connected (reconnecting); line not sent")
-            return self.failed(ConnectionClosed.exit_code)
+            return self.line_failed(ConnectionClosed("not connected (reconnecting); line not sent"))
         if cmd.kind == "mute":
             self.out(view.toggle_mute())
             return True
@@ -347,10 +358,9 @@ class _Console:
         from wsctl.cli.support.stdin_text import checked_text
 
         stdin = trio.wrap_file(self.env.stdin)
-        number = 0
         async for line in stdin:
-            number += 1
-            if not await self.handle(checked_text(line.rstrip("\r\n"), f"stdin line {number}")):
+            self.line_number += 1
+            if not await self.handle(checked_text(line.rstrip("\r\n"), f"stdin line {self.line_number}")):
                 break
         if self.closing is None:
             # after the last line, or a failed one: answers to what was sent may still be coming

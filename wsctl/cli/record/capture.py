@@ -84,8 +84,10 @@ def capture(
     """
     from wsctl.cli.support.client_options import reach, resolve_targets
     from wsctl.cli.support.profile_use import ProfileCache
+    from wsctl.cli.support.reconnect_options import check_reconnect_flags
     from wsctl.core.backoff import Backoff
 
+    check_reconnect_flags(reconnect, max_retries)
     backoff = Backoff(initial=min(0.5, backoff_max), maximum=backoff_max, max_attempts=max_retries)
     options = _Options(initial, count, duration, reconnect, backoff)
     entries = resolve_targets(env, target, client)

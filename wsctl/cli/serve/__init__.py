@@ -219,9 +219,12 @@ def serve(env: Environment, **o: Any) -> None:
 def _dial(env: Environment, o: dict[str, Any]) -> None:
     """--dial: call the central system as the device instead of listening."""
     from wsctl.cli.serve.dial import OPERATOR_REFUSED, run_dial
+    from wsctl.cli.support.client_options import check_url
 
     if o["operator"]:
         raise UsageError(OPERATOR_REFUSED)
+    for url in o["dial"]:
+        check_url(url)  # before the audit log is opened or the dialing line printed
     run_dial(
         env,
         o["profile_name"],

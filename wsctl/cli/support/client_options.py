@@ -390,6 +390,7 @@ def reach(
     """How to open one resolved device: its URL and `open_device` keyword arguments, with
     the profile's transport (its path when the URL has none, its subprotocols unless
     some were chosen) when it has a profile.  Every client verb reaches a device this way."""
+    check_url(entry.url, allow_plaintext=client.allow_plaintext)
     url, kwargs = entry.url, connect_kwargs(env, entry, client)
     if profile is None:
         return url, kwargs
@@ -398,19 +399,57 @@ def reach(
     return apply_profile_transport(url, kwargs, profile)
 
 
+def check_url(url: str, *, allow_plaintext: bool = False) -> None:
+    """Refuse a malformed or plaintext URL (exit 2) before a verb writes a file,
+    listens, asks for a passphrase or says it started: the checks `open_device` makes."""
+    from wsctl.net.client_open import parse_target
+
+    parse_target(url, allow_plaintext=allow_plaintext)
+
+
 def _queue_header(ttl: float | None) -> tuple[tuple[str, str], ...]:
     # the hub's name for it: wsctl.net.hub.hub.QUEUE_HEADER (cli must not import net at start-up)
     return (("Wsctl-Queue", f"{ttl:g}"),) if ttl else ()
 
 
+#: handshake headers wsctl writes itself; a second copy would make the request
+#: invalid HTTP or lie about the upgrade (name -> where the value comes from)
+OWN_HEADERS = {
+    "host": "the URL's host",
+    "upgrade": "the WebSocket upgrade",
+    "connection": "the WebSocket upgrade",
+    "sec-websocket-key": "the WebSocket upgrade",
+    "sec-websocket-version": "the WebSocket upgrade",
+    "sec-websocket-extensions": "the WebSocket upgrade (wsctl negotiates no extensions)",
+    "sec-websocket-protocol": "--subprotocol",
+    "content-length": "the WebSocket upgrade (it has no body)",
+    "transfer-encoding": "the WebSocket upgrade (it has no body)",
+}
+#: RFC 9110 token characters: what a header name may be made of
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
 def parse_headers(headers: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    """'Name: value' strings as (name, value) pairs, refusing what HTTP would refuse."""
+    """'Name: value' strings as (name, value) pairs, refusing what HTTP would refuse
+    and the headers wsctl sets itself (`OWN_HEADERS`)."""
     pairs = []
     for header in headers:
         name, sep, value = header.partition(":")
         name, value = name.strip(), value.strip()
-        if not sep or not name or any(c in name for c in " \t\r\n") or any(c in value for c in "\r\n"):
-            raise UsageError(f"bad header {header!r}: expected 'Name: value'")
+        if not sep or not name or not _TOKEN.issuperset(name):
+            raise UsageError(f"bad header {header!r}: expected 'Name: value' (a name of letters, digits and -)")
+        if any((c < " " and c != "\t") or c == "\x7f" for c in value):
+            raise UsageError(f"bad header {header!r}: its value holds a control character")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise UsageError(
+                f"bad header {header!r}: HTTP header values are Latin-1; this one is not",
+                hint="percent- or base64-encode the value",
+            ) from None
+        source = OWN_HEADERS.get(name.lower())
+        if source is not None:
+            raise UsageError(f"header {name!r} is set by wsctl, from {source}; --header cannot replace it")
         pairs.append((name, value))
     return tuple(pairs)
 
@@ -480,6 +519,10 @@ def _resolve_tls_files(env: Environment, entry: DeviceEntry, insecure: bool) -> 
             cert, key = store_files.operator_files(store, entry.operator)
     if bool(cert) != bool(key):
         raise UsageError("--cert and --key go together")
+    if cert and (os.path.isdir(cert) or not os.path.exists(cert)):
+        # the certificate is named first: "cannot read key" alone hid that it is missing too
+        reason = "it is a directory" if os.path.isdir(cert) else "no such file"
+        raise InvalidInput(f"cannot read certificate {cert}: {reason}")
     password = None
     if key and key_file_is_encrypted(key):
         password = read_password(

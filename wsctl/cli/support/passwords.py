@@ -62,7 +62,10 @@ def read_password(
     if not env.stdin_isatty:
         names = f"{option} FILE" + (f" or the environment variable {env_var}" if env_var else "")
         raise PasswordError(f"{prompt} needed and no terminal to ask on", hint=f"give it with {names}")
-    value = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    try:
+        value = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
+    except click.Abort:  # the terminal's input ended (Ctrl-D); Ctrl-C is `Interrupted`
+        raise PasswordError(f"no {prompt} given: the input ended") from None
     if not value:
         raise PasswordError(f"empty {prompt}")
     return value.encode("utf-8")

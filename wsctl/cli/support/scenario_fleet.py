@@ -70,7 +70,7 @@ class ScenarioFleet:
                 counts = result.counts()
                 self.env.emit(
                     {"event": "summary", "scenario": self.parsed.id, "device": outcome.device, "ok": result.ok,
-                     "counts": counts, "time": round(outcome.elapsed, 4)},
+                     "counts": counts, "time": round(outcome.elapsed, 4), "exit_code": int(result.exit_code())},
                     f"{outcome.device}: {counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors "
                     f"({outcome.elapsed:.2f} s)",
                 )  # fmt: skip

@@ -9,6 +9,20 @@ from wsctl.cli.support.store_files import server_tls_files
 from wsctl.core.errors import UsageError
 
 
+def _typed_store(certs: str | None, device: str | None, cert: str | None, key: str | None) -> str | None:
+    """The store, unless it came from $WSCTL_CERTS or a config file while --cert/--key
+    were given without --device: the files typed on the command line win (a
+    store typed next to them, with no --device, is still refused as a mistake)."""
+    if not certs or device or not (cert or key):
+        return certs
+    import click
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("certs") if ctx is not None else None
+    return certs if source in (None, ParameterSource.COMMANDLINE) else None
+
+
 def server_tls(
     env: Environment,
     certs,
@@ -28,7 +42,7 @@ def server_tls(
     the one server TLS set-up of serve, hub and record --listen."""
     from wsctl.cli.support.passwords import KEY_ENV, STORE_ENV, read_password
 
-    tls = server_tls_files(env.environ, certs, device, cert, key, ca, crl)
+    tls = server_tls_files(env.environ, _typed_store(certs, device, cert, key), device, cert, key, ca, crl)
     if tls["cert_chain"] is None and not allow_plaintext:
         raise UsageError(missing, hint="or --allow-plaintext for ws://" if "--allow-plaintext" not in missing else None)
     password = None

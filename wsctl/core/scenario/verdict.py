@@ -43,8 +43,20 @@ class CaseVerdict:
     #: for errors: the exit kind of what stopped the case (connect, tls ...)
     kind: str | None = None
 
+    @property
+    def exit_code(self) -> ExitCode:
+        """OK for a pass; else the exit code named by `kind` (7 for a failure)."""
+        if self.verdict == PASS:
+            return ExitCode.OK
+        return (
+            ExitCode[self.kind.upper()] if self.kind and self.kind.upper() in ExitCode.__members__ else ExitCode.ERROR
+        )
+
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """The case's JSON line; a failure or error also carries the one error
+        vocabulary (`error`, `message`, `exit_code`: docs/exit-codes.md), of
+        which `kind` and `reason` are the older names."""
+        out = {
             "case": self.name,
             "verdict": self.verdict,
             "time": round(self.time, 4),
@@ -54,6 +66,10 @@ class CaseVerdict:
             "diff": list(self.diff),
             "kind": self.kind,
         }
+        if self.verdict != PASS:
+            code = self.exit_code
+            out.update(error=code.name.lower(), message=self.reason or code.name.lower(), exit_code=int(code))
+        return out
 
 
 def passed(name: str, steps: int, time: float) -> CaseVerdict:
@@ -170,10 +186,7 @@ class SuiteResult:
         """0 all passed; 7 when a case failed; else the kind of the first error."""
         if any(v.verdict == FAIL for v in self.verdicts):
             return ExitCode.DEVICE_ERROR
-        for v in self.verdicts:
-            if v.verdict == ERROR:
-                return ExitCode[v.kind.upper()] if v.kind and v.kind.upper() in ExitCode.__members__ else ExitCode.ERROR
-        return ExitCode.OK
+        return next((v.exit_code for v in self.verdicts if v.verdict == ERROR), ExitCode.OK)
 
     def as_dict(self, *, started: str, time: float) -> dict[str, Any]:
         s = self.scenario
