@@ -330,3 +330,35 @@ def test_json_case_and_summary_lines_speak_the_one_error_vocabulary(plant, conve
         (c["verdict"], c["error"], c["exit_code"], c["kind"]) == ("error", "connect", 3, "connect") for c in cases
     )
     assert summary["exit_code"] == 3
+
+
+def test_a_tls_failure_is_not_reported_as_cannot_connect(plant, tmp_path):
+    """A plain TCP listener that closes at once: the TLS handshake fails (exit 4);
+    the case's reason says that, not "cannot connect"."""
+    import json
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+
+    def refuse() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=refuse, daemon=True).start()
+    try:
+        out = wsctl(
+            "--json", "test", "conveyor", "--to", f"wss://127.0.0.1:{port}/", *plant.op("alice"), "--yes", timeout=60
+        )
+    finally:
+        listener.close()
+    assert out.returncode == 4, out.stdout + out.stderr
+    first = next(json.loads(line) for line in out.stdout.splitlines() if '"case"' in line)
+    assert first["kind"] == "tls" and not first["reason"].startswith("cannot connect"), first

@@ -238,3 +238,26 @@ def test_list_escapes_what_profile_files_say(sandbox):
     code, out, _ = run_cli(["profile", "list"], cwd=cwd, environ=environ)
     assert code == 0 and "\x1b" not in out and "\\x1b[31m" in out
     assert not any(line.startswith("FAKE") for line in out.splitlines())
+
+
+def test_json_output_of_validate_and_export_is_json_lines(sandbox, tmp_path):
+    """Under --json: a failed validation carries exit_code like every error
+    object; export prints the document as one JSON line, or says what it wrote."""
+    cwd, environ = sandbox
+    bad = tmp_path / "bad.toml"
+    bad.write_text("not = = toml")
+    code, out, _ = run_cli(["--json", "profile", "validate", str(bad)], cwd=cwd, environ=environ)
+    assert code == 8
+    (line,) = [json.loads(x) for x in out.splitlines()]
+    assert line["ok"] is False and line["error"] == "invalid" and line["exit_code"] == 8 and line["message"]
+    code, out, _ = run_cli(["--json", "profile", "export", "conveyor", "--asyncapi"], cwd=cwd, environ=environ)
+    assert code == 0
+    (doc,) = [json.loads(x) for x in out.splitlines()]
+    assert doc["asyncapi"] == "3.0.0"
+    target = tmp_path / "c.yaml"
+    code, out, _ = run_cli(
+        ["--json", "profile", "export", "conveyor", "--asyncapi", "--out", str(target)], cwd=cwd, environ=environ
+    )
+    assert code == 0 and target.exists()
+    (said,) = [json.loads(x) for x in out.splitlines()]
+    assert said["event"] == "exported" and said["file"] == str(target) and said["format"] == "yaml"

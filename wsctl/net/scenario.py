@@ -170,7 +170,9 @@ async def run_case(
         elapsed = trio.current_time() - started
         if opened:
             return judge.errored(case.name, exc.message, exc.kind, len(case.steps), elapsed, steps_done), None
-        return judge.errored(case.name, f"cannot connect: {exc.message}", exc.kind, len(case.steps), elapsed), exc
+        # "cannot connect" only where that is what happened: a TLS or upgrade failure says so itself
+        reason = f"cannot connect: {exc.message}" if exc.kind in ("connect", "timeout") else exc.message
+        return judge.errored(case.name, reason, exc.kind, len(case.steps), elapsed), exc
     elapsed = trio.current_time() - started
     if failure is not None:
         return judge.failed(case.name, failure, len(case.steps), elapsed), None

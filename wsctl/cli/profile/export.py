@@ -60,14 +60,31 @@ def export(
         raise click.UsageError("choose an export format: --asyncapi")
     profile, _ = load(env, name)
     document = to_asyncapi(profile, server_url=server_url)
+    if out is None and env.json and fmt in (None, "json"):
+        # --json: stdout is JSON Lines, so the document is one line of it
+        env.stdout.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+        env.stdout.flush()
+        return
     if fmt is None:
         fmt = "json" if out and out.lower().endswith(".json") else "yaml"
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n" if fmt == "json" else dumps(document)
     if out is None:
-        env.stdout.write(text)
+        env.stdout.write(text)  # --json --format yaml: asked for by name
         env.stdout.flush()
         return
     from wsctl.cli.support.output_file import write_output
 
     write_output(out, text.encode("utf-8"))
-    env.info(f"wrote {out} (AsyncAPI {document['asyncapi']}, {fmt}, {len(document['operations'])} operations)")
+    operations = len(document["operations"])
+    if env.json:
+        env.emit(
+            {
+                "event": "exported",
+                "file": out,
+                "format": fmt,
+                "asyncapi": document["asyncapi"],
+                "operations": operations,
+            }
+        )
+    else:
+        env.info(f"wrote {out} (AsyncAPI {document['asyncapi']}, {fmt}, {operations} operations)")

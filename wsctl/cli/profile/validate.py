@@ -22,7 +22,7 @@ def validate(env: Environment, files: tuple[str, ...]) -> int:
     EXAMPLES
       wsctl profile validate profiles/*.toml
       wsctl profile validate conveyor                    # a name: ./profiles, config dir, shipped
-      wsctl --json profile validate my-device.toml       # {"file", "ok", "id" | "message"}
+      wsctl --json profile validate my-device.toml       # {"file", "ok", "id" | "error", "message", "exit_code"}
     """
     from wsctl.cli.profile.common import load
     from wsctl.core.errors import InvalidInput
@@ -35,15 +35,9 @@ def validate(env: Environment, files: tuple[str, ...]) -> int:
         except InvalidInput as exc:
             failed += 1
             if env.json:
-                env.emit(
-                    {
-                        "file": name,
-                        "ok": False,
-                        "error": exc.kind,
-                        "message": exc.message,
-                        **({"cause": exc.cause} if exc.cause else {}),
-                    }
-                )
+                from wsctl.cli.support.errors import error_object
+
+                env.emit({"file": name, "ok": False, **error_object(exc.exit_code, exc.cause, exc.message, exc.hint)})
             else:
                 env.stderr.write(f"wsctl: error: {exc.message}\n")
                 env.stderr.flush()
