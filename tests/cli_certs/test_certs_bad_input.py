@@ -146,3 +146,8 @@ def test_json_errors_are_json(populated):
 
     obj = json.loads(r.err.strip())
     assert r.code == ERROR and obj["exit_code"] == ERROR and obj["error"] == "error" and obj["cause"] == "store"
+
+
+def test_show_of_a_directory_says_it_is_one(pki, tmp_path):
+    r = pki.certs("show", str(tmp_path))
+    assert r.code == 8 and "is a directory, not a certificate file" in r.one_error_line()

@@ -186,6 +186,8 @@ def resolve_certificate(store, target: str):
             return store.leaf_cert(entry), entry
     if os.path.isfile(target):
         return load_certificate_file(Path(target)), None
+    if os.path.isdir(target):
+        raise InvalidInput(f"{target} is a directory, not a certificate file")
     if looks_like_path:
         raise InvalidInput(f"no such certificate file: {target}")
     store.require()
