@@ -60,6 +60,9 @@ def test_unknown_target_names_known_ones():
         ("[devices.a]\nurl='wss://x/'\ncolour='red'", "unknown key 'colour'"),
         ("[devices.a]\nprofile='p'", "missing url"),
         ("[devices.a]\nurl='http://x/'", "expected wss://"),
+        ("[devices.b]\nurl='wss://127.0.0.1:99999/'", "devices.b.url: not a valid URL"),
+        ("[devices.b]\nurl='wss://[::1:x/'", "devices.b.url: not a valid URL"),
+        ("[devices.b]\nurl='wss:///path'", "devices.b.url: no host"),
         ("[groups]\ng=['nope']", "unknown device(s) nope"),
         ("[wat]\nx=1", "unknown section"),
         ("[devices", "not valid TOML"),
@@ -76,3 +79,12 @@ def test_command_line_overrides_win_but_none_does_not():
     entry = parse_inventory(GOOD).resolve("plc-17")[0]
     out = with_overrides(entry, pin=None, profile="other", subprotocols=())
     assert out.profile == "other" and out.pin == "sha256:abcd"
+
+
+def test_a_bad_url_is_shown_without_its_password():
+    with pytest.raises(InvalidInput) as err:
+        parse_inventory("[devices.a]\nurl='wss://op:s3cret@h:99999/'", source="inv.toml")
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(InvalidInput) as err:
+        parse_inventory("[devices.a]\nurl='https://op:s3cret@h/'", source="inv.toml")
+    assert "s3cret" not in str(err.value)

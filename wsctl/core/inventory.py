@@ -127,8 +127,7 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
         url = values.get("url")
         if not url:
             raise InvalidInput(f"{source}: devices.{name}: missing url")
-        if not url.startswith(("wss://", "ws://")):
-            raise InvalidInput(f"{source}: devices.{name}.url: expected wss://... , got {url!r}")
+        _check_url(url, f"{source}: devices.{name}.url")
         inventory.devices[name] = DeviceEntry(name=name, **values)
     for group, members in data.get("groups", {}).items():
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
@@ -143,3 +142,22 @@ def parse_inventory(text: str, *, source: str = "<inventory>", base: PurePath | 
             raise InvalidInput(f"{source}: groups.{group}: unknown device(s) {', '.join(missing)}")
         inventory.groups[group] = tuple(dict.fromkeys(members))
     return inventory
+
+
+def _check_url(url: Any, where: str) -> None:
+    """A device's URL, checked when the inventory is read: a bad one names its
+    entry (exit 8) before anything is sent to the others; never shown with its password."""
+    from urllib.parse import urlsplit
+
+    from wsctl.core.urls import public_url
+
+    if not isinstance(url, str) or not url.startswith(("wss://", "ws://")):
+        shown = public_url(url) if isinstance(url, str) else url
+        raise InvalidInput(f"{where}: expected wss://... , got {shown!r}")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises for a port out of range or not a number
+    except ValueError as exc:
+        raise InvalidInput(f"{where}: not a valid URL: {public_url(url)!r} ({exc})") from None
+    if not parts.hostname:
+        raise InvalidInput(f"{where}: no host in {public_url(url)!r}")
