@@ -34,6 +34,7 @@ import trio
 
 from wsctl.core.errors import ConnectionClosed, InvalidInput, Timeout, WsctlError
 from wsctl.net import websocket
+from wsctl.net.ws_frames import close_code_problem
 
 #: close codes that end iteration instead of raising
 NORMAL_CLOSE = frozenset({1000, 1001})
@@ -168,8 +169,20 @@ class Channel:
         return trio.current_time() - start
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close handshake, bounded by ``close_timeout``; idempotent, never raises."""
+        """Close handshake, bounded by ``close_timeout``; idempotent, never raises
+        for the connection's reasons (lost, closed already, a peer that does not answer).
+
+        A code no close frame may carry (below 1000, above 4999, an unregistered
+        one in 1000-2999) is the caller's mistake: `InvalidInput`, before anything
+        is sent and with the connection still open.  1005, 1006 and 1015, which only
+        an endpoint reports, are sent as 1000."""
+        self._check_close_code(code)
         await self._close(code, reason)
+
+    def _check_close_code(self, code: int) -> None:
+        problem = close_code_problem(code)
+        if problem is not None:
+            raise InvalidInput(f"{self._where}: cannot close with code {code!r}: {problem}")
 
     async def _close(self, code: int = 1000, reason: str = "", *, shield: bool = False) -> None:
         """`close`; with ``shield``, also when the caller is being cancelled (leaving

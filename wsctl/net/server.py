@@ -387,7 +387,7 @@ class Server:
         del request  # the handshake's state is not kept for the connection's life
         ws.on_unattended = self._unattended.add
         self._unattended.add(ws)  # nobody reads yet
-        conn = ServerConnection(ws, rec, headers, self.close_timeout, observed)
+        conn = ServerConnection(ws, rec, headers, self.close_timeout)
         live.conn = conn
         # a callback, not a task waiting per connection (tasks are most of what
         # an idle connection costs in memory: docs/performance.md); it cancels

@@ -197,7 +197,6 @@ class ServerConnection(Channel):
         record: AccessRecord,
         headers: tuple[tuple[str, str], ...],
         close_timeout: float,
-        observed: Any = None,
     ) -> None:
         super().__init__(ws, record.remote, close_timeout)
         self.record = record
@@ -207,9 +206,7 @@ class ServerConnection(Channel):
         self.subprotocol = record.subprotocol
         self.headers = headers
         self._last_activity = trio.current_time()
-        #: the stream beneath (`wsctl.net._guard.ObservedStream`): its byte count is life too
-        self._observed = observed
-        self._seen_bytes = observed.received if observed is not None else 0
+        self._seen_frames = ws.frames_in
         #: the server's idle sweep started closing this connection
         self.idle_closing = False
 
@@ -232,7 +229,9 @@ class ServerConnection(Channel):
         self._last_activity = trio.current_time()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close handshake, bounded by the server's close_timeout; never raises."""
+        """Close handshake, bounded by the server's close_timeout (`Channel.close`:
+        an invalid code is `InvalidInput`, before anything is sent or logged)."""
+        self._check_close_code(code)
         if self._ws.closed is None and self.record.close_code is None:
             # log what we sent, not the code the client's reply echoes
             self.record.close_code, self.record.close_reason = code, reason or None
@@ -241,11 +240,16 @@ class ServerConnection(Channel):
     def idle_due(self, idle_timeout: float) -> float:
         """When this connection will have been idle for ``idle_timeout``.
 
-        Any bytes from the peer count as life — its keepalive pings too, which
-        the connection answers without the handler ever seeing them."""
-        observed = self._observed
-        if observed is not None and observed.received != self._seen_bytes:
-            self._seen_bytes = observed.received
+        Life is a message sent or received, or a whole frame from the peer — its
+        keepalive pings too, which the connection answers without the handler
+        ever seeing them.  Bytes are not: a peer trickling a frame that never
+        ends (a byte now and then, each inside the timeout) used to hold its
+        connection for ever.  So a frame must be whole within ``idle_timeout``
+        (600 s from the command line) of the last life: a frame counts when its
+        last byte is read (`WebSocket.frames_in`, one addition per read)."""
+        frames = self._ws.frames_in
+        if frames != self._seen_frames:
+            self._seen_frames = frames
             self._last_activity = trio.current_time()
         return self._last_activity + idle_timeout
 

@@ -48,10 +48,19 @@ from typing import Any
 
 import trio
 from trio.lowlevel import checkpoint_if_cancelled
-from wsproto.frame_protocol import CloseReason as Code
 
-from wsctl.net.ws_failures import Failure, message_too_big, unread_over
-from wsctl.net.ws_frames import BINARY, CLOSE, PING, PONG, FrameReader, close_frame, control_frame, data_frame
+from wsctl.net.ws_failures import CloseReason, ConnectionClosed, Failure, message_too_big, unread_over
+from wsctl.net.ws_frames import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    FrameReader,
+    close_code_problem,
+    close_frame,
+    control_frame,
+    data_frame,
+)
 from wsctl.net.ws_writer import FrameWriter, WriteFailed, park, wake_all
 
 #: After failing a connection: how long to read (and discard) what the peer
@@ -79,41 +88,6 @@ CLIENT_UNATTENDED_AFTER = 0.1
 # so there is no state between theirs and CLOSED
 _OPEN, _LOCAL_CLOSING, _CLOSED = "open", "local-closing", "closed"
 _LOST = (trio.BrokenResourceError, trio.ClosedResourceError)
-
-
-class CloseReason:
-    """How a connection ended: ``code``, its ``name``, the ``reason`` text (or None)."""
-
-    __slots__ = ("code", "reason")
-
-    def __init__(self, code: int, reason: str | None) -> None:
-        self.code = code
-        self.reason = reason
-
-    @property
-    def name(self) -> str:
-        if self.code == 1014:
-            return "BAD_GATEWAY"  # registered after wsproto's table was written
-        try:
-            return Code(self.code).name
-        except ValueError:
-            code = self.code
-            if 1000 <= code <= 2999:
-                return "RFC_RESERVED"
-            if 3000 <= code <= 3999:
-                return "IANA_RESERVED"
-            return "PRIVATE_RESERVED" if 4000 <= code <= 4999 else "INVALID_CODE"
-
-    def __repr__(self) -> str:
-        return f"CloseReason<code={self.code}, name={self.name}, reason={self.reason}>"
-
-
-class ConnectionClosed(Exception):
-    """The connection is closed; ``reason`` is its `CloseReason`."""
-
-    def __init__(self, reason: CloseReason) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 #: bytes charged against ``max_buffered_bytes`` for each received message queued
@@ -157,6 +131,7 @@ class WebSocket:
         "unattended_since",
         "on_unattended",
         "_pending",
+        "frames_in",
     )
 
     def __init__(
@@ -206,6 +181,9 @@ class WebSocket:
         #: then looks at this connection only, not at every open one)
         self.on_unattended: Callable[[WebSocket], None] | None = None
         self._pending = bool(initial)  # frames came with the upgrade: handle before reading
+        #: whole frames read from the peer, control frames too (a server's idle timer:
+        #: the bytes of a frame that never ends are not life)
+        self.frames_in = 0
 
     # -- state -----------------------------------------------------------------
     @property
@@ -289,7 +267,13 @@ class WebSocket:
         await self._write(control_frame(PING if kind == "ping" else PONG, payload, self._key()))
 
     async def aclose(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close handshake (unbounded: the caller bounds it), then the stream; idempotent."""
+        """Close handshake (unbounded: the caller bounds it), then the stream; idempotent.
+
+        Raises ValueError, before anything is sent, for a code no close frame may
+        carry (`ws_frames.close_code_problem`)."""
+        problem = close_code_problem(code)
+        if problem is not None:
+            raise ValueError(f"invalid close code {code!r}: {problem}")
         try:
             if self._close_reason is None and self._state is _OPEN:
                 self.closed_by = "local"
@@ -373,6 +357,7 @@ class WebSocket:
 
     async def _handle_events(self, data: bytes) -> None:
         events, refused = self._reader.read(data)
+        self.frames_in += len(events)
         replies: list[bytes] = []
         for kind, payload, finished in events:
             if kind <= BINARY:
@@ -469,13 +454,20 @@ class WebSocket:
             self._state = _CLOSED
             # the same code back; an empty close (1005, "no status") gets an empty one
             replies.append(close_frame(None if code == 1005 else code, reason, self._key()))
-            try:
-                await self._write(b"".join(replies), last=True)
-            except ConnectionClosed:
-                pass
-        else:
-            self._state = _CLOSED
-            self._close_reason = CloseReason(code, reason or None)  # the reply to ours
+            # shielded (bounded), as `_fail`'s close: a caller's deadline that ran out as
+            # the peer's close was read must not leave it unanswered — the state is
+            # CLOSED already, so nobody would answer it later
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(DRAIN_TIMEOUT):
+                    try:
+                        await self._write(b"".join(replies), last=True)
+                    except ConnectionClosed:
+                        pass
+                    if self.is_server:
+                        await self._close_stream()  # RFC 6455 7.1.1: the server closes TCP first
+            return
+        self._state = _CLOSED
+        self._close_reason = CloseReason(code, reason or None)  # the reply to ours
         if self.is_server:
             # RFC 6455 7.1.1: the server closes the TCP connection first
             await self._close_stream()
@@ -551,6 +543,21 @@ class WebSocket:
             await self._writer.write(data, last=last)
         except WriteFailed:
             raise self._closed_error() from None
+        except BaseException:
+            if self._writer.failed:  # cancelled part-way through a frame: `_abandon`
+                await self._abandon()
+            raise
+
+    async def _abandon(self) -> None:
+        """A write stopped part-way through a frame (its sender was cancelled): the
+        stream cannot carry another frame, not even a close frame, so it is closed at
+        once and the peer sees it end; later sends raise `ConnectionClosed` (1006)."""
+        if self._close_reason is None:
+            self._close_reason = CloseReason(1006, "a send was cancelled part-way: connection dropped")
+        self._state = _CLOSED
+        if not self._stream_closed:
+            self._stream_closed = True
+            await trio.aclose_forcefully(self._stream)
 
     def _closed_error(self) -> ConnectionClosed:
         self._lose()

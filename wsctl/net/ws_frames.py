@@ -360,6 +360,22 @@ def control_frame(opcode: int, payload: bytes, key: bytes | None) -> bytes:
     return bytes((0x80 | opcode, 0x80 | size)) + key + mask(payload, key)
 
 
+def close_code_problem(code: object) -> str | None:
+    """Why ``code`` may not be sent in our close frame, or None: the rule a peer's
+    close is refused by (`close_payload`), so that we never send what we would
+    refuse.  The codes only an endpoint reports (1005, 1006, 1015) pass: they go
+    out as 1000 (`close_frame`)."""
+    if not isinstance(code, int) or isinstance(code, bool):
+        return f"not an integer ({type(code).__name__})"
+    if code in LOCAL_ONLY:
+        return None
+    if code < 1000 or code > 4999:
+        return "close codes are 1000-4999 (RFC 6455 7.4)"
+    if code <= 2999 and code not in _KNOWN_CODES:
+        return "not a registered code (1000-2999 are reserved; applications use 3000-4999)"
+    return None
+
+
 def close_frame(code: int | None, reason: str | None, key: bytes | None) -> bytes:
     """Our close frame: no status for None (the answer to a peer's empty close),
     1000 for the codes only an endpoint may report (1005, 1006, 1015), the

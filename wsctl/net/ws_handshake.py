@@ -137,9 +137,11 @@ async def read_request(
             handshake.receive_data(bytes(data) if data else None)
             for event in handshake.events():
                 if isinstance(event, Request):
-                    if received > MAX_REQUEST_HEAD:
+                    if received - len(_trailing(handshake)) > MAX_REQUEST_HEAD:
                         # h11 bounds a head that arrives in pieces; one that came whole in a
-                        # larger read did not pass that check, and its headers live as long as the connection
+                        # larger read did not pass that check, and its headers live as long as
+                        # the connection.  Only the head counts: frames that came after it in
+                        # the same read are the connection's (`accept`), not part of it
                         await _refuse_head(stream, handshake)
                     return UpgradeRequest(stream, handshake, event, options)
         except RemoteProtocolError as exc:
@@ -152,6 +154,31 @@ async def read_request(
             raise BadUpgrade(str(exc)) from None
         if not data:
             return None
+
+
+#: the most of a non-101 answer's body read (the answer is known from its status
+#: line: a server streaming a body without end is not read until the deadline)
+MAX_REJECTION_BODY = 64 * 1024
+
+
+class _Body:
+    """A rejection's body as it arrives: pieces joined once (not copied at every
+    piece), at most `MAX_REJECTION_BODY` bytes."""
+
+    __slots__ = ("_pieces", "_size")
+
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = []
+        self._size = 0
+
+    def add(self, data: bytes) -> bool:
+        """Keep ``data``; True once `MAX_REJECTION_BODY` bytes are held (read no more)."""
+        self._pieces.append(data)
+        self._size += len(data)
+        return self._size >= MAX_REJECTION_BODY
+
+    def value(self) -> bytes:
+        return b"".join(self._pieces)[:MAX_REJECTION_BODY]
 
 
 async def open_client(
@@ -168,7 +195,8 @@ async def open_client(
     """Send the upgrade request and read the answer; None when the server
     closed (or the stream broke) before answering.
 
-    Raises `ConnectionRejected` for a non-101 answer, `BadUpgrade` for an
+    Raises `ConnectionRejected` for a non-101 answer (with its body's first
+    `MAX_REJECTION_BODY` bytes, at once once they are in), `BadUpgrade` for an
     invalid one."""
     handshake = H11Handshake(ConnectionType.CLIENT)
     request = Request(host=host, target=resource, subprotocols=subprotocols or [], extra_headers=extra_headers or [])
@@ -179,7 +207,7 @@ async def open_client(
     chunk = receive_buffer_size or RECEIVE_BUFFER_SIZE
     status = 0
     headers: tuple[tuple[bytes, bytes], ...] = ()
-    body = b""
+    body = _Body()
     while True:
         try:
             data = await stream.receive_some(chunk)
@@ -203,12 +231,11 @@ async def open_client(
                     if not event.has_body:
                         raise ConnectionRejected(status, headers, None)
                 elif isinstance(event, RejectData):
-                    body += event.data
-                    if event.body_finished:
-                        raise ConnectionRejected(status, headers, body)
+                    if body.add(event.data) or event.body_finished:
+                        raise ConnectionRejected(status, headers, body.value())
         except RemoteProtocolError as exc:
             raise BadUpgrade(str(exc)) from None
         if not data:
             if status:
-                raise ConnectionRejected(status, headers, body or None)
+                raise ConnectionRejected(status, headers, body.value() or None)
             return None

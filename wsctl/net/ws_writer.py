@@ -20,7 +20,9 @@ pass — when the sender next waits, or `HOLD_AT_MOST` after it was queued if
 the sender keeps writing (it yields then, so a handler answering a pipelined
 peer's requests one by one does not hold the other tasks either).  A queued
 frame that the stream then refuses (the peer went away) is lost as the bytes
-in a socket's buffer are; the next `write` raises.  `drain` waits for the
+in a socket's buffer are; the next `write` raises.  A sender's own write that is
+cancelled (or fails) part-way loses the stream the same way: nothing is ever
+written into a truncated frame.  `drain` waits for the
 queue to be empty before the stream is closed, so the last messages and the
 close frame of a burst are not cut off.
 """
@@ -192,6 +194,13 @@ class FrameWriter:
         except _LOST:
             self._lost()
             raise WriteFailed from None
+        except BaseException:
+            # cancelled (or failed) part-way: how much of the frame the stream took is
+            # unknown, and a frame written after it would be read as the rest of its
+            # payload.  The stream is lost, as trio's SSLStream breaks itself then too;
+            # the connection closes it (`WebSocket._write`).
+            self._lost()
+            raise
         finally:
             self._writing = False
             self._done_at = trio.current_time()

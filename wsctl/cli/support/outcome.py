@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wsctl.cli.support.env import Environment
+from wsctl.cli.support.errors import one_line
 from wsctl.cli.support.fleet import Outcome
 from wsctl.cli.support.render import error_result
 
@@ -42,11 +43,13 @@ def emit_outcome(
         if env.json or (use_json and fleet):
             env.emit(obj, as_json=True)
         elif fleet:
-            env.emit(obj, f"{outcome.device:20} error  {outcome.elapsed:7.3f}s  {outcome.error.message}")
+            env.emit(obj, f"{outcome.device:20} error  {outcome.elapsed:7.3f}s  {one_line(outcome.error.message)}")
         else:
-            env.stderr.write(f"wsctl: error: {outcome.error.message}\n")
+            # the message quotes the device (its close reason, its rejection body):
+            # escaped, so that it cannot drive the terminal or forge a second line
+            env.stderr.write(f"wsctl: error: {one_line(outcome.error.message)}\n")
             if outcome.error.hint:
-                env.stderr.write(f"wsctl: hint: {outcome.error.hint}\n")
+                env.stderr.write(f"wsctl: hint: {one_line(outcome.error.hint)}\n")
             env.stderr.flush()
         return
     obj = {**tag, "device": outcome.device, "ok": True, "elapsed": round(outcome.elapsed, 4), **fields(outcome.value)}
