@@ -70,7 +70,7 @@ def test_central_errors_override_the_framings_codes():
 
 
 MISTAKES = [
-    ("[central]\nanswer = {}\n", "central.answer: unknown field (known: answers, boot_status, errors, interval)"),
+    ("[central]\nanswer = {}\n", "central.answer: unknown field (known: answers, boot_status, errors, interval, rpc)"),
     ("[central]\n", "central.answers: missing: at least one [central.answers.EVENT] (what the hub answers)"),
     (
         CENTRAL + "[central.answers.nope]\nreply = {}\n",
@@ -111,7 +111,7 @@ MISTAKES = [
     (CENTRAL + '[central.errors]\nframe = { code = true }\n', "central.errors.frame.code: expected a string or a whole number"),
     (CENTRAL + '[central.errors]\nformation = { code = "X" }\n',
      "central.errors.formation: unknown field (known: frame, internal, message_type, not_approved, not_supported, occurrence, payload, property, type, unknown_action)"),
-    (CENTRAL.replace("[central]\nboot_status", "[central]\nbootstatus"), "central.bootstatus: unknown field (known: answers, boot_status, errors, interval)"),
+    (CENTRAL.replace("[central]\nboot_status", "[central]\nbootstatus"), "central.bootstatus: unknown field (known: answers, boot_status, errors, interval, rpc)"),
     (CENTRAL.replace('boot_status = { approved = "Accepted", pending = "Pending", unknown = "Pending", blocked = "Rejected" }\n', ""),
      "central.answers.boot.effect: a boot answer needs central.boot_status (which device gets which answer)"),
     (CENTRAL.replace('effect = "boot"', "").replace('boot_status = { approved = "Accepted", pending = "Pending", unknown = "Pending", blocked = "Rejected" }\n', ""),

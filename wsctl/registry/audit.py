@@ -10,6 +10,10 @@ from wsctl.registry.db import Store
 from wsctl.registry.records import from_json, to_json
 
 MAX_AUDIT_LIMIT = 1_000_000
+#: an entry's parameters are kept up to this many characters of JSON; beyond,
+#: the entry keeps their beginning and their size (a device's or an operator's
+#: big payload must not grow the registry by its size per message)
+MAX_AUDIT_PARAMS = 4096
 
 
 class AuditLog(Store):
@@ -27,6 +31,9 @@ class AuditLog(Store):
     ) -> int:
         """Append one entry; returns its id (entries are numbered in the order they were written)."""
         encoded = None if params is None else to_json(params, "audit parameters")
+        if encoded is not None and len(encoded) > MAX_AUDIT_PARAMS:
+            head = encoded[: MAX_AUDIT_PARAMS - 100]
+            encoded = to_json({"truncated": True, "size": len(encoded), "start": head}, "audit parameters")
         with self._db.write() as conn:
             cursor = conn.execute(
                 "INSERT INTO audit (at, actor, role, device, action, params, outcome, detail)"

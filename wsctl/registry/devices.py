@@ -163,6 +163,11 @@ class DeviceStore(Store):
             rows = conn.execute(DEVICE_SELECT + where + " ORDER BY d.id", args).fetchall()
         return [DeviceRecord.from_row(row) for row in rows]
 
+    def blocked_ids(self) -> set[str]:
+        """The blocked devices (a partial index: as many rows read as are blocked)."""
+        with self._db.read() as conn:
+            return {row[0] for row in conn.execute("SELECT id FROM devices WHERE status = 'blocked'")}
+
     def profile_names(self) -> set[str]:
         """The profiles registered devices use (what the hub derives its device
         paths from: one indexed scan, not every record)."""

@@ -46,9 +46,17 @@ class IdTags(Store):
                 raise InvalidInput(f"no id tag {id_tag!r} in the registry {self._db.path}")
 
     def id_tag_status(self, id_tag: str, *, at: float | None = None) -> str:
-        """Accepted, Blocked, Expired (past its expiry at ``at``, default now) or Invalid (unknown)."""
+        """Accepted, Blocked, Expired (past its expiry at ``at``, default now) or Invalid (unknown).
+
+        Case-insensitive (OCPP's IdToken is: a reader may send an RFID UID's hex
+        in either case).  Tags that differ only in case fail closed: one that is
+        not Accepted wins, then the one expiring first."""
         with self._db.read() as conn:
-            row = conn.execute("SELECT status, expires FROM id_tags WHERE id_tag = ?", (id_tag,)).fetchone()
+            row = conn.execute(
+                "SELECT status, expires FROM id_tags WHERE id_tag = ? COLLATE NOCASE"
+                " ORDER BY status = 'Accepted', expires IS NULL, expires LIMIT 1",
+                (id_tag,),
+            ).fetchone()
         if row is None:
             return "Invalid"
         now = time.time() if at is None else at

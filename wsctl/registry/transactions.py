@@ -30,14 +30,29 @@ class Transactions(Store):
         connector_id: int | None,
         meter_start: float | None,
         station_transaction_id: str | None = None,
+        station_started: str | None = None,
     ) -> int:
-        """A new transaction id: unique and larger than every one before it."""
+        """A new transaction id: unique and larger than every one before it.
+
+        ``station_started``: the charger's own start time (OCPP 1.6
+        StartTransaction.timestamp).  A start the charger sends again because
+        its answer was lost (the same message, or the same connector, id tag,
+        meter reading and time while that transaction is open) gets the open
+        transaction's id, not a second transaction."""
         try:
             with self._db.write() as conn:
+                if station_started is not None:
+                    row = conn.execute(
+                        "SELECT id FROM transactions WHERE device = ? AND stopped IS NULL AND connector_id IS ?"
+                        " AND id_tag IS ? AND meter_start IS ? AND station_started = ?",
+                        (device_id, connector_id, id_tag, meter_start, station_started),
+                    ).fetchone()
+                    if row is not None:
+                        return int(row[0])
                 cursor = conn.execute(
                     "INSERT INTO transactions (device, station_transaction_id, id_tag, connector_id, meter_start,"
-                    " started) VALUES (?, ?, ?, ?, ?, ?)",
-                    (device_id, station_transaction_id, id_tag, connector_id, meter_start, at),
+                    " started, station_started) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (device_id, station_transaction_id, id_tag, connector_id, meter_start, at, station_started),
                 )
                 transaction_id = int(cursor.lastrowid or 0)
                 if transaction_id > MAX_TRANSACTION_ID:

@@ -32,6 +32,15 @@ from wsctl.core.profile.template import TemplateError, compile_template, dumps, 
 #: an error description carries at most this much (the value at fault is
 #: the device's own and may be long)
 DESCRIPTION_LIMIT = 200
+#: OCPP-J (`rpc = "ocpp-j"`): a message id is a string of at most this many characters
+OCPP_J_ID_LIMIT = 36
+#: what the registry (SQLite) keeps of a whole number: a recorded field beyond
+#: it is the device's PropertyConstraintViolation, not an OverflowError
+INT64 = range(-(2**63), 2**63)
+#: id token types that carry no tag of their own (OCPP 2.0.1 NoAuthorization:
+#: the idToken is empty): the type's name is looked up instead, so that
+#: `wsctl hub id-tags add NoAuthorization` lets free-charging stations charge
+TYPE_TAGS = frozenset({"NoAuthorization"})
 
 
 @dataclass(frozen=True)
@@ -87,9 +96,11 @@ class _FrameShape:
     id: tuple[str, ...] | None
     name: tuple[str, ...] | None
     payload: tuple[str, ...] | None
+    #: the id is a string of 1 to this many characters (OCPP-J); None: a string or a number
+    id_limit: int | None = None
 
     @classmethod
-    def of(cls, template: Any) -> _FrameShape:
+    def of(cls, template: Any, id_limit: int | None = None) -> _FrameShape:
         literals, where = [], {}
         for path, placeholder, literal in slots(template):
             if placeholder is None:
@@ -103,10 +114,13 @@ class _FrameShape:
             id=where.get("id"),
             name=where.get("name"),
             payload=where.get("payload"),
+            id_limit=id_limit,
         )
 
     def read_id(self, doc: Any) -> Any:
         value = resolve(doc, self.id) if self.id is not None else MISSING
+        if self.id_limit is not None:
+            return value if isinstance(value, str) and 0 < len(value) <= self.id_limit else MISSING
         return value if isinstance(value, (str, int)) and not isinstance(value, bool) else MISSING
 
     def check(self, doc: Any) -> tuple[Any, str, dict[str, Any]]:
@@ -122,7 +136,8 @@ class _FrameShape:
                 raise _Refused("message_type", f"the frame's {join(path)} is {shown}, a call has {dumps(literal)}")
         call_id = self.read_id(doc)
         if call_id is MISSING:
-            raise _Refused("frame", "the call has no message id (a string) to answer to")
+            kind = f"a string of 1 to {self.id_limit} characters" if self.id_limit else "a string"
+            raise _Refused("frame", f"the call has no message id ({kind}) to answer to")
         name = resolve(doc, self.name) if self.name is not None else MISSING
         if not isinstance(name, str) or not name:
             raise _Refused("frame", "the call names no action")
@@ -144,7 +159,8 @@ class CentralSide:
         self.profile = profile
         self.spec: CentralSpec = spec
         framing = profile.framing
-        self._shape = _FrameShape.of(framing.device_request)
+        id_limit = OCPP_J_ID_LIMIT if spec.rpc == "ocpp-j" else None
+        self._shape = _FrameShape.of(framing.device_request, id_limit)
         self._reply_shapes = [_FrameShape.of(t) for t in (framing.result, framing.error) if t is not None]
         # every telemetry message of every device is answered with these: their
         # placeholders are found once (`compile_template`), not in each `render`
@@ -199,6 +215,9 @@ class CentralSide:
 
     def _run(self, answer: CentralAnswer, call_id: Any, payload: dict[str, Any], ctx: CentralContext) -> Answer:
         fields = {name: _value(payload, pointer) for name, pointer in answer.record}
+        for name, value in fields.items():
+            if type(value) is int and value not in INT64:
+                raise _Refused("property", f"{answer.name}: {name} {short(value)} does not fit 64 bits")
         # the transaction callables get the record fields the profile names, nothing added
         recorded = dict(fields)
         context: dict[str, Any] = {"now": ctx.now, "device": ctx.device_id, "payload": payload}
@@ -208,6 +227,9 @@ class CentralSide:
                 context["interval"] = self.spec.interval[context["boot_status"]]
         if answer.authorize is not None:
             id_tag = resolve(payload, answer.authorize)
+            kind = resolve(payload, answer.authorize_type) if answer.authorize_type is not None else None
+            if isinstance(kind, str) and kind in TYPE_TAGS:
+                id_tag = kind
             if isinstance(id_tag, str):
                 status = _call(ctx.id_tag_status, id_tag, "id_tag_status")
                 context["id_tag_status"], context["id_tag_info"] = status, {"status": status}
@@ -235,6 +257,37 @@ class CentralSide:
         description = refused.why if len(refused.why) <= DESCRIPTION_LIMIT else refused.why[:DESCRIPTION_LIMIT] + "..."
         context = {"id": reply_id, "code": form.code, "message": description, "detail": {}}
         return Answer(dumps(render(framing.error, context, strict=False)), (), f"{form.code}: {refused.why}")
+
+
+def reply_problem(profile: Profile, raw: str | bytes) -> str | None:
+    """Why a device's reply to the hub's call breaks its profile's RPC rules
+    (`rpc = "ocpp-j"`: a CALLRESULT of 3 elements with an object payload, a
+    CALLERROR of 5 with string code and description and object details, the
+    id a string of 1 to 36 characters), or None.  Read only for replies to
+    calls, never for what the device asks."""
+    spec = profile.central
+    if spec is None or spec.rpc != "ocpp-j":
+        return None
+    try:
+        doc = _decode(raw)
+    except _Refused as refused:
+        return refused.why
+    if not isinstance(doc, list) or not doc:
+        return "not an array"
+    if doc[0] == 3:
+        if len(doc) != 3:
+            return f"a CALLRESULT has 3 elements, not {len(doc)}"
+        if not isinstance(doc[2], dict):
+            return "the CALLRESULT's payload is not an object"
+    elif len(doc) != 5:
+        return f"a CALLERROR has 5 elements, not {len(doc)}"
+    elif not (isinstance(doc[2], str) and isinstance(doc[3], str)):
+        return "the CALLERROR's code and description are not strings"
+    elif not isinstance(doc[4], dict):
+        return "the CALLERROR's details are not an object"
+    if not (isinstance(doc[1], str) and 0 < len(doc[1]) <= OCPP_J_ID_LIMIT):
+        return f"its message id is not a string of 1 to {OCPP_J_ID_LIMIT} characters"
+    return None
 
 
 def _decode(raw: str | bytes) -> Any:

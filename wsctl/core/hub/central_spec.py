@@ -64,8 +64,12 @@ ERROR_DEFAULTS = {
 }
 #: what a reply template may name
 REPLY_NAMES = ("now", "device", "payload", "boot_status", "interval", "id_tag_status", "id_tag_info", "transaction_id")
-CENTRAL_KEYS = {"boot_status", "interval", "errors", "answers"}
-ANSWER_KEYS = {"reply", "always", "effect", "record", "authorize", "transaction", "check"}
+CENTRAL_KEYS = {"boot_status", "interval", "errors", "answers", "rpc"}
+ANSWER_KEYS = {"reply", "always", "effect", "record", "authorize", "authorize_type", "transaction", "check"}
+#: `rpc`: the RPC framework's own rules on top of the framing.  "ocpp-j": a
+#: message id is a string of 1 to 36 characters; a CALLRESULT is [3, id,
+#: {payload}], a CALLERROR [4, id, "code", "description", {details}]
+RPC_RULES = ("ocpp-j",)
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,9 @@ class CentralAnswer:
     transaction: str | None
     #: (pointer, rule) the payload must satisfy: the event's fields, then `check`
     checks: tuple[tuple[str, Param], ...]
+    #: pointer to the id token's type: a token of a type in `TYPE_TAGS` carries
+    #: no tag of its own, the type's name is looked up instead
+    authorize_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ class CentralSpec:
     errors: dict[str, CentralError]
     #: by wire name (the action a device sends)
     answers: dict[str, CentralAnswer]
+    #: the RPC framework's rules (`RPC_RULES`), or None: the framing's alone
+    rpc: str | None = None
 
 
 def parse_central(c: _Checker, table: Any, events: dict[str, Event], framing: Framing) -> CentralSpec | None:
@@ -119,11 +128,15 @@ def parse_central(c: _Checker, table: Any, events: dict[str, Event], framing: Fr
         answers[answer.name] = answer
     if not answers:
         raise c.fail("central.answers", "missing: at least one [central.answers.EVENT] (what the hub answers)")
+    rpc = c.str_(table, "rpc", "central")
+    if rpc is not None and rpc not in RPC_RULES:
+        raise c.fail("central.rpc", f"expected one of {', '.join(RPC_RULES)}, got {rpc!r}")
     return CentralSpec(
         boot_status=boot_status,
         interval=interval,
         errors=_errors(c, table.get("errors"), framing),
         answers=answers,
+        rpc=rpc,
     )
 
 
@@ -232,6 +245,9 @@ def _answer(
     if effect == "boot" and not boot_status:
         raise c.fail(f"{where}.effect", "a boot answer needs central.boot_status (which device gets which answer)")
     authorize = c.pointer(spec.get("authorize"), f"{where}.authorize")
+    authorize_type = c.pointer(spec.get("authorize_type"), f"{where}.authorize_type")
+    if authorize_type is not None and authorize is None:
+        raise c.fail(f"{where}.authorize_type", "needs `authorize` (the id token it is the type of)")
     missing = {
         name: setting
         for names, setting, given in (
@@ -254,4 +270,5 @@ def _answer(
         authorize=authorize,
         transaction=transaction,
         checks=_checks(c, event, spec.get("check"), f"{where}.check"),
+        authorize_type=authorize_type,
     )

@@ -238,7 +238,18 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# The central side's review (session 13): the hub finds the devices blocked while
+# connected (a partial index: only blocked rows), retried StartTransactions by the
+# charger's own start time, and id tags regardless of case (OCPP IdToken is
+# case-insensitive; the primary key stays as it was, so tags that differ only in
+# case may both be there: the lookup then takes the one that is not Accepted)
+_V4 = """
+CREATE INDEX devices_blocked ON devices (id) WHERE status = 'blocked';
+ALTER TABLE transactions ADD COLUMN station_started TEXT;
+CREATE INDEX id_tags_nocase ON id_tags (id_tag COLLATE NOCASE);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -76,8 +76,8 @@ async def _execute(hub: Any, caller: Caller, command: Command, params: dict[str,
         return refused(
             "not_authorized", f"hub: role {caller.role or 'none'} may not start a certificate renewal ({command.key})"
         )
-    if hub.is_pending(device_id):
-        return refused("device", f"{device_id} waits for approval (wsctl hub devices approve)")
+    if (not_approved := hub.not_approved(device_id)) is not None:
+        return refused("device", not_approved)
     link = hub.links.get(device_id)
     if link is not None and (plain := over_plain_ws(link.security_profile, command, params)):
         return refused("device", plain)

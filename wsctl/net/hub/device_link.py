@@ -22,6 +22,7 @@ and the profile are the hub's, shared by every link.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,8 @@ from typing import Any
 import trio
 
 from wsctl.core.errors import DeviceError, Timeout
-from wsctl.core.profile.events import CodecEvent, DeviceRequest, Malformed, Reply, Unmatched
+from wsctl.core.hub.central import reply_problem
+from wsctl.core.profile.events import CodecEvent, DeviceErrorInfo, DeviceRequest, Malformed, Reply, Unmatched
 from wsctl.core.profile.model import Command, Profile
 from wsctl.net.session import Session
 
@@ -162,7 +164,19 @@ class DeviceLink:
         """One call through the device's slot (FIFO, bounded); raises `Busy`,
         `Timeout`, `ConnectionClosed`.  ``timeout`` covers the wait for the
         slot and the call together: the operator's tool gives up after it, so
-        a call still waiting then must not reach the device afterwards."""
+        a call still waiting then must not reach the device afterwards.  A
+        reply that breaks the protocol's RPC rules (`reply_problem`) comes
+        back as the protocol's device error saying so, never relayed as it is."""
+        reply = await self._call(command, params, timeout)
+        problem = reply_problem(self.profile, reply.raw)
+        if problem is None:
+            return reply
+        log.warning("%s: malformed reply to %s (%s): %s", self.device_id, command.key, problem, _short(reply.raw))
+        why = f"hub: {self.device_id}'s reply is not valid OCPP-J: {problem}"
+        error = DeviceErrorInfo(self.profile.framing.errors["device"].code, why, {})
+        return dataclasses.replace(reply, payload=None, error=error, failed_check=None)
+
+    async def _call(self, command: Command, params: dict[str, Any], timeout: float) -> Reply:
         if self.profile.framing.max_in_flight != 1:
             return await self.session.call(command, params, timeout=timeout)
         if self._lock is None:

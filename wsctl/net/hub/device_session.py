@@ -31,6 +31,14 @@ log = logging.getLogger("wsctl.net.hub")
 BOOT_WAIT = 30.0
 #: how long a new connection waits for the one it replaces to end (after its close)
 REPLACE_WAIT = 10.0
+#: a connected device whose registry status becomes one of these is closed
+#: (1008, the reason below) at its next message or the hub's next sweep
+SENT_AWAY = {"blocked": "is blocked", "unknown": "was removed from the registry"}
+SENT_AWAY_CODE = 1008
+#: effect fields that are telemetry: audited as their number of entries
+TELEMETRY_FIELDS = ("meter_value",)
+#: a close reason fits a control frame (125 bytes, 2 of them the code)
+MAX_REASON = 120
 
 
 async def run_device(hub: Any, conn: Any, decision: admission.AdmitDevice, request: Any) -> None:
@@ -162,6 +170,48 @@ def _online(hub: Any, link: DeviceLink, conn: Any, ident: Any) -> None:
         hub.nursery.start_soon(hub.signer.seen, hub, device_id, ident)
 
 
+def send_away(hub: Any, link: DeviceLink, why: str) -> None:
+    """Close a device the registry no longer admits (blocked, removed), once:
+    audited and logged; its messages until then are refused as before."""
+    if link in hub.sending_away or hub.links.get(link.device_id) is not link:
+        return
+    hub.sending_away.add(link)
+    log.warning("%s: closing its connection from %s: %s", link.device_id, link.remote, why)
+    hub.registry.audit(
+        at=hub.wall(),
+        actor=link.device_id,
+        role=None,
+        device=link.device_id,
+        action="connect",
+        outcome="closed",
+        detail=why,
+    )
+
+    async def close() -> None:
+        try:
+            await link.close(SENT_AWAY_CODE, why[:MAX_REASON])
+        finally:
+            hub.sending_away.discard(link)
+
+    hub.nursery.start_soon(close)
+
+
+async def sweep_sent_away(hub: Any, period: float) -> None:
+    """Devices blocked while connected and silent: closed within ``period``
+    (one indexed query per period, and none while no device is connected)."""
+    while True:
+        await trio.sleep(period)
+        if not hub.links:
+            continue
+        try:
+            blocked = hub.registry.blocked_ids()
+        except WsctlError as exc:
+            log.warning("blocked devices not checked this time: %s", exc.message)
+            continue
+        for device_id in blocked & hub.links.keys():
+            send_away(hub, hub.links[device_id], f"{device_id} {SENT_AWAY['blocked']}")
+
+
 def _close_text(link: DeviceLink) -> str:
     closed = getattr(link.conn, "closed", None)
     if closed is None:
@@ -175,19 +225,36 @@ def _has_boot(profile: Any) -> bool:
 
 
 def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malformed) -> str | None:
+    reg = hub.registry
+    device_id = link.device_id
+    standing = reg.standing(device_id)
+    status = standing.status if standing is not None else "unknown"
+    if status in SENT_AWAY:
+        send_away(hub, link, f"{device_id} {SENT_AWAY[status]}")
     if hub.signer is not None and isinstance(item, DeviceRequest) and item.name == "SignCertificate":
-        return str(hub.signer.answer(hub, link, item))
+        if status == "approved":
+            return str(hub.signer.answer(hub, link, item))
+        # a device nobody approved gets no certificate of the plant CA: the
+        # central side refuses its SignCertificate as it does its other calls
+        reg.audit(
+            at=hub.wall(),
+            actor=device_id,
+            role=None,
+            device=device_id,
+            action="sign-certificate",
+            outcome="refused",
+            detail=f"{device_id} is {status}, not approved",
+        )
+        if central is None:
+            return None
     if central is None:
         return item.answer if isinstance(item, DeviceRequest) else None
     from wsctl.core.hub.central import CentralContext
 
-    reg = hub.registry
-    device_id = link.device_id
     now = hub.wall()
-    standing = reg.standing(device_id)
     ctx = CentralContext(
         device_id=device_id,
-        status=standing.status if standing is not None else "unknown",
+        status=status,
         now=iso(now),
         id_tag_status=reg.id_tag_status,
         start_transaction=lambda f: reg.start_transaction(
@@ -196,6 +263,7 @@ def _answer(hub: Any, link: DeviceLink, central: Any, item: DeviceRequest | Malf
             id_tag=f.get("id_tag"),
             connector_id=f.get("connector_id"),
             meter_start=f.get("meter_start"),
+            station_started=f.get("timestamp"),
         ),
         stop_transaction=lambda f: reg.stop_transaction(
             device_id, f.get("transaction_id"), at=now, meter_stop=f.get("meter_stop"), reason=f.get("reason")
@@ -246,9 +314,18 @@ def _apply(hub: Any, link: DeviceLink, effect: Any, now: float) -> None:
             role=None,
             device=link.device_id,
             action=effect.kind,
-            params=fields,
+            params=_audited(fields),
             outcome=str(fields.get("status") or fields.get("event") or fields.get("type") or "reported"),
         )
+
+
+def _audited(fields: dict[str, Any]) -> dict[str, Any]:
+    """What the audit keeps of an effect: telemetry arrays (meter values a
+    TransactionEvent carries) as their length — the watchers and the
+    recording have them whole; the registry caps the rest (MAX_AUDIT_PARAMS)."""
+    if not any(isinstance(fields.get(k), list) for k in TELEMETRY_FIELDS):
+        return fields
+    return {k: (len(v) if k in TELEMETRY_FIELDS and isinstance(v, list) else v) for k, v in fields.items()}
 
 
 def _station_transaction(reg: Any, device_id: str, fields: dict[str, Any], now: float) -> None:

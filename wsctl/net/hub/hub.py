@@ -37,6 +37,7 @@ from wsctl.core.hub import admission
 from wsctl.core.hub.addressing import OPERATOR, PathTemplate, device_template
 from wsctl.core.hub.outcome import CallOutcome
 from wsctl.core.profile.model import Command, Profile
+from wsctl.core.profile.params import short
 from wsctl.net.hub.calls import Caller, execute
 from wsctl.net.hub.device_link import DeviceLink
 from wsctl.net.hub.operator_link import OperatorLink
@@ -150,6 +151,8 @@ class Hub:
         #: device id -> when it last sent something, not yet in the registry
         self._seen: dict[str, float] = {}
         self.seen_flush_period = seen_flush_period
+        #: device links being closed because the registry no longer admits them
+        self.sending_away: set[DeviceLink] = set()
 
     # -- profiles and addressing ---------------------------------------------------
     def profile(self, name: str) -> Profile:
@@ -226,9 +229,14 @@ class Hub:
             if not found:
                 del self.watch_table[device_id]
 
-    def is_pending(self, device_id: str) -> bool:
+    def not_approved(self, device_id: str) -> str | None:
+        """Why no operator command may go to the device (pending, blocked), or None."""
         standing = self.registry.standing(device_id)
-        return standing is not None and standing.status == "pending"
+        if standing is None or standing.status == "approved":
+            return None
+        if standing.status == "pending":
+            return f"{device_id} waits for approval (wsctl hub devices approve)"
+        return f"{device_id} is {standing.status}"
 
     # -- last seen ---------------------------------------------------------------
     def seen(self, device_id: str, at: float) -> None:
@@ -287,13 +295,15 @@ class Hub:
                 decision = self._operator_may_connect(decision, request, standing)
             elif isinstance(decision, admission.AdmitDevice) and decision.register_pending and found.password:
                 decision = await self._pending_secret(decision, found.password)
-        offered: tuple[str, ...] = ()
+        agreed: str | None = None
         if not isinstance(decision, admission.Refuse):
             name = standing.profile if standing is not None else self.default_profile
             try:
-                offered = tuple(self.profile(name).subprotocols) if name else ()
+                profile = self.profile(name) if name else None
             except WsctlError as exc:
                 decision = self._without_profile(decision.device_id, name, exc)
+            else:
+                agreed, decision = _subprotocol(profile, decision, request.subprotocols)
         if isinstance(decision, admission.Refuse):
             log.warning("%s: refused (%s): %s", request.remote, decision.kind, decision.reason)
             self.registry.audit(
@@ -315,7 +325,7 @@ class Hub:
             # peer left in between): the oldest go first
             del self._decisions[next(iter(self._decisions))]
         self._decisions[request.remote] = (decision, request)
-        return Accept(next((p for p in offered if p in request.subprotocols), None))
+        return Accept(agreed)
 
     def _without_profile(self, device_id: str, name: str | None, exc: WsctlError) -> admission.Refuse:
         """A device registered with a profile this hub cannot load (a typo, or a
@@ -508,6 +518,7 @@ class Hub:
         """Serve until cancelled; ``serve_kwargs`` go to `wsctl.net.server.serve`
         (TLS material, host, port, limits); ``plain``: a second, plaintext
         listener for security profile 1 (its serve kwargs)."""
+        from wsctl.net.hub.device_session import sweep_sent_away
         from wsctl.net.server import serve
 
         self.registry.all_offline(at=self.wall())
@@ -516,6 +527,7 @@ class Hub:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self._expire_queued)
+            nursery.start_soon(sweep_sent_away, self, EXPIRY_PERIOD)
             if self.signer is not None:  # certificate renewals a previous run left under way
                 nursery.start_soon(self.signer.resume, self)
             nursery.start_soon(self._flush_seen_periodically)
@@ -539,6 +551,24 @@ class Hub:
                     )
                 )
             task_status.started(servers[0] if plain is None else servers)
+
+
+def _subprotocol(
+    profile: Profile | None, decision: admission.Decision, requested: Sequence[str]
+) -> tuple[str | None, admission.Decision]:
+    """The subprotocol agreed on, and the decision: a device that dials and
+    offers none of its profile's subprotocols (OCPP-J: ``ocpp1.6``; tokens are
+    case-sensitive, RFC 6455) is refused, as the OCPP-J spec has the central
+    system do — it would be spoken to in a version it may not speak.  An
+    operator's tool speaks the hub's own protocol: it need not offer one."""
+    offered = profile.subprotocols if profile is not None else ()
+    agreed = next((p for p in offered if p in requested), None)
+    if agreed is None and offered and profile is not None and profile.dialer == "device":
+        if isinstance(decision, admission.AdmitDevice):
+            why = f"{decision.device_id}: offer the subprotocol {' or '.join(offered)} (its profile {profile.id})"
+            got = short(", ".join(requested)) if requested else "none"
+            return None, admission.Refuse(400, f"{why}; offered: {got}", "subprotocol")
+    return agreed, decision
 
 
 def _queue_ttl(headers: tuple[tuple[str, str], ...]) -> float | None:
