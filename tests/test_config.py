@@ -120,3 +120,29 @@ def test_user_config_and_explicit_config_file(project, tmp_path_factory):
     assert (project / "user-pki" / "ca").is_dir()
     code, _, err = wsctl("exit-codes", environ={"WSCTL_CONFIG": str(project / "missing.toml")})
     assert code == ExitCode.INVALID and "missing.toml" in err
+
+
+@pytest.mark.parametrize(
+    "line, says",
+    [
+        ("[send]\ntimeout = [1, 2]", "send.timeout: expected a single value"),
+        ("[send]\nexpect = 1e400", "send.expect:"),
+        ("[send]\ncerts = { a = 1 }", "send.certs: expected a single value"),
+        ("json = 3", "json: expected true or false"),
+        ('[send]\ntimeout = "abc"', "send.timeout:"),
+        ('[send]\nheader = "X-A: b"', "send.header: expected a list"),
+        ("[send]\ntimeout = inf", "send.timeout: expected a finite number"),
+        ("[send]\ntimeout = nan", "send.timeout: expected a finite number"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_exit_8_naming_the_file_and_key(project, line, says):
+    (project / "wsctl.toml").write_text(line + "\n")
+    code, _, err = wsctl("send", "wss://127.0.0.1:9/", "--raw", "x")
+    assert code == ExitCode.INVALID, err
+    assert f"config wsctl.toml: {says}" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_seconds_on_the_command_line_are_finite(project, value):
+    code, _, err = wsctl("replay", "r.jsonl", "--dry-run", "--reply-timeout", value)
+    assert code == ExitCode.USAGE and "finite" in err, err

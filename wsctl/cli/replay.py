@@ -8,15 +8,25 @@ from typing import Any
 import click
 
 from wsctl.cli.support.client_options import ClientOptions, client_options, fleet_options
+from wsctl.cli.support.config import Seconds
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.junit_file import junit_option
-from wsctl.core.errors import InvalidInput, UsageError
+from wsctl.core.errors import InvalidInput, NotAuthorized, UsageError
 
 
 def _text(message: str | bytes, limit: int = 100) -> str:
+    """A message for people: control characters escaped (the recording came from
+    elsewhere and must not drive the terminal), and what a shortened one leaves out."""
+    from wsctl.cli.support.errors import one_line
+
     if isinstance(message, bytes):
-        return f"<binary {len(message)} B> {base64.b64encode(message[:48]).decode('ascii')}"
-    return message if len(message) <= limit else message[: limit - 3] + "..."
+        shown = base64.b64encode(message[:48]).decode("ascii")
+        return f"<binary {len(message)} B> {shown}" + (
+            f"... ({len(message) - 48} more bytes)" if len(message) > 48 else ""
+        )
+    if len(message) <= limit:
+        return one_line(message)
+    return f"{one_line(message[:limit])}... ({len(message) - limit} more characters)"
 
 
 @click.command("replay")
@@ -41,13 +51,11 @@ def _text(message: str | bytes, limit: int = 100) -> str:
     show_default=True,
     help="Divide every gap by X (2 = twice as fast).",
 )
-@click.option(
-    "--max-delay", type=click.FloatRange(min=0.0), default=None, metavar="S", help="Cap every gap at S seconds."
-)
+@click.option("--max-delay", type=Seconds(min=0.0), default=None, metavar="S", help="Cap every gap at S seconds.")
 @click.option("--loop", type=click.IntRange(min=1), default=1, show_default=True, help="Replay N times.")
 @click.option(
     "--loop-delay",
-    type=click.FloatRange(min=0.0),
+    type=Seconds(min=0.0),
     default=0.0,
     show_default=True,
     metavar="S",
@@ -67,7 +75,7 @@ def _text(message: str | bytes, limit: int = 100) -> str:
 )
 @click.option(
     "--reply-timeout",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=Seconds(min=0.0, min_open=True),
     default=10.0,
     show_default=True,
     help="Longest wait for answers (reply mode, and after the last send).",
@@ -82,6 +90,7 @@ def _text(message: str | bytes, limit: int = 100) -> str:
     help="Compare only replies to requests, not telemetry or device requests (needs a profile: --profile or the recording's).",
 )
 @click.option("--strict", is_flag=True, help="Fail on a corrupted recording line instead of skipping it.")
+@click.option("--yes", is_flag=True, help="Send the recording's dangerous commands (by the profile) without asking.")
 @junit_option
 @client_options
 @fleet_options
@@ -104,6 +113,7 @@ def replay(
     profile_name,
     replies_only: bool,
     strict: bool,
+    yes: bool,
     junit: str | None,
     client: ClientOptions,
 ) -> int:
@@ -113,7 +123,10 @@ def replay(
     compared as JSON; --ignore takes out what always changes). Exit 0 when
     they match; 7 with a readable report of every difference when they do
     not; 10 when the device closes before the replay is done; 3-6 when the
-    connection fails. Timing: sends are scheduled at absolute deadlines, so
+    connection fails. With a profile (--profile, the inventory's, or the one
+    the recording names), dangerous commands need --yes or a confirmation on
+    the terminal, and a message the device could read more than one way
+    (duplicate keys) needs --yes (exit 9, nothing sent). Timing: sends are scheduled at absolute deadlines, so
     errors do not add up over a long replay (--json reports p50/p99).
     A group or several targets are replayed to side by side (--parallel),
     each with its own connection, schedule and comparison; a result line per
@@ -140,14 +153,15 @@ def replay(
     plan = build_plan(
         reader, mode=mode, speed=speed, max_delay=max_delay, loop=loop, loop_delay=loop_delay, conn=conn, keep=keep
     )
-    if dry_run:
-        return _dry_run(env, plan, mode)
     if not plan.sends:
-        # the file is what is wrong (exit 8), not how wsctl was called
+        # the file is what is wrong (exit 8), not how wsctl was called; a dry run says so too
         raise InvalidInput(
             f"{file}: nothing to replay (no messages from the tool in the recording)",
             hint=f"a device that only talked can still be served as a mock: wsctl serve --replay {file}",
         )
+    named = _named_profile(env, profile_name, reader.header)
+    if dry_run:
+        return _dry_run(env, plan, mode, named)
     if not target:
         raise UsageError(
             "replay needs --to TARGET (or --dry-run)",
@@ -156,7 +170,7 @@ def replay(
     from wsctl.cli.support.client_options import resolve_targets
 
     entries = resolve_targets(env, target, client)
-    settings = (rules, reply_timeout, keep, no_compare, mode, step)
+    settings = (rules, reply_timeout, keep, no_compare, mode, step, (named, yes, file))
     if len(entries) > 1:
         return _replay_fleet(env, plan, entries, client, profile_name, reader.header, file, junit, settings=settings)
     return _replay_one(env, plan, entries[0], client, profile_name, reader.header, file, junit, settings=settings)
@@ -168,9 +182,10 @@ def _replay_one(env: Environment, plan: Any, entry: Any, client: ClientOptions, 
 
     from wsctl.cli.support.runtime import run_async
 
-    rules, reply_timeout, keep, no_compare, mode, step = settings
+    rules, reply_timeout, keep, no_compare, mode, step, (named, yes, _) = settings
     url, kwargs, profile = _reached(env, entry, client, profile_name, header)
-    main = _live_replay(env, plan, url, kwargs, rules, reply_timeout, step, _id_pointers(profile), keep)
+    confirm_sends(env, plan, profile or named, [entry.name], yes, file)
+    main = _live_replay(env, plan, url, kwargs, rules, reply_timeout, step, _id_pointers(profile), keep, no_compare)
     started_wall, started = time.time(), time.monotonic()
     result = run_async(main)
     if junit:
@@ -195,23 +210,86 @@ def _replay_fleet(env: Environment, plan: Any, entries: list, client: ClientOpti
                   header: Any, file: str, junit: str | None, *, settings: tuple) -> int:  # fmt: skip
     from wsctl.cli.support import replay_fleet
 
-    rules, reply_timeout, keep, no_compare, mode, step = settings
+    rules, reply_timeout, keep, no_compare, mode, step, (named, yes, _) = settings
     if step:
         raise UsageError("--step replays to one device", hint="give --to one device, or leave --step out")
     targets = []
+    by_profile: dict[int, tuple[Any, list[str]]] = {}  # each device's own profile decides
     for entry in entries:
         url, kwargs, profile = _reached(env, entry, client, profile_name, header)
         targets.append(replay_fleet.ReplayTarget(entry, url, kwargs, _id_pointers(profile)))
+        by_profile.setdefault(id(profile or named), (profile or named, []))[1].append(entry.name)
+    for reading_profile, devices in by_profile.values():
+        confirm_sends(env, plan, reading_profile, devices, yes, file)
     return replay_fleet.run(
         env, plan, targets, replay_fleet.ReplaySettings(rules, reply_timeout, keep, no_compare, mode),
         parallel=client.parallel, junit=(junit, f"replay {file}") if junit else None,
     )  # fmt: skip
 
 
-def _dry_run(env: Environment, plan: Any, mode: str) -> int:
-    """--dry-run: every send with its time and anchor, and what is expected back."""
+def _named_profile(env: Environment, profile_name: str | None, header: Any) -> Any:
+    """The profile that reads the sends when no target's does: --profile, else
+    the installed one the recording names (by plain name: the file came from elsewhere)."""
+    from wsctl.files.profiles import load_installed, load_profile
+
+    if profile_name:
+        return load_profile(profile_name, environ=env.environ)
+    if not header.profile:
+        return None
+    try:
+        return load_installed(header.profile, environ=env.environ)
+    except InvalidInput as exc:
+        env.warn(f"the recording names profile {header.profile!r}, which cannot be loaded ({exc.message})")
+        return None
+
+
+def _readings(plan: Any, profile: Any) -> list[Any]:
+    """How the device reads each send of the first loop (later loops repeat them); [] without a profile."""
+    if profile is None:
+        return []
+    from wsctl.core.record.replay import OutgoingReader
+
+    reader = OutgoingReader(profile)
+    return [reader.read(send.message) for send in plan.sends if send.loop == 0]
+
+
+def confirm_sends(env: Environment, plan: Any, profile: Any, devices: list[str], yes: bool, file: str) -> None:
+    """A recording's dangerous commands need what `send`'s do (--yes, or a
+    confirmation on a terminal; exit 9, nothing sent); a send the device could
+    read more than one way (duplicate keys ...) needs --yes: nobody can say what
+    it would run."""
+    from wsctl.cli.support.profile_use import confirm_danger
+
+    if yes:
+        return
+    readings = _readings(plan, profile)
+    for index, reading in enumerate(readings, start=1):
+        if reading.problems:
+            raise NotAuthorized(
+                f"{file}: send {index} has no single reading ({reading.describe()}); nothing was sent",
+                hint="--dry-run --profile NAME shows it whole; --yes sends it as recorded",
+            )
+    asked = set()
+    for index, reading in enumerate(readings, start=1):
+        if reading.dangerous and reading.command.key not in asked:
+            asked.add(reading.command.key)
+            try:
+                confirm_danger(env, reading.command, reading.params, devices, yes)
+            except NotAuthorized as exc:
+                raise NotAuthorized(f"{file}: send {index}: {exc.message}", hint=exc.hint) from None
+
+
+def _dry_run(env: Environment, plan: Any, mode: str, profile: Any) -> int:
+    """--dry-run: every send with its time and anchor, and what is expected back;
+    with a profile, what the device reads it as (a message with more than one
+    reading is shown whole, flagged)."""
+    readings = _readings(plan, profile)
     for send in plan.sends:
         when = f"+{send.at:.3f}s" if send.anchor == "start" else f"reply+{send.at:.3f}s"
+        reading = readings[send.index % len(readings)] if readings else None
+        meaning = reading.describe() if reading is not None else ""
+        fields = {"reading": meaning or None, "ambiguous": bool(reading.problems)} if reading is not None else {}
+        text = _text(send.message, limit=2**62 if reading is not None and reading.problems else 100)
         env.emit(
             {
                 "event": "send",
@@ -221,8 +299,10 @@ def _dry_run(env: Environment, plan: Any, mode: str) -> int:
                 "anchor": send.anchor,
                 "expect": send.expect,
                 **_message_fields(send.message),
+                **fields,
             },
-            f"{send.index + 1:5d} {when:>16} > {_text(send.message)}  (expects {send.expect})",
+            f"{send.index + 1:5d} {when:>16} > {text}  (expects {send.expect})"
+            + (f"  [{_text(meaning, 200)}]" if meaning else ""),
         )
     env.emit(
         {"event": "plan", "sends": len(plan.sends), "expected": len(plan.expected), "mode": mode},
@@ -248,6 +328,7 @@ def _live_replay(
     step: bool,
     id_pointers: Any,
     keep: Any,
+    no_compare: bool = False,
 ) -> Any:
     """The replay against the device, as the async function run_async runs."""
     from wsctl.cli.support.progress import StatusLine
@@ -284,6 +365,12 @@ def _live_replay(
                 env.stderr.write(f"> [{sent.send.index + 1}/{len(plan.sends)}] {_text(sent.send.message)}\n")
             status.show(f"replay [{sent.send.index + 1}/{total} sent]", now=sent.send.index + 1 == total)
 
+        def on_gap(send, seconds: float) -> None:
+            env.warn(
+                f"send {send.index + 1} is due in {seconds:.0f} s (a gap in the recording); "
+                "--max-delay S caps every gap"
+            )
+
         def on_receive(message) -> None:
             if verbose:
                 env.stderr.write(f"< {_text(message)}\n")
@@ -300,6 +387,8 @@ def _live_replay(
                     step=wait_for_enter if step else None,
                     id_pointers=id_pointers,
                     keep=keep,
+                    on_gap=on_gap,
+                    compare_answers=not no_compare,
                 )
             finally:
                 status.done()

@@ -22,6 +22,8 @@ from wsctl.core.errors import InvalidInput, Timeout, WsctlError
 
 #: the longest `sleep` a script may ask for, as a scenario file's seconds (one day)
 MAX_SLEEP = 86400
+#: a script is lines typed by people; as a scenario file, a larger one is the wrong file
+MAX_SCRIPT_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -117,16 +119,20 @@ def run(
 
 
 def _read_script(env: Environment, script: str) -> tuple[str, list[Step]]:
+    """The script's steps: a regular file of at most `MAX_SCRIPT_BYTES` (a FIFO or
+    /dev/zero from elsewhere must not block or fill memory), or stdin."""
     from wsctl.cli.support.stdin_text import checked_text
+    from wsctl.files.regular import decode_utf8, read_regular
 
-    source = "<stdin>" if script == "-" else script
-    try:
-        text = checked_text(env.stdin.read()) if script == "-" else Path(script).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"no such script file: {script}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read script {source}: {getattr(exc, 'strerror', None) or exc}") from None
-    return source, parse_script(text, source)
+    if script == "-":
+        text = env.stdin.read(MAX_SCRIPT_BYTES + 1)
+        if len(text) > MAX_SCRIPT_BYTES:
+            raise InvalidInput(f"<stdin>: larger than {MAX_SCRIPT_BYTES} characters, too large for a script")
+        return "<stdin>", parse_script(checked_text(text), "<stdin>")
+    if not Path(script).exists() and not Path(script).is_symlink():
+        raise InvalidInput(f"no such script file: {script}")
+    text = decode_utf8(read_regular(script, limit=MAX_SCRIPT_BYTES, what="script"), script)
+    return script, parse_script(text, script)
 
 
 @dataclass(frozen=True)
@@ -205,14 +211,17 @@ class _ScriptRun:
             self.verdicts.setdefault(device, {})[step.line] = JUnitCase(
                 f"line {step.line}: {step.text}", device, elapsed, *outcome
             )
+        from wsctl.cli.support.errors import one_line
+
         prefix = f"{device}  " if self.fleet else ""
+        text = one_line(step.text)  # the script's line, from elsewhere
         if error is not None:
             self.reported.add(id(error))
             obj = {**error_result(device, error, elapsed), "line": step.line, "command": step.command}
-            self.env.emit(obj, f"{prefix}line {step.line}: FAIL {step.text}: {error.message}")
+            self.env.emit(obj, f"{prefix}line {step.line}: FAIL {text}: {one_line(error.message)}")
         else:
             obj = {"device": device, "ok": True, "elapsed": round(elapsed, 4), "line": step.line, **reply_fields(reply)}
-            self.env.emit(obj, f"{prefix}line {step.line}: ok {step.text} -> {reply_human(reply, compact=True)}")
+            self.env.emit(obj, f"{prefix}line {step.line}: ok {text} -> {reply_human(reply, compact=True)}")
 
     async def job(self, entry: Any) -> int:
         import trio

@@ -39,6 +39,7 @@ def read_scenario(argument: str):
 
 def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
     """--var NAME=VALUE: the value read as TOML (42, true, "x"), else as text."""
+    from wsctl.core.scenario.format import check_plain
     from wsctl.core.toml_text import TomlSyntaxError, parse_toml
 
     out: dict[str, object] = {}
@@ -50,6 +51,9 @@ def _variables(assignments: tuple[str, ...]) -> dict[str, object]:
             out[name] = parse_toml(f"v = {text}", f"--var {name}")["v"]
         except TomlSyntaxError:  # not TOML: plain text; TOML past the parser's limits stays an error (exit 8)
             out[name] = text
+        check_plain(
+            out[name], lambda path, kind, name=name: InvalidInput(f"--var {name}{path}: a TOML {kind} is no JSON value")
+        )
     return out
 
 
@@ -167,7 +171,7 @@ def test(
     check_variables(parsed, set(variables))
     cases = _chosen_cases(parsed, only)
     plans = _plans(env, target, client, profile_name, parsed)
-    dangerous = set().union(*(check_against_profile(parsed, plan.profile) for plan in plans))
+    dangerous = set().union(*(check_against_profile(parsed, plan.profile, variables) for plan in plans))
     if dangerous and not yes:
         raise NotAuthorized(
             f"{parsed.source} sends dangerous commands ({', '.join(sorted(dangerous))}); nothing was sent",
@@ -265,6 +269,7 @@ def _junit(path: str, result, planned, started: float, elapsed: float) -> None:
 def _finish(env: Environment, result, report: str, started: float, elapsed: float) -> None:
     import json
 
+    from wsctl.cli.support.errors import one_line
     from wsctl.cli.support.junit_file import utc_timestamp
 
     counts = result.counts()
@@ -284,5 +289,5 @@ def _finish(env: Environment, result, report: str, started: float, elapsed: floa
             "time": round(elapsed, 4),
             "exit_code": int(result.exit_code()),
         },
-        f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors ({result.scenario.id}, {elapsed:.2f} s)",
+        f"{counts['pass']} passed, {counts['fail']} failed, {counts['error']} errors ({one_line(result.scenario.id)}, {elapsed:.2f} s)",
     )

@@ -37,8 +37,35 @@ def load_script(
     strict: bool = False,
     warn: Callable[[str], Any] | None = None,
 ) -> MockScript:
+    if conn is None:
+        # the connection first, in a pass of its own: the recorded `open` of another
+        # connection (one with no messages: a tool the proxy refused) must not be
+        # what this connection's greeting and telemetry are timed from
+        first = (event.conn for event in open_recording(path, strict=strict) if event.is_message)
+        conn = next(first, None)
+        first.close()
     reader = open_recording(path, strict=strict, warn=warn)
     return MockScript.from_events(reader, profile=profile, conn=conn)
+
+
+#: a recorded wait longer than this is announced before it begins (a gap of
+#: 10^9 s in a file from elsewhere would otherwise look like a hang)
+LONG_GAP = 60.0
+
+
+def long_waits(script: MockScript, speed: float = 1.0) -> list[str]:
+    """The recorded waits of a mock longer than `LONG_GAP` (after ``speed``), for a warning."""
+    out = []
+    previous = 0.0
+    for item in script.unsolicited:
+        if (item.at - previous) / speed > LONG_GAP:
+            out.append(f"{(item.at - previous) / speed:g} s before unsolicited message at +{item.at:g} s")
+        previous = item.at
+    for exchange in script.exchanges:
+        slow = max((r.delay for r in exchange.replies), default=0.0) / speed
+        if slow > LONG_GAP:
+            out.append(f"{slow:g} s before a reply to request {exchange.index + 1}")
+    return out
 
 
 #: a mock device's answers under way at once per connection (each a task)

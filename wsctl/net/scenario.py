@@ -21,6 +21,7 @@ from wsctl.core.errors import ConnectError, HandshakeRejected, TLSError, WsctlEr
 from wsctl.core.pointer import MISSING
 from wsctl.core.profile.events import DeviceRequest, Malformed, Telemetry, Unmatched
 from wsctl.core.scenario import verdict as judge
+from wsctl.core.scenario.checks import as_text
 from wsctl.core.scenario.format import WAIT_TIMEOUT, Case, Scenario, Step
 from wsctl.net.api import open_device
 
@@ -121,6 +122,7 @@ class _CaseRun:
         text, failure = judge.bind(step, self.variables, step.target)
         if failure is not None:
             return failure
+        text = as_text(text)  # "${n}" alone is n's value: sent as its JSON text
         mark = self.backlog.seq
         try:
             await self.device.send(text)

@@ -10,6 +10,7 @@ from wsctl.cli.record.common import recording_options
 from wsctl.cli.support.client_options import ClientOptions, client_options_without_crl
 from wsctl.cli.support.env import Environment
 from wsctl.cli.support.listen import limit_options
+from wsctl.core.urls import public_url
 
 
 @click.command("proxy")
@@ -193,8 +194,9 @@ async def _relay(
     from wsctl.cli.support.server_setup import metrics_on_tls_port
     from wsctl.net.proxy import RecordingProxy
 
+    shown = public_url(url)  # the lines it prints never hold the upstream's password
     relay = RecordingProxy(
-        url, kwargs, rec, profile=profile, forward_client_cert=forward_client_cert, on_event=_event_printer(env, url)
+        url, kwargs, rec, profile=profile, forward_client_cert=forward_client_cert, on_event=_event_printer(env, shown)
     )
     async with trio.open_nursery() as nursery:
         server = await nursery.start(
@@ -212,7 +214,7 @@ async def _relay(
                 **metrics_on_tls_port(metrics, tls),
             )
         )
-        _say_listening(env, server, url, output, client_auth, metrics, rec)
+        _say_listening(env, server, shown, output, client_auth, metrics, rec)
 
 
 def _say_listening(env: Environment, server, url: str, output: str, client_auth: str, metrics, rec) -> None:

@@ -56,4 +56,18 @@ def replay_mode(
     handler = replay_handler(
         replay_file, profile=profile, ignore=ignore_rules, speed=speed, strict=strict, on_unmatched=unmatched
     )
+    _warn_long_waits(env, handler.script, speed)  # type: ignore[attr-defined]
     return handler, subprotocols
+
+
+def _warn_long_waits(env: Environment, script: Any, speed: float) -> None:
+    """One warning, before serving, when the recording makes a client wait over a minute."""
+    from wsctl.net.mockserver import LONG_GAP, long_waits
+
+    waits = long_waits(script, speed)
+    if waits:
+        more = f" (and {len(waits) - 1} more)" if len(waits) > 1 else ""
+        env.warn(
+            f"the recording waits longer than {LONG_GAP:g} s: {waits[0]}{more}; "
+            "serve --replay has no --max-delay: --replay-speed X divides every delay"
+        )

@@ -23,6 +23,7 @@ file or the environment.  `-v` shows where each default came from.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,11 @@ def _check(
     # a file names options as the command line does (`dir`, `ping-interval`);
     # click's default_map wants the parameter names behind them (`store_dir`)
     params: dict[str, str] = {}
+    options: dict[str, click.Option] = {}
     for param in command.params:
         if not isinstance(param, click.Option) or param.is_eager or not param.name:
             continue
+        options[param.name] = param
         for opt in param.opts:
             if opt.startswith("--"):
                 params[opt[2:].replace("-", "_")] = param.name
@@ -119,9 +122,55 @@ def _check(
             )
         if params[option] in COMMAND_LINE_ONLY:
             raise InvalidInput(f"config {source}: {dotted}: only on the command line (it weakens a safety check)")
+        _check_value(options[params[option]], value, ctx, f"config {source}: {dotted}")
         out[params[option]] = value
         trace.append(f"config {source}: {dotted} = {value!r}")
     return out
+
+
+def _check_value(param: click.Option, value: Any, ctx: click.Context, where: str) -> None:
+    """The value converts as the option's own type would (each item for a
+    repeatable option), else InvalidInput naming the file and key: click would
+    convert it only later, as "internal error" or a usage error that names no file."""
+    many = param.multiple or param.nargs != 1
+    if many and not isinstance(value, list):
+        raise InvalidInput(f"{where}: expected a list (the option is repeatable), got {_toml_kind(value)}")
+    for item in value if many else [value]:
+        if isinstance(item, (list, dict)):
+            raise InvalidInput(f"{where}: expected a single value, got {_toml_kind(item)}")
+        if isinstance(param.type, (click.Path, click.File)):
+            if not isinstance(item, str):  # existence is checked when the verb runs, not for every verb
+                raise InvalidInput(f"{where}: expected a path (a string), got {_toml_kind(item)}")
+            continue
+        if param.is_flag and not isinstance(item, bool):
+            raise InvalidInput(f"{where}: expected true or false, got {item!r}")
+        try:
+            converted = param.type.convert(item, param, ctx)
+        except click.BadParameter as exc:
+            raise InvalidInput(f"{where}: {exc.message}") from None
+        except (TypeError, ValueError, OverflowError, AttributeError) as exc:
+            raise InvalidInput(f"{where}: not a value for --{param.name}: {exc}") from None
+        if isinstance(converted, float) and not math.isfinite(converted):
+            raise InvalidInput(f"{where}: expected a finite number, got {item!r}")
+
+
+def _toml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    return "a table" if isinstance(value, dict) else type(value).__name__
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds on the command line: finite (click's FloatRange takes
+    ``inf`` and ``nan``, and a wait of either never ends or fails inside trio)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return number
 
 
 def prepare(command: click.Command, path: tuple[str, ...]) -> click.Command:

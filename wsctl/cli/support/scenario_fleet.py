@@ -22,12 +22,15 @@ from wsctl.core.exit_table import ExitCode
 
 
 def case_lines(verdict: Any) -> str:
-    """A case's verdict as `wsctl test` prints it: one line, the differences indented under it."""
+    """A case's verdict as `wsctl test` prints it: one line, the differences indented
+    under it; names and texts from the file or the device escaped (`one_line`)."""
+    from wsctl.cli.support.errors import one_line
+
     time = f"({verdict.time:.2f} s)"
     if verdict.verdict == "pass":
-        return f"PASS  {verdict.name} {time}"
-    head = f"{'FAIL' if verdict.verdict == 'fail' else 'ERROR'} {verdict.name} {time}: {verdict.reason}"
-    return "\n".join([head, *(f"        {line}" for line in verdict.diff)])
+        return f"PASS  {one_line(verdict.name)} {time}"
+    head = f"{'FAIL' if verdict.verdict == 'fail' else 'ERROR'} {one_line(verdict.name)} {time}: {one_line(verdict.reason or '')}"
+    return "\n".join([head, *(f"        {one_line(line)}" for line in verdict.diff)])
 
 
 @dataclass(frozen=True)

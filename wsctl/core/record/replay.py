@@ -22,7 +22,8 @@ expected answers repeat with them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from wsctl.core.errors import UsageError
 from wsctl.core.record.format import Event
@@ -200,3 +201,79 @@ def deadline(send: Send, *, start: float, reply_at: float | None) -> float:
     if send.anchor == "reply":
         return (reply_at if reply_at is not None else start) + send.at
     return start + send.at
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a device makes of a message the tool sends, by its profile."""
+
+    #: the profile command the message runs (None: none the profile knows)
+    command: Any = None
+    params: dict[str, Any] = field(default_factory=dict)
+    #: why the message has no single reading (the proxy's gate: duplicate keys, ...)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def dangerous(self) -> bool:
+        """Needs the user's confirmation: a dangerous command, or no telling which command."""
+        return bool(self.problems) or bool(self.command is not None and self.command.dangerous)
+
+    def describe(self) -> str:
+        """`estop`, `set_speed speed=1200`, `ambiguous: duplicate key 'method'`, or ""."""
+        if self.problems:
+            return "ambiguous: " + "; ".join(self.problems)
+        if self.command is None:
+            return ""
+        import json
+
+        return " ".join(
+            [self.command.key, *(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in self.params.items())]
+        )
+
+
+class OutgoingReader:
+    """Reads tool → device messages as the device would (`DeviceCodec`), with
+    the proxy gate's rules for messages that have more than one reading."""
+
+    def __init__(self, profile: Any) -> None:
+        from wsctl.core.profile.device_side import DeviceCodec
+
+        self.codec = DeviceCodec(profile)
+
+    def read(self, message: Message) -> Reading:
+        from wsctl.core.profile.device_side import BadRequest, Request
+
+        text: str | None = None
+        if isinstance(message, str):
+            text = message
+        else:
+            try:
+                text = bytes(message).decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # the codec says why; nothing to misread
+        problems, item = self._problems(text) if text is not None else ([], None)
+        if problems:
+            return Reading(problems=tuple(problems))
+        if item is None:
+            item = self.codec.parse(message)
+        self.codec.finish(getattr(item, "id", None))  # the next message may reuse the id
+        command = item.command if isinstance(item, (Request, BadRequest)) else None
+        return Reading(command, dict(item.params) if isinstance(item, Request) else {})
+
+    def _problems(self, text: str) -> tuple[list[str], Any]:
+        """(what makes ``text`` ambiguous, the codec's reading when it read it)."""
+        from wsctl.core.gate import read_json, text_problems
+
+        codec = self.codec
+        if codec.text:
+            return text_problems(text, codec.framing.separators), None
+        try:
+            doc, problems = read_json(text)
+        except ValueError:
+            return [], None  # not JSON: the codec's parse error
+        if problems:
+            return problems, None
+        kinds = codec.kinds(doc)
+        if len(kinds) > 1:
+            return [f"it reads as {' and '.join(sorted(kinds))} at once"], None
+        return [], codec.read(doc, text)

@@ -17,6 +17,7 @@ from typing import Any
 
 from wsctl.core.pointer import MISSING, resolve, split
 from wsctl.core.profile.params import finite
+from wsctl.core.profile.regex_guard import VALUE_LIMIT, compile_bounded
 
 TESTS = ("eq", "min", "max", "regex", "type", "one_of", "exists")
 TYPES = ("string", "integer", "number", "boolean", "array", "object", "null")
@@ -90,10 +91,9 @@ def compile_expectation(pointer: str, spec: Any) -> Expectation:
     if "regex" in spec:
         if not isinstance(spec["regex"], str):
             raise CheckError("regex: expected a string")
-        try:
-            re.compile(spec["regex"])
-        except re.error as exc:
-            raise CheckError(f"regex: {exc}") from None
+        if variables_in(spec["regex"]):
+            raise CheckError("regex: a regex holds no ${variables} (a value would be read as a pattern)")
+        bounded_regex(spec["regex"])
     if "type" in spec and spec["type"] not in TYPES:
         raise CheckError(f"type: expected one of {', '.join(TYPES)}")
     if "one_of" in spec and not isinstance(spec["one_of"], list):
@@ -101,6 +101,22 @@ def compile_expectation(pointer: str, spec: Any) -> Expectation:
     if "exists" in spec and not isinstance(spec["exists"], bool):
         raise CheckError("exists: expected true or false")
     return Expectation(pointer, tuple((name, spec[name]) for name in TESTS if name in spec))
+
+
+def bounded_regex(pattern: str) -> re.Pattern[str]:
+    """The compiled pattern of a scenario regex, or CheckError: not a regex, or one
+    whose matching can take exponential time (it runs on the only thread, where
+    no step timeout or signal can stop it)."""
+    try:
+        return compile_bounded(pattern)
+    except (re.error, ValueError) as exc:
+        raise CheckError(f"regex: {exc}") from None
+
+
+def search(pattern: str, text: str) -> bool:
+    """A scenario regex searched in ``text``'s first `VALUE_LIMIT` characters
+    (regex_guard: a polynomial pattern still sees a bounded input)."""
+    return re.search(pattern, text[:VALUE_LIMIT]) is not None
 
 
 def _is_type(value: Any, name: str) -> bool:
@@ -140,7 +156,7 @@ def _passes(name: str, wanted: Any, got: Any) -> bool:
     if name == "max":
         return _number(got) and got <= wanted
     if name == "regex":
-        return isinstance(got, str) and re.search(wanted, got) is not None
+        return isinstance(got, str) and search(wanted, got)
     if name == "type":
         return _is_type(got, wanted)
     return any(_equal(got, option) for option in wanted)  # one_of
@@ -184,7 +200,7 @@ def substitute(value: Any, variables: Mapping[str, Any]) -> Any:
         whole = VARIABLE.fullmatch(value)
         if whole:
             return _lookup(whole.group(1), variables)
-        return VARIABLE.sub(lambda m: _text(_lookup(m.group(1), variables)), value)
+        return VARIABLE.sub(lambda m: as_text(_lookup(m.group(1), variables)), value)
     if isinstance(value, dict):
         return {k: substitute(v, variables) for k, v in value.items()}
     if isinstance(value, list):
@@ -198,5 +214,6 @@ def _lookup(name: str, variables: Mapping[str, Any]) -> Any:
     return variables[name]
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A variable's value inside a longer string (and a raw message): its JSON text."""
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))

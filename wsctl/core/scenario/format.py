@@ -7,7 +7,7 @@ docs/testing.md describes the format.
 
 from __future__ import annotations
 
-import re
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
@@ -16,7 +16,15 @@ from wsctl.core.exit_table import ExitCode
 from wsctl.core.pointer import split
 from wsctl.core.profile.format import PLAIN_NAME
 from wsctl.core.profile.params import finite
-from wsctl.core.scenario.checks import CheckError, Expectation, compile_expectation, variables_in
+from wsctl.core.scenario.checks import (
+    CheckError,
+    Expectation,
+    as_text,
+    bounded_regex,
+    compile_expectation,
+    substitute,
+    variables_in,
+)
 from wsctl.core.toml_text import parse_toml
 
 FORMAT = "wsctl-scenario/1"
@@ -97,6 +105,18 @@ class Scenario:
     cases: tuple[Case, ...]
     source: str
     description: str = ""
+
+
+def check_plain(value: Any, fail: Any, path: str = "") -> None:
+    """Raise ``fail(path, kind)`` for the first TOML date/time in ``value``."""
+    if isinstance(value, (dt.date, dt.time)):  # datetime is a date
+        raise fail(path, "date or time")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_plain(item, fail, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_plain(item, fail, f"{path}[{index}]")
 
 
 class _Reader:
@@ -182,10 +202,16 @@ class _Reader:
         message = self.text(spec, "message", where)
         if message is not None:
             try:
-                re.compile(message)
-            except re.error as exc:
-                raise self.fail(f"{where}.message", f"regex: {exc}") from None
+                bounded_regex(message)
+            except CheckError as exc:
+                raise self.fail(f"{where}.message", str(exc)) from None
         return Refusal(kind, message)
+
+    def plain(self, value: Any, where: str) -> Any:
+        """``value``, refused when it holds a TOML date or time: variables and
+        parameters become JSON text, which has no dates (write it as a string)."""
+        check_plain(value, lambda path, kind: self.fail(f"{where}{path}", f"a TOML {kind} is no JSON value (quote it)"))
+        return value
 
     def step(self, raw: Any, number: int, where: str) -> Step:
         spec = self.table(raw, where, STEP_KEYS)
@@ -215,7 +241,7 @@ class _Reader:
             number=number,
             action=action,
             target=target,
-            params=self.table(spec.get("params", {}), f"{where}.params"),
+            params=self.plain(self.table(spec.get("params", {}), f"{where}.params"), f"{where}.params"),
             expect=self.expectations(spec.get("expect", {}), f"{where}.expect"),
             answer=self.expectations(spec.get("answer", {}), f"{where}.answer"),
             save=self.saves(spec.get("save", {}), f"{where}.save"),
@@ -249,7 +275,7 @@ def parse_scenario(text: str, source: str) -> Scenario:
     if doc.get("format") != FORMAT:
         raise reader.fail("format", f'expected format = "{FORMAT}", got {doc.get("format")!r}')
     head = reader.table(doc.get("scenario", {}), "scenario", {"id", "title", "version", "profile", "description"})
-    variables = reader.table(doc.get("vars", {}), "vars")
+    variables = reader.plain(reader.table(doc.get("vars", {}), "vars"), "vars")
     for name in variables:
         if not name.isidentifier():
             raise reader.fail(f"vars.{name}", "a variable name is letters, digits and _")
@@ -293,39 +319,65 @@ def check_variables(scenario: Scenario, given: set[str]) -> None:
             known |= {s.name for s in step.save}
 
 
-def check_against_profile(scenario: Scenario, profile: Any) -> set[str]:
+def check_against_profile(scenario: Scenario, profile: Any, variables: dict[str, Any] | None = None) -> set[str]:
     """Commands, events and parameters the steps name exist in ``profile``, and
     parameters without variables bind (except in steps that expect `invalid`).
-    Returns the dangerous commands the scenario sends."""
-    from wsctl.core.profile.codec import bind_params
+    Returns what needs --yes: the dangerous commands the scenario sends, by
+    `send` or `raw` step (a raw message read as the device reads it, with the
+    ``variables`` known before the run: [vars] and --var), and raw messages
+    that cannot be read before they run (a variable a step saves) or have no
+    single reading (the proxy gate's rules)."""
+    from wsctl.core.record.replay import OutgoingReader
 
+    reader = OutgoingReader(profile)
+    known = {**scenario.variables, **(variables or {})}
     dangerous = set()
     for index, case in enumerate(scenario.cases, start=1):
+        saved = {s.name for step in case.steps for s in step.save}
+        case_known = {k: v for k, v in known.items() if k not in saved}
         for step in case.steps:
             where = f"{scenario.source}: cases[{index}] ({case.name}): {step.label}"
-            if (
-                step.action == "wait"
-                and step.target not in profile.events
-                and profile.event_by_wire(step.target) is None
-            ):
-                raise InvalidInput(
-                    f"{where}: profile {profile.id} has no event {step.target!r}",
-                    hint=f"events: {', '.join(profile.events) or 'none'}",
-                )
-            if step.action != "send":
-                continue
-            command = profile.command(step.target)
-            if command is None:
-                raise InvalidInput(
-                    f"{where}: profile {profile.id} has no command {step.target!r}",
-                    hint=f"commands: {', '.join(profile.commands)}",
-                )
-            if command.dangerous:
-                dangerous.add(command.key)
-            expects_invalid = step.refused is not None and step.refused.kind == "invalid"
-            if not expects_invalid and not variables_in(step.params):
-                try:
-                    bind_params(command, step.params, from_text=False)
-                except InvalidInput as exc:
-                    raise InvalidInput(f"{where}: {exc.message}", hint=exc.hint) from None
+            if step.action == "raw":
+                dangerous |= _raw_danger(step, reader, case_known, f"cases[{index}]")
+            elif step.action == "wait":
+                _check_event(step, profile, where)
+            elif step.action == "send":
+                dangerous |= _check_send(step, profile, where)
     return dangerous
+
+
+def _check_event(step: Step, profile: Any, where: str) -> None:
+    if step.target not in profile.events and profile.event_by_wire(step.target) is None:
+        raise InvalidInput(
+            f"{where}: profile {profile.id} has no event {step.target!r}",
+            hint=f"events: {', '.join(profile.events) or 'none'}",
+        )
+
+
+def _check_send(step: Step, profile: Any, where: str) -> set[str]:
+    from wsctl.core.profile.codec import bind_params
+
+    command = profile.command(step.target)
+    if command is None:
+        raise InvalidInput(
+            f"{where}: profile {profile.id} has no command {step.target!r}",
+            hint=f"commands: {', '.join(profile.commands)}",
+        )
+    expects_invalid = step.refused is not None and step.refused.kind == "invalid"
+    if not expects_invalid and not variables_in(step.params):
+        try:
+            bind_params(command, step.params, from_text=False)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}: {exc.message}", hint=exc.hint) from None
+    return {command.key} if command.dangerous else set()
+
+
+def _raw_danger(step: Step, reader: Any, known: dict[str, Any], case: str) -> set[str]:
+    """What of a raw step needs --yes (see `check_against_profile`)."""
+    unknown = sorted(variables_in(step.target) - set(known))
+    if unknown:
+        return {f"{case} step {step.number}: a raw message with ${{{unknown[0]}}}, unread before it runs"}
+    reading = reader.read(as_text(substitute(step.target, known)))
+    if reading.problems:
+        return {f"{case} step {step.number}: a raw message that is {reading.describe()}"}
+    return {reading.command.key} if reading.dangerous else set()

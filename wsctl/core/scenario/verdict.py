@@ -8,13 +8,12 @@ replies, events, refusals and elapsed times; nothing here waits or reads a clock
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from wsctl.core.exit_table import ExitCode
 from wsctl.core.pointer import MISSING, resolve
-from wsctl.core.scenario.checks import Mismatch, UnknownVariable, evaluate, show, substitute
+from wsctl.core.scenario.checks import Mismatch, UnknownVariable, evaluate, search, show, substitute
 from wsctl.core.scenario.format import Scenario, Step
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
@@ -143,7 +142,7 @@ def judge_refusal(step: Step, kind: str, message: str) -> StepFailure | None:
             f"expected a refusal ({expected.kind}), got {kind}: {message}",
             (f"expected kind: {expected.kind}", f"got kind: {kind}"),
         )
-    if expected.message is not None and re.search(expected.message, message) is None:
+    if expected.message is not None and not search(expected.message, message):
         return StepFailure(
             step,
             f"refused as expected ({kind}), but the message does not match /{expected.message}/",
@@ -169,8 +168,15 @@ def timed_out(
 @dataclass
 class SuiteResult:
     scenario: Scenario
+    #: the URL tested, without its password (`public_url`)
     target: str
     verdicts: list[CaseVerdict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # reports and JUnit files are CI artifacts: never the URL's password
+        from wsctl.core.urls import public_url
+
+        self.target = public_url(self.target)
 
     def counts(self) -> dict[str, int]:
         out = {PASS: 0, FAIL: 0, ERROR: 0}
