@@ -165,3 +165,42 @@ def test_answers_with_ids_are_paired_by_id_not_position():
     # 1 and "1" are different ids; OCPP-style ids by the profile's pointer
     assert not compare([rpc(1, a=1), rpc("1", a=2)], [rpc("1", a=1), rpc(1, a=2)]).ok
     assert compare(['[3,"b",{}]', '[3,"a",{"x":1}]'], ['[3,"a",{"x":1}]', '[3,"b",{}]'], id_pointers=("/1",)).ok
+
+
+def test_many_repetitive_answers_are_aligned_in_bounded_work(monkeypatch):
+    """Telemetry answers all alike: one missing in the middle is one missing
+    answer (the common start and end are set aside before any diff); past
+    MAX_ALIGN the middle is paired by position (SequenceMatcher is about cubic
+    on repetitive answers: 2,000 took 78 s)."""
+    import wsctl.core.record.compare as cmp
+
+    recorded = ['{"t": 1}'] * 1500 + ['{"t": 2}'] + ['{"t": 1}'] * 1500
+    report = compare(recorded, ['{"t": 1}'] * 3000)
+    assert [(d.kind, d.expected_index) for d in report.differences] == [("missing", 1500)]
+    monkeypatch.setattr(cmp, "MAX_ALIGN", 0)
+    report = compare(["a", "x", "y", "b"], ["a", "q", "b"])
+    assert sorted(d.kind for d in report.differences) == ["differs", "missing"]
+
+
+@pytest.mark.parametrize("limit", [0, 250_000])
+def test_the_bounded_alignment_tiles_both_sides(monkeypatch, limit):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    import wsctl.core.record.compare as cmp
+
+    monkeypatch.setattr(cmp, "MAX_ALIGN", limit)
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.sampled_from("abc"), max_size=12), st.lists(st.sampled_from("abc"), max_size=12))
+    def check(a, b):
+        ops = cmp._opcodes(a, b)
+        i = j = 0
+        for op, i1, i2, j1, j2 in ops:
+            assert (i1, j1) == (i, j)
+            if op == "equal":
+                assert a[i1:i2] == b[j1:j2]
+            i, j = i2, j2
+        assert (i, j) == (len(a), len(b))
+
+    check()

@@ -366,10 +366,9 @@ def _live_replay(
             status.show(f"replay [{sent.send.index + 1}/{total} sent]", now=sent.send.index + 1 == total)
 
         def on_gap(send, seconds: float) -> None:
-            env.warn(
-                f"send {send.index + 1} is due in {seconds:.0f} s (a gap in the recording); "
-                "--max-delay S caps every gap"
-            )
+            from wsctl.cli.support.replay_result import long_gap_text
+
+            env.warn(long_gap_text(send, seconds))
 
         def on_receive(message) -> None:
             if verbose:

@@ -47,6 +47,14 @@ def run(env: Environment, plan: Any, targets: list[ReplayTarget], settings: Repl
 
     by_name = {t.entry.name: t for t in targets}
     codes: dict[str, int] = {}
+    warned: set[int] = set()
+
+    def on_gap(send: Any, seconds: float) -> None:
+        if send.index not in warned:  # once for the fleet, not once per device
+            from wsctl.cli.support.replay_result import long_gap_text
+
+            warned.add(send.index)
+            env.warn(long_gap_text(send, seconds))
 
     async def job(entry: Any) -> Any:
         from wsctl.net.api import open_device
@@ -56,7 +64,7 @@ def run(env: Environment, plan: Any, targets: list[ReplayTarget], settings: Repl
         async with open_device(target.url, **target.kwargs) as dev:
             return await run_replay(
                 dev, plan, ignore=settings.rules, reply_timeout=settings.reply_timeout, id_pointers=target.id_pointers,
-                keep=settings.keep,
+                keep=settings.keep, on_gap=on_gap, compare_answers=not settings.no_compare,
             )  # fmt: skip
 
     def on_done(outcome: Any) -> None:

@@ -63,3 +63,8 @@ def judged(result, plan, no_compare: bool, mode: str) -> tuple[dict[str, Any], l
             hint="--ignore POINTER|re:REGEX for fields that always change",
         )
     return obj, human_lines, error
+
+
+def long_gap_text(send: Any, seconds: float) -> str:
+    """The warning before a long recorded gap (`wsctl.net.replayer.LONG_GAP`)."""
+    return f"send {send.index + 1} is due in {seconds:.0f} s (a gap in the recording); --max-delay S caps every gap"

@@ -33,6 +33,11 @@ from wsctl.core.pointer import MISSING, join, resolve
 from wsctl.core.record.redact import parse_rules, replace_at, sub_regex
 
 IGNORED = "<ignored>"
+#: past this many pairs (answers left on one side × the other, after the common
+#: start and end are set aside) the rest is aligned position by position:
+#: `SequenceMatcher` is about cubic on repetitive answers (500 x 500 of them
+#: take ~0.6 s here, 2,000 x 2,000 took 40-78 s)
+MAX_ALIGN = 250_000
 #: field differences listed per message before "... and N more"
 MAX_PATHS = 8
 
@@ -273,8 +278,7 @@ def compare(
     rest_b = [j for j in range(len(received)) if j not in paired]
     ka = [ignore.key(expected[i]) for i in rest_a]
     kb = [ignore.key(received[j]) for j in rest_b]
-    matcher = difflib.SequenceMatcher(a=ka, b=kb, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in _opcodes(ka, kb):
         if op == "equal":
             continue
         pairs_here = min(i2 - i1, j2 - j1) if op == "replace" else 0
@@ -296,3 +300,29 @@ def compare(
             found.append(((anchor, 1, j), Difference("unexpected", None, j, received=received[j])))
     report.differences = [d for _, d in sorted(found, key=lambda item: item[0])]
     return report
+
+
+def _opcodes(ka: list[Any], kb: list[Any]) -> list[tuple[str, int, int, int, int]]:
+    """`SequenceMatcher.get_opcodes` of ``ka`` against ``kb``, bounded: the
+    common start and end are equal as they are, the middle is diffed when it is
+    small enough (`MAX_ALIGN`), else paired position by position."""
+    start, end_a, end_b = 0, len(ka), len(kb)
+    while start < end_a and start < end_b and ka[start] == kb[start]:
+        start += 1
+    while end_a > start and end_b > start and ka[end_a - 1] == kb[end_b - 1]:
+        end_a, end_b = end_a - 1, end_b - 1
+    mid_a, mid_b = ka[start:end_a], kb[start:end_b]
+    if len(mid_a) * len(mid_b) <= MAX_ALIGN:
+        inner = difflib.SequenceMatcher(a=mid_a, b=mid_b, autojunk=False).get_opcodes()
+    else:
+        both = min(len(mid_a), len(mid_b))
+        inner = [("equal" if mid_a[k] == mid_b[k] else "replace", k, k + 1, k, k + 1) for k in range(both)]
+        if len(mid_a) > both:
+            inner.append(("delete", both, len(mid_a), both, both))
+        elif len(mid_b) > both:
+            inner.append(("insert", both, both, both, len(mid_b)))
+    ops = [("equal", 0, start, 0, start)] if start else []
+    ops += [(op, i1 + start, i2 + start, j1 + start, j2 + start) for op, i1, i2, j1, j2 in inner]
+    if end_a < len(ka):
+        ops.append(("equal", end_a, len(ka), end_b, len(kb)))
+    return ops
