@@ -135,3 +135,17 @@ def test_a_repeated_request_takes_its_turn_across_match_kinds():
     assert [s["result"]["state"] for s in states] == ["stopped", "running", "running"] and {
         s["id"] for s in states
     } == {1}
+
+
+def test_the_greeting_is_timed_from_its_own_connections_open():
+    """Connection 1 opened at t=0 and sent nothing; connection 2 opened at
+    3000 s and greeted 0.2 s later: the mock (conn not named) serves connection
+    2 and greets 0.2 s after a client connects, not 3000.2 s."""
+    events = [
+        Event(t=0.0, kind="open", conn=1, info={}),
+        Event(t=3000.0, kind="open", conn=2, info={}),
+        Event(t=3000.2, kind="text", dir="in", conn=2, data="hello"),
+    ]
+    script = MockScript.from_events(events)
+    assert script.conn == 2
+    assert [(round(u.at, 6), u.message) for u in script.unsolicited] == [(0.2, "hello")]

@@ -138,19 +138,25 @@ class MockScript:
         """From the messages of connection ``conn`` (default: the first one with a message)."""
         script = cls(profile=profile, conn=conn)
         opened: float | None = None
+        #: open times of connections seen before the one served is known: its
+        #: greeting is timed from its own open, not the first connection's
+        opens: dict[int, float] = {}
         requests: list[tuple[float, Message, Any]] = []  # (t, message, id)
         replies: list[list[Reply]] = []
         for event in events:
-            if script.conn is None and event.is_message:
-                script.conn = event.conn
+            if script.conn is None:
+                if event.kind == "open":
+                    opens.setdefault(event.conn, event.t)
+                if event.is_message:
+                    script.conn = event.conn
             if script.conn is not None and event.conn != script.conn:
                 continue
-            if event.kind == "open" and opened is None:
+            if event.kind == "open" and opened is None and script.conn is not None:
                 opened = event.t
             if not event.is_message:
                 continue
             if opened is None:
-                opened = event.t
+                opened = opens.get(event.conn, event.t)
             message: Message = event.data  # type: ignore[assignment]
             if event.dir == "out":
                 rid, _ = _request_id(message, profile)
