@@ -148,6 +148,9 @@ def test_the_pages_that_teach_a_first_session_have_runnable_blocks():
     names = {page.name for page in PAGES_WITH_BLOCKS}
     assert {"README.md", "certs.md", "simulator.md"} <= names
     assert any("python-api.md" in str(param.id) for param in PYTHON_BLOCKS)
+    # the reconnect example too: a session that reconnects after a 1001 close, run as written
+    api = PYTHON_FENCE.findall((ROOT / "docs" / "python-api.md").read_text())
+    assert any("run_with_reconnect" in block and "1001" in block for block in api)
 
 
 def test_a_block_that_fails_fails_the_session(tmp_path):

@@ -65,3 +65,60 @@ def test_import_wsctl_stays_cheap_until_a_name_is_used():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split("\n")[:2] == ["[]", "False"], out.stdout
+
+
+def test_all_is_a_literal_list_of_the_lazy_names():
+    """A literal, so `mypy --strict` (no implicit re-export) sees what is exported."""
+    tree = ast.parse((ROOT / "wsctl" / "__init__.py").read_text(encoding="utf-8"))
+    (node,) = [n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "__all__"]
+    assert ast.literal_eval(node.value) == ["__version__", *sorted(wsctl._LAZY)]
+
+
+def test_the_package_is_marked_typed_and_ships_the_marker():
+    assert (ROOT / "wsctl" / "py.typed").is_file()
+    assert '"py.typed"' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+_USER_SCRIPT = """
+import functools
+from pathlib import Path
+
+import trio
+import wsctl
+from wsctl import Telemetry, Timeout
+
+
+async def handler(conn: wsctl.ServerConnection) -> None:
+    await wsctl.echo_handler(conn)
+
+
+async def main(store: wsctl.Store) -> None:
+    dev, op = store.leaf_paths("device", "plc-17"), store.leaf_paths("operator", "alice")
+    async with trio.open_nursery() as nursery:
+        serving = functools.partial(
+            wsctl.serve, handler, port=0, cert_chain=dev.chain, key=dev.key, ca=store.root_cert_path,
+            crl=store.crl_pem_path,
+        )
+        server: wsctl.Server = await nursery.start(serving)
+        async with wsctl.open_device(server.url, ca=Path("root.crt"), cert=op.chain, key=op.key) as device:
+            await device.send(bytearray(b"x"))
+            await device.send(memoryview(b"x"))
+            message: str | bytes = await device.receive(timeout=1)
+            async for event in device.events():
+                if isinstance(event, Telemetry):
+                    print(event.name, message)
+        try:
+            pass
+        except Timeout:
+            pass
+"""
+
+
+def test_a_user_script_type_checks_with_mypy_strict(tmp_path):
+    script = tmp_path / "user.py"
+    script.write_text(_USER_SCRIPT)
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental", str(script)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env={**__import__("os").environ, "MYPYPATH": str(ROOT)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]

@@ -26,6 +26,12 @@ def _no_sessions_from_other_tests():
     tls_sessions.forget()
 
 
+@pytest.fixture
+def single_use(monkeypatch):
+    """Sessions used once, as where reading one does not leak (test_tls_session_leak.py: the other way)."""
+    monkeypatch.setattr(tls_sessions, "REUSE_SESSIONS", False)
+
+
 async def _roundtrip(url: str, **kw) -> bool:
     async with open_device(url, **kw) as dev:
         await dev.send("hi")
@@ -51,7 +57,7 @@ async def test_from_the_third_connection_on_it_resumes_and_the_server_still_know
     assert "alice" in repr(seen[3])
 
 
-async def test_a_session_is_used_once_and_not_for_another_port_or_name(start_server, pki, alice_kw):
+async def test_a_session_is_used_once_and_not_for_another_port_or_name(start_server, pki, alice_kw, single_use):
     one, two = await start_server(), await start_server()
     for _ in range(2):
         assert not await _roundtrip(f"wss://127.0.0.1:{one.port}/", **alice_kw)
@@ -110,7 +116,7 @@ async def test_an_old_session_is_not_offered(start_server, pki, alice_kw, monkey
     assert not await _roundtrip(url, **alice_kw)
 
 
-def test_the_kept_sessions_are_bounded(monkeypatch):
+def test_the_kept_sessions_are_bounded(monkeypatch, single_use):
     monkeypatch.setattr(tls_sessions, "MAX_SESSIONS", 3)
 
     class Fake:
@@ -178,7 +184,7 @@ async def test_resumption_against_openssl_s_server(pki, alice_kw):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ssl session details as on Linux' OpenSSL")
-def test_a_tls12_session_without_a_ticket_is_kept_by_its_id():
+def test_a_tls12_session_without_a_ticket_is_kept_by_its_id(single_use):
     class Fake:
         def __init__(self, has_ticket, sid, version):
             self.session = type("S", (), {"has_ticket": has_ticket, "id": sid, "timeout": 300})()
@@ -226,7 +232,7 @@ async def test_a_device_that_failed_a_resumed_handshake_is_not_offered_one_again
     await with_server(False, False, False)  # and it would have resumed the second time
 
 
-def test_offering_a_session_takes_it():
+def test_offering_a_session_takes_it(single_use):
     class Fake:
         session = None
 

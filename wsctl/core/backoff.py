@@ -14,6 +14,7 @@ one in a test); this module draws nothing by itself.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -22,6 +23,10 @@ from wsctl.core.errors import InvalidInput
 
 class RandomSource(Protocol):
     def uniform(self, a: float, b: float) -> float: ...
+
+
+#: the longest pause ``maximum`` may ask for: a day (a longer one is a bug, not a schedule)
+MAX_DELAY = 86400.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +38,12 @@ class Backoff:
     max_attempts: int | None = None  # None: forever
 
     def __post_init__(self) -> None:
+        if not all(math.isfinite(x) for x in (self.initial, self.maximum, self.multiplier)):
+            raise InvalidInput("backoff: initial, maximum and multiplier must be finite numbers")
         if self.initial <= 0 or self.maximum < self.initial:
             raise InvalidInput("backoff: need 0 < initial <= maximum")
+        if self.maximum > MAX_DELAY:
+            raise InvalidInput(f"backoff: maximum must be at most {MAX_DELAY:g} s (a day)")
         if self.multiplier < 1:
             raise InvalidInput("backoff: multiplier must be >= 1")
         if self.jitter not in ("full", "equal", "none"):
@@ -44,9 +53,10 @@ class Backoff:
 
     def cap(self, attempt: int) -> float:
         """The un-jittered delay before retry number ``attempt`` (0-based)."""
-        # Bounded exponent: 2.0 ** 5000 overflows a float.
-        exponent = min(attempt, 64)
-        return min(self.maximum, self.initial * self.multiplier**exponent)
+        # in logarithms: 2.0 ** 5000, or 1e6 ** 70, overflows a float
+        if self.multiplier == 1 or attempt * math.log(self.multiplier) >= math.log(self.maximum / self.initial):
+            return self.maximum if self.multiplier > 1 else self.initial
+        return min(self.maximum, self.initial * self.multiplier**attempt)
 
     def delay(self, attempt: int, rng: RandomSource | None) -> float:
         """The pause before retry ``attempt``; ``rng`` may be None only without jitter."""

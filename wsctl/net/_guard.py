@@ -185,3 +185,28 @@ def collapse(group: BaseExceptionGroup) -> BaseException:
     if len(real) == 1:
         return real[0]
     return group
+
+
+def cancelled_only(exc: BaseException) -> trio.Cancelled | None:
+    """The first `trio.Cancelled` of ``exc`` when it is one, or a group of nothing else."""
+    if isinstance(exc, trio.Cancelled):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        found = [cancelled_only(sub) for sub in exc.exceptions]
+        if all(found):
+            return found[0]
+    return None
+
+
+def unwrap_nursery(group: BaseExceptionGroup) -> BaseException:
+    """What a caller's body raised through wsctl's own nursery around it: the one
+    exception of the group's own layer that is not a cancellation, as it was
+    raised (a body's own ExceptionGroup stays one); `trio.Cancelled` when there
+    are only cancellations (the caller's scope, not news); else the group.
+
+    Unlike `collapse`, nothing below the nursery's own layer is unwrapped.
+    """
+    real = [exc for exc in group.exceptions if cancelled_only(exc) is None]
+    if len(real) == 1:
+        return real[0]
+    return cancelled_only(group) or group

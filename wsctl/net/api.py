@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -21,7 +22,7 @@ import trio
 from wsctl.core.errors import InvalidInput, UsageError
 from wsctl.net import client_open as _c
 from wsctl.net import websocket
-from wsctl.net._guard import collapse
+from wsctl.net._guard import unwrap_nursery
 from wsctl.net.channel import Channel
 from wsctl.net.describe import log_connection
 
@@ -124,6 +125,10 @@ class Device(Channel):
         self.known_device: str | None = None
         #: the profile session when opened with ``profile=`` (see `call`)
         self._session: Session | None = None
+
+    if TYPE_CHECKING:  # what `Channel.send` takes (docs/python-api.md), for type checkers only: no frame per message
+
+        async def send(self, message: str | bytes | bytearray | memoryview) -> None: ...
 
     async def _speak(self, profile: Profile, nursery: trio.Nursery) -> None:
         # its events are buffered from the first message on, so telemetry that
@@ -349,8 +354,13 @@ def open_device(
         target, ssl_context, ca=ca, cert=cert, key=key, password=password, crl=crl, insecure=insecure,
         verify_chain=verify_chain,
     )  # fmt: skip
-    header_items = tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers)
+    header_items = _c.checked_headers(tuple(headers.items()) if isinstance(headers, Mapping) else tuple(headers))
     header_items += _authorization(target, basic_auth, header_items)
+    if tls_server_name is not None:
+        _c.checked_host_name(tls_server_name, "tls_server_name")
+    _check_times(connect_timeout=connect_timeout, close_timeout=close_timeout, ping_timeout=ping_timeout)
+    if ping_interval is not None:
+        _check_times(ping_interval=ping_interval)
     own_cert = cert if ssl_context is None else None
     upgrade_options = _upgrade_options(
         subprotocols, header_items, max_message_size, receive_buffer_size, max_buffered_bytes
@@ -363,6 +373,13 @@ def open_device(
         trust=dict(pin=pin, known_devices=known_devices, trust_new=trust_new), close_timeout=close_timeout,
         subprotocols=tuple(subprotocols), profile=profile, ping=(ping_interval, ping_timeout),
     )  # fmt: skip
+
+
+def _check_times(**seconds: float) -> None:
+    """Timeouts and intervals are finite numbers of seconds, not negative; else `UsageError`."""
+    for name, value in seconds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise UsageError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
 
 
 def _trust_settings(
@@ -397,7 +414,11 @@ async def _connected(
     deadline = trio.current_time() + connect_timeout
     stream, der, decision = await _open_trusted_tls(target, ctx, deadline, server_name, own_cert, **trust)
     # the upgrade outside the nursery: its error reaches the caller as itself (trap 8)
-    result = await _c.upgrade(stream, target, deadline=deadline, **upgrade_options)
+    try:
+        result = await _c.upgrade(stream, target, deadline=deadline, **upgrade_options)
+    except BaseException:  # the caller's own cancel: the socket now, not when the GC finds it
+        await trio.aclose_forcefully(stream)
+        raise
     if isinstance(result, BaseException):
         raise result
     _c.keep_tls_session(stream, ctx, target, server_name)
@@ -428,11 +449,12 @@ async def _connected(
 
 @contextlib.contextmanager
 def _single_exception() -> Iterator[None]:
-    """The body's exception, not ExceptionGroup([it]) (trap 8)."""
+    """The body's exception, not ExceptionGroup([it]) (trap 8); `trio.Cancelled`
+    for the caller's own cancellation (`_guard.unwrap_nursery`)."""
     try:
         yield
     except BaseExceptionGroup as group:
-        leaf = collapse(group)
+        leaf = unwrap_nursery(group)
         if leaf is group:
             raise
         raise leaf from leaf.__cause__

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import re
 import ssl
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,10 +21,18 @@ from urllib.parse import unquote, urlsplit
 import trio
 
 from wsctl.core import known_devices as kd
-from wsctl.core.errors import ConnectError, HandshakeRejected, Timeout, TLSError, UsageError, WsctlError
+from wsctl.core.errors import (
+    ConnectError,
+    HandshakeRejected,
+    InvalidInput,
+    Timeout,
+    TLSError,
+    UsageError,
+    WsctlError,
+)
 from wsctl.core.urls import public_url
 from wsctl.net import tls_sessions, websocket
-from wsctl.net._guard import ObservedStream, tls_handshake
+from wsctl.net._guard import ObservedStream, cancelled_only, tls_handshake
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, WebSocket
 from wsctl.net.ws_handshake import BadUpgrade, ConnectionRejected, open_client
 
@@ -69,6 +78,9 @@ def parse_target(url: str, *, allow_plaintext: bool = False) -> Target:
         raise UsageError(f"refusing plaintext {shown!r}: use wss://, or allow ws:// explicitly (--allow-plaintext)")
     if not parts.hostname:
         raise UsageError(f"no host in URL {shown!r}")
+    if port == 0:
+        raise UsageError(f"port 0 in URL {shown!r}: a device listens on a port from 1 to 65535")
+    checked_host_name(parts.hostname, f"the host in {shown!r}")
     secure = scheme == "wss"
     resource = parts.path or "/"
     if parts.query:
@@ -79,11 +91,41 @@ def parse_target(url: str, *, allow_plaintext: bool = False) -> Target:
         url=shown,
         secure=secure,
         host=parts.hostname,
-        port=port or (443 if secure else 80),
+        port=port if port is not None else (443 if secure else 80),
         resource=resource,
         username=username,
         password=password,
     )
+
+
+#: an HTTP header name (RFC 9110 token), and what a header value may not hold (controls but tab)
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_NOT_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def checked_host_name(name: str, what: str) -> str:
+    """``name`` when DNS and TLS can take it (IDNA labels of 1-63 characters, no NUL); else `UsageError`."""
+    try:
+        if not name or name.startswith(".") or "\x00" in name:
+            raise UnicodeError("empty, a leading dot or a NUL")
+        name.encode("idna")
+    except UnicodeError as exc:
+        raise UsageError(f"{what} is not a valid host name: {name!r} ({exc})") from None
+    return name
+
+
+def checked_headers(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Extra request headers HTTP can carry: token names, Latin-1 values without line breaks; else `UsageError`."""
+    for name, value in headers:
+        if not isinstance(name, str) or not isinstance(value, str) or not _TOKEN.fullmatch(name):
+            raise UsageError(f"not a valid HTTP header name: {name!r} (letters, digits and !#$%&'*+-.^_`|~)")
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            raise UsageError(f"header {name}: only Latin-1 characters can be sent, not {value!r}") from None
+        if _NOT_IN_VALUE.search(value) or value != value.strip(" \t"):
+            raise UsageError(f"header {name}: a value cannot hold line breaks or controls, or start or end with space")
+    return headers
 
 
 def basic_auth_header(username: str, password: str) -> tuple[str, str]:
@@ -128,6 +170,11 @@ async def open_tls(
                 from wsctl.net import tlserrors  # failures only: not on every start-up
 
                 raise tlserrors.os_failure(exc, where=where) from None
+            except BaseExceptionGroup as group:  # its happy-eyeballs nursery, cancelled by the caller
+                cancelled = cancelled_only(group)
+                if cancelled is None:
+                    raise
+                raise cancelled from None
             if not target.secure:
                 return tcp, None
             assert ctx is not None
@@ -224,6 +271,13 @@ def check_known_device(
     if der is None:
         raise TLSError(f"{target.where}: no certificate to check against the known-devices file")
     file = Path(path)
+    try:
+        return _check_known_file(file, target, der, trust_new=trust_new)
+    except OSError as exc:
+        raise InvalidInput(f"known-devices file {file}: {exc.strerror or exc}") from None
+
+
+def _check_known_file(file: Path, target: Target, der: bytes, *, trust_new: bool) -> kd.Decision:
     file.parent.mkdir(parents=True, exist_ok=True)
     with open(file.with_name(file.name + ".lock"), "a") as lock:
         _lock_file(lock)

@@ -5,7 +5,8 @@ bridged to an upstream connection of its own, a lost upstream closes the tool
 with 1011, and the tool's next connection gets a new one (docs/design.md).
 
 The schedule is `wsctl.core.backoff.Backoff`; here the loop.  A session that
-ran for at least ``reset_after`` seconds resets the schedule, so a device that
+ran for at least ``reset_after`` seconds (from when the device was open,
+not from when the connect began) resets the schedule, so a device that
 drops once a day is retried quickly, while one that accepts and immediately
 closes backs off.  Only failures a retry can cure are retried: connect errors,
 timeouts, closed connections and HTTP 5xx.  A TLS failure (unknown CA, changed
@@ -15,6 +16,7 @@ certificate, revoked operator) or a 4xx will not heal by waiting and is raised.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -53,27 +55,29 @@ async def run_with_reconnect(
     *,
     backoff: Backoff = DEFAULT_BACKOFF,
     reset_after: float = 10.0,
-    on_gap: Callable[[Gap], Any] | None = None,
+    on_gap: Callable[[Gap], Awaitable[None] | None] | None = None,
     rng: random.Random | None = None,
 ) -> Any:
     """Open with ``connect()``, run ``session(device)``; on a retryable failure
     wait and do it again.  Returns what ``session`` returns when it returns.
 
     Raises the last error when ``backoff.max_attempts`` retries are used up,
-    and any non-retryable error at once.
+    and any non-retryable error at once.  ``on_gap`` may be ``async``: it is
+    awaited before the wait.
     """
     rng = rng or random.Random()
     attempt = 0
     while True:
-        started = trio.current_time()
+        connected: float | None = None  # when the device was open: a slow failed connect is not a session
         try:
             async with connect() as device:
+                connected = trio.current_time()
                 return await session(device)
         except WsctlError as exc:
             if not retryable(exc):
                 raise
             error = exc
-        if trio.current_time() - started >= reset_after:
+        if connected is not None and trio.current_time() - connected >= reset_after:
             attempt = 0
         if backoff.max_attempts is not None and attempt >= backoff.max_attempts:
             raise error
@@ -82,5 +86,7 @@ async def run_with_reconnect(
         gap = Gap(attempt=attempt, delay=delay, error=error)
         log.info("connection lost (%s); retry %d in %.2f s", error, attempt, delay)
         if on_gap is not None:
-            on_gap(gap)
+            reported = on_gap(gap)
+            if inspect.isawaitable(reported):  # an async def on_gap
+                await reported
         await trio.sleep(delay)

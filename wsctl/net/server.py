@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,10 +42,15 @@ from wsctl.net.serverconn import (
     Handler,
     Reject,
     ServerConnection,
+    check_port,
     decoded_headers,
+    describe_failure,
     echo_handler,
     finish_record,
+    handler_failed,
     no_upgrade,
+    peer_left,
+    read_for_nobody,
 )
 from wsctl.net.tls import server_context_from_files
 from wsctl.net.websocket import RECEIVE_BUFFER_SIZE, UNATTENDED_AFTER
@@ -350,6 +356,8 @@ class Server:
             )
             if inspect.isawaitable(verdict):
                 verdict = await verdict
+            if verdict is not None and not isinstance(verdict, Accept):
+                raise TypeError(f"returned {verdict!r}, not None or an Accept (or raise Reject)")
         except Reject as rejection:
             await self._reject(request, rec, rejection)
             return False
@@ -399,11 +407,13 @@ class Server:
             await self.handler(conn)
         except (ConnectionClosed, websocket.ConnectionClosed):
             pass  # the peer left; that is how most sessions end
-        except Exception as exc:  # noqa: BLE001 - trap 1
-            if _peer_left(exc):
+        except BaseException as exc:  # noqa: BLE001 - trap 1
+            if not handler_failed(exc):
+                raise  # cancelled, or the program is being stopped
+            if peer_left(exc):
                 return  # the same, from inside a handler's own nursery (the close rule raises on 1006 ...)
             rec.outcome = "handler-error"
-            rec.error = f"{type(exc).__name__}: {exc}"
+            rec.error = describe_failure(exc)
             log.error("%s: handler failed: %s", rec.who, rec.error, exc_info=True)
             await conn.close(1011, "internal error")
         finally:
@@ -440,7 +450,7 @@ class Server:
                 if now - since < UNATTENDED_AFTER:
                     self._unattended.add(ws)  # not due yet
                 elif ws.needs_reader(now):
-                    nursery.start_soon(ws.read_unattended)
+                    nursery.start_soon(read_for_nobody, ws)
 
     async def _close_idle(self, nursery: trio.Nursery) -> None:
         """Close (1001) connections idle for ``idle_timeout``: one task for the
@@ -489,25 +499,17 @@ class Server:
             live.scope.cancel()
 
 
-def _peer_left(exc: Exception) -> bool:
-    """Only `ConnectionClosed` inside an exception group: the peer left."""
-    if not isinstance(exc, BaseExceptionGroup):
-        return False
-    _, rest = exc.split((ConnectionClosed, websocket.ConnectionClosed))
-    return rest is None
-
-
 async def serve(
     handler: Handler,
     *,
     host: str | None = "127.0.0.1",
     port: int = 0,
     ssl_context: ssl.SSLContext | None = None,
-    cert_chain: str | None = None,
-    key: str | None = None,
+    cert_chain: str | os.PathLike[str] | None = None,
+    key: str | os.PathLike[str] | None = None,
     password: str | bytes | None = None,
-    ca: str | None = None,
-    crl: str | None = None,
+    ca: str | os.PathLike[str] | None = None,
+    crl: str | os.PathLike[str] | None = None,
     client_auth: str | None = None,
     allow_plaintext: bool = False,
     subprotocols: Iterable[str] = (),
@@ -526,6 +528,7 @@ async def serve(
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve wss until cancelled (or `Server.close()`); see docs/python-api.md."""
+    check_port(port)
     reloader = None
     if ssl_context is None and cert_chain is not None:
         ssl_context, reloader = server_context_from_files(cert_chain, key, password, ca, crl, client_auth)

@@ -17,6 +17,8 @@ from typing import Any
 
 import trio
 
+from wsctl.core.errors import ConnectionClosed, InvalidInput
+from wsctl.net import websocket
 from wsctl.net.channel import Channel
 from wsctl.net.websocket import WebSocket
 
@@ -280,3 +282,43 @@ def no_upgrade(rec: AccessRecord, timed_out: float | None, bad: str | None, obse
         lost = f"connection lost: {observed.error}" if observed.error is not None else None
         rec.outcome = "bad-request"
         rec.error = f"not a WebSocket upgrade request: {bad}" if bad else lost or "not a WebSocket upgrade request"
+
+
+def handler_failed(exc: BaseException) -> bool:
+    """What ends only the handler's connection (1011): an `Exception` or a
+    `SystemExit` (a handler's ``sys.exit()`` is its own failure, not the
+    server's), alone or in the handler's own exception group.  Cancellation
+    and `KeyboardInterrupt` (the program being stopped) are not."""
+    if isinstance(exc, BaseExceptionGroup):
+        _, rest = exc.split((Exception, SystemExit))
+        return rest is None
+    return isinstance(exc, (Exception, SystemExit))
+
+
+def peer_left(exc: BaseException) -> bool:
+    """Only `ConnectionClosed` inside an exception group: the peer left."""
+    if not isinstance(exc, BaseExceptionGroup):
+        return False
+    _, rest = exc.split((ConnectionClosed, websocket.ConnectionClosed))
+    return rest is None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``Type: message``; for a group, its own and each sub-exception's (the real errors)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, BaseExceptionGroup):
+        text += " [" + "; ".join(describe_failure(sub) for sub in exc.exceptions) + "]"
+    return text
+
+
+def check_port(port: int) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidInput(f"port must be 0 (any free port) to 65535, not {port!r}")
+
+
+async def read_for_nobody(ws: websocket.WebSocket) -> None:
+    """`read_unattended`; a peer's close seen there also stops a handler that
+    does not notice within close_timeout (`Server._stop_handler_later`), as a failure does."""
+    await ws.read_unattended()
+    if ws._finished and ws.failure is None and ws._on_failure is not None:
+        ws._on_failure()

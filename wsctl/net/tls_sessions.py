@@ -22,7 +22,9 @@ client's certificate from the ticket (the operator's identity and role).
 Sessions are keyed by the context object (new certificate, key or CA files
 make a new one: `tls.cached_client_context`), the address and the server
 name; each is used once (RFC 8446 C.4), and the connection that used it
-leaves the one it was given.  A device whose handshake fails after it was
+leaves the one it was given.  Except where taking a session leaks
+(`REUSE_SESSIONS`): there a session is taken after a full handshake only and
+offered to every connection until its deadline.  A device whose handshake fails after it was
 offered a session is not offered one again by this process: a TLS stack that
 mishandles resumption costs one failed connection, not every other one.
 """
@@ -30,6 +32,7 @@ mishandles resumption costs one failed connection, not every other one.
 from __future__ import annotations
 
 import ssl
+import sys
 import time
 import weakref
 from collections import OrderedDict
@@ -61,6 +64,17 @@ _OFFERED: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 #: sessions kept per device
 PER_DEVICE = 8
 
+#: CPython gh-116810: reading ``SSLObject.session`` leaked the copy it made
+#: (~7 KiB of native memory with a device's chain, never freed) from 3.10 until
+#: the fix (3.12.8, 3.13.1; 3.11 never got it).  There, a session is taken once,
+#: after the full handshake that made it, and offered again to every later
+#: connection until its deadline (`offer` leaves it; `keep` reads nothing after
+#: a resumption): the ticket is reused, which RFC 8446 C.4 advises against
+#: (an observer can link the connections; the device knows it is us anyway),
+#: rather than a leak per connection.  A server that accepts each ticket once
+#: makes every other connection a full handshake, which takes a new session.
+REUSE_SESSIONS = sys.version_info < (3, 12, 8) or (3, 13) <= sys.version_info < (3, 13, 1)
+
 
 def key(ctx: ssl.SSLContext, host: str, port: int, server_name: str) -> Key:
     return (ctx, host, port, server_name)
@@ -73,11 +87,13 @@ def offer(tls: Any, where: Key) -> bool:
         return False
     now = _clock()
     while kept:
-        session, expires = kept.pop()
+        session, expires = kept[-1] if REUSE_SESSIONS else kept.pop()
         if now < expires:
             tls.session = session
             _OFFERED[tls] = expires
             return True
+        if REUSE_SESSIONS:
+            kept.pop()
     return False
 
 
@@ -95,7 +111,11 @@ def keep(tls: Any, where: Key) -> None:
     now = _clock()
     kept = [entry for entry in _SESSIONS.get(where, ()) if entry[1] > now]
     inherited = _OFFERED.pop(tls, None)
-    if len(kept) >= PER_DEVICE:
+    if REUSE_SESSIONS:
+        if tls.session_reused:
+            return  # the session it used is still offered (or expired, and its ticket with it)
+        kept = []  # a full handshake: its session replaces the one the server ignored
+    elif len(kept) >= PER_DEVICE:
         return  # enough for the connections under way: taking another would only push one out
     session = tls.session
     if session is None or not (session.has_ticket or (tls.version() != "TLSv1.3" and session.id)):
